@@ -1,0 +1,92 @@
+# Outpost build. `make demo` and `make test` install missing Debian packages first.
+#   make            release binary build/rel/outpost
+#   make test       every test, built with ASan + UBSan (unit, integration)
+#   make demo       a local fleet doing real work
+#   make bench      benchmarks (figures and ratios, never pass/fail on time)
+#   make fuzz       build the libFuzzer targets (clang) and run each briefly
+#   make lint       cppcheck + banned-function check
+CC      ?= gcc
+CSTD    := -std=c11 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
+INCS    := -Isrc -I/usr/include/cjson
+LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lm
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+REL_OBJS  := $(LIB_SRCS:src/%.c=build/rel/%.o)
+ASAN_OBJS := $(LIB_SRCS:src/%.c=build/asan/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
+
+.PHONY: all test demo bench fuzz lint clean deps-build deps-test unit integration format
+all: build/rel/outpost
+
+deps-build:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+
+build/rel/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g $(INCS) -c $< -o $@
+build/asan/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS) -c $< -o $@
+
+build/rel/libcore.a: $(REL_OBJS)
+	ar rcs $@ $^
+build/asan/libcore.a: $(ASAN_OBJS)
+	ar rcs $@ $^
+
+build/rel/outpost: src/main.c build/rel/libcore.a
+	$(CC) $(CSTD) $(WARN) -O2 -g $(INCS) $< build/rel/libcore.a $(LIBS) -o $@
+build/asan/outpost: src/main.c build/asan/libcore.a
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS) $< build/asan/libcore.a $(LIBS) -o $@
+
+build/asan/tests/%: tests/unit/%.c build/asan/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS) $< build/asan/libcore.a $(LIBS) -lcmocka -o $@
+
+build/rel/outpost-bench: bench/bench.c build/rel/libcore.a
+	$(CC) $(CSTD) $(WARN) -O2 -g $(INCS) $< build/rel/libcore.a $(LIBS) -o $@
+
+test: deps-test
+	@$(MAKE) --no-print-directory build/asan/outpost $(UNIT_BINS)
+	@tests/run.sh
+
+unit: deps-test
+	@$(MAKE) --no-print-directory $(UNIT_BINS)
+	@tests/run.sh unit
+
+integration: deps-test
+	@$(MAKE) --no-print-directory build/asan/outpost
+	@tests/run.sh integration
+
+demo: deps-build
+	@$(MAKE) --no-print-directory build/rel/outpost
+	@demo/run.sh
+
+bench: deps-test
+	@$(MAKE) --no-print-directory build/rel/outpost build/rel/outpost-bench
+	@bench/run.sh
+
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
+build/fuzz/%: fuzz/%.c $(LIB_SRCS) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined $(INCS) $< $(LIB_SRCS) $(LIBS) -o $@
+fuzz: deps-test
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do echo "== $$f"; \
+	  mkdir -p build/fuzz/corpus/$$(basename $$f); \
+	  $$f -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 build/fuzz/corpus/$$(basename $$f) tests/fixtures/$$(basename $$f) 2>&1 | tail -2 || exit 1; done
+
+lint:
+	@scripts/lint.sh
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c bench/*.c fuzz/*.c
+
+clean:
+	rm -rf build

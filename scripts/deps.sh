@@ -1,0 +1,26 @@
+#!/bin/sh
+# Install the Debian 12 packages Outpost needs, only when one is missing.
+# Usage: scripts/deps.sh [build|test|all]   (default: all)
+set -eu
+want="${1:-all}"
+pkgs="gcc make pkg-config libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev"
+case "$want" in
+  build) ;;
+  test|all) pkgs="$pkgs libcmocka-dev python3 python3-paho-mqtt clang libclang-rt-14-dev procps" ;;
+  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+esac
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing:$missing" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "deps: need root or sudo to install:$missing" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null || true
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

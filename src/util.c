@@ -1,0 +1,263 @@
+#include "util.h"
+
+#include "err.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t util_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void util_hex(const uint8_t *bytes, size_t len, char *out)
+{
+    sodium_bin2hex(out, len * 2 + 1, bytes, len);
+}
+
+int util_unhex(const char *hex, uint8_t *out, size_t len)
+{
+    size_t bin_len = 0;
+    const char *end = NULL;
+    if (strlen(hex) != len * 2) return OP_EINVAL;
+    if (sodium_hex2bin(out, len, hex, len * 2, NULL, &bin_len, &end) != 0) return OP_EINVAL;
+    if (bin_len != len || *end != '\0') return OP_EINVAL;
+    return OP_OK;
+}
+
+void util_sha256_hex(const void *data, size_t len, char out[65])
+{
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, data, len);
+    util_hex(digest, sizeof digest, out);
+}
+
+static char *b64_encode(const void *data, size_t len, int variant)
+{
+    size_t cap = sodium_base64_encoded_len(len, variant);
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    sodium_bin2base64(out, cap, data, len, variant);
+    return out;
+}
+
+static int b64_decode(const char *text, size_t max_len, uint8_t **out, size_t *out_len, int variant)
+{
+    size_t text_len = strlen(text);
+    size_t cap = text_len / 4 * 3 + 3;
+    if (cap > max_len + 3) return OP_ETOOBIG;
+    uint8_t *buf = malloc(cap + 1);
+    if (!buf) return OP_ENOMEM;
+    size_t n = 0;
+    const char *end = NULL;
+    if (sodium_base642bin(buf, cap, text, text_len, NULL, &n, &end, variant) != 0 ||
+        *end != '\0') {
+        free(buf);
+        return OP_EINVAL;
+    }
+    if (n > max_len) {
+        free(buf);
+        return OP_ETOOBIG;
+    }
+    *out = buf;
+    *out_len = n;
+    return OP_OK;
+}
+
+char *util_b64_encode(const void *data, size_t len)
+{
+    return b64_encode(data, len, sodium_base64_VARIANT_ORIGINAL);
+}
+
+int util_b64_decode(const char *text, size_t max_len, uint8_t **out, size_t *out_len)
+{
+    return b64_decode(text, max_len, out, out_len, sodium_base64_VARIANT_ORIGINAL);
+}
+
+char *util_b64url_encode(const void *data, size_t len)
+{
+    return b64_encode(data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+int util_b64url_decode(const char *text, size_t max_len, uint8_t **out, size_t *out_len)
+{
+    return b64_decode(text, max_len, out, out_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+int util_read_file(const char *path, size_t max_len, char **out, size_t *out_len)
+{
+    int rc = OP_EIO;
+    char *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? OP_ENOTFOUND : OP_EIO;
+    struct stat st;
+    if (fstat(fd, &st) != 0) goto out;
+    if (!S_ISREG(st.st_mode)) goto out;
+    if ((size_t)st.st_size > max_len) {
+        rc = OP_ETOOBIG;
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        rc = OP_ENOMEM;
+        goto out;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) goto out;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    if (out_len) *out_len = got;
+    buf = NULL;
+    rc = OP_OK;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int util_write_file_atomic(const char *path, const void *data, size_t len, int mode)
+{
+    char tmp[PATH_MAX];
+    if (util_fmt(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) != OP_OK) return OP_ETOOBIG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) return OP_EIO;
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            close(fd);
+            unlink(tmp);
+            return OP_EIO;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fchmod(fd, (mode_t)mode) != 0 || fsync(fd) != 0) {
+        close(fd);
+        unlink(tmp);
+        return OP_EIO;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        unlink(tmp);
+        return OP_EIO;
+    }
+    return OP_OK;
+}
+
+int util_mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    if (util_fmt(buf, sizeof buf, "%s", path) != OP_OK) return OP_ETOOBIG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST) return OP_EIO;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return OP_EIO;
+    return OP_OK;
+}
+
+int util_rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? OP_OK : OP_EIO;
+    if (!S_ISDIR(st.st_mode)) return unlink(path) == 0 ? OP_OK : OP_EIO;
+    DIR *dir = opendir(path);
+    if (!dir) return OP_EIO;
+    int rc = OP_OK;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+        char child[PATH_MAX];
+        if (util_fmt(child, sizeof child, "%s/%s", path, entry->d_name) != OP_OK) {
+            rc = OP_ETOOBIG;
+            continue;
+        }
+        int sub = util_rm_rf(child);
+        if (sub != OP_OK) rc = sub;
+    }
+    closedir(dir);
+    if (rmdir(path) != 0) rc = OP_EIO;
+    return rc;
+}
+
+int util_fmt(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size) return OP_ETOOBIG;
+    return OP_OK;
+}
+
+int util_parse_i64(const char *text, int64_t min, int64_t max, int64_t *out)
+{
+    if (!text || !*text) return OP_EINVAL;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) return OP_EINVAL;
+    *out = (int64_t)v;
+    return OP_OK;
+}
+
+int util_parse_double(const char *text, double *out)
+{
+    if (!text || !*text) return OP_EINVAL;
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(v)) return OP_EINVAL;
+    *out = v;
+    return OP_OK;
+}
+
+int util_valid_id(const char *id)
+{
+    size_t n = 0;
+    if (!id) return 0;
+    for (; id[n]; n++) {
+        char c = id[n];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-';
+        if (!ok || n >= 63) return 0;
+    }
+    return n > 0;
+}
