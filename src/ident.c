@@ -1,0 +1,87 @@
+#include "ident.h"
+
+#include "err.h"
+#include "log.h"
+#include "util.h"
+
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int ident_load_or_create(const char *dir, const char *id, ident *out)
+{
+    char path[PATH_MAX];
+    char *text = NULL;
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (util_fmt(out->id, sizeof out->id, "%s", id) != OP_OK) return OP_EINVAL;
+    if ((rc = util_mkdir_p(dir)) != OP_OK) return rc;
+    if (util_fmt(path, sizeof path, "%s/identity.key", dir) != OP_OK) return OP_ETOOBIG;
+    rc = util_read_file(path, 4096, &text, NULL);
+    if (rc == OP_ENOTFOUND) {
+        crypto_sign_keypair(out->pk, out->sk);
+        char sk_hex[129];
+        util_hex(out->sk, 64, sk_hex);
+        rc = util_write_file_atomic(path, sk_hex, 128, 0600);
+        sodium_memzero(sk_hex, sizeof sk_hex);
+        if (rc != OP_OK) goto out;
+        util_hex(out->pk, 32, out->pk_hex);
+        char pub_path[PATH_MAX];
+        if (util_fmt(pub_path, sizeof pub_path, "%s/identity.pub", dir) != OP_OK) {
+            rc = OP_ETOOBIG;
+            goto out;
+        }
+        char line[66];
+        snprintf(line, sizeof line, "%s\n", out->pk_hex);
+        rc = util_write_file_atomic(pub_path, line, 65, 0644);
+        if (rc == OP_OK) log_info("ident", "generated new Ed25519 identity in %s", dir);
+        goto out;
+    }
+    if (rc != OP_OK) goto out;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        rc = OP_EIO;
+        goto out;
+    }
+    if (st.st_mode & 077) {
+        log_error("ident", "%s is readable by others (mode %o); run chmod 600 on it", path,
+                  st.st_mode & 0777);
+        rc = OP_EPERM;
+        goto out;
+    }
+    size_t n = strcspn(text, "\r\n");
+    text[n] = '\0';
+    if (util_unhex(text, out->sk, 64) != OP_OK) {
+        log_error("ident", "%s is not a 128-hex-digit Ed25519 secret key", path);
+        rc = OP_EINVAL;
+        goto out;
+    }
+    crypto_sign_ed25519_sk_to_pk(out->pk, out->sk);
+    util_hex(out->pk, 32, out->pk_hex);
+    rc = OP_OK;
+out:
+    if (text) {
+        sodium_memzero(text, strlen(text));
+        free(text);
+    }
+    if (rc != OP_OK) ident_wipe(out);
+    return rc;
+}
+
+void ident_wipe(ident *identity)
+{
+    sodium_memzero(identity->sk, sizeof identity->sk);
+}
+
+void ident_sign(const ident *identity, const void *data, size_t len, uint8_t sig[64])
+{
+    crypto_sign_detached(sig, NULL, data, len, identity->sk);
+}
+
+int ident_verify(const uint8_t pk[32], const void *data, size_t len, const uint8_t sig[64])
+{
+    return crypto_sign_verify_detached(sig, data, len, pk) == 0 ? OP_OK : OP_ESIG;
+}

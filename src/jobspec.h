@@ -1,0 +1,83 @@
+/*
+ * jobspec: the job specification an operator submits (pure, no I/O).
+ *
+ * JSON form (docs/jobs.md):
+ *   {"kind": "exec" | "noop",
+ *    "name": "hash-42",                      optional label
+ *    "command": ["sha256sum", "in.csv"],     exec only, argv
+ *    "resources": {"cores": 1, "memory_mb": 256, "wall_s": 300, "cpu_s": 300,
+ *                  "output_bytes": 1048576, "open_files": 64},
+ *    "inputs": [{"name": "in.csv", "sha256": "<hex>", "data_b64": "..."}],
+ *    "outputs": ["out.gz"],                  files returned from the work dir
+ *    "site_classes": ["pod", "car", "dc"],   where it may run (default all)
+ *    "data_class": "public" | "confidential" | "site-private",
+ *    "origin": "site-id",                    required for site-private
+ *    "max_attempts": 3, "deterministic": true}
+ * Every field is validated with a message naming it; inputs are checked
+ * against their hash. Limits below bound what a hostile spec can ask for.
+ */
+#ifndef OUTPOST_JOBSPEC_H
+#define OUTPOST_JOBSPEC_H
+
+#include <cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOBSPEC_MAX_ARGS 64
+#define JOBSPEC_MAX_ARG_BYTES 4096
+#define JOBSPEC_MAX_FILES 16
+#define JOBSPEC_MAX_INPUT_BYTES (4 * 1024 * 1024) /* all inputs together, decoded */
+#define JOBSPEC_MAX_CORES 256
+#define JOBSPEC_MAX_MEMORY_MB (1024 * 1024)
+#define JOBSPEC_MAX_WALL_S (7 * 24 * 3600)
+#define JOBSPEC_MAX_OUTPUT_BYTES (4 * 1024 * 1024)
+
+enum { JOB_KIND_EXEC = 1, JOB_KIND_NOOP = 2 };
+enum { DATA_PUBLIC = 0, DATA_CONFIDENTIAL = 1, DATA_SITE_PRIVATE = 2 };
+enum { CLASS_POD = 1, CLASS_CAR = 2, CLASS_DC = 4, CLASS_ALL = 7 };
+
+typedef struct jobspec_file {
+    char name[128];
+    char sha256[65];
+    uint8_t *data; /* decoded bytes (inputs only) */
+    size_t len;
+} jobspec_file;
+
+typedef struct jobspec {
+    int kind;
+    char name[64];
+    char *argv[JOBSPEC_MAX_ARGS + 1]; /* NULL-terminated */
+    int argc;
+    int cores;
+    int64_t memory_mb;
+    int64_t wall_s;
+    int64_t cpu_s;
+    int64_t output_bytes;
+    int64_t open_files;
+    jobspec_file inputs[JOBSPEC_MAX_FILES];
+    int n_inputs;
+    char outputs[JOBSPEC_MAX_FILES][128];
+    int n_outputs;
+    unsigned class_mask;
+    int data_class;
+    char origin[64];
+    int max_attempts;
+    int deterministic;
+} jobspec;
+
+/*
+ * Parses and validates a spec. On OP_EINVAL/OP_ETOOBIG err says which field
+ * and why ("resources.cores: must be an integer from 1 to 256"). On OP_OK
+ * the caller frees with jobspec_clear.
+ */
+int jobspec_parse(const char *text, size_t len, jobspec *out, char *err, size_t err_len);
+int jobspec_from_json(const cJSON *root, jobspec *out, char *err, size_t err_len);
+void jobspec_clear(jobspec *spec);
+
+/* Site class name <-> bit. */
+unsigned jobspec_class_bit(const char *cls);
+const char *jobspec_class_name(unsigned bit);
+const char *jobspec_kind_name(int kind);
+const char *jobspec_data_class_name(int data_class);
+
+#endif
