@@ -1,0 +1,1765 @@
+#include "hub.h"
+
+#include "bus.h"
+#include "conf.h"
+#include "err.h"
+#include "ident.h"
+#include "jobspec.h"
+#include "jsonx.h"
+#include "log.h"
+#include "msg.h"
+#include "proto.h"
+#include "runctl.h"
+#include "sched.h"
+#include "store.h"
+#include "token.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HUB_MAX_OPERATORS 64
+#define HUB_PLACE_BATCH 512
+#define HUB_OFFER_BATCH_BYTES (1024 * 1024)
+#define HUB_MAX_RESULT_BYTES (5 * 1024 * 1024)
+
+static const char *hub_conf_keys[] = {
+    "hub_id",       "broker_host",  "broker_port", "site_lost_after_ms", "lease_ms",
+    "clock_skew_ms", "max_queued_jobs", "log_level", "token_ttl_s",      NULL};
+
+static const char *hub_schema =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS sites(id TEXT PRIMARY KEY, pubkey TEXT NOT NULL,"
+    " class TEXT NOT NULL, trust INTEGER NOT NULL DEFAULT 50, enrolled_at INTEGER NOT NULL,"
+    " token_id TEXT, last_seq INTEGER NOT NULL DEFAULT 0, cores INTEGER DEFAULT 0,"
+    " memory_mb INTEGER DEFAULT 0, power_budget_watts REAL DEFAULT 0,"
+    " watts_per_core REAL DEFAULT 0, idle_watts REAL DEFAULT 0, protections_off TEXT);"
+    "CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, class TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, created_by TEXT,"
+    " used_at INTEGER, used_by TEXT);"
+    "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, name TEXT, kind TEXT NOT NULL,"
+    " spec TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, site TEXT,"
+    " cores INTEGER NOT NULL, memory_mb INTEGER NOT NULL, class_mask INTEGER NOT NULL,"
+    " origin TEXT, site_private INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,"
+    " submitted_by TEXT, submitted_at INTEGER, placed_at INTEGER, started_at INTEGER,"
+    " finished_at INTEGER, lease_expires_at INTEGER, reason TEXT, explanation TEXT,"
+    " excluded TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);"
+    "CREATE INDEX IF NOT EXISTS jobs_site ON jobs(site, state);"
+    "CREATE TABLE IF NOT EXISTS results(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    " site TEXT NOT NULL, received_at INTEGER NOT NULL, applied INTEGER NOT NULL,"
+    " exit_code INTEGER, cpu_seconds REAL, peak_rss_bytes INTEGER, wall_ms INTEGER,"
+    " energy_joules REAL, body TEXT NOT NULL, PRIMARY KEY(job_id, attempt));"
+    "CREATE TABLE IF NOT EXISTS job_events(job_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
+    " attempt INTEGER, site TEXT, event TEXT NOT NULL, detail TEXT);"
+    "CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id);";
+
+/* A site as the hub knows it: registry (durable) plus live view (memory). */
+typedef struct hub_site {
+    char id[64];
+    uint8_t pk[32];
+    unsigned class_bit;
+    int trust;
+    msg_window window;
+    uint64_t persisted_seq;
+    int alive;
+    int heard;                  /* heartbeat received since this hub started */
+    int64_t last_heartbeat_mono;
+    int64_t last_heartbeat_wall;
+    int cores;
+    int64_t memory_mb;
+    double power_budget_watts;
+    double watts_per_core;
+    double idle_watts;
+    int reserved_cores;         /* cores of jobs placed or running here */
+    int64_t reserved_memory_mb;
+    int reserved_jobs;
+    int reported_running;
+    char protections_off[128];
+    cJSON *offers;              /* batched for this iteration, sent after commit */
+    size_t offers_bytes;
+    cJSON *acks;
+    cJSON *cancels;
+} hub_site;
+
+typedef struct hub_operator {
+    char id[64];
+    uint8_t pk[32];
+    msg_window window;
+} hub_operator;
+
+typedef struct hub_reply {
+    char topic[PROTO_TOPIC_MAX];
+    cJSON *body;
+    const char *type;
+    struct hub_reply *next;
+} hub_reply;
+
+typedef struct hub {
+    ident identity;
+    char data_dir[PATH_MAX];
+    store *db;
+    bus *bus;
+    char broker_host[256];
+    int64_t broker_port;
+    int64_t site_lost_after_ms;
+    int64_t lease_ms;
+    int64_t clock_skew_ms;
+    int64_t max_queued_jobs;
+    int64_t token_ttl_s;
+    hub_site *sites;
+    size_t n_sites, cap_sites;
+    hub_operator operators[HUB_MAX_OPERATORS];
+    int n_operators;
+    msg_stats msg;
+    hub_reply *replies, *replies_tail;
+    int placement_dirty;
+    int store_failed;
+    int64_t next_check_ms;
+    int64_t next_place_ms;
+    int64_t next_seq_flush_ms;
+    uint64_t results_applied, results_duplicate, results_stale, jobs_submitted, offers_sent;
+    uint64_t bound_hits;
+} hub;
+
+/* ---------- fleet registry ---------- */
+
+static hub_site *find_site(hub *h, const char *id)
+{
+    for (size_t i = 0; i < h->n_sites; i++)
+        if (strcmp(h->sites[i].id, id) == 0) return &h->sites[i];
+    return NULL;
+}
+
+static hub_site *add_site(hub *h, const char *id)
+{
+    if (h->n_sites == h->cap_sites) {
+        size_t cap = h->cap_sites ? h->cap_sites * 2 : 16;
+        hub_site *grown = realloc(h->sites, cap * sizeof *grown);
+        if (!grown) return NULL;
+        h->sites = grown;
+        h->cap_sites = cap;
+    }
+    hub_site *s = &h->sites[h->n_sites++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->id, sizeof s->id, "%s", id);
+    s->trust = 50;
+    return s;
+}
+
+static int load_sites(hub *h)
+{
+    sqlite3_stmt *st = store_stmt(h->db,
+                                  "SELECT id, pubkey, class, trust, last_seq, cores, memory_mb,"
+                                  " power_budget_watts, watts_per_core, idle_watts,"
+                                  " protections_off FROM sites ORDER BY id");
+    if (!st) return OP_ESTORE;
+    int64_t now = util_mono_ms();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        hub_site *s = add_site(h, store_col_text(st, 0));
+        if (!s) return OP_ENOMEM;
+        if (util_unhex(store_col_text(st, 1), s->pk, 32) != OP_OK) {
+            log_error("hub", "site %s has a corrupt public key in the registry; skipped", s->id);
+            h->n_sites--;
+            continue;
+        }
+        s->class_bit = jobspec_class_bit(store_col_text(st, 2));
+        s->trust = sqlite3_column_int(st, 3);
+        s->persisted_seq = (uint64_t)sqlite3_column_int64(st, 4);
+        s->window.top = s->persisted_seq;
+        s->cores = sqlite3_column_int(st, 5);
+        s->memory_mb = sqlite3_column_int64(st, 6);
+        s->power_budget_watts = sqlite3_column_double(st, 7);
+        s->watts_per_core = sqlite3_column_double(st, 8);
+        s->idle_watts = sqlite3_column_double(st, 9);
+        snprintf(s->protections_off, sizeof s->protections_off, "%s", store_col_text(st, 10));
+        /* Grace period: every known site is presumed alive until it stays silent. */
+        s->alive = 1;
+        s->last_heartbeat_mono = now;
+    }
+    sqlite3_reset(st);
+    st = store_stmt(h->db, "SELECT site, SUM(cores), SUM(memory_mb), COUNT(*) FROM jobs"
+                           " WHERE state IN ('placed','running') GROUP BY site");
+    if (!st) return OP_ESTORE;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        hub_site *s = find_site(h, store_col_text(st, 0));
+        if (!s) continue;
+        s->reserved_cores = sqlite3_column_int(st, 1);
+        s->reserved_memory_mb = sqlite3_column_int64(st, 2);
+        s->reserved_jobs = sqlite3_column_int(st, 3);
+    }
+    sqlite3_reset(st);
+    return OP_OK;
+}
+
+/* Operators: "<64 hex public key> [comment]" per line; id = "op-" + first 16 hex digits. */
+static int load_operators(hub *h)
+{
+    char path[PATH_MAX], *text = NULL;
+    if (util_fmt(path, sizeof path, "%s/operators", h->data_dir) != OP_OK) return OP_ETOOBIG;
+    int rc = util_read_file(path, 64 * 1024, &text, NULL);
+    if (rc != OP_OK) {
+        log_error("hub", "cannot read %s: %s", path, op_strerror(rc));
+        return rc;
+    }
+    h->n_operators = 0;
+    int line_no = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        line_no++;
+        while (*line == ' ' || *line == '\t') line++;
+        if (*line == '#' || *line == '\0') continue;
+        char hex[65] = {0};
+        memcpy(hex, line, strnlen(line, 64));
+        if (h->n_operators == HUB_MAX_OPERATORS) {
+            log_warn("hub", "%s: more than %d operators; the rest ignored", path,
+                     HUB_MAX_OPERATORS);
+            break;
+        }
+        hub_operator *op = &h->operators[h->n_operators];
+        memset(op, 0, sizeof *op);
+        if (util_unhex(hex, op->pk, 32) != OP_OK) {
+            log_warn("hub", "%s:%d: not a 64-hex-digit public key; ignored", path, line_no);
+            continue;
+        }
+        snprintf(op->id, sizeof op->id, "op-%.16s", hex);
+        h->n_operators++;
+    }
+    free(text);
+    log_info("hub", "%d operator key(s) authorized from %s", h->n_operators, path);
+    return OP_OK;
+}
+
+/* ---------- message authentication ---------- */
+
+static int lookup_site(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    hub_site *s = find_site(ctx, kid);
+    if (!s) return OP_EUNKNOWN;
+    *pk = s->pk;
+    *window = &s->window;
+    return OP_OK;
+}
+
+static int lookup_operator(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    hub *h = ctx;
+    for (int i = 0; i < h->n_operators; i++)
+        if (strcmp(h->operators[i].id, kid) == 0) {
+            *pk = h->operators[i].pk;
+            *window = &h->operators[i].window;
+            return OP_OK;
+        }
+    return OP_EUNKNOWN;
+}
+
+/* ---------- outgoing messages (sent after commit) ---------- */
+
+static void queue_reply(hub *h, const char *realm, const char *id, const char *leaf, cJSON *body,
+                        const char *type)
+{
+    hub_reply *r = calloc(1, sizeof *r);
+    if (!r || proto_topic(r->topic, sizeof r->topic, realm, id, leaf) != OP_OK) {
+        free(r);
+        cJSON_Delete(body);
+        h->bound_hits++;
+        return;
+    }
+    r->body = body;
+    r->type = type;
+    if (h->replies_tail)
+        h->replies_tail->next = r;
+    else
+        h->replies = r;
+    h->replies_tail = r;
+}
+
+static void add_to_batch(cJSON **batch, cJSON *item)
+{
+    if (!*batch) *batch = cJSON_CreateArray();
+    if (*batch)
+        cJSON_AddItemToArray(*batch, item);
+    else
+        cJSON_Delete(item);
+}
+
+static void flush_site_batches(hub *h, hub_site *s)
+{
+    char topic[PROTO_TOPIC_MAX];
+    if (proto_topic(topic, sizeof topic, "site", s->id, "inbox") != OP_OK) return;
+    struct {
+        cJSON **batch;
+        const char *key;
+        const char *type;
+    } kinds[] = {{&s->offers, "jobs", "offer"}, {&s->acks, "acks", "ack"},
+                 {&s->cancels, "jobs", "cancel"}};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        if (!*kinds[k].batch) continue;
+        cJSON *body = cJSON_CreateObject();
+        if (body) {
+            cJSON_AddItemToObject(body, kinds[k].key, *kinds[k].batch);
+            if (bus_publish(h->bus, topic, body, kinds[k].type) != OP_OK)
+                log_warn("hub", "could not send %s to %s now; the protocol will retry",
+                         kinds[k].type, s->id);
+            else if (k == 0)
+                h->offers_sent++;
+            cJSON_Delete(body);
+        } else {
+            cJSON_Delete(*kinds[k].batch);
+        }
+        *kinds[k].batch = NULL;
+    }
+    s->offers_bytes = 0;
+}
+
+static void flush_outgoing(hub *h)
+{
+    for (size_t i = 0; i < h->n_sites; i++) flush_site_batches(h, &h->sites[i]);
+    while (h->replies) {
+        hub_reply *r = h->replies;
+        h->replies = r->next;
+        if (bus_publish(h->bus, r->topic, r->body, r->type) != OP_OK)
+            log_warn("hub", "could not publish %s on %s", r->type, r->topic);
+        cJSON_Delete(r->body);
+        free(r);
+    }
+    h->replies_tail = NULL;
+}
+
+/* Drops what was batched for a transaction that did not commit. */
+static void discard_outgoing(hub *h)
+{
+    for (size_t i = 0; i < h->n_sites; i++) {
+        hub_site *s = &h->sites[i];
+        cJSON_Delete(s->offers);
+        cJSON_Delete(s->acks);
+        cJSON_Delete(s->cancels);
+        s->offers = s->acks = s->cancels = NULL;
+        s->offers_bytes = 0;
+    }
+    while (h->replies) {
+        hub_reply *r = h->replies;
+        h->replies = r->next;
+        cJSON_Delete(r->body);
+        free(r);
+    }
+    h->replies_tail = NULL;
+}
+
+/* ---------- job store helpers ---------- */
+
+static int check_rc(hub *h, int rc)
+{
+    if (rc != OP_OK) h->store_failed = 1;
+    return rc;
+}
+
+static void job_event(hub *h, int64_t job_id, int64_t attempt, const char *site,
+                      const char *event, const char *detail)
+{
+    sqlite3_stmt *st = store_stmt(h->db, "INSERT INTO job_events(job_id, ts, attempt, site,"
+                                         " event, detail) VALUES(?,?,?,?,?,?)");
+    if (!st) {
+        h->store_failed = 1;
+        return;
+    }
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int64(st, 2, util_now_ms());
+    sqlite3_bind_int64(st, 3, attempt);
+    store_bind_text(st, 4, site);
+    store_bind_text(st, 5, event);
+    store_bind_text(st, 6, detail);
+    check_rc(h, store_step_done(h->db, st));
+}
+
+static void release(hub *h, const char *site_id, int cores, int64_t memory_mb)
+{
+    hub_site *s = find_site(h, site_id);
+    if (!s) return;
+    s->reserved_cores -= cores;
+    s->reserved_memory_mb -= memory_mb;
+    s->reserved_jobs--;
+    if (s->reserved_cores < 0) s->reserved_cores = 0;
+    if (s->reserved_memory_mb < 0) s->reserved_memory_mb = 0;
+    if (s->reserved_jobs < 0) s->reserved_jobs = 0;
+    h->placement_dirty = 1;
+}
+
+/*
+ * Takes a placed or running job back from its site (site lost, lease
+ * expired, refused, retryable error): queued again for another attempt, or
+ * failed when its attempts are used up. exclude adds the site to the
+ * job's excluded list (it refused the job).
+ */
+static void requeue(hub *h, int64_t job_id, const char *why, int exclude)
+{
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT attempt, max_attempts, site, cores, memory_mb,"
+                                         " excluded FROM jobs WHERE id=? AND state IN"
+                                         " ('placed','running')");
+    if (!st) {
+        h->store_failed = 1;
+        return;
+    }
+    sqlite3_bind_int64(st, 1, job_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return;
+    }
+    int64_t attempt = sqlite3_column_int64(st, 0);
+    int64_t max_attempts = sqlite3_column_int64(st, 1);
+    char site[64], excluded[1024];
+    snprintf(site, sizeof site, "%s", store_col_text(st, 2));
+    int cores = sqlite3_column_int(st, 3);
+    int64_t memory_mb = sqlite3_column_int64(st, 4);
+    snprintf(excluded, sizeof excluded, "%s", store_col_text(st, 5));
+    sqlite3_reset(st);
+    if (exclude && strlen(excluded) + strlen(site) + 2 < sizeof excluded) {
+        if (excluded[0]) strcat(excluded, " ");
+        strcat(excluded, site);
+    }
+    int give_up = attempt >= max_attempts;
+    st = store_stmt(h->db, "UPDATE jobs SET state=?, reason=?, excluded=?, lease_expires_at=NULL,"
+                           " finished_at=? WHERE id=?");
+    if (!st) {
+        h->store_failed = 1;
+        return;
+    }
+    char reason[256];
+    snprintf(reason, sizeof reason, "%s%s", why,
+             give_up ? "; no attempts left" : "; queued for another attempt");
+    sqlite3_bind_text(st, 1, give_up ? "failed" : "queued", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, excluded, -1, SQLITE_TRANSIENT);
+    if (give_up)
+        sqlite3_bind_int64(st, 4, util_now_ms());
+    else
+        sqlite3_bind_null(st, 4);
+    sqlite3_bind_int64(st, 5, job_id);
+    check_rc(h, store_step_done(h->db, st));
+    job_event(h, job_id, attempt, site, give_up ? "failed" : "requeued", reason);
+    release(h, site, cores, memory_mb);
+    log_info("hub", "job %lld attempt %lld taken back from %s: %s", (long long)job_id,
+             (long long)attempt, site, reason);
+}
+
+/* ---------- fleet view and placement ---------- */
+
+static void fill_view(hub *h, sched_site *view, int optimistic)
+{
+    for (size_t i = 0; i < h->n_sites; i++) {
+        hub_site *s = &h->sites[i];
+        sched_site *v = &view[i];
+        v->id = s->id;
+        v->class_bit = s->class_bit;
+        v->alive = optimistic ? 1 : s->alive;
+        v->cores = s->cores;
+        v->memory_mb = s->memory_mb;
+        v->watts_per_core = s->watts_per_core;
+        v->free_cores = optimistic ? s->cores : s->cores - s->reserved_cores;
+        v->free_memory_mb = optimistic ? s->memory_mb : s->memory_mb - s->reserved_memory_mb;
+        v->headroom_watts = s->power_budget_watts -
+                            (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
+        v->running_jobs = optimistic ? 0 : s->reserved_jobs;
+    }
+}
+
+static void split_excluded(char *text, const char **out, int max)
+{
+    int n = 0;
+    for (char *tok = strtok(text, " "); tok && n < max - 1; tok = strtok(NULL, " "))
+        out[n++] = tok;
+    out[n] = NULL;
+}
+
+static void place_queued(hub *h)
+{
+    if (h->n_sites == 0) return;
+    sched_site *view = calloc(h->n_sites, sizeof *view);
+    if (!view) return;
+    fill_view(h, view, 0);
+    sqlite3_stmt *sel = store_stmt(h->db, "SELECT id, attempt, cores, memory_mb, class_mask,"
+                                          " origin, site_private, excluded, spec, explanation"
+                                          " FROM jobs WHERE state='queued' ORDER BY id LIMIT ?");
+    if (!sel) {
+        free(view);
+        h->store_failed = 1;
+        return;
+    }
+    sqlite3_bind_int(sel, 1, HUB_PLACE_BATCH);
+    /* Collect first: the UPDATE statements below must not run while sel is mid-step. */
+    typedef struct pending {
+        int64_t id, attempt;
+        int site_index;
+        int outcome;
+        int cores;
+        int64_t memory_mb;
+        char *explanation;
+        char *spec;
+    } pending;
+    pending *todo = calloc(HUB_PLACE_BATCH, sizeof *todo);
+    int n_todo = 0;
+    int64_t now = util_now_ms();
+    while (todo && sqlite3_step(sel) == SQLITE_ROW) {
+        char excluded_text[1024];
+        const char *excluded[64];
+        snprintf(excluded_text, sizeof excluded_text, "%s", store_col_text(sel, 7));
+        split_excluded(excluded_text, excluded, 64);
+        sched_job job = {.cores = sqlite3_column_int(sel, 2),
+                         .memory_mb = sqlite3_column_int64(sel, 3),
+                         .class_mask = (unsigned)sqlite3_column_int(sel, 4),
+                         .origin = store_col_text(sel, 5),
+                         .site_private = sqlite3_column_int(sel, 6),
+                         .excluded = excluded};
+        sched_decision d;
+        if (sched_place(view, h->n_sites, &job, &d) != OP_OK) break;
+        pending *p = &todo[n_todo];
+        p->id = sqlite3_column_int64(sel, 0);
+        p->attempt = sqlite3_column_int64(sel, 1) + 1;
+        p->outcome = d.outcome;
+        p->site_index = d.site_index;
+        p->cores = job.cores;
+        p->memory_mb = job.memory_mb;
+        if (d.outcome == SCHED_WAIT && strcmp(store_col_text(sel, 9), d.explanation) == 0) {
+            sched_decision_clear(&d); /* nothing new to record */
+            continue;
+        }
+        p->explanation = d.explanation;
+        if (d.outcome == SCHED_PLACED) {
+            p->spec = strdup(store_col_text(sel, 8));
+            sched_reserve(&view[d.site_index], &job);
+        }
+        n_todo++;
+    }
+    sqlite3_reset(sel);
+    for (int i = 0; i < n_todo; i++) {
+        pending *p = &todo[i];
+        if (p->outcome == SCHED_PLACED && p->spec) {
+            hub_site *s = &h->sites[p->site_index];
+            sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET state='placed', attempt=?,"
+                                                 " site=?, placed_at=?, lease_expires_at=?,"
+                                                 " explanation=?, reason=NULL WHERE id=?");
+            if (!up) {
+                h->store_failed = 1;
+                break;
+            }
+            sqlite3_bind_int64(up, 1, p->attempt);
+            sqlite3_bind_text(up, 2, s->id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(up, 3, now);
+            sqlite3_bind_int64(up, 4, now + h->lease_ms);
+            sqlite3_bind_text(up, 5, p->explanation, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(up, 6, p->id);
+            if (check_rc(h, store_step_done(h->db, up)) != OP_OK) break;
+            job_event(h, p->id, p->attempt, s->id, "placed", p->explanation);
+            s->reserved_cores += p->cores;
+            s->reserved_memory_mb += p->memory_mb;
+            s->reserved_jobs++;
+            cJSON *offer = cJSON_CreateObject();
+            if (offer) {
+                jsonx_add_int(offer, "job", p->id);
+                jsonx_add_int(offer, "attempt", p->attempt);
+                cJSON *spec = cJSON_Parse(p->spec);
+                if (spec) cJSON_AddItemToObject(offer, "spec", spec);
+                add_to_batch(&s->offers, offer);
+                s->offers_bytes += strlen(p->spec);
+            }
+            log_debug("hub", "job %lld -> %s: %s", (long long)p->id, s->id, p->explanation);
+        } else if (p->outcome == SCHED_IMPOSSIBLE) {
+            sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET state='failed', reason=?,"
+                                                 " explanation=?, finished_at=? WHERE id=?");
+            if (!up) {
+                h->store_failed = 1;
+                break;
+            }
+            sqlite3_bind_text(up, 1, "no site in the fleet can run it", -1, SQLITE_STATIC);
+            sqlite3_bind_text(up, 2, p->explanation, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(up, 3, now);
+            sqlite3_bind_int64(up, 4, p->id);
+            check_rc(h, store_step_done(h->db, up));
+            job_event(h, p->id, p->attempt - 1, NULL, "failed", p->explanation);
+        } else {
+            sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET explanation=? WHERE id=?");
+            if (!up) {
+                h->store_failed = 1;
+                break;
+            }
+            sqlite3_bind_text(up, 1, p->explanation, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(up, 2, p->id);
+            check_rc(h, store_step_done(h->db, up));
+        }
+    }
+    for (int i = 0; i < n_todo; i++) {
+        free(todo[i].explanation);
+        free(todo[i].spec);
+    }
+    free(todo);
+    free(view);
+}
+
+/* ---------- liveness and leases ---------- */
+
+static void take_back_from_site(hub *h, const char *site_id, const char *why)
+{
+    int64_t ids[HUB_PLACE_BATCH];
+    int n = 0;
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT id FROM jobs WHERE site=? AND state IN"
+                                         " ('placed','running') LIMIT ?");
+    if (!st) {
+        h->store_failed = 1;
+        return;
+    }
+    sqlite3_bind_text(st, 1, site_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, HUB_PLACE_BATCH);
+    while (sqlite3_step(st) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    for (int i = 0; i < n; i++) requeue(h, ids[i], why, 0);
+}
+
+static void check_fleet(hub *h)
+{
+    int64_t now_mono = util_mono_ms();
+    for (size_t i = 0; i < h->n_sites; i++) {
+        hub_site *s = &h->sites[i];
+        if (!s->alive || now_mono - s->last_heartbeat_mono <= h->site_lost_after_ms) continue;
+        s->alive = 0;
+        char why[128];
+        snprintf(why, sizeof why, "site %s lost (silent for %lld ms)", s->id,
+                 (long long)(now_mono - s->last_heartbeat_mono));
+        log_warn("hub", "%s", why);
+        take_back_from_site(h, s->id, why);
+    }
+    int64_t ids[HUB_PLACE_BATCH];
+    int n = 0;
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT id FROM jobs WHERE state IN ('placed','running')"
+                                         " AND lease_expires_at < ? LIMIT ?");
+    if (!st) {
+        h->store_failed = 1;
+        return;
+    }
+    sqlite3_bind_int64(st, 1, util_now_ms());
+    sqlite3_bind_int(st, 2, HUB_PLACE_BATCH);
+    while (sqlite3_step(st) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    for (int i = 0; i < n; i++) requeue(h, ids[i], "lease expired (site did not confirm it)", 0);
+}
+
+static void flush_seqs(hub *h)
+{
+    for (size_t i = 0; i < h->n_sites; i++) {
+        hub_site *s = &h->sites[i];
+        if (s->window.top == s->persisted_seq) continue;
+        sqlite3_stmt *st = store_stmt(h->db, "UPDATE sites SET last_seq=? WHERE id=?");
+        if (!st) return;
+        sqlite3_bind_int64(st, 1, (int64_t)s->window.top);
+        sqlite3_bind_text(st, 2, s->id, -1, SQLITE_STATIC);
+        if (store_step_done(h->db, st) == OP_OK) s->persisted_seq = s->window.top;
+    }
+}
+
+/* ---------- site messages ---------- */
+
+static void send_enroll_refusal(hub *h, const char *site_id, const char *reason)
+{
+    cJSON *body = cJSON_CreateObject();
+    if (!body) return;
+    cJSON_AddStringToObject(body, "reason", reason);
+    queue_reply(h, "site", site_id, "inbox", body, "refused");
+}
+
+static void send_welcome(hub *h, hub_site *s)
+{
+    cJSON *body = cJSON_CreateObject();
+    if (!body) return;
+    cJSON_AddStringToObject(body, "class", jobspec_class_name(s->class_bit));
+    jsonx_add_int(body, "lease_ms", h->lease_ms);
+    queue_reply(h, "site", s->id, "inbox", body, "welcome");
+}
+
+/*
+ * Enrollment of a site the hub does not know yet. The hello is signed by
+ * the key it carries (proof of possession); the token, signed by this hub,
+ * says which class the site gets and can be used once.
+ */
+static void enroll(hub *h, const char *site_id, const char *topic, const void *payload,
+                   size_t len, const char *kid, const char *sig)
+{
+    cJSON *body = NULL;
+    msg_header hdr;
+    uint8_t pk[32];
+    char reason[256];
+    if (!kid || !sig) {
+        h->msg.unsigned_msgs++;
+        log_warn("hub", "dropped unsigned hello on %s", topic);
+        return;
+    }
+    if (msg_parse(payload, len, &body, &hdr) != OP_OK) {
+        h->msg.malformed++;
+        log_warn("hub", "dropped malformed hello on %s", topic);
+        return;
+    }
+    const char *pk_hex = jsonx_str(body, "pubkey");
+    const char *token_text = jsonx_str(body, "token");
+    if (!pk_hex || util_unhex(pk_hex, pk, 32) != OP_OK ||
+        msg_verify(pk, topic, payload, len, sig) != OP_OK || strcmp(kid, site_id) != 0 ||
+        strcmp(hdr.from, site_id) != 0) {
+        h->msg.forged++;
+        log_warn("hub", "dropped hello for %s: signature does not match the key it carries",
+                 site_id);
+        goto out;
+    }
+    int64_t now = util_now_ms();
+    if (hdr.ts_ms < now - h->clock_skew_ms || hdr.ts_ms > now + h->clock_skew_ms) {
+        h->msg.expired++;
+        log_warn("hub", "dropped hello from %s: timestamp off by %lld ms", site_id,
+                 (long long)(hdr.ts_ms - now));
+        goto out;
+    }
+    if (!token_text) {
+        send_enroll_refusal(h, site_id, "unknown site and no join token: run "
+                                        "`outpost token create --class CLASS` and start the "
+                                        "site with --token");
+        log_warn("hub", "refused site %s: unknown and no token", site_id);
+        goto out;
+    }
+    token tok;
+    int rc = token_verify(token_text, h->identity.pk, now, &tok, reason, sizeof reason);
+    if (rc == OP_OK) {
+        sqlite3_stmt *st = store_stmt(h->db, "SELECT used_by FROM tokens WHERE id=?");
+        if (!st) goto out;
+        sqlite3_bind_text(st, 1, tok.tid, -1, SQLITE_TRANSIENT);
+        int step = sqlite3_step(st);
+        int known = step == SQLITE_ROW;
+        int used = known && sqlite3_column_type(st, 0) != SQLITE_NULL;
+        char used_by[64];
+        snprintf(used_by, sizeof used_by, "%s", known ? store_col_text(st, 0) : "");
+        sqlite3_reset(st);
+        if (!known) {
+            snprintf(reason, sizeof reason, "token was not issued by this hub's registry");
+            rc = OP_ESIG;
+        } else if (used) {
+            snprintf(reason, sizeof reason, "token already used (by site %s); create a new one",
+                     used_by);
+            rc = OP_EUSED;
+        }
+    }
+    if (rc != OP_OK) {
+        send_enroll_refusal(h, site_id, reason);
+        log_warn("hub", "refused enrollment of %s: %s", site_id, reason);
+        goto out;
+    }
+    hub_site *s = add_site(h, site_id);
+    if (!s) goto out;
+    memcpy(s->pk, pk, 32);
+    s->class_bit = jobspec_class_bit(tok.cls);
+    msg_window_accept(&s->window, hdr.seq);
+    s->alive = 1;
+    s->last_heartbeat_mono = util_mono_ms();
+    sqlite3_stmt *ins = store_stmt(h->db, "INSERT INTO sites(id, pubkey, class, enrolled_at,"
+                                          " token_id, last_seq) VALUES(?,?,?,?,?,?)");
+    sqlite3_stmt *use = store_stmt(h->db, "UPDATE tokens SET used_at=?, used_by=? WHERE id=?");
+    if (!ins || !use) {
+        h->store_failed = 1;
+        goto out;
+    }
+    sqlite3_bind_text(ins, 1, site_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(ins, 2, pk_hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(ins, 3, tok.cls, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(ins, 4, now);
+    sqlite3_bind_text(ins, 5, tok.tid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(ins, 6, (int64_t)hdr.seq);
+    check_rc(h, store_step_done(h->db, ins));
+    sqlite3_bind_int64(use, 1, now);
+    sqlite3_bind_text(use, 2, site_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(use, 3, tok.tid, -1, SQLITE_TRANSIENT);
+    check_rc(h, store_step_done(h->db, use));
+    s->persisted_seq = hdr.seq;
+    log_info("hub", "enrolled site %s as class %s", site_id, tok.cls);
+    send_welcome(h, s);
+    h->placement_dirty = 1;
+out:
+    cJSON_Delete(body);
+}
+
+static void update_site_capacity(hub *h, hub_site *s, const cJSON *body)
+{
+    int64_t cores = s->cores, memory_mb = s->memory_mb;
+    double budget = s->power_budget_watts, wpc = s->watts_per_core, idle = s->idle_watts;
+    jsonx_int(body, "cores", 0, 4096, &cores);
+    jsonx_int(body, "memory_mb", 0, 1 << 30, &memory_mb);
+    jsonx_num(body, "power_budget_watts", &budget);
+    jsonx_num(body, "watts_per_core", &wpc);
+    jsonx_num(body, "idle_watts", &idle);
+    const char *off = jsonx_str(body, "protections_off");
+    int changed = cores != s->cores || memory_mb != s->memory_mb ||
+                  budget != s->power_budget_watts || wpc != s->watts_per_core ||
+                  idle != s->idle_watts || (off && strcmp(off, s->protections_off) != 0);
+    if (!changed) return;
+    s->cores = (int)cores;
+    s->memory_mb = memory_mb;
+    s->power_budget_watts = budget;
+    s->watts_per_core = wpc;
+    s->idle_watts = idle;
+    if (off) snprintf(s->protections_off, sizeof s->protections_off, "%s", off);
+    sqlite3_stmt *st = store_stmt(h->db, "UPDATE sites SET cores=?, memory_mb=?,"
+                                         " power_budget_watts=?, watts_per_core=?, idle_watts=?,"
+                                         " protections_off=? WHERE id=?");
+    if (!st) return;
+    sqlite3_bind_int(st, 1, s->cores);
+    sqlite3_bind_int64(st, 2, s->memory_mb);
+    sqlite3_bind_double(st, 3, budget);
+    sqlite3_bind_double(st, 4, wpc);
+    sqlite3_bind_double(st, 5, idle);
+    sqlite3_bind_text(st, 6, s->protections_off, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, s->id, -1, SQLITE_STATIC);
+    check_rc(h, store_step_done(h->db, st));
+    h->placement_dirty = 1;
+}
+
+static void send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char *why)
+{
+    cJSON *c = cJSON_CreateObject();
+    if (!c) return;
+    jsonx_add_int(c, "job", job_id);
+    jsonx_add_int(c, "attempt", attempt);
+    cJSON_AddStringToObject(c, "reason", why);
+    add_to_batch(&s->cancels, c);
+}
+
+static void handle_state(hub *h, hub_site *s, const cJSON *body)
+{
+    s->last_heartbeat_mono = util_mono_ms();
+    s->last_heartbeat_wall = util_now_ms();
+    s->heard = 1;
+    if (!s->alive) {
+        log_info("hub", "site %s is back", s->id);
+        s->alive = 1;
+        h->placement_dirty = 1;
+    }
+    update_site_capacity(h, s, body);
+    const cJSON *running = cJSON_GetObjectItemCaseSensitive(body, "running");
+    s->reported_running = cJSON_GetArraySize(running);
+    const cJSON *item;
+    int64_t lease_until = util_now_ms() + h->lease_ms;
+    cJSON_ArrayForEach(item, running)
+    {
+        int64_t job_id, attempt;
+        if (jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
+            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK)
+            continue;
+        sqlite3_stmt *st = store_stmt(h->db, "UPDATE jobs SET lease_expires_at=? WHERE id=? AND"
+                                             " attempt=? AND site=? AND state IN"
+                                             " ('placed','running')");
+        if (!st) return;
+        sqlite3_bind_int64(st, 1, lease_until);
+        sqlite3_bind_int64(st, 2, job_id);
+        sqlite3_bind_int64(st, 3, attempt);
+        sqlite3_bind_text(st, 4, s->id, -1, SQLITE_STATIC);
+        if (check_rc(h, store_step_done(h->db, st)) != OP_OK) return;
+        if (store_changes(h->db) == 0)
+            send_cancel(s, job_id, attempt, "this attempt is no longer current on the hub");
+    }
+}
+
+static void handle_events(hub *h, hub_site *s, const cJSON *body)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "events"))
+    {
+        int64_t job_id, attempt;
+        const char *ev = jsonx_str(item, "event");
+        if (!ev || jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
+            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK) {
+            h->msg.malformed++;
+            continue;
+        }
+        const char *why = jsonx_str(item, "reason");
+        if (strcmp(ev, "started") == 0) {
+            sqlite3_stmt *st = store_stmt(h->db, "UPDATE jobs SET state='running', started_at=?"
+                                                 " WHERE id=? AND attempt=? AND site=? AND"
+                                                 " state='placed'");
+            if (!st) return;
+            sqlite3_bind_int64(st, 1, util_now_ms());
+            sqlite3_bind_int64(st, 2, job_id);
+            sqlite3_bind_int64(st, 3, attempt);
+            sqlite3_bind_text(st, 4, s->id, -1, SQLITE_STATIC);
+            check_rc(h, store_step_done(h->db, st));
+            if (store_changes(h->db)) job_event(h, job_id, attempt, s->id, "started", NULL);
+        } else if (strcmp(ev, "refused") == 0) {
+            sqlite3_stmt *st = store_stmt(h->db, "SELECT 1 FROM jobs WHERE id=? AND attempt=?"
+                                                 " AND site=? AND state IN ('placed','running')");
+            if (!st) return;
+            sqlite3_bind_int64(st, 1, job_id);
+            sqlite3_bind_int64(st, 2, attempt);
+            sqlite3_bind_text(st, 3, s->id, -1, SQLITE_STATIC);
+            int current = sqlite3_step(st) == SQLITE_ROW;
+            sqlite3_reset(st);
+            if (!current) continue;
+            char reason[300];
+            snprintf(reason, sizeof reason, "refused by %s: %.200s", s->id, why ? why : "?");
+            requeue(h, job_id, reason, 1);
+        }
+    }
+}
+
+/*
+ * Results are idempotent by (job, attempt): the first copy is recorded;
+ * it is applied only if that attempt is still the job's current one on
+ * that site. Every copy is acknowledged so that the site's outbox drains.
+ */
+static void handle_results(hub *h, hub_site *s, const cJSON *body)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "results"))
+    {
+        int64_t job_id, attempt, exit_code = -1, rss = 0, wall_ms = 0;
+        double cpu = 0, energy = 0;
+        if (jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
+            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK) {
+            h->msg.malformed++;
+            continue;
+        }
+        jsonx_int(item, "exit_code", -1, 255, &exit_code);
+        jsonx_int(item, "peak_rss_bytes", 0, INT64_MAX, &rss);
+        jsonx_int(item, "wall_ms", 0, INT64_MAX, &wall_ms);
+        jsonx_num(item, "cpu_seconds", &cpu);
+        jsonx_num(item, "energy_joules", &energy);
+        const char *error = jsonx_str(item, "error");
+        cJSON *ack = cJSON_CreateObject();
+        if (ack) {
+            jsonx_add_int(ack, "job", job_id);
+            jsonx_add_int(ack, "attempt", attempt);
+            add_to_batch(&s->acks, ack);
+        }
+        char *text = cJSON_PrintUnformatted(item);
+        if (!text) continue;
+        sqlite3_stmt *ins = store_stmt(h->db, "INSERT OR IGNORE INTO results(job_id, attempt,"
+                                              " site, received_at, applied, exit_code,"
+                                              " cpu_seconds, peak_rss_bytes, wall_ms,"
+                                              " energy_joules, body) VALUES(?,?,?,?,0,?,?,?,?,?,?)");
+        if (!ins) {
+            free(text);
+            return;
+        }
+        sqlite3_bind_int64(ins, 1, job_id);
+        sqlite3_bind_int64(ins, 2, attempt);
+        sqlite3_bind_text(ins, 3, s->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 4, util_now_ms());
+        sqlite3_bind_int64(ins, 5, exit_code);
+        sqlite3_bind_double(ins, 6, cpu);
+        sqlite3_bind_int64(ins, 7, rss);
+        sqlite3_bind_int64(ins, 8, wall_ms);
+        sqlite3_bind_double(ins, 9, energy);
+        sqlite3_bind_text(ins, 10, text, -1, SQLITE_TRANSIENT);
+        free(text);
+        if (check_rc(h, store_step_done(h->db, ins)) != OP_OK) return;
+        if (store_changes(h->db) == 0) {
+            h->results_duplicate++;
+            log_debug("hub", "duplicate result for job %lld attempt %lld from %s",
+                      (long long)job_id, (long long)attempt, s->id);
+            continue;
+        }
+        sqlite3_stmt *st = store_stmt(h->db, "SELECT cores, memory_mb, attempt, state, site,"
+                                             " max_attempts FROM jobs WHERE id=?");
+        if (!st) return;
+        sqlite3_bind_int64(st, 1, job_id);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            sqlite3_reset(st);
+            h->results_stale++;
+            log_warn("hub", "result from %s for unknown job %lld: recorded, not applied", s->id,
+                     (long long)job_id);
+            continue;
+        }
+        int cores = sqlite3_column_int(st, 0);
+        int64_t memory_mb = sqlite3_column_int64(st, 1);
+        int64_t current = sqlite3_column_int64(st, 2);
+        char state[16], site[64];
+        snprintf(state, sizeof state, "%s", store_col_text(st, 3));
+        snprintf(site, sizeof site, "%s", store_col_text(st, 4));
+        sqlite3_reset(st);
+        int live = current == attempt && strcmp(site, s->id) == 0 &&
+                   (strcmp(state, "placed") == 0 || strcmp(state, "running") == 0);
+        if (!live) {
+            h->results_stale++;
+            char detail[200];
+            snprintf(detail, sizeof detail,
+                     "late result from %s for attempt %lld (current attempt %lld, %s): recorded,"
+                     " not applied",
+                     s->id, (long long)attempt, (long long)current, state);
+            log_info("hub", "job %lld: %s", (long long)job_id, detail);
+            job_event(h, job_id, attempt, s->id, "stale-result", detail);
+            continue;
+        }
+        if (error && jsonx_str(item, "retryable")) {
+            /* The site could not run it (e.g. its sandbox failed): try elsewhere. */
+            char why[300];
+            snprintf(why, sizeof why, "%s could not run it: %.200s", s->id, error);
+            requeue(h, job_id, why, 1);
+            continue;
+        }
+        const char *final = (exit_code == 0 && !error) ? "succeeded" : "failed";
+        char reason[300];
+        if (error)
+            snprintf(reason, sizeof reason, "%.250s", error);
+        else
+            snprintf(reason, sizeof reason, "exit code %lld", (long long)exit_code);
+        sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET state=?, finished_at=?, reason=?,"
+                                             " lease_expires_at=NULL WHERE id=?");
+        sqlite3_stmt *ap = store_stmt(h->db, "UPDATE results SET applied=1 WHERE job_id=? AND"
+                                             " attempt=?");
+        if (!up || !ap) return;
+        sqlite3_bind_text(up, 1, final, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(up, 2, util_now_ms());
+        sqlite3_bind_text(up, 3, reason, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(up, 4, job_id);
+        check_rc(h, store_step_done(h->db, up));
+        sqlite3_bind_int64(ap, 1, job_id);
+        sqlite3_bind_int64(ap, 2, attempt);
+        check_rc(h, store_step_done(h->db, ap));
+        job_event(h, job_id, attempt, s->id, final, reason);
+        release(h, s->id, cores, memory_mb);
+        h->results_applied++;
+    }
+}
+
+static void handle_site_message(hub *h, const char *site_id, const char *leaf, const char *topic,
+                                const void *payload, size_t len, const char *kid,
+                                const char *sig)
+{
+    cJSON *body = NULL;
+    msg_header hdr;
+    char reason[256];
+    hub_site *s = find_site(h, site_id);
+    if (!s && strcmp(leaf, "hello") == 0) {
+        enroll(h, site_id, topic, payload, len, kid, sig);
+        return;
+    }
+    if (kid && strcmp(kid, site_id) != 0) {
+        h->msg.forged++;
+        log_warn("hub", "dropped message on %s: kid '%.63s' may not publish there", topic, kid);
+        return;
+    }
+    int rc = msg_open(topic, payload, len, kid, sig, lookup_site, h, util_now_ms(),
+                      h->clock_skew_ms, &body, &hdr, &h->msg, reason, sizeof reason);
+    if (rc != OP_OK) {
+        log_warn("hub", "dropped: %s", reason);
+        return;
+    }
+    if (strcmp(leaf, "hello") == 0) {
+        update_site_capacity(h, s, body);
+        send_welcome(h, s);
+        s->last_heartbeat_mono = util_mono_ms();
+        if (!s->alive) h->placement_dirty = 1;
+        s->alive = 1;
+    } else if (strcmp(leaf, "state") == 0) {
+        handle_state(h, s, body);
+    } else if (strcmp(leaf, "event") == 0) {
+        handle_events(h, s, body);
+    } else if (strcmp(leaf, "result") == 0) {
+        handle_results(h, s, body);
+    } else {
+        h->msg.malformed++;
+        log_warn("hub", "dropped message from %s on unknown topic %s", site_id, topic);
+    }
+    cJSON_Delete(body);
+}
+
+/* ---------- operator requests ---------- */
+
+static cJSON *job_summary(sqlite3_stmt *st)
+{
+    /* Columns: id, name, kind, state, attempt, site, submitted_at, finished_at, reason */
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    jsonx_add_int(j, "id", sqlite3_column_int64(st, 0));
+    cJSON_AddStringToObject(j, "name", store_col_text(st, 1));
+    cJSON_AddStringToObject(j, "kind", store_col_text(st, 2));
+    cJSON_AddStringToObject(j, "state", store_col_text(st, 3));
+    jsonx_add_int(j, "attempt", sqlite3_column_int64(st, 4));
+    cJSON_AddStringToObject(j, "site", store_col_text(st, 5));
+    jsonx_add_int(j, "submitted_at", sqlite3_column_int64(st, 6));
+    jsonx_add_int(j, "finished_at", sqlite3_column_int64(st, 7));
+    cJSON_AddStringToObject(j, "reason", store_col_text(st, 8));
+    return j;
+}
+
+static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, sched_site *view,
+                         int64_t *job_id, char *err, size_t err_len)
+{
+    jobspec spec;
+    int rc = jobspec_from_json(spec_json, &spec, err, err_len);
+    if (rc != OP_OK) return rc;
+    if (h->n_sites > 0) {
+        sched_job job = {.cores = spec.cores,
+                         .memory_mb = spec.memory_mb,
+                         .class_mask = spec.class_mask,
+                         .origin = spec.origin,
+                         .site_private = spec.data_class == DATA_SITE_PRIVATE};
+        sched_decision d;
+        if (sched_place(view, h->n_sites, &job, &d) != OP_OK) {
+            jobspec_clear(&spec);
+            return OP_ENOMEM;
+        }
+        if (d.outcome == SCHED_IMPOSSIBLE) {
+            snprintf(err, err_len, "no site in the fleet can ever run this job: %s",
+                     d.explanation);
+            sched_decision_clear(&d);
+            jobspec_clear(&spec);
+            return OP_ECAPACITY;
+        }
+        sched_decision_clear(&d);
+    }
+    char *text = cJSON_PrintUnformatted(spec_json);
+    sqlite3_stmt *st = store_stmt(h->db, "INSERT INTO jobs(name, kind, spec, state, cores,"
+                                         " memory_mb, class_mask, origin, site_private,"
+                                         " max_attempts, submitted_by, submitted_at)"
+                                         " VALUES(?,?,?,'queued',?,?,?,?,?,?,?,?)");
+    if (!text || !st) {
+        free(text);
+        jobspec_clear(&spec);
+        snprintf(err, err_len, "hub store unavailable; retry");
+        return OP_ESTORE;
+    }
+    store_bind_text(st, 1, spec.name[0] ? spec.name : NULL);
+    sqlite3_bind_text(st, 2, jobspec_kind_name(spec.kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 4, spec.cores);
+    sqlite3_bind_int64(st, 5, spec.memory_mb);
+    sqlite3_bind_int(st, 6, (int)spec.class_mask);
+    store_bind_text(st, 7, spec.origin[0] ? spec.origin : NULL);
+    sqlite3_bind_int(st, 8, spec.data_class == DATA_SITE_PRIVATE);
+    sqlite3_bind_int(st, 9, spec.max_attempts);
+    sqlite3_bind_text(st, 10, op_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 11, util_now_ms());
+    free(text);
+    jobspec_clear(&spec);
+    if (check_rc(h, store_step_done(h->db, st)) != OP_OK) {
+        snprintf(err, err_len, "hub store failed; retry");
+        return OP_ESTORE;
+    }
+    *job_id = store_last_rowid(h->db);
+    job_event(h, *job_id, 0, NULL, "submitted", op_id);
+    h->jobs_submitted++;
+    h->placement_dirty = 1;
+    return OP_OK;
+}
+
+static int64_t count_queued(hub *h)
+{
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT COUNT(*) FROM jobs WHERE state='queued'");
+    if (!st) return 0;
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return n;
+}
+
+/* submit: {"spec": {...}} or {"specs": [...]}; all or nothing. */
+static int op_submit(hub *h, const cJSON *req, const char *op_id, cJSON *data, char *err,
+                     size_t err_len)
+{
+    const cJSON *one = cJSON_GetObjectItemCaseSensitive(req, "spec");
+    const cJSON *many = cJSON_GetObjectItemCaseSensitive(req, "specs");
+    if (!one && !cJSON_IsArray(many)) {
+        snprintf(err, err_len, "submit needs 'spec' (object) or 'specs' (array)");
+        return OP_EINVAL;
+    }
+    int count = one ? 1 : cJSON_GetArraySize(many);
+    int64_t queued = count_queued(h);
+    if (queued + count > h->max_queued_jobs) {
+        h->bound_hits++;
+        snprintf(err, err_len, "hub queue full (%lld queued, limit %lld); retry later",
+                 (long long)queued, (long long)h->max_queued_jobs);
+        return OP_EFULL;
+    }
+    sched_site *view = calloc(h->n_sites ? h->n_sites : 1, sizeof *view);
+    cJSON *ids = cJSON_AddArrayToObject(data, "ids");
+    if (!view || !ids) {
+        free(view);
+        return OP_ENOMEM;
+    }
+    fill_view(h, view, 1);
+    /* All or nothing: a bad spec in a batch undoes the ones before it. */
+    int rc = store_exec(h->db, "SAVEPOINT submit");
+    const cJSON *spec = one;
+    int index = 0;
+    if (many) spec = many->child;
+    for (; rc == OP_OK && spec; spec = one ? NULL : spec->next, index++) {
+        int64_t id;
+        char why[400];
+        rc = op_submit_one(h, spec, op_id, view, &id, why, sizeof why);
+        if (rc != OP_OK) {
+            if (many)
+                snprintf(err, err_len, "specs[%d]: %s", index, why);
+            else
+                snprintf(err, err_len, "%s", why);
+            break;
+        }
+        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)id));
+    }
+    free(view);
+    if (rc == OP_OK) {
+        rc = store_exec(h->db, "RELEASE submit");
+    } else {
+        store_exec(h->db, "ROLLBACK TO submit");
+        store_exec(h->db, "RELEASE submit");
+        cJSON_DeleteItemFromObjectCaseSensitive(data, "ids");
+    }
+    return rc;
+}
+
+static int op_jobs(hub *h, const cJSON *req, cJSON *data)
+{
+    const char *state = jsonx_str(req, "state");
+    int64_t limit = 50;
+    jsonx_int(req, "limit", 1, 10000, &limit);
+    sqlite3_stmt *st =
+        state ? store_stmt(h->db, "SELECT id, name, kind, state, attempt, site, submitted_at,"
+                                  " finished_at, reason FROM jobs WHERE state=? ORDER BY id DESC"
+                                  " LIMIT ?")
+              : store_stmt(h->db, "SELECT id, name, kind, state, attempt, site, submitted_at,"
+                                  " finished_at, reason FROM jobs WHERE ?1 IS NULL ORDER BY id"
+                                  " DESC LIMIT ?");
+    if (!st) return OP_ESTORE;
+    store_bind_text(st, 1, state);
+    sqlite3_bind_int64(st, 2, limit);
+    cJSON *arr = cJSON_AddArrayToObject(data, "jobs");
+    while (arr && sqlite3_step(st) == SQLITE_ROW) cJSON_AddItemToArray(arr, job_summary(st));
+    sqlite3_reset(st);
+    cJSON *counts = cJSON_AddObjectToObject(data, "counts");
+    st = store_stmt(h->db, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+    if (!st) return OP_ESTORE;
+    while (counts && sqlite3_step(st) == SQLITE_ROW)
+        jsonx_add_int(counts, store_col_text(st, 0), sqlite3_column_int64(st, 1));
+    sqlite3_reset(st);
+    return OP_OK;
+}
+
+static int op_job(hub *h, const cJSON *req, cJSON *data, int with_outputs, char *err,
+                  size_t err_len)
+{
+    int64_t id;
+    if (jsonx_int(req, "id", 1, INT64_MAX, &id) != OP_OK) {
+        snprintf(err, err_len, "'id' must be a job number");
+        return OP_EINVAL;
+    }
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT id, name, kind, state, attempt, site,"
+                                         " submitted_at, finished_at, reason, explanation,"
+                                         " placed_at, started_at, lease_expires_at, cores,"
+                                         " memory_mb, max_attempts, submitted_by, excluded"
+                                         " FROM jobs WHERE id=?");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        snprintf(err, err_len, "no job %lld", (long long)id);
+        return OP_ENOTFOUND;
+    }
+    cJSON *job = job_summary(st);
+    if (job) {
+        cJSON_AddStringToObject(job, "explanation", store_col_text(st, 9));
+        jsonx_add_int(job, "placed_at", sqlite3_column_int64(st, 10));
+        jsonx_add_int(job, "started_at", sqlite3_column_int64(st, 11));
+        jsonx_add_int(job, "lease_expires_at", sqlite3_column_int64(st, 12));
+        jsonx_add_int(job, "cores", sqlite3_column_int64(st, 13));
+        jsonx_add_int(job, "memory_mb", sqlite3_column_int64(st, 14));
+        jsonx_add_int(job, "max_attempts", sqlite3_column_int64(st, 15));
+        cJSON_AddStringToObject(job, "submitted_by", store_col_text(st, 16));
+        cJSON_AddStringToObject(job, "excluded", store_col_text(st, 17));
+        cJSON_AddItemToObject(data, "job", job);
+    }
+    sqlite3_reset(st);
+    cJSON *events = cJSON_AddArrayToObject(data, "events");
+    st = store_stmt(h->db, "SELECT ts, attempt, site, event, detail FROM job_events WHERE"
+                           " job_id=? ORDER BY rowid LIMIT 200");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    while (events && sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *e = cJSON_CreateObject();
+        if (!e) break;
+        jsonx_add_int(e, "ts", sqlite3_column_int64(st, 0));
+        jsonx_add_int(e, "attempt", sqlite3_column_int64(st, 1));
+        cJSON_AddStringToObject(e, "site", store_col_text(st, 2));
+        cJSON_AddStringToObject(e, "event", store_col_text(st, 3));
+        cJSON_AddStringToObject(e, "detail", store_col_text(st, 4));
+        cJSON_AddItemToArray(events, e);
+    }
+    sqlite3_reset(st);
+    cJSON *results = cJSON_AddArrayToObject(data, "results");
+    st = store_stmt(h->db, "SELECT attempt, site, received_at, applied, exit_code, cpu_seconds,"
+                           " peak_rss_bytes, wall_ms, energy_joules, body FROM results WHERE"
+                           " job_id=? ORDER BY attempt");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    while (results && sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *r = with_outputs ? cJSON_Parse(store_col_text(st, 9)) : cJSON_CreateObject();
+        if (!r) break;
+        cJSON_DeleteItemFromObjectCaseSensitive(r, "attempt");
+        jsonx_add_int(r, "attempt", sqlite3_column_int64(st, 0));
+        cJSON_DeleteItemFromObjectCaseSensitive(r, "site");
+        cJSON_AddStringToObject(r, "site", store_col_text(st, 1));
+        jsonx_add_int(r, "received_at", sqlite3_column_int64(st, 2));
+        cJSON_AddBoolToObject(r, "applied", sqlite3_column_int(st, 3));
+        if (!with_outputs) {
+            jsonx_add_int(r, "exit_code", sqlite3_column_int64(st, 4));
+            cJSON_AddNumberToObject(r, "cpu_seconds", sqlite3_column_double(st, 5));
+            jsonx_add_int(r, "peak_rss_bytes", sqlite3_column_int64(st, 6));
+            jsonx_add_int(r, "wall_ms", sqlite3_column_int64(st, 7));
+            cJSON_AddNumberToObject(r, "energy_joules", sqlite3_column_double(st, 8));
+        }
+        cJSON_AddItemToArray(results, r);
+    }
+    sqlite3_reset(st);
+    return OP_OK;
+}
+
+static int op_sites(hub *h, cJSON *data)
+{
+    cJSON *arr = cJSON_AddArrayToObject(data, "sites");
+    int64_t now_mono = util_mono_ms();
+    for (size_t i = 0; arr && i < h->n_sites; i++) {
+        hub_site *s = &h->sites[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddStringToObject(o, "id", s->id);
+        cJSON_AddStringToObject(o, "class", jobspec_class_name(s->class_bit));
+        cJSON_AddStringToObject(o, "status", s->alive ? (s->heard ? "alive" : "presumed") : "lost");
+        jsonx_add_int(o, "cores", s->cores);
+        jsonx_add_int(o, "free_cores", s->cores - s->reserved_cores);
+        jsonx_add_int(o, "memory_mb", s->memory_mb);
+        jsonx_add_int(o, "free_memory_mb", s->memory_mb - s->reserved_memory_mb);
+        cJSON_AddNumberToObject(o, "power_budget_watts", s->power_budget_watts);
+        cJSON_AddNumberToObject(o, "headroom_watts",
+                                s->power_budget_watts - s->reserved_cores * s->watts_per_core);
+        cJSON_AddNumberToObject(o, "watts_per_core", s->watts_per_core);
+        jsonx_add_int(o, "jobs", s->reserved_jobs);
+        jsonx_add_int(o, "running_reported", s->reported_running);
+        jsonx_add_int(o, "heartbeat_age_ms", s->heard ? now_mono - s->last_heartbeat_mono : -1);
+        jsonx_add_int(o, "trust", s->trust);
+        cJSON_AddStringToObject(o, "protections_off", s->protections_off);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return OP_OK;
+}
+
+static int op_token(hub *h, const cJSON *req, const char *op_id, cJSON *data, char *err,
+                    size_t err_len)
+{
+    const char *cls = jsonx_str(req, "class");
+    int64_t ttl_s = h->token_ttl_s;
+    if (!token_valid_class(cls)) {
+        snprintf(err, err_len, "--class must be pod, car or dc");
+        return OP_EINVAL;
+    }
+    if (cJSON_HasObjectItem(req, "ttl_s") &&
+        jsonx_int(req, "ttl_s", 1, 365LL * 86400, &ttl_s) != OP_OK) {
+        snprintf(err, err_len, "--ttl must be from 1 second to 365 days");
+        return OP_EINVAL;
+    }
+    token tok;
+    char *text = NULL;
+    int64_t now = util_now_ms();
+    int rc = token_create(&h->identity, cls, now + ttl_s * 1000, &text, &tok);
+    if (rc != OP_OK) return rc;
+    sqlite3_stmt *st = store_stmt(h->db, "INSERT INTO tokens(id, class, created_at, expires_at,"
+                                         " created_by) VALUES(?,?,?,?,?)");
+    if (!st) {
+        free(text);
+        return OP_ESTORE;
+    }
+    sqlite3_bind_text(st, 1, tok.tid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, cls, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int64(st, 4, tok.expires_ms);
+    sqlite3_bind_text(st, 5, op_id, -1, SQLITE_TRANSIENT);
+    rc = check_rc(h, store_step_done(h->db, st));
+    if (rc == OP_OK) {
+        cJSON_AddStringToObject(data, "token", text);
+        jsonx_add_int(data, "expires_at", tok.expires_ms);
+        log_info("hub", "operator %s created a %s join token valid for %lld s", op_id, cls,
+                 (long long)ttl_s);
+    }
+    free(text);
+    return rc;
+}
+
+static int op_cancel(hub *h, const cJSON *req, char *err, size_t err_len)
+{
+    int64_t id;
+    if (jsonx_int(req, "id", 1, INT64_MAX, &id) != OP_OK) {
+        snprintf(err, err_len, "'id' must be a job number");
+        return OP_EINVAL;
+    }
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT state, site, attempt, cores, memory_mb FROM"
+                                         " jobs WHERE id=?");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        snprintf(err, err_len, "no job %lld", (long long)id);
+        return OP_ENOTFOUND;
+    }
+    char state[16], site[64];
+    snprintf(state, sizeof state, "%s", store_col_text(st, 0));
+    snprintf(site, sizeof site, "%s", store_col_text(st, 1));
+    int64_t attempt = sqlite3_column_int64(st, 2);
+    int cores = sqlite3_column_int(st, 3);
+    int64_t memory_mb = sqlite3_column_int64(st, 4);
+    sqlite3_reset(st);
+    if (strcmp(state, "queued") != 0 && strcmp(state, "placed") != 0 &&
+        strcmp(state, "running") != 0) {
+        snprintf(err, err_len, "job %lld is already %s", (long long)id, state);
+        return OP_EINVAL;
+    }
+    st = store_stmt(h->db, "UPDATE jobs SET state='cancelled', finished_at=?, reason='cancelled"
+                           " by operator', lease_expires_at=NULL WHERE id=?");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, util_now_ms());
+    sqlite3_bind_int64(st, 2, id);
+    int rc = check_rc(h, store_step_done(h->db, st));
+    if (rc != OP_OK) return rc;
+    job_event(h, id, attempt, site[0] ? site : NULL, "cancelled", "by operator");
+    if (strcmp(state, "queued") != 0) {
+        hub_site *s = find_site(h, site);
+        if (s) send_cancel(s, id, attempt, "cancelled by operator");
+        release(h, site, cores, memory_mb);
+    }
+    return OP_OK;
+}
+
+static int op_stats(hub *h, cJSON *data)
+{
+    cJSON *m = cJSON_AddObjectToObject(data, "messages");
+    if (m) {
+        jsonx_add_int(m, "accepted", (int64_t)h->msg.accepted);
+        jsonx_add_int(m, "unsigned", (int64_t)h->msg.unsigned_msgs);
+        jsonx_add_int(m, "unknown_sender", (int64_t)h->msg.unknown_sender);
+        jsonx_add_int(m, "forged", (int64_t)h->msg.forged);
+        jsonx_add_int(m, "malformed", (int64_t)h->msg.malformed);
+        jsonx_add_int(m, "expired", (int64_t)h->msg.expired);
+        jsonx_add_int(m, "replayed", (int64_t)h->msg.replayed);
+        jsonx_add_int(m, "oversize", (int64_t)h->msg.oversize);
+    }
+    cJSON *r = cJSON_AddObjectToObject(data, "results");
+    if (r) {
+        jsonx_add_int(r, "applied", (int64_t)h->results_applied);
+        jsonx_add_int(r, "duplicate", (int64_t)h->results_duplicate);
+        jsonx_add_int(r, "stale", (int64_t)h->results_stale);
+    }
+    jsonx_add_int(data, "jobs_submitted", (int64_t)h->jobs_submitted);
+    jsonx_add_int(data, "bound_hits", (int64_t)h->bound_hits);
+    return op_jobs(h, NULL, data);
+}
+
+static void handle_op_message(hub *h, const char *op_id, const char *topic, const void *payload,
+                              size_t len, const char *kid, const char *sig)
+{
+    cJSON *req = NULL;
+    msg_header hdr;
+    char reason[256];
+    if (kid && strcmp(kid, op_id) != 0) {
+        h->msg.forged++;
+        log_warn("hub", "dropped request on %s: kid '%.63s' may not publish there", topic, kid);
+        return;
+    }
+    int rc = msg_open(topic, payload, len, kid, sig, lookup_operator, h, util_now_ms(),
+                      h->clock_skew_ms, &req, &hdr, &h->msg, reason, sizeof reason);
+    if (rc != OP_OK) {
+        log_warn("hub", "dropped operator request: %s", reason);
+        return;
+    }
+    cJSON *resp = cJSON_CreateObject();
+    cJSON *data = cJSON_CreateObject();
+    char err[512] = "";
+    const char *cmd = jsonx_str(req, "cmd");
+    const char *rid = jsonx_str(req, "rid");
+    if (!resp || !data) {
+        cJSON_Delete(resp);
+        cJSON_Delete(data);
+        cJSON_Delete(req);
+        return;
+    }
+    if (!cmd)
+        rc = OP_EINVAL, snprintf(err, sizeof err, "request has no 'cmd'");
+    else if (strcmp(cmd, "submit") == 0)
+        rc = op_submit(h, req, op_id, data, err, sizeof err);
+    else if (strcmp(cmd, "jobs") == 0)
+        rc = op_jobs(h, req, data);
+    else if (strcmp(cmd, "job") == 0)
+        rc = op_job(h, req, data, 0, err, sizeof err);
+    else if (strcmp(cmd, "result") == 0)
+        rc = op_job(h, req, data, 1, err, sizeof err);
+    else if (strcmp(cmd, "sites") == 0)
+        rc = op_sites(h, data);
+    else if (strcmp(cmd, "token") == 0)
+        rc = op_token(h, req, op_id, data, err, sizeof err);
+    else if (strcmp(cmd, "cancel") == 0)
+        rc = op_cancel(h, req, err, sizeof err);
+    else if (strcmp(cmd, "stats") == 0)
+        rc = op_stats(h, data);
+    else
+        rc = OP_EINVAL, snprintf(err, sizeof err, "unknown command '%.32s'", cmd);
+    cJSON_AddStringToObject(resp, "rid", rid ? rid : "");
+    cJSON_AddBoolToObject(resp, "ok", rc == OP_OK);
+    if (rc != OP_OK) {
+        cJSON_AddStringToObject(resp, "error", err[0] ? err : op_strerror(rc));
+        jsonx_add_int(resp, "code", rc);
+        cJSON_Delete(data);
+    } else {
+        cJSON_AddItemToObject(resp, "data", data);
+    }
+    queue_reply(h, "op", op_id, "resp", resp, "resp");
+    cJSON_Delete(req);
+}
+
+/* ---------- loop ---------- */
+
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len,
+                       const char *kid, const char *sig)
+{
+    hub *h = ctx;
+    char realm[8], id[64], leaf[16];
+    if (proto_parse_topic(topic, realm, id, leaf) != OP_OK) {
+        h->msg.malformed++;
+        log_warn("hub", "dropped message on unexpected topic '%.100s'", topic);
+        return;
+    }
+    if (!store_in_tx(h->db) && store_begin(h->db) != OP_OK) {
+        h->store_failed = 1;
+        return;
+    }
+    if (strcmp(realm, "site") == 0)
+        handle_site_message(h, id, leaf, topic, payload, len, kid, sig);
+    else if (strcmp(leaf, "req") == 0)
+        handle_op_message(h, id, topic, payload, len, kid, sig);
+}
+
+static int write_cli_conf(hub *h)
+{
+    char path[PATH_MAX], text[1024];
+    if (util_fmt(path, sizeof path, "%s/cli.conf", h->data_dir) != OP_OK) return OP_ETOOBIG;
+    if (util_fmt(text, sizeof text,
+                 "# Written by `outpost hub` at start: what a CLI needs to reach this hub.\n"
+                 "hub_id = %s\nhub_pubkey = %s\nbroker_host = %s\nbroker_port = %lld\n",
+                 h->identity.id, h->identity.pk_hex, h->broker_host,
+                 (long long)h->broker_port) != OP_OK)
+        return OP_ETOOBIG;
+    return util_write_file_atomic(path, text, strlen(text), 0644);
+}
+
+/* First start: a local admin operator identity, authorized in <data>/operators. */
+static int ensure_operators(hub *h)
+{
+    char path[PATH_MAX], admin_dir[PATH_MAX];
+    if (util_fmt(path, sizeof path, "%s/operators", h->data_dir) != OP_OK ||
+        util_fmt(admin_dir, sizeof admin_dir, "%s/admin", h->data_dir) != OP_OK)
+        return OP_ETOOBIG;
+    if (access(path, F_OK) == 0) return OP_OK;
+    ident admin;
+    int rc = ident_load_or_create(admin_dir, "admin", &admin);
+    if (rc != OP_OK) return rc;
+    char line[PATH_MAX + 200];
+    rc = util_fmt(line, sizeof line,
+                  "# Authorized operator public keys, one per line (hex), then a comment.\n%s "
+                  "local admin (%s)\n",
+                  admin.pk_hex, admin_dir);
+    ident_wipe(&admin);
+    if (rc != OP_OK) return rc;
+    log_info("hub", "created local admin operator identity in %s", admin_dir);
+    return util_write_file_atomic(path, line, strlen(line), 0600);
+}
+
+static int parse_config(hub *h, const char *config_path, char *err, size_t err_len)
+{
+    conf *c = NULL;
+    int rc = config_path ? conf_load(config_path, hub_conf_keys, &c, err, err_len) : OP_OK;
+    if (rc != OP_OK) return rc;
+    if (!c && !(c = conf_empty())) return OP_ENOMEM;
+    const char *hub_id = conf_str(c, "hub_id", "hub");
+    snprintf(h->identity.id, sizeof h->identity.id, "%s", hub_id);
+    snprintf(h->broker_host, sizeof h->broker_host, "%s",
+             conf_str(c, "broker_host", "127.0.0.1"));
+    const char *level = conf_str(c, "log_level", NULL);
+    if (!util_valid_id(hub_id)) {
+        snprintf(err, err_len, "hub_id '%s' must be [A-Za-z0-9_-]{1,63}", hub_id);
+        rc = OP_EINVAL;
+    } else if (level && log_parse_level(level) < 0) {
+        snprintf(err, err_len, "log_level must be debug, info, warn or error");
+        rc = OP_EINVAL;
+    }
+    if (rc == OP_OK && level) log_set_level(log_parse_level(level));
+    if (rc == OP_OK)
+        rc = conf_int(c, "broker_port", 1883, 1, 65535, &h->broker_port, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "site_lost_after_ms", 6000, 200, 86400000, &h->site_lost_after_ms, err,
+                      err_len);
+    if (rc == OP_OK) rc = conf_int(c, "lease_ms", 15000, 200, 86400000, &h->lease_ms, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &h->clock_skew_ms, err,
+                      err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "max_queued_jobs", 100000, 1, 100000000, &h->max_queued_jobs, err,
+                      err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "token_ttl_s", 86400, 1, 365LL * 86400, &h->token_ttl_s, err, err_len);
+    conf_free(c);
+    return rc;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: outpost hub --data-dir DIR [--config FILE] [--broker-port N]\n"
+            "\n"
+            "Runs the hub: fleet registry, job store, placement, enrollment and the\n"
+            "operator API over the MQTT broker. State lives in DIR (created if missing):\n"
+            "hub.db, identity/, operators, admin/ (local operator key), cli.conf.\n"
+            "\n"
+            "  --data-dir DIR     state directory (required)\n"
+            "  --config FILE      configuration (see examples/hub.conf)\n"
+            "  --broker-port N    overrides broker_port from the configuration\n"
+            "  --log-level L      debug, info, warn or error\n"
+            "\n"
+            "SIGTERM or SIGINT stops it cleanly. Exit codes: 0 stopped, 1 runtime failure,\n"
+            "2 bad usage or configuration.\n");
+}
+
+int hub_main(int argc, char **argv)
+{
+    static struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
+                                   {"config", required_argument, 0, 'c'},
+                                   {"broker-port", required_argument, 0, 'p'},
+                                   {"log-level", required_argument, 0, 'l'},
+                                   {"help", no_argument, 0, 'h'},
+                                   {0, 0, 0, 0}};
+    const char *data_dir = NULL, *config_path = NULL, *port_text = NULL, *level = NULL;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "d:c:p:l:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'd': data_dir = optarg; break;
+        case 'c': config_path = optarg; break;
+        case 'p': port_text = optarg; break;
+        case 'l': level = optarg; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (!data_dir) {
+        fprintf(stderr, "outpost hub: --data-dir is required\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (level && log_parse_level(level) < 0) {
+        fprintf(stderr, "outpost hub: --log-level must be debug, info, warn or error\n");
+        return EXIT_USAGE;
+    }
+    hub *h = calloc(1, sizeof *h);
+    if (!h) return EXIT_FAILURE_RUNTIME;
+    int exit_code = EXIT_FAILURE_RUNTIME;
+    char err[512] = "";
+    snprintf(h->data_dir, sizeof h->data_dir, "%s", data_dir);
+    if (parse_config(h, config_path, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost hub: %s\n", err);
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    if (level) log_set_level(log_parse_level(level));
+    if (port_text && util_parse_i64(port_text, 1, 65535, &h->broker_port) != OP_OK) {
+        fprintf(stderr, "outpost hub: --broker-port must be 1-65535\n");
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    char path[PATH_MAX];
+    char hub_id[64];
+    snprintf(hub_id, sizeof hub_id, "%s", h->identity.id);
+    if (util_mkdir_p(data_dir) != OP_OK ||
+        util_fmt(path, sizeof path, "%s/identity", data_dir) != OP_OK ||
+        ident_load_or_create(path, hub_id, &h->identity) != OP_OK) {
+        log_error("hub", "cannot set up identity in %s", data_dir);
+        goto out;
+    }
+    if (ensure_operators(h) != OP_OK || load_operators(h) != OP_OK) goto out;
+    if (util_fmt(path, sizeof path, "%s/hub.db", data_dir) != OP_OK ||
+        store_open(path, hub_schema, 1, &h->db) != OP_OK)
+        goto out;
+    if (load_sites(h) != OP_OK) goto out;
+    /* Fresh lease deadlines after a restart: sites get a full lease to check in again. */
+    sqlite3_stmt *st = store_stmt(h->db, "UPDATE jobs SET lease_expires_at=? WHERE state IN"
+                                         " ('placed','running')");
+    if (!st) goto out;
+    sqlite3_bind_int64(st, 1, util_now_ms() + h->lease_ms);
+    if (store_step_done(h->db, st) != OP_OK) goto out;
+    if (write_cli_conf(h) != OP_OK) {
+        log_error("hub", "cannot write %s/cli.conf", data_dir);
+        goto out;
+    }
+    char client_id[80];
+    snprintf(client_id, sizeof client_id, "outpost-hub-%s", h->identity.id);
+    bus_config bc = {.host = h->broker_host,
+                     .port = (int)h->broker_port,
+                     .client_id = client_id,
+                     .clean_start = 0,
+                     .session_expiry_s = 86400,
+                     .keepalive_s = 10};
+    if (bus_open(&bc, &h->identity, on_message, h, &h->bus) != OP_OK) goto out;
+    const char *subs[] = {MSG_TOPIC_ROOT "site/+/hello", MSG_TOPIC_ROOT "site/+/state",
+                          MSG_TOPIC_ROOT "site/+/event", MSG_TOPIC_ROOT "site/+/result",
+                          MSG_TOPIC_ROOT "op/+/req"};
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) bus_subscribe(h->bus, subs[i]);
+    runctl_install();
+    log_info("hub", "hub %s started (pubkey %.16s..., %zu sites, broker %s:%lld, data %s)",
+             h->identity.id, h->identity.pk_hex, h->n_sites, h->broker_host,
+             (long long)h->broker_port, data_dir);
+    h->placement_dirty = 1;
+    while (!runctl_stopping()) {
+        if (bus_loop(h->bus, 20) != OP_OK) break;
+        int64_t now = util_mono_ms();
+        if (now >= h->next_check_ms || h->placement_dirty || store_in_tx(h->db)) {
+            if (!store_in_tx(h->db) && store_begin(h->db) != OP_OK) {
+                h->store_failed = 1;
+            } else {
+                if (now >= h->next_check_ms) {
+                    check_fleet(h);
+                    h->next_check_ms = now + 250;
+                }
+                if (now >= h->next_seq_flush_ms) {
+                    flush_seqs(h);
+                    h->next_seq_flush_ms = now + 5000;
+                }
+                if (h->placement_dirty || now >= h->next_place_ms) {
+                    h->placement_dirty = 0;
+                    place_queued(h);
+                    h->next_place_ms = now + 1000;
+                }
+            }
+        }
+        if (store_in_tx(h->db)) {
+            if (h->store_failed || store_commit(h->db) != OP_OK) {
+                /* Nothing was promised yet: drop the batch; senders will retry. */
+                store_rollback(h->db);
+                discard_outgoing(h);
+                log_error("hub", "store transaction failed; batch rolled back");
+                h->store_failed = 0;
+                continue;
+            }
+        }
+        flush_outgoing(h);
+    }
+    if (store_in_tx(h->db)) store_commit(h->db);
+    flush_seqs(h);
+    flush_outgoing(h);
+    log_info("hub", "stopping: %llu jobs submitted, %llu results applied, %llu duplicate,"
+                    " %llu stale this run",
+             (unsigned long long)h->jobs_submitted, (unsigned long long)h->results_applied,
+             (unsigned long long)h->results_duplicate, (unsigned long long)h->results_stale);
+    exit_code = EXIT_OK;
+out:
+    if (h->bus) bus_close(h->bus);
+    discard_outgoing(h);
+    store_close(h->db);
+    ident_wipe(&h->identity);
+    free(h->sites);
+    free(h);
+    return exit_code;
+}

@@ -1,0 +1,30 @@
+/*
+ * proto: the topic layout of the wire protocol (pure).
+ *
+ *   outpost/v1/site/<id>/hello   site -> hub   enrollment and re-hello
+ *   outpost/v1/site/<id>/state   site -> hub   heartbeat (capacity, power, running jobs)
+ *   outpost/v1/site/<id>/event   site -> hub   started / refused
+ *   outpost/v1/site/<id>/result  site -> hub   results (resent until acknowledged)
+ *   outpost/v1/site/<id>/inbox   hub -> site   welcome, refused, offer, ack, cancel
+ *   outpost/v1/op/<id>/req       operator -> hub  CLI requests
+ *   outpost/v1/op/<id>/resp      hub -> operator  CLI responses
+ * A sender may only publish under its own <id>: the receiver checks that
+ * the topic's id equals the message's kid.
+ */
+#ifndef OUTPOST_PROTO_H
+#define OUTPOST_PROTO_H
+
+#include <stddef.h>
+
+#define PROTO_TOPIC_MAX 160
+
+/* Builds outpost/v1/<realm>/<id>/<leaf>. OP_ETOOBIG or OP_EINVAL for a bad id. */
+int proto_topic(char *buf, size_t size, const char *realm, const char *id, const char *leaf);
+
+/*
+ * Splits a topic into realm ("site" or "op"), id and leaf. OP_EINVAL if it
+ * is not of that shape or the id is not a valid id.
+ */
+int proto_parse_topic(const char *topic, char realm[8], char id[64], char leaf[16]);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * store: the thin SQLite adapter every role keeps its state in.
+ *
+ * One database file per process in its data dir, WAL journal, and
+ * synchronous=FULL by default (a commit is on disk when store_commit
+ * returns: losing it would lose a job or a result). Statements are prepared
+ * once and cached by their SQL text. SQLite result codes are mapped to
+ * OP_ESTORE here and logged with SQLite's message; they never leak upward.
+ */
+#ifndef OUTPOST_STORE_H
+#define OUTPOST_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+typedef struct store store;
+
+/*
+ * Opens (creating) path and runs schema_sql (idempotent CREATE ... IF NOT
+ * EXISTS statements). synchronous_full=0 selects NORMAL for stores whose
+ * loss is harmless. Errors: OP_ESTORE (message logged), OP_ENOMEM.
+ */
+int store_open(const char *path, const char *schema_sql, int synchronous_full, store **out);
+void store_close(store *s);
+
+/* Runs one or more statements without results. OP_ESTORE. */
+int store_exec(store *s, const char *sql);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. OP_ESTORE. store_begin nests by counting. */
+int store_begin(store *s);
+int store_commit(store *s);
+void store_rollback(store *s);
+int store_in_tx(const store *s);
+
+/*
+ * Returns the cached prepared statement for sql, reset and with bindings
+ * cleared, or NULL (logged). The statement stays owned by the store.
+ */
+sqlite3_stmt *store_stmt(store *s, const char *sql);
+
+/*
+ * Steps a statement that returns no rows (or whose rows are ignored) and
+ * resets it. Returns OP_OK or OP_ESTORE (logged with the SQL).
+ */
+int store_step_done(store *s, sqlite3_stmt *stmt);
+
+/* Number of rows changed by the last statement. */
+int store_changes(store *s);
+int64_t store_last_rowid(store *s);
+sqlite3 *store_db(store *s);
+
+/* Bind helpers that accept NULL strings as SQL NULL. */
+void store_bind_text(sqlite3_stmt *stmt, int idx, const char *text);
+/* Column text as a C string ("" for NULL). */
+const char *store_col_text(sqlite3_stmt *stmt, int col);
+
+#endif
