@@ -1446,6 +1446,26 @@ static int op_stats(hub *h, cJSON *data)
         jsonx_add_int(r, "duplicate", (int64_t)h->results_duplicate);
         jsonx_add_int(r, "stale", (int64_t)h->results_stale);
     }
+    cJSON *per_site = cJSON_AddObjectToObject(data, "per_site");
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT IFNULL(site,''), state, COUNT(*) FROM jobs"
+                                         " GROUP BY site, state");
+    if (!st) return OP_ESTORE;
+    while (per_site && sqlite3_step(st) == SQLITE_ROW) {
+        const char *site = store_col_text(st, 0);
+        cJSON *o = cJSON_GetObjectItemCaseSensitive(per_site, site);
+        if (!o) o = cJSON_AddObjectToObject(per_site, site);
+        if (o) jsonx_add_int(o, store_col_text(st, 1), sqlite3_column_int64(st, 2));
+    }
+    sqlite3_reset(st);
+    st = store_stmt(h->db, "SELECT COUNT(*), IFNULL(SUM(cpu_seconds),0),"
+                           " IFNULL(SUM(energy_joules),0) FROM results WHERE applied=1");
+    if (!st) return OP_ESTORE;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        jsonx_add_int(data, "applied_results", sqlite3_column_int64(st, 0));
+        cJSON_AddNumberToObject(data, "cpu_seconds", sqlite3_column_double(st, 1));
+        cJSON_AddNumberToObject(data, "energy_joules", sqlite3_column_double(st, 2));
+    }
+    sqlite3_reset(st);
     jsonx_add_int(data, "jobs_submitted", (int64_t)h->jobs_submitted);
     jsonx_add_int(data, "bound_hits", (int64_t)h->bound_hits);
     return op_jobs(h, NULL, data);

@@ -1,0 +1,879 @@
+#include "cli.h"
+
+#include "bus.h"
+#include "conf.h"
+#include "err.h"
+#include "ident.h"
+#include "jobspec.h"
+#include "jsonx.h"
+#include "log.h"
+#include "msg.h"
+#include "proto.h"
+#include "runctl.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLI_MAX_SPEC_BYTES (8 * 1024 * 1024)
+
+typedef struct cli {
+    ident identity;
+    char hub_id[64];
+    uint8_t hub_pk[32];
+    msg_window hub_window;
+    char broker_host[256];
+    int64_t broker_port;
+    bus *bus;
+    int timeout_ms;
+    int json;
+    char rid[40];
+    cJSON *response;
+    msg_stats msg;
+} cli;
+
+static const struct {
+    const char *name;
+    const char *summary;
+} commands[] = {
+    {"token", "token create --class pod|car|dc   one-time join token for a new site"},
+    {"submit", "submit FILE|- | submit [flags] -- CMD ARGS   queue jobs"},
+    {"jobs", "jobs [--state S] [--limit N]       list jobs"},
+    {"job", "job ID                             status, attempts, where and why"},
+    {"result", "result ID [--save DIR]             outputs of a finished job"},
+    {"sites", "sites                              fleet: class, capacity, power, heartbeat"},
+    {"watch", "watch [--until-done]               live progress per site"},
+    {"cancel", "cancel ID                          cancel a job"},
+    {"stats", "stats                              counters: messages rejected, results"},
+    {"operator-key", "operator-key                       print this operator's public key"},
+};
+
+int cli_is_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0) return 1;
+    return 0;
+}
+
+void cli_print_commands(void)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        printf("  outpost %s\n", commands[i].summary);
+}
+
+static void common_help(void)
+{
+    printf("\nCommon options (before or after the command's own):\n"
+           "  --hub-dir DIR     the hub's data dir: uses DIR/cli.conf and DIR/admin\n"
+           "                    (default $OUTPOST_HUB_DIR)\n"
+           "  --hub-conf FILE   hub address and key (default DIR/cli.conf)\n"
+           "  --identity DIR    operator key dir (default DIR/admin, else ~/.outpost)\n"
+           "  --timeout MS      how long to wait for the hub (default 10000)\n"
+           "  --json            print the hub's JSON answer\n"
+           "Exit codes: 0 ok, 2 bad usage, 4 not found, 5 hub unreachable, 6 rejected.\n");
+}
+
+/* ---------- connection ---------- */
+
+static int lookup_hub(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    cli *c = ctx;
+    if (strcmp(kid, c->hub_id) != 0) return OP_EUNKNOWN;
+    *pk = c->hub_pk;
+    *window = &c->hub_window;
+    return OP_OK;
+}
+
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len,
+                       const char *kid, const char *sig)
+{
+    cli *c = ctx;
+    cJSON *body = NULL;
+    msg_header hdr;
+    char reason[256];
+    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, util_now_ms(), 120000, &body,
+                 &hdr, &c->msg, reason, sizeof reason) != OP_OK) {
+        log_warn("cli", "ignored: %s", reason);
+        return;
+    }
+    const char *rid = jsonx_str(body, "rid");
+    if (rid && strcmp(rid, c->rid) == 0 && !c->response) {
+        c->response = body;
+        return;
+    }
+    cJSON_Delete(body);
+}
+
+typedef struct cli_paths {
+    const char *hub_dir;
+    const char *hub_conf;
+    const char *identity;
+} cli_paths;
+
+static int cli_connect(cli *c, const cli_paths *p)
+{
+    char conf_path[PATH_MAX], id_dir[PATH_MAX], err[512];
+    const char *hub_dir = p->hub_dir ? p->hub_dir : getenv("OUTPOST_HUB_DIR");
+    if (p->hub_conf)
+        snprintf(conf_path, sizeof conf_path, "%s", p->hub_conf);
+    else if (hub_dir)
+        snprintf(conf_path, sizeof conf_path, "%s/cli.conf", hub_dir);
+    else {
+        fprintf(stderr, "outpost: which hub? pass --hub-dir DIR (the hub's data dir) or"
+                        " --hub-conf FILE, or set OUTPOST_HUB_DIR\n");
+        return EXIT_USAGE;
+    }
+    if (p->identity)
+        snprintf(id_dir, sizeof id_dir, "%s", p->identity);
+    else if (hub_dir && !p->hub_conf)
+        snprintf(id_dir, sizeof id_dir, "%s/admin", hub_dir);
+    else
+        snprintf(id_dir, sizeof id_dir, "%s/.outpost/operator",
+                 getenv("HOME") ? getenv("HOME") : ".");
+    static const char *keys[] = {"hub_id", "hub_pubkey", "broker_host", "broker_port", NULL};
+    conf *cf = NULL;
+    if (conf_load(conf_path, keys, &cf, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost: %s\n", err);
+        return EXIT_USAGE;
+    }
+    const char *hub_id = conf_str(cf, "hub_id", "");
+    const char *pk = conf_str(cf, "hub_pubkey", "");
+    snprintf(c->hub_id, sizeof c->hub_id, "%s", hub_id);
+    snprintf(c->broker_host, sizeof c->broker_host, "%s",
+             conf_str(cf, "broker_host", "127.0.0.1"));
+    int rc = conf_int(cf, "broker_port", 1883, 1, 65535, &c->broker_port, err, sizeof err);
+    if (rc == OP_OK && (!util_valid_id(hub_id) || util_unhex(pk, c->hub_pk, 32) != OP_OK)) {
+        snprintf(err, sizeof err, "%.400s: hub_id and hub_pubkey (64 hex digits) are required",
+                 conf_path);
+        rc = OP_EINVAL;
+    }
+    conf_free(cf);
+    if (rc != OP_OK) {
+        fprintf(stderr, "outpost: %s\n", err);
+        return EXIT_USAGE;
+    }
+    /* The operator id is derived from its key, so the hub's operators file is the only list. */
+    ident probe;
+    if (ident_load_or_create(id_dir, "op", &probe) != OP_OK) {
+        fprintf(stderr, "outpost: cannot load operator identity from %s\n", id_dir);
+        return EXIT_USAGE;
+    }
+    ident_wipe(&probe);
+    char op_id[64];
+    snprintf(op_id, sizeof op_id, "op-%.16s", probe.pk_hex);
+    if (ident_load_or_create(id_dir, op_id, &c->identity) != OP_OK) return EXIT_USAGE;
+    char client_id[96];
+    uint8_t nonce[4];
+    randombytes_buf(nonce, sizeof nonce);
+    snprintf(client_id, sizeof client_id, "outpost-cli-%s-%02x%02x%02x%02x", op_id, nonce[0],
+             nonce[1], nonce[2], nonce[3]);
+    bus_config bc = {.host = c->broker_host,
+                     .port = (int)c->broker_port,
+                     .client_id = client_id,
+                     .clean_start = 1,
+                     .session_expiry_s = 0,
+                     .keepalive_s = 10};
+    if (bus_open(&bc, &c->identity, on_message, c, &c->bus) != OP_OK) return EXIT_UNREACHABLE;
+    char topic[PROTO_TOPIC_MAX];
+    proto_topic(topic, sizeof topic, "op", op_id, "resp");
+    bus_subscribe(c->bus, topic);
+    if (bus_wait_connected(c->bus, c->timeout_ms) != OP_OK) {
+        fprintf(stderr, "outpost: cannot reach the broker at %s:%lld (is the hub's broker"
+                        " running?)\n",
+                c->broker_host, (long long)c->broker_port);
+        return EXIT_UNREACHABLE;
+    }
+    /* Give the SUBACK a moment so that the response cannot arrive before the subscription. */
+    bus_loop(c->bus, 20);
+    return EXIT_OK;
+}
+
+/*
+ * Sends req (consumed) and waits for the matching response. On success
+ * *data is the response's data object (owned by c->response). Prints the
+ * hub's error and returns an exit code otherwise.
+ */
+static int request(cli *c, cJSON *req, const char *cmd, cJSON **data)
+{
+    uint8_t r[8];
+    randombytes_buf(r, sizeof r);
+    util_hex(r, sizeof r, c->rid);
+    cJSON_AddStringToObject(req, "cmd", cmd);
+    cJSON_AddStringToObject(req, "rid", c->rid);
+    cJSON_Delete(c->response);
+    c->response = NULL;
+    char topic[PROTO_TOPIC_MAX];
+    proto_topic(topic, sizeof topic, "op", c->identity.id, "req");
+    int rc = bus_publish(c->bus, topic, req, "req");
+    cJSON_Delete(req);
+    if (rc != OP_OK) {
+        fprintf(stderr, "outpost: could not send the request: %s\n", op_strerror(rc));
+        return EXIT_UNREACHABLE;
+    }
+    int64_t deadline = util_mono_ms() + c->timeout_ms;
+    while (!c->response && util_mono_ms() < deadline && !runctl_stopping()) bus_loop(c->bus, 20);
+    if (!c->response) {
+        fprintf(stderr,
+                "outpost: no answer from hub %s within %d ms (is it running? is this operator"
+                " key %s in its operators file?)\n",
+                c->hub_id, c->timeout_ms, c->identity.pk_hex);
+        return EXIT_UNREACHABLE;
+    }
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->response, "ok"))) {
+        const char *error = jsonx_str(c->response, "error");
+        int64_t code = 0;
+        jsonx_int(c->response, "code", -100, 0, &code);
+        fprintf(stderr, "outpost: hub refused %s: %s\n", cmd, error ? error : "?");
+        return code == OP_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_REJECTED;
+    }
+    *data = cJSON_GetObjectItemCaseSensitive(c->response, "data");
+    return *data ? EXIT_OK : EXIT_REJECTED;
+}
+
+static void print_json(const cJSON *data)
+{
+    char *text = cJSON_Print(data);
+    if (text) puts(text);
+    free(text);
+}
+
+static const char *fmt_time(int64_t ms, char *buf, size_t len)
+{
+    if (ms <= 0) return "-";
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%H:%M:%S", &tm);
+    return buf;
+}
+
+/* ---------- commands ---------- */
+
+static int cmd_token(cli *c, int argc, char **argv)
+{
+    const char *cls = NULL;
+    int64_t ttl = 0;
+    if (argc < 2 || strcmp(argv[1], "create") != 0) {
+        fprintf(stderr, "usage: outpost token create --class pod|car|dc [--ttl SECONDS]\n");
+        return EXIT_USAGE;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--class") == 0 && i + 1 < argc)
+            cls = argv[++i];
+        else if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc) {
+            if (util_parse_i64(argv[++i], 1, 365LL * 86400, &ttl) != OP_OK) {
+                fprintf(stderr, "outpost token: --ttl must be 1 to 31536000 seconds\n");
+                return EXIT_USAGE;
+            }
+        } else {
+            fprintf(stderr, "outpost token: unexpected '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!cls || !jobspec_class_bit(cls)) {
+        fprintf(stderr, "outpost token create: --class must be pod, car or dc\n");
+        return EXIT_USAGE;
+    }
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    cJSON_AddStringToObject(req, "class", cls);
+    if (ttl) jsonx_add_int(req, "ttl_s", ttl);
+    int rc = request(c, req, "token", &data);
+    if (rc != EXIT_OK) return rc;
+    if (c->json)
+        print_json(data);
+    else
+        printf("%s\n", jsonx_str(data, "token"));
+    return EXIT_OK;
+}
+
+static int attach_input(cJSON *inputs, const char *path)
+{
+    char *bytes = NULL;
+    size_t len = 0;
+    int rc = util_read_file(path, JOBSPEC_MAX_INPUT_BYTES, &bytes, &len);
+    if (rc != OP_OK) {
+        fprintf(stderr, "outpost submit: cannot attach %s: %s (limit %d bytes)\n", path,
+                op_strerror(rc), JOBSPEC_MAX_INPUT_BYTES);
+        return EXIT_USAGE;
+    }
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    char hash[65];
+    util_sha256_hex(bytes, len, hash);
+    char *b64 = util_b64_encode(bytes, len);
+    free(bytes);
+    cJSON *in = cJSON_CreateObject();
+    if (!b64 || !in) {
+        free(b64);
+        cJSON_Delete(in);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    cJSON_AddStringToObject(in, "name", base);
+    cJSON_AddStringToObject(in, "sha256", hash);
+    cJSON_AddStringToObject(in, "data_b64", b64);
+    free(b64);
+    cJSON_AddItemToArray(inputs, in);
+    return EXIT_OK;
+}
+
+static void submit_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: outpost submit FILE|-                    (a job spec, or an array of specs,"
+            " as JSON)\n"
+            "       outpost submit [flags] -- PROGRAM ARGS...  (an exec job)\n"
+            "       outpost submit --kind noop [--count N]\n"
+            "  --name NAME  --cores N  --memory-mb N  --wall-s N  --classes pod,car,dc\n"
+            "  --input FILE (attached, repeatable)  --output NAME (returned, repeatable)\n"
+            "  --count N (N copies)  --data-class public|confidential|site-private\n"
+            "  --origin SITE\n"
+            "The spec format is in docs/jobs.md. Prints the new job ids.\n");
+}
+
+static int cmd_submit(cli *c, int argc, char **argv)
+{
+    cJSON *spec = cJSON_CreateObject();
+    cJSON *inputs = cJSON_CreateArray();
+    cJSON *outputs = cJSON_CreateArray();
+    cJSON *resources = cJSON_CreateObject();
+    cJSON *from_file = NULL;
+    int64_t count = 1;
+    int rc = EXIT_USAGE;
+    const char *kind = NULL;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t n;
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        } else if (strcmp(a, "--help") == 0) {
+            submit_usage(stdout);
+            rc = EXIT_OK;
+            goto out;
+        } else if (a[0] != '-' || strcmp(a, "-") == 0) {
+            char *text = NULL;
+            size_t len = 0;
+            int r = strcmp(a, "-") == 0 ? OP_EINVAL : util_read_file(a, CLI_MAX_SPEC_BYTES, &text,
+                                                                     &len);
+            if (strcmp(a, "-") == 0) {
+                size_t cap = 1 << 16;
+                text = malloc(cap);
+                while (text) {
+                    size_t got = fread(text + len, 1, cap - len - 1, stdin);
+                    len += got;
+                    if (got == 0) break;
+                    if (len + 1 == cap) {
+                        if (cap >= CLI_MAX_SPEC_BYTES) break;
+                        char *grown = realloc(text, cap * 2);
+                        if (!grown) break;
+                        text = grown;
+                        cap *= 2;
+                    }
+                }
+                if (text) text[len] = '\0';
+                r = text ? OP_OK : OP_ENOMEM;
+            }
+            if (r != OP_OK) {
+                fprintf(stderr, "outpost submit: cannot read %s: %s\n", a, op_strerror(r));
+                free(text);
+                goto out;
+            }
+            from_file = cJSON_ParseWithLength(text, len);
+            free(text);
+            if (!from_file) {
+                fprintf(stderr, "outpost submit: %s is not valid JSON\n", a);
+                goto out;
+            }
+        } else if (!v) {
+            fprintf(stderr, "outpost submit: %s needs a value\n", a);
+            goto out;
+        } else if (strcmp(a, "--kind") == 0) {
+            kind = v, i++;
+        } else if (strcmp(a, "--name") == 0) {
+            cJSON_AddStringToObject(spec, "name", v), i++;
+        } else if (strcmp(a, "--origin") == 0) {
+            cJSON_AddStringToObject(spec, "origin", v), i++;
+        } else if (strcmp(a, "--data-class") == 0) {
+            cJSON_AddStringToObject(spec, "data_class", v), i++;
+        } else if (strcmp(a, "--input") == 0) {
+            if ((rc = attach_input(inputs, v)) != EXIT_OK) goto out;
+            rc = EXIT_USAGE;
+            i++;
+        } else if (strcmp(a, "--output") == 0) {
+            cJSON_AddItemToArray(outputs, cJSON_CreateString(v)), i++;
+        } else if (strcmp(a, "--classes") == 0) {
+            cJSON *arr = cJSON_AddArrayToObject(spec, "site_classes");
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
+                cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+            i++;
+        } else if ((strcmp(a, "--cores") == 0 || strcmp(a, "--memory-mb") == 0 ||
+                    strcmp(a, "--wall-s") == 0 || strcmp(a, "--count") == 0)) {
+            if (util_parse_i64(v, 1, 100000000, &n) != OP_OK) {
+                fprintf(stderr, "outpost submit: %s needs a positive integer\n", a);
+                goto out;
+            }
+            if (strcmp(a, "--count") == 0)
+                count = n;
+            else
+                jsonx_add_int(resources,
+                              strcmp(a, "--cores") == 0       ? "cores"
+                              : strcmp(a, "--memory-mb") == 0 ? "memory_mb"
+                                                              : "wall_s",
+                              n);
+            i++;
+        } else {
+            fprintf(stderr, "outpost submit: unknown option %s\n", a);
+            submit_usage(stderr);
+            goto out;
+        }
+    }
+    cJSON *req = cJSON_CreateObject();
+    if (from_file) {
+        cJSON_AddItemToObject(req, cJSON_IsArray(from_file) ? "specs" : "spec", from_file);
+        from_file = NULL;
+    } else {
+        if (i < argc) {
+            cJSON *command = cJSON_AddArrayToObject(spec, "command");
+            for (; i < argc; i++) cJSON_AddItemToArray(command, cJSON_CreateString(argv[i]));
+            if (!kind) kind = "exec";
+        }
+        if (!kind) {
+            fprintf(stderr, "outpost submit: give a spec FILE, or -- PROGRAM ARGS, or --kind"
+                            " noop\n");
+            submit_usage(stderr);
+            cJSON_Delete(req);
+            goto out;
+        }
+        cJSON_AddStringToObject(spec, "kind", kind);
+        if (cJSON_GetArraySize(resources) > 0) {
+            cJSON_AddItemToObject(spec, "resources", resources);
+            resources = NULL;
+        }
+        if (cJSON_GetArraySize(inputs) > 0) {
+            cJSON_AddItemToObject(spec, "inputs", inputs);
+            inputs = NULL;
+        }
+        if (cJSON_GetArraySize(outputs) > 0) {
+            cJSON_AddItemToObject(spec, "outputs", outputs);
+            outputs = NULL;
+        }
+        if (count == 1) {
+            cJSON_AddItemToObject(req, "spec", spec);
+        } else {
+            cJSON *specs = cJSON_AddArrayToObject(req, "specs");
+            for (int64_t k = 0; k < count; k++)
+                cJSON_AddItemToArray(specs, cJSON_Duplicate(spec, 1));
+            cJSON_Delete(spec);
+        }
+        spec = NULL;
+    }
+    cJSON *data = NULL;
+    rc = request(c, req, "submit", &data);
+    if (rc == EXIT_OK) {
+        if (c->json) {
+            print_json(data);
+        } else {
+            const cJSON *id;
+            cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(data, "ids"))
+                printf("%lld\n", (long long)id->valuedouble);
+        }
+    }
+out:
+    cJSON_Delete(spec);
+    cJSON_Delete(inputs);
+    cJSON_Delete(outputs);
+    cJSON_Delete(resources);
+    cJSON_Delete(from_file);
+    return rc;
+}
+
+static int cmd_jobs(cli *c, int argc, char **argv)
+{
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    for (int i = 1; i < argc; i++) {
+        int64_t n;
+        if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
+            cJSON_AddStringToObject(req, "state", argv[++i]);
+        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc &&
+                   util_parse_i64(argv[i + 1], 1, 10000, &n) == OP_OK) {
+            jsonx_add_int(req, "limit", n);
+            i++;
+        } else {
+            fprintf(stderr, "usage: outpost jobs [--state queued|placed|running|succeeded|"
+                            "failed|cancelled] [--limit N]\n");
+            cJSON_Delete(req);
+            return EXIT_USAGE;
+        }
+    }
+    int rc = request(c, req, "jobs", &data);
+    if (rc != EXIT_OK) return rc;
+    if (c->json) {
+        print_json(data);
+        return EXIT_OK;
+    }
+    printf("%-8s %-16s %-5s %-10s %-7s %-12s %s\n", "ID", "NAME", "KIND", "STATE", "ATTEMPT",
+           "SITE", "REASON");
+    const cJSON *j;
+    cJSON_ArrayForEach(j, cJSON_GetObjectItemCaseSensitive(data, "jobs"))
+    {
+        int64_t id = 0, attempt = 0;
+        jsonx_int(j, "id", 0, INT64_MAX, &id);
+        jsonx_int(j, "attempt", 0, INT64_MAX, &attempt);
+        printf("%-8lld %-16.16s %-5s %-10s %-7lld %-12.12s %.60s\n", (long long)id,
+               jsonx_str(j, "name"), jsonx_str(j, "kind"), jsonx_str(j, "state"),
+               (long long)attempt, jsonx_str(j, "site"), jsonx_str(j, "reason"));
+    }
+    const cJSON *cnt;
+    printf("totals:");
+    cJSON_ArrayForEach(cnt, cJSON_GetObjectItemCaseSensitive(data, "counts"))
+        printf(" %s=%lld", cnt->string, (long long)cnt->valuedouble);
+    printf("\n");
+    return EXIT_OK;
+}
+
+static int parse_id_arg(int argc, char **argv, const char *usage_text, int64_t *id)
+{
+    if (argc < 2 || util_parse_i64(argv[1], 1, INT64_MAX, id) != OP_OK) {
+        fprintf(stderr, "usage: %s\n", usage_text);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_job(cli *c, int argc, char **argv)
+{
+    int64_t id;
+    int rc = parse_id_arg(argc, argv, "outpost job ID", &id);
+    if (rc != EXIT_OK) return rc;
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    jsonx_add_int(req, "id", id);
+    if ((rc = request(c, req, "job", &data)) != EXIT_OK) return rc;
+    if (c->json) {
+        print_json(data);
+        return EXIT_OK;
+    }
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(data, "job");
+    int64_t attempt = 0, max_attempts = 0;
+    jsonx_int(j, "attempt", 0, INT64_MAX, &attempt);
+    jsonx_int(j, "max_attempts", 0, INT64_MAX, &max_attempts);
+    printf("job %lld  %s  %s\n", (long long)id, jsonx_str(j, "kind"), jsonx_str(j, "name"));
+    printf("  state:    %s (attempt %lld of %lld)\n", jsonx_str(j, "state"), (long long)attempt,
+           (long long)max_attempts);
+    printf("  site:     %s\n", *jsonx_str(j, "site") ? jsonx_str(j, "site") : "-");
+    printf("  reason:   %s\n", *jsonx_str(j, "reason") ? jsonx_str(j, "reason") : "-");
+    printf("  why here: %s\n", *jsonx_str(j, "explanation") ? jsonx_str(j, "explanation") : "-");
+    printf("  history:\n");
+    const cJSON *e;
+    char tbuf[16];
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(data, "events"))
+    {
+        int64_t ts = 0, att = 0;
+        jsonx_int(e, "ts", 0, INT64_MAX, &ts);
+        jsonx_int(e, "attempt", 0, INT64_MAX, &att);
+        printf("    %s  #%lld %-12s %-10s %s\n", fmt_time(ts, tbuf, sizeof tbuf), (long long)att,
+               jsonx_str(e, "event"), jsonx_str(e, "site"), jsonx_str(e, "detail"));
+    }
+    printf("  results:\n");
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(data, "results"))
+    {
+        int64_t att = 0, exit_code = 0;
+        double cpu = 0, joules = 0;
+        jsonx_int(e, "attempt", 0, INT64_MAX, &att);
+        jsonx_int(e, "exit_code", -1, 255, &exit_code);
+        jsonx_num(e, "cpu_seconds", &cpu);
+        jsonx_num(e, "energy_joules", &joules);
+        printf("    #%lld from %-10s exit %lld, %.2f CPU s, %.1f J  %s\n", (long long)att,
+               jsonx_str(e, "site"), (long long)exit_code, cpu, joules,
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "applied"))
+                   ? "applied"
+                   : "recorded, not applied");
+    }
+    return EXIT_OK;
+}
+
+static int cmd_result(cli *c, int argc, char **argv)
+{
+    int64_t id;
+    const char *save = NULL;
+    int rc = parse_id_arg(argc, argv, "outpost result ID [--save DIR]", &id);
+    if (rc != EXIT_OK) return rc;
+    if (argc == 4 && strcmp(argv[2], "--save") == 0) save = argv[3];
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    jsonx_add_int(req, "id", id);
+    if ((rc = request(c, req, "result", &data)) != EXIT_OK) return rc;
+    const cJSON *applied = NULL, *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(data, "results"))
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "applied"))) applied = r;
+    if (c->json) {
+        print_json(applied ? applied : data);
+        return EXIT_OK;
+    }
+    if (!applied) {
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(data, "job");
+        fprintf(stderr, "outpost result: job %lld has no applied result yet (state %s)\n",
+                (long long)id, jsonx_str(j, "state") ? jsonx_str(j, "state") : "?");
+        return EXIT_NOT_FOUND;
+    }
+    int64_t exit_code = -1;
+    double cpu = 0;
+    jsonx_int(applied, "exit_code", -1, 255, &exit_code);
+    jsonx_num(applied, "cpu_seconds", &cpu);
+    printf("job %lld on %s: exit %lld, %.2f CPU s\n", (long long)id, jsonx_str(applied, "site"),
+           (long long)exit_code, cpu);
+    if (jsonx_str(applied, "error")) printf("error: %s\n", jsonx_str(applied, "error"));
+    printf("--- stdout\n%s", jsonx_str(applied, "stdout") ? jsonx_str(applied, "stdout") : "");
+    printf("--- stderr\n%s", jsonx_str(applied, "stderr") ? jsonx_str(applied, "stderr") : "");
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(applied, "outputs"))
+    {
+        const char *name = jsonx_str(o, "name");
+        const char *b64 = jsonx_str(o, "data_b64");
+        const char *hash = jsonx_str(o, "sha256");
+        if (!name || !b64 || !hash) continue;
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        char check[65];
+        if (util_b64_decode(b64, SIZE_MAX / 2, &bytes, &len) != OP_OK) continue;
+        util_sha256_hex(bytes, len, check);
+        int ok = strcmp(check, hash) == 0;
+        printf("--- output %s: %zu bytes, sha256 %s %s\n", name, len, hash,
+               ok ? "(verified)" : "(MISMATCH)");
+        if (save && ok && !strchr(name, '/')) {
+            char path[PATH_MAX];
+            if (util_mkdir_p(save) == OP_OK &&
+                util_fmt(path, sizeof path, "%s/%s", save, name) == OP_OK &&
+                util_write_file_atomic(path, bytes, len, 0644) == OP_OK)
+                printf("    saved to %s\n", path);
+        }
+        free(bytes);
+    }
+    return EXIT_OK;
+}
+
+static int cmd_sites(cli *c, int argc, char **argv)
+{
+    cJSON *data = NULL;
+    int rc = request(c, cJSON_CreateObject(), "sites", &data);
+    if (rc != EXIT_OK) return rc;
+    if (c->json) {
+        print_json(data);
+        return EXIT_OK;
+    }
+    printf("%-12s %-5s %-8s %-9s %-11s %-9s %-8s %-5s %-5s %s\n", "SITE", "CLASS", "STATUS",
+           "CORES", "MEM MB", "HEADROOM", "HEARTBT", "JOBS", "TRUST", "PROTECTIONS OFF");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(data, "sites"))
+    {
+        int64_t cores = 0, free_cores = 0, mem = 0, free_mem = 0, age = -1, jobs = 0, trust = 0;
+        double headroom = 0;
+        jsonx_int(s, "cores", 0, INT64_MAX, &cores);
+        jsonx_int(s, "free_cores", INT64_MIN, INT64_MAX, &free_cores);
+        jsonx_int(s, "memory_mb", 0, INT64_MAX, &mem);
+        jsonx_int(s, "free_memory_mb", INT64_MIN, INT64_MAX, &free_mem);
+        jsonx_int(s, "heartbeat_age_ms", -1, INT64_MAX, &age);
+        jsonx_int(s, "jobs", 0, INT64_MAX, &jobs);
+        jsonx_int(s, "trust", 0, 100, &trust);
+        jsonx_num(s, "headroom_watts", &headroom);
+        char cores_s[24], mem_s[32], age_s[24];
+        snprintf(cores_s, sizeof cores_s, "%lld/%lld", (long long)free_cores, (long long)cores);
+        snprintf(mem_s, sizeof mem_s, "%lld/%lld", (long long)free_mem, (long long)mem);
+        if (age < 0)
+            snprintf(age_s, sizeof age_s, "never");
+        else
+            snprintf(age_s, sizeof age_s, "%.1fs", (double)age / 1000.0);
+        const char *off = jsonx_str(s, "protections_off");
+        printf("%-12.12s %-5s %-8s %-9s %-11s %7.0f W %-8s %-5lld %-5lld %s\n",
+               jsonx_str(s, "id"), jsonx_str(s, "class"), jsonx_str(s, "status"), cores_s, mem_s,
+               headroom, age_s, (long long)jobs, (long long)trust, off && *off ? off : "none");
+    }
+    return EXIT_OK;
+}
+
+static int64_t count_of(const cJSON *obj, const char *key)
+{
+    int64_t n = 0;
+    jsonx_int(obj, key, 0, INT64_MAX, &n);
+    return n;
+}
+
+static int cmd_watch(cli *c, int argc, char **argv)
+{
+    int until_done = 0;
+    int64_t interval = 1000;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--until-done") == 0)
+            until_done = 1;
+        else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc &&
+                 util_parse_i64(argv[i + 1], 100, 60000, &interval) == OP_OK)
+            i++;
+        else {
+            fprintf(stderr, "usage: outpost watch [--until-done] [--interval MS]\n");
+            return EXIT_USAGE;
+        }
+    }
+    int tty = isatty(STDOUT_FILENO);
+    runctl_install();
+    while (!runctl_stopping()) {
+        cJSON *data = NULL;
+        int rc = request(c, cJSON_CreateObject(), "stats", &data);
+        if (rc != EXIT_OK) return rc;
+        const cJSON *counts = cJSON_GetObjectItemCaseSensitive(data, "counts");
+        int64_t active = count_of(counts, "queued") + count_of(counts, "placed") +
+                         count_of(counts, "running");
+        char tbuf[16];
+        if (tty) printf("\033[H\033[2J");
+        printf("outpost watch  %s UTC  hub %s\n", fmt_time(util_now_ms(), tbuf, sizeof tbuf),
+               c->hub_id);
+        printf("%-14s %8s %8s %8s %10s %8s %10s\n", "SITE", "PLACED", "RUNNING", "DONE",
+               "FAILED", "CANCEL", "REQUEUED");
+        const cJSON *site;
+        cJSON_ArrayForEach(site, cJSON_GetObjectItemCaseSensitive(data, "per_site"))
+        {
+            if (!site->string[0]) continue;
+            printf("%-14.14s %8lld %8lld %8lld %10lld %8lld %10s\n", site->string,
+                   (long long)count_of(site, "placed"), (long long)count_of(site, "running"),
+                   (long long)count_of(site, "succeeded"), (long long)count_of(site, "failed"),
+                   (long long)count_of(site, "cancelled"), "-");
+        }
+        double cpu = 0, joules = 0;
+        jsonx_num(data, "cpu_seconds", &cpu);
+        jsonx_num(data, "energy_joules", &joules);
+        printf("queued %lld, placed %lld, running %lld, succeeded %lld, failed %lld, cancelled"
+               " %lld | %.1f CPU s, %.1f kJ\n",
+               (long long)count_of(counts, "queued"), (long long)count_of(counts, "placed"),
+               (long long)count_of(counts, "running"), (long long)count_of(counts, "succeeded"),
+               (long long)count_of(counts, "failed"), (long long)count_of(counts, "cancelled"),
+               cpu, joules / 1000.0);
+        fflush(stdout);
+        if (until_done && active == 0) break;
+        int64_t until = util_mono_ms() + interval;
+        while (util_mono_ms() < until && !runctl_stopping()) bus_loop(c->bus, 50);
+    }
+    return EXIT_OK;
+}
+
+static int cmd_cancel(cli *c, int argc, char **argv)
+{
+    int64_t id;
+    int rc = parse_id_arg(argc, argv, "outpost cancel ID", &id);
+    if (rc != EXIT_OK) return rc;
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    jsonx_add_int(req, "id", id);
+    if ((rc = request(c, req, "cancel", &data)) != EXIT_OK) return rc;
+    printf("job %lld cancelled\n", (long long)id);
+    return EXIT_OK;
+}
+
+static int cmd_stats(cli *c, int argc, char **argv)
+{
+    cJSON *data = NULL;
+    int rc = request(c, cJSON_CreateObject(), "stats", &data);
+    if (rc == EXIT_OK) print_json(data);
+    return rc;
+}
+
+int cli_main(int argc, char **argv)
+{
+    cli_paths paths = {0};
+    cli c;
+    memset(&c, 0, sizeof c);
+    c.timeout_ms = 10000;
+    const char *cmd = argv[0];
+    /* Pull the common options out, leaving the command's own arguments in order. */
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int n_rest = 0, want_help = 0;
+    if (!rest) return EXIT_FAILURE_RUNTIME;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--") == 0) {
+            while (i < argc) rest[n_rest++] = argv[i++];
+            break;
+        }
+        if (strcmp(a, "--hub-dir") == 0 && v)
+            paths.hub_dir = v, i++;
+        else if (strcmp(a, "--hub-conf") == 0 && v)
+            paths.hub_conf = v, i++;
+        else if (strcmp(a, "--identity") == 0 && v)
+            paths.identity = v, i++;
+        else if (strcmp(a, "--timeout") == 0 && v) {
+            int64_t t;
+            if (util_parse_i64(v, 100, 3600000, &t) != OP_OK) {
+                fprintf(stderr, "outpost: --timeout must be 100 to 3600000 ms\n");
+                free(rest);
+                return EXIT_USAGE;
+            }
+            c.timeout_ms = (int)t;
+            i++;
+        } else if (strcmp(a, "--json") == 0)
+            c.json = 1;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            want_help = 1;
+        else
+            rest[n_rest++] = argv[i];
+    }
+    int rc;
+    if (want_help) {
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (strcmp(commands[i].name, cmd) == 0) printf("usage: outpost %s\n",
+                                                           commands[i].summary);
+        if (strcmp(cmd, "submit") == 0) submit_usage(stdout);
+        common_help();
+        free(rest);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "operator-key") == 0) {
+        const char *hub_dir = paths.hub_dir ? paths.hub_dir : getenv("OUTPOST_HUB_DIR");
+        char dir[PATH_MAX];
+        if (paths.identity)
+            snprintf(dir, sizeof dir, "%s", paths.identity);
+        else if (hub_dir)
+            snprintf(dir, sizeof dir, "%s/admin", hub_dir);
+        else
+            snprintf(dir, sizeof dir, "%s/.outpost/operator",
+                     getenv("HOME") ? getenv("HOME") : ".");
+        rc = ident_load_or_create(dir, "op", &c.identity) == OP_OK ? EXIT_OK : EXIT_USAGE;
+        if (rc == EXIT_OK)
+            printf("%s operator key (add this line to the hub's operators file)\n",
+                   c.identity.pk_hex);
+        ident_wipe(&c.identity);
+        free(rest);
+        return rc;
+    }
+    rc = cli_connect(&c, &paths);
+    if (rc == EXIT_OK) {
+        if (strcmp(cmd, "token") == 0)
+            rc = cmd_token(&c, n_rest, rest);
+        else if (strcmp(cmd, "submit") == 0)
+            rc = cmd_submit(&c, n_rest, rest);
+        else if (strcmp(cmd, "jobs") == 0)
+            rc = cmd_jobs(&c, n_rest, rest);
+        else if (strcmp(cmd, "job") == 0)
+            rc = cmd_job(&c, n_rest, rest);
+        else if (strcmp(cmd, "result") == 0)
+            rc = cmd_result(&c, n_rest, rest);
+        else if (strcmp(cmd, "sites") == 0)
+            rc = cmd_sites(&c, n_rest, rest);
+        else if (strcmp(cmd, "watch") == 0)
+            rc = cmd_watch(&c, n_rest, rest);
+        else if (strcmp(cmd, "cancel") == 0)
+            rc = cmd_cancel(&c, n_rest, rest);
+        else
+            rc = cmd_stats(&c, n_rest, rest);
+    }
+    cJSON_Delete(c.response);
+    if (c.bus) bus_close(c.bus);
+    ident_wipe(&c.identity);
+    free(rest);
+    return rc;
+}

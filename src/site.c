@@ -1,0 +1,1041 @@
+#include "site.h"
+
+#include "bus.h"
+#include "conf.h"
+#include "err.h"
+#include "ident.h"
+#include "jobspec.h"
+#include "jsonx.h"
+#include "log.h"
+#include "msg.h"
+#include "proto.h"
+#include "runctl.h"
+#include "sandbox.h"
+#include "store.h"
+#include "token.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SITE_MAX_RUNNING 256
+#define SITE_MAX_OUTPUT_TOTAL (2 * 1024 * 1024)
+#define SITE_MAX_STD_CAPTURE (256 * 1024)
+#define SITE_RESEND_BATCH 64
+#define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
+
+static const char *site_conf_keys[] = {
+    "site_id",     "broker_host",  "broker_port",   "cores",        "memory_mb",
+    "power_budget_watts", "watts_per_core", "idle_watts", "heartbeat_ms", "max_jobs",
+    "cgroup_dir",  "log_level",    "resend_ms",     "clock_skew_ms", NULL};
+
+static const char *site_schema =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS jobs(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    " spec TEXT NOT NULL, state TEXT NOT NULL, accepted_at INTEGER NOT NULL,"
+    " PRIMARY KEY(job_id, attempt));"
+    "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, body TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, UNIQUE(job_id, attempt));";
+
+typedef struct site_job {
+    int64_t job_id;
+    int64_t attempt;
+    jobspec spec;
+    sandbox_run *run;      /* exec jobs */
+    char workdir[PATH_MAX];
+    int64_t started_mono;
+    int cancelled;
+} site_job;
+
+typedef struct site {
+    ident identity;
+    char data_dir[PATH_MAX];
+    char class_name[8];
+    store *db;
+    bus *bus;
+    char broker_host[256];
+    int64_t broker_port;
+    int64_t cores, memory_mb, heartbeat_ms, max_jobs, resend_ms, clock_skew_ms;
+    double power_budget_watts, watts_per_core, idle_watts;
+    char cgroup_dir[PATH_MAX];
+    sandbox_caps caps;
+    char hub_id[64];
+    uint8_t hub_pk[32];
+    int have_hub;
+    msg_window hub_window;
+    int enrolled;          /* welcome received */
+    int refused;
+    char refusal[256];
+    const char *token_text;
+    site_job *jobs[SITE_MAX_RUNNING];
+    int n_jobs;
+    int used_cores;
+    int64_t used_memory_mb;
+    cJSON *events;         /* started/refused, sent after commit */
+    cJSON *results;        /* fresh results, sent after commit */
+    int store_failed;
+    int64_t next_heartbeat_ms, next_hello_ms, next_resend_ms;
+    msg_stats msg;
+    uint64_t jobs_run, results_acked;
+} site;
+
+/* ---------- durable state ---------- */
+
+static int meta_get(site *s, const char *key, char *out, size_t out_len)
+{
+    sqlite3_stmt *st = store_stmt(s->db, "SELECT value FROM meta WHERE key=?");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = OP_ENOTFOUND;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(out, out_len, "%s", store_col_text(st, 0));
+        rc = OP_OK;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int meta_set(site *s, const char *key, const char *value)
+{
+    sqlite3_stmt *st = store_stmt(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?,?)");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+    return store_step_done(s->db, st);
+}
+
+static int ensure_tx(site *s)
+{
+    if (store_in_tx(s->db)) return OP_OK;
+    int rc = store_begin(s->db);
+    if (rc != OP_OK) s->store_failed = 1;
+    return rc;
+}
+
+/* ---------- messages to the hub ---------- */
+
+static int publish(site *s, const char *leaf, cJSON *body, const char *type)
+{
+    char topic[PROTO_TOPIC_MAX];
+    int rc = proto_topic(topic, sizeof topic, "site", s->identity.id, leaf);
+    if (rc == OP_OK) rc = bus_publish(s->bus, topic, body, type);
+    return rc;
+}
+
+static void add_event(site *s, int64_t job_id, int64_t attempt, const char *event,
+                      const char *reason)
+{
+    if (!s->events) s->events = cJSON_CreateArray();
+    cJSON *e = cJSON_CreateObject();
+    if (!s->events || !e) {
+        cJSON_Delete(e);
+        return;
+    }
+    jsonx_add_int(e, "job", job_id);
+    jsonx_add_int(e, "attempt", attempt);
+    cJSON_AddStringToObject(e, "event", event);
+    if (reason) cJSON_AddStringToObject(e, "reason", reason);
+    cJSON_AddItemToArray(s->events, e);
+}
+
+static void send_batches(site *s)
+{
+    if (s->events) {
+        cJSON *body = cJSON_CreateObject();
+        if (body) {
+            cJSON_AddItemToObject(body, "events", s->events);
+            publish(s, "event", body, "event");
+            cJSON_Delete(body);
+        } else {
+            cJSON_Delete(s->events);
+        }
+        s->events = NULL;
+    }
+    if (s->results) {
+        cJSON *body = cJSON_CreateObject();
+        if (body) {
+            cJSON_AddItemToObject(body, "results", s->results);
+            publish(s, "result", body, "result");
+            cJSON_Delete(body);
+        } else {
+            cJSON_Delete(s->results);
+        }
+        s->results = NULL;
+    }
+}
+
+static void send_hello(site *s)
+{
+    cJSON *body = cJSON_CreateObject();
+    if (!body) return;
+    cJSON_AddStringToObject(body, "pubkey", s->identity.pk_hex);
+    if (s->token_text && !s->enrolled) cJSON_AddStringToObject(body, "token", s->token_text);
+    jsonx_add_int(body, "cores", s->cores);
+    jsonx_add_int(body, "memory_mb", s->memory_mb);
+    cJSON_AddNumberToObject(body, "power_budget_watts", s->power_budget_watts);
+    cJSON_AddNumberToObject(body, "watts_per_core", s->watts_per_core);
+    cJSON_AddNumberToObject(body, "idle_watts", s->idle_watts);
+    cJSON_AddStringToObject(body, "protections_off", s->caps.missing);
+    publish(s, "hello", body, "hello");
+    cJSON_Delete(body);
+}
+
+static void send_heartbeat(site *s)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON *running = body ? cJSON_AddArrayToObject(body, "running") : NULL;
+    if (!running) {
+        cJSON_Delete(body);
+        return;
+    }
+    jsonx_add_int(body, "cores", s->cores);
+    jsonx_add_int(body, "memory_mb", s->memory_mb);
+    jsonx_add_int(body, "free_cores", s->cores - s->used_cores);
+    jsonx_add_int(body, "free_memory_mb", s->memory_mb - s->used_memory_mb);
+    cJSON_AddNumberToObject(body, "power_budget_watts", s->power_budget_watts);
+    cJSON_AddNumberToObject(body, "watts_per_core", s->watts_per_core);
+    cJSON_AddNumberToObject(body, "idle_watts", s->idle_watts);
+    cJSON_AddNumberToObject(body, "draw_watts",
+                            s->idle_watts + s->used_cores * s->watts_per_core);
+    cJSON_AddStringToObject(body, "protections_off", s->caps.missing);
+    for (int i = 0; i < s->n_jobs; i++) {
+        cJSON *r = cJSON_CreateObject();
+        if (!r) break;
+        jsonx_add_int(r, "job", s->jobs[i]->job_id);
+        jsonx_add_int(r, "attempt", s->jobs[i]->attempt);
+        cJSON_AddItemToArray(running, r);
+    }
+    publish(s, "state", body, "state");
+    cJSON_Delete(body);
+}
+
+/*
+ * Resends every outbox entry (oldest first, bounded batch) until the hub
+ * acknowledges it; the hub is idempotent per (job, attempt).
+ */
+static void resend_outbox(site *s)
+{
+    sqlite3_stmt *st = store_stmt(s->db, "SELECT body FROM outbox WHERE created_at < ?"
+                                         " ORDER BY id LIMIT ?");
+    if (!st) return;
+    sqlite3_bind_int64(st, 1, util_now_ms() - s->resend_ms);
+    sqlite3_bind_int(st, 2, SITE_RESEND_BATCH);
+    cJSON *results = cJSON_CreateArray();
+    size_t bytes = 0;
+    int n = 0;
+    while (results && sqlite3_step(st) == SQLITE_ROW && bytes < SITE_RESEND_BATCH_BYTES) {
+        const char *text = store_col_text(st, 0);
+        cJSON *r = cJSON_Parse(text);
+        if (!r) continue;
+        bytes += strlen(text);
+        cJSON_AddItemToArray(results, r);
+        n++;
+    }
+    sqlite3_reset(st);
+    if (n == 0) {
+        cJSON_Delete(results);
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    if (!body) {
+        cJSON_Delete(results);
+        return;
+    }
+    cJSON_AddItemToObject(body, "results", results);
+    log_debug("site", "resending %d unacknowledged result(s)", n);
+    publish(s, "result", body, "result");
+    cJSON_Delete(body);
+}
+
+/* ---------- running jobs ---------- */
+
+static void remove_job(site *s, int index)
+{
+    site_job *j = s->jobs[index];
+    s->used_cores -= j->spec.cores;
+    s->used_memory_mb -= j->spec.memory_mb;
+    sandbox_free(j->run);
+    if (j->workdir[0]) util_rm_rf(j->workdir);
+    jobspec_clear(&j->spec);
+    free(j);
+    s->jobs[index] = s->jobs[--s->n_jobs];
+}
+
+static char *read_output_file(const char *dir, const char *name, size_t cap, size_t *len,
+                              int *too_big)
+{
+    char path[PATH_MAX];
+    *too_big = 0;
+    if (util_fmt(path, sizeof path, "%s/%s", dir, name) != OP_OK) return NULL;
+    /* The job controls its work dir: never follow a link it planted. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return NULL;
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) goto out;
+    if ((size_t)st.st_size > cap) {
+        *too_big = 1;
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) goto out;
+    ssize_t n = read(fd, buf, (size_t)st.st_size);
+    if (n != st.st_size) {
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    *len = (size_t)n;
+out:
+    close(fd);
+    return buf;
+}
+
+static void add_text(cJSON *r, const char *key, const char *text, size_t len, int truncated)
+{
+    char trunc_key[40];
+    size_t n = len > SITE_MAX_STD_CAPTURE ? SITE_MAX_STD_CAPTURE : len;
+    char *copy = malloc(n + 1);
+    if (!copy) return;
+    memcpy(copy, text ? text : "", text ? n : 0);
+    copy[text ? n : 0] = '\0';
+    /* cJSON escapes control bytes; invalid UTF-8 passes through as bytes. */
+    cJSON_AddStringToObject(r, key, copy);
+    free(copy);
+    snprintf(trunc_key, sizeof trunc_key, "%s_truncated", key);
+    cJSON_AddBoolToObject(r, trunc_key, truncated || len > n);
+}
+
+/* Stores a result in the outbox (in the loop's transaction) and queues it to be sent. */
+static void record_result(site *s, site_job *j, cJSON *result)
+{
+    char *text = cJSON_PrintUnformatted(result);
+    if (!text || ensure_tx(s) != OP_OK) {
+        free(text);
+        cJSON_Delete(result);
+        s->store_failed = 1;
+        return;
+    }
+    sqlite3_stmt *ins = store_stmt(s->db, "INSERT OR IGNORE INTO outbox(job_id, attempt, body,"
+                                          " created_at) VALUES(?,?,?,?)");
+    sqlite3_stmt *up = store_stmt(s->db, "UPDATE jobs SET state='done' WHERE job_id=? AND"
+                                         " attempt=?");
+    if (!ins || !up) {
+        free(text);
+        cJSON_Delete(result);
+        s->store_failed = 1;
+        return;
+    }
+    sqlite3_bind_int64(ins, 1, j->job_id);
+    sqlite3_bind_int64(ins, 2, j->attempt);
+    sqlite3_bind_text(ins, 3, text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(ins, 4, util_now_ms());
+    free(text);
+    if (store_step_done(s->db, ins) != OP_OK) s->store_failed = 1;
+    sqlite3_bind_int64(up, 1, j->job_id);
+    sqlite3_bind_int64(up, 2, j->attempt);
+    if (store_step_done(s->db, up) != OP_OK) s->store_failed = 1;
+    if (!s->results) s->results = cJSON_CreateArray();
+    if (s->results)
+        cJSON_AddItemToArray(s->results, result);
+    else
+        cJSON_Delete(result);
+    s->jobs_run++;
+}
+
+static cJSON *new_result(site *s, site_job *j)
+{
+    cJSON *r = cJSON_CreateObject();
+    if (!r) return NULL;
+    jsonx_add_int(r, "job", j->job_id);
+    jsonx_add_int(r, "attempt", j->attempt);
+    cJSON_AddStringToObject(r, "site", s->identity.id);
+    cJSON_AddStringToObject(r, "kind", jobspec_kind_name(j->spec.kind));
+    return r;
+}
+
+static void finish_exec(site *s, site_job *j, sandbox_result *res)
+{
+    cJSON *r = new_result(s, j);
+    if (!r) return;
+    jsonx_add_int(r, "exit_code", res->exit_code);
+    jsonx_add_int(r, "term_signal", res->term_signal);
+    cJSON_AddBoolToObject(r, "killed_wall", res->killed_wall);
+    cJSON_AddNumberToObject(r, "cpu_seconds", res->cpu_seconds);
+    jsonx_add_int(r, "peak_rss_bytes", res->peak_rss_bytes);
+    jsonx_add_int(r, "wall_ms", res->wall_ms);
+    /* Energy estimate: busy core-seconds at this site's watts per core. */
+    cJSON_AddNumberToObject(r, "energy_joules", res->cpu_seconds * s->watts_per_core);
+    add_text(r, "stdout", res->stdout_text, res->stdout_len, res->stdout_truncated);
+    add_text(r, "stderr", res->stderr_text, res->stderr_len, res->stderr_truncated);
+    if (res->error[0]) cJSON_AddStringToObject(r, "error", res->error);
+    cJSON *outputs = cJSON_AddArrayToObject(r, "outputs");
+    cJSON *missing = cJSON_AddArrayToObject(r, "missing_outputs");
+    size_t budget = (size_t)j->spec.output_bytes < SITE_MAX_OUTPUT_TOTAL
+                        ? (size_t)j->spec.output_bytes
+                        : SITE_MAX_OUTPUT_TOTAL;
+    for (int i = 0; outputs && missing && i < j->spec.n_outputs; i++) {
+        size_t len = 0;
+        int too_big = 0;
+        char *data = read_output_file(j->workdir, j->spec.outputs[i], budget, &len, &too_big);
+        if (!data) {
+            cJSON_AddItemToArray(missing, cJSON_CreateString(j->spec.outputs[i]));
+            if (too_big) log_info("site", "job %lld: output %s exceeds its size limit",
+                                  (long long)j->job_id, j->spec.outputs[i]);
+            continue;
+        }
+        budget -= len;
+        char hash[65];
+        util_sha256_hex(data, len, hash);
+        char *b64 = util_b64_encode(data, len);
+        free(data);
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !b64) {
+            cJSON_Delete(o);
+            free(b64);
+            continue;
+        }
+        cJSON_AddStringToObject(o, "name", j->spec.outputs[i]);
+        cJSON_AddStringToObject(o, "sha256", hash);
+        jsonx_add_int(o, "size", (int64_t)len);
+        cJSON_AddStringToObject(o, "data_b64", b64);
+        free(b64);
+        cJSON_AddItemToArray(outputs, o);
+    }
+    log_info("site", "job %lld attempt %lld finished: exit %d, %.2f CPU s, %lld KiB peak",
+             (long long)j->job_id, (long long)j->attempt, res->exit_code, res->cpu_seconds,
+             (long long)(res->peak_rss_bytes / 1024));
+    record_result(s, j, r);
+}
+
+static int write_inputs(site_job *j)
+{
+    for (int i = 0; i < j->spec.n_inputs; i++) {
+        char path[PATH_MAX];
+        if (util_fmt(path, sizeof path, "%s/%s", j->workdir, j->spec.inputs[i].name) != OP_OK)
+            return OP_ETOOBIG;
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) return OP_EIO;
+        size_t off = 0;
+        while (off < j->spec.inputs[i].len) {
+            ssize_t n = write(fd, j->spec.inputs[i].data + off, j->spec.inputs[i].len - off);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                close(fd);
+                return OP_EIO;
+            }
+            off += (size_t)n;
+        }
+        close(fd);
+    }
+    return OP_OK;
+}
+
+/* Starts an accepted job. Returns OP_OK, or an error after recording a retryable failure. */
+static int start_job(site *s, site_job *j)
+{
+    char why[256] = "";
+    if (j->spec.kind == JOB_KIND_NOOP) {
+        cJSON *r = new_result(s, j);
+        if (!r) return OP_ENOMEM;
+        jsonx_add_int(r, "exit_code", 0);
+        cJSON_AddNumberToObject(r, "cpu_seconds", 0);
+        cJSON_AddNumberToObject(r, "energy_joules", 0);
+        record_result(s, j, r);
+        return OP_OK;
+    }
+    int rc = OP_OK;
+    if (util_fmt(j->workdir, sizeof j->workdir, "%s/work/%lld-%lld", s->data_dir,
+                 (long long)j->job_id, (long long)j->attempt) != OP_OK) {
+        snprintf(why, sizeof why, "work dir path too long");
+        rc = OP_ETOOBIG;
+        goto fail;
+    }
+    util_rm_rf(j->workdir);
+    if (util_mkdir_p(j->workdir) != OP_OK || write_inputs(j) != OP_OK) {
+        snprintf(why, sizeof why, "cannot prepare work dir %.150s: %.60s", j->workdir, strerror(errno));
+        rc = OP_EIO;
+        goto fail;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "job-%lld-%lld", (long long)j->job_id, (long long)j->attempt);
+    sandbox_spec spec = {
+        .workdir = j->workdir,
+        .argv = j->spec.argv,
+        .limits = {.cpu_seconds = j->spec.cpu_s,
+                   .memory_bytes = j->spec.memory_mb * 1024 * 1024,
+                   .open_files = j->spec.open_files,
+                   .output_bytes = j->spec.output_bytes,
+                   .wall_ms = j->spec.wall_s * 1000,
+                   .cpu_cores = j->spec.cores},
+        .cgroup_dir = s->caps.cgroup ? s->cgroup_dir : NULL,
+        .job_name = name,
+        .use_netns = s->caps.netns,
+        .use_seccomp = s->caps.seccomp,
+    };
+    rc = sandbox_start(&spec, &j->run);
+    if (rc != OP_OK) {
+        snprintf(why, sizeof why, "sandbox could not start the job: %s", op_strerror(rc));
+        goto fail;
+    }
+    j->started_mono = util_mono_ms();
+    return OP_OK;
+fail : {
+    cJSON *r = new_result(s, j);
+    if (r) {
+        jsonx_add_int(r, "exit_code", -1);
+        cJSON_AddStringToObject(r, "error", why);
+        cJSON_AddStringToObject(r, "retryable", "site");
+        record_result(s, j, r);
+    }
+    log_error("site", "job %lld: %s", (long long)j->job_id, why);
+    return rc;
+}
+}
+
+static void poll_jobs(site *s)
+{
+    for (int i = 0; i < s->n_jobs;) {
+        site_job *j = s->jobs[i];
+        if (!j->run) { /* noop or failed to start: its result is already recorded */
+            remove_job(s, i);
+            continue;
+        }
+        sandbox_result res;
+        memset(&res, 0, sizeof res);
+        int rc = sandbox_poll(j->run, &res);
+        if (rc == 0) {
+            i++;
+            continue;
+        }
+        if (rc == 1 && !j->cancelled) finish_exec(s, j, &res);
+        if (rc < 0) log_error("site", "job %lld: sandbox poll failed: %s", (long long)j->job_id,
+                              op_strerror(rc));
+        sandbox_result_clear(&res);
+        remove_job(s, i);
+    }
+}
+
+/* ---------- hub messages ---------- */
+
+static int admission(site *s, const jobspec *spec, char *why, size_t why_len)
+{
+    unsigned own = jobspec_class_bit(s->class_name);
+    if (own && !(spec->class_mask & own)) {
+        snprintf(why, why_len, "job does not allow site class %s", s->class_name);
+        return OP_EPERM;
+    }
+    if (spec->data_class == DATA_SITE_PRIVATE && strcmp(spec->origin, s->identity.id) != 0) {
+        snprintf(why, why_len, "site-private data of %s may not run here", spec->origin);
+        return OP_EPERM;
+    }
+    if (s->n_jobs >= s->max_jobs || s->n_jobs >= SITE_MAX_RUNNING) {
+        snprintf(why, why_len, "site runs its maximum of %lld jobs", (long long)s->max_jobs);
+        return OP_EFULL;
+    }
+    if (s->used_cores + spec->cores > s->cores) {
+        snprintf(why, why_len, "needs %d cores, %lld free", spec->cores,
+                 (long long)(s->cores - s->used_cores));
+        return OP_EFULL;
+    }
+    if (s->used_memory_mb + spec->memory_mb > s->memory_mb) {
+        snprintf(why, why_len, "needs %lld MB, %lld free", (long long)spec->memory_mb,
+                 (long long)(s->memory_mb - s->used_memory_mb));
+        return OP_EFULL;
+    }
+    double draw = (s->used_cores + spec->cores) * s->watts_per_core;
+    if (draw > s->power_budget_watts + 1e-9) {
+        snprintf(why, why_len, "would draw %.0f W over a %.0f W budget", draw,
+                 s->power_budget_watts);
+        return OP_EFULL;
+    }
+    return OP_OK;
+}
+
+static site_job *find_job(site *s, int64_t job_id, int64_t attempt)
+{
+    for (int i = 0; i < s->n_jobs; i++)
+        if (s->jobs[i]->job_id == job_id && (attempt == 0 || s->jobs[i]->attempt == attempt))
+            return s->jobs[i];
+    return NULL;
+}
+
+static int known_attempt(site *s, int64_t job_id, int64_t attempt)
+{
+    sqlite3_stmt *st = store_stmt(s->db, "SELECT 1 FROM jobs WHERE job_id=? AND attempt=?");
+    if (!st) return 1;
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int64(st, 2, attempt);
+    int known = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    return known;
+}
+
+static void accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *spec_json,
+                       int from_store)
+{
+    char why[300];
+    site_job *j = calloc(1, sizeof *j);
+    if (!j) return;
+    j->job_id = job_id;
+    j->attempt = attempt;
+    int rc = jobspec_from_json(spec_json, &j->spec, why, sizeof why);
+    if (rc == OP_OK && !from_store) rc = admission(s, &j->spec, why, sizeof why);
+    if (rc != OP_OK) {
+        log_info("site", "refused job %lld attempt %lld: %s", (long long)job_id,
+                 (long long)attempt, why);
+        add_event(s, job_id, attempt, "refused", why);
+        jobspec_clear(&j->spec);
+        free(j);
+        return;
+    }
+    if (!from_store) {
+        char *text = cJSON_PrintUnformatted(spec_json);
+        sqlite3_stmt *st = store_stmt(s->db, "INSERT INTO jobs(job_id, attempt, spec, state,"
+                                             " accepted_at) VALUES(?,?,?,'accepted',?)");
+        if (!text || !st || ensure_tx(s) != OP_OK) {
+            free(text);
+            jobspec_clear(&j->spec);
+            free(j);
+            s->store_failed = 1;
+            return;
+        }
+        sqlite3_bind_int64(st, 1, job_id);
+        sqlite3_bind_int64(st, 2, attempt);
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 4, util_now_ms());
+        free(text);
+        if (store_step_done(s->db, st) != OP_OK) s->store_failed = 1;
+    }
+    s->jobs[s->n_jobs++] = j;
+    s->used_cores += j->spec.cores;
+    s->used_memory_mb += j->spec.memory_mb;
+    add_event(s, job_id, attempt, "started", NULL);
+    log_info("site", "job %lld attempt %lld accepted (%s, %d cores)", (long long)job_id,
+             (long long)attempt, jobspec_kind_name(j->spec.kind), j->spec.cores);
+    start_job(s, j);
+}
+
+static void handle_offer(site *s, const cJSON *body)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "jobs"))
+    {
+        int64_t job_id, attempt;
+        const cJSON *spec = cJSON_GetObjectItemCaseSensitive(item, "spec");
+        if (jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
+            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK || !spec) {
+            s->msg.malformed++;
+            log_warn("site", "malformed offer ignored");
+            continue;
+        }
+        if (known_attempt(s, job_id, attempt)) continue; /* redelivered offer */
+        accept_job(s, job_id, attempt, spec, 0);
+    }
+}
+
+static void handle_acks(site *s, const cJSON *body)
+{
+    const cJSON *item;
+    if (ensure_tx(s) != OP_OK) return;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "acks"))
+    {
+        int64_t job_id, attempt;
+        if (jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
+            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK)
+            continue;
+        sqlite3_stmt *del = store_stmt(s->db, "DELETE FROM outbox WHERE job_id=? AND attempt=?");
+        sqlite3_stmt *done = store_stmt(s->db, "DELETE FROM jobs WHERE job_id=? AND attempt=?"
+                                               " AND state='done'");
+        if (!del || !done) {
+            s->store_failed = 1;
+            return;
+        }
+        sqlite3_bind_int64(del, 1, job_id);
+        sqlite3_bind_int64(del, 2, attempt);
+        if (store_step_done(s->db, del) != OP_OK) s->store_failed = 1;
+        if (store_changes(s->db)) s->results_acked++;
+        sqlite3_bind_int64(done, 1, job_id);
+        sqlite3_bind_int64(done, 2, attempt);
+        if (store_step_done(s->db, done) != OP_OK) s->store_failed = 1;
+    }
+}
+
+static void handle_cancel(site *s, const cJSON *body)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "jobs"))
+    {
+        int64_t job_id, attempt;
+        if (jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
+            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK)
+            continue;
+        site_job *j = find_job(s, job_id, attempt);
+        if (!j) continue;
+        const char *why = jsonx_str(item, "reason");
+        log_info("site", "job %lld attempt %lld cancelled by hub: %s", (long long)job_id,
+                 (long long)attempt, why ? why : "?");
+        j->cancelled = 1;
+        if (j->run) sandbox_signal(j->run, SIGKILL);
+        sqlite3_stmt *st = store_stmt(s->db, "DELETE FROM jobs WHERE job_id=? AND attempt=?");
+        if (st && ensure_tx(s) == OP_OK) {
+            sqlite3_bind_int64(st, 1, job_id);
+            sqlite3_bind_int64(st, 2, attempt);
+            if (store_step_done(s->db, st) != OP_OK) s->store_failed = 1;
+        }
+    }
+}
+
+static int lookup_hub(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    site *s = ctx;
+    if (!s->have_hub || strcmp(kid, s->hub_id) != 0) return OP_EUNKNOWN;
+    *pk = s->hub_pk;
+    *window = &s->hub_window;
+    return OP_OK;
+}
+
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len,
+                       const char *kid, const char *sig)
+{
+    site *s = ctx;
+    cJSON *body = NULL;
+    msg_header hdr;
+    char reason[256];
+    int rc = msg_open(topic, payload, len, kid, sig, lookup_hub, s, util_now_ms(),
+                      s->clock_skew_ms, &body, &hdr, &s->msg, reason, sizeof reason);
+    if (rc != OP_OK) {
+        log_warn("site", "dropped: %s", reason);
+        return;
+    }
+    if (strcmp(hdr.type, "welcome") == 0) {
+        const char *cls = jsonx_str(body, "class");
+        if (!s->enrolled && cls && token_valid_class(cls)) {
+            if (ensure_tx(s) == OP_OK && meta_set(s, "class", cls) == OP_OK &&
+                meta_set(s, "enrolled", "1") == OP_OK) {
+                s->enrolled = 1;
+                snprintf(s->class_name, sizeof s->class_name, "%s", cls);
+                log_info("site", "enrolled with hub %s as class %s", s->hub_id, cls);
+            }
+        }
+    } else if (strcmp(hdr.type, "refused") == 0) {
+        const char *why = jsonx_str(body, "reason");
+        snprintf(s->refusal, sizeof s->refusal, "%s", why ? why : "no reason given");
+        s->refused = 1;
+    } else if (!s->enrolled) {
+        log_warn("site", "ignored %s before enrollment completed", hdr.type);
+    } else if (strcmp(hdr.type, "offer") == 0) {
+        handle_offer(s, body);
+    } else if (strcmp(hdr.type, "ack") == 0) {
+        handle_acks(s, body);
+    } else if (strcmp(hdr.type, "cancel") == 0) {
+        handle_cancel(s, body);
+    } else {
+        s->msg.malformed++;
+        log_warn("site", "ignored message of unknown type '%s'", hdr.type);
+    }
+    cJSON_Delete(body);
+}
+
+/* ---------- start-up ---------- */
+
+/* Jobs accepted before a restart are started again from their stored spec. */
+static void resume_jobs(site *s)
+{
+    sqlite3_stmt *st = store_stmt(s->db, "SELECT job_id, attempt, spec FROM jobs WHERE state !="
+                                         " 'done' ORDER BY accepted_at");
+    if (!st) return;
+    typedef struct {
+        int64_t job_id, attempt;
+        char *spec;
+    } saved;
+    saved list[SITE_MAX_RUNNING];
+    int n = 0;
+    while (n < SITE_MAX_RUNNING && sqlite3_step(st) == SQLITE_ROW) {
+        list[n].job_id = sqlite3_column_int64(st, 0);
+        list[n].attempt = sqlite3_column_int64(st, 1);
+        list[n].spec = strdup(store_col_text(st, 2));
+        if (list[n].spec) n++;
+    }
+    sqlite3_reset(st);
+    for (int i = 0; i < n; i++) {
+        cJSON *spec = cJSON_Parse(list[i].spec);
+        if (spec) {
+            log_info("site", "resuming job %lld attempt %lld accepted before restart",
+                     (long long)list[i].job_id, (long long)list[i].attempt);
+            accept_job(s, list[i].job_id, list[i].attempt, spec, 1);
+        }
+        cJSON_Delete(spec);
+        free(list[i].spec);
+    }
+    /* Their "started" events are informational; the heartbeat renews their leases. */
+    cJSON_Delete(s->events);
+    s->events = NULL;
+}
+
+static int parse_config(site *s, const char *path, char *err, size_t err_len)
+{
+    conf *c = NULL;
+    int rc = conf_load(path, site_conf_keys, &c, err, err_len);
+    if (rc != OP_OK) return rc;
+    const char *id = conf_str(c, "site_id", NULL);
+    const char *level = conf_str(c, "log_level", NULL);
+    if (!id || !util_valid_id(id)) {
+        snprintf(err, err_len, "%s: site_id is required ([A-Za-z0-9_-]{1,63})", path);
+        rc = OP_EINVAL;
+    } else if (level && log_parse_level(level) < 0) {
+        snprintf(err, err_len, "%s: log_level must be debug, info, warn or error", path);
+        rc = OP_EINVAL;
+    }
+    if (rc == OP_OK) {
+        snprintf(s->identity.id, sizeof s->identity.id, "%s", id);
+        snprintf(s->broker_host, sizeof s->broker_host, "%s",
+                 conf_str(c, "broker_host", "127.0.0.1"));
+        snprintf(s->cgroup_dir, sizeof s->cgroup_dir, "%s", conf_str(c, "cgroup_dir", ""));
+        if (level) log_set_level(log_parse_level(level));
+    }
+    if (rc == OP_OK) rc = conf_int(c, "broker_port", 1883, 1, 65535, &s->broker_port, err, err_len);
+    if (rc == OP_OK) rc = conf_int(c, "cores", 1, 1, 4096, &s->cores, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "memory_mb", 1024, 16, 1 << 30, &s->memory_mb, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_double(c, "power_budget_watts", 100, 0, 1e7, &s->power_budget_watts, err,
+                         err_len);
+    if (rc == OP_OK)
+        rc = conf_double(c, "watts_per_core", 10, 0, 1e5, &s->watts_per_core, err, err_len);
+    if (rc == OP_OK) rc = conf_double(c, "idle_watts", 5, 0, 1e6, &s->idle_watts, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "heartbeat_ms", 2000, 100, 600000, &s->heartbeat_ms, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "max_jobs", s->cores, 1, SITE_MAX_RUNNING, &s->max_jobs, err, err_len);
+    if (rc == OP_OK) rc = conf_int(c, "resend_ms", 3000, 100, 3600000, &s->resend_ms, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &s->clock_skew_ms, err,
+                      err_len);
+    conf_free(c);
+    return rc;
+}
+
+/* The hub pin comes from the store after enrollment, or from the token the first time. */
+static int load_hub_pin(site *s, const char *token_text, char *err, size_t err_len)
+{
+    char value[128];
+    if (meta_get(s, "hub_id", s->hub_id, sizeof s->hub_id) == OP_OK &&
+        meta_get(s, "hub_pubkey", value, sizeof value) == OP_OK &&
+        util_unhex(value, s->hub_pk, 32) == OP_OK) {
+        s->have_hub = 1;
+        if (meta_get(s, "enrolled", value, sizeof value) == OP_OK) s->enrolled = 1;
+        meta_get(s, "class", s->class_name, sizeof s->class_name);
+        if (token_text && s->enrolled)
+            log_info("site", "already enrolled with hub %s; --token ignored", s->hub_id);
+        if (!s->enrolled) s->token_text = token_text;
+        return OP_OK;
+    }
+    if (!token_text) {
+        snprintf(err, err_len, "not enrolled yet: pass --token TOKEN (from `outpost token create"
+                               " --class CLASS` on the hub)");
+        return OP_EINVAL;
+    }
+    token tok;
+    char reason[200];
+    int rc = token_parse(token_text, &tok, reason, sizeof reason);
+    if (rc != OP_OK) {
+        snprintf(err, err_len, "bad join token: %s", reason);
+        return rc;
+    }
+    if (tok.expires_ms <= util_now_ms()) {
+        snprintf(err, err_len, "join token expired; ask the operator for a new one");
+        return OP_EEXPIRED;
+    }
+    char pk_hex[65];
+    util_hex(tok.hub_pk, 32, pk_hex);
+    if (store_begin(s->db) != OP_OK || meta_set(s, "hub_id", tok.hub_id) != OP_OK ||
+        meta_set(s, "hub_pubkey", pk_hex) != OP_OK || store_commit(s->db) != OP_OK) {
+        store_rollback(s->db);
+        snprintf(err, err_len, "cannot store the hub pin");
+        return OP_ESTORE;
+    }
+    snprintf(s->hub_id, sizeof s->hub_id, "%s", tok.hub_id);
+    memcpy(s->hub_pk, tok.hub_pk, 32);
+    s->have_hub = 1;
+    s->token_text = token_text;
+    log_info("site", "pinned hub %s (key %.16s...) from the join token", tok.hub_id, pk_hex);
+    return OP_OK;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: outpost site --config FILE --data-dir DIR [--token TOKEN]\n"
+            "\n"
+            "Runs a site agent: enrolls with the hub (first start needs a one-time --token\n"
+            "from `outpost token create --class pod|car|dc`), reports capacity and power\n"
+            "budget, runs offered jobs in the sandbox and keeps results until the hub\n"
+            "acknowledges them.\n"
+            "\n"
+            "  --config FILE      site configuration (see examples/site.conf); required\n"
+            "  --data-dir DIR     state directory (created if missing); required\n"
+            "  --token TOKEN      one-time join token (first start only)\n"
+            "  --broker-port N    overrides broker_port from the configuration\n"
+            "  --log-level L      debug, info, warn or error\n"
+            "\n"
+            "Exit codes: 0 stopped, 1 runtime failure, 2 bad usage/config/token,\n"
+            "3 enrollment refused by the hub.\n");
+}
+
+int site_main(int argc, char **argv)
+{
+    static struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
+                                   {"config", required_argument, 0, 'c'},
+                                   {"token", required_argument, 0, 't'},
+                                   {"broker-port", required_argument, 0, 'p'},
+                                   {"log-level", required_argument, 0, 'l'},
+                                   {"help", no_argument, 0, 'h'},
+                                   {0, 0, 0, 0}};
+    const char *data_dir = NULL, *config_path = NULL, *token_text = NULL, *port_text = NULL;
+    const char *level = NULL;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "d:c:t:p:l:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'd': data_dir = optarg; break;
+        case 'c': config_path = optarg; break;
+        case 't': token_text = optarg; break;
+        case 'p': port_text = optarg; break;
+        case 'l': level = optarg; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (!data_dir || !config_path) {
+        fprintf(stderr, "outpost site: --config and --data-dir are required\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (level && log_parse_level(level) < 0) {
+        fprintf(stderr, "outpost site: --log-level must be debug, info, warn or error\n");
+        return EXIT_USAGE;
+    }
+    site *s = calloc(1, sizeof *s);
+    if (!s) return EXIT_FAILURE_RUNTIME;
+    int exit_code = EXIT_FAILURE_RUNTIME;
+    char err[512] = "", path[PATH_MAX];
+    snprintf(s->data_dir, sizeof s->data_dir, "%s", data_dir);
+    if (parse_config(s, config_path, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost site: %s\n", err);
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    if (level) log_set_level(log_parse_level(level));
+    if (port_text && util_parse_i64(port_text, 1, 65535, &s->broker_port) != OP_OK) {
+        fprintf(stderr, "outpost site: --broker-port must be 1-65535\n");
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    char site_id[64];
+    snprintf(site_id, sizeof site_id, "%s", s->identity.id);
+    if (util_mkdir_p(data_dir) != OP_OK ||
+        util_fmt(path, sizeof path, "%s/identity", data_dir) != OP_OK ||
+        ident_load_or_create(path, site_id, &s->identity) != OP_OK) {
+        log_error("site", "cannot set up identity in %s", data_dir);
+        goto out;
+    }
+    if (util_fmt(path, sizeof path, "%s/site.db", data_dir) != OP_OK ||
+        store_open(path, site_schema, 1, &s->db) != OP_OK)
+        goto out;
+    if (load_hub_pin(s, token_text, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost site: %s\n", err);
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    if (util_fmt(path, sizeof path, "%s/work", data_dir) != OP_OK || util_mkdir_p(path) != OP_OK)
+        goto out;
+    sandbox_probe(s->cgroup_dir[0] ? s->cgroup_dir : NULL, &s->caps);
+    if (s->caps.missing[0])
+        log_warn("site", "sandbox protections off on this machine: %s", s->caps.missing);
+    char client_id[80];
+    snprintf(client_id, sizeof client_id, "outpost-site-%s", site_id);
+    bus_config bc = {.host = s->broker_host,
+                     .port = (int)s->broker_port,
+                     .client_id = client_id,
+                     .clean_start = 0,
+                     .session_expiry_s = 86400,
+                     .keepalive_s = 10};
+    if (bus_open(&bc, &s->identity, on_message, s, &s->bus) != OP_OK) goto out;
+    char inbox[PROTO_TOPIC_MAX];
+    proto_topic(inbox, sizeof inbox, "site", site_id, "inbox");
+    bus_subscribe(s->bus, inbox);
+    runctl_install();
+    resume_jobs(s);
+    log_info("site", "site %s started (%lld cores, %lld MB, %.0f W budget, broker %s:%lld)",
+             site_id, (long long)s->cores, (long long)s->memory_mb, s->power_budget_watts,
+             s->broker_host, (long long)s->broker_port);
+    int was_connected = 0;
+    while (!runctl_stopping()) {
+        if (bus_loop(s->bus, 20) != OP_OK) break;
+        int64_t now = util_mono_ms();
+        if (bus_connected(s->bus) && !was_connected) {
+            s->next_hello_ms = 0; /* say hello again after every (re)connect */
+            s->next_resend_ms = 0;
+        }
+        was_connected = bus_connected(s->bus);
+        if (s->refused) {
+            fprintf(stderr, "outpost site: the hub refused this site: %s\n", s->refusal);
+            log_error("site", "enrollment refused: %s", s->refusal);
+            exit_code = EXIT_REFUSED;
+            goto out;
+        }
+        poll_jobs(s);
+        if (store_in_tx(s->db)) {
+            if (s->store_failed || store_commit(s->db) != OP_OK) {
+                store_rollback(s->db);
+                log_error("site", "store transaction failed; results stay unsent until"
+                                  " they are stored");
+                cJSON_Delete(s->results);
+                s->results = NULL;
+                s->store_failed = 0;
+            }
+        }
+        if (!bus_connected(s->bus)) continue;
+        send_batches(s);
+        if (now >= s->next_hello_ms && (!s->enrolled || s->next_hello_ms == 0)) {
+            send_hello(s);
+            s->next_hello_ms = now + 2000;
+        }
+        if (s->enrolled && now >= s->next_heartbeat_ms) {
+            send_heartbeat(s);
+            s->next_heartbeat_ms = now + s->heartbeat_ms;
+        }
+        if (s->enrolled && now >= s->next_resend_ms) {
+            resend_outbox(s);
+            s->next_resend_ms = now + s->resend_ms;
+        }
+    }
+    if (store_in_tx(s->db) && store_commit(s->db) != OP_OK) store_rollback(s->db);
+    log_info("site", "stopping: %llu jobs run, %llu results acknowledged this run; %d running"
+                     " jobs stop now and resume at next start",
+             (unsigned long long)s->jobs_run, (unsigned long long)s->results_acked, s->n_jobs);
+    exit_code = EXIT_OK;
+out:
+    while (s->n_jobs > 0) {
+        /* Keep the stored 'accepted' row: the job restarts with the agent. */
+        s->jobs[0]->workdir[0] = '\0';
+        remove_job(s, 0);
+    }
+    cJSON_Delete(s->events);
+    cJSON_Delete(s->results);
+    if (s->bus) bus_close(s->bus);
+    store_close(s->db);
+    ident_wipe(&s->identity);
+    free(s);
+    return exit_code;
+}

@@ -1,0 +1,204 @@
+"""Test and demo harness: a real mosquitto broker, a hub and site agents as
+separate processes on loopback, each with its own temporary data dir.
+
+Everything listens on 127.0.0.1 on ports picked free at start. Processes are
+stopped (SIGTERM, then SIGKILL) by Fleet.stop(), which tests call in tearDown.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=20.0, interval=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Proc:
+    def __init__(self, name, argv, log_path, env=None):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                  start_new_session=True)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.alive():
+            os.kill(self.p.pid, sig)
+
+    def stop(self, timeout=10):
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+        return self.p.returncode
+
+    def wait(self, timeout=None):
+        return self.p.wait(timeout)
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+class Fleet:
+    """A broker, a hub and sites. base: where data dirs and logs go."""
+
+    def __init__(self, binary=None, base=None, keep=False):
+        self.binary = binary or os.environ.get("OUTPOST_BIN") or os.path.join(ROOT, "build/asan/outpost")
+        self.base = base or tempfile.mkdtemp(prefix="outpost-test-")
+        os.makedirs(self.base, exist_ok=True)
+        self.keep = keep
+        self.broker = None
+        self.hub = None
+        self.sites = {}
+        self.port = None
+        self.hub_dir = os.path.join(self.base, "hub")
+        self.env = dict(os.environ)
+        self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+
+    # --- broker
+    def start_broker(self, port=None):
+        self.port = port or self.port or free_port()
+        bdir = os.path.join(self.base, "broker")
+        os.makedirs(bdir, exist_ok=True)
+        conf = os.path.join(bdir, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write(f"listener {self.port} 127.0.0.1\n"
+                    "allow_anonymous true\n"
+                    "persistence false\n"
+                    "max_inflight_messages 1000\n"
+                    "max_queued_messages 100000\n"
+                    "message_size_limit 8388608\n"
+                    "log_type error\nlog_type warning\n")
+        self.broker = Proc("broker", ["mosquitto", "-c", conf], os.path.join(bdir, "broker.log"))
+        wait_for(self._port_open, 10, 0.05, "mosquitto to listen")
+        return self.broker
+
+    def _port_open(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    # --- hub
+    def start_hub(self, **conf):
+        path = os.path.join(self.base, "hub.conf")
+        values = {"hub_id": "hub", "broker_port": self.port, "site_lost_after_ms": 3000,
+                  "lease_ms": 8000}
+        values.update(conf)
+        with open(path, "w") as f:
+            for k, v in values.items():
+                f.write(f"{k} = {v}\n")
+        self.hub = Proc("hub", [self.binary, "hub", "--data-dir", self.hub_dir, "--config", path],
+                        os.path.join(self.base, "hub.log"), self.env)
+        wait_for(lambda: os.path.exists(os.path.join(self.hub_dir, "cli.conf")) and
+                 "hub hub started" in self.hub.log_text() or not self.hub.alive(), 20, 0.05,
+                 "hub to start")
+        if not self.hub.alive():
+            raise RuntimeError("hub exited:\n" + self.hub.log_text())
+        return self.hub
+
+    # --- CLI
+    def cli(self, *args, check=True, timeout=60, input=None):
+        argv = [self.binary, *args[:1], "--hub-dir", self.hub_dir, *args[1:]]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env,
+                           input=input)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def cli_json(self, *args, **kw):
+        r = self.cli(args[0], "--json", *args[1:], **kw)
+        return json.loads(r.stdout)
+
+    def token(self, cls):
+        return self.cli("token", "create", "--class", cls).stdout.strip()
+
+    # --- sites
+    def site_conf(self, name, **conf):
+        path = os.path.join(self.base, f"{name}.conf")
+        values = {"site_id": name, "broker_port": self.port, "cores": 2, "memory_mb": 2048,
+                  "power_budget_watts": 200, "watts_per_core": 15, "idle_watts": 10,
+                  "heartbeat_ms": 500, "resend_ms": 1000}
+        values.update(conf)
+        with open(path, "w") as f:
+            for k, v in values.items():
+                f.write(f"{k} = {v}\n")
+        return path
+
+    def start_site(self, name, cls=None, token=None, wait=True, **conf):
+        path = self.site_conf(name, **conf)
+        ddir = os.path.join(self.base, "sites", name)
+        argv = [self.binary, "site", "--config", path, "--data-dir", ddir]
+        if token is None and cls is not None:
+            token = self.token(cls)
+        if token:
+            argv += ["--token", token]
+        p = Proc(name, argv, os.path.join(self.base, f"{name}.log"), self.env)
+        self.sites[name] = p
+        if wait:
+            wait_for(lambda: self.site_status(name) in ("alive",) or not p.alive(), 30, 0.1,
+                     f"site {name} to be alive")
+            if not p.alive():
+                raise RuntimeError(f"site {name} exited:\n" + p.log_text())
+        return p
+
+    def site_status(self, name):
+        try:
+            sites = self.cli_json("sites", timeout=15)["sites"]
+        except Exception:
+            return None
+        for s in sites:
+            if s["id"] == name:
+                return s["status"]
+        return None
+
+    def job(self, job_id):
+        return self.cli_json("job", str(job_id))
+
+    def wait_jobs_terminal(self, ids, timeout=60):
+        terminal = ("succeeded", "failed", "cancelled")
+
+        def done():
+            states = {i: self.job(i)["job"]["state"] for i in ids}
+            return states if all(s in terminal for s in states.values()) else None
+        return wait_for(done, timeout, 0.3, f"jobs {ids} to finish")
+
+    def stop(self):
+        procs = list(self.sites.values()) + [p for p in (self.hub, self.broker) if p]
+        codes = {}
+        for p in procs:
+            codes[p.name] = p.stop()
+        if not self.keep:
+            shutil.rmtree(self.base, ignore_errors=True)
+        return codes
