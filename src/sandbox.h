@@ -19,6 +19,26 @@
  * it, removes it). Output capture: stdout and stderr go to files
  * "<workdir>/.stdout" and "<workdir>/.stderr"; sandbox_poll() reads at most
  * limits.output_bytes of each into the result.
+ *
+ * Caller obligations (clarifications of the contract below):
+ *   - SIGCHLD must not be ignored (SIG_IGN / SA_NOCLDWAIT) and nothing else
+ *     may reap the job (no waitpid(-1) elsewhere): sandbox_poll() waits for
+ *     its own pid only.
+ *   - PR_SET_PDEATHSIG fires when the *thread* that called sandbox_start()
+ *     exits, so start jobs from a long-lived thread (the agent's main loop).
+ *   - The wall-time limit is enforced when sandbox_poll() is called.
+ *   - With a cgroup: cgroup_dir's subtree_control must offer cpu and memory
+ *     (sandbox_probe enables them when it can), so the agent itself must not
+ *     live directly in cgroup_dir (cgroup v2 "no internal processes").
+ *
+ * Accounting: cpu_seconds and peak_rss_bytes come from wait4(), which covers
+ * the job and the descendants it waited for itself; processes killed after
+ * the job exits are not counted. With a cgroup leaf, its cpu.stat and
+ * memory.peak (whole tree) are used when larger.
+ *
+ * Containment: without a cgroup, leftover processes are killed through the
+ * job's process group, so a process that calls setsid()/setpgid() escapes
+ * that; with a cgroup, cgroup.kill catches it.
  */
 #ifndef OUTPOST_SANDBOX_H
 #define OUTPOST_SANDBOX_H
@@ -91,6 +111,14 @@ int sandbox_start(const sandbox_spec *spec, sandbox_run **out);
  * Non-blocking. Returns 0 while running, 1 when finished (result filled;
  * the caller frees it with sandbox_result_clear), or a negative OP_* code.
  * Enforces the wall-time limit.
+ * result is only written when returning 1 (or OP_ESYS): it is overwritten
+ * without being freed, so clear a previous result first. Polling again after
+ * 1 fills it again. OP_ESYS: the job's status was lost (reaped elsewhere);
+ * result is filled as for 1 (clear it too), with exit_code -1 and
+ * result.error set. OP_ENOMEM: the
+ * output could not be read (try again). OP_EINVAL: NULL argument.
+ * *_truncated is set when the captured file reached output_bytes (RLIMIT_FSIZE
+ * stops it exactly there, so an output of exactly output_bytes counts).
  */
 int sandbox_poll(sandbox_run *run, sandbox_result *result);
 
@@ -99,7 +127,10 @@ void sandbox_signal(sandbox_run *run, int sig);
 
 pid_t sandbox_pid(const sandbox_run *run);
 
-/* Kills (SIGKILL) the job if still running, reaps it, removes its cgroup leaf, frees. NULL ok. */
+/*
+ * Kills (SIGKILL) the job if still running, reaps it, removes its cgroup leaf, frees. NULL ok.
+ * Blocks until the killed job is reaped, and up to ~200 ms for the cgroup leaf to empty.
+ */
 void sandbox_free(sandbox_run *run);
 
 void sandbox_result_clear(sandbox_result *result);
