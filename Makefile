@@ -8,7 +8,7 @@
 CC      ?= gcc
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
-INCS    := -Isrc -I/usr/include/cjson
+INCS    := -iquote src -I/usr/include/cjson
 LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lm
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -65,7 +65,7 @@ integration: deps-test
 
 demo: deps-build
 	@$(MAKE) --no-print-directory build/rel/outpost
-	@demo/run.sh
+	@/usr/bin/python3 demo/run.py
 
 bench: deps-test
 	@$(MAKE) --no-print-directory build/rel/outpost build/rel/outpost-bench

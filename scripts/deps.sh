@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [build|test|all]   (default: all)
 set -eu
 want="${1:-all}"
-pkgs="gcc make pkg-config libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev"
+pkgs="gcc make libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev python3 xz-utils"
 case "$want" in
   build) ;;
   test|all) pkgs="$pkgs libcmocka-dev python3 python3-paho-mqtt clang libclang-rt-14-dev procps" ;;

@@ -530,6 +530,13 @@ static void place_queued(hub *h)
         if (d.outcome == SCHED_PLACED) {
             p->spec = strdup(store_col_text(sel, 8));
             sched_reserve(&view[d.site_index], &job);
+            /* Bound one iteration's offer message per site; the rest go next iteration. */
+            hub_site *target = &h->sites[d.site_index];
+            target->offers_bytes += strlen(p->spec);
+            if (target->offers_bytes >= HUB_OFFER_BATCH_BYTES) {
+                view[d.site_index].free_cores = 0;
+                h->placement_dirty = 1;
+            }
         }
         n_todo++;
     }
@@ -563,7 +570,6 @@ static void place_queued(hub *h)
                 cJSON *spec = cJSON_Parse(p->spec);
                 if (spec) cJSON_AddItemToObject(offer, "spec", spec);
                 add_to_batch(&s->offers, offer);
-                s->offers_bytes += strlen(p->spec);
             }
             log_debug("hub", "job %lld -> %s: %s", (long long)p->id, s->id, p->explanation);
         } else if (p->outcome == SCHED_IMPOSSIBLE) {

@@ -28,7 +28,7 @@
 #include <limits.h>
 #include <linux/filter.h>
 #include <linux/magic.h>
-#include <linux/sched.h> /* CLONE_*: <sched.h> would find the project's src/sched.h via -Isrc */
+#include <linux/sched.h> /* CLONE_* without _GNU_SOURCE sched.h wrappers; unshare via syscall() */
 #include <linux/seccomp.h>
 #include <math.h>
 #include <seccomp.h>

@@ -52,7 +52,7 @@ if [ "$which" = all ] || [ "$which" = integration ]; then
   for t in tests/integration/test_*.py; do
     name=$(basename "$t" .py); selected "$name" || continue
     log="$logdir/$name.log"
-    OUTPOST_BIN="${OUTPOST_BIN:-build/asan/outpost}" timeout 900 python3 -m unittest -v "$t" >"$log" 2>&1; rc=$?
+    OUTPOST_BIN="${OUTPOST_BIN:-build/asan/outpost}" timeout 900 /usr/bin/python3 -m unittest -v "$t" >"$log" 2>&1; rc=$?
     count_unittest "$log" "$rc" "$name"
     echo "integration $name: exit $rc"
     [ "$rc" -ne 0 ] && tail -40 "$log"

@@ -1,0 +1,159 @@
+#!/usr/bin/python3
+"""`make demo`: a local Outpost fleet doing real work.
+
+Starts a mosquitto broker on a free loopback port, a hub and 8 site agents
+(3 charging-site pods, 3 parked cars, 2 warehouse data centers), each with
+its own data dir, identity and capacity; enrolls them with one-time tokens;
+submits a batch of exec jobs that compress and checksum the real data sets
+under ../shared/data (or the project's own sources when that folder is
+missing); shows live progress with `outpost watch`; prints every job's
+outcome, site, CPU seconds and energy estimate. Everything it started is
+stopped on exit and on Ctrl-C; logs stay in the run directory it prints.
+"""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from fleet import SHARED_DATA, Fleet, wait_for  # noqa: E402
+
+# (name, class, cores, memory_mb, power budget W, W per busy core, idle W)
+SITES = [
+    ("pod-berlin", "pod", 2, 2048, 180, 35, 20),
+    ("pod-lyon", "pod", 2, 2048, 120, 35, 20),
+    ("pod-leeds", "pod", 2, 2048, 60, 35, 20),   # small spare grid capacity: one job at a time
+    ("car-ev17", "car", 1, 1024, 40, 25, 8),
+    ("car-ev23", "car", 1, 1024, 40, 25, 8),
+    ("car-ev42", "car", 1, 1024, 40, 25, 8),
+    ("dc-warehouse-a", "dc", 4, 8192, 400, 45, 60),
+    ("dc-factory-b", "dc", 4, 8192, 400, 45, 60),
+]
+MAX_INPUT = 3 * 1024 * 1024
+
+
+def data_files():
+    if os.path.isdir(SHARED_DATA):
+        files = sorted(glob.glob(os.path.join(SHARED_DATA, "power", "*.csv")) +
+                       glob.glob(os.path.join(SHARED_DATA, "learning", "*.*")) +
+                       glob.glob(os.path.join(SHARED_DATA, "vrp", "x", "X-n1*.vrp"))[:40])
+        src = "../shared/data (EV charging, grid, taxi and VRP data sets)"
+    else:
+        print(f"note: {SHARED_DATA} is missing; compressing the project's own sources instead")
+        files = sorted(glob.glob(os.path.join(ROOT, "src", "*.c")))
+        src = "the project's sources"
+    return [f for f in files if os.path.getsize(f) <= MAX_INPUT], src
+
+
+def job_specs(files):
+    """Two real jobs per file: xz -6 with an integrity test, and gzip -9 with checksums."""
+    specs = []
+    for path in files:
+        name = os.path.basename(path)
+        big = os.path.getsize(path) > 1024 * 1024
+        specs.append(["--name", f"xz:{name}"[:63], "--input", path, "--output", name + ".xz",
+                      "--memory-mb", "512", "--wall-s", "300",
+                      "--", "sh", "-c", f"xz -6 -T1 -k '{name}' && xz -t '{name}.xz' && "
+                      f"sha256sum '{name}' && wc -c < '{name}.xz'"])
+        # Big files only on pods and data centers (a car may leave at any moment); small
+        # quick ones go to the parked cars, which suit short jobs.
+        small = os.path.getsize(path) < 256 * 1024
+        classes = ["--classes", "pod,dc"] if big else ["--classes", "car"] if small else []
+        specs.append(["--name", f"gz:{name}"[:63], "--input", path, *classes,
+                      "--", "sh", "-c", f"gzip -9 -c '{name}' | sha256sum; sha256sum '{name}'"])
+    return specs
+
+
+def main():
+    binary = os.environ.get("OUTPOST_BIN", os.path.join(ROOT, "build", "rel", "outpost"))
+    run_dir = os.path.join(ROOT, "build", "demo", time.strftime("%Y%m%d-%H%M%S"))
+    fleet = Fleet(binary=binary, base=run_dir, keep=True)
+    stopping = {"flag": False}
+
+    def on_signal(signum, frame):
+        stopping["flag"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    try:
+        print(f"== Outpost demo; logs and data dirs in {run_dir}")
+        fleet.start_broker()
+        print(f"== mosquitto on 127.0.0.1:{fleet.port}")
+        fleet.start_hub(site_lost_after_ms=6000, lease_ms=20000)
+        print("== hub started; enrolling 8 sites with one-time join tokens")
+        for name, cls, cores, mem, budget, wpc, idle in SITES:
+            fleet.start_site(name, cls, wait=False, cores=cores, memory_mb=mem,
+                             power_budget_watts=budget, watts_per_core=wpc, idle_watts=idle,
+                             heartbeat_ms=1000, resend_ms=2000)
+        wait_for(lambda: all(s["status"] == "alive" for s in fleet.cli_json("sites")["sites"])
+                 and len(fleet.cli_json("sites")["sites"]) == len(SITES), 60, 0.3,
+                 "all sites to check in")
+        print(fleet.cli("sites").stdout)
+        files, source = data_files()
+        specs = job_specs(files)
+        print(f"== submitting {len(specs)} exec jobs: compress and checksum {len(files)} files "
+              f"from {source}")
+        ids = []
+        for argv in specs:
+            ids += [int(x) for x in fleet.cli("submit", *argv).stdout.split()]
+        watch = subprocess.run([binary, "watch", "--hub-dir", fleet.hub_dir, "--until-done",
+                                "--interval", "1000"], env=fleet.env)
+        if watch.returncode != 0:
+            print("watch ended with", watch.returncode)
+        summary(fleet, ids, time.monotonic() - started)
+    except KeyboardInterrupt:
+        print("\n== interrupted; stopping the fleet")
+    finally:
+        codes = fleet.stop()
+        bad = {k: v for k, v in codes.items() if v not in (0, None) and k != "broker"}
+        print(f"== stopped broker, hub and {len(fleet.sites)} sites"
+              + (f" (non-zero exits: {bad})" if bad else " (all exited cleanly)"))
+        print(f"== logs: {run_dir}/*.log   data dirs: {run_dir}/hub, {run_dir}/sites/*")
+    return 130 if stopping["flag"] else 0
+
+
+def summary(fleet, ids, elapsed):
+    sites = {s["id"]: s for s in fleet.cli_json("sites")["sites"]}
+    rows, per_site = [], {}
+    for jid in ids:
+        d = fleet.cli_json("job", str(jid))
+        j = d["job"]
+        applied = [r for r in d["results"] if r["applied"]]
+        r = applied[0] if applied else {}
+        rows.append((jid, j["name"], j["state"], j["site"] or "-", j["attempt"],
+                     r.get("cpu_seconds", 0.0), r.get("energy_joules", 0.0), r.get("wall_ms", 0)))
+        agg = per_site.setdefault(j["site"] or "-", [0, 0.0, 0.0])
+        agg[0] += 1
+        agg[1] += r.get("cpu_seconds", 0.0)
+        agg[2] += r.get("energy_joules", 0.0)
+    print("\n== every job")
+    print(f"{'ID':>4} {'JOB':<44} {'STATE':<10} {'SITE':<15} {'TRY':>3} {'CPU s':>7} "
+          f"{'ENERGY J':>9}")
+    for jid, name, state, site, attempt, cpu, joules, wall in rows:
+        print(f"{jid:>4} {name[:44]:<44} {state:<10} {site:<15} {attempt:>3} {cpu:>7.2f} "
+              f"{joules:>9.1f}")
+    print("\n== per site")
+    print(f"{'SITE':<15} {'CLASS':<5} {'JOBS':>5} {'CPU s':>8} {'ENERGY J':>9}")
+    for site, (n, cpu, joules) in sorted(per_site.items()):
+        cls = sites.get(site, {}).get("class", "-")
+        print(f"{site:<15} {cls:<5} {n:>5} {cpu:>8.2f} {joules:>9.1f}")
+    ok = sum(1 for r in rows if r[2] == "succeeded")
+    cpu = sum(r[5] for r in rows)
+    joules = sum(r[6] for r in rows)
+    print(f"\n== {ok}/{len(rows)} jobs succeeded in {elapsed:.1f} s wall; {cpu:.1f} CPU s; "
+          f"energy estimate {joules:.0f} J ({joules / 3600:.2f} Wh) at each site's watts per "
+          f"busy core")
+    stats = fleet.cli_json("stats")
+    m = stats["messages"]
+    print(f"== messages accepted {m['accepted']}, rejected: forged {m['forged']}, replayed "
+          f"{m['replayed']}, unsigned {m['unsigned']}, unknown {m['unknown_sender']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

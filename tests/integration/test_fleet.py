@@ -1,0 +1,351 @@
+"""Integration tests of the fleet core: a real mosquitto broker, a hub and
+three site agents (pod, car, dc) as separate processes on loopback."""
+import base64
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleet import Fleet, wait_for  # noqa: E402
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
+
+
+def applied_results(job):
+    return [r for r in job["results"] if r["applied"]]
+
+
+class Sniffer:
+    """A plain MQTT 5 client that records messages with their user properties."""
+
+    def __init__(self, port, topic):
+        self.messages = []
+        self.lock = threading.Lock()
+        self.c = mqtt.Client(client_id=f"sniffer-{os.getpid()}-{time.monotonic_ns()}",
+                             protocol=mqtt.MQTTv5)
+        self.c.on_message = self._on_message
+        self.c.connect("127.0.0.1", port)
+        self.c.subscribe(topic, qos=1)
+        self.c.loop_start()
+
+    def _on_message(self, client, userdata, msg):
+        props = dict(getattr(msg.properties, "UserProperty", []) or [])
+        with self.lock:
+            self.messages.append((msg.topic, bytes(msg.payload), props))
+
+    def publish(self, topic, payload, props=None):
+        p = None
+        if props:
+            p = Properties(PacketTypes.PUBLISH)
+            p.UserProperty = list(props.items())
+        info = self.c.publish(topic, payload, qos=1, properties=p)
+        info.wait_for_publish(5)
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+class FleetTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.f = Fleet()
+        cls.f.start_broker()
+        cls.f.start_hub()
+        cls.f.start_site("pod-1", "pod", cores=2)
+        cls.f.start_site("car-1", "car", cores=2)
+        cls.f.start_site("dc-1", "dc", cores=4, memory_mb=4096)
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = cls.f.stop()
+        # Clean shutdown on SIGTERM: every process exits 0 (ASan leak check included).
+        for name, code in codes.items():
+            if name in ("hub", "pod-1", "car-1", "dc-1"):
+                assert code == 0, f"{name} exited {code} on SIGTERM"
+
+    def counts(self):
+        return self.f.cli_json("jobs", "--limit", "1")["counts"]
+
+    def test_jobs_of_each_class_complete(self):
+        ids = {}
+        for cls, site in (("pod", "pod-1"), ("car", "car-1"), ("dc", "dc-1")):
+            r = self.f.cli("submit", "--name", f"hash-{cls}", "--classes", cls, "--",
+                           "sh", "-c", "head -c 2000000 /dev/zero | sha256sum")
+            ids[int(r.stdout.strip())] = site
+        states = self.f.wait_jobs_terminal(list(ids), 60)
+        for jid, site in ids.items():
+            self.assertEqual(states[jid], "succeeded")
+            job = self.f.job(jid)
+            self.assertEqual(job["job"]["site"], site)
+            self.assertEqual(len(applied_results(job)), 1)
+            res = self.f.cli_json("result", str(jid))
+            zeros = hashlib.sha256(bytes(2000000)).hexdigest()
+            self.assertEqual(res["stdout"], zeros + "  -\n")
+            self.assertGreaterEqual(res["cpu_seconds"], 0)
+            self.assertIn("placed on " + site, job["job"]["explanation"])
+
+    def test_inputs_by_hash_and_declared_outputs(self):
+        data = os.urandom(50000)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "blob.bin")
+            with open(path, "wb") as fh:
+                fh.write(data)
+            r = self.f.cli("submit", "--input", path, "--output", "blob.gz", "--output", "nope",
+                           "--", "sh", "-c", "gzip -c blob.bin > blob.gz; echo ok")
+            jid = int(r.stdout.strip())
+            self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
+            res = self.f.cli_json("result", str(jid))
+            self.assertEqual(res["stdout"], "ok\n")
+            self.assertEqual(res["missing_outputs"], ["nope"])
+            out = res["outputs"][0]
+            blob = base64.b64decode(out["data_b64"])
+            self.assertEqual(hashlib.sha256(blob).hexdigest(), out["sha256"])
+            import gzip
+            self.assertEqual(gzip.decompress(blob), data)
+            saved = self.f.cli("result", str(jid), "--save", os.path.join(d, "out"))
+            self.assertIn("(verified)", saved.stdout)
+            self.assertTrue(os.path.exists(os.path.join(d, "out", "blob.gz")))
+
+    def test_failing_job_is_failed_with_exit_code(self):
+        jid = int(self.f.cli("submit", "--", "sh", "-c", "echo boom >&2; exit 7").stdout)
+        self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "failed")
+        job = self.f.job(jid)
+        self.assertEqual(job["job"]["reason"], "exit code 7")
+        self.assertEqual(job["job"]["attempt"], 1)  # a job's own failure is not retried
+        res = self.f.cli_json("result", str(jid))
+        self.assertEqual(res["stderr"], "boom\n")
+
+    def test_bad_specs_get_clear_errors_and_change_nothing(self):
+        before = self.counts()
+        cases = [
+            ("{not json", "not valid JSON"),
+            (json.dumps({"kind": "exec", "command": ["true"], "colour": "red"}),
+             "colour: unknown field"),
+            (json.dumps({"kind": "exec"}), "command: required"),
+            (json.dumps({"kind": "exec", "command": ["true"], "resources": {"cores": 0}}),
+             "resources.cores: must be an integer from 1 to 256"),
+            (json.dumps({"kind": "exec", "command": ["true"], "resources": {"cores": 64}}),
+             "no site in the fleet can ever run this job"),
+            (json.dumps({"kind": "exec", "command": ["true"], "data_class": "site-private"}),
+             "origin: required"),
+            (json.dumps([{"kind": "noop"}, {"kind": "bogus"}]), "specs[1]: kind"),
+            (json.dumps({"kind": "exec", "command": ["cat", "x"], "inputs": [
+                {"name": "x", "sha256": "00" * 32, "data_b64": "aGk="}]}),
+             "does not match the attached bytes"),
+        ]
+        for text, expect in cases:
+            r = self.f.cli("submit", "-", check=False, input=text)
+            self.assertNotEqual(r.returncode, 0, text)
+            self.assertIn(expect, r.stderr, f"spec {text!r}: stderr {r.stderr!r}")
+        self.assertEqual(self.counts(), before)
+
+    def test_cli_errors_are_clear(self):
+        r = self.f.cli("job", "999999", check=False)
+        self.assertEqual(r.returncode, 4)
+        self.assertIn("no job 999999", r.stderr)
+        r = self.f.cli("submit", check=False)
+        self.assertEqual(r.returncode, 2)
+        r = self.f.cli("token", "create", "--class", "boat", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("pod, car or dc", r.stderr)
+        for cmd in ("token", "submit", "jobs", "job", "result", "sites", "watch", "cancel"):
+            r = self.f.cli(cmd, "--help")
+            self.assertIn("usage: outpost " + cmd, r.stdout)
+
+    def test_forged_replayed_unsigned_and_unknown_messages_are_dropped(self):
+        sniff = Sniffer(self.f.port, "outpost/v1/site/dc-1/state")
+        try:
+            msg = wait_for(lambda: sniff.messages[:1], 10, 0.05, "a heartbeat")[0]
+            topic, payload, props = msg
+            self.assertIn("sig", props)
+            self.assertEqual(props["kid"], "dc-1")
+            before = self.f.cli_json("stats")["messages"]
+            sniff.publish(topic, payload, props)                       # replay
+            forged = payload.replace(b'"cores":4', b'"cores":64')
+            self.assertNotEqual(forged, payload)
+            sniff.publish(topic, forged, props)                        # altered payload
+            sniff.publish(topic, payload)                              # no signature
+            sniff.publish("outpost/v1/site/ghost/state", payload,
+                          {"kid": "ghost", "sig": props["sig"]})       # unknown sender
+            sniff.publish(topic, b"\x00garbage{", props)               # malformed + bad sig
+            sniff.publish("outpost/v1/site/dc-1/state", payload,
+                          {"kid": "pod-1", "sig": props["sig"]})       # wrong kid for topic
+
+            def counted():
+                m = self.f.cli_json("stats")["messages"]
+                ok = (m["replayed"] >= before["replayed"] + 1 and
+                      m["forged"] >= before["forged"] + 3 and
+                      m["unsigned"] >= before["unsigned"] + 1 and
+                      m["unknown_sender"] >= before["unknown_sender"] + 1)
+                return m if ok else None
+            wait_for(counted, 10, 0.2, "rejections to be counted")
+            log = self.f.hub.log_text()
+            self.assertIn("replayed seq", log)
+            self.assertIn("bad signature from 'dc-1'", log)
+            self.assertIn("unsigned message", log)
+            self.assertIn("unknown sender 'ghost'", log)
+            # The forged capacity never took effect.
+            sites = {s["id"]: s for s in self.f.cli_json("sites")["sites"]}
+            self.assertEqual(sites["dc-1"]["cores"], 4)
+            self.assertTrue(self.f.hub.alive())
+        finally:
+            sniff.close()
+
+    def test_forged_operator_request_is_dropped(self):
+        sniff = Sniffer(self.f.port, "outpost/v1/op/+/req")
+        try:
+            self.f.cli("jobs")
+            topic, payload, props = wait_for(lambda: sniff.messages[:1], 10, 0.05, "a request")[0]
+            before = self.f.cli_json("stats")["messages"]["forged"]
+            evil = payload.replace(b'"cmd":"jobs"', b'"cmd":"sites"')
+            sniff.publish(topic, evil, props)
+            wait_for(lambda: self.f.cli_json("stats")["messages"]["forged"] > before, 10, 0.2,
+                     "forged request counted")
+        finally:
+            sniff.close()
+
+    def test_enrollment_tokens(self):
+        tok = self.f.token("car")
+        # Forged: flip a character in the claims; the site refuses it before connecting.
+        parts = tok.split(".")
+        claims = parts[1]
+        forged_claims = claims[:5] + ("A" if claims[5] != "A" else "B") + claims[6:]
+        forged = ".".join([parts[0], forged_claims, parts[2]])
+        p = self.f.start_site("car-forged", token=forged, wait=False)
+        self.assertEqual(p.wait(30), 2)
+        self.assertRegex(p.log_text(), "bad join token: (token signature does not verify|"
+                                       "token claims are malformed|token is not valid)")
+        # A good token enrolls once ...
+        self.f.start_site("car-2", token=tok)
+        sites = {s["id"]: s for s in self.f.cli_json("sites")["sites"]}
+        self.assertEqual(sites["car-2"]["class"], "car")
+        # ... and is refused by the hub when used again.
+        p = self.f.start_site("car-3", token=tok, wait=False)
+        self.assertEqual(p.wait(30), 3)
+        self.assertIn("token already used (by site car-2)", p.log_text())
+        # Expired.
+        short = self.f.cli("token", "create", "--class", "pod", "--ttl", "1").stdout.strip()
+        time.sleep(1.5)
+        p = self.f.start_site("pod-late", token=short, wait=False)
+        self.assertEqual(p.wait(30), 2)
+        self.assertIn("expired", p.log_text())
+        # No token at all.
+        p = self.f.start_site("pod-none", wait=False)
+        self.assertEqual(p.wait(30), 2)
+        self.assertIn("not enrolled yet: pass --token", p.log_text())
+        self.f.sites["car-2"].stop()
+        del self.f.sites["car-2"]
+
+    def test_sites_view(self):
+        sites = {s["id"]: s for s in self.f.cli_json("sites")["sites"]}
+        for name, cls in (("pod-1", "pod"), ("car-1", "car"), ("dc-1", "dc")):
+            self.assertEqual(sites[name]["class"], cls)
+            self.assertEqual(sites[name]["status"], "alive")
+            self.assertEqual(sites[name]["power_budget_watts"], 200)
+            self.assertGreaterEqual(sites[name]["heartbeat_age_ms"], 0)
+        # Protections that this machine cannot give are named, not hidden.
+        text = self.f.cli("sites").stdout
+        self.assertIn("PROTECTIONS OFF", text)
+
+    def test_noop_batch_and_cancel(self):
+        ids = [int(x) for x in self.f.cli("submit", "--kind", "noop", "--count", "50").stdout.split()]
+        self.assertEqual(len(ids), 50)
+        states = self.f.wait_jobs_terminal(ids[-5:], 60)
+        self.assertTrue(all(s == "succeeded" for s in states.values()))
+        jid = int(self.f.cli("submit", "--", "sleep", "30").stdout)
+        wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.2, "running")
+        self.f.cli("cancel", str(jid))
+        self.assertEqual(self.f.job(jid)["job"]["state"], "cancelled")
+        r = self.f.cli("cancel", str(jid), check=False)
+        self.assertEqual(r.returncode, 6)
+        self.assertIn("already cancelled", r.stderr)
+
+
+class FaultTest(unittest.TestCase):
+    def setUp(self):
+        self.f = Fleet()
+        self.f.start_broker()
+        self.f.start_hub(site_lost_after_ms=2000, lease_ms=6000)
+
+    def tearDown(self):
+        self.f.stop()
+
+    def test_site_sigkill_mid_job_completes_elsewhere_once(self):
+        self.f.start_site("dc-a", "dc", cores=1)
+        self.f.start_site("dc-b", "dc", cores=1)
+        jid = int(self.f.cli("submit", "--name", "slow", "--", "sh", "-c",
+                             "sleep 2; head -c 1000000 /dev/zero | sha256sum").stdout)
+        wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
+        first = self.f.job(jid)["job"]["site"]
+        other = "dc-b" if first == "dc-a" else "dc-a"
+        self.f.sites[first].kill(signal.SIGKILL)
+        self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
+        job = self.f.job(jid)
+        self.assertEqual(job["job"]["site"], other)
+        self.assertEqual(job["job"]["attempt"], 2)
+        self.assertEqual(len(applied_results(job)), 1)
+        self.assertIn("lost", " ".join(e["detail"] for e in job["events"]))
+
+    def test_frozen_site_late_result_is_recorded_not_applied(self):
+        self.f.start_site("dc-a", "dc", cores=1)
+        self.f.start_site("dc-b", "dc", cores=1)
+        jid = int(self.f.cli("submit", "--", "sh", "-c", "sleep 3; echo finished").stdout)
+        wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
+        first = self.f.job(jid)["job"]["site"]
+        # Freeze the agent (its job keeps running in its own process group).
+        self.f.sites[first].kill(signal.SIGSTOP)
+        self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
+        self.f.sites[first].kill(signal.SIGCONT)
+        # The frozen site wakes up with a result for attempt 1: recorded, never applied.
+        job = wait_for(lambda: (lambda j: j if len(j["results"]) == 2 else None)(self.f.job(jid)),
+                       30, 0.3, "the late result")
+        self.assertEqual(len(applied_results(job)), 1)
+        self.assertEqual(applied_results(job)[0]["attempt"], 2)
+        self.assertIn("stale-result", [e["event"] for e in job["events"]])
+        stats = self.f.cli_json("stats")
+        self.assertGreaterEqual(stats["results"]["stale"], 1)
+
+    def test_hub_sigkill_and_restart_loses_no_job(self):
+        self.f.start_site("pod-a", "pod", cores=2)
+        ids = [int(x) for x in self.f.cli("submit", "--count", "12", "--", "sh", "-c",
+                                          "sleep 0.3; echo $$").stdout.split()]
+        time.sleep(1.0)
+        self.f.hub.kill(signal.SIGKILL)
+        self.f.hub.wait(10)
+        time.sleep(0.5)
+        self.f.start_hub(site_lost_after_ms=2000, lease_ms=6000)
+        states = self.f.wait_jobs_terminal(ids, 90)
+        self.assertTrue(all(s == "succeeded" for s in states.values()), states)
+        for jid in ids:
+            self.assertEqual(len(applied_results(self.f.job(jid))), 1, jid)
+
+    def test_site_restart_keeps_unacknowledged_results(self):
+        self.f.start_site("dc-a", "dc", cores=2)
+        # Stop the hub: results computed now can only wait in the site's outbox.
+        ids = [int(x) for x in self.f.cli("submit", "--count", "3", "--", "sh", "-c",
+                                          "sleep 1; echo out").stdout.split()]
+        wait_for(lambda: all(self.f.job(i)["job"]["state"] in ("placed", "running")
+                             for i in ids[:2]), 30, 0.2, "placement")
+        self.f.hub.stop()
+        time.sleep(2.5)  # jobs finish while the hub is down
+        self.f.sites["dc-a"].stop()  # and the site restarts with its outbox on disk
+        self.f.start_site("dc-a", wait=False)
+        self.f.start_hub(site_lost_after_ms=2000, lease_ms=6000)
+        states = self.f.wait_jobs_terminal(ids, 90)
+        self.assertTrue(all(s == "succeeded" for s in states.values()), states)
+        for jid in ids:
+            self.assertEqual(len(applied_results(self.f.job(jid))), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
