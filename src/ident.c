@@ -59,6 +59,16 @@ int ident_load_or_create(const char *dir, const char *id, ident *out)
         rc = OP_EINVAL;
         goto out;
     }
+    /* The key is seed || public key: a damaged second half would sign with a key that
+     * nobody can verify, so check it against the seed. */
+    uint8_t seed_pk[32], seed_sk[64];
+    crypto_sign_seed_keypair(seed_pk, seed_sk, out->sk);
+    sodium_memzero(seed_sk, sizeof seed_sk);
+    if (sodium_memcmp(seed_pk, out->sk + 32, 32) != 0) {
+        log_error("ident", "%s is corrupt: its public half does not match its seed", path);
+        rc = OP_EINVAL;
+        goto out;
+    }
     crypto_sign_ed25519_sk_to_pk(out->pk, out->sk);
     util_hex(out->pk, 32, out->pk_hex);
     rc = OP_OK;

@@ -51,7 +51,8 @@ int msg_verify(const uint8_t pk[32], const char *topic, const void *payload, siz
 
 static void set_field(cJSON *body, const char *key, cJSON *value)
 {
-    if (cJSON_HasObjectItem(body, key))
+    /* Case-sensitive like msg_parse: a "From" key must not hide (and leak) "from". */
+    if (cJSON_GetObjectItemCaseSensitive(body, key))
         cJSON_ReplaceItemInObjectCaseSensitive(body, key, value);
     else
         cJSON_AddItemToObject(body, key, value);

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #define TOKEN_PREFIX "opt1."
+/* Largest exact JSON integer: casting a bigger double to int64_t is undefined. */
+#define TOKEN_MAX_EXP_MS 9007199254740991.0
 
 int token_valid_class(const char *cls)
 {
@@ -101,7 +103,8 @@ int token_parse(const char *text, token *out, char *reason, size_t reason_len)
     if (!cJSON_IsObject(claims) || !cJSON_IsString(tid) || strlen(tid->valuestring) != 32 ||
         !cJSON_IsString(cls) || !token_valid_class(cls->valuestring) || !cJSON_IsString(hub) ||
         !util_valid_id(hub->valuestring) || !cJSON_IsString(hpk) ||
-        util_unhex(hpk->valuestring, out->hub_pk, 32) != OP_OK || !cJSON_IsNumber(exp)) {
+        util_unhex(hpk->valuestring, out->hub_pk, 32) != OP_OK || !cJSON_IsNumber(exp) ||
+        !(exp->valuedouble >= 0 && exp->valuedouble <= TOKEN_MAX_EXP_MS)) {
         snprintf(reason, reason_len, "token claims are malformed");
         goto out;
     }

@@ -72,7 +72,9 @@ static int b64_decode(const char *text, size_t max_len, uint8_t **out, size_t *o
 {
     size_t text_len = strlen(text);
     size_t cap = text_len / 4 * 3 + 3;
-    if (cap > max_len + 3) return OP_ETOOBIG;
+    /* Refuse early only when even the smallest decoding (two padding bytes) is too big;
+     * the exact size is checked after decoding. */
+    if (text_len / 4 * 3 > max_len + 2) return OP_ETOOBIG;
     uint8_t *buf = malloc(cap + 1);
     if (!buf) return OP_ENOMEM;
     size_t n = 0;
