@@ -75,12 +75,13 @@ FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 build/fuzz/%: fuzz/%.c $(LIB_SRCS) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
-	clang $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined $(INCS) $< $(LIB_SRCS) $(LIBS) -o $@
+	clang $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(INCS) $< $(LIB_SRCS) $(LIBS) -o $@
 fuzz: deps-test
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do echo "== $$f"; \
 	  mkdir -p build/fuzz/corpus/$$(basename $$f); \
-	  $$f -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 build/fuzz/corpus/$$(basename $$f) tests/fixtures/$$(basename $$f) 2>&1 | tail -2 || exit 1; done
+	  $$f -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 build/fuzz/corpus/$$(basename $$f) tests/fixtures/$$(basename $$f) >build/fuzz/$$(basename $$f).log 2>&1 \
+	    || { tail -30 build/fuzz/$$(basename $$f).log; exit 1; }; tail -1 build/fuzz/$$(basename $$f).log; done
 
 lint:
 	@scripts/lint.sh

@@ -36,6 +36,10 @@ typedef struct cli {
     char rid[40];
     cJSON *response;
     msg_stats msg;
+    int waiting;          /* submit --wait: collecting "done" notifications */
+    int64_t *wait_ids;
+    char (*wait_state)[16];
+    int n_wait, n_done;
 } cli;
 
 static const struct {
@@ -103,6 +107,19 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
         return;
     }
     const char *rid = jsonx_str(body, "rid");
+    if (strcmp(hdr.type, "done") == 0) {
+        int64_t job_id;
+        if (c->waiting && jsonx_int(body, "job", 1, INT64_MAX, &job_id) == OP_OK) {
+            for (int i = 0; i < c->n_wait; i++)
+                if (c->wait_ids[i] == job_id && !c->wait_state[i][0]) {
+                    snprintf(c->wait_state[i], sizeof c->wait_state[i], "%s",
+                             jsonx_str(body, "state") ? jsonx_str(body, "state") : "?");
+                    c->n_done++;
+                }
+        }
+        cJSON_Delete(body);
+        return;
+    }
     if (rid && strcmp(rid, c->rid) == 0 && !c->response) {
         c->response = body;
         return;
@@ -332,8 +349,46 @@ static void submit_usage(FILE *out)
             "  --name NAME  --cores N  --memory-mb N  --wall-s N  --classes pod,car,dc\n"
             "  --input FILE (attached, repeatable)  --output NAME (returned, repeatable)\n"
             "  --count N (N copies)  --data-class public|confidential|site-private\n"
-            "  --origin SITE\n"
+            "  --origin SITE  --wait (until every job ends; prints 'ID STATE', exit 0 if all"
+            " succeeded)\n"
             "The spec format is in docs/jobs.md. Prints the new job ids.\n");
+}
+
+/* submit --wait: waits for every job's final state and prints it; exit 0 if all succeeded. */
+static int wait_done(cli *c, const cJSON *ids)
+{
+    int n = cJSON_GetArraySize(ids);
+    c->wait_ids = calloc((size_t)n + 1, sizeof *c->wait_ids);
+    c->wait_state = calloc((size_t)n + 1, sizeof *c->wait_state);
+    if (!c->wait_ids || !c->wait_state) return EXIT_FAILURE_RUNTIME;
+    const cJSON *id;
+    cJSON_ArrayForEach(id, ids) c->wait_ids[c->n_wait++] = (int64_t)id->valuedouble;
+    /* A job may already have finished before the ids arrived: ask for those. */
+    int64_t next_poll = util_mono_ms() + 2000;
+    while (c->n_done < c->n_wait && !runctl_stopping()) {
+        bus_loop(c->bus, 50);
+        if (util_mono_ms() < next_poll) continue;
+        next_poll = util_mono_ms() + 2000;
+        for (int i = 0; i < c->n_wait; i++) {
+            if (c->wait_state[i][0]) continue;
+            cJSON *req = cJSON_CreateObject(), *data = NULL;
+            jsonx_add_int(req, "id", c->wait_ids[i]);
+            if (request(c, req, "job", &data) != EXIT_OK) continue;
+            const char *st = jsonx_str(cJSON_GetObjectItemCaseSensitive(data, "job"), "state");
+            if (st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") ||
+                       !strcmp(st, "cancelled"))) {
+                snprintf(c->wait_state[i], sizeof c->wait_state[i], "%s", st);
+                c->n_done++;
+            }
+        }
+    }
+    int all_ok = c->n_done == c->n_wait;
+    for (int i = 0; i < c->n_wait; i++) {
+        printf("%lld %s\n", (long long)c->wait_ids[i],
+               c->wait_state[i][0] ? c->wait_state[i] : "unknown");
+        if (strcmp(c->wait_state[i], "succeeded") != 0) all_ok = 0;
+    }
+    return all_ok ? EXIT_OK : EXIT_REJECTED;
 }
 
 static int cmd_submit(cli *c, int argc, char **argv)
@@ -354,6 +409,9 @@ static int cmd_submit(cli *c, int argc, char **argv)
         if (strcmp(a, "--") == 0) {
             i++;
             break;
+        } else if (strcmp(a, "--wait") == 0) {
+            c->waiting = 1;
+            continue;
         } else if (strcmp(a, "--help") == 0) {
             submit_usage(stdout);
             rc = EXIT_OK;
@@ -478,8 +536,11 @@ static int cmd_submit(cli *c, int argc, char **argv)
         spec = NULL;
     }
     cJSON *data = NULL;
+    if (c->waiting) cJSON_AddBoolToObject(req, "notify", 1);
     rc = request(c, req, "submit", &data);
-    if (rc == EXIT_OK) {
+    if (rc == EXIT_OK && c->waiting) {
+        rc = wait_done(c, cJSON_GetObjectItemCaseSensitive(data, "ids"));
+    } else if (rc == EXIT_OK) {
         if (c->json) {
             print_json(data);
         } else {
@@ -872,6 +933,8 @@ int cli_main(int argc, char **argv)
             rc = cmd_stats(&c, n_rest, rest);
     }
     cJSON_Delete(c.response);
+    free(c.wait_ids);
+    free(c.wait_state);
     if (c.bus) bus_close(c.bus);
     ident_wipe(&c.identity);
     free(rest);

@@ -47,7 +47,7 @@ static const char *hub_schema =
     " origin TEXT, site_private INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,"
     " submitted_by TEXT, submitted_at INTEGER, placed_at INTEGER, started_at INTEGER,"
     " finished_at INTEGER, lease_expires_at INTEGER, reason TEXT, explanation TEXT,"
-    " excluded TEXT NOT NULL DEFAULT '');"
+    " excluded TEXT NOT NULL DEFAULT '', notify TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);"
     "CREATE INDEX IF NOT EXISTS jobs_site ON jobs(site, state);"
     "CREATE TABLE IF NOT EXISTS results(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
@@ -388,6 +388,26 @@ static void release(hub *h, const char *site_id, int cores, int64_t memory_mb)
     h->placement_dirty = 1;
 }
 
+/* Tells the operator who asked for it (submit --wait) that a job reached a final state. */
+static void notify_terminal(hub *h, int64_t job_id, const char *state)
+{
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT notify FROM jobs WHERE id=? AND notify IS NOT"
+                                         " NULL");
+    if (!st) return;
+    sqlite3_bind_int64(st, 1, job_id);
+    char op_id[64] = "";
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(op_id, sizeof op_id, "%s", store_col_text(st, 0));
+    sqlite3_reset(st);
+    if (!op_id[0]) return;
+    cJSON *body = cJSON_CreateObject();
+    if (!body) return;
+    cJSON_AddStringToObject(body, "rid", "");
+    jsonx_add_int(body, "job", job_id);
+    cJSON_AddStringToObject(body, "state", state);
+    queue_reply(h, "op", op_id, "resp", body, "done");
+}
+
 /*
  * Takes a placed or running job back from its site (site lost, lease
  * expired, refused, retryable error): queued again for another attempt, or
@@ -441,6 +461,7 @@ static void requeue(hub *h, int64_t job_id, const char *why, int exclude)
     check_rc(h, store_step_done(h->db, st));
     job_event(h, job_id, attempt, site, give_up ? "failed" : "requeued", reason);
     release(h, site, cores, memory_mb);
+    if (give_up) notify_terminal(h, job_id, "failed");
     log_info("hub", "job %lld attempt %lld taken back from %s: %s", (long long)job_id,
              (long long)attempt, site, reason);
 }
@@ -585,6 +606,7 @@ static void place_queued(hub *h)
             sqlite3_bind_int64(up, 4, p->id);
             check_rc(h, store_step_done(h->db, up));
             job_event(h, p->id, p->attempt - 1, NULL, "failed", p->explanation);
+            notify_terminal(h, p->id, "failed");
         } else {
             sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET explanation=? WHERE id=?");
             if (!up) {
@@ -1025,6 +1047,7 @@ static void handle_results(hub *h, hub_site *s, const cJSON *body)
         check_rc(h, store_step_done(h->db, ap));
         job_event(h, job_id, attempt, s->id, final, reason);
         release(h, s->id, cores, memory_mb);
+        notify_terminal(h, job_id, final);
         h->results_applied++;
     }
 }
@@ -1090,8 +1113,8 @@ static cJSON *job_summary(sqlite3_stmt *st)
     return j;
 }
 
-static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, sched_site *view,
-                         int64_t *job_id, char *err, size_t err_len)
+static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, int notify,
+                         sched_site *view, int64_t *job_id, char *err, size_t err_len)
 {
     jobspec spec;
     int rc = jobspec_from_json(spec_json, &spec, err, err_len);
@@ -1119,8 +1142,8 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, sche
     char *text = cJSON_PrintUnformatted(spec_json);
     sqlite3_stmt *st = store_stmt(h->db, "INSERT INTO jobs(name, kind, spec, state, cores,"
                                          " memory_mb, class_mask, origin, site_private,"
-                                         " max_attempts, submitted_by, submitted_at)"
-                                         " VALUES(?,?,?,'queued',?,?,?,?,?,?,?,?)");
+                                         " max_attempts, submitted_by, submitted_at, notify)"
+                                         " VALUES(?,?,?,'queued',?,?,?,?,?,?,?,?,?)");
     if (!text || !st) {
         free(text);
         jobspec_clear(&spec);
@@ -1138,6 +1161,7 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, sche
     sqlite3_bind_int(st, 9, spec.max_attempts);
     sqlite3_bind_text(st, 10, op_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 11, util_now_ms());
+    store_bind_text(st, 12, notify ? op_id : NULL);
     free(text);
     jobspec_clear(&spec);
     if (check_rc(h, store_step_done(h->db, st)) != OP_OK) {
@@ -1171,6 +1195,7 @@ static int op_submit(hub *h, const cJSON *req, const char *op_id, cJSON *data, c
         return OP_EINVAL;
     }
     int count = one ? 1 : cJSON_GetArraySize(many);
+    int notify = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "notify"));
     int64_t queued = count_queued(h);
     if (queued + count > h->max_queued_jobs) {
         h->bound_hits++;
@@ -1193,7 +1218,7 @@ static int op_submit(hub *h, const cJSON *req, const char *op_id, cJSON *data, c
     for (; rc == OP_OK && spec; spec = one ? NULL : spec->next, index++) {
         int64_t id;
         char why[400];
-        rc = op_submit_one(h, spec, op_id, view, &id, why, sizeof why);
+        rc = op_submit_one(h, spec, op_id, notify, view, &id, why, sizeof why);
         if (rc != OP_OK) {
             if (many)
                 snprintf(err, err_len, "specs[%d]: %s", index, why);
@@ -1425,6 +1450,7 @@ static int op_cancel(hub *h, const cJSON *req, char *err, size_t err_len)
     int rc = check_rc(h, store_step_done(h->db, st));
     if (rc != OP_OK) return rc;
     job_event(h, id, attempt, site[0] ? site : NULL, "cancelled", "by operator");
+    notify_terminal(h, id, "cancelled");
     if (strcmp(state, "queued") != 0) {
         hub_site *s = find_site(h, site);
         if (s) send_cancel(s, id, attempt, "cancelled by operator");

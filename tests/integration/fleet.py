@@ -94,6 +94,7 @@ class Fleet:
         with open(conf, "w") as f:
             f.write(f"listener {self.port} 127.0.0.1\n"
                     "allow_anonymous true\n"
+                    "set_tcp_nodelay true\n"
                     "persistence false\n"
                     "max_inflight_messages 1000\n"
                     "max_queued_messages 100000\n"

@@ -1,0 +1,509 @@
+/*
+ * outpost-bench: the measuring programs behind `make bench`. Every figure
+ * is printed next to a baseline measured in the same run, as a ratio; none
+ * is asserted.
+ *
+ *   outpost-bench micro
+ *       message sign+verify (our envelope) vs raw Ed25519 on the same bytes;
+ *       placement (sched_place) vs a bare free-core scan, at 8 and 10,000
+ *       sites; job spec parsing vs cJSON parsing alone.
+ *   outpost-bench mqtt --port P --count N --window W
+ *       baseline: QoS 1 round trips through the broker to an echo client.
+ *   outpost-bench e2e --hub-dir D --kind noop|exec --count N --batch B --window W
+ *       end to end through hub and sites: submit with notification, time
+ *       from send to the hub's "done" per job; throughput over the run.
+ * Each subcommand prints one JSON object on stdout.
+ */
+#include "bus.h"
+#include "conf.h"
+#include "err.h"
+#include "ident.h"
+#include "jobspec.h"
+#include "jsonx.h"
+#include "log.h"
+#include "msg.h"
+#include "proto.h"
+#include "sched.h"
+#include "util.h"
+
+#include <limits.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile double sink;
+
+static double seconds_since(int64_t start_us)
+{
+    return (double)(util_mono_us() - start_us) / 1e6;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile_ms(int64_t *us, size_t n, double p)
+{
+    if (n == 0) return NAN;
+    qsort(us, n, sizeof *us, cmp_i64);
+    size_t idx = (size_t)(p * (double)(n - 1) + 0.5);
+    return (double)us[idx] / 1000.0;
+}
+
+/* ---------- micro ---------- */
+
+static void micro_sign_verify(cJSON *out)
+{
+    ident id;
+    memset(&id, 0, sizeof id);
+    snprintf(id.id, sizeof id.id, "dc-1");
+    crypto_sign_keypair(id.pk, id.sk);
+    const char *topic = "outpost/v1/site/dc-1/state";
+    cJSON *body = cJSON_Parse("{\"cores\":4,\"memory_mb\":4096,\"free_cores\":3,"
+                              "\"power_budget_watts\":400,\"watts_per_core\":45,"
+                              "\"running\":[{\"job\":17,\"attempt\":1}]}");
+    size_t len;
+    char *payload = msg_encode(body, "dc-1", "state", 1, util_now_ms(), &len);
+    const int n = 20000;
+    char sig[129];
+    int64_t t0 = util_mono_us();
+    for (int i = 0; i < n; i++) {
+        msg_sign(&id, topic, payload, len, sig);
+        if (msg_verify(id.pk, topic, payload, len, sig) != OP_OK) abort();
+    }
+    double ours = n / seconds_since(t0);
+    /* Baseline: libsodium alone over the same bytes, no envelope. */
+    size_t total = strlen(topic) + 1 + len;
+    uint8_t *buf = malloc(total), raw_sig[64];
+    memcpy(buf, topic, strlen(topic) + 1);
+    memcpy(buf + strlen(topic) + 1, payload, len);
+    t0 = util_mono_us();
+    for (int i = 0; i < n; i++) {
+        crypto_sign_detached(raw_sig, NULL, buf, total, id.sk);
+        if (crypto_sign_verify_detached(raw_sig, buf, total, id.pk) != 0) abort();
+    }
+    double raw = n / seconds_since(t0);
+    /* Whole receive path: msg_open (parse, window, checks) after a sign. */
+    msg_window window;
+    memset(&window, 0, sizeof window);
+    msg_stats stats;
+    memset(&stats, 0, sizeof stats);
+    t0 = util_mono_us();
+    for (int i = 0; i < n; i++) {
+        char *p = msg_encode(body, "dc-1", "state", (uint64_t)i + 2, util_now_ms(), &len);
+        msg_sign(&id, topic, p, len, sig);
+        free(p);
+    }
+    double encode_sign = n / seconds_since(t0);
+    free(buf);
+    free(payload);
+    cJSON_Delete(body);
+    cJSON *o = cJSON_AddObjectToObject(out, "sign_verify");
+    cJSON_AddNumberToObject(o, "payload_bytes", (double)len);
+    cJSON_AddNumberToObject(o, "envelope_per_s", ours);
+    cJSON_AddNumberToObject(o, "raw_ed25519_per_s", raw);
+    cJSON_AddNumberToObject(o, "ratio_vs_raw", ours / raw);
+    cJSON_AddNumberToObject(o, "encode_and_sign_per_s", encode_sign);
+}
+
+static void micro_sched(cJSON *out, size_t n_sites, const char *key)
+{
+    sched_site *sites = calloc(n_sites, sizeof *sites);
+    char (*names)[16] = calloc(n_sites, sizeof *names);
+    for (size_t i = 0; i < n_sites; i++) {
+        snprintf(names[i], sizeof names[i], "s%zu", i);
+        sites[i] = (sched_site){.id = names[i], .class_bit = 1u << (i % 3), .alive = i % 17 != 0,
+                               .cores = 4, .free_cores = (int)(i % 5), .memory_mb = 4096,
+                               .free_memory_mb = 2048, .headroom_watts = (double)(i % 400),
+                               .watts_per_core = 25};
+    }
+    sched_job job = {.cores = 1, .memory_mb = 256, .class_mask = 7};
+    int iters = n_sites > 1000 ? 500 : 200000;
+    int64_t t0 = util_mono_us();
+    for (int i = 0; i < iters; i++) {
+        sched_decision d;
+        sched_place(sites, n_sites, &job, &d);
+        sink += d.score;
+        sched_decision_clear(&d);
+    }
+    double ours = iters / seconds_since(t0);
+    /* Baseline: the cheapest possible placement, a scan for the most free cores. */
+    t0 = util_mono_us();
+    for (int i = 0; i < iters; i++) {
+        int best = -1;
+        for (size_t k = 0; k < n_sites; k++)
+            if (sites[k].alive && sites[k].free_cores >= 1 &&
+                (best < 0 || sites[k].free_cores > sites[best].free_cores))
+                best = (int)k;
+        sink += best;
+    }
+    double bare = iters / seconds_since(t0);
+    cJSON *o = cJSON_AddObjectToObject(out, key);
+    cJSON_AddNumberToObject(o, "sites", (double)n_sites);
+    cJSON_AddNumberToObject(o, "placements_per_s", ours);
+    cJSON_AddNumberToObject(o, "bare_scan_per_s", bare);
+    cJSON_AddNumberToObject(o, "ratio_vs_bare_scan", ours / bare);
+    free(sites);
+    free(names);
+}
+
+static void micro_jobspec(cJSON *out)
+{
+    const char *text = "{\"kind\":\"exec\",\"name\":\"hash\",\"command\":[\"sha256sum\",\"in.csv\"],"
+                       "\"resources\":{\"cores\":1,\"memory_mb\":256,\"wall_s\":60},"
+                       "\"outputs\":[\"out.gz\"],\"site_classes\":[\"pod\",\"dc\"],"
+                       "\"inputs\":[{\"name\":\"in.csv\",\"sha256\":\"2cf24dba5fb0a30e26e83b2ac5b9e"
+                       "29e1b161e5c1fa7425e73043362938b9824\",\"data_b64\":\"aGVsbG8=\"}]}";
+    const int n = 100000;
+    char err[256];
+    int64_t t0 = util_mono_us();
+    for (int i = 0; i < n; i++) {
+        jobspec spec;
+        if (jobspec_parse(text, strlen(text), &spec, err, sizeof err) != OP_OK) abort();
+        sink += spec.cores;
+        jobspec_clear(&spec);
+    }
+    double ours = n / seconds_since(t0);
+    t0 = util_mono_us();
+    for (int i = 0; i < n; i++) {
+        cJSON *j = cJSON_ParseWithLength(text, strlen(text));
+        sink += j != NULL;
+        cJSON_Delete(j);
+    }
+    double json = n / seconds_since(t0);
+    cJSON *o = cJSON_AddObjectToObject(out, "jobspec_parse");
+    cJSON_AddNumberToObject(o, "per_s", ours);
+    cJSON_AddNumberToObject(o, "cjson_only_per_s", json);
+    cJSON_AddNumberToObject(o, "ratio_vs_cjson", ours / json);
+}
+
+/* ---------- clients ---------- */
+
+typedef struct client {
+    ident identity;
+    char hub_id[64];
+    uint8_t hub_pk[32];
+    msg_window window;
+    msg_stats stats;
+    bus *bus;
+    /* e2e */
+    char rid[40];
+    cJSON *response;
+    int64_t *sent_us;       /* by job id - first id */
+    int64_t *latency_us;
+    int64_t first_id;
+    int64_t batch_sent_us;
+    size_t capacity;
+    size_t done;
+    /* mqtt baseline */
+    int64_t *echo_sent_us;
+    size_t echoed;
+} client;
+
+static int lookup_hub(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    client *c = ctx;
+    if (strcmp(kid, c->hub_id) != 0) return OP_EUNKNOWN;
+    *pk = c->hub_pk;
+    *window = &c->window;
+    return OP_OK;
+}
+
+static void on_e2e(void *ctx, const char *topic, const void *payload, size_t len,
+                   const char *kid, const char *sig)
+{
+    client *c = ctx;
+    cJSON *body = NULL;
+    msg_header hdr;
+    char reason[200];
+    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, util_now_ms(), 120000, &body,
+                 &hdr, &c->stats, reason, sizeof reason) != OP_OK)
+        return;
+    if (strcmp(hdr.type, "done") == 0) {
+        int64_t id;
+        if (jsonx_int(body, "job", 1, INT64_MAX, &id) == OP_OK && id >= c->first_id &&
+            (size_t)(id - c->first_id) < c->capacity) {
+            size_t k = (size_t)(id - c->first_id);
+            if (c->latency_us[k] == 0 && c->sent_us[k] != 0) {
+                c->latency_us[k] = util_mono_us() - c->sent_us[k];
+                c->done++;
+            }
+        }
+        cJSON_Delete(body);
+        return;
+    }
+    const char *rid = jsonx_str(body, "rid");
+    if (rid && strcmp(rid, c->rid) == 0) {
+        /* Register the ids now: their "done" may follow in this same read burst. */
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(body, "data"), "ids");
+        const cJSON *id;
+        if (cJSON_IsArray(ids) && ids->child && c->first_id == 0)
+            c->first_id = (int64_t)ids->child->valuedouble;
+        cJSON_ArrayForEach(id, ids)
+        {
+            size_t k = (size_t)((int64_t)id->valuedouble - c->first_id);
+            if (k < c->capacity) c->sent_us[k] = c->batch_sent_us;
+        }
+        cJSON_Delete(c->response);
+        c->response = body;
+        return;
+    }
+    cJSON_Delete(body);
+}
+
+static int connect_operator(client *c, const char *hub_dir)
+{
+    char path[PATH_MAX], err[256];
+    static const char *keys[] = {"hub_id", "hub_pubkey", "broker_host", "broker_port", NULL};
+    conf *cf = NULL;
+    snprintf(path, sizeof path, "%s/cli.conf", hub_dir);
+    if (conf_load(path, keys, &cf, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    int64_t port = 1883;
+    conf_int(cf, "broker_port", 1883, 1, 65535, &port, err, sizeof err);
+    snprintf(c->hub_id, sizeof c->hub_id, "%s", conf_str(cf, "hub_id", "hub"));
+    util_unhex(conf_str(cf, "hub_pubkey", ""), c->hub_pk, 32);
+    snprintf(path, sizeof path, "%s/admin", hub_dir);
+    ident probe;
+    ident_load_or_create(path, "op", &probe);
+    char op_id[64];
+    snprintf(op_id, sizeof op_id, "op-%.16s", probe.pk_hex);
+    ident_load_or_create(path, op_id, &c->identity);
+    bus_config bc = {.host = "127.0.0.1", .port = (int)port, .client_id = "outpost-bench",
+                     .clean_start = 1, .keepalive_s = 30};
+    conf_free(cf);
+    if (bus_open(&bc, &c->identity, on_e2e, c, &c->bus) != OP_OK) return -1;
+    char topic[PROTO_TOPIC_MAX];
+    proto_topic(topic, sizeof topic, "op", op_id, "resp");
+    bus_subscribe(c->bus, topic);
+    if (bus_wait_connected(c->bus, 10000) != OP_OK) return -1;
+    for (int i = 0; i < 5; i++) bus_loop(c->bus, 10);
+    return 0;
+}
+
+/* Submits count copies of spec with notification; returns the first id or -1. */
+static int64_t submit_batch(client *c, const cJSON *spec, int count)
+{
+    cJSON *req = cJSON_CreateObject();
+    cJSON *specs = cJSON_AddArrayToObject(req, "specs");
+    for (int i = 0; i < count; i++) cJSON_AddItemToArray(specs, cJSON_Duplicate(spec, 1));
+    uint8_t r[8];
+    randombytes_buf(r, sizeof r);
+    util_hex(r, sizeof r, c->rid);
+    cJSON_AddStringToObject(req, "cmd", "submit");
+    cJSON_AddStringToObject(req, "rid", c->rid);
+    cJSON_AddBoolToObject(req, "notify", 1);
+    char topic[PROTO_TOPIC_MAX];
+    proto_topic(topic, sizeof topic, "op", c->identity.id, "req");
+    cJSON_Delete(c->response);
+    c->response = NULL;
+    c->batch_sent_us = util_mono_us();
+    int rc = bus_publish(c->bus, topic, req, "req");
+    cJSON_Delete(req);
+    if (rc != OP_OK) return -1;
+    int64_t deadline = util_mono_ms() + 30000;
+    while (!c->response && util_mono_ms() < deadline) bus_loop(c->bus, 5);
+    if (!c->response) return -1;
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(c->response, "data"), "ids");
+    if (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) != count) {
+        const char *e = jsonx_str(c->response, "error");
+        fprintf(stderr, "submit failed: %s\n", e ? e : "?");
+        return -1;
+    }
+    return (int64_t)ids->child->valuedouble;
+}
+
+static int run_e2e(int argc, char **argv)
+{
+    const char *hub_dir = NULL, *kind = "noop";
+    int64_t count = 2000, batch = 50, window = 400, timeout_s = 600;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--hub-dir")) hub_dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--kind")) kind = argv[i + 1];
+        else if (!strcmp(argv[i], "--count")) util_parse_i64(argv[i + 1], 1, 10000000, &count);
+        else if (!strcmp(argv[i], "--batch")) util_parse_i64(argv[i + 1], 1, 1000, &batch);
+        else if (!strcmp(argv[i], "--window")) util_parse_i64(argv[i + 1], 1, 1000000, &window);
+        else if (!strcmp(argv[i], "--timeout")) util_parse_i64(argv[i + 1], 1, 86400, &timeout_s);
+    }
+    if (!hub_dir) {
+        fprintf(stderr, "usage: outpost-bench e2e --hub-dir D [--kind noop|exec] [--count N]"
+                        " [--batch B] [--window W]\n");
+        return 2;
+    }
+    client c;
+    memset(&c, 0, sizeof c);
+    if (connect_operator(&c, hub_dir) != 0) return 1;
+    /* Job ids are assigned consecutively by the hub; leave room for other submitters. */
+    c.capacity = (size_t)count * 2 + 16;
+    c.sent_us = calloc(c.capacity, sizeof *c.sent_us);
+    c.latency_us = calloc(c.capacity, sizeof *c.latency_us);
+    cJSON *spec = strcmp(kind, "exec") == 0
+                      ? cJSON_Parse("{\"kind\":\"exec\",\"command\":[\"true\"],"
+                                    "\"resources\":{\"cores\":1,\"memory_mb\":64}}")
+                      : cJSON_Parse("{\"kind\":\"noop\",\"resources\":{\"memory_mb\":1}}");
+    int64_t submitted = 0;
+    int64_t t0 = util_mono_us();
+    while ((int64_t)c.done < count) {
+        int64_t in_flight = submitted - (int64_t)c.done;
+        if (submitted < count && in_flight + batch <= window) {
+            int n = (int)(count - submitted < batch ? count - submitted : batch);
+            if (submit_batch(&c, spec, n) < 0) return 1;
+            submitted += n;
+            continue;
+        }
+        bus_loop(c.bus, 5);
+        if (seconds_since(t0) > timeout_s) {
+            fprintf(stderr,
+                    "e2e: timed out with %zu of %lld done (messages accepted %llu, replayed "
+                    "%llu, expired %llu, forged %llu, malformed %llu)\n",
+                    c.done, (long long)count, (unsigned long long)c.stats.accepted,
+                    (unsigned long long)c.stats.replayed, (unsigned long long)c.stats.expired,
+                    (unsigned long long)c.stats.forged, (unsigned long long)c.stats.malformed);
+            return 1;
+        }
+    }
+    double elapsed = seconds_since(t0);
+    int64_t *lat = malloc((size_t)count * sizeof *lat);
+    size_t n = 0;
+    for (size_t k = 0; k < c.capacity; k++)
+        if (c.latency_us[k] > 0) lat[n++] = c.latency_us[k];
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "kind", kind);
+    cJSON_AddNumberToObject(out, "jobs", (double)count);
+    cJSON_AddNumberToObject(out, "batch", (double)batch);
+    cJSON_AddNumberToObject(out, "window", (double)window);
+    cJSON_AddNumberToObject(out, "seconds", elapsed);
+    cJSON_AddNumberToObject(out, "jobs_per_s", (double)count / elapsed);
+    cJSON_AddNumberToObject(out, "p50_ms", percentile_ms(lat, n, 0.50));
+    cJSON_AddNumberToObject(out, "p99_ms", percentile_ms(lat, n, 0.99));
+    char *text = cJSON_PrintUnformatted(out);
+    puts(text);
+    free(text);
+    cJSON_Delete(out);
+    cJSON_Delete(spec);
+    free(lat);
+    free(c.sent_us);
+    free(c.latency_us);
+    cJSON_Delete(c.response);
+    bus_close(c.bus);
+    return 0;
+}
+
+/* ---------- MQTT baseline ---------- */
+
+typedef struct echo_ctx {
+    bus *bus;
+} echo_ctx;
+
+static void on_echo(void *ctx, const char *topic, const void *payload, size_t len,
+                    const char *kid, const char *sig)
+{
+    echo_ctx *e = ctx;
+    bus_publish_raw(e->bus, "bench/pong", payload, len, NULL, NULL);
+}
+
+static void on_pong(void *ctx, const char *topic, const void *payload, size_t len,
+                    const char *kid, const char *sig)
+{
+    client *c = ctx;
+    uint64_t k;
+    if (len != sizeof k) return;
+    memcpy(&k, payload, sizeof k);
+    if (k < c->capacity && c->echo_sent_us[k] && !c->latency_us[k]) {
+        c->latency_us[k] = util_mono_us() - c->echo_sent_us[k];
+        c->echoed++;
+    }
+}
+
+static int run_mqtt(int argc, char **argv)
+{
+    int64_t port = 1883, count = 20000, window = 400;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--port")) util_parse_i64(argv[i + 1], 1, 65535, &port);
+        else if (!strcmp(argv[i], "--count")) util_parse_i64(argv[i + 1], 1, 10000000, &count);
+        else if (!strcmp(argv[i], "--window")) util_parse_i64(argv[i + 1], 1, 1000000, &window);
+    }
+    ident none;
+    memset(&none, 0, sizeof none);
+    snprintf(none.id, sizeof none.id, "bench");
+    echo_ctx echo;
+    client c;
+    memset(&c, 0, sizeof c);
+    c.capacity = (size_t)count;
+    c.echo_sent_us = calloc(c.capacity, sizeof *c.echo_sent_us);
+    c.latency_us = calloc(c.capacity, sizeof *c.latency_us);
+    bus_config ec = {.host = "127.0.0.1", .port = (int)port, .client_id = "bench-echo",
+                     .clean_start = 1, .keepalive_s = 30};
+    bus_config pc = {.host = "127.0.0.1", .port = (int)port, .client_id = "bench-ping",
+                     .clean_start = 1, .keepalive_s = 30};
+    if (bus_open(&ec, &none, on_echo, &echo, &echo.bus) != OP_OK ||
+        bus_open(&pc, &none, on_pong, &c, &c.bus) != OP_OK)
+        return 1;
+    bus_subscribe(echo.bus, "bench/ping");
+    bus_subscribe(c.bus, "bench/pong");
+    if (bus_wait_connected(echo.bus, 5000) != OP_OK || bus_wait_connected(c.bus, 5000) != OP_OK)
+        return 1;
+    for (int i = 0; i < 10; i++) {
+        bus_loop(echo.bus, 5);
+        bus_loop(c.bus, 5);
+    }
+    /* The echo client runs in this same thread: both sides share one core, as hub and site
+     * processes share this machine's two. */
+    uint64_t sent = 0;
+    int64_t t0 = util_mono_us();
+    while (c.echoed < (size_t)count) {
+        while (sent < (uint64_t)count && (int64_t)(sent - c.echoed) < window) {
+            c.echo_sent_us[sent] = util_mono_us();
+            bus_publish_raw(c.bus, "bench/ping", &sent, sizeof sent, NULL, NULL);
+            sent++;
+        }
+        bus_loop(c.bus, 1);
+        bus_loop(echo.bus, 1);
+        if (seconds_since(t0) > 120) break;
+    }
+    double elapsed = seconds_since(t0);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "round_trips", (double)c.echoed);
+    cJSON_AddNumberToObject(out, "round_trips_per_s", (double)c.echoed / elapsed);
+    cJSON_AddNumberToObject(out, "p50_ms", percentile_ms(c.latency_us, c.echoed, 0.5));
+    cJSON_AddNumberToObject(out, "p99_ms", percentile_ms(c.latency_us, c.echoed, 0.99));
+    char *text = cJSON_PrintUnformatted(out);
+    puts(text);
+    free(text);
+    cJSON_Delete(out);
+    bus_close(c.bus);
+    bus_close(echo.bus);
+    free(c.echo_sent_us);
+    free(c.latency_us);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0) return 1;
+    log_set_level(LOG_WARN);
+    if (argc >= 2 && strcmp(argv[1], "micro") == 0) {
+        cJSON *out = cJSON_CreateObject();
+        micro_sign_verify(out);
+        micro_sched(out, 8, "sched_8_sites");
+        micro_sched(out, 10000, "sched_10000_sites");
+        micro_jobspec(out);
+        char *text = cJSON_PrintUnformatted(out);
+        puts(text);
+        free(text);
+        cJSON_Delete(out);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "e2e") == 0) return run_e2e(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "mqtt") == 0) return run_mqtt(argc, argv);
+    fprintf(stderr, "usage: outpost-bench micro | mqtt --port P | e2e --hub-dir D ...\n");
+    return 2;
+}
