@@ -436,10 +436,9 @@ static void requeue(hub *h, int64_t job_id, const char *why, int exclude)
     int64_t memory_mb = sqlite3_column_int64(st, 4);
     snprintf(excluded, sizeof excluded, "%s", store_col_text(st, 5));
     sqlite3_reset(st);
-    if (exclude && strlen(excluded) + strlen(site) + 2 < sizeof excluded) {
-        if (excluded[0]) strcat(excluded, " ");
-        strcat(excluded, site);
-    }
+    size_t used = strlen(excluded);
+    if (exclude && used + strlen(site) + 2 < sizeof excluded)
+        snprintf(excluded + used, sizeof excluded - used, "%s%s", used ? " " : "", site);
     int give_up = attempt >= max_attempts;
     st = store_stmt(h->db, "UPDATE jobs SET state=?, reason=?, excluded=?, lease_expires_at=NULL,"
                            " finished_at=? WHERE id=?");

@@ -1,0 +1,21 @@
+#!/bin/sh
+# make lint: banned functions, then cppcheck (when installed) on src/.
+set -u
+cd "$(dirname "$0")/.."
+status=0
+banned='\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atof|mktemp|tmpnam)\s*\('
+hits=$(grep -nE "$banned" src/*.c bench/*.c | grep -v 'lint: ok' || true)
+if [ -n "$hits" ]; then
+  echo "lint: banned functions (use snprintf/util_fmt, util_parse_i64, memcpy with a checked size):"
+  echo "$hits"
+  status=1
+fi
+if command -v cppcheck >/dev/null 2>&1; then
+  cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+    --std=c11 -D_GNU_SOURCE -I src -I /usr/include/cjson --suppress=missingIncludeSystem \
+    src/ || status=1
+else
+  echo "lint: cppcheck not installed; skipped (apt-get install cppcheck)"
+fi
+[ "$status" -eq 0 ] && echo "lint: clean"
+exit "$status"
