@@ -5,6 +5,7 @@
 #include "err.h"
 #include "ident.h"
 #include "jobspec.h"
+#include "jobstate.h"
 #include "jsonx.h"
 #include "log.h"
 #include "msg.h"
@@ -417,8 +418,7 @@ static void notify_terminal(hub *h, int64_t job_id, const char *state)
 static void requeue(hub *h, int64_t job_id, const char *why, int exclude)
 {
     sqlite3_stmt *st = store_stmt(h->db, "SELECT attempt, max_attempts, site, cores, memory_mb,"
-                                         " excluded FROM jobs WHERE id=? AND state IN"
-                                         " ('placed','running')");
+                                         " excluded, state FROM jobs WHERE id=?");
     if (!st) {
         h->store_failed = 1;
         return;
@@ -435,11 +435,13 @@ static void requeue(hub *h, int64_t job_id, const char *why, int exclude)
     int cores = sqlite3_column_int(st, 3);
     int64_t memory_mb = sqlite3_column_int64(st, 4);
     snprintf(excluded, sizeof excluded, "%s", store_col_text(st, 5));
+    int state = jobstate_parse(store_col_text(st, 6)), next;
     sqlite3_reset(st);
+    if (jobstate_next(state, attempt, max_attempts, JOB_EV_TAKEN_BACK, &next) != OP_OK) return;
     size_t used = strlen(excluded);
     if (exclude && used + strlen(site) + 2 < sizeof excluded)
         snprintf(excluded + used, sizeof excluded - used, "%s%s", used ? " " : "", site);
-    int give_up = attempt >= max_attempts;
+    int give_up = next == JOB_FAILED;
     st = store_stmt(h->db, "UPDATE jobs SET state=?, reason=?, excluded=?, lease_expires_at=NULL,"
                            " finished_at=? WHERE id=?");
     if (!st) {
@@ -449,7 +451,7 @@ static void requeue(hub *h, int64_t job_id, const char *why, int exclude)
     char reason[256];
     snprintf(reason, sizeof reason, "%s%s", why,
              give_up ? "; no attempts left" : "; queued for another attempt");
-    sqlite3_bind_text(st, 1, give_up ? "failed" : "queued", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, jobstate_name(next), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, excluded, -1, SQLITE_TRANSIENT);
     if (give_up)
@@ -1005,8 +1007,7 @@ static void handle_results(hub *h, hub_site *s, const cJSON *body)
         snprintf(state, sizeof state, "%s", store_col_text(st, 3));
         snprintf(site, sizeof site, "%s", store_col_text(st, 4));
         sqlite3_reset(st);
-        int live = current == attempt && strcmp(site, s->id) == 0 &&
-                   (strcmp(state, "placed") == 0 || strcmp(state, "running") == 0);
+        int live = jobstate_result_applies(jobstate_parse(state), current, site, attempt, s->id);
         if (!live) {
             h->results_stale++;
             char detail[200];
@@ -1025,7 +1026,12 @@ static void handle_results(hub *h, hub_site *s, const cJSON *body)
             requeue(h, job_id, why, 1);
             continue;
         }
-        const char *final = (exit_code == 0 && !error) ? "succeeded" : "failed";
+        int final_state;
+        if (jobstate_next(jobstate_parse(state), current, current,
+                          (exit_code == 0 && !error) ? JOB_EV_RESULT_OK : JOB_EV_RESULT_FAIL,
+                          &final_state) != OP_OK)
+            continue;
+        const char *final = jobstate_name(final_state);
         char reason[300];
         if (error)
             snprintf(reason, sizeof reason, "%.250s", error);
@@ -1436,8 +1442,9 @@ static int op_cancel(hub *h, const cJSON *req, char *err, size_t err_len)
     int cores = sqlite3_column_int(st, 3);
     int64_t memory_mb = sqlite3_column_int64(st, 4);
     sqlite3_reset(st);
-    if (strcmp(state, "queued") != 0 && strcmp(state, "placed") != 0 &&
-        strcmp(state, "running") != 0) {
+    int next;
+    if (jobstate_next(jobstate_parse(state), attempt, attempt + 1, JOB_EV_CANCEL, &next) !=
+        OP_OK) {
         snprintf(err, err_len, "job %lld is already %s", (long long)id, state);
         return OP_EINVAL;
     }
