@@ -191,12 +191,12 @@ typedef struct client {
     msg_stats stats;
     bus *bus;
     /* e2e */
-    char rid[40];
-    cJSON *response;
     int64_t *sent_us;       /* by job id - first id */
     int64_t *latency_us;
     int64_t first_id;
-    int64_t batch_sent_us;
+    int64_t *req_sent_us;   /* pipelined submits, by request number */
+    size_t n_req, n_resp;
+    int failed;
     size_t capacity;
     size_t done;
     /* mqtt baseline */
@@ -224,12 +224,17 @@ static void on_e2e(void *ctx, const char *topic, const void *payload, size_t len
                  &hdr, &c->stats, reason, sizeof reason) != OP_OK)
         return;
     if (strcmp(hdr.type, "done") == 0) {
-        int64_t id;
-        if (jsonx_int(body, "job", 1, INT64_MAX, &id) == OP_OK && id >= c->first_id &&
-            (size_t)(id - c->first_id) < c->capacity) {
+        const cJSON *d;
+        int64_t now = util_mono_us();
+        cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(body, "jobs"))
+        {
+            int64_t id;
+            if (jsonx_int(d, "job", 1, INT64_MAX, &id) != OP_OK || id < c->first_id ||
+                (size_t)(id - c->first_id) >= c->capacity)
+                continue;
             size_t k = (size_t)(id - c->first_id);
             if (c->latency_us[k] == 0 && c->sent_us[k] != 0) {
-                c->latency_us[k] = util_mono_us() - c->sent_us[k];
+                c->latency_us[k] = now - c->sent_us[k];
                 c->done++;
             }
         }
@@ -237,20 +242,28 @@ static void on_e2e(void *ctx, const char *topic, const void *payload, size_t len
         return;
     }
     const char *rid = jsonx_str(body, "rid");
-    if (rid && strcmp(rid, c->rid) == 0) {
-        /* Register the ids now: their "done" may follow in this same read burst. */
-        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(body, "data"), "ids");
-        const cJSON *id;
-        if (cJSON_IsArray(ids) && ids->child && c->first_id == 0)
-            c->first_id = (int64_t)ids->child->valuedouble;
-        cJSON_ArrayForEach(id, ids)
-        {
-            size_t k = (size_t)((int64_t)id->valuedouble - c->first_id);
-            if (k < c->capacity) c->sent_us[k] = c->batch_sent_us;
+    if (rid && c->req_sent_us && rid[0] == 'r') {
+        /* Pipelined submissions: the rid names the request and its send time. */
+        int64_t idx;
+        if (util_parse_i64(rid + 1, 0, (int64_t)c->n_req - 1, &idx) == OP_OK) {
+            const cJSON *ids = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(body, "data"), "ids");
+            const cJSON *id;
+            if (!cJSON_IsArray(ids)) {
+                const char *e = jsonx_str(body, "error");
+                fprintf(stderr, "submit failed: %s\n", e ? e : "?");
+                c->failed = 1;
+            }
+            if (cJSON_IsArray(ids) && ids->child && c->first_id == 0)
+                c->first_id = (int64_t)ids->child->valuedouble;
+            cJSON_ArrayForEach(id, ids)
+            {
+                size_t k = (size_t)((int64_t)id->valuedouble - c->first_id);
+                if (k < c->capacity) c->sent_us[k] = c->req_sent_us[idx];
+            }
+            c->n_resp++;
         }
-        cJSON_Delete(c->response);
-        c->response = body;
+        cJSON_Delete(body);
         return;
     }
     cJSON_Delete(body);
@@ -288,43 +301,29 @@ static int connect_operator(client *c, const char *hub_dir)
     return 0;
 }
 
-/* Submits count copies of spec with notification; returns the first id or -1. */
-static int64_t submit_batch(client *c, const cJSON *spec, int count)
+/* Sends one submit of count copies without waiting; the response is matched by its rid. */
+static int submit_async(client *c, const cJSON *spec, int count)
 {
     cJSON *req = cJSON_CreateObject();
     cJSON *specs = cJSON_AddArrayToObject(req, "specs");
     for (int i = 0; i < count; i++) cJSON_AddItemToArray(specs, cJSON_Duplicate(spec, 1));
-    uint8_t r[8];
-    randombytes_buf(r, sizeof r);
-    util_hex(r, sizeof r, c->rid);
+    char rid[32];
+    snprintf(rid, sizeof rid, "r%zu", c->n_req);
     cJSON_AddStringToObject(req, "cmd", "submit");
-    cJSON_AddStringToObject(req, "rid", c->rid);
+    cJSON_AddStringToObject(req, "rid", rid);
     cJSON_AddBoolToObject(req, "notify", 1);
     char topic[PROTO_TOPIC_MAX];
     proto_topic(topic, sizeof topic, "op", c->identity.id, "req");
-    cJSON_Delete(c->response);
-    c->response = NULL;
-    c->batch_sent_us = util_mono_us();
+    c->req_sent_us[c->n_req++] = util_mono_us();
     int rc = bus_publish(c->bus, topic, req, "req");
     cJSON_Delete(req);
-    if (rc != OP_OK) return -1;
-    int64_t deadline = util_mono_ms() + 30000;
-    while (!c->response && util_mono_ms() < deadline) bus_loop(c->bus, 5);
-    if (!c->response) return -1;
-    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(c->response, "data"), "ids");
-    if (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) != count) {
-        const char *e = jsonx_str(c->response, "error");
-        fprintf(stderr, "submit failed: %s\n", e ? e : "?");
-        return -1;
-    }
-    return (int64_t)ids->child->valuedouble;
+    return rc;
 }
 
 static int run_e2e(int argc, char **argv)
 {
     const char *hub_dir = NULL, *kind = "noop";
-    int64_t count = 2000, batch = 50, window = 400, timeout_s = 600;
+    int64_t count = 2000, batch = 50, window = 400, timeout_s = 600, pipeline = 1, rate = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--hub-dir")) hub_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--kind")) kind = argv[i + 1];
@@ -332,6 +331,8 @@ static int run_e2e(int argc, char **argv)
         else if (!strcmp(argv[i], "--batch")) util_parse_i64(argv[i + 1], 1, 1000, &batch);
         else if (!strcmp(argv[i], "--window")) util_parse_i64(argv[i + 1], 1, 1000000, &window);
         else if (!strcmp(argv[i], "--timeout")) util_parse_i64(argv[i + 1], 1, 86400, &timeout_s);
+        else if (!strcmp(argv[i], "--pipeline")) util_parse_i64(argv[i + 1], 1, 64, &pipeline);
+        else if (!strcmp(argv[i], "--rate")) util_parse_i64(argv[i + 1], 1, 1000000, &rate);
     }
     if (!hub_dir) {
         fprintf(stderr, "usage: outpost-bench e2e --hub-dir D [--kind noop|exec] [--count N]"
@@ -345,21 +346,29 @@ static int run_e2e(int argc, char **argv)
     c.capacity = (size_t)count * 2 + 16;
     c.sent_us = calloc(c.capacity, sizeof *c.sent_us);
     c.latency_us = calloc(c.capacity, sizeof *c.latency_us);
+    c.req_sent_us = calloc((size_t)(count / batch) + 16, sizeof *c.req_sent_us);
     cJSON *spec = strcmp(kind, "exec") == 0
                       ? cJSON_Parse("{\"kind\":\"exec\",\"command\":[\"true\"],"
                                     "\"resources\":{\"cores\":1,\"memory_mb\":64}}")
                       : cJSON_Parse("{\"kind\":\"noop\",\"resources\":{\"memory_mb\":1}}");
     int64_t submitted = 0;
     int64_t t0 = util_mono_us();
+    /* Open loop at a fixed rate (--rate): a batch every batch/rate seconds, whatever the
+     * answers; otherwise closed loop bounded by window and pipeline. */
+    int64_t next_us = t0;
     while ((int64_t)c.done < count) {
         int64_t in_flight = submitted - (int64_t)c.done;
-        if (submitted < count && in_flight + batch <= window) {
+        int due = rate ? util_mono_us() >= next_us
+                       : in_flight + batch <= window && (int64_t)(c.n_req - c.n_resp) < pipeline;
+        if (submitted < count && due) {
+            if (rate) next_us += batch * 1000000 / rate;
             int n = (int)(count - submitted < batch ? count - submitted : batch);
-            if (submit_batch(&c, spec, n) < 0) return 1;
+            if (submit_async(&c, spec, n) != OP_OK || c.failed) return 1;
             submitted += n;
             continue;
         }
-        bus_loop(c.bus, 5);
+        if (c.failed) return 1;
+        bus_loop(c.bus, rate ? 1 : 5);
         if (seconds_since(t0) > timeout_s) {
             fprintf(stderr,
                     "e2e: timed out with %zu of %lld done (messages accepted %llu, replayed "
@@ -380,6 +389,8 @@ static int run_e2e(int argc, char **argv)
     cJSON_AddNumberToObject(out, "jobs", (double)count);
     cJSON_AddNumberToObject(out, "batch", (double)batch);
     cJSON_AddNumberToObject(out, "window", (double)window);
+    cJSON_AddNumberToObject(out, "pipeline", (double)pipeline);
+    cJSON_AddNumberToObject(out, "offered_rate", (double)rate);
     cJSON_AddNumberToObject(out, "seconds", elapsed);
     cJSON_AddNumberToObject(out, "jobs_per_s", (double)count / elapsed);
     cJSON_AddNumberToObject(out, "p50_ms", percentile_ms(lat, n, 0.50));
@@ -392,7 +403,7 @@ static int run_e2e(int argc, char **argv)
     free(lat);
     free(c.sent_us);
     free(c.latency_us);
-    cJSON_Delete(c.response);
+    free(c.req_sent_us);
     bus_close(c.bus);
     return 0;
 }

@@ -108,12 +108,15 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     }
     const char *rid = jsonx_str(body, "rid");
     if (strcmp(hdr.type, "done") == 0) {
-        int64_t job_id;
-        if (c->waiting && jsonx_int(body, "job", 1, INT64_MAX, &job_id) == OP_OK) {
+        const cJSON *d;
+        cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(body, "jobs"))
+        {
+            int64_t job_id;
+            if (!c->waiting || jsonx_int(d, "job", 1, INT64_MAX, &job_id) != OP_OK) continue;
             for (int i = 0; i < c->n_wait; i++)
                 if (c->wait_ids[i] == job_id && !c->wait_state[i][0]) {
                     snprintf(c->wait_state[i], sizeof c->wait_state[i], "%s",
-                             jsonx_str(body, "state") ? jsonx_str(body, "state") : "?");
+                             jsonx_str(d, "state") ? jsonx_str(d, "state") : "?");
                     c->n_done++;
                 }
         }

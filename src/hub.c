@@ -91,6 +91,7 @@ typedef struct hub_operator {
     char id[64];
     uint8_t pk[32];
     msg_window window;
+    cJSON *done;                /* final states for submit --wait, sent after commit */
 } hub_operator;
 
 typedef struct hub_reply {
@@ -319,6 +320,21 @@ static void flush_site_batches(hub *h, hub_site *s)
 static void flush_outgoing(hub *h)
 {
     for (size_t i = 0; i < h->n_sites; i++) flush_site_batches(h, &h->sites[i]);
+    for (int i = 0; i < h->n_operators; i++) {
+        hub_operator *op = &h->operators[i];
+        if (!op->done) continue;
+        char topic[PROTO_TOPIC_MAX];
+        cJSON *body = cJSON_CreateObject();
+        if (body && proto_topic(topic, sizeof topic, "op", op->id, "resp") == OP_OK) {
+            cJSON_AddItemToObject(body, "jobs", op->done);
+            op->done = NULL;
+            if (bus_publish(h->bus, topic, body, "done") != OP_OK)
+                log_warn("hub", "could not notify %s of finished jobs", op->id);
+        }
+        cJSON_Delete(body);
+        cJSON_Delete(op->done);
+        op->done = NULL;
+    }
     while (h->replies) {
         hub_reply *r = h->replies;
         h->replies = r->next;
@@ -333,6 +349,10 @@ static void flush_outgoing(hub *h)
 /* Drops what was batched for a transaction that did not commit. */
 static void discard_outgoing(hub *h)
 {
+    for (int i = 0; i < h->n_operators; i++) {
+        cJSON_Delete(h->operators[i].done);
+        h->operators[i].done = NULL;
+    }
     for (size_t i = 0; i < h->n_sites; i++) {
         hub_site *s = &h->sites[i];
         cJSON_Delete(s->offers);
@@ -401,12 +421,15 @@ static void notify_terminal(hub *h, int64_t job_id, const char *state)
         snprintf(op_id, sizeof op_id, "%s", store_col_text(st, 0));
     sqlite3_reset(st);
     if (!op_id[0]) return;
-    cJSON *body = cJSON_CreateObject();
-    if (!body) return;
-    cJSON_AddStringToObject(body, "rid", "");
-    jsonx_add_int(body, "job", job_id);
-    cJSON_AddStringToObject(body, "state", state);
-    queue_reply(h, "op", op_id, "resp", body, "done");
+    for (int i = 0; i < h->n_operators; i++) {
+        if (strcmp(h->operators[i].id, op_id) != 0) continue;
+        cJSON *d = cJSON_CreateObject();
+        if (!d) return;
+        jsonx_add_int(d, "job", job_id);
+        cJSON_AddStringToObject(d, "state", state);
+        add_to_batch(&h->operators[i].done, d); /* one signed message per operator per batch */
+        return;
+    }
 }
 
 /*
