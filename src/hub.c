@@ -17,6 +17,7 @@
 #include "util.h"
 
 #include <getopt.h>
+#include <sodium.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1532,6 +1533,8 @@ static int op_stats(hub *h, cJSON *data)
     return op_jobs(h, NULL, data);
 }
 
+static cJSON *op_dispatch(hub *h, const cJSON *req, const char *op_id);
+
 static void handle_op_message(hub *h, const char *op_id, const char *topic, const void *payload,
                               size_t len, const char *kid, const char *sig)
 {
@@ -1549,6 +1552,15 @@ static void handle_op_message(hub *h, const char *op_id, const char *topic, cons
         log_warn("hub", "dropped operator request: %s", reason);
         return;
     }
+    cJSON *resp = op_dispatch(h, req, op_id);
+    if (resp) queue_reply(h, "op", op_id, "resp", resp, "resp");
+    cJSON_Delete(req);
+}
+
+/* Runs one authenticated operator request; returns the response body (caller owns) or NULL. */
+static cJSON *op_dispatch(hub *h, const cJSON *req, const char *op_id)
+{
+    int rc;
     cJSON *resp = cJSON_CreateObject();
     cJSON *data = cJSON_CreateObject();
     char err[512] = "";
@@ -1557,8 +1569,7 @@ static void handle_op_message(hub *h, const char *op_id, const char *topic, cons
     if (!resp || !data) {
         cJSON_Delete(resp);
         cJSON_Delete(data);
-        cJSON_Delete(req);
-        return;
+        return NULL;
     }
     if (!cmd)
         rc = OP_EINVAL, snprintf(err, sizeof err, "request has no 'cmd'");
@@ -1589,8 +1600,7 @@ static void handle_op_message(hub *h, const char *op_id, const char *topic, cons
     } else {
         cJSON_AddItemToObject(resp, "data", data);
     }
-    queue_reply(h, "op", op_id, "resp", resp, "resp");
-    cJSON_Delete(req);
+    return resp;
 }
 
 /* ---------- loop ---------- */
@@ -1843,4 +1853,58 @@ out:
     free(h->sites);
     free(h);
     return exit_code;
+}
+
+/*
+ * Fuzzing entry (fuzz/fuzz_hub.c): feeds one body, as if it came
+ * authenticated from site "s1" or operator "op-fuzz", to the hub's handlers
+ * and runs placement and the fleet checks, against an in-memory store. The
+ * first byte picks the handler. Never used by the daemon.
+ */
+int hub__fuzz_one(const uint8_t *data, size_t len)
+{
+    static hub *h;
+    static int calls;
+    if (!h) {
+        log_set_level(LOG_ERROR + 1);
+        h = calloc(1, sizeof *h);
+        if (!h || store_open(":memory:", hub_schema, 0, &h->db) != OP_OK) abort();
+        snprintf(h->identity.id, sizeof h->identity.id, "hub");
+        crypto_sign_keypair(h->identity.pk, h->identity.sk);
+        h->lease_ms = 1000;
+        h->site_lost_after_ms = 1000;
+        h->max_queued_jobs = 1000;
+        h->token_ttl_s = 60;
+        hub_site *s = add_site(h, "s1");
+        s->class_bit = CLASS_DC;
+        s->cores = 4;
+        s->memory_mb = 4096;
+        s->power_budget_watts = 400;
+        s->watts_per_core = 40;
+        s->alive = 1;
+        s->last_heartbeat_mono = util_mono_ms();
+        snprintf(h->operators[0].id, sizeof h->operators[0].id, "op-fuzz");
+        h->n_operators = 1;
+    }
+    if (len < 1) return 0;
+    cJSON *body = cJSON_ParseWithLength((const char *)data + 1, len - 1);
+    if (!body) return 0;
+    hub_site *s = &h->sites[0];
+    store_begin(h->db);
+    switch (data[0] % 5) {
+    case 0: handle_state(h, s, body); break;
+    case 1: handle_events(h, s, body); break;
+    case 2: handle_results(h, s, body); break;
+    case 3: update_site_capacity(h, s, body); break;
+    default: cJSON_Delete(op_dispatch(h, body, "op-fuzz")); break;
+    }
+    place_queued(h);
+    check_fleet(h);
+    store_commit(h->db);
+    discard_outgoing(h);
+    cJSON_Delete(body);
+    if (++calls % 500 == 0) /* keep the in-memory store small */
+        store_exec(h->db, "DELETE FROM jobs; DELETE FROM results; DELETE FROM job_events;"
+                          " DELETE FROM tokens;");
+    return 0;
 }

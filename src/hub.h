@@ -14,7 +14,13 @@
 #ifndef OUTPOST_HUB_H
 #define OUTPOST_HUB_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 /* Entry point of `outpost hub ARGS`; returns a process exit code (runctl.h). */
 int hub_main(int argc, char **argv);
+
+/* Fuzzing only (fuzz/fuzz_hub.c): one message body into the hub's handlers. Returns 0. */
+int hub__fuzz_one(const uint8_t *data, size_t len);
 
 #endif
