@@ -798,16 +798,16 @@ static int cmd_watch(cli *c, int argc, char **argv)
         if (tty) printf("\033[H\033[2J");
         printf("outpost watch  %s UTC  hub %s\n", fmt_time(util_now_ms(), tbuf, sizeof tbuf),
                c->hub_id);
-        printf("%-14s %8s %8s %8s %10s %8s %10s\n", "SITE", "PLACED", "RUNNING", "DONE",
-               "FAILED", "CANCEL", "REQUEUED");
+        printf("%-14s %8s %8s %10s %8s %10s\n", "SITE", "PLACED", "RUNNING", "SUCCEEDED",
+               "FAILED", "CANCELLED");
         const cJSON *site;
         cJSON_ArrayForEach(site, cJSON_GetObjectItemCaseSensitive(data, "per_site"))
         {
             if (!site->string[0]) continue;
-            printf("%-14.14s %8lld %8lld %8lld %10lld %8lld %10s\n", site->string,
+            printf("%-14.14s %8lld %8lld %10lld %8lld %10lld\n", site->string,
                    (long long)count_of(site, "placed"), (long long)count_of(site, "running"),
                    (long long)count_of(site, "succeeded"), (long long)count_of(site, "failed"),
-                   (long long)count_of(site, "cancelled"), "-");
+                   (long long)count_of(site, "cancelled"));
         }
         double cpu = 0, joules = 0;
         jsonx_num(data, "cpu_seconds", &cpu);

@@ -1081,29 +1081,42 @@ static void handle_results(hub *h, hub_site *s, const cJSON *body)
     }
 }
 
+/*
+ * The sender may only speak under its own topic id, then msg_open's checks.
+ * Returns the body (caller frees) or NULL after counting and logging the drop.
+ */
+static cJSON *authenticate(hub *h, const char *topic_id, const char *topic, const void *payload,
+                           size_t len, const char *kid, const char *sig, msg_lookup_fn lookup,
+                           msg_header *hdr)
+{
+    cJSON *body = NULL;
+    char reason[256];
+    if (kid && strcmp(kid, topic_id) != 0) {
+        h->msg.forged++;
+        log_warn("hub", "dropped message on %s: kid '%.63s' may not publish there", topic, kid);
+        return NULL;
+    }
+    if (msg_open(topic, payload, len, kid, sig, lookup, h, util_now_ms(), h->clock_skew_ms,
+                 &body, hdr, &h->msg, reason, sizeof reason) != OP_OK) {
+        log_warn("hub", "dropped: %s", reason);
+        return NULL;
+    }
+    return body;
+}
+
 static void handle_site_message(hub *h, const char *site_id, const char *leaf, const char *topic,
                                 const void *payload, size_t len, const char *kid,
                                 const char *sig)
 {
     cJSON *body = NULL;
     msg_header hdr;
-    char reason[256];
     hub_site *s = find_site(h, site_id);
     if (!s && strcmp(leaf, "hello") == 0) {
         enroll(h, site_id, topic, payload, len, kid, sig);
         return;
     }
-    if (kid && strcmp(kid, site_id) != 0) {
-        h->msg.forged++;
-        log_warn("hub", "dropped message on %s: kid '%.63s' may not publish there", topic, kid);
+    if (!(body = authenticate(h, site_id, topic, payload, len, kid, sig, lookup_site, &hdr)))
         return;
-    }
-    int rc = msg_open(topic, payload, len, kid, sig, lookup_site, h, util_now_ms(),
-                      h->clock_skew_ms, &body, &hdr, &h->msg, reason, sizeof reason);
-    if (rc != OP_OK) {
-        log_warn("hub", "dropped: %s", reason);
-        return;
-    }
     if (strcmp(leaf, "hello") == 0) {
         update_site_capacity(h, s, body);
         send_welcome(h, s);
@@ -1538,20 +1551,9 @@ static cJSON *op_dispatch(hub *h, const cJSON *req, const char *op_id);
 static void handle_op_message(hub *h, const char *op_id, const char *topic, const void *payload,
                               size_t len, const char *kid, const char *sig)
 {
-    cJSON *req = NULL;
     msg_header hdr;
-    char reason[256];
-    if (kid && strcmp(kid, op_id) != 0) {
-        h->msg.forged++;
-        log_warn("hub", "dropped request on %s: kid '%.63s' may not publish there", topic, kid);
-        return;
-    }
-    int rc = msg_open(topic, payload, len, kid, sig, lookup_operator, h, util_now_ms(),
-                      h->clock_skew_ms, &req, &hdr, &h->msg, reason, sizeof reason);
-    if (rc != OP_OK) {
-        log_warn("hub", "dropped operator request: %s", reason);
-        return;
-    }
+    cJSON *req = authenticate(h, op_id, topic, payload, len, kid, sig, lookup_operator, &hdr);
+    if (!req) return;
     cJSON *resp = op_dispatch(h, req, op_id);
     if (resp) queue_reply(h, "op", op_id, "resp", resp, "resp");
     cJSON_Delete(req);
