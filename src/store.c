@@ -125,8 +125,8 @@ sqlite3_stmt *store_stmt(store *s, const char *sql)
         s->n_cached++;
         return stmt;
     }
-    /* The cache is sized for every statement the roles use; past it, leak-free but slow. */
-    log_warn("store", "statement cache full; raise STORE_MAX_STMTS");
+    /* The cache is sized for every statement the roles use; past it the call fails. */
+    log_error("store", "statement cache full; raise STORE_MAX_STMTS");
     sqlite3_finalize(stmt);
     return NULL;
 }

@@ -26,7 +26,12 @@ void store_close(store *s);
 /* Runs one or more statements without results. OP_ESTORE. */
 int store_exec(store *s, const char *sql);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. OP_ESTORE. store_begin nests by counting. */
+/*
+ * BEGIN IMMEDIATE / COMMIT / ROLLBACK. OP_ESTORE. store_begin nests by
+ * counting and only the outermost commit commits. store_rollback at any
+ * depth rolls back the whole transaction and ends it: outer callers must
+ * not assume their work survived (the roles roll back only at the top).
+ */
 int store_begin(store *s);
 int store_commit(store *s);
 void store_rollback(store *s);
@@ -34,7 +39,9 @@ int store_in_tx(const store *s);
 
 /*
  * Returns the cached prepared statement for sql, reset and with bindings
- * cleared, or NULL (logged). The statement stays owned by the store.
+ * cleared, or NULL (logged; also when the cache of STORE_MAX_STMTS is full).
+ * The statement stays owned by the store. sql must live as long as the
+ * store (pass string literals): the cache keeps the pointer.
  */
 sqlite3_stmt *store_stmt(store *s, const char *sql);
 
