@@ -79,7 +79,10 @@ def main():
         stopping["flag"] = True
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
+    # Explicitly: a shell may start us with SIGINT ignored (background job), and a closed
+    # terminal sends SIGHUP; every way out stops what we started.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     started = time.monotonic()
     try:
         print(f"== Outpost demo; logs and data dirs in {run_dir}")
