@@ -19,13 +19,15 @@ REL_OBJS  := $(LIB_SRCS:src/%.c=build/rel/%.o)
 ASAN_OBJS := $(LIB_SRCS:src/%.c=build/asan/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all test demo bench fuzz lint clean deps-build deps-test unit integration format
+.PHONY: all test demo bench fuzz lint clean deps-build deps-test deps-fuzz unit integration format
 all: build/rel/outpost
 
 deps-build:
 	@scripts/deps.sh build
 deps-test:
 	@scripts/deps.sh test
+deps-fuzz:
+	@scripts/deps.sh fuzz
 
 build/rel/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
@@ -67,7 +69,7 @@ demo: deps-build
 	@$(MAKE) --no-print-directory build/rel/outpost
 	@/usr/bin/python3 demo/run.py
 
-bench: deps-test
+bench: deps-build
 	@$(MAKE) --no-print-directory build/rel/outpost build/rel/outpost-bench
 	@bench/run.sh
 
@@ -76,7 +78,7 @@ FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 build/fuzz/%: fuzz/%.c $(LIB_SRCS) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(INCS) $< $(LIB_SRCS) $(LIBS) -o $@
-fuzz: deps-test
+fuzz: deps-fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do echo "== $$f"; \
 	  mkdir -p build/fuzz/corpus/$$(basename $$f); \
@@ -84,6 +86,7 @@ fuzz: deps-test
 	    || { tail -30 build/fuzz/$$(basename $$f).log; exit 1; }; tail -1 build/fuzz/$$(basename $$f).log; done
 
 lint:
+	@scripts/deps.sh all
 	@scripts/lint.sh
 
 format:

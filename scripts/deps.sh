@@ -1,13 +1,17 @@
 #!/bin/sh
 # Install the Debian 12 packages Outpost needs, only when one is missing.
-# Usage: scripts/deps.sh [build|test|all]   (default: all)
+# Usage: scripts/deps.sh [build|test|fuzz|all]   (default: all)
 set -eu
 want="${1:-all}"
 pkgs="gcc make libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev python3 xz-utils"
+test_pkgs="libcmocka-dev python3-paho-mqtt procps"
+fuzz_pkgs="clang libclang-rt-14-dev"
 case "$want" in
   build) ;;
-  test|all) pkgs="$pkgs libcmocka-dev python3 python3-paho-mqtt clang libclang-rt-14-dev procps" ;;
-  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+  test) pkgs="$pkgs $test_pkgs" ;;
+  fuzz) pkgs="$pkgs $test_pkgs $fuzz_pkgs" ;;
+  all) pkgs="$pkgs $test_pkgs $fuzz_pkgs cppcheck" ;;
+  *) echo "usage: $0 [build|test|fuzz|all]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do

@@ -733,8 +733,9 @@ static int cmd_sites(cli *c, int argc, char **argv)
         print_json(data);
         return EXIT_OK;
     }
-    printf("%-12s %-5s %-8s %-9s %-11s %-9s %-8s %-5s %-5s %s\n", "SITE", "CLASS", "STATUS",
-           "CORES", "MEM MB", "HEADROOM", "HEARTBT", "JOBS", "TRUST", "PROTECTIONS OFF");
+    printf("%-12s %-5s %-8s %-9s %-11s %-9s %-8s %-5s %-5s %-8s %s\n", "SITE", "CLASS", "STATUS",
+           "CORES", "MEM MB", "HEADROOM", "HEARTBT", "JOBS", "TRUST", "REJECTED",
+           "PROTECTIONS OFF");
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(data, "sites"))
     {
@@ -756,9 +757,16 @@ static int cmd_sites(cli *c, int argc, char **argv)
         else
             snprintf(age_s, sizeof age_s, "%.1fs", (double)age / 1000.0);
         const char *off = jsonx_str(s, "protections_off");
-        printf("%-12.12s %-5s %-8s %-9s %-11s %7.0f W %-8s %-5lld %-5lld %s\n",
+        /* Messages this site dropped (forged, replayed, unsigned ...), from its heartbeat. */
+        int64_t rejected = 0;
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(s, "messages"), *counter;
+        cJSON_ArrayForEach(counter, m) if (strcmp(counter->string, "accepted") != 0 &&
+                                           cJSON_IsNumber(counter)) rejected +=
+            (int64_t)counter->valuedouble;
+        printf("%-12.12s %-5s %-8s %-9s %-11s %7.0f W %-8s %-5lld %-5lld %-8lld %s\n",
                jsonx_str(s, "id"), jsonx_str(s, "class"), jsonx_str(s, "status"), cores_s, mem_s,
-               headroom, age_s, (long long)jobs, (long long)trust, off && *off ? off : "none");
+               headroom, age_s, (long long)jobs, (long long)trust, (long long)rejected,
+               off && *off ? off : "none");
     }
     return EXIT_OK;
 }

@@ -82,6 +82,7 @@ typedef struct hub_site {
     int reserved_jobs;
     int reported_running;
     char protections_off[128];
+    cJSON *messages;            /* the site's own message counters, from its heartbeat */
     cJSON *offers;              /* batched for this iteration, sent after commit */
     size_t offers_bytes;
     cJSON *acks;
@@ -900,6 +901,11 @@ static void handle_state(hub *h, hub_site *s, const cJSON *body)
         h->placement_dirty = 1;
     }
     update_site_capacity(h, s, body);
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(body, "messages");
+    if (cJSON_IsObject(messages)) {
+        cJSON_Delete(s->messages);
+        s->messages = cJSON_Duplicate(messages, 1);
+    }
     const cJSON *running = cJSON_GetObjectItemCaseSensitive(body, "running");
     s->reported_running = cJSON_GetArraySize(running);
     const cJSON *item;
@@ -1419,6 +1425,7 @@ static int op_sites(hub *h, cJSON *data)
         jsonx_add_int(o, "heartbeat_age_ms", s->heard ? now_mono - s->last_heartbeat_mono : -1);
         jsonx_add_int(o, "trust", s->trust);
         cJSON_AddStringToObject(o, "protections_off", s->protections_off);
+        if (s->messages) cJSON_AddItemToObject(o, "messages", cJSON_Duplicate(s->messages, 1));
         cJSON_AddItemToArray(arr, o);
     }
     return OP_OK;
@@ -1515,16 +1522,7 @@ static int op_cancel(hub *h, const cJSON *req, char *err, size_t err_len)
 static int op_stats(hub *h, cJSON *data)
 {
     cJSON *m = cJSON_AddObjectToObject(data, "messages");
-    if (m) {
-        jsonx_add_int(m, "accepted", (int64_t)h->msg.accepted);
-        jsonx_add_int(m, "unsigned", (int64_t)h->msg.unsigned_msgs);
-        jsonx_add_int(m, "unknown_sender", (int64_t)h->msg.unknown_sender);
-        jsonx_add_int(m, "forged", (int64_t)h->msg.forged);
-        jsonx_add_int(m, "malformed", (int64_t)h->msg.malformed);
-        jsonx_add_int(m, "expired", (int64_t)h->msg.expired);
-        jsonx_add_int(m, "replayed", (int64_t)h->msg.replayed);
-        jsonx_add_int(m, "oversize", (int64_t)h->msg.oversize);
-    }
+    if (m) msg_stats_to_json(&h->msg, m);
     cJSON *r = cJSON_AddObjectToObject(data, "results");
     if (r) {
         jsonx_add_int(r, "applied", (int64_t)h->results_applied);
@@ -1866,6 +1864,7 @@ out:
     discard_outgoing(h);
     store_close(h->db);
     ident_wipe(&h->identity);
+    for (size_t i = 0; i < h->n_sites; i++) cJSON_Delete(h->sites[i].messages);
     free(h->sites);
     free(h);
     return exit_code;

@@ -102,6 +102,18 @@ int msg_parse(const void *payload, size_t len, cJSON **body, msg_header *hdr)
     return OP_OK;
 }
 
+void msg_stats_to_json(const msg_stats *st, cJSON *obj)
+{
+    cJSON_AddNumberToObject(obj, "accepted", (double)st->accepted);
+    cJSON_AddNumberToObject(obj, "unsigned", (double)st->unsigned_msgs);
+    cJSON_AddNumberToObject(obj, "unknown_sender", (double)st->unknown_sender);
+    cJSON_AddNumberToObject(obj, "forged", (double)st->forged);
+    cJSON_AddNumberToObject(obj, "malformed", (double)st->malformed);
+    cJSON_AddNumberToObject(obj, "expired", (double)st->expired);
+    cJSON_AddNumberToObject(obj, "replayed", (double)st->replayed);
+    cJSON_AddNumberToObject(obj, "oversize", (double)st->oversize);
+}
+
 static int window_bit(const msg_window *w, uint64_t seq)
 {
     uint64_t i = seq % MSG_WINDOW_BITS;

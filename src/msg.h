@@ -48,6 +48,9 @@ typedef struct msg_stats {
     uint64_t oversize;
 } msg_stats;
 
+/* Adds the counters to obj as integer fields named like the struct's (unsigned -> "unsigned"). */
+void msg_stats_to_json(const msg_stats *stats, cJSON *obj);
+
 /* Signs topic||0||payload; sig_hex receives 128 hex chars + NUL. OP_ENOMEM. */
 int msg_sign(const ident *sender, const char *topic, const void *payload, size_t len,
              char sig_hex[129]);

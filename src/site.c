@@ -215,6 +215,8 @@ static void send_heartbeat(site *s)
     cJSON_AddNumberToObject(body, "draw_watts",
                             s->idle_watts + s->used_cores * s->watts_per_core);
     cJSON_AddStringToObject(body, "protections_off", s->caps.missing);
+    cJSON *rejected = cJSON_AddObjectToObject(body, "messages");
+    if (rejected) msg_stats_to_json(&s->msg, rejected);
     for (int i = 0; i < s->n_jobs; i++) {
         cJSON *r = cJSON_CreateObject();
         if (!r) break;

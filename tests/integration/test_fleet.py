@@ -201,6 +201,38 @@ class FleetTest(unittest.TestCase):
         finally:
             sniff.close()
 
+    def test_site_drops_forged_replayed_and_unsigned_offers(self):
+        sniff = Sniffer(self.f.port, "outpost/v1/site/dc-1/inbox")
+        marker = os.path.join(self.f.base, "forged-ran")
+        try:
+            jid = int(self.f.cli("submit", "--classes", "dc", "--", "echo", "genuine").stdout)
+            self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
+            offers = [m for m in sniff.messages if b'"type":"offer"' in m[1]]
+            self.assertTrue(offers)
+            topic, payload, props = offers[0]
+            before = {s["id"]: s for s in self.f.cli_json("sites")["sites"]}["dc-1"]["messages"]
+            sniff.publish(topic, payload, props)                         # replayed offer
+            evil = payload.replace(b'"echo","genuine"',
+                                   ('"touch","%s"' % marker).encode())
+            self.assertNotEqual(evil, payload)
+            sniff.publish(topic, evil, props)                            # altered offer
+            sniff.publish(topic, evil)                                   # unsigned offer
+
+            def counted():
+                m = {s["id"]: s for s in self.f.cli_json("sites")["sites"]}["dc-1"]["messages"]
+                ok = (m["replayed"] > before["replayed"] and m["forged"] > before["forged"] and
+                      m["unsigned"] > before["unsigned"])
+                return m if ok else None
+            wait_for(counted, 15, 0.3, "the site to count the rejected offers")
+            self.assertFalse(os.path.exists(marker))
+            log = self.f.sites["dc-1"].log_text()
+            self.assertIn("bad signature from 'hub'", log)
+            self.assertIn("replayed seq", log)
+            self.assertEqual(len(applied_results(self.f.job(jid))), 1)
+            self.assertIn("REJECTED", self.f.cli("sites").stdout)
+        finally:
+            sniff.close()
+
     def test_forged_operator_request_is_dropped(self):
         sniff = Sniffer(self.f.port, "outpost/v1/op/+/req")
         try:
