@@ -123,7 +123,6 @@ typedef struct hub {
     hub_reply *replies, *replies_tail;
     int placement_dirty;
     int store_failed;
-    int tx_durable;             /* this iteration changed a job, a token or the registry */
     int64_t next_check_ms;
     int64_t next_place_ms;
     int64_t next_seq_flush_ms;
@@ -381,16 +380,9 @@ static int check_rc(hub *h, int rc)
     return rc;
 }
 
-/*
- * Every job transition is logged here, and every one but "started" must be
- * on disk before anyone hears of it. Iterations with only heartbeats, lease
- * renewals and "started" events commit without an fsync (store_commit_relaxed):
- * a power cut can only undo what the sites will repeat.
- */
 static void job_event(hub *h, int64_t job_id, int64_t attempt, const char *site,
                       const char *event, const char *detail)
 {
-    if (strcmp(event, "started") != 0) h->tx_durable = 1;
     sqlite3_stmt *st = store_stmt(h->db, "INSERT INTO job_events(job_id, ts, attempt, site,"
                                          " event, detail) VALUES(?,?,?,?,?,?)");
     if (!st) {
@@ -836,7 +828,6 @@ static void enroll(hub *h, const char *site_id, const char *topic, const void *p
     sqlite3_bind_text(use, 2, site_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(use, 3, tok.tid, -1, SQLITE_TRANSIENT);
     check_rc(h, store_step_done(h->db, use));
-    h->tx_durable = 1;
     s->persisted_seq = hdr.seq;
     log_info("hub", "enrolled site %s as class %s", site_id, tok.cls);
     send_welcome(h, s);
@@ -1462,7 +1453,6 @@ static int op_token(hub *h, const cJSON *req, const char *op_id, cJSON *data, ch
     sqlite3_bind_int64(st, 4, tok.expires_ms);
     sqlite3_bind_text(st, 5, op_id, -1, SQLITE_TRANSIENT);
     rc = check_rc(h, store_step_done(h->db, st));
-    h->tx_durable = 1;
     if (rc == OP_OK) {
         cJSON_AddStringToObject(data, "token", text);
         jsonx_add_int(data, "expires_at", tok.expires_ms);
@@ -1836,11 +1826,7 @@ int hub_main(int argc, char **argv)
             }
         }
         if (store_in_tx(h->db)) {
-            int rc = h->store_failed ? OP_ESTORE
-                     : h->tx_durable ? store_commit(h->db)
-                                     : store_commit_relaxed(h->db);
-            h->tx_durable = 0;
-            if (rc != OP_OK) {
+            if (h->store_failed || store_commit(h->db) != OP_OK) {
                 /* Nothing was promised yet: drop the batch; senders will retry. */
                 store_rollback(h->db);
                 discard_outgoing(h);

@@ -83,7 +83,6 @@ typedef struct site {
     cJSON *events;         /* started/refused, sent after commit */
     cJSON *results;        /* fresh results, sent after commit */
     int store_failed;
-    int tx_durable;        /* this iteration stored a job, a result or enrollment */
     int64_t next_heartbeat_ms, next_hello_ms, next_resend_ms;
     msg_stats msg;
     uint64_t jobs_run, results_acked;
@@ -114,19 +113,12 @@ static int meta_set(site *s, const char *key, const char *value)
     return store_step_done(s->db, st);
 }
 
-/* Opens the loop's transaction if needed; durable=1 when its commit must reach the disk. */
-static int begin_tx(site *s, int durable)
+static int ensure_tx(site *s)
 {
-    if (durable) s->tx_durable = 1;
     if (store_in_tx(s->db)) return OP_OK;
     int rc = store_begin(s->db);
     if (rc != OP_OK) s->store_failed = 1;
     return rc;
-}
-
-static int ensure_tx(site *s)
-{
-    return begin_tx(s, 1);
 }
 
 /* ---------- messages to the hub ---------- */
@@ -656,8 +648,7 @@ static void handle_offer(site *s, const cJSON *body)
 static void handle_acks(site *s, const cJSON *body)
 {
     const cJSON *item;
-    /* Forgetting an acknowledged result in a power cut is harmless: it is resent and re-acked. */
-    if (begin_tx(s, 0) != OP_OK) return;
+    if (ensure_tx(s) != OP_OK) return;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "acks"))
     {
         int64_t job_id, attempt;
@@ -1007,11 +998,7 @@ int site_main(int argc, char **argv)
         }
         poll_jobs(s);
         if (store_in_tx(s->db)) {
-            int rc = s->store_failed ? OP_ESTORE
-                     : s->tx_durable ? store_commit(s->db)
-                                     : store_commit_relaxed(s->db);
-            s->tx_durable = 0;
-            if (rc != OP_OK) {
+            if (s->store_failed || store_commit(s->db) != OP_OK) {
                 store_rollback(s->db);
                 log_error("site", "store transaction failed; results stay unsent until"
                                   " they are stored");

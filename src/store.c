@@ -17,7 +17,6 @@ struct store {
     } cache[STORE_MAX_STMTS];
     int n_cached;
     int tx_depth;
-    int synchronous_full;
     char path[512];
 };
 
@@ -40,7 +39,6 @@ int store_open(const char *path, const char *schema_sql, int synchronous_full, s
         return OP_ESTORE;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    s->synchronous_full = synchronous_full;
     const char *pragmas = synchronous_full
                               ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                                 "PRAGMA foreign_keys=ON;"
@@ -92,16 +90,6 @@ int store_commit(store *s)
         return OP_ESTORE;
     }
     return OP_OK;
-}
-
-int store_commit_relaxed(store *s)
-{
-    if (s->tx_depth != 1 || !s->synchronous_full) return store_commit(s);
-    /* In WAL mode NORMAL skips the fsync of this commit; the next FULL commit covers it. */
-    if (store_exec(s, "PRAGMA synchronous=NORMAL") != OP_OK) return store_commit(s);
-    int rc = store_commit(s);
-    if (store_exec(s, "PRAGMA synchronous=FULL") != OP_OK) rc = OP_ESTORE;
-    return rc;
 }
 
 void store_rollback(store *s)

@@ -35,14 +35,6 @@ int store_exec(store *s, const char *sql);
 int store_begin(store *s);
 int store_commit(store *s);
 void store_rollback(store *s);
-/*
- * Commits without waiting for the disk: for transactions whose loss in a
- * power cut is harmless because the protocol repeats them (a site deleting
- * acknowledged results: the hub acknowledges a resent result again). A
- * process crash loses nothing; a power cut may undo it until the next
- * ordinary commit. Same as store_commit inside a nested transaction.
- */
-int store_commit_relaxed(store *s);
 int store_in_tx(const store *s);
 
 /*

@@ -186,38 +186,6 @@ static void test_commit_durable_across_reopen(void **state)
     store_close(s);
 }
 
-static void test_commit_relaxed(void **state)
-{
-    fixture *f = *state;
-    store *s = open_store(f->db_path, 1);
-    assert_int_equal(store_begin(s), OP_OK);
-    assert_int_equal(put(s, "ack-1", "deleted"), OP_OK);
-    assert_int_equal(store_commit_relaxed(s), OP_OK);
-    assert_false(store_in_tx(s));
-    /* The connection is back to FULL for the next, ordinary commit. */
-    assert_int_equal(query_int(s, "PRAGMA synchronous"), 2);
-    /* Nested: only the outermost commit commits, relaxed or not. */
-    assert_int_equal(store_begin(s), OP_OK);
-    assert_int_equal(store_begin(s), OP_OK);
-    assert_int_equal(put(s, "ack-2", "deleted"), OP_OK);
-    assert_int_equal(store_commit_relaxed(s), OP_OK);
-    assert_true(store_in_tx(s));
-    assert_int_equal(store_commit(s), OP_OK);
-    store_close(s);
-    s = open_store(f->db_path, 1);
-    assert_int_equal(count_key(s, "ack-1"), 1);
-    assert_int_equal(count_key(s, "ack-2"), 1);
-    store_close(s);
-    /* On a NORMAL store it is an ordinary commit and leaves NORMAL in place. */
-    s = open_store(f->db_path, 0);
-    assert_int_equal(store_begin(s), OP_OK);
-    assert_int_equal(put(s, "ack-3", "deleted"), OP_OK);
-    assert_int_equal(store_commit_relaxed(s), OP_OK);
-    assert_int_equal(query_int(s, "PRAGMA synchronous"), 1);
-    assert_int_equal(count_key(s, "ack-3"), 1);
-    store_close(s);
-}
-
 static void test_rollback_discards(void **state)
 {
     fixture *f = *state;
@@ -638,7 +606,6 @@ int main(void)
         STORE_TEST(test_pragmas_synchronous_normal),
         STORE_TEST(test_commit_durable_across_reopen),
         STORE_TEST(test_rollback_discards),
-        STORE_TEST(test_commit_relaxed),
         STORE_TEST(test_nested_commit_only_at_outermost),
         STORE_TEST(test_nested_outer_rollback_discards_inner),
         STORE_TEST(test_commit_without_tx_is_ok),
