@@ -231,13 +231,28 @@ static int request(cli *c, cJSON *req, const char *cmd, cJSON **data)
     char topic[PROTO_TOPIC_MAX];
     proto_topic(topic, sizeof topic, "op", c->identity.id, "req");
     int rc = bus_publish(c->bus, topic, req, "req");
-    cJSON_Delete(req);
     if (rc != OP_OK) {
+        cJSON_Delete(req);
         fprintf(stderr, "outpost: could not send the request: %s\n", op_strerror(rc));
         return EXIT_UNREACHABLE;
     }
+    /*
+     * A request can be lost when the broker restarts without persistence before the hub
+     * has subscribed again. Reads are asked again every 2 s (same rid, new signature);
+     * commands that change state are not, since the hub does not deduplicate them yet.
+     */
+    int read_only = strcmp(cmd, "submit") != 0 && strcmp(cmd, "token") != 0 &&
+                    strcmp(cmd, "cancel") != 0;
     int64_t deadline = util_mono_ms() + c->timeout_ms;
-    while (!c->response && util_mono_ms() < deadline && !runctl_stopping()) bus_loop(c->bus, 20);
+    int64_t resend_at = util_mono_ms() + 2000;
+    while (!c->response && util_mono_ms() < deadline && !runctl_stopping()) {
+        bus_loop(c->bus, 20);
+        if (read_only && util_mono_ms() >= resend_at) {
+            bus_publish(c->bus, topic, req, "req");
+            resend_at = util_mono_ms() + 2000;
+        }
+    }
+    cJSON_Delete(req);
     if (!c->response) {
         fprintf(stderr,
                 "outpost: no answer from hub %s within %d ms (is it running? is this operator"

@@ -361,6 +361,22 @@ class FaultTest(unittest.TestCase):
         for jid in ids:
             self.assertEqual(len(applied_results(self.f.job(jid))), 1, jid)
 
+    def test_broker_sigkill_and_restart_loses_nothing(self):
+        self.f.start_site("dc-a", "dc", cores=2)
+        ids = [int(x) for x in self.f.cli("submit", "--count", "6", "--", "sh", "-c",
+                                          "sleep 1; echo ok").stdout.split()]
+        time.sleep(0.5)
+        self.f.broker.kill(signal.SIGKILL)
+        self.f.broker.wait(10)
+        time.sleep(2)
+        self.f.start_broker(port=self.f.port)   # no persistence: every session is gone
+        states = self.f.wait_jobs_terminal(ids, 90)
+        self.assertTrue(all(s == "succeeded" for s in states.values()), states)
+        for jid in ids:
+            self.assertEqual(len(applied_results(self.f.job(jid))), 1, jid)
+        self.assertTrue(self.f.hub.alive() and self.f.sites["dc-a"].alive())
+        self.assertIn("reconnected", self.f.hub.log_text())
+
     def test_site_restart_keeps_unacknowledged_results(self):
         self.f.start_site("dc-a", "dc", cores=2)
         # Stop the hub: results computed now can only wait in the site's outbox.
