@@ -128,6 +128,8 @@ typedef struct hub {
     int64_t next_seq_flush_ms;
     uint64_t results_applied, results_duplicate, results_stale, jobs_submitted, offers_sent;
     uint64_t bound_hits;
+    uint64_t commits;           /* loop transactions committed, and their time in fsync'd COMMIT */
+    int64_t commit_us;
 } hub;
 
 /* ---------- fleet registry ---------- */
@@ -1541,6 +1543,9 @@ static int op_stats(hub *h, cJSON *data)
     sqlite3_reset(st);
     jsonx_add_int(data, "jobs_submitted", (int64_t)h->jobs_submitted);
     jsonx_add_int(data, "bound_hits", (int64_t)h->bound_hits);
+    jsonx_add_int(data, "commits", (int64_t)h->commits);
+    cJSON_AddNumberToObject(data, "commit_ms_avg",
+                            h->commits ? (double)h->commit_us / 1000.0 / (double)h->commits : 0);
     return op_jobs(h, NULL, data);
 }
 
@@ -1826,7 +1831,11 @@ int hub_main(int argc, char **argv)
             }
         }
         if (store_in_tx(h->db)) {
-            if (h->store_failed || store_commit(h->db) != OP_OK) {
+            int64_t commit_start = util_mono_us();
+            int rc = h->store_failed ? OP_ESTORE : store_commit(h->db);
+            h->commits++;
+            h->commit_us += util_mono_us() - commit_start;
+            if (rc != OP_OK) {
                 /* Nothing was promised yet: drop the batch; senders will retry. */
                 store_rollback(h->db);
                 discard_outgoing(h);

@@ -147,8 +147,38 @@ static void add_event(site *s, int64_t job_id, int64_t attempt, const char *even
     cJSON_AddItemToArray(s->events, e);
 }
 
+/* 1 if this iteration's results already answer (job, attempt): its "started" is redundant. */
+static int has_result(const site *s, const cJSON *event)
+{
+    int64_t job, attempt, rj, ra;
+    const cJSON *r;
+    if (jsonx_int(event, "job", 1, INT64_MAX, &job) != OP_OK ||
+        jsonx_int(event, "attempt", 1, INT64_MAX, &attempt) != OP_OK)
+        return 0;
+    cJSON_ArrayForEach(r, s->results) if (jsonx_int(r, "job", 1, INT64_MAX, &rj) == OP_OK &&
+                                          jsonx_int(r, "attempt", 1, INT64_MAX, &ra) == OP_OK &&
+                                          rj == job && ra == attempt) return 1;
+    return 0;
+}
+
+/*
+ * Sends this iteration's events and results (after its commit). A job that
+ * finished within the iteration it started in (no-op, instant failure) needs
+ * no "started" event: one message to the hub instead of two.
+ */
 static void send_batches(site *s)
 {
+    for (cJSON *e = s->events ? s->events->child : NULL; e;) {
+        cJSON *next = e->next;
+        const char *kind = jsonx_str(e, "event");
+        if (kind && strcmp(kind, "started") == 0 && has_result(s, e))
+            cJSON_Delete(cJSON_DetachItemViaPointer(s->events, e));
+        e = next;
+    }
+    if (s->events && !s->events->child) {
+        cJSON_Delete(s->events);
+        s->events = NULL;
+    }
     if (s->events) {
         cJSON *body = cJSON_CreateObject();
         if (body) {
