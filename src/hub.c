@@ -176,7 +176,7 @@ static int load_sites(hub *h)
         s->class_bit = jobspec_class_bit(store_col_text(st, 2));
         s->trust = sqlite3_column_int(st, 3);
         s->persisted_seq = (uint64_t)sqlite3_column_int64(st, 4);
-        s->window.top = s->persisted_seq;
+        msg_window_restore(&s->window, s->persisted_seq);
         s->cores = sqlite3_column_int(st, 5);
         s->memory_mb = sqlite3_column_int64(st, 6);
         s->power_budget_watts = sqlite3_column_double(st, 7);

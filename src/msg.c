@@ -120,6 +120,12 @@ static int window_bit(const msg_window *w, uint64_t seq)
     return (int)((w->bits[i / 64] >> (i % 64)) & 1u);
 }
 
+void msg_window_restore(msg_window *w, uint64_t top)
+{
+    w->top = top;
+    memset(w->bits, top ? 0xff : 0, sizeof w->bits);
+}
+
 int msg_window_check(const msg_window *w, uint64_t seq)
 {
     if (seq > w->top) return OP_OK;

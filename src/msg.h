@@ -68,6 +68,13 @@ char *msg_encode(cJSON *body, const char *from, const char *type, uint64_t seq, 
 /* Parses a payload into a JSON object and its header. OP_EINVAL, OP_ETOOBIG. */
 int msg_parse(const void *payload, size_t len, cJSON **body, msg_header *hdr);
 
+/*
+ * After a restart: only sequence numbers above top are accepted (everything
+ * up to top counts as seen), so that messages captured before the restart
+ * cannot be replayed. top 0 leaves the window empty.
+ */
+void msg_window_restore(msg_window *window, uint64_t top);
+
 /* OP_OK if seq is new (and records it), OP_EREPLAY if seen or older than the window. */
 int msg_window_accept(msg_window *window, uint64_t seq);
 /* Like msg_window_accept without recording. */

@@ -631,6 +631,11 @@ static void accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *sp
         return;
     }
     if (!from_store) {
+        /* The hub's sequence number travels with the accepted job: after a restart only
+         * newer hub messages are accepted (msg_window_restore), at no extra write. */
+        char top[24];
+        snprintf(top, sizeof top, "%llu", (unsigned long long)s->hub_window.top);
+        if (ensure_tx(s) != OP_OK || meta_set(s, "hub_seq", top) != OP_OK) s->store_failed = 1;
         char *text = cJSON_PrintUnformatted(spec_json);
         sqlite3_stmt *st = store_stmt(s->db, "INSERT INTO jobs(job_id, attempt, spec, state,"
                                              " accepted_at) VALUES(?,?,?,'accepted',?)");
@@ -866,6 +871,10 @@ static int load_hub_pin(site *s, const char *token_text, char *err, size_t err_l
         util_unhex(value, s->hub_pk, 32) == OP_OK) {
         s->have_hub = 1;
         if (meta_get(s, "enrolled", value, sizeof value) == OP_OK) s->enrolled = 1;
+        int64_t top = 0;
+        if (meta_get(s, "hub_seq", value, sizeof value) == OP_OK &&
+            util_parse_i64(value, 0, INT64_MAX, &top) == OP_OK)
+            msg_window_restore(&s->hub_window, (uint64_t)top);
         meta_get(s, "class", s->class_name, sizeof s->class_name);
         if (token_text && s->enrolled)
             log_info("site", "already enrolled with hub %s; --token ignored", s->hub_id);

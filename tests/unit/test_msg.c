@@ -676,9 +676,29 @@ static void test_open_oversize(void **state)
     free(big);
 }
 
+static void test_window_restore_rejects_up_to_top(void **state)
+{
+    (void)state;
+    msg_window w;
+    memset(&w, 0, sizeof w);
+    msg_window_restore(&w, 1000);
+    assert_int_equal(msg_window_check(&w, 1000), OP_EREPLAY);
+    assert_int_equal(msg_window_check(&w, 999), OP_EREPLAY);
+    assert_int_equal(msg_window_check(&w, 1000 - 255), OP_EREPLAY);
+    assert_int_equal(msg_window_check(&w, 1), OP_EREPLAY);
+    assert_int_equal(msg_window_accept(&w, 1001), OP_OK);
+    assert_int_equal(msg_window_accept(&w, 1001), OP_EREPLAY);
+    assert_int_equal(msg_window_accept(&w, 1003), OP_OK);
+    assert_int_equal(msg_window_accept(&w, 1002), OP_OK); /* reordered, newer than the restore */
+    assert_int_equal(msg_window_accept(&w, 999), OP_EREPLAY);
+    msg_window_restore(&w, 0); /* nothing persisted: an empty window */
+    assert_int_equal(msg_window_accept(&w, 5), OP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_window_restore_rejects_up_to_top),
         cmocka_unit_test(test_sign_verify),
         cmocka_unit_test(test_topic_payload_boundary),
         cmocka_unit_test(test_encode_parse_round_trip),
