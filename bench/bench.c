@@ -113,13 +113,18 @@ static void micro_sign_verify(cJSON *out)
 static void micro_sched(cJSON *out, size_t n_sites, const char *key)
 {
     sched_site *sites = calloc(n_sites, sizeof *sites);
-    char (*names)[16] = calloc(n_sites, sizeof *names);
+    char(*names)[16] = calloc(n_sites, sizeof *names);
     for (size_t i = 0; i < n_sites; i++) {
         snprintf(names[i], sizeof names[i], "s%zu", i);
-        sites[i] = (sched_site){.id = names[i], .class_bit = 1u << (i % 3), .alive = i % 17 != 0,
-                               .cores = 4, .free_cores = (int)(i % 5), .memory_mb = 4096,
-                               .free_memory_mb = 2048, .headroom_watts = (double)(i % 400),
-                               .watts_per_core = 25};
+        sites[i] = (sched_site){.id = names[i],
+                                .class_bit = 1u << (i % 3),
+                                .alive = i % 17 != 0,
+                                .cores = 4,
+                                .free_cores = (int)(i % 5),
+                                .memory_mb = 4096,
+                                .free_memory_mb = 2048,
+                                .headroom_watts = (double)(i % 400),
+                                .watts_per_core = 25};
     }
     sched_job job = {.cores = 1, .memory_mb = 256, .class_mask = 7};
     int iters = n_sites > 1000 ? 500 : 200000;
@@ -153,11 +158,12 @@ static void micro_sched(cJSON *out, size_t n_sites, const char *key)
 
 static void micro_jobspec(cJSON *out)
 {
-    const char *text = "{\"kind\":\"exec\",\"name\":\"hash\",\"command\":[\"sha256sum\",\"in.csv\"],"
-                       "\"resources\":{\"cores\":1,\"memory_mb\":256,\"wall_s\":60},"
-                       "\"outputs\":[\"out.gz\"],\"site_classes\":[\"pod\",\"dc\"],"
-                       "\"inputs\":[{\"name\":\"in.csv\",\"sha256\":\"2cf24dba5fb0a30e26e83b2ac5b9e"
-                       "29e1b161e5c1fa7425e73043362938b9824\",\"data_b64\":\"aGVsbG8=\"}]}";
+    const char *text =
+        "{\"kind\":\"exec\",\"name\":\"hash\",\"command\":[\"sha256sum\",\"in.csv\"],"
+        "\"resources\":{\"cores\":1,\"memory_mb\":256,\"wall_s\":60},"
+        "\"outputs\":[\"out.gz\"],\"site_classes\":[\"pod\",\"dc\"],"
+        "\"inputs\":[{\"name\":\"in.csv\",\"sha256\":\"2cf24dba5fb0a30e26e83b2ac5b9e"
+        "29e1b161e5c1fa7425e73043362938b9824\",\"data_b64\":\"aGVsbG8=\"}]}";
     const int n = 100000;
     char err[256];
     int64_t t0 = util_mono_us();
@@ -191,10 +197,10 @@ typedef struct client {
     msg_stats stats;
     bus *bus;
     /* e2e */
-    int64_t *sent_us;       /* by job id - first id */
+    int64_t *sent_us; /* by job id - first id */
     int64_t *latency_us;
     int64_t first_id;
-    int64_t *req_sent_us;   /* pipelined submits, by request number */
+    int64_t *req_sent_us; /* pipelined submits, by request number */
     size_t n_req, n_resp;
     int failed;
     size_t capacity;
@@ -213,15 +219,15 @@ static int lookup_hub(void *ctx, const char *kid, const uint8_t **pk, msg_window
     return OP_OK;
 }
 
-static void on_e2e(void *ctx, const char *topic, const void *payload, size_t len,
-                   const char *kid, const char *sig)
+static void on_e2e(void *ctx, const char *topic, const void *payload, size_t len, const char *kid,
+                   const char *sig)
 {
     client *c = ctx;
     cJSON *body = NULL;
     msg_header hdr;
     char reason[200];
-    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, util_now_ms(), 120000, &body,
-                 &hdr, &c->stats, reason, sizeof reason) != OP_OK)
+    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, util_now_ms(), 120000, &body, &hdr,
+                 &c->stats, reason, sizeof reason) != OP_OK)
         return;
     if (strcmp(hdr.type, "done") == 0) {
         const cJSON *d;
@@ -289,15 +295,19 @@ static int connect_operator(client *c, const char *hub_dir)
     char op_id[64];
     snprintf(op_id, sizeof op_id, "op-%.16s", probe.pk_hex);
     ident_load_or_create(path, op_id, &c->identity);
-    bus_config bc = {.host = "127.0.0.1", .port = (int)port, .client_id = "outpost-bench",
-                     .clean_start = 1, .keepalive_s = 30};
+    bus_config bc = {.host = "127.0.0.1",
+                     .port = (int)port,
+                     .client_id = "outpost-bench",
+                     .clean_start = 1,
+                     .keepalive_s = 30};
     conf_free(cf);
     if (bus_open(&bc, &c->identity, on_e2e, c, &c->bus) != OP_OK) return -1;
     char topic[PROTO_TOPIC_MAX];
     proto_topic(topic, sizeof topic, "op", op_id, "resp");
     bus_subscribe(c->bus, topic);
     if (bus_wait_connected(c->bus, 10000) != OP_OK) return -1;
-    for (int i = 0; i < 5; i++) bus_loop(c->bus, 10);
+    for (int i = 0; i < 5; i++)
+        bus_loop(c->bus, 10);
     return 0;
 }
 
@@ -306,7 +316,8 @@ static int submit_async(client *c, const cJSON *spec, int count)
 {
     cJSON *req = cJSON_CreateObject();
     cJSON *specs = cJSON_AddArrayToObject(req, "specs");
-    for (int i = 0; i < count; i++) cJSON_AddItemToArray(specs, cJSON_Duplicate(spec, 1));
+    for (int i = 0; i < count; i++)
+        cJSON_AddItemToArray(specs, cJSON_Duplicate(spec, 1));
     char rid[32];
     snprintf(rid, sizeof rid, "r%zu", c->n_req);
     cJSON_AddStringToObject(req, "cmd", "submit");
@@ -325,14 +336,22 @@ static int run_e2e(int argc, char **argv)
     const char *hub_dir = NULL, *kind = "noop";
     int64_t count = 2000, batch = 50, window = 400, timeout_s = 600, pipeline = 1, rate = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--hub-dir")) hub_dir = argv[i + 1];
-        else if (!strcmp(argv[i], "--kind")) kind = argv[i + 1];
-        else if (!strcmp(argv[i], "--count")) util_parse_i64(argv[i + 1], 1, 10000000, &count);
-        else if (!strcmp(argv[i], "--batch")) util_parse_i64(argv[i + 1], 1, 1000, &batch);
-        else if (!strcmp(argv[i], "--window")) util_parse_i64(argv[i + 1], 1, 1000000, &window);
-        else if (!strcmp(argv[i], "--timeout")) util_parse_i64(argv[i + 1], 1, 86400, &timeout_s);
-        else if (!strcmp(argv[i], "--pipeline")) util_parse_i64(argv[i + 1], 1, 64, &pipeline);
-        else if (!strcmp(argv[i], "--rate")) util_parse_i64(argv[i + 1], 1, 1000000, &rate);
+        if (!strcmp(argv[i], "--hub-dir"))
+            hub_dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--kind"))
+            kind = argv[i + 1];
+        else if (!strcmp(argv[i], "--count"))
+            util_parse_i64(argv[i + 1], 1, 10000000, &count);
+        else if (!strcmp(argv[i], "--batch"))
+            util_parse_i64(argv[i + 1], 1, 1000, &batch);
+        else if (!strcmp(argv[i], "--window"))
+            util_parse_i64(argv[i + 1], 1, 1000000, &window);
+        else if (!strcmp(argv[i], "--timeout"))
+            util_parse_i64(argv[i + 1], 1, 86400, &timeout_s);
+        else if (!strcmp(argv[i], "--pipeline"))
+            util_parse_i64(argv[i + 1], 1, 64, &pipeline);
+        else if (!strcmp(argv[i], "--rate"))
+            util_parse_i64(argv[i + 1], 1, 1000000, &rate);
     }
     if (!hub_dir) {
         fprintf(stderr, "usage: outpost-bench e2e --hub-dir D [--kind noop|exec] [--count N]"
@@ -414,15 +433,15 @@ typedef struct echo_ctx {
     bus *bus;
 } echo_ctx;
 
-static void on_echo(void *ctx, const char *topic, const void *payload, size_t len,
-                    const char *kid, const char *sig)
+static void on_echo(void *ctx, const char *topic, const void *payload, size_t len, const char *kid,
+                    const char *sig)
 {
     echo_ctx *e = ctx;
     bus_publish_raw(e->bus, "bench/pong", payload, len, NULL, NULL);
 }
 
-static void on_pong(void *ctx, const char *topic, const void *payload, size_t len,
-                    const char *kid, const char *sig)
+static void on_pong(void *ctx, const char *topic, const void *payload, size_t len, const char *kid,
+                    const char *sig)
 {
     client *c = ctx;
     uint64_t k;
@@ -438,9 +457,12 @@ static int run_mqtt(int argc, char **argv)
 {
     int64_t port = 1883, count = 20000, window = 400;
     for (int i = 2; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--port")) util_parse_i64(argv[i + 1], 1, 65535, &port);
-        else if (!strcmp(argv[i], "--count")) util_parse_i64(argv[i + 1], 1, 10000000, &count);
-        else if (!strcmp(argv[i], "--window")) util_parse_i64(argv[i + 1], 1, 1000000, &window);
+        if (!strcmp(argv[i], "--port"))
+            util_parse_i64(argv[i + 1], 1, 65535, &port);
+        else if (!strcmp(argv[i], "--count"))
+            util_parse_i64(argv[i + 1], 1, 10000000, &count);
+        else if (!strcmp(argv[i], "--window"))
+            util_parse_i64(argv[i + 1], 1, 1000000, &window);
     }
     ident none;
     memset(&none, 0, sizeof none);
@@ -451,10 +473,16 @@ static int run_mqtt(int argc, char **argv)
     c.capacity = (size_t)count;
     c.echo_sent_us = calloc(c.capacity, sizeof *c.echo_sent_us);
     c.latency_us = calloc(c.capacity, sizeof *c.latency_us);
-    bus_config ec = {.host = "127.0.0.1", .port = (int)port, .client_id = "bench-echo",
-                     .clean_start = 1, .keepalive_s = 30};
-    bus_config pc = {.host = "127.0.0.1", .port = (int)port, .client_id = "bench-ping",
-                     .clean_start = 1, .keepalive_s = 30};
+    bus_config ec = {.host = "127.0.0.1",
+                     .port = (int)port,
+                     .client_id = "bench-echo",
+                     .clean_start = 1,
+                     .keepalive_s = 30};
+    bus_config pc = {.host = "127.0.0.1",
+                     .port = (int)port,
+                     .client_id = "bench-ping",
+                     .clean_start = 1,
+                     .keepalive_s = 30};
     if (bus_open(&ec, &none, on_echo, &echo, &echo.bus) != OP_OK ||
         bus_open(&pc, &none, on_pong, &c, &c.bus) != OP_OK)
         return 1;

@@ -10,7 +10,7 @@ case "$want" in
   build) ;;
   test) pkgs="$pkgs $test_pkgs" ;;
   fuzz) pkgs="$pkgs $test_pkgs $fuzz_pkgs" ;;
-  all) pkgs="$pkgs $test_pkgs $fuzz_pkgs cppcheck" ;;
+  all) pkgs="$pkgs $test_pkgs $fuzz_pkgs cppcheck clang-format" ;;
   *) echo "usage: $0 [build|test|fuzz|all]" >&2; exit 2 ;;
 esac
 missing=""

@@ -17,5 +17,12 @@ if command -v cppcheck >/dev/null 2>&1; then
 else
   echo "lint: cppcheck not installed; skipped (apt-get install cppcheck)"
 fi
+if command -v clang-format >/dev/null 2>&1; then
+  # shellcheck disable=SC2046
+  clang-format --dry-run --Werror src/*.c src/*.h bench/*.c fuzz/*.c tests/unit/*.c 2>/dev/null \
+    || { echo "lint: not clang-formatted (run make format)"; status=1; }
+else
+  echo "lint: clang-format not installed; format check skipped"
+fi
 [ "$status" -eq 0 ] && echo "lint: clean"
 exit "$status"

@@ -148,7 +148,8 @@ void bus_close(bus *b)
         mosquitto_loop(b->mosq, 50, 1);
     }
     mosquitto_destroy(b->mosq);
-    for (int i = 0; i < b->n_subs; i++) free(b->subs[i]);
+    for (int i = 0; i < b->n_subs; i++)
+        free(b->subs[i]);
     free(b);
 }
 
@@ -243,7 +244,8 @@ int bus_loop(bus *b, int timeout_ms)
         if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0) break;
         rc = mosquitto_loop_read(b->mosq, 1);
     }
-    if (rc == MOSQ_ERR_SUCCESS && mosquitto_want_write(b->mosq)) rc = mosquitto_loop_write(b->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS && mosquitto_want_write(b->mosq))
+        rc = mosquitto_loop_write(b->mosq, 1);
     switch (rc) {
     case MOSQ_ERR_SUCCESS:
         return OP_OK;
@@ -253,8 +255,9 @@ int bus_loop(bus *b, int timeout_ms)
     case MOSQ_ERR_ERRNO:
     case MOSQ_ERR_PROTOCOL:
     case MOSQ_ERR_KEEPALIVE:
-        if (b->connected) log_warn("bus", "connection to %s:%d dropped: %s", b->host, b->port,
-                                   mosquitto_strerror(rc));
+        if (b->connected)
+            log_warn("bus", "connection to %s:%d dropped: %s", b->host, b->port,
+                     mosquitto_strerror(rc));
         b->connected = 0;
         b->pending = 0;
         try_connect(b);

@@ -26,9 +26,9 @@ typedef void (*bus_message_fn)(void *ctx, const char *topic, const void *payload
 typedef struct bus_config {
     const char *host;
     int port;
-    const char *client_id;     /* stable id for a persistent session */
-    int clean_start;           /* 1 for throwaway clients (CLI) */
-    int session_expiry_s;      /* how long the broker keeps the session offline */
+    const char *client_id; /* stable id for a persistent session */
+    int clean_start;       /* 1 for throwaway clients (CLI) */
+    int session_expiry_s;  /* how long the broker keeps the session offline */
     int keepalive_s;
 } bus_config;
 

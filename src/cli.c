@@ -36,7 +36,7 @@ typedef struct cli {
     char rid[40];
     cJSON *response;
     msg_stats msg;
-    int waiting;          /* submit --wait: collecting "done" notifications */
+    int waiting; /* submit --wait: collecting "done" notifications */
     int64_t *wait_ids;
     char (*wait_state)[16];
     int n_wait, n_done;
@@ -101,8 +101,8 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     cJSON *body = NULL;
     msg_header hdr;
     char reason[256];
-    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, util_now_ms(), 120000, &body,
-                 &hdr, &c->msg, reason, sizeof reason) != OP_OK) {
+    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, util_now_ms(), 120000, &body, &hdr,
+                 &c->msg, reason, sizeof reason) != OP_OK) {
         log_warn("cli", "ignored: %s", reason);
         return;
     }
@@ -165,8 +165,7 @@ static int cli_connect(cli *c, const cli_paths *p)
     const char *hub_id = conf_str(cf, "hub_id", "");
     const char *pk = conf_str(cf, "hub_pubkey", "");
     snprintf(c->hub_id, sizeof c->hub_id, "%s", hub_id);
-    snprintf(c->broker_host, sizeof c->broker_host, "%s",
-             conf_str(cf, "broker_host", "127.0.0.1"));
+    snprintf(c->broker_host, sizeof c->broker_host, "%s", conf_str(cf, "broker_host", "127.0.0.1"));
     int rc = conf_int(cf, "broker_port", 1883, 1, 65535, &c->broker_port, err, sizeof err);
     if (rc == OP_OK && (!util_valid_id(hub_id) || util_unhex(pk, c->hub_pk, 32) != OP_OK)) {
         snprintf(err, sizeof err, "%.400s: hub_id and hub_pubkey (64 hex digits) are required",
@@ -204,8 +203,9 @@ static int cli_connect(cli *c, const cli_paths *p)
     proto_topic(topic, sizeof topic, "op", op_id, "resp");
     bus_subscribe(c->bus, topic);
     if (bus_wait_connected(c->bus, c->timeout_ms) != OP_OK) {
-        fprintf(stderr, "outpost: cannot reach the broker at %s:%lld (is the hub's broker"
-                        " running?)\n",
+        fprintf(stderr,
+                "outpost: cannot reach the broker at %s:%lld (is the hub's broker"
+                " running?)\n",
                 c->broker_host, (long long)c->broker_port);
         return EXIT_UNREACHABLE;
     }
@@ -241,8 +241,8 @@ static int request(cli *c, cJSON *req, const char *cmd, cJSON **data)
      * has subscribed again. Reads are asked again every 2 s (same rid, new signature);
      * commands that change state are not, since the hub does not deduplicate them yet.
      */
-    int read_only = strcmp(cmd, "submit") != 0 && strcmp(cmd, "token") != 0 &&
-                    strcmp(cmd, "cancel") != 0;
+    int read_only =
+        strcmp(cmd, "submit") != 0 && strcmp(cmd, "token") != 0 && strcmp(cmd, "cancel") != 0;
     int64_t deadline = util_mono_ms() + c->timeout_ms;
     int64_t resend_at = util_mono_ms() + 2000;
     while (!c->response && util_mono_ms() < deadline && !runctl_stopping()) {
@@ -393,8 +393,8 @@ static int wait_done(cli *c, const cJSON *ids)
             jsonx_add_int(req, "id", c->wait_ids[i]);
             if (request(c, req, "job", &data) != EXIT_OK) continue;
             const char *st = jsonx_str(cJSON_GetObjectItemCaseSensitive(data, "job"), "state");
-            if (st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") ||
-                       !strcmp(st, "cancelled"))) {
+            if (st &&
+                (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
                 snprintf(c->wait_state[i], sizeof c->wait_state[i], "%s", st);
                 c->n_done++;
             }
@@ -437,8 +437,8 @@ static int cmd_submit(cli *c, int argc, char **argv)
         } else if (a[0] != '-' || strcmp(a, "-") == 0) {
             char *text = NULL;
             size_t len = 0;
-            int r = strcmp(a, "-") == 0 ? OP_EINVAL : util_read_file(a, CLI_MAX_SPEC_BYTES, &text,
-                                                                     &len);
+            int r = strcmp(a, "-") == 0 ? OP_EINVAL
+                                        : util_read_file(a, CLI_MAX_SPEC_BYTES, &text, &len);
             if (strcmp(a, "-") == 0) {
                 size_t cap = 1 << 16;
                 text = malloc(cap);
@@ -520,7 +520,8 @@ static int cmd_submit(cli *c, int argc, char **argv)
     } else {
         if (i < argc) {
             cJSON *command = cJSON_AddArrayToObject(spec, "command");
-            for (; i < argc; i++) cJSON_AddItemToArray(command, cJSON_CreateString(argv[i]));
+            for (; i < argc; i++)
+                cJSON_AddItemToArray(command, cJSON_CreateString(argv[i]));
             if (!kind) kind = "exec";
         }
         if (!kind) {
@@ -691,8 +692,10 @@ static int cmd_result(cli *c, int argc, char **argv)
     jsonx_add_int(req, "id", id);
     if ((rc = request(c, req, "result", &data)) != EXIT_OK) return rc;
     const cJSON *applied = NULL, *r;
-    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(data, "results"))
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "applied"))) applied = r;
+    cJSON_ArrayForEach(
+        r, cJSON_GetObjectItemCaseSensitive(
+               data, "results")) if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "applied")))
+        applied = r;
     if (c->json) {
         print_json(applied ? applied : data);
         return EXIT_OK;
@@ -815,14 +818,14 @@ static int cmd_watch(cli *c, int argc, char **argv)
         int rc = request(c, cJSON_CreateObject(), "stats", &data);
         if (rc != EXIT_OK) return rc;
         const cJSON *counts = cJSON_GetObjectItemCaseSensitive(data, "counts");
-        int64_t active = count_of(counts, "queued") + count_of(counts, "placed") +
-                         count_of(counts, "running");
+        int64_t active =
+            count_of(counts, "queued") + count_of(counts, "placed") + count_of(counts, "running");
         char tbuf[16];
         if (tty) printf("\033[H\033[2J");
         printf("outpost watch  %s UTC  hub %s\n", fmt_time(util_now_ms(), tbuf, sizeof tbuf),
                c->hub_id);
-        printf("%-14s %8s %8s %10s %8s %10s\n", "SITE", "PLACED", "RUNNING", "SUCCEEDED",
-               "FAILED", "CANCELLED");
+        printf("%-14s %8s %8s %10s %8s %10s\n", "SITE", "PLACED", "RUNNING", "SUCCEEDED", "FAILED",
+               "CANCELLED");
         const cJSON *site;
         cJSON_ArrayForEach(site, cJSON_GetObjectItemCaseSensitive(data, "per_site"))
         {
@@ -839,12 +842,13 @@ static int cmd_watch(cli *c, int argc, char **argv)
                " %lld | %.1f CPU s, %.1f kJ\n",
                (long long)count_of(counts, "queued"), (long long)count_of(counts, "placed"),
                (long long)count_of(counts, "running"), (long long)count_of(counts, "succeeded"),
-               (long long)count_of(counts, "failed"), (long long)count_of(counts, "cancelled"),
-               cpu, joules / 1000.0);
+               (long long)count_of(counts, "failed"), (long long)count_of(counts, "cancelled"), cpu,
+               joules / 1000.0);
         fflush(stdout);
         if (until_done && active == 0) break;
         int64_t until = util_mono_ms() + interval;
-        while (util_mono_ms() < until && !runctl_stopping()) bus_loop(c->bus, 50);
+        while (util_mono_ms() < until && !runctl_stopping())
+            bus_loop(c->bus, 50);
     }
     return EXIT_OK;
 }
@@ -884,7 +888,8 @@ int cli_main(int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--") == 0) {
-            while (i < argc) rest[n_rest++] = argv[i++];
+            while (i < argc)
+                rest[n_rest++] = argv[i++];
             break;
         }
         if (strcmp(a, "--hub-dir") == 0 && v)
@@ -912,8 +917,8 @@ int cli_main(int argc, char **argv)
     int rc;
     if (want_help) {
         for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-            if (strcmp(commands[i].name, cmd) == 0) printf("usage: outpost %s\n",
-                                                           commands[i].summary);
+            if (strcmp(commands[i].name, cmd) == 0)
+                printf("usage: outpost %s\n", commands[i].summary);
         if (strcmp(cmd, "submit") == 0) submit_usage(stdout);
         common_help();
         free(rest);

@@ -40,9 +40,11 @@ void conf_free(conf *c)
 
 static char *trim(char *s)
 {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     char *end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1])) *--end = '\0';
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
     return s;
 }
 

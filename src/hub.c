@@ -17,8 +17,8 @@
 #include "util.h"
 
 #include <getopt.h>
-#include <sodium.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +30,8 @@
 #define HUB_MAX_RESULT_BYTES (5 * 1024 * 1024)
 
 static const char *hub_conf_keys[] = {
-    "hub_id",       "broker_host",  "broker_port", "site_lost_after_ms", "lease_ms",
-    "clock_skew_ms", "max_queued_jobs", "log_level", "token_ttl_s",      NULL};
+    "hub_id",        "broker_host",     "broker_port", "site_lost_after_ms", "lease_ms",
+    "clock_skew_ms", "max_queued_jobs", "log_level",   "token_ttl_s",        NULL};
 
 static const char *hub_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -69,7 +69,7 @@ typedef struct hub_site {
     msg_window window;
     uint64_t persisted_seq;
     int alive;
-    int heard;                  /* heartbeat received since this hub started */
+    int heard; /* heartbeat received since this hub started */
     int64_t last_heartbeat_mono;
     int64_t last_heartbeat_wall;
     int cores;
@@ -77,13 +77,13 @@ typedef struct hub_site {
     double power_budget_watts;
     double watts_per_core;
     double idle_watts;
-    int reserved_cores;         /* cores of jobs placed or running here */
+    int reserved_cores; /* cores of jobs placed or running here */
     int64_t reserved_memory_mb;
     int reserved_jobs;
     int reported_running;
     char protections_off[128];
-    cJSON *messages;            /* the site's own message counters, from its heartbeat */
-    cJSON *offers;              /* batched for this iteration, sent after commit */
+    cJSON *messages; /* the site's own message counters, from its heartbeat */
+    cJSON *offers;   /* batched for this iteration, sent after commit */
     size_t offers_bytes;
     cJSON *acks;
     cJSON *cancels;
@@ -93,7 +93,7 @@ typedef struct hub_operator {
     char id[64];
     uint8_t pk[32];
     msg_window window;
-    cJSON *done;                /* final states for submit --wait, sent after commit */
+    cJSON *done; /* final states for submit --wait, sent after commit */
 } hub_operator;
 
 typedef struct hub_reply {
@@ -128,7 +128,7 @@ typedef struct hub {
     int64_t next_seq_flush_ms;
     uint64_t results_applied, results_duplicate, results_stale, jobs_submitted, offers_sent;
     uint64_t bound_hits;
-    uint64_t commits;           /* loop transactions committed, and their time in fsync'd COMMIT */
+    uint64_t commits; /* loop transactions committed, and their time in fsync'd COMMIT */
     int64_t commit_us;
 } hub;
 
@@ -159,10 +159,10 @@ static hub_site *add_site(hub *h, const char *id)
 
 static int load_sites(hub *h)
 {
-    sqlite3_stmt *st = store_stmt(h->db,
-                                  "SELECT id, pubkey, class, trust, last_seq, cores, memory_mb,"
-                                  " power_budget_watts, watts_per_core, idle_watts,"
-                                  " protections_off FROM sites ORDER BY id");
+    sqlite3_stmt *st =
+        store_stmt(h->db, "SELECT id, pubkey, class, trust, last_seq, cores, memory_mb,"
+                          " power_budget_watts, watts_per_core, idle_watts,"
+                          " protections_off FROM sites ORDER BY id");
     if (!st) return OP_ESTORE;
     int64_t now = util_mono_ms();
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -216,7 +216,8 @@ static int load_operators(hub *h)
     int line_no = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         line_no++;
-        while (*line == ' ' || *line == '\t') line++;
+        while (*line == ' ' || *line == '\t')
+            line++;
         if (*line == '#' || *line == '\0') continue;
         char hex[65] = {0};
         memcpy(hex, line, strnlen(line, 64));
@@ -300,8 +301,8 @@ static void flush_site_batches(hub *h, hub_site *s)
         cJSON **batch;
         const char *key;
         const char *type;
-    } kinds[] = {{&s->offers, "jobs", "offer"}, {&s->acks, "acks", "ack"},
-                 {&s->cancels, "jobs", "cancel"}};
+    } kinds[] = {
+        {&s->offers, "jobs", "offer"}, {&s->acks, "acks", "ack"}, {&s->cancels, "jobs", "cancel"}};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         if (!*kinds[k].batch) continue;
         cJSON *body = cJSON_CreateObject();
@@ -323,7 +324,8 @@ static void flush_site_batches(hub *h, hub_site *s)
 
 static void flush_outgoing(hub *h)
 {
-    for (size_t i = 0; i < h->n_sites; i++) flush_site_batches(h, &h->sites[i]);
+    for (size_t i = 0; i < h->n_sites; i++)
+        flush_site_batches(h, &h->sites[i]);
     for (int i = 0; i < h->n_operators; i++) {
         hub_operator *op = &h->operators[i];
         if (!op->done) continue;
@@ -382,8 +384,8 @@ static int check_rc(hub *h, int rc)
     return rc;
 }
 
-static void job_event(hub *h, int64_t job_id, int64_t attempt, const char *site,
-                      const char *event, const char *detail)
+static void job_event(hub *h, int64_t job_id, int64_t attempt, const char *site, const char *event,
+                      const char *detail)
 {
     sqlite3_stmt *st = store_stmt(h->db, "INSERT INTO job_events(job_id, ts, attempt, site,"
                                          " event, detail) VALUES(?,?,?,?,?,?)");
@@ -421,8 +423,7 @@ static void notify_terminal(hub *h, int64_t job_id, const char *state)
     if (!st) return;
     sqlite3_bind_int64(st, 1, job_id);
     char op_id[64] = "";
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(op_id, sizeof op_id, "%s", store_col_text(st, 0));
+    if (sqlite3_step(st) == SQLITE_ROW) snprintf(op_id, sizeof op_id, "%s", store_col_text(st, 0));
     sqlite3_reset(st);
     if (!op_id[0]) return;
     for (int i = 0; i < h->n_operators; i++) {
@@ -509,8 +510,8 @@ static void fill_view(hub *h, sched_site *view, int optimistic)
         v->watts_per_core = s->watts_per_core;
         v->free_cores = optimistic ? s->cores : s->cores - s->reserved_cores;
         v->free_memory_mb = optimistic ? s->memory_mb : s->memory_mb - s->reserved_memory_mb;
-        v->headroom_watts = s->power_budget_watts -
-                            (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
+        v->headroom_watts =
+            s->power_budget_watts - (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
         v->running_jobs = optimistic ? 0 : s->reserved_jobs;
     }
 }
@@ -668,9 +669,11 @@ static void take_back_from_site(hub *h, const char *site_id, const char *why)
     }
     sqlite3_bind_text(st, 1, site_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 2, HUB_PLACE_BATCH);
-    while (sqlite3_step(st) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        ids[n++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    for (int i = 0; i < n; i++) requeue(h, ids[i], why, 0);
+    for (int i = 0; i < n; i++)
+        requeue(h, ids[i], why, 0);
 }
 
 static void check_fleet(hub *h)
@@ -696,9 +699,11 @@ static void check_fleet(hub *h)
     }
     sqlite3_bind_int64(st, 1, util_now_ms());
     sqlite3_bind_int(st, 2, HUB_PLACE_BATCH);
-    while (sqlite3_step(st) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        ids[n++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    for (int i = 0; i < n; i++) requeue(h, ids[i], "lease expired (site did not confirm it)", 0);
+    for (int i = 0; i < n; i++)
+        requeue(h, ids[i], "lease expired (site did not confirm it)", 0);
 }
 
 static void flush_seqs(hub *h)
@@ -738,8 +743,8 @@ static void send_welcome(hub *h, hub_site *s)
  * the key it carries (proof of possession); the token, signed by this hub,
  * says which class the site gets and can be used once.
  */
-static void enroll(hub *h, const char *site_id, const char *topic, const void *payload,
-                   size_t len, const char *kid, const char *sig)
+static void enroll(hub *h, const char *site_id, const char *topic, const void *payload, size_t len,
+                   const char *kid, const char *sig)
 {
     cJSON *body = NULL;
     msg_header hdr;
@@ -773,9 +778,10 @@ static void enroll(hub *h, const char *site_id, const char *topic, const void *p
         goto out;
     }
     if (!token_text) {
-        send_enroll_refusal(h, site_id, "unknown site and no join token: run "
-                                        "`outpost token create --class CLASS` and start the "
-                                        "site with --token");
+        send_enroll_refusal(h, site_id,
+                            "unknown site and no join token: run "
+                            "`outpost token create --class CLASS` and start the "
+                            "site with --token");
         log_warn("hub", "refused site %s: unknown and no token", site_id);
         goto out;
     }
@@ -995,10 +1001,11 @@ static void handle_results(hub *h, hub_site *s, const cJSON *body)
         }
         char *text = cJSON_PrintUnformatted(item);
         if (!text) continue;
-        sqlite3_stmt *ins = store_stmt(h->db, "INSERT OR IGNORE INTO results(job_id, attempt,"
-                                              " site, received_at, applied, exit_code,"
-                                              " cpu_seconds, peak_rss_bytes, wall_ms,"
-                                              " energy_joules, body) VALUES(?,?,?,?,0,?,?,?,?,?,?)");
+        sqlite3_stmt *ins =
+            store_stmt(h->db, "INSERT OR IGNORE INTO results(job_id, attempt,"
+                              " site, received_at, applied, exit_code,"
+                              " cpu_seconds, peak_rss_bytes, wall_ms,"
+                              " energy_joules, body) VALUES(?,?,?,?,0,?,?,?,?,?,?)");
         if (!ins) {
             free(text);
             return;
@@ -1104,8 +1111,8 @@ static cJSON *authenticate(hub *h, const char *topic_id, const char *topic, cons
         log_warn("hub", "dropped message on %s: kid '%.63s' may not publish there", topic, kid);
         return NULL;
     }
-    if (msg_open(topic, payload, len, kid, sig, lookup, h, util_now_ms(), h->clock_skew_ms,
-                 &body, hdr, &h->msg, reason, sizeof reason) != OP_OK) {
+    if (msg_open(topic, payload, len, kid, sig, lookup, h, util_now_ms(), h->clock_skew_ms, &body,
+                 hdr, &h->msg, reason, sizeof reason) != OP_OK) {
         log_warn("hub", "dropped: %s", reason);
         return NULL;
     }
@@ -1113,8 +1120,7 @@ static cJSON *authenticate(hub *h, const char *topic_id, const char *topic, cons
 }
 
 static void handle_site_message(hub *h, const char *site_id, const char *leaf, const char *topic,
-                                const void *payload, size_t len, const char *kid,
-                                const char *sig)
+                                const void *payload, size_t len, const char *kid, const char *sig)
 {
     cJSON *body = NULL;
     msg_header hdr;
@@ -1181,8 +1187,7 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, int 
             return OP_ENOMEM;
         }
         if (d.outcome == SCHED_IMPOSSIBLE) {
-            snprintf(err, err_len, "no site in the fleet can ever run this job: %s",
-                     d.explanation);
+            snprintf(err, err_len, "no site in the fleet can ever run this job: %s", d.explanation);
             sched_decision_clear(&d);
             jobspec_clear(&spec);
             return OP_ECAPACITY;
@@ -1305,7 +1310,8 @@ static int op_jobs(hub *h, const cJSON *req, cJSON *data)
     store_bind_text(st, 1, state);
     sqlite3_bind_int64(st, 2, limit);
     cJSON *arr = cJSON_AddArrayToObject(data, "jobs");
-    while (arr && sqlite3_step(st) == SQLITE_ROW) cJSON_AddItemToArray(arr, job_summary(st));
+    while (arr && sqlite3_step(st) == SQLITE_ROW)
+        cJSON_AddItemToArray(arr, job_summary(st));
     sqlite3_reset(st);
     cJSON *counts = cJSON_AddObjectToObject(data, "counts");
     st = store_stmt(h->db, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
@@ -1489,8 +1495,7 @@ static int op_cancel(hub *h, const cJSON *req, char *err, size_t err_len)
     int64_t memory_mb = sqlite3_column_int64(st, 4);
     sqlite3_reset(st);
     int next;
-    if (jobstate_next(jobstate_parse(state), attempt, attempt + 1, JOB_EV_CANCEL, &next) !=
-        OP_OK) {
+    if (jobstate_next(jobstate_parse(state), attempt, attempt + 1, JOB_EV_CANCEL, &next) != OP_OK) {
         snprintf(err, err_len, "job %lld is already %s", (long long)id, state);
         return OP_EINVAL;
     }
@@ -1673,8 +1678,7 @@ static int parse_config(hub *h, const char *config_path, char *err, size_t err_l
     if (!c && !(c = conf_empty())) return OP_ENOMEM;
     const char *hub_id = conf_str(c, "hub_id", "hub");
     snprintf(h->identity.id, sizeof h->identity.id, "%s", hub_id);
-    snprintf(h->broker_host, sizeof h->broker_host, "%s",
-             conf_str(c, "broker_host", "127.0.0.1"));
+    snprintf(h->broker_host, sizeof h->broker_host, "%s", conf_str(c, "broker_host", "127.0.0.1"));
     const char *level = conf_str(c, "log_level", NULL);
     if (!util_valid_id(hub_id)) {
         snprintf(err, err_len, "hub_id '%s' must be [A-Za-z0-9_-]{1,63}", hub_id);
@@ -1684,18 +1688,16 @@ static int parse_config(hub *h, const char *config_path, char *err, size_t err_l
         rc = OP_EINVAL;
     }
     if (rc == OP_OK && level) log_set_level(log_parse_level(level));
-    if (rc == OP_OK)
-        rc = conf_int(c, "broker_port", 1883, 1, 65535, &h->broker_port, err, err_len);
+    if (rc == OP_OK) rc = conf_int(c, "broker_port", 1883, 1, 65535, &h->broker_port, err, err_len);
     if (rc == OP_OK)
         rc = conf_int(c, "site_lost_after_ms", 6000, 200, 86400000, &h->site_lost_after_ms, err,
                       err_len);
     if (rc == OP_OK) rc = conf_int(c, "lease_ms", 15000, 200, 86400000, &h->lease_ms, err, err_len);
     if (rc == OP_OK)
-        rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &h->clock_skew_ms, err,
-                      err_len);
+        rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &h->clock_skew_ms, err, err_len);
     if (rc == OP_OK)
-        rc = conf_int(c, "max_queued_jobs", 100000, 1, 100000000, &h->max_queued_jobs, err,
-                      err_len);
+        rc =
+            conf_int(c, "max_queued_jobs", 100000, 1, 100000000, &h->max_queued_jobs, err, err_len);
     if (rc == OP_OK)
         rc = conf_int(c, "token_ttl_s", 86400, 1, 365LL * 86400, &h->token_ttl_s, err, err_len);
     conf_free(c);
@@ -1704,20 +1706,19 @@ static int parse_config(hub *h, const char *config_path, char *err, size_t err_l
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: outpost hub --data-dir DIR [--config FILE] [--broker-port N]\n"
-            "\n"
-            "Runs the hub: fleet registry, job store, placement, enrollment and the\n"
-            "operator API over the MQTT broker. State lives in DIR (created if missing):\n"
-            "hub.db, identity/, operators, admin/ (local operator key), cli.conf.\n"
-            "\n"
-            "  --data-dir DIR     state directory (required)\n"
-            "  --config FILE      configuration (see examples/hub.conf)\n"
-            "  --broker-port N    overrides broker_port from the configuration\n"
-            "  --log-level L      debug, info, warn or error\n"
-            "\n"
-            "SIGTERM or SIGINT stops it cleanly. Exit codes: 0 stopped, 1 runtime failure,\n"
-            "2 bad usage or configuration.\n");
+    fprintf(out, "usage: outpost hub --data-dir DIR [--config FILE] [--broker-port N]\n"
+                 "\n"
+                 "Runs the hub: fleet registry, job store, placement, enrollment and the\n"
+                 "operator API over the MQTT broker. State lives in DIR (created if missing):\n"
+                 "hub.db, identity/, operators, admin/ (local operator key), cli.conf.\n"
+                 "\n"
+                 "  --data-dir DIR     state directory (required)\n"
+                 "  --config FILE      configuration (see examples/hub.conf)\n"
+                 "  --broker-port N    overrides broker_port from the configuration\n"
+                 "  --log-level L      debug, info, warn or error\n"
+                 "\n"
+                 "SIGTERM or SIGINT stops it cleanly. Exit codes: 0 stopped, 1 runtime failure,\n"
+                 "2 bad usage or configuration.\n");
 }
 
 int hub_main(int argc, char **argv)
@@ -1733,12 +1734,24 @@ int hub_main(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "d:c:p:l:h", opts, NULL)) != -1) {
         switch (opt) {
-        case 'd': data_dir = optarg; break;
-        case 'c': config_path = optarg; break;
-        case 'p': port_text = optarg; break;
-        case 'l': level = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'p':
+            port_text = optarg;
+            break;
+        case 'l':
+            level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
         }
     }
     if (!data_dir) {
@@ -1802,7 +1815,8 @@ int hub_main(int argc, char **argv)
     const char *subs[] = {MSG_TOPIC_ROOT "site/+/hello", MSG_TOPIC_ROOT "site/+/state",
                           MSG_TOPIC_ROOT "site/+/event", MSG_TOPIC_ROOT "site/+/result",
                           MSG_TOPIC_ROOT "op/+/req"};
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) bus_subscribe(h->bus, subs[i]);
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        bus_subscribe(h->bus, subs[i]);
     runctl_install();
     log_info("hub", "hub %s started (pubkey %.16s..., %zu sites, broker %s:%lld, data %s)",
              h->identity.id, h->identity.pk_hex, h->n_sites, h->broker_host,
@@ -1849,8 +1863,9 @@ int hub_main(int argc, char **argv)
     if (store_in_tx(h->db)) store_commit(h->db);
     flush_seqs(h);
     flush_outgoing(h);
-    log_info("hub", "stopping: %llu jobs submitted, %llu results applied, %llu duplicate,"
-                    " %llu stale this run",
+    log_info("hub",
+             "stopping: %llu jobs submitted, %llu results applied, %llu duplicate,"
+             " %llu stale this run",
              (unsigned long long)h->jobs_submitted, (unsigned long long)h->results_applied,
              (unsigned long long)h->results_duplicate, (unsigned long long)h->results_stale);
     exit_code = EXIT_OK;
@@ -1859,7 +1874,8 @@ out:
     discard_outgoing(h);
     store_close(h->db);
     ident_wipe(&h->identity);
-    for (size_t i = 0; i < h->n_sites; i++) cJSON_Delete(h->sites[i].messages);
+    for (size_t i = 0; i < h->n_sites; i++)
+        cJSON_Delete(h->sites[i].messages);
     free(h->sites);
     free(h);
     return exit_code;
@@ -1902,11 +1918,21 @@ int hub__fuzz_one(const uint8_t *data, size_t len)
     hub_site *s = &h->sites[0];
     store_begin(h->db);
     switch (data[0] % 5) {
-    case 0: handle_state(h, s, body); break;
-    case 1: handle_events(h, s, body); break;
-    case 2: handle_results(h, s, body); break;
-    case 3: update_site_capacity(h, s, body); break;
-    default: cJSON_Delete(op_dispatch(h, body, "op-fuzz")); break;
+    case 0:
+        handle_state(h, s, body);
+        break;
+    case 1:
+        handle_events(h, s, body);
+        break;
+    case 2:
+        handle_results(h, s, body);
+        break;
+    case 3:
+        update_site_capacity(h, s, body);
+        break;
+    default:
+        cJSON_Delete(op_dispatch(h, body, "op-fuzz"));
+        break;
     }
     place_queued(h);
     check_fleet(h);

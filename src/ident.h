@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 typedef struct ident {
-    char id[64];        /* hub, site or operator id */
+    char id[64]; /* hub, site or operator id */
     uint8_t pk[32];
     uint8_t sk[64];
     char pk_hex[65];

@@ -20,9 +20,12 @@ unsigned jobspec_class_bit(const char *cls)
 const char *jobspec_class_name(unsigned bit)
 {
     switch (bit) {
-    case CLASS_POD: return "pod";
-    case CLASS_CAR: return "car";
-    case CLASS_DC: return "dc";
+    case CLASS_POD:
+        return "pod";
+    case CLASS_CAR:
+        return "car";
+    case CLASS_DC:
+        return "dc";
     }
     return "?";
 }
@@ -35,17 +38,22 @@ const char *jobspec_kind_name(int kind)
 const char *jobspec_data_class_name(int data_class)
 {
     switch (data_class) {
-    case DATA_PUBLIC: return "public";
-    case DATA_CONFIDENTIAL: return "confidential";
-    case DATA_SITE_PRIVATE: return "site-private";
+    case DATA_PUBLIC:
+        return "public";
+    case DATA_CONFIDENTIAL:
+        return "confidential";
+    case DATA_SITE_PRIVATE:
+        return "site-private";
     }
     return "?";
 }
 
 void jobspec_clear(jobspec *spec)
 {
-    for (int i = 0; i < spec->argc; i++) free(spec->argv[i]);
-    for (int i = 0; i < spec->n_inputs; i++) free(spec->inputs[i].data);
+    for (int i = 0; i < spec->argc; i++)
+        free(spec->argv[i]);
+    for (int i = 0; i < spec->n_inputs; i++)
+        free(spec->inputs[i].data);
     memset(spec, 0, sizeof *spec);
 }
 
@@ -115,8 +123,8 @@ static int parse_inputs(const cJSON *inputs, jobspec *spec, char *err, size_t er
                      idx);
             return OP_EINVAL;
         }
-        int rc = util_b64_decode(data->valuestring, JOBSPEC_MAX_INPUT_BYTES - total, &f->data,
-                                 &f->len);
+        int rc =
+            util_b64_decode(data->valuestring, JOBSPEC_MAX_INPUT_BYTES - total, &f->data, &f->len);
         if (rc == OP_ETOOBIG) {
             snprintf(err, err_len, "inputs: more than %d bytes in all", JOBSPEC_MAX_INPUT_BYTES);
             return OP_ETOOBIG;
@@ -137,8 +145,8 @@ static int parse_inputs(const cJSON *inputs, jobspec *spec, char *err, size_t er
     return OP_OK;
 }
 
-static int parse_strings(const cJSON *arr, const char *path, int max, size_t max_len,
-                         char *err, size_t err_len)
+static int parse_strings(const cJSON *arr, const char *path, int max, size_t max_len, char *err,
+                         size_t err_len)
 {
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > max) {
         snprintf(err, err_len, "%s: must be an array of at most %d strings", path, max);
@@ -167,9 +175,9 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
         snprintf(err, err_len, "job spec must be a JSON object");
         return OP_EINVAL;
     }
-    static const char *known[] = {"kind",    "name",         "command",    "resources",
-                                  "inputs",  "outputs",      "site_classes", "data_class",
-                                  "origin",  "max_attempts", "deterministic", NULL};
+    static const char *known[] = {"kind",   "name",         "command",       "resources",
+                                  "inputs", "outputs",      "site_classes",  "data_class",
+                                  "origin", "max_attempts", "deterministic", NULL};
     const cJSON *field;
     cJSON_ArrayForEach(field, root)
     {
@@ -247,8 +255,8 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
     if ((rc = get_int(res, "cpu_s", "resources.", spec->wall_s * spec->cores, 1,
                       JOBSPEC_MAX_WALL_S * JOBSPEC_MAX_CORES, &spec->cpu_s, err, err_len)))
         goto fail;
-    if ((rc = get_int(res, "output_bytes", "resources.", 1024 * 1024, 1,
-                      JOBSPEC_MAX_OUTPUT_BYTES, &spec->output_bytes, err, err_len)))
+    if ((rc = get_int(res, "output_bytes", "resources.", 1024 * 1024, 1, JOBSPEC_MAX_OUTPUT_BYTES,
+                      &spec->output_bytes, err, err_len)))
         goto fail;
     if ((rc = get_int(res, "open_files", "resources.", 64, 8, 4096, &spec->open_files, err,
                       err_len)))
@@ -269,8 +277,8 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
             }
         }
     }
-    if ((rc = parse_inputs(cJSON_GetObjectItemCaseSensitive(root, "inputs"), spec, err,
-                           err_len)) != OP_OK)
+    if ((rc = parse_inputs(cJSON_GetObjectItemCaseSensitive(root, "inputs"), spec, err, err_len)) !=
+        OP_OK)
         goto fail;
     const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
     if (outputs) {

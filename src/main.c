@@ -15,11 +15,12 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "outpost %s: a governed compute fleet of small sites\n\n"
-                 "Roles:\n"
-                 "  outpost hub  --data-dir DIR [--config FILE]      run the hub\n"
-                 "  outpost site --data-dir DIR --config FILE [--token T]  run a site agent\n"
-                 "\nOperator commands (talk to a running hub):\n",
+    fprintf(out,
+            "outpost %s: a governed compute fleet of small sites\n\n"
+            "Roles:\n"
+            "  outpost hub  --data-dir DIR [--config FILE]      run the hub\n"
+            "  outpost site --data-dir DIR --config FILE [--token T]  run a site agent\n"
+            "\nOperator commands (talk to a running hub):\n",
             OUTPOST_VERSION);
     if (out == stdout) cli_print_commands();
     fprintf(out, "\nEvery command takes --help. See README.md and docs/.\n");

@@ -155,9 +155,8 @@ int msg_window_accept(msg_window *w, uint64_t seq)
 }
 
 int msg_open(const char *topic, const void *payload, size_t len, const char *kid,
-             const char *sig_hex, msg_lookup_fn lookup, void *ctx, int64_t now_ms,
-             int64_t skew_ms, cJSON **body, msg_header *hdr, msg_stats *stats, char *reason,
-             size_t reason_len)
+             const char *sig_hex, msg_lookup_fn lookup, void *ctx, int64_t now_ms, int64_t skew_ms,
+             cJSON **body, msg_header *hdr, msg_stats *stats, char *reason, size_t reason_len)
 {
     const uint8_t *pk = NULL;
     msg_window *window = NULL;

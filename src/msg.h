@@ -95,8 +95,7 @@ typedef int (*msg_lookup_fn)(void *ctx, const char *kid, const uint8_t **pk, msg
  * OP_EREPLAY.
  */
 int msg_open(const char *topic, const void *payload, size_t len, const char *kid,
-             const char *sig_hex, msg_lookup_fn lookup, void *ctx, int64_t now_ms,
-             int64_t skew_ms, cJSON **body, msg_header *hdr, msg_stats *stats, char *reason,
-             size_t reason_len);
+             const char *sig_hex, msg_lookup_fn lookup, void *ctx, int64_t now_ms, int64_t skew_ms,
+             cJSON **body, msg_header *hdr, msg_stats *stats, char *reason, size_t reason_len);
 
 #endif

@@ -48,49 +48,49 @@
 #include <sys/types.h>
 
 typedef struct sandbox_limits {
-    int64_t cpu_seconds;   /* RLIMIT_CPU; 0 = no limit */
-    int64_t memory_bytes;  /* RLIMIT_AS and cgroup memory.max; 0 = no limit */
-    int64_t open_files;    /* RLIMIT_NOFILE; 0 = default 64 */
-    int64_t output_bytes;  /* RLIMIT_FSIZE and capture cap; 0 = default 1 MiB */
-    int64_t wall_ms;       /* killed after this; 0 = no limit */
-    int64_t processes;     /* RLIMIT_NPROC; 0 = no limit (NPROC is per-uid, so loose) */
-    double cpu_cores;      /* cgroup cpu.max quota in cores; 0 = no limit */
+    int64_t cpu_seconds;  /* RLIMIT_CPU; 0 = no limit */
+    int64_t memory_bytes; /* RLIMIT_AS and cgroup memory.max; 0 = no limit */
+    int64_t open_files;   /* RLIMIT_NOFILE; 0 = default 64 */
+    int64_t output_bytes; /* RLIMIT_FSIZE and capture cap; 0 = default 1 MiB */
+    int64_t wall_ms;      /* killed after this; 0 = no limit */
+    int64_t processes;    /* RLIMIT_NPROC; 0 = no limit (NPROC is per-uid, so loose) */
+    double cpu_cores;     /* cgroup cpu.max quota in cores; 0 = no limit */
 } sandbox_limits;
 
 /* What this machine lets the sandbox do (sandbox_probe fills it). */
 typedef struct sandbox_caps {
-    int netns;   /* 1 if a new network namespace can be created */
-    int seccomp; /* 1 if a seccomp filter can be installed */
-    int cgroup;  /* 1 if cgroup_dir is a writable cgroup v2 dir with cpu+memory */
-    int rlimits; /* always 1 */
+    int netns;         /* 1 if a new network namespace can be created */
+    int seccomp;       /* 1 if a seccomp filter can be installed */
+    int cgroup;        /* 1 if cgroup_dir is a writable cgroup v2 dir with cpu+memory */
+    int rlimits;       /* always 1 */
     char missing[256]; /* human-readable list of protections that are off, "" if none */
 } sandbox_caps;
 
 typedef struct sandbox_spec {
-    const char *workdir;     /* existing directory; the child chdirs into it */
-    char *const *argv;       /* argv[0] is looked up in PATH=/usr/local/bin:/usr/bin:/bin */
+    const char *workdir; /* existing directory; the child chdirs into it */
+    char *const *argv;   /* argv[0] is looked up in PATH=/usr/local/bin:/usr/bin:/bin */
     sandbox_limits limits;
-    const char *cgroup_dir;  /* delegated cgroup v2 parent, or NULL */
-    const char *job_name;    /* used to name the cgroup leaf; [A-Za-z0-9_.-] */
-    int use_netns;           /* from caps */
-    int use_seccomp;         /* from caps */
+    const char *cgroup_dir; /* delegated cgroup v2 parent, or NULL */
+    const char *job_name;   /* used to name the cgroup leaf; [A-Za-z0-9_.-] */
+    int use_netns;          /* from caps */
+    int use_seccomp;        /* from caps */
 } sandbox_spec;
 
 typedef struct sandbox_result {
-    int exited;              /* 1 if the process exited normally */
-    int exit_code;           /* exit status when exited, else -1 */
-    int term_signal;         /* signal that ended it, or 0 */
-    int killed_wall;         /* 1 if the wall-time limit killed it */
-    double cpu_seconds;      /* user + system CPU of the job and its children */
-    int64_t peak_rss_bytes;  /* ru_maxrss of the job's process tree */
-    char *stdout_text;       /* malloc'd, at most output_bytes, NUL-terminated */
+    int exited;             /* 1 if the process exited normally */
+    int exit_code;          /* exit status when exited, else -1 */
+    int term_signal;        /* signal that ended it, or 0 */
+    int killed_wall;        /* 1 if the wall-time limit killed it */
+    double cpu_seconds;     /* user + system CPU of the job and its children */
+    int64_t peak_rss_bytes; /* ru_maxrss of the job's process tree */
+    char *stdout_text;      /* malloc'd, at most output_bytes, NUL-terminated */
     size_t stdout_len;
     int stdout_truncated;
     char *stderr_text;
     size_t stderr_len;
     int stderr_truncated;
-    int64_t wall_ms;         /* from start to reaping */
-    char error[256];         /* set when the sandbox itself failed to start the job */
+    int64_t wall_ms; /* from start to reaping */
+    char error[256]; /* set when the sandbox itself failed to start the job */
 } sandbox_result;
 
 typedef struct sandbox_run sandbox_run;
@@ -122,7 +122,8 @@ int sandbox_start(const sandbox_spec *spec, sandbox_run **out);
  */
 int sandbox_poll(sandbox_run *run, sandbox_result *result);
 
-/* Sends sig to the job's whole process group (SIGTERM for a grace stop, SIGKILL, SIGSTOP, SIGCONT). */
+/* Sends sig to the job's whole process group (SIGTERM for a grace stop, SIGKILL, SIGSTOP, SIGCONT).
+ */
 void sandbox_signal(sandbox_run *run, int sig);
 
 pid_t sandbox_pid(const sandbox_run *run);

@@ -22,9 +22,9 @@ enum {
     WHY_POWER,
     WHY_COUNT
 };
-static const char *why_text[WHY_COUNT] = {"lost",      "class not allowed", "data residency",
-                                          "refused or lost this job before", "too small",
-                                          "busy",      "power headroom"};
+static const char *why_text[WHY_COUNT] = {
+    "lost", "class not allowed", "data residency", "refused or lost this job before", "too small",
+    "busy", "power headroom"};
 
 typedef struct text_buf {
     char *data;
@@ -147,7 +147,8 @@ int sched_place(const sched_site *sites, size_t n, const sched_job *job, sched_d
         append(&b, "impossible: no site in the fleet of %zu can ever run it", n);
     }
     int total_filtered = 0;
-    for (int w = 0; w < WHY_COUNT; w++) total_filtered += counts[w];
+    for (int w = 0; w < WHY_COUNT; w++)
+        total_filtered += counts[w];
     if (total_filtered) {
         append(&b, "; filtered %d:", total_filtered);
         for (int w = 0; w < WHY_COUNT; w++)

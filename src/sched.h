@@ -19,24 +19,25 @@
 /* A site as the scheduler sees it (the fleet view), filled by the hub. */
 typedef struct sched_site {
     const char *id;
-    unsigned class_bit;     /* CLASS_POD / CLASS_CAR / CLASS_DC (jobspec.h) */
-    int alive;              /* heartbeat seen within the loss timeout */
-    int cores;              /* total cores the site offers */
-    int free_cores;         /* cores not reserved by running or placed jobs */
+    unsigned class_bit; /* CLASS_POD / CLASS_CAR / CLASS_DC (jobspec.h) */
+    int alive;          /* heartbeat seen within the loss timeout */
+    int cores;          /* total cores the site offers */
+    int free_cores;     /* cores not reserved by running or placed jobs */
     int64_t memory_mb;
     int64_t free_memory_mb;
-    double headroom_watts;  /* power still available for new work */
-    double watts_per_core;  /* draw of one busy core on this site's hardware */
+    double headroom_watts; /* power still available for new work */
+    double watts_per_core; /* draw of one busy core on this site's hardware */
     int running_jobs;
 } sched_site;
 
 typedef struct sched_job {
     int cores;
     int64_t memory_mb;
-    unsigned class_mask;      /* allowed site classes */
-    const char *origin;       /* origin site id or NULL */
-    int site_private;         /* 1: may run only on origin */
-    const char *const *excluded; /* site ids that refused or lost this job; NULL-terminated or NULL */
+    unsigned class_mask; /* allowed site classes */
+    const char *origin;  /* origin site id or NULL */
+    int site_private;    /* 1: may run only on origin */
+    const char *const
+        *excluded; /* site ids that refused or lost this job; NULL-terminated or NULL */
 } sched_job;
 
 enum {
@@ -46,10 +47,10 @@ enum {
 };
 
 typedef struct sched_decision {
-    int outcome;          /* SCHED_* */
-    int site_index;       /* index into the sites array when placed, else -1 */
+    int outcome;    /* SCHED_* */
+    int site_index; /* index into the sites array when placed, else -1 */
     double score;
-    char *explanation;    /* malloc'd; caller frees with sched_decision_clear */
+    char *explanation; /* malloc'd; caller frees with sched_decision_clear */
 } sched_decision;
 
 /*

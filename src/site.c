@@ -32,10 +32,11 @@
 #define SITE_RESEND_BATCH 64
 #define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
 
-static const char *site_conf_keys[] = {
-    "site_id",     "broker_host",  "broker_port",   "cores",        "memory_mb",
-    "power_budget_watts", "watts_per_core", "idle_watts", "heartbeat_ms", "max_jobs",
-    "cgroup_dir",  "log_level",    "resend_ms",     "clock_skew_ms", NULL};
+static const char *site_conf_keys[] = {"site_id",        "broker_host",   "broker_port",
+                                       "cores",          "memory_mb",     "power_budget_watts",
+                                       "watts_per_core", "idle_watts",    "heartbeat_ms",
+                                       "max_jobs",       "cgroup_dir",    "log_level",
+                                       "resend_ms",      "clock_skew_ms", NULL};
 
 static const char *site_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -50,7 +51,7 @@ typedef struct site_job {
     int64_t job_id;
     int64_t attempt;
     jobspec spec;
-    sandbox_run *run;      /* exec jobs */
+    sandbox_run *run; /* exec jobs */
     char workdir[PATH_MAX];
     int64_t started_mono;
     int cancelled;
@@ -72,7 +73,7 @@ typedef struct site {
     uint8_t hub_pk[32];
     int have_hub;
     msg_window hub_window;
-    int enrolled;          /* welcome received */
+    int enrolled; /* welcome received */
     int refused;
     char refusal[256];
     const char *token_text;
@@ -80,8 +81,8 @@ typedef struct site {
     int n_jobs;
     int used_cores;
     int64_t used_memory_mb;
-    cJSON *events;         /* started/refused, sent after commit */
-    cJSON *results;        /* fresh results, sent after commit */
+    cJSON *events;  /* started/refused, sent after commit */
+    cJSON *results; /* fresh results, sent after commit */
     int store_failed;
     int64_t next_heartbeat_ms, next_hello_ms, next_resend_ms;
     msg_stats msg;
@@ -234,8 +235,7 @@ static void send_heartbeat(site *s)
     cJSON_AddNumberToObject(body, "power_budget_watts", s->power_budget_watts);
     cJSON_AddNumberToObject(body, "watts_per_core", s->watts_per_core);
     cJSON_AddNumberToObject(body, "idle_watts", s->idle_watts);
-    cJSON_AddNumberToObject(body, "draw_watts",
-                            s->idle_watts + s->used_cores * s->watts_per_core);
+    cJSON_AddNumberToObject(body, "draw_watts", s->idle_watts + s->used_cores * s->watts_per_core);
     cJSON_AddStringToObject(body, "protections_off", s->caps.missing);
     cJSON *rejected = cJSON_AddObjectToObject(body, "messages");
     if (rejected) msg_stats_to_json(&s->msg, rejected);
@@ -421,8 +421,9 @@ static void finish_exec(site *s, site_job *j, sandbox_result *res)
         char *data = read_output_file(j->workdir, j->spec.outputs[i], budget, &len, &too_big);
         if (!data) {
             cJSON_AddItemToArray(missing, cJSON_CreateString(j->spec.outputs[i]));
-            if (too_big) log_info("site", "job %lld: output %s exceeds its size limit",
-                                  (long long)j->job_id, j->spec.outputs[i]);
+            if (too_big)
+                log_info("site", "job %lld: output %s exceeds its size limit", (long long)j->job_id,
+                         j->spec.outputs[i]);
             continue;
         }
         budget -= len;
@@ -494,7 +495,8 @@ static int start_job(site *s, site_job *j)
     }
     util_rm_rf(j->workdir);
     if (util_mkdir_p(j->workdir) != OP_OK || write_inputs(j) != OP_OK) {
-        snprintf(why, sizeof why, "cannot prepare work dir %.150s: %.60s", j->workdir, strerror(errno));
+        snprintf(why, sizeof why, "cannot prepare work dir %.150s: %.60s", j->workdir,
+                 strerror(errno));
         rc = OP_EIO;
         goto fail;
     }
@@ -550,8 +552,9 @@ static void poll_jobs(site *s)
             continue;
         }
         if (rc == 1 && !j->cancelled) finish_exec(s, j, &res);
-        if (rc < 0) log_error("site", "job %lld: sandbox poll failed: %s", (long long)j->job_id,
-                              op_strerror(rc));
+        if (rc < 0)
+            log_error("site", "job %lld: sandbox poll failed: %s", (long long)j->job_id,
+                      op_strerror(rc));
         sandbox_result_clear(&res);
         remove_job(s, i);
     }
@@ -623,8 +626,8 @@ static void accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *sp
     int rc = jobspec_from_json(spec_json, &j->spec, why, sizeof why);
     if (rc == OP_OK && !from_store) rc = admission(s, &j->spec, why, sizeof why);
     if (rc != OP_OK) {
-        log_info("site", "refused job %lld attempt %lld: %s", (long long)job_id,
-                 (long long)attempt, why);
+        log_info("site", "refused job %lld attempt %lld: %s", (long long)job_id, (long long)attempt,
+                 why);
         add_event(s, job_id, attempt, "refused", why);
         jobspec_clear(&j->spec);
         free(j);
@@ -748,8 +751,8 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     cJSON *body = NULL;
     msg_header hdr;
     char reason[256];
-    int rc = msg_open(topic, payload, len, kid, sig, lookup_hub, s, util_now_ms(),
-                      s->clock_skew_ms, &body, &hdr, &s->msg, reason, sizeof reason);
+    int rc = msg_open(topic, payload, len, kid, sig, lookup_hub, s, util_now_ms(), s->clock_skew_ms,
+                      &body, &hdr, &s->msg, reason, sizeof reason);
     if (rc != OP_OK) {
         log_warn("site", "dropped: %s", reason);
         return;
@@ -842,11 +845,10 @@ static int parse_config(site *s, const char *path, char *err, size_t err_len)
     }
     if (rc == OP_OK) rc = conf_int(c, "broker_port", 1883, 1, 65535, &s->broker_port, err, err_len);
     if (rc == OP_OK) rc = conf_int(c, "cores", 1, 1, 4096, &s->cores, err, err_len);
+    if (rc == OP_OK) rc = conf_int(c, "memory_mb", 1024, 16, 1 << 30, &s->memory_mb, err, err_len);
     if (rc == OP_OK)
-        rc = conf_int(c, "memory_mb", 1024, 16, 1 << 30, &s->memory_mb, err, err_len);
-    if (rc == OP_OK)
-        rc = conf_double(c, "power_budget_watts", 100, 0, 1e7, &s->power_budget_watts, err,
-                         err_len);
+        rc =
+            conf_double(c, "power_budget_watts", 100, 0, 1e7, &s->power_budget_watts, err, err_len);
     if (rc == OP_OK)
         rc = conf_double(c, "watts_per_core", 10, 0, 1e5, &s->watts_per_core, err, err_len);
     if (rc == OP_OK) rc = conf_double(c, "idle_watts", 5, 0, 1e6, &s->idle_watts, err, err_len);
@@ -856,8 +858,7 @@ static int parse_config(site *s, const char *path, char *err, size_t err_len)
         rc = conf_int(c, "max_jobs", s->cores, 1, SITE_MAX_RUNNING, &s->max_jobs, err, err_len);
     if (rc == OP_OK) rc = conf_int(c, "resend_ms", 3000, 100, 3600000, &s->resend_ms, err, err_len);
     if (rc == OP_OK)
-        rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &s->clock_skew_ms, err,
-                      err_len);
+        rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &s->clock_skew_ms, err, err_len);
     conf_free(c);
     return rc;
 }
@@ -882,8 +883,9 @@ static int load_hub_pin(site *s, const char *token_text, char *err, size_t err_l
         return OP_OK;
     }
     if (!token_text) {
-        snprintf(err, err_len, "not enrolled yet: pass --token TOKEN (from `outpost token create"
-                               " --class CLASS` on the hub)");
+        snprintf(err, err_len,
+                 "not enrolled yet: pass --token TOKEN (from `outpost token create"
+                 " --class CLASS` on the hub)");
         return OP_EINVAL;
     }
     token tok;
@@ -915,22 +917,21 @@ static int load_hub_pin(site *s, const char *token_text, char *err, size_t err_l
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: outpost site --config FILE --data-dir DIR [--token TOKEN]\n"
-            "\n"
-            "Runs a site agent: enrolls with the hub (first start needs a one-time --token\n"
-            "from `outpost token create --class pod|car|dc`), reports capacity and power\n"
-            "budget, runs offered jobs in the sandbox and keeps results until the hub\n"
-            "acknowledges them.\n"
-            "\n"
-            "  --config FILE      site configuration (see examples/site.conf); required\n"
-            "  --data-dir DIR     state directory (created if missing); required\n"
-            "  --token TOKEN      one-time join token (first start only)\n"
-            "  --broker-port N    overrides broker_port from the configuration\n"
-            "  --log-level L      debug, info, warn or error\n"
-            "\n"
-            "Exit codes: 0 stopped, 1 runtime failure, 2 bad usage/config/token,\n"
-            "3 enrollment refused by the hub.\n");
+    fprintf(out, "usage: outpost site --config FILE --data-dir DIR [--token TOKEN]\n"
+                 "\n"
+                 "Runs a site agent: enrolls with the hub (first start needs a one-time --token\n"
+                 "from `outpost token create --class pod|car|dc`), reports capacity and power\n"
+                 "budget, runs offered jobs in the sandbox and keeps results until the hub\n"
+                 "acknowledges them.\n"
+                 "\n"
+                 "  --config FILE      site configuration (see examples/site.conf); required\n"
+                 "  --data-dir DIR     state directory (created if missing); required\n"
+                 "  --token TOKEN      one-time join token (first start only)\n"
+                 "  --broker-port N    overrides broker_port from the configuration\n"
+                 "  --log-level L      debug, info, warn or error\n"
+                 "\n"
+                 "Exit codes: 0 stopped, 1 runtime failure, 2 bad usage/config/token,\n"
+                 "3 enrollment refused by the hub.\n");
 }
 
 int site_main(int argc, char **argv)
@@ -948,13 +949,27 @@ int site_main(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "d:c:t:p:l:h", opts, NULL)) != -1) {
         switch (opt) {
-        case 'd': data_dir = optarg; break;
-        case 'c': config_path = optarg; break;
-        case 't': token_text = optarg; break;
-        case 'p': port_text = optarg; break;
-        case 'l': level = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 't':
+            token_text = optarg;
+            break;
+        case 'p':
+            port_text = optarg;
+            break;
+        case 'l':
+            level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
         }
     }
     if (!data_dir || !config_path) {
@@ -1062,8 +1077,9 @@ int site_main(int argc, char **argv)
         }
     }
     if (store_in_tx(s->db) && store_commit(s->db) != OP_OK) store_rollback(s->db);
-    log_info("site", "stopping: %llu jobs run, %llu results acknowledged this run; %d running"
-                     " jobs stop now and resume at next start",
+    log_info("site",
+             "stopping: %llu jobs run, %llu results acknowledged this run; %d running"
+             " jobs stop now and resume at next start",
              (unsigned long long)s->jobs_run, (unsigned long long)s->results_acked, s->n_jobs);
     exit_code = EXIT_OK;
 out:

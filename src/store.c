@@ -39,11 +39,10 @@ int store_open(const char *path, const char *schema_sql, int synchronous_full, s
         return OP_ESTORE;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    const char *pragmas = synchronous_full
-                              ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                                "PRAGMA foreign_keys=ON;"
-                              : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                                "PRAGMA foreign_keys=ON;";
+    const char *pragmas = synchronous_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                             "PRAGMA foreign_keys=ON;"
+                                           : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                                             "PRAGMA foreign_keys=ON;";
     if (store_exec(s, pragmas) != OP_OK || store_exec(s, schema_sql) != OP_OK) {
         store_close(s);
         return OP_ESTORE;
@@ -55,7 +54,8 @@ int store_open(const char *path, const char *schema_sql, int synchronous_full, s
 void store_close(store *s)
 {
     if (!s) return;
-    for (int i = 0; i < s->n_cached; i++) sqlite3_finalize(s->cache[i].stmt);
+    for (int i = 0; i < s->n_cached; i++)
+        sqlite3_finalize(s->cache[i].stmt);
     if (s->db) sqlite3_close(s->db);
     free(s);
 }

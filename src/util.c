@@ -79,8 +79,7 @@ static int b64_decode(const char *text, size_t max_len, uint8_t **out, size_t *o
     if (!buf) return OP_ENOMEM;
     size_t n = 0;
     const char *end = NULL;
-    if (sodium_base642bin(buf, cap, text, text_len, NULL, &n, &end, variant) != 0 ||
-        *end != '\0') {
+    if (sodium_base642bin(buf, cap, text, text_len, NULL, &n, &end, variant) != 0 || *end != '\0') {
         free(buf);
         return OP_EINVAL;
     }

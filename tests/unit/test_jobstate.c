@@ -18,7 +18,8 @@ static int next_of(int state, int64_t attempt, int64_t max, int event)
 static void test_names_round_trip(void **unused)
 {
     (void)unused;
-    for (int s = 0; s < JOB_STATE_COUNT; s++) assert_int_equal(jobstate_parse(jobstate_name(s)), s);
+    for (int s = 0; s < JOB_STATE_COUNT; s++)
+        assert_int_equal(jobstate_parse(jobstate_name(s)), s);
     assert_int_equal(jobstate_parse("done"), -1);
     assert_int_equal(jobstate_parse(NULL), -1);
     assert_string_equal(jobstate_name(99), "?");
@@ -78,8 +79,8 @@ static void test_result_applies_only_to_current_attempt_on_its_site(void **unuse
     (void)unused;
     assert_true(jobstate_result_applies(JOB_RUNNING, 2, "dc-1", 2, "dc-1"));
     assert_true(jobstate_result_applies(JOB_PLACED, 2, "dc-1", 2, "dc-1"));
-    assert_false(jobstate_result_applies(JOB_RUNNING, 2, "dc-1", 1, "dc-1")); /* late */
-    assert_false(jobstate_result_applies(JOB_RUNNING, 2, "dc-1", 2, "pod-1")); /* wrong site */
+    assert_false(jobstate_result_applies(JOB_RUNNING, 2, "dc-1", 1, "dc-1"));   /* late */
+    assert_false(jobstate_result_applies(JOB_RUNNING, 2, "dc-1", 2, "pod-1"));  /* wrong site */
     assert_false(jobstate_result_applies(JOB_SUCCEEDED, 2, "dc-1", 2, "dc-1")); /* twice */
     assert_false(jobstate_result_applies(JOB_QUEUED, 2, "dc-1", 2, "dc-1"));
     assert_false(jobstate_result_applies(JOB_CANCELLED, 2, "dc-1", 2, "dc-1"));
