@@ -361,6 +361,19 @@ class FaultTest(unittest.TestCase):
         for jid in ids:
             self.assertEqual(len(applied_results(self.f.job(jid))), 1, jid)
 
+    def test_queue_bound_refuses_with_a_clear_error(self):
+        self.f.hub.stop()
+        self.f.start_hub(max_queued_jobs=5)
+        # No site yet: jobs wait in the queue.
+        self.assertEqual(len(self.f.cli("submit", "--kind", "noop", "--count", "4").stdout.split()), 4)
+        r = self.f.cli("submit", "--kind", "noop", "--count", "2", check=False)
+        self.assertEqual(r.returncode, 6)
+        self.assertIn("hub queue full (4 queued, limit 5); retry later", r.stderr)
+        self.assertEqual(self.f.cli_json("jobs")["counts"], {"queued": 4})
+        self.assertGreaterEqual(self.f.cli_json("stats")["bound_hits"], 1)
+        self.f.start_site("dc-a", "dc", cores=2)
+        self.f.wait_jobs_terminal([1, 2, 3, 4], 60)
+
     def test_broker_sigkill_and_restart_loses_nothing(self):
         self.f.start_site("dc-a", "dc", cores=2)
         ids = [int(x) for x in self.f.cli("submit", "--count", "6", "--", "sh", "-c",
