@@ -22,6 +22,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "msg.h"
+#include "opclient.h"
 #include "proto.h"
 #include "sched.h"
 #include "util.h"
@@ -277,30 +278,23 @@ static void on_e2e(void *ctx, const char *topic, const void *payload, size_t len
 
 static int connect_operator(client *c, const char *hub_dir)
 {
-    char path[PATH_MAX], err[256];
-    static const char *keys[] = {"hub_id", "hub_pubkey", "broker_host", "broker_port", NULL};
-    conf *cf = NULL;
+    char path[PATH_MAX], err[512];
+    opclient_hub hub;
     snprintf(path, sizeof path, "%s/cli.conf", hub_dir);
-    if (conf_load(path, keys, &cf, err, sizeof err) != OP_OK) {
+    if (opclient_load_hub(path, &hub, err, sizeof err) != OP_OK) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }
-    int64_t port = 1883;
-    conf_int(cf, "broker_port", 1883, 1, 65535, &port, err, sizeof err);
-    snprintf(c->hub_id, sizeof c->hub_id, "%s", conf_str(cf, "hub_id", "hub"));
-    util_unhex(conf_str(cf, "hub_pubkey", ""), c->hub_pk, 32);
+    snprintf(c->hub_id, sizeof c->hub_id, "%s", hub.hub_id);
+    memcpy(c->hub_pk, hub.hub_pk, 32);
     snprintf(path, sizeof path, "%s/admin", hub_dir);
-    ident probe;
-    ident_load_or_create(path, "op", &probe);
-    char op_id[64];
-    snprintf(op_id, sizeof op_id, "op-%.16s", probe.pk_hex);
-    ident_load_or_create(path, op_id, &c->identity);
-    bus_config bc = {.host = "127.0.0.1",
-                     .port = (int)port,
+    if (opclient_identity(path, &c->identity) != OP_OK) return -1;
+    const char *op_id = c->identity.id;
+    bus_config bc = {.host = hub.broker_host,
+                     .port = (int)hub.broker_port,
                      .client_id = "outpost-bench",
                      .clean_start = 1,
                      .keepalive_s = 30};
-    conf_free(cf);
     if (bus_open(&bc, &c->identity, on_e2e, c, &c->bus) != OP_OK) return -1;
     char topic[PROTO_TOPIC_MAX];
     proto_topic(topic, sizeof topic, "op", op_id, "resp");

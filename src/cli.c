@@ -8,6 +8,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "msg.h"
+#include "opclient.h"
 #include "proto.h"
 #include "runctl.h"
 #include "util.h"
@@ -25,11 +26,8 @@
 
 typedef struct cli {
     ident identity;
-    char hub_id[64];
-    uint8_t hub_pk[32];
+    opclient_hub hub;
     msg_window hub_window;
-    char broker_host[256];
-    int64_t broker_port;
     bus *bus;
     int timeout_ms;
     int json;
@@ -88,8 +86,8 @@ static void common_help(void)
 static int lookup_hub(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
 {
     cli *c = ctx;
-    if (strcmp(kid, c->hub_id) != 0) return OP_EUNKNOWN;
-    *pk = c->hub_pk;
+    if (strcmp(kid, c->hub.hub_id) != 0) return OP_EUNKNOWN;
+    *pk = c->hub.hub_pk;
     *window = &c->hub_window;
     return OP_OK;
 }
@@ -156,44 +154,22 @@ static int cli_connect(cli *c, const cli_paths *p)
     else
         snprintf(id_dir, sizeof id_dir, "%s/.outpost/operator",
                  getenv("HOME") ? getenv("HOME") : ".");
-    static const char *keys[] = {"hub_id", "hub_pubkey", "broker_host", "broker_port", NULL};
-    conf *cf = NULL;
-    if (conf_load(conf_path, keys, &cf, err, sizeof err) != OP_OK) {
+    if (opclient_load_hub(conf_path, &c->hub, err, sizeof err) != OP_OK) {
         fprintf(stderr, "outpost: %s\n", err);
         return EXIT_USAGE;
     }
-    const char *hub_id = conf_str(cf, "hub_id", "");
-    const char *pk = conf_str(cf, "hub_pubkey", "");
-    snprintf(c->hub_id, sizeof c->hub_id, "%s", hub_id);
-    snprintf(c->broker_host, sizeof c->broker_host, "%s", conf_str(cf, "broker_host", "127.0.0.1"));
-    int rc = conf_int(cf, "broker_port", 1883, 1, 65535, &c->broker_port, err, sizeof err);
-    if (rc == OP_OK && (!util_valid_id(hub_id) || util_unhex(pk, c->hub_pk, 32) != OP_OK)) {
-        snprintf(err, sizeof err, "%.400s: hub_id and hub_pubkey (64 hex digits) are required",
-                 conf_path);
-        rc = OP_EINVAL;
-    }
-    conf_free(cf);
-    if (rc != OP_OK) {
-        fprintf(stderr, "outpost: %s\n", err);
-        return EXIT_USAGE;
-    }
-    /* The operator id is derived from its key, so the hub's operators file is the only list. */
-    ident probe;
-    if (ident_load_or_create(id_dir, "op", &probe) != OP_OK) {
+    if (opclient_identity(id_dir, &c->identity) != OP_OK) {
         fprintf(stderr, "outpost: cannot load operator identity from %s\n", id_dir);
         return EXIT_USAGE;
     }
-    ident_wipe(&probe);
-    char op_id[64];
-    snprintf(op_id, sizeof op_id, "op-%.16s", probe.pk_hex);
-    if (ident_load_or_create(id_dir, op_id, &c->identity) != OP_OK) return EXIT_USAGE;
+    const char *op_id = c->identity.id;
     char client_id[96];
     uint8_t nonce[4];
     randombytes_buf(nonce, sizeof nonce);
     snprintf(client_id, sizeof client_id, "outpost-cli-%s-%02x%02x%02x%02x", op_id, nonce[0],
              nonce[1], nonce[2], nonce[3]);
-    bus_config bc = {.host = c->broker_host,
-                     .port = (int)c->broker_port,
+    bus_config bc = {.host = c->hub.broker_host,
+                     .port = (int)c->hub.broker_port,
                      .client_id = client_id,
                      .clean_start = 1,
                      .session_expiry_s = 0,
@@ -206,7 +182,7 @@ static int cli_connect(cli *c, const cli_paths *p)
         fprintf(stderr,
                 "outpost: cannot reach the broker at %s:%lld (is the hub's broker"
                 " running?)\n",
-                c->broker_host, (long long)c->broker_port);
+                c->hub.broker_host, (long long)c->hub.broker_port);
         return EXIT_UNREACHABLE;
     }
     /* Give the SUBACK a moment so that the response cannot arrive before the subscription. */
@@ -257,7 +233,7 @@ static int request(cli *c, cJSON *req, const char *cmd, cJSON **data)
         fprintf(stderr,
                 "outpost: no answer from hub %s within %d ms (is it running? is this operator"
                 " key %s in its operators file?)\n",
-                c->hub_id, c->timeout_ms, c->identity.pk_hex);
+                c->hub.hub_id, c->timeout_ms, c->identity.pk_hex);
         return EXIT_UNREACHABLE;
     }
     if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->response, "ok"))) {
@@ -823,7 +799,7 @@ static int cmd_watch(cli *c, int argc, char **argv)
         char tbuf[16];
         if (tty) printf("\033[H\033[2J");
         printf("outpost watch  %s UTC  hub %s\n", fmt_time(util_now_ms(), tbuf, sizeof tbuf),
-               c->hub_id);
+               c->hub.hub_id);
         printf("%-14s %8s %8s %10s %8s %10s\n", "SITE", "PLACED", "RUNNING", "SUCCEEDED", "FAILED",
                "CANCELLED");
         const cJSON *site;
@@ -934,7 +910,7 @@ int cli_main(int argc, char **argv)
         else
             snprintf(dir, sizeof dir, "%s/.outpost/operator",
                      getenv("HOME") ? getenv("HOME") : ".");
-        rc = ident_load_or_create(dir, "op", &c.identity) == OP_OK ? EXIT_OK : EXIT_USAGE;
+        rc = opclient_identity(dir, &c.identity) == OP_OK ? EXIT_OK : EXIT_USAGE;
         if (rc == EXIT_OK)
             printf("%s operator key (add this line to the hub's operators file)\n",
                    c.identity.pk_hex);

@@ -9,6 +9,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "msg.h"
+#include "opclient.h"
 #include "proto.h"
 #include "runctl.h"
 #include "sched.h"
@@ -232,7 +233,7 @@ static int load_operators(hub *h)
             log_warn("hub", "%s:%d: not a 64-hex-digit public key; ignored", path, line_no);
             continue;
         }
-        snprintf(op->id, sizeof op->id, "op-%.16s", hex);
+        opclient_id(hex, op->id);
         h->n_operators++;
     }
     free(text);
