@@ -18,6 +18,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 REL_OBJS  := $(LIB_SRCS:src/%.c=build/rel/%.o)
 ASAN_OBJS := $(LIB_SRCS:src/%.c=build/asan/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=build/asan/tools/%)
 
 .PHONY: all test demo bench fuzz lint clean deps-build deps-test deps-fuzz unit integration format
 all: build/rel/outpost
@@ -50,11 +52,15 @@ build/asan/tests/%: tests/unit/%.c build/asan/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS) $< build/asan/libcore.a $(LIBS) -lcmocka -o $@
 
+build/asan/tools/%: tests/tools/%.c build/asan/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS) $< build/asan/libcore.a $(LIBS) -o $@
+
 build/rel/outpost-bench: bench/bench.c build/rel/libcore.a
 	$(CC) $(CSTD) $(WARN) -O2 -g $(INCS) $< build/rel/libcore.a $(LIBS) -o $@
 
 test: deps-test
-	@$(MAKE) --no-print-directory build/asan/outpost $(UNIT_BINS)
+	@$(MAKE) --no-print-directory build/asan/outpost $(UNIT_BINS) $(TOOL_BINS)
 	@tests/run.sh
 
 unit: deps-test
@@ -62,7 +68,7 @@ unit: deps-test
 	@tests/run.sh unit
 
 integration: deps-test
-	@$(MAKE) --no-print-directory build/asan/outpost
+	@$(MAKE) --no-print-directory build/asan/outpost $(TOOL_BINS)
 	@tests/run.sh integration
 
 demo: deps-build
@@ -90,7 +96,7 @@ lint:
 	@scripts/lint.sh
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c bench/*.c fuzz/*.c
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/tools/*.c bench/*.c fuzz/*.c
 
 clean:
 	rm -rf build

@@ -19,7 +19,7 @@ else
 fi
 if command -v clang-format >/dev/null 2>&1; then
   # shellcheck disable=SC2046
-  clang-format --dry-run --Werror src/*.c src/*.h bench/*.c fuzz/*.c tests/unit/*.c 2>/dev/null \
+  clang-format --dry-run --Werror src/*.c src/*.h bench/*.c fuzz/*.c tests/unit/*.c tests/tools/*.c 2>/dev/null \
     || { echo "lint: not clang-formatted (run make format)"; status=1; }
 else
   echo "lint: clang-format not installed; format check skipped"
