@@ -9,7 +9,7 @@ CC      ?= gcc
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 INCS    := -iquote src -I/usr/include/cjson
-LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lm
+LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lcrypto -lm
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c))

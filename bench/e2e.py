@@ -70,6 +70,19 @@ def main():
     print(f"  job spec parse+validate   : {j['per_s']:>10.0f}/s  (cJSON parse alone "
           f"{j['cjson_only_per_s']:.0f}/s, ratio {j['ratio_vs_cjson']:.2f})")
 
+    print("\n== audit log (SQLite file, synchronous=FULL)")
+    a = run_json([BENCH, "audit", "--entries", "200000" if QUICK else "1000000"])
+    results["audit"] = a
+    print(f"  durable appends          : {a['durable_appends_batched_per_s']:>10.0f}/s batched "
+          f"(10,000 per commit), {a['durable_appends_single_per_s']:.0f}/s one commit each")
+    print(f"  verify {a['entries']:.0f} entries  : {a['verify_seconds']:>10.2f} s from a fresh "
+          f"open (reading and hashing each entry once: {a['scan_and_hash_seconds']:.2f} s, ratio "
+          f"{a['verify_ratio_vs_scan']:.2f})")
+    print(f"  proofs at that size      : inclusion {a['inclusion_proof_hashes']:.0f} hashes "
+          f"({32 * a['inclusion_proof_hashes']:.0f} bytes), consistency "
+          f"{a['consistency_proof_hashes']:.0f} hashes; {a['inclusion_proofs_per_s']:.0f} "
+          f"inclusion proofs/s")
+
     base = tempfile.mkdtemp(prefix="outpost-bench-")
     fleet = Fleet(binary=BIN, base=base)
     try:
