@@ -22,6 +22,7 @@ static const char *auditlog_schema =
 
 struct auditlog {
     store *db;
+    int owns_db;
     uint64_t size;
     /* frontier[l]: the complete subtree of 2^l leaves still waiting for its right sibling. */
     uint8_t frontier[AUDITLOG_LEVELS][32];
@@ -53,6 +54,8 @@ static int put_node(auditlog *log, int level, uint64_t idx, const uint8_t hash[3
     return store_step_done(log->db, st);
 }
 
+static int load(auditlog *log, const char *name);
+
 int auditlog_open(const char *path, auditlog **out)
 {
     auditlog *log = calloc(1, sizeof *log);
@@ -62,9 +65,37 @@ int auditlog_open(const char *path, auditlog **out)
         free(log);
         return rc;
     }
+    log->owns_db = 1;
+    if ((rc = load(log, path)) != OP_OK) {
+        auditlog_close(log);
+        return rc;
+    }
+    *out = log;
+    return OP_OK;
+}
+
+int auditlog_attach(store *db, auditlog **out)
+{
+    auditlog *log = calloc(1, sizeof *log);
+    if (!log) return OP_ENOMEM;
+    log->db = db;
+    int rc = store_exec(db, auditlog_schema);
+    if (rc == OP_OK) rc = load(log, "attached store");
+    if (rc != OP_OK) {
+        free(log);
+        return rc;
+    }
+    *out = log;
+    return OP_OK;
+}
+
+/* Size and frontier from the stored nodes. */
+static int load(auditlog *log, const char *name)
+{
+    const char *path = name;
     sqlite3_stmt *st = store_stmt(log->db, "SELECT IFNULL(MAX(idx) + 1, 0) FROM audit_entries");
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
-        auditlog_close(log);
+        if (st) sqlite3_reset(st);
         return OP_ESTORE;
     }
     log->size = (uint64_t)sqlite3_column_int64(st, 0);
@@ -74,18 +105,16 @@ int auditlog_open(const char *path, auditlog **out)
         if (get_node(log, l, (log->size >> l) - 1, log->frontier[l]) != OP_OK) {
             log_error("audit", "%s: node (%d, %llu) missing; run `outpost audit verify`", path, l,
                       (unsigned long long)((log->size >> l) - 1));
-            auditlog_close(log);
             return OP_ESTORE;
         }
     }
-    *out = log;
     return OP_OK;
 }
 
 void auditlog_close(auditlog *log)
 {
     if (!log) return;
-    store_close(log->db);
+    if (log->owns_db) store_close(log->db);
     free(log);
 }
 

@@ -17,6 +17,7 @@
 
 #include "audit.h"
 #include "ident.h"
+#include "store.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,12 @@ typedef struct auditlog auditlog;
 
 /* Opens (creating) the log in the SQLite file at path. OP_ESTORE, OP_ENOMEM. */
 int auditlog_open(const char *path, auditlog **out);
+/*
+ * Keeps the log in an existing store (its tables next to the caller's), so
+ * that entries commit in the caller's transactions. The store stays the
+ * caller's; auditlog_close does not close it.
+ */
+int auditlog_attach(store *db, auditlog **out);
 void auditlog_close(auditlog *log);
 
 /* Batch appends in one durable transaction. OP_ESTORE. */

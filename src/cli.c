@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "audit.h"
+#include "auditlog.h"
 #include "bus.h"
 #include "conf.h"
 #include "err.h"
@@ -53,6 +55,7 @@ static const struct {
     {"watch", "watch [--until-done]               live progress per site"},
     {"cancel", "cancel ID                          cancel a job"},
     {"stats", "stats                              counters: messages rejected, results"},
+    {"audit", "audit verify|prove N|show|tail|head  the hub's tamper-evident log"},
     {"operator-key", "operator-key                       print this operator's public key"},
 };
 
@@ -841,6 +844,247 @@ static int cmd_cancel(cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int parse_hex_field(const cJSON *o, const char *key, uint8_t *out, size_t len)
+{
+    const char *hex = jsonx_str(o, key);
+    return hex ? util_unhex(hex, out, len) : OP_EINVAL;
+}
+
+static int parse_head(const cJSON *o, audit_sth *head)
+{
+    int64_t size, ts;
+    memset(head, 0, sizeof *head);
+    if (jsonx_int(o, "size", 0, INT64_MAX, &size) != OP_OK ||
+        jsonx_int(o, "ts", 0, INT64_MAX, &ts) != OP_OK ||
+        parse_hex_field(o, "root", head->root, 32) != OP_OK ||
+        parse_hex_field(o, "sig", head->sig, 64) != OP_OK)
+        return OP_EINVAL;
+    head->size = (uint64_t)size;
+    head->ts_ms = ts;
+    return OP_OK;
+}
+
+static void print_entry(const cJSON *e)
+{
+    int64_t i = 0, ts = 0;
+    char tbuf[16];
+    jsonx_int(e, "i", 0, INT64_MAX, &i);
+    jsonx_int(e, "ts", 0, INT64_MAX, &ts);
+    printf("#%-6lld %s  %-12s %-16s %s\n", (long long)i, fmt_time(ts, tbuf, sizeof tbuf),
+           jsonx_str(e, "kind") ? jsonx_str(e, "kind") : "?",
+           jsonx_str(e, "subject") ? jsonx_str(e, "subject") : "",
+           jsonx_str(e, "body") ? jsonx_str(e, "body") : "");
+}
+
+static int audit_prove(cli *c, int argc, char **argv)
+{
+    int64_t index;
+    if (argc < 3 || util_parse_i64(argv[2], 0, INT64_MAX, &index) != OP_OK) {
+        fprintf(stderr, "usage: outpost audit prove ENTRY\n");
+        return EXIT_USAGE;
+    }
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    jsonx_add_int(req, "index", index);
+    int rc = request(c, req, "audit_prove", &data);
+    if (rc != EXIT_OK) return rc;
+    /* Check it here with the hub's public key alone, as any third party can. */
+    audit_sth head;
+    uint8_t leaf[32], proof[AUDIT_MAX_PROOF][32];
+    size_t len = 0;
+    const char *entry = jsonx_str(data, "entry");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(data, "proof"))
+    {
+        if (len == AUDIT_MAX_PROOF || !cJSON_IsString(p) ||
+            util_unhex(p->valuestring, proof[len], 32) != OP_OK) {
+            fprintf(stderr, "outpost audit: malformed proof from the hub\n");
+            return EXIT_REJECTED;
+        }
+        len++;
+    }
+    if (!entry || parse_head(cJSON_GetObjectItemCaseSensitive(data, "head"), &head) != OP_OK) {
+        fprintf(stderr, "outpost audit: malformed proof from the hub\n");
+        return EXIT_REJECTED;
+    }
+    audit_leaf_hash(entry, strlen(entry), leaf);
+    int ok = audit_sth_verify(c->hub.hub_pk, &head) == OP_OK &&
+             audit_verify_inclusion(leaf, (uint64_t)index, head.size, (const uint8_t(*)[32])proof,
+                                    len, head.root) == OP_OK;
+    print_json(data);
+    if (!ok) {
+        fprintf(stderr, "outpost audit: the proof does NOT verify against the hub's key\n");
+        return EXIT_AUDIT_FAILED;
+    }
+    fprintf(stderr,
+            "verified: entry %lld is in the log of %llu entries whose head hub %s signed "
+            "(%zu hashes)\n",
+            (long long)index, (unsigned long long)head.size, c->hub.hub_id, len);
+    return EXIT_OK;
+}
+
+static int audit_show(cli *c, int argc, char **argv, int follow)
+{
+    int64_t from = 0, limit = 50, job = 0;
+    const char *kind = NULL, *site = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--job") && v && util_parse_i64(v, 1, INT64_MAX, &job) == OP_OK)
+            i++;
+        else if (!strcmp(argv[i], "--site") && v)
+            site = v, i++;
+        else if (!strcmp(argv[i], "--kind") && v)
+            kind = v, i++;
+        else if (!strcmp(argv[i], "--from") && v && util_parse_i64(v, 0, INT64_MAX, &from) == OP_OK)
+            i++;
+        else if (!strcmp(argv[i], "--limit") && v && util_parse_i64(v, 1, 1000, &limit) == OP_OK)
+            i++;
+        else {
+            fprintf(stderr, "usage: outpost audit show|tail [--job ID | --site ID] [--kind K]"
+                            " [--from N] [--limit N]\n");
+            return EXIT_USAGE;
+        }
+    }
+    char subject[80] = "";
+    if (job) snprintf(subject, sizeof subject, "job:%lld", (long long)job);
+    if (site) snprintf(subject, sizeof subject, "site:%.70s", site);
+    if (follow) {
+        cJSON *data = NULL;
+        cJSON *req = cJSON_CreateObject();
+        jsonx_add_int(req, "limit", 1);
+        int rc = request(c, req, "audit_entries", &data);
+        if (rc != EXIT_OK) return rc;
+        int64_t size = 0;
+        jsonx_int(data, "size", 0, INT64_MAX, &size);
+        from = size > 20 ? size - 20 : 0;
+        runctl_install();
+    }
+    do {
+        cJSON *req = cJSON_CreateObject(), *data = NULL;
+        jsonx_add_int(req, "from", from);
+        jsonx_add_int(req, "limit", limit);
+        if (subject[0]) cJSON_AddStringToObject(req, "subject", subject);
+        if (kind) cJSON_AddStringToObject(req, "kind", kind);
+        int rc = request(c, req, "audit_entries", &data);
+        if (rc != EXIT_OK) return rc;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(data, "entries"))
+        {
+            if (c->json) {
+                char *text = cJSON_PrintUnformatted(e);
+                if (text) puts(text);
+                free(text);
+            } else {
+                print_entry(e);
+            }
+            int64_t i = 0;
+            jsonx_int(e, "i", 0, INT64_MAX, &i);
+            from = i + 1;
+        }
+        fflush(stdout);
+        if (follow) {
+            int64_t until = util_mono_ms() + 1000;
+            while (util_mono_ms() < until && !runctl_stopping())
+                bus_loop(c->bus, 50);
+        }
+    } while (follow && !runctl_stopping());
+    return EXIT_OK;
+}
+
+static int cmd_audit(cli *c, int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : "";
+    if (!strcmp(sub, "prove")) return audit_prove(c, argc, argv);
+    if (!strcmp(sub, "show")) return audit_show(c, argc, argv, 0);
+    if (!strcmp(sub, "tail")) return audit_show(c, argc, argv, 1);
+    if (!strcmp(sub, "head")) {
+        cJSON *data = NULL;
+        int rc = request(c, cJSON_CreateObject(), "audit_head", &data);
+        if (rc == EXIT_OK) print_json(cJSON_GetObjectItemCaseSensitive(data, "head"));
+        return rc;
+    }
+    fprintf(stderr, "usage: outpost audit verify [--db FILE] [--trusted-head FILE]\n"
+                    "       outpost audit prove ENTRY | show [filters] | tail | head\n");
+    return EXIT_USAGE;
+}
+
+/*
+ * audit verify runs locally on the hub's database file and needs no broker:
+ * it recomputes the whole tree and checks every signed head with the hub's
+ * public key (from cli.conf), and a head kept elsewhere if given.
+ */
+static int audit_verify_local(const cli_paths *p, int argc, char **argv)
+{
+    const char *db = NULL, *trusted_path = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--db") && i + 1 < argc)
+            db = argv[++i];
+        else if (!strcmp(argv[i], "--trusted-head") && i + 1 < argc)
+            trusted_path = argv[++i];
+        else {
+            fprintf(stderr, "usage: outpost audit verify [--db FILE] [--trusted-head FILE]\n");
+            return EXIT_USAGE;
+        }
+    }
+    const char *hub_dir = p->hub_dir ? p->hub_dir : getenv("OUTPOST_HUB_DIR");
+    char conf_path[PATH_MAX], db_path[PATH_MAX], err[512];
+    if (!hub_dir && !p->hub_conf) {
+        fprintf(stderr,
+                "outpost audit verify: pass --hub-dir DIR (or --hub-conf FILE --db FILE)\n");
+        return EXIT_USAGE;
+    }
+    snprintf(conf_path, sizeof conf_path, "%s", p->hub_conf ? p->hub_conf : "");
+    if (!p->hub_conf) snprintf(conf_path, sizeof conf_path, "%s/cli.conf", hub_dir);
+    if (db)
+        snprintf(db_path, sizeof db_path, "%s", db);
+    else if (hub_dir)
+        snprintf(db_path, sizeof db_path, "%s/hub.db", hub_dir);
+    else {
+        fprintf(stderr, "outpost audit verify: --db FILE is required with --hub-conf\n");
+        return EXIT_USAGE;
+    }
+    opclient_hub hub;
+    if (opclient_load_hub(conf_path, &hub, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost: %s\n", err);
+        return EXIT_USAGE;
+    }
+    audit_sth trusted;
+    if (trusted_path) {
+        char *text = NULL;
+        cJSON *o = NULL;
+        if (util_read_file(trusted_path, 64 * 1024, &text, NULL) != OP_OK ||
+            !(o = cJSON_Parse(text)) || parse_head(o, &trusted) != OP_OK) {
+            fprintf(stderr,
+                    "outpost audit verify: %s is not a head printed by `outpost audit"
+                    " head`\n",
+                    trusted_path);
+            free(text);
+            cJSON_Delete(o);
+            return EXIT_USAGE;
+        }
+        free(text);
+        cJSON_Delete(o);
+    }
+    auditlog *log = NULL;
+    if (access(db_path, R_OK) != 0 || auditlog_open(db_path, &log) != OP_OK) {
+        fprintf(stderr, "outpost audit verify: cannot open %s\n", db_path);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    char finding[512];
+    int64_t t0 = util_mono_us();
+    int rc =
+        auditlog_verify(log, hub.hub_pk, trusted_path ? &trusted : NULL, finding, sizeof finding);
+    double seconds = (double)(util_mono_us() - t0) / 1e6;
+    uint64_t size = auditlog_size(log);
+    auditlog_close(log);
+    if (rc != OP_OK) {
+        printf("audit log FAILED verification: %s\n", finding);
+        return EXIT_AUDIT_FAILED;
+    }
+    printf("audit log OK: %llu entries recomputed, every signed head matches (%.2f s)%s\n",
+           (unsigned long long)size, seconds, trusted_path ? "; trusted head matches" : "");
+    return EXIT_OK;
+}
+
 static int cmd_stats(cli *c, int argc, char **argv)
 {
     cJSON *data = NULL;
@@ -918,6 +1162,11 @@ int cli_main(int argc, char **argv)
         free(rest);
         return rc;
     }
+    if (strcmp(cmd, "audit") == 0 && n_rest > 1 && strcmp(rest[1], "verify") == 0) {
+        rc = audit_verify_local(&paths, n_rest, rest);
+        free(rest);
+        return rc;
+    }
     rc = cli_connect(&c, &paths);
     if (rc == EXIT_OK) {
         if (strcmp(cmd, "token") == 0)
@@ -936,6 +1185,8 @@ int cli_main(int argc, char **argv)
             rc = cmd_watch(&c, n_rest, rest);
         else if (strcmp(cmd, "cancel") == 0)
             rc = cmd_cancel(&c, n_rest, rest);
+        else if (strcmp(cmd, "audit") == 0)
+            rc = cmd_audit(&c, n_rest, rest);
         else
             rc = cmd_stats(&c, n_rest, rest);
     }

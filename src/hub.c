@@ -1,5 +1,6 @@
 #include "hub.h"
 
+#include "auditlog.h"
 #include "bus.h"
 #include "conf.h"
 #include "err.h"
@@ -129,7 +130,10 @@ typedef struct hub {
     int64_t next_seq_flush_ms;
     uint64_t results_applied, results_duplicate, results_stale, jobs_submitted, offers_sent;
     uint64_t bound_hits;
-    uint64_t commits; /* loop transactions committed, and their time in fsync'd COMMIT */
+    auditlog *audit; /* tamper-evident record of every decision, in hub.db */
+    int64_t next_head_ms;
+    uint64_t head_size; /* size of the last signed tree head */
+    uint64_t commits;   /* loop transactions committed, and their time in fsync'd COMMIT */
     int64_t commit_us;
 } hub;
 
@@ -385,9 +389,44 @@ static int check_rc(hub *h, int rc)
     return rc;
 }
 
+/* Appends to the audit log in the loop's transaction: it commits with the state it records. */
+static void audit_record(hub *h, const char *kind, const char *subject, cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!h->audit) {
+        free(text);
+        return;
+    }
+    if (!text || auditlog_append(h->audit, util_now_ms(), kind, subject, text, NULL) != OP_OK)
+        h->store_failed = 1;
+    free(text);
+}
+
+/* Signs a tree head over everything logged so far (when something was). */
+static void audit_sign_head(hub *h)
+{
+    audit_sth head;
+    if (!h->audit || auditlog_size(h->audit) == h->head_size) return;
+    if (auditlog_sign_head(h->audit, &h->identity, util_now_ms(), &head) == OP_OK)
+        h->head_size = head.size;
+    else
+        h->store_failed = 1;
+}
+
 static void job_event(hub *h, int64_t job_id, int64_t attempt, const char *site, const char *event,
                       const char *detail)
 {
+    char subject[40];
+    snprintf(subject, sizeof subject, "job:%lld", (long long)job_id);
+    cJSON *body = cJSON_CreateObject();
+    if (body) {
+        jsonx_add_int(body, "job", job_id);
+        jsonx_add_int(body, "attempt", attempt);
+        if (site) cJSON_AddStringToObject(body, "site", site);
+        if (detail) cJSON_AddStringToObject(body, "detail", detail);
+    }
+    audit_record(h, event, subject, body);
     sqlite3_stmt *st = store_stmt(h->db, "INSERT INTO job_events(job_id, ts, attempt, site,"
                                          " event, detail) VALUES(?,?,?,?,?,?)");
     if (!st) {
@@ -688,6 +727,11 @@ static void check_fleet(hub *h)
         snprintf(why, sizeof why, "site %s lost (silent for %lld ms)", s->id,
                  (long long)(now_mono - s->last_heartbeat_mono));
         log_warn("hub", "%s", why);
+        char subject[80];
+        snprintf(subject, sizeof subject, "site:%s", s->id);
+        cJSON *body = cJSON_CreateObject();
+        if (body) cJSON_AddStringToObject(body, "detail", why);
+        audit_record(h, "site-lost", subject, body);
         take_back_from_site(h, s->id, why);
     }
     int64_t ids[HUB_PLACE_BATCH];
@@ -839,6 +883,15 @@ static void enroll(hub *h, const char *site_id, const char *topic, const void *p
     check_rc(h, store_step_done(h->db, use));
     s->persisted_seq = hdr.seq;
     log_info("hub", "enrolled site %s as class %s", site_id, tok.cls);
+    char subject[80];
+    snprintf(subject, sizeof subject, "site:%s", site_id);
+    cJSON *abody = cJSON_CreateObject();
+    if (abody) {
+        cJSON_AddStringToObject(abody, "class", tok.cls);
+        cJSON_AddStringToObject(abody, "token", tok.tid);
+        cJSON_AddStringToObject(abody, "pubkey", pk_hex);
+    }
+    audit_record(h, "enrollment", subject, abody);
     send_welcome(h, s);
     h->placement_dirty = 1;
 out:
@@ -1465,6 +1518,15 @@ static int op_token(hub *h, const cJSON *req, const char *op_id, cJSON *data, ch
     if (rc == OP_OK) {
         cJSON_AddStringToObject(data, "token", text);
         jsonx_add_int(data, "expires_at", tok.expires_ms);
+        char subject[80];
+        snprintf(subject, sizeof subject, "op:%s", op_id);
+        cJSON *abody = cJSON_CreateObject();
+        if (abody) {
+            cJSON_AddStringToObject(abody, "class", cls);
+            cJSON_AddStringToObject(abody, "token", tok.tid);
+            jsonx_add_int(abody, "expires_at", tok.expires_ms);
+        }
+        audit_record(h, "token", subject, abody);
         log_info("hub", "operator %s created a %s join token valid for %lld s", op_id, cls,
                  (long long)ttl_s);
     }
@@ -1568,6 +1630,98 @@ static void handle_op_message(hub *h, const char *op_id, const char *topic, cons
     cJSON_Delete(req);
 }
 
+static void add_hex(cJSON *obj, const char *key, const uint8_t *bytes, size_t len)
+{
+    char hex[129];
+    util_hex(bytes, len, hex);
+    cJSON_AddStringToObject(obj, key, hex);
+}
+
+static void add_head(cJSON *data, const audit_sth *head)
+{
+    cJSON *o = cJSON_AddObjectToObject(data, "head");
+    if (!o) return;
+    jsonx_add_int(o, "size", (int64_t)head->size);
+    add_hex(o, "root", head->root, 32);
+    jsonx_add_int(o, "ts", head->ts_ms);
+    add_hex(o, "sig", head->sig, 64);
+}
+
+/* audit_head: a tree head signed now over the whole log. */
+static int op_audit_head(hub *h, cJSON *data)
+{
+    audit_sth head;
+    int rc = auditlog_sign_head(h->audit, &h->identity, util_now_ms(), &head);
+    if (rc != OP_OK) return rc;
+    h->head_size = head.size;
+    add_head(data, &head);
+    return OP_OK;
+}
+
+/* audit_prove {index}: the entry, its inclusion proof and the signed head it is proven against. */
+static int op_audit_prove(hub *h, const cJSON *req, cJSON *data, char *err, size_t err_len)
+{
+    int64_t index;
+    if (jsonx_int(req, "index", 0, INT64_MAX, &index) != OP_OK ||
+        (uint64_t)index >= auditlog_size(h->audit)) {
+        snprintf(err, err_len, "no audit entry %s (the log has %llu)",
+                 cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(req, "index")) ? "with that index"
+                                                                                : "given",
+                 (unsigned long long)auditlog_size(h->audit));
+        return OP_ENOTFOUND;
+    }
+    audit_sth head;
+    int rc = auditlog_sign_head(h->audit, &h->identity, util_now_ms(), &head);
+    if (rc != OP_OK) return rc;
+    h->head_size = head.size;
+    char *text = NULL;
+    uint8_t leaf[32], proof[AUDIT_MAX_PROOF][32];
+    size_t len = 0;
+    if ((rc = auditlog_entry(h->audit, (uint64_t)index, &text, leaf)) != OP_OK) return rc;
+    rc = auditlog_inclusion_proof(h->audit, (uint64_t)index, head.size, proof, &len);
+    if (rc == OP_OK) {
+        jsonx_add_int(data, "index", index);
+        cJSON_AddStringToObject(data, "entry", text);
+        cJSON *arr = cJSON_AddArrayToObject(data, "proof");
+        for (size_t i = 0; arr && i < len; i++) {
+            char hex[65];
+            util_hex(proof[i], 32, hex);
+            cJSON_AddItemToArray(arr, cJSON_CreateString(hex));
+        }
+        add_head(data, &head);
+        cJSON_AddStringToObject(data, "hub_pubkey", h->identity.pk_hex);
+    }
+    free(text);
+    return rc;
+}
+
+/* audit_entries {from, limit, subject, kind}: entries in order, filtered. */
+static int op_audit_entries(hub *h, const cJSON *req, cJSON *data)
+{
+    int64_t from = 0, limit = 50;
+    jsonx_int(req, "from", 0, INT64_MAX, &from);
+    jsonx_int(req, "limit", 1, 1000, &limit);
+    const char *subject = jsonx_str(req, "subject");
+    const char *kind = jsonx_str(req, "kind");
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT idx, entry FROM audit_entries WHERE idx >= ?1"
+                                         " AND (?2 IS NULL OR json_extract(entry,'$.subject')=?2)"
+                                         " AND (?3 IS NULL OR json_extract(entry,'$.kind')=?3)"
+                                         " ORDER BY idx LIMIT ?4");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, from);
+    store_bind_text(st, 2, subject);
+    store_bind_text(st, 3, kind);
+    sqlite3_bind_int64(st, 4, limit);
+    cJSON *arr = cJSON_AddArrayToObject(data, "entries");
+    while (arr && sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *e = cJSON_Parse(store_col_text(st, 1));
+        if (e) cJSON_AddItemToArray(arr, e);
+    }
+    sqlite3_reset(st);
+    jsonx_add_int(data, "size", (int64_t)auditlog_size(h->audit));
+    return OP_OK;
+}
+
 /* Runs one authenticated operator request; returns the response body (caller owns) or NULL. */
 static cJSON *op_dispatch(hub *h, const cJSON *req, const char *op_id)
 {
@@ -1600,6 +1754,14 @@ static cJSON *op_dispatch(hub *h, const cJSON *req, const char *op_id)
         rc = op_cancel(h, req, err, sizeof err);
     else if (strcmp(cmd, "stats") == 0)
         rc = op_stats(h, data);
+    else if (!h->audit && strncmp(cmd, "audit_", 6) == 0)
+        rc = OP_EINVAL, snprintf(err, sizeof err, "this hub keeps no audit log");
+    else if (strcmp(cmd, "audit_head") == 0)
+        rc = op_audit_head(h, data);
+    else if (strcmp(cmd, "audit_prove") == 0)
+        rc = op_audit_prove(h, req, data, err, sizeof err);
+    else if (strcmp(cmd, "audit_entries") == 0)
+        rc = op_audit_entries(h, req, data);
     else
         rc = OP_EINVAL, snprintf(err, sizeof err, "unknown command '%.32s'", cmd);
     cJSON_AddStringToObject(resp, "rid", rid ? rid : "");
@@ -1794,6 +1956,8 @@ int hub_main(int argc, char **argv)
         store_open(path, hub_schema, 1, &h->db) != OP_OK)
         goto out;
     if (load_sites(h) != OP_OK) goto out;
+    if (auditlog_attach(h->db, &h->audit) != OP_OK) goto out;
+    h->head_size = auditlog_size(h->audit);
     /* Fresh lease deadlines after a restart: sites get a full lease to check in again. */
     sqlite3_stmt *st = store_stmt(h->db, "UPDATE jobs SET lease_expires_at=? WHERE state IN"
                                          " ('placed','running')");
@@ -1838,6 +2002,10 @@ int hub_main(int argc, char **argv)
                     flush_seqs(h);
                     h->next_seq_flush_ms = now + 5000;
                 }
+                if (now >= h->next_head_ms) {
+                    audit_sign_head(h);
+                    h->next_head_ms = now + 10000;
+                }
                 if (h->placement_dirty || now >= h->next_place_ms) {
                     h->placement_dirty = 0;
                     place_queued(h);
@@ -1861,7 +2029,9 @@ int hub_main(int argc, char **argv)
         }
         flush_outgoing(h);
     }
-    if (store_in_tx(h->db)) store_commit(h->db);
+    if (!store_in_tx(h->db)) store_begin(h->db);
+    audit_sign_head(h);
+    store_commit(h->db);
     flush_seqs(h);
     flush_outgoing(h);
     log_info("hub",
@@ -1873,6 +2043,7 @@ int hub_main(int argc, char **argv)
 out:
     if (h->bus) bus_close(h->bus);
     discard_outgoing(h);
+    auditlog_close(h->audit);
     store_close(h->db);
     ident_wipe(&h->identity);
     for (size_t i = 0; i < h->n_sites; i++)

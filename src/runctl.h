@@ -13,6 +13,7 @@ enum {
     EXIT_NOT_FOUND = 4,       /* CLI: no such job/site */
     EXIT_UNREACHABLE = 5,     /* CLI: hub did not answer */
     EXIT_REJECTED = 6,        /* CLI: the hub rejected the request (bad spec, queue full) */
+    EXIT_AUDIT_FAILED = 7,    /* CLI: the audit log or a proof did not verify */
 };
 
 /* Installs SIGTERM/SIGINT handlers that set the stop flag; ignores SIGPIPE. */
