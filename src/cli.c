@@ -56,6 +56,7 @@ static const struct {
     {"cancel", "cancel ID                          cancel a job"},
     {"stats", "stats                              counters: messages rejected, results"},
     {"audit", "audit verify|prove N|show|tail|head  the hub's tamper-evident log"},
+    {"explain", "explain JOB                        why the job ran where it ran (from the log)"},
     {"operator-key", "operator-key                       print this operator's public key"},
 };
 
@@ -1008,6 +1009,59 @@ static int cmd_audit(cli *c, int argc, char **argv)
 }
 
 /*
+ * explain JOB: the job's decisions as the audit log recorded them, each with
+ * its entry number (which `outpost audit prove` can prove).
+ */
+static int cmd_explain(cli *c, int argc, char **argv)
+{
+    int64_t id;
+    int rc = parse_id_arg(argc, argv, "outpost explain JOB", &id);
+    if (rc != EXIT_OK) return rc;
+    char subject[40];
+    snprintf(subject, sizeof subject, "job:%lld", (long long)id);
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    cJSON_AddStringToObject(req, "subject", subject);
+    jsonx_add_int(req, "limit", 1000);
+    if ((rc = request(c, req, "audit_entries", &data)) != EXIT_OK) return rc;
+    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(data, "entries");
+    if (cJSON_GetArraySize(entries) == 0) {
+        fprintf(stderr, "outpost explain: the audit log has nothing about job %lld\n",
+                (long long)id);
+        return EXIT_NOT_FOUND;
+    }
+    if (c->json) {
+        print_json(entries);
+        return EXIT_OK;
+    }
+    printf(
+        "job %lld, from the audit log (entry numbers can be proven with `outpost audit prove`):\n",
+        (long long)id);
+    const cJSON *e;
+    const char *last = NULL;
+    cJSON_ArrayForEach(e, entries)
+    {
+        int64_t i = 0, ts = 0, attempt = 0;
+        char tbuf[16];
+        jsonx_int(e, "i", 0, INT64_MAX, &i);
+        jsonx_int(e, "ts", 0, INT64_MAX, &ts);
+        const char *kind = jsonx_str(e, "kind") ? jsonx_str(e, "kind") : "?";
+        cJSON *body = jsonx_str(e, "body") ? cJSON_Parse(jsonx_str(e, "body")) : NULL;
+        jsonx_int(body, "attempt", 0, INT64_MAX, &attempt);
+        const char *site = jsonx_str(body, "site");
+        const char *detail = jsonx_str(body, "detail");
+        printf("  #%-6lld %s  attempt %lld  %-12s %s%s%s\n", (long long)i,
+               fmt_time(ts, tbuf, sizeof tbuf), (long long)attempt, kind, site ? site : "",
+               site && detail ? ": " : "", detail ? detail : "");
+        last = kind;
+        cJSON_Delete(body);
+    }
+    if (last && (!strcmp(last, "submitted") || !strcmp(last, "requeued")))
+        printf("  not running yet: see `outpost job %lld` for the scheduler's latest reason\n",
+               (long long)id);
+    return EXIT_OK;
+}
+
+/*
  * audit verify runs locally on the hub's database file and needs no broker:
  * it recomputes the whole tree and checks every signed head with the hub's
  * public key (from cli.conf), and a head kept elsewhere if given.
@@ -1187,6 +1241,8 @@ int cli_main(int argc, char **argv)
             rc = cmd_cancel(&c, n_rest, rest);
         else if (strcmp(cmd, "audit") == 0)
             rc = cmd_audit(&c, n_rest, rest);
+        else if (strcmp(cmd, "explain") == 0)
+            rc = cmd_explain(&c, n_rest, rest);
         else
             rc = cmd_stats(&c, n_rest, rest);
     }

@@ -34,6 +34,11 @@ class AuditHubTest(unittest.TestCase):
         enrol = f.cli("audit", "show", "--kind", "enrollment").stdout
         self.assertIn("site:dc-1", enrol)
         self.assertIn('"class":"dc"', enrol)
+        ex = f.cli("explain", str(ids[0])).stdout
+        self.assertIn("placed", ex)
+        self.assertIn("dc-1: placed on dc-1 (score", ex)
+        self.assertIn("succeeded", ex)
+        self.assertEqual(f.cli("explain", "424242", check=False).returncode, 4)
         # An inclusion proof that a third party checks with the hub's key alone.
         r = f.cli("audit", "prove", "3")
         self.assertIn("verified: entry 3 is in the log", r.stderr)
