@@ -31,9 +31,17 @@
 #define HUB_OFFER_BATCH_BYTES (1024 * 1024)
 #define HUB_MAX_RESULT_BYTES (5 * 1024 * 1024)
 
-static const char *hub_conf_keys[] = {
-    "hub_id",        "broker_host",     "broker_port", "site_lost_after_ms", "lease_ms",
-    "clock_skew_ms", "max_queued_jobs", "log_level",   "token_ttl_s",        NULL};
+static const char *hub_conf_keys[] = {"hub_id",
+                                      "broker_host",
+                                      "broker_port",
+                                      "site_lost_after_ms",
+                                      "lease_ms",
+                                      "clock_skew_ms",
+                                      "max_queued_jobs",
+                                      "log_level",
+                                      "token_ttl_s",
+                                      "audit_head_ms",
+                                      NULL};
 
 static const char *hub_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -84,8 +92,9 @@ typedef struct hub_site {
     int reserved_jobs;
     int reported_running;
     char protections_off[128];
-    cJSON *messages; /* the site's own message counters, from its heartbeat */
-    cJSON *offers;   /* batched for this iteration, sent after commit */
+    cJSON *messages;         /* the site's own message counters, from its heartbeat */
+    uint64_t witnessed_size; /* size of the site's last signed audit head logged here */
+    cJSON *offers;           /* batched for this iteration, sent after commit */
     size_t offers_bytes;
     cJSON *acks;
     cJSON *cancels;
@@ -131,8 +140,9 @@ typedef struct hub {
     uint64_t results_applied, results_duplicate, results_stale, jobs_submitted, offers_sent;
     uint64_t bound_hits;
     auditlog *audit; /* tamper-evident record of every decision, in hub.db */
-    int64_t next_head_ms;
+    int64_t next_head_ms, audit_head_ms;
     uint64_t head_size; /* size of the last signed tree head */
+    audit_sth head;     /* the last signed tree head, sent to sites with acknowledgements */
     uint64_t commits;   /* loop transactions committed, and their time in fsync'd COMMIT */
     int64_t commit_us;
 } hub;
@@ -289,6 +299,20 @@ static void queue_reply(hub *h, const char *realm, const char *id, const char *l
     h->replies_tail = r;
 }
 
+static cJSON *head_to_json(const audit_sth *head)
+{
+    cJSON *o = cJSON_CreateObject();
+    char hex[129];
+    if (!o) return NULL;
+    jsonx_add_int(o, "size", (int64_t)head->size);
+    util_hex(head->root, 32, hex);
+    cJSON_AddStringToObject(o, "root", hex);
+    jsonx_add_int(o, "ts", head->ts_ms);
+    util_hex(head->sig, 64, hex);
+    cJSON_AddStringToObject(o, "sig", hex);
+    return o;
+}
+
 static void add_to_batch(cJSON **batch, cJSON *item)
 {
     if (!*batch) *batch = cJSON_CreateArray();
@@ -313,6 +337,8 @@ static void flush_site_batches(hub *h, hub_site *s)
         cJSON *body = cJSON_CreateObject();
         if (body) {
             cJSON_AddItemToObject(body, kinds[k].key, *kinds[k].batch);
+            if (k == 1 && h->head.size > 0)
+                cJSON_AddItemToObject(body, "hub_head", head_to_json(&h->head));
             if (bus_publish(h->bus, topic, body, kinds[k].type) != OP_OK)
                 log_warn("hub", "could not send %s to %s now; the protocol will retry",
                          kinds[k].type, s->id);
@@ -408,9 +434,10 @@ static void audit_sign_head(hub *h)
 {
     audit_sth head;
     if (!h->audit || auditlog_size(h->audit) == h->head_size) return;
-    if (auditlog_sign_head(h->audit, &h->identity, util_now_ms(), &head) == OP_OK)
+    if (auditlog_sign_head(h->audit, &h->identity, util_now_ms(), &head) == OP_OK) {
         h->head_size = head.size;
-    else
+        h->head = head;
+    } else
         h->store_failed = 1;
 }
 
@@ -943,6 +970,39 @@ static void send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char
     add_to_batch(&s->cancels, c);
 }
 
+/*
+ * Each log witnesses the other: a site's signed head, verified with its key,
+ * is written into the hub's log when it grew. A head that shrank means the
+ * site's log lost history: logged as a conflict.
+ */
+static void witness_site_head(hub *h, hub_site *s, const cJSON *o)
+{
+    audit_sth head;
+    int64_t size, ts;
+    memset(&head, 0, sizeof head);
+    if (!o || jsonx_int(o, "size", 0, INT64_MAX, &size) != OP_OK ||
+        jsonx_int(o, "ts", 0, INT64_MAX, &ts) != OP_OK || !jsonx_str(o, "root") ||
+        !jsonx_str(o, "sig") || util_unhex(jsonx_str(o, "root"), head.root, 32) != OP_OK ||
+        util_unhex(jsonx_str(o, "sig"), head.sig, 64) != OP_OK)
+        return;
+    head.size = (uint64_t)size;
+    head.ts_ms = ts;
+    if (head.size == s->witnessed_size) return;
+    if (audit_sth_verify(s->pk, &head) != OP_OK) {
+        h->msg.forged++;
+        log_warn("hub", "site %s sent an audit head with a bad signature", s->id);
+        return;
+    }
+    char subject[80];
+    snprintf(subject, sizeof subject, "site:%s", s->id);
+    const char *kind = head.size > s->witnessed_size ? "witness" : "witness-conflict";
+    if (head.size < s->witnessed_size)
+        log_warn("hub", "site %s's audit log went back from %llu to %llu entries", s->id,
+                 (unsigned long long)s->witnessed_size, (unsigned long long)head.size);
+    audit_record(h, kind, subject, head_to_json(&head));
+    s->witnessed_size = head.size;
+}
+
 static void handle_state(hub *h, hub_site *s, const cJSON *body)
 {
     s->last_heartbeat_mono = util_mono_ms();
@@ -954,6 +1014,7 @@ static void handle_state(hub *h, hub_site *s, const cJSON *body)
         h->placement_dirty = 1;
     }
     update_site_capacity(h, s, body);
+    witness_site_head(h, s, cJSON_GetObjectItemCaseSensitive(body, "audit_head"));
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(body, "messages");
     if (cJSON_IsObject(messages)) {
         cJSON_Delete(s->messages);
@@ -1859,6 +1920,8 @@ static int parse_config(hub *h, const char *config_path, char *err, size_t err_l
     if (rc == OP_OK)
         rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &h->clock_skew_ms, err, err_len);
     if (rc == OP_OK)
+        rc = conf_int(c, "audit_head_ms", 10000, 100, 86400000, &h->audit_head_ms, err, err_len);
+    if (rc == OP_OK)
         rc =
             conf_int(c, "max_queued_jobs", 100000, 1, 100000000, &h->max_queued_jobs, err, err_len);
     if (rc == OP_OK)
@@ -2004,7 +2067,7 @@ int hub_main(int argc, char **argv)
                 }
                 if (now >= h->next_head_ms) {
                     audit_sign_head(h);
-                    h->next_head_ms = now + 10000;
+                    h->next_head_ms = now + h->audit_head_ms;
                 }
                 if (h->placement_dirty || now >= h->next_place_ms) {
                     h->placement_dirty = 0;

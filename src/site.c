@@ -1,5 +1,6 @@
 #include "site.h"
 
+#include "auditlog.h"
 #include "bus.h"
 #include "conf.h"
 #include "err.h"
@@ -32,11 +33,11 @@
 #define SITE_RESEND_BATCH 64
 #define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
 
-static const char *site_conf_keys[] = {"site_id",        "broker_host",   "broker_port",
-                                       "cores",          "memory_mb",     "power_budget_watts",
-                                       "watts_per_core", "idle_watts",    "heartbeat_ms",
-                                       "max_jobs",       "cgroup_dir",    "log_level",
-                                       "resend_ms",      "clock_skew_ms", NULL};
+static const char *site_conf_keys[] = {
+    "site_id",      "broker_host",        "broker_port",    "cores",
+    "memory_mb",    "power_budget_watts", "watts_per_core", "idle_watts",
+    "heartbeat_ms", "max_jobs",           "cgroup_dir",     "log_level",
+    "resend_ms",    "clock_skew_ms",      "audit_head_ms",  NULL};
 
 static const char *site_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -84,6 +85,10 @@ typedef struct site {
     cJSON *events;  /* started/refused, sent after commit */
     cJSON *results; /* fresh results, sent after commit */
     int store_failed;
+    auditlog *audit;        /* what this site accepted, refused and ran, in site.db */
+    audit_sth head;         /* its latest signed head, sent in heartbeats */
+    uint64_t hub_head_size; /* size of the hub's last head witnessed here */
+    int64_t next_head_ms, audit_head_ms;
     int64_t next_heartbeat_ms, next_hello_ms, next_resend_ms;
     msg_stats msg;
     uint64_t jobs_run, results_acked;
@@ -120,6 +125,41 @@ static int ensure_tx(site *s)
     int rc = store_begin(s->db);
     if (rc != OP_OK) s->store_failed = 1;
     return rc;
+}
+
+/* Appends to the site's own audit log, in the loop's transaction. */
+static void audit_job(site *s, const char *kind, int64_t job_id, int64_t attempt,
+                      const char *detail)
+{
+    if (!s->audit || ensure_tx(s) != OP_OK) return;
+    char subject[40];
+    snprintf(subject, sizeof subject, "job:%lld", (long long)job_id);
+    cJSON *body = cJSON_CreateObject();
+    char *text = NULL;
+    if (body) {
+        jsonx_add_int(body, "job", job_id);
+        jsonx_add_int(body, "attempt", attempt);
+        if (detail) cJSON_AddStringToObject(body, "detail", detail);
+        text = cJSON_PrintUnformatted(body);
+    }
+    cJSON_Delete(body);
+    if (!text || auditlog_append(s->audit, util_now_ms(), kind, subject, text, NULL) != OP_OK)
+        s->store_failed = 1;
+    free(text);
+}
+
+static cJSON *head_json(const audit_sth *head)
+{
+    cJSON *o = cJSON_CreateObject();
+    char hex[129];
+    if (!o) return NULL;
+    jsonx_add_int(o, "size", (int64_t)head->size);
+    util_hex(head->root, 32, hex);
+    cJSON_AddStringToObject(o, "root", hex);
+    jsonx_add_int(o, "ts", head->ts_ms);
+    util_hex(head->sig, 64, hex);
+    cJSON_AddStringToObject(o, "sig", hex);
+    return o;
 }
 
 /* ---------- messages to the hub ---------- */
@@ -237,6 +277,7 @@ static void send_heartbeat(site *s)
     cJSON_AddNumberToObject(body, "idle_watts", s->idle_watts);
     cJSON_AddNumberToObject(body, "draw_watts", s->idle_watts + s->used_cores * s->watts_per_core);
     cJSON_AddStringToObject(body, "protections_off", s->caps.missing);
+    if (s->head.size > 0) cJSON_AddItemToObject(body, "audit_head", head_json(&s->head));
     cJSON *rejected = cJSON_AddObjectToObject(body, "messages");
     if (rejected) msg_stats_to_json(&s->msg, rejected);
     for (int i = 0; i < s->n_jobs; i++) {
@@ -382,6 +423,11 @@ static void record_result(site *s, site_job *j, cJSON *result)
     else
         cJSON_Delete(result);
     s->jobs_run++;
+    int64_t exit_code = -1;
+    jsonx_int(result, "exit_code", -1, 255, &exit_code);
+    char detail[64];
+    snprintf(detail, sizeof detail, "exit code %lld", (long long)exit_code);
+    audit_job(s, "result", j->job_id, j->attempt, detail);
 }
 
 static cJSON *new_result(site *s, site_job *j)
@@ -629,6 +675,7 @@ static void accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *sp
         log_info("site", "refused job %lld attempt %lld: %s", (long long)job_id, (long long)attempt,
                  why);
         add_event(s, job_id, attempt, "refused", why);
+        audit_job(s, "refused", job_id, attempt, why);
         jobspec_clear(&j->spec);
         free(j);
         return;
@@ -660,6 +707,7 @@ static void accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *sp
     s->used_cores += j->spec.cores;
     s->used_memory_mb += j->spec.memory_mb;
     add_event(s, job_id, attempt, "started", NULL);
+    if (!from_store) audit_job(s, "accepted", job_id, attempt, jobspec_kind_name(j->spec.kind));
     log_info("site", "job %lld attempt %lld accepted (%s, %d cores)", (long long)job_id,
              (long long)attempt, jobspec_kind_name(j->spec.kind), j->spec.cores);
     start_job(s, j);
@@ -683,10 +731,49 @@ static void handle_offer(site *s, const cJSON *body)
     }
 }
 
+/*
+ * Each log witnesses the other: the hub's signed head rides on its
+ * acknowledgements, and a newer one is written into this site's log.
+ */
+static void witness_hub_head(site *s, const cJSON *o)
+{
+    audit_sth head;
+    int64_t size, ts;
+    memset(&head, 0, sizeof head);
+    if (!o || jsonx_int(o, "size", 0, INT64_MAX, &size) != OP_OK ||
+        jsonx_int(o, "ts", 0, INT64_MAX, &ts) != OP_OK || !jsonx_str(o, "root") ||
+        !jsonx_str(o, "sig") || util_unhex(jsonx_str(o, "root"), head.root, 32) != OP_OK ||
+        util_unhex(jsonx_str(o, "sig"), head.sig, 64) != OP_OK)
+        return;
+    head.size = (uint64_t)size;
+    head.ts_ms = ts;
+    if (head.size <= s->hub_head_size) {
+        if (head.size < s->hub_head_size)
+            log_warn("site", "hub head went back from %llu to %llu entries",
+                     (unsigned long long)s->hub_head_size, (unsigned long long)head.size);
+        return;
+    }
+    if (audit_sth_verify(s->hub_pk, &head) != OP_OK) {
+        log_warn("site", "hub head with a bad signature ignored");
+        return;
+    }
+    s->hub_head_size = head.size;
+    cJSON *j = head_json(&head);
+    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    char subject[80];
+    snprintf(subject, sizeof subject, "hub:%s", s->hub_id);
+    if (text && s->audit && ensure_tx(s) == OP_OK &&
+        auditlog_append(s->audit, util_now_ms(), "witness", subject, text, NULL) != OP_OK)
+        s->store_failed = 1;
+    free(text);
+}
+
 static void handle_acks(site *s, const cJSON *body)
 {
     const cJSON *item;
     if (ensure_tx(s) != OP_OK) return;
+    witness_hub_head(s, cJSON_GetObjectItemCaseSensitive(body, "hub_head"));
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "acks"))
     {
         int64_t job_id, attempt;
@@ -722,6 +809,7 @@ static void handle_cancel(site *s, const cJSON *body)
         site_job *j = find_job(s, job_id, attempt);
         if (!j) continue;
         const char *why = jsonx_str(item, "reason");
+        audit_job(s, "cancelled", job_id, attempt, why);
         log_info("site", "job %lld attempt %lld cancelled by hub: %s", (long long)job_id,
                  (long long)attempt, why ? why : "?");
         j->cancelled = 1;
@@ -859,6 +947,8 @@ static int parse_config(site *s, const char *path, char *err, size_t err_len)
     if (rc == OP_OK) rc = conf_int(c, "resend_ms", 3000, 100, 3600000, &s->resend_ms, err, err_len);
     if (rc == OP_OK)
         rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &s->clock_skew_ms, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "audit_head_ms", 10000, 100, 86400000, &s->audit_head_ms, err, err_len);
     conf_free(c);
     return rc;
 }
@@ -1006,7 +1096,8 @@ int site_main(int argc, char **argv)
         goto out;
     }
     if (util_fmt(path, sizeof path, "%s/site.db", data_dir) != OP_OK ||
-        store_open(path, site_schema, 1, &s->db) != OP_OK)
+        store_open(path, site_schema, 1, &s->db) != OP_OK ||
+        auditlog_attach(s->db, &s->audit) != OP_OK)
         goto out;
     if (load_hub_pin(s, token_text, err, sizeof err) != OP_OK) {
         fprintf(stderr, "outpost site: %s\n", err);
@@ -1067,6 +1158,13 @@ int site_main(int argc, char **argv)
             send_hello(s);
             s->next_hello_ms = now + 2000;
         }
+        if (s->audit && now >= s->next_head_ms) {
+            /* A signed head over this site's own log, sent with the next heartbeats. */
+            if (auditlog_size(s->audit) != s->head.size &&
+                auditlog_sign_head(s->audit, &s->identity, util_now_ms(), &s->head) != OP_OK)
+                log_error("site", "cannot sign the audit log head");
+            s->next_head_ms = now + s->audit_head_ms;
+        }
         if (s->enrolled && now >= s->next_heartbeat_ms) {
             send_heartbeat(s);
             s->next_heartbeat_ms = now + s->heartbeat_ms;
@@ -1091,6 +1189,7 @@ out:
     cJSON_Delete(s->events);
     cJSON_Delete(s->results);
     if (s->bus) bus_close(s->bus);
+    auditlog_close(s->audit);
     store_close(s->db);
     ident_wipe(&s->identity);
     free(s);

@@ -16,8 +16,8 @@ class AuditHubTest(unittest.TestCase):
     def setUp(self):
         self.f = Fleet()
         self.f.start_broker()
-        self.f.start_hub()
-        self.f.start_site("dc-1", "dc", cores=2)
+        self.f.start_hub(audit_head_ms=300)
+        self.f.start_site("dc-1", "dc", cores=2, audit_head_ms=300)
 
     def tearDown(self):
         self.f.stop()
@@ -39,6 +39,26 @@ class AuditHubTest(unittest.TestCase):
         self.assertIn("dc-1: placed on dc-1 (score", ex)
         self.assertIn("succeeded", ex)
         self.assertEqual(f.cli("explain", "424242", check=False).returncode, 4)
+        # Each log witnesses the other: the site's signed head is in the hub's log, and the
+        # hub's head (riding on acknowledgements) in the site's log.
+        from fleet import wait_for
+        wait_for(lambda: "witness" in f.cli("audit", "show", "--site", "dc-1").stdout, 20, 0.3,
+                 "the site's head witnessed by the hub")
+        site_db = os.path.join(f.base, "sites", "dc-1", "site.db")
+        def site_witnessed():
+            con = sqlite3.connect(site_db)
+            try:
+                return con.execute("SELECT COUNT(*) FROM audit_entries WHERE "
+                                   "entry LIKE '%\"kind\":\"witness\"%'").fetchone()[0] > 0
+            finally:
+                con.close()
+        f.cli("submit", "--", "true")
+        wait_for(site_witnessed, 20, 0.3, "the hub's head witnessed by the site")
+        con = sqlite3.connect(site_db)
+        kinds = [r[0] for r in con.execute("SELECT json_extract(entry,'$.kind') FROM audit_entries")]
+        con.close()
+        for kind in ("accepted", "result", "witness"):
+            self.assertIn(kind, kinds)
         # An inclusion proof that a third party checks with the hub's key alone.
         r = f.cli("audit", "prove", "3")
         self.assertIn("verified: entry 3 is in the log", r.stderr)
@@ -60,7 +80,7 @@ class AuditHubTest(unittest.TestCase):
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         con.close()
         shutil.copy(db, copy)
-        f.start_hub()
+        f.start_hub(audit_head_ms=300)
         more = [int(x) for x in f.cli("submit", "--count", "2", "--", "true").stdout.split()]
         f.wait_jobs_terminal(more, 60)
         later = f.cli("audit", "head").stdout
