@@ -66,6 +66,16 @@ class AuditHubTest(unittest.TestCase):
         self.assertEqual(bundle["index"], 3)
         self.assertTrue(bundle["proof"])
         head = f.cli("audit", "head").stdout
+        # The hub's own entries, exported from its database, give the signed root when
+        # recomputed with hashlib alone (the independent implementation in test_audit_python).
+        from test_audit_python import leaf, mth
+        h = json.loads(head)
+        con = sqlite3.connect(os.path.join(f.hub_dir, "hub.db"))
+        texts = [r[0] for r in con.execute(
+            "SELECT entry FROM audit_entries WHERE idx < ? ORDER BY idx", (h["size"],))]
+        con.close()
+        self.assertEqual(len(texts), h["size"])
+        self.assertEqual(mth([leaf(x.encode()) for x in texts]).hex(), h["root"])
         head_path = os.path.join(f.base, "trusted-head.json")
         with open(head_path, "w") as fh:
             fh.write(head)
