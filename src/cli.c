@@ -11,6 +11,7 @@
 #include "log.h"
 #include "msg.h"
 #include "opclient.h"
+#include "policy.h"
 #include "proto.h"
 #include "runctl.h"
 #include "util.h"
@@ -57,6 +58,8 @@ static const struct {
     {"stats", "stats                              counters: messages rejected, results"},
     {"audit", "audit verify|prove N|show|tail|head  the hub's tamper-evident log"},
     {"explain", "explain JOB                        why the job ran where it ran (from the log)"},
+    {"approve", "approve JOB                        let a job that policy holds for approval run"},
+    {"policy", "policy check FILE | show | diff FILE | set FILE   the hub's governance rules"},
     {"operator-key", "operator-key                       print this operator's public key"},
 };
 
@@ -1061,6 +1064,123 @@ static int cmd_explain(cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int cmd_approve(cli *c, int argc, char **argv)
+{
+    int64_t id;
+    int rc = parse_id_arg(argc, argv, "outpost approve JOB", &id);
+    if (rc != EXIT_OK) return rc;
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    jsonx_add_int(req, "id", id);
+    if ((rc = request(c, req, "approve", &data)) == EXIT_OK)
+        printf("job %lld approved\n", (long long)id);
+    return rc;
+}
+
+static int read_policy_file(const char *path, char **text, policy **p)
+{
+    char err[512];
+    int rc = util_read_file(path, 256 * 1024, text, NULL);
+    if (rc != OP_OK) {
+        fprintf(stderr, "outpost policy: cannot read %s: %s\n", path, op_strerror(rc));
+        return EXIT_USAGE;
+    }
+    if (policy_parse(*text, path, p, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "%s\n", err);
+        free(*text);
+        *text = NULL;
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* Lines only in a ("- ") and only in b ("+ "), in order: enough for policies of a page. */
+static void print_line_diff(const char *a, const char *b)
+{
+    const char *texts[2] = {a, b};
+    const char *marks[2] = {"- ", "+ "};
+    for (int side = 0; side < 2; side++) {
+        const char *other = texts[1 - side];
+        const char *line = texts[side];
+        while (*line) {
+            const char *end = strchr(line, '\n');
+            size_t len = end ? (size_t)(end - line) : strlen(line);
+            int found = 0;
+            for (const char *o = other; *o && !found;) {
+                const char *oe = strchr(o, '\n');
+                size_t olen = oe ? (size_t)(oe - o) : strlen(o);
+                if (olen == len && strncmp(o, line, len) == 0) found = 1;
+                o = oe ? oe + 1 : o + olen;
+            }
+            if (!found) printf("%s%.*s\n", marks[side], (int)len, line);
+            line = end ? end + 1 : line + len;
+        }
+    }
+}
+
+static int cmd_policy(cli *c, int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : "";
+    cJSON *data = NULL;
+    int rc;
+    if (!strcmp(sub, "show")) {
+        if ((rc = request(c, cJSON_CreateObject(), "policy_get", &data)) != EXIT_OK) return rc;
+        const char *text = jsonx_str(data, "text");
+        if (!text || !*text) {
+            printf("# no policy in force on hub %s (everything the built-in checks allow)\n",
+                   c->hub.hub_id);
+            return EXIT_OK;
+        }
+        fputs(text, stdout);
+        return EXIT_OK;
+    }
+    if ((!strcmp(sub, "diff") || !strcmp(sub, "set")) && argc == 3) {
+        char *text = NULL;
+        policy *p = NULL;
+        if ((rc = read_policy_file(argv[2], &text, &p)) != EXIT_OK) return rc;
+        policy_free(p);
+        if (!strcmp(sub, "diff")) {
+            rc = request(c, cJSON_CreateObject(), "policy_get", &data);
+            if (rc == EXIT_OK) {
+                int64_t version = 0;
+                jsonx_int(data, "version", 0, INT64_MAX, &version);
+                printf("# in force: version %lld; %s: the new file\n", (long long)version, argv[2]);
+                print_line_diff(jsonx_str(data, "text") ? jsonx_str(data, "text") : "", text);
+            }
+        } else {
+            cJSON *req = cJSON_CreateObject();
+            cJSON_AddStringToObject(req, "text", text);
+            rc = request(c, req, "policy_set", &data);
+            if (rc == EXIT_OK) {
+                int64_t version = 0;
+                jsonx_int(data, "version", 0, INT64_MAX, &version);
+                printf("policy version %lld in force (sha256 %s)\n", (long long)version,
+                       jsonx_str(data, "sha256") ? jsonx_str(data, "sha256") : "?");
+            }
+        }
+        free(text);
+        return rc;
+    }
+    fprintf(stderr, "usage: outpost policy check FILE | show | diff FILE | set FILE\n");
+    return EXIT_USAGE;
+}
+
+/* policy check FILE: local, no hub needed. */
+static int policy_check_local(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: outpost policy check FILE\n");
+        return EXIT_USAGE;
+    }
+    char *text = NULL;
+    policy *p = NULL;
+    int rc = read_policy_file(argv[2], &text, &p);
+    if (rc != EXIT_OK) return rc;
+    printf("%s: valid, version %d, sha256 %s\n", argv[2], policy_version(p), policy_hash(p));
+    policy_free(p);
+    free(text);
+    return EXIT_OK;
+}
+
 /*
  * audit verify runs locally on the hub's database file and needs no broker:
  * it recomputes the whole tree and checks every signed head with the hub's
@@ -1216,6 +1336,11 @@ int cli_main(int argc, char **argv)
         free(rest);
         return rc;
     }
+    if (strcmp(cmd, "policy") == 0 && n_rest > 1 && strcmp(rest[1], "check") == 0) {
+        rc = policy_check_local(n_rest, rest);
+        free(rest);
+        return rc;
+    }
     if (strcmp(cmd, "audit") == 0 && n_rest > 1 && strcmp(rest[1], "verify") == 0) {
         rc = audit_verify_local(&paths, n_rest, rest);
         free(rest);
@@ -1243,6 +1368,10 @@ int cli_main(int argc, char **argv)
             rc = cmd_audit(&c, n_rest, rest);
         else if (strcmp(cmd, "explain") == 0)
             rc = cmd_explain(&c, n_rest, rest);
+        else if (strcmp(cmd, "approve") == 0)
+            rc = cmd_approve(&c, n_rest, rest);
+        else if (strcmp(cmd, "policy") == 0)
+            rc = cmd_policy(&c, n_rest, rest);
         else
             rc = cmd_stats(&c, n_rest, rest);
     }

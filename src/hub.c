@@ -11,6 +11,7 @@
 #include "log.h"
 #include "msg.h"
 #include "opclient.h"
+#include "policy.h"
 #include "proto.h"
 #include "runctl.h"
 #include "sched.h"
@@ -59,7 +60,8 @@ static const char *hub_schema =
     " origin TEXT, site_private INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,"
     " submitted_by TEXT, submitted_at INTEGER, placed_at INTEGER, started_at INTEGER,"
     " finished_at INTEGER, lease_expires_at INTEGER, reason TEXT, explanation TEXT,"
-    " excluded TEXT NOT NULL DEFAULT '', notify TEXT);"
+    " excluded TEXT NOT NULL DEFAULT '', notify TEXT,"
+    " awaiting_approval INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);"
     "CREATE INDEX IF NOT EXISTS jobs_site ON jobs(site, state);"
     "CREATE TABLE IF NOT EXISTS results(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
@@ -140,6 +142,8 @@ typedef struct hub {
     uint64_t results_applied, results_duplicate, results_stale, jobs_submitted, offers_sent;
     uint64_t bound_hits;
     auditlog *audit; /* tamper-evident record of every decision, in hub.db */
+    policy *policy;  /* <data-dir>/policy, or NULL: no rules beyond the built-in filters */
+    char *policy_text;
     int64_t next_head_ms, audit_head_ms;
     uint64_t head_size; /* size of the last signed tree head */
     audit_sth head;     /* the last signed tree head, sent to sites with acknowledgements */
@@ -591,6 +595,20 @@ static void split_excluded(char *text, const char **out, int max)
     out[n] = NULL;
 }
 
+typedef struct policy_ctx {
+    hub *h;
+    const jobspec *spec;
+    int64_t now_ms;
+} policy_ctx;
+
+/* sched_allow_fn over the hub's policy: the job's draw there is its cores x watts per core. */
+static int policy_allows(void *ctx, const sched_site *site, char *why, size_t why_len)
+{
+    policy_ctx *pc = ctx;
+    return policy_check_site(pc->h->policy, pc->spec, site->id, site->class_bit, pc->now_ms,
+                             site->watts_per_core * pc->spec->cores, why, why_len);
+}
+
 static void place_queued(hub *h)
 {
     if (h->n_sites == 0) return;
@@ -599,7 +617,8 @@ static void place_queued(hub *h)
     fill_view(h, view, 0);
     sqlite3_stmt *sel = store_stmt(h->db, "SELECT id, attempt, cores, memory_mb, class_mask,"
                                           " origin, site_private, excluded, spec, explanation"
-                                          " FROM jobs WHERE state='queued' ORDER BY id LIMIT ?");
+                                          " FROM jobs WHERE state='queued' AND"
+                                          " awaiting_approval=0 ORDER BY id LIMIT ?");
     if (!sel) {
         free(view);
         h->store_failed = 1;
@@ -630,8 +649,20 @@ static void place_queued(hub *h)
                          .origin = store_col_text(sel, 5),
                          .site_private = sqlite3_column_int(sel, 6),
                          .excluded = excluded};
+        jobspec spec;
+        char spec_err[64];
+        policy_ctx pc = {h, &spec, util_now_ms()};
+        const char *spec_text = store_col_text(sel, 8);
+        int have_spec = h->policy && jobspec_parse(spec_text, strlen(spec_text), &spec, spec_err,
+                                                   sizeof spec_err) == OP_OK;
+        if (have_spec) {
+            job.allowed = policy_allows;
+            job.allowed_ctx = &pc;
+        }
         sched_decision d;
-        if (sched_place(view, h->n_sites, &job, &d) != OP_OK) break;
+        int placed_rc = sched_place(view, h->n_sites, &job, &d);
+        if (have_spec) jobspec_clear(&spec);
+        if (placed_rc != OP_OK) break;
         pending *p = &todo[n_todo];
         p->id = sqlite3_column_int64(sel, 0);
         p->attempt = sqlite3_column_int64(sel, 1) + 1;
@@ -1290,12 +1321,20 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, int 
     jobspec spec;
     int rc = jobspec_from_json(spec_json, &spec, err, err_len);
     if (rc != OP_OK) return rc;
+    if ((rc = policy_check_submit(h->policy, op_id, &spec, err, err_len)) != OP_OK) {
+        jobspec_clear(&spec);
+        return rc;
+    }
+    int awaiting = policy_needs_approval(h->policy, &spec);
     if (h->n_sites > 0) {
+        policy_ctx pc = {h, &spec, util_now_ms()};
         sched_job job = {.cores = spec.cores,
                          .memory_mb = spec.memory_mb,
                          .class_mask = spec.class_mask,
                          .origin = spec.origin,
-                         .site_private = spec.data_class == DATA_SITE_PRIVATE};
+                         .site_private = spec.data_class == DATA_SITE_PRIVATE,
+                         .allowed = h->policy ? policy_allows : NULL,
+                         .allowed_ctx = &pc};
         sched_decision d;
         if (sched_place(view, h->n_sites, &job, &d) != OP_OK) {
             jobspec_clear(&spec);
@@ -1310,10 +1349,11 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, int 
         sched_decision_clear(&d);
     }
     char *text = cJSON_PrintUnformatted(spec_json);
-    sqlite3_stmt *st = store_stmt(h->db, "INSERT INTO jobs(name, kind, spec, state, cores,"
-                                         " memory_mb, class_mask, origin, site_private,"
-                                         " max_attempts, submitted_by, submitted_at, notify)"
-                                         " VALUES(?,?,?,'queued',?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *st =
+        store_stmt(h->db, "INSERT INTO jobs(name, kind, spec, state, cores,"
+                          " memory_mb, class_mask, origin, site_private,"
+                          " max_attempts, submitted_by, submitted_at, notify,"
+                          " awaiting_approval) VALUES(?,?,?,'queued',?,?,?,?,?,?,?,?,?,?)");
     if (!text || !st) {
         free(text);
         jobspec_clear(&spec);
@@ -1332,6 +1372,7 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, int 
     sqlite3_bind_text(st, 10, op_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 11, util_now_ms());
     store_bind_text(st, 12, notify ? op_id : NULL);
+    sqlite3_bind_int(st, 13, awaiting);
     free(text);
     jobspec_clear(&spec);
     if (check_rc(h, store_step_done(h->db, st)) != OP_OK) {
@@ -1340,6 +1381,18 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, int 
     }
     *job_id = store_last_rowid(h->db);
     job_event(h, *job_id, 0, NULL, "submitted", op_id);
+    if (awaiting) {
+        char why[96];
+        snprintf(why, sizeof why, "policy v%d: needs `outpost approve %lld`",
+                 policy_version(h->policy), (long long)*job_id);
+        job_event(h, *job_id, 0, NULL, "awaiting-approval", why);
+        sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET reason=? WHERE id=?");
+        if (up) {
+            sqlite3_bind_text(up, 1, why, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(up, 2, *job_id);
+            check_rc(h, store_step_done(h->db, up));
+        }
+    }
     h->jobs_submitted++;
     h->placement_dirty = 1;
     return OP_OK;
@@ -1783,6 +1836,82 @@ static int op_audit_entries(hub *h, const cJSON *req, cJSON *data)
     return OP_OK;
 }
 
+static int op_approve(hub *h, const cJSON *req, const char *op_id, char *err, size_t err_len)
+{
+    int64_t id;
+    if (jsonx_int(req, "id", 1, INT64_MAX, &id) != OP_OK) {
+        snprintf(err, err_len, "'id' must be a job number");
+        return OP_EINVAL;
+    }
+    sqlite3_stmt *st = store_stmt(h->db, "UPDATE jobs SET awaiting_approval=0, reason=NULL WHERE"
+                                         " id=? AND awaiting_approval=1 AND state='queued'");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = check_rc(h, store_step_done(h->db, st));
+    if (rc != OP_OK) return rc;
+    if (store_changes(h->db) == 0) {
+        snprintf(err, err_len, "job %lld is not awaiting approval", (long long)id);
+        return OP_EINVAL;
+    }
+    job_event(h, id, 0, NULL, "approved", op_id);
+    h->placement_dirty = 1;
+    return OP_OK;
+}
+
+static int op_policy_get(hub *h, cJSON *data)
+{
+    cJSON_AddStringToObject(data, "text", h->policy_text ? h->policy_text : "");
+    jsonx_add_int(data, "version", h->policy ? policy_version(h->policy) : 0);
+    cJSON_AddStringToObject(data, "sha256", h->policy ? policy_hash(h->policy) : "");
+    return OP_OK;
+}
+
+/* policy_set {text}: validated, written to <data-dir>/policy, in force at once, logged. */
+static int op_policy_set(hub *h, const cJSON *req, const char *op_id, cJSON *data, char *err,
+                         size_t err_len)
+{
+    const char *text = jsonx_str(req, "text");
+    policy *p = NULL;
+    if (!text) {
+        snprintf(err, err_len, "'text' is required");
+        return OP_EINVAL;
+    }
+    int rc = policy_parse(text, "policy", &p, err, err_len);
+    if (rc != OP_OK) return rc;
+    if (h->policy && policy_version(p) <= policy_version(h->policy)) {
+        snprintf(err, err_len, "version %d is not newer than the policy in force (version %d)",
+                 policy_version(p), policy_version(h->policy));
+        policy_free(p);
+        return OP_EINVAL;
+    }
+    char path[PATH_MAX];
+    char *copy = strdup(text);
+    if (!copy || util_fmt(path, sizeof path, "%s/policy", h->data_dir) != OP_OK ||
+        util_write_file_atomic(path, text, strlen(text), 0644) != OP_OK) {
+        free(copy);
+        policy_free(p);
+        snprintf(err, err_len, "cannot write the policy file");
+        return OP_EIO;
+    }
+    cJSON *body = cJSON_CreateObject();
+    if (body) {
+        jsonx_add_int(body, "version", policy_version(p));
+        cJSON_AddStringToObject(body, "sha256", policy_hash(p));
+        cJSON_AddStringToObject(body, "previous", h->policy ? policy_hash(h->policy) : "");
+    }
+    char subject[80];
+    snprintf(subject, sizeof subject, "op:%s", op_id);
+    audit_record(h, "policy", subject, body);
+    policy_free(h->policy);
+    free(h->policy_text);
+    h->policy = p;
+    h->policy_text = copy;
+    h->placement_dirty = 1;
+    log_info("hub", "operator %s set policy version %d (sha256 %.16s...)", op_id, policy_version(p),
+             policy_hash(p));
+    return op_policy_get(h, data);
+}
+
 /* Runs one authenticated operator request; returns the response body (caller owns) or NULL. */
 static cJSON *op_dispatch(hub *h, const cJSON *req, const char *op_id)
 {
@@ -1815,6 +1944,12 @@ static cJSON *op_dispatch(hub *h, const cJSON *req, const char *op_id)
         rc = op_cancel(h, req, err, sizeof err);
     else if (strcmp(cmd, "stats") == 0)
         rc = op_stats(h, data);
+    else if (strcmp(cmd, "approve") == 0)
+        rc = op_approve(h, req, op_id, err, sizeof err);
+    else if (strcmp(cmd, "policy_get") == 0)
+        rc = op_policy_get(h, data);
+    else if (strcmp(cmd, "policy_set") == 0)
+        rc = op_policy_set(h, req, op_id, data, err, sizeof err);
     else if (!h->audit && strncmp(cmd, "audit_", 6) == 0)
         rc = OP_EINVAL, snprintf(err, sizeof err, "this hub keeps no audit log");
     else if (strcmp(cmd, "audit_head") == 0)
@@ -2015,6 +2150,15 @@ int hub_main(int argc, char **argv)
         goto out;
     }
     if (ensure_operators(h) != OP_OK || load_operators(h) != OP_OK) goto out;
+    if (util_fmt(path, sizeof path, "%s/policy", data_dir) == OP_OK &&
+        util_read_file(path, 256 * 1024, &h->policy_text, NULL) == OP_OK &&
+        policy_parse(h->policy_text, path, &h->policy, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost hub: %s\n", err);
+        exit_code = EXIT_USAGE;
+        goto out;
+    }
+    if (h->policy)
+        log_info("hub", "policy version %d in force (%s)", policy_version(h->policy), path);
     if (util_fmt(path, sizeof path, "%s/hub.db", data_dir) != OP_OK ||
         store_open(path, hub_schema, 1, &h->db) != OP_OK)
         goto out;
@@ -2107,6 +2251,8 @@ out:
     if (h->bus) bus_close(h->bus);
     discard_outgoing(h);
     auditlog_close(h->audit);
+    policy_free(h->policy);
+    free(h->policy_text);
     store_close(h->db);
     ident_wipe(&h->identity);
     for (size_t i = 0; i < h->n_sites; i++)

@@ -20,11 +20,19 @@ enum {
     WHY_TOO_SMALL,
     WHY_BUSY,
     WHY_POWER,
+    WHY_POLICY,
+    WHY_POLICY_LATER,
     WHY_COUNT
 };
-static const char *why_text[WHY_COUNT] = {
-    "lost", "class not allowed", "data residency", "refused or lost this job before", "too small",
-    "busy", "power headroom"};
+static const char *why_text[WHY_COUNT] = {"lost",
+                                          "class not allowed",
+                                          "data residency",
+                                          "refused or lost this job before",
+                                          "too small",
+                                          "busy",
+                                          "power headroom",
+                                          "policy",
+                                          "policy (not now)"};
 
 typedef struct text_buf {
     char *data;
@@ -67,6 +75,14 @@ static int filter(const sched_site *s, const sched_job *job, char *detail, size_
         return WHY_TOO_SMALL;
     }
     if (is_excluded(job, s->id)) return WHY_EXCLUDED;
+    if (job->allowed) {
+        char why[160] = "";
+        int verdict = job->allowed(job->allowed_ctx, s, why, sizeof why);
+        if (verdict != 1) {
+            snprintf(detail, detail_len, " (%.150s)", why);
+            return verdict == 0 ? WHY_POLICY : WHY_POLICY_LATER;
+        }
+    }
     if (!s->alive) return WHY_LOST;
     if (s->free_cores < job->cores || s->free_memory_mb < job->memory_mb) {
         snprintf(detail, detail_len, " (%d cores/%lld MB free)", s->free_cores,
@@ -110,12 +126,13 @@ int sched_place(const sched_site *sites, size_t n, const sched_job *job, sched_d
     }
     filtered.data[0] = '\0';
     for (size_t i = 0; i < n; i++) {
-        char detail[96];
+        char detail[176];
         int why = filter(&sites[i], job, detail, sizeof detail);
         if (why >= 0) {
             counts[why]++;
             /* Lost, busy and power are transient: the job may fit there later. */
-            if (why == WHY_LOST || why == WHY_BUSY || why == WHY_POWER) could_later = 1;
+            if (why == WHY_LOST || why == WHY_BUSY || why == WHY_POWER || why == WHY_POLICY_LATER)
+                could_later = 1;
             if (named < SCHED_NAMED_MAX) {
                 append(&filtered, "%s%s: %s%s", named ? "; " : "", sites[i].id, why_text[why],
                        detail);

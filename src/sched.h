@@ -30,6 +30,12 @@ typedef struct sched_site {
     int running_jobs;
 } sched_site;
 
+/*
+ * Optional rule check per site (policy): returns 1 allow, 0 never (a
+ * permanent filter) or -1 not now (a transient one), with the rule in why.
+ */
+typedef int (*sched_allow_fn)(void *ctx, const sched_site *site, char *why, size_t why_len);
+
 typedef struct sched_job {
     int cores;
     int64_t memory_mb;
@@ -37,7 +43,9 @@ typedef struct sched_job {
     const char *origin;  /* origin site id or NULL */
     int site_private;    /* 1: may run only on origin */
     const char *const
-        *excluded; /* site ids that refused or lost this job; NULL-terminated or NULL */
+        *excluded;          /* site ids that refused or lost this job; NULL-terminated or NULL */
+    sched_allow_fn allowed; /* NULL: no rules beyond the built-in filters */
+    void *allowed_ctx;
 } sched_job;
 
 enum {

@@ -9,6 +9,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "msg.h"
+#include "policy.h"
 #include "proto.h"
 #include "runctl.h"
 #include "sandbox.h"
@@ -33,11 +34,23 @@
 #define SITE_RESEND_BATCH 64
 #define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
 
-static const char *site_conf_keys[] = {
-    "site_id",      "broker_host",        "broker_port",    "cores",
-    "memory_mb",    "power_budget_watts", "watts_per_core", "idle_watts",
-    "heartbeat_ms", "max_jobs",           "cgroup_dir",     "log_level",
-    "resend_ms",    "clock_skew_ms",      "audit_head_ms",  NULL};
+static const char *site_conf_keys[] = {"site_id",
+                                       "broker_host",
+                                       "broker_port",
+                                       "cores",
+                                       "memory_mb",
+                                       "power_budget_watts",
+                                       "watts_per_core",
+                                       "idle_watts",
+                                       "heartbeat_ms",
+                                       "max_jobs",
+                                       "cgroup_dir",
+                                       "log_level",
+                                       "resend_ms",
+                                       "clock_skew_ms",
+                                       "audit_head_ms",
+                                       "policy_file",
+                                       NULL};
 
 static const char *site_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -86,6 +99,7 @@ typedef struct site {
     cJSON *results; /* fresh results, sent after commit */
     int store_failed;
     auditlog *audit;        /* what this site accepted, refused and ran, in site.db */
+    policy *policy;         /* the owner's own rules (policy_file), or NULL */
     audit_sth head;         /* its latest signed head, sent in heartbeats */
     uint64_t hub_head_size; /* size of the hub's last head witnessed here */
     int64_t next_head_ms, audit_head_ms;
@@ -632,6 +646,16 @@ static int admission(site *s, const jobspec *spec, char *why, size_t why_len)
         snprintf(why, why_len, "needs %lld MB, %lld free", (long long)spec->memory_mb,
                  (long long)(s->memory_mb - s->used_memory_mb));
         return OP_EFULL;
+    } /* The owner's policy is sovereign: it can only refuse more than the hub's. */
+    if (s->policy) {
+        char rule[200];
+        int verdict =
+            policy_check_site(s->policy, spec, s->identity.id, own ? own : CLASS_ALL, util_now_ms(),
+                              spec->cores * s->watts_per_core, rule, sizeof rule);
+        if (verdict != POLICY_ALLOW) {
+            snprintf(why, why_len, "site policy: %.200s", rule);
+            return OP_EPERM;
+        }
     }
     double draw = (s->used_cores + spec->cores) * s->watts_per_core;
     if (draw > s->power_budget_watts + 1e-9) {
@@ -929,6 +953,17 @@ static int parse_config(site *s, const char *path, char *err, size_t err_len)
         snprintf(s->broker_host, sizeof s->broker_host, "%s",
                  conf_str(c, "broker_host", "127.0.0.1"));
         snprintf(s->cgroup_dir, sizeof s->cgroup_dir, "%s", conf_str(c, "cgroup_dir", ""));
+        const char *policy_path = conf_str(c, "policy_file", NULL);
+        char *text = NULL;
+        if (policy_path && *policy_path) {
+            rc = util_read_file(policy_path, 256 * 1024, &text, NULL);
+            if (rc != OP_OK)
+                snprintf(err, err_len, "%s: cannot read policy_file %s: %s", path, policy_path,
+                         op_strerror(rc));
+            else
+                rc = policy_parse(text, policy_path, &s->policy, err, err_len);
+            free(text);
+        }
         if (level) log_set_level(log_parse_level(level));
     }
     if (rc == OP_OK) rc = conf_int(c, "broker_port", 1883, 1, 65535, &s->broker_port, err, err_len);
@@ -1190,6 +1225,7 @@ out:
     cJSON_Delete(s->results);
     if (s->bus) bus_close(s->bus);
     auditlog_close(s->audit);
+    policy_free(s->policy);
     store_close(s->db);
     ident_wipe(&s->identity);
     free(s);
