@@ -561,7 +561,8 @@ static int run_audit(int argc, char **argv)
     audit_sth head;
     if (auditlog_sign_head(log, &key, util_now_ms(), &head) != OP_OK) return 1;
     auditlog_close(log);
-    /* Verify the whole log from a fresh open, as `outpost audit verify` would. */
+    /* Verify the whole log from a fresh open, as `outpost audit verify` does (accelerated). */
+    audit_hash_accelerate(1);
     char finding[256];
     t0 = util_mono_us();
     if (auditlog_open(path, &log) != OP_OK) return 1;

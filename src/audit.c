@@ -9,13 +9,24 @@
 /*
  * Verifying a log means millions of SHA-256 over short inputs: OpenSSL's
  * implementation uses the CPU's SHA extensions where present (3.6x faster
- * than libsodium's portable code on this machine, bench/ "audit"). One
- * context is reused (the module is used from one thread per process); if
- * OpenSSL cannot provide SHA-256, libsodium computes the same digest.
+ * than libsodium's portable code on this machine, bench/ "audit"). It is
+ * switched on by the programs that verify whole logs (audit_hash_accelerate):
+ * daemons hash a few entries at a time and keep libsodium, which costs them
+ * no memory for OpenSSL's providers. One context is reused (the module is
+ * used from one thread per process); if OpenSSL cannot provide SHA-256,
+ * libsodium computes the same digest.
  */
 static EVP_MD_CTX *sha_ctx;
 static EVP_MD *sha_md;
-static int sha_state; /* 0 untried, 1 OpenSSL, -1 libsodium */
+static int sha_state = -1; /* 0 untried, 1 OpenSSL, -1 libsodium */
+
+void audit_hash_accelerate(int on)
+{
+    if (!on)
+        sha_state = -1;
+    else if (sha_state == -1)
+        sha_state = sha_ctx ? 1 : 0;
+}
 
 static void sha256_2(const void *a, size_t a_len, const void *b, size_t b_len, uint8_t out[32])
 {

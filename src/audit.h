@@ -24,6 +24,12 @@
 /* Proofs are at most 2 x ceil(log2(size)) hashes; 128 covers any 64-bit size. */
 #define AUDIT_MAX_PROOF 128
 
+/*
+ * Use OpenSSL's SHA-256 (CPU SHA extensions) from now on: for programs that
+ * verify whole logs. Daemons leave it off and use libsodium.
+ */
+void audit_hash_accelerate(int on);
+
 void audit_leaf_hash(const void *entry, size_t len, uint8_t out[32]);
 void audit_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32]);
 void audit_empty_root(uint8_t out[32]);

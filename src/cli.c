@@ -1244,6 +1244,7 @@ static int audit_verify_local(const cli_paths *p, int argc, char **argv)
         return EXIT_FAILURE_RUNTIME;
     }
     char finding[512];
+    audit_hash_accelerate(1);
     int64_t t0 = util_mono_us();
     int rc =
         auditlog_verify(log, hub.hub_pk, trusted_path ? &trusted : NULL, finding, sizeof finding);

@@ -202,6 +202,24 @@ static void test_proof_sizes_are_logarithmic(void **state)
     free(t.leaves);
 }
 
+static void test_accelerated_hash_is_the_same(void **state)
+{
+    (void)state;
+    tree t = make_tree(100);
+    uint8_t plain[32], fast[32], leaf_plain[32], leaf_fast[32];
+    audit_hash_accelerate(0);
+    audit_root_of((const uint8_t(*)[32])t.leaves, 100, plain);
+    audit_leaf_hash("entry-7", 7, leaf_plain);
+    audit_hash_accelerate(1);
+    audit_root_of((const uint8_t(*)[32])t.leaves, 100, fast);
+    audit_leaf_hash("entry-7", 7, leaf_fast);
+    audit_hash_accelerate(0);
+    assert_memory_equal(plain, fast, 32);
+    assert_memory_equal(leaf_plain, leaf_fast, 32);
+    assert_memory_equal(leaf_plain, t.leaves[7], 32);
+    free(t.leaves);
+}
+
 static void test_signed_tree_head(void **state)
 {
     (void)state;
@@ -235,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_all_inclusion_proofs_verify),
         cmocka_unit_test(test_all_consistency_proofs_verify),
         cmocka_unit_test(test_proof_sizes_are_logarithmic),
+        cmocka_unit_test(test_accelerated_hash_is_the_same),
         cmocka_unit_test(test_signed_tree_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
