@@ -4,6 +4,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "store.h"
+#include "util.h"
 
 #include <cJSON.h>
 #include <sodium.h>
@@ -116,6 +117,34 @@ void auditlog_close(auditlog *log)
     if (!log) return;
     if (log->owns_db) store_close(log->db);
     free(log);
+}
+
+cJSON *auditlog_head_to_json(const audit_sth *head)
+{
+    cJSON *o = cJSON_CreateObject();
+    char hex[129];
+    if (!o) return NULL;
+    jsonx_add_int(o, "size", (int64_t)head->size);
+    util_hex(head->root, 32, hex);
+    cJSON_AddStringToObject(o, "root", hex);
+    jsonx_add_int(o, "ts", head->ts_ms);
+    util_hex(head->sig, 64, hex);
+    cJSON_AddStringToObject(o, "sig", hex);
+    return o;
+}
+
+int auditlog_head_from_json(const cJSON *o, audit_sth *head)
+{
+    int64_t size, ts;
+    memset(head, 0, sizeof *head);
+    const char *root = jsonx_str(o, "root"), *sig = jsonx_str(o, "sig");
+    if (!o || jsonx_int(o, "size", 0, INT64_MAX, &size) != OP_OK ||
+        jsonx_int(o, "ts", 0, INT64_MAX, &ts) != OP_OK || !root || !sig ||
+        util_unhex(root, head->root, 32) != OP_OK || util_unhex(sig, head->sig, 64) != OP_OK)
+        return OP_EINVAL;
+    head->size = (uint64_t)size;
+    head->ts_ms = ts;
+    return OP_OK;
 }
 
 int auditlog_begin(auditlog *log)

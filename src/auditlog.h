@@ -19,10 +19,20 @@
 #include "ident.h"
 #include "store.h"
 
+#include <cJSON.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct auditlog auditlog;
+
+/*
+ * A signed tree head as JSON {"size","root","ts","sig"} (hex), as it travels
+ * in messages, proofs and trusted-head files. to_json returns NULL on
+ * allocation failure; from_json returns OP_EINVAL for anything malformed.
+ */
+cJSON *auditlog_head_to_json(const audit_sth *head);
+int auditlog_head_from_json(const cJSON *obj, audit_sth *head);
 
 /* Opens (creating) the log in the SQLite file at path. OP_ESTORE, OP_ENOMEM. */
 int auditlog_open(const char *path, auditlog **out);

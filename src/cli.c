@@ -848,26 +848,6 @@ static int cmd_cancel(cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
-static int parse_hex_field(const cJSON *o, const char *key, uint8_t *out, size_t len)
-{
-    const char *hex = jsonx_str(o, key);
-    return hex ? util_unhex(hex, out, len) : OP_EINVAL;
-}
-
-static int parse_head(const cJSON *o, audit_sth *head)
-{
-    int64_t size, ts;
-    memset(head, 0, sizeof *head);
-    if (jsonx_int(o, "size", 0, INT64_MAX, &size) != OP_OK ||
-        jsonx_int(o, "ts", 0, INT64_MAX, &ts) != OP_OK ||
-        parse_hex_field(o, "root", head->root, 32) != OP_OK ||
-        parse_hex_field(o, "sig", head->sig, 64) != OP_OK)
-        return OP_EINVAL;
-    head->size = (uint64_t)size;
-    head->ts_ms = ts;
-    return OP_OK;
-}
-
 static void print_entry(const cJSON *e)
 {
     int64_t i = 0, ts = 0;
@@ -906,7 +886,8 @@ static int audit_prove(cli *c, int argc, char **argv)
         }
         len++;
     }
-    if (!entry || parse_head(cJSON_GetObjectItemCaseSensitive(data, "head"), &head) != OP_OK) {
+    if (!entry ||
+        auditlog_head_from_json(cJSON_GetObjectItemCaseSensitive(data, "head"), &head) != OP_OK) {
         fprintf(stderr, "outpost audit: malformed proof from the hub\n");
         return EXIT_REJECTED;
     }
@@ -1226,7 +1207,7 @@ static int audit_verify_local(const cli_paths *p, int argc, char **argv)
         char *text = NULL;
         cJSON *o = NULL;
         if (util_read_file(trusted_path, 64 * 1024, &text, NULL) != OP_OK ||
-            !(o = cJSON_Parse(text)) || parse_head(o, &trusted) != OP_OK) {
+            !(o = cJSON_Parse(text)) || auditlog_head_from_json(o, &trusted) != OP_OK) {
             fprintf(stderr,
                     "outpost audit verify: %s is not a head printed by `outpost audit"
                     " head`\n",

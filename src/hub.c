@@ -303,20 +303,6 @@ static void queue_reply(hub *h, const char *realm, const char *id, const char *l
     h->replies_tail = r;
 }
 
-static cJSON *head_to_json(const audit_sth *head)
-{
-    cJSON *o = cJSON_CreateObject();
-    char hex[129];
-    if (!o) return NULL;
-    jsonx_add_int(o, "size", (int64_t)head->size);
-    util_hex(head->root, 32, hex);
-    cJSON_AddStringToObject(o, "root", hex);
-    jsonx_add_int(o, "ts", head->ts_ms);
-    util_hex(head->sig, 64, hex);
-    cJSON_AddStringToObject(o, "sig", hex);
-    return o;
-}
-
 static void add_to_batch(cJSON **batch, cJSON *item)
 {
     if (!*batch) *batch = cJSON_CreateArray();
@@ -342,7 +328,7 @@ static void flush_site_batches(hub *h, hub_site *s)
         if (body) {
             cJSON_AddItemToObject(body, kinds[k].key, *kinds[k].batch);
             if (k == 1 && h->head.size > 0)
-                cJSON_AddItemToObject(body, "hub_head", head_to_json(&h->head));
+                cJSON_AddItemToObject(body, "hub_head", auditlog_head_to_json(&h->head));
             if (bus_publish(h->bus, topic, body, kinds[k].type) != OP_OK)
                 log_warn("hub", "could not send %s to %s now; the protocol will retry",
                          kinds[k].type, s->id);
@@ -1009,15 +995,7 @@ static void send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char
 static void witness_site_head(hub *h, hub_site *s, const cJSON *o)
 {
     audit_sth head;
-    int64_t size, ts;
-    memset(&head, 0, sizeof head);
-    if (!o || jsonx_int(o, "size", 0, INT64_MAX, &size) != OP_OK ||
-        jsonx_int(o, "ts", 0, INT64_MAX, &ts) != OP_OK || !jsonx_str(o, "root") ||
-        !jsonx_str(o, "sig") || util_unhex(jsonx_str(o, "root"), head.root, 32) != OP_OK ||
-        util_unhex(jsonx_str(o, "sig"), head.sig, 64) != OP_OK)
-        return;
-    head.size = (uint64_t)size;
-    head.ts_ms = ts;
+    if (!o || auditlog_head_from_json(o, &head) != OP_OK) return;
     if (head.size == s->witnessed_size) return;
     if (audit_sth_verify(s->pk, &head) != OP_OK) {
         h->msg.forged++;
@@ -1030,7 +1008,7 @@ static void witness_site_head(hub *h, hub_site *s, const cJSON *o)
     if (head.size < s->witnessed_size)
         log_warn("hub", "site %s's audit log went back from %llu to %llu entries", s->id,
                  (unsigned long long)s->witnessed_size, (unsigned long long)head.size);
-    audit_record(h, kind, subject, head_to_json(&head));
+    audit_record(h, kind, subject, auditlog_head_to_json(&head));
     s->witnessed_size = head.size;
 }
 
@@ -1744,21 +1722,10 @@ static void handle_op_message(hub *h, const char *op_id, const char *topic, cons
     cJSON_Delete(req);
 }
 
-static void add_hex(cJSON *obj, const char *key, const uint8_t *bytes, size_t len)
-{
-    char hex[129];
-    util_hex(bytes, len, hex);
-    cJSON_AddStringToObject(obj, key, hex);
-}
-
 static void add_head(cJSON *data, const audit_sth *head)
 {
-    cJSON *o = cJSON_AddObjectToObject(data, "head");
-    if (!o) return;
-    jsonx_add_int(o, "size", (int64_t)head->size);
-    add_hex(o, "root", head->root, 32);
-    jsonx_add_int(o, "ts", head->ts_ms);
-    add_hex(o, "sig", head->sig, 64);
+    cJSON *o = auditlog_head_to_json(head);
+    if (o) cJSON_AddItemToObject(data, "head", o);
 }
 
 /* audit_head: a tree head signed now over the whole log. */

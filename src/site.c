@@ -162,20 +162,6 @@ static void audit_job(site *s, const char *kind, int64_t job_id, int64_t attempt
     free(text);
 }
 
-static cJSON *head_json(const audit_sth *head)
-{
-    cJSON *o = cJSON_CreateObject();
-    char hex[129];
-    if (!o) return NULL;
-    jsonx_add_int(o, "size", (int64_t)head->size);
-    util_hex(head->root, 32, hex);
-    cJSON_AddStringToObject(o, "root", hex);
-    jsonx_add_int(o, "ts", head->ts_ms);
-    util_hex(head->sig, 64, hex);
-    cJSON_AddStringToObject(o, "sig", hex);
-    return o;
-}
-
 /* ---------- messages to the hub ---------- */
 
 static int publish(site *s, const char *leaf, cJSON *body, const char *type)
@@ -291,7 +277,8 @@ static void send_heartbeat(site *s)
     cJSON_AddNumberToObject(body, "idle_watts", s->idle_watts);
     cJSON_AddNumberToObject(body, "draw_watts", s->idle_watts + s->used_cores * s->watts_per_core);
     cJSON_AddStringToObject(body, "protections_off", s->caps.missing);
-    if (s->head.size > 0) cJSON_AddItemToObject(body, "audit_head", head_json(&s->head));
+    if (s->head.size > 0)
+        cJSON_AddItemToObject(body, "audit_head", auditlog_head_to_json(&s->head));
     cJSON *rejected = cJSON_AddObjectToObject(body, "messages");
     if (rejected) msg_stats_to_json(&s->msg, rejected);
     for (int i = 0; i < s->n_jobs; i++) {
@@ -762,15 +749,7 @@ static void handle_offer(site *s, const cJSON *body)
 static void witness_hub_head(site *s, const cJSON *o)
 {
     audit_sth head;
-    int64_t size, ts;
-    memset(&head, 0, sizeof head);
-    if (!o || jsonx_int(o, "size", 0, INT64_MAX, &size) != OP_OK ||
-        jsonx_int(o, "ts", 0, INT64_MAX, &ts) != OP_OK || !jsonx_str(o, "root") ||
-        !jsonx_str(o, "sig") || util_unhex(jsonx_str(o, "root"), head.root, 32) != OP_OK ||
-        util_unhex(jsonx_str(o, "sig"), head.sig, 64) != OP_OK)
-        return;
-    head.size = (uint64_t)size;
-    head.ts_ms = ts;
+    if (!o || auditlog_head_from_json(o, &head) != OP_OK) return;
     if (head.size <= s->hub_head_size) {
         if (head.size < s->hub_head_size)
             log_warn("site", "hub head went back from %llu to %llu entries",
@@ -782,7 +761,7 @@ static void witness_hub_head(site *s, const cJSON *o)
         return;
     }
     s->hub_head_size = head.size;
-    cJSON *j = head_json(&head);
+    cJSON *j = auditlog_head_to_json(&head);
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
     cJSON_Delete(j);
     char subject[80];
