@@ -61,7 +61,8 @@ static const char *hub_schema =
     " submitted_by TEXT, submitted_at INTEGER, placed_at INTEGER, started_at INTEGER,"
     " finished_at INTEGER, lease_expires_at INTEGER, reason TEXT, explanation TEXT,"
     " excluded TEXT NOT NULL DEFAULT '', notify TEXT,"
-    " awaiting_approval INTEGER NOT NULL DEFAULT 0);"
+    " awaiting_approval INTEGER NOT NULL DEFAULT 0, program TEXT,"
+    " data_class INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);"
     "CREATE INDEX IF NOT EXISTS jobs_site ON jobs(site, state);"
     "CREATE TABLE IF NOT EXISTS results(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
@@ -602,7 +603,8 @@ static void place_queued(hub *h)
     if (!view) return;
     fill_view(h, view, 0);
     sqlite3_stmt *sel = store_stmt(h->db, "SELECT id, attempt, cores, memory_mb, class_mask,"
-                                          " origin, site_private, excluded, spec, explanation"
+                                          " origin, site_private, excluded, spec, explanation,"
+                                          " kind, program, data_class"
                                           " FROM jobs WHERE state='queued' AND"
                                           " awaiting_approval=0 ORDER BY id LIMIT ?");
     if (!sel) {
@@ -635,20 +637,29 @@ static void place_queued(hub *h)
                          .origin = store_col_text(sel, 5),
                          .site_private = sqlite3_column_int(sel, 6),
                          .excluded = excluded};
+        /*
+         * What the policy looks at, from the row's columns: re-parsing the spec here would
+         * decode every queued job's inputs (up to 4 MiB each) on every placement pass.
+         */
         jobspec spec;
-        char spec_err[64];
-        policy_ctx pc = {h, &spec, util_now_ms()};
-        const char *spec_text = store_col_text(sel, 8);
-        int have_spec = h->policy && jobspec_parse(spec_text, strlen(spec_text), &spec, spec_err,
-                                                   sizeof spec_err) == OP_OK;
-        if (have_spec) {
+        memset(&spec, 0, sizeof spec);
+        char program[JOBSPEC_MAX_ARG_BYTES];
+        snprintf(program, sizeof program, "%s", store_col_text(sel, 11));
+        spec.kind = strcmp(store_col_text(sel, 10), "exec") == 0 ? JOB_KIND_EXEC : JOB_KIND_NOOP;
+        spec.argv[0] = program[0] ? program : NULL;
+        spec.argc = program[0] ? 1 : 0;
+        spec.cores = job.cores;
+        spec.memory_mb = job.memory_mb;
+        spec.class_mask = job.class_mask;
+        spec.data_class = sqlite3_column_int(sel, 12);
+        snprintf(spec.origin, sizeof spec.origin, "%s", job.origin);
+        policy_ctx pc = {h, &spec, now};
+        if (h->policy) {
             job.allowed = policy_allows;
             job.allowed_ctx = &pc;
         }
         sched_decision d;
-        int placed_rc = sched_place(view, h->n_sites, &job, &d);
-        if (have_spec) jobspec_clear(&spec);
-        if (placed_rc != OP_OK) break;
+        if (sched_place(view, h->n_sites, &job, &d) != OP_OK) break;
         pending *p = &todo[n_todo];
         p->id = sqlite3_column_int64(sel, 0);
         p->attempt = sqlite3_column_int64(sel, 1) + 1;
@@ -1327,11 +1338,11 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, int 
         sched_decision_clear(&d);
     }
     char *text = cJSON_PrintUnformatted(spec_json);
-    sqlite3_stmt *st =
-        store_stmt(h->db, "INSERT INTO jobs(name, kind, spec, state, cores,"
-                          " memory_mb, class_mask, origin, site_private,"
-                          " max_attempts, submitted_by, submitted_at, notify,"
-                          " awaiting_approval) VALUES(?,?,?,'queued',?,?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *st = store_stmt(h->db, "INSERT INTO jobs(name, kind, spec, state, cores,"
+                                         " memory_mb, class_mask, origin, site_private,"
+                                         " max_attempts, submitted_by, submitted_at, notify,"
+                                         " awaiting_approval, program, data_class)"
+                                         " VALUES(?,?,?,'queued',?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!text || !st) {
         free(text);
         jobspec_clear(&spec);
@@ -1351,6 +1362,8 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, int 
     sqlite3_bind_int64(st, 11, util_now_ms());
     store_bind_text(st, 12, notify ? op_id : NULL);
     sqlite3_bind_int(st, 13, awaiting);
+    store_bind_text(st, 14, spec.argc > 0 ? spec.argv[0] : NULL);
+    sqlite3_bind_int(st, 15, spec.data_class);
     free(text);
     jobspec_clear(&spec);
     if (check_rc(h, store_step_done(h->db, st)) != OP_OK) {
@@ -1468,14 +1481,19 @@ static int op_jobs(hub *h, const cJSON *req, cJSON *data)
     return OP_OK;
 }
 
+/* The "id" of a request about one job. OP_EINVAL with the message in err. */
+static int req_job_id(const cJSON *req, int64_t *id, char *err, size_t err_len)
+{
+    if (jsonx_int(req, "id", 1, INT64_MAX, id) == OP_OK) return OP_OK;
+    snprintf(err, err_len, "'id' must be a job number");
+    return OP_EINVAL;
+}
+
 static int op_job(hub *h, const cJSON *req, cJSON *data, int with_outputs, char *err,
                   size_t err_len)
 {
     int64_t id;
-    if (jsonx_int(req, "id", 1, INT64_MAX, &id) != OP_OK) {
-        snprintf(err, err_len, "'id' must be a job number");
-        return OP_EINVAL;
-    }
+    if (req_job_id(req, &id, err, err_len) != OP_OK) return OP_EINVAL;
     sqlite3_stmt *st = store_stmt(h->db, "SELECT id, name, kind, state, attempt, site,"
                                          " submitted_at, finished_at, reason, explanation,"
                                          " placed_at, started_at, lease_expires_at, cores,"
@@ -1629,10 +1647,7 @@ static int op_token(hub *h, const cJSON *req, const char *op_id, cJSON *data, ch
 static int op_cancel(hub *h, const cJSON *req, char *err, size_t err_len)
 {
     int64_t id;
-    if (jsonx_int(req, "id", 1, INT64_MAX, &id) != OP_OK) {
-        snprintf(err, err_len, "'id' must be a job number");
-        return OP_EINVAL;
-    }
+    if (req_job_id(req, &id, err, err_len) != OP_OK) return OP_EINVAL;
     sqlite3_stmt *st = store_stmt(h->db, "SELECT state, site, attempt, cores, memory_mb FROM"
                                          " jobs WHERE id=?");
     if (!st) return OP_ESTORE;
@@ -1806,10 +1821,7 @@ static int op_audit_entries(hub *h, const cJSON *req, cJSON *data)
 static int op_approve(hub *h, const cJSON *req, const char *op_id, char *err, size_t err_len)
 {
     int64_t id;
-    if (jsonx_int(req, "id", 1, INT64_MAX, &id) != OP_OK) {
-        snprintf(err, err_len, "'id' must be a job number");
-        return OP_EINVAL;
-    }
+    if (req_job_id(req, &id, err, err_len) != OP_OK) return OP_EINVAL;
     sqlite3_stmt *st = store_stmt(h->db, "UPDATE jobs SET awaiting_approval=0, reason=NULL WHERE"
                                          " id=? AND awaiting_approval=1 AND state='queued'");
     if (!st) return OP_ESTORE;
