@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "hub.h"
 #include "log.h"
+#include "routecmd.h"
 #include "runctl.h"
 #include "site.h"
 
@@ -20,6 +21,7 @@ static void usage(FILE *out)
             "Roles:\n"
             "  outpost hub  --data-dir DIR [--config FILE]      run the hub\n"
             "  outpost site --data-dir DIR --config FILE [--token T]  run a site agent\n"
+            "  outpost route FILE [--time-limit S]             plan vehicle routes here\n"
             "\nOperator commands (talk to a running hub):\n",
             OUTPOST_VERSION);
     if (out == stdout) cli_print_commands();
@@ -47,6 +49,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "hub") == 0) return hub_main(argc - 1, argv + 1);
     if (strcmp(cmd, "site") == 0) return site_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "route") == 0) return routecmd_main(argc - 1, argv + 1);
     if (cli_is_command(cmd)) {
         log_set_level(LOG_WARN);
         return cli_main(argc - 1, argv + 1);

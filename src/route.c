@@ -73,6 +73,11 @@ void route_instance_free(route_instance *inst)
     free(inst->ready);
     free(inst->due);
     free(inst->service);
+    free(inst->matrix);
+    if (inst->ids)
+        for (int i = 0; i < inst->n; i++)
+            free(inst->ids[i]);
+    free(inst->ids);
     memset(inst, 0, sizeof *inst);
 }
 
@@ -294,33 +299,158 @@ int route_parse(const char *text, const char *name, route_instance *out, char *e
     int rc = strncmp(p, "NAME", 4) == 0 ? parse_cvrplib(text, name, out, err, err_len)
                                         : parse_solomon(text, name, out, err, err_len);
     if (rc != OP_OK) route_instance_free(out);
+    else route_default_type(out);
     return rc;
+}
+
+void route_default_type(route_instance *inst)
+{
+    route_vehicle *v = &inst->types[0];
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "vehicle");
+    v->capacity = inst->capacity;
+    v->count = inst->vehicles;
+    v->shift_start = inst->has_windows ? inst->ready[0] : 0;
+    v->shift_end = inst->has_windows ? inst->due[0] : ROUTE_NO_LIMIT;
+    inst->n_types = 1;
 }
 
 double route_distance(const route_instance *inst, int i, int j)
 {
-    double d = hypot(inst->x[i] - inst->x[j], inst->y[i] - inst->y[j]);
-    return inst->round_nint ? floor(d + 0.5) : d;
+    double d;
+    if (inst->matrix) {
+        d = inst->matrix[(size_t)i * (size_t)inst->n + (size_t)j];
+    } else {
+        d = hypot(inst->x[i] - inst->x[j], inst->y[i] - inst->y[j]);
+        if (inst->round_nint) d = floor(d + 0.5);
+    }
+    if (inst->arc_factor && i != j) d *= inst->arc_factor(inst->arc_factor_ctx, i, j);
+    return d;
+}
+
+int route_solution_alloc(route_solution *sol, int n_routes, int n_nodes)
+{
+    memset(sol, 0, sizeof *sol);
+    sol->start = calloc((size_t)n_routes + 1, sizeof *sol->start);
+    sol->nodes = calloc((size_t)n_nodes + 1, sizeof *sol->nodes);
+    sol->type = calloc((size_t)n_routes + 1, sizeof *sol->type);
+    if (!sol->start || !sol->nodes || !sol->type) {
+        route_solution_free(sol);
+        return OP_ENOMEM;
+    }
+    sol->n_routes = n_routes;
+    return OP_OK;
+}
+
+void route_solution_free(route_solution *sol)
+{
+    free(sol->start);
+    free(sol->nodes);
+    free(sol->type);
+    memset(sol, 0, sizeof *sol);
+}
+
+int route_precheck(const route_instance *inst, char *err, size_t err_len)
+{
+    int64_t max_capacity = 0, fleet_capacity = 0, total_demand = 0;
+    int unlimited = 0;
+    for (int t = 0; t < inst->n_types; t++) {
+        const route_vehicle *v = &inst->types[t];
+        if (v->capacity > max_capacity) max_capacity = v->capacity;
+        if (v->count == 0) unlimited = 1;
+        else fleet_capacity += v->capacity * v->count;
+    }
+    for (int c = 1; c < inst->n; c++) {
+        total_demand += inst->demand[c];
+        const char *id = inst->ids ? inst->ids[c] : NULL;
+        char who[64];
+        if (id) snprintf(who, sizeof who, "stop '%.40s'", id);
+        else snprintf(who, sizeof who, "customer %d", c);
+        if (inst->demand[c] > max_capacity) {
+            snprintf(err, err_len, "%s: demand %lld is more than any vehicle carries (%lld)", who,
+                     (long long)inst->demand[c], (long long)max_capacity);
+            return OP_EINVAL;
+        }
+        if (!inst->has_windows) continue;
+        int reachable = 0;
+        for (int t = 0; t < inst->n_types && !reachable; t++) {
+            const route_vehicle *v = &inst->types[t];
+            if (inst->demand[c] > v->capacity) continue;
+            double arrive = v->shift_start + route_distance(inst, 0, c);
+            if (arrive < inst->ready[c]) arrive = inst->ready[c];
+            double back = arrive + inst->service[c] + route_distance(inst, c, 0);
+            if (arrive <= inst->due[c] + 1e-9 && back <= v->shift_end + 1e-9) reachable = 1;
+        }
+        if (!reachable) {
+            snprintf(err, err_len,
+                     "%s: no vehicle can reach it inside its window [%.2f, %.2f] and be back "
+                     "by the end of its shift",
+                     who, inst->ready[c], inst->due[c]);
+            return OP_EINVAL;
+        }
+    }
+    if (!unlimited && total_demand > fleet_capacity) {
+        snprintf(err, err_len, "total demand %lld is more than the whole fleet carries (%lld)",
+                 (long long)total_demand, (long long)fleet_capacity);
+        return OP_EINVAL;
+    }
+    return OP_OK;
 }
 
 int route_check(const route_instance *inst, const int *const *routes, const int *lens, int n_routes,
                 double *cost, char *err, size_t err_len)
 {
+    int total = 0;
+    for (int r = 0; r < n_routes; r++) {
+        if (lens[r] < 0 || lens[r] > inst->n) {
+            snprintf(err, err_len, "route %d: bad length %d", r + 1, lens[r]);
+            return OP_EINVAL;
+        }
+        total += lens[r];
+    }
+    route_solution sol;
+    int rc = route_solution_alloc(&sol, n_routes, total);
+    if (rc != OP_OK) return rc;
+    for (int r = 0, k = 0; r < n_routes; r++) {
+        sol.start[r] = k;
+        for (int i = 0; i < lens[r]; i++)
+            sol.nodes[k++] = routes[r][i];
+        sol.start[r + 1] = k;
+    }
+    rc = route_check_solution(inst, &sol, err, err_len);
+    if (rc == OP_OK) *cost = sol.cost;
+    route_solution_free(&sol);
+    return rc;
+}
+
+int route_check_solution(const route_instance *inst, route_solution *sol, char *err, size_t err_len)
+{
     int rc = OP_OK;
     char *visited = calloc((size_t)inst->n, 1);
+    int used[ROUTE_MAX_TYPES] = {0};
     if (!visited) return OP_ENOMEM;
     double total = 0;
-    if (inst->vehicles && n_routes > inst->vehicles) {
-        snprintf(err, err_len, "%d routes for %d vehicles", n_routes, inst->vehicles);
-        rc = OP_EINVAL;
-    }
-    for (int r = 0; rc == OP_OK && r < n_routes; r++) {
+    for (int r = 0; rc == OP_OK && r < sol->n_routes; r++) {
+        int t = sol->type[r];
+        if (t < 0 || t >= inst->n_types) {
+            snprintf(err, err_len, "route %d: no vehicle type %d", r + 1, t);
+            rc = OP_EINVAL;
+            break;
+        }
+        const route_vehicle *v = &inst->types[t];
+        if (v->count && ++used[t] > v->count) {
+            snprintf(err, err_len, "%d routes for %d vehicles of type '%s'", used[t], v->count,
+                     v->name);
+            rc = OP_EINVAL;
+            break;
+        }
         int64_t load = 0;
-        double t = 0;
-        int prev = 0;
-        for (int k = 0; rc == OP_OK && k <= lens[r]; k++) {
-            int c = k < lens[r] ? routes[r][k] : 0;
-            if (k < lens[r]) {
+        double time = v->shift_start;
+        int prev = 0, len = sol->start[r + 1] - sol->start[r];
+        const int *route = sol->nodes + sol->start[r];
+        for (int k = 0; rc == OP_OK && k <= len; k++) {
+            int c = k < len ? route[k] : 0;
+            if (k < len) {
                 if (c < 1 || c >= inst->n) {
                     snprintf(err, err_len, "route %d: %d is not a customer", r + 1, c);
                     rc = OP_EINVAL;
@@ -336,19 +466,20 @@ int route_check(const route_instance *inst, const int *const *routes, const int 
             double d = route_distance(inst, prev, c);
             total += d;
             if (inst->has_windows) {
-                t += (prev ? inst->service[prev] : 0) + d;
-                if (t < inst->ready[c] && c) t = inst->ready[c];
-                if (t > inst->due[c] + 1e-9) {
+                time += (prev ? inst->service[prev] : 0) + d;
+                if (c && time < inst->ready[c]) time = inst->ready[c];
+                double due = c ? inst->due[c] : v->shift_end;
+                if (time > due + 1e-6) {
                     snprintf(err, err_len, "route %d: %s %d reached at %.2f, after %.2f", r + 1,
-                             c ? "customer" : "depot", c, t, inst->due[c]);
+                             c ? "customer" : "depot", c, time, due);
                     rc = OP_EINVAL;
                 }
             }
             prev = c;
         }
-        if (rc == OP_OK && load > inst->capacity) {
+        if (rc == OP_OK && load > v->capacity) {
             snprintf(err, err_len, "route %d: load %lld over capacity %lld", r + 1, (long long)load,
-                     (long long)inst->capacity);
+                     (long long)v->capacity);
             rc = OP_EINVAL;
         }
     }
@@ -358,6 +489,6 @@ int route_check(const route_instance *inst, const int *const *routes, const int 
             rc = OP_EINVAL;
         }
     free(visited);
-    if (rc == OP_OK) *cost = total;
+    if (rc == OP_OK) sol->cost = total;
     return rc;
 }

@@ -17,17 +17,55 @@
 
 #define ROUTE_MAX_NODES 20001
 
+#define ROUTE_MAX_TYPES 64
+#define ROUTE_NO_LIMIT 1e15 /* a shift or window without an end */
+
+/* A kind of vehicle: how much it carries, how many there are, its shift at the depot. */
+typedef struct route_vehicle {
+    char name[32];
+    int64_t capacity;
+    int count;          /* 0 = as many as needed */
+    double shift_start; /* leaves the depot at or after */
+    double shift_end;   /* back at the depot by */
+} route_vehicle;
+
+/*
+ * Optional travel-time correction: the cost and time of arc (from, to) is
+ * multiplied by what this returns (a site's learned model supplies it; with
+ * no hook the factor is 1). Must return a value > 0 and be deterministic.
+ */
+typedef double (*route_arc_factor_fn)(void *ctx, int from, int to);
+
 typedef struct route_instance {
     char name[64];
     int n;           /* nodes including the depot */
-    int has_windows; /* VRPTW (Solomon) */
+    int has_windows; /* time windows and service times are in force */
     int round_nint;  /* CVRPLIB EUC_2D convention */
-    int64_t capacity;
-    int vehicles; /* available vehicles, 0 = unlimited */
+    int64_t capacity; /* of types[0]; kept for the benchmark formats */
+    int vehicles;     /* count of types[0], 0 = unlimited */
     double *x, *y;
     int64_t *demand;
-    double *ready, *due, *service; /* time windows (VRPTW) */
+    double *ready, *due, *service; /* time windows; due[0] is the horizon */
+    int n_types;                   /* >= 1 after a successful parse */
+    route_vehicle types[ROUTE_MAX_TYPES];
+    double *matrix;     /* optional n*n travel times, row = from; NULL = from coordinates */
+    char **ids;         /* optional stop names (JSON form); NULL = node numbers */
+    route_arc_factor_fn arc_factor;
+    void *arc_factor_ctx;
 } route_instance;
+
+/*
+ * A solution: route r visits nodes[start[r] .. start[r+1]-1] (customers,
+ * depot implicit at both ends) with a vehicle of type[r]. Owned by the
+ * caller; route_solution_free releases it.
+ */
+typedef struct route_solution {
+    int n_routes;
+    int *start; /* n_routes + 1 offsets */
+    int *nodes;
+    int *type;
+    double cost;
+} route_solution;
 
 /*
  * Parses a CVRPLIB (TSPLIB-style .vrp, EUC_2D) or Solomon (.txt) text,
@@ -50,5 +88,28 @@ double route_distance(const route_instance *inst, int i, int j);
  */
 int route_check(const route_instance *inst, const int *const *routes, const int *lens, int n_routes,
                 double *cost, char *err, size_t err_len);
+
+/*
+ * The same check for a typed solution: each route against its vehicle type's
+ * capacity and shift, and no more routes of a type than it has vehicles.
+ * OP_OK with the cost in *cost (and sol->cost), OP_EINVAL with the first
+ * violation, OP_ENOMEM.
+ */
+int route_check_solution(const route_instance *inst, route_solution *sol, char *err, size_t err_len);
+
+/*
+ * Finds what makes an instance impossible whatever the routes: a demand no
+ * vehicle can carry, a stop no vehicle can reach inside its window and come
+ * back from by the end of its shift, more demand than a limited fleet holds.
+ * OP_OK, or OP_EINVAL naming the culprit in err.
+ */
+int route_precheck(const route_instance *inst, char *err, size_t err_len);
+
+/* Fills the single vehicle type from capacity, vehicles and the depot window (parsers call it). */
+void route_default_type(route_instance *inst);
+
+/* Allocates a solution for n_routes routes holding n_nodes customers in all. */
+int route_solution_alloc(route_solution *sol, int n_routes, int n_nodes);
+void route_solution_free(route_solution *sol);
 
 #endif
