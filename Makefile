@@ -21,7 +21,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=build/asan/tools/%)
 
-.PHONY: all test demo bench fuzz lint clean deps-build deps-test deps-fuzz unit integration format
+.PHONY: all test demo bench bench-route fuzz lint clean deps-build deps-test deps-fuzz unit integration format
 all: build/rel/outpost
 
 deps-build:
@@ -78,6 +78,10 @@ demo: deps-build
 bench: deps-build
 	@$(MAKE) --no-print-directory build/rel/outpost build/rel/outpost-bench
 	@bench/run.sh
+
+bench-route: deps-build
+	@$(MAKE) --no-print-directory build/rel/outpost
+	@/usr/bin/python3 bench/route.py
 
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)

@@ -70,9 +70,18 @@ typedef struct hgs {
     int *rn, *rlen;    /* route k's nodes at rn[k*stride + p], p = 0 and rlen+1 are the depot */
     seg *pre, *suf;    /* prefix (with start depot) and suffix (customers only) summaries */
     double *rcum;      /* reverse-direction distance prefix sums */
+    double *cd;        /* forward distance prefix sums (compact copy of pre[].dist) */
+    int64_t *cl;       /* load prefix sums */
+    int64_t *slot_cap;
     double *rcost;     /* penalized cost per route */
+    double *rpen;      /* of which penalties (overload, time warp) */
     int *route_of, *pos_of, *order;
-    long moves, *modified, *tested;
+    long moves, *modified, *tested, *swapstar_tested;
+    int *angle;           /* polar angle of each node around the depot, 0..65535 (-1: no coordinates) */
+    int *sector_start, *sector_end; /* per route: the circle sector its customers span */
+    /* SWAP* preprocessing: three best insertion positions of each node into the other route */
+    double *ins_cost;
+    int *ins_pos;
     int *tmp_a, *tmp_b;
     /* split */
     double *pot;
@@ -168,7 +177,7 @@ static inline seg merge(const hgs *h, seg a, seg b)
 
 static inline int64_t capacity(const hgs *h, int k)
 {
-    return h->inst->types[h->slot_type[k]].capacity;
+    return h->slot_cap[k];
 }
 
 static inline double penalized(const hgs *h, double d, int64_t load, double warp, int k,
@@ -184,6 +193,10 @@ static inline double penalized(const hgs *h, double d, int64_t load, double warp
 #define PRE(h, k, p) ((h)->pre[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
 #define SUF(h, k, p) ((h)->suf[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
 #define RCUM(h, k, p) ((h)->rcum[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
+#define CD(h, k, p) ((h)->cd[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
+#define CL(h, k, p) ((h)->cl[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
+
+static void sector_update(hgs *h, int k);
 
 static void route_update(hgs *h, int k)
 {
@@ -192,18 +205,24 @@ static void route_update(hgs *h, int k)
     RN(h, k, m + 1) = 0;
     PRE(h, k, 0) = depot_seg(h, k);
     RCUM(h, k, 0) = 0;
+    CD(h, k, 0) = 0;
+    CL(h, k, 0) = 0;
     for (int p = 1; p <= m; p++) {
         int c = RN(h, k, p);
         h->route_of[c] = k;
         h->pos_of[c] = p;
         PRE(h, k, p) = merge(h, PRE(h, k, p - 1), node_seg(h, c));
         RCUM(h, k, p) = RCUM(h, k, p - 1) + dist(h, c, RN(h, k, p - 1));
+        CD(h, k, p) = PRE(h, k, p).dist;
+        CL(h, k, p) = PRE(h, k, p).load;
     }
     if (m) SUF(h, k, m) = node_seg(h, RN(h, k, m));
     for (int p = m - 1; p >= 1; p--)
         SUF(h, k, p) = merge(h, node_seg(h, RN(h, k, p)), SUF(h, k, p + 1));
     seg all = merge(h, PRE(h, k, m), depot_seg(h, k));
     h->rcost[k] = penalized(h, all.dist, all.load, all.warp, k, h->pen_load, h->pen_warp);
+    h->rpen[k] = h->rcost[k] - all.dist;
+    sector_update(h, k);
     h->modified[k] = h->moves;
 }
 
@@ -236,24 +255,27 @@ static double eval_fast(const hgs *h, const piece *ps, int np, int k)
     int64_t load = 0;
     int last = -1;
     for (int x = 0; x < np; x++) {
-        piece p = ps[x];
-        if (p.i > p.j) continue;
+        const piece *p = &ps[x];
+        if (p->i > p->j) continue;
+        size_t base = (size_t)p->k * (size_t)h->stride;
+        const int *nodes = h->rn + base;
         int first_node, last_node;
-        if (!p.rev) {
-            d += PRE(h, p.k, p.j).dist - PRE(h, p.k, p.i).dist;
-            first_node = RN(h, p.k, p.i);
-            last_node = RN(h, p.k, p.j);
+        if (!p->rev) {
+            d += h->cd[base + (size_t)p->j] - h->cd[base + (size_t)p->i];
+            first_node = nodes[p->i];
+            last_node = nodes[p->j];
         } else {
-            d += RCUM(h, p.k, p.j) - RCUM(h, p.k, p.i);
-            first_node = RN(h, p.k, p.j);
-            last_node = RN(h, p.k, p.i);
+            d += h->rcum[base + (size_t)p->j] - h->rcum[base + (size_t)p->i];
+            first_node = nodes[p->j];
+            last_node = nodes[p->i];
         }
-        load += PRE(h, p.k, p.j).load - (p.i > 0 ? PRE(h, p.k, p.i - 1).load : 0);
+        load += h->cl[base + (size_t)p->j] - (p->i > 0 ? h->cl[base + (size_t)p->i - 1] : 0);
         if (last >= 0) d += dist(h, last, first_node);
         last = last_node;
     }
     d += dist(h, last, 0);
-    return penalized(h, d, load, 0, k, h->pen_load, h->pen_warp);
+    int64_t excess = load - h->slot_cap[k];
+    return d + (excess > 0 ? h->pen_load * (double)excess : 0);
 }
 
 static double eval_full(const hgs *h, const piece *ps, int np, int k)
@@ -321,13 +343,24 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
 {
     int ku = h->route_of[u], pu = h->pos_of[u], mu = h->rlen[ku], mv = h->rlen[kv];
     piece a[4], b[4];
+    /*
+     * Distance-only filters first (as HGS-CVRP does): a move whose distance
+     * change is not below the two routes' current penalties cannot improve,
+     * since penalties after the move are >= 0. They hold for forward pieces.
+     */
+    int pu_node = RN(h, ku, pu - 1), x_node = RN(h, ku, pu + 1);
+    int v_node = RN(h, kv, pv), y_node = RN(h, kv, pv + 1);
+    double pens = h->rpen[ku] + h->rpen[kv] - EPS;
+    double remove_u = dist(h, pu_node, x_node) - dist(h, pu_node, u) - dist(h, u, x_node);
     /* relocate U after V */
     a[0] = P(ku, 0, pu - 1, 0);
     a[1] = P(ku, pu + 1, mu, 0);
     b[0] = P(kv, 0, pv, 0);
     b[1] = P(ku, pu, pu, 0);
     b[2] = P(kv, pv + 1, mv, 0);
-    if (try_move(h, a, 2, ku, b, 3, kv)) return 1;
+    if (remove_u + dist(h, v_node, u) + dist(h, u, y_node) - dist(h, v_node, y_node) < pens &&
+        try_move(h, a, 2, ku, b, 3, kv))
+        return 1;
     if (pu < mu) {
         /* relocate (U, X) and (X, U) after V */
         a[1] = P(ku, pu + 2, mu, 0);
@@ -344,7 +377,11 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
         b[0] = P(kv, 0, pv - 1, 0);
         b[1] = P(ku, pu, pu, 0);
         b[2] = P(kv, pv + 1, mv, 0);
-        if (try_move(h, a, 3, ku, b, 3, kv)) return 1;
+        int pv_node = RN(h, kv, pv - 1);
+        double swap = dist(h, pu_node, v_node) + dist(h, v_node, x_node) - dist(h, pu_node, u) -
+                      dist(h, u, x_node) + dist(h, pv_node, u) + dist(h, u, y_node) -
+                      dist(h, pv_node, v_node) - dist(h, v_node, y_node);
+        if (swap < pens && try_move(h, a, 3, ku, b, 3, kv)) return 1;
         if (pu < mu) {
             a[2] = P(ku, pu + 2, mu, 0);
             b[1] = P(ku, pu, pu + 1, 0);
@@ -361,7 +398,9 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
     a[1] = P(kv, pv + 1, mv, 0);
     b[0] = P(kv, 0, pv, 0);
     b[1] = P(ku, pu + 1, mu, 0);
-    return try_move(h, a, 2, ku, b, 2, kv);
+    double tails = dist(h, u, y_node) + dist(h, v_node, x_node) - dist(h, u, x_node) -
+                   dist(h, v_node, y_node);
+    return tails < pens && try_move(h, a, 2, ku, b, 2, kv);
 }
 
 static int moves_intra(hgs *h, int u, int pv)
@@ -442,10 +481,148 @@ static int moves_empty(hgs *h, int u)
     return 0;
 }
 
+
+/* ---- SWAP* (Vidal 2022): exchange U and V between two routes, each reinserted at its best place ---- */
+
+static inline int pmod(int i)
+{
+    return ((i % 65536) + 65536) % 65536;
+}
+
+static void sector_update(hgs *h, int k)
+{
+    int m = h->rlen[k];
+    if (!m || h->angle[0] < 0) return;
+    int start = h->angle[RN(h, k, 1)], end = start;
+    for (int p = 2; p <= m; p++) {
+        int a = h->angle[RN(h, k, p)];
+        if (pmod(a - start) <= pmod(end - start)) continue;
+        if (pmod(a - end) <= pmod(start - a)) end = a;
+        else start = a;
+    }
+    h->sector_start[k] = start;
+    h->sector_end[k] = end;
+}
+
+static int sectors_overlap(const hgs *h, int k1, int k2)
+{
+    if (h->angle[0] < 0) return 1;
+    int s1 = h->sector_start[k1], e1 = h->sector_end[k1];
+    int s2 = h->sector_start[k2], e2 = h->sector_end[k2];
+    return pmod(s2 - s1) <= pmod(e1 - s1) || pmod(s1 - s2) <= pmod(e2 - s2);
+}
+
+/* Three cheapest places (positions to insert after) of every customer of route from in route to. */
+static void swapstar_preprocess(hgs *h, int from, int to, int slot_base)
+{
+    int mf = h->rlen[from], mt = h->rlen[to];
+    for (int p = 1; p <= mf; p++) {
+        int u = RN(h, from, p);
+        double *c = h->ins_cost + (size_t)(slot_base + p) * 3;
+        int *pos = h->ins_pos + (size_t)(slot_base + p) * 3;
+        c[0] = c[1] = c[2] = BIG;
+        pos[0] = pos[1] = pos[2] = -1;
+        for (int q = 0; q <= mt; q++) {
+            int a = RN(h, to, q), b = RN(h, to, q + 1);
+            double d = dist(h, a, u) + dist(h, u, b) - dist(h, a, b);
+            if (d >= c[2]) continue;
+            int x = 2;
+            while (x > 0 && d < c[x - 1]) {
+                c[x] = c[x - 1];
+                pos[x] = pos[x - 1];
+                x--;
+            }
+            c[x] = d;
+            pos[x] = q;
+        }
+    }
+}
+
+/* Best place for node w (at position pw of route from) in route to once the node at position gone leaves it. */
+static double best_insertion(const hgs *h, int w, int pw_slot, int to, int gone, int *where)
+{
+    const double *c = h->ins_cost + (size_t)pw_slot * 3;
+    const int *pos = h->ins_pos + (size_t)pw_slot * 3;
+    /* in the place of the node that leaves */
+    int a = RN(h, to, gone - 1), b = RN(h, to, gone + 1);
+    double best = dist(h, a, w) + dist(h, w, b) - dist(h, a, b);
+    *where = gone - 1;
+    for (int x = 0; x < 3; x++) {
+        if (pos[x] < 0 || pos[x] == gone || pos[x] == gone - 1) continue; /* edges that no longer exist */
+        if (c[x] < best) {
+            best = c[x];
+            *where = pos[x];
+        }
+        break; /* the cheapest valid one is the first valid one */
+    }
+    return best;
+}
+
+/* Pieces for route k without position gone and with route other's node at position ins inserted after q. */
+static int swapstar_pieces(piece *ps, int k, int gone, int q, int other, int ins, int m)
+{
+    if (q < gone) {
+        ps[0] = P(k, 0, q, 0);
+        ps[1] = P(other, ins, ins, 0);
+        ps[2] = P(k, q + 1, gone - 1, 0);
+        ps[3] = P(k, gone + 1, m, 0);
+    } else {
+        ps[0] = P(k, 0, gone - 1, 0);
+        ps[1] = P(k, gone + 1, q, 0);
+        ps[2] = P(other, ins, ins, 0);
+        ps[3] = P(k, q + 1, m, 0);
+    }
+    return 4;
+}
+
+static int swapstar(hgs *h, int k1, int k2)
+{
+    int m1 = h->rlen[k1], m2 = h->rlen[k2];
+    if (!m1 || !m2) return 0;
+    swapstar_preprocess(h, k1, k2, 0);
+    swapstar_preprocess(h, k2, k1, m1 + 1);
+    int64_t load1 = CL(h, k1, m1), load2 = CL(h, k2, m2);
+    double best = -EPS;
+    int bu = -1, bv = -1, bqu = -1, bqv = -1;
+    for (int pu = 1; pu <= m1; pu++) {
+        int u = RN(h, k1, pu);
+        double remove_u = dist(h, RN(h, k1, pu - 1), RN(h, k1, pu + 1)) -
+                          dist(h, RN(h, k1, pu - 1), u) - dist(h, u, RN(h, k1, pu + 1));
+        for (int pv = 1; pv <= m2; pv++) {
+            int v = RN(h, k2, pv);
+            int64_t new1 = load1 - h->demand[u] + h->demand[v], new2 = load2 + h->demand[u] - h->demand[v];
+            int64_t ex1 = new1 - h->slot_cap[k1], ex2 = new2 - h->slot_cap[k2];
+            double pen = (ex1 > 0 ? h->pen_load * (double)ex1 : 0) +
+                         (ex2 > 0 ? h->pen_load * (double)ex2 : 0) - h->rpen[k1] - h->rpen[k2];
+            double remove_v = dist(h, RN(h, k2, pv - 1), RN(h, k2, pv + 1)) -
+                              dist(h, RN(h, k2, pv - 1), v) - dist(h, v, RN(h, k2, pv + 1));
+            if (pen + remove_u + remove_v >= best) continue;
+            int qu, qv;
+            double ins_u = best_insertion(h, u, pu, k2, pv, &qu);
+            double ins_v = best_insertion(h, v, m1 + 1 + pv, k1, pu, &qv);
+            double total = pen + remove_u + remove_v + ins_u + ins_v;
+            if (total < best) {
+                best = total;
+                bu = pu;
+                bv = pv;
+                bqu = qu;
+                bqv = qv;
+            }
+        }
+    }
+    if (bu < 0) return 0;
+    piece a[4], b[4];
+    swapstar_pieces(a, k1, bu, bqv, k2, bv, m1);
+    swapstar_pieces(b, k2, bv, bqu, k1, bu, m2);
+    return try_move(h, a, 4, k1, b, 4, k2);
+}
+
 static void local_search(hgs *h)
 {
-    for (int k = 0; k < h->K; k++)
+    for (int k = 0; k < h->K; k++) {
         route_update(h, k);
+        h->swapstar_tested[k] = -1;
+    }
     shuffle(h, h->order, h->nc);
     for (int c = 1; c <= h->nc; c++) {
         h->tested[c] = -1;
@@ -467,6 +644,17 @@ static void local_search(hgs *h)
                 if (moves_pair(h, u, v)) improved = 1;
             }
             if (loop > 0 && moves_empty(h, u)) improved = 1;
+        }
+        for (int k1 = 0; k1 < h->K; k1++) {
+            if (!h->rlen[k1]) continue;
+            long last = h->swapstar_tested[k1];
+            h->swapstar_tested[k1] = h->moves;
+            for (int k2 = k1 + 1; k2 < h->K; k2++) {
+                if (!h->rlen[k2] || !h->rlen[k1]) continue;
+                long mod = h->modified[k1] > h->modified[k2] ? h->modified[k1] : h->modified[k2];
+                if (loop > 0 && mod <= last) continue;
+                if (sectors_overlap(h, k1, k2) && swapstar(h, k1, k2)) improved = 1;
+            }
         }
     }
 }
@@ -1031,12 +1219,22 @@ static int setup(hgs *h, const route_instance *inst, const hgs_params *params)
     h->pre = calloc(cells, sizeof(seg));
     h->suf = calloc(cells, sizeof(seg));
     h->rcum = calloc(cells, sizeof(double));
+    h->cd = calloc(cells, sizeof(double));
+    h->cl = calloc(cells, sizeof(int64_t));
+    h->slot_cap = calloc((size_t)K, sizeof(int64_t));
     h->rcost = calloc((size_t)K, sizeof(double));
+    h->rpen = calloc((size_t)K, sizeof(double));
     h->route_of = calloc(n, sizeof(int));
     h->pos_of = calloc(n, sizeof(int));
     h->order = calloc(n, sizeof(int));
     h->modified = calloc((size_t)K, sizeof(long));
     h->tested = calloc(n, sizeof(long));
+    h->swapstar_tested = calloc((size_t)K, sizeof(long));
+    h->angle = calloc(n, sizeof(int));
+    h->sector_start = calloc((size_t)K, sizeof(int));
+    h->sector_end = calloc((size_t)K, sizeof(int));
+    h->ins_cost = calloc((n + 2) * 3, sizeof(double));
+    h->ins_pos = calloc((n + 2) * 3, sizeof(int));
     h->tmp_a = calloc(n + 2, sizeof(int));
     h->tmp_b = calloc(n + 2, sizeof(int));
     h->pot = calloc((size_t)(K + 1) * (n + 1), sizeof(double));
@@ -1044,10 +1242,13 @@ static int setup(hgs *h, const route_instance *inst, const hgs_params *params)
     h->neigh = calloc(n * (size_t)(h->granular + 1), sizeof(int));
     h->best = indiv_new(h);
     if (!h->D || !h->demand || !h->ready || !h->due || !h->service || !h->rn || !h->rlen ||
-        !h->pre || !h->suf || !h->rcum || !h->rcost || !h->route_of || !h->pos_of || !h->order ||
-        !h->modified || !h->tested || !h->tmp_a || !h->tmp_b || !h->pot || !h->from ||
+        !h->pre || !h->suf || !h->rcum || !h->cd || !h->cl || !h->slot_cap || !h->rcost || !h->rpen || !h->route_of || !h->pos_of || !h->order ||
+        !h->modified || !h->tested || !h->swapstar_tested || !h->angle || !h->sector_start ||
+        !h->sector_end || !h->ins_cost || !h->ins_pos || !h->tmp_a || !h->tmp_b || !h->pot || !h->from ||
         !h->neigh || !h->best)
         return OP_ENOMEM;
+    for (int k = 0; k < K; k++)
+        h->slot_cap[k] = inst->types[h->slot_type[k]].capacity;
     double max_dist = 0;
     for (int i = 0; i < h->n; i++)
         for (int j = 0; j < h->n; j++) {
@@ -1063,6 +1264,9 @@ static int setup(hgs *h, const route_instance *inst, const hgs_params *params)
     }
     for (int c = 0; c < h->nc; c++)
         h->order[c] = c + 1;
+    for (int i = 0; i < h->n; i++) /* polar angles, for SWAP*'s route sectors */
+        h->angle[i] = inst->matrix ? -1
+                                   : pmod((int)(32768.0 * atan2(inst->y[i] - inst->y[0], inst->x[i] - inst->x[0]) / M_PI));
     h->pen_load = fmax(0.1, fmin(1000, max_dist / (double)max_demand));
     h->pen_warp = 1.0;
     /* granular neighbourhoods: the closest customers, with time windows counted (PyVRP's measure) */
@@ -1123,12 +1327,22 @@ static void teardown(hgs *h)
     free(h->pre);
     free(h->suf);
     free(h->rcum);
+    free(h->cd);
+    free(h->cl);
+    free(h->slot_cap);
     free(h->rcost);
+    free(h->rpen);
     free(h->route_of);
     free(h->pos_of);
     free(h->order);
     free(h->modified);
     free(h->tested);
+    free(h->swapstar_tested);
+    free(h->angle);
+    free(h->sector_start);
+    free(h->sector_end);
+    free(h->ins_cost);
+    free(h->ins_pos);
     free(h->tmp_a);
     free(h->tmp_b);
     free(h->pot);
