@@ -629,7 +629,8 @@ static void local_search(hgs *h)
         shuffle(h, h->neigh + (size_t)c * (size_t)h->granular, h->granular);
     }
     int improved = 1;
-    for (int loop = 0; improved; loop++) {
+    /* as HGS-CVRP: the second pass always runs, since only it tries opening routes */
+    for (int loop = 0; improved || loop < 2; loop++) {
         improved = 0;
         for (int x = 0; x < h->nc; x++) {
             int u = h->order[x];
