@@ -59,8 +59,9 @@ build/asan/tools/%: tests/tools/%.c build/asan/libcore.a
 build/rel/outpost-bench: bench/bench.c build/rel/libcore.a
 	$(CC) $(CSTD) $(WARN) -O2 -g $(INCS) $< build/rel/libcore.a $(LIBS) -o $@
 
+# build/rel/outpost too: route jobs run it (an ASan binary cannot start under RLIMIT_AS)
 test: deps-test
-	@$(MAKE) --no-print-directory build/asan/outpost $(UNIT_BINS) $(TOOL_BINS)
+	@$(MAKE) --no-print-directory build/asan/outpost build/rel/outpost $(UNIT_BINS) $(TOOL_BINS)
 	@tests/run.sh
 
 unit: deps-test
@@ -68,7 +69,7 @@ unit: deps-test
 	@tests/run.sh unit
 
 integration: deps-test
-	@$(MAKE) --no-print-directory build/asan/outpost $(TOOL_BINS)
+	@$(MAKE) --no-print-directory build/asan/outpost build/rel/outpost $(TOOL_BINS)
 	@tests/run.sh integration
 
 demo: deps-build

@@ -347,6 +347,8 @@ static void submit_usage(FILE *out)
             " as JSON)\n"
             "       outpost submit [flags] -- PROGRAM ARGS...  (an exec job)\n"
             "       outpost submit --kind noop [--count N]\n"
+            "       outpost submit --kind route INSTANCE [--time-limit S] [--seed N]  (plan routes\n"
+            "         for a CVRPLIB, Solomon or JSON instance; outputs solution.json, routes.svg)\n"
             "  --name NAME  --cores N  --memory-mb N  --wall-s N  --classes pod,car,dc\n"
             "  --input FILE (attached, repeatable)  --output NAME (returned, repeatable)\n"
             "  --count N (N copies)  --data-class public|confidential|site-private\n"
@@ -402,11 +404,31 @@ static int cmd_submit(cli *c, int argc, char **argv)
     int64_t count = 1;
     int rc = EXIT_USAGE;
     const char *kind = NULL;
+    cJSON *route_opts = NULL;
+    int route_kind = 0;
+    for (int j = 1; j + 1 < argc; j++)
+        if (strcmp(argv[j], "--kind") == 0 && strcmp(argv[j + 1], "route") == 0) route_kind = 1;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t n;
+        if (route_kind && a[0] != '-') { /* the instance of a route job */
+            if ((rc = attach_input(inputs, a)) != EXIT_OK) goto out;
+            rc = EXIT_USAGE;
+            continue;
+        } else if (route_kind && v && (!strcmp(a, "--time-limit") || !strcmp(a, "--seed"))) {
+            char *end;
+            double num = strtod(v, &end);
+            if (*end || !(num >= 0)) {
+                fprintf(stderr, "outpost submit: %s needs a number\n", a);
+                goto out;
+            }
+            if (!route_opts) route_opts = cJSON_CreateObject();
+            cJSON_AddNumberToObject(route_opts, a[2] == 't' ? "time_limit_s" : "seed", num);
+            i++;
+            continue;
+        }
         if (strcmp(a, "--") == 0) {
             i++;
             break;
@@ -515,6 +537,10 @@ static int cmd_submit(cli *c, int argc, char **argv)
             goto out;
         }
         cJSON_AddStringToObject(spec, "kind", kind);
+        if (route_opts) {
+            cJSON_AddItemToObject(spec, "route", route_opts);
+            route_opts = NULL;
+        }
         if (cJSON_GetArraySize(resources) > 0) {
             cJSON_AddItemToObject(spec, "resources", resources);
             resources = NULL;
@@ -555,6 +581,7 @@ out:
     cJSON_Delete(spec);
     cJSON_Delete(inputs);
     cJSON_Delete(outputs);
+    cJSON_Delete(route_opts);
     cJSON_Delete(resources);
     cJSON_Delete(from_file);
     return rc;

@@ -645,7 +645,7 @@ static void place_queued(hub *h)
         memset(&spec, 0, sizeof spec);
         char program[JOBSPEC_MAX_ARG_BYTES];
         snprintf(program, sizeof program, "%s", store_col_text(sel, 11));
-        spec.kind = strcmp(store_col_text(sel, 10), "exec") == 0 ? JOB_KIND_EXEC : JOB_KIND_NOOP;
+        spec.kind = jobspec_kind_of(store_col_text(sel, 10));
         spec.argv[0] = program[0] ? program : NULL;
         spec.argc = program[0] ? 1 : 0;
         spec.cores = job.cores;

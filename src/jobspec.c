@@ -1,5 +1,7 @@
 #include "jobspec.h"
 
+#include "jsonx.h"
+
 #include "err.h"
 #include "util.h"
 
@@ -30,9 +32,20 @@ const char *jobspec_class_name(unsigned bit)
     return "?";
 }
 
+int jobspec_kind_of(const char *name)
+{
+    if (strcmp(name, "exec") == 0) return JOB_KIND_EXEC;
+    if (strcmp(name, "noop") == 0) return JOB_KIND_NOOP;
+    if (strcmp(name, "route") == 0) return JOB_KIND_ROUTE;
+    return 0;
+}
+
 const char *jobspec_kind_name(int kind)
 {
-    return kind == JOB_KIND_EXEC ? "exec" : kind == JOB_KIND_NOOP ? "noop" : "?";
+    return kind == JOB_KIND_EXEC    ? "exec"
+           : kind == JOB_KIND_NOOP  ? "noop"
+           : kind == JOB_KIND_ROUTE ? "route"
+                                    : "?";
 }
 
 const char *jobspec_data_class_name(int data_class)
@@ -166,6 +179,62 @@ static int parse_strings(const cJSON *arr, const char *path, int max, size_t max
     return OP_OK;
 }
 
+/* The "route" options of a route job; its single input and fixed outputs. */
+static int parse_route(const cJSON *root, const cJSON *res, jobspec *spec, char *err,
+                       size_t err_len)
+{
+    const cJSON *route = cJSON_GetObjectItemCaseSensitive(root, "route");
+    if (spec->kind != JOB_KIND_ROUTE) {
+        if (!route) return OP_OK;
+        snprintf(err, err_len, "route: only route jobs take route options");
+        return OP_EINVAL;
+    }
+    if (route && !cJSON_IsObject(route)) {
+        snprintf(err, err_len, "route: must be an object");
+        return OP_EINVAL;
+    }
+    if (spec->n_inputs != 1) {
+        snprintf(err, err_len, "inputs: a route job takes exactly one input, the instance");
+        return OP_EINVAL;
+    }
+    if (spec->n_outputs) {
+        snprintf(err, err_len, "outputs: a route job's outputs are solution.json and routes.svg");
+        return OP_EINVAL;
+    }
+    const cJSON *f;
+    cJSON_ArrayForEach(f, route)
+    {
+        if (strcmp(f->string, "time_limit_s") != 0 && strcmp(f->string, "seed") != 0) {
+            snprintf(err, err_len, "route.%.64s: unknown field", f->string);
+            return OP_EINVAL;
+        }
+    }
+    spec->route_time_limit_s = 10;
+    int rc = route ? jsonx_num(route, "time_limit_s", &spec->route_time_limit_s) : OP_ENOTFOUND;
+    if (rc == OP_EINVAL || !(spec->route_time_limit_s > 0) ||
+        spec->route_time_limit_s > JOBSPEC_ROUTE_MAX_S) {
+        snprintf(err, err_len, "route.time_limit_s: must be a number of seconds, 0 < S <= %d",
+                 JOBSPEC_ROUTE_MAX_S);
+        return OP_EINVAL;
+    }
+    if ((rc = get_int(route, "seed", "route.", 1, 0, INT64_MAX / 2, &spec->route_seed, err,
+                      err_len)))
+        return rc;
+    int64_t need = (int64_t)ceil(spec->route_time_limit_s) + 30;
+    if (!cJSON_GetObjectItemCaseSensitive(res, "wall_s") && spec->wall_s < need) {
+        spec->wall_s = need;
+        if (!cJSON_GetObjectItemCaseSensitive(res, "cpu_s")) spec->cpu_s = need * spec->cores;
+    }
+    if (spec->wall_s < (int64_t)ceil(spec->route_time_limit_s) + 1) {
+        snprintf(err, err_len, "resources.wall_s: must be more than route.time_limit_s");
+        return OP_EINVAL;
+    }
+    snprintf(spec->outputs[0], sizeof spec->outputs[0], "solution.json");
+    snprintf(spec->outputs[1], sizeof spec->outputs[1], "routes.svg");
+    spec->n_outputs = 2;
+    return OP_OK;
+}
+
 int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_len)
 {
     int rc = OP_EINVAL;
@@ -177,7 +246,7 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
     }
     static const char *known[] = {"kind",   "name",         "command",       "resources",
                                   "inputs", "outputs",      "site_classes",  "data_class",
-                                  "origin", "max_attempts", "deterministic", NULL};
+                                  "origin", "max_attempts", "deterministic", "route", NULL};
     const cJSON *field;
     cJSON_ArrayForEach(field, root)
     {
@@ -191,15 +260,13 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
     }
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
     if (!cJSON_IsString(kind)) {
-        snprintf(err, err_len, "kind: required, one of exec, noop");
+        snprintf(err, err_len, "kind: required, one of exec, noop, route");
         goto fail;
     }
-    if (strcmp(kind->valuestring, "exec") == 0)
-        spec->kind = JOB_KIND_EXEC;
-    else if (strcmp(kind->valuestring, "noop") == 0)
-        spec->kind = JOB_KIND_NOOP;
-    else {
-        snprintf(err, err_len, "kind: '%.32s' is not a job kind (exec, noop)", kind->valuestring);
+    spec->kind = jobspec_kind_of(kind->valuestring);
+    if (!spec->kind) {
+        snprintf(err, err_len, "kind: '%.32s' is not a job kind (exec, noop, route)",
+                 kind->valuestring);
         goto fail;
     }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
@@ -353,6 +420,7 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
         goto fail;
     }
     spec->deterministic = det ? cJSON_IsTrue(det) : 0;
+    if ((rc = parse_route(root, res, spec, err, err_len)) != OP_OK) goto fail;
     return OP_OK;
 fail:
     if (rc == OP_OK) rc = OP_EINVAL;

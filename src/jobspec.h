@@ -2,7 +2,7 @@
  * jobspec: the job specification an operator submits (pure, no I/O).
  *
  * JSON form (docs/jobs.md):
- *   {"kind": "exec" | "noop",
+ *   {"kind": "exec" | "noop" | "route",
  *    "name": "hash-42",                      optional label
  *    "command": ["sha256sum", "in.csv"],     exec only, argv
  *    "resources": {"cores": 1, "memory_mb": 256, "wall_s": 300, "cpu_s": 300,
@@ -12,7 +12,11 @@
  *    "site_classes": ["pod", "car", "dc"],   where it may run (default all)
  *    "data_class": "public" | "confidential" | "site-private",
  *    "origin": "site-id",                    required for site-private
- *    "max_attempts": 3, "deterministic": true}
+ *    "max_attempts": 3, "deterministic": true,
+ *    "route": {"time_limit_s": 10, "seed": 1}} route only
+ * A route job plans vehicle routes for its one input (a CVRPLIB, Solomon or
+ * JSON instance, docs/routing.md) with the site's own solver; its outputs
+ * are solution.json and routes.svg.
  * Every field is validated with a message naming it; inputs are checked
  * against their hash. Limits below bound what a hostile spec can ask for.
  */
@@ -32,7 +36,8 @@
 #define JOBSPEC_MAX_WALL_S (7 * 24 * 3600)
 #define JOBSPEC_MAX_OUTPUT_BYTES (4 * 1024 * 1024)
 
-enum { JOB_KIND_EXEC = 1, JOB_KIND_NOOP = 2 };
+enum { JOB_KIND_EXEC = 1, JOB_KIND_NOOP = 2, JOB_KIND_ROUTE = 3 };
+#define JOBSPEC_ROUTE_MAX_S 3600
 enum { DATA_PUBLIC = 0, DATA_CONFIDENTIAL = 1, DATA_SITE_PRIVATE = 2 };
 enum { CLASS_POD = 1, CLASS_CAR = 2, CLASS_DC = 4, CLASS_ALL = 7 };
 
@@ -63,6 +68,8 @@ typedef struct jobspec {
     char origin[64];
     int max_attempts;
     int deterministic;
+    double route_time_limit_s; /* route jobs */
+    int64_t route_seed;
 } jobspec;
 
 /*
@@ -78,6 +85,8 @@ void jobspec_clear(jobspec *spec);
 unsigned jobspec_class_bit(const char *cls);
 const char *jobspec_class_name(unsigned bit);
 const char *jobspec_kind_name(int kind);
+/* JOB_KIND_* for a name, 0 when unknown. */
+int jobspec_kind_of(const char *name);
 const char *jobspec_data_class_name(int data_class);
 
 #endif

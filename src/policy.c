@@ -88,9 +88,7 @@ static int fail(parser *ps, int col, const char *fmt, ...)
 
 static int kind_of(const char *s)
 {
-    if (strcmp(s, "exec") == 0) return JOB_KIND_EXEC;
-    if (strcmp(s, "noop") == 0) return JOB_KIND_NOOP;
-    return 0;
+    return jobspec_kind_of(s);
 }
 
 static int data_class_of(const char *s)

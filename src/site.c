@@ -50,6 +50,7 @@ static const char *site_conf_keys[] = {"site_id",
                                        "clock_skew_ms",
                                        "audit_head_ms",
                                        "policy_file",
+                                       "route_program",
                                        NULL};
 
 static const char *site_schema =
@@ -82,6 +83,7 @@ typedef struct site {
     int64_t cores, memory_mb, heartbeat_ms, max_jobs, resend_ms, clock_skew_ms;
     double power_budget_watts, watts_per_core, idle_watts;
     char cgroup_dir[PATH_MAX];
+    char route_program[PATH_MAX]; /* the outpost binary route jobs run (default: this one) */
     sandbox_caps caps;
     char hub_id[64];
     uint8_t hub_pk[32];
@@ -549,9 +551,18 @@ static int start_job(site *s, site_job *j)
     }
     char name[64];
     snprintf(name, sizeof name, "job-%lld-%lld", (long long)j->job_id, (long long)j->attempt);
+    /* a route job runs this site's own solver, `outpost route`, in the same sandbox as exec */
+    char limit[32], seed[32];
+    snprintf(limit, sizeof limit, "%g", j->spec.route_time_limit_s);
+    snprintf(seed, sizeof seed, "%lld", (long long)j->spec.route_seed);
+    char *route_argv[] = {s->route_program, "route",     j->spec.inputs[0].name,
+                          "--time-limit",   limit,       "--seed",
+                          seed,             "--out",     "solution.json",
+                          "--svg",          "routes.svg", "--quiet",
+                          NULL};
     sandbox_spec spec = {
         .workdir = j->workdir,
-        .argv = j->spec.argv,
+        .argv = j->spec.kind == JOB_KIND_ROUTE ? route_argv : j->spec.argv,
         .limits = {.cpu_seconds = j->spec.cpu_s,
                    .memory_bytes = j->spec.memory_mb * 1024 * 1024,
                    .open_files = j->spec.open_files,
@@ -932,6 +943,18 @@ static int parse_config(site *s, const char *path, char *err, size_t err_len)
         snprintf(s->broker_host, sizeof s->broker_host, "%s",
                  conf_str(c, "broker_host", "127.0.0.1"));
         snprintf(s->cgroup_dir, sizeof s->cgroup_dir, "%s", conf_str(c, "cgroup_dir", ""));
+        const char *route_program = conf_str(c, "route_program", NULL);
+        if (route_program && *route_program) {
+            snprintf(s->route_program, sizeof s->route_program, "%s", route_program);
+        } else {
+            ssize_t n = readlink("/proc/self/exe", s->route_program, sizeof s->route_program - 1);
+            s->route_program[n > 0 ? n : 0] = '\0';
+        }
+        if (access(s->route_program, X_OK) != 0) {
+            snprintf(err, err_len, "%s: route_program '%.200s' is not an executable", path,
+                     s->route_program);
+            rc = OP_EINVAL;
+        }
         const char *policy_path = conf_str(c, "policy_file", NULL);
         char *text = NULL;
         if (policy_path && *policy_path) {
