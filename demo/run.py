@@ -6,8 +6,10 @@ Starts a mosquitto broker on a free loopback port, a hub and 8 site agents
 its own data dir, identity and capacity; enrolls them with one-time tokens;
 submits a batch of exec jobs that compress and checksum the real data sets
 under ../shared/data (or the project's own sources when that folder is
-missing); shows live progress with `outpost watch`; prints every job's
-outcome, site, CPU seconds and energy estimate. Everything it started is
+missing); shows live progress with `outpost watch`; then has the two
+warehouses plan delivery routes (route jobs on CVRPLIB and Solomon instances,
+pinned by policy to their origin) and prints cost and gap to the best known;
+prints every job's outcome, site, CPU seconds and energy estimate. Everything it started is
 stopped on exit and on Ctrl-C; logs stay in the run directory it prints.
 """
 import glob
@@ -35,6 +37,12 @@ SITES = [
     ("dc-factory-b", "dc", 4, 8192, 400, 45, 60),
 ]
 MAX_INPUT = 3 * 1024 * 1024
+# The headline workload: each warehouse plans its own delivery routes (instance, BKS, origin).
+ROUTE_JOBS = [("solomon/R101.txt", 1642.88, "dc-warehouse-a"),
+              ("solomon/RC105.txt", 1518.58, "dc-warehouse-a"),
+              ("x/X-n101-k25.vrp", 27591, "dc-factory-b"),
+              ("x/X-n148-k46.vrp", 43448, "dc-factory-b")]
+ROUTE_SECONDS = 3
 
 
 def data_files():
@@ -69,8 +77,64 @@ def job_specs(files):
     return specs
 
 
+def generated_instance(path, seed):
+    """A delivery day for one depot, when ../shared is missing: 60 stops with windows."""
+    import random
+    rnd = random.Random(seed)
+    stops = []
+    for i in range(60):
+        ready = rnd.randrange(0, 300)
+        stops.append({"id": f"s{i:02d}", "x": rnd.uniform(-50, 50), "y": rnd.uniform(-50, 50),
+                      "demand": rnd.randrange(1, 10), "ready": ready,
+                      "due": ready + rnd.randrange(120, 400), "service": 5})
+    with open(path, "w") as f:
+        json.dump({"name": os.path.basename(path), "depot": {"x": 0, "y": 0, "due": 1000},
+                   "vehicles": [{"name": "van", "capacity": 40, "count": 10}], "stops": stops}, f)
+
+
+def route_phase(fleet):
+    """Route jobs pinned by policy to the warehouse their data comes from; gaps to best known."""
+    policy = os.path.join(fleet.base, "hub.policy")
+    with open(policy, "w") as f:
+        f.write("version 1\n# delivery data never leaves the warehouse it comes from\n"
+                "data confidential on origin\n")
+    fleet.cli("policy", "set", policy)
+    jobs = []
+    for rel, bks, origin in ROUTE_JOBS:
+        path = os.path.join(SHARED_DATA, "vrp", rel)
+        if not os.path.exists(path):
+            path, bks = os.path.join(fleet.base, f"day-{len(jobs)}.json"), None
+            generated_instance(path, len(jobs))
+        jid = int(fleet.cli("submit", "--kind", "route", path, "--time-limit", str(ROUTE_SECONDS),
+                            "--data-class", "confidential", "--origin", origin).stdout.split()[0])
+        jobs.append((jid, os.path.basename(path), bks, origin))
+    print(f"== submitted {len(jobs)} route jobs ({ROUTE_SECONDS} s each), confidential, pinned "
+          "by policy to their warehouse")
+    fleet.wait_jobs_terminal([j[0] for j in jobs], 120)
+    print(f"\n{'ID':>4} {'INSTANCE':<18} {'SITE':<15} {'STATE':<10} {'COST':>10} {'BEST KNOWN':>10} "
+          f"{'GAP':>7} {'ROUTES':>6}")
+    for jid, name, bks, origin in jobs:
+        j = fleet.job(jid)["job"]
+        cost, routes, gap = "-", "-", "-"
+        out = os.path.join(fleet.base, "routes", str(jid))
+        if j["state"] == "succeeded":
+            fleet.cli("result", str(jid), "--save", out)
+            with open(os.path.join(out, "solution.json")) as f:
+                sol = json.load(f)
+            cost, routes = f"{sol['cost']:.2f}", str(sol["routes_used"])
+            gap = f"{100 * (sol['cost'] - bks) / bks:.2f}%" if bks else "-"
+        print(f"{jid:>4} {name:<18} {j['site'] or '-':<15} {j['state']:<10} {cost:>10} "
+              f"{bks if bks else '-':>10} {gap:>7} {routes:>6}")
+    print(f"   solutions and SVG pictures of the routes: {fleet.base}/routes/<job>/")
+    return [j[0] for j in jobs]
+
+
 def main():
     binary = os.environ.get("OUTPOST_BIN", os.path.join(ROOT, "build", "rel", "outpost"))
+    # route jobs run the release solver (an ASan build cannot start under the job's RLIMIT_AS)
+    route_program = os.path.join(ROOT, "build", "rel", "outpost")
+    if not os.path.exists(route_program):
+        route_program = binary
     run_dir = os.path.join(ROOT, "build", "demo", time.strftime("%Y%m%d-%H%M%S"))
     fleet = Fleet(binary=binary, base=run_dir, keep=True)
     stopping = {"flag": False}
@@ -93,7 +157,7 @@ def main():
         for name, cls, cores, mem, budget, wpc, idle in SITES:
             fleet.start_site(name, cls, wait=False, cores=cores, memory_mb=mem,
                              power_budget_watts=budget, watts_per_core=wpc, idle_watts=idle,
-                             heartbeat_ms=1000, resend_ms=2000)
+                             heartbeat_ms=1000, resend_ms=2000, route_program=route_program)
         wait_for(lambda: all(s["status"] == "alive" for s in fleet.cli_json("sites")["sites"])
                  and len(fleet.cli_json("sites")["sites"]) == len(SITES), 60, 0.3,
                  "all sites to check in")
@@ -109,6 +173,8 @@ def main():
                                 "--interval", "1000"], env=fleet.env)
         if watch.returncode != 0:
             print("watch ended with", watch.returncode)
+        print("\n== routing on site: the warehouses plan their own delivery routes")
+        ids += route_phase(fleet)
         summary(fleet, ids, time.monotonic() - started)
     except KeyboardInterrupt:
         print("\n== interrupted; stopping the fleet")

@@ -342,19 +342,20 @@ static int attach_input(cJSON *inputs, const char *path)
 
 static void submit_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: outpost submit FILE|-                    (a job spec, or an array of specs,"
-            " as JSON)\n"
-            "       outpost submit [flags] -- PROGRAM ARGS...  (an exec job)\n"
-            "       outpost submit --kind noop [--count N]\n"
-            "       outpost submit --kind route INSTANCE [--time-limit S] [--seed N]  (plan routes\n"
-            "         for a CVRPLIB, Solomon or JSON instance; outputs solution.json, routes.svg)\n"
-            "  --name NAME  --cores N  --memory-mb N  --wall-s N  --classes pod,car,dc\n"
-            "  --input FILE (attached, repeatable)  --output NAME (returned, repeatable)\n"
-            "  --count N (N copies)  --data-class public|confidential|site-private\n"
-            "  --origin SITE  --wait (until every job ends; prints 'ID STATE', exit 0 if all"
-            " succeeded)\n"
-            "The spec format is in docs/jobs.md. Prints the new job ids.\n");
+    fprintf(
+        out,
+        "usage: outpost submit FILE|-                    (a job spec, or an array of specs,"
+        " as JSON)\n"
+        "       outpost submit [flags] -- PROGRAM ARGS...  (an exec job)\n"
+        "       outpost submit --kind noop [--count N]\n"
+        "       outpost submit --kind route INSTANCE [--time-limit S] [--seed N]  (plan routes\n"
+        "         for a CVRPLIB, Solomon or JSON instance; outputs solution.json, routes.svg)\n"
+        "  --name NAME  --cores N  --memory-mb N  --wall-s N  --classes pod,car,dc\n"
+        "  --input FILE (attached, repeatable)  --output NAME (returned, repeatable)\n"
+        "  --count N (N copies)  --data-class public|confidential|site-private\n"
+        "  --origin SITE  --wait (until every job ends; prints 'ID STATE', exit 0 if all"
+        " succeeded)\n"
+        "The spec format is in docs/jobs.md. Prints the new job ids.\n");
 }
 
 /* submit --wait: waits for every job's final state and prints it; exit 0 if all succeeded. */

@@ -66,18 +66,18 @@ typedef struct hgs {
     double pen_load, pen_warp;
     int *neigh; /* nc+1 rows of granular */
     /* local search state */
-    int stride;        /* n + 2 */
-    int *rn, *rlen;    /* route k's nodes at rn[k*stride + p], p = 0 and rlen+1 are the depot */
-    seg *pre, *suf;    /* prefix (with start depot) and suffix (customers only) summaries */
-    double *rcum;      /* reverse-direction distance prefix sums */
-    double *cd;        /* forward distance prefix sums (compact copy of pre[].dist) */
-    int64_t *cl;       /* load prefix sums */
+    int stride;     /* n + 2 */
+    int *rn, *rlen; /* route k's nodes at rn[k*stride + p], p = 0 and rlen+1 are the depot */
+    seg *pre, *suf; /* prefix (with start depot) and suffix (customers only) summaries */
+    double *rcum;   /* reverse-direction distance prefix sums */
+    double *cd;     /* forward distance prefix sums (compact copy of pre[].dist) */
+    int64_t *cl;    /* load prefix sums */
     int64_t *slot_cap;
-    double *rcost;     /* penalized cost per route */
-    double *rpen;      /* of which penalties (overload, time warp) */
+    double *rcost; /* penalized cost per route */
+    double *rpen;  /* of which penalties (overload, time warp) */
     int *route_of, *pos_of, *order;
     long moves, *modified, *tested, *swapstar_tested;
-    int *angle;           /* polar angle of each node around the depot, 0..65535 (-1: no coordinates) */
+    int *angle; /* polar angle of each node around the depot, 0..65535 (-1: no coordinates) */
     int *sector_start, *sector_end; /* per route: the circle sector its customers span */
     /* SWAP* preprocessing: three best insertion positions of each node into the other route */
     double *ins_cost;
@@ -398,8 +398,8 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
     a[1] = P(kv, pv + 1, mv, 0);
     b[0] = P(kv, 0, pv, 0);
     b[1] = P(ku, pu + 1, mu, 0);
-    double tails = dist(h, u, y_node) + dist(h, v_node, x_node) - dist(h, u, x_node) -
-                   dist(h, v_node, y_node);
+    double tails =
+        dist(h, u, y_node) + dist(h, v_node, x_node) - dist(h, u, x_node) - dist(h, v_node, y_node);
     return tails < pens && try_move(h, a, 2, ku, b, 2, kv);
 }
 
@@ -481,8 +481,8 @@ static int moves_empty(hgs *h, int u)
     return 0;
 }
 
-
-/* ---- SWAP* (Vidal 2022): exchange U and V between two routes, each reinserted at its best place ---- */
+/* ---- SWAP* (Vidal 2022): exchange U and V between two routes, each reinserted at its best place
+ * ---- */
 
 static inline int pmod(int i)
 {
@@ -497,8 +497,10 @@ static void sector_update(hgs *h, int k)
     for (int p = 2; p <= m; p++) {
         int a = h->angle[RN(h, k, p)];
         if (pmod(a - start) <= pmod(end - start)) continue;
-        if (pmod(a - end) <= pmod(start - a)) end = a;
-        else start = a;
+        if (pmod(a - end) <= pmod(start - a))
+            end = a;
+        else
+            start = a;
     }
     h->sector_start[k] = start;
     h->sector_end[k] = end;
@@ -538,7 +540,8 @@ static void swapstar_preprocess(hgs *h, int from, int to, int slot_base)
     }
 }
 
-/* Best place for node w (at position pw of route from) in route to once the node at position gone leaves it. */
+/* Best place for node w (at position pw of route from) in route to once the node at position gone
+ * leaves it. */
 static double best_insertion(const hgs *h, int w, int pw_slot, int to, int gone, int *where)
 {
     const double *c = h->ins_cost + (size_t)pw_slot * 3;
@@ -548,7 +551,8 @@ static double best_insertion(const hgs *h, int w, int pw_slot, int to, int gone,
     double best = dist(h, a, w) + dist(h, w, b) - dist(h, a, b);
     *where = gone - 1;
     for (int x = 0; x < 3; x++) {
-        if (pos[x] < 0 || pos[x] == gone || pos[x] == gone - 1) continue; /* edges that no longer exist */
+        if (pos[x] < 0 || pos[x] == gone || pos[x] == gone - 1)
+            continue; /* edges that no longer exist */
         if (c[x] < best) {
             best = c[x];
             *where = pos[x];
@@ -558,7 +562,8 @@ static double best_insertion(const hgs *h, int w, int pw_slot, int to, int gone,
     return best;
 }
 
-/* Pieces for route k without position gone and with route other's node at position ins inserted after q. */
+/* Pieces for route k without position gone and with route other's node at position ins inserted
+ * after q. */
 static int swapstar_pieces(piece *ps, int k, int gone, int q, int other, int ins, int m)
 {
     if (q < gone) {
@@ -590,7 +595,8 @@ static int swapstar(hgs *h, int k1, int k2)
                           dist(h, RN(h, k1, pu - 1), u) - dist(h, u, RN(h, k1, pu + 1));
         for (int pv = 1; pv <= m2; pv++) {
             int v = RN(h, k2, pv);
-            int64_t new1 = load1 - h->demand[u] + h->demand[v], new2 = load2 + h->demand[u] - h->demand[v];
+            int64_t new1 = load1 - h->demand[u] + h->demand[v],
+                    new2 = load2 + h->demand[u] - h->demand[v];
             int64_t ex1 = new1 - h->slot_cap[k1], ex2 = new2 - h->slot_cap[k2];
             double pen = (ex1 > 0 ? h->pen_load * (double)ex1 : 0) +
                          (ex2 > 0 ? h->pen_load * (double)ex2 : 0) - h->rpen[k1] - h->rpen[k2];
@@ -1209,7 +1215,8 @@ static int setup(hgs *h, const route_instance *inst, const hgs_params *params)
     if (!h->slot_type) return OP_ENOMEM;
     for (int t = 0, k = 0; t < inst->n_types; t++) {
         int count = inst->types[t].count;
-        if (!count) count = (int)ceil(1.3 * (double)total_demand / (double)inst->types[t].capacity) + 3;
+        if (!count)
+            count = (int)ceil(1.3 * (double)total_demand / (double)inst->types[t].capacity) + 3;
         if (count > h->nc) count = h->nc;
         for (int x = 0; x < count; x++)
             h->slot_type[k++] = t;
@@ -1250,10 +1257,10 @@ static int setup(hgs *h, const route_instance *inst, const hgs_params *params)
     h->neigh = calloc(n * (size_t)(h->granular + 1), sizeof(int));
     h->best = indiv_new(h);
     if (!h->D || !h->demand || !h->ready || !h->due || !h->service || !h->rn || !h->rlen ||
-        !h->pre || !h->suf || !h->rcum || !h->cd || !h->cl || !h->slot_cap || !h->rcost || !h->rpen || !h->route_of || !h->pos_of || !h->order ||
-        !h->modified || !h->tested || !h->swapstar_tested || !h->angle || !h->sector_start ||
-        !h->sector_end || !h->ins_cost || !h->ins_pos || !h->tmp_a || !h->tmp_b || !h->pot || !h->from ||
-        !h->neigh || !h->best)
+        !h->pre || !h->suf || !h->rcum || !h->cd || !h->cl || !h->slot_cap || !h->rcost ||
+        !h->rpen || !h->route_of || !h->pos_of || !h->order || !h->modified || !h->tested ||
+        !h->swapstar_tested || !h->angle || !h->sector_start || !h->sector_end || !h->ins_cost ||
+        !h->ins_pos || !h->tmp_a || !h->tmp_b || !h->pot || !h->from || !h->neigh || !h->best)
         return OP_ENOMEM;
     for (int k = 0; k < K; k++)
         h->slot_cap[k] = inst->types[h->slot_type[k]].capacity;
@@ -1273,11 +1280,15 @@ static int setup(hgs *h, const route_instance *inst, const hgs_params *params)
     for (int c = 0; c < h->nc; c++)
         h->order[c] = c + 1;
     for (int i = 0; i < h->n; i++) /* polar angles, for SWAP*'s route sectors */
-        h->angle[i] = inst->matrix ? -1
-                                   : pmod((int)(32768.0 * atan2(inst->y[i] - inst->y[0], inst->x[i] - inst->x[0]) / M_PI));
+        h->angle[i] =
+            inst->matrix
+                ? -1
+                : pmod((int)(32768.0 * atan2(inst->y[i] - inst->y[0], inst->x[i] - inst->x[0]) /
+                             M_PI));
     h->pen_load = fmax(0.1, fmin(1000, max_dist / (double)max_demand));
     h->pen_warp = 1.0;
-    /* granular neighbourhoods: the closest customers, with time windows counted (PyVRP's measure) */
+    /* granular neighbourhoods: the closest customers, with time windows counted (PyVRP's measure)
+     */
     double *key = malloc(n * sizeof(double));
     int *idx = malloc(n * sizeof(int));
     if (!key || !idx) {
@@ -1291,9 +1302,11 @@ static int setup(hgs *h, const route_instance *inst, const hgs_params *params)
             if (j == i) continue;
             double prox = dist(h, i, j);
             if (h->has_tw) {
-                double a = prox + 0.2 * fmax(0, h->ready[j] - h->service[i] - dist(h, i, j) - h->due[i]) +
+                double a = prox +
+                           0.2 * fmax(0, h->ready[j] - h->service[i] - dist(h, i, j) - h->due[i]) +
                            fmax(0, h->ready[i] + h->service[i] + dist(h, i, j) - h->due[j]);
-                double b = dist(h, j, i) + 0.2 * fmax(0, h->ready[i] - h->service[j] - dist(h, j, i) - h->due[j]) +
+                double b = dist(h, j, i) +
+                           0.2 * fmax(0, h->ready[i] - h->service[j] - dist(h, j, i) - h->due[j]) +
                            fmax(0, h->ready[j] + h->service[j] + dist(h, j, i) - h->due[i]);
                 prox = fmin(a, b);
             }

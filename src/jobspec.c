@@ -1,8 +1,7 @@
 #include "jobspec.h"
 
-#include "jsonx.h"
-
 #include "err.h"
+#include "jsonx.h"
 #include "util.h"
 
 #include <math.h>
@@ -246,7 +245,8 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
     }
     static const char *known[] = {"kind",   "name",         "command",       "resources",
                                   "inputs", "outputs",      "site_classes",  "data_class",
-                                  "origin", "max_attempts", "deterministic", "route", NULL};
+                                  "origin", "max_attempts", "deterministic", "route",
+                                  NULL};
     const cJSON *field;
     cJSON_ArrayForEach(field, root)
     {

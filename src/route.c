@@ -51,7 +51,7 @@ static int fail(char *err, size_t err_len, const char *name, int line, const cha
     return OP_EINVAL;
 }
 
-static int alloc_nodes(route_instance *inst, int n)
+int route_instance_alloc(route_instance *inst, int n)
 {
     inst->n = n;
     inst->x = calloc((size_t)n, sizeof *inst->x);
@@ -156,7 +156,7 @@ static int parse_cvrplib_body(const char *text, const char *name, route_instance
                     return fail(err, err_len, name, l.no, "DIMENSION must be 2 to %d, once",
                                 ROUTE_MAX_NODES);
                 dim = (int)v;
-                if ((rc = alloc_nodes(inst, dim)) != OP_OK) return rc;
+                if ((rc = route_instance_alloc(inst, dim)) != OP_OK) return rc;
                 seen = *seenp = calloc((size_t)dim * 2, 1);
                 if (!seen) return OP_ENOMEM;
             } else if (!strcmp(key, "CAPACITY")) {
@@ -270,7 +270,7 @@ static int parse_solomon(const char *text, const char *name, route_instance *ins
     }
     if (state != 6 || rows < 2)
         return free(row), fail(err, err_len, name, l.no, "incomplete file (depot and customers)");
-    int rc = alloc_nodes(inst, rows);
+    int rc = route_instance_alloc(inst, rows);
     for (int i = 0; rc == OP_OK && i < rows; i++) {
         inst->x[i] = row[i][1];
         inst->y[i] = row[i][2];
@@ -298,8 +298,10 @@ int route_parse(const char *text, const char *name, route_instance *out, char *e
         p++;
     int rc = strncmp(p, "NAME", 4) == 0 ? parse_cvrplib(text, name, out, err, err_len)
                                         : parse_solomon(text, name, out, err, err_len);
-    if (rc != OP_OK) route_instance_free(out);
-    else route_default_type(out);
+    if (rc != OP_OK)
+        route_instance_free(out);
+    else
+        route_default_type(out);
     return rc;
 }
 
@@ -357,15 +359,19 @@ int route_precheck(const route_instance *inst, char *err, size_t err_len)
     for (int t = 0; t < inst->n_types; t++) {
         const route_vehicle *v = &inst->types[t];
         if (v->capacity > max_capacity) max_capacity = v->capacity;
-        if (v->count == 0) unlimited = 1;
-        else fleet_capacity += v->capacity * v->count;
+        if (v->count == 0)
+            unlimited = 1;
+        else
+            fleet_capacity += v->capacity * v->count;
     }
     for (int c = 1; c < inst->n; c++) {
         total_demand += inst->demand[c];
         const char *id = inst->ids ? inst->ids[c] : NULL;
         char who[64];
-        if (id) snprintf(who, sizeof who, "stop '%.40s'", id);
-        else snprintf(who, sizeof who, "customer %d", c);
+        if (id)
+            snprintf(who, sizeof who, "stop '%.40s'", id);
+        else
+            snprintf(who, sizeof who, "customer %d", c);
         if (inst->demand[c] > max_capacity) {
             snprintf(err, err_len, "%s: demand %lld is more than any vehicle carries (%lld)", who,
                      (long long)inst->demand[c], (long long)max_capacity);

@@ -38,9 +38,9 @@ typedef double (*route_arc_factor_fn)(void *ctx, int from, int to);
 
 typedef struct route_instance {
     char name[64];
-    int n;           /* nodes including the depot */
-    int has_windows; /* time windows and service times are in force */
-    int round_nint;  /* CVRPLIB EUC_2D convention */
+    int n;            /* nodes including the depot */
+    int has_windows;  /* time windows and service times are in force */
+    int round_nint;   /* CVRPLIB EUC_2D convention */
     int64_t capacity; /* of types[0]; kept for the benchmark formats */
     int vehicles;     /* count of types[0], 0 = unlimited */
     double *x, *y;
@@ -48,8 +48,8 @@ typedef struct route_instance {
     double *ready, *due, *service; /* time windows; due[0] is the horizon */
     int n_types;                   /* >= 1 after a successful parse */
     route_vehicle types[ROUTE_MAX_TYPES];
-    double *matrix;     /* optional n*n travel times, row = from; NULL = from coordinates */
-    char **ids;         /* optional stop names (JSON form); NULL = node numbers */
+    double *matrix; /* optional n*n travel times, row = from; NULL = from coordinates */
+    char **ids;     /* optional stop names (JSON form); NULL = node numbers */
     route_arc_factor_fn arc_factor;
     void *arc_factor_ctx;
 } route_instance;
@@ -75,6 +75,8 @@ typedef struct route_solution {
  */
 int route_parse(const char *text, const char *name, route_instance *out, char *err, size_t err_len);
 void route_instance_free(route_instance *inst);
+/* Allocates the per-node arrays of inst for n nodes (zeroed). OP_OK or OP_ENOMEM. */
+int route_instance_alloc(route_instance *inst, int n);
 
 /* Travel cost and time between two nodes under the instance's convention. */
 double route_distance(const route_instance *inst, int i, int j);
@@ -95,7 +97,8 @@ int route_check(const route_instance *inst, const int *const *routes, const int 
  * OP_OK with the cost in *cost (and sol->cost), OP_EINVAL with the first
  * violation, OP_ENOMEM.
  */
-int route_check_solution(const route_instance *inst, route_solution *sol, char *err, size_t err_len);
+int route_check_solution(const route_instance *inst, route_solution *sol, char *err,
+                         size_t err_len);
 
 /*
  * Finds what makes an instance impossible whatever the routes: a demand no

@@ -16,20 +16,19 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: outpost route FILE [options]\n"
-            "Plans vehicle routes for FILE (CVRPLIB .vrp, Solomon .txt or the JSON form of\n"
-            "docs/routing.md) on this machine, and prints the routes as JSON.\n\n"
-            "  --time-limit S   stop after S seconds (default 10) and return the best found\n"
-            "  --iterations N   stop after N offspring (deterministic for a seed)\n"
-            "  --seed N         random seed (default 1)\n"
-            "  --resume FILE    start from a solution (a checkpoint: JSON written by --out)\n"
-            "  --out FILE       write the JSON there instead of standard output\n"
-            "  --checkpoint FILE  rewrite FILE with the best solution each time it improves\n"
-            "  --sol FILE       also write the solution in the CVRPLIB .sol format\n"
-            "  --svg FILE       also draw the routes as SVG (needs coordinates)\n"
-            "  --factors FILE   travel-time correction factors (JSON, see docs/routing.md)\n"
-            "  --quiet          no progress on standard error\n");
+    fprintf(out, "usage: outpost route FILE [options]\n"
+                 "Plans vehicle routes for FILE (CVRPLIB .vrp, Solomon .txt or the JSON form of\n"
+                 "docs/routing.md) on this machine, and prints the routes as JSON.\n\n"
+                 "  --time-limit S   stop after S seconds (default 10) and return the best found\n"
+                 "  --iterations N   stop after N offspring (deterministic for a seed)\n"
+                 "  --seed N         random seed (default 1)\n"
+                 "  --resume FILE    start from a solution (a checkpoint: JSON written by --out)\n"
+                 "  --out FILE       write the JSON there instead of standard output\n"
+                 "  --checkpoint FILE  rewrite FILE with the best solution each time it improves\n"
+                 "  --sol FILE       also write the solution in the CVRPLIB .sol format\n"
+                 "  --svg FILE       also draw the routes as SVG (needs coordinates)\n"
+                 "  --factors FILE   travel-time correction factors (JSON, see docs/routing.md)\n"
+                 "  --quiet          no progress on standard error\n");
 }
 
 typedef struct progress_ctx {
@@ -42,7 +41,8 @@ typedef struct progress_ctx {
 static int write_text(const char *path, const char *text, const char *what)
 {
     int rc = util_write_file_atomic(path, text, strlen(text), 0644);
-    if (rc != OP_OK) fprintf(stderr, "route: cannot write %s %s: %s\n", what, path, op_strerror(rc));
+    if (rc != OP_OK)
+        fprintf(stderr, "route: cannot write %s %s: %s\n", what, path, op_strerror(rc));
     return rc;
 }
 
@@ -89,7 +89,8 @@ int routecmd_main(int argc, char **argv)
             char *end;
             params.time_limit_s = strtod(optarg, &end);
             if (*end || !(params.time_limit_s > 0) || params.time_limit_s > 86400) {
-                fprintf(stderr, "route: --time-limit must be a number of seconds, 0 < S <= 86400\n");
+                fprintf(stderr,
+                        "route: --time-limit must be a number of seconds, 0 < S <= 86400\n");
                 return EXIT_USAGE;
             }
             break;
@@ -108,15 +109,33 @@ int routecmd_main(int argc, char **argv)
             }
             params.seed = (uint64_t)v;
             break;
-        case 'r': resume = optarg; break;
-        case 'o': out_path = optarg; break;
-        case 'c': checkpoint = optarg; break;
-        case 'S': sol_path = optarg; break;
-        case 'g': svg_path = optarg; break;
-        case 'f': factors_path = optarg; break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        case 'r':
+            resume = optarg;
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case 'c':
+            checkpoint = optarg;
+            break;
+        case 'S':
+            sol_path = optarg;
+            break;
+        case 'g':
+            svg_path = optarg;
+            break;
+        case 'f':
+            factors_path = optarg;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
         }
     }
     if (optind != argc - 1) {
@@ -126,7 +145,8 @@ int routecmd_main(int argc, char **argv)
     /* with only --iterations, no time limit: the run is reproducible */
     int saw_time = 0;
     for (int x = 1; x < argc; x++)
-        if (!strcmp(argv[x], "--time-limit") || !strncmp(argv[x], "--time-limit=", 13)) saw_time = 1;
+        if (!strcmp(argv[x], "--time-limit") || !strncmp(argv[x], "--time-limit=", 13))
+            saw_time = 1;
     if (params.max_iterations && !saw_time) params.time_limit_s = 0;
 
     const char *path = argv[optind];
@@ -162,8 +182,10 @@ int routecmd_main(int argc, char **argv)
     if (resume) {
         text = NULL;
         rc = util_read_file(resume, ROUTE_MAX_FILE, &text, &len);
-        if (rc == OP_OK) rc = routeio_solution_from_json(&inst, text, &start, err, sizeof err);
-        else snprintf(err, sizeof err, "cannot read: %s", op_strerror(rc));
+        if (rc == OP_OK)
+            rc = routeio_solution_from_json(&inst, text, &start, err, sizeof err);
+        else
+            snprintf(err, sizeof err, "cannot read: %s", op_strerror(rc));
         free(text);
         if (rc != OP_OK) {
             fprintf(stderr, "route: %s: %s\n", resume, err);
@@ -197,7 +219,8 @@ int routecmd_main(int argc, char **argv)
     free(json);
     if (sol_path) {
         char *sol = routeio_solution_to_sol(&inst, &best);
-        if (!sol || write_text(sol_path, sol, "solution") != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
+        if (!sol || write_text(sol_path, sol, "solution") != OP_OK)
+            exit_code = EXIT_FAILURE_RUNTIME;
         free(sol);
     }
     if (svg_path) {
@@ -206,7 +229,8 @@ int routecmd_main(int argc, char **argv)
         free(svg);
     }
     if (!quiet)
-        fprintf(stderr, "route: %s: cost %.2f, %d routes, %ld iterations in %.2f s (best at %.2f s)\n",
+        fprintf(stderr,
+                "route: %s: cost %.2f, %d routes, %ld iterations in %.2f s (best at %.2f s)\n",
                 inst.name, best.cost, best.n_routes, stats.iterations, stats.elapsed_s,
                 stats.best_found_s);
 out:

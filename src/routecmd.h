@@ -6,7 +6,8 @@
 #ifndef OUTPOST_ROUTECMD_H
 #define OUTPOST_ROUTECMD_H
 
-/* Returns a runctl exit code: 0 solved, 2 bad usage or input or an impossible instance, 1 otherwise. */
+/* Returns a runctl exit code: 0 solved, 2 bad usage or input or an impossible instance, 1
+ * otherwise. */
 int routecmd_main(int argc, char **argv);
 
 #endif

@@ -14,7 +14,8 @@
 #define ROUTEIO_MAX_TEXT (64 * 1024 * 1024)
 #define ROUTEIO_MAX_ID 63
 
-static int fail(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t err_len, const char *fmt, ...)
 {
     va_list ap;
@@ -46,7 +47,8 @@ static int parse_vehicles(const cJSON *vs, route_instance *inst, int *windows, c
     cJSON_ArrayForEach(v, vs)
     {
         route_vehicle *rv = &inst->types[t];
-        if (!cJSON_IsObject(v)) return fail(err, err_len, "%s: vehicles[%d]: not an object", name, t);
+        if (!cJSON_IsObject(v))
+            return fail(err, err_len, "%s: vehicles[%d]: not an object", name, t);
         const char *vn = jsonx_str(v, "name");
         if (vn && strlen(vn) >= sizeof rv->name)
             return fail(err, err_len, "%s: vehicles[%d].name: longer than %zu", name, t,
@@ -88,8 +90,8 @@ static int parse_matrix(const cJSON *m, route_instance *inst, const char *name, 
 {
     int n = inst->n;
     if (!cJSON_IsArray(m) || cJSON_GetArraySize(m) != n)
-        return fail(err, err_len, "%s: matrix: must have %d rows (the depot, then each stop)",
-                    name, n);
+        return fail(err, err_len, "%s: matrix: must have %d rows (the depot, then each stop)", name,
+                    n);
     inst->matrix = malloc((size_t)n * (size_t)n * sizeof(double));
     if (!inst->matrix) return OP_ENOMEM;
     int i = 0;
@@ -135,7 +137,8 @@ static int parse_stop(const cJSON *s, route_instance *inst, int i, int *windows,
         const char *id = jsonx_str(s, "id");
         char num[16];
         snprintf(num, sizeof num, "%d", i);
-        if (cJSON_GetObjectItemCaseSensitive(s, "id") && (!id || !*id || strlen(id) > ROUTEIO_MAX_ID))
+        if (cJSON_GetObjectItemCaseSensitive(s, "id") &&
+            (!id || !*id || strlen(id) > ROUTEIO_MAX_ID))
             return fail(err, err_len, "%s: %s.id: must be a string of 1 to %d characters", name,
                         where, ROUTEIO_MAX_ID);
         inst->ids[i] = strdup(id ? id : num);
@@ -170,17 +173,9 @@ static int parse_json_body(const cJSON *root, const char *name, route_instance *
                     ROUTEIO_MAX_STOPS);
     if (!cJSON_IsObject(depot)) return fail(err, err_len, "%s: depot: missing (an object)", name);
     int n = cJSON_GetArraySize(stops) + 1;
-    inst->n = n;
-    inst->x = calloc((size_t)n, sizeof *inst->x);
-    inst->y = calloc((size_t)n, sizeof *inst->y);
-    inst->demand = calloc((size_t)n, sizeof *inst->demand);
-    inst->ready = calloc((size_t)n, sizeof *inst->ready);
-    inst->due = calloc((size_t)n, sizeof *inst->due);
-    inst->service = calloc((size_t)n, sizeof *inst->service);
+    if (route_instance_alloc(inst, n) != OP_OK) return OP_ENOMEM;
     inst->ids = calloc((size_t)n, sizeof *inst->ids);
-    if (!inst->x || !inst->y || !inst->demand || !inst->ready || !inst->due || !inst->service ||
-        !inst->ids)
-        return OP_ENOMEM;
+    if (!inst->ids) return OP_ENOMEM;
     inst->ids[0] = strdup("depot");
     if (!inst->ids[0]) return OP_ENOMEM;
     int windows = 0, coords = 0, rc;
@@ -256,8 +251,10 @@ int routeio_parse_any(const char *text, const char *name, route_instance *out, c
 
 static void stop_name(const route_instance *inst, int c, char *buf, size_t len)
 {
-    if (inst->ids) snprintf(buf, len, "%s", inst->ids[c]);
-    else snprintf(buf, len, "%d", c);
+    if (inst->ids)
+        snprintf(buf, len, "%s", inst->ids[c]);
+    else
+        snprintf(buf, len, "%d", c);
 }
 
 char *routeio_solution_to_json(const route_instance *inst, const route_solution *sol,
@@ -295,9 +292,12 @@ char *routeio_solution_to_json(const route_instance *inst, const route_solution 
             if (c) {
                 char name[80];
                 stop_name(inst, c, name, sizeof name);
-                if (inst->ids) cJSON_AddItemToArray(stops, cJSON_CreateString(name));
-                else cJSON_AddItemToArray(stops, cJSON_CreateNumber(c));
-                if (arrivals) cJSON_AddItemToArray(arrivals, cJSON_CreateNumber(round(t * 100) / 100));
+                if (inst->ids)
+                    cJSON_AddItemToArray(stops, cJSON_CreateString(name));
+                else
+                    cJSON_AddItemToArray(stops, cJSON_CreateNumber(c));
+                if (arrivals)
+                    cJSON_AddItemToArray(arrivals, cJSON_CreateNumber(round(t * 100) / 100));
                 load += inst->demand[c];
             }
             prev = c;
@@ -386,8 +386,10 @@ char *routeio_solution_to_sol(const route_instance *inst, const route_solution *
             len += (size_t)snprintf(buf + len, cap - len, " %d", sol->nodes[x]);
         len += (size_t)snprintf(buf + len, cap - len, "\n");
     }
-    if (inst->round_nint) snprintf(buf + len, cap - len, "Cost %.0f\n", sol->cost);
-    else snprintf(buf + len, cap - len, "Cost %.2f\n", sol->cost);
+    if (inst->round_nint)
+        snprintf(buf + len, cap - len, "Cost %.0f\n", sol->cost);
+    else
+        snprintf(buf + len, cap - len, "Cost %.2f\n", sol->cost);
     return buf;
 }
 
@@ -413,8 +415,7 @@ char *routeio_solution_to_svg(const route_instance *inst, const route_solution *
                             "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n"
                             "<title>%s: %d routes, cost %.2f</title>\n"
                             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-                            size, size + 24, size, size + 24, inst->name, sol->n_routes,
-                            sol->cost);
+                            size, size + 24, size, size + 24, inst->name, sol->n_routes, sol->cost);
     for (int r = 0; r < sol->n_routes; r++) {
         double hue = fmod(r * 137.508, 360.0);
         len += (size_t)snprintf(buf + len, cap - len,
@@ -427,14 +428,14 @@ char *routeio_solution_to_svg(const route_instance *inst, const route_solution *
         len += (size_t)snprintf(buf + len, cap - len, " %.1f,%.1f\"/>\n", SX(0), SY(0));
     }
     for (int i = 1; i < inst->n; i++)
-        len += (size_t)snprintf(buf + len, cap - len, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\"/>\n",
-                                SX(i), SY(i));
-    len += (size_t)snprintf(buf + len, cap - len,
-                            "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"red\"/>\n"
-                            "<text x=\"%.0f\" y=\"%.0f\" font-family=\"sans-serif\" "
-                            "font-size=\"14\">%s: %d routes, cost %.2f</text>\n</svg>\n",
-                            SX(0) - 5, SY(0) - 5, pad, size + 16, inst->name, sol->n_routes,
-                            sol->cost);
+        len += (size_t)snprintf(buf + len, cap - len,
+                                "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\"/>\n", SX(i), SY(i));
+    len += (size_t)snprintf(
+        buf + len, cap - len,
+        "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"red\"/>\n"
+        "<text x=\"%.0f\" y=\"%.0f\" font-family=\"sans-serif\" "
+        "font-size=\"14\">%s: %d routes, cost %.2f</text>\n</svg>\n",
+        SX(0) - 5, SY(0) - 5, pad, size + 16, inst->name, sol->n_routes, sol->cost);
 #undef SX
 #undef SY
     return buf;
@@ -482,8 +483,10 @@ int routeio_factors_parse(const route_instance *inst, const char *text, routeio_
         int to = node_by_name(inst, cJSON_GetArrayItem(a, 1));
         if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3 || from < 0 || to < 0 ||
             !cJSON_IsNumber(f) || !(f->valuedouble > 0) || f->valuedouble > 100) {
-            rc = fail(err, err_len, "arcs[%d]: must be [from, to, factor] with known stops and "
-                                    "0 < factor <= 100", k);
+            rc = fail(err, err_len,
+                      "arcs[%d]: must be [from, to, factor] with known stops and "
+                      "0 < factor <= 100",
+                      k);
             goto out;
         }
         out->factor[(size_t)from * (size_t)inst->n + (size_t)to] = (float)f->valuedouble;

@@ -34,24 +34,12 @@
 #define SITE_RESEND_BATCH 64
 #define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
 
-static const char *site_conf_keys[] = {"site_id",
-                                       "broker_host",
-                                       "broker_port",
-                                       "cores",
-                                       "memory_mb",
-                                       "power_budget_watts",
-                                       "watts_per_core",
-                                       "idle_watts",
-                                       "heartbeat_ms",
-                                       "max_jobs",
-                                       "cgroup_dir",
-                                       "log_level",
-                                       "resend_ms",
-                                       "clock_skew_ms",
-                                       "audit_head_ms",
-                                       "policy_file",
-                                       "route_program",
-                                       NULL};
+static const char *site_conf_keys[] = {"site_id",        "broker_host",   "broker_port",
+                                       "cores",          "memory_mb",     "power_budget_watts",
+                                       "watts_per_core", "idle_watts",    "heartbeat_ms",
+                                       "max_jobs",       "cgroup_dir",    "log_level",
+                                       "resend_ms",      "clock_skew_ms", "audit_head_ms",
+                                       "policy_file",    "route_program", NULL};
 
 static const char *site_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -555,10 +543,18 @@ static int start_job(site *s, site_job *j)
     char limit[32], seed[32];
     snprintf(limit, sizeof limit, "%g", j->spec.route_time_limit_s);
     snprintf(seed, sizeof seed, "%lld", (long long)j->spec.route_seed);
-    char *route_argv[] = {s->route_program, "route",     j->spec.inputs[0].name,
-                          "--time-limit",   limit,       "--seed",
-                          seed,             "--out",     "solution.json",
-                          "--svg",          "routes.svg", "--quiet",
+    char *route_argv[] = {s->route_program,
+                          "route",
+                          j->spec.inputs[0].name,
+                          "--time-limit",
+                          limit,
+                          "--seed",
+                          seed,
+                          "--out",
+                          "solution.json",
+                          "--svg",
+                          "routes.svg",
+                          "--quiet",
                           NULL};
     sandbox_spec spec = {
         .workdir = j->workdir,

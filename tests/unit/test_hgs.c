@@ -112,8 +112,8 @@ static char *small_text(unsigned seed, int nc, int windows, int vehicles, int ca
                                 seed, vehicles, capacity);
         for (int i = 1; i <= nc; i++) {
             unsigned x = NEXT(), y = NEXT(), d = 1 + NEXT() % 9, r = NEXT() * 2;
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%d %u %u %u %u %u 10\n", i, x,
-                                    y, d, r, r + 60 + NEXT());
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%d %u %u %u %u %u 10\n", i, x, y,
+                                    d, r, r + 60 + NEXT());
         }
     } else {
         len += (size_t)snprintf(buf + len, sizeof buf - len,
@@ -144,8 +144,7 @@ static route_instance parse_ok(const char *text)
     return inst;
 }
 
-static double solve(const route_instance *inst, uint64_t seed, long iterations,
-                    route_solution *out)
+static double solve(const route_instance *inst, uint64_t seed, long iterations, route_solution *out)
 {
     hgs_params p = {0};
     p.seed = seed;
@@ -156,8 +155,10 @@ static double solve(const route_instance *inst, uint64_t seed, long iterations,
     if (rc != OP_OK) fprintf(stderr, "hgs: %s\n", err);
     assert_int_equal(rc, OP_OK);
     double cost = sol.cost;
-    if (out) *out = sol;
-    else route_solution_free(&sol);
+    if (out)
+        *out = sol;
+    else
+        route_solution_free(&sol);
     return cost;
 }
 
@@ -376,7 +377,8 @@ static void test_json_errors_name_the_field(void **state)
     snprintf(buf, sizeof buf, "{\"depot\":{},%s,\"stops\":[{\"x\":1,\"y\":1}]}", v);
     json_err(buf, "without a matrix every stop and the depot need x and y");
     snprintf(buf, sizeof buf,
-             "{\"depot\":{\"x\":0,\"y\":0},%s,\"stops\":[{\"x\":1,\"y\":1}],\"distance\":\"km\"}", v);
+             "{\"depot\":{\"x\":0,\"y\":0},%s,\"stops\":[{\"x\":1,\"y\":1}],\"distance\":\"km\"}",
+             v);
     json_err(buf, "distance:");
 }
 
@@ -389,8 +391,9 @@ static void test_factors_change_costs(void **state)
     double plain = route_distance(&inst, 0, 1);
     routeio_factors f;
     char err[256];
-    assert_int_equal(routeio_factors_parse(&inst, "{\"arcs\":[[\"depot\",\"a\",1.5],[\"a\",\"b\",2]]}",
-                                           &f, err, sizeof err),
+    assert_int_equal(routeio_factors_parse(&inst,
+                                           "{\"arcs\":[[\"depot\",\"a\",1.5],[\"a\",\"b\",2]]}", &f,
+                                           err, sizeof err),
                      OP_OK);
     routeio_factors_attach(&inst, &f);
     assert_true(fabs(route_distance(&inst, 0, 1) - 1.5 * plain) < 1e-9);
@@ -401,10 +404,12 @@ static void test_factors_change_costs(void **state)
     assert_true(fabs(cost - 20.0) < 1e-9);
     route_solution_free(&sol);
     routeio_factors bad;
-    assert_int_equal(routeio_factors_parse(&inst, "{\"arcs\":[[\"a\",\"zz\",1]]}", &bad, err, sizeof err),
-                     OP_EINVAL);
-    assert_int_equal(routeio_factors_parse(&inst, "{\"arcs\":[[\"a\",\"b\",0]]}", &bad, err, sizeof err),
-                     OP_EINVAL);
+    assert_int_equal(
+        routeio_factors_parse(&inst, "{\"arcs\":[[\"a\",\"zz\",1]]}", &bad, err, sizeof err),
+        OP_EINVAL);
+    assert_int_equal(
+        routeio_factors_parse(&inst, "{\"arcs\":[[\"a\",\"b\",0]]}", &bad, err, sizeof err),
+        OP_EINVAL);
     routeio_factors f2;
     assert_int_equal(routeio_factors_parse(&inst, "{\"arcs\":[]}", &f2, err, sizeof err), OP_OK);
     routeio_factors_free(&f2);
@@ -419,8 +424,10 @@ static void test_real_instances(void **state)
     struct {
         const char *path;
         double bks;
-    } cases[] = {{VRP_DIR "/x/X-n101-k25.vrp", 27591}, {VRP_DIR "/solomon/C101.txt", 828.94},
-                 {VRP_DIR "/solomon/R201.txt", 1149.68}, {VRP_DIR "/solomon/RC105.txt", 1518.58}};
+    } cases[] = {{VRP_DIR "/x/X-n101-k25.vrp", 27591},
+                 {VRP_DIR "/solomon/C101.txt", 828.94},
+                 {VRP_DIR "/solomon/R201.txt", 1149.68},
+                 {VRP_DIR "/solomon/RC105.txt", 1518.58}};
     if (access(cases[0].path, R_OK) != 0) {
         fprintf(stderr, "SKIP: %s missing (../shared/data/vrp is not on this machine)\n",
                 cases[0].path);
