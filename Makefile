@@ -21,7 +21,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=build/asan/tools/%)
 
-.PHONY: all test demo bench bench-route fuzz lint clean deps-build deps-test deps-fuzz unit integration format
+.PHONY: all test test-faults demo bench bench-route fuzz lint clean deps-build deps-test deps-fuzz unit integration format
 all: build/rel/outpost
 
 deps-build:
@@ -79,6 +79,11 @@ demo: deps-build
 bench: deps-build
 	@$(MAKE) --no-print-directory build/rel/outpost build/rel/outpost-bench
 	@bench/run.sh
+
+# the fault-injection suite with 1,000 jobs (make test runs it with 300)
+test-faults: deps-test
+	@$(MAKE) --no-print-directory build/asan/outpost
+	@/usr/bin/python3 tests/faults/run.py --jobs $${FAULT_JOBS:-1000} --seed $${FAULT_SEED:-1}
 
 bench-route: deps-build
 	@$(MAKE) --no-print-directory build/rel/outpost

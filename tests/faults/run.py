@@ -1,0 +1,367 @@
+#!/usr/bin/python3
+"""`make test-faults`: a fleet under injected faults, then the books are checked.
+
+Real processes and a real broker: a hub and six sites (each connected to mosquitto through
+a TCP proxy on loopback that the driver can cut), several hundred short exec jobs submitted
+in batches while, one after another, seeded at random:
+
+  site-kill    SIGKILL of a site mid-job, restarted after a moment
+  link-cut     a site's broker connection closed and refused for 2-6 s while it computes
+               (longer than the hub's site_lost_after_ms: its jobs are placed again)
+  hub-kill     SIGKILL of the hub, restarted
+  broker-kill  SIGKILL of the broker (no persistence), restarted on the same port
+  car-leaves   a car's agent stopped with SIGTERM (the owner unplugs), back later
+
+At the end, with every process stopped, it reads the hub's SQLite file and each site's:
+every submitted job exists once and is in a terminal state; every succeeded job has
+exactly one applied result; no site outbox still holds a result; the audit log verifies.
+It prints "submitted N, completed N, lost N, applied twice N, recovered after X s" (the
+time for a fresh job to complete after a final hub SIGKILL) and exits 1 on any loss or
+double application. Seeded (--seed), so a failing run can be replayed.
+"""
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from fleet import Fleet, wait_for  # noqa: E402
+
+SITES = [("pod-1", "pod"), ("pod-2", "pod"), ("car-1", "car"), ("car-2", "car"),
+         ("dc-1", "dc"), ("dc-2", "dc")]
+HUB_CONF = {"site_lost_after_ms": 3000, "lease_ms": 8000}
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+class LinkProxy:
+    """Forwards a site's TCP connections to the broker; cut() closes them and refuses more."""
+
+    def __init__(self, upstream_port):
+        self.upstream = upstream_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.cut_now = False
+        self.closed = False
+        self.conns = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.cut_now:
+                client.close()
+                continue
+            try:
+                up = socket.create_connection(("127.0.0.1", self.upstream), timeout=2)
+                up.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns.append((client, up))
+            for a, b in ((client, up), (up, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _close(*socks):
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _pump(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        self._close(a, b)
+
+    def cut(self, on):
+        self.cut_now = on
+        if on:
+            with self.lock:
+                conns, self.conns = self.conns, []
+            for c, u in conns:
+                self._close(c, u)
+
+    def close(self):
+        self.closed = True
+        self.cut(True)
+        self._close(self.sock)
+
+
+class Driver:
+    def __init__(self, args):
+        self.args = args
+        self.rnd = random.Random(args.seed)
+        self.f = Fleet(binary=args.binary, keep=True)  # the books are read after the stop
+        self.proxies = {}
+        self.names = {}  # job name -> spec, for every job we mean to have submitted
+        self.accepted = set()  # names the hub confirmed
+        self.faults = {}
+        self.log = []
+
+    def say(self, msg):
+        line = f"[{time.monotonic() - self.t0:7.2f}s] {msg}"
+        self.log.append(line)
+        if self.args.verbose:
+            print(line, flush=True)
+
+    # --- fleet
+    def start(self):
+        f = self.f
+        f.start_broker()
+        f.start_hub(**HUB_CONF)
+        for name, cls in SITES:
+            self.proxies[name] = LinkProxy(f.port)
+            f.start_site(name, cls, cores=2, broker_port=self.proxies[name].port)
+
+    def restart_site(self, name):
+        self.f.start_site(name, None, wait=False, cores=2, broker_port=self.proxies[name].port)
+
+    def restart_hub(self):
+        self.f.start_hub(**HUB_CONF)
+
+    def restart_broker(self):
+        self.f.start_broker(port=self.f.port)
+
+    def hub_db(self):
+        path = os.path.join(self.f.hub_dir, "hub.db")
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+
+    def up(self):
+        return self.f.hub and self.f.hub.alive() and self.f.broker and self.f.broker.alive()
+
+    # --- jobs
+    def new_batch(self, n):
+        specs = []
+        for _ in range(n):
+            i = len(self.names)
+            name = f"f{self.args.seed}-{i}"
+            ms = self.rnd.choice((100, 200, 400, 800, 1500))
+            spec = {"kind": "exec", "name": name, "max_attempts": 25,
+                    "command": ["sh", "-c", f"sleep {ms / 1000}; echo {name}"],
+                    "resources": {"wall_s": 60}}
+            self.names[name] = spec
+            specs.append(spec)
+        return specs
+
+    def submit(self, specs):
+        """All or nothing. When the reply is lost, the hub's store says whether it landed."""
+        path = os.path.join(self.f.base, "batch.json")
+        with open(path, "w") as fh:
+            json.dump(specs, fh)
+        r = self.f.cli("submit", path, check=False, timeout=30)
+        if r.returncode == 0:
+            self.accepted.update(s["name"] for s in specs)
+            return True
+        landed = self.landed([s["name"] for s in specs])
+        if landed:
+            self.accepted.update(s["name"] for s in specs)
+            self.say(f"submit reply lost ({r.returncode}), batch found in the hub's store")
+            return True
+        self.say(f"submit failed ({r.returncode}): {r.stderr.strip()[:120]}")
+        return False
+
+    def landed(self, names):
+        try:
+            with self.hub_db() as db:
+                q = f"SELECT COUNT(*) FROM jobs WHERE name IN ({','.join('?' * len(names))})"
+                return db.execute(q, names).fetchone()[0] == len(names)
+        except sqlite3.Error:
+            return False
+
+    # --- faults
+    def inject(self):
+        kind = self.rnd.choices(["site-kill", "link-cut", "hub-kill", "broker-kill", "car-leaves"],
+                                weights=[35, 25, 15, 15, 10])[0]
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+        f = self.f
+        if kind == "site-kill":
+            name = self.rnd.choice(SITES)[0]
+            self.say(f"site-kill {name}")
+            f.sites[name].kill(signal.SIGKILL)
+            f.sites[name].wait(10)
+            time.sleep(self.rnd.uniform(0.3, 2.0))
+            self.restart_site(name)
+        elif kind == "link-cut":
+            name = self.rnd.choice(SITES)[0]
+            d = self.rnd.uniform(2.0, 6.0)
+            self.say(f"link-cut {name} for {d:.1f} s")
+            self.proxies[name].cut(True)
+            time.sleep(d / 2)
+            self.submit_some()  # work keeps arriving while the site is cut off
+            time.sleep(d / 2)
+            self.proxies[name].cut(False)
+        elif kind == "hub-kill":
+            self.say("hub-kill")
+            f.hub.kill(signal.SIGKILL)
+            f.hub.wait(10)
+            time.sleep(self.rnd.uniform(0.2, 1.5))
+            self.restart_hub()
+        elif kind == "broker-kill":
+            self.say("broker-kill")
+            f.broker.kill(signal.SIGKILL)
+            f.broker.wait(10)
+            time.sleep(self.rnd.uniform(0.2, 1.5))
+            self.restart_broker()
+        else:
+            name = self.rnd.choice([s for s, c in SITES if c == "car"])
+            self.say(f"car-leaves {name}")
+            f.sites[name].stop(10)
+            time.sleep(self.rnd.uniform(1.0, 4.0))
+            self.restart_site(name)
+
+    def submit_some(self):
+        if len(self.accepted) >= self.args.jobs or not self.up():
+            return
+        pending = [n for n in self.names if n not in self.accepted]
+        if pending:
+            specs = [self.names[n] for n in pending]
+        else:
+            specs = self.new_batch(min(10, self.args.jobs - len(self.accepted)))
+        self.submit(specs)
+
+    def run(self):
+        self.t0 = time.monotonic()
+        self.start()
+        self.say("fleet up")
+        while len(self.accepted) < self.args.jobs:  # about one fault per 10-job batch
+            self.submit_some()
+            self.inject()
+            time.sleep(self.rnd.uniform(0.3, 1.5))
+        self.say(f"all {len(self.accepted)} jobs submitted; faults {self.faults}")
+        for p in self.proxies.values():
+            p.cut(False)
+        for name, _ in SITES:
+            if not self.f.sites[name].alive():
+                self.restart_site(name)
+        wait_for(self.all_terminal, self.args.timeout, 1.0, "every job to end")
+        self.say("every job ended")
+        recovered = self.hub_recovery()
+        audit = self.f.cli("audit", "verify", check=False, timeout=120)
+        codes = self.f.stop()
+        for p in self.proxies.values():
+            p.close()
+        return self.books(recovered, audit, codes)
+
+    def all_terminal(self):
+        try:
+            with self.hub_db() as db:
+                q = ("SELECT COUNT(*) FROM jobs WHERE name LIKE ? AND state NOT IN "
+                     "('succeeded','failed','cancelled')")
+                left = db.execute(q, (f"f{self.args.seed}-%",)).fetchone()[0]
+        except sqlite3.Error:
+            return False
+        return left == 0
+
+    def hub_recovery(self):
+        """Seconds from a hub SIGKILL to a fresh job's completion."""
+        t = time.monotonic()
+        self.f.hub.kill(signal.SIGKILL)
+        self.f.hub.wait(10)
+        self.restart_hub()
+        jid = None
+        while jid is None and time.monotonic() - t < 60:
+            r = self.f.cli("submit", "--kind", "noop", check=False, timeout=15)
+            if r.returncode == 0:
+                jid = int(r.stdout.split()[0])
+        self.f.wait_jobs_terminal([jid], 60)
+        return time.monotonic() - t
+
+    def books(self, recovered, audit, codes):
+        mine = f"f{self.args.seed}-%"
+        with self.hub_db() as db:
+            rows = db.execute("SELECT name, COUNT(*), MAX(state), MAX(id) FROM jobs "
+                              "WHERE name LIKE ? GROUP BY name", (mine,)).fetchall()
+            applied = dict(db.execute(
+                "SELECT j.name, COALESCE(SUM(r.applied), 0) FROM jobs j LEFT JOIN results r "
+                "ON r.job_id = j.id WHERE j.name LIKE ? GROUP BY j.name", (mine,)).fetchall())
+            dup_results = db.execute(
+                "SELECT COUNT(*) FROM results r JOIN jobs j ON r.job_id = j.id "
+                "WHERE j.name LIKE ? AND r.applied = 0", (mine,)).fetchone()[0]
+            reasons = db.execute("SELECT state, reason, COUNT(*) FROM jobs WHERE name LIKE ? "
+                                 "AND state != 'succeeded' GROUP BY state, reason",
+                                 (mine,)).fetchall()
+            attempts = db.execute("SELECT SUM(attempt) FROM jobs WHERE name LIKE ?",
+                                  (mine,)).fetchone()[0] or 0
+        by_name = {r[0]: r for r in rows}
+        submitted = len(self.accepted)
+        twice_submitted = sum(1 for r in rows if r[1] > 1)
+        completed = sum(1 for n in self.accepted if n in by_name and by_name[n][2] == "succeeded"
+                        and applied.get(n) == 1)
+        lost = sum(1 for n in self.accepted if n not in by_name or by_name[n][2] not in TERMINAL
+                   or (by_name[n][2] == "succeeded" and applied.get(n, 0) == 0))
+        applied_twice = sum(1 for n in self.accepted if applied.get(n, 0) > 1)
+        failed = sum(1 for n in self.accepted if n in by_name and by_name[n][2] != "succeeded")
+        outbox_left = 0
+        for name, _ in SITES:
+            path = os.path.join(self.f.base, "sites", name, "site.db")
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+                outbox_left += db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        print(f"faults injected: {json.dumps(self.faults, sort_keys=True)}; "
+              f"attempts {attempts} for {submitted} jobs; results recorded but not applied "
+              f"(stale or duplicate): {dup_results}")
+        if reasons:
+            print(f"not succeeded: {reasons}")
+        ok = (lost == 0 and applied_twice == 0 and failed == 0 and twice_submitted == 0
+              and outbox_left == 0 and audit.returncode == 0)
+        print(f"audit verify: exit {audit.returncode}; site outboxes left: {outbox_left}; "
+              f"exit codes at stop: {codes}")
+        print(f"submitted {submitted}, completed {completed}, lost {lost}, applied twice "
+              f"{applied_twice}, recovered after {recovered:.1f} s")
+        if not ok:
+            print("FAULTS: FAILED (seed %d); driver log:\n%s" % (self.args.seed,
+                                                                 "\n".join(self.log)))
+            print(audit.stdout[-2000:], audit.stderr[-2000:])
+        else:
+            import shutil
+            shutil.rmtree(self.f.base, ignore_errors=True)
+        return 0 if ok else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("FAULT_JOBS", "400")))
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("FAULT_SEED", "1")))
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--binary", default=os.environ.get("OUTPOST_BIN"))
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+    d = Driver(args)
+    try:
+        return d.run()
+    except Exception as e:  # the books could not be checked: a failure, with the log
+        print(f"FAULTS: ERROR {e!r} (seed {args.seed}); driver log:\n" + "\n".join(d.log))
+        try:
+            d.f.stop()
+        except Exception:
+            pass
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

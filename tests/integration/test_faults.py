@@ -1,0 +1,28 @@
+"""The fault-injection suite (tests/faults/run.py) inside `make test`: 300 jobs under site
+kills, link cuts, hub and broker SIGKILLs and cars leaving, then the books are checked.
+`make test-faults` runs the same driver with 1,000 jobs."""
+import os
+import re
+import subprocess
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class FaultSuiteTest(unittest.TestCase):
+    def test_no_job_lost_or_applied_twice_under_faults(self):
+        seed = os.environ.get("FAULT_SEED", "1")
+        r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tests", "faults", "run.py"),
+                            "--jobs", os.environ.get("FAULT_JOBS", "300"), "--seed", seed],
+                           capture_output=True, text=True, timeout=900)
+        out = r.stdout + r.stderr
+        print(out[-1500:])
+        self.assertEqual(r.returncode, 0, out[-6000:])
+        m = re.search(r"submitted (\d+), completed (\d+), lost (\d+), applied twice (\d+)", out)
+        self.assertIsNotNone(m, out[-3000:])
+        self.assertEqual(m.group(1), m.group(2))
+        self.assertEqual((m.group(3), m.group(4)), ("0", "0"))
+
+
+if __name__ == "__main__":
+    unittest.main()
