@@ -1,5 +1,7 @@
 #!/bin/sh
-# `make bench`: micro benchmarks and end-to-end fleet figures, with baselines from the same run.
+# `make bench`: micro benchmarks and end-to-end fleet figures, with baselines from the same run,
+# then the bytes a site writes to storage (bench/flash.py).
 set -eu
 cd "$(dirname "$0")/.."
-exec /usr/bin/python3 bench/e2e.py "$@"
+/usr/bin/python3 bench/e2e.py "$@"
+exec /usr/bin/python3 bench/flash.py
