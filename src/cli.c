@@ -16,18 +16,23 @@
 #include "runctl.h"
 #include "util.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CLI_MAX_SPEC_BYTES (8 * 1024 * 1024)
 
 typedef struct cli {
+    const char *local_socket; /* submit --local: the site's socket, no hub involved */
     ident identity;
     opclient_hub hub;
     msg_window hub_window;
@@ -340,6 +345,77 @@ static int attach_input(cJSON *inputs, const char *path)
     return EXIT_OK;
 }
 
+/*
+ * submit --local SOCKET: hands the request to a site agent on this machine
+ * (its data dir's local.sock), which runs it whether or not the hub is
+ * reachable. Takes req. Prints "local ID" per job.
+ */
+static int local_submit(const char *path, cJSON *req)
+{
+    char sock_path[PATH_MAX];
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(sock_path, sizeof sock_path, "%s/local.sock", path);
+    else
+        snprintf(sock_path, sizeof sock_path, "%s", path);
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    char *text = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (!text || fd < 0 || strlen(sock_path) >= sizeof addr.sun_path) {
+        free(text);
+        if (fd >= 0) close(fd);
+        fprintf(stderr, "outpost submit: cannot reach the site at %s\n", sock_path);
+        return EXIT_UNREACHABLE;
+    }
+    memcpy(addr.sun_path, sock_path, strlen(sock_path) + 1); /* length checked above */
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        fprintf(stderr,
+                "outpost submit: cannot reach the site at %s: %s (is the agent running,"
+                " and may you use its socket?)\n",
+                sock_path, strerror(errno));
+        free(text);
+        close(fd);
+        return EXIT_UNREACHABLE;
+    }
+    size_t len = strlen(text), off = 0;
+    text[len] = '\n';
+    while (off <= len) {
+        ssize_t n = write(fd, text + off, len + 1 - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        off += (size_t)n;
+    }
+    free(text);
+    char buf[65536];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + got, sizeof buf - 1 - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || (got += (size_t)n) == sizeof buf - 1) break;
+    }
+    close(fd);
+    buf[got] = '\0';
+    cJSON *reply = cJSON_Parse(buf);
+    if (!reply) {
+        fprintf(stderr, "outpost submit: no answer from the site at %s\n", sock_path);
+        return EXIT_UNREACHABLE;
+    }
+    const cJSON *id;
+    cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(reply, "ids"))
+        printf("local %lld\n", (long long)id->valuedouble);
+    const char *error = jsonx_str(reply, "error");
+    int rc = EXIT_OK;
+    if (error) {
+        fprintf(stderr, "outpost submit: the site refused: %s\n", error);
+        rc = EXIT_REJECTED;
+    }
+    cJSON_Delete(reply);
+    return rc;
+}
+
 static void submit_usage(FILE *out)
 {
     fprintf(
@@ -348,6 +424,8 @@ static void submit_usage(FILE *out)
         " as JSON)\n"
         "       outpost submit [flags] -- PROGRAM ARGS...  (an exec job)\n"
         "       outpost submit --kind noop [--count N]\n"
+        "       outpost submit --local SITE_DATA_DIR|SOCKET ...  (run on this site, also\n"
+        "         offline; the site's policy must list the kind under 'local')\n"
         "       outpost submit --kind route INSTANCE [--time-limit S] [--seed N]  (plan routes\n"
         "         for a CVRPLIB, Solomon or JSON instance; outputs solution.json, routes.svg)\n"
         "  --name NAME  --cores N  --memory-mb N  --wall-s N  --classes pod,car,dc\n"
@@ -479,6 +557,8 @@ static int cmd_submit(cli *c, int argc, char **argv)
             goto out;
         } else if (strcmp(a, "--kind") == 0) {
             kind = v, i++;
+        } else if (strcmp(a, "--local") == 0) {
+            i++; /* taken by cli_main */
         } else if (strcmp(a, "--name") == 0) {
             cJSON_AddStringToObject(spec, "name", v), i++;
         } else if (strcmp(a, "--origin") == 0) {
@@ -565,6 +645,10 @@ static int cmd_submit(cli *c, int argc, char **argv)
         spec = NULL;
     }
     cJSON *data = NULL;
+    if (c->local_socket) {
+        rc = local_submit(c->local_socket, req);
+        goto out;
+    }
     if (c->waiting) cJSON_AddBoolToObject(req, "notify", 1);
     rc = request(c, req, "submit", &data);
     if (rc == EXIT_OK && c->waiting) {
@@ -1355,6 +1439,15 @@ int cli_main(int argc, char **argv)
         rc = audit_verify_local(&paths, n_rest, rest);
         free(rest);
         return rc;
+    }
+    if (strcmp(cmd, "submit") == 0) {
+        for (int k = 1; k + 1 < n_rest; k++)
+            if (strcmp(rest[k], "--local") == 0) c.local_socket = rest[k + 1];
+        if (c.local_socket) {
+            rc = cmd_submit(&c, n_rest, rest);
+            free(rest);
+            return rc;
+        }
     }
     rc = cli_connect(&c, &paths);
     if (rc == EXIT_OK) {

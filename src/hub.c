@@ -69,6 +69,8 @@ static const char *hub_schema =
     " site TEXT NOT NULL, received_at INTEGER NOT NULL, applied INTEGER NOT NULL,"
     " exit_code INTEGER, cpu_seconds REAL, peak_rss_bytes INTEGER, wall_ms INTEGER,"
     " energy_joules REAL, body TEXT NOT NULL, PRIMARY KEY(job_id, attempt));"
+    "CREATE TABLE IF NOT EXISTS local_jobs(site TEXT NOT NULL, local_id INTEGER NOT NULL,"
+    " job_id INTEGER NOT NULL, PRIMARY KEY(site, local_id));"
     "CREATE TABLE IF NOT EXISTS job_events(job_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
     " attempt INTEGER, site TEXT, event TEXT NOT NULL, detail TEXT);"
     "CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id);";
@@ -1109,125 +1111,230 @@ static void handle_events(hub *h, hub_site *s, const cJSON *body)
  * Results are idempotent by (job, attempt): the first copy is recorded;
  * it is applied only if that attempt is still the job's current one on
  * that site. Every copy is acknowledged so that the site's outbox drains.
+ * OP_OK also when the item was dropped (counted); an error when the store
+ * failed.
  */
+static int apply_result(hub *h, hub_site *s, const cJSON *item, int local)
+{
+    int64_t job_id, attempt, exit_code = -1, rss = 0, wall_ms = 0;
+    double cpu = 0, energy = 0;
+    if (jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
+        jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK) {
+        h->msg.malformed++;
+        return OP_OK;
+    }
+    jsonx_int(item, "exit_code", -1, 255, &exit_code);
+    jsonx_int(item, "peak_rss_bytes", 0, INT64_MAX, &rss);
+    jsonx_int(item, "wall_ms", 0, INT64_MAX, &wall_ms);
+    jsonx_num(item, "cpu_seconds", &cpu);
+    jsonx_num(item, "energy_joules", &energy);
+    const char *error = jsonx_str(item, "error");
+    cJSON *ack = local ? NULL : cJSON_CreateObject(); /* local ones are acknowledged by id */
+    if (ack) {
+        jsonx_add_int(ack, "job", job_id);
+        jsonx_add_int(ack, "attempt", attempt);
+        add_to_batch(&s->acks, ack);
+    }
+    char *text = cJSON_PrintUnformatted(item);
+    if (!text) return OP_OK;
+    sqlite3_stmt *ins = store_stmt(h->db, "INSERT OR IGNORE INTO results(job_id, attempt,"
+                                          " site, received_at, applied, exit_code,"
+                                          " cpu_seconds, peak_rss_bytes, wall_ms,"
+                                          " energy_joules, body) VALUES(?,?,?,?,0,?,?,?,?,?,?)");
+    if (!ins) {
+        free(text);
+        return OP_ESTORE;
+    }
+    sqlite3_bind_int64(ins, 1, job_id);
+    sqlite3_bind_int64(ins, 2, attempt);
+    sqlite3_bind_text(ins, 3, s->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 4, util_now_ms());
+    sqlite3_bind_int64(ins, 5, exit_code);
+    sqlite3_bind_double(ins, 6, cpu);
+    sqlite3_bind_int64(ins, 7, rss);
+    sqlite3_bind_int64(ins, 8, wall_ms);
+    sqlite3_bind_double(ins, 9, energy);
+    sqlite3_bind_text(ins, 10, text, -1, SQLITE_TRANSIENT);
+    free(text);
+    if (check_rc(h, store_step_done(h->db, ins)) != OP_OK) return OP_ESTORE;
+    if (store_changes(h->db) == 0) {
+        h->results_duplicate++;
+        log_debug("hub", "duplicate result for job %lld attempt %lld from %s", (long long)job_id,
+                  (long long)attempt, s->id);
+        return OP_OK;
+    }
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT cores, memory_mb, attempt, state, site,"
+                                         " max_attempts FROM jobs WHERE id=?");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, job_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        h->results_stale++;
+        log_warn("hub", "result from %s for unknown job %lld: recorded, not applied", s->id,
+                 (long long)job_id);
+        return OP_OK;
+    }
+    int cores = sqlite3_column_int(st, 0);
+    int64_t memory_mb = sqlite3_column_int64(st, 1);
+    int64_t current = sqlite3_column_int64(st, 2);
+    char state[16], site[64];
+    snprintf(state, sizeof state, "%s", store_col_text(st, 3));
+    snprintf(site, sizeof site, "%s", store_col_text(st, 4));
+    sqlite3_reset(st);
+    int live = jobstate_result_applies(jobstate_parse(state), current, site, attempt, s->id);
+    if (!live) {
+        h->results_stale++;
+        char detail[200];
+        snprintf(detail, sizeof detail,
+                 "late result from %s for attempt %lld (current attempt %lld, %s): recorded,"
+                 " not applied",
+                 s->id, (long long)attempt, (long long)current, state);
+        log_info("hub", "job %lld: %s", (long long)job_id, detail);
+        job_event(h, job_id, attempt, s->id, "stale-result", detail);
+        return OP_OK;
+    }
+    if (error && jsonx_str(item, "retryable")) {
+        /* The site could not run it (e.g. its sandbox failed): try elsewhere. */
+        char why[300];
+        snprintf(why, sizeof why, "%s could not run it: %.200s", s->id, error);
+        requeue(h, job_id, why, 1);
+        return OP_OK;
+    }
+    int final_state;
+    if (jobstate_next(jobstate_parse(state), current, current,
+                      (exit_code == 0 && !error) ? JOB_EV_RESULT_OK : JOB_EV_RESULT_FAIL,
+                      &final_state) != OP_OK)
+        return OP_OK;
+    const char *final = jobstate_name(final_state);
+    char reason[300];
+    if (error)
+        snprintf(reason, sizeof reason, "%.250s", error);
+    else
+        snprintf(reason, sizeof reason, "exit code %lld", (long long)exit_code);
+    sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET state=?, finished_at=?, reason=?,"
+                                         " lease_expires_at=NULL WHERE id=?");
+    sqlite3_stmt *ap = store_stmt(h->db, "UPDATE results SET applied=1 WHERE job_id=? AND"
+                                         " attempt=?");
+    if (!up || !ap) return OP_ESTORE;
+    sqlite3_bind_text(up, 1, final, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(up, 2, util_now_ms());
+    sqlite3_bind_text(up, 3, reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(up, 4, job_id);
+    check_rc(h, store_step_done(h->db, up));
+    sqlite3_bind_int64(ap, 1, job_id);
+    sqlite3_bind_int64(ap, 2, attempt);
+    check_rc(h, store_step_done(h->db, ap));
+    job_event(h, job_id, attempt, s->id, final, reason);
+    release(h, s->id, cores, memory_mb);
+    notify_terminal(h, job_id, final);
+    h->results_applied++;
+    return OP_OK;
+}
+
+/*
+ * A job a site ran on its own (outpost submit --local), reported with its
+ * spec and result, maybe long after: recorded once per (site, local id) as a
+ * job that ran there, then its result applied like any other. Every copy is
+ * acknowledged so the site's outbox drains.
+ */
+static int apply_local(hub *h, hub_site *s, const cJSON *item)
+{
+    int64_t local_id;
+    const cJSON *spec_json = cJSON_GetObjectItemCaseSensitive(item, "spec");
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(item, "result");
+    if (jsonx_int(item, "local_id", 1, INT64_MAX, &local_id) != OP_OK || !spec_json ||
+        !cJSON_IsObject(result)) {
+        h->msg.malformed++;
+        return OP_OK;
+    }
+    cJSON *ack = cJSON_CreateObject();
+    if (ack) {
+        jsonx_add_int(ack, "local", local_id);
+        add_to_batch(&s->acks, ack);
+    }
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT job_id FROM local_jobs WHERE site=? AND"
+                                         " local_id=?");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, local_id);
+    int known = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    if (known) {
+        h->results_duplicate++;
+        return OP_OK;
+    }
+    jobspec spec;
+    char why[256];
+    if (jobspec_from_json(spec_json, &spec, why, sizeof why) != OP_OK) {
+        h->msg.malformed++;
+        log_warn("hub", "local job %lld of %s has a bad spec (%s): acknowledged, not recorded",
+                 (long long)local_id, s->id, why);
+        return OP_OK;
+    }
+    char *text = cJSON_PrintUnformatted(spec_json);
+    char by[96];
+    snprintf(by, sizeof by, "local:%s", s->id);
+    sqlite3_stmt *ins = store_stmt(h->db, "INSERT INTO jobs(name, kind, spec, state, attempt,"
+                                          " site, cores, memory_mb, class_mask, origin,"
+                                          " site_private, max_attempts, submitted_by,"
+                                          " submitted_at, placed_at, program, data_class)"
+                                          " VALUES(?,?,?,'running',1,?,?,?,?,?,?,1,?,?,?,?,?)");
+    sqlite3_stmt *map = store_stmt(h->db, "INSERT INTO local_jobs(site, local_id, job_id)"
+                                          " VALUES(?,?,?)");
+    if (!text || !ins || !map) {
+        free(text);
+        jobspec_clear(&spec);
+        return OP_ESTORE;
+    }
+    int64_t now = util_now_ms();
+    store_bind_text(ins, 1, spec.name[0] ? spec.name : NULL);
+    sqlite3_bind_text(ins, 2, jobspec_kind_name(spec.kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 3, text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(ins, 4, s->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(ins, 5, spec.cores);
+    sqlite3_bind_int64(ins, 6, spec.memory_mb);
+    sqlite3_bind_int(ins, 7, (int)spec.class_mask);
+    store_bind_text(ins, 8, spec.origin[0] ? spec.origin : s->id);
+    sqlite3_bind_int(ins, 9, spec.data_class == DATA_SITE_PRIVATE);
+    sqlite3_bind_text(ins, 10, by, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 11, now);
+    sqlite3_bind_int64(ins, 12, now);
+    store_bind_text(ins, 13, spec.argc > 0 ? spec.argv[0] : NULL);
+    sqlite3_bind_int(ins, 14, spec.data_class);
+    free(text);
+    jobspec_clear(&spec);
+    if (check_rc(h, store_step_done(h->db, ins)) != OP_OK) return OP_ESTORE;
+    int64_t job_id = store_last_rowid(h->db);
+    sqlite3_bind_text(map, 1, s->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(map, 2, local_id);
+    sqlite3_bind_int64(map, 3, job_id);
+    if (check_rc(h, store_step_done(h->db, map)) != OP_OK) return OP_ESTORE;
+    char detail[96];
+    snprintf(detail, sizeof detail, "submitted on %s as local job %lld", s->id,
+             (long long)local_id);
+    job_event(h, job_id, 1, s->id, "local", detail);
+    cJSON *copy = cJSON_Duplicate(result, 1);
+    if (!copy) return OP_ENOMEM;
+    cJSON_DeleteItemFromObjectCaseSensitive(copy, "job");
+    cJSON_DeleteItemFromObjectCaseSensitive(copy, "attempt");
+    jsonx_add_int(copy, "job", job_id);
+    jsonx_add_int(copy, "attempt", 1);
+    int rc = apply_result(h, s, copy, 1);
+    cJSON_Delete(copy);
+    h->jobs_submitted++;
+    return rc;
+}
+
 static void handle_results(hub *h, hub_site *s, const cJSON *body)
 {
     const cJSON *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "results"))
     {
-        int64_t job_id, attempt, exit_code = -1, rss = 0, wall_ms = 0;
-        double cpu = 0, energy = 0;
-        if (jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
-            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK) {
-            h->msg.malformed++;
-            continue;
-        }
-        jsonx_int(item, "exit_code", -1, 255, &exit_code);
-        jsonx_int(item, "peak_rss_bytes", 0, INT64_MAX, &rss);
-        jsonx_int(item, "wall_ms", 0, INT64_MAX, &wall_ms);
-        jsonx_num(item, "cpu_seconds", &cpu);
-        jsonx_num(item, "energy_joules", &energy);
-        const char *error = jsonx_str(item, "error");
-        cJSON *ack = cJSON_CreateObject();
-        if (ack) {
-            jsonx_add_int(ack, "job", job_id);
-            jsonx_add_int(ack, "attempt", attempt);
-            add_to_batch(&s->acks, ack);
-        }
-        char *text = cJSON_PrintUnformatted(item);
-        if (!text) continue;
-        sqlite3_stmt *ins =
-            store_stmt(h->db, "INSERT OR IGNORE INTO results(job_id, attempt,"
-                              " site, received_at, applied, exit_code,"
-                              " cpu_seconds, peak_rss_bytes, wall_ms,"
-                              " energy_joules, body) VALUES(?,?,?,?,0,?,?,?,?,?,?)");
-        if (!ins) {
-            free(text);
-            return;
-        }
-        sqlite3_bind_int64(ins, 1, job_id);
-        sqlite3_bind_int64(ins, 2, attempt);
-        sqlite3_bind_text(ins, 3, s->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 4, util_now_ms());
-        sqlite3_bind_int64(ins, 5, exit_code);
-        sqlite3_bind_double(ins, 6, cpu);
-        sqlite3_bind_int64(ins, 7, rss);
-        sqlite3_bind_int64(ins, 8, wall_ms);
-        sqlite3_bind_double(ins, 9, energy);
-        sqlite3_bind_text(ins, 10, text, -1, SQLITE_TRANSIENT);
-        free(text);
-        if (check_rc(h, store_step_done(h->db, ins)) != OP_OK) return;
-        if (store_changes(h->db) == 0) {
-            h->results_duplicate++;
-            log_debug("hub", "duplicate result for job %lld attempt %lld from %s",
-                      (long long)job_id, (long long)attempt, s->id);
-            continue;
-        }
-        sqlite3_stmt *st = store_stmt(h->db, "SELECT cores, memory_mb, attempt, state, site,"
-                                             " max_attempts FROM jobs WHERE id=?");
-        if (!st) return;
-        sqlite3_bind_int64(st, 1, job_id);
-        if (sqlite3_step(st) != SQLITE_ROW) {
-            sqlite3_reset(st);
-            h->results_stale++;
-            log_warn("hub", "result from %s for unknown job %lld: recorded, not applied", s->id,
-                     (long long)job_id);
-            continue;
-        }
-        int cores = sqlite3_column_int(st, 0);
-        int64_t memory_mb = sqlite3_column_int64(st, 1);
-        int64_t current = sqlite3_column_int64(st, 2);
-        char state[16], site[64];
-        snprintf(state, sizeof state, "%s", store_col_text(st, 3));
-        snprintf(site, sizeof site, "%s", store_col_text(st, 4));
-        sqlite3_reset(st);
-        int live = jobstate_result_applies(jobstate_parse(state), current, site, attempt, s->id);
-        if (!live) {
-            h->results_stale++;
-            char detail[200];
-            snprintf(detail, sizeof detail,
-                     "late result from %s for attempt %lld (current attempt %lld, %s): recorded,"
-                     " not applied",
-                     s->id, (long long)attempt, (long long)current, state);
-            log_info("hub", "job %lld: %s", (long long)job_id, detail);
-            job_event(h, job_id, attempt, s->id, "stale-result", detail);
-            continue;
-        }
-        if (error && jsonx_str(item, "retryable")) {
-            /* The site could not run it (e.g. its sandbox failed): try elsewhere. */
-            char why[300];
-            snprintf(why, sizeof why, "%s could not run it: %.200s", s->id, error);
-            requeue(h, job_id, why, 1);
-            continue;
-        }
-        int final_state;
-        if (jobstate_next(jobstate_parse(state), current, current,
-                          (exit_code == 0 && !error) ? JOB_EV_RESULT_OK : JOB_EV_RESULT_FAIL,
-                          &final_state) != OP_OK)
-            continue;
-        const char *final = jobstate_name(final_state);
-        char reason[300];
-        if (error)
-            snprintf(reason, sizeof reason, "%.250s", error);
-        else
-            snprintf(reason, sizeof reason, "exit code %lld", (long long)exit_code);
-        sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET state=?, finished_at=?, reason=?,"
-                                             " lease_expires_at=NULL WHERE id=?");
-        sqlite3_stmt *ap = store_stmt(h->db, "UPDATE results SET applied=1 WHERE job_id=? AND"
-                                             " attempt=?");
-        if (!up || !ap) return;
-        sqlite3_bind_text(up, 1, final, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(up, 2, util_now_ms());
-        sqlite3_bind_text(up, 3, reason, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(up, 4, job_id);
-        check_rc(h, store_step_done(h->db, up));
-        sqlite3_bind_int64(ap, 1, job_id);
-        sqlite3_bind_int64(ap, 2, attempt);
-        check_rc(h, store_step_done(h->db, ap));
-        job_event(h, job_id, attempt, s->id, final, reason);
-        release(h, s->id, cores, memory_mb);
-        notify_terminal(h, job_id, final);
-        h->results_applied++;
+        if (apply_result(h, s, item, 0) != OP_OK) return;
+    }
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "locals"))
+    {
+        if (apply_local(h, s, item) != OP_OK) return;
     }
 }
 

@@ -23,6 +23,8 @@ typedef struct name_list {
 struct policy {
     int version;
     char hash[65];
+    unsigned local_kinds; /* "local": kinds this site runs when submitted on it */
+    int local_line;
     struct {
         unsigned kinds; /* bit per JOB_KIND_* */
         name_list ops;
@@ -165,7 +167,7 @@ static int statement(policy *p, parser *ps, token *tok, int n)
         snprintf(buf, sizeof buf, "%s", tok[1].text);
         for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
             int kind = kind_of(k);
-            if (!kind) return fail(ps, tok[1].col, "unknown job kind '%s' (exec, noop)", k);
+            if (!kind) return fail(ps, tok[1].col, "unknown job kind '%s' (exec, noop, route)", k);
             kinds |= 1u << kind;
         }
         p->submit[p->n_submit].kinds = kinds;
@@ -173,6 +175,21 @@ static int statement(policy *p, parser *ps, token *tok, int n)
         int rc = split_names(ps, &tok[3], &p->submit[p->n_submit].ops);
         if (rc == OP_OK) p->n_submit++;
         return rc;
+    }
+    if (strcmp(kw, "local") == 0) {
+        if (n != 2) return fail(ps, tok[0].col, "expected 'local KIND[,KIND]'");
+        if (p->local_line)
+            return fail(ps, tok[0].col, "local already ruled on line %d: contradictory",
+                        p->local_line);
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", tok[1].text);
+        for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+            int kind = kind_of(k);
+            if (!kind) return fail(ps, tok[1].col, "unknown job kind '%s' (exec, noop, route)", k);
+            p->local_kinds |= 1u << kind;
+        }
+        p->local_line = ps->line;
+        return OP_OK;
     }
     if (strcmp(kw, "data") == 0) {
         if (n < 4 || strcmp(tok[2].text, "on") != 0)
@@ -294,7 +311,8 @@ static int statement(policy *p, parser *ps, token *tok, int n)
         return OP_OK;
     }
     return fail(ps, tok[0].col,
-                "unknown statement '%s' (version, submit, data, window, power, approve, commands)",
+                "unknown statement '%s' (version, submit, data, window, power, approve, commands,"
+                " local)",
                 kw);
 }
 
@@ -446,4 +464,9 @@ int policy_needs_approval(const policy *p, const jobspec *spec)
     for (int i = 0; i < p->n_approve; i++)
         if (p->approve[i].kind == spec->kind && spec->cores >= p->approve[i].min_cores) return 1;
     return 0;
+}
+
+int policy_allows_local(const policy *p, int kind)
+{
+    return p && (p->local_kinds & (1u << kind)) != 0;
 }

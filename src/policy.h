@@ -11,6 +11,8 @@
  *   power SITECLASS|site:ID WATTS           the most a job may draw there
  *   approve KIND [cores>=N]                 needs `outpost approve JOB` first
  *   commands SITECLASS PROGRAM...           the programs exec jobs may run there
+ *   local KIND[,KIND]                       (a site's own policy) kinds it runs when
+ *                                           submitted on the site itself, also offline
  *
  * Without a statement for something, it is allowed, except: once any
  * "submit" line exists, kinds and operators not listed may not submit.
@@ -51,6 +53,9 @@ enum { POLICY_ALLOW = 1, POLICY_DENY = 0, POLICY_NOT_NOW = -1 };
 int policy_check_site(const policy *p, const jobspec *spec, const char *site_id,
                       unsigned site_class, int64_t now_ms, double job_watts, char *why,
                       size_t why_len);
+
+/* 1 if a site under this policy runs jobs of this kind submitted locally (`local`). */
+int policy_allows_local(const policy *p, int kind);
 
 /* 1 if the job needs an operator's approval before placement. */
 int policy_needs_approval(const policy *p, const jobspec *spec);

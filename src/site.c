@@ -21,11 +21,14 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define SITE_MAX_RUNNING 256
@@ -34,12 +37,25 @@
 #define SITE_RESEND_BATCH 64
 #define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
 
-static const char *site_conf_keys[] = {"site_id",        "broker_host",   "broker_port",
-                                       "cores",          "memory_mb",     "power_budget_watts",
-                                       "watts_per_core", "idle_watts",    "heartbeat_ms",
-                                       "max_jobs",       "cgroup_dir",    "log_level",
-                                       "resend_ms",      "clock_skew_ms", "audit_head_ms",
-                                       "policy_file",    "route_program", NULL};
+static const char *site_conf_keys[] = {"site_id",
+                                       "broker_host",
+                                       "broker_port",
+                                       "cores",
+                                       "memory_mb",
+                                       "power_budget_watts",
+                                       "watts_per_core",
+                                       "idle_watts",
+                                       "heartbeat_ms",
+                                       "max_jobs",
+                                       "cgroup_dir",
+                                       "log_level",
+                                       "resend_ms",
+                                       "clock_skew_ms",
+                                       "audit_head_ms",
+                                       "policy_file",
+                                       "route_program",
+                                       "local_socket",
+                                       NULL};
 
 static const char *site_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -58,6 +74,7 @@ typedef struct site_job {
     char workdir[PATH_MAX];
     int64_t started_mono;
     int cancelled;
+    char *local_spec; /* jobs submitted on the site (job_id < 0): their spec, for the hub */
 } site_job;
 
 typedef struct site {
@@ -96,7 +113,13 @@ typedef struct site {
     int64_t next_heartbeat_ms, next_hello_ms, next_resend_ms;
     msg_stats msg;
     uint64_t jobs_run, results_acked;
+    int local_fd; /* outpost submit --local: a unix socket in the data dir */
+    char local_path[PATH_MAX];
+    char local_cfg[PATH_MAX]; /* local_socket from the config: a path, "off", or "" */
+    cJSON *locals;            /* results of local jobs to send after this iteration's commit */
 } site;
+
+#define SITE_LOCAL_MAX_REQUEST (8 * 1024 * 1024)
 
 /* ---------- durable state ---------- */
 
@@ -165,6 +188,7 @@ static int publish(site *s, const char *leaf, cJSON *body, const char *type)
 static void add_event(site *s, int64_t job_id, int64_t attempt, const char *event,
                       const char *reason)
 {
+    if (job_id < 0) return; /* a local job: the hub hears of it with its result */
     if (!s->events) s->events = cJSON_CreateArray();
     cJSON *e = cJSON_CreateObject();
     if (!s->events || !e) {
@@ -221,16 +245,18 @@ static void send_batches(site *s)
         }
         s->events = NULL;
     }
-    if (s->results) {
+    if (s->results || s->locals) {
         cJSON *body = cJSON_CreateObject();
         if (body) {
-            cJSON_AddItemToObject(body, "results", s->results);
+            if (s->results) cJSON_AddItemToObject(body, "results", s->results);
+            if (s->locals) cJSON_AddItemToObject(body, "locals", s->locals);
             publish(s, "result", body, "result");
             cJSON_Delete(body);
         } else {
             cJSON_Delete(s->results);
+            cJSON_Delete(s->locals);
         }
-        s->results = NULL;
+        s->results = s->locals = NULL;
     }
 }
 
@@ -272,6 +298,7 @@ static void send_heartbeat(site *s)
     cJSON *rejected = cJSON_AddObjectToObject(body, "messages");
     if (rejected) msg_stats_to_json(&s->msg, rejected);
     for (int i = 0; i < s->n_jobs; i++) {
+        if (s->jobs[i]->job_id < 0) continue; /* local: not the hub's to renew */
         cJSON *r = cJSON_CreateObject();
         if (!r) break;
         jsonx_add_int(r, "job", s->jobs[i]->job_id);
@@ -288,33 +315,31 @@ static void send_heartbeat(site *s)
  */
 static void resend_outbox(site *s)
 {
-    sqlite3_stmt *st = store_stmt(s->db, "SELECT body FROM outbox WHERE created_at < ?"
+    sqlite3_stmt *st = store_stmt(s->db, "SELECT body, job_id FROM outbox WHERE created_at < ?"
                                          " ORDER BY id LIMIT ?");
     if (!st) return;
     sqlite3_bind_int64(st, 1, util_now_ms() - s->resend_ms);
     sqlite3_bind_int(st, 2, SITE_RESEND_BATCH);
-    cJSON *results = cJSON_CreateArray();
+    cJSON *results = cJSON_CreateArray(), *locals = cJSON_CreateArray();
     size_t bytes = 0;
     int n = 0;
-    while (results && sqlite3_step(st) == SQLITE_ROW && bytes < SITE_RESEND_BATCH_BYTES) {
+    while (results && locals && sqlite3_step(st) == SQLITE_ROW && bytes < SITE_RESEND_BATCH_BYTES) {
         const char *text = store_col_text(st, 0);
         cJSON *r = cJSON_Parse(text);
         if (!r) continue;
         bytes += strlen(text);
-        cJSON_AddItemToArray(results, r);
+        cJSON_AddItemToArray(sqlite3_column_int64(st, 1) < 0 ? locals : results, r);
         n++;
     }
     sqlite3_reset(st);
-    if (n == 0) {
-        cJSON_Delete(results);
-        return;
-    }
-    cJSON *body = cJSON_CreateObject();
+    cJSON *body = n ? cJSON_CreateObject() : NULL;
     if (!body) {
         cJSON_Delete(results);
+        cJSON_Delete(locals);
         return;
     }
     cJSON_AddItemToObject(body, "results", results);
+    cJSON_AddItemToObject(body, "locals", locals);
     log_debug("site", "resending %d unacknowledged result(s)", n);
     publish(s, "result", body, "result");
     cJSON_Delete(body);
@@ -330,6 +355,7 @@ static void remove_job(site *s, int index)
     sandbox_free(j->run);
     if (j->workdir[0]) util_rm_rf(j->workdir);
     jobspec_clear(&j->spec);
+    free(j->local_spec);
     free(j);
     s->jobs[index] = s->jobs[--s->n_jobs];
 }
@@ -382,6 +408,22 @@ static void add_text(cJSON *r, const char *key, const char *text, size_t len, in
 /* Stores a result in the outbox (in the loop's transaction) and queues it to be sent. */
 static void record_result(site *s, site_job *j, cJSON *result)
 {
+    if (j->job_id < 0) {
+        /* A local job travels with its spec: the hub records it when it hears of it. */
+        cJSON *item = cJSON_CreateObject();
+        cJSON *spec = j->local_spec ? cJSON_Parse(j->local_spec) : NULL;
+        if (!item || !spec) {
+            cJSON_Delete(item);
+            cJSON_Delete(spec);
+            cJSON_Delete(result);
+            s->store_failed = 1;
+            return;
+        }
+        jsonx_add_int(item, "local_id", -j->job_id);
+        cJSON_AddItemToObject(item, "spec", spec);
+        cJSON_AddItemToObject(item, "result", result);
+        result = item;
+    }
     char *text = cJSON_PrintUnformatted(result);
     if (!text || ensure_tx(s) != OP_OK) {
         free(text);
@@ -408,14 +450,17 @@ static void record_result(site *s, site_job *j, cJSON *result)
     sqlite3_bind_int64(up, 1, j->job_id);
     sqlite3_bind_int64(up, 2, j->attempt);
     if (store_step_done(s->db, up) != OP_OK) s->store_failed = 1;
-    if (!s->results) s->results = cJSON_CreateArray();
-    if (s->results)
-        cJSON_AddItemToArray(s->results, result);
+    cJSON **queue = j->job_id < 0 ? &s->locals : &s->results;
+    if (!*queue) *queue = cJSON_CreateArray();
+    int64_t exit_code = -1;
+    const cJSON *inner =
+        j->job_id < 0 ? cJSON_GetObjectItemCaseSensitive(result, "result") : result;
+    jsonx_int(inner, "exit_code", -1, 255, &exit_code);
+    if (*queue)
+        cJSON_AddItemToArray(*queue, result);
     else
         cJSON_Delete(result);
     s->jobs_run++;
-    int64_t exit_code = -1;
-    jsonx_int(result, "exit_code", -1, 255, &exit_code);
     char detail[64];
     snprintf(detail, sizeof detail, "exit code %lld", (long long)exit_code);
     audit_job(s, "result", j->job_id, j->attempt, detail);
@@ -721,6 +766,7 @@ static void accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *sp
         free(text);
         if (store_step_done(s->db, st) != OP_OK) s->store_failed = 1;
     }
+    if (job_id < 0) j->local_spec = cJSON_PrintUnformatted(spec_json);
     s->jobs[s->n_jobs++] = j;
     s->used_cores += j->spec.cores;
     s->used_memory_mb += j->spec.memory_mb;
@@ -729,6 +775,193 @@ static void accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *sp
     log_info("site", "job %lld attempt %lld accepted (%s, %d cores)", (long long)job_id,
              (long long)attempt, jobspec_kind_name(j->spec.kind), j->spec.cores);
     start_job(s, j);
+}
+
+/* ---------- local submission: `outpost submit --local` on the site itself ---------- */
+
+/*
+ * A unix socket in the data dir (mode 0660: the site's user and group may
+ * submit). Works with or without the hub: a warehouse re-plans its routes
+ * while its uplink is down. Only kinds the site's own policy lists under
+ * `local` are taken. Jobs get negative ids here; their results carry their
+ * spec to the hub, which records each (site, local id) once.
+ */
+static int local_open(site *s, const char *path)
+{
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr.sun_path) return OP_ETOOBIG;
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return OP_ESYS;
+    unlink(path); /* a stale socket of an earlier run; the store lock keeps runs apart */
+    mode_t old = umask(0117);
+    int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (rc != 0 || listen(fd, 8) != 0) {
+        close(fd);
+        return OP_ESYS;
+    }
+    s->local_fd = fd;
+    snprintf(s->local_path, sizeof s->local_path, "%s", path);
+    return OP_OK;
+}
+
+/* Reads one request (up to a newline or EOF) within 2 s. NULL on timeout or overflow. */
+static char *local_read(int fd)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    int64_t deadline = util_mono_ms() + 2000;
+    while (buf) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int64_t left = deadline - util_mono_ms();
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) break;
+        if (len + 1 == cap) {
+            if (cap >= SITE_LOCAL_MAX_REQUEST) break;
+            char *grown = realloc(buf, cap * 2);
+            if (!grown) break;
+            buf = grown;
+            cap *= 2;
+        }
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            buf[len] = '\0';
+            return buf;
+        }
+        len += (size_t)n;
+        if (memchr(buf + len - (size_t)n, '\n', (size_t)n)) {
+            buf[len] = '\0';
+            return buf;
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static void local_reply(int fd, cJSON *reply)
+{
+    char *text = reply ? cJSON_PrintUnformatted(reply) : NULL;
+    if (text) {
+        size_t len = strlen(text), off = 0;
+        text[len] = '\n';
+        while (off <= len) {
+            ssize_t n = write(fd, text + off, len + 1 - off);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            off += (size_t)n;
+        }
+    }
+    free(text);
+    cJSON_Delete(reply);
+}
+
+static void local_client(site *s, int fd)
+{
+    char why[320] = "";
+    cJSON *reply = cJSON_CreateObject();
+    cJSON *ids = cJSON_CreateArray();
+    char *text = local_read(fd);
+    cJSON *req = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *one = cJSON_GetObjectItemCaseSensitive(req, "spec");
+    const cJSON *many = cJSON_GetObjectItemCaseSensitive(req, "specs");
+    cJSON *list = NULL;
+    if (!reply || !ids) goto out;
+    if (!req) {
+        snprintf(why, sizeof why, "request unreadable (not JSON, too slow or over %d bytes)",
+                 SITE_LOCAL_MAX_REQUEST);
+        goto out;
+    }
+    list = cJSON_CreateArray();
+    if (!list) goto out;
+    if (cJSON_IsObject(one))
+        cJSON_AddItemReferenceToArray(list, (cJSON *)one);
+    else if (cJSON_IsArray(many) && cJSON_GetArraySize(many) <= 10000)
+        cJSON_ArrayForEach(one, many) cJSON_AddItemReferenceToArray(list, (cJSON *)one);
+    if (cJSON_GetArraySize(list) == 0) {
+        snprintf(why, sizeof why, "give a spec or 1 to 10000 specs");
+        goto out;
+    }
+    /* all or nothing for what does not change: validity, class, residency, policy */
+    int k = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, list)
+    {
+        jobspec spec;
+        char err[256];
+        if (jobspec_from_json(item, &spec, err, sizeof err) != OP_OK) {
+            snprintf(why, sizeof why, "spec %d: %s", k, err);
+            goto out;
+        }
+        int allowed = policy_allows_local(s->policy, spec.kind);
+        unsigned own = jobspec_class_bit(s->class_name);
+        if (!allowed)
+            snprintf(why, sizeof why,
+                     "spec %d: this site's policy does not take local %s jobs (add 'local %s'"
+                     " to its policy_file)",
+                     k, jobspec_kind_name(spec.kind), jobspec_kind_name(spec.kind));
+        else if (own && !(spec.class_mask & own))
+            snprintf(why, sizeof why, "spec %d: job does not allow site class %s", k,
+                     s->class_name);
+        else if (spec.data_class == DATA_SITE_PRIVATE && strcmp(spec.origin, s->identity.id))
+            snprintf(why, sizeof why, "spec %d: site-private data of %s may not run here", k,
+                     spec.origin);
+        jobspec_clear(&spec);
+        if (why[0]) goto out;
+        k++;
+    }
+    char value[32] = "1";
+    int64_t next = 1;
+    if (meta_get(s, "next_local_id", value, sizeof value) == OP_OK &&
+        util_parse_i64(value, 1, INT64_MAX / 2, &next) != OP_OK)
+        next = 1;
+    cJSON_ArrayForEach(item, list)
+    {
+        jobspec spec;
+        char err[256];
+        jobspec_from_json(item, &spec, err, sizeof err);
+        int rc = admission(s, &spec, err, sizeof err);
+        jobspec_clear(&spec);
+        if (rc != OP_OK) {
+            snprintf(why, sizeof why, "accepted %d of %d; the rest refused: %s",
+                     cJSON_GetArraySize(ids), cJSON_GetArraySize(list), err);
+            break;
+        }
+        int64_t id = next++;
+        accept_job(s, -id, 1, item, 0);
+        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)id));
+        poll_jobs(s); /* a no-op finishes at once and frees its share */
+    }
+    snprintf(value, sizeof value, "%lld", (long long)next);
+    if (ensure_tx(s) != OP_OK || meta_set(s, "next_local_id", value) != OP_OK) s->store_failed = 1;
+out:
+    if (reply) {
+        cJSON_AddBoolToObject(reply, "ok", why[0] == 0);
+        if (why[0]) cJSON_AddStringToObject(reply, "error", why);
+        if (ids)
+            cJSON_AddItemToObject(reply, "ids", ids);
+        else
+            cJSON_Delete(ids);
+    } else {
+        cJSON_Delete(ids);
+    }
+    if (why[0]) log_info("site", "local submission: %s", why);
+    cJSON_Delete(list);
+    cJSON_Delete(req);
+    local_reply(fd, reply);
+}
+
+static void serve_local(site *s)
+{
+    for (int k = 0; s->local_fd >= 0 && k < 4; k++) {
+        int fd = accept4(s->local_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) return;
+        local_client(s, fd);
+        close(fd);
+    }
 }
 
 static void handle_offer(site *s, const cJSON *body)
@@ -786,9 +1019,11 @@ static void handle_acks(site *s, const cJSON *body)
     witness_hub_head(s, cJSON_GetObjectItemCaseSensitive(body, "hub_head"));
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "acks"))
     {
-        int64_t job_id, attempt;
-        if (jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
-            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK)
+        int64_t job_id, attempt = 1, local_id;
+        if (jsonx_int(item, "local", 1, INT64_MAX, &local_id) == OP_OK)
+            job_id = -local_id; /* a local job: stored under its negated id */
+        else if (jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
+                 jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK)
             continue;
         sqlite3_stmt *del = store_stmt(s->db, "DELETE FROM outbox WHERE job_id=? AND attempt=?");
         sqlite3_stmt *done = store_stmt(s->db, "DELETE FROM jobs WHERE job_id=? AND attempt=?"
@@ -800,7 +1035,11 @@ static void handle_acks(site *s, const cJSON *body)
         sqlite3_bind_int64(del, 1, job_id);
         sqlite3_bind_int64(del, 2, attempt);
         if (store_step_done(s->db, del) != OP_OK) s->store_failed = 1;
-        if (store_changes(s->db)) s->results_acked++;
+        if (store_changes(s->db)) {
+            s->results_acked++;
+            /* acks clock the backlog out: the next batch goes now, not after resend_ms */
+            s->next_resend_ms = 0;
+        }
         sqlite3_bind_int64(done, 1, job_id);
         sqlite3_bind_int64(done, 2, attempt);
         if (store_step_done(s->db, done) != OP_OK) s->store_failed = 1;
@@ -939,6 +1178,7 @@ static int parse_config(site *s, const char *path, char *err, size_t err_len)
         snprintf(s->broker_host, sizeof s->broker_host, "%s",
                  conf_str(c, "broker_host", "127.0.0.1"));
         snprintf(s->cgroup_dir, sizeof s->cgroup_dir, "%s", conf_str(c, "cgroup_dir", ""));
+        snprintf(s->local_cfg, sizeof s->local_cfg, "%s", conf_str(c, "local_socket", ""));
         const char *route_program = conf_str(c, "route_program", NULL);
         if (route_program && *route_program) {
             snprintf(s->route_program, sizeof s->route_program, "%s", route_program);
@@ -1105,6 +1345,7 @@ int site_main(int argc, char **argv)
         return EXIT_USAGE;
     }
     site *s = calloc(1, sizeof *s);
+    if (s) s->local_fd = -1;
     if (!s) return EXIT_FAILURE_RUNTIME;
     int exit_code = EXIT_FAILURE_RUNTIME;
     char err[512] = "", path[PATH_MAX];
@@ -1156,6 +1397,13 @@ int site_main(int argc, char **argv)
     bus_subscribe(s->bus, inbox);
     runctl_install();
     resume_jobs(s);
+    {
+        const char *lp = s->local_cfg[0] ? s->local_cfg : NULL;
+        char def[PATH_MAX];
+        if (!lp && util_fmt(def, sizeof def, "%s/local.sock", s->data_dir) == OP_OK) lp = def;
+        if (lp && strcmp(lp, "off") != 0 && local_open(s, lp) != OP_OK)
+            log_warn("site", "local submission off: cannot listen on %s: %s", lp, strerror(errno));
+    }
     log_info("site", "site %s started (%lld cores, %lld MB, %.0f W budget, broker %s:%lld)",
              site_id, (long long)s->cores, (long long)s->memory_mb, s->power_budget_watts,
              s->broker_host, (long long)s->broker_port);
@@ -1175,6 +1423,7 @@ int site_main(int argc, char **argv)
             goto out;
         }
         poll_jobs(s);
+        serve_local(s);
         if (store_in_tx(s->db)) {
             if (s->store_failed || store_commit(s->db) != OP_OK) {
                 store_rollback(s->db);
@@ -1221,6 +1470,11 @@ out:
     }
     cJSON_Delete(s->events);
     cJSON_Delete(s->results);
+    cJSON_Delete(s->locals);
+    if (s->local_fd >= 0) {
+        close(s->local_fd);
+        unlink(s->local_path);
+    }
     if (s->bus) bus_close(s->bus);
     auditlog_close(s->audit);
     policy_free(s->policy);

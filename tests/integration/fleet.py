@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import threading
 import subprocess
 import tempfile
 import time
@@ -67,6 +68,79 @@ class Proc:
     def log_text(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+class LinkProxy:
+    """Forwards a site's TCP connections to the broker; cut() closes them and refuses more."""
+
+    def __init__(self, upstream_port):
+        self.upstream = upstream_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.cut_now = False
+        self.closed = False
+        self.conns = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.cut_now:
+                client.close()
+                continue
+            try:
+                up = socket.create_connection(("127.0.0.1", self.upstream), timeout=2)
+                up.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns.append((client, up))
+            for a, b in ((client, up), (up, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _close(*socks):
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _pump(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        self._close(a, b)
+
+    def cut(self, on):
+        self.cut_now = on
+        if on:
+            with self.lock:
+                conns, self.conns = self.conns, []
+            for c, u in conns:
+                self._close(c, u)
+
+    def close(self):
+        self.closed = True
+        self.cut(True)
+        self._close(self.sock)
 
 
 class Fleet:

@@ -162,6 +162,24 @@ static void test_approval(void **state)
     policy_free(p);
 }
 
+static void test_local_kinds(void **state)
+{
+    (void)state;
+    policy *p = parse_ok("version 1\nlocal exec,route\n");
+    assert_int_equal(policy_allows_local(p, JOB_KIND_EXEC), 1);
+    assert_int_equal(policy_allows_local(p, JOB_KIND_ROUTE), 1);
+    assert_int_equal(policy_allows_local(p, JOB_KIND_NOOP), 0);
+    policy_free(p);
+    p = parse_ok("version 1\n");
+    assert_int_equal(policy_allows_local(p, JOB_KIND_EXEC), 0); /* off unless listed */
+    policy_free(p);
+    assert_int_equal(policy_allows_local(NULL, JOB_KIND_EXEC), 0);
+    parse_err("version 1\nlocal boat\n", "test.policy:2:7: unknown job kind 'boat'");
+    parse_err("version 1\nlocal exec\nlocal noop\n",
+              "test.policy:3:1: local already ruled on line 2: contradictory");
+    parse_err("version 1\nlocal\n", "test.policy:2:1: expected 'local KIND[,KIND]'");
+}
+
 static void test_malformed_and_contradictory(void **state)
 {
     (void)state;
@@ -192,9 +210,13 @@ static void test_malformed_and_contradictory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_version_and_hash), cmocka_unit_test(test_submit_rules),
-        cmocka_unit_test(test_data_classes),     cmocka_unit_test(test_windows_power_commands),
-        cmocka_unit_test(test_approval),         cmocka_unit_test(test_malformed_and_contradictory),
+        cmocka_unit_test(test_version_and_hash),
+        cmocka_unit_test(test_submit_rules),
+        cmocka_unit_test(test_data_classes),
+        cmocka_unit_test(test_windows_power_commands),
+        cmocka_unit_test(test_approval),
+        cmocka_unit_test(test_local_kinds),
+        cmocka_unit_test(test_malformed_and_contradictory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

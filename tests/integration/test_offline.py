@@ -1,0 +1,113 @@
+"""Offline-first sites (issue 5): jobs submitted on the site itself while its link to the broker
+is cut run there, survive a SIGKILL of the agent while still offline, and reach the hub exactly
+once when the link returns; the site's policy decides which kinds it takes locally."""
+import json
+import os
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleet import Fleet, LinkProxy, wait_for  # noqa: E402
+
+
+def count(path, sql, *args):
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+        return db.execute(sql, args).fetchone()[0]
+
+
+class OfflineTest(unittest.TestCase):
+    def setUp(self):
+        self.f = Fleet()
+        self.f.start_broker()
+        self.f.start_hub(site_lost_after_ms=3000, lease_ms=8000)
+        self.dir = tempfile.mkdtemp(prefix="outpost-offline-")
+        self.policy = os.path.join(self.dir, "wh.policy")
+        with open(self.policy, "w") as fh:
+            fh.write("version 1\n# the warehouse keeps planning while its uplink is down\n"
+                     "local exec,noop\n")
+        self.proxy = LinkProxy(self.f.port)
+        self.f.start_site("wh-1", "dc", cores=2, broker_port=self.proxy.port,
+                          policy_file=self.policy)
+        self.site_dir = os.path.join(self.f.base, "sites", "wh-1")
+        self.site_db = os.path.join(self.site_dir, "site.db")
+        self.hub_db = os.path.join(self.f.hub_dir, "hub.db")
+
+    def tearDown(self):
+        self.f.stop()
+        self.proxy.close()
+
+    def local(self, *args, check=True):
+        return self.f.cli("submit", "--local", self.site_dir, *args, check=check)
+
+    def test_local_work_offline_reaches_the_hub_once(self):
+        self.proxy.cut(True)
+        ids = []
+        for i in range(3):
+            out = self.local("--name", f"replan-{i}", "--", "sh", "-c", f"echo planned {i}").stdout
+            ids += [int(line.split()[1]) for line in out.splitlines()]
+        self.assertEqual(ids, [1, 2, 3])
+        out = self.local("--kind", "noop", "--count", "200").stdout
+        self.assertEqual(len(out.splitlines()), 200)
+        wait_for(lambda: count(self.site_db, "SELECT COUNT(*) FROM outbox") == 203, 30, 0.2,
+                 "203 results in the site's outbox")
+        # The agent dies while offline: its results are on disk, not in memory.
+        self.f.sites["wh-1"].kill(signal.SIGKILL)
+        self.f.sites["wh-1"].wait(10)
+        self.f.start_site("wh-1", None, wait=False, cores=2, broker_port=self.proxy.port,
+                          policy_file=self.policy)
+        time.sleep(1.0)
+        self.assertEqual(count(self.hub_db, "SELECT COUNT(*) FROM jobs WHERE submitted_by LIKE"
+                                            " 'local:%'"), 0)
+        # Link back: everything arrives, each local job recorded and applied exactly once.
+        self.proxy.cut(False)
+        wait_for(lambda: count(self.hub_db, "SELECT COUNT(*) FROM jobs WHERE submitted_by ="
+                                            " 'local:wh-1' AND state='succeeded'") == 203,
+                 60, 0.3, "203 local jobs on the hub")
+        wait_for(lambda: count(self.site_db, "SELECT COUNT(*) FROM outbox") == 0, 30, 0.2,
+                 "the outbox to drain")
+        self.assertEqual(count(self.hub_db, "SELECT COUNT(*) FROM local_jobs WHERE site='wh-1'"),
+                         203)
+        self.assertEqual(count(self.hub_db, "SELECT COUNT(*) FROM results r JOIN jobs j ON"
+                                            " r.job_id=j.id WHERE j.submitted_by='local:wh-1' AND"
+                                            " r.applied=1"), 203)
+        with sqlite3.connect(f"file:{self.hub_db}?mode=ro", uri=True) as db:
+            replans = [r[0] for r in db.execute("SELECT id FROM jobs WHERE name LIKE 'replan-%'")]
+        self.assertEqual(len(replans), 3)
+        res = self.f.cli_json("result", str(replans[0]))
+        self.assertIn("planned", json.dumps(res))
+        job = self.f.job(replans[0])
+        self.assertEqual(job["job"]["site"], "wh-1")
+        self.assertIn("local", [e["event"] for e in job["events"]])
+
+    def test_site_policy_decides_what_runs_locally(self):
+        inst = os.path.join(self.dir, "day.vrp")
+        with open(inst, "w") as fh:
+            fh.write("NAME : day\n")
+        r = self.local("--kind", "route", inst, check=False)
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertIn("does not take local route jobs", r.stderr)
+        r = self.local("--data-class", "site-private", "--origin", "elsewhere", "--", "true",
+                       check=False)
+        self.assertEqual(r.returncode, 6)
+        self.assertIn("site-private data of elsewhere may not run here", r.stderr)
+        bad = os.path.join(self.dir, "bad.json")
+        with open(bad, "w") as fh:
+            fh.write('{"kind": "exec"}')
+        r = self.local(bad, check=False)
+        self.assertEqual(r.returncode, 6)
+        self.assertIn("command: required", r.stderr)
+        r = self.f.cli("submit", "--local", os.path.join(self.dir, "nowhere"), "--", "true",
+                       check=False)
+        self.assertEqual(r.returncode, 5)
+        self.assertIn("cannot reach the site", r.stderr)
+        # the socket is for the site's own user and group
+        mode = os.stat(os.path.join(self.site_dir, "local.sock")).st_mode & 0o777
+        self.assertEqual(mode, 0o660)
+
+
+if __name__ == "__main__":
+    unittest.main()
