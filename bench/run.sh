@@ -1,7 +1,9 @@
 #!/bin/sh
 # `make bench`: micro benchmarks and end-to-end fleet figures, with baselines from the same run,
-# then the bytes a site writes to storage (bench/flash.py).
+# then the bytes a site writes to storage (bench/flash.py) and an offline backlog's drain
+# (bench/offline.py).
 set -eu
 cd "$(dirname "$0")/.."
 /usr/bin/python3 bench/e2e.py "$@"
-exec /usr/bin/python3 bench/flash.py
+/usr/bin/python3 bench/flash.py
+exec /usr/bin/python3 bench/offline.py

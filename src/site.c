@@ -34,7 +34,7 @@
 #define SITE_MAX_RUNNING 256
 #define SITE_MAX_OUTPUT_TOTAL (2 * 1024 * 1024)
 #define SITE_MAX_STD_CAPTURE (256 * 1024)
-#define SITE_RESEND_BATCH 64
+#define SITE_RESEND_BATCH 512 /* results per resend message; acks clock the next one out */
 #define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
 
 static const char *site_conf_keys[] = {"site_id",
@@ -1434,7 +1434,15 @@ int site_main(int argc, char **argv)
                 s->store_failed = 0;
             }
         }
-        if (!bus_connected(s->bus)) continue;
+        if (!bus_connected(s->bus)) {
+            /* Offline: results are safe in the outbox (committed above) and go out from
+             * there on reconnect; holding them here too would grow with the backlog. */
+            cJSON_Delete(s->results);
+            cJSON_Delete(s->locals);
+            cJSON_Delete(s->events);
+            s->results = s->locals = s->events = NULL;
+            continue;
+        }
         send_batches(s);
         if (now >= s->next_hello_ms && (!s->enrolled || s->next_hello_ms == 0)) {
             send_hello(s);
