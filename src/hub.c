@@ -32,17 +32,10 @@
 #define HUB_OFFER_BATCH_BYTES (1024 * 1024)
 #define HUB_MAX_RESULT_BYTES (5 * 1024 * 1024)
 
-static const char *hub_conf_keys[] = {"hub_id",
-                                      "broker_host",
-                                      "broker_port",
-                                      "site_lost_after_ms",
-                                      "lease_ms",
-                                      "clock_skew_ms",
-                                      "max_queued_jobs",
-                                      "log_level",
-                                      "token_ttl_s",
-                                      "audit_head_ms",
-                                      NULL};
+static const char *hub_conf_keys[] = {
+    "hub_id",    "broker_host",      "broker_port",   "site_lost_after_ms",
+    "lease_ms",  "offline_lease_ms", "clock_skew_ms", "max_queued_jobs",
+    "log_level", "token_ttl_s",      "audit_head_ms", NULL};
 
 static const char *hub_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -128,6 +121,7 @@ typedef struct hub {
     int64_t broker_port;
     int64_t site_lost_after_ms;
     int64_t lease_ms;
+    int64_t offline_lease_ms; /* how long a site may run a job without word from the hub */
     int64_t clock_skew_ms;
     int64_t max_queued_jobs;
     int64_t token_ttl_s;
@@ -714,6 +708,7 @@ static void place_queued(hub *h)
             if (offer) {
                 jsonx_add_int(offer, "job", p->id);
                 jsonx_add_int(offer, "attempt", p->attempt);
+                jsonx_add_int(offer, "lease_ms", h->offline_lease_ms);
                 cJSON *spec = cJSON_Parse(p->spec);
                 if (spec) cJSON_AddItemToObject(offer, "spec", spec);
                 add_to_batch(&s->offers, offer);
@@ -1037,6 +1032,14 @@ static void handle_state(hub *h, hub_site *s, const cJSON *body)
     }
     update_site_capacity(h, s, body);
     witness_site_head(h, s, cJSON_GetObjectItemCaseSensitive(body, "audit_head"));
+    /* Word from the hub for a site with work: its offline leases run from here. */
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body, "running")) > 0) {
+        cJSON *alive = cJSON_CreateObject();
+        if (alive) {
+            jsonx_add_int(alive, "alive", util_now_ms());
+            add_to_batch(&s->acks, alive);
+        }
+    }
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(body, "messages");
     if (cJSON_IsObject(messages)) {
         cJSON_Delete(s->messages);
@@ -2139,6 +2142,9 @@ static int parse_config(hub *h, const char *config_path, char *err, size_t err_l
                       err_len);
     if (rc == OP_OK) rc = conf_int(c, "lease_ms", 15000, 200, 86400000, &h->lease_ms, err, err_len);
     if (rc == OP_OK)
+        rc = conf_int(c, "offline_lease_ms", 3600000, 1000, 7 * 86400000LL, &h->offline_lease_ms,
+                      err, err_len);
+    if (rc == OP_OK)
         rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &h->clock_skew_ms, err, err_len);
     if (rc == OP_OK)
         rc = conf_int(c, "audit_head_ms", 10000, 100, 86400000, &h->audit_head_ms, err, err_len);
@@ -2365,6 +2371,7 @@ int hub__fuzz_one(const uint8_t *data, size_t len)
         snprintf(h->identity.id, sizeof h->identity.id, "hub");
         crypto_sign_keypair(h->identity.pk, h->identity.sk);
         h->lease_ms = 1000;
+        h->offline_lease_ms = 60000;
         h->site_lost_after_ms = 1000;
         h->max_queued_jobs = 1000;
         h->token_ttl_s = 60;

@@ -64,7 +64,9 @@ static const char *site_schema =
     " PRIMARY KEY(job_id, attempt));"
     "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, body TEXT NOT NULL,"
-    " created_at INTEGER NOT NULL, UNIQUE(job_id, attempt));";
+    " created_at INTEGER NOT NULL, UNIQUE(job_id, attempt));"
+    "CREATE TABLE IF NOT EXISTS leases(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    " lease_ms INTEGER NOT NULL, PRIMARY KEY(job_id, attempt));";
 
 typedef struct site_job {
     int64_t job_id;
@@ -75,6 +77,7 @@ typedef struct site_job {
     int64_t started_mono;
     int cancelled;
     char *local_spec; /* jobs submitted on the site (job_id < 0): their spec, for the hub */
+    int64_t lease_ms; /* from the hub's signed offer: how long it may run without word; 0: none */
 } site_job;
 
 typedef struct site {
@@ -117,6 +120,9 @@ typedef struct site {
     char local_path[PATH_MAX];
     char local_cfg[PATH_MAX]; /* local_socket from the config: a path, "off", or "" */
     cJSON *locals;            /* results of local jobs to send after this iteration's commit */
+    int64_t last_contact_ms;  /* wall clock of the hub's last authenticated message */
+    int64_t contact_saved_ms; /* what the store holds (meta last_hub_contact) */
+    int64_t next_lease_check_ms;
 } site;
 
 #define SITE_LOCAL_MAX_REQUEST (8 * 1024 * 1024)
@@ -725,7 +731,7 @@ static int known_attempt(site *s, int64_t job_id, int64_t attempt)
 }
 
 static void accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *spec_json,
-                       int from_store)
+                       int from_store, int64_t lease_ms)
 {
     char why[300];
     site_job *j = calloc(1, sizeof *j);
@@ -767,6 +773,19 @@ static void accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *sp
         if (store_step_done(s->db, st) != OP_OK) s->store_failed = 1;
     }
     if (job_id < 0) j->local_spec = cJSON_PrintUnformatted(spec_json);
+    j->lease_ms = lease_ms;
+    if (!from_store && lease_ms > 0) {
+        sqlite3_stmt *ls = store_stmt(s->db, "INSERT OR REPLACE INTO leases(job_id, attempt,"
+                                             " lease_ms) VALUES(?,?,?)");
+        if (ls && ensure_tx(s) == OP_OK) {
+            sqlite3_bind_int64(ls, 1, job_id);
+            sqlite3_bind_int64(ls, 2, attempt);
+            sqlite3_bind_int64(ls, 3, lease_ms);
+            if (store_step_done(s->db, ls) != OP_OK) s->store_failed = 1;
+        } else {
+            s->store_failed = 1;
+        }
+    }
     s->jobs[s->n_jobs++] = j;
     s->used_cores += j->spec.cores;
     s->used_memory_mb += j->spec.memory_mb;
@@ -931,7 +950,7 @@ static void local_client(site *s, int fd)
             break;
         }
         int64_t id = next++;
-        accept_job(s, -id, 1, item, 0);
+        accept_job(s, -id, 1, item, 0, 0);
         cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)id));
         poll_jobs(s); /* a no-op finishes at once and frees its share */
     }
@@ -978,7 +997,9 @@ static void handle_offer(site *s, const cJSON *body)
             continue;
         }
         if (known_attempt(s, job_id, attempt)) continue; /* redelivered offer */
-        accept_job(s, job_id, attempt, spec, 0);
+        int64_t lease_ms = 0;
+        jsonx_int(item, "lease_ms", 1, INT64_MAX / 4, &lease_ms);
+        accept_job(s, job_id, attempt, spec, 0, lease_ms);
     }
 }
 
@@ -1094,6 +1115,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
         log_warn("site", "dropped: %s", reason);
         return;
     }
+    s->last_contact_ms = util_now_ms(); /* authentic word from the hub: leases run from here */
     if (strcmp(hdr.type, "welcome") == 0) {
         const char *cls = jsonx_str(body, "class");
         if (!s->enrolled && cls && token_valid_class(cls)) {
@@ -1126,13 +1148,66 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 /* ---------- start-up ---------- */
 
 /* Jobs accepted before a restart are started again from their stored spec. */
+/*
+ * A job whose offline lease ran out (no word from the hub for longer than the
+ * lease its signed offer gave): stopped, with a retryable result that tells
+ * the hub why when the link returns (by then it is usually placed elsewhere:
+ * the result is then recorded as stale, never applied).
+ */
+static void lease_expired(site *s, site_job *j, int64_t silent_ms)
+{
+    char why[200];
+    snprintf(why, sizeof why,
+             "offline lease expired: no word from the hub for %lld s (lease %lld s)",
+             (long long)(silent_ms / 1000), (long long)(j->lease_ms / 1000));
+    log_warn("site", "job %lld attempt %lld stopped: %s", (long long)j->job_id,
+             (long long)j->attempt, why);
+    audit_job(s, "lease-expired", j->job_id, j->attempt, why);
+    cJSON *r = new_result(s, j);
+    if (!r) return;
+    jsonx_add_int(r, "exit_code", -1);
+    cJSON_AddStringToObject(r, "error", why);
+    cJSON_AddStringToObject(r, "retryable", "site");
+    record_result(s, j, r);
+}
+
+/* Once a second: stops running jobs whose offline lease ran out; keeps the contact time. */
+static void check_leases(site *s)
+{
+    int64_t now = util_now_ms(), silent = now - s->last_contact_ms;
+    for (int i = 0; i < s->n_jobs; i++) {
+        site_job *j = s->jobs[i];
+        if (j->lease_ms <= 0 || j->cancelled || silent <= j->lease_ms) continue;
+        j->cancelled = 1; /* once; its process's end is not a result */
+        lease_expired(s, j, silent);
+        if (j->run) sandbox_signal(j->run, SIGKILL);
+    }
+    /* Saved while there is leased work, at most once a minute or a quarter of the
+     * shortest lease (a restart while offline needs it); an idle site writes nothing. */
+    int leased = 0;
+    int64_t every = 60000;
+    for (int i = 0; i < s->n_jobs; i++)
+        if (s->jobs[i]->lease_ms > 0 && !s->jobs[i]->cancelled) {
+            leased = 1;
+            if (s->jobs[i]->lease_ms / 4 < every) every = s->jobs[i]->lease_ms / 4;
+        }
+    if (leased && s->last_contact_ms - s->contact_saved_ms >= every) {
+        char value[32];
+        snprintf(value, sizeof value, "%lld", (long long)s->last_contact_ms);
+        if (ensure_tx(s) == OP_OK && meta_set(s, "last_hub_contact", value) == OP_OK)
+            s->contact_saved_ms = s->last_contact_ms;
+    }
+}
+
 static void resume_jobs(site *s)
 {
-    sqlite3_stmt *st = store_stmt(s->db, "SELECT job_id, attempt, spec FROM jobs WHERE state !="
-                                         " 'done' ORDER BY accepted_at");
+    sqlite3_stmt *st = store_stmt(s->db, "SELECT j.job_id, j.attempt, j.spec, l.lease_ms FROM jobs"
+                                         " j LEFT JOIN leases l ON l.job_id=j.job_id AND"
+                                         " l.attempt=j.attempt WHERE j.state != 'done'"
+                                         " ORDER BY j.accepted_at");
     if (!st) return;
     typedef struct {
-        int64_t job_id, attempt;
+        int64_t job_id, attempt, lease_ms;
         char *spec;
     } saved;
     saved list[SITE_MAX_RUNNING];
@@ -1140,16 +1215,28 @@ static void resume_jobs(site *s)
     while (n < SITE_MAX_RUNNING && sqlite3_step(st) == SQLITE_ROW) {
         list[n].job_id = sqlite3_column_int64(st, 0);
         list[n].attempt = sqlite3_column_int64(st, 1);
+        list[n].lease_ms = sqlite3_column_int64(st, 3); /* 0 when NULL: no lease */
         list[n].spec = strdup(store_col_text(st, 2));
         if (list[n].spec) n++;
     }
     sqlite3_reset(st);
     for (int i = 0; i < n; i++) {
         cJSON *spec = cJSON_Parse(list[i].spec);
-        if (spec) {
+        int64_t silent = util_now_ms() - s->last_contact_ms;
+        if (spec && list[i].lease_ms > 0 && silent > list[i].lease_ms) {
+            /* Cold start after the lease ran out: the hub has surely placed it again. */
+            site_job tmp;
+            memset(&tmp, 0, sizeof tmp);
+            tmp.job_id = list[i].job_id;
+            tmp.attempt = list[i].attempt;
+            if (jobspec_from_json(spec, &tmp.spec, NULL, 0) == OP_OK) {
+                lease_expired(s, &tmp, silent);
+                jobspec_clear(&tmp.spec);
+            }
+        } else if (spec) {
             log_info("site", "resuming job %lld attempt %lld accepted before restart",
                      (long long)list[i].job_id, (long long)list[i].attempt);
-            accept_job(s, list[i].job_id, list[i].attempt, spec, 1);
+            accept_job(s, list[i].job_id, list[i].attempt, spec, 1, list[i].lease_ms);
         }
         cJSON_Delete(spec);
         free(list[i].spec);
@@ -1396,6 +1483,14 @@ int site_main(int argc, char **argv)
     proto_topic(inbox, sizeof inbox, "site", site_id, "inbox");
     bus_subscribe(s->bus, inbox);
     runctl_install();
+    {
+        char value[32];
+        int64_t saved = 0;
+        s->last_contact_ms = util_now_ms();
+        if (meta_get(s, "last_hub_contact", value, sizeof value) == OP_OK &&
+            util_parse_i64(value, 1, INT64_MAX, &saved) == OP_OK)
+            s->last_contact_ms = s->contact_saved_ms = saved;
+    }
     resume_jobs(s);
     {
         const char *lp = s->local_cfg[0] ? s->local_cfg : NULL;
@@ -1424,6 +1519,10 @@ int site_main(int argc, char **argv)
         }
         poll_jobs(s);
         serve_local(s);
+        if (now >= s->next_lease_check_ms) {
+            check_leases(s);
+            s->next_lease_check_ms = now + 1000;
+        }
         if (store_in_tx(s->db)) {
             if (s->store_failed || store_commit(s->db) != OP_OK) {
                 store_rollback(s->db);
@@ -1463,6 +1562,11 @@ int site_main(int argc, char **argv)
             resend_outbox(s);
             s->next_resend_ms = now + s->resend_ms;
         }
+    }
+    if (s->n_jobs > 0) { /* they resume at the next start, within their leases */
+        char value[32];
+        snprintf(value, sizeof value, "%lld", (long long)s->last_contact_ms);
+        if (ensure_tx(s) == OP_OK) meta_set(s, "last_hub_contact", value);
     }
     if (store_in_tx(s->db) && store_commit(s->db) != OP_OK) store_rollback(s->db);
     log_info("site",

@@ -23,7 +23,7 @@ class OfflineTest(unittest.TestCase):
     def setUp(self):
         self.f = Fleet()
         self.f.start_broker()
-        self.f.start_hub(site_lost_after_ms=3000, lease_ms=8000)
+        self.f.start_hub(site_lost_after_ms=3000, lease_ms=8000, offline_lease_ms=4000)
         self.dir = tempfile.mkdtemp(prefix="outpost-offline-")
         self.policy = os.path.join(self.dir, "wh.policy")
         with open(self.policy, "w") as fh:
@@ -82,6 +82,38 @@ class OfflineTest(unittest.TestCase):
         job = self.f.job(replans[0])
         self.assertEqual(job["job"]["site"], "wh-1")
         self.assertIn("local", [e["event"] for e in job["events"]])
+
+    def outbox_has(self, text):
+        with sqlite3.connect(f"file:{self.site_db}?mode=ro", uri=True, timeout=10) as db:
+            return any(text in r[0] for r in db.execute("SELECT body FROM outbox"))
+
+    def test_offline_lease_stops_work_and_bounds_a_cold_start(self):
+        # Running, then cut off longer than the 4 s lease of the hub's signed offer: stopped.
+        jid = int(self.f.cli("submit", "--", "sh", "-c", "sleep 6").stdout)
+        wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
+        self.proxy.cut(True)
+        wait_for(lambda: self.outbox_has("offline lease expired"), 20, 0.3,
+                 "the site to stop the job when its lease ran out")
+        self.proxy.cut(False)
+        self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
+        job = self.f.job(jid)
+        self.assertGreaterEqual(job["job"]["attempt"], 2)
+        self.assertEqual(sum(1 for r in job["results"] if r["applied"]), 1)
+        # Cold start: the agent dies while offline and boots after the lease ran out.
+        jid = int(self.f.cli("submit", "--", "sh", "-c", "sleep 6").stdout)
+        wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
+        time.sleep(1.5)  # a lease check has saved the contact time
+        self.proxy.cut(True)
+        self.f.sites["wh-1"].kill(signal.SIGKILL)
+        self.f.sites["wh-1"].wait(10)
+        time.sleep(5)
+        self.f.start_site("wh-1", None, wait=False, cores=2, broker_port=self.proxy.port,
+                          policy_file=self.policy)
+        wait_for(lambda: self.outbox_has("offline lease expired"), 20, 0.3,
+                 "the restarted site to refuse to resume the expired work")
+        self.assertNotIn("resuming job %d" % jid, self.f.sites["wh-1"].log_text())
+        self.proxy.cut(False)
+        self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
 
     def test_site_policy_decides_what_runs_locally(self):
         inst = os.path.join(self.dir, "day.vrp")
