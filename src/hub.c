@@ -1185,6 +1185,35 @@ static int apply_result(hub *h, hub_site *s, const cJSON *item, int local)
     snprintf(site, sizeof site, "%s", store_col_text(st, 4));
     sqlite3_reset(st);
     int live = jobstate_result_applies(jobstate_parse(state), current, site, attempt, s->id);
+    if (!live && !local &&
+        jobstate_earlier_success_wins(jobstate_parse(state), current, attempt,
+                                      exit_code == 0 && !error)) {
+        /* The first success wins: stop the attempt that is now redundant. */
+        hub_site *cur = site[0] ? find_site(h, site) : NULL;
+        if (cur && (!strcmp(state, "placed") || !strcmp(state, "running"))) {
+            send_cancel(cur, job_id, current, "an earlier attempt finished first");
+            release(h, cur->id, cores, memory_mb);
+        }
+        char reason[160];
+        snprintf(reason, sizeof reason, "exit code 0 (attempt %lld on %s finished first)",
+                 (long long)attempt, s->id);
+        sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET state='succeeded', finished_at=?,"
+                                             " reason=?, lease_expires_at=NULL WHERE id=?");
+        sqlite3_stmt *ap = store_stmt(h->db, "UPDATE results SET applied=1 WHERE job_id=? AND"
+                                             " attempt=?");
+        if (!up || !ap) return OP_ESTORE;
+        sqlite3_bind_int64(up, 1, util_now_ms());
+        sqlite3_bind_text(up, 2, reason, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(up, 3, job_id);
+        if (check_rc(h, store_step_done(h->db, up)) != OP_OK) return OP_ESTORE;
+        sqlite3_bind_int64(ap, 1, job_id);
+        sqlite3_bind_int64(ap, 2, attempt);
+        if (check_rc(h, store_step_done(h->db, ap)) != OP_OK) return OP_ESTORE;
+        job_event(h, job_id, attempt, s->id, "succeeded", reason);
+        notify_terminal(h, job_id, "succeeded");
+        h->results_applied++;
+        return OP_OK;
+    }
     if (!live) {
         h->results_stale++;
         char detail[200];

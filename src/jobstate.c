@@ -58,6 +58,10 @@ int jobstate_next(int state, int64_t attempt, int64_t max_attempts, int event, i
         if (state != JOB_QUEUED) return OP_EINVAL;
         *next = JOB_FAILED;
         return OP_OK;
+    case JOB_EV_EARLIER_OK:
+        if (jobstate_terminal(state)) return OP_EINVAL;
+        *next = JOB_SUCCEEDED;
+        return OP_OK;
     }
     return OP_EINVAL;
 }
@@ -67,4 +71,11 @@ int jobstate_result_applies(int state, int64_t current_attempt, const char *curr
 {
     return active(state) && current_attempt == result_attempt && current_site && result_site &&
            strcmp(current_site, result_site) == 0;
+}
+
+int jobstate_earlier_success_wins(int state, int64_t current_attempt, int64_t result_attempt,
+                                  int success)
+{
+    return success && state >= 0 && !jobstate_terminal(state) && result_attempt >= 1 &&
+           result_attempt < current_attempt;
 }

@@ -5,12 +5,17 @@
  *                        |                 |    --result fail--> failed
  *                        +--taken back-----+--> queued (attempts left) | failed (none left)
  *   queued | placed | running --cancel--> cancelled
+ *   queued | placed | running --an earlier attempt's success--> succeeded
  *
  * "Taken back" covers a lost site, an expired lease, a refusal and a
  * retryable site-side error. A result is applied only if it answers the
  * job's current attempt on the site that attempt was placed on, while the
  * job is placed or running: anything else is a late or duplicate result,
- * recorded but never applied. The hub drives its SQLite rows with this.
+ * recorded but never applied, with one exception: the first success wins.
+ * A successful result of an earlier attempt (its site came back after the
+ * job was taken back) that arrives while the job is still unfinished is
+ * applied, and the current attempt is then the late one. The hub drives its
+ * SQLite rows with this.
  */
 #ifndef OUTPOST_JOBSTATE_H
 #define OUTPOST_JOBSTATE_H
@@ -35,6 +40,7 @@ enum {
     JOB_EV_TAKEN_BACK,
     JOB_EV_CANCEL,
     JOB_EV_IMPOSSIBLE,
+    JOB_EV_EARLIER_OK,
 };
 
 const char *jobstate_name(int state);
@@ -56,5 +62,12 @@ int jobstate_next(int state, int64_t attempt, int64_t max_attempts, int event, i
  */
 int jobstate_result_applies(int state, int64_t current_attempt, const char *current_site,
                             int64_t result_attempt, const char *result_site);
+
+/*
+ * 1 if a successful result of an earlier attempt is to be applied: the job
+ * is not finished yet and result_attempt precedes current_attempt.
+ */
+int jobstate_earlier_success_wins(int state, int64_t current_attempt, int64_t result_attempt,
+                                  int success);
 
 #endif

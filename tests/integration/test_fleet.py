@@ -347,6 +347,33 @@ class FaultTest(unittest.TestCase):
         stats = self.f.cli_json("stats")
         self.assertGreaterEqual(stats["results"]["stale"], 1)
 
+    def test_first_success_wins_across_attempts(self):
+        self.f.start_site("dc-a", "dc", cores=1)
+        self.f.start_site("dc-b", "dc", cores=1)
+        jid = int(self.f.cli("submit", "--", "sh", "-c", "sleep 4; echo done").stdout)
+        wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
+        first = self.f.job(jid)["job"]["site"]
+        other = "dc-b" if first == "dc-a" else "dc-a"
+        t0 = time.monotonic()
+        # Freeze the agent: its job runs on; the hub loses the site and places attempt 2.
+        self.f.sites[first].kill(signal.SIGSTOP)
+        wait_for(lambda: (lambda j: j["job"]["attempt"] == 2 and j["job"]["site"] == other
+                          and j["job"]["state"] == "running")(self.f.job(jid)), 30, 0.1,
+                 "attempt 2 running elsewhere")
+        # Attempt 1 finished meanwhile; its agent wakes up and reports it before attempt 2 ends.
+        time.sleep(max(0.0, 4.5 - (time.monotonic() - t0)))
+        self.f.sites[first].kill(signal.SIGCONT)
+        self.assertEqual(self.f.wait_jobs_terminal([jid], 30)[jid], "succeeded")
+        job = self.f.job(jid)
+        self.assertIn("attempt 1 on %s finished first" % first, job["job"]["reason"])
+        applied = applied_results(job)
+        self.assertEqual([(r["attempt"], r["site"]) for r in applied], [(1, first)])
+        # Attempt 2 was told to stop; if its result still comes, it is recorded, never applied.
+        time.sleep(4)
+        job = self.f.job(jid)
+        self.assertEqual(len(applied_results(job)), 1)
+        self.assertEqual(job["job"]["state"], "succeeded")
+
     def test_hub_sigkill_and_restart_loses_no_job(self):
         self.f.start_site("pod-a", "pod", cores=2)
         ids = [int(x) for x in self.f.cli("submit", "--count", "12", "--", "sh", "-c",

@@ -87,10 +87,29 @@ static void test_result_applies_only_to_current_attempt_on_its_site(void **unuse
     assert_false(jobstate_result_applies(JOB_RUNNING, 2, NULL, 2, "dc-1"));
 }
 
+static void test_earlier_success_wins(void **unused)
+{
+    (void)unused;
+    int next;
+    /* attempt 1's site came back with a success while attempt 2 runs elsewhere */
+    assert_true(jobstate_earlier_success_wins(JOB_RUNNING, 2, 1, 1));
+    assert_true(jobstate_earlier_success_wins(JOB_QUEUED, 2, 1, 1));
+    assert_true(jobstate_earlier_success_wins(JOB_PLACED, 3, 2, 1));
+    assert_false(jobstate_earlier_success_wins(JOB_RUNNING, 2, 1, 0)); /* a failure waits */
+    assert_false(jobstate_earlier_success_wins(JOB_SUCCEEDED, 2, 1, 1)); /* first wins */
+    assert_false(jobstate_earlier_success_wins(JOB_CANCELLED, 2, 1, 1));
+    assert_false(jobstate_earlier_success_wins(JOB_RUNNING, 2, 2, 1)); /* current: not earlier */
+    assert_false(jobstate_earlier_success_wins(JOB_RUNNING, 2, 3, 1));
+    assert_int_equal(jobstate_next(JOB_QUEUED, 2, 3, JOB_EV_EARLIER_OK, &next), OP_OK);
+    assert_int_equal(next, JOB_SUCCEEDED);
+    assert_int_equal(jobstate_next(JOB_FAILED, 2, 3, JOB_EV_EARLIER_OK, &next), OP_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_round_trip),
+        cmocka_unit_test(test_earlier_success_wins),
         cmocka_unit_test(test_happy_path),
         cmocka_unit_test(test_taken_back_until_attempts_run_out),
         cmocka_unit_test(test_terminal_states_are_final),
