@@ -66,6 +66,7 @@ static const struct {
     {"approve", "approve JOB                        let a job that policy holds for approval run"},
     {"policy", "policy check FILE | show | diff FILE | set FILE   the hub's governance rules"},
     {"operator-key", "operator-key                       print this operator's public key"},
+    {"leave", "leave SITE_DIR [--grace S]         a site's owner unplugs: hand its jobs back"},
 };
 
 int cli_is_command(const char *name)
@@ -346,11 +347,11 @@ static int attach_input(cJSON *inputs, const char *path)
 }
 
 /*
- * submit --local SOCKET: hands the request to a site agent on this machine
- * (its data dir's local.sock), which runs it whether or not the hub is
- * reachable. Takes req. Prints "local ID" per job.
+ * One request to a site agent on this machine through its socket (path: the
+ * socket or the site's data dir). Takes req. On EXIT_OK *reply is the
+ * answer (the caller frees it).
  */
-static int local_submit(const char *path, cJSON *req)
+static int local_call(const char *path, cJSON *req, cJSON **reply_out)
 {
     char sock_path[PATH_MAX];
     struct stat st;
@@ -400,17 +401,75 @@ static int local_submit(const char *path, cJSON *req)
     buf[got] = '\0';
     cJSON *reply = cJSON_Parse(buf);
     if (!reply) {
-        fprintf(stderr, "outpost submit: no answer from the site at %s\n", sock_path);
+        fprintf(stderr, "outpost: no answer from the site at %s\n", sock_path);
         return EXIT_UNREACHABLE;
     }
+    *reply_out = reply;
+    return EXIT_OK;
+}
+
+/*
+ * submit --local: the site runs the jobs whether or not the hub is reachable.
+ * Takes req. Prints "local ID" per job.
+ */
+static int local_submit(const char *path, cJSON *req)
+{
+    cJSON *reply = NULL;
+    int rc = local_call(path, req, &reply);
+    if (rc != EXIT_OK) return rc;
     const cJSON *id;
     cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(reply, "ids"))
         printf("local %lld\n", (long long)id->valuedouble);
     const char *error = jsonx_str(reply, "error");
-    int rc = EXIT_OK;
     if (error) {
         fprintf(stderr, "outpost submit: the site refused: %s\n", error);
         rc = EXIT_REJECTED;
+    }
+    cJSON_Delete(reply);
+    return rc;
+}
+
+/*
+ * outpost leave SITE_DATA_DIR [--grace S]: the owner unplugs (a car leaves).
+ * The site refuses new work, asks its jobs to stop (SIGTERM, SIGKILL after
+ * the grace period), hands them back with their checkpoints, and exits.
+ */
+static int cmd_leave(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int64_t grace = 10;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--grace") == 0 && i + 1 < argc) {
+            if (util_parse_i64(argv[++i], 0, 3600, &grace) != OP_OK) {
+                fprintf(stderr, "outpost leave: --grace takes 0 to 3600 seconds\n");
+                return EXIT_USAGE;
+            }
+        } else if (argv[i][0] != '-' && !dir) {
+            dir = argv[i];
+        } else {
+            fprintf(stderr, "usage: outpost leave SITE_DATA_DIR|SOCKET [--grace S]\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (!dir) {
+        fprintf(stderr, "usage: outpost leave SITE_DATA_DIR|SOCKET [--grace S]\n");
+        return EXIT_USAGE;
+    }
+    cJSON *req = cJSON_CreateObject(), *reply = NULL;
+    if (!req) return EXIT_FAILURE_RUNTIME;
+    cJSON_AddStringToObject(req, "op", "leave");
+    cJSON_AddNumberToObject(req, "grace_s", (double)grace);
+    int rc = local_call(dir, req, &reply);
+    if (rc != EXIT_OK) return rc;
+    const char *error = jsonx_str(reply, "error");
+    if (error) {
+        fprintf(stderr, "outpost leave: %s\n", error);
+        rc = EXIT_REJECTED;
+    } else {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(reply, "stopping");
+        printf("leaving: %d running job(s) asked to stop; they are handed back with their"
+               " checkpoints, then the agent exits\n",
+               cJSON_IsNumber(n) ? (int)n->valuedouble : 0);
     }
     cJSON_Delete(reply);
     return rc;
@@ -1437,6 +1496,11 @@ int cli_main(int argc, char **argv)
     }
     if (strcmp(cmd, "audit") == 0 && n_rest > 1 && strcmp(rest[1], "verify") == 0) {
         rc = audit_verify_local(&paths, n_rest, rest);
+        free(rest);
+        return rc;
+    }
+    if (strcmp(cmd, "leave") == 0) {
+        rc = cmd_leave(n_rest, rest);
         free(rest);
         return rc;
     }

@@ -1095,6 +1095,7 @@ static int educate_and_insert(hgs *h, indiv *s)
 static int out_of_time(const hgs *h)
 {
     const hgs_params *p = h->params;
+    if (p->stop && *p->stop) return 1;
     if (p->max_iterations && h->iterations >= p->max_iterations) return 1;
     return p->time_limit_s > 0 && now(h) >= p->time_limit_s;
 }

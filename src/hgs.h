@@ -40,6 +40,7 @@ typedef struct hgs_params {
     int granular;                /* neighbours per customer; 0 = 20 */
     const route_solution *start; /* a checkpoint to resume from, or NULL */
     double (*now_s)(void);       /* clock; NULL = CLOCK_MONOTONIC */
+    volatile int *stop; /* when it becomes non-zero the search ends (a signal); may be NULL */
     /* Called when the best solution improves; may be NULL. */
     void (*on_improve)(void *ctx, const hgs_progress *progress);
     void *ctx;

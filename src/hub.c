@@ -62,6 +62,8 @@ static const char *hub_schema =
     " site TEXT NOT NULL, received_at INTEGER NOT NULL, applied INTEGER NOT NULL,"
     " exit_code INTEGER, cpu_seconds REAL, peak_rss_bytes INTEGER, wall_ms INTEGER,"
     " energy_joules REAL, body TEXT NOT NULL, PRIMARY KEY(job_id, attempt));"
+    "CREATE TABLE IF NOT EXISTS checkpoints(job_id INTEGER PRIMARY KEY, attempt INTEGER NOT"
+    " NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, data_b64 TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS local_jobs(site TEXT NOT NULL, local_id INTEGER NOT NULL,"
     " job_id INTEGER NOT NULL, PRIMARY KEY(site, local_id));"
     "CREATE TABLE IF NOT EXISTS job_events(job_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
@@ -456,6 +458,8 @@ static void job_event(hub *h, int64_t job_id, int64_t attempt, const char *site,
     check_rc(h, store_step_done(h->db, st));
 }
 
+static void attach_checkpoint(hub *h, int64_t job_id, cJSON *spec);
+
 static void release(hub *h, const char *site_id, int cores, int64_t memory_mb)
 {
     hub_site *s = find_site(h, site_id);
@@ -710,6 +714,7 @@ static void place_queued(hub *h)
                 jsonx_add_int(offer, "attempt", p->attempt);
                 jsonx_add_int(offer, "lease_ms", h->offline_lease_ms);
                 cJSON *spec = cJSON_Parse(p->spec);
+                if (spec && p->attempt > 1) attach_checkpoint(h, p->id, spec);
                 if (spec) cJSON_AddItemToObject(offer, "spec", spec);
                 add_to_batch(&s->offers, offer);
             }
@@ -1111,6 +1116,65 @@ static void handle_events(hub *h, hub_site *s, const cJSON *body)
 }
 
 /*
+ * A checkpoint a departing site handed back with a job: kept (one per job,
+ * the newest) and given to the next attempt as an input. Malformed ones are
+ * dropped (counted): the job then starts again from the beginning.
+ */
+static int keep_checkpoint(hub *h, int64_t job_id, int64_t attempt, const cJSON *ck)
+{
+    if (!ck) return OP_OK;
+    const char *name = jsonx_str(ck, "name"), *sha = jsonx_str(ck, "sha256");
+    const char *data = jsonx_str(ck, "data_b64");
+    if (!name || !sha || !data || strlen(sha) != 64 || !name[0] || name[0] == '.' ||
+        strchr(name, '/') || strlen(name) >= 128 || strlen(data) > 2 * 1024 * 1024) {
+        h->msg.malformed++;
+        return OP_OK;
+    }
+    sqlite3_stmt *st = store_stmt(h->db, "INSERT OR REPLACE INTO checkpoints(job_id, attempt,"
+                                         " name, sha256, data_b64) VALUES(?,?,?,?,?)");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int64(st, 2, attempt);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, sha, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, data, -1, SQLITE_TRANSIENT);
+    if (check_rc(h, store_step_done(h->db, st)) != OP_OK) return OP_ESTORE;
+    char detail[160];
+    snprintf(detail, sizeof detail, "checkpoint %s (%zu bytes base64) kept for the next attempt",
+             name, strlen(data));
+    job_event(h, job_id, attempt, NULL, "checkpoint", detail);
+    return OP_OK;
+}
+
+/* Adds a job's kept checkpoint to the inputs of the spec offered to a site. */
+static void attach_checkpoint(hub *h, int64_t job_id, cJSON *spec)
+{
+    sqlite3_stmt *st = store_stmt(h->db, "SELECT name, sha256, data_b64 FROM checkpoints WHERE"
+                                         " job_id=?");
+    if (!st) return;
+    sqlite3_bind_int64(st, 1, job_id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *inputs = cJSON_GetObjectItemCaseSensitive(spec, "inputs");
+        if (!inputs) inputs = cJSON_AddArrayToObject(spec, "inputs");
+        const char *name = store_col_text(st, 0);
+        for (int i = cJSON_GetArraySize(inputs) - 1; inputs && i >= 0; i--) {
+            const char *n = jsonx_str(cJSON_GetArrayItem(inputs, i), "name");
+            if (n && strcmp(n, name) == 0) cJSON_DeleteItemFromArray(inputs, i);
+        }
+        cJSON *in = cJSON_CreateObject();
+        if (inputs && in) {
+            cJSON_AddStringToObject(in, "name", name);
+            cJSON_AddStringToObject(in, "sha256", store_col_text(st, 1));
+            cJSON_AddStringToObject(in, "data_b64", store_col_text(st, 2));
+            cJSON_AddItemToArray(inputs, in);
+        } else {
+            cJSON_Delete(in);
+        }
+    }
+    sqlite3_reset(st);
+}
+
+/*
  * Results are idempotent by (job, attempt): the first copy is recorded;
  * it is applied only if that attempt is still the job's current one on
  * that site. Every copy is acknowledged so that the site's outbox drains.
@@ -1226,7 +1290,11 @@ static int apply_result(hub *h, hub_site *s, const cJSON *item, int local)
         return OP_OK;
     }
     if (error && jsonx_str(item, "retryable")) {
-        /* The site could not run it (e.g. its sandbox failed): try elsewhere. */
+        /* The site could not run it (e.g. its sandbox failed, or it left): try elsewhere,
+         * from the checkpoint it handed back if any. */
+        if (keep_checkpoint(h, job_id, attempt,
+                            cJSON_GetObjectItemCaseSensitive(item, "checkpoint")) != OP_OK)
+            return OP_ESTORE;
         char why[300];
         snprintf(why, sizeof why, "%s could not run it: %.200s", s->id, error);
         requeue(h, job_id, why, 1);

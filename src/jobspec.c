@@ -192,7 +192,9 @@ static int parse_route(const cJSON *root, const cJSON *res, jobspec *spec, char 
         snprintf(err, err_len, "route: must be an object");
         return OP_EINVAL;
     }
-    if (spec->n_inputs != 1) {
+    /* the instance, and the checkpoint a departing site handed back */
+    if (spec->n_inputs != 1 &&
+        !(spec->n_inputs == 2 && strcmp(spec->inputs[1].name, spec->checkpoint) == 0)) {
         snprintf(err, err_len, "inputs: a route job takes exactly one input, the instance");
         return OP_EINVAL;
     }
@@ -243,10 +245,10 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
         snprintf(err, err_len, "job spec must be a JSON object");
         return OP_EINVAL;
     }
-    static const char *known[] = {"kind",   "name",         "command",       "resources",
-                                  "inputs", "outputs",      "site_classes",  "data_class",
-                                  "origin", "max_attempts", "deterministic", "route",
-                                  NULL};
+    static const char *known[] = {
+        "kind",          "name",         "command",    "resources", "inputs",
+        "outputs",       "site_classes", "data_class", "origin",    "max_attempts",
+        "deterministic", "route",        "checkpoint", NULL};
     const cJSON *field;
     cJSON_ArrayForEach(field, root)
     {
@@ -420,6 +422,17 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
         goto fail;
     }
     spec->deterministic = det ? cJSON_IsTrue(det) : 0;
+    const cJSON *ckpt = cJSON_GetObjectItemCaseSensitive(root, "checkpoint");
+    if (ckpt && (!cJSON_IsString(ckpt) || !safe_file_name(ckpt->valuestring) ||
+                 strlen(ckpt->valuestring) >= sizeof spec->checkpoint)) {
+        snprintf(err, err_len, "checkpoint: must be a plain file name");
+        rc = OP_EINVAL;
+        goto fail;
+    }
+    if (ckpt)
+        snprintf(spec->checkpoint, sizeof spec->checkpoint, "%s", ckpt->valuestring);
+    else if (spec->kind == JOB_KIND_ROUTE)
+        snprintf(spec->checkpoint, sizeof spec->checkpoint, "checkpoint.json");
     if ((rc = parse_route(root, res, spec, err, err_len)) != OP_OK) goto fail;
     return OP_OK;
 fail:

@@ -13,7 +13,8 @@
  *    "data_class": "public" | "confidential" | "site-private",
  *    "origin": "site-id",                    required for site-private
  *    "max_attempts": 3, "deterministic": true,
- *    "route": {"time_limit_s": 10, "seed": 1}} route only
+ *    "route": {"time_limit_s": 10, "seed": 1},  route only
+ *    "checkpoint": "state.bin"}              written on SIGTERM, given back on resume
  * A route job plans vehicle routes for its one input (a CVRPLIB, Solomon or
  * JSON instance, docs/routing.md) with the site's own solver; its outputs
  * are solution.json and routes.svg.
@@ -68,6 +69,7 @@ typedef struct jobspec {
     char origin[64];
     int max_attempts;
     int deterministic;
+    char checkpoint[128];      /* a file the job writes when stopped and reads when resumed */
     double route_time_limit_s; /* route jobs */
     int64_t route_seed;
 } jobspec;

@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,14 @@ static void usage(FILE *out)
                  "  --svg FILE       also draw the routes as SVG (needs coordinates)\n"
                  "  --factors FILE   travel-time correction factors (JSON, see docs/routing.md)\n"
                  "  --quiet          no progress on standard error\n");
+}
+
+/* SIGTERM / SIGINT: stop searching, write what was found (the checkpoint included). */
+static volatile int stop_requested;
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
 }
 
 typedef struct progress_ctx {
@@ -195,6 +204,12 @@ int routecmd_main(int argc, char **argv)
         params.start = &start;
     }
     progress_ctx pc = {&inst, checkpoint, quiet, 0};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    params.stop = &stop_requested;
     params.on_improve = on_improve;
     params.ctx = &pc;
     hgs_stats stats = {0};
@@ -228,6 +243,8 @@ int routecmd_main(int argc, char **argv)
         if (!svg || write_text(svg_path, svg, "picture") != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
         free(svg);
     }
+    if (stop_requested)
+        fprintf(stderr, "route: stopped early by a signal; the best solution so far is written\n");
     if (!quiet)
         fprintf(stderr,
                 "route: %s: cost %.2f, %d routes, %ld iterations in %.2f s (best at %.2f s)\n",

@@ -78,6 +78,7 @@ typedef struct site_job {
     int cancelled;
     char *local_spec; /* jobs submitted on the site (job_id < 0): their spec, for the hub */
     int64_t lease_ms; /* from the hub's signed offer: how long it may run without word; 0: none */
+    int64_t departing_until; /* the site is leaving: SIGTERM sent, SIGKILL after this (mono ms) */
 } site_job;
 
 typedef struct site {
@@ -123,9 +124,12 @@ typedef struct site {
     int64_t last_contact_ms;  /* wall clock of the hub's last authenticated message */
     int64_t contact_saved_ms; /* what the store holds (meta last_hub_contact) */
     int64_t next_lease_check_ms;
+    int leaving;               /* `outpost leave`: the owner unplugs; stop, hand back, exit */
+    int64_t leave_deadline_ms; /* mono ms: exit by then even if results are still unsent */
 } site;
 
 #define SITE_LOCAL_MAX_REQUEST (8 * 1024 * 1024)
+#define SITE_MAX_CHECKPOINT (1024 * 1024) /* handed back with a departing job */
 
 /* ---------- durable state ---------- */
 
@@ -292,7 +296,7 @@ static void send_heartbeat(site *s)
     }
     jsonx_add_int(body, "cores", s->cores);
     jsonx_add_int(body, "memory_mb", s->memory_mb);
-    jsonx_add_int(body, "free_cores", s->cores - s->used_cores);
+    jsonx_add_int(body, "free_cores", s->leaving ? 0 : s->cores - s->used_cores);
     jsonx_add_int(body, "free_memory_mb", s->memory_mb - s->used_memory_mb);
     cJSON_AddNumberToObject(body, "power_budget_watts", s->power_budget_watts);
     cJSON_AddNumberToObject(body, "watts_per_core", s->watts_per_core);
@@ -594,19 +598,29 @@ static int start_job(site *s, site_job *j)
     char limit[32], seed[32];
     snprintf(limit, sizeof limit, "%g", j->spec.route_time_limit_s);
     snprintf(seed, sizeof seed, "%lld", (long long)j->spec.route_seed);
-    char *route_argv[] = {s->route_program,
-                          "route",
-                          j->spec.inputs[0].name,
-                          "--time-limit",
-                          limit,
-                          "--seed",
-                          seed,
-                          "--out",
-                          "solution.json",
-                          "--svg",
-                          "routes.svg",
-                          "--quiet",
-                          NULL};
+    char *route_argv[20];
+    int ra = 0;
+    route_argv[ra++] = s->route_program;
+    route_argv[ra++] = "route";
+    route_argv[ra++] = j->spec.inputs[0].name;
+    route_argv[ra++] = "--time-limit";
+    route_argv[ra++] = limit;
+    route_argv[ra++] = "--seed";
+    route_argv[ra++] = seed;
+    route_argv[ra++] = "--out";
+    route_argv[ra++] = "solution.json";
+    route_argv[ra++] = "--svg";
+    route_argv[ra++] = "routes.svg";
+    route_argv[ra++] = "--quiet";
+    route_argv[ra++] = "--checkpoint";
+    route_argv[ra++] = j->spec.checkpoint;
+    char ckpt_path[PATH_MAX];
+    if (util_fmt(ckpt_path, sizeof ckpt_path, "%s/%s", j->workdir, j->spec.checkpoint) == OP_OK &&
+        access(ckpt_path, R_OK) == 0) {
+        route_argv[ra++] = "--resume"; /* handed back by a departing site: go on from there */
+        route_argv[ra++] = j->spec.checkpoint;
+    }
+    route_argv[ra] = NULL;
     sandbox_spec spec = {
         .workdir = j->workdir,
         .argv = j->spec.kind == JOB_KIND_ROUTE ? route_argv : j->spec.argv,
@@ -641,6 +655,64 @@ fail : {
 }
 }
 
+/*
+ * A job stopped because the site leaves: handed back (retryable) with its
+ * checkpoint file when it wrote one, so that it resumes elsewhere from there.
+ */
+static void departure_result(site *s, site_job *j)
+{
+    cJSON *r = new_result(s, j);
+    if (!r) return;
+    jsonx_add_int(r, "exit_code", -1);
+    cJSON_AddStringToObject(r, "retryable", "site");
+    size_t len = 0;
+    int too_big = 0;
+    char *data = j->spec.checkpoint[0] ? read_output_file(j->workdir, j->spec.checkpoint,
+                                                          SITE_MAX_CHECKPOINT, &len, &too_big)
+                                       : NULL;
+    char *b64 = data ? util_b64_encode((const uint8_t *)data, len) : NULL;
+    if (b64) {
+        char hash[65];
+        util_sha256_hex(data, len, hash);
+        cJSON *ck = cJSON_AddObjectToObject(r, "checkpoint");
+        if (ck) {
+            cJSON_AddStringToObject(ck, "name", j->spec.checkpoint);
+            cJSON_AddStringToObject(ck, "sha256", hash);
+            cJSON_AddStringToObject(ck, "data_b64", b64);
+        }
+    }
+    char why[200];
+    snprintf(why, sizeof why, "%s left (its owner unplugged); %s", s->identity.id,
+             b64       ? "resumes elsewhere from its checkpoint"
+             : too_big ? "its checkpoint was too big to hand back: starts again elsewhere"
+                       : "no checkpoint: starts again elsewhere");
+    cJSON_AddStringToObject(r, "error", why);
+    log_info("site", "job %lld attempt %lld handed back: %s", (long long)j->job_id,
+             (long long)j->attempt, why);
+    free(data);
+    free(b64);
+    record_result(s, j, r);
+}
+
+/* The owner unplugs: refuse new work, ask running jobs to stop, exit once handed back. */
+static int start_leaving(site *s, int64_t grace_ms)
+{
+    int n = 0;
+    s->leaving = 1;
+    s->leave_deadline_ms = util_mono_ms() + grace_ms + 30000;
+    for (int i = 0; i < s->n_jobs; i++) {
+        site_job *j = s->jobs[i];
+        if (!j->run || j->cancelled || j->departing_until) continue;
+        j->departing_until = util_mono_ms() + grace_ms;
+        sandbox_signal(j->run, SIGTERM);
+        n++;
+    }
+    log_info("site", "leaving: %d running job(s) asked to stop (grace %lld ms)", n,
+             (long long)grace_ms);
+    audit_job(s, "leaving", 0, 0, "the owner unplugs");
+    return n;
+}
+
 static void poll_jobs(site *s)
 {
     for (int i = 0; i < s->n_jobs;) {
@@ -653,10 +725,17 @@ static void poll_jobs(site *s)
         memset(&res, 0, sizeof res);
         int rc = sandbox_poll(j->run, &res);
         if (rc == 0) {
+            if (j->departing_until && util_mono_ms() > j->departing_until) {
+                sandbox_signal(j->run, SIGKILL); /* the grace period is over */
+                j->departing_until = INT64_MAX;
+            }
             i++;
             continue;
         }
-        if (rc == 1 && !j->cancelled) finish_exec(s, j, &res);
+        if (rc == 1 && !j->cancelled && j->departing_until)
+            departure_result(s, j);
+        else if (rc == 1 && !j->cancelled)
+            finish_exec(s, j, &res);
         if (rc < 0)
             log_error("site", "job %lld: sandbox poll failed: %s", (long long)j->job_id,
                       op_strerror(rc));
@@ -669,6 +748,10 @@ static void poll_jobs(site *s)
 
 static int admission(site *s, const jobspec *spec, char *why, size_t why_len)
 {
+    if (s->leaving) {
+        snprintf(why, why_len, "site %s is leaving", s->identity.id);
+        return OP_EFULL;
+    }
     unsigned own = jobspec_class_bit(s->class_name);
     if (own && !(spec->class_mask & own)) {
         snprintf(why, why_len, "job does not allow site class %s", s->class_name);
@@ -892,6 +975,16 @@ static void local_client(site *s, int fd)
     if (!req) {
         snprintf(why, sizeof why, "request unreadable (not JSON, too slow or over %d bytes)",
                  SITE_LOCAL_MAX_REQUEST);
+        goto out;
+    }
+    const char *op = jsonx_str(req, "op");
+    if (op && strcmp(op, "leave") == 0) {
+        int64_t grace_s = 10;
+        if (jsonx_int(req, "grace_s", 0, 3600, &grace_s) == OP_EINVAL) {
+            snprintf(why, sizeof why, "grace_s: 0 to 3600 seconds");
+            goto out;
+        }
+        cJSON_AddNumberToObject(reply, "stopping", start_leaving(s, grace_s * 1000));
         goto out;
     }
     list = cJSON_CreateArray();
@@ -1531,6 +1624,16 @@ int site_main(int argc, char **argv)
                 cJSON_Delete(s->results);
                 s->results = NULL;
                 s->store_failed = 0;
+            }
+        }
+        if (s->leaving && s->n_jobs == 0 && !store_in_tx(s->db)) {
+            sqlite3_stmt *q = store_stmt(s->db, "SELECT COUNT(*) FROM outbox");
+            int64_t unsent = q && sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 1;
+            if (q) sqlite3_reset(q);
+            if (unsent == 0 || now > s->leave_deadline_ms) {
+                log_info("site", "left: every job handed back%s",
+                         unsent ? "; unsent results wait in the outbox for the next start" : "");
+                break;
             }
         }
         if (!bus_connected(s->bus)) {

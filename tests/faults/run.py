@@ -10,7 +10,8 @@ in batches while, one after another, seeded at random:
                (longer than the hub's site_lost_after_ms: its jobs are placed again)
   hub-kill     SIGKILL of the hub, restarted
   broker-kill  SIGKILL of the broker (no persistence), restarted on the same port
-  car-leaves   a car's agent stopped with SIGTERM (the owner unplugs), back later
+  car-leaves   a car's owner unplugs (`outpost leave`: jobs handed back, the agent exits),
+               back later
 
 At the end, with every process stopped, it reads the hub's SQLite file and each site's:
 every submitted job exists once and is in a terminal state; every succeeded job has
@@ -25,6 +26,7 @@ import os
 import random
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -156,7 +158,13 @@ class Driver:
         else:
             name = self.rnd.choice([s for s, c in SITES if c == "car"])
             self.say(f"car-leaves {name}")
-            f.sites[name].stop(10)
+            r = f.cli("leave", os.path.join(f.base, "sites", name), "--grace", "2", check=False)
+            if r.returncode != 0:  # the agent was already down or busy restarting
+                self.say(f"leave: {r.returncode} {r.stderr.strip()[:100]}")
+            try:
+                f.sites[name].wait(45)
+            except subprocess.TimeoutExpired:
+                f.sites[name].stop(10)
             time.sleep(self.rnd.uniform(1.0, 4.0))
             self.restart_site(name)
 

@@ -143,3 +143,68 @@ class OfflineTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DepartureTest(unittest.TestCase):
+    """A car's owner unplugs: its jobs are handed back with their checkpoints and resume on
+    another site from there, not from zero."""
+
+    def setUp(self):
+        self.f = Fleet()
+        self.f.start_broker()
+        self.f.start_hub(site_lost_after_ms=3000)
+        self.dir = tempfile.mkdtemp(prefix="outpost-leave-")
+        rel = os.path.join(os.path.dirname(self.f.binary), "..", "rel", "outpost")
+        self.route_program = os.path.abspath(rel)
+        self.f.start_site("car-1", "car", cores=2, route_program=self.route_program)
+
+    def tearDown(self):
+        self.f.stop()
+
+    def test_car_leaves_and_jobs_resume_from_checkpoints(self):
+        counter = {"kind": "exec", "name": "counter", "checkpoint": "state",
+                   "command": ["sh", "-c",
+                               "i=$(cat state 2>/dev/null || echo 0); start=$i; "
+                               "trap 'echo $i > state; exit 143' TERM; "
+                               "while [ $i -lt 40 ]; do i=$((i+1)); sleep 0.1; done; "
+                               "echo counted to $i from $start"]}
+        spec = os.path.join(self.dir, "counter.json")
+        with open(spec, "w") as fh:
+            json.dump(counter, fh)
+        jid = int(self.f.cli("submit", spec).stdout)
+        vrp = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "..", "shared", "data", "vrp", "x", "X-n101-k25.vrp")
+        route = None
+        if os.path.exists(vrp):
+            route = int(self.f.cli("submit", "--kind", "route", vrp, "--time-limit", "6",
+                                   "--classes", "car,dc").stdout.split()[0])
+        ids = [jid] + ([route] if route else [])
+        wait_for(lambda: all(self.f.job(i)["job"]["state"] == "running" for i in ids), 30, 0.1,
+                 "jobs running on the car")
+        time.sleep(2)
+        self.f.start_site("dc-1", "dc", cores=2, route_program=self.route_program)
+        r = self.f.cli("leave", os.path.join(self.f.base, "sites", "car-1"), "--grace", "5")
+        self.assertIn("asked to stop", r.stdout)
+        self.assertEqual(self.f.sites["car-1"].wait(40), 0)  # handed back, then exits
+        states = self.f.wait_jobs_terminal(ids, 60)
+        self.assertTrue(all(s == "succeeded" for s in states.values()), states)
+        job = self.f.job(jid)
+        self.assertEqual(job["job"]["site"], "dc-1")
+        self.assertEqual(job["job"]["attempt"], 2)
+        self.assertIn("checkpoint", [e["event"] for e in job["events"]])
+        out = json.dumps(self.f.cli_json("result", str(jid)))
+        self.assertIn("counted to 40 from", out)
+        self.assertNotIn("counted to 40 from 0", out)  # resumed, not restarted
+        if route:
+            with sqlite3.connect(f"file:{os.path.join(self.f.hub_dir, 'hub.db')}?mode=ro",
+                                 uri=True) as db:
+                import base64
+                ck = db.execute("SELECT data_b64 FROM checkpoints WHERE job_id=?",
+                                (route,)).fetchone()
+            self.assertIsNotNone(ck)
+            handed_back = json.loads(base64.b64decode(ck[0]))["cost"]
+            save = os.path.join(self.dir, "route")
+            self.f.cli("result", str(route), "--save", save)
+            with open(os.path.join(save, "solution.json")) as fh:
+                final = json.load(fh)["cost"]
+            self.assertLessEqual(final, handed_back)  # resumed from the checkpoint: never worse

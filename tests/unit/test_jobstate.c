@@ -95,7 +95,7 @@ static void test_earlier_success_wins(void **unused)
     assert_true(jobstate_earlier_success_wins(JOB_RUNNING, 2, 1, 1));
     assert_true(jobstate_earlier_success_wins(JOB_QUEUED, 2, 1, 1));
     assert_true(jobstate_earlier_success_wins(JOB_PLACED, 3, 2, 1));
-    assert_false(jobstate_earlier_success_wins(JOB_RUNNING, 2, 1, 0)); /* a failure waits */
+    assert_false(jobstate_earlier_success_wins(JOB_RUNNING, 2, 1, 0));   /* a failure waits */
     assert_false(jobstate_earlier_success_wins(JOB_SUCCEEDED, 2, 1, 1)); /* first wins */
     assert_false(jobstate_earlier_success_wins(JOB_CANCELLED, 2, 1, 1));
     assert_false(jobstate_earlier_success_wins(JOB_RUNNING, 2, 2, 1)); /* current: not earlier */
