@@ -381,14 +381,9 @@ static int local_call(const char *path, cJSON *req, cJSON **reply_out)
         close(fd);
         return EXIT_UNREACHABLE;
     }
-    size_t len = strlen(text), off = 0;
-    text[len] = '\n';
-    while (off <= len) {
-        ssize_t n = write(fd, text + off, len + 1 - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        off += (size_t)n;
-    }
+    size_t len = strlen(text);
+    text[len] = '\n'; /* one request per line; the NUL after it is not sent */
+    util_write_all(fd, text, len + 1);
     free(text);
     char buf[65536];
     size_t got = 0;

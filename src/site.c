@@ -947,14 +947,9 @@ static void local_reply(int fd, cJSON *reply)
 {
     char *text = reply ? cJSON_PrintUnformatted(reply) : NULL;
     if (text) {
-        size_t len = strlen(text), off = 0;
-        text[len] = '\n';
-        while (off <= len) {
-            ssize_t n = write(fd, text + off, len + 1 - off);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            off += (size_t)n;
-        }
+        size_t len = strlen(text);
+        text[len] = '\n'; /* one answer per line */
+        util_write_all(fd, text, len + 1);
     }
     free(text);
     cJSON_Delete(reply);

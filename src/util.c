@@ -262,3 +262,16 @@ int util_valid_id(const char *id)
     }
     return n > 0;
 }
+
+int util_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return OP_EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return OP_OK;
+}

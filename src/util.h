@@ -45,6 +45,8 @@ int util_b64url_decode(const char *text, size_t max_len, uint8_t **out, size_t *
 int util_read_file(const char *path, size_t max_len, char **out, size_t *out_len);
 /* Writes via a temporary file, fsync and rename, with the given mode. OP_EIO on failure. */
 int util_write_file_atomic(const char *path, const void *data, size_t len, int mode);
+/* Writes all of data to fd, retrying on EINTR and short writes. OP_OK or OP_EIO. */
+int util_write_all(int fd, const void *data, size_t len);
 /* mkdir -p with mode 0700 for created components. OP_EIO on failure. */
 int util_mkdir_p(const char *path);
 /* rm -rf of a directory tree we created (no symlink following). */
