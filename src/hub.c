@@ -1098,7 +1098,7 @@ static void handle_events(hub *h, hub_site *s, const cJSON *body)
             sqlite3_bind_text(st, 4, s->id, -1, SQLITE_STATIC);
             check_rc(h, store_step_done(h->db, st));
             if (store_changes(h->db)) job_event(h, job_id, attempt, s->id, "started", NULL);
-        } else if (strcmp(ev, "refused") == 0) {
+        } else if (strcmp(ev, "refused") == 0 || strcmp(ev, "busy") == 0) {
             sqlite3_stmt *st = store_stmt(h->db, "SELECT 1 FROM jobs WHERE id=? AND attempt=?"
                                                  " AND site=? AND state IN ('placed','running')");
             if (!st) return;
@@ -1110,7 +1110,9 @@ static void handle_events(hub *h, hub_site *s, const cJSON *body)
             if (!current) continue;
             char reason[300];
             snprintf(reason, sizeof reason, "refused by %s: %.200s", s->id, why ? why : "?");
-            requeue(h, job_id, reason, 1);
+            /* a refusal keeps the job away from that site; "busy" (its view of the site's
+             * capacity was behind, e.g. a cancelled attempt still stopping) does not */
+            requeue(h, job_id, reason, strcmp(ev, "refused") == 0);
         }
     }
 }

@@ -826,7 +826,8 @@ static void accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *sp
     if (rc != OP_OK) {
         log_info("site", "refused job %lld attempt %lld: %s", (long long)job_id, (long long)attempt,
                  why);
-        add_event(s, job_id, attempt, "refused", why);
+        /* "busy" (capacity, power now) is transient: the hub may offer it here again */
+        add_event(s, job_id, attempt, rc == OP_EFULL ? "busy" : "refused", why);
         audit_job(s, "refused", job_id, attempt, why);
         jobspec_clear(&j->spec);
         free(j);
