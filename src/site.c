@@ -37,25 +37,13 @@
 #define SITE_RESEND_BATCH 512 /* results per resend message; acks clock the next one out */
 #define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
 
-static const char *site_conf_keys[] = {"site_id",
-                                       "broker_host",
-                                       "broker_port",
-                                       "cores",
-                                       "memory_mb",
-                                       "power_budget_watts",
-                                       "watts_per_core",
-                                       "idle_watts",
-                                       "heartbeat_ms",
-                                       "max_jobs",
-                                       "cgroup_dir",
-                                       "log_level",
-                                       "resend_ms",
-                                       "clock_skew_ms",
-                                       "audit_head_ms",
-                                       "policy_file",
-                                       "route_program",
-                                       "local_socket",
-                                       NULL};
+static const char *site_conf_keys[] = {"site_id",        "broker_host",   "broker_port",
+                                       "cores",          "memory_mb",     "power_budget_watts",
+                                       "watts_per_core", "idle_watts",    "heartbeat_ms",
+                                       "max_jobs",       "cgroup_dir",    "log_level",
+                                       "resend_ms",      "clock_skew_ms", "audit_head_ms",
+                                       "policy_file",    "route_program", "local_socket",
+                                       "power_trace",    "reaction_ms",   NULL};
 
 static const char *site_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -79,6 +67,7 @@ typedef struct site_job {
     char *local_spec; /* jobs submitted on the site (job_id < 0): their spec, for the hub */
     int64_t lease_ms; /* from the hub's signed offer: how long it may run without word; 0: none */
     int64_t departing_until; /* the site is leaving: SIGTERM sent, SIGKILL after this (mono ms) */
+    int shed;                /* handed back because the power envelope dropped */
 } site_job;
 
 typedef struct site {
@@ -124,7 +113,13 @@ typedef struct site {
     int64_t last_contact_ms;  /* wall clock of the hub's last authenticated message */
     int64_t contact_saved_ms; /* what the store holds (meta last_hub_contact) */
     int64_t next_lease_check_ms;
-    int leaving;               /* `outpost leave`: the owner unplugs; stop, hand back, exit */
+    int leaving; /* `outpost leave`: the owner unplugs; stop, hand back, exit */
+    /* power_trace: the envelope over time (offset from start, watts), step-wise */
+    double *trace_watts;
+    int64_t *trace_offset_ms;
+    size_t trace_n;
+    int64_t trace_start_mono, reaction_ms, next_power_check_ms;
+    char trace_path[PATH_MAX];
     int64_t leave_deadline_ms; /* mono ms: exit by then even if results are still unsent */
 } site;
 
@@ -682,7 +677,9 @@ static void departure_result(site *s, site_job *j)
         }
     }
     char why[200];
-    snprintf(why, sizeof why, "%s left (its owner unplugged); %s", s->identity.id,
+    snprintf(why, sizeof why, "%s %s; %s", s->identity.id,
+             j->shed ? "shed it: its power envelope dropped below its draw"
+                     : "left (its owner unplugged)",
              b64       ? "resumes elsewhere from its checkpoint"
              : too_big ? "its checkpoint was too big to hand back: starts again elsewhere"
                        : "no checkpoint: starts again elsewhere");
@@ -692,6 +689,89 @@ static void departure_result(site *s, site_job *j)
     free(data);
     free(b64);
     record_result(s, j, r);
+}
+
+/*
+ * The site is the last line: with a power trace, the envelope follows it, and
+ * when the draw of running jobs exceeds it, jobs are handed back (SIGTERM,
+ * SIGKILL after half the reaction time, checkpoint kept) newest first, the
+ * least work lost, until the rest fits.
+ */
+static void enforce_power(site *s)
+{
+    if (!s->trace_n) return;
+    int64_t offset = util_mono_ms() - s->trace_start_mono;
+    size_t k = 0;
+    while (k + 1 < s->trace_n && s->trace_offset_ms[k + 1] <= offset)
+        k++;
+    double envelope = s->trace_watts[k];
+    if (envelope != s->power_budget_watts)
+        log_info("site", "power envelope now %.0f W (trace %s)", envelope, s->trace_path);
+    s->power_budget_watts = envelope;
+    for (;;) {
+        double draw = 0;
+        site_job *newest = NULL;
+        for (int i = 0; i < s->n_jobs; i++) {
+            site_job *j = s->jobs[i];
+            if (!j->run || j->cancelled || j->departing_until) continue;
+            draw += j->spec.cores * s->watts_per_core;
+            if (!newest || j->started_mono > newest->started_mono) newest = j;
+        }
+        if (!newest || draw <= envelope + 1e-9) return;
+        log_warn("site", "draw %.0f W over the %.0f W envelope: handing back job %lld", draw,
+                 envelope, (long long)newest->job_id);
+        newest->shed = 1;
+        newest->departing_until = util_mono_ms() + s->reaction_ms / 2;
+        sandbox_signal(newest->run, SIGTERM);
+    }
+}
+
+static int load_trace(site *s, const char *path, char *err, size_t err_len)
+{
+    char *text = NULL;
+    if (util_read_file(path, 16 * 1024 * 1024, &text, NULL) != OP_OK) {
+        snprintf(err, err_len, "cannot read power_trace %s", path);
+        return OP_EINVAL;
+    }
+    size_t cap = 1024;
+    s->trace_watts = malloc(cap * sizeof *s->trace_watts);
+    s->trace_offset_ms = malloc(cap * sizeof *s->trace_offset_ms);
+    int line = 0, rc = s->trace_watts && s->trace_offset_ms ? OP_OK : OP_ENOMEM;
+    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l && rc == OP_OK;
+         l = strtok_r(NULL, "\n", &save)) {
+        line++;
+        if (l[0] == '#' || !strchr("0123456789.", l[0])) continue; /* comments, a header */
+        char *end;
+        double off = strtod(l, &end), watts = -1;
+        if (*end == ',') watts = strtod(end + 1, &end);
+        if (!(off >= 0) || !(watts >= 0) || (*end && *end != '\r') ||
+            (s->trace_n && off * 1000 < (double)s->trace_offset_ms[s->trace_n - 1])) {
+            snprintf(err, err_len, "%s:%d: expected 'seconds,watts' with seconds increasing", path,
+                     line);
+            rc = OP_EINVAL;
+            break;
+        }
+        if (s->trace_n == cap) {
+            cap *= 2;
+            double *w = realloc(s->trace_watts, cap * sizeof *w);
+            if (w) s->trace_watts = w;
+            int64_t *o = w ? realloc(s->trace_offset_ms, cap * sizeof *o) : NULL;
+            if (!w || !o) {
+                rc = OP_ENOMEM;
+                break;
+            }
+            s->trace_offset_ms = o;
+        }
+        s->trace_offset_ms[s->trace_n] = (int64_t)(off * 1000);
+        s->trace_watts[s->trace_n++] = watts;
+    }
+    free(text);
+    if (rc == OP_OK && !s->trace_n) {
+        snprintf(err, err_len, "%s: no 'seconds,watts' lines", path);
+        rc = OP_EINVAL;
+    }
+    snprintf(s->trace_path, sizeof s->trace_path, "%s", path);
+    return rc;
 }
 
 /* The owner unplugs: refuse new work, ask running jobs to stop, exit once handed back. */
@@ -1355,6 +1435,8 @@ static int parse_config(site *s, const char *path, char *err, size_t err_len)
                  conf_str(c, "broker_host", "127.0.0.1"));
         snprintf(s->cgroup_dir, sizeof s->cgroup_dir, "%s", conf_str(c, "cgroup_dir", ""));
         snprintf(s->local_cfg, sizeof s->local_cfg, "%s", conf_str(c, "local_socket", ""));
+        const char *trace = conf_str(c, "power_trace", NULL);
+        if (trace && *trace && rc == OP_OK) rc = load_trace(s, trace, err, err_len);
         const char *route_program = conf_str(c, "route_program", NULL);
         if (route_program && *route_program) {
             snprintf(s->route_program, sizeof s->route_program, "%s", route_program);
@@ -1391,6 +1473,8 @@ static int parse_config(site *s, const char *path, char *err, size_t err_len)
     if (rc == OP_OK) rc = conf_double(c, "idle_watts", 5, 0, 1e6, &s->idle_watts, err, err_len);
     if (rc == OP_OK)
         rc = conf_int(c, "heartbeat_ms", 2000, 100, 600000, &s->heartbeat_ms, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "reaction_ms", 2000, 100, 600000, &s->reaction_ms, err, err_len);
     if (rc == OP_OK)
         rc = conf_int(c, "max_jobs", s->cores, 1, SITE_MAX_RUNNING, &s->max_jobs, err, err_len);
     if (rc == OP_OK) rc = conf_int(c, "resend_ms", 3000, 100, 3600000, &s->resend_ms, err, err_len);
@@ -1580,6 +1664,7 @@ int site_main(int argc, char **argv)
             util_parse_i64(value, 1, INT64_MAX, &saved) == OP_OK)
             s->last_contact_ms = s->contact_saved_ms = saved;
     }
+    s->trace_start_mono = util_mono_ms(); /* power_trace offsets count from here */
     resume_jobs(s);
     {
         const char *lp = s->local_cfg[0] ? s->local_cfg : NULL;
@@ -1608,6 +1693,10 @@ int site_main(int argc, char **argv)
         }
         poll_jobs(s);
         serve_local(s);
+        if (now >= s->next_power_check_ms) {
+            enforce_power(s);
+            s->next_power_check_ms = now + (s->reaction_ms / 4 > 50 ? s->reaction_ms / 4 : 50);
+        }
         if (now >= s->next_lease_check_ms) {
             check_leases(s);
             s->next_lease_check_ms = now + 1000;
@@ -1688,6 +1777,8 @@ out:
     }
     if (s->bus) bus_close(s->bus);
     auditlog_close(s->audit);
+    free(s->trace_watts);
+    free(s->trace_offset_ms);
     policy_free(s->policy);
     store_close(s->db);
     ident_wipe(&s->identity);
