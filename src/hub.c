@@ -1176,6 +1176,29 @@ static void attach_checkpoint(hub *h, int64_t job_id, cJSON *spec)
     sqlite3_reset(st);
 }
 
+/* A job's final state from an applied result: its row, the result marked applied, the event. */
+static int apply_final(hub *h, int64_t job_id, int64_t attempt, const char *site_id,
+                       const char *final, const char *reason)
+{
+    sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET state=?, finished_at=?, reason=?,"
+                                         " lease_expires_at=NULL WHERE id=?");
+    sqlite3_stmt *ap = store_stmt(h->db, "UPDATE results SET applied=1 WHERE job_id=? AND"
+                                         " attempt=?");
+    if (!up || !ap) return OP_ESTORE;
+    sqlite3_bind_text(up, 1, final, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(up, 2, util_now_ms());
+    sqlite3_bind_text(up, 3, reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(up, 4, job_id);
+    if (check_rc(h, store_step_done(h->db, up)) != OP_OK) return OP_ESTORE;
+    sqlite3_bind_int64(ap, 1, job_id);
+    sqlite3_bind_int64(ap, 2, attempt);
+    if (check_rc(h, store_step_done(h->db, ap)) != OP_OK) return OP_ESTORE;
+    job_event(h, job_id, attempt, site_id, final, reason);
+    notify_terminal(h, job_id, final);
+    h->results_applied++;
+    return OP_OK;
+}
+
 /*
  * Results are idempotent by (job, attempt): the first copy is recorded;
  * it is applied only if that attempt is still the job's current one on
@@ -1263,22 +1286,7 @@ static int apply_result(hub *h, hub_site *s, const cJSON *item, int local)
         char reason[160];
         snprintf(reason, sizeof reason, "exit code 0 (attempt %lld on %s finished first)",
                  (long long)attempt, s->id);
-        sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET state='succeeded', finished_at=?,"
-                                             " reason=?, lease_expires_at=NULL WHERE id=?");
-        sqlite3_stmt *ap = store_stmt(h->db, "UPDATE results SET applied=1 WHERE job_id=? AND"
-                                             " attempt=?");
-        if (!up || !ap) return OP_ESTORE;
-        sqlite3_bind_int64(up, 1, util_now_ms());
-        sqlite3_bind_text(up, 2, reason, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(up, 3, job_id);
-        if (check_rc(h, store_step_done(h->db, up)) != OP_OK) return OP_ESTORE;
-        sqlite3_bind_int64(ap, 1, job_id);
-        sqlite3_bind_int64(ap, 2, attempt);
-        if (check_rc(h, store_step_done(h->db, ap)) != OP_OK) return OP_ESTORE;
-        job_event(h, job_id, attempt, s->id, "succeeded", reason);
-        notify_terminal(h, job_id, "succeeded");
-        h->results_applied++;
-        return OP_OK;
+        return apply_final(h, job_id, attempt, s->id, "succeeded", reason);
     }
     if (!live) {
         h->results_stale++;
@@ -1313,24 +1321,8 @@ static int apply_result(hub *h, hub_site *s, const cJSON *item, int local)
         snprintf(reason, sizeof reason, "%.250s", error);
     else
         snprintf(reason, sizeof reason, "exit code %lld", (long long)exit_code);
-    sqlite3_stmt *up = store_stmt(h->db, "UPDATE jobs SET state=?, finished_at=?, reason=?,"
-                                         " lease_expires_at=NULL WHERE id=?");
-    sqlite3_stmt *ap = store_stmt(h->db, "UPDATE results SET applied=1 WHERE job_id=? AND"
-                                         " attempt=?");
-    if (!up || !ap) return OP_ESTORE;
-    sqlite3_bind_text(up, 1, final, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(up, 2, util_now_ms());
-    sqlite3_bind_text(up, 3, reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(up, 4, job_id);
-    check_rc(h, store_step_done(h->db, up));
-    sqlite3_bind_int64(ap, 1, job_id);
-    sqlite3_bind_int64(ap, 2, attempt);
-    check_rc(h, store_step_done(h->db, ap));
-    job_event(h, job_id, attempt, s->id, final, reason);
-    release(h, s->id, cores, memory_mb);
-    notify_terminal(h, job_id, final);
-    h->results_applied++;
-    return OP_OK;
+    if (!local) release(h, s->id, cores, memory_mb); /* a local job reserved nothing here */
+    return apply_final(h, job_id, attempt, s->id, final, reason);
 }
 
 /*
