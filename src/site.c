@@ -560,6 +560,25 @@ static int write_inputs(site_job *j)
     return OP_OK;
 }
 
+/*
+ * A job this site gives back unfinished (could not start it, lease ran out,
+ * leaving, over its power envelope): a retryable result with the reason and,
+ * when given, the checkpoint (taken). The hub places it again elsewhere.
+ */
+static void hand_back(site *s, site_job *j, const char *why, cJSON *checkpoint)
+{
+    cJSON *r = new_result(s, j);
+    if (!r) {
+        cJSON_Delete(checkpoint);
+        return;
+    }
+    jsonx_add_int(r, "exit_code", -1);
+    cJSON_AddStringToObject(r, "error", why);
+    cJSON_AddStringToObject(r, "retryable", "site");
+    if (checkpoint) cJSON_AddItemToObject(r, "checkpoint", checkpoint);
+    record_result(s, j, r);
+}
+
 /* Starts an accepted job. Returns OP_OK, or an error after recording a retryable failure. */
 static int start_job(site *s, site_job *j)
 {
@@ -637,17 +656,10 @@ static int start_job(site *s, site_job *j)
     }
     j->started_mono = util_mono_ms();
     return OP_OK;
-fail : {
-    cJSON *r = new_result(s, j);
-    if (r) {
-        jsonx_add_int(r, "exit_code", -1);
-        cJSON_AddStringToObject(r, "error", why);
-        cJSON_AddStringToObject(r, "retryable", "site");
-        record_result(s, j, r);
-    }
+fail:
+    hand_back(s, j, why, NULL);
     log_error("site", "job %lld: %s", (long long)j->job_id, why);
     return rc;
-}
 }
 
 /*
@@ -656,39 +668,32 @@ fail : {
  */
 static void departure_result(site *s, site_job *j)
 {
-    cJSON *r = new_result(s, j);
-    if (!r) return;
-    jsonx_add_int(r, "exit_code", -1);
-    cJSON_AddStringToObject(r, "retryable", "site");
     size_t len = 0;
     int too_big = 0;
     char *data = j->spec.checkpoint[0] ? read_output_file(j->workdir, j->spec.checkpoint,
                                                           SITE_MAX_CHECKPOINT, &len, &too_big)
                                        : NULL;
     char *b64 = data ? util_b64_encode((const uint8_t *)data, len) : NULL;
-    if (b64) {
+    cJSON *ck = b64 ? cJSON_CreateObject() : NULL;
+    if (ck) {
         char hash[65];
         util_sha256_hex(data, len, hash);
-        cJSON *ck = cJSON_AddObjectToObject(r, "checkpoint");
-        if (ck) {
-            cJSON_AddStringToObject(ck, "name", j->spec.checkpoint);
-            cJSON_AddStringToObject(ck, "sha256", hash);
-            cJSON_AddStringToObject(ck, "data_b64", b64);
-        }
+        cJSON_AddStringToObject(ck, "name", j->spec.checkpoint);
+        cJSON_AddStringToObject(ck, "sha256", hash);
+        cJSON_AddStringToObject(ck, "data_b64", b64);
     }
     char why[200];
     snprintf(why, sizeof why, "%s %s; %s", s->identity.id,
              j->shed ? "shed it: its power envelope dropped below its draw"
                      : "left (its owner unplugged)",
-             b64       ? "resumes elsewhere from its checkpoint"
+             ck        ? "resumes elsewhere from its checkpoint"
              : too_big ? "its checkpoint was too big to hand back: starts again elsewhere"
                        : "no checkpoint: starts again elsewhere");
-    cJSON_AddStringToObject(r, "error", why);
     log_info("site", "job %lld attempt %lld handed back: %s", (long long)j->job_id,
              (long long)j->attempt, why);
     free(data);
     free(b64);
-    record_result(s, j, r);
+    hand_back(s, j, why, ck);
 }
 
 /*
@@ -1332,12 +1337,7 @@ static void lease_expired(site *s, site_job *j, int64_t silent_ms)
     log_warn("site", "job %lld attempt %lld stopped: %s", (long long)j->job_id,
              (long long)j->attempt, why);
     audit_job(s, "lease-expired", j->job_id, j->attempt, why);
-    cJSON *r = new_result(s, j);
-    if (!r) return;
-    jsonx_add_int(r, "exit_code", -1);
-    cJSON_AddStringToObject(r, "error", why);
-    cJSON_AddStringToObject(r, "retryable", "site");
-    record_result(s, j, r);
+    hand_back(s, j, why, NULL);
 }
 
 /* Once a second: stops running jobs whose offline lease ran out; keeps the contact time. */
