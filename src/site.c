@@ -114,6 +114,7 @@ typedef struct site {
     int64_t contact_saved_ms; /* what the store holds (meta last_hub_contact) */
     int64_t next_lease_check_ms;
     int leaving; /* `outpost leave`: the owner unplugs; stop, hand back, exit */
+    int backlog; /* the last resend was a full batch: more waits in the outbox */
     /* power_trace: the envelope over time (offset from start, watts), step-wise */
     double *trace_watts;
     int64_t *trace_offset_ms;
@@ -337,6 +338,7 @@ static void resend_outbox(site *s)
         n++;
     }
     sqlite3_reset(st);
+    s->backlog = n == SITE_RESEND_BATCH || bytes >= SITE_RESEND_BATCH_BYTES;
     cJSON *body = n ? cJSON_CreateObject() : NULL;
     if (!body) {
         cJSON_Delete(results);
@@ -1232,8 +1234,9 @@ static void handle_acks(site *s, const cJSON *body)
         if (store_step_done(s->db, del) != OP_OK) s->store_failed = 1;
         if (store_changes(s->db)) {
             s->results_acked++;
-            /* acks clock the backlog out: the next batch goes now, not after resend_ms */
-            s->next_resend_ms = 0;
+            /* acks clock a backlog out: its next batch goes now, not after resend_ms (no
+             * extra outbox query per ack when there is no backlog) */
+            if (s->backlog) s->next_resend_ms = 0;
         }
         sqlite3_bind_int64(done, 1, job_id);
         sqlite3_bind_int64(done, 2, attempt);
