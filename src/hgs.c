@@ -471,11 +471,11 @@ static int moves_pair(hgs *h, int u, int v)
 /* U into an empty route of each vehicle type (the moves above never open a route). */
 static int moves_empty(hgs *h, int u)
 {
-    unsigned tried = 0;
+    char tried[ROUTE_MAX_TYPES] = {0};
     for (int k = 0; k < h->K; k++) {
         int t = h->slot_type[k];
-        if (h->rlen[k] || (tried & (1u << (t & 31)))) continue;
-        tried |= 1u << (t & 31);
+        if (h->rlen[k] || tried[t]) continue;
+        tried[t] = 1;
         if (k != h->route_of[u] && moves_inter(h, u, k, 0)) return 1;
     }
     return 0;
@@ -1201,27 +1201,20 @@ static int setup(hgs *h, const route_instance *inst, const hgs_params *params)
         total_demand += inst->demand[c];
         if (inst->demand[c] > max_demand) max_demand = inst->demand[c];
     }
-    int K = 0;
+    int K = 0, count[ROUTE_MAX_TYPES];
     for (int t = 0; t < inst->n_types; t++) {
-        int count = inst->types[t].count;
-        if (!count) {
-            double need = 1.3 * (double)total_demand / (double)inst->types[t].capacity;
-            count = (int)ceil(need) + 3;
-        }
-        if (count > h->nc) count = h->nc;
-        K += count;
+        count[t] = inst->types[t].count; /* unlimited: HGS-CVRP's bound on the routes needed */
+        if (!count[t])
+            count[t] = (int)ceil(1.3 * (double)total_demand / (double)inst->types[t].capacity) + 3;
+        if (count[t] > h->nc) count[t] = h->nc;
+        K += count[t];
     }
     h->K = K;
     h->slot_type = calloc((size_t)K, sizeof(int));
     if (!h->slot_type) return OP_ENOMEM;
-    for (int t = 0, k = 0; t < inst->n_types; t++) {
-        int count = inst->types[t].count;
-        if (!count)
-            count = (int)ceil(1.3 * (double)total_demand / (double)inst->types[t].capacity) + 3;
-        if (count > h->nc) count = h->nc;
-        for (int x = 0; x < count; x++)
+    for (int t = 0, k = 0; t < inst->n_types; t++)
+        for (int x = 0; x < count[t]; x++)
             h->slot_type[k++] = t;
-    }
     qsort_r(h->slot_type, (size_t)K, sizeof(int), cmp_slot, (void *)inst);
     h->D = malloc(n * n * sizeof(double));
     h->demand = calloc(n, sizeof(int64_t));

@@ -89,13 +89,14 @@ int routecmd_main(int argc, char **argv)
     params.time_limit_s = 10;
     const char *resume = NULL, *out_path = NULL, *sol_path = NULL, *svg_path = NULL;
     const char *checkpoint = NULL, *factors_path = NULL;
-    int quiet = 0, c;
+    int quiet = 0, saw_time = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int64_t v;
         switch (c) {
         case 't': {
             char *end;
+            saw_time = 1;
             params.time_limit_s = strtod(optarg, &end);
             if (*end || !(params.time_limit_s > 0) || params.time_limit_s > 86400) {
                 fprintf(stderr,
@@ -152,10 +153,6 @@ int routecmd_main(int argc, char **argv)
         return EXIT_USAGE;
     }
     /* with only --iterations, no time limit: the run is reproducible */
-    int saw_time = 0;
-    for (int x = 1; x < argc; x++)
-        if (!strcmp(argv[x], "--time-limit") || !strncmp(argv[x], "--time-limit=", 13))
-            saw_time = 1;
     if (params.max_iterations && !saw_time) params.time_limit_s = 0;
 
     const char *path = argv[optind];
