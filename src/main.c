@@ -6,6 +6,7 @@
 #include "log.h"
 #include "routecmd.h"
 #include "runctl.h"
+#include "simcmd.h"
 #include "site.h"
 
 #include <sodium.h>
@@ -22,6 +23,7 @@ static void usage(FILE *out)
             "  outpost hub  --data-dir DIR [--config FILE]      run the hub\n"
             "  outpost site --data-dir DIR --config FILE [--token T]  run a site agent\n"
             "  outpost route FILE [--time-limit S]             plan vehicle routes here\n"
+            "  outpost sim [--sites N] [--jobs N] [--out DIR]  simulate a fleet on real data\n"
             "\nOperator commands (talk to a running hub):\n",
             OUTPOST_VERSION);
     if (out == stdout) cli_print_commands();
@@ -50,6 +52,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "hub") == 0) return hub_main(argc - 1, argv + 1);
     if (strcmp(cmd, "site") == 0) return site_main(argc - 1, argv + 1);
     if (strcmp(cmd, "route") == 0) return routecmd_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "sim") == 0) return simcmd_main(argc - 1, argv + 1);
     if (cli_is_command(cmd)) {
         log_set_level(LOG_WARN);
         return cli_main(argc - 1, argv + 1);

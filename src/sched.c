@@ -84,6 +84,12 @@ static int has_slack(const sched_job *job)
            job->deadline_ms - job->now_ms - job->duration_ms >= SCHED_DEFER_SLACK_MS;
 }
 
+/* The detail text only when asked for: formatting numbers costs more than the whole check. */
+#define DETAIL(...)                                                                                \
+    do {                                                                                           \
+        if (detail_len) snprintf(detail, detail_len, __VA_ARGS__);                                 \
+    } while (0)
+
 /* Permanent reasons first: a site filtered for one of these can never take the job. */
 int sched_filter(const sched_site *s, const sched_job *job, char *detail, size_t detail_len)
 {
@@ -92,7 +98,7 @@ int sched_filter(const sched_site *s, const sched_job *job, char *detail, size_t
     if (job->site_private && (!job->origin || !s->id || strcmp(job->origin, s->id) != 0))
         return SCHED_WHY_RESIDENCY;
     if (s->cores < job->cores || s->memory_mb < job->memory_mb) {
-        snprintf(detail, detail_len, " (%d cores/%lld MB)", s->cores, (long long)s->memory_mb);
+        DETAIL(" (%d cores/%lld MB)", s->cores, (long long)s->memory_mb);
         return SCHED_WHY_TOO_SMALL;
     }
     if (s->id && is_excluded(job, s->id)) return SCHED_WHY_EXCLUDED;
@@ -100,37 +106,36 @@ int sched_filter(const sched_site *s, const sched_job *job, char *detail, size_t
         char why[160] = "";
         int verdict = job->allowed(job->allowed_ctx, s, why, sizeof why);
         if (verdict != 1) {
-            snprintf(detail, detail_len, " (%.150s)", why);
+            DETAIL(" (%.150s)", why);
             return verdict == 0 ? SCHED_WHY_POLICY : SCHED_WHY_POLICY_LATER;
         }
     }
     if (!s->alive) return SCHED_WHY_LOST;
     if (s->free_cores < job->cores || s->free_memory_mb < job->memory_mb) {
-        snprintf(detail, detail_len, " (%d cores/%lld MB free)", s->free_cores,
-                 (long long)s->free_memory_mb);
+        DETAIL(" (%d cores/%lld MB free)", s->free_cores, (long long)s->free_memory_mb);
         return SCHED_WHY_BUSY;
     }
     double need = sched_job_watts(s, job);
     if (s->headroom_watts < need) {
-        snprintf(detail, detail_len, " (%.0f W < %.0f W needed)", s->headroom_watts, need);
+        DETAIL(" (%.0f W < %.0f W needed)", s->headroom_watts, need);
         return SCHED_WHY_POWER;
     }
     if (s->stay_until_ms > 0 && job->now_ms + job->duration_ms > s->stay_until_ms) {
-        snprintf(detail, detail_len, " (in %lld s; the job needs %lld s)",
-                 (long long)((s->stay_until_ms - job->now_ms) / 1000),
-                 (long long)(job->duration_ms / 1000));
+        DETAIL(" (in %lld s; the job needs %lld s)",
+               (long long)((s->stay_until_ms - job->now_ms) / 1000),
+               (long long)(job->duration_ms / 1000));
         return SCHED_WHY_LEAVES;
     }
     if (s->has_forecast && job->duration_ms > 0) {
         int k = sched_horizon_for(job->duration_ms);
         if (s->horizon_watts[k] < need) {
-            snprintf(detail, detail_len, " (%.0f W over the next %lld min < %.0f W)",
-                     (double)s->horizon_watts[k], (long long)(sched_horizon_ms[k] / 60000), need);
+            DETAIL(" (%.0f W over the next %lld min < %.0f W)", (double)s->horizon_watts[k],
+                   (long long)(sched_horizon_ms[k] / 60000), need);
             return SCHED_WHY_FORECAST;
         }
     }
     if (job->deferrable && s->grid_rank > SCHED_DEFER_RANK && has_slack(job)) {
-        snprintf(detail, detail_len, " (rank %.2f)", s->grid_rank);
+        DETAIL(" (rank %.2f)", s->grid_rank);
         return SCHED_WHY_DEARER;
     }
     return -1;
@@ -306,6 +311,8 @@ struct sched_fleet {
     uint32_t (*prev)[SCHED_HORIZONS];
     group *groups; /* N_CLASSES x SCHED_MAX_REGIONS */
     int max_cores[N_CLASSES];
+    uint16_t used[N_CLASSES][SCHED_MAX_REGIONS]; /* the groups that hold sites, per class */
+    int n_used[N_CLASSES];
 };
 
 static int class_index(unsigned bit)
@@ -395,6 +402,7 @@ sched_fleet *sched_fleet_new(sched_site *sites, size_t n)
         int c = class_index(sites[i].class_bit);
         int r = sites[i].region >= 0 && sites[i].region < SCHED_MAX_REGIONS ? sites[i].region : 0;
         f->group_of[i] = (uint16_t)(c * SCHED_MAX_REGIONS + r);
+        if (!f->groups[f->group_of[i]].used) f->used[c][f->n_used[c]++] = f->group_of[i];
         f->groups[f->group_of[i]].used = 1;
         if (sites[i].cores > f->max_cores[c]) f->max_cores[c] = sites[i].cores;
         sched_fleet_update(f, i);
@@ -432,7 +440,15 @@ static int top_bucket(uint64_t mask, int c)
     return m ? 63 - __builtin_clzll(m) : 0;
 }
 
+/* The lowest bucket >= c holding a site, or 0. */
+static int low_bucket(uint64_t mask, int c)
+{
+    uint64_t m = c >= 64 ? 0 : mask & ~((1ULL << c) - 1);
+    return m ? __builtin_ctzll(m) : 0;
+}
+
 #define GROUPS_TRIED 3
+#define CANDIDATES_PER_GROUP 2
 #define PROBES_PER_GROUP SCHED_FLEET_PROBES
 
 /* The origin alone (data residency): the one site that may take it, checked exactly. */
@@ -476,10 +492,10 @@ int sched_fleet_place(sched_fleet *f, const sched_job *job, int explain, sched_d
         for (int ci = 0; ci < N_CLASSES; ci++) {
             if (!(job->class_mask & (1u << ci))) continue;
             if (f->max_cores[ci] >= job->cores) could_ever = 1;
-            for (int r = 0; r < SCHED_MAX_REGIONS; r++) {
-                int gi = ci * SCHED_MAX_REGIONS + r;
+            for (int u = 0; u < f->n_used[ci]; u++) {
+                int gi = f->used[ci][u], r = gi % SCHED_MAX_REGIONS;
                 const group *g = &f->groups[gi];
-                if (!g->used || !top_bucket(g->mask[k], c)) continue;
+                if (!top_bucket(g->mask[k], c)) continue;
                 if (deferring && g->grid_rank > SCHED_DEFER_RANK) {
                     out->filtered[SCHED_WHY_DEARER]++;
                     continue;
@@ -502,11 +518,12 @@ int sched_fleet_place(sched_fleet *f, const sched_job *job, int explain, sched_d
         for (int t = 0; t < n_cand && groups_with_winner < GROUPS_TRIED; t++) {
             const group *g = &f->groups[cand[t]];
             int passing = 0, probes = 0;
-            for (int b = top_bucket(g->mask[k], c);
-                 b >= c && passing < 2 && probes < PROBES_PER_GROUP;
-                 b = top_bucket(g->mask[k] & ((1ULL << b) - 1), c)) {
+            for (int b = low_bucket(g->mask[k], c);
+                 b && passing < CANDIDATES_PER_GROUP && probes < PROBES_PER_GROUP;
+                 b = b < SLOT_MAX ? low_bucket(g->mask[k], b + 1) : 0) {
                 for (uint32_t i = g->head[k][b];
-                     i != NONE && passing < 2 && probes < PROBES_PER_GROUP; i = f->next[i][k]) {
+                     i != NONE && passing < CANDIDATES_PER_GROUP && probes < PROBES_PER_GROUP;
+                     i = f->next[i][k]) {
                     probes++;
                     out->looked_at++;
                     int why = sched_filter(&f->sites[i], job, NULL, 0);
@@ -554,5 +571,42 @@ int sched_fleet_place(sched_fleet *f, const sched_job *job, int explain, sched_d
     append(&b, "; %d sites checked exactly", out->looked_at);
     explain_filtered(&b, out, NULL, 0);
     out->explanation = b.data;
+    return OP_OK;
+}
+
+int sched_fleet_place_batch(sched_fleet *f, const sched_job *jobs, size_t n, sched_decision *out,
+                            size_t *placed)
+{
+    uint64_t full[(8 * (SLOT_MAX + 1) * SCHED_HORIZONS * 2) / 64];
+    memset(full, 0, sizeof full);
+    *placed = 0;
+    for (size_t j = 0; j < n; j++) {
+        const sched_job *job = &jobs[j];
+        int memo = !job->excluded && !job->allowed && !job->site_private && job->cores >= 1 &&
+                   job->cores <= SLOT_MAX && !deadline_missed(job);
+        size_t key = 0;
+        if (memo) {
+            int k = job->duration_ms > 0 ? sched_horizon_for(job->duration_ms) : 0;
+            key = ((((size_t)(job->class_mask & 7) * (SLOT_MAX + 1) + (size_t)job->cores) *
+                        SCHED_HORIZONS +
+                    (size_t)k) *
+                   2) +
+                  (size_t)(job->deferrable && has_slack(job));
+            if (full[key / 64] & (1ULL << (key % 64))) {
+                memset(&out[j], 0, sizeof out[j]);
+                out[j].outcome = SCHED_WAIT;
+                out[j].site_index = -1;
+                continue;
+            }
+        }
+        int rc = sched_fleet_place(f, job, 0, &out[j]);
+        if (rc != OP_OK) return rc;
+        if (out[j].outcome == SCHED_PLACED) {
+            sched_fleet_reserve(f, (size_t)out[j].site_index, job);
+            (*placed)++;
+        } else if (memo && out[j].outcome == SCHED_WAIT) {
+            full[key / 64] |= 1ULL << (key % 64);
+        }
+    }
     return OP_OK;
 }

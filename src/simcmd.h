@@ -1,0 +1,10 @@
+/*
+ * simcmd: `outpost sim`, the command around the simulator (sim): options,
+ * progress bar, the report on standard output, CSV and SVG files.
+ */
+#ifndef OUTPOST_SIMCMD_H
+#define OUTPOST_SIMCMD_H
+
+int simcmd_main(int argc, char **argv);
+
+#endif
