@@ -361,7 +361,8 @@ static int build_jobs(world *w, uint64_t *rng)
     size_t n_dc = w->class_count[SIM_DC];
     for (size_t j = 0; j < w->n_jobs; j++) {
         job_spec *s = &w->jobs[j];
-        s->arrival_s = (int32_t)(uniform(rng) * w->p->days * DAY_S);
+        /* arrivals uniform over the run, the last step included */
+        s->arrival_s = (int32_t)(uniform(rng) * (w->p->days * DAY_S - w->p->step_s + 1));
         double u = uniform(rng);
         s->cores = u < 0.5 ? 1 : u < 0.75 ? 2 : u < 0.9 ? 4 : 8;
         double est = 90 * 60 * exp(0.8 * normal(rng));
@@ -915,7 +916,8 @@ int sim_run(const simdata *data, const sim_params *p, sim_report *out, char *err
             w.load[w.events[e].site] += w.events[e].delta_watts;
             if (w.load[w.events[e].site] < 0.5f) w.load[w.events[e].site] = 0;
         }
-        double offered_units[SIM_CLASSES] = {0}, offered_w[SIM_CLASSES] = {0};
+        double offered_units[SIM_CLASSES] = {0}, offered_w[SIM_CLASSES] = {0},
+               hardware_w[SIM_CLASSES] = {0};
         /* 1. envelopes now, and who is there */
         for (size_t i = 0; i < w.n; i++) {
             int c = w.cls[i];
@@ -936,6 +938,7 @@ int sim_run(const simdata *data, const sim_params *p, sim_report *out, char *err
             if (!warm) {
                 offered_w[c] += e;
                 if (alive) offered_units[c] += floor(e / w.wpc[i] + 1e-9);
+                if (alive) hardware_w[c] += w.compute_max[i];
             }
             if (forecast_tick && !warm) horizons(&w, i, now, e, &hz[i * SCHED_HORIZONS]);
             /* cars that drove off: their jobs stop without warning (all policies) */
@@ -952,6 +955,7 @@ int sim_run(const simdata *data, const sim_params *p, sim_report *out, char *err
         size_t row = (size_t)(step - w.warm_steps) * SIM_CLASSES * (1 + SIM_POLICIES);
         for (int c = 0; c < SIM_CLASSES; c++) {
             out->offered_kwh[c] += offered_w[c] * dt / 3.6e6;
+            out->hardware_kwh[c] += hardware_w[c] * dt / 3.6e6;
             out->series[row + (size_t)c * (1 + SIM_POLICIES)] = (float)offered_w[c];
         }
         /* 2. arrivals */

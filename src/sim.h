@@ -62,6 +62,7 @@ typedef struct sim_report {
     size_t sites_by_class[SIM_CLASSES];
     size_t jobs;
     double offered_kwh[SIM_CLASSES];
+    double hardware_kwh[SIM_CLASSES]; /* what the sites present could draw at full load */
     sim_policy_report policy[SIM_POLICIES];
     size_t n_steps;
     int step_s;

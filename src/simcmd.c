@@ -61,9 +61,14 @@ static void report(const sim_params *p, const sim_report *r)
            p->sites, r->sites_by_class[SIM_POD], r->sites_by_class[SIM_CAR],
            r->sites_by_class[SIM_DC], r->jobs, p->days, p->days > 1 ? "s" : "",
            (unsigned long long)p->seed, p->regions, p->step_s);
-    printf("spare energy offered: %.1f MWh (pods %.1f, cars %.1f, data centers %.1f)\n\n",
+    printf("spare energy offered: %.1f MWh (pods %.1f, cars %.1f, data centers %.1f)\n",
            offered / 1000, r->offered_kwh[SIM_POD] / 1000, r->offered_kwh[SIM_CAR] / 1000,
            r->offered_kwh[SIM_DC] / 1000);
+    printf("envelope / hardware of the sites present: pods %.1f%%, cars %.1f%%, data centers "
+           "%.1f%%\n\n",
+           100 * r->offered_kwh[SIM_POD] / (r->hardware_kwh[SIM_POD] + 1e-9),
+           100 * r->offered_kwh[SIM_CAR] / (r->hardware_kwh[SIM_CAR] + 1e-9),
+           100 * r->offered_kwh[SIM_DC] / (r->hardware_kwh[SIM_DC] + 1e-9));
     printf("%-46s %14s %14s %14s\n", "", sim_policy_name(0), sim_policy_name(1),
            sim_policy_name(2));
 #define ROW(label, fmt, expr)                                                                      \

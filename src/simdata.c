@@ -187,10 +187,6 @@ static int acn_line(void *ctx, char **f, int n, char *why, size_t why_len)
 
 int simdata_parse_acn(simdata *d, const char *text, size_t len, char *err, size_t err_len)
 {
-    if (d->n_sessions != d->n_stated) {
-        snprintf(err, err_len, "ACN sessions must be read before the others");
-        return OP_EINVAL;
-    }
     return each_line(text, len, 15, acn_line, d, err, err_len);
 }
 

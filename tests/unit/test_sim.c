@@ -1,0 +1,208 @@
+/*
+ * Unit tests for sim: on a small generated world, Outpost never draws above
+ * an envelope while the power-oblivious baselines do; every job is accounted
+ * for; energy used never exceeds energy offered; a seed gives the same run;
+ * bad parameters are refused. With ../shared/data/power present, a run on
+ * the real data uses at least 90% of the spare energy usable by the queued
+ * work (skipped, with a message, when the data is not on this machine).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "sim.h"
+#include "simdata.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define POWER_DIR "../shared/data/power"
+
+/* A small stand-in for the real data: sessions, piles and flat-ish signals. */
+static void small_data(simdata *d)
+{
+    memset(d, 0, sizeof *d);
+    static simdata_session sessions[] = {{8 * 3600, 9 * 3600, 3 * 3600, 12.0f, 8 * 3600},
+                                         {7 * 3600, 10 * 3600, 2 * 3600, 8.0f, 9 * 3600},
+                                         {12 * 3600, 3 * 3600, 2 * 3600, 6.0f, 4 * 3600},
+                                         {17 * 3600, 13 * 3600, 4 * 3600, 20.0f, 12 * 3600},
+                                         {9 * 3600, 2 * 3600, 3600, 30.0f, -1},
+                                         {18 * 3600, 3600, 1800, 25.0f, -1},
+                                         {10 * 3600, 5 * 3600, 5 * 3600, 9.0f, -1}};
+    d->sessions = sessions;
+    d->n_sessions = sizeof sessions / sizeof sessions[0];
+    d->n_stated = 4;
+    d->turku_sessions_per_point_day = 1.2;
+    static int piles[] = {4, 10, 20, 8, 40};
+    d->piles = piles;
+    d->n_piles = 5;
+    static int64_t t_carbon[] = {1590969600, 1591012800,
+                                 1591056000}; /* 2020-06-01 00:00, 12:00, 2020-06-02 */
+    static float v_carbon[] = {200, 120, 260};
+    static int64_t t_price[] = {1464739200, 1464782400, 1464825600}; /* 2016-06-01 ... */
+    static float v_price[] = {30, 45, 25};
+    for (int i = 0; i < SIMDATA_N_CARBON; i++)
+        d->carbon[i] = (simdata_series){t_carbon, v_carbon, 3};
+    d->price = (simdata_series){t_price, v_price, 3};
+}
+
+static sim_params small_params(uint64_t seed)
+{
+    sim_params p;
+    sim_params_default(&p);
+    p.sites = 400;
+    p.jobs = 6000;
+    p.seed = seed;
+    p.regions = 4;
+    return p;
+}
+
+static void run_ok(const simdata *d, const sim_params *p, sim_report *r)
+{
+    char err[256] = "";
+    int rc = sim_run(d, p, r, err, sizeof err);
+    if (rc != OP_OK) print_error("sim_run: %s\n", err);
+    assert_int_equal(rc, OP_OK);
+}
+
+static void test_outpost_stays_inside_envelopes(void **state)
+{
+    simdata d;
+    small_data(&d);
+    sim_params p = small_params(3);
+    sim_report r;
+    run_ok(&d, &p, &r);
+    const sim_policy_report *o = &r.policy[SIM_OUTPOST];
+    print_message("outpost: over %.3f kWh, violations %.0f site-s, %ld completed, %ld preempted; "
+                  "least-loaded over %.1f kWh; first-fit over %.1f kWh\n",
+                  o->over_kwh, o->violation_site_s, o->completed, o->preempted,
+                  r.policy[SIM_LEAST_LOADED].over_kwh, r.policy[SIM_FIRST_FIT].over_kwh);
+    assert_true(o->over_kwh == 0);
+    assert_true(o->violation_site_s == 0);
+    assert_true(o->completed > 4000);
+    /* the baselines do not look at power: the data centers' evening cut catches them */
+    assert_true(r.policy[SIM_LEAST_LOADED].over_kwh > 1);
+    assert_true(r.policy[SIM_LEAST_LOADED].violation_site_s > 0);
+    assert_true(r.policy[SIM_FIRST_FIT].violation_site_s > 0);
+    sim_report_free(&r);
+}
+
+static void test_every_job_accounted_for(void **state)
+{
+    simdata d;
+    small_data(&d);
+    sim_params p = small_params(4);
+    sim_report r;
+    run_ok(&d, &p, &r);
+    for (int k = 0; k < SIM_POLICIES; k++) {
+        const sim_policy_report *x = &r.policy[k];
+        long total = x->completed + x->dropped + x->queued_at_end + x->running_at_end;
+        if (total != (long)p.jobs)
+            print_error("%s: %ld completed + %ld dropped + %ld queued + %ld running != %zu\n",
+                        sim_policy_name(k), x->completed, x->dropped, x->queued_at_end,
+                        x->running_at_end, p.jobs);
+        assert_int_equal(total, (long)p.jobs);
+        for (int c = 0; c < SIM_CLASSES; c++)
+            assert_true(x->used_kwh[c] <= r.offered_kwh[c] + 1e-6);
+        assert_true(x->used_unit_s <= x->usable_unit_s * 1.0001 + 1);
+        assert_true(x->on_time <= x->completed);
+        assert_true(x->cost_eur > 0 && x->carbon_kg > 0);
+    }
+    for (int c = 0; c < SIM_CLASSES; c++)
+        assert_true(r.offered_kwh[c] <= r.hardware_kwh[c] + 1e-6);
+    assert_int_equal(r.n_steps, 1440);
+    sim_report_free(&r);
+}
+
+static void test_seeded_and_reproducible(void **state)
+{
+    simdata d;
+    small_data(&d);
+    sim_params p = small_params(7);
+    sim_report a, b, c;
+    run_ok(&d, &p, &a);
+    run_ok(&d, &p, &b);
+    p.seed = 8;
+    run_ok(&d, &p, &c);
+    for (int k = 0; k < SIM_POLICIES; k++) {
+        assert_int_equal(a.policy[k].completed, b.policy[k].completed);
+        assert_int_equal(a.policy[k].preempted, b.policy[k].preempted);
+        assert_true(a.policy[k].used_unit_s == b.policy[k].used_unit_s);
+        assert_true(a.policy[k].cost_eur == b.policy[k].cost_eur);
+    }
+    assert_memory_equal(a.series, b.series,
+                        a.n_steps * SIM_CLASSES * (1 + SIM_POLICIES) * sizeof(float));
+    assert_true(a.policy[SIM_OUTPOST].used_unit_s != c.policy[SIM_OUTPOST].used_unit_s);
+    sim_report_free(&a);
+    sim_report_free(&b);
+    sim_report_free(&c);
+}
+
+static void test_bad_parameters(void **state)
+{
+    simdata d;
+    small_data(&d);
+    sim_params p = small_params(1);
+    sim_report r;
+    char err[256] = "";
+    p.sites = 0;
+    assert_int_equal(sim_run(&d, &p, &r, err, sizeof err), OP_EINVAL);
+    assert_non_null(strstr(err, "sites 1..2,000,000"));
+    p = small_params(1);
+    p.step_s = 7;
+    assert_int_equal(sim_run(&d, &p, &r, err, sizeof err), OP_EINVAL);
+    p = small_params(1);
+    p.regions = 65;
+    assert_int_equal(sim_run(&d, &p, &r, err, sizeof err), OP_EINVAL);
+}
+
+static void test_real_data(void **state)
+{
+    if (access(POWER_DIR "/acn_caltech_sessions_2020-12_2021-09.csv", R_OK) != 0) {
+        fprintf(stderr, "SKIP: %s missing (../shared/data/power is not on this machine)\n",
+                POWER_DIR);
+        skip();
+    }
+    simdata d;
+    char err[512] = "";
+    assert_int_equal(simdata_load(&d, POWER_DIR, err, sizeof err), OP_OK);
+    print_message("real data: %zu sessions (%zu with a stated departure), %.2f sessions per "
+                  "point per day (Turku), %zu stations\n",
+                  d.n_sessions, d.n_stated, d.turku_sessions_per_point_day, d.n_piles);
+    assert_true(d.n_stated > 1000 && d.n_sessions > 5000 && d.n_piles == 1362);
+    sim_params p;
+    sim_params_default(&p);
+    p.sites = 3000;
+    p.jobs = 30000;
+    sim_report r;
+    run_ok(&d, &p, &r);
+    const sim_policy_report *o = &r.policy[SIM_OUTPOST];
+    double share = o->used_unit_s / o->usable_unit_s;
+    print_message("outpost used %.1f%% of the usable spare; violations %.0f; least-loaded %.1f%%\n",
+                  100 * share, o->violation_site_s,
+                  100 * r.policy[SIM_LEAST_LOADED].used_unit_s /
+                      r.policy[SIM_LEAST_LOADED].usable_unit_s);
+    assert_true(share >= 0.90);
+    assert_true(o->violation_site_s == 0 && o->over_kwh == 0);
+    assert_true(r.policy[SIM_LEAST_LOADED].violation_site_s > 0);
+    sim_report_free(&r);
+    simdata_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outpost_stays_inside_envelopes),
+        cmocka_unit_test(test_every_job_accounted_for),
+        cmocka_unit_test(test_seeded_and_reproducible),
+        cmocka_unit_test(test_bad_parameters),
+        cmocka_unit_test(test_real_data),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
