@@ -67,6 +67,8 @@ static const struct {
     {"policy", "policy check FILE | show | diff FILE | set FILE   the hub's governance rules"},
     {"operator-key", "operator-key                       print this operator's public key"},
     {"leave", "leave SITE_DIR [--grace S]         a site's owner unplugs: hand its jobs back"},
+    {"power", "power SITE_DIR [--watts W] [--price P] [--carbon C] [--dr-watts W --dr-for S]\n"
+              "        [--departure-in S | --no-departure]   set a site's power signals"},
 };
 
 int cli_is_command(const char *name)
@@ -470,6 +472,88 @@ static int cmd_leave(int argc, char **argv)
     return rc;
 }
 
+/*
+ * outpost power SITE_DATA_DIR [options]: the site's power signals by hand (a
+ * meter message through its local socket): the envelope, the grid price and
+ * carbon, a demand-response cap for a while, a parked car's stated departure.
+ */
+static int cmd_power(int argc, char **argv)
+{
+    static const char *usage =
+        "usage: outpost power SITE_DATA_DIR|SOCKET [--watts W] [--price P] [--carbon C]\n"
+        "         [--dr-watts W --dr-for S] [--departure-in S | --no-departure]\n";
+    const char *dir = NULL;
+    cJSON *req = cJSON_CreateObject(), *reply = NULL;
+    cJSON *meter = req ? cJSON_AddObjectToObject(req, "meter") : NULL;
+    double dr_watts = -1, dr_for = -1;
+    if (!meter) {
+        cJSON_Delete(req);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        double v = 0;
+        int takes = strcmp(a, "--watts") == 0 || strcmp(a, "--price") == 0 ||
+                    strcmp(a, "--carbon") == 0 || strcmp(a, "--dr-watts") == 0 ||
+                    strcmp(a, "--dr-for") == 0 || strcmp(a, "--departure-in") == 0;
+        if (takes && (i + 1 >= argc || util_parse_double(argv[i + 1], &v) != OP_OK)) {
+            fprintf(stderr, "outpost power: %s takes a number\n%s", a, usage);
+            cJSON_Delete(req);
+            return EXIT_USAGE;
+        }
+        if (takes) i++;
+        if (strcmp(a, "--watts") == 0)
+            cJSON_AddNumberToObject(meter, "watts", v);
+        else if (strcmp(a, "--price") == 0)
+            cJSON_AddNumberToObject(meter, "price", v);
+        else if (strcmp(a, "--carbon") == 0)
+            cJSON_AddNumberToObject(meter, "carbon", v);
+        else if (strcmp(a, "--dr-watts") == 0)
+            dr_watts = v;
+        else if (strcmp(a, "--dr-for") == 0)
+            dr_for = v;
+        else if (strcmp(a, "--departure-in") == 0)
+            cJSON_AddNumberToObject(meter, "departure_ms", (double)util_now_ms() + v * 1000);
+        else if (strcmp(a, "--no-departure") == 0)
+            cJSON_AddNumberToObject(meter, "departure_ms", 0);
+        else if (a[0] != '-' && !dir)
+            dir = a;
+        else {
+            fprintf(stderr, "%s", usage);
+            cJSON_Delete(req);
+            return EXIT_USAGE;
+        }
+    }
+    if ((dr_watts >= 0) != (dr_for >= 0)) {
+        fprintf(stderr, "outpost power: --dr-watts and --dr-for go together\n");
+        cJSON_Delete(req);
+        return EXIT_USAGE;
+    }
+    if (dr_watts >= 0) {
+        cJSON *dr = cJSON_AddObjectToObject(meter, "dr");
+        cJSON_AddNumberToObject(dr, "watts", dr_watts);
+        cJSON_AddNumberToObject(dr, "until_ms", (double)util_now_ms() + dr_for * 1000);
+    }
+    if (!dir || cJSON_GetArraySize(meter) == 0) {
+        fprintf(stderr, "%s", usage);
+        cJSON_Delete(req);
+        return EXIT_USAGE;
+    }
+    cJSON_AddStringToObject(req, "op", "power");
+    int rc = local_call(dir, req, &reply);
+    if (rc != EXIT_OK) return rc;
+    const char *error = jsonx_str(reply, "error");
+    const cJSON *env = cJSON_GetObjectItemCaseSensitive(reply, "envelope_watts");
+    if (error) {
+        fprintf(stderr, "outpost power: the site refused: %s\n", error);
+        rc = EXIT_REJECTED;
+    } else {
+        printf("envelope now %.0f W\n", cJSON_IsNumber(env) ? env->valuedouble : 0);
+    }
+    cJSON_Delete(reply);
+    return rc;
+}
+
 static void submit_usage(FILE *out)
 {
     fprintf(
@@ -826,6 +910,16 @@ static int cmd_job(cli *c, int argc, char **argv)
                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "applied"))
                    ? "applied"
                    : "recorded, not applied");
+        const cJSON *receipt = cJSON_GetObjectItemCaseSensitive(e, "receipt");
+        double share = 1, cost = 0, carbon = 0;
+        if (cJSON_IsObject(receipt)) {
+            jsonx_num(receipt, "spare_share", &share);
+            printf("      energy receipt: %.1f J, %.0f%% of its run time inside the envelope",
+                   joules, share * 100);
+            if (jsonx_num(receipt, "cost", &cost) == OP_OK) printf(", cost %.6f", cost);
+            if (jsonx_num(receipt, "carbon_g", &carbon) == OP_OK) printf(", %.3f g CO2", carbon);
+            printf("\n");
+        }
     }
     return EXIT_OK;
 }
@@ -1496,6 +1590,11 @@ int cli_main(int argc, char **argv)
     }
     if (strcmp(cmd, "leave") == 0) {
         rc = cmd_leave(n_rest, rest);
+        free(rest);
+        return rc;
+    }
+    if (strcmp(cmd, "power") == 0) {
+        rc = cmd_power(n_rest, rest);
         free(rest);
         return rc;
     }

@@ -55,7 +55,8 @@ static const char *hub_schema =
     " finished_at INTEGER, lease_expires_at INTEGER, reason TEXT, explanation TEXT,"
     " excluded TEXT NOT NULL DEFAULT '', notify TEXT,"
     " awaiting_approval INTEGER NOT NULL DEFAULT 0, program TEXT,"
-    " data_class INTEGER NOT NULL DEFAULT 0);"
+    " data_class INTEGER NOT NULL DEFAULT 0, expected_ms INTEGER NOT NULL DEFAULT 0,"
+    " deadline_at INTEGER NOT NULL DEFAULT 0, may_defer INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);"
     "CREATE INDEX IF NOT EXISTS jobs_site ON jobs(site, state);"
     "CREATE TABLE IF NOT EXISTS results(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
@@ -91,6 +92,13 @@ typedef struct hub_site {
     int64_t reserved_memory_mb;
     int reserved_jobs;
     int reported_running;
+    /* power as the site reports it in each heartbeat (issue 3), memory only */
+    int has_forecast;
+    float forecast_watts[SCHED_HORIZONS]; /* least forecast envelope over each horizon */
+    int64_t stay_until_ms;
+    double grid_rank;
+    int region;
+    uint64_t attempts_placed, attempts_lost; /* the failure rate the scheduler sees */
     char protections_off[128];
     cJSON *messages;         /* the site's own message counters, from its heartbeat */
     uint64_t witnessed_size; /* size of the site's last signed audit head logged here */
@@ -151,6 +159,28 @@ typedef struct hub {
 } hub;
 
 /* ---------- fleet registry ---------- */
+
+/*
+ * Columns added after a hub's database was first created (CREATE TABLE IF
+ * NOT EXISTS leaves an existing table alone): added when missing.
+ */
+static int migrate(hub *h)
+{
+    static const char *added[][2] = {{"expected_ms", "INTEGER NOT NULL DEFAULT 0"},
+                                     {"deadline_at", "INTEGER NOT NULL DEFAULT 0"},
+                                     {"may_defer", "INTEGER NOT NULL DEFAULT 0"}};
+    for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+        if (store_has_column(h->db, "jobs", added[i][0])) continue;
+        char sql[200];
+        snprintf(sql, sizeof sql, "ALTER TABLE jobs ADD COLUMN %s %s", added[i][0], added[i][1]);
+        if (store_exec(h->db, sql) != OP_OK) {
+            log_error("hub", "cannot add column jobs.%s", added[i][0]);
+            return OP_ESTORE;
+        }
+        log_info("hub", "database: added column jobs.%s", added[i][0]);
+    }
+    return OP_OK;
+}
 
 static hub_site *find_site(hub *h, const char *id)
 {
@@ -499,9 +529,10 @@ static void notify_terminal(hub *h, int64_t job_id, const char *state)
  * Takes a placed or running job back from its site (site lost, lease
  * expired, refused, retryable error): queued again for another attempt, or
  * failed when its attempts are used up. exclude adds the site to the
- * job's excluded list (it refused the job).
+ * job's excluded list (it refused the job); lost counts the attempt against
+ * the site's reliability (it was lost, expired or handed back, not refused).
  */
-static void requeue(hub *h, int64_t job_id, const char *why, int exclude)
+static void requeue(hub *h, int64_t job_id, const char *why, int exclude, int lost)
 {
     sqlite3_stmt *st = store_stmt(h->db, "SELECT attempt, max_attempts, site, cores, memory_mb,"
                                          " excluded, state FROM jobs WHERE id=?");
@@ -548,6 +579,8 @@ static void requeue(hub *h, int64_t job_id, const char *why, int exclude)
     check_rc(h, store_step_done(h->db, st));
     job_event(h, job_id, attempt, site, give_up ? "failed" : "requeued", reason);
     release(h, site, cores, memory_mb);
+    hub_site *where = lost ? find_site(h, site) : NULL;
+    if (where) where->attempts_lost++;
     if (give_up) notify_terminal(h, job_id, "failed");
     log_info("hub", "job %lld attempt %lld taken back from %s: %s", (long long)job_id,
              (long long)attempt, site, reason);
@@ -571,6 +604,16 @@ static void fill_view(hub *h, sched_site *view, int optimistic)
         v->headroom_watts =
             s->power_budget_watts - (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
         v->running_jobs = optimistic ? 0 : s->reserved_jobs;
+        v->region = s->region;
+        v->grid_rank = optimistic ? 0 : s->grid_rank;
+        v->stay_until_ms = optimistic ? 0 : s->stay_until_ms;
+        v->failure_rate =
+            s->attempts_placed ? (double)s->attempts_lost / (double)s->attempts_placed : 0;
+        v->has_forecast = !optimistic && s->has_forecast;
+        /* like headroom_watts: the envelope less what is placed or running here */
+        double committed = s->reserved_cores * s->watts_per_core;
+        for (int k = 0; k < SCHED_HORIZONS; k++)
+            v->horizon_watts[k] = (float)(s->forecast_watts[k] - committed);
     }
 }
 
@@ -604,7 +647,8 @@ static void place_queued(hub *h)
     fill_view(h, view, 0);
     sqlite3_stmt *sel = store_stmt(h->db, "SELECT id, attempt, cores, memory_mb, class_mask,"
                                           " origin, site_private, excluded, spec, explanation,"
-                                          " kind, program, data_class"
+                                          " kind, program, data_class, expected_ms,"
+                                          " deadline_at, may_defer"
                                           " FROM jobs WHERE state='queued' AND"
                                           " awaiting_approval=0 ORDER BY id LIMIT ?");
     if (!sel) {
@@ -636,7 +680,15 @@ static void place_queued(hub *h)
                          .class_mask = (unsigned)sqlite3_column_int(sel, 4),
                          .origin = store_col_text(sel, 5),
                          .site_private = sqlite3_column_int(sel, 6),
-                         .excluded = excluded};
+                         .excluded = excluded,
+                         .origin_index = -1,
+                         .origin_region = -1,
+                         .now_ms = now,
+                         .duration_ms = sqlite3_column_int64(sel, 13),
+                         .deadline_ms = sqlite3_column_int64(sel, 14),
+                         .deferrable = sqlite3_column_int(sel, 15)};
+        hub_site *from = job.origin[0] ? find_site(h, job.origin) : NULL;
+        if (from) job.origin_region = from->region;
         /*
          * What the policy looks at, from the row's columns: re-parsing the spec here would
          * decode every queued job's inputs (up to 4 MiB each) on every placement pass.
@@ -708,6 +760,7 @@ static void place_queued(hub *h)
             s->reserved_cores += p->cores;
             s->reserved_memory_mb += p->memory_mb;
             s->reserved_jobs++;
+            s->attempts_placed++;
             cJSON *offer = cJSON_CreateObject();
             if (offer) {
                 jsonx_add_int(offer, "job", p->id);
@@ -726,7 +779,11 @@ static void place_queued(hub *h)
                 h->store_failed = 1;
                 break;
             }
-            sqlite3_bind_text(up, 1, "no site in the fleet can run it", -1, SQLITE_STATIC);
+            sqlite3_bind_text(up, 1,
+                              strstr(p->explanation, "deadline cannot be met")
+                                  ? "its deadline can no longer be met"
+                                  : "no site in the fleet can run it",
+                              -1, SQLITE_STATIC);
             sqlite3_bind_text(up, 2, p->explanation, -1, SQLITE_STATIC);
             sqlite3_bind_int64(up, 3, now);
             sqlite3_bind_int64(up, 4, p->id);
@@ -770,7 +827,7 @@ static void take_back_from_site(hub *h, const char *site_id, const char *why)
         ids[n++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     for (int i = 0; i < n; i++)
-        requeue(h, ids[i], why, 0);
+        requeue(h, ids[i], why, 0, 1);
 }
 
 static void check_fleet(hub *h)
@@ -805,7 +862,7 @@ static void check_fleet(hub *h)
         ids[n++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     for (int i = 0; i < n; i++)
-        requeue(h, ids[i], "lease expired (site did not confirm it)", 0);
+        requeue(h, ids[i], "lease expired (site did not confirm it)", 0, 1);
 }
 
 static void flush_seqs(hub *h)
@@ -990,6 +1047,44 @@ static void update_site_capacity(hub *h, hub_site *s, const cJSON *body)
     h->placement_dirty = 1;
 }
 
+/*
+ * What a site says of its power besides its envelope: the forecast envelope
+ * over each horizon, when it leaves (a parked car's stated departure), where
+ * its grid signal sits in the last day (grid_rank) and its region. Bad
+ * values are ignored field by field (the site keeps its last good ones).
+ */
+static void update_site_power(hub *h, hub_site *s, const cJSON *o)
+{
+    if (!cJSON_IsObject(o)) return;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "forecast_watts");
+    int changed = 0;
+    if (cJSON_IsArray(f) && cJSON_GetArraySize(f) == SCHED_HORIZONS) {
+        float v[SCHED_HORIZONS];
+        int k = 0, ok = 1;
+        const cJSON *x;
+        cJSON_ArrayForEach(x, f)
+        {
+            ok = ok && cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble < 1e9;
+            if (ok) v[k++] = (float)x->valuedouble;
+        }
+        if (ok) {
+            changed = !s->has_forecast || memcmp(v, s->forecast_watts, sizeof v) != 0;
+            memcpy(s->forecast_watts, v, sizeof v);
+            s->has_forecast = 1;
+        }
+    }
+    int64_t stay = 0, region = s->region;
+    double rank = s->grid_rank;
+    if (jsonx_int(o, "stay_until_ms", 0, INT64_MAX / 2, &stay) != OP_OK) stay = 0;
+    if (jsonx_num(o, "grid_rank", &rank) != OP_OK || !(rank >= 0 && rank <= 1)) rank = s->grid_rank;
+    jsonx_int(o, "region", 0, SCHED_MAX_REGIONS - 1, &region);
+    changed = changed || stay != s->stay_until_ms || rank != s->grid_rank || region != s->region;
+    s->stay_until_ms = stay;
+    s->grid_rank = rank;
+    s->region = (int)region;
+    if (changed) h->placement_dirty = 1;
+}
+
 static void send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char *why)
 {
     cJSON *c = cJSON_CreateObject();
@@ -1036,6 +1131,7 @@ static void handle_state(hub *h, hub_site *s, const cJSON *body)
         h->placement_dirty = 1;
     }
     update_site_capacity(h, s, body);
+    update_site_power(h, s, cJSON_GetObjectItemCaseSensitive(body, "power"));
     witness_site_head(h, s, cJSON_GetObjectItemCaseSensitive(body, "audit_head"));
     /* Word from the hub for a site with work: its offline leases run from here. */
     if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body, "running")) > 0) {
@@ -1112,7 +1208,7 @@ static void handle_events(hub *h, hub_site *s, const cJSON *body)
             snprintf(reason, sizeof reason, "refused by %s: %.200s", s->id, why ? why : "?");
             /* a refusal keeps the job away from that site; "busy" (its view of the site's
              * capacity was behind, e.g. a cancelled attempt still stopping) does not */
-            requeue(h, job_id, reason, strcmp(ev, "refused") == 0);
+            requeue(h, job_id, reason, strcmp(ev, "refused") == 0, 0);
         }
     }
 }
@@ -1307,7 +1403,7 @@ static int apply_result(hub *h, hub_site *s, const cJSON *item, int local)
             return OP_ESTORE;
         char why[300];
         snprintf(why, sizeof why, "%s could not run it: %.200s", s->id, error);
-        requeue(h, job_id, why, 1);
+        requeue(h, job_id, why, 1, 1);
         return OP_OK;
     }
     int final_state;
@@ -1371,8 +1467,9 @@ static int apply_local(hub *h, hub_site *s, const cJSON *item)
     sqlite3_stmt *ins = store_stmt(h->db, "INSERT INTO jobs(name, kind, spec, state, attempt,"
                                           " site, cores, memory_mb, class_mask, origin,"
                                           " site_private, max_attempts, submitted_by,"
-                                          " submitted_at, placed_at, program, data_class)"
-                                          " VALUES(?,?,?,'running',1,?,?,?,?,?,?,1,?,?,?,?,?)");
+                                          " submitted_at, placed_at, program, data_class,"
+                                          " expected_ms, may_defer)"
+                                          " VALUES(?,?,?,'running',1,?,?,?,?,?,?,1,?,?,?,?,?,?,?)");
     sqlite3_stmt *map = store_stmt(h->db, "INSERT INTO local_jobs(site, local_id, job_id)"
                                           " VALUES(?,?,?)");
     if (!text || !ins || !map) {
@@ -1395,6 +1492,8 @@ static int apply_local(hub *h, hub_site *s, const cJSON *item)
     sqlite3_bind_int64(ins, 12, now);
     store_bind_text(ins, 13, spec.argc > 0 ? spec.argv[0] : NULL);
     sqlite3_bind_int(ins, 14, spec.data_class);
+    sqlite3_bind_int64(ins, 15, spec.expected_s * 1000);
+    sqlite3_bind_int(ins, 16, spec.deferrable);
     free(text);
     jobspec_clear(&spec);
     if (check_rc(h, store_step_done(h->db, ins)) != OP_OK) return OP_ESTORE;
@@ -1542,8 +1641,9 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, int 
     sqlite3_stmt *st = store_stmt(h->db, "INSERT INTO jobs(name, kind, spec, state, cores,"
                                          " memory_mb, class_mask, origin, site_private,"
                                          " max_attempts, submitted_by, submitted_at, notify,"
-                                         " awaiting_approval, program, data_class)"
-                                         " VALUES(?,?,?,'queued',?,?,?,?,?,?,?,?,?,?,?,?)");
+                                         " awaiting_approval, program, data_class,"
+                                         " expected_ms, deadline_at, may_defer)"
+                                         " VALUES(?,?,?,'queued',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!text || !st) {
         free(text);
         jobspec_clear(&spec);
@@ -1565,6 +1665,10 @@ static int op_submit_one(hub *h, const cJSON *spec_json, const char *op_id, int 
     sqlite3_bind_int(st, 13, awaiting);
     store_bind_text(st, 14, spec.argc > 0 ? spec.argv[0] : NULL);
     sqlite3_bind_int(st, 15, spec.data_class);
+    int64_t submitted = util_now_ms();
+    sqlite3_bind_int64(st, 16, spec.expected_s * 1000);
+    sqlite3_bind_int64(st, 17, spec.deadline_s ? submitted + spec.deadline_s * 1000 : 0);
+    sqlite3_bind_int(st, 18, spec.deferrable);
     free(text);
     jobspec_clear(&spec);
     if (check_rc(h, store_step_done(h->db, st)) != OP_OK) {
@@ -1758,6 +1862,10 @@ static int op_job(hub *h, const cJSON *req, cJSON *data, int with_outputs, char 
             jsonx_add_int(r, "peak_rss_bytes", sqlite3_column_int64(st, 6));
             jsonx_add_int(r, "wall_ms", sqlite3_column_int64(st, 7));
             cJSON_AddNumberToObject(r, "energy_joules", sqlite3_column_double(st, 8));
+            cJSON *body = cJSON_Parse(store_col_text(st, 9));
+            cJSON *receipt = cJSON_DetachItemFromObjectCaseSensitive(body, "receipt");
+            if (receipt) cJSON_AddItemToObject(r, "receipt", receipt);
+            cJSON_Delete(body);
         }
         cJSON_AddItemToArray(results, r);
     }
@@ -1790,6 +1898,19 @@ static int op_sites(hub *h, cJSON *data)
         jsonx_add_int(o, "trust", s->trust);
         cJSON_AddStringToObject(o, "protections_off", s->protections_off);
         if (s->messages) cJSON_AddItemToObject(o, "messages", cJSON_Duplicate(s->messages, 1));
+        cJSON *p = cJSON_AddObjectToObject(o, "power");
+        if (p) {
+            if (s->has_forecast) {
+                cJSON *f = cJSON_AddArrayToObject(p, "forecast_watts");
+                for (int k = 0; f && k < SCHED_HORIZONS; k++)
+                    cJSON_AddItemToArray(f, cJSON_CreateNumber(s->forecast_watts[k]));
+            }
+            if (s->stay_until_ms) jsonx_add_int(p, "stay_until_ms", s->stay_until_ms);
+            cJSON_AddNumberToObject(p, "grid_rank", s->grid_rank);
+            jsonx_add_int(p, "region", s->region);
+            jsonx_add_int(p, "attempts_placed", (int64_t)s->attempts_placed);
+            jsonx_add_int(p, "attempts_lost", (int64_t)s->attempts_lost);
+        }
         cJSON_AddItemToArray(arr, o);
     }
     return OP_OK;
@@ -2345,7 +2466,7 @@ int hub_main(int argc, char **argv)
     if (util_fmt(path, sizeof path, "%s/hub.db", data_dir) != OP_OK ||
         store_open(path, hub_schema, 1, &h->db) != OP_OK)
         goto out;
-    if (load_sites(h) != OP_OK) goto out;
+    if (migrate(h) != OP_OK || load_sites(h) != OP_OK) goto out;
     if (auditlog_attach(h->db, &h->audit) != OP_OK) goto out;
     h->head_size = auditlog_size(h->audit);
     /* Fresh lease deadlines after a restart: sites get a full lease to check in again. */

@@ -245,10 +245,11 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
         snprintf(err, err_len, "job spec must be a JSON object");
         return OP_EINVAL;
     }
-    static const char *known[] = {
-        "kind",          "name",         "command",    "resources", "inputs",
-        "outputs",       "site_classes", "data_class", "origin",    "max_attempts",
-        "deterministic", "route",        "checkpoint", NULL};
+    static const char *known[] = {"kind",       "name",         "command",       "resources",
+                                  "inputs",     "outputs",      "site_classes",  "data_class",
+                                  "origin",     "max_attempts", "deterministic", "route",
+                                  "checkpoint", "deadline_s",   "expected_s",    "deferrable",
+                                  NULL};
     const cJSON *field;
     cJSON_ArrayForEach(field, root)
     {
@@ -422,6 +423,28 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
         goto fail;
     }
     spec->deterministic = det ? cJSON_IsTrue(det) : 0;
+    if ((rc = get_int(root, "deadline_s", "", 0, 0, JOBSPEC_MAX_DEADLINE_S, &spec->deadline_s, err,
+                      err_len)))
+        goto fail;
+    if ((rc = get_int(root, "expected_s", "", 0, 0, JOBSPEC_MAX_WALL_S, &spec->expected_s, err,
+                      err_len)))
+        goto fail;
+    rc = OP_EINVAL;
+    if (spec->deadline_s && spec->expected_s > spec->deadline_s) {
+        snprintf(err, err_len,
+                 "expected_s: longer than deadline_s (it could never finish in time)");
+        goto fail;
+    }
+    const cJSON *deferrable = cJSON_GetObjectItemCaseSensitive(root, "deferrable");
+    if (deferrable && !cJSON_IsBool(deferrable)) {
+        snprintf(err, err_len, "deferrable: must be true or false");
+        goto fail;
+    }
+    spec->deferrable = deferrable ? cJSON_IsTrue(deferrable) : 0;
+    if (spec->deferrable && !spec->deadline_s) {
+        snprintf(err, err_len, "deferrable: needs a deadline_s (it may wait only inside one)");
+        goto fail;
+    }
     const cJSON *ckpt = cJSON_GetObjectItemCaseSensitive(root, "checkpoint");
     if (ckpt && (!cJSON_IsString(ckpt) || !safe_file_name(ckpt->valuestring) ||
                  strlen(ckpt->valuestring) >= sizeof spec->checkpoint)) {

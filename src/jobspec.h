@@ -14,7 +14,10 @@
  *    "origin": "site-id",                    required for site-private
  *    "max_attempts": 3, "deterministic": true,
  *    "route": {"time_limit_s": 10, "seed": 1},  route only
- *    "checkpoint": "state.bin"}              written on SIGTERM, given back on resume
+ *    "checkpoint": "state.bin",              written on SIGTERM, given back on resume
+ *    "deadline_s": 7200,                     finish within 2 h of submission
+ *    "expected_s": 1800,                     expected run time (power forecast, departures)
+ *    "deferrable": true}                     may wait for cheaper/cleaner power (needs a deadline)
  * A route job plans vehicle routes for its one input (a CVRPLIB, Solomon or
  * JSON instance, docs/routing.md) with the site's own solver; its outputs
  * are solution.json and routes.svg.
@@ -36,6 +39,7 @@
 #define JOBSPEC_MAX_MEMORY_MB (1024 * 1024)
 #define JOBSPEC_MAX_WALL_S (7 * 24 * 3600)
 #define JOBSPEC_MAX_OUTPUT_BYTES (4 * 1024 * 1024)
+#define JOBSPEC_MAX_DEADLINE_S (30 * 24 * 3600)
 
 enum { JOB_KIND_EXEC = 1, JOB_KIND_NOOP = 2, JOB_KIND_ROUTE = 3 };
 #define JOBSPEC_ROUTE_MAX_S 3600
@@ -72,6 +76,9 @@ typedef struct jobspec {
     char checkpoint[128];      /* a file the job writes when stopped and reads when resumed */
     double route_time_limit_s; /* route jobs */
     int64_t route_seed;
+    int64_t deadline_s; /* finish within this many seconds of submission; 0: no deadline */
+    int64_t expected_s; /* expected run time (forecasts, departures); 0: unknown */
+    int deferrable;     /* may wait for cheaper/cleaner power inside its deadline */
 } jobspec;
 
 /*

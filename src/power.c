@@ -1,6 +1,11 @@
 #include "power.h"
 
+#include "err.h"
+
+#include <cJSON.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 #define DAY_MS 86400000LL
 #define SLOT_MS (DAY_MS / POWER_PROFILE_SLOTS)
@@ -125,4 +130,108 @@ double power_forecast_min(const power_forecaster *f, int64_t from_ms, int64_t du
     }
     double end = power_forecast(f, from_ms + duration_ms);
     return end < least ? end : least;
+}
+
+static int meter_number(const cJSON *o, const char *key, const char *path, double min, double max,
+                        double *out, char *err, size_t err_len)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min ||
+        v->valuedouble > max) {
+        snprintf(err, err_len, "%s%s: must be a number from %g to %g", path, key, min, max);
+        return -1;
+    }
+    *out = v->valuedouble;
+    return 1;
+}
+
+int power_meter_parse(const char *text, size_t len, power_meter *out, char *err, size_t err_len)
+{
+    memset(out, 0, sizeof *out);
+    if (len > POWER_METER_MAX_BYTES) {
+        snprintf(err, err_len, "meter message larger than %d bytes", POWER_METER_MAX_BYTES);
+        return OP_EINVAL;
+    }
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    int rc = OP_EINVAL;
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, err_len, "meter message must be a JSON object");
+        goto out;
+    }
+    static const char *known[] = {"watts", "price", "carbon", "departure_ms", "dr", NULL};
+    const cJSON *field;
+    cJSON_ArrayForEach(field, root)
+    {
+        int ok = 0;
+        for (const char **k = known; *k; k++)
+            ok = ok || (field->string && strcmp(field->string, *k) == 0);
+        if (!ok) {
+            snprintf(err, err_len, "%.64s: unknown field", field->string ? field->string : "?");
+            goto out;
+        }
+    }
+    double v;
+    int got;
+    if ((got = meter_number(root, "watts", "", 0, 1e9, &out->watts, err, err_len)) < 0) goto out;
+    if (got) out->has |= POWER_METER_WATTS;
+    if ((got = meter_number(root, "price", "", -1e5, 1e5, &out->price, err, err_len)) < 0) goto out;
+    if (got) out->has |= POWER_METER_PRICE;
+    if ((got = meter_number(root, "carbon", "", 0, 1e5, &out->carbon, err, err_len)) < 0) goto out;
+    if (got) out->has |= POWER_METER_CARBON;
+    if ((got = meter_number(root, "departure_ms", "", 0, 9e15, &v, err, err_len)) < 0) goto out;
+    if (got) {
+        out->has |= POWER_METER_DEPARTURE;
+        out->departure_ms = (int64_t)v;
+    }
+    const cJSON *dr = cJSON_GetObjectItemCaseSensitive(root, "dr");
+    if (dr) {
+        if (!cJSON_IsObject(dr) || cJSON_GetArraySize(dr) != 2) {
+            snprintf(err, err_len, "dr: must be {\"watts\": W, \"until_ms\": T}");
+            goto out;
+        }
+        if (meter_number(dr, "watts", "dr.", 0, 1e9, &out->dr_watts, err, err_len) != 1 ||
+            meter_number(dr, "until_ms", "dr.", 0, 9e15, &v, err, err_len) != 1) {
+            if (!err[0]) snprintf(err, err_len, "dr: must be {\"watts\": W, \"until_ms\": T}");
+            goto out;
+        }
+        out->dr_until_ms = (int64_t)v;
+        out->has |= POWER_METER_DR;
+    }
+    if (!out->has) {
+        snprintf(err, err_len, "meter message: no field (watts, price, carbon, departure_ms, dr)");
+        goto out;
+    }
+    rc = OP_OK;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+void power_grid_ring_init(power_grid_ring *r)
+{
+    for (int i = 0; i < 24; i++) {
+        r->hourly[i] = 0;
+        r->hour[i] = -1;
+    }
+}
+
+void power_grid_ring_observe(power_grid_ring *r, int64_t t_ms, double value)
+{
+    int64_t hour = t_ms / 3600000;
+    int slot = (int)(((hour % 24) + 24) % 24);
+    r->hourly[slot] = value;
+    r->hour[slot] = hour;
+}
+
+double power_grid_rank(const power_grid_ring *r, int64_t t_ms, double value)
+{
+    int64_t hour = t_ms / 3600000;
+    int seen = 0, lower = 0;
+    for (int i = 0; i < 24; i++) {
+        if (r->hour[i] < 0 || r->hour[i] > hour || r->hour[i] <= hour - 24) continue;
+        seen++;
+        lower += r->hourly[i] < value;
+    }
+    return seen ? (double)lower / seen : 0;
 }

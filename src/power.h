@@ -90,4 +90,44 @@ double power_forecast(const power_forecaster *f, int64_t t_ms);
 double power_forecast_min(const power_forecaster *f, int64_t from_ms, int64_t duration_ms,
                           int64_t step_ms);
 
+/*
+ * A site meter's message (MQTT topic, or `outpost power` through the site's
+ * local socket), JSON with any of:
+ *   {"watts": 1800,                       the envelope now (spare power for compute)
+ *    "price": 42.5, "carbon": 180,        grid price (per MWh) and carbon (g/kWh) now
+ *    "departure_ms": 1764400000000,       a parked car's stated departure (0: none)
+ *    "dr": {"watts": 200, "until_ms": T}} a demand-response cap until T (watts 0 allowed)
+ * At least one field; numbers finite and in range; nothing else. OP_EINVAL
+ * with the field named in err.
+ */
+enum {
+    POWER_METER_WATTS = 1,
+    POWER_METER_PRICE = 2,
+    POWER_METER_CARBON = 4,
+    POWER_METER_DEPARTURE = 8,
+    POWER_METER_DR = 16,
+};
+typedef struct power_meter {
+    unsigned has; /* POWER_METER_* bits */
+    double watts, price, carbon, dr_watts;
+    int64_t departure_ms, dr_until_ms;
+} power_meter;
+
+#define POWER_METER_MAX_BYTES 4096
+int power_meter_parse(const char *text, size_t len, power_meter *out, char *err, size_t err_len);
+
+/*
+ * Where a grid signal now sits among the last day's hourly samples (0: the
+ * lowest, 1: the highest). The ring keeps one sample per hour.
+ */
+typedef struct power_grid_ring {
+    double hourly[24];
+    int64_t hour[24]; /* the hour (t / 3600000) each slot holds, -1 empty */
+} power_grid_ring;
+
+void power_grid_ring_init(power_grid_ring *r);
+void power_grid_ring_observe(power_grid_ring *r, int64_t t_ms, double value);
+/* The rank of value among the samples of the 24 hours before t_ms; 0 with none. */
+double power_grid_rank(const power_grid_ring *r, int64_t t_ms, double value);
+
 #endif

@@ -10,9 +10,11 @@
 #include "log.h"
 #include "msg.h"
 #include "policy.h"
+#include "power.h"
 #include "proto.h"
 #include "runctl.h"
 #include "sandbox.h"
+#include "sched.h"
 #include "store.h"
 #include "token.h"
 #include "util.h"
@@ -43,7 +45,9 @@ static const char *site_conf_keys[] = {"site_id",        "broker_host",   "broke
                                        "max_jobs",       "cgroup_dir",    "log_level",
                                        "resend_ms",      "clock_skew_ms", "audit_head_ms",
                                        "policy_file",    "route_program", "local_socket",
-                                       "power_trace",    "reaction_ms",   NULL};
+                                       "power_trace",    "reaction_ms",   "meter_topic",
+                                       "region",         "pause_max_ms",  "departure_lead_ms",
+                                       "price",          "carbon",        NULL};
 
 static const char *site_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -68,6 +72,11 @@ typedef struct site_job {
     int64_t lease_ms; /* from the hub's signed offer: how long it may run without word; 0: none */
     int64_t departing_until; /* the site is leaving: SIGTERM sent, SIGKILL after this (mono ms) */
     int shed;                /* handed back because the power envelope dropped */
+    int64_t paused_since;    /* SIGSTOP for a short demand-response cut (mono ms), 0 running */
+    /* the energy receipt, accumulated at each power check while it runs */
+    int64_t metered_ms, within_ms; /* run time, and the part with the site inside its envelope */
+    double price_ms_sum, carbon_ms_sum; /* price and carbon integrated over the run time */
+    int64_t price_ms, carbon_ms;        /* run time with a price / carbon known */
 } site_job;
 
 typedef struct site {
@@ -122,7 +131,19 @@ typedef struct site {
     int64_t trace_start_mono, reaction_ms, next_power_check_ms;
     char trace_path[PATH_MAX];
     int64_t leave_deadline_ms; /* mono ms: exit by then even if results are still unsent */
+    /* power signals (issue 3): config, trace, meter topic and `outpost power` */
+    double budget_watts;   /* power_budget_watts from the config */
+    char meter_topic[256]; /* unsigned JSON from the site's own meter; "" off */
+    power_meter meter;     /* the latest of each field from the meter or a command */
+    int64_t region, pause_max_ms, departure_lead_ms;
+    power_forecaster forecaster; /* the envelope's own history */
+    power_grid_ring grid_ring;   /* price and carbon over the last day, for the grid rank */
+    int64_t next_observe_ms, last_meter_check_ms;
+    int inside_envelope; /* draw <= envelope at the last check */
 } site;
+
+static void add_power_report(site *s, cJSON *body);
+static void add_receipt(site *s, site_job *j, cJSON *r, double joules);
 
 #define SITE_LOCAL_MAX_REQUEST (8 * 1024 * 1024)
 #define SITE_MAX_CHECKPOINT (1024 * 1024) /* handed back with a departing job */
@@ -303,6 +324,7 @@ static void send_heartbeat(site *s)
         cJSON_AddItemToObject(body, "audit_head", auditlog_head_to_json(&s->head));
     cJSON *rejected = cJSON_AddObjectToObject(body, "messages");
     if (rejected) msg_stats_to_json(&s->msg, rejected);
+    add_power_report(s, body);
     for (int i = 0; i < s->n_jobs; i++) {
         if (s->jobs[i]->job_id < 0) continue; /* local: not the hub's to renew */
         cJSON *r = cJSON_CreateObject();
@@ -496,6 +518,7 @@ static void finish_exec(site *s, site_job *j, sandbox_result *res)
     jsonx_add_int(r, "wall_ms", res->wall_ms);
     /* Energy estimate: busy core-seconds at this site's watts per core. */
     cJSON_AddNumberToObject(r, "energy_joules", res->cpu_seconds * s->watts_per_core);
+    add_receipt(s, j, r, res->cpu_seconds * s->watts_per_core);
     add_text(r, "stdout", res->stdout_text, res->stdout_len, res->stdout_truncated);
     add_text(r, "stderr", res->stderr_text, res->stderr_len, res->stderr_truncated);
     if (res->error[0]) cJSON_AddStringToObject(r, "error", res->error);
@@ -698,38 +721,255 @@ static void departure_result(site *s, site_job *j)
     hand_back(s, j, why, ck);
 }
 
-/*
- * The site is the last line: with a power trace, the envelope follows it, and
- * when the draw of running jobs exceeds it, jobs are handed back (SIGTERM,
- * SIGKILL after half the reaction time, checkpoint kept) newest first, the
- * least work lost, until the rest fits.
- */
-static void enforce_power(site *s)
+/* The trace's envelope now (offsets count from the agent's start). */
+static double trace_envelope(const site *s)
 {
-    if (!s->trace_n) return;
     int64_t offset = util_mono_ms() - s->trace_start_mono;
     size_t k = 0;
     while (k + 1 < s->trace_n && s->trace_offset_ms[k + 1] <= offset)
         k++;
-    double envelope = s->trace_watts[k];
+    return s->trace_watts[k];
+}
+
+/*
+ * The envelope now and where it comes from: the meter's (or `outpost power`'s)
+ * watts, else the trace, else the config; capped by a demand-response event
+ * while it lasts; 0 from a parked car's stated departure, less a lead.
+ */
+static double current_envelope(const site *s, int64_t now_wall, const char **source)
+{
+    double e = s->budget_watts;
+    *source = "config";
+    if (s->trace_n) {
+        e = trace_envelope(s);
+        *source = "trace";
+    }
+    if (s->meter.has & POWER_METER_WATTS) {
+        e = s->meter.watts;
+        *source = "meter";
+    }
+    if ((s->meter.has & POWER_METER_DR) && now_wall < s->meter.dr_until_ms &&
+        s->meter.dr_watts < e) {
+        e = s->meter.dr_watts;
+        *source = "demand response";
+    }
+    if ((s->meter.has & POWER_METER_DEPARTURE) && s->meter.departure_ms > 0 &&
+        now_wall >= s->meter.departure_ms - s->departure_lead_ms) {
+        e = 0;
+        *source = "departure";
+    }
+    return e;
+}
+
+static int job_draws(const site_job *j)
+{
+    return j->run && !j->cancelled && !j->departing_until && !j->paused_since;
+}
+
+/* The grid signal the rank is computed on: the price when known, else carbon. */
+static int grid_signal(const site *s, double *out)
+{
+    if (s->meter.has & POWER_METER_PRICE) {
+        *out = s->meter.price;
+        return 1;
+    }
+    if (s->meter.has & POWER_METER_CARBON) {
+        *out = s->meter.carbon;
+        return 1;
+    }
+    return 0;
+}
+
+static void shed_job(site *s, site_job *j, double draw, double envelope)
+{
+    log_warn("site", "draw %.0f W over the %.0f W envelope: handing back job %lld", draw, envelope,
+             (long long)j->job_id);
+    if (j->paused_since) sandbox_signal(j->run, SIGCONT); /* so it can write its checkpoint */
+    j->paused_since = 0;
+    j->shed = 1;
+    j->departing_until = util_mono_ms() + s->reaction_ms / 2;
+    sandbox_signal(j->run, SIGTERM);
+}
+
+/*
+ * The site is the last line. Every check: the envelope from its sources, the
+ * forecaster and the grid ring learn (once a minute), the running jobs' energy
+ * receipts advance, paused jobs resume when they fit again. When the draw of
+ * running jobs exceeds the envelope, jobs stop newest first (the least work
+ * lost): paused (SIGSTOP) when the cut is a demand-response event that ends
+ * within pause_max_ms, else handed back (SIGTERM, SIGKILL after half the
+ * reaction time, checkpoint kept) to be placed elsewhere. A job paused for
+ * longer than pause_max_ms is handed back too.
+ */
+static void enforce_power(site *s)
+{
+    int64_t now = util_now_ms(), mono = util_mono_ms();
+    const char *source;
+    double envelope = current_envelope(s, now, &source);
     if (envelope != s->power_budget_watts)
-        log_info("site", "power envelope now %.0f W (trace %s)", envelope, s->trace_path);
+        log_info("site", "power envelope now %.0f W (%s%s%s)", envelope, source,
+                 s->trace_n && strcmp(source, "trace") == 0 ? " " : "",
+                 s->trace_n && strcmp(source, "trace") == 0 ? s->trace_path : "");
     s->power_budget_watts = envelope;
+    double signal;
+    int have_signal = grid_signal(s, &signal);
+    if (mono >= s->next_observe_ms) {
+        power_forecaster_observe(&s->forecaster, now, envelope);
+        if (have_signal) power_grid_ring_observe(&s->grid_ring, now, signal);
+        s->next_observe_ms = mono + 60000;
+    }
+    /* receipts: time run, inside the envelope or not, at what price and carbon */
+    int64_t dt = s->last_meter_check_ms ? mono - s->last_meter_check_ms : 0;
+    s->last_meter_check_ms = mono;
+    double draw = 0;
+    for (int i = 0; i < s->n_jobs; i++)
+        if (job_draws(s->jobs[i])) draw += s->jobs[i]->spec.cores * s->watts_per_core;
+    s->inside_envelope = draw <= envelope + 1e-9;
+    for (int i = 0; i < s->n_jobs && dt > 0; i++) {
+        site_job *j = s->jobs[i];
+        if (!job_draws(j)) continue;
+        j->metered_ms += dt;
+        if (s->inside_envelope) j->within_ms += dt;
+        if (s->meter.has & POWER_METER_PRICE) {
+            j->price_ms_sum += s->meter.price * (double)dt;
+            j->price_ms += dt;
+        }
+        if (s->meter.has & POWER_METER_CARBON) {
+            j->carbon_ms_sum += s->meter.carbon * (double)dt;
+            j->carbon_ms += dt;
+        }
+    }
+    /* paused jobs: resume those that fit again, oldest first; hand back the ones paused too long */
     for (;;) {
-        double draw = 0;
+        site_job *oldest = NULL;
+        for (int i = 0; i < s->n_jobs; i++) {
+            site_job *j = s->jobs[i];
+            if (j->paused_since && !j->departing_until &&
+                (!oldest || j->started_mono < oldest->started_mono))
+                oldest = j;
+        }
+        if (!oldest) break;
+        double need = oldest->spec.cores * s->watts_per_core;
+        if (draw + need <= envelope + 1e-9) {
+            sandbox_signal(oldest->run, SIGCONT);
+            oldest->paused_since = 0;
+            draw += need;
+            log_info("site", "job %lld resumed: the envelope (%.0f W) has room again",
+                     (long long)oldest->job_id, envelope);
+            audit_job(s, "resumed", oldest->job_id, oldest->attempt, "the envelope has room again");
+        } else if (mono - oldest->paused_since > s->pause_max_ms) {
+            shed_job(s, oldest, draw + need, envelope);
+        } else {
+            break;
+        }
+    }
+    int short_cut =
+        strcmp(source, "demand response") == 0 && s->meter.dr_until_ms - now <= s->pause_max_ms;
+    for (;;) {
+        draw = 0;
         site_job *newest = NULL;
         for (int i = 0; i < s->n_jobs; i++) {
             site_job *j = s->jobs[i];
-            if (!j->run || j->cancelled || j->departing_until) continue;
+            if (!job_draws(j)) continue;
             draw += j->spec.cores * s->watts_per_core;
             if (!newest || j->started_mono > newest->started_mono) newest = j;
         }
         if (!newest || draw <= envelope + 1e-9) return;
-        log_warn("site", "draw %.0f W over the %.0f W envelope: handing back job %lld", draw,
-                 envelope, (long long)newest->job_id);
-        newest->shed = 1;
-        newest->departing_until = util_mono_ms() + s->reaction_ms / 2;
-        sandbox_signal(newest->run, SIGTERM);
+        if (short_cut) {
+            log_warn("site",
+                     "draw %.0f W over the %.0f W demand-response cap (%lld s left): pausing job "
+                     "%lld",
+                     draw, envelope, (long long)((s->meter.dr_until_ms - now) / 1000),
+                     (long long)newest->job_id);
+            sandbox_signal(newest->run, SIGSTOP);
+            newest->paused_since = mono;
+            audit_job(s, "paused", newest->job_id, newest->attempt,
+                      "demand-response cut shorter than pause_max_ms");
+        } else {
+            shed_job(s, newest, draw, envelope);
+        }
+    }
+}
+
+/* A meter message (the meter topic, or `outpost power`): validated, then each field kept. */
+static int apply_meter(site *s, const char *text, size_t len, const char *from, char *err,
+                       size_t err_len)
+{
+    power_meter m;
+    if (power_meter_parse(text, len, &m, err, err_len) != OP_OK) {
+        log_warn("site", "meter message from %s refused: %s", from, err);
+        return OP_EINVAL;
+    }
+    if (m.has & POWER_METER_WATTS) s->meter.watts = m.watts;
+    if (m.has & POWER_METER_PRICE) s->meter.price = m.price;
+    if (m.has & POWER_METER_CARBON) s->meter.carbon = m.carbon;
+    if (m.has & POWER_METER_DEPARTURE) s->meter.departure_ms = m.departure_ms;
+    if (m.has & POWER_METER_DR) {
+        s->meter.dr_watts = m.dr_watts;
+        s->meter.dr_until_ms = m.dr_until_ms;
+    }
+    s->meter.has |= m.has;
+    log_debug("site", "meter message from %s applied", from);
+    enforce_power(s); /* react now, not at the next check */
+    return OP_OK;
+}
+
+/* What the scheduler needs of this site's power, in each heartbeat. */
+static void add_power_report(site *s, cJSON *body)
+{
+    cJSON *p = cJSON_AddObjectToObject(body, "power");
+    if (!p) return;
+    int64_t now = util_now_ms();
+    const char *source;
+    double envelope = current_envelope(s, now, &source);
+    cJSON_AddNumberToObject(p, "envelope_watts", envelope);
+    cJSON_AddStringToObject(p, "source", source);
+    cJSON_AddBoolToObject(p, "inside_envelope", s->inside_envelope);
+    int64_t stay = 0;
+    if ((s->meter.has & POWER_METER_DEPARTURE) && s->meter.departure_ms > 0)
+        stay = s->meter.departure_ms - s->departure_lead_ms;
+    if (s->forecaster.have_last) {
+        cJSON *f = cJSON_AddArrayToObject(p, "forecast_watts");
+        for (int k = 0; f && k < SCHED_HORIZONS; k++) {
+            double v = power_forecast_min(&s->forecaster, now, sched_horizon_ms[k], 900000);
+            if (envelope < v) v = envelope;
+            if (stay && now + sched_horizon_ms[k] > stay) v = 0;
+            cJSON_AddItemToArray(f, cJSON_CreateNumber(v > 0 ? v : 0));
+        }
+    }
+    if (stay) jsonx_add_int(p, "stay_until_ms", stay);
+    double signal;
+    if (grid_signal(s, &signal))
+        cJSON_AddNumberToObject(p, "grid_rank", power_grid_rank(&s->grid_ring, now, signal));
+    if (s->meter.has & POWER_METER_PRICE) cJSON_AddNumberToObject(p, "price", s->meter.price);
+    if (s->meter.has & POWER_METER_CARBON) cJSON_AddNumberToObject(p, "carbon", s->meter.carbon);
+    jsonx_add_int(p, "region", s->region);
+}
+
+/*
+ * The energy receipt of a finished attempt: joules (busy core-seconds at this
+ * site's watts per core), the share of its run time the site was inside its
+ * envelope (spare power: never above it longer than the reaction time), and
+ * cost and carbon at the mean price and carbon of the time it ran.
+ */
+static void add_receipt(site *s, site_job *j, cJSON *r, double joules)
+{
+    cJSON *o = cJSON_AddObjectToObject(r, "receipt");
+    if (!o) return;
+    double kwh = joules / 3.6e6;
+    cJSON_AddNumberToObject(o, "joules", joules);
+    double share = j->metered_ms > 0 ? (double)j->within_ms / (double)j->metered_ms : 1.0;
+    cJSON_AddNumberToObject(o, "spare_share", share);
+    cJSON_AddNumberToObject(o, "spare_joules", joules * share);
+    if (j->price_ms > 0) {
+        double price = j->price_ms_sum / (double)j->price_ms;
+        cJSON_AddNumberToObject(o, "price_per_mwh", price);
+        cJSON_AddNumberToObject(o, "cost", kwh * price / 1000.0);
+    }
+    if (j->carbon_ms > 0) {
+        double carbon = j->carbon_ms_sum / (double)j->carbon_ms;
+        cJSON_AddNumberToObject(o, "carbon_g_per_kwh", carbon);
+        cJSON_AddNumberToObject(o, "carbon_g", kwh * carbon);
     }
 }
 
@@ -1061,6 +1301,17 @@ static void local_client(site *s, int fd)
         goto out;
     }
     const char *op = jsonx_str(req, "op");
+    if (op && strcmp(op, "power") == 0) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(req, "meter");
+        char *mt = cJSON_IsObject(m) ? cJSON_PrintUnformatted(m) : NULL;
+        char perr[200] = "meter: must be an object";
+        if (!mt || apply_meter(s, mt, strlen(mt), "outpost power", perr, sizeof perr) != OP_OK)
+            snprintf(why, sizeof why, "%s", perr);
+        else
+            cJSON_AddNumberToObject(reply, "envelope_watts", s->power_budget_watts);
+        free(mt);
+        goto out;
+    }
     if (op && strcmp(op, "leave") == 0) {
         int64_t grace_s = 10;
         if (jsonx_int(req, "grace_s", 0, 3600, &grace_s) == OP_EINVAL) {
@@ -1286,6 +1537,11 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     cJSON *body = NULL;
     msg_header hdr;
     char reason[256];
+    if (s->meter_topic[0] && strcmp(topic, s->meter_topic) == 0) {
+        /* the site's own meter: unsigned JSON, trusted as far as the broker's ACL */
+        apply_meter(s, payload, len, "the meter topic", reason, sizeof reason);
+        return;
+    }
     int rc = msg_open(topic, payload, len, kid, sig, lookup_hub, s, util_now_ms(), s->clock_skew_ms,
                       &body, &hdr, &s->msg, reason, sizeof reason);
     if (rc != OP_OK) {
@@ -1479,6 +1735,31 @@ static int parse_config(site *s, const char *path, char *err, size_t err_len)
     if (rc == OP_OK)
         rc = conf_int(c, "reaction_ms", 2000, 100, 600000, &s->reaction_ms, err, err_len);
     if (rc == OP_OK)
+        rc = conf_int(c, "region", 0, 0, SCHED_MAX_REGIONS - 1, &s->region, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "pause_max_ms", 120000, 0, 3600000, &s->pause_max_ms, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "departure_lead_ms", 600000, 0, 86400000, &s->departure_lead_ms, err,
+                      err_len);
+    if (rc == OP_OK && conf_str(c, "price", NULL)) {
+        rc = conf_double(c, "price", 0, -1e5, 1e5, &s->meter.price, err, err_len);
+        s->meter.has |= POWER_METER_PRICE;
+    }
+    if (rc == OP_OK && conf_str(c, "carbon", NULL)) {
+        rc = conf_double(c, "carbon", 0, 0, 1e5, &s->meter.carbon, err, err_len);
+        s->meter.has |= POWER_METER_CARBON;
+    }
+    if (rc == OP_OK) {
+        const char *mt = conf_str(c, "meter_topic", "");
+        if (strlen(mt) >= sizeof s->meter_topic || strchr(mt, '+') || strchr(mt, '#')) {
+            snprintf(err, err_len, "%s: meter_topic: one MQTT topic without wildcards", path);
+            rc = OP_EINVAL;
+        } else {
+            snprintf(s->meter_topic, sizeof s->meter_topic, "%s", mt);
+        }
+    }
+    s->budget_watts = s->power_budget_watts;
+    if (rc == OP_OK)
         rc = conf_int(c, "max_jobs", s->cores, 1, SITE_MAX_RUNNING, &s->max_jobs, err, err_len);
     if (rc == OP_OK) rc = conf_int(c, "resend_ms", 3000, 100, 3600000, &s->resend_ms, err, err_len);
     if (rc == OP_OK)
@@ -1658,6 +1939,10 @@ int site_main(int argc, char **argv)
     char inbox[PROTO_TOPIC_MAX];
     proto_topic(inbox, sizeof inbox, "site", site_id, "inbox");
     bus_subscribe(s->bus, inbox);
+    if (s->meter_topic[0]) {
+        bus_subscribe(s->bus, s->meter_topic);
+        log_info("site", "reading its power envelope and grid signals from %s", s->meter_topic);
+    }
     runctl_install();
     {
         char value[32];
@@ -1668,6 +1953,9 @@ int site_main(int argc, char **argv)
             s->last_contact_ms = s->contact_saved_ms = saved;
     }
     s->trace_start_mono = util_mono_ms(); /* power_trace offsets count from here */
+    power_forecaster_init(&s->forecaster, 0.2, 3600000.0);
+    power_grid_ring_init(&s->grid_ring);
+    enforce_power(s); /* the envelope, and the forecaster's first observation */
     resume_jobs(s);
     {
         const char *lp = s->local_cfg[0] ? s->local_cfg : NULL;

@@ -71,6 +71,18 @@ int store_exec(store *s, const char *sql)
     return OP_OK;
 }
 
+int store_has_column(store *s, const char *table, const char *column)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_info('%s') WHERE name=?", table);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return 0;
+    sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
 int store_begin(store *s)
 {
     if (s->tx_depth++ > 0) return OP_OK;

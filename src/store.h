@@ -25,6 +25,8 @@ void store_close(store *s);
 
 /* Runs one or more statements without results. OP_ESTORE. */
 int store_exec(store *s, const char *sql);
+/* 1 when table (a name from our own code, not outside input) has column, else 0. */
+int store_has_column(store *s, const char *table, const char *column);
 
 /*
  * BEGIN IMMEDIATE / COMMIT / ROLLBACK. OP_ESTORE. store_begin nests by
