@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "err.h"
 #include "power.h"
 
 #include <math.h>
@@ -206,6 +207,62 @@ static void test_acn_garage(void **state)
     free(s);
 }
 
+static void test_meter_messages(void **state)
+{
+    power_meter m;
+    char err[200];
+    const char *ok = "{\"watts\": 1800, \"price\": -4.5, \"carbon\": 180,"
+                     " \"departure_ms\": 1764400000000, \"dr\": {\"watts\": 0, \"until_ms\": 5}}";
+    assert_int_equal(power_meter_parse(ok, strlen(ok), &m, err, sizeof err), OP_OK);
+    assert_int_equal(m.has, POWER_METER_WATTS | POWER_METER_PRICE | POWER_METER_CARBON |
+                                POWER_METER_DEPARTURE | POWER_METER_DR);
+    assert_true(m.watts == 1800 && m.price == -4.5 && m.carbon == 180 && m.dr_watts == 0);
+    assert_true(m.departure_ms == 1764400000000LL && m.dr_until_ms == 5);
+    assert_int_equal(power_meter_parse("{\"carbon\": 90}", 14, &m, err, sizeof err), OP_OK);
+    assert_int_equal(m.has, POWER_METER_CARBON);
+    static const struct {
+        const char *text, *why;
+    } bad[] = {{"", "must be a JSON object"},
+               {"[1]", "must be a JSON object"},
+               {"{}", "no field"},
+               {"{\"watts\": -1}", "watts: must be a number from 0"},
+               {"{\"watts\": \"100\"}", "watts: must be a number"},
+               {"{\"watts\": 1e300}", "watts: must be a number"},
+               {"{\"volts\": 230}", "volts: unknown field"},
+               {"{\"dr\": {\"watts\": 5}}", "dr: must be"},
+               {"{\"dr\": {\"watts\": 5, \"until\": 3}}", "dr: must be"},
+               {"{\"dr\": 5}", "dr: must be"},
+               {"{\"carbon\": -1}", "carbon: must be"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(power_meter_parse(bad[i].text, strlen(bad[i].text), &m, err, sizeof err),
+                         OP_EINVAL);
+        if (!strstr(err, bad[i].why)) print_error("%s: '%s'\n", bad[i].text, err);
+        assert_non_null(strstr(err, bad[i].why));
+    }
+    char big[POWER_METER_MAX_BYTES + 2];
+    memset(big, ' ', sizeof big);
+    assert_int_equal(power_meter_parse(big, sizeof big, &m, err, sizeof err), OP_EINVAL);
+}
+
+static void test_grid_rank(void **state)
+{
+    power_grid_ring r;
+    power_grid_ring_init(&r);
+    int64_t h = 3600000;
+    assert_true(power_grid_rank(&r, 10 * h, 50) == 0); /* nothing seen yet */
+    for (int i = 0; i < 24; i++)
+        power_grid_ring_observe(&r, (100 + i) * h, (double)i);    /* 0 .. 23 over a day */
+    assert_true(power_grid_rank(&r, 123 * h, 23) == 23.0 / 24.0); /* the dearest hour */
+    assert_true(power_grid_rank(&r, 123 * h, -1) == 0);
+    assert_true(fabs(power_grid_rank(&r, 123 * h, 12) - 12.0 / 24.0) < 1e-12);
+    /* a day later the old samples have aged out */
+    assert_true(power_grid_rank(&r, 150 * h, 99) == 0);
+    power_grid_ring_observe(&r, 124 * h, 5); /* replaces hour 100's slot */
+    /* hours 101..123 hold 1..23, hour 124 holds 5: six samples below 5.5 */
+    assert_true(fabs(power_grid_rank(&r, 124 * h, 5.5) - 6.0 / 24.0) < 1e-12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +270,8 @@ int main(void)
         cmocka_unit_test(test_envelopes),
         cmocka_unit_test(test_forecaster_learns_the_day),
         cmocka_unit_test(test_acn_garage),
+        cmocka_unit_test(test_meter_messages),
+        cmocka_unit_test(test_grid_rank),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
