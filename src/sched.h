@@ -91,12 +91,13 @@ typedef struct sched_job {
 } sched_job;
 
 /*
- * A deferrable job waits while grid_rank > this (the dearest tenth of the
- * last day's hours) and its slack is at least SCHED_DEFER_SLACK_MS. Measured
- * in `outpost sim` (docs/simulator.md): waiting in the dearest half of the day
- * cut 4% of the energy cost but left 18% of the usable spare power unused.
+ * A deferrable job waits while grid_rank > this (its site's grid signal is
+ * the dearest of the last 24 hourly samples) and its slack is at least
+ * SCHED_DEFER_SLACK_MS. Measured in `outpost sim` (docs/scheduling.md):
+ * waiting through the dearest half of the day cut 7% of the energy cost but
+ * left 19% of the usable spare power unused; this setting keeps 95.4% of it.
  */
-#define SCHED_DEFER_RANK 0.9
+#define SCHED_DEFER_RANK 0.95
 #define SCHED_DEFER_SLACK_MS (2 * 3600 * 1000LL)
 
 enum {

@@ -448,7 +448,7 @@ static void test_leaving_car_gets_short_jobs_only(void **state)
 static void test_deferrable_waits_for_cheaper_power_inside_deadline(void **state)
 {
     sched_site sites[1] = {idle_site("pod", CLASS_POD, 8)};
-    sites[0].grid_rank = 0.95; /* the dearest part of the day */
+    sites[0].grid_rank = 0.99; /* the dearest hour of the day */
     sched_job job = timed_job(1, 30 * 60000, 6 * 3600000LL);
     job.deferrable = 1;
     sched_decision d = place(sites, 1, &job, SCHED_WAIT, -1);
