@@ -35,7 +35,7 @@
 static const char *hub_conf_keys[] = {
     "hub_id",    "broker_host",      "broker_port",   "site_lost_after_ms",
     "lease_ms",  "offline_lease_ms", "clock_skew_ms", "max_queued_jobs",
-    "log_level", "token_ttl_s",      "audit_head_ms", NULL};
+    "log_level", "token_ttl_s",      "audit_head_ms", "fleet_index_from", NULL};
 
 static const char *hub_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -132,6 +132,7 @@ typedef struct hub {
     int64_t site_lost_after_ms;
     int64_t lease_ms;
     int64_t offline_lease_ms; /* how long a site may run a job without word from the hub */
+    int64_t fleet_index_from; /* place through sched_fleet from this many sites (else scan) */
     int64_t clock_skew_ms;
     int64_t max_queued_jobs;
     int64_t token_ttl_s;
@@ -645,6 +646,12 @@ static void place_queued(hub *h)
     sched_site *view = calloc(h->n_sites, sizeof *view);
     if (!view) return;
     fill_view(h, view, 0);
+    /*
+     * Large fleets: the index (a few exact checks per decision, a compact explanation);
+     * small ones: the full scan, which names every site it filtered out.
+     */
+    sched_fleet *index =
+        (int64_t)h->n_sites >= h->fleet_index_from ? sched_fleet_new(view, h->n_sites) : NULL;
     sqlite3_stmt *sel = store_stmt(h->db, "SELECT id, attempt, cores, memory_mb, class_mask,"
                                           " origin, site_private, excluded, spec, explanation,"
                                           " kind, program, data_class, expected_ms,"
@@ -652,6 +659,7 @@ static void place_queued(hub *h)
                                           " FROM jobs WHERE state='queued' AND"
                                           " awaiting_approval=0 ORDER BY id LIMIT ?");
     if (!sel) {
+        sched_fleet_free(index);
         free(view);
         h->store_failed = 1;
         return;
@@ -688,7 +696,10 @@ static void place_queued(hub *h)
                          .deadline_ms = sqlite3_column_int64(sel, 14),
                          .deferrable = sqlite3_column_int(sel, 15)};
         hub_site *from = job.origin[0] ? find_site(h, job.origin) : NULL;
-        if (from) job.origin_region = from->region;
+        if (from) {
+            job.origin_region = from->region;
+            job.origin_index = (int)(from - h->sites);
+        }
         /*
          * What the policy looks at, from the row's columns: re-parsing the spec here would
          * decode every queued job's inputs (up to 4 MiB each) on every placement pass.
@@ -711,7 +722,9 @@ static void place_queued(hub *h)
             job.allowed_ctx = &pc;
         }
         sched_decision d;
-        if (sched_place(view, h->n_sites, &job, &d) != OP_OK) break;
+        if ((index ? sched_fleet_place(index, &job, 1, &d)
+                   : sched_place(view, h->n_sites, &job, &d)) != OP_OK)
+            break;
         pending *p = &todo[n_todo];
         p->id = sqlite3_column_int64(sel, 0);
         p->attempt = sqlite3_column_int64(sel, 1) + 1;
@@ -726,12 +739,16 @@ static void place_queued(hub *h)
         p->explanation = d.explanation;
         if (d.outcome == SCHED_PLACED) {
             p->spec = strdup(store_col_text(sel, 8));
-            sched_reserve(&view[d.site_index], &job);
+            if (index)
+                sched_fleet_reserve(index, (size_t)d.site_index, &job);
+            else
+                sched_reserve(&view[d.site_index], &job);
             /* Bound one iteration's offer message per site; the rest go next iteration. */
             hub_site *target = &h->sites[d.site_index];
             target->offers_bytes += strlen(p->spec);
             if (target->offers_bytes >= HUB_OFFER_BATCH_BYTES) {
                 view[d.site_index].free_cores = 0;
+                if (index) sched_fleet_update(index, (size_t)d.site_index);
                 h->placement_dirty = 1;
             }
         }
@@ -806,6 +823,7 @@ static void place_queued(hub *h)
         free(todo[i].spec);
     }
     free(todo);
+    sched_fleet_free(index);
     free(view);
 }
 
@@ -1059,7 +1077,7 @@ static void update_site_power(hub *h, hub_site *s, const cJSON *o)
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "forecast_watts");
     int changed = 0;
     if (cJSON_IsArray(f) && cJSON_GetArraySize(f) == SCHED_HORIZONS) {
-        float v[SCHED_HORIZONS];
+        float v[SCHED_HORIZONS] = {0};
         int k = 0, ok = 1;
         const cJSON *x;
         cJSON_ArrayForEach(x, f)
@@ -2359,6 +2377,9 @@ static int parse_config(hub *h, const char *config_path, char *err, size_t err_l
     if (rc == OP_OK)
         rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &h->clock_skew_ms, err, err_len);
     if (rc == OP_OK)
+        rc = conf_int(c, "fleet_index_from", 500, 1, 100000000, &h->fleet_index_from, err,
+                      err_len);
+    if (rc == OP_OK)
         rc = conf_int(c, "audit_head_ms", 10000, 100, 86400000, &h->audit_head_ms, err, err_len);
     if (rc == OP_OK)
         rc =
@@ -2584,6 +2605,7 @@ int hub__fuzz_one(const uint8_t *data, size_t len)
         crypto_sign_keypair(h->identity.pk, h->identity.sk);
         h->lease_ms = 1000;
         h->offline_lease_ms = 60000;
+        h->fleet_index_from = 0; /* through the index, which small fleets would not take */
         h->site_lost_after_ms = 1000;
         h->max_queued_jobs = 1000;
         h->token_ttl_s = 60;

@@ -162,5 +162,37 @@ class PowerSignalsTest(unittest.TestCase):
         self.assertIn("expected_s: longer than deadline_s", bad.stderr)
 
 
+class IndexedHubTest(unittest.TestCase):
+    """A hub told to place through the fleet index (fleet_index_from = 1) runs jobs on it with
+    the same rules: residency, classes, power; explanations name the exact checks."""
+
+    def setUp(self):
+        self.f = Fleet()
+        self.f.start_broker()
+        self.f.start_hub(fleet_index_from=1)
+        self.dir = tempfile.mkdtemp(prefix="outpost-index-")
+
+    def tearDown(self):
+        self.f.stop()
+
+    def test_jobs_placed_through_the_index(self):
+        self.f.start_site("dc-1", "dc", cores=2, watts_per_core=10, power_budget_watts=100)
+        self.f.start_site("pod-1", "pod", cores=2, watts_per_core=10, power_budget_watts=5)
+        out = self.f.cli("submit", "--kind", "noop", "--count", "20").stdout
+        ids = [int(x) for x in out.split()]
+        path = os.path.join(self.dir, "private.json")
+        with open(path, "w") as fh:
+            json.dump({"kind": "noop", "data_class": "site-private", "origin": "dc-1"}, fh)
+        ids.append(int(self.f.cli("submit", path).stdout))
+        states = self.f.wait_jobs_terminal(ids, 60)
+        self.assertEqual(set(states.values()), {"succeeded"}, states)
+        for jid in ids:
+            job = self.f.job(jid)["job"]
+            # pod-1's 5 W cannot run a 10 W core: everything ran on dc-1
+            self.assertEqual(job["site"], "dc-1")
+        placed = [e for e in self.f.job(ids[0])["events"] if e["event"] == "placed"]
+        self.assertIn("sites checked exactly", placed[0]["detail"])
+
+
 if __name__ == "__main__":
     unittest.main()
