@@ -35,7 +35,8 @@
 static const char *hub_conf_keys[] = {
     "hub_id",    "broker_host",      "broker_port",   "site_lost_after_ms",
     "lease_ms",  "offline_lease_ms", "clock_skew_ms", "max_queued_jobs",
-    "log_level", "token_ttl_s",      "audit_head_ms", "fleet_index_from", NULL};
+    "log_level", "token_ttl_s",      "audit_head_ms", "fleet_index_from",
+    NULL};
 
 static const char *hub_schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -2377,8 +2378,7 @@ static int parse_config(hub *h, const char *config_path, char *err, size_t err_l
     if (rc == OP_OK)
         rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &h->clock_skew_ms, err, err_len);
     if (rc == OP_OK)
-        rc = conf_int(c, "fleet_index_from", 500, 1, 100000000, &h->fleet_index_from, err,
-                      err_len);
+        rc = conf_int(c, "fleet_index_from", 500, 1, 100000000, &h->fleet_index_from, err, err_len);
     if (rc == OP_OK)
         rc = conf_int(c, "audit_head_ms", 10000, 100, 86400000, &h->audit_head_ms, err, err_len);
     if (rc == OP_OK)

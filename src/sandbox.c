@@ -733,7 +733,15 @@ int sandbox_start(const sandbox_spec *spec, sandbox_run **out)
     }
     util_fmt(env_home, home_len, "HOME=%s", workdir);
     util_fmt(env_tmpdir, tmp_len, "TMPDIR=%s", workdir);
-    char *envp[] = {SANDBOX_CHILD_PATH, env_home, "LANG=C", env_tmpdir, NULL};
+    char *envp[5 + SANDBOX_MAX_EXTRA_ENV] = {SANDBOX_CHILD_PATH, env_home, "LANG=C", env_tmpdir};
+    for (int e = 0; spec->extra_env && spec->extra_env[e]; e++) {
+        if (e == SANDBOX_MAX_EXTRA_ENV || strncmp(spec->extra_env[e], "OUTPOST_", 8) != 0 ||
+            !strchr(spec->extra_env[e], '=')) {
+            rc = OP_EINVAL;
+            goto fail;
+        }
+        envp[4 + e] = (char *)spec->extra_env[e];
+    }
 
     run->out_fd = open_output(workdir, ".stdout");
     if (run->out_fd < 0) {

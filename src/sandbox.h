@@ -74,7 +74,12 @@ typedef struct sandbox_spec {
     const char *job_name;   /* used to name the cgroup leaf; [A-Za-z0-9_.-] */
     int use_netns;          /* from caps */
     int use_seccomp;        /* from caps */
+    /* "NAME=value" entries added to the minimal environment, NULL-terminated, at most
+     * SANDBOX_MAX_EXTRA_ENV; NULL for none. Names must start with OUTPOST_. */
+    const char *const *extra_env;
 } sandbox_spec;
+
+#define SANDBOX_MAX_EXTRA_ENV 4
 
 typedef struct sandbox_result {
     int exited;             /* 1 if the process exited normally */

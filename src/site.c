@@ -660,7 +660,30 @@ static int start_job(site *s, site_job *j)
         route_argv[ra++] = j->spec.checkpoint;
     }
     route_argv[ra] = NULL;
+    /*
+     * Checkpoint hints: a job on a host that will leave (a parked car's stated departure)
+     * is told how long it has and to checkpoint more often (a quarter of the stay, 1-30 min).
+     */
+    char env_stay[48] = "", env_every[48] = "", env_ckpt[160] = "";
+    const char *extra_env[4] = {NULL};
+    int ne = 0;
+    int64_t every_s = 1800;
+    if ((s->meter.has & POWER_METER_DEPARTURE) && s->meter.departure_ms > 0) {
+        int64_t stay_s = (s->meter.departure_ms - s->departure_lead_ms - util_now_ms()) / 1000;
+        if (stay_s < 0) stay_s = 0;
+        every_s = stay_s / 4 < 60 ? 60 : stay_s / 4 > 1800 ? 1800 : stay_s / 4;
+        snprintf(env_stay, sizeof env_stay, "OUTPOST_STAY_S=%lld", (long long)stay_s);
+        extra_env[ne++] = env_stay;
+    }
+    if (j->spec.checkpoint[0]) {
+        snprintf(env_ckpt, sizeof env_ckpt, "OUTPOST_CHECKPOINT=%s", j->spec.checkpoint);
+        snprintf(env_every, sizeof env_every, "OUTPOST_CHECKPOINT_EVERY_S=%lld",
+                 (long long)every_s);
+        extra_env[ne++] = env_ckpt;
+        extra_env[ne++] = env_every;
+    }
     sandbox_spec spec = {
+        .extra_env = extra_env,
         .workdir = j->workdir,
         .argv = j->spec.kind == JOB_KIND_ROUTE ? route_argv : j->spec.argv,
         .limits = {.cpu_seconds = j->spec.cpu_s,

@@ -149,6 +149,16 @@ class PowerSignalsTest(unittest.TestCase):
                  (self.f.job(long_job)["job"].get("explanation") or ""), 10, 0.1,
                  "the long job's reason")
         self.assertEqual(self.f.job(long_job)["job"]["state"], "queued")
+        # a job on the leaving car is told its stay and to checkpoint more often
+        hint = int(self.f.cli("submit", self.spec(
+            "hint", kind="exec", expected_s=60, checkpoint="state.bin",
+            command=["sh", "-c", 'echo "$OUTPOST_STAY_S $OUTPOST_CHECKPOINT_EVERY_S '
+                                 '$OUTPOST_CHECKPOINT"'])).stdout)
+        self.assertEqual(self.f.wait_jobs_terminal([hint], 30)[hint], "succeeded")
+        stay, every, name = self.f.cli_json("result", str(hint))["stdout"].split()
+        self.assertTrue(1700 <= int(stay) <= 1800, stay)
+        self.assertEqual(int(every), int(stay) // 4)
+        self.assertEqual(name, "state.bin")
         # a deadline that passes while it waits (the car's power is gone for its 1000 s):
         # failed once it can no longer finish in time, with that reason
         late = int(self.f.cli("submit", self.spec("late", kind="noop", expected_s=1000,

@@ -233,6 +233,30 @@ static void test_environment_and_workdir(void **state)
     sandbox_result_clear(&result);
 }
 
+/* Hints from the site (OUTPOST_*) reach the job; anything else is refused before it starts. */
+static void test_extra_environment(void **state)
+{
+    fixture *fx = *state;
+    char *argv[] = {"sh", "-c", "echo \"$OUTPOST_STAY_S|$OUTPOST_CHECKPOINT\"", NULL};
+    sandbox_spec spec = make_spec(fx, argv);
+    const char *env[] = {"OUTPOST_STAY_S=1790", "OUTPOST_CHECKPOINT=state.bin", NULL};
+    spec.extra_env = env;
+    sandbox_result result;
+    run_job(&spec, &result);
+    assert_int_equal(result.exit_code, 0);
+    assert_string_equal(result.stdout_text, "1790|state.bin\n");
+    sandbox_result_clear(&result);
+    const char *bad[] = {"LD_PRELOAD=/tmp/x.so", NULL};
+    spec.extra_env = bad;
+    sandbox_run *run = NULL;
+    assert_int_equal(sandbox_start(&spec, &run), OP_EINVAL);
+    assert_null(run);
+    const char *many[] = {"OUTPOST_A=1", "OUTPOST_B=2", "OUTPOST_C=3",
+                          "OUTPOST_D=4", "OUTPOST_E=5", NULL};
+    spec.extra_env = many;
+    assert_int_equal(sandbox_start(&spec, &run), OP_EINVAL);
+}
+
 static void test_descriptors_closed_and_stdin_null(void **state)
 {
     fixture *fx = *state;
@@ -714,6 +738,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probe_reports_consistently, setup, teardown),
         cmocka_unit_test_setup_teardown(test_normal_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environment_and_workdir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_extra_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_descriptors_closed_and_stdin_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_own_process_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cpu_time_accounted, setup, teardown),
