@@ -921,6 +921,8 @@ static void send_welcome(hub *h, hub_site *s)
  * the key it carries (proof of possession); the token, signed by this hub,
  * says which class the site gets and can be used once.
  */
+static void update_site_capacity(hub *h, hub_site *s, const cJSON *body);
+
 static void enroll(hub *h, const char *site_id, const char *topic, const void *payload, size_t len,
                    const char *kid, const char *sig)
 {
@@ -1015,6 +1017,9 @@ static void enroll(hub *h, const char *site_id, const char *topic, const void *p
     sqlite3_bind_text(use, 3, tok.tid, -1, SQLITE_TRANSIENT);
     check_rc(h, store_step_done(h->db, use));
     s->persisted_seq = hdr.seq;
+    /* its capacity from this hello: jobs already queued must not see a site of 0 cores
+     * (too small is permanent: they would fail as impossible) */
+    update_site_capacity(h, s, body);
     log_info("hub", "enrolled site %s as class %s", site_id, tok.cls);
     char subject[80];
     snprintf(subject, sizeof subject, "site:%s", site_id);

@@ -204,5 +204,46 @@ class IndexedHubTest(unittest.TestCase):
         self.assertIn("sites checked exactly", placed[0]["detail"])
 
 
+class OldDatabaseTest(unittest.TestCase):
+    """A hub whose database predates deadlines (issue 3's columns) adds them at start and
+    keeps its jobs."""
+
+    OLD_JOBS = (
+        "CREATE TABLE jobs(id INTEGER PRIMARY KEY, name TEXT, kind TEXT NOT NULL,"
+        " spec TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, site TEXT,"
+        " cores INTEGER NOT NULL, memory_mb INTEGER NOT NULL, class_mask INTEGER NOT NULL,"
+        " origin TEXT, site_private INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,"
+        " submitted_by TEXT, submitted_at INTEGER, placed_at INTEGER, started_at INTEGER,"
+        " finished_at INTEGER, lease_expires_at INTEGER, reason TEXT, explanation TEXT,"
+        " excluded TEXT NOT NULL DEFAULT '', notify TEXT,"
+        " awaiting_approval INTEGER NOT NULL DEFAULT 0, program TEXT,"
+        " data_class INTEGER NOT NULL DEFAULT 0)")
+
+    def test_columns_added_and_jobs_kept(self):
+        import sqlite3
+        f = Fleet()
+        try:
+            f.start_broker()
+            os.makedirs(f.hub_dir, exist_ok=True)
+            with sqlite3.connect(os.path.join(f.hub_dir, "hub.db")) as db:
+                db.execute(self.OLD_JOBS)
+                db.execute("INSERT INTO jobs(kind, spec, state, cores, memory_mb, class_mask,"
+                           " max_attempts) VALUES('noop', '{\"kind\":\"noop\"}', 'queued', 1,"
+                           " 256, 7, 3)")
+            f.start_hub()
+            log = f.hub.log_text()
+            for col in ("expected_ms", "deadline_at", "may_defer"):
+                self.assertIn(f"database: added column jobs.{col}", log)
+            f.start_site("dc-1", "dc", cores=2)
+            self.assertEqual(f.wait_jobs_terminal([1], 30)[1], "succeeded", f.job(1))
+            path = os.path.join(f.base, "deadline.json")
+            with open(path, "w") as fh:
+                json.dump({"kind": "noop", "deadline_s": 60, "expected_s": 1}, fh)
+            jid = int(f.cli("submit", path).stdout)
+            self.assertEqual(f.wait_jobs_terminal([jid], 30)[jid], "succeeded")
+        finally:
+            f.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
