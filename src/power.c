@@ -5,6 +5,7 @@
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DAY_MS 86400000LL
@@ -234,4 +235,121 @@ double power_grid_rank(const power_grid_ring *r, int64_t t_ms, double value)
         lower += r->hourly[i] < value;
     }
     return seen ? (double)lower / seen : 0;
+}
+
+void power_trace_free(power_trace *t)
+{
+    free(t->offset_ms);
+    free(t->watts);
+    free(t->price);
+    free(t->carbon);
+    memset(t, 0, sizeof *t);
+}
+
+/* One number field: digits, sign, point, exponent; finite. */
+static int trace_number(const char **p, double *out)
+{
+    char *end;
+    double v = strtod(*p, &end);
+    if (end == *p || !isfinite(v)) return 0;
+    *p = end;
+    *out = v;
+    return 1;
+}
+
+static int trace_grow(power_trace *t, size_t *cap)
+{
+    if (t->n < *cap) return OP_OK;
+    size_t c = *cap ? *cap * 2 : 256;
+    int64_t *o = realloc(t->offset_ms, c * sizeof *o);
+    if (o) t->offset_ms = o;
+    double *w = o ? realloc(t->watts, c * sizeof *w) : NULL;
+    if (w) t->watts = w;
+    double *pr = w ? realloc(t->price, c * sizeof *pr) : NULL;
+    if (pr) t->price = pr;
+    double *ca = pr ? realloc(t->carbon, c * sizeof *ca) : NULL;
+    if (ca) t->carbon = ca;
+    if (!ca) return OP_ENOMEM;
+    *cap = c;
+    return OP_OK;
+}
+
+int power_trace_parse(const char *text, size_t len, power_trace *out, char *err, size_t err_len)
+{
+    memset(out, 0, sizeof *out);
+    size_t cap = 0, pos = 0;
+    int line = 0, rc = OP_OK;
+    while (pos < len && rc == OP_OK) {
+        size_t start = pos, end = pos;
+        while (end < len && text[end] != '\n')
+            end++;
+        pos = end + 1;
+        line++;
+        size_t l = end - start;
+        if (l && text[start + l - 1] == '\r') l--;
+        if (l == 0) continue;
+        char buf[256];
+        if (l >= sizeof buf) {
+            snprintf(err, err_len, "line %d: longer than %zu bytes", line, sizeof buf - 1);
+            rc = OP_EINVAL;
+            break;
+        }
+        memcpy(buf, text + start, l);
+        buf[l] = '\0';
+        if (strlen(buf) != l) {
+            snprintf(err, err_len, "line %d: a NUL byte", line);
+            rc = OP_EINVAL;
+            break;
+        }
+        if (buf[0] == '#' || (line == 1 && !strchr("0123456789.+-", buf[0]))) continue;
+        const char *p = buf;
+        double off, watts, price = NAN, carbon = NAN;
+        int ok = trace_number(&p, &off) && *p++ == ',' && trace_number(&p, &watts);
+        if (ok && *p == ',') {
+            p++;
+            ok = trace_number(&p, &price) && fabs(price) <= 1e5;
+            if (ok && *p == ',') {
+                p++;
+                ok = trace_number(&p, &carbon) && carbon >= 0 && carbon <= 1e5;
+            }
+        }
+        if (!ok || *p || !(off >= 0 && off <= 1e10) || !(watts >= 0 && watts <= 1e9) ||
+            (out->n && off * 1000 < (double)out->offset_ms[out->n - 1])) {
+            snprintf(err, err_len,
+                     "line %d: expected 'seconds,watts[,price[,carbon]]' with seconds not "
+                     "decreasing, watts >= 0",
+                     line);
+            rc = OP_EINVAL;
+            break;
+        }
+        if (out->n == POWER_TRACE_MAX_LINES) {
+            snprintf(err, err_len, "line %d: more than %d lines", line, POWER_TRACE_MAX_LINES);
+            rc = OP_EINVAL;
+            break;
+        }
+        if ((rc = trace_grow(out, &cap)) != OP_OK) break;
+        out->offset_ms[out->n] = (int64_t)(off * 1000);
+        out->watts[out->n] = watts;
+        out->price[out->n] = price;
+        out->carbon[out->n++] = carbon;
+    }
+    if (rc == OP_OK && !out->n) {
+        snprintf(err, err_len, "no 'seconds,watts' lines");
+        rc = OP_EINVAL;
+    }
+    if (rc != OP_OK) power_trace_free(out);
+    return rc;
+}
+
+size_t power_trace_at(const power_trace *t, int64_t offset_ms)
+{
+    size_t lo = 0, hi = t->n;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (t->offset_ms[mid] <= offset_ms)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
 }

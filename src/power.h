@@ -117,6 +117,25 @@ typedef struct power_meter {
 int power_meter_parse(const char *text, size_t len, power_meter *out, char *err, size_t err_len);
 
 /*
+ * A site's power trace: lines "seconds,watts[,price[,carbon]]" (seconds from
+ * the agent's start, non-decreasing; watts >= 0; price per MWh and carbon in
+ * g/kWh optional per line, NAN when absent); '#' comments, blank lines and
+ * a header line are skipped. OP_EINVAL with "line N: why" in err; OP_ENOMEM.
+ * The caller frees with power_trace_free.
+ */
+typedef struct power_trace {
+    int64_t *offset_ms;
+    double *watts, *price, *carbon;
+    size_t n;
+} power_trace;
+
+#define POWER_TRACE_MAX_LINES 1000000
+int power_trace_parse(const char *text, size_t len, power_trace *out, char *err, size_t err_len);
+/* The row in force offset_ms after the start (the first before its time). */
+size_t power_trace_at(const power_trace *t, int64_t offset_ms);
+void power_trace_free(power_trace *t);
+
+/*
  * Where a grid signal now sits among the last day's hourly samples (0: the
  * lowest, 1: the highest). The ring keeps one sample per hour.
  */

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -125,9 +126,7 @@ typedef struct site {
     int leaving; /* `outpost leave`: the owner unplugs; stop, hand back, exit */
     int backlog; /* the last resend was a full batch: more waits in the outbox */
     /* power_trace: the envelope over time (offset from start, watts), step-wise */
-    double *trace_watts;
-    int64_t *trace_offset_ms;
-    size_t trace_n;
+    power_trace trace; /* power_trace: watts, and price and carbon where given */
     int64_t trace_start_mono, reaction_ms, next_power_check_ms;
     char trace_path[PATH_MAX];
     int64_t leave_deadline_ms; /* mono ms: exit by then even if results are still unsent */
@@ -744,14 +743,32 @@ static void departure_result(site *s, site_job *j)
     hand_back(s, j, why, ck);
 }
 
-/* The trace's envelope now (offsets count from the agent's start). */
-static double trace_envelope(const site *s)
+/* The trace's row now (offsets count from the agent's start). */
+static size_t trace_row(const site *s)
 {
-    int64_t offset = util_mono_ms() - s->trace_start_mono;
-    size_t k = 0;
-    while (k + 1 < s->trace_n && s->trace_offset_ms[k + 1] <= offset)
-        k++;
-    return s->trace_watts[k];
+    return power_trace_at(&s->trace, util_mono_ms() - s->trace_start_mono);
+}
+
+/* Grid price and carbon now: the meter's (or a command's), else the trace's, else the config's. */
+static int site_price(const site *s, double *out)
+{
+    if (!(s->meter.has & POWER_METER_PRICE) && s->trace.n && !isnan(s->trace.price[trace_row(s)])) {
+        *out = s->trace.price[trace_row(s)];
+        return 1;
+    }
+    *out = s->meter.price;
+    return (s->meter.has & POWER_METER_PRICE) != 0;
+}
+
+static int site_carbon(const site *s, double *out)
+{
+    if (!(s->meter.has & POWER_METER_CARBON) && s->trace.n &&
+        !isnan(s->trace.carbon[trace_row(s)])) {
+        *out = s->trace.carbon[trace_row(s)];
+        return 1;
+    }
+    *out = s->meter.carbon;
+    return (s->meter.has & POWER_METER_CARBON) != 0;
 }
 
 /*
@@ -763,8 +780,8 @@ static double current_envelope(const site *s, int64_t now_wall, const char **sou
 {
     double e = s->budget_watts;
     *source = "config";
-    if (s->trace_n) {
-        e = trace_envelope(s);
+    if (s->trace.n) {
+        e = s->trace.watts[trace_row(s)];
         *source = "trace";
     }
     if (s->meter.has & POWER_METER_WATTS) {
@@ -792,15 +809,7 @@ static int job_draws(const site_job *j)
 /* The grid signal the rank is computed on: the price when known, else carbon. */
 static int grid_signal(const site *s, double *out)
 {
-    if (s->meter.has & POWER_METER_PRICE) {
-        *out = s->meter.price;
-        return 1;
-    }
-    if (s->meter.has & POWER_METER_CARBON) {
-        *out = s->meter.carbon;
-        return 1;
-    }
-    return 0;
+    return site_price(s, out) || site_carbon(s, out);
 }
 
 static void shed_job(site *s, site_job *j, double draw, double envelope)
@@ -831,8 +840,8 @@ static void enforce_power(site *s)
     double envelope = current_envelope(s, now, &source);
     if (envelope != s->power_budget_watts)
         log_info("site", "power envelope now %.0f W (%s%s%s)", envelope, source,
-                 s->trace_n && strcmp(source, "trace") == 0 ? " " : "",
-                 s->trace_n && strcmp(source, "trace") == 0 ? s->trace_path : "");
+                 s->trace.n && strcmp(source, "trace") == 0 ? " " : "",
+                 s->trace.n && strcmp(source, "trace") == 0 ? s->trace_path : "");
     s->power_budget_watts = envelope;
     double signal;
     int have_signal = grid_signal(s, &signal);
@@ -848,17 +857,19 @@ static void enforce_power(site *s)
     for (int i = 0; i < s->n_jobs; i++)
         if (job_draws(s->jobs[i])) draw += s->jobs[i]->spec.cores * s->watts_per_core;
     s->inside_envelope = draw <= envelope + 1e-9;
+    double price, carbon;
+    int have_price = site_price(s, &price), have_carbon = site_carbon(s, &carbon);
     for (int i = 0; i < s->n_jobs && dt > 0; i++) {
         site_job *j = s->jobs[i];
         if (!job_draws(j)) continue;
         j->metered_ms += dt;
         if (s->inside_envelope) j->within_ms += dt;
-        if (s->meter.has & POWER_METER_PRICE) {
-            j->price_ms_sum += s->meter.price * (double)dt;
+        if (have_price) {
+            j->price_ms_sum += price * (double)dt;
             j->price_ms += dt;
         }
-        if (s->meter.has & POWER_METER_CARBON) {
-            j->carbon_ms_sum += s->meter.carbon * (double)dt;
+        if (have_carbon) {
+            j->carbon_ms_sum += carbon * (double)dt;
             j->carbon_ms += dt;
         }
     }
@@ -964,8 +975,9 @@ static void add_power_report(site *s, cJSON *body)
     double signal;
     if (grid_signal(s, &signal))
         cJSON_AddNumberToObject(p, "grid_rank", power_grid_rank(&s->grid_ring, now, signal));
-    if (s->meter.has & POWER_METER_PRICE) cJSON_AddNumberToObject(p, "price", s->meter.price);
-    if (s->meter.has & POWER_METER_CARBON) cJSON_AddNumberToObject(p, "carbon", s->meter.carbon);
+    double value;
+    if (site_price(s, &value)) cJSON_AddNumberToObject(p, "price", value);
+    if (site_carbon(s, &value)) cJSON_AddNumberToObject(p, "carbon", value);
     jsonx_add_int(p, "region", s->region);
 }
 
@@ -999,47 +1011,15 @@ static void add_receipt(site *s, site_job *j, cJSON *r, double joules)
 static int load_trace(site *s, const char *path, char *err, size_t err_len)
 {
     char *text = NULL;
-    if (util_read_file(path, 16 * 1024 * 1024, &text, NULL) != OP_OK) {
+    size_t len = 0;
+    if (util_read_file(path, 64 * 1024 * 1024, &text, &len) != OP_OK) {
         snprintf(err, err_len, "cannot read power_trace %s", path);
         return OP_EINVAL;
     }
-    size_t cap = 1024;
-    s->trace_watts = malloc(cap * sizeof *s->trace_watts);
-    s->trace_offset_ms = malloc(cap * sizeof *s->trace_offset_ms);
-    int line = 0, rc = s->trace_watts && s->trace_offset_ms ? OP_OK : OP_ENOMEM;
-    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l && rc == OP_OK;
-         l = strtok_r(NULL, "\n", &save)) {
-        line++;
-        if (l[0] == '#' || !strchr("0123456789.", l[0])) continue; /* comments, a header */
-        char *end;
-        double off = strtod(l, &end), watts = -1;
-        if (*end == ',') watts = strtod(end + 1, &end);
-        if (!(off >= 0) || !(watts >= 0) || (*end && *end != '\r') ||
-            (s->trace_n && off * 1000 < (double)s->trace_offset_ms[s->trace_n - 1])) {
-            snprintf(err, err_len, "%s:%d: expected 'seconds,watts' with seconds increasing", path,
-                     line);
-            rc = OP_EINVAL;
-            break;
-        }
-        if (s->trace_n == cap) {
-            cap *= 2;
-            double *w = realloc(s->trace_watts, cap * sizeof *w);
-            if (w) s->trace_watts = w;
-            int64_t *o = w ? realloc(s->trace_offset_ms, cap * sizeof *o) : NULL;
-            if (!w || !o) {
-                rc = OP_ENOMEM;
-                break;
-            }
-            s->trace_offset_ms = o;
-        }
-        s->trace_offset_ms[s->trace_n] = (int64_t)(off * 1000);
-        s->trace_watts[s->trace_n++] = watts;
-    }
+    char why[200] = "";
+    int rc = power_trace_parse(text, len, &s->trace, why, sizeof why);
     free(text);
-    if (rc == OP_OK && !s->trace_n) {
-        snprintf(err, err_len, "%s: no 'seconds,watts' lines", path);
-        rc = OP_EINVAL;
-    }
+    if (rc != OP_OK) snprintf(err, err_len, "power_trace %s: %s", path, why);
     snprintf(s->trace_path, sizeof s->trace_path, "%s", path);
     return rc;
 }
@@ -2091,8 +2071,7 @@ out:
     }
     if (s->bus) bus_close(s->bus);
     auditlog_close(s->audit);
-    free(s->trace_watts);
-    free(s->trace_offset_ms);
+    power_trace_free(&s->trace);
     policy_free(s->policy);
     store_close(s->db);
     ident_wipe(&s->identity);

@@ -263,6 +263,47 @@ static void test_grid_rank(void **state)
     assert_true(fabs(power_grid_rank(&r, 124 * h, 5.5) - 6.0 / 24.0) < 1e-12);
 }
 
+static void test_trace_files(void **state)
+{
+    power_trace t;
+    char err[200];
+    const char *text = "seconds,watts,price,carbon\n# chargers fill up at 10 min\n"
+                       "0,1800,42.5,180\n600,200\r\n\n1200,0,55\n1200,50\n";
+    assert_int_equal(power_trace_parse(text, strlen(text), &t, err, sizeof err), OP_OK);
+    assert_int_equal(t.n, 4);
+    assert_true(t.watts[0] == 1800 && t.price[0] == 42.5 && t.carbon[0] == 180);
+    assert_true(t.watts[1] == 200 && isnan(t.price[1]) && isnan(t.carbon[1]));
+    assert_true(t.price[2] == 55 && isnan(t.carbon[2]));
+    assert_int_equal(power_trace_at(&t, -5), 0);
+    assert_int_equal(power_trace_at(&t, 599999), 0);
+    assert_int_equal(power_trace_at(&t, 600000), 1);
+    assert_int_equal(power_trace_at(&t, 1200000), 3); /* the last of equal times wins */
+    power_trace_free(&t);
+    static const struct {
+        const char *text, *why;
+    } bad[] = {{"", "no 'seconds,watts' lines"},
+               {"seconds,watts\n", "no 'seconds,watts' lines"},
+               {"0,100\n5,-1\n", "line 2: expected"},
+               {"10,100\n5,100\n",
+                "line 2: expected 'seconds,watts[,price[,carbon]]' with seconds not decreasing"},
+               {"0,100,x\n", "line 1: expected"},
+               {"0,100,1,2,3\n", "line 1: expected"},
+               {"0,100\nheader,later\n", "line 2: expected"},
+               {"0,inf\n", "line 1: expected"},
+               {"0,100,1,-5\n", "line 1: expected"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(power_trace_parse(bad[i].text, strlen(bad[i].text), &t, err, sizeof err),
+                         OP_EINVAL);
+        if (!strstr(err, bad[i].why)) print_error("%s: '%s'\n", bad[i].text, err);
+        assert_non_null(strstr(err, bad[i].why));
+        assert_null(t.watts);
+    }
+    char nul[] = "0,100\n5\0,1\n";
+    assert_int_equal(power_trace_parse(nul, sizeof nul - 1, &t, err, sizeof err), OP_EINVAL);
+    assert_non_null(strstr(err, "line 2: a NUL byte"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_acn_garage),
         cmocka_unit_test(test_meter_messages),
         cmocka_unit_test(test_grid_rank),
+        cmocka_unit_test(test_trace_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
