@@ -9,7 +9,9 @@ under ../shared/data (or the project's own sources when that folder is
 missing); shows live progress with `outpost watch`; then has the two
 warehouses plan delivery routes (route jobs on CVRPLIB and Solomon instances,
 pinned by policy to their origin) and prints cost and gap to the best known;
-prints every job's outcome, site, CPU seconds and energy estimate. Everything it started is
+before that, a pod's envelope drops (`outpost power`) and its job moves to another pod from
+its checkpoint; prints every job's outcome, site, CPU seconds and energy estimate; ends with
+`outpost sim` on 2,000 simulated sites built from the real power data. Everything it started is
 stopped on exit and on Ctrl-C; logs stay in the run directory it prints.
 """
 import glob
@@ -90,6 +92,53 @@ def generated_instance(path, seed):
     with open(path, "w") as f:
         json.dump({"name": os.path.basename(path), "depot": {"x": 0, "y": 0, "due": 1000},
                    "vehicles": [{"name": "van", "capacity": 40, "count": 10}], "stops": stops}, f)
+
+
+def power_phase(fleet):
+    """The chargers at a pod fill up: its envelope drops and its job moves to another pod."""
+    pods = {name: budget for name, cls, _, _, budget, _, _ in SITES if cls == "pod"}
+    for name in pods:  # grid signals as the pods' meters would send them
+        fleet.cli("power", os.path.join(fleet.base, "sites", name), "--price", "42.5",
+                  "--carbon", "180")
+    spec = os.path.join(fleet.base, "power-job.json")
+    with open(spec, "w") as f:
+        json.dump({"kind": "exec", "name": "charging-window-forecast", "site_classes": ["pod"],
+                   "expected_s": 8, "checkpoint": "state.txt",
+                   "command": ["sh", "-c", "test -f state.txt && echo resumed from $(cat state.txt);"
+                               " trap 'echo step-1 > state.txt; exit 143' TERM; sleep 6 & wait;"
+                               " echo forecast done"]}, f)
+    jid = int(fleet.cli("submit", spec).stdout)
+    wait_for(lambda: fleet.job(jid)["job"]["state"] == "running", 60, 0.2, "the pod job to run")
+    first = fleet.job(jid)["job"]["site"]
+    print(f"== power: job {jid} runs on {first}; its chargers fill up and its meter says 0 W")
+    fleet.cli("power", os.path.join(fleet.base, "sites", first), "--watts", "0")
+    fleet.wait_jobs_terminal([jid], 60)
+    job = fleet.job(jid)
+    for e in job["events"]:
+        if e["event"] in ("placed", "requeued", "succeeded", "failed"):
+            print(f"   {e['event']:<10} {e.get('site') or '':<12} {(e.get('detail') or '')[:110]}")
+    out = fleet.cli_json("result", str(jid)).get("stdout", "").strip().replace("\n", " / ")
+    print(f"   job {jid} {job['job']['state']} on {job['job']['site']} "
+          f"(attempt {job['job']['attempt']}); its output: {out}")
+    fleet.cli("power", os.path.join(fleet.base, "sites", first), "--watts", str(pods[first]))
+    return [jid]
+
+
+def sim_phase(binary):
+    """The same scheduler on a simulated fleet built from the real charging and grid data."""
+    data = os.path.join(SHARED_DATA, "power")
+    if not os.path.exists(os.path.join(data, "acn_caltech_sessions_2020-12_2021-09.csv")):
+        print(f"== outpost sim: skipped ({data} is missing)")
+        return
+    print("\n== outpost sim: 2,000 simulated sites, 20,000 jobs, a day of real charging, carbon "
+          "and price data")
+    r = subprocess.run([binary, "sim", "--sites", "2000", "--jobs", "20000", "--data", data,
+                        "--quiet"], capture_output=True, text=True, timeout=300)
+    keep = ("outpost sim", "outpost  ", "of what eligible", "envelope violations",
+            "energy cost", "carbon (t")
+    for line in r.stdout.splitlines():
+        if any(k in line for k in keep):
+            print("   " + line.rstrip())
 
 
 def route_phase(fleet):
@@ -173,9 +222,12 @@ def main():
                                 "--interval", "1000"], env=fleet.env)
         if watch.returncode != 0:
             print("watch ended with", watch.returncode)
+        print("\n== power at the sites")
+        ids += power_phase(fleet)
         print("\n== routing on site: the warehouses plan their own delivery routes")
         ids += route_phase(fleet)
         summary(fleet, ids, time.monotonic() - started)
+        sim_phase(binary)
     except KeyboardInterrupt:
         print("\n== interrupted; stopping the fleet")
     finally:
