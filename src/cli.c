@@ -994,9 +994,9 @@ static int cmd_sites(cli *c, int argc, char **argv)
         print_json(data);
         return EXIT_OK;
     }
-    printf("%-12s %-5s %-8s %-9s %-11s %-9s %-8s %-5s %-5s %-8s %s\n", "SITE", "CLASS", "STATUS",
-           "CORES", "MEM MB", "HEADROOM", "HEARTBT", "JOBS", "TRUST", "REJECTED",
-           "PROTECTIONS OFF");
+    printf("%-12s %-5s %-8s %-9s %-11s %-9s %-9s %-7s %-8s %-5s %-5s %-8s %s\n", "SITE", "CLASS",
+           "STATUS", "CORES", "MEM MB", "HEADROOM", "NEXT 1H", "LEAVES", "HEARTBT", "JOBS", "TRUST",
+           "REJECTED", "PROTECTIONS OFF");
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(data, "sites"))
     {
@@ -1024,10 +1024,21 @@ static int cmd_sites(cli *c, int argc, char **argv)
         cJSON_ArrayForEach(counter, m) if (strcmp(counter->string, "accepted") != 0 &&
                                            cJSON_IsNumber(counter)) rejected +=
             (int64_t)counter->valuedouble;
-        printf("%-12.12s %-5s %-8s %-9s %-11s %7.0f W %-8s %-5lld %-5lld %-8lld %s\n",
+        /* power: the forecast envelope's least over the next hour, and a stated departure */
+        const cJSON *pw = cJSON_GetObjectItemCaseSensitive(s, "power");
+        const cJSON *fc = cJSON_GetObjectItemCaseSensitive(pw, "forecast_watts");
+        char next_s[24] = "-", leaves_s[24] = "-";
+        if (cJSON_GetArraySize(fc) > 2 && cJSON_IsNumber(cJSON_GetArrayItem(fc, 2)))
+            snprintf(next_s, sizeof next_s, "%.0f W", cJSON_GetArrayItem(fc, 2)->valuedouble);
+        int64_t stay = 0;
+        if (jsonx_int(pw, "stay_until_ms", 1, INT64_MAX, &stay) == OP_OK) {
+            int64_t left_s = (stay - util_now_ms()) / 1000;
+            snprintf(leaves_s, sizeof leaves_s, "%lldm", (long long)(left_s > 0 ? left_s / 60 : 0));
+        }
+        printf("%-12.12s %-5s %-8s %-9s %-11s %7.0f W %-9s %-7s %-8s %-5lld %-5lld %-8lld %s\n",
                jsonx_str(s, "id"), jsonx_str(s, "class"), jsonx_str(s, "status"), cores_s, mem_s,
-               headroom, age_s, (long long)jobs, (long long)trust, (long long)rejected,
-               off && *off ? off : "none");
+               headroom, next_s, leaves_s, age_s, (long long)jobs, (long long)trust,
+               (long long)rejected, off && *off ? off : "none");
     }
     return EXIT_OK;
 }

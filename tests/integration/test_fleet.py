@@ -288,6 +288,9 @@ class FleetTest(unittest.TestCase):
         # Protections that this machine cannot give are named, not hidden.
         text = self.f.cli("sites").stdout
         self.assertIn("PROTECTIONS OFF", text)
+        # the next hour's forecast envelope (200 W, flat), no departure
+        row = next(line for line in text.splitlines() if line.startswith("pod-1 "))
+        self.assertIn(" 200 W     - ", row)
 
     def test_noop_batch_and_cancel(self):
         ids = [int(x) for x in self.f.cli("submit", "--kind", "noop", "--count", "50").stdout.split()]
