@@ -91,9 +91,17 @@ bench-route: deps-build
 
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
-build/fuzz/%: fuzz/%.c $(LIB_SRCS) $(wildcard src/*.h)
+# the library is compiled once with coverage (fuzzer-no-link) and linked into every target
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJS := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
-	clang $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(INCS) $< $(LIB_SRCS) $(LIBS) -o $@
+	clang $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) $(INCS) -c $< -o $@
+build/fuzz/libcore.a: $(FUZZ_OBJS)
+	ar rcs $@ $^
+build/fuzz/%: fuzz/%.c build/fuzz/libcore.a
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) $(INCS) $< build/fuzz/libcore.a $(LIBS) -o $@
 fuzz: deps-fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do echo "== $$f"; \

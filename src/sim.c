@@ -233,9 +233,7 @@ static int build_sites(world *w, const simdata *d, uint64_t *rng)
             w->units[i] = (uint16_t)(units < 1 ? 1 : units > 16 ? 16 : units);
             w->wpc[i] = POD_UNIT_WATTS;
             w->limit[i] = (float)(POD_GRID_RATIO * piles * PILE_WATTS);
-            w->fc_index[i] = (int32_t)n_pods++;
-            /* its chargers: each pile sees Turku's measured rate of sessions per day */
-            (void)piles;
+            w->fc_index[i] = (int32_t)n_pods++; /* its chargers: build_pod_events */
         } else if (c == SIM_CAR) {
             w->units[i] = CAR_UNITS;
             w->wpc[i] = CAR_UNIT_WATTS;
@@ -304,10 +302,8 @@ static int build_pod_events(world *w, const simdata *d, uint64_t *rng)
                 int32_t end = start + (ss->charging_s > 60 ? ss->charging_s : 60);
                 float watts = (float)(ss->kwh * 3.6e6 / (end - start));
                 if (watts > PILE_WATTS * 8) watts = (float)(PILE_WATTS * 8); /* DC fast chargers */
-                int32_t first = (int32_t)w->warm_steps * 0;
                 int32_t s0 = (int32_t)floor((double)start / w->p->step_s) + w->warm_steps;
                 int32_t s1 = (int32_t)floor((double)end / w->p->step_s) + w->warm_steps;
-                (void)first;
                 if (s0 >= w->steps || s1 <= 0 || s1 <= s0) continue;
                 if (n_ev + 2 > cap) {
                     cap = cap ? cap * 2 : 1 << 16;
@@ -700,7 +696,7 @@ static int init_policy(world *w, policy_state *ps, int policy)
  * forecast over each horizon and the stated departure; the baselines see only
  * whether the site is there and its cores (they are power-oblivious).
  */
-static void refresh_view(world *w, policy_state *ps, int policy, size_t i, int32_t now_s,
+static void refresh_view(world *w, policy_state *ps, int policy, size_t i,
                          const double *horizon_env, int32_t stay_until, int alive, int step)
 {
     sched_site *v = &ps->view[i];
@@ -722,7 +718,6 @@ static void refresh_view(world *w, policy_state *ps, int policy, size_t i, int32
             v->horizon_watts[k] = (float)(h > 0 ? h : 0);
         }
     }
-    (void)now_s;
     sched_fleet_update(ps->fleet, i);
 }
 
@@ -999,7 +994,7 @@ int sim_run(const simdata *data, const sim_params *p, sim_report *out, char *err
                               (pol == SIM_OUTPOST &&
                                (float)(w.env[i] - s->draw[i]) != (float)s->view[i].headroom_watts);
                 if (forecast_tick || changed)
-                    refresh_view(&w, s, pol, i, now,
+                    refresh_view(&w, s, pol, i,
                                  forecast_tick || pol == SIM_OUTPOST ? &hz[i * SCHED_HORIZONS]
                                                                      : NULL,
                                  stay[i], alive, step);
