@@ -603,8 +603,9 @@ static void fill_view(hub *h, sched_site *view, int optimistic)
         v->watts_per_core = s->watts_per_core;
         v->free_cores = optimistic ? s->cores : s->cores - s->reserved_cores;
         v->free_memory_mb = optimistic ? s->memory_mb : s->memory_mb - s->reserved_memory_mb;
-        v->headroom_watts =
-            s->power_budget_watts - (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
+        /* a job's draw comes on top of the site's idle draw */
+        v->headroom_watts = s->power_budget_watts - s->idle_watts -
+                            (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
         v->running_jobs = optimistic ? 0 : s->reserved_jobs;
         v->region = s->region;
         v->grid_rank = optimistic ? 0 : s->grid_rank;
@@ -613,7 +614,7 @@ static void fill_view(hub *h, sched_site *view, int optimistic)
             s->attempts_placed ? (double)s->attempts_lost / (double)s->attempts_placed : 0;
         v->has_forecast = !optimistic && s->has_forecast;
         /* like headroom_watts: the envelope less what is placed or running here */
-        double committed = s->reserved_cores * s->watts_per_core;
+        double committed = s->idle_watts + s->reserved_cores * s->watts_per_core;
         for (int k = 0; k < SCHED_HORIZONS; k++)
             v->horizon_watts[k] = (float)(s->forecast_watts[k] - committed);
     }
@@ -1914,7 +1915,8 @@ static int op_sites(hub *h, cJSON *data)
         jsonx_add_int(o, "free_memory_mb", s->memory_mb - s->reserved_memory_mb);
         cJSON_AddNumberToObject(o, "power_budget_watts", s->power_budget_watts);
         cJSON_AddNumberToObject(o, "headroom_watts",
-                                s->power_budget_watts - s->reserved_cores * s->watts_per_core);
+                                s->power_budget_watts - s->idle_watts -
+                                    s->reserved_cores * s->watts_per_core);
         cJSON_AddNumberToObject(o, "watts_per_core", s->watts_per_core);
         jsonx_add_int(o, "jobs", s->reserved_jobs);
         jsonx_add_int(o, "running_reported", s->reported_running);

@@ -853,7 +853,7 @@ static void enforce_power(site *s)
     /* receipts: time run, inside the envelope or not, at what price and carbon */
     int64_t dt = s->last_meter_check_ms ? mono - s->last_meter_check_ms : 0;
     s->last_meter_check_ms = mono;
-    double draw = 0;
+    double draw = s->idle_watts; /* the site's own draw, then its jobs' */
     for (int i = 0; i < s->n_jobs; i++)
         if (job_draws(s->jobs[i])) draw += s->jobs[i]->spec.cores * s->watts_per_core;
     s->inside_envelope = draw <= envelope + 1e-9;
@@ -900,7 +900,7 @@ static void enforce_power(site *s)
     int short_cut =
         strcmp(source, "demand response") == 0 && s->meter.dr_until_ms - now <= s->pause_max_ms;
     for (;;) {
-        draw = 0;
+        draw = s->idle_watts;
         site_job *newest = NULL;
         for (int i = 0; i < s->n_jobs; i++) {
             site_job *j = s->jobs[i];
@@ -1115,7 +1115,7 @@ static int admission(site *s, const jobspec *spec, char *why, size_t why_len)
             return OP_EPERM;
         }
     }
-    double draw = (s->used_cores + spec->cores) * s->watts_per_core;
+    double draw = s->idle_watts + (s->used_cores + spec->cores) * s->watts_per_core;
     if (draw > s->power_budget_watts + 1e-9) {
         snprintf(why, why_len, "would draw %.0f W over a %.0f W budget", draw,
                  s->power_budget_watts);
