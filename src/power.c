@@ -1,6 +1,7 @@
 #include "power.h"
 
 #include "err.h"
+#include "util.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -343,13 +344,5 @@ int power_trace_parse(const char *text, size_t len, power_trace *out, char *err,
 
 size_t power_trace_at(const power_trace *t, int64_t offset_ms)
 {
-    size_t lo = 0, hi = t->n;
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (t->offset_ms[mid] <= offset_ms)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
+    return util_last_at_or_before(t->offset_ms, t->n, offset_ms);
 }

@@ -471,15 +471,9 @@ static int32_t tree_max(const policy_state *ps, int c, int32_t *value)
 
 /* ---------- running jobs ---------- */
 
-static int32_t free_units(const policy_state *ps, const world *w, size_t i)
-{
-    return ps->view[i].free_cores;
-}
-
 static void refresh_baseline(policy_state *ps, const world *w, size_t i)
 {
-    int alive = ps->view[i].alive;
-    tree_set(ps, w, i, alive ? free_units(ps, w, i) : -1);
+    tree_set(ps, w, i, ps->view[i].alive ? ps->view[i].free_cores : -1);
 }
 
 static sched_job job_view(const world *w, const job_spec *s, int32_t now_s, int32_t remaining_s)
@@ -711,12 +705,10 @@ static void refresh_view(world *w, policy_state *ps, int policy, size_t i,
     v->stay_until_ms = stay_until > 0 ? ms(stay_until) : 0;
     v->grid_rank = w->rank[(size_t)step * (size_t)w->p->regions + w->region[i]];
     v->failure_rate = ps->attempts[i] ? (double)ps->failures[i] / ps->attempts[i] : 0;
-    if (horizon_env) {
-        v->has_forecast = 1;
-        for (int k = 0; k < SCHED_HORIZONS; k++) {
-            double h = horizon_env[k] - draw;
-            v->horizon_watts[k] = (float)(h > 0 ? h : 0);
-        }
+    v->has_forecast = 1;
+    for (int k = 0; k < SCHED_HORIZONS; k++) {
+        double h = horizon_env[k] - draw;
+        v->horizon_watts[k] = (float)(h > 0 ? h : 0);
     }
     sched_fleet_update(ps->fleet, i);
 }
@@ -771,6 +763,34 @@ static double now_s_wall(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * The baselines: a site-private job goes to its origin if it has the cores;
+ * first-fit takes the first site (classes in order) with the cores free,
+ * least-loaded the one with the most free cores. -1: none.
+ */
+static int32_t baseline_site(const world *w, const policy_state *ps, int policy, const job_spec *s)
+{
+    if (s->origin >= 0) {
+        const sched_site *v = &ps->view[s->origin];
+        return v->alive && v->free_cores >= s->cores ? s->origin : -1;
+    }
+    int32_t best = -1, best_free = -1;
+    for (int c = 0; c < SIM_CLASSES; c++) {
+        if (!(s->mask & class_bits[c])) continue;
+        if (policy == SIM_FIRST_FIT) {
+            int32_t pos = tree_first(ps, c, s->cores);
+            if (pos >= 0) return w->class_members[c][pos];
+            continue;
+        }
+        int32_t free_cores = 0, pos = tree_max(ps, c, &free_cores);
+        if (pos >= 0 && free_cores >= s->cores && free_cores > best_free) {
+            best = w->class_members[c][pos];
+            best_free = free_cores;
+        }
+    }
+    return best;
+}
+
 /* Places what it can from the queue, in arrival order. */
 static int place_queue(world *w, policy_state *ps, int policy, int32_t now_s)
 {
@@ -807,30 +827,7 @@ static int place_queue(world *w, policy_state *ps, int policy, int32_t now_s)
             if (sched_fleet_place(ps->fleet, &j, 0, &d) != OP_OK) return OP_ENOMEM;
             site = d.outcome == SCHED_PLACED ? d.site_index : -1;
         } else {
-            int32_t best = -1, best_free = -1;
-            for (int c = 0; c < SIM_CLASSES; c++) {
-                if (!(s->mask & class_bits[c])) continue;
-                int32_t pos, fr = 0;
-                if (s->origin >= 0) {
-                    const sched_site *v = &ps->view[s->origin];
-                    if (v->alive && v->free_cores >= s->cores) best = s->origin;
-                    break;
-                }
-                if (policy == SIM_FIRST_FIT) {
-                    pos = tree_first(ps, c, s->cores);
-                    if (pos >= 0) {
-                        best = w->class_members[c][pos];
-                        break;
-                    }
-                } else {
-                    pos = tree_max(ps, c, &fr);
-                    if (pos >= 0 && fr >= s->cores && fr > best_free) {
-                        best = w->class_members[c][pos];
-                        best_free = fr;
-                    }
-                }
-            }
-            site = best;
+            site = baseline_site(w, ps, policy, s);
         }
         if (site < 0) {
             if (s->origin < 0) failed[key_d][s->mask][ci][key_k] = 1;
@@ -994,10 +991,7 @@ int sim_run(const simdata *data, const sim_params *p, sim_report *out, char *err
                               (pol == SIM_OUTPOST &&
                                (float)(w.env[i] - s->draw[i]) != (float)s->view[i].headroom_watts);
                 if (forecast_tick || changed)
-                    refresh_view(&w, s, pol, i,
-                                 forecast_tick || pol == SIM_OUTPOST ? &hz[i * SCHED_HORIZONS]
-                                                                     : NULL,
-                                 stay[i], alive, step);
+                    refresh_view(&w, s, pol, i, &hz[i * SCHED_HORIZONS], stay[i], alive, step);
             }
             for (size_t j = next_job; j < arrived_to; j++) {
                 s->run[j].state = JOB_QUEUED;

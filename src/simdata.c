@@ -309,16 +309,7 @@ int simdata_parse_series(simdata_series *s, const char *text, size_t len, char *
 
 double simdata_series_at(const simdata_series *s, int64_t t_s)
 {
-    if (!s->n) return 0;
-    size_t lo = 0, hi = s->n;
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (s->t_s[mid] <= t_s)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return s->value[lo];
+    return s->n ? s->value[util_last_at_or_before(s->t_s, s->n, t_s)] : 0;
 }
 
 typedef int (*parse_fn)(void *target, const char *text, size_t len, char *err, size_t err_len);

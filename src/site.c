@@ -749,26 +749,32 @@ static size_t trace_row(const site *s)
     return power_trace_at(&s->trace, util_mono_ms() - s->trace_start_mono);
 }
 
-/* Grid price and carbon now: the meter's (or a command's), else the trace's, else the config's. */
+/*
+ * A grid signal now (price or carbon): the meter's or a command's (the config's
+ * value stands there too), else the trace's column when that row gives one.
+ */
+static int grid_value(const site *s, unsigned bit, double meter_value, const double *column,
+                      double *out)
+{
+    if (!(s->meter.has & bit) && s->trace.n) {
+        double v = column[trace_row(s)];
+        if (!isnan(v)) {
+            *out = v;
+            return 1;
+        }
+    }
+    *out = meter_value;
+    return (s->meter.has & bit) != 0;
+}
+
 static int site_price(const site *s, double *out)
 {
-    if (!(s->meter.has & POWER_METER_PRICE) && s->trace.n && !isnan(s->trace.price[trace_row(s)])) {
-        *out = s->trace.price[trace_row(s)];
-        return 1;
-    }
-    *out = s->meter.price;
-    return (s->meter.has & POWER_METER_PRICE) != 0;
+    return grid_value(s, POWER_METER_PRICE, s->meter.price, s->trace.price, out);
 }
 
 static int site_carbon(const site *s, double *out)
 {
-    if (!(s->meter.has & POWER_METER_CARBON) && s->trace.n &&
-        !isnan(s->trace.carbon[trace_row(s)])) {
-        *out = s->trace.carbon[trace_row(s)];
-        return 1;
-    }
-    *out = s->meter.carbon;
-    return (s->meter.has & POWER_METER_CARBON) != 0;
+    return grid_value(s, POWER_METER_CARBON, s->meter.carbon, s->trace.carbon, out);
 }
 
 /*

@@ -275,3 +275,16 @@ int util_write_all(int fd, const void *data, size_t len)
     }
     return OP_OK;
 }
+
+size_t util_last_at_or_before(const int64_t *sorted, size_t n, int64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sorted[mid] <= x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}

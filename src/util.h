@@ -19,6 +19,12 @@ int64_t util_mono_us(void);
 
 /* Lower-case hex of len bytes into out (needs 2*len+1 bytes). */
 void util_hex(const uint8_t *bytes, size_t len, char *out);
+/*
+ * Index of the last of n sorted values that is <= x (the value in force at
+ * x in a step series); 0 when x comes before them all. n must be > 0.
+ */
+size_t util_last_at_or_before(const int64_t *sorted, size_t n, int64_t x);
+
 /* Parses exactly 2*len hex characters; OP_EINVAL on anything else. */
 int util_unhex(const char *hex, uint8_t *out, size_t len);
 
