@@ -1,28 +1,35 @@
 # Outpost build. `make demo` and `make test` install missing Debian packages first.
-#   make            release binary build/rel/outpost
+#   make            release binary $(BUILD)/rel/outpost
 #   make test       every test, built with ASan + UBSan (unit, integration)
 #   make demo       a local fleet doing real work
 #   make bench      benchmarks (figures and ratios, never pass/fail on time)
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
 #   make lint       cppcheck + banned-function check
 CC      ?= gcc
+BUILD   ?= build
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 INCS    := -iquote src -I/usr/include/cjson
 LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lcrypto -lm
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+DEPS    := -MMD -MP
 
-LIB_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c))
+# src/<layer>/<module>.c; main.c is the binary's entry point, everything else is libcore.a
+LIB_SRCS  := $(sort $(wildcard src/*/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-
-REL_OBJS  := $(LIB_SRCS:src/%.c=build/rel/%.o)
-ASAN_OBJS := $(LIB_SRCS:src/%.c=build/asan/%.o)
-UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
-TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=build/asan/tools/%)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/asan/tools/%)
+TEST_HELPERS := $(wildcard tests/unit/helpers/*.c)
 
-.PHONY: all test test-faults demo bench bench-route fuzz lint clean deps-build deps-test deps-fuzz unit integration format
-all: build/rel/outpost
+# one compile rule per build kind: rel (-O2), asan (ASan + UBSan), fuzz (clang, coverage)
+REL_FLAGS  := $(CSTD) $(WARN) -O2 -g $(INCS)
+ASAN_FLAGS := $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS)
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS := $(CSTD) $(WARN) -O1 -g $(FUZZ_SAN) $(INCS)
+
+.PHONY: all test test-faults demo bench bench-route fuzz lint sizes install clean deps-build deps-test deps-fuzz unit integration format
+all: $(BUILD)/rel/outpost
 
 deps-build:
 	@scripts/deps.sh build
@@ -31,37 +38,50 @@ deps-test:
 deps-fuzz:
 	@scripts/deps.sh fuzz
 
-build/rel/%.o: src/%.c $(wildcard src/*.h)
+$(BUILD)/rel/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O2 -g $(INCS) -c $< -o $@
-build/asan/%.o: src/%.c $(wildcard src/*.h)
+	$(CC) $(REL_FLAGS) $(DEPS) -c $< -o $@
+$(BUILD)/asan/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS) -c $< -o $@
+	$(CC) $(ASAN_FLAGS) $(DEPS) -c $< -o $@
+$(BUILD)/fuzz/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(DEPS) -c $< -o $@
+$(BUILD)/asan/helpers/%.o: tests/unit/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_FLAGS) -iquote tests/unit $(DEPS) -c $< -o $@
 
-build/rel/libcore.a: $(REL_OBJS)
+REL_OBJS    := $(LIB_SRCS:src/%.c=$(BUILD)/rel/obj/%.o)
+ASAN_OBJS   := $(LIB_SRCS:src/%.c=$(BUILD)/asan/obj/%.o)
+FUZZ_OBJS   := $(LIB_SRCS:src/%.c=$(BUILD)/fuzz/obj/%.o)
+HELPER_OBJS := $(TEST_HELPERS:tests/unit/helpers/%.c=$(BUILD)/asan/helpers/%.o)
+
+$(BUILD)/%/libcore.a:
+	@rm -f $@
 	ar rcs $@ $^
-build/asan/libcore.a: $(ASAN_OBJS)
-	ar rcs $@ $^
+$(BUILD)/rel/libcore.a: $(REL_OBJS)
+$(BUILD)/asan/libcore.a: $(ASAN_OBJS)
+$(BUILD)/fuzz/libcore.a: $(FUZZ_OBJS)
 
-build/rel/outpost: src/main.c build/rel/libcore.a
-	$(CC) $(CSTD) $(WARN) -O2 -g $(INCS) $< build/rel/libcore.a $(LIBS) -o $@
-build/asan/outpost: src/main.c build/asan/libcore.a
-	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS) $< build/asan/libcore.a $(LIBS) -o $@
+$(BUILD)/rel/outpost: $(BUILD)/rel/obj/main.o $(BUILD)/rel/libcore.a
+	$(CC) $(REL_FLAGS) $^ $(LIBS) -o $@
+$(BUILD)/asan/outpost: $(BUILD)/asan/obj/main.o $(BUILD)/asan/libcore.a
+	$(CC) $(ASAN_FLAGS) $^ $(LIBS) -o $@
 
-build/asan/tests/%: tests/unit/%.c build/asan/libcore.a
+$(BUILD)/asan/tests/%: tests/unit/%.c $(HELPER_OBJS) $(BUILD)/asan/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS) $< build/asan/libcore.a $(LIBS) -lcmocka -o $@
+	$(CC) $(ASAN_FLAGS) -iquote tests/unit $(DEPS) $< $(HELPER_OBJS) $(BUILD)/asan/libcore.a $(LIBS) -lcmocka -o $@
 
-build/asan/tools/%: tests/tools/%.c build/asan/libcore.a
+$(BUILD)/asan/tools/%: tests/tools/%.c $(BUILD)/asan/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS) $< build/asan/libcore.a $(LIBS) -o $@
+	$(CC) $(ASAN_FLAGS) $(DEPS) $< $(BUILD)/asan/libcore.a $(LIBS) -o $@
 
-build/rel/outpost-bench: bench/bench.c build/rel/libcore.a
-	$(CC) $(CSTD) $(WARN) -O2 -g $(INCS) $< build/rel/libcore.a $(LIBS) -o $@
+$(BUILD)/rel/outpost-bench: bench/bench.c $(BUILD)/rel/libcore.a
+	$(CC) $(REL_FLAGS) $(DEPS) $< $(BUILD)/rel/libcore.a $(LIBS) -o $@
 
-# build/rel/outpost too: route jobs run it (an ASan binary cannot start under RLIMIT_AS)
+# $(BUILD)/rel/outpost too: route jobs run it (an ASan binary cannot start under RLIMIT_AS)
 test: deps-test
-	@$(MAKE) --no-print-directory build/asan/outpost build/rel/outpost $(UNIT_BINS) $(TOOL_BINS)
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(UNIT_BINS) $(TOOL_BINS)
 	@tests/run.sh
 
 unit: deps-test
@@ -69,52 +89,56 @@ unit: deps-test
 	@tests/run.sh unit
 
 integration: deps-test
-	@$(MAKE) --no-print-directory build/asan/outpost build/rel/outpost $(TOOL_BINS)
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(TOOL_BINS)
 	@tests/run.sh integration
 
 demo: deps-build
-	@$(MAKE) --no-print-directory build/rel/outpost
+	@$(MAKE) --no-print-directory $(BUILD)/rel/outpost
 	@/usr/bin/python3 demo/run.py
 
 bench: deps-build
-	@$(MAKE) --no-print-directory build/rel/outpost build/rel/outpost-bench
+	@$(MAKE) --no-print-directory $(BUILD)/rel/outpost $(BUILD)/rel/outpost-bench
 	@bench/run.sh
 
 # the fault-injection suite with 1,000 jobs (make test runs it with 300)
 test-faults: deps-test
-	@$(MAKE) --no-print-directory build/asan/outpost
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost
 	@/usr/bin/python3 tests/faults/run.py --jobs $${FAULT_JOBS:-1000} --seed $${FAULT_SEED:-1}
 
 bench-route: deps-build
-	@$(MAKE) --no-print-directory build/rel/outpost
+	@$(MAKE) --no-print-directory $(BUILD)/rel/outpost
 	@/usr/bin/python3 bench/route.py
 
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
-FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
-# the library is compiled once with coverage (fuzzer-no-link) and linked into every target
-FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_OBJS := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
-build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h)
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
+$(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/fuzz/libcore.a
 	@mkdir -p $(dir $@)
-	clang $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) $(INCS) -c $< -o $@
-build/fuzz/libcore.a: $(FUZZ_OBJS)
-	ar rcs $@ $^
-build/fuzz/%: fuzz/%.c build/fuzz/libcore.a
-	@mkdir -p $(dir $@)
-	clang $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) $(INCS) $< build/fuzz/libcore.a $(LIBS) -o $@
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer $(DEPS) $< $(BUILD)/fuzz/libcore.a $(LIBS) -o $@
 fuzz: deps-fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do echo "== $$f"; \
-	  mkdir -p build/fuzz/corpus/$$(basename $$f); \
-	  $$f -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 build/fuzz/corpus/$$(basename $$f) tests/fixtures/$$(basename $$f) >build/fuzz/$$(basename $$f).log 2>&1 \
-	    || { tail -30 build/fuzz/$$(basename $$f).log; exit 1; }; tail -1 build/fuzz/$$(basename $$f).log; done
+	  mkdir -p $(BUILD)/fuzz/corpus/$$(basename $$f); \
+	  $$f -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 $(BUILD)/fuzz/corpus/$$(basename $$f) tests/fixtures/$$(basename $$f) >$(BUILD)/fuzz/$$(basename $$f).log 2>&1 \
+	    || { tail -30 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; tail -1 $(BUILD)/fuzz/$$(basename $$f).log; done
 
 lint:
 	@scripts/deps.sh all
 	@scripts/lint.sh
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/tools/*.c bench/*.c fuzz/*.c
+	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c $(wildcard tests/unit/helpers/*.[ch]) tests/tools/*.c bench/*.c fuzz/*.c
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the outpost binary into $(PREFIX)/bin
+PREFIX ?= /usr/local
+install: $(BUILD)/rel/outpost
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/rel/outpost $(DESTDIR)$(PREFIX)/bin/outpost
+
+# the longest functions and the largest files under src/
+sizes:
+	@/usr/bin/python3 scripts/sizes.py
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

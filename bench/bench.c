@@ -19,19 +19,20 @@
  *       from send to the hub's "done" per job; throughput over the run.
  * Each subcommand prints one JSON object on stdout.
  */
-#include "auditlog.h"
-#include "bus.h"
-#include "conf.h"
-#include "err.h"
-#include "ident.h"
-#include "jobspec.h"
-#include "jsonx.h"
-#include "log.h"
-#include "msg.h"
-#include "opclient.h"
-#include "proto.h"
-#include "sched.h"
-#include "util.h"
+#include "base/conf.h"
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/os.h"
+#include "base/util.h"
+#include "core/jobspec.h"
+#include "core/sched.h"
+#include "io/auditlog.h"
+#include "io/bus.h"
+#include "io/opclient.h"
+#include "wire/ident.h"
+#include "wire/msg.h"
+#include "wire/proto.h"
 
 #include <limits.h>
 #include <math.h>
@@ -45,7 +46,7 @@ static volatile double sink;
 
 static double seconds_since(int64_t start_us)
 {
-    return (double)(util_mono_us() - start_us) / 1e6;
+    return (double)(os_mono_us() - start_us) / 1e6;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -75,10 +76,10 @@ static void micro_sign_verify(cJSON *out)
                               "\"power_budget_watts\":400,\"watts_per_core\":45,"
                               "\"running\":[{\"job\":17,\"attempt\":1}]}");
     size_t len;
-    char *payload = msg_encode(body, "dc-1", "state", 1, util_now_ms(), &len);
+    char *payload = msg_encode(body, "dc-1", "state", 1, os_now_ms(), &len);
     const int n = 20000;
     char sig[129];
-    int64_t t0 = util_mono_us();
+    int64_t t0 = os_mono_us();
     for (int i = 0; i < n; i++) {
         msg_sign(&id, topic, payload, len, sig);
         if (msg_verify(id.pk, topic, payload, len, sig) != OP_OK) abort();
@@ -89,7 +90,7 @@ static void micro_sign_verify(cJSON *out)
     uint8_t *buf = malloc(total), raw_sig[64];
     memcpy(buf, topic, strlen(topic) + 1);
     memcpy(buf + strlen(topic) + 1, payload, len);
-    t0 = util_mono_us();
+    t0 = os_mono_us();
     for (int i = 0; i < n; i++) {
         crypto_sign_detached(raw_sig, NULL, buf, total, id.sk);
         if (crypto_sign_verify_detached(raw_sig, buf, total, id.pk) != 0) abort();
@@ -100,9 +101,9 @@ static void micro_sign_verify(cJSON *out)
     memset(&window, 0, sizeof window);
     msg_stats stats;
     memset(&stats, 0, sizeof stats);
-    t0 = util_mono_us();
+    t0 = os_mono_us();
     for (int i = 0; i < n; i++) {
-        char *p = msg_encode(body, "dc-1", "state", (uint64_t)i + 2, util_now_ms(), &len);
+        char *p = msg_encode(body, "dc-1", "state", (uint64_t)i + 2, os_now_ms(), &len);
         msg_sign(&id, topic, p, len, sig);
         free(p);
     }
@@ -136,7 +137,7 @@ static void micro_sched(cJSON *out, size_t n_sites, const char *key)
     }
     sched_job job = {.cores = 1, .memory_mb = 256, .class_mask = 7};
     int iters = n_sites > 1000 ? 500 : 200000;
-    int64_t t0 = util_mono_us();
+    int64_t t0 = os_mono_us();
     for (int i = 0; i < iters; i++) {
         sched_decision d;
         sched_place(sites, n_sites, &job, &d);
@@ -145,7 +146,7 @@ static void micro_sched(cJSON *out, size_t n_sites, const char *key)
     }
     double ours = iters / seconds_since(t0);
     /* Baseline: the cheapest possible placement, a scan for the most free cores. */
-    t0 = util_mono_us();
+    t0 = os_mono_us();
     for (int i = 0; i < iters; i++) {
         int best = -1;
         for (size_t k = 0; k < n_sites; k++)
@@ -174,7 +175,7 @@ static void micro_jobspec(cJSON *out)
         "29e1b161e5c1fa7425e73043362938b9824\",\"data_b64\":\"aGVsbG8=\"}]}";
     const int n = 100000;
     char err[256];
-    int64_t t0 = util_mono_us();
+    int64_t t0 = os_mono_us();
     for (int i = 0; i < n; i++) {
         jobspec spec;
         if (jobspec_parse(text, strlen(text), &spec, err, sizeof err) != OP_OK) abort();
@@ -182,7 +183,7 @@ static void micro_jobspec(cJSON *out)
         jobspec_clear(&spec);
     }
     double ours = n / seconds_since(t0);
-    t0 = util_mono_us();
+    t0 = os_mono_us();
     for (int i = 0; i < n; i++) {
         cJSON *j = cJSON_ParseWithLength(text, strlen(text));
         sink += j != NULL;
@@ -234,12 +235,12 @@ static void on_e2e(void *ctx, const char *topic, const void *payload, size_t len
     cJSON *body = NULL;
     msg_header hdr;
     char reason[200];
-    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, util_now_ms(), 120000, &body, &hdr,
+    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, os_now_ms(), 120000, &body, &hdr,
                  &c->stats, reason, sizeof reason) != OP_OK)
         return;
     if (strcmp(hdr.type, "done") == 0) {
         const cJSON *d;
-        int64_t now = util_mono_us();
+        int64_t now = os_mono_us();
         cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(body, "jobs"))
         {
             int64_t id;
@@ -326,7 +327,7 @@ static int submit_async(client *c, const cJSON *spec, int count)
     cJSON_AddBoolToObject(req, "notify", 1);
     char topic[PROTO_TOPIC_MAX];
     proto_topic(topic, sizeof topic, "op", c->identity.id, "req");
-    c->req_sent_us[c->n_req++] = util_mono_us();
+    c->req_sent_us[c->n_req++] = os_mono_us();
     int rc = bus_publish(c->bus, topic, req, "req");
     cJSON_Delete(req);
     return rc;
@@ -372,13 +373,13 @@ static int run_e2e(int argc, char **argv)
                                     "\"resources\":{\"cores\":1,\"memory_mb\":64}}")
                       : cJSON_Parse("{\"kind\":\"noop\",\"resources\":{\"memory_mb\":1}}");
     int64_t submitted = 0;
-    int64_t t0 = util_mono_us();
+    int64_t t0 = os_mono_us();
     /* Open loop at a fixed rate (--rate): a batch every batch/rate seconds, whatever the
      * answers; otherwise closed loop bounded by window and pipeline. */
     int64_t next_us = t0;
     while ((int64_t)c.done < count) {
         int64_t in_flight = submitted - (int64_t)c.done;
-        int due = rate ? util_mono_us() >= next_us
+        int due = rate ? os_mono_us() >= next_us
                        : in_flight + batch <= window && (int64_t)(c.n_req - c.n_resp) < pipeline;
         if (submitted < count && due) {
             if (rate) next_us += batch * 1000000 / rate;
@@ -449,7 +450,7 @@ static void on_pong(void *ctx, const char *topic, const void *payload, size_t le
     if (len != sizeof k) return;
     memcpy(&k, payload, sizeof k);
     if (k < c->capacity && c->echo_sent_us[k] && !c->latency_us[k]) {
-        c->latency_us[k] = util_mono_us() - c->echo_sent_us[k];
+        c->latency_us[k] = os_mono_us() - c->echo_sent_us[k];
         c->echoed++;
     }
 }
@@ -498,10 +499,10 @@ static int run_mqtt(int argc, char **argv)
     /* The echo client runs in this same thread: both sides share one core, as hub and site
      * processes share this machine's two. */
     uint64_t sent = 0;
-    int64_t t0 = util_mono_us();
+    int64_t t0 = os_mono_us();
     while (c.echoed < (size_t)count) {
         while (sent < (uint64_t)count && (int64_t)(sent - c.echoed) < window) {
-            c.echo_sent_us[sent] = util_mono_us();
+            c.echo_sent_us[sent] = os_mono_us();
             bus_publish_raw(c.bus, "bench/ping", &sent, sizeof sent, NULL, NULL);
             sent++;
         }
@@ -544,32 +545,32 @@ static int run_audit(int argc, char **argv)
     char body[96];
     /* Durable appends, one commit (fsync) each. */
     const int single = 300;
-    int64_t t0 = util_mono_us();
+    int64_t t0 = os_mono_us();
     for (int i = 0; i < single; i++) {
         snprintf(body, sizeof body, "job %d placed on dc-%d (score 0.812)", i, i % 8);
-        if (auditlog_append(log, util_now_ms(), "placement", "job", body, NULL) != OP_OK) return 1;
+        if (auditlog_append(log, os_now_ms(), "placement", "job", body, NULL) != OP_OK) return 1;
     }
     double single_per_s = single / seconds_since(t0);
     /* Batched: 10,000 appends per commit. */
-    t0 = util_mono_us();
+    t0 = os_mono_us();
     for (int64_t i = single; i < entries; i += 10000) {
         auditlog_begin(log);
         for (int64_t j = i; j < i + 10000 && j < entries; j++) {
             snprintf(body, sizeof body, "job %lld placed on dc-%lld (score 0.812)", (long long)j,
                      (long long)(j % 8));
-            if (auditlog_append(log, util_now_ms(), "placement", "job", body, NULL) != OP_OK)
+            if (auditlog_append(log, os_now_ms(), "placement", "job", body, NULL) != OP_OK)
                 return 1;
         }
         if (auditlog_commit(log) != OP_OK) return 1;
     }
     double batched_per_s = (double)(entries - single) / seconds_since(t0);
     audit_sth head;
-    if (auditlog_sign_head(log, &key, util_now_ms(), &head) != OP_OK) return 1;
+    if (auditlog_sign_head(log, &key, os_now_ms(), &head) != OP_OK) return 1;
     auditlog_close(log);
     /* Verify the whole log from a fresh open, as `outpost audit verify` does (accelerated). */
     audit_hash_accelerate(1);
     char finding[256];
-    t0 = util_mono_us();
+    t0 = os_mono_us();
     if (auditlog_open(path, &log) != OP_OK) return 1;
     int vrc = auditlog_verify(log, key.pk, &head, finding, sizeof finding);
     double verify_s = seconds_since(t0);
@@ -577,7 +578,7 @@ static int run_audit(int argc, char **argv)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     uint8_t h[32];
-    t0 = util_mono_us();
+    t0 = os_mono_us();
     sqlite3_open(path, &db);
     sqlite3_prepare_v2(db, "SELECT entry FROM audit_entries ORDER BY idx", -1, &st, NULL);
     while (sqlite3_step(st) == SQLITE_ROW)
@@ -589,7 +590,7 @@ static int run_audit(int argc, char **argv)
     size_t inc_len = 0, con_len = 0;
     auditlog_inclusion_proof(log, (uint64_t)entries / 3, (uint64_t)entries, proof, &inc_len);
     auditlog_consistency_proof(log, (uint64_t)entries / 2 + 1, (uint64_t)entries, proof, &con_len);
-    t0 = util_mono_us();
+    t0 = os_mono_us();
     for (int i = 0; i < 1000; i++)
         auditlog_inclusion_proof(log, (uint64_t)(i * 997) % (uint64_t)entries, (uint64_t)entries,
                                  proof, &inc_len);
@@ -610,7 +611,7 @@ static int run_audit(int argc, char **argv)
     puts(text);
     free(text);
     cJSON_Delete(out);
-    util_rm_rf(dir);
+    os_rm_rf(dir);
     return vrc == OP_OK ? 0 : 1;
 }
 
@@ -744,16 +745,16 @@ static void bench_fleet(cJSON *out, size_t n, long placements)
     enum { BATCH = 256 };
     sched_job batch[BATCH];
     sched_decision decided[BATCH];
-    int64_t t0 = util_mono_us(), release_us = 0;
+    int64_t t0 = os_mono_us(), release_us = 0;
     while (placed < placements) {
-        int64_t r0 = util_mono_us();
+        int64_t r0 = os_mono_us();
         while (n_running > target) {
             size_t r = rnd() % n_running;
             sched_fleet_release(f, (size_t)running[r][0], &jobs[running[r][1]]);
             running[r][0] = running[--n_running][0];
             running[r][1] = running[n_running][1];
         }
-        release_us += util_mono_us() - r0;
+        release_us += os_mono_us() - r0;
         int32_t first = (int32_t)(tried % N_JOBS);
         for (int b = 0; b < BATCH; b++)
             batch[b] = jobs[(tried + b) % N_JOBS];
@@ -775,7 +776,7 @@ static void bench_fleet(cJSON *out, size_t n, long placements)
     double secs_all = seconds_since(t0), secs = secs_all - (double)release_us / 1e6;
     /* baseline: the full scan (sched_place, same filter and score) on the same fleet */
     int scans = n > 10000 ? 20 : n > 1000 ? 200 : 2000;
-    int64_t t1 = util_mono_us();
+    int64_t t1 = os_mono_us();
     for (int i = 0; i < scans; i++) {
         sched_decision d;
         sched_place(sites, n, &jobs[i % N_JOBS], &d);
@@ -812,7 +813,7 @@ static void bench_fleet(cJSON *out, size_t n, long placements)
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0) return 1;
-    log_set_level(LOG_WARN);
+    log_set_level(LOG_LEVEL_WARN);
     if (argc >= 2 && strcmp(argv[1], "micro") == 0) {
         cJSON *out = cJSON_CreateObject();
         micro_sign_verify(out);

@@ -4,8 +4,8 @@
  * (conf_parse takes a C string); accepted configurations are queried
  * through every getter and freed.
  */
-#include "conf.h"
-#include "err.h"
+#include "base/conf.h"
+#include "base/err.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
  * (heartbeat, events, results, capacity) and operator requests, which parse
  * bodies from outside after the signature check. First byte: which handler.
  */
-#include "hub.h"
+#include "hub/hub.h"
 
 #include <sodium.h>
 #include <stddef.h>

@@ -3,8 +3,8 @@
  * outside input. Every accepted spec is released again (no leaks), and the
  * fields it promises are checked to be within their documented bounds.
  */
-#include "err.h"
-#include "jobspec.h"
+#include "base/err.h"
+#include "core/jobspec.h"
 
 #include <stddef.h>
 #include <stdint.h>

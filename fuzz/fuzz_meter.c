@@ -2,8 +2,8 @@
  * libFuzzer target: a site meter's message (outside input: the meter topic,
  * unsigned, and `outpost power` through the local socket).
  */
-#include "err.h"
-#include "power.h"
+#include "base/err.h"
+#include "core/power.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -10,10 +10,10 @@
  * behind the signature: JSON shape, kid == from, timestamp, replay. Each
  * input is opened twice so that the replay path runs as well.
  */
-#include "err.h"
-#include "ident.h"
-#include "msg.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "wire/ident.h"
+#include "wire/msg.h"
 
 #include <sodium.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target: the policy parser (outside input: files written by site owners). */
-#include "err.h"
-#include "policy.h"
+#include "base/err.h"
+#include "core/policy.h"
 
 #include <stddef.h>
 #include <stdint.h>

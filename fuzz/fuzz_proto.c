@@ -7,9 +7,9 @@
  * exactly the topic that was parsed: a parse that accepted something the
  * builder would not produce is a hole in the topic layout.
  */
-#include "err.h"
-#include "proto.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "wire/proto.h"
 
 #include <stddef.h>
 #include <stdint.h>

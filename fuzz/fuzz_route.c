@@ -1,6 +1,6 @@
 /* libFuzzer target: the CVRPLIB and Solomon instance parsers (files from outside). */
-#include "err.h"
-#include "route.h"
+#include "base/err.h"
+#include "route/route.h"
 
 #include <stddef.h>
 #include <stdint.h>

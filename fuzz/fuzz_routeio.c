@@ -4,10 +4,10 @@
  * runs whatever instance it is given), a solution read back as a checkpoint,
  * and travel-time factors. The first byte picks which.
  */
-#include "err.h"
-#include "hgs.h"
-#include "route.h"
-#include "routeio.h"
+#include "base/err.h"
+#include "route/hgs.h"
+#include "route/route.h"
+#include "route/routeio.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -2,8 +2,8 @@
  * libFuzzer target: the simulator's data parsers (outside input: CSV files
  * a user points `outpost sim --data` at). The first byte picks the parser.
  */
-#include "err.h"
-#include "simdata.h"
+#include "base/err.h"
+#include "sim/simdata.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -6,10 +6,10 @@
  *         signed with a fixed hub key, so that the claims checks behind the
  *         signature are reached as well.
  */
-#include "err.h"
-#include "ident.h"
-#include "token.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "wire/ident.h"
+#include "wire/token.h"
 
 #include <sodium.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target: a site's power trace (outside input: a file the site's owner writes). */
-#include "err.h"
-#include "power.h"
+#include "base/err.h"
+#include "core/power.h"
 
 #include <math.h>
 #include <stddef.h>

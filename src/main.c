@@ -1,13 +1,13 @@
 /*
  * outpost: one binary, several roles (hub, site, operator CLI).
  */
-#include "cli.h"
-#include "hub.h"
-#include "log.h"
-#include "routecmd.h"
-#include "runctl.h"
-#include "simcmd.h"
-#include "site.h"
+#include "base/log.h"
+#include "base/runctl.h"
+#include "cli/cli.h"
+#include "cli/routecmd.h"
+#include "cli/simcmd.h"
+#include "hub/hub.h"
+#include "site/site.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "route") == 0) return routecmd_main(argc - 1, argv + 1);
     if (strcmp(cmd, "sim") == 0) return simcmd_main(argc - 1, argv + 1);
     if (cli_is_command(cmd)) {
-        log_set_level(LOG_WARN);
+        log_set_level(LOG_LEVEL_WARN);
         return cli_main(argc - 1, argv + 1);
     }
     fprintf(stderr, "outpost: unknown command '%s'\n\n", cmd);

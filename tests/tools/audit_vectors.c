@@ -4,9 +4,9 @@
  * proofs and consistency proofs. tests/integration/test_audit_python.py
  * recomputes all of it with Python's hashlib alone.
  */
-#include "audit.h"
-#include "err.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "core/audit.h"
 
 #include <sodium.h>
 #include <stdio.h>

@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "audit.h"
-#include "err.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "core/audit.h"
 
 #include <sodium.h>
 #include <stdio.h>

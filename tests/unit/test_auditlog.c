@@ -13,9 +13,10 @@
 
 #include <cmocka.h>
 
-#include "auditlog.h"
-#include "err.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/os.h"
+#include "base/util.h"
+#include "io/auditlog.h"
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -44,7 +45,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    util_rm_rf(f->dir);
+    os_rm_rf(f->dir);
     free(f);
     return 0;
 }

@@ -9,9 +9,10 @@
 
 #include <cmocka.h>
 
-#include "conf.h"
-#include "err.h"
-#include "util.h"
+#include "base/conf.h"
+#include "base/err.h"
+#include "base/os.h"
+#include "base/util.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -227,18 +228,18 @@ static void test_load_file(void **state)
     assert_non_null(strstr(err, "site.conf"));
 
     const char *text = "hub_id = h7\nbogus = 1\n";
-    assert_int_equal(util_write_file_atomic(path, text, strlen(text), 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(path, text, strlen(text), 0600), OP_OK);
     assert_int_equal(conf_load(path, allowed, &c, err, sizeof err), OP_EINVAL);
     char expect[PATH_MAX + 32];
     snprintf(expect, sizeof expect, "%s:2: unknown key", path);
     assert_non_null(strstr(err, expect));
 
     text = "hub_id = h7\n";
-    assert_int_equal(util_write_file_atomic(path, text, strlen(text), 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(path, text, strlen(text), 0600), OP_OK);
     assert_int_equal(conf_load(path, allowed, &c, err, sizeof err), OP_OK);
     assert_string_equal(conf_str(c, "hub_id", NULL), "h7");
     conf_free(c);
-    assert_int_equal(util_rm_rf(dir), OP_OK);
+    assert_int_equal(os_rm_rf(dir), OP_OK);
 }
 
 int main(void)

@@ -14,11 +14,12 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "hgs.h"
-#include "route.h"
-#include "routeio.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/os.h"
+#include "base/util.h"
+#include "route/hgs.h"
+#include "route/route.h"
+#include "route/routeio.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -211,7 +212,7 @@ static void test_resume_never_worse(void **state)
         fprintf(stderr, "SKIP part: %s missing; resuming on a generated instance only\n", path);
         text = strdup(small_text(5, 8, 0, 0, 12));
     } else {
-        assert_int_equal(util_read_file(path, 1 << 24, &text, &len), OP_OK);
+        assert_int_equal(os_read_file(path, 1 << 24, &text, &len), OP_OK);
     }
     route_instance inst = parse_ok(text);
     free(text);
@@ -436,7 +437,7 @@ static void test_real_instances(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *text;
         size_t len;
-        assert_int_equal(util_read_file(cases[i].path, 1 << 24, &text, &len), OP_OK);
+        assert_int_equal(os_read_file(cases[i].path, 1 << 24, &text, &len), OP_OK);
         route_instance inst = parse_ok(text);
         free(text);
         double cost = solve(&inst, 1, 30, NULL);

@@ -10,9 +10,11 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "ident.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/os.h"
+#include "base/util.h"
+#include "io/keyfile.h"
+#include "wire/ident.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -34,7 +36,7 @@ static int tmpdir_setup(void **state)
 static int tmpdir_teardown(void **state)
 {
     char *dir = *state;
-    int rc = util_rm_rf(dir);
+    int rc = os_rm_rf(dir);
     free(dir);
     return rc == OP_OK ? 0 : -1;
 }
@@ -60,7 +62,7 @@ static void test_create_and_reload(void **state)
     path_in(pub_path, sizeof pub_path, dir, "hub/keys/identity.pub");
 
     ident first, second;
-    assert_int_equal(ident_load_or_create(key_dir, "hub-1", &first), OP_OK);
+    assert_int_equal(keyfile_load_or_create(key_dir, "hub-1", &first), OP_OK);
     assert_string_equal(first.id, "hub-1");
     assert_false(all_zero(first.pk, 32));
     assert_false(all_zero(first.sk, 64));
@@ -77,13 +79,13 @@ static void test_create_and_reload(void **state)
     assert_int_equal(st.st_mode & 0777, 0644);
 
     char *pub = NULL;
-    assert_int_equal(util_read_file(pub_path, 256, &pub, NULL), OP_OK);
+    assert_int_equal(os_read_file(pub_path, 256, &pub, NULL), OP_OK);
     assert_int_equal(strlen(pub), 65);
     assert_memory_equal(pub, first.pk_hex, 64);
     assert_int_equal(pub[64], '\n');
     free(pub);
 
-    assert_int_equal(ident_load_or_create(key_dir, "hub-1", &second), OP_OK);
+    assert_int_equal(keyfile_load_or_create(key_dir, "hub-1", &second), OP_OK);
     assert_memory_equal(second.pk, first.pk, 32);
     assert_memory_equal(second.sk, first.sk, 64);
     assert_string_equal(second.pk_hex, first.pk_hex);
@@ -92,7 +94,7 @@ static void test_create_and_reload(void **state)
     char other_dir[PATH_MAX];
     path_in(other_dir, sizeof other_dir, dir, "other");
     ident other;
-    assert_int_equal(ident_load_or_create(other_dir, "site-1", &other), OP_OK);
+    assert_int_equal(keyfile_load_or_create(other_dir, "site-1", &other), OP_OK);
     assert_memory_not_equal(other.pk, first.pk, 32);
 
     ident_wipe(&first);
@@ -105,14 +107,14 @@ static void test_key_file_with_trailing_newline(void **state)
 {
     const char *dir = *state;
     ident first, second;
-    assert_int_equal(ident_load_or_create(dir, "s", &first), OP_OK);
+    assert_int_equal(keyfile_load_or_create(dir, "s", &first), OP_OK);
     char key_path[PATH_MAX], hex[130];
     path_in(key_path, sizeof key_path, dir, "identity.key");
     util_hex(first.sk, 64, hex);
     hex[128] = '\n';
     hex[129] = '\0';
-    assert_int_equal(util_write_file_atomic(key_path, hex, 129, 0600), OP_OK);
-    assert_int_equal(ident_load_or_create(dir, "s", &second), OP_OK);
+    assert_int_equal(os_write_file_atomic(key_path, hex, 129, 0600), OP_OK);
+    assert_int_equal(keyfile_load_or_create(dir, "s", &second), OP_OK);
     assert_memory_equal(second.pk, first.pk, 32);
     ident_wipe(&first);
     ident_wipe(&second);
@@ -122,22 +124,22 @@ static void test_group_readable_key_refused(void **state)
 {
     const char *dir = *state;
     ident id;
-    assert_int_equal(ident_load_or_create(dir, "site-1", &id), OP_OK);
+    assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_OK);
     ident_wipe(&id);
     char key_path[PATH_MAX];
     path_in(key_path, sizeof key_path, dir, "identity.key");
     assert_int_equal(chmod(key_path, 0644), 0);
     memset(&id, 0xaa, sizeof id);
-    assert_int_equal(ident_load_or_create(dir, "site-1", &id), OP_EPERM);
+    assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_EPERM);
     assert_true(all_zero(id.sk, 64)); /* nothing secret is left behind on failure */
 
     assert_int_equal(chmod(key_path, 0640), 0);
-    assert_int_equal(ident_load_or_create(dir, "site-1", &id), OP_EPERM);
+    assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_EPERM);
     assert_int_equal(chmod(key_path, 0604), 0);
-    assert_int_equal(ident_load_or_create(dir, "site-1", &id), OP_EPERM);
+    assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_EPERM);
 
     assert_int_equal(chmod(key_path, 0600), 0);
-    assert_int_equal(ident_load_or_create(dir, "site-1", &id), OP_OK);
+    assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_OK);
     ident_wipe(&id);
 }
 
@@ -162,9 +164,9 @@ static void test_corrupt_key_refused(void **state)
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef01",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(util_write_file_atomic(key_path, bad[i], strlen(bad[i]), 0600), OP_OK);
+        assert_int_equal(os_write_file_atomic(key_path, bad[i], strlen(bad[i]), 0600), OP_OK);
         memset(&id, 0x55, sizeof id);
-        assert_int_equal(ident_load_or_create(dir, "site-1", &id), OP_EINVAL);
+        assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_EINVAL);
         assert_true(all_zero(id.sk, 64));
     }
     /* Larger than the read bound: refused, not truncated. */
@@ -172,9 +174,9 @@ static void test_corrupt_key_refused(void **state)
     char *big = malloc(big_len);
     assert_non_null(big);
     memset(big, 'a', big_len);
-    assert_int_equal(util_write_file_atomic(key_path, big, big_len, 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(key_path, big, big_len, 0600), OP_OK);
     free(big);
-    assert_int_not_equal(ident_load_or_create(dir, "site-1", &id), OP_OK);
+    assert_int_not_equal(keyfile_load_or_create(dir, "site-1", &id), OP_OK);
 }
 
 static void test_key_with_mismatched_public_half_refused(void **state)
@@ -182,7 +184,7 @@ static void test_key_with_mismatched_public_half_refused(void **state)
     /* 128 valid hex digits whose second half is not the seed's public key. */
     const char *dir = *state;
     ident id;
-    assert_int_equal(ident_load_or_create(dir, "site-1", &id), OP_OK);
+    assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_OK);
     uint8_t sk[64];
     memcpy(sk, id.sk, 64);
     ident_wipe(&id);
@@ -190,14 +192,14 @@ static void test_key_with_mismatched_public_half_refused(void **state)
     char hex[129], key_path[PATH_MAX];
     util_hex(sk, 64, hex);
     path_in(key_path, sizeof key_path, dir, "identity.key");
-    assert_int_equal(util_write_file_atomic(key_path, hex, 128, 0600), OP_OK);
-    assert_int_equal(ident_load_or_create(dir, "site-1", &id), OP_EINVAL);
+    assert_int_equal(os_write_file_atomic(key_path, hex, 128, 0600), OP_OK);
+    assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_EINVAL);
     assert_true(all_zero(id.sk, 64));
     /* Restoring the byte makes it loadable again. */
     sk[40] ^= 0x01;
     util_hex(sk, 64, hex);
-    assert_int_equal(util_write_file_atomic(key_path, hex, 128, 0600), OP_OK);
-    assert_int_equal(ident_load_or_create(dir, "site-1", &id), OP_OK);
+    assert_int_equal(os_write_file_atomic(key_path, hex, 128, 0600), OP_OK);
+    assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_OK);
     ident_wipe(&id);
 }
 
@@ -208,7 +210,7 @@ static void test_id_too_long(void **state)
     memset(long_id, 'x', sizeof long_id - 1);
     long_id[sizeof long_id - 1] = '\0';
     ident id;
-    assert_int_equal(ident_load_or_create(dir, long_id, &id), OP_EINVAL);
+    assert_int_equal(keyfile_load_or_create(dir, long_id, &id), OP_EINVAL);
 }
 
 static void test_sign_verify(void **state)
@@ -218,8 +220,8 @@ static void test_sign_verify(void **state)
     path_in(dir_a, sizeof dir_a, dir, "a");
     path_in(dir_b, sizeof dir_b, dir, "b");
     ident a, b;
-    assert_int_equal(ident_load_or_create(dir_a, "a", &a), OP_OK);
-    assert_int_equal(ident_load_or_create(dir_b, "b", &b), OP_OK);
+    assert_int_equal(keyfile_load_or_create(dir_a, "a", &a), OP_OK);
+    assert_int_equal(keyfile_load_or_create(dir_b, "b", &b), OP_OK);
 
     const char data[] = "place job 42 on site-7";
     uint8_t sig[64];
@@ -242,7 +244,7 @@ static void test_sign_verify(void **state)
 
     /* Ed25519 is deterministic; an identity reloaded from disk signs the same. */
     ident a_again;
-    assert_int_equal(ident_load_or_create(dir_a, "a", &a_again), OP_OK);
+    assert_int_equal(keyfile_load_or_create(dir_a, "a", &a_again), OP_OK);
     uint8_t sig_again[64];
     ident_sign(&a_again, data, sizeof data - 1, sig_again);
     assert_memory_equal(sig, sig_again, 64);

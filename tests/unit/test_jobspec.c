@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "jobspec.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "core/jobspec.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* Unit tests of the job lifecycle (src/jobstate.c). */
-#include "err.h"
-#include "jobstate.h"
+#include "base/err.h"
+#include "core/jobstate.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

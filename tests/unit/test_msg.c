@@ -10,10 +10,10 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "ident.h"
-#include "msg.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "wire/ident.h"
+#include "wire/msg.h"
 
 #include <sodium.h>
 #include <stdio.h>

@@ -7,9 +7,9 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "jobspec.h"
-#include "policy.h"
+#include "base/err.h"
+#include "core/jobspec.h"
+#include "core/policy.h"
 
 #include <stdio.h>
 #include <string.h>

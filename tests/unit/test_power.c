@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "power.h"
+#include "base/err.h"
+#include "core/power.h"
 
 #include <math.h>
 #include <stdio.h>

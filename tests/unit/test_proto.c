@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "proto.h"
+#include "base/err.h"
+#include "wire/proto.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -11,9 +11,10 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "route.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/os.h"
+#include "base/util.h"
+#include "route/route.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -180,7 +181,7 @@ static void test_malformed_files(void **state)
 static char *read_text(const char *path)
 {
     char *text = NULL;
-    return util_read_file(path, 16 * 1024 * 1024, &text, NULL) == OP_OK ? text : NULL;
+    return os_read_file(path, 16 * 1024 * 1024, &text, NULL) == OP_OK ? text : NULL;
 }
 
 static void test_real_instances(void **state)

@@ -3,10 +3,11 @@
  * real limits. Protections this machine lacks (sandbox_probe) are skipped,
  * not faked. Every wait is bounded; timing assertions are generous.
  */
-#include "sandbox.h"
+#include "io/sandbox.h"
 
-#include "err.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/os.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,7 +73,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    util_rm_rf(fx->workdir);
+    os_rm_rf(fx->workdir);
     free(fx);
     return 0;
 }
@@ -90,12 +91,12 @@ static sandbox_spec make_spec(const fixture *fx, char *const *argv)
 /* Polls every 10 ms until the job finishes; fails the test after limit_ms. */
 static void wait_done(sandbox_run *run, sandbox_result *result, int64_t limit_ms)
 {
-    int64_t deadline = util_mono_ms() + limit_ms;
+    int64_t deadline = os_mono_ms() + limit_ms;
     for (;;) {
         int rc = sandbox_poll(run, result);
         assert_true(rc == 0 || rc == 1);
         if (rc == 1) return;
-        if (util_mono_ms() > deadline)
+        if (os_mono_ms() > deadline)
             fail_msg("job still running after %lld ms", (long long)limit_ms);
         sleep_ms(10);
     }
@@ -130,9 +131,9 @@ static int process_gone(pid_t pid)
 
 static int wait_gone(pid_t pid, int64_t limit_ms)
 {
-    int64_t deadline = util_mono_ms() + limit_ms;
+    int64_t deadline = os_mono_ms() + limit_ms;
     while (!process_gone(pid)) {
-        if (util_mono_ms() > deadline) return 0;
+        if (os_mono_ms() > deadline) return 0;
         sleep_ms(10);
     }
     return 1;
@@ -168,7 +169,7 @@ static void test_probe_reports_consistently(void **state)
     /* A plain directory is not a cgroup, whatever files it holds. */
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/cgroup.controllers", fx->workdir);
-    assert_int_equal(util_write_file_atomic(path, "cpu memory\n", 11, 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(path, "cpu memory\n", 11, 0600), OP_OK);
     sandbox_probe(fx->workdir, &probed);
     assert_int_equal(probed.cgroup, 0);
     sandbox_probe("/nonexistent/cgroup", &probed);
@@ -318,9 +319,9 @@ static void test_wall_limit_kills(void **state)
     sandbox_spec spec = make_spec(fx, argv);
     spec.limits.wall_ms = 300;
     sandbox_result result;
-    int64_t started = util_mono_ms();
+    int64_t started = os_mono_ms();
     run_job(&spec, &result);
-    int64_t elapsed = util_mono_ms() - started;
+    int64_t elapsed = os_mono_ms() - started;
     assert_int_equal(result.killed_wall, 1);
     assert_int_equal(result.exited, 0);
     assert_int_equal(result.exit_code, -1);
@@ -524,13 +525,13 @@ static void test_free_kills_running_job(void **state)
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/.stdout", fx->workdir);
     pid_t straggler = -1;
-    for (int64_t deadline = util_mono_ms() + POLL_LIMIT_MS; straggler < 0;) {
+    for (int64_t deadline = os_mono_ms() + POLL_LIMIT_MS; straggler < 0;) {
         char *text = NULL;
-        if (util_read_file(path, 4096, &text, NULL) == OP_OK) {
+        if (os_read_file(path, 4096, &text, NULL) == OP_OK) {
             straggler = parse_pid_after(text, "bg ");
             free(text);
         }
-        if (straggler < 0 && util_mono_ms() > deadline) fail_msg("job printed nothing");
+        if (straggler < 0 && os_mono_ms() > deadline) fail_msg("job printed nothing");
         if (straggler < 0) sleep_ms(10);
     }
     sandbox_result result;
@@ -640,7 +641,7 @@ static void test_hostile_output_files_replaced(void **state)
     char path[PATH_MAX + 16];
     char target[PATH_MAX + 16];
     snprintf(target, sizeof target, "%s/victim", fx->workdir);
-    assert_int_equal(util_write_file_atomic(target, "keep", 4, 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(target, "keep", 4, 0600), OP_OK);
     snprintf(path, sizeof path, "%s/.stdout", fx->workdir);
     assert_int_equal(symlink(target, path), 0);
     snprintf(path, sizeof path, "%s/.stderr", fx->workdir);
@@ -654,7 +655,7 @@ static void test_hostile_output_files_replaced(void **state)
     assert_string_equal(result.stderr_text, "err\n");
     sandbox_result_clear(&result);
     char *victim = NULL;
-    assert_int_equal(util_read_file(target, 64, &victim, NULL), OP_OK);
+    assert_int_equal(os_read_file(target, 64, &victim, NULL), OP_OK);
     assert_string_equal(victim, "keep");
     free(victim);
 }

@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "jobspec.h"
-#include "sched.h"
+#include "base/err.h"
+#include "core/jobspec.h"
+#include "core/sched.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -13,9 +13,10 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "sim.h"
-#include "simdata.h"
+#include "base/err.h"
+#include "io/simfiles.h"
+#include "sim/sim.h"
+#include "sim/simdata.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,7 +172,7 @@ static void test_real_data(void **state)
     }
     simdata d;
     char err[512] = "";
-    assert_int_equal(simdata_load(&d, POWER_DIR, err, sizeof err), OP_OK);
+    assert_int_equal(simfiles_load(&d, POWER_DIR, err, sizeof err), OP_OK);
     print_message("real data: %zu sessions (%zu with a stated departure), %.2f sessions per "
                   "point per day (Turku), %zu stations\n",
                   d.n_sessions, d.n_stated, d.turku_sessions_per_point_day, d.n_piles);

@@ -10,8 +10,9 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "simdata.h"
+#include "base/err.h"
+#include "io/simfiles.h"
+#include "sim/simdata.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,7 +157,7 @@ static void test_load_missing_folder(void **state)
 {
     simdata d;
     char err[512] = "";
-    assert_int_equal(simdata_load(&d, "/nonexistent/power", err, sizeof err), OP_ENOTFOUND);
+    assert_int_equal(simfiles_load(&d, "/nonexistent/power", err, sizeof err), OP_ENOTFOUND);
     assert_non_null(strstr(err, "/nonexistent/power/acn_caltech_sessions"));
 }
 

@@ -16,9 +16,10 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "store.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/os.h"
+#include "base/util.h"
+#include "io/store.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -64,7 +65,7 @@ static int tmpdir_setup(void **state)
 static int tmpdir_teardown(void **state)
 {
     fixture *f = *state;
-    int rc = util_rm_rf(f->dir);
+    int rc = os_rm_rf(f->dir);
     free(f);
     return rc == OP_OK ? 0 : -1;
 }
@@ -460,7 +461,7 @@ static void test_open_unwritable_path(void **state)
     fixture *f = *state;
     char plain[160], under_file[192], missing_dir[192];
     path_in(plain, sizeof plain, f, "plain");
-    assert_int_equal(util_write_file_atomic(plain, "x", 1, 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(plain, "x", 1, 0600), OP_OK);
     assert_int_equal(util_fmt(under_file, sizeof under_file, "%s/state.db", plain), OP_OK);
     path_in(missing_dir, sizeof missing_dir, f, "missing/state.db");
 
@@ -479,12 +480,12 @@ static void test_open_garbage_fixture(void **state)
     fixture *f = *state;
     char *bytes = NULL;
     size_t len = 0;
-    assert_int_equal(util_read_file(GARBAGE_FIXTURE, 4096, &bytes, &len), OP_OK);
+    assert_int_equal(os_read_file(GARBAGE_FIXTURE, 4096, &bytes, &len), OP_OK);
     assert_true(len > 100);
     /* Open a copy: a failed open must not be able to alter the committed fixture. */
     char copy[160];
     path_in(copy, sizeof copy, f, "garbage.db");
-    assert_int_equal(util_write_file_atomic(copy, bytes, len, 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(copy, bytes, len, 0600), OP_OK);
 
     store *s = NULL;
     assert_int_equal(store_open(copy, SCHEMA, 1, &s), OP_ESTORE);
@@ -495,7 +496,7 @@ static void test_open_garbage_fixture(void **state)
     /* Refused, not "repaired": the file still holds the same bytes. */
     char *after = NULL;
     size_t after_len = 0;
-    assert_int_equal(util_read_file(copy, 1 << 20, &after, &after_len), OP_OK);
+    assert_int_equal(os_read_file(copy, 1 << 20, &after, &after_len), OP_OK);
     assert_int_equal(after_len, len);
     assert_memory_equal(after, bytes, len);
     free(after);

@@ -10,10 +10,10 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "ident.h"
-#include "token.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "wire/ident.h"
+#include "wire/token.h"
 
 #include <sodium.h>
 #include <stdio.h>

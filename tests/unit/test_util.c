@@ -10,8 +10,9 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/os.h"
+#include "base/util.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@ static int tmpdir_setup(void **state)
 static int tmpdir_teardown(void **state)
 {
     char *dir = *state;
-    int rc = util_rm_rf(dir);
+    int rc = os_rm_rf(dir);
     free(dir);
     return rc == OP_OK ? 0 : -1;
 }
@@ -296,37 +297,37 @@ static void test_read_file_bounds(void **state)
     const char *dir = *state;
     char path[PATH_MAX];
     path_in(path, sizeof path, dir, "data.txt");
-    assert_int_equal(util_write_file_atomic(path, "hello world", 11, 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(path, "hello world", 11, 0600), OP_OK);
 
     char *text = NULL;
     size_t len = 0;
-    assert_int_equal(util_read_file(path, 11, &text, &len), OP_OK);
+    assert_int_equal(os_read_file(path, 11, &text, &len), OP_OK);
     assert_int_equal(len, 11);
     assert_string_equal(text, "hello world"); /* NUL-terminated */
     free(text);
     text = NULL;
-    assert_int_equal(util_read_file(path, 1024, &text, NULL), OP_OK);
+    assert_int_equal(os_read_file(path, 1024, &text, NULL), OP_OK);
     assert_string_equal(text, "hello world");
     free(text);
     text = NULL;
 
-    assert_int_equal(util_read_file(path, 10, &text, &len), OP_ETOOBIG);
+    assert_int_equal(os_read_file(path, 10, &text, &len), OP_ETOOBIG);
     assert_null(text);
 
     char missing[PATH_MAX];
     path_in(missing, sizeof missing, dir, "missing.txt");
-    assert_int_equal(util_read_file(missing, 1024, &text, &len), OP_ENOTFOUND);
+    assert_int_equal(os_read_file(missing, 1024, &text, &len), OP_ENOTFOUND);
     assert_null(text);
 
     /* A directory is not a regular file. */
-    assert_int_equal(util_read_file(dir, 1024, &text, &len), OP_EIO);
+    assert_int_equal(os_read_file(dir, 1024, &text, &len), OP_EIO);
     assert_null(text);
 
     /* Empty file. */
     char empty[PATH_MAX];
     path_in(empty, sizeof empty, dir, "empty");
-    assert_int_equal(util_write_file_atomic(empty, "", 0, 0600), OP_OK);
-    assert_int_equal(util_read_file(empty, 0, &text, &len), OP_OK);
+    assert_int_equal(os_write_file_atomic(empty, "", 0, 0600), OP_OK);
+    assert_int_equal(os_read_file(empty, 0, &text, &len), OP_OK);
     assert_int_equal(len, 0);
     assert_string_equal(text, "");
     free(text);
@@ -338,17 +339,17 @@ static void test_write_file_atomic_mode(void **state)
     char path[PATH_MAX];
     struct stat st;
     path_in(path, sizeof path, dir, "secret");
-    assert_int_equal(util_write_file_atomic(path, "abc", 3, 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(path, "abc", 3, 0600), OP_OK);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_int_equal(st.st_size, 3);
 
     /* Overwrite: new content and new mode, no temporary file left behind. */
-    assert_int_equal(util_write_file_atomic(path, "defgh", 5, 0644), OP_OK);
+    assert_int_equal(os_write_file_atomic(path, "defgh", 5, 0644), OP_OK);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0644);
     char *text = NULL;
-    assert_int_equal(util_read_file(path, 64, &text, NULL), OP_OK);
+    assert_int_equal(os_read_file(path, 64, &text, NULL), OP_OK);
     assert_string_equal(text, "defgh");
     free(text);
     char tmp[PATH_MAX];
@@ -358,7 +359,7 @@ static void test_write_file_atomic_mode(void **state)
     /* Into a directory that does not exist. */
     char bad[PATH_MAX];
     path_in(bad, sizeof bad, dir, "no/such/dir/file");
-    assert_int_equal(util_write_file_atomic(bad, "x", 1, 0600), OP_EIO);
+    assert_int_equal(os_write_file_atomic(bad, "x", 1, 0600), OP_EIO);
 }
 
 static void test_mkdir_p_and_rm_rf(void **state)
@@ -367,45 +368,45 @@ static void test_mkdir_p_and_rm_rf(void **state)
     char deep[PATH_MAX], file[PATH_MAX], top[PATH_MAX];
     path_in(top, sizeof top, dir, "a");
     path_in(deep, sizeof deep, dir, "a/b/c/d");
-    assert_int_equal(util_mkdir_p(deep), OP_OK);
+    assert_int_equal(os_mkdir_p(deep), OP_OK);
     struct stat st;
     assert_int_equal(stat(deep, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
-    assert_int_equal(st.st_mode & 0077, 0);      /* created 0700 (or tighter with umask) */
-    assert_int_equal(util_mkdir_p(deep), OP_OK); /* idempotent */
+    assert_int_equal(st.st_mode & 0077, 0);    /* created 0700 (or tighter with umask) */
+    assert_int_equal(os_mkdir_p(deep), OP_OK); /* idempotent */
 
     path_in(file, sizeof file, dir, "a/b/c/d/f.txt");
-    assert_int_equal(util_write_file_atomic(file, "x", 1, 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(file, "x", 1, 0600), OP_OK);
     path_in(file, sizeof file, dir, "a/b/g.txt");
-    assert_int_equal(util_write_file_atomic(file, "y", 1, 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(file, "y", 1, 0600), OP_OK);
 
     /* A symlink inside the tree is removed, not followed. */
     char outside[PATH_MAX], link_path[PATH_MAX];
     path_in(outside, sizeof outside, dir, "keep.txt");
-    assert_int_equal(util_write_file_atomic(outside, "keep", 4, 0600), OP_OK);
+    assert_int_equal(os_write_file_atomic(outside, "keep", 4, 0600), OP_OK);
     path_in(link_path, sizeof link_path, dir, "a/b/link");
     assert_int_equal(symlink(dir, link_path), 0);
 
     /* A file in the way of mkdir_p. */
     char blocked[PATH_MAX];
     path_in(blocked, sizeof blocked, dir, "keep.txt/sub");
-    assert_int_equal(util_mkdir_p(blocked), OP_EIO);
+    assert_int_equal(os_mkdir_p(blocked), OP_EIO);
 
-    assert_int_equal(util_rm_rf(top), OP_OK);
+    assert_int_equal(os_rm_rf(top), OP_OK);
     assert_int_equal(lstat(top, &st), -1);
     assert_int_equal(stat(outside, &st), 0);
-    assert_int_equal(util_rm_rf(top), OP_OK); /* already gone */
+    assert_int_equal(os_rm_rf(top), OP_OK); /* already gone */
 }
 
 static void test_clocks(void **state)
 {
-    int64_t now = util_now_ms();
+    int64_t now = os_now_ms();
     assert_true(now > 1600000000000LL); /* after 2020 */
-    int64_t a = util_mono_ms();
-    int64_t b = util_mono_ms();
+    int64_t a = os_mono_ms();
+    int64_t b = os_mono_ms();
     assert_true(b >= a);
-    int64_t ua = util_mono_us();
-    int64_t ub = util_mono_us();
+    int64_t ua = os_mono_us();
+    int64_t ub = os_mono_us();
     assert_true(ub >= ua);
 }
 

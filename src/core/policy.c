@@ -1,0 +1,472 @@
+#include "core/policy.h"
+
+#include "base/err.h"
+#include "base/util.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POLICY_MAX_RULES 32
+#define POLICY_MAX_NAMES 32
+#define POLICY_MAX_TOKENS 40
+#define POLICY_MAX_TEXT (256 * 1024)
+
+typedef struct name_list {
+    char names[POLICY_MAX_NAMES][64];
+    int n;
+    int any; /* "*" */
+} name_list;
+
+struct policy {
+    int version;
+    char hash[65];
+    unsigned local_kinds; /* "local": kinds this site runs when submitted on it */
+    int local_line;
+    struct {
+        unsigned kinds; /* bit per JOB_KIND_* */
+        name_list ops;
+        int line;
+    } submit[POLICY_MAX_RULES];
+    int n_submit;
+    struct {
+        int set;
+        unsigned classes;
+        int origin_only;
+        int line;
+    } data[3];
+    struct {
+        int kind;
+        unsigned classes;
+        int start_min, end_min;
+        int line;
+    } window[POLICY_MAX_RULES];
+    int n_window;
+    struct {
+        unsigned class_bit; /* 0 when it names a site */
+        char site[64];
+        double watts;
+        int line;
+    } power[POLICY_MAX_RULES];
+    int n_power;
+    struct {
+        int kind;
+        int min_cores;
+        int line;
+    } approve[POLICY_MAX_RULES];
+    int n_approve;
+    struct {
+        int set;
+        name_list programs;
+        int line;
+    } commands[3];
+};
+
+typedef struct token {
+    char text[128];
+    int col;
+} token;
+
+typedef struct parser {
+    const char *name;
+    int line;
+    char *err;
+    size_t err_len;
+} parser;
+
+static int fail(parser *ps, int col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(parser *ps, int col, const char *fmt, ...)
+{
+    char what[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(ps->err, ps->err_len, "%s:%d:%d: %s", ps->name, ps->line, col, what);
+    return OP_EINVAL;
+}
+
+static int kind_of(const char *s)
+{
+    return jobspec_kind_of(s);
+}
+
+static int data_class_of(const char *s)
+{
+    if (strcmp(s, "public") == 0) return DATA_PUBLIC;
+    if (strcmp(s, "confidential") == 0) return DATA_CONFIDENTIAL;
+    if (strcmp(s, "site-private") == 0) return DATA_SITE_PRIVATE;
+    return -1;
+}
+
+static int class_index(unsigned bit)
+{
+    return bit == CLASS_POD ? 0 : bit == CLASS_CAR ? 1 : 2;
+}
+
+/* Splits a comma list in one token into names. */
+static int split_names(parser *ps, const token *t, name_list *out)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", t->text);
+    for (char *save = NULL, *n = strtok_r(buf, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+        if (strcmp(n, "*") == 0) {
+            out->any = 1;
+            continue;
+        }
+        if (!util_valid_id(n)) return fail(ps, t->col, "'%s' is not a valid name", n);
+        if (out->n == POLICY_MAX_NAMES)
+            return fail(ps, t->col, "more than %d names", POLICY_MAX_NAMES);
+        snprintf(out->names[out->n++], 64, "%s", n);
+    }
+    return OP_OK;
+}
+
+static int parse_classes(parser *ps, const token *tok, int from, int n, unsigned *mask)
+{
+    *mask = 0;
+    for (int i = from; i < n; i++) {
+        unsigned bit = jobspec_class_bit(tok[i].text);
+        if (!bit)
+            return fail(ps, tok[i].col, "unknown site class '%s' (pod, car, dc)", tok[i].text);
+        *mask |= bit;
+    }
+    if (!*mask) return fail(ps, tok[n > 0 ? n - 1 : 0].col, "expected site classes");
+    return OP_OK;
+}
+
+static int parse_hhmm(const char *s, int *minutes)
+{
+    int h, m;
+    char extra;
+    if (sscanf(s, "%2d:%2d%c", &h, &m, &extra) != 2 || h < 0 || h > 23 || m < 0 || m > 59)
+        return OP_EINVAL;
+    *minutes = h * 60 + m;
+    return OP_OK;
+}
+
+static int statement(policy *p, parser *ps, token *tok, int n)
+{
+    const char *kw = tok[0].text;
+    if (strcmp(kw, "version") == 0) {
+        int64_t v;
+        if (n != 2 || util_parse_i64(tok[1].text, 1, 1000000000, &v) != OP_OK)
+            return fail(ps, n > 1 ? tok[1].col : tok[0].col, "version needs a positive integer");
+        if (p->version) return fail(ps, tok[0].col, "version given twice");
+        p->version = (int)v;
+        return OP_OK;
+    }
+    if (strcmp(kw, "submit") == 0) {
+        if (n != 4 || strcmp(tok[2].text, "by") != 0)
+            return fail(ps, n > 2 ? tok[2].col : tok[0].col, "expected 'submit KIND by OPERATORS'");
+        if (p->n_submit == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many submit rules");
+        unsigned kinds = 0;
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", tok[1].text);
+        for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+            int kind = kind_of(k);
+            if (!kind) return fail(ps, tok[1].col, "unknown job kind '%s' (exec, noop, route)", k);
+            kinds |= 1u << kind;
+        }
+        p->submit[p->n_submit].kinds = kinds;
+        p->submit[p->n_submit].line = ps->line;
+        int rc = split_names(ps, &tok[3], &p->submit[p->n_submit].ops);
+        if (rc == OP_OK) p->n_submit++;
+        return rc;
+    }
+    if (strcmp(kw, "local") == 0) {
+        if (n != 2) return fail(ps, tok[0].col, "expected 'local KIND[,KIND]'");
+        if (p->local_line)
+            return fail(ps, tok[0].col, "local already ruled on line %d: contradictory",
+                        p->local_line);
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", tok[1].text);
+        for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+            int kind = kind_of(k);
+            if (!kind) return fail(ps, tok[1].col, "unknown job kind '%s' (exec, noop, route)", k);
+            p->local_kinds |= 1u << kind;
+        }
+        p->local_line = ps->line;
+        return OP_OK;
+    }
+    if (strcmp(kw, "data") == 0) {
+        if (n < 4 || strcmp(tok[2].text, "on") != 0)
+            return fail(ps, n > 2 ? tok[2].col : tok[0].col,
+                        "expected 'data CLASS on SITECLASS...'");
+        int dc = data_class_of(tok[1].text);
+        if (dc < 0)
+            return fail(ps, tok[1].col,
+                        "unknown data class '%s' (public, confidential, site-private)",
+                        tok[1].text);
+        if (p->data[dc].set)
+            return fail(ps, tok[0].col, "data %s already ruled on line %d: contradictory",
+                        tok[1].text, p->data[dc].line);
+        p->data[dc].set = 1;
+        p->data[dc].line = ps->line;
+        if (n == 4 && strcmp(tok[3].text, "origin") == 0) {
+            p->data[dc].origin_only = 1;
+            p->data[dc].classes = CLASS_ALL;
+            return OP_OK;
+        }
+        if (dc == DATA_SITE_PRIVATE)
+            return fail(ps, tok[3].col, "site-private data may only run on its 'origin'");
+        return parse_classes(ps, tok, 3, n, &p->data[dc].classes);
+    }
+    if (strcmp(kw, "window") == 0) {
+        if (n < 5 || strcmp(tok[2].text, "on") != 0)
+            return fail(ps, n > 2 ? tok[2].col : tok[0].col,
+                        "expected 'window KIND on SITECLASS... HH:MM-HH:MM'");
+        int kind = kind_of(tok[1].text);
+        if (!kind) return fail(ps, tok[1].col, "unknown job kind '%s' (exec, noop)", tok[1].text);
+        char range[128];
+        snprintf(range, sizeof range, "%s", tok[n - 1].text);
+        char *dash = strchr(range, '-');
+        int start, end;
+        if (!dash) return fail(ps, tok[n - 1].col, "expected HH:MM-HH:MM");
+        *dash = '\0';
+        if (parse_hhmm(range, &start) != OP_OK || parse_hhmm(dash + 1, &end) != OP_OK ||
+            start == end)
+            return fail(ps, tok[n - 1].col, "expected HH:MM-HH:MM (UTC, start != end)");
+        unsigned classes;
+        int rc = parse_classes(ps, tok, 3, n - 1, &classes);
+        if (rc != OP_OK) return rc;
+        for (int i = 0; i < p->n_window; i++)
+            if (p->window[i].kind == kind && (p->window[i].classes & classes))
+                return fail(ps, tok[0].col, "window for %s on these classes already set on line %d",
+                            tok[1].text, p->window[i].line);
+        if (p->n_window == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many windows");
+        p->window[p->n_window].kind = kind;
+        p->window[p->n_window].classes = classes;
+        p->window[p->n_window].start_min = start;
+        p->window[p->n_window].end_min = end;
+        p->window[p->n_window].line = ps->line;
+        p->n_window++;
+        return OP_OK;
+    }
+    if (strcmp(kw, "power") == 0) {
+        double watts;
+        if (n != 3 && !(n == 4 && strcmp(tok[1].text, "site") == 0))
+            return fail(ps, tok[0].col,
+                        "expected 'power SITECLASS WATTS' or 'power site ID WATTS'");
+        if (util_parse_double(tok[n - 1].text, &watts) != OP_OK || watts < 0)
+            return fail(ps, tok[n - 1].col, "watts must be a number >= 0");
+        if (p->n_power == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many power limits");
+        unsigned bit = 0;
+        const char *site = "";
+        if (n == 4) {
+            if (!util_valid_id(tok[2].text)) return fail(ps, tok[2].col, "not a site id");
+            site = tok[2].text;
+        } else if (!(bit = jobspec_class_bit(tok[1].text))) {
+            return fail(ps, tok[1].col, "unknown site class '%s' (pod, car, dc)", tok[1].text);
+        }
+        for (int i = 0; i < p->n_power; i++)
+            if (p->power[i].class_bit == bit && strcmp(p->power[i].site, site) == 0)
+                return fail(ps, tok[0].col, "power limit already set on line %d: contradictory",
+                            p->power[i].line);
+        p->power[p->n_power].class_bit = bit;
+        snprintf(p->power[p->n_power].site, 64, "%.63s", site);
+        p->power[p->n_power].watts = watts;
+        p->power[p->n_power].line = ps->line;
+        p->n_power++;
+        return OP_OK;
+    }
+    if (strcmp(kw, "approve") == 0) {
+        int kind = n >= 2 ? kind_of(tok[1].text) : 0;
+        if (!kind) return fail(ps, n >= 2 ? tok[1].col : tok[0].col, "expected 'approve KIND'");
+        int64_t min_cores = 0;
+        if (n == 3) {
+            if (strncmp(tok[2].text, "cores>=", 7) != 0 ||
+                util_parse_i64(tok[2].text + 7, 1, JOBSPEC_MAX_CORES, &min_cores) != OP_OK)
+                return fail(ps, tok[2].col, "expected cores>=N");
+        } else if (n > 3) {
+            return fail(ps, tok[3].col, "unexpected '%s'", tok[3].text);
+        }
+        if (p->n_approve == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many approvals");
+        p->approve[p->n_approve].kind = kind;
+        p->approve[p->n_approve].min_cores = (int)min_cores;
+        p->approve[p->n_approve].line = ps->line;
+        p->n_approve++;
+        return OP_OK;
+    }
+    if (strcmp(kw, "commands") == 0) {
+        unsigned bit = n >= 3 ? jobspec_class_bit(tok[1].text) : 0;
+        if (!bit)
+            return fail(ps, n >= 2 ? tok[1].col : tok[0].col,
+                        "expected 'commands SITECLASS PROGRAM...'");
+        int ci = class_index(bit);
+        if (p->commands[ci].set)
+            return fail(ps, tok[0].col, "commands for %s already listed on line %d", tok[1].text,
+                        p->commands[ci].line);
+        p->commands[ci].set = 1;
+        p->commands[ci].line = ps->line;
+        for (int i = 2; i < n; i++) {
+            if (p->commands[ci].programs.n == POLICY_MAX_NAMES)
+                return fail(ps, tok[i].col, "more than %d programs", POLICY_MAX_NAMES);
+            if (strchr(tok[i].text, '/')) return fail(ps, tok[i].col, "a program name, not a path");
+            snprintf(p->commands[ci].programs.names[p->commands[ci].programs.n++], 64, "%.63s",
+                     tok[i].text);
+        }
+        return OP_OK;
+    }
+    return fail(ps, tok[0].col,
+                "unknown statement '%s' (version, submit, data, window, power, approve, commands,"
+                " local)",
+                kw);
+}
+
+int policy_parse(const char *text, const char *name, policy **out, char *err, size_t err_len)
+{
+    if (strlen(text) > POLICY_MAX_TEXT) {
+        snprintf(err, err_len, "%s: larger than %d bytes", name, POLICY_MAX_TEXT);
+        return OP_ETOOBIG;
+    }
+    policy *p = calloc(1, sizeof *p);
+    if (!p) return OP_ENOMEM;
+    util_sha256_hex(text, strlen(text), p->hash);
+    parser ps = {name, 0, err, err_len};
+    const char *line = text;
+    int rc = OP_OK;
+    while (rc == OP_OK && *line) {
+        ps.line++;
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        token tok[POLICY_MAX_TOKENS];
+        int n = 0;
+        size_t i = 0;
+        while (i < len && rc == OP_OK) {
+            while (i < len && isspace((unsigned char)line[i]))
+                i++;
+            if (i >= len || line[i] == '#') break;
+            size_t start = i;
+            while (i < len && !isspace((unsigned char)line[i]) && line[i] != '#')
+                i++;
+            if (n == POLICY_MAX_TOKENS) {
+                rc = fail(&ps, (int)start + 1, "line has too many words");
+                break;
+            }
+            if (i - start >= sizeof tok[n].text) {
+                rc = fail(&ps, (int)start + 1, "word too long");
+                break;
+            }
+            memcpy(tok[n].text, line + start, i - start);
+            tok[n].text[i - start] = '\0';
+            tok[n].col = (int)start + 1;
+            n++;
+        }
+        if (rc == OP_OK && n > 0) rc = statement(p, &ps, tok, n);
+        line = end ? end + 1 : line + len;
+    }
+    if (rc == OP_OK && !p->version) {
+        snprintf(err, err_len, "%s:1:1: 'version N' is required", name);
+        rc = OP_EINVAL;
+    }
+    if (rc != OP_OK) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return OP_OK;
+}
+
+void policy_free(policy *p)
+{
+    free(p);
+}
+
+int policy_version(const policy *p)
+{
+    return p->version;
+}
+
+const char *policy_hash(const policy *p)
+{
+    return p->hash;
+}
+
+static int in_list(const name_list *l, const char *name)
+{
+    if (l->any) return 1;
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->names[i], name) == 0) return 1;
+    return 0;
+}
+
+int policy_check_submit(const policy *p, const char *op_id, const jobspec *spec, char *why,
+                        size_t why_len)
+{
+    if (!p || p->n_submit == 0) return OP_OK;
+    for (int i = 0; i < p->n_submit; i++)
+        if ((p->submit[i].kinds & (1u << spec->kind)) && in_list(&p->submit[i].ops, op_id))
+            return OP_OK;
+    snprintf(why, why_len, "policy v%d: operator %s may not submit %s jobs", p->version, op_id,
+             jobspec_kind_name(spec->kind));
+    return OP_EPERM;
+}
+
+int policy_check_site(const policy *p, const jobspec *spec, const char *site_id,
+                      unsigned site_class, int64_t now_ms, double job_watts, char *why,
+                      size_t why_len)
+{
+    if (!p) return POLICY_ALLOW;
+    const char *cls = jobspec_class_name(site_class);
+    if (p->data[spec->data_class].set) {
+        if (p->data[spec->data_class].origin_only && strcmp(spec->origin, site_id) != 0) {
+            snprintf(why, why_len, "policy v%d line %d: %s data runs only on its origin %s",
+                     p->version, p->data[spec->data_class].line,
+                     jobspec_data_class_name(spec->data_class), spec->origin);
+            return POLICY_DENY;
+        }
+        if (!(p->data[spec->data_class].classes & site_class)) {
+            snprintf(why, why_len, "policy v%d line %d: %s data may not run on a %s", p->version,
+                     p->data[spec->data_class].line, jobspec_data_class_name(spec->data_class),
+                     cls);
+            return POLICY_DENY;
+        }
+    }
+    for (int i = 0; i < p->n_power; i++) {
+        int applies = p->power[i].class_bit ? p->power[i].class_bit == site_class
+                                            : strcmp(p->power[i].site, site_id) == 0;
+        if (applies && job_watts > p->power[i].watts) {
+            snprintf(why, why_len, "policy v%d line %d: job draws %.0f W, limit %.0f W here",
+                     p->version, p->power[i].line, job_watts, p->power[i].watts);
+            return POLICY_DENY;
+        }
+    }
+    if (spec->kind == JOB_KIND_EXEC && spec->argc > 0) {
+        int ci = class_index(site_class);
+        if (p->commands[ci].set && !in_list(&p->commands[ci].programs, spec->argv[0])) {
+            snprintf(why, why_len, "policy v%d line %d: '%.60s' may not run on a %s", p->version,
+                     p->commands[ci].line, spec->argv[0], cls);
+            return POLICY_DENY;
+        }
+    }
+    int minute = (int)((now_ms / 60000) % (24 * 60));
+    for (int i = 0; i < p->n_window; i++) {
+        if (p->window[i].kind != spec->kind || !(p->window[i].classes & site_class)) continue;
+        int s = p->window[i].start_min, e = p->window[i].end_min;
+        int inside = s < e ? (minute >= s && minute < e) : (minute >= s || minute < e);
+        if (!inside) {
+            snprintf(why, why_len,
+                     "policy v%d line %d: %s jobs start on a %s only %02d:%02d-%02d:%02d UTC",
+                     p->version, p->window[i].line, jobspec_kind_name(spec->kind), cls, s / 60,
+                     s % 60, e / 60, e % 60);
+            return POLICY_NOT_NOW;
+        }
+    }
+    return POLICY_ALLOW;
+}
+
+int policy_needs_approval(const policy *p, const jobspec *spec)
+{
+    if (!p) return 0;
+    for (int i = 0; i < p->n_approve; i++)
+        if (p->approve[i].kind == spec->kind && spec->cores >= p->approve[i].min_cores) return 1;
+    return 0;
+}
+
+int policy_allows_local(const policy *p, int kind)
+{
+    return p && (p->local_kinds & (1u << kind)) != 0;
+}

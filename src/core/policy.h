@@ -1,0 +1,63 @@
+/*
+ * policy: the governance rules of a hub or a site (pure, no I/O).
+ *
+ * A policy file is line-based; '#' starts a comment. Statements:
+ *
+ *   version N                               required, increases with each change
+ *   submit KIND[,KIND] by OP[,OP]|*         who may submit which kinds (exec, noop)
+ *   data CLASS on SITECLASS... | origin     where a data class may run
+ *                                           (public, confidential, site-private)
+ *   window KIND on SITECLASS HH:MM-HH:MM    UTC hours when such jobs may start there
+ *   power SITECLASS|site:ID WATTS           the most a job may draw there
+ *   approve KIND [cores>=N]                 needs `outpost approve JOB` first
+ *   commands SITECLASS PROGRAM...           the programs exec jobs may run there
+ *   local KIND[,KIND]                       (a site's own policy) kinds it runs when
+ *                                           submitted on the site itself, also offline
+ *
+ * Without a statement for something, it is allowed, except: once any
+ * "submit" line exists, kinds and operators not listed may not submit.
+ * Two statements about the same thing are a contradiction and an error.
+ * Errors name the file, line and column: "policy:7:12: unknown site class 'boat'".
+ * The hub evaluates its policy at submission and placement; a site
+ * evaluates its own, which can only refuse more.
+ */
+#ifndef OUTPOST_POLICY_H
+#define OUTPOST_POLICY_H
+
+#include "core/jobspec.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct policy policy;
+
+/* Parses text (name for messages). OP_EINVAL with "name:line:col: what" in err; OP_ENOMEM. */
+int policy_parse(const char *text, const char *name, policy **out, char *err, size_t err_len);
+void policy_free(policy *p);
+
+int policy_version(const policy *p);
+/* SHA-256 of the policy text, hex (what the audit log records). */
+const char *policy_hash(const policy *p);
+
+/* May operator op_id submit this job? OP_OK or OP_EPERM with the rule in why. */
+int policy_check_submit(const policy *p, const char *op_id, const jobspec *spec, char *why,
+                        size_t why_len);
+
+enum { POLICY_ALLOW = 1, POLICY_DENY = 0, POLICY_NOT_NOW = -1 };
+
+/*
+ * May this job run on this site now (UTC ms)? POLICY_ALLOW, POLICY_DENY
+ * (never: class, data class, power, command) or POLICY_NOT_NOW (outside a
+ * time window), with the rule in why. job_watts: the job's draw there.
+ */
+int policy_check_site(const policy *p, const jobspec *spec, const char *site_id,
+                      unsigned site_class, int64_t now_ms, double job_watts, char *why,
+                      size_t why_len);
+
+/* 1 if a site under this policy runs jobs of this kind submitted locally (`local`). */
+int policy_allows_local(const policy *p, int kind);
+
+/* 1 if the job needs an operator's approval before placement. */
+int policy_needs_approval(const policy *p, const jobspec *spec);
+
+#endif

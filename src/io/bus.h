@@ -1,0 +1,79 @@
+/*
+ * bus: the MQTT 5 adapter (libmosquitto). Every message it publishes is
+ * signed (msg.h): it adds from/type/seq/ts to the JSON body and the user
+ * properties kid and sig. Incoming messages are handed to the caller's
+ * callback with their kid and sig, unverified: the role decides who it
+ * trusts (msg_open). QoS 1, persistent sessions (clean_start=0 with a
+ * session expiry), reconnect with exponential backoff and jitter.
+ *
+ * Single-threaded: all network work happens inside bus_loop(), and the
+ * callback runs there, on the caller's thread.
+ */
+#ifndef OUTPOST_BUS_H
+#define OUTPOST_BUS_H
+
+#include "wire/ident.h"
+
+#include <cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bus bus;
+
+typedef void (*bus_message_fn)(void *ctx, const char *topic, const void *payload, size_t len,
+                               const char *kid, const char *sig);
+
+typedef struct bus_config {
+    const char *host;
+    int port;
+    const char *client_id; /* stable id for a persistent session */
+    int clean_start;       /* 1 for throwaway clients (CLI) */
+    int session_expiry_s;  /* how long the broker keeps the session offline */
+    int keepalive_s;
+} bus_config;
+
+typedef struct bus_stats {
+    uint64_t published;
+    uint64_t publish_errors;
+    uint64_t received;
+    uint64_t reconnects;
+} bus_stats;
+
+/*
+ * Creates the client and starts connecting (does not wait). signer signs
+ * every publish and must outlive the bus. Errors: OP_ENOMEM, OP_EBUS.
+ */
+int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_message, void *ctx,
+             bus **out);
+void bus_close(bus *b);
+
+/* Subscribes now (if connected) and again after every reconnect. QoS 1. */
+int bus_subscribe(bus *b, const char *pattern);
+
+/*
+ * Signs and publishes body (from/type/seq/ts are set on it; the caller
+ * still owns body). QoS 1. OP_EBUS when not connected or the client
+ * refused it (counted); OP_ETOOBIG past MSG_MAX_PAYLOAD_BYTES.
+ */
+int bus_publish(bus *b, const char *topic, cJSON *body, const char *type);
+
+/* Publishes bytes exactly as given with optional kid/sig (tests of forged input). */
+int bus_publish_raw(bus *b, const char *topic, const void *payload, size_t len, const char *kid,
+                    const char *sig);
+
+/*
+ * Runs the network for up to timeout_ms: reads (invoking the callback),
+ * writes, keepalive, and reconnects with backoff when the link is down.
+ * Returns OP_OK; OP_EBUS only for a fatal client error.
+ */
+int bus_loop(bus *b, int timeout_ms);
+
+/* 1 once CONNACK arrived and until the connection drops. */
+int bus_connected(const bus *b);
+/* Blocks in bus_loop until connected or timeout. OP_ETIMEOUT. */
+int bus_wait_connected(bus *b, int timeout_ms);
+/* Number of QoS 1 publishes not yet acknowledged by the broker. */
+int bus_pending(const bus *b);
+const bus_stats *bus_get_stats(const bus *b);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * opclient: what an operator program (the CLI, the benchmark client) needs
+ * before it can talk to a hub: the hub's address and public key, read from
+ * the cli.conf the hub writes into its data dir, and the operator's own
+ * identity, whose id is derived from its public key ("op-" and the first
+ * 16 hex digits), so that the hub's operators file is the only list.
+ */
+#ifndef OUTPOST_OPCLIENT_H
+#define OUTPOST_OPCLIENT_H
+
+#include "wire/ident.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct opclient_hub {
+    char hub_id[64];
+    uint8_t hub_pk[32];
+    char broker_host[256];
+    int64_t broker_port;
+} opclient_hub;
+
+/*
+ * Reads a hub's cli.conf. OP_OK, or OP_ENOTFOUND / OP_EIO / OP_EINVAL with
+ * "file:line: what" in err.
+ */
+int opclient_load_hub(const char *conf_path, opclient_hub *out, char *err, size_t err_len);
+
+/* The operator id for a public key in hex: "op-" + its first 16 hex digits. */
+void opclient_id(const char *pk_hex, char id[64]);
+
+/* Loads (or creates) the operator identity in dir, with its derived id. OP_EIO, OP_EPERM,
+ * OP_EINVAL. */
+int opclient_identity(const char *dir, ident *out);
+
+#endif

@@ -1,0 +1,186 @@
+#include "io/store.h"
+
+#include "base/err.h"
+#include "base/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_MAX_STMTS 96
+
+struct store {
+    sqlite3 *db;
+    struct {
+        const char *sql; /* the caller's string literal: compared by pointer, then text */
+        sqlite3_stmt *stmt;
+    } cache[STORE_MAX_STMTS];
+    int n_cached;
+    int tx_depth;
+    char path[512];
+};
+
+static int fail(store *s, const char *what)
+{
+    log_error("store", "%s: %s (%s)", what, sqlite3_errmsg(s->db), s->path);
+    return OP_ESTORE;
+}
+
+int store_open(const char *path, const char *schema_sql, int synchronous_full, store **out)
+{
+    store *s = calloc(1, sizeof *s);
+    if (!s) return OP_ENOMEM;
+    snprintf(s->path, sizeof s->path, "%s", path);
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        if (s->db) fail(s, "open");
+        store_close(s);
+        return OP_ESTORE;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    const char *pragmas = synchronous_full ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                             "PRAGMA foreign_keys=ON;"
+                                           : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                                             "PRAGMA foreign_keys=ON;";
+    if (store_exec(s, pragmas) != OP_OK || store_exec(s, schema_sql) != OP_OK) {
+        store_close(s);
+        return OP_ESTORE;
+    }
+    *out = s;
+    return OP_OK;
+}
+
+void store_close(store *s)
+{
+    if (!s) return;
+    for (int i = 0; i < s->n_cached; i++)
+        sqlite3_finalize(s->cache[i].stmt);
+    if (s->db) sqlite3_close(s->db);
+    free(s);
+}
+
+int store_exec(store *s, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        log_error("store", "%s: %s (%s)", sql, err ? err : "?", s->path);
+        sqlite3_free(err);
+        return OP_ESTORE;
+    }
+    return OP_OK;
+}
+
+int store_has_column(store *s, const char *table, const char *column)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_info('%s') WHERE name=?", table);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return 0;
+    sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+int store_begin(store *s)
+{
+    if (s->tx_depth++ > 0) return OP_OK;
+    if (store_exec(s, "BEGIN IMMEDIATE") != OP_OK) {
+        s->tx_depth = 0;
+        return OP_ESTORE;
+    }
+    return OP_OK;
+}
+
+int store_commit(store *s)
+{
+    if (s->tx_depth == 0) return OP_OK;
+    if (--s->tx_depth > 0) return OP_OK;
+    if (store_exec(s, "COMMIT") != OP_OK) {
+        store_exec(s, "ROLLBACK");
+        return OP_ESTORE;
+    }
+    return OP_OK;
+}
+
+void store_rollback(store *s)
+{
+    if (s->tx_depth == 0) return;
+    s->tx_depth = 0;
+    store_exec(s, "ROLLBACK");
+}
+
+int store_in_tx(const store *s)
+{
+    return s->tx_depth > 0;
+}
+
+sqlite3_stmt *store_stmt(store *s, const char *sql)
+{
+    for (int i = 0; i < s->n_cached; i++) {
+        if (s->cache[i].sql == sql || strcmp(s->cache[i].sql, sql) == 0) {
+            sqlite3_stmt *stmt = s->cache[i].stmt;
+            sqlite3_reset(stmt);
+            sqlite3_clear_bindings(stmt);
+            return stmt;
+        }
+    }
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        log_error("store", "prepare '%s': %s", sql, sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    if (s->n_cached < STORE_MAX_STMTS) {
+        s->cache[s->n_cached].sql = sql;
+        s->cache[s->n_cached].stmt = stmt;
+        s->n_cached++;
+        return stmt;
+    }
+    /* The cache is sized for every statement the roles use; past it the call fails. */
+    log_error("store", "statement cache full; raise STORE_MAX_STMTS");
+    sqlite3_finalize(stmt);
+    return NULL;
+}
+
+int store_step_done(store *s, sqlite3_stmt *stmt)
+{
+    if (!stmt) return OP_ESTORE;
+    int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        log_error("store", "step '%s': %s", sqlite3_sql(stmt), sqlite3_errmsg(s->db));
+        sqlite3_reset(stmt);
+        return OP_ESTORE;
+    }
+    sqlite3_reset(stmt);
+    return OP_OK;
+}
+
+int store_changes(store *s)
+{
+    return sqlite3_changes(s->db);
+}
+
+int64_t store_last_rowid(store *s)
+{
+    return sqlite3_last_insert_rowid(s->db);
+}
+
+sqlite3 *store_db(store *s)
+{
+    return s->db;
+}
+
+void store_bind_text(sqlite3_stmt *stmt, int idx, const char *text)
+{
+    if (text)
+        sqlite3_bind_text(stmt, idx, text, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(stmt, idx);
+}
+
+const char *store_col_text(sqlite3_stmt *stmt, int col)
+{
+    const unsigned char *t = sqlite3_column_text(stmt, col);
+    return t ? (const char *)t : "";
+}

@@ -1,0 +1,69 @@
+/*
+ * hgs: the vehicle-routing solver (issue 6). A hybrid genetic search in the
+ * manner of Vidal's HGS-CVRP (2022) and its time-window variant (PyVRP):
+ * giant-tour chromosomes cut into routes by an exact Split, a granular local
+ * search (relocate, swap, 2-opt, 2-opt* on the nearest neighbours of each
+ * customer) that evaluates every move in O(1) from route-segment
+ * concatenation (load, distance, duration, time warp), feasible and
+ * infeasible sub-populations with penalties for overload and time warp that
+ * adapt to keep about a fifth of new solutions feasible, and survivor
+ * selection by cost and diversity (broken-pairs distance).
+ *
+ * Pure: no I/O. It reads a clock (replaceable) only to honour the time
+ * limit. For a given seed and an iteration limit the result is the same on
+ * every run; with a time limit it depends on how far the search got.
+ * Anytime: the best feasible solution so far is returned when the limit
+ * strikes, and a solution given as `start` (a checkpoint) seeds the search
+ * and is never worsened.
+ */
+#ifndef OUTPOST_HGS_H
+#define OUTPOST_HGS_H
+
+#include "route/route.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hgs_progress {
+    double elapsed_s;
+    long iterations;
+    double best_cost; /* of the best feasible solution, or -1 when none yet */
+    int best_routes;
+    const route_solution *best; /* the new best (valid during the call only) */
+} hgs_progress;
+
+typedef struct hgs_params {
+    uint64_t seed;
+    double time_limit_s;         /* 0 = none (then max_iterations must be set) */
+    long max_iterations;         /* offspring to make; 0 = none */
+    long restart_after;          /* iterations without improvement before a restart; 0 = 20,000 */
+    int granular;                /* neighbours per customer; 0 = 20 */
+    const route_solution *start; /* a checkpoint to resume from, or NULL */
+    double (*now_s)(void);       /* seconds on a monotonic clock; needed by time_limit_s */
+    volatile int *stop; /* when it becomes non-zero the search ends (a signal); may be NULL */
+    /* Called when the best solution improves; may be NULL. */
+    void (*on_improve)(void *ctx, const hgs_progress *progress);
+    void *ctx;
+} hgs_params;
+
+typedef struct hgs_stats {
+    long iterations; /* offspring made (the initial population not counted) */
+    long restarts;
+    long moves; /* local-search moves applied */
+    double elapsed_s;
+    double best_found_s; /* when the returned solution was found */
+} hgs_stats;
+
+/*
+ * Solves inst within the limits in params. On OP_OK *best holds the best
+ * feasible solution found (the caller frees it with route_solution_free),
+ * checked by route_check_solution, and *stats the effort (stats may be
+ * NULL). Errors: OP_EINVAL with the reason in err when the instance is
+ * impossible (route_precheck names the culprit), when no feasible solution
+ * was found in the time given, or when params or the checkpoint are bad;
+ * OP_ENOMEM.
+ */
+int hgs_solve(const route_instance *inst, const hgs_params *params, route_solution *best,
+              hgs_stats *stats, char *err, size_t err_len);
+
+#endif

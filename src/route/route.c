@@ -1,0 +1,500 @@
+#include "route/route.h"
+
+#include "base/err.h"
+#include "base/util.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROUTE_MAX_TEXT (16 * 1024 * 1024)
+
+typedef struct lines {
+    const char *p;
+    int no;
+    char buf[512];
+} lines;
+
+/* Next line without its CR/LF; 0 at the end. Lines longer than the buffer are an error. */
+static int next_line(lines *l, int *too_long)
+{
+    *too_long = 0;
+    if (!*l->p) return 0;
+    const char *end = strchr(l->p, '\n');
+    size_t len = end ? (size_t)(end - l->p) : strlen(l->p);
+    l->no++;
+    if (len >= sizeof l->buf) {
+        *too_long = 1;
+        len = sizeof l->buf - 1;
+    }
+    memcpy(l->buf, l->p, len);
+    l->buf[len] = '\0';
+    while (len > 0 && (l->buf[len - 1] == '\r' || isspace((unsigned char)l->buf[len - 1])))
+        l->buf[--len] = '\0';
+    l->p = end ? end + 1 : l->p + strlen(l->p);
+    return 1;
+}
+
+static int fail(char *err, size_t err_len, const char *name, int line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int fail(char *err, size_t err_len, const char *name, int line, const char *fmt, ...)
+{
+    char what[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(err, err_len, "%s:%d: %s", name, line, what);
+    return OP_EINVAL;
+}
+
+int route_instance_alloc(route_instance *inst, int n)
+{
+    inst->n = n;
+    inst->x = calloc((size_t)n, sizeof *inst->x);
+    inst->y = calloc((size_t)n, sizeof *inst->y);
+    inst->demand = calloc((size_t)n, sizeof *inst->demand);
+    inst->ready = calloc((size_t)n, sizeof *inst->ready);
+    inst->due = calloc((size_t)n, sizeof *inst->due);
+    inst->service = calloc((size_t)n, sizeof *inst->service);
+    return inst->x && inst->y && inst->demand && inst->ready && inst->due && inst->service
+               ? OP_OK
+               : OP_ENOMEM;
+}
+
+void route_instance_free(route_instance *inst)
+{
+    free(inst->x);
+    free(inst->y);
+    free(inst->demand);
+    free(inst->ready);
+    free(inst->due);
+    free(inst->service);
+    free(inst->matrix);
+    if (inst->ids)
+        for (int i = 0; i < inst->n; i++)
+            free(inst->ids[i]);
+    free(inst->ids);
+    memset(inst, 0, sizeof *inst);
+}
+
+/* Splits a line into at most max numbers; returns how many, or -1 if a word is not a number. */
+static int numbers(const char *line, double *out, int max)
+{
+    int n = 0;
+    const char *p = line;
+    while (*p) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p) break;
+        if (n == max) return -1;
+        char *end = NULL;
+        double v = strtod(p, &end);
+        if (end == p || !isfinite(v) || (*end && !isspace((unsigned char)*end))) return -1;
+        out[n++] = v;
+        p = end;
+    }
+    return n;
+}
+
+static int integral(double v)
+{
+    return floor(v) == v && fabs(v) < 1e15;
+}
+
+/* seen (ids already given, per section) is the caller's to free, whatever happens here. */
+static int parse_cvrplib_body(const char *text, const char *name, route_instance *inst, char *err,
+                              size_t err_len, char **seenp)
+{
+    lines l = {text, 0, {0}};
+    int too_long, dim = 0, section = 0; /* 1 coords, 2 demands, 3 depot */
+    int coords = 0, demands = 0;
+    char *seen = NULL;
+    int rc = OP_OK;
+    while (rc == OP_OK && next_line(&l, &too_long)) {
+        if (too_long) return fail(err, err_len, name, l.no, "line too long");
+        char *s = l.buf;
+        while (isspace((unsigned char)*s))
+            s++;
+        if (!*s) continue;
+        if (strcmp(s, "EOF") == 0) break;
+        if (isalpha((unsigned char)*s)) {
+            char key[64] = "";
+            const char *colon = strchr(s, ':');
+            size_t klen = colon ? (size_t)(colon - s) : strlen(s);
+            while (klen > 0 && isspace((unsigned char)s[klen - 1]))
+                klen--;
+            if (klen >= sizeof key) klen = sizeof key - 1;
+            memcpy(key, s, klen);
+            const char *value = colon ? colon + 1 : "";
+            while (isspace((unsigned char)*value))
+                value++;
+            section = 0;
+            if (!strcmp(key, "NODE_COORD_SECTION")) {
+                if (!dim) return fail(err, err_len, name, l.no, "DIMENSION must come first");
+                section = 1;
+            } else if (!strcmp(key, "DEMAND_SECTION")) {
+                if (!dim) return fail(err, err_len, name, l.no, "DIMENSION must come first");
+                section = 2;
+            } else if (!strcmp(key, "DEPOT_SECTION")) {
+                section = 3;
+            } else if (!strcmp(key, "NAME")) {
+                snprintf(inst->name, sizeof inst->name, "%.63s", value);
+            } else if (!strcmp(key, "TYPE")) {
+                if (strcmp(value, "CVRP") != 0)
+                    return fail(err, err_len, name, l.no, "TYPE %s is not supported (CVRP)", value);
+            } else if (!strcmp(key, "EDGE_WEIGHT_TYPE")) {
+                if (strcmp(value, "EUC_2D") != 0)
+                    return fail(err, err_len, name, l.no,
+                                "EDGE_WEIGHT_TYPE %s is not supported (EUC_2D)", value);
+            } else if (!strcmp(key, "DIMENSION")) {
+                int64_t v;
+                if (dim || util_parse_i64(value, 2, ROUTE_MAX_NODES, &v) != OP_OK)
+                    return fail(err, err_len, name, l.no, "DIMENSION must be 2 to %d, once",
+                                ROUTE_MAX_NODES);
+                dim = (int)v;
+                if ((rc = route_instance_alloc(inst, dim)) != OP_OK) return rc;
+                seen = *seenp = calloc((size_t)dim * 2, 1);
+                if (!seen) return OP_ENOMEM;
+            } else if (!strcmp(key, "CAPACITY")) {
+                int64_t v;
+                if (util_parse_i64(value, 1, INT64_MAX / 4, &v) != OP_OK)
+                    return fail(err, err_len, name, l.no, "CAPACITY must be > 0");
+                inst->capacity = v;
+            } else if (strcmp(key, "COMMENT") != 0) {
+                return fail(err, err_len, name, l.no, "unknown keyword '%s'", key);
+            }
+            continue;
+        }
+        double v[4];
+        int k = numbers(s, v, 4);
+        if (section == 1) {
+            if (k != 3 || !integral(v[0]) || v[0] < 1 || v[0] > dim || seen[(int)v[0] - 1])
+                return fail(err, err_len, name, l.no, "expected 'id x y' with a new id 1..%d", dim);
+            int id = (int)v[0] - 1;
+            seen[id] = 1;
+            inst->x[id] = v[1];
+            inst->y[id] = v[2];
+            coords++;
+        } else if (section == 2) {
+            if (k != 2 || !integral(v[0]) || v[0] < 1 || v[0] > dim || seen[dim + (int)v[0] - 1] ||
+                !integral(v[1]) || v[1] < 0)
+                return fail(err, err_len, name, l.no, "expected 'id demand' with a new id 1..%d",
+                            dim);
+            seen[dim + (int)v[0] - 1] = 1;
+            inst->demand[(int)v[0] - 1] = (int64_t)v[1];
+            demands++;
+        } else if (section == 3) {
+            if (k != 1 || (v[0] != 1 && v[0] != -1))
+                return fail(err, err_len, name, l.no, "only node 1 may be the depot");
+        } else {
+            return fail(err, err_len, name, l.no, "data outside a section");
+        }
+    }
+    if (!dim) return fail(err, err_len, name, l.no, "no DIMENSION");
+    if (!inst->capacity) return fail(err, err_len, name, l.no, "no CAPACITY");
+    if (coords != dim || demands != dim)
+        return fail(err, err_len, name, l.no, "%d coordinates and %d demands for %d nodes", coords,
+                    demands, dim);
+    if (inst->demand[0] != 0) return fail(err, err_len, name, l.no, "the depot has a demand");
+    inst->round_nint = 1;
+    return OP_OK;
+}
+
+static int parse_cvrplib(const char *text, const char *name, route_instance *inst, char *err,
+                         size_t err_len)
+{
+    char *seen = NULL;
+    int rc = parse_cvrplib_body(text, name, inst, err, err_len, &seen);
+    free(seen);
+    return rc;
+}
+
+static int parse_solomon(const char *text, const char *name, route_instance *inst, char *err,
+                         size_t err_len)
+{
+    lines l = {text, 0, {0}};
+    int too_long, state = 0, rows = 0, cap_rows = 0;
+    double(*row)[7] = NULL;
+    snprintf(inst->name, sizeof inst->name, "%.63s", "");
+    while (next_line(&l, &too_long)) {
+        if (too_long) return free(row), fail(err, err_len, name, l.no, "line too long");
+        char *s = l.buf;
+        while (isspace((unsigned char)*s))
+            s++;
+        if (!*s) continue;
+        if (state == 0) {
+            snprintf(inst->name, sizeof inst->name, "%.63s", s);
+            state = 1;
+        } else if (state == 1 && !strcmp(s, "VEHICLE")) {
+            state = 2;
+        } else if (state == 2 && !strncmp(s, "NUMBER", 6)) {
+            state = 3;
+        } else if (state == 3) {
+            double v[3];
+            if (numbers(s, v, 3) != 2 || !integral(v[0]) || v[0] < 1 || v[0] > 100000 ||
+                !integral(v[1]) || v[1] < 1)
+                return fail(err, err_len, name, l.no, "expected 'vehicles capacity'");
+            inst->vehicles = (int)v[0];
+            inst->capacity = (int64_t)v[1];
+            state = 4;
+        } else if (state == 4 && !strcmp(s, "CUSTOMER")) {
+            state = 5;
+        } else if (state == 5 && !strncmp(s, "CUST", 4)) {
+            state = 6;
+        } else if (state == 6) {
+            double v[8];
+            int k = numbers(s, v, 8);
+            if (k != 7 || !integral(v[0]) || v[0] != rows || v[3] < 0 || !integral(v[3]) ||
+                v[4] < 0 || v[5] < v[4] || v[6] < 0)
+                return free(row),
+                       fail(err, err_len, name, l.no,
+                            "expected 'no x y demand ready due service' for customer %d", rows);
+            if (rows == cap_rows) {
+                cap_rows = cap_rows ? cap_rows * 2 : 128;
+                if (cap_rows > ROUTE_MAX_NODES) cap_rows = ROUTE_MAX_NODES;
+                if (rows == cap_rows)
+                    return free(row),
+                           fail(err, err_len, name, l.no, "more than %d nodes", ROUTE_MAX_NODES);
+                double(*grown)[7] = realloc(row, (size_t)cap_rows * sizeof *row);
+                if (!grown) return free(row), OP_ENOMEM;
+                row = grown;
+            }
+            memcpy(row[rows++], v, sizeof row[0]);
+        } else {
+            return free(row), fail(err, err_len, name, l.no, "unexpected '%.40s'", s);
+        }
+    }
+    if (state != 6 || rows < 2)
+        return free(row), fail(err, err_len, name, l.no, "incomplete file (depot and customers)");
+    int rc = route_instance_alloc(inst, rows);
+    for (int i = 0; rc == OP_OK && i < rows; i++) {
+        inst->x[i] = row[i][1];
+        inst->y[i] = row[i][2];
+        inst->demand[i] = (int64_t)row[i][3];
+        inst->ready[i] = row[i][4];
+        inst->due[i] = row[i][5];
+        inst->service[i] = row[i][6];
+    }
+    free(row);
+    if (rc == OP_OK && inst->demand[0] != 0)
+        return fail(err, err_len, name, 0, "the depot has a demand");
+    inst->has_windows = 1;
+    return rc;
+}
+
+int route_parse(const char *text, const char *name, route_instance *out, char *err, size_t err_len)
+{
+    memset(out, 0, sizeof *out);
+    if (strlen(text) > ROUTE_MAX_TEXT) {
+        snprintf(err, err_len, "%s: larger than %d bytes", name, ROUTE_MAX_TEXT);
+        return OP_ETOOBIG;
+    }
+    const char *p = text;
+    while (isspace((unsigned char)*p))
+        p++;
+    int rc = strncmp(p, "NAME", 4) == 0 ? parse_cvrplib(text, name, out, err, err_len)
+                                        : parse_solomon(text, name, out, err, err_len);
+    if (rc != OP_OK)
+        route_instance_free(out);
+    else
+        route_default_type(out);
+    return rc;
+}
+
+void route_default_type(route_instance *inst)
+{
+    route_vehicle *v = &inst->types[0];
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "vehicle");
+    v->capacity = inst->capacity;
+    v->count = inst->vehicles;
+    v->shift_start = inst->has_windows ? inst->ready[0] : 0;
+    v->shift_end = inst->has_windows ? inst->due[0] : ROUTE_NO_LIMIT;
+    inst->n_types = 1;
+}
+
+double route_distance(const route_instance *inst, int i, int j)
+{
+    double d;
+    if (inst->matrix) {
+        d = inst->matrix[(size_t)i * (size_t)inst->n + (size_t)j];
+    } else {
+        d = hypot(inst->x[i] - inst->x[j], inst->y[i] - inst->y[j]);
+        if (inst->round_nint) d = floor(d + 0.5);
+    }
+    if (inst->arc_factor && i != j) d *= inst->arc_factor(inst->arc_factor_ctx, i, j);
+    return d;
+}
+
+int route_solution_alloc(route_solution *sol, int n_routes, int n_nodes)
+{
+    memset(sol, 0, sizeof *sol);
+    sol->start = calloc((size_t)n_routes + 1, sizeof *sol->start);
+    sol->nodes = calloc((size_t)n_nodes + 1, sizeof *sol->nodes);
+    sol->type = calloc((size_t)n_routes + 1, sizeof *sol->type);
+    if (!sol->start || !sol->nodes || !sol->type) {
+        route_solution_free(sol);
+        return OP_ENOMEM;
+    }
+    sol->n_routes = n_routes;
+    return OP_OK;
+}
+
+void route_solution_free(route_solution *sol)
+{
+    free(sol->start);
+    free(sol->nodes);
+    free(sol->type);
+    memset(sol, 0, sizeof *sol);
+}
+
+int route_precheck(const route_instance *inst, char *err, size_t err_len)
+{
+    int64_t max_capacity = 0, fleet_capacity = 0, total_demand = 0;
+    int unlimited = 0;
+    for (int t = 0; t < inst->n_types; t++) {
+        const route_vehicle *v = &inst->types[t];
+        if (v->capacity > max_capacity) max_capacity = v->capacity;
+        if (v->count == 0)
+            unlimited = 1;
+        else
+            fleet_capacity += v->capacity * v->count;
+    }
+    for (int c = 1; c < inst->n; c++) {
+        total_demand += inst->demand[c];
+        const char *id = inst->ids ? inst->ids[c] : NULL;
+        char who[64];
+        if (id)
+            snprintf(who, sizeof who, "stop '%.40s'", id);
+        else
+            snprintf(who, sizeof who, "customer %d", c);
+        if (inst->demand[c] > max_capacity) {
+            snprintf(err, err_len, "%s: demand %lld is more than any vehicle carries (%lld)", who,
+                     (long long)inst->demand[c], (long long)max_capacity);
+            return OP_EINVAL;
+        }
+        if (!inst->has_windows) continue;
+        int reachable = 0;
+        for (int t = 0; t < inst->n_types && !reachable; t++) {
+            const route_vehicle *v = &inst->types[t];
+            if (inst->demand[c] > v->capacity) continue;
+            double arrive = v->shift_start + route_distance(inst, 0, c);
+            if (arrive < inst->ready[c]) arrive = inst->ready[c];
+            double back = arrive + inst->service[c] + route_distance(inst, c, 0);
+            if (arrive <= inst->due[c] + 1e-9 && back <= v->shift_end + 1e-9) reachable = 1;
+        }
+        if (!reachable) {
+            snprintf(err, err_len,
+                     "%s: no vehicle can reach it inside its window [%.2f, %.2f] and be back "
+                     "by the end of its shift",
+                     who, inst->ready[c], inst->due[c]);
+            return OP_EINVAL;
+        }
+    }
+    if (!unlimited && total_demand > fleet_capacity) {
+        snprintf(err, err_len, "total demand %lld is more than the whole fleet carries (%lld)",
+                 (long long)total_demand, (long long)fleet_capacity);
+        return OP_EINVAL;
+    }
+    return OP_OK;
+}
+
+int route_check(const route_instance *inst, const int *const *routes, const int *lens, int n_routes,
+                double *cost, char *err, size_t err_len)
+{
+    int total = 0;
+    for (int r = 0; r < n_routes; r++) {
+        if (lens[r] < 0 || lens[r] > inst->n) {
+            snprintf(err, err_len, "route %d: bad length %d", r + 1, lens[r]);
+            return OP_EINVAL;
+        }
+        total += lens[r];
+    }
+    route_solution sol;
+    int rc = route_solution_alloc(&sol, n_routes, total);
+    if (rc != OP_OK) return rc;
+    for (int r = 0, k = 0; r < n_routes; r++) {
+        sol.start[r] = k;
+        for (int i = 0; i < lens[r]; i++)
+            sol.nodes[k++] = routes[r][i];
+        sol.start[r + 1] = k;
+    }
+    rc = route_check_solution(inst, &sol, err, err_len);
+    if (rc == OP_OK) *cost = sol.cost;
+    route_solution_free(&sol);
+    return rc;
+}
+
+int route_check_solution(const route_instance *inst, route_solution *sol, char *err, size_t err_len)
+{
+    int rc = OP_OK;
+    char *visited = calloc((size_t)inst->n, 1);
+    int used[ROUTE_MAX_TYPES] = {0};
+    if (!visited) return OP_ENOMEM;
+    double total = 0;
+    for (int r = 0; rc == OP_OK && r < sol->n_routes; r++) {
+        int t = sol->type[r];
+        if (t < 0 || t >= inst->n_types) {
+            snprintf(err, err_len, "route %d: no vehicle type %d", r + 1, t);
+            rc = OP_EINVAL;
+            break;
+        }
+        const route_vehicle *v = &inst->types[t];
+        if (v->count && ++used[t] > v->count) {
+            snprintf(err, err_len, "%d routes for %d vehicles of type '%s'", used[t], v->count,
+                     v->name);
+            rc = OP_EINVAL;
+            break;
+        }
+        int64_t load = 0;
+        double time = v->shift_start;
+        int prev = 0, len = sol->start[r + 1] - sol->start[r];
+        const int *route = sol->nodes + sol->start[r];
+        for (int k = 0; rc == OP_OK && k <= len; k++) {
+            int c = k < len ? route[k] : 0;
+            if (k < len) {
+                if (c < 1 || c >= inst->n) {
+                    snprintf(err, err_len, "route %d: %d is not a customer", r + 1, c);
+                    rc = OP_EINVAL;
+                    break;
+                }
+                if (visited[c]++) {
+                    snprintf(err, err_len, "customer %d visited twice", c);
+                    rc = OP_EINVAL;
+                    break;
+                }
+                load += inst->demand[c];
+            }
+            double d = route_distance(inst, prev, c);
+            total += d;
+            if (inst->has_windows) {
+                time += (prev ? inst->service[prev] : 0) + d;
+                if (c && time < inst->ready[c]) time = inst->ready[c];
+                double due = c ? inst->due[c] : v->shift_end;
+                if (time > due + 1e-6) {
+                    snprintf(err, err_len, "route %d: %s %d reached at %.2f, after %.2f", r + 1,
+                             c ? "customer" : "depot", c, time, due);
+                    rc = OP_EINVAL;
+                }
+            }
+            prev = c;
+        }
+        if (rc == OP_OK && load > v->capacity) {
+            snprintf(err, err_len, "route %d: load %lld over capacity %lld", r + 1, (long long)load,
+                     (long long)v->capacity);
+            rc = OP_EINVAL;
+        }
+    }
+    for (int c = 1; rc == OP_OK && c < inst->n; c++)
+        if (!visited[c]) {
+            snprintf(err, err_len, "customer %d not visited", c);
+            rc = OP_EINVAL;
+        }
+    free(visited);
+    if (rc == OP_OK) sol->cost = total;
+    return rc;
+}

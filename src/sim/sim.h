@@ -1,0 +1,83 @@
+/*
+ * sim: the fleet simulator behind `outpost sim`. Virtual time, a fleet of
+ * charging-site pods, parked cars and warehouse data centers generated from
+ * real data (simdata), and three schedulers run side by side on the same
+ * world, step by step:
+ *
+ *   outpost       sched_fleet_place (the same filter and score as the hub's
+ *                 sched_place) with power forecasts (power_forecaster),
+ *                 stated departures and grid signals; each site enforces
+ *                 its envelope (sheds the newest jobs, which checkpoint)
+ *   least-loaded  power-oblivious spread: the site with the most free cores
+ *                 (a default Kubernetes/Nomad-style spread)
+ *   first-fit     the first site, in a fixed order, with the cores free
+ *                 (first fit on static capacity)
+ *
+ * The world (envelopes, departures, jobs) is a pure function of the data and
+ * the parameters, seed included. docs/simulator.md gives every modelling
+ * choice and constant.
+ */
+#ifndef OUTPOST_SIM_H
+#define OUTPOST_SIM_H
+
+#include "sim/simdata.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { SIM_OUTPOST, SIM_LEAST_LOADED, SIM_FIRST_FIT, SIM_POLICIES };
+enum { SIM_POD, SIM_CAR, SIM_DC, SIM_CLASSES };
+
+typedef struct sim_params {
+    size_t sites;
+    size_t jobs;
+    int days; /* simulated days after one day of warm-up (forecasters learn) */
+    uint64_t seed;
+    int regions; /* 1..SCHED_MAX_REGIONS; each gets its own carbon and price series */
+    int step_s;  /* time step, 10..900 */
+    double
+        reaction_s; /* a site's enforcement reaction time (counted, not simulated below a step) */
+    int no_defer;   /* 1: no job is deferrable (to measure what deferral costs and saves) */
+    void (*progress)(void *ctx, double fraction, const char *what);
+    void *progress_ctx;
+    double (*now_s)(void); /* a monotonic clock for the timing figures; NULL: not timed */
+} sim_params;
+
+void sim_params_default(sim_params *p);
+
+typedef struct sim_policy_report {
+    double used_kwh[SIM_CLASSES];  /* energy drawn within the envelope */
+    double over_kwh;               /* energy drawn above an envelope */
+    double violation_site_s;       /* site-seconds above the envelope beyond the reaction time */
+    double within_reaction_site_s; /* site-seconds above it, each shed within the reaction time */
+    double used_unit_s, usable_unit_s; /* spare used vs what eligible work could have used */
+    long completed, on_time, dropped, preempted, lost_on_departure;
+    double wasted_unit_h; /* work redone after a loss */
+    double cost_eur, carbon_kg;
+    long placements;
+    double place_s; /* time spent deciding placements */
+    long queued_at_end, running_at_end;
+} sim_policy_report;
+
+typedef struct sim_report {
+    size_t sites_by_class[SIM_CLASSES];
+    size_t jobs;
+    double offered_kwh[SIM_CLASSES];
+    double hardware_kwh[SIM_CLASSES]; /* what the sites present could draw at full load */
+    sim_policy_report policy[SIM_POLICIES];
+    size_t n_steps;
+    int step_s;
+    /* per step: offered watts per class, then each policy's draw per class */
+    float *series; /* n_steps x SIM_CLASSES x (1 + SIM_POLICIES) */
+    double sched_bytes_per_site;
+    double wall_s;
+} sim_report;
+
+const char *sim_policy_name(int policy);
+const char *sim_class_name(int cls);
+
+/* Runs the simulation. OP_OK, OP_EINVAL (err says which parameter), OP_ENOMEM. */
+int sim_run(const simdata *data, const sim_params *p, sim_report *out, char *err, size_t err_len);
+void sim_report_free(sim_report *r);
+
+#endif

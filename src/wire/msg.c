@@ -1,0 +1,219 @@
+#include "wire/msg.h"
+
+#include "base/err.h"
+#include "base/util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* JSON numbers are doubles: sequence numbers and timestamps must stay exact. */
+#define MSG_MAX_EXACT_INT 9007199254740991.0
+
+static uint8_t *signed_bytes(const char *topic, const void *payload, size_t len, size_t *total)
+{
+    size_t topic_len = strlen(topic);
+    uint8_t *buf = malloc(topic_len + 1 + len + 1);
+    if (!buf) return NULL;
+    memcpy(buf, topic, topic_len);
+    buf[topic_len] = 0;
+    if (len) memcpy(buf + topic_len + 1, payload, len);
+    *total = topic_len + 1 + len;
+    return buf;
+}
+
+int msg_sign(const ident *sender, const char *topic, const void *payload, size_t len,
+             char sig_hex[129])
+{
+    size_t total;
+    uint8_t *buf = signed_bytes(topic, payload, len, &total);
+    if (!buf) return OP_ENOMEM;
+    uint8_t sig[64];
+    ident_sign(sender, buf, total, sig);
+    free(buf);
+    util_hex(sig, 64, sig_hex);
+    return OP_OK;
+}
+
+int msg_verify(const uint8_t pk[32], const char *topic, const void *payload, size_t len,
+               const char *sig_hex)
+{
+    uint8_t sig[64];
+    if (!sig_hex || util_unhex(sig_hex, sig, 64) != OP_OK) return OP_ESIG;
+    size_t total;
+    uint8_t *buf = signed_bytes(topic, payload, len, &total);
+    if (!buf) return OP_ENOMEM;
+    int rc = ident_verify(pk, buf, total, sig);
+    free(buf);
+    return rc;
+}
+
+static void set_field(cJSON *body, const char *key, cJSON *value)
+{
+    /* Case-sensitive like msg_parse: a "From" key must not hide (and leak) "from". */
+    if (cJSON_GetObjectItemCaseSensitive(body, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(body, key, value);
+    else
+        cJSON_AddItemToObject(body, key, value);
+}
+
+char *msg_encode(cJSON *body, const char *from, const char *type, uint64_t seq, int64_t ts_ms,
+                 size_t *len_out)
+{
+    set_field(body, "from", cJSON_CreateString(from));
+    set_field(body, "type", cJSON_CreateString(type));
+    set_field(body, "seq", cJSON_CreateNumber((double)seq));
+    set_field(body, "ts", cJSON_CreateNumber((double)ts_ms));
+    char *text = cJSON_PrintUnformatted(body);
+    if (text && len_out) *len_out = strlen(text);
+    return text;
+}
+
+static int exact_int(const cJSON *item, double min, double *out)
+{
+    if (!cJSON_IsNumber(item)) return 0;
+    double v = item->valuedouble;
+    if (!isfinite(v) || v < min || v > MSG_MAX_EXACT_INT || floor(v) != v) return 0;
+    *out = v;
+    return 1;
+}
+
+int msg_parse(const void *payload, size_t len, cJSON **body, msg_header *hdr)
+{
+    if (len > MSG_MAX_PAYLOAD_BYTES) return OP_ETOOBIG;
+    cJSON *root = cJSON_ParseWithLength(payload, len);
+    if (!root) return OP_EINVAL;
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(root, "from");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+    double seq, ts;
+    if (!cJSON_IsObject(root) || !cJSON_IsString(from) || !util_valid_id(from->valuestring) ||
+        !cJSON_IsString(type) || strlen(type->valuestring) >= sizeof hdr->type ||
+        !exact_int(cJSON_GetObjectItemCaseSensitive(root, "seq"), 1, &seq) ||
+        !exact_int(cJSON_GetObjectItemCaseSensitive(root, "ts"), 0, &ts)) {
+        cJSON_Delete(root);
+        return OP_EINVAL;
+    }
+    snprintf(hdr->from, sizeof hdr->from, "%s", from->valuestring);
+    snprintf(hdr->type, sizeof hdr->type, "%s", type->valuestring);
+    hdr->seq = (uint64_t)seq;
+    hdr->ts_ms = (int64_t)ts;
+    *body = root;
+    return OP_OK;
+}
+
+void msg_stats_to_json(const msg_stats *st, cJSON *obj)
+{
+    cJSON_AddNumberToObject(obj, "accepted", (double)st->accepted);
+    cJSON_AddNumberToObject(obj, "unsigned", (double)st->unsigned_msgs);
+    cJSON_AddNumberToObject(obj, "unknown_sender", (double)st->unknown_sender);
+    cJSON_AddNumberToObject(obj, "forged", (double)st->forged);
+    cJSON_AddNumberToObject(obj, "malformed", (double)st->malformed);
+    cJSON_AddNumberToObject(obj, "expired", (double)st->expired);
+    cJSON_AddNumberToObject(obj, "replayed", (double)st->replayed);
+    cJSON_AddNumberToObject(obj, "oversize", (double)st->oversize);
+}
+
+static int window_bit(const msg_window *w, uint64_t seq)
+{
+    uint64_t i = seq % MSG_WINDOW_BITS;
+    return (int)((w->bits[i / 64] >> (i % 64)) & 1u);
+}
+
+void msg_window_restore(msg_window *w, uint64_t top)
+{
+    w->top = top;
+    memset(w->bits, top ? 0xff : 0, sizeof w->bits);
+}
+
+int msg_window_check(const msg_window *w, uint64_t seq)
+{
+    if (seq > w->top) return OP_OK;
+    if (w->top - seq >= MSG_WINDOW_BITS) return OP_EREPLAY;
+    return window_bit(w, seq) ? OP_EREPLAY : OP_OK;
+}
+
+int msg_window_accept(msg_window *w, uint64_t seq)
+{
+    int rc = msg_window_check(w, seq);
+    if (rc != OP_OK) return rc;
+    if (seq > w->top) {
+        uint64_t shift = seq - w->top;
+        if (shift >= MSG_WINDOW_BITS || w->top == 0) {
+            memset(w->bits, 0, sizeof w->bits);
+        } else {
+            for (uint64_t s = w->top + 1; s <= seq; s++) {
+                uint64_t i = s % MSG_WINDOW_BITS;
+                w->bits[i / 64] &= ~((uint64_t)1 << (i % 64));
+            }
+        }
+        w->top = seq;
+    }
+    uint64_t i = seq % MSG_WINDOW_BITS;
+    w->bits[i / 64] |= (uint64_t)1 << (i % 64);
+    return OP_OK;
+}
+
+int msg_open(const char *topic, const void *payload, size_t len, const char *kid,
+             const char *sig_hex, msg_lookup_fn lookup, void *ctx, int64_t now_ms, int64_t skew_ms,
+             cJSON **body, msg_header *hdr, msg_stats *stats, char *reason, size_t reason_len)
+{
+    const uint8_t *pk = NULL;
+    msg_window *window = NULL;
+    cJSON *root = NULL;
+    int rc;
+    if (!kid || !sig_hex) {
+        stats->unsigned_msgs++;
+        snprintf(reason, reason_len, "unsigned message on %s (no kid/sig property)", topic);
+        return OP_ESIG;
+    }
+    if (len > MSG_MAX_PAYLOAD_BYTES) {
+        stats->oversize++;
+        snprintf(reason, reason_len, "payload of %zu bytes on %s exceeds %d", len, topic,
+                 MSG_MAX_PAYLOAD_BYTES);
+        return OP_ETOOBIG;
+    }
+    if (!util_valid_id(kid) || lookup(ctx, kid, &pk, &window) != OP_OK) {
+        stats->unknown_sender++;
+        snprintf(reason, reason_len, "unknown sender '%.63s' on %s", kid, topic);
+        return OP_EUNKNOWN;
+    }
+    if ((rc = msg_verify(pk, topic, payload, len, sig_hex)) != OP_OK) {
+        if (rc == OP_ENOMEM) return rc;
+        stats->forged++;
+        snprintf(reason, reason_len, "bad signature from '%.63s' on %s", kid, topic);
+        return OP_ESIG;
+    }
+    if ((rc = msg_parse(payload, len, &root, hdr)) != OP_OK) {
+        stats->malformed++;
+        snprintf(reason, reason_len, "malformed payload from '%.63s' on %s", kid, topic);
+        return OP_EINVAL;
+    }
+    if (strcmp(hdr->from, kid) != 0) {
+        stats->forged++;
+        snprintf(reason, reason_len, "kid '%.63s' does not match from '%.63s' on %s", kid,
+                 hdr->from, topic);
+        rc = OP_ESIG;
+        goto fail;
+    }
+    if (hdr->ts_ms < now_ms - skew_ms || hdr->ts_ms > now_ms + skew_ms) {
+        stats->expired++;
+        snprintf(reason, reason_len, "timestamp from '%.63s' off by %lld ms on %s", kid,
+                 (long long)(hdr->ts_ms - now_ms), topic);
+        rc = OP_EEXPIRED;
+        goto fail;
+    }
+    if (window && msg_window_accept(window, hdr->seq) != OP_OK) {
+        stats->replayed++;
+        snprintf(reason, reason_len, "replayed seq %llu from '%.63s' on %s",
+                 (unsigned long long)hdr->seq, kid, topic);
+        rc = OP_EREPLAY;
+        goto fail;
+    }
+    stats->accepted++;
+    *body = root;
+    return OP_OK;
+fail:
+    cJSON_Delete(root);
+    return rc;
+}

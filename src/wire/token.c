@@ -1,0 +1,144 @@
+#include "wire/token.h"
+
+#include "base/err.h"
+#include "base/util.h"
+
+#include <cJSON.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKEN_PREFIX "opt1."
+/* Largest exact JSON integer: casting a bigger double to int64_t is undefined. */
+#define TOKEN_MAX_EXP_MS 9007199254740991.0
+
+int token_valid_class(const char *cls)
+{
+    return cls && (strcmp(cls, "pod") == 0 || strcmp(cls, "car") == 0 || strcmp(cls, "dc") == 0);
+}
+
+int token_create(const ident *hub, const char *cls, int64_t expires_ms, char **text, token *out)
+{
+    if (!token_valid_class(cls)) return OP_EINVAL;
+    int rc = OP_ENOMEM;
+    char *claims_json = NULL, *claims_b64 = NULL, *sig_b64 = NULL, *signed_part = NULL;
+    uint8_t tid_bytes[16];
+    randombytes_buf(tid_bytes, sizeof tid_bytes);
+    memset(out, 0, sizeof *out);
+    util_hex(tid_bytes, 16, out->tid);
+    snprintf(out->cls, sizeof out->cls, "%s", cls);
+    snprintf(out->hub_id, sizeof out->hub_id, "%s", hub->id);
+    memcpy(out->hub_pk, hub->pk, 32);
+    out->expires_ms = expires_ms;
+
+    cJSON *claims = cJSON_CreateObject();
+    if (!claims) goto out;
+    cJSON_AddStringToObject(claims, "tid", out->tid);
+    cJSON_AddStringToObject(claims, "cls", cls);
+    cJSON_AddStringToObject(claims, "hub", hub->id);
+    cJSON_AddStringToObject(claims, "hpk", hub->pk_hex);
+    cJSON_AddNumberToObject(claims, "exp", (double)expires_ms);
+    claims_json = cJSON_PrintUnformatted(claims);
+    cJSON_Delete(claims);
+    if (!claims_json) goto out;
+    claims_b64 = util_b64url_encode(claims_json, strlen(claims_json));
+    if (!claims_b64) goto out;
+    size_t signed_len = strlen(TOKEN_PREFIX) + strlen(claims_b64);
+    signed_part = malloc(signed_len + 1);
+    if (!signed_part) goto out;
+    snprintf(signed_part, signed_len + 1, "%s%s", TOKEN_PREFIX, claims_b64);
+    uint8_t sig[64];
+    ident_sign(hub, signed_part, signed_len, sig);
+    sig_b64 = util_b64url_encode(sig, sizeof sig);
+    if (!sig_b64) goto out;
+    size_t total = signed_len + 1 + strlen(sig_b64) + 1;
+    *text = malloc(total);
+    if (!*text) goto out;
+    snprintf(*text, total, "%s.%s", signed_part, sig_b64);
+    rc = OP_OK;
+out:
+    free(claims_json);
+    free(claims_b64);
+    free(signed_part);
+    free(sig_b64);
+    return rc;
+}
+
+int token_parse(const char *text, token *out, char *reason, size_t reason_len)
+{
+    int rc = OP_EINVAL;
+    char *copy = NULL;
+    uint8_t *claims_raw = NULL, *sig_raw = NULL;
+    size_t claims_len = 0, sig_len = 0;
+    cJSON *claims = NULL;
+    memset(out, 0, sizeof *out);
+    if (!text || strlen(text) > TOKEN_MAX_TEXT || strncmp(text, TOKEN_PREFIX, 5) != 0) {
+        snprintf(reason, reason_len, "not an Outpost join token (expected 'opt1.' prefix)");
+        goto out;
+    }
+    copy = strdup(text);
+    if (!copy) {
+        rc = OP_ENOMEM;
+        goto out;
+    }
+    char *dot = strrchr(copy, '.');
+    if (!dot || dot == copy + 4) {
+        snprintf(reason, reason_len, "token has no signature part");
+        goto out;
+    }
+    *dot = '\0';
+    const char *claims_b64 = copy + 5;
+    if (util_b64url_decode(claims_b64, TOKEN_MAX_TEXT, &claims_raw, &claims_len) != OP_OK ||
+        util_b64url_decode(dot + 1, 64, &sig_raw, &sig_len) != OP_OK || sig_len != 64) {
+        snprintf(reason, reason_len, "token is not valid base64url");
+        goto out;
+    }
+    claims = cJSON_ParseWithLength((const char *)claims_raw, claims_len);
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(claims, "tid");
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(claims, "cls");
+    const cJSON *hub = cJSON_GetObjectItemCaseSensitive(claims, "hub");
+    const cJSON *hpk = cJSON_GetObjectItemCaseSensitive(claims, "hpk");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+    if (!cJSON_IsObject(claims) || !cJSON_IsString(tid) || strlen(tid->valuestring) != 32 ||
+        !cJSON_IsString(cls) || !token_valid_class(cls->valuestring) || !cJSON_IsString(hub) ||
+        !util_valid_id(hub->valuestring) || !cJSON_IsString(hpk) ||
+        util_unhex(hpk->valuestring, out->hub_pk, 32) != OP_OK || !cJSON_IsNumber(exp) ||
+        !(exp->valuedouble >= 0 && exp->valuedouble <= TOKEN_MAX_EXP_MS)) {
+        snprintf(reason, reason_len, "token claims are malformed");
+        goto out;
+    }
+    snprintf(out->tid, sizeof out->tid, "%s", tid->valuestring);
+    snprintf(out->cls, sizeof out->cls, "%s", cls->valuestring);
+    snprintf(out->hub_id, sizeof out->hub_id, "%s", hub->valuestring);
+    out->expires_ms = (int64_t)exp->valuedouble;
+    if (ident_verify(out->hub_pk, copy, strlen(copy), sig_raw) != OP_OK) {
+        snprintf(reason, reason_len, "token signature does not verify (forged or altered)");
+        rc = OP_ESIG;
+        goto out;
+    }
+    rc = OP_OK;
+out:
+    cJSON_Delete(claims);
+    free(claims_raw);
+    free(sig_raw);
+    free(copy);
+    return rc;
+}
+
+int token_verify(const char *text, const uint8_t hub_pk[32], int64_t now_ms, token *out,
+                 char *reason, size_t reason_len)
+{
+    int rc = token_parse(text, out, reason, reason_len);
+    if (rc != OP_OK) return rc;
+    if (sodium_memcmp(out->hub_pk, hub_pk, 32) != 0) {
+        snprintf(reason, reason_len, "token was not issued by this hub");
+        return OP_ESIG;
+    }
+    if (out->expires_ms <= now_ms) {
+        snprintf(reason, reason_len, "token expired %lld s ago; create a new one",
+                 (long long)((now_ms - out->expires_ms) / 1000));
+        return OP_EEXPIRED;
+    }
+    return OP_OK;
+}
