@@ -16,6 +16,7 @@
 #include "base/err.h"
 #include "base/os.h"
 #include "base/util.h"
+#include "helpers/testkit.h"
 #include "io/auditlog.h"
 
 #include <sodium.h>
@@ -26,17 +27,20 @@
 #include <unistd.h>
 
 typedef struct fixture {
-    char dir[64];
-    char path[128];
+    char dir[PATH_MAX];
+    char path[PATH_MAX];
     ident key;
 } fixture;
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/outpost-test-audit-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/audit.db", f->dir);
+    if (!f) return -1;
+    if (testkit_mkdtemp(f->dir, sizeof f->dir) != 0 ||
+        util_fmt(f->path, sizeof f->path, "%s/audit.db", f->dir) != OP_OK) {
+        free(f);
+        return -1;
+    }
     crypto_sign_keypair(f->key.pk, f->key.sk);
     *state = f;
     return 0;
@@ -45,9 +49,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    os_rm_rf(f->dir);
+    int rc = testkit_rmtree(f->dir);
     free(f);
-    return 0;
+    return rc;
 }
 
 static auditlog *filled(fixture *f, uint64_t n, audit_sth *head)
@@ -101,8 +105,7 @@ static void expect_finding(fixture *f, const audit_sth *trusted, const char *nee
     char finding[256];
     assert_int_equal(auditlog_open(f->path, &log), OP_OK);
     assert_int_equal(auditlog_verify(log, f->key.pk, trusted, finding, sizeof finding), OP_ESIG);
-    if (!strstr(finding, needle)) fprintf(stderr, "finding: %s\n", finding);
-    assert_non_null(strstr(finding, needle));
+    testkit_assert_contains(finding, needle);
     auditlog_close(log);
 }
 
@@ -221,9 +224,9 @@ static void test_rollback_to_earlier_copy_is_found(void **state)
     fixture *f = *state;
     auditlog *log = filled(f, 50, NULL);
     auditlog_close(log);
-    char copy[160], cmd[1024];
-    snprintf(copy, sizeof copy, "%s/copy.db", f->dir);
-    snprintf(cmd, sizeof cmd, "cp %s %s", f->path, copy);
+    char copy[PATH_MAX], cmd[4 * PATH_MAX + 64];
+    testkit_path(copy, sizeof copy, f->dir, "copy.db");
+    assert_int_equal(util_fmt(cmd, sizeof cmd, "cp %s %s", f->path, copy), OP_OK);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(auditlog_open(f->path, &log), OP_OK);
     for (int i = 0; i < 50; i++)
@@ -231,7 +234,9 @@ static void test_rollback_to_earlier_copy_is_found(void **state)
     audit_sth trusted; /* e.g. kept by a site, which witnessed this head */
     assert_int_equal(auditlog_sign_head(log, &f->key, 2, &trusted), OP_OK);
     auditlog_close(log);
-    snprintf(cmd, sizeof cmd, "rm -f %s-wal %s-shm && cp %s %s", f->path, f->path, copy, f->path);
+    assert_int_equal(util_fmt(cmd, sizeof cmd, "rm -f %s-wal %s-shm && cp %s %s", f->path, f->path,
+                              copy, f->path),
+                     OP_OK);
     assert_int_equal(system(cmd), 0);
     expect_finding(f, &trusted, "rolled back: 50 entries, a trusted head says 100");
     /* A head from another key is not trusted. */

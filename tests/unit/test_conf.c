@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/os.h"
 #include "base/util.h"
+#include "helpers/testkit.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -217,10 +218,9 @@ static void test_too_many_keys(void **state)
 
 static void test_load_file(void **state)
 {
-    char dir[] = "/tmp/outpost-test-conf-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    const char *dir = *state;
     char path[PATH_MAX];
-    assert_int_equal(util_fmt(path, sizeof path, "%s/site.conf", dir), OP_OK);
+    testkit_path(path, sizeof path, dir, "site.conf");
     conf *c = NULL;
     char err[512] = "";
     assert_int_equal(conf_load(path, allowed, &c, err, sizeof err), OP_ENOTFOUND);
@@ -239,7 +239,6 @@ static void test_load_file(void **state)
     assert_int_equal(conf_load(path, allowed, &c, err, sizeof err), OP_OK);
     assert_string_equal(conf_str(c, "hub_id", NULL), "h7");
     conf_free(c);
-    assert_int_equal(os_rm_rf(dir), OP_OK);
 }
 
 int main(void)
@@ -257,7 +256,8 @@ int main(void)
         cmocka_unit_test(test_defaults_when_absent),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_too_many_keys),
-        cmocka_unit_test(test_load_file),
+        cmocka_unit_test_setup_teardown(test_load_file, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include "base/err.h"
 #include "base/os.h"
 #include "base/util.h"
+#include "helpers/testkit.h"
 #include "route/hgs.h"
 #include "route/route.h"
 #include "route/routeio.h"
@@ -27,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define VRP_DIR "../shared/data/vrp"
+#define VRP_DIR TESTKIT_SHARED_DATA "/vrp"
 
 /* ---- an exhaustive solver for n <= 8 customers: every order, cut optimally ---- */
 
@@ -273,8 +274,7 @@ static void expect_impossible(const char *text, const char *culprit)
     route_solution sol;
     char err[256] = "";
     assert_int_equal(hgs_solve(&inst, &p, &sol, NULL, err, sizeof err), OP_EINVAL);
-    if (!strstr(err, culprit)) fprintf(stderr, "got: %s\n", err);
-    assert_non_null(strstr(err, culprit));
+    testkit_assert_contains(err, culprit);
     route_instance_free(&inst);
 }
 
@@ -342,8 +342,7 @@ static void json_err(const char *text, const char *expect)
     route_instance inst;
     char err[256] = "";
     assert_int_equal(routeio_parse_any(text, "j", &inst, err, sizeof err), OP_EINVAL);
-    if (!strstr(err, expect)) fprintf(stderr, "got: %s\n", err);
-    assert_non_null(strstr(err, expect));
+    testkit_assert_contains(err, expect);
 }
 
 static void test_json_errors_name_the_field(void **state)
@@ -429,11 +428,7 @@ static void test_real_instances(void **state)
                  {VRP_DIR "/solomon/C101.txt", 828.94},
                  {VRP_DIR "/solomon/R201.txt", 1149.68},
                  {VRP_DIR "/solomon/RC105.txt", 1518.58}};
-    if (access(cases[0].path, R_OK) != 0) {
-        fprintf(stderr, "SKIP: %s missing (../shared/data/vrp is not on this machine)\n",
-                cases[0].path);
-        skip();
-    }
+    testkit_require_path(cases[0].path);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *text;
         size_t len;

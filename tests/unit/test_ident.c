@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/os.h"
 #include "base/util.h"
+#include "helpers/testkit.h"
 #include "io/keyfile.h"
 #include "wire/ident.h"
 
@@ -21,30 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static int tmpdir_setup(void **state)
-{
-    char *dir = strdup("/tmp/outpost-test-ident-XXXXXX");
-    if (!dir || !mkdtemp(dir)) {
-        free(dir);
-        return -1;
-    }
-    *state = dir;
-    return 0;
-}
-
-static int tmpdir_teardown(void **state)
-{
-    char *dir = *state;
-    int rc = os_rm_rf(dir);
-    free(dir);
-    return rc == OP_OK ? 0 : -1;
-}
-
-static void path_in(char *buf, size_t size, const char *dir, const char *name)
-{
-    assert_int_equal(util_fmt(buf, size, "%s/%s", dir, name), OP_OK);
-}
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -57,9 +34,9 @@ static void test_create_and_reload(void **state)
 {
     const char *dir = *state;
     char key_dir[PATH_MAX], key_path[PATH_MAX], pub_path[PATH_MAX];
-    path_in(key_dir, sizeof key_dir, dir, "hub/keys"); /* created on first use */
-    path_in(key_path, sizeof key_path, dir, "hub/keys/identity.key");
-    path_in(pub_path, sizeof pub_path, dir, "hub/keys/identity.pub");
+    testkit_path(key_dir, sizeof key_dir, dir, "hub/keys"); /* created on first use */
+    testkit_path(key_path, sizeof key_path, dir, "hub/keys/identity.key");
+    testkit_path(pub_path, sizeof pub_path, dir, "hub/keys/identity.pub");
 
     ident first, second;
     assert_int_equal(keyfile_load_or_create(key_dir, "hub-1", &first), OP_OK);
@@ -92,7 +69,7 @@ static void test_create_and_reload(void **state)
 
     /* A fresh directory gives a different key. */
     char other_dir[PATH_MAX];
-    path_in(other_dir, sizeof other_dir, dir, "other");
+    testkit_path(other_dir, sizeof other_dir, dir, "other");
     ident other;
     assert_int_equal(keyfile_load_or_create(other_dir, "site-1", &other), OP_OK);
     assert_memory_not_equal(other.pk, first.pk, 32);
@@ -109,7 +86,7 @@ static void test_key_file_with_trailing_newline(void **state)
     ident first, second;
     assert_int_equal(keyfile_load_or_create(dir, "s", &first), OP_OK);
     char key_path[PATH_MAX], hex[130];
-    path_in(key_path, sizeof key_path, dir, "identity.key");
+    testkit_path(key_path, sizeof key_path, dir, "identity.key");
     util_hex(first.sk, 64, hex);
     hex[128] = '\n';
     hex[129] = '\0';
@@ -127,7 +104,7 @@ static void test_group_readable_key_refused(void **state)
     assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_OK);
     ident_wipe(&id);
     char key_path[PATH_MAX];
-    path_in(key_path, sizeof key_path, dir, "identity.key");
+    testkit_path(key_path, sizeof key_path, dir, "identity.key");
     assert_int_equal(chmod(key_path, 0644), 0);
     memset(&id, 0xaa, sizeof id);
     assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_EPERM);
@@ -147,7 +124,7 @@ static void test_corrupt_key_refused(void **state)
 {
     const char *dir = *state;
     char key_path[PATH_MAX];
-    path_in(key_path, sizeof key_path, dir, "identity.key");
+    testkit_path(key_path, sizeof key_path, dir, "identity.key");
     ident id;
 
     static const char *bad[] = {
@@ -191,7 +168,7 @@ static void test_key_with_mismatched_public_half_refused(void **state)
     sk[40] ^= 0x01;
     char hex[129], key_path[PATH_MAX];
     util_hex(sk, 64, hex);
-    path_in(key_path, sizeof key_path, dir, "identity.key");
+    testkit_path(key_path, sizeof key_path, dir, "identity.key");
     assert_int_equal(os_write_file_atomic(key_path, hex, 128, 0600), OP_OK);
     assert_int_equal(keyfile_load_or_create(dir, "site-1", &id), OP_EINVAL);
     assert_true(all_zero(id.sk, 64));
@@ -217,8 +194,8 @@ static void test_sign_verify(void **state)
 {
     const char *dir = *state;
     char dir_a[PATH_MAX], dir_b[PATH_MAX];
-    path_in(dir_a, sizeof dir_a, dir, "a");
-    path_in(dir_b, sizeof dir_b, dir, "b");
+    testkit_path(dir_a, sizeof dir_a, dir, "a");
+    testkit_path(dir_b, sizeof dir_b, dir, "b");
     ident a, b;
     assert_int_equal(keyfile_load_or_create(dir_a, "a", &a), OP_OK);
     assert_int_equal(keyfile_load_or_create(dir_b, "b", &b), OP_OK);
@@ -262,16 +239,20 @@ static void test_sign_verify(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_and_reload, tmpdir_setup, tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_key_file_with_trailing_newline, tmpdir_setup,
-                                        tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_group_readable_key_refused, tmpdir_setup,
-                                        tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_key_refused, tmpdir_setup, tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_key_with_mismatched_public_half_refused, tmpdir_setup,
-                                        tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_id_too_long, tmpdir_setup, tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_sign_verify, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_create_and_reload, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_key_file_with_trailing_newline, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_group_readable_key_refused, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_key_refused, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_key_with_mismatched_public_half_refused,
+                                        testkit_tmpdir_setup, testkit_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_id_too_long, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_sign_verify, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,10 +12,10 @@
 
 #include "base/err.h"
 #include "base/util.h"
+#include "helpers/testkit.h"
 #include "wire/ident.h"
 #include "wire/msg.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +25,6 @@
 #define SKEW_MS 30000LL
 
 /* A deterministic identity from a one-byte seed (no files needed). */
-static void make_ident(ident *out, const char *id, uint8_t seed_byte)
-{
-    uint8_t seed[crypto_sign_SEEDBYTES];
-    memset(seed, seed_byte, sizeof seed);
-    memset(out, 0, sizeof *out);
-    snprintf(out->id, sizeof out->id, "%s", id);
-    assert_int_equal(crypto_sign_seed_keypair(out->pk, out->sk, seed), 0);
-    util_hex(out->pk, 32, out->pk_hex);
-}
-
 /* Encodes a header-only message as from/type/seq/ts and signs it as signer. */
 static char *build(const ident *signer, const char *topic, const char *from, uint64_t seq,
                    int64_t ts_ms, size_t *len, char sig[129])
@@ -54,8 +44,8 @@ static char *build(const ident *signer, const char *topic, const char *from, uin
 static void test_sign_verify(void **state)
 {
     ident alice, bob;
-    make_ident(&alice, "alice", 1);
-    make_ident(&bob, "bob", 2);
+    testkit_ident(&alice, "alice", 1);
+    testkit_ident(&bob, "bob", 2);
     const char *payload = "{\"x\":1}";
     size_t len = strlen(payload);
     char sig[129];
@@ -97,7 +87,7 @@ static void test_topic_payload_boundary(void **state)
 {
     /* Moving bytes across the topic/payload boundary must break the signature. */
     ident alice;
-    make_ident(&alice, "alice", 1);
+    testkit_ident(&alice, "alice", 1);
     char sig[129];
     assert_int_equal(msg_sign(&alice, "outpost/v1/a", "bc", 2, sig), OP_OK);
     assert_int_equal(msg_verify(alice.pk, "outpost/v1/a", "bc", 2, sig), OP_OK);
@@ -409,9 +399,9 @@ static int fixture_setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    make_ident(&f->alice, "alice", 1);
-    make_ident(&f->bob, "bob", 2);
-    make_ident(&f->mallory, "mallory", 3); /* not in the directory */
+    testkit_ident(&f->alice, "alice", 1);
+    testkit_ident(&f->bob, "bob", 2);
+    testkit_ident(&f->mallory, "mallory", 3); /* not in the directory */
     f->dir.senders[0] = (sender){.id = "alice", .pk = f->alice.pk, .use_window = 1};
     f->dir.senders[1] = (sender){.id = "bob", .pk = f->bob.pk, .use_window = 1};
     f->dir.n = 2;

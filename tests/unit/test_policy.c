@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "core/jobspec.h"
 #include "core/policy.h"
+#include "helpers/testkit.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -46,8 +47,7 @@ static void parse_err(const char *text, const char *expect)
     policy *p = NULL;
     char err[256] = "";
     assert_int_equal(policy_parse(text, "test.policy", &p, err, sizeof err), OP_EINVAL);
-    if (!strstr(err, expect)) fprintf(stderr, "got: %s\n", err);
-    assert_non_null(strstr(err, expect));
+    testkit_assert_contains(err, expect);
     assert_null(p);
 }
 

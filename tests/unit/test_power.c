@@ -15,6 +15,7 @@
 
 #include "base/err.h"
 #include "core/power.h"
+#include "helpers/testkit.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@
 #include <time.h>
 
 #define H (3600000LL)
-#define ACN "../shared/data/power/acn_caltech_sessions_2020-12_2021-09.csv"
+#define ACN TESTKIT_SHARED_DATA "/power/acn_caltech_sessions_2020-12_2021-09.csv"
 
 static void test_sessions_load_conserves_energy(void **state)
 {
@@ -133,11 +134,9 @@ static const char *field(char *line, int n)
 static void test_acn_garage(void **state)
 {
     (void)state;
+    testkit_require_path(ACN);
     FILE *fp = fopen(ACN, "r");
-    if (!fp) {
-        fprintf(stderr, "SKIP: %s missing (../shared/data/power is not on this machine)\n", ACN);
-        skip();
-    }
+    assert_non_null(fp);
     size_t cap = 4096, n = 0;
     power_session *s = malloc(cap * sizeof *s);
     assert_non_null(s);
@@ -237,8 +236,7 @@ static void test_meter_messages(void **state)
         err[0] = '\0';
         assert_int_equal(power_meter_parse(bad[i].text, strlen(bad[i].text), &m, err, sizeof err),
                          OP_EINVAL);
-        if (!strstr(err, bad[i].why)) print_error("%s: '%s'\n", bad[i].text, err);
-        assert_non_null(strstr(err, bad[i].why));
+        testkit_assert_contains(err, bad[i].why);
     }
     char big[POWER_METER_MAX_BYTES + 2];
     memset(big, ' ', sizeof big);
@@ -295,8 +293,7 @@ static void test_trace_files(void **state)
         err[0] = '\0';
         assert_int_equal(power_trace_parse(bad[i].text, strlen(bad[i].text), &t, err, sizeof err),
                          OP_EINVAL);
-        if (!strstr(err, bad[i].why)) print_error("%s: '%s'\n", bad[i].text, err);
-        assert_non_null(strstr(err, bad[i].why));
+        testkit_assert_contains(err, bad[i].why);
         assert_null(t.watts);
     }
     char nul[] = "0,100\n5\0,1\n";

@@ -14,6 +14,7 @@
 #include "base/err.h"
 #include "base/os.h"
 #include "base/util.h"
+#include "helpers/testkit.h"
 #include "route/route.h"
 
 #include <dirent.h>
@@ -22,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VRP_DIR "../shared/data/vrp"
+#define VRP_DIR TESTKIT_SHARED_DATA "/vrp"
 
 static const char *tiny_cvrp = "NAME : tiny\r\nTYPE : CVRP\r\nDIMENSION : 4\r\n"
                                "EDGE_WEIGHT_TYPE : EUC_2D\r\nCAPACITY : 10\r\n"
@@ -52,8 +53,7 @@ static void parse_err(const char *text, const char *expect)
     route_instance inst;
     char err[256] = "";
     assert_int_equal(route_parse(text, "t", &inst, err, sizeof err), OP_EINVAL);
-    if (!strstr(err, expect)) fprintf(stderr, "got: %s\n", err);
-    assert_non_null(strstr(err, expect));
+    testkit_assert_contains(err, expect);
 }
 
 static int check(const route_instance *inst, int n_routes, const int *const *routes,
@@ -187,17 +187,11 @@ static char *read_text(const char *path)
 static void test_real_instances(void **state)
 {
     (void)state;
-    DIR *dir = opendir(VRP_DIR "/x");
-    if (!dir) {
-        fprintf(stderr, "skipped: %s not found (the shared data sets are not on this machine)\n",
-                VRP_DIR);
-        skip();
-    }
-    closedir(dir);
+    testkit_require_path(VRP_DIR "/x");
     const char *sets[] = {VRP_DIR "/x", VRP_DIR "/solomon"};
     int parsed = 0;
     for (int s = 0; s < 2; s++) {
-        dir = opendir(sets[s]);
+        DIR *dir = opendir(sets[s]);
         assert_non_null(dir);
         struct dirent *e;
         while ((e = readdir(dir)) != NULL) {

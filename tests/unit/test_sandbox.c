@@ -30,6 +30,8 @@
 
 #include <cmocka.h>
 
+#include "helpers/testkit.h"
+
 #define POLL_LIMIT_MS 10000
 #define UNIFIED_CGROUP "/sys/fs/cgroup/unified"
 
@@ -38,13 +40,6 @@ static sandbox_caps caps;
 typedef struct fixture {
     char workdir[PATH_MAX];
 } fixture;
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 static int group_setup(void **state)
 {
@@ -56,13 +51,8 @@ static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx) return -1;
-    char tmpl[] = "/tmp/test_sandbox.XXXXXX";
-    if (!mkdtemp(tmpl)) {
-        free(fx);
-        return -1;
-    }
-    /* The job sees the resolved path (HOME, pwd). */
-    if (!realpath(tmpl, fx->workdir)) {
+    /* The path is resolved, as the job sees it (HOME, pwd). */
+    if (testkit_mkdtemp(fx->workdir, sizeof fx->workdir) != 0) {
         free(fx);
         return -1;
     }
@@ -73,9 +63,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    os_rm_rf(fx->workdir);
+    int rc = testkit_rmtree(fx->workdir);
     free(fx);
-    return 0;
+    return rc;
 }
 
 static sandbox_spec make_spec(const fixture *fx, char *const *argv)
@@ -98,7 +88,7 @@ static void wait_done(sandbox_run *run, sandbox_result *result, int64_t limit_ms
         if (rc == 1) return;
         if (os_mono_ms() > deadline)
             fail_msg("job still running after %lld ms", (long long)limit_ms);
-        sleep_ms(10);
+        testkit_sleep_ms(10);
     }
 }
 
@@ -134,7 +124,7 @@ static int wait_gone(pid_t pid, int64_t limit_ms)
     int64_t deadline = os_mono_ms() + limit_ms;
     while (!process_gone(pid)) {
         if (os_mono_ms() > deadline) return 0;
-        sleep_ms(10);
+        testkit_sleep_ms(10);
     }
     return 1;
 }
@@ -532,7 +522,7 @@ static void test_free_kills_running_job(void **state)
             free(text);
         }
         if (straggler < 0 && os_mono_ms() > deadline) fail_msg("job printed nothing");
-        if (straggler < 0) sleep_ms(10);
+        if (straggler < 0) testkit_sleep_ms(10);
     }
     sandbox_result result;
     assert_int_equal(sandbox_poll(run, &result), 0);

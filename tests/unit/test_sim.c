@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "base/err.h"
+#include "helpers/testkit.h"
 #include "io/simfiles.h"
 #include "sim/sim.h"
 #include "sim/simdata.h"
@@ -21,9 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define POWER_DIR "../shared/data/power"
+#define POWER_DIR TESTKIT_SHARED_DATA "/power"
 
 /* A small stand-in for the real data: sessions, piles and flat-ish signals. */
 static void small_data(simdata *d)
@@ -165,11 +165,7 @@ static void test_bad_parameters(void **state)
 
 static void test_real_data(void **state)
 {
-    if (access(POWER_DIR "/acn_caltech_sessions_2020-12_2021-09.csv", R_OK) != 0) {
-        fprintf(stderr, "SKIP: %s missing (../shared/data/power is not on this machine)\n",
-                POWER_DIR);
-        skip();
-    }
+    testkit_require_path(POWER_DIR "/acn_caltech_sessions_2020-12_2021-09.csv");
     simdata d;
     char err[512] = "";
     assert_int_equal(simfiles_load(&d, POWER_DIR, err, sizeof err), OP_OK);

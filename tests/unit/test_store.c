@@ -19,6 +19,7 @@
 #include "base/err.h"
 #include "base/os.h"
 #include "base/util.h"
+#include "helpers/testkit.h"
 #include "io/store.h"
 
 #include <errno.h>
@@ -44,35 +45,29 @@ static const char *const SQL_GET = "SELECT v, v IS NULL FROM kv WHERE k = ?1";
 static const char *const SQL_ALL_KEYS = "SELECT k FROM kv ORDER BY k";
 
 typedef struct {
-    char dir[64];
-    char db_path[128];
+    char dir[PATH_MAX];
+    char db_path[PATH_MAX];
 } fixture;
 
-static int tmpdir_setup(void **state)
+static int store_setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/outpost-test-store-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (testkit_mkdtemp(f->dir, sizeof f->dir) != 0 ||
+        util_fmt(f->db_path, sizeof f->db_path, "%s/state.db", f->dir) != OP_OK) {
         free(f);
         return -1;
     }
-    snprintf(f->db_path, sizeof f->db_path, "%s/state.db", f->dir);
     *state = f;
     return 0;
 }
 
-static int tmpdir_teardown(void **state)
+static int store_teardown(void **state)
 {
     fixture *f = *state;
-    int rc = os_rm_rf(f->dir);
+    int rc = testkit_rmtree(f->dir);
     free(f);
-    return rc == OP_OK ? 0 : -1;
-}
-
-static void path_in(char *buf, size_t size, const fixture *f, const char *name)
-{
-    assert_int_equal(util_fmt(buf, size, "%s/%s", f->dir, name), OP_OK);
+    return rc;
 }
 
 static store *open_store(const char *path, int synchronous_full)
@@ -460,10 +455,10 @@ static void test_open_unwritable_path(void **state)
 {
     fixture *f = *state;
     char plain[160], under_file[192], missing_dir[192];
-    path_in(plain, sizeof plain, f, "plain");
+    testkit_path(plain, sizeof plain, f->dir, "plain");
     assert_int_equal(os_write_file_atomic(plain, "x", 1, 0600), OP_OK);
     assert_int_equal(util_fmt(under_file, sizeof under_file, "%s/state.db", plain), OP_OK);
-    path_in(missing_dir, sizeof missing_dir, f, "missing/state.db");
+    testkit_path(missing_dir, sizeof missing_dir, f->dir, "missing/state.db");
 
     store *s = NULL;
     assert_int_equal(store_open(under_file, SCHEMA, 1, &s), OP_ESTORE);
@@ -484,7 +479,7 @@ static void test_open_garbage_fixture(void **state)
     assert_true(len > 100);
     /* Open a copy: a failed open must not be able to alter the committed fixture. */
     char copy[160];
-    path_in(copy, sizeof copy, f, "garbage.db");
+    testkit_path(copy, sizeof copy, f->dir, "garbage.db");
     assert_int_equal(os_write_file_atomic(copy, bytes, len, 0600), OP_OK);
 
     store *s = NULL;
@@ -597,7 +592,7 @@ static void test_crash_sigkill_after_commit(void **state)
     assert_committed_survived(f->db_path);
 }
 
-#define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, tmpdir_setup, tmpdir_teardown)
+#define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, store_setup, store_teardown)
 
 int main(void)
 {

@@ -12,26 +12,16 @@
 
 #include "base/err.h"
 #include "base/util.h"
+#include "helpers/testkit.h"
 #include "wire/ident.h"
 #include "wire/token.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NOW_MS 1700000000000LL
 #define HOUR_MS 3600000LL
-
-static void make_ident(ident *out, const char *id, uint8_t seed_byte)
-{
-    uint8_t seed[crypto_sign_SEEDBYTES];
-    memset(seed, seed_byte, sizeof seed);
-    memset(out, 0, sizeof *out);
-    snprintf(out->id, sizeof out->id, "%s", id);
-    assert_int_equal(crypto_sign_seed_keypair(out->pk, out->sk, seed), 0);
-    util_hex(out->pk, 32, out->pk_hex);
-}
 
 /* Builds "opt1.<b64url(claims_json)>.<b64url(sig)>" signed by hub over the first two parts. */
 static char *forge(const ident *hub, const char *claims_json)
@@ -58,7 +48,7 @@ static char *forge(const ident *hub, const char *claims_json)
 static void test_create_parse_round_trip(void **state)
 {
     ident hub;
-    make_ident(&hub, "hub-1", 7);
+    testkit_ident(&hub, "hub-1", 7);
     char *text = NULL;
     token made, parsed;
     assert_int_equal(token_create(&hub, "car", NOW_MS + HOUR_MS, &text, &made), OP_OK);
@@ -100,7 +90,7 @@ static void test_create_parse_round_trip(void **state)
 static void test_all_classes(void **state)
 {
     ident hub;
-    make_ident(&hub, "hub-1", 7);
+    testkit_ident(&hub, "hub-1", 7);
     static const char *classes[] = {"pod", "car", "dc"};
     for (int i = 0; i < 3; i++) {
         char *text = NULL;
@@ -118,7 +108,7 @@ static void test_all_classes(void **state)
 static void test_invalid_class_refused(void **state)
 {
     ident hub;
-    make_ident(&hub, "hub-1", 7);
+    testkit_ident(&hub, "hub-1", 7);
     static const char *bad[] = {"", "Pod", "pods", "truck", "dc ", NULL};
     for (int i = 0; i < 6; i++) {
         char *text = (char *)0x1;
@@ -133,7 +123,7 @@ static void test_invalid_class_refused(void **state)
 static void test_altered_token_refused(void **state)
 {
     ident hub;
-    make_ident(&hub, "hub-1", 7);
+    testkit_ident(&hub, "hub-1", 7);
     char *text = NULL;
     token t;
     char reason[128];
@@ -195,8 +185,8 @@ static void test_altered_token_refused(void **state)
 static void test_other_hub_refused(void **state)
 {
     ident hub, other;
-    make_ident(&hub, "hub-1", 7);
-    make_ident(&other, "hub-1", 8); /* same id, different key */
+    testkit_ident(&hub, "hub-1", 7);
+    testkit_ident(&other, "hub-1", 8); /* same id, different key */
     char *text = NULL;
     token t;
     char reason[128];
@@ -231,7 +221,7 @@ static void test_other_hub_refused(void **state)
 static void test_expired(void **state)
 {
     ident hub;
-    make_ident(&hub, "hub-1", 7);
+    testkit_ident(&hub, "hub-1", 7);
     char *text = NULL;
     token t;
     char reason[128];
@@ -292,7 +282,7 @@ static void test_garbage_strings(void **state)
     assert_int_equal(token_parse(long_text, &t, reason, sizeof reason), OP_EINVAL);
     free(long_text);
     ident hub;
-    make_ident(&hub, "hub-1", 7);
+    testkit_ident(&hub, "hub-1", 7);
     assert_int_equal(token_verify("opt1.a.b", hub.pk, NOW_MS, &t, reason, sizeof reason),
                      OP_EINVAL);
     ident_wipe(&hub);
@@ -302,7 +292,7 @@ static void test_malformed_claims_signed(void **state)
 {
     /* Correctly signed tokens whose claims are wrong in one way each. */
     ident hub;
-    make_ident(&hub, "hub-1", 7);
+    testkit_ident(&hub, "hub-1", 7);
     char good_hpk[65];
     snprintf(good_hpk, sizeof good_hpk, "%s", hub.pk_hex);
     const char *tid = "0123456789abcdef0123456789abcdef";
@@ -343,7 +333,7 @@ static void test_out_of_range_expiry(void **state)
     /* An expiry that is not a representable integer must be refused, not cast. The claims are
      * looked at before the signature, so they need not be signed by a known hub. */
     ident hub;
-    make_ident(&hub, "hub-1", 7);
+    testkit_ident(&hub, "hub-1", 7);
     static const char *exps[] = {"1e300", "-1e300", "1e400", "-1", "9007199254740993"};
     for (int i = 0; i < 5; i++) {
         char claims[512];

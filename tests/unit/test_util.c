@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/os.h"
 #include "base/util.h"
+#include "helpers/testkit.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -20,30 +21,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int tmpdir_setup(void **state)
-{
-    char *dir = strdup("/tmp/outpost-test-util-XXXXXX");
-    if (!dir || !mkdtemp(dir)) {
-        free(dir);
-        return -1;
-    }
-    *state = dir;
-    return 0;
-}
-
-static int tmpdir_teardown(void **state)
-{
-    char *dir = *state;
-    int rc = os_rm_rf(dir);
-    free(dir);
-    return rc == OP_OK ? 0 : -1;
-}
-
-static void path_in(char *buf, size_t size, const char *dir, const char *name)
-{
-    assert_int_equal(util_fmt(buf, size, "%s/%s", dir, name), OP_OK);
-}
 
 static void test_hex_round_trip(void **state)
 {
@@ -296,7 +273,7 @@ static void test_read_file_bounds(void **state)
 {
     const char *dir = *state;
     char path[PATH_MAX];
-    path_in(path, sizeof path, dir, "data.txt");
+    testkit_path(path, sizeof path, dir, "data.txt");
     assert_int_equal(os_write_file_atomic(path, "hello world", 11, 0600), OP_OK);
 
     char *text = NULL;
@@ -315,7 +292,7 @@ static void test_read_file_bounds(void **state)
     assert_null(text);
 
     char missing[PATH_MAX];
-    path_in(missing, sizeof missing, dir, "missing.txt");
+    testkit_path(missing, sizeof missing, dir, "missing.txt");
     assert_int_equal(os_read_file(missing, 1024, &text, &len), OP_ENOTFOUND);
     assert_null(text);
 
@@ -325,7 +302,7 @@ static void test_read_file_bounds(void **state)
 
     /* Empty file. */
     char empty[PATH_MAX];
-    path_in(empty, sizeof empty, dir, "empty");
+    testkit_path(empty, sizeof empty, dir, "empty");
     assert_int_equal(os_write_file_atomic(empty, "", 0, 0600), OP_OK);
     assert_int_equal(os_read_file(empty, 0, &text, &len), OP_OK);
     assert_int_equal(len, 0);
@@ -338,7 +315,7 @@ static void test_write_file_atomic_mode(void **state)
     const char *dir = *state;
     char path[PATH_MAX];
     struct stat st;
-    path_in(path, sizeof path, dir, "secret");
+    testkit_path(path, sizeof path, dir, "secret");
     assert_int_equal(os_write_file_atomic(path, "abc", 3, 0600), OP_OK);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
@@ -358,7 +335,7 @@ static void test_write_file_atomic_mode(void **state)
 
     /* Into a directory that does not exist. */
     char bad[PATH_MAX];
-    path_in(bad, sizeof bad, dir, "no/such/dir/file");
+    testkit_path(bad, sizeof bad, dir, "no/such/dir/file");
     assert_int_equal(os_write_file_atomic(bad, "x", 1, 0600), OP_EIO);
 }
 
@@ -366,8 +343,8 @@ static void test_mkdir_p_and_rm_rf(void **state)
 {
     const char *dir = *state;
     char deep[PATH_MAX], file[PATH_MAX], top[PATH_MAX];
-    path_in(top, sizeof top, dir, "a");
-    path_in(deep, sizeof deep, dir, "a/b/c/d");
+    testkit_path(top, sizeof top, dir, "a");
+    testkit_path(deep, sizeof deep, dir, "a/b/c/d");
     assert_int_equal(os_mkdir_p(deep), OP_OK);
     struct stat st;
     assert_int_equal(stat(deep, &st), 0);
@@ -375,21 +352,21 @@ static void test_mkdir_p_and_rm_rf(void **state)
     assert_int_equal(st.st_mode & 0077, 0);    /* created 0700 (or tighter with umask) */
     assert_int_equal(os_mkdir_p(deep), OP_OK); /* idempotent */
 
-    path_in(file, sizeof file, dir, "a/b/c/d/f.txt");
+    testkit_path(file, sizeof file, dir, "a/b/c/d/f.txt");
     assert_int_equal(os_write_file_atomic(file, "x", 1, 0600), OP_OK);
-    path_in(file, sizeof file, dir, "a/b/g.txt");
+    testkit_path(file, sizeof file, dir, "a/b/g.txt");
     assert_int_equal(os_write_file_atomic(file, "y", 1, 0600), OP_OK);
 
     /* A symlink inside the tree is removed, not followed. */
     char outside[PATH_MAX], link_path[PATH_MAX];
-    path_in(outside, sizeof outside, dir, "keep.txt");
+    testkit_path(outside, sizeof outside, dir, "keep.txt");
     assert_int_equal(os_write_file_atomic(outside, "keep", 4, 0600), OP_OK);
-    path_in(link_path, sizeof link_path, dir, "a/b/link");
+    testkit_path(link_path, sizeof link_path, dir, "a/b/link");
     assert_int_equal(symlink(dir, link_path), 0);
 
     /* A file in the way of mkdir_p. */
     char blocked[PATH_MAX];
-    path_in(blocked, sizeof blocked, dir, "keep.txt/sub");
+    testkit_path(blocked, sizeof blocked, dir, "keep.txt/sub");
     assert_int_equal(os_mkdir_p(blocked), OP_EIO);
 
     assert_int_equal(os_rm_rf(top), OP_OK);
@@ -424,9 +401,12 @@ int main(void)
         cmocka_unit_test(test_parse_double),
         cmocka_unit_test(test_valid_id),
         cmocka_unit_test(test_fmt_truncation),
-        cmocka_unit_test_setup_teardown(test_read_file_bounds, tmpdir_setup, tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_write_file_atomic_mode, tmpdir_setup, tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_mkdir_p_and_rm_rf, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_read_file_bounds, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_write_file_atomic_mode, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_mkdir_p_and_rm_rf, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
         cmocka_unit_test(test_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
