@@ -112,6 +112,14 @@ void testkit_require_path(const char *path)
     skip();
 }
 
+void testkit_known_defect(const char *what)
+{
+    const char *run = getenv("OUTPOST_TEST_KNOWN_DEFECTS");
+    if (run && !strcmp(run, "1")) return;
+    fprintf(stderr, "SKIP: known defect: %s (OUTPOST_TEST_KNOWN_DEFECTS=1 runs it)\n", what);
+    skip();
+}
+
 void testkit_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

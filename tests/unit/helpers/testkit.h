@@ -60,6 +60,15 @@ void testkit__assert_contains(const char *text, const char *needle, const char *
 /* Skips the running test with a message naming path unless it can be read (file or folder). */
 void testkit_require_path(const char *path);
 
+/*
+ * For a test that shows a known defect in the code under test (what names
+ * it): skips the test with that message unless OUTPOST_TEST_KNOWN_DEFECTS=1
+ * is set, so that the suite stays green while the fix is pending and the
+ * test can still be run to see it fail. Delete the call once the code is
+ * fixed.
+ */
+void testkit_known_defect(const char *what);
+
 /* Sleeps ms milliseconds, resuming after signals. */
 void testkit_sleep_ms(long ms);
 
