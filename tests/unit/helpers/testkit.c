@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -156,17 +157,24 @@ static int port_open(int port)
     return ok;
 }
 
+/*
+ * Run as root, mosquitto switches to the user named in "user" (by default
+ * "mosquitto", who cannot write the log into our 0700 directory): name
+ * whoever runs the test, which changes nothing for anyone else.
+ */
 static int write_broker_conf(testkit_broker *b)
 {
-    char text[PATH_MAX + 256];
-    if (util_fmt(text, sizeof text,
-                 "listener %d 127.0.0.1\n"
-                 "allow_anonymous true\n"
-                 "persistence false\n"
-                 "log_dest file %s\n"
-                 "log_type all\n"
-                 "log_timestamp false\n",
-                 b->port, b->log_path) != OP_OK)
+    const struct passwd *pw = getpwuid(geteuid());
+    char text[PATH_MAX + 512];
+    if (!pw || util_fmt(text, sizeof text,
+                        "listener %d 127.0.0.1\n"
+                        "allow_anonymous true\n"
+                        "persistence false\n"
+                        "user %s\n"
+                        "log_dest file %s\n"
+                        "log_type all\n"
+                        "log_timestamp false\n",
+                        b->port, pw->pw_name, b->log_path) != OP_OK)
         return -1;
     return os_write_file_atomic(b->conf_path, text, strlen(text), 0600) == OP_OK ? 0 : -1;
 }
