@@ -149,32 +149,32 @@ typedef struct route_command {
     char *argv[20];
 } route_command;
 
-static void build_route_command(site *s, site_job *j, route_command *rc)
+static void build_route_command(site *s, site_job *j, route_command *cmd)
 {
     int n = 0;
-    snprintf(rc->limit, sizeof rc->limit, "%g", j->spec.route_time_limit_s);
-    snprintf(rc->seed, sizeof rc->seed, "%lld", (long long)j->spec.route_seed);
-    rc->argv[n++] = s->route_program;
-    rc->argv[n++] = "route";
-    rc->argv[n++] = j->spec.inputs[0].name;
-    rc->argv[n++] = "--time-limit";
-    rc->argv[n++] = rc->limit;
-    rc->argv[n++] = "--seed";
-    rc->argv[n++] = rc->seed;
-    rc->argv[n++] = "--out";
-    rc->argv[n++] = "solution.json";
-    rc->argv[n++] = "--svg";
-    rc->argv[n++] = "routes.svg";
-    rc->argv[n++] = "--quiet";
-    rc->argv[n++] = "--checkpoint";
-    rc->argv[n++] = j->spec.checkpoint;
+    snprintf(cmd->limit, sizeof cmd->limit, "%g", j->spec.route_time_limit_s);
+    snprintf(cmd->seed, sizeof cmd->seed, "%lld", (long long)j->spec.route_seed);
+    cmd->argv[n++] = s->route_program;
+    cmd->argv[n++] = "route";
+    cmd->argv[n++] = j->spec.inputs[0].name;
+    cmd->argv[n++] = "--time-limit";
+    cmd->argv[n++] = cmd->limit;
+    cmd->argv[n++] = "--seed";
+    cmd->argv[n++] = cmd->seed;
+    cmd->argv[n++] = "--out";
+    cmd->argv[n++] = "solution.json";
+    cmd->argv[n++] = "--svg";
+    cmd->argv[n++] = "routes.svg";
+    cmd->argv[n++] = "--quiet";
+    cmd->argv[n++] = "--checkpoint";
+    cmd->argv[n++] = j->spec.checkpoint;
     char ckpt_path[PATH_MAX];
     if (util_fmt(ckpt_path, sizeof ckpt_path, "%s/%s", j->workdir, j->spec.checkpoint) == OP_OK &&
         access(ckpt_path, R_OK) == 0) {
-        rc->argv[n++] = "--resume"; /* handed back by a departing site: go on from there */
-        rc->argv[n++] = j->spec.checkpoint;
+        cmd->argv[n++] = "--resume"; /* handed back by a departing site: go on from there */
+        cmd->argv[n++] = j->spec.checkpoint;
     }
-    rc->argv[n] = NULL;
+    cmd->argv[n] = NULL;
 }
 
 /* The OUTPOST_* variables a job gets: its stay and its checkpoint hints. */
@@ -213,7 +213,7 @@ static int start_in_sandbox(site *s, site_job *j, char *why, size_t why_len)
 {
     char name[64];
     snprintf(name, sizeof name, "job-%lld-%lld", (long long)j->job_id, (long long)j->attempt);
-    route_command route;
+    route_command route = {0};
     job_env env;
     if (j->spec.kind == JOB_KIND_ROUTE) build_route_command(s, j, &route);
     build_job_env(s, j, &env);

@@ -92,20 +92,26 @@ static int parse_args(int argc, char **argv, site_args *a)
     optind = 1;
     memset(a, 0, sizeof *a);
     while ((opt = getopt_long(argc, argv, "d:c:t:p:l:h", opts, NULL)) != -1) {
-        if (opt == 'd')
+        switch (opt) {
+        case 'd':
             a->data_dir = optarg;
-        else if (opt == 'c')
+            break;
+        case 'c':
             a->config_path = optarg;
-        else if (opt == 't')
+            break;
+        case 't':
             a->token_text = optarg;
-        else if (opt == 'p')
+            break;
+        case 'p':
             a->port_text = optarg;
-        else if (opt == 'l')
+            break;
+        case 'l':
             a->level = optarg;
-        else if (opt == 'h') {
+            break;
+        case 'h':
             usage(stdout);
             return EXIT_OK;
-        } else {
+        default:
             usage(stderr);
             return EXIT_USAGE;
         }
