@@ -6,7 +6,9 @@
  * the hub acknowledges it, across restarts.
  *
  * State in <data-dir>: identity/ (the site's key), site.db (hub pin,
- * accepted jobs, outbox), work/ (one directory per running attempt).
+ * accepted jobs, outbox), work/ (one directory per running attempt),
+ * local.sock (the local socket, io/localsock.h). The role's files and what
+ * each holds are listed in site_int.h.
  */
 #ifndef OUTPOST_SITE_H
 #define OUTPOST_SITE_H

@@ -1,0 +1,362 @@
+/*
+ * `outpost site`: the agent's start-up, its loop and shutdown. The loop runs
+ * the bus for up to 20 ms, then the jobs, the local socket and the periodic
+ * work (power checks, leases, hello, audit head, heartbeat, outbox resend),
+ * and commits what the iteration wrote before anything of it is sent.
+ */
+#include "site/site.h"
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/os.h"
+#include "base/runctl.h"
+#include "base/util.h"
+#include "io/keyfile.h"
+#include "site/site_db.h"
+#include "site/site_int.h"
+#include "wire/proto.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SITE_HELLO_EVERY_MS 2000 /* hello until welcomed */
+#define SITE_LEASE_CHECK_MS 1000
+
+/* How the loop ended. */
+enum { SITE_RUNNING, SITE_STOPPED, SITE_LEFT, SITE_REFUSED, SITE_BUS_FAILED };
+
+typedef struct site_args {
+    const char *data_dir, *config_path, *token_text, *port_text, *level;
+} site_args;
+
+site *site__new(void)
+{
+    site *s = calloc(1, sizeof *s);
+    if (s) s->local_fd = -1;
+    return s;
+}
+
+void site__free(site *s)
+{
+    if (!s) return;
+    while (s->n_jobs > 0) {
+        /* Keep the stored 'accepted' row and the work dir: the job restarts with the agent. */
+        s->jobs[0]->workdir[0] = '\0';
+        site__remove_job(s, 0);
+    }
+    cJSON_Delete(s->events);
+    cJSON_Delete(s->results);
+    cJSON_Delete(s->locals);
+    site__local_close(s);
+    if (s->bus) bus_close(s->bus);
+    auditlog_close(s->audit);
+    power_trace_free(&s->trace);
+    policy_free(s->policy);
+    sitedb_close(s->db);
+    ident_wipe(&s->identity);
+    free(s);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: outpost site --config FILE --data-dir DIR [--token TOKEN]\n"
+                 "\n"
+                 "Runs a site agent: enrolls with the hub (first start needs a one-time --token\n"
+                 "from `outpost token create --class pod|car|dc`), reports capacity and power\n"
+                 "budget, runs offered jobs in the sandbox and keeps results until the hub\n"
+                 "acknowledges them.\n"
+                 "\n"
+                 "  --config FILE      site configuration (see examples/site.conf); required\n"
+                 "  --data-dir DIR     state directory (created if missing); required\n"
+                 "  --token TOKEN      one-time join token (first start only)\n"
+                 "  --broker-port N    overrides broker_port from the configuration\n"
+                 "  --log-level L      debug, info, warn or error\n"
+                 "\n"
+                 "Exit codes: 0 stopped, 1 runtime failure, 2 bad usage/config/token,\n"
+                 "3 enrollment refused by the hub.\n");
+}
+
+/* The command line into a; -1 to go on, else the exit code (after usage or an error). */
+static int parse_args(int argc, char **argv, site_args *a)
+{
+    static struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
+                                   {"config", required_argument, 0, 'c'},
+                                   {"token", required_argument, 0, 't'},
+                                   {"broker-port", required_argument, 0, 'p'},
+                                   {"log-level", required_argument, 0, 'l'},
+                                   {"help", no_argument, 0, 'h'},
+                                   {0, 0, 0, 0}};
+    int opt;
+    optind = 1;
+    memset(a, 0, sizeof *a);
+    while ((opt = getopt_long(argc, argv, "d:c:t:p:l:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'd':
+            a->data_dir = optarg;
+            break;
+        case 'c':
+            a->config_path = optarg;
+            break;
+        case 't':
+            a->token_text = optarg;
+            break;
+        case 'p':
+            a->port_text = optarg;
+            break;
+        case 'l':
+            a->level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!a->data_dir || !a->config_path) {
+        fprintf(stderr, "outpost site: --config and --data-dir are required\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (a->level && log_parse_level(a->level) < 0) {
+        fprintf(stderr, "outpost site: --log-level must be debug, info, warn or error\n");
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* The configuration file, then the command line's overrides. EXIT_OK or EXIT_USAGE. */
+static int configure(site *s, const site_args *a)
+{
+    char err[512] = "";
+    snprintf(s->data_dir, sizeof s->data_dir, "%s", a->data_dir);
+    if (site__parse_config(s, a->config_path, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost site: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (a->level) log_set_level(log_parse_level(a->level));
+    if (a->port_text && util_parse_i64(a->port_text, 1, 65535, &s->broker_port) != OP_OK) {
+        fprintf(stderr, "outpost site: --broker-port must be 1-65535\n");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* The data dir: identity, site.db with its audit log, the hub pin, work/. An exit code. */
+static int open_state(site *s, const site_args *a)
+{
+    char err[512] = "", path[PATH_MAX], site_id[64];
+    snprintf(site_id, sizeof site_id, "%s", s->identity.id);
+    if (os_mkdir_p(a->data_dir) != OP_OK ||
+        util_fmt(path, sizeof path, "%s/identity", a->data_dir) != OP_OK ||
+        keyfile_load_or_create(path, site_id, &s->identity) != OP_OK) {
+        log_error("site", "cannot set up identity in %s", a->data_dir);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    if (util_fmt(path, sizeof path, "%s/site.db", a->data_dir) != OP_OK ||
+        sitedb_open(path, &s->db) != OP_OK || auditlog_attach(s->db, &s->audit) != OP_OK)
+        return EXIT_FAILURE_RUNTIME;
+    if (site__load_hub_pin(s, a->token_text, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost site: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (util_fmt(path, sizeof path, "%s/work", a->data_dir) != OP_OK || os_mkdir_p(path) != OP_OK)
+        return EXIT_FAILURE_RUNTIME;
+    return EXIT_OK;
+}
+
+/* The sandbox's protections on this machine, then the broker: inbox and meter topic. */
+static int connect_bus(site *s)
+{
+    sandbox_probe(s->cgroup_dir[0] ? s->cgroup_dir : NULL, &s->caps);
+    if (s->caps.missing[0])
+        log_warn("site", "sandbox protections off on this machine: %s", s->caps.missing);
+    char client_id[80], inbox[PROTO_TOPIC_MAX];
+    snprintf(client_id, sizeof client_id, "outpost-site-%s", s->identity.id);
+    bus_config bc = {.host = s->broker_host,
+                     .port = (int)s->broker_port,
+                     .client_id = client_id,
+                     .clean_start = 0,
+                     .session_expiry_s = 86400,
+                     .keepalive_s = 10};
+    if (bus_open(&bc, &s->identity, site__on_message, s, &s->bus) != OP_OK) return OP_EBUS;
+    proto_topic(inbox, sizeof inbox, "site", s->identity.id, "inbox");
+    bus_subscribe(s->bus, inbox);
+    if (s->meter_topic[0]) {
+        bus_subscribe(s->bus, s->meter_topic);
+        log_info("site", "reading its power envelope and grid signals from %s", s->meter_topic);
+    }
+    return OP_OK;
+}
+
+/*
+ * What runs before the loop: the hub's last contact (leases run from it),
+ * the power state and its first check, jobs accepted before a restart, and
+ * the local socket.
+ */
+static void start_work(site *s)
+{
+    char value[32];
+    int64_t saved = 0;
+    s->last_contact_ms = os_now_ms();
+    if (sitedb_meta_get(s->db, "last_hub_contact", value, sizeof value) == OP_OK &&
+        util_parse_i64(value, 1, INT64_MAX, &saved) == OP_OK)
+        s->last_contact_ms = s->contact_saved_ms = saved;
+    s->trace_start_mono = os_mono_ms(); /* power_trace offsets count from here */
+    power_forecaster_init(&s->forecaster, 0.2, 3600000.0);
+    power_grid_ring_init(&s->grid_ring);
+    site__enforce_power(s); /* the envelope, and the forecaster's first observation */
+    site__resume_jobs(s);
+    site__local_open(s);
+    log_info("site", "site %s started (%lld cores, %lld MB, %.0f W budget, broker %s:%lld)",
+             s->identity.id, (long long)s->cores, (long long)s->memory_mb, s->power_budget_watts,
+             s->broker_host, (long long)s->broker_port);
+}
+
+/*
+ * Commits the iteration's writes. On failure they are rolled back and the
+ * fresh results dropped: they stay unsent until they are stored.
+ */
+static void commit_iteration(site *s)
+{
+    if (!sitedb_in_tx(s->db)) return;
+    if (s->store_failed || sitedb_commit(s->db) != OP_OK) {
+        sitedb_rollback(s->db);
+        log_error("site", "store transaction failed; results stay unsent until"
+                          " they are stored");
+        cJSON_Delete(s->results);
+        s->results = NULL;
+        s->store_failed = 0;
+    }
+}
+
+/* Leaving is over once every job is handed back and sent, or its deadline passed. */
+static int left_for_good(site *s, int64_t now)
+{
+    if (!s->leaving || s->n_jobs > 0 || sitedb_in_tx(s->db)) return 0;
+    int64_t unsent = 1;
+    if (sitedb_outbox_count(s->db, &unsent) != OP_OK) unsent = 1;
+    if (unsent != 0 && now <= s->leave_deadline_ms) return 0;
+    log_info("site", "left: every job handed back%s",
+             unsent ? "; unsent results wait in the outbox for the next start" : "");
+    return 1;
+}
+
+/*
+ * Offline: results are safe in the outbox (committed) and go out from there
+ * on reconnect; holding them here too would grow with the backlog.
+ */
+static void drop_unsent(site *s)
+{
+    cJSON_Delete(s->results);
+    cJSON_Delete(s->locals);
+    cJSON_Delete(s->events);
+    s->results = s->locals = s->events = NULL;
+}
+
+/* The periodic messages to the hub, each on its own timer. */
+static void send_periodic(site *s, int64_t now)
+{
+    if ((!s->enrolled || s->next_hello_ms == 0) &&
+        site__due(&s->next_hello_ms, now, SITE_HELLO_EVERY_MS))
+        site__send_hello(s);
+    if (s->audit && site__due(&s->next_head_ms, now, s->audit_head_ms)) {
+        /* A signed head over this site's own log, sent with the next heartbeats. */
+        if (auditlog_size(s->audit) != s->head.size &&
+            auditlog_sign_head(s->audit, &s->identity, os_now_ms(), &s->head) != OP_OK)
+            log_error("site", "cannot sign the audit log head");
+    }
+    if (s->enrolled && site__due(&s->next_heartbeat_ms, now, s->heartbeat_ms))
+        site__send_heartbeat(s);
+    if (s->enrolled && site__due(&s->next_resend_ms, now, s->resend_ms)) site__resend_outbox(s);
+}
+
+/* One iteration of the loop. SITE_RUNNING to go on, else how it ended. */
+static int loop_once(site *s, int *was_connected)
+{
+    if (bus_loop(s->bus, 20) != OP_OK) return SITE_BUS_FAILED;
+    int64_t now = os_mono_ms();
+    if (bus_connected(s->bus) && !*was_connected) {
+        s->next_hello_ms = 0; /* say hello again after every (re)connect */
+        s->next_resend_ms = 0;
+    }
+    *was_connected = bus_connected(s->bus);
+    if (s->refused) return SITE_REFUSED;
+    site__poll_jobs(s);
+    site__serve_local(s);
+    int64_t power_every = s->reaction_ms / 4 > 50 ? s->reaction_ms / 4 : 50;
+    if (site__due(&s->next_power_check_ms, now, power_every)) site__enforce_power(s);
+    if (site__due(&s->next_lease_check_ms, now, SITE_LEASE_CHECK_MS)) site__check_leases(s);
+    commit_iteration(s);
+    if (left_for_good(s, now)) return SITE_LEFT;
+    if (!bus_connected(s->bus)) {
+        drop_unsent(s);
+        return SITE_RUNNING;
+    }
+    site__send_batches(s);
+    send_periodic(s, now);
+    return SITE_RUNNING;
+}
+
+static int run_loop(site *s)
+{
+    int was_connected = 0, end = SITE_RUNNING;
+    while (end == SITE_RUNNING && !runctl_stopping())
+        end = loop_once(s, &was_connected);
+    return end == SITE_RUNNING ? SITE_STOPPED : end;
+}
+
+/*
+ * A stop after the loop: running jobs keep their stored rows and resume at
+ * the next start, within their leases (the hub's last contact is kept for
+ * that); a clean stop says goodbye to the hub.
+ */
+static void shut_down(site *s, int end)
+{
+    if (s->n_jobs > 0) {
+        char value[32];
+        snprintf(value, sizeof value, "%lld", (long long)s->last_contact_ms);
+        if (site__ensure_tx(s) == OP_OK) sitedb_meta_set(s->db, "last_hub_contact", value);
+    }
+    if (sitedb_in_tx(s->db) && sitedb_commit(s->db) != OP_OK) sitedb_rollback(s->db);
+    if (end == SITE_STOPPED || end == SITE_LEFT)
+        site__send_bye(s, end == SITE_LEFT ? "leave" : "shutdown");
+    log_info("site",
+             "stopping: %llu jobs run, %llu results acknowledged this run; %d running"
+             " jobs stop now and resume at next start",
+             (unsigned long long)s->jobs_run, (unsigned long long)s->results_acked, s->n_jobs);
+}
+
+/* Start-up to shutdown of one agent. Returns a process exit code. */
+static int run_site(site *s, const site_args *a)
+{
+    int rc = configure(s, a);
+    if (rc == EXIT_OK) rc = open_state(s, a);
+    if (rc != EXIT_OK) return rc;
+    if (connect_bus(s) != OP_OK) return EXIT_FAILURE_RUNTIME;
+    runctl_install();
+    start_work(s);
+    int end = run_loop(s);
+    if (end == SITE_REFUSED) {
+        fprintf(stderr, "outpost site: the hub refused this site: %s\n", s->refusal);
+        log_error("site", "enrollment refused: %s", s->refusal);
+        return EXIT_REFUSED;
+    }
+    shut_down(s, end);
+    return EXIT_OK;
+}
+
+int site_main(int argc, char **argv)
+{
+    site_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    site *s = site__new();
+    if (!s) return EXIT_FAILURE_RUNTIME;
+    rc = run_site(s, &a);
+    site__free(s);
+    return rc;
+}

@@ -1,0 +1,227 @@
+/*
+ * site_int.h: the site agent's internals, shared by the files of src/site/
+ * (no other role includes it). The site struct, one per agent process, owns
+ * everything the agent holds: its identity, store, bus, running jobs, power
+ * state and local socket. Functions here are `site__`; the data layer is
+ * site_db.h (`sitedb_`).
+ *
+ * Where each concern lives:
+ *   main.c      start-up, the loop and its timers, shutdown
+ *   config.c    the configuration file
+ *   site_db.c   site.db: schema, meta, accepted jobs, leases, the outbox (every SQL statement)
+ *   hublink.c   the hub link: the hub pin, hello, heartbeats, bye, outbox resend, and the
+ *               hub's messages (welcome, offers, acks, cancels, its witnessed audit head)
+ *   jobs.c      admission, accepting, starting, polling, resuming after a restart, leaving
+ *   results.c   results, their outputs and energy, handing a job back
+ *   envelope.c  the power envelope and its sources (config, trace, meter), grid signals,
+ *               the heartbeat's power report, energy receipts
+ *   enforce.c   keeping the draw inside the envelope: shedding and pausing jobs
+ *   leases.c    offline leases: jobs stop when the hub is silent longer than their lease
+ *   local.c     the local socket's requests (`outpost submit --local`, power, leave)
+ *
+ * A job attempt on a site is not the hub's jobstate machine (core/jobstate.h:
+ * queued/placed/running/... with attempts counted against a maximum). The
+ * site sees one attempt: accepted (stored 'accepted') -> running in the
+ * sandbox, possibly paused (SIGSTOP) and resumed, or stopping (SIGTERM for
+ * leaving, shedding) -> done (a result in the outbox, stored 'done') ->
+ * forgotten when the hub acknowledges it; a cancel or an expired lease
+ * forgets it at once. Whether a handed-back attempt is retried is the hub's
+ * decision, which the site does not know.
+ */
+#ifndef OUTPOST_SITE_INT_H
+#define OUTPOST_SITE_INT_H
+
+#include "core/jobspec.h"
+#include "core/policy.h"
+#include "core/power.h"
+#include "io/auditlog.h"
+#include "io/bus.h"
+#include "io/sandbox.h"
+#include "io/store.h"
+#include "wire/ident.h"
+#include "wire/msg.h"
+
+#include <cJSON.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SITE_MAX_RUNNING 256
+#define SITE_MAX_OUTPUT_TOTAL (2 * 1024 * 1024)
+#define SITE_MAX_STD_CAPTURE (256 * 1024)
+#define SITE_RESEND_BATCH 512 /* results per resend message; acks clock the next one out */
+#define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
+#define SITE_MAX_CHECKPOINT (1024 * 1024) /* handed back with a departing job */
+#define SITE_BYE_WAIT_MS 500              /* how long a clean stop waits for its bye to go out */
+
+typedef struct site_job {
+    int64_t job_id;
+    int64_t attempt;
+    jobspec spec;
+    sandbox_run *run; /* exec jobs */
+    char workdir[PATH_MAX];
+    int64_t started_mono;
+    int cancelled;
+    char *local_spec; /* jobs submitted on the site (job_id < 0): their spec, for the hub */
+    int64_t lease_ms; /* from the hub's signed offer: how long it may run without word; 0: none */
+    int64_t departing_until; /* the site is leaving: SIGTERM sent, SIGKILL after this (mono ms) */
+    int shed;                /* handed back because the power envelope dropped */
+    int64_t paused_since;    /* SIGSTOP for a short demand-response cut (mono ms), 0 running */
+    /* the energy receipt, accumulated at each power check while it runs */
+    int64_t metered_ms, within_ms; /* run time, and the part with the site inside its envelope */
+    double price_ms_sum, carbon_ms_sum; /* price and carbon integrated over the run time */
+    int64_t price_ms, carbon_ms;        /* run time with a price / carbon known */
+} site_job;
+
+typedef struct site {
+    ident identity;
+    char data_dir[PATH_MAX];
+    char class_name[8];
+    store *db;
+    bus *bus;
+    char broker_host[256];
+    int64_t broker_port;
+    int64_t cores, memory_mb, heartbeat_ms, max_jobs, resend_ms, clock_skew_ms;
+    double power_budget_watts, watts_per_core, idle_watts;
+    char cgroup_dir[PATH_MAX];
+    char route_program[PATH_MAX]; /* the outpost binary route jobs run (default: this one) */
+    sandbox_caps caps;
+    char hub_id[64];
+    uint8_t hub_pk[32];
+    int have_hub;
+    msg_window hub_window;
+    int enrolled; /* welcome received */
+    int refused;
+    char refusal[256];
+    const char *token_text;
+    site_job *jobs[SITE_MAX_RUNNING];
+    int n_jobs;
+    int used_cores;
+    int64_t used_memory_mb;
+    cJSON *events;  /* started/refused, sent after commit */
+    cJSON *results; /* fresh results, sent after commit */
+    int store_failed;
+    auditlog *audit;        /* what this site accepted, refused and ran, in site.db */
+    policy *policy;         /* the owner's own rules (policy_file), or NULL */
+    audit_sth head;         /* its latest signed head, sent in heartbeats */
+    uint64_t hub_head_size; /* size of the hub's last head witnessed here */
+    int64_t next_head_ms, audit_head_ms;
+    int64_t next_heartbeat_ms, next_hello_ms, next_resend_ms;
+    msg_stats msg;
+    uint64_t jobs_run, results_acked;
+    int local_fd; /* outpost submit --local: a unix socket in the data dir */
+    char local_path[PATH_MAX];
+    char local_cfg[PATH_MAX]; /* local_socket from the config: a path, "off", or "" */
+    cJSON *locals;            /* results of local jobs to send after this iteration's commit */
+    int64_t last_contact_ms;  /* wall clock of the hub's last authenticated message */
+    int64_t contact_saved_ms; /* what the store holds (meta last_hub_contact) */
+    int64_t next_lease_check_ms;
+    int leaving;       /* `outpost leave`: the owner unplugs; stop, hand back, exit */
+    int backlog;       /* the last resend was a full batch: more waits in the outbox */
+    power_trace trace; /* power_trace: the envelope over time (offset from start, watts),
+                          step-wise, and price and carbon where given */
+    int64_t trace_start_mono, reaction_ms, next_power_check_ms;
+    char trace_path[PATH_MAX];
+    int64_t leave_deadline_ms; /* mono ms: exit by then even if results are still unsent */
+    /* power signals: config, trace, meter topic and `outpost power` */
+    double budget_watts;   /* power_budget_watts from the config */
+    char meter_topic[256]; /* unsigned JSON from the site's own meter; "" off */
+    power_meter meter;     /* the latest of each field from the meter or a command */
+    int64_t region, pause_max_ms, departure_lead_ms;
+    power_forecaster forecaster; /* the envelope's own history */
+    power_grid_ring grid_ring;   /* price and carbon over the last day, for the grid rank */
+    int64_t next_observe_ms, last_meter_check_ms;
+    int inside_envelope; /* draw <= envelope at the last check */
+} site;
+
+/*
+ * The loop's periodic work: 1 when a task whose next run is *next_ms is due
+ * at now_ms, and then *next_ms moves every_ms past now_ms; else 0.
+ */
+static inline int site__due(int64_t *next_ms, int64_t now_ms, int64_t every_ms)
+{
+    if (now_ms < *next_ms) return 0;
+    *next_ms = now_ms + every_ms;
+    return 1;
+}
+
+/* main.c: a site in memory with nothing open (local_fd -1), and its release (NULL-safe). */
+site *site__new(void);
+void site__free(site *s);
+
+/* config.c: reads the configuration file into s. OP_OK, or an error with err set. */
+int site__parse_config(site *s, const char *path, char *err, size_t err_len);
+
+/* site_db.c: the loop's transaction, opened on first write; failure marks store_failed. */
+int site__ensure_tx(site *s);
+/* site_db.c: appends to the site's own audit log, in the loop's transaction. */
+void site__audit_job(site *s, const char *kind, int64_t job_id, int64_t attempt,
+                     const char *detail);
+
+/* hublink.c */
+int site__load_hub_pin(site *s, const char *token_text, char *err, size_t err_len);
+int site__publish(site *s, const char *leaf, cJSON *body, const char *type);
+void site__add_event(site *s, int64_t job_id, int64_t attempt, const char *event,
+                     const char *reason);
+void site__send_batches(site *s);
+void site__send_hello(site *s);
+void site__send_heartbeat(site *s);
+void site__send_bye(site *s, const char *reason);
+void site__resend_outbox(site *s);
+void site__on_message(void *ctx, const char *topic, const void *payload, size_t len,
+                      const char *kid, const char *sig);
+
+/* jobs.c */
+int site__admission(site *s, const jobspec *spec, char *why, size_t why_len);
+site_job *site__find_job(site *s, int64_t job_id, int64_t attempt);
+void site__accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *spec_json,
+                      int from_store, int64_t lease_ms);
+void site__remove_job(site *s, int index);
+void site__poll_jobs(site *s);
+void site__resume_jobs(site *s);
+int site__start_leaving(site *s, int64_t grace_ms);
+
+/* results.c */
+cJSON *site__new_result(site *s, site_job *j);
+void site__record_result(site *s, site_job *j, cJSON *result);
+void site__finish_exec(site *s, site_job *j, sandbox_result *res);
+void site__hand_back(site *s, site_job *j, const char *why, cJSON *checkpoint);
+void site__departure_result(site *s, site_job *j);
+char *site__read_output_file(const char *dir, const char *name, size_t cap, size_t *len,
+                             int *too_big);
+
+/* envelope.c */
+int site__load_trace(site *s, const char *path, char *err, size_t err_len);
+double site__current_envelope(const site *s, int64_t now_wall, const char **source);
+int site__price(const site *s, double *out);
+int site__carbon(const site *s, double *out);
+int site__grid_signal(const site *s, double *out);
+int site__apply_meter(site *s, const char *text, size_t len, const char *from, char *err,
+                      size_t err_len);
+void site__add_power_report(site *s, cJSON *body);
+void site__add_receipt(site *s, site_job *j, cJSON *r, double joules);
+
+/* enforce.c */
+int site__job_draws(const site_job *j);
+/*
+ * The job to stop first when the site's draw (idle plus drawing jobs) is over
+ * envelope: the newest, the least work lost. NULL when the draw fits. *draw
+ * gets the draw.
+ */
+site_job *site__over_envelope(const site *s, double envelope, double *draw);
+/* 1 when the cut now (source from site__current_envelope) is a demand-response event
+ * that ends within pause_max_ms: jobs pause through it instead of being handed back. */
+int site__short_cut(const site *s, const char *source, int64_t now_wall);
+/* One power check: see enforce.c. Called every reaction_ms / 4 and on each meter message. */
+void site__enforce_power(site *s);
+
+/* leases.c */
+void site__lease_expired(site *s, site_job *j, int64_t silent_ms);
+void site__check_leases(site *s);
+
+/* local.c */
+void site__local_open(site *s);
+void site__serve_local(site *s);
+void site__local_close(site *s);
+
+#endif
