@@ -124,8 +124,6 @@ int cli__column_width(const cJSON *rows, const char *key, const char *fallback, 
                       int max);
 /* dir "/" name with exactly one slash between them. OP_OK, OP_EINVAL (empty name), OP_ETOOBIG. */
 int cli__path_join(char *buf, size_t len, const char *dir, const char *name);
-/* A percentage with two decimals, never "-0.00". */
-const char *cli__fmt_percent(double pct, char *buf, size_t len);
 /* The tables of `outpost jobs`, `outpost sites` (now_ms: for a departure's minutes) and the
  * per-site counts of `outpost watch` and `outpost stats`. */
 void cli__print_jobs(FILE *out, const cJSON *data);

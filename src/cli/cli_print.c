@@ -1,5 +1,5 @@
 /*
- * cli_print: how the CLI shows what the hub answers: times, percentages,
+ * cli_print: how the CLI shows what the hub answers: times, texts,
  * paths, and the tables whose columns are as wide as their data (a site id
  * may be 63 characters; none is cut).
  */
@@ -65,13 +65,6 @@ int cli__path_join(char *buf, size_t len, const char *dir, const char *name)
     const char *sep = dir[dir_len - 1] == '/' ? "" : "/";
     return util_fmt(buf, len, "%.*s%s%s", (int)dir_len, dir, sep, name) == OP_OK ? OP_OK
                                                                                  : OP_ETOOBIG;
-}
-
-const char *cli__fmt_percent(double pct, char *buf, size_t len)
-{
-    snprintf(buf, len, "%.2f%%", pct);
-    if (strcmp(buf, "-0.00%") == 0) snprintf(buf, len, "0.00%%");
-    return buf;
 }
 
 /* A job's label: its name, else its kind (a route job submitted without --name). */
