@@ -1,11 +1,9 @@
 /*
- * outpost: one binary, several roles (hub, site, operator CLI).
+ * outpost: one binary, several roles (hub, site) and the commands of the
+ * CLI's table (cli_main dispatches those, and refuses unknown ones).
  */
-#include "base/log.h"
 #include "base/runctl.h"
 #include "cli/cli.h"
-#include "cli/routecmd.h"
-#include "cli/simcmd.h"
 #include "hub/hub.h"
 #include "site/site.h"
 
@@ -21,12 +19,9 @@ static void usage(FILE *out)
             "outpost %s: a governed compute fleet of small sites\n\n"
             "Roles:\n"
             "  outpost hub  --data-dir DIR [--config FILE]      run the hub\n"
-            "  outpost site --data-dir DIR --config FILE [--token T]  run a site agent\n"
-            "  outpost route FILE [--time-limit S]             plan vehicle routes here\n"
-            "  outpost sim [--sites N] [--jobs N] [--out DIR]  simulate a fleet on real data\n"
-            "\nOperator commands (talk to a running hub):\n",
+            "  outpost site --data-dir DIR --config FILE [--token T]  run a site agent\n\n",
             OUTPOST_VERSION);
-    if (out == stdout) cli_print_commands();
+    cli_print_commands(out);
     fprintf(out, "\nEvery command takes --help. See README.md and docs/.\n");
 }
 
@@ -51,13 +46,5 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "hub") == 0) return hub_main(argc - 1, argv + 1);
     if (strcmp(cmd, "site") == 0) return site_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "route") == 0) return routecmd_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "sim") == 0) return simcmd_main(argc - 1, argv + 1);
-    if (cli_is_command(cmd)) {
-        log_set_level(LOG_LEVEL_WARN);
-        return cli_main(argc - 1, argv + 1);
-    }
-    fprintf(stderr, "outpost: unknown command '%s'\n\n", cmd);
-    usage(stderr);
-    return EXIT_USAGE;
+    return cli_main(argc - 1, argv + 1);
 }

@@ -219,7 +219,7 @@ class Driver:
         self.restart_hub()
         jid = None
         while jid is None and time.monotonic() - t < 60:
-            r = self.f.cli("submit", "--kind", "noop", check=False, timeout=15)
+            r = self.f.cli("submit", "--quiet", "--kind", "noop", check=False, timeout=15)
             if r.returncode == 0:
                 jid = int(r.stdout.split()[0])
         self.f.wait_jobs_terminal([jid], 60)

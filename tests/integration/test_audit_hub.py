@@ -24,7 +24,7 @@ class AuditHubTest(unittest.TestCase):
 
     def test_decisions_logged_proven_and_tampering_found(self):
         f = self.f
-        ids = [int(x) for x in f.cli("submit", "--count", "3", "--", "sh", "-c", "echo hi").stdout.split()]
+        ids = [int(x) for x in f.cli("submit", "--quiet", "--count", "3", "--", "sh", "-c", "echo hi").stdout.split()]
         f.wait_jobs_terminal(ids, 60)
         # Every step of a job is on the log, with the placement's explanation.
         lines = f.cli("audit", "show", "--job", str(ids[0])).stdout
@@ -91,7 +91,7 @@ class AuditHubTest(unittest.TestCase):
         con.close()
         shutil.copy(db, copy)
         f.start_hub(audit_head_ms=300)
-        more = [int(x) for x in f.cli("submit", "--count", "2", "--", "true").stdout.split()]
+        more = [int(x) for x in f.cli("submit", "--quiet", "--count", "2", "--", "true").stdout.split()]
         f.wait_jobs_terminal(more, 60)
         later = f.cli("audit", "head").stdout
         later_path = os.path.join(f.base, "later-head.json")

@@ -79,7 +79,7 @@ class FleetTest(unittest.TestCase):
     def test_jobs_of_each_class_complete(self):
         ids = {}
         for cls, site in (("pod", "pod-1"), ("car", "car-1"), ("dc", "dc-1")):
-            r = self.f.cli("submit", "--name", f"hash-{cls}", "--classes", cls, "--",
+            r = self.f.cli("submit", "--quiet", "--name", f"hash-{cls}", "--classes", cls, "--",
                            "sh", "-c", "head -c 2000000 /dev/zero | sha256sum")
             ids[int(r.stdout.strip())] = site
         states = self.f.wait_jobs_terminal(list(ids), 60)
@@ -100,7 +100,7 @@ class FleetTest(unittest.TestCase):
             path = os.path.join(d, "blob.bin")
             with open(path, "wb") as fh:
                 fh.write(data)
-            r = self.f.cli("submit", "--input", path, "--output", "blob.gz", "--output", "nope",
+            r = self.f.cli("submit", "--quiet", "--input", path, "--output", "blob.gz", "--output", "nope",
                            "--", "sh", "-c", "gzip -c blob.bin > blob.gz; echo ok")
             jid = int(r.stdout.strip())
             self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
@@ -117,7 +117,7 @@ class FleetTest(unittest.TestCase):
             self.assertTrue(os.path.exists(os.path.join(d, "out", "blob.gz")))
 
     def test_failing_job_is_failed_with_exit_code(self):
-        jid = int(self.f.cli("submit", "--", "sh", "-c", "echo boom >&2; exit 7").stdout)
+        jid = int(self.f.cli("submit", "--quiet", "--", "sh", "-c", "echo boom >&2; exit 7").stdout)
         self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "failed")
         job = self.f.job(jid)
         self.assertEqual(job["job"]["reason"], "exit code 7")
@@ -161,6 +161,10 @@ class FleetTest(unittest.TestCase):
         for cmd in ("token", "submit", "jobs", "job", "result", "sites", "watch", "cancel"):
             r = self.f.cli(cmd, "--help")
             self.assertIn("usage: outpost " + cmd, r.stdout)
+        r = self.f.cli("frobnicate", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown command frobnicate; outpost help lists them", r.stderr)
+        self.assertRegex(self.f.cli("submit", "--kind", "noop").stdout, r"^submitted job \d+\n$")
 
     def test_forged_replayed_unsigned_and_unknown_messages_are_dropped(self):
         sniff = Sniffer(self.f.port, "outpost/v1/site/dc-1/state")
@@ -205,7 +209,7 @@ class FleetTest(unittest.TestCase):
         sniff = Sniffer(self.f.port, "outpost/v1/site/dc-1/inbox")
         marker = os.path.join(self.f.base, "forged-ran")
         try:
-            jid = int(self.f.cli("submit", "--classes", "dc", "--", "echo", "genuine").stdout)
+            jid = int(self.f.cli("submit", "--quiet", "--classes", "dc", "--", "echo", "genuine").stdout)
             self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
             offers = [m for m in sniff.messages if b'"type":"offer"' in m[1]]
             self.assertTrue(offers)
@@ -293,11 +297,11 @@ class FleetTest(unittest.TestCase):
         self.assertIn(" 200 W     - ", row)
 
     def test_noop_batch_and_cancel(self):
-        ids = [int(x) for x in self.f.cli("submit", "--kind", "noop", "--count", "50").stdout.split()]
+        ids = [int(x) for x in self.f.cli("submit", "--quiet", "--kind", "noop", "--count", "50").stdout.split()]
         self.assertEqual(len(ids), 50)
         states = self.f.wait_jobs_terminal(ids[-5:], 60)
         self.assertTrue(all(s == "succeeded" for s in states.values()))
-        jid = int(self.f.cli("submit", "--", "sleep", "30").stdout)
+        jid = int(self.f.cli("submit", "--quiet", "--", "sleep", "30").stdout)
         wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.2, "running")
         self.f.cli("cancel", str(jid))
         self.assertEqual(self.f.job(jid)["job"]["state"], "cancelled")
@@ -318,7 +322,7 @@ class FaultTest(unittest.TestCase):
     def test_site_sigkill_mid_job_completes_elsewhere_once(self):
         self.f.start_site("dc-a", "dc", cores=1)
         self.f.start_site("dc-b", "dc", cores=1)
-        jid = int(self.f.cli("submit", "--name", "slow", "--", "sh", "-c",
+        jid = int(self.f.cli("submit", "--quiet", "--name", "slow", "--", "sh", "-c",
                              "sleep 2; head -c 1000000 /dev/zero | sha256sum").stdout)
         wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
         first = self.f.job(jid)["job"]["site"]
@@ -334,7 +338,7 @@ class FaultTest(unittest.TestCase):
     def test_frozen_site_late_result_is_recorded_not_applied(self):
         self.f.start_site("dc-a", "dc", cores=1)
         self.f.start_site("dc-b", "dc", cores=1)
-        jid = int(self.f.cli("submit", "--", "sh", "-c", "sleep 3; echo finished").stdout)
+        jid = int(self.f.cli("submit", "--quiet", "--", "sh", "-c", "sleep 3; echo finished").stdout)
         wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
         first = self.f.job(jid)["job"]["site"]
         # Freeze the agent (its job keeps running in its own process group).
@@ -353,7 +357,7 @@ class FaultTest(unittest.TestCase):
     def test_first_success_wins_across_attempts(self):
         self.f.start_site("dc-a", "dc", cores=1)
         self.f.start_site("dc-b", "dc", cores=1)
-        jid = int(self.f.cli("submit", "--", "sh", "-c", "sleep 4; echo done").stdout)
+        jid = int(self.f.cli("submit", "--quiet", "--", "sh", "-c", "sleep 4; echo done").stdout)
         wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
         first = self.f.job(jid)["job"]["site"]
         other = "dc-b" if first == "dc-a" else "dc-a"
@@ -379,7 +383,7 @@ class FaultTest(unittest.TestCase):
 
     def test_hub_sigkill_and_restart_loses_no_job(self):
         self.f.start_site("pod-a", "pod", cores=2)
-        ids = [int(x) for x in self.f.cli("submit", "--count", "12", "--", "sh", "-c",
+        ids = [int(x) for x in self.f.cli("submit", "--quiet", "--count", "12", "--", "sh", "-c",
                                           "sleep 0.3; echo $$").stdout.split()]
         time.sleep(1.0)
         self.f.hub.kill(signal.SIGKILL)
@@ -395,7 +399,7 @@ class FaultTest(unittest.TestCase):
         self.f.hub.stop()
         self.f.start_hub(max_queued_jobs=5)
         # No site yet: jobs wait in the queue.
-        self.assertEqual(len(self.f.cli("submit", "--kind", "noop", "--count", "4").stdout.split()), 4)
+        self.assertEqual(len(self.f.cli("submit", "--quiet", "--kind", "noop", "--count", "4").stdout.split()), 4)
         r = self.f.cli("submit", "--kind", "noop", "--count", "2", check=False)
         self.assertEqual(r.returncode, 6)
         self.assertIn("hub queue full (4 queued, limit 5); retry later", r.stderr)
@@ -406,7 +410,7 @@ class FaultTest(unittest.TestCase):
 
     def test_broker_sigkill_and_restart_loses_nothing(self):
         self.f.start_site("dc-a", "dc", cores=2)
-        ids = [int(x) for x in self.f.cli("submit", "--count", "6", "--", "sh", "-c",
+        ids = [int(x) for x in self.f.cli("submit", "--quiet", "--count", "6", "--", "sh", "-c",
                                           "sleep 1; echo ok").stdout.split()]
         time.sleep(0.5)
         self.f.broker.kill(signal.SIGKILL)
@@ -423,7 +427,7 @@ class FaultTest(unittest.TestCase):
     def test_site_restart_keeps_unacknowledged_results(self):
         self.f.start_site("dc-a", "dc", cores=2)
         # Stop the hub: results computed now can only wait in the site's outbox.
-        ids = [int(x) for x in self.f.cli("submit", "--count", "3", "--", "sh", "-c",
+        ids = [int(x) for x in self.f.cli("submit", "--quiet", "--count", "3", "--", "sh", "-c",
                                           "sleep 1; echo out").stdout.split()]
         wait_for(lambda: all(self.f.job(i)["job"]["state"] in ("placed", "running")
                              for i in ids[:2]), 30, 0.2, "placement")

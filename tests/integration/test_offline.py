@@ -89,7 +89,7 @@ class OfflineTest(unittest.TestCase):
 
     def test_offline_lease_stops_work_and_bounds_a_cold_start(self):
         # Running, then cut off longer than the 4 s lease of the hub's signed offer: stopped.
-        jid = int(self.f.cli("submit", "--", "sh", "-c", "sleep 6").stdout)
+        jid = int(self.f.cli("submit", "--quiet", "--", "sh", "-c", "sleep 6").stdout)
         wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
         self.proxy.cut(True)
         wait_for(lambda: self.outbox_has("offline lease expired"), 20, 0.3,
@@ -100,7 +100,7 @@ class OfflineTest(unittest.TestCase):
         self.assertGreaterEqual(job["job"]["attempt"], 2)
         self.assertEqual(sum(1 for r in job["results"] if r["applied"]), 1)
         # Cold start: the agent dies while offline and boots after the lease ran out.
-        jid = int(self.f.cli("submit", "--", "sh", "-c", "sleep 6").stdout)
+        jid = int(self.f.cli("submit", "--quiet", "--", "sh", "-c", "sleep 6").stdout)
         wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
         time.sleep(1.5)  # a lease check has saved the contact time
         self.proxy.cut(True)
@@ -171,12 +171,12 @@ class DepartureTest(unittest.TestCase):
         spec = os.path.join(self.dir, "counter.json")
         with open(spec, "w") as fh:
             json.dump(counter, fh)
-        jid = int(self.f.cli("submit", spec).stdout)
+        jid = int(self.f.cli("submit", "--quiet", spec).stdout)
         vrp = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
             os.path.abspath(__file__)))), "..", "shared", "data", "vrp", "x", "X-n101-k25.vrp")
         route = None
         if os.path.exists(vrp):
-            route = int(self.f.cli("submit", "--kind", "route", vrp, "--time-limit", "6",
+            route = int(self.f.cli("submit", "--quiet", "--kind", "route", vrp, "--time-limit", "6",
                                    "--classes", "car,dc").stdout.split()[0])
         ids = [jid] + ([route] if route else [])
         wait_for(lambda: all(self.f.job(i)["job"]["state"] == "running" for i in ids), 30, 0.1,

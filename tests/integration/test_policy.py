@@ -58,12 +58,12 @@ class PolicyTest(unittest.TestCase):
         self.assertEqual(r.returncode, 6)
         self.assertIn("confidential data may not run on a car", r.stderr)
         # ... and placed elsewhere when another class is allowed.
-        jid = int(f.cli("submit", "--data-class", "confidential", "--", "true").stdout)
+        jid = int(f.cli("submit", "--quiet", "--data-class", "confidential", "--", "true").stdout)
         self.assertEqual(f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
         self.assertEqual(f.job(jid)["job"]["site"], "dc-1")
 
         # Approval holds a 2-core exec job until an operator approves it.
-        held = int(f.cli("submit", "--cores", "2", "--classes", "dc", "--", "true").stdout)
+        held = int(f.cli("submit", "--quiet", "--cores", "2", "--classes", "dc", "--", "true").stdout)
         job = f.job(held)["job"]
         self.assertEqual(job["state"], "queued")
         self.assertIn(f"outpost approve {held}", job["reason"])
@@ -73,7 +73,7 @@ class PolicyTest(unittest.TestCase):
         self.assertIn("approved", f.cli("explain", str(held)).stdout)
 
         # The site's own policy is sovereign: it refuses a program the hub would allow.
-        refused = int(f.cli("submit", "--classes", "dc", "--", "echo", "hi").stdout)
+        refused = int(f.cli("submit", "--quiet", "--classes", "dc", "--", "echo", "hi").stdout)
         self.assertEqual(f.wait_jobs_terminal([refused], 60)[refused], "failed")
         ex = f.cli("explain", str(refused)).stdout
         self.assertIn("site policy", ex)

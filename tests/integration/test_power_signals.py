@@ -68,7 +68,7 @@ class PowerSignalsTest(unittest.TestCase):
         spec = self.spec("busy", kind="exec", resources={"cores": 1},
                          command=["sh", "-c", "sleep 6; i=0; while [ $i -lt 200000 ]; do "
                                   "i=$((i+1)); done; echo done"])
-        jid = int(self.f.cli("submit", spec).stdout)
+        jid = int(self.f.cli("submit", "--quiet", spec).stdout)
         wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
         self.assertEqual(self.f.job(jid)["job"]["site"], "pod-1")
         self.f.start_site("dc-1", "dc", cores=2, watts_per_core=10, price=55, carbon=120)
@@ -112,7 +112,7 @@ class PowerSignalsTest(unittest.TestCase):
                           pause_max_ms=60000, reaction_ms=1000)
         site_dir = os.path.join(self.f.base, "sites", "dc-1")
         spec = self.spec("sleepy", kind="exec", command=["sh", "-c", "sleep 7.25; echo ok"])
-        jid = int(self.f.cli("submit", spec).stdout)
+        jid = int(self.f.cli("submit", "--quiet", spec).stdout)
         wait_for(lambda: proc_state("7.25") in ("S", "R"), 30, 0.1, "the job's sleep running")
         # a demand-response event: 0 W for 30 s, within pause_max_ms: pause, do not hand back
         out = self.f.cli("power", site_dir, "--dr-watts", "0", "--dr-for", "30").stdout
@@ -142,9 +142,9 @@ class PowerSignalsTest(unittest.TestCase):
         self.assertEqual(len(fc), 8)
         self.assertEqual(fc[0], 100)  # the next 15 min
         self.assertEqual(fc[1:], [0] * 7)  # 30 min and beyond: gone
-        long_job = int(self.f.cli("submit", self.spec("long", kind="noop",
+        long_job = int(self.f.cli("submit", "--quiet", self.spec("long", kind="noop",
                                                        expected_s=3000)).stdout)
-        short_job = int(self.f.cli("submit", self.spec("short", kind="noop",
+        short_job = int(self.f.cli("submit", "--quiet", self.spec("short", kind="noop",
                                                         expected_s=60)).stdout)
         self.assertEqual(self.f.wait_jobs_terminal([short_job], 30)[short_job], "succeeded")
         self.assertEqual(self.f.job(short_job)["job"]["site"], "car-1")
@@ -153,7 +153,7 @@ class PowerSignalsTest(unittest.TestCase):
                  "the long job's reason")
         self.assertEqual(self.f.job(long_job)["job"]["state"], "queued")
         # a job on the leaving car is told its stay and to checkpoint more often
-        hint = int(self.f.cli("submit", self.spec(
+        hint = int(self.f.cli("submit", "--quiet", self.spec(
             "hint", kind="exec", expected_s=60, checkpoint="state.bin",
             command=["sh", "-c", 'echo "$OUTPOST_STAY_S $OUTPOST_CHECKPOINT_EVERY_S '
                                  '$OUTPOST_CHECKPOINT"'])).stdout)
@@ -164,7 +164,7 @@ class PowerSignalsTest(unittest.TestCase):
         self.assertEqual(name, "state.bin")
         # a deadline that passes while it waits (the car's power is gone for its 1000 s):
         # failed once it can no longer finish in time, with that reason
-        late = int(self.f.cli("submit", self.spec("late", kind="noop", expected_s=1000,
+        late = int(self.f.cli("submit", "--quiet", self.spec("late", kind="noop", expected_s=1000,
                                                    deadline_s=1004)).stdout)
         self.assertEqual(self.f.wait_jobs_terminal([late], 30)[late], "failed")
         self.assertIn("deadline", self.f.job(late)["job"]["reason"])
@@ -191,12 +191,12 @@ class IndexedHubTest(unittest.TestCase):
     def test_jobs_placed_through_the_index(self):
         self.f.start_site("dc-1", "dc", cores=2, watts_per_core=10, power_budget_watts=100)
         self.f.start_site("pod-1", "pod", cores=2, watts_per_core=10, power_budget_watts=5)
-        out = self.f.cli("submit", "--kind", "noop", "--count", "20").stdout
+        out = self.f.cli("submit", "--quiet", "--kind", "noop", "--count", "20").stdout
         ids = [int(x) for x in out.split()]
         path = os.path.join(self.dir, "private.json")
         with open(path, "w") as fh:
             json.dump({"kind": "noop", "data_class": "site-private", "origin": "dc-1"}, fh)
-        ids.append(int(self.f.cli("submit", path).stdout))
+        ids.append(int(self.f.cli("submit", "--quiet", path).stdout))
         states = self.f.wait_jobs_terminal(ids, 60)
         self.assertEqual(set(states.values()), {"succeeded"}, states)
         for jid in ids:
@@ -242,7 +242,7 @@ class OldDatabaseTest(unittest.TestCase):
             path = os.path.join(f.base, "deadline.json")
             with open(path, "w") as fh:
                 json.dump({"kind": "noop", "deadline_s": 60, "expected_s": 1}, fh)
-            jid = int(f.cli("submit", path).stdout)
+            jid = int(f.cli("submit", "--quiet", path).stdout)
             self.assertEqual(f.wait_jobs_terminal([jid], 30)[jid], "succeeded")
         finally:
             f.stop()

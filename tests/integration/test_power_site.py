@@ -29,7 +29,7 @@ class PowerEnforcementTest(unittest.TestCase):
         t_start = time.time()
         self.f.start_site("pod-1", "pod", cores=2, watts_per_core=15, power_trace=trace,
                           reaction_ms=1000)
-        jid = int(self.f.cli("submit", "--", "sh", "-c", "sleep 12; echo done").stdout)
+        jid = int(self.f.cli("submit", "--quiet", "--", "sh", "-c", "sleep 12; echo done").stdout)
         wait_for(lambda: self.f.job(jid)["job"]["state"] == "running", 30, 0.1, "running")
         self.assertEqual(self.f.job(jid)["job"]["site"], "pod-1")
         self.f.start_site("dc-1", "dc", cores=2)

@@ -124,7 +124,7 @@ class RouteFleetTest(unittest.TestCase):
         self.f.stop()
 
     def submit_and_fetch(self, path, *extra):
-        jid = int(self.f.cli("submit", "--kind", "route", path, *extra).stdout.split()[0])
+        jid = int(self.f.cli("submit", "--quiet", "--kind", "route", path, *extra).stdout.split()[0])
         states = self.f.wait_jobs_terminal([jid], 90)
         job = self.f.job(jid)["job"]
         self.assertEqual(states[jid], "succeeded", json.dumps(job))
@@ -167,7 +167,7 @@ class RouteFleetTest(unittest.TestCase):
         path = os.path.join(self.dir, "bad.vrp")
         with open(path, "w") as f:
             f.write("NAME : bad\nTYPE : CVRP\nDIMENSION : 2\nCAPACITY : 1\nBOGUS : 1\n")
-        jid = int(self.f.cli("submit", "--kind", "route", path).stdout.split()[0])
+        jid = int(self.f.cli("submit", "--quiet", "--kind", "route", path).stdout.split()[0])
         self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "failed")
         self.assertEqual(self.f.job(jid)["job"]["reason"], "exit code 2")
         res = self.f.cli_json("result", str(jid))

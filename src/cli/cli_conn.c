@@ -1,0 +1,326 @@
+/*
+ * cli_conn: one CLI invocation's context: the common options, the
+ * connection to the hub's broker (opened by the first request), and one
+ * signed request with its signed answer.
+ */
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/os.h"
+#include "base/runctl.h"
+#include "base/util.h"
+#include "cli/cli_int.h"
+#include "wire/proto.h"
+
+#include <limits.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli__init(cli *c, const char *cmd)
+{
+    memset(c, 0, sizeof *c);
+    c->cmd = cmd;
+    c->timeout_ms = 10000;
+}
+
+void cli__close(cli *c)
+{
+    cJSON_Delete(c->response);
+    c->response = NULL;
+    free(c->wait_ids);
+    free(c->wait_state);
+    c->wait_ids = NULL;
+    c->wait_state = NULL;
+    if (c->bus) bus_close(c->bus);
+    c->bus = NULL;
+    ident_wipe(&c->identity);
+}
+
+/* The merged option list: the command's own first, so that they win a name clash. */
+static int getopt_prepare(cli *c, const char *shortopts, const struct option *own)
+{
+    static const struct option common[] = {
+        {"hub-dir", required_argument, NULL, CLI_OPT_HUB_DIR},
+        {"hub-conf", required_argument, NULL, CLI_OPT_HUB_CONF},
+        {"identity", required_argument, NULL, CLI_OPT_IDENTITY},
+        {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},
+        {"json", no_argument, NULL, CLI_OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+    };
+    size_t n = 0, n_common = sizeof common / sizeof common[0];
+    while (own && own[n].name)
+        n++;
+    if (n + n_common + 1 > CLI_MAX_OPTIONS ||
+        util_fmt(c->shortopts, sizeof c->shortopts, ":%sh", shortopts) != OP_OK)
+        return OP_ETOOBIG;
+    memset(c->longopts, 0, sizeof c->longopts);
+    if (n) memcpy(c->longopts, own, n * sizeof *own);
+    memcpy(c->longopts + n, common, sizeof common);
+    optind = 0; /* glibc: start over (a unit test parses several command lines) */
+    opterr = 0; /* the messages below name the command */
+    c->opt_ready = 1;
+    return OP_OK;
+}
+
+/* A common option's value. 0, or '?' with the reason printed. */
+static int common_option(cli *c, int code, const char *value)
+{
+    int64_t ms;
+    switch (code) {
+    case CLI_OPT_HUB_DIR:
+        c->hub_dir = value;
+        return 0;
+    case CLI_OPT_HUB_CONF:
+        c->hub_conf = value;
+        return 0;
+    case CLI_OPT_IDENTITY:
+        c->identity_dir = value;
+        return 0;
+    case CLI_OPT_JSON:
+        c->json = 1;
+        return 0;
+    default:
+        break;
+    }
+    if (util_parse_i64(value, 100, 3600000, &ms) != OP_OK) {
+        fprintf(stderr, "outpost: --timeout must be 100 to 3600000 ms\n");
+        return '?';
+    }
+    c->timeout_ms = (int)ms;
+    return 0;
+}
+
+int cli__getopt(cli *c, int argc, char **argv, const char *shortopts, const struct option *own)
+{
+    if (!c->opt_ready && getopt_prepare(c, shortopts, own) != OP_OK) {
+        fprintf(stderr, "outpost %s: too many options\n", c->cmd);
+        return '?';
+    }
+    for (;;) {
+        int code = getopt_long(argc, argv, c->shortopts, c->longopts, NULL);
+        const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        if (code >= CLI_OPT_HUB_DIR && code <= CLI_OPT_JSON) {
+            if (common_option(c, code, optarg) != 0) return '?';
+            continue;
+        }
+        if (code == ':') {
+            fprintf(stderr, "outpost %s: %s needs a value\n", c->cmd, arg);
+            return '?';
+        }
+        if (code == '?') {
+            if (optopt && optopt < 0x100)
+                fprintf(stderr, "outpost %s: unknown option -%c\n", c->cmd, optopt);
+            else
+                fprintf(stderr, "outpost %s: unknown option %s\n", c->cmd, arg);
+            return '?';
+        }
+        return code;
+    }
+}
+
+const char *cli__hub_dir(const cli *c)
+{
+    return c->hub_dir ? c->hub_dir : getenv("OUTPOST_HUB_DIR");
+}
+
+void cli__identity_dir(const cli *c, char *buf, size_t len)
+{
+    const char *hub_dir = cli__hub_dir(c);
+    if (c->identity_dir)
+        snprintf(buf, len, "%s", c->identity_dir);
+    else if (hub_dir && !c->hub_conf)
+        snprintf(buf, len, "%s/admin", hub_dir);
+    else
+        snprintf(buf, len, "%s/.outpost/operator", getenv("HOME") ? getenv("HOME") : ".");
+}
+
+static int lookup_hub(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    cli *c = ctx;
+    if (strcmp(kid, c->hub.hub_id) != 0) return OP_EUNKNOWN;
+    *pk = c->hub.hub_pk;
+    *window = &c->hub_window;
+    return OP_OK;
+}
+
+/* A "done" notification for submit --wait: records the final state of the jobs it waits for. */
+static void note_done(cli *c, const cJSON *body)
+{
+    const cJSON *d;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(body, "jobs"))
+    {
+        int64_t job_id;
+        if (!c->waiting || jsonx_int(d, "job", 1, INT64_MAX, &job_id) != OP_OK) continue;
+        for (int i = 0; i < c->n_wait; i++)
+            if (c->wait_ids[i] == job_id && !c->wait_state[i][0]) {
+                snprintf(c->wait_state[i], sizeof c->wait_state[i], "%s",
+                         jsonx_str(d, "state") ? jsonx_str(d, "state") : "?");
+                c->n_done++;
+            }
+    }
+}
+
+/* Every message from the hub: kept when it answers the pending request, else dropped. */
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len,
+                       const char *kid, const char *sig)
+{
+    cli *c = ctx;
+    cJSON *body = NULL;
+    msg_header hdr;
+    char reason[256];
+    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, os_now_ms(), 120000, &body, &hdr,
+                 &c->msg, reason, sizeof reason) != OP_OK) {
+        log_warn("cli", "ignored: %s", reason);
+        return;
+    }
+    const char *rid = jsonx_str(body, "rid");
+    if (strcmp(hdr.type, "done") == 0) {
+        note_done(c, body);
+        cJSON_Delete(body);
+        return;
+    }
+    if (rid && strcmp(rid, c->rid) == 0 && !c->response) {
+        c->response = body;
+        return;
+    }
+    cJSON_Delete(body);
+}
+
+/* The hub's address and key (cli.conf) and this operator's identity, from the options. */
+static int load_hub_and_identity(cli *c)
+{
+    char conf_path[PATH_MAX], id_dir[PATH_MAX], err[512];
+    const char *hub_dir = cli__hub_dir(c);
+    if (c->hub_conf)
+        snprintf(conf_path, sizeof conf_path, "%s", c->hub_conf);
+    else if (hub_dir)
+        snprintf(conf_path, sizeof conf_path, "%s/cli.conf", hub_dir);
+    else {
+        fprintf(stderr, "outpost: which hub? pass --hub-dir DIR (the hub's data dir) or"
+                        " --hub-conf FILE, or set OUTPOST_HUB_DIR\n");
+        return EXIT_USAGE;
+    }
+    cli__identity_dir(c, id_dir, sizeof id_dir);
+    if (opclient_load_hub(conf_path, &c->hub, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (opclient_identity(id_dir, &c->identity) != OP_OK) {
+        fprintf(stderr, "outpost: cannot load operator identity from %s\n", id_dir);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* Connects to the hub's broker as this operator and subscribes to the answers. */
+static int cli_connect(cli *c)
+{
+    int rc = load_hub_and_identity(c);
+    if (rc != EXIT_OK) return rc;
+    const char *op_id = c->identity.id;
+    char client_id[96];
+    uint8_t nonce[4];
+    randombytes_buf(nonce, sizeof nonce);
+    snprintf(client_id, sizeof client_id, "outpost-cli-%s-%02x%02x%02x%02x", op_id, nonce[0],
+             nonce[1], nonce[2], nonce[3]);
+    bus_config bc = {.host = c->hub.broker_host,
+                     .port = (int)c->hub.broker_port,
+                     .client_id = client_id,
+                     .clean_start = 1,
+                     .session_expiry_s = 0,
+                     .keepalive_s = 10};
+    if (bus_open(&bc, &c->identity, on_message, c, &c->bus) != OP_OK) return EXIT_UNREACHABLE;
+    char topic[PROTO_TOPIC_MAX];
+    proto_topic(topic, sizeof topic, "op", op_id, "resp");
+    bus_subscribe(c->bus, topic);
+    if (bus_wait_connected(c->bus, c->timeout_ms) != OP_OK) {
+        fprintf(stderr,
+                "outpost: cannot reach the broker at %s:%lld (is the hub's broker"
+                " running?)\n",
+                c->hub.broker_host, (long long)c->hub.broker_port);
+        return EXIT_UNREACHABLE;
+    }
+    /* Give the SUBACK a moment so that the response cannot arrive before the subscription. */
+    bus_loop(c->bus, 20);
+    return EXIT_OK;
+}
+
+/*
+ * Waits for the answer to the request just published. A request can be lost
+ * when the broker restarts without persistence before the hub has subscribed
+ * again. Reads are asked again every 2 s (same rid, new signature); commands
+ * that change state are not, since the hub does not deduplicate them.
+ */
+static void await_answer(cli *c, const char *topic, cJSON *req, const char *cmd)
+{
+    int read_only =
+        strcmp(cmd, "submit") != 0 && strcmp(cmd, "token") != 0 && strcmp(cmd, "cancel") != 0;
+    int64_t deadline = os_mono_ms() + c->timeout_ms;
+    int64_t resend_at = os_mono_ms() + 2000;
+    while (!c->response && os_mono_ms() < deadline && !runctl_stopping()) {
+        bus_loop(c->bus, 20);
+        if (read_only && os_mono_ms() >= resend_at) {
+            bus_publish(c->bus, topic, req, "req");
+            resend_at = os_mono_ms() + 2000;
+        }
+    }
+}
+
+/* The answer's verdict: the hub's refusal printed and mapped to an exit code. */
+static int answer_verdict(cli *c, const char *cmd, cJSON **data)
+{
+    if (!c->response) {
+        fprintf(stderr,
+                "outpost: no answer from hub %s within %d ms (is it running? is this operator"
+                " key %s in its operators file?)\n",
+                c->hub.hub_id, c->timeout_ms, c->identity.pk_hex);
+        return EXIT_UNREACHABLE;
+    }
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->response, "ok"))) {
+        const char *error = jsonx_str(c->response, "error");
+        int64_t code = 0;
+        jsonx_int(c->response, "code", -100, 0, &code);
+        fprintf(stderr, "outpost: hub refused %s: %s\n", cmd, error ? error : "?");
+        return code == OP_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_REJECTED;
+    }
+    *data = cJSON_GetObjectItemCaseSensitive(c->response, "data");
+    return *data ? EXIT_OK : EXIT_REJECTED;
+}
+
+int cli__request(cli *c, cJSON *req, const char *cmd, cJSON **data)
+{
+    if (!req) return EXIT_FAILURE_RUNTIME;
+    if (!c->bus) {
+        int rc = cli_connect(c);
+        if (rc != EXIT_OK) {
+            cJSON_Delete(req);
+            return rc;
+        }
+    }
+    uint8_t r[8];
+    randombytes_buf(r, sizeof r);
+    util_hex(r, sizeof r, c->rid);
+    cJSON_AddStringToObject(req, "cmd", cmd);
+    cJSON_AddStringToObject(req, "rid", c->rid);
+    cJSON_Delete(c->response);
+    c->response = NULL;
+    char topic[PROTO_TOPIC_MAX];
+    proto_topic(topic, sizeof topic, "op", c->identity.id, "req");
+    int rc = bus_publish(c->bus, topic, req, "req");
+    if (rc != OP_OK) {
+        cJSON_Delete(req);
+        fprintf(stderr, "outpost: could not send the request: %s\n", op_strerror(rc));
+        return EXIT_UNREACHABLE;
+    }
+    await_answer(c, topic, req, cmd);
+    cJSON_Delete(req);
+    return answer_verdict(c, cmd, data);
+}
+
+void cli__pause(cli *c, int64_t ms)
+{
+    int64_t until = os_mono_ms() + ms;
+    while (os_mono_ms() < until && !runctl_stopping())
+        bus_loop(c->bus, 50);
+}

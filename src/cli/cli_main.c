@@ -1,0 +1,185 @@
+/*
+ * cli_main: the table of every `outpost COMMAND` other than the hub and site
+ * roles, and the dispatch through it. The same table answers `outpost help`,
+ * each command's --help, and cli_is_command.
+ */
+#include "base/log.h"
+#include "base/runctl.h"
+#include "cli/cli.h"
+#include "cli/cli_int.h"
+#include "cli/routecmd.h"
+#include "cli/simcmd.h"
+
+#include <string.h>
+
+/* route and sim parse their own arguments (and --help) from argv. */
+static int run_route(cli *c, int argc, char **argv)
+{
+    (void)c;
+    return routecmd_main(argc, argv);
+}
+
+static int run_sim(cli *c, int argc, char **argv)
+{
+    (void)c;
+    return simcmd_main(argc, argv);
+}
+
+static const char submit_details[] =
+    "  outpost submit FILE|-               a job spec, or an array of specs, as JSON\n"
+    "  outpost submit [flags] -- PROGRAM ARGS...   an exec job\n"
+    "  outpost submit --kind noop [--count N]\n"
+    "  outpost submit --local SITE_DATA_DIR|SOCKET ...   run on this site, also offline\n"
+    "      (the site's policy must list the kind under 'local')\n"
+    "  outpost submit --kind route INSTANCE [--time-limit S] [--seed N]   plan routes for a\n"
+    "      CVRPLIB, Solomon or JSON instance; outputs solution.json, routes.svg\n"
+    "  --name NAME  --cores N  --memory-mb N  --wall-s N  --classes pod,car,dc\n"
+    "  --input FILE (attached, repeatable)  --output NAME (returned, repeatable)\n"
+    "  --count N (N copies)  --data-class public|confidential|site-private  --origin SITE\n"
+    "  --wait        until every job ends; prints 'ID STATE', exit 0 if all succeeded\n"
+    "  --quiet, -q   print only the new job ids, one a line (for scripts)\n"
+    "The spec format is in docs/jobs.md. Prints 'submitted job ID' per new job.\n";
+
+static const char power_details[] =
+    "  --watts W          the site's envelope (what it may draw now)\n"
+    "  --price P          the grid price now\n"
+    "  --carbon C         the grid's carbon intensity now (g CO2 per kWh)\n"
+    "  --dr-watts W --dr-for S   a demand-response cap of W watts for S seconds\n"
+    "  --departure-in S   a parked car leaves in S seconds; --no-departure: no stated time\n";
+
+static const char audit_details[] =
+    "  outpost audit verify [--db FILE] [--trusted-head FILE]   recompute the whole log from\n"
+    "      the hub's database file (no hub process needed) and check every signed head\n"
+    "  outpost audit prove ENTRY    an inclusion proof, checked here with the hub's key\n"
+    "  outpost audit show [--job ID | --site ID] [--kind K] [--from N] [--limit N]\n"
+    "  outpost audit tail [filters]  follow the log as it grows\n"
+    "  outpost audit head           the latest signed head (keep it: --trusted-head)\n";
+
+static const char policy_details[] =
+    "  outpost policy check FILE   parse and validate here (no hub needed)\n"
+    "  outpost policy show         the policy in force on the hub\n"
+    "  outpost policy diff FILE    lines that FILE would remove (-) and add (+)\n"
+    "  outpost policy set FILE     put FILE in force (its version must be newer)\n";
+
+static const char common_details[] =
+    "\nCommon options (before or after the command's own):\n"
+    "  --hub-dir DIR     the hub's data dir: uses DIR/cli.conf and DIR/admin\n"
+    "                    (default $OUTPOST_HUB_DIR)\n"
+    "  --hub-conf FILE   hub address and key (default DIR/cli.conf)\n"
+    "  --identity DIR    operator key dir (default DIR/admin, else ~/.outpost/operator)\n"
+    "  --timeout MS      how long to wait for the hub (default 10000)\n"
+    "  --json            print the hub's JSON answer\n"
+    "Exit codes: 0 ok, 2 bad usage, 4 not found, 5 hub unreachable, 6 rejected,\n"
+    "7 the audit log or a proof does not verify.\n";
+
+const cli_command cli__commands[] = {
+    {"token", cli__cmd_token, CLI_NEEDS_HUB, "token create --class pod|car|dc [--ttl S]",
+     "a one-time join token for a new site", NULL},
+    {"submit", cli__cmd_submit, CLI_NEEDS_HUB, "submit FILE|- | submit [flags] -- PROGRAM ARGS",
+     "queue jobs", submit_details},
+    {"jobs", cli__cmd_jobs, CLI_NEEDS_HUB, "jobs [--state S] [--limit N]", "list jobs",
+     "  --state queued|placed|running|succeeded|failed|cancelled   only jobs in that state\n"
+     "  --limit N   at most N jobs, the newest first (default 50)\n"},
+    {"job", cli__cmd_job, CLI_NEEDS_HUB, "job ID", "a job's status, attempts, where and why", NULL},
+    {"result", cli__cmd_result, CLI_NEEDS_HUB, "result ID [--save DIR]",
+     "the outputs of a finished job", "  --save DIR   write the verified output files into DIR\n"},
+    {"watch", cli__cmd_watch, CLI_NEEDS_HUB, "watch [--until-done] [--interval MS]",
+     "live progress per site",
+     "  --until-done    stop when no job is queued, placed or running\n"
+     "  --interval MS   refresh period (100 to 60000, default 1000)\n"},
+    {"cancel", cli__cmd_cancel, CLI_NEEDS_HUB, "cancel ID", "cancel a job", NULL},
+    {"sites", cli__cmd_sites, CLI_NEEDS_HUB, "sites",
+     "the fleet: class, capacity, power, heartbeat", NULL},
+    {"approve", cli__cmd_approve, CLI_NEEDS_HUB, "approve JOB",
+     "let a job that policy holds for approval run", NULL},
+    {"stats", cli__cmd_stats, CLI_NEEDS_HUB, "stats",
+     "the hub's counters: jobs, results, messages dropped", NULL},
+    {"audit", cli__cmd_audit, CLI_NEEDS_HUB, "audit verify|prove N|show|tail|head",
+     "the hub's tamper-evident log", audit_details},
+    {"explain", cli__cmd_explain, CLI_NEEDS_HUB, "explain JOB",
+     "why the job ran where it ran (from the audit log)", NULL},
+    {"policy", cli__cmd_policy, CLI_NEEDS_HUB, "policy check FILE | show | diff FILE | set FILE",
+     "the hub's governance rules", policy_details},
+    {"leave", cli__cmd_leave, CLI_NEEDS_SITE, "leave SITE_DIR|SOCKET [--grace S]",
+     "a site's owner unplugs: hand its jobs back",
+     "  --grace S   seconds the jobs get to stop before they are killed (0 to 3600, default "
+     "10)\n"},
+    {"power", cli__cmd_power, CLI_NEEDS_SITE, "power SITE_DIR|SOCKET [options]",
+     "set a site's power signals by hand", power_details},
+    {"operator-key", cli__cmd_operator_key, CLI_NEEDS_NOTHING, "operator-key",
+     "print this operator's public key", NULL},
+    {"route", run_route, CLI_NEEDS_NOTHING, "route FILE [--time-limit S]",
+     "plan vehicle routes on this machine", NULL},
+    {"sim", run_sim, CLI_NEEDS_NOTHING, "sim [--sites N] [--jobs N] [--out DIR]",
+     "simulate a fleet on real data", NULL},
+};
+const size_t cli__n_commands = sizeof cli__commands / sizeof cli__commands[0];
+
+const cli_command *cli__find(const char *name)
+{
+    for (size_t i = 0; name && i < cli__n_commands; i++)
+        if (strcmp(cli__commands[i].name, name) == 0) return &cli__commands[i];
+    return NULL;
+}
+
+int cli_is_command(const char *name)
+{
+    return cli__find(name) != NULL;
+}
+
+void cli_print_commands(FILE *out)
+{
+    static const struct {
+        cli_needs needs;
+        const char *title;
+    } groups[] = {
+        {CLI_NEEDS_HUB, "Operator commands (talk to a running hub):"},
+        {CLI_NEEDS_SITE, "Site commands (talk to a site agent on this machine):"},
+        {CLI_NEEDS_NOTHING, "Tools (need no hub and no site):"},
+    };
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        fprintf(out, "%s%s\n", g ? "\n" : "", groups[g].title);
+        for (size_t i = 0; i < cli__n_commands; i++) {
+            const cli_command *cmd = &cli__commands[i];
+            if (cmd->needs != groups[g].needs) continue;
+            if (strlen(cmd->synopsis) > 44)
+                fprintf(out, "  outpost %s\n  %52s%s\n", cmd->synopsis, "", cmd->summary);
+            else
+                fprintf(out, "  outpost %-44s%s\n", cmd->synopsis, cmd->summary);
+        }
+    }
+}
+
+void cli__usage(FILE *out, const char *name)
+{
+    const cli_command *cmd = cli__find(name);
+    if (!cmd) return;
+    fprintf(out, "usage: outpost %s\n  %s\n", cmd->synopsis, cmd->summary);
+    if (cmd->details) fprintf(out, "\n%s", cmd->details);
+    if (cmd->needs != CLI_NEEDS_SITE) fprintf(out, "%s", common_details);
+}
+
+int cli__usage_error(const cli *c)
+{
+    const cli_command *cmd = cli__find(c->cmd);
+    if (cmd)
+        fprintf(stderr, "usage: outpost %s\n(outpost %s --help says more)\n", cmd->synopsis,
+                cmd->name);
+    return EXIT_USAGE;
+}
+
+int cli_main(int argc, char **argv)
+{
+    const cli_command *cmd = argc > 0 ? cli__find(argv[0]) : NULL;
+    if (!cmd) {
+        fprintf(stderr, "outpost: unknown command %s; outpost help lists them\n",
+                argc > 0 ? argv[0] : "(none)");
+        return EXIT_USAGE;
+    }
+    log_set_level(LOG_LEVEL_WARN);
+    cli c;
+    cli__init(&c, cmd->name);
+    int rc = cmd->run(&c, argc, argv);
+    cli__close(&c);
+    return rc;
+}

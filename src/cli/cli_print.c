@@ -1,0 +1,234 @@
+/*
+ * cli_print: how the CLI shows what the hub answers: times, texts,
+ * paths, and the tables whose columns are as wide as their data (a site id
+ * may be 63 characters; none is cut).
+ */
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/util.h"
+#include "cli/cli_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void cli__print_json(FILE *out, const cJSON *data)
+{
+    char *text = cJSON_Print(data);
+    if (text) fprintf(out, "%s\n", text);
+    free(text);
+}
+
+const char *cli__fmt_time(int64_t ms, char *buf, size_t len)
+{
+    if (ms <= 0) return "-";
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%H:%M:%S", &tm);
+    return buf;
+}
+
+const char *cli__text(const cJSON *obj, const char *key, const char *fallback)
+{
+    const char *s = jsonx_str(obj, key);
+    return s && *s ? s : fallback;
+}
+
+int64_t cli__count(const cJSON *obj, const char *key)
+{
+    int64_t n = 0;
+    jsonx_int(obj, key, 0, INT64_MAX, &n);
+    return n;
+}
+
+int cli__column_width(const cJSON *rows, const char *key, const char *fallback, const char *header,
+                      int max)
+{
+    size_t width = strlen(header);
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows)
+    {
+        size_t len = strlen(cli__text(row, key, fallback));
+        if (len > width) width = len;
+    }
+    return width > (size_t)max ? max : (int)width;
+}
+
+int cli__path_join(char *buf, size_t len, const char *dir, const char *name)
+{
+    if (!name || !*name) return OP_EINVAL;
+    size_t dir_len = strlen(dir);
+    while (dir_len > 1 && dir[dir_len - 1] == '/')
+        dir_len--;
+    if (dir_len == 0) return util_fmt(buf, len, "%s", name) == OP_OK ? OP_OK : OP_ETOOBIG;
+    const char *sep = dir[dir_len - 1] == '/' ? "" : "/";
+    return util_fmt(buf, len, "%.*s%s%s", (int)dir_len, dir, sep, name) == OP_OK ? OP_OK
+                                                                                 : OP_ETOOBIG;
+}
+
+/* A job's label: its name, else its kind (a route job submitted without --name). */
+static const char *job_label(const cJSON *j)
+{
+    return cli__text(j, "name", cli__text(j, "kind", "-"));
+}
+
+void cli__print_jobs(FILE *out, const cJSON *data)
+{
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(data, "jobs"), *j;
+    int name_w = 4, site_w = cli__column_width(jobs, "site", "", "SITE", 63);
+    cJSON_ArrayForEach(j, jobs)
+    {
+        int len = (int)strlen(job_label(j));
+        if (len > name_w) name_w = len > 63 ? 63 : len;
+    }
+    fprintf(out, "%-8s %-*s %-5s %-10s %-7s %-*s %s\n", "ID", name_w, "NAME", "KIND", "STATE",
+            "ATTEMPT", site_w, "SITE", "REASON");
+    cJSON_ArrayForEach(j, jobs)
+    {
+        fprintf(out, "%-8lld %-*.*s %-5s %-10s %-7lld %-*.*s %.60s\n",
+                (long long)cli__count(j, "id"), name_w, name_w, job_label(j),
+                cli__text(j, "kind", ""), cli__text(j, "state", ""),
+                (long long)cli__count(j, "attempt"), site_w, site_w, cli__text(j, "site", ""),
+                cli__text(j, "reason", ""));
+    }
+    const cJSON *cnt;
+    fprintf(out, "totals:");
+    cJSON_ArrayForEach(cnt, cJSON_GetObjectItemCaseSensitive(data, "counts"))
+        fprintf(out, " %s=%lld", cnt->string, (long long)cnt->valuedouble);
+    fprintf(out, "\n");
+}
+
+/* Messages a site dropped (forged, replayed, unsigned ...), from its heartbeat. */
+static int64_t site_rejected(const cJSON *s)
+{
+    int64_t rejected = 0;
+    const cJSON *counter;
+    cJSON_ArrayForEach(counter, cJSON_GetObjectItemCaseSensitive(s, "messages"))
+    {
+        if (strcmp(counter->string, "accepted") != 0 && cJSON_IsNumber(counter))
+            rejected += (int64_t)counter->valuedouble;
+    }
+    return rejected;
+}
+
+/* A site's power columns: the forecast envelope's least over the next hour, and a stated
+ * departure in minutes. */
+static void site_power(const cJSON *s, int64_t now_ms, char next_s[24], char leaves_s[24])
+{
+    const cJSON *pw = cJSON_GetObjectItemCaseSensitive(s, "power");
+    const cJSON *fc = cJSON_GetObjectItemCaseSensitive(pw, "forecast_watts");
+    snprintf(next_s, 24, "-");
+    snprintf(leaves_s, 24, "-");
+    if (cJSON_GetArraySize(fc) > 2 && cJSON_IsNumber(cJSON_GetArrayItem(fc, 2)))
+        snprintf(next_s, 24, "%.0f W", cJSON_GetArrayItem(fc, 2)->valuedouble);
+    int64_t stay = 0;
+    if (jsonx_int(pw, "stay_until_ms", 1, INT64_MAX, &stay) == OP_OK) {
+        int64_t left_s = (stay - now_ms) / 1000;
+        snprintf(leaves_s, 24, "%lldm", (long long)(left_s > 0 ? left_s / 60 : 0));
+    }
+}
+
+static void print_site_row(FILE *out, const cJSON *s, int id_w, int64_t now_ms)
+{
+    int64_t cores = 0, free_cores = 0, mem = 0, free_mem = 0, age = -1;
+    double headroom = 0;
+    jsonx_int(s, "cores", 0, INT64_MAX, &cores);
+    jsonx_int(s, "free_cores", INT64_MIN, INT64_MAX, &free_cores);
+    jsonx_int(s, "memory_mb", 0, INT64_MAX, &mem);
+    jsonx_int(s, "free_memory_mb", INT64_MIN, INT64_MAX, &free_mem);
+    jsonx_int(s, "heartbeat_age_ms", -1, INT64_MAX, &age);
+    jsonx_num(s, "headroom_watts", &headroom);
+    char cores_s[48], mem_s[48], age_s[32], next_s[24], leaves_s[24];
+    snprintf(cores_s, sizeof cores_s, "%lld/%lld", (long long)free_cores, (long long)cores);
+    snprintf(mem_s, sizeof mem_s, "%lld/%lld", (long long)free_mem, (long long)mem);
+    if (age < 0)
+        snprintf(age_s, sizeof age_s, "never");
+    else
+        snprintf(age_s, sizeof age_s, "%.1fs", (double)age / 1000.0);
+    site_power(s, now_ms, next_s, leaves_s);
+    int64_t trust = 0;
+    jsonx_int(s, "trust", 0, 100, &trust);
+    fprintf(out, "%-*.*s %-5s %-8s %-9s %-11s %7.0f W %-9s %-7s %-8s %-5lld %-5lld %-8lld %s\n",
+            id_w, id_w, cli__text(s, "id", ""), cli__text(s, "class", ""),
+            cli__text(s, "status", ""), cores_s, mem_s, headroom, next_s, leaves_s, age_s,
+            (long long)cli__count(s, "jobs"), (long long)trust, (long long)site_rejected(s),
+            cli__text(s, "protections_off", "none"));
+}
+
+void cli__print_sites(FILE *out, const cJSON *data, int64_t now_ms)
+{
+    const cJSON *sites = cJSON_GetObjectItemCaseSensitive(data, "sites"), *s;
+    int id_w = cli__column_width(sites, "id", "", "SITE", 63);
+    fprintf(out, "%-*s %-5s %-8s %-9s %-11s %-9s %-9s %-7s %-8s %-5s %-5s %-8s %s\n", id_w, "SITE",
+            "CLASS", "STATUS", "CORES", "MEM MB", "HEADROOM", "NEXT 1H", "LEAVES", "HEARTBT",
+            "JOBS", "TRUST", "REJECTED", "PROTECTIONS OFF");
+    cJSON_ArrayForEach(s, sites) print_site_row(out, s, id_w, now_ms);
+}
+
+void cli__print_per_site(FILE *out, const cJSON *per_site)
+{
+    const cJSON *site;
+    int id_w = 4;
+    cJSON_ArrayForEach(site, per_site)
+    {
+        int len = (int)strlen(site->string);
+        if (len > id_w) id_w = len > 63 ? 63 : len;
+    }
+    fprintf(out, "%-*s %8s %8s %10s %8s %10s\n", id_w, "SITE", "PLACED", "RUNNING", "SUCCEEDED",
+            "FAILED", "CANCELLED");
+    cJSON_ArrayForEach(site, per_site)
+    {
+        if (!site->string[0]) continue; /* queued jobs: no site yet */
+        fprintf(out, "%-*.*s %8lld %8lld %10lld %8lld %10lld\n", id_w, id_w, site->string,
+                (long long)cli__count(site, "placed"), (long long)cli__count(site, "running"),
+                (long long)cli__count(site, "succeeded"), (long long)cli__count(site, "failed"),
+                (long long)cli__count(site, "cancelled"));
+    }
+}
+
+/* "name n, name n, ..." for every number in obj except skip. */
+static void print_counters(FILE *out, const cJSON *obj, const char *skip)
+{
+    const cJSON *n;
+    const char *sep = "";
+    cJSON_ArrayForEach(n, obj)
+    {
+        if (!cJSON_IsNumber(n) || (skip && strcmp(n->string, skip) == 0)) continue;
+        fprintf(out, "%s%s %lld", sep, n->string, (long long)n->valuedouble);
+        sep = ", ";
+    }
+}
+
+void cli__print_stats(FILE *out, const cJSON *data, const char *hub_id)
+{
+    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(data, "counts");
+    const cJSON *results = cJSON_GetObjectItemCaseSensitive(data, "results");
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(data, "messages");
+    double cpu = 0, joules = 0, commit_ms = 0;
+    jsonx_num(data, "cpu_seconds", &cpu);
+    jsonx_num(data, "energy_joules", &joules);
+    jsonx_num(data, "commit_ms_avg", &commit_ms);
+    fprintf(out, "hub %s\n", hub_id);
+    fprintf(out, "jobs:      ");
+    print_counters(out, counts, NULL);
+    fprintf(out, "%s%lld submitted since the hub started\n", cJSON_GetArraySize(counts) ? "; " : "",
+            (long long)cli__count(data, "jobs_submitted"));
+    fprintf(out,
+            "results:   %lld applied, %lld duplicates and %lld stale ones ignored; %.1f CPU s,"
+            " %.1f kJ\n",
+            (long long)cli__count(results, "applied"), (long long)cli__count(results, "duplicate"),
+            (long long)cli__count(results, "stale"), cpu, joules / 1000.0);
+    fprintf(out,
+            "messages:  %lld accepted; dropped: ", (long long)cli__count(messages, "accepted"));
+    print_counters(out, messages, "accepted");
+    fprintf(out, "\nbounds:    %lld hits (a full queue or outbox refused work)\n",
+            (long long)cli__count(data, "bound_hits"));
+    fprintf(out, "store:     %lld commits, %.2f ms each on average\n",
+            (long long)cli__count(data, "commits"), commit_ms);
+    const cJSON *per_site = cJSON_GetObjectItemCaseSensitive(data, "per_site");
+    if (cJSON_GetArraySize(per_site) > 0) {
+        fprintf(out, "\n");
+        cli__print_per_site(out, per_site);
+    }
+}

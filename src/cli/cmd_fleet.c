@@ -1,0 +1,138 @@
+/*
+ * cmd_fleet: the commands about the fleet and who may join or act in it:
+ * `outpost sites`, `token create` (a site's one-time join token), `approve`
+ * (a job policy holds), `stats` (the hub's counters) and `operator-key`.
+ */
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/os.h"
+#include "base/util.h"
+#include "cli/cli_int.h"
+#include "core/jobspec.h"
+
+#include <limits.h>
+#include <string.h>
+
+static const struct option no_options[] = {{NULL, 0, NULL, 0}};
+
+/* The command line of a command that takes no argument: EXIT_OK, or help printed (*help), or
+ * EXIT_USAGE. */
+static int no_arguments(cli *c, int argc, char **argv, int *help)
+{
+    int code;
+    *help = 0;
+    while ((code = cli__getopt(c, argc, argv, "", no_options)) != -1) {
+        if (code != 'h') return cli__usage_error(c);
+        cli__usage(stdout, c->cmd);
+        *help = 1;
+        return EXIT_OK;
+    }
+    return optind < argc ? cli__usage_error(c) : EXIT_OK;
+}
+
+int cli__cmd_sites(cli *c, int argc, char **argv)
+{
+    int help;
+    int rc = no_arguments(c, argc, argv, &help);
+    if (rc != EXIT_OK || help) return rc;
+    cJSON *data = NULL;
+    if ((rc = cli__request(c, cJSON_CreateObject(), "sites", &data)) != EXIT_OK) return rc;
+    if (c->json)
+        cli__print_json(stdout, data);
+    else
+        cli__print_sites(stdout, data, os_now_ms());
+    return EXIT_OK;
+}
+
+int cli__cmd_stats(cli *c, int argc, char **argv)
+{
+    int help;
+    int rc = no_arguments(c, argc, argv, &help);
+    if (rc != EXIT_OK || help) return rc;
+    cJSON *data = NULL;
+    if ((rc = cli__request(c, cJSON_CreateObject(), "stats", &data)) != EXIT_OK) return rc;
+    if (c->json)
+        cli__print_json(stdout, data);
+    else
+        cli__print_stats(stdout, data, c->hub.hub_id);
+    return EXIT_OK;
+}
+
+static int parse_token_args(cli *c, int argc, char **argv, const char **cls, int64_t *ttl,
+                            int *help)
+{
+    static const struct option opts[] = {{"class", required_argument, NULL, 'c'},
+                                         {"ttl", required_argument, NULL, 't'},
+                                         {NULL, 0, NULL, 0}};
+    int code;
+    *help = 0;
+    while ((code = cli__getopt(c, argc, argv, "", opts)) != -1) {
+        if (code == 'c') {
+            *cls = optarg;
+        } else if (code == 't') {
+            if (util_parse_i64(optarg, 1, 365LL * 86400, ttl) != OP_OK) {
+                fprintf(stderr, "outpost token: --ttl must be 1 to 31536000 seconds\n");
+                return EXIT_USAGE;
+            }
+        } else if (code == 'h') {
+            cli__usage(stdout, "token");
+            *help = 1;
+            return EXIT_OK;
+        } else {
+            return cli__usage_error(c);
+        }
+    }
+    if (optind != argc - 1 || strcmp(argv[optind], "create") != 0) return cli__usage_error(c);
+    if (!*cls || !jobspec_class_bit(*cls)) {
+        fprintf(stderr, "outpost token create: --class must be pod, car or dc\n");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+int cli__cmd_token(cli *c, int argc, char **argv)
+{
+    const char *cls = NULL;
+    int64_t ttl = 0;
+    int help;
+    int rc = parse_token_args(c, argc, argv, &cls, &ttl, &help);
+    if (rc != EXIT_OK || help) return rc;
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    cJSON_AddStringToObject(req, "class", cls);
+    if (ttl) jsonx_add_int(req, "ttl_s", ttl);
+    if ((rc = cli__request(c, req, "token", &data)) != EXIT_OK) return rc;
+    if (c->json)
+        cli__print_json(stdout, data);
+    else
+        printf("%s\n", cli__text(data, "token", ""));
+    return EXIT_OK;
+}
+
+int cli__cmd_approve(cli *c, int argc, char **argv)
+{
+    int64_t id;
+    int help;
+    int rc = cli__job_id_only(c, argc, argv, &id, &help);
+    if (rc != EXIT_OK || help) return rc;
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    jsonx_add_int(req, "id", id);
+    if ((rc = cli__request(c, req, "approve", &data)) == EXIT_OK)
+        printf("job %lld approved\n", (long long)id);
+    return rc;
+}
+
+/* operator-key: this operator's public key, to add to the hub's operators file. No hub. */
+int cli__cmd_operator_key(cli *c, int argc, char **argv)
+{
+    int help;
+    int rc = no_arguments(c, argc, argv, &help);
+    if (rc != EXIT_OK || help) return rc;
+    char dir[PATH_MAX];
+    cli__identity_dir(c, dir, sizeof dir);
+    if (opclient_identity(dir, &c->identity) != OP_OK) {
+        fprintf(stderr, "outpost: cannot load operator identity from %s\n", dir);
+        return EXIT_USAGE;
+    }
+    printf("%s operator key (add this line to the hub's operators file)\n", c->identity.pk_hex);
+    return EXIT_OK;
+}
