@@ -9,70 +9,26 @@
 #include "base/os.h"
 #include "base/util.h"
 #include "cli/cli_int.h"
+#include "io/localsock.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 /*
  * One request to a site agent on this machine through its socket (path: the
- * socket or the site's data dir). Takes req. On EXIT_OK *reply is the
- * answer (the caller frees it).
+ * socket or the site's data dir; io/localsock does the framing, the bounds
+ * and the timeout). Takes req. On EXIT_OK *reply_out is the answer (the
+ * caller frees it); else EXIT_UNREACHABLE after printing why.
  */
 static int local_call(const char *path, cJSON *req, cJSON **reply_out)
 {
-    char sock_path[PATH_MAX];
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        snprintf(sock_path, sizeof sock_path, "%s/local.sock", path);
-    else
-        snprintf(sock_path, sizeof sock_path, "%s", path);
-    struct sockaddr_un addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    char *text = cJSON_PrintUnformatted(req);
+    char err[512];
+    int rc = localsock_call(path, req, LOCALSOCK_CALL_TIMEOUT_MS, reply_out, err, sizeof err);
     cJSON_Delete(req);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (!text || fd < 0 || strlen(sock_path) >= sizeof addr.sun_path) {
-        free(text);
-        if (fd >= 0) close(fd);
-        fprintf(stderr, "outpost submit: cannot reach the site at %s\n", sock_path);
+    if (rc != OP_OK) {
+        fprintf(stderr, "outpost: %s\n", err);
         return EXIT_UNREACHABLE;
     }
-    memcpy(addr.sun_path, sock_path, strlen(sock_path) + 1); /* length checked above */
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        fprintf(stderr,
-                "outpost submit: cannot reach the site at %s: %s (is the agent running,"
-                " and may you use its socket?)\n",
-                sock_path, strerror(errno));
-        free(text);
-        close(fd);
-        return EXIT_UNREACHABLE;
-    }
-    size_t len = strlen(text);
-    text[len] = '\n'; /* one request per line; the NUL after it is not sent */
-    os_write_all(fd, text, len + 1);
-    free(text);
-    char buf[65536];
-    size_t got = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + got, sizeof buf - 1 - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0 || (got += (size_t)n) == sizeof buf - 1) break;
-    }
-    close(fd);
-    buf[got] = '\0';
-    cJSON *reply = cJSON_Parse(buf);
-    if (!reply) {
-        fprintf(stderr, "outpost: no answer from the site at %s\n", sock_path);
-        return EXIT_UNREACHABLE;
-    }
-    *reply_out = reply;
     return EXIT_OK;
 }
 
