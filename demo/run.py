@@ -73,7 +73,8 @@ def data_files():
         src = "../shared/data (EV charging, grid, taxi and VRP data sets)"
     else:
         print(f"note: {SHARED_DATA} is missing; compressing the project's own sources instead")
-        files = sorted(glob.glob(os.path.join(ROOT, "src", "*.c")))
+        files = sorted(glob.glob(os.path.join(ROOT, "src", "*.c")) +
+                       glob.glob(os.path.join(ROOT, "src", "*", "*.c")))
         src = "the project's sources"
     return [f for f in files if os.path.getsize(f) <= MAX_INPUT], src
 
