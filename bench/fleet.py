@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Power-aware scheduling at fleet scale (issue 3), for `make bench`.
+"""Power-aware scheduling at fleet scale, for `make bench`.
 
 1. Placement through the fleet index at 1,000, 10,000 and 100,000 sites with every
    constraint on (classes, regions, forecasts per horizon, stated departures, grid

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A long offline period, then the link returns (issue 5).
+"""A long offline period, then the link returns.
 
 A real broker, hub and one site (release build) behind a loopback TCP proxy. With the
 link cut, 10,000 no-op jobs are submitted on the site (`outpost submit --local`, 500 per
@@ -77,7 +77,7 @@ def main():
         drain = time.monotonic() - t
         applied = count(hub_db, "SELECT COUNT(*) FROM results r JOIN jobs j ON r.job_id=j.id"
                                 " WHERE j.submitted_by='local:wh-1' AND r.applied=1")
-        print(f"offline backlog: {outbox} results in the site's outbox; site RSS {rss_before:.1f}"
+        print(f"\n== offline backlog: {outbox} results in the site's outbox; site RSS {rss_before:.1f}"
               f" MB before, {rss_full:.1f} MB holding them")
         print(f"  drain after the link returns: {drain:.2f} s ({n / drain:,.0f} results/s), "
               f"reconnect included")

@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,6 +46,23 @@ ROUTE_JOBS = [("solomon/R101.txt", 1642.88, "dc-warehouse-a"),
               ("x/X-n101-k25.vrp", 27591, "dc-factory-b"),
               ("x/X-n148-k46.vrp", 43448, "dc-factory-b")]
 ROUTE_SECONDS = 3
+POWER_JOBS = 1  # power_phase's one job that moves from pod to pod
+
+
+def job_ids(stdout):
+    """The job ids `outpost submit` printed, one per line: "N" or "submitted job N"."""
+    return [int(line.split()[-1]) for line in stdout.splitlines() if line.strip()]
+
+
+def width(values, least):
+    """A column as wide as its longest value (site ids may have up to 63 characters)."""
+    return max([least] + [len(str(v)) for v in values])
+
+
+def gap_percent(cost, best_known):
+    """Gap to the best known solution; a cost equal to it prints 0.00%, never -0.00%."""
+    gap = round(100 * (cost - best_known) / best_known, 2)
+    return f"{gap + 0.0:.2f}%"
 
 
 def data_files():
@@ -55,7 +73,8 @@ def data_files():
         src = "../shared/data (EV charging, grid, taxi and VRP data sets)"
     else:
         print(f"note: {SHARED_DATA} is missing; compressing the project's own sources instead")
-        files = sorted(glob.glob(os.path.join(ROOT, "src", "*.c")))
+        files = sorted(glob.glob(os.path.join(ROOT, "src", "*.c")) +
+                       glob.glob(os.path.join(ROOT, "src", "*", "*.c")))
         src = "the project's sources"
     return [f for f in files if os.path.getsize(f) <= MAX_INPUT], src
 
@@ -107,16 +126,24 @@ def power_phase(fleet):
                    "command": ["sh", "-c", "test -f state.txt && echo resumed from $(cat state.txt);"
                                " trap 'echo step-1 > state.txt; exit 143' TERM; sleep 6 & wait;"
                                " echo forecast done"]}, f)
-    jid = int(fleet.cli("submit", "--quiet", spec).stdout)
+    jid = job_ids(fleet.cli("submit", spec).stdout)[0]
     wait_for(lambda: fleet.job(jid)["job"]["state"] == "running", 60, 0.2, "the pod job to run")
     first = fleet.job(jid)["job"]["site"]
     print(f"== power: job {jid} runs on {first}; its chargers fill up and its meter says 0 W")
     fleet.cli("power", os.path.join(fleet.base, "sites", first), "--watts", "0")
     fleet.wait_jobs_terminal([jid], 60)
     job = fleet.job(jid)
-    for e in job["events"]:
-        if e["event"] in ("placed", "requeued", "succeeded", "failed"):
-            print(f"   {e['event']:<10} {e.get('site') or '':<12} {(e.get('detail') or '')[:110]}")
+    events = [e for e in job["events"] if e["event"] in ("placed", "requeued", "succeeded", "failed")]
+    site_w = width([e.get("site") or "" for e in events], 4)
+    for e in events:
+        head = f"   {e['event']:<10} {e.get('site') or '':<{site_w}} "
+        # the placement's reasons without its per-site list, wrapped between words
+        detail = (e.get("detail") or "").split(" [", 1)[0]
+        lines = textwrap.wrap(detail, width=max(40, 100 - len(head)), break_on_hyphens=False,
+                              break_long_words=False) or [""]
+        print(head + lines[0])
+        for more in lines[1:]:
+            print(" " * len(head) + more)
     out = fleet.cli_json("result", str(jid)).get("stdout", "").strip().replace("\n", " / ")
     print(f"   job {jid} {job['job']['state']} on {job['job']['site']} "
           f"(attempt {job['job']['attempt']}); its output: {out}")
@@ -154,15 +181,15 @@ def route_phase(fleet):
         if not os.path.exists(path):
             path, bks = os.path.join(fleet.base, f"day-{len(jobs)}.json"), None
             generated_instance(path, len(jobs))
-        jid = int(fleet.cli("submit", "--quiet", "--kind", "route", path, "--time-limit",
-                            str(ROUTE_SECONDS), "--data-class", "confidential", "--origin",
-                            origin).stdout.split()[0])
+        jid = job_ids(fleet.cli("submit", "--kind", "route", path, "--name",
+                                f"route:{os.path.basename(path)}", "--time-limit",
+                                str(ROUTE_SECONDS), "--data-class", "confidential", "--origin",
+                                origin).stdout)[0]
         jobs.append((jid, os.path.basename(path), bks, origin))
     print(f"== submitted {len(jobs)} route jobs ({ROUTE_SECONDS} s each), confidential, pinned "
           "by policy to their warehouse")
     fleet.wait_jobs_terminal([j[0] for j in jobs], 120)
-    print(f"\n{'ID':>4} {'INSTANCE':<18} {'SITE':<15} {'STATE':<10} {'COST':>10} {'BEST KNOWN':>10} "
-          f"{'GAP':>7} {'ROUTES':>6}")
+    rows = []
     for jid, name, bks, origin in jobs:
         j = fleet.job(jid)["job"]
         cost, routes, gap = "-", "-", "-"
@@ -172,10 +199,15 @@ def route_phase(fleet):
             with open(os.path.join(out, "solution.json")) as f:
                 sol = json.load(f)
             cost, routes = f"{sol['cost']:.2f}", str(sol["routes_used"])
-            # + 0.0: a cost a hair under the best known prints 0.00%, not -0.00%
-            gap = f"{round(100 * (sol['cost'] - bks) / bks, 2) + 0.0:.2f}%" if bks else "-"
-        print(f"{jid:>4} {name:<18} {j['site'] or '-':<15} {j['state']:<10} {cost:>10} "
-              f"{bks if bks else '-':>10} {gap:>7} {routes:>6}")
+            gap = gap_percent(sol["cost"], bks) if bks else "-"
+        rows.append((jid, name, j["site"] or "-", j["state"], cost, bks or "-", gap, routes))
+    name_w = width([r[1] for r in rows], len("INSTANCE"))
+    site_w = width([r[2] for r in rows], len("SITE"))
+    print(f"\n{'ID':>4} {'INSTANCE':<{name_w}} {'SITE':<{site_w}} {'STATE':<10} {'COST':>10} "
+          f"{'BEST KNOWN':>10} {'GAP':>7} {'ROUTES':>6}")
+    for jid, name, site, state, cost, bks, gap, routes in rows:
+        print(f"{jid:>4} {name:<{name_w}} {site:<{site_w}} {state:<10} {cost:>10} {bks:>10} "
+              f"{gap:>7} {routes:>6}")
     print(f"   solutions and SVG pictures of the routes: {fleet.base}/routes/<job>/")
     return [j[0] for j in jobs]
 
@@ -204,7 +236,7 @@ def main():
         fleet.start_broker()
         print(f"== mosquitto on 127.0.0.1:{fleet.port}")
         fleet.start_hub(site_lost_after_ms=6000, lease_ms=20000)
-        print("== hub started; enrolling 8 sites with one-time join tokens")
+        print(f"== hub started; enrolling {len(SITES)} sites with one-time join tokens")
         for name, cls, cores, mem, budget, wpc, idle in SITES:
             fleet.start_site(name, cls, wait=False, cores=cores, memory_mb=mem,
                              power_budget_watts=budget, watts_per_core=wpc, idle_watts=idle,
@@ -215,11 +247,13 @@ def main():
         print(fleet.cli("sites").stdout)
         files, source = data_files()
         specs = job_specs(files)
+        print(f"== {len(specs) + POWER_JOBS + len(ROUTE_JOBS)} jobs in all: {len(specs)} exec, "
+              f"{POWER_JOBS} moved by a power cut, {len(ROUTE_JOBS)} route")
         print(f"== submitting {len(specs)} exec jobs: compress and checksum {len(files)} files "
               f"from {source}")
         ids = []
         for argv in specs:
-            ids += [int(x) for x in fleet.cli("submit", "--quiet", *argv).stdout.split()]
+            ids += job_ids(fleet.cli("submit", *argv).stdout)
         watch = subprocess.run([binary, "watch", "--hub-dir", fleet.hub_dir, "--until-done",
                                 "--interval", "1000"], env=fleet.env)
         if watch.returncode != 0:
@@ -255,17 +289,19 @@ def summary(fleet, ids, elapsed):
         agg[0] += 1
         agg[1] += r.get("cpu_seconds", 0.0)
         agg[2] += r.get("energy_joules", 0.0)
+    name_w = width([r[1] for r in rows], len("JOB"))
+    site_w = width([r[3] for r in rows], len("SITE"))
     print("\n== every job")
-    print(f"{'ID':>4} {'JOB':<44} {'STATE':<10} {'SITE':<15} {'TRY':>3} {'CPU s':>7} "
+    print(f"{'ID':>4} {'JOB':<{name_w}} {'STATE':<10} {'SITE':<{site_w}} {'TRY':>3} {'CPU s':>7} "
           f"{'ENERGY J':>9}")
     for jid, name, state, site, attempt, cpu, joules, wall in rows:
-        print(f"{jid:>4} {name[:44]:<44} {state:<10} {site:<15} {attempt:>3} {cpu:>7.2f} "
+        print(f"{jid:>4} {name:<{name_w}} {state:<10} {site:<{site_w}} {attempt:>3} {cpu:>7.2f} "
               f"{joules:>9.1f}")
     print("\n== per site")
-    print(f"{'SITE':<15} {'CLASS':<5} {'JOBS':>5} {'CPU s':>8} {'ENERGY J':>9}")
+    print(f"{'SITE':<{site_w}} {'CLASS':<5} {'JOBS':>5} {'CPU s':>8} {'ENERGY J':>9}")
     for site, (n, cpu, joules) in sorted(per_site.items()):
         cls = sites.get(site, {}).get("class", "-")
-        print(f"{site:<15} {cls:<5} {n:>5} {cpu:>8.2f} {joules:>9.1f}")
+        print(f"{site:<{site_w}} {cls:<5} {n:>5} {cpu:>8.2f} {joules:>9.1f}")
     ok = sum(1 for r in rows if r[2] == "succeeded")
     cpu = sum(r[5] for r in rows)
     joules = sum(r[6] for r in rows)
