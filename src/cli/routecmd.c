@@ -255,9 +255,9 @@ int routecmd_main(int argc, char **argv)
                 inst.name, best.cost, best.n_routes, stats.iterations, stats.elapsed_s,
                 stats.best_found_s);
 out:
-    route_solution_free(&best);
-    route_solution_free(&start);
-    routeio_factors_free(&factors);
-    route_instance_free(&inst);
+    route_solution_clear(&best);
+    route_solution_clear(&start);
+    routeio_factors_clear(&factors);
+    route_instance_clear(&inst);
     return exit_code;
 }

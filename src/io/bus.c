@@ -35,11 +35,9 @@ struct bus {
     int connected;
     int ever_connected;
     int connect_called; /* connect_bind_v5 stored host and properties */
-    int pending;
     uint64_t seq;
     int64_t next_attempt_ms;
     int backoff_ms;
-    bus_stats stats;
 };
 
 static int lib_ready;
@@ -61,19 +59,20 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
         mosquitto_subscribe_v5(mosq, NULL, b->subs[i], 1, 0, NULL);
 }
 
+/*
+ * rc 0 is a disconnect we asked for (bus_close at a command's end or a
+ * daemon's clean exit): not a loss, so it is only a debug line. Any other rc
+ * is the link failing under us.
+ */
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
                           const mosquitto_property *props)
 {
     bus *b = obj;
-    if (b->connected) log_warn("bus", "lost connection to %s:%d (%d)", b->host, b->port, rc);
+    if (b->connected && rc == 0)
+        log_debug("bus", "disconnected from %s:%d", b->host, b->port);
+    else if (b->connected)
+        log_warn("bus", "lost connection to %s:%d (%d)", b->host, b->port, rc);
     b->connected = 0;
-}
-
-static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
-                       const mosquitto_property *props)
-{
-    bus *b = obj;
-    if (b->pending > 0) b->pending--;
 }
 
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *m,
@@ -82,7 +81,6 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     bus *b = obj;
     char *kid = NULL, *sig = NULL;
     char *name = NULL, *value = NULL;
-    b->stats.received++;
     const mosquitto_property *p =
         mosquitto_property_read_string_pair(props, MQTT_PROP_USER_PROPERTY, &name, &value, false);
     while (p) {
@@ -134,7 +132,6 @@ int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_ms
     mosquitto_int_option(b->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_v5_callback_set(b->mosq, on_connect);
     mosquitto_disconnect_v5_callback_set(b->mosq, on_disconnect);
-    mosquitto_publish_v5_callback_set(b->mosq, on_publish);
     mosquitto_message_v5_callback_set(b->mosq, on_message);
     b->next_attempt_ms = 0;
     *out = b;
@@ -173,13 +170,7 @@ int bus_publish_raw(bus *b, const char *topic, const void *payload, size_t len, 
     if (sig) mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "sig", sig);
     int rc = mosquitto_publish_v5(b->mosq, NULL, topic, (int)len, payload, 1, false, props);
     mosquitto_property_free_all(&props);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        b->stats.publish_errors++;
-        return OP_EBUS;
-    }
-    b->stats.published++;
-    b->pending++;
-    return OP_OK;
+    return rc == MOSQ_ERR_SUCCESS ? OP_OK : OP_EBUS;
 }
 
 int bus_publish(bus *b, const char *topic, cJSON *body, const char *type)
@@ -211,7 +202,6 @@ static void try_connect(bus *b)
     } else {
         rc = mosquitto_reconnect(b->mosq);
     }
-    b->stats.reconnects++;
     if (rc == MOSQ_ERR_SUCCESS) {
         b->next_attempt_ms = now + b->backoff_ms; /* wait for CONNACK before trying again */
         return;
@@ -260,7 +250,6 @@ int bus_loop(bus *b, int timeout_ms)
             log_warn("bus", "connection to %s:%d dropped: %s", b->host, b->port,
                      mosquitto_strerror(rc));
         b->connected = 0;
-        b->pending = 0;
         try_connect(b);
         return OP_OK;
     default:
@@ -282,14 +271,4 @@ int bus_wait_connected(bus *b, int timeout_ms)
         if (bus_loop(b, 20) != OP_OK) return OP_EBUS;
     }
     return OP_OK;
-}
-
-int bus_pending(const bus *b)
-{
-    return b->pending;
-}
-
-const bus_stats *bus_get_stats(const bus *b)
-{
-    return &b->stats;
 }

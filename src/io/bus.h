@@ -32,13 +32,6 @@ typedef struct bus_config {
     int keepalive_s;
 } bus_config;
 
-typedef struct bus_stats {
-    uint64_t published;
-    uint64_t publish_errors;
-    uint64_t received;
-    uint64_t reconnects;
-} bus_stats;
-
 /*
  * Creates the client and starts connecting (does not wait). signer signs
  * every publish and must outlive the bus. Errors: OP_ENOMEM, OP_EBUS.
@@ -53,7 +46,7 @@ int bus_subscribe(bus *b, const char *pattern);
 /*
  * Signs and publishes body (from/type/seq/ts are set on it; the caller
  * still owns body). QoS 1. OP_EBUS when not connected or the client
- * refused it (counted); OP_ETOOBIG past MSG_MAX_PAYLOAD_BYTES.
+ * refused it; OP_ETOOBIG past MSG_MAX_PAYLOAD_BYTES.
  */
 int bus_publish(bus *b, const char *topic, cJSON *body, const char *type);
 
@@ -72,8 +65,5 @@ int bus_loop(bus *b, int timeout_ms);
 int bus_connected(const bus *b);
 /* Blocks in bus_loop until connected or timeout. OP_ETIMEOUT. */
 int bus_wait_connected(bus *b, int timeout_ms);
-/* Number of QoS 1 publishes not yet acknowledged by the broker. */
-int bus_pending(const bus *b);
-const bus_stats *bus_get_stats(const bus *b);
 
 #endif

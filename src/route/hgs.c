@@ -1,6 +1,7 @@
 #include "route/hgs.h"
 
 #include "base/err.h"
+#include "base/util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -93,19 +94,11 @@ typedef struct hgs {
     long iterations, restarts;
 } hgs;
 
-/* ---- randomness (splitmix64: small, seedable, identical everywhere) ---- */
-
-static uint64_t rnd(hgs *h)
-{
-    uint64_t z = (h->rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+/* ---- randomness ---- */
 
 static int rnd_below(hgs *h, int n)
 {
-    return (int)(((rnd(h) >> 32) * (uint64_t)n) >> 32);
+    return (int)(((util_splitmix64(&h->rng) >> 32) * (uint64_t)n) >> 32);
 }
 
 static void shuffle(hgs *h, int *a, int n)
@@ -1052,7 +1045,7 @@ static void note_best(hgs *h, const indiv *s)
         if (export_raw(h, &sol) != OP_OK) return;
         hgs_progress pr = {h->best_found_s, h->iterations, s->dist, s->n_routes, &sol};
         h->params->on_improve(h->params->ctx, &pr);
-        route_solution_free(&sol);
+        route_solution_clear(&sol);
     }
 }
 
@@ -1422,7 +1415,7 @@ int hgs_solve(const route_instance *inst, const hgs_params *params, route_soluti
     }
     if ((rc = export_raw(&h, best)) == OP_OK &&
         (rc = route_check_solution(inst, best, err, err_len)) != OP_OK)
-        route_solution_free(best);
+        route_solution_clear(best);
     if (stats) {
         stats->iterations = h.iterations;
         stats->restarts = h.restarts;

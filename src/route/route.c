@@ -65,7 +65,7 @@ int route_instance_alloc(route_instance *inst, int n)
                : OP_ENOMEM;
 }
 
-void route_instance_free(route_instance *inst)
+void route_instance_clear(route_instance *inst)
 {
     free(inst->x);
     free(inst->y);
@@ -286,6 +286,19 @@ static int parse_solomon(const char *text, const char *name, route_instance *ins
     return rc;
 }
 
+/* The single vehicle type of the benchmark formats, from capacity, vehicles and the depot window. */
+static void default_type(route_instance *inst)
+{
+    route_vehicle *v = &inst->types[0];
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "vehicle");
+    v->capacity = inst->capacity;
+    v->count = inst->vehicles;
+    v->shift_start = inst->has_windows ? inst->ready[0] : 0;
+    v->shift_end = inst->has_windows ? inst->due[0] : ROUTE_NO_LIMIT;
+    inst->n_types = 1;
+}
+
 int route_parse(const char *text, const char *name, route_instance *out, char *err, size_t err_len)
 {
     memset(out, 0, sizeof *out);
@@ -299,22 +312,10 @@ int route_parse(const char *text, const char *name, route_instance *out, char *e
     int rc = strncmp(p, "NAME", 4) == 0 ? parse_cvrplib(text, name, out, err, err_len)
                                         : parse_solomon(text, name, out, err, err_len);
     if (rc != OP_OK)
-        route_instance_free(out);
+        route_instance_clear(out);
     else
-        route_default_type(out);
+        default_type(out);
     return rc;
-}
-
-void route_default_type(route_instance *inst)
-{
-    route_vehicle *v = &inst->types[0];
-    memset(v, 0, sizeof *v);
-    snprintf(v->name, sizeof v->name, "vehicle");
-    v->capacity = inst->capacity;
-    v->count = inst->vehicles;
-    v->shift_start = inst->has_windows ? inst->ready[0] : 0;
-    v->shift_end = inst->has_windows ? inst->due[0] : ROUTE_NO_LIMIT;
-    inst->n_types = 1;
 }
 
 double route_distance(const route_instance *inst, int i, int j)
@@ -337,14 +338,14 @@ int route_solution_alloc(route_solution *sol, int n_routes, int n_nodes)
     sol->nodes = calloc((size_t)n_nodes + 1, sizeof *sol->nodes);
     sol->type = calloc((size_t)n_routes + 1, sizeof *sol->type);
     if (!sol->start || !sol->nodes || !sol->type) {
-        route_solution_free(sol);
+        route_solution_clear(sol);
         return OP_ENOMEM;
     }
     sol->n_routes = n_routes;
     return OP_OK;
 }
 
-void route_solution_free(route_solution *sol)
+void route_solution_clear(route_solution *sol)
 {
     free(sol->start);
     free(sol->nodes);
@@ -425,7 +426,7 @@ int route_check(const route_instance *inst, const int *const *routes, const int 
     }
     rc = route_check_solution(inst, &sol, err, err_len);
     if (rc == OP_OK) *cost = sol.cost;
-    route_solution_free(&sol);
+    route_solution_clear(&sol);
     return rc;
 }
 

@@ -243,7 +243,7 @@ int routeio_parse_any(const char *text, const char *name, route_instance *out, c
     int rc = parse_json_body(root, name, out, err, err_len);
     cJSON_Delete(root);
     if (rc == OP_ENOMEM) snprintf(err, err_len, "%s: out of memory", name);
-    if (rc != OP_OK) route_instance_free(out);
+    if (rc != OP_OK) route_instance_clear(out);
     return rc;
 }
 
@@ -370,7 +370,7 @@ int routeio_solution_from_json(const route_instance *inst, const char *text, rou
     out->start[r] = x;
 out:
     cJSON_Delete(root);
-    if (rc != OP_OK) route_solution_free(out);
+    if (rc != OP_OK) route_solution_clear(out);
     return rc;
 }
 
@@ -494,7 +494,7 @@ int routeio_factors_parse(const route_instance *inst, const char *text, routeio_
     }
 out:
     cJSON_Delete(root);
-    if (rc != OP_OK) routeio_factors_free(out);
+    if (rc != OP_OK) routeio_factors_clear(out);
     return rc;
 }
 
@@ -511,7 +511,7 @@ void routeio_factors_attach(route_instance *inst, routeio_factors *factors)
     inst->arc_factor_ctx = factors;
 }
 
-void routeio_factors_free(routeio_factors *factors)
+void routeio_factors_clear(routeio_factors *factors)
 {
     free(factors->factor);
     memset(factors, 0, sizeof *factors);

@@ -2079,7 +2079,7 @@ out:
     }
     if (s->bus) bus_close(s->bus);
     auditlog_close(s->audit);
-    power_trace_free(&s->trace);
+    power_trace_clear(&s->trace);
     policy_free(s->policy);
     store_close(s->db);
     ident_wipe(&s->identity);
