@@ -258,15 +258,64 @@ static double mono_s(void)
     return (double)os_mono_us() / 1e6;
 }
 
-int simcmd_main(int argc, char **argv)
+/* One option into p (or the data and output folders). 1 to go on, 0 on a bad value (said). */
+static int parse_option(int c, const char *arg, sim_params *p, const char **data_dir,
+                        const char **out_dir, int *quiet)
 {
-    sim_params p;
-    sim_params_default(&p);
-    p.now_s = mono_s;
-    const char *data_dir = getenv("OUTPOST_DATA");
-    if (!data_dir || !*data_dir) data_dir = "../shared/data/power";
-    const char *out_dir = NULL;
-    int quiet = 0;
+    int64_t v;
+    switch (c) {
+    case 's':
+        if (!parse_count(arg, "--sites", 1, 2000000, &v)) return 0;
+        p->sites = (size_t)v;
+        return 1;
+    case 'j':
+        if (!parse_count(arg, "--jobs", 0, 20000000, &v)) return 0;
+        p->jobs = (size_t)v;
+        return 1;
+    case 'd':
+        if (!parse_count(arg, "--days", 1, 14, &v)) return 0;
+        p->days = (int)v;
+        return 1;
+    case 'S':
+        if (!parse_count(arg, "--seed", 0, INT64_MAX, &v)) return 0;
+        p->seed = (uint64_t)v;
+        return 1;
+    case 'r':
+        if (!parse_count(arg, "--regions", 1, 64, &v)) return 0;
+        p->regions = (int)v;
+        return 1;
+    case 't':
+        if (!parse_count(arg, "--step", 10, 900, &v)) return 0;
+        if (900 % v != 0) {
+            fprintf(stderr, "sim: --step: must divide 900 (the forecast interval)\n");
+            return 0;
+        }
+        p->step_s = (int)v;
+        return 1;
+    case 'D':
+        *data_dir = arg;
+        return 1;
+    case 'o':
+        *out_dir = arg;
+        return 1;
+    case 'q':
+        *quiet = 1;
+        return 1;
+    case 'n':
+        p->no_defer = 1;
+        return 1;
+    }
+    usage(stderr);
+    return 0;
+}
+
+/*
+ * The command line into p, *data_dir and *out_dir. Returns -1 to go on,
+ * else the exit code (after --help, or a usage error already reported).
+ */
+static int parse_args(int argc, char **argv, sim_params *p, const char **data_dir,
+                      const char **out_dir)
+{
     static const struct option opts[] = {
         {"sites", required_argument, 0, 's'},   {"jobs", required_argument, 0, 'j'},
         {"days", required_argument, 0, 'd'},    {"seed", required_argument, 0, 'S'},
@@ -274,65 +323,35 @@ int simcmd_main(int argc, char **argv)
         {"data", required_argument, 0, 'D'},    {"out", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {"no-defer", no_argument, 0, 'n'},      {0, 0, 0, 0}};
+    sim_params_default(p);
+    p->now_s = mono_s;
+    *data_dir = getenv("OUTPOST_DATA");
+    if (!*data_dir || !**data_dir) *data_dir = "../shared/data/power";
+    *out_dir = NULL;
+    int quiet = 0, c;
     optind = 1;
-    int c;
-    int64_t v;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            if (!parse_count(optarg, "--sites", 1, 2000000, &v)) return EXIT_USAGE;
-            p.sites = (size_t)v;
-            break;
-        case 'j':
-            if (!parse_count(optarg, "--jobs", 0, 20000000, &v)) return EXIT_USAGE;
-            p.jobs = (size_t)v;
-            break;
-        case 'd':
-            if (!parse_count(optarg, "--days", 1, 14, &v)) return EXIT_USAGE;
-            p.days = (int)v;
-            break;
-        case 'S':
-            if (!parse_count(optarg, "--seed", 0, INT64_MAX, &v)) return EXIT_USAGE;
-            p.seed = (uint64_t)v;
-            break;
-        case 'r':
-            if (!parse_count(optarg, "--regions", 1, 64, &v)) return EXIT_USAGE;
-            p.regions = (int)v;
-            break;
-        case 't':
-            if (!parse_count(optarg, "--step", 10, 900, &v)) return EXIT_USAGE;
-            if (900 % v != 0) {
-                fprintf(stderr, "sim: --step: must divide 900 (the forecast interval)\n");
-                return EXIT_USAGE;
-            }
-            p.step_s = (int)v;
-            break;
-        case 'D':
-            data_dir = optarg;
-            break;
-        case 'o':
-            out_dir = optarg;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'n':
-            p.no_defer = 1;
-            break;
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
             return EXIT_OK;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
         }
+        if (!parse_option(c, optarg, p, data_dir, out_dir, &quiet)) return EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "sim: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (!quiet) p.progress = progress;
+    if (!quiet) p->progress = progress;
+    return -1;
+}
+
+int simcmd_main(int argc, char **argv)
+{
+    sim_params p;
+    const char *data_dir, *out_dir;
+    int exit_code = parse_args(argc, argv, &p, &data_dir, &out_dir);
+    if (exit_code >= 0) return exit_code;
     simdata data;
     char err[512] = "";
     int rc = simfiles_load(&data, data_dir, err, sizeof err);
@@ -348,15 +367,16 @@ int simcmd_main(int argc, char **argv)
         return rc == OP_EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
     }
     report(&p, &r);
+    exit_code = EXIT_OK;
     if (out_dir) {
         if (os_mkdir_p(out_dir) != OP_OK || write_summary(out_dir, &p, &r) != OP_OK ||
             write_series(out_dir, &r) != OP_OK || write_svg(out_dir, &r) != OP_OK) {
             fprintf(stderr, "sim: cannot write the files in %s\n", out_dir);
-            sim_report_clear(&r);
-            return EXIT_FAILURE_RUNTIME;
+            exit_code = EXIT_FAILURE_RUNTIME;
+        } else {
+            printf("wrote %s/sim_summary.csv, sim_series.csv, sim_power.svg\n", out_dir);
         }
-        printf("wrote %s/sim_summary.csv, sim_series.csv, sim_power.svg\n", out_dir);
     }
     sim_report_clear(&r);
-    return EXIT_OK;
+    return exit_code;
 }
