@@ -1,9 +1,9 @@
 /*
  * util: pure helpers shared by every module: hex and base64 codecs, SHA-256,
  * bounded formatting and number parsing, identifier checks, step-series
- * lookup, a seedable random sequence. No I/O and no clocks (those are in os.h), so pure modules may use
- * it. Everything returns OP_* codes (err.h); nothing here allocates unless
- * its comment says so.
+ * lookup, a seedable random sequence. No I/O and no clocks (those are in
+ * os.h), so pure modules may use it. Everything returns OP_* codes (err.h);
+ * nothing here allocates unless its comment says so.
  */
 #ifndef OUTPOST_UTIL_H
 #define OUTPOST_UTIL_H

@@ -133,6 +133,7 @@ typedef struct power_trace {
 int power_trace_parse(const char *text, size_t len, power_trace *out, char *err, size_t err_len);
 /* The row in force offset_ms after the start (the first before its time). */
 size_t power_trace_at(const power_trace *t, int64_t offset_ms);
+/* Frees what t owns and zeroes it. */
 void power_trace_clear(power_trace *t);
 
 /*

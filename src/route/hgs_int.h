@@ -194,8 +194,6 @@ static inline int pmod(int i)
 
 /* Local search on the routes loaded into h->rn/h->rlen (hgs_ls.c). */
 void hgs__local_search(hgs *h);
-/* One route's summaries after its nodes changed (hgs_ls.c). */
-void hgs__route_update(hgs *h, int k);
 
 /*
  * Allocates and fills the solver's arrays for inst (hgs_setup.c). OP_OK or

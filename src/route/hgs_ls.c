@@ -13,7 +13,7 @@
 
 static void sector_update(hgs *h, int k);
 
-void hgs__route_update(hgs *h, int k)
+static void route_update(hgs *h, int k)
 {
     int m = h->rlen[k];
     RN(h, k, 0) = 0;
@@ -145,9 +145,9 @@ static int try_move(hgs *h, const piece *pa, int na, int ka, const piece *pb, in
     if (nb) {
         memcpy(&RN(h, kb, 0), h->tmp_b, (size_t)lb * sizeof(int));
         h->rlen[kb] = lb - 1;
-        hgs__route_update(h, kb);
+        route_update(h, kb);
     }
-    hgs__route_update(h, ka);
+    route_update(h, ka);
     return 1;
 }
 
@@ -436,7 +436,7 @@ static int swapstar(hgs *h, int k1, int k2)
 void hgs__local_search(hgs *h)
 {
     for (int k = 0; k < h->K; k++) {
-        hgs__route_update(h, k);
+        route_update(h, k);
         h->swapstar_tested[k] = -1;
     }
     shuffle(h, h->order, h->nc);

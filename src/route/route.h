@@ -74,6 +74,7 @@ typedef struct route_solution {
  * route_instance_clear.
  */
 int route_parse(const char *text, const char *name, route_instance *out, char *err, size_t err_len);
+/* Frees what inst owns and zeroes it (a zeroed instance is fine). */
 void route_instance_clear(route_instance *inst);
 /* Allocates the per-node arrays of inst for n nodes (zeroed). OP_OK or OP_ENOMEM. */
 int route_instance_alloc(route_instance *inst, int n);
@@ -110,6 +111,7 @@ int route_precheck(const route_instance *inst, char *err, size_t err_len);
 
 /* Allocates a solution for n_routes routes holding n_nodes customers in all. */
 int route_solution_alloc(route_solution *sol, int n_routes, int n_nodes);
+/* Frees what sol owns and zeroes it (a zeroed solution is fine). */
 void route_solution_clear(route_solution *sol);
 
 #endif

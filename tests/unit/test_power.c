@@ -1,6 +1,7 @@
 /*
- * Unit tests of the power envelope library (src/core/power.c): charger load from sessions (energy conserved), the three
- * envelopes, and the forecaster on a daily pattern; then the Caltech ACN
+ * Unit tests of the power envelope library (src/core/power.c): charger
+ * load from sessions (energy conserved), the three envelopes, and the
+ * forecaster on a daily pattern; then the Caltech ACN
  * charging sessions from ../shared/data/power (skipped with a message when
  * missing): load, spare power under the garage's 150 kW transformer, and
  * forecast errors of persistence against the learned profile.
