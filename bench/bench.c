@@ -615,7 +615,7 @@ static int run_audit(int argc, char **argv)
     return vrc == OP_OK ? 0 : 1;
 }
 
-/* ---------- fleet placement at scale (issue 3) ---------- */
+/* ---------- fleet placement at scale ---------- */
 
 static uint64_t bench_rng = 0x9E3779B97F4A7C15ULL;
 static uint64_t rnd(void)

@@ -38,10 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 route_solution sol;
                 if (hgs_solve(&inst, &p, &sol, NULL, err, sizeof err) == OP_OK) {
                     if (route_check_solution(&inst, &sol, err, sizeof err) != OP_OK) abort();
-                    route_solution_free(&sol);
+                    route_solution_clear(&sol);
                 }
             }
-            route_instance_free(&inst);
+            route_instance_clear(&inst);
         } else if (!err[0]) {
             abort();
         }
@@ -50,17 +50,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             route_solution sol;
             if (routeio_solution_from_json(&inst, text, &sol, err, sizeof err) == OP_OK) {
                 route_check_solution(&inst, &sol, err, sizeof err);
-                route_solution_free(&sol);
+                route_solution_clear(&sol);
             }
         } else {
             routeio_factors f;
             if (routeio_factors_parse(&inst, text, &f, err, sizeof err) == OP_OK) {
                 routeio_factors_attach(&inst, &f);
                 if (!(route_distance(&inst, 0, 1) >= 0)) abort();
-                routeio_factors_free(&f);
+                routeio_factors_clear(&f);
             }
         }
-        route_instance_free(&inst);
+        route_instance_clear(&inst);
     }
     free(text);
     return 0;

@@ -53,6 +53,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 1; i < d.price.n; i++)
         if (d.price.t_s[i] <= d.price.t_s[i - 1]) abort();
     if (d.price.n) (void)simdata_series_at(&d.price, 0);
-    simdata_free(&d);
+    simdata_clear(&d);
     return 0;
 }

@@ -23,6 +23,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!isnan(t.carbon[i]) && t.carbon[i] < 0) abort();
     }
     if (power_trace_at(&t, -1) != 0 || power_trace_at(&t, INT64_MAX) != t.n - 1) abort();
-    power_trace_free(&t);
+    power_trace_clear(&t);
     return 0;
 }

@@ -26,8 +26,3 @@ int runctl_stopping(void)
 {
     return stop_flag != 0;
 }
-
-void runctl_request_stop(void)
-{
-    stop_flag = 1;
-}

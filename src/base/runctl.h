@@ -19,6 +19,5 @@ enum {
 /* Installs SIGTERM/SIGINT handlers that set the stop flag; ignores SIGPIPE. */
 void runctl_install(void);
 int runctl_stopping(void);
-void runctl_request_stop(void);
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * util: pure helpers shared by every module: hex and base64 codecs, SHA-256,
  * bounded formatting and number parsing, identifier checks, step-series
- * lookup. No I/O and no clocks (those are in os.h), so pure modules may use
- * it. Everything returns OP_* codes (err.h); nothing here allocates unless
- * its comment says so.
+ * lookup, a seedable random sequence. No I/O and no clocks (those are in
+ * os.h), so pure modules may use it. Everything returns OP_* codes (err.h);
+ * nothing here allocates unless its comment says so.
  */
 #ifndef OUTPOST_UTIL_H
 #define OUTPOST_UTIL_H
@@ -47,5 +47,19 @@ int util_parse_double(const char *text, double *out);
 
 /* Valid identifiers for sites, hubs and operators: [A-Za-z0-9_-]{1,63}. */
 int util_valid_id(const char *id);
+
+/*
+ * The next number of the splitmix64 sequence that *state holds (Steele,
+ * Lea and Flood 2014): small, seedable, the same on every machine, so that
+ * the route solver and the simulator give the same run for the same seed.
+ * Inline because both call it in inner loops.
+ */
+static inline uint64_t util_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
 
 #endif

@@ -76,7 +76,72 @@ static double mono_s(void)
     return (double)os_mono_us() / 1e6;
 }
 
-int routecmd_main(int argc, char **argv)
+/* The command line of `outpost route`. */
+typedef struct route_opts {
+    hgs_params params;
+    const char *path, *resume, *out_path, *sol_path, *svg_path, *checkpoint, *factors_path;
+    int quiet;
+} route_opts;
+
+/* One option into o. EXIT_OK, or EXIT_USAGE with the reason (or the usage) on stderr. */
+static int parse_option(int c, const char *arg, route_opts *o, int *saw_time)
+{
+    int64_t v;
+    char *end;
+    switch (c) {
+    case 't':
+        *saw_time = 1;
+        o->params.time_limit_s = strtod(arg, &end);
+        if (*end || !(o->params.time_limit_s > 0) || o->params.time_limit_s > 86400) {
+            fprintf(stderr, "route: --time-limit must be a number of seconds, 0 < S <= 86400\n");
+            return EXIT_USAGE;
+        }
+        return EXIT_OK;
+    case 'i':
+        if (util_parse_i64(arg, 1, 1000000000, &v) != OP_OK) {
+            fprintf(stderr, "route: --iterations must be 1 to 1000000000\n");
+            return EXIT_USAGE;
+        }
+        o->params.max_iterations = (long)v;
+        return EXIT_OK;
+    case 's':
+        if (util_parse_i64(arg, 0, INT64_MAX, &v) != OP_OK) {
+            fprintf(stderr, "route: --seed must be a non-negative integer\n");
+            return EXIT_USAGE;
+        }
+        o->params.seed = (uint64_t)v;
+        return EXIT_OK;
+    case 'r':
+        o->resume = arg;
+        return EXIT_OK;
+    case 'o':
+        o->out_path = arg;
+        return EXIT_OK;
+    case 'c':
+        o->checkpoint = arg;
+        return EXIT_OK;
+    case 'S':
+        o->sol_path = arg;
+        return EXIT_OK;
+    case 'g':
+        o->svg_path = arg;
+        return EXIT_OK;
+    case 'f':
+        o->factors_path = arg;
+        return EXIT_OK;
+    case 'q':
+        o->quiet = 1;
+        return EXIT_OK;
+    }
+    usage(stderr);
+    return EXIT_USAGE;
+}
+
+/*
+ * Fills o from the command line. Returns -1 to go on, else the exit code
+ * (after --help, or a usage error already reported).
+ */
+static int parse_args(int argc, char **argv, route_opts *o)
 {
     static const struct option opts[] = {{"time-limit", required_argument, 0, 't'},
                                          {"iterations", required_argument, 0, 'i'},
@@ -90,174 +155,151 @@ int routecmd_main(int argc, char **argv)
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    hgs_params params = {0};
-    params.seed = 1;
-    params.time_limit_s = 10;
-    params.now_s = mono_s;
-    const char *resume = NULL, *out_path = NULL, *sol_path = NULL, *svg_path = NULL;
-    const char *checkpoint = NULL, *factors_path = NULL;
-    int quiet = 0, saw_time = 0, c;
+    memset(o, 0, sizeof *o);
+    o->params.seed = 1;
+    o->params.time_limit_s = 10;
+    o->params.now_s = mono_s;
+    int saw_time = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int64_t v;
-        switch (c) {
-        case 't': {
-            char *end;
-            saw_time = 1;
-            params.time_limit_s = strtod(optarg, &end);
-            if (*end || !(params.time_limit_s > 0) || params.time_limit_s > 86400) {
-                fprintf(stderr,
-                        "route: --time-limit must be a number of seconds, 0 < S <= 86400\n");
-                return EXIT_USAGE;
-            }
-            break;
-        }
-        case 'i':
-            if (util_parse_i64(optarg, 1, 1000000000, &v) != OP_OK) {
-                fprintf(stderr, "route: --iterations must be 1 to 1000000000\n");
-                return EXIT_USAGE;
-            }
-            params.max_iterations = (long)v;
-            break;
-        case 's':
-            if (util_parse_i64(optarg, 0, INT64_MAX, &v) != OP_OK) {
-                fprintf(stderr, "route: --seed must be a non-negative integer\n");
-                return EXIT_USAGE;
-            }
-            params.seed = (uint64_t)v;
-            break;
-        case 'r':
-            resume = optarg;
-            break;
-        case 'o':
-            out_path = optarg;
-            break;
-        case 'c':
-            checkpoint = optarg;
-            break;
-        case 'S':
-            sol_path = optarg;
-            break;
-        case 'g':
-            svg_path = optarg;
-            break;
-        case 'f':
-            factors_path = optarg;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
             return EXIT_OK;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
         }
+        int rc = parse_option(c, optarg, o, &saw_time);
+        if (rc != EXIT_OK) return rc;
     }
     if (optind != argc - 1) {
         usage(stderr);
         return EXIT_USAGE;
     }
     /* with only --iterations, no time limit: the run is reproducible */
-    if (params.max_iterations && !saw_time) params.time_limit_s = 0;
+    if (o->params.max_iterations && !saw_time) o->params.time_limit_s = 0;
+    o->path = argv[optind];
+    return -1;
+}
 
-    const char *path = argv[optind];
+/* The instance, its correction factors and the checkpoint to resume from. EXIT_OK or EXIT_USAGE. */
+static int load_inputs(const route_opts *o, route_instance *inst, routeio_factors *factors,
+                       route_solution *start)
+{
     char *text = NULL, err[512] = "";
     size_t len;
-    route_instance inst;
-    route_solution start = {0}, best = {0};
-    routeio_factors factors = {0};
-    int rc = os_read_file(path, ROUTE_MAX_FILE, &text, &len);
+    int rc = os_read_file(o->path, ROUTE_MAX_FILE, &text, &len);
     if (rc != OP_OK) {
-        fprintf(stderr, "route: cannot read %s: %s\n", path, op_strerror(rc));
+        fprintf(stderr, "route: cannot read %s: %s\n", o->path, op_strerror(rc));
         return EXIT_USAGE;
     }
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    rc = routeio_parse_any(text, base, &inst, err, sizeof err);
+    const char *base = strrchr(o->path, '/') ? strrchr(o->path, '/') + 1 : o->path;
+    rc = routeio_parse_any(text, base, inst, err, sizeof err);
     free(text);
     if (rc != OP_OK) {
         fprintf(stderr, "route: %s\n", err);
         return EXIT_USAGE;
     }
-    int exit_code = EXIT_OK;
-    if (factors_path) {
-        if (os_read_file(factors_path, ROUTE_MAX_FILE, &text, &len) != OP_OK ||
-            routeio_factors_parse(&inst, text, &factors, err, sizeof err) != OP_OK) {
-            fprintf(stderr, "route: %s: %s\n", factors_path, err[0] ? err : "cannot read");
-            free(text);
-            exit_code = EXIT_USAGE;
-            goto out;
-        }
-        free(text);
-        routeio_factors_attach(&inst, &factors);
-    }
-    if (resume) {
+    if (o->factors_path) {
         text = NULL;
-        rc = os_read_file(resume, ROUTE_MAX_FILE, &text, &len);
-        if (rc == OP_OK)
-            rc = routeio_solution_from_json(&inst, text, &start, err, sizeof err);
-        else
-            snprintf(err, sizeof err, "cannot read: %s", op_strerror(rc));
-        free(text);
-        if (rc != OP_OK) {
-            fprintf(stderr, "route: %s: %s\n", resume, err);
-            exit_code = EXIT_USAGE;
-            goto out;
+        if (os_read_file(o->factors_path, ROUTE_MAX_FILE, &text, &len) != OP_OK ||
+            routeio_factors_parse(inst, text, factors, err, sizeof err) != OP_OK) {
+            fprintf(stderr, "route: %s: %s\n", o->factors_path, err[0] ? err : "cannot read");
+            free(text);
+            return EXIT_USAGE;
         }
-        params.start = &start;
+        free(text);
+        routeio_factors_attach(inst, factors);
     }
-    progress_ctx pc = {&inst, checkpoint, quiet, 0};
+    if (!o->resume) return EXIT_OK;
+    text = NULL;
+    rc = os_read_file(o->resume, ROUTE_MAX_FILE, &text, &len);
+    if (rc == OP_OK)
+        rc = routeio_solution_from_json(inst, text, start, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "cannot read: %s", op_strerror(rc));
+    free(text);
+    if (rc != OP_OK) {
+        fprintf(stderr, "route: %s: %s\n", o->resume, err);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* The solution as JSON (to --out or stdout, and the checkpoint), .sol and SVG. An exit code. */
+static int write_outputs(const route_opts *o, const route_instance *inst,
+                         const route_solution *best, const hgs_stats *stats)
+{
+    int exit_code = EXIT_OK;
+    char *json = routeio_solution_to_json(inst, best, stats);
+    if (!json) return EXIT_FAILURE_RUNTIME;
+    if (o->out_path) {
+        if (write_text(o->out_path, json, "solution") != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
+    } else {
+        printf("%s\n", json);
+    }
+    if (o->checkpoint && write_text(o->checkpoint, json, "checkpoint") != OP_OK)
+        exit_code = EXIT_FAILURE_RUNTIME;
+    free(json);
+    if (o->sol_path) {
+        char *sol = routeio_solution_to_sol(inst, best);
+        if (!sol || write_text(o->sol_path, sol, "solution") != OP_OK)
+            exit_code = EXIT_FAILURE_RUNTIME;
+        free(sol);
+    }
+    if (o->svg_path) {
+        char *svg = routeio_solution_to_svg(inst, best);
+        if (!svg || write_text(o->svg_path, svg, "picture") != OP_OK)
+            exit_code = EXIT_FAILURE_RUNTIME;
+        free(svg);
+    }
+    return exit_code;
+}
+
+/* Solves with SIGTERM/SIGINT ending the search early (the best so far is still written). */
+static int solve(route_opts *o, const route_instance *inst, route_solution *best, hgs_stats *stats)
+{
+    char err[512] = "";
+    progress_ctx pc = {inst, o->checkpoint, o->quiet, 0};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    params.stop = &stop_requested;
-    params.on_improve = on_improve;
-    params.ctx = &pc;
-    hgs_stats stats = {0};
-    rc = hgs_solve(&inst, &params, &best, &stats, err, sizeof err);
+    o->params.stop = &stop_requested;
+    o->params.on_improve = on_improve;
+    o->params.ctx = &pc;
+    int rc = hgs_solve(inst, &o->params, best, stats, err, sizeof err);
+    o->params.ctx = NULL;
     if (rc != OP_OK) {
-        fprintf(stderr, "route: %s: %s\n", inst.name, err);
-        exit_code = rc == OP_EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
-        goto out;
+        fprintf(stderr, "route: %s: %s\n", inst->name, err);
+        return rc == OP_EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
     }
-    char *json = routeio_solution_to_json(&inst, &best, &stats);
-    if (!json) {
-        exit_code = EXIT_FAILURE_RUNTIME;
-        goto out;
-    }
-    if (out_path) {
-        if (write_text(out_path, json, "solution") != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
-    } else {
-        printf("%s\n", json);
-    }
-    if (checkpoint && write_text(checkpoint, json, "checkpoint") != OP_OK)
-        exit_code = EXIT_FAILURE_RUNTIME;
-    free(json);
-    if (sol_path) {
-        char *sol = routeio_solution_to_sol(&inst, &best);
-        if (!sol || write_text(sol_path, sol, "solution") != OP_OK)
-            exit_code = EXIT_FAILURE_RUNTIME;
-        free(sol);
-    }
-    if (svg_path) {
-        char *svg = routeio_solution_to_svg(&inst, &best);
-        if (!svg || write_text(svg_path, svg, "picture") != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
-        free(svg);
-    }
+    return EXIT_OK;
+}
+
+int routecmd_main(int argc, char **argv)
+{
+    route_opts o;
+    int exit_code = parse_args(argc, argv, &o);
+    if (exit_code >= 0) return exit_code;
+    route_instance inst = {0};
+    route_solution start = {0}, best = {0};
+    routeio_factors factors = {0};
+    hgs_stats stats = {0};
+    exit_code = load_inputs(&o, &inst, &factors, &start);
+    if (exit_code != EXIT_OK) goto out;
+    if (o.resume) o.params.start = &start;
+    if ((exit_code = solve(&o, &inst, &best, &stats)) != EXIT_OK) goto out;
+    exit_code = write_outputs(&o, &inst, &best, &stats);
     if (stop_requested)
         fprintf(stderr, "route: stopped early by a signal; the best solution so far is written\n");
-    if (!quiet)
+    if (!o.quiet)
         fprintf(stderr,
                 "route: %s: cost %.2f, %d routes, %ld iterations in %.2f s (best at %.2f s)\n",
                 inst.name, best.cost, best.n_routes, stats.iterations, stats.elapsed_s,
                 stats.best_found_s);
 out:
-    route_solution_free(&best);
-    route_solution_free(&start);
-    routeio_factors_free(&factors);
-    route_instance_free(&inst);
+    route_solution_clear(&best);
+    route_solution_clear(&start);
+    routeio_factors_clear(&factors);
+    route_instance_clear(&inst);
     return exit_code;
 }

@@ -1,5 +1,5 @@
 /*
- * routecmd: `outpost route FILE`, the solver on this machine (issue 6).
+ * routecmd: `outpost route FILE`, the solver on this machine.
  * Reads an instance, runs hgs within a time or iteration limit, writes the
  * solution as JSON (and optionally .sol, SVG, a checkpoint as it improves).
  */

@@ -54,30 +54,30 @@ static int parse_count(const char *text, const char *what, int64_t min, int64_t 
 
 static void report(const sim_params *p, const sim_report *r)
 {
-    const sim_policy_report *q = r->policy;
+    const sim_strategy_report *q = r->strategy;
     double offered = 0;
     for (int c = 0; c < SIM_CLASSES; c++)
         offered += r->offered_kwh[c];
     printf("outpost sim: %zu sites (%zu pods, %zu cars, %zu data centers), %zu jobs, %d day%s, "
            "seed %llu, %d regions, step %d s\n",
-           p->sites, r->sites_by_class[SIM_POD], r->sites_by_class[SIM_CAR],
-           r->sites_by_class[SIM_DC], r->jobs, p->days, p->days > 1 ? "s" : "",
+           p->sites, r->sites_by_class[SIM_CLASS_POD], r->sites_by_class[SIM_CLASS_CAR],
+           r->sites_by_class[SIM_CLASS_DC], r->jobs, p->days, p->days > 1 ? "s" : "",
            (unsigned long long)p->seed, p->regions, p->step_s);
     printf("spare energy offered: %.1f MWh (pods %.1f, cars %.1f, data centers %.1f)\n",
-           offered / 1000, r->offered_kwh[SIM_POD] / 1000, r->offered_kwh[SIM_CAR] / 1000,
-           r->offered_kwh[SIM_DC] / 1000);
+           offered / 1000, r->offered_kwh[SIM_CLASS_POD] / 1000,
+           r->offered_kwh[SIM_CLASS_CAR] / 1000, r->offered_kwh[SIM_CLASS_DC] / 1000);
     printf("envelope / hardware of the sites present: pods %.1f%%, cars %.1f%%, data centers "
            "%.1f%%\n\n",
-           100 * r->offered_kwh[SIM_POD] / (r->hardware_kwh[SIM_POD] + 1e-9),
-           100 * r->offered_kwh[SIM_CAR] / (r->hardware_kwh[SIM_CAR] + 1e-9),
-           100 * r->offered_kwh[SIM_DC] / (r->hardware_kwh[SIM_DC] + 1e-9));
-    printf("%-46s %14s %14s %14s\n", "", sim_policy_name(0), sim_policy_name(1),
-           sim_policy_name(2));
+           100 * r->offered_kwh[SIM_CLASS_POD] / (r->hardware_kwh[SIM_CLASS_POD] + 1e-9),
+           100 * r->offered_kwh[SIM_CLASS_CAR] / (r->hardware_kwh[SIM_CLASS_CAR] + 1e-9),
+           100 * r->offered_kwh[SIM_CLASS_DC] / (r->hardware_kwh[SIM_CLASS_DC] + 1e-9));
+    printf("%-46s %14s %14s %14s\n", "", sim_strategy_name(0), sim_strategy_name(1),
+           sim_strategy_name(2));
 #define ROW(label, fmt, expr)                                                                      \
     do {                                                                                           \
         printf("%-46s", label);                                                                    \
-        for (int k = 0; k < SIM_POLICIES; k++) {                                                   \
-            const sim_policy_report *x = &q[k];                                                    \
+        for (int k = 0; k < SIM_STRATEGIES; k++) {                                                 \
+            const sim_strategy_report *x = &q[k];                                                  \
             (void)x;                                                                               \
             printf(" " fmt, expr);                                                                 \
         }                                                                                          \
@@ -108,7 +108,7 @@ static void report(const sim_params *p, const sim_report *r)
     ROW("placements per second (placement code)", "%14.0f",
         x->place_s > 0 ? (double)x->placements / x->place_s : 0);
     printf("%-46s", "still queued / running at the end");
-    for (int k = 0; k < SIM_POLICIES; k++)
+    for (int k = 0; k < SIM_STRATEGIES; k++)
         printf(" %8ld/%5ld", q[k].queued_at_end, q[k].running_at_end);
     printf("\n");
 #undef ROW
@@ -124,22 +124,23 @@ static int write_summary(const char *dir, const sim_params *p, const sim_report 
     util_fmt(path, sizeof path, "%s/sim_summary.csv", dir);
     FILE *f = fopen(path, "w");
     if (!f) return OP_EIO;
-    fprintf(f, "metric,%s,%s,%s\n", sim_policy_name(0), sim_policy_name(1), sim_policy_name(2));
-    const sim_policy_report *q = r->policy;
+    fprintf(f, "metric,%s,%s,%s\n", sim_strategy_name(0), sim_strategy_name(1),
+            sim_strategy_name(2));
+    const sim_strategy_report *q = r->strategy;
 #define LINE(name, expr)                                                                           \
     do {                                                                                           \
         fprintf(f, "%s", name);                                                                    \
-        for (int k = 0; k < SIM_POLICIES; k++) {                                                   \
-            const sim_policy_report *x = &q[k];                                                    \
+        for (int k = 0; k < SIM_STRATEGIES; k++) {                                                 \
+            const sim_strategy_report *x = &q[k];                                                  \
             (void)x;                                                                               \
             fprintf(f, ",%.6g", (double)(expr));                                                   \
         }                                                                                          \
         fprintf(f, "\n");                                                                          \
     } while (0)
     LINE("offered_kwh", r->offered_kwh[0] + r->offered_kwh[1] + r->offered_kwh[2]);
-    LINE("used_kwh_pod", x->used_kwh[SIM_POD]);
-    LINE("used_kwh_car", x->used_kwh[SIM_CAR]);
-    LINE("used_kwh_dc", x->used_kwh[SIM_DC]);
+    LINE("used_kwh_pod", x->used_kwh[SIM_CLASS_POD]);
+    LINE("used_kwh_car", x->used_kwh[SIM_CLASS_CAR]);
+    LINE("used_kwh_dc", x->used_kwh[SIM_CLASS_DC]);
     LINE("used_share_of_usable", x->used_unit_s / (x->usable_unit_s > 0 ? x->usable_unit_s : 1));
     LINE("violation_site_s", x->violation_site_s);
     LINE("within_reaction_site_s", x->within_reaction_site_s);
@@ -163,7 +164,7 @@ static int write_summary(const char *dir, const sim_params *p, const sim_report 
 
 static const float *series_row(const sim_report *r, size_t step, int cls)
 {
-    return &r->series[(step * SIM_CLASSES + (size_t)cls) * (1 + SIM_POLICIES)];
+    return &r->series[(step * SIM_CLASSES + (size_t)cls) * (1 + SIM_STRATEGIES)];
 }
 
 static int write_series(const char *dir, const sim_report *r)
@@ -172,8 +173,8 @@ static int write_series(const char *dir, const sim_report *r)
     util_fmt(path, sizeof path, "%s/sim_series.csv", dir);
     FILE *f = fopen(path, "w");
     if (!f) return OP_EIO;
-    fprintf(f, "minute,class,offered_w,%s_w,%s_w,%s_w\n", sim_policy_name(0), sim_policy_name(1),
-            sim_policy_name(2));
+    fprintf(f, "minute,class,offered_w,%s_w,%s_w,%s_w\n", sim_strategy_name(0),
+            sim_strategy_name(1), sim_strategy_name(2));
     for (size_t s = 0; s < r->n_steps; s++)
         for (int c = 0; c < SIM_CLASSES; c++) {
             const float *v = series_row(r, s, c);
@@ -191,8 +192,8 @@ static int write_svg(const char *dir, const sim_report *r)
     FILE *f = fopen(path, "w");
     if (!f) return OP_EIO;
     const int W = 900, H = 230, L = 70, R = 20, T = 30, B = 40;
-    static const char *colors[SIM_POLICIES] = {"#1a9850", "#f46d43", "#4575b4"};
-    static const char *dashes[SIM_POLICIES] = {"", "6,3", "2,2"};
+    static const char *colors[SIM_STRATEGIES] = {"#1a9850", "#f46d43", "#4575b4"};
+    static const char *dashes[SIM_STRATEGIES] = {"", "6,3", "2,2"};
     fprintf(f,
             "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
             "font-family='sans-serif' font-size='12'>\n<rect width='100%%' height='100%%' "
@@ -203,7 +204,7 @@ static int write_svg(const char *dir, const sim_report *r)
         int y0 = c * H + 10;
         double top = 1;
         for (size_t s = 0; s < r->n_steps; s++)
-            for (int k = 0; k <= SIM_POLICIES; k++)
+            for (int k = 0; k <= SIM_STRATEGIES; k++)
                 if (series_row(r, s, c)[k] > top) top = series_row(r, s, c)[k];
         top *= 1.05;
         double pw = W - L - R, ph = H - T - B;
@@ -227,7 +228,7 @@ static int write_svg(const char *dir, const sim_report *r)
         for (size_t s = 0; s < r->n_steps; s++)
             fprintf(f, " L%.1f,%.1f", X(s), Y(series_row(r, s, c)[0]));
         fprintf(f, " L%.1f,%.1f Z'/>\n", X(r->n_steps - 1), Y(0));
-        for (int k = 0; k < SIM_POLICIES; k++) {
+        for (int k = 0; k < SIM_STRATEGIES; k++) {
             fprintf(f, "<path fill='none' stroke='%s' stroke-width='1.3' stroke-dasharray='%s' d='",
                     colors[k], dashes[k]);
             for (size_t s = 0; s < r->n_steps; s++)
@@ -242,12 +243,12 @@ static int write_svg(const char *dir, const sim_report *r)
             "<rect x='%d' y='%d' width='14' height='10' fill='#d9d9d9'/><text x='%d' y='%d'>"
             "spare power offered</text>\n",
             L, ly - 9, L + 18, ly);
-    for (int k = 0; k < SIM_POLICIES; k++)
+    for (int k = 0; k < SIM_STRATEGIES; k++)
         fprintf(f,
                 "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='%s' stroke-width='2' "
                 "stroke-dasharray='%s'/><text x='%d' y='%d'>%s (drawn)</text>\n",
                 L + 180 + k * 170, ly - 4, L + 200 + k * 170, ly - 4, colors[k], dashes[k],
-                L + 205 + k * 170, ly, sim_policy_name(k));
+                L + 205 + k * 170, ly, sim_strategy_name(k));
     fprintf(f, "</svg>\n");
     return fclose(f) == 0 ? OP_OK : OP_EIO;
 }
@@ -257,15 +258,64 @@ static double mono_s(void)
     return (double)os_mono_us() / 1e6;
 }
 
-int simcmd_main(int argc, char **argv)
+/* One option into p (or the data and output folders). 1 to go on, 0 on a bad value (said). */
+static int parse_option(int c, const char *arg, sim_params *p, const char **data_dir,
+                        const char **out_dir, int *quiet)
 {
-    sim_params p;
-    sim_params_default(&p);
-    p.now_s = mono_s;
-    const char *data_dir = getenv("OUTPOST_DATA");
-    if (!data_dir || !*data_dir) data_dir = "../shared/data/power";
-    const char *out_dir = NULL;
-    int quiet = 0;
+    int64_t v;
+    switch (c) {
+    case 's':
+        if (!parse_count(arg, "--sites", 1, 2000000, &v)) return 0;
+        p->sites = (size_t)v;
+        return 1;
+    case 'j':
+        if (!parse_count(arg, "--jobs", 0, 20000000, &v)) return 0;
+        p->jobs = (size_t)v;
+        return 1;
+    case 'd':
+        if (!parse_count(arg, "--days", 1, 14, &v)) return 0;
+        p->days = (int)v;
+        return 1;
+    case 'S':
+        if (!parse_count(arg, "--seed", 0, INT64_MAX, &v)) return 0;
+        p->seed = (uint64_t)v;
+        return 1;
+    case 'r':
+        if (!parse_count(arg, "--regions", 1, 64, &v)) return 0;
+        p->regions = (int)v;
+        return 1;
+    case 't':
+        if (!parse_count(arg, "--step", 10, 900, &v)) return 0;
+        if (900 % v != 0) {
+            fprintf(stderr, "sim: --step: must divide 900 (the forecast interval)\n");
+            return 0;
+        }
+        p->step_s = (int)v;
+        return 1;
+    case 'D':
+        *data_dir = arg;
+        return 1;
+    case 'o':
+        *out_dir = arg;
+        return 1;
+    case 'q':
+        *quiet = 1;
+        return 1;
+    case 'n':
+        p->no_defer = 1;
+        return 1;
+    }
+    usage(stderr);
+    return 0;
+}
+
+/*
+ * The command line into p, *data_dir and *out_dir. Returns -1 to go on,
+ * else the exit code (after --help, or a usage error already reported).
+ */
+static int parse_args(int argc, char **argv, sim_params *p, const char **data_dir,
+                      const char **out_dir)
+{
     static const struct option opts[] = {
         {"sites", required_argument, 0, 's'},   {"jobs", required_argument, 0, 'j'},
         {"days", required_argument, 0, 'd'},    {"seed", required_argument, 0, 'S'},
@@ -273,65 +323,35 @@ int simcmd_main(int argc, char **argv)
         {"data", required_argument, 0, 'D'},    {"out", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {"no-defer", no_argument, 0, 'n'},      {0, 0, 0, 0}};
+    sim_params_default(p);
+    p->now_s = mono_s;
+    *data_dir = getenv("OUTPOST_DATA");
+    if (!*data_dir || !**data_dir) *data_dir = "../shared/data/power";
+    *out_dir = NULL;
+    int quiet = 0, c;
     optind = 1;
-    int c;
-    int64_t v;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            if (!parse_count(optarg, "--sites", 1, 2000000, &v)) return EXIT_USAGE;
-            p.sites = (size_t)v;
-            break;
-        case 'j':
-            if (!parse_count(optarg, "--jobs", 0, 20000000, &v)) return EXIT_USAGE;
-            p.jobs = (size_t)v;
-            break;
-        case 'd':
-            if (!parse_count(optarg, "--days", 1, 14, &v)) return EXIT_USAGE;
-            p.days = (int)v;
-            break;
-        case 'S':
-            if (!parse_count(optarg, "--seed", 0, INT64_MAX, &v)) return EXIT_USAGE;
-            p.seed = (uint64_t)v;
-            break;
-        case 'r':
-            if (!parse_count(optarg, "--regions", 1, 64, &v)) return EXIT_USAGE;
-            p.regions = (int)v;
-            break;
-        case 't':
-            if (!parse_count(optarg, "--step", 10, 900, &v)) return EXIT_USAGE;
-            if (900 % v != 0) {
-                fprintf(stderr, "sim: --step: must divide 900 (the forecast interval)\n");
-                return EXIT_USAGE;
-            }
-            p.step_s = (int)v;
-            break;
-        case 'D':
-            data_dir = optarg;
-            break;
-        case 'o':
-            out_dir = optarg;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'n':
-            p.no_defer = 1;
-            break;
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
             return EXIT_OK;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
         }
+        if (!parse_option(c, optarg, p, data_dir, out_dir, &quiet)) return EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "sim: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (!quiet) p.progress = progress;
+    if (!quiet) p->progress = progress;
+    return -1;
+}
+
+int simcmd_main(int argc, char **argv)
+{
+    sim_params p;
+    const char *data_dir, *out_dir;
+    int exit_code = parse_args(argc, argv, &p, &data_dir, &out_dir);
+    if (exit_code >= 0) return exit_code;
     simdata data;
     char err[512] = "";
     int rc = simfiles_load(&data, data_dir, err, sizeof err);
@@ -341,21 +361,22 @@ int simcmd_main(int argc, char **argv)
     }
     sim_report r;
     rc = sim_run(&data, &p, &r, err, sizeof err);
-    simdata_free(&data);
+    simdata_clear(&data);
     if (rc != OP_OK) {
         fprintf(stderr, "sim: %s\n", err);
         return rc == OP_EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME;
     }
     report(&p, &r);
+    exit_code = EXIT_OK;
     if (out_dir) {
         if (os_mkdir_p(out_dir) != OP_OK || write_summary(out_dir, &p, &r) != OP_OK ||
             write_series(out_dir, &r) != OP_OK || write_svg(out_dir, &r) != OP_OK) {
             fprintf(stderr, "sim: cannot write the files in %s\n", out_dir);
-            sim_report_free(&r);
-            return EXIT_FAILURE_RUNTIME;
+            exit_code = EXIT_FAILURE_RUNTIME;
+        } else {
+            printf("wrote %s/sim_summary.csv, sim_series.csv, sim_power.svg\n", out_dir);
         }
-        printf("wrote %s/sim_summary.csv, sim_series.csv, sim_power.svg\n", out_dir);
     }
-    sim_report_free(&r);
-    return EXIT_OK;
+    sim_report_clear(&r);
+    return exit_code;
 }

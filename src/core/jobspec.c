@@ -236,15 +236,9 @@ static int parse_route(const cJSON *root, const cJSON *res, jobspec *spec, char 
     return OP_OK;
 }
 
-int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+/* Every top-level field is one we know: a typo is an error, not a silently ignored option. */
+static int check_known_fields(const cJSON *root, char *err, size_t err_len)
 {
-    int rc = OP_EINVAL;
-    int64_t v;
-    memset(spec, 0, sizeof *spec);
-    if (!cJSON_IsObject(root)) {
-        snprintf(err, err_len, "job spec must be a JSON object");
-        return OP_EINVAL;
-    }
     static const char *known[] = {"kind",       "name",         "command",       "resources",
                                   "inputs",     "outputs",      "site_classes",  "data_class",
                                   "origin",     "max_attempts", "deterministic", "route",
@@ -258,135 +252,153 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
             if (field->string && strcmp(field->string, *k) == 0) ok = 1;
         if (!ok) {
             snprintf(err, err_len, "%.64s: unknown field", field->string ? field->string : "?");
-            goto fail;
+            return OP_EINVAL;
         }
     }
+    return OP_OK;
+}
+
+static int parse_kind_and_name(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+{
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
     if (!cJSON_IsString(kind)) {
         snprintf(err, err_len, "kind: required, one of exec, noop, route");
-        goto fail;
+        return OP_EINVAL;
     }
     spec->kind = jobspec_kind_of(kind->valuestring);
     if (!spec->kind) {
         snprintf(err, err_len, "kind: '%.32s' is not a job kind (exec, noop, route)",
                  kind->valuestring);
-        goto fail;
+        return OP_EINVAL;
     }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
     if (name) {
         if (!cJSON_IsString(name) || strlen(name->valuestring) >= sizeof spec->name) {
             snprintf(err, err_len, "name: must be a string of at most 63 bytes");
-            goto fail;
+            return OP_EINVAL;
         }
         snprintf(spec->name, sizeof spec->name, "%s", name->valuestring);
     }
+    return OP_OK;
+}
+
+/* An exec job's argv (required, a program first); no other kind takes one. */
+static int parse_command(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+{
     const cJSON *command = cJSON_GetObjectItemCaseSensitive(root, "command");
-    if (spec->kind == JOB_KIND_EXEC) {
-        if (!command) {
-            snprintf(err, err_len, "command: required for exec jobs (an array: program, args)");
-            goto fail;
-        }
-        if ((rc = parse_strings(command, "command", JOBSPEC_MAX_ARGS, JOBSPEC_MAX_ARG_BYTES, err,
-                                err_len)) != OP_OK)
-            goto fail;
-        rc = OP_EINVAL;
-        if (cJSON_GetArraySize(command) == 0 || !*command->child->valuestring) {
-            snprintf(err, err_len, "command: must name a program");
-            goto fail;
-        }
-        const cJSON *arg;
-        cJSON_ArrayForEach(arg, command)
-        {
-            spec->argv[spec->argc] = strdup(arg->valuestring);
-            if (!spec->argv[spec->argc]) {
-                rc = OP_ENOMEM;
-                goto fail;
-            }
-            spec->argc++;
-        }
-    } else if (command) {
+    if (spec->kind != JOB_KIND_EXEC) {
+        if (!command) return OP_OK;
         snprintf(err, err_len, "command: only exec jobs take a command");
-        goto fail;
+        return OP_EINVAL;
     }
-    const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "resources");
+    if (!command) {
+        snprintf(err, err_len, "command: required for exec jobs (an array: program, args)");
+        return OP_EINVAL;
+    }
+    int rc =
+        parse_strings(command, "command", JOBSPEC_MAX_ARGS, JOBSPEC_MAX_ARG_BYTES, err, err_len);
+    if (rc != OP_OK) return rc;
+    if (cJSON_GetArraySize(command) == 0 || !*command->child->valuestring) {
+        snprintf(err, err_len, "command: must name a program");
+        return OP_EINVAL;
+    }
+    const cJSON *arg;
+    cJSON_ArrayForEach(arg, command)
+    {
+        spec->argv[spec->argc] = strdup(arg->valuestring);
+        if (!spec->argv[spec->argc]) return OP_ENOMEM;
+        spec->argc++;
+    }
+    return OP_OK;
+}
+
+/* "resources": each limit within its bounds, defaults for the rest, no unknown field. */
+static int parse_resources(const cJSON *res, jobspec *spec, char *err, size_t err_len)
+{
+    int64_t v;
+    int rc;
     if (res && !cJSON_IsObject(res)) {
         snprintf(err, err_len, "resources: must be an object");
-        goto fail;
+        return OP_EINVAL;
     }
     if ((rc = get_int(res, "cores", "resources.", 1, 1, JOBSPEC_MAX_CORES, &v, err, err_len)))
-        goto fail;
+        return rc;
     spec->cores = (int)v;
     if ((rc = get_int(res, "memory_mb", "resources.", 256, 1, JOBSPEC_MAX_MEMORY_MB,
-                      &spec->memory_mb, err, err_len)))
-        goto fail;
-    if ((rc = get_int(res, "wall_s", "resources.", 600, 1, JOBSPEC_MAX_WALL_S, &spec->wall_s, err,
+                      &spec->memory_mb, err, err_len)) ||
+        (rc = get_int(res, "wall_s", "resources.", 600, 1, JOBSPEC_MAX_WALL_S, &spec->wall_s, err,
+                      err_len)) ||
+        (rc = get_int(res, "cpu_s", "resources.", spec->wall_s * spec->cores, 1,
+                      JOBSPEC_MAX_WALL_S * JOBSPEC_MAX_CORES, &spec->cpu_s, err, err_len)) ||
+        (rc = get_int(res, "output_bytes", "resources.", 1024 * 1024, 1, JOBSPEC_MAX_OUTPUT_BYTES,
+                      &spec->output_bytes, err, err_len)) ||
+        (rc = get_int(res, "open_files", "resources.", 64, 8, 4096, &spec->open_files, err,
                       err_len)))
-        goto fail;
-    if ((rc = get_int(res, "cpu_s", "resources.", spec->wall_s * spec->cores, 1,
-                      JOBSPEC_MAX_WALL_S * JOBSPEC_MAX_CORES, &spec->cpu_s, err, err_len)))
-        goto fail;
-    if ((rc = get_int(res, "output_bytes", "resources.", 1024 * 1024, 1, JOBSPEC_MAX_OUTPUT_BYTES,
-                      &spec->output_bytes, err, err_len)))
-        goto fail;
-    if ((rc = get_int(res, "open_files", "resources.", 64, 8, 4096, &spec->open_files, err,
-                      err_len)))
-        goto fail;
-    if (res) {
-        const cJSON *r;
-        cJSON_ArrayForEach(r, res)
-        {
-            static const char *rk[] = {"cores",        "memory_mb",  "wall_s", "cpu_s",
-                                       "output_bytes", "open_files", NULL};
-            int ok = 0;
-            for (const char **k = rk; *k; k++)
-                if (strcmp(r->string, *k) == 0) ok = 1;
-            if (!ok) {
-                snprintf(err, err_len, "resources.%.64s: unknown field", r->string);
-                rc = OP_EINVAL;
-                goto fail;
-            }
+        return rc;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, res)
+    {
+        static const char *rk[] = {"cores",        "memory_mb",  "wall_s", "cpu_s",
+                                   "output_bytes", "open_files", NULL};
+        int ok = 0;
+        for (const char **k = rk; *k; k++)
+            if (strcmp(r->string, *k) == 0) ok = 1;
+        if (!ok) {
+            snprintf(err, err_len, "resources.%.64s: unknown field", r->string);
+            return OP_EINVAL;
         }
     }
-    if ((rc = parse_inputs(cJSON_GetObjectItemCaseSensitive(root, "inputs"), spec, err, err_len)) !=
-        OP_OK)
-        goto fail;
+    return OP_OK;
+}
+
+static int parse_outputs(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+{
     const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
-    if (outputs) {
-        if ((rc = parse_strings(outputs, "outputs", JOBSPEC_MAX_FILES, 128, err, err_len)))
-            goto fail;
-        rc = OP_EINVAL;
-        const cJSON *o;
-        cJSON_ArrayForEach(o, outputs)
-        {
-            if (!safe_file_name(o->valuestring)) {
-                snprintf(err, err_len, "outputs[%d]: must be a plain file name", spec->n_outputs);
-                goto fail;
-            }
-            snprintf(spec->outputs[spec->n_outputs++], 128, "%s", o->valuestring);
+    if (!outputs) return OP_OK;
+    int rc = parse_strings(outputs, "outputs", JOBSPEC_MAX_FILES, 128, err, err_len);
+    if (rc != OP_OK) return rc;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, outputs)
+    {
+        if (!safe_file_name(o->valuestring)) {
+            snprintf(err, err_len, "outputs[%d]: must be a plain file name", spec->n_outputs);
+            return OP_EINVAL;
         }
+        snprintf(spec->outputs[spec->n_outputs++], 128, "%s", o->valuestring);
     }
+    return OP_OK;
+}
+
+/* "site_classes": where it may run; all classes when absent. */
+static int parse_site_classes(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+{
     spec->class_mask = CLASS_ALL;
     const cJSON *classes = cJSON_GetObjectItemCaseSensitive(root, "site_classes");
-    if (classes) {
-        if ((rc = parse_strings(classes, "site_classes", 3, 8, err, err_len))) goto fail;
-        rc = OP_EINVAL;
-        spec->class_mask = 0;
-        const cJSON *c;
-        cJSON_ArrayForEach(c, classes)
-        {
-            unsigned bit = jobspec_class_bit(c->valuestring);
-            if (!bit) {
-                snprintf(err, err_len, "site_classes: '%s' is not a class (pod, car, dc)",
-                         c->valuestring);
-                goto fail;
-            }
-            spec->class_mask |= bit;
+    if (!classes) return OP_OK;
+    int rc = parse_strings(classes, "site_classes", 3, 8, err, err_len);
+    if (rc != OP_OK) return rc;
+    spec->class_mask = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, classes)
+    {
+        unsigned bit = jobspec_class_bit(c->valuestring);
+        if (!bit) {
+            snprintf(err, err_len, "site_classes: '%s' is not a class (pod, car, dc)",
+                     c->valuestring);
+            return OP_EINVAL;
         }
-        if (!spec->class_mask) {
-            snprintf(err, err_len, "site_classes: must name at least one class");
-            goto fail;
-        }
+        spec->class_mask |= bit;
     }
+    if (!spec->class_mask) {
+        snprintf(err, err_len, "site_classes: must name at least one class");
+        return OP_EINVAL;
+    }
+    return OP_OK;
+}
+
+/* "data_class" and "origin": site-private data names the site it may run on. */
+static int parse_data_class(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+{
     const cJSON *data_class = cJSON_GetObjectItemCaseSensitive(root, "data_class");
     spec->data_class = DATA_PUBLIC;
     if (data_class) {
@@ -399,69 +411,106 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
             spec->data_class = DATA_SITE_PRIVATE;
         else {
             snprintf(err, err_len, "data_class: must be public, confidential or site-private");
-            goto fail;
+            return OP_EINVAL;
         }
     }
     const cJSON *origin = cJSON_GetObjectItemCaseSensitive(root, "origin");
     if (origin) {
         if (!cJSON_IsString(origin) || !util_valid_id(origin->valuestring)) {
             snprintf(err, err_len, "origin: must be a site id ([A-Za-z0-9_-], 1-63 chars)");
-            goto fail;
+            return OP_EINVAL;
         }
         snprintf(spec->origin, sizeof spec->origin, "%s", origin->valuestring);
     }
     if (spec->data_class == DATA_SITE_PRIVATE && !spec->origin[0]) {
         snprintf(err, err_len, "origin: required for site-private data (it may run nowhere else)");
-        goto fail;
+        return OP_EINVAL;
     }
-    if ((rc = get_int(root, "max_attempts", "", 3, 1, 100, &v, err, err_len))) goto fail;
+    return OP_OK;
+}
+
+/* A true/false field; *out 0 when absent. */
+static int get_bool(const cJSON *root, const char *key, int *out, char *err, size_t err_len)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (item && !cJSON_IsBool(item)) {
+        snprintf(err, err_len, "%s: must be true or false", key);
+        return OP_EINVAL;
+    }
+    *out = item ? cJSON_IsTrue(item) : 0;
+    return OP_OK;
+}
+
+/* Attempts, determinism and time: deadline_s, expected_s, deferrable (which needs a deadline). */
+static int parse_scheduling(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+{
+    int64_t v;
+    int rc = get_int(root, "max_attempts", "", 3, 1, 100, &v, err, err_len);
+    if (rc != OP_OK) return rc;
     spec->max_attempts = (int)v;
-    const cJSON *det = cJSON_GetObjectItemCaseSensitive(root, "deterministic");
-    if (det && !cJSON_IsBool(det)) {
-        snprintf(err, err_len, "deterministic: must be true or false");
-        rc = OP_EINVAL;
-        goto fail;
-    }
-    spec->deterministic = det ? cJSON_IsTrue(det) : 0;
-    if ((rc = get_int(root, "deadline_s", "", 0, 0, JOBSPEC_MAX_DEADLINE_S, &spec->deadline_s, err,
+    if ((rc = get_bool(root, "deterministic", &spec->deterministic, err, err_len)) ||
+        (rc = get_int(root, "deadline_s", "", 0, 0, JOBSPEC_MAX_DEADLINE_S, &spec->deadline_s, err,
+                      err_len)) ||
+        (rc = get_int(root, "expected_s", "", 0, 0, JOBSPEC_MAX_WALL_S, &spec->expected_s, err,
                       err_len)))
-        goto fail;
-    if ((rc = get_int(root, "expected_s", "", 0, 0, JOBSPEC_MAX_WALL_S, &spec->expected_s, err,
-                      err_len)))
-        goto fail;
-    rc = OP_EINVAL;
+        return rc;
     if (spec->deadline_s && spec->expected_s > spec->deadline_s) {
         snprintf(err, err_len,
                  "expected_s: longer than deadline_s (it could never finish in time)");
-        goto fail;
+        return OP_EINVAL;
     }
-    const cJSON *deferrable = cJSON_GetObjectItemCaseSensitive(root, "deferrable");
-    if (deferrable && !cJSON_IsBool(deferrable)) {
-        snprintf(err, err_len, "deferrable: must be true or false");
-        goto fail;
-    }
-    spec->deferrable = deferrable ? cJSON_IsTrue(deferrable) : 0;
+    if ((rc = get_bool(root, "deferrable", &spec->deferrable, err, err_len))) return rc;
     if (spec->deferrable && !spec->deadline_s) {
         snprintf(err, err_len, "deferrable: needs a deadline_s (it may wait only inside one)");
-        goto fail;
+        return OP_EINVAL;
     }
+    return OP_OK;
+}
+
+/* "checkpoint": the file a stopped job leaves; a route job's is checkpoint.json by default. */
+static int parse_checkpoint(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+{
     const cJSON *ckpt = cJSON_GetObjectItemCaseSensitive(root, "checkpoint");
     if (ckpt && (!cJSON_IsString(ckpt) || !safe_file_name(ckpt->valuestring) ||
                  strlen(ckpt->valuestring) >= sizeof spec->checkpoint)) {
         snprintf(err, err_len, "checkpoint: must be a plain file name");
-        rc = OP_EINVAL;
-        goto fail;
+        return OP_EINVAL;
     }
     if (ckpt)
         snprintf(spec->checkpoint, sizeof spec->checkpoint, "%s", ckpt->valuestring);
     else if (spec->kind == JOB_KIND_ROUTE)
         snprintf(spec->checkpoint, sizeof spec->checkpoint, "checkpoint.json");
-    if ((rc = parse_route(root, res, spec, err, err_len)) != OP_OK) goto fail;
     return OP_OK;
-fail:
-    if (rc == OP_OK) rc = OP_EINVAL;
-    jobspec_clear(spec);
-    return rc;
+}
+
+/*
+ * Field by field, in a fixed order (so that the first error reported does
+ * not depend on the order of the JSON's keys). On an error spec is cleared.
+ */
+int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+{
+    memset(spec, 0, sizeof *spec);
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, err_len, "job spec must be a JSON object");
+        return OP_EINVAL;
+    }
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "resources");
+    int rc;
+    if ((rc = check_known_fields(root, err, err_len)) ||
+        (rc = parse_kind_and_name(root, spec, err, err_len)) ||
+        (rc = parse_command(root, spec, err, err_len)) ||
+        (rc = parse_resources(res, spec, err, err_len)) ||
+        (rc = parse_inputs(cJSON_GetObjectItemCaseSensitive(root, "inputs"), spec, err, err_len)) ||
+        (rc = parse_outputs(root, spec, err, err_len)) ||
+        (rc = parse_site_classes(root, spec, err, err_len)) ||
+        (rc = parse_data_class(root, spec, err, err_len)) ||
+        (rc = parse_scheduling(root, spec, err, err_len)) ||
+        (rc = parse_checkpoint(root, spec, err, err_len)) ||
+        (rc = parse_route(root, res, spec, err, err_len))) {
+        jobspec_clear(spec);
+        return rc;
+    }
+    return OP_OK;
 }
 
 int jobspec_parse(const char *text, size_t len, jobspec *spec, char *err, size_t err_len)

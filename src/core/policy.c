@@ -147,173 +147,207 @@ static int parse_hhmm(const char *s, int *minutes)
     return OP_OK;
 }
 
-static int statement(policy *p, parser *ps, token *tok, int n)
+/* A comma list of job kinds in one token, as bits (1 << JOB_KIND_*). */
+static int parse_kinds(parser *ps, const token *t, unsigned *kinds)
 {
-    const char *kw = tok[0].text;
-    if (strcmp(kw, "version") == 0) {
-        int64_t v;
-        if (n != 2 || util_parse_i64(tok[1].text, 1, 1000000000, &v) != OP_OK)
-            return fail(ps, n > 1 ? tok[1].col : tok[0].col, "version needs a positive integer");
-        if (p->version) return fail(ps, tok[0].col, "version given twice");
-        p->version = (int)v;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", t->text);
+    for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+        int kind = kind_of(k);
+        if (!kind) return fail(ps, t->col, "unknown job kind '%s' (exec, noop, route)", k);
+        *kinds |= 1u << kind;
+    }
+    return OP_OK;
+}
+
+/* version N */
+static int stmt_version(policy *p, parser *ps, const token *tok, int n)
+{
+    int64_t v;
+    if (n != 2 || util_parse_i64(tok[1].text, 1, 1000000000, &v) != OP_OK)
+        return fail(ps, n > 1 ? tok[1].col : tok[0].col, "version needs a positive integer");
+    if (p->version) return fail(ps, tok[0].col, "version given twice");
+    p->version = (int)v;
+    return OP_OK;
+}
+
+/* submit KIND[,KIND] by OP[,OP]|* */
+static int stmt_submit(policy *p, parser *ps, const token *tok, int n)
+{
+    if (n != 4 || strcmp(tok[2].text, "by") != 0)
+        return fail(ps, n > 2 ? tok[2].col : tok[0].col, "expected 'submit KIND by OPERATORS'");
+    if (p->n_submit == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many submit rules");
+    unsigned kinds = 0;
+    int rc = parse_kinds(ps, &tok[1], &kinds);
+    if (rc != OP_OK) return rc;
+    p->submit[p->n_submit].kinds = kinds;
+    p->submit[p->n_submit].line = ps->line;
+    rc = split_names(ps, &tok[3], &p->submit[p->n_submit].ops);
+    if (rc == OP_OK) p->n_submit++;
+    return rc;
+}
+
+/* local KIND[,KIND] */
+static int stmt_local(policy *p, parser *ps, const token *tok, int n)
+{
+    if (n != 2) return fail(ps, tok[0].col, "expected 'local KIND[,KIND]'");
+    if (p->local_line)
+        return fail(ps, tok[0].col, "local already ruled on line %d: contradictory", p->local_line);
+    int rc = parse_kinds(ps, &tok[1], &p->local_kinds);
+    if (rc != OP_OK) return rc;
+    p->local_line = ps->line;
+    return OP_OK;
+}
+
+/* data CLASS on SITECLASS... | origin */
+static int stmt_data(policy *p, parser *ps, const token *tok, int n)
+{
+    if (n < 4 || strcmp(tok[2].text, "on") != 0)
+        return fail(ps, n > 2 ? tok[2].col : tok[0].col, "expected 'data CLASS on SITECLASS...'");
+    int dc = data_class_of(tok[1].text);
+    if (dc < 0)
+        return fail(ps, tok[1].col, "unknown data class '%s' (public, confidential, site-private)",
+                    tok[1].text);
+    if (p->data[dc].set)
+        return fail(ps, tok[0].col, "data %s already ruled on line %d: contradictory", tok[1].text,
+                    p->data[dc].line);
+    p->data[dc].set = 1;
+    p->data[dc].line = ps->line;
+    if (n == 4 && strcmp(tok[3].text, "origin") == 0) {
+        p->data[dc].origin_only = 1;
+        p->data[dc].classes = CLASS_ALL;
         return OP_OK;
     }
-    if (strcmp(kw, "submit") == 0) {
-        if (n != 4 || strcmp(tok[2].text, "by") != 0)
-            return fail(ps, n > 2 ? tok[2].col : tok[0].col, "expected 'submit KIND by OPERATORS'");
-        if (p->n_submit == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many submit rules");
-        unsigned kinds = 0;
-        char buf[128];
-        snprintf(buf, sizeof buf, "%s", tok[1].text);
-        for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
-            int kind = kind_of(k);
-            if (!kind) return fail(ps, tok[1].col, "unknown job kind '%s' (exec, noop, route)", k);
-            kinds |= 1u << kind;
-        }
-        p->submit[p->n_submit].kinds = kinds;
-        p->submit[p->n_submit].line = ps->line;
-        int rc = split_names(ps, &tok[3], &p->submit[p->n_submit].ops);
-        if (rc == OP_OK) p->n_submit++;
-        return rc;
+    if (dc == DATA_SITE_PRIVATE)
+        return fail(ps, tok[3].col, "site-private data may only run on its 'origin'");
+    return parse_classes(ps, tok, 3, n, &p->data[dc].classes);
+}
+
+/* window KIND on SITECLASS... HH:MM-HH:MM */
+static int stmt_window(policy *p, parser *ps, const token *tok, int n)
+{
+    if (n < 5 || strcmp(tok[2].text, "on") != 0)
+        return fail(ps, n > 2 ? tok[2].col : tok[0].col,
+                    "expected 'window KIND on SITECLASS... HH:MM-HH:MM'");
+    int kind = kind_of(tok[1].text);
+    if (!kind) return fail(ps, tok[1].col, "unknown job kind '%s' (exec, noop)", tok[1].text);
+    char range[128];
+    snprintf(range, sizeof range, "%s", tok[n - 1].text);
+    char *dash = strchr(range, '-');
+    int start, end;
+    if (!dash) return fail(ps, tok[n - 1].col, "expected HH:MM-HH:MM");
+    *dash = '\0';
+    if (parse_hhmm(range, &start) != OP_OK || parse_hhmm(dash + 1, &end) != OP_OK || start == end)
+        return fail(ps, tok[n - 1].col, "expected HH:MM-HH:MM (UTC, start != end)");
+    unsigned classes;
+    int rc = parse_classes(ps, tok, 3, n - 1, &classes);
+    if (rc != OP_OK) return rc;
+    for (int i = 0; i < p->n_window; i++)
+        if (p->window[i].kind == kind && (p->window[i].classes & classes))
+            return fail(ps, tok[0].col, "window for %s on these classes already set on line %d",
+                        tok[1].text, p->window[i].line);
+    if (p->n_window == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many windows");
+    p->window[p->n_window].kind = kind;
+    p->window[p->n_window].classes = classes;
+    p->window[p->n_window].start_min = start;
+    p->window[p->n_window].end_min = end;
+    p->window[p->n_window].line = ps->line;
+    p->n_window++;
+    return OP_OK;
+}
+
+/* power SITECLASS WATTS | power site ID WATTS */
+static int stmt_power(policy *p, parser *ps, const token *tok, int n)
+{
+    double watts;
+    if (n != 3 && !(n == 4 && strcmp(tok[1].text, "site") == 0))
+        return fail(ps, tok[0].col, "expected 'power SITECLASS WATTS' or 'power site ID WATTS'");
+    if (util_parse_double(tok[n - 1].text, &watts) != OP_OK || watts < 0)
+        return fail(ps, tok[n - 1].col, "watts must be a number >= 0");
+    if (p->n_power == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many power limits");
+    unsigned bit = 0;
+    const char *site = "";
+    if (n == 4) {
+        if (!util_valid_id(tok[2].text)) return fail(ps, tok[2].col, "not a site id");
+        site = tok[2].text;
+    } else if (!(bit = jobspec_class_bit(tok[1].text))) {
+        return fail(ps, tok[1].col, "unknown site class '%s' (pod, car, dc)", tok[1].text);
     }
-    if (strcmp(kw, "local") == 0) {
-        if (n != 2) return fail(ps, tok[0].col, "expected 'local KIND[,KIND]'");
-        if (p->local_line)
-            return fail(ps, tok[0].col, "local already ruled on line %d: contradictory",
-                        p->local_line);
-        char buf[128];
-        snprintf(buf, sizeof buf, "%s", tok[1].text);
-        for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
-            int kind = kind_of(k);
-            if (!kind) return fail(ps, tok[1].col, "unknown job kind '%s' (exec, noop, route)", k);
-            p->local_kinds |= 1u << kind;
-        }
-        p->local_line = ps->line;
-        return OP_OK;
+    for (int i = 0; i < p->n_power; i++)
+        if (p->power[i].class_bit == bit && strcmp(p->power[i].site, site) == 0)
+            return fail(ps, tok[0].col, "power limit already set on line %d: contradictory",
+                        p->power[i].line);
+    p->power[p->n_power].class_bit = bit;
+    snprintf(p->power[p->n_power].site, 64, "%.63s", site);
+    p->power[p->n_power].watts = watts;
+    p->power[p->n_power].line = ps->line;
+    p->n_power++;
+    return OP_OK;
+}
+
+/* approve KIND [cores>=N] */
+static int stmt_approve(policy *p, parser *ps, const token *tok, int n)
+{
+    int kind = n >= 2 ? kind_of(tok[1].text) : 0;
+    if (!kind) return fail(ps, n >= 2 ? tok[1].col : tok[0].col, "expected 'approve KIND'");
+    int64_t min_cores = 0;
+    if (n == 3) {
+        if (strncmp(tok[2].text, "cores>=", 7) != 0 ||
+            util_parse_i64(tok[2].text + 7, 1, JOBSPEC_MAX_CORES, &min_cores) != OP_OK)
+            return fail(ps, tok[2].col, "expected cores>=N");
+    } else if (n > 3) {
+        return fail(ps, tok[3].col, "unexpected '%s'", tok[3].text);
     }
-    if (strcmp(kw, "data") == 0) {
-        if (n < 4 || strcmp(tok[2].text, "on") != 0)
-            return fail(ps, n > 2 ? tok[2].col : tok[0].col,
-                        "expected 'data CLASS on SITECLASS...'");
-        int dc = data_class_of(tok[1].text);
-        if (dc < 0)
-            return fail(ps, tok[1].col,
-                        "unknown data class '%s' (public, confidential, site-private)",
-                        tok[1].text);
-        if (p->data[dc].set)
-            return fail(ps, tok[0].col, "data %s already ruled on line %d: contradictory",
-                        tok[1].text, p->data[dc].line);
-        p->data[dc].set = 1;
-        p->data[dc].line = ps->line;
-        if (n == 4 && strcmp(tok[3].text, "origin") == 0) {
-            p->data[dc].origin_only = 1;
-            p->data[dc].classes = CLASS_ALL;
-            return OP_OK;
-        }
-        if (dc == DATA_SITE_PRIVATE)
-            return fail(ps, tok[3].col, "site-private data may only run on its 'origin'");
-        return parse_classes(ps, tok, 3, n, &p->data[dc].classes);
+    if (p->n_approve == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many approvals");
+    p->approve[p->n_approve].kind = kind;
+    p->approve[p->n_approve].min_cores = (int)min_cores;
+    p->approve[p->n_approve].line = ps->line;
+    p->n_approve++;
+    return OP_OK;
+}
+
+/* commands SITECLASS PROGRAM... */
+static int stmt_commands(policy *p, parser *ps, const token *tok, int n)
+{
+    unsigned bit = n >= 3 ? jobspec_class_bit(tok[1].text) : 0;
+    if (!bit)
+        return fail(ps, n >= 2 ? tok[1].col : tok[0].col,
+                    "expected 'commands SITECLASS PROGRAM...'");
+    int ci = class_index(bit);
+    if (p->commands[ci].set)
+        return fail(ps, tok[0].col, "commands for %s already listed on line %d", tok[1].text,
+                    p->commands[ci].line);
+    p->commands[ci].set = 1;
+    p->commands[ci].line = ps->line;
+    name_list *programs = &p->commands[ci].programs;
+    for (int i = 2; i < n; i++) {
+        if (programs->n == POLICY_MAX_NAMES)
+            return fail(ps, tok[i].col, "more than %d programs", POLICY_MAX_NAMES);
+        if (strchr(tok[i].text, '/')) return fail(ps, tok[i].col, "a program name, not a path");
+        snprintf(programs->names[programs->n++], 64, "%.63s", tok[i].text);
     }
-    if (strcmp(kw, "window") == 0) {
-        if (n < 5 || strcmp(tok[2].text, "on") != 0)
-            return fail(ps, n > 2 ? tok[2].col : tok[0].col,
-                        "expected 'window KIND on SITECLASS... HH:MM-HH:MM'");
-        int kind = kind_of(tok[1].text);
-        if (!kind) return fail(ps, tok[1].col, "unknown job kind '%s' (exec, noop)", tok[1].text);
-        char range[128];
-        snprintf(range, sizeof range, "%s", tok[n - 1].text);
-        char *dash = strchr(range, '-');
-        int start, end;
-        if (!dash) return fail(ps, tok[n - 1].col, "expected HH:MM-HH:MM");
-        *dash = '\0';
-        if (parse_hhmm(range, &start) != OP_OK || parse_hhmm(dash + 1, &end) != OP_OK ||
-            start == end)
-            return fail(ps, tok[n - 1].col, "expected HH:MM-HH:MM (UTC, start != end)");
-        unsigned classes;
-        int rc = parse_classes(ps, tok, 3, n - 1, &classes);
-        if (rc != OP_OK) return rc;
-        for (int i = 0; i < p->n_window; i++)
-            if (p->window[i].kind == kind && (p->window[i].classes & classes))
-                return fail(ps, tok[0].col, "window for %s on these classes already set on line %d",
-                            tok[1].text, p->window[i].line);
-        if (p->n_window == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many windows");
-        p->window[p->n_window].kind = kind;
-        p->window[p->n_window].classes = classes;
-        p->window[p->n_window].start_min = start;
-        p->window[p->n_window].end_min = end;
-        p->window[p->n_window].line = ps->line;
-        p->n_window++;
-        return OP_OK;
-    }
-    if (strcmp(kw, "power") == 0) {
-        double watts;
-        if (n != 3 && !(n == 4 && strcmp(tok[1].text, "site") == 0))
-            return fail(ps, tok[0].col,
-                        "expected 'power SITECLASS WATTS' or 'power site ID WATTS'");
-        if (util_parse_double(tok[n - 1].text, &watts) != OP_OK || watts < 0)
-            return fail(ps, tok[n - 1].col, "watts must be a number >= 0");
-        if (p->n_power == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many power limits");
-        unsigned bit = 0;
-        const char *site = "";
-        if (n == 4) {
-            if (!util_valid_id(tok[2].text)) return fail(ps, tok[2].col, "not a site id");
-            site = tok[2].text;
-        } else if (!(bit = jobspec_class_bit(tok[1].text))) {
-            return fail(ps, tok[1].col, "unknown site class '%s' (pod, car, dc)", tok[1].text);
-        }
-        for (int i = 0; i < p->n_power; i++)
-            if (p->power[i].class_bit == bit && strcmp(p->power[i].site, site) == 0)
-                return fail(ps, tok[0].col, "power limit already set on line %d: contradictory",
-                            p->power[i].line);
-        p->power[p->n_power].class_bit = bit;
-        snprintf(p->power[p->n_power].site, 64, "%.63s", site);
-        p->power[p->n_power].watts = watts;
-        p->power[p->n_power].line = ps->line;
-        p->n_power++;
-        return OP_OK;
-    }
-    if (strcmp(kw, "approve") == 0) {
-        int kind = n >= 2 ? kind_of(tok[1].text) : 0;
-        if (!kind) return fail(ps, n >= 2 ? tok[1].col : tok[0].col, "expected 'approve KIND'");
-        int64_t min_cores = 0;
-        if (n == 3) {
-            if (strncmp(tok[2].text, "cores>=", 7) != 0 ||
-                util_parse_i64(tok[2].text + 7, 1, JOBSPEC_MAX_CORES, &min_cores) != OP_OK)
-                return fail(ps, tok[2].col, "expected cores>=N");
-        } else if (n > 3) {
-            return fail(ps, tok[3].col, "unexpected '%s'", tok[3].text);
-        }
-        if (p->n_approve == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many approvals");
-        p->approve[p->n_approve].kind = kind;
-        p->approve[p->n_approve].min_cores = (int)min_cores;
-        p->approve[p->n_approve].line = ps->line;
-        p->n_approve++;
-        return OP_OK;
-    }
-    if (strcmp(kw, "commands") == 0) {
-        unsigned bit = n >= 3 ? jobspec_class_bit(tok[1].text) : 0;
-        if (!bit)
-            return fail(ps, n >= 2 ? tok[1].col : tok[0].col,
-                        "expected 'commands SITECLASS PROGRAM...'");
-        int ci = class_index(bit);
-        if (p->commands[ci].set)
-            return fail(ps, tok[0].col, "commands for %s already listed on line %d", tok[1].text,
-                        p->commands[ci].line);
-        p->commands[ci].set = 1;
-        p->commands[ci].line = ps->line;
-        for (int i = 2; i < n; i++) {
-            if (p->commands[ci].programs.n == POLICY_MAX_NAMES)
-                return fail(ps, tok[i].col, "more than %d programs", POLICY_MAX_NAMES);
-            if (strchr(tok[i].text, '/')) return fail(ps, tok[i].col, "a program name, not a path");
-            snprintf(p->commands[ci].programs.names[p->commands[ci].programs.n++], 64, "%.63s",
-                     tok[i].text);
-        }
-        return OP_OK;
-    }
+    return OP_OK;
+}
+
+/* The statements, by their first word. */
+static const struct {
+    const char *keyword;
+    int (*parse)(policy *p, parser *ps, const token *tok, int n);
+} statements[] = {
+    {"version", stmt_version}, {"submit", stmt_submit},     {"local", stmt_local},
+    {"data", stmt_data},       {"window", stmt_window},     {"power", stmt_power},
+    {"approve", stmt_approve}, {"commands", stmt_commands},
+};
+
+static int statement(policy *p, parser *ps, const token *tok, int n)
+{
+    for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
+        if (strcmp(tok[0].text, statements[i].keyword) == 0)
+            return statements[i].parse(p, ps, tok, n);
     return fail(ps, tok[0].col,
                 "unknown statement '%s' (version, submit, data, window, power, approve, commands,"
                 " local)",
-                kw);
+                tok[0].text);
 }
 
 int policy_parse(const char *text, const char *name, policy **out, char *err, size_t err_len)

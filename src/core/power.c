@@ -238,7 +238,7 @@ double power_grid_rank(const power_grid_ring *r, int64_t t_ms, double value)
     return seen ? (double)lower / seen : 0;
 }
 
-void power_trace_free(power_trace *t)
+void power_trace_clear(power_trace *t)
 {
     free(t->offset_ms);
     free(t->watts);
@@ -338,7 +338,7 @@ int power_trace_parse(const char *text, size_t len, power_trace *out, char *err,
         snprintf(err, err_len, "no 'seconds,watts' lines");
         rc = OP_EINVAL;
     }
-    if (rc != OP_OK) power_trace_free(out);
+    if (rc != OP_OK) power_trace_clear(out);
     return rc;
 }
 

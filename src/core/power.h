@@ -1,5 +1,5 @@
 /*
- * power: a site's power envelope (issue 3, groundwork). Pure: numbers in,
+ * power: a site's power envelope. Pure: numbers in,
  * numbers out; no I/O, no clock. Times are UTC milliseconds, power in watts.
  *
  * The envelope is the power a site may spend on compute at a moment:
@@ -121,7 +121,7 @@ int power_meter_parse(const char *text, size_t len, power_meter *out, char *err,
  * the agent's start, non-decreasing; watts >= 0; price per MWh and carbon in
  * g/kWh optional per line, NAN when absent); '#' comments, blank lines and
  * a header line are skipped. OP_EINVAL with "line N: why" in err; OP_ENOMEM.
- * The caller frees with power_trace_free.
+ * The caller frees with power_trace_clear.
  */
 typedef struct power_trace {
     int64_t *offset_ms;
@@ -133,7 +133,8 @@ typedef struct power_trace {
 int power_trace_parse(const char *text, size_t len, power_trace *out, char *err, size_t err_len);
 /* The row in force offset_ms after the start (the first before its time). */
 size_t power_trace_at(const power_trace *t, int64_t offset_ms);
-void power_trace_free(power_trace *t);
+/* Frees what t owns and zeroes it. */
+void power_trace_clear(power_trace *t);
 
 /*
  * Where a grid signal now sits among the last day's hourly samples (0: the

@@ -350,115 +350,155 @@ static void frontier_root(uint8_t frontier[][32], uint64_t size, uint8_t out[32]
     }
 }
 
-int auditlog_verify(auditlog *log, const uint8_t pk[32], const audit_sth *trusted, char *finding,
-                    size_t finding_len)
+/* A verification in progress: the heads to meet, the tree of the entries checked so far. */
+typedef struct verifier {
+    const uint8_t *pk;
+    const audit_sth *trusted;
+    int trusted_checked;
+    audit_sth *heads; /* the stored heads, ascending by size */
+    size_t n_heads, next_head;
+    uint8_t frontier[AUDITLOG_LEVELS][32];
+    char *finding;
+    size_t finding_len;
+} verifier;
+
+/*
+ * With `size` entries checked, the trusted head (when it is of this size)
+ * and every stored head of this size must verify with the key and match the
+ * tree of those entries. OP_OK or OP_ESIG with the finding.
+ */
+static int check_heads_at(verifier *v, uint64_t size)
 {
-    audit_sth *heads = NULL;
-    size_t n_heads = 0, next_head = 0;
-    int rc = load_heads(log, &heads, &n_heads);
-    if (rc != OP_OK) return rc;
-    snprintf(finding, finding_len, "ok");
-    /* Two ordered scans merged side by side: cheaper than a lookup per entry. */
+    uint8_t root[32];
+    if (v->trusted && v->trusted->size == size) {
+        v->trusted_checked = 1;
+        frontier_root(v->frontier, size, root);
+        if (audit_sth_verify(v->pk, v->trusted) != OP_OK) {
+            snprintf(v->finding, v->finding_len, "the trusted head does not verify with this key");
+            return OP_ESIG;
+        }
+        if (sodium_memcmp(root, v->trusted->root, 32) != 0) {
+            snprintf(v->finding, v->finding_len,
+                     "history rewritten: the first %llu entries no longer match the "
+                     "trusted head",
+                     (unsigned long long)v->trusted->size);
+            return OP_ESIG;
+        }
+    }
+    while (v->next_head < v->n_heads && v->heads[v->next_head].size == size) {
+        const audit_sth *h = &v->heads[v->next_head++];
+        frontier_root(v->frontier, size, root);
+        if (audit_sth_verify(v->pk, h) != OP_OK) {
+            snprintf(v->finding, v->finding_len, "the signed head at size %llu has a bad signature",
+                     (unsigned long long)h->size);
+            return OP_ESIG;
+        }
+        if (sodium_memcmp(root, h->root, 32) != 0) {
+            snprintf(v->finding, v->finding_len,
+                     "entries before %llu were changed after the head at size %llu was "
+                     "signed (%s)",
+                     (unsigned long long)size, (unsigned long long)h->size,
+                     v->next_head > 1 ? "the earlier heads still verify" : "first head");
+            return OP_ESIG;
+        }
+    }
+    return OP_OK;
+}
+
+/*
+ * The entry row st holds must be entry `expect`, say so inside, and hash to
+ * its stored leaf (the next row of leaves); then it joins the frontier.
+ * OP_OK or OP_ESIG with the finding.
+ */
+static int check_entry(verifier *v, sqlite3_stmt *st, sqlite3_stmt *leaves, uint64_t expect)
+{
+    uint64_t idx = (uint64_t)sqlite3_column_int64(st, 0);
+    const char *text = store_col_text(st, 1);
+    if (idx != expect) {
+        snprintf(v->finding, v->finding_len, "entry %llu is missing (next is %llu)",
+                 (unsigned long long)expect, (unsigned long long)idx);
+        return OP_ESIG;
+    }
+    /* Entries are written as {"i":<index>,...}: the index inside must be the position. */
+    char prefix[40];
+    int plen = snprintf(prefix, sizeof prefix, "{\"i\":%llu,", (unsigned long long)idx);
+    if (strncmp(text, prefix, (size_t)plen) != 0) {
+        long long claimed = -1;
+        if (strncmp(text, "{\"i\":", 5) == 0) claimed = strtoll(text + 5, NULL, 10);
+        snprintf(v->finding, v->finding_len,
+                 "entry at position %llu says it is entry %lld (reordered or rewritten)",
+                 (unsigned long long)idx, claimed);
+        return OP_ESIG;
+    }
+    uint8_t cur[32];
+    audit_leaf_hash(text, (size_t)sqlite3_column_bytes(st, 1), cur);
+    int leaf_step = sqlite3_step(leaves);
+    if (leaf_step != SQLITE_ROW || (uint64_t)sqlite3_column_int64(leaves, 0) != idx ||
+        sqlite3_column_bytes(leaves, 1) != 32 ||
+        sodium_memcmp(cur, sqlite3_column_blob(leaves, 1), 32) != 0) {
+        snprintf(v->finding, v->finding_len,
+                 "entry %llu was changed: it no longer matches its leaf", (unsigned long long)idx);
+        return OP_ESIG;
+    }
+    int l = 0;
+    for (; (idx >> l) & 1; l++)
+        audit_node_hash(v->frontier[l], cur, cur);
+    memcpy(v->frontier[l], cur, 32);
+    return OP_OK;
+}
+
+/*
+ * Two ordered scans merged side by side (entries and leaves), cheaper than
+ * a lookup per entry; the heads are checked as the tree reaches their size.
+ * On OP_OK *size is the number of entries.
+ */
+static int scan_entries(auditlog *log, verifier *v, uint64_t *size)
+{
     sqlite3_stmt *st = store_stmt(log->db, "SELECT idx, entry FROM audit_entries ORDER BY idx");
     sqlite3_stmt *leaves =
         store_stmt(log->db, "SELECT idx, hash FROM audit_nodes WHERE level=0 ORDER BY idx");
-    if (!st || !leaves) {
-        free(heads);
-        return OP_ESTORE;
-    }
-    uint8_t frontier[AUDITLOG_LEVELS][32], cur[32], root[32];
+    if (!st || !leaves) return OP_ESTORE;
     uint64_t expect = 0;
-    rc = OP_OK;
-    int trusted_checked = 0;
-    for (; rc == OP_OK; expect++) {
-        if (trusted && trusted->size == expect) {
-            trusted_checked = 1;
-            frontier_root(frontier, expect, root);
-            if (audit_sth_verify(pk, trusted) != OP_OK) {
-                snprintf(finding, finding_len, "the trusted head does not verify with this key");
-                rc = OP_ESIG;
-            } else if (sodium_memcmp(root, trusted->root, 32) != 0) {
-                snprintf(finding, finding_len,
-                         "history rewritten: the first %llu entries no longer match the "
-                         "trusted head",
-                         (unsigned long long)trusted->size);
-                rc = OP_ESIG;
-            }
-            if (rc != OP_OK) break;
-        }
-        /* A head signed at this size must match the tree of the entries so far. */
-        while (next_head < n_heads && heads[next_head].size == expect && rc == OP_OK) {
-            audit_sth *h = &heads[next_head++];
-            frontier_root(frontier, expect, root);
-            if (audit_sth_verify(pk, h) != OP_OK) {
-                snprintf(finding, finding_len, "the signed head at size %llu has a bad signature",
-                         (unsigned long long)h->size);
-                rc = OP_ESIG;
-            } else if (sodium_memcmp(root, h->root, 32) != 0) {
-                snprintf(finding, finding_len,
-                         "entries before %llu were changed after the head at size %llu was "
-                         "signed (%s)",
-                         (unsigned long long)expect, (unsigned long long)h->size,
-                         next_head > 1 ? "the earlier heads still verify" : "first head");
-                rc = OP_ESIG;
-            }
-        }
-        if (rc != OP_OK) break;
+    int rc = OP_OK;
+    for (;; expect++) {
+        if ((rc = check_heads_at(v, expect)) != OP_OK) break;
         int step = sqlite3_step(st);
         if (step == SQLITE_DONE) break;
         if (step != SQLITE_ROW) {
             rc = OP_ESTORE;
             break;
         }
-        uint64_t idx = (uint64_t)sqlite3_column_int64(st, 0);
-        const char *text = store_col_text(st, 1);
-        if (idx != expect) {
-            snprintf(finding, finding_len, "entry %llu is missing (next is %llu)",
-                     (unsigned long long)expect, (unsigned long long)idx);
-            rc = OP_ESIG;
-            break;
-        }
-        /* Entries are written as {"i":<index>,...}: the index inside must be the position. */
-        char prefix[40];
-        int plen = snprintf(prefix, sizeof prefix, "{\"i\":%llu,", (unsigned long long)idx);
-        if (strncmp(text, prefix, (size_t)plen) != 0) {
-            long long claimed = -1;
-            if (strncmp(text, "{\"i\":", 5) == 0) claimed = strtoll(text + 5, NULL, 10);
-            snprintf(finding, finding_len,
-                     "entry at position %llu says it is entry %lld (reordered or rewritten)",
-                     (unsigned long long)idx, claimed);
-            rc = OP_ESIG;
-            break;
-        }
-        audit_leaf_hash(text, (size_t)sqlite3_column_bytes(st, 1), cur);
-        int leaf_step = sqlite3_step(leaves);
-        if (leaf_step != SQLITE_ROW || (uint64_t)sqlite3_column_int64(leaves, 0) != idx ||
-            sqlite3_column_bytes(leaves, 1) != 32 ||
-            sodium_memcmp(cur, sqlite3_column_blob(leaves, 1), 32) != 0) {
-            snprintf(finding, finding_len, "entry %llu was changed: it no longer matches its leaf",
-                     (unsigned long long)idx);
-            rc = OP_ESIG;
-            break;
-        }
-        int l = 0;
-        for (; (idx >> l) & 1; l++)
-            audit_node_hash(frontier[l], cur, cur);
-        memcpy(frontier[l], cur, 32);
+        if ((rc = check_entry(v, st, leaves, expect)) != OP_OK) break;
     }
     sqlite3_reset(st);
     sqlite3_reset(leaves);
-    uint64_t size = expect;
-    if (rc == OP_OK && next_head < n_heads) {
+    *size = expect;
+    return rc;
+}
+
+int auditlog_verify(auditlog *log, const uint8_t pk[32], const audit_sth *trusted, char *finding,
+                    size_t finding_len)
+{
+    verifier v = {.pk = pk, .trusted = trusted, .finding = finding, .finding_len = finding_len};
+    int rc = load_heads(log, &v.heads, &v.n_heads);
+    if (rc != OP_OK) {
+        free(v.heads);
+        return rc;
+    }
+    snprintf(finding, finding_len, "ok");
+    uint64_t size = 0;
+    rc = scan_entries(log, &v, &size);
+    if (rc == OP_OK && v.next_head < v.n_heads) {
         snprintf(finding, finding_len, "log truncated: %llu entries, a signed head says %llu",
-                 (unsigned long long)size, (unsigned long long)heads[next_head].size);
+                 (unsigned long long)size, (unsigned long long)v.heads[v.next_head].size);
         rc = OP_ESIG;
     }
-    if (rc == OP_OK && trusted && !trusted_checked) {
+    if (rc == OP_OK && trusted && !v.trusted_checked) {
         snprintf(finding, finding_len,
                  "log truncated or rolled back: %llu entries, a trusted head says %llu",
                  (unsigned long long)size, (unsigned long long)trusted->size);
         rc = OP_ESIG;
     }
-    free(heads);
+    free(v.heads);
     return rc;
 }

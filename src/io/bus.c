@@ -61,11 +61,19 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
         mosquitto_subscribe_v5(mosq, NULL, b->subs[i], 1, 0, NULL);
 }
 
+/*
+ * rc 0 is a disconnect we asked for (bus_close at a command's end or a
+ * daemon's clean exit): not a loss, so it is only a debug line. Any other rc
+ * is the link failing under us.
+ */
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
                           const mosquitto_property *props)
 {
     bus *b = obj;
-    if (b->connected) log_warn("bus", "lost connection to %s:%d (%d)", b->host, b->port, rc);
+    if (b->connected && rc == 0)
+        log_debug("bus", "disconnected from %s:%d", b->host, b->port);
+    else if (b->connected)
+        log_warn("bus", "lost connection to %s:%d (%d)", b->host, b->port, rc);
     b->connected = 0;
 }
 
@@ -169,6 +177,12 @@ int bus_publish_raw(bus *b, const char *topic, const void *payload, size_t len, 
 {
     mosquitto_property *props = NULL;
     if (len > MSG_MAX_PAYLOAD_BYTES) return OP_ETOOBIG;
+    /* Refused before libmosquitto sees it: while down it would queue the message and send it
+     * after the reconnect, although the caller was told it failed and sends it again. */
+    if (!b->connected) {
+        b->stats.publish_errors++;
+        return OP_EBUS;
+    }
     if (kid) mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "kid", kid);
     if (sig) mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "sig", sig);
     int rc = mosquitto_publish_v5(b->mosq, NULL, topic, (int)len, payload, 1, false, props);

@@ -63,6 +63,6 @@ int simfiles_load(simdata *d, const char *dir, char *err, size_t err_len)
         snprintf(err, err_len, "%s: the data is there but too little of it", dir);
         rc = OP_EINVAL;
     }
-    if (rc != OP_OK) simdata_free(d);
+    if (rc != OP_OK) simdata_clear(d);
     return rc;
 }

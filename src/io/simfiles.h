@@ -9,7 +9,10 @@
 
 #include <stddef.h>
 
-/* Reads every file from dir; OP_ENOTFOUND (err names the file) when one is missing. */
+/*
+ * Reads every file from dir into *d (released with simdata_clear on OP_OK);
+ * OP_ENOTFOUND (err names the file) when one is missing.
+ */
 int simfiles_load(simdata *d, const char *dir, char *err, size_t err_len);
 
 #endif

@@ -1,11 +1,19 @@
 /*
- * store: the thin SQLite adapter every role keeps its state in.
+ * store: the SQLite adapter under the data layers. Only the roles' data
+ * layers (hub_db, site_db) and auditlog include it; they hold the SQL and
+ * offer named operations, and nothing above them sees SQLite.
  *
  * One database file per process in its data dir, WAL journal, and
  * synchronous=FULL by default (a commit is on disk when store_commit
  * returns: losing it would lose a job or a result). Statements are prepared
- * once and cached by their SQL text. SQLite result codes are mapped to
- * OP_ESTORE here and logged with SQLite's message; they never leak upward.
+ * once and cached by their SQL text.
+ *
+ * What is SQLite's and what is ours: the functions here return OP_* codes
+ * (SQLite result codes become OP_ESTORE, logged with SQLite's message), but
+ * the data layers work on SQLite's own types: store_stmt hands out a cached
+ * sqlite3_stmt to bind and step with sqlite3_* calls, and store_db the
+ * connection. Those layers map every result to OP_* before returning, so
+ * SQLite types and codes stop at them.
  */
 #ifndef OUTPOST_STORE_H
 #define OUTPOST_STORE_H

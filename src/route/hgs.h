@@ -1,5 +1,5 @@
 /*
- * hgs: the vehicle-routing solver (issue 6). A hybrid genetic search in the
+ * hgs: the vehicle-routing solver. A hybrid genetic search in the
  * manner of Vidal's HGS-CVRP (2022) and its time-window variant (PyVRP):
  * giant-tour chromosomes cut into routes by an exact Split, a granular local
  * search (relocate, swap, 2-opt, 2-opt* on the nearest neighbours of each
@@ -56,7 +56,7 @@ typedef struct hgs_stats {
 
 /*
  * Solves inst within the limits in params. On OP_OK *best holds the best
- * feasible solution found (the caller frees it with route_solution_free),
+ * feasible solution found (the caller frees it with route_solution_clear),
  * checked by route_check_solution, and *stats the effort (stats may be
  * NULL). Errors: OP_EINVAL with the reason in err when the instance is
  * impossible (route_precheck names the culprit), when no feasible solution

@@ -65,7 +65,7 @@ int route_instance_alloc(route_instance *inst, int n)
                : OP_ENOMEM;
 }
 
-void route_instance_free(route_instance *inst)
+void route_instance_clear(route_instance *inst)
 {
     free(inst->x);
     free(inst->y);
@@ -105,111 +105,139 @@ static int integral(double v)
     return floor(v) == v && fabs(v) < 1e15;
 }
 
-/* seen (ids already given, per section) is the caller's to free, whatever happens here. */
-static int parse_cvrplib_body(const char *text, const char *name, route_instance *inst, char *err,
-                              size_t err_len, char **seenp)
+/* Where a CVRPLIB reader is: the dimension, the current section, what it has seen. */
+typedef struct cvrplib {
+    const char *name;
+    route_instance *inst;
+    char *err;
+    size_t err_len;
+    int line, dim;
+    int section; /* 1 coords, 2 demands, 3 depot, 0 none */
+    int coords, demands;
+    char *seen; /* ids already given: coordinates [0, dim), demands [dim, 2 dim) */
+} cvrplib;
+
+/* "DIMENSION: N", once and first: allocates the instance. */
+static int cvrplib_dimension(cvrplib *c, const char *value)
+{
+    int64_t v;
+    if (c->dim || util_parse_i64(value, 2, ROUTE_MAX_NODES, &v) != OP_OK)
+        return fail(c->err, c->err_len, c->name, c->line, "DIMENSION must be 2 to %d, once",
+                    ROUTE_MAX_NODES);
+    c->dim = (int)v;
+    int rc = route_instance_alloc(c->inst, c->dim);
+    if (rc != OP_OK) return rc;
+    c->seen = calloc((size_t)c->dim * 2, 1);
+    return c->seen ? OP_OK : OP_ENOMEM;
+}
+
+/* A "KEY : value" line (or a section header), s without leading blanks. */
+static int cvrplib_keyword(cvrplib *c, const char *s)
+{
+    char key[64] = "";
+    const char *colon = strchr(s, ':');
+    size_t klen = colon ? (size_t)(colon - s) : strlen(s);
+    while (klen > 0 && isspace((unsigned char)s[klen - 1]))
+        klen--;
+    if (klen >= sizeof key) klen = sizeof key - 1;
+    memcpy(key, s, klen);
+    const char *value = colon ? colon + 1 : "";
+    while (isspace((unsigned char)*value))
+        value++;
+    c->section = 0;
+    if (!strcmp(key, "NODE_COORD_SECTION") || !strcmp(key, "DEMAND_SECTION")) {
+        if (!c->dim) return fail(c->err, c->err_len, c->name, c->line, "DIMENSION must come first");
+        c->section = key[0] == 'N' ? 1 : 2;
+    } else if (!strcmp(key, "DEPOT_SECTION")) {
+        c->section = 3;
+    } else if (!strcmp(key, "NAME")) {
+        snprintf(c->inst->name, sizeof c->inst->name, "%.63s", value);
+    } else if (!strcmp(key, "TYPE")) {
+        if (strcmp(value, "CVRP") != 0)
+            return fail(c->err, c->err_len, c->name, c->line, "TYPE %s is not supported (CVRP)",
+                        value);
+    } else if (!strcmp(key, "EDGE_WEIGHT_TYPE")) {
+        if (strcmp(value, "EUC_2D") != 0)
+            return fail(c->err, c->err_len, c->name, c->line,
+                        "EDGE_WEIGHT_TYPE %s is not supported (EUC_2D)", value);
+    } else if (!strcmp(key, "DIMENSION")) {
+        return cvrplib_dimension(c, value);
+    } else if (!strcmp(key, "CAPACITY")) {
+        int64_t v;
+        if (util_parse_i64(value, 1, INT64_MAX / 4, &v) != OP_OK)
+            return fail(c->err, c->err_len, c->name, c->line, "CAPACITY must be > 0");
+        c->inst->capacity = v;
+    } else if (strcmp(key, "COMMENT") != 0) {
+        return fail(c->err, c->err_len, c->name, c->line, "unknown keyword '%s'", key);
+    }
+    return OP_OK;
+}
+
+/* A line of numbers inside a section: "id x y", "id demand" or the depot's "1" / "-1". */
+static int cvrplib_data(cvrplib *c, const char *s)
+{
+    double v[4];
+    int k = numbers(s, v, 4), dim = c->dim;
+    if (c->section == 1) {
+        if (k != 3 || !integral(v[0]) || v[0] < 1 || v[0] > dim || c->seen[(int)v[0] - 1])
+            return fail(c->err, c->err_len, c->name, c->line,
+                        "expected 'id x y' with a new id 1..%d", dim);
+        int id = (int)v[0] - 1;
+        c->seen[id] = 1;
+        c->inst->x[id] = v[1];
+        c->inst->y[id] = v[2];
+        c->coords++;
+    } else if (c->section == 2) {
+        if (k != 2 || !integral(v[0]) || v[0] < 1 || v[0] > dim || c->seen[dim + (int)v[0] - 1] ||
+            !integral(v[1]) || v[1] < 0)
+            return fail(c->err, c->err_len, c->name, c->line,
+                        "expected 'id demand' with a new id 1..%d", dim);
+        c->seen[dim + (int)v[0] - 1] = 1;
+        c->inst->demand[(int)v[0] - 1] = (int64_t)v[1];
+        c->demands++;
+    } else if (c->section == 3) {
+        if (k != 1 || (v[0] != 1 && v[0] != -1))
+            return fail(c->err, c->err_len, c->name, c->line, "only node 1 may be the depot");
+    } else {
+        return fail(c->err, c->err_len, c->name, c->line, "data outside a section");
+    }
+    return OP_OK;
+}
+
+/* The whole file, line by line up to EOF; then every node must have coordinates and a demand. */
+static int cvrplib_lines(cvrplib *c, const char *text)
 {
     lines l = {text, 0, {0}};
-    int too_long, dim = 0, section = 0; /* 1 coords, 2 demands, 3 depot */
-    int coords = 0, demands = 0;
-    char *seen = NULL;
-    int rc = OP_OK;
+    int too_long, rc = OP_OK;
     while (rc == OP_OK && next_line(&l, &too_long)) {
-        if (too_long) return fail(err, err_len, name, l.no, "line too long");
+        c->line = l.no;
+        if (too_long) return fail(c->err, c->err_len, c->name, l.no, "line too long");
         char *s = l.buf;
         while (isspace((unsigned char)*s))
             s++;
         if (!*s) continue;
         if (strcmp(s, "EOF") == 0) break;
-        if (isalpha((unsigned char)*s)) {
-            char key[64] = "";
-            const char *colon = strchr(s, ':');
-            size_t klen = colon ? (size_t)(colon - s) : strlen(s);
-            while (klen > 0 && isspace((unsigned char)s[klen - 1]))
-                klen--;
-            if (klen >= sizeof key) klen = sizeof key - 1;
-            memcpy(key, s, klen);
-            const char *value = colon ? colon + 1 : "";
-            while (isspace((unsigned char)*value))
-                value++;
-            section = 0;
-            if (!strcmp(key, "NODE_COORD_SECTION")) {
-                if (!dim) return fail(err, err_len, name, l.no, "DIMENSION must come first");
-                section = 1;
-            } else if (!strcmp(key, "DEMAND_SECTION")) {
-                if (!dim) return fail(err, err_len, name, l.no, "DIMENSION must come first");
-                section = 2;
-            } else if (!strcmp(key, "DEPOT_SECTION")) {
-                section = 3;
-            } else if (!strcmp(key, "NAME")) {
-                snprintf(inst->name, sizeof inst->name, "%.63s", value);
-            } else if (!strcmp(key, "TYPE")) {
-                if (strcmp(value, "CVRP") != 0)
-                    return fail(err, err_len, name, l.no, "TYPE %s is not supported (CVRP)", value);
-            } else if (!strcmp(key, "EDGE_WEIGHT_TYPE")) {
-                if (strcmp(value, "EUC_2D") != 0)
-                    return fail(err, err_len, name, l.no,
-                                "EDGE_WEIGHT_TYPE %s is not supported (EUC_2D)", value);
-            } else if (!strcmp(key, "DIMENSION")) {
-                int64_t v;
-                if (dim || util_parse_i64(value, 2, ROUTE_MAX_NODES, &v) != OP_OK)
-                    return fail(err, err_len, name, l.no, "DIMENSION must be 2 to %d, once",
-                                ROUTE_MAX_NODES);
-                dim = (int)v;
-                if ((rc = route_instance_alloc(inst, dim)) != OP_OK) return rc;
-                seen = *seenp = calloc((size_t)dim * 2, 1);
-                if (!seen) return OP_ENOMEM;
-            } else if (!strcmp(key, "CAPACITY")) {
-                int64_t v;
-                if (util_parse_i64(value, 1, INT64_MAX / 4, &v) != OP_OK)
-                    return fail(err, err_len, name, l.no, "CAPACITY must be > 0");
-                inst->capacity = v;
-            } else if (strcmp(key, "COMMENT") != 0) {
-                return fail(err, err_len, name, l.no, "unknown keyword '%s'", key);
-            }
-            continue;
-        }
-        double v[4];
-        int k = numbers(s, v, 4);
-        if (section == 1) {
-            if (k != 3 || !integral(v[0]) || v[0] < 1 || v[0] > dim || seen[(int)v[0] - 1])
-                return fail(err, err_len, name, l.no, "expected 'id x y' with a new id 1..%d", dim);
-            int id = (int)v[0] - 1;
-            seen[id] = 1;
-            inst->x[id] = v[1];
-            inst->y[id] = v[2];
-            coords++;
-        } else if (section == 2) {
-            if (k != 2 || !integral(v[0]) || v[0] < 1 || v[0] > dim || seen[dim + (int)v[0] - 1] ||
-                !integral(v[1]) || v[1] < 0)
-                return fail(err, err_len, name, l.no, "expected 'id demand' with a new id 1..%d",
-                            dim);
-            seen[dim + (int)v[0] - 1] = 1;
-            inst->demand[(int)v[0] - 1] = (int64_t)v[1];
-            demands++;
-        } else if (section == 3) {
-            if (k != 1 || (v[0] != 1 && v[0] != -1))
-                return fail(err, err_len, name, l.no, "only node 1 may be the depot");
-        } else {
-            return fail(err, err_len, name, l.no, "data outside a section");
-        }
+        rc = isalpha((unsigned char)*s) ? cvrplib_keyword(c, s) : cvrplib_data(c, s);
     }
-    if (!dim) return fail(err, err_len, name, l.no, "no DIMENSION");
-    if (!inst->capacity) return fail(err, err_len, name, l.no, "no CAPACITY");
-    if (coords != dim || demands != dim)
-        return fail(err, err_len, name, l.no, "%d coordinates and %d demands for %d nodes", coords,
-                    demands, dim);
-    if (inst->demand[0] != 0) return fail(err, err_len, name, l.no, "the depot has a demand");
-    inst->round_nint = 1;
+    if (rc != OP_OK) return rc;
+    c->line = l.no;
+    if (!c->dim) return fail(c->err, c->err_len, c->name, l.no, "no DIMENSION");
+    if (!c->inst->capacity) return fail(c->err, c->err_len, c->name, l.no, "no CAPACITY");
+    if (c->coords != c->dim || c->demands != c->dim)
+        return fail(c->err, c->err_len, c->name, l.no, "%d coordinates and %d demands for %d nodes",
+                    c->coords, c->demands, c->dim);
+    if (c->inst->demand[0] != 0)
+        return fail(c->err, c->err_len, c->name, l.no, "the depot has a demand");
+    c->inst->round_nint = 1;
     return OP_OK;
 }
 
 static int parse_cvrplib(const char *text, const char *name, route_instance *inst, char *err,
                          size_t err_len)
 {
-    char *seen = NULL;
-    int rc = parse_cvrplib_body(text, name, inst, err, err_len, &seen);
-    free(seen);
+    cvrplib c = {.name = name, .inst = inst, .err = err, .err_len = err_len};
+    int rc = cvrplib_lines(&c, text);
+    free(c.seen);
     return rc;
 }
 
@@ -286,6 +314,20 @@ static int parse_solomon(const char *text, const char *name, route_instance *ins
     return rc;
 }
 
+/* The single vehicle type of the benchmark formats, from capacity, vehicles and the depot window.
+ */
+static void default_type(route_instance *inst)
+{
+    route_vehicle *v = &inst->types[0];
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "vehicle");
+    v->capacity = inst->capacity;
+    v->count = inst->vehicles;
+    v->shift_start = inst->has_windows ? inst->ready[0] : 0;
+    v->shift_end = inst->has_windows ? inst->due[0] : ROUTE_NO_LIMIT;
+    inst->n_types = 1;
+}
+
 int route_parse(const char *text, const char *name, route_instance *out, char *err, size_t err_len)
 {
     memset(out, 0, sizeof *out);
@@ -299,22 +341,10 @@ int route_parse(const char *text, const char *name, route_instance *out, char *e
     int rc = strncmp(p, "NAME", 4) == 0 ? parse_cvrplib(text, name, out, err, err_len)
                                         : parse_solomon(text, name, out, err, err_len);
     if (rc != OP_OK)
-        route_instance_free(out);
+        route_instance_clear(out);
     else
-        route_default_type(out);
+        default_type(out);
     return rc;
-}
-
-void route_default_type(route_instance *inst)
-{
-    route_vehicle *v = &inst->types[0];
-    memset(v, 0, sizeof *v);
-    snprintf(v->name, sizeof v->name, "vehicle");
-    v->capacity = inst->capacity;
-    v->count = inst->vehicles;
-    v->shift_start = inst->has_windows ? inst->ready[0] : 0;
-    v->shift_end = inst->has_windows ? inst->due[0] : ROUTE_NO_LIMIT;
-    inst->n_types = 1;
 }
 
 double route_distance(const route_instance *inst, int i, int j)
@@ -337,14 +367,14 @@ int route_solution_alloc(route_solution *sol, int n_routes, int n_nodes)
     sol->nodes = calloc((size_t)n_nodes + 1, sizeof *sol->nodes);
     sol->type = calloc((size_t)n_routes + 1, sizeof *sol->type);
     if (!sol->start || !sol->nodes || !sol->type) {
-        route_solution_free(sol);
+        route_solution_clear(sol);
         return OP_ENOMEM;
     }
     sol->n_routes = n_routes;
     return OP_OK;
 }
 
-void route_solution_free(route_solution *sol)
+void route_solution_clear(route_solution *sol)
 {
     free(sol->start);
     free(sol->nodes);
@@ -425,7 +455,7 @@ int route_check(const route_instance *inst, const int *const *routes, const int 
     }
     rc = route_check_solution(inst, &sol, err, err_len);
     if (rc == OP_OK) *cost = sol.cost;
-    route_solution_free(&sol);
+    route_solution_clear(&sol);
     return rc;
 }
 

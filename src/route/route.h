@@ -1,5 +1,5 @@
 /*
- * route: vehicle-routing problems (issue 6, first step): instances, the two
+ * route: vehicle-routing problems: instances, the two
  * benchmark formats, and the feasibility checker every solver result goes
  * through. Pure: text in, data out; no I/O.
  *
@@ -57,7 +57,7 @@ typedef struct route_instance {
 /*
  * A solution: route r visits nodes[start[r] .. start[r+1]-1] (customers,
  * depot implicit at both ends) with a vehicle of type[r]. Owned by the
- * caller; route_solution_free releases it.
+ * caller; route_solution_clear releases it.
  */
 typedef struct route_solution {
     int n_routes;
@@ -71,10 +71,11 @@ typedef struct route_solution {
  * Parses a CVRPLIB (TSPLIB-style .vrp, EUC_2D) or Solomon (.txt) text,
  * detected from its first line. On error returns OP_EINVAL (or OP_ETOOBIG,
  * OP_ENOMEM) with "name:line: what" in err. The caller frees with
- * route_instance_free.
+ * route_instance_clear.
  */
 int route_parse(const char *text, const char *name, route_instance *out, char *err, size_t err_len);
-void route_instance_free(route_instance *inst);
+/* Frees what inst owns and zeroes it (a zeroed instance is fine). */
+void route_instance_clear(route_instance *inst);
 /* Allocates the per-node arrays of inst for n nodes (zeroed). OP_OK or OP_ENOMEM. */
 int route_instance_alloc(route_instance *inst, int n);
 
@@ -108,11 +109,9 @@ int route_check_solution(const route_instance *inst, route_solution *sol, char *
  */
 int route_precheck(const route_instance *inst, char *err, size_t err_len);
 
-/* Fills the single vehicle type from capacity, vehicles and the depot window (parsers call it). */
-void route_default_type(route_instance *inst);
-
 /* Allocates a solution for n_routes routes holding n_nodes customers in all. */
 int route_solution_alloc(route_solution *sol, int n_routes, int n_nodes);
-void route_solution_free(route_solution *sol);
+/* Frees what sol owns and zeroes it (a zeroed solution is fine). */
+void route_solution_clear(route_solution *sol);
 
 #endif

@@ -243,7 +243,7 @@ int routeio_parse_any(const char *text, const char *name, route_instance *out, c
     int rc = parse_json_body(root, name, out, err, err_len);
     cJSON_Delete(root);
     if (rc == OP_ENOMEM) snprintf(err, err_len, "%s: out of memory", name);
-    if (rc != OP_OK) route_instance_free(out);
+    if (rc != OP_OK) route_instance_clear(out);
     return rc;
 }
 
@@ -370,7 +370,7 @@ int routeio_solution_from_json(const route_instance *inst, const char *text, rou
     out->start[r] = x;
 out:
     cJSON_Delete(root);
-    if (rc != OP_OK) route_solution_free(out);
+    if (rc != OP_OK) route_solution_clear(out);
     return rc;
 }
 
@@ -393,8 +393,29 @@ char *routeio_solution_to_sol(const route_instance *inst, const route_solution *
     return buf;
 }
 
+/* name with & < > " ' as entities, cut to fit out (which holds at least 1 byte). */
+static void xml_escape(const char *name, char *out, size_t out_len)
+{
+    size_t len = 0;
+    for (const char *p = name; *p; p++) {
+        const char *ent = *p == '&'    ? "&amp;"
+                          : *p == '<'  ? "&lt;"
+                          : *p == '>'  ? "&gt;"
+                          : *p == '"'  ? "&quot;"
+                          : *p == '\'' ? "&#39;"
+                                       : NULL;
+        size_t n = ent ? strlen(ent) : 1;
+        if (len + n >= out_len) break;
+        memcpy(out + len, ent ? ent : p, n);
+        len += n;
+    }
+    out[len] = '\0';
+}
+
 char *routeio_solution_to_svg(const route_instance *inst, const route_solution *sol)
 {
+    char name[6 * sizeof inst->name]; /* the instance's name, escaped: it is outside input */
+    xml_escape(inst->name, name, sizeof name);
     double minx = inst->x[0], maxx = inst->x[0], miny = inst->y[0], maxy = inst->y[0];
     for (int i = 1; i < inst->n; i++) {
         minx = fmin(minx, inst->x[i]);
@@ -404,7 +425,7 @@ char *routeio_solution_to_svg(const route_instance *inst, const route_solution *
     }
     double span = fmax(fmax(maxx - minx, maxy - miny), 1e-9), size = 800, pad = 20;
     double scale = (size - 2 * pad) / span;
-    size_t cap = 1024 + (size_t)inst->n * 120 + (size_t)sol->n_routes * 160;
+    size_t cap = 1024 + 2 * strlen(name) + (size_t)inst->n * 120 + (size_t)sol->n_routes * 160;
     char *buf = malloc(cap);
     if (!buf) return NULL;
     size_t len = 0;
@@ -415,7 +436,7 @@ char *routeio_solution_to_svg(const route_instance *inst, const route_solution *
                             "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n"
                             "<title>%s: %d routes, cost %.2f</title>\n"
                             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-                            size, size + 24, size, size + 24, inst->name, sol->n_routes, sol->cost);
+                            size, size + 24, size, size + 24, name, sol->n_routes, sol->cost);
     for (int r = 0; r < sol->n_routes; r++) {
         double hue = fmod(r * 137.508, 360.0);
         len += (size_t)snprintf(buf + len, cap - len,
@@ -430,12 +451,12 @@ char *routeio_solution_to_svg(const route_instance *inst, const route_solution *
     for (int i = 1; i < inst->n; i++)
         len += (size_t)snprintf(buf + len, cap - len,
                                 "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\"/>\n", SX(i), SY(i));
-    len += (size_t)snprintf(
-        buf + len, cap - len,
-        "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"red\"/>\n"
-        "<text x=\"%.0f\" y=\"%.0f\" font-family=\"sans-serif\" "
-        "font-size=\"14\">%s: %d routes, cost %.2f</text>\n</svg>\n",
-        SX(0) - 5, SY(0) - 5, pad, size + 16, inst->name, sol->n_routes, sol->cost);
+    len +=
+        (size_t)snprintf(buf + len, cap - len,
+                         "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"red\"/>\n"
+                         "<text x=\"%.0f\" y=\"%.0f\" font-family=\"sans-serif\" "
+                         "font-size=\"14\">%s: %d routes, cost %.2f</text>\n</svg>\n",
+                         SX(0) - 5, SY(0) - 5, pad, size + 16, name, sol->n_routes, sol->cost);
 #undef SX
 #undef SY
     return buf;
@@ -494,7 +515,7 @@ int routeio_factors_parse(const route_instance *inst, const char *text, routeio_
     }
 out:
     cJSON_Delete(root);
-    if (rc != OP_OK) routeio_factors_free(out);
+    if (rc != OP_OK) routeio_factors_clear(out);
     return rc;
 }
 
@@ -511,7 +532,7 @@ void routeio_factors_attach(route_instance *inst, routeio_factors *factors)
     inst->arc_factor_ctx = factors;
 }
 
-void routeio_factors_free(routeio_factors *factors)
+void routeio_factors_clear(routeio_factors *factors)
 {
     free(factors->factor);
     memset(factors, 0, sizeof *factors);

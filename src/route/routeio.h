@@ -1,5 +1,5 @@
 /*
- * routeio: the routing problem's outside forms (issue 6). The JSON form of
+ * routeio: the routing problem's outside forms. The JSON form of
  * an instance for real use (stops, vehicles, optional travel-time matrix),
  * solutions as JSON (also read back as checkpoints), the CVRPLIB .sol text,
  * an SVG picture of the routes, and travel-time correction factors. Pure:
@@ -61,6 +61,8 @@ int routeio_factors_parse(const route_instance *inst, const char *text, routeio_
                           char *err, size_t err_len);
 /* Makes inst's arc costs use the factors (they must outlive inst's use). */
 void routeio_factors_attach(route_instance *inst, routeio_factors *factors);
-void routeio_factors_free(routeio_factors *factors);
+/* Frees the factors and zeroes the struct; an instance they are attached to must not be used after.
+ */
+void routeio_factors_clear(routeio_factors *factors);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * sim: the fleet simulator behind `outpost sim`. Virtual time, a fleet of
  * charging-site pods, parked cars and warehouse data centers generated from
- * real data (simdata), and three schedulers run side by side on the same
- * world, step by step:
+ * real data (simdata), and three placement strategies run side by side on
+ * the same world, step by step:
  *
  *   outpost       sched_fleet_place (the same filter and score as the hub's
  *                 sched_place) with power forecasts (power_forecaster),
@@ -20,13 +20,20 @@
 #ifndef OUTPOST_SIM_H
 #define OUTPOST_SIM_H
 
+#include "core/jobspec.h"
 #include "sim/simdata.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-enum { SIM_OUTPOST, SIM_LEAST_LOADED, SIM_FIRST_FIT, SIM_POLICIES };
-enum { SIM_POD, SIM_CAR, SIM_DC, SIM_CLASSES };
+/* The placement strategies compared, in report order. */
+enum { SIM_OUTPOST, SIM_LEAST_LOADED, SIM_FIRST_FIT, SIM_STRATEGIES };
+/*
+ * Site classes as array indices (0, 1, 2), in report order. Not the
+ * CLASS_POD/CAR/DC bits of jobspec.h (1, 2, 4): sim_class_bit maps one to
+ * the other.
+ */
+enum { SIM_CLASS_POD, SIM_CLASS_CAR, SIM_CLASS_DC, SIM_CLASSES };
 
 typedef struct sim_params {
     size_t sites;
@@ -45,7 +52,8 @@ typedef struct sim_params {
 
 void sim_params_default(sim_params *p);
 
-typedef struct sim_policy_report {
+/* What one strategy achieved over the simulated days. */
+typedef struct sim_strategy_report {
     double used_kwh[SIM_CLASSES];  /* energy drawn within the envelope */
     double over_kwh;               /* energy drawn above an envelope */
     double violation_site_s;       /* site-seconds above the envelope beyond the reaction time */
@@ -57,27 +65,41 @@ typedef struct sim_policy_report {
     long placements;
     double place_s; /* time spent deciding placements */
     long queued_at_end, running_at_end;
-} sim_policy_report;
+} sim_strategy_report;
 
 typedef struct sim_report {
     size_t sites_by_class[SIM_CLASSES];
     size_t jobs;
     double offered_kwh[SIM_CLASSES];
     double hardware_kwh[SIM_CLASSES]; /* what the sites present could draw at full load */
-    sim_policy_report policy[SIM_POLICIES];
+    sim_strategy_report strategy[SIM_STRATEGIES];
     size_t n_steps;
     int step_s;
-    /* per step: offered watts per class, then each policy's draw per class */
-    float *series; /* n_steps x SIM_CLASSES x (1 + SIM_POLICIES) */
+    /* per step and class: offered watts, then each strategy's draw */
+    float *series; /* n_steps x SIM_CLASSES x (1 + SIM_STRATEGIES) */
     double sched_bytes_per_site;
     double wall_s;
 } sim_report;
 
-const char *sim_policy_name(int policy);
+/* "outpost", "least-loaded", "first-fit"; "?" out of range. */
+const char *sim_strategy_name(int strategy);
+/* "pod", "car", "dc"; "?" out of range. */
 const char *sim_class_name(int cls);
+/* The jobspec CLASS_* bit of a SIM_CLASS_* index; 0 out of range. Inline: placement calls it. */
+static inline unsigned sim_class_bit(int cls)
+{
+    return cls == SIM_CLASS_POD   ? CLASS_POD
+           : cls == SIM_CLASS_CAR ? CLASS_CAR
+           : cls == SIM_CLASS_DC  ? CLASS_DC
+                                  : 0;
+}
 
-/* Runs the simulation. OP_OK, OP_EINVAL (err says which parameter), OP_ENOMEM. */
+/*
+ * Runs the simulation. OP_OK, OP_EINVAL (err says which parameter), OP_ENOMEM.
+ * On OP_OK the caller releases *out with sim_report_clear.
+ */
 int sim_run(const simdata *data, const sim_params *p, sim_report *out, char *err, size_t err_len);
-void sim_report_free(sim_report *r);
+/* Frees the report's series and zeroes it. */
+void sim_report_clear(sim_report *r);
 
 #endif

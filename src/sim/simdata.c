@@ -312,19 +312,19 @@ double simdata_series_at(const simdata_series *s, int64_t t_s)
     return s->n ? s->value[util_last_at_or_before(s->t_s, s->n, t_s)] : 0;
 }
 
-static void series_free(simdata_series *s)
+static void series_clear(simdata_series *s)
 {
     free(s->t_s);
     free(s->value);
     memset(s, 0, sizeof *s);
 }
 
-void simdata_free(simdata *d)
+void simdata_clear(simdata *d)
 {
     free(d->sessions);
     free(d->piles);
     for (int i = 0; i < SIMDATA_N_CARBON; i++)
-        series_free(&d->carbon[i]);
-    series_free(&d->price);
+        series_clear(&d->carbon[i]);
+    series_clear(&d->price);
     memset(d, 0, sizeof *d);
 }

@@ -58,7 +58,8 @@ int simdata_parse_piles(simdata *d, const char *text, size_t len, char *err, siz
 int simdata_parse_series(simdata_series *s, const char *text, size_t len, char *err,
                          size_t err_len);
 
-void simdata_free(simdata *d);
+/* Frees what d owns (sessions, piles, series) and zeroes it. */
+void simdata_clear(simdata *d);
 
 /* The value in force at t_s (the latest sample at or before it; the first before the start). */
 double simdata_series_at(const simdata_series *s, int64_t t_s);

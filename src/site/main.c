@@ -52,7 +52,7 @@ void site__free(site *s)
     site__local_close(s);
     if (s->bus) bus_close(s->bus);
     auditlog_close(s->audit);
-    power_trace_free(&s->trace);
+    power_trace_clear(&s->trace);
     policy_free(s->policy);
     sitedb_close(s->db);
     ident_wipe(&s->identity);

@@ -160,7 +160,7 @@ static double solve(const route_instance *inst, uint64_t seed, long iterations, 
     if (out)
         *out = sol;
     else
-        route_solution_free(&sol);
+        route_solution_clear(&sol);
     return cost;
 }
 
@@ -173,7 +173,7 @@ static void test_optimal_on_small_instances(void **state)
         route_instance inst = parse_ok(small_text(seed, nc, windows, windows ? 4 : 0, 15));
         double want = exact(&inst);
         if (isinf(want)) {
-            route_instance_free(&inst);
+            route_instance_clear(&inst);
             continue;
         }
         double got = solve(&inst, seed, 2000, NULL);
@@ -182,7 +182,7 @@ static void test_optimal_on_small_instances(void **state)
                     windows ? "VRPTW" : "CVRP", nc, got, want);
         assert_true(fabs(got - want) < 1e-6);
         checked++;
-        route_instance_free(&inst);
+        route_instance_clear(&inst);
     }
     assert_true(checked >= 8);
 }
@@ -198,9 +198,9 @@ static void test_deterministic_for_a_seed(void **state)
     assert_memory_equal(a.start, b.start, sizeof(int) * (size_t)(a.n_routes + 1));
     assert_memory_equal(a.nodes, b.nodes, sizeof(int) * (size_t)a.start[a.n_routes]);
     assert_true(a.cost == b.cost);
-    route_solution_free(&a);
-    route_solution_free(&b);
-    route_instance_free(&inst);
+    route_solution_clear(&a);
+    route_solution_clear(&b);
+    route_instance_clear(&inst);
 }
 
 static void test_resume_never_worse(void **state)
@@ -234,11 +234,11 @@ static void test_resume_never_worse(void **state)
         route_solution again;
         assert_int_equal(hgs_solve(&inst, &p, &again, NULL, err, sizeof err), OP_OK);
         assert_true(again.cost <= c1 + 1e-9);
-        route_solution_free(&again);
+        route_solution_clear(&again);
     }
-    route_solution_free(&back);
-    route_solution_free(&first);
-    route_instance_free(&inst);
+    route_solution_clear(&back);
+    route_solution_clear(&first);
+    route_instance_clear(&inst);
 }
 
 static double fake_now;
@@ -262,8 +262,8 @@ static void test_time_limit_on_injected_clock(void **state)
     assert_int_equal(hgs_solve(&inst, &p, &sol, &st, err, sizeof err), OP_OK);
     assert_true(st.elapsed_s >= 0.5 && st.elapsed_s < 0.6);
     assert_true(st.best_found_s <= st.elapsed_s);
-    route_solution_free(&sol);
-    route_instance_free(&inst);
+    route_solution_clear(&sol);
+    route_instance_clear(&inst);
 }
 
 static void expect_impossible(const char *text, const char *culprit)
@@ -275,7 +275,7 @@ static void expect_impossible(const char *text, const char *culprit)
     char err[256] = "";
     assert_int_equal(hgs_solve(&inst, &p, &sol, NULL, err, sizeof err), OP_EINVAL);
     testkit_assert_contains(err, culprit);
-    route_instance_free(&inst);
+    route_instance_clear(&inst);
 }
 
 static void test_impossible_instances_name_the_culprit(void **state)
@@ -332,9 +332,9 @@ static void test_json_form(void **state)
     char *svg = routeio_solution_to_svg(&inst, &sol);
     assert_non_null(strstr(svg, "<polyline"));
     free(svg);
-    route_solution_free(&back);
-    route_solution_free(&sol);
-    route_instance_free(&inst);
+    route_solution_clear(&back);
+    route_solution_clear(&sol);
+    route_instance_clear(&inst);
 }
 
 static void json_err(const char *text, const char *expect)
@@ -402,7 +402,7 @@ static void test_factors_change_costs(void **state)
     double cost = solve(&inst, 1, 20, &sol);
     /* 0->a->b->0 costs 7.5 + 10 + 10 = 27.5; 0->b->a->0 costs 10 + 5 + 5 = 20 */
     assert_true(fabs(cost - 20.0) < 1e-9);
-    route_solution_free(&sol);
+    route_solution_clear(&sol);
     routeio_factors bad;
     assert_int_equal(
         routeio_factors_parse(&inst, "{\"arcs\":[[\"a\",\"zz\",1]]}", &bad, err, sizeof err),
@@ -412,9 +412,9 @@ static void test_factors_change_costs(void **state)
         OP_EINVAL);
     routeio_factors f2;
     assert_int_equal(routeio_factors_parse(&inst, "{\"arcs\":[]}", &f2, err, sizeof err), OP_OK);
-    routeio_factors_free(&f2);
-    routeio_factors_free(&f);
-    route_instance_free(&inst);
+    routeio_factors_clear(&f2);
+    routeio_factors_clear(&f);
+    route_instance_clear(&inst);
 }
 
 /* Real instances: feasible, and within a loose bound of the best known after a short run. */
@@ -441,7 +441,7 @@ static void test_real_instances(void **state)
                 cost, gap);
         assert_true(gap > -0.05); /* not (meaningfully) below the best known */
         assert_true(gap < 10);
-        route_instance_free(&inst);
+        route_instance_clear(&inst);
     }
 }
 

@@ -1,7 +1,7 @@
 /*
- * Unit tests of the power envelope library (src/power.c, issue 3
- * groundwork): charger load from sessions (energy conserved), the three
- * envelopes, and the forecaster on a daily pattern; then the Caltech ACN
+ * Unit tests of the power envelope library (src/core/power.c): charger
+ * load from sessions (energy conserved), the three envelopes, and the
+ * forecaster on a daily pattern; then the Caltech ACN
  * charging sessions from ../shared/data/power (skipped with a message when
  * missing): load, spare power under the garage's 150 kW transformer, and
  * forecast errors of persistence against the learned profile.
@@ -276,7 +276,7 @@ static void test_trace_files(void **state)
     assert_int_equal(power_trace_at(&t, 599999), 0);
     assert_int_equal(power_trace_at(&t, 600000), 1);
     assert_int_equal(power_trace_at(&t, 1200000), 3); /* the last of equal times wins */
-    power_trace_free(&t);
+    power_trace_clear(&t);
     static const struct {
         const char *text, *why;
     } bad[] = {{"", "no 'seconds,watts' lines"},

@@ -74,7 +74,7 @@ static void test_cvrp_parse_and_distances(void **state)
     /* EUC_2D rounds to the nearest integer: |(0,0)-(1,1)| = 1.414 -> 1; (3,4) -> 5. */
     assert_true(route_distance(&inst, 0, 3) == 1.0);
     assert_true(route_distance(&inst, 0, 1) == 5.0);
-    route_instance_free(&inst);
+    route_instance_clear(&inst);
 }
 
 static void test_checker_accepts_and_costs(void **state)
@@ -89,7 +89,7 @@ static void test_checker_accepts_and_costs(void **state)
     assert_int_equal(check(&inst, 2, routes, lens, &cost, err), OP_OK);
     /* 0-1-0 = 5+5; 0-2-3-0 = 1+1+1. */
     assert_true(fabs(cost - 13.0) < 1e-9);
-    route_instance_free(&inst);
+    route_instance_clear(&inst);
 }
 
 static void test_checker_violations(void **state)
@@ -118,7 +118,7 @@ static void test_checker_violations(void **state)
     int l_depot[] = {2, 2};
     assert_int_equal(check(&inst, 2, r_depot, l_depot, &cost, err), OP_EINVAL);
     assert_non_null(strstr(err, "0 is not a customer"));
-    route_instance_free(&inst);
+    route_instance_clear(&inst);
 }
 
 static void test_time_windows(void **state)
@@ -148,7 +148,7 @@ static void test_time_windows(void **state)
     int l3[] = {1, 1, 0};
     assert_int_equal(check(&inst, 3, r3, l3, &cost, err), OP_EINVAL);
     assert_non_null(strstr(err, "3 routes for 2 vehicles"));
-    route_instance_free(&inst);
+    route_instance_clear(&inst);
 }
 
 static void test_malformed_files(void **state)
@@ -210,7 +210,7 @@ static void test_real_instances(void **state)
             assert_int_equal(rc, OP_OK);
             assert_true(inst.n >= 101);
             assert_int_equal(inst.has_windows, s == 1);
-            route_instance_free(&inst);
+            route_instance_clear(&inst);
             free(text);
             parsed++;
         }
@@ -237,7 +237,7 @@ static void test_real_instances(void **state)
     }
     assert_int_equal(route_check(&inst, routes, lens, 100, &cost, err, sizeof err), OP_OK);
     assert_true(cost == want);
-    route_instance_free(&inst);
+    route_instance_clear(&inst);
     text = read_text(VRP_DIR "/solomon/C101.txt");
     assert_int_equal(route_parse(text, "C101", &inst, err, sizeof err), OP_OK);
     free(text);
@@ -247,7 +247,7 @@ static void test_real_instances(void **state)
     assert_true(inst.due[0] == 1236);
     assert_int_equal(route_check(&inst, routes, lens, 100, &cost, err, sizeof err), OP_EINVAL);
     assert_non_null(strstr(err, "26 routes for 25 vehicles"));
-    route_instance_free(&inst);
+    route_instance_clear(&inst);
 }
 
 int main(void)

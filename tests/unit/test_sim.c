@@ -79,19 +79,19 @@ static void test_outpost_stays_inside_envelopes(void **state)
     sim_params p = small_params(3);
     sim_report r;
     run_ok(&d, &p, &r);
-    const sim_policy_report *o = &r.policy[SIM_OUTPOST];
+    const sim_strategy_report *o = &r.strategy[SIM_OUTPOST];
     print_message("outpost: over %.3f kWh, violations %.0f site-s, %ld completed, %ld preempted; "
                   "least-loaded over %.1f kWh; first-fit over %.1f kWh\n",
                   o->over_kwh, o->violation_site_s, o->completed, o->preempted,
-                  r.policy[SIM_LEAST_LOADED].over_kwh, r.policy[SIM_FIRST_FIT].over_kwh);
+                  r.strategy[SIM_LEAST_LOADED].over_kwh, r.strategy[SIM_FIRST_FIT].over_kwh);
     assert_true(o->over_kwh == 0);
     assert_true(o->violation_site_s == 0);
     assert_true(o->completed > 4000);
     /* the baselines do not look at power: the data centers' evening cut catches them */
-    assert_true(r.policy[SIM_LEAST_LOADED].over_kwh > 1);
-    assert_true(r.policy[SIM_LEAST_LOADED].violation_site_s > 0);
-    assert_true(r.policy[SIM_FIRST_FIT].violation_site_s > 0);
-    sim_report_free(&r);
+    assert_true(r.strategy[SIM_LEAST_LOADED].over_kwh > 1);
+    assert_true(r.strategy[SIM_LEAST_LOADED].violation_site_s > 0);
+    assert_true(r.strategy[SIM_FIRST_FIT].violation_site_s > 0);
+    sim_report_clear(&r);
 }
 
 static void test_every_job_accounted_for(void **state)
@@ -101,12 +101,12 @@ static void test_every_job_accounted_for(void **state)
     sim_params p = small_params(4);
     sim_report r;
     run_ok(&d, &p, &r);
-    for (int k = 0; k < SIM_POLICIES; k++) {
-        const sim_policy_report *x = &r.policy[k];
+    for (int k = 0; k < SIM_STRATEGIES; k++) {
+        const sim_strategy_report *x = &r.strategy[k];
         long total = x->completed + x->dropped + x->queued_at_end + x->running_at_end;
         if (total != (long)p.jobs)
             print_error("%s: %ld completed + %ld dropped + %ld queued + %ld running != %zu\n",
-                        sim_policy_name(k), x->completed, x->dropped, x->queued_at_end,
+                        sim_strategy_name(k), x->completed, x->dropped, x->queued_at_end,
                         x->running_at_end, p.jobs);
         assert_int_equal(total, (long)p.jobs);
         for (int c = 0; c < SIM_CLASSES; c++)
@@ -118,7 +118,7 @@ static void test_every_job_accounted_for(void **state)
     for (int c = 0; c < SIM_CLASSES; c++)
         assert_true(r.offered_kwh[c] <= r.hardware_kwh[c] + 1e-6);
     assert_int_equal(r.n_steps, 1440);
-    sim_report_free(&r);
+    sim_report_clear(&r);
 }
 
 static void test_seeded_and_reproducible(void **state)
@@ -131,18 +131,18 @@ static void test_seeded_and_reproducible(void **state)
     run_ok(&d, &p, &b);
     p.seed = 8;
     run_ok(&d, &p, &c);
-    for (int k = 0; k < SIM_POLICIES; k++) {
-        assert_int_equal(a.policy[k].completed, b.policy[k].completed);
-        assert_int_equal(a.policy[k].preempted, b.policy[k].preempted);
-        assert_true(a.policy[k].used_unit_s == b.policy[k].used_unit_s);
-        assert_true(a.policy[k].cost_eur == b.policy[k].cost_eur);
+    for (int k = 0; k < SIM_STRATEGIES; k++) {
+        assert_int_equal(a.strategy[k].completed, b.strategy[k].completed);
+        assert_int_equal(a.strategy[k].preempted, b.strategy[k].preempted);
+        assert_true(a.strategy[k].used_unit_s == b.strategy[k].used_unit_s);
+        assert_true(a.strategy[k].cost_eur == b.strategy[k].cost_eur);
     }
     assert_memory_equal(a.series, b.series,
-                        a.n_steps * SIM_CLASSES * (1 + SIM_POLICIES) * sizeof(float));
-    assert_true(a.policy[SIM_OUTPOST].used_unit_s != c.policy[SIM_OUTPOST].used_unit_s);
-    sim_report_free(&a);
-    sim_report_free(&b);
-    sim_report_free(&c);
+                        a.n_steps * SIM_CLASSES * (1 + SIM_STRATEGIES) * sizeof(float));
+    assert_true(a.strategy[SIM_OUTPOST].used_unit_s != c.strategy[SIM_OUTPOST].used_unit_s);
+    sim_report_clear(&a);
+    sim_report_clear(&b);
+    sim_report_clear(&c);
 }
 
 static void test_bad_parameters(void **state)
@@ -179,17 +179,17 @@ static void test_real_data(void **state)
     p.jobs = 30000;
     sim_report r;
     run_ok(&d, &p, &r);
-    const sim_policy_report *o = &r.policy[SIM_OUTPOST];
+    const sim_strategy_report *o = &r.strategy[SIM_OUTPOST];
     double share = o->used_unit_s / o->usable_unit_s;
     print_message("outpost used %.1f%% of the usable spare; violations %.0f; least-loaded %.1f%%\n",
                   100 * share, o->violation_site_s,
-                  100 * r.policy[SIM_LEAST_LOADED].used_unit_s /
-                      r.policy[SIM_LEAST_LOADED].usable_unit_s);
+                  100 * r.strategy[SIM_LEAST_LOADED].used_unit_s /
+                      r.strategy[SIM_LEAST_LOADED].usable_unit_s);
     assert_true(share >= 0.90);
     assert_true(o->violation_site_s == 0 && o->over_kwh == 0);
-    assert_true(r.policy[SIM_LEAST_LOADED].violation_site_s > 0);
-    sim_report_free(&r);
-    simdata_free(&d);
+    assert_true(r.strategy[SIM_LEAST_LOADED].violation_site_s > 0);
+    sim_report_clear(&r);
+    simdata_clear(&d);
 }
 
 int main(void)

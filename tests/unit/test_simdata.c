@@ -83,7 +83,7 @@ static void test_acn_sessions(void **state)
                      OP_EINVAL);
     assert_non_null(strstr(err, "line 2: 3 fields, expected at least 15"));
     assert_int_equal(d.n_sessions, 2); /* kept what it had */
-    simdata_free(&d);
+    simdata_clear(&d);
 }
 
 static void test_turku_sessions_and_rate(void **state)
@@ -109,7 +109,7 @@ static void test_turku_sessions_and_rate(void **state)
     const char *bad = "h\nx,notanumber,A,2019-01-01T14:40,2019-01-01T15:44,64,3270\n";
     assert_int_equal(simdata_parse_turku(&d, bad, strlen(bad), err, sizeof err), OP_EINVAL);
     assert_non_null(strstr(err, "line 2: station_id/energy_wh"));
-    simdata_free(&d);
+    simdata_clear(&d);
 }
 
 static void test_series_and_piles(void **state)
@@ -150,7 +150,7 @@ static void test_series_and_piles(void **state)
     assert_int_equal(d.piles[0], 20);
     const char *zero = "h\n1,2,3,0,5,6,7\n";
     assert_int_equal(simdata_parse_piles(&d, zero, strlen(zero), err, sizeof err), OP_EINVAL);
-    simdata_free(&d);
+    simdata_clear(&d);
 }
 
 static void test_load_missing_folder(void **state)

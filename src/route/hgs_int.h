@@ -1,0 +1,207 @@
+/*
+ * hgs internals, shared by the solver's files:
+ *   hgs.c        the genetic loop: individuals, Split, the population and
+ *                its diversity, crossover, penalties, hgs_solve;
+ *   hgs_ls.c     the local search (relocate, swap, 2-opt, 2-opt*, SWAP*)
+ *                on routes held as position arrays with segment summaries;
+ *   hgs_setup.c  the solver's arrays, vehicle slots, the distance matrix,
+ *                the granular neighbourhoods, and loading a checkpoint.
+ * The inline helpers below are the hot path of every move evaluation.
+ */
+#ifndef OUTPOST_HGS_INT_H
+#define OUTPOST_HGS_INT_H
+
+#include "base/util.h"
+#include "route/hgs.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Population parameters from HGS-CVRP (Vidal 2022, table 1). */
+#define POP_MU 25
+#define POP_LAMBDA 40
+#define POP_ELITE 4
+#define POP_CLOSE 5
+#define POP_MAX (POP_MU + POP_LAMBDA + 1)
+#define TARGET_FEASIBLE 0.2
+#define PENALTY_WINDOW 100
+#define EPS 1e-7
+#define BIG 1e30
+
+/*
+ * A route segment's summary (Vidal et al. 2013): enough to get the distance,
+ * load and time warp of a concatenation of segments in O(1). early/late are
+ * the earliest and latest start of the segment's first service that keep its
+ * time warp at warp; dur includes service and unavoidable waiting.
+ */
+typedef struct seg {
+    double dist, dur, warp, early, late;
+    int64_t load;
+    int first, last;
+} seg;
+
+/* A range of positions i..j of route k, walked backwards when rev. */
+typedef struct piece {
+    int k, i, j, rev;
+} piece;
+
+typedef struct indiv {
+    double penalized, dist, warp;
+    int64_t excess;
+    int feasible, n_routes;
+    int *giant;  /* nc customers, route after route */
+    int *rstart; /* K + 1 offsets into giant: slot k's customers */
+    int *succ, *pred;
+    double fitness;
+    int n_prox;
+    double prox_d[POP_MAX];
+    struct indiv *prox_i[POP_MAX];
+} indiv;
+
+typedef struct subpop {
+    indiv *v[POP_MAX];
+    int n;
+} subpop;
+
+typedef struct hgs {
+    const route_instance *inst;
+    const hgs_params *params;
+    int n, nc, K, has_tw, granular;
+    double *D;
+    int64_t *demand;
+    double *ready, *due, *service;
+    int *slot_type;
+    uint64_t rng;
+    double pen_load, pen_warp;
+    int *neigh; /* nc+1 rows of granular */
+    /* local search state */
+    int stride;     /* n + 2 */
+    int *rn, *rlen; /* route k's nodes at rn[k*stride + p], p = 0 and rlen+1 are the depot */
+    seg *pre, *suf; /* prefix (with start depot) and suffix (customers only) summaries */
+    double *rcum;   /* reverse-direction distance prefix sums */
+    double *cd;     /* forward distance prefix sums (compact copy of pre[].dist) */
+    int64_t *cl;    /* load prefix sums */
+    int64_t *slot_cap;
+    double *rcost; /* penalized cost per route */
+    double *rpen;  /* of which penalties (overload, time warp) */
+    int *route_of, *pos_of, *order;
+    long moves, *modified, *tested, *swapstar_tested;
+    int *angle; /* polar angle of each node around the depot, 0..65535 (-1: no coordinates) */
+    int *sector_start, *sector_end; /* per route: the circle sector its customers span */
+    /* SWAP* preprocessing: three best insertion positions of each node into the other route */
+    double *ins_cost;
+    int *ins_pos;
+    int *tmp_a, *tmp_b;
+    /* split */
+    double *pot;
+    int *from;
+    /* population */
+    subpop feas, infeas;
+    indiv *best;
+    double best_found_s, start_s;
+    int load_hist[PENALTY_WINDOW], warp_hist[PENALTY_WINDOW], hist_n;
+    long iterations, restarts;
+} hgs;
+
+/* ---- randomness (the one sequence of the search, seeded from params->seed) ---- */
+
+static inline int rnd_below(hgs *h, int n)
+{
+    return (int)(((util_splitmix64(&h->rng) >> 32) * (uint64_t)n) >> 32);
+}
+
+static inline void shuffle(hgs *h, int *a, int n)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = rnd_below(h, i + 1), t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+/* ---- segments ---- */
+
+static inline double dist(const hgs *h, int i, int j)
+{
+    return h->D[(size_t)i * (size_t)h->n + (size_t)j];
+}
+
+static inline seg node_seg(const hgs *h, int c)
+{
+    seg s = {0, h->service[c], 0, h->ready[c], h->due[c], h->demand[c], c, c};
+    return s;
+}
+
+static inline seg depot_seg(const hgs *h, int k)
+{
+    const route_vehicle *v = &h->inst->types[h->slot_type[k]];
+    seg s = {0, 0, 0, v->shift_start, v->shift_end, 0, 0, 0};
+    return s;
+}
+
+static inline seg merge(const hgs *h, seg a, seg b)
+{
+    double edge = dist(h, a.last, b.first);
+    seg r;
+    r.dist = a.dist + b.dist + edge;
+    r.load = a.load + b.load;
+    r.first = a.first;
+    r.last = b.last;
+    if (!h->has_tw) {
+        r.dur = r.warp = r.early = 0;
+        r.late = BIG;
+        return r;
+    }
+    double delta = a.dur - a.warp + edge;
+    double wait = b.early - delta - a.late;
+    double warp = a.early + delta - b.late;
+    if (wait < 0) wait = 0;
+    if (warp < 0) warp = 0;
+    r.dur = a.dur + b.dur + edge + wait;
+    r.warp = a.warp + b.warp + warp;
+    r.early = fmax(b.early - delta, a.early) - wait;
+    r.late = fmin(b.late - delta, a.late) + warp;
+    return r;
+}
+
+static inline int64_t capacity(const hgs *h, int k)
+{
+    return h->slot_cap[k];
+}
+
+static inline double penalized(const hgs *h, double d, int64_t load, double warp, int k,
+                               double pen_load, double pen_warp)
+{
+    int64_t excess = load - capacity(h, k);
+    return d + (excess > 0 ? pen_load * (double)excess : 0) + pen_warp * warp;
+}
+
+/* ---- local search: routes as position arrays with prefix/suffix summaries ---- */
+
+#define RN(h, k, p) ((h)->rn[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
+#define PRE(h, k, p) ((h)->pre[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
+#define SUF(h, k, p) ((h)->suf[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
+#define RCUM(h, k, p) ((h)->rcum[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
+#define CD(h, k, p) ((h)->cd[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
+#define CL(h, k, p) ((h)->cl[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
+
+/* An angle in 1/65536 turns, brought into 0..65535. */
+static inline int pmod(int i)
+{
+    return ((i % 65536) + 65536) % 65536;
+}
+
+/* Local search on the routes loaded into h->rn/h->rlen (hgs_ls.c). */
+void hgs__local_search(hgs *h);
+
+/*
+ * Allocates and fills the solver's arrays for inst (hgs_setup.c). OP_OK or
+ * OP_ENOMEM; either way hgs__free_arrays releases them.
+ */
+int hgs__setup(hgs *h, const route_instance *inst, const hgs_params *params);
+void hgs__free_arrays(hgs *h);
+/* Puts a checkpoint's routes into s, in slots of matching vehicle types. OP_EINVAL, OP_ENOMEM. */
+int hgs__load_start(hgs *h, indiv *s, const route_solution *start, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,477 @@
+/*
+ * hgs_ls: the local search of the solver. Each route slot holds its nodes
+ * in a position array with prefix and suffix segment summaries, so that a
+ * move (rebuilding one or two routes from pieces of existing ones) is
+ * evaluated in O(pieces) and applied only when it lowers the penalized cost.
+ * Neighbourhoods are granular (the nearest customers of each), as in
+ * HGS-CVRP, plus SWAP* between routes whose sectors overlap.
+ */
+#include "base/err.h"
+#include "route/hgs_int.h"
+
+#include <string.h>
+
+static void sector_update(hgs *h, int k);
+
+static void route_update(hgs *h, int k)
+{
+    int m = h->rlen[k];
+    RN(h, k, 0) = 0;
+    RN(h, k, m + 1) = 0;
+    PRE(h, k, 0) = depot_seg(h, k);
+    RCUM(h, k, 0) = 0;
+    CD(h, k, 0) = 0;
+    CL(h, k, 0) = 0;
+    for (int p = 1; p <= m; p++) {
+        int c = RN(h, k, p);
+        h->route_of[c] = k;
+        h->pos_of[c] = p;
+        PRE(h, k, p) = merge(h, PRE(h, k, p - 1), node_seg(h, c));
+        RCUM(h, k, p) = RCUM(h, k, p - 1) + dist(h, c, RN(h, k, p - 1));
+        CD(h, k, p) = PRE(h, k, p).dist;
+        CL(h, k, p) = PRE(h, k, p).load;
+    }
+    if (m) SUF(h, k, m) = node_seg(h, RN(h, k, m));
+    for (int p = m - 1; p >= 1; p--)
+        SUF(h, k, p) = merge(h, node_seg(h, RN(h, k, p)), SUF(h, k, p + 1));
+    seg all = merge(h, PRE(h, k, m), depot_seg(h, k));
+    h->rcost[k] = penalized(h, all.dist, all.load, all.warp, k, h->pen_load, h->pen_warp);
+    h->rpen[k] = h->rcost[k] - all.dist;
+    sector_update(h, k);
+    h->modified[k] = h->moves;
+}
+
+static seg piece_seg(const hgs *h, piece p)
+{
+    int m = h->rlen[p.k];
+    if (!p.rev) {
+        if (p.i == 0) return PRE(h, p.k, p.j);
+        if (p.j == m) return SUF(h, p.k, p.i);
+        seg s = node_seg(h, RN(h, p.k, p.i));
+        for (int q = p.i + 1; q <= p.j; q++)
+            s = merge(h, s, node_seg(h, RN(h, p.k, q)));
+        return s;
+    }
+    seg s = node_seg(h, RN(h, p.k, p.j));
+    for (int q = p.j - 1; q >= p.i; q--)
+        s = merge(h, s, node_seg(h, RN(h, p.k, q)));
+    return s;
+}
+
+/*
+ * The penalized cost of route slot k made of pieces. Without time windows
+ * (and as a first filter with them) distance and load come from prefix sums
+ * in O(pieces); the full segment merge runs only for moves that could still
+ * improve once time warp is counted.
+ */
+static double eval_fast(const hgs *h, const piece *ps, int np, int k)
+{
+    double d = 0;
+    int64_t load = 0;
+    int last = -1;
+    for (int x = 0; x < np; x++) {
+        const piece *p = &ps[x];
+        if (p->i > p->j) continue;
+        size_t base = (size_t)p->k * (size_t)h->stride;
+        const int *nodes = h->rn + base;
+        int first_node, last_node;
+        if (!p->rev) {
+            d += h->cd[base + (size_t)p->j] - h->cd[base + (size_t)p->i];
+            first_node = nodes[p->i];
+            last_node = nodes[p->j];
+        } else {
+            d += h->rcum[base + (size_t)p->j] - h->rcum[base + (size_t)p->i];
+            first_node = nodes[p->j];
+            last_node = nodes[p->i];
+        }
+        load += h->cl[base + (size_t)p->j] - (p->i > 0 ? h->cl[base + (size_t)p->i - 1] : 0);
+        if (last >= 0) d += dist(h, last, first_node);
+        last = last_node;
+    }
+    d += dist(h, last, 0);
+    int64_t excess = load - h->slot_cap[k];
+    return d + (excess > 0 ? h->pen_load * (double)excess : 0);
+}
+
+static double eval_full(const hgs *h, const piece *ps, int np, int k)
+{
+    seg acc = {0};
+    int started = 0;
+    for (int x = 0; x < np; x++) {
+        if (ps[x].i > ps[x].j) continue;
+        seg s = piece_seg(h, ps[x]);
+        acc = started ? merge(h, acc, s) : s;
+        started = 1;
+    }
+    acc = merge(h, acc, depot_seg(h, k));
+    return penalized(h, acc.dist, acc.load, acc.warp, k, h->pen_load, h->pen_warp);
+}
+
+static int write_pieces(const hgs *h, const piece *ps, int np, int *out)
+{
+    int len = 0;
+    for (int x = 0; x < np; x++) {
+        piece p = ps[x];
+        if (p.i > p.j) continue;
+        if (!p.rev)
+            for (int q = p.i; q <= p.j; q++)
+                out[len++] = RN(h, p.k, q);
+        else
+            for (int q = p.j; q >= p.i; q--)
+                out[len++] = RN(h, p.k, q);
+    }
+    return len; /* includes the start depot at out[0] */
+}
+
+/*
+ * Evaluates a move that rebuilds route ka from pa (and route kb from pb when
+ * nb > 0) and applies it when it lowers the penalized cost. Returns 1 when
+ * applied.
+ */
+static int try_move(hgs *h, const piece *pa, int na, int ka, const piece *pb, int nb, int kb)
+{
+    double before = h->rcost[ka] + (nb ? h->rcost[kb] : 0);
+    double after = eval_fast(h, pa, na, ka) + (nb ? eval_fast(h, pb, nb, kb) : 0);
+    if (after > before - EPS) return 0;
+    if (h->has_tw) {
+        after = eval_full(h, pa, na, ka) + (nb ? eval_full(h, pb, nb, kb) : 0);
+        if (after > before - EPS) return 0;
+    }
+    int la = write_pieces(h, pa, na, h->tmp_a);
+    int lb = nb ? write_pieces(h, pb, nb, h->tmp_b) : 0;
+    h->moves++;
+    memcpy(&RN(h, ka, 0), h->tmp_a, (size_t)la * sizeof(int));
+    h->rlen[ka] = la - 1;
+    if (nb) {
+        memcpy(&RN(h, kb, 0), h->tmp_b, (size_t)lb * sizeof(int));
+        h->rlen[kb] = lb - 1;
+        route_update(h, kb);
+    }
+    route_update(h, ka);
+    return 1;
+}
+
+#define P(k_, i_, j_, r_) ((piece){(k_), (i_), (j_), (r_)})
+
+/* Moves of U (and its successor X) relative to V at position pv of route kv (pv = 0: the depot). */
+static int moves_inter(hgs *h, int u, int kv, int pv)
+{
+    int ku = h->route_of[u], pu = h->pos_of[u], mu = h->rlen[ku], mv = h->rlen[kv];
+    piece a[4], b[4];
+    /*
+     * Distance-only filters first (as HGS-CVRP does): a move whose distance
+     * change is not below the two routes' current penalties cannot improve,
+     * since penalties after the move are >= 0. They hold for forward pieces.
+     */
+    int pu_node = RN(h, ku, pu - 1), x_node = RN(h, ku, pu + 1);
+    int v_node = RN(h, kv, pv), y_node = RN(h, kv, pv + 1);
+    double pens = h->rpen[ku] + h->rpen[kv] - EPS;
+    double remove_u = dist(h, pu_node, x_node) - dist(h, pu_node, u) - dist(h, u, x_node);
+    /* relocate U after V */
+    a[0] = P(ku, 0, pu - 1, 0);
+    a[1] = P(ku, pu + 1, mu, 0);
+    b[0] = P(kv, 0, pv, 0);
+    b[1] = P(ku, pu, pu, 0);
+    b[2] = P(kv, pv + 1, mv, 0);
+    if (remove_u + dist(h, v_node, u) + dist(h, u, y_node) - dist(h, v_node, y_node) < pens &&
+        try_move(h, a, 2, ku, b, 3, kv))
+        return 1;
+    if (pu < mu) {
+        /* relocate (U, X) and (X, U) after V */
+        a[1] = P(ku, pu + 2, mu, 0);
+        b[1] = P(ku, pu, pu + 1, 0);
+        if (try_move(h, a, 2, ku, b, 3, kv)) return 1;
+        b[1].rev = 1;
+        if (try_move(h, a, 2, ku, b, 3, kv)) return 1;
+    }
+    if (pv >= 1) {
+        /* swap U and V; (U, X) and V; (U, X) and (V, Y) */
+        a[0] = P(ku, 0, pu - 1, 0);
+        a[1] = P(kv, pv, pv, 0);
+        a[2] = P(ku, pu + 1, mu, 0);
+        b[0] = P(kv, 0, pv - 1, 0);
+        b[1] = P(ku, pu, pu, 0);
+        b[2] = P(kv, pv + 1, mv, 0);
+        int pv_node = RN(h, kv, pv - 1);
+        double swap = dist(h, pu_node, v_node) + dist(h, v_node, x_node) - dist(h, pu_node, u) -
+                      dist(h, u, x_node) + dist(h, pv_node, u) + dist(h, u, y_node) -
+                      dist(h, pv_node, v_node) - dist(h, v_node, y_node);
+        if (swap < pens && try_move(h, a, 3, ku, b, 3, kv)) return 1;
+        if (pu < mu) {
+            a[2] = P(ku, pu + 2, mu, 0);
+            b[1] = P(ku, pu, pu + 1, 0);
+            if (try_move(h, a, 3, ku, b, 3, kv)) return 1;
+            if (pv < mv) {
+                a[1] = P(kv, pv, pv + 1, 0);
+                b[2] = P(kv, pv + 2, mv, 0);
+                if (try_move(h, a, 3, ku, b, 3, kv)) return 1;
+            }
+        }
+    }
+    /* 2-opt*: exchange the tails after U and after V */
+    a[0] = P(ku, 0, pu, 0);
+    a[1] = P(kv, pv + 1, mv, 0);
+    b[0] = P(kv, 0, pv, 0);
+    b[1] = P(ku, pu + 1, mu, 0);
+    double tails =
+        dist(h, u, y_node) + dist(h, v_node, x_node) - dist(h, u, x_node) - dist(h, v_node, y_node);
+    return tails < pens && try_move(h, a, 2, ku, b, 2, kv);
+}
+
+static int moves_intra(hgs *h, int u, int pv)
+{
+    int k = h->route_of[u], pu = h->pos_of[u], m = h->rlen[k];
+    piece a[5];
+    if (pv != pu && pv != pu - 1) { /* relocate U after V */
+        if (pv < pu) {
+            a[0] = P(k, 0, pv, 0);
+            a[1] = P(k, pu, pu, 0);
+            a[2] = P(k, pv + 1, pu - 1, 0);
+        } else {
+            a[0] = P(k, 0, pu - 1, 0);
+            a[1] = P(k, pu + 1, pv, 0);
+            a[2] = P(k, pu, pu, 0);
+        }
+        a[3] = P(k, (pv < pu ? pu : pv) + 1, m, 0);
+        if (try_move(h, a, 4, k, NULL, 0, k)) return 1;
+    }
+    if (pu < m && (pv < pu - 1 || pv > pu + 1)) { /* relocate (U, X) after V, either way round */
+        for (int rev = 0; rev < 2; rev++) {
+            if (pv < pu) {
+                a[0] = P(k, 0, pv, 0);
+                a[1] = P(k, pu, pu + 1, rev);
+                a[2] = P(k, pv + 1, pu - 1, 0);
+                a[3] = P(k, pu + 2, m, 0);
+            } else {
+                a[0] = P(k, 0, pu - 1, 0);
+                a[1] = P(k, pu + 2, pv, 0);
+                a[2] = P(k, pu, pu + 1, rev);
+                a[3] = P(k, pv + 1, m, 0);
+            }
+            if (try_move(h, a, 4, k, NULL, 0, k)) return 1;
+        }
+    }
+    if (pv >= 1 && pv != pu) { /* swap U and V */
+        int lo = pu < pv ? pu : pv, hi = pu < pv ? pv : pu;
+        a[0] = P(k, 0, lo - 1, 0);
+        a[1] = P(k, hi, hi, 0);
+        a[2] = P(k, lo + 1, hi - 1, 0);
+        a[3] = P(k, lo, lo, 0);
+        a[4] = P(k, hi + 1, m, 0);
+        if (try_move(h, a, 5, k, NULL, 0, k)) return 1;
+    }
+    if (pv != pu) { /* 2-opt: reverse the stretch between them */
+        int lo = pu < pv ? pu : pv, hi = pu < pv ? pv : pu;
+        if (hi - lo >= 2) {
+            a[0] = P(k, 0, lo, 0);
+            a[1] = P(k, lo + 1, hi, 1);
+            a[2] = P(k, hi + 1, m, 0);
+            if (try_move(h, a, 3, k, NULL, 0, k)) return 1;
+        }
+    }
+    return 0;
+}
+
+static int moves_pair(hgs *h, int u, int v)
+{
+    int kv = h->route_of[v], pv = h->pos_of[v];
+    if (h->route_of[u] == kv) {
+        if (moves_intra(h, u, pv)) return 1;
+        return pv == 1 && moves_intra(h, u, 0);
+    }
+    if (moves_inter(h, u, kv, pv)) return 1;
+    return pv == 1 && moves_inter(h, u, kv, 0);
+}
+
+/* U into an empty route of each vehicle type (the moves above never open a route). */
+static int moves_empty(hgs *h, int u)
+{
+    char tried[ROUTE_MAX_TYPES] = {0};
+    for (int k = 0; k < h->K; k++) {
+        int t = h->slot_type[k];
+        if (h->rlen[k] || tried[t]) continue;
+        tried[t] = 1;
+        if (k != h->route_of[u] && moves_inter(h, u, k, 0)) return 1;
+    }
+    return 0;
+}
+
+/* ---- SWAP* (Vidal 2022): exchange U and V between two routes, each reinserted at its best place
+ * ---- */
+
+static void sector_update(hgs *h, int k)
+{
+    int m = h->rlen[k];
+    if (!m || h->angle[0] < 0) return;
+    int start = h->angle[RN(h, k, 1)], end = start;
+    for (int p = 2; p <= m; p++) {
+        int a = h->angle[RN(h, k, p)];
+        if (pmod(a - start) <= pmod(end - start)) continue;
+        if (pmod(a - end) <= pmod(start - a))
+            end = a;
+        else
+            start = a;
+    }
+    h->sector_start[k] = start;
+    h->sector_end[k] = end;
+}
+
+static int sectors_overlap(const hgs *h, int k1, int k2)
+{
+    if (h->angle[0] < 0) return 1;
+    int s1 = h->sector_start[k1], e1 = h->sector_end[k1];
+    int s2 = h->sector_start[k2], e2 = h->sector_end[k2];
+    return pmod(s2 - s1) <= pmod(e1 - s1) || pmod(s1 - s2) <= pmod(e2 - s2);
+}
+
+/* Three cheapest places (positions to insert after) of every customer of route from in route to. */
+static void swapstar_preprocess(hgs *h, int from, int to, int slot_base)
+{
+    int mf = h->rlen[from], mt = h->rlen[to];
+    for (int p = 1; p <= mf; p++) {
+        int u = RN(h, from, p);
+        double *c = h->ins_cost + (size_t)(slot_base + p) * 3;
+        int *pos = h->ins_pos + (size_t)(slot_base + p) * 3;
+        c[0] = c[1] = c[2] = BIG;
+        pos[0] = pos[1] = pos[2] = -1;
+        for (int q = 0; q <= mt; q++) {
+            int a = RN(h, to, q), b = RN(h, to, q + 1);
+            double d = dist(h, a, u) + dist(h, u, b) - dist(h, a, b);
+            if (d >= c[2]) continue;
+            int x = 2;
+            while (x > 0 && d < c[x - 1]) {
+                c[x] = c[x - 1];
+                pos[x] = pos[x - 1];
+                x--;
+            }
+            c[x] = d;
+            pos[x] = q;
+        }
+    }
+}
+
+/* Best place for node w (at position pw of route from) in route to once the node at position gone
+ * leaves it. */
+static double best_insertion(const hgs *h, int w, int pw_slot, int to, int gone, int *where)
+{
+    const double *c = h->ins_cost + (size_t)pw_slot * 3;
+    const int *pos = h->ins_pos + (size_t)pw_slot * 3;
+    /* in the place of the node that leaves */
+    int a = RN(h, to, gone - 1), b = RN(h, to, gone + 1);
+    double best = dist(h, a, w) + dist(h, w, b) - dist(h, a, b);
+    *where = gone - 1;
+    for (int x = 0; x < 3; x++) {
+        if (pos[x] < 0 || pos[x] == gone || pos[x] == gone - 1)
+            continue; /* edges that no longer exist */
+        if (c[x] < best) {
+            best = c[x];
+            *where = pos[x];
+        }
+        break; /* the cheapest valid one is the first valid one */
+    }
+    return best;
+}
+
+/* Pieces for route k without position gone and with route other's node at position ins inserted
+ * after q. */
+static int swapstar_pieces(piece *ps, int k, int gone, int q, int other, int ins, int m)
+{
+    if (q < gone) {
+        ps[0] = P(k, 0, q, 0);
+        ps[1] = P(other, ins, ins, 0);
+        ps[2] = P(k, q + 1, gone - 1, 0);
+        ps[3] = P(k, gone + 1, m, 0);
+    } else {
+        ps[0] = P(k, 0, gone - 1, 0);
+        ps[1] = P(k, gone + 1, q, 0);
+        ps[2] = P(other, ins, ins, 0);
+        ps[3] = P(k, q + 1, m, 0);
+    }
+    return 4;
+}
+
+static int swapstar(hgs *h, int k1, int k2)
+{
+    int m1 = h->rlen[k1], m2 = h->rlen[k2];
+    if (!m1 || !m2) return 0;
+    swapstar_preprocess(h, k1, k2, 0);
+    swapstar_preprocess(h, k2, k1, m1 + 1);
+    int64_t load1 = CL(h, k1, m1), load2 = CL(h, k2, m2);
+    double best = -EPS;
+    int bu = -1, bv = -1, bqu = -1, bqv = -1;
+    for (int pu = 1; pu <= m1; pu++) {
+        int u = RN(h, k1, pu);
+        double remove_u = dist(h, RN(h, k1, pu - 1), RN(h, k1, pu + 1)) -
+                          dist(h, RN(h, k1, pu - 1), u) - dist(h, u, RN(h, k1, pu + 1));
+        for (int pv = 1; pv <= m2; pv++) {
+            int v = RN(h, k2, pv);
+            int64_t new1 = load1 - h->demand[u] + h->demand[v],
+                    new2 = load2 + h->demand[u] - h->demand[v];
+            int64_t ex1 = new1 - h->slot_cap[k1], ex2 = new2 - h->slot_cap[k2];
+            double pen = (ex1 > 0 ? h->pen_load * (double)ex1 : 0) +
+                         (ex2 > 0 ? h->pen_load * (double)ex2 : 0) - h->rpen[k1] - h->rpen[k2];
+            double remove_v = dist(h, RN(h, k2, pv - 1), RN(h, k2, pv + 1)) -
+                              dist(h, RN(h, k2, pv - 1), v) - dist(h, v, RN(h, k2, pv + 1));
+            if (pen + remove_u + remove_v >= best) continue;
+            int qu, qv;
+            double ins_u = best_insertion(h, u, pu, k2, pv, &qu);
+            double ins_v = best_insertion(h, v, m1 + 1 + pv, k1, pu, &qv);
+            double total = pen + remove_u + remove_v + ins_u + ins_v;
+            if (total < best) {
+                best = total;
+                bu = pu;
+                bv = pv;
+                bqu = qu;
+                bqv = qv;
+            }
+        }
+    }
+    if (bu < 0) return 0;
+    piece a[4], b[4];
+    swapstar_pieces(a, k1, bu, bqv, k2, bv, m1);
+    swapstar_pieces(b, k2, bv, bqu, k1, bu, m2);
+    return try_move(h, a, 4, k1, b, 4, k2);
+}
+
+void hgs__local_search(hgs *h)
+{
+    for (int k = 0; k < h->K; k++) {
+        route_update(h, k);
+        h->swapstar_tested[k] = -1;
+    }
+    shuffle(h, h->order, h->nc);
+    for (int c = 1; c <= h->nc; c++) {
+        h->tested[c] = -1;
+        shuffle(h, h->neigh + (size_t)c * (size_t)h->granular, h->granular);
+    }
+    int improved = 1;
+    /* as HGS-CVRP: the second pass always runs, since only it tries opening routes */
+    for (int loop = 0; improved || loop < 2; loop++) {
+        improved = 0;
+        for (int x = 0; x < h->nc; x++) {
+            int u = h->order[x];
+            long last = h->tested[u];
+            h->tested[u] = h->moves;
+            const int *nb = h->neigh + (size_t)u * (size_t)h->granular;
+            for (int y = 0; y < h->granular; y++) {
+                int v = nb[y];
+                long mod = h->modified[h->route_of[u]];
+                if (h->modified[h->route_of[v]] > mod) mod = h->modified[h->route_of[v]];
+                if (loop > 0 && mod <= last) continue;
+                if (moves_pair(h, u, v)) improved = 1;
+            }
+            if (loop > 0 && moves_empty(h, u)) improved = 1;
+        }
+        for (int k1 = 0; k1 < h->K; k1++) {
+            if (!h->rlen[k1]) continue;
+            long last = h->swapstar_tested[k1];
+            h->swapstar_tested[k1] = h->moves;
+            for (int k2 = k1 + 1; k2 < h->K; k2++) {
+                if (!h->rlen[k2] || !h->rlen[k1]) continue;
+                long mod = h->modified[k1] > h->modified[k2] ? h->modified[k1] : h->modified[k2];
+                if (loop > 0 && mod <= last) continue;
+                if (sectors_overlap(h, k1, k2) && swapstar(h, k1, k2)) improved = 1;
+            }
+        }
+    }
+}
