@@ -128,14 +128,17 @@ static int submit_one(hub *h, const cJSON *spec_json, const char *op_id, int not
     return rc;
 }
 
-/* Submits each spec in a savepoint: a bad spec in a batch undoes the ones before it. */
+/*
+ * Submits one spec, or each of many, in a savepoint: a bad spec in a batch
+ * undoes the ones before it.
+ */
 static int submit_all(hub *h, op_call *c, const cJSON *one, const cJSON *many, cJSON *ids,
                       sched_site *view)
 {
     int notify = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->req, "notify"));
     int rc = hubdb_savepoint(h->db);
-    const cJSON *spec = one ? one : many->child;
-    for (int index = 0; rc == OP_OK && spec; spec = one ? NULL : spec->next, index++) {
+    const cJSON *spec = many ? many->child : one;
+    for (int index = 0; rc == OP_OK && spec; spec = many ? spec->next : NULL, index++) {
         int64_t id;
         char why[400];
         rc = submit_one(h, spec, c->op_id, notify, view, &id, why, sizeof why);
