@@ -146,11 +146,6 @@ hub *hub__new(void);
 /* Closes whatever is open and frees h (NULL is fine). */
 void hub__free(hub *h);
 /*
- * Reads the configuration (config_path NULL: the defaults) into h.
- * OP_EINVAL, OP_ENOMEM or a conf error, with the message in err.
- */
-int hub__configure(hub *h, const char *config_path, char *err, size_t err_len);
-/*
  * Opens the store at path (hub.db, or ":memory:"), its audit log, and loads
  * the registry from it. OP_ESTORE, OP_ENOMEM.
  */
@@ -160,8 +155,6 @@ int hub__open_store(hub *h, const char *path, int synchronous_full);
 
 /* Records a store result: any failure rolls back the loop's transaction. Returns rc. */
 int hub__check(hub *h, int rc);
-/* The chores that are due (fleet checks, placement, ...) in the loop's transaction. */
-void hub__run_due(hub *h, int64_t now_mono_ms);
 /*
  * Commits the loop's transaction, then adds its counts to the committed
  * ones; on failure rolls it back and drops the messages queued with it.
@@ -184,8 +177,7 @@ hub_operator *hub__find_operator(hub *h, const char *id);
 int hub__load_sites(hub *h);
 /* <data-dir>/operators: the operator keys allowed to use the API. */
 int hub__load_operators(hub *h);
-/* msg_lookup_fn over sites and over operators (ctx: the hub). */
-int hub__lookup_site(void *ctx, const char *kid, const uint8_t **pk, msg_window **window);
+/* msg_lookup_fn over operators (ctx: the hub). */
 int hub__lookup_operator(void *ctx, const char *kid, const uint8_t **pk, msg_window **window);
 /*
  * The checks of a signed message from topic_id: the sender speaks under its
@@ -195,9 +187,6 @@ int hub__lookup_operator(void *ctx, const char *kid, const uint8_t **pk, msg_win
 cJSON *hub__authenticate(hub *h, const char *topic_id, const char *topic, const void *payload,
                          size_t len, const char *kid, const char *sig, msg_lookup_fn lookup,
                          msg_header *hdr);
-/* A hello from a site the hub does not know: enrolled with a valid join token, or refused. */
-void hub__enroll(hub *h, const char *site_id, const char *topic, const void *payload, size_t len,
-                 const char *kid, const char *sig);
 /* Cores, memory and power the site claims (hello, heartbeat), stored when they change. */
 void hub__update_capacity(hub *h, hub_site *s, const cJSON *body);
 /* A message on a site's topics, dispatched by its leaf and type. */
@@ -210,8 +199,6 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
 void hub__handle_state(hub *h, hub_site *s, const cJSON *body);
 /* A clean goodbye: the site left (not lost); its jobs stay under their leases. */
 void hub__site_left(hub *h, hub_site *s, const char *reason);
-/* A site heard again (hello or heartbeat) after it was lost or left. */
-void hub__site_heard(hub *h, hub_site *s);
 /* Sites silent for too long are lost (their jobs taken back); expired leases taken back. */
 void hub__check_fleet(hub *h);
 /* Persists the sites' replay windows that moved. */

@@ -44,7 +44,8 @@ void hub__on_message(void *ctx, const char *topic, const void *payload, size_t l
         hub__op_message(h, id, topic, payload, len, kid, sig);
 }
 
-void hub__run_due(hub *h, int64_t now)
+/* The chores that are due (fleet checks, placement, ...), in the loop's transaction. */
+static void run_due(hub *h, int64_t now)
 {
     if (!timer_ready(&h->check_timer, now) && !h->placement_dirty && !hubdb_in_tx(h->db)) return;
     if (!hubdb_in_tx(h->db) && hubdb_begin(h->db) != OP_OK) {
@@ -98,7 +99,7 @@ void hub__run(hub *h)
     h->placement_dirty = 1;
     while (!runctl_stopping()) {
         if (bus_loop(h->bus, 20) != OP_OK) break;
-        hub__run_due(h, os_mono_ms());
+        run_due(h, os_mono_ms());
         if (hub__commit(h) != OP_OK) continue;
         hub__flush_outgoing(h);
     }

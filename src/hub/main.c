@@ -28,11 +28,13 @@ static const char *hub_conf_keys[] = {
 
 /* ---------- life of a hub ---------- */
 
+static int read_config(hub *h, const char *config_path, char *err, size_t err_len);
+
 hub *hub__new(void)
 {
     char err[256];
     hub *h = calloc(1, sizeof *h);
-    if (h && hub__configure(h, NULL, err, sizeof err) != OP_OK) {
+    if (h && read_config(h, NULL, err, sizeof err) != OP_OK) {
         free(h);
         return NULL;
     }
@@ -80,7 +82,11 @@ static int configure_numbers(hub *h, conf *c, char *err, size_t err_len)
     return rc;
 }
 
-int hub__configure(hub *h, const char *config_path, char *err, size_t err_len)
+/*
+ * Reads the configuration (config_path NULL: the defaults) into h.
+ * OP_EINVAL, OP_ENOMEM or a conf error, with the message in err.
+ */
+static int read_config(hub *h, const char *config_path, char *err, size_t err_len)
 {
     conf *c = NULL;
     int rc = config_path ? conf_load(config_path, hub_conf_keys, &c, err, err_len) : OP_OK;
@@ -299,7 +305,7 @@ static int configure(hub *h, const hub_args *a)
 {
     char err[512] = "";
     snprintf(h->data_dir, sizeof h->data_dir, "%s", a->data_dir);
-    if (hub__configure(h, a->config_path, err, sizeof err) != OP_OK) {
+    if (read_config(h, a->config_path, err, sizeof err) != OP_OK) {
         fprintf(stderr, "outpost hub: %s\n", err);
         return EXIT_USAGE;
     }

@@ -133,7 +133,7 @@ int hub__load_operators(hub *h)
 
 /* ---------- message authentication ---------- */
 
-int hub__lookup_site(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+static int lookup_site(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
 {
     hub_site *s = hub__find_site(ctx, kid);
     if (!s) return OP_EUNKNOWN;
@@ -285,8 +285,9 @@ static void register_site(hub *h, const char *site_id, const uint8_t pk[32], con
     h->placement_dirty = 1;
 }
 
-void hub__enroll(hub *h, const char *site_id, const char *topic, const void *payload, size_t len,
-                 const char *kid, const char *sig)
+/* A hello from a site the hub does not know: enrolled with a valid join token, or refused. */
+static void enroll(hub *h, const char *site_id, const char *topic, const void *payload, size_t len,
+                   const char *kid, const char *sig)
 {
     msg_header hdr;
     uint8_t pk[32];
@@ -363,11 +364,10 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
     msg_header hdr;
     hub_site *s = hub__find_site(h, site_id);
     if (!s && strcmp(leaf, "hello") == 0) {
-        hub__enroll(h, site_id, topic, payload, len, kid, sig);
+        enroll(h, site_id, topic, payload, len, kid, sig);
         return;
     }
-    cJSON *body =
-        hub__authenticate(h, site_id, topic, payload, len, kid, sig, hub__lookup_site, &hdr);
+    cJSON *body = hub__authenticate(h, site_id, topic, payload, len, kid, sig, lookup_site, &hdr);
     if (!body) return;
     if (strcmp(hdr.type, "bye") == 0 || strcmp(leaf, "bye") == 0) {
         hub__site_left(h, s, jsonx_str(body, "reason"));
