@@ -119,6 +119,9 @@ static int decide(void *ctx, const hubdb_queued *q)
 {
     pass *p = ctx;
     hub *h = p->h;
+    int next = JOB_QUEUED;
+    if (jobstate_next(JOB_QUEUED, q->attempt, q->max_attempts, JOB_EV_PLACE, &next) != OP_OK)
+        return 0; /* no attempt left to place: not the pass's to decide */
     char excluded_text[1024];
     const char *excluded[64];
     snprintf(excluded_text, sizeof excluded_text, "%s", q->excluded);
@@ -148,9 +151,6 @@ static int decide(void *ctx, const hubdb_queued *q)
         job.allowed = hub__policy_allows;
         job.allowed_ctx = &pc;
     }
-    int next = JOB_QUEUED;
-    if (jobstate_next(JOB_QUEUED, q->attempt, q->max_attempts, JOB_EV_PLACE, &next) != OP_OK)
-        return 0; /* no attempt left to place: not the pass's to decide */
     sched_decision d;
     if ((p->index ? sched_fleet_place(p->index, &job, 1, &d)
                   : sched_place(p->view, h->n_sites, &job, &d)) != OP_OK)
