@@ -16,6 +16,7 @@ const int64_t sched_horizon_ms[SCHED_HORIZONS] = {15 * 60000LL,   30 * 60000LL, 
                                                   2 * 3600000LL,  4 * 3600000LL, 8 * 3600000LL,
                                                   12 * 3600000LL, 24 * 3600000LL};
 
+/* The text of each reason, as the explanation names it. */
 static const char *why_text[SCHED_WHY_COUNT] = {"lost",
                                                 "class not allowed",
                                                 "data residency",
@@ -27,12 +28,8 @@ static const char *why_text[SCHED_WHY_COUNT] = {"lost",
                                                 "leaves before the job can finish",
                                                 "grid power dear now (deferrable)",
                                                 "policy",
-                                                "policy (not now)"};
-
-const char *sched_why_name(int why)
-{
-    return why >= 0 && why < SCHED_WHY_COUNT ? why_text[why] : "?";
-}
+                                                "policy (not now)",
+                                                "deadline cannot be met"};
 
 /* Reasons that may pass with time: the job stays queued when only these stand in the way. */
 static int transient(int why)
@@ -138,7 +135,7 @@ int sched_filter(const sched_site *s, const sched_job *job, char *detail, size_t
         DETAIL(" (rank %.2f)", s->grid_rank);
         return SCHED_WHY_DEARER;
     }
-    return -1;
+    return SCHED_WHY_NONE;
 }
 
 static double near_term(const sched_site *s, const sched_job *job)
@@ -157,17 +154,28 @@ double sched_score(const sched_site *s, const sched_job *job)
            0.1 * near_term(s, job);
 }
 
-/* Outcome when nothing was placed, and the deadline check shared by both placers. */
+/* The deadline check shared by both placers: no start now finishes in time. */
 static int deadline_missed(const sched_job *job)
 {
     return job->deadline_ms > 0 && job->now_ms + job->duration_ms > job->deadline_ms;
 }
 
-static void explain_deadline(text_buf *b, const sched_job *job)
+/*
+ * The reason for a job left unplaced: the filter that stopped the most sites
+ * among those of the outcome's kind (permanent ones for SCHED_IMPOSSIBLE,
+ * passing ones for SCHED_WAIT), ties to the lower code; fallback when no site
+ * was filtered for such a reason.
+ */
+static sched_why dominant_why(const sched_decision *d, sched_why fallback)
 {
-    append(b, "impossible: its deadline cannot be met (needs %lld s, %lld s left)",
-           (long long)(job->duration_ms / 1000),
-           (long long)((job->deadline_ms - job->now_ms) / 1000));
+    int want_transient = d->outcome == SCHED_WAIT, most = 0;
+    sched_why best = fallback;
+    for (int w = 0; w < SCHED_WHY_COUNT; w++)
+        if (d->filtered[w] > most && transient(w) == want_transient) {
+            most = d->filtered[w];
+            best = (sched_why)w;
+        }
+    return best;
 }
 
 static void explain_filtered(text_buf *b, const sched_decision *d, const char *named, int n_named)
@@ -192,26 +200,33 @@ static void explain_winner(text_buf *b, const sched_site *w, const sched_job *jo
            w->failure_rate, near_term(w, job) > 0 ? "" : ", outside the origin's region");
 }
 
-int sched_place(const sched_site *sites, size_t n, const sched_job *job, sched_decision *out)
+/*
+ * The first part of an explanation, from the decision's outcome and reason
+ * code: the winner, the deadline, or why nothing among the n sites fits.
+ */
+static void explain_outcome(text_buf *b, const sched_decision *d, const sched_site *sites, size_t n,
+                            const sched_job *job)
 {
-    memset(out, 0, sizeof *out);
-    out->site_index = -1;
-    text_buf b = {malloc(SCHED_EXPLAIN_MAX), 0};
-    text_buf named = {malloc(SCHED_EXPLAIN_MAX), 0};
-    if (!b.data || !named.data) {
-        free(b.data);
-        free(named.data);
-        return OP_ENOMEM;
-    }
-    b.data[0] = named.data[0] = '\0';
-    if (deadline_missed(job)) {
-        out->outcome = SCHED_IMPOSSIBLE;
-        explain_deadline(&b, job);
-        free(named.data);
-        out->explanation = b.data;
-        return OP_OK;
-    }
-    int best = -1, could_later = 0, n_named = 0;
+    if (d->why == SCHED_WHY_DEADLINE)
+        append(b, "impossible: its %s (needs %lld s, %lld s left)", why_text[SCHED_WHY_DEADLINE],
+               (long long)(job->duration_ms / 1000),
+               (long long)((job->deadline_ms - job->now_ms) / 1000));
+    else if (d->outcome == SCHED_PLACED)
+        explain_winner(b, &sites[d->site_index], job, d->score);
+    else if (d->outcome == SCHED_WAIT)
+        append(b, "waiting: no site can take it now among %zu", n);
+    else
+        append(b, "impossible: no site in the fleet of %zu can ever run it", n);
+}
+
+/*
+ * The scan: every site filtered (the first SCHED_NAMED_MAX named in named
+ * with their reason and detail) or scored; the best score wins.
+ */
+static void scan_sites(const sched_site *sites, size_t n, const sched_job *job, sched_decision *out,
+                       text_buf *named, int *n_named)
+{
+    int best = -1, could_later = 0;
     double best_score = -1e300;
     for (size_t i = 0; i < n; i++) {
         char detail[176];
@@ -220,10 +235,10 @@ int sched_place(const sched_site *sites, size_t n, const sched_job *job, sched_d
         if (why >= 0) {
             out->filtered[why]++;
             if (transient(why)) could_later = 1;
-            if (n_named < SCHED_NAMED_MAX) {
-                append(&named, "%s%s: %s%s", n_named ? "; " : "", sites[i].id, why_text[why],
+            if (*n_named < SCHED_NAMED_MAX) {
+                append(named, "%s%s: %s%s", *n_named ? "; " : "", sites[i].id, why_text[why],
                        detail);
-                n_named++;
+                (*n_named)++;
             }
             continue;
         }
@@ -235,17 +250,32 @@ int sched_place(const sched_site *sites, size_t n, const sched_job *job, sched_d
     }
     out->site_index = best;
     out->score = best >= 0 ? best_score : 0.0;
-    if (best >= 0) {
-        out->outcome = SCHED_PLACED;
-        explain_winner(&b, &sites[best], job, best_score);
-        append(&b, "; %zu candidates", n);
-    } else if (could_later) {
-        out->outcome = SCHED_WAIT;
-        append(&b, "waiting: no site can take it now among %zu", n);
-    } else {
-        out->outcome = SCHED_IMPOSSIBLE;
-        append(&b, "impossible: no site in the fleet of %zu can ever run it", n);
+    out->outcome = best >= 0 ? SCHED_PLACED : could_later ? SCHED_WAIT : SCHED_IMPOSSIBLE;
+    out->why = best >= 0 ? SCHED_WHY_NONE : dominant_why(out, SCHED_WHY_NONE);
+}
+
+int sched_place(const sched_site *sites, size_t n, const sched_job *job, sched_decision *out)
+{
+    memset(out, 0, sizeof *out);
+    out->site_index = -1;
+    out->why = SCHED_WHY_NONE;
+    text_buf b = {malloc(SCHED_EXPLAIN_MAX), 0};
+    text_buf named = {malloc(SCHED_EXPLAIN_MAX), 0};
+    if (!b.data || !named.data) {
+        free(b.data);
+        free(named.data);
+        return OP_ENOMEM;
     }
+    b.data[0] = named.data[0] = '\0';
+    int n_named = 0;
+    if (deadline_missed(job)) {
+        out->outcome = SCHED_IMPOSSIBLE;
+        out->why = SCHED_WHY_DEADLINE;
+    } else {
+        scan_sites(sites, n, job, out, &named, &n_named);
+    }
+    explain_outcome(&b, out, sites, n, job);
+    if (out->outcome == SCHED_PLACED) append(&b, "; %zu candidate%s", n, n == 1 ? "" : "s");
     explain_filtered(&b, out, named.data, n_named);
     free(named.data);
     out->explanation = b.data;
@@ -457,6 +487,7 @@ static void place_private(sched_fleet *f, const sched_job *job, sched_decision *
     if (job->origin_index < 0 || (size_t)job->origin_index >= f->n) {
         out->outcome = SCHED_IMPOSSIBLE;
         out->filtered[SCHED_WHY_RESIDENCY]++;
+        out->why = SCHED_WHY_RESIDENCY;
         return;
     }
     char detail[8];
@@ -470,108 +501,144 @@ static void place_private(sched_fleet *f, const sched_job *job, sched_decision *
     }
     out->filtered[why]++;
     out->outcome = transient(why) ? SCHED_WAIT : SCHED_IMPOSSIBLE;
+    out->why = (sched_why)why;
+}
+
+/*
+ * The groups that could hold the job in horizon k with c slots, best grid
+ * signal and nearest to the origin first (an insertion sort: few groups).
+ * Groups too dear for a deferring job are counted as filtered instead.
+ * Returns how many went to cand; *could_ever says whether any allowed class
+ * has a site big enough, *class_present whether any allowed class has sites.
+ */
+static int rank_groups(const sched_fleet *f, const sched_job *job, int k, int c, int *cand,
+                       sched_decision *out, int *could_ever, int *class_present)
+{
+    int deferring = job->deferrable && has_slack(job);
+    double cand_score[N_CLASSES * SCHED_MAX_REGIONS];
+    int n_cand = 0;
+    for (int ci = 0; ci < N_CLASSES; ci++) {
+        if (!(job->class_mask & (1u << ci))) continue;
+        if (f->max_cores[ci] >= job->cores) *could_ever = 1;
+        if (f->n_used[ci]) *class_present = 1;
+        for (int u = 0; u < f->n_used[ci]; u++) {
+            int gi = f->used[ci][u], r = gi % SCHED_MAX_REGIONS;
+            const group *g = &f->groups[gi];
+            if (!top_bucket(g->mask[k], c)) continue;
+            if (deferring && g->grid_rank > SCHED_DEFER_RANK) {
+                out->filtered[SCHED_WHY_DEARER]++;
+                continue;
+            }
+            double gs = 0.2 * (1.0 - g->grid_rank) +
+                        0.1 * (job->origin_region < 0 || job->origin_region == r);
+            int pos = n_cand++;
+            while (pos > 0 && cand_score[pos - 1] < gs) {
+                cand[pos] = cand[pos - 1];
+                cand_score[pos] = cand_score[pos - 1];
+                pos--;
+            }
+            cand[pos] = gi;
+            cand_score[pos] = gs;
+        }
+    }
+    return n_cand;
+}
+
+/*
+ * One group's best-fit probes: sites from the tightest bucket up, checked
+ * exactly, until CANDIDATES_PER_GROUP pass or PROBES_PER_GROUP were checked;
+ * the passing ones are scored against *best_score. Returns how many passed.
+ */
+static int probe_group(const sched_fleet *f, const group *g, const sched_job *job, int k, int c,
+                       sched_decision *out, double *best_score)
+{
+    int passing = 0, probes = 0;
+    for (int b = low_bucket(g->mask[k], c);
+         b && passing < CANDIDATES_PER_GROUP && probes < PROBES_PER_GROUP;
+         b = b < SLOT_MAX ? low_bucket(g->mask[k], b + 1) : 0) {
+        for (uint32_t i = g->head[k][b];
+             i != NONE && passing < CANDIDATES_PER_GROUP && probes < PROBES_PER_GROUP;
+             i = f->next[i][k]) {
+            probes++;
+            out->looked_at++;
+            int why = sched_filter(&f->sites[i], job, NULL, 0);
+            if (why >= 0) {
+                out->filtered[why]++;
+                continue;
+            }
+            passing++;
+            double sc = sched_score(&f->sites[i], job);
+            if (sc > *best_score || (sc == *best_score && (int)i < out->site_index)) {
+                *best_score = sc;
+                out->site_index = (int)i;
+            }
+        }
+    }
+    return passing;
+}
+
+/* A job that may run anywhere its classes allow: ranked groups, then probes in each. */
+static void place_anywhere(sched_fleet *f, const sched_job *job, int k, int c, sched_decision *out)
+{
+    int cand[N_CLASSES * SCHED_MAX_REGIONS];
+    int could_ever = 0, class_present = 0;
+    int n_cand = rank_groups(f, job, k, c, cand, out, &could_ever, &class_present);
+    /* the first GROUPS_TRIED groups with a site that passes give two candidates each */
+    double best_score = -1e300;
+    int groups_with_winner = 0;
+    for (int t = 0; t < n_cand && groups_with_winner < GROUPS_TRIED; t++)
+        if (probe_group(f, &f->groups[cand[t]], job, k, c, out, &best_score)) groups_with_winner++;
+    if (out->site_index >= 0) {
+        out->outcome = SCHED_PLACED;
+        out->score = best_score;
+    } else if (could_ever) {
+        out->outcome = SCHED_WAIT;
+        out->why = dominant_why(out, SCHED_WHY_BUSY);
+    } else {
+        out->outcome = SCHED_IMPOSSIBLE;
+        out->why = dominant_why(out, class_present ? SCHED_WHY_TOO_SMALL : SCHED_WHY_CLASS);
+    }
+}
+
+/* The index's explanation: the outcome (with the index's own wording) and the exact checks. */
+static int explain_fleet(const sched_fleet *f, const sched_job *job, int k, sched_decision *out)
+{
+    text_buf b = {malloc(SCHED_EXPLAIN_MAX), 0};
+    if (!b.data) return OP_ENOMEM;
+    b.data[0] = '\0';
+    if (out->outcome == SCHED_WAIT && !out->looked_at && !job->site_private)
+        append(&b,
+               "waiting: no site among %zu has %d free cores within its power over the next "
+               "%lld min",
+               f->n, job->cores, (long long)(sched_horizon_ms[k] / 60000));
+    else if (out->outcome == SCHED_IMPOSSIBLE && job->site_private &&
+             out->why != SCHED_WHY_DEADLINE)
+        append(&b, "impossible: it must run on its origin %s, which can never take it",
+               job->origin ? job->origin : "(unknown)");
+    else
+        explain_outcome(&b, out, f->sites, f->n, job);
+    append(&b, "; %d sites checked exactly", out->looked_at);
+    explain_filtered(&b, out, NULL, 0);
+    out->explanation = b.data;
+    return OP_OK;
 }
 
 int sched_fleet_place(sched_fleet *f, const sched_job *job, int explain, sched_decision *out)
 {
     memset(out, 0, sizeof *out);
     out->site_index = -1;
+    out->why = SCHED_WHY_NONE;
     int k = job->duration_ms > 0 ? sched_horizon_for(job->duration_ms) : 0;
     int c = job->cores < 1 ? 1 : job->cores > SLOT_MAX ? SLOT_MAX : job->cores;
-    int could_ever = 0;
     if (deadline_missed(job)) {
         out->outcome = SCHED_IMPOSSIBLE;
+        out->why = SCHED_WHY_DEADLINE;
     } else if (job->site_private) {
         place_private(f, job, out);
     } else {
-        int deferring = job->deferrable && has_slack(job);
-        /* every group that could hold the job, best grid signal and nearest first */
-        int cand[N_CLASSES * SCHED_MAX_REGIONS];
-        double cand_score[N_CLASSES * SCHED_MAX_REGIONS];
-        int n_cand = 0;
-        for (int ci = 0; ci < N_CLASSES; ci++) {
-            if (!(job->class_mask & (1u << ci))) continue;
-            if (f->max_cores[ci] >= job->cores) could_ever = 1;
-            for (int u = 0; u < f->n_used[ci]; u++) {
-                int gi = f->used[ci][u], r = gi % SCHED_MAX_REGIONS;
-                const group *g = &f->groups[gi];
-                if (!top_bucket(g->mask[k], c)) continue;
-                if (deferring && g->grid_rank > SCHED_DEFER_RANK) {
-                    out->filtered[SCHED_WHY_DEARER]++;
-                    continue;
-                }
-                double gs = 0.2 * (1.0 - g->grid_rank) +
-                            0.1 * (job->origin_region < 0 || job->origin_region == r);
-                int pos = n_cand++;
-                while (pos > 0 && cand_score[pos - 1] < gs) {
-                    cand[pos] = cand[pos - 1];
-                    cand_score[pos] = cand_score[pos - 1];
-                    pos--;
-                }
-                cand[pos] = gi;
-                cand_score[pos] = gs;
-            }
-        }
-        /* the first GROUPS_TRIED groups with a site that passes give two candidates each */
-        double best_score = -1e300;
-        int groups_with_winner = 0;
-        for (int t = 0; t < n_cand && groups_with_winner < GROUPS_TRIED; t++) {
-            const group *g = &f->groups[cand[t]];
-            int passing = 0, probes = 0;
-            for (int b = low_bucket(g->mask[k], c);
-                 b && passing < CANDIDATES_PER_GROUP && probes < PROBES_PER_GROUP;
-                 b = b < SLOT_MAX ? low_bucket(g->mask[k], b + 1) : 0) {
-                for (uint32_t i = g->head[k][b];
-                     i != NONE && passing < CANDIDATES_PER_GROUP && probes < PROBES_PER_GROUP;
-                     i = f->next[i][k]) {
-                    probes++;
-                    out->looked_at++;
-                    int why = sched_filter(&f->sites[i], job, NULL, 0);
-                    if (why >= 0) {
-                        out->filtered[why]++;
-                        continue;
-                    }
-                    passing++;
-                    double sc = sched_score(&f->sites[i], job);
-                    if (sc > best_score || (sc == best_score && (int)i < out->site_index)) {
-                        best_score = sc;
-                        out->site_index = (int)i;
-                    }
-                }
-            }
-            if (passing) groups_with_winner++;
-        }
-        if (out->site_index >= 0) {
-            out->outcome = SCHED_PLACED;
-            out->score = best_score;
-        } else {
-            out->outcome = could_ever ? SCHED_WAIT : SCHED_IMPOSSIBLE;
-        }
+        place_anywhere(f, job, k, c, out);
     }
-    if (!explain) return OP_OK;
-    text_buf b = {malloc(SCHED_EXPLAIN_MAX), 0};
-    if (!b.data) return OP_ENOMEM;
-    b.data[0] = '\0';
-    if (deadline_missed(job))
-        explain_deadline(&b, job);
-    else if (out->outcome == SCHED_PLACED)
-        explain_winner(&b, &f->sites[out->site_index], job, out->score);
-    else if (out->outcome == SCHED_WAIT && !out->looked_at && !job->site_private)
-        append(&b,
-               "waiting: no site among %zu has %d free cores within its power over the next "
-               "%lld min",
-               f->n, job->cores, (long long)(sched_horizon_ms[k] / 60000));
-    else if (out->outcome == SCHED_WAIT)
-        append(&b, "waiting: no site can take it now among %zu", f->n);
-    else if (job->site_private)
-        append(&b, "impossible: it must run on its origin %s, which can never take it",
-               job->origin ? job->origin : "(unknown)");
-    else
-        append(&b, "impossible: no site in the fleet of %zu can ever run it", f->n);
-    append(&b, "; %d sites checked exactly", out->looked_at);
-    explain_filtered(&b, out, NULL, 0);
-    out->explanation = b.data;
-    return OP_OK;
+    return explain ? explain_fleet(f, job, k, out) : OP_OK;
 }
 
 int sched_fleet_place_batch(sched_fleet *f, const sched_job *jobs, size_t n, sched_decision *out,
@@ -596,6 +663,7 @@ int sched_fleet_place_batch(sched_fleet *f, const sched_job *jobs, size_t n, sch
                 memset(&out[j], 0, sizeof out[j]);
                 out[j].outcome = SCHED_WAIT;
                 out[j].site_index = -1;
+                out[j].why = SCHED_WHY_BUSY;
                 continue;
             }
         }

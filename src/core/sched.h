@@ -106,28 +106,42 @@ enum {
     SCHED_IMPOSSIBLE = 2, /* no site in the fleet can ever run it (or its deadline is past) */
 };
 
-/* Why sites were filtered (counted in a decision). */
-enum {
-    SCHED_WHY_LOST,
+/*
+ * The reasons the scheduler works with: why a site was filtered out (each
+ * filter of sched_filter has one code, counted per decision), and why a job
+ * could not be placed (SCHED_WHY_DEADLINE: no start now meets the job's
+ * deadline, whatever the sites). The explanation text is built from these
+ * codes; callers decide on the codes, never on the text.
+ */
+typedef enum sched_why {
+    SCHED_WHY_NONE = -1, /* nothing stands in the way (the site may take the job) */
+    SCHED_WHY_LOST = 0,
     SCHED_WHY_CLASS,
     SCHED_WHY_RESIDENCY,
-    SCHED_WHY_EXCLUDED,
+    SCHED_WHY_EXCLUDED, /* the site refused or lost this job before */
     SCHED_WHY_TOO_SMALL,
     SCHED_WHY_BUSY,
-    SCHED_WHY_POWER,
-    SCHED_WHY_FORECAST,
-    SCHED_WHY_LEAVES,
-    SCHED_WHY_DEARER,
-    SCHED_WHY_POLICY,
-    SCHED_WHY_POLICY_LATER,
+    SCHED_WHY_POWER,        /* power headroom now */
+    SCHED_WHY_FORECAST,     /* forecast headroom over the job's expected duration */
+    SCHED_WHY_LEAVES,       /* departure before the job can finish */
+    SCHED_WHY_DEARER,       /* deferral: grid power dear now and the job has slack */
+    SCHED_WHY_POLICY,       /* a policy rule forbids it */
+    SCHED_WHY_POLICY_LATER, /* a policy rule forbids it now */
+    SCHED_WHY_DEADLINE,
     SCHED_WHY_COUNT
-};
-const char *sched_why_name(int why);
+} sched_why;
 
 typedef struct sched_decision {
     int outcome;    /* SCHED_* */
     int site_index; /* index into the sites array when placed, else -1 */
     double score;
+    /*
+     * Why the job was not placed: SCHED_WHY_DEADLINE, else the filter that
+     * stopped the most sites (for SCHED_IMPOSSIBLE the most frequent
+     * permanent one, for SCHED_WAIT the most frequent passing one).
+     * SCHED_WHY_NONE when placed or when no site was there to look at.
+     */
+    sched_why why;
     int filtered[SCHED_WHY_COUNT]; /* sites filtered per reason (the ones looked at) */
     int looked_at;                 /* sites checked exactly */
     char *explanation; /* malloc'd by sched_place (always) and sched_fleet_place (when asked) */
@@ -149,7 +163,7 @@ void sched_release(sched_site *site, const sched_job *job);
 double sched_job_watts(const sched_site *site, const sched_job *job);
 /* The horizon index a job of this duration is checked against. */
 int sched_horizon_for(int64_t duration_ms);
-/* The filter (a SCHED_WHY_* code, or -1 when the site may take the job) and the score. */
+/* The filter (a SCHED_WHY_* code, SCHED_WHY_NONE when the site may take the job) and the score. */
 int sched_filter(const sched_site *site, const sched_job *job, char *detail, size_t detail_len);
 double sched_score(const sched_site *site, const sched_job *job);
 

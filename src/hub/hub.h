@@ -10,6 +10,8 @@
  * identity/ (the hub's key), operators (authorized operator public keys),
  * admin/ (a local operator identity created at first start), cli.conf
  * (what a CLI needs to reach this hub).
+ *
+ * The role's files, one per concern, are listed in hub_int.h.
  */
 #ifndef OUTPOST_HUB_H
 #define OUTPOST_HUB_H

@@ -197,7 +197,7 @@ class Fleet:
         self.hub = Proc("hub", [self.binary, "hub", "--data-dir", self.hub_dir, "--config", path],
                         os.path.join(self.base, "hub.log"), self.env)
         wait_for(lambda: os.path.exists(os.path.join(self.hub_dir, "cli.conf")) and
-                 "hub hub started" in self.hub.log_text() or not self.hub.alive(), 20, 0.05,
+                 " started (pubkey " in self.hub.log_text() or not self.hub.alive(), 20, 0.05,
                  "hub to start")
         if not self.hub.alive():
             raise RuntimeError("hub exited:\n" + self.hub.log_text())

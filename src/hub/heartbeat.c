@@ -1,0 +1,235 @@
+/*
+ * heartbeat: whether each site is there and what it can take. Heartbeats
+ * (capacity, power forecast, departure, grid signal, signed audit head, the
+ * jobs it runs, whose leases they renew), sites lost after a silence, sites
+ * that said goodbye, expired leases, and the scheduler's view of the fleet
+ * built from all of it.
+ */
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/os.h"
+#include "hub/hub_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/*
+ * What a site says of its power besides its envelope: the forecast envelope
+ * over each horizon, when it leaves (a parked car's stated departure), where
+ * its grid signal sits in the last day (grid_rank) and its region. Bad
+ * values are ignored field by field (the site keeps its last good ones).
+ */
+static void update_site_power(hub *h, hub_site *s, const cJSON *o)
+{
+    if (!cJSON_IsObject(o)) return;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "forecast_watts");
+    int changed = 0;
+    if (cJSON_IsArray(f) && cJSON_GetArraySize(f) == SCHED_HORIZONS) {
+        float v[SCHED_HORIZONS] = {0};
+        int k = 0, ok = 1;
+        const cJSON *x;
+        cJSON_ArrayForEach(x, f)
+        {
+            ok = ok && cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble < 1e9;
+            if (ok) v[k++] = (float)x->valuedouble;
+        }
+        if (ok) {
+            changed = !s->has_forecast || memcmp(v, s->forecast_watts, sizeof v) != 0;
+            memcpy(s->forecast_watts, v, sizeof v);
+            s->has_forecast = 1;
+        }
+    }
+    int64_t stay = 0, region = s->region;
+    double rank = s->grid_rank;
+    if (jsonx_int(o, "stay_until_ms", 0, INT64_MAX / 2, &stay) != OP_OK) stay = 0;
+    if (jsonx_num(o, "grid_rank", &rank) != OP_OK || !(rank >= 0 && rank <= 1)) rank = s->grid_rank;
+    jsonx_int(o, "region", 0, SCHED_MAX_REGIONS - 1, &region);
+    changed = changed || stay != s->stay_until_ms || rank != s->grid_rank || region != s->region;
+    s->stay_until_ms = stay;
+    s->grid_rank = rank;
+    s->region = (int)region;
+    if (changed) h->placement_dirty = 1;
+}
+
+/*
+ * Each log witnesses the other: a site's signed head, verified with its key,
+ * is written into the hub's log when it grew. A head that shrank means the
+ * site's log lost history: logged as a conflict.
+ */
+static void witness_site_head(hub *h, hub_site *s, const cJSON *o)
+{
+    audit_sth head;
+    if (!o || auditlog_head_from_json(o, &head) != OP_OK) return;
+    if (head.size == s->witnessed_size) return;
+    if (audit_sth_verify(s->pk, &head) != OP_OK) {
+        h->msg.forged++;
+        log_warn("hub", "site %s sent an audit head with a bad signature", s->id);
+        return;
+    }
+    char subject[80];
+    snprintf(subject, sizeof subject, "site:%s", s->id);
+    const char *kind = head.size > s->witnessed_size ? "witness" : "witness-conflict";
+    if (head.size < s->witnessed_size)
+        log_warn("hub", "site %s's audit log went back from %llu to %llu entries", s->id,
+                 (unsigned long long)s->witnessed_size, (unsigned long long)head.size);
+    hub__audit_record(h, kind, subject, auditlog_head_to_json(&head));
+    s->witnessed_size = head.size;
+}
+
+/*
+ * The jobs the site says it runs: each current attempt's lease runs on; an
+ * attempt the hub no longer counts on is cancelled there.
+ */
+static void renew_leases(hub *h, hub_site *s, const cJSON *running)
+{
+    const cJSON *item;
+    int64_t lease_until = os_now_ms() + h->lease_ms;
+    cJSON_ArrayForEach(item, running)
+    {
+        int64_t job_id, attempt;
+        int changed;
+        if (jsonx_int(item, "job", 1, INT64_MAX, &job_id) != OP_OK ||
+            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK)
+            continue;
+        if (hub__check(h, hubdb_job_renew_lease(h->db, job_id, attempt, s->id, lease_until,
+                                                &changed)) != OP_OK)
+            return;
+        if (!changed)
+            hub__send_cancel(s, job_id, attempt, "this attempt is no longer current on the hub");
+    }
+}
+
+void hub__handle_state(hub *h, hub_site *s, const cJSON *body)
+{
+    s->last_heartbeat_mono = os_mono_ms();
+    s->last_heartbeat_wall = os_now_ms();
+    s->heard = 1;
+    if (!s->alive) {
+        log_info("hub", "site %s is back", s->id);
+        s->alive = 1;
+        h->placement_dirty = 1;
+    }
+    s->departed = 0;
+    hub__update_capacity(h, s, body);
+    update_site_power(h, s, cJSON_GetObjectItemCaseSensitive(body, "power"));
+    witness_site_head(h, s, cJSON_GetObjectItemCaseSensitive(body, "audit_head"));
+    const cJSON *running = cJSON_GetObjectItemCaseSensitive(body, "running");
+    /* Word from the hub for a site with work: its offline leases run from here. */
+    if (cJSON_GetArraySize(running) > 0) {
+        cJSON *alive = cJSON_CreateObject();
+        if (alive) {
+            jsonx_add_int(alive, "alive", os_now_ms());
+            hub__add_to_batch(&s->acks, alive);
+        }
+    }
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(body, "messages");
+    if (cJSON_IsObject(messages)) {
+        cJSON_Delete(s->messages);
+        s->messages = cJSON_Duplicate(messages, 1);
+    }
+    s->reported_running = cJSON_GetArraySize(running);
+    renew_leases(h, s, running);
+}
+
+/*
+ * A site that stops cleanly says so: it is not lost (no attempt counts
+ * against it, no "lost" on the log) and takes no new work until heard
+ * again. Its jobs stay placed under their leases: it resumes them when it
+ * comes back in time, else they expire and are placed elsewhere.
+ */
+void hub__site_left(hub *h, hub_site *s, const char *reason)
+{
+    char why[160];
+    snprintf(why, sizeof why, "site %s left (said goodbye%s%.60s)", s->id, reason ? ": " : "",
+             reason ? reason : "");
+    log_info("hub", "site %s left (said goodbye)", s->id);
+    if (s->alive) h->placement_dirty = 1;
+    s->alive = 0;
+    s->departed = 1;
+    hub__audit_detail(h, "site-left", "site", s->id, why);
+}
+
+const char *hub__site_status(const hub_site *s)
+{
+    if (s->alive) return s->heard ? "alive" : "presumed";
+    return s->departed ? "left" : "lost";
+}
+
+static void take_back_from_site(hub *h, const char *site_id, const char *why)
+{
+    int64_t ids[HUB_PLACE_BATCH];
+    int n = 0;
+    if (hub__check(h, hubdb_jobs_on_site(h->db, site_id, ids, HUB_PLACE_BATCH, &n)) != OP_OK)
+        return;
+    for (int i = 0; i < n; i++)
+        hub__requeue(h, ids[i], why, 0, 1);
+}
+
+/* A site silent for longer than the loss timeout: lost, its jobs taken back at once. */
+static void site_lost(hub *h, hub_site *s, int64_t silent_ms)
+{
+    s->alive = 0;
+    char why[128];
+    snprintf(why, sizeof why, "site %s lost (silent for %lld ms)", s->id, (long long)silent_ms);
+    log_warn("hub", "%s", why);
+    hub__audit_detail(h, "site-lost", "site", s->id, why);
+    take_back_from_site(h, s->id, why);
+}
+
+void hub__check_fleet(hub *h)
+{
+    int64_t now_mono = os_mono_ms();
+    for (size_t i = 0; i < h->n_sites; i++) {
+        hub_site *s = &h->sites[i];
+        if (s->alive && now_mono - s->last_heartbeat_mono > h->site_lost_after_ms)
+            site_lost(h, s, now_mono - s->last_heartbeat_mono);
+    }
+    int64_t ids[HUB_PLACE_BATCH];
+    int n = 0;
+    if (hub__check(h, hubdb_jobs_lease_expired(h->db, os_now_ms(), ids, HUB_PLACE_BATCH, &n)) !=
+        OP_OK)
+        return;
+    for (int i = 0; i < n; i++)
+        hub__requeue(h, ids[i], "lease expired (site did not confirm it)", 0, 1);
+}
+
+void hub__flush_seqs(hub *h)
+{
+    for (size_t i = 0; i < h->n_sites; i++) {
+        hub_site *s = &h->sites[i];
+        if (s->window.top == s->persisted_seq) continue;
+        if (hubdb_site_set_seq(h->db, s->id, s->window.top) == OP_OK)
+            s->persisted_seq = s->window.top;
+    }
+}
+
+void hub__fill_view(hub *h, sched_site *view, int optimistic)
+{
+    for (size_t i = 0; i < h->n_sites; i++) {
+        hub_site *s = &h->sites[i];
+        sched_site *v = &view[i];
+        v->id = s->id;
+        v->class_bit = s->class_bit;
+        v->alive = optimistic ? 1 : s->alive;
+        v->cores = s->cores;
+        v->memory_mb = s->memory_mb;
+        v->watts_per_core = s->watts_per_core;
+        v->free_cores = optimistic ? s->cores : s->cores - s->reserved_cores;
+        v->free_memory_mb = optimistic ? s->memory_mb : s->memory_mb - s->reserved_memory_mb;
+        /* a job's draw comes on top of the site's idle draw */
+        v->headroom_watts = s->power_budget_watts - s->idle_watts -
+                            (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
+        v->running_jobs = optimistic ? 0 : s->reserved_jobs;
+        v->region = s->region;
+        v->grid_rank = optimistic ? 0 : s->grid_rank;
+        v->stay_until_ms = optimistic ? 0 : s->stay_until_ms;
+        v->failure_rate =
+            s->attempts_placed ? (double)s->attempts_lost / (double)s->attempts_placed : 0;
+        v->has_forecast = !optimistic && s->has_forecast;
+        /* like headroom_watts: the envelope less what is placed or running here */
+        double committed = s->idle_watts + s->reserved_cores * s->watts_per_core;
+        for (int k = 0; k < SCHED_HORIZONS; k++)
+            v->horizon_watts[k] = (float)(s->forecast_watts[k] - committed);
+    }
+}

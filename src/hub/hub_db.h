@@ -1,0 +1,239 @@
+/*
+ * hub_db: the hub's data layer. Owns hub.db: its schema, the migrations of
+ * databases made by older hubs, and every SQL statement the hub runs, as
+ * named operations (hubdb_job_place, hubdb_site_enroll, ...). Nothing above
+ * it sees SQL or SQLite: job states go in and come out as jobstate codes
+ * (the state machine decides them, this layer stores them), rows come out
+ * as plain structs or as the JSON views the operator API answers with.
+ *
+ * Tables: meta, sites, tokens, jobs, results, checkpoints, local_jobs,
+ * job_events (and audit_entries, owned by io/auditlog on the same store).
+ *
+ * Every operation returns OP_OK or OP_ESTORE (the store logs SQLite's
+ * message), and OP_ENOTFOUND or OP_ENOMEM where its comment says so. Strings
+ * in a row handed to a callback are valid during that callback only.
+ */
+#ifndef OUTPOST_HUB_DB_H
+#define OUTPOST_HUB_DB_H
+
+#include "io/auditlog.h"
+
+#include <cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hubdb hubdb;
+
+/* ---------- the file ---------- */
+
+/*
+ * Opens (creating) path, applies the schema and adds the columns newer hubs
+ * use to an older database. synchronous_full 0 for throwaway stores (tests,
+ * fuzzing). OP_ESTORE, OP_ENOMEM.
+ */
+int hubdb_open(const char *path, int synchronous_full, hubdb **out);
+void hubdb_close(hubdb *db);
+/* The audit log kept in the same file, committed with the hub's transactions. */
+int hubdb_attach_audit(hubdb *db, auditlog **out);
+
+/* The loop's transaction (nests by counting, see store.h). */
+int hubdb_begin(hubdb *db);
+int hubdb_commit(hubdb *db);
+void hubdb_rollback(hubdb *db);
+int hubdb_in_tx(const hubdb *db);
+/* A savepoint inside the transaction: a batch of submissions is all or nothing. */
+int hubdb_savepoint(hubdb *db);
+int hubdb_savepoint_release(hubdb *db);
+void hubdb_savepoint_undo(hubdb *db);
+
+/* Empties jobs, results, job events and tokens (the fuzzer keeps its store small). */
+int hubdb_clear_jobs(hubdb *db);
+
+/* ---------- sites and tokens ---------- */
+
+typedef struct hubdb_site_row {
+    const char *id, *pubkey_hex, *class_name, *protections_off;
+    int trust;
+    uint64_t last_seq;
+    int cores;
+    int64_t memory_mb;
+    double power_budget_watts, watts_per_core, idle_watts;
+} hubdb_site_row;
+
+/* Calls fn for each enrolled site, by id; stops at (and returns) fn's first non-OK code. */
+int hubdb_sites_each(hubdb *db, int (*fn)(void *ctx, const hubdb_site_row *row), void *ctx);
+
+/* Calls fn per site with the cores, memory and count of its placed and running jobs. */
+int hubdb_reservations_each(hubdb *db,
+                            void (*fn)(void *ctx, const char *site, int cores, int64_t memory_mb,
+                                       int jobs),
+                            void *ctx);
+
+/* Registers an enrolled site and marks its join token used, both at now_ms. */
+int hubdb_site_enroll(hubdb *db, const char *site_id, const char *pubkey_hex,
+                      const char *class_name, const char *token_id, int64_t now_ms, uint64_t seq);
+
+/* What a site says it has (its hello and heartbeats). */
+int hubdb_site_set_capacity(hubdb *db, const char *site_id, int cores, int64_t memory_mb,
+                            double power_budget_watts, double watts_per_core, double idle_watts,
+                            const char *protections_off);
+
+/* The highest message sequence number accepted from the site (replay window after restarts). */
+int hubdb_site_set_seq(hubdb *db, const char *site_id, uint64_t seq);
+
+/* A join token this hub issued. */
+int hubdb_token_create(hubdb *db, const char *token_id, const char *class_name, int64_t created_ms,
+                       int64_t expires_ms, const char *created_by);
+
+/* Whether this hub issued token_id (*known) and, if used, by which site (used_by, else ""). */
+int hubdb_token_lookup(hubdb *db, const char *token_id, int *known, char used_by[64]);
+
+/* ---------- jobs ---------- */
+
+/* A job as the hub's logic reads it back. */
+typedef struct hubdb_job {
+    int64_t attempt, max_attempts;
+    int state;     /* JOB_*, -1 for a state this hub does not know */
+    char site[64]; /* "" when none */
+    int cores;
+    int64_t memory_mb;
+    char excluded[1024]; /* space-separated ids of sites that refused it */
+} hubdb_job;
+
+/* OP_ENOTFOUND when there is no such job. */
+int hubdb_job_get(hubdb *db, int64_t job_id, hubdb_job *out);
+
+/* A new job row: submitted (queued) or run by a site on its own (running there). */
+typedef struct hubdb_new_job {
+    const char *name, *kind, *spec_json;
+    int state;
+    int64_t attempt;
+    const char *site; /* NULL: none yet */
+    int cores;
+    int64_t memory_mb;
+    unsigned class_mask;
+    const char *origin;
+    int site_private, max_attempts;
+    const char *submitted_by;
+    int64_t submitted_at, placed_at; /* placed_at 0: not placed */
+    const char *notify;              /* operator told of its final state, or NULL */
+    int awaiting_approval;
+    const char *program;
+    int data_class;
+    int64_t expected_ms, deadline_at;
+    int may_defer;
+} hubdb_new_job;
+
+int hubdb_job_insert(hubdb *db, const hubdb_new_job *job, int64_t *job_id);
+int hubdb_job_set_reason(hubdb *db, int64_t job_id, const char *reason);
+int hubdb_jobs_count(hubdb *db, int state, int64_t *count);
+
+/* A queued job as the placement pass reads it. */
+typedef struct hubdb_queued {
+    int64_t id, attempt, max_attempts;
+    int cores;
+    int64_t memory_mb;
+    unsigned class_mask;
+    const char *origin; /* "" when none */
+    int site_private;
+    const char *excluded, *spec_json, *explanation, *kind, *program;
+    int data_class;
+    int64_t expected_ms, deadline_at;
+    int may_defer;
+} hubdb_queued;
+
+/*
+ * Calls fn for up to limit queued jobs not awaiting approval, oldest first.
+ * fn must not call other hubdb operations; a non-zero return stops the walk.
+ */
+int hubdb_jobs_queued(hubdb *db, int limit, int (*fn)(void *ctx, const hubdb_queued *job),
+                      void *ctx);
+
+/* Queued -> state (placed) on site for attempt, leased until lease_expires_ms. */
+int hubdb_job_place(hubdb *db, int64_t job_id, int state, int64_t attempt, const char *site,
+                    int64_t now_ms, int64_t lease_expires_ms, const char *explanation);
+/* Queued -> state (failed) without an attempt: no site can ever run it. */
+int hubdb_job_fail_unplaced(hubdb *db, int64_t job_id, int state, const char *reason,
+                            const char *explanation, int64_t now_ms);
+/* A queued job's latest placement explanation (it still waits). */
+int hubdb_job_explain(hubdb *db, int64_t job_id, const char *explanation);
+/* Taken back from its site: state (queued, or failed with finished_ms), lease cleared. */
+int hubdb_job_requeue(hubdb *db, int64_t job_id, int state, const char *reason,
+                      const char *excluded, int64_t finished_ms);
+/*
+ * from -> to for the attempt on site, when the job is still in from there;
+ * *changed says whether it was.
+ */
+int hubdb_job_start(hubdb *db, int64_t job_id, int64_t attempt, const char *site, int from, int to,
+                    int64_t now_ms, int *changed);
+/* *current: the attempt on site is the job's current one, placed or running. */
+int hubdb_job_is_current(hubdb *db, int64_t job_id, int64_t attempt, const char *site,
+                         int *current);
+/* Extends the current attempt's lease; *changed 0 when the attempt is no longer current. */
+int hubdb_job_renew_lease(hubdb *db, int64_t job_id, int64_t attempt, const char *site,
+                          int64_t until_ms, int *changed);
+/* Every placed or running job's lease to until_ms (a restarted hub gives sites a full lease). */
+int hubdb_leases_renew_all(hubdb *db, int64_t until_ms);
+/* A final state from a result: the job's row, and that attempt's result marked applied. */
+int hubdb_job_finish(hubdb *db, int64_t job_id, int64_t attempt, int state, const char *reason,
+                     int64_t now_ms);
+/* An operator's cancellation: state (cancelled) with reason, lease cleared. */
+int hubdb_job_cancel(hubdb *db, int64_t job_id, int state, const char *reason, int64_t now_ms);
+/* Releases a queued job held for approval; *changed 0 when it was not held. */
+int hubdb_job_approve(hubdb *db, int64_t job_id, int *changed);
+/* The operator to tell when the job ends (submit --wait), "" when none. */
+int hubdb_job_notify_target(hubdb *db, int64_t job_id, char op_id[64]);
+/* Up to max ids of placed or running jobs: on site, or whose lease ended before now_ms. */
+int hubdb_jobs_on_site(hubdb *db, const char *site, int64_t *ids, int max, int *n);
+int hubdb_jobs_lease_expired(hubdb *db, int64_t now_ms, int64_t *ids, int max, int *n);
+/* One line of a job's history (outpost job ID). */
+int hubdb_job_event(hubdb *db, int64_t job_id, int64_t ts_ms, int64_t attempt, const char *site,
+                    const char *event, const char *detail);
+
+/* ---------- results, checkpoints, local jobs ---------- */
+
+typedef struct hubdb_result {
+    int64_t job_id, attempt;
+    const char *site;
+    int64_t received_at, exit_code;
+    double cpu_seconds;
+    int64_t peak_rss_bytes, wall_ms;
+    double energy_joules;
+    const char *body; /* the result as received */
+} hubdb_result;
+
+/* Records a result unless one for (job, attempt) is already there (*inserted 0). */
+int hubdb_result_record(hubdb *db, const hubdb_result *result, int *inserted);
+/* Keeps a job's checkpoint (one per job: the newest replaces the last). */
+int hubdb_checkpoint_keep(hubdb *db, int64_t job_id, int64_t attempt, const char *name,
+                          const char *sha256, const char *data_b64);
+/*
+ * The job's kept checkpoint as a job input {name, sha256, data_b64} (caller
+ * frees), or *input NULL when it has none. OP_ENOMEM.
+ */
+int hubdb_checkpoint_input(hubdb *db, int64_t job_id, cJSON **input);
+/* Whether the site's local job local_id was recorded already. */
+int hubdb_local_known(hubdb *db, const char *site, int64_t local_id, int *known);
+int hubdb_local_map(hubdb *db, const char *site, int64_t local_id, int64_t job_id);
+
+/* ---------- operator views (JSON added to the caller's objects) ---------- */
+
+/* Summaries of up to limit jobs, newest first, in state (NULL: any), into arr. */
+int hubdb_jobs_list(hubdb *db, const char *state, int64_t limit, cJSON *arr);
+/* {state: count} over every job. */
+int hubdb_jobs_counts(hubdb *db, cJSON *counts);
+/* {site: {state: count}} over every job ("" for jobs never placed). */
+int hubdb_jobs_per_site(hubdb *db, cJSON *per_site);
+/* applied_results, cpu_seconds and energy_joules over applied results, into data. */
+int hubdb_results_totals(hubdb *db, cJSON *data);
+/*
+ * "job" (the row), "events" (its history) and "results" (each attempt's, with
+ * the outputs when with_outputs, else the figures and receipt) into data.
+ * OP_ENOTFOUND.
+ */
+int hubdb_job_view(hubdb *db, int64_t job_id, int with_outputs, cJSON *data);
+/* Audit entries from index from, filtered by subject and kind (NULL: any), into arr. */
+int hubdb_audit_entries(hubdb *db, int64_t from, const char *subject, const char *kind,
+                        int64_t limit, cJSON *arr);
+
+#endif

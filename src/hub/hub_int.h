@@ -1,0 +1,289 @@
+/*
+ * hub_int: what the files of the hub role share (internal to src/hub/).
+ *
+ * The hub struct and its in-memory views of the fleet (sites, operators,
+ * the messages waiting for the commit), and the hub__ functions one concern
+ * offers the others. The concerns, one file each:
+ *
+ *   hub_db.c     the data layer: schema, migrations, every SQL statement
+ *   registry.c   sites and operators in memory, message authentication, enrollment
+ *   heartbeat.c  heartbeats, power views, sites lost, departed and back, leases
+ *   jobs.c       job state changes shared by the others (taken back, released, told)
+ *   place.c      the placement pass
+ *   results.c    results, checkpoints, jobs a site ran on its own
+ *   operator.c   the operator API: a table of commands
+ *   outgoing.c   offers, acknowledgements, cancels and replies, sent after commit
+ *   auditing.c   what the hub writes to its audit log
+ *   loop.c       the event loop: one transaction per iteration, timers, commit
+ *   main.c       `outpost hub`: options, configuration, start and stop
+ *
+ * Everything runs on the loop's thread. Work done while handling messages
+ * joins the loop's open transaction; messages to others are only queued
+ * (hub__queue_reply and the per-site batches) and leave after the commit,
+ * or are dropped with a rolled-back transaction. A hub without a bus (unit
+ * tests, fuzzing) queues and drops the same way.
+ */
+#ifndef OUTPOST_HUB_INT_H
+#define OUTPOST_HUB_INT_H
+
+#include "base/timer.h"
+#include "core/audit.h"
+#include "core/policy.h"
+#include "core/sched.h"
+#include "hub/hub_db.h"
+#include "io/auditlog.h"
+#include "io/bus.h"
+#include "wire/ident.h"
+#include "wire/msg.h"
+#include "wire/proto.h"
+
+#include <cJSON.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HUB_MAX_OPERATORS 64
+#define HUB_PLACE_BATCH 512                 /* queued jobs decided per placement pass */
+#define HUB_OFFER_BATCH_BYTES (1024 * 1024) /* one iteration's offers to one site */
+
+/* A site as the hub knows it: registry (durable) plus live view (memory). */
+typedef struct hub_site {
+    char id[64];
+    uint8_t pk[32];
+    unsigned class_bit;
+    int trust;
+    msg_window window;
+    uint64_t persisted_seq;
+    int alive;
+    int departed; /* said goodbye: not alive, not lost; its leases govern its jobs */
+    int heard;    /* heartbeat received since this hub started */
+    int64_t last_heartbeat_mono;
+    int64_t last_heartbeat_wall;
+    int cores;
+    int64_t memory_mb;
+    double power_budget_watts;
+    double watts_per_core;
+    double idle_watts;
+    int reserved_cores; /* cores of jobs placed or running here */
+    int64_t reserved_memory_mb;
+    int reserved_jobs;
+    int reported_running;
+    /* power as the site reports it in each heartbeat, memory only */
+    int has_forecast;
+    float forecast_watts[SCHED_HORIZONS]; /* least forecast envelope over each horizon */
+    int64_t stay_until_ms;
+    double grid_rank;
+    int region;
+    uint64_t attempts_placed, attempts_lost; /* the failure rate the scheduler sees */
+    char protections_off[128];
+    cJSON *messages;         /* the site's own message counters, from its heartbeat */
+    uint64_t witnessed_size; /* size of the site's last signed audit head logged here */
+    cJSON *offers;           /* batched for this iteration, sent after commit */
+    size_t offers_bytes;
+    cJSON *acks;
+    cJSON *cancels;
+} hub_site;
+
+typedef struct hub_operator {
+    char id[64];
+    uint8_t pk[32];
+    msg_window window;
+    cJSON *done; /* final states for submit --wait, sent after commit */
+} hub_operator;
+
+typedef struct hub_reply {
+    char topic[PROTO_TOPIC_MAX];
+    cJSON *body;
+    const char *type;
+    struct hub_reply *next;
+} hub_reply;
+
+/* Work counted for the stopping line and `outpost stats`. */
+typedef struct hub_counts {
+    uint64_t jobs_submitted, results_applied, results_duplicate, results_stale;
+} hub_counts;
+
+typedef struct hub {
+    ident identity;
+    char data_dir[PATH_MAX];
+    hubdb *db;
+    bus *bus; /* NULL in tests and fuzzing: outgoing messages are queued, then dropped */
+    char broker_host[256];
+    int64_t broker_port;
+    int64_t site_lost_after_ms;
+    int64_t lease_ms;
+    int64_t offline_lease_ms; /* how long a site may run a job without word from the hub */
+    int64_t fleet_index_from; /* place through sched_fleet from this many sites (else scan) */
+    int64_t clock_skew_ms;
+    int64_t max_queued_jobs;
+    int64_t token_ttl_s;
+    int64_t audit_head_ms;
+    hub_site *sites;
+    size_t n_sites, cap_sites;
+    hub_operator operators[HUB_MAX_OPERATORS];
+    int n_operators;
+    msg_stats msg;
+    hub_reply *replies, *replies_tail;
+    int placement_dirty;
+    int store_failed;
+    timer check_timer, place_timer, seq_flush_timer, head_timer;
+    hub_counts counted; /* committed work only: tx_counted is added after each commit */
+    hub_counts tx_counted;
+    uint64_t offers_sent, bound_hits;
+    auditlog *audit; /* tamper-evident record of every decision, in hub.db */
+    policy *policy;  /* <data-dir>/policy, or NULL: no rules beyond the built-in filters */
+    char *policy_text;
+    uint64_t head_size; /* size of the last signed tree head */
+    audit_sth head;     /* the last signed tree head, sent to sites with acknowledgements */
+    uint64_t commits;   /* loop transactions committed, and their time in fsync'd COMMIT */
+    int64_t commit_us;
+} hub;
+
+/* ---------- main.c: life of a hub ---------- */
+
+/* A hub with the configuration's defaults and no state opened yet; NULL when out of memory. */
+hub *hub__new(void);
+/* Closes whatever is open and frees h (NULL is fine). */
+void hub__free(hub *h);
+/*
+ * Opens the store at path (hub.db, or ":memory:"), its audit log, and loads
+ * the registry from it. OP_ESTORE, OP_ENOMEM.
+ */
+int hub__open_store(hub *h, const char *path, int synchronous_full);
+
+/* ---------- loop.c ---------- */
+
+/* Records a store result: any failure rolls back the loop's transaction. Returns rc. */
+int hub__check(hub *h, int rc);
+/*
+ * Commits the loop's transaction, then adds its counts to the committed
+ * ones; on failure rolls it back and drops the messages queued with it.
+ * OP_OK when nothing was open. OP_ESTORE.
+ */
+int hub__commit(hub *h);
+/* The bus callback: one received message into the loop's transaction. */
+void hub__on_message(void *ctx, const char *topic, const void *payload, size_t len, const char *kid,
+                     const char *sig);
+/* Runs the loop until a stop is asked or the bus fails. */
+void hub__run(hub *h);
+
+/* ---------- registry.c ---------- */
+
+hub_site *hub__find_site(hub *h, const char *id);
+/* A new site in memory (zeroed, trust 50); NULL when out of memory. */
+hub_site *hub__add_site(hub *h, const char *id);
+hub_operator *hub__find_operator(hub *h, const char *id);
+/* Sites and their reservations from the store; every site presumed alive for a loss timeout. */
+int hub__load_sites(hub *h);
+/* <data-dir>/operators: the operator keys allowed to use the API. */
+int hub__load_operators(hub *h);
+/* msg_lookup_fn over operators (ctx: the hub). */
+int hub__lookup_operator(void *ctx, const char *kid, const uint8_t **pk, msg_window **window);
+/*
+ * The checks of a signed message from topic_id: the sender speaks under its
+ * own id only, then msg_open's. Returns the body (caller frees) or NULL after
+ * counting and logging the drop.
+ */
+cJSON *hub__authenticate(hub *h, const char *topic_id, const char *topic, const void *payload,
+                         size_t len, const char *kid, const char *sig, msg_lookup_fn lookup,
+                         msg_header *hdr);
+/* Cores, memory and power the site claims (hello, heartbeat), stored when they change. */
+void hub__update_capacity(hub *h, hub_site *s, const cJSON *body);
+/* A message on a site's topics, dispatched by its leaf and type. */
+void hub__site_message(hub *h, const char *site_id, const char *leaf, const char *topic,
+                       const void *payload, size_t len, const char *kid, const char *sig);
+
+/* ---------- heartbeat.c ---------- */
+
+/* A heartbeat: alive, capacity, power, audit head, leases of the jobs it runs. */
+void hub__handle_state(hub *h, hub_site *s, const cJSON *body);
+/* A clean goodbye: the site left (not lost); its jobs stay under their leases. */
+void hub__site_left(hub *h, hub_site *s, const char *reason);
+/* Sites silent for too long are lost (their jobs taken back); expired leases taken back. */
+void hub__check_fleet(hub *h);
+/* Persists the sites' replay windows that moved. */
+void hub__flush_seqs(hub *h);
+/* The scheduler's view of the fleet (optimistic: as if empty, alive, with no forecast). */
+void hub__fill_view(hub *h, sched_site *view, int optimistic);
+/* "alive", "presumed" (not heard since this hub started), "lost" or "left". */
+const char *hub__site_status(const hub_site *s);
+
+/* ---------- jobs.c ---------- */
+
+/* Gives back a job's reservation on the site (it ended or left). */
+void hub__release(hub *h, const char *site_id, int cores, int64_t memory_mb);
+/* Tells the operator who asked (submit --wait) that the job reached state (a final one). */
+void hub__notify_terminal(hub *h, int64_t job_id, int state);
+/*
+ * Takes a placed or running job back from its site: queued again, or failed
+ * when its attempts are used up. exclude keeps it away from that site (it
+ * refused); lost counts the attempt against the site's reliability.
+ */
+void hub__requeue(hub *h, int64_t job_id, const char *why, int exclude, int lost);
+/* started / refused / busy events of a site's jobs. */
+void hub__handle_events(hub *h, hub_site *s, const cJSON *body);
+
+/* ---------- place.c ---------- */
+
+/* sched_allow_fn over the hub's policy (ctx: a hub__policy_ctx). */
+typedef struct hub__policy_ctx {
+    hub *h;
+    const jobspec *spec;
+    int64_t now_ms;
+} hub__policy_ctx;
+int hub__policy_allows(void *ctx, const sched_site *site, char *why, size_t why_len);
+/* Decides up to HUB_PLACE_BATCH queued jobs: placed (offer queued), failed, or still waiting. */
+void hub__place_pass(hub *h);
+
+/* ---------- results.c ---------- */
+
+/*
+ * One result of a site (local: a job it ran on its own, which reserved
+ * nothing here and is acknowledged by its local id). Applied once, to the
+ * current attempt on that site; duplicates and stale attempts recorded, not
+ * applied. OP_OK also when dropped (counted); OP_ESTORE when the store failed.
+ */
+int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local);
+/* A job a site ran on its own, with its spec and result: recorded once, result applied. */
+int hub__apply_local(hub *h, hub_site *s, const cJSON *item);
+/* A result message: its "results" then its "locals". */
+void hub__handle_results(hub *h, hub_site *s, const cJSON *body);
+/* Adds the job's kept checkpoint to the inputs of the spec offered to a site. */
+void hub__attach_checkpoint(hub *h, int64_t job_id, cJSON *spec);
+
+/* ---------- operator.c ---------- */
+
+/* Runs one authenticated operator request; the response body (caller owns) or NULL. */
+cJSON *hub__op_dispatch(hub *h, const cJSON *req, const char *op_id);
+/* A message on an operator's request topic: authenticated, run, answered after commit. */
+void hub__op_message(hub *h, const char *op_id, const char *topic, const void *payload, size_t len,
+                     const char *kid, const char *sig);
+
+/* ---------- outgoing.c ---------- */
+
+/* A reply on <realm>/<id>/<leaf> of type, sent after commit (body taken). */
+void hub__queue_reply(hub *h, const char *realm, const char *id, const char *leaf, cJSON *body,
+                      const char *type);
+/* Appends item to a batch array (created on first use); item taken. */
+void hub__add_to_batch(cJSON **batch, cJSON *item);
+/* Asks the site to stop an attempt (sent with the next batch). */
+void hub__send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char *why);
+/* Publishes what the committed transaction queued. */
+void hub__flush_outgoing(hub *h);
+/* Drops what was queued for a transaction that did not commit. */
+void hub__discard_outgoing(hub *h);
+
+/* ---------- auditing.c ---------- */
+
+/* Appends to the audit log in the loop's transaction (body taken). */
+void hub__audit_record(hub *h, const char *kind, const char *subject, cJSON *body);
+/* The same, with subject "<prefix>:<id>" and one "detail" field. */
+void hub__audit_detail(hub *h, const char *kind, const char *prefix, const char *id,
+                       const char *detail);
+/* Signs a tree head over everything logged so far (when something was). */
+void hub__audit_sign_head(hub *h);
+/* One step of a job's history: in the job's events and on the audit log. */
+void hub__job_event(hub *h, int64_t job_id, int64_t attempt, const char *site, const char *event,
+                    const char *detail);
+
+#endif

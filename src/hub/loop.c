@@ -1,0 +1,176 @@
+/*
+ * loop: the hub's one thread. Each iteration waits briefly for messages
+ * (each handled inside one SQLite transaction, opened by the first), runs
+ * the periodic chores that are due in the same transaction, commits it
+ * (synchronous=FULL), and only then publishes what it queued: nothing is
+ * promised to anyone before it is durable (group commit).
+ */
+#include "base/err.h"
+#include "base/log.h"
+#include "base/os.h"
+#include "base/runctl.h"
+#include "core/jobspec.h"
+#include "hub/hub.h"
+#include "hub/hub_int.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int hub__check(hub *h, int rc)
+{
+    if (rc != OP_OK) h->store_failed = 1;
+    return rc;
+}
+
+void hub__on_message(void *ctx, const char *topic, const void *payload, size_t len, const char *kid,
+                     const char *sig)
+{
+    hub *h = ctx;
+    char realm[8], id[64], leaf[16];
+    if (proto_parse_topic(topic, realm, id, leaf) != OP_OK) {
+        h->msg.malformed++;
+        log_warn("hub", "dropped message on unexpected topic '%.100s'", topic);
+        return;
+    }
+    if (!hubdb_in_tx(h->db) && hubdb_begin(h->db) != OP_OK) {
+        h->store_failed = 1;
+        return;
+    }
+    if (strcmp(realm, "site") == 0)
+        hub__site_message(h, id, leaf, topic, payload, len, kid, sig);
+    else if (strcmp(leaf, "req") == 0)
+        hub__op_message(h, id, topic, payload, len, kid, sig);
+}
+
+/* The chores that are due (fleet checks, placement, ...), in the loop's transaction. */
+static void run_due(hub *h, int64_t now)
+{
+    if (!timer_ready(&h->check_timer, now) && !h->placement_dirty && !hubdb_in_tx(h->db)) return;
+    if (!hubdb_in_tx(h->db) && hubdb_begin(h->db) != OP_OK) {
+        h->store_failed = 1;
+        return;
+    }
+    if (timer_due(&h->check_timer, now, 0)) hub__check_fleet(h);
+    if (timer_due(&h->seq_flush_timer, now, 0)) hub__flush_seqs(h);
+    if (timer_due(&h->head_timer, now, 0)) hub__audit_sign_head(h);
+    if (timer_due(&h->place_timer, now, h->placement_dirty)) {
+        h->placement_dirty = 0;
+        hub__place_pass(h);
+    }
+}
+
+/* Adds what a committed transaction did to the counts of committed work. */
+static void count_committed(hub *h)
+{
+    h->counted.jobs_submitted += h->tx_counted.jobs_submitted;
+    h->counted.results_applied += h->tx_counted.results_applied;
+    h->counted.results_duplicate += h->tx_counted.results_duplicate;
+    h->counted.results_stale += h->tx_counted.results_stale;
+    memset(&h->tx_counted, 0, sizeof h->tx_counted);
+}
+
+int hub__commit(hub *h)
+{
+    if (!hubdb_in_tx(h->db)) {
+        count_committed(h);
+        return OP_OK;
+    }
+    int64_t commit_start = os_mono_us();
+    int rc = h->store_failed ? OP_ESTORE : hubdb_commit(h->db);
+    h->commits++;
+    h->commit_us += os_mono_us() - commit_start;
+    if (rc != OP_OK) {
+        /* Nothing was promised yet: drop the batch; senders will retry. */
+        hubdb_rollback(h->db);
+        hub__discard_outgoing(h);
+        memset(&h->tx_counted, 0, sizeof h->tx_counted);
+        log_error("hub", "store transaction failed; batch rolled back");
+        h->store_failed = 0;
+        return rc;
+    }
+    count_committed(h);
+    return OP_OK;
+}
+
+void hub__run(hub *h)
+{
+    h->placement_dirty = 1;
+    while (!runctl_stopping()) {
+        if (bus_loop(h->bus, 20) != OP_OK) break;
+        run_due(h, os_mono_ms());
+        if (hub__commit(h) != OP_OK) continue;
+        hub__flush_outgoing(h);
+    }
+}
+
+/* The fuzzer's hub: one site "s1" (4 cores, 400 W) and operator "op-fuzz", in memory. */
+static hub *fuzz_hub(void)
+{
+    log_set_level(LOG_LEVEL_ERROR + 1);
+    hub *h = hub__new();
+    if (!h || hubdb_open(":memory:", 0, &h->db) != OP_OK) abort();
+    snprintf(h->identity.id, sizeof h->identity.id, "hub");
+    crypto_sign_keypair(h->identity.pk, h->identity.sk);
+    h->lease_ms = 1000;
+    h->offline_lease_ms = 60000;
+    h->fleet_index_from = 0; /* through the index, which small fleets would not take */
+    h->site_lost_after_ms = 1000;
+    h->max_queued_jobs = 1000;
+    h->token_ttl_s = 60;
+    hub_site *s = hub__add_site(h, "s1");
+    if (!s) abort();
+    s->class_bit = CLASS_DC;
+    s->cores = 4;
+    s->memory_mb = 4096;
+    s->power_budget_watts = 400;
+    s->watts_per_core = 40;
+    s->alive = 1;
+    s->last_heartbeat_mono = os_mono_ms();
+    snprintf(h->operators[0].id, sizeof h->operators[0].id, "op-fuzz");
+    h->n_operators = 1;
+    return h;
+}
+
+/*
+ * Fuzzing entry (fuzz/fuzz_hub.c): feeds one body, as if it came
+ * authenticated from site "s1" or operator "op-fuzz", to the hub's handlers
+ * and runs placement and the fleet checks, against an in-memory store. The
+ * first byte picks the handler. Never used by the daemon.
+ */
+int hub__fuzz_one(const uint8_t *data, size_t len)
+{
+    static hub *h;
+    static int calls;
+    if (!h) h = fuzz_hub();
+    if (len < 1) return 0;
+    cJSON *body = cJSON_ParseWithLength((const char *)data + 1, len - 1);
+    if (!body) return 0;
+    hub_site *s = &h->sites[0];
+    hubdb_begin(h->db);
+    switch (data[0] % 5) {
+    case 0:
+        hub__handle_state(h, s, body);
+        break;
+    case 1:
+        hub__handle_events(h, s, body);
+        break;
+    case 2:
+        hub__handle_results(h, s, body);
+        break;
+    case 3:
+        hub__update_capacity(h, s, body);
+        break;
+    default:
+        cJSON_Delete(hub__op_dispatch(h, body, "op-fuzz"));
+        break;
+    }
+    hub__place_pass(h);
+    hub__check_fleet(h);
+    hub__commit(h);
+    hub__discard_outgoing(h);
+    cJSON_Delete(body);
+    if (++calls % 500 == 0) hubdb_clear_jobs(h->db); /* keep the in-memory store small */
+    return 0;
+}

@@ -1,0 +1,340 @@
+/*
+ * main: `outpost hub`. Options and configuration, the state in the data
+ * directory (identity, operators, policy, hub.db, cli.conf), the broker
+ * connection, then the loop (loop.c) until SIGTERM or SIGINT, and a clean
+ * stop that commits and sends what is pending.
+ */
+#include "base/conf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/os.h"
+#include "base/runctl.h"
+#include "base/util.h"
+#include "hub/hub.h"
+#include "hub/hub_int.h"
+#include "io/keyfile.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *hub_conf_keys[] = {
+    "hub_id",    "broker_host",      "broker_port",   "site_lost_after_ms",
+    "lease_ms",  "offline_lease_ms", "clock_skew_ms", "max_queued_jobs",
+    "log_level", "token_ttl_s",      "audit_head_ms", "fleet_index_from",
+    NULL};
+
+/* ---------- life of a hub ---------- */
+
+static int read_config(hub *h, const char *config_path, char *err, size_t err_len);
+
+hub *hub__new(void)
+{
+    char err[256];
+    hub *h = calloc(1, sizeof *h);
+    if (h && read_config(h, NULL, err, sizeof err) != OP_OK) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void hub__free(hub *h)
+{
+    if (!h) return;
+    if (h->bus) bus_close(h->bus);
+    hub__discard_outgoing(h);
+    auditlog_close(h->audit);
+    policy_free(h->policy);
+    free(h->policy_text);
+    hubdb_close(h->db);
+    ident_wipe(&h->identity);
+    for (size_t i = 0; i < h->n_sites; i++)
+        cJSON_Delete(h->sites[i].messages);
+    free(h->sites);
+    free(h);
+}
+
+/* The numeric settings: name, default, bounds, where they go. */
+static int configure_numbers(hub *h, conf *c, char *err, size_t err_len)
+{
+    const struct {
+        const char *key;
+        int64_t def, min, max;
+        int64_t *out;
+    } keys[] = {
+        {"broker_port", 1883, 1, 65535, &h->broker_port},
+        {"site_lost_after_ms", 6000, 200, 86400000, &h->site_lost_after_ms},
+        {"lease_ms", 15000, 200, 86400000, &h->lease_ms},
+        {"offline_lease_ms", 3600000, 1000, 7 * 86400000LL, &h->offline_lease_ms},
+        {"clock_skew_ms", 120000, 1000, 86400000, &h->clock_skew_ms},
+        {"fleet_index_from", 500, 1, 100000000, &h->fleet_index_from},
+        {"audit_head_ms", 10000, 100, 86400000, &h->audit_head_ms},
+        {"max_queued_jobs", 100000, 1, 100000000, &h->max_queued_jobs},
+        {"token_ttl_s", 86400, 1, 365LL * 86400, &h->token_ttl_s},
+    };
+    int rc = OP_OK;
+    for (size_t i = 0; rc == OP_OK && i < sizeof keys / sizeof keys[0]; i++)
+        rc = conf_int(c, keys[i].key, keys[i].def, keys[i].min, keys[i].max, keys[i].out, err,
+                      err_len);
+    return rc;
+}
+
+/*
+ * Reads the configuration (config_path NULL: the defaults) into h.
+ * OP_EINVAL, OP_ENOMEM or a conf error, with the message in err.
+ */
+static int read_config(hub *h, const char *config_path, char *err, size_t err_len)
+{
+    conf *c = NULL;
+    int rc = config_path ? conf_load(config_path, hub_conf_keys, &c, err, err_len) : OP_OK;
+    if (rc != OP_OK) return rc;
+    if (!c && !(c = conf_empty())) return OP_ENOMEM;
+    const char *hub_id = conf_str(c, "hub_id", "hub");
+    snprintf(h->identity.id, sizeof h->identity.id, "%s", hub_id);
+    snprintf(h->broker_host, sizeof h->broker_host, "%s", conf_str(c, "broker_host", "127.0.0.1"));
+    const char *level = conf_str(c, "log_level", NULL);
+    if (!util_valid_id(hub_id)) {
+        snprintf(err, err_len, "hub_id '%s' must be [A-Za-z0-9_-]{1,63}", hub_id);
+        rc = OP_EINVAL;
+    } else if (level && log_parse_level(level) < 0) {
+        snprintf(err, err_len, "log_level must be debug, info, warn or error");
+        rc = OP_EINVAL;
+    }
+    if (rc == OP_OK && level) log_set_level(log_parse_level(level));
+    if (rc == OP_OK) rc = configure_numbers(h, c, err, err_len);
+    conf_free(c);
+    timer_init(&h->check_timer, 250);
+    timer_init(&h->place_timer, 1000);
+    timer_init(&h->seq_flush_timer, 5000);
+    timer_init(&h->head_timer, h->audit_head_ms);
+    return rc;
+}
+
+int hub__open_store(hub *h, const char *path, int synchronous_full)
+{
+    int rc = hubdb_open(path, synchronous_full, &h->db);
+    if (rc == OP_OK) rc = hub__load_sites(h);
+    if (rc == OP_OK) rc = hubdb_attach_audit(h->db, &h->audit);
+    if (rc == OP_OK) h->head_size = auditlog_size(h->audit);
+    return rc;
+}
+
+/* ---------- state in the data directory ---------- */
+
+static int write_cli_conf(hub *h)
+{
+    char path[PATH_MAX], text[1024];
+    if (util_fmt(path, sizeof path, "%s/cli.conf", h->data_dir) != OP_OK) return OP_ETOOBIG;
+    if (util_fmt(text, sizeof text,
+                 "# Written by `outpost hub` at start: what a CLI needs to reach this hub.\n"
+                 "hub_id = %s\nhub_pubkey = %s\nbroker_host = %s\nbroker_port = %lld\n",
+                 h->identity.id, h->identity.pk_hex, h->broker_host,
+                 (long long)h->broker_port) != OP_OK)
+        return OP_ETOOBIG;
+    return os_write_file_atomic(path, text, strlen(text), 0644);
+}
+
+/* First start: a local admin operator identity, authorized in <data>/operators. */
+static int ensure_operators(hub *h)
+{
+    char path[PATH_MAX], admin_dir[PATH_MAX];
+    if (util_fmt(path, sizeof path, "%s/operators", h->data_dir) != OP_OK ||
+        util_fmt(admin_dir, sizeof admin_dir, "%s/admin", h->data_dir) != OP_OK)
+        return OP_ETOOBIG;
+    if (access(path, F_OK) == 0) return OP_OK;
+    ident admin;
+    int rc = keyfile_load_or_create(admin_dir, "admin", &admin);
+    if (rc != OP_OK) return rc;
+    char line[PATH_MAX + 200];
+    rc = util_fmt(line, sizeof line,
+                  "# Authorized operator public keys, one per line (hex), then a comment.\n%s "
+                  "local admin (%s)\n",
+                  admin.pk_hex, admin_dir);
+    ident_wipe(&admin);
+    if (rc != OP_OK) return rc;
+    log_info("hub", "created local admin operator identity in %s", admin_dir);
+    return os_write_file_atomic(path, line, strlen(line), 0600);
+}
+
+/* <data-dir>/policy when there is one. EXIT_OK, or EXIT_USAGE for a policy that does not parse. */
+static int load_policy(hub *h)
+{
+    char path[PATH_MAX], err[512] = "";
+    if (util_fmt(path, sizeof path, "%s/policy", h->data_dir) == OP_OK &&
+        os_read_file(path, 256 * 1024, &h->policy_text, NULL) == OP_OK &&
+        policy_parse(h->policy_text, path, &h->policy, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost hub: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (h->policy)
+        log_info("hub", "policy version %d in force (%s)", policy_version(h->policy), path);
+    return EXIT_OK;
+}
+
+/* Identity, operators, policy, store, cli.conf. An exit code (EXIT_OK to go on). */
+static int open_state(hub *h)
+{
+    char path[PATH_MAX];
+    char hub_id[64];
+    snprintf(hub_id, sizeof hub_id, "%s", h->identity.id);
+    if (os_mkdir_p(h->data_dir) != OP_OK ||
+        util_fmt(path, sizeof path, "%s/identity", h->data_dir) != OP_OK ||
+        keyfile_load_or_create(path, hub_id, &h->identity) != OP_OK) {
+        log_error("hub", "cannot set up identity in %s", h->data_dir);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    if (ensure_operators(h) != OP_OK || hub__load_operators(h) != OP_OK)
+        return EXIT_FAILURE_RUNTIME;
+    int rc = load_policy(h);
+    if (rc != EXIT_OK) return rc;
+    if (util_fmt(path, sizeof path, "%s/hub.db", h->data_dir) != OP_OK ||
+        hub__open_store(h, path, 1) != OP_OK)
+        return EXIT_FAILURE_RUNTIME;
+    /* Fresh lease deadlines after a restart: sites get a full lease to check in again. */
+    if (hubdb_leases_renew_all(h->db, os_now_ms() + h->lease_ms) != OP_OK)
+        return EXIT_FAILURE_RUNTIME;
+    if (write_cli_conf(h) != OP_OK) {
+        log_error("hub", "cannot write %s/cli.conf", h->data_dir);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+/* The broker: a persistent session, the site and operator topics. */
+static int connect_bus(hub *h)
+{
+    char client_id[80];
+    snprintf(client_id, sizeof client_id, "outpost-hub-%s", h->identity.id);
+    bus_config bc = {.host = h->broker_host,
+                     .port = (int)h->broker_port,
+                     .client_id = client_id,
+                     .clean_start = 0,
+                     .session_expiry_s = 86400,
+                     .keepalive_s = 10};
+    int rc = bus_open(&bc, &h->identity, hub__on_message, h, &h->bus);
+    if (rc != OP_OK) return rc;
+    const char *subs[] = {MSG_TOPIC_ROOT "site/+/hello", MSG_TOPIC_ROOT "site/+/state",
+                          MSG_TOPIC_ROOT "site/+/event", MSG_TOPIC_ROOT "site/+/result",
+                          MSG_TOPIC_ROOT "site/+/bye",   MSG_TOPIC_ROOT "op/+/req"};
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        bus_subscribe(h->bus, subs[i]);
+    return OP_OK;
+}
+
+/* A clean stop: the last head signed and committed, replay windows and messages out. */
+static void stop(hub *h)
+{
+    if (!hubdb_in_tx(h->db)) hubdb_begin(h->db);
+    hub__audit_sign_head(h);
+    if (hub__commit(h) == OP_OK) hub__flush_outgoing(h);
+    hub__flush_seqs(h);
+    log_info("hub",
+             "stopping: %llu jobs submitted, %llu results applied, %llu duplicate,"
+             " %llu stale this run",
+             (unsigned long long)h->counted.jobs_submitted,
+             (unsigned long long)h->counted.results_applied,
+             (unsigned long long)h->counted.results_duplicate,
+             (unsigned long long)h->counted.results_stale);
+}
+
+/* ---------- the command ---------- */
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: outpost hub --data-dir DIR [--config FILE] [--broker-port N]\n"
+                 "\n"
+                 "Runs the hub: fleet registry, job store, placement, enrollment and the\n"
+                 "operator API over the MQTT broker. State lives in DIR (created if missing):\n"
+                 "hub.db, identity/, operators, admin/ (local operator key), cli.conf.\n"
+                 "\n"
+                 "  --data-dir DIR     state directory (required)\n"
+                 "  --config FILE      configuration (see examples/hub.conf)\n"
+                 "  --broker-port N    overrides broker_port from the configuration\n"
+                 "  --log-level L      debug, info, warn or error\n"
+                 "\n"
+                 "SIGTERM or SIGINT stops it cleanly. Exit codes: 0 stopped, 1 runtime failure,\n"
+                 "2 bad usage or configuration.\n");
+}
+
+typedef struct hub_args {
+    const char *data_dir, *config_path, *port_text, *level;
+} hub_args;
+
+/* The options. -1 to go on, else the exit code (help, bad usage). */
+static int parse_args(int argc, char **argv, hub_args *a)
+{
+    static struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
+                                   {"config", required_argument, 0, 'c'},
+                                   {"broker-port", required_argument, 0, 'p'},
+                                   {"log-level", required_argument, 0, 'l'},
+                                   {"help", no_argument, 0, 'h'},
+                                   {0, 0, 0, 0}};
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "d:c:p:l:h", opts, NULL)) != -1) {
+        if (opt == 'd')
+            a->data_dir = optarg;
+        else if (opt == 'c')
+            a->config_path = optarg;
+        else if (opt == 'p')
+            a->port_text = optarg;
+        else if (opt == 'l')
+            a->level = optarg;
+        else {
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? EXIT_OK : EXIT_USAGE;
+        }
+    }
+    if (!a->data_dir) {
+        fprintf(stderr, "outpost hub: --data-dir is required\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (a->level && log_parse_level(a->level) < 0) {
+        fprintf(stderr, "outpost hub: --log-level must be debug, info, warn or error\n");
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* The configuration file, then the options over it. An exit code (EXIT_OK to go on). */
+static int configure(hub *h, const hub_args *a)
+{
+    char err[512] = "";
+    snprintf(h->data_dir, sizeof h->data_dir, "%s", a->data_dir);
+    if (read_config(h, a->config_path, err, sizeof err) != OP_OK) {
+        fprintf(stderr, "outpost hub: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (a->level) log_set_level(log_parse_level(a->level));
+    if (a->port_text && util_parse_i64(a->port_text, 1, 65535, &h->broker_port) != OP_OK) {
+        fprintf(stderr, "outpost hub: --broker-port must be 1-65535\n");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+int hub_main(int argc, char **argv)
+{
+    hub_args a = {0};
+    int exit_code = parse_args(argc, argv, &a);
+    if (exit_code >= 0) return exit_code;
+    hub *h = hub__new();
+    if (!h) return EXIT_FAILURE_RUNTIME;
+    exit_code = configure(h, &a);
+    if (exit_code == EXIT_OK) exit_code = open_state(h);
+    if (exit_code == EXIT_OK && connect_bus(h) != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
+    if (exit_code == EXIT_OK) {
+        runctl_install();
+        log_info("hub", "%s started (pubkey %.16s..., %zu sites, broker %s:%lld, data %s)",
+                 h->identity.id, h->identity.pk_hex, h->n_sites, h->broker_host,
+                 (long long)h->broker_port, h->data_dir);
+        hub__run(h);
+        stop(h);
+    }
+    hub__free(h);
+    return exit_code;
+}

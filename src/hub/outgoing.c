@@ -1,0 +1,148 @@
+/*
+ * outgoing: what the hub sends, only once the transaction that decided it
+ * committed. Offers, acknowledgements and cancels are batched per site (one
+ * signed message of each kind per site per iteration); "done" notices per
+ * operator; replies (welcome, refused, operator responses) in order.
+ */
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "hub/hub_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+void hub__queue_reply(hub *h, const char *realm, const char *id, const char *leaf, cJSON *body,
+                      const char *type)
+{
+    hub_reply *r = calloc(1, sizeof *r);
+    if (!r || proto_topic(r->topic, sizeof r->topic, realm, id, leaf) != OP_OK) {
+        free(r);
+        cJSON_Delete(body);
+        h->bound_hits++;
+        return;
+    }
+    r->body = body;
+    r->type = type;
+    if (h->replies_tail)
+        h->replies_tail->next = r;
+    else
+        h->replies = r;
+    h->replies_tail = r;
+}
+
+void hub__add_to_batch(cJSON **batch, cJSON *item)
+{
+    if (!*batch) *batch = cJSON_CreateArray();
+    if (*batch)
+        cJSON_AddItemToArray(*batch, item);
+    else
+        cJSON_Delete(item);
+}
+
+void hub__send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char *why)
+{
+    cJSON *c = cJSON_CreateObject();
+    if (!c) return;
+    jsonx_add_int(c, "job", job_id);
+    jsonx_add_int(c, "attempt", attempt);
+    cJSON_AddStringToObject(c, "reason", why);
+    hub__add_to_batch(&s->cancels, c);
+}
+
+/* A publish that a hub without a bus (tests, fuzzing) answers with a failure. */
+static int publish(hub *h, const char *topic, cJSON *body, const char *type)
+{
+    return h->bus ? bus_publish(h->bus, topic, body, type) : OP_EINVAL;
+}
+
+/* One signed message per kind of batch; acknowledgements carry the hub's signed log head. */
+static void flush_site_batches(hub *h, hub_site *s)
+{
+    char topic[PROTO_TOPIC_MAX];
+    if (proto_topic(topic, sizeof topic, "site", s->id, "inbox") != OP_OK) return;
+    struct {
+        cJSON **batch;
+        const char *key;
+        const char *type;
+    } kinds[] = {
+        {&s->offers, "jobs", "offer"}, {&s->acks, "acks", "ack"}, {&s->cancels, "jobs", "cancel"}};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        if (!*kinds[k].batch) continue;
+        cJSON *body = cJSON_CreateObject();
+        if (body) {
+            cJSON_AddItemToObject(body, kinds[k].key, *kinds[k].batch);
+            if (k == 1 && h->head.size > 0)
+                cJSON_AddItemToObject(body, "hub_head", auditlog_head_to_json(&h->head));
+            if (publish(h, topic, body, kinds[k].type) != OP_OK)
+                log_warn("hub", "could not send %s to %s now; the protocol will retry",
+                         kinds[k].type, s->id);
+            else if (k == 0)
+                h->offers_sent++;
+            cJSON_Delete(body);
+        } else {
+            cJSON_Delete(*kinds[k].batch);
+        }
+        *kinds[k].batch = NULL;
+    }
+    s->offers_bytes = 0;
+}
+
+static void flush_operator_done(hub *h, hub_operator *op)
+{
+    char topic[PROTO_TOPIC_MAX];
+    cJSON *body = cJSON_CreateObject();
+    if (body && proto_topic(topic, sizeof topic, "op", op->id, "resp") == OP_OK) {
+        cJSON_AddItemToObject(body, "jobs", op->done);
+        op->done = NULL;
+        if (publish(h, topic, body, "done") != OP_OK)
+            log_warn("hub", "could not notify %s of finished jobs", op->id);
+    }
+    cJSON_Delete(body);
+    cJSON_Delete(op->done);
+    op->done = NULL;
+}
+
+void hub__flush_outgoing(hub *h)
+{
+    if (!h->bus) { /* nobody to send to: what was queued is dropped */
+        hub__discard_outgoing(h);
+        return;
+    }
+    for (size_t i = 0; i < h->n_sites; i++)
+        flush_site_batches(h, &h->sites[i]);
+    for (int i = 0; i < h->n_operators; i++)
+        if (h->operators[i].done) flush_operator_done(h, &h->operators[i]);
+    while (h->replies) {
+        hub_reply *r = h->replies;
+        h->replies = r->next;
+        if (publish(h, r->topic, r->body, r->type) != OP_OK)
+            log_warn("hub", "could not publish %s on %s", r->type, r->topic);
+        cJSON_Delete(r->body);
+        free(r);
+    }
+    h->replies_tail = NULL;
+}
+
+void hub__discard_outgoing(hub *h)
+{
+    for (int i = 0; i < h->n_operators; i++) {
+        cJSON_Delete(h->operators[i].done);
+        h->operators[i].done = NULL;
+    }
+    for (size_t i = 0; i < h->n_sites; i++) {
+        hub_site *s = &h->sites[i];
+        cJSON_Delete(s->offers);
+        cJSON_Delete(s->acks);
+        cJSON_Delete(s->cancels);
+        s->offers = s->acks = s->cancels = NULL;
+        s->offers_bytes = 0;
+    }
+    while (h->replies) {
+        hub_reply *r = h->replies;
+        h->replies = r->next;
+        cJSON_Delete(r->body);
+        free(r);
+    }
+    h->replies_tail = NULL;
+}

@@ -1,0 +1,387 @@
+/*
+ * registry: who the hub talks to. Sites (durable in hub.db, live in memory)
+ * and operators (keys in <data-dir>/operators), the authentication of their
+ * signed messages, enrollment of new sites with a one-time join token, and
+ * the dispatch of site messages to the concern that handles them.
+ */
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/os.h"
+#include "base/util.h"
+#include "core/jobspec.h"
+#include "hub/hub_int.h"
+#include "io/opclient.h"
+#include "wire/token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------- sites and operators in memory ---------- */
+
+hub_site *hub__find_site(hub *h, const char *id)
+{
+    for (size_t i = 0; i < h->n_sites; i++)
+        if (strcmp(h->sites[i].id, id) == 0) return &h->sites[i];
+    return NULL;
+}
+
+hub_site *hub__add_site(hub *h, const char *id)
+{
+    if (h->n_sites == h->cap_sites) {
+        size_t cap = h->cap_sites ? h->cap_sites * 2 : 16;
+        hub_site *grown = realloc(h->sites, cap * sizeof *grown);
+        if (!grown) return NULL;
+        h->sites = grown;
+        h->cap_sites = cap;
+    }
+    hub_site *s = &h->sites[h->n_sites++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->id, sizeof s->id, "%s", id);
+    s->trust = 50;
+    return s;
+}
+
+hub_operator *hub__find_operator(hub *h, const char *id)
+{
+    for (int i = 0; i < h->n_operators; i++)
+        if (strcmp(h->operators[i].id, id) == 0) return &h->operators[i];
+    return NULL;
+}
+
+/* One registry row into memory; a site whose key is corrupt is skipped (logged). */
+static int load_site_row(void *ctx, const hubdb_site_row *row)
+{
+    hub *h = ctx;
+    hub_site *s = hub__add_site(h, row->id);
+    if (!s) return OP_ENOMEM;
+    if (util_unhex(row->pubkey_hex, s->pk, 32) != OP_OK) {
+        log_error("hub", "site %s has a corrupt public key in the registry; skipped", s->id);
+        h->n_sites--;
+        return OP_OK;
+    }
+    s->class_bit = jobspec_class_bit(row->class_name);
+    s->trust = row->trust;
+    s->persisted_seq = row->last_seq;
+    msg_window_restore(&s->window, s->persisted_seq);
+    s->cores = row->cores;
+    s->memory_mb = row->memory_mb;
+    s->power_budget_watts = row->power_budget_watts;
+    s->watts_per_core = row->watts_per_core;
+    s->idle_watts = row->idle_watts;
+    snprintf(s->protections_off, sizeof s->protections_off, "%s", row->protections_off);
+    /* Grace period: every known site is presumed alive until it stays silent. */
+    s->alive = 1;
+    s->last_heartbeat_mono = os_mono_ms();
+    return OP_OK;
+}
+
+static void load_reservation(void *ctx, const char *site, int cores, int64_t memory_mb, int jobs)
+{
+    hub_site *s = hub__find_site(ctx, site);
+    if (!s) return;
+    s->reserved_cores = cores;
+    s->reserved_memory_mb = memory_mb;
+    s->reserved_jobs = jobs;
+}
+
+int hub__load_sites(hub *h)
+{
+    int rc = hubdb_sites_each(h->db, load_site_row, h);
+    if (rc == OP_OK) rc = hubdb_reservations_each(h->db, load_reservation, h);
+    return rc;
+}
+
+/* Operators: "<64 hex public key> [comment]" per line; id = "op-" + first 16 hex digits. */
+int hub__load_operators(hub *h)
+{
+    char path[PATH_MAX], *text = NULL;
+    if (util_fmt(path, sizeof path, "%s/operators", h->data_dir) != OP_OK) return OP_ETOOBIG;
+    int rc = os_read_file(path, 64 * 1024, &text, NULL);
+    if (rc != OP_OK) {
+        log_error("hub", "cannot read %s: %s", path, op_strerror(rc));
+        return rc;
+    }
+    h->n_operators = 0;
+    int line_no = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        line_no++;
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (*line == '#' || *line == '\0') continue;
+        char hex[65] = {0};
+        memcpy(hex, line, strnlen(line, 64));
+        if (h->n_operators == HUB_MAX_OPERATORS) {
+            log_warn("hub", "%s: more than %d operators; the rest ignored", path,
+                     HUB_MAX_OPERATORS);
+            break;
+        }
+        hub_operator *op = &h->operators[h->n_operators];
+        memset(op, 0, sizeof *op);
+        if (util_unhex(hex, op->pk, 32) != OP_OK) {
+            log_warn("hub", "%s:%d: not a 64-hex-digit public key; ignored", path, line_no);
+            continue;
+        }
+        opclient_id(hex, op->id);
+        h->n_operators++;
+    }
+    free(text);
+    log_info("hub", "%d operator key(s) authorized from %s", h->n_operators, path);
+    return OP_OK;
+}
+
+/* ---------- message authentication ---------- */
+
+static int lookup_site(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    hub_site *s = hub__find_site(ctx, kid);
+    if (!s) return OP_EUNKNOWN;
+    *pk = s->pk;
+    *window = &s->window;
+    return OP_OK;
+}
+
+int hub__lookup_operator(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    hub_operator *op = hub__find_operator(ctx, kid);
+    if (!op) return OP_EUNKNOWN;
+    *pk = op->pk;
+    *window = &op->window;
+    return OP_OK;
+}
+
+cJSON *hub__authenticate(hub *h, const char *topic_id, const char *topic, const void *payload,
+                         size_t len, const char *kid, const char *sig, msg_lookup_fn lookup,
+                         msg_header *hdr)
+{
+    cJSON *body = NULL;
+    char reason[256];
+    if (kid && strcmp(kid, topic_id) != 0) {
+        h->msg.forged++;
+        log_warn("hub", "dropped message on %s: kid '%.63s' may not publish there", topic, kid);
+        return NULL;
+    }
+    if (msg_open(topic, payload, len, kid, sig, lookup, h, os_now_ms(), h->clock_skew_ms, &body,
+                 hdr, &h->msg, reason, sizeof reason) != OP_OK) {
+        log_warn("hub", "dropped: %s", reason);
+        return NULL;
+    }
+    return body;
+}
+
+/* ---------- enrollment ---------- */
+
+static void send_enroll_refusal(hub *h, const char *site_id, const char *reason)
+{
+    cJSON *body = cJSON_CreateObject();
+    if (!body) return;
+    cJSON_AddStringToObject(body, "reason", reason);
+    hub__queue_reply(h, "site", site_id, "inbox", body, "refused");
+}
+
+static void send_welcome(hub *h, hub_site *s)
+{
+    cJSON *body = cJSON_CreateObject();
+    if (!body) return;
+    cJSON_AddStringToObject(body, "class", jobspec_class_name(s->class_bit));
+    jsonx_add_int(body, "lease_ms", h->lease_ms);
+    hub__queue_reply(h, "site", s->id, "inbox", body, "welcome");
+}
+
+/*
+ * The hello of an unknown site must be signed by the key it carries (proof
+ * of possession), by the site its topic names, within the clock skew. The
+ * body (caller frees) and its header, or NULL after counting the drop.
+ */
+static cJSON *open_hello(hub *h, const char *site_id, const char *topic, const void *payload,
+                         size_t len, const char *kid, const char *sig, msg_header *hdr,
+                         uint8_t pk[32])
+{
+    cJSON *body = NULL;
+    if (!kid || !sig) {
+        h->msg.unsigned_msgs++;
+        log_warn("hub", "dropped unsigned hello on %s", topic);
+        return NULL;
+    }
+    if (msg_parse(payload, len, &body, hdr) != OP_OK) {
+        h->msg.malformed++;
+        log_warn("hub", "dropped malformed hello on %s", topic);
+        return NULL;
+    }
+    const char *pk_hex = jsonx_str(body, "pubkey");
+    int64_t now = os_now_ms();
+    if (!pk_hex || util_unhex(pk_hex, pk, 32) != OP_OK ||
+        msg_verify(pk, topic, payload, len, sig) != OP_OK || strcmp(kid, site_id) != 0 ||
+        strcmp(hdr->from, site_id) != 0) {
+        h->msg.forged++;
+        log_warn("hub", "dropped hello for %s: signature does not match the key it carries",
+                 site_id);
+    } else if (hdr->ts_ms < now - h->clock_skew_ms || hdr->ts_ms > now + h->clock_skew_ms) {
+        h->msg.expired++;
+        log_warn("hub", "dropped hello from %s: timestamp off by %lld ms", site_id,
+                 (long long)(hdr->ts_ms - now));
+    } else {
+        return body;
+    }
+    cJSON_Delete(body);
+    return NULL;
+}
+
+/*
+ * A join token is good when this hub signed it, it has not expired, this
+ * hub's registry issued it and no site used it yet. OP_OK, or an error with
+ * the reason to send back (OP_ESTORE: the registry could not be read).
+ */
+static int check_token(hub *h, const char *token_text, int64_t now, token *tok, char *reason,
+                       size_t reason_len)
+{
+    int rc = token_verify(token_text, h->identity.pk, now, tok, reason, reason_len);
+    if (rc != OP_OK) return rc;
+    int known;
+    char used_by[64];
+    if (hubdb_token_lookup(h->db, tok->tid, &known, used_by) != OP_OK) return OP_ESTORE;
+    if (!known) {
+        snprintf(reason, reason_len, "token was not issued by this hub's registry");
+        return OP_ESIG;
+    }
+    if (used_by[0]) {
+        snprintf(reason, reason_len, "token already used (by site %s); create a new one", used_by);
+        return OP_EUSED;
+    }
+    return OP_OK;
+}
+
+/* The new site: in memory and in the registry, its token spent, welcomed, on the log. */
+static void register_site(hub *h, const char *site_id, const uint8_t pk[32], const token *tok,
+                          const msg_header *hdr, const cJSON *body)
+{
+    hub_site *s = hub__add_site(h, site_id);
+    if (!s) return;
+    const char *pk_hex = jsonx_str(body, "pubkey");
+    memcpy(s->pk, pk, 32);
+    s->class_bit = jobspec_class_bit(tok->cls);
+    msg_window_accept(&s->window, hdr->seq);
+    s->alive = 1;
+    s->last_heartbeat_mono = os_mono_ms();
+    if (hub__check(h, hubdb_site_enroll(h->db, site_id, pk_hex, tok->cls, tok->tid, os_now_ms(),
+                                        hdr->seq)) != OP_OK)
+        return;
+    s->persisted_seq = hdr->seq;
+    /* its capacity from this hello: jobs already queued must not see a site of 0 cores
+     * (too small is permanent: they would fail as impossible) */
+    hub__update_capacity(h, s, body);
+    log_info("hub", "enrolled site %s as class %s", site_id, tok->cls);
+    char subject[80];
+    snprintf(subject, sizeof subject, "site:%s", site_id);
+    cJSON *abody = cJSON_CreateObject();
+    if (abody) {
+        cJSON_AddStringToObject(abody, "class", tok->cls);
+        cJSON_AddStringToObject(abody, "token", tok->tid);
+        cJSON_AddStringToObject(abody, "pubkey", pk_hex);
+    }
+    hub__audit_record(h, "enrollment", subject, abody);
+    send_welcome(h, s);
+    h->placement_dirty = 1;
+}
+
+/* A hello from a site the hub does not know: enrolled with a valid join token, or refused. */
+static void enroll(hub *h, const char *site_id, const char *topic, const void *payload, size_t len,
+                   const char *kid, const char *sig)
+{
+    msg_header hdr;
+    uint8_t pk[32];
+    char reason[256];
+    cJSON *body = open_hello(h, site_id, topic, payload, len, kid, sig, &hdr, pk);
+    if (!body) return;
+    const char *token_text = jsonx_str(body, "token");
+    token tok;
+    int rc = OP_EINVAL;
+    if (!token_text) {
+        send_enroll_refusal(h, site_id,
+                            "unknown site and no join token: run "
+                            "`outpost token create --class CLASS` and start the "
+                            "site with --token");
+        log_warn("hub", "refused site %s: unknown and no token", site_id);
+    } else if ((rc = check_token(h, token_text, os_now_ms(), &tok, reason, sizeof reason)) ==
+               OP_ESTORE) {
+        log_warn("hub", "enrollment of %s postponed: the token registry cannot be read", site_id);
+    } else if (rc != OP_OK) {
+        send_enroll_refusal(h, site_id, reason);
+        log_warn("hub", "refused enrollment of %s: %s", site_id, reason);
+    } else {
+        register_site(h, site_id, pk, &tok, &hdr, body);
+    }
+    cJSON_Delete(body);
+}
+
+void hub__update_capacity(hub *h, hub_site *s, const cJSON *body)
+{
+    int64_t cores = s->cores, memory_mb = s->memory_mb;
+    double budget = s->power_budget_watts, wpc = s->watts_per_core, idle = s->idle_watts;
+    jsonx_int(body, "cores", 0, 4096, &cores);
+    jsonx_int(body, "memory_mb", 0, 1 << 30, &memory_mb);
+    jsonx_num(body, "power_budget_watts", &budget);
+    jsonx_num(body, "watts_per_core", &wpc);
+    jsonx_num(body, "idle_watts", &idle);
+    const char *off = jsonx_str(body, "protections_off");
+    int changed = cores != s->cores || memory_mb != s->memory_mb ||
+                  budget != s->power_budget_watts || wpc != s->watts_per_core ||
+                  idle != s->idle_watts || (off && strcmp(off, s->protections_off) != 0);
+    if (!changed) return;
+    s->cores = (int)cores;
+    s->memory_mb = memory_mb;
+    s->power_budget_watts = budget;
+    s->watts_per_core = wpc;
+    s->idle_watts = idle;
+    if (off) snprintf(s->protections_off, sizeof s->protections_off, "%s", off);
+    hub__check(h, hubdb_site_set_capacity(h->db, s->id, s->cores, s->memory_mb, budget, wpc, idle,
+                                          s->protections_off));
+    h->placement_dirty = 1;
+}
+
+/* ---------- site messages ---------- */
+
+/* A known site says hello again (it restarted): capacity, welcome, alive. */
+static void handle_hello(hub *h, hub_site *s, const cJSON *body)
+{
+    hub__update_capacity(h, s, body);
+    send_welcome(h, s);
+    s->last_heartbeat_mono = os_mono_ms();
+    if (!s->alive) h->placement_dirty = 1;
+    s->alive = 1;
+    s->departed = 0;
+}
+
+/*
+ * Site messages go by topic leaf (hello, state, event, result), except a
+ * goodbye: a message of type "bye" on any of the site's topics (or on a
+ * "bye" leaf) says the site stops cleanly.
+ */
+void hub__site_message(hub *h, const char *site_id, const char *leaf, const char *topic,
+                       const void *payload, size_t len, const char *kid, const char *sig)
+{
+    msg_header hdr;
+    hub_site *s = hub__find_site(h, site_id);
+    if (!s && strcmp(leaf, "hello") == 0) {
+        enroll(h, site_id, topic, payload, len, kid, sig);
+        return;
+    }
+    cJSON *body = hub__authenticate(h, site_id, topic, payload, len, kid, sig, lookup_site, &hdr);
+    if (!body) return;
+    if (strcmp(hdr.type, "bye") == 0 || strcmp(leaf, "bye") == 0) {
+        hub__site_left(h, s, jsonx_str(body, "reason"));
+    } else if (strcmp(leaf, "hello") == 0) {
+        handle_hello(h, s, body);
+    } else if (strcmp(leaf, "state") == 0) {
+        hub__handle_state(h, s, body);
+    } else if (strcmp(leaf, "event") == 0) {
+        hub__handle_events(h, s, body);
+    } else if (strcmp(leaf, "result") == 0) {
+        hub__handle_results(h, s, body);
+    } else {
+        h->msg.malformed++;
+        log_warn("hub", "dropped message from %s on unknown topic %s", site_id, topic);
+    }
+    cJSON_Delete(body);
+}

@@ -1,0 +1,173 @@
+/*
+ * The hub's enrollment, without processes: a hello signed by the key it
+ * carries, with a join token this hub issued, enrolls the site with the
+ * capacity it claims (durably); a used, expired, foreign or missing token is
+ * refused with a reason; a hello not signed by the key it carries is dropped.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "helpers/hub_fixture.h"
+
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/os.h"
+#include "core/jobspec.h"
+#include "wire/token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A join token of class cls from the operator API (caller frees). */
+static char *issue_token(hubfix *f, const char *cls)
+{
+    char req[96];
+    snprintf(req, sizeof req, "{\"cmd\":\"token\",\"class\":\"%s\"}", cls);
+    cJSON *resp = hubfix_request(f, req);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok")));
+    char *text = strdup(jsonx_str(cJSON_GetObjectItemCaseSensitive(resp, "data"), "token"));
+    cJSON_Delete(resp);
+    assert_non_null(text);
+    return text;
+}
+
+/* The hello of a new site with key, signed by signer (normally the same key). */
+static void hello(hubfix *f, const ident *key, const ident *signer, const char *token_text)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "pubkey", key->pk_hex);
+    if (token_text) cJSON_AddStringToObject(body, "token", token_text);
+    jsonx_add_int(body, "cores", 8);
+    jsonx_add_int(body, "memory_mb", 16384);
+    cJSON_AddNumberToObject(body, "power_budget_watts", 500);
+    cJSON_AddNumberToObject(body, "watts_per_core", 30);
+    cJSON_AddNumberToObject(body, "idle_watts", 20);
+    cJSON_AddStringToObject(body, "protections_off", "seccomp");
+    char topic[PROTO_TOPIC_MAX], sig[129];
+    size_t len;
+    assert_int_equal(proto_topic(topic, sizeof topic, "site", key->id, "hello"), OP_OK);
+    char *payload = hubfix_signed(f, signer, topic, body, "hello", &len, sig);
+    hub__site_message(f->h, key->id, "hello", topic, payload, len, key->id, sig);
+    free(payload);
+    cJSON_Delete(body);
+}
+
+/* The last reply queued for site id: its type, and its reason when refused. */
+static const char *last_reply(hubfix *f, const char *id, const char **reason)
+{
+    const hub_reply *last = NULL;
+    for (const hub_reply *r = f->h->replies; r; r = r->next)
+        if (strstr(r->topic, id)) last = r;
+    if (!last) return NULL;
+    if (reason) *reason = jsonx_str(last->body, "reason");
+    return last->type;
+}
+
+static void test_valid_token_enrolls_with_claimed_capacity(void **state)
+{
+    hubfix *f = *state;
+    char *tok = issue_token(f, "dc");
+    ident site;
+    hubfix_ident(&site, "dc-9", 50);
+    assert_int_equal(hubdb_begin(f->h->db), OP_OK);
+    hello(f, &site, &site, tok);
+    hub_site *s = hub__find_site(f->h, "dc-9");
+    assert_non_null(s);
+    assert_int_equal(s->class_bit, CLASS_DC);
+    assert_int_equal(s->cores, 8);
+    assert_int_equal(s->memory_mb, 16384);
+    assert_true(s->alive);
+    assert_string_equal(last_reply(f, "dc-9", NULL), "welcome");
+    assert_int_equal(hub__commit(f->h), OP_OK);
+    free(tok);
+    /* durable: a restarted hub knows the site, its key and what it claimed */
+    hubfix_reopen(f);
+    s = hub__find_site(f->h, "dc-9");
+    assert_non_null(s);
+    assert_memory_equal(s->pk, site.pk, 32);
+    assert_int_equal(s->cores, 8);
+    assert_int_equal(s->memory_mb, 16384);
+    assert_true(s->power_budget_watts == 500);
+    assert_true(s->watts_per_core == 30);
+    assert_true(s->idle_watts == 20);
+    assert_string_equal(s->protections_off, "seccomp");
+}
+
+static void test_used_token_refused(void **state)
+{
+    hubfix *f = *state;
+    char *tok = issue_token(f, "pod");
+    ident first, second;
+    hubfix_ident(&first, "pod-1", 51);
+    hubfix_ident(&second, "pod-2", 52);
+    hello(f, &first, &first, tok);
+    assert_non_null(hub__find_site(f->h, "pod-1"));
+    hello(f, &second, &second, tok);
+    free(tok);
+    assert_null(hub__find_site(f->h, "pod-2"));
+    const char *reason = NULL;
+    assert_string_equal(last_reply(f, "pod-2", &reason), "refused");
+    assert_non_null(strstr(reason, "token already used (by site pod-1)"));
+}
+
+static void test_expired_and_foreign_tokens_refused(void **state)
+{
+    hubfix *f = *state;
+    /* signed by this hub and in its registry, but expired */
+    char *text = NULL;
+    token tok;
+    int64_t now = os_now_ms();
+    assert_int_equal(token_create(&f->h->identity, "car", now - 1000, &text, &tok), OP_OK);
+    assert_int_equal(
+        hubdb_token_create(f->h->db, tok.tid, "car", now - 5000, tok.expires_ms, "op-test"), OP_OK);
+    ident car;
+    hubfix_ident(&car, "car-1", 53);
+    hello(f, &car, &car, text);
+    free(text);
+    assert_null(hub__find_site(f->h, "car-1"));
+    const char *reason = NULL;
+    assert_string_equal(last_reply(f, "car-1", &reason), "refused");
+    assert_non_null(strstr(reason, "expired"));
+    /* signed by this hub but never recorded in its registry */
+    assert_int_equal(token_create(&f->h->identity, "car", now + 60000, &text, &tok), OP_OK);
+    hello(f, &car, &car, text);
+    free(text);
+    assert_null(hub__find_site(f->h, "car-1"));
+    assert_string_equal(last_reply(f, "car-1", &reason), "refused");
+    assert_non_null(strstr(reason, "not issued by this hub's registry"));
+    /* no token at all */
+    hello(f, &car, &car, NULL);
+    assert_string_equal(last_reply(f, "car-1", &reason), "refused");
+    assert_non_null(strstr(reason, "no join token"));
+}
+
+static void test_hello_not_signed_by_its_key_dropped(void **state)
+{
+    hubfix *f = *state;
+    char *tok = issue_token(f, "dc");
+    ident site, thief;
+    hubfix_ident(&site, "dc-7", 54);
+    hubfix_ident(&thief, "dc-7", 55);
+    hello(f, &site, &thief, tok);
+    free(tok);
+    assert_null(hub__find_site(f->h, "dc-7"));
+    assert_int_equal(f->h->msg.forged, 1);
+    assert_null(last_reply(f, "dc-7", NULL)); /* no answer to a forgery */
+}
+
+#define HUB_TEST(fn) cmocka_unit_test_setup_teardown(fn, hubfix_setup, hubfix_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        HUB_TEST(test_valid_token_enrolls_with_claimed_capacity),
+        HUB_TEST(test_used_token_refused),
+        HUB_TEST(test_expired_and_foreign_tokens_refused),
+        HUB_TEST(test_hello_not_signed_by_its_key_dropped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
