@@ -2,7 +2,7 @@
 """The layering rules of src/, checked (part of `make lint`).
 
 src/<layer>/<module>.[ch]. Layers, lowest first:
-  base   err, util, jsonx (pure); log, os, conf, runctl (the process and its files)
+  base   err, util, jsonx, timer (pure); log, os, conf, runctl (the process and its files)
   wire   identities, signed envelopes, tokens, topics          (pure)
   core   job specs and states, scheduling, power, policy, audit (pure)
   route  the routing solver and its formats                    (pure)
@@ -27,7 +27,7 @@ RANK = {"base": 0, "wire": 1, "core": 2, "route": 3, "sim": 3, "io": 4,
         "hub": 5, "site": 5, "cli": 5}
 ROLES = {"hub", "site", "cli"}
 PURE_LAYERS = {"wire", "core", "route", "sim"}
-PURE_BASE = {"base/err", "base/util", "base/jsonx"}
+PURE_BASE = {"base/err", "base/util", "base/jsonx", "base/timer"}
 SYSTEM_OK = {"stddef.h", "stdint.h", "stdio.h", "stdlib.h", "string.h", "math.h", "ctype.h",
              "stdarg.h", "limits.h", "errno.h", "float.h", "stdbool.h", "inttypes.h",
              "cJSON.h", "sodium.h", "openssl/evp.h"}

@@ -218,7 +218,7 @@ static int connect_bus(hub *h)
     if (rc != OP_OK) return rc;
     const char *subs[] = {MSG_TOPIC_ROOT "site/+/hello", MSG_TOPIC_ROOT "site/+/state",
                           MSG_TOPIC_ROOT "site/+/event", MSG_TOPIC_ROOT "site/+/result",
-                          MSG_TOPIC_ROOT "site/+/bye",   MSG_TOPIC_ROOT "op/+/req"};
+                          MSG_TOPIC_ROOT "op/+/req"};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         bus_subscribe(h->bus, subs[i]);
     return OP_OK;

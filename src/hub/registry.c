@@ -355,8 +355,8 @@ static void handle_hello(hub *h, hub_site *s, const cJSON *body)
 
 /*
  * Site messages go by topic leaf (hello, state, event, result), except a
- * goodbye: a message of type "bye" on any of the site's topics (or on a
- * "bye" leaf) says the site stops cleanly.
+ * goodbye: a message of type "bye" (the site sends it on its state topic)
+ * says the site stops cleanly.
  */
 void hub__site_message(hub *h, const char *site_id, const char *leaf, const char *topic,
                        const void *payload, size_t len, const char *kid, const char *sig)
@@ -369,7 +369,7 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
     }
     cJSON *body = hub__authenticate(h, site_id, topic, payload, len, kid, sig, lookup_site, &hdr);
     if (!body) return;
-    if (strcmp(hdr.type, "bye") == 0 || strcmp(leaf, "bye") == 0) {
+    if (strcmp(hdr.type, "bye") == 0) {
         hub__site_left(h, s, jsonx_str(body, "reason"));
     } else if (strcmp(leaf, "hello") == 0) {
         handle_hello(h, s, body);

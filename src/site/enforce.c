@@ -61,7 +61,7 @@ static double update_envelope(site *s, int64_t now, int64_t mono, const char **s
     s->power_budget_watts = envelope;
     double signal;
     int have_signal = site__grid_signal(s, &signal);
-    if (site__due(&s->next_observe_ms, mono, SITE_OBSERVE_EVERY_MS)) {
+    if (timer_due(&s->observe_timer, mono, 0)) {
         power_forecaster_observe(&s->forecaster, now, envelope);
         if (have_signal) power_grid_ring_observe(&s->grid_ring, now, signal);
     }

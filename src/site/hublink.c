@@ -361,7 +361,7 @@ static void handle_acks(site *s, const cJSON *body)
             s->results_acked++;
             /* acks clock a backlog out: its next batch goes now, not after resend_ms (no
              * extra outbox query per ack when there is no backlog) */
-            if (s->backlog) s->next_resend_ms = 0;
+            if (s->backlog) s->resend_now = 1;
         }
     }
 }

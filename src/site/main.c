@@ -34,8 +34,21 @@ typedef struct site_args {
 site *site__new(void)
 {
     site *s = calloc(1, sizeof *s);
-    if (s) s->local_fd = -1;
+    if (!s) return NULL;
+    s->local_fd = -1;
+    site__init_timers(s);
     return s;
+}
+
+void site__init_timers(site *s)
+{
+    timer_init(&s->hello_timer, SITE_HELLO_EVERY_MS);
+    timer_init(&s->head_timer, s->audit_head_ms);
+    timer_init(&s->heartbeat_timer, s->heartbeat_ms);
+    timer_init(&s->resend_timer, s->resend_ms);
+    timer_init(&s->power_timer, s->reaction_ms / 4 > 50 ? s->reaction_ms / 4 : 50);
+    timer_init(&s->lease_timer, SITE_LEASE_CHECK_MS);
+    timer_init(&s->observe_timer, SITE_OBSERVE_EVERY_MS);
 }
 
 void site__free(site *s)
@@ -142,6 +155,7 @@ static int configure(site *s, const site_args *a)
         fprintf(stderr, "outpost site: --broker-port must be 1-65535\n");
         return EXIT_USAGE;
     }
+    site__init_timers(s);
     return EXIT_OK;
 }
 
@@ -260,18 +274,21 @@ static void drop_unsent(site *s)
 /* The periodic messages to the hub, each on its own timer. */
 static void send_periodic(site *s, int64_t now)
 {
-    if ((!s->enrolled || s->next_hello_ms == 0) &&
-        site__due(&s->next_hello_ms, now, SITE_HELLO_EVERY_MS))
+    if ((!s->enrolled || s->hello_now) && timer_due(&s->hello_timer, now, s->hello_now)) {
+        s->hello_now = 0;
         site__send_hello(s);
-    if (s->audit && site__due(&s->next_head_ms, now, s->audit_head_ms)) {
+    }
+    if (s->audit && timer_due(&s->head_timer, now, 0)) {
         /* A signed head over this site's own log, sent with the next heartbeats. */
         if (auditlog_size(s->audit) != s->head.size &&
             auditlog_sign_head(s->audit, &s->identity, os_now_ms(), &s->head) != OP_OK)
             log_error("site", "cannot sign the audit log head");
     }
-    if (s->enrolled && site__due(&s->next_heartbeat_ms, now, s->heartbeat_ms))
-        site__send_heartbeat(s);
-    if (s->enrolled && site__due(&s->next_resend_ms, now, s->resend_ms)) site__resend_outbox(s);
+    if (s->enrolled && timer_due(&s->heartbeat_timer, now, 0)) site__send_heartbeat(s);
+    if (s->enrolled && timer_due(&s->resend_timer, now, s->resend_now)) {
+        s->resend_now = 0;
+        site__resend_outbox(s);
+    }
 }
 
 /* One iteration of the loop. SITE_RUNNING to go on, else how it ended. */
@@ -280,16 +297,15 @@ static int loop_once(site *s, int *was_connected)
     if (bus_loop(s->bus, 20) != OP_OK) return SITE_BUS_FAILED;
     int64_t now = os_mono_ms();
     if (bus_connected(s->bus) && !*was_connected) {
-        s->next_hello_ms = 0; /* say hello again after every (re)connect */
-        s->next_resend_ms = 0;
+        s->hello_now = 1; /* say hello again after every (re)connect */
+        s->resend_now = 1;
     }
     *was_connected = bus_connected(s->bus);
     if (s->refused) return SITE_REFUSED;
     site__poll_jobs(s);
     site__serve_local(s);
-    int64_t power_every = s->reaction_ms / 4 > 50 ? s->reaction_ms / 4 : 50;
-    if (site__due(&s->next_power_check_ms, now, power_every)) site__enforce_power(s);
-    if (site__due(&s->next_lease_check_ms, now, SITE_LEASE_CHECK_MS)) site__check_leases(s);
+    if (timer_due(&s->power_timer, now, 0)) site__enforce_power(s);
+    if (timer_due(&s->lease_timer, now, 0)) site__check_leases(s);
     commit_iteration(s);
     if (left_for_good(s, now)) return SITE_LEFT;
     if (!bus_connected(s->bus)) {

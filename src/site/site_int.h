@@ -31,6 +31,7 @@
 #ifndef OUTPOST_SITE_INT_H
 #define OUTPOST_SITE_INT_H
 
+#include "base/timer.h"
 #include "core/jobspec.h"
 #include "core/policy.h"
 #include "core/power.h"
@@ -105,8 +106,10 @@ typedef struct site {
     policy *policy;         /* the owner's own rules (policy_file), or NULL */
     audit_sth head;         /* its latest signed head, sent in heartbeats */
     uint64_t hub_head_size; /* size of the hub's last head witnessed here */
-    int64_t next_head_ms, audit_head_ms;
-    int64_t next_heartbeat_ms, next_hello_ms, next_resend_ms;
+    int64_t audit_head_ms;
+    /* the loop's periodic chores (base/timer); hello and resend can be forced at once */
+    timer head_timer, heartbeat_timer, hello_timer, resend_timer;
+    int hello_now, resend_now;
     msg_stats msg;
     uint64_t jobs_run, results_acked;
     int local_fd; /* outpost submit --local: a unix socket in the data dir */
@@ -115,12 +118,13 @@ typedef struct site {
     cJSON *locals;            /* results of local jobs to send after this iteration's commit */
     int64_t last_contact_ms;  /* wall clock of the hub's last authenticated message */
     int64_t contact_saved_ms; /* what the store holds (meta last_hub_contact) */
-    int64_t next_lease_check_ms;
+    timer lease_timer;
     int leaving;       /* `outpost leave`: the owner unplugs; stop, hand back, exit */
     int backlog;       /* the last resend was a full batch: more waits in the outbox */
     power_trace trace; /* power_trace: the envelope over time (offset from start, watts),
                           step-wise, and price and carbon where given */
-    int64_t trace_start_mono, reaction_ms, next_power_check_ms;
+    int64_t trace_start_mono, reaction_ms;
+    timer power_timer; /* enforcement, every quarter of reaction_ms (at least 50 ms) */
     char trace_path[PATH_MAX];
     int64_t leave_deadline_ms; /* mono ms: exit by then even if results are still unsent */
     /* power signals: config, trace, meter topic and `outpost power` */
@@ -130,20 +134,13 @@ typedef struct site {
     int64_t region, pause_max_ms, departure_lead_ms;
     power_forecaster forecaster; /* the envelope's own history */
     power_grid_ring grid_ring;   /* price and carbon over the last day, for the grid rank */
-    int64_t next_observe_ms, last_meter_check_ms;
+    timer observe_timer;         /* the forecaster and grid ring learn once a minute */
+    int64_t last_meter_check_ms;
     int inside_envelope; /* draw <= envelope at the last check */
 } site;
 
-/*
- * The loop's periodic work: 1 when a task whose next run is *next_ms is due
- * at now_ms, and then *next_ms moves every_ms past now_ms; else 0.
- */
-static inline int site__due(int64_t *next_ms, int64_t now_ms, int64_t every_ms)
-{
-    if (now_ms < *next_ms) return 0;
-    *next_ms = now_ms + every_ms;
-    return 1;
-}
+/* main.c: the periods of the loop's timers, from the configuration (all due at once). */
+void site__init_timers(site *s);
 
 /* main.c: a site in memory with nothing open (local_fd -1), and its release (NULL-safe). */
 site *site__new(void);

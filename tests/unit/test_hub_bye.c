@@ -106,7 +106,7 @@ static void test_heartbeat_brings_departed_site_back(void **state)
 {
     hubfix *f = *state;
     hub_site *s = hubfix_site(f, "dc-1", CLASS_DC, 4, 400, 40);
-    say_bye(f, "dc-1", "bye"); /* on a topic of its own, too */
+    say_bye(f, "dc-1", "state");
     assert_true(s->departed);
     cJSON *body = cJSON_CreateObject();
     jsonx_add_int(body, "cores", 4);
