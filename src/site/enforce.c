@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <string.h>
 
-#define SITE_OBSERVE_EVERY_MS 60000 /* the forecaster and grid ring learn once a minute */
 
 /* 1 when j draws power now: running, neither cancelled, stopping nor paused. */
 int site__job_draws(const site_job *j)

@@ -23,6 +23,7 @@
 
 #define SITE_HELLO_EVERY_MS 2000 /* hello until welcomed */
 #define SITE_LEASE_CHECK_MS 1000
+#define SITE_OBSERVE_EVERY_MS 60000 /* the forecaster and grid ring learn once a minute */
 
 /* How the loop ended. */
 enum { SITE_RUNNING, SITE_STOPPED, SITE_LEFT, SITE_REFUSED, SITE_BUS_FAILED };
