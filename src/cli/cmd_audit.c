@@ -160,7 +160,7 @@ static int tail_start(cli *c, int64_t *from)
 static int show_page(cli *c, const audit_args *a, const char *subject, int64_t *from)
 {
     cJSON *req = cJSON_CreateObject(), *data = NULL;
-    jsonx_add_int(req, "from", *from);
+    jsonx_add_int(req, "start", *from); /* "from" is the envelope's sender */
     jsonx_add_int(req, "limit", a->limit);
     if (subject[0]) cJSON_AddStringToObject(req, "subject", subject);
     if (a->kind) cJSON_AddStringToObject(req, "kind", a->kind);

@@ -617,7 +617,7 @@ static int explain_fleet(const sched_fleet *f, const sched_job *job, int k, sche
                job->origin ? job->origin : "(unknown)");
     else
         explain_outcome(&b, out, f->sites, f->n, job);
-    append(&b, "; %d sites checked exactly", out->looked_at);
+    append(&b, "; %d site%s checked exactly", out->looked_at, out->looked_at == 1 ? "" : "s");
     explain_filtered(&b, out, NULL, 0);
     out->explanation = b.data;
     return OP_OK;

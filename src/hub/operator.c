@@ -510,10 +510,15 @@ static int op_audit_prove(hub *h, op_call *c)
 }
 
 /* audit_entries {from, limit, subject, kind}: entries in order, filtered. */
+/*
+ * audit_entries: {"start": first index, "limit", "subject", "kind"}. Not
+ * "from": every signed message carries its sender there (wire/msg), so a
+ * request field of that name would always read as the operator's id.
+ */
 static int op_audit_entries(hub *h, op_call *c)
 {
     int64_t from = 0, limit = 50;
-    jsonx_int(c->req, "from", 0, INT64_MAX, &from);
+    jsonx_int(c->req, "start", 0, INT64_MAX, &from);
     jsonx_int(c->req, "limit", 1, 1000, &limit);
     int rc =
         hubdb_audit_entries(h->db, from, jsonx_str(c->req, "subject"), jsonx_str(c->req, "kind"),

@@ -172,7 +172,7 @@ class Fleet:
                     "persistence false\n"
                     "max_inflight_messages 1000\n"
                     "max_queued_messages 100000\n"
-                    "message_size_limit 8388608\n"
+                    "max_packet_size 8454144\n"
                     "log_type error\nlog_type warning\n")
         self.broker = Proc("broker", ["mosquitto", "-c", conf], os.path.join(bdir, "broker.log"))
         wait_for(self._port_open, 10, 0.05, "mosquitto to listen")

@@ -1,4 +1,4 @@
-"""Offline-first sites (issue 5): jobs submitted on the site itself while its link to the broker
+"""Offline-first sites: jobs submitted on the site itself while its link to the broker
 is cut run there, survive a SIGKILL of the agent while still offline, and reach the hub exactly
 once when the link returns; the site's policy decides which kinds it takes locally."""
 import json

@@ -1,4 +1,4 @@
-"""Enforcement at the site (issue 3, first piece): a site whose power trace drops below the
+"""Enforcement at the site: a site whose power trace drops below the
 draw of its running jobs hands work back within its reaction time, and the job completes
 elsewhere exactly once."""
 import os

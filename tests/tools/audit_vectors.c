@@ -1,5 +1,5 @@
 /*
- * Prints, as JSON, what src/audit.c computes for entries "entry-0",
+ * Prints, as JSON, what src/core/audit.c computes for entries "entry-0",
  * "entry-1", ...: roots for tree sizes 0, 1, 2, 3, 7, 8 and 1000, inclusion
  * proofs and consistency proofs. tests/integration/test_audit_python.py
  * recomputes all of it with Python's hashlib alone.

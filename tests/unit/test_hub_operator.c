@@ -100,6 +100,31 @@ static void test_token_command_records_its_audit_kind(void **state)
     cJSON_Delete(resp);
 }
 
+/*
+ * audit_entries pages from "start". The request arrives in a signed envelope
+ * whose "from" is the operator's id, as here: a page asked for by a field of
+ * that name always started at entry 0 (audit tail printed the first 50 entries
+ * every second).
+ */
+static void test_audit_entries_page_from_start(void **state)
+{
+    hubfix *f = *state;
+    for (int i = 0; i < 4; i++) /* each token created is an audit entry */
+        cJSON_Delete(hubfix_request(f, "{\"cmd\":\"token\",\"class\":\"pod\"}"));
+    cJSON *resp = hubfix_request(
+        f, "{\"cmd\":\"audit_entries\",\"from\":\"op-test\",\"start\":2,\"limit\":2}");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(resp, "data");
+    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(data, "entries");
+    assert_int_equal(cJSON_GetArraySize(entries), 2);
+    int64_t first = -1;
+    assert_int_equal(jsonx_int(cJSON_GetArrayItem(entries, 0), "i", 0, INT64_MAX, &first), OP_OK);
+    assert_int_equal(first, 2);
+    int64_t size = 0;
+    assert_int_equal(jsonx_int(data, "size", 0, INT64_MAX, &size), OP_OK);
+    assert_true(size >= 4);
+    cJSON_Delete(resp);
+}
+
 #define HUB_TEST(fn) cmocka_unit_test_setup_teardown(fn, hubfix_setup, hubfix_teardown)
 
 int main(void)
@@ -108,6 +133,7 @@ int main(void)
         HUB_TEST(test_unknown_and_missing_commands_are_errors),
         HUB_TEST(test_origin_must_be_enrolled),
         HUB_TEST(test_stats_are_counters_not_records),
+        HUB_TEST(test_audit_entries_page_from_start),
         HUB_TEST(test_token_command_records_its_audit_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
