@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <string.h>
 
-
 /* 1 when j draws power now: running, neither cancelled, stopping nor paused. */
 int site__job_draws(const site_job *j)
 {

@@ -361,7 +361,8 @@ static void test_many_filtered_sites_bounded_text(void **state)
     sched_decision_clear(&d);
 }
 
-/* ---------- power-aware placement: time, forecasts, departures, grid signals, the fleet index ---------- */
+/* ---------- power-aware placement: time, forecasts, departures, grid signals, the fleet index
+ * ---------- */
 
 static sched_job timed_job(int cores, int64_t duration_ms, int64_t deadline_ms)
 {
