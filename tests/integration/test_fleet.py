@@ -335,6 +335,23 @@ class FaultTest(unittest.TestCase):
         self.assertEqual(len(applied_results(job)), 1)
         self.assertIn("lost", " ".join(e["detail"] for e in job["events"]))
 
+    def test_clean_stop_says_goodbye_and_quiet_exits_warn_nothing(self):
+        """A site stopped with SIGTERM is 'left', not lost, on the hub and in its log; a CLI
+        command and a daemon's clean exit log no lost connection (a disconnect we asked for)."""
+        self.f.start_site("dc-a", "dc", cores=1)
+        r = self.f.cli("stats")
+        self.assertNotIn("lost connection", r.stderr)
+        self.assertNotIn("WARN", r.stderr)
+        proc = self.f.sites["dc-a"]
+        self.assertEqual(proc.stop(), 0)
+        self.assertNotIn("lost connection", proc.log_text())
+        wait_for(lambda: self.f.site_status("dc-a") == "left", 10, 0.2, "dc-a shown as left")
+        time.sleep(2.5)  # past site_lost_after_ms: still left, never lost
+        self.assertEqual(self.f.site_status("dc-a"), "left")
+        hub_log = self.f.hub.log_text()
+        self.assertIn("site dc-a left (said goodbye)", hub_log)
+        self.assertNotIn("site dc-a lost", hub_log)
+
     def test_frozen_site_late_result_is_recorded_not_applied(self):
         self.f.start_site("dc-a", "dc", cores=1)
         self.f.start_site("dc-b", "dc", cores=1)
