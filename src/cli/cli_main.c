@@ -53,7 +53,7 @@ static const char audit_details[] =
     "  outpost audit prove ENTRY    an inclusion proof, checked here with the hub's key\n"
     "  outpost audit show [--job ID | --site ID] [--kind K] [--from N] [--limit N]\n"
     "  outpost audit tail [filters]  follow the log as it grows\n"
-    "  outpost audit head           the latest signed head (keep it: --trusted-head)\n";
+    "  outpost audit head           a head the hub signs now (keep it: --trusted-head)\n";
 
 static const char policy_details[] =
     "  outpost policy check FILE   parse and validate here (no hub needed)\n"

@@ -26,7 +26,7 @@ static void usage(FILE *out)
                  "  --seed N         random seed (default 1)\n"
                  "  --resume FILE    start from a solution (a checkpoint: JSON written by --out)\n"
                  "  --out FILE       write the JSON there instead of standard output\n"
-                 "  --checkpoint FILE  rewrite FILE with the best solution each time it improves\n"
+                 "  --checkpoint FILE  rewrite FILE with the best solution (at most 1/s)\n"
                  "  --sol FILE       also write the solution in the CVRPLIB .sol format\n"
                  "  --svg FILE       also draw the routes as SVG (needs coordinates)\n"
                  "  --factors FILE   travel-time correction factors (JSON, see docs/routing.md)\n"

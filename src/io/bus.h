@@ -47,7 +47,10 @@ int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_me
              bus **out);
 void bus_close(bus *b);
 
-/* Subscribes now (if connected) and again after every reconnect. QoS 1. */
+/*
+ * Subscribes now (if connected) and again after every reconnect. QoS 1.
+ * OP_OK, or OP_EFULL past the bound of 16 patterns, OP_ENOMEM.
+ */
 int bus_subscribe(bus *b, const char *pattern);
 
 /*

@@ -22,7 +22,7 @@ typedef struct opclient_hub {
 
 /*
  * Reads a hub's cli.conf. OP_OK, or OP_ENOTFOUND / OP_EIO / OP_EINVAL with
- * "file:line: what" in err.
+ * "file:line: what" in err, or OP_ETOOBIG for a file over 64 KiB.
  */
 int opclient_load_hub(const char *conf_path, opclient_hub *out, char *err, size_t err_len);
 
