@@ -234,7 +234,7 @@ static void print_watch(const cli *c, const cJSON *data, int tty, int64_t *activ
         cli__count(counts, "queued") + cli__count(counts, "placed") + cli__count(counts, "running");
     char tbuf[16];
     if (tty) printf("\033[H\033[2J");
-    printf("outpost watch  %s UTC  hub %s\n", cli__fmt_time(os_now_ms(), tbuf, sizeof tbuf),
+    printf("outpost watch  %s UTC  hub id: %s\n", cli__fmt_time(os_now_ms(), tbuf, sizeof tbuf),
            c->hub.hub_id);
     cli__print_per_site(stdout, cJSON_GetObjectItemCaseSensitive(data, "per_site"));
     double cpu = 0, joules = 0;
