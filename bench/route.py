@@ -92,7 +92,7 @@ def main():
             rows.append([name, limit, inst, bks, round(r["cost"], 2), round(gap, 3), r["routes"],
                          bks_routes, round(r["best_s"], 2), ""])
             print(f"  [{done}/{len(jobs)}] {name:11s} {str(limit):8s} {inst:12s} cost {r['cost']:10.2f} "
-                  f"bks {bks:10.2f} gap {gap:6.2f}%  routes {r['routes']} (bks {bks_routes})  "
+                  f"bks {bks:10.2f} gap {round(gap, 2) + 0.0:6.2f}%  routes {r['routes']} (bks {bks_routes})  "
                   f"best at {r['best_s']:.2f} s", flush=True)
     csv_path = os.path.join(OUT, "route.csv")
     with open(csv_path, "w", newline="") as f:
