@@ -28,7 +28,7 @@ ASAN_FLAGS := $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS)
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_FLAGS := $(CSTD) $(WARN) -O1 -g $(FUZZ_SAN) $(INCS)
 
-.PHONY: all test test-faults demo bench bench-route fuzz lint sizes install clean deps-build deps-test deps-fuzz unit integration format
+.PHONY: all test test-faults test-security demo bench bench-route fuzz lint sizes install clean deps-build deps-test deps-fuzz unit integration format
 all: $(BUILD)/rel/outpost
 
 deps-build:
@@ -104,6 +104,11 @@ bench: deps-build
 test-faults: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost
 	@/usr/bin/python3 tests/faults/run.py --jobs $${FAULT_JOBS:-1000} --seed $${FAULT_SEED:-1}
+
+# every attack in tests/integration/test_attack_*.py at full size (make test runs the short form)
+test-security: deps-test
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost
+	@/usr/bin/python3 tests/security/run.py
 
 bench-route: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/rel/outpost
