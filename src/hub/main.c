@@ -53,6 +53,8 @@ void hub__free(hub *h)
     ident_wipe(&h->identity);
     for (size_t i = 0; i < h->n_sites; i++)
         cJSON_Delete(h->sites[i].messages);
+    for (int i = 0; i < HUB_MAX_OPERATORS; i++)
+        msg_nonces_clear(&h->operators[i].nonces);
     free(h->sites);
     free(h);
 }
@@ -191,7 +193,7 @@ static int open_state(hub *h)
     int rc = load_policy(h);
     if (rc != EXIT_OK) return rc;
     if (util_fmt(path, sizeof path, "%s/hub.db", h->data_dir) != OP_OK ||
-        hub__open_store(h, path, 1) != OP_OK)
+        hub__open_store(h, path, 1) != OP_OK || hub__replay_load(h) != OP_OK)
         return EXIT_FAILURE_RUNTIME;
     /* Fresh lease deadlines after a restart: sites get a full lease to check in again. */
     if (hubdb_leases_renew_all(h->db, os_now_ms() + h->lease_ms) != OP_OK)

@@ -118,6 +118,7 @@ int hub__load_operators(hub *h)
             break;
         }
         hub_operator *op = &h->operators[h->n_operators];
+        msg_nonces_clear(&op->nonces);
         memset(op, 0, sizeof *op);
         if (util_unhex(hex, op->pk, 32) != OP_OK) {
             log_warn("hub", "%s:%d: not a 64-hex-digit public key; ignored", path, line_no);
@@ -142,12 +143,13 @@ static int lookup_site(void *ctx, const char *kid, const uint8_t **pk, msg_windo
     return OP_OK;
 }
 
+/* Operators have no sliding window: their requests carry nonces (hub__op_fresh, wire/msg.h). */
 int hub__lookup_operator(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
 {
     hub_operator *op = hub__find_operator(ctx, kid);
     if (!op) return OP_EUNKNOWN;
     *pk = op->pk;
-    *window = &op->window;
+    *window = NULL;
     return OP_OK;
 }
 
@@ -167,6 +169,7 @@ cJSON *hub__authenticate(hub *h, const char *topic_id, const char *topic, const 
         log_warn("hub", "dropped: %s", reason);
         return NULL;
     }
+    hub__intake_refund(h);
     return body;
 }
 
@@ -222,6 +225,7 @@ static cJSON *open_hello(hub *h, const char *site_id, const char *topic, const v
         log_warn("hub", "dropped hello from %s: timestamp off by %lld ms", site_id,
                  (long long)(hdr->ts_ms - now));
     } else {
+        hub__intake_refund(h);
         return body;
     }
     cJSON_Delete(body);

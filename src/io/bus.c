@@ -128,8 +128,9 @@ int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_ms
     b->keepalive_s = config->keepalive_s > 0 ? config->keepalive_s : 30;
     b->session_expiry_s = config->session_expiry_s;
     snprintf(b->host, sizeof b->host, "%s", config->host);
-    /* Sequence numbers start at the wall clock in microseconds: increasing across restarts. */
-    b->seq = (uint64_t)os_now_ms() * 1000;
+    /* By default sequence numbers start at the wall clock in microseconds, so that they keep
+     * increasing across restarts as long as the clock does not step back. */
+    b->seq = config->seq_start ? config->seq_start : (uint64_t)os_now_ms() * 1000;
     b->backoff_ms = BUS_BACKOFF_MIN_MS;
     b->mosq = mosquitto_new(config->client_id, config->clean_start ? true : false, b);
     if (!b->mosq) {
@@ -296,6 +297,11 @@ int bus_wait_connected(bus *b, int timeout_ms)
         if (bus_loop(b, 20) != OP_OK) return OP_EBUS;
     }
     return OP_OK;
+}
+
+uint64_t bus_seq(const bus *b)
+{
+    return b->seq;
 }
 
 int bus_pending(const bus *b)

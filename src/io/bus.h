@@ -30,6 +30,13 @@ typedef struct bus_config {
     int clean_start;       /* 1 for throwaway clients (CLI) */
     int session_expiry_s;  /* how long the broker keeps the session offline */
     int keepalive_s;
+    /*
+     * The sequence number before the first message's: 0 takes the wall clock
+     * in microseconds (a daemon that keeps no counter of its own); an
+     * operator program passes a random nonce start (wire/msg.h), a daemon
+     * that persists its counter passes the value it stored.
+     */
+    uint64_t seq_start;
 } bus_config;
 
 typedef struct bus_stats {
@@ -75,6 +82,8 @@ int bus_loop(bus *b, int timeout_ms);
 int bus_connected(const bus *b);
 /* Blocks in bus_loop until connected or timeout. OP_ETIMEOUT. */
 int bus_wait_connected(bus *b, int timeout_ms);
+/* The sequence number of the last message signed (to persist it). */
+uint64_t bus_seq(const bus *b);
 /* Number of QoS 1 publishes not yet acknowledged by the broker. */
 int bus_pending(const bus *b);
 const bus_stats *bus_get_stats(const bus *b);
