@@ -47,6 +47,8 @@
 #define HUB_MAX_OPERATORS 64
 #define HUB_PLACE_BATCH 512                 /* queued jobs decided per placement pass */
 #define HUB_OFFER_BATCH_BYTES (1024 * 1024) /* one iteration's offers to one site */
+/* a hello or heartbeat's payload bound plus room for its topic and signature properties */
+#define HUB_BEAT_MAX_PACKET (PROTO_SMALL_BYTES + 4096)
 
 /* A site as the hub knows it: registry (durable) plus live view (memory). */
 typedef struct hub_site {
@@ -54,9 +56,10 @@ typedef struct hub_site {
     uint8_t pk[32];
     unsigned class_bit;
     int trust;
-    msg_window window;
-    uint64_t persisted_seq;
-    msg_bucket budget; /* intake.c: verification spent on forgeries under this name */
+    msg_window window;      /* its events and results */
+    msg_window beat_window; /* its hellos and heartbeats, which come on another connection */
+    uint64_t persisted_seq; /* the higher top of the two, as last stored */
+    msg_bucket budget;      /* intake.c: verification spent on forgeries under this name */
     int alive;
     int departed; /* said goodbye: not alive, not lost; its leases govern its jobs */
     int heard;    /* heartbeat received since this hub started */
@@ -113,6 +116,12 @@ typedef struct hub {
     char data_dir[PATH_MAX];
     hubdb *db;
     bus *bus; /* NULL in tests and fuzzing: outgoing messages are queued, then dropped */
+    /*
+     * Sites' hellos and heartbeats on a connection of their own, on which the
+     * broker sends no packet over HUB_BEAT_MAX_PACKET (MQTT 5 Maximum Packet
+     * Size): junk on those topics is discarded by the broker, unread here.
+     */
+    bus *beat_bus;
     char broker_host[256];
     int64_t broker_port;
     int64_t site_lost_after_ms;

@@ -103,7 +103,7 @@ void hub__run(hub *h)
 {
     h->placement_dirty = 1;
     while (!runctl_stopping()) {
-        if (bus_loop(h->bus, 20) != OP_OK) break;
+        if (bus_loop(h->bus, 20) != OP_OK || bus_loop(h->beat_bus, 0) != OP_OK) break;
         run_due(h, os_mono_ms());
         if (hub__commit(h) != OP_OK) continue;
         hub__flush_outgoing(h);

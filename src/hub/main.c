@@ -45,6 +45,7 @@ void hub__free(hub *h)
 {
     if (!h) return;
     if (h->bus) bus_close(h->bus);
+    if (h->beat_bus) bus_close(h->beat_bus);
     hub__discard_outgoing(h);
     auditlog_close(h->audit);
     policy_free(h->policy);
@@ -205,11 +206,20 @@ static int open_state(hub *h)
     return EXIT_OK;
 }
 
-/* The broker: a persistent session, the site and operator topics. */
+/*
+ * The broker: two persistent sessions. The main one publishes everything
+ * and reads events, results and operator requests (up to 6 MiB each); the
+ * other reads hellos and heartbeats only, with a Maximum Packet Size that
+ * makes the broker discard bigger junk on those topics instead of sending
+ * it (a flood of 6 MB forgeries on a heartbeat topic costs the hub nothing).
+ * The main session drops the subscriptions that moved, which a session of
+ * an older hub may still hold.
+ */
 static int connect_bus(hub *h)
 {
-    char client_id[80];
+    char client_id[80], beat_id[96];
     snprintf(client_id, sizeof client_id, "outpost-hub-%s", h->identity.id);
+    snprintf(beat_id, sizeof beat_id, "outpost-hub-%s-beats", h->identity.id);
     bus_config bc = {.host = h->broker_host,
                      .port = (int)h->broker_port,
                      .client_id = client_id,
@@ -218,11 +228,19 @@ static int connect_bus(hub *h)
                      .keepalive_s = 10};
     int rc = bus_open(&bc, &h->identity, hub__on_message, h, &h->bus);
     if (rc != OP_OK) return rc;
-    const char *subs[] = {MSG_TOPIC_ROOT "site/+/hello", MSG_TOPIC_ROOT "site/+/state",
-                          MSG_TOPIC_ROOT "site/+/event", MSG_TOPIC_ROOT "site/+/result",
+    bc.client_id = beat_id;
+    bc.max_packet_bytes = HUB_BEAT_MAX_PACKET;
+    rc = bus_open(&bc, &h->identity, hub__on_message, h, &h->beat_bus);
+    if (rc != OP_OK) return rc;
+    const char *subs[] = {MSG_TOPIC_ROOT "site/+/event", MSG_TOPIC_ROOT "site/+/result",
                           MSG_TOPIC_ROOT "op/+/req"};
+    const char *beats[] = {MSG_TOPIC_ROOT "site/+/hello", MSG_TOPIC_ROOT "site/+/state"};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         bus_subscribe(h->bus, subs[i]);
+    for (size_t i = 0; i < sizeof beats / sizeof beats[0]; i++) {
+        bus_unsubscribe(h->bus, beats[i]);
+        bus_subscribe(h->beat_bus, beats[i]);
+    }
     return OP_OK;
 }
 

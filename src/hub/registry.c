@@ -65,6 +65,7 @@ static int load_site_row(void *ctx, const hubdb_site_row *row)
     s->trust = row->trust;
     s->persisted_seq = row->last_seq;
     msg_window_restore(&s->window, s->persisted_seq);
+    msg_window_restore(&s->beat_window, s->persisted_seq);
     s->cores = row->cores;
     s->memory_mb = row->memory_mb;
     s->power_budget_watts = row->power_budget_watts;
@@ -140,6 +141,21 @@ static int lookup_site(void *ctx, const char *kid, const uint8_t **pk, msg_windo
     if (!s) return OP_EUNKNOWN;
     *pk = s->pk;
     *window = &s->window;
+    return OP_OK;
+}
+
+/*
+ * Hellos and heartbeats arrive on their own connection, so they may overtake
+ * or trail the site's other messages by more than a window: they get a
+ * window of their own. A message cannot move between the two, since its
+ * signature covers its topic.
+ */
+static int lookup_site_beat(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    hub_site *s = hub__find_site(ctx, kid);
+    if (!s) return OP_EUNKNOWN;
+    *pk = s->pk;
+    *window = &s->beat_window;
     return OP_OK;
 }
 
@@ -265,7 +281,8 @@ static void register_site(hub *h, const char *site_id, const uint8_t pk[32], con
     const char *pk_hex = jsonx_str(body, "pubkey");
     memcpy(s->pk, pk, 32);
     s->class_bit = jobspec_class_bit(tok->cls);
-    msg_window_accept(&s->window, hdr->seq);
+    msg_window_accept(&s->beat_window, hdr->seq);
+    msg_window_restore(&s->window, hdr->seq);
     s->alive = 1;
     s->last_heartbeat_mono = os_mono_ms();
     if (hub__check(h, hubdb_site_enroll(h->db, site_id, pk_hex, tok->cls, tok->tid, os_now_ms(),
@@ -371,7 +388,9 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
         enroll(h, site_id, topic, payload, len, kid, sig);
         return;
     }
-    cJSON *body = hub__authenticate(h, site_id, topic, payload, len, kid, sig, lookup_site, &hdr);
+    int beat = strcmp(leaf, "hello") == 0 || strcmp(leaf, "state") == 0;
+    cJSON *body = hub__authenticate(h, site_id, topic, payload, len, kid, sig,
+                                    beat ? lookup_site_beat : lookup_site, &hdr);
     if (!body) return;
     if (strcmp(hdr.type, "bye") == 0) {
         hub__site_left(h, s, jsonx_str(body, "reason"));

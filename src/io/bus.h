@@ -37,6 +37,12 @@ typedef struct bus_config {
      * that persists its counter passes the value it stored.
      */
     uint64_t seq_start;
+    /*
+     * 0, or the largest packet the broker may send this client (MQTT 5
+     * Maximum Packet Size): the broker discards bigger ones for this client
+     * without sending them, so junk never costs the client a byte read.
+     */
+    uint32_t max_packet_bytes;
 } bus_config;
 
 typedef struct bus_stats {
@@ -59,6 +65,13 @@ void bus_close(bus *b);
  * OP_OK, or OP_EFULL past the bound of 16 patterns, OP_ENOMEM.
  */
 int bus_subscribe(bus *b, const char *pattern);
+
+/*
+ * Unsubscribes from pattern at every connect: a persistent session keeps
+ * the subscriptions an earlier run of the same client made, and this drops
+ * one that moved to another connection. OP_EFULL past 16, OP_ENOMEM.
+ */
+int bus_unsubscribe(bus *b, const char *pattern);
 
 /*
  * Signs and publishes body (from/type/seq/ts are set on it; the caller
