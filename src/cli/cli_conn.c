@@ -316,6 +316,7 @@ int cli__request(cli *c, cJSON *req, const char *cmd, cJSON **data)
     util_hex(r, sizeof r, c->rid);
     cJSON_AddStringToObject(req, "cmd", cmd);
     cJSON_AddStringToObject(req, "rid", c->rid);
+    cJSON_AddBoolToObject(req, "once", 1); /* the rid is random: run it once (hub/replay.c) */
     cJSON_Delete(c->response);
     c->response = NULL;
     char topic[PROTO_TOPIC_MAX];

@@ -33,7 +33,7 @@ typedef struct op_call {
 /* What a command is, beyond its handler. */
 enum {
     OPC_AUDITLOG = 1, /* needs the hub's audit log */
-    OPC_ONCE = 2,     /* changes something: runs once per request id (replay.c) */
+    OPC_ONCE = 2,     /* changes something: runs once per request id when asked (replay.c) */
     OPC_BULKY = 4,    /* may carry up to MSG_MAX_PAYLOAD_BYTES (others PROTO_SMALL_BYTES) */
 };
 
@@ -645,7 +645,8 @@ static cJSON *answer_request(hub *h, const cJSON *req, const char *op_id, size_t
         h->msg.oversize++;
         return refusal(req, why, OP_ETOOBIG);
     }
-    int once = command && (command->flags & OPC_ONCE) && rid && rid[0] && strlen(rid) <= 128;
+    int once = command && (command->flags & OPC_ONCE) && rid && rid[0] && strlen(rid) <= 128 &&
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "once"));
     char digest[65] = "";
     cJSON *resp = once ? hub__answer_recall(h, op_id, rid, req, digest) : NULL;
     if (resp) return resp;

@@ -6,12 +6,17 @@
  * clock skew is kept in memory and in hub.db (op_nonces, written in the
  * request's own transaction; op_floors, with the periodic chores), so a
  * captured request is refused after a restart as before it. The second is
- * the request id: commands that change something (submit, token, cancel,
- * approve, policy_set) keep their answer under (operator, rid) together
- * with a digest of the request's content; the same request again, replayed
- * or retried by a client that lost the answer, gets that answer and does
- * nothing. A different request under a reused rid is a new request. Answers
- * are kept HUB_ANSWER_TTL_MS, at most HUB_ANSWERS_MAX of them.
+ * the request id: a request that says "once": true promises that its rid is
+ * unique to it (the CLI's are 64 random bits), and then a command that
+ * changes something (submit, token, cancel, approve, policy_set) keeps its
+ * answer under (operator, rid) with a digest of the request's content; the
+ * same request again, retried by a client that lost the answer (or
+ * replayed with a fresh signature, which only the key's holder can make),
+ * gets that answer and does nothing. A different request under a reused rid
+ * is a new request, and a request without "once" (an older client, or one
+ * that numbers its requests from 0 in every run, as the benchmark does) is
+ * run as it comes. Answers are kept HUB_ANSWER_TTL_MS, at most
+ * HUB_ANSWERS_MAX of them.
  */
 #include "base/err.h"
 #include "base/log.h"

@@ -130,7 +130,8 @@ static void test_submit_runs_once_per_request_id(void **state)
     ident key;
     authorize(f, &key);
     hubfix_site(f, "dc-1", CLASS_DC, 4, 400, 40);
-    const char *req = "{\"cmd\":\"submit\",\"rid\":\"r-1\",\"spec\":{\"kind\":\"noop\"}}";
+    const char *req =
+        "{\"cmd\":\"submit\",\"rid\":\"r-1\",\"once\":true,\"spec\":{\"kind\":\"noop\"}}";
     cJSON *first = ask(f, &key, req, 10);
     assert_non_null(first);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(first, "ok")));
@@ -149,9 +150,10 @@ static void test_submit_runs_once_per_request_id(void **state)
     assert_string_equal(a, b);
     assert_int_equal(count_jobs(f), 1);
     /* a different request under the same rid is a new request */
-    cJSON *other =
-        ask(f, &key,
-            "{\"cmd\":\"submit\",\"rid\":\"r-1\",\"spec\":{\"kind\":\"noop\",\"name\":\"b\"}}", 13);
+    cJSON *other = ask(f, &key,
+                       "{\"cmd\":\"submit\",\"rid\":\"r-1\",\"once\":true,\"spec\":{\"kind\":"
+                       "\"noop\",\"name\":\"b\"}}",
+                       13);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(other, "ok")));
     assert_int_equal(count_jobs(f), 2);
     free(a);
@@ -161,12 +163,25 @@ static void test_submit_runs_once_per_request_id(void **state)
     cJSON_Delete(other);
 }
 
+static void test_without_once_a_reused_rid_runs_again(void **state)
+{
+    hubfix *f = *state;
+    ident key;
+    authorize(f, &key);
+    const char *req = "{\"cmd\":\"submit\",\"rid\":\"r0\",\"spec\":{\"kind\":\"noop\"}}";
+    cJSON *first = ask(f, &key, req, 50), *second = ask(f, &key, req, 51);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(second, "ok")));
+    assert_int_equal(count_jobs(f), 2);
+    cJSON_Delete(first);
+    cJSON_Delete(second);
+}
+
 static void test_token_create_mints_once(void **state)
 {
     hubfix *f = *state;
     ident key;
     authorize(f, &key);
-    const char *req = "{\"cmd\":\"token\",\"rid\":\"t-1\",\"class\":\"pod\"}";
+    const char *req = "{\"cmd\":\"token\",\"rid\":\"t-1\",\"once\":true,\"class\":\"pod\"}";
     cJSON *first = ask(f, &key, req, 20);
     cJSON *again = ask(f, &key, req, 21);
     const char *t1 = jsonx_str(cJSON_GetObjectItemCaseSensitive(first, "data"), "token");
@@ -274,6 +289,7 @@ int main(void)
         HUB_TEST(test_replayed_request_refused_also_after_restart),
         HUB_TEST(test_unordered_nonces_all_answered),
         HUB_TEST(test_submit_runs_once_per_request_id),
+        HUB_TEST(test_without_once_a_reused_rid_runs_again),
         HUB_TEST(test_token_create_mints_once),
         HUB_TEST(test_floor_survives_restart),
         HUB_TEST(test_oversize_state_dropped_before_signature),
