@@ -275,6 +275,25 @@ int hubdb_site_set_seq(hubdb *db, const char *site_id, uint64_t seq)
     return store_step_done(db->st, st);
 }
 
+int hubdb_own_seq_get(hubdb *db, uint64_t *seq)
+{
+    sqlite3_stmt *st = store_stmt(db->st, "SELECT CAST(value AS INTEGER) FROM meta"
+                                          " WHERE key='bus_seq'");
+    if (!st) return OP_ESTORE;
+    *seq = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return OP_OK;
+}
+
+int hubdb_own_seq_set(hubdb *db, uint64_t seq)
+{
+    sqlite3_stmt *st =
+        store_stmt(db->st, "INSERT OR REPLACE INTO meta(key, value) VALUES('bus_seq', ?)");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, (int64_t)seq);
+    return store_step_done(db->st, st);
+}
+
 int hubdb_token_create(hubdb *db, const char *token_id, const char *class_name, int64_t created_ms,
                        int64_t expires_ms, const char *created_by)
 {

@@ -81,6 +81,9 @@ int hubdb_site_set_capacity(hubdb *db, const char *site_id, int cores, int64_t m
 
 /* The highest message sequence number accepted from the site (replay window after restarts). */
 int hubdb_site_set_seq(hubdb *db, const char *site_id, uint64_t seq);
+/* The hub's own last sequence number, kept in meta ("bus_seq"; 0 when never stored). */
+int hubdb_own_seq_get(hubdb *db, uint64_t *seq);
+int hubdb_own_seq_set(hubdb *db, uint64_t seq);
 
 /* A join token this hub issued. */
 int hubdb_token_create(hubdb *db, const char *token_id, const char *class_name, int64_t created_ms,

@@ -257,7 +257,7 @@ void hub__handle_state(hub *h, hub_site *s, const cJSON *body);
 void hub__site_left(hub *h, hub_site *s, const char *reason);
 /* Sites silent for too long are lost (their jobs taken back); expired leases taken back. */
 void hub__check_fleet(hub *h);
-/* Persists the sites' replay windows that moved. */
+/* Persists the sites' replay windows that moved, and the hub's own sequence number. */
 void hub__flush_seqs(hub *h);
 /* The scheduler's view of the fleet (optimistic: as if empty, alive, with no forecast). */
 void hub__fill_view(hub *h, sched_site *view, int optimistic);

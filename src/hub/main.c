@@ -207,6 +207,22 @@ static int open_state(hub *h)
 }
 
 /*
+ * Where the hub's sequence numbers start: the wall clock in microseconds, or
+ * past the last one stored when that is higher (the clock stepped back since
+ * the last run). Sites keep the hub's top and refuse anything not above it,
+ * so without the stored number a clock set back would silence the hub until
+ * it caught up. The margin covers what was sent after the last store (it is
+ * stored every 5 s and at a clean stop).
+ */
+static uint64_t own_seq_start(hub *h)
+{
+    const uint64_t margin = 1000000000ULL;
+    uint64_t stored = 0, clock_us = (uint64_t)os_now_ms() * 1000;
+    if (hubdb_own_seq_get(h->db, &stored) != OP_OK || stored == 0) return clock_us;
+    return stored + margin > clock_us ? stored + margin : clock_us;
+}
+
+/*
  * The broker: two persistent sessions. The main one publishes everything
  * and reads events, results and operator requests (up to 6 MiB each); the
  * other reads hellos and heartbeats only, with a Maximum Packet Size that
@@ -225,7 +241,8 @@ static int connect_bus(hub *h)
                      .client_id = client_id,
                      .clean_start = 0,
                      .session_expiry_s = 86400,
-                     .keepalive_s = 10};
+                     .keepalive_s = 10,
+                     .seq_start = own_seq_start(h)};
     int rc = bus_open(&bc, &h->identity, hub__on_message, h, &h->bus);
     if (rc != OP_OK) return rc;
     bc.client_id = beat_id;

@@ -281,6 +281,18 @@ static void test_genuine_sender_never_throttled(void **state)
     hub__discard_outgoing(f->h);
 }
 
+static void test_own_seq_kept_across_restarts(void **state)
+{
+    hubfix *f = *state;
+    uint64_t seq = 1;
+    assert_int_equal(hubdb_own_seq_get(f->h->db, &seq), OP_OK);
+    assert_int_equal(seq, 0);
+    assert_int_equal(hubdb_own_seq_set(f->h->db, 1764500000000000ULL + 7), OP_OK);
+    hubfix_reopen(f);
+    assert_int_equal(hubdb_own_seq_get(f->h->db, &seq), OP_OK);
+    assert_int_equal(seq, 1764500000000000ULL + 7);
+}
+
 #define HUB_TEST(fn) cmocka_unit_test_setup_teardown(fn, hubfix_setup, hubfix_teardown)
 
 int main(void)
@@ -295,6 +307,7 @@ int main(void)
         HUB_TEST(test_oversize_state_dropped_before_signature),
         HUB_TEST(test_forgeries_spend_the_budget_genuine_do_not),
         HUB_TEST(test_genuine_sender_never_throttled),
+        HUB_TEST(test_own_seq_kept_across_restarts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
