@@ -213,6 +213,19 @@ static int load_hub_and_identity(cli *c)
     return EXIT_OK;
 }
 
+/*
+ * The first sequence number of this process: a random 52-bit nonce (wire/msg.h).
+ * Many CLI processes share one operator key, so neither a shared counter nor
+ * the wall clock can keep their numbers apart; chance can, at 2^-52 a pair.
+ * Above 2^20 and below 2^52, so that counting up stays an exact JSON number.
+ */
+static uint64_t nonce_start(void)
+{
+    uint64_t r;
+    randombytes_buf(&r, sizeof r);
+    return ((r >> 12) | ((uint64_t)1 << 20)) & (((uint64_t)1 << 52) - 1);
+}
+
 /* Connects to the hub's broker as this operator and subscribes to the answers. */
 static int cli_connect(cli *c)
 {
@@ -229,7 +242,8 @@ static int cli_connect(cli *c)
                      .client_id = client_id,
                      .clean_start = 1,
                      .session_expiry_s = 0,
-                     .keepalive_s = 10};
+                     .keepalive_s = 10,
+                     .seq_start = nonce_start()};
     if (bus_open(&bc, &c->identity, on_message, c, &c->bus) != OP_OK) return EXIT_UNREACHABLE;
     char topic[PROTO_TOPIC_MAX];
     proto_topic(topic, sizeof topic, "op", op_id, "resp");
@@ -249,18 +263,17 @@ static int cli_connect(cli *c)
 /*
  * Waits for the answer to the request just published. A request can be lost
  * when the broker restarts without persistence before the hub has subscribed
- * again. Reads are asked again every 2 s (same rid, new signature); commands
- * that change state are not, since the hub does not deduplicate them.
+ * again. It is asked again every 2 s (same rid, new nonce and signature):
+ * the hub runs a command that changes something once per rid and answers a
+ * second copy with the first answer, so a retried submit makes no second job.
  */
-static void await_answer(cli *c, const char *topic, cJSON *req, const char *cmd)
+static void await_answer(cli *c, const char *topic, cJSON *req)
 {
-    int read_only =
-        strcmp(cmd, "submit") != 0 && strcmp(cmd, "token") != 0 && strcmp(cmd, "cancel") != 0;
     int64_t deadline = os_mono_ms() + c->timeout_ms;
     int64_t resend_at = os_mono_ms() + 2000;
     while (!c->response && os_mono_ms() < deadline && !runctl_stopping()) {
         bus_loop(c->bus, 20);
-        if (read_only && os_mono_ms() >= resend_at) {
+        if (os_mono_ms() >= resend_at) {
             bus_publish(c->bus, topic, req, "req");
             resend_at = os_mono_ms() + 2000;
         }
@@ -303,6 +316,7 @@ int cli__request(cli *c, cJSON *req, const char *cmd, cJSON **data)
     util_hex(r, sizeof r, c->rid);
     cJSON_AddStringToObject(req, "cmd", cmd);
     cJSON_AddStringToObject(req, "rid", c->rid);
+    cJSON_AddBoolToObject(req, "once", 1); /* the rid is random: run it once (hub/replay.c) */
     cJSON_Delete(c->response);
     c->response = NULL;
     char topic[PROTO_TOPIC_MAX];
@@ -313,7 +327,7 @@ int cli__request(cli *c, cJSON *req, const char *cmd, cJSON **data)
         fprintf(stderr, "outpost: could not send the request: %s\n", op_strerror(rc));
         return EXIT_UNREACHABLE;
     }
-    await_answer(c, topic, req, cmd);
+    await_answer(c, topic, req);
     cJSON_Delete(req);
     return answer_verdict(c, cmd, data);
 }

@@ -196,11 +196,12 @@ void hub__check_fleet(hub *h)
 
 void hub__flush_seqs(hub *h)
 {
+    if (h->bus && hubdb_own_seq_set(h->db, bus_seq(h->bus)) != OP_OK) return;
     for (size_t i = 0; i < h->n_sites; i++) {
         hub_site *s = &h->sites[i];
-        if (s->window.top == s->persisted_seq) continue;
-        if (hubdb_site_set_seq(h->db, s->id, s->window.top) == OP_OK)
-            s->persisted_seq = s->window.top;
+        uint64_t top = s->window.top > s->beat_window.top ? s->window.top : s->beat_window.top;
+        if (top == s->persisted_seq) continue;
+        if (hubdb_site_set_seq(h->db, s->id, top) == OP_OK) s->persisted_seq = top;
     }
 }
 

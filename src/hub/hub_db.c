@@ -46,7 +46,14 @@ static const char *hub_schema =
     " job_id INTEGER NOT NULL, PRIMARY KEY(site, local_id));"
     "CREATE TABLE IF NOT EXISTS job_events(job_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
     " attempt INTEGER, site TEXT, event TEXT NOT NULL, detail TEXT);"
-    "CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id);";
+    "CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id);"
+    "CREATE TABLE IF NOT EXISTS op_nonces(op_id TEXT NOT NULL, nonce INTEGER NOT NULL,"
+    " ts INTEGER NOT NULL, PRIMARY KEY(op_id, nonce));"
+    "CREATE TABLE IF NOT EXISTS op_floors(op_id TEXT PRIMARY KEY, floor_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS op_answers(op_id TEXT NOT NULL, rid TEXT NOT NULL,"
+    " digest TEXT NOT NULL, at INTEGER NOT NULL, answer TEXT NOT NULL,"
+    " PRIMARY KEY(op_id, rid));"
+    "CREATE INDEX IF NOT EXISTS op_answers_at ON op_answers(at);";
 
 /* ---------- the file ---------- */
 
@@ -137,7 +144,8 @@ void hubdb_savepoint_undo(hubdb *db)
 int hubdb_clear_jobs(hubdb *db)
 {
     return store_exec(db->st, "DELETE FROM jobs; DELETE FROM results; DELETE FROM job_events;"
-                              " DELETE FROM tokens;");
+                              " DELETE FROM tokens; DELETE FROM op_nonces;"
+                              " DELETE FROM op_answers;");
 }
 
 /* ---------- helpers ---------- */
@@ -267,6 +275,25 @@ int hubdb_site_set_seq(hubdb *db, const char *site_id, uint64_t seq)
     return store_step_done(db->st, st);
 }
 
+int hubdb_own_seq_get(hubdb *db, uint64_t *seq)
+{
+    sqlite3_stmt *st = store_stmt(db->st, "SELECT CAST(value AS INTEGER) FROM meta"
+                                          " WHERE key='bus_seq'");
+    if (!st) return OP_ESTORE;
+    *seq = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return OP_OK;
+}
+
+int hubdb_own_seq_set(hubdb *db, uint64_t seq)
+{
+    sqlite3_stmt *st =
+        store_stmt(db->st, "INSERT OR REPLACE INTO meta(key, value) VALUES('bus_seq', ?)");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, (int64_t)seq);
+    return store_step_done(db->st, st);
+}
+
 int hubdb_token_create(hubdb *db, const char *token_id, const char *class_name, int64_t created_ms,
                        int64_t expires_ms, const char *created_by)
 {
@@ -291,6 +318,93 @@ int hubdb_token_lookup(hubdb *db, const char *token_id, int *known, char used_by
     snprintf(used_by, 64, "%s", used ? store_col_text(st, 0) : "");
     sqlite3_reset(st);
     return OP_OK;
+}
+
+/* ---------- operators' nonces and answers ---------- */
+
+int hubdb_op_nonce_add(hubdb *db, const char *op_id, uint64_t nonce, int64_t ts_ms)
+{
+    sqlite3_stmt *st =
+        store_stmt(db->st, "INSERT OR IGNORE INTO op_nonces(op_id, nonce, ts) VALUES(?,?,?)");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (int64_t)nonce);
+    sqlite3_bind_int64(st, 3, ts_ms);
+    return store_step_done(db->st, st);
+}
+
+int hubdb_op_nonces_each(hubdb *db, const char *op_id, int64_t *floor_ms,
+                         void (*fn)(void *ctx, uint64_t nonce, int64_t ts_ms), void *ctx)
+{
+    sqlite3_stmt *fl = store_stmt(db->st, "SELECT floor_ms FROM op_floors WHERE op_id=?");
+    sqlite3_stmt *st =
+        store_stmt(db->st, "SELECT nonce, ts FROM op_nonces WHERE op_id=? AND ts>? ORDER BY ts");
+    if (!fl || !st) return OP_ESTORE;
+    sqlite3_bind_text(fl, 1, op_id, -1, SQLITE_TRANSIENT);
+    *floor_ms = sqlite3_step(fl) == SQLITE_ROW ? sqlite3_column_int64(fl, 0) : 0;
+    sqlite3_reset(fl);
+    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, *floor_ms);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        fn(ctx, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+    sqlite3_reset(st);
+    return OP_OK;
+}
+
+int hubdb_op_floor_set(hubdb *db, const char *op_id, int64_t floor_ms)
+{
+    sqlite3_stmt *st =
+        store_stmt(db->st, "INSERT OR REPLACE INTO op_floors(op_id, floor_ms) VALUES(?,?)");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, floor_ms);
+    return store_step_done(db->st, st);
+}
+
+int hubdb_op_answer_get(hubdb *db, const char *op_id, const char *rid, const char *digest,
+                        char **answer)
+{
+    sqlite3_stmt *st = store_stmt(db->st, "SELECT answer FROM op_answers WHERE op_id=? AND"
+                                          " rid=? AND digest=?");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, digest, -1, SQLITE_TRANSIENT);
+    int rc = OP_ENOTFOUND;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *answer = strdup(store_col_text(st, 0));
+        rc = *answer ? OP_OK : OP_ENOMEM;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int hubdb_op_answer_put(hubdb *db, const char *op_id, const char *rid, const char *digest,
+                        int64_t at_ms, const char *answer)
+{
+    sqlite3_stmt *st = store_stmt(db->st, "INSERT OR REPLACE INTO op_answers(op_id, rid, digest,"
+                                          " at, answer) VALUES(?,?,?,?,?)");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, digest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, at_ms);
+    sqlite3_bind_text(st, 5, answer, -1, SQLITE_TRANSIENT);
+    return store_step_done(db->st, st);
+}
+
+int hubdb_op_prune(hubdb *db, int64_t nonces_before_ms, int64_t answers_before_ms,
+                   int64_t answers_kept)
+{
+    sqlite3_stmt *n = store_stmt(db->st, "DELETE FROM op_nonces WHERE ts<?");
+    sqlite3_stmt *a = store_stmt(db->st, "DELETE FROM op_answers WHERE at<? OR at<(SELECT at"
+                                         " FROM op_answers ORDER BY at DESC LIMIT 1 OFFSET ?)");
+    if (!n || !a) return OP_ESTORE;
+    sqlite3_bind_int64(n, 1, nonces_before_ms);
+    sqlite3_bind_int64(a, 1, answers_before_ms);
+    sqlite3_bind_int64(a, 2, answers_kept - 1);
+    int rc = store_step_done(db->st, n);
+    return rc != OP_OK ? rc : store_step_done(db->st, a);
 }
 
 /* ---------- jobs ---------- */

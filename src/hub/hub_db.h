@@ -7,7 +7,8 @@
  * as plain structs or as the JSON views the operator API answers with.
  *
  * Tables: meta, sites, tokens, jobs, results, checkpoints, local_jobs,
- * job_events (and audit_entries, owned by io/auditlog on the same store).
+ * job_events, op_nonces, op_floors, op_answers (and audit_entries, owned by
+ * io/auditlog on the same store).
  *
  * Every operation returns OP_OK or OP_ESTORE (the store logs SQLite's
  * message), and OP_ENOTFOUND or OP_ENOMEM where its comment says so. Strings
@@ -80,6 +81,9 @@ int hubdb_site_set_capacity(hubdb *db, const char *site_id, int cores, int64_t m
 
 /* The highest message sequence number accepted from the site (replay window after restarts). */
 int hubdb_site_set_seq(hubdb *db, const char *site_id, uint64_t seq);
+/* The hub's own last sequence number, kept in meta ("bus_seq"; 0 when never stored). */
+int hubdb_own_seq_get(hubdb *db, uint64_t *seq);
+int hubdb_own_seq_set(hubdb *db, uint64_t seq);
 
 /* A join token this hub issued. */
 int hubdb_token_create(hubdb *db, const char *token_id, const char *class_name, int64_t created_ms,
@@ -87,6 +91,30 @@ int hubdb_token_create(hubdb *db, const char *token_id, const char *class_name, 
 
 /* Whether this hub issued token_id (*known) and, if used, by which site (used_by, else ""). */
 int hubdb_token_lookup(hubdb *db, const char *token_id, int *known, char used_by[64]);
+
+/* ---------- operators' nonces and answers (replay protection, wire/msg.h) ---------- */
+
+/* Records an operator's request nonce with its timestamp (a second copy is ignored). */
+int hubdb_op_nonce_add(hubdb *db, const char *op_id, uint64_t nonce, int64_t ts_ms);
+/* The operator's floor (0 when none) into *floor_ms, then fn for each nonce above it, oldest first.
+ */
+int hubdb_op_nonces_each(hubdb *db, const char *op_id, int64_t *floor_ms,
+                         void (*fn)(void *ctx, uint64_t nonce, int64_t ts_ms), void *ctx);
+int hubdb_op_floor_set(hubdb *db, const char *op_id, int64_t floor_ms);
+/*
+ * The answer given to the operator's request rid whose content had digest
+ * (caller frees *answer). OP_ENOTFOUND when there is none for that content,
+ * OP_ENOMEM.
+ */
+int hubdb_op_answer_get(hubdb *db, const char *op_id, const char *rid, const char *digest,
+                        char **answer);
+/* Keeps an answer (replacing one for the same rid). */
+int hubdb_op_answer_put(hubdb *db, const char *op_id, const char *rid, const char *digest,
+                        int64_t at_ms, const char *answer);
+/* Forgets nonces older than nonces_before_ms, answers older than answers_before_ms or beyond the
+ * newest answers_kept (>= 1). */
+int hubdb_op_prune(hubdb *db, int64_t nonces_before_ms, int64_t answers_before_ms,
+                   int64_t answers_kept);
 
 /* ---------- jobs ---------- */
 

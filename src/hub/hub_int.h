@@ -7,6 +7,8 @@
  *
  *   hub_db.c     the data layer: schema, migrations, every SQL statement
  *   registry.c   sites and operators in memory, message authentication, enrollment
+ *   intake.c     the cheap checks before a signature: size by topic, senders' budgets
+ *   replay.c     operators' request nonces and their answers kept by request id
  *   heartbeat.c  heartbeats, power views, sites lost, departed and back, leases
  *   jobs.c       job state changes shared by the others (taken back, released, told)
  *   place.c      the placement pass
@@ -45,6 +47,8 @@
 #define HUB_MAX_OPERATORS 64
 #define HUB_PLACE_BATCH 512                 /* queued jobs decided per placement pass */
 #define HUB_OFFER_BATCH_BYTES (1024 * 1024) /* one iteration's offers to one site */
+/* a hello or heartbeat's payload bound plus room for its topic and signature properties */
+#define HUB_BEAT_MAX_PACKET (PROTO_SMALL_BYTES + 4096)
 
 /* A site as the hub knows it: registry (durable) plus live view (memory). */
 typedef struct hub_site {
@@ -52,8 +56,10 @@ typedef struct hub_site {
     uint8_t pk[32];
     unsigned class_bit;
     int trust;
-    msg_window window;
-    uint64_t persisted_seq;
+    msg_window window;      /* its events and results */
+    msg_window beat_window; /* its hellos and heartbeats, which come on another connection */
+    uint64_t persisted_seq; /* the higher top of the two, as last stored */
+    msg_bucket budget;      /* intake.c: verification spent on forgeries under this name */
     int alive;
     int departed; /* said goodbye: not alive, not lost; its leases govern its jobs */
     int heard;    /* heartbeat received since this hub started */
@@ -87,8 +93,10 @@ typedef struct hub_site {
 typedef struct hub_operator {
     char id[64];
     uint8_t pk[32];
-    msg_window window;
-    cJSON *done; /* final states for submit --wait, sent after commit */
+    msg_nonces nonces;          /* request nonces seen within the clock skew (replay.c) */
+    int64_t persisted_floor_ms; /* nonces.floor_ms as last stored */
+    msg_bucket budget;          /* intake.c */
+    cJSON *done;                /* final states for submit --wait, sent after commit */
 } hub_operator;
 
 typedef struct hub_reply {
@@ -108,6 +116,12 @@ typedef struct hub {
     char data_dir[PATH_MAX];
     hubdb *db;
     bus *bus; /* NULL in tests and fuzzing: outgoing messages are queued, then dropped */
+    /*
+     * Sites' hellos and heartbeats on a connection of their own, on which the
+     * broker sends no packet over HUB_BEAT_MAX_PACKET (MQTT 5 Maximum Packet
+     * Size): junk on those topics is discarded by the broker, unread here.
+     */
+    bus *beat_bus;
     char broker_host[256];
     int64_t broker_port;
     int64_t site_lost_after_ms;
@@ -124,6 +138,11 @@ typedef struct hub {
     int n_operators;
     msg_stats msg;
     hub_reply *replies, *replies_tail;
+    msg_bucket unknown_budget; /* intake.c: every sender the hub does not know, together */
+    msg_bucket *charged;       /* the budget the message in hand was charged to, and how much */
+    double charged_cost, charged_burst;
+    int64_t intake_logged_ms; /* intake.c logs a line a second at most */
+    uint64_t intake_unlogged;
     int placement_dirty;
     int store_failed;
     timer check_timer, place_timer, seq_flush_timer, head_timer;
@@ -193,6 +212,43 @@ void hub__update_capacity(hub *h, hub_site *s, const cJSON *body);
 void hub__site_message(hub *h, const char *site_id, const char *leaf, const char *topic,
                        const void *payload, size_t len, const char *kid, const char *sig);
 
+/* ---------- intake.c ---------- */
+
+/*
+ * The checks a message passes before anything costly, in order: its size
+ * against its topic's bound (proto_max_bytes), then its sender's budget
+ * (the site's or operator's named by kid, or one budget shared by every
+ * sender the hub does not know), charged by size. OP_OK, or OP_ETOOBIG /
+ * OP_EFULL after counting (oversize, throttled) and logging the drop.
+ */
+int hub__intake(hub *h, const char *realm, const char *id, const char *leaf, const char *topic,
+                size_t len, const char *kid);
+/* The message in hand proved authentic: its charge goes back to its sender's budget. */
+void hub__intake_refund(hub *h);
+
+/* ---------- replay.c ---------- */
+
+/*
+ * An authenticated operator request's nonce (its seq) against the
+ * operator's seen-set, stored with the request's transaction. OP_OK, or
+ * OP_EREPLAY after counting and logging the drop, OP_ENOMEM.
+ */
+int hub__op_fresh(hub *h, hub_operator *op, const msg_header *hdr);
+/* Every operator's seen-set and floor from the store (after hub__load_operators). */
+int hub__replay_load(hub *h);
+/* Periodic: forgets nonces the clock skew already refuses (raising floors), old answers. */
+void hub__replay_prune(hub *h);
+/*
+ * A command that must run once per request id: the answer given before to
+ * this operator's request rid with the same content (caller frees), or NULL.
+ * digest receives the content's SHA-256 (hex) for hub__answer_keep.
+ */
+cJSON *hub__answer_recall(hub *h, const char *op_id, const char *rid, const cJSON *req,
+                          char digest[65]);
+/* Keeps the answer to rid in the loop's transaction, for hub__answer_recall. */
+void hub__answer_keep(hub *h, const char *op_id, const char *rid, const char digest[65],
+                      const cJSON *resp);
+
 /* ---------- heartbeat.c ---------- */
 
 /* A heartbeat: alive, capacity, power, audit head, leases of the jobs it runs. */
@@ -201,7 +257,7 @@ void hub__handle_state(hub *h, hub_site *s, const cJSON *body);
 void hub__site_left(hub *h, hub_site *s, const char *reason);
 /* Sites silent for too long are lost (their jobs taken back); expired leases taken back. */
 void hub__check_fleet(hub *h);
-/* Persists the sites' replay windows that moved. */
+/* Persists the sites' replay windows that moved, and the hub's own sequence number. */
 void hub__flush_seqs(hub *h);
 /* The scheduler's view of the fleet (optimistic: as if empty, alive, with no forecast). */
 void hub__fill_view(hub *h, sched_site *view, int optimistic);

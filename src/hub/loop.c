@@ -34,14 +34,16 @@ void hub__on_message(void *ctx, const char *topic, const void *payload, size_t l
         log_warn("hub", "dropped message on unexpected topic '%.100s'", topic);
         return;
     }
+    /* before a transaction, a signature or a parse: size and the sender's budget */
+    if (hub__intake(h, realm, id, leaf, topic, len, kid) != OP_OK) return;
     if (!hubdb_in_tx(h->db) && hubdb_begin(h->db) != OP_OK) {
         h->store_failed = 1;
-        return;
-    }
-    if (strcmp(realm, "site") == 0)
+    } else if (strcmp(realm, "site") == 0) {
         hub__site_message(h, id, leaf, topic, payload, len, kid, sig);
-    else if (strcmp(leaf, "req") == 0)
+    } else if (strcmp(leaf, "req") == 0) {
         hub__op_message(h, id, topic, payload, len, kid, sig);
+    }
+    h->charged = NULL; /* it may point into the sites, which the next message may move */
 }
 
 /* The chores that are due (fleet checks, placement, ...), in the loop's transaction. */
@@ -53,7 +55,10 @@ static void run_due(hub *h, int64_t now)
         return;
     }
     if (timer_due(&h->check_timer, now, 0)) hub__check_fleet(h);
-    if (timer_due(&h->seq_flush_timer, now, 0)) hub__flush_seqs(h);
+    if (timer_due(&h->seq_flush_timer, now, 0)) {
+        hub__flush_seqs(h);
+        hub__replay_prune(h);
+    }
     if (timer_due(&h->head_timer, now, 0)) hub__audit_sign_head(h);
     if (timer_due(&h->place_timer, now, h->placement_dirty)) {
         h->placement_dirty = 0;
@@ -98,7 +103,7 @@ void hub__run(hub *h)
 {
     h->placement_dirty = 1;
     while (!runctl_stopping()) {
-        if (bus_loop(h->bus, 20) != OP_OK) break;
+        if (bus_loop(h->bus, 20) != OP_OK || bus_loop(h->beat_bus, 0) != OP_OK) break;
         run_due(h, os_mono_ms());
         if (hub__commit(h) != OP_OK) continue;
         hub__flush_outgoing(h);

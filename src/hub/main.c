@@ -45,6 +45,7 @@ void hub__free(hub *h)
 {
     if (!h) return;
     if (h->bus) bus_close(h->bus);
+    if (h->beat_bus) bus_close(h->beat_bus);
     hub__discard_outgoing(h);
     auditlog_close(h->audit);
     policy_free(h->policy);
@@ -53,6 +54,8 @@ void hub__free(hub *h)
     ident_wipe(&h->identity);
     for (size_t i = 0; i < h->n_sites; i++)
         cJSON_Delete(h->sites[i].messages);
+    for (int i = 0; i < HUB_MAX_OPERATORS; i++)
+        msg_nonces_clear(&h->operators[i].nonces);
     free(h->sites);
     free(h);
 }
@@ -191,7 +194,7 @@ static int open_state(hub *h)
     int rc = load_policy(h);
     if (rc != EXIT_OK) return rc;
     if (util_fmt(path, sizeof path, "%s/hub.db", h->data_dir) != OP_OK ||
-        hub__open_store(h, path, 1) != OP_OK)
+        hub__open_store(h, path, 1) != OP_OK || hub__replay_load(h) != OP_OK)
         return EXIT_FAILURE_RUNTIME;
     /* Fresh lease deadlines after a restart: sites get a full lease to check in again. */
     if (hubdb_leases_renew_all(h->db, os_now_ms() + h->lease_ms) != OP_OK)
@@ -203,24 +206,58 @@ static int open_state(hub *h)
     return EXIT_OK;
 }
 
-/* The broker: a persistent session, the site and operator topics. */
+/*
+ * Where the hub's sequence numbers start: the wall clock in microseconds, or
+ * past the last one stored when that is higher (the clock stepped back since
+ * the last run). Sites keep the hub's top and refuse anything not above it,
+ * so without the stored number a clock set back would silence the hub until
+ * it caught up. The margin covers what was sent after the last store (it is
+ * stored every 5 s and at a clean stop).
+ */
+static uint64_t own_seq_start(hub *h)
+{
+    const uint64_t margin = 1000000000ULL;
+    uint64_t stored = 0, clock_us = (uint64_t)os_now_ms() * 1000;
+    if (hubdb_own_seq_get(h->db, &stored) != OP_OK || stored == 0) return clock_us;
+    return stored + margin > clock_us ? stored + margin : clock_us;
+}
+
+/*
+ * The broker: two persistent sessions. The main one publishes everything
+ * and reads events, results and operator requests (up to 6 MiB each); the
+ * other reads hellos and heartbeats only, with a Maximum Packet Size that
+ * makes the broker discard bigger junk on those topics instead of sending
+ * it (a flood of 6 MB forgeries on a heartbeat topic costs the hub nothing).
+ * The main session drops the subscriptions that moved, which a session of
+ * an older hub may still hold.
+ */
 static int connect_bus(hub *h)
 {
-    char client_id[80];
+    char client_id[80], beat_id[96];
     snprintf(client_id, sizeof client_id, "outpost-hub-%s", h->identity.id);
+    snprintf(beat_id, sizeof beat_id, "outpost-hub-%s-beats", h->identity.id);
     bus_config bc = {.host = h->broker_host,
                      .port = (int)h->broker_port,
                      .client_id = client_id,
                      .clean_start = 0,
                      .session_expiry_s = 86400,
-                     .keepalive_s = 10};
+                     .keepalive_s = 10,
+                     .seq_start = own_seq_start(h)};
     int rc = bus_open(&bc, &h->identity, hub__on_message, h, &h->bus);
     if (rc != OP_OK) return rc;
-    const char *subs[] = {MSG_TOPIC_ROOT "site/+/hello", MSG_TOPIC_ROOT "site/+/state",
-                          MSG_TOPIC_ROOT "site/+/event", MSG_TOPIC_ROOT "site/+/result",
+    bc.client_id = beat_id;
+    bc.max_packet_bytes = HUB_BEAT_MAX_PACKET;
+    rc = bus_open(&bc, &h->identity, hub__on_message, h, &h->beat_bus);
+    if (rc != OP_OK) return rc;
+    const char *subs[] = {MSG_TOPIC_ROOT "site/+/event", MSG_TOPIC_ROOT "site/+/result",
                           MSG_TOPIC_ROOT "op/+/req"};
+    const char *beats[] = {MSG_TOPIC_ROOT "site/+/hello", MSG_TOPIC_ROOT "site/+/state"};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         bus_subscribe(h->bus, subs[i]);
+    for (size_t i = 0; i < sizeof beats / sizeof beats[0]; i++) {
+        bus_unsubscribe(h->bus, beats[i]);
+        bus_subscribe(h->beat_bus, beats[i]);
+    }
     return OP_OK;
 }
 

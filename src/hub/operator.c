@@ -30,11 +30,18 @@ typedef struct op_call {
     cJSON *audit; /* the body of the command's audit record (taken by the dispatcher) */
 } op_call;
 
+/* What a command is, beyond its handler. */
+enum {
+    OPC_AUDITLOG = 1, /* needs the hub's audit log */
+    OPC_ONCE = 2,     /* changes something: runs once per request id when asked (replay.c) */
+    OPC_BULKY = 4,    /* may carry up to MSG_MAX_PAYLOAD_BYTES (others PROTO_SMALL_BYTES) */
+};
+
 typedef struct op_command {
     const char *name;
     int (*run)(hub *h, op_call *c);
     const char *audit_kind; /* recorded on success; NULL: nothing beyond the jobs' own steps */
-    int needs_auditlog;
+    int flags;              /* OPC_* */
 } op_command;
 
 /* ---------- submit ---------- */
@@ -530,20 +537,20 @@ static int op_audit_entries(hub *h, op_call *c)
 /* ---------- dispatch ---------- */
 
 static const op_command commands[] = {
-    {"submit", op_submit, NULL, 0},
+    {"submit", op_submit, NULL, OPC_ONCE | OPC_BULKY},
     {"jobs", op_jobs, NULL, 0},
     {"job", op_job, NULL, 0},
     {"result", op_result, NULL, 0},
     {"sites", op_sites, NULL, 0},
-    {"token", op_token, "token", 0},
-    {"cancel", op_cancel, NULL, 0},
+    {"token", op_token, "token", OPC_ONCE},
+    {"cancel", op_cancel, NULL, OPC_ONCE},
     {"stats", op_stats, NULL, 0},
-    {"approve", op_approve, NULL, 0},
+    {"approve", op_approve, NULL, OPC_ONCE},
     {"policy_get", op_policy_get, NULL, 0},
-    {"policy_set", op_policy_set, "policy", 0},
-    {"audit_head", op_audit_head, NULL, 1},
-    {"audit_prove", op_audit_prove, NULL, 1},
-    {"audit_entries", op_audit_entries, NULL, 1},
+    {"policy_set", op_policy_set, "policy", OPC_ONCE | OPC_BULKY},
+    {"audit_head", op_audit_head, NULL, OPC_AUDITLOG},
+    {"audit_prove", op_audit_prove, NULL, OPC_AUDITLOG},
+    {"audit_entries", op_audit_entries, NULL, OPC_AUDITLOG},
 };
 
 static const op_command *find_command(const char *name)
@@ -565,7 +572,7 @@ static int run_command(hub *h, const char *cmd, op_call *c)
         snprintf(c->err, c->err_len, "unknown command '%.32s'", cmd);
         return OP_EINVAL;
     }
-    if (command->needs_auditlog && !h->audit) {
+    if ((command->flags & OPC_AUDITLOG) && !h->audit) {
         snprintf(c->err, c->err_len, "this hub keeps no audit log");
         return OP_EINVAL;
     }
@@ -609,6 +616,45 @@ cJSON *hub__op_dispatch(hub *h, const cJSON *req, const char *op_id)
     return resp;
 }
 
+/* An error answer to a request that was not run. */
+static cJSON *refusal(const cJSON *req, const char *error, int code)
+{
+    cJSON *resp = cJSON_CreateObject();
+    if (!resp) return NULL;
+    const char *rid = jsonx_str(req, "rid");
+    cJSON_AddStringToObject(resp, "rid", rid ? rid : "");
+    cJSON_AddBoolToObject(resp, "ok", 0);
+    cJSON_AddStringToObject(resp, "error", error);
+    jsonx_add_int(resp, "code", code);
+    return resp;
+}
+
+/*
+ * Runs an authenticated, fresh request: refused when over its command's
+ * size, answered as before when it is a command that runs once and this
+ * request was answered already, else dispatched (and its answer kept).
+ */
+static cJSON *answer_request(hub *h, const cJSON *req, const char *op_id, size_t len)
+{
+    const op_command *command = find_command(jsonx_str(req, "cmd"));
+    const char *rid = jsonx_str(req, "rid");
+    if (command && !(command->flags & OPC_BULKY) && len > PROTO_SMALL_BYTES) {
+        char why[160];
+        snprintf(why, sizeof why, "a %s request of %zu bytes is over the %d bytes it may have",
+                 command->name, len, PROTO_SMALL_BYTES);
+        h->msg.oversize++;
+        return refusal(req, why, OP_ETOOBIG);
+    }
+    int once = command && (command->flags & OPC_ONCE) && rid && rid[0] && strlen(rid) <= 128 &&
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "once"));
+    char digest[65] = "";
+    cJSON *resp = once ? hub__answer_recall(h, op_id, rid, req, digest) : NULL;
+    if (resp) return resp;
+    resp = hub__op_dispatch(h, req, op_id);
+    if (resp && once) hub__answer_keep(h, op_id, rid, digest, resp);
+    return resp;
+}
+
 void hub__op_message(hub *h, const char *op_id, const char *topic, const void *payload, size_t len,
                      const char *kid, const char *sig)
 {
@@ -616,7 +662,10 @@ void hub__op_message(hub *h, const char *op_id, const char *topic, const void *p
     cJSON *req =
         hub__authenticate(h, op_id, topic, payload, len, kid, sig, hub__lookup_operator, &hdr);
     if (!req) return;
-    cJSON *resp = hub__op_dispatch(h, req, op_id);
-    if (resp) hub__queue_reply(h, "op", op_id, "resp", resp, "resp");
+    hub_operator *op = hub__find_operator(h, op_id);
+    if (op && hub__op_fresh(h, op, &hdr) == OP_OK) {
+        cJSON *resp = answer_request(h, req, op_id, len);
+        if (resp) hub__queue_reply(h, "op", op_id, "resp", resp, "resp");
+    }
     cJSON_Delete(req);
 }

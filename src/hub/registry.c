@@ -65,6 +65,7 @@ static int load_site_row(void *ctx, const hubdb_site_row *row)
     s->trust = row->trust;
     s->persisted_seq = row->last_seq;
     msg_window_restore(&s->window, s->persisted_seq);
+    msg_window_restore(&s->beat_window, s->persisted_seq);
     s->cores = row->cores;
     s->memory_mb = row->memory_mb;
     s->power_budget_watts = row->power_budget_watts;
@@ -118,6 +119,7 @@ int hub__load_operators(hub *h)
             break;
         }
         hub_operator *op = &h->operators[h->n_operators];
+        msg_nonces_clear(&op->nonces);
         memset(op, 0, sizeof *op);
         if (util_unhex(hex, op->pk, 32) != OP_OK) {
             log_warn("hub", "%s:%d: not a 64-hex-digit public key; ignored", path, line_no);
@@ -142,12 +144,28 @@ static int lookup_site(void *ctx, const char *kid, const uint8_t **pk, msg_windo
     return OP_OK;
 }
 
+/*
+ * Hellos and heartbeats arrive on their own connection, so they may overtake
+ * or trail the site's other messages by more than a window: they get a
+ * window of their own. A message cannot move between the two, since its
+ * signature covers its topic.
+ */
+static int lookup_site_beat(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    hub_site *s = hub__find_site(ctx, kid);
+    if (!s) return OP_EUNKNOWN;
+    *pk = s->pk;
+    *window = &s->beat_window;
+    return OP_OK;
+}
+
+/* Operators have no sliding window: their requests carry nonces (hub__op_fresh, wire/msg.h). */
 int hub__lookup_operator(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
 {
     hub_operator *op = hub__find_operator(ctx, kid);
     if (!op) return OP_EUNKNOWN;
     *pk = op->pk;
-    *window = &op->window;
+    *window = NULL;
     return OP_OK;
 }
 
@@ -167,6 +185,7 @@ cJSON *hub__authenticate(hub *h, const char *topic_id, const char *topic, const 
         log_warn("hub", "dropped: %s", reason);
         return NULL;
     }
+    hub__intake_refund(h);
     return body;
 }
 
@@ -222,6 +241,7 @@ static cJSON *open_hello(hub *h, const char *site_id, const char *topic, const v
         log_warn("hub", "dropped hello from %s: timestamp off by %lld ms", site_id,
                  (long long)(hdr->ts_ms - now));
     } else {
+        hub__intake_refund(h);
         return body;
     }
     cJSON_Delete(body);
@@ -261,7 +281,8 @@ static void register_site(hub *h, const char *site_id, const uint8_t pk[32], con
     const char *pk_hex = jsonx_str(body, "pubkey");
     memcpy(s->pk, pk, 32);
     s->class_bit = jobspec_class_bit(tok->cls);
-    msg_window_accept(&s->window, hdr->seq);
+    msg_window_accept(&s->beat_window, hdr->seq);
+    msg_window_restore(&s->window, hdr->seq);
     s->alive = 1;
     s->last_heartbeat_mono = os_mono_ms();
     if (hub__check(h, hubdb_site_enroll(h->db, site_id, pk_hex, tok->cls, tok->tid, os_now_ms(),
@@ -367,7 +388,9 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
         enroll(h, site_id, topic, payload, len, kid, sig);
         return;
     }
-    cJSON *body = hub__authenticate(h, site_id, topic, payload, len, kid, sig, lookup_site, &hdr);
+    int beat = strcmp(leaf, "hello") == 0 || strcmp(leaf, "state") == 0;
+    cJSON *body = hub__authenticate(h, site_id, topic, payload, len, kid, sig,
+                                    beat ? lookup_site_beat : lookup_site, &hdr);
     if (!body) return;
     if (strcmp(hdr.type, "bye") == 0) {
         hub__site_left(h, s, jsonx_str(body, "reason"));

@@ -32,6 +32,9 @@ struct bus {
     int session_expiry_s;
     char *subs[BUS_MAX_SUBS];
     int n_subs;
+    char *unsubs[BUS_MAX_SUBS];
+    int n_unsubs;
+    uint32_t max_packet_bytes;
     int connected;
     int ever_connected;
     int connect_called; /* connect_bind_v5 stored host and properties */
@@ -57,6 +60,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     b->backoff_ms = BUS_BACKOFF_MIN_MS;
     if (b->ever_connected) log_info("bus", "reconnected to %s:%d", b->host, b->port);
     b->ever_connected = 1;
+    for (int i = 0; i < b->n_unsubs; i++)
+        mosquitto_unsubscribe_v5(mosq, NULL, b->unsubs[i], NULL);
     for (int i = 0; i < b->n_subs; i++)
         mosquitto_subscribe_v5(mosq, NULL, b->subs[i], 1, 0, NULL);
 }
@@ -127,9 +132,11 @@ int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_ms
     b->port = config->port;
     b->keepalive_s = config->keepalive_s > 0 ? config->keepalive_s : 30;
     b->session_expiry_s = config->session_expiry_s;
+    b->max_packet_bytes = config->max_packet_bytes;
     snprintf(b->host, sizeof b->host, "%s", config->host);
-    /* Sequence numbers start at the wall clock in microseconds: increasing across restarts. */
-    b->seq = (uint64_t)os_now_ms() * 1000;
+    /* By default sequence numbers start at the wall clock in microseconds, so that they keep
+     * increasing across restarts as long as the clock does not step back. */
+    b->seq = config->seq_start ? config->seq_start : (uint64_t)os_now_ms() * 1000;
     b->backoff_ms = BUS_BACKOFF_MIN_MS;
     b->mosq = mosquitto_new(config->client_id, config->clean_start ? true : false, b);
     if (!b->mosq) {
@@ -159,6 +166,8 @@ void bus_close(bus *b)
     mosquitto_destroy(b->mosq);
     for (int i = 0; i < b->n_subs; i++)
         free(b->subs[i]);
+    for (int i = 0; i < b->n_unsubs; i++)
+        free(b->unsubs[i]);
     free(b);
 }
 
@@ -169,6 +178,16 @@ int bus_subscribe(bus *b, const char *pattern)
     if (!b->subs[b->n_subs]) return OP_ENOMEM;
     b->n_subs++;
     if (b->connected) mosquitto_subscribe_v5(b->mosq, NULL, pattern, 1, 0, NULL);
+    return OP_OK;
+}
+
+int bus_unsubscribe(bus *b, const char *pattern)
+{
+    if (b->n_unsubs == BUS_MAX_SUBS) return OP_EFULL;
+    b->unsubs[b->n_unsubs] = strdup(pattern);
+    if (!b->unsubs[b->n_unsubs]) return OP_ENOMEM;
+    b->n_unsubs++;
+    if (b->connected) mosquitto_unsubscribe_v5(b->mosq, NULL, pattern, NULL);
     return OP_OK;
 }
 
@@ -220,6 +239,9 @@ static void try_connect(bus *b)
         if (b->session_expiry_s > 0)
             mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                          (uint32_t)b->session_expiry_s);
+        if (b->max_packet_bytes > 0)
+            mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+                                         b->max_packet_bytes);
         rc = mosquitto_connect_bind_v5(b->mosq, b->host, b->port, b->keepalive_s, NULL, props);
         mosquitto_property_free_all(&props);
     } else {
@@ -296,6 +318,11 @@ int bus_wait_connected(bus *b, int timeout_ms)
         if (bus_loop(b, 20) != OP_OK) return OP_EBUS;
     }
     return OP_OK;
+}
+
+uint64_t bus_seq(const bus *b)
+{
+    return b->seq;
 }
 
 int bus_pending(const bus *b)

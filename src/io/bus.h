@@ -30,6 +30,19 @@ typedef struct bus_config {
     int clean_start;       /* 1 for throwaway clients (CLI) */
     int session_expiry_s;  /* how long the broker keeps the session offline */
     int keepalive_s;
+    /*
+     * The sequence number before the first message's: 0 takes the wall clock
+     * in microseconds (a daemon that keeps no counter of its own); an
+     * operator program passes a random nonce start (wire/msg.h), a daemon
+     * that persists its counter passes the value it stored.
+     */
+    uint64_t seq_start;
+    /*
+     * 0, or the largest packet the broker may send this client (MQTT 5
+     * Maximum Packet Size): the broker discards bigger ones for this client
+     * without sending them, so junk never costs the client a byte read.
+     */
+    uint32_t max_packet_bytes;
 } bus_config;
 
 typedef struct bus_stats {
@@ -54,6 +67,13 @@ void bus_close(bus *b);
 int bus_subscribe(bus *b, const char *pattern);
 
 /*
+ * Unsubscribes from pattern at every connect: a persistent session keeps
+ * the subscriptions an earlier run of the same client made, and this drops
+ * one that moved to another connection. OP_EFULL past 16, OP_ENOMEM.
+ */
+int bus_unsubscribe(bus *b, const char *pattern);
+
+/*
  * Signs and publishes body (from/type/seq/ts are set on it; the caller
  * still owns body). QoS 1. OP_EBUS when not connected or the client
  * refused it (counted); OP_ETOOBIG past MSG_MAX_PAYLOAD_BYTES.
@@ -75,6 +95,8 @@ int bus_loop(bus *b, int timeout_ms);
 int bus_connected(const bus *b);
 /* Blocks in bus_loop until connected or timeout. OP_ETIMEOUT. */
 int bus_wait_connected(bus *b, int timeout_ms);
+/* The sequence number of the last message signed (to persist it). */
+uint64_t bus_seq(const bus *b);
 /* Number of QoS 1 publishes not yet acknowledged by the broker. */
 int bus_pending(const bus *b);
 const bus_stats *bus_get_stats(const bus *b);

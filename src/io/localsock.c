@@ -96,6 +96,32 @@ int localsock_accept(int listen_fd)
     return listen_fd < 0 ? -1 : accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 }
 
+int localsock_peer_of(int conn, localsock_peer *out)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    memset(out, 0, sizeof *out);
+    if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred)
+        return OP_ESYS;
+    out->uid = cred.uid;
+    out->gid = cred.gid;
+    out->pid = cred.pid;
+    len = sizeof out->groups;
+    if (getsockopt(conn, SOL_SOCKET, SO_PEERGROUPS, out->groups, &len) == 0)
+        out->n_groups = (int)(len / sizeof out->groups[0]);
+    else
+        out->n_groups = -1;
+    return OP_OK;
+}
+
+int localsock_peer_in_group(const localsock_peer *peer, gid_t gid)
+{
+    if (peer->gid == gid) return 1;
+    for (int i = 0; i < peer->n_groups; i++)
+        if (peer->groups[i] == gid) return 1;
+    return 0;
+}
+
 /*
  * Reads into a growing buffer until a newline, the end of the client's side
  * or max_bytes. Doubling from 4 KiB keeps small requests (one spec) cheap

@@ -16,7 +16,9 @@
  * (src/site/local.c), not this module's.
  *
  * This module owns the socket's path rule, the framing, the size and time
- * bounds, the server's listen/accept/read/reply steps and the client's call.
+ * bounds, the server's listen/accept/read/reply steps, the peer's
+ * credentials (who may use the socket is the site's rule) and the client's
+ * call.
  * Single-threaded and blocking on one connection at a time, always within a
  * deadline. Writes never raise SIGPIPE.
  */
@@ -25,6 +27,7 @@
 
 #include <cJSON.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define LOCALSOCK_FILE "local.sock" /* the socket's name in a site's data dir */
 #define LOCALSOCK_MAX_REQUEST_BYTES (8 * 1024 * 1024)
@@ -56,6 +59,23 @@ void localsock_unlisten(int fd, const char *path);
  * none waits. The caller closes it after localsock_reply.
  */
 int localsock_accept(int listen_fd);
+
+/* Who is at the other end of an accepted connection, as the kernel saw it at connect time. */
+#define LOCALSOCK_MAX_GROUPS 64
+
+typedef struct localsock_peer {
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    gid_t groups[LOCALSOCK_MAX_GROUPS]; /* supplementary groups (SO_PEERGROUPS) */
+    int n_groups;                       /* -1: not known (older kernel, or more than the bound) */
+} localsock_peer;
+
+/* SO_PEERCRED and SO_PEERGROUPS of conn. OP_OK, or OP_ESYS (errno kept). */
+int localsock_peer_of(int conn, localsock_peer *out);
+
+/* 1 when the peer's primary or supplementary groups include gid. */
+int localsock_peer_in_group(const localsock_peer *peer, gid_t gid);
 
 /*
  * Reads one request from a client: bytes up to a newline or the end of the

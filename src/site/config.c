@@ -11,20 +11,40 @@
 #include "core/sched.h"
 #include "site/site_int.h"
 
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const char *site_conf_keys[] = {"site_id",        "broker_host",   "broker_port",
-                                       "cores",          "memory_mb",     "power_budget_watts",
-                                       "watts_per_core", "idle_watts",    "heartbeat_ms",
-                                       "max_jobs",       "cgroup_dir",    "log_level",
-                                       "resend_ms",      "clock_skew_ms", "audit_head_ms",
-                                       "policy_file",    "route_program", "local_socket",
-                                       "power_trace",    "reaction_ms",   "meter_topic",
-                                       "region",         "pause_max_ms",  "departure_lead_ms",
-                                       "price",          "carbon",        NULL};
+static const char *site_conf_keys[] = {"site_id",
+                                       "broker_host",
+                                       "broker_port",
+                                       "cores",
+                                       "memory_mb",
+                                       "power_budget_watts",
+                                       "watts_per_core",
+                                       "idle_watts",
+                                       "heartbeat_ms",
+                                       "max_jobs",
+                                       "cgroup_dir",
+                                       "log_level",
+                                       "resend_ms",
+                                       "clock_skew_ms",
+                                       "audit_head_ms",
+                                       "policy_file",
+                                       "route_program",
+                                       "local_socket",
+                                       "local_socket_group",
+                                       "power_trace",
+                                       "reaction_ms",
+                                       "meter_topic",
+                                       "region",
+                                       "pause_max_ms",
+                                       "departure_lead_ms",
+                                       "price",
+                                       "carbon",
+                                       NULL};
 
 /* site_id (required) and log_level, then the plain strings. */
 static int parse_names(site *s, const conf *c, const char *path, char *err, size_t err_len)
@@ -44,6 +64,28 @@ static int parse_names(site *s, const conf *c, const char *path, char *err, size
     snprintf(s->broker_host, sizeof s->broker_host, "%s", conf_str(c, "broker_host", "127.0.0.1"));
     snprintf(s->cgroup_dir, sizeof s->cgroup_dir, "%s", conf_str(c, "cgroup_dir", ""));
     snprintf(s->local_cfg, sizeof s->local_cfg, "%s", conf_str(c, "local_socket", ""));
+    return OP_OK;
+}
+
+/*
+ * local_socket_group: a group (name or number) whose members may use the
+ * local socket besides the site's own user and root; none by default.
+ */
+static int parse_local_group(site *s, const conf *c, const char *path, char *err, size_t err_len)
+{
+    const char *name = conf_str(c, "local_socket_group", "");
+    int64_t gid;
+    if (!*name) return OP_OK;
+    if (util_parse_i64(name, 0, INT32_MAX, &gid) != OP_OK) {
+        struct group *g = getgrnam(name);
+        if (!g) {
+            snprintf(err, err_len, "%s: local_socket_group: no group '%.64s'", path, name);
+            return OP_EINVAL;
+        }
+        gid = g->gr_gid;
+    }
+    s->local_group = (gid_t)gid;
+    s->has_local_group = 1;
     return OP_OK;
 }
 
@@ -151,6 +193,7 @@ int site__parse_config(site *s, const char *path, char *err, size_t err_len)
     int rc = conf_load(path, site_conf_keys, &c, err, err_len);
     if (rc != OP_OK) return rc;
     rc = parse_names(s, c, path, err, err_len);
+    if (rc == OP_OK) rc = parse_local_group(s, c, path, err, err_len);
     if (rc == OP_OK) rc = parse_files(s, c, path, err, err_len);
     if (rc == OP_OK) rc = parse_capacity(s, c, err, err_len);
     if (rc == OP_OK) rc = parse_grid(s, c, path, err, err_len);

@@ -9,6 +9,12 @@
  *   {"op": "power", "meter": {...}}  `outpost power`: a meter message;
  *       the reply adds "envelope_watts".
  *   {"op": "leave", "grace_s": N}    `outpost leave`; the reply adds "stopping".
+ *
+ * Who may ask: the socket file is mode 0660, and every connection is checked
+ * again by the kernel's word on its peer (SO_PEERCRED): the site's own
+ * user, root, or a member of local_socket_group. Anyone else (a job running
+ * under its own uid that still reached the socket, a user the file mode let
+ * through) is refused and logged before its request is read.
  */
 #include "base/err.h"
 #include "base/jsonx.h"
@@ -42,6 +48,38 @@ void site__local_open(site *s)
         log_warn("site", "local submission off: cannot listen on %s: %s",
                  rc == OP_ESYS ? s->local_path : wanted,
                  rc == OP_ESYS ? strerror(errno) : op_strerror(rc));
+    else if (s->has_local_group && chown(s->local_path, (uid_t)-1, s->local_group) != 0)
+        log_warn("site",
+                 "local_socket_group: cannot give %s to group %d: %s (its members are"
+                 " still let in when the file mode lets them reach it)",
+                 s->local_path, (int)s->local_group, strerror(errno));
+}
+
+/*
+ * Whether the peer of conn may use the socket: the site's own user, root, or
+ * a member of local_socket_group. A refusal is logged with who it was, and
+ * why is the answer's error.
+ */
+static int peer_allowed(site *s, int conn, char *why, size_t why_len)
+{
+    localsock_peer peer;
+    if (localsock_peer_of(conn, &peer) != OP_OK) {
+        log_warn("site", "local socket: refused a connection whose peer is unknown: %s",
+                 strerror(errno));
+        snprintf(why, why_len, "refused: the site cannot tell who you are");
+        return 0;
+    }
+    if (peer.uid == 0 || peer.uid == geteuid() ||
+        (s->has_local_group && localsock_peer_in_group(&peer, s->local_group)))
+        return 1;
+    log_warn("site", "local socket: refused uid %d gid %d (pid %d): only uid %d, root%s may use it",
+             (int)peer.uid, (int)peer.gid, (int)peer.pid, (int)geteuid(),
+             s->has_local_group ? " or local_socket_group's members" : "");
+    snprintf(why, why_len,
+             "refused: uid %d may not use this site's local socket (the site's own user, root%s"
+             " may)",
+             (int)peer.uid, s->has_local_group ? " or members of its local_socket_group" : "");
+    return 0;
 }
 
 void site__local_close(site *s)
@@ -172,23 +210,29 @@ static void op_submit(site *s, const cJSON *req, cJSON *ids, char *why, size_t w
     cJSON_Delete(list);
 }
 
-/* Answers one connection: its request, then {"ok", "error"?, "ids", ...}. */
+/*
+ * Answers one connection: its request, then {"ok", "error"?, "ids", ...}.
+ * A peer that may not use the socket is answered without being read.
+ */
 static void local_client(site *s, int fd)
 {
     char why[320] = "";
     cJSON *reply = cJSON_CreateObject(), *ids = cJSON_CreateArray(), *req = NULL;
-    int rc =
-        localsock_read_request(fd, LOCALSOCK_READ_TIMEOUT_MS, LOCALSOCK_MAX_REQUEST_BYTES, &req);
+    int allowed = peer_allowed(s, fd, why, sizeof why);
+    int rc = OP_EPERM;
+    if (allowed)
+        rc = localsock_read_request(fd, LOCALSOCK_READ_TIMEOUT_MS, LOCALSOCK_MAX_REQUEST_BYTES,
+                                    &req);
     if (reply && ids) {
         const char *op = req ? jsonx_str(req, "op") : NULL;
-        if (rc != OP_OK)
+        if (allowed && rc != OP_OK)
             snprintf(why, sizeof why, "request unreadable (not JSON, too slow or over %d bytes)",
                      LOCALSOCK_MAX_REQUEST_BYTES);
-        else if (op && strcmp(op, "power") == 0)
+        else if (allowed && op && strcmp(op, "power") == 0)
             op_power(s, req, reply, why, sizeof why);
-        else if (op && strcmp(op, "leave") == 0)
+        else if (allowed && op && strcmp(op, "leave") == 0)
             op_leave(s, req, reply, why, sizeof why);
-        else
+        else if (allowed)
             op_submit(s, req, ids, why, sizeof why);
         cJSON_AddBoolToObject(reply, "ok", why[0] == 0);
         if (why[0]) cJSON_AddStringToObject(reply, "error", why);
@@ -196,7 +240,7 @@ static void local_client(site *s, int fd)
     } else {
         cJSON_Delete(ids);
     }
-    if (why[0]) log_info("site", "local submission: %s", why);
+    if (why[0] && allowed) log_info("site", "local submission: %s", why);
     cJSON_Delete(req);
     if (reply) localsock_reply(fd, reply);
     cJSON_Delete(reply);

@@ -115,6 +115,8 @@ typedef struct site {
     int local_fd; /* outpost submit --local: a unix socket in the data dir */
     char local_path[PATH_MAX];
     char local_cfg[PATH_MAX]; /* local_socket from the config: a path, "off", or "" */
+    int has_local_group;      /* local_socket_group: a group that may use the socket too */
+    gid_t local_group;
     cJSON *locals;            /* results of local jobs to send after this iteration's commit */
     int64_t last_contact_ms;  /* wall clock of the hub's last authenticated message */
     int64_t contact_saved_ms; /* what the store holds (meta last_hub_contact) */

@@ -112,6 +112,7 @@ void msg_stats_to_json(const msg_stats *st, cJSON *obj)
     cJSON_AddNumberToObject(obj, "expired", (double)st->expired);
     cJSON_AddNumberToObject(obj, "replayed", (double)st->replayed);
     cJSON_AddNumberToObject(obj, "oversize", (double)st->oversize);
+    cJSON_AddNumberToObject(obj, "throttled", (double)st->throttled);
 }
 
 static int window_bit(const msg_window *w, uint64_t seq)
@@ -152,6 +153,82 @@ int msg_window_accept(msg_window *w, uint64_t seq)
     uint64_t i = seq % MSG_WINDOW_BITS;
     w->bits[i / 64] |= (uint64_t)1 << (i % 64);
     return OP_OK;
+}
+
+/* Removes entry i (order does not matter: lookups scan the whole set). */
+static void nonces_remove(msg_nonces *set, size_t i)
+{
+    if (set->items[i].ts_ms > set->floor_ms) set->floor_ms = set->items[i].ts_ms;
+    set->items[i] = set->items[--set->n];
+}
+
+/* Room for one more entry: grown, or the oldest evicted when the set is at its bound. */
+static int nonces_make_room(msg_nonces *set)
+{
+    if (set->n < set->cap) return OP_OK;
+    if (set->cap < MSG_NONCES_MAX) {
+        size_t cap = set->cap ? set->cap * 2 : 16;
+        if (cap > MSG_NONCES_MAX) cap = MSG_NONCES_MAX;
+        msg_nonce *grown = realloc(set->items, cap * sizeof *grown);
+        if (!grown) return OP_ENOMEM;
+        set->items = grown;
+        set->cap = cap;
+        return OP_OK;
+    }
+    size_t oldest = 0;
+    for (size_t i = 1; i < set->n; i++)
+        if (set->items[i].ts_ms < set->items[oldest].ts_ms) oldest = i;
+    nonces_remove(set, oldest);
+    return OP_OK;
+}
+
+int msg_nonces_accept(msg_nonces *set, uint64_t nonce, int64_t ts_ms)
+{
+    if (ts_ms <= set->floor_ms) return OP_EREPLAY;
+    for (size_t i = 0; i < set->n; i++)
+        if (set->items[i].nonce == nonce) return OP_EREPLAY;
+    int rc = nonces_make_room(set);
+    if (rc != OP_OK) return rc;
+    /* an eviction may have raised the floor above this very message */
+    if (ts_ms <= set->floor_ms) return OP_EREPLAY;
+    set->items[set->n++] = (msg_nonce){nonce, ts_ms};
+    return OP_OK;
+}
+
+void msg_nonces_prune(msg_nonces *set, int64_t cutoff_ms)
+{
+    for (size_t i = 0; i < set->n;) {
+        if (set->items[i].ts_ms < cutoff_ms)
+            nonces_remove(set, i);
+        else
+            i++;
+    }
+}
+
+void msg_nonces_clear(msg_nonces *set)
+{
+    free(set->items);
+    memset(set, 0, sizeof *set);
+}
+
+int msg_bucket_take(msg_bucket *b, double cost, double rate_per_s, double burst, int64_t now_ms)
+{
+    if (b->last_ms == 0 || now_ms < b->last_ms) {
+        b->units = burst;
+    } else {
+        b->units += (double)(now_ms - b->last_ms) * rate_per_s / 1000.0;
+        if (b->units > burst) b->units = burst;
+    }
+    b->last_ms = now_ms;
+    if (b->units < cost) return 0;
+    b->units -= cost;
+    return 1;
+}
+
+void msg_bucket_give(msg_bucket *b, double cost, double burst)
+{
+    b->units += cost;
+    if (b->units > burst) b->units = burst;
 }
 
 int msg_open(const char *topic, const void *payload, size_t len, const char *kid,

@@ -9,6 +9,37 @@
  * check a receiver needs, in the order that costs least for a hostile
  * sender: presence of sig/kid, size, known sender, signature, JSON shape,
  * kid == from, timestamp window, replay window.
+ *
+ * Two kinds of replay protection, one per kind of sender:
+ *
+ * - Daemons (sites, the hub) are one process per key: their "seq" rises by
+ *   one per message from a start above anything they sent before, and the
+ *   receiver keeps a 256-entry sliding window (msg_window) whose top it
+ *   persists, so QoS 1 reordering is tolerated and a captured message is
+ *   refused even after the receiver restarts.
+ *
+ * - Operators are many short processes sharing one key (twenty `outpost
+ *   stats` at once, a script in a loop): no process knows what the others
+ *   sent, so a monotonic counter cannot be shared and a start taken from the
+ *   wall clock collides (and goes backwards when the clock steps back). Their
+ *   "seq" is a nonce instead: each CLI process starts at a random 52-bit
+ *   value and counts up from it, so requests never repeat one. The hub keeps,
+ *   per operator, the set of nonces seen with their timestamps (msg_nonces).
+ *   A message is already refused when its "ts" is off the hub's clock by more
+ *   than the skew, so the set only needs the nonces of that time window:
+ *   older entries are pruned and raise a floor (a timestamp at or below
+ *   which everything is refused), and when the set is full its oldest entry
+ *   is evicted the same way, so it stays bounded without ever letting a
+ *   replay through. The hub stores every accepted nonce in the request's own
+ *   transaction and the floor with its periodic chores, so the set survives
+ *   restarts. A replayed request is therefore refused if its nonce is in the
+ *   set, its timestamp is at or below the floor, or its timestamp is
+ *   outside the skew: no ordering of the sender's clock is assumed.
+ *
+ * Before any of it, a receiver can spend a sender's budget (msg_bucket, a
+ * token bucket charged before the signature check and refunded when the
+ * message proves authentic): forgeries under a sender's name then cost a
+ * bounded amount of verification per second.
  */
 #ifndef OUTPOST_MSG_H
 #define OUTPOST_MSG_H
@@ -46,6 +77,7 @@ typedef struct msg_stats {
     uint64_t expired;
     uint64_t replayed;
     uint64_t oversize;
+    uint64_t throttled; /* over the sender's budget: dropped before the signature check */
 } msg_stats;
 
 /* Adds the counters to obj as integer fields named like the struct's (unsigned -> "unsigned"). */
@@ -79,6 +111,47 @@ void msg_window_restore(msg_window *window, uint64_t top);
 int msg_window_accept(msg_window *window, uint64_t seq);
 /* Like msg_window_accept without recording. */
 int msg_window_check(const msg_window *window, uint64_t seq);
+
+/* Nonces of one operator, bounded (see the top of this header). */
+#define MSG_NONCES_MAX 4096
+
+typedef struct msg_nonce {
+    uint64_t nonce;
+    int64_t ts_ms;
+} msg_nonce;
+
+typedef struct msg_nonces {
+    msg_nonce *items; /* grown up to MSG_NONCES_MAX; owned, freed by msg_nonces_clear */
+    size_t n, cap;
+    int64_t floor_ms; /* timestamps at or below it are refused */
+} msg_nonces;
+
+/*
+ * OP_OK if (nonce, ts_ms) is new and recorded; OP_EREPLAY if the nonce was
+ * seen or ts_ms is at or below the floor. A full set evicts its oldest entry
+ * and raises the floor to it. OP_ENOMEM when the set could not grow (nothing
+ * recorded: the caller refuses the message).
+ */
+int msg_nonces_accept(msg_nonces *set, uint64_t nonce, int64_t ts_ms);
+/* Forgets entries older than cutoff_ms, raising the floor to the newest of them. */
+void msg_nonces_prune(msg_nonces *set, int64_t cutoff_ms);
+/* Frees the entries and zeroes the set (floor included). */
+void msg_nonces_clear(msg_nonces *set);
+
+/*
+ * A token bucket: up to burst units, refilled at rate_per_s. A zeroed bucket
+ * is full at its first use. msg_bucket_take takes cost and returns 1 when
+ * the bucket holds it, else takes nothing and returns 0; msg_bucket_give
+ * puts cost back (a refund), never above burst.
+ */
+typedef struct msg_bucket {
+    double units;
+    int64_t last_ms;
+} msg_bucket;
+
+int msg_bucket_take(msg_bucket *bucket, double cost, double rate_per_s, double burst,
+                    int64_t now_ms);
+void msg_bucket_give(msg_bucket *bucket, double cost, double burst);
 
 /*
  * Looks up a sender by kid: sets *pk (32 bytes) and *window (its replay

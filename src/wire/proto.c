@@ -12,6 +12,14 @@ int proto_topic(char *buf, size_t size, const char *realm, const char *id, const
     return util_fmt(buf, size, MSG_TOPIC_ROOT "%s/%s/%s", realm, id, leaf);
 }
 
+size_t proto_max_bytes(const char *realm, const char *leaf)
+{
+    if (strcmp(realm, "op") == 0) return MSG_MAX_PAYLOAD_BYTES; /* req and resp */
+    if (strcmp(leaf, "result") == 0 || strcmp(leaf, "inbox") == 0 || strcmp(leaf, "event") == 0)
+        return MSG_MAX_PAYLOAD_BYTES;
+    return PROTO_SMALL_BYTES; /* hello, state, and anything else */
+}
+
 int proto_parse_topic(const char *topic, char realm[8], char id[64], char leaf[16])
 {
     size_t root_len = strlen(MSG_TOPIC_ROOT);

@@ -17,9 +17,20 @@
 #include <stddef.h>
 
 #define PROTO_TOPIC_MAX 160
+#define PROTO_SMALL_BYTES (64 * 1024)
 
 /* Builds outpost/v1/<realm>/<id>/<leaf>. OP_ETOOBIG or OP_EINVAL for a bad id. */
 int proto_topic(char *buf, size_t size, const char *realm, const char *id, const char *leaf);
+
+/*
+ * The largest payload a message on <realm>/<leaf> may have, checked before
+ * anything else costs: a hello or a heartbeat (with its goodbye) is small
+ * (64 KiB: 256 running jobs take about 10 KiB); results, offers and
+ * operator requests carry job data, and a batch of events answers a whole
+ * batch of offers, so those may use MSG_MAX_PAYLOAD_BYTES. An unknown leaf
+ * gets the small bound.
+ */
+size_t proto_max_bytes(const char *realm, const char *leaf);
 
 /*
  * Splits a topic into realm ("site" or "op"), id and leaf. OP_EINVAL if it

@@ -336,6 +336,29 @@ static void test_unlisten_removes_the_socket(void **state)
     localsock_unlisten(-1, f->path); /* nothing to do */
 }
 
+/* The kernel's word on the peer: this very process, its groups, and a group it is not in. */
+static void test_peer_credentials(void **state)
+{
+    (void)state;
+    int pair[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+    localsock_peer peer;
+    assert_int_equal(localsock_peer_of(pair[0], &peer), OP_OK);
+    assert_int_equal(peer.uid, geteuid());
+    assert_int_equal(peer.gid, getegid());
+    assert_int_equal(peer.pid, getpid());
+    assert_true(localsock_peer_in_group(&peer, getegid()));
+    peer.gid = 12345;
+    peer.n_groups = 1;
+    peer.groups[0] = 777;
+    assert_true(localsock_peer_in_group(&peer, 777));
+    assert_false(localsock_peer_in_group(&peer, 778));
+    close(pair[0]);
+    close(pair[1]);
+    /* not a socket: the error, not a guess */
+    assert_int_equal(localsock_peer_of(-1, &peer), OP_ESYS);
+}
+
 #define LS_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -353,6 +376,7 @@ int main(void)
         LS_TEST(test_client_unreachable),
         LS_TEST(test_reply_bounds),
         LS_TEST(test_unlisten_removes_the_socket),
+        cmocka_unit_test(test_peer_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

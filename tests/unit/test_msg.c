@@ -685,6 +685,69 @@ static void test_window_restore_rejects_up_to_top(void **state)
     assert_int_equal(msg_window_accept(&w, 5), OP_OK);
 }
 
+/* Operators' nonces: any order, each once; pruning and eviction raise a floor. */
+static void test_nonces_any_order_each_once(void **state)
+{
+    (void)state;
+    msg_nonces set = {0};
+    assert_int_equal(msg_nonces_accept(&set, 900, 1000), OP_OK);
+    assert_int_equal(msg_nonces_accept(&set, 5, 1001), OP_OK);
+    assert_int_equal(msg_nonces_accept(&set, 7, 999), OP_OK); /* older ts, still new */
+    assert_int_equal(msg_nonces_accept(&set, 900, 1002), OP_EREPLAY);
+    assert_int_equal(msg_nonces_accept(&set, 5, 1001), OP_EREPLAY);
+    msg_nonces_clear(&set);
+    assert_null(set.items);
+}
+
+static void test_nonces_prune_raises_floor(void **state)
+{
+    (void)state;
+    msg_nonces set = {0};
+    assert_int_equal(msg_nonces_accept(&set, 1, 100), OP_OK);
+    assert_int_equal(msg_nonces_accept(&set, 2, 200), OP_OK);
+    assert_int_equal(msg_nonces_accept(&set, 3, 300), OP_OK);
+    msg_nonces_prune(&set, 250);
+    assert_int_equal(set.n, 1);
+    assert_int_equal(set.floor_ms, 200);
+    /* a pruned nonce again, or anything not newer than the floor: refused */
+    assert_int_equal(msg_nonces_accept(&set, 1, 100), OP_EREPLAY);
+    assert_int_equal(msg_nonces_accept(&set, 99, 200), OP_EREPLAY);
+    assert_int_equal(msg_nonces_accept(&set, 99, 201), OP_OK);
+    msg_nonces_clear(&set);
+}
+
+static void test_nonces_bounded_by_eviction(void **state)
+{
+    (void)state;
+    msg_nonces set = {0};
+    for (uint64_t i = 1; i <= MSG_NONCES_MAX + 10; i++)
+        assert_int_equal(msg_nonces_accept(&set, i, (int64_t)(1000 + i)), OP_OK);
+    assert_int_equal(set.n, MSG_NONCES_MAX);
+    assert_int_equal(set.floor_ms, 1010);
+    /* the evicted ones are still refused, by the floor */
+    for (uint64_t i = 1; i <= 10; i++)
+        assert_int_equal(msg_nonces_accept(&set, i, (int64_t)(1000 + i)), OP_EREPLAY);
+    /* anything at or below the floor is refused, whatever its nonce */
+    assert_int_equal(msg_nonces_accept(&set, 1u << 30, 1005), OP_EREPLAY);
+    msg_nonces_clear(&set);
+}
+
+static void test_bucket_takes_refills_and_refunds(void **state)
+{
+    (void)state;
+    msg_bucket b = {0};
+    assert_int_equal(msg_bucket_take(&b, 10, 10, 20, 5000), 1); /* full at first use */
+    assert_int_equal(msg_bucket_take(&b, 10, 10, 20, 5000), 1);
+    assert_int_equal(msg_bucket_take(&b, 1, 10, 20, 5000), 0);
+    assert_int_equal(msg_bucket_take(&b, 5, 10, 20, 5500), 1); /* 5 units in 0.5 s */
+    assert_int_equal(msg_bucket_take(&b, 1, 10, 20, 5500), 0);
+    msg_bucket_give(&b, 100, 20); /* a refund never overfills */
+    assert_int_equal(msg_bucket_take(&b, 20, 10, 20, 5500), 1);
+    assert_int_equal(msg_bucket_take(&b, 1, 10, 20, 5500), 0);
+    assert_int_equal(msg_bucket_take(&b, 20, 10, 20, 1000000), 1); /* capped at burst */
+    assert_int_equal(msg_bucket_take(&b, 1, 10, 20, 1000000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -703,6 +766,10 @@ int main(void)
         cmocka_unit_test(test_window_small_advance_clears_reused_slots),
         cmocka_unit_test(test_window_big_jump_clears),
         cmocka_unit_test(test_window_check_does_not_record),
+        cmocka_unit_test(test_nonces_any_order_each_once),
+        cmocka_unit_test(test_nonces_prune_raises_floor),
+        cmocka_unit_test(test_nonces_bounded_by_eviction),
+        cmocka_unit_test(test_bucket_takes_refills_and_refunds),
         cmocka_unit_test_setup_teardown(test_open_accepted, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_open_unsigned, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_open_unknown_sender, fixture_setup, fixture_teardown),

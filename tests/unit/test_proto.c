@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "base/err.h"
+#include "wire/msg.h"
 #include "wire/proto.h"
 
 #include <stdio.h>
@@ -158,6 +159,18 @@ static void test_parse_rejects_bad_shapes(void **state)
     }
 }
 
+/* Size bounds by topic: heartbeats small, results and operator requests large. */
+static void test_max_bytes_by_topic(void **state)
+{
+    (void)state;
+    assert_int_equal(proto_max_bytes("site", "state"), PROTO_SMALL_BYTES);
+    assert_int_equal(proto_max_bytes("site", "hello"), PROTO_SMALL_BYTES);
+    assert_int_equal(proto_max_bytes("site", "nonsense"), PROTO_SMALL_BYTES);
+    assert_int_equal(proto_max_bytes("site", "result"), MSG_MAX_PAYLOAD_BYTES);
+    assert_int_equal(proto_max_bytes("site", "event"), MSG_MAX_PAYLOAD_BYTES);
+    assert_int_equal(proto_max_bytes("op", "req"), MSG_MAX_PAYLOAD_BYTES);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_parse_round_trip),
         cmocka_unit_test(test_parse_leaf_length_bound),
         cmocka_unit_test(test_parse_rejects_bad_shapes),
+        cmocka_unit_test(test_max_bytes_by_topic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
