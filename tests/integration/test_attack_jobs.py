@@ -111,15 +111,18 @@ class JobAttackTest(unittest.TestCase):
         self.f.cli("cancel", str(victim), check=False)
 
     def test_writes_outside_its_work_dir(self):
-        marks = ["../../pwned-rel", os.path.join(self.data, "pwned-abs"),
-                 os.path.join(self.f.base, "pwned-base"), "/pwned-root", "/usr/pwned",
-                 f"/proc/{self.agent_pid}/root{self.data}/pwned-proc"]
+        tag = f"pwned-{os.getpid()}-{time.monotonic_ns()}"  # never a leftover of another run
+        marks = [f"../../{tag}-rel", os.path.join(self.data, f"{tag}-abs"),
+                 os.path.join(self.f.base, f"{tag}-base"), f"/{tag}-root", f"/usr/{tag}",
+                 f"/proc/{self.agent_pid}/root{self.data}/{tag}-proc"]
         script = "; ".join(f"echo x > '{m}' 2>/dev/null" for m in marks) + "; true"
         self.run_job(script)
-        for m in marks[1:]:
-            self.assertFalse(os.path.exists(m), f"{m} written")
-        self.assertFalse(os.path.exists(os.path.join(self.data, "pwned-rel")))
-        self.assertFalse(os.path.exists(os.path.join(self.data, "pwned-proc")))
+        on_host = marks[1:5] + [os.path.join(self.data, f"{tag}-rel"),
+                                os.path.join(self.data, f"{tag}-proc")]
+        written = [m for m in on_host if os.path.exists(m)]
+        for m in written:  # a vulnerable build must not leave them behind
+            os.unlink(m)
+        self.assertEqual(written, [], "the job wrote outside its work dir")
 
     def test_reaches_local_socket(self):
         sock = os.path.join(self.data, "local.sock")
