@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -31,11 +33,12 @@
 
 #define POLL_LIMIT_MS 15000
 #define JOB_ID 2100000123u
+#define UNIFIED_CGROUP "/sys/fs/cgroup/unified"
 
 static sandbox_caps caps;
 
 typedef struct fixture {
-    char base[PATH_MAX];    /* what the job must not see: the secret beside its work dir */
+    char base[PATH_MAX];        /* what the job must not see: the secret beside its work dir */
     char workdir[PATH_MAX + 8]; /* base/work */
 } fixture;
 
@@ -335,6 +338,31 @@ static void test_ro_path_visible(void **state)
     sandbox_result_clear(&res);
 }
 
+/* The init joins the job's cgroup leaf (by writing "0": its pid is another namespace's). */
+static void test_cgroup_joined(void **state)
+{
+    require_isolation();
+    fixture *fx = *state;
+    struct statfs fs;
+    if (statfs(UNIFIED_CGROUP, &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC ||
+        access(UNIFIED_CGROUP, W_OK) != 0)
+        skip();
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s/outpost-iso-%d", UNIFIED_CGROUP, (int)getpid());
+    assert_int_equal(mkdir(parent, 0755), 0);
+    char *argv[] = {"cat", "/proc/self/cgroup", NULL};
+    sandbox_spec spec = make_spec(fx, argv);
+    spec.cgroup_dir = parent;
+    spec.job_name = "job-1";
+    sandbox_result res;
+    run_job(&spec, &res);
+    rmdir(parent);
+    char expected[128];
+    snprintf(expected, sizeof expected, "0::/outpost-iso-%d/job-1\n", (int)getpid());
+    testkit_assert_contains(res.stdout_text, expected);
+    sandbox_result_clear(&res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +375,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_status_and_signals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_failures_and_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ro_path_visible, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cgroup_joined, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
