@@ -51,7 +51,7 @@ class JobAttackTest(unittest.TestCase):
         cls.f = Fleet()
         cls.f.start_broker()
         cls.f.start_hub()
-        cls.f.start_site(SITE, "dc", cores=4, memory_mb=4096, max_jobs=4)
+        cls.f.start_site(SITE, "dc", cores=4, memory_mb=4096, max_jobs=4, job_disk_mb=16)
         cls.data = os.path.join(cls.f.base, "sites", SITE)
         cls.agent_pid = cls.f.sites[SITE].p.pid
 
@@ -170,6 +170,12 @@ class JobAttackTest(unittest.TestCase):
         grown = tree_bytes(self.data) - before
         self.assertLess(grown, 8 * 1024 * 1024, f"{grown} bytes left in the data dir")
         self.assertFalse([n for n in os.listdir(self.data) if n.startswith(tag)])
+
+    def test_work_dir_over_quota(self):
+        res = self.run_job("for i in $(seq 40); do head -c 1048576 /dev/zero > \"big-$i\" || break; "
+                           "done; sleep 10; echo survived")
+        self.assertNotIn("survived", res.get("stdout", ""), "40 MiB written past a 16 MiB quota")
+        self.assertTrue(res.get("killed_quota"), json.dumps(res)[:300])
 
     def test_setsid_child_survives(self):
         res = self.run_job("setsid sh -c 'sleep 45.123' >/dev/null 2>&1 < /dev/null & "
