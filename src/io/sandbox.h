@@ -155,7 +155,12 @@ typedef struct sandbox_result {
 
 typedef struct sandbox_run sandbox_run;
 
-/* Detects the available protections. cgroup_dir may be NULL. Never fails. */
+/*
+ * Detects the available protections. cgroup_dir may be NULL. Never fails.
+ * Where SIGCHLD is at its default it installs a do-nothing handler
+ * (SA_RESTART | SA_NOCLDSTOP), so that a job's end interrupts the caller's
+ * poll()/select() and its loop polls the job at once.
+ */
 void sandbox_probe(const char *cgroup_dir, sandbox_caps *caps);
 
 /*
