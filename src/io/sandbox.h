@@ -20,7 +20,8 @@
  *         read-only, spec.ro_paths read-only at their own paths, the work dir
  *         (at its own path, so HOME and the job's view of it do not change)
  *         and a private size-limited /tmp writable, its own /proc and a /dev
- *         of null, zero, full, random, urandom; nothing else of the host: the
+ *         of null, zero, full, random, urandom and a private /dev/shm (at
+ *         most 64 MiB, besides the quota); nothing else of the host: the
  *         directories above the work dir are empty, and the agent's data dir,
  *         keys, database, local socket and other jobs' work dirs are not in
  *         the tree at all;

@@ -34,9 +34,10 @@
 #define SANDBOX_CHILD_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 #define SANDBOX_DEFAULT_DISK_BYTES (1024LL * 1024 * 1024)
 #define SANDBOX_MAX_MOUNTS 48
-#define SANDBOX_ROOT_TMPFS "mode=0755,size=4m" /* holds only mount points and /dev's nodes */
-#define SANDBOX_QUOTA_MAX_ENTRIES 100000       /* a work dir with more entries is over quota */
-#define SANDBOX_PROBE_ID 65534u                /* the probe's unprivileged uid and gid (nobody) */
+#define SANDBOX_ROOT_TMPFS "mode=0755,size=4m"     /* holds only mount points and /dev's nodes */
+#define SANDBOX_QUOTA_MAX_ENTRIES 100000           /* a work dir with more entries is over quota */
+#define SANDBOX_SHM_MAX_BYTES (64LL * 1024 * 1024) /* an isolated job's /dev/shm */
+#define SANDBOX_PROBE_ID 65534u /* the probe's unprivileged uid and gid (nobody) */
 
 /* Steps of the child's setup, reported to the parent when one fails. */
 enum child_step {

@@ -67,12 +67,19 @@ static int root_add_host(root_list *list, const char *path, int kind, int option
     return util_fmt(m->src, sizeof m->src, "/oldroot%s", path) == OP_OK ? OP_OK : OP_EINVAL;
 }
 
-/* /dev: a small tmpfs with the harmless nodes bound from the host and the /proc links. */
-static int root_add_dev(root_list *list)
+/*
+ * /dev: a small tmpfs with the harmless nodes bound from the host, the /proc
+ * links, and a private /dev/shm (POSIX semaphores and shared memory, as
+ * Python's multiprocessing uses) of at most SANDBOX_SHM_MAX_BYTES.
+ */
+static int root_add_dev(root_list *list, int64_t tmp_bytes)
 {
     child_mount *m = root_add(list, MOUNT_TMPFS, "dev");
     if (!m) return OP_EINVAL;
     util_fmt(m->data, sizeof m->data, "mode=0755,size=64k");
+    if (!(m = root_add(list, MOUNT_TMPFS, "dev/shm"))) return OP_EINVAL;
+    util_fmt(m->data, sizeof m->data, "mode=1777,size=%lld",
+             (long long)(tmp_bytes < SANDBOX_SHM_MAX_BYTES ? tmp_bytes : SANDBOX_SHM_MAX_BYTES));
     for (int i = 0; root_dev_nodes[i]; i++) {
         char dst[64];
         util_fmt(dst, sizeof dst, "dev/%s", root_dev_nodes[i]);
@@ -118,7 +125,7 @@ static int root_fill(root_list *list, const char *workdir, const char *const *ro
     child_mount *tmp = rc == OP_OK ? root_add(list, MOUNT_TMPFS, "tmp") : NULL;
     if (!tmp) return OP_EINVAL;
     util_fmt(tmp->data, sizeof tmp->data, "mode=1777,size=%lld", (long long)tmp_bytes);
-    if ((rc = root_add_dev(list)) != OP_OK) return rc;
+    if ((rc = root_add_dev(list, tmp_bytes)) != OP_OK) return rc;
     if (workdir && (!root_path_allowed(workdir) ||
                     (rc = root_add_host(list, workdir, MOUNT_BIND_RW, 0)) != OP_OK))
         return OP_EINVAL;
