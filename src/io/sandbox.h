@@ -30,7 +30,14 @@
  *       - a quota on the bytes it may write (limits.disk_bytes): /tmp is a tmpfs
  *         of that size, and the work dir (a bind mount of the host directory,
  *         so outputs survive any kind of end) is measured at each poll, at most
- *         every SANDBOX_QUOTA_EVERY_MS, and the job killed when over;
+ *         every SANDBOX_QUOTA_EVERY_MS, and the job killed when over (with
+ *         killed_quota). Why not a tmpfs work dir too: its files die with the
+ *         mount namespace, so a job killed for its wall time or after a grace
+ *         stop would lose its outputs and checkpoint unless copied out first,
+ *         and a tmpfs spends RAM, which cars and pods lack. The price: a
+ *         job may pass the quota by what it writes between two measures (each
+ *         file is still capped by RLIMIT_FSIZE), and nothing it wrote is left
+ *         after the job, as the caller removes the work dir;
  *   - own work directory (chdir), minimal environment, own process group,
  *     killed with the parent (PR_SET_PDEATHSIG);
  *   - rlimits: CPU seconds, address space, open files, file size (caps
