@@ -97,7 +97,7 @@ static int root_add_dev(root_list *list, int64_t tmp_bytes)
     return root_add(list, MOUNT_PROC, "proc") ? OP_OK : OP_EINVAL;
 }
 
-/* A path the job gets (its work dir, a program) may not sit where the root's own mounts are. */
+/* The work dir and programs shown to the job may not sit where the root's own mounts are. */
 static int root_path_allowed(const char *path)
 {
     static const char *const reserved[] = {"/proc", "/dev", "/oldroot", NULL};
