@@ -3,12 +3,15 @@
  *
  * Shape of a run: sandbox_start() prepares everything that needs memory or
  * formatting in the parent (resolved work directory, environment, output
- * files, cgroup leaf, the seccomp program as raw BPF), then forks. The child
- * (sandbox_child.c) only makes system calls on that prepared plan (it may be
- * a fork of a multithreaded process, so nothing that could take a lock: no
- * malloc, no stdio, no libseccomp) and execs. A failure before exec is written as a
- * small fixed-size report to a close-on-exec pipe; the parent's read of that
- * pipe returns at exec (EOF) or at the failure, so it never waits on the job.
+ * files, cgroup leaf, the seccomp program as raw BPF, with isolation the
+ * job's root), then forks (with isolation: clones into new namespaces). The
+ * child (sandbox_child.c, sandbox_ns.c) only makes system calls on that
+ * prepared plan (it may be a fork of a multithreaded process, so nothing
+ * that could take a lock: no malloc, no stdio, no libseccomp) and execs. A
+ * failure before exec is written as a small fixed-size report to a
+ * close-on-exec pipe, which the parent reads after reaping the job: it holds
+ * the report or nothing by then, so sandbox_start returns without waiting for
+ * the child's setup.
  *
  * sandbox_poll() detects the exit with waitid(WNOWAIT) so that the zombie
  * still holds its pid while the process group (and cgroup) is killed, then
@@ -139,6 +142,7 @@ static void run_release(sandbox_run *run)
     if (run->out_fd >= 0) close(run->out_fd);
     if (run->err_fd >= 0) close(run->err_fd);
     if (run->status_fd >= 0) close(run->status_fd);
+    if (run->report_fd >= 0) close(run->report_fd);
     free(run->cgroup_leaf);
     free(run->quota_dir);
     free(run);
@@ -195,6 +199,7 @@ static sandbox_run *run_new(const sandbox_spec *spec)
     run->out_fd = -1;
     run->err_fd = -1;
     run->status_fd = -1;
+    run->report_fd = -1;
     run->wall_limit_ms = spec->limits.wall_ms;
     run->disk_bytes =
         spec->limits.disk_bytes > 0 ? spec->limits.disk_bytes : SANDBOX_DEFAULT_DISK_BYTES;
@@ -315,31 +320,30 @@ static void plan_fill(start_prep *prep, const sandbox_spec *spec, const sandbox_
 }
 
 /*
- * Waits for the child to exec or fail: the report pipe is close-on-exec, so
- * the read returns at exec (EOF) or with the failed step, never waiting on
- * the job itself.
+ * The child's report of a failure before exec, read once the job has been
+ * reaped (the pipe is close-on-exec, so it holds a report or nothing and
+ * never makes us wait): the agent's loop does not stall while the child sets
+ * up (with isolation, its whole root).
  */
-static void await_exec(start_prep *prep, const sandbox_spec *spec, sandbox_run *run)
+static void read_child_report(sandbox_run *run)
 {
+    if (run->report_fd < 0) return;
     child_report report;
     ssize_t n;
     do {
-        n = read(prep->report_pipe[0], &report, sizeof report);
+        n = read(run->report_fd, &report, sizeof report);
     } while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof report) {
-        run->child_failed = 1;
-        if (report.step == STEP_EXEC)
-            util_fmt(run->child_error, sizeof run->child_error, "exec %s: %s", spec->argv[0],
-                     strerror(report.err));
-        else
-            util_fmt(run->child_error, sizeof run->child_error, "%s: %s", step_name(report.step),
-                     strerror(report.err));
-        log_warn("sandbox", "job pid %d failed before exec: %s", (int)run->pid, run->child_error);
-    } else {
-        log_info("sandbox", "started pid %d: %s (netns=%d seccomp=%d cgroup=%s)", (int)run->pid,
-                 spec->argv[0], spec->use_netns ? 1 : 0, spec->use_seccomp ? 1 : 0,
-                 run->cgroup_leaf ? run->cgroup_leaf : "-");
-    }
+    close(run->report_fd);
+    run->report_fd = -1;
+    if (n != (ssize_t)sizeof report) return;
+    run->child_failed = 1;
+    if (report.step == STEP_EXEC)
+        util_fmt(run->child_error, sizeof run->child_error, "exec %s: %s", run->program,
+                 strerror(report.err));
+    else
+        util_fmt(run->child_error, sizeof run->child_error, "%s: %s", step_name(report.step),
+                 strerror(report.err));
+    log_warn("sandbox", "job pid %d failed before exec: %s", (int)run->pid, run->child_error);
 }
 
 /* The namespaces an isolated job's init is cloned into. */
@@ -373,6 +377,9 @@ static int fork_child(start_prep *prep, const sandbox_spec *spec, sandbox_run *r
     setpgid(pid, pid);
     close(prep->report_pipe[1]);
     prep->report_pipe[1] = -1;
+    fcntl(prep->report_pipe[0], F_SETFL, O_NONBLOCK);
+    run->report_fd = prep->report_pipe[0];
+    prep->report_pipe[0] = -1;
     if (prep->status_pipe[0] >= 0) { /* read after the reaping, never waited on */
         close(prep->status_pipe[1]);
         prep->status_pipe[1] = -1;
@@ -380,7 +387,10 @@ static int fork_child(start_prep *prep, const sandbox_spec *spec, sandbox_run *r
         run->status_fd = prep->status_pipe[0];
         prep->status_pipe[0] = -1;
     }
-    await_exec(prep, spec, run);
+    util_fmt(run->program, sizeof run->program, "%s", spec->argv[0]);
+    log_info("sandbox", "started pid %d: %s (netns=%d seccomp=%d isolation=%d cgroup=%s)",
+             (int)run->pid, spec->argv[0], spec->use_netns ? 1 : 0, spec->use_seccomp ? 1 : 0,
+             spec->use_isolation ? 1 : 0, run->cgroup_leaf ? run->cgroup_leaf : "-");
     return OP_OK;
 }
 
@@ -535,6 +545,7 @@ static void reap(sandbox_run *run, int blocking)
     run->reaped = 1;
     run->ended_ms = os_mono_ms();
     read_job_status(run);
+    if (!run->lost) read_child_report(run);
     if (run->cgroup_leaf) {
         sandbox__cgroup_kill(run->cgroup_leaf);
         sandbox__cgroup_read_stats(run);

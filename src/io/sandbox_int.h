@@ -134,6 +134,8 @@ struct sandbox_run {
     int64_t cgroup_peak_bytes;
     int child_failed;
     char child_error[256];
+    int report_fd;      /* the child's report of a failure before exec, read after the reaping */
+    char program[128];  /* argv[0], for that report */
     int status_fd;      /* isolation: the init's report of the job's status, read after reaping */
     char *quota_dir;    /* isolation: the work dir whose usage is checked, NULL otherwise */
     int64_t disk_bytes; /* its quota */
