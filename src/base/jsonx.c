@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 int jsonx_int(const cJSON *obj, const char *key, int64_t min, int64_t max, int64_t *out)
 {
@@ -57,4 +58,45 @@ void jsonx_add_int(cJSON *obj, const char *key, int64_t value)
         return;
     }
     cJSON_AddNumberToObject(obj, key, (double)value);
+}
+
+/* 1 if the escape at text[i] ('\\' at i) is \u0000. */
+static int escaped_nul(const char *text, size_t len, size_t i)
+{
+    if (i + 5 >= len || text[i + 1] != 'u') return 0;
+    return memcmp(text + i + 2, "0000", 4) == 0;
+}
+
+int jsonx_check_nul(const char *text, size_t len, size_t *at)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        int bad = c == '\0' || (in_string && c == '\\' && escaped_nul(text, len, i));
+        if (bad) {
+            if (at) *at = i;
+            return OP_EINVAL;
+        }
+        if (in_string && c == '\\')
+            i++; /* the escaped character (of \uXXXX the rest is plain hex) */
+        else if (c == '"')
+            in_string = !in_string;
+    }
+    return OP_OK;
+}
+
+cJSON *jsonx_parse(const char *text, size_t len, char *err, size_t err_len)
+{
+    size_t at = 0;
+    if (jsonx_check_nul(text, len, &at) != OP_OK) {
+        if (err) snprintf(err, err_len, "a string holds a NUL character (\\u0000) at byte %zu", at);
+        return NULL;
+    }
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!root && err) {
+        const char *where = cJSON_GetErrorPtr();
+        long offset = where && where >= text && where <= text + len ? (long)(where - text) : -1;
+        snprintf(err, err_len, "not valid JSON (near byte %ld)", offset);
+    }
+    return root;
 }

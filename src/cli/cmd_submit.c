@@ -127,9 +127,10 @@ static cJSON *read_spec(const char *path)
         free(text);
         return NULL;
     }
-    cJSON *spec = cJSON_ParseWithLength(text, len);
+    char why[160] = "";
+    cJSON *spec = jsonx_parse(text, len, why, sizeof why);
     free(text);
-    if (!spec) fprintf(stderr, "outpost submit: %s is not valid JSON\n", path);
+    if (!spec) fprintf(stderr, "outpost submit: %s: %s\n", path, why);
     return spec;
 }
 

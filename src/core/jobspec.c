@@ -520,6 +520,12 @@ int jobspec_parse(const char *text, size_t len, jobspec *spec, char *err, size_t
         snprintf(err, err_len, "job spec larger than %d bytes", JOBSPEC_MAX_INPUT_BYTES * 2);
         return OP_ETOOBIG;
     }
+    size_t at = 0;
+    if (jsonx_check_nul(text, len, &at) != OP_OK) { /* cJSON would cut the string there */
+        snprintf(err, err_len, "job spec: a string holds a NUL character (\\u0000) at byte %zu",
+                 at);
+        return OP_EINVAL;
+    }
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!root) {
         const char *where = cJSON_GetErrorPtr();

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/sched.h> /* CLONE_* without _GNU_SOURCE sched.h wrappers; unshare via syscall() */
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -20,8 +21,7 @@
 
 extern char **environ;
 
-static void child_fail(const child_plan *plan, int step, int err) __attribute__((noreturn));
-static void child_fail(const child_plan *plan, int step, int err)
+void sandbox__child_fail(const child_plan *plan, int step, int err)
 {
     child_report report = {step, err};
     ssize_t n;
@@ -94,20 +94,82 @@ static int child_lift_fd(int *fd)
     return 0;
 }
 
-static int child_close_fds_except(int keep)
+/* Closes every descriptor above 2 except keep_a and keep_b (-1: none). */
+static void child_close_fds_except(int keep_a, int keep_b)
 {
+    int low = keep_a < keep_b ? keep_a : keep_b, high = keep_a < keep_b ? keep_b : keep_a;
+    if (low < 3) low = high; /* only one to keep */
 #ifdef SYS_close_range
     int ok = 1;
-    if (keep > 3 && syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) != 0) ok = 0;
-    if (ok && syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0) return 0;
+    if (low > 3 && syscall(SYS_close_range, 3U, (unsigned)low - 1, 0U) != 0) ok = 0;
+    if (ok && high > low + 1 &&
+        syscall(SYS_close_range, (unsigned)low + 1, (unsigned)high - 1, 0U) != 0)
+        ok = 0;
+    if (ok && syscall(SYS_close_range, (unsigned)high + 1, ~0U, 0U) == 0) return;
 #endif
     struct rlimit rl;
     rlim_t max_fd = 65536;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < max_fd)
         max_fd = rl.rlim_cur;
     for (rlim_t fd = 3; fd < max_fd; fd++)
-        if ((int)fd != keep) close((int)fd);
-    return 0;
+        if ((int)fd != keep_a && (int)fd != keep_b) close((int)fd);
+}
+
+/* The parent's own checks and the plan's rlimits, lowered only: an unprivileged caller cannot
+ * raise them, and lower is what we want. */
+static void child_set_limits(const child_plan *plan)
+{
+    for (int i = 0; i < plan->limit_count; i++) {
+        const child_limit *want = &plan->limits[i];
+        struct rlimit current, next;
+        if (getrlimit(want->resource, &current) != 0) sandbox__child_fail(plan, STEP_RLIMIT, errno);
+        next.rlim_max = want->hard < current.rlim_max ? want->hard : current.rlim_max;
+        next.rlim_cur = want->soft < next.rlim_max ? want->soft : next.rlim_max;
+        if (setrlimit(want->resource, &next) != 0) sandbox__child_fail(plan, STEP_RLIMIT, errno);
+    }
+}
+
+/* The job's last steps: its uid (isolation), no_new_privs and seccomp, signals, exec. */
+static void child_exec(child_plan *plan) __attribute__((noreturn));
+static void child_exec(child_plan *plan)
+{
+    int err;
+    if (plan->isolation && (err = sandbox__drop_to_job(plan)) != 0)
+        sandbox__child_fail(plan, STEP_CREDS, err);
+    if (plan->seccomp_prog) {
+        int step = STEP_SECCOMP;
+        err = sandbox__install_seccomp(plan, &step);
+        if (err != 0) sandbox__child_fail(plan, step, err);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvp(plan->argv[0], plan->argv);
+    sandbox__child_fail(plan, STEP_EXEC, errno);
+}
+
+/*
+ * In a new PID namespace getppid() is 0, so the parent's death before
+ * PDEATHSIG was armed shows instead on the report pipe: its only reader was
+ * the parent (our copy is closed by now), and a pipe without readers polls
+ * POLLERR.
+ */
+static int child_parent_gone(const child_plan *plan)
+{
+    if (!plan->isolation) return getppid() != plan->parent_pid;
+    struct pollfd p = {.fd = plan->report_fd, .events = 0, .revents = 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
+/* Joins the cgroup leaf: by pid, or "0" (the writer) where our pid is another namespace's. */
+static void child_join_cgroup(const child_plan *plan)
+{
+    if (plan->cgroup_procs_fd < 0) return;
+    char pid_text[24] = "0";
+    if (!plan->isolation) child_format_u64((uint64_t)getpid(), pid_text);
+    size_t len = strlen(pid_text);
+    if (write(plan->cgroup_procs_fd, pid_text, len) != (ssize_t)len)
+        sandbox__child_fail(plan, STEP_CGROUP, errno ? errno : EIO);
 }
 
 void sandbox__child_run(child_plan *plan)
@@ -117,12 +179,12 @@ void sandbox__child_run(child_plan *plan)
     if (err == 0) err = child_lift_fd(&plan->out_fd);
     if (err == 0) err = child_lift_fd(&plan->err_fd);
     if (err == 0) err = child_lift_fd(&plan->cgroup_procs_fd);
-    if (err != 0) child_fail(plan, STEP_FDS, err);
+    if (err == 0) err = child_lift_fd(&plan->status_fd);
+    if (err != 0) sandbox__child_fail(plan, STEP_FDS, err);
 
-    if (setpgid(0, 0) != 0) child_fail(plan, STEP_PGID, errno);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail(plan, STEP_PDEATHSIG, errno);
-    /* The parent may have died before PDEATHSIG was armed. */
-    if (getppid() != plan->parent_pid) child_fail(plan, STEP_PARENT_GONE, ESRCH);
+    if (setpgid(0, 0) != 0) sandbox__child_fail(plan, STEP_PGID, errno);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        sandbox__child_fail(plan, STEP_PDEATHSIG, errno);
 
     /* All signals are blocked (the parent did it around fork); reset handlers before unblocking. */
     struct sigaction dfl;
@@ -132,48 +194,28 @@ void sandbox__child_run(child_plan *plan)
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL); /* EINVAL for reserved */
 
-    if (plan->cgroup_procs_fd >= 0) {
-        char pid_text[24];
-        child_format_u64((uint64_t)getpid(), pid_text);
-        size_t len = strlen(pid_text);
-        if (write(plan->cgroup_procs_fd, pid_text, len) != (ssize_t)len)
-            child_fail(plan, STEP_CGROUP, errno ? errno : EIO);
+    child_join_cgroup(plan);
+    if (plan->isolation) {
+        int step = STEP_MOUNTS;
+        if ((err = sandbox__ns_enter(plan, &step)) != 0) sandbox__child_fail(plan, step, err);
+    } else if (chdir(plan->workdir) != 0) {
+        sandbox__child_fail(plan, STEP_CHDIR, errno);
     }
-
-    if (chdir(plan->workdir) != 0) child_fail(plan, STEP_CHDIR, errno);
 
     if (dup2(plan->null_fd, 0) < 0 || dup2(plan->out_fd, 1) < 0 || dup2(plan->err_fd, 2) < 0)
-        child_fail(plan, STEP_STDIO, errno);
-    child_close_fds_except(plan->report_fd);
+        sandbox__child_fail(plan, STEP_STDIO, errno);
+    child_close_fds_except(plan->report_fd, plan->isolation ? plan->status_fd : -1);
+    /* The parent may have died before PDEATHSIG was armed. */
+    if (child_parent_gone(plan)) sandbox__child_fail(plan, STEP_PARENT_GONE, ESRCH);
+    child_set_limits(plan);
 
-    for (int i = 0; i < plan->limit_count; i++) {
-        const child_limit *want = &plan->limits[i];
-        struct rlimit current, next;
-        if (getrlimit(want->resource, &current) != 0) child_fail(plan, STEP_RLIMIT, errno);
-        /* Never try to raise: an unprivileged caller cannot, and lower is what we want. */
-        next.rlim_max = want->hard < current.rlim_max ? want->hard : current.rlim_max;
-        next.rlim_cur = want->soft < next.rlim_max ? want->soft : next.rlim_max;
-        if (setrlimit(want->resource, &next) != 0) child_fail(plan, STEP_RLIMIT, errno);
-    }
-
-    if (plan->use_netns) {
+    if (plan->use_netns && !plan->isolation) { /* with isolation the clone made it */
         err = sandbox__enter_netns(plan);
-        if (err != 0) child_fail(plan, STEP_NETNS, err);
+        if (err != 0) sandbox__child_fail(plan, STEP_NETNS, err);
     }
 
     /* execvp searches the PATH of the current environment, so switch it first. */
     environ = plan->envp;
-
-    if (plan->seccomp_prog) {
-        int step = STEP_SECCOMP;
-        err = sandbox__install_seccomp(plan, &step);
-        if (err != 0) child_fail(plan, step, err);
-    }
-
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-
-    execvp(plan->argv[0], plan->argv);
-    child_fail(plan, STEP_EXEC, errno);
+    if (plan->isolation) sandbox__init_run(plan, child_exec);
+    child_exec(plan);
 }

@@ -6,13 +6,20 @@
  *                      system calls only, on the prepared plan);
  *   sandbox_seccomp.c  the seccomp program, built in the parent as raw BPF;
  *   sandbox_cgroup.c   the job's cgroup v2 leaf: limits, kill, accounting,
- *                      removal, and the probe of a delegated cgroup dir.
+ *                      removal, and the probe of a delegated cgroup dir;
+ *   sandbox_root.c     isolation, parent side: the list of mounts of the
+ *                      job's minimal root, the work dir handed to the job's
+ *                      uid, the work dir quota's measure;
+ *   sandbox_ns.c       isolation, child side: user namespace maps, the
+ *                      minimal root built and entered, the job's init, the
+ *                      drop to the job's uid without capabilities.
  */
 #ifndef OUTPOST_SANDBOX_INT_H
 #define OUTPOST_SANDBOX_INT_H
 
 #include "io/sandbox.h"
 
+#include <limits.h>
 #include <linux/filter.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -25,6 +32,12 @@
 #define SANDBOX_JOB_NAME_MAX 63
 #define SANDBOX_RMDIR_TRIES 100 /* x 2 ms: how long sandbox_free waits for a leaf to empty */
 #define SANDBOX_CHILD_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+#define SANDBOX_DEFAULT_DISK_BYTES (1024LL * 1024 * 1024)
+#define SANDBOX_MAX_MOUNTS 48
+#define SANDBOX_ROOT_TMPFS "mode=0755,size=4m"     /* holds only mount points and /dev's nodes */
+#define SANDBOX_QUOTA_MAX_ENTRIES 100000           /* a work dir with more entries is over quota */
+#define SANDBOX_SHM_MAX_BYTES (64LL * 1024 * 1024) /* an isolated job's /dev/shm */
+#define SANDBOX_PROBE_ID 65534u /* the probe's unprivileged uid and gid (nobody) */
 
 /* Steps of the child's setup, reported to the parent when one fails. */
 enum child_step {
@@ -40,7 +53,30 @@ enum child_step {
     STEP_NO_NEW_PRIVS,
     STEP_SECCOMP,
     STEP_EXEC,
+    STEP_USERNS,
+    STEP_MOUNTS,
+    STEP_CREDS,
+    STEP_FORK,
+    STEP_DONE, /* not a failure: the init's report of the job's wait status (in err) */
 };
+
+/* What the isolated child mounts, in order, relative to its new root. */
+enum child_mount_kind {
+    MOUNT_BIND_RO,  /* a host directory or file, read-only */
+    MOUNT_BIND_RW,  /* the work dir */
+    MOUNT_BIND_DEV, /* a device node of the host's /dev */
+    MOUNT_SYMLINK,  /* src is the link's target (merged /usr: /bin -> usr/bin) */
+    MOUNT_TMPFS,    /* data: the tmpfs options */
+    MOUNT_PROC,     /* the PID namespace's own /proc; skipped where the kernel refuses it */
+};
+
+typedef struct child_mount {
+    int kind;
+    int is_dir;         /* binds: the mount point is a directory, else an empty file */
+    char src[PATH_MAX]; /* binds: "/oldroot/<host path>"; symlinks: the target */
+    char dst[PATH_MAX]; /* relative to the new root, e.g. "usr" */
+    char data[64];      /* tmpfs options */
+} child_mount;
 
 /* What the child writes to the report pipe; one write, smaller than PIPE_BUF. */
 typedef struct child_report {
@@ -71,6 +107,13 @@ typedef struct child_plan {
     char uid_map[48];
     char gid_map[48];
     const struct sock_fprog *seccomp_prog; /* NULL without seccomp */
+    /* isolation: the init (this child) keeps status_fd to report the job's status */
+    int isolation;
+    int userns;
+    int status_fd;
+    uint32_t job_uid, job_gid;
+    const child_mount *mounts;
+    int mount_count;
 } child_plan;
 
 struct sandbox_run {
@@ -91,10 +134,19 @@ struct sandbox_run {
     int64_t cgroup_peak_bytes;
     int child_failed;
     char child_error[256];
+    int report_fd;      /* the child's report of a failure before exec, read after the reaping */
+    char program[128];  /* argv[0], for that report */
+    int status_fd;      /* isolation: the init's report of the job's status, read after reaping */
+    char *quota_dir;    /* isolation: the work dir whose usage is checked, NULL otherwise */
+    int64_t disk_bytes; /* its quota */
+    int64_t quota_checked_ms;
+    int killed_quota;
 };
 
 /* ---- the child (sandbox_child.c) ---- */
 
+/* Reports the failed step to the parent on the report pipe and exits 127. */
+void sandbox__child_fail(const child_plan *plan, int step, int err) __attribute__((noreturn));
 /* Sets the child up on plan and execs; on a failure reports the step to the parent and exits 127.
  */
 void sandbox__child_run(child_plan *plan) __attribute__((noreturn));
@@ -107,6 +159,47 @@ int sandbox__enter_netns(const child_plan *plan);
 int sandbox__install_seccomp(const child_plan *plan, int *step);
 /* Writes text to an existing file (procfs, cgroupfs), safe in the child. 0 or an errno value. */
 int sandbox__write_file(const char *path, const char *text);
+
+/* ---- isolation, child side (sandbox_ns.c) ---- */
+
+/*
+ * In the freshly cloned init: writes the user namespace maps (when userns),
+ * builds the minimal root from plan->mounts, pivots into it and chdirs to the
+ * work dir. 0 or an errno value with the failed step in *step.
+ */
+int sandbox__ns_enter(const child_plan *plan, int *step);
+/*
+ * Empties the capability bounding and ambient sets and, as root, becomes
+ * plan->job_uid/job_gid without supplementary groups. 0 or an errno value.
+ */
+int sandbox__drop_to_job(const child_plan *plan);
+/*
+ * The init: forks the job (which runs job_main, never returning), reaps
+ * every process of the namespace until the job ends, reports its wait
+ * status on plan->status_fd and exits with it (128 + signal when killed).
+ */
+void sandbox__init_run(child_plan *plan, void (*job_main)(child_plan *)) __attribute__((noreturn));
+/* clone() with namespace flags and SIGCHLD, fork-like (same stack). The pid, 0 in the child. */
+pid_t sandbox__clone(unsigned long flags);
+
+/* ---- isolation, parent side (sandbox_root.c) ---- */
+
+/*
+ * The mounts of the minimal root: system dirs, the /etc entries a program
+ * needs, ro_paths, the work dir (NULL: none, for the probe) at /work, /tmp
+ * of tmp_bytes, /dev, /proc. *out is malloc'd (the caller frees).
+ * OP_OK, OP_ENOMEM, OP_EINVAL (a path too long or not absolute).
+ */
+int sandbox__root_plan(const char *workdir, const char *const *ro_paths, int64_t tmp_bytes,
+                       child_mount **out, int *count);
+/* Hands the work dir and its top-level entries to uid:gid (links not followed). OP_OK, OP_ESYS. */
+int sandbox__give_workdir(const char *workdir, uint32_t uid, uint32_t gid);
+/*
+ * Bytes the tree under dir takes (allocated blocks, links not followed), or
+ * -1 when it cannot be measured or holds more than SANDBOX_QUOTA_MAX_ENTRIES
+ * entries (both count as over quota).
+ */
+int64_t sandbox__dir_usage(const char *dir);
 
 /* ---- the seccomp program (sandbox_seccomp.c) ---- */
 

@@ -44,6 +44,9 @@ static const char *site_conf_keys[] = {"site_id",
                                        "departure_lead_ms",
                                        "price",
                                        "carbon",
+                                       "job_uid_base",
+                                       "job_max_processes",
+                                       "job_disk_mb",
                                        NULL};
 
 /* site_id (required) and log_level, then the plain strings. */
@@ -187,6 +190,22 @@ static int parse_link(site *s, const conf *c, char *err, size_t err_len)
     return rc;
 }
 
+/*
+ * Isolated jobs: the uid range (job_uid_base .. + max_jobs - 1, never root,
+ * below the kernel's (uid_t)-1), their process count and the bytes they may
+ * write.
+ */
+static int parse_job_limits(site *s, const conf *c, char *err, size_t err_len)
+{
+    int rc = conf_int(c, "job_uid_base", SITE_DEFAULT_JOB_UID_BASE, 1,
+                      INT64_C(4294967294) - SITE_MAX_RUNNING, &s->job_uid_base, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "job_max_processes", 128, 1, 1 << 20, &s->job_max_processes, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "job_disk_mb", 1024, 1, 1 << 24, &s->job_disk_mb, err, err_len);
+    return rc;
+}
+
 int site__parse_config(site *s, const char *path, char *err, size_t err_len)
 {
     conf *c = NULL;
@@ -199,6 +218,7 @@ int site__parse_config(site *s, const char *path, char *err, size_t err_len)
     if (rc == OP_OK) rc = parse_grid(s, c, path, err, err_len);
     s->budget_watts = s->power_budget_watts;
     if (rc == OP_OK) rc = parse_link(s, c, err, err_len);
+    if (rc == OP_OK) rc = parse_job_limits(s, c, err, err_len);
     conf_free(c);
     return rc;
 }

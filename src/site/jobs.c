@@ -34,6 +34,13 @@ static int admission_fixed(site *s, const jobspec *spec, unsigned own, char *why
         snprintf(why, why_len, "site-private data of %s may not run here", spec->origin);
         return OP_EPERM;
     }
+    /* Without its own uid and root, a job could read another's inputs and outputs. */
+    if (spec->data_class == DATA_CONFIDENTIAL && spec->kind != JOB_KIND_NOOP &&
+        !s->caps.isolation) {
+        snprintf(why, why_len, "confidential data needs job isolation, which site %s lacks",
+                 s->identity.id);
+        return OP_EPERM;
+    }
     return OP_OK;
 }
 
@@ -208,10 +215,37 @@ static void build_job_env(site *s, site_job *j, job_env *e)
     }
 }
 
+/* The lowest job slot no running job holds (admission keeps n_jobs below max_jobs). */
+static int free_slot(const site *s)
+{
+    for (int slot = 0;; slot++) {
+        int taken = 0;
+        for (int i = 0; i < s->n_jobs && !taken; i++)
+            taken = s->jobs[i]->slot == slot;
+        if (!taken) return slot;
+    }
+}
+
+/* Isolation: the slot's uid, the limits that need it, and the route program made visible. */
+static void isolate(site *s, site_job *j, sandbox_spec *spec, const char **ro_paths)
+{
+    if (!s->caps.isolation) return;
+    spec->use_isolation = 1;
+    spec->use_userns = s->caps.userns;
+    spec->job_uid = spec->job_gid = (uint32_t)(s->job_uid_base + j->slot);
+    spec->limits.processes = s->job_max_processes;
+    spec->limits.disk_bytes = s->job_disk_mb * 1024 * 1024;
+    if (j->spec.kind == JOB_KIND_ROUTE) {
+        ro_paths[0] = s->route_program;
+        spec->ro_paths = ro_paths;
+    }
+}
+
 /* Starts an exec or route job in the sandbox. OP_OK, or an error with why set. */
 static int start_in_sandbox(site *s, site_job *j, char *why, size_t why_len)
 {
     char name[64];
+    const char *ro_paths[2] = {NULL, NULL};
     snprintf(name, sizeof name, "job-%lld-%lld", (long long)j->job_id, (long long)j->attempt);
     route_command route = {0};
     job_env env;
@@ -232,6 +266,7 @@ static int start_in_sandbox(site *s, site_job *j, char *why, size_t why_len)
         .use_netns = s->caps.netns,
         .use_seccomp = s->caps.seccomp,
     };
+    isolate(s, j, &spec, ro_paths);
     int rc = sandbox_start(&spec, &j->run);
     if (rc != OP_OK) {
         snprintf(why, why_len, "sandbox could not start the job: %s", op_strerror(rc));
@@ -326,6 +361,7 @@ void site__accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *spe
     }
     if (job_id < 0) j->local_spec = cJSON_PrintUnformatted(spec_json);
     j->lease_ms = lease_ms;
+    j->slot = free_slot(s);
     s->jobs[s->n_jobs++] = j;
     s->used_cores += j->spec.cores;
     s->used_memory_mb += j->spec.memory_mb;

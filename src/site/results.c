@@ -190,6 +190,8 @@ void site__finish_exec(site *s, site_job *j, sandbox_result *res)
     jsonx_add_int(r, "exit_code", res->exit_code);
     jsonx_add_int(r, "term_signal", res->term_signal);
     cJSON_AddBoolToObject(r, "killed_wall", res->killed_wall);
+    if (res->killed_quota) /* wrote more than job_disk_mb */
+        cJSON_AddBoolToObject(r, "killed_quota", 1);
     cJSON_AddNumberToObject(r, "cpu_seconds", res->cpu_seconds);
     jsonx_add_int(r, "peak_rss_bytes", res->peak_rss_bytes);
     jsonx_add_int(r, "wall_ms", res->wall_ms);

@@ -52,8 +52,9 @@
 #define SITE_MAX_STD_CAPTURE (256 * 1024)
 #define SITE_RESEND_BATCH 512 /* results per resend message; acks clock the next one out */
 #define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
-#define SITE_MAX_CHECKPOINT (1024 * 1024) /* handed back with a departing job */
-#define SITE_BYE_WAIT_MS 500              /* how long a clean stop waits for its bye to go out */
+#define SITE_MAX_CHECKPOINT (1024 * 1024)    /* handed back with a departing job */
+#define SITE_BYE_WAIT_MS 500                 /* how long a clean stop waits for its bye to go out */
+#define SITE_DEFAULT_JOB_UID_BASE 2100000000 /* far above login and container ranges */
 
 typedef struct site_job {
     int64_t job_id;
@@ -61,6 +62,7 @@ typedef struct site_job {
     jobspec spec;
     sandbox_run *run; /* exec jobs */
     char workdir[PATH_MAX];
+    int slot; /* 0..max_jobs-1, unique among running jobs: its uid is job_uid_base + slot */
     int64_t started_mono;
     int cancelled;
     char *local_spec; /* jobs submitted on the site (job_id < 0): their spec, for the hub */
@@ -87,6 +89,8 @@ typedef struct site {
     char cgroup_dir[PATH_MAX];
     char route_program[PATH_MAX]; /* the outpost binary route jobs run (default: this one) */
     sandbox_caps caps;
+    /* isolated jobs: uids job_uid_base + slot (gids the same), their process and disk limits */
+    int64_t job_uid_base, job_max_processes, job_disk_mb;
     char hub_id[64];
     uint8_t hub_pk[32];
     int have_hub;

@@ -1,6 +1,7 @@
 #include "wire/msg.h"
 
 #include "base/err.h"
+#include "base/jsonx.h"
 #include "base/util.h"
 
 #include <math.h>
@@ -82,6 +83,8 @@ static int exact_int(const cJSON *item, double min, double *out)
 int msg_parse(const void *payload, size_t len, cJSON **body, msg_header *hdr)
 {
     if (len > MSG_MAX_PAYLOAD_BYTES) return OP_ETOOBIG;
+    /* cJSON cuts a string at an escaped NUL ("tr\u0000ue" reads as "tr"): refused whole */
+    if (jsonx_check_nul(payload, len, NULL) != OP_OK) return OP_EINVAL;
     cJSON *root = cJSON_ParseWithLength(payload, len);
     if (!root) return OP_EINVAL;
     const cJSON *from = cJSON_GetObjectItemCaseSensitive(root, "from");

@@ -558,6 +558,17 @@ static void test_name_helpers(void **state)
     assert_string_equal(jobspec_data_class_name(9), "?");
 }
 
+/* cJSON would cut "tr\u0000ue" to "tr": any string with an escaped NUL is refused. */
+static void test_nul_in_strings_refused(void **state)
+{
+    (void)state;
+    expect_error_rc("{\"kind\":\"exec\",\"command\":[\"tr\\u0000ue\"]}", OP_EINVAL,
+                    "a string holds a NUL character (\\u0000) at byte 29");
+    expect_error_rc("{\"kind\":\"exec\",\"command\":[\"sh\",\"-c\",\"x\\u0000\"]}", OP_EINVAL,
+                    "NUL character");
+    expect_error_rc("{\"kind\":\"noop\",\"name\":\"a\\u0000b\"}", OP_EINVAL, "NUL character");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_data_class_and_origin),
         cmocka_unit_test(test_attempts_and_deterministic),
         cmocka_unit_test(test_name_helpers),
+        cmocka_unit_test(test_nul_in_strings_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

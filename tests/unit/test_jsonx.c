@@ -292,6 +292,52 @@ static void test_add_int_reads_back_in_memory(void **state)
     cJSON_Delete(obj);
 }
 
+/* A NUL in a string, escaped or raw, is found wherever it is; escaped backslashes are not. */
+static void test_check_nul(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t len; /* 0: strlen */
+        int rc;
+        size_t at;
+    } cases[] = {
+        {"{\"command\":[\"tr\\u0000ue\"]}", 0, OP_EINVAL, 15},
+        {"{\"a\":\"\\u0000\"}", 0, OP_EINVAL, 6},
+        {"{\"k\\u0000\":1}", 0, OP_EINVAL, 3},
+        {"{\"a\":\"x\\\\u0000\"}", 0, OP_OK, 0},      /* "x\\u0000": a backslash, then text */
+        {"{\"a\":\"\\\\\\u0000\"}", 0, OP_EINVAL, 8}, /* "\\\u0000": a backslash, then NUL */
+        {"{\"a\":\"\\u0001 \\u00000\"}", 0, OP_EINVAL, 13},
+        {"{\"a\":\"\\u000\"}", 0, OP_OK, 0}, /* too short: cJSON refuses it itself */
+        {"{\"a\":\"fine \\\" \\n\"}", 0, OP_OK, 0},
+        {"{\"a\":\"x\0y\"}", 11, OP_EINVAL, 7},
+        {"{\"a\":1}\0", 8, OP_EINVAL, 7},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].text);
+        size_t at = 999;
+        int rc = jsonx_check_nul(cases[i].text, len, &at);
+        if (rc != cases[i].rc) fail_msg("case %zu: rc %d, expected %d", i, rc, cases[i].rc);
+        if (rc != OP_OK) assert_int_equal(at, cases[i].at);
+    }
+    assert_int_equal(jsonx_check_nul("", 0, NULL), OP_OK);
+}
+
+static void test_parse_refuses_nul_and_bad_json(void **state)
+{
+    (void)state;
+    char err[128];
+    const char *nul = "{\"command\":[\"tr\\u0000ue\"]}";
+    assert_null(jsonx_parse(nul, strlen(nul), err, sizeof err));
+    assert_string_equal(err, "a string holds a NUL character (\\u0000) at byte 15");
+    assert_null(jsonx_parse("{\"a\":", 5, err, sizeof err));
+    assert_non_null(strstr(err, "not valid JSON"));
+    cJSON *ok = jsonx_parse("{\"a\":\"b\"}", 9, err, sizeof err);
+    assert_non_null(ok);
+    assert_string_equal(jsonx_str(ok, "a"), "b");
+    cJSON_Delete(ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +352,8 @@ int main(void)
         cmocka_unit_test(test_add_int_round_trips),
         cmocka_unit_test(test_add_int_exact_up_to_2_53),
         cmocka_unit_test(test_add_int_reads_back_in_memory),
+        cmocka_unit_test(test_check_nul),
+        cmocka_unit_test(test_parse_refuses_nul_and_bad_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -748,10 +748,36 @@ static void test_bucket_takes_refills_and_refunds(void **state)
     assert_int_equal(msg_bucket_take(&b, 1, 10, 20, 1000000), 0);
 }
 
+/*
+ * A payload whose string holds an escaped NUL is refused whole: cJSON would
+ * hand the hub "tr" for "tr\u0000ue", so a job spec inside it would run
+ * another program than the one signed (the hub and sites only see the tree).
+ */
+static void test_parse_refuses_nul_in_strings(void **state)
+{
+    (void)state;
+    const char *ok = "{\"from\":\"op-1\",\"type\":\"req\",\"seq\":5,\"ts\":1000,"
+                     "\"spec\":{\"command\":[\"true\"]}}";
+    const char *bad = "{\"from\":\"op-1\",\"type\":\"req\",\"seq\":5,\"ts\":1000,"
+                      "\"spec\":{\"command\":[\"tr\\u0000ue\"]}}";
+    cJSON *parsed = NULL;
+    msg_header hdr;
+    assert_int_equal(msg_parse(ok, strlen(ok), &parsed, &hdr), OP_OK);
+    cJSON_Delete(parsed);
+    parsed = NULL;
+    assert_int_equal(msg_parse(bad, strlen(bad), &parsed, &hdr), OP_EINVAL);
+    assert_null(parsed);
+    char raw[] = "{\"from\":\"op-1\",\"type\":\"req\",\"seq\":5,\"ts\":1000,\"x\":\"a b\"}";
+    raw[strlen(raw) - 4] = '\0'; /* a raw NUL byte inside the string "a b" */
+    assert_int_equal(msg_parse(raw, sizeof raw - 1, &parsed, &hdr), OP_EINVAL);
+    assert_null(parsed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_restore_rejects_up_to_top),
+        cmocka_unit_test(test_parse_refuses_nul_in_strings),
         cmocka_unit_test(test_sign_verify),
         cmocka_unit_test(test_topic_payload_boundary),
         cmocka_unit_test(test_encode_parse_round_trip),

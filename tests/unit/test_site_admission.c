@@ -217,6 +217,22 @@ static void test_offer_over_capacity_reported_busy(void **state)
     assert_string_equal(reason, "job does not allow site class dc");
 }
 
+/* Without job isolation a site takes no confidential work (a no-op carries no data). */
+static void test_confidential_needs_isolation(void **state)
+{
+    site *s = *state;
+    char why[300];
+    const char *conf = "{\"kind\":\"exec\",\"command\":[\"true\"],\"data_class\":\"confidential\"}";
+    s->caps.isolation = 0;
+    assert_int_equal(admit(s, conf, why, sizeof why), OP_EPERM);
+    assert_non_null(strstr(why, "confidential data needs job isolation"));
+    assert_int_equal(
+        admit(s, "{\"kind\":\"noop\",\"data_class\":\"confidential\"}", why, sizeof why), OP_OK);
+    assert_int_equal(admit(s, TWO_CORES, why, sizeof why), OP_OK);
+    s->caps.isolation = 1;
+    assert_int_equal(admit(s, conf, why, sizeof why), OP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +244,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leaving_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_class_and_residency_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner_policy_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_confidential_needs_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offer_accepted_and_recorded, setup_with_store,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_offer_over_capacity_reported_busy, setup_with_store,
