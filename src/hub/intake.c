@@ -32,6 +32,7 @@
 #define HUB_UNKNOWN_RATE 50.0
 
 /* A drop on the log, at most one line a second (the others counted into the next line). */
+static void note_drop(hub *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note_drop(hub *h, const char *fmt, ...)
 {
     int64_t now = os_mono_ms();
