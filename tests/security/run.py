@@ -7,9 +7,15 @@ or an attack could not be tried (an error in the harness counts as succeeded: no
 assumed safe that was not shown to be). `make test` runs the same files in their short form;
 this target sets OUTPOST_SECURITY_FULL=1, which the attack files read to use the issue's full
 sizes (for example the 300 x 6 MB bogus-signature flood).
-Usage: tests/security/run.py [NAME_FILTER]"""
+When run as root (as CI does) it then runs every attack again with the whole fleet as an
+unprivileged user (uid and gid 65534, through setpriv), where jobs are isolated with a user
+namespace instead of per-slot uids, and adds both passes up.
+Usage: tests/security/run.py [--no-unprivileged] [NAME_FILTER]"""
 import glob
 import os
+import re
+import shutil
+import subprocess
 import sys
 import unittest
 
@@ -36,7 +42,25 @@ class Tally(unittest.TextTestResult):
         super().addError(test, err)
 
 
+def unprivileged_pass(pattern):
+    """The same attacks with every process as uid/gid 65534; (tried, succeeded) or None."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return None
+    print("\n== the same attacks with an unprivileged fleet (uid 65534)", flush=True)
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp",
+            sys.executable, os.path.abspath(__file__), "--no-unprivileged"]
+    r = subprocess.run(argv + ([pattern] if pattern else []), capture_output=True, text=True,
+                       timeout=1800, cwd="/tmp")
+    sys.stdout.write(r.stdout + r.stderr)
+    m = re.search(r"attacks tried (\d+), succeeded (\d+)", r.stdout)
+    if not m:
+        return (1, 1)  # the pass did not run: counted as an attack that got in
+    return (int(m.group(1)), int(m.group(2)))
+
+
 def main(argv):
+    unprivileged = "--no-unprivileged" not in argv
+    argv = [a for a in argv if a != "--no-unprivileged"]
     os.environ.setdefault("OUTPOST_SECURITY_FULL", "1")
     os.environ.setdefault("OUTPOST_BIN", os.path.join(ROOT, "build", "asan", "outpost"))
     pattern = argv[0] if argv else ""
@@ -57,9 +81,14 @@ def main(argv):
     for test, why in result.got_in:
         print(f"ATTACK {test.id()}: {why}")
     skipped = len(result.skipped)
-    print(f"attacks tried {result.tried - skipped}, succeeded {len(result.got_in)}"
-          + (f" ({skipped} skipped: see above)" if skipped else ""))
-    return 1 if result.got_in else 0
+    tried, succeeded = result.tried - skipped, len(result.got_in)
+    second = unprivileged_pass(pattern) if unprivileged else None
+    if second:
+        tried, succeeded = tried + second[0], succeeded + second[1]
+    print(f"attacks tried {tried}, succeeded {succeeded}"
+          + (f" ({skipped} skipped in the first pass: see above)" if skipped else "")
+          + (" (both passes: root and unprivileged)" if second else ""))
+    return 1 if succeeded else 0
 
 
 if __name__ == "__main__":
