@@ -315,6 +315,7 @@ static int record_accepted(site *s, int64_t job_id, int64_t attempt, const cJSON
     snprintf(top, sizeof top, "%llu", (unsigned long long)s->hub_window.top);
     if (site__ensure_tx(s) != OP_OK || sitedb_meta_set(s->db, "hub_seq", top) != OP_OK)
         s->store_failed = 1;
+    site__store_own_seq(s);
     char *text = cJSON_PrintUnformatted(spec_json);
     int rc = text && site__ensure_tx(s) == OP_OK
                  ? sitedb_job_accept(s->db, job_id, attempt, text, os_now_ms())

@@ -183,6 +183,36 @@ static int open_state(site *s, const site_args *a)
     return EXIT_OK;
 }
 
+/*
+ * Where the site's own sequence numbers start: the wall clock in
+ * microseconds, or past the last one stored when that is higher (the clock
+ * stepped back since the last run). The hub keeps this site's top and refuses
+ * anything not above it, so without the stored number a clock set back would
+ * silence the site until it caught up. The number is stored with work the
+ * site records anyway (an accepted offer) and at a clean stop, never on its
+ * own (an idle site writes nothing); the margin covers what was sent since.
+ */
+static uint64_t own_seq_start(site *s)
+{
+    const uint64_t margin = 1000000000ULL;
+    uint64_t clock_us = (uint64_t)os_now_ms() * 1000;
+    char text[32] = "";
+    int64_t stored = 0;
+    if (sitedb_meta_get(s->db, "own_seq", text, sizeof text) != OP_OK ||
+        util_parse_i64(text, 1, INT64_MAX, &stored) != OP_OK)
+        return clock_us;
+    return (uint64_t)stored + margin > clock_us ? (uint64_t)stored + margin : clock_us;
+}
+
+void site__store_own_seq(site *s)
+{
+    if (!s->bus || !s->db) return;
+    char value[32];
+    snprintf(value, sizeof value, "%llu", (unsigned long long)bus_seq(s->bus));
+    if (site__ensure_tx(s) != OP_OK || sitedb_meta_set(s->db, "own_seq", value) != OP_OK)
+        s->store_failed = 1;
+}
+
 /* The sandbox's protections on this machine, then the broker: inbox and meter topic. */
 static int connect_bus(site *s)
 {
@@ -196,7 +226,8 @@ static int connect_bus(site *s)
                      .client_id = client_id,
                      .clean_start = 0,
                      .session_expiry_s = 86400,
-                     .keepalive_s = 10};
+                     .keepalive_s = 10,
+                     .seq_start = own_seq_start(s)};
     if (bus_open(&bc, &s->identity, site__on_message, s, &s->bus) != OP_OK) return OP_EBUS;
     proto_topic(inbox, sizeof inbox, "site", s->identity.id, "inbox");
     bus_subscribe(s->bus, inbox);
@@ -338,6 +369,7 @@ static void shut_down(site *s, int end)
         snprintf(value, sizeof value, "%lld", (long long)s->last_contact_ms);
         if (site__ensure_tx(s) == OP_OK) sitedb_meta_set(s->db, "last_hub_contact", value);
     }
+    site__store_own_seq(s);
     if (sitedb_in_tx(s->db) && sitedb_commit(s->db) != OP_OK) sitedb_rollback(s->db);
     if (end == SITE_STOPPED || end == SITE_LEFT)
         site__send_bye(s, end == SITE_LEFT ? "leave" : "shutdown");

@@ -145,6 +145,8 @@ typedef struct site {
     int inside_envelope; /* draw <= envelope at the last check */
 } site;
 
+/* main.c: the site's own last sequence number into the open transaction (see own_seq_start). */
+void site__store_own_seq(site *s);
 /* main.c: the periods of the loop's timers, from the configuration (all due at once). */
 void site__init_timers(site *s);
 

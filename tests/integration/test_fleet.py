@@ -352,6 +352,30 @@ class FaultTest(unittest.TestCase):
         self.assertIn("site dc-a left (said goodbye)", hub_log)
         self.assertNotIn("site dc-a lost", hub_log)
 
+    def test_site_clock_set_back_is_still_heard(self):
+        """A site whose clock stepped back since its last run (here: the hub has heard
+        sequence numbers from it 12 days ahead of its clock) is still heard after a restart:
+        it starts numbering past its own stored last number, not at its clock."""
+        import sqlite3
+        self.f.start_site("dc-a", "dc", cores=1)
+        self.assertEqual(self.f.sites["dc-a"].stop(), 0)
+        self.f.hub.stop()
+        ahead = int(time.time() * 1e6) + 10**12
+        hub_db = sqlite3.connect(os.path.join(self.f.hub_dir, "hub.db"))
+        hub_db.execute("UPDATE sites SET last_seq=? WHERE id='dc-a'", (ahead,))
+        hub_db.commit()
+        hub_db.close()
+        site_db = sqlite3.connect(os.path.join(self.f.base, "sites", "dc-a", "site.db"))
+        stored = site_db.execute("SELECT value FROM meta WHERE key='own_seq'").fetchone()
+        self.assertIsNotNone(stored, "a clean stop stores the site's last sequence number")
+        site_db.execute("UPDATE meta SET value=? WHERE key='own_seq'", (str(ahead),))
+        site_db.commit()
+        site_db.close()
+        self.f.start_hub(site_lost_after_ms=2000, lease_ms=6000)
+        self.f.start_site("dc-a")  # waits for the hub to call it alive: heard, not replayed
+        jid = int(self.f.cli("submit", "--quiet", "--", "true").stdout)
+        self.assertEqual(self.f.wait_jobs_terminal([jid], 30)[jid], "succeeded")
+
     def test_frozen_site_late_result_is_recorded_not_applied(self):
         self.f.start_site("dc-a", "dc", cores=1)
         self.f.start_site("dc-b", "dc", cores=1)
