@@ -9,8 +9,12 @@
 #include "base/util.h"
 #include "cli/cli_int.h"
 #include "core/jobspec.h"
+#include "wire/token.h"
 
 #include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct option no_options[] = {{NULL, 0, NULL, 0}};
@@ -101,10 +105,22 @@ int cli__cmd_token(cli *c, int argc, char **argv)
     cJSON_AddStringToObject(req, "class", cls);
     if (ttl) jsonx_add_int(req, "ttl_s", ttl);
     if ((rc = cli__request(c, req, "token", &data)) != EXIT_OK) return rc;
-    if (c->json)
+    /* The hub seals the token to this operator's key: only here is it plain text. */
+    char *text = NULL;
+    const char *sealed = cli__text(data, "sealed_token", "");
+    if (ident_open_sealed(&c->identity, sealed, TOKEN_MAX_TEXT, &text, NULL) != OP_OK) {
+        fprintf(stderr, "outpost token: the hub's answer holds no token sealed to this key\n");
+        return EXIT_REJECTED;
+    }
+    if (c->json) {
+        cJSON_DeleteItemFromObjectCaseSensitive(data, "sealed_token");
+        cJSON_AddStringToObject(data, "token", text);
         cli__print_json(stdout, data);
-    else
-        printf("%s\n", cli__text(data, "token", ""));
+    } else {
+        printf("%s\n", text);
+    }
+    sodium_memzero(text, strlen(text));
+    free(text);
     return EXIT_OK;
 }
 

@@ -16,6 +16,7 @@
 #include "hub/hub_int.h"
 #include "wire/token.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,14 +348,24 @@ static int op_token(hub *h, op_call *c)
         snprintf(c->err, c->err_len, "--ttl must be from 1 second to 365 days");
         return OP_EINVAL;
     }
+    /* The token goes back sealed to the asking operator's key: whoever reads the broker,
+     * or the answer kept for retries in hub.db, cannot enroll a site with it. */
+    const hub_operator *op = hub__find_operator(h, c->op_id);
+    if (!op) {
+        snprintf(c->err, c->err_len, "no key to seal a token to for operator %s", c->op_id);
+        return OP_EPERM;
+    }
     token tok;
-    char *text = NULL;
+    char *text = NULL, *sealed = NULL;
     int64_t now = os_now_ms();
     int rc = token_create(&h->identity, cls, now + ttl_s * 1000, &text, &tok);
     if (rc != OP_OK) return rc;
-    rc = hub__check(h, hubdb_token_create(h->db, tok.tid, cls, now, tok.expires_ms, c->op_id));
+    rc = ident_seal(op->pk, text, strlen(text), &sealed);
+    sodium_memzero(text, strlen(text));
+    if (rc == OP_OK)
+        rc = hub__check(h, hubdb_token_create(h->db, tok.tid, cls, now, tok.expires_ms, c->op_id));
     if (rc == OP_OK) {
-        cJSON_AddStringToObject(c->data, "token", text);
+        cJSON_AddStringToObject(c->data, "sealed_token", sealed);
         jsonx_add_int(c->data, "expires_at", tok.expires_ms);
         c->audit = cJSON_CreateObject();
         if (c->audit) {
@@ -366,6 +377,7 @@ static int op_token(hub *h, op_call *c)
                  (long long)ttl_s);
     }
     free(text);
+    free(sealed);
     return rc;
 }
 

@@ -89,6 +89,25 @@ class AttackWireTest(unittest.TestCase):
     def capture(self, wire, needle):
         return wait_for(lambda: wire.find(needle)[:1], 10, 0.05, f"a request with {needle}")[0]
 
+    def test_eavesdropped_token_create_answer_reveals_no_token(self):
+        """Attack 4/5: a broker-wide eavesdropper reads the answer to `token create`. It is
+        sealed to the asking operator's key: no part of the token crosses the broker, and the
+        operator's CLI still prints a token that enrolls a site."""
+        wire = Wire(self.f.port, "outpost/#")
+        try:
+            time.sleep(0.3)
+            token = self.f.cli("token", "create", "--class", "pod").stdout.strip()
+            self.assertTrue(token.startswith("opt1."), token)
+            claims, sig = token.split(".")[1], token.split(".")[2]
+            time.sleep(0.5)
+            self.assertEqual(wire.find(sig.encode()), [], "the token's signature crossed the broker")
+            self.assertEqual(wire.find(claims.encode()), [], "the token's claims crossed the broker")
+            answers = [m for m in wire.messages if m[0].endswith("/resp")]
+            self.assertTrue(any(b"sealed_token" in m[1] for m in answers), "no answer seen")
+        finally:
+            wire.close()
+        self.f.start_site("pod-9", token=token)  # the sealed token still works for its operator
+
     def test_replayed_submit_after_hub_restart_runs_nothing_twice(self):
         wire = Wire(self.f.port, "outpost/v1/op/+/req")
         try:

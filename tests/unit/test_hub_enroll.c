@@ -29,9 +29,12 @@ static char *issue_token(hubfix *f, const char *cls)
     snprintf(req, sizeof req, "{\"cmd\":\"token\",\"class\":\"%s\"}", cls);
     cJSON *resp = hubfix_request(f, req);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok")));
-    char *text = strdup(jsonx_str(cJSON_GetObjectItemCaseSensitive(resp, "data"), "token"));
+    const char *sealed = jsonx_str(cJSON_GetObjectItemCaseSensitive(resp, "data"), "sealed_token");
+    assert_non_null(sealed);
+    assert_null(jsonx_str(cJSON_GetObjectItemCaseSensitive(resp, "data"), "token"));
+    char *text = NULL;
+    assert_int_equal(ident_open_sealed(&f->op, sealed, TOKEN_MAX_TEXT, &text, NULL), OP_OK);
     cJSON_Delete(resp);
-    assert_non_null(text);
     return text;
 }
 

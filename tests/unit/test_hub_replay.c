@@ -184,8 +184,8 @@ static void test_token_create_mints_once(void **state)
     const char *req = "{\"cmd\":\"token\",\"rid\":\"t-1\",\"once\":true,\"class\":\"pod\"}";
     cJSON *first = ask(f, &key, req, 20);
     cJSON *again = ask(f, &key, req, 21);
-    const char *t1 = jsonx_str(cJSON_GetObjectItemCaseSensitive(first, "data"), "token");
-    const char *t2 = jsonx_str(cJSON_GetObjectItemCaseSensitive(again, "data"), "token");
+    const char *t1 = jsonx_str(cJSON_GetObjectItemCaseSensitive(first, "data"), "sealed_token");
+    const char *t2 = jsonx_str(cJSON_GetObjectItemCaseSensitive(again, "data"), "sealed_token");
     assert_non_null(t1);
     assert_non_null(t2);
     assert_string_equal(t1, t2);

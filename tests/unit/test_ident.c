@@ -236,9 +236,36 @@ static void test_sign_verify(void **state)
     ident_wipe(&b);
 }
 
+/* A sealed box opens only for its recipient, and not once altered. */
+static void test_seal_opens_only_for_its_recipient(void **state)
+{
+    (void)state;
+    ident alice, mallory;
+    testkit_ident(&alice, "op-alice", 7);
+    testkit_ident(&mallory, "op-mallory", 8);
+    const char *secret = "opt1.claims.signature";
+    char *sealed = NULL, *plain = NULL;
+    size_t len = 0;
+    assert_int_equal(ident_seal(alice.pk, secret, strlen(secret), &sealed), OP_OK);
+    assert_null(strstr(sealed, "claims"));
+    assert_int_equal(ident_open_sealed(&alice, sealed, 1024, &plain, &len), OP_OK);
+    assert_string_equal(plain, secret);
+    assert_int_equal(len, strlen(secret));
+    free(plain);
+    plain = NULL;
+    assert_int_equal(ident_open_sealed(&mallory, sealed, 1024, &plain, NULL), OP_EINVAL);
+    assert_null(plain);
+    sealed[10] = sealed[10] == 'A' ? 'B' : 'A'; /* one base64 digit of the box changed */
+    assert_int_equal(ident_open_sealed(&alice, sealed, 1024, &plain, NULL), OP_EINVAL);
+    assert_int_not_equal(ident_open_sealed(&alice, "not base64!", 1024, &plain, NULL), OP_OK);
+    assert_int_equal(ident_open_sealed(&alice, sealed, 4, &plain, NULL), OP_ETOOBIG);
+    free(sealed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seal_opens_only_for_its_recipient),
         cmocka_unit_test_setup_teardown(test_create_and_reload, testkit_tmpdir_setup,
                                         testkit_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_key_file_with_trailing_newline, testkit_tmpdir_setup,

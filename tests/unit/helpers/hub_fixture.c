@@ -25,6 +25,10 @@ static hub *open_hub(hubfix *f)
     snprintf(h->data_dir, sizeof h->data_dir, "%s", f->dir);
     hubfix_ident(&h->identity, "hub", 200);
     assert_int_equal(hub__open_store(h, f->db_path, 0), OP_OK);
+    hubfix_ident(&f->op, "op-test", 201);
+    hub_operator *op = &h->operators[h->n_operators++];
+    snprintf(op->id, sizeof op->id, "%s", f->op.id);
+    memcpy(op->pk, f->op.pk, sizeof op->pk);
     return h;
 }
 

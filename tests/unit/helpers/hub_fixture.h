@@ -20,6 +20,7 @@ typedef struct hubfix {
     ident site_keys[8]; /* the keys of the sites hubfix_site added, in order */
     int n_site_keys;
     uint64_t seq; /* the next sequence number of hubfix_signed */
+    ident op;     /* "op-test", the operator of hubfix_request, listed as the hub's operator */
 } hubfix;
 
 /* cmocka setup/teardown: *state is a hubfix with its hub open. */
