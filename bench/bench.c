@@ -333,33 +333,72 @@ static int submit_async(client *c, const cJSON *spec, int count)
     return rc;
 }
 
-static int run_e2e(int argc, char **argv)
+typedef struct e2e_args {
+    const char *hub_dir, *kind;
+    int64_t count, batch, window, timeout_s, pipeline, rate;
+} e2e_args;
+
+/* Options of `outpost-bench e2e`; 0, or 2 after printing the usage. */
+static int e2e_parse(int argc, char **argv, e2e_args *a)
 {
-    const char *hub_dir = NULL, *kind = "noop";
-    int64_t count = 2000, batch = 50, window = 400, timeout_s = 600, pipeline = 1, rate = 0;
+    *a = (e2e_args){
+        .kind = "noop", .count = 2000, .batch = 50, .window = 400, .timeout_s = 600, .pipeline = 1};
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--hub-dir"))
-            hub_dir = argv[i + 1];
+            a->hub_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--kind"))
-            kind = argv[i + 1];
+            a->kind = argv[i + 1];
         else if (!strcmp(argv[i], "--count"))
-            util_parse_i64(argv[i + 1], 1, 10000000, &count);
+            util_parse_i64(argv[i + 1], 1, 10000000, &a->count);
         else if (!strcmp(argv[i], "--batch"))
-            util_parse_i64(argv[i + 1], 1, 1000, &batch);
+            util_parse_i64(argv[i + 1], 1, 1000, &a->batch);
         else if (!strcmp(argv[i], "--window"))
-            util_parse_i64(argv[i + 1], 1, 1000000, &window);
+            util_parse_i64(argv[i + 1], 1, 1000000, &a->window);
         else if (!strcmp(argv[i], "--timeout"))
-            util_parse_i64(argv[i + 1], 1, 86400, &timeout_s);
+            util_parse_i64(argv[i + 1], 1, 86400, &a->timeout_s);
         else if (!strcmp(argv[i], "--pipeline"))
-            util_parse_i64(argv[i + 1], 1, 64, &pipeline);
+            util_parse_i64(argv[i + 1], 1, 64, &a->pipeline);
         else if (!strcmp(argv[i], "--rate"))
-            util_parse_i64(argv[i + 1], 1, 1000000, &rate);
+            util_parse_i64(argv[i + 1], 1, 1000000, &a->rate);
     }
-    if (!hub_dir) {
-        fprintf(stderr, "usage: outpost-bench e2e --hub-dir D [--kind noop|exec] [--count N]"
-                        " [--batch B] [--window W]\n");
-        return 2;
-    }
+    if (a->hub_dir) return 0;
+    fprintf(stderr, "usage: outpost-bench e2e --hub-dir D [--kind noop|exec] [--count N]"
+                    " [--batch B] [--window W]\n");
+    return 2;
+}
+
+/* The run's figures as one JSON line on stdout. */
+static void e2e_report(const e2e_args *a, const client *c, double elapsed)
+{
+    int64_t *lat = malloc((size_t)a->count * sizeof *lat);
+    size_t n = 0;
+    for (size_t k = 0; lat && k < c->capacity; k++)
+        if (c->latency_us[k] > 0 && n < (size_t)a->count) lat[n++] = c->latency_us[k];
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "kind", a->kind);
+    cJSON_AddNumberToObject(out, "jobs", (double)a->count);
+    cJSON_AddNumberToObject(out, "batch", (double)a->batch);
+    cJSON_AddNumberToObject(out, "window", (double)a->window);
+    cJSON_AddNumberToObject(out, "pipeline", (double)a->pipeline);
+    cJSON_AddNumberToObject(out, "offered_rate", (double)a->rate);
+    cJSON_AddNumberToObject(out, "seconds", elapsed);
+    cJSON_AddNumberToObject(out, "jobs_per_s", (double)a->count / elapsed);
+    cJSON_AddNumberToObject(out, "p50_ms", lat ? percentile_ms(lat, n, 0.50) : 0);
+    cJSON_AddNumberToObject(out, "p99_ms", lat ? percentile_ms(lat, n, 0.99) : 0);
+    char *text = cJSON_PrintUnformatted(out);
+    puts(text);
+    free(text);
+    cJSON_Delete(out);
+    free(lat);
+}
+
+static int run_e2e(int argc, char **argv)
+{
+    e2e_args a;
+    if (e2e_parse(argc, argv, &a) != 0) return 2;
+    const char *hub_dir = a.hub_dir, *kind = a.kind;
+    int64_t count = a.count, batch = a.batch, window = a.window, timeout_s = a.timeout_s,
+            pipeline = a.pipeline, rate = a.rate;
     client c;
     memset(&c, 0, sizeof c);
     if (connect_operator(&c, hub_dir) != 0) return 1;
@@ -400,28 +439,8 @@ static int run_e2e(int argc, char **argv)
             return 1;
         }
     }
-    double elapsed = seconds_since(t0);
-    int64_t *lat = malloc((size_t)count * sizeof *lat);
-    size_t n = 0;
-    for (size_t k = 0; k < c.capacity; k++)
-        if (c.latency_us[k] > 0) lat[n++] = c.latency_us[k];
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "kind", kind);
-    cJSON_AddNumberToObject(out, "jobs", (double)count);
-    cJSON_AddNumberToObject(out, "batch", (double)batch);
-    cJSON_AddNumberToObject(out, "window", (double)window);
-    cJSON_AddNumberToObject(out, "pipeline", (double)pipeline);
-    cJSON_AddNumberToObject(out, "offered_rate", (double)rate);
-    cJSON_AddNumberToObject(out, "seconds", elapsed);
-    cJSON_AddNumberToObject(out, "jobs_per_s", (double)count / elapsed);
-    cJSON_AddNumberToObject(out, "p50_ms", percentile_ms(lat, n, 0.50));
-    cJSON_AddNumberToObject(out, "p99_ms", percentile_ms(lat, n, 0.99));
-    char *text = cJSON_PrintUnformatted(out);
-    puts(text);
-    free(text);
-    cJSON_Delete(out);
+    e2e_report(&a, &c, seconds_since(t0));
     cJSON_Delete(spec);
-    free(lat);
     free(c.sent_us);
     free(c.latency_us);
     free(c.req_sent_us);
@@ -529,6 +548,22 @@ static int run_mqtt(int argc, char **argv)
 
 /* ---------- audit log ---------- */
 
+/* Baseline of a verification: just reading every entry and hashing its bytes once. */
+static double audit_scan_seconds(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    uint8_t h[32];
+    int64_t t0 = os_mono_us();
+    sqlite3_open(path, &db);
+    sqlite3_prepare_v2(db, "SELECT entry FROM audit_entries ORDER BY idx", -1, &st, NULL);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        audit_leaf_hash(sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), h);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return seconds_since(t0);
+}
+
 static int run_audit(int argc, char **argv)
 {
     int64_t entries = 1000000;
@@ -574,18 +609,7 @@ static int run_audit(int argc, char **argv)
     if (auditlog_open(path, &log) != OP_OK) return 1;
     int vrc = auditlog_verify(log, key.pk, &head, finding, sizeof finding);
     double verify_s = seconds_since(t0);
-    /* Baseline: just reading every entry and hashing its bytes once, nothing else. */
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    uint8_t h[32];
-    t0 = os_mono_us();
-    sqlite3_open(path, &db);
-    sqlite3_prepare_v2(db, "SELECT entry FROM audit_entries ORDER BY idx", -1, &st, NULL);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        audit_leaf_hash(sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), h);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    double scan_s = seconds_since(t0);
+    double scan_s = audit_scan_seconds(path);
     uint8_t proof[AUDIT_MAX_PROOF][32];
     size_t inc_len = 0, con_len = 0;
     auditlog_inclusion_proof(log, (uint64_t)entries / 3, (uint64_t)entries, proof, &inc_len);
@@ -643,12 +667,11 @@ static long rss_kib(void)
  * ranks, forecasts that dip over the day, failure rates; jobs of 1-8 cores,
  * 5 min-8 h, a class mask, 1% pinned to their origin, 40% deferrable.
  */
-static void bench_fleet(cJSON *out, size_t n, long placements)
+enum { FLEET_JOBS = 4096, FLEET_BATCH = 256 };
+
+/* The fleet's sites (45% pods, 45% cars, 10% data centers); names[i] is sites[i].id. */
+static void fleet_sites(sched_site *sites, char (*names)[16], size_t n, int64_t now)
 {
-    long rss0 = rss_kib();
-    sched_site *sites = calloc(n, sizeof *sites);
-    char(*names)[16] = calloc(n, sizeof *names);
-    int64_t now = 1000000000;
     static const double region_rank[8] = {0.1, 0.95, 0.4, 0.6, 0.25, 0.8, 0.5, 0.0};
     for (size_t i = 0; i < n; i++) {
         snprintf(names[i], sizeof names[i], "s%zu", i);
@@ -684,12 +707,12 @@ static void bench_fleet(cJSON *out, size_t n, long placements)
                 if (now + sched_horizon_ms[k] > s->stay_until_ms) s->horizon_watts[k] = 0;
         }
     }
-    long rss_sites = rss_kib();
-    sched_fleet *f = sched_fleet_new(sites, n);
-    long rss_index = rss_kib();
-    enum { N_JOBS = 4096 };
-    sched_job *jobs = calloc(N_JOBS, sizeof *jobs);
-    for (int j = 0; j < N_JOBS; j++) {
+}
+
+/* The jobs the fleet is offered, in a ring of FLEET_JOBS (1% pinned to a site of names). */
+static void fleet_jobs(sched_job *jobs, char (*names)[16], size_t n, int64_t now)
+{
+    for (int j = 0; j < FLEET_JOBS; j++) {
         uint64_t u = rnd() % 100;
         int64_t dur = 300000 + (int64_t)(rnd() % (8 * 3600000ULL));
         jobs[j] = (sched_job){.cores = u < 50   ? 1
@@ -711,17 +734,33 @@ static void bench_fleet(cJSON *out, size_t n, long placements)
             jobs[j].origin_index = (int)o;
         }
     }
-    /*
-     * Steady state: fill the fleet (untimed) until jobs keep waiting, which
-     * gives what it can hold with these constraints; then, timed, a random
-     * running job finishes (is released) before each decision whenever 70%
-     * of that is running.
-     */
-    size_t cap = 64, n_running = 0;
-    int32_t(*running)[2] = calloc(cap, sizeof *running);
-    long placed = 0, waited = 0, tried = 0;
-    for (int misses = 0; misses < 200; tried++) {
-        const sched_job *job = &jobs[tried % N_JOBS];
+}
+
+/* The running jobs (site index, job index), growing as placements are made. */
+typedef struct fleet_run {
+    int32_t (*running)[2];
+    size_t n, cap, target;
+    long placed, waited, tried;
+    int64_t release_us;
+} fleet_run;
+
+static void run_add(fleet_run *r, int32_t site, int32_t job)
+{
+    if (r->n == r->cap) r->running = realloc(r->running, (r->cap *= 2) * sizeof *r->running);
+    r->running[r->n][0] = site;
+    r->running[r->n][1] = job;
+    r->n++;
+}
+
+/*
+ * Steady state: fill the fleet (untimed) until jobs keep waiting, which
+ * gives what it can hold with these constraints; then 30% of that finishes,
+ * and the timed loop keeps 70% running.
+ */
+static void fleet_fill(sched_fleet *f, const sched_job *jobs, fleet_run *r)
+{
+    for (int misses = 0; misses < 200; r->tried++) {
+        const sched_job *job = &jobs[r->tried % FLEET_JOBS];
         sched_decision d;
         sched_fleet_place(f, job, 0, &d);
         if (d.outcome != SCHED_PLACED) {
@@ -730,81 +769,107 @@ static void bench_fleet(cJSON *out, size_t n, long placements)
         }
         misses = 0;
         sched_fleet_reserve(f, (size_t)d.site_index, job);
-        if (n_running == cap) running = realloc(running, (cap *= 2) * sizeof *running);
-        running[n_running][0] = d.site_index;
-        running[n_running][1] = (int32_t)(tried % N_JOBS);
-        n_running++;
+        run_add(r, d.site_index, (int32_t)(r->tried % FLEET_JOBS));
     }
-    size_t target = n_running * 7 / 10;
-    while (n_running > target) {
-        n_running--;
-        sched_fleet_release(f, (size_t)running[n_running][0], &jobs[running[n_running][1]]);
+    r->target = r->n * 7 / 10;
+    while (r->n > r->target) {
+        r->n--;
+        sched_fleet_release(f, (size_t)r->running[r->n][0], &jobs[r->running[r->n][1]]);
     }
-    tried = 0;
-    /* timed: batches of 256 queued jobs; before each, as many random running jobs finish */
-    enum { BATCH = 256 };
-    sched_job batch[BATCH];
-    sched_decision decided[BATCH];
-    int64_t t0 = os_mono_us(), release_us = 0;
-    while (placed < placements) {
+    r->tried = 0;
+}
+
+/* Timed: batches of FLEET_BATCH queued jobs; before each, as many random running jobs finish. */
+static void fleet_timed(sched_fleet *f, const sched_job *jobs, fleet_run *r, long placements)
+{
+    sched_job batch[FLEET_BATCH];
+    sched_decision decided[FLEET_BATCH];
+    while (r->placed < placements) {
         int64_t r0 = os_mono_us();
-        while (n_running > target) {
-            size_t r = rnd() % n_running;
-            sched_fleet_release(f, (size_t)running[r][0], &jobs[running[r][1]]);
-            running[r][0] = running[--n_running][0];
-            running[r][1] = running[n_running][1];
+        while (r->n > r->target) {
+            size_t k = rnd() % r->n;
+            sched_fleet_release(f, (size_t)r->running[k][0], &jobs[r->running[k][1]]);
+            r->running[k][0] = r->running[--r->n][0];
+            r->running[k][1] = r->running[r->n][1];
         }
-        release_us += os_mono_us() - r0;
-        int32_t first = (int32_t)(tried % N_JOBS);
-        for (int b = 0; b < BATCH; b++)
-            batch[b] = jobs[(tried + b) % N_JOBS];
-        tried += BATCH;
+        r->release_us += os_mono_us() - r0;
+        int32_t first = (int32_t)(r->tried % FLEET_JOBS);
+        for (int b = 0; b < FLEET_BATCH; b++)
+            batch[b] = jobs[(r->tried + b) % FLEET_JOBS];
+        r->tried += FLEET_BATCH;
         size_t got;
-        sched_fleet_place_batch(f, batch, BATCH, decided, &got);
-        for (int b = 0; b < BATCH; b++) {
-            if (decided[b].outcome != SCHED_PLACED) {
-                waited++;
-                continue;
-            }
-            if (n_running == cap) running = realloc(running, (cap *= 2) * sizeof *running);
-            running[n_running][0] = decided[b].site_index;
-            running[n_running][1] = (int32_t)((first + b) % N_JOBS);
-            n_running++;
+        sched_fleet_place_batch(f, batch, FLEET_BATCH, decided, &got);
+        for (int b = 0; b < FLEET_BATCH; b++) {
+            if (decided[b].outcome != SCHED_PLACED)
+                r->waited++;
+            else
+                run_add(r, decided[b].site_index, (int32_t)((first + b) % FLEET_JOBS));
         }
-        placed += (long)got;
+        r->placed += (long)got;
     }
-    double secs_all = seconds_since(t0), secs = secs_all - (double)release_us / 1e6;
-    /* baseline: the full scan (sched_place, same filter and score) on the same fleet */
+}
+
+/* Baseline: the full scan (sched_place, same filter and score) on the same fleet; per second. */
+static double fleet_scan_rate(const sched_site *sites, size_t n, const sched_job *jobs)
+{
     int scans = n > 10000 ? 20 : n > 1000 ? 200 : 2000;
     int64_t t1 = os_mono_us();
     for (int i = 0; i < scans; i++) {
         sched_decision d;
-        sched_place(sites, n, &jobs[i % N_JOBS], &d);
+        sched_place(sites, n, &jobs[i % FLEET_JOBS], &d);
         sink += d.score;
         sched_decision_clear(&d);
     }
-    double scan_per_s = scans / seconds_since(t1);
+    return scans / seconds_since(t1);
+}
+
+static void fleet_report(cJSON *out, size_t n, const fleet_run *r, double secs_all,
+                         double scan_per_s, const long rss[3])
+{
+    double secs = secs_all - (double)r->release_us / 1e6;
+    long decisions = r->placed + r->waited;
     char key[48];
     snprintf(key, sizeof key, "fleet_%zu_sites", n);
     cJSON *o = cJSON_AddObjectToObject(out, key);
     cJSON_AddNumberToObject(o, "sites", (double)n);
-    cJSON_AddNumberToObject(o, "placements", (double)placed);
-    cJSON_AddNumberToObject(o, "waits", (double)waited);
-    cJSON_AddNumberToObject(o, "running_at_end", (double)n_running);
-    cJSON_AddNumberToObject(o, "fleet_holds", (double)target * 10 / 7);
-    cJSON_AddNumberToObject(o, "decisions_per_s", (double)(placed + waited) / secs);
-    cJSON_AddNumberToObject(o, "placements_per_s", (double)placed / secs);
-    cJSON_AddNumberToObject(o, "placements_per_s_with_releases", (double)placed / secs_all);
-    cJSON_AddNumberToObject(o, "ns_per_decision", secs * 1e9 / (double)(placed + waited));
+    cJSON_AddNumberToObject(o, "placements", (double)r->placed);
+    cJSON_AddNumberToObject(o, "waits", (double)r->waited);
+    cJSON_AddNumberToObject(o, "running_at_end", (double)r->n);
+    cJSON_AddNumberToObject(o, "fleet_holds", (double)r->target * 10 / 7);
+    cJSON_AddNumberToObject(o, "decisions_per_s", (double)decisions / secs);
+    cJSON_AddNumberToObject(o, "placements_per_s", (double)r->placed / secs);
+    cJSON_AddNumberToObject(o, "placements_per_s_with_releases", (double)r->placed / secs_all);
+    cJSON_AddNumberToObject(o, "ns_per_decision", secs * 1e9 / (double)decisions);
     cJSON_AddNumberToObject(o, "scan_placements_per_s", scan_per_s);
-    cJSON_AddNumberToObject(o, "ratio_vs_scan", (double)placed / secs / scan_per_s);
+    cJSON_AddNumberToObject(o, "ratio_vs_scan", (double)r->placed / secs / scan_per_s);
     cJSON_AddNumberToObject(o, "bytes_per_site_structs",
                             (double)(sizeof(sched_site) + sched_fleet_bytes_per_site()));
-    cJSON_AddNumberToObject(o, "bytes_per_site_rss", (double)(rss_index - rss0) * 1024.0 / n);
-    cJSON_AddNumberToObject(o, "index_bytes_per_site_rss",
-                            (double)(rss_index - rss_sites) * 1024.0 / n);
+    cJSON_AddNumberToObject(o, "bytes_per_site_rss", (double)(rss[2] - rss[0]) * 1024.0 / n);
+    cJSON_AddNumberToObject(o, "index_bytes_per_site_rss", (double)(rss[2] - rss[1]) * 1024.0 / n);
+}
+
+static void bench_fleet(cJSON *out, size_t n, long placements)
+{
+    long rss[3]; /* before the sites, after them, after the index (KiB) */
+    rss[0] = rss_kib();
+    sched_site *sites = calloc(n, sizeof *sites);
+    char(*names)[16] = calloc(n, sizeof *names);
+    int64_t now = 1000000000;
+    fleet_sites(sites, names, n, now);
+    rss[1] = rss_kib();
+    sched_fleet *f = sched_fleet_new(sites, n);
+    rss[2] = rss_kib();
+    sched_job *jobs = calloc(FLEET_JOBS, sizeof *jobs);
+    fleet_jobs(jobs, names, n, now);
+    fleet_run r = {.cap = 64};
+    r.running = calloc(r.cap, sizeof *r.running);
+    fleet_fill(f, jobs, &r);
+    int64_t t0 = os_mono_us();
+    fleet_timed(f, jobs, &r, placements);
+    double secs_all = seconds_since(t0);
+    fleet_report(out, n, &r, secs_all, fleet_scan_rate(sites, n, jobs), rss);
     sched_fleet_free(f);
-    free(running);
+    free(r.running);
     free(jobs);
     free(sites);
     free(names);
