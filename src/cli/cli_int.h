@@ -157,6 +157,9 @@ int cli__job_id_arg(const cli *c, int argc, char **argv, int64_t *id);
 /* The whole command line of a command that takes a job id and no option of its own. EXIT_OK
  * with *id, or with *help when --help was printed; EXIT_USAGE (printed). */
 int cli__job_id_only(cli *c, int argc, char **argv, int64_t *id, int *help);
+/* A command on one job with no answer to show (cancel, approve): the request cmd, then
+ * "job N <done>". An exit code. */
+int cli__job_action(cli *c, int argc, char **argv, const char *cmd, const char *done);
 
 /* ---- cmd_fleet.c ---- */
 int cli__cmd_sites(cli *c, int argc, char **argv);

@@ -126,15 +126,7 @@ int cli__cmd_token(cli *c, int argc, char **argv)
 
 int cli__cmd_approve(cli *c, int argc, char **argv)
 {
-    int64_t id;
-    int help;
-    int rc = cli__job_id_only(c, argc, argv, &id, &help);
-    if (rc != EXIT_OK || help) return rc;
-    cJSON *req = cJSON_CreateObject(), *data = NULL;
-    jsonx_add_int(req, "id", id);
-    if ((rc = cli__request(c, req, "approve", &data)) == EXIT_OK)
-        printf("job %lld approved\n", (long long)id);
-    return rc;
+    return cli__job_action(c, argc, argv, "approve", "approved");
 }
 
 /* operator-key: this operator's public key, to add to the hub's operators file. No hub. */

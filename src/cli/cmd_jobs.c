@@ -283,7 +283,7 @@ int cli__cmd_watch(cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
-int cli__cmd_cancel(cli *c, int argc, char **argv)
+int cli__job_action(cli *c, int argc, char **argv, const char *cmd, const char *done)
 {
     int64_t id;
     int help;
@@ -291,7 +291,12 @@ int cli__cmd_cancel(cli *c, int argc, char **argv)
     if (rc != EXIT_OK || help) return rc;
     cJSON *req = cJSON_CreateObject(), *data = NULL;
     jsonx_add_int(req, "id", id);
-    if ((rc = cli__request(c, req, "cancel", &data)) != EXIT_OK) return rc;
-    printf("job %lld cancelled\n", (long long)id);
+    if ((rc = cli__request(c, req, cmd, &data)) != EXIT_OK) return rc;
+    printf("job %lld %s\n", (long long)id, done);
     return EXIT_OK;
+}
+
+int cli__cmd_cancel(cli *c, int argc, char **argv)
+{
+    return cli__job_action(c, argc, argv, "cancel", "cancelled");
 }
