@@ -373,6 +373,7 @@ static int fork_child(start_prep *prep, const sandbox_spec *spec, sandbox_run *r
         return OP_ESYS;
     }
     run->pid = pid;
+    run->isolated = spec->use_isolation ? 1 : 0;
     /* Also from this side, so that killpg works even before the child ran. EACCES after exec. */
     setpgid(pid, pid);
     close(prep->report_pipe[1]);
@@ -612,6 +613,7 @@ int sandbox_poll(sandbox_run *run, sandbox_result *result)
 void sandbox_signal(sandbox_run *run, int sig)
 {
     if (!run || run->reaped || run->pid <= 0) return;
+    if ((sig == SIGSTOP || sig == SIGCONT) && sandbox__pause(run, sig == SIGSTOP) == 0) return;
     if (killpg(run->pid, sig) != 0 && errno != ESRCH)
         log_warn("sandbox", "killpg %d, signal %d: %s", (int)run->pid, sig, strerror(errno));
     if (sig == SIGKILL && run->cgroup_leaf) sandbox__cgroup_kill(run->cgroup_leaf);

@@ -195,7 +195,12 @@ int sandbox_start(const sandbox_spec *spec, sandbox_run **out);
  */
 int sandbox_poll(sandbox_run *run, sandbox_result *result);
 
-/* Sends sig to the job's whole process group (SIGTERM for a grace stop, SIGKILL, SIGSTOP, SIGCONT).
+/*
+ * Sends sig to the job's process group (SIGTERM for a grace stop, SIGKILL).
+ * SIGSTOP and SIGCONT pause and resume the whole job, processes that left
+ * its group included: through cgroup.freeze when the job has a cgroup leaf,
+ * else to every process of its PID namespace when isolated, else (neither)
+ * to its process group only.
  */
 void sandbox_signal(sandbox_run *run, int sig);
 

@@ -141,6 +141,7 @@ struct sandbox_run {
     int64_t disk_bytes; /* its quota */
     int64_t quota_checked_ms;
     int killed_quota;
+    int isolated; /* own PID namespace: run->pid is its init */
 };
 
 /* ---- the child (sandbox_child.c) ---- */
@@ -159,6 +160,12 @@ int sandbox__enter_netns(const child_plan *plan);
 int sandbox__install_seccomp(const child_plan *plan, int *step);
 /* Writes text to an existing file (procfs, cgroupfs), safe in the child. 0 or an errno value. */
 int sandbox__write_file(const char *path, const char *text);
+/*
+ * Stops (stop=1) or continues (0) every process of the job, not only its
+ * process group (sandbox_pause.c). 0, or -1 when only the process group can
+ * be reached (no cgroup leaf, no PID namespace).
+ */
+int sandbox__pause(sandbox_run *run, int stop);
 
 /* ---- isolation, child side (sandbox_ns.c) ---- */
 

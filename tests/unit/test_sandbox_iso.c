@@ -226,6 +226,56 @@ static void test_nothing_outlives_the_job(void **state)
     sandbox_result_clear(&res);
 }
 
+static long file_size(const char *dir, const char *name)
+{
+    char path[PATH_MAX + 64];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/*
+ * A paused job draws nothing: a child that left the job's process group
+ * (setsid) stops with it and goes on after the resume: frozen through a
+ * cgroup leaf in parent_cgroup, or (NULL) signalled through the PID
+ * namespace walk.
+ */
+static void check_pause_stops_everything(const fixture *fx, const char *parent_cgroup)
+{
+    char *argv[] = {"sh", "-c",
+                    "setsid sh -c 'while :; do echo x >> ticks; sleep 0.01; done' & sleep 30",
+                    NULL};
+    sandbox_spec spec = make_spec(fx, argv);
+    spec.cgroup_dir = parent_cgroup;
+    spec.job_name = parent_cgroup ? "job-p" : NULL;
+    sandbox_run *run = NULL;
+    assert_int_equal(sandbox_start(&spec, &run), OP_OK);
+    int64_t deadline = os_mono_ms() + POLL_LIMIT_MS;
+    while (file_size(fx->workdir, "ticks") < 20 && os_mono_ms() < deadline)
+        testkit_sleep_ms(20);
+    assert_true(file_size(fx->workdir, "ticks") >= 20);
+    sandbox_signal(run, SIGSTOP);
+    testkit_sleep_ms(150);
+    long paused = file_size(fx->workdir, "ticks");
+    testkit_sleep_ms(500);
+    assert_int_equal(file_size(fx->workdir, "ticks"), paused);
+    sandbox_signal(run, SIGCONT);
+    while (file_size(fx->workdir, "ticks") <= paused + 20 && os_mono_ms() < deadline)
+        testkit_sleep_ms(20);
+    assert_true(file_size(fx->workdir, "ticks") > paused + 20);
+    sandbox_signal(run, SIGKILL);
+    sandbox_result res;
+    wait_done(run, &res);
+    sandbox_result_clear(&res);
+    sandbox_free(run);
+}
+
+static void test_pause_stops_children_that_left_the_group(void **state)
+{
+    require_isolation();
+    check_pause_stops_everything(*state, NULL);
+}
+
 static void test_processes_limited(void **state)
 {
     require_isolation();
@@ -357,6 +407,7 @@ static void test_cgroup_joined(void **state)
     spec.job_name = "job-1";
     sandbox_result res;
     run_job(&spec, &res);
+    check_pause_stops_everything(fx, parent); /* frozen through the cgroup */
     rmdir(parent);
     char expected[128];
     snprintf(expected, sizeof expected, "0::/outpost-iso-%d/job-1\n", (int)getpid());
@@ -371,6 +422,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_is_invisible, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writes_only_work_dir_and_tmp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_outlives_the_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_stops_children_that_left_the_group, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_processes_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_status_and_signals, setup, teardown),
