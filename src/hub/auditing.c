@@ -6,6 +6,7 @@
  */
 #include "base/err.h"
 #include "base/jsonx.h"
+#include "base/log.h"
 #include "base/os.h"
 #include "hub/hub_int.h"
 
@@ -44,6 +45,21 @@ void hub__audit_sign_head(hub *h)
         h->head = head;
     } else
         h->store_failed = 1;
+}
+
+void hub__audit_rollback(hub *h)
+{
+    if (!h->audit) return;
+    if (auditlog_reload(h->audit) != OP_OK)
+        log_error("hub", "audit log: cannot re-read after a rollback; run `outpost audit verify`");
+    h->head = h->head_committed;
+    h->head_size = h->head_size_committed;
+}
+
+void hub__audit_committed(hub *h)
+{
+    h->head_committed = h->head;
+    h->head_size_committed = h->head_size;
 }
 
 void hub__job_event(hub *h, int64_t job_id, int64_t attempt, const char *site, const char *event,

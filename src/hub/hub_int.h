@@ -154,7 +154,9 @@ typedef struct hub {
     char *policy_text;
     uint64_t head_size; /* size of the last signed tree head */
     audit_sth head;     /* the last signed tree head, sent to sites with acknowledgements */
-    uint64_t commits;   /* loop transactions committed, and their time in fsync'd COMMIT */
+    uint64_t head_size_committed; /* head_size and head as of the last commit */
+    audit_sth head_committed;
+    uint64_t commits; /* loop transactions committed, and their time in fsync'd COMMIT */
     int64_t commit_us;
 } hub;
 
@@ -193,6 +195,11 @@ hub_site *hub__find_site(hub *h, const char *id);
 hub_site *hub__add_site(hub *h, const char *id);
 hub_operator *hub__find_operator(hub *h, const char *id);
 /* Sites and their reservations from the store; every site presumed alive for a loss timeout. */
+/*
+ * The sites' reservations recomputed from the jobs table: after a rolled-back
+ * batch, placements it made in memory are forgotten with it. OP_ESTORE.
+ */
+int hub__reload_reservations(hub *h);
 int hub__load_sites(hub *h);
 /* <data-dir>/operators: the operator keys allowed to use the API. */
 int hub__load_operators(hub *h);
@@ -338,6 +345,14 @@ void hub__audit_detail(hub *h, const char *kind, const char *prefix, const char 
                        const char *detail);
 /* Signs a tree head over everything logged so far (when something was). */
 void hub__audit_sign_head(hub *h);
+/*
+ * After a rolled-back transaction (or savepoint): the audit log's in-memory
+ * tree re-read from the store and the head back to the last committed one,
+ * so that nothing appended or signed in the lost batch is built on.
+ */
+void hub__audit_rollback(hub *h);
+/* After a commit: the head signed in it is the one a rollback returns to. */
+void hub__audit_committed(hub *h);
 /* One step of a job's history: in the job's events and on the audit log. */
 void hub__job_event(hub *h, int64_t job_id, int64_t attempt, const char *site, const char *event,
                     const char *detail);

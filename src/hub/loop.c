@@ -74,6 +74,7 @@ static void count_committed(hub *h)
     h->counted.results_duplicate += h->tx_counted.results_duplicate;
     h->counted.results_stale += h->tx_counted.results_stale;
     memset(&h->tx_counted, 0, sizeof h->tx_counted);
+    hub__audit_committed(h);
 }
 
 int hub__commit(hub *h)
@@ -89,6 +90,9 @@ int hub__commit(hub *h)
     if (rc != OP_OK) {
         /* Nothing was promised yet: drop the batch; senders will retry. */
         hubdb_rollback(h->db);
+        hub__audit_rollback(h);
+        if (hub__reload_reservations(h) != OP_OK)
+            log_error("hub", "cannot re-read the sites' reservations after a rollback");
         hub__discard_outgoing(h);
         memset(&h->tx_counted, 0, sizeof h->tx_counted);
         log_error("hub", "store transaction failed; batch rolled back");

@@ -121,7 +121,7 @@ int hub__open_store(hub *h, const char *path, int synchronous_full)
     int rc = hubdb_open(path, synchronous_full, &h->db);
     if (rc == OP_OK) rc = hub__load_sites(h);
     if (rc == OP_OK) rc = hubdb_attach_audit(h->db, &h->audit);
-    if (rc == OP_OK) h->head_size = auditlog_size(h->audit);
+    if (rc == OP_OK) h->head_size = h->head_size_committed = auditlog_size(h->audit);
     return rc;
 }
 

@@ -161,6 +161,7 @@ static int submit_all(hub *h, op_call *c, const cJSON *one, const cJSON *many, c
     }
     if (rc == OP_OK) return hubdb_savepoint_release(h->db);
     hubdb_savepoint_undo(h->db);
+    if (h->audit && auditlog_reload(h->audit) != OP_OK) h->store_failed = 1;
     return rc;
 }
 

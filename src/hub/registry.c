@@ -87,6 +87,16 @@ static void load_reservation(void *ctx, const char *site, int cores, int64_t mem
     s->reserved_jobs = jobs;
 }
 
+int hub__reload_reservations(hub *h)
+{
+    for (size_t i = 0; i < h->n_sites; i++) {
+        h->sites[i].reserved_cores = 0;
+        h->sites[i].reserved_memory_mb = 0;
+        h->sites[i].reserved_jobs = 0;
+    }
+    return hubdb_reservations_each(h->db, load_reservation, h);
+}
+
 int hub__load_sites(hub *h)
 {
     int rc = hubdb_sites_each(h->db, load_site_row, h);

@@ -162,6 +162,12 @@ uint64_t auditlog_size(const auditlog *log)
     return log->size;
 }
 
+int auditlog_reload(auditlog *log)
+{
+    memset(log->frontier, 0, sizeof log->frontier);
+    return load(log, "store");
+}
+
 static char *entry_text(uint64_t idx, int64_t ts_ms, const char *kind, const char *subject,
                         const char *body)
 {

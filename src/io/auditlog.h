@@ -57,6 +57,15 @@ int auditlog_append(auditlog *log, int64_t ts_ms, const char *kind, const char *
 
 uint64_t auditlog_size(const auditlog *log);
 
+/*
+ * Re-reads the size and the frontier from the store. An attached log keeps
+ * them in memory as entries are appended inside the caller's transaction;
+ * after the caller rolls that transaction back (or back to a savepoint) it
+ * calls this, or the next append continues a tree the store does not hold.
+ * OP_ESTORE (a node missing: the store is damaged).
+ */
+int auditlog_reload(auditlog *log);
+
 /* MTH of the first size entries. OP_EINVAL if size > the log's size. */
 int auditlog_root(auditlog *log, uint64_t size, uint8_t out[32]);
 

@@ -268,15 +268,24 @@ static void start_work(site *s)
  */
 static void commit_iteration(site *s)
 {
-    if (!sitedb_in_tx(s->db)) return;
+    if (!sitedb_in_tx(s->db)) {
+        s->head_committed = s->head;
+        return;
+    }
     if (s->store_failed || sitedb_commit(s->db) != OP_OK) {
         sitedb_rollback(s->db);
+        /* the log's tree and head as the store holds them, not as the lost batch left them */
+        if (s->audit && auditlog_reload(s->audit) != OP_OK)
+            log_error("site", "audit log: cannot re-read after a rollback");
+        s->head = s->head_committed;
         log_error("site", "store transaction failed; results stay unsent until"
                           " they are stored");
         cJSON_Delete(s->results);
         s->results = NULL;
         s->store_failed = 0;
+        return;
     }
+    s->head_committed = s->head;
 }
 
 /* Leaving is over once every job is handed back and sent, or its deadline passed. */

@@ -248,6 +248,41 @@ static void test_rollback_to_earlier_copy_is_found(void **state)
     expect_finding(f, &foreign, "does not verify");
 }
 
+/*
+ * Entries appended in a transaction the caller rolls back: after a reload
+ * the log continues from what the store holds, and verifies (without the
+ * reload the next append refers to nodes that were never stored).
+ */
+static void test_rolled_back_appends_are_forgotten(void **state)
+{
+    fixture *f = *state;
+    auditlog_close(filled(f, 5, NULL));
+    store *db = NULL;
+    auditlog *log = NULL;
+    assert_int_equal(store_open(f->path, "", 1, &db), OP_OK);
+    assert_int_equal(auditlog_attach(db, &log), OP_OK);
+    assert_int_equal(store_begin(db), OP_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(auditlog_append(log, 1795816228000, "placement", "job", "lost", NULL),
+                         OP_OK);
+    assert_int_equal(auditlog_size(log), 8);
+    store_rollback(db);
+    assert_int_equal(auditlog_reload(log), OP_OK);
+    assert_int_equal(auditlog_size(log), 5);
+    uint64_t idx = 0;
+    assert_int_equal(auditlog_append(log, 1795816229000, "placement", "job", "kept", &idx), OP_OK);
+    assert_int_equal(idx, 5);
+    audit_sth head;
+    assert_int_equal(auditlog_sign_head(log, &f->key, 1795816230000, &head), OP_OK);
+    uint8_t want[32];
+    reference_root(log, 6, want);
+    assert_memory_equal(head.root, want, 32);
+    char finding[256] = "";
+    assert_int_equal(auditlog_verify(log, f->key.pk, &head, finding, sizeof finding), OP_OK);
+    auditlog_close(log);
+    store_close(db);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) return 1;
@@ -260,6 +295,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rewrite_with_recomputed_hashes_is_found, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rollback_to_earlier_copy_is_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rolled_back_appends_are_forgotten, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
