@@ -170,6 +170,14 @@ int cli__cmd_operator_key(cli *c, int argc, char **argv);
 
 /* ---- cmd_audit.c ---- */
 int cli__cmd_audit(cli *c, int argc, char **argv);
+/*
+ * Recomputes the hub log in db_path and checks its heads with the hub key
+ * from conf_path (and trusted_path's head when not NULL); prints the
+ * outcome. EXIT_OK, EXIT_AUDIT_FAILED, EXIT_USAGE, EXIT_FAILURE_RUNTIME.
+ */
+int cli__verify_audit_db(const char *conf_path, const char *db_path, const char *trusted_path);
+/* cmd_backup.c */
+int cli__cmd_backup(cli *c, int argc, char **argv);
 int cli__cmd_explain(cli *c, int argc, char **argv);
 
 /* ---- cmd_policy.c ---- */

@@ -96,6 +96,12 @@ const cli_command cli__commands[] = {
      "the hub's counters: jobs, results, messages dropped", NULL},
     {"audit", cli__cmd_audit, CLI_NEEDS_HUB, "audit verify|prove N|show|tail|head",
      "the hub's tamper-evident log", audit_details},
+    {"backup", cli__cmd_backup, CLI_NEEDS_NOTHING, "backup [--db FILE] OUT",
+     "a consistent copy of the hub's database, taken while it runs, then verified",
+     "  (no --db)   copies <hub-dir>/hub.db and checks the copy's audit log\n"
+     "  --db FILE   copies another database (a site's site.db), checked by SQLite only\n"
+     "Restore: stop the daemon, replace its database with the copy, delete the -wal and\n"
+     "-shm files beside it, start it (docs/operations.md, Backups).\n"},
     {"explain", cli__cmd_explain, CLI_NEEDS_HUB, "explain JOB",
      "why the job ran where it ran (from the audit log)", NULL},
     {"policy", cli__cmd_policy, CLI_NEEDS_HUB, "policy check FILE | show | diff FILE | set FILE",

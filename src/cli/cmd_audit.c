@@ -247,28 +247,26 @@ static int read_trusted_head(const char *path, audit_sth *trusted)
  * it recomputes the whole tree and checks every signed head with the hub's
  * public key (from cli.conf), and a head kept elsewhere if given.
  */
-static int audit_verify(const cli *c, const audit_args *a)
+int cli__verify_audit_db(const char *conf_path, const char *db_path, const char *trusted_path)
 {
-    char conf_path[PATH_MAX], db_path[PATH_MAX], err[512], finding[512];
-    int rc = verify_paths(c, a, conf_path, db_path, PATH_MAX);
-    if (rc != EXIT_OK) return rc;
+    char err[512], finding[512];
     opclient_hub hub;
     if (opclient_load_hub(conf_path, &hub, err, sizeof err) != OP_OK) {
         fprintf(stderr, "outpost: %s\n", err);
         return EXIT_USAGE;
     }
     audit_sth trusted;
-    if (a->trusted_path && (rc = read_trusted_head(a->trusted_path, &trusted)) != EXIT_OK)
-        return rc;
+    int rc;
+    if (trusted_path && (rc = read_trusted_head(trusted_path, &trusted)) != EXIT_OK) return rc;
     auditlog *log = NULL;
     if (access(db_path, R_OK) != 0 || auditlog_open(db_path, &log) != OP_OK) {
-        fprintf(stderr, "outpost audit verify: cannot open %s\n", db_path);
+        fprintf(stderr, "outpost audit verify: cannot open %s (the lines above say why)\n",
+                db_path);
         return EXIT_FAILURE_RUNTIME;
     }
     audit_hash_accelerate(1);
     int64_t t0 = os_mono_us();
-    rc = auditlog_verify(log, hub.hub_pk, a->trusted_path ? &trusted : NULL, finding,
-                         sizeof finding);
+    rc = auditlog_verify(log, hub.hub_pk, trusted_path ? &trusted : NULL, finding, sizeof finding);
     double seconds = (double)(os_mono_us() - t0) / 1e6;
     uint64_t size = auditlog_size(log);
     auditlog_close(log);
@@ -277,8 +275,16 @@ static int audit_verify(const cli *c, const audit_args *a)
         return EXIT_AUDIT_FAILED;
     }
     printf("audit log OK: %llu entries recomputed, every signed head matches (%.2f s)%s\n",
-           (unsigned long long)size, seconds, a->trusted_path ? "; trusted head matches" : "");
+           (unsigned long long)size, seconds, trusted_path ? "; trusted head matches" : "");
     return EXIT_OK;
+}
+
+static int audit_verify(const cli *c, const audit_args *a)
+{
+    char conf_path[PATH_MAX], db_path[PATH_MAX];
+    int rc = verify_paths(c, a, conf_path, db_path, PATH_MAX);
+    if (rc != EXIT_OK) return rc;
+    return cli__verify_audit_db(conf_path, db_path, a->trusted_path);
 }
 
 int cli__cmd_audit(cli *c, int argc, char **argv)

@@ -3,9 +3,11 @@
 #include "base/err.h"
 #include "base/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define STORE_MAX_STMTS 96
 
@@ -26,6 +28,35 @@ static int fail(store *s, const char *what)
     return OP_ESTORE;
 }
 
+/*
+ * SQLite's quick_check (B-tree structure, no index-content cross-check):
+ * a damaged file is refused at open instead of failing somewhere later.
+ * OP_OK, or OP_ESTORE with the first problems logged.
+ */
+static int quick_check(store *s)
+{
+    sqlite3_stmt *st = NULL;
+    char found[512] = "";
+    size_t used = 0;
+    int ok = 0;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(3)", -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = SQLITE_ROW;
+    while (rc == SQLITE_ROW && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *row = (const char *)sqlite3_column_text(st, 0);
+        if (row && strcmp(row, "ok") == 0) ok = 1;
+        if (row && used < sizeof found - 1)
+            used +=
+                (size_t)snprintf(found + used, sizeof found - used, "%s%s", used ? "; " : "", row);
+    }
+    sqlite3_finalize(st); /* a damaged header fails the prepare or the first step */
+    if (rc == SQLITE_DONE && ok) return OP_OK;
+    log_error("store",
+              "%s is damaged (SQLite quick_check: %s); stop, keep the file for analysis and "
+              "restore the last backup (docs/operations.md, Backups)",
+              s->path, found[0] ? found : sqlite3_errmsg(s->db));
+    return OP_ESTORE;
+}
+
 int store_open(const char *path, const char *schema_sql, int synchronous_full, store **out)
 {
     store *s = calloc(1, sizeof *s);
@@ -43,7 +74,8 @@ int store_open(const char *path, const char *schema_sql, int synchronous_full, s
                                              "PRAGMA foreign_keys=ON;"
                                            : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                                              "PRAGMA foreign_keys=ON;";
-    if (store_exec(s, pragmas) != OP_OK || store_exec(s, schema_sql) != OP_OK) {
+    if (quick_check(s) != OP_OK || store_exec(s, pragmas) != OP_OK ||
+        store_exec(s, schema_sql) != OP_OK) {
         store_close(s);
         return OP_ESTORE;
     }
@@ -183,4 +215,55 @@ const char *store_col_text(sqlite3_stmt *stmt, int col)
 {
     const unsigned char *t = sqlite3_column_text(stmt, col);
     return t ? (const char *)t : "";
+}
+
+/* Copies src (open read-only) into dest with SQLite's online backup API. OP_OK or OP_ESTORE. */
+static int copy_database(const char *src_path, const char *dest_path, char *err, size_t err_len)
+{
+    sqlite3 *src = NULL, *dest = NULL;
+    int rc = sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_open_v2(dest_path, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(src, 5000);
+        sqlite3_backup *b = sqlite3_backup_init(dest, "main", src, "main");
+        if (!b) {
+            rc = sqlite3_errcode(dest);
+        } else {
+            do {
+                rc = sqlite3_backup_step(b, 256);
+                if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(20);
+            } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+            rc = sqlite3_backup_finish(b);
+        }
+    }
+    if (rc != SQLITE_OK)
+        snprintf(err, err_len, "backup of %s: %s", src_path,
+                 dest  ? sqlite3_errmsg(dest)
+                 : src ? sqlite3_errmsg(src)
+                       : "out of memory");
+    sqlite3_close(src);
+    sqlite3_close(dest);
+    return rc == SQLITE_OK ? OP_OK : OP_ESTORE;
+}
+
+int store_backup(const char *src_path, const char *dest_path, char *err, size_t err_len)
+{
+    char tmp[600];
+    if (snprintf(tmp, sizeof tmp, "%s.partial", dest_path) >= (int)sizeof tmp) {
+        snprintf(err, err_len, "path too long: %s", dest_path);
+        return OP_ETOOBIG;
+    }
+    unlink(tmp);
+    int rc = copy_database(src_path, tmp, err, err_len);
+    store *check = NULL;
+    if (rc == OP_OK && (rc = store_open(tmp, "", 1, &check)) != OP_OK)
+        snprintf(err, err_len, "the copy of %s does not check out", src_path);
+    store_close(check);
+    if (rc == OP_OK && rename(tmp, dest_path) != 0) {
+        snprintf(err, err_len, "rename %s: %s", tmp, strerror(errno));
+        rc = OP_EIO;
+    }
+    if (rc != OP_OK) unlink(tmp);
+    return rc;
 }

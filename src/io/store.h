@@ -19,6 +19,7 @@
 #define OUTPOST_STORE_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct store store;
@@ -26,10 +27,20 @@ typedef struct store store;
 /*
  * Opens (creating) path and runs schema_sql (idempotent CREATE ... IF NOT
  * EXISTS statements). synchronous_full=0 selects NORMAL for stores whose
- * loss is harmless. Errors: OP_ESTORE (message logged), OP_ENOMEM.
+ * loss is harmless. A file that fails SQLite's quick_check is refused with
+ * a message that says so. Errors: OP_ESTORE (message logged), OP_ENOMEM.
  */
 int store_open(const char *path, const char *schema_sql, int synchronous_full, store **out);
 void store_close(store *s);
+
+/*
+ * A consistent copy of the database at src_path into dest_path, taken with
+ * SQLite's online backup API while its owner keeps writing (WAL readers do
+ * not block it). Written to dest_path.partial, checked (quick_check), then
+ * renamed: dest_path is complete or absent. OP_OK, or OP_ESTORE / OP_EIO /
+ * OP_ETOOBIG with err set.
+ */
+int store_backup(const char *src_path, const char *dest_path, char *err, size_t err_len);
 
 /* Runs one or more statements without results. OP_ESTORE. */
 int store_exec(store *s, const char *sql);

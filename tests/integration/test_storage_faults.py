@@ -1,7 +1,10 @@
-"""Storage faults against a real fleet: the hub's data dir on a small tmpfs that fills up while
-jobs with large inputs arrive, then gets room again. Nothing committed is lost, the hub keeps
-serving, restarts, and its audit log verifies. Needs root (to mount the tmpfs)."""
+"""Storage faults against a real fleet. A full disk: the hub's data dir on a small tmpfs fills
+up while jobs with large inputs arrive, then gets room again; nothing committed is lost, the
+hub keeps serving, restarts, and its audit log verifies (needs root to mount the tmpfs). A
+corrupt database: refused at start with a message that says so, and a backup taken while the
+hub ran restores it."""
 import os
+import shutil
 import subprocess
 import sys
 import unittest
@@ -65,6 +68,63 @@ class HubDiskFullTest(unittest.TestCase):
         f.hub.stop()
         f.start_hub()
         for i in accepted:
+            self.assertEqual(f.job(i)["job"]["state"], "succeeded")
+        v = f.cli("audit", "verify", check=False)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+
+def corrupt_pages(path, count=4):
+    """XORs count pages in the middle of a SQLite file (4 KiB pages)."""
+    with open(path, "r+b") as fh:
+        data = bytearray(fh.read())
+        pages = len(data) // 4096
+        first = max(1, pages // 2 - count // 2)
+        for p in range(first, min(pages, first + count)):
+            for i in range(p * 4096, p * 4096 + 4096):
+                data[i] ^= 0x5A
+        fh.seek(0)
+        fh.write(data)
+
+
+class CorruptDatabaseTest(unittest.TestCase):
+    def setUp(self):
+        self.f = Fleet()
+
+    def tearDown(self):
+        self.f.stop()
+
+    def test_corrupt_hub_db_refused_and_backup_restores(self):
+        f = self.f
+        f.start_broker()
+        f.start_hub()
+        f.start_site("dc-1", "dc")
+        ids = [int(x) for x in f.cli("submit", "--kind", "noop", "--count", "40", "-q").stdout.split()]
+        f.wait_jobs_terminal(ids, timeout=120)
+        backup = os.path.join(f.base, "hub-backup.db")
+        r = f.cli("backup", backup, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("audit log OK", r.stdout)
+        self.assertFalse(os.path.exists(backup + ".partial"))
+        f.hub.stop()
+        db = os.path.join(f.hub_dir, "hub.db")
+        corrupt_pages(db)
+        conf = os.path.join(f.base, "hub.conf")
+        r = subprocess.run([f.binary, "hub", "--data-dir", f.hub_dir, "--config", conf],
+                           capture_output=True, text=True, timeout=60, env=f.env)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("is damaged (SQLite quick_check", r.stderr + r.stdout)
+        self.assertIn("restore the last backup", r.stderr + r.stdout)
+        v = f.cli("audit", "verify", check=False)
+        self.assertNotEqual(v.returncode, 0)
+        self.assertIn("is damaged", v.stderr)
+        # the documented restore: the copy in place, no WAL or shared-memory file beside it
+        shutil.copyfile(backup, db)
+        for extra in ("-wal", "-shm"):
+            if os.path.exists(db + extra):
+                os.unlink(db + extra)
+        f.hub = None
+        f.start_hub()
+        for i in ids:
             self.assertEqual(f.job(i)["job"]["state"], "succeeded")
         v = f.cli("audit", "verify", check=False)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)

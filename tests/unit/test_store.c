@@ -19,6 +19,7 @@
 #include "base/err.h"
 #include "base/os.h"
 #include "base/util.h"
+#include "helpers/capture.h"
 #include "helpers/testkit.h"
 #include "io/store.h"
 
@@ -520,6 +521,71 @@ static void test_open_corrupt_schema_page(void **state)
 }
 
 /*
+ * A table's pages trashed in the middle of a bigger file (the header and the
+ * schema intact): quick_check at open refuses it and says so.
+ */
+static void test_open_damaged_table_pages(void **state)
+{
+    fixture *f = *state;
+    store *s = open_store(f->db_path, 1);
+    assert_int_equal(store_begin(s), OP_OK);
+    for (int i = 0; i < 2000; i++) {
+        char k[48];
+        snprintf(k, sizeof k, "key-%05d-with-some-length", i);
+        assert_int_equal(put(s, k, "a value long enough to fill a few pages of the table"), OP_OK);
+    }
+    assert_int_equal(store_commit(s), OP_OK);
+    store_close(s);
+    FILE *fp = fopen(f->db_path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    long pages = ftell(fp) / 4096;
+    assert_true(pages > 8);
+    unsigned char page[4096];
+    for (long p = pages / 2; p < pages / 2 + 4; p++) {
+        assert_int_equal(fseek(fp, p * 4096, SEEK_SET), 0);
+        assert_int_equal(fread(page, 1, sizeof page, fp), sizeof page);
+        for (size_t i = 0; i < sizeof page; i++)
+            page[i] ^= 0x5a;
+        assert_int_equal(fseek(fp, p * 4096, SEEK_SET), 0);
+        assert_int_equal(fwrite(page, 1, sizeof page, fp), sizeof page);
+    }
+    assert_int_equal(fclose(fp), 0);
+    capture cap;
+    assert_int_equal(capture_start(&cap, STDERR_FILENO), 0);
+    s = NULL;
+    int rc = store_open(f->db_path, SCHEMA, 1, &s);
+    char *text = capture_end(&cap);
+    assert_int_equal(rc, OP_ESTORE);
+    assert_null(s);
+    testkit_assert_contains(text, "is damaged (SQLite quick_check");
+    free(text);
+}
+
+/* A backup taken while the store is open and mid-transaction holds what was committed. */
+static void test_backup_of_a_live_store(void **state)
+{
+    fixture *f = *state;
+    store *s = open_store(f->db_path, 1);
+    assert_int_equal(put(s, "committed", "1"), OP_OK);
+    assert_int_equal(store_begin(s), OP_OK);
+    assert_int_equal(put(s, "pending", "1"), OP_OK);
+    char copy[PATH_MAX + 16], err[256] = "";
+    snprintf(copy, sizeof copy, "%s/copy.db", f->dir);
+    assert_int_equal(store_backup(f->db_path, copy, err, sizeof err), OP_OK);
+    store_rollback(s);
+    store_close(s);
+    s = open_store(copy, 1);
+    assert_int_equal(count_key(s, "committed"), 1);
+    assert_int_equal(count_key(s, "pending"), 0);
+    store_close(s);
+    char missing[PATH_MAX + 16];
+    snprintf(missing, sizeof missing, "%s/none/copy.db", f->dir);
+    assert_int_not_equal(store_backup(f->db_path, missing, err, sizeof err), OP_OK);
+    assert_true(err[0] != '\0');
+}
+
+/*
  * Child body for the crash tests: commits "committed", then opens a second
  * transaction with "pending" in it and dies without committing: by _exit(0)
  * when notify_fd < 0, else by waiting for the parent's SIGKILL after writing
@@ -615,6 +681,8 @@ int main(void)
         STORE_TEST(test_open_unwritable_path),
         STORE_TEST(test_open_garbage_fixture),
         STORE_TEST(test_open_corrupt_schema_page),
+        STORE_TEST(test_open_damaged_table_pages),
+        STORE_TEST(test_backup_of_a_live_store),
         STORE_TEST(test_crash_exit_without_commit),
         STORE_TEST(test_crash_sigkill_after_commit),
     };
