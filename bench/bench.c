@@ -235,8 +235,8 @@ static void on_e2e(void *ctx, const char *topic, const void *payload, size_t len
     cJSON *body = NULL;
     msg_header hdr;
     char reason[200];
-    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, os_now_ms(), 120000, &body, &hdr,
-                 &c->stats, reason, sizeof reason) != OP_OK)
+    if (msg_open_for(&c->identity, 1, topic, payload, len, kid, sig, lookup_hub, c, os_now_ms(),
+                     120000, &body, &hdr, &c->stats, reason, sizeof reason) != OP_OK)
         return;
     if (strcmp(hdr.type, "done") == 0) {
         const cJSON *d;
@@ -328,7 +328,7 @@ static int submit_async(client *c, const cJSON *spec, int count)
     char topic[PROTO_TOPIC_MAX];
     proto_topic(topic, sizeof topic, "op", c->identity.id, "req");
     c->req_sent_us[c->n_req++] = os_mono_us();
-    int rc = bus_publish(c->bus, topic, req, "req");
+    int rc = bus_publish_sealed(c->bus, topic, req, "req", c->hub_pk);
     cJSON_Delete(req);
     return rc;
 }
