@@ -61,6 +61,11 @@ def main():
     print(f"  sign+verify, our envelope : {sv['envelope_per_s']:>10.0f}/s  "
           f"(raw Ed25519 on the same {sv['payload_bytes']} bytes: {sv['raw_ed25519_per_s']:.0f}/s,"
           f" ratio {sv['ratio_vs_raw']:.2f})")
+    for key in ("seal_1k", "seal_4m"):
+        s = micro[key]
+        print(f"  seal+open {s['bytes']:>8.0f} bytes: {s['seal_open_p50_ms']:>10.3f} ms p50  "
+              f"(seal {s['seal_p50_ms']:.3f}, open {s['open_p50_ms']:.3f}; the signature check "
+              f"on the same bytes {s['verify_p50_ms']:.3f})")
     for key in ("sched_8_sites", "sched_10000_sites"):
         s = micro[key]
         print(f"  placement, {s['sites']:>5} sites     : {s['placements_per_s']:>10.0f}/s  "

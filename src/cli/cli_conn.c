@@ -169,9 +169,13 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     cJSON *body = NULL;
     msg_header hdr;
     char reason[256];
-    if (msg_open(topic, payload, len, kid, sig, lookup_hub, c, os_now_ms(), 120000, &body, &hdr,
-                 &c->msg, reason, sizeof reason) != OP_OK) {
-        log_warn("cli", "ignored: %s", reason);
+    int rc = msg_open_for(&c->identity, 1, topic, payload, len, kid, sig, lookup_hub, c,
+                          os_now_ms(), 120000, &body, &hdr, &c->msg, reason, sizeof reason);
+    if (rc != OP_OK) {
+        if (rc == OP_EPERM)
+            log_debug("cli", "ignored: %s", reason);
+        else
+            log_warn("cli", "ignored: %s", reason);
         return;
     }
     const char *rid = jsonx_str(body, "rid");
@@ -274,7 +278,7 @@ static void await_answer(cli *c, const char *topic, cJSON *req)
     while (!c->response && os_mono_ms() < deadline && !runctl_stopping()) {
         bus_loop(c->bus, 20);
         if (os_mono_ms() >= resend_at) {
-            bus_publish(c->bus, topic, req, "req");
+            bus_publish_sealed(c->bus, topic, req, "req", c->hub.hub_pk);
             resend_at = os_mono_ms() + 2000;
         }
     }
@@ -321,7 +325,7 @@ int cli__request(cli *c, cJSON *req, const char *cmd, cJSON **data)
     c->response = NULL;
     char topic[PROTO_TOPIC_MAX];
     proto_topic(topic, sizeof topic, "op", c->identity.id, "req");
-    int rc = bus_publish(c->bus, topic, req, "req");
+    int rc = bus_publish_sealed(c->bus, topic, req, "req", c->hub.hub_pk);
     if (rc != OP_OK) {
         cJSON_Delete(req);
         fprintf(stderr, "outpost: could not send the request: %s\n", op_strerror(rc));

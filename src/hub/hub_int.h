@@ -103,6 +103,7 @@ typedef struct hub_reply {
     char topic[PROTO_TOPIC_MAX];
     cJSON *body;
     const char *type;
+    uint8_t to_pk[32]; /* sealed to this key: the site or operator it answers */
     struct hub_reply *next;
 } hub_reply;
 
@@ -324,9 +325,12 @@ void hub__op_message(hub *h, const char *op_id, const char *topic, const void *p
 
 /* ---------- outgoing.c ---------- */
 
-/* A reply on <realm>/<id>/<leaf> of type, sent after commit (body taken). */
+/*
+ * A reply on <realm>/<id>/<leaf> of type, sealed to to_pk (the key of the
+ * site or operator it goes to), sent after commit (body taken).
+ */
 void hub__queue_reply(hub *h, const char *realm, const char *id, const char *leaf, cJSON *body,
-                      const char *type);
+                      const char *type, const uint8_t to_pk[32]);
 /* Appends item to a batch array (created on first use); item taken. */
 void hub__add_to_batch(cJSON **batch, cJSON *item);
 /* Asks the site to stop an attempt (sent with the next batch). */

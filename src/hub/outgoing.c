@@ -11,9 +11,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void hub__queue_reply(hub *h, const char *realm, const char *id, const char *leaf, cJSON *body,
-                      const char *type)
+                      const char *type, const uint8_t to_pk[32])
 {
     hub_reply *r = calloc(1, sizeof *r);
     if (!r || proto_topic(r->topic, sizeof r->topic, realm, id, leaf) != OP_OK) {
@@ -24,6 +25,7 @@ void hub__queue_reply(hub *h, const char *realm, const char *id, const char *lea
     }
     r->body = body;
     r->type = type;
+    memcpy(r->to_pk, to_pk, sizeof r->to_pk);
     if (h->replies_tail)
         h->replies_tail->next = r;
     else
@@ -50,10 +52,14 @@ void hub__send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char *
     hub__add_to_batch(&s->cancels, c);
 }
 
-/* A publish that a hub without a bus (tests, fuzzing) answers with a failure. */
-static int publish(hub *h, const char *topic, cJSON *body, const char *type)
+/*
+ * Every message the hub sends is sealed to its recipient (wire/msg.h); a hub
+ * without a bus (tests, fuzzing) answers with a failure.
+ */
+static int publish(hub *h, const char *topic, cJSON *body, const char *type,
+                   const uint8_t to_pk[32])
 {
-    return h->bus ? bus_publish(h->bus, topic, body, type) : OP_EINVAL;
+    return h->bus ? bus_publish_sealed(h->bus, topic, body, type, to_pk) : OP_EINVAL;
 }
 
 /* One signed message per kind of batch; acknowledgements carry the hub's signed log head. */
@@ -74,7 +80,7 @@ static void flush_site_batches(hub *h, hub_site *s)
             cJSON_AddItemToObject(body, kinds[k].key, *kinds[k].batch);
             if (k == 1 && h->head.size > 0)
                 cJSON_AddItemToObject(body, "hub_head", auditlog_head_to_json(&h->head));
-            if (publish(h, topic, body, kinds[k].type) != OP_OK)
+            if (publish(h, topic, body, kinds[k].type, s->pk) != OP_OK)
                 log_warn("hub", "could not send %s to %s now; the protocol will retry",
                          kinds[k].type, s->id);
             else if (k == 0)
@@ -95,7 +101,7 @@ static void flush_operator_done(hub *h, hub_operator *op)
     if (body && proto_topic(topic, sizeof topic, "op", op->id, "resp") == OP_OK) {
         cJSON_AddItemToObject(body, "jobs", op->done);
         op->done = NULL;
-        if (publish(h, topic, body, "done") != OP_OK)
+        if (publish(h, topic, body, "done", op->pk) != OP_OK)
             log_warn("hub", "could not notify %s of finished jobs", op->id);
     }
     cJSON_Delete(body);
@@ -116,7 +122,7 @@ void hub__flush_outgoing(hub *h)
     while (h->replies) {
         hub_reply *r = h->replies;
         h->replies = r->next;
-        if (publish(h, r->topic, r->body, r->type) != OP_OK)
+        if (publish(h, r->topic, r->body, r->type, r->to_pk) != OP_OK)
             log_warn("hub", "could not publish %s on %s", r->type, r->topic);
         cJSON_Delete(r->body);
         free(r);

@@ -190,8 +190,14 @@ cJSON *hub__authenticate(hub *h, const char *topic_id, const char *topic, const 
         log_warn("hub", "dropped message on %s: kid '%.63s' may not publish there", topic, kid);
         return NULL;
     }
-    if (msg_open(topic, payload, len, kid, sig, lookup, h, os_now_ms(), h->clock_skew_ms, &body,
-                 hdr, &h->msg, reason, sizeof reason) != OP_OK) {
+    int rc =
+        msg_open_for(&h->identity, proto_must_seal(topic), topic, payload, len, kid, sig, lookup, h,
+                     os_now_ms(), h->clock_skew_ms, &body, hdr, &h->msg, reason, sizeof reason);
+    if (rc == OP_EPERM) { /* in clear where it must be sealed: counted, not worth a warning */
+        log_debug("hub", "dropped: %s", reason);
+        return NULL;
+    }
+    if (rc != OP_OK) {
         log_warn("hub", "dropped: %s", reason);
         return NULL;
     }
@@ -201,12 +207,14 @@ cJSON *hub__authenticate(hub *h, const char *topic_id, const char *topic, const 
 
 /* ---------- enrollment ---------- */
 
-static void send_enroll_refusal(hub *h, const char *site_id, const char *reason)
+/* Sealed to the key the hello carried and proved: the site that asked reads it. */
+static void send_enroll_refusal(hub *h, const char *site_id, const uint8_t pk[32],
+                                const char *reason)
 {
     cJSON *body = cJSON_CreateObject();
     if (!body) return;
     cJSON_AddStringToObject(body, "reason", reason);
-    hub__queue_reply(h, "site", site_id, "inbox", body, "refused");
+    hub__queue_reply(h, "site", site_id, "inbox", body, "refused", pk);
 }
 
 static void send_welcome(hub *h, hub_site *s)
@@ -215,25 +223,49 @@ static void send_welcome(hub *h, hub_site *s)
     if (!body) return;
     cJSON_AddStringToObject(body, "class", jobspec_class_name(s->class_bit));
     jsonx_add_int(body, "lease_ms", h->lease_ms);
-    hub__queue_reply(h, "site", s->id, "inbox", body, "welcome");
+    hub__queue_reply(h, "site", s->id, "inbox", body, "welcome", s->pk);
 }
 
 /*
- * The hello of an unknown site must be signed by the key it carries (proof
- * of possession), by the site its topic names, within the clock skew. The
- * body (caller frees) and its header, or NULL after counting the drop.
+ * The hello of an unknown site, sealed to this hub (it carries a token); its
+ * text (caller frees) or NULL after counting the drop. The key that signed
+ * it is inside, so this open comes before the signature check: the shared
+ * budget of unknown senders (intake.c) bounds what that costs.
+ */
+static char *unseal_hello(hub *h, const char *topic, const void *payload, size_t len,
+                          const char *kid, const char *sig, size_t *text_len)
+{
+    char *text = NULL;
+    if (!kid || !sig) {
+        h->msg.unsigned_msgs++;
+        log_warn("hub", "dropped unsigned hello on %s", topic);
+    } else if (!msg_is_sealed(payload, len)) {
+        h->msg.unsealed++;
+        log_debug("hub", "dropped unsealed hello on %s", topic);
+    } else if (msg_unseal(&h->identity, payload, len, &text, text_len) != OP_OK) {
+        h->msg.unopenable++;
+        log_warn("hub", "dropped hello on %s: not sealed to this hub", topic);
+    }
+    return text;
+}
+
+/*
+ * The hello of an unknown site must be sealed to this hub, signed by the key
+ * it carries (proof of possession), by the site its topic names, within the
+ * clock skew. The body (caller frees) and its header, or NULL after counting
+ * the drop.
  */
 static cJSON *open_hello(hub *h, const char *site_id, const char *topic, const void *payload,
                          size_t len, const char *kid, const char *sig, msg_header *hdr,
                          uint8_t pk[32])
 {
     cJSON *body = NULL;
-    if (!kid || !sig) {
-        h->msg.unsigned_msgs++;
-        log_warn("hub", "dropped unsigned hello on %s", topic);
-        return NULL;
-    }
-    if (msg_parse(payload, len, &body, hdr) != OP_OK) {
+    size_t text_len = 0;
+    char *text = unseal_hello(h, topic, payload, len, kid, sig, &text_len);
+    if (!text) return NULL;
+    int parsed = msg_parse(text, text_len, &body, hdr);
+    free(text);
+    if (parsed != OP_OK) {
         h->msg.malformed++;
         log_warn("hub", "dropped malformed hello on %s", topic);
         return NULL;
@@ -329,7 +361,7 @@ static void enroll(hub *h, const char *site_id, const char *topic, const void *p
     token tok;
     int rc = OP_EINVAL;
     if (!token_text) {
-        send_enroll_refusal(h, site_id,
+        send_enroll_refusal(h, site_id, pk,
                             "unknown site and no join token: run "
                             "`outpost token create --class CLASS` and start the "
                             "site with --token");
@@ -338,7 +370,7 @@ static void enroll(hub *h, const char *site_id, const char *topic, const void *p
                OP_ESTORE) {
         log_warn("hub", "enrollment of %s postponed: the token registry cannot be read", site_id);
     } else if (rc != OP_OK) {
-        send_enroll_refusal(h, site_id, reason);
+        send_enroll_refusal(h, site_id, pk, reason);
         log_warn("hub", "refused enrollment of %s: %s", site_id, reason);
     } else {
         register_site(h, site_id, pk, &tok, &hdr, body);

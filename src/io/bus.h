@@ -1,7 +1,8 @@
 /*
  * bus: the MQTT 5 adapter (libmosquitto). Every message it publishes is
  * signed (msg.h): it adds from/type/seq/ts to the JSON body and the user
- * properties kid and sig. Incoming messages are handed to the caller's
+ * properties kid and sig, and bus_publish_sealed seals it to its recipient
+ * first. Incoming messages are handed to the caller's
  * callback with their kid and sig, unverified: the role decides who it
  * trusts (msg_open). QoS 1, persistent sessions (clean_start=0 with a
  * session expiry), reconnect with exponential backoff and jitter.
@@ -79,6 +80,14 @@ int bus_unsubscribe(bus *b, const char *pattern);
  * refused it (counted); OP_ETOOBIG past MSG_MAX_PAYLOAD_BYTES.
  */
 int bus_publish(bus *b, const char *topic, cJSON *body, const char *type);
+
+/*
+ * Like bus_publish, with the JSON text sealed to the holder of the Ed25519
+ * key to_pk (msg_seal) before it is signed: only that recipient reads it.
+ * Errors: bus_publish's, and OP_EINVAL when to_pk is not a valid key.
+ */
+int bus_publish_sealed(bus *b, const char *topic, cJSON *body, const char *type,
+                       const uint8_t to_pk[32]);
 
 /* Publishes bytes exactly as given with optional kid/sig (tests of forged input). */
 int bus_publish_raw(bus *b, const char *topic, const void *payload, size_t len, const char *kid,

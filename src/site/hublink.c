@@ -79,12 +79,14 @@ int site__load_hub_pin(site *s, const char *token_text, char *err, size_t err_le
 
 /* ---------- messages to the hub ---------- */
 
+/* Sealed to the pinned hub, except heartbeats and goodbyes (proto_must_seal). */
 int site__publish(site *s, const char *leaf, cJSON *body, const char *type)
 {
     char topic[PROTO_TOPIC_MAX];
     int rc = proto_topic(topic, sizeof topic, "site", s->identity.id, leaf);
-    if (rc == OP_OK) rc = bus_publish(s->bus, topic, body, type);
-    return rc;
+    if (rc != OP_OK) return rc;
+    if (proto_must_seal(topic)) return bus_publish_sealed(s->bus, topic, body, type, s->hub_pk);
+    return bus_publish(s->bus, topic, body, type);
 }
 
 void site__add_event(site *s, int64_t job_id, int64_t attempt, const char *event,
@@ -446,10 +448,14 @@ void site__on_message(void *ctx, const char *topic, const void *payload, size_t 
         site__apply_meter(s, payload, len, "the meter topic", reason, sizeof reason);
         return;
     }
-    int rc = msg_open(topic, payload, len, kid, sig, lookup_hub, s, os_now_ms(), s->clock_skew_ms,
-                      &body, &hdr, &s->msg, reason, sizeof reason);
+    int rc = msg_open_for(&s->identity, proto_must_seal(topic), topic, payload, len, kid, sig,
+                          lookup_hub, s, os_now_ms(), s->clock_skew_ms, &body, &hdr, &s->msg,
+                          reason, sizeof reason);
     if (rc != OP_OK) {
-        log_warn("site", "dropped: %s", reason);
+        if (rc == OP_EPERM)
+            log_debug("site", "dropped: %s", reason);
+        else
+            log_warn("site", "dropped: %s", reason);
         return;
     }
     s->last_contact_ms = os_now_ms(); /* authentic word from the hub: leases run from here */

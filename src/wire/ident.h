@@ -22,6 +22,22 @@ void ident_sign(const ident *identity, const void *data, size_t len, uint8_t sig
 /* OP_OK if sig is pk's signature of data, else OP_ESIG. */
 int ident_verify(const uint8_t pk[32], const void *data, size_t len, const uint8_t sig[64]);
 
+/* What a sealed box adds to its plaintext: an ephemeral X25519 key and a MAC. */
+#define IDENT_SEAL_OVERHEAD_BYTES 48
+
+/*
+ * The binary sealed box of len bytes to the holder of the Ed25519 key pk
+ * (see ident_seal): out receives len + IDENT_SEAL_OVERHEAD_BYTES bytes.
+ * OP_OK, OP_EINVAL (pk is not a valid key).
+ */
+int ident_seal_bytes(const uint8_t pk[32], const void *data, size_t len, uint8_t *out);
+/*
+ * Opens a binary sealed box made for this identity: out receives
+ * box_len - IDENT_SEAL_OVERHEAD_BYTES bytes. OP_OK, OP_EINVAL (too short,
+ * not sealed to this identity, or altered).
+ */
+int ident_open_bytes(const ident *identity, const void *box, size_t box_len, uint8_t *out);
+
 /*
  * A sealed box (libsodium crypto_box_seal: an ephemeral X25519 key and
  * XSalsa20-Poly1305) of len bytes to the holder of the Ed25519 key pk, whose

@@ -36,6 +36,17 @@
  *   set, its timestamp is at or below the floor, or its timestamp is
  *   outside the skew: no ordering of the sender's clock is assumed.
  *
+ * Sealing. Every message but a heartbeat is also sealed to its recipient
+ * (msg_seal): its payload is MSG_SEAL_MAGIC (four bytes that cannot start
+ * JSON text) followed by a libsodium sealed box of the JSON text to the
+ * recipient's X25519 key, derived from its Ed25519 identity; raw bytes, not
+ * base64, so sealing adds MSG_SEAL_OVERHEAD_BYTES and nothing per byte. The
+ * signature covers topic || 0x00 || the sealed payload, so a receiver checks
+ * the size, the sender and the signature before it spends an X25519 open
+ * on anything, and checks the inner "from" against kid after opening: a
+ * sealed body cannot be re-signed and sent on by another sender. The broker
+ * and its other clients see topics, sizes, timing and heartbeats only.
+ *
  * Before any of it, a receiver can spend a sender's budget (msg_bucket, a
  * token bucket charged before the signature check and refunded when the
  * message proves authentic): forgeries under a sender's name then cost a
@@ -53,6 +64,11 @@
 #define MSG_MAX_PAYLOAD_BYTES (6 * 1024 * 1024)
 #define MSG_TOPIC_ROOT "outpost/v1/"
 #define MSG_WINDOW_BITS 256
+
+/* A sealed payload: the magic, then a sealed box of the JSON text. */
+#define MSG_SEAL_MAGIC "\0OS1"
+#define MSG_SEAL_MAGIC_BYTES 4
+#define MSG_SEAL_OVERHEAD_BYTES (MSG_SEAL_MAGIC_BYTES + IDENT_SEAL_OVERHEAD_BYTES)
 
 /* Anti-replay window per sender (RFC 4303 style): highest seq seen plus a bitmap. */
 typedef struct msg_window {
@@ -77,7 +93,9 @@ typedef struct msg_stats {
     uint64_t expired;
     uint64_t replayed;
     uint64_t oversize;
-    uint64_t throttled; /* over the sender's budget: dropped before the signature check */
+    uint64_t throttled;  /* over the sender's budget: dropped before the signature check */
+    uint64_t unsealed;   /* in clear on a topic whose messages must be sealed */
+    uint64_t unopenable; /* sealed, but not to this receiver (or altered inside) */
 } msg_stats;
 
 /* Adds the counters to obj as integer fields named like the struct's (unsigned -> "unsigned"). */
@@ -99,6 +117,22 @@ char *msg_encode(cJSON *body, const char *from, const char *type, uint64_t seq, 
 
 /* Parses a payload into a JSON object and its header. OP_EINVAL, OP_ETOOBIG. */
 int msg_parse(const void *payload, size_t len, cJSON **body, msg_header *hdr);
+
+/*
+ * Seals the JSON text of a message to the holder of the Ed25519 key to_pk:
+ * *out (malloc'd, the caller frees) is MSG_SEAL_MAGIC then the sealed box,
+ * len + MSG_SEAL_OVERHEAD_BYTES bytes. Sign *out, not text. OP_OK,
+ * OP_EINVAL (to_pk is not a valid key), OP_ENOMEM.
+ */
+int msg_seal(const uint8_t to_pk[32], const void *text, size_t len, uint8_t **out, size_t *out_len);
+/* 1 if payload starts with MSG_SEAL_MAGIC and is long enough to hold a sealed box. */
+int msg_is_sealed(const void *payload, size_t len);
+/*
+ * Opens a sealed payload made for self: *text (malloc'd, NUL-terminated,
+ * the caller frees) and its length. OP_OK, OP_EINVAL (not sealed, not to
+ * self, or altered), OP_ENOMEM.
+ */
+int msg_unseal(const ident *self, const void *payload, size_t len, char **text, size_t *text_len);
 
 /*
  * After a restart: only sequence numbers above top are accepted (everything
@@ -170,5 +204,21 @@ typedef int (*msg_lookup_fn)(void *ctx, const char *kid, const uint8_t **pk, msg
 int msg_open(const char *topic, const void *payload, size_t len, const char *kid,
              const char *sig_hex, msg_lookup_fn lookup, void *ctx, int64_t now_ms, int64_t skew_ms,
              cJSON **body, msg_header *hdr, msg_stats *stats, char *reason, size_t reason_len);
+
+/*
+ * msg_open for a receiver that takes sealed messages: self opens what was
+ * sealed to it, and must_seal (proto_must_seal) says whether the topic takes
+ * only sealed ones. Order: presence of sig/kid, size, sealed when it must
+ * be (OP_EPERM, counted as unsealed: a cheap check, before any signature),
+ * known sender, signature (over the sealed bytes), open (OP_EINVAL, counted
+ * as unopenable), then msg_open's checks on the JSON inside, kid == from
+ * among them. A sealed message on a topic that does not require it is
+ * opened all the same. msg_open is this with self NULL and must_seal 0:
+ * it refuses every sealed message.
+ */
+int msg_open_for(const ident *self, int must_seal, const char *topic, const void *payload,
+                 size_t len, const char *kid, const char *sig_hex, msg_lookup_fn lookup, void *ctx,
+                 int64_t now_ms, int64_t skew_ms, cJSON **body, msg_header *hdr, msg_stats *stats,
+                 char *reason, size_t reason_len);
 
 #endif

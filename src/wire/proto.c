@@ -40,3 +40,10 @@ int proto_parse_topic(const char *topic, char realm[8], char id[64], char leaf[1
     if (!util_valid_id(id)) return OP_EINVAL;
     return OP_OK;
 }
+
+int proto_must_seal(const char *topic)
+{
+    char realm[8], id[64], leaf[16];
+    if (proto_parse_topic(topic, realm, id, leaf) != OP_OK) return 1;
+    return !(strcmp(realm, "site") == 0 && strcmp(leaf, "state") == 0);
+}

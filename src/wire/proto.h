@@ -33,6 +33,14 @@ int proto_topic(char *buf, size_t size, const char *realm, const char *id, const
 size_t proto_max_bytes(const char *realm, const char *leaf);
 
 /*
+ * 1 if messages on this topic must be sealed to their recipient (msg.h):
+ * every topic but a site's state (heartbeats and goodbyes, which carry
+ * nothing secret and are the hub's hottest path). A topic that is not of
+ * Outpost's shape must be sealed too.
+ */
+int proto_must_seal(const char *topic);
+
+/*
  * Splits a topic into realm ("site" or "op"), id and leaf. OP_EINVAL if it
  * is not of that shape or the id is not a valid id.
  */

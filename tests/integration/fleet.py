@@ -178,6 +178,16 @@ class Fleet:
         wait_for(self._port_open, 10, 0.05, "mosquitto to listen")
         return self.broker
 
+    def broker_client(self, client_id):
+        """A paho MQTT 5 client connected to this fleet's broker with the rights of a
+        broker-wide observer (an eavesdropper or an attacker in the security tests); not
+        looping yet, so the caller sets its callbacks first. Tests that speak to the broker
+        directly connect through here only."""
+        import paho.mqtt.client as mqtt
+        c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+        c.connect("127.0.0.1", self.port)
+        return c
+
     def _port_open(self):
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):

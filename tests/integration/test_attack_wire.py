@@ -9,8 +9,14 @@ work and must now fail.
   hub almost nothing (the broker discards them for it; had they come, they
   would be dropped on size before any signature check): `outpost stats` stays within twice its idle latency and
   no site is marked lost;
-- a local-socket client running as another uid (nobody) is refused.
+- a local-socket client running as another uid (nobody) is refused;
+- a broker-wide eavesdropper, listening while jobs of every data class and a
+  route job run, a token is made and used and the operator reads stats, jobs
+  and results, hears no job input or output, no token and nothing in clear
+  but heartbeats: every other message is sealed to its recipient.
 """
+import base64
+import json
 import os
 import shutil
 import signal
@@ -24,22 +30,25 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleet import Fleet, wait_for  # noqa: E402
 
-import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
 
-class Wire:
-    """An anonymous MQTT 5 client: records what it hears, republishes with any properties."""
+SEAL_MAGIC = b"\0OS1"
+REL = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                   "build", "rel", "outpost"))
 
-    def __init__(self, port, topic=None):
+
+class Wire:
+    """A broker client (Fleet.broker_client): records what it hears, republishes with any
+    properties."""
+
+    def __init__(self, fleet, topic=None):
         self.messages = []
         self.lock = threading.Lock()
-        self.c = mqtt.Client(client_id=f"attacker-{os.getpid()}-{time.monotonic_ns()}",
-                             protocol=mqtt.MQTTv5)
+        self.c = fleet.broker_client(f"attacker-{os.getpid()}-{time.monotonic_ns()}")
         self.c.max_inflight_messages_set(8)
         self.c.on_message = self._on_message
-        self.c.connect("127.0.0.1", port)
         if topic:
             self.c.subscribe(topic, qos=1)
         self.c.loop_start()
@@ -74,8 +83,8 @@ class AttackWireTest(unittest.TestCase):
         cls.f = Fleet()
         cls.f.start_broker()
         cls.f.start_hub()
-        cls.f.start_site("dc-1", "dc", cores=4, memory_mb=4096)
-        cls.f.start_site("pod-1", "pod", cores=2)
+        cls.f.start_site("dc-1", "dc", cores=4, memory_mb=4096, route_program=REL)
+        cls.f.start_site("pod-1", "pod", cores=2, route_program=REL)
 
     @classmethod
     def tearDownClass(cls):
@@ -86,14 +95,16 @@ class AttackWireTest(unittest.TestCase):
         self.f.start_hub()
         wait_for(lambda: self.f.site_status("dc-1") == "alive", 30, 0.2, "dc-1 back")
 
-    def capture(self, wire, needle):
-        return wait_for(lambda: wire.find(needle)[:1], 10, 0.05, f"a request with {needle}")[0]
+    def capture(self, wire):
+        """The first request the wire heard: sealed, so told apart by order, not content."""
+        return wait_for(lambda: [m for m in wire.messages if m[0].endswith("/req")][:1], 10,
+                        0.05, "a request")[0]
 
     def test_eavesdropped_token_create_answer_reveals_no_token(self):
         """Attack 4/5: a broker-wide eavesdropper reads the answer to `token create`. It is
         sealed to the asking operator's key: no part of the token crosses the broker, and the
         operator's CLI still prints a token that enrolls a site."""
-        wire = Wire(self.f.port, "outpost/#")
+        wire = Wire(self.f, "outpost/#")
         try:
             time.sleep(0.3)
             token = self.f.cli("token", "create", "--class", "pod").stdout.strip()
@@ -103,18 +114,94 @@ class AttackWireTest(unittest.TestCase):
             self.assertEqual(wire.find(sig.encode()), [], "the token's signature crossed the broker")
             self.assertEqual(wire.find(claims.encode()), [], "the token's claims crossed the broker")
             answers = [m for m in wire.messages if m[0].endswith("/resp")]
-            self.assertTrue(any(b"sealed_token" in m[1] for m in answers), "no answer seen")
+            self.assertTrue(answers, "no answer seen")
+            self.assertTrue(all(m[1].startswith(SEAL_MAGIC) for m in answers), answers)
         finally:
             wire.close()
         self.f.start_site("pod-9", token=token)  # the sealed token still works for its operator
 
+    def submit_marked(self, data_class, tag):
+        """An exec job of data_class with a known input, output file and stdout; its id and
+        the plaintexts (and their base64) that must not cross the broker."""
+        data = f"INPUT-{tag}-plaintext\n"
+        path = os.path.join(self.f.base, f"in-{tag}.txt")
+        with open(path, "w") as f:
+            f.write(data)
+        args = ["submit", "--quiet", "--data-class", data_class, "--input", path,
+                "--output", "out.txt"]
+        if data_class == "site-private":
+            args += ["--origin", "dc-1"]
+        args += ["--", "sh", "-c", f"tr A-Z a-z < in-{tag}.txt > out.txt; echo STDOUT-{tag}"]
+        jid = int(self.f.cli(*args).stdout)
+        texts = [data, data.lower(), f"STDOUT-{tag}\n"]
+        needles = [t.strip() for t in texts] + [base64.b64encode(t.encode()).decode()
+                                                for t in texts]
+        return jid, needles
+
+    def submit_route(self, tag):
+        """A route job whose instance and solution name stops no one else would."""
+        stops = [{"id": f"stop{tag}{i}", "x": 3.0 * i - 20, "y": (7.0 * i) % 31 - 15,
+                  "demand": 2, "ready": 0, "due": 900, "service": 5} for i in range(12)]
+        inst = {"name": f"day-{tag}", "depot": {"x": 0, "y": 0, "due": 1000},
+                "vehicles": [{"name": "van", "capacity": 30, "count": 4}], "stops": stops}
+        path = os.path.join(self.f.base, f"route-{tag}.json")
+        with open(path, "w") as f:
+            json.dump(inst, f)
+        out = self.f.cli("submit", "--quiet", "--kind", "route", path, "--time-limit", "1")
+        return int(out.stdout.split()[0]), [f"day-{tag}", f"stop{tag}"]
+
+    def test_broker_wide_eavesdropper_hears_no_job_data_and_no_token(self):
+        """Attack 4: a client subscribed to '#' records every payload while jobs of each data
+        class and a route job run, a token is made and a site enrolls with it, and the
+        operator reads stats, jobs and results. None of the jobs' inputs, outputs or stdout,
+        no token, and nothing in clear but heartbeats (which name jobs by id only)."""
+        tag = f"Q{os.getpid()}Z{time.monotonic_ns() % 100000}"
+        wire = Wire(self.f, "#")
+        needles, jids = [], []
+        try:
+            time.sleep(0.3)
+            for data_class in ("public", "confidential", "site-private"):
+                jid, n = self.submit_marked(data_class, f"{tag}{data_class[:4].upper()}")
+                jids.append(jid)
+                needles += n
+            jid, n = self.submit_route(tag)
+            jids.append(jid)
+            needles += n
+            states = self.f.wait_jobs_terminal(jids, 120)
+            for jid, state in states.items():
+                self.assertEqual(state, "succeeded", json.dumps(self.f.job(jid)))
+            for jid in jids[:3]:   # the operator still reads what the broker could not
+                self.assertIn(f"STDOUT-{tag}", self.f.cli("result", str(jid)).stdout)
+            token = self.f.token("pod")
+            needles += token.split(".")[1:]
+            self.f.start_site("pod-8", token=token)
+            self.f.cli("stats")
+            self.f.cli("jobs")
+            time.sleep(1.0)
+        finally:
+            wire.close()
+        heard = list(wire.messages)
+        self.assertGreater(len(heard), 20)
+        leaks = sorted({(t, n) for t, p, _ in heard for n in needles if n.encode() in p})
+        self.assertEqual(leaks, [], "plaintext crossed the broker")
+        self.assertEqual([t for t, p, _ in heard if b"opt1." in p], [], "a token crossed")
+        clear = [t for t, p, _ in heard if not p.startswith(SEAL_MAGIC)]
+        self.assertTrue(all(t.endswith("/state") for t in clear), sorted(set(clear)))
+        for t, p, _ in heard:
+            if not p.startswith(SEAL_MAGIC):
+                body = json.loads(p)
+                self.assertIn(body["type"], ("state", "bye"), t)
+                self.assertFalse({"spec", "inputs", "outputs", "stdout", "token"} & set(body),
+                                 sorted(body))
+
     def test_replayed_submit_after_hub_restart_runs_nothing_twice(self):
-        wire = Wire(self.f.port, "outpost/v1/op/+/req")
+        wire = Wire(self.f, "outpost/v1/op/+/req")
         try:
             jid = int(self.f.cli("submit", "--quiet", "--name", "replay-me", "--",
                                  "echo", "once").stdout)
             self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
-            topic, payload, props = self.capture(wire, b'"cmd":"submit"')
+            topic, payload, props = self.capture(wire)
+            self.assertNotIn(b"replay-me", payload)
             before = self.f.cli_json("jobs", "--limit", "1000")["jobs"]
             self.restart_hub()
             refused = self.f.hub.log_text().count("replayed request")
@@ -129,20 +216,20 @@ class AttackWireTest(unittest.TestCase):
             wire.close()
 
     def test_replayed_token_create_mints_nothing(self):
-        wire = Wire(self.f.port, "outpost/v1/op/+/#")
+        wire = Wire(self.f, "outpost/v1/op/+/#")
         try:
             self.f.token("pod")
-            topic, payload, props = self.capture(wire, b'"cmd":"token"')
+            topic, payload, props = self.capture(wire)
             minted = self.f.hub.log_text().count("created a pod join token")
             self.restart_hub()
-            answers = len(wire.find(b'"token":"'))
+            answers = len([m for m in wire.messages if m[0].endswith("/resp")])
             refused = self.f.hub.log_text().count("replayed request")
             wire.publish(topic, payload, props)                 # the attack
             wait_for(lambda: self.f.hub.log_text().count("replayed request") > refused, 10, 0.1,
                      "the hub to refuse the replay")
             time.sleep(1.0)
             self.assertEqual(self.f.hub.log_text().count("created a pod join token"), minted)
-            self.assertEqual(len(wire.find(b'"token":"')), answers)
+            self.assertEqual(len([m for m in wire.messages if m[0].endswith("/resp")]), answers)
         finally:
             wire.close()
 
@@ -171,7 +258,7 @@ class AttackWireTest(unittest.TestCase):
         forged_before = self.f.cli_json("stats")["messages"]["forged"]
         body = b'{"from":"dc-1","type":"state","seq":1,"ts":1,"pad":"' + b"x" * 6_000_000 + b'"}'
         props = {"kid": "dc-1", "sig": "00" * 64}
-        wire = Wire(self.f.port)
+        wire = Wire(self.f)
         done = threading.Event()
 
         def flood():

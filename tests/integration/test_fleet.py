@@ -184,13 +184,15 @@ class FleetTest(unittest.TestCase):
             sniff.publish(topic, b"\x00garbage{", props)               # malformed + bad sig
             sniff.publish("outpost/v1/site/dc-1/state", payload,
                           {"kid": "pod-1", "sig": props["sig"]})       # wrong kid for topic
+            sniff.publish("outpost/v1/site/dc-1/result", payload, props)  # in clear, must be sealed
 
             def counted():
                 m = self.f.cli_json("stats")["messages"]
                 ok = (m["replayed"] >= before["replayed"] + 1 and
                       m["forged"] >= before["forged"] + 3 and
                       m["unsigned"] >= before["unsigned"] + 1 and
-                      m["unknown_sender"] >= before["unknown_sender"] + 1)
+                      m["unknown_sender"] >= before["unknown_sender"] + 1 and
+                      m["unsealed"] >= before["unsealed"] + 1)
                 return m if ok else None
             wait_for(counted, 10, 0.2, "rejections to be counted")
             log = self.f.hub.log_text()
@@ -211,21 +213,26 @@ class FleetTest(unittest.TestCase):
         try:
             jid = int(self.f.cli("submit", "--quiet", "--classes", "dc", "--", "echo", "genuine").stdout)
             self.assertEqual(self.f.wait_jobs_terminal([jid], 60)[jid], "succeeded")
-            offers = [m for m in sniff.messages if b'"type":"offer"' in m[1]]
-            self.assertTrue(offers)
-            topic, payload, props = offers[0]
+            # sealed to the site: the offer cannot be told from an ack, nor read
+            inbox = wait_for(lambda: sniff.messages[:1], 10, 0.05, "a message to dc-1")
+            self.assertEqual([m for m in sniff.messages if b"genuine" in m[1]], [])
+            topic, payload, props = inbox[0]
+            self.assertTrue(payload.startswith(b"\0OS1"), payload[:16])
             before = {s["id"]: s for s in self.f.cli_json("sites")["sites"]}["dc-1"]["messages"]
-            sniff.publish(topic, payload, props)                         # replayed offer
-            evil = payload.replace(b'"echo","genuine"',
-                                   ('"touch","%s"' % marker).encode())
-            self.assertNotEqual(evil, payload)
-            sniff.publish(topic, evil, props)                            # altered offer
-            sniff.publish(topic, evil)                                   # unsigned offer
+            sniff.publish(topic, payload, props)                         # replayed
+            evil = payload[:-1] + bytes([payload[-1] ^ 1])
+            sniff.publish(topic, evil, props)                            # altered ciphertext
+            clear = json.dumps({"from": "hub", "type": "offer", "seq": 1 << 50,
+                                "ts": int(time.time() * 1000),
+                                "jobs": [{"job": jid, "attempt": 9, "lease_ms": 60000,
+                                          "spec": {"command": ["touch", marker]}}]}).encode()
+            sniff.publish(topic, clear)                                  # unsigned offer
+            sniff.publish(topic, clear, props)                           # in clear, signed
 
             def counted():
                 m = {s["id"]: s for s in self.f.cli_json("sites")["sites"]}["dc-1"]["messages"]
                 ok = (m["replayed"] > before["replayed"] and m["forged"] > before["forged"] and
-                      m["unsigned"] > before["unsigned"])
+                      m["unsigned"] > before["unsigned"] and m["unsealed"] > before["unsealed"])
                 return m if ok else None
             wait_for(counted, 15, 0.3, "the site to count the rejected offers")
             self.assertFalse(os.path.exists(marker))
@@ -243,7 +250,8 @@ class FleetTest(unittest.TestCase):
             self.f.cli("jobs")
             topic, payload, props = wait_for(lambda: sniff.messages[:1], 10, 0.05, "a request")[0]
             before = self.f.cli_json("stats")["messages"]["forged"]
-            evil = payload.replace(b'"cmd":"jobs"', b'"cmd":"sites"')
+            self.assertNotIn(b'"cmd"', payload)                # sealed to the hub
+            evil = payload[:-1] + bytes([payload[-1] ^ 1])
             sniff.publish(topic, evil, props)
             wait_for(lambda: self.f.cli_json("stats")["messages"]["forged"] > before, 10, 0.2,
                      "forged request counted")

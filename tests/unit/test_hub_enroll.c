@@ -2,7 +2,9 @@
  * The hub's enrollment, without processes: a hello signed by the key it
  * carries, with a join token this hub issued, enrolls the site with the
  * capacity it claims (durably); a used, expired, foreign or missing token is
- * refused with a reason; a hello not signed by the key it carries is dropped.
+ * refused with a reason; a hello not signed by the key it carries is dropped,
+ * and so is one in clear or sealed to another key than the hub's; the
+ * welcome is sealed to the new site's key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -162,6 +164,53 @@ static void test_hello_not_signed_by_its_key_dropped(void **state)
     assert_null(last_reply(f, "dc-7", NULL)); /* no answer to a forgery */
 }
 
+/* A hello with a valid token, signed by its key, in clear or sealed to seal_to. */
+static void raw_hello(hubfix *f, const ident *key, const char *token_text, const uint8_t *seal_to)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "pubkey", key->pk_hex);
+    cJSON_AddStringToObject(body, "token", token_text);
+    char topic[PROTO_TOPIC_MAX], sig[129];
+    size_t len;
+    assert_int_equal(proto_topic(topic, sizeof topic, "site", key->id, "hello"), OP_OK);
+    char *payload = msg_encode(body, key->id, "hello", f->seq++, os_now_ms(), &len);
+    cJSON_Delete(body);
+    if (seal_to) {
+        uint8_t *sealed = NULL;
+        assert_int_equal(msg_seal(seal_to, payload, len, &sealed, &len), OP_OK);
+        free(payload);
+        payload = (char *)sealed;
+    }
+    assert_int_equal(msg_sign(key, topic, payload, len, sig), OP_OK);
+    hub__site_message(f->h, key->id, "hello", topic, payload, len, key->id, sig);
+    free(payload);
+}
+
+static void test_hello_in_clear_or_sealed_elsewhere_dropped(void **state)
+{
+    hubfix *f = *state;
+    char *tok = issue_token(f, "dc");
+    ident site, other;
+    hubfix_ident(&site, "dc-6", 56);
+    hubfix_ident(&other, "other", 57);
+    raw_hello(f, &site, tok, NULL); /* the token would cross the broker in clear */
+    assert_null(hub__find_site(f->h, "dc-6"));
+    assert_int_equal(f->h->msg.unsealed, 1);
+    raw_hello(f, &site, tok, other.pk);
+    assert_null(hub__find_site(f->h, "dc-6"));
+    assert_int_equal(f->h->msg.unopenable, 1);
+    assert_null(last_reply(f, "dc-6", NULL));
+    /* sealed to the hub it enrolls, and the welcome goes back sealed to the site's key */
+    raw_hello(f, &site, tok, f->h->identity.pk);
+    free(tok);
+    assert_non_null(hub__find_site(f->h, "dc-6"));
+    assert_string_equal(last_reply(f, "dc-6", NULL), "welcome");
+    const hub_reply *r = f->h->replies;
+    while (r->next)
+        r = r->next;
+    assert_memory_equal(r->to_pk, site.pk, 32);
+}
+
 #define HUB_TEST(fn) cmocka_unit_test_setup_teardown(fn, hubfix_setup, hubfix_teardown)
 
 int main(void)
@@ -171,6 +220,7 @@ int main(void)
         HUB_TEST(test_used_token_refused),
         HUB_TEST(test_expired_and_foreign_tokens_refused),
         HUB_TEST(test_hello_not_signed_by_its_key_dropped),
+        HUB_TEST(test_hello_in_clear_or_sealed_elsewhere_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,8 +39,8 @@ static void authorize(hubfix *f, ident *key)
 }
 
 /* A signed request with nonce seq and timestamp ts_ms (caller frees; len and sig set). */
-static char *request(const ident *key, const char *json, uint64_t seq, int64_t ts_ms, size_t *len,
-                     char sig[129])
+static char *request(hubfix *f, const ident *key, const char *json, uint64_t seq, int64_t ts_ms,
+                     size_t *len, char sig[129])
 {
     char topic[PROTO_TOPIC_MAX];
     assert_int_equal(proto_topic(topic, sizeof topic, "op", OP_ID, "req"), OP_OK);
@@ -48,8 +48,7 @@ static char *request(const ident *key, const char *json, uint64_t seq, int64_t t
     assert_non_null(body);
     char *payload = msg_encode(body, key->id, "req", seq, ts_ms, len);
     cJSON_Delete(body);
-    assert_int_equal(msg_sign(key, topic, payload, *len, sig), OP_OK);
-    return payload;
+    return hubfix_wrap(f, key, topic, payload, len, sig);
 }
 
 /*
@@ -74,7 +73,7 @@ static cJSON *ask(hubfix *f, const ident *key, const char *json, uint64_t seq)
 {
     size_t len;
     char sig[129];
-    char *payload = request(key, json, seq, os_now_ms(), &len, sig);
+    char *payload = request(f, key, json, seq, os_now_ms(), &len, sig);
     cJSON *answer = deliver(f, payload, len, sig);
     free(payload);
     return answer;
@@ -95,7 +94,7 @@ static void test_replayed_request_refused_also_after_restart(void **state)
     size_t len;
     char sig[129];
     char *payload =
-        request(&key, "{\"cmd\":\"stats\",\"rid\":\"a\"}", 4242, os_now_ms(), &len, sig);
+        request(f, &key, "{\"cmd\":\"stats\",\"rid\":\"a\"}", 4242, os_now_ms(), &len, sig);
     cJSON *first = deliver(f, payload, len, sig);
     assert_non_null(first);
     cJSON_Delete(first);
@@ -202,7 +201,7 @@ static void test_floor_survives_restart(void **state)
     int64_t old_ts = os_now_ms() - f->h->clock_skew_ms + 500;
     size_t len;
     char sig[129];
-    char *payload = request(&key, "{\"cmd\":\"stats\",\"rid\":\"o\"}", 31, old_ts, &len, sig);
+    char *payload = request(f, &key, "{\"cmd\":\"stats\",\"rid\":\"o\"}", 31, old_ts, &len, sig);
     cJSON *answer = deliver(f, payload, len, sig);
     assert_non_null(answer);
     cJSON_Delete(answer);

@@ -148,13 +148,26 @@ void hubfix_job_text(hubfix *f, int64_t job_id, char *reason, size_t reason_len,
     cJSON_Delete(resp);
 }
 
+char *hubfix_wrap(hubfix *f, const ident *sender, const char *topic, char *text, size_t *len,
+                  char sig[129])
+{
+    char *payload = text;
+    assert_non_null(text);
+    if (proto_must_seal(topic)) {
+        uint8_t *sealed = NULL;
+        assert_int_equal(msg_seal(f->h->identity.pk, text, *len, &sealed, len), OP_OK);
+        free(text);
+        payload = (char *)sealed;
+    }
+    assert_int_equal(msg_sign(sender, topic, payload, *len, sig), OP_OK);
+    return payload;
+}
+
 char *hubfix_signed(hubfix *f, const ident *sender, const char *topic, cJSON *body,
                     const char *type, size_t *len, char sig[129])
 {
-    char *payload = msg_encode(body, sender->id, type, f->seq++, os_now_ms(), len);
-    assert_non_null(payload);
-    assert_int_equal(msg_sign(sender, topic, payload, *len, sig), OP_OK);
-    return payload;
+    char *text = msg_encode(body, sender->id, type, f->seq++, os_now_ms(), len);
+    return hubfix_wrap(f, sender, topic, text, len, sig);
 }
 
 void hubfix_site_says(hubfix *f, const char *id, const char *leaf, const char *type, cJSON *body)

@@ -50,8 +50,16 @@ void hubfix_job_text(hubfix *f, int64_t job_id, char *reason, size_t reason_len,
                      size_t explanation_len);
 
 /*
- * A signed envelope of type from sender on topic (body kept by the caller):
- * the payload (caller frees), its length and signature, timestamped now.
+ * What a sender's bus makes of the message text (taken): sealed to the hub
+ * when the topic must be (proto_must_seal), then signed. The payload
+ * (caller frees) and its length (updated in *len).
+ */
+char *hubfix_wrap(hubfix *f, const ident *sender, const char *topic, char *text, size_t *len,
+                  char sig[129]);
+/*
+ * A signed envelope of type from sender on topic (body kept by the caller),
+ * sealed to the hub where the topic must be: the payload (caller frees),
+ * its length and signature, timestamped now.
  */
 char *hubfix_signed(hubfix *f, const ident *sender, const char *topic, cJSON *body,
                     const char *type, size_t *len, char sig[129]);
