@@ -124,7 +124,8 @@ static void test_expired_and_foreign_tokens_refused(void **state)
     char *text = NULL;
     token tok;
     int64_t now = os_now_ms();
-    assert_int_equal(token_create(&f->h->identity, "car", now - 1000, &text, &tok), OP_OK);
+    assert_int_equal(token_create(&f->h->identity, "car", "site-1", now - 1000, &text, &tok),
+                     OP_OK);
     assert_int_equal(
         hubdb_token_create(f->h->db, tok.tid, "car", now - 5000, tok.expires_ms, "op-test"), OP_OK);
     ident car;
@@ -136,7 +137,8 @@ static void test_expired_and_foreign_tokens_refused(void **state)
     assert_string_equal(last_reply(f, "car-1", &reason), "refused");
     assert_non_null(strstr(reason, "expired"));
     /* signed by this hub but never recorded in its registry */
-    assert_int_equal(token_create(&f->h->identity, "car", now + 60000, &text, &tok), OP_OK);
+    assert_int_equal(token_create(&f->h->identity, "car", "site-1", now + 60000, &text, &tok),
+                     OP_OK);
     hello(f, &car, &car, text);
     free(text);
     assert_null(hub__find_site(f->h, "car-1"));
