@@ -10,6 +10,7 @@ compromised broker sees, for the tests that look for secrets on the wire.
 Everything listens on 127.0.0.1 on ports picked free at start. Processes are
 stopped (SIGTERM, then SIGKILL) by Fleet.stop(), which tests call in tearDown.
 """
+import base64
 import json
 import os
 import pwd
@@ -78,6 +79,81 @@ class Proc:
     def log_text(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+def unbundle(text):
+    """A join bundle (opj1.) as a dict: token, ca, cert, key."""
+    assert text.startswith("opj1."), text[:20]
+    raw = text[5:]
+    return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+
+
+def bundle(fields):
+    raw = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+    return "opj1." + raw
+
+
+def topic_owner(fleet, topic):
+    """The credential the broker's ACL lets write topic: the hub for inboxes and answers,
+    else the id in it (outpost/v1/site/ID/..., op/ID/req, meter/SITE/METER: the meter)."""
+    parts = topic.split("/")
+    if parts[-1] in ("inbox", "resp"):
+        return fleet.hub_id
+    return parts[-1] if parts[2] == "meter" else parts[3]
+
+
+class Wire:
+    """An attacker on the broker: reads topic as `reader` (default the eavesdropper TAP, a
+    compromised broker's view) and republishes with any properties as the credential that
+    may write the topic (a stolen broker credential without the signing key), or as_."""
+
+    def __init__(self, fleet, topic=None, reader=TAP):
+        self.f = fleet
+        self.messages = []
+        self.lock = threading.Lock()
+        self.writers = {}
+        self.c = self._client(reader)
+        self.c.on_message = self._on_message
+        if topic:
+            self.c.subscribe(topic, qos=1)
+            time.sleep(0.2)
+
+    def _client(self, name):
+        c = self.f.mqtt_client(name)
+        c.max_inflight_messages_set(8)
+        c.connect("127.0.0.1", self.f.port)
+        c.loop_start()
+        return c
+
+    def _on_message(self, client, userdata, msg):
+        props = dict(getattr(msg.properties, "UserProperty", []) or [])
+        with self.lock:
+            self.messages.append((msg.topic, bytes(msg.payload), props))
+
+    def find(self, needle):
+        with self.lock:
+            return [m for m in self.messages if needle in m[1]]
+
+    def publish(self, topic, payload, props=None, wait=True, as_=None):
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        name = as_ or topic_owner(self.f, topic)
+        if name not in self.writers:
+            self.writers[name] = self._client(name)
+            time.sleep(0.2)
+        p = None
+        if props:
+            p = Properties(PacketTypes.PUBLISH)
+            p.UserProperty = list(props.items())
+        info = self.writers[name].publish(topic, payload, qos=1, properties=p)
+        if wait:
+            info.wait_for_publish(30)
+        return info
+
+    def close(self):
+        for c in [self.c] + list(self.writers.values()):
+            c.loop_stop()
+            c.disconnect()
 
 
 class LinkProxy:
