@@ -306,8 +306,8 @@ class BrokerAuthTest(unittest.TestCase):
             marker = b'{"from":"dc-1","type":"state","rogue-marker":1}'
             targets = ["outpost/v1/site/dc-1/state", "outpost/v1/site/dc-1/result",
                        "outpost/v1/site/dc-1/inbox", "outpost/v1/site/pod-1/inbox",
-                       "outpost/v1/op/op-0123456789abcdef/resp", "outpost/v1/op/evil-1/req",
-                       "outpost/v1/site/hub/hello"]
+                       "outpost/v1/op/op-0123456789abcdef/resp", "outpost/v1/op/op-x/req",
+                       "outpost/v1/site/hub/hello", "outpost/v1/meter/dc-1/meter-1"]
             for t in targets:
                 c.publish(t, marker, qos=1).wait_for_publish(10)
             c.publish("outpost/v1/site/evil-1/event", marker, qos=1).wait_for_publish(10)
