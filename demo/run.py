@@ -3,7 +3,9 @@
 
 Starts a mosquitto broker on a free loopback port, a hub and 8 site agents
 (3 charging-site pods, 3 parked cars, 2 warehouse data centers), each with
-its own data dir, identity and capacity; enrolls them with one-time tokens;
+its own data dir, identity and capacity; enrolls them with one-time join bundles (a token
+and a broker certificate each: the broker takes only TLS clients with certificates from the
+hub's CA);
 submits a batch of exec jobs that compress and checksum the real data sets
 under ../shared/data (or the project's own sources when that folder is
 missing); shows live progress with `outpost watch`; then has the two
@@ -234,9 +236,10 @@ def main():
     try:
         print(f"== Outpost demo; logs and data dirs in {run_dir}")
         fleet.start_broker()
-        print(f"== mosquitto on 127.0.0.1:{fleet.port}")
+        print(f"== mosquitto on 127.0.0.1:{fleet.port}: TLS, client certificates from the hub's CA,"
+              " an ACL by certificate name")
         fleet.start_hub(site_lost_after_ms=6000, lease_ms=20000)
-        print(f"== hub started; enrolling {len(SITES)} sites with one-time join tokens")
+        print(f"== hub started; enrolling {len(SITES)} sites with one-time join bundles")
         for name, cls, cores, mem, budget, wpc, idle in SITES:
             fleet.start_site(name, cls, wait=False, cores=cores, memory_mb=mem,
                              power_budget_watts=budget, watts_per_core=wpc, idle_watts=idle,

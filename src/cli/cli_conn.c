@@ -230,9 +230,32 @@ static uint64_t nonce_start(void)
     return ((r >> 12) | ((uint64_t)1 << 20)) & (((uint64_t)1 << 52) - 1);
 }
 
+/*
+ * With broker_ca in cli.conf: the TLS files, the operator's certificate from
+ * its key dir. EXIT_OK, or EXIT_USAGE with what to do printed.
+ */
+static int tls_files(cli *c, bus_config *bc, char *cert, char *key, size_t len)
+{
+    char id_dir[PATH_MAX];
+    if (!c->hub.broker_ca[0]) return EXIT_OK;
+    cli__identity_dir(c, id_dir, sizeof id_dir);
+    if (opclient_broker_cert(id_dir, cert, key, len) != OP_OK) {
+        fprintf(stderr,
+                "outpost: no broker certificate in %s (broker.crt, broker.key): on the hub's"
+                " machine run `outpost ca issue --hub-dir HUB_DIR --name %s --out %s`\n",
+                id_dir, c->identity.id, id_dir);
+        return EXIT_USAGE;
+    }
+    bc->tls_ca = c->hub.broker_ca;
+    bc->tls_cert = cert;
+    bc->tls_key = key;
+    return EXIT_OK;
+}
+
 /* Connects to the hub's broker as this operator and subscribes to the answers. */
 static int cli_connect(cli *c)
 {
+    char cert[PATH_MAX], key[PATH_MAX];
     int rc = load_hub_and_identity(c);
     if (rc != EXIT_OK) return rc;
     const char *op_id = c->identity.id;
@@ -248,6 +271,7 @@ static int cli_connect(cli *c)
                      .session_expiry_s = 0,
                      .keepalive_s = 10,
                      .seq_start = nonce_start()};
+    if ((rc = tls_files(c, &bc, cert, key, sizeof cert)) != EXIT_OK) return rc;
     if (bus_open(&bc, &c->identity, on_message, c, &c->bus) != OP_OK) return EXIT_UNREACHABLE;
     char topic[PROTO_TOPIC_MAX];
     proto_topic(topic, sizeof topic, "op", op_id, "resp");
@@ -255,8 +279,9 @@ static int cli_connect(cli *c)
     if (bus_wait_connected(c->bus, c->timeout_ms) != OP_OK) {
         fprintf(stderr,
                 "outpost: cannot reach the broker at %s:%lld (is the hub's broker"
-                " running?)\n",
-                c->hub.broker_host, (long long)c->hub.broker_port);
+                " running?%s)\n",
+                c->hub.broker_host, (long long)c->hub.broker_port,
+                c->hub.broker_ca[0] ? " does it trust this operator's certificate?" : "");
         return EXIT_UNREACHABLE;
     }
     /* Give the SUBACK a moment so that the response cannot arrive before the subscription. */

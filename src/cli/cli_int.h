@@ -9,6 +9,7 @@
  *   cmd_audit.c   audit verify|prove|show|tail|head, explain
  *   cmd_policy.c  policy check|show|diff|set
  *   cmd_local.c   leave, power, submit --local (a site's local socket)
+ *   cmd_ca.c      ca broker, ca issue (the hub's broker CA, local files)
  * Not a public interface: only src/cli includes it (and the CLI's unit tests).
  */
 #ifndef OUTPOST_CLI_INT_H
@@ -182,6 +183,9 @@ int cli__cmd_explain(cli *c, int argc, char **argv);
 
 /* ---- cmd_policy.c ---- */
 int cli__cmd_policy(cli *c, int argc, char **argv);
+
+/* ---- cmd_ca.c ---- */
+int cli__cmd_ca(cli *c, int argc, char **argv);
 
 /* ---- cmd_local.c ---- */
 int cli__cmd_leave(cli *c, int argc, char **argv);

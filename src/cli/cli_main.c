@@ -61,6 +61,18 @@ static const char policy_details[] =
     "  outpost policy diff FILE    lines that FILE would remove (-) and add (+)\n"
     "  outpost policy set FILE     put FILE in force (its version must be newer)\n";
 
+static const char ca_details[] =
+    "  outpost ca broker --hub-dir DIR --out OUTDIR [--name ADDR|HOST ...] [--hub-id ID]\n"
+    "      the CA in DIR/tls (made if missing); writes OUTDIR/ca.crt, server.crt,\n"
+    "      server.key (0600) for the names given (default 127.0.0.1 and localhost), and acl,\n"
+    "      the broker's ACL file (hub id: --hub-id, else DIR/cli.conf's, else 'hub')\n"
+    "  outpost ca issue --hub-dir DIR --name ID --out OUTDIR\n"
+    "      a client certificate for an operator (its id: `outpost operator-key`) or a\n"
+    "      meter: OUTDIR/broker.crt, broker.key (0600) and ca.crt\n"
+    "  --days N   validity (default 825 for a broker, 365 for a client)\n"
+    "No hub needs to run: these read and write files under DIR. docs/operations.md says how\n"
+    "to set up the broker with them.\n";
+
 static const char common_details[] =
     "\nCommon options (before or after the command's own):\n"
     "  --hub-dir DIR     the hub's data dir: uses DIR/cli.conf and DIR/admin\n"
@@ -73,8 +85,13 @@ static const char common_details[] =
     "7 the audit log or a proof does not verify.\n";
 
 const cli_command cli__commands[] = {
-    {"token", cli__cmd_token, CLI_NEEDS_HUB, "token create --class pod|car|dc [--ttl S]",
-     "a one-time join token for a new site", NULL},
+    {"token", cli__cmd_token, CLI_NEEDS_HUB, "token create --class pod|car|dc --site ID [--ttl S]",
+     "a one-time join token (or bundle) for a new site",
+     "  --class C   the site class the new site gets\n"
+     "  --site ID   the only site id that may use it (its site_id)\n"
+     "  --ttl S     seconds it stays valid (default: the hub's token_ttl_s)\n"
+     "With a broker on TLS it prints a join bundle (opj1.): the token, the broker CA, and a\n"
+     "broker certificate and key for the site. Pass it to `outpost site --token-file FILE`.\n"},
     {"submit", cli__cmd_submit, CLI_NEEDS_HUB, "submit FILE|- | submit [flags] -- PROGRAM ARGS",
      "queue jobs", submit_details},
     {"jobs", cli__cmd_jobs, CLI_NEEDS_HUB, "jobs [--state S] [--limit N]", "list jobs",
@@ -112,6 +129,8 @@ const cli_command cli__commands[] = {
      "10)\n"},
     {"power", cli__cmd_power, CLI_NEEDS_SITE, "power SITE_DIR|SOCKET [options]",
      "set a site's power signals by hand", power_details},
+    {"ca", cli__cmd_ca, CLI_NEEDS_NOTHING, "ca broker|issue --hub-dir DIR --out OUTDIR ...",
+     "broker certificates from the hub's CA", ca_details},
     {"operator-key", cli__cmd_operator_key, CLI_NEEDS_NOTHING, "operator-key",
      "print this operator's public key", NULL},
     {"route", run_route, CLI_NEEDS_NOTHING, "route FILE [--time-limit S]",

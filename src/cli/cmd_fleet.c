@@ -62,10 +62,11 @@ int cli__cmd_stats(cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
-static int parse_token_args(cli *c, int argc, char **argv, const char **cls, int64_t *ttl,
-                            int *help)
+static int parse_token_args(cli *c, int argc, char **argv, const char **cls, const char **sid,
+                            int64_t *ttl, int *help)
 {
     static const struct option opts[] = {{"class", required_argument, NULL, 'c'},
+                                         {"site", required_argument, NULL, 's'},
                                          {"ttl", required_argument, NULL, 't'},
                                          {NULL, 0, NULL, 0}};
     int code;
@@ -73,6 +74,8 @@ static int parse_token_args(cli *c, int argc, char **argv, const char **cls, int
     while ((code = cli__getopt(c, argc, argv, "", opts)) != -1) {
         if (code == 'c') {
             *cls = optarg;
+        } else if (code == 's') {
+            *sid = optarg;
         } else if (code == 't') {
             if (util_parse_i64(optarg, 1, 365LL * 86400, ttl) != OP_OK) {
                 fprintf(stderr, "outpost token: --ttl must be 1 to 31536000 seconds\n");
@@ -91,24 +94,31 @@ static int parse_token_args(cli *c, int argc, char **argv, const char **cls, int
         fprintf(stderr, "outpost token create: --class must be pod, car or dc\n");
         return EXIT_USAGE;
     }
+    if (!*sid || !util_valid_id(*sid)) {
+        fprintf(stderr, "outpost token create: --site ID is required: the site id the token is"
+                        " for ([A-Za-z0-9_-]{1,63}, its site_id)\n");
+        return EXIT_USAGE;
+    }
     return EXIT_OK;
 }
 
 int cli__cmd_token(cli *c, int argc, char **argv)
 {
-    const char *cls = NULL;
+    const char *cls = NULL, *sid = NULL;
     int64_t ttl = 0;
     int help;
-    int rc = parse_token_args(c, argc, argv, &cls, &ttl, &help);
+    int rc = parse_token_args(c, argc, argv, &cls, &sid, &ttl, &help);
     if (rc != EXIT_OK || help) return rc;
     cJSON *req = cJSON_CreateObject(), *data = NULL;
     cJSON_AddStringToObject(req, "class", cls);
+    cJSON_AddStringToObject(req, "site", sid);
     if (ttl) jsonx_add_int(req, "ttl_s", ttl);
     if ((rc = cli__request(c, req, "token", &data)) != EXIT_OK) return rc;
-    /* The hub seals the token to this operator's key: only here is it plain text. */
+    /* The hub seals the token (or the join bundle with the site's broker key) to this
+     * operator's key: only here is it plain text. */
     char *text = NULL;
     const char *sealed = cli__text(data, "sealed_token", "");
-    if (ident_open_sealed(&c->identity, sealed, TOKEN_MAX_TEXT, &text, NULL) != OP_OK) {
+    if (ident_open_sealed(&c->identity, sealed, TOKEN_BUNDLE_MAX, &text, NULL) != OP_OK) {
         fprintf(stderr, "outpost token: the hub's answer holds no token sealed to this key\n");
         return EXIT_REJECTED;
     }

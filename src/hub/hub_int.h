@@ -16,6 +16,8 @@
  *   operator.c   the operator API: a table of commands
  *   outgoing.c   offers, acknowledgements, cancels and replies, sent after commit
  *   auditing.c   what the hub writes to its audit log
+ *   tls.c        the broker CA in tls/, the hub's and the admin's broker certificates, join
+ *                bundles
  *   loop.c       the event loop: one transaction per iteration, timers, commit
  *   main.c       `outpost hub`: options, configuration, start and stop
  *
@@ -125,6 +127,8 @@ typedef struct hub {
     bus *beat_bus;
     char broker_host[256];
     int64_t broker_port;
+    int broker_tls; /* broker_tls = on: TLS with certificates from the CA in <data-dir>/tls */
+    char tls_ca[PATH_MAX], tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* set by hub__tls_setup */
     int64_t site_lost_after_ms;
     int64_t lease_ms;
     int64_t offline_lease_ms; /* how long a site may run a job without word from the hub */
@@ -195,6 +199,25 @@ hub_site *hub__find_site(hub *h, const char *id);
 /* A new site in memory (zeroed, trust 50); NULL when out of memory. */
 hub_site *hub__add_site(hub *h, const char *id);
 hub_operator *hub__find_operator(hub *h, const char *id);
+
+/* ---- tls.c ---- */
+/*
+ * With broker_tls: the CA in <data-dir>/tls (made at first start), the hub's
+ * own broker certificate (tls/hub.crt, tls/hub.key; CN = hub id) and the
+ * local admin operator's (admin/broker.crt, broker.key; CN = its operator
+ * id), each issued when missing or within 30 days of expiry. OP_OK, or a pki
+ * error (logged).
+ */
+int hub__tls_setup(hub *h);
+/* The paths the hub's bus connections use (with broker_tls), or NULLs. */
+void hub__tls_files(const hub *h, const char **ca, const char **cert, const char **key);
+/*
+ * What `token create` hands the operator for site sid: with broker_tls a
+ * join bundle (token_text, the CA, a new client certificate and key for
+ * sid), else token_text as it is. *out malloc'd (the caller wipes and frees
+ * it). OP_ENOMEM, OP_EIO, OP_ENOTFOUND (no CA), OP_ETOOBIG.
+ */
+int hub__join_text(hub *h, const char *sid, const char *token_text, char **out);
 /* Sites and their reservations from the store; every site presumed alive for a loss timeout. */
 /*
  * The sites' reservations recomputed from the jobs table: after a rolled-back

@@ -20,11 +20,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *hub_conf_keys[] = {
-    "hub_id",    "broker_host",      "broker_port",   "site_lost_after_ms",
-    "lease_ms",  "offline_lease_ms", "clock_skew_ms", "max_queued_jobs",
-    "log_level", "token_ttl_s",      "audit_head_ms", "fleet_index_from",
-    NULL};
+static const char *hub_conf_keys[] = {"hub_id",        "broker_host",
+                                      "broker_port",   "site_lost_after_ms",
+                                      "lease_ms",      "offline_lease_ms",
+                                      "clock_skew_ms", "max_queued_jobs",
+                                      "log_level",     "token_ttl_s",
+                                      "audit_head_ms", "fleet_index_from",
+                                      "broker_tls",    NULL};
 
 /* ---------- life of a hub ---------- */
 
@@ -99,11 +101,16 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
     snprintf(h->identity.id, sizeof h->identity.id, "%s", hub_id);
     snprintf(h->broker_host, sizeof h->broker_host, "%s", conf_str(c, "broker_host", "127.0.0.1"));
     const char *level = conf_str(c, "log_level", NULL);
+    const char *tls = conf_str(c, "broker_tls", "on");
+    h->broker_tls = strcmp(tls, "on") == 0;
     if (!util_valid_id(hub_id)) {
         snprintf(err, err_len, "hub_id '%s' must be [A-Za-z0-9_-]{1,63}", hub_id);
         rc = OP_EINVAL;
     } else if (level && log_parse_level(level) < 0) {
         snprintf(err, err_len, "log_level must be debug, info, warn or error");
+        rc = OP_EINVAL;
+    } else if (strcmp(tls, "on") != 0 && strcmp(tls, "off") != 0) {
+        snprintf(err, err_len, "broker_tls must be on or off");
         rc = OP_EINVAL;
     }
     if (rc == OP_OK && level) log_set_level(log_parse_level(level));
@@ -127,15 +134,16 @@ int hub__open_store(hub *h, const char *path, int synchronous_full)
 
 /* ---------- state in the data directory ---------- */
 
+/* broker_ca is relative to cli.conf's directory, so the hub dir can be copied elsewhere. */
 static int write_cli_conf(hub *h)
 {
     char path[PATH_MAX], text[1024];
     if (util_fmt(path, sizeof path, "%s/cli.conf", h->data_dir) != OP_OK) return OP_ETOOBIG;
     if (util_fmt(text, sizeof text,
                  "# Written by `outpost hub` at start: what a CLI needs to reach this hub.\n"
-                 "hub_id = %s\nhub_pubkey = %s\nbroker_host = %s\nbroker_port = %lld\n",
-                 h->identity.id, h->identity.pk_hex, h->broker_host,
-                 (long long)h->broker_port) != OP_OK)
+                 "hub_id = %s\nhub_pubkey = %s\nbroker_host = %s\nbroker_port = %lld\n%s",
+                 h->identity.id, h->identity.pk_hex, h->broker_host, (long long)h->broker_port,
+                 h->broker_tls ? "broker_ca = tls/ca.crt\n" : "") != OP_OK)
         return OP_ETOOBIG;
     return os_write_file_atomic(path, text, strlen(text), 0644);
 }
@@ -189,7 +197,8 @@ static int open_state(hub *h)
         log_error("hub", "cannot set up identity in %s", h->data_dir);
         return EXIT_FAILURE_RUNTIME;
     }
-    if (ensure_operators(h) != OP_OK || hub__load_operators(h) != OP_OK)
+    if (ensure_operators(h) != OP_OK || hub__load_operators(h) != OP_OK ||
+        hub__tls_setup(h) != OP_OK)
         return EXIT_FAILURE_RUNTIME;
     int rc = load_policy(h);
     if (rc != EXIT_OK) return rc;
@@ -243,6 +252,9 @@ static int connect_bus(hub *h)
                      .session_expiry_s = 86400,
                      .keepalive_s = 10,
                      .seq_start = own_seq_start(h)};
+    hub__tls_files(h, &bc.tls_ca, &bc.tls_cert, &bc.tls_key);
+    if (!h->broker_tls)
+        log_warn("hub", "broker_tls is off: the broker link is not authenticated or encrypted");
     int rc = bus_open(&bc, &h->identity, hub__on_message, h, &h->bus);
     if (rc != OP_OK) return rc;
     bc.client_id = beat_id;
@@ -285,7 +297,8 @@ static void usage(FILE *out)
                  "\n"
                  "Runs the hub: fleet registry, job store, placement, enrollment and the\n"
                  "operator API over the MQTT broker. State lives in DIR (created if missing):\n"
-                 "hub.db, identity/, operators, admin/ (local operator key), cli.conf.\n"
+                 "hub.db, identity/, operators, admin/ (local operator key and broker\n"
+                 "certificate), tls/ (the broker CA and the hub's certificate), cli.conf.\n"
                  "\n"
                  "  --data-dir DIR     state directory (required)\n"
                  "  --config FILE      configuration (see examples/hub.conf)\n"

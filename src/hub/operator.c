@@ -336,48 +336,97 @@ static int op_sites(hub *h, op_call *c)
     return OP_OK;
 }
 
-static int op_token(hub *h, op_call *c)
+/*
+ * One name space for the broker's user names (certificate CNs): a site id
+ * must not be the hub's, an operator's (or of an operator's form), nor a site
+ * already enrolled, or its certificate would carry another's broker rights.
+ */
+static int check_site_name(hub *h, const char *sid, char *err, size_t err_len)
 {
-    const char *cls = jsonx_str(c->req, "class");
-    int64_t ttl_s = h->token_ttl_s;
-    if (!token_valid_class(cls)) {
+    if (!sid || !util_valid_id(sid)) {
+        snprintf(err, err_len, "--site must be [A-Za-z0-9_-]{1,63}");
+        return OP_EINVAL;
+    }
+    if (strcmp(sid, h->identity.id) == 0 || strncmp(sid, "op-", 3) == 0 ||
+        hub__find_operator(h, sid)) {
+        snprintf(err, err_len, "%s is the hub's or an operator's name; choose another site id",
+                 sid);
+        return OP_EEXIST;
+    }
+    if (hub__find_site(h, sid)) {
+        snprintf(err, err_len, "site %s is already enrolled", sid);
+        return OP_EEXIST;
+    }
+    return OP_OK;
+}
+
+/* The token's arguments: class, site and ttl. OP_OK, or an error with c->err set. */
+static int token_args(hub *h, op_call *c, const char **cls, const char **sid, int64_t *ttl_s)
+{
+    *cls = jsonx_str(c->req, "class");
+    *sid = jsonx_str(c->req, "site");
+    *ttl_s = h->token_ttl_s;
+    if (!token_valid_class(*cls)) {
         snprintf(c->err, c->err_len, "--class must be pod, car or dc");
         return OP_EINVAL;
     }
     if (cJSON_HasObjectItem(c->req, "ttl_s") &&
-        jsonx_int(c->req, "ttl_s", 1, 365LL * 86400, &ttl_s) != OP_OK) {
+        jsonx_int(c->req, "ttl_s", 1, 365LL * 86400, ttl_s) != OP_OK) {
         snprintf(c->err, c->err_len, "--ttl must be from 1 second to 365 days");
         return OP_EINVAL;
     }
-    /* The token goes back sealed to the asking operator's key: whoever reads the broker,
-     * or the answer kept for retries in hub.db, cannot enroll a site with it. */
+    return check_site_name(h, *sid, c->err, c->err_len);
+}
+
+static void token_made(hub *h, op_call *c, const token *tok, int64_t ttl_s)
+{
+    jsonx_add_int(c->data, "expires_at", tok->expires_ms);
+    cJSON_AddStringToObject(c->data, "site", tok->sid);
+    c->audit = cJSON_CreateObject();
+    if (c->audit) {
+        cJSON_AddStringToObject(c->audit, "class", tok->cls);
+        cJSON_AddStringToObject(c->audit, "site", tok->sid);
+        cJSON_AddStringToObject(c->audit, "token", tok->tid);
+        jsonx_add_int(c->audit, "expires_at", tok->expires_ms);
+    }
+    log_info("hub", "operator %s created a %s join token for site %s valid for %lld s", c->op_id,
+             tok->cls, tok->sid, (long long)ttl_s);
+}
+
+/*
+ * A join token for one site id; with broker_tls, in a join bundle with the
+ * site's new broker certificate and key. It goes back sealed to the asking
+ * operator's key: whoever reads the broker, or the answer kept for retries in
+ * hub.db, cannot enroll a site with it.
+ */
+static int op_token(hub *h, op_call *c)
+{
+    const char *cls, *sid;
+    int64_t ttl_s;
+    int rc = token_args(h, c, &cls, &sid, &ttl_s);
+    if (rc != OP_OK) return rc;
     const hub_operator *op = hub__find_operator(h, c->op_id);
     if (!op) {
         snprintf(c->err, c->err_len, "no key to seal a token to for operator %s", c->op_id);
         return OP_EPERM;
     }
     token tok;
-    char *text = NULL, *sealed = NULL;
+    char *text = NULL, *join = NULL, *sealed = NULL;
     int64_t now = os_now_ms();
-    int rc = token_create(&h->identity, cls, now + ttl_s * 1000, &text, &tok);
+    rc = token_create(&h->identity, cls, sid, now + ttl_s * 1000, &text, &tok);
     if (rc != OP_OK) return rc;
-    rc = ident_seal(op->pk, text, strlen(text), &sealed);
-    sodium_memzero(text, strlen(text));
+    rc = hub__join_text(h, sid, text, &join);
+    if (rc == OP_OK) rc = ident_seal(op->pk, join, strlen(join), &sealed);
     if (rc == OP_OK)
         rc = hub__check(h, hubdb_token_create(h->db, tok.tid, cls, now, tok.expires_ms, c->op_id));
     if (rc == OP_OK) {
         cJSON_AddStringToObject(c->data, "sealed_token", sealed);
-        jsonx_add_int(c->data, "expires_at", tok.expires_ms);
-        c->audit = cJSON_CreateObject();
-        if (c->audit) {
-            cJSON_AddStringToObject(c->audit, "class", cls);
-            cJSON_AddStringToObject(c->audit, "token", tok.tid);
-            jsonx_add_int(c->audit, "expires_at", tok.expires_ms);
-        }
-        log_info("hub", "operator %s created a %s join token valid for %lld s", c->op_id, cls,
-                 (long long)ttl_s);
+        token_made(h, c, &tok, ttl_s);
     }
+    sodium_memzero(text, strlen(text));
+    if (join) sodium_memzero(join, strlen(join));
     free(text);
+    free(join);
     free(sealed);
     return rc;
 }

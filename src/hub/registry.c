@@ -363,12 +363,18 @@ static void enroll(hub *h, const char *site_id, const char *topic, const void *p
     if (!token_text) {
         send_enroll_refusal(h, site_id, pk,
                             "unknown site and no join token: run "
-                            "`outpost token create --class CLASS` and start the "
-                            "site with --token");
+                            "`outpost token create --class CLASS --site ID` and start "
+                            "the site with --token");
         log_warn("hub", "refused site %s: unknown and no token", site_id);
     } else if ((rc = check_token(h, token_text, os_now_ms(), &tok, reason, sizeof reason)) ==
                OP_ESTORE) {
         log_warn("hub", "enrollment of %s postponed: the token registry cannot be read", site_id);
+    } else if (rc == OP_OK && strcmp(tok.sid, site_id) != 0) {
+        /* a token (and the broker certificate beside it) is for one site id only */
+        snprintf(reason, sizeof reason, "this join token was made for site %s, not %s", tok.sid,
+                 site_id);
+        send_enroll_refusal(h, site_id, reason);
+        log_warn("hub", "refused enrollment of %s: %s", site_id, reason);
     } else if (rc != OP_OK) {
         send_enroll_refusal(h, site_id, pk, reason);
         log_warn("hub", "refused enrollment of %s: %s", site_id, reason);

@@ -37,6 +37,8 @@ struct bus {
     uint32_t max_packet_bytes;
     int connected;
     int ever_connected;
+    int tls;
+    int problem_logged; /* a refusal was logged since the last CONNACK: not again each retry */
     int connect_called; /* connect_bind_v5 stored host and properties */
     int pending;
     uint64_t seq;
@@ -47,16 +49,34 @@ struct bus {
 
 static int lib_ready;
 
+/*
+ * A broker that refuses us (bad certificate, not authorised, unreachable)
+ * refuses every retry the same way: the first time is a warning with what to
+ * check, the others are debug lines, until a connection succeeds.
+ */
+static void report_problem(bus *b, const char *what)
+{
+    if (b->problem_logged) {
+        log_debug("bus", "broker %s:%d: %s", b->host, b->port, what);
+        return;
+    }
+    b->problem_logged = 1;
+    log_warn("bus", "broker %s:%d: %s%s (retrying quietly)", b->host, b->port, what,
+             b->tls ? "; check the broker CA, this client's certificate and the broker's ACL" : "");
+}
+
 static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
                        const mosquitto_property *props)
 {
     bus *b = obj;
     if (rc != 0) {
-        log_warn("bus", "broker %s:%d refused connection: %s", b->host, b->port,
-                 mosquitto_reason_string(rc));
+        char what[160];
+        snprintf(what, sizeof what, "refused the connection: %s", mosquitto_reason_string(rc));
+        report_problem(b, what);
         return;
     }
     b->connected = 1;
+    b->problem_logged = 0;
     b->backoff_ms = BUS_BACKOFF_MIN_MS;
     if (b->ever_connected) log_info("bus", "reconnected to %s:%d", b->host, b->port);
     b->ever_connected = 1;
@@ -117,6 +137,31 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     free(sig);
 }
 
+/*
+ * TLS with the broker: its certificate checked against ca_file and the host
+ * name or address (never the insecure mode), ours shown from cert and key.
+ */
+static int setup_tls(bus *b, const bus_config *config)
+{
+    if (!config->tls_ca && !config->tls_cert && !config->tls_key) return OP_OK;
+    if (!config->tls_ca || !config->tls_cert || !config->tls_key) {
+        log_error("bus", "TLS needs a CA file, a certificate and a key");
+        return OP_EINVAL;
+    }
+    int rc =
+        mosquitto_tls_set(b->mosq, config->tls_ca, NULL, config->tls_cert, config->tls_key, NULL);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_opts_set(b->mosq, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+    if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_tls_insecure_set(b->mosq, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_error("bus", "cannot use TLS files %s, %s, %s: %s", config->tls_ca, config->tls_cert,
+                  config->tls_key, mosquitto_strerror(rc));
+        return OP_EINVAL;
+    }
+    b->tls = 1;
+    return OP_OK;
+}
+
 int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_msg, void *ctx,
              bus **out)
 {
@@ -147,6 +192,12 @@ int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_ms
     mosquitto_int_option(b->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 1000);
     mosquitto_int_option(b->mosq, MOSQ_OPT_SEND_MAXIMUM, 1000);
     mosquitto_int_option(b->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    int rc = setup_tls(b, config);
+    if (rc != OP_OK) {
+        mosquitto_destroy(b->mosq);
+        free(b);
+        return rc;
+    }
     mosquitto_connect_v5_callback_set(b->mosq, on_connect);
     mosquitto_disconnect_v5_callback_set(b->mosq, on_disconnect);
     mosquitto_publish_v5_callback_set(b->mosq, on_publish);
@@ -257,7 +308,12 @@ static void try_connect(bus *b)
     b->next_attempt_ms = now + b->backoff_ms / 2 + jitter / 2;
     if (b->backoff_ms < BUS_BACKOFF_MAX_MS) b->backoff_ms *= 2;
     if (b->backoff_ms > BUS_BACKOFF_MAX_MS) b->backoff_ms = BUS_BACKOFF_MAX_MS;
-    log_debug("bus", "connect to %s:%d failed: %s", b->host, b->port, mosquitto_strerror(rc));
+    char what[160];
+    snprintf(what, sizeof what, "cannot connect: %s", mosquitto_strerror(rc));
+    if (rc == MOSQ_ERR_ERRNO) /* nothing listening (yet): the broker starts or restarts */
+        log_debug("bus", "connect to %s:%d failed: %s", b->host, b->port, mosquitto_strerror(rc));
+    else
+        report_problem(b, what);
 }
 
 int bus_loop(bus *b, int timeout_ms)
@@ -292,9 +348,16 @@ int bus_loop(bus *b, int timeout_ms)
     case MOSQ_ERR_ERRNO:
     case MOSQ_ERR_PROTOCOL:
     case MOSQ_ERR_KEEPALIVE:
+    case MOSQ_ERR_TLS:
+    case MOSQ_ERR_AUTH:
+    case MOSQ_ERR_NOT_SUPPORTED:
         if (b->connected)
             log_warn("bus", "connection to %s:%d dropped: %s", b->host, b->port,
                      mosquitto_strerror(rc));
+        else if (rc != MOSQ_ERR_CONN_LOST && rc != MOSQ_ERR_NO_CONN && rc != MOSQ_ERR_ERRNO)
+            report_problem(b, mosquitto_strerror(rc));
+        else if (b->tls)
+            report_problem(b, "closed the link during the TLS handshake or CONNECT");
         b->connected = 0;
         b->pending = 0;
         try_connect(b);

@@ -7,6 +7,11 @@
  * trusts (msg_open). QoS 1, persistent sessions (clean_start=0 with a
  * session expiry), reconnect with exponential backoff and jitter.
  *
+ * With tls_ca, tls_cert and tls_key the link is TLS 1.2 or later: the
+ * broker's certificate must be signed by tls_ca and name the host (IP or
+ * DNS), and the client shows its own certificate, whose common name is its
+ * broker user name. Without them, plain TCP.
+ *
  * Single-threaded: all network work happens inside bus_loop(), and the
  * callback runs there, on the caller's thread.
  */
@@ -44,6 +49,9 @@ typedef struct bus_config {
      * without sending them, so junk never costs the client a byte read.
      */
     uint32_t max_packet_bytes;
+    /* PEM files: the CA that signed the broker's certificate, this client's certificate and
+     * key. All three, or NULL for plain TCP. */
+    const char *tls_ca, *tls_cert, *tls_key;
 } bus_config;
 
 typedef struct bus_stats {
@@ -55,7 +63,9 @@ typedef struct bus_stats {
 
 /*
  * Creates the client and starts connecting (does not wait). signer signs
- * every publish and must outlive the bus. Errors: OP_ENOMEM, OP_EBUS.
+ * every publish and must outlive the bus. Errors: OP_ENOMEM, OP_EBUS,
+ * OP_EINVAL (only some of the TLS files given, or libmosquitto cannot read
+ * them: logged with the path).
  */
 int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_message, void *ctx,
              bus **out);

@@ -6,10 +6,23 @@
 #include "io/keyfile.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* broker_ca as given, or relative to the directory of conf_path. */
+static int resolve_ca(const char *conf_path, const char *ca, opclient_hub *out)
+{
+    const char *slash = strrchr(conf_path, '/');
+    if (!*ca || ca[0] == '/' || !slash)
+        return util_fmt(out->broker_ca, sizeof out->broker_ca, "%s", ca);
+    return util_fmt(out->broker_ca, sizeof out->broker_ca, "%.*s/%s", (int)(slash - conf_path),
+                    conf_path, ca);
+}
 
 int opclient_load_hub(const char *conf_path, opclient_hub *out, char *err, size_t err_len)
 {
-    static const char *keys[] = {"hub_id", "hub_pubkey", "broker_host", "broker_port", NULL};
+    static const char *keys[] = {"hub_id",      "hub_pubkey", "broker_host",
+                                 "broker_port", "broker_ca",  NULL};
     conf *cf = NULL;
     int rc = conf_load(conf_path, keys, &cf, err, err_len);
     if (rc != OP_OK) return rc;
@@ -23,6 +36,10 @@ int opclient_load_hub(const char *conf_path, opclient_hub *out, char *err, size_
         snprintf(err, err_len, "%.400s: hub_id and hub_pubkey (64 hex digits) are required",
                  conf_path);
         rc = OP_EINVAL;
+    }
+    if (rc == OP_OK && resolve_ca(conf_path, conf_str(cf, "broker_ca", ""), out) != OP_OK) {
+        snprintf(err, err_len, "%.400s: broker_ca is too long", conf_path);
+        rc = OP_ETOOBIG;
     }
     conf_free(cf);
     return rc;
@@ -42,4 +59,12 @@ int opclient_identity(const char *dir, ident *out)
     char id[64];
     opclient_id(probe.pk_hex, id);
     return keyfile_load_or_create(dir, id, out);
+}
+
+int opclient_broker_cert(const char *dir, char *cert, char *key, size_t len)
+{
+    if (util_fmt(cert, len, "%s/broker.crt", dir) != OP_OK ||
+        util_fmt(key, len, "%s/broker.key", dir) != OP_OK)
+        return OP_ETOOBIG;
+    return access(cert, R_OK) == 0 && access(key, R_OK) == 0 ? OP_OK : OP_ENOTFOUND;
 }

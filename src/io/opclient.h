@@ -4,6 +4,8 @@
  * the cli.conf the hub writes into its data dir, and the operator's own
  * identity, whose id is derived from its public key ("op-" and the first
  * 16 hex digits), so that the hub's operators file is the only list.
+ * With a broker on TLS, cli.conf names the CA (broker_ca) and the operator's
+ * broker certificate lies beside its identity key (broker.crt, broker.key).
  */
 #ifndef OUTPOST_OPCLIENT_H
 #define OUTPOST_OPCLIENT_H
@@ -18,6 +20,8 @@ typedef struct opclient_hub {
     uint8_t hub_pk[32];
     char broker_host[256];
     int64_t broker_port;
+    /* broker_ca: the CA file, relative paths taken from cli.conf's directory; "" for plain TCP */
+    char broker_ca[4096];
 } opclient_hub;
 
 /*
@@ -32,5 +36,11 @@ void opclient_id(const char *pk_hex, char id[64]);
 /* Loads (or creates) the operator identity in dir, with its derived id. OP_EIO, OP_EPERM,
  * OP_EINVAL. */
 int opclient_identity(const char *dir, ident *out);
+
+/*
+ * The operator's broker certificate and key in its key dir (dir/broker.crt,
+ * dir/broker.key). OP_OK, OP_ENOTFOUND (either missing), OP_ETOOBIG.
+ */
+int opclient_broker_cert(const char *dir, char *cert, char *key, size_t len);
 
 #endif

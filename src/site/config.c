@@ -47,6 +47,7 @@ static const char *site_conf_keys[] = {"site_id",
                                        "job_uid_base",
                                        "job_max_processes",
                                        "job_disk_mb",
+                                       "broker_tls",
                                        NULL};
 
 /* site_id (required) and log_level, then the plain strings. */
@@ -67,6 +68,12 @@ static int parse_names(site *s, const conf *c, const char *path, char *err, size
     snprintf(s->broker_host, sizeof s->broker_host, "%s", conf_str(c, "broker_host", "127.0.0.1"));
     snprintf(s->cgroup_dir, sizeof s->cgroup_dir, "%s", conf_str(c, "cgroup_dir", ""));
     snprintf(s->local_cfg, sizeof s->local_cfg, "%s", conf_str(c, "local_socket", ""));
+    const char *tls = conf_str(c, "broker_tls", "on");
+    if (strcmp(tls, "on") != 0 && strcmp(tls, "off") != 0) {
+        snprintf(err, err_len, "%s: broker_tls must be on or off", path);
+        return OP_EINVAL;
+    }
+    s->broker_tls = strcmp(tls, "on") == 0;
     return OP_OK;
 }
 

@@ -39,42 +39,62 @@ static int load_stored_pin(site *s, const char *token_text)
     return OP_OK;
 }
 
-/*
- * The hub pin comes from the store after enrollment, or from the join token
- * the first time (stored before any message is trusted).
- */
-int site__load_hub_pin(site *s, const char *token_text, char *err, size_t err_len)
+/* The join token's own checks at the site: well formed, unexpired, for this very site id. */
+static int check_join_token(site *s, const char *token_text, token *tok, char *err, size_t err_len)
 {
-    if (load_stored_pin(s, token_text) == OP_OK) return OP_OK;
-    if (!token_text) {
-        snprintf(err, err_len,
-                 "not enrolled yet: pass --token TOKEN (from `outpost token create"
-                 " --class CLASS` on the hub)");
-        return OP_EINVAL;
-    }
-    token tok;
     char reason[200];
-    int rc = token_parse(token_text, &tok, reason, sizeof reason);
+    int rc = token_parse(token_text, tok, reason, sizeof reason);
     if (rc != OP_OK) {
         snprintf(err, err_len, "bad join token: %s", reason);
         return rc;
     }
-    if (tok.expires_ms <= os_now_ms()) {
+    if (tok->expires_ms <= os_now_ms()) {
         snprintf(err, err_len, "join token expired; ask the operator for a new one");
         return OP_EEXPIRED;
     }
+    if (strcmp(tok->sid, s->identity.id) != 0) {
+        snprintf(err, err_len, "this join token was made for site %s, not %s (site_id)", tok->sid,
+                 s->identity.id);
+        return OP_EINVAL;
+    }
+    return OP_OK;
+}
+
+/*
+ * The hub pin comes from the store after enrollment, or from the join token
+ * the first time (stored before any message is trusted). A join bundle
+ * (opj1.) also brings the site's broker certificate, stored in tls/ first.
+ */
+int site__load_hub_pin(site *s, const char *token_text, char *err, size_t err_len)
+{
+    token_bundle bundle = {0};
+    int rc = site__unbundle(s, token_text, &bundle, &token_text, err, err_len);
+    if (rc == OP_OK && load_stored_pin(s, token_text) == OP_OK) goto out;
+    if (rc == OP_OK && !token_text) {
+        snprintf(err, err_len,
+                 "not enrolled yet: pass --token TOKEN (from `outpost token create"
+                 " --class CLASS --site ID` on the hub)");
+        rc = OP_EINVAL;
+    }
+    token tok;
+    if (rc == OP_OK) rc = check_join_token(s, token_text, &tok, err, err_len);
+    if (rc == OP_OK && bundle.token) rc = site__store_bundle(s, &bundle, err, err_len);
+    if (rc != OP_OK) goto out;
     char pk_hex[65];
     util_hex(tok.hub_pk, 32, pk_hex);
     if (sitedb_pin_hub(s->db, tok.hub_id, pk_hex) != OP_OK) {
         snprintf(err, err_len, "cannot store the hub pin");
-        return OP_ESTORE;
+        rc = OP_ESTORE;
+        goto out;
     }
     snprintf(s->hub_id, sizeof s->hub_id, "%s", tok.hub_id);
     memcpy(s->hub_pk, tok.hub_pk, 32);
     s->have_hub = 1;
     s->token_text = token_text;
     log_info("site", "pinned hub %s (key %.16s...) from the join token", tok.hub_id, pk_hex);
-    return OP_OK;
+out:
+    token_bundle_free(&bundle);
+    return rc;
 }
 
 /* ---------- messages to the hub ---------- */

@@ -17,6 +17,7 @@
 #include "wire/proto.h"
 
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@
 enum { SITE_RUNNING, SITE_STOPPED, SITE_LEFT, SITE_REFUSED, SITE_BUS_FAILED };
 
 typedef struct site_args {
-    const char *data_dir, *config_path, *token_text, *port_text, *level;
+    const char *data_dir, *config_path, *token_text, *token_file, *port_text, *level;
+    char *token_read; /* --token-file's text (freed by site_main) */
 } site_args;
 
 site *site__new(void)
@@ -75,21 +77,25 @@ void site__free(site *s)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: outpost site --config FILE --data-dir DIR [--token TOKEN]\n"
-                 "\n"
-                 "Runs a site agent: enrolls with the hub (first start needs a one-time --token\n"
-                 "from `outpost token create --class pod|car|dc`), reports capacity and power\n"
-                 "budget, runs offered jobs in the sandbox and keeps results until the hub\n"
-                 "acknowledges them.\n"
-                 "\n"
-                 "  --config FILE      site configuration (see examples/site.conf); required\n"
-                 "  --data-dir DIR     state directory (created if missing); required\n"
-                 "  --token TOKEN      one-time join token (first start only)\n"
-                 "  --broker-port N    overrides broker_port from the configuration\n"
-                 "  --log-level L      debug, info, warn or error\n"
-                 "\n"
-                 "Exit codes: 0 stopped, 1 runtime failure, 2 bad usage/config/token,\n"
-                 "3 enrollment refused by the hub.\n");
+    fprintf(out,
+            "usage: outpost site --config FILE --data-dir DIR [--token TEXT | --token-file F]\n"
+            "\n"
+            "Runs a site agent: enrolls with the hub (first start needs a one-time token or\n"
+            "join bundle from `outpost token create --class pod|car|dc --site ID`), reports\n"
+            "capacity and power\n"
+            "budget, runs offered jobs in the sandbox and keeps results until the hub\n"
+            "acknowledges them.\n"
+            "\n"
+            "  --config FILE      site configuration (see examples/site.conf); required\n"
+            "  --data-dir DIR     state directory (created if missing); required\n"
+            "  --token TEXT       one-time join token or bundle (opj1.: with the site's\n"
+            "                     broker certificate, kept in DIR/tls); first start only\n"
+            "  --token-file FILE  the same, read from FILE (keeps it out of ps)\n"
+            "  --broker-port N    overrides broker_port from the configuration\n"
+            "  --log-level L      debug, info, warn or error\n"
+            "\n"
+            "Exit codes: 0 stopped, 1 runtime failure, 2 bad usage/config/token,\n"
+            "3 enrollment refused by the hub.\n");
 }
 
 /* The command line into a; -1 to go on, else the exit code (after usage or an error). */
@@ -98,6 +104,7 @@ static int parse_args(int argc, char **argv, site_args *a)
     static struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
                                    {"config", required_argument, 0, 'c'},
                                    {"token", required_argument, 0, 't'},
+                                   {"token-file", required_argument, 0, 'f'},
                                    {"broker-port", required_argument, 0, 'p'},
                                    {"log-level", required_argument, 0, 'l'},
                                    {"help", no_argument, 0, 'h'},
@@ -105,7 +112,7 @@ static int parse_args(int argc, char **argv, site_args *a)
     int opt;
     optind = 1;
     memset(a, 0, sizeof *a);
-    while ((opt = getopt_long(argc, argv, "d:c:t:p:l:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "d:c:t:f:p:l:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'd':
             a->data_dir = optarg;
@@ -115,6 +122,9 @@ static int parse_args(int argc, char **argv, site_args *a)
             break;
         case 't':
             a->token_text = optarg;
+            break;
+        case 'f':
+            a->token_file = optarg;
             break;
         case 'p':
             a->port_text = optarg;
@@ -174,7 +184,9 @@ static int open_state(site *s, const site_args *a)
     if (util_fmt(path, sizeof path, "%s/site.db", a->data_dir) != OP_OK ||
         sitedb_open(path, &s->db) != OP_OK || auditlog_attach(s->db, &s->audit) != OP_OK)
         return EXIT_FAILURE_RUNTIME;
-    if (site__load_hub_pin(s, a->token_text, err, sizeof err) != OP_OK) {
+    char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+    if (site__load_hub_pin(s, a->token_text, err, sizeof err) != OP_OK ||
+        (s->broker_tls && site__tls_files(s, ca, cert, key, err, sizeof err) != OP_OK)) {
         fprintf(stderr, "outpost site: %s\n", err);
         return EXIT_USAGE;
     }
@@ -213,12 +225,34 @@ void site__store_own_seq(site *s)
         s->store_failed = 1;
 }
 
+/*
+ * The link's own protections: without broker_tls the site says so at start
+ * and among the protections it lacks (the hub shows them); with it, a meter
+ * topic of another form than the ACL's is one that any client may write.
+ */
+static void check_link(site *s)
+{
+    size_t used = strlen(s->caps.missing);
+    if (!s->broker_tls) {
+        log_warn("site", "broker_tls is off: the broker link is not authenticated or encrypted");
+        snprintf(s->caps.missing + used, sizeof s->caps.missing - used, "%sbroker_tls",
+                 used ? "," : "");
+    } else if (s->meter_topic[0] && !site__meter_topic_ok(s)) {
+        log_warn("site",
+                 "meter_topic %s is not " MSG_TOPIC_ROOT "meter/%s/<meter-id>: the broker's ACL"
+                 " lets only that form be written by the meter alone and read by this site alone",
+                 s->meter_topic, s->identity.id);
+    }
+}
+
 /* The sandbox's protections on this machine, then the broker: inbox and meter topic. */
 static int connect_bus(site *s)
 {
+    char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[512];
     sandbox_probe(s->cgroup_dir[0] ? s->cgroup_dir : NULL, &s->caps);
     if (s->caps.missing[0])
         log_warn("site", "sandbox protections off on this machine: %s", s->caps.missing);
+    check_link(s);
     char client_id[80], inbox[PROTO_TOPIC_MAX];
     snprintf(client_id, sizeof client_id, "outpost-site-%s", s->identity.id);
     bus_config bc = {.host = s->broker_host,
@@ -228,6 +262,11 @@ static int connect_bus(site *s)
                      .session_expiry_s = 86400,
                      .keepalive_s = 10,
                      .seq_start = own_seq_start(s)};
+    if (s->broker_tls && site__tls_files(s, ca, cert, key, err, sizeof err) == OP_OK) {
+        bc.tls_ca = ca;
+        bc.tls_cert = cert;
+        bc.tls_key = key;
+    }
     if (bus_open(&bc, &s->identity, site__on_message, s, &s->bus) != OP_OK) return OP_EBUS;
     proto_topic(inbox, sizeof inbox, "site", s->identity.id, "inbox");
     bus_subscribe(s->bus, inbox);
@@ -407,14 +446,39 @@ static int run_site(site *s, const site_args *a)
     return EXIT_OK;
 }
 
+/* --token-file: the token or bundle from a file, its trailing white space dropped. */
+static int read_token_file(site_args *a)
+{
+    if (a->token_text) {
+        fprintf(stderr, "outpost site: --token and --token-file exclude each other\n");
+        return EXIT_USAGE;
+    }
+    int rc = os_read_file(a->token_file, TOKEN_BUNDLE_MAX + 64, &a->token_read, NULL);
+    if (rc != OP_OK) {
+        fprintf(stderr, "outpost site: cannot read --token-file %s: %s\n", a->token_file,
+                op_strerror(rc));
+        return EXIT_USAGE;
+    }
+    size_t n = strlen(a->token_read);
+    while (n > 0 && strchr(" \t\r\n", a->token_read[n - 1]))
+        a->token_read[--n] = '\0';
+    a->token_text = a->token_read;
+    return EXIT_OK;
+}
+
 int site_main(int argc, char **argv)
 {
     site_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
+    if (a.token_file && (rc = read_token_file(&a)) != EXIT_OK) return rc;
     site *s = site__new();
     if (!s) return EXIT_FAILURE_RUNTIME;
     rc = run_site(s, &a);
     site__free(s);
+    if (a.token_read) {
+        sodium_memzero(a.token_read, strlen(a.token_read));
+        free(a.token_read);
+    }
     return rc;
 }

@@ -41,6 +41,7 @@
 #include "io/store.h"
 #include "wire/ident.h"
 #include "wire/msg.h"
+#include "wire/token.h"
 
 #include <cJSON.h>
 #include <limits.h>
@@ -99,6 +100,8 @@ typedef struct site {
     int refused;
     char refusal[256];
     const char *token_text;
+    char token_buf[1025]; /* the token out of a join bundle (token_text points here) */
+    int broker_tls;       /* broker_tls = on: TLS with the certificate in <data-dir>/tls */
     site_job *jobs[SITE_MAX_RUNNING];
     int n_jobs;
     int used_cores;
@@ -166,6 +169,24 @@ void site__audit_job(site *s, const char *kind, int64_t job_id, int64_t attempt,
 
 /* hublink.c */
 int site__load_hub_pin(site *s, const char *token_text, char *err, size_t err_len);
+/*
+ * With broker_tls: the broker CA, certificate and key in <data-dir>/tls
+ * (stored there at enrollment from the join bundle). OP_OK, OP_ENOTFOUND
+ * (err says what to do), OP_ETOOBIG.
+ */
+int site__tls_files(const site *s, char ca[PATH_MAX], char cert[PATH_MAX], char key[PATH_MAX],
+                    char *err, size_t err_len);
+/*
+ * text as given when it is not a join bundle (NULL too); else the bundle
+ * parsed into b and its token copied to s->token_buf, *token_text pointing
+ * there. OP_OK, or OP_EINVAL / OP_ETOOBIG with err set.
+ */
+int site__unbundle(site *s, const char *text, token_bundle *b, const char **token_text, char *err,
+                   size_t err_len);
+/* The bundle's CA, certificate and key into <data-dir>/tls (the key 0600). OP_OK or OP_EIO. */
+int site__store_bundle(site *s, const token_bundle *b, char *err, size_t err_len);
+/* The meter topic's required form with broker_tls: outpost/v1/meter/<site-id>/<meter-id>. */
+int site__meter_topic_ok(const site *s);
 int site__publish(site *s, const char *leaf, cJSON *body, const char *type);
 void site__add_event(site *s, int64_t job_id, int64_t attempt, const char *event,
                      const char *reason);

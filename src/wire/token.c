@@ -18,9 +18,10 @@ int token_valid_class(const char *cls)
     return cls && (strcmp(cls, "pod") == 0 || strcmp(cls, "car") == 0 || strcmp(cls, "dc") == 0);
 }
 
-int token_create(const ident *hub, const char *cls, int64_t expires_ms, char **text, token *out)
+int token_create(const ident *hub, const char *cls, const char *sid, int64_t expires_ms,
+                 char **text, token *out)
 {
-    if (!token_valid_class(cls)) return OP_EINVAL;
+    if (!token_valid_class(cls) || !util_valid_id(sid)) return OP_EINVAL;
     int rc = OP_ENOMEM;
     char *claims_json = NULL, *claims_b64 = NULL, *sig_b64 = NULL, *signed_part = NULL;
     uint8_t tid_bytes[16];
@@ -29,6 +30,7 @@ int token_create(const ident *hub, const char *cls, int64_t expires_ms, char **t
     util_hex(tid_bytes, 16, out->tid);
     snprintf(out->cls, sizeof out->cls, "%s", cls);
     snprintf(out->hub_id, sizeof out->hub_id, "%s", hub->id);
+    snprintf(out->sid, sizeof out->sid, "%s", sid);
     memcpy(out->hub_pk, hub->pk, 32);
     out->expires_ms = expires_ms;
 
@@ -36,6 +38,7 @@ int token_create(const ident *hub, const char *cls, int64_t expires_ms, char **t
     if (!claims) goto out;
     cJSON_AddStringToObject(claims, "tid", out->tid);
     cJSON_AddStringToObject(claims, "cls", cls);
+    cJSON_AddStringToObject(claims, "sid", sid);
     cJSON_AddStringToObject(claims, "hub", hub->id);
     cJSON_AddStringToObject(claims, "hpk", hub->pk_hex);
     cJSON_AddNumberToObject(claims, "exp", (double)expires_ms);
@@ -97,11 +100,13 @@ int token_parse(const char *text, token *out, char *reason, size_t reason_len)
     claims = cJSON_ParseWithLength((const char *)claims_raw, claims_len);
     const cJSON *tid = cJSON_GetObjectItemCaseSensitive(claims, "tid");
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(claims, "cls");
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(claims, "sid");
     const cJSON *hub = cJSON_GetObjectItemCaseSensitive(claims, "hub");
     const cJSON *hpk = cJSON_GetObjectItemCaseSensitive(claims, "hpk");
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
     if (!cJSON_IsObject(claims) || !cJSON_IsString(tid) || strlen(tid->valuestring) != 32 ||
-        !cJSON_IsString(cls) || !token_valid_class(cls->valuestring) || !cJSON_IsString(hub) ||
+        !cJSON_IsString(cls) || !token_valid_class(cls->valuestring) || !cJSON_IsString(sid) ||
+        !util_valid_id(sid->valuestring) || !cJSON_IsString(hub) ||
         !util_valid_id(hub->valuestring) || !cJSON_IsString(hpk) ||
         util_unhex(hpk->valuestring, out->hub_pk, 32) != OP_OK || !cJSON_IsNumber(exp) ||
         !(exp->valuedouble >= 0 && exp->valuedouble <= TOKEN_MAX_EXP_MS)) {
@@ -110,6 +115,7 @@ int token_parse(const char *text, token *out, char *reason, size_t reason_len)
     }
     snprintf(out->tid, sizeof out->tid, "%s", tid->valuestring);
     snprintf(out->cls, sizeof out->cls, "%s", cls->valuestring);
+    snprintf(out->sid, sizeof out->sid, "%s", sid->valuestring);
     snprintf(out->hub_id, sizeof out->hub_id, "%s", hub->valuestring);
     out->expires_ms = (int64_t)exp->valuedouble;
     if (ident_verify(out->hub_pk, copy, strlen(copy), sig_raw) != OP_OK) {
@@ -141,4 +147,84 @@ int token_verify(const char *text, const uint8_t hub_pk[32], int64_t now_ms, tok
         return OP_EEXPIRED;
     }
     return OP_OK;
+}
+
+/* ---------- join bundles ---------- */
+
+static const char *const bundle_keys[] = {"token", "ca", "cert", "key"};
+
+static char **bundle_field(token_bundle *b, size_t i)
+{
+    char **fields[] = {&b->token, &b->ca, &b->cert, &b->key};
+    return fields[i];
+}
+
+void token_bundle_free(token_bundle *b)
+{
+    for (size_t i = 0; i < 4; i++) {
+        char **f = bundle_field(b, i);
+        if (*f) sodium_memzero(*f, strlen(*f));
+        free(*f);
+        *f = NULL;
+    }
+}
+
+int token_bundle_make(const token_bundle *b, char **text)
+{
+    *text = NULL;
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; o && i < 4; i++)
+        if (!cJSON_AddStringToObject(o, bundle_keys[i], *bundle_field((token_bundle *)b, i))) break;
+    char *json = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!json) return OP_ENOMEM;
+    char *b64 = util_b64url_encode(json, strlen(json));
+    sodium_memzero(json, strlen(json));
+    free(json);
+    size_t len = b64 ? strlen(TOKEN_BUNDLE_PREFIX) + strlen(b64) + 1 : 0;
+    if (b64 && len <= TOKEN_BUNDLE_MAX && (*text = malloc(len)))
+        snprintf(*text, len, "%s%s", TOKEN_BUNDLE_PREFIX, b64);
+    int rc = *text ? OP_OK : (b64 && len > TOKEN_BUNDLE_MAX ? OP_ETOOBIG : OP_ENOMEM);
+    if (b64) sodium_memzero(b64, strlen(b64));
+    free(b64);
+    return rc;
+}
+
+/* The bundle's JSON object: four strings, each copied out. */
+static int bundle_fields(const cJSON *o, token_bundle *out)
+{
+    for (size_t i = 0; i < 4; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, bundle_keys[i]);
+        if (!cJSON_IsString(v) || !*v->valuestring) return OP_EINVAL;
+        if (!(*bundle_field(out, i) = strdup(v->valuestring))) return OP_ENOMEM;
+    }
+    return OP_OK;
+}
+
+int token_bundle_parse(const char *text, token_bundle *out, char *reason, size_t reason_len)
+{
+    memset(out, 0, sizeof *out);
+    size_t prefix = strlen(TOKEN_BUNDLE_PREFIX);
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    if (!text || strlen(text) > TOKEN_BUNDLE_MAX || strncmp(text, TOKEN_BUNDLE_PREFIX, prefix)) {
+        snprintf(reason, reason_len, "not a join bundle (expected 'opj1.' prefix)");
+        return OP_EINVAL;
+    }
+    if (util_b64url_decode(text + prefix, TOKEN_BUNDLE_MAX, &raw, &raw_len) != OP_OK ||
+        memchr(raw, 0, raw_len)) {
+        free(raw);
+        snprintf(reason, reason_len, "join bundle is not valid base64url JSON");
+        return OP_EINVAL;
+    }
+    cJSON *o = cJSON_ParseWithLength((const char *)raw, raw_len);
+    sodium_memzero(raw, raw_len);
+    free(raw);
+    int rc = cJSON_IsObject(o) ? bundle_fields(o, out) : OP_EINVAL;
+    cJSON_Delete(o);
+    if (rc != OP_OK) {
+        token_bundle_free(out);
+        snprintf(reason, reason_len, "join bundle lacks its token, ca, cert or key");
+    }
+    return rc;
 }

@@ -2,8 +2,9 @@
  * token: one-time join tokens (pure, no I/O).
  *
  * Text form: "opt1.<claims>.<sig>", both parts base64url. Claims are JSON
- * {"tid","cls","hub","hpk","exp"}: token id, site class the site will get,
- * hub id, hub public key (hex) and expiry (ms since epoch). sig is the hub's
+ * {"tid","cls","sid","hub","hpk","exp"}: token id, site class the site will
+ * get, the site id it is for (only that site may use it), hub id, hub public
+ * key (hex) and expiry (ms since epoch). sig is the hub's
  * Ed25519 signature over "opt1.<claims>". A site pins hpk as the only key
  * it trusts for hub messages; the hub checks the signature with its own key
  * and that tid was issued by it, is unused and unexpired (its store).
@@ -17,9 +18,18 @@
 
 #define TOKEN_MAX_TEXT 1024
 
+/*
+ * A join bundle: what a new site needs on a broker with TLS: "opj1." and
+ * base64url of JSON {"token","ca","cert","key"}: the token, the hub CA's
+ * certificate, and the site's broker certificate and key (PEM).
+ */
+#define TOKEN_BUNDLE_PREFIX "opj1."
+#define TOKEN_BUNDLE_MAX 16384
+
 typedef struct token {
     char tid[33];
     char cls[8];
+    char sid[64];
     char hub_id[64];
     uint8_t hub_pk[32];
     int64_t expires_ms;
@@ -28,8 +38,12 @@ typedef struct token {
 /* Valid site classes: "pod" (charging-site pod), "car" (parked car), "dc" (on-site data center). */
 int token_valid_class(const char *cls);
 
-/* Issues a token (random tid). *text is malloc'd (caller frees). OP_EINVAL for a bad class. */
-int token_create(const ident *hub, const char *cls, int64_t expires_ms, char **text, token *out);
+/*
+ * Issues a token for site sid (random tid). *text is malloc'd (caller frees).
+ * OP_EINVAL for a bad class or site id.
+ */
+int token_create(const ident *hub, const char *cls, const char *sid, int64_t expires_ms,
+                 char **text, token *out);
 
 /*
  * Parses text and checks its signature against the key it carries.
@@ -43,5 +57,19 @@ int token_parse(const char *text, token *out, char *reason, size_t reason_len);
  */
 int token_verify(const char *text, const uint8_t hub_pk[32], int64_t now_ms, token *out,
                  char *reason, size_t reason_len);
+
+typedef struct token_bundle {
+    char *token, *ca, *cert, *key; /* malloc'd; token_bundle_free wipes and frees them */
+} token_bundle;
+
+/* The bundle's text, malloc'd (caller frees). OP_ENOMEM, OP_ETOOBIG. */
+int token_bundle_make(const token_bundle *b, char **text);
+/*
+ * Parses a bundle's text (nothing in it checked but its shape: the token is
+ * checked by token_parse, the certificates by TLS). OP_EINVAL with reason,
+ * OP_ENOMEM. On error out holds nothing.
+ */
+int token_bundle_parse(const char *text, token_bundle *out, char *reason, size_t reason_len);
+void token_bundle_free(token_bundle *b);
 
 #endif

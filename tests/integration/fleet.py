@@ -1,11 +1,20 @@
 """Test and demo harness: a real mosquitto broker, a hub and site agents as
 separate processes on loopback, each with its own temporary data dir.
 
+The broker is set up as in production: TLS only, a client certificate from
+the hub's CA required (its common name is the user name), no anonymous
+clients, and the ACL file `outpost ca broker` writes. The one test-only
+addition is the eavesdropper user TAP, who may read every topic: what a
+compromised broker sees, for the tests that look for secrets on the wire.
+
 Everything listens on 127.0.0.1 on ports picked free at start. Processes are
 stopped (SIGTERM, then SIGKILL) by Fleet.stop(), which tests call in tearDown.
 """
+import base64
 import json
 import os
+import pwd
+import ssl
 import shutil
 import signal
 import socket
@@ -16,6 +25,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+# Test only: a broker-wide reader, standing for a compromised broker (see start_broker).
+TAP = "tap-eavesdropper"
 
 
 def free_port():
@@ -68,6 +79,81 @@ class Proc:
     def log_text(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+def unbundle(text):
+    """A join bundle (opj1.) as a dict: token, ca, cert, key."""
+    assert text.startswith("opj1."), text[:20]
+    raw = text[5:]
+    return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+
+
+def bundle(fields):
+    raw = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+    return "opj1." + raw
+
+
+def topic_owner(fleet, topic):
+    """The credential the broker's ACL lets write topic: the hub for inboxes and answers,
+    else the id in it (outpost/v1/site/ID/..., op/ID/req, meter/SITE/METER: the meter)."""
+    parts = topic.split("/")
+    if parts[-1] in ("inbox", "resp"):
+        return fleet.hub_id
+    return parts[-1] if parts[2] == "meter" else parts[3]
+
+
+class Wire:
+    """An attacker on the broker: reads topic as `reader` (default the eavesdropper TAP, a
+    compromised broker's view) and republishes with any properties as the credential that
+    may write the topic (a stolen broker credential without the signing key), or as_."""
+
+    def __init__(self, fleet, topic=None, reader=TAP):
+        self.f = fleet
+        self.messages = []
+        self.lock = threading.Lock()
+        self.writers = {}
+        self.c = self._client(reader)
+        self.c.on_message = self._on_message
+        if topic:
+            self.c.subscribe(topic, qos=1)
+            time.sleep(0.2)
+
+    def _client(self, name):
+        c = self.f.mqtt_client(name)
+        c.max_inflight_messages_set(8)
+        c.connect("127.0.0.1", self.f.port)
+        c.loop_start()
+        return c
+
+    def _on_message(self, client, userdata, msg):
+        props = dict(getattr(msg.properties, "UserProperty", []) or [])
+        with self.lock:
+            self.messages.append((msg.topic, bytes(msg.payload), props))
+
+    def find(self, needle):
+        with self.lock:
+            return [m for m in self.messages if needle in m[1]]
+
+    def publish(self, topic, payload, props=None, wait=True, as_=None):
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        name = as_ or topic_owner(self.f, topic)
+        if name not in self.writers:
+            self.writers[name] = self._client(name)
+            time.sleep(0.2)
+        p = None
+        if props:
+            p = Properties(PacketTypes.PUBLISH)
+            p.UserProperty = list(props.items())
+        info = self.writers[name].publish(topic, payload, qos=1, properties=p)
+        if wait:
+            info.wait_for_publish(30)
+        return info
+
+    def close(self):
+        for c in [self.c] + list(self.writers.values()):
+            c.loop_stop()
+            c.disconnect()
 
 
 class LinkProxy:
@@ -156,37 +242,76 @@ class Fleet:
         self.sites = {}
         self.port = None
         self.hub_dir = os.path.join(self.base, "hub")
+        self.hub_id = "hub"
+        self.creds_dir = os.path.join(self.base, "creds")
         self.env = dict(os.environ)
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
 
     # --- broker
     def start_broker(self, port=None):
+        """mosquitto with TLS and client certificates from the hub's CA (`outpost ca broker`)."""
         self.port = port or self.port or free_port()
         bdir = os.path.join(self.base, "broker")
         os.makedirs(bdir, exist_ok=True)
+        subprocess.run([self.binary, "ca", "broker", "--hub-dir", self.hub_dir, "--out", bdir,
+                        "--hub-id", self.hub_id, "--name", "127.0.0.1", "--name", "localhost"],
+                       check=True, capture_output=True, env=self.env)
+        with open(os.path.join(bdir, "acl"), "a") as f:
+            f.write(f"\n# TEST ONLY: a broker-wide eavesdropper (a compromised broker's view)\n"
+                    f"user {TAP}\ntopic read #\n")
         conf = os.path.join(bdir, "mosquitto.conf")
         with open(conf, "w") as f:
             f.write(f"listener {self.port} 127.0.0.1\n"
-                    "allow_anonymous true\n"
+                    f"cafile {bdir}/ca.crt\n"
+                    f"certfile {bdir}/server.crt\n"
+                    f"keyfile {bdir}/server.key\n"
+                    "tls_version tlsv1.2\n"
+                    "require_certificate true\n"
+                    "use_identity_as_username true\n"
+                    "allow_anonymous false\n"
+                    f"acl_file {bdir}/acl\n"
                     "set_tcp_nodelay true\n"
                     "persistence false\n"
                     "max_inflight_messages 1000\n"
                     "max_queued_messages 100000\n"
                     "max_packet_size 8454144\n"
                     "log_type error\nlog_type warning\n")
+            if os.geteuid() == 0:   # mosquitto drops root for this user: it must read the key
+                f.write(f"user {pwd.getpwuid(os.geteuid()).pw_name}\n")
         self.broker = Proc("broker", ["mosquitto", "-c", conf], os.path.join(bdir, "broker.log"))
         wait_for(self._port_open, 10, 0.05, "mosquitto to listen")
         return self.broker
 
     def broker_client(self, client_id):
         """A paho MQTT 5 client connected to this fleet's broker with the rights of a
-        broker-wide observer (an eavesdropper or an attacker in the security tests); not
-        looping yet, so the caller sets its callbacks first. Tests that speak to the broker
-        directly connect through here only."""
-        import paho.mqtt.client as mqtt
-        c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+        broker-wide observer (the test-only eavesdropper TAP: a compromised broker's view);
+        not looping yet, so the caller sets its callbacks first."""
+        c = self.mqtt_client(TAP, client_id=client_id)
         c.connect("127.0.0.1", self.port)
         return c
+
+    def credential(self, name):
+        """A client certificate for name from the hub's CA: (ca, cert, key) paths."""
+        out = os.path.join(self.creds_dir, name)
+        if not os.path.exists(os.path.join(out, "broker.crt")):
+            subprocess.run([self.binary, "ca", "issue", "--hub-dir", self.hub_dir, "--name", name,
+                            "--out", out], check=True, capture_output=True, env=self.env)
+        return (os.path.join(out, "ca.crt"), os.path.join(out, "broker.crt"),
+                os.path.join(out, "broker.key"))
+
+    def mqtt_client(self, name, client_id=None, tls=True, ca=None, **kw):
+        """A paho MQTT 5 client (not connected) with name's certificate; name None: none."""
+        import paho.mqtt.client as mqtt
+        c = mqtt.Client(client_id=client_id or f"{name or 'anon'}-{os.getpid()}-{time.monotonic_ns()}",
+                        protocol=mqtt.MQTTv5, **kw)
+        if tls:
+            ca_file, cert, key = self.credential(name) if name else (self.broker_ca(), None, None)
+            c.tls_set(ca_certs=ca or ca_file, certfile=cert, keyfile=key,
+                      cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        return c
+
+    def broker_ca(self):
+        return os.path.join(self.base, "broker", "ca.crt")
 
     def _port_open(self):
         try:
@@ -226,8 +351,9 @@ class Fleet:
         r = self.cli(args[0], "--json", *args[1:], **kw)
         return json.loads(r.stdout)
 
-    def token(self, cls):
-        return self.cli("token", "create", "--class", cls).stdout.strip()
+    def token(self, cls, site):
+        """A join bundle (opj1.) for site: its token and broker certificate."""
+        return self.cli("token", "create", "--class", cls, "--site", site).stdout.strip()
 
     # --- sites
     def site_conf(self, name, **conf):
@@ -246,9 +372,12 @@ class Fleet:
         ddir = os.path.join(self.base, "sites", name)
         argv = [self.binary, "site", "--config", path, "--data-dir", ddir]
         if token is None and cls is not None:
-            token = self.token(cls)
+            token = self.token(cls, name)
         if token:
-            argv += ["--token", token]
+            tpath = os.path.join(self.base, f"{name}.token")
+            with open(tpath, "w") as f:
+                f.write(token + "\n")
+            argv += ["--token-file", tpath]
         p = Proc(name, argv, os.path.join(self.base, f"{name}.log"), self.env)
         self.sites[name] = p
         if wait:

@@ -14,6 +14,15 @@ work and must now fail.
   route job run, a token is made and used and the operator reads stats, jobs
   and results, hears no job input or output, no token and nothing in clear
   but heartbeats: every other message is sealed to its recipient.
+
+The broker (BrokerAuthTest): TLS only, client certificates from the hub's CA, ACLs by
+certificate name. Refused at CONNECT: an anonymous client, a plain-TCP client, a client
+with a certificate from another CA. An enrolled rogue site reads nothing of another
+site's inbox, the operators' answers or `#`, and what it publishes on another site's or
+the hub's topics reaches nobody; only a meter's own credential moves a site's envelope;
+a join bundle made for one site enrolls no other; a rogue taking over a victim's client
+id reads none of the victim's messages (it can disconnect the victim: see
+docs/security.md).
 """
 import base64
 import json
@@ -28,53 +37,14 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import Fleet, wait_for  # noqa: E402
+from fleet import TAP, Fleet, Wire, unbundle, wait_for  # noqa: E402
 
-from paho.mqtt.packettypes import PacketTypes  # noqa: E402
-from paho.mqtt.properties import Properties  # noqa: E402
+import paho.mqtt.client as mqtt  # noqa: E402
 
 
 SEAL_MAGIC = b"\0OS1"
 REL = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                    "build", "rel", "outpost"))
-
-
-class Wire:
-    """A broker client (Fleet.broker_client): records what it hears, republishes with any
-    properties."""
-
-    def __init__(self, fleet, topic=None):
-        self.messages = []
-        self.lock = threading.Lock()
-        self.c = fleet.broker_client(f"attacker-{os.getpid()}-{time.monotonic_ns()}")
-        self.c.max_inflight_messages_set(8)
-        self.c.on_message = self._on_message
-        if topic:
-            self.c.subscribe(topic, qos=1)
-        self.c.loop_start()
-
-    def _on_message(self, client, userdata, msg):
-        props = dict(getattr(msg.properties, "UserProperty", []) or [])
-        with self.lock:
-            self.messages.append((msg.topic, bytes(msg.payload), props))
-
-    def find(self, needle):
-        with self.lock:
-            return [m for m in self.messages if needle in m[1]]
-
-    def publish(self, topic, payload, props=None, wait=True):
-        p = None
-        if props:
-            p = Properties(PacketTypes.PUBLISH)
-            p.UserProperty = list(props.items())
-        info = self.c.publish(topic, payload, qos=1, properties=p)
-        if wait:
-            info.wait_for_publish(30)
-        return info
-
-    def close(self):
-        self.c.loop_stop()
-        self.c.disconnect()
 
 
 class AttackWireTest(unittest.TestCase):
@@ -107,18 +77,21 @@ class AttackWireTest(unittest.TestCase):
         wire = Wire(self.f, "outpost/#")
         try:
             time.sleep(0.3)
-            token = self.f.cli("token", "create", "--class", "pod").stdout.strip()
+            joined = self.f.token("pod", "pod-9")
+            token = unbundle(joined)["token"]
             self.assertTrue(token.startswith("opt1."), token)
             claims, sig = token.split(".")[1], token.split(".")[2]
+            key = "".join(unbundle(joined)["key"].splitlines()[1:-1])
             time.sleep(0.5)
             self.assertEqual(wire.find(sig.encode()), [], "the token's signature crossed the broker")
             self.assertEqual(wire.find(claims.encode()), [], "the token's claims crossed the broker")
+            self.assertEqual(wire.find(key[:40].encode()), [], "the site's key crossed the broker")
             answers = [m for m in wire.messages if m[0].endswith("/resp")]
             self.assertTrue(answers, "no answer seen")
             self.assertTrue(all(m[1].startswith(SEAL_MAGIC) for m in answers), answers)
         finally:
             wire.close()
-        self.f.start_site("pod-9", token=token)  # the sealed token still works for its operator
+        self.f.start_site("pod-9", token=joined)  # the sealed bundle still works for its operator
 
     def submit_marked(self, data_class, tag):
         """An exec job of data_class with a known input, output file and stdout; its id and
@@ -172,9 +145,10 @@ class AttackWireTest(unittest.TestCase):
                 self.assertEqual(state, "succeeded", json.dumps(self.f.job(jid)))
             for jid in jids[:3]:   # the operator still reads what the broker could not
                 self.assertIn(f"STDOUT-{tag}", self.f.cli("result", str(jid)).stdout)
-            token = self.f.token("pod")
-            needles += token.split(".")[1:]
-            self.f.start_site("pod-8", token=token)
+            bundle = self.f.token("pod", "pod-8")
+            parts = unbundle(bundle)
+            needles += parts["token"].split(".")[1:] + [bundle[5:60], parts["key"][40:90]]
+            self.f.start_site("pod-8", token=bundle)
             self.f.cli("stats")
             self.f.cli("jobs")
             time.sleep(1.0)
@@ -184,7 +158,8 @@ class AttackWireTest(unittest.TestCase):
         self.assertGreater(len(heard), 20)
         leaks = sorted({(t, n) for t, p, _ in heard for n in needles if n.encode() in p})
         self.assertEqual(leaks, [], "plaintext crossed the broker")
-        self.assertEqual([t for t, p, _ in heard if b"opt1." in p], [], "a token crossed")
+        self.assertEqual([t for t, p, _ in heard if b"opt1." in p or b"opj1." in p], [],
+                         "a token crossed")
         clear = [t for t, p, _ in heard if not p.startswith(SEAL_MAGIC)]
         self.assertTrue(all(t.endswith("/state") for t in clear), sorted(set(clear)))
         for t, p, _ in heard:
@@ -218,7 +193,7 @@ class AttackWireTest(unittest.TestCase):
     def test_replayed_token_create_mints_nothing(self):
         wire = Wire(self.f, "outpost/v1/op/+/#")
         try:
-            self.f.token("pod")
+            self.f.token("pod", "pod-replay")
             topic, payload, props = self.capture(wire)
             minted = self.f.hub.log_text().count("created a pod join token")
             self.restart_hub()
@@ -321,6 +296,188 @@ class AttackWireTest(unittest.TestCase):
                            text=True, timeout=30, env=self.f.env)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.f.site_status("pod-1"), "alive")
+
+
+def connects(client, port, timeout=5.0):
+    """True if client gets a successful CONNACK from the broker within timeout."""
+    result = {}
+    client.on_connect = lambda c, u, flags, rc, props=None: result.setdefault("rc", rc)
+    try:
+        client.connect("127.0.0.1", port)
+    except Exception as e:  # a TLS handshake the broker refuses fails right here
+        return False
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + timeout
+        while "rc" not in result and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return result.get("rc") == 0
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+METER = "outpost/v1/meter/pod-1/meter-1"
+
+
+class BrokerAuthTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.f = Fleet()
+        cls.f.start_broker()
+        cls.f.start_hub()
+        cls.f.start_site("dc-1", "dc", cores=2)
+        cls.f.start_site("pod-1", "pod", cores=2, meter_topic=METER, reaction_ms=500)
+        cls.f.start_site("evil-1", "dc", cores=2)  # enrolled: a rogue with its own certificate
+        tls = os.path.join(cls.f.base, "sites", "evil-1", "tls")
+        cls.rogue = (os.path.join(tls, "ca.crt"), os.path.join(tls, "site.crt"),
+                     os.path.join(tls, "site.key"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.f.stop()
+
+    def rogue_client(self, client_id=None, clean_start=True):
+        c = mqtt.Client(client_id=client_id or f"evil-{time.monotonic_ns()}",
+                        protocol=mqtt.MQTTv5)
+        ca, cert, key = self.rogue
+        c.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
+        return c
+
+    def test_anonymous_client_refused_at_connect(self):
+        """TLS with the broker's CA but no client certificate: no CONNACK."""
+        self.assertFalse(connects(self.f.mqtt_client(None), self.f.port))
+
+    def test_plain_tcp_client_refused(self):
+        self.assertFalse(connects(self.f.mqtt_client(None, tls=False), self.f.port))
+
+    def test_certificate_from_another_ca_refused(self):
+        other = os.path.join(self.f.base, "other-hub")
+        out = os.path.join(self.f.base, "other-creds")
+        for argv in (["ca", "broker", "--hub-dir", other, "--out", out],
+                     ["ca", "issue", "--hub-dir", other, "--name", "dc-1", "--out", out]):
+            subprocess.run([self.f.binary, *argv], check=True, capture_output=True)
+        c = mqtt.Client(client_id=f"foreign-{time.monotonic_ns()}", protocol=mqtt.MQTTv5)
+        c.tls_set(ca_certs=self.f.broker_ca(), certfile=os.path.join(out, "broker.crt"),
+                  keyfile=os.path.join(out, "broker.key"))
+        self.assertFalse(connects(c, self.f.port))
+        # the same name from the right CA does get in: the CA is what was refused
+        self.assertTrue(connects(self.f.mqtt_client("dc-1"), self.f.port))
+
+    def test_rogue_site_reads_nothing_of_others(self):
+        heard = []
+        c = self.rogue_client()
+        c.on_message = lambda cl, u, m: heard.append(m.topic)
+        c.connect("127.0.0.1", self.f.port)
+        c.loop_start()
+        try:
+            for topic in ("outpost/v1/site/dc-1/inbox", "outpost/v1/op/+/resp", "#",
+                          "outpost/v1/site/+/state", METER):
+                c.subscribe(topic, qos=1)
+            time.sleep(0.5)
+            jids = [int(x) for x in self.f.cli("submit", "--quiet", "--classes", "dc", "--count",
+                                               "4", "--", "echo", "x").stdout.split()]
+            self.f.wait_jobs_terminal(jids, 60)
+            self.f.cli("stats")
+            self.f.cli("power", os.path.join(self.f.base, "sites", "pod-1"), "--watts", "200")
+            time.sleep(1.0)
+            # its own inbox is all it may read
+            self.assertEqual([t for t in heard if t != "outpost/v1/site/evil-1/inbox"], [])
+        finally:
+            c.loop_stop()
+            c.disconnect()
+
+    def test_rogue_site_publishes_nowhere_but_its_own_topics(self):
+        tap = Wire(self.f, "outpost/#")
+        c = self.rogue_client()
+        self.assertTrue(connects(self.rogue_client(), self.f.port))
+        c.connect("127.0.0.1", self.f.port)
+        c.loop_start()
+        try:
+            marker = b'{"from":"dc-1","type":"state","rogue-marker":1}'
+            targets = ["outpost/v1/site/dc-1/state", "outpost/v1/site/dc-1/result",
+                       "outpost/v1/site/dc-1/inbox", "outpost/v1/site/pod-1/inbox",
+                       "outpost/v1/op/op-0123456789abcdef/resp", "outpost/v1/op/op-x/req",
+                       "outpost/v1/site/hub/hello", "outpost/v1/meter/dc-1/meter-1"]
+            for t in targets:
+                c.publish(t, marker, qos=1).wait_for_publish(10)
+            c.publish("outpost/v1/site/evil-1/event", marker, qos=1).wait_for_publish(10)
+            wait_for(lambda: tap.find(b"rogue-marker"), 10, 0.05, "its own topic to carry it")
+            time.sleep(1.0)
+            seen = sorted({m[0] for m in tap.find(b"rogue-marker")})
+            self.assertEqual(seen, ["outpost/v1/site/evil-1/event"])
+        finally:
+            c.loop_stop()
+            c.disconnect()
+            tap.close()
+
+    def envelope(self):
+        s = next(s for s in self.f.cli_json("sites")["sites"] if s["id"] == "pod-1")
+        return s["power"]
+
+    def test_only_the_meters_own_credential_moves_the_envelope(self):
+        """Attack 8: {"watts": 0} on a site's meter topic from anyone but its meter."""
+        site_log = self.f.sites["pod-1"]
+        for name in ("evil-1", "meter-2", "dc-1", TAP):
+            c = self.f.mqtt_client(name) if name != "evil-1" else self.rogue_client()
+            c.connect("127.0.0.1", self.f.port)
+            c.loop_start()
+            c.publish(METER, b'{"watts": 0}', qos=1).wait_for_publish(10)
+            c.loop_stop()
+            c.disconnect()
+        time.sleep(1.5)
+        self.assertNotIn("meter message", site_log.log_text())
+        self.assertNotIn("power envelope now 0 W", site_log.log_text())
+        self.assertEqual(self.f.site_status("pod-1"), "alive")
+        # the meter's own credential does move it
+        c = self.f.mqtt_client("meter-1")
+        c.connect("127.0.0.1", self.f.port)
+        c.loop_start()
+        c.publish(METER, b'{"watts": 150}', qos=1).wait_for_publish(10)
+        c.loop_stop()
+        c.disconnect()
+        wait_for(lambda: "power envelope now 150 W (meter)" in site_log.log_text(), 10, 0.1,
+                 "the meter's message applied")
+
+    def test_bundle_for_one_site_enrolls_no_other(self):
+        joined = self.f.token("dc", "dc-7")
+        p = self.f.start_site("dc-8", token=joined, wait=False)
+        self.assertEqual(p.wait(30), 2)
+        self.assertIn("this join token was made for site dc-7, not dc-8", p.log_text())
+        # and its certificate is dc-7's: as dc-8 it may publish nothing the hub reads
+        names = {s["id"] for s in self.f.cli_json("sites")["sites"]}
+        self.assertNotIn("dc-8", names)
+
+    def test_client_id_takeover_reads_nothing_of_the_victim(self):
+        """A rogue connects with dc-1's client id and persistent session: mosquitto moves the
+        session to it (dc-1 is disconnected), but the ACL is checked per message against the
+        rogue's own name, so nothing queued or sent for dc-1 reaches it."""
+        heard = []
+        c = mqtt.Client(client_id="outpost-site-dc-1", protocol=mqtt.MQTTv5)
+        ca, cert, key = self.rogue
+        c.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
+        c.on_message = lambda cl, u, m: heard.append((m.topic, m.payload))
+        props = None
+        from paho.mqtt.properties import Properties
+        from paho.mqtt.packettypes import PacketTypes
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 86400
+        c.connect("127.0.0.1", self.f.port, clean_start=False, properties=props)
+        c.loop_start()
+        try:
+            time.sleep(0.5)
+            jids = [int(x) for x in self.f.cli("submit", "--quiet", "--classes", "dc",
+                                               "--count", "3", "--", "echo", "y").stdout.split()]
+            self.f.wait_jobs_terminal(jids, 90)
+            self.assertEqual([h for h in heard if b"offer" in h[1]], [])
+            self.assertEqual(heard, [])
+        finally:
+            c.loop_stop()
+            c.disconnect()
+        wait_for(lambda: self.f.site_status("dc-1") == "alive", 30, 0.2, "dc-1 back")
+        kicked = "lost connection" in self.f.sites["dc-1"].log_text() or \
+            "dropped" in self.f.sites["dc-1"].log_text()
+        print(f"\nclient-id takeover: victim disconnected: {kicked}", file=sys.stderr)
 
 
 if __name__ == "__main__":

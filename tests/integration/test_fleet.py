@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,46 +14,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import Fleet, wait_for  # noqa: E402
+from fleet import Wire, bundle, unbundle, Fleet, wait_for  # noqa: E402
 
-import paho.mqtt.client as mqtt  # noqa: E402
-from paho.mqtt.packettypes import PacketTypes  # noqa: E402
-from paho.mqtt.properties import Properties  # noqa: E402
 
 
 def applied_results(job):
     return [r for r in job["results"] if r["applied"]]
-
-
-class Sniffer:
-    """A plain MQTT 5 client that records messages with their user properties."""
-
-    def __init__(self, port, topic):
-        self.messages = []
-        self.lock = threading.Lock()
-        self.c = mqtt.Client(client_id=f"sniffer-{os.getpid()}-{time.monotonic_ns()}",
-                             protocol=mqtt.MQTTv5)
-        self.c.on_message = self._on_message
-        self.c.connect("127.0.0.1", port)
-        self.c.subscribe(topic, qos=1)
-        self.c.loop_start()
-
-    def _on_message(self, client, userdata, msg):
-        props = dict(getattr(msg.properties, "UserProperty", []) or [])
-        with self.lock:
-            self.messages.append((msg.topic, bytes(msg.payload), props))
-
-    def publish(self, topic, payload, props=None):
-        p = None
-        if props:
-            p = Properties(PacketTypes.PUBLISH)
-            p.UserProperty = list(props.items())
-        info = self.c.publish(topic, payload, qos=1, properties=p)
-        info.wait_for_publish(5)
-
-    def close(self):
-        self.c.loop_stop()
-        self.c.disconnect()
 
 
 class FleetTest(unittest.TestCase):
@@ -167,7 +134,7 @@ class FleetTest(unittest.TestCase):
         self.assertRegex(self.f.cli("submit", "--kind", "noop").stdout, r"^submitted job \d+\n$")
 
     def test_forged_replayed_unsigned_and_unknown_messages_are_dropped(self):
-        sniff = Sniffer(self.f.port, "outpost/v1/site/dc-1/state")
+        sniff = Wire(self.f, "outpost/v1/site/dc-1/state")
         try:
             msg = wait_for(lambda: sniff.messages[:1], 10, 0.05, "a heartbeat")[0]
             topic, payload, props = msg
@@ -208,7 +175,7 @@ class FleetTest(unittest.TestCase):
             sniff.close()
 
     def test_site_drops_forged_replayed_and_unsigned_offers(self):
-        sniff = Sniffer(self.f.port, "outpost/v1/site/dc-1/inbox")
+        sniff = Wire(self.f, "outpost/v1/site/dc-1/inbox")
         marker = os.path.join(self.f.base, "forged-ran")
         try:
             jid = int(self.f.cli("submit", "--quiet", "--classes", "dc", "--", "echo", "genuine").stdout)
@@ -245,7 +212,7 @@ class FleetTest(unittest.TestCase):
             sniff.close()
 
     def test_forged_operator_request_is_dropped(self):
-        sniff = Sniffer(self.f.port, "outpost/v1/op/+/req")
+        sniff = Wire(self.f, "outpost/v1/op/+/req")
         try:
             self.f.cli("jobs")
             topic, payload, props = wait_for(lambda: sniff.messages[:1], 10, 0.05, "a request")[0]
@@ -259,26 +226,37 @@ class FleetTest(unittest.TestCase):
             sniff.close()
 
     def test_enrollment_tokens(self):
-        tok = self.f.token("car")
-        # Forged: flip a character in the claims; the site refuses it before connecting.
-        parts = tok.split(".")
+        tok = self.f.token("car", "car-2")
+        self.assertTrue(tok.startswith("opj1."), tok[:20])  # a join bundle: token + certificate
+        # Forged: flip a character in the token's claims; the site refuses it before connecting.
+        fields = unbundle(tok)
+        parts = fields["token"].split(".")
         claims = parts[1]
-        forged_claims = claims[:5] + ("A" if claims[5] != "A" else "B") + claims[6:]
-        forged = ".".join([parts[0], forged_claims, parts[2]])
-        p = self.f.start_site("car-forged", token=forged, wait=False)
+        parts[1] = claims[:5] + ("A" if claims[5] != "A" else "B") + claims[6:]
+        p = self.f.start_site("car-2", token=bundle(dict(fields, token=".".join(parts))),
+                              wait=False)
         self.assertEqual(p.wait(30), 2)
         self.assertRegex(p.log_text(), "bad join token: (token signature does not verify|"
                                        "token claims are malformed|token is not valid)")
-        # A good token enrolls once ...
+        shutil.rmtree(os.path.join(self.f.base, "sites", "car-2"))
+        # Made for car-2: another site id cannot use it (the site checks; the hub too).
+        p = self.f.start_site("car-3", token=tok, wait=False)
+        self.assertEqual(p.wait(30), 2)
+        self.assertIn("this join token was made for site car-2, not car-3", p.log_text())
+        # A good token enrolls its site.
         self.f.start_site("car-2", token=tok)
         sites = {s["id"]: s for s in self.f.cli_json("sites")["sites"]}
         self.assertEqual(sites["car-2"]["class"], "car")
-        # ... and is refused by the hub when used again.
-        p = self.f.start_site("car-3", token=tok, wait=False)
-        self.assertEqual(p.wait(30), 3)
-        self.assertIn("token already used (by site car-2)", p.log_text())
+        # No token for the hub's name, an operator's, or a site already enrolled.
+        for name in ("hub", "op-0123456789abcdef", "car-2"):
+            r = self.f.cli("token", "create", "--class", "car", "--site", name, check=False)
+            self.assertEqual(r.returncode, 6, r.stderr)
+        r = self.f.cli("token", "create", "--class", "car", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--site ID is required", r.stderr)
         # Expired.
-        short = self.f.cli("token", "create", "--class", "pod", "--ttl", "1").stdout.strip()
+        short = self.f.cli("token", "create", "--class", "pod", "--site", "pod-late", "--ttl",
+                           "1").stdout.strip()
         time.sleep(1.5)
         p = self.f.start_site("pod-late", token=short, wait=False)
         self.assertEqual(p.wait(30), 2)

@@ -11,15 +11,17 @@ import tempfile
 import time
 import unittest
 
-import paho.mqtt.client as mqtt
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleet import Fleet, wait_for  # noqa: E402
 
 
-def publish(port, topic, payload):
-    c = mqtt.Client(client_id=f"meter-{os.getpid()}-{time.monotonic_ns()}", protocol=mqtt.MQTTv5)
-    c.connect("127.0.0.1", port)
+METER_TOPIC = "outpost/v1/meter/pod-1/meter-pod-1"
+
+
+def publish(fleet, topic, payload):
+    """Publishes as the meter the topic names (its own broker credential)."""
+    c = fleet.mqtt_client(topic.rsplit("/", 1)[1])
+    c.connect("127.0.0.1", fleet.port)
     c.loop_start()
     c.publish(topic, payload, qos=1).wait_for_publish(5)
     c.loop_stop()
@@ -63,8 +65,8 @@ class PowerSignalsTest(unittest.TestCase):
 
     def test_meter_drop_sheds_and_the_receipt_prices_the_run(self):
         self.f.start_site("pod-1", "pod", cores=2, watts_per_core=15, power_budget_watts=200,
-                          meter_topic="meters/pod-1", reaction_ms=1000)
-        publish(self.f.port, "meters/pod-1", json.dumps({"watts": 200, "price": 40}))
+                          meter_topic=METER_TOPIC, reaction_ms=1000)
+        publish(self.f, METER_TOPIC, json.dumps({"watts": 200, "price": 40}))
         spec = self.spec("busy", kind="exec", resources={"cores": 1},
                          command=["sh", "-c", "sleep 6; i=0; while [ $i -lt 200000 ]; do "
                                   "i=$((i+1)); done; echo done"])
@@ -73,9 +75,9 @@ class PowerSignalsTest(unittest.TestCase):
         self.assertEqual(self.f.job(jid)["job"]["site"], "pod-1")
         self.f.start_site("dc-1", "dc", cores=2, watts_per_core=10, price=55, carbon=120)
         # bad meter messages: refused, logged, nothing changes
-        publish(self.f.port, "meters/pod-1", b"not json")
-        publish(self.f.port, "meters/pod-1", json.dumps({"watts": -3}))
-        publish(self.f.port, "meters/pod-1", json.dumps({"watts": 100, "volts": 230}))
+        publish(self.f, METER_TOPIC, b"not json")
+        publish(self.f, METER_TOPIC, json.dumps({"watts": -3}))
+        publish(self.f, METER_TOPIC, json.dumps({"watts": 100, "volts": 230}))
         wait_for(lambda: "volts: unknown field" in self.f.sites["pod-1"].log_text(), 10, 0.1,
                  "the third bad message refused")
         log = self.f.sites["pod-1"].log_text()
@@ -84,7 +86,7 @@ class PowerSignalsTest(unittest.TestCase):
         self.assertEqual(self.f.job(jid)["job"]["state"], "running")
         # the chargers fill up: the meter says 5 W, below the job's 15 W
         t_drop = time.time()
-        publish(self.f.port, "meters/pod-1", json.dumps({"watts": 5}))
+        publish(self.f, METER_TOPIC, json.dumps({"watts": 5}))
         self.assertEqual(self.f.wait_jobs_terminal([jid], 90)[jid], "succeeded")
         job = self.f.job(jid)
         self.assertEqual(job["job"]["site"], "dc-1")

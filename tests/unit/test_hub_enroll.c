@@ -24,11 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A join token of class cls from the operator API (caller frees). */
-static char *issue_token(hubfix *f, const char *cls)
+/* A join token of class cls for site sid from the operator API (caller frees). */
+static char *issue_token(hubfix *f, const char *cls, const char *sid)
 {
-    char req[96];
-    snprintf(req, sizeof req, "{\"cmd\":\"token\",\"class\":\"%s\"}", cls);
+    char req[160];
+    snprintf(req, sizeof req, "{\"cmd\":\"token\",\"class\":\"%s\",\"site\":\"%s\"}", cls, sid);
     cJSON *resp = hubfix_request(f, req);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok")));
     const char *sealed = jsonx_str(cJSON_GetObjectItemCaseSensitive(resp, "data"), "sealed_token");
@@ -75,7 +75,7 @@ static const char *last_reply(hubfix *f, const char *id, const char **reason)
 static void test_valid_token_enrolls_with_claimed_capacity(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "dc");
+    char *tok = issue_token(f, "dc", "dc-9");
     ident site;
     hubfix_ident(&site, "dc-9", 50);
     assert_int_equal(hubdb_begin(f->h->db), OP_OK);
@@ -102,21 +102,45 @@ static void test_valid_token_enrolls_with_claimed_capacity(void **state)
     assert_string_equal(s->protections_off, "seccomp");
 }
 
-static void test_used_token_refused(void **state)
+/* A token names its site: another id is refused and the token stays good for its own. */
+static void test_token_for_another_site_refused(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "pod");
+    char *tok = issue_token(f, "pod", "pod-1");
     ident first, second;
     hubfix_ident(&first, "pod-1", 51);
     hubfix_ident(&second, "pod-2", 52);
-    hello(f, &first, &first, tok);
-    assert_non_null(hub__find_site(f->h, "pod-1"));
     hello(f, &second, &second, tok);
-    free(tok);
     assert_null(hub__find_site(f->h, "pod-2"));
     const char *reason = NULL;
     assert_string_equal(last_reply(f, "pod-2", &reason), "refused");
-    assert_non_null(strstr(reason, "token already used (by site pod-1)"));
+    assert_non_null(strstr(reason, "this join token was made for site pod-1, not pod-2"));
+    hello(f, &first, &first, tok);
+    free(tok);
+    assert_non_null(hub__find_site(f->h, "pod-1"));
+}
+
+/* No token for the hub's name, an operator's, or a site already enrolled. */
+static void test_token_names_refused(void **state)
+{
+    hubfix *f = *state;
+    char *tok = issue_token(f, "pod", "pod-1");
+    ident site;
+    hubfix_ident(&site, "pod-1", 51);
+    hello(f, &site, &site, tok);
+    free(tok);
+    const char *names[] = {"hub", "op-test", "op-0123456789abcdef", "pod-1", "a/b", ""};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char req[160];
+        snprintf(req, sizeof req, "{\"cmd\":\"token\",\"class\":\"pod\",\"site\":\"%s\"}",
+                 names[i]);
+        cJSON *resp = hubfix_request(f, req);
+        assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok")));
+        cJSON_Delete(resp);
+    }
+    cJSON *resp = hubfix_request(f, "{\"cmd\":\"token\",\"class\":\"pod\"}");
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok")));
+    cJSON_Delete(resp);
 }
 
 static void test_expired_and_foreign_tokens_refused(void **state)
@@ -126,7 +150,7 @@ static void test_expired_and_foreign_tokens_refused(void **state)
     char *text = NULL;
     token tok;
     int64_t now = os_now_ms();
-    assert_int_equal(token_create(&f->h->identity, "car", now - 1000, &text, &tok), OP_OK);
+    assert_int_equal(token_create(&f->h->identity, "car", "car-1", now - 1000, &text, &tok), OP_OK);
     assert_int_equal(
         hubdb_token_create(f->h->db, tok.tid, "car", now - 5000, tok.expires_ms, "op-test"), OP_OK);
     ident car;
@@ -138,7 +162,8 @@ static void test_expired_and_foreign_tokens_refused(void **state)
     assert_string_equal(last_reply(f, "car-1", &reason), "refused");
     assert_non_null(strstr(reason, "expired"));
     /* signed by this hub but never recorded in its registry */
-    assert_int_equal(token_create(&f->h->identity, "car", now + 60000, &text, &tok), OP_OK);
+    assert_int_equal(token_create(&f->h->identity, "car", "car-1", now + 60000, &text, &tok),
+                     OP_OK);
     hello(f, &car, &car, text);
     free(text);
     assert_null(hub__find_site(f->h, "car-1"));
@@ -153,7 +178,7 @@ static void test_expired_and_foreign_tokens_refused(void **state)
 static void test_hello_not_signed_by_its_key_dropped(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "dc");
+    char *tok = issue_token(f, "dc", "dc-7");
     ident site, thief;
     hubfix_ident(&site, "dc-7", 54);
     hubfix_ident(&thief, "dc-7", 55);
@@ -217,7 +242,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         HUB_TEST(test_valid_token_enrolls_with_claimed_capacity),
-        HUB_TEST(test_used_token_refused),
+        HUB_TEST(test_token_for_another_site_refused),
+        HUB_TEST(test_token_names_refused),
         HUB_TEST(test_expired_and_foreign_tokens_refused),
         HUB_TEST(test_hello_not_signed_by_its_key_dropped),
         HUB_TEST(test_hello_in_clear_or_sealed_elsewhere_dropped),

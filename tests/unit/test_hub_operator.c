@@ -86,7 +86,7 @@ static void test_stats_are_counters_not_records(void **state)
 static void test_token_command_records_its_audit_kind(void **state)
 {
     hubfix *f = *state;
-    cJSON *resp = hubfix_request(f, "{\"cmd\":\"token\",\"class\":\"pod\"}");
+    cJSON *resp = hubfix_request(f, "{\"cmd\":\"token\",\"class\":\"pod\",\"site\":\"pod-1\"}");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok")));
     cJSON_Delete(resp);
     resp = hubfix_request(f, "{\"cmd\":\"token\",\"class\":\"boat\"}");
@@ -110,7 +110,7 @@ static void test_audit_entries_page_from_start(void **state)
 {
     hubfix *f = *state;
     for (int i = 0; i < 4; i++) /* each token created is an audit entry */
-        cJSON_Delete(hubfix_request(f, "{\"cmd\":\"token\",\"class\":\"pod\"}"));
+        cJSON_Delete(hubfix_request(f, "{\"cmd\":\"token\",\"class\":\"pod\",\"site\":\"pod-1\"}"));
     cJSON *resp = hubfix_request(
         f, "{\"cmd\":\"audit_entries\",\"from\":\"op-test\",\"start\":2,\"limit\":2}");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(resp, "data");

@@ -180,7 +180,8 @@ static void test_token_create_mints_once(void **state)
     hubfix *f = *state;
     ident key;
     authorize(f, &key);
-    const char *req = "{\"cmd\":\"token\",\"rid\":\"t-1\",\"once\":true,\"class\":\"pod\"}";
+    const char *req =
+        "{\"cmd\":\"token\",\"rid\":\"t-1\",\"once\":true,\"class\":\"pod\",\"site\":\"pod-1\"}";
     cJSON *first = ask(f, &key, req, 20);
     cJSON *again = ask(f, &key, req, 21);
     const char *t1 = jsonx_str(cJSON_GetObjectItemCaseSensitive(first, "data"), "sealed_token");

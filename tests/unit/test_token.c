@@ -51,7 +51,7 @@ static void test_create_parse_round_trip(void **state)
     testkit_ident(&hub, "hub-1", 7);
     char *text = NULL;
     token made, parsed;
-    assert_int_equal(token_create(&hub, "car", NOW_MS + HOUR_MS, &text, &made), OP_OK);
+    assert_int_equal(token_create(&hub, "car", "site-1", NOW_MS + HOUR_MS, &text, &made), OP_OK);
     assert_non_null(text);
     assert_memory_equal(text, "opt1.", 5);
     assert_true(strlen(text) <= TOKEN_MAX_TEXT);
@@ -79,7 +79,7 @@ static void test_create_parse_round_trip(void **state)
     /* Two tokens get different ids. */
     char *text2 = NULL;
     token made2;
-    assert_int_equal(token_create(&hub, "car", NOW_MS + HOUR_MS, &text2, &made2), OP_OK);
+    assert_int_equal(token_create(&hub, "car", "site-1", NOW_MS + HOUR_MS, &text2, &made2), OP_OK);
     assert_string_not_equal(made.tid, made2.tid);
     assert_string_not_equal(text, text2);
     free(text);
@@ -97,7 +97,7 @@ static void test_all_classes(void **state)
         token t;
         char reason[128];
         assert_true(token_valid_class(classes[i]));
-        assert_int_equal(token_create(&hub, classes[i], NOW_MS + 1, &text, &t), OP_OK);
+        assert_int_equal(token_create(&hub, classes[i], "site-1", NOW_MS + 1, &text, &t), OP_OK);
         assert_int_equal(token_verify(text, hub.pk, NOW_MS, &t, reason, sizeof reason), OP_OK);
         assert_string_equal(t.cls, classes[i]);
         free(text);
@@ -114,7 +114,8 @@ static void test_invalid_class_refused(void **state)
         char *text = (char *)0x1;
         token t;
         assert_false(token_valid_class(bad[i]));
-        assert_int_equal(token_create(&hub, bad[i], NOW_MS + HOUR_MS, &text, &t), OP_EINVAL);
+        assert_int_equal(token_create(&hub, bad[i], "site-1", NOW_MS + HOUR_MS, &text, &t),
+                         OP_EINVAL);
         assert_ptr_equal(text, (char *)0x1); /* nothing allocated */
     }
     ident_wipe(&hub);
@@ -127,7 +128,7 @@ static void test_altered_token_refused(void **state)
     char *text = NULL;
     token t;
     char reason[128];
-    assert_int_equal(token_create(&hub, "pod", NOW_MS + HOUR_MS, &text, &t), OP_OK);
+    assert_int_equal(token_create(&hub, "pod", "site-1", NOW_MS + HOUR_MS, &text, &t), OP_OK);
     size_t len = strlen(text);
     const char *sig_dot = strrchr(text, '.');
     size_t sig_start = (size_t)(sig_dot - text) + 1;
@@ -190,7 +191,7 @@ static void test_other_hub_refused(void **state)
     char *text = NULL;
     token t;
     char reason[128];
-    assert_int_equal(token_create(&other, "dc", NOW_MS + HOUR_MS, &text, &t), OP_OK);
+    assert_int_equal(token_create(&other, "dc", "site-1", NOW_MS + HOUR_MS, &text, &t), OP_OK);
     /* Well formed and self-consistent ... */
     assert_int_equal(token_parse(text, &t, reason, sizeof reason), OP_OK);
     /* ... but not issued by this hub. */
@@ -201,7 +202,8 @@ static void test_other_hub_refused(void **state)
     /* Claims carrying this hub's key but signed by another key. */
     char claims[512];
     snprintf(claims, sizeof claims,
-             "{\"tid\":\"0123456789abcdef0123456789abcdef\",\"cls\":\"pod\",\"hub\":\"hub-1\","
+             "{\"tid\":\"0123456789abcdef0123456789abcdef\",\"cls\":\"pod\",\"sid\":\"site-1\","
+             "\"hub\":\"hub-1\","
              "\"hpk\":\"%s\",\"exp\":%lld}",
              hub.pk_hex, (long long)(NOW_MS + HOUR_MS));
     char *forged = forge(&other, claims);
@@ -225,7 +227,7 @@ static void test_expired(void **state)
     char *text = NULL;
     token t;
     char reason[128];
-    assert_int_equal(token_create(&hub, "pod", NOW_MS, &text, &t), OP_OK);
+    assert_int_equal(token_create(&hub, "pod", "site-1", NOW_MS, &text, &t), OP_OK);
     assert_int_equal(token_verify(text, hub.pk, NOW_MS - 1, &t, reason, sizeof reason), OP_OK);
     assert_int_equal(token_verify(text, hub.pk, NOW_MS, &t, reason, sizeof reason), OP_EEXPIRED);
     assert_int_equal(token_verify(text, hub.pk, NOW_MS + 5000, &t, reason, sizeof reason),
@@ -298,23 +300,31 @@ static void test_malformed_claims_signed(void **state)
     const char *tid = "0123456789abcdef0123456789abcdef";
     char claims[8][512];
     snprintf(claims[0], 512, "[1,2]");
-    snprintf(claims[1], 512, "{\"cls\":\"pod\",\"hub\":\"hub-1\",\"hpk\":\"%s\",\"exp\":1}",
+    snprintf(claims[1], 512,
+             "{\"cls\":\"pod\",\"sid\":\"site-1\",\"hub\":\"hub-1\",\"hpk\":\"%s\",\"exp\":1}",
              good_hpk);
     snprintf(claims[2], 512,
-             "{\"tid\":\"short\",\"cls\":\"pod\",\"hub\":\"hub-1\",\"hpk\":\"%s\",\"exp\":1}",
+             "{\"tid\":\"short\",\"cls\":\"pod\",\"sid\":\"site-1\",\"hub\":\"hub-1\",\"hpk\":\"%"
+             "s\",\"exp\":1}",
              good_hpk);
     snprintf(claims[3], 512,
-             "{\"tid\":\"%s\",\"cls\":\"van\",\"hub\":\"hub-1\",\"hpk\":\"%s\",\"exp\":1}", tid,
-             good_hpk);
+             "{\"tid\":\"%s\",\"cls\":\"van\",\"sid\":\"site-1\",\"hub\":\"hub-1\",\"hpk\":\"%s\","
+             "\"exp\":1}",
+             tid, good_hpk);
     snprintf(claims[4], 512,
-             "{\"tid\":\"%s\",\"cls\":\"pod\",\"hub\":\"hub/1\",\"hpk\":\"%s\",\"exp\":1}", tid,
-             good_hpk);
+             "{\"tid\":\"%s\",\"cls\":\"pod\",\"sid\":\"site-1\",\"hub\":\"hub/"
+             "1\",\"hpk\":\"%s\",\"exp\":1}",
+             tid, good_hpk);
     snprintf(claims[5], 512,
-             "{\"tid\":\"%s\",\"cls\":\"pod\",\"hub\":\"hub-1\",\"hpk\":\"abcd\",\"exp\":1}", tid);
+             "{\"tid\":\"%s\",\"cls\":\"pod\",\"sid\":\"site-1\",\"hub\":\"hub-1\",\"hpk\":"
+             "\"abcd\",\"exp\":1}",
+             tid);
     snprintf(claims[6], 512,
-             "{\"tid\":\"%s\",\"cls\":\"pod\",\"hub\":\"hub-1\",\"hpk\":\"%s\",\"exp\":\"1\"}", tid,
-             good_hpk);
-    snprintf(claims[7], 512, "{\"tid\":\"%s\",\"cls\":\"pod\",\"hub\":\"hub-1\",\"hpk\":\"%s\"",
+             "{\"tid\":\"%s\",\"cls\":\"pod\",\"sid\":\"site-1\",\"hub\":\"hub-1\",\"hpk\":\"%s\","
+             "\"exp\":\"1\"}",
+             tid, good_hpk);
+    snprintf(claims[7], 512,
+             "{\"tid\":\"%s\",\"cls\":\"pod\",\"sid\":\"site-1\",\"hub\":\"hub-1\",\"hpk\":\"%s\"",
              tid, good_hpk); /* truncated JSON */
     for (int i = 0; i < 8; i++) {
         char *text = forge(&hub, claims[i]);
@@ -338,7 +348,8 @@ static void test_out_of_range_expiry(void **state)
     for (int i = 0; i < 5; i++) {
         char claims[512];
         snprintf(claims, sizeof claims,
-                 "{\"tid\":\"0123456789abcdef0123456789abcdef\",\"cls\":\"pod\",\"hub\":"
+                 "{\"tid\":\"0123456789abcdef0123456789abcdef\",\"cls\":\"pod\",\"sid\":\"site-1\","
+                 "\"hub\":"
                  "\"hub-1\",\"hpk\":\"%s\",\"exp\":%s}",
                  hub.pk_hex, exps[i]);
         char *text = forge(&hub, claims);

@@ -23,6 +23,7 @@ static hub *open_hub(hubfix *f)
     hub *h = hub__new();
     assert_non_null(h);
     snprintf(h->data_dir, sizeof h->data_dir, "%s", f->dir);
+    h->broker_tls = 0; /* the unit tests' broker is plain TCP */
     hubfix_ident(&h->identity, "hub", 200);
     assert_int_equal(hub__open_store(h, f->db_path, 0), OP_OK);
     hubfix_ident(&f->op, "op-test", 201);
