@@ -373,7 +373,7 @@ static void enroll(hub *h, const char *site_id, const char *topic, const void *p
         /* a token (and the broker certificate beside it) is for one site id only */
         snprintf(reason, sizeof reason, "this join token was made for site %s, not %s", tok.sid,
                  site_id);
-        send_enroll_refusal(h, site_id, reason);
+        send_enroll_refusal(h, site_id, pk, reason);
         log_warn("hub", "refused enrollment of %s: %s", site_id, reason);
     } else if (rc != OP_OK) {
         send_enroll_refusal(h, site_id, pk, reason);

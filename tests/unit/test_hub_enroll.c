@@ -214,7 +214,7 @@ static void raw_hello(hubfix *f, const ident *key, const char *token_text, const
 static void test_hello_in_clear_or_sealed_elsewhere_dropped(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "dc");
+    char *tok = issue_token(f, "dc", "dc-6");
     ident site, other;
     hubfix_ident(&site, "dc-6", 56);
     hubfix_ident(&other, "other", 57);
