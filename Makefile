@@ -92,7 +92,7 @@ integration: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(TOOL_BINS)
 	@tests/run.sh integration
 
-demo: deps-build
+demo: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/rel/outpost
 	@/usr/bin/python3 demo/run.py
 

@@ -13,10 +13,14 @@ warehouses plan delivery routes (route jobs on CVRPLIB and Solomon instances,
 pinned by policy to their origin) and prints cost and gap to the best known;
 before that, a pod's envelope drops (`outpost power`) and its job moves to another pod from
 its checkpoint; prints every job's outcome, site, CPU seconds and energy estimate; ends with
-`outpost sim` on 2,000 simulated sites built from the real power data. Everything it started is
+`outpost sim` on 2,000 simulated sites built from the real power data. A broker-wide eavesdropper
+(a test-only credential: what a compromised broker sees) listens throughout; the demo fails if it
+hears a join token, a key, or any job's input or output. Everything it started is
 stopped on exit and on Ctrl-C; logs stay in the run directory it prints.
 """
+import base64
 import glob
+import hashlib
 import json
 import os
 import signal
@@ -28,7 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from fleet import SHARED_DATA, Fleet, wait_for  # noqa: E402
+from fleet import SHARED_DATA, Fleet, Wire, wait_for  # noqa: E402
 
 # (name, class, cores, memory_mb, power budget W, W per busy core, idle W)
 SITES = [
@@ -214,6 +218,38 @@ def route_phase(fleet):
     return [j[0] for j in jobs]
 
 
+SEAL_MAGIC = b"\0OS1"
+
+
+def secrets_of(paths):
+    """What must never cross the broker readable: token and key markers, and for each job
+    input its first bytes (raw and as base64, the form inputs travel in) and its SHA-256 (the
+    demo's jobs print it: it is in their results)."""
+    needles = [b"opt1.", b"opj1.", b"PRIVATE KEY"]
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        head = data[:48]
+        needles += [head, base64.b64encode(head), hashlib.sha256(data).hexdigest().encode()]
+    return needles
+
+
+def eavesdropper_report(wire, needles):
+    """True when the broker-wide listener heard no secret and nothing in clear but heartbeats."""
+    wire.close()
+    heard = list(wire.messages)
+    clear = [t for t, p, _ in heard if not p.startswith(SEAL_MAGIC)]
+    odd = sorted({t for t in clear if not t.endswith("/state")})
+    leaks = sorted({t for t, p, _ in heard for n in needles if n in p})
+    print(f"== eavesdropper on '#' (a test-only broker credential: what a compromised broker "
+          f"sees): {len(heard)} messages, {len(heard) - len(clear)} sealed, {len(clear)} "
+          f"heartbeats in clear; {len(needles)} known secrets (tokens, keys, inputs, outputs) "
+          f"looked for, {len(leaks)} found")
+    if odd or leaks:
+        print(f"!! in clear on {odd}, secrets on {leaks}")
+    return not odd and not leaks
+
+
 def main():
     binary = os.environ.get("OUTPOST_BIN", os.path.join(ROOT, "build", "rel", "outpost"))
     # route jobs run the release solver (an ASan build cannot start under the job's RLIMIT_AS)
@@ -233,12 +269,14 @@ def main():
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     started = time.monotonic()
+    clean = False
     try:
         print(f"== Outpost demo; logs and data dirs in {run_dir}")
         fleet.start_broker()
         print(f"== mosquitto on 127.0.0.1:{fleet.port}: TLS, client certificates from the hub's CA,"
               " an ACL by certificate name")
         fleet.start_hub(site_lost_after_ms=6000, lease_ms=20000)
+        wire = Wire(fleet, "#")
         print(f"== hub started; enrolling {len(SITES)} sites with one-time join bundles")
         for name, cls, cores, mem, budget, wpc, idle in SITES:
             fleet.start_site(name, cls, wait=False, cores=cores, memory_mb=mem,
@@ -266,6 +304,9 @@ def main():
         print("\n== routing on site: the warehouses plan their own delivery routes")
         ids += route_phase(fleet)
         summary(fleet, ids, time.monotonic() - started)
+        route_inputs = [os.path.join(SHARED_DATA, "vrp", r[0]) for r in ROUTE_JOBS]
+        clean = eavesdropper_report(wire, secrets_of(
+            files + [p for p in route_inputs if os.path.exists(p)]))
         sim_phase(binary)
     except KeyboardInterrupt:
         print("\n== interrupted; stopping the fleet")
@@ -275,7 +316,9 @@ def main():
         print(f"== stopped broker, hub and {len(fleet.sites)} sites"
               + (f" (non-zero exits: {bad})" if bad else " (all exited cleanly)"))
         print(f"== logs: {run_dir}/*.log   data dirs: {run_dir}/hub, {run_dir}/sites/*")
-    return 130 if stopping["flag"] else 0
+    if stopping["flag"]:
+        return 130
+    return 0 if clean else 1
 
 
 def summary(fleet, ids, elapsed):

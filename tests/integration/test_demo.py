@@ -21,6 +21,12 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(m.group(1), m.group(2))
         self.assertGreater(int(m.group(2)), 10)
         self.assertIn("(all exited cleanly)", out)
+        # A broker-wide eavesdropper heard no token, key, input or output.
+        m = re.search(r"== eavesdropper .* (\d+) sealed, (\d+) heartbeats in clear; (\d+) known "
+                      r"secrets .* looked for, (\d+) found", out)
+        self.assertIsNotNone(m, out[-3000:])
+        self.assertGreater(int(m.group(1)), 100)
+        self.assertEqual(m.group(4), "0")
         # With the real data sets every class does work (cars take the small files); the
         # fallback workload (the project's sources) is too light to load the data centers.
         if os.path.isdir(os.path.join(os.path.dirname(ROOT), "shared", "data")):
