@@ -3,11 +3,15 @@
  * then msg_open as a receiver would call it. Input layout:
  *   byte 0     flags: 1 = sign correctly with the fixed sender key,
  *              2 = no kid (unsigned), 4 = kid "bob" (unknown),
- *              8 = no replay window for the sender
+ *              8 = no replay window for the sender,
+ *              16 = seal the payload to the receiver (alice) before signing,
+ *              32 = the receiver requires sealing
  *   bytes 1..  topic up to the first NUL byte (a default topic if none),
  *              then the payload (everything after that NUL).
  * Signing inside the target lets the fuzzer reach the checks that sit
- * behind the signature: JSON shape, kid == from, timestamp, replay. Each
+ * behind the signature: JSON shape, kid == from, timestamp, replay; sealing
+ * it lets the fuzzer reach what is behind the open (anyone can seal to a
+ * receiver's public key: the box's content is outside input too). Each
  * input is opened twice so that the replay path runs as well.
  */
 #include "base/err.h"
@@ -92,6 +96,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         payload_len = rest_len;
     }
     check_parse(payload, payload_len);
+    uint8_t *sealed = NULL;
+    if (flags & 16) {
+        size_t sealed_len = 0;
+        if (msg_seal(alice.pk, payload, payload_len, &sealed, &sealed_len) != OP_OK) goto out;
+        payload = sealed;
+        payload_len = sealed_len;
+    }
 
     char sig[129];
     if (flags & 1) {
@@ -110,8 +121,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cJSON *body = NULL;
         msg_header hdr;
         char reason[256];
-        int rc = msg_open(topic, payload, payload_len, kid, sig, lookup, &ctx, NOW_MS, SKEW_MS,
-                          &body, &hdr, &stats, reason, sizeof reason);
+        int rc =
+            msg_open_for(&alice, (flags & 32) != 0, topic, payload, payload_len, kid, sig, lookup,
+                         &ctx, NOW_MS, SKEW_MS, &body, &hdr, &stats, reason, sizeof reason);
         if (rc == OP_OK) {
             if (!(flags & 1) || kid == NULL || strcmp(hdr.from, "alice") != 0) abort();
             if (hdr.ts_ms < NOW_MS - SKEW_MS || hdr.ts_ms > NOW_MS + SKEW_MS) abort();
@@ -121,9 +133,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* Every call is counted exactly once. */
     uint64_t counted = stats.accepted + stats.unsigned_msgs + stats.unknown_sender + stats.forged +
-                       stats.malformed + stats.expired + stats.replayed + stats.oversize;
+                       stats.malformed + stats.expired + stats.replayed + stats.oversize +
+                       stats.unsealed + stats.unopenable;
     if (counted != 2) abort();
 out:
+    free(sealed);
     free(topic);
     return 0;
 }

@@ -4,6 +4,7 @@
 #include "base/util.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,8 +209,9 @@ static int turku_line(void *ctx, char **f, int n, char *why, size_t why_len)
         snprintf(why, why_len, "start_local/stop_local: expected ISO-8601");
         return OP_EINVAL;
     }
-    if (!number(f[6], &wh) || !number(f[1], &station)) {
-        snprintf(why, why_len, "station_id/energy_wh: expected numbers");
+    if (!number(f[6], &wh) || !number(f[1], &station) || station < 0 || station > INT_MAX) {
+        snprintf(why, why_len, "station_id/energy_wh: expected numbers (a station id 0..%d)",
+                 INT_MAX);
         return OP_EINVAL;
     }
     /* zero-length, week-long and (a few) negative-energy rows are meter glitches: skipped */

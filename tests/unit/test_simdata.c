@@ -109,6 +109,10 @@ static void test_turku_sessions_and_rate(void **state)
     const char *bad = "h\nx,notanumber,A,2019-01-01T14:40,2019-01-01T15:44,64,3270\n";
     assert_int_equal(simdata_parse_turku(&d, bad, strlen(bad), err, sizeof err), OP_EINVAL);
     assert_non_null(strstr(err, "line 2: station_id/energy_wh"));
+    /* a station id no int holds (found by fuzz_simdata): refused, not converted */
+    const char *huge = "h\nx,1.2e12,A,2019-01-01T14:40,2019-01-01T15:44,64,3270\n";
+    assert_int_equal(simdata_parse_turku(&d, huge, strlen(huge), err, sizeof err), OP_EINVAL);
+    assert_non_null(strstr(err, "a station id 0.."));
     simdata_clear(&d);
 }
 
