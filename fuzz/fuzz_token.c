@@ -1,6 +1,7 @@
 /*
- * libFuzzer target for token_parse and token_verify: a join token is
- * pasted by whoever sets up a site. The first byte picks a mode:
+ * libFuzzer target for token_parse, token_verify and token_bundle_parse: a
+ * join token (or the join bundle that carries it) is pasted by whoever sets
+ * up a site. The first byte picks a mode:
  *   even: the rest is the token text as typed;
  *   odd:  the rest is the claims JSON, which is base64url-encoded and
  *         signed with a fixed hub key, so that the claims checks behind the
@@ -87,6 +88,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     rc = token_verify(text, hub.pk, NOW_MS, &t, reason, sizeof reason);
     if (rc == OP_OK && (t.expires_ms <= NOW_MS || memcmp(t.hub_pk, hub.pk, 32) != 0)) abort();
+    /* the same text as a join bundle ("opj1." + base64url JSON), and the raw bytes wrapped */
+    token_bundle b;
+    reason[0] = '\0';
+    rc = token_bundle_parse(text, &b, reason, sizeof reason);
+    if (rc != OP_OK && reason[0] == '\0') abort();
+    if (rc == OP_OK) {
+        if (!b.token || !b.ca || !b.cert || !b.key) abort();
+        token_bundle_free(&b);
+    }
+    char *wrapped = util_b64url_encode(data + 1, size - 1);
+    char *bundle = wrapped ? malloc(strlen(wrapped) + 6) : NULL;
+    if (bundle) {
+        snprintf(bundle, strlen(wrapped) + 6, "opj1.%s", wrapped);
+        if (token_bundle_parse(bundle, &b, reason, sizeof reason) == OP_OK) token_bundle_free(&b);
+    }
+    free(bundle);
+    free(wrapped);
     free(text);
     return 0;
 }
