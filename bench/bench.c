@@ -12,8 +12,10 @@
  *       reserve, a running job released whenever a job must wait) at 1,000,
  *       10,000 and 100,000 sites with every constraint on, vs the full scan
  *       (sched_place) on the same fleet; scheduler bytes per site.
- *   outpost-bench mqtt --port P --count N --window W
- *       baseline: QoS 1 round trips through the broker to an echo client.
+ *   outpost-bench mqtt --port P --count N --window W [--ca F --cert F --key F]
+ *       baseline: QoS 1 round trips through the broker to an echo client
+ *       (over TLS with that client certificate when given, as Outpost's own
+ *       clients connect).
  *   outpost-bench e2e --hub-dir D --kind noop|exec --count N --batch B --window W
  *       end to end through hub and sites: submit with notification, time
  *       from send to the hub's "done" per job; throughput over the run.
@@ -350,11 +352,18 @@ static int connect_operator(client *c, const char *hub_dir)
     snprintf(path, sizeof path, "%s/admin", hub_dir);
     if (opclient_identity(path, &c->identity) != OP_OK) return -1;
     const char *op_id = c->identity.id;
+    char cert[PATH_MAX], key[PATH_MAX];
     bus_config bc = {.host = hub.broker_host,
                      .port = (int)hub.broker_port,
                      .client_id = "outpost-bench",
                      .clean_start = 1,
                      .keepalive_s = 30};
+    if (hub.broker_ca[0]) { /* TLS with the admin operator's certificate, as the CLI does */
+        if (opclient_broker_cert(path, cert, key, sizeof cert) != OP_OK) return -1;
+        bc.tls_ca = hub.broker_ca;
+        bc.tls_cert = cert;
+        bc.tls_key = key;
+    }
     if (bus_open(&bc, &c->identity, on_e2e, c, &c->bus) != OP_OK) return -1;
     char topic[PROTO_TOPIC_MAX];
     proto_topic(topic, sizeof topic, "op", op_id, "resp");
@@ -529,8 +538,15 @@ static void on_pong(void *ctx, const char *topic, const void *payload, size_t le
 static int run_mqtt(int argc, char **argv)
 {
     int64_t port = 1883, count = 20000, window = 400;
+    const char *ca = NULL, *cert = NULL, *key = NULL;
     for (int i = 2; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--port"))
+        if (!strcmp(argv[i], "--ca"))
+            ca = argv[i + 1];
+        else if (!strcmp(argv[i], "--cert"))
+            cert = argv[i + 1];
+        else if (!strcmp(argv[i], "--key"))
+            key = argv[i + 1];
+        else if (!strcmp(argv[i], "--port"))
             util_parse_i64(argv[i + 1], 1, 65535, &port);
         else if (!strcmp(argv[i], "--count"))
             util_parse_i64(argv[i + 1], 1, 10000000, &count);
@@ -550,12 +566,12 @@ static int run_mqtt(int argc, char **argv)
                      .port = (int)port,
                      .client_id = "bench-echo",
                      .clean_start = 1,
-                     .keepalive_s = 30};
-    bus_config pc = {.host = "127.0.0.1",
-                     .port = (int)port,
-                     .client_id = "bench-ping",
-                     .clean_start = 1,
-                     .keepalive_s = 30};
+                     .keepalive_s = 30,
+                     .tls_ca = ca,
+                     .tls_cert = cert,
+                     .tls_key = key};
+    bus_config pc = ec;
+    pc.client_id = "bench-ping";
     if (bus_open(&ec, &none, on_echo, &echo, &echo.bus) != OP_OK ||
         bus_open(&pc, &none, on_pong, &c, &c.bus) != OP_OK)
         return 1;

@@ -13,7 +13,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from fleet import Fleet, wait_for  # noqa: E402
+from fleet import BENCH_USER, Fleet, wait_for  # noqa: E402
 
 BIN = os.path.join(ROOT, "build", "rel", "outpost")
 BENCH = os.path.join(ROOT, "build", "rel", "outpost-bench")
@@ -93,10 +93,12 @@ def main():
     try:
         fleet.start_broker()
         print("\n== baseline: bare MQTT QoS 1 round trips through the same mosquitto")
+        ca, cert, key = fleet.credential(BENCH_USER)  # TLS as every Outpost client
+        tls = ["--ca", ca, "--cert", cert, "--key", key]
         mq_lat = run_json([BENCH, "mqtt", "--port", str(fleet.port), "--count",
-                           "500" if QUICK else "2000", "--window", "1"])
+                           "500" if QUICK else "2000", "--window", "1", *tls])
         mq_tp = run_json([BENCH, "mqtt", "--port", str(fleet.port), "--count",
-                          "5000" if QUICK else "40000", "--window", "400"])
+                          "5000" if QUICK else "40000", "--window", "400", *tls])
         results["mqtt_baseline"] = {"closed_loop": mq_lat, "windowed": mq_tp}
         print(f"  closed loop: p50 {mq_lat['p50_ms']:.3f} ms, p99 {mq_lat['p99_ms']:.3f} ms; "
               f"windowed: {mq_tp['round_trips_per_s']:.0f} round trips/s")

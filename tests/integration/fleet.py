@@ -27,6 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 # Test only: a broker-wide reader, standing for a compromised broker (see start_broker).
 TAP = "tap-eavesdropper"
+# TEST ONLY: the benchmarks' bare-MQTT baseline client, on its own bench/ topics
+BENCH_USER = "bench-baseline"
 
 
 def free_port():
@@ -258,7 +260,9 @@ class Fleet:
                        check=True, capture_output=True, env=self.env)
         with open(os.path.join(bdir, "acl"), "a") as f:
             f.write(f"\n# TEST ONLY: a broker-wide eavesdropper (a compromised broker's view)\n"
-                    f"user {TAP}\ntopic read #\n")
+                    f"user {TAP}\ntopic read #\n"
+                    f"\n# TEST ONLY: the benchmarks' bare-MQTT baseline\n"
+                    f"user {BENCH_USER}\ntopic readwrite bench/#\n")
         conf = os.path.join(bdir, "mosquitto.conf")
         with open(conf, "w") as f:
             f.write(f"listener {self.port} 127.0.0.1\n"
