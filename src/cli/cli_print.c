@@ -100,6 +100,16 @@ void cli__print_jobs(FILE *out, const cJSON *data)
 }
 
 /* Messages a site dropped (forged, replayed, unsigned ...), from its heartbeat. */
+/* The site's status, or "no-store" while an alive site says it cannot store (a full disk). */
+static const char *site_status(const cJSON *s)
+{
+    const char *status = cli__text(s, "status", "");
+    if (strcmp(status, "alive") == 0 &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "store_failing")))
+        return "no-store";
+    return status;
+}
+
 static int64_t site_rejected(const cJSON *s)
 {
     int64_t rejected = 0;
@@ -150,10 +160,9 @@ static void print_site_row(FILE *out, const cJSON *s, int id_w, int64_t now_ms)
     int64_t trust = 0;
     jsonx_int(s, "trust", 0, 100, &trust);
     fprintf(out, "%-*.*s %-5s %-8s %-9s %-11s %7.0f W %-9s %-7s %-8s %-5lld %-5lld %-8lld %s\n",
-            id_w, id_w, cli__text(s, "id", ""), cli__text(s, "class", ""),
-            cli__text(s, "status", ""), cores_s, mem_s, headroom, next_s, leaves_s, age_s,
-            (long long)cli__count(s, "jobs"), (long long)trust, (long long)site_rejected(s),
-            cli__text(s, "protections_off", "none"));
+            id_w, id_w, cli__text(s, "id", ""), cli__text(s, "class", ""), site_status(s), cores_s,
+            mem_s, headroom, next_s, leaves_s, age_s, (long long)cli__count(s, "jobs"),
+            (long long)trust, (long long)site_rejected(s), cli__text(s, "protections_off", "none"));
 }
 
 void cli__print_sites(FILE *out, const cJSON *data, int64_t now_ms)

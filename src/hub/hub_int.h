@@ -76,6 +76,7 @@ typedef struct hub_site {
     int64_t reserved_memory_mb;
     int reserved_jobs;
     int reported_running;
+    int store_failing; /* its last heartbeat said it cannot store (a full disk) */
     /* power as the site reports it in each heartbeat, memory only */
     int has_forecast;
     float forecast_watts[SCHED_HORIZONS]; /* least forecast envelope over each horizon */
@@ -161,6 +162,9 @@ typedef struct hub {
     audit_sth head;     /* the last signed tree head, sent to sites with acknowledgements */
     uint64_t head_size_committed; /* head_size and head as of the last commit */
     audit_sth head_committed;
+    int64_t store_failing_since;     /* mono ms of the first failed commit in a row, or 0 */
+    int64_t store_failure_logged_ms; /* when that was last logged */
+    uint64_t store_failures;         /* failed commits in that row */
     uint64_t commits; /* loop transactions committed, and their time in fsync'd COMMIT */
     int64_t commit_us;
 } hub;
@@ -361,6 +365,12 @@ void hub__send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char *
 /* Publishes what the committed transaction queued. */
 void hub__flush_outgoing(hub *h);
 /* Drops what was queued for a transaction that did not commit. */
+/*
+ * After a batch that could not be stored: every operator answered in it is
+ * told why instead (nothing of its request was applied), everything else
+ * queued is dropped as by hub__discard_outgoing.
+ */
+void hub__fail_outgoing(hub *h, const char *why);
 void hub__discard_outgoing(hub *h);
 
 /* ---------- auditing.c ---------- */

@@ -77,6 +77,38 @@ static void count_committed(hub *h)
     hub__audit_committed(h);
 }
 
+/*
+ * A batch that could not be stored: nothing was promised yet, so it is
+ * dropped whole (the audit log's tree, its head and the reservations with
+ * it); operators answered in it are told, sites and senders retry. Logged
+ * once when the store starts failing and then every 30 s, not per batch.
+ */
+static void roll_back(hub *h)
+{
+    hubdb_rollback(h->db);
+    hub__audit_rollback(h);
+    if (hub__reload_reservations(h) != OP_OK)
+        log_error("hub", "cannot re-read the sites' reservations after a rollback");
+    hub__fail_outgoing(h, "the hub could not store this request (is its disk full? see its "
+                          "log); nothing of it was applied: retry later");
+    memset(&h->tx_counted, 0, sizeof h->tx_counted);
+    h->store_failed = 0;
+    int64_t now = os_mono_ms();
+    if (!h->store_failing_since) {
+        h->store_failing_since = now;
+        h->store_failures = 0;
+        h->store_failure_logged_ms = now;
+        log_error("hub", "store transaction failed; batch rolled back (operators are told; "
+                         "sites resend). Retrying every iteration; logged every 30 s from now");
+    } else if (now - h->store_failure_logged_ms >= 30000) {
+        h->store_failure_logged_ms = now;
+        log_error("hub", "store still failing: %llu batches rolled back in %.0f s",
+                  (unsigned long long)h->store_failures,
+                  (double)(now - h->store_failing_since) / 1000.0);
+    }
+    h->store_failures++;
+}
+
 int hub__commit(hub *h)
 {
     if (!hubdb_in_tx(h->db)) {
@@ -88,16 +120,14 @@ int hub__commit(hub *h)
     h->commits++;
     h->commit_us += os_mono_us() - commit_start;
     if (rc != OP_OK) {
-        /* Nothing was promised yet: drop the batch; senders will retry. */
-        hubdb_rollback(h->db);
-        hub__audit_rollback(h);
-        if (hub__reload_reservations(h) != OP_OK)
-            log_error("hub", "cannot re-read the sites' reservations after a rollback");
-        hub__discard_outgoing(h);
-        memset(&h->tx_counted, 0, sizeof h->tx_counted);
-        log_error("hub", "store transaction failed; batch rolled back");
-        h->store_failed = 0;
+        roll_back(h);
         return rc;
+    }
+    if (h->store_failing_since) {
+        log_info("hub", "store writable again after %llu failed commits in %.0f s",
+                 (unsigned long long)h->store_failures,
+                 (double)(os_mono_ms() - h->store_failing_since) / 1000.0);
+        h->store_failing_since = 0;
     }
     count_committed(h);
     return OP_OK;

@@ -152,3 +152,39 @@ void hub__discard_outgoing(hub *h)
     }
     h->replies_tail = NULL;
 }
+
+void hub__fail_outgoing(hub *h, const char *why)
+{
+    hub_reply *answers = NULL, **tail = &answers;
+    while (h->replies) { /* keep the operators' answers, drop the rest below */
+        hub_reply *r = h->replies;
+        h->replies = r->next;
+        r->next = NULL;
+        if (strcmp(r->type, "resp") == 0) {
+            *tail = r;
+            tail = &r->next;
+        } else {
+            cJSON_Delete(r->body);
+            free(r);
+        }
+    }
+    h->replies_tail = NULL;
+    hub__discard_outgoing(h);
+    while (answers) {
+        hub_reply *r = answers;
+        answers = r->next;
+        cJSON *err = cJSON_CreateObject();
+        const char *rid = jsonx_str(r->body, "rid");
+        if (err) {
+            cJSON_AddStringToObject(err, "rid", rid ? rid : "");
+            cJSON_AddBoolToObject(err, "ok", 0);
+            cJSON_AddStringToObject(err, "error", why);
+            jsonx_add_int(err, "code", OP_ESTORE);
+            if (publish(h, r->topic, err, r->type, r->to_pk) != OP_OK)
+                log_debug("hub", "could not tell an operator on %s", r->topic);
+        }
+        cJSON_Delete(err);
+        cJSON_Delete(r->body);
+        free(r);
+    }
+}

@@ -27,6 +27,8 @@ struct auditlog {
     uint64_t size;
     /* frontier[l]: the complete subtree of 2^l leaves still waiting for its right sibling. */
     uint8_t frontier[AUDITLOG_LEVELS][32];
+    /* opened for verification with a stored node missing: what is missing (appends refused) */
+    char damage[96];
 };
 
 static int get_node(auditlog *log, int level, uint64_t idx, uint8_t out[32])
@@ -55,7 +57,7 @@ static int put_node(auditlog *log, int level, uint64_t idx, const uint8_t hash[3
     return store_step_done(log->db, st);
 }
 
-static int load(auditlog *log, const char *name);
+static int load(auditlog *log);
 
 int auditlog_open(const char *path, auditlog **out)
 {
@@ -67,7 +69,8 @@ int auditlog_open(const char *path, auditlog **out)
         return rc;
     }
     log->owns_db = 1;
-    if ((rc = load(log, path)) != OP_OK) {
+    /* a missing stored node is kept for auditlog_verify to report; appends are refused */
+    if ((rc = load(log)) != OP_OK && !log->damage[0]) {
         auditlog_close(log);
         return rc;
     }
@@ -81,7 +84,12 @@ int auditlog_attach(store *db, auditlog **out)
     if (!log) return OP_ENOMEM;
     log->db = db;
     int rc = store_exec(db, auditlog_schema);
-    if (rc == OP_OK) rc = load(log, "attached store");
+    if (rc == OP_OK) rc = load(log);
+    if (rc != OP_OK && log->damage[0])
+        log_error("audit",
+                  "the audit log's %s; `outpost audit verify` says what else is wrong; then "
+                  "restore the last backup (docs/operations.md, Backups)",
+                  log->damage);
     if (rc != OP_OK) {
         free(log);
         return rc;
@@ -90,10 +98,9 @@ int auditlog_attach(store *db, auditlog **out)
     return OP_OK;
 }
 
-/* Size and frontier from the stored nodes. */
-static int load(auditlog *log, const char *name)
+/* Size and frontier from the stored nodes; a missing node is named in log->damage. */
+static int load(auditlog *log)
 {
-    const char *path = name;
     sqlite3_stmt *st = store_stmt(log->db, "SELECT IFNULL(MAX(idx) + 1, 0) FROM audit_entries");
     if (!st || sqlite3_step(st) != SQLITE_ROW) {
         if (st) sqlite3_reset(st);
@@ -104,8 +111,8 @@ static int load(auditlog *log, const char *name)
     for (int l = 0; l < AUDITLOG_LEVELS && (log->size >> l); l++) {
         if (!((log->size >> l) & 1)) continue;
         if (get_node(log, l, (log->size >> l) - 1, log->frontier[l]) != OP_OK) {
-            log_error("audit", "%s: node (%d, %llu) missing; run `outpost audit verify`", path, l,
-                      (unsigned long long)((log->size >> l) - 1));
+            snprintf(log->damage, sizeof log->damage, "stored node (%d, %llu) is missing", l,
+                     (unsigned long long)((log->size >> l) - 1));
             return OP_ESTORE;
         }
     }
@@ -165,7 +172,10 @@ uint64_t auditlog_size(const auditlog *log)
 int auditlog_reload(auditlog *log)
 {
     memset(log->frontier, 0, sizeof log->frontier);
-    return load(log, "store");
+    log->damage[0] = '\0';
+    int rc = load(log);
+    if (rc != OP_OK && log->damage[0]) log_error("audit", "the audit log's %s", log->damage);
+    return rc;
 }
 
 static char *entry_text(uint64_t idx, int64_t ts_ms, const char *kind, const char *subject,
@@ -187,6 +197,7 @@ int auditlog_append(auditlog *log, int64_t ts_ms, const char *kind, const char *
                     const char *body, uint64_t *index)
 {
     if (!kind) return OP_EINVAL;
+    if (log->damage[0]) return OP_ESTORE;
     uint64_t idx = log->size;
     char *text = entry_text(idx, ts_ms, kind, subject, body);
     if (!text) return OP_ENOMEM;
@@ -497,6 +508,13 @@ int auditlog_verify(auditlog *log, const uint8_t pk[32], const audit_sth *truste
     if (rc == OP_OK && v.next_head < v.n_heads) {
         snprintf(finding, finding_len, "log truncated: %llu entries, a signed head says %llu",
                  (unsigned long long)size, (unsigned long long)v.heads[v.next_head].size);
+        rc = OP_ESIG;
+    }
+    if (rc == OP_OK && log->damage[0]) {
+        snprintf(finding, finding_len,
+                 "the entries and every signed head verify, but the %s (the stored tree is "
+                 "incomplete)",
+                 log->damage);
         rc = OP_ESIG;
     }
     if (rc == OP_OK && trusted && !v.trusted_checked) {

@@ -2,8 +2,10 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/os.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +22,41 @@ struct store {
     int n_cached;
     int tx_depth;
     char path[512];
+    char last_error[512]; /* the last error line, for rate limiting */
+    int64_t last_error_ms;
+    unsigned repeats; /* identical lines not printed since */
 };
+
+/*
+ * An error line, unless it repeats the last one within 30 s (a full disk
+ * fails every batch the same way): repeats are counted and the count is
+ * printed with the next line that goes out.
+ */
+static void store_error(store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void store_error(store *s, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    int64_t now = os_mono_ms();
+    if (strcmp(line, s->last_error) == 0 && now - s->last_error_ms < 30000) {
+        s->repeats++;
+        return;
+    }
+    if (s->repeats)
+        log_error("store", "%s (and %u times more like the one before)", line, s->repeats);
+    else
+        log_error("store", "%s", line);
+    snprintf(s->last_error, sizeof s->last_error, "%s", line);
+    s->last_error_ms = now;
+    s->repeats = 0;
+}
 
 static int fail(store *s, const char *what)
 {
-    log_error("store", "%s: %s (%s)", what, sqlite3_errmsg(s->db), s->path);
+    store_error(s, "%s: %s (%s)", what, sqlite3_errmsg(s->db), s->path);
     return OP_ESTORE;
 }
 
@@ -96,7 +128,7 @@ int store_exec(store *s, const char *sql)
 {
     char *err = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        log_error("store", "%s: %s (%s)", sql, err ? err : "?", s->path);
+        store_error(s, "%s: %s (%s)", sql, err ? err : "?", s->path);
         sqlite3_free(err);
         return OP_ESTORE;
     }
@@ -130,7 +162,8 @@ int store_commit(store *s)
     if (s->tx_depth == 0) return OP_OK;
     if (--s->tx_depth > 0) return OP_OK;
     if (store_exec(s, "COMMIT") != OP_OK) {
-        store_exec(s, "ROLLBACK");
+        /* SQLite rolls a transaction back by itself after some failures (a full disk) */
+        if (!sqlite3_get_autocommit(s->db)) store_exec(s, "ROLLBACK");
         return OP_ESTORE;
     }
     return OP_OK;
@@ -140,7 +173,7 @@ void store_rollback(store *s)
 {
     if (s->tx_depth == 0) return;
     s->tx_depth = 0;
-    store_exec(s, "ROLLBACK");
+    if (!sqlite3_get_autocommit(s->db)) store_exec(s, "ROLLBACK");
 }
 
 int store_in_tx(const store *s)
@@ -160,7 +193,7 @@ sqlite3_stmt *store_stmt(store *s, const char *sql)
     }
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-        log_error("store", "prepare '%s': %s", sql, sqlite3_errmsg(s->db));
+        store_error(s, "prepare '%s': %s", sql, sqlite3_errmsg(s->db));
         return NULL;
     }
     if (s->n_cached < STORE_MAX_STMTS) {
@@ -180,7 +213,7 @@ int store_step_done(store *s, sqlite3_stmt *stmt)
     if (!stmt) return OP_ESTORE;
     int rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        log_error("store", "step '%s': %s", sqlite3_sql(stmt), sqlite3_errmsg(s->db));
+        store_error(s, "step '%s': %s", sqlite3_sql(stmt), sqlite3_errmsg(s->db));
         sqlite3_reset(stmt);
         return OP_ESTORE;
     }

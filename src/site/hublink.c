@@ -224,6 +224,9 @@ void site__send_heartbeat(site *s)
     cJSON_AddNumberToObject(body, "idle_watts", s->idle_watts);
     cJSON_AddNumberToObject(body, "draw_watts", s->idle_watts + s->used_cores * s->watts_per_core);
     cJSON_AddStringToObject(body, "protections_off", s->caps.missing);
+    /* a write failed within 30 s: commits fail only now and then on a full disk */
+    if (s->store_failed_last_ms && os_mono_ms() - s->store_failed_last_ms < 30000)
+        cJSON_AddBoolToObject(body, "store_failing", 1);
     if (s->head.size > 0)
         cJSON_AddItemToObject(body, "audit_head", auditlog_head_to_json(&s->head));
     cJSON *rejected = cJSON_AddObjectToObject(body, "messages");

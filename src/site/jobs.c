@@ -143,6 +143,7 @@ static int prepare_workdir(site *s, site_job *j, char *why, size_t why_len)
     }
     os_rm_rf(j->workdir);
     if (os_mkdir_p(j->workdir) != OP_OK || write_inputs(j) != OP_OK) {
+        if (errno == ENOSPC || errno == EDQUOT) s->store_failed_last_ms = os_mono_ms();
         snprintf(why, why_len, "cannot prepare work dir %.150s: %.60s", j->workdir,
                  strerror(errno));
         return OP_EIO;

@@ -301,6 +301,24 @@ static void start_work(site *s)
              s->broker_host, (long long)s->broker_port);
 }
 
+/* A failed commit, logged when the store starts failing and then every 30 s. */
+static void note_store_failure(site *s)
+{
+    int64_t now = os_mono_ms();
+    s->store_failed_last_ms = now;
+    if (!s->store_failing_since) {
+        s->store_failing_since = s->store_failure_logged_ms = now;
+        log_error("site", "store transaction failed; results stay unsent until they are stored"
+                          " (is the disk full?). Logged every 30 s from now");
+    } else if (now - s->store_failure_logged_ms >= 30000) {
+        s->store_failure_logged_ms = now;
+        log_error("site", "store still failing: %llu commits in %.0f s",
+                  (unsigned long long)s->store_failures,
+                  (double)(now - s->store_failing_since) / 1000.0);
+    }
+    s->store_failures++;
+}
+
 /*
  * Commits the iteration's writes. On failure they are rolled back and the
  * fresh results dropped: they stay unsent until they are stored.
@@ -317,14 +335,19 @@ static void commit_iteration(site *s)
         if (s->audit && auditlog_reload(s->audit) != OP_OK)
             log_error("site", "audit log: cannot re-read after a rollback");
         s->head = s->head_committed;
-        log_error("site", "store transaction failed; results stay unsent until"
-                          " they are stored");
         cJSON_Delete(s->results);
         s->results = NULL;
         s->store_failed = 0;
+        note_store_failure(s);
         return;
     }
     s->head_committed = s->head;
+    if (s->store_failing_since) {
+        log_info("site", "store writable again after %llu failed commits",
+                 (unsigned long long)s->store_failures);
+        s->store_failing_since = 0;
+        s->store_failures = 0;
+    }
 }
 
 /* Leaving is over once every job is handed back and sent, or its deadline passed. */

@@ -109,11 +109,15 @@ typedef struct site {
     cJSON *events;  /* started/refused, sent after commit */
     cJSON *results; /* fresh results, sent after commit */
     int store_failed;
-    auditlog *audit;          /* what this site accepted, refused and ran, in site.db */
-    policy *policy;           /* the owner's own rules (policy_file), or NULL */
-    audit_sth head;           /* its latest signed head, sent in heartbeats */
-    audit_sth head_committed; /* head as of the last commit: a rollback returns to it */
-    uint64_t hub_head_size;   /* size of the hub's last head witnessed here */
+    int64_t store_failing_since; /* mono ms of the first failed commit in a row, or 0 */
+    int64_t store_failure_logged_ms;
+    uint64_t store_failures;      /* failed commits in that row */
+    int64_t store_failed_last_ms; /* mono ms of the last failed write (a commit, a work dir) */
+    auditlog *audit;              /* what this site accepted, refused and ran, in site.db */
+    policy *policy;               /* the owner's own rules (policy_file), or NULL */
+    audit_sth head;               /* its latest signed head, sent in heartbeats */
+    audit_sth head_committed;     /* head as of the last commit: a rollback returns to it */
+    uint64_t hub_head_size;       /* size of the hub's last head witnessed here */
     int64_t audit_head_ms;
     /* the loop's periodic chores (base/timer); hello and resend can be forced at once */
     timer head_timer, heartbeat_timer, hello_timer, resend_timer;

@@ -10,7 +10,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import Fleet  # noqa: E402
+from fleet import Fleet, wait_for  # noqa: E402
 
 
 def mount_tmpfs(path, size):
@@ -58,6 +58,11 @@ class HubDiskFullTest(unittest.TestCase):
                 refusals.append(r.stdout + r.stderr)
         self.assertTrue(refusals, "the 3 MB data dir never filled up")
         self.assertTrue(f.hub.alive(), f.hub.log_text()[-3000:])
+        # the operator is told why, not left waiting for an answer
+        self.assertTrue(any("could not store this request" in r for r in refusals), refusals)
+        # a failing store is logged when it starts and every 30 s, not on every batch
+        errors = [line for line in f.hub.log_text().splitlines() if " ERROR " in line]
+        self.assertLess(len(errors), 40, "\n".join(errors[-40:]))
         resize_tmpfs(f.hub_dir, "64m")
         for _ in range(3):
             r = self.submit()
@@ -71,6 +76,49 @@ class HubDiskFullTest(unittest.TestCase):
             self.assertEqual(f.job(i)["job"]["state"], "succeeded")
         v = f.cli("audit", "verify", check=False)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root to mount a small tmpfs")
+class SiteDiskFullTest(unittest.TestCase):
+    """A site whose data dir fills up: it says so (`outpost sites`: no-store), keeps its
+    accepted work, and once space returns every job finishes and it restarts cleanly."""
+
+    def setUp(self):
+        self.f = Fleet()
+        self.site_dir = os.path.join(self.f.base, "sites", "car-1")
+        mount_tmpfs(self.site_dir, "2m")
+        self.input = os.path.join(self.f.base, "input.bin")
+        with open(self.input, "wb") as fh:
+            fh.write(os.urandom(300 * 1024))
+
+    def tearDown(self):
+        try:
+            self.f.stop()
+        finally:
+            subprocess.run(["umount", "-l", self.site_dir], capture_output=True)
+
+    def test_site_disk_full_says_so_and_loses_nothing(self):
+        f = self.f
+        f.start_broker()
+        f.start_hub()
+        f.start_site("car-1", "car", cores=4)
+        ids = []
+        for _ in range(8):
+            r = f.cli("submit", "--input", self.input, "-q", "--", "sh", "-c",
+                      "wc -c < input.bin; sleep 1")
+            ids += [int(x) for x in r.stdout.split()]
+        wait_for(lambda: "no-store" in f.cli("sites").stdout, 60, 0.3,
+                 "the site to say it cannot store")
+        resize_tmpfs(self.site_dir, "64m")
+        states = f.wait_jobs_terminal(ids, timeout=180)
+        self.assertEqual(set(states.values()), {"succeeded"}, states)
+        wait_for(lambda: not any(s["id"] == "car-1" and s.get("store_failing")
+                                 for s in f.cli_json("sites")["sites"]), 60, 0.3,
+                 "the site to say its store works again")
+        errors = [line for line in f.sites["car-1"].log_text().splitlines() if " ERROR " in line]
+        self.assertLess(len(errors), 60, "\n".join(errors[-60:]))
+        f.sites["car-1"].stop()
+        f.start_site("car-1", cores=4)
 
 
 def corrupt_pages(path, count=4):

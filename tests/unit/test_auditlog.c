@@ -173,6 +173,28 @@ static void test_deleted_entry_is_named(void **state)
     expect_finding(f, &head, "entry 41 is missing");
 }
 
+/*
+ * A stored subtree node gone (what a rollback the log did not follow used to
+ * leave): the daemons refuse to attach, and verify, the command their error
+ * names, still runs and says what is missing; no append builds on it.
+ */
+static void test_missing_node_is_named_by_verify(void **state)
+{
+    fixture *f = *state;
+    audit_sth head;
+    auditlog_close(filled(f, 100, &head)); /* 100 = 64 + 32 + 4: frontier nodes at 6, 5, 2 */
+    sql(f, "DELETE FROM audit_nodes WHERE level = 5 AND idx = 2");
+    expect_finding(f, &head, "stored node (5, 2) is missing");
+    auditlog *log = NULL;
+    assert_int_equal(auditlog_open(f->path, &log), OP_OK);
+    assert_int_equal(auditlog_append(log, 1795816230000, "placement", "job", "x", NULL), OP_ESTORE);
+    auditlog_close(log);
+    store *db = NULL;
+    assert_int_equal(store_open(f->path, "", 1, &db), OP_OK);
+    assert_int_not_equal(auditlog_attach(db, &log), OP_OK);
+    store_close(db);
+}
+
 static void test_reordered_entries_are_named(void **state)
 {
     fixture *f = *state;
@@ -291,6 +313,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_byte_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_entry_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reordered_entries_are_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_node_is_named_by_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_tail_is_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_with_recomputed_hashes_is_found, setup,
                                         teardown),
