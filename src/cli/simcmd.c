@@ -30,7 +30,8 @@ static void usage(FILE *out)
             "  --data DIR     the power data (default $OUTPOST_DATA, else ../shared/data/power)\n"
             "  --out DIR      write sim_summary.csv, sim_series.csv and sim_power.svg there\n"
             "  --no-defer     no job is deferrable (what waiting for cheaper power costs)\n"
-            "  --quiet        no progress bar\n");
+            "  --quiet        no progress bar\n"
+            "       outpost sim --verify [--help]: result verification rules against liars\n");
 }
 
 static void progress(void *ctx, double fraction, const char *what)
@@ -348,6 +349,7 @@ static int parse_args(int argc, char **argv, sim_params *p, const char **data_di
 
 int simcmd_main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--verify") == 0) return simverify_main(argc - 1, argv + 1);
     sim_params p;
     const char *data_dir, *out_dir;
     int exit_code = parse_args(argc, argv, &p, &data_dir, &out_dir);

@@ -6,5 +6,7 @@
 #define OUTPOST_SIMCMD_H
 
 int simcmd_main(int argc, char **argv);
+/* `outpost sim --verify ...` (simverifycmd.c): simcmd_main hands it argv from "--verify" on. */
+int simverify_main(int argc, char **argv);
 
 #endif
