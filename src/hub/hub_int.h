@@ -76,7 +76,8 @@ typedef struct hub_site {
     int64_t reserved_memory_mb;
     int reserved_jobs;
     int reported_running;
-    int store_failing; /* its last heartbeat said it cannot store (a full disk) */
+    int store_failing;       /* its last heartbeat said it cannot store (a full disk) */
+    char claims_capped[160]; /* what of its claims the hub capped to its class's limits, or "" */
     /* power as the site reports it in each heartbeat, memory only */
     int has_forecast;
     float forecast_watts[SCHED_HORIZONS]; /* least forecast envelope over each horizon */
@@ -162,6 +163,9 @@ typedef struct hub {
     audit_sth head;     /* the last signed tree head, sent to sites with acknowledgements */
     uint64_t head_size_committed; /* head_size and head as of the last commit */
     audit_sth head_committed;
+    struct {
+        int64_t cores, memory_mb, watts;
+    } claim_limit[3];                /* per class (pod, car, dc): what a site may claim */
     int64_t store_failing_since;     /* mono ms of the first failed commit in a row, or 0 */
     int64_t store_failure_logged_ms; /* when that was last logged */
     uint64_t store_failures;         /* failed commits in that row */

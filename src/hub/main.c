@@ -20,13 +20,29 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *hub_conf_keys[] = {"hub_id",        "broker_host",
-                                      "broker_port",   "site_lost_after_ms",
-                                      "lease_ms",      "offline_lease_ms",
-                                      "clock_skew_ms", "max_queued_jobs",
-                                      "log_level",     "token_ttl_s",
-                                      "audit_head_ms", "fleet_index_from",
-                                      "broker_tls",    NULL};
+static const char *hub_conf_keys[] = {"hub_id",
+                                      "broker_host",
+                                      "broker_port",
+                                      "site_lost_after_ms",
+                                      "lease_ms",
+                                      "offline_lease_ms",
+                                      "clock_skew_ms",
+                                      "max_queued_jobs",
+                                      "log_level",
+                                      "token_ttl_s",
+                                      "audit_head_ms",
+                                      "fleet_index_from",
+                                      "broker_tls",
+                                      "max_cores_pod",
+                                      "max_cores_car",
+                                      "max_cores_dc",
+                                      "max_memory_mb_pod",
+                                      "max_memory_mb_car",
+                                      "max_memory_mb_dc",
+                                      "max_watts_pod",
+                                      "max_watts_car",
+                                      "max_watts_dc",
+                                      NULL};
 
 /* ---------- life of a hub ---------- */
 
@@ -79,6 +95,16 @@ static int configure_numbers(hub *h, conf *c, char *err, size_t err_len)
         {"audit_head_ms", 10000, 100, 86400000, &h->audit_head_ms},
         {"max_queued_jobs", 100000, 1, 100000000, &h->max_queued_jobs},
         {"token_ttl_s", 86400, 1, 365LL * 86400, &h->token_ttl_s},
+        /* what a site of each class may claim (claims above are capped and audited) */
+        {"max_cores_pod", 64, 1, 4096, &h->claim_limit[0].cores},
+        {"max_cores_car", 16, 1, 4096, &h->claim_limit[1].cores},
+        {"max_cores_dc", 1024, 1, 4096, &h->claim_limit[2].cores},
+        {"max_memory_mb_pod", 262144, 1, 1LL << 30, &h->claim_limit[0].memory_mb},
+        {"max_memory_mb_car", 65536, 1, 1LL << 30, &h->claim_limit[1].memory_mb},
+        {"max_memory_mb_dc", 4194304, 1, 1LL << 30, &h->claim_limit[2].memory_mb},
+        {"max_watts_pod", 50000, 1, 100000000, &h->claim_limit[0].watts},
+        {"max_watts_car", 2000, 1, 100000000, &h->claim_limit[1].watts},
+        {"max_watts_dc", 500000, 1, 100000000, &h->claim_limit[2].watts},
     };
     int rc = OP_OK;
     for (size_t i = 0; rc == OP_OK && i < sizeof keys / sizeof keys[0]; i++)

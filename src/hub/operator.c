@@ -319,6 +319,7 @@ static cJSON *site_view(const hub_site *s, int64_t now_mono)
     jsonx_add_int(o, "trust", s->trust);
     cJSON_AddStringToObject(o, "protections_off", s->protections_off);
     cJSON_AddBoolToObject(o, "store_failing", s->store_failing);
+    if (s->claims_capped[0]) cJSON_AddStringToObject(o, "claims_capped", s->claims_capped);
     if (s->messages) cJSON_AddItemToObject(o, "messages", cJSON_Duplicate(s->messages, 1));
     cJSON *p = site_power_view(s);
     if (p) cJSON_AddItemToObject(o, "power", p);

@@ -384,6 +384,41 @@ static void enroll(hub *h, const char *site_id, const char *topic, const void *p
     cJSON_Delete(body);
 }
 
+/* Caps *value at limit (and at 0 below), noting what was capped in note. */
+static void cap_claim(const char *name, double *value, double limit, char *note, size_t len)
+{
+    if (*value >= 0 && *value <= limit) return;
+    size_t used = strlen(note);
+    snprintf(note + used, len - used, "%s%s %.0f -> %.0f", used ? ", " : "", name, *value,
+             *value < 0 ? 0.0 : limit);
+    *value = *value < 0 ? 0.0 : limit;
+}
+
+/*
+ * A site's claims held to its class's limits (hub configuration): a site
+ * that says it has 256 cores or a negative idle draw is counted as the
+ * limit allows. The first capping of each kind is logged and audited.
+ */
+static void cap_claims(hub *h, hub_site *s, int64_t *cores, int64_t *memory_mb, double *budget,
+                       double *wpc, double *idle)
+{
+    int k = s->class_bit == CLASS_POD ? 0 : s->class_bit == CLASS_CAR ? 1 : 2;
+    char note[sizeof s->claims_capped] = "";
+    double c = (double)*cores, m = (double)*memory_mb, watts = (double)h->claim_limit[k].watts;
+    cap_claim("cores", &c, (double)h->claim_limit[k].cores, note, sizeof note);
+    cap_claim("memory_mb", &m, (double)h->claim_limit[k].memory_mb, note, sizeof note);
+    cap_claim("power_budget_watts", budget, watts, note, sizeof note);
+    cap_claim("watts_per_core", wpc, watts, note, sizeof note);
+    cap_claim("idle_watts", idle, watts, note, sizeof note);
+    *cores = (int64_t)c;
+    *memory_mb = (int64_t)m;
+    if (strcmp(note, s->claims_capped) == 0) return;
+    snprintf(s->claims_capped, sizeof s->claims_capped, "%s", note);
+    if (!note[0]) return;
+    log_warn("hub", "site %s claims more than its class allows; counted as: %s", s->id, note);
+    hub__audit_detail(h, "claims-capped", "site", s->id, note);
+}
+
 void hub__update_capacity(hub *h, hub_site *s, const cJSON *body)
 {
     int64_t cores = s->cores, memory_mb = s->memory_mb;
@@ -393,6 +428,7 @@ void hub__update_capacity(hub *h, hub_site *s, const cJSON *body)
     jsonx_num(body, "power_budget_watts", &budget);
     jsonx_num(body, "watts_per_core", &wpc);
     jsonx_num(body, "idle_watts", &idle);
+    cap_claims(h, s, &cores, &memory_mb, &budget, &wpc, &idle);
     const char *off = jsonx_str(body, "protections_off");
     int changed = cores != s->cores || memory_mb != s->memory_mb ||
                   budget != s->power_budget_watts || wpc != s->watts_per_core ||

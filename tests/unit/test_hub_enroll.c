@@ -102,6 +102,43 @@ static void test_valid_token_enrolls_with_claimed_capacity(void **state)
     assert_string_equal(s->protections_off, "seccomp");
 }
 
+/*
+ * A car that claims a data center's worth (256 cores, 1 TB, 100 kW, a negative
+ * idle draw) is counted as its class allows, and the fleet view says so.
+ */
+static void test_claims_capped_to_the_class_limits(void **state)
+{
+    hubfix *f = *state;
+    char *tok = issue_token(f, "car", "car-9");
+    ident site;
+    hubfix_ident(&site, "car-9", 58);
+    assert_int_equal(hubdb_begin(f->h->db), OP_OK);
+    hello(f, &site, &site, tok);
+    free(tok);
+    hub_site *s = hub__find_site(f->h, "car-9");
+    assert_non_null(s);
+    assert_int_equal(s->cores, 8); /* within a car's 16 */
+    assert_string_equal(s->claims_capped, "");
+    cJSON *claims = cJSON_Parse("{\"cores\":256,\"memory_mb\":1000000,"
+                                "\"power_budget_watts\":100000,\"watts_per_core\":30,"
+                                "\"idle_watts\":-5}");
+    hub__update_capacity(f->h, s, claims);
+    cJSON_Delete(claims);
+    assert_int_equal(s->cores, 16);
+    assert_int_equal(s->memory_mb, 65536);
+    assert_true(s->power_budget_watts == 2000);
+    assert_true(s->idle_watts == 0);
+    assert_non_null(strstr(s->claims_capped, "cores 256 -> 16"));
+    assert_non_null(strstr(s->claims_capped, "idle_watts -5 -> 0"));
+    assert_int_equal(hub__commit(f->h), OP_OK);
+    cJSON *resp = hubfix_request(f, "{\"cmd\":\"sites\"}");
+    const cJSON *sites =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(resp, "data"), "sites");
+    const cJSON *view = cJSON_GetArrayItem(sites, 0);
+    assert_non_null(strstr(jsonx_str(view, "claims_capped"), "memory_mb 1000000 -> 65536"));
+    cJSON_Delete(resp);
+}
+
 /* A token names its site: another id is refused and the token stays good for its own. */
 static void test_token_for_another_site_refused(void **state)
 {
@@ -242,6 +279,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         HUB_TEST(test_valid_token_enrolls_with_claimed_capacity),
+        HUB_TEST(test_claims_capped_to_the_class_limits),
         HUB_TEST(test_token_for_another_site_refused),
         HUB_TEST(test_token_names_refused),
         HUB_TEST(test_expired_and_foreign_tokens_refused),
