@@ -5,6 +5,8 @@
  * it sees SQL or SQLite: job states go in and come out as jobstate codes
  * (the state machine decides them, this layer stores them), rows come out
  * as plain structs or as the JSON views the operator API answers with.
+ * hub_db.c holds the file, schema, sites, tokens and operators' records;
+ * hub_db_jobs.c jobs, results, checkpoints and the operator views.
  *
  * Tables: meta, sites, tokens, jobs, results, checkpoints, local_jobs,
  * job_events, op_nonces, op_floors, op_answers (and audit_entries, owned by
