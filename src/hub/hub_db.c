@@ -15,7 +15,8 @@ static const char *hub_schema =
     " class TEXT NOT NULL, trust INTEGER NOT NULL DEFAULT 50, enrolled_at INTEGER NOT NULL,"
     " token_id TEXT, last_seq INTEGER NOT NULL DEFAULT 0, cores INTEGER DEFAULT 0,"
     " memory_mb INTEGER DEFAULT 0, power_budget_watts REAL DEFAULT 0,"
-    " watts_per_core REAL DEFAULT 0, idle_watts REAL DEFAULT 0, protections_off TEXT);"
+    " watts_per_core REAL DEFAULT 0, idle_watts REAL DEFAULT 0, protections_off TEXT,"
+    " owner TEXT);"
     "CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, class TEXT NOT NULL,"
     " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, created_by TEXT,"
     " used_at INTEGER, used_by TEXT);"
@@ -34,7 +35,7 @@ static const char *hub_schema =
     "CREATE TABLE IF NOT EXISTS results(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
     " site TEXT NOT NULL, received_at INTEGER NOT NULL, applied INTEGER NOT NULL,"
     " exit_code INTEGER, cpu_seconds REAL, peak_rss_bytes INTEGER, wall_ms INTEGER,"
-    " energy_joules REAL, body TEXT NOT NULL, PRIMARY KEY(job_id, attempt));"
+    " energy_joules REAL, body TEXT NOT NULL, output_hash TEXT, PRIMARY KEY(job_id, attempt));"
     "CREATE TABLE IF NOT EXISTS checkpoints(job_id INTEGER PRIMARY KEY, attempt INTEGER NOT"
     " NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, data_b64 TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS local_jobs(site TEXT NOT NULL, local_id INTEGER NOT NULL,"
@@ -54,22 +55,30 @@ static const char *hub_schema =
 
 /*
  * Columns added after a hub's database was first created (CREATE TABLE IF
- * NOT EXISTS leaves an existing table alone): added when missing.
+ * NOT EXISTS leaves an existing table alone): added when missing, then
+ * filled for the rows already there where a later hub needs a value (a site
+ * enrolled before owners existed is its own owner; results applied before
+ * output hashes keep none).
  */
 static int migrate(hubdb *db)
 {
-    static const char *added[][2] = {{"expected_ms", "INTEGER NOT NULL DEFAULT 0"},
-                                     {"deadline_at", "INTEGER NOT NULL DEFAULT 0"},
-                                     {"may_defer", "INTEGER NOT NULL DEFAULT 0"}};
+    static const char *added[][4] = {
+        {"jobs", "expected_ms", "INTEGER NOT NULL DEFAULT 0", NULL},
+        {"jobs", "deadline_at", "INTEGER NOT NULL DEFAULT 0", NULL},
+        {"jobs", "may_defer", "INTEGER NOT NULL DEFAULT 0", NULL},
+        {"sites", "owner", "TEXT", "UPDATE sites SET owner=id WHERE owner IS NULL"},
+        {"results", "output_hash", "TEXT", NULL}};
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
-        if (store_has_column(db->st, "jobs", added[i][0])) continue;
+        const char *table = added[i][0], *column = added[i][1];
+        if (store_has_column(db->st, table, column)) continue;
         char sql[200];
-        snprintf(sql, sizeof sql, "ALTER TABLE jobs ADD COLUMN %s %s", added[i][0], added[i][1]);
-        if (store_exec(db->st, sql) != OP_OK) {
-            log_error("hub", "cannot add column jobs.%s", added[i][0]);
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, column, added[i][2]);
+        if (store_exec(db->st, sql) != OP_OK ||
+            (added[i][3] && store_exec(db->st, added[i][3]) != OP_OK)) {
+            log_error("hub", "cannot add column %s.%s", table, column);
             return OP_ESTORE;
         }
-        log_info("hub", "database: added column jobs.%s", added[i][0]);
+        log_info("hub", "database: added column %s.%s", table, column);
     }
     return OP_OK;
 }
@@ -150,7 +159,7 @@ int hubdb_sites_each(hubdb *db, int (*fn)(void *ctx, const hubdb_site_row *row),
     sqlite3_stmt *st =
         store_stmt(db->st, "SELECT id, pubkey, class, trust, last_seq, cores, memory_mb,"
                            " power_budget_watts, watts_per_core, idle_watts,"
-                           " protections_off FROM sites ORDER BY id");
+                           " protections_off, IFNULL(owner, id) FROM sites ORDER BY id");
     if (!st) return OP_ESTORE;
     int rc = OP_OK;
     while (rc == OP_OK && sqlite3_step(st) == SQLITE_ROW) {
@@ -164,7 +173,8 @@ int hubdb_sites_each(hubdb *db, int (*fn)(void *ctx, const hubdb_site_row *row),
                               .power_budget_watts = sqlite3_column_double(st, 7),
                               .watts_per_core = sqlite3_column_double(st, 8),
                               .idle_watts = sqlite3_column_double(st, 9),
-                              .protections_off = store_col_text(st, 10)};
+                              .protections_off = store_col_text(st, 10),
+                              .owner = store_col_text(st, 11)};
         rc = fn(ctx, &row);
     }
     sqlite3_reset(st);
@@ -188,10 +198,11 @@ int hubdb_reservations_each(hubdb *db,
 }
 
 int hubdb_site_enroll(hubdb *db, const char *site_id, const char *pubkey_hex,
-                      const char *class_name, const char *token_id, int64_t now_ms, uint64_t seq)
+                      const char *class_name, const char *owner, const char *token_id,
+                      int64_t now_ms, uint64_t seq)
 {
     sqlite3_stmt *ins = store_stmt(db->st, "INSERT INTO sites(id, pubkey, class, enrolled_at,"
-                                           " token_id, last_seq) VALUES(?,?,?,?,?,?)");
+                                           " token_id, last_seq, owner) VALUES(?,?,?,?,?,?,?)");
     sqlite3_stmt *use = store_stmt(db->st, "UPDATE tokens SET used_at=?, used_by=? WHERE id=?");
     if (!ins || !use) return OP_ESTORE;
     sqlite3_bind_text(ins, 1, site_id, -1, SQLITE_TRANSIENT);
@@ -200,6 +211,7 @@ int hubdb_site_enroll(hubdb *db, const char *site_id, const char *pubkey_hex,
     sqlite3_bind_int64(ins, 4, now_ms);
     sqlite3_bind_text(ins, 5, token_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(ins, 6, (int64_t)seq);
+    sqlite3_bind_text(ins, 7, owner, -1, SQLITE_TRANSIENT);
     int rc = store_step_done(db->st, ins);
     sqlite3_bind_int64(use, 1, now_ms);
     sqlite3_bind_text(use, 2, site_id, -1, SQLITE_TRANSIENT);

@@ -56,6 +56,7 @@ int hubdb_clear_jobs(hubdb *db);
 
 typedef struct hubdb_site_row {
     const char *id, *pubkey_hex, *class_name, *protections_off;
+    const char *owner; /* from its join token; the site's own id unless the token named one */
     int trust;
     uint64_t last_seq;
     int cores;
@@ -72,9 +73,10 @@ int hubdb_reservations_each(hubdb *db,
                                        int jobs),
                             void *ctx);
 
-/* Registers an enrolled site and marks its join token used, both at now_ms. */
+/* Registers an enrolled site (owned by owner) and marks its join token used, both at now_ms. */
 int hubdb_site_enroll(hubdb *db, const char *site_id, const char *pubkey_hex,
-                      const char *class_name, const char *token_id, int64_t now_ms, uint64_t seq);
+                      const char *class_name, const char *owner, const char *token_id,
+                      int64_t now_ms, uint64_t seq);
 
 /* What a site says it has (its hello and heartbeats). */
 int hubdb_site_set_capacity(hubdb *db, const char *site_id, int cores, int64_t memory_mb,
