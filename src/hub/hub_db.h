@@ -231,7 +231,8 @@ typedef struct hubdb_result {
     double cpu_seconds;
     int64_t peak_rss_bytes, wall_ms;
     double energy_joules;
-    const char *body; /* the result as received */
+    const char *body;        /* the result as received */
+    const char *output_hash; /* core/outhash of body, or NULL (malformed outputs) */
 } hubdb_result;
 
 /* Records a result unless one for (job, attempt) is already there (*inserted 0). */

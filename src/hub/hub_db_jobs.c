@@ -367,7 +367,8 @@ int hubdb_result_record(hubdb *db, const hubdb_result *r, int *inserted)
     sqlite3_stmt *ins = store_stmt(db->st, "INSERT OR IGNORE INTO results(job_id, attempt,"
                                            " site, received_at, applied, exit_code,"
                                            " cpu_seconds, peak_rss_bytes, wall_ms,"
-                                           " energy_joules, body) VALUES(?,?,?,?,0,?,?,?,?,?,?)");
+                                           " energy_joules, body, output_hash)"
+                                           " VALUES(?,?,?,?,0,?,?,?,?,?,?,?)");
     *inserted = 0;
     if (!ins) return OP_ESTORE;
     sqlite3_bind_int64(ins, 1, r->job_id);
@@ -380,6 +381,7 @@ int hubdb_result_record(hubdb *db, const hubdb_result *r, int *inserted)
     sqlite3_bind_int64(ins, 8, r->wall_ms);
     sqlite3_bind_double(ins, 9, r->energy_joules);
     sqlite3_bind_text(ins, 10, r->body, -1, SQLITE_TRANSIENT);
+    store_bind_text(ins, 11, r->output_hash);
     return step_changed(db, ins, inserted);
 }
 
@@ -581,6 +583,11 @@ static cJSON *result_view(sqlite3_stmt *st, int with_outputs)
     cJSON_AddStringToObject(r, "site", store_col_text(st, 1));
     jsonx_add_int(r, "received_at", sqlite3_column_int64(st, 2));
     cJSON_AddBoolToObject(r, "applied", sqlite3_column_int(st, 3));
+    cJSON_DeleteItemFromObjectCaseSensitive(r, "output_hash");
+    if (sqlite3_column_type(st, 10) == SQLITE_NULL)
+        cJSON_AddNullToObject(r, "output_hash");
+    else
+        cJSON_AddStringToObject(r, "output_hash", store_col_text(st, 10));
     if (!with_outputs) {
         jsonx_add_int(r, "exit_code", sqlite3_column_int64(st, 4));
         cJSON_AddNumberToObject(r, "cpu_seconds", sqlite3_column_double(st, 5));
@@ -599,7 +606,8 @@ static int job_results(hubdb *db, int64_t job_id, int with_outputs, cJSON *resul
 {
     sqlite3_stmt *st = store_stmt(db->st, "SELECT attempt, site, received_at, applied, exit_code,"
                                           " cpu_seconds, peak_rss_bytes, wall_ms, energy_joules,"
-                                          " body FROM results WHERE job_id=? ORDER BY attempt");
+                                          " body, output_hash FROM results WHERE job_id=?"
+                                          " ORDER BY attempt");
     if (!st) return OP_ESTORE;
     sqlite3_bind_int64(st, 1, job_id);
     while (results && sqlite3_step(st) == SQLITE_ROW) {
