@@ -85,10 +85,13 @@ static const char common_details[] =
     "7 the audit log or a proof does not verify.\n";
 
 const cli_command cli__commands[] = {
-    {"token", cli__cmd_token, CLI_NEEDS_HUB, "token create --class pod|car|dc --site ID [--ttl S]",
+    {"token", cli__cmd_token, CLI_NEEDS_HUB,
+     "token create --class pod|car|dc --site ID [--owner ID] [--ttl S]",
      "a one-time join token (or bundle) for a new site",
      "  --class C   the site class the new site gets\n"
      "  --site ID   the only site id that may use it (its site_id)\n"
+     "  --owner ID  who owns the site (default: the site's own id); replicas of one\n"
+     "              job are not run on two sites of one owner\n"
      "  --ttl S     seconds it stays valid (default: the hub's token_ttl_s)\n"
      "With a broker on TLS it prints a join bundle (opj1.): the token, the broker CA, and a\n"
      "broker certificate and key for the site. Pass it to `outpost site --token-file FILE`.\n"},

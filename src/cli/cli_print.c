@@ -139,7 +139,8 @@ static void site_power(const cJSON *s, int64_t now_ms, char next_s[24], char lea
     }
 }
 
-static void print_site_row(FILE *out, const cJSON *s, int id_w, int64_t now_ms)
+/* owner_w 0: no OWNER column (every site is its own owner). */
+static void print_site_row(FILE *out, const cJSON *s, int id_w, int owner_w, int64_t now_ms)
 {
     int64_t cores = 0, free_cores = 0, mem = 0, free_mem = 0, age = -1;
     double headroom = 0;
@@ -159,20 +160,29 @@ static void print_site_row(FILE *out, const cJSON *s, int id_w, int64_t now_ms)
     site_power(s, now_ms, next_s, leaves_s);
     int64_t trust = 0;
     jsonx_int(s, "trust", 0, 100, &trust);
-    fprintf(out, "%-*.*s %-5s %-8s %-9s %-11s %7.0f W %-9s %-7s %-8s %-5lld %-5lld %-8lld %s\n",
-            id_w, id_w, cli__text(s, "id", ""), cli__text(s, "class", ""), site_status(s), cores_s,
-            mem_s, headroom, next_s, leaves_s, age_s, (long long)cli__count(s, "jobs"),
+    fprintf(out, "%-*.*s %-5s ", id_w, id_w, cli__text(s, "id", ""), cli__text(s, "class", ""));
+    if (owner_w) fprintf(out, "%-*.*s ", owner_w, owner_w, cli__text(s, "owner", ""));
+    fprintf(out, "%-8s %-9s %-11s %7.0f W %-9s %-7s %-8s %-5lld %-5lld %-8lld %s\n", site_status(s),
+            cores_s, mem_s, headroom, next_s, leaves_s, age_s, (long long)cli__count(s, "jobs"),
             (long long)trust, (long long)site_rejected(s), cli__text(s, "protections_off", "none"));
 }
 
 void cli__print_sites(FILE *out, const cJSON *data, int64_t now_ms)
 {
     const cJSON *sites = cJSON_GetObjectItemCaseSensitive(data, "sites"), *s;
-    int id_w = cli__column_width(sites, "id", "", "SITE", 63);
-    fprintf(out, "%-*s %-5s %-8s %-9s %-11s %-9s %-9s %-7s %-8s %-5s %-5s %-8s %s\n", id_w, "SITE",
-            "CLASS", "STATUS", "CORES", "MEM MB", "HEADROOM", "NEXT 1H", "LEAVES", "HEARTBT",
-            "JOBS", "TRUST", "REJECTED", "PROTECTIONS OFF");
-    cJSON_ArrayForEach(s, sites) print_site_row(out, s, id_w, now_ms);
+    int id_w = cli__column_width(sites, "id", "", "SITE", 63), owner_w = 0;
+    /* the OWNER column only says something when a site is not its own owner */
+    cJSON_ArrayForEach(s, sites)
+    {
+        if (strcmp(cli__text(s, "owner", cli__text(s, "id", "")), cli__text(s, "id", "")) != 0)
+            owner_w = cli__column_width(sites, "owner", "", "OWNER", 63);
+    }
+    fprintf(out, "%-*s %-5s ", id_w, "SITE", "CLASS");
+    if (owner_w) fprintf(out, "%-*s ", owner_w, "OWNER");
+    fprintf(out, "%-8s %-9s %-11s %-9s %-9s %-7s %-8s %-5s %-5s %-8s %s\n", "STATUS", "CORES",
+            "MEM MB", "HEADROOM", "NEXT 1H", "LEAVES", "HEARTBT", "JOBS", "TRUST", "REJECTED",
+            "PROTECTIONS OFF");
+    cJSON_ArrayForEach(s, sites) print_site_row(out, s, id_w, owner_w, now_ms);
 }
 
 void cli__print_per_site(FILE *out, const cJSON *per_site)

@@ -62,22 +62,30 @@ int cli__cmd_stats(cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
-static int parse_token_args(cli *c, int argc, char **argv, const char **cls, const char **sid,
-                            int64_t *ttl, int *help)
+/* What `token create` asks for; owner NULL: the hub makes the site its own owner. */
+typedef struct token_args {
+    const char *cls, *sid, *owner;
+    int64_t ttl;
+} token_args;
+
+static int parse_token_args(cli *c, int argc, char **argv, token_args *a, int *help)
 {
     static const struct option opts[] = {{"class", required_argument, NULL, 'c'},
                                          {"site", required_argument, NULL, 's'},
+                                         {"owner", required_argument, NULL, 'o'},
                                          {"ttl", required_argument, NULL, 't'},
                                          {NULL, 0, NULL, 0}};
     int code;
     *help = 0;
     while ((code = cli__getopt(c, argc, argv, "", opts)) != -1) {
         if (code == 'c') {
-            *cls = optarg;
+            a->cls = optarg;
         } else if (code == 's') {
-            *sid = optarg;
+            a->sid = optarg;
+        } else if (code == 'o') {
+            a->owner = optarg;
         } else if (code == 't') {
-            if (util_parse_i64(optarg, 1, 365LL * 86400, ttl) != OP_OK) {
+            if (util_parse_i64(optarg, 1, 365LL * 86400, &a->ttl) != OP_OK) {
                 fprintf(stderr, "outpost token: --ttl must be 1 to 31536000 seconds\n");
                 return EXIT_USAGE;
             }
@@ -90,13 +98,17 @@ static int parse_token_args(cli *c, int argc, char **argv, const char **cls, con
         }
     }
     if (optind != argc - 1 || strcmp(argv[optind], "create") != 0) return cli__usage_error(c);
-    if (!*cls || !jobspec_class_bit(*cls)) {
+    if (!a->cls || !jobspec_class_bit(a->cls)) {
         fprintf(stderr, "outpost token create: --class must be pod, car or dc\n");
         return EXIT_USAGE;
     }
-    if (!*sid || !util_valid_id(*sid)) {
+    if (!a->sid || !util_valid_id(a->sid)) {
         fprintf(stderr, "outpost token create: --site ID is required: the site id the token is"
                         " for ([A-Za-z0-9_-]{1,63}, its site_id)\n");
+        return EXIT_USAGE;
+    }
+    if (a->owner && !util_valid_id(a->owner)) {
+        fprintf(stderr, "outpost token create: --owner must be an id ([A-Za-z0-9_-]{1,63})\n");
         return EXIT_USAGE;
     }
     return EXIT_OK;
@@ -104,15 +116,15 @@ static int parse_token_args(cli *c, int argc, char **argv, const char **cls, con
 
 int cli__cmd_token(cli *c, int argc, char **argv)
 {
-    const char *cls = NULL, *sid = NULL;
-    int64_t ttl = 0;
+    token_args a = {0};
     int help;
-    int rc = parse_token_args(c, argc, argv, &cls, &sid, &ttl, &help);
+    int rc = parse_token_args(c, argc, argv, &a, &help);
     if (rc != EXIT_OK || help) return rc;
     cJSON *req = cJSON_CreateObject(), *data = NULL;
-    cJSON_AddStringToObject(req, "class", cls);
-    cJSON_AddStringToObject(req, "site", sid);
-    if (ttl) jsonx_add_int(req, "ttl_s", ttl);
+    cJSON_AddStringToObject(req, "class", a.cls);
+    cJSON_AddStringToObject(req, "site", a.sid);
+    if (a.owner) cJSON_AddStringToObject(req, "owner", a.owner);
+    if (a.ttl) jsonx_add_int(req, "ttl_s", a.ttl);
     if ((rc = cli__request(c, req, "token", &data)) != EXIT_OK) return rc;
     /* The hub seals the token (or the join bundle with the site's broker key) to this
      * operator's key: only here is it plain text. */

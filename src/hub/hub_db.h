@@ -5,6 +5,8 @@
  * it sees SQL or SQLite: job states go in and come out as jobstate codes
  * (the state machine decides them, this layer stores them), rows come out
  * as plain structs or as the JSON views the operator API answers with.
+ * hub_db.c holds the file, schema, sites, tokens and operators' records;
+ * hub_db_jobs.c jobs, results, checkpoints and the operator views.
  *
  * Tables: meta, sites, tokens, jobs, results, checkpoints, local_jobs,
  * job_events, op_nonces, op_floors, op_answers (and audit_entries, owned by
@@ -54,6 +56,7 @@ int hubdb_clear_jobs(hubdb *db);
 
 typedef struct hubdb_site_row {
     const char *id, *pubkey_hex, *class_name, *protections_off;
+    const char *owner; /* from its join token; the site's own id unless the token named one */
     int trust;
     uint64_t last_seq;
     int cores;
@@ -70,9 +73,10 @@ int hubdb_reservations_each(hubdb *db,
                                        int jobs),
                             void *ctx);
 
-/* Registers an enrolled site and marks its join token used, both at now_ms. */
+/* Registers an enrolled site (owned by owner) and marks its join token used, both at now_ms. */
 int hubdb_site_enroll(hubdb *db, const char *site_id, const char *pubkey_hex,
-                      const char *class_name, const char *token_id, int64_t now_ms, uint64_t seq);
+                      const char *class_name, const char *owner, const char *token_id,
+                      int64_t now_ms, uint64_t seq);
 
 /* What a site says it has (its hello and heartbeats). */
 int hubdb_site_set_capacity(hubdb *db, const char *site_id, int cores, int64_t memory_mb,
@@ -227,7 +231,8 @@ typedef struct hubdb_result {
     double cpu_seconds;
     int64_t peak_rss_bytes, wall_ms;
     double energy_joules;
-    const char *body; /* the result as received */
+    const char *body;        /* the result as received */
+    const char *output_hash; /* core/outhash of body, or NULL (malformed outputs) */
 } hubdb_result;
 
 /* Records a result unless one for (job, attempt) is already there (*inserted 0). */

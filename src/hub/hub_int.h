@@ -55,6 +55,7 @@
 /* A site as the hub knows it: registry (durable) plus live view (memory). */
 typedef struct hub_site {
     char id[64];
+    char owner[64]; /* who owns it (its join token's "own"; its own id unless told) */
     uint8_t pk[32];
     unsigned class_bit;
     int trust;

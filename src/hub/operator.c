@@ -303,6 +303,7 @@ static cJSON *site_view(const hub_site *s, int64_t now_mono)
     if (!o) return NULL;
     cJSON_AddStringToObject(o, "id", s->id);
     cJSON_AddStringToObject(o, "class", jobspec_class_name(s->class_bit));
+    cJSON_AddStringToObject(o, "owner", s->owner);
     cJSON_AddStringToObject(o, "status", hub__site_status(s));
     jsonx_add_int(o, "cores", s->cores);
     jsonx_add_int(o, "free_cores", s->cores - s->reserved_cores);
@@ -362,14 +363,23 @@ static int check_site_name(hub *h, const char *sid, char *err, size_t err_len)
     return OP_OK;
 }
 
-/* The token's arguments: class, site and ttl. OP_OK, or an error with c->err set. */
-static int token_args(hub *h, op_call *c, const char **cls, const char **sid, int64_t *ttl_s)
+/*
+ * The token's arguments: class, site, owner (NULL: the site is its own) and
+ * ttl. OP_OK, or an error with c->err set.
+ */
+static int token_args(hub *h, op_call *c, const char **cls, const char **sid, const char **owner,
+                      int64_t *ttl_s)
 {
     *cls = jsonx_str(c->req, "class");
     *sid = jsonx_str(c->req, "site");
+    *owner = jsonx_str(c->req, "owner");
     *ttl_s = h->token_ttl_s;
     if (!token_valid_class(*cls)) {
         snprintf(c->err, c->err_len, "--class must be pod, car or dc");
+        return OP_EINVAL;
+    }
+    if (cJSON_HasObjectItem(c->req, "owner") && !util_valid_id(*owner)) {
+        snprintf(c->err, c->err_len, "--owner must be [A-Za-z0-9_-]{1,63}");
         return OP_EINVAL;
     }
     if (cJSON_HasObjectItem(c->req, "ttl_s") &&
@@ -384,10 +394,12 @@ static void token_made(hub *h, op_call *c, const token *tok, int64_t ttl_s)
 {
     jsonx_add_int(c->data, "expires_at", tok->expires_ms);
     cJSON_AddStringToObject(c->data, "site", tok->sid);
+    cJSON_AddStringToObject(c->data, "owner", tok->owner);
     c->audit = cJSON_CreateObject();
     if (c->audit) {
         cJSON_AddStringToObject(c->audit, "class", tok->cls);
         cJSON_AddStringToObject(c->audit, "site", tok->sid);
+        cJSON_AddStringToObject(c->audit, "owner", tok->owner);
         cJSON_AddStringToObject(c->audit, "token", tok->tid);
         jsonx_add_int(c->audit, "expires_at", tok->expires_ms);
     }
@@ -403,9 +415,9 @@ static void token_made(hub *h, op_call *c, const token *tok, int64_t ttl_s)
  */
 static int op_token(hub *h, op_call *c)
 {
-    const char *cls, *sid;
+    const char *cls, *sid, *owner;
     int64_t ttl_s;
-    int rc = token_args(h, c, &cls, &sid, &ttl_s);
+    int rc = token_args(h, c, &cls, &sid, &owner, &ttl_s);
     if (rc != OP_OK) return rc;
     const hub_operator *op = hub__find_operator(h, c->op_id);
     if (!op) {
@@ -415,7 +427,7 @@ static int op_token(hub *h, op_call *c)
     token tok;
     char *text = NULL, *join = NULL, *sealed = NULL;
     int64_t now = os_now_ms();
-    rc = token_create(&h->identity, cls, sid, now + ttl_s * 1000, &text, &tok);
+    rc = token_create(&h->identity, cls, sid, owner, now + ttl_s * 1000, &text, &tok);
     if (rc != OP_OK) return rc;
     rc = hub__join_text(h, sid, text, &join);
     if (rc == OP_OK) rc = ident_seal(op->pk, join, strlen(join), &sealed);

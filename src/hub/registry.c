@@ -39,6 +39,7 @@ hub_site *hub__add_site(hub *h, const char *id)
     hub_site *s = &h->sites[h->n_sites++];
     memset(s, 0, sizeof *s);
     snprintf(s->id, sizeof s->id, "%s", id);
+    snprintf(s->owner, sizeof s->owner, "%s", id);
     s->trust = 50;
     return s;
 }
@@ -72,6 +73,7 @@ static int load_site_row(void *ctx, const hubdb_site_row *row)
     s->watts_per_core = row->watts_per_core;
     s->idle_watts = row->idle_watts;
     snprintf(s->protections_off, sizeof s->protections_off, "%s", row->protections_off);
+    snprintf(s->owner, sizeof s->owner, "%s", row->owner);
     /* Grace period: every known site is presumed alive until it stays silent. */
     s->alive = 1;
     s->last_heartbeat_mono = os_mono_ms();
@@ -323,23 +325,25 @@ static void register_site(hub *h, const char *site_id, const uint8_t pk[32], con
     const char *pk_hex = jsonx_str(body, "pubkey");
     memcpy(s->pk, pk, 32);
     s->class_bit = jobspec_class_bit(tok->cls);
+    snprintf(s->owner, sizeof s->owner, "%s", tok->owner);
     msg_window_accept(&s->beat_window, hdr->seq);
     msg_window_restore(&s->window, hdr->seq);
     s->alive = 1;
     s->last_heartbeat_mono = os_mono_ms();
-    if (hub__check(h, hubdb_site_enroll(h->db, site_id, pk_hex, tok->cls, tok->tid, os_now_ms(),
-                                        hdr->seq)) != OP_OK)
+    if (hub__check(h, hubdb_site_enroll(h->db, site_id, pk_hex, tok->cls, tok->owner, tok->tid,
+                                        os_now_ms(), hdr->seq)) != OP_OK)
         return;
     s->persisted_seq = hdr->seq;
     /* its capacity from this hello: jobs already queued must not see a site of 0 cores
      * (too small is permanent: they would fail as impossible) */
     hub__update_capacity(h, s, body);
-    log_info("hub", "enrolled site %s as class %s", site_id, tok->cls);
+    log_info("hub", "enrolled site %s as class %s, owner %s", site_id, tok->cls, tok->owner);
     char subject[80];
     snprintf(subject, sizeof subject, "site:%s", site_id);
     cJSON *abody = cJSON_CreateObject();
     if (abody) {
         cJSON_AddStringToObject(abody, "class", tok->cls);
+        cJSON_AddStringToObject(abody, "owner", tok->owner);
         cJSON_AddStringToObject(abody, "token", tok->tid);
         cJSON_AddStringToObject(abody, "pubkey", pk_hex);
     }

@@ -12,6 +12,7 @@
 #include "base/os.h"
 #include "core/jobspec.h"
 #include "core/jobstate.h"
+#include "core/outhash.h"
 #include "hub/hub_int.h"
 
 #include <stdio.h>
@@ -104,12 +105,22 @@ static int parse_result(hub *h, const cJSON *item, incoming *r)
     return OP_OK;
 }
 
-/* Records the first copy of a result; *fresh 0 for a copy already recorded. */
+/*
+ * Records the first copy of a result with its output hash (what replicas of
+ * a job are compared by); *fresh 0 for a copy already recorded. A result
+ * whose outputs are malformed (a stated hash that is not its data's) is
+ * recorded without a hash: it can agree with no other.
+ */
 static int record_result(hub *h, hub_site *s, const cJSON *item, const incoming *r, int *fresh)
 {
     *fresh = 0;
     char *text = cJSON_PrintUnformatted(item);
     if (!text) return OP_OK;
+    char output_hash[65];
+    int hashed = outhash_result(item, output_hash) == OP_OK;
+    if (!hashed)
+        log_warn("hub", "job %lld attempt %lld from %s: outputs malformed, no output hash",
+                 (long long)r->job_id, (long long)r->attempt, s->id);
     hubdb_result row = {.job_id = r->job_id,
                         .attempt = r->attempt,
                         .site = s->id,
@@ -119,7 +130,8 @@ static int record_result(hub *h, hub_site *s, const cJSON *item, const incoming 
                         .peak_rss_bytes = r->peak_rss_bytes,
                         .wall_ms = r->wall_ms,
                         .energy_joules = r->energy_joules,
-                        .body = text};
+                        .body = text,
+                        .output_hash = hashed ? output_hash : NULL};
     int rc = hub__check(h, hubdb_result_record(h->db, &row, fresh));
     free(text);
     return rc;

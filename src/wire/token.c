@@ -18,10 +18,11 @@ int token_valid_class(const char *cls)
     return cls && (strcmp(cls, "pod") == 0 || strcmp(cls, "car") == 0 || strcmp(cls, "dc") == 0);
 }
 
-int token_create(const ident *hub, const char *cls, const char *sid, int64_t expires_ms,
-                 char **text, token *out)
+int token_create(const ident *hub, const char *cls, const char *sid, const char *owner,
+                 int64_t expires_ms, char **text, token *out)
 {
-    if (!token_valid_class(cls) || !util_valid_id(sid)) return OP_EINVAL;
+    if (!owner) owner = sid;
+    if (!token_valid_class(cls) || !util_valid_id(sid) || !util_valid_id(owner)) return OP_EINVAL;
     int rc = OP_ENOMEM;
     char *claims_json = NULL, *claims_b64 = NULL, *sig_b64 = NULL, *signed_part = NULL;
     uint8_t tid_bytes[16];
@@ -31,6 +32,7 @@ int token_create(const ident *hub, const char *cls, const char *sid, int64_t exp
     snprintf(out->cls, sizeof out->cls, "%s", cls);
     snprintf(out->hub_id, sizeof out->hub_id, "%s", hub->id);
     snprintf(out->sid, sizeof out->sid, "%s", sid);
+    snprintf(out->owner, sizeof out->owner, "%s", owner);
     memcpy(out->hub_pk, hub->pk, 32);
     out->expires_ms = expires_ms;
 
@@ -39,6 +41,7 @@ int token_create(const ident *hub, const char *cls, const char *sid, int64_t exp
     cJSON_AddStringToObject(claims, "tid", out->tid);
     cJSON_AddStringToObject(claims, "cls", cls);
     cJSON_AddStringToObject(claims, "sid", sid);
+    cJSON_AddStringToObject(claims, "own", owner);
     cJSON_AddStringToObject(claims, "hub", hub->id);
     cJSON_AddStringToObject(claims, "hpk", hub->pk_hex);
     cJSON_AddNumberToObject(claims, "exp", (double)expires_ms);
@@ -101,13 +104,15 @@ int token_parse(const char *text, token *out, char *reason, size_t reason_len)
     const cJSON *tid = cJSON_GetObjectItemCaseSensitive(claims, "tid");
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(claims, "cls");
     const cJSON *sid = cJSON_GetObjectItemCaseSensitive(claims, "sid");
+    const cJSON *own = cJSON_GetObjectItemCaseSensitive(claims, "own");
     const cJSON *hub = cJSON_GetObjectItemCaseSensitive(claims, "hub");
     const cJSON *hpk = cJSON_GetObjectItemCaseSensitive(claims, "hpk");
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
     if (!cJSON_IsObject(claims) || !cJSON_IsString(tid) || strlen(tid->valuestring) != 32 ||
         !cJSON_IsString(cls) || !token_valid_class(cls->valuestring) || !cJSON_IsString(sid) ||
-        !util_valid_id(sid->valuestring) || !cJSON_IsString(hub) ||
-        !util_valid_id(hub->valuestring) || !cJSON_IsString(hpk) ||
+        !util_valid_id(sid->valuestring) ||
+        (own && (!cJSON_IsString(own) || !util_valid_id(own->valuestring))) ||
+        !cJSON_IsString(hub) || !util_valid_id(hub->valuestring) || !cJSON_IsString(hpk) ||
         util_unhex(hpk->valuestring, out->hub_pk, 32) != OP_OK || !cJSON_IsNumber(exp) ||
         !(exp->valuedouble >= 0 && exp->valuedouble <= TOKEN_MAX_EXP_MS)) {
         snprintf(reason, reason_len, "token claims are malformed");
@@ -116,6 +121,8 @@ int token_parse(const char *text, token *out, char *reason, size_t reason_len)
     snprintf(out->tid, sizeof out->tid, "%s", tid->valuestring);
     snprintf(out->cls, sizeof out->cls, "%s", cls->valuestring);
     snprintf(out->sid, sizeof out->sid, "%s", sid->valuestring);
+    /* Tokens issued before owners existed: the site is its own owner. */
+    snprintf(out->owner, sizeof out->owner, "%s", own ? own->valuestring : sid->valuestring);
     snprintf(out->hub_id, sizeof out->hub_id, "%s", hub->valuestring);
     out->expires_ms = (int64_t)exp->valuedouble;
     if (ident_verify(out->hub_pk, copy, strlen(copy), sig_raw) != OP_OK) {

@@ -2,9 +2,10 @@
  * token: one-time join tokens (pure, no I/O).
  *
  * Text form: "opt1.<claims>.<sig>", both parts base64url. Claims are JSON
- * {"tid","cls","sid","hub","hpk","exp"}: token id, site class the site will
- * get, the site id it is for (only that site may use it), hub id, hub public
- * key (hex) and expiry (ms since epoch). sig is the hub's
+ * {"tid","cls","sid","own","hub","hpk","exp"}: token id, site class the
+ * site will get, the site id it is for (only that site may use it), the
+ * site's owner (an id; tokens without "own" name the site its own owner),
+ * hub id, hub public key (hex) and expiry (ms since epoch). sig is the hub's
  * Ed25519 signature over "opt1.<claims>". A site pins hpk as the only key
  * it trusts for hub messages; the hub checks the signature with its own key
  * and that tid was issued by it, is unused and unexpired (its store).
@@ -30,6 +31,7 @@ typedef struct token {
     char tid[33];
     char cls[8];
     char sid[64];
+    char owner[64];
     char hub_id[64];
     uint8_t hub_pk[32];
     int64_t expires_ms;
@@ -39,11 +41,12 @@ typedef struct token {
 int token_valid_class(const char *cls);
 
 /*
- * Issues a token for site sid (random tid). *text is malloc'd (caller frees).
- * OP_EINVAL for a bad class or site id.
+ * Issues a token for site sid owned by owner (NULL: the site is its own
+ * owner), random tid. *text is malloc'd (caller frees). OP_EINVAL for a bad
+ * class, site id or owner id.
  */
-int token_create(const ident *hub, const char *cls, const char *sid, int64_t expires_ms,
-                 char **text, token *out);
+int token_create(const ident *hub, const char *cls, const char *sid, const char *owner,
+                 int64_t expires_ms, char **text, token *out);
 
 /*
  * Parses text and checks its signature against the key it carries.

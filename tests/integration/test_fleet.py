@@ -226,7 +226,8 @@ class FleetTest(unittest.TestCase):
             sniff.close()
 
     def test_enrollment_tokens(self):
-        tok = self.f.token("car", "car-2")
+        tok = self.f.cli("token", "create", "--class", "car", "--site", "car-2", "--owner",
+                         "alice").stdout.strip()
         self.assertTrue(tok.startswith("opj1."), tok[:20])  # a join bundle: token + certificate
         # Forged: flip a character in the token's claims; the site refuses it before connecting.
         fields = unbundle(tok)
@@ -247,6 +248,19 @@ class FleetTest(unittest.TestCase):
         self.f.start_site("car-2", token=tok)
         sites = {s["id"]: s for s in self.f.cli_json("sites")["sites"]}
         self.assertEqual(sites["car-2"]["class"], "car")
+        # Its owner is the one its token named; other sites own themselves.
+        self.assertEqual(sites["car-2"]["owner"], "alice")
+        self.assertEqual(sites["pod-1"]["owner"], "pod-1")
+        table = self.f.cli("sites").stdout.splitlines()
+        self.assertIn("OWNER", table[0])
+        self.assertRegex("\n".join(table), r"car-2 +car +alice ")
+        self.assertIn('"owner":"alice"', self.f.cli("audit", "show", "--kind", "enrollment",
+                                                    "--site", "car-2").stdout)
+        # An owner that is not an id is refused before the hub is asked.
+        r = self.f.cli("token", "create", "--class", "car", "--site", "car-4", "--owner", "a b",
+                       check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--owner must be an id", r.stderr)
         # No token for the hub's name, an operator's, or a site already enrolled.
         for name in ("hub", "op-0123456789abcdef", "car-2"):
             r = self.f.cli("token", "create", "--class", "car", "--site", name, check=False)

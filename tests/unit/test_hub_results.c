@@ -2,7 +2,8 @@
  * The hub's result application, without processes: a result applies once to
  * the current attempt on its site; duplicates, stale attempts and results
  * from a site the job is not on are recorded and not applied; the first
- * success of an earlier attempt wins; only committed work is counted.
+ * success of an earlier attempt wins; only committed work is counted; each
+ * result carries the output hash the hub computed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,9 @@
 #include "base/jsonx.h"
 #include "core/jobspec.h"
 #include "core/jobstate.h"
+#include "core/outhash.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -180,6 +183,69 @@ static void test_local_job_recorded_once(void **state)
     assert_int_equal(s->reserved_jobs, 0); /* a local job reserved nothing here */
 }
 
+/* The results of job id as `outpost job ID --json` shows them. Caller deletes the answer. */
+static const cJSON *job_results(hubfix *f, int64_t id, cJSON **resp)
+{
+    char req[80];
+    snprintf(req, sizeof req, "{\"cmd\":\"job\",\"id\":%lld}", (long long)id);
+    *resp = hubfix_request(f, req);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(*resp, "ok")));
+    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(*resp, "data"),
+                                            "results");
+}
+
+#define OUTPUT_FMT "{\"name\":\"o\",\"data_b64\":\"eA==\",\"sha256\":\"%s\"}"
+#define RESULT_FMT                                                                                 \
+    "{\"job\":%lld,\"attempt\":1,\"exit_code\":0,\"stdout\":\"42\\n\",\"output_hash\":\"mine\","   \
+    "\"outputs\":[%s]}"
+
+/*
+ * Every recorded result carries the hash of what it produced, computed by the
+ * hub (a site's own "output_hash" is ignored); outputs whose stated hash is
+ * not their data's leave it null. The column is added to an older hub.db.
+ */
+static void test_output_hash_recorded_and_shown(void **state)
+{
+    hubfix *f = *state;
+    hubfix_site(f, "dc-1", CLASS_DC, 4, 400, 40);
+    int64_t good = placed_job(f, "dc-1"), forged = placed_job(f, "dc-1");
+    /* "eA==" is "x"; its SHA-256 is 2d71...4881 */
+    const char *x_sha = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+    char output[256], text[512];
+    for (int i = 0; i < 2; i++) {
+        snprintf(output, sizeof output, OUTPUT_FMT, i == 0 ? x_sha : "00");
+        snprintf(text, sizeof text, RESULT_FMT, (long long)(i == 0 ? good : forged), output);
+        cJSON *item = cJSON_Parse(text);
+        assert_non_null(item);
+        assert_int_equal(hub__apply_result(f->h, hub__find_site(f->h, "dc-1"), item, 0), OP_OK);
+        if (i == 0) {
+            char want[65];
+            assert_int_equal(outhash_result(item, want), OP_OK);
+            cJSON *resp;
+            const cJSON *r = cJSON_GetArrayItem(job_results(f, good, &resp), 0);
+            assert_string_equal(jsonx_str(r, "output_hash"), want);
+            cJSON_Delete(resp);
+        }
+        cJSON_Delete(item);
+    }
+    cJSON *resp;
+    const cJSON *r = cJSON_GetArrayItem(job_results(f, forged, &resp), 0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, "output_hash")));
+    cJSON_Delete(resp);
+    assert_int_equal(hubfix_state(f, forged), JOB_SUCCEEDED); /* applied as before */
+    /* a hub.db from before output hashes: the column comes back, old rows without a hash */
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(f->db_path, &raw), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(raw, "ALTER TABLE results DROP COLUMN output_hash", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(raw);
+    hubfix_reopen(f);
+    r = cJSON_GetArrayItem(job_results(f, good, &resp), 0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, "output_hash")));
+    cJSON_Delete(resp);
+}
+
 #define HUB_TEST(fn) cmocka_unit_test_setup_teardown(fn, hubfix_setup, hubfix_teardown)
 
 int main(void)
@@ -193,6 +259,7 @@ int main(void)
         HUB_TEST(test_unknown_job_and_malformed_not_applied),
         HUB_TEST(test_rolled_back_work_not_counted),
         HUB_TEST(test_local_job_recorded_once),
+        HUB_TEST(test_output_hash_recorded_and_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

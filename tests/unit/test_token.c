@@ -51,7 +51,8 @@ static void test_create_parse_round_trip(void **state)
     testkit_ident(&hub, "hub-1", 7);
     char *text = NULL;
     token made, parsed;
-    assert_int_equal(token_create(&hub, "car", "site-1", NOW_MS + HOUR_MS, &text, &made), OP_OK);
+    assert_int_equal(token_create(&hub, "car", "site-1", NULL, NOW_MS + HOUR_MS, &text, &made),
+                     OP_OK);
     assert_non_null(text);
     assert_memory_equal(text, "opt1.", 5);
     assert_true(strlen(text) <= TOKEN_MAX_TEXT);
@@ -79,7 +80,8 @@ static void test_create_parse_round_trip(void **state)
     /* Two tokens get different ids. */
     char *text2 = NULL;
     token made2;
-    assert_int_equal(token_create(&hub, "car", "site-1", NOW_MS + HOUR_MS, &text2, &made2), OP_OK);
+    assert_int_equal(token_create(&hub, "car", "site-1", NULL, NOW_MS + HOUR_MS, &text2, &made2),
+                     OP_OK);
     assert_string_not_equal(made.tid, made2.tid);
     assert_string_not_equal(text, text2);
     free(text);
@@ -97,7 +99,8 @@ static void test_all_classes(void **state)
         token t;
         char reason[128];
         assert_true(token_valid_class(classes[i]));
-        assert_int_equal(token_create(&hub, classes[i], "site-1", NOW_MS + 1, &text, &t), OP_OK);
+        assert_int_equal(token_create(&hub, classes[i], "site-1", NULL, NOW_MS + 1, &text, &t),
+                         OP_OK);
         assert_int_equal(token_verify(text, hub.pk, NOW_MS, &t, reason, sizeof reason), OP_OK);
         assert_string_equal(t.cls, classes[i]);
         free(text);
@@ -114,7 +117,7 @@ static void test_invalid_class_refused(void **state)
         char *text = (char *)0x1;
         token t;
         assert_false(token_valid_class(bad[i]));
-        assert_int_equal(token_create(&hub, bad[i], "site-1", NOW_MS + HOUR_MS, &text, &t),
+        assert_int_equal(token_create(&hub, bad[i], "site-1", NULL, NOW_MS + HOUR_MS, &text, &t),
                          OP_EINVAL);
         assert_ptr_equal(text, (char *)0x1); /* nothing allocated */
     }
@@ -128,7 +131,7 @@ static void test_altered_token_refused(void **state)
     char *text = NULL;
     token t;
     char reason[128];
-    assert_int_equal(token_create(&hub, "pod", "site-1", NOW_MS + HOUR_MS, &text, &t), OP_OK);
+    assert_int_equal(token_create(&hub, "pod", "site-1", NULL, NOW_MS + HOUR_MS, &text, &t), OP_OK);
     size_t len = strlen(text);
     const char *sig_dot = strrchr(text, '.');
     size_t sig_start = (size_t)(sig_dot - text) + 1;
@@ -191,7 +194,8 @@ static void test_other_hub_refused(void **state)
     char *text = NULL;
     token t;
     char reason[128];
-    assert_int_equal(token_create(&other, "dc", "site-1", NOW_MS + HOUR_MS, &text, &t), OP_OK);
+    assert_int_equal(token_create(&other, "dc", "site-1", NULL, NOW_MS + HOUR_MS, &text, &t),
+                     OP_OK);
     /* Well formed and self-consistent ... */
     assert_int_equal(token_parse(text, &t, reason, sizeof reason), OP_OK);
     /* ... but not issued by this hub. */
@@ -227,7 +231,7 @@ static void test_expired(void **state)
     char *text = NULL;
     token t;
     char reason[128];
-    assert_int_equal(token_create(&hub, "pod", "site-1", NOW_MS, &text, &t), OP_OK);
+    assert_int_equal(token_create(&hub, "pod", "site-1", NULL, NOW_MS, &text, &t), OP_OK);
     assert_int_equal(token_verify(text, hub.pk, NOW_MS - 1, &t, reason, sizeof reason), OP_OK);
     assert_int_equal(token_verify(text, hub.pk, NOW_MS, &t, reason, sizeof reason), OP_EEXPIRED);
     assert_int_equal(token_verify(text, hub.pk, NOW_MS + 5000, &t, reason, sizeof reason),
@@ -363,6 +367,65 @@ static void test_out_of_range_expiry(void **state)
     ident_wipe(&hub);
 }
 
+static void test_owner(void **state)
+{
+    /* The owner is a signed claim: named, defaulted to the site, refused when not an id. */
+    ident hub;
+    testkit_ident(&hub, "hub-1", 7);
+    char *text = NULL;
+    token made, parsed;
+    char reason[128];
+    assert_int_equal(token_create(&hub, "car", "car-7", "alice", NOW_MS + HOUR_MS, &text, &made),
+                     OP_OK);
+    assert_string_equal(made.owner, "alice");
+    assert_int_equal(token_verify(text, hub.pk, NOW_MS, &parsed, reason, sizeof reason), OP_OK);
+    assert_string_equal(parsed.owner, "alice");
+    assert_string_equal(parsed.sid, "car-7");
+    free(text);
+    assert_int_equal(token_create(&hub, "car", "car-8", NULL, NOW_MS + HOUR_MS, &text, &made),
+                     OP_OK);
+    assert_int_equal(token_parse(text, &parsed, reason, sizeof reason), OP_OK);
+    assert_string_equal(parsed.owner, "car-8");
+    free(text);
+    static const char *bad[] = {"", "al ice", "../x", "a/b",
+                                "0123456789012345678901234567890123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        text = NULL;
+        assert_int_equal(token_create(&hub, "car", "car-9", bad[i], NOW_MS + 1, &text, &made),
+                         OP_EINVAL);
+        assert_null(text);
+    }
+    ident_wipe(&hub);
+}
+
+static void test_owner_claims(void **state)
+{
+    /* Signed claims: without "own" (tokens made before owners) the site owns itself; an "own"
+     * that is not an id, or not a string, makes the token malformed. */
+    ident hub;
+    testkit_ident(&hub, "hub-1", 7);
+    static const char *owns[] = {
+        "", ",\"own\":\"bob\"", ",\"own\":\"b b\"", ",\"own\":\"\"", ",\"own\":7", ",\"own\":null"};
+    static const int want[] = {OP_OK, OP_OK, OP_EINVAL, OP_EINVAL, OP_EINVAL, OP_EINVAL};
+    static const char *owner[] = {"car-1", "bob"};
+    for (size_t i = 0; i < sizeof owns / sizeof owns[0]; i++) {
+        char claims[512];
+        snprintf(claims, sizeof claims,
+                 "{\"tid\":\"0123456789abcdef0123456789abcdef\",\"cls\":\"car\","
+                 "\"sid\":\"car-1\",\"hub\":\"hub-1\",\"hpk\":\"%s\",\"exp\":1%s}",
+                 hub.pk_hex, owns[i]);
+        char *text = forge(&hub, claims);
+        token t;
+        char reason[128];
+        int rc = token_parse(text, &t, reason, sizeof reason);
+        if (rc != want[i]) print_error("own %s: rc %d\n", owns[i], rc);
+        assert_int_equal(rc, want[i]);
+        if (rc == OP_OK) assert_string_equal(t.owner, owner[i]);
+        free(text);
+    }
+    ident_wipe(&hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +438,8 @@ int main(void)
         cmocka_unit_test(test_garbage_strings),
         cmocka_unit_test(test_malformed_claims_signed),
         cmocka_unit_test(test_out_of_range_expiry),
+        cmocka_unit_test(test_owner),
+        cmocka_unit_test(test_owner_claims),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,14 @@
+/*
+ * hub_db_int: what the files of the hub's data layer (hub_db.c,
+ * hub_db_jobs.c) share and nothing else sees: the handle's layout.
+ */
+#ifndef OUTPOST_HUB_DB_INT_H
+#define OUTPOST_HUB_DB_INT_H
+
+#include "io/store.h"
+
+struct hubdb {
+    store *st;
+};
+
+#endif
