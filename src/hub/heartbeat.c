@@ -110,7 +110,7 @@ void hub__handle_state(hub *h, hub_site *s, const cJSON *body)
         s->alive = 1;
         h->placement_dirty = 1;
     }
-    s->departed = 0;
+    if (s->departed) hub__set_departed(h, s, 0);
     hub__update_capacity(h, s, body);
     update_site_power(h, s, cJSON_GetObjectItemCaseSensitive(body, "power"));
     witness_site_head(h, s, cJSON_GetObjectItemCaseSensitive(body, "audit_head"));
@@ -147,8 +147,14 @@ void hub__site_left(hub *h, hub_site *s, const char *reason)
     log_info("hub", "site %s left (said goodbye)", s->id);
     if (s->alive) h->placement_dirty = 1;
     s->alive = 0;
-    s->departed = 1;
+    hub__set_departed(h, s, 1);
     hub__audit_detail(h, "site-left", "site", s->id, why);
+}
+
+void hub__set_departed(hub *h, hub_site *s, int departed)
+{
+    s->departed = departed;
+    hub__check(h, hubdb_site_set_departed(h->db, s->id, departed));
 }
 
 const char *hub__site_status(const hub_site *s)

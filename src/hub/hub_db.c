@@ -67,7 +67,8 @@ static int migrate(hubdb *db)
         {"jobs", "deadline_at", "INTEGER NOT NULL DEFAULT 0", NULL},
         {"jobs", "may_defer", "INTEGER NOT NULL DEFAULT 0", NULL},
         {"sites", "owner", "TEXT", "UPDATE sites SET owner=id WHERE owner IS NULL"},
-        {"results", "output_hash", "TEXT", NULL}};
+        {"results", "output_hash", "TEXT", NULL},
+        {"sites", "departed", "INTEGER NOT NULL DEFAULT 0", NULL}};
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         const char *table = added[i][0], *column = added[i][1];
         if (store_has_column(db->st, table, column)) continue;
@@ -159,7 +160,7 @@ int hubdb_sites_each(hubdb *db, int (*fn)(void *ctx, const hubdb_site_row *row),
     sqlite3_stmt *st =
         store_stmt(db->st, "SELECT id, pubkey, class, trust, last_seq, cores, memory_mb,"
                            " power_budget_watts, watts_per_core, idle_watts,"
-                           " protections_off, IFNULL(owner, id) FROM sites ORDER BY id");
+                           " protections_off, IFNULL(owner, id), departed FROM sites ORDER BY id");
     if (!st) return OP_ESTORE;
     int rc = OP_OK;
     while (rc == OP_OK && sqlite3_step(st) == SQLITE_ROW) {
@@ -174,7 +175,8 @@ int hubdb_sites_each(hubdb *db, int (*fn)(void *ctx, const hubdb_site_row *row),
                               .watts_per_core = sqlite3_column_double(st, 8),
                               .idle_watts = sqlite3_column_double(st, 9),
                               .protections_off = store_col_text(st, 10),
-                              .owner = store_col_text(st, 11)};
+                              .owner = store_col_text(st, 11),
+                              .departed = sqlite3_column_int(st, 12)};
         rc = fn(ctx, &row);
     }
     sqlite3_reset(st);
@@ -235,6 +237,15 @@ int hubdb_site_set_capacity(hubdb *db, const char *site_id, int cores, int64_t m
     sqlite3_bind_double(st, 5, idle_watts);
     sqlite3_bind_text(st, 6, protections_off, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 7, site_id, -1, SQLITE_TRANSIENT);
+    return store_step_done(db->st, st);
+}
+
+int hubdb_site_set_departed(hubdb *db, const char *site_id, int departed)
+{
+    sqlite3_stmt *st = store_stmt(db->st, "UPDATE sites SET departed=? WHERE id=?");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int(st, 1, departed ? 1 : 0);
+    sqlite3_bind_text(st, 2, site_id, -1, SQLITE_TRANSIENT);
     return store_step_done(db->st, st);
 }
 

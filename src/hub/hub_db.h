@@ -62,6 +62,7 @@ typedef struct hubdb_site_row {
     int cores;
     int64_t memory_mb;
     double power_budget_watts, watts_per_core, idle_watts;
+    int departed; /* said goodbye and not heard since */
 } hubdb_site_row;
 
 /* Calls fn for each enrolled site, by id; stops at (and returns) fn's first non-OK code. */
@@ -82,6 +83,9 @@ int hubdb_site_enroll(hubdb *db, const char *site_id, const char *pubkey_hex,
 int hubdb_site_set_capacity(hubdb *db, const char *site_id, int cores, int64_t memory_mb,
                             double power_budget_watts, double watts_per_core, double idle_watts,
                             const char *protections_off);
+
+/* A site said goodbye (1), or was heard again (0): a restarted hub knows it left, not lost. */
+int hubdb_site_set_departed(hubdb *db, const char *site_id, int departed);
 
 /* The highest message sequence number accepted from the site (replay window after restarts). */
 int hubdb_site_set_seq(hubdb *db, const char *site_id, uint64_t seq);

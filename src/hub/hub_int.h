@@ -295,6 +295,8 @@ void hub__answer_keep(hub *h, const char *op_id, const char *rid, const char dig
 void hub__handle_state(hub *h, hub_site *s, const cJSON *body);
 /* A clean goodbye: the site left (not lost); its jobs stay under their leases. */
 void hub__site_left(hub *h, hub_site *s, const char *reason);
+/* Marks a site departed (said goodbye) or back, in memory and in the store. */
+void hub__set_departed(hub *h, hub_site *s, int departed);
 /* Sites silent for too long are lost (their jobs taken back); expired leases taken back. */
 void hub__check_fleet(hub *h);
 /* Persists the sites' replay windows that moved, and the hub's own sequence number. */

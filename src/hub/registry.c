@@ -74,8 +74,10 @@ static int load_site_row(void *ctx, const hubdb_site_row *row)
     s->idle_watts = row->idle_watts;
     snprintf(s->protections_off, sizeof s->protections_off, "%s", row->protections_off);
     snprintf(s->owner, sizeof s->owner, "%s", row->owner);
-    /* Grace period: every known site is presumed alive until it stays silent. */
-    s->alive = 1;
+    /* Grace period: every known site is presumed alive until it stays silent, except one
+     * that said goodbye: it left, and takes no work until it is heard again. */
+    s->departed = row->departed;
+    s->alive = !row->departed;
     s->last_heartbeat_mono = os_mono_ms();
     return OP_OK;
 }
@@ -459,7 +461,7 @@ static void handle_hello(hub *h, hub_site *s, const cJSON *body)
     s->last_heartbeat_mono = os_mono_ms();
     if (!s->alive) h->placement_dirty = 1;
     s->alive = 1;
-    s->departed = 0;
+    if (s->departed) hub__set_departed(h, s, 0);
 }
 
 /*

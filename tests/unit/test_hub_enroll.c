@@ -141,6 +141,36 @@ static void test_claims_capped_to_the_class_limits(void **state)
     cJSON_Delete(resp);
 }
 
+/* A site that said goodbye is still "left", not presumed alive, after the hub restarts. */
+static void test_departure_survives_a_hub_restart(void **state)
+{
+    hubfix *f = *state;
+    char *tok = issue_token(f, "dc", "dc-8");
+    ident site;
+    hubfix_ident(&site, "dc-8", 59);
+    assert_int_equal(hubdb_begin(f->h->db), OP_OK);
+    hello(f, &site, &site, tok);
+    free(tok);
+    hub__site_left(f->h, hub__find_site(f->h, "dc-8"), "shutdown");
+    assert_int_equal(hub__commit(f->h), OP_OK);
+    hubfix_reopen(f);
+    hub_site *s = hub__find_site(f->h, "dc-8");
+    assert_non_null(s);
+    assert_true(s->departed);
+    assert_false(s->alive);
+    assert_string_equal(hub__site_status(s), "left");
+    /* heard again: back, and so after the next restart */
+    assert_int_equal(hubdb_begin(f->h->db), OP_OK);
+    cJSON *beat = cJSON_CreateObject();
+    hub__handle_state(f->h, s, beat);
+    cJSON_Delete(beat);
+    assert_int_equal(hub__commit(f->h), OP_OK);
+    hubfix_reopen(f);
+    s = hub__find_site(f->h, "dc-8");
+    assert_false(s->departed);
+    assert_true(s->alive);
+}
+
 /* A token names its site: another id is refused and the token stays good for its own. */
 static void test_token_for_another_site_refused(void **state)
 {
@@ -374,6 +404,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         HUB_TEST(test_valid_token_enrolls_with_claimed_capacity),
         HUB_TEST(test_claims_capped_to_the_class_limits),
+        HUB_TEST(test_departure_survives_a_hub_restart),
         HUB_TEST(test_token_for_another_site_refused),
         HUB_TEST(test_token_names_refused),
         HUB_TEST(test_expired_and_foreign_tokens_refused),
