@@ -17,3 +17,25 @@ int timer_ready(const timer *t, int64_t now_ms)
 {
     return now_ms >= t->next_ms;
 }
+
+int fail_streak_fail(fail_streak *s, int64_t now_ms, int64_t period_ms)
+{
+    s->count++;
+    if (!s->since_ms) {
+        s->since_ms = s->reported_ms = now_ms ? now_ms : 1;
+        return STREAK_STARTED;
+    }
+    if (now_ms - s->reported_ms < period_ms) return STREAK_QUIET;
+    s->reported_ms = now_ms;
+    return STREAK_STILL;
+}
+
+int fail_streak_ok(fail_streak *s, int64_t now_ms, uint64_t *count, double *seconds)
+{
+    if (!s->since_ms) return 0;
+    *count = s->count;
+    *seconds = (double)(now_ms - s->since_ms) / 1000.0;
+    s->since_ms = s->reported_ms = 0;
+    s->count = 0;
+    return 1;
+}

@@ -29,4 +29,22 @@ int timer_due(timer *t, int64_t now_ms, int force);
 /* 1 when timer_due would fire at now_ms without force; does not re-arm. */
 int timer_ready(const timer *t, int64_t now_ms);
 
+/*
+ * A run of failures of one kind (a store that cannot commit), reported when
+ * it starts, then at most every period, and when it ends, instead of once
+ * per failure. A zeroed streak is not running.
+ */
+typedef struct fail_streak {
+    int64_t since_ms;    /* first failure of the run; 0: not running */
+    int64_t reported_ms; /* when it was last reported */
+    uint64_t count;      /* failures in the run */
+} fail_streak;
+
+enum { STREAK_QUIET, STREAK_STARTED, STREAK_STILL };
+
+/* Counts a failure at now_ms: STREAK_STARTED (report it), STREAK_STILL (report again), or QUIET. */
+int fail_streak_fail(fail_streak *s, int64_t now_ms, int64_t period_ms);
+/* A success: 1 when it ends a run (report count and seconds, then the streak is zeroed), else 0. */
+int fail_streak_ok(fail_streak *s, int64_t now_ms, uint64_t *count, double *seconds);
+
 #endif

@@ -34,7 +34,7 @@ static void usage(FILE *out)
             "       outpost sim --verify [--help]: result verification rules against liars\n");
 }
 
-static void progress(void *ctx, double fraction, const char *what)
+void simcmd_progress(void *ctx, double fraction, const char *what)
 {
     (void)ctx;
     int width = 40, done = (int)(fraction * width + 0.5);
@@ -343,7 +343,7 @@ static int parse_args(int argc, char **argv, sim_params *p, const char **data_di
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (!quiet) p->progress = progress;
+    if (!quiet) p->progress = simcmd_progress;
     return -1;
 }
 

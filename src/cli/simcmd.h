@@ -8,5 +8,7 @@
 int simcmd_main(int argc, char **argv);
 /* `outpost sim --verify ...` (simverifycmd.c): simcmd_main hands it argv from "--verify" on. */
 int simverify_main(int argc, char **argv);
+/* The progress bar on stderr both simulations draw (their progress callback). */
+void simcmd_progress(void *ctx, double fraction, const char *what);
 
 #endif

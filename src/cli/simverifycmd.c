@@ -30,17 +30,6 @@ static void usage(FILE *out)
                  "  --quiet      no progress bar\n");
 }
 
-static void progress(void *ctx, double fraction, const char *what)
-{
-    (void)ctx;
-    int width = 40, done = (int)(fraction * width + 0.5);
-    if (done > width) done = width;
-    fprintf(stderr, "\r[%.*s%*s] %3.0f%% %s", done, "########################################",
-            width - done, "", fraction * 100, what);
-    if (fraction >= 1) fputc('\n', stderr);
-    fflush(stderr);
-}
-
 static void fmt_quarantine(char *buf, size_t len, const sim_verify_cell *c)
 {
     if (c->rule == SV_RULE_NONE || c->rule == SV_RULE_FIXED2 || c->rule == SV_RULE_BOINC)
@@ -98,6 +87,9 @@ static int write_csv(const char *dir, const sim_verify_cell *cells, size_t n)
 }
 
 /* Bar height on a log scale from 0.1 to 10^6 per million; zero sits on the axis. */
+/* One colour per rule, in the table's order: none, 2-of-2, BOINC, Outpost. */
+static const char *rule_colors[SV_RULES] = {"#d73027", "#4575b4", "#fdae61", "#1a9850"};
+
 static double bar_y(double ppm, double top, double height)
 {
     double v = ppm < 0.1 ? 0.1 : ppm;
@@ -107,7 +99,6 @@ static double bar_y(double ppm, double top, double height)
 static void svg_panel(FILE *f, const sim_verify_params *p, const sim_verify_cell *cells, int s,
                       int left, int top, int width, int height)
 {
-    static const char *colors[SV_RULES] = {"#d73027", "#4575b4", "#fdae61", "#1a9850"};
     fprintf(f, "<text x='%d' y='%d' font-weight='bold'>liars: %s</text>\n", left, top - 8,
             sim_verify_strategy_name(s));
     fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#999'/>\n", left,
@@ -128,7 +119,7 @@ static void svg_panel(FILE *f, const sim_verify_params *p, const sim_verify_cell
             double y = bar_y(sim_verify_lies_ppm(c), top, height);
             double x = gx + bar * r;
             fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='%s'/>", x, y,
-                    bar - 2, top + height - y, colors[r]);
+                    bar - 2, top + height - y, rule_colors[r]);
             fprintf(f,
                     "<text x='%.1f' y='%.1f' font-size='9' text-anchor='middle' "
                     "transform='rotate(-90 %.1f %.1f)'>%.2fx</text>\n",
@@ -143,7 +134,6 @@ static int write_svg(const char *dir, const sim_verify_params *p, const sim_veri
     if (util_fmt(path, sizeof path, "%s/sim_verify.svg", dir) != OP_OK) return OP_ETOOBIG;
     FILE *f = fopen(path, "w");
     if (!f) return OP_EIO;
-    static const char *colors[SV_RULES] = {"#d73027", "#4575b4", "#fdae61", "#1a9850"};
     int W = 1100, H = 420, L = 60, T = 60, PW = 300, PH = 300, GAP = 50;
     fprintf(f,
             "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
@@ -158,7 +148,8 @@ static int write_svg(const char *dir, const sim_verify_params *p, const sim_veri
         fprintf(f,
                 "<rect x='%d' y='%d' width='12' height='12' fill='%s'/><text x='%d' "
                 "y='%d'>%s</text>\n",
-                L + r * 110, H - 22, colors[r], L + r * 110 + 16, H - 12, sim_verify_rule_name(r));
+                L + r * 110, H - 22, rule_colors[r], L + r * 110 + 16, H - 12,
+                sim_verify_rule_name(r));
     fprintf(f, "</svg>\n");
     return fclose(f) == 0 ? OP_OK : OP_EIO;
 }
@@ -204,7 +195,7 @@ static int parse_args(int argc, char **argv, sim_verify_params *p, const char **
         fprintf(stderr, "sim: unexpected argument '%s'\n", argv[optind]);
         return EXIT_USAGE;
     }
-    if (!quiet) p->progress = progress;
+    if (!quiet) p->progress = simcmd_progress;
     return -1;
 }
 

@@ -166,11 +166,9 @@ typedef struct hub {
     audit_sth head_committed;
     struct {
         int64_t cores, memory_mb, watts;
-    } claim_limit[3];                /* per class (pod, car, dc): what a site may claim */
-    int64_t store_failing_since;     /* mono ms of the first failed commit in a row, or 0 */
-    int64_t store_failure_logged_ms; /* when that was last logged */
-    uint64_t store_failures;         /* failed commits in that row */
-    uint64_t commits; /* loop transactions committed, and their time in fsync'd COMMIT */
+    } claim_limit[3];         /* per class (pod, car, dc): what a site may claim */
+    fail_streak store_streak; /* failed commits in a row, for the log */
+    uint64_t commits;         /* loop transactions committed, and their time in fsync'd COMMIT */
     int64_t commit_us;
 } hub;
 

@@ -94,19 +94,14 @@ static void roll_back(hub *h)
     memset(&h->tx_counted, 0, sizeof h->tx_counted);
     h->store_failed = 0;
     int64_t now = os_mono_ms();
-    if (!h->store_failing_since) {
-        h->store_failing_since = now;
-        h->store_failures = 0;
-        h->store_failure_logged_ms = now;
+    int report = fail_streak_fail(&h->store_streak, now, 30000);
+    if (report == STREAK_STARTED)
         log_error("hub", "store transaction failed; batch rolled back (operators are told; "
                          "sites resend). Retrying every iteration; logged every 30 s from now");
-    } else if (now - h->store_failure_logged_ms >= 30000) {
-        h->store_failure_logged_ms = now;
+    else if (report == STREAK_STILL)
         log_error("hub", "store still failing: %llu batches rolled back in %.0f s",
-                  (unsigned long long)h->store_failures,
-                  (double)(now - h->store_failing_since) / 1000.0);
-    }
-    h->store_failures++;
+                  (unsigned long long)h->store_streak.count,
+                  (double)(now - h->store_streak.since_ms) / 1000.0);
 }
 
 int hub__commit(hub *h)
@@ -123,12 +118,11 @@ int hub__commit(hub *h)
         roll_back(h);
         return rc;
     }
-    if (h->store_failing_since) {
+    uint64_t failed;
+    double seconds;
+    if (fail_streak_ok(&h->store_streak, os_mono_ms(), &failed, &seconds))
         log_info("hub", "store writable again after %llu failed commits in %.0f s",
-                 (unsigned long long)h->store_failures,
-                 (double)(os_mono_ms() - h->store_failing_since) / 1000.0);
-        h->store_failing_since = 0;
-    }
+                 (unsigned long long)failed, seconds);
     count_committed(h);
     return OP_OK;
 }

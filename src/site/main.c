@@ -306,17 +306,14 @@ static void note_store_failure(site *s)
 {
     int64_t now = os_mono_ms();
     s->store_failed_last_ms = now;
-    if (!s->store_failing_since) {
-        s->store_failing_since = s->store_failure_logged_ms = now;
+    int report = fail_streak_fail(&s->store_streak, now, 30000);
+    if (report == STREAK_STARTED)
         log_error("site", "store transaction failed; results stay unsent until they are stored"
                           " (is the disk full?). Logged every 30 s from now");
-    } else if (now - s->store_failure_logged_ms >= 30000) {
-        s->store_failure_logged_ms = now;
+    else if (report == STREAK_STILL)
         log_error("site", "store still failing: %llu commits in %.0f s",
-                  (unsigned long long)s->store_failures,
-                  (double)(now - s->store_failing_since) / 1000.0);
-    }
-    s->store_failures++;
+                  (unsigned long long)s->store_streak.count,
+                  (double)(now - s->store_streak.since_ms) / 1000.0);
 }
 
 /*
@@ -342,12 +339,11 @@ static void commit_iteration(site *s)
         return;
     }
     s->head_committed = s->head;
-    if (s->store_failing_since) {
-        log_info("site", "store writable again after %llu failed commits",
-                 (unsigned long long)s->store_failures);
-        s->store_failing_since = 0;
-        s->store_failures = 0;
-    }
+    uint64_t failed;
+    double seconds;
+    if (fail_streak_ok(&s->store_streak, os_mono_ms(), &failed, &seconds))
+        log_info("site", "store writable again after %llu failed commits in %.0f s",
+                 (unsigned long long)failed, seconds);
 }
 
 /* Leaving is over once every job is handed back and sent, or its deadline passed. */

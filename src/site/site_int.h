@@ -109,9 +109,7 @@ typedef struct site {
     cJSON *events;  /* started/refused, sent after commit */
     cJSON *results; /* fresh results, sent after commit */
     int store_failed;
-    int64_t store_failing_since; /* mono ms of the first failed commit in a row, or 0 */
-    int64_t store_failure_logged_ms;
-    uint64_t store_failures;      /* failed commits in that row */
+    fail_streak store_streak;     /* failed commits in a row, for the log */
     int64_t store_failed_last_ms; /* mono ms of the last failed write (a commit, a work dir) */
     auditlog *audit;              /* what this site accepted, refused and ran, in site.db */
     policy *policy;               /* the owner's own rules (policy_file), or NULL */

@@ -12,6 +12,7 @@
 
 #include "base/err.h"
 #include "base/os.h"
+#include "base/timer.h"
 #include "base/util.h"
 #include "helpers/testkit.h"
 
@@ -387,10 +388,36 @@ static void test_clocks(void **state)
     assert_true(ub >= ua);
 }
 
+/* Periodic chores and runs of failures, on a clock the test moves by hand. */
+static void test_timer_and_fail_streak(void **state)
+{
+    (void)state;
+    timer t;
+    timer_init(&t, 250);
+    assert_true(timer_due(&t, 1000, 0));
+    assert_false(timer_due(&t, 1100, 0));
+    assert_true(timer_due(&t, 1100, 1));
+    assert_true(timer_due(&t, 1350, 0));
+    fail_streak fs = {0};
+    uint64_t n = 0;
+    double seconds = 0;
+    assert_false(fail_streak_ok(&fs, 500, &n, &seconds)); /* nothing to end */
+    assert_int_equal(fail_streak_fail(&fs, 1000, 30000), STREAK_STARTED);
+    assert_int_equal(fail_streak_fail(&fs, 1260, 30000), STREAK_QUIET);
+    assert_int_equal(fail_streak_fail(&fs, 31000, 30000), STREAK_STILL);
+    assert_int_equal(fail_streak_fail(&fs, 31260, 30000), STREAK_QUIET);
+    assert_true(fail_streak_ok(&fs, 41000, &n, &seconds));
+    assert_int_equal(n, 4);
+    assert_true(seconds == 40.0);
+    assert_false(fail_streak_ok(&fs, 42000, &n, &seconds));
+    assert_int_equal(fail_streak_fail(&fs, 43000, 30000), STREAK_STARTED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex_round_trip),
+        cmocka_unit_test(test_timer_and_fail_streak),
         cmocka_unit_test(test_unhex_rejects_bad_input),
         cmocka_unit_test(test_sha256_known_vectors),
         cmocka_unit_test(test_b64_round_trip),
