@@ -40,6 +40,8 @@ enum {
     OPT_WAIT,
     OPT_TIME_LIMIT,
     OPT_SEED,
+    OPT_ITERATIONS,
+    OPT_DETERMINISTIC,
 };
 
 static const struct option submit_options[] = {
@@ -59,6 +61,8 @@ static const struct option submit_options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"iterations", required_argument, NULL, OPT_ITERATIONS},
+    {"deterministic", no_argument, NULL, OPT_DETERMINISTIC},
     {NULL, 0, NULL, 0},
 };
 
@@ -172,17 +176,20 @@ static int number_option(submit_build *b, int code, const char *value)
     return EXIT_OK;
 }
 
-/* --time-limit S, --seed N: a route job's options, numbers >= 0. */
+/* --time-limit S, --seed N, --iterations N: a route job's options, numbers >= 0. */
 static int route_option(submit_build *b, int code, const char *value)
 {
-    const char *flag = code == OPT_TIME_LIMIT ? "--time-limit" : "--seed";
+    static const char *const flags[] = {"--time-limit", "--seed", "--iterations"};
+    static const char *const keys[] = {"time_limit_s", "seed", "iterations"};
+    int k = code == OPT_TIME_LIMIT ? 0 : code == OPT_SEED ? 1 : 2;
+    const char *flag = flags[k];
     double num;
     if (util_parse_double(value, &num) != OP_OK || !(num >= 0)) {
         fprintf(stderr, "outpost submit: %s needs a number\n", flag);
         return EXIT_USAGE;
     }
     if (!b->route_opts) b->route_opts = cJSON_CreateObject();
-    cJSON_AddNumberToObject(b->route_opts, code == OPT_TIME_LIMIT ? "time_limit_s" : "seed", num);
+    cJSON_AddNumberToObject(b->route_opts, keys[k], num);
     return EXIT_OK;
 }
 
@@ -217,7 +224,11 @@ static int submit_option(submit_build *b, cli_submit *s, int code, const char *v
         return number_option(b, code, value);
     case OPT_TIME_LIMIT:
     case OPT_SEED:
+    case OPT_ITERATIONS:
         return route_option(b, code, value);
+    case OPT_DETERMINISTIC:
+        cJSON_AddBoolToObject(b->spec, "deterministic", 1);
+        return EXIT_OK;
     case OPT_LOCAL:
         s->local = value;
         return EXIT_OK;
@@ -282,7 +293,8 @@ static int positionals(submit_build *b, char **args, int n, cJSON **from_file)
 {
     int is_route = b->kind && strcmp(b->kind, "route") == 0;
     if (b->route_opts && !is_route) {
-        fprintf(stderr, "outpost submit: --time-limit and --seed are for --kind route\n");
+        fprintf(stderr,
+                "outpost submit: --time-limit, --seed and --iterations are for --kind route\n");
         return EXIT_USAGE;
     }
     for (int i = 0; is_route && i < n; i++) {

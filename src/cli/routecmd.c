@@ -228,7 +228,8 @@ static int write_outputs(const route_opts *o, const route_instance *inst,
                          const route_solution *best, const hgs_stats *stats)
 {
     int exit_code = EXIT_OK;
-    char *json = routeio_solution_to_json(inst, best, stats);
+    /* a reproducible run (iterations, no time limit) writes no timings: equal runs, equal bytes */
+    char *json = routeio_solution_to_json(inst, best, o->params.time_limit_s > 0 ? stats : NULL);
     if (!json) return EXIT_FAILURE_RUNTIME;
     if (o->out_path) {
         if (write_text(o->out_path, json, "solution") != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;

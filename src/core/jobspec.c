@@ -47,6 +47,18 @@ const char *jobspec_kind_name(int kind)
                                     : "?";
 }
 
+int jobspec_deterministic(const jobspec *spec)
+{
+    switch (spec->kind) {
+    case JOB_KIND_NOOP:
+        return 1;
+    case JOB_KIND_ROUTE:
+        return spec->route_iterations > 0;
+    default:
+        return spec->deterministic;
+    }
+}
+
 const char *jobspec_data_class_name(int data_class)
 {
     switch (data_class) {
@@ -205,7 +217,8 @@ static int parse_route(const cJSON *root, const cJSON *res, jobspec *spec, char 
     const cJSON *f;
     cJSON_ArrayForEach(f, route)
     {
-        if (strcmp(f->string, "time_limit_s") != 0 && strcmp(f->string, "seed") != 0) {
+        if (strcmp(f->string, "time_limit_s") != 0 && strcmp(f->string, "seed") != 0 &&
+            strcmp(f->string, "iterations") != 0) {
             snprintf(err, err_len, "route.%.64s: unknown field", f->string);
             return OP_EINVAL;
         }
@@ -219,7 +232,9 @@ static int parse_route(const cJSON *root, const cJSON *res, jobspec *spec, char 
         return OP_EINVAL;
     }
     if ((rc = get_int(route, "seed", "route.", 1, 0, INT64_MAX / 2, &spec->route_seed, err,
-                      err_len)))
+                      err_len)) ||
+        (rc = get_int(route, "iterations", "route.", 0, 1, JOBSPEC_ROUTE_MAX_ITERATIONS,
+                      &spec->route_iterations, err, err_len)))
         return rc;
     int64_t need = (int64_t)ceil(spec->route_time_limit_s) + 30;
     if (!cJSON_GetObjectItemCaseSensitive(res, "wall_s") && spec->wall_s < need) {

@@ -13,7 +13,8 @@
  *    "data_class": "public" | "confidential" | "site-private",
  *    "origin": "site-id",                    required for site-private
  *    "max_attempts": 3, "deterministic": true,
- *    "route": {"time_limit_s": 10, "seed": 1},  route only
+ *    "route": {"time_limit_s": 10, "seed": 1,   route only ("iterations": N
+ *              "iterations": 20000},            makes the run reproducible)
  *    "checkpoint": "state.bin",              written on SIGTERM, given back on resume
  *    "deadline_s": 7200,                     finish within 2 h of submission
  *    "expected_s": 1800,                     expected run time (power forecast, departures)
@@ -43,6 +44,7 @@
 
 enum { JOB_KIND_EXEC = 1, JOB_KIND_NOOP = 2, JOB_KIND_ROUTE = 3 };
 #define JOBSPEC_ROUTE_MAX_S 3600
+#define JOBSPEC_ROUTE_MAX_ITERATIONS 1000000000
 enum { DATA_PUBLIC = 0, DATA_CONFIDENTIAL = 1, DATA_SITE_PRIVATE = 2 };
 enum { CLASS_POD = 1, CLASS_CAR = 2, CLASS_DC = 4, CLASS_ALL = 7 };
 
@@ -76,9 +78,10 @@ typedef struct jobspec {
     char checkpoint[128];      /* a file the job writes when stopped and reads when resumed */
     double route_time_limit_s; /* route jobs */
     int64_t route_seed;
-    int64_t deadline_s; /* finish within this many seconds of submission; 0: no deadline */
-    int64_t expected_s; /* expected run time (forecasts, departures); 0: unknown */
-    int deferrable;     /* may wait for cheaper/cleaner power inside its deadline */
+    int64_t route_iterations; /* 0: none; else the solver stops after so many, reproducibly */
+    int64_t deadline_s;       /* finish within this many seconds of submission; 0: no deadline */
+    int64_t expected_s;       /* expected run time (forecasts, departures); 0: unknown */
+    int deferrable;           /* may wait for cheaper/cleaner power inside its deadline */
 } jobspec;
 
 /*
@@ -97,5 +100,13 @@ const char *jobspec_kind_name(int kind);
 /* JOB_KIND_* for a name, 0 when unknown. */
 int jobspec_kind_of(const char *name);
 const char *jobspec_data_class_name(int data_class);
+
+/*
+ * 1 if two honest sites running this job produce the same outputs, so that
+ * their output hashes can be compared (core/verify): noop jobs, route jobs
+ * with an iteration limit (the solver then ignores its time limit), exec
+ * jobs whose submitter declared "deterministic": true.
+ */
+int jobspec_deterministic(const jobspec *spec);
 
 #endif

@@ -62,6 +62,11 @@ int jobstate_next(int state, int64_t attempt, int64_t max_attempts, int event, i
         if (jobstate_terminal(state)) return OP_EINVAL;
         *next = JOB_SUCCEEDED;
         return OP_OK;
+    case JOB_EV_VERIFIED_OK:
+    case JOB_EV_VERIFIED_FAIL:
+        if (jobstate_terminal(state)) return OP_EINVAL;
+        *next = event == JOB_EV_VERIFIED_OK ? JOB_SUCCEEDED : JOB_FAILED;
+        return OP_OK;
     }
     return OP_EINVAL;
 }

@@ -6,6 +6,7 @@
  *                        +--taken back-----+--> queued (attempts left) | failed (none left)
  *   queued | placed | running --cancel--> cancelled
  *   queued | placed | running --an earlier attempt's success--> succeeded
+ *   queued | placed | running --replicas agreed (verified)--> succeeded | failed
  *
  * "Taken back" covers a lost site, an expired lease, a refusal and a
  * retryable site-side error. A result is applied only if it answers the
@@ -14,8 +15,10 @@
  * recorded but never applied, with one exception: the first success wins.
  * A successful result of an earlier attempt (its site came back after the
  * job was taken back) that arrives while the job is still unfinished is
- * applied, and the current attempt is then the late one. The hub drives its
- * SQLite rows with this.
+ * applied, and the current attempt is then the late one. A job whose result
+ * must be verified (core/verify) ends when its replicas agree, whichever
+ * attempt is current then: the accepted result may be an earlier attempt's.
+ * The hub drives its SQLite rows with this.
  */
 #ifndef OUTPOST_JOBSTATE_H
 #define OUTPOST_JOBSTATE_H
@@ -41,6 +44,8 @@ enum {
     JOB_EV_CANCEL,
     JOB_EV_IMPOSSIBLE,
     JOB_EV_EARLIER_OK,
+    JOB_EV_VERIFIED_OK,   /* the accepted result of a verified job succeeded */
+    JOB_EV_VERIFIED_FAIL, /* ...or failed (its replicas agreed on the failure) */
 };
 
 const char *jobstate_name(int state);

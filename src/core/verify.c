@@ -24,6 +24,9 @@ void verify_params_default(verify_params *p)
     p->quorum = 2;
     p->max_replicas = 5;
     p->reexec_on_trusted = 0;
+    /* a noop job produces nothing: there is no answer to forge, so nothing to check */
+    p->kinds[0] = (verify_kind_rule){JOB_KIND_NOOP, 1, 0};
+    p->n_kinds = 1;
 }
 
 const char *verify_why_text(int why)

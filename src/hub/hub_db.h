@@ -9,8 +9,9 @@
  * hub_db_jobs.c jobs, results, checkpoints and the operator views.
  *
  * Tables: meta, sites, tokens, jobs, results, checkpoints, local_jobs,
- * job_events, op_nonces, op_floors, op_answers (and audit_entries, owned by
- * io/auditlog on the same store).
+ * job_events, op_nonces, op_floors, op_answers, trust (and audit_entries,
+ * owned by io/auditlog on the same store). hub_db_verify.c holds what
+ * result verification stores: trust records, a job's replicas, quarantines.
  *
  * Every operation returns OP_OK or OP_ESTORE (the store logs SQLite's
  * message), and OP_ENOTFOUND or OP_ENOMEM where its comment says so. Strings
@@ -19,6 +20,7 @@
 #ifndef OUTPOST_HUB_DB_H
 #define OUTPOST_HUB_DB_H
 
+#include "core/verify.h"
 #include "io/auditlog.h"
 
 #include <cJSON.h>
@@ -62,7 +64,8 @@ typedef struct hubdb_site_row {
     int cores;
     int64_t memory_mb;
     double power_budget_watts, watts_per_core, idle_watts;
-    int departed; /* said goodbye and not heard since */
+    int departed;            /* said goodbye and not heard since */
+    const char *quarantined; /* why no work goes there until an operator clears it, or "" */
 } hubdb_site_row;
 
 /* Calls fn for each enrolled site, by id; stops at (and returns) fn's first non-OK code. */
@@ -133,7 +136,9 @@ typedef struct hubdb_job {
     char site[64]; /* "" when none */
     int cores;
     int64_t memory_mb;
-    char excluded[1024]; /* space-separated ids of sites that refused it */
+    char excluded[1024];     /* space-separated ids of sites that refused it */
+    int64_t verify_wanted;   /* results the job needs (core/verify); 0: not planned yet */
+    char verify_owners[512]; /* space-separated owners holding a replica (placement skips them) */
 } hubdb_job;
 
 /* OP_ENOTFOUND when there is no such job. */
@@ -158,6 +163,7 @@ typedef struct hubdb_new_job {
     int data_class;
     int64_t expected_ms, deadline_at;
     int may_defer;
+    int deterministic; /* jobspec_deterministic: its result can be checked by replicas */
 } hubdb_new_job;
 
 int hubdb_job_insert(hubdb *db, const hubdb_new_job *job, int64_t *job_id);
@@ -176,6 +182,10 @@ typedef struct hubdb_queued {
     int data_class;
     int64_t expected_ms, deadline_at;
     int may_defer;
+    int deterministic;
+    int64_t verify_wanted;     /* 0: no result yet planned; >= 2: in verification */
+    unsigned verify_class;     /* 0, or the classes the further replicas may run on */
+    const char *verify_owners; /* owners that already hold a replica ("" when none) */
 } hubdb_queued;
 
 /*
@@ -252,6 +262,40 @@ int hubdb_checkpoint_input(hubdb *db, int64_t job_id, cJSON **input);
 /* Whether the site's local job local_id was recorded already. */
 int hubdb_local_known(hubdb *db, const char *site, int64_t local_id, int *known);
 int hubdb_local_map(hubdb *db, const char *site, int64_t local_id, int64_t job_id);
+
+/* ---------- result verification (hub_db_verify.c) ---------- */
+
+/* A site's or an owner's trust record (subject "site:ID" or "owner:ID"); zeroes when none. */
+int hubdb_trust_get(hubdb *db, const char *subject, verify_trust *out);
+int hubdb_trust_put(hubdb *db, const char *subject, const verify_trust *t);
+/* Calls fn for every stored record whose subject starts with prefix. */
+int hubdb_trust_each(hubdb *db, const char *prefix,
+                     void (*fn)(void *ctx, const char *subject, const verify_trust *t), void *ctx);
+/* Why no work goes to the site (NULL or "": it may have work again). */
+int hubdb_site_set_quarantine(hubdb *db, const char *site_id, const char *why);
+
+/* The results a job needs before one is accepted, and where further replicas may run. */
+int hubdb_job_set_verify(hubdb *db, int64_t job_id, int64_t wanted, unsigned check_class);
+
+/* One result of a job as verification compares it. */
+typedef struct hubdb_replica {
+    int64_t attempt, exit_code;
+    char site[64];
+    char hash[65]; /* core/outhash, or "" for a result whose outputs were malformed */
+    int failed;    /* not exit code 0 (a site-side error reports -1) */
+} hubdb_replica;
+
+/* The job's recorded results but site-side errors (nothing produced), by attempt (at most max). */
+int hubdb_job_replicas(hubdb *db, int64_t job_id, hubdb_replica *out, int max, int *n);
+/*
+ * Back to the queue for one more replica: state (queued), reason, the owners
+ * placement must now skip, and more attempts allowed (a replica is not a
+ * retry: it does not use up the job's attempts).
+ */
+int hubdb_job_await_replica(hubdb *db, int64_t job_id, int state, const char *reason,
+                            const char *owners, int64_t more_attempts);
+/* *placed 1 if the job's attempt was placed on (or run locally by) site. */
+int hubdb_attempt_was_on(hubdb *db, int64_t job_id, int64_t attempt, const char *site, int *placed);
 
 /* ---------- operator views (JSON added to the caller's objects) ---------- */
 

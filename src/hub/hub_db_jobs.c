@@ -58,7 +58,8 @@ static int collect_ids(sqlite3_stmt *st, int64_t *ids, int max, int *n)
 int hubdb_job_get(hubdb *db, int64_t job_id, hubdb_job *out)
 {
     sqlite3_stmt *st = store_stmt(db->st, "SELECT attempt, max_attempts, state, site, cores,"
-                                          " memory_mb, excluded FROM jobs WHERE id=?");
+                                          " memory_mb, excluded, verify_wanted, verify_owners"
+                                          " FROM jobs WHERE id=?");
     if (!st) return OP_ESTORE;
     sqlite3_bind_int64(st, 1, job_id);
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -72,6 +73,8 @@ int hubdb_job_get(hubdb *db, int64_t job_id, hubdb_job *out)
     out->cores = sqlite3_column_int(st, 4);
     out->memory_mb = sqlite3_column_int64(st, 5);
     snprintf(out->excluded, sizeof out->excluded, "%s", store_col_text(st, 6));
+    out->verify_wanted = sqlite3_column_int64(st, 7);
+    snprintf(out->verify_owners, sizeof out->verify_owners, "%s", store_col_text(st, 8));
     sqlite3_reset(st);
     return OP_OK;
 }
@@ -83,8 +86,8 @@ int hubdb_job_insert(hubdb *db, const hubdb_new_job *j, int64_t *job_id)
                                           " site_private, max_attempts, submitted_by,"
                                           " submitted_at, placed_at, notify, awaiting_approval,"
                                           " program, data_class, expected_ms, deadline_at,"
-                                          " may_defer)"
-                                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                                          " may_defer, deterministic)"
+                                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!st) return OP_ESTORE;
     store_bind_text(st, 1, j->name);
     sqlite3_bind_text(st, 2, j->kind, -1, SQLITE_TRANSIENT);
@@ -108,6 +111,7 @@ int hubdb_job_insert(hubdb *db, const hubdb_new_job *j, int64_t *job_id)
     sqlite3_bind_int64(st, 20, j->expected_ms);
     sqlite3_bind_int64(st, 21, j->deadline_at);
     sqlite3_bind_int(st, 22, j->may_defer);
+    sqlite3_bind_int(st, 23, j->deterministic);
     int rc = store_step_done(db->st, st);
     if (rc == OP_OK) *job_id = store_last_rowid(db->st);
     return rc;
@@ -138,8 +142,9 @@ int hubdb_jobs_queued(hubdb *db, int limit, int (*fn)(void *ctx, const hubdb_que
     sqlite3_stmt *sel = store_stmt(db->st, "SELECT id, attempt, cores, memory_mb, class_mask,"
                                            " origin, site_private, excluded, spec, explanation,"
                                            " kind, program, data_class, expected_ms,"
-                                           " deadline_at, may_defer, max_attempts"
-                                           " FROM jobs WHERE state='queued' AND"
+                                           " deadline_at, may_defer, max_attempts,"
+                                           " deterministic, verify_wanted, verify_class,"
+                                           " verify_owners FROM jobs WHERE state='queued' AND"
                                            " awaiting_approval=0 ORDER BY id LIMIT ?");
     if (!sel) return OP_ESTORE;
     sqlite3_bind_int(sel, 1, limit);
@@ -160,7 +165,11 @@ int hubdb_jobs_queued(hubdb *db, int limit, int (*fn)(void *ctx, const hubdb_que
                           .expected_ms = sqlite3_column_int64(sel, 13),
                           .deadline_at = sqlite3_column_int64(sel, 14),
                           .may_defer = sqlite3_column_int(sel, 15),
-                          .max_attempts = sqlite3_column_int64(sel, 16)};
+                          .max_attempts = sqlite3_column_int64(sel, 16),
+                          .deterministic = sqlite3_column_int(sel, 17),
+                          .verify_wanted = sqlite3_column_int64(sel, 18),
+                          .verify_class = (unsigned)sqlite3_column_int(sel, 19),
+                          .verify_owners = store_col_text(sel, 20)};
         if (fn(ctx, &q)) break;
     }
     sqlite3_reset(sel);

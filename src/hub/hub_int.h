@@ -13,6 +13,7 @@
  *   jobs.c       job state changes shared by the others (taken back, released, told)
  *   place.c      the placement pass
  *   results.c    results, checkpoints, jobs a site ran on its own
+ *   verifying.c  results from untrusted classes: replicas, quorum, trust, quarantine
  *   operator.c   the operator API: a table of commands
  *   outgoing.c   offers, acknowledgements, cancels and replies, sent after commit
  *   auditing.c   what the hub writes to its audit log
@@ -34,6 +35,7 @@
 #include "core/audit.h"
 #include "core/policy.h"
 #include "core/sched.h"
+#include "core/verify.h"
 #include "hub/hub_db.h"
 #include "io/auditlog.h"
 #include "io/bus.h"
@@ -89,6 +91,8 @@ typedef struct hub_site {
     char protections_off[128];
     cJSON *messages;         /* the site's own message counters, from its heartbeat */
     uint64_t witnessed_size; /* size of the site's last signed audit head logged here */
+    verify_trust vt;         /* verifying.c: its validated results and mismatches */
+    char quarantined[160];   /* why no work goes there until an operator clears it, or "" */
     cJSON *offers;           /* batched for this iteration, sent after commit */
     size_t offers_bytes;
     cJSON *acks;
@@ -168,6 +172,7 @@ typedef struct hub {
         int64_t cores, memory_mb, watts;
     } claim_limit[3];         /* per class (pod, car, dc): what a site may claim */
     fail_streak store_streak; /* failed commits in a row, for the log */
+    verify_params verify;     /* how results from untrusted classes are checked (policy) */
     uint64_t commits;         /* loop transactions committed, and their time in fsync'd COMMIT */
     int64_t commit_us;
 } hub;
@@ -321,11 +326,18 @@ void hub__handle_events(hub *h, hub_site *s, const cJSON *body);
 
 /* ---------- place.c ---------- */
 
-/* sched_allow_fn over the hub's policy (ctx: a hub__policy_ctx). */
+/*
+ * sched_allow_fn over the hub's policy and the verification rules (ctx: a
+ * hub__policy_ctx): quarantined sites, classes the job may not use because
+ * its result could not be checked there, owners that already hold one of
+ * its replicas, then the policy file.
+ */
 typedef struct hub__policy_ctx {
     hub *h;
     const jobspec *spec;
     int64_t now_ms;
+    unsigned unverifiable;     /* classes where its result could not be checked */
+    const char *const *owners; /* owners holding a replica, NULL-terminated, or NULL */
 } hub__policy_ctx;
 int hub__policy_allows(void *ctx, const sched_site *site, char *why, size_t why_len);
 /* Decides up to HUB_PLACE_BATCH queued jobs: placed (offer queued), failed, or still waiting. */
@@ -346,6 +358,40 @@ int hub__apply_local(hub *h, hub_site *s, const cJSON *item);
 void hub__handle_results(hub *h, hub_site *s, const cJSON *body);
 /* Adds the job's kept checkpoint to the inputs of the spec offered to a site. */
 void hub__attach_checkpoint(hub *h, int64_t job_id, cJSON *spec);
+/* A final state from the result of attempt on site_id: the row, that result applied, told. */
+int hub__finish(hub *h, int64_t job_id, int64_t attempt, const char *site_id, int state,
+                const char *reason);
+/* The site could not run it (its error in item): tried elsewhere, from its checkpoint if any. */
+int hub__hand_back(hub *h, hub_site *s, const cJSON *item, int64_t job_id, int64_t attempt,
+                   const char *error);
+
+/* ---------- verifying.c ---------- */
+
+/* The verification rules in force: the policy's, over the defaults. */
+void hub__verify_configure(hub *h);
+/* Every site's trust record from the store (after hub__load_sites). OP_ESTORE. */
+int hub__verify_load(hub *h);
+/* CLASS_* bits whose results need checking, for the job's kind and determinism. */
+unsigned hub__verify_unverifiable(const hub *h, int kind, int deterministic);
+/* The placement filter of a site for the job in ctx (hub__policy_allows calls it first). */
+int hub__verify_allows(const hub__policy_ctx *pc, const hub_site *s, char *why, size_t why_len);
+/*
+ * The job was placed on s: unless replicas of it are already recorded, how
+ * many results it needs (core/verify's plan) is stored, and for an
+ * untrusted site the plan is a step of its history. OP_ESTORE.
+ */
+int hub__verify_placed(hub *h, int64_t job_id, int64_t attempt, hub_site *s, int kind,
+                       int deterministic, int in_verification);
+/*
+ * A fresh result (r_*) of a job in verification (job->verify_wanted >= 2),
+ * from s, for an attempt placed there; live: it is the current attempt.
+ * Decides with every recorded replica: accepted (the job ends with the
+ * winner's result), another replica wanted, or given up; trust updated.
+ */
+int hub__verify_result(hub *h, hub_site *s, const cJSON *item, int64_t attempt,
+                       const hubdb_job *job, int64_t job_id, int live, const char *error);
+/* No more work for s (why kept, audited); its placed and running jobs are taken back. */
+void hub__quarantine(hub *h, hub_site *s, const char *why);
 
 /* ---------- operator.c ---------- */
 

@@ -56,6 +56,7 @@ hub *hub__new(void)
         free(h);
         return NULL;
     }
+    if (h) hub__verify_configure(h);
     return h;
 }
 
@@ -153,6 +154,7 @@ int hub__open_store(hub *h, const char *path, int synchronous_full)
 {
     int rc = hubdb_open(path, synchronous_full, &h->db);
     if (rc == OP_OK) rc = hub__load_sites(h);
+    if (rc == OP_OK) rc = hub__verify_load(h);
     if (rc == OP_OK) rc = hubdb_attach_audit(h->db, &h->audit);
     if (rc == OP_OK) h->head_size = h->head_size_committed = auditlog_size(h->audit);
     return rc;
@@ -208,6 +210,7 @@ static int load_policy(hub *h)
     }
     if (h->policy)
         log_info("hub", "policy version %d in force (%s)", policy_version(h->policy), path);
+    hub__verify_configure(h);
     return EXIT_OK;
 }
 

@@ -61,14 +61,17 @@ static int admit(hub *h, const jobspec *spec, const char *op_id, sched_site *vie
     }
     int rc = policy_check_submit(h->policy, op_id, spec, err, err_len);
     if (rc != OP_OK || h->n_sites == 0) return rc;
-    hub__policy_ctx pc = {h, spec, os_now_ms()};
-    sched_job job = {.cores = spec->cores,
-                     .memory_mb = spec->memory_mb,
-                     .class_mask = spec->class_mask,
-                     .origin = spec->origin,
-                     .site_private = spec->data_class == DATA_SITE_PRIVATE,
-                     .allowed = h->policy ? hub__policy_allows : NULL,
-                     .allowed_ctx = &pc};
+    hub__policy_ctx pc = {h, spec, os_now_ms(),
+                          hub__verify_unverifiable(h, spec->kind, jobspec_deterministic(spec)),
+                          NULL};
+    sched_job job = {
+        .cores = spec->cores,
+        .memory_mb = spec->memory_mb,
+        .class_mask = spec->class_mask,
+        .origin = spec->origin,
+        .site_private = spec->data_class == DATA_SITE_PRIVATE,
+        .allowed = h->policy || (pc.unverifiable & spec->class_mask) ? hub__policy_allows : NULL,
+        .allowed_ctx = &pc};
     sched_decision d;
     if (sched_place(view, h->n_sites, &job, &d) != OP_OK) return OP_ENOMEM;
     if (d.outcome == SCHED_IMPOSSIBLE) {
@@ -104,7 +107,8 @@ static int queue_job(hub *h, const cJSON *spec_json, const jobspec *spec, const 
                          .data_class = spec->data_class,
                          .expected_ms = spec->expected_s * 1000,
                          .deadline_at = spec->deadline_s ? now + spec->deadline_s * 1000 : 0,
-                         .may_defer = spec->deferrable};
+                         .may_defer = spec->deferrable,
+                         .deterministic = jobspec_deterministic(spec)};
     int rc = text ? hub__check(h, hubdb_job_insert(h->db, &row, job_id)) : OP_ESTORE;
     free(text);
     if (rc != OP_OK) {
@@ -522,6 +526,7 @@ static int op_policy_set(hub *h, op_call *c)
     free(h->policy_text);
     h->policy = p;
     h->policy_text = copy;
+    hub__verify_configure(h);
     h->placement_dirty = 1;
     log_info("hub", "operator %s set policy version %d (sha256 %.16s...)", c->op_id,
              policy_version(p), policy_hash(p));

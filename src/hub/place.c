@@ -13,6 +13,7 @@
 #include "core/jobstate.h"
 #include "hub/hub_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ typedef struct pending {
     int64_t memory_mb;
     char *explanation;
     char *spec;
+    int kind, deterministic, in_verification; /* what verification plans by */
 } pending;
 
 typedef struct pass {
@@ -37,11 +39,19 @@ typedef struct pass {
     pending *todo;
     int n_todo;
     int64_t now_ms;
+    int any_quarantined; /* a site is quarantined: every job needs the filter */
 } pass;
 
 int hub__policy_allows(void *ctx, const sched_site *site, char *why, size_t why_len)
 {
     hub__policy_ctx *pc = ctx;
+    /*
+     * The hub's fleet views point each site's id at its hub_site's id: the
+     * site itself without a search per candidate.
+     */
+    const hub_site *s = (const hub_site *)(const void *)(site->id - offsetof(hub_site, id));
+    int verdict = hub__verify_allows(pc, s, why, why_len);
+    if (verdict != POLICY_ALLOW || !pc->h->policy) return verdict;
     /* the job's draw there is its cores x the site's watts per core */
     return policy_check_site(pc->h->policy, pc->spec, site->id, site->class_bit, pc->now_ms,
                              site->watts_per_core * pc->spec->cores, why, why_len);
@@ -108,6 +118,9 @@ static void keep_decision(pass *p, const hubdb_queued *q, const sched_job *job, 
     t->cores = job->cores;
     t->memory_mb = job->memory_mb;
     t->explanation = d->explanation;
+    t->kind = jobspec_kind_of(q->kind);
+    t->deterministic = q->deterministic;
+    t->in_verification = q->verify_owners[0] != '\0';
     if (d->outcome == SCHED_PLACED) {
         t->spec = strdup(q->spec_json);
         reserve_in_view(p, job, d->site_index, strlen(q->spec_json));
@@ -122,13 +135,16 @@ static int decide(void *ctx, const hubdb_queued *q)
     int next = JOB_QUEUED;
     if (jobstate_next(JOB_QUEUED, q->attempt, q->max_attempts, JOB_EV_PLACE, &next) != OP_OK)
         return 0; /* no attempt left to place: not the pass's to decide */
-    char excluded_text[1024];
-    const char *excluded[64];
+    char excluded_text[1024], owners_text[512];
+    const char *excluded[64], *owners[32];
     snprintf(excluded_text, sizeof excluded_text, "%s", q->excluded);
     split_excluded(excluded_text, excluded, 64);
+    snprintf(owners_text, sizeof owners_text, "%s", q->verify_owners);
+    split_excluded(owners_text, owners, 32);
     sched_job job = {.cores = q->cores,
                      .memory_mb = q->memory_mb,
-                     .class_mask = q->class_mask,
+                     /* the replicas of a job in verification may be kept to some classes */
+                     .class_mask = q->class_mask & (q->verify_class ? q->verify_class : CLASS_ALL),
                      .origin = q->origin,
                      .site_private = q->site_private,
                      .excluded = excluded,
@@ -146,8 +162,11 @@ static int decide(void *ctx, const hubdb_queued *q)
     jobspec spec;
     char program[JOBSPEC_MAX_ARG_BYTES];
     policy_view(q, &job, &spec, program);
-    hub__policy_ctx pc = {h, &spec, p->now_ms};
-    if (h->policy) {
+    hub__policy_ctx pc = {h, &spec, p->now_ms,
+                          hub__verify_unverifiable(h, spec.kind, q->deterministic),
+                          owners[0] ? owners : NULL};
+    /* without a rule to apply the scheduler may take its faster paths */
+    if (h->policy || p->any_quarantined || pc.owners || (pc.unverifiable & job.class_mask)) {
         job.allowed = hub__policy_allows;
         job.allowed_ctx = &pc;
     }
@@ -184,6 +203,9 @@ static int record_placed(hub *h, const pending *t, int64_t now)
                                       now + h->lease_ms, t->explanation)) != OP_OK)
         return OP_ESTORE;
     hub__job_event(h, t->id, t->attempt, s->id, "placed", t->explanation);
+    if (hub__verify_placed(h, t->id, t->attempt, s, t->kind, t->deterministic,
+                           t->in_verification) != OP_OK)
+        return OP_ESTORE;
     s->reserved_cores += t->cores;
     s->reserved_memory_mb += t->memory_mb;
     s->reserved_jobs++;
@@ -225,6 +247,8 @@ void hub__place_pass(hub *h)
 {
     if (h->n_sites == 0) return;
     pass p = {.h = h, .now_ms = os_now_ms()};
+    for (size_t i = 0; i < h->n_sites && !p.any_quarantined; i++)
+        p.any_quarantined = h->sites[i].quarantined[0] != '\0';
     p.view = calloc(h->n_sites, sizeof *p.view);
     p.todo = calloc(HUB_PLACE_BATCH, sizeof *p.todo);
     if (p.view && p.todo) {

@@ -77,6 +77,7 @@ static int load_site_row(void *ctx, const hubdb_site_row *row)
     /* Grace period: every known site is presumed alive until it stays silent, except one
      * that said goodbye: it left, and takes no work until it is heard again. */
     s->departed = row->departed;
+    snprintf(s->quarantined, sizeof s->quarantined, "%s", row->quarantined ? row->quarantined : "");
     s->alive = !row->departed;
     s->last_heartbeat_mono = os_mono_ms();
     return OP_OK;

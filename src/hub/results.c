@@ -72,9 +72,8 @@ void hub__attach_checkpoint(hub *h, int64_t job_id, cJSON *spec)
 
 /* ---------- results ---------- */
 
-/* A job's final state from an applied result: its row, the result marked applied, the event. */
-static int apply_final(hub *h, int64_t job_id, int64_t attempt, const char *site_id, int state,
-                       const char *reason)
+int hub__finish(hub *h, int64_t job_id, int64_t attempt, const char *site_id, int state,
+                const char *reason)
 {
     if (hub__check(h, hubdb_job_finish(h->db, job_id, attempt, state, reason, os_now_ms())) !=
         OP_OK)
@@ -152,7 +151,7 @@ static int apply_earlier_success(hub *h, hub_site *s, const incoming *r, const h
     char reason[160];
     snprintf(reason, sizeof reason, "exit code 0 (attempt %lld on %s finished first)",
              (long long)r->attempt, s->id);
-    return apply_final(h, r->job_id, r->attempt, s->id, next, reason);
+    return hub__finish(h, r->job_id, r->attempt, s->id, next, reason);
 }
 
 static void note_stale(hub *h, hub_site *s, const incoming *r, const hubdb_job *job)
@@ -167,18 +166,36 @@ static void note_stale(hub *h, hub_site *s, const incoming *r, const hubdb_job *
     hub__job_event(h, r->job_id, r->attempt, s->id, "stale-result", detail);
 }
 
-/*
- * The site could not run it (e.g. its sandbox failed, or it left): tried
- * elsewhere, from the checkpoint it handed back if any.
- */
-static int hand_back(hub *h, hub_site *s, const cJSON *item, const incoming *r)
+/* The site could not run it (e.g. its sandbox failed, or it left). */
+int hub__hand_back(hub *h, hub_site *s, const cJSON *item, int64_t job_id, int64_t attempt,
+                   const char *error)
 {
-    if (keep_checkpoint(h, r->job_id, r->attempt,
-                        cJSON_GetObjectItemCaseSensitive(item, "checkpoint")) != OP_OK)
+    if (keep_checkpoint(h, job_id, attempt, cJSON_GetObjectItemCaseSensitive(item, "checkpoint")) !=
+        OP_OK)
         return OP_ESTORE;
     char why[300];
-    snprintf(why, sizeof why, "%s could not run it: %.200s", s->id, r->error);
-    hub__requeue(h, r->job_id, why, 1, 1);
+    snprintf(why, sizeof why, "%s could not run it: %.200s", s->id, error);
+    hub__requeue(h, job_id, why, 1, 1);
+    return OP_OK;
+}
+
+/*
+ * 1 if the attempt was placed on s (or s ran the job on its own): a site
+ * answers only for its own attempts. Without this check a site could record
+ * a result under another site's attempt (the first copy of (job, attempt)
+ * is the one kept) or finish any unfinished job as an "earlier attempt".
+ */
+static int answers_own_attempt(hub *h, hub_site *s, const incoming *r, int *own)
+{
+    if (hub__check(h, hubdb_attempt_was_on(h->db, r->job_id, r->attempt, s->id, own)) != OP_OK)
+        return OP_ESTORE;
+    if (!*own) {
+        h->tx_counted.results_stale++;
+        log_warn("hub",
+                 "result from %s for job %lld attempt %lld, which was not placed there:"
+                 " dropped",
+                 s->id, (long long)r->job_id, (long long)r->attempt);
+    }
     return OP_OK;
 }
 
@@ -196,7 +213,7 @@ static int apply_current(hub *h, hub_site *s, const incoming *r, const hubdb_job
         snprintf(reason, sizeof reason, "exit code %lld", (long long)r->exit_code);
     if (!local)
         hub__release(h, s->id, job->cores, job->memory_mb); /* a local job reserved nothing */
-    return apply_final(h, r->job_id, r->attempt, s->id, next, reason);
+    return hub__finish(h, r->job_id, r->attempt, s->id, next, reason);
 }
 
 int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local)
@@ -209,7 +226,9 @@ int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local)
         jsonx_add_int(ack, "attempt", r.attempt);
         hub__add_to_batch(&s->acks, ack);
     }
-    int fresh;
+    int own = 1, fresh;
+    if (!local && answers_own_attempt(h, s, &r, &own) != OP_OK) return OP_ESTORE;
+    if (!own) return OP_OK;
     if (record_result(h, s, item, &r, &fresh) != OP_OK) return OP_ESTORE;
     if (!fresh) {
         h->tx_counted.results_duplicate++;
@@ -227,6 +246,8 @@ int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local)
     }
     if (rc != OP_OK) return OP_ESTORE;
     int live = jobstate_result_applies(job.state, job.attempt, job.site, r.attempt, s->id);
+    if (!local && job.verify_wanted >= 2 && !jobstate_terminal(job.state))
+        return hub__verify_result(h, s, item, r.attempt, &job, r.job_id, live, r.error);
     if (!live && !local &&
         jobstate_earlier_success_wins(job.state, job.attempt, r.attempt, r.success))
         return apply_earlier_success(h, s, &r, &job);
@@ -234,7 +255,8 @@ int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local)
         note_stale(h, s, &r, &job);
         return OP_OK;
     }
-    if (r.error && jsonx_str(item, "retryable")) return hand_back(h, s, item, &r);
+    if (r.error && jsonx_str(item, "retryable"))
+        return hub__hand_back(h, s, item, r.job_id, r.attempt, r.error);
     return apply_current(h, s, &r, &job, local);
 }
 
@@ -271,7 +293,8 @@ static int record_local_job(hub *h, hub_site *s, const cJSON *spec_json, const j
                          .program = spec->argc > 0 ? spec->argv[0] : NULL,
                          .data_class = spec->data_class,
                          .expected_ms = spec->expected_s * 1000,
-                         .may_defer = spec->deferrable};
+                         .may_defer = spec->deferrable,
+                         .deterministic = jobspec_deterministic(spec)};
     int rc = hub__check(h, hubdb_job_insert(h->db, &row, job_id));
     free(text);
     return rc;

@@ -165,7 +165,12 @@ static void build_route_command(site *s, site_job *j, route_command *cmd)
     cmd->argv[n++] = s->route_program;
     cmd->argv[n++] = "route";
     cmd->argv[n++] = j->spec.inputs[0].name;
-    cmd->argv[n++] = "--time-limit";
+    if (j->spec.route_iterations > 0) { /* reproducible: no time limit (the wall limit holds) */
+        snprintf(cmd->limit, sizeof cmd->limit, "%lld", (long long)j->spec.route_iterations);
+        cmd->argv[n++] = "--iterations";
+    } else {
+        cmd->argv[n++] = "--time-limit";
+    }
     cmd->argv[n++] = cmd->limit;
     cmd->argv[n++] = "--seed";
     cmd->argv[n++] = cmd->seed;
