@@ -100,10 +100,14 @@ void cli__print_jobs(FILE *out, const cJSON *data)
 }
 
 /* Messages a site dropped (forged, replayed, unsigned ...), from its heartbeat. */
-/* The site's status, or "no-store" while an alive site says it cannot store (a full disk). */
+/*
+ * The site's status; "quarantined" when the hub gives it no work (why: below
+ * the table), "no-store" while an alive site says it cannot store (a full disk).
+ */
 static const char *site_status(const cJSON *s)
 {
     const char *status = cli__text(s, "status", "");
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(s, "quarantined"))) return "quarantined";
     if (strcmp(status, "alive") == 0 &&
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "store_failing")))
         return "no-store";
@@ -158,13 +162,19 @@ static void print_site_row(FILE *out, const cJSON *s, int id_w, int owner_w, int
     else
         snprintf(age_s, sizeof age_s, "%.1fs", (double)age / 1000.0);
     site_power(s, now_ms, next_s, leaves_s);
-    int64_t trust = 0;
-    jsonx_int(s, "trust", 0, 100, &trust);
+    /* TRUST: "own" for the operator's own classes, else validated results in a row / needed */
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(s, "trust");
+    char trust_s[32];
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "trusted_class")))
+        snprintf(trust_s, sizeof trust_s, "own");
+    else
+        snprintf(trust_s, sizeof trust_s, "%lld/%lld", (long long)cli__count(t, "valid_in_a_row"),
+                 (long long)cli__count(t, "needed"));
     fprintf(out, "%-*.*s %-5s ", id_w, id_w, cli__text(s, "id", ""), cli__text(s, "class", ""));
     if (owner_w) fprintf(out, "%-*.*s ", owner_w, owner_w, cli__text(s, "owner", ""));
-    fprintf(out, "%-8s %-9s %-11s %7.0f W %-9s %-7s %-8s %-5lld %-5lld %-8lld %s\n", site_status(s),
+    fprintf(out, "%-11s %-9s %-11s %7.0f W %-9s %-7s %-8s %-5lld %-7s %-8lld %s\n", site_status(s),
             cores_s, mem_s, headroom, next_s, leaves_s, age_s, (long long)cli__count(s, "jobs"),
-            (long long)trust, (long long)site_rejected(s), cli__text(s, "protections_off", "none"));
+            trust_s, (long long)site_rejected(s), cli__text(s, "protections_off", "none"));
 }
 
 void cli__print_sites(FILE *out, const cJSON *data, int64_t now_ms)
@@ -179,10 +189,15 @@ void cli__print_sites(FILE *out, const cJSON *data, int64_t now_ms)
     }
     fprintf(out, "%-*s %-5s ", id_w, "SITE", "CLASS");
     if (owner_w) fprintf(out, "%-*s ", owner_w, "OWNER");
-    fprintf(out, "%-8s %-9s %-11s %-9s %-9s %-7s %-8s %-5s %-5s %-8s %s\n", "STATUS", "CORES",
+    fprintf(out, "%-11s %-9s %-11s %-9s %-9s %-7s %-8s %-5s %-7s %-8s %s\n", "STATUS", "CORES",
             "MEM MB", "HEADROOM", "NEXT 1H", "LEAVES", "HEARTBT", "JOBS", "TRUST", "REJECTED",
             "PROTECTIONS OFF");
     cJSON_ArrayForEach(s, sites) print_site_row(out, s, id_w, owner_w, now_ms);
+    cJSON_ArrayForEach(s, sites)
+    {
+        const char *why = cli__text(s, "quarantined", NULL);
+        if (why) fprintf(out, "%s is quarantined: %s\n", cli__text(s, "id", ""), why);
+    }
 }
 
 void cli__print_per_site(FILE *out, const cJSON *per_site)

@@ -301,7 +301,22 @@ static cJSON *site_power_view(const hub_site *s)
     return p;
 }
 
-static cJSON *site_view(const hub_site *s, int64_t now_mono)
+/* What verification knows of the site: trusted class, or its validated run against the need. */
+static void site_trust_view(const hub *h, const hub_site *s, cJSON *o)
+{
+    cJSON *t = cJSON_AddObjectToObject(o, "trust");
+    if (!t) return;
+    int trusted =
+        (s->class_bit & h->verify.trusted_classes) && !(s->class_bit & h->verify.untrusted_classes);
+    cJSON_AddBoolToObject(t, "trusted_class", trusted);
+    jsonx_add_int(t, "valid_in_a_row", s->vt.consecutive_valid);
+    jsonx_add_int(t, "needed", verify_trust_needed(&h->verify, &s->vt, NULL));
+    jsonx_add_int(t, "total_valid", s->vt.total_valid);
+    jsonx_add_int(t, "mismatches", s->vt.mismatches);
+    if (s->quarantined[0]) cJSON_AddStringToObject(o, "quarantined", s->quarantined);
+}
+
+static cJSON *site_view(const hub *h, const hub_site *s, int64_t now_mono)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -321,7 +336,7 @@ static cJSON *site_view(const hub_site *s, int64_t now_mono)
     jsonx_add_int(o, "jobs", s->reserved_jobs);
     jsonx_add_int(o, "running_reported", s->reported_running);
     jsonx_add_int(o, "heartbeat_age_ms", s->heard ? now_mono - s->last_heartbeat_mono : -1);
-    jsonx_add_int(o, "trust", s->trust);
+    site_trust_view(h, s, o);
     cJSON_AddStringToObject(o, "protections_off", s->protections_off);
     cJSON_AddBoolToObject(o, "store_failing", s->store_failing);
     if (s->claims_capped[0]) cJSON_AddStringToObject(o, "claims_capped", s->claims_capped);
@@ -336,7 +351,7 @@ static int op_sites(hub *h, op_call *c)
     cJSON *arr = cJSON_AddArrayToObject(c->data, "sites");
     int64_t now_mono = os_mono_ms();
     for (size_t i = 0; arr && i < h->n_sites; i++) {
-        cJSON *o = site_view(&h->sites[i], now_mono);
+        cJSON *o = site_view(h, &h->sites[i], now_mono);
         if (!o) break;
         cJSON_AddItemToArray(arr, o);
     }

@@ -115,10 +115,11 @@ void hub__flush_outgoing(hub *h)
         hub__discard_outgoing(h);
         return;
     }
-    for (size_t i = 0; i < h->n_sites; i++)
-        flush_site_batches(h, &h->sites[i]);
-    for (int i = 0; i < h->n_operators; i++)
-        if (h->operators[i].done) flush_operator_done(h, &h->operators[i]);
+    /*
+     * Replies first: a site's welcome must reach it before the offers placed
+     * on it in the same iteration, which it ignores until it is enrolled
+     * (the broker keeps one publisher's order on a topic).
+     */
     while (h->replies) {
         hub_reply *r = h->replies;
         h->replies = r->next;
@@ -128,6 +129,10 @@ void hub__flush_outgoing(hub *h)
         free(r);
     }
     h->replies_tail = NULL;
+    for (size_t i = 0; i < h->n_sites; i++)
+        flush_site_batches(h, &h->sites[i]);
+    for (int i = 0; i < h->n_operators; i++)
+        if (h->operators[i].done) flush_operator_done(h, &h->operators[i]);
 }
 
 void hub__discard_outgoing(hub *h)

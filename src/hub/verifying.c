@@ -131,8 +131,7 @@ static int judge(hub *h, hub_site *s, int outcome)
     if (store_trust(h, "owner", s->owner, &owner, what) != OP_OK) return OP_ESTORE;
     if (site_caught || (owner.quarantined && !s->quarantined[0])) {
         char why[160];
-        snprintf(why, sizeof why, "%u results disagreed with the accepted ones (last at %lld)",
-                 s->vt.mismatches, (long long)now);
+        snprintf(why, sizeof why, "%u results disagreed with the accepted ones", s->vt.mismatches);
         hub__quarantine(h, s, why);
     }
     if (outcome == VERIFY_MISMATCH || owner_caught) return spread_to_owner_sites(h, s, &owner);
