@@ -371,7 +371,8 @@ static int verify_untrusted(policy *p, parser *ps, const token *tok, int n)
 static int verify_checks(policy *p, parser *ps, const token *tok, int n)
 {
     int on_trusted = n == 4 && strcmp(tok[3].text, "trusted") == 0;
-    if (n != 4 || strcmp(tok[2].text, "on") != 0 || (!on_trusted && strcmp(tok[3].text, "any")))
+    if (n != 4 || strcmp(tok[2].text, "on") != 0 ||
+        (!on_trusted && strcmp(tok[3].text, "any") != 0))
         return fail(ps, n > 2 ? tok[2].col : tok[1].col,
                     "expected 'verify checks on trusted' or 'verify checks on any'");
     if (p->verify.checks.line)
