@@ -14,6 +14,11 @@
 #define POLICY_MAX_TOKENS 40
 #define POLICY_MAX_TEXT (256 * 1024)
 
+/* Where a verify setting was stated (line 0: not stated, the default holds). */
+typedef struct where {
+    int line, col;
+} where;
+
 typedef struct name_list {
     char names[POLICY_MAX_NAMES][64];
     int n;
@@ -62,6 +67,11 @@ struct policy {
         name_list programs;
         int line;
     } commands[3];
+    struct {
+        verify_params params; /* verify_params_default, then the verify lines */
+        where untrusted, checks, quorum, trust_after, quarantine_after, max_replicas, spot_check;
+        where kind[VERIFY_MAX_KINDS]; /* where params.kinds[i] was ruled (col: its value) */
+    } verify;
 };
 
 typedef struct token {
@@ -329,6 +339,194 @@ static int stmt_commands(policy *p, parser *ps, const token *tok, int n)
     return OP_OK;
 }
 
+/* The settings a verify line may name, for messages. */
+#define VERIFY_SETTINGS                                                                            \
+    "untrusted, checks, quorum, trust-after, quarantine-after, max-replicas, spot-check, or a "    \
+    "job kind: exec, noop, route"
+
+/* "line N" when the setting was stated, "the default" when not. */
+static const char *stated(const where *w, char *buf, size_t len)
+{
+    if (!w->line) return "the default";
+    snprintf(buf, len, "line %d", w->line);
+    return buf;
+}
+
+/* verify untrusted SITECLASS...: the rest of the classes become the trusted ones. */
+static int verify_untrusted(policy *p, parser *ps, const token *tok, int n)
+{
+    if (p->verify.untrusted.line)
+        return fail(ps, tok[0].col, "verify untrusted already ruled on line %d: contradictory",
+                    p->verify.untrusted.line);
+    unsigned classes;
+    int rc = parse_classes(ps, tok, 2, n, &classes);
+    if (rc != OP_OK) return rc;
+    p->verify.params.untrusted_classes = classes;
+    p->verify.params.trusted_classes = CLASS_ALL & ~classes;
+    p->verify.untrusted = (where){ps->line, tok[0].col};
+    return OP_OK;
+}
+
+/* verify checks on trusted|any */
+static int verify_checks(policy *p, parser *ps, const token *tok, int n)
+{
+    int on_trusted = n == 4 && strcmp(tok[3].text, "trusted") == 0;
+    if (n != 4 || strcmp(tok[2].text, "on") != 0 ||
+        (!on_trusted && strcmp(tok[3].text, "any") != 0))
+        return fail(ps, n > 2 ? tok[2].col : tok[1].col,
+                    "expected 'verify checks on trusted' or 'verify checks on any'");
+    if (p->verify.checks.line)
+        return fail(ps, tok[0].col, "verify checks already ruled on line %d: contradictory",
+                    p->verify.checks.line);
+    p->verify.params.reexec_on_trusted = on_trusted;
+    p->verify.checks = (where){ps->line, tok[3].col};
+    return OP_OK;
+}
+
+/* verify spot-check P */
+static int verify_spot_check(policy *p, parser *ps, const token *tok, int n)
+{
+    double prob;
+    if (n != 3) return fail(ps, tok[0].col, "expected 'verify spot-check P' (0 < P <= 1)");
+    if (util_parse_double(tok[2].text, &prob) != OP_OK || !(prob > 0) || prob > 1)
+        return fail(ps, tok[2].col, "spot-check needs a probability P, 0 < P <= 1 (e.g. 0.02)");
+    if (p->verify.spot_check.line)
+        return fail(ps, tok[0].col, "verify spot-check already set on line %d: contradictory",
+                    p->verify.spot_check.line);
+    p->verify.params.spot_check_floor = prob;
+    p->verify.spot_check = (where){ps->line, tok[2].col};
+    return OP_OK;
+}
+
+/* verify quorum|trust-after|quarantine-after|max-replicas N */
+static int verify_number(policy *p, parser *ps, const token *tok, int n)
+{
+    struct {
+        const char *name;
+        uint32_t *field;
+        where *at;
+        int64_t min, max;
+    } settings[] = {
+        {"quorum", &p->verify.params.quorum, &p->verify.quorum, 2, VERIFY_MAX_RESULTS},
+        {"trust-after", &p->verify.params.trust_after, &p->verify.trust_after, 1, 1000},
+        {"quarantine-after", &p->verify.params.quarantine_after, &p->verify.quarantine_after, 1,
+         100},
+        {"max-replicas", &p->verify.params.max_replicas, &p->verify.max_replicas, 2,
+         VERIFY_MAX_RESULTS},
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        if (strcmp(tok[1].text, settings[i].name) != 0) continue;
+        int64_t v;
+        if (n != 3) return fail(ps, tok[0].col, "expected 'verify %s N'", settings[i].name);
+        if (util_parse_i64(tok[2].text, settings[i].min, settings[i].max, &v) != OP_OK)
+            return fail(ps, tok[2].col, "verify %s needs an integer from %lld to %lld",
+                        settings[i].name, (long long)settings[i].min, (long long)settings[i].max);
+        if (settings[i].at->line)
+            return fail(ps, tok[0].col, "verify %s already set on line %d: contradictory",
+                        settings[i].name, settings[i].at->line);
+        *settings[i].field = (uint32_t)v;
+        *settings[i].at = (where){ps->line, tok[2].col};
+        return OP_OK;
+    }
+    return fail(ps, tok[1].col, "unknown verify setting '%.40s' (" VERIFY_SETTINGS ")",
+                tok[1].text);
+}
+
+/* verify KIND replicas N | adaptive | trusted-only: one rule per kind. */
+static int verify_kind(policy *p, parser *ps, const token *tok, int n, int kind)
+{
+    verify_kind_rule rule = {kind, 0, 0};
+    const char *how = tok[2].text;
+    int64_t replicas = 0;
+    if (strcmp(how, "replicas") == 0) {
+        if (n != 4 || util_parse_i64(tok[3].text, 1, VERIFY_MAX_RESULTS, &replicas) != OP_OK)
+            return fail(ps, n > 3 ? tok[3].col : tok[2].col,
+                        "replicas needs N from 1 (never checked) to %d", VERIFY_MAX_RESULTS);
+        rule.replicas = (uint32_t)replicas;
+    } else if (strcmp(how, "trusted-only") == 0 && n == 3) {
+        rule.trusted_only = 1;
+    } else if (strcmp(how, "adaptive") != 0 || n != 3) {
+        return fail(ps, tok[2].col,
+                    "expected 'verify %s replicas N', 'verify %s adaptive' or "
+                    "'verify %s trusted-only'",
+                    tok[1].text, tok[1].text, tok[1].text);
+    }
+    verify_params *vp = &p->verify.params;
+    for (size_t i = 0; i < vp->n_kinds; i++)
+        if (vp->kinds[i].kind == kind)
+            return fail(ps, tok[0].col, "verify %s already ruled on line %d: contradictory",
+                        tok[1].text, p->verify.kind[i].line);
+    if (vp->n_kinds == VERIFY_MAX_KINDS)
+        return fail(ps, tok[0].col, "more than %d verify kind rules", VERIFY_MAX_KINDS);
+    p->verify.kind[vp->n_kinds] = (where){ps->line, tok[n - 1].col};
+    vp->kinds[vp->n_kinds++] = rule;
+    return OP_OK;
+}
+
+/* verify ...: the first word after "verify" says which rule. */
+static int stmt_verify(policy *p, parser *ps, const token *tok, int n)
+{
+    if (n < 3)
+        return fail(ps, n > 1 ? tok[1].col : tok[0].col,
+                    "expected 'verify SETTING VALUE' (" VERIFY_SETTINGS ")");
+    const char *what = tok[1].text;
+    if (strcmp(what, "untrusted") == 0) return verify_untrusted(p, ps, tok, n);
+    if (strcmp(what, "checks") == 0) return verify_checks(p, ps, tok, n);
+    if (strcmp(what, "spot-check") == 0) return verify_spot_check(p, ps, tok, n);
+    int kind = kind_of(what);
+    if (kind) return verify_kind(p, ps, tok, n, kind);
+    return verify_number(p, ps, tok, n);
+}
+
+/*
+ * Rules that only contradict each other once the whole file is read (the
+ * order of lines does not matter): the quorum must fit in max-replicas, a
+ * kind's fixed replicas between the two, and checks on trusted classes or a
+ * trusted-only kind need a trusted class to exist.
+ */
+static int verify_finish(policy *p, parser *ps)
+{
+    const verify_params *vp = &p->verify.params;
+    char a[32], b[32];
+    if (vp->quorum > vp->max_replicas) {
+        const where *at = p->verify.max_replicas.line ? &p->verify.max_replicas : &p->verify.quorum;
+        ps->line = at->line;
+        return fail(ps, at->col,
+                    "quorum %u (%s) exceeds max-replicas %u (%s): no job could reach it",
+                    vp->quorum, stated(&p->verify.quorum, a, sizeof a), vp->max_replicas,
+                    stated(&p->verify.max_replicas, b, sizeof b));
+    }
+    for (size_t i = 0; i < vp->n_kinds; i++) {
+        uint32_t r = vp->kinds[i].replicas;
+        const char *kind = jobspec_kind_name(vp->kinds[i].kind);
+        ps->line = p->verify.kind[i].line;
+        if (r > vp->max_replicas)
+            return fail(ps, p->verify.kind[i].col,
+                        "verify %s replicas %u exceeds max-replicas %u (%s): a job gives up "
+                        "after %u results",
+                        kind, r, vp->max_replicas, stated(&p->verify.max_replicas, a, sizeof a),
+                        vp->max_replicas);
+        if (r >= 2 && r < vp->quorum)
+            return fail(ps, p->verify.kind[i].col,
+                        "verify %s replicas %u is below the quorum %u (%s): a job needs %u "
+                        "agreeing results anyway",
+                        kind, r, vp->quorum, stated(&p->verify.quorum, a, sizeof a), vp->quorum);
+        if (vp->kinds[i].trusted_only && !vp->trusted_classes)
+            return fail(ps, p->verify.kind[i].col,
+                        "verify %s trusted-only, but 'verify untrusted' on line %d leaves no "
+                        "trusted class: it could never run",
+                        kind, p->verify.untrusted.line);
+    }
+    if (vp->reexec_on_trusted && !vp->trusted_classes) {
+        ps->line = p->verify.checks.line;
+        return fail(ps, p->verify.checks.col,
+                    "checks on trusted, but 'verify untrusted' on line %d leaves no trusted "
+                    "class: contradictory",
+                    p->verify.untrusted.line);
+    }
+    return OP_OK;
+}
+
 /* The statements, by their first word. */
 static const struct {
     const char *keyword;
@@ -336,7 +534,7 @@ static const struct {
 } statements[] = {
     {"version", stmt_version}, {"submit", stmt_submit},     {"local", stmt_local},
     {"data", stmt_data},       {"window", stmt_window},     {"power", stmt_power},
-    {"approve", stmt_approve}, {"commands", stmt_commands},
+    {"approve", stmt_approve}, {"commands", stmt_commands}, {"verify", stmt_verify},
 };
 
 static int statement(policy *p, parser *ps, const token *tok, int n)
@@ -346,7 +544,7 @@ static int statement(policy *p, parser *ps, const token *tok, int n)
             return statements[i].parse(p, ps, tok, n);
     return fail(ps, tok[0].col,
                 "unknown statement '%s' (version, submit, data, window, power, approve, commands,"
-                " local)",
+                " local, verify)",
                 tok[0].text);
 }
 
@@ -359,6 +557,7 @@ int policy_parse(const char *text, const char *name, policy **out, char *err, si
     policy *p = calloc(1, sizeof *p);
     if (!p) return OP_ENOMEM;
     util_sha256_hex(text, strlen(text), p->hash);
+    verify_params_default(&p->verify.params);
     parser ps = {name, 0, err, err_len};
     const char *line = text;
     int rc = OP_OK;
@@ -396,6 +595,7 @@ int policy_parse(const char *text, const char *name, policy **out, char *err, si
         snprintf(err, err_len, "%s:1:1: 'version N' is required", name);
         rc = OP_EINVAL;
     }
+    if (rc == OP_OK) rc = verify_finish(p, &ps);
     if (rc != OP_OK) {
         free(p);
         return rc;
@@ -503,4 +703,14 @@ int policy_needs_approval(const policy *p, const jobspec *spec)
 int policy_allows_local(const policy *p, int kind)
 {
     return p && (p->local_kinds & (1u << kind)) != 0;
+}
+
+void policy_verify_params(const policy *p, verify_params *out)
+{
+    if (!out) return;
+    if (!p) {
+        verify_params_default(out);
+        return;
+    }
+    *out = p->verify.params;
 }

@@ -13,9 +13,18 @@
  *   commands SITECLASS PROGRAM...           the programs exec jobs may run there
  *   local KIND[,KIND]                       (a site's own policy) kinds it runs when
  *                                           submitted on the site itself, also offline
+ *   verify untrusted SITECLASS...           classes whose results need checking (car);
+ *                                           the others are trusted (settle a job alone)
+ *   verify KIND replicas N|adaptive|trusted-only
+ *                                           N >= 2: always N replicas; 1: never checked;
+ *                                           adaptive (the default); trusted classes only
+ *   verify checks on trusted|any            where the check replicas run
+ *   verify quorum|trust-after|quarantine-after|max-replicas N
+ *   verify spot-check P                     floor of the check probability (0 < P <= 1)
  *
  * Without a statement for something, it is allowed, except: once any
- * "submit" line exists, kinds and operators not listed may not submit.
+ * "submit" line exists, kinds and operators not listed may not submit; and
+ * verification follows verify_params_default unless a verify line says else.
  * Two statements about the same thing are a contradiction and an error.
  * Errors name the file, line and column: "policy:7:12: unknown site class 'boat'".
  * The hub evaluates its policy at submission and placement; a site
@@ -25,6 +34,7 @@
 #define OUTPOST_POLICY_H
 
 #include "core/jobspec.h"
+#include "core/verify.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -59,5 +69,13 @@ int policy_allows_local(const policy *p, int kind);
 
 /* 1 if the job needs an operator's approval before placement. */
 int policy_needs_approval(const policy *p, const jobspec *spec);
+
+/*
+ * The verification rules of the policy over verify_params_default's values
+ * (p may be NULL: the defaults). out is the caller's and is filled whole;
+ * the values were checked at parse time (quorum <= max-replicas, each kind's
+ * replicas within them, kinds[] within VERIFY_MAX_KINDS).
+ */
+void policy_verify_params(const policy *p, verify_params *out);
 
 #endif

@@ -1,5 +1,5 @@
-/* Unit tests of the policy language (src/policy.c): each rule type, defaults, contradictions
- * and malformed files reported with line and column. */
+/* Unit tests of the policy language (src/core/policy.c): each rule type, the verification rules,
+ * defaults, contradictions and malformed files reported with line and column. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "core/jobspec.h"
 #include "core/policy.h"
+#include "core/verify.h"
 #include "helpers/testkit.h"
 
 #include <stdio.h>
@@ -207,6 +208,193 @@ static void test_malformed_and_contradictory(void **state)
     parse_err("version 0\n", "version needs a positive integer");
 }
 
+/* Field by field: a struct copy need not carry the padding that memcmp would compare. */
+static void assert_params_equal(const verify_params *a, const verify_params *b)
+{
+    assert_int_equal(a->untrusted_classes, b->untrusted_classes);
+    assert_int_equal(a->trusted_classes, b->trusted_classes);
+    assert_int_equal(a->trust_after, b->trust_after);
+    assert_true(a->spot_check_floor == b->spot_check_floor);
+    assert_true(a->spot_check_tainted == b->spot_check_tainted);
+    assert_int_equal(a->quarantine_after, b->quarantine_after);
+    assert_int_equal(a->quorum, b->quorum);
+    assert_int_equal(a->max_replicas, b->max_replicas);
+    assert_int_equal(a->reexec_on_trusted, b->reexec_on_trusted);
+    assert_int_equal(a->n_kinds, b->n_kinds);
+    for (size_t i = 0; i < a->n_kinds; i++) {
+        assert_int_equal(a->kinds[i].kind, b->kinds[i].kind);
+        assert_int_equal(a->kinds[i].replicas, b->kinds[i].replicas);
+        assert_int_equal(a->kinds[i].trusted_only, b->kinds[i].trusted_only);
+    }
+}
+
+static void test_verify_defaults(void **state)
+{
+    (void)state;
+    verify_params want, got;
+    verify_params_default(&want);
+    memset(&got, 0xa5, sizeof got);
+    policy_verify_params(NULL, &got);
+    assert_params_equal(&got, &want);
+    /* A policy without verify lines leaves every value at its default. */
+    policy *p = parse_ok(sample);
+    memset(&got, 0xa5, sizeof got);
+    policy_verify_params(p, &got);
+    assert_params_equal(&got, &want);
+    policy_free(p);
+    policy_verify_params(NULL, NULL); /* no crash */
+}
+
+static void test_verify_statements(void **state)
+{
+    (void)state;
+    policy *p = parse_ok("version 4\n"
+                         "verify exec replicas 6     # before max-replicas: order does not matter\n"
+                         "verify untrusted car dc\n"
+                         "verify noop adaptive\n"
+                         "verify route trusted-only\n"
+                         "verify checks on trusted\n"
+                         "verify quorum 3\n"
+                         "verify trust-after 20\n"
+                         "verify quarantine-after 3\n"
+                         "verify max-replicas 7\n"
+                         "verify spot-check 0.05\n");
+    verify_params v;
+    policy_verify_params(p, &v);
+    assert_int_equal(v.untrusted_classes, CLASS_CAR | CLASS_DC);
+    assert_int_equal(v.trusted_classes, CLASS_POD);
+    assert_int_equal(v.reexec_on_trusted, 1);
+    assert_int_equal(v.quorum, 3);
+    assert_int_equal(v.trust_after, 20);
+    assert_int_equal(v.quarantine_after, 3);
+    assert_int_equal(v.max_replicas, 7);
+    assert_true(v.spot_check_floor == 0.05);
+    assert_true(v.spot_check_tainted == 0.5); /* no statement: the default */
+    assert_int_equal(v.n_kinds, 3);
+    verify_kind_rule want[3] = {
+        {JOB_KIND_EXEC, 6, 0}, {JOB_KIND_NOOP, 0, 0}, {JOB_KIND_ROUTE, 0, 1}};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(v.kinds[i].kind, want[i].kind);
+        assert_int_equal(v.kinds[i].replicas, want[i].replicas);
+        assert_int_equal(v.kinds[i].trusted_only, want[i].trusted_only);
+    }
+    policy_free(p);
+    /* Never checked, checks anywhere, every class untrusted (allowed: everything checked). */
+    p = parse_ok("version 1\nverify exec replicas 1\nverify checks on any\n"
+                 "verify untrusted pod car dc\nverify spot-check 1\n");
+    policy_verify_params(p, &v);
+    assert_int_equal(v.kinds[0].replicas, 1);
+    assert_int_equal(v.reexec_on_trusted, 0);
+    assert_int_equal(v.untrusted_classes, CLASS_ALL);
+    assert_int_equal(v.trusted_classes, 0);
+    assert_true(v.spot_check_floor == 1.0);
+    policy_free(p);
+    /* Cars trusted, only pods checked: the operator's call. */
+    p = parse_ok("version 1\nverify untrusted pod\n");
+    policy_verify_params(p, &v);
+    assert_int_equal(v.untrusted_classes, CLASS_POD);
+    assert_int_equal(v.trusted_classes, CLASS_CAR | CLASS_DC);
+    policy_free(p);
+}
+
+static void test_verify_malformed(void **state)
+{
+    (void)state;
+    parse_err("version 1\nverify\n", "test.policy:2:1: expected 'verify SETTING VALUE'");
+    parse_err("version 1\nverify quorum\n", "test.policy:2:8: expected 'verify SETTING VALUE'");
+    parse_err("version 1\nverify sometimes 3\n",
+              "test.policy:2:8: unknown verify setting 'sometimes' (untrusted, checks,");
+    parse_err("version 1\nverify untrusted boat\n",
+              "test.policy:2:18: unknown site class 'boat' (pod, car, dc)");
+    parse_err("version 1\nverify checks on nobody\n",
+              "test.policy:2:15: expected 'verify checks on trusted' or 'verify checks on any'");
+    parse_err("version 1\nverify checks trusted\n", "test.policy:2:15: expected 'verify checks");
+    parse_err("version 1\nverify quorum 1\n",
+              "test.policy:2:15: verify quorum needs an integer from 2 to 8");
+    parse_err("version 1\nverify quorum 9\n", "test.policy:2:15: verify quorum needs");
+    parse_err("version 1\nverify quorum two\n", "test.policy:2:15: verify quorum needs");
+    parse_err("version 1\nverify quorum 2 3\n", "test.policy:2:1: expected 'verify quorum N'");
+    parse_err("version 1\nverify trust-after 0\n",
+              "test.policy:2:20: verify trust-after needs an integer from 1 to 1000");
+    parse_err("version 1\nverify trust-after 1001\n", "test.policy:2:20: verify trust-after");
+    parse_err("version 1\nverify quarantine-after 101\n",
+              "test.policy:2:25: verify quarantine-after needs an integer from 1 to 100");
+    parse_err("version 1\nverify max-replicas 9\n",
+              "test.policy:2:21: verify max-replicas needs an integer from 2 to 8");
+    parse_err("version 1\nverify max-replicas 1\n", "test.policy:2:21: verify max-replicas");
+    const char *bad_p[] = {"0", "-0.1", "1.01", "nan", "inf", "2%", "abc"};
+    for (size_t i = 0; i < sizeof bad_p / sizeof bad_p[0]; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "version 1\nverify spot-check %s\n", bad_p[i]);
+        parse_err(text, "test.policy:2:19: spot-check needs a probability P, 0 < P <= 1");
+    }
+    parse_err("version 1\nverify spot-check\n", "test.policy:2:8: expected 'verify SETTING");
+    parse_err("version 1\nverify exec replicas 0\n",
+              "test.policy:2:22: replicas needs N from 1 (never checked) to 8");
+    parse_err("version 1\nverify exec replicas 9\n", "test.policy:2:22: replicas needs N");
+    parse_err("version 1\nverify exec replicas\n", "test.policy:2:13: replicas needs N");
+    parse_err("version 1\nverify exec sometimes\n",
+              "test.policy:2:13: expected 'verify exec replicas N', 'verify exec adaptive' or "
+              "'verify exec trusted-only'");
+    parse_err("version 1\nverify exec adaptive now\n", "test.policy:2:13: expected 'verify exec");
+    parse_err("version 1\nverify route trusted-only yes\n",
+              "test.policy:2:14: expected 'verify route");
+}
+
+/* Rules that clash with another line, wherever it stands in the file. */
+static void test_verify_contradictions(void **state)
+{
+    (void)state;
+    parse_err("version 1\nverify untrusted car\nverify untrusted car dc\n",
+              "test.policy:3:1: verify untrusted already ruled on line 2: contradictory");
+    parse_err("version 1\nverify checks on trusted\nverify checks on any\n",
+              "test.policy:3:1: verify checks already ruled on line 2: contradictory");
+    parse_err("version 1\nverify quorum 2\nverify quorum 2\n",
+              "test.policy:3:1: verify quorum already set on line 2: contradictory");
+    parse_err("version 1\nverify spot-check 0.1\nverify spot-check 0.2\n",
+              "test.policy:3:1: verify spot-check already set on line 2: contradictory");
+    parse_err("version 1\nverify trust-after 5\n\nverify trust-after 6\n",
+              "test.policy:4:1: verify trust-after already set on line 2");
+    parse_err("version 1\nverify exec replicas 2\nverify exec adaptive\n",
+              "test.policy:3:1: verify exec already ruled on line 2: contradictory");
+    parse_err("version 1\nverify exec trusted-only\nverify exec replicas 3\n",
+              "test.policy:3:1: verify exec already ruled on line 2: contradictory");
+    parse_err("version 1\nverify noop adaptive\nverify noop adaptive\n",
+              "test.policy:3:1: verify noop already ruled on line 2");
+    /* Fixed replicas beyond max-replicas, stated or default, before or after it. */
+    parse_err("version 1\nverify exec replicas 6\n",
+              "test.policy:2:22: verify exec replicas 6 exceeds max-replicas 5 (the default): a "
+              "job gives up after 5 results");
+    parse_err("version 1\nverify max-replicas 3\nverify exec replicas 4\n",
+              "test.policy:3:22: verify exec replicas 4 exceeds max-replicas 3 (line 2)");
+    parse_err("version 1\nverify exec replicas 4\nverify max-replicas 3\n",
+              "test.policy:2:22: verify exec replicas 4 exceeds max-replicas 3 (line 3)");
+    /* Fixed replicas below the quorum: the quorum would need more anyway. */
+    parse_err("version 1\nverify quorum 3\nverify route replicas 2\n",
+              "test.policy:3:23: verify route replicas 2 is below the quorum 3 (line 2): a job "
+              "needs 3 agreeing results anyway");
+    /* A quorum no job could reach. */
+    parse_err("version 1\nverify quorum 6\n",
+              "test.policy:2:15: quorum 6 (line 2) exceeds max-replicas 5 (the default): no job "
+              "could reach it");
+    parse_err("version 1\nverify quorum 4\nverify max-replicas 3\n",
+              "test.policy:3:21: quorum 4 (line 2) exceeds max-replicas 3 (line 3)");
+    /* No trusted class left, yet checks or a kind are sent to trusted classes. */
+    parse_err("version 1\nverify untrusted pod car dc\nverify checks on trusted\n",
+              "test.policy:3:18: checks on trusted, but 'verify untrusted' on line 2 leaves no "
+              "trusted class: contradictory");
+    parse_err("version 1\nverify checks on trusted\nverify untrusted dc car pod\n",
+              "test.policy:2:18: checks on trusted, but 'verify untrusted' on line 3");
+    parse_err("version 1\nverify untrusted pod car dc\nverify route trusted-only\n",
+              "test.policy:3:14: verify route trusted-only, but 'verify untrusted' on line 2 "
+              "leaves no trusted class: it could never run");
+    /* Consistent combinations pass. */
+    policy_free(parse_ok("version 1\nverify quorum 5\nverify exec replicas 5\n"));
+    policy_free(parse_ok("version 1\nverify max-replicas 8\nverify quorum 8\n"
+                         "verify noop replicas 8\nverify untrusted pod car\n"
+                         "verify checks on trusted\nverify route trusted-only\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +405,10 @@ int main(void)
         cmocka_unit_test(test_approval),
         cmocka_unit_test(test_local_kinds),
         cmocka_unit_test(test_malformed_and_contradictory),
+        cmocka_unit_test(test_verify_defaults),
+        cmocka_unit_test(test_verify_statements),
+        cmocka_unit_test(test_verify_malformed),
+        cmocka_unit_test(test_verify_contradictions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
