@@ -452,10 +452,16 @@ static int verify_kind(policy *p, parser *ps, const token *tok, int n, int kind)
                     tok[1].text, tok[1].text, tok[1].text);
     }
     verify_params *vp = &p->verify.params;
-    for (size_t i = 0; i < vp->n_kinds; i++)
-        if (vp->kinds[i].kind == kind)
-            return fail(ps, tok[0].col, "verify %s already ruled on line %d: contradictory",
-                        tok[1].text, p->verify.kind[i].line);
+    for (size_t i = 0; i < vp->n_kinds; i++) {
+        if (vp->kinds[i].kind != kind) continue;
+        if (p->verify.kind[i].line == 0) { /* a built-in default (noop): the policy overrides it */
+            p->verify.kind[i] = (where){ps->line, tok[n - 1].col};
+            vp->kinds[i] = rule;
+            return OP_OK;
+        }
+        return fail(ps, tok[0].col, "verify %s already ruled on line %d: contradictory",
+                    tok[1].text, p->verify.kind[i].line);
+    }
     if (vp->n_kinds == VERIFY_MAX_KINDS)
         return fail(ps, tok[0].col, "more than %d verify kind rules", VERIFY_MAX_KINDS);
     p->verify.kind[vp->n_kinds] = (where){ps->line, tok[n - 1].col};

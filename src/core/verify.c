@@ -232,7 +232,8 @@ int verify_decide(const verify_params *p, const verify_result *results, size_t n
     uint32_t votes;
     leading_hash(results, n, &lead, &votes, &trusted_settles);
     out->agreeing = votes;
-    uint32_t quorum = wanted == 1 ? 1 : clamp_replicas(p, p->quorum);
+    /* a kind ruled to N replicas wants N agreeing results, never fewer than the quorum */
+    uint32_t quorum = wanted == 1 ? 1 : clamp_replicas(p, p->quorum > wanted ? p->quorum : wanted);
     if (trusted_settles || votes >= quorum) {
         out->state = VERIFY_ACCEPT;
         out->winner = lead;

@@ -35,7 +35,7 @@
 
 void hub__verify_configure(hub *h)
 {
-    verify_params_default(&h->verify);
+    policy_verify_params(h->policy, &h->verify); /* the defaults without a policy */
 }
 
 /* ---------- trust records ---------- */

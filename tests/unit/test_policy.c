@@ -245,6 +245,14 @@ static void test_verify_defaults(void **state)
     policy_verify_params(NULL, NULL); /* no crash */
 }
 
+/* The rule for kind in v, or NULL. */
+static const verify_kind_rule *kind_rule(const verify_params *v, int kind)
+{
+    for (size_t i = 0; i < v->n_kinds; i++)
+        if (v->kinds[i].kind == kind) return &v->kinds[i];
+    return NULL;
+}
+
 static void test_verify_statements(void **state)
 {
     (void)state;
@@ -274,20 +282,27 @@ static void test_verify_statements(void **state)
     verify_kind_rule want[3] = {
         {JOB_KIND_EXEC, 6, 0}, {JOB_KIND_NOOP, 0, 0}, {JOB_KIND_ROUTE, 0, 1}};
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(v.kinds[i].kind, want[i].kind);
-        assert_int_equal(v.kinds[i].replicas, want[i].replicas);
-        assert_int_equal(v.kinds[i].trusted_only, want[i].trusted_only);
+        const verify_kind_rule *r = kind_rule(&v, want[i].kind);
+        assert_non_null(r);
+        assert_int_equal(r->replicas, want[i].replicas);
+        assert_int_equal(r->trusted_only, want[i].trusted_only);
     }
     policy_free(p);
     /* Never checked, checks anywhere, every class untrusted (allowed: everything checked). */
     p = parse_ok("version 1\nverify exec replicas 1\nverify checks on any\n"
                  "verify untrusted pod car dc\nverify spot-check 1\n");
     policy_verify_params(p, &v);
-    assert_int_equal(v.kinds[0].replicas, 1);
+    assert_int_equal(kind_rule(&v, JOB_KIND_EXEC)->replicas, 1);
+    assert_int_equal(kind_rule(&v, JOB_KIND_NOOP)->replicas, 1); /* the built-in default */
     assert_int_equal(v.reexec_on_trusted, 0);
     assert_int_equal(v.untrusted_classes, CLASS_ALL);
     assert_int_equal(v.trusted_classes, 0);
     assert_true(v.spot_check_floor == 1.0);
+    policy_free(p);
+    /* The built-in "noop never checked" is a default a policy may override, not a rule. */
+    p = parse_ok("version 1\nverify noop adaptive\n");
+    policy_verify_params(p, &v);
+    assert_int_equal(kind_rule(&v, JOB_KIND_NOOP)->replicas, 0);
     policy_free(p);
     /* Cars trusted, only pods checked: the operator's call. */
     p = parse_ok("version 1\nverify untrusted pod\n");

@@ -227,6 +227,14 @@ static void test_quorum_agreement(void **unused)
     assert_int_equal(verify_decide(&p, r, 1, 1, &o), OP_OK);
     assert_int_equal(o.state, VERIFY_ACCEPT);
     assert_int_equal(o.winner, 0);
+    /* a kind ruled to 3 replicas wants 3 agreeing owners, more than the quorum of 2 */
+    r[2] = (verify_result){"car-3", "carol", "aa", 0};
+    assert_int_equal(verify_decide(&p, r, 2, 3, &o), OP_OK);
+    assert_int_equal(o.state, VERIFY_NEED_MORE);
+    assert_int_equal(o.more, 1);
+    assert_int_equal(verify_decide(&p, r, 3, 3, &o), OP_OK);
+    assert_int_equal(o.state, VERIFY_ACCEPT);
+    assert_int_equal(o.agreeing, 3);
 }
 
 static void test_quorum_disagreement(void **unused)
