@@ -146,17 +146,18 @@ int verify_plan(const verify_params *p, int kind, int deterministic, unsigned si
         return OP_OK;
     }
     const verify_kind_rule *rule = kind_rule(p, kind);
-    if (!deterministic) {
-        out->why = VERIFY_WHY_NONDETERMINISTIC;
-        return OP_EPERM;
-    }
     if (rule && rule->trusted_only) {
         out->why = VERIFY_WHY_KIND_TRUSTED_ONLY;
         return OP_EPERM;
     }
+    /* never checked: whether it could be compared does not matter (the operator's call) */
     if (rule && rule->replicas == 1) {
         out->why = VERIFY_WHY_KIND_UNVERIFIED;
         return OP_OK;
+    }
+    if (!deterministic) {
+        out->why = VERIFY_WHY_NONDETERMINISTIC;
+        return OP_EPERM;
     }
     if (rule && rule->replicas >= 2) {
         out->replicas = clamp_replicas(p, rule->replicas);

@@ -50,11 +50,14 @@ int hub__policy_allows(void *ctx, const sched_site *site, char *why, size_t why_
      * site itself without a search per candidate.
      */
     const hub_site *s = (const hub_site *)(const void *)(site->id - offsetof(hub_site, id));
-    int verdict = hub__verify_allows(pc, s, why, why_len);
-    if (verdict != POLICY_ALLOW || !pc->h->policy) return verdict;
-    /* the job's draw there is its cores x the site's watts per core */
-    return policy_check_site(pc->h->policy, pc->spec, site->id, site->class_bit, pc->now_ms,
-                             site->watts_per_core * pc->spec->cores, why, why_len);
+    /* the policy file's rules first (their reasons are the operator's own words); a job's
+     * draw on a site is its cores x the site's watts per core */
+    int verdict =
+        pc->h->policy
+            ? policy_check_site(pc->h->policy, pc->spec, site->id, site->class_bit, pc->now_ms,
+                                site->watts_per_core * pc->spec->cores, why, why_len)
+            : POLICY_ALLOW;
+    return verdict == POLICY_ALLOW ? hub__verify_allows(pc, s, why, why_len) : verdict;
 }
 
 static void split_excluded(char *text, const char **out, int max)

@@ -144,10 +144,12 @@ unsigned hub__verify_unverifiable(const hub *h, int kind, int deterministic)
 {
     const verify_params *p = &h->verify;
     unsigned untrusted = CLASS_ALL & ~(p->trusted_classes & ~p->untrusted_classes);
-    if (!deterministic) return untrusted;
-    for (size_t i = 0; i < p->n_kinds; i++)
-        if (p->kinds[i].kind == kind && p->kinds[i].trusted_only) return untrusted;
-    return 0;
+    for (size_t i = 0; i < p->n_kinds; i++) {
+        if (p->kinds[i].kind != kind) continue;
+        if (p->kinds[i].trusted_only) return untrusted;
+        if (p->kinds[i].replicas == 1) return 0; /* never checked: anything may run there */
+    }
+    return deterministic ? 0 : untrusted;
 }
 
 int hub__verify_allows(const hub__policy_ctx *pc, const hub_site *s, char *why, size_t why_len)

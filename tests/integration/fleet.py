@@ -231,6 +231,12 @@ class LinkProxy:
         self._close(self.sock)
 
 
+# A hub policy that checks no car's result: for tests about something else than verification
+# (placement, departures, storage) whose fleets have one car or run non-deterministic jobs on
+# cars. tests/integration/test_verify.py tests verification itself.
+UNCHECKED_POLICY = "version 1\nverify exec replicas 1\nverify route replicas 1\n"
+
+
 class Fleet:
     """A broker, a hub and sites. base: where data dirs and logs go."""
 
@@ -325,7 +331,12 @@ class Fleet:
             return False
 
     # --- hub
-    def start_hub(self, **conf):
+    def start_hub(self, policy=None, **conf):
+        """The hub with conf over the defaults; policy: the text of <hub-data>/policy."""
+        if policy is not None:
+            os.makedirs(self.hub_dir, exist_ok=True)
+            with open(os.path.join(self.hub_dir, "policy"), "w") as f:
+                f.write(policy)
         path = os.path.join(self.base, "hub.conf")
         values = {"hub_id": "hub", "broker_port": self.port, "site_lost_after_ms": 3000,
                   "lease_ms": 8000}

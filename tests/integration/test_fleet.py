@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import Wire, bundle, unbundle, Fleet, wait_for  # noqa: E402
+from fleet import UNCHECKED_POLICY, Wire, bundle, unbundle, Fleet, wait_for  # noqa: E402
 
 
 
@@ -27,7 +27,7 @@ class FleetTest(unittest.TestCase):
     def setUpClass(cls):
         cls.f = Fleet()
         cls.f.start_broker()
-        cls.f.start_hub()
+        cls.f.start_hub(policy=UNCHECKED_POLICY)
         cls.f.start_site("pod-1", "pod", cores=2)
         cls.f.start_site("car-1", "car", cores=2)
         cls.f.start_site("dc-1", "dc", cores=4, memory_mb=4096)

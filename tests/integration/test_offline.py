@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import Fleet, LinkProxy, wait_for  # noqa: E402
+from fleet import UNCHECKED_POLICY, Fleet, LinkProxy, wait_for  # noqa: E402
 
 
 def count(path, sql, *args):
@@ -152,7 +152,7 @@ class DepartureTest(unittest.TestCase):
     def setUp(self):
         self.f = Fleet()
         self.f.start_broker()
-        self.f.start_hub(site_lost_after_ms=3000)
+        self.f.start_hub(policy=UNCHECKED_POLICY, site_lost_after_ms=3000)
         self.dir = tempfile.mkdtemp(prefix="outpost-leave-")
         rel = os.path.join(os.path.dirname(self.f.binary), "..", "rel", "outpost")
         self.route_program = os.path.abspath(rel)

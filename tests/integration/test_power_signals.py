@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import Fleet, wait_for  # noqa: E402
+from fleet import UNCHECKED_POLICY, Fleet, wait_for  # noqa: E402
 
 
 METER_TOPIC = "outpost/v1/meter/pod-1/meter-pod-1"
@@ -48,7 +48,7 @@ class PowerSignalsTest(unittest.TestCase):
     def setUp(self):
         self.f = Fleet()
         self.f.start_broker()
-        self.f.start_hub(site_lost_after_ms=3000)
+        self.f.start_hub(policy=UNCHECKED_POLICY, site_lost_after_ms=3000)
         self.dir = tempfile.mkdtemp(prefix="outpost-signals-")
 
     def tearDown(self):

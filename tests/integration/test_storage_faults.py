@@ -10,7 +10,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import Fleet, wait_for  # noqa: E402
+from fleet import UNCHECKED_POLICY, Fleet, wait_for  # noqa: E402
 
 
 def mount_tmpfs(path, size):
@@ -100,7 +100,7 @@ class SiteDiskFullTest(unittest.TestCase):
     def test_site_disk_full_says_so_and_loses_nothing(self):
         f = self.f
         f.start_broker()
-        f.start_hub()
+        f.start_hub(policy=UNCHECKED_POLICY)
         f.start_site("car-1", "car", cores=4)
         ids = []
         for _ in range(8):
