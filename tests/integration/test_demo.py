@@ -33,6 +33,11 @@ class DemoTest(unittest.TestCase):
             per_site = out[out.index("== per site"):]
             for cls in (" pod ", " car ", " dc "):
                 self.assertIn(cls, per_site)
+            # The cars' jobs ended only once two owners agreed, and the honest cars agreed.
+            m = re.search(r"== verified: (\d+) jobs .* mismatches (\d+)", out)
+            self.assertIsNotNone(m, out[-3000:])
+            self.assertGreater(int(m.group(1)), 0)
+            self.assertEqual(m.group(2), "0")
         # No process left behind.
         left = subprocess.run(["pgrep", "-f", os.path.join(ROOT, "build", "demo")],
                               capture_output=True, text=True)
