@@ -469,7 +469,9 @@ static int run_e2e(int argc, char **argv)
     c.latency_us = calloc(c.capacity, sizeof *c.latency_us);
     c.req_sent_us = calloc((size_t)(count / batch) + 16, sizeof *c.req_sent_us);
     cJSON *spec = strcmp(kind, "exec") == 0
+                      /* deterministic: cars take their share, checked by a second owner */
                       ? cJSON_Parse("{\"kind\":\"exec\",\"command\":[\"true\"],"
+                                    "\"deterministic\":true,"
                                     "\"resources\":{\"cores\":1,\"memory_mb\":64}}")
                       : cJSON_Parse("{\"kind\":\"noop\",\"resources\":{\"memory_mb\":1}}");
     int64_t submitted = 0;
