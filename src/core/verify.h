@@ -148,8 +148,8 @@ typedef struct verify_outcome {
  * and one result, that result is accepted (an unchecked trusted site).
  * Otherwise a trusted result wins alone (two trusted results that disagree
  * need another); without one, a hash wins when `quorum` distinct owners
- * report it (or `wanted` owners, when a kind rule asks for more). A second result from the same site or owner never counts
- * twice. Mismatched results are marked only once there is a winner.
+ * report it (or `wanted` owners, when a kind rule asks for more). A second result from the same
+ * site or owner never counts twice. Mismatched results are marked only once there is a winner.
  * OP_OK, OP_EINVAL (NULL, n 0 or too many, wanted 0, a NULL string).
  */
 int verify_decide(const verify_params *p, const verify_result *results, size_t n, uint32_t wanted,
