@@ -18,6 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleet import ROOT, Fleet, wait_for  # noqa: E402
 
 FORGER = os.path.join(ROOT, "build/asan/tools/forger")
+REL = os.path.join(ROOT, "build", "rel", "outpost")  # route jobs run the release solver
+VRP = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "vrp"))
 HONEST = "sleep 1; echo real answer 7; exit 3"
 
 
@@ -100,6 +102,31 @@ class ForgedResultsTest(unittest.TestCase):
         for job_id in more:
             placed = [e["site"] for e in f.job(job_id)["events"] if e["event"] == "placed"]
             self.assertNotIn("car-liar", placed)
+
+    @unittest.skipUnless(os.path.exists(os.path.join(VRP, "x", "X-n101-k25.vrp")),
+                         "needs ../shared/data/vrp (the CVRPLIB instances)")
+    def test_route_with_iterations_is_reproducible_and_verified_on_cars(self):
+        """A route job with an iteration limit gives the same bytes on two cars: accepted
+        with two agreeing results. Without the limit it is not deterministic: refused."""
+        f = self.f
+        f.start_broker()
+        f.start_hub()
+        for name, owner in (("car-a", "alice"), ("car-b", "bob")):
+            bundle = f.cli("token", "create", "--class", "car", "--site", name, "--owner",
+                           owner).stdout.strip()
+            f.start_site(name, token=bundle, cores=2, route_program=REL)
+        path = os.path.join(VRP, "x", "X-n101-k25.vrp")
+        jid = int(f.cli("submit", "-q", "--kind", "route", path, "--iterations", "300",
+                        "--seed", "7", "--classes", "car").stdout)
+        self.assertEqual(f.wait_jobs_terminal([jid], 120)[jid], "succeeded")
+        view = f.job(jid)
+        self.assertIn("verified by 2 agreeing results", view["job"]["reason"])
+        hashes = {r["output_hash"] for r in view["results"]}
+        self.assertEqual(len(hashes), 1, view["results"])
+        self.assertEqual({r["site"] for r in view["results"]}, {"car-a", "car-b"})
+        r = f.cli("submit", "--kind", "route", path, "--classes", "car", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("could not be verified on a car", r.stderr)
 
     def test_nondeterministic_job_refused_on_cars(self):
         f = self.f
