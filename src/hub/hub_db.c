@@ -17,6 +17,12 @@ static const char *hub_schema =
     " memory_mb INTEGER DEFAULT 0, power_budget_watts REAL DEFAULT 0,"
     " watts_per_core REAL DEFAULT 0, idle_watts REAL DEFAULT 0, protections_off TEXT,"
     " owner TEXT);"
+    "CREATE TABLE IF NOT EXISTS site_claims(site TEXT PRIMARY KEY,"
+    " max_cores INTEGER NOT NULL DEFAULT 0, max_memory_mb INTEGER NOT NULL DEFAULT 0,"
+    " max_watts REAL NOT NULL DEFAULT 0, measured_cores REAL NOT NULL DEFAULT -1,"
+    " counted_cores INTEGER NOT NULL DEFAULT 0, claimed_cores INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0, checked_at INTEGER NOT NULL DEFAULT 0,"
+    " verdict TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, class TEXT NOT NULL,"
     " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, created_by TEXT,"
     " used_at INTEGER, used_by TEXT);"
@@ -68,7 +74,8 @@ static int migrate(hubdb *db)
         {"jobs", "may_defer", "INTEGER NOT NULL DEFAULT 0", NULL},
         {"sites", "owner", "TEXT", "UPDATE sites SET owner=id WHERE owner IS NULL"},
         {"results", "output_hash", "TEXT", NULL},
-        {"sites", "departed", "INTEGER NOT NULL DEFAULT 0", NULL}};
+        {"sites", "departed", "INTEGER NOT NULL DEFAULT 0", NULL},
+        {"sites", "quarantined", "TEXT NOT NULL DEFAULT ''", NULL}};
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         const char *table = added[i][0], *column = added[i][1];
         if (store_has_column(db->st, table, column)) continue;
@@ -160,7 +167,8 @@ int hubdb_sites_each(hubdb *db, int (*fn)(void *ctx, const hubdb_site_row *row),
     sqlite3_stmt *st =
         store_stmt(db->st, "SELECT id, pubkey, class, trust, last_seq, cores, memory_mb,"
                            " power_budget_watts, watts_per_core, idle_watts,"
-                           " protections_off, IFNULL(owner, id), departed FROM sites ORDER BY id");
+                           " protections_off, IFNULL(owner, id), departed, quarantined"
+                           " FROM sites ORDER BY id");
     if (!st) return OP_ESTORE;
     int rc = OP_OK;
     while (rc == OP_OK && sqlite3_step(st) == SQLITE_ROW) {
@@ -176,7 +184,8 @@ int hubdb_sites_each(hubdb *db, int (*fn)(void *ctx, const hubdb_site_row *row),
                               .idle_watts = sqlite3_column_double(st, 9),
                               .protections_off = store_col_text(st, 10),
                               .owner = store_col_text(st, 11),
-                              .departed = sqlite3_column_int(st, 12)};
+                              .departed = sqlite3_column_int(st, 12),
+                              .quarantined = store_col_text(st, 13)};
         rc = fn(ctx, &row);
     }
     sqlite3_reset(st);
