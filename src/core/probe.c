@@ -82,9 +82,9 @@ size_t probe_search(probe_hasher *hs, const uint8_t seed[PROBE_SEED_BYTES], int 
     return hits;
 }
 
-int probe_bits_for(double core_rate, int lanes, int64_t duration_ms)
+int probe_bits_for(double core_rate, double cores, int64_t duration_ms)
 {
-    double expected = core_rate * (lanes > 0 ? lanes : 1) * (double)duration_ms / 1000.0;
+    double expected = core_rate * (cores > 0 ? cores : 1e-9) * (double)duration_ms / 1000.0;
     double ratio = expected / PROBE_TARGET_SOLUTIONS;
     int bits = ratio >= 2.0 ? (int)floor(log2(ratio)) : PROBE_MIN_BITS;
     if (bits < PROBE_MIN_BITS) bits = PROBE_MIN_BITS;

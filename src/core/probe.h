@@ -66,12 +66,15 @@ size_t probe_search(probe_hasher *hs, const uint8_t seed[PROBE_SEED_BYTES], int 
                     size_t *n_found);
 
 /*
- * The difficulty for a probe of lanes cores for duration_ms, when one core
- * hashes core_rate times a second: the largest k at which the claimed
- * cores would find at least PROBE_TARGET_SOLUTIONS on average (they find
- * between that and twice that), within [PROBE_MIN_BITS, PROBE_MAX_BITS].
+ * The difficulty for a probe of duration_ms when one core hashes core_rate
+ * times a second: the largest k at which `cores` cores find at least
+ * PROBE_TARGET_SOLUTIONS on average (between that and twice that), within
+ * [PROBE_MIN_BITS, PROBE_MAX_BITS]. The hub sizes it for the least a site
+ * may show (its claim over the tolerance), so that an over-claimer's
+ * measure still rests on enough solutions; an honest site reaches
+ * PROBE_MAX_SOLUTIONS early and answers then.
  */
-int probe_bits_for(double core_rate, int lanes, int64_t duration_ms);
+int probe_bits_for(double core_rate, double cores, int64_t duration_ms);
 
 /*
  * Checks an answer: at most PROBE_MAX_SOLUTIONS nonces, each at most

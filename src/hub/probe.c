@@ -179,7 +179,9 @@ static void send_challenge(hub *h, hub_site *s, int lanes)
     p->id = h->probing.next_id++;
     p->lanes = lanes;
     p->claimed = s->cores;
-    p->bits = probe_bits_for(h->probing.core_rate, lanes, h->probing.duration_ms);
+    /* sized for the least the site may show: claim / tolerance finds the target count */
+    p->bits = probe_bits_for(h->probing.core_rate, (double)lanes / (double)h->probing.tolerance,
+                             h->probing.duration_ms);
     p->sent_mono = os_mono_ms();
     p->sent_commit = h->commits;
     char seed_hex[2 * PROBE_SEED_BYTES + 1];

@@ -134,7 +134,8 @@ static void test_bits_aim_at_the_target(void **state)
     assert_int_equal(probe_bits_for(10e6, 64, 2000), 22);
     assert_int_equal(probe_bits_for(1.0, 1, 100), PROBE_MIN_BITS);
     assert_int_equal(probe_bits_for(1e30, 1024, 10000), PROBE_MAX_BITS);
-    assert_int_equal(probe_bits_for(10e6, 0, 2000), probe_bits_for(10e6, 1, 2000));
+    assert_int_equal(probe_bits_for(10e6, 0, 2000), PROBE_MIN_BITS);
+    assert_int_equal(probe_bits_for(10e6, 0.25, 2000), 14); /* 2 cores over a tolerance of 8 */
 }
 
 static void test_estimate(void **state)
