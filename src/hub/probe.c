@@ -378,7 +378,8 @@ void hub__quarantine(hub *h, hub_site *s, const char *why)
     hub__audit_detail(h, "site-quarantined", "site", s->id, s->quarantined);
     char taken[256];
     snprintf(taken, sizeof taken, "site %s quarantined: %.180s", s->id, s->quarantined);
-    hub__take_back(h, s->id, taken, 1);
+    /* not excluded for good: the hold keeps them away until the site is cleared */
+    hub__take_back(h, s->id, taken, 0);
     s->probe.id = 0;
     h->placement_dirty = 1;
 }
