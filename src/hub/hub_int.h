@@ -62,8 +62,10 @@
 typedef struct hub_probe {
     uint64_t id; /* the challenge in flight, 0 when none */
     uint8_t seed[PROBE_SEED_BYTES];
-    int bits, lanes;       /* its difficulty, and the free cores it was sent to prove */
+    int bits;              /* its difficulty */
     int claimed;           /* the cores the site claimed when it went out */
+    int free_claimed;      /* of them, the ones not busy with its jobs: what it must show */
+    int lanes;             /* the threads asked for: free_claimed, at most PROBE_MAX_LANES */
     int64_t sent_mono;     /* when it was queued: the hub's clock times the answer */
     uint64_t sent_commit;  /* h->commits then: a rollback of that batch forgets it */
     double measured;       /* effective cores at the last verdict, -1 never probed */

@@ -137,7 +137,7 @@ static void audit_check(hub *h, const hub_site *s, const char *result, size_t so
     if (b) {
         cJSON_AddStringToObject(b, "result", result);
         jsonx_add_int(b, "claimed_cores", p->claimed);
-        jsonx_add_int(b, "free_claimed", p->lanes);
+        jsonx_add_int(b, "free_claimed", p->free_claimed);
         if (p->measured >= 0) cJSON_AddNumberToObject(b, "measured_cores", p->measured);
         jsonx_add_int(b, "counted_cores", hub__site_cores(s));
         jsonx_add_int(b, "solutions", (int64_t)solutions);
@@ -170,18 +170,20 @@ static void probe_failed(hub *h, hub_site *s, const char *result, const char *wh
 
 /* ---------- challenges ---------- */
 
-static void send_challenge(hub *h, hub_site *s, int lanes)
+static void send_challenge(hub *h, hub_site *s, int free_cores)
 {
     hub_probe *p = &s->probe;
     cJSON *body = cJSON_CreateObject();
     if (!body) return;
     randombytes_buf(p->seed, sizeof p->seed);
     p->id = h->probing.next_id++;
-    p->lanes = lanes;
     p->claimed = s->cores;
+    p->free_claimed = free_cores;
+    p->lanes = free_cores > PROBE_MAX_LANES ? PROBE_MAX_LANES : free_cores;
     /* sized for the least the site may show: claim / tolerance finds the target count */
-    p->bits = probe_bits_for(h->probing.core_rate, (double)lanes / (double)h->probing.tolerance,
-                             h->probing.duration_ms);
+    p->bits =
+        probe_bits_for(h->probing.core_rate, (double)free_cores / (double)h->probing.tolerance,
+                       h->probing.duration_ms);
     p->sent_mono = os_mono_ms();
     p->sent_commit = h->commits;
     char seed_hex[2 * PROBE_SEED_BYTES + 1];
@@ -189,13 +191,13 @@ static void send_challenge(hub *h, hub_site *s, int lanes)
     jsonx_add_int(body, "probe", (int64_t)p->id);
     cJSON_AddStringToObject(body, "seed", seed_hex);
     jsonx_add_int(body, "bits", p->bits);
-    jsonx_add_int(body, "lanes", lanes);
+    jsonx_add_int(body, "lanes", p->lanes);
     jsonx_add_int(body, "ms", h->probing.duration_ms);
     jsonx_add_int(body, "max", PROBE_MAX_SOLUTIONS);
     hub__queue_reply(h, "site", s->id, "inbox", body, "probe", s->pk);
     h->placement_dirty = 1;
     log_info("hub", "probing site %s: %d cores claimed free, %d-bit puzzle for %lld ms", s->id,
-             lanes, p->bits, (long long)h->probing.duration_ms);
+             free_cores, p->bits, (long long)h->probing.duration_ms);
 }
 
 /* Never checked, checked too long ago, or claiming more cores than when it was. */
@@ -222,9 +224,8 @@ void hub__probe_fleet(hub *h)
                      (long long)(h->probing.timeout_ms / 1000));
             probe_failed(h, s, "unanswered", why, now_mono - p->sent_mono);
         } else if (!p->id && s->alive && s->heard && !s->quarantined[0]) {
-            int lanes = s->cores - s->reserved_cores;
-            if (lanes > 0 && check_due(h, s, now_wall))
-                send_challenge(h, s, lanes > PROBE_MAX_LANES ? PROBE_MAX_LANES : lanes);
+            int free_cores = s->cores - s->reserved_cores;
+            if (free_cores > 0 && check_due(h, s, now_wall)) send_challenge(h, s, free_cores);
         }
     }
 }
@@ -265,8 +266,8 @@ static int parse_nonces(const cJSON *body, uint64_t **out, size_t *n, char *why,
 /* "64 cores claimed" or, with some busy when the probe went out, "..., 60 of them free". */
 static void claimed_text(const hub_probe *p, char *buf, size_t len)
 {
-    if (p->lanes < p->claimed)
-        snprintf(buf, len, "%d cores claimed, %d of them free", p->claimed, p->lanes);
+    if (p->free_claimed < p->claimed)
+        snprintf(buf, len, "%d cores claimed, %d of them free", p->claimed, p->free_claimed);
     else
         snprintf(buf, len, "%d cores claimed", p->claimed);
 }
@@ -278,7 +279,7 @@ static void judge(hub *h, hub_site *s, size_t solutions, int64_t elapsed_ms)
     int counted_free;
     p->measured = probe_effective_cores(solutions, p->bits, elapsed_ms, h->probing.core_rate);
     probe_verdict v =
-        probe_judge(p->measured, p->lanes, (double)h->probing.tolerance, &counted_free);
+        probe_judge(p->measured, p->free_claimed, (double)h->probing.tolerance, &counted_free);
     char claimed[80];
     claimed_text(p, claimed, sizeof claimed);
     p->claimed_at_check = p->claimed;
@@ -290,7 +291,8 @@ static void judge(hub *h, hub_site *s, size_t solutions, int64_t elapsed_ms)
         log_info("hub", "site %s claims checked: %s", s->id, p->verdict);
     } else {
         p->failures++;
-        p->counted = p->claimed - p->lanes + counted_free; /* busy cores count as they were */
+        /* the cores busy with its jobs when the probe went out count as they were */
+        p->counted = p->claimed - p->free_claimed + counted_free;
         snprintf(p->verdict, sizeof p->verdict, "over-claims: %s, %.1f measured; counted as %d",
                  claimed, p->measured, p->counted);
         log_warn("hub", "site %s %s", s->id, p->verdict);

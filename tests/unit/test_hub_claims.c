@@ -185,7 +185,7 @@ static void test_overclaimer_ranked_down_then_quarantined(void **state)
     s->probe.checked_at_ms -= f->h->probing.interval_ms;
     hub__probe_fleet(f->h);
     assert_true(s->probe.id != 0);
-    assert_int_equal(s->probe.lanes, 63); /* one core is busy with the job */
+    assert_int_equal(s->probe.free_claimed, 63); /* one core is busy with the job */
     answer(f, s, 20, 2000);
     assert_int_equal(s->probe.failures, 2);
     assert_non_null(strstr(s->quarantined, "over-claims again: 64 cores claimed, 63 of them free"));
@@ -359,7 +359,7 @@ static void test_growing_claim_is_checked_again(void **state)
     cJSON_Delete(claims);
     hub__probe_fleet(f->h);
     assert_true(s->probe.id != 0);
-    assert_int_equal(s->probe.lanes, 32);
+    assert_int_equal(s->probe.free_claimed, 32);
     assert_int_equal(hub__commit(f->h), OP_OK);
 }
 
