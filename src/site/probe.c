@@ -31,8 +31,7 @@
 #include <unistd.h>
 
 #define SITE_PROBE_MAX_THREADS 256
-#define SITE_PROBE_CHUNK 2048    /* hashes between looks at the clock and the stop flag */
-#define SITE_PROBE_HOLD_MS 60000 /* an answer waits this long at most for the broker */
+#define SITE_PROBE_CHUNK 2048 /* hashes between looks at the clock and the stop flag */
 
 typedef struct probe_lane {
     struct site_probe *probe;
@@ -54,7 +53,7 @@ struct site_probe {
     uint64_t *found; /* max entries */
     probe_lane lanes[SITE_PROBE_MAX_THREADS];
     int n_lanes;
-    cJSON *answer; /* built once the threads are done, until the broker takes it */
+    cJSON *answer; /* built once the threads are done, until it is sent */
 };
 
 /* Lane i tries nonces from i * 2^40 upwards: lanes never repeat each other's. */
@@ -230,11 +229,8 @@ void site__probe_poll(site *s)
             return;
         }
     }
-    if (s->bus && bus_connected(s->bus)) {
-        if (site__publish(s, "event", p->answer, "probe") != OP_OK)
-            log_warn("site", "probe %llu: answer not sent", (unsigned long long)p->id);
-        site__probe_stop(s);
-    } else if (os_mono_ms() - p->started_mono > SITE_PROBE_HOLD_MS) {
-        site__probe_stop(s);
-    }
+    /* the loop polls while connected only; the answer waits for the broker otherwise */
+    if (site__publish(s, "event", p->answer, "probe") != OP_OK)
+        log_warn("site", "probe %llu: answer not sent", (unsigned long long)p->id);
+    site__probe_stop(s);
 }

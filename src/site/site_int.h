@@ -253,7 +253,7 @@ void site__check_leases(site *s);
 /* probe.c */
 /* A challenge from the hub: threads start on it (one in progress is stopped first). */
 void site__probe_start(site *s, const cJSON *body);
-/* From the loop: once the threads are done, the answer to the hub (held while offline). */
+/* From the loop while connected: once the threads are done, the answer to the hub. */
 void site__probe_poll(site *s);
 /* Stops a probe in progress and frees it (at exit). */
 void site__probe_stop(site *s);
