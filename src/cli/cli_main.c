@@ -89,13 +89,16 @@ static const char common_details[] =
 
 const cli_command cli__commands[] = {
     {"token", cli__cmd_token, CLI_NEEDS_HUB,
-     "token create --class pod|car|dc --site ID [--owner ID] [--ttl S]",
+     "token create --class pod|car|dc --site ID [--owner ID] [--ttl S] [--max-* N]",
      "a one-time join token (or bundle) for a new site",
      "  --class C   the site class the new site gets\n"
      "  --site ID   the only site id that may use it (its site_id)\n"
      "  --owner ID  who owns the site (default: the site's own id); replicas of one\n"
      "              job are not run on two sites of one owner\n"
      "  --ttl S     seconds it stays valid (default: the hub's token_ttl_s)\n"
+     "  --max-cores N, --max-memory-mb N, --max-watts W\n"
+     "              the most the site may claim (its power budget, per-core and idle\n"
+     "              draw each at most W); the lower of these and its class's limits count\n"
      "With a broker on TLS it prints a join bundle (opj1.): the token, the broker CA, and a\n"
      "broker certificate and key for the site. Pass it to `outpost site --token-file FILE`.\n"},
     {"submit", cli__cmd_submit, CLI_NEEDS_HUB, "submit FILE|- | submit [flags] -- PROGRAM ARGS",
@@ -111,8 +114,11 @@ const cli_command cli__commands[] = {
      "  --until-done    stop when no job is queued, placed or running\n"
      "  --interval MS   refresh period (100 to 60000, default 1000)\n"},
     {"cancel", cli__cmd_cancel, CLI_NEEDS_HUB, "cancel ID", "cancel a job", NULL},
-    {"sites", cli__cmd_sites, CLI_NEEDS_HUB, "sites",
-     "the fleet: class, capacity, power, heartbeat", NULL},
+    {"sites", cli__cmd_sites, CLI_NEEDS_HUB, "sites [clear ID]",
+     "the fleet: class, capacity, power, heartbeat, claims checked",
+     "  clear ID   a quarantined site may take work again (its claims are checked anew)\n"
+     "A site's note line says why it is held: quarantined (a forged or unanswered probe, an\n"
+     "over-claim twice), over-claiming (counted as the cores it showed), or being probed.\n"},
     {"approve", cli__cmd_approve, CLI_NEEDS_HUB, "approve JOB",
      "let a job that policy holds for approval run", NULL},
     {"stats", cli__cmd_stats, CLI_NEEDS_HUB, "stats",

@@ -99,21 +99,21 @@ void cli__print_jobs(FILE *out, const cJSON *data)
     fprintf(out, "\n");
 }
 
-/* Messages a site dropped (forged, replayed, unsigned ...), from its heartbeat. */
 /*
- * The site's status; "quarantined" when the hub gives it no work (why: below
- * the table), "no-store" while an alive site says it cannot store (a full disk).
+ * The site's status: "quarantined" (no work until an operator clears it),
+ * or "no-store" while an alive site says it cannot store (a full disk).
  */
 static const char *site_status(const cJSON *s)
 {
     const char *status = cli__text(s, "status", "");
-    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(s, "quarantined"))) return "quarantined";
+    if (jsonx_str(s, "quarantined")) return "quarantined";
     if (strcmp(status, "alive") == 0 &&
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "store_failing")))
         return "no-store";
     return status;
 }
 
+/* Messages a site dropped (forged, replayed, unsigned ...), from its heartbeat. */
 static int64_t site_rejected(const cJSON *s)
 {
     int64_t rejected = 0;
@@ -143,12 +143,32 @@ static void site_power(const cJSON *s, int64_t now_ms, char next_s[24], char lea
     }
 }
 
+/*
+ * A line under a site the hub holds work back from or counts as less than
+ * it claims: quarantined (and how to clear it), over-claiming, being probed.
+ */
+static void print_site_note(FILE *out, const cJSON *s)
+{
+    const char *quarantined = jsonx_str(s, "quarantined");
+    const char *verdict = jsonx_str(cJSON_GetObjectItemCaseSensitive(s, "claims"), "verdict");
+    const char *held = jsonx_str(s, "held");
+    if (quarantined)
+        fprintf(out, "  ^ quarantined: %s (`outpost sites clear %s` lets it take work again)\n",
+                quarantined, cli__text(s, "id", "?"));
+    else if (verdict && strncmp(verdict, "over-claims", 11) == 0)
+        fprintf(out, "  ^ %s\n", verdict);
+    else if (held)
+        fprintf(out, "  ^ held: %s\n", held);
+}
+
 /* owner_w 0: no OWNER column (every site is its own owner). */
 static void print_site_row(FILE *out, const cJSON *s, int id_w, int owner_w, int64_t now_ms)
 {
     int64_t cores = 0, free_cores = 0, mem = 0, free_mem = 0, age = -1;
     double headroom = 0;
     jsonx_int(s, "cores", 0, INT64_MAX, &cores);
+    /* the cores placement counts on: fewer than claimed after an over-claim */
+    jsonx_int(cJSON_GetObjectItemCaseSensitive(s, "claims"), "cores_counted", 0, INT64_MAX, &cores);
     jsonx_int(s, "free_cores", INT64_MIN, INT64_MAX, &free_cores);
     jsonx_int(s, "memory_mb", 0, INT64_MAX, &mem);
     jsonx_int(s, "free_memory_mb", INT64_MIN, INT64_MAX, &free_mem);
@@ -175,6 +195,7 @@ static void print_site_row(FILE *out, const cJSON *s, int id_w, int owner_w, int
     fprintf(out, "%-11s %-9s %-11s %7.0f W %-9s %-7s %-8s %-5lld %-7s %-8lld %s\n", site_status(s),
             cores_s, mem_s, headroom, next_s, leaves_s, age_s, (long long)cli__count(s, "jobs"),
             trust_s, (long long)site_rejected(s), cli__text(s, "protections_off", "none"));
+    print_site_note(out, s);
 }
 
 void cli__print_sites(FILE *out, const cJSON *data, int64_t now_ms)
@@ -193,11 +214,6 @@ void cli__print_sites(FILE *out, const cJSON *data, int64_t now_ms)
             "MEM MB", "HEADROOM", "NEXT 1H", "LEAVES", "HEARTBT", "JOBS", "TRUST", "REJECTED",
             "PROTECTIONS OFF");
     cJSON_ArrayForEach(s, sites) print_site_row(out, s, id_w, owner_w, now_ms);
-    cJSON_ArrayForEach(s, sites)
-    {
-        const char *why = cli__text(s, "quarantined", NULL);
-        if (why) fprintf(out, "%s is quarantined: %s\n", cli__text(s, "id", ""), why);
-    }
 }
 
 void cli__print_per_site(FILE *out, const cJSON *per_site)

@@ -1,6 +1,7 @@
 /*
  * cmd_fleet: the commands about the fleet and who may join or act in it:
- * `outpost sites`, `token create` (a site's one-time join token), `approve`
+ * `outpost sites` (and `sites clear`, a quarantined site let back), `token
+ * create` (a site's one-time join token, with limits on its claims), `approve`
  * (a job policy holds), `stats` (the hub's counters) and `operator-key`.
  */
 #include "base/err.h"
@@ -19,9 +20,9 @@
 
 static const struct option no_options[] = {{NULL, 0, NULL, 0}};
 
-/* The command line of a command that takes no argument: EXIT_OK, or help printed (*help), or
- * EXIT_USAGE. */
-static int no_arguments(cli *c, int argc, char **argv, int *help)
+/* The options of a command that takes none (positional arguments left at optind): EXIT_OK, or
+ * help printed (*help), or EXIT_USAGE. */
+static int no_arguments_but(cli *c, int argc, char **argv, int *help)
 {
     int code;
     *help = 0;
@@ -31,14 +32,45 @@ static int no_arguments(cli *c, int argc, char **argv, int *help)
         *help = 1;
         return EXIT_OK;
     }
-    return optind < argc ? cli__usage_error(c) : EXIT_OK;
+    return EXIT_OK;
+}
+
+/* The command line of a command that takes no argument: EXIT_OK, or help printed (*help), or
+ * EXIT_USAGE. */
+static int no_arguments(cli *c, int argc, char **argv, int *help)
+{
+    int rc = no_arguments_but(c, argc, argv, help);
+    return rc == EXIT_OK && !*help && optind < argc ? cli__usage_error(c) : rc;
+}
+
+/* `outpost sites clear ID`: a quarantined site may take work again (its claims are checked anew).
+ */
+static int sites_clear(cli *c, const char *id)
+{
+    if (!util_valid_id(id)) {
+        fprintf(stderr, "outpost sites clear: ID must be a site id ([A-Za-z0-9_-]{1,63})\n");
+        return EXIT_USAGE;
+    }
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    cJSON_AddStringToObject(req, "site", id);
+    int rc = cli__request(c, req, "site_clear", &data);
+    if (rc != EXIT_OK) return rc;
+    if (c->json)
+        cli__print_json(stdout, data);
+    else
+        printf("site %s cleared: it may take work again once its claims check out\n", id);
+    return EXIT_OK;
 }
 
 int cli__cmd_sites(cli *c, int argc, char **argv)
 {
     int help;
-    int rc = no_arguments(c, argc, argv, &help);
+    int rc = no_arguments_but(c, argc, argv, &help);
     if (rc != EXIT_OK || help) return rc;
+    if (optind < argc) {
+        if (optind + 2 != argc || strcmp(argv[optind], "clear") != 0) return cli__usage_error(c);
+        return sites_clear(c, argv[optind + 1]);
+    }
     cJSON *data = NULL;
     if ((rc = cli__request(c, cJSON_CreateObject(), "sites", &data)) != EXIT_OK) return rc;
     if (c->json)
@@ -66,7 +98,25 @@ int cli__cmd_stats(cli *c, int argc, char **argv)
 typedef struct token_args {
     const char *cls, *sid, *owner;
     int64_t ttl;
+    token_limits limits; /* 0: none */
 } token_args;
+
+/* --max-cores, --max-memory-mb, --max-watts: what the site may claim at most. */
+static int parse_limit(int code, const char *text, token_limits *l)
+{
+    double watts = 0;
+    int ok = code == 'C'   ? util_parse_i64(text, 1, TOKEN_MAX_CORES, &l->cores) == OP_OK
+             : code == 'M' ? util_parse_i64(text, 1, TOKEN_MAX_MEMORY_MB, &l->memory_mb) == OP_OK
+                           : util_parse_double(text, &watts) == OP_OK && watts > 0 &&
+                                 watts <= TOKEN_MAX_WATTS;
+    if (code == 'W') l->watts = watts;
+    if (ok) return EXIT_OK;
+    fprintf(stderr,
+            "outpost token create: --max-cores must be 1 to %d, --max-memory-mb 1 to %lld,"
+            " --max-watts above 0 and at most %.0f\n",
+            TOKEN_MAX_CORES, (long long)TOKEN_MAX_MEMORY_MB, TOKEN_MAX_WATTS);
+    return EXIT_USAGE;
+}
 
 static int parse_token_args(cli *c, int argc, char **argv, token_args *a, int *help)
 {
@@ -74,6 +124,9 @@ static int parse_token_args(cli *c, int argc, char **argv, token_args *a, int *h
                                          {"site", required_argument, NULL, 's'},
                                          {"owner", required_argument, NULL, 'o'},
                                          {"ttl", required_argument, NULL, 't'},
+                                         {"max-cores", required_argument, NULL, 'C'},
+                                         {"max-memory-mb", required_argument, NULL, 'M'},
+                                         {"max-watts", required_argument, NULL, 'W'},
                                          {NULL, 0, NULL, 0}};
     int code;
     *help = 0;
@@ -89,6 +142,8 @@ static int parse_token_args(cli *c, int argc, char **argv, token_args *a, int *h
                 fprintf(stderr, "outpost token: --ttl must be 1 to 31536000 seconds\n");
                 return EXIT_USAGE;
             }
+        } else if (code == 'C' || code == 'M' || code == 'W') {
+            if (parse_limit(code, optarg, &a->limits) != EXIT_OK) return EXIT_USAGE;
         } else if (code == 'h') {
             cli__usage(stdout, "token");
             *help = 1;
@@ -125,6 +180,9 @@ int cli__cmd_token(cli *c, int argc, char **argv)
     cJSON_AddStringToObject(req, "site", a.sid);
     if (a.owner) cJSON_AddStringToObject(req, "owner", a.owner);
     if (a.ttl) jsonx_add_int(req, "ttl_s", a.ttl);
+    if (a.limits.cores) jsonx_add_int(req, "max_cores", a.limits.cores);
+    if (a.limits.memory_mb) jsonx_add_int(req, "max_memory_mb", a.limits.memory_mb);
+    if (a.limits.watts > 0) cJSON_AddNumberToObject(req, "max_watts", a.limits.watts);
     if ((rc = cli__request(c, req, "token", &data)) != EXIT_OK) return rc;
     /* The hub seals the token (or the join bundle with the site's broker key) to this
      * operator's key: only here is it plain text. */

@@ -29,6 +29,7 @@ static const char *why_text[SCHED_WHY_COUNT] = {"lost",
                                                 "grid power dear now (deferrable)",
                                                 "policy",
                                                 "policy (not now)",
+                                                "held",
                                                 "deadline cannot be met"};
 
 /* Reasons that may pass with time: the job stays queued when only these stand in the way. */
@@ -36,7 +37,7 @@ static int transient(int why)
 {
     return why == SCHED_WHY_LOST || why == SCHED_WHY_BUSY || why == SCHED_WHY_POWER ||
            why == SCHED_WHY_FORECAST || why == SCHED_WHY_LEAVES || why == SCHED_WHY_DEARER ||
-           why == SCHED_WHY_POLICY_LATER;
+           why == SCHED_WHY_POLICY_LATER || why == SCHED_WHY_HELD;
 }
 
 typedef struct text_buf {
@@ -108,6 +109,10 @@ int sched_filter(const sched_site *s, const sched_job *job, char *detail, size_t
         }
     }
     if (!s->alive) return SCHED_WHY_LOST;
+    if (s->held && s->held[0]) {
+        DETAIL(" (%.150s)", s->held);
+        return SCHED_WHY_HELD;
+    }
     if (s->free_cores < job->cores || s->free_memory_mb < job->memory_mb) {
         DETAIL(" (%d cores/%lld MB free)", s->free_cores, (long long)s->free_memory_mb);
         return SCHED_WHY_BUSY;
@@ -357,7 +362,7 @@ size_t sched_fleet_bytes_per_site(void)
 
 static int slots_of(const sched_site *s, int k)
 {
-    if (!s->alive || s->free_cores <= 0) return 0;
+    if (!s->alive || s->free_cores <= 0 || (s->held && s->held[0])) return 0;
     double watts = s->has_forecast ? s->horizon_watts[k] : s->headroom_watts;
     if (s->headroom_watts < watts) watts = s->headroom_watts;
     int slots = s->free_cores;

@@ -8,8 +8,9 @@
  * or lost this job before, policy forbids it, it is lost, it is busy, its
  * power headroom now is below the job's draw, its forecast headroom over the
  * job's expected duration is, it will leave (a parked car's stated departure)
- * before the job can finish, or the job is deferrable with slack and the
- * site's grid power is dear right now. A job whose deadline cannot be met by
+ * before the job can finish, the job is deferrable with slack and the
+ * site's grid power is dear right now, or the hub holds work back from it
+ * (quarantined, or its capacity being probed). A job whose deadline cannot be met by
  * any start now is impossible, not queued forever.
  *
  * The remaining sites are scored (higher is better), every term in [0, 1]:
@@ -62,6 +63,12 @@ typedef struct sched_site {
     double grid_rank;      /* 0..1, see above; 0 when unknown */
     double failure_rate;   /* 0..1: attempts lost or failed by the site / attempts; 0 unknown */
     int region;            /* 0 .. SCHED_MAX_REGIONS-1 */
+    /*
+     * NULL or "": the site may take work. Else why it takes none for now
+     * (quarantined until an operator clears it, its capacity being probed):
+     * a passing filter, named with this text in the explanation.
+     */
+    const char *held;
 } sched_site;
 
 #define SCHED_MAX_REGIONS 64
@@ -127,6 +134,7 @@ typedef enum sched_why {
     SCHED_WHY_DEARER,       /* deferral: grid power dear now and the job has slack */
     SCHED_WHY_POLICY,       /* a policy rule forbids it */
     SCHED_WHY_POLICY_LATER, /* a policy rule forbids it now */
+    SCHED_WHY_HELD,         /* the hub holds work back from it (sched_site.held says why) */
     SCHED_WHY_DEADLINE,
     SCHED_WHY_COUNT
 } sched_why;

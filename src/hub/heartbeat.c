@@ -163,14 +163,14 @@ const char *hub__site_status(const hub_site *s)
     return s->departed ? "left" : "lost";
 }
 
-static void take_back_from_site(hub *h, const char *site_id, const char *why)
+void hub__take_back(hub *h, const char *site_id, const char *why, int exclude)
 {
     int64_t ids[HUB_PLACE_BATCH];
     int n = 0;
     if (hub__check(h, hubdb_jobs_on_site(h->db, site_id, ids, HUB_PLACE_BATCH, &n)) != OP_OK)
         return;
     for (int i = 0; i < n; i++)
-        hub__requeue(h, ids[i], why, 0, 1);
+        hub__requeue(h, ids[i], why, exclude, 1);
 }
 
 /* A site silent for longer than the loss timeout: lost, its jobs taken back at once. */
@@ -181,7 +181,7 @@ static void site_lost(hub *h, hub_site *s, int64_t silent_ms)
     snprintf(why, sizeof why, "site %s lost (silent for %lld ms)", s->id, (long long)silent_ms);
     log_warn("hub", "%s", why);
     hub__audit_detail(h, "site-lost", "site", s->id, why);
-    take_back_from_site(h, s->id, why);
+    hub__take_back(h, s->id, why, 0);
 }
 
 void hub__check_fleet(hub *h)
@@ -199,6 +199,7 @@ void hub__check_fleet(hub *h)
         return;
     for (int i = 0; i < n; i++)
         hub__requeue(h, ids[i], "lease expired (site did not confirm it)", 0, 1);
+    hub__probe_fleet(h);
 }
 
 void hub__flush_seqs(hub *h)
@@ -220,10 +221,14 @@ void hub__fill_view(hub *h, sched_site *view, int optimistic)
         v->id = s->id;
         v->class_bit = s->class_bit;
         v->alive = optimistic ? 1 : s->alive;
-        v->cores = s->cores;
+        /* an over-claiming site counts as many cores as it showed; a held one takes no work
+         * now, though it may later (quarantine is cleared, a probe ends) */
+        int cores = hub__site_cores(s);
+        v->held = optimistic ? NULL : hub__site_held(h, s);
+        v->cores = cores;
         v->memory_mb = s->memory_mb;
         v->watts_per_core = s->watts_per_core;
-        v->free_cores = optimistic ? s->cores : s->cores - s->reserved_cores;
+        v->free_cores = optimistic ? cores : cores - s->reserved_cores;
         v->free_memory_mb = optimistic ? s->memory_mb : s->memory_mb - s->reserved_memory_mb;
         /* a job's draw comes on top of the site's idle draw */
         v->headroom_watts = s->power_budget_watts - s->idle_watts -

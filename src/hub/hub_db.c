@@ -16,11 +16,17 @@ static const char *hub_schema =
     " token_id TEXT, last_seq INTEGER NOT NULL DEFAULT 0, cores INTEGER DEFAULT 0,"
     " memory_mb INTEGER DEFAULT 0, power_budget_watts REAL DEFAULT 0,"
     " watts_per_core REAL DEFAULT 0, idle_watts REAL DEFAULT 0, protections_off TEXT,"
-    " owner TEXT, departed INTEGER NOT NULL DEFAULT 0, quarantined TEXT);"
+    " owner TEXT, departed INTEGER NOT NULL DEFAULT 0, quarantined TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS trust(subject TEXT PRIMARY KEY,"
     " consecutive_valid INTEGER NOT NULL, total_valid INTEGER NOT NULL,"
     " mismatches INTEGER NOT NULL, quarantined INTEGER NOT NULL, last_mismatch_ms INTEGER NOT "
     "NULL);"
+    "CREATE TABLE IF NOT EXISTS site_claims(site TEXT PRIMARY KEY,"
+    " max_cores INTEGER NOT NULL DEFAULT 0, max_memory_mb INTEGER NOT NULL DEFAULT 0,"
+    " max_watts REAL NOT NULL DEFAULT 0, measured_cores REAL NOT NULL DEFAULT -1,"
+    " counted_cores INTEGER NOT NULL DEFAULT 0, claimed_cores INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0, checked_at INTEGER NOT NULL DEFAULT 0,"
+    " verdict TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, class TEXT NOT NULL,"
     " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, created_by TEXT,"
     " used_at INTEGER, used_by TEXT);"
@@ -75,7 +81,7 @@ static int migrate(hubdb *db)
         {"sites", "owner", "TEXT", "UPDATE sites SET owner=id WHERE owner IS NULL"},
         {"results", "output_hash", "TEXT", NULL},
         {"sites", "departed", "INTEGER NOT NULL DEFAULT 0", NULL},
-        {"sites", "quarantined", "TEXT", NULL},
+        {"sites", "quarantined", "TEXT NOT NULL DEFAULT ''", NULL},
         {"jobs", "deterministic", "INTEGER NOT NULL DEFAULT 0", NULL},
         {"jobs", "verify_wanted", "INTEGER NOT NULL DEFAULT 0", NULL},
         {"jobs", "verify_class", "INTEGER NOT NULL DEFAULT 0", NULL},

@@ -6,12 +6,14 @@
  * (the state machine decides them, this layer stores them), rows come out
  * as plain structs or as the JSON views the operator API answers with.
  * hub_db.c holds the file, schema, sites, tokens and operators' records;
- * hub_db_jobs.c jobs, results, checkpoints and the operator views.
+ * hub_db_jobs.c jobs, results, checkpoints and the operator views;
+ * hub_db_claims.c sites' claims checked and their quarantine.
  *
- * Tables: meta, sites, tokens, jobs, results, checkpoints, local_jobs,
- * job_events, op_nonces, op_floors, op_answers, trust (and audit_entries,
- * owned by io/auditlog on the same store). hub_db_verify.c holds what
- * result verification stores: trust records, a job's replicas, quarantines.
+ * Tables: meta, sites, site_claims, tokens, jobs, results, checkpoints,
+ * local_jobs, job_events, op_nonces, op_floors, op_answers, trust (and
+ * audit_entries, owned by io/auditlog on the same store). hub_db_verify.c
+ * holds what result verification stores (trust records, a job's replicas),
+ * hub_db_claims.c what the capacity checks store.
  *
  * Every operation returns OP_OK or OP_ESTORE (the store logs SQLite's
  * message), and OP_ENOTFOUND or OP_ENOMEM where its comment says so. Strings
@@ -65,7 +67,7 @@ typedef struct hubdb_site_row {
     int64_t memory_mb;
     double power_budget_watts, watts_per_core, idle_watts;
     int departed;            /* said goodbye and not heard since */
-    const char *quarantined; /* why no work goes there until an operator clears it, or "" */
+    const char *quarantined; /* why it takes no work until an operator clears it, or "" */
 } hubdb_site_row;
 
 /* Calls fn for each enrolled site, by id; stops at (and returns) fn's first non-OK code. */
@@ -102,6 +104,35 @@ int hubdb_token_create(hubdb *db, const char *token_id, const char *class_name, 
 
 /* Whether this hub issued token_id (*known) and, if used, by which site (used_by, else ""). */
 int hubdb_token_lookup(hubdb *db, const char *token_id, int *known, char used_by[64]);
+
+/* ---------- claims checked, quarantine (hub_db_claims.c) ---------- */
+
+/* A site's claims as checked: its token's limits and its last probe verdict. */
+typedef struct hubdb_claims {
+    const char *site;
+    int64_t max_cores, max_memory_mb; /* from its join token, 0: none */
+    double max_watts;
+    double measured_cores; /* effective cores at the last probe, -1: never probed */
+    int counted_cores;     /* cores placement counts on after an over-claim, 0: no cap */
+    int claimed_cores;     /* the claim the last probe judged */
+    int failures;          /* failed probes in a row */
+    int64_t checked_at_ms; /* 0: never */
+    const char *verdict;
+} hubdb_claims;
+
+/* Stores (replacing) the site's claims row. */
+int hubdb_claims_put(hubdb *db, const hubdb_claims *claims);
+/* Calls fn for each site's claims row; stops at (and returns) fn's first non-OK code. */
+int hubdb_claims_each(hubdb *db, int (*fn)(void *ctx, const hubdb_claims *claims), void *ctx);
+/* The site's quarantine: reason, or "" when cleared. */
+int hubdb_site_set_quarantined(hubdb *db, const char *site_id, const char *reason);
+/*
+ * What each site delivered, from its applied results: {site: {results,
+ * cpu_seconds, wall_ms (the site's word), observed_ms (placed or started to
+ * finished, on the hub's clock), core_seconds (cores reserved x observed)}}
+ * into by_site.
+ */
+int hubdb_sites_delivered(hubdb *db, cJSON *by_site);
 
 /* ---------- operators' nonces and answers (replay protection, wire/msg.h) ---------- */
 
@@ -271,8 +302,6 @@ int hubdb_trust_put(hubdb *db, const char *subject, const verify_trust *t);
 /* Calls fn for every stored record whose subject starts with prefix. */
 int hubdb_trust_each(hubdb *db, const char *prefix,
                      void (*fn)(void *ctx, const char *subject, const verify_trust *t), void *ctx);
-/* Why no work goes to the site (NULL or "": it may have work again). */
-int hubdb_site_set_quarantine(hubdb *db, const char *site_id, const char *why);
 
 /* The results a job needs before one is accepted, and where further replicas may run. */
 int hubdb_job_set_verify(hubdb *db, int64_t job_id, int64_t wanted, unsigned check_class);

@@ -1,7 +1,7 @@
 /*
  * hub_db_verify: the part of the hub's data layer that result verification
- * uses (same interface, hub_db.h): trust records of sites and owners, the
- * quarantine of a site, a job's verification plan and its replicas, and
+ * uses (same interface, hub_db.h): trust records of sites and owners, a
+ * job's verification plan and its replicas, and
  * which site an attempt was placed on (a result counts only from there).
  */
 #include "hub/hub_db.h"
@@ -69,15 +69,6 @@ int hubdb_trust_each(hubdb *db, const char *prefix,
     }
     sqlite3_reset(st);
     return OP_OK;
-}
-
-int hubdb_site_set_quarantine(hubdb *db, const char *site_id, const char *why)
-{
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE sites SET quarantined=? WHERE id=?");
-    if (!st) return OP_ESTORE;
-    store_bind_text(st, 1, why && why[0] ? why : NULL);
-    sqlite3_bind_text(st, 2, site_id, -1, SQLITE_TRANSIENT);
-    return store_step_done(db->st, st);
 }
 
 /* ---------- a job's verification ---------- */

@@ -13,7 +13,8 @@
  *   jobs.c       job state changes shared by the others (taken back, released, told)
  *   place.c      the placement pass
  *   results.c    results, checkpoints, jobs a site ran on its own
- *   verifying.c  results from untrusted classes: replicas, quorum, trust, quarantine
+ *   verifying.c  results from untrusted classes: replicas, quorum, trust
+ *   probe.c      claims checked: the capacity probe, its verdicts, quarantine
  *   operator.c   the operator API: a table of commands
  *   outgoing.c   offers, acknowledgements, cancels and replies, sent after commit
  *   auditing.c   what the hub writes to its audit log
@@ -34,6 +35,7 @@
 #include "base/timer.h"
 #include "core/audit.h"
 #include "core/policy.h"
+#include "core/probe.h"
 #include "core/sched.h"
 #include "core/verify.h"
 #include "hub/hub_db.h"
@@ -42,6 +44,7 @@
 #include "wire/ident.h"
 #include "wire/msg.h"
 #include "wire/proto.h"
+#include "wire/token.h"
 
 #include <cJSON.h>
 #include <limits.h>
@@ -53,6 +56,27 @@
 #define HUB_OFFER_BATCH_BYTES (1024 * 1024) /* one iteration's offers to one site */
 /* a hello or heartbeat's payload bound plus room for its topic and signature properties */
 #define HUB_BEAT_MAX_PACKET (PROTO_SMALL_BYTES + 4096)
+
+/*
+ * A site's claimed cores checked against what it delivers (probe.c): the
+ * challenge in flight, and the last verdict (stored in site_claims).
+ */
+typedef struct hub_probe {
+    uint64_t id; /* the challenge in flight, 0 when none */
+    uint8_t seed[PROBE_SEED_BYTES];
+    int bits;              /* its difficulty */
+    int claimed;           /* the cores the site claimed when it went out */
+    int free_claimed;      /* of them, the ones not busy with its jobs: what it must show */
+    int lanes;             /* the threads asked for: free_claimed, at most PROBE_MAX_LANES */
+    int64_t sent_mono;     /* when it was queued: the hub's clock times the answer */
+    uint64_t sent_commit;  /* h->commits then: a rollback of that batch forgets it */
+    double measured;       /* effective cores at the last verdict, -1 never probed */
+    int counted;           /* cores placement counts on after an over-claim, 0 no cap */
+    int failures;          /* failed probes in a row */
+    int claimed_at_check;  /* the claim the last verdict judged */
+    int64_t checked_at_ms; /* wall clock of the last verdict, 0 never */
+    char verdict[160];     /* "ok: ...", "over-claims: ...", "" never */
+} hub_probe;
 
 /* A site as the hub knows it: registry (durable) plus live view (memory). */
 typedef struct hub_site {
@@ -81,6 +105,10 @@ typedef struct hub_site {
     int reported_running;
     int store_failing;       /* its last heartbeat said it cannot store (a full disk) */
     char claims_capped[160]; /* what of its claims the hub capped to its class's limits, or "" */
+    token_limits limits;     /* from its join token: what it may claim at most (0: no limit) */
+    char quarantined[160];   /* why no work is placed here until an operator clears it, or "" */
+    char held[200];          /* hub__site_held's text, valid until its next call */
+    hub_probe probe;
     /* power as the site reports it in each heartbeat, memory only */
     int has_forecast;
     float forecast_watts[SCHED_HORIZONS]; /* least forecast envelope over each horizon */
@@ -92,7 +120,6 @@ typedef struct hub_site {
     cJSON *messages;         /* the site's own message counters, from its heartbeat */
     uint64_t witnessed_size; /* size of the site's last signed audit head logged here */
     verify_trust vt;         /* verifying.c: its validated results and mismatches */
-    char quarantined[160];   /* why no work goes there until an operator clears it, or "" */
     cJSON *offers;           /* batched for this iteration, sent after commit */
     size_t offers_bytes;
     cJSON *acks;
@@ -170,7 +197,15 @@ typedef struct hub {
     audit_sth head_committed;
     struct {
         int64_t cores, memory_mb, watts;
-    } claim_limit[3];         /* per class (pod, car, dc): what a site may claim */
+    } claim_limit[3]; /* per class (pod, car, dc): what a site may claim */
+    /* probe.c: capacity probes, from the configuration; on and set up by hub__probe_setup */
+    struct {
+        int on;
+        int64_t duration_ms, interval_ms, timeout_ms, tolerance;
+        double core_rate;     /* the hub's own single-core hash rate, measured at start */
+        uint64_t next_id;     /* challenge ids: random start, then counting */
+        probe_hasher *hasher; /* checks answers */
+    } probing;
     fail_streak store_streak; /* failed commits in a row, for the log */
     verify_params verify;     /* how results from untrusted classes are checked (policy) */
     uint64_t commits;         /* loop transactions committed, and their time in fsync'd COMMIT */
@@ -237,6 +272,8 @@ int hub__join_text(hub *h, const char *sid, const char *token_text, char **out);
  */
 int hub__reload_reservations(hub *h);
 int hub__load_sites(hub *h);
+/* Each site's token limits and last probe verdict from the store (in hub__load_sites). */
+int hub__load_claims(hub *h);
 /* <data-dir>/operators: the operator keys allowed to use the API. */
 int hub__load_operators(hub *h);
 /* msg_lookup_fn over operators (ctx: the hub). */
@@ -300,6 +337,11 @@ void hub__handle_state(hub *h, hub_site *s, const cJSON *body);
 void hub__site_left(hub *h, hub_site *s, const char *reason);
 /* Marks a site departed (said goodbye) or back, in memory and in the store. */
 void hub__set_departed(hub *h, hub_site *s, int departed);
+/*
+ * Takes back every placed or running job of the site (why: the reason each
+ * job records); exclude keeps them from going back there.
+ */
+void hub__take_back(hub *h, const char *site_id, const char *why, int exclude);
 /* Sites silent for too long are lost (their jobs taken back); expired leases taken back. */
 void hub__check_fleet(hub *h);
 /* Persists the sites' replay windows that moved, and the hub's own sequence number. */
@@ -328,9 +370,10 @@ void hub__handle_events(hub *h, hub_site *s, const cJSON *body);
 
 /*
  * sched_allow_fn over the hub's policy and the verification rules (ctx: a
- * hub__policy_ctx): quarantined sites, classes the job may not use because
- * its result could not be checked there, owners that already hold one of
- * its replicas, then the policy file.
+ * hub__policy_ctx): the policy file, then the classes the job may not use
+ * because its result could not be checked there and the owners that
+ * already hold one of its replicas. (Quarantined sites are held back before
+ * this: probe.c, hub__site_held.)
  */
 typedef struct hub__policy_ctx {
     hub *h;
@@ -390,8 +433,48 @@ int hub__verify_placed(hub *h, int64_t job_id, int64_t attempt, hub_site *s, int
  */
 int hub__verify_result(hub *h, hub_site *s, const cJSON *item, int64_t attempt,
                        const hubdb_job *job, int64_t job_id, int live, const char *error);
-/* No more work for s (why kept, audited); its placed and running jobs are taken back. */
+
+/*
+ * An operator cleared s's quarantine: its trust record and its owner's are
+ * no longer quarantined (their mismatches still count: trust comes back
+ * slowly). OP_ESTORE.
+ */
+int hub__verify_clear(hub *h, hub_site *s);
+
+/* ---------- probe.c ---------- */
+
+/*
+ * With probe = on: the hasher and the hub's own single-core hash rate
+ * (measured now, about 0.2 s, unless probing.core_rate is set already).
+ * OP_OK, OP_ENOMEM.
+ */
+int hub__probe_setup(hub *h);
+void hub__probe_free(hub *h);
+/*
+ * Periodic: challenges that went unanswered past probe_timeout_ms (the site
+ * quarantined), and new challenges to sites whose claims are due a check
+ * (never checked, checked longer than probe_interval_ms ago, or claiming
+ * more cores than when checked).
+ */
+void hub__probe_fleet(hub *h);
+/* A site's answer to its challenge (an event message of type "probe"): judged. */
+void hub__probe_answer(hub *h, hub_site *s, const cJSON *body);
+/* After a rolled-back batch: challenges queued in it are forgotten, verdicts re-read. */
+void hub__probe_rollback(hub *h);
+/* The cores placement counts on: the claim, or less after an over-claim. */
+int hub__site_cores(const hub_site *s);
+/* Why no work is placed on the site now (quarantined, being probed), or NULL. */
+const char *hub__site_held(const hub *h, hub_site *s);
+/*
+ * No work for the site until an operator clears it: the reason kept and
+ * stored, logged and audited (site-quarantined), its placed and running
+ * jobs taken back. A site already quarantined keeps its first reason.
+ */
 void hub__quarantine(hub *h, hub_site *s, const char *why);
+/* An operator lets the site take work again; its claims are checked anew. OP_OK, OP_ESTORE. */
+int hub__quarantine_clear(hub *h, hub_site *s);
+/* The site's claims view (limits, verdict, measure, quarantine) into o. */
+void hub__claims_view(const hub *h, hub_site *s, cJSON *o);
 
 /* ---------- operator.c ---------- */
 

@@ -42,6 +42,11 @@ static const char *hub_conf_keys[] = {"hub_id",
                                       "max_watts_pod",
                                       "max_watts_car",
                                       "max_watts_dc",
+                                      "probe",
+                                      "probe_ms",
+                                      "probe_interval_ms",
+                                      "probe_timeout_ms",
+                                      "probe_tolerance",
                                       NULL};
 
 /* ---------- life of a hub ---------- */
@@ -70,6 +75,7 @@ void hub__free(hub *h)
     policy_free(h->policy);
     free(h->policy_text);
     hubdb_close(h->db);
+    hub__probe_free(h);
     ident_wipe(&h->identity);
     for (size_t i = 0; i < h->n_sites; i++)
         cJSON_Delete(h->sites[i].messages);
@@ -106,6 +112,12 @@ static int configure_numbers(hub *h, conf *c, char *err, size_t err_len)
         {"max_watts_pod", 50000, 1, 100000000, &h->claim_limit[0].watts},
         {"max_watts_car", 2000, 1, 100000000, &h->claim_limit[1].watts},
         {"max_watts_dc", 500000, 1, 100000000, &h->claim_limit[2].watts},
+        /* capacity probes (probe.c): how long one runs, how often, how long an answer may
+         * take, and how much slower than the hub's a site's cores may be */
+        {"probe_ms", 2000, PROBE_MIN_MS, PROBE_MAX_MS, &h->probing.duration_ms},
+        {"probe_interval_ms", 86400000, 1000, 365LL * 86400000, &h->probing.interval_ms},
+        {"probe_timeout_ms", 30000, 1000, 86400000, &h->probing.timeout_ms},
+        {"probe_tolerance", 8, 1, 1000, &h->probing.tolerance},
     };
     int rc = OP_OK;
     for (size_t i = 0; rc == OP_OK && i < sizeof keys / sizeof keys[0]; i++)
@@ -130,6 +142,8 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
     const char *level = conf_str(c, "log_level", NULL);
     const char *tls = conf_str(c, "broker_tls", "on");
     h->broker_tls = strcmp(tls, "on") == 0;
+    const char *probe = conf_str(c, "probe", "on");
+    h->probing.on = strcmp(probe, "on") == 0;
     if (!util_valid_id(hub_id)) {
         snprintf(err, err_len, "hub_id '%s' must be [A-Za-z0-9_-]{1,63}", hub_id);
         rc = OP_EINVAL;
@@ -138,6 +152,9 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
         rc = OP_EINVAL;
     } else if (strcmp(tls, "on") != 0 && strcmp(tls, "off") != 0) {
         snprintf(err, err_len, "broker_tls must be on or off");
+        rc = OP_EINVAL;
+    } else if (strcmp(probe, "on") != 0 && strcmp(probe, "off") != 0) {
+        snprintf(err, err_len, "probe must be on or off");
         rc = OP_EINVAL;
     }
     if (rc == OP_OK && level) log_set_level(log_parse_level(level));
@@ -405,6 +422,7 @@ int hub_main(int argc, char **argv)
     if (!h) return EXIT_FAILURE_RUNTIME;
     exit_code = configure(h, &a);
     if (exit_code == EXIT_OK) exit_code = open_state(h);
+    if (exit_code == EXIT_OK && hub__probe_setup(h) != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
     if (exit_code == EXIT_OK && connect_bus(h) != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
     if (exit_code == EXIT_OK) {
         runctl_install();

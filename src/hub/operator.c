@@ -313,10 +313,9 @@ static void site_trust_view(const hub *h, const hub_site *s, cJSON *o)
     jsonx_add_int(t, "needed", verify_trust_needed(&h->verify, &s->vt, NULL));
     jsonx_add_int(t, "total_valid", s->vt.total_valid);
     jsonx_add_int(t, "mismatches", s->vt.mismatches);
-    if (s->quarantined[0]) cJSON_AddStringToObject(o, "quarantined", s->quarantined);
 }
 
-static cJSON *site_view(const hub *h, const hub_site *s, int64_t now_mono)
+static cJSON *site_view(hub *h, hub_site *s, int64_t now_mono)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -325,7 +324,7 @@ static cJSON *site_view(const hub *h, const hub_site *s, int64_t now_mono)
     cJSON_AddStringToObject(o, "owner", s->owner);
     cJSON_AddStringToObject(o, "status", hub__site_status(s));
     jsonx_add_int(o, "cores", s->cores);
-    jsonx_add_int(o, "free_cores", s->cores - s->reserved_cores);
+    jsonx_add_int(o, "free_cores", hub__site_cores(s) - s->reserved_cores);
     jsonx_add_int(o, "memory_mb", s->memory_mb);
     jsonx_add_int(o, "free_memory_mb", s->memory_mb - s->reserved_memory_mb);
     cJSON_AddNumberToObject(o, "power_budget_watts", s->power_budget_watts);
@@ -340,21 +339,69 @@ static cJSON *site_view(const hub *h, const hub_site *s, int64_t now_mono)
     cJSON_AddStringToObject(o, "protections_off", s->protections_off);
     cJSON_AddBoolToObject(o, "store_failing", s->store_failing);
     if (s->claims_capped[0]) cJSON_AddStringToObject(o, "claims_capped", s->claims_capped);
+    hub__claims_view(h, s, o);
     if (s->messages) cJSON_AddItemToObject(o, "messages", cJSON_Duplicate(s->messages, 1));
     cJSON *p = site_power_view(s);
     if (p) cJSON_AddItemToObject(o, "power", p);
     return o;
 }
 
+/* What the site delivered (hubdb_sites_delivered), zeros when nothing yet. */
+static void add_delivered(cJSON *o, const cJSON *by_site, const char *id)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(by_site, id);
+    if (d) {
+        cJSON_AddItemToObject(o, "delivered", cJSON_Duplicate(d, 1));
+        return;
+    }
+    cJSON *z = cJSON_AddObjectToObject(o, "delivered");
+    static const char *const keys[] = {"results", "cpu_seconds", "wall_ms", "observed_ms",
+                                       "core_seconds"};
+    for (size_t i = 0; z && i < sizeof keys / sizeof keys[0]; i++)
+        cJSON_AddNumberToObject(z, keys[i], 0);
+}
+
 static int op_sites(hub *h, op_call *c)
 {
     cJSON *arr = cJSON_AddArrayToObject(c->data, "sites");
+    cJSON *delivered = cJSON_CreateObject();
+    int rc = delivered ? hubdb_sites_delivered(h->db, delivered) : OP_ENOMEM;
     int64_t now_mono = os_mono_ms();
-    for (size_t i = 0; arr && i < h->n_sites; i++) {
+    for (size_t i = 0; rc == OP_OK && arr && i < h->n_sites; i++) {
         cJSON *o = site_view(h, &h->sites[i], now_mono);
         if (!o) break;
+        add_delivered(o, delivered, h->sites[i].id);
         cJSON_AddItemToArray(arr, o);
     }
+    cJSON_Delete(delivered);
+    return rc;
+}
+
+/*
+ * site_clear {site}: an operator lets a quarantined site take work again.
+ * Its claims are checked anew (held until the first verdict when probing).
+ */
+static int op_site_clear(hub *h, op_call *c)
+{
+    const char *id = jsonx_str(c->req, "site");
+    hub_site *s = id ? hub__find_site(h, id) : NULL;
+    if (!s) {
+        snprintf(c->err, c->err_len, "no site %.64s", id ? id : "given ('site')");
+        return OP_ENOTFOUND;
+    }
+    if (!s->quarantined[0]) {
+        snprintf(c->err, c->err_len, "site %s is not quarantined", s->id);
+        return OP_EINVAL;
+    }
+    c->audit = cJSON_CreateObject();
+    if (c->audit) {
+        cJSON_AddStringToObject(c->audit, "site", s->id);
+        cJSON_AddStringToObject(c->audit, "was", s->quarantined);
+    }
+    int rc = hub__quarantine_clear(h, s);
+    if (rc != OP_OK) return rc;
+    log_info("hub", "operator %s cleared site %s's quarantine", c->op_id, s->id);
+    cJSON_AddStringToObject(c->data, "site", s->id);
     return OP_OK;
 }
 
@@ -380,6 +427,30 @@ static int check_site_name(hub *h, const char *sid, char *err, size_t err_len)
         return OP_EEXIST;
     }
     return OP_OK;
+}
+
+/*
+ * The limits a token puts on its site's claims: "max_cores", "max_memory_mb"
+ * (whole numbers) and "max_watts", each optional. OP_OK, or OP_EINVAL with
+ * c->err set.
+ */
+static int token_limit_args(op_call *c, token_limits *lim)
+{
+    memset(lim, 0, sizeof *lim);
+    int bad = 0;
+    if (cJSON_HasObjectItem(c->req, "max_cores"))
+        bad |= jsonx_int(c->req, "max_cores", 1, TOKEN_MAX_CORES, &lim->cores) != OP_OK;
+    if (cJSON_HasObjectItem(c->req, "max_memory_mb"))
+        bad |= jsonx_int(c->req, "max_memory_mb", 1, TOKEN_MAX_MEMORY_MB, &lim->memory_mb) != OP_OK;
+    if (cJSON_HasObjectItem(c->req, "max_watts"))
+        bad |= jsonx_num(c->req, "max_watts", &lim->watts) != OP_OK || !(lim->watts > 0) ||
+               lim->watts > TOKEN_MAX_WATTS;
+    if (!bad) return OP_OK;
+    snprintf(c->err, c->err_len,
+             "--max-cores must be 1 to %d, --max-memory-mb 1 to %lld, --max-watts above 0 and at"
+             " most %.0f",
+             TOKEN_MAX_CORES, (long long)TOKEN_MAX_MEMORY_MB, TOKEN_MAX_WATTS);
+    return OP_EINVAL;
 }
 
 /*
@@ -422,6 +493,15 @@ static void token_made(hub *h, op_call *c, const token *tok, int64_t ttl_s)
         cJSON_AddStringToObject(c->audit, "token", tok->tid);
         jsonx_add_int(c->audit, "expires_at", tok->expires_ms);
     }
+    const token_limits *l = &tok->limits;
+    cJSON *lim = l->cores || l->memory_mb || l->watts > 0 ? cJSON_CreateObject() : NULL;
+    if (lim) {
+        if (l->cores) jsonx_add_int(lim, "cores", l->cores);
+        if (l->memory_mb) jsonx_add_int(lim, "memory_mb", l->memory_mb);
+        if (l->watts > 0) cJSON_AddNumberToObject(lim, "watts", l->watts);
+        if (c->audit) cJSON_AddItemToObject(c->audit, "limits", cJSON_Duplicate(lim, 1));
+        cJSON_AddItemToObject(c->data, "limits", lim);
+    }
     log_info("hub", "operator %s created a %s join token for site %s valid for %lld s", c->op_id,
              tok->cls, tok->sid, (long long)ttl_s);
 }
@@ -436,7 +516,9 @@ static int op_token(hub *h, op_call *c)
 {
     const char *cls, *sid, *owner;
     int64_t ttl_s;
+    token_limits limits;
     int rc = token_args(h, c, &cls, &sid, &owner, &ttl_s);
+    if (rc == OP_OK) rc = token_limit_args(c, &limits);
     if (rc != OP_OK) return rc;
     const hub_operator *op = hub__find_operator(h, c->op_id);
     if (!op) {
@@ -446,7 +528,8 @@ static int op_token(hub *h, op_call *c)
     token tok;
     char *text = NULL, *join = NULL, *sealed = NULL;
     int64_t now = os_now_ms();
-    rc = token_create(&h->identity, cls, sid, owner, now + ttl_s * 1000, &text, &tok);
+    rc = token_create_limited(&h->identity, cls, sid, owner, &limits, now + ttl_s * 1000, &text,
+                              &tok);
     if (rc != OP_OK) return rc;
     rc = hub__join_text(h, sid, text, &join);
     if (rc == OP_OK) rc = ident_seal(op->pk, join, strlen(join), &sealed);
@@ -638,6 +721,7 @@ static const op_command commands[] = {
     {"job", op_job, NULL, 0},
     {"result", op_result, NULL, 0},
     {"sites", op_sites, NULL, 0},
+    {"site_clear", op_site_clear, "site-cleared", OPC_ONCE},
     {"token", op_token, "token", OPC_ONCE},
     {"cancel", op_cancel, NULL, OPC_ONCE},
     {"stats", op_stats, NULL, 0},

@@ -39,7 +39,6 @@ typedef struct pass {
     pending *todo;
     int n_todo;
     int64_t now_ms;
-    int any_quarantined; /* a site is quarantined: every job needs the filter */
 } pass;
 
 int hub__policy_allows(void *ctx, const sched_site *site, char *why, size_t why_len)
@@ -169,7 +168,7 @@ static int decide(void *ctx, const hubdb_queued *q)
                           hub__verify_unverifiable(h, spec.kind, q->deterministic),
                           owners[0] ? owners : NULL};
     /* without a rule to apply the scheduler may take its faster paths */
-    if (h->policy || p->any_quarantined || pc.owners || (pc.unverifiable & job.class_mask)) {
+    if (h->policy || pc.owners || (pc.unverifiable & job.class_mask)) {
         job.allowed = hub__policy_allows;
         job.allowed_ctx = &pc;
     }
@@ -250,8 +249,6 @@ void hub__place_pass(hub *h)
 {
     if (h->n_sites == 0) return;
     pass p = {.h = h, .now_ms = os_now_ms()};
-    for (size_t i = 0; i < h->n_sites && !p.any_quarantined; i++)
-        p.any_quarantined = h->sites[i].quarantined[0] != '\0';
     p.view = calloc(h->n_sites, sizeof *p.view);
     p.todo = calloc(HUB_PLACE_BATCH, sizeof *p.todo);
     if (p.view && p.todo) {

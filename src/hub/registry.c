@@ -41,6 +41,7 @@ hub_site *hub__add_site(hub *h, const char *id)
     snprintf(s->id, sizeof s->id, "%s", id);
     snprintf(s->owner, sizeof s->owner, "%s", id);
     s->trust = 50;
+    s->probe.measured = -1;
     return s;
 }
 
@@ -102,9 +103,31 @@ int hub__reload_reservations(hub *h)
     return hubdb_reservations_each(h->db, load_reservation, h);
 }
 
+/* A site's claims row: its token's limits and its last probe verdict. */
+static int load_claims_row(void *ctx, const hubdb_claims *c)
+{
+    hub_site *s = hub__find_site(ctx, c->site);
+    if (!s) return OP_OK;
+    s->limits = (token_limits){c->max_cores, c->max_memory_mb, c->max_watts};
+    hub_probe *p = &s->probe;
+    p->measured = c->measured_cores;
+    p->counted = c->counted_cores;
+    p->claimed_at_check = c->claimed_cores;
+    p->failures = c->failures;
+    p->checked_at_ms = c->checked_at_ms;
+    snprintf(p->verdict, sizeof p->verdict, "%s", c->verdict);
+    return OP_OK;
+}
+
+int hub__load_claims(hub *h)
+{
+    return hubdb_claims_each(h->db, load_claims_row, h);
+}
+
 int hub__load_sites(hub *h)
 {
     int rc = hubdb_sites_each(h->db, load_site_row, h);
+    if (rc == OP_OK) rc = hub__load_claims(h);
     if (rc == OP_OK) rc = hubdb_reservations_each(h->db, load_reservation, h);
     return rc;
 }
@@ -319,6 +342,17 @@ static int check_token(hub *h, const char *token_text, int64_t now, token *tok, 
     return OP_OK;
 }
 
+/* A token's limits on what its site may claim, for the record: only those it set. */
+static void add_limits(cJSON *o, const token_limits *l)
+{
+    if (!l->cores && !l->memory_mb && !(l->watts > 0)) return;
+    cJSON *lim = cJSON_AddObjectToObject(o, "limits");
+    if (!lim) return;
+    if (l->cores) jsonx_add_int(lim, "cores", l->cores);
+    if (l->memory_mb) jsonx_add_int(lim, "memory_mb", l->memory_mb);
+    if (l->watts > 0) cJSON_AddNumberToObject(lim, "watts", l->watts);
+}
+
 /* The new site: in memory and in the registry, its token spent, welcomed, on the log. */
 static void register_site(hub *h, const char *site_id, const uint8_t pk[32], const token *tok,
                           const msg_header *hdr, const cJSON *body)
@@ -333,8 +367,15 @@ static void register_site(hub *h, const char *site_id, const uint8_t pk[32], con
     msg_window_restore(&s->window, hdr->seq);
     s->alive = 1;
     s->last_heartbeat_mono = os_mono_ms();
+    s->limits = tok->limits;
+    hubdb_claims claims = {.site = site_id,
+                           .max_cores = tok->limits.cores,
+                           .max_memory_mb = tok->limits.memory_mb,
+                           .max_watts = tok->limits.watts,
+                           .measured_cores = -1};
     if (hub__check(h, hubdb_site_enroll(h->db, site_id, pk_hex, tok->cls, tok->owner, tok->tid,
-                                        os_now_ms(), hdr->seq)) != OP_OK)
+                                        os_now_ms(), hdr->seq)) != OP_OK ||
+        hub__check(h, hubdb_claims_put(h->db, &claims)) != OP_OK)
         return;
     s->persisted_seq = hdr->seq;
     /* its capacity from this hello: jobs already queued must not see a site of 0 cores
@@ -349,6 +390,7 @@ static void register_site(hub *h, const char *site_id, const uint8_t pk[32], con
         cJSON_AddStringToObject(abody, "owner", tok->owner);
         cJSON_AddStringToObject(abody, "token", tok->tid);
         cJSON_AddStringToObject(abody, "pubkey", pk_hex);
+        add_limits(abody, &tok->limits);
     }
     hub__audit_record(h, "enrollment", subject, abody);
     send_welcome(h, s);
@@ -401,19 +443,30 @@ static void cap_claim(const char *name, double *value, double limit, char *note,
     *value = *value < 0 ? 0.0 : limit;
 }
 
+/* The lower of a class's limit and a token's (0: the token sets none). */
+static double lower_limit(double class_limit, double token_limit)
+{
+    return token_limit > 0 && token_limit < class_limit ? token_limit : class_limit;
+}
+
 /*
- * A site's claims held to its class's limits (hub configuration): a site
- * that says it has 256 cores or a negative idle draw is counted as the
- * limit allows. The first capping of each kind is logged and audited.
+ * A site's claims held to its class's limits (hub configuration) and to its
+ * join token's, the lower of the two: a site that says it has 256 cores or
+ * a negative idle draw is counted as the limits allow. The first capping of
+ * each kind is logged and audited.
  */
 static void cap_claims(hub *h, hub_site *s, int64_t *cores, int64_t *memory_mb, double *budget,
                        double *wpc, double *idle)
 {
     int k = s->class_bit == CLASS_POD ? 0 : s->class_bit == CLASS_CAR ? 1 : 2;
     char note[sizeof s->claims_capped] = "";
-    double c = (double)*cores, m = (double)*memory_mb, watts = (double)h->claim_limit[k].watts;
-    cap_claim("cores", &c, (double)h->claim_limit[k].cores, note, sizeof note);
-    cap_claim("memory_mb", &m, (double)h->claim_limit[k].memory_mb, note, sizeof note);
+    double c = (double)*cores, m = (double)*memory_mb;
+    double watts = lower_limit((double)h->claim_limit[k].watts, s->limits.watts);
+    cap_claim("cores", &c, lower_limit((double)h->claim_limit[k].cores, (double)s->limits.cores),
+              note, sizeof note);
+    cap_claim("memory_mb", &m,
+              lower_limit((double)h->claim_limit[k].memory_mb, (double)s->limits.memory_mb), note,
+              sizeof note);
     cap_claim("power_budget_watts", budget, watts, note, sizeof note);
     cap_claim("watts_per_core", wpc, watts, note, sizeof note);
     cap_claim("idle_watts", idle, watts, note, sizeof note);
@@ -422,7 +475,8 @@ static void cap_claims(hub *h, hub_site *s, int64_t *cores, int64_t *memory_mb, 
     if (strcmp(note, s->claims_capped) == 0) return;
     snprintf(s->claims_capped, sizeof s->claims_capped, "%s", note);
     if (!note[0]) return;
-    log_warn("hub", "site %s claims more than its class allows; counted as: %s", s->id, note);
+    log_warn("hub", "site %s claims more than its class or token allows; counted as: %s", s->id,
+             note);
     hub__audit_detail(h, "claims-capped", "site", s->id, note);
 }
 
@@ -485,6 +539,8 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
     if (!body) return;
     if (strcmp(hdr.type, "bye") == 0) {
         hub__site_left(h, s, jsonx_str(body, "reason"));
+    } else if (strcmp(leaf, "event") == 0 && strcmp(hdr.type, "probe") == 0) {
+        hub__probe_answer(h, s, body);
     } else if (strcmp(leaf, "hello") == 0) {
         handle_hello(h, s, body);
     } else if (strcmp(leaf, "state") == 0) {

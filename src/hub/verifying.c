@@ -81,20 +81,21 @@ static int store_trust(hub *h, const char *prefix, const char *id, const verify_
     return OP_OK;
 }
 
-void hub__quarantine(hub *h, hub_site *s, const char *why)
+int hub__verify_clear(hub *h, hub_site *s)
 {
-    snprintf(s->quarantined, sizeof s->quarantined, "%s", why);
-    if (hub__check(h, hubdb_site_set_quarantine(h->db, s->id, s->quarantined)) != OP_OK) return;
-    hub__audit_detail(h, "quarantine", "site", s->id, s->quarantined);
-    log_warn("hub", "site %s quarantined: %s", s->id, s->quarantined);
-    int64_t ids[256];
-    int n = 0;
-    if (hub__check(h, hubdb_jobs_on_site(h->db, s->id, ids, 256, &n)) != OP_OK) return;
-    char reason[200];
-    snprintf(reason, sizeof reason, "%s was quarantined", s->id);
-    for (int i = 0; i < n; i++)
-        hub__requeue(h, ids[i], reason, 1, 0);
-    h->placement_dirty = 1;
+    char subject[80];
+    verify_trust owner;
+    subject_of(subject, sizeof subject, "owner", s->owner);
+    if (hub__check(h, hubdb_trust_get(h->db, subject, &owner)) != OP_OK) return OP_ESTORE;
+    if (s->vt.quarantined) {
+        s->vt.quarantined = 0;
+        if (store_trust(h, "site", s->id, &s->vt, "cleared") != OP_OK) return OP_ESTORE;
+    }
+    if (owner.quarantined) {
+        owner.quarantined = 0;
+        if (store_trust(h, "owner", s->owner, &owner, "cleared") != OP_OK) return OP_ESTORE;
+    }
+    return OP_OK;
 }
 
 /* Another site of a caught owner starts its validated run again; a quarantined owner's stop. */
@@ -154,10 +155,6 @@ unsigned hub__verify_unverifiable(const hub *h, int kind, int deterministic)
 
 int hub__verify_allows(const hub__policy_ctx *pc, const hub_site *s, char *why, size_t why_len)
 {
-    if (s->quarantined[0]) {
-        snprintf(why, why_len, "quarantined: %.120s", s->quarantined);
-        return POLICY_DENY;
-    }
     if (pc->unverifiable & s->class_bit) {
         snprintf(why, why_len, "its result could not be verified on a %s: %s",
                  jobspec_class_name(s->class_bit),

@@ -452,6 +452,8 @@ static void handle_hub_message(site *s, const char *type, const cJSON *body)
         handle_acks(s, body);
     } else if (strcmp(type, "cancel") == 0) {
         handle_cancel(s, body);
+    } else if (strcmp(type, "probe") == 0) {
+        site__probe_start(s, body);
     } else {
         s->msg.malformed++;
         log_warn("site", "ignored message of unknown type '%s'", type);

@@ -62,6 +62,7 @@ void site__free(site *s)
         s->jobs[0]->workdir[0] = '\0';
         site__remove_job(s, 0);
     }
+    site__probe_stop(s);
     cJSON_Delete(s->events);
     cJSON_Delete(s->results);
     cJSON_Delete(s->locals);
@@ -413,6 +414,7 @@ static int loop_once(site *s, int *was_connected)
     }
     site__send_batches(s);
     send_periodic(s, now);
+    site__probe_poll(s);
     return SITE_RUNNING;
 }
 

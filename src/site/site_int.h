@@ -18,6 +18,7 @@
  *   enforce.c   keeping the draw inside the envelope: shedding and pausing jobs
  *   leases.c    offline leases: jobs stop when the hub is silent longer than their lease
  *   local.c     the local socket's requests (`outpost submit --local`, power, leave)
+ *   probe.c     the hub's capacity probes: threads solving its puzzle, the answer
  *
  * A job attempt on a site is not the hub's jobstate machine (core/jobstate.h:
  * queued/placed/running/... with attempts counted against a maximum). The
@@ -148,7 +149,8 @@ typedef struct site {
     power_grid_ring grid_ring;   /* price and carbon over the last day, for the grid rank */
     timer observe_timer;         /* the forecaster and grid ring learn once a minute */
     int64_t last_meter_check_ms;
-    int inside_envelope; /* draw <= envelope at the last check */
+    int inside_envelope;      /* draw <= envelope at the last check */
+    struct site_probe *probe; /* probe.c: the hub's capacity probe in progress, or NULL */
 } site;
 
 /* main.c: the site's own last sequence number into the open transaction (see own_seq_start). */
@@ -247,6 +249,14 @@ void site__enforce_power(site *s);
 /* leases.c */
 void site__lease_expired(site *s, site_job *j, int64_t silent_ms);
 void site__check_leases(site *s);
+
+/* probe.c */
+/* A challenge from the hub: threads start on it (one in progress is stopped first). */
+void site__probe_start(site *s, const cJSON *body);
+/* From the loop while connected: once the threads are done, the answer to the hub. */
+void site__probe_poll(site *s);
+/* Stops a probe in progress and frees it (at exit). */
+void site__probe_stop(site *s);
 
 /* local.c */
 void site__local_open(site *s);

@@ -18,11 +18,64 @@ int token_valid_class(const char *cls)
     return cls && (strcmp(cls, "pod") == 0 || strcmp(cls, "car") == 0 || strcmp(cls, "dc") == 0);
 }
 
+int token_limits_valid(const token_limits *l)
+{
+    return l->cores >= 0 && l->cores <= TOKEN_MAX_CORES && l->memory_mb >= 0 &&
+           l->memory_mb <= TOKEN_MAX_MEMORY_MB && l->watts >= 0 && l->watts <= TOKEN_MAX_WATTS;
+}
+
+/* The "lim" claim: only the limits set; NULL (no claim) when none is. */
+static cJSON *limits_json(const token_limits *l)
+{
+    if (!l || (!l->cores && !l->memory_mb && !(l->watts > 0))) return NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    if (l->cores) cJSON_AddNumberToObject(o, "cores", (double)l->cores);
+    if (l->memory_mb) cJSON_AddNumberToObject(o, "memory_mb", (double)l->memory_mb);
+    if (l->watts > 0) cJSON_AddNumberToObject(o, "watts", l->watts);
+    return o;
+}
+
+/* One limit of a "lim" claim: absent (0), or a number in (0, max] (whole where whole). */
+static int limit_field(const cJSON *lim, const char *key, double max, int whole, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(lim, key);
+    *out = 0;
+    if (!v) return OP_OK;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 && v->valuedouble <= max) ||
+        (whole && v->valuedouble != (double)(int64_t)v->valuedouble))
+        return OP_EINVAL;
+    *out = v->valuedouble;
+    return OP_OK;
+}
+
+static int parse_limits(const cJSON *lim, token_limits *out)
+{
+    double cores, memory_mb;
+    memset(out, 0, sizeof *out);
+    if (!lim) return OP_OK;
+    if (!cJSON_IsObject(lim) || limit_field(lim, "cores", TOKEN_MAX_CORES, 1, &cores) != OP_OK ||
+        limit_field(lim, "memory_mb", (double)TOKEN_MAX_MEMORY_MB, 1, &memory_mb) != OP_OK ||
+        limit_field(lim, "watts", TOKEN_MAX_WATTS, 0, &out->watts) != OP_OK)
+        return OP_EINVAL;
+    out->cores = (int64_t)cores;
+    out->memory_mb = (int64_t)memory_mb;
+    return OP_OK;
+}
+
 int token_create(const ident *hub, const char *cls, const char *sid, const char *owner,
                  int64_t expires_ms, char **text, token *out)
 {
+    return token_create_limited(hub, cls, sid, owner, NULL, expires_ms, text, out);
+}
+
+int token_create_limited(const ident *hub, const char *cls, const char *sid, const char *owner,
+                         const token_limits *limits, int64_t expires_ms, char **text, token *out)
+{
     if (!owner) owner = sid;
-    if (!token_valid_class(cls) || !util_valid_id(sid) || !util_valid_id(owner)) return OP_EINVAL;
+    if (!token_valid_class(cls) || !util_valid_id(sid) || !util_valid_id(owner) ||
+        (limits && !token_limits_valid(limits)))
+        return OP_EINVAL;
     int rc = OP_ENOMEM;
     char *claims_json = NULL, *claims_b64 = NULL, *sig_b64 = NULL, *signed_part = NULL;
     uint8_t tid_bytes[16];
@@ -35,6 +88,7 @@ int token_create(const ident *hub, const char *cls, const char *sid, const char 
     snprintf(out->owner, sizeof out->owner, "%s", owner);
     memcpy(out->hub_pk, hub->pk, 32);
     out->expires_ms = expires_ms;
+    if (limits) out->limits = *limits;
 
     cJSON *claims = cJSON_CreateObject();
     if (!claims) goto out;
@@ -42,6 +96,8 @@ int token_create(const ident *hub, const char *cls, const char *sid, const char 
     cJSON_AddStringToObject(claims, "cls", cls);
     cJSON_AddStringToObject(claims, "sid", sid);
     cJSON_AddStringToObject(claims, "own", owner);
+    cJSON *lim = limits_json(limits);
+    if (lim) cJSON_AddItemToObject(claims, "lim", lim);
     cJSON_AddStringToObject(claims, "hub", hub->id);
     cJSON_AddStringToObject(claims, "hpk", hub->pk_hex);
     cJSON_AddNumberToObject(claims, "exp", (double)expires_ms);
@@ -125,6 +181,10 @@ int token_parse(const char *text, token *out, char *reason, size_t reason_len)
     snprintf(out->owner, sizeof out->owner, "%s", own ? own->valuestring : sid->valuestring);
     snprintf(out->hub_id, sizeof out->hub_id, "%s", hub->valuestring);
     out->expires_ms = (int64_t)exp->valuedouble;
+    if (parse_limits(cJSON_GetObjectItemCaseSensitive(claims, "lim"), &out->limits) != OP_OK) {
+        snprintf(reason, reason_len, "token limits are malformed");
+        goto out;
+    }
     if (ident_verify(out->hub_pk, copy, strlen(copy), sig_raw) != OP_OK) {
         snprintf(reason, reason_len, "token signature does not verify (forged or altered)");
         rc = OP_ESIG;

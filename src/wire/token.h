@@ -2,10 +2,12 @@
  * token: one-time join tokens (pure, no I/O).
  *
  * Text form: "opt1.<claims>.<sig>", both parts base64url. Claims are JSON
- * {"tid","cls","sid","own","hub","hpk","exp"}: token id, site class the
- * site will get, the site id it is for (only that site may use it), the
+ * {"tid","cls","sid","own","lim","hub","hpk","exp"}: token id, site class
+ * the site will get, the site id it is for (only that site may use it), the
  * site's owner (an id; tokens without "own" name the site its own owner),
- * hub id, hub public key (hex) and expiry (ms since epoch). sig is the hub's
+ * what the site may claim at most ("lim": {"cores","memory_mb","watts"},
+ * each optional, the whole optional), hub id, hub public key (hex) and
+ * expiry (ms since epoch). sig is the hub's
  * Ed25519 signature over "opt1.<claims>". A site pins hpk as the only key
  * it trusts for hub messages; the hub checks the signature with its own key
  * and that tid was issued by it, is unused and unexpired (its store).
@@ -27,6 +29,20 @@
 #define TOKEN_BUNDLE_PREFIX "opj1."
 #define TOKEN_BUNDLE_MAX 16384
 
+/*
+ * What a site enrolled with the token may claim at most, on top of its
+ * class's limits at the hub (the lower counts); 0: no limit of the token's.
+ */
+typedef struct token_limits {
+    int64_t cores;     /* 0 or 1..TOKEN_MAX_CORES */
+    int64_t memory_mb; /* 0 or 1..TOKEN_MAX_MEMORY_MB */
+    double watts;      /* 0 or (0, TOKEN_MAX_WATTS]: budget, per core and idle draw alike */
+} token_limits;
+
+#define TOKEN_MAX_CORES 4096
+#define TOKEN_MAX_MEMORY_MB (1LL << 30)
+#define TOKEN_MAX_WATTS 100000000.0
+
 typedef struct token {
     char tid[33];
     char cls[8];
@@ -35,6 +51,7 @@ typedef struct token {
     char hub_id[64];
     uint8_t hub_pk[32];
     int64_t expires_ms;
+    token_limits limits;
 } token;
 
 /* Valid site classes: "pod" (charging-site pod), "car" (parked car), "dc" (on-site data center). */
@@ -47,10 +64,19 @@ int token_valid_class(const char *cls);
  */
 int token_create(const ident *hub, const char *cls, const char *sid, const char *owner,
                  int64_t expires_ms, char **text, token *out);
+/*
+ * The same with limits on what the site may claim (NULL or all 0: none).
+ * OP_EINVAL also for a limit out of its range.
+ */
+int token_create_limited(const ident *hub, const char *cls, const char *sid, const char *owner,
+                         const token_limits *limits, int64_t expires_ms, char **text, token *out);
+/* 1 when each limit is 0 or within its range. */
+int token_limits_valid(const token_limits *limits);
 
 /*
  * Parses text and checks its signature against the key it carries.
- * OP_EINVAL (malformed, with reason), OP_ESIG (signature does not verify).
+ * OP_EINVAL (malformed, limits out of range, with reason), OP_ESIG
+ * (signature does not verify).
  */
 int token_parse(const char *text, token *out, char *reason, size_t reason_len);
 

@@ -332,14 +332,18 @@ class Fleet:
 
     # --- hub
     def start_hub(self, policy=None, **conf):
-        """The hub with conf over the defaults; policy: the text of <hub-data>/policy."""
+        """The hub, its configuration from conf over the test defaults; policy: the text of
+        <hub-data>/policy. Capacity probes are off unless asked for (probe="on"): a test fleet
+        runs many sites on one machine, each claiming cores it shares with the others, which
+        the probe would rightly call over-claiming (and each probe would cost the machine a
+        few core-seconds)."""
         if policy is not None:
             os.makedirs(self.hub_dir, exist_ok=True)
             with open(os.path.join(self.hub_dir, "policy"), "w") as f:
                 f.write(policy)
         path = os.path.join(self.base, "hub.conf")
         values = {"hub_id": "hub", "broker_port": self.port, "site_lost_after_ms": 3000,
-                  "lease_ms": 8000}
+                  "lease_ms": 8000, "probe": "off"}
         values.update(conf)
         with open(path, "w") as f:
             for k, v in values.items():

@@ -397,6 +397,65 @@ static void test_owner_column_migrated(void **state)
     sqlite3_close(raw);
 }
 
+/*
+ * A token's limits on what its site may claim, below its class's: the site's hello (8 cores,
+ * 500 W) is counted at the token's (4 cores, 100 W), audited as capped, and the limits hold
+ * after a restart. Limits out of range are refused with the option's name.
+ */
+static void test_token_limits_cap_claims(void **state)
+{
+    hubfix *f = *state;
+    cJSON *resp = hubfix_request(f, "{\"cmd\":\"token\",\"class\":\"dc\",\"site\":\"dc-4\","
+                                    "\"max_cores\":4,\"max_watts\":100}");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok")));
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(resp, "data");
+    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(data, "limits");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(lim, "cores")->valueint, 4);
+    char *tok = NULL;
+    assert_int_equal(
+        ident_open_sealed(&f->op, jsonx_str(data, "sealed_token"), TOKEN_MAX_TEXT, &tok, NULL),
+        OP_OK);
+    cJSON_Delete(resp);
+    ident site;
+    hubfix_ident(&site, "dc-4", 63);
+    assert_int_equal(hubdb_begin(f->h->db), OP_OK);
+    hello(f, &site, &site, tok);
+    free(tok);
+    hub_site *s = hub__find_site(f->h, "dc-4");
+    assert_non_null(s);
+    assert_int_equal(s->cores, 4);
+    assert_true(s->power_budget_watts == 100);
+    assert_int_equal(s->memory_mb, 16384); /* no memory limit: the class's holds */
+    assert_non_null(strstr(s->claims_capped, "cores 8 -> 4"));
+    assert_int_equal(hub__commit(f->h), OP_OK);
+    hubfix_reopen(f);
+    s = hub__find_site(f->h, "dc-4");
+    assert_int_equal(s->limits.cores, 4);
+    cJSON *claims = cJSON_Parse("{\"cores\":64,\"power_budget_watts\":9000}");
+    assert_int_equal(hubdb_begin(f->h->db), OP_OK);
+    hub__update_capacity(f->h, s, claims);
+    cJSON_Delete(claims);
+    assert_int_equal(hub__commit(f->h), OP_OK);
+    assert_int_equal(s->cores, 4);
+    assert_true(s->power_budget_watts == 100);
+    resp = hubfix_request(f, "{\"cmd\":\"sites\"}");
+    lim = cJSON_GetObjectItemCaseSensitive(sites_row(resp, "dc-4"), "limits");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(lim, "cores")->valueint, 4);
+    assert_true(cJSON_GetObjectItemCaseSensitive(lim, "watts")->valuedouble == 100);
+    cJSON_Delete(resp);
+    const char *bad[] = {"\"max_cores\":0",      "\"max_cores\":5000", "\"max_cores\":\"4\"",
+                         "\"max_memory_mb\":-1", "\"max_watts\":0",    "\"max_watts\":1e12"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char req[160];
+        snprintf(req, sizeof req, "{\"cmd\":\"token\",\"class\":\"dc\",\"site\":\"dc-5\",%s}",
+                 bad[i]);
+        resp = hubfix_request(f, req);
+        assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok")));
+        assert_non_null(strstr(jsonx_str(resp, "error"), "--max-cores"));
+        cJSON_Delete(resp);
+    }
+}
+
 #define HUB_TEST(fn) cmocka_unit_test_setup_teardown(fn, hubfix_setup, hubfix_teardown)
 
 int main(void)
@@ -413,6 +472,7 @@ int main(void)
         HUB_TEST(test_owner_from_token),
         HUB_TEST(test_bad_owner_refused),
         HUB_TEST(test_owner_column_migrated),
+        HUB_TEST(test_token_limits_cap_claims),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

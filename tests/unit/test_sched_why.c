@@ -112,6 +112,37 @@ static void test_waits_for_the_commonest_passing_reason(void **state)
     sched_decision_clear(&d);
 }
 
+static void test_held_site_waits_with_its_reason(void **state)
+{
+    /* A site the hub holds work back from (quarantined, being probed) is passed over, named
+     * with the hub's reason; the job waits (it may be cleared) rather than failing. */
+    sched_site sites[] = {site("a", CLASS_DC, 4)};
+    sites[0].held = "quarantined: forged probe answer";
+    sched_job job = job_of(1);
+    sched_decision d;
+    assert_int_equal(sched_place(sites, 1, &job, &d), OP_OK);
+    assert_int_equal(d.outcome, SCHED_WAIT);
+    assert_int_equal(d.why, SCHED_WHY_HELD);
+    assert_non_null(strstr(d.explanation, "held=1"));
+    assert_non_null(strstr(d.explanation, "a: held (quarantined: forged probe answer)"));
+    sched_decision_clear(&d);
+    /* the index files a held site with no free slot, as it does a lost one: it waits too */
+    sched_fleet *f = sched_fleet_new(sites, 1);
+    assert_non_null(f);
+    assert_int_equal(sched_fleet_place(f, &job, 1, &d), OP_OK);
+    assert_int_equal(d.outcome, SCHED_WAIT);
+    sched_decision_clear(&d);
+    sched_fleet_free(f);
+    /* held "" is not held; another site takes the job */
+    sched_site two[] = {site("a", CLASS_DC, 4), site("b", CLASS_DC, 2)};
+    two[0].held = "quarantined";
+    two[1].held = "";
+    assert_int_equal(sched_place(two, 2, &job, &d), OP_OK);
+    assert_int_equal(d.outcome, SCHED_PLACED);
+    assert_int_equal(d.site_index, 1);
+    sched_decision_clear(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_too_small_everywhere),
         cmocka_unit_test(test_no_site_of_its_class),
         cmocka_unit_test(test_waits_for_the_commonest_passing_reason),
+        cmocka_unit_test(test_held_site_waits_with_its_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

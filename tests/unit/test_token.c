@@ -426,6 +426,88 @@ static void test_owner_claims(void **state)
     ident_wipe(&hub);
 }
 
+static void test_limits(void **state)
+{
+    /* Limits on what the site may claim are signed claims: round trip, none by default,
+     * out-of-range ones refused at creation. */
+    ident hub;
+    testkit_ident(&hub, "hub-1", 7);
+    char *text = NULL;
+    token made, parsed;
+    char reason[128];
+    token_limits lim = {.cores = 8, .memory_mb = 4096, .watts = 150.5};
+    assert_int_equal(
+        token_create_limited(&hub, "car", "car-7", NULL, &lim, NOW_MS + HOUR_MS, &text, &made),
+        OP_OK);
+    assert_int_equal(token_verify(text, hub.pk, NOW_MS, &parsed, reason, sizeof reason), OP_OK);
+    assert_int_equal(parsed.limits.cores, 8);
+    assert_int_equal(parsed.limits.memory_mb, 4096);
+    assert_true(parsed.limits.watts == 150.5);
+    assert_int_equal(made.limits.cores, 8);
+    free(text);
+    token_limits only_cores = {.cores = 2};
+    assert_int_equal(token_create_limited(&hub, "car", "car-7", NULL, &only_cores, NOW_MS + HOUR_MS,
+                                          &text, &made),
+                     OP_OK);
+    assert_int_equal(token_parse(text, &parsed, reason, sizeof reason), OP_OK);
+    assert_int_equal(parsed.limits.cores, 2);
+    assert_int_equal(parsed.limits.memory_mb, 0);
+    assert_true(parsed.limits.watts == 0);
+    free(text);
+    assert_int_equal(token_create(&hub, "car", "car-8", NULL, NOW_MS + HOUR_MS, &text, &made),
+                     OP_OK);
+    assert_int_equal(token_parse(text, &parsed, reason, sizeof reason), OP_OK);
+    assert_int_equal(parsed.limits.cores, 0);
+    free(text);
+    token_limits bad[] = {{.cores = -1},
+                          {.cores = TOKEN_MAX_CORES + 1},
+                          {.memory_mb = -5},
+                          {.watts = -1},
+                          {.watts = TOKEN_MAX_WATTS * 2}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        text = NULL;
+        assert_int_equal(
+            token_create_limited(&hub, "car", "car-9", NULL, &bad[i], NOW_MS + 1, &text, &made),
+            OP_EINVAL);
+        assert_null(text);
+    }
+    ident_wipe(&hub);
+}
+
+static void test_limit_claims(void **state)
+{
+    /* A "lim" that is not an object, or holds a negative, zero, fractional (cores, memory),
+     * too large or non-numeric limit makes the token malformed, even signed. */
+    ident hub;
+    testkit_ident(&hub, "hub-1", 7);
+    static const char *lims[] = {",\"lim\":{}",
+                                 ",\"lim\":{\"cores\":4,\"watts\":0.5}",
+                                 ",\"lim\":7",
+                                 ",\"lim\":{\"cores\":-4}",
+                                 ",\"lim\":{\"cores\":0}",
+                                 ",\"lim\":{\"cores\":2.5}",
+                                 ",\"lim\":{\"cores\":5000}",
+                                 ",\"lim\":{\"memory_mb\":\"1\"}",
+                                 ",\"lim\":{\"watts\":1e300}"};
+    static const int want[] = {OP_OK,     OP_OK,     OP_EINVAL, OP_EINVAL, OP_EINVAL,
+                               OP_EINVAL, OP_EINVAL, OP_EINVAL, OP_EINVAL};
+    for (size_t i = 0; i < sizeof lims / sizeof lims[0]; i++) {
+        char claims[512];
+        snprintf(claims, sizeof claims,
+                 "{\"tid\":\"0123456789abcdef0123456789abcdef\",\"cls\":\"car\","
+                 "\"sid\":\"car-1\",\"hub\":\"hub-1\",\"hpk\":\"%s\",\"exp\":1%s}",
+                 hub.pk_hex, lims[i]);
+        char *text = forge(&hub, claims);
+        token t;
+        char reason[128];
+        int rc = token_parse(text, &t, reason, sizeof reason);
+        if (rc != want[i]) print_error("lim %s: rc %d\n", lims[i], rc);
+        assert_int_equal(rc, want[i]);
+        free(text);
+    }
+    ident_wipe(&hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +522,8 @@ int main(void)
         cmocka_unit_test(test_out_of_range_expiry),
         cmocka_unit_test(test_owner),
         cmocka_unit_test(test_owner_claims),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_limit_claims),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
