@@ -6,7 +6,9 @@ arriving, spread over the run (the first after a fifth of the jobs are in, and s
                    request") are counted apart: never accepted, those jobs are submitted
                    again later. Space returns, the hub is restarted.
   site-disk-full   the same for one site's data dir, until the hub shows it as no-store;
-                   space returns, the site is restarted.
+                   space returns, and a job only that site may run (site-private) gives it
+                   work before it is restarted. A job whose output found no room fails on
+                   the site: it must be handed back and run elsewhere, not fail for good.
   hub-corrupt-db   a backup taken while the hub runs (`outpost backup`), the hub stopped,
                    pages of the largest B-tree in hub.db XOR'd: the hub must refuse to start
                    and `outpost audit verify` must say the file is damaged; the backup is
@@ -201,10 +203,8 @@ class StorageEpisodes:
         db = os.path.join(f.base, "sites", site, "site.db") if site else \
             os.path.join(f.hub_dir, "hub.db")
         start, t0 = audit_size(db), time.monotonic()
-        if site:  # a job that only this site may run (its data is the site's): work for it
-            spec = self.d.new_batch(1)[0]
-            spec.update({"data_class": "site-private", "origin": site})
-            self.d.submit([spec])
+        if site:
+            self.pinned(site)
         while audit_size(db) < start + 3 and time.monotonic() - t0 < 20:
             self.d.submit_some()
             time.sleep(0.5)
@@ -226,6 +226,12 @@ class StorageEpisodes:
         ok = r.returncode != 0 and DAMAGED in out and "restore the last backup" in out
         last = [line for line in out.splitlines() if DAMAGED in line] or out.splitlines()[-1:]
         return ok, (last[0] if last else "")[-200:]
+
+    def pinned(self, site):
+        """A job that only site may run (its data is the site's): work for that site."""
+        spec = self.d.new_batch(1)[0]
+        spec.update({"data_class": "site-private", "origin": site})
+        self.d.submit([spec])
 
     def no_store(self, name):
         try:

@@ -221,6 +221,10 @@ class Driver:
                 self.restart_site(name)
         wait_for(self.all_terminal, self.args.timeout, 1.0, "every job to end")
         self.say("every job ended")
+        try:  # a site just back from a link cut still has results to send (stale ones)
+            wait_for(self.outboxes_empty, 60, 0.5, "the sites' outboxes to drain")
+        except TimeoutError as e:
+            self.say(str(e))  # the books say which
         recovered = self.hub_recovery()
         audit = self.f.cli("audit", "verify", check=False, timeout=120)
         codes = self.f.stop()
@@ -249,6 +253,20 @@ class Driver:
                 "r.job_id = j.id WHERE j.name LIKE ? AND r.applied = 1 GROUP BY r.job_id "
                 "HAVING COUNT(*) > 1)", (mine,)).fetchone()[0]
         return len(self.accepted - stored), twice
+
+    def outbox_left(self):
+        left = 0
+        for name, _ in SITES:
+            path = os.path.join(self.f.base, "sites", name, "site.db")
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+                left += db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        return left
+
+    def outboxes_empty(self):
+        try:
+            return self.outbox_left() == 0
+        except sqlite3.Error:
+            return False
 
     def hub_recovery(self):
         """Seconds from a hub SIGKILL to a fresh job's completion."""
@@ -289,12 +307,9 @@ class Driver:
                    or (by_name[n][2] == "succeeded" and applied.get(n, 0) == 0))
         applied_twice = sum(1 for n in self.accepted if applied.get(n, 0) > 1)
         failed = sum(1 for n in self.accepted if n in by_name and by_name[n][2] != "succeeded")
-        outbox_left = 0
+        outbox_left = self.outbox_left()
         site_logs_bad = []
         for name, _ in SITES:
-            path = os.path.join(self.f.base, "sites", name, "site.db")
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-                outbox_left += db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
             v = verify_site_log(self.f, name)
             if v.returncode != 0:
                 site_logs_bad.append(f"{name}: {(v.stdout + v.stderr).strip()[-300:]}")
