@@ -13,8 +13,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "faults"))
 from fleet import Fleet, wait_for  # noqa: E402
-from storage import (corrupt_pages, mount_tmpfs, resize_tmpfs, restore_db,  # noqa: E402
-                     verify_site_log)
+from storage import (SHIM, corrupt_pages, mount_tmpfs, resize_tmpfs,  # noqa: E402
+                     restore_db, verify_site_log)
 
 ROOT_ONLY = "needs root to mount a small tmpfs (make test-faults runs a full disk unprivileged)"
 
@@ -185,6 +185,76 @@ class CorruptDatabaseTest(unittest.TestCase):
         more = [int(x) for x in f.cli("submit", "--kind", "noop", "--count", "5", "-q").stdout.split()]
         self.assertEqual(set(f.wait_jobs_terminal(ids + more, timeout=120).values()),
                          {"succeeded"})
+
+
+# Run under the shim: each call on a file in FULL and one outside it, as errno names or "ok".
+SHIM_PROBE = r"""
+import errno, os, sys
+full, other = sys.argv[1], sys.argv[2]
+def attempt(fn):
+    try:
+        fn()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+out = []
+for d in (full, other):
+    fd = os.open(os.path.join(d, "f"), os.O_RDWR | os.O_CREAT, 0o600)
+    out.append(attempt(lambda: os.write(fd, b"x" * 10)))
+    out.append(attempt(lambda: os.pwrite(fd, b"y", 100)))
+    out.append(attempt(lambda: os.writev(fd, [b"a", b"b"])))
+    out.append(attempt(lambda: os.posix_fallocate(fd, 0, 8192)))
+    out.append(attempt(lambda: os.ftruncate(fd, 1 << 20)))
+    out.append(attempt(lambda: os.ftruncate(fd, 0)))
+    os.close(fd)
+r, w = os.pipe()
+out.append(attempt(lambda: os.write(w, b"z")))
+print(" ".join(out))
+"""
+
+
+class EnospcShimTest(unittest.TestCase):
+    """The fault suite's full disk without root: writes under a listed dir fail with ENOSPC
+    while the control file lists it; shrinking, other dirs and pipes are untouched."""
+
+    def setUp(self):
+        import tempfile
+        self.base = os.path.realpath(tempfile.mkdtemp(prefix="outpost-shim-"))
+        self.full = os.path.join(self.base, "full")
+        self.other = os.path.join(self.base, "full-not")  # a prefix of it is not under it
+        os.makedirs(self.full)
+        os.makedirs(self.other)
+        self.control = os.path.join(self.base, "control")
+
+    def tearDown(self):
+        import shutil
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def probe(self):
+        env = dict(os.environ, LD_PRELOAD=SHIM, ENOSPC_SHIM_CONTROL=self.control)
+        r = subprocess.run(["/usr/bin/python3", "-c", SHIM_PROBE, self.full, self.other],
+                           capture_output=True, text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.split()
+
+    def test_writes_fail_under_a_listed_dir_only_while_listed(self):
+        self.assertTrue(os.path.exists(SHIM), f"{SHIM}: run make test")
+        with open(self.control, "w") as fh:
+            fh.write(self.full + "/\n")
+        got = self.probe()
+        self.assertEqual(got[:6], ["ENOSPC"] * 5 + ["ok"])  # shrinking frees space
+        self.assertEqual(got[6:], ["ok"] * 7)  # another dir, a pipe
+        os.unlink(self.control)
+        self.assertEqual(self.probe(), ["ok"] * 13)
+
+    def test_the_asan_binary_runs_under_it(self):
+        env = dict(os.environ, LD_PRELOAD=SHIM, ENOSPC_SHIM_CONTROL=self.control,
+                   ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=1")
+        binary = os.environ.get("OUTPOST_BIN") or os.path.join(HERE, "..", "..", "build",
+                                                                 "asan", "outpost")
+        r = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30,
+                           env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
 
 if __name__ == "__main__":
