@@ -17,10 +17,12 @@ DEPS    := -MMD -MP
 # src/<layer>/<module>.c; main.c is the binary's entry point, everything else is libcore.a
 LIB_SRCS  := $(sort $(wildcard src/*/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_SRCS := $(filter-out %_shim.c,$(wildcard tests/tools/*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/asan/tools/%)
 TEST_HELPERS := $(wildcard tests/unit/helpers/*.c)
+# LD_PRELOAD shims for the fault suite: plain shared objects, no sanitizer runtime of their own
+SHIMS     := $(BUILD)/tools/enospc_shim.so
 
 # one compile rule per build kind: rel (-O2), asan (ASan + UBSan), fuzz (clang, coverage)
 REL_FLAGS  := $(CSTD) $(WARN) -O2 -g $(INCS)
@@ -76,12 +78,16 @@ $(BUILD)/asan/tools/%: tests/tools/%.c $(BUILD)/asan/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_FLAGS) $(DEPS) $< $(BUILD)/asan/libcore.a $(LIBS) -o $@
 
+$(BUILD)/tools/%_shim.so: tests/tools/%_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g -fPIC -shared $(DEPS) $< -ldl -o $@
+
 $(BUILD)/rel/outpost-bench: bench/bench.c $(BUILD)/rel/libcore.a
 	$(CC) $(REL_FLAGS) $(DEPS) $< $(BUILD)/rel/libcore.a $(LIBS) -o $@
 
 # $(BUILD)/rel/outpost too: route jobs run it (an ASan binary cannot start under RLIMIT_AS)
 test: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(UNIT_BINS) $(TOOL_BINS)
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(UNIT_BINS) $(TOOL_BINS) $(SHIMS)
 	@tests/run.sh
 
 unit: deps-test
@@ -89,7 +95,7 @@ unit: deps-test
 	@tests/run.sh unit
 
 integration: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(TOOL_BINS)
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(TOOL_BINS) $(SHIMS)
 	@tests/run.sh integration
 
 demo: deps-test
@@ -100,9 +106,10 @@ bench: deps-build
 	@$(MAKE) --no-print-directory $(BUILD)/rel/outpost $(BUILD)/rel/outpost-bench
 	@bench/run.sh
 
-# the fault-injection suite with 1,000 jobs (make test runs it with 300)
+# the fault-injection suite with 1,000 jobs (make test runs it with 300); its disk-full
+# episodes use a small tmpfs as root and the ENOSPC shim otherwise
 test-faults: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(SHIMS)
 	@/usr/bin/python3 tests/faults/run.py --jobs $${FAULT_JOBS:-1000} --seed $${FAULT_SEED:-1}
 
 # every attack in tests/integration/test_attack_*.py at full size (make test runs the short form)

@@ -1,5 +1,7 @@
 #include "base/timer.h"
 
+#include <string.h>
+
 void timer_init(timer *t, int64_t period_ms)
 {
     t->period_ms = period_ms;
@@ -21,6 +23,7 @@ int timer_ready(const timer *t, int64_t now_ms)
 int fail_streak_fail(fail_streak *s, int64_t now_ms, int64_t period_ms)
 {
     s->count++;
+    s->ok_since_ms = 0; /* a success between failures does not end the run */
     if (!s->since_ms) {
         s->since_ms = s->reported_ms = now_ms ? now_ms : 1;
         return STREAK_STARTED;
@@ -33,9 +36,15 @@ int fail_streak_fail(fail_streak *s, int64_t now_ms, int64_t period_ms)
 int fail_streak_ok(fail_streak *s, int64_t now_ms, uint64_t *count, double *seconds)
 {
     if (!s->since_ms) return 0;
+    /*
+     * A run ends only after FAIL_STREAK_SETTLE_MS of successes: a full disk
+     * lets small or empty commits through between the failing ones, and each
+     * of those must not start the logging over.
+     */
+    if (!s->ok_since_ms) s->ok_since_ms = now_ms ? now_ms : 1;
+    if (now_ms - s->ok_since_ms < FAIL_STREAK_SETTLE_MS) return 0;
     *count = s->count;
-    *seconds = (double)(now_ms - s->since_ms) / 1000.0;
-    s->since_ms = s->reported_ms = 0;
-    s->count = 0;
+    *seconds = (double)(s->ok_since_ms - s->since_ms) / 1000.0;
+    memset(s, 0, sizeof *s);
     return 1;
 }

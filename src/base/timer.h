@@ -38,13 +38,20 @@ typedef struct fail_streak {
     int64_t since_ms;    /* first failure of the run; 0: not running */
     int64_t reported_ms; /* when it was last reported */
     uint64_t count;      /* failures in the run */
+    int64_t ok_since_ms; /* first success since the last failure; 0: none */
 } fail_streak;
+
+#define FAIL_STREAK_SETTLE_MS 2000 /* successes in a row for this long end a run */
 
 enum { STREAK_QUIET, STREAK_STARTED, STREAK_STILL };
 
 /* Counts a failure at now_ms: STREAK_STARTED (report it), STREAK_STILL (report again), or QUIET. */
 int fail_streak_fail(fail_streak *s, int64_t now_ms, int64_t period_ms);
-/* A success: 1 when it ends a run (report count and seconds, then the streak is zeroed), else 0. */
+/*
+ * A success: 1 when it ends a run, that is when the successes since the last
+ * failure have lasted FAIL_STREAK_SETTLE_MS (report count and the run's
+ * seconds; the streak is then zeroed), else 0.
+ */
 int fail_streak_ok(fail_streak *s, int64_t now_ms, uint64_t *count, double *seconds);
 
 #endif

@@ -168,6 +168,7 @@ typedef struct hubdb_job {
     int cores;
     int64_t memory_mb;
     char excluded[1024];     /* space-separated ids of sites that refused it */
+    int site_private;        /* it may run on its origin only */
     int64_t verify_wanted;   /* results the job needs (core/verify); 0: not planned yet */
     char verify_owners[512]; /* space-separated owners holding a replica (placement skips them) */
 } hubdb_job;

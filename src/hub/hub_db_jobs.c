@@ -58,8 +58,8 @@ static int collect_ids(sqlite3_stmt *st, int64_t *ids, int max, int *n)
 int hubdb_job_get(hubdb *db, int64_t job_id, hubdb_job *out)
 {
     sqlite3_stmt *st = store_stmt(db->st, "SELECT attempt, max_attempts, state, site, cores,"
-                                          " memory_mb, excluded, verify_wanted, verify_owners"
-                                          " FROM jobs WHERE id=?");
+                                          " memory_mb, excluded, verify_wanted, verify_owners,"
+                                          " site_private FROM jobs WHERE id=?");
     if (!st) return OP_ESTORE;
     sqlite3_bind_int64(st, 1, job_id);
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -75,6 +75,7 @@ int hubdb_job_get(hubdb *db, int64_t job_id, hubdb_job *out)
     snprintf(out->excluded, sizeof out->excluded, "%s", store_col_text(st, 6));
     out->verify_wanted = sqlite3_column_int64(st, 7);
     snprintf(out->verify_owners, sizeof out->verify_owners, "%s", store_col_text(st, 8));
+    out->site_private = sqlite3_column_int(st, 9);
     sqlite3_reset(st);
     return OP_OK;
 }

@@ -421,10 +421,12 @@ int hub__verify_allows(const hub__policy_ctx *pc, const hub_site *s, char *why, 
 /*
  * The job was placed on s: unless replicas of it are already recorded, how
  * many results it needs (core/verify's plan) is stored, and for an
- * untrusted site the plan is a step of its history. OP_ESTORE.
+ * untrusted site the plan is a step of its history. Site-private work is
+ * not checked (its data may not leave its origin for a replica); that too
+ * is a step of its history. OP_ESTORE.
  */
 int hub__verify_placed(hub *h, int64_t job_id, int64_t attempt, hub_site *s, int kind,
-                       int deterministic, int in_verification);
+                       int deterministic, int in_verification, int site_private);
 /*
  * A fresh result (r_*) of a job in verification (job->verify_wanted >= 2),
  * from s, for an attempt placed there; live: it is the current attempt.

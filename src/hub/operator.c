@@ -61,9 +61,12 @@ static int admit(hub *h, const jobspec *spec, const char *op_id, sched_site *vie
     }
     int rc = policy_check_submit(h->policy, op_id, spec, err, err_len);
     if (rc != OP_OK || h->n_sites == 0) return rc;
-    hub__policy_ctx pc = {h, spec, os_now_ms(),
-                          hub__verify_unverifiable(h, spec->kind, jobspec_deterministic(spec)),
-                          NULL};
+    hub__policy_ctx pc = {
+        h, spec, os_now_ms(),
+        spec->data_class == DATA_SITE_PRIVATE
+            ? 0
+            : hub__verify_unverifiable(h, spec->kind, jobspec_deterministic(spec)),
+        NULL};
     sched_job job = {
         .cores = spec->cores,
         .memory_mb = spec->memory_mb,

@@ -29,7 +29,7 @@ typedef struct pending {
     int64_t memory_mb;
     char *explanation;
     char *spec;
-    int kind, deterministic, in_verification; /* what verification plans by */
+    int kind, deterministic, in_verification, site_private; /* what verification plans by */
 } pending;
 
 typedef struct pass {
@@ -123,6 +123,7 @@ static void keep_decision(pass *p, const hubdb_queued *q, const sched_job *job, 
     t->kind = jobspec_kind_of(q->kind);
     t->deterministic = q->deterministic;
     t->in_verification = q->verify_owners[0] != '\0';
+    t->site_private = q->site_private;
     if (d->outcome == SCHED_PLACED) {
         t->spec = strdup(q->spec_json);
         reserve_in_view(p, job, d->site_index, strlen(q->spec_json));
@@ -164,9 +165,11 @@ static int decide(void *ctx, const hubdb_queued *q)
     jobspec spec;
     char program[JOBSPEC_MAX_ARG_BYTES];
     policy_view(q, &job, &spec, program);
-    hub__policy_ctx pc = {h, &spec, p->now_ms,
-                          hub__verify_unverifiable(h, spec.kind, q->deterministic),
-                          owners[0] ? owners : NULL};
+    /* site-private work stays at its origin: no replica can check it, none is asked */
+    hub__policy_ctx pc = {
+        h, &spec, p->now_ms,
+        q->site_private ? 0 : hub__verify_unverifiable(h, spec.kind, q->deterministic),
+        owners[0] ? owners : NULL};
     /* without a rule to apply the scheduler may take its faster paths */
     if (h->policy || pc.owners || (pc.unverifiable & job.class_mask)) {
         job.allowed = hub__policy_allows;
@@ -205,8 +208,8 @@ static int record_placed(hub *h, const pending *t, int64_t now)
                                       now + h->lease_ms, t->explanation)) != OP_OK)
         return OP_ESTORE;
     hub__job_event(h, t->id, t->attempt, s->id, "placed", t->explanation);
-    if (hub__verify_placed(h, t->id, t->attempt, s, t->kind, t->deterministic,
-                           t->in_verification) != OP_OK)
+    if (hub__verify_placed(h, t->id, t->attempt, s, t->kind, t->deterministic, t->in_verification,
+                           t->site_private) != OP_OK)
         return OP_ESTORE;
     s->reserved_cores += t->cores;
     s->reserved_memory_mb += t->memory_mb;

@@ -175,7 +175,13 @@ int hub__hand_back(hub *h, hub_site *s, const cJSON *item, int64_t job_id, int64
         return OP_ESTORE;
     char why[300];
     snprintf(why, sizeof why, "%s could not run it: %.200s", s->id, error);
-    hub__requeue(h, job_id, why, 1, 1);
+    /*
+     * Tried elsewhere, not there again; but site-private work has nowhere
+     * else to go: excluding its origin would fail it for a passing error.
+     */
+    hubdb_job job;
+    int only_there = hubdb_job_get(h->db, job_id, &job) == OP_OK && job.site_private;
+    hub__requeue(h, job_id, why, !only_there, 1);
     return OP_OK;
 }
 

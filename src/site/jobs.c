@@ -17,7 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+/* Less room than this left on the work dir's file system counts as a full disk. */
+#define SITE_FULL_BELOW_BYTES (64 * 1024)
 
 /* What never changes for a spec on this site: leaving, its class, residency. */
 static int admission_fixed(site *s, const jobspec *spec, unsigned own, char *why, size_t why_len)
@@ -390,6 +394,26 @@ static void kill_after_grace(site_job *j)
 }
 
 /*
+ * A job that failed while its work dir's disk had no room left most likely
+ * failed for want of it (its stdout and stderr are files there): the site's
+ * fault, not the job's, so it is handed back to run again instead of failing
+ * for good. A job over its own limits (wall time, disk quota) failed by itself.
+ */
+static int failed_for_want_of_space(site *s, const site_job *j, const sandbox_result *res)
+{
+    struct statvfs st;
+    if ((res->exit_code == 0 && res->term_signal == 0) || res->killed_wall || res->killed_quota)
+        return 0;
+    if (statvfs(j->workdir, &st) != 0 ||
+        (uint64_t)st.f_bavail * st.f_frsize >= SITE_FULL_BELOW_BYTES)
+        return 0;
+    s->store_failed_last_ms = os_mono_ms(); /* the hub shows this site as no-store */
+    log_warn("site", "job %lld attempt %lld failed while the disk was full: handed back",
+             (long long)j->job_id, (long long)j->attempt);
+    return 1;
+}
+
+/*
  * Reaps finished jobs: a departing one (leaving, shed) is handed back with
  * its checkpoint, a cancelled one leaves no result, any other gets its
  * result. Jobs that never ran (no-op, failed start) already have theirs.
@@ -412,6 +436,8 @@ void site__poll_jobs(site *s)
         }
         if (rc == 1 && !j->cancelled && j->departing_until)
             site__departure_result(s, j);
+        else if (rc == 1 && !j->cancelled && failed_for_want_of_space(s, j, &res))
+            site__hand_back(s, j, "the site's disk was full while the job ran", NULL);
         else if (rc == 1 && !j->cancelled)
             site__finish_exec(s, j, &res);
         if (rc < 0)

@@ -13,12 +13,20 @@ in batches while, one after another, seeded at random:
   car-leaves   a car's owner unplugs (`outpost leave`: jobs handed back, the agent exits),
                back later
 
+and four storage episodes spread over the run (tests/faults/episodes.py): the hub's data
+dir full, a site's data dir full (a small tmpfs as root, else an LD_PRELOAD shim that fails
+writes with ENOSPC), the hub's database damaged and restored from a backup, a site's
+likewise; after each the audit logs verify and nothing accepted is missing or applied twice.
+Jobs the hub refused while full ("could not store this request") were never accepted: they
+are counted apart and submitted again.
+
 At the end, with every process stopped, it reads the hub's SQLite file and each site's:
 every submitted job exists once and is in a terminal state; every succeeded job has
 exactly one applied result; no site outbox still holds a result; the audit log verifies.
-It prints "submitted N, completed N, lost N, applied twice N, recovered after X s" (the
-time for a fresh job to complete after a final hub SIGKILL) and exits 1 on any loss or
-double application. Seeded (--seed), so a failing run can be replayed.
+Each site's log verifies too, with the site's key. It prints "submitted N, completed N, lost
+N, applied twice N, recovered after X s" (the time for a fresh job to complete after a final
+hub SIGKILL) followed by the storage episodes, and exits 1 on any loss or double application
+or a failed episode. Seeded (--seed), so a failing run can be replayed.
 """
 import argparse
 import json
@@ -33,6 +41,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from fleet import Fleet, LinkProxy, wait_for  # noqa: E402
+from episodes import KINDS, REFUSED, StorageEpisodes  # noqa: E402
+from storage import verify_site_log  # noqa: E402
 
 SITES = [("pod-1", "pod"), ("pod-2", "pod"), ("car-1", "car"), ("car-2", "car"),
          ("dc-1", "dc"), ("dc-2", "dc")]
@@ -50,6 +60,8 @@ class Driver:
         self.accepted = set()  # names the hub confirmed
         self.faults = {}
         self.log = []
+        self.refused = set()  # jobs the hub said it could not store (then): never accepted
+        self.storage = StorageEpisodes(self, args.storage, args.full_seconds, args.disk)
 
     def say(self, msg):
         line = f"[{time.monotonic() - self.t0:7.2f}s] {msg}"
@@ -60,11 +72,15 @@ class Driver:
     # --- fleet
     def start(self):
         f = self.f
+        self.storage.prepare(self.site_names())  # tmpfs mounts, or the shim in f.env
         f.start_broker()
         f.start_hub(**HUB_CONF)
         for name, cls in SITES:
             self.proxies[name] = LinkProxy(f.port)
             f.start_site(name, cls, cores=2, broker_port=self.proxies[name].port)
+
+    def site_names(self):
+        return [name for name, _ in SITES]
 
     def restart_site(self, name):
         self.f.start_site(name, None, wait=False, cores=2, broker_port=self.proxies[name].port)
@@ -83,15 +99,20 @@ class Driver:
         return self.f.hub and self.f.hub.alive() and self.f.broker and self.f.broker.alive()
 
     # --- jobs
-    def new_batch(self, n):
+    def new_batch(self, n, pad=None):
+        """n new jobs; with pad, the first carries the input pad() makes."""
         specs = []
         for _ in range(n):
             i = len(self.names)
             name = f"f{self.args.seed}-{i}"
             ms = self.rnd.choice((100, 200, 400, 800, 1500))
-            spec = {"kind": "exec", "name": name, "max_attempts": 25,
+            # deterministic: the cars take their share, each result checked by another owner's
+            spec = {"kind": "exec", "name": name, "max_attempts": 25, "deterministic": True,
                     "command": ["sh", "-c", f"sleep {ms / 1000}; echo {name}"],
                     "resources": {"wall_s": 60}}
+            if pad and not specs:
+                spec["inputs"] = [pad()]
+                spec["command"][2] = f"wc -c < pad.bin; {spec['command'][2]}"
             self.names[name] = spec
             specs.append(spec)
         return specs
@@ -110,6 +131,8 @@ class Driver:
             self.accepted.update(s["name"] for s in specs)
             self.say(f"submit reply lost ({r.returncode}), batch found in the hub's store")
             return True
+        if REFUSED in r.stdout + r.stderr:
+            self.refused.update(s["name"] for s in specs)
         self.say(f"submit failed ({r.returncode}): {r.stderr.strip()[:120]}")
         return False
 
@@ -168,14 +191,14 @@ class Driver:
             time.sleep(self.rnd.uniform(1.0, 4.0))
             self.restart_site(name)
 
-    def submit_some(self):
+    def submit_some(self, pad=None):
         if len(self.accepted) >= self.args.jobs or not self.up():
             return
         pending = [n for n in self.names if n not in self.accepted]
         if pending:
             specs = [self.names[n] for n in pending]
         else:
-            specs = self.new_batch(min(10, self.args.jobs - len(self.accepted)))
+            specs = self.new_batch(min(10, self.args.jobs - len(self.accepted)), pad)
         self.submit(specs)
 
     def run(self):
@@ -184,8 +207,13 @@ class Driver:
         self.say("fleet up")
         while len(self.accepted) < self.args.jobs:  # about one fault per 10-job batch
             self.submit_some()
-            self.inject()
+            if self.storage.due():
+                self.storage.run_next()
+            else:
+                self.inject()
             time.sleep(self.rnd.uniform(0.3, 1.5))
+        while self.storage.pending:  # a short run may be over before the last were due
+            self.storage.run_next()
         self.say(f"all {len(self.accepted)} jobs submitted; faults {self.faults}")
         for p in self.proxies.values():
             p.cut(False)
@@ -194,6 +222,10 @@ class Driver:
                 self.restart_site(name)
         wait_for(self.all_terminal, self.args.timeout, 1.0, "every job to end")
         self.say("every job ended")
+        try:  # a site just back from a link cut still has results to send (stale ones)
+            wait_for(self.outboxes_empty, 60, 0.5, "the sites' outboxes to drain")
+        except TimeoutError as e:
+            self.say(str(e))  # the books say which
         recovered = self.hub_recovery()
         audit = self.f.cli("audit", "verify", check=False, timeout=120)
         codes = self.f.stop()
@@ -210,6 +242,32 @@ class Driver:
         except sqlite3.Error:
             return False
         return left == 0
+
+    def interim_books(self):
+        """(accepted jobs missing from the hub's store, jobs with two applied results)."""
+        mine = f"f{self.args.seed}-%"
+        with self.hub_db() as db:
+            stored = {r[0] for r in db.execute("SELECT name FROM jobs WHERE name LIKE ?",
+                                               (mine,))}
+            twice = db.execute(
+                "SELECT COUNT(*) FROM (SELECT r.job_id FROM results r JOIN jobs j ON "
+                "r.job_id = j.id WHERE j.name LIKE ? AND r.applied = 1 GROUP BY r.job_id "
+                "HAVING COUNT(*) > 1)", (mine,)).fetchone()[0]
+        return len(self.accepted - stored), twice
+
+    def outbox_left(self):
+        left = 0
+        for name, _ in SITES:
+            path = os.path.join(self.f.base, "sites", name, "site.db")
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+                left += db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        return left
+
+    def outboxes_empty(self):
+        try:
+            return self.outbox_left() == 0
+        except sqlite3.Error:
+            return False
 
     def hub_recovery(self):
         """Seconds from a hub SIGKILL to a fresh job's completion."""
@@ -250,27 +308,35 @@ class Driver:
                    or (by_name[n][2] == "succeeded" and applied.get(n, 0) == 0))
         applied_twice = sum(1 for n in self.accepted if applied.get(n, 0) > 1)
         failed = sum(1 for n in self.accepted if n in by_name and by_name[n][2] != "succeeded")
-        outbox_left = 0
+        outbox_left = self.outbox_left()
+        site_logs_bad = []
         for name, _ in SITES:
-            path = os.path.join(self.f.base, "sites", name, "site.db")
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-                outbox_left += db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            v = verify_site_log(self.f, name)
+            if v.returncode != 0:
+                site_logs_bad.append(f"{name}: {(v.stdout + v.stderr).strip()[-300:]}")
         print(f"faults injected: {json.dumps(self.faults, sort_keys=True)}; "
               f"attempts {attempts} for {submitted} jobs; results recorded but not applied "
               f"(stale or duplicate): {dup_results}")
         if reasons:
             print(f"not succeeded: {reasons}")
+        for r in self.storage.results:
+            print(f"storage episode: {json.dumps(r, sort_keys=True)}")
+        for p in self.storage.problems + site_logs_bad:
+            print(f"PROBLEM: {p}")
         ok = (lost == 0 and applied_twice == 0 and failed == 0 and twice_submitted == 0
-              and outbox_left == 0 and audit.returncode == 0)
-        print(f"audit verify: exit {audit.returncode}; site outboxes left: {outbox_left}; "
-              f"exit codes at stop: {codes}")
+              and outbox_left == 0 and audit.returncode == 0 and not site_logs_bad
+              and not self.storage.problems and not self.storage.pending)
+        print(f"audit verify: exit {audit.returncode}; site logs verified "
+              f"{len(SITES) - len(site_logs_bad)}/{len(SITES)}; site outboxes left: "
+              f"{outbox_left}; exit codes at stop: {codes}")
         print(f"submitted {submitted}, completed {completed}, lost {lost}, applied twice "
-              f"{applied_twice}, recovered after {recovered:.1f} s")
+              f"{applied_twice}, recovered after {recovered:.1f} s; {self.storage.summary()}")
+        self.storage.close(keep_copies=not ok or self.args.keep)
         if not ok:
             print("FAULTS: FAILED (seed %d); driver log:\n%s" % (self.args.seed,
                                                                  "\n".join(self.log)))
             print(audit.stdout[-2000:], audit.stderr[-2000:])
-        else:
+        elif not self.args.keep:
             import shutil
             shutil.rmtree(self.f.base, ignore_errors=True)
         return 0 if ok else 1
@@ -283,16 +349,36 @@ def main():
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--binary", default=os.environ.get("OUTPOST_BIN"))
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the fleet's files after a pass")
+    ap.add_argument("--storage", default=os.environ.get("FAULT_STORAGE", "all"),
+                    help="storage episodes: all, none, or a comma list of " + ", ".join(KINDS))
+    ap.add_argument("--full-seconds", type=float,
+                    default=float(os.environ.get("FAULT_FULL_S", "6")),
+                    help="how long a data dir stays full (at least; until it shows)")
+    ap.add_argument("--disk", choices=("tmpfs", "shim"), default=os.environ.get("FAULT_DISK"),
+                    help="how a disk fills up (default: tmpfs where this process may mount)")
     args = ap.parse_args()
+    if args.storage == "all":
+        args.storage = list(KINDS)
+    elif args.storage == "none":
+        args.storage = []
+    else:
+        args.storage = args.storage.split(",")
+        unknown = [k for k in args.storage if k not in KINDS]
+        if unknown:
+            ap.error(f"unknown storage episode {unknown[0]} (known: {', '.join(KINDS)})")
     d = Driver(args)
     try:
         return d.run()
     except Exception as e:  # the books could not be checked: a failure, with the log
         print(f"FAULTS: ERROR {e!r} (seed {args.seed}); driver log:\n" + "\n".join(d.log))
+        for p in d.storage.problems:
+            print(f"PROBLEM: {p}")
         try:
             d.f.stop()
         except Exception:
             pass
+        d.storage.close(keep_copies=True)
         return 1
 
 

@@ -2,28 +2,24 @@
 up while jobs with large inputs arrive, then gets room again; nothing committed is lost, the
 hub keeps serving, restarts, and its audit log verifies (needs root to mount the tmpfs). A
 corrupt database: refused at start with a message that says so, and a backup taken while the
-hub ran restores it."""
+hub ran restores it. The helpers are shared with the fault suite (tests/faults/storage.py),
+which also runs a full disk unprivileged, through an ENOSPC shim."""
 import os
-import shutil
 import subprocess
 import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "faults"))
 from fleet import UNCHECKED_POLICY, Fleet, wait_for  # noqa: E402
+from storage import (SHIM, corrupt_pages, mount_tmpfs, resize_tmpfs,  # noqa: E402
+                     restore_db, verify_site_log)
+
+ROOT_ONLY = "needs root to mount a small tmpfs (make test-faults runs a full disk unprivileged)"
 
 
-def mount_tmpfs(path, size):
-    os.makedirs(path, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", path],
-                   check=True)
-
-
-def resize_tmpfs(path, size):
-    subprocess.run(["mount", "-o", f"remount,size={size}", path], check=True)
-
-
-@unittest.skipUnless(os.geteuid() == 0, "needs root to mount a small tmpfs")
+@unittest.skipUnless(os.geteuid() == 0, ROOT_ONLY)
 class HubDiskFullTest(unittest.TestCase):
     def setUp(self):
         self.f = Fleet()
@@ -78,7 +74,7 @@ class HubDiskFullTest(unittest.TestCase):
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
 
 
-@unittest.skipUnless(os.geteuid() == 0, "needs root to mount a small tmpfs")
+@unittest.skipUnless(os.geteuid() == 0, ROOT_ONLY)
 class SiteDiskFullTest(unittest.TestCase):
     """A site whose data dir fills up: it says so (`outpost sites`: no-store), keeps its
     accepted work, and once space returns every job finishes and it restarts cleanly."""
@@ -121,19 +117,6 @@ class SiteDiskFullTest(unittest.TestCase):
         f.start_site("car-1", cores=4)
 
 
-def corrupt_pages(path, count=4):
-    """XORs count pages in the middle of a SQLite file (4 KiB pages)."""
-    with open(path, "r+b") as fh:
-        data = bytearray(fh.read())
-        pages = len(data) // 4096
-        first = max(1, pages // 2 - count // 2)
-        for p in range(first, min(pages, first + count)):
-            for i in range(p * 4096, p * 4096 + 4096):
-                data[i] ^= 0x5A
-        fh.seek(0)
-        fh.write(data)
-
-
 class CorruptDatabaseTest(unittest.TestCase):
     def setUp(self):
         self.f = Fleet()
@@ -165,17 +148,113 @@ class CorruptDatabaseTest(unittest.TestCase):
         v = f.cli("audit", "verify", check=False)
         self.assertNotEqual(v.returncode, 0)
         self.assertIn("is damaged", v.stderr)
-        # the documented restore: the copy in place, no WAL or shared-memory file beside it
-        shutil.copyfile(backup, db)
-        for extra in ("-wal", "-shm"):
-            if os.path.exists(db + extra):
-                os.unlink(db + extra)
+        # the documented restore: the damaged file (and any WAL or shared-memory file beside
+        # it) moved aside, the copy in its place
+        restore_db(db, backup)
         f.hub = None
         f.start_hub()
         for i in ids:
             self.assertEqual(f.job(i)["job"]["state"], "succeeded")
         v = f.cli("audit", "verify", check=False)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+    def test_corrupt_site_db_refused_and_backup_restores(self):
+        f = self.f
+        f.start_broker()
+        f.start_hub()
+        f.start_site("dc-1", "dc")
+        ids = [int(x) for x in f.cli("submit", "--kind", "noop", "--count", "20", "-q").stdout.split()]
+        f.wait_jobs_terminal(ids, timeout=120)
+        site_dir = os.path.join(f.base, "sites", "dc-1")
+        db = os.path.join(site_dir, "site.db")
+        backup = os.path.join(f.base, "site-backup.db")
+        r = f.cli("backup", "--db", db, backup, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        f.sites["dc-1"].stop()
+        corrupt_pages(db)
+        r = subprocess.run([f.binary, "site", "--config", os.path.join(f.base, "dc-1.conf"),
+                            "--data-dir", site_dir], capture_output=True, text=True, timeout=60,
+                           env=f.env)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("site.db is damaged (SQLite quick_check", r.stderr + r.stdout)
+        self.assertIn("restore the last backup", r.stderr + r.stdout)
+        restore_db(db, backup)
+        f.start_site("dc-1")
+        v = verify_site_log(f, "dc-1")
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        more = [int(x) for x in f.cli("submit", "--kind", "noop", "--count", "5", "-q").stdout.split()]
+        self.assertEqual(set(f.wait_jobs_terminal(ids + more, timeout=120).values()),
+                         {"succeeded"})
+
+
+# Run under the shim: each call on a file in FULL and one outside it, as errno names or "ok".
+SHIM_PROBE = r"""
+import errno, os, sys
+full, other = sys.argv[1], sys.argv[2]
+def attempt(fn):
+    try:
+        fn()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+out = []
+for d in (full, other):
+    fd = os.open(os.path.join(d, "f"), os.O_RDWR | os.O_CREAT, 0o600)
+    out.append(attempt(lambda: os.write(fd, b"x" * 10)))
+    out.append(attempt(lambda: os.pwrite(fd, b"y", 100)))
+    out.append(attempt(lambda: os.writev(fd, [b"a", b"b"])))
+    out.append(attempt(lambda: os.posix_fallocate(fd, 0, 8192)))
+    out.append(attempt(lambda: os.ftruncate(fd, 1 << 20)))
+    out.append(attempt(lambda: os.ftruncate(fd, 0)))
+    os.close(fd)
+r, w = os.pipe()
+out.append(attempt(lambda: os.write(w, b"z")))
+print(" ".join(out))
+"""
+
+
+class EnospcShimTest(unittest.TestCase):
+    """The fault suite's full disk without root: writes under a listed dir fail with ENOSPC
+    while the control file lists it; shrinking, other dirs and pipes are untouched."""
+
+    def setUp(self):
+        import tempfile
+        self.base = os.path.realpath(tempfile.mkdtemp(prefix="outpost-shim-"))
+        self.full = os.path.join(self.base, "full")
+        self.other = os.path.join(self.base, "full-not")  # a prefix of it is not under it
+        os.makedirs(self.full)
+        os.makedirs(self.other)
+        self.control = os.path.join(self.base, "control")
+
+    def tearDown(self):
+        import shutil
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def probe(self):
+        env = dict(os.environ, LD_PRELOAD=SHIM, ENOSPC_SHIM_CONTROL=self.control)
+        r = subprocess.run(["/usr/bin/python3", "-c", SHIM_PROBE, self.full, self.other],
+                           capture_output=True, text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.split()
+
+    def test_writes_fail_under_a_listed_dir_only_while_listed(self):
+        self.assertTrue(os.path.exists(SHIM), f"{SHIM}: run make test")
+        with open(self.control, "w") as fh:
+            fh.write(self.full + "/\n")
+        got = self.probe()
+        self.assertEqual(got[:6], ["ENOSPC"] * 5 + ["ok"])  # shrinking frees space
+        self.assertEqual(got[6:], ["ok"] * 7)  # another dir, a pipe
+        os.unlink(self.control)
+        self.assertEqual(self.probe(), ["ok"] * 13)
+
+    def test_the_asan_binary_runs_under_it(self):
+        env = dict(os.environ, LD_PRELOAD=SHIM, ENOSPC_SHIM_CONTROL=self.control,
+                   ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=1")
+        binary = os.environ.get("OUTPOST_BIN") or os.path.join(HERE, "..", "..", "build",
+                                                                 "asan", "outpost")
+        r = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30,
+                           env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
 
 if __name__ == "__main__":

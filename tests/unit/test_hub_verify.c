@@ -239,6 +239,32 @@ static void test_trusted_car_result_stands_alone(void **state)
     assert_int_equal(hubfix_state(f, id), JOB_SUCCEEDED);
 }
 
+/*
+ * Site-private work stays on its origin car: no replica can check it, so it
+ * is taken unchecked (determinism or not), and a passing error there hands
+ * it back without shutting it out of the only site it may use.
+ */
+static void test_site_private_on_a_car_taken_unchecked_and_handed_back(void **state)
+{
+    hubfix *f = *state;
+    car(f, "car-a", "alice");
+    car(f, "car-b", "bob");
+    int64_t id = hubfix_submit(f, "{\"kind\":\"exec\",\"command\":[\"date\"],"
+                                  "\"data_class\":\"site-private\",\"origin\":\"car-a\"}");
+    hub__place_pass(f->h);
+    hubdb_job job = job_of(f, id);
+    assert_string_equal(job.site, "car-a");
+    cJSON *item = cJSON_Parse("{\"job\":0,\"attempt\":1,\"exit_code\":-1,"
+                              "\"error\":\"work dir full\",\"retryable\":\"site\"}");
+    cJSON_ReplaceItemInObject(item, "job", cJSON_CreateNumber((double)id));
+    assert_int_equal(hub__apply_result(f->h, hub__find_site(f->h, "car-a"), item, 0), OP_OK);
+    cJSON_Delete(item);
+    assert_int_equal(hubfix_state(f, id), JOB_QUEUED);
+    assert_string_equal(job_of(f, id).excluded, "");
+    assert_string_equal(run_on(f, id, "Tue", 0), "car-a");
+    assert_int_equal(hubfix_state(f, id), JOB_SUCCEEDED); /* one result: its own */
+}
+
 /* Trust and quarantine survive a restart of the hub. */
 static void test_trust_and_quarantine_survive_restart(void **state)
 {
@@ -274,6 +300,8 @@ int main(void)
                                         hubfix_teardown),
         cmocka_unit_test_setup_teardown(test_trusted_car_result_stands_alone, hubfix_setup,
                                         hubfix_teardown),
+        cmocka_unit_test_setup_teardown(test_site_private_on_a_car_taken_unchecked_and_handed_back,
+                                        hubfix_setup, hubfix_teardown),
         cmocka_unit_test_setup_teardown(test_trust_and_quarantine_survive_restart, hubfix_setup,
                                         hubfix_teardown),
     };

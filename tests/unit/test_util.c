@@ -406,11 +406,15 @@ static void test_timer_and_fail_streak(void **state)
     assert_int_equal(fail_streak_fail(&fs, 1260, 30000), STREAK_QUIET);
     assert_int_equal(fail_streak_fail(&fs, 31000, 30000), STREAK_STILL);
     assert_int_equal(fail_streak_fail(&fs, 31260, 30000), STREAK_QUIET);
-    assert_true(fail_streak_ok(&fs, 41000, &n, &seconds));
-    assert_int_equal(n, 4);
+    /* successes between failures (a full disk lets empty commits through) keep the run */
+    assert_false(fail_streak_ok(&fs, 31300, &n, &seconds));
+    assert_int_equal(fail_streak_fail(&fs, 31500, 30000), STREAK_QUIET);
+    assert_false(fail_streak_ok(&fs, 41000, &n, &seconds));
+    assert_true(fail_streak_ok(&fs, 41000 + FAIL_STREAK_SETTLE_MS, &n, &seconds));
+    assert_int_equal(n, 5);
     assert_true(seconds == 40.0);
-    assert_false(fail_streak_ok(&fs, 42000, &n, &seconds));
-    assert_int_equal(fail_streak_fail(&fs, 43000, 30000), STREAK_STARTED);
+    assert_false(fail_streak_ok(&fs, 44000, &n, &seconds));
+    assert_int_equal(fail_streak_fail(&fs, 45000, 30000), STREAK_STARTED);
 }
 
 int main(void)
