@@ -58,6 +58,58 @@ void learn_civil(int64_t t_s, int *year, int *month, int *day, int *hour, int *w
     if (weekday) *weekday = (int)(((days % 7) + 7 + 3) % 7);
 }
 
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9') return 0;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return 1;
+}
+
+int learn_parse_time(const char *text, int64_t *out_s)
+{
+    const char *p = text;
+    int y, mo, d, h, mi, s;
+    if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
+        !digits(&p, 2, &d) || *p++ != ' ' || !digits(&p, 2, &h) || *p++ != ':' ||
+        !digits(&p, 2, &mi) || *p++ != ':' || !digits(&p, 2, &s) || *p)
+        return OP_EINVAL;
+    static const int days_in[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in[mo - 1] || h > 23 || mi > 59 || s > 59)
+        return OP_EINVAL;
+    *out_s = learn_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    return OP_OK;
+}
+
+/* 02:00 on the n-th Sunday (1-based) of a month, as a wall time read as UTC. */
+static int64_t nth_sunday_2am(int year, int month, int n)
+{
+    int64_t first = learn_days_from_civil(year, month, 1);
+    int weekday; /* 0 = Monday */
+    learn_civil(first * 86400, NULL, NULL, NULL, NULL, &weekday);
+    int64_t first_sunday = first + (6 - weekday);
+    return (first_sunday + 7 * (n - 1)) * 86400 + 2 * 3600;
+}
+
+int64_t learn_us_elapsed(int64_t from_wall_s, int64_t to_wall_s)
+{
+    int64_t elapsed = to_wall_s - from_wall_s;
+    int y0, y1;
+    learn_civil(from_wall_s, &y0, NULL, NULL, NULL, NULL);
+    learn_civil(to_wall_s, &y1, NULL, NULL, NULL, NULL);
+    for (int y = y0; y <= y1 && y - y0 < 2; y++) {
+        int64_t spring = nth_sunday_2am(y, 3, 2), fall = nth_sunday_2am(y, 11, 1);
+        if (from_wall_s < spring && to_wall_s >= spring + 3600) elapsed -= 3600;
+        if (from_wall_s < fall - 3600 && to_wall_s >= fall) elapsed += 3600;
+    }
+    return elapsed;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -55,6 +55,16 @@ void learn_civil(int64_t t_s, int *year, int *month, int *day, int *hour, int *w
 /* Seconds since the epoch of a civil date at midnight (proleptic Gregorian). */
 int64_t learn_days_from_civil(int64_t year, int64_t month, int64_t day);
 
+/* "YYYY-MM-DD HH:MM:SS" (a wall clock) to seconds since the epoch read as UTC; OP_EINVAL. */
+int learn_parse_time(const char *text, int64_t *out_s);
+/*
+ * Real seconds between two US wall-clock times (read as UTC), allowing for the
+ * daylight-saving changes in between (since 2007: the second Sunday of March,
+ * the first Sunday of November, at 02:00): a trip over the spring change took
+ * an hour less than its wall clocks say.
+ */
+int64_t learn_us_elapsed(int64_t from_wall_s, int64_t to_wall_s);
+
 /*
  * The static estimate: distance over one fixed speed. The speed is the median
  * speed (miles per hour) of the first `first_n` trips in the order given
