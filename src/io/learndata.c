@@ -261,6 +261,13 @@ enum {
     CH_COLUMNS
 };
 
+/* A trip is kept with a positive duration and distance, both far below what a float holds
+ * (the real files have up to 72,120 s and 1,710 miles: kept). */
+static int plausible(double seconds, double miles)
+{
+    return seconds > 0 && seconds <= 1e8 && miles > 0 && miles <= 1e6;
+}
+
 /* One Chicago row into t; 1 when the row has no usable duration or distance (dropped). */
 static int chicago_row(const csv *c, const int *at, learn_trip *t, char *err, size_t err_len)
 {
@@ -270,7 +277,7 @@ static int chicago_row(const csv *c, const int *at, learn_trip *t, char *err, si
         int rc = number(c, c->field[at[i]], what[i], &v[i], err, err_len);
         if (rc != OP_OK) return rc; /* 1: empty, dropped */
     }
-    if (!(v[0] > 0) || !(v[1] > 0)) return 1;
+    if (!plausible(v[0], v[1])) return 1;
     if (v[2] < 0 || v[2] > 4e9)
         return csv_error(c, err, err_len, "trip_start_timestamp out of range");
     memset(t, 0, sizeof *t);
@@ -278,7 +285,7 @@ static int chicago_row(const csv *c, const int *at, learn_trip *t, char *err, si
     t->distance_miles = v[1];
     t->start_s = (int64_t)v[2];
     t->pickup_borough = t->dropoff_borough = -1;
-    int day,
+    int day = -1,
         rc = small_int(c, c->field[at[CH_HOUR]], "trip_start_hour", 0, 23, &t->hour, err, err_len);
     if (rc == OP_OK)
         rc = small_int(c, c->field[at[CH_DAY]], "trip_start_day", 1, 7, &day, err, err_len);
@@ -348,7 +355,7 @@ static int nyc_row(const csv *c, const int *at, const learndata_zones *z, learn_
     t->dropoff_area = zone_id(z, c->field[at[NY_DZONE]]);
     t->pickup_borough = learndata_borough(c->field[at[NY_PBORO]]);
     t->dropoff_borough = learndata_borough(c->field[at[NY_DBORO]]);
-    if (!(t->actual_s > 0) || !(miles > 0) || t->pickup_borough < 0) return 1;
+    if (!plausible(t->actual_s, miles) || t->pickup_borough < 0) return 1;
     return OP_OK;
 }
 
