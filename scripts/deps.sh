@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [build|test|fuzz|all]   (default: all)
 set -eu
 want="${1:-all}"
-pkgs="gcc make libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev libssl-dev python3 xz-utils"
+pkgs="gcc make libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev libssl-dev libxgboost-dev python3 xz-utils"
 test_pkgs="libcmocka-dev python3-paho-mqtt procps"
 fuzz_pkgs="clang libclang-rt-14-dev"
 case "$want" in

@@ -5,6 +5,7 @@ src/<layer>/<module>.[ch]. Layers, lowest first:
   base   err, util, jsonx, timer (pure); log, os, conf, runctl (the process and its files)
   wire   identities, signed envelopes, tokens, topics          (pure)
   core   job specs and states, scheduling, power, policy, audit (pure)
+  learn  exceptions, features, static estimates, errors, adoption rules (pure)
   route  the routing solver and its formats                    (pure)
   sim    the fleet simulator                                   (pure)
   io     adapters: SQLite, MQTT, the sandbox, key files, the local socket, data files
@@ -13,7 +14,7 @@ src/<layer>/<module>.[ch]. Layers, lowest first:
 Rules:
  1. includes point down: a file includes headers of its own layer or of lower ones,
     never of a role other than its own (route and sim do not include each other);
- 2. a pure file (wire, core, route, sim, and base/err, base/util, base/jsonx) includes
+ 2. a pure file (wire, core, learn, route, sim, and base/err, base/util, base/jsonx) includes
     only pure headers and a short list of system headers, and calls no I/O: no files,
     sockets, clocks, environment, processes, logging, SQLite or MQTT.
 Usage: lint_layers.py [--root DIR]   exit 1 and one line per violation when broken
@@ -23,10 +24,10 @@ import re
 import subprocess
 import sys
 
-RANK = {"base": 0, "wire": 1, "core": 2, "route": 3, "sim": 3, "io": 4,
-        "hub": 5, "site": 5, "cli": 5}
+RANK = {"base": 0, "wire": 1, "core": 2, "learn": 3, "route": 4, "sim": 4, "io": 5,
+        "hub": 6, "site": 6, "cli": 6}
 ROLES = {"hub", "site", "cli"}
-PURE_LAYERS = {"wire", "core", "route", "sim"}
+PURE_LAYERS = {"wire", "core", "learn", "route", "sim"}
 PURE_BASE = {"base/err", "base/util", "base/jsonx", "base/timer"}
 SYSTEM_OK = {"stddef.h", "stdint.h", "stdio.h", "stdlib.h", "string.h", "math.h", "ctype.h",
              "stdarg.h", "limits.h", "errno.h", "float.h", "stdbool.h", "inttypes.h",
@@ -45,7 +46,8 @@ IO_CALLS = [
     "time", "clock", "clock_gettime", "gettimeofday", "sleep", "usleep", "nanosleep",
 ]
 IO_PREFIXES = ["os_", "log_", "sqlite3_", "mosquitto_", "store_", "bus_", "sandbox_",
-               "auditlog_", "keyfile_", "opclient_", "simfiles_", "localsock_"]
+               "auditlog_", "keyfile_", "opclient_", "simfiles_", "localsock_", "xgb_",
+               "learndata_"]
 CALL_RE = re.compile(r"(?<![\w.>])(" + "|".join(IO_CALLS) + r"|(?:" + "|".join(IO_PREFIXES)
                      + r")\w+)\s*\(")
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)

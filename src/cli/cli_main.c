@@ -7,12 +7,13 @@
 #include "base/runctl.h"
 #include "cli/cli.h"
 #include "cli/cli_int.h"
+#include "cli/learncmd.h"
 #include "cli/routecmd.h"
 #include "cli/simcmd.h"
 
 #include <string.h>
 
-/* route and sim parse their own arguments (and --help) from argv. */
+/* route, sim and learn parse their own arguments (and --help) from argv. */
 static int run_route(cli *c, int argc, char **argv)
 {
     (void)c;
@@ -23,6 +24,12 @@ static int run_sim(cli *c, int argc, char **argv)
 {
     (void)c;
     return simcmd_main(argc, argv);
+}
+
+static int run_learn(cli *c, int argc, char **argv)
+{
+    (void)c;
+    return learncmd_main(argc, argv);
 }
 
 static const char submit_details[] =
@@ -149,6 +156,8 @@ const cli_command cli__commands[] = {
      "plan vehicle routes on this machine", NULL},
     {"sim", run_sim, CLI_NEEDS_NOTHING, "sim [--sites N] [--jobs N] [--out DIR]",
      "simulate a fleet on real data", NULL},
+    {"learn", run_learn, CLI_NEEDS_NOTHING, "learn replay [--data chicago|nyc] [--out DIR]",
+     "replay real taxi trips: sites learning from their exceptions", NULL},
 };
 const size_t cli__n_commands = sizeof cli__commands / sizeof cli__commands[0];
 
