@@ -86,8 +86,9 @@ int hubdb_job_insert(hubdb *db, const hubdb_new_job *j, int64_t *job_id)
                                           " site_private, max_attempts, submitted_by,"
                                           " submitted_at, placed_at, notify, awaiting_approval,"
                                           " program, data_class, expected_ms, deadline_at,"
-                                          " may_defer, deterministic)"
-                                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                                          " may_defer, deterministic, model, model_sha)"
+                                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                                          "?,?)");
     if (!st) return OP_ESTORE;
     store_bind_text(st, 1, j->name);
     sqlite3_bind_text(st, 2, j->kind, -1, SQLITE_TRANSIENT);
@@ -112,6 +113,8 @@ int hubdb_job_insert(hubdb *db, const hubdb_new_job *j, int64_t *job_id)
     sqlite3_bind_int64(st, 21, j->deadline_at);
     sqlite3_bind_int(st, 22, j->may_defer);
     sqlite3_bind_int(st, 23, j->deterministic);
+    sqlite3_bind_text(st, 24, j->model ? j->model : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 25, j->model_sha ? j->model_sha : "", -1, SQLITE_TRANSIENT);
     int rc = store_step_done(db->st, st);
     if (rc == OP_OK) *job_id = store_last_rowid(db->st);
     return rc;
@@ -144,7 +147,8 @@ int hubdb_jobs_queued(hubdb *db, int limit, int (*fn)(void *ctx, const hubdb_que
                                            " kind, program, data_class, expected_ms,"
                                            " deadline_at, may_defer, max_attempts,"
                                            " deterministic, verify_wanted, verify_class,"
-                                           " verify_owners FROM jobs WHERE state='queued' AND"
+                                           " verify_owners, model, model_sha FROM jobs"
+                                           " WHERE state='queued' AND"
                                            " awaiting_approval=0 ORDER BY id LIMIT ?");
     if (!sel) return OP_ESTORE;
     sqlite3_bind_int(sel, 1, limit);
@@ -169,7 +173,9 @@ int hubdb_jobs_queued(hubdb *db, int limit, int (*fn)(void *ctx, const hubdb_que
                           .deterministic = sqlite3_column_int(sel, 17),
                           .verify_wanted = sqlite3_column_int64(sel, 18),
                           .verify_class = (unsigned)sqlite3_column_int(sel, 19),
-                          .verify_owners = store_col_text(sel, 20)};
+                          .verify_owners = store_col_text(sel, 20),
+                          .model = store_col_text(sel, 21),
+                          .model_sha = store_col_text(sel, 22)};
         if (fn(ctx, &q)) break;
     }
     sqlite3_reset(sel);
