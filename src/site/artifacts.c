@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ART_TIMEOUT_MS 10000 /* a chunk asked for and not come is asked for again */
@@ -505,7 +506,8 @@ static void verify_step(site *s, art *a)
         log_error("site", "artifact %.16s...: whole hash differs; fetching again", a->sha);
         return;
     }
-    if (fdatasync(a->fd) != 0 ||
+    /* read-only for everyone: a job runs as its own uid and sees this one file only */
+    if (fchmod(a->fd, 0444) != 0 || fdatasync(a->fd) != 0 ||
         site__art_path(s, a->sha, ".partial", from, sizeof from) != OP_OK ||
         site__art_path(s, a->sha, "", to, sizeof to) != OP_OK || rename(from, to) != 0) {
         log_error("site", "artifact %.16s...: cannot keep it: %s", a->sha, strerror(errno));
