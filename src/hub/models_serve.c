@@ -263,11 +263,11 @@ static void send_manifest(hub *h, hub_site *s, const hubdb_model *m, const cJSON
         cJSON_AddStringToObject(b, "manifest", manifest);
         cJSON_AddStringToObject(b, "sig", sig);
         int n = choose_peers(h, s, m, failed, peers);
-        /* the hub itself: always once peers are named (for what they do not give), else
-         * within the streams it serves while nobody holds the artifact yet */
-        int hub_ok = n > 0 || hub_stream(h, s, m->sha256, 1) != NULL;
+        /* the hub itself only when no peer can give it, and then within the streams it
+         * serves while nobody holds the artifact yet */
+        int hub_ok = n == 0 && hub_stream(h, s, m->sha256, 1) != NULL;
         cJSON_AddBoolToObject(b, "hub", hub_ok);
-        if (!hub_ok) {
+        if (!hub_ok && n == 0) {
             jsonx_add_int(b, "wait_ms", SERVE_WAIT_MS);
             state(h)->waited++;
         }

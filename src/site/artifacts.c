@@ -47,6 +47,12 @@
 #define ART_MANIFEST_RETRY_MS 5000
 #define ART_STALL_MS 120000 /* a fetch without progress this long gives its jobs back */
 #define ART_VERIFY_STEP (64 << 20)
+/*
+ * After a (re)connect, chunks are asked for only once the link has been up
+ * this long: what the broker kept for this site's session (chunks asked
+ * for before a restart or a cut) arrives first and is not asked for again.
+ */
+#define ART_SETTLE_MS 1500
 
 /* ---------- the cache ---------- */
 
@@ -442,7 +448,10 @@ static void fill_window(site *s, art *a, int64_t now)
     int n_hub = 0, n_peer[ART_MAX_PEERS] = {0};
     int n = artifact_missing(a->held, a->asked, a->m.n_chunks, a->next_from, idx,
                              ART_WINDOW - a->n_slots);
-    int hub = a->hub_ok && now >= a->wait_until_mono;
+    int live = 0;
+    for (int p = 0; p < a->n_peers; p++)
+        live += !a->peers[p].dropped;
+    int hub = !live && a->hub_ok && now >= a->wait_until_mono; /* peers first, then the hub */
     for (int k = 0; k < n; k++) {
         int source = next_peer(a);
         if (source < 0 && !hub) break;
@@ -477,6 +486,7 @@ static void drive(site *s, art *a, int64_t now)
         return;
     }
     if (!a->have_manifest || a->verifying) return;
+    if (now - s->artifacts->connected_since_mono < ART_SETTLE_MS) return;
     expire_slots(s, a, now);
     fill_window(s, a, now);
 }
