@@ -385,6 +385,12 @@ int hubdb_model_by_sha(hubdb *db, const char *sha256, hubdb_model *out);
 int hubdb_models_list(hubdb *db, const char *name, int with_removed, int64_t limit, cJSON *out);
 /* Marks version (0: every version) of name removed; *removed counts the rows that changed. */
 int hubdb_model_remove(hubdb *db, const char *name, int64_t version, int64_t now_ms, int *removed);
+/*
+ * fn(data_class, origin) for every version not removed whose bytes are
+ * sha256, until fn returns non-zero (fn must not use the store).
+ */
+int hubdb_model_classes(hubdb *db, const char *sha256,
+                        int (*fn)(void *ctx, int data_class, const char *origin), void *ctx);
 /* *used: 1 when a version not removed names these bytes. */
 int hubdb_sha_in_use(hubdb *db, const char *sha256, int *used);
 /* *has: 1 when a job placed on or running at site uses the model whose bytes are sha256. */

@@ -542,8 +542,8 @@ static int job_row(hubdb *db, int64_t job_id, cJSON *data)
     sqlite3_stmt *st = store_stmt(db->st, "SELECT id, name, kind, state, attempt, site,"
                                           " submitted_at, finished_at, reason, explanation,"
                                           " placed_at, started_at, lease_expires_at, cores,"
-                                          " memory_mb, max_attempts, submitted_by, excluded"
-                                          " FROM jobs WHERE id=?");
+                                          " memory_mb, max_attempts, submitted_by, excluded,"
+                                          " model, model_sha FROM jobs WHERE id=?");
     if (!st) return OP_ESTORE;
     sqlite3_bind_int64(st, 1, job_id);
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -561,6 +561,10 @@ static int job_row(hubdb *db, int64_t job_id, cJSON *data)
         jsonx_add_int(job, "max_attempts", sqlite3_column_int64(st, 15));
         cJSON_AddStringToObject(job, "submitted_by", store_col_text(st, 16));
         cJSON_AddStringToObject(job, "excluded", store_col_text(st, 17));
+        if (store_col_text(st, 18)[0]) { /* the model it reads, as resolved at submission */
+            cJSON_AddStringToObject(job, "model", store_col_text(st, 18));
+            cJSON_AddStringToObject(job, "model_sha256", store_col_text(st, 19));
+        }
         cJSON_AddItemToObject(data, "job", job);
     }
     sqlite3_reset(st);

@@ -123,6 +123,7 @@ static int read_model(sqlite3_stmt *st, hubdb_model *out)
 
 int hubdb_model_get(hubdb *db, const char *name, int64_t version, hubdb_model *out)
 {
+    memset(out, 0, sizeof *out); /* cleared safely whatever the outcome */
     sqlite3_stmt *st =
         version > 0
             ? store_stmt(db->st, "SELECT " MODEL_COLUMNS MODEL_COLUMNS2
@@ -139,6 +140,7 @@ int hubdb_model_get(hubdb *db, const char *name, int64_t version, hubdb_model *o
 
 int hubdb_model_by_sha(hubdb *db, const char *sha256, hubdb_model *out)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = store_stmt(db->st, "SELECT " MODEL_COLUMNS MODEL_COLUMNS2 " FROM models"
                                           " WHERE sha256=? AND removed_at=0"
                                           " ORDER BY data_class DESC, created_at DESC LIMIT 1");
@@ -220,4 +222,18 @@ int hubdb_site_has_model_job(hubdb *db, const char *site, const char *sha256, in
     if (rc == OP_OK) *has = sqlite3_column_int(st, 0) > 0;
     sqlite3_reset(st);
     return rc;
+}
+
+int hubdb_model_classes(hubdb *db, const char *sha256,
+                        int (*fn)(void *ctx, int data_class, const char *origin), void *ctx)
+{
+    sqlite3_stmt *st = store_stmt(db->st, "SELECT data_class, origin FROM models"
+                                          " WHERE sha256=? AND removed_at=0");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, sha256, -1, SQLITE_TRANSIENT);
+    int stop = 0;
+    while (!stop && sqlite3_step(st) == SQLITE_ROW)
+        stop = fn(ctx, sqlite3_column_int(st, 0), store_col_text(st, 1));
+    sqlite3_reset(st);
+    return OP_OK;
 }

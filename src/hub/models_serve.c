@@ -116,23 +116,61 @@ static void refuse_fetch(hub *h, hub_site *s, const char *sha, const char *why)
     hub__queue_reply(h, "site", s->id, "inbox", b, "fetch_refused", s->pk);
 }
 
-/*
- * Whether s may have the model's bytes: a public model any enrolled site; a
- * confidential one a site the hub placed a job using it on; a site-private
- * one its origin only. OP_OK, OP_EPERM (why set), OP_ESTORE.
- */
-static int may_fetch(hub *h, hub_site *s, const hubdb_model *m, char *why, size_t len)
+/* The versions naming some bytes, as hubdb_model_classes gives them. */
+typedef struct uses {
+    int n;
+    int data_class[16];
+    char origin[16][64];
+} uses;
+
+static int add_use(void *ctx, int data_class, const char *origin)
 {
-    int has = 0;
-    if (m->data_class == DATA_SITE_PRIVATE && strcmp(m->origin, s->id) != 0) {
-        snprintf(why, len, "site-private to %s", m->origin);
-        return OP_EPERM;
-    }
-    if (m->data_class != DATA_CONFIDENTIAL) return OP_OK;
-    if (hub__check(h, hubdb_site_has_model_job(h->db, s->id, m->sha256, &has)) != OP_OK)
+    uses *u = ctx;
+    u->data_class[u->n] = data_class;
+    snprintf(u->origin[u->n], sizeof u->origin[0], "%s", origin ? origin : "");
+    return ++u->n == 16;
+}
+
+/*
+ * Whether s may have the bytes of m: yes when any version naming them lets
+ * it (a public one any enrolled site; a site-private one its origin; a
+ * confidential one a site the hub placed a job using it on), and then
+ * m->data_class and m->origin become those of the least strict such version
+ * (it decides who may serve as a peer). OP_OK, OP_EPERM (why set),
+ * OP_ESTORE.
+ */
+static int may_fetch(hub *h, hub_site *s, hubdb_model *m, char *why, size_t len)
+{
+    uses u = {0};
+    int best = -1, has = -1;
+    if (hub__check(h, hubdb_model_classes(h->db, m->sha256, add_use, &u)) != OP_OK)
         return OP_ESTORE;
-    if (!has) snprintf(why, len, "confidential, and no job here uses it");
-    return has ? OP_OK : OP_EPERM;
+    snprintf(why, len, "no model in the registry has these bytes (removed?)");
+    for (int i = 0; i < u.n; i++) {
+        int c = u.data_class[i];
+        if (c == DATA_SITE_PRIVATE && strcmp(u.origin[i], s->id) != 0) {
+            snprintf(why, len, "site-private to %s", u.origin[i]);
+            continue;
+        }
+        if (c == DATA_CONFIDENTIAL && has < 0 &&
+            hub__check(h, hubdb_site_has_model_job(h->db, s->id, m->sha256, &has)) != OP_OK)
+            return OP_ESTORE;
+        if (c == DATA_CONFIDENTIAL && !has) {
+            snprintf(why, len, "confidential, and no job here uses it");
+            continue;
+        }
+        /* public < confidential < site-private: the least strict governs */
+        int rank = c == DATA_PUBLIC ? 0 : c == DATA_CONFIDENTIAL ? 1 : 2;
+        int best_rank = best < 0                                  ? 3
+                        : u.data_class[best] == DATA_PUBLIC       ? 0
+                        : u.data_class[best] == DATA_CONFIDENTIAL ? 1
+                                                                  : 2;
+        if (rank < best_rank) best = i;
+    }
+    if (best < 0) return OP_EPERM;
+    m->data_class = u.data_class[best];
+    snprintf(m->origin, sizeof m->origin, "%s", u.origin[best]);
+    return OP_OK;
 }
 
 /* Peer load, decayed by half every minute: who was named to fetchers lately. */
