@@ -172,6 +172,85 @@ int artifact_chunk_check(const artifact_manifest *m, int64_t index, const void *
     return sodium_memcmp(sha, m->chunk_sha[index], 32) == 0 ? OP_OK : OP_ESIG;
 }
 
+/* ---------- chunks as base64 ---------- */
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *artifact_b64_encode(const uint8_t *data, size_t len)
+{
+    char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+    if (!out) return NULL;
+    size_t i = 0;
+    for (; i + 3 <= len; i += 3, o += 4) {
+        uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2];
+        o[0] = b64_alphabet[v >> 18];
+        o[1] = b64_alphabet[(v >> 12) & 63];
+        o[2] = b64_alphabet[(v >> 6) & 63];
+        o[3] = b64_alphabet[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0);
+        o[0] = b64_alphabet[v >> 18];
+        o[1] = b64_alphabet[(v >> 12) & 63];
+        o[2] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
+        o[3] = '=';
+        o += 4;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The value of each base64 character, 255 for anything else. */
+static const uint8_t b64_values[256] = {
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 62,  255, 255, 255, 63,  52,  53,  54,  55,  56,  57,  58,  59,  60,
+    61,  255, 255, 255, 255, 255, 255, 255, 0,   1,   2,   3,   4,   5,   6,   7,   8,   9,   10,
+    11,  12,  13,  14,  15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25,  255, 255, 255, 255,
+    255, 255, 26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  39,  40,  41,  42,
+    43,  44,  45,  46,  47,  48,  49,  50,  51,  255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255,
+};
+
+int artifact_b64_decode(const char *text, size_t max_len, uint8_t **out, size_t *out_len)
+{
+    const uint8_t *val = b64_values;
+    size_t n = strlen(text), pad = 0;
+    *out = NULL;
+    if (n % 4) return OP_EINVAL;
+    while (pad < 2 && n > pad && text[n - 1 - pad] == '=')
+        pad++;
+    size_t len = n / 4 * 3 - pad;
+    if (len > max_len) return OP_ETOOBIG;
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) return OP_ENOMEM;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t a = val[(uint8_t)text[i]], b = val[(uint8_t)text[i + 1]];
+        int last = i + 4 == n;
+        uint32_t c = last && pad == 2 ? 0 : val[(uint8_t)text[i + 2]];
+        uint32_t d = last && pad >= 1 ? 0 : val[(uint8_t)text[i + 3]];
+        if ((a | b | c | d) > 63) {
+            free(buf);
+            return OP_EINVAL;
+        }
+        uint32_t v = a << 18 | b << 12 | c << 6 | d;
+        buf[o++] = (uint8_t)(v >> 16);
+        if (o < len) buf[o++] = (uint8_t)(v >> 8);
+        if (o < len) buf[o++] = (uint8_t)v;
+    }
+    *out = buf;
+    *out_len = len;
+    return OP_OK;
+}
+
 /* ---------- bitmaps ---------- */
 
 size_t artifact_bitmap_bytes(int64_t n_chunks)

@@ -325,7 +325,7 @@ static int send_chunk(hub *h, hub_site *s, int fd, const char *sha, int64_t inde
     uint8_t *buf = malloc(len);
     if (!buf) return OP_ENOMEM;
     ssize_t n = pread(fd, buf, len, (off_t)off);
-    char *b64 = n == (ssize_t)len ? util_b64_encode(buf, len) : NULL;
+    char *b64 = n == (ssize_t)len ? artifact_b64_encode(buf, len) : NULL;
     free(buf);
     if (!b64) return OP_EIO;
     cJSON *b = cJSON_CreateObject();

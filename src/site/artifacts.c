@@ -395,8 +395,8 @@ static void ask_peer(site *s, art *a, art_peer *p, const int64_t *want, int n_wa
 void site__art_drop_peer(art *a, art_peer *p)
 {
     p->dropped = 1;
-    if (a->n_failed < ART_MAX_FAILED)
-        snprintf(a->failed[a->n_failed++], sizeof a->failed[0], "%s", p->id);
+    if (a->n_failed < ART_MAX_FAILED) /* both 64 bytes, NUL-terminated */
+        memcpy(a->failed[a->n_failed++], p->id, sizeof a->failed[0]);
     log_info("site", "artifact %.16s...: peer %s dropped", a->sha, p->id);
 }
 

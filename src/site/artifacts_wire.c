@@ -117,7 +117,7 @@ static void on_chunk(site *s, const cJSON *body, int source, const char *peer_id
             if (!strcmp(a->peers[k].id, peer_id)) source = k;
     }
     if (jsonx_int(body, "index", 0, a->m.n_chunks - 1, &index) != OP_OK || !b64 ||
-        util_b64_decode(b64, (size_t)a->m.chunk_bytes, &data, &len) != OP_OK) {
+        artifact_b64_decode(b64, (size_t)a->m.chunk_bytes, &data, &len) != OP_OK) {
         s->msg.malformed++;
         s->artifacts->chunks_bad++;
         return;
@@ -319,7 +319,7 @@ static int send_chunk(site *s, art_grant *g, const art *a, int fd, int64_t index
     int64_t len = artifact_chunk_len(&a->m, index);
     uint8_t *buf = len > 0 ? malloc((size_t)len) : NULL;
     ssize_t got = buf ? pread(fd, buf, (size_t)len, (off_t)(index * a->m.chunk_bytes)) : -1;
-    char *b64 = got == (ssize_t)len ? util_b64_encode(buf, (size_t)len) : NULL;
+    char *b64 = got == (ssize_t)len ? artifact_b64_encode(buf, (size_t)len) : NULL;
     free(buf);
     cJSON *b = b64 ? cJSON_CreateObject() : NULL;
     if (!b) {

@@ -304,6 +304,38 @@ static void test_jobspec_model_field(void **state)
     }
 }
 
+/* The chunk codec agrees with libsodium's, both ways, at every length; junk is refused. */
+static void test_chunk_base64(void **state)
+{
+    (void)state;
+    uint8_t data[300];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 131 + 7);
+    for (size_t len = 0; len < sizeof data; len++) {
+        char *mine = artifact_b64_encode(data, len), *ref = util_b64_encode(data, len);
+        assert_string_equal(mine, ref);
+        uint8_t *back = NULL;
+        size_t back_len = 0;
+        assert_int_equal(artifact_b64_decode(ref, sizeof data, &back, &back_len), OP_OK);
+        assert_int_equal(back_len, len);
+        assert_memory_equal(back, data, len);
+        free(back);
+        free(mine);
+        free(ref);
+    }
+    static const char *bad[] = {"abc", "ab=c", "a===", "ab\nc", "ab c", "====", "\xff\xff\xff\xff",
+                                NULL};
+    for (int i = 0; bad[i]; i++) {
+        uint8_t *out = NULL;
+        size_t n;
+        assert_int_not_equal(artifact_b64_decode(bad[i], 100, &out, &n), OP_OK);
+        assert_null(out);
+    }
+    uint8_t *out = NULL;
+    size_t n;
+    assert_int_equal(artifact_b64_decode("AAAAAAAA", 5, &out, &n), OP_ETOOBIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_model_refs_and_names),
         cmocka_unit_test_setup_teardown(test_lineage_and_record, setup, teardown),
         cmocka_unit_test(test_jobspec_model_field),
+        cmocka_unit_test(test_chunk_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
