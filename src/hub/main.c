@@ -122,7 +122,7 @@ static int configure_numbers(hub *h, conf *c, char *err, size_t err_len)
         {"probe_timeout_ms", 30000, 1000, 86400000, &h->probing.timeout_ms},
         {"probe_tolerance", 8, 1, 1000, &h->probing.tolerance},
         /* models.c: sites fetching one artifact from the hub itself at once (no peer yet) */
-        {"artifact_hub_streams", 4, 1, 100000, &h->artifact_hub_streams},
+        {"artifact_hub_streams", 2, 1, 100000, &h->artifact_hub_streams},
     };
     int rc = OP_OK;
     for (size_t i = 0; rc == OP_OK && i < sizeof keys / sizeof keys[0]; i++)

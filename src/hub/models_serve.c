@@ -4,9 +4,14 @@
  * an artifact: the signed manifest, peers that hold it and may give it (any
  * site for a public model, one of the same owner for a confidential one,
  * none for a site-private one: the hub tells each peer whom to serve), and
- * chunks from the hub itself for what no peer gives. While nobody holds an
- * artifact yet, at most artifact_hub_streams sites fetch it from the hub at
- * once; the others wait for the first to finish and serve them.
+ * chunks from the hub itself for what no peer gives.
+ *
+ * At most artifact_hub_streams sites fetch one artifact from the hub itself
+ * at once. Every other fetcher is named peers among the sites that hold it
+ * whole and, while few do, among the sites that asked for it before it
+ * (they serve the chunks they already hold and say "later" for the rest):
+ * the fetchers form a mesh whose first members pull from the hub, so the hub
+ * sends a few copies and everyone finishes close behind them.
  */
 #include "base/err.h"
 #include "base/jsonx.h"
@@ -23,29 +28,39 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SERVE_MAX_WANT 16     /* chunks one fetch may ask for */
-#define SERVE_MAX_PEERS 3     /* peers named to one fetcher */
-#define SERVE_MAX_HELD 64     /* artifacts a heartbeat may list */
-#define SERVE_MAX_STREAMS 256 /* sites fetching from the hub, remembered */
-#define SERVE_STREAM_IDLE_MS 5000
-#define SERVE_WAIT_MS 2000        /* what a site told to wait waits */
-#define SERVE_GRANT_TTL_MS 600000 /* how long a peer serves a fetcher it was told of */
-#define SERVE_CHUNKS_PER_S 1000.0 /* chunks the hub reads and sends, at most (250 MB/s) */
-#define SERVE_CHUNKS_BURST 64.0   /* ... in one go */
+#define SERVE_MAX_WANT 16            /* chunks one fetch may ask for */
+#define SERVE_MAX_PEERS 3            /* peers named to one fetcher */
+#define SERVE_MAX_HELD 64            /* artifacts a heartbeat may list */
+#define SERVE_MAX_FETCHERS 1024      /* sites fetching an artifact, remembered */
+#define SERVE_STREAM_IDLE_MS 5000    /* a hub stream unused this long ends */
+#define SERVE_FETCHER_IDLE_MS 300000 /* a fetcher not heard of this long is no peer */
+#define SERVE_WAIT_MS 2000           /* what a site told to wait waits */
+#define SERVE_GRANT_TTL_MS 600000    /* how long a peer serves a fetcher it was told of */
+#define SERVE_CHUNKS_PER_S 1000.0    /* chunks the hub reads and sends, at most (250 MB/s) */
+#define SERVE_CHUNKS_BURST 64.0      /* ... in one go */
 
-/* A site fetching an artifact from the hub itself (not from peers), lately. */
-typedef struct stream {
+/*
+ * A site that asked for an artifact lately: in which order it first did (it
+ * may serve fetchers that came after it), when last, and when it last took
+ * chunks from the hub itself (a stream, 0 none).
+ */
+typedef struct fetcher {
     char sha[65];
     char site[64];
-    int64_t last_mono;
-} stream;
+    uint64_t order; /* when it first asked, as a count: later ones may pull from it */
+    int64_t last_mono, stream_mono;
+} fetcher;
 
 struct hub_serving {
-    stream streams[SERVE_MAX_STREAMS];
-    int n_streams;
+    fetcher fetchers[SERVE_MAX_FETCHERS];
+    int n_fetchers;
+    uint64_t next_order;
     msg_bucket budget; /* chunks read and sent */
     uint64_t chunks_served, bytes_served, refused, waited, grants;
 };
+
+static struct hub_serving *state(hub *h);
+static fetcher *find_fetcher(hub *h, const char *site, const char *sha, int make);
 
 static struct hub_serving *state(hub *h)
 {
@@ -187,21 +202,33 @@ static int holds_raw(const hub_site *s, const uint8_t raw[32])
     return 0;
 }
 
-/* A site that may serve the artifact to s: alive, held whole, of s's owner when confidential. */
-static int peer_ok(const hub_site *p, const hub_site *s, const hubdb_model *m, const cJSON *failed,
-                   const uint8_t raw[32])
+/*
+ * Whether p may serve the artifact to s: alive, of s's owner when the model
+ * is confidential, not failed s before, and either holding it whole (1) or
+ * fetching it since before s asked (2: it gives what it has so far).
+ */
+static int peer_ok(hub *h, const hub_site *p, const hub_site *s, const hubdb_model *m,
+                   const cJSON *failed, const uint8_t raw[32], const fetcher *me)
 {
     const cJSON *f;
-    if (p == s || !p->alive || p->quarantined[0] || !holds_raw(p, raw)) return 0;
+    if (p == s || !p->alive || p->quarantined[0]) return 0;
     if (m->data_class == DATA_CONFIDENTIAL && strcmp(p->owner, s->owner) != 0) return 0;
     cJSON_ArrayForEach(f, failed) if (cJSON_IsString(f) && !strcmp(f->valuestring, p->id)) return 0;
-    return 1;
+    if (holds_raw(p, raw)) return 1;
+    const fetcher *pf = find_fetcher(h, p->id, m->sha256, 0);
+    return pf && me && pf->order < me->order &&
+                   os_mono_ms() - pf->last_mono <= SERVE_FETCHER_IDLE_MS
+               ? 2
+               : 0;
 }
 
-/* A peer's cost for s: its recent load, and far more when it is in another region. */
-static double peer_cost(hub_site *p, const hub_site *s, int64_t now)
+/*
+ * A peer's cost for s: its recent load, more when it holds only part of the
+ * artifact, far more when it is in another region.
+ */
+static double peer_cost(hub_site *p, const hub_site *s, int64_t now, int whole)
 {
-    return peer_load(p, now) + (p->region == s->region ? 0.0 : 1000.0);
+    return peer_load(p, now) + (whole ? 0.0 : 0.5) + (p->region == s->region ? 0.0 : 1000.0);
 }
 
 /* Tells p to serve s the artifact ("serve") and names p to s in peers. */
@@ -235,56 +262,80 @@ static void grant(hub *h, hub_site *p, hub_site *s, const char *sha, cJSON *peer
  * how many.
  */
 static int choose_peers(hub *h, hub_site *s, const hubdb_model *m, const cJSON *failed,
-                        cJSON *peers)
+                        cJSON *peers, int partial)
 {
     hub_site *chosen[SERVE_MAX_PEERS];
+    double cost[SERVE_MAX_PEERS];
     int n = 0;
     uint8_t raw[32];
     int64_t now = os_mono_ms();
     if (!h->artifact_peers || m->data_class == DATA_SITE_PRIVATE ||
         util_unhex(m->sha256, raw, 32) != OP_OK)
         return 0;
+    const fetcher *me = find_fetcher(h, s->id, m->sha256, 0);
     for (size_t i = 0; i < h->n_sites; i++) {
         hub_site *p = &h->sites[i];
-        if (!peer_ok(p, s, m, failed, raw)) continue;
-        int full = n == SERVE_MAX_PEERS;
-        if (full && peer_cost(chosen[n - 1], s, now) <= peer_cost(p, s, now))
-            continue; /* this one costs no less than the dearest kept */
-        int at = full ? n - 1 : n++;
-        chosen[at] = p;
-        for (; at > 0 && peer_cost(chosen[at - 1], s, now) > peer_cost(chosen[at], s, now); at--) {
-            hub_site *t = chosen[at - 1];
-            chosen[at - 1] = chosen[at];
-            chosen[at] = t;
+        int ok = peer_ok(h, p, s, m, failed, raw, me);
+        if (!ok || (ok == 2 && !partial)) continue;
+        double c = peer_cost(p, s, now, ok == 1);
+        if (n == SERVE_MAX_PEERS && cost[n - 1] <= c) continue; /* no cheaper than those kept */
+        int at = n == SERVE_MAX_PEERS ? n - 1 : n++;
+        for (; at > 0 && cost[at - 1] > c; at--) {
+            chosen[at] = chosen[at - 1];
+            cost[at] = cost[at - 1];
         }
+        chosen[at] = p;
+        cost[at] = c;
     }
     for (int k = 0; k < n; k++)
         grant(h, chosen[k], s, m->sha256, peers, now);
     return n;
 }
 
-/* The stream of s fetching sha from the hub: found, or made when fewer than the limit run. */
-static stream *hub_stream(hub *h, hub_site *s, const char *sha, int make)
+/* The entry of s fetching sha, made (or a stale one reused) when make; NULL when none. */
+static fetcher *find_fetcher(hub *h, const char *site, const char *sha, int make)
 {
     struct hub_serving *m = state(h);
     int64_t now = os_mono_ms();
-    int active = 0;
-    stream *free_slot = NULL;
-    for (int i = 0; i < m->n_streams; i++) {
-        stream *st = &m->streams[i];
-        int idle = now - st->last_mono > SERVE_STREAM_IDLE_MS;
-        if (idle && !free_slot) free_slot = st;
-        if (idle || strcmp(st->sha, sha) != 0) continue;
-        if (!strcmp(st->site, s->id)) return st;
-        active++;
+    fetcher *stale = NULL;
+    for (int i = 0; m && i < m->n_fetchers; i++) {
+        fetcher *f = &m->fetchers[i];
+        if (!strcmp(f->sha, sha) && !strcmp(f->site, site)) return f;
+        if (!stale && now - f->last_mono > SERVE_FETCHER_IDLE_MS) stale = f;
     }
-    if (!make || (h->artifact_peers && active >= h->artifact_hub_streams)) return NULL;
-    if (!free_slot && m->n_streams < SERVE_MAX_STREAMS) free_slot = &m->streams[m->n_streams++];
-    if (!free_slot) return NULL;
-    snprintf(free_slot->sha, sizeof free_slot->sha, "%s", sha);
-    snprintf(free_slot->site, sizeof free_slot->site, "%s", s->id);
-    free_slot->last_mono = now;
-    return free_slot;
+    if (!m || !make) return NULL;
+    if (!stale && m->n_fetchers < SERVE_MAX_FETCHERS) stale = &m->fetchers[m->n_fetchers++];
+    if (!stale) return NULL;
+    memset(stale, 0, sizeof *stale);
+    snprintf(stale->sha, sizeof stale->sha, "%s", sha);
+    snprintf(stale->site, sizeof stale->site, "%s", site);
+    stale->order = ++m->next_order;
+    stale->last_mono = now;
+    return stale;
+}
+
+/*
+ * Whether s may take chunks of sha from the hub itself now: it has a stream
+ * already, or fewer than artifact_hub_streams run (any number with peers
+ * off). Taking one starts or renews it.
+ */
+static int hub_stream(hub *h, hub_site *s, const char *sha)
+{
+    struct hub_serving *m = state(h);
+    int64_t now = os_mono_ms();
+    fetcher *me = find_fetcher(h, s->id, sha, 1);
+    if (!me) return 0;
+    me->last_mono = now;
+    int active = 0;
+    for (int i = 0; i < m->n_fetchers; i++) {
+        const fetcher *f = &m->fetchers[i];
+        active += f != me && f->stream_mono && now - f->stream_mono <= SERVE_STREAM_IDLE_MS &&
+                  !strcmp(f->sha, sha);
+    }
+    int mine = me->stream_mono && now - me->stream_mono <= SERVE_STREAM_IDLE_MS;
+    if (!mine && h->artifact_peers && active >= h->artifact_hub_streams) return 0;
+    me->stream_mono = now;
+    return 1;
 }
 
 /* "manifest": the signed manifest, peers to pull from, and whether the hub serves it now. */
@@ -296,14 +347,17 @@ static void send_manifest(hub *h, hub_site *s, const hubdb_model *m, const cJSON
         return;
     }
     cJSON *b = cJSON_CreateObject(), *peers = b ? cJSON_AddArrayToObject(b, "peers") : NULL;
+    fetcher *me = find_fetcher(h, s->id, m->sha256, 1); /* a partial peer for later ones */
+    if (me) me->last_mono = os_mono_ms();
     if (peers) {
         cJSON_AddStringToObject(b, "sha256", m->sha256);
         cJSON_AddStringToObject(b, "manifest", manifest);
         cJSON_AddStringToObject(b, "sig", sig);
-        int n = choose_peers(h, s, m, failed, peers);
-        /* the hub itself only when no peer can give it, and then within the streams it
-         * serves while nobody holds the artifact yet */
-        int hub_ok = n == 0 && hub_stream(h, s, m->sha256, 1) != NULL;
+        /* sites holding it whole first; else the hub itself, within its streams; else the
+         * sites that fetch it since before this one (a mesh behind the hub's streams) */
+        int n = choose_peers(h, s, m, failed, peers, 0);
+        int hub_ok = n == 0 && hub_stream(h, s, m->sha256);
+        if (n == 0 && !hub_ok) n = choose_peers(h, s, m, failed, peers, 1);
         cJSON_AddBoolToObject(b, "hub", hub_ok);
         if (!hub_ok && n == 0) {
             jsonx_add_int(b, "wait_ms", SERVE_WAIT_MS);
@@ -363,8 +417,7 @@ static void serve_chunks(hub *h, hub_site *s, const hubdb_model *m, const cJSON 
     char path[PATH_MAX];
     cJSON *later = cJSON_CreateArray();
     int64_t n_chunks = (m->size_bytes + ARTIFACT_CHUNK_BYTES - 1) / ARTIFACT_CHUNK_BYTES;
-    int streaming = hub_stream(h, s, m->sha256, 1) != NULL;
-    if (streaming) hub_stream(h, s, m->sha256, 0)->last_mono = os_mono_ms();
+    int streaming = hub_stream(h, s, m->sha256);
     int fd = streaming && hub__artifact_path(h, m->sha256, "", path, sizeof path, 0) == OP_OK
                  ? open(path, O_RDONLY | O_CLOEXEC)
                  : -1;

@@ -428,12 +428,13 @@ static void expire_slots(site *s, art *a, int64_t now)
     }
 }
 
-/* The next live peer with room in its window, round robin; -1 none. */
-static int next_peer(art *a)
+/* The next live peer with room in its window and no "later" pending, round robin; -1 none. */
+static int next_peer(art *a, int64_t now)
 {
     for (int k = 0; k < a->n_peers; k++) {
         int i = (a->next_peer + k) % a->n_peers;
-        if (!a->peers[i].dropped && a->peers[i].inflight < ART_PEER_WINDOW) {
+        if (!a->peers[i].dropped && a->peers[i].inflight < ART_PEER_WINDOW &&
+            now >= a->peers[i].later_until_mono) {
             a->next_peer = i + 1;
             return i;
         }
@@ -453,7 +454,7 @@ static void fill_window(site *s, art *a, int64_t now)
         live += !a->peers[p].dropped;
     int hub = !live && a->hub_ok && now >= a->wait_until_mono; /* peers first, then the hub */
     for (int k = 0; k < n; k++) {
-        int source = next_peer(a);
+        int source = next_peer(a, now);
         if (source < 0 && !hub) break;
         art_slot *slot = &a->slots[a->n_slots++];
         slot->index = idx[k];
@@ -473,9 +474,21 @@ static void fill_window(site *s, art *a, int64_t now)
         if (n_peer[p]) ask_peer(s, a, &a->peers[p], peer_want[p], n_peer[p]);
 }
 
+/* Peers that gave no chunk for ART_PEER_STALL_MS (a fetcher that stopped, say) are dropped. */
+static void drop_stalled_peers(site *s, art *a, int64_t now)
+{
+    int64_t since = s->artifacts->connected_since_mono;
+    for (int k = 0; k < a->n_peers; k++) {
+        art_peer *p = &a->peers[k];
+        int64_t from = p->progress_mono > since ? p->progress_mono : since;
+        if (!p->dropped && now - from > ART_PEER_STALL_MS) site__art_drop_peer(a, p);
+    }
+}
+
 /* One step of a fetch: the manifest asked for, slots expired, the window filled. */
 static void drive(site *s, art *a, int64_t now)
 {
+    drop_stalled_peers(s, a, now);
     int live_peers = 0;
     for (int k = 0; k < a->n_peers; k++)
         live_peers += !a->peers[k].dropped;

@@ -98,6 +98,7 @@ static void take_chunk(site *s, art *a, int64_t index, const uint8_t *data, size
         c->from_hub_bytes += len;
     else
         c->from_peers_bytes += len;
+    if (source >= 0) a->peers[source].progress_mono = a->progress_mono;
     if (slot >= 0) site__art_free_slot(a, slot);
     if (artifact_bits_count(a->held, a->m.n_chunks) == a->m.n_chunks) all_held(a);
 }
@@ -147,6 +148,7 @@ static void take_peers(art *a, const cJSON *peers)
         memset(peer, 0, sizeof *peer);
         if (!id || !util_valid_id(id) || !pk || util_unhex(pk, peer->pk, 32) != OP_OK) continue;
         snprintf(peer->id, sizeof peer->id, "%s", id);
+        peer->progress_mono = os_mono_ms();
         a->n_peers++;
     }
 }
@@ -339,7 +341,26 @@ static int send_chunk(site *s, art_grant *g, const art *a, int fd, int64_t index
     return rc;
 }
 
-/* "pull" {sha256, want}: from a site granted this artifact, held whole here; bounded. */
+/* "pull_later": the chunks asked for that this site does not hold yet (it fetches too). */
+static void answer_later(site *s, art_grant *g, const char *sha, cJSON *later)
+{
+    cJSON *b = cJSON_CreateObject();
+    if (!b) {
+        cJSON_Delete(later);
+        return;
+    }
+    cJSON_AddStringToObject(b, "sha256", sha);
+    cJSON_AddItemToObject(b, "indices", later);
+    to_peer(s, g->to, g->pk, b, "pull_later");
+    cJSON_Delete(b);
+}
+
+/*
+ * "pull" {sha256, want}: from a site granted this artifact. The chunks held
+ * here go (the file whole, or the .partial of a fetch in progress: a mesh of
+ * fetchers), within the grant's budget; the ones not held yet are answered
+ * "later".
+ */
 static void on_pull(site *s, const char *from, const cJSON *body)
 {
     const char *sha = jsonx_str(body, "sha256");
@@ -347,29 +368,53 @@ static void on_pull(site *s, const char *from, const cJSON *body)
     art *a = site__art_find(s, sha);
     char path[PATH_MAX];
     if (!g) return; /* its grant expired between the lookup and here: nothing to answer */
-    if (!a || !a->complete || !a->have_manifest) {
-        refuse_pull(s, from, g->pk, sha, "not held whole here");
-        return;
-    }
-    int fd = site__art_path(s, a->sha, "", path, sizeof path) == OP_OK
-                 ? open(path, O_RDONLY | O_CLOEXEC)
-                 : -1;
+    int fd =
+        a && a->have_manifest &&
+                site__art_path(s, a->sha, a->complete ? "" : ".partial", path, sizeof path) == OP_OK
+            ? open(path, O_RDONLY | O_CLOEXEC)
+            : -1;
     if (fd < 0) {
-        refuse_pull(s, from, g->pk, sha, "cannot read it here");
+        refuse_pull(s, from, g->pk, sha, "not held here");
         return;
     }
     const cJSON *i;
+    cJSON *later = cJSON_CreateArray();
     int n = 0;
     cJSON_ArrayForEach(i, cJSON_GetObjectItemCaseSensitive(body, "want"))
     {
         if (++n > ART_PULL_MAX || !cJSON_IsNumber(i) || i->valuedouble < 0 ||
             i->valuedouble >= (double)a->m.n_chunks)
             continue;
+        int64_t index = (int64_t)i->valuedouble;
+        if (!a->complete && !artifact_bit(a->held, index)) {
+            cJSON_AddItemToArray(later, cJSON_CreateNumber((double)index));
+            continue;
+        }
         if (!msg_bucket_take(&g->budget, 1, ART_PEER_CHUNKS_PER_S, ART_PEER_BURST, os_mono_ms()) ||
-            send_chunk(s, g, a, fd, (int64_t)i->valuedouble) != OP_OK)
+            send_chunk(s, g, a, fd, index) != OP_OK)
             break; /* over its budget: the puller asks again after its timeout */
     }
     close(fd);
+    if (cJSON_GetArraySize(later) > 0)
+        answer_later(s, g, sha, later);
+    else
+        cJSON_Delete(later);
+}
+
+/* "pull_later" from a peer that does not hold those chunks yet: asked again in a while. */
+static void on_pull_later(site *s, const char *from, const cJSON *body)
+{
+    art *a = site__art_find(s, jsonx_str(body, "sha256"));
+    const cJSON *i;
+    for (int k = 0; a && k < a->n_peers; k++) {
+        if (strcmp(a->peers[k].id, from) != 0) continue;
+        cJSON_ArrayForEach(i, cJSON_GetObjectItemCaseSensitive(body, "indices"))
+        {
+            int slot = cJSON_IsNumber(i) ? slot_of(a, (int64_t)i->valuedouble) : -1;
+            if (slot >= 0 && a->slots[slot].source == k) site__art_free_slot(a, slot);
+        }
+        a->peers[k].later_until_mono = os_mono_ms() + ART_LATER_MS;
+    }
 }
 
 /* "pull_refused" from a peer this site pulls from: that peer is dropped for the fetch. */
@@ -411,6 +456,8 @@ void site__artifacts_on_peer(site *s, const char *topic, const void *payload, si
         on_chunk(s, body, -2, from);
     else if (!strcmp(hdr.type, "pull_refused"))
         on_pull_refused(s, from, body);
+    else if (!strcmp(hdr.type, "pull_later"))
+        on_pull_later(s, from, body);
     else
         s->msg.malformed++;
     cJSON_Delete(body);

@@ -276,7 +276,9 @@ void site__probe_stop(site *s);
 #define ART_MAX_PEERS 3
 #define ART_MAX_FAILED 16
 #define ART_MAX_GRANTS 64
-#define ART_PULL_MAX 16 /* chunks one pull may ask for */
+#define ART_LATER_MS 300        /* a peer that said "later" is asked again after this */
+#define ART_PEER_STALL_MS 20000 /* a peer that gave nothing this long is dropped */
+#define ART_PULL_MAX 16         /* chunks one pull may ask for */
 #define ART_PEER_CHUNKS_PER_S 400.0
 #define ART_PEER_BURST 32.0
 #define ART_REPORT_MAX 64 /* artifacts a heartbeat lists */
@@ -286,6 +288,8 @@ typedef struct art_peer {
     uint8_t pk[32];
     msg_window window;
     int inflight, fails, dropped;
+    int64_t later_until_mono; /* it said "later" (it fetches too): not asked before this */
+    int64_t progress_mono;    /* its last chunk, or when it was named */
 } art_peer;
 
 typedef struct art_slot {

@@ -336,7 +336,7 @@ static void test_peers_named_and_told_to_serve(void **state)
     hub__discard_outgoing(f->h);
 }
 
-static void test_hub_streams_bounded_while_nobody_holds_it(void **state)
+static void test_hub_streams_bounded_the_others_pull_from_earlier_fetchers(void **state)
 {
     hubfix *f = *state;
     char sha[65], id[16];
@@ -353,10 +353,21 @@ static void test_hub_streams_bounded_while_nobody_holds_it(void **state)
         fetch(f, id, sha, NULL);
         const cJSON *b = reply_to(f, id, "manifest", &n);
         served += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "hub"));
-        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "hub")))
-            assert_true(cJSON_GetObjectItemCaseSensitive(b, "wait_ms")->valuedouble > 0);
+        /* the ones the hub does not serve pull from those that asked before them */
+        const cJSON *peers = cJSON_GetObjectItemCaseSensitive(b, "peers");
+        assert_int_equal(cJSON_GetArraySize(peers), i < 2 ? 0 : i);
+        if (i >= 2) assert_null(cJSON_GetObjectItemCaseSensitive(b, "wait_ms"));
+        /* the least loaded first: wh-2 was named to nobody yet, wh-0 and wh-1 to wh-2 */
+        if (i == 3) assert_string_equal(jsonx_str(cJSON_GetArrayItem(peers, 0), "site"), "wh-2");
     }
     assert_int_equal(served, 2);
+    /* with peers off the hub serves everyone */
+    hub__discard_outgoing(f->h);
+    f->h->artifact_peers = 0;
+    snprintf(id, sizeof id, "wh-3");
+    fetch(f, id, sha, "[0]");
+    reply_to(f, id, "chunk", &n);
+    assert_int_equal(n, 1);
     hub__discard_outgoing(f->h);
 }
 
@@ -392,7 +403,7 @@ int main(void)
         HUB_TEST(test_fetch_answered_by_data_class),
         HUB_TEST(test_confidential_only_to_a_site_running_it),
         HUB_TEST(test_peers_named_and_told_to_serve),
-        HUB_TEST(test_hub_streams_bounded_while_nobody_holds_it),
+        HUB_TEST(test_hub_streams_bounded_the_others_pull_from_earlier_fetchers),
         HUB_TEST(test_placement_prefers_the_holder_and_says_so),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
