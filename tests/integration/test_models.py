@@ -122,9 +122,7 @@ class ModelsTest(ModelsBase):
         self.assertIn("model", events)
         self.assertIn("fetching", events)
         # the hub hears from the site's heartbeat that it holds the model ...
-        wait_for(lambda: sha in json.dumps(self.f.cli_json("model", "show", "eta")["held_by"] and
-                                           self.f.cli_json("model", "show", "eta")) and
-                 holder in self.f.cli_json("model", "show", "eta")["held_by"], 20, 0.3,
+        wait_for(lambda: holder in self.f.cli_json("model", "show", "eta")["held_by"], 20, 0.3,
                  "the holder in the registry's view")
         # ... and the next job that reads it goes there, saying why
         second = self.submit(self.reader("eta@1"))
@@ -135,6 +133,15 @@ class ModelsTest(ModelsBase):
         self.assertNotIn("fetching", [e["event"] for e in job2["events"]])
         stats = self.f.cli_json("stats")["artifacts"]
         self.assertEqual(stats["bytes_served"], 20 * MB)
+        # the job cannot alter the cached model the next job reads
+        spec = self.reader("eta")
+        spec["command"] = ["sh", "-c", 'echo x >> "$OUTPOST_MODEL" && echo ALTERED; '
+                           'chmod u+w "$OUTPOST_MODEL" && echo ALTERED; sha256sum "$OUTPOST_MODEL"']
+        vandal = self.submit(spec)
+        self.assertEqual(self.f.wait_jobs_terminal([vandal], 60)[vandal], "succeeded")
+        out = self.f.cli_json("result", str(vandal))["stdout"]
+        self.assertNotIn("ALTERED", out)
+        self.assertTrue(out.startswith(sha), out)
 
 
 def held_chunks(site_db, sha):
