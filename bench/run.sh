@@ -1,10 +1,12 @@
 #!/bin/sh
 # `make bench`: micro benchmarks and end-to-end fleet figures, with baselines from the same run,
 # then the bytes a site writes to storage (bench/flash.py) and an offline backlog's drain
-# (bench/offline.py), and placement at fleet scale with the simulator (bench/fleet.py).
+# (bench/offline.py), placement at fleet scale with the simulator (bench/fleet.py), and a
+# 1 GiB model to a fleet of site agents, from the hub and from peers (bench/artifacts.py).
 set -eu
 cd "$(dirname "$0")/.."
 /usr/bin/python3 bench/e2e.py "$@"
 /usr/bin/python3 bench/fleet.py
 /usr/bin/python3 bench/flash.py
+/usr/bin/python3 bench/artifacts.py
 exec /usr/bin/python3 bench/offline.py

@@ -558,18 +558,22 @@ static void store_progress(site *s, art *a)
     a->dirty = 0;
 }
 
-/* A fetch no one waits for pauses; one whose jobs waited too long without progress gives up. */
+/*
+ * A fetch no one waits for pauses, and so does one while the link is down;
+ * one whose jobs waited too long without progress, connected, gives up.
+ */
 static void tick_one(site *s, art *a, int64_t now, int connected)
 {
     if (a->verifying) verify_step(s, a);
     if (a->complete || a->verifying) return;
-    if (!site__art_users(s, a->sha)) return;
-    if (now - a->progress_mono > ART_STALL_MS) {
+    if (!site__art_users(s, a->sha) || !connected) return; /* offline: nothing stalls */
+    int64_t since = s->artifacts->connected_since_mono;
+    if (now - (a->progress_mono > since ? a->progress_mono : since) > ART_STALL_MS) {
         site__art_give_back(s, a, "its model did not arrive: no chunk in 120 s");
         a->progress_mono = now;
         return;
     }
-    if (connected) drive(s, a, now);
+    drive(s, a, now);
 }
 
 void site__artifacts_tick(site *s)
