@@ -74,6 +74,7 @@ int hub__artifact_path(hub *h, const char *sha, const char *suffix, char *path, 
                        int make_dir)
 {
     char dir[PATH_MAX];
+    if (!h->data_dir[0]) return OP_EINVAL; /* a hub without a data dir (fuzzing) keeps none */
     if (util_fmt(dir, sizeof dir, "%s/models", h->data_dir) != OP_OK) return OP_ETOOBIG;
     if (make_dir && os_mkdir_p(dir) != OP_OK) return OP_EIO;
     return util_fmt(path, len, "%s/%s%s", dir, sha, suffix);
