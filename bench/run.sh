@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make bench`: micro benchmarks and end-to-end fleet figures, with baselines from the same run,
 # then the bytes a site writes to storage (bench/flash.py) and an offline backlog's drain
-# (bench/offline.py), placement at fleet scale with the simulator (bench/fleet.py), and sites
+# (bench/offline.py), placement at fleet scale with the simulator (bench/fleet.py), a 1 GiB
+# model to a fleet of site agents, from the hub and from peers (bench/artifacts.py), and sites
 # learning from their exceptions on real taxi data (bench/learn.py).
 set -eu
 cd "$(dirname "$0")/.."
@@ -9,4 +10,5 @@ cd "$(dirname "$0")/.."
 /usr/bin/python3 bench/fleet.py
 /usr/bin/python3 bench/flash.py
 /usr/bin/python3 bench/offline.py
+/usr/bin/python3 bench/artifacts.py
 exec /usr/bin/python3 bench/learn.py

@@ -10,6 +10,7 @@
  *   cmd_policy.c  policy check|show|diff|set
  *   cmd_local.c   leave, power, submit --local (a site's local socket)
  *   cmd_ca.c      ca broker, ca issue (the hub's broker CA, local files)
+ *   cmd_model.c   model put|list|show|rm (the hub's model registry)
  * Not a public interface: only src/cli includes it (and the CLI's unit tests).
  */
 #ifndef OUTPOST_CLI_INT_H
@@ -183,6 +184,9 @@ int cli__cmd_explain(cli *c, int argc, char **argv);
 
 /* ---- cmd_policy.c ---- */
 int cli__cmd_policy(cli *c, int argc, char **argv);
+
+/* ---- cmd_model.c ---- */
+int cli__cmd_model(cli *c, int argc, char **argv);
 
 /* ---- cmd_ca.c ---- */
 int cli__cmd_ca(cli *c, int argc, char **argv);

@@ -71,6 +71,17 @@ static const char policy_details[] =
     "  outpost policy diff FILE    lines that FILE would remove (-) and add (+)\n"
     "  outpost policy set FILE     put FILE in force (its version must be newer)\n";
 
+static const char model_details[] =
+    "  outpost model put NAME FILE [--parent V] [--metrics JSON] [--lineage JSON]\n"
+    "      [--data-class public|confidential|site-private] [--origin SITE]\n"
+    "      uploads FILE (in pieces, resumed) and names it the next version of NAME;\n"
+    "      --lineage {\"site\", \"from\", \"to\", \"rows\", \"note\"}, --metrics {\"mae\": ...}\n"
+    "  outpost model list [NAME] [--all]   versions, newest first (--all: removed ones too)\n"
+    "  outpost model show NAME [--version V]   the record and its lineage; its signature is\n"
+    "      checked with the hub key in cli.conf (exit 7 when it does not verify)\n"
+    "  outpost model rm NAME [--version V]   removes one version, or every version\n"
+    "A job names a model with \"model\": \"NAME\" or \"NAME@VERSION\" (docs/models.md).\n";
+
 static const char ca_details[] =
     "  outpost ca broker --hub-dir DIR --out OUTDIR [--name ADDR|HOST ...] [--hub-id ID]\n"
     "      the CA in DIR/tls (made if missing); writes OUTDIR/ca.crt, server.crt,\n"
@@ -142,6 +153,9 @@ const cli_command cli__commands[] = {
      "why the job ran where it ran (from the audit log)", NULL},
     {"policy", cli__cmd_policy, CLI_NEEDS_HUB, "policy check FILE | show | diff FILE | set FILE",
      "the hub's governance rules", policy_details},
+    {"model", cli__cmd_model, CLI_NEEDS_HUB,
+     "model put NAME FILE | list [NAME] | show NAME | rm NAME", "the hub's model registry",
+     model_details},
     {"leave", cli__cmd_leave, CLI_NEEDS_SITE, "leave SITE_DIR|SOCKET [--grace S]",
      "a site's owner unplugs: hand its jobs back",
      "  --grace S   seconds the jobs get to stop before they are killed (0 to 3600, default "

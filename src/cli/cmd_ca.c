@@ -92,7 +92,9 @@ static int hub_id_of(cli *c, const ca_args *a, char *id, size_t len)
 /*
  * The broker's ACL: the hub reads what sites and operators send and writes
  * their inboxes and answers; everyone else (a site, an operator, a meter)
- * only the topics named after its own certificate's CN (%u).
+ * only the topics named after its own certificate's CN (%u). Sites also
+ * talk to each other on peer/<to>/<from> (artifact chunks, docs/models.md):
+ * each writes only as <from> and reads only as <to>.
  */
 static int write_acl(const char *dir, const char *hub_id)
 {
@@ -118,6 +120,9 @@ static int write_acl(const char *dir, const char *hub_id)
         "pattern write " MSG_TOPIC_ROOT "site/%%u/event\n"
         "pattern write " MSG_TOPIC_ROOT "site/%%u/result\n"
         "pattern read " MSG_TOPIC_ROOT "site/%%u/inbox\n"
+        "# a site pulls artifact chunks from a peer site and answers: peer/<to>/<from>\n"
+        "pattern write " MSG_TOPIC_ROOT "peer/+/%%u\n"
+        "pattern read " MSG_TOPIC_ROOT "peer/%%u/+\n"
         "# an operator\n"
         "pattern write " MSG_TOPIC_ROOT "op/%%u/req\n"
         "pattern read " MSG_TOPIC_ROOT "op/%%u/resp\n"

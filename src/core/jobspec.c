@@ -3,6 +3,7 @@
 #include "base/err.h"
 #include "base/jsonx.h"
 #include "base/util.h"
+#include "core/artifact.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -258,7 +259,7 @@ static int check_known_fields(const cJSON *root, char *err, size_t err_len)
                                   "inputs",     "outputs",      "site_classes",  "data_class",
                                   "origin",     "max_attempts", "deterministic", "route",
                                   "checkpoint", "deadline_s",   "expected_s",    "deferrable",
-                                  NULL};
+                                  "model",      "model_sha256", "model_bytes",   NULL};
     const cJSON *field;
     cJSON_ArrayForEach(field, root)
     {
@@ -482,6 +483,34 @@ static int parse_scheduling(const cJSON *root, jobspec *spec, char *err, size_t 
     return OP_OK;
 }
 
+/*
+ * "model": "NAME" or "NAME@VERSION", the model the job reads; the hub
+ * resolves it at submission and adds the version, "model_sha256" and
+ * "model_bytes" of the artifact (a submitter's own values are replaced).
+ */
+static int parse_model(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+{
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(root, "model_sha256");
+    if (!model) {
+        if (!sha && !cJSON_GetObjectItemCaseSensitive(root, "model_bytes")) return OP_OK;
+        snprintf(err, err_len, "model_sha256, model_bytes: only with a model");
+        return OP_EINVAL;
+    }
+    if (!cJSON_IsString(model) ||
+        artifact_parse_ref(model->valuestring, spec->model, &spec->model_version) != OP_OK) {
+        snprintf(err, err_len, "model: must be NAME or NAME@VERSION (NAME [A-Za-z0-9_-]{1,63})");
+        return OP_EINVAL;
+    }
+    if (sha && (!cJSON_IsString(sha) || !artifact_sha_ok(sha->valuestring))) {
+        snprintf(err, err_len, "model_sha256: must be 64 lowercase hex digits");
+        return OP_EINVAL;
+    }
+    if (sha) snprintf(spec->model_sha256, sizeof spec->model_sha256, "%s", sha->valuestring);
+    return get_int(root, "model_bytes", "", 0, 0, ARTIFACT_MAX_BYTES, &spec->model_bytes, err,
+                   err_len);
+}
+
 /* "checkpoint": the file a stopped job leaves; a route job's is checkpoint.json by default. */
 static int parse_checkpoint(const cJSON *root, jobspec *spec, char *err, size_t err_len)
 {
@@ -521,6 +550,7 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
         (rc = parse_data_class(root, spec, err, err_len)) ||
         (rc = parse_scheduling(root, spec, err, err_len)) ||
         (rc = parse_checkpoint(root, spec, err, err_len)) ||
+        (rc = parse_model(root, spec, err, err_len)) ||
         (rc = parse_route(root, res, spec, err, err_len))) {
         jobspec_clear(spec);
         return rc;

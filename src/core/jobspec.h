@@ -18,7 +18,10 @@
  *    "checkpoint": "state.bin",              written on SIGTERM, given back on resume
  *    "deadline_s": 7200,                     finish within 2 h of submission
  *    "expected_s": 1800,                     expected run time (power forecast, departures)
- *    "deferrable": true}                     may wait for cheaper/cleaner power (needs a deadline)
+ *    "deferrable": true,                     may wait for cheaper/cleaner power (needs a deadline)
+ *    "model": "eta@3"}                       a model from the hub's registry (NAME or
+ *                                            NAME@VERSION), read-only at $OUTPOST_MODEL;
+ *                                            the hub adds "model_sha256" and "model_bytes"
  * A route job plans vehicle routes for its one input (a CVRPLIB, Solomon or
  * JSON instance, docs/routing.md) with the site's own solver; its outputs
  * are solution.json and routes.svg.
@@ -82,6 +85,10 @@ typedef struct jobspec {
     int64_t deadline_s;       /* finish within this many seconds of submission; 0: no deadline */
     int64_t expected_s;       /* expected run time (forecasts, departures); 0: unknown */
     int deferrable;           /* may wait for cheaper/cleaner power inside its deadline */
+    char model[64];           /* the model it reads ("" none): its name */
+    int64_t model_version;    /* the version asked for or resolved, 0: the latest */
+    char model_sha256[65];    /* the artifact's hash, as the hub resolved it ("" not yet) */
+    int64_t model_bytes;      /* and its size */
 } jobspec;
 
 /*

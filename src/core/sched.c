@@ -148,6 +148,11 @@ static double near_term(const sched_site *s, const sched_job *job)
     return job->origin_region < 0 || job->origin_region == s->region ? 1.0 : 0.0;
 }
 
+static int holds_model(const sched_site *s, const sched_job *job)
+{
+    return job->holds && job->holds(job->holds_ctx, s) == 1;
+}
+
 double sched_score(const sched_site *s, const sched_job *job)
 {
     double free_after = (double)(s->free_cores - job->cores) / (s->cores > 0 ? s->cores : 1);
@@ -156,7 +161,7 @@ double sched_score(const sched_site *s, const sched_job *job)
         s->headroom_watts > 0 ? (s->headroom_watts - need) / s->headroom_watts : 0.0;
     double load = 0.7 * free_after + 0.3 * power_left;
     return 0.5 * load + 0.2 * (1.0 - s->grid_rank) + 0.2 * (1.0 - s->failure_rate) +
-           0.1 * near_term(s, job);
+           0.1 * near_term(s, job) + (holds_model(s, job) ? SCHED_MODEL_BONUS : 0.0);
 }
 
 /* The deadline check shared by both placers: no start now finishes in time. */
@@ -199,10 +204,12 @@ static void explain_winner(text_buf *b, const sched_site *w, const sched_job *jo
 {
     append(b,
            "placed on %s (score %.3f: free cores after %d/%d, power left %.0f/%.0f W, "
-           "grid rank %.2f, failure rate %.2f%s)",
+           "grid rank %.2f, failure rate %.2f%s%s%s)",
            w->id ? w->id : "?", score, w->free_cores - job->cores, w->cores,
            w->headroom_watts - sched_job_watts(w, job), w->headroom_watts, w->grid_rank,
-           w->failure_rate, near_term(w, job) > 0 ? "" : ", outside the origin's region");
+           w->failure_rate, near_term(w, job) > 0 ? "" : ", outside the origin's region",
+           holds_model(w, job) ? ", holds model " : "",
+           holds_model(w, job) && job->model ? job->model : "");
 }
 
 /*

@@ -128,6 +128,7 @@ void hub__handle_state(hub *h, hub_site *s, const cJSON *body)
         cJSON_Delete(s->messages);
         s->messages = cJSON_Duplicate(messages, 1);
     }
+    hub__models_heartbeat(h, s, body);
     s->reported_running = cJSON_GetArraySize(running);
     s->store_failing = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "store_failing"));
     renew_leases(h, s, running);

@@ -41,7 +41,8 @@ static const char *hub_schema =
     " data_class INTEGER NOT NULL DEFAULT 0, expected_ms INTEGER NOT NULL DEFAULT 0,"
     " deadline_at INTEGER NOT NULL DEFAULT 0, may_defer INTEGER NOT NULL DEFAULT 0,"
     " deterministic INTEGER NOT NULL DEFAULT 0, verify_wanted INTEGER NOT NULL DEFAULT 0,"
-    " verify_class INTEGER NOT NULL DEFAULT 0, verify_owners TEXT NOT NULL DEFAULT '');"
+    " verify_class INTEGER NOT NULL DEFAULT 0, verify_owners TEXT NOT NULL DEFAULT '',"
+    " model TEXT NOT NULL DEFAULT '', model_sha TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);"
     "CREATE INDEX IF NOT EXISTS jobs_site ON jobs(site, state);"
     "CREATE TABLE IF NOT EXISTS results(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
@@ -61,7 +62,15 @@ static const char *hub_schema =
     "CREATE TABLE IF NOT EXISTS op_answers(op_id TEXT NOT NULL, rid TEXT NOT NULL,"
     " digest TEXT NOT NULL, at INTEGER NOT NULL, answer TEXT NOT NULL,"
     " PRIMARY KEY(op_id, rid));"
-    "CREATE INDEX IF NOT EXISTS op_answers_at ON op_answers(at);";
+    "CREATE INDEX IF NOT EXISTS op_answers_at ON op_answers(at);"
+    /* the model registry (hub_db_models.c) */
+    "CREATE TABLE IF NOT EXISTS models(name TEXT NOT NULL, version INTEGER NOT NULL,"
+    " sha256 TEXT NOT NULL, size INTEGER NOT NULL, data_class INTEGER NOT NULL,"
+    " origin TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, record TEXT NOT NULL,"
+    " sig TEXT NOT NULL, removed_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(name, version));"
+    "CREATE INDEX IF NOT EXISTS models_sha ON models(sha256);"
+    "CREATE TABLE IF NOT EXISTS artifacts(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+    " manifest TEXT NOT NULL, sig TEXT NOT NULL, created_at INTEGER NOT NULL);";
 
 /* ---------- the file ---------- */
 
@@ -85,7 +94,9 @@ static int migrate(hubdb *db)
         {"jobs", "deterministic", "INTEGER NOT NULL DEFAULT 0", NULL},
         {"jobs", "verify_wanted", "INTEGER NOT NULL DEFAULT 0", NULL},
         {"jobs", "verify_class", "INTEGER NOT NULL DEFAULT 0", NULL},
-        {"jobs", "verify_owners", "TEXT NOT NULL DEFAULT ''", NULL}};
+        {"jobs", "verify_owners", "TEXT NOT NULL DEFAULT ''", NULL},
+        {"jobs", "model", "TEXT NOT NULL DEFAULT ''", NULL},
+        {"jobs", "model_sha", "TEXT NOT NULL DEFAULT ''", NULL}};
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         const char *table = added[i][0], *column = added[i][1];
         if (store_has_column(db->st, table, column)) continue;

@@ -196,6 +196,7 @@ typedef struct hubdb_new_job {
     int64_t expected_ms, deadline_at;
     int may_defer;
     int deterministic; /* jobspec_deterministic: its result can be checked by replicas */
+    const char *model, *model_sha; /* the model it uses ("NAME@VERSION", its sha256) or NULL */
 } hubdb_new_job;
 
 int hubdb_job_insert(hubdb *db, const hubdb_new_job *job, int64_t *job_id);
@@ -215,9 +216,10 @@ typedef struct hubdb_queued {
     int64_t expected_ms, deadline_at;
     int may_defer;
     int deterministic;
-    int64_t verify_wanted;     /* 0: no result yet planned; >= 2: in verification */
-    unsigned verify_class;     /* 0, or the classes the further replicas may run on */
-    const char *verify_owners; /* owners that already hold a replica ("" when none) */
+    int64_t verify_wanted;         /* 0: no result yet planned; >= 2: in verification */
+    unsigned verify_class;         /* 0, or the classes the further replicas may run on */
+    const char *verify_owners;     /* owners that already hold a replica ("" when none) */
+    const char *model, *model_sha; /* its model ("NAME@VERSION") and the artifact's sha256, "" */
 } hubdb_queued;
 
 /*
@@ -346,5 +348,53 @@ int hubdb_job_view(hubdb *db, int64_t job_id, int with_outputs, cJSON *data);
 /* Audit entries from index from, filtered by subject and kind (NULL: any), into arr. */
 int hubdb_audit_entries(hubdb *db, int64_t from, const char *subject, const char *kind,
                         int64_t limit, cJSON *arr);
+
+/* ---------- the model registry (hub_db_models.c) ---------- */
+
+/* One version of a model. */
+typedef struct hubdb_model {
+    char name[64];
+    int64_t version;
+    char sha256[65];
+    int64_t size_bytes;
+    int data_class; /* DATA_* */
+    char origin[64];
+    int64_t created_at_ms, removed_at_ms; /* removed_at_ms 0: not removed */
+    char *record, *sig; /* the signed record (core/artifact) and its signature, malloc'd */
+} hubdb_model;
+/* Frees what a read filled (record, sig) and zeroes m. */
+void hubdb_model_clear(hubdb_model *m);
+
+/* The manifest of an artifact's bytes, once (a second add of the same hash changes nothing). */
+int hubdb_artifact_add(hubdb *db, const char *sha256, int64_t size_bytes, const char *manifest,
+                       const char *sig, int64_t now_ms);
+/* An artifact's size, manifest and signature (each optional; strings malloc'd). OP_ENOTFOUND. */
+int hubdb_artifact_get(hubdb *db, const char *sha256, int64_t *size_bytes, char **manifest,
+                       char **sig);
+int hubdb_artifact_delete(hubdb *db, const char *sha256);
+/* The next version of name: one above any it ever had, removed ones included. */
+int hubdb_model_next_version(hubdb *db, const char *name, int64_t *version);
+int hubdb_model_insert(hubdb *db, const hubdb_model *m);
+/*
+ * Version version of name (removed or not), or with version 0 its latest
+ * version not removed. OP_ENOTFOUND. The caller clears out.
+ */
+int hubdb_model_get(hubdb *db, const char *name, int64_t version, hubdb_model *out);
+/* A version not removed whose bytes are sha256 (the strictest data class first). OP_ENOTFOUND. */
+int hubdb_model_by_sha(hubdb *db, const char *sha256, hubdb_model *out);
+/* Up to limit versions (of name, or of every model), newest first, as objects into out. */
+int hubdb_models_list(hubdb *db, const char *name, int with_removed, int64_t limit, cJSON *out);
+/* Marks version (0: every version) of name removed; *removed counts the rows that changed. */
+int hubdb_model_remove(hubdb *db, const char *name, int64_t version, int64_t now_ms, int *removed);
+/*
+ * fn(data_class, origin) for every version not removed whose bytes are
+ * sha256, until fn returns non-zero (fn must not use the store).
+ */
+int hubdb_model_classes(hubdb *db, const char *sha256,
+                        int (*fn)(void *ctx, int data_class, const char *origin), void *ctx);
+/* *used: 1 when a version not removed names these bytes. */
+int hubdb_sha_in_use(hubdb *db, const char *sha256, int *used);
+/* *has: 1 when a job placed on or running at site uses the model whose bytes are sha256. */
+int hubdb_site_has_model_job(hubdb *db, const char *site, const char *sha256, int *has);
 
 #endif

@@ -87,8 +87,9 @@ int hubdb_job_insert(hubdb *db, const hubdb_new_job *j, int64_t *job_id)
                                           " site_private, max_attempts, submitted_by,"
                                           " submitted_at, placed_at, notify, awaiting_approval,"
                                           " program, data_class, expected_ms, deadline_at,"
-                                          " may_defer, deterministic)"
-                                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                                          " may_defer, deterministic, model, model_sha)"
+                                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                                          "?,?)");
     if (!st) return OP_ESTORE;
     store_bind_text(st, 1, j->name);
     sqlite3_bind_text(st, 2, j->kind, -1, SQLITE_TRANSIENT);
@@ -113,6 +114,8 @@ int hubdb_job_insert(hubdb *db, const hubdb_new_job *j, int64_t *job_id)
     sqlite3_bind_int64(st, 21, j->deadline_at);
     sqlite3_bind_int(st, 22, j->may_defer);
     sqlite3_bind_int(st, 23, j->deterministic);
+    sqlite3_bind_text(st, 24, j->model ? j->model : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 25, j->model_sha ? j->model_sha : "", -1, SQLITE_TRANSIENT);
     int rc = store_step_done(db->st, st);
     if (rc == OP_OK) *job_id = store_last_rowid(db->st);
     return rc;
@@ -145,7 +148,8 @@ int hubdb_jobs_queued(hubdb *db, int limit, int (*fn)(void *ctx, const hubdb_que
                                            " kind, program, data_class, expected_ms,"
                                            " deadline_at, may_defer, max_attempts,"
                                            " deterministic, verify_wanted, verify_class,"
-                                           " verify_owners FROM jobs WHERE state='queued' AND"
+                                           " verify_owners, model, model_sha FROM jobs"
+                                           " WHERE state='queued' AND"
                                            " awaiting_approval=0 ORDER BY id LIMIT ?");
     if (!sel) return OP_ESTORE;
     sqlite3_bind_int(sel, 1, limit);
@@ -170,7 +174,9 @@ int hubdb_jobs_queued(hubdb *db, int limit, int (*fn)(void *ctx, const hubdb_que
                           .deterministic = sqlite3_column_int(sel, 17),
                           .verify_wanted = sqlite3_column_int64(sel, 18),
                           .verify_class = (unsigned)sqlite3_column_int(sel, 19),
-                          .verify_owners = store_col_text(sel, 20)};
+                          .verify_owners = store_col_text(sel, 20),
+                          .model = store_col_text(sel, 21),
+                          .model_sha = store_col_text(sel, 22)};
         if (fn(ctx, &q)) break;
     }
     sqlite3_reset(sel);
@@ -537,8 +543,8 @@ static int job_row(hubdb *db, int64_t job_id, cJSON *data)
     sqlite3_stmt *st = store_stmt(db->st, "SELECT id, name, kind, state, attempt, site,"
                                           " submitted_at, finished_at, reason, explanation,"
                                           " placed_at, started_at, lease_expires_at, cores,"
-                                          " memory_mb, max_attempts, submitted_by, excluded"
-                                          " FROM jobs WHERE id=?");
+                                          " memory_mb, max_attempts, submitted_by, excluded,"
+                                          " model, model_sha FROM jobs WHERE id=?");
     if (!st) return OP_ESTORE;
     sqlite3_bind_int64(st, 1, job_id);
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -556,6 +562,10 @@ static int job_row(hubdb *db, int64_t job_id, cJSON *data)
         jsonx_add_int(job, "max_attempts", sqlite3_column_int64(st, 15));
         cJSON_AddStringToObject(job, "submitted_by", store_col_text(st, 16));
         cJSON_AddStringToObject(job, "excluded", store_col_text(st, 17));
+        if (store_col_text(st, 18)[0]) { /* the model it reads, as resolved at submission */
+            cJSON_AddStringToObject(job, "model", store_col_text(st, 18));
+            cJSON_AddStringToObject(job, "model_sha256", store_col_text(st, 19));
+        }
         cJSON_AddItemToObject(data, "job", job);
     }
     sqlite3_reset(st);

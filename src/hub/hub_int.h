@@ -6,6 +6,7 @@
  * offers the others. The concerns, one file each:
  *
  *   hub_db.c     the data layer: schema, migrations, every SQL statement
+ *                (hub_db_jobs.c, hub_db_claims.c, hub_db_verify.c, hub_db_models.c)
  *   registry.c   sites and operators in memory, message authentication, enrollment
  *   intake.c     the cheap checks before a signature: size by topic, senders' budgets
  *   replay.c     operators' request nonces and their answers kept by request id
@@ -16,6 +17,8 @@
  *   verifying.c  results from untrusted classes: replicas, quorum, trust
  *   probe.c      claims checked: the capacity probe, its verdicts, quarantine
  *   operator.c   the operator API: a table of commands
+ *   models.c     the model registry: uploads, versions, resolving a job's model
+ *   models_serve.c  artifacts on their way to sites: manifests, chunks, peers
  *   outgoing.c   offers, acknowledgements, cancels and replies, sent after commit
  *   auditing.c   what the hub writes to its audit log
  *   tls.c        the broker CA in tls/, the hub's and the admin's broker certificates, join
@@ -34,6 +37,7 @@
 
 #include "base/timer.h"
 #include "core/audit.h"
+#include "core/jobspec.h"
 #include "core/policy.h"
 #include "core/probe.h"
 #include "core/sched.h"
@@ -120,7 +124,14 @@ typedef struct hub_site {
     cJSON *messages;         /* the site's own message counters, from its heartbeat */
     uint64_t witnessed_size; /* size of the site's last signed audit head logged here */
     verify_trust vt;         /* verifying.c: its validated results and mismatches */
-    cJSON *offers;           /* batched for this iteration, sent after commit */
+    /* models.c: the artifacts it holds whole (from its heartbeat), its transfer counters,
+     * and the peer grants it was given lately (to spread peers' load) */
+    uint8_t (*holds)[32];
+    int n_holds;
+    cJSON *artifacts;
+    double peer_load;
+    int64_t peer_load_mono;
+    cJSON *offers; /* batched for this iteration, sent after commit */
     size_t offers_bytes;
     cJSON *acks;
     cJSON *cancels;
@@ -210,6 +221,13 @@ typedef struct hub {
     verify_params verify;     /* how results from untrusted classes are checked (policy) */
     uint64_t commits;         /* loop transactions committed, and their time in fsync'd COMMIT */
     int64_t commit_us;
+    /* models.c: uploads in progress, who fetches from the hub, what was served; the
+     * configuration: peers on (artifact_peers), how many sites fetch one artifact from the
+     * hub itself at once while no peer holds it (artifact_hub_streams) */
+    struct hub_models *models;
+    struct hub_serving *serving; /* models_serve.c */
+    int artifact_peers;
+    int64_t artifact_hub_streams;
 } hub;
 
 /* ---------- main.c: life of a hub ---------- */
@@ -480,6 +498,16 @@ void hub__claims_view(const hub *h, hub_site *s, cJSON *o);
 
 /* ---------- operator.c ---------- */
 
+/* One operator request as a command's handler sees it. */
+typedef struct op_call {
+    const cJSON *req;
+    const char *op_id;
+    cJSON *data; /* the answer's "data" */
+    char *err;   /* the error message when the handler fails */
+    size_t err_len;
+    cJSON *audit; /* the body of the command's audit record (taken by the dispatcher) */
+} op_call;
+
 /* Runs one authenticated operator request; the response body (caller owns) or NULL. */
 cJSON *hub__op_dispatch(hub *h, const cJSON *req, const char *op_id);
 /* A message on an operator's request topic: authenticated, run, answered after commit. */
@@ -508,6 +536,49 @@ void hub__flush_outgoing(hub *h);
  */
 void hub__fail_outgoing(hub *h, const char *why);
 void hub__discard_outgoing(hub *h);
+
+/* ---------- models.c ---------- */
+
+/* Frees the registry's memory (uploads, and the serving state with hub__serving_free). */
+void hub__models_free(hub *h);
+/* <data-dir>/models/<sha><suffix> into path (the directory made when make_dir). */
+int hub__artifact_path(hub *h, const char *sha, const char *suffix, char *path, size_t len,
+                       int make_dir);
+/*
+ * The operator commands of the registry (operator.c's table): model_upload
+ * (a piece of an artifact's bytes, in order), model_put (a new version of a
+ * name, audited "model-put"), model_list, model_show, model_rm (audited
+ * "model-rm"). OP_OK, or an error with the message in c->err.
+ */
+int hub__op_model_upload(hub *h, op_call *c);
+int hub__op_model_put(hub *h, op_call *c);
+int hub__op_model_list(hub *h, op_call *c);
+int hub__op_model_show(hub *h, op_call *c);
+int hub__op_model_rm(hub *h, op_call *c);
+/*
+ * A submitted job's "model": resolved to a version not removed, whose
+ * version, sha256 and size are written into spec_json (and spec); refused
+ * when the model's data class does not allow the job (a site-private model
+ * for a job that could run elsewhere than its origin, a confidential one
+ * for a public job). OP_OK (nothing to do without a model), OP_ENOTFOUND,
+ * OP_EPERM, OP_ESTORE, with the message in err.
+ */
+int hub__models_resolve(hub *h, cJSON *spec_json, jobspec *spec, char *err, size_t err_len);
+/* ---------- models_serve.c ---------- */
+
+/* Frees the serving state and the sites' held lists. */
+void hub__serving_free(hub *h);
+/* The artifacts a heartbeat lists as held, and the site's transfer counters. */
+void hub__models_heartbeat(hub *h, hub_site *s, const cJSON *body);
+/* A site's "fetch" event: the manifest and peers, chunks from the hub, or why not. */
+void hub__models_fetch(hub *h, hub_site *s, const cJSON *body);
+/* A site waits for its job's model (a "fetching" event): a step of the job's history. */
+void hub__models_job_fetching(hub *h, hub_site *s, int64_t job_id, int64_t attempt,
+                              const char *detail);
+/* sched_job.holds over the hub's sites: ctx is the artifact's sha256 (hex). */
+int hub__site_holds(void *ctx, const sched_site *site);
+/* What the hub served of artifacts, for `outpost stats`. */
+void hub__models_stats(hub *h, cJSON *data);
 
 /* ---------- auditing.c ---------- */
 

@@ -119,6 +119,8 @@ void hub__handle_events(hub *h, hub_site *s, const cJSON *body)
             job_started(h, s, job_id, attempt);
         else if (strcmp(ev, "refused") == 0 || strcmp(ev, "busy") == 0)
             job_refused(h, s, job_id, attempt, strcmp(ev, "busy") == 0, jsonx_str(item, "reason"));
+        else if (strcmp(ev, "fetching") == 0)
+            hub__models_job_fetching(h, s, job_id, attempt, jsonx_str(item, "reason"));
         if (h->store_failed) return;
     }
 }

@@ -47,6 +47,8 @@ static const char *hub_conf_keys[] = {"hub_id",
                                       "probe_interval_ms",
                                       "probe_timeout_ms",
                                       "probe_tolerance",
+                                      "artifact_peers",
+                                      "artifact_hub_streams",
                                       NULL};
 
 /* ---------- life of a hub ---------- */
@@ -76,6 +78,7 @@ void hub__free(hub *h)
     free(h->policy_text);
     hubdb_close(h->db);
     hub__probe_free(h);
+    hub__models_free(h);
     ident_wipe(&h->identity);
     for (size_t i = 0; i < h->n_sites; i++)
         cJSON_Delete(h->sites[i].messages);
@@ -118,6 +121,8 @@ static int configure_numbers(hub *h, conf *c, char *err, size_t err_len)
         {"probe_interval_ms", 86400000, 1000, 365LL * 86400000, &h->probing.interval_ms},
         {"probe_timeout_ms", 30000, 1000, 86400000, &h->probing.timeout_ms},
         {"probe_tolerance", 8, 1, 1000, &h->probing.tolerance},
+        /* models.c: sites fetching one artifact from the hub itself at once (no peer yet) */
+        {"artifact_hub_streams", 2, 1, 100000, &h->artifact_hub_streams},
     };
     int rc = OP_OK;
     for (size_t i = 0; rc == OP_OK && i < sizeof keys / sizeof keys[0]; i++)
@@ -144,6 +149,8 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
     h->broker_tls = strcmp(tls, "on") == 0;
     const char *probe = conf_str(c, "probe", "on");
     h->probing.on = strcmp(probe, "on") == 0;
+    const char *peers = conf_str(c, "artifact_peers", "on");
+    h->artifact_peers = strcmp(peers, "on") == 0;
     if (!util_valid_id(hub_id)) {
         snprintf(err, err_len, "hub_id '%s' must be [A-Za-z0-9_-]{1,63}", hub_id);
         rc = OP_EINVAL;
@@ -155,6 +162,9 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
         rc = OP_EINVAL;
     } else if (strcmp(probe, "on") != 0 && strcmp(probe, "off") != 0) {
         snprintf(err, err_len, "probe must be on or off");
+        rc = OP_EINVAL;
+    } else if (strcmp(peers, "on") != 0 && strcmp(peers, "off") != 0) {
+        snprintf(err, err_len, "artifact_peers must be on or off");
         rc = OP_EINVAL;
     }
     if (rc == OP_OK && level) log_set_level(log_parse_level(level));

@@ -21,16 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One request as a handler sees it. */
-typedef struct op_call {
-    const cJSON *req;
-    const char *op_id;
-    cJSON *data; /* the answer's "data" */
-    char *err;   /* the error message when the handler fails */
-    size_t err_len;
-    cJSON *audit; /* the body of the command's audit record (taken by the dispatcher) */
-} op_call;
-
 /* What a command is, beyond its handler. */
 enum {
     OPC_AUDITLOG = 1, /* needs the hub's audit log */
@@ -91,6 +81,8 @@ static int queue_job(hub *h, const cJSON *spec_json, const jobspec *spec, const 
 {
     int awaiting = policy_needs_approval(h->policy, spec);
     char *text = cJSON_PrintUnformatted(spec_json);
+    char model[96];
+    snprintf(model, sizeof model, "%s@%lld", spec->model, (long long)spec->model_version);
     int64_t now = os_now_ms();
     hubdb_new_job row = {.name = spec->name[0] ? spec->name : NULL,
                          .kind = jobspec_kind_name(spec->kind),
@@ -111,7 +103,9 @@ static int queue_job(hub *h, const cJSON *spec_json, const jobspec *spec, const 
                          .expected_ms = spec->expected_s * 1000,
                          .deadline_at = spec->deadline_s ? now + spec->deadline_s * 1000 : 0,
                          .may_defer = spec->deferrable,
-                         .deterministic = jobspec_deterministic(spec)};
+                         .deterministic = jobspec_deterministic(spec),
+                         .model = spec->model[0] ? model : NULL,
+                         .model_sha = spec->model[0] ? spec->model_sha256 : NULL};
     int rc = text ? hub__check(h, hubdb_job_insert(h->db, &row, job_id)) : OP_ESTORE;
     free(text);
     if (rc != OP_OK) {
@@ -119,6 +113,12 @@ static int queue_job(hub *h, const cJSON *spec_json, const jobspec *spec, const 
         return OP_ESTORE;
     }
     hub__job_event(h, *job_id, 0, NULL, "submitted", op_id);
+    if (spec->model[0]) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "%s sha256 %s, %lld bytes", model, spec->model_sha256,
+                 (long long)spec->model_bytes);
+        hub__job_event(h, *job_id, 0, NULL, "model", detail);
+    }
     if (awaiting) {
         char why[96];
         snprintf(why, sizeof why, "policy v%d: needs `outpost approve %lld`",
@@ -131,14 +131,21 @@ static int queue_job(hub *h, const cJSON *spec_json, const jobspec *spec, const 
     return OP_OK;
 }
 
+/* A job with a model is queued with the model resolved into its spec (models.c). */
 static int submit_one(hub *h, const cJSON *spec_json, const char *op_id, int notify,
                       sched_site *view, int64_t *job_id, char *err, size_t err_len)
 {
     jobspec spec;
     int rc = jobspec_from_json(spec_json, &spec, err, err_len);
     if (rc != OP_OK) return rc;
-    rc = admit(h, &spec, op_id, view, err, err_len);
-    if (rc == OP_OK) rc = queue_job(h, spec_json, &spec, op_id, notify, job_id, err, err_len);
+    cJSON *resolved = spec.model[0] ? cJSON_Duplicate(spec_json, 1) : NULL;
+    if (spec.model[0] && !resolved) rc = OP_ENOMEM;
+    if (rc == OP_OK && resolved) rc = hub__models_resolve(h, resolved, &spec, err, err_len);
+    if (rc == OP_OK) rc = admit(h, &spec, op_id, view, err, err_len);
+    if (rc == OP_OK)
+        rc = queue_job(h, resolved ? resolved : spec_json, &spec, op_id, notify, job_id, err,
+                       err_len);
+    cJSON_Delete(resolved);
     jobspec_clear(&spec);
     return rc;
 }
@@ -344,6 +351,7 @@ static cJSON *site_view(hub *h, hub_site *s, int64_t now_mono)
     if (s->claims_capped[0]) cJSON_AddStringToObject(o, "claims_capped", s->claims_capped);
     hub__claims_view(h, s, o);
     if (s->messages) cJSON_AddItemToObject(o, "messages", cJSON_Duplicate(s->messages, 1));
+    if (s->artifacts) cJSON_AddItemToObject(o, "artifacts", cJSON_Duplicate(s->artifacts, 1));
     cJSON *p = site_power_view(s);
     if (p) cJSON_AddItemToObject(o, "power", p);
     return o;
@@ -567,6 +575,7 @@ static int op_stats(hub *h, op_call *c)
     jsonx_add_int(c->data, "jobs_submitted", (int64_t)h->counted.jobs_submitted);
     jsonx_add_int(c->data, "bound_hits", (int64_t)h->bound_hits);
     jsonx_add_int(c->data, "commits", (int64_t)h->commits);
+    hub__models_stats(h, c->data);
     cJSON_AddNumberToObject(c->data, "commit_ms_avg",
                             h->commits ? (double)h->commit_us / 1000.0 / (double)h->commits : 0);
     return hubdb_jobs_counts(h->db, cJSON_AddObjectToObject(c->data, "counts"));
@@ -734,6 +743,11 @@ static const op_command commands[] = {
     {"audit_head", op_audit_head, NULL, OPC_AUDITLOG},
     {"audit_prove", op_audit_prove, NULL, OPC_AUDITLOG},
     {"audit_entries", op_audit_entries, NULL, OPC_AUDITLOG},
+    {"model_upload", hub__op_model_upload, NULL, OPC_BULKY},
+    {"model_put", hub__op_model_put, NULL, OPC_ONCE}, /* audited as model:NAME */
+    {"model_list", hub__op_model_list, NULL, 0},
+    {"model_show", hub__op_model_show, NULL, 0},
+    {"model_rm", hub__op_model_rm, NULL, OPC_ONCE},
 };
 
 static const op_command *find_command(const char *name)

@@ -156,7 +156,11 @@ static int decide(void *ctx, const hubdb_queued *q)
                      .now_ms = p->now_ms,
                      .duration_ms = q->expected_ms,
                      .deadline_ms = q->deadline_at,
-                     .deferrable = q->may_defer};
+                     .deferrable = q->may_defer,
+                     /* a site that holds the job's model scores more (models.c) */
+                     .model = q->model[0] ? q->model : NULL,
+                     .holds = q->model_sha[0] ? hub__site_holds : NULL,
+                     .holds_ctx = (void *)q->model_sha};
     hub_site *from = job.origin[0] ? hub__find_site(h, job.origin) : NULL;
     if (from) {
         job.origin_region = from->region;

@@ -48,6 +48,7 @@ static const char *site_conf_keys[] = {"site_id",
                                        "job_max_processes",
                                        "job_disk_mb",
                                        "broker_tls",
+                                       "artifact_cache_mb",
                                        NULL};
 
 /* site_id (required) and log_level, then the plain strings. */
@@ -210,6 +211,10 @@ static int parse_job_limits(site *s, const conf *c, char *err, size_t err_len)
         rc = conf_int(c, "job_max_processes", 128, 1, 1 << 20, &s->job_max_processes, err, err_len);
     if (rc == OP_OK)
         rc = conf_int(c, "job_disk_mb", 1024, 1, 1 << 24, &s->job_disk_mb, err, err_len);
+    /* the artifact cache's budget (models jobs read; docs/models.md) */
+    if (rc == OP_OK)
+        rc =
+            conf_int(c, "artifact_cache_mb", 4096, 1, 1 << 24, &s->artifact_cache_mb, err, err_len);
     return rc;
 }
 

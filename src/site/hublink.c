@@ -232,6 +232,7 @@ void site__send_heartbeat(site *s)
     cJSON *rejected = cJSON_AddObjectToObject(body, "messages");
     if (rejected) msg_stats_to_json(&s->msg, rejected);
     site__add_power_report(s, body);
+    site__artifacts_report(s, body);
     for (int i = 0; i < s->n_jobs; i++) {
         if (s->jobs[i]->job_id < 0) continue; /* local: not the hub's to renew */
         cJSON *r = cJSON_CreateObject();
@@ -454,6 +455,9 @@ static void handle_hub_message(site *s, const char *type, const cJSON *body)
         handle_cancel(s, body);
     } else if (strcmp(type, "probe") == 0) {
         site__probe_start(s, body);
+    } else if (!strcmp(type, "manifest") || !strcmp(type, "chunk") || !strcmp(type, "fetch_wait") ||
+               !strcmp(type, "fetch_refused") || !strcmp(type, "serve")) {
+        site__artifacts_from_hub(s, type, body); /* artifacts_wire.c */
     } else {
         s->msg.malformed++;
         log_warn("site", "ignored message of unknown type '%s'", type);
@@ -471,6 +475,10 @@ void site__on_message(void *ctx, const char *topic, const void *payload, size_t 
     if (s->meter_topic[0] && strcmp(topic, s->meter_topic) == 0) {
         /* the site's own meter: unsigned JSON, trusted as far as the broker's ACL */
         site__apply_meter(s, payload, len, "the meter topic", reason, sizeof reason);
+        return;
+    }
+    if (strncmp(topic, MSG_TOPIC_ROOT "peer/", strlen(MSG_TOPIC_ROOT "peer/")) == 0) {
+        site__artifacts_on_peer(s, topic, payload, len, kid, sig); /* another site's */
         return;
     }
     int rc = msg_open_for(&s->identity, proto_must_seal(topic), topic, payload, len, kid, sig,

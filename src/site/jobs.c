@@ -90,7 +90,7 @@ int site__admission(site *s, const jobspec *spec, char *why, size_t why_len)
                  s->power_budget_watts);
         return OP_EFULL;
     }
-    return OP_OK;
+    return site__artifacts_admit(s, spec, why, why_len); /* its model fits the cache */
 }
 
 site_job *site__find_job(site *s, int64_t job_id, int64_t attempt)
@@ -194,10 +194,10 @@ static void build_route_command(site *s, site_job *j, route_command *cmd)
     cmd->argv[n] = NULL;
 }
 
-/* The OUTPOST_* variables a job gets: its stay and its checkpoint hints. */
+/* The OUTPOST_* variables a job gets: its stay, its checkpoint hints, its model. */
 typedef struct job_env {
-    char stay[48], every[48], checkpoint[160];
-    const char *extra[4];
+    char stay[48], every[48], checkpoint[160], model[PATH_MAX + 16];
+    const char *extra[SANDBOX_MAX_EXTRA_ENV + 1];
 } job_env;
 
 /*
@@ -223,6 +223,10 @@ static void build_job_env(site *s, site_job *j, job_env *e)
         e->extra[n++] = e->checkpoint;
         e->extra[n++] = e->every;
     }
+    if (j->model_path[0]) { /* the model, whole and read-only (artifacts.c) */
+        snprintf(e->model, sizeof e->model, "OUTPOST_MODEL=%s", j->model_path);
+        e->extra[n++] = e->model;
+    }
 }
 
 /* The lowest job slot no running job holds (admission keeps n_jobs below max_jobs). */
@@ -236,26 +240,29 @@ static int free_slot(const site *s)
     }
 }
 
-/* Isolation: the slot's uid, the limits that need it, and the route program made visible. */
+/*
+ * Isolation: the slot's uid, the limits that need it, and the route program
+ * and the job's model made visible, read-only at their own paths.
+ */
 static void isolate(site *s, site_job *j, sandbox_spec *spec, const char **ro_paths)
 {
+    int n = 0;
     if (!s->caps.isolation) return;
     spec->use_isolation = 1;
     spec->use_userns = s->caps.userns;
     spec->job_uid = spec->job_gid = (uint32_t)(s->job_uid_base + j->slot);
     spec->limits.processes = s->job_max_processes;
     spec->limits.disk_bytes = s->job_disk_mb * 1024 * 1024;
-    if (j->spec.kind == JOB_KIND_ROUTE) {
-        ro_paths[0] = s->route_program;
-        spec->ro_paths = ro_paths;
-    }
+    if (j->spec.kind == JOB_KIND_ROUTE) ro_paths[n++] = s->route_program;
+    if (j->model_path[0]) ro_paths[n++] = j->model_path;
+    if (n) spec->ro_paths = ro_paths;
 }
 
 /* Starts an exec or route job in the sandbox. OP_OK, or an error with why set. */
 static int start_in_sandbox(site *s, site_job *j, char *why, size_t why_len)
 {
     char name[64];
-    const char *ro_paths[2] = {NULL, NULL};
+    const char *ro_paths[3] = {NULL, NULL, NULL};
     snprintf(name, sizeof name, "job-%lld-%lld", (long long)j->job_id, (long long)j->attempt);
     route_command route = {0};
     job_env env;
@@ -287,13 +294,23 @@ static int start_in_sandbox(site *s, site_job *j, char *why, size_t why_len)
 }
 
 /*
- * Starts an accepted job: a no-op finishes at once; anything else runs in
- * the sandbox. Returns OP_OK, or an error after handing the job back (a
- * retryable failure for the hub).
+ * Starts an accepted job: one whose model is not here yet waits for it
+ * (artifacts.c starts it when it is); a no-op finishes at once; anything
+ * else runs in the sandbox. Returns OP_OK, or an error after handing the
+ * job back (a retryable failure for the hub).
  */
-static int start_job(site *s, site_job *j)
+int site__start_job(site *s, site_job *j)
 {
     char why[256] = "";
+    if (j->spec.model[0] && !j->model_path[0]) {
+        int ready = site__artifacts_prepare(s, j, why, sizeof why);
+        if (ready < 0) {
+            site__hand_back(s, j, why, NULL);
+            log_error("site", "job %lld: %s", (long long)j->job_id, why);
+            return ready;
+        }
+        if (!ready) return OP_OK;
+    }
     if (j->spec.kind == JOB_KIND_NOOP) {
         cJSON *r = site__new_result(s, j);
         if (!r) return OP_ENOMEM;
@@ -381,7 +398,7 @@ void site__accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *spe
         site__audit_job(s, "accepted", job_id, attempt, jobspec_kind_name(j->spec.kind));
     log_info("site", "job %lld attempt %lld accepted (%s, %d cores)", (long long)job_id,
              (long long)attempt, jobspec_kind_name(j->spec.kind), j->spec.cores);
-    start_job(s, j);
+    site__start_job(s, j);
 }
 
 /* A running job's grace period after SIGTERM is over: SIGKILL, once. */
@@ -422,6 +439,10 @@ void site__poll_jobs(site *s)
 {
     for (int i = 0; i < s->n_jobs;) {
         site_job *j = s->jobs[i];
+        if (!j->run && j->fetching && !j->cancelled) { /* waits for its model */
+            i++;
+            continue;
+        }
         if (!j->run) {
             site__remove_job(s, i);
             continue;
@@ -497,6 +518,10 @@ int site__start_leaving(site *s, int64_t grace_ms)
     s->leave_deadline_ms = os_mono_ms() + grace_ms + 30000;
     for (int i = 0; i < s->n_jobs; i++) {
         site_job *j = s->jobs[i];
+        if (j->fetching && !j->cancelled) { /* never started: handed back as it is */
+            site__hand_back(s, j, "the site is leaving", NULL);
+            continue;
+        }
         if (!j->run || j->cancelled || j->departing_until) continue;
         j->departing_until = os_mono_ms() + grace_ms;
         sandbox_signal(j->run, SIGTERM);

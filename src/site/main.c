@@ -63,6 +63,7 @@ void site__free(site *s)
         site__remove_job(s, 0);
     }
     site__probe_stop(s);
+    site__artifacts_close(s);
     cJSON_Delete(s->events);
     cJSON_Delete(s->results);
     cJSON_Delete(s->locals);
@@ -271,6 +272,11 @@ static int connect_bus(site *s)
     if (bus_open(&bc, &s->identity, site__on_message, s, &s->bus) != OP_OK) return OP_EBUS;
     proto_topic(inbox, sizeof inbox, "site", s->identity.id, "inbox");
     bus_subscribe(s->bus, inbox);
+    char peers[PROTO_TOPIC_MAX]; /* artifact chunks from other sites: peer/<this site>/+ */
+    if (proto_peer_topic(peers, sizeof peers, s->identity.id, "x") == OP_OK) {
+        peers[strlen(peers) - 1] = '+';
+        bus_subscribe(s->bus, peers);
+    }
     if (s->meter_topic[0]) {
         bus_subscribe(s->bus, s->meter_topic);
         log_info("site", "reading its power envelope and grid signals from %s", s->meter_topic);
@@ -295,6 +301,8 @@ static void start_work(site *s)
     power_forecaster_init(&s->forecaster, 0.2, 3600000.0);
     power_grid_ring_init(&s->grid_ring);
     site__enforce_power(s); /* the envelope, and the forecaster's first observation */
+    if (site__artifacts_open(s) != OP_OK)
+        log_error("site", "the artifact cache in %s/artifacts cannot be read", s->data_dir);
     site__resume_jobs(s);
     site__local_open(s);
     log_info("site", "site %s started (%lld cores, %lld MB, %.0f W budget, broker %s:%lld)",
@@ -406,6 +414,7 @@ static int loop_once(site *s, int *was_connected)
     site__serve_local(s);
     if (timer_due(&s->power_timer, now, 0)) site__enforce_power(s);
     if (timer_due(&s->lease_timer, now, 0)) site__check_leases(s);
+    site__artifacts_tick(s); /* fetches, and their progress into this commit */
     commit_iteration(s);
     if (left_for_good(s, now)) return SITE_LEFT;
     if (!bus_connected(s->bus)) {

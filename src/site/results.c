@@ -215,6 +215,7 @@ void site__finish_exec(site *s, site_job *j, sandbox_result *res)
  */
 void site__hand_back(site *s, site_job *j, const char *why, cJSON *checkpoint)
 {
+    j->fetching = 0; /* a job waiting for its model waits no more */
     cJSON *r = site__new_result(s, j);
     if (!r) {
         cJSON_Delete(checkpoint);

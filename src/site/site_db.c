@@ -18,7 +18,11 @@ static const char *site_schema =
     " job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, body TEXT NOT NULL,"
     " created_at INTEGER NOT NULL, UNIQUE(job_id, attempt));"
     "CREATE TABLE IF NOT EXISTS leases(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
-    " lease_ms INTEGER NOT NULL, PRIMARY KEY(job_id, attempt));";
+    " lease_ms INTEGER NOT NULL, PRIMARY KEY(job_id, attempt));"
+    /* the artifact cache (site_db_artifacts.c) */
+    "CREATE TABLE IF NOT EXISTS artifacts(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+    " manifest TEXT, sig TEXT, held BLOB, complete INTEGER NOT NULL DEFAULT 0,"
+    " last_used INTEGER NOT NULL DEFAULT 0);";
 
 int sitedb_open(const char *path, store **out)
 {

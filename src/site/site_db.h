@@ -1,7 +1,8 @@
 /*
  * site_db: the site agent's data layer. site.db (SQLite through io/store)
- * and every SQL statement the site runs, as named operations; no other file
- * of the site holds SQL or calls store_* or sqlite3_*.
+ * and every SQL statement the site runs, as named operations (site_db.c,
+ * site_db_artifacts.c); no other file of the site holds SQL or calls store_*
+ * or sqlite3_*.
  *
  * Tables (created if missing; a database of an earlier version opens as it
  * is, there has been no migration so far):
@@ -11,6 +12,8 @@
  *            result is in the outbox, then 'done'
  *   outbox   results until the hub acknowledges them (one per attempt)
  *   leases   the offline lease a signed offer gave an attempt
+ *   artifacts  the artifact cache (site_db_artifacts.c): each artifact's size, signed
+ *            manifest, the bitmap of chunks held, whether complete, when last used
  * The site's own audit log (io/auditlog) lives in the same file.
  *
  * Every write joins the caller's transaction (sitedb_begin...commit): the
@@ -86,5 +89,30 @@ int sitedb_outbox_each(store *db, int64_t created_before_ms, int limit, sitedb_o
 
 /* The number of results waiting in the outbox. */
 int sitedb_outbox_count(store *db, int64_t *count);
+
+/* ---------- the artifact cache (site_db_artifacts.c) ---------- */
+
+/* One artifact as the cache stores it; strings and held valid during the callback only. */
+typedef struct sitedb_artifact_row {
+    const char *sha256;
+    int64_t size_bytes;
+    const char *manifest, *sig; /* NULL until the manifest came */
+    const uint8_t *held;        /* the bitmap of chunks held, NULL when none */
+    size_t held_len;
+    int complete;
+    int64_t last_used_ms;
+} sitedb_artifact_row;
+
+/* Adds or replaces an artifact's row. */
+int sitedb_artifact_put(store *db, const sitedb_artifact_row *row);
+/* The bitmap of chunks held, and whether the artifact is complete. */
+int sitedb_artifact_held(store *db, const char *sha256, const uint8_t *held, size_t held_len,
+                         int complete);
+/* When the artifact was last used (LRU). */
+int sitedb_artifact_touch(store *db, const char *sha256, int64_t last_used_ms);
+int sitedb_artifact_delete(store *db, const char *sha256);
+/* Calls fn for every artifact row; fn must not write to the store; non-zero stops. */
+int sitedb_artifacts_each(store *db, int (*fn)(void *ctx, const sitedb_artifact_row *row),
+                          void *ctx);
 
 #endif

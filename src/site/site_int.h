@@ -19,6 +19,8 @@
  *   leases.c    offline leases: jobs stop when the hub is silent longer than their lease
  *   local.c     the local socket's requests (`outpost submit --local`, power, leave)
  *   probe.c     the hub's capacity probes: threads solving its puzzle, the answer
+ *   artifacts.c the artifact cache (models), fetches and what jobs wait for them;
+ *               artifacts_wire.c: the messages of fetches (hub, peers) and serving peers
  *
  * A job attempt on a site is not the hub's jobstate machine (core/jobstate.h:
  * queued/placed/running/... with attempts counted against a maximum). The
@@ -33,6 +35,7 @@
 #define OUTPOST_SITE_INT_H
 
 #include "base/timer.h"
+#include "core/artifact.h"
 #include "core/jobspec.h"
 #include "core/policy.h"
 #include "core/power.h"
@@ -46,6 +49,7 @@
 
 #include <cJSON.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,6 +80,8 @@ typedef struct site_job {
     int64_t metered_ms, within_ms; /* run time, and the part with the site inside its envelope */
     double price_ms_sum, carbon_ms_sum; /* price and carbon integrated over the run time */
     int64_t price_ms, carbon_ms;        /* run time with a price / carbon known */
+    int fetching;                       /* waits for its model (artifacts.c) before it starts */
+    char model_path[PATH_MAX];          /* its model, whole, read-only ("" none) */
 } site_job;
 
 typedef struct site {
@@ -149,8 +155,10 @@ typedef struct site {
     power_grid_ring grid_ring;   /* price and carbon over the last day, for the grid rank */
     timer observe_timer;         /* the forecaster and grid ring learn once a minute */
     int64_t last_meter_check_ms;
-    int inside_envelope;      /* draw <= envelope at the last check */
-    struct site_probe *probe; /* probe.c: the hub's capacity probe in progress, or NULL */
+    int inside_envelope;              /* draw <= envelope at the last check */
+    struct site_probe *probe;         /* probe.c: the hub's capacity probe in progress, or NULL */
+    struct site_artifacts *artifacts; /* artifacts.c: the cache and its fetches */
+    int64_t artifact_cache_mb;        /* the cache's byte budget */
 } site;
 
 /* main.c: the site's own last sequence number into the open transaction (see own_seq_start). */
@@ -207,6 +215,8 @@ int site__admission(site *s, const jobspec *spec, char *why, size_t why_len);
 site_job *site__find_job(site *s, int64_t job_id, int64_t attempt);
 void site__accept_job(site *s, int64_t job_id, int64_t attempt, const cJSON *spec_json,
                       int from_store, int64_t lease_ms);
+/* Starts an accepted job (its model here, if it has one); a failure hands it back. */
+int site__start_job(site *s, site_job *j);
 void site__remove_job(site *s, int index);
 void site__poll_jobs(site *s);
 void site__resume_jobs(site *s);
@@ -257,6 +267,113 @@ void site__probe_start(site *s, const cJSON *body);
 void site__probe_poll(site *s);
 /* Stops a probe in progress and frees it (at exit). */
 void site__probe_stop(site *s);
+
+/* ---------- artifacts.c, artifacts_wire.c: the artifact cache ---------- */
+
+#define ART_MAX 256       /* artifacts the cache knows */
+#define ART_WINDOW 16     /* chunks in flight per fetch */
+#define ART_PEER_WINDOW 8 /* ... from one peer */
+#define ART_MAX_PEERS 3
+#define ART_MAX_FAILED 16
+#define ART_MAX_GRANTS 64
+#define ART_LATER_MS 300        /* a peer that said "later" is asked again after this */
+#define ART_PEER_STALL_MS 20000 /* a peer that gave nothing this long is dropped */
+#define ART_PULL_MAX 16         /* chunks one pull may ask for */
+#define ART_PEER_CHUNKS_PER_S 400.0
+#define ART_PEER_BURST 32.0
+#define ART_REPORT_MAX 64 /* artifacts a heartbeat lists */
+
+typedef struct art_peer {
+    char id[64];
+    uint8_t pk[32];
+    msg_window window;
+    int inflight, fails, dropped;
+    int64_t later_until_mono; /* it said "later" (it fetches too): not asked before this */
+    int64_t progress_mono;    /* its last chunk, or when it was named */
+} art_peer;
+
+typedef struct art_slot {
+    int64_t index;
+    int source; /* -1 the hub, else a peer's index */
+    int64_t asked_mono;
+} art_slot;
+
+typedef struct art {
+    char sha[65];
+    int64_t size_bytes;
+    int complete;
+    int64_t last_used_ms;
+    int have_manifest;
+    artifact_manifest m;
+    uint8_t *held, *asked; /* bitmaps over m's chunks */
+    int fd;                /* the .partial file while fetching, -1 */
+    int dirty;             /* chunks written since their bits were stored */
+    art_slot slots[ART_WINDOW];
+    int n_slots;
+    art_peer peers[ART_MAX_PEERS];
+    int n_peers, next_peer;
+    char failed[ART_MAX_FAILED][64]; /* peers that failed this fetch, told to the hub */
+    int n_failed;
+    int hub_ok; /* the hub serves this site chunks of it */
+    int64_t manifest_asked_mono, wait_until_mono, progress_mono, next_from;
+    int verifying;
+    int64_t verify_at;
+    crypto_hash_sha256_state vh;
+} art;
+
+/* The hub told this site to serve `to` the artifact sha, until expires_mono. */
+typedef struct art_grant {
+    int used;
+    char to[64], sha[65];
+    uint8_t pk[32];
+    int64_t expires_mono;
+    msg_window window;
+    msg_bucket budget;
+} art_grant;
+
+struct site_artifacts {
+    art *items[ART_MAX];
+    int n;
+    art_grant grants[ART_MAX_GRANTS];
+    int64_t connected_since_mono;
+    uint64_t from_hub_bytes, from_peers_bytes, served_bytes, served_chunks;
+    uint64_t chunks_dup, chunks_bad, evicted, restarts, pulls_refused;
+};
+
+/* The cache from site.db (files no row knows removed). OP_OK, OP_ENOMEM, OP_EIO, OP_ESTORE. */
+int site__artifacts_open(site *s);
+void site__artifacts_close(site *s);
+/*
+ * Whether the cache can take the spec's model: OP_OK (none, held, or room
+ * can be made), OP_EPERM (not resolved by the hub, or larger than the whole
+ * budget), OP_EFULL (the artifacts jobs use leave too little now).
+ */
+int site__artifacts_admit(site *s, const jobspec *spec, char *why, size_t why_len);
+/*
+ * The job's model: 1 when whole here (j->model_path set), 0 when the job
+ * waits for it (j->fetching, a "fetching" event), OP_EFULL with why set
+ * when no fetch could start.
+ */
+int site__artifacts_prepare(site *s, site_job *j, char *why, size_t why_len);
+/* Every loop iteration: fetches driven, files verified, progress stored, grants expired. */
+void site__artifacts_tick(site *s);
+/* A hub message about artifacts: manifest, chunk, fetch_wait, fetch_refused, serve. */
+void site__artifacts_from_hub(site *s, const char *type, const cJSON *body);
+/* A message on this site's peer topics (outpost/v1/peer/<this site>/<from>). */
+void site__artifacts_on_peer(site *s, const char *topic, const void *payload, size_t len,
+                             const char *kid, const char *sig);
+/* The heartbeat's "artifacts": what is held whole (hashes, bounded), transfers counted. */
+void site__artifacts_report(site *s, cJSON *body);
+/* Helpers the two files share. */
+int site__art_path(const site *s, const char *sha, const char *suffix, char *out, size_t len);
+art *site__art_find(site *s, const char *sha);
+int site__art_users(const site *s, const char *sha);
+void site__art_drop(site *s, int index);
+int site__art_take_manifest(site *s, art *a, const char *text, const char *sig, char *err,
+                            size_t err_len);
+void site__art_give_back(site *s, art *a, const char *why);
+void site__art_drop_peer(art *a, art_peer *p);
+void site__art_free_slot(art *a, int k);
 
 /* local.c */
 void site__local_open(site *s);

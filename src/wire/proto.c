@@ -20,6 +20,26 @@ size_t proto_max_bytes(const char *realm, const char *leaf)
     return PROTO_SMALL_BYTES; /* hello, state, and anything else */
 }
 
+int proto_peer_topic(char *buf, size_t size, const char *to, const char *from)
+{
+    if (!util_valid_id(to) || !util_valid_id(from)) return OP_EINVAL;
+    return util_fmt(buf, size, MSG_TOPIC_ROOT "peer/%s/%s", to, from);
+}
+
+int proto_parse_peer_topic(const char *topic, char to[64], char from[64])
+{
+    const char *root = MSG_TOPIC_ROOT "peer/";
+    size_t root_len = strlen(root);
+    if (strncmp(topic, root, root_len) != 0) return OP_EINVAL;
+    const char *a = topic + root_len, *slash = strchr(a, '/');
+    if (!slash || slash == a || (size_t)(slash - a) >= 64 || strlen(slash + 1) >= 64)
+        return OP_EINVAL;
+    memcpy(to, a, (size_t)(slash - a));
+    to[slash - a] = '\0';
+    memcpy(from, slash + 1, strlen(slash + 1) + 1);
+    return util_valid_id(to) && util_valid_id(from) ? OP_OK : OP_EINVAL;
+}
+
 int proto_parse_topic(const char *topic, char realm[8], char id[64], char leaf[16])
 {
     size_t root_len = strlen(MSG_TOPIC_ROOT);

@@ -8,6 +8,9 @@
  *   outpost/v1/site/<id>/inbox   hub -> site   welcome, refused, offer, ack, cancel
  *   outpost/v1/op/<id>/req       operator -> hub  CLI requests
  *   outpost/v1/op/<id>/resp      hub -> operator  CLI responses
+ *   outpost/v1/peer/<to>/<from>  site -> site  artifact chunks between sites (a pull, the
+ *                                              chunks): the broker's ACL lets <from> write
+ *                                              it and <to> read it
  * A sender may only publish under its own <id>: the receiver checks that
  * the topic's id equals the message's kid.
  */
@@ -39,6 +42,11 @@ size_t proto_max_bytes(const char *realm, const char *leaf);
  * Outpost's shape must be sealed too.
  */
 int proto_must_seal(const char *topic);
+
+/* Builds outpost/v1/peer/<to>/<from>. OP_EINVAL for a bad id, OP_ETOOBIG. */
+int proto_peer_topic(char *buf, size_t size, const char *to, const char *from);
+/* Splits a peer topic into its two ids. OP_EINVAL if it is not one. */
+int proto_parse_peer_topic(const char *topic, char to[64], char from[64]);
 
 /*
  * Splits a topic into realm ("site" or "op"), id and leaf. OP_EINVAL if it
