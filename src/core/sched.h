@@ -95,6 +95,15 @@ typedef struct sched_job {
     int64_t duration_ms; /* expected run time, 0 unknown (checked against headroom now only) */
     int64_t deadline_ms; /* 0: none */
     int deferrable;      /* may wait for cheaper/cleaner power inside its deadline */
+    /*
+     * Optional: the run time to plan with on one site (learned per site or
+     * class, core/runtime), for its departure, forecast and deferral checks;
+     * NULL, or 0 from it: duration_ms. duration_ms still decides the
+     * deadline and the index's horizon, so it should be the shortest
+     * credible run time.
+     */
+    int64_t (*duration_on)(void *ctx, const sched_site *site);
+    void *duration_ctx;
 } sched_job;
 
 /*
