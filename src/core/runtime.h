@@ -79,6 +79,13 @@ enum {
     RUNTIME_CORRECTED,       /* declared a poor value: declared x the learned ratio */
 };
 
+/* 1 when an estimate of this source plans with a learned run time (not the declared one). */
+static inline int runtime_source_learned(int source)
+{
+    return source == RUNTIME_LEARNED || source == RUNTIME_LEARNED_OVER ||
+           source == RUNTIME_CORRECTED;
+}
+
 typedef struct runtime_estimate {
     int source;          /* RUNTIME_UNKNOWN ... RUNTIME_CORRECTED */
     int level;           /* the level whose runs it rests on (RUNTIME_RATIO for CORRECTED) */

@@ -125,12 +125,6 @@ int hub__runtimes_learn(hub *h, int64_t job_id, int64_t attempt, const char *sit
 
 /* ---------- placement ---------- */
 
-static int is_learned(int source)
-{
-    return source == RUNTIME_LEARNED || source == RUNTIME_LEARNED_OVER ||
-           source == RUNTIME_CORRECTED;
-}
-
 static int class_index(unsigned class_bit)
 {
     return class_bit == CLASS_POD ? 0 : class_bit == CLASS_CAR ? 1 : 2;
@@ -156,7 +150,7 @@ static int64_t plan_on_site(void *ctx, const sched_site *site)
     const hub__runtime_plan *p = ctx;
     runtime_estimate e;
     estimate_on(p, site->class_bit, site->id, &e);
-    return is_learned(e.source) ? e.plan_ms : p->declared_ms;
+    return runtime_source_learned(e.source) ? e.plan_ms : p->declared_ms;
 }
 
 void hub__runtimes_plan(hub *h, const hubdb_queued *q, sched_job *job, hub__runtime_plan *plan)
@@ -182,7 +176,7 @@ void hub__runtimes_plan(hub *h, const hubdb_queued *q, sched_job *job, hub__runt
         unsigned bit = 1u << c;
         runtime_estimate *e = &plan->by_class[class_index(bit)];
         runtime_predict(h->runtimes, plan->kind, plan->program, bit, NULL, plan->declared_ms, e);
-        if (!(job->class_mask & bit) || !is_learned(e->source)) continue;
+        if (!(job->class_mask & bit) || !runtime_source_learned(e->source)) continue;
         plan->learned = 1;
         if (!shortest || e->typical_ms < shortest) shortest = e->typical_ms;
     }
