@@ -424,6 +424,7 @@ typedef struct hub__runtime_plan {
     runtime_estimate overall;     /* the program's, on any site */
     runtime_estimate by_class[3]; /* on a pod, a car, a data center (CLASS_* bit order) */
     int learned;                  /* some class plans with a learned run time */
+    unsigned class_mask;          /* the classes the job may run on */
 } hub__runtime_plan;
 
 /*
@@ -438,8 +439,9 @@ typedef struct hub__runtime_plan {
 void hub__runtimes_plan(hub *h, const hubdb_queued *q, sched_job *job, hub__runtime_plan *plan);
 /*
  * Appends what the decision planned with to *explanation (malloc'd; kept
- * when it cannot grow): on site (the winner) or, with NULL, for the
- * program. Nothing when the job planned with its declared value.
+ * when it cannot grow): on site (the winner) or, with NULL, on the one
+ * class the job may use, else for the program anywhere. Nothing when the
+ * job planned with its declared value.
  */
 void hub__runtimes_explain(const hub__runtime_plan *plan, const sched_site *site,
                            char **explanation);

@@ -161,6 +161,7 @@ void hub__runtimes_plan(hub *h, const hubdb_queued *q, sched_job *job, hub__runt
     snprintf(plan->kind, sizeof plan->kind, "%s", q->kind ? q->kind : "");
     program_of(q->program, plan->program);
     plan->declared_ms = q->expected_ms > 0 ? q->expected_ms : 0;
+    plan->class_mask = job->class_mask;
     runtime_stats s;
     if (runtime_lookup(h->runtimes,
                        runtime_key(RUNTIME_PROGRAM, plan->kind, plan->program, 0, NULL), &s))
@@ -191,10 +192,16 @@ void hub__runtimes_explain(const hub__runtime_plan *plan, const sched_site *site
                            char **explanation)
 {
     if (!plan->rt || !*explanation) return;
+    /* the winner's estimate; else the one class the job may use, or the program's anywhere */
     runtime_estimate e = plan->overall;
-    if (site) estimate_on(plan, site->class_bit, site->id, &e);
+    unsigned one_class = plan->class_mask & CLASS_ALL;
+    if (one_class & (one_class - 1)) one_class = 0;
+    if (site)
+        estimate_on(plan, site->class_bit, site->id, &e);
+    else if (one_class)
+        e = plan->by_class[class_index(one_class)];
     char text[RUNTIME_LABEL_MAX * 2 + 160];
-    runtime_describe(&e, plan->kind, plan->program, site ? site->class_bit : 0,
+    runtime_describe(&e, plan->kind, plan->program, site ? site->class_bit : one_class,
                      site ? site->id : NULL, text, sizeof text);
     if (!text[0]) return;
     size_t have = strlen(*explanation), add = strlen(text);

@@ -335,7 +335,7 @@ static void loop_clear(sim_loop *L)
 
 /*
  * A strategy's figures at the end: what is still queued or running, the
- * deadlines that passed unmet within the run (dropped, late, or not done),
+ * deadlines missed (dropped, or passed within the run late or not done),
  * and the mean error of the run times its fresh starts were planned with.
  */
 static void finish_report(const world *w, const strategy_state *st, sim_strategy_report *rep)
@@ -346,8 +346,9 @@ static void finish_report(const world *w, const strategy_state *st, sim_strategy
     for (size_t j = 0; j < w->n_jobs; j++) {
         const sim_job_run *r = &st->run[j];
         rep->running_at_end += r->state == SIM_JOB_RUNNING;
-        if (w->jobs[j].deadline_s <= end &&
-            !(r->state == SIM_JOB_DONE && r->end_s <= w->jobs[j].deadline_s))
+        if (r->state == SIM_JOB_DROPPED ||
+            (w->jobs[j].deadline_s <= end &&
+             !(r->state == SIM_JOB_DONE && r->end_s <= w->jobs[j].deadline_s)))
             rep->missed++;
     }
     long planned = rep->planned_declared + rep->planned_learned;

@@ -70,7 +70,7 @@ typedef struct sim_strategy_report {
     double within_reaction_site_s; /* site-seconds above it, each shed within the reaction time */
     double used_unit_s, usable_unit_s; /* spare used vs what eligible work could have used */
     long completed, on_time, dropped, preempted, lost_on_departure;
-    long missed; /* deadline passed within the run unmet: dropped, late, or still unfinished */
+    long missed; /* deadlines missed: dropped, or passed within the run late or unfinished */
     double wasted_unit_h; /* work redone after a loss */
     double cost_eur, carbon_kg;
     long placements;

@@ -167,6 +167,7 @@ static void test_poor_declared_value_replaced_good_one_kept(void **state)
     hub__place_pass(f->h);
     char explanation[2048];
     explanation_of(f, poor, explanation, sizeof explanation);
+    print_message("%s\n", explanation);
     assert_non_null(strstr(explanation, "run time 12 min (planned 12 min) learned from 40 runs of "
                                         "sha256sum on dc-1; declared 2 min"));
     explanation_of(f, good, explanation, sizeof explanation);
@@ -194,9 +195,10 @@ static void test_departure_keeps_a_learned_long_job_off_the_car(void **state)
     assert_int_equal(hubfix_state(f, second), JOB_QUEUED);
     char explanation[2048];
     explanation_of(f, second, explanation, sizeof explanation);
+    print_message("%s\n", explanation);
     assert_non_null(strstr(explanation, "car-1: leaves before the job can finish"));
     assert_non_null(strstr(explanation, "run time 60 min"));
-    assert_non_null(strstr(explanation, "learned from 40 runs of sha256sum"));
+    assert_non_null(strstr(explanation, "learned from 40 runs of sha256sum on cars"));
     /* a job that declares it is short and agrees with nothing learned of its own program still
      * goes */
     int64_t short_job =
