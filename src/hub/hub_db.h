@@ -342,7 +342,7 @@ typedef struct hubdb_run_facts {
     char kind[32];
     char program[RUNTIME_LABEL_MAX]; /* argv[0] of an exec job, "" otherwise */
     int64_t expected_ms;             /* declared, 0: none */
-    int64_t placed_ms, started_ms;   /* the attempt's events on the hub's clock, 0: none */
+    int64_t placed_ms;               /* the attempt's placement on the hub's clock, 0: none */
     int resumed;                     /* it started from a checkpoint of an earlier attempt */
     int local;                       /* a site ran it on its own: the hub did not see it run */
 } hubdb_run_facts;

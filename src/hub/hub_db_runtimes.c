@@ -74,10 +74,8 @@ int hubdb_run_facts_get(hubdb *db, int64_t job_id, int64_t attempt, hubdb_run_fa
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st =
         store_stmt(db->st, "SELECT kind, IFNULL(program, ''), expected_ms,"
-                           " (SELECT MAX(ts) FROM job_events WHERE job_id=?1 AND attempt=?2"
+                           " (SELECT MIN(ts) FROM job_events WHERE job_id=?1 AND attempt=?2"
                            "  AND event='placed'),"
-                           " (SELECT MAX(ts) FROM job_events WHERE job_id=?1 AND attempt=?2"
-                           "  AND event='started'),"
                            " EXISTS(SELECT 1 FROM checkpoints WHERE job_id=?1 AND attempt<?2),"
                            " substr(IFNULL(submitted_by, ''), 1, 6) = 'local:'"
                            " FROM jobs WHERE id=?1");
@@ -90,9 +88,8 @@ int hubdb_run_facts_get(hubdb *db, int64_t job_id, int64_t attempt, hubdb_run_fa
         snprintf(out->program, sizeof out->program, "%s", store_col_text(st, 1));
         out->expected_ms = sqlite3_column_int64(st, 2);
         out->placed_ms = sqlite3_column_int64(st, 3);
-        out->started_ms = sqlite3_column_int64(st, 4);
-        out->resumed = sqlite3_column_int(st, 5);
-        out->local = sqlite3_column_int(st, 6);
+        out->resumed = sqlite3_column_int(st, 4);
+        out->local = sqlite3_column_int(st, 5);
     }
     sqlite3_reset(st);
     return step == SQLITE_ROW ? OP_OK : step == SQLITE_DONE ? OP_ENOTFOUND : OP_ESTORE;

@@ -403,7 +403,7 @@ void hub__runtimes_free(hub *h);
 void hub__runtimes_rollback(hub *h);
 /*
  * A job's attempt succeeded on site_id (hub__finish): its run time, on the
- * hub's clock from the attempt's start (or placement) to now, is learned
+ * hub's clock from the attempt's placement to now, is learned
  * with its kind, program, the site and its class and the declared
  * expected_s. Not learned: jobs a site ran on its own and attempts that
  * resumed from a checkpoint (the hub saw only part of the run). OP_ESTORE.

@@ -109,8 +109,13 @@ int hub__runtimes_learn(hub *h, int64_t job_id, int64_t attempt, const char *sit
     int rc = hubdb_run_facts_get(h->db, job_id, attempt, &f);
     if (rc == OP_ENOTFOUND) return OP_OK;
     if (hub__check(h, rc) != OP_OK) return OP_ESTORE;
-    /* the site's word alone (a local job) or part of a run (resumed) teaches nothing */
-    int64_t from = f.started_ms > 0 ? f.started_ms : f.placed_ms;
+    /*
+     * From the hub's own placement, not the site's "started": a site that
+     * reports its start late cannot make a program look fast (and placement
+     * asks how long a job holds a site from now). The site's word alone (a
+     * local job) or part of a run (resumed) teaches nothing.
+     */
+    int64_t from = f.placed_ms;
     if (f.local || f.resumed || from <= 0) return OP_OK;
     const hub_site *s = hub__find_site(h, site_id);
     runtime_obs o = {.kind = f.kind,

@@ -1,5 +1,5 @@
 """Learned run times end to end: a real hub learns how long a program runs from the jobs that
-succeed (timed on its own clock), keeps it across a restart, and the next job of that program,
+succeed (timed on its own clock from placement), keeps it across a restart, and the next job of that program,
 submitted without expected_s, is placed with the learned run time, which `outpost explain`
 shows."""
 import os
@@ -36,7 +36,7 @@ class RuntimesTest(unittest.TestCase):
         m = re.search(r"run time (\d+) s \(planned (\d+) s\) learned from 6 runs of sleep on dc-1",
                       explain)
         self.assertIsNotNone(m, explain)
-        # timed by the hub from the start to the result: at least the 2 s the job slept
+        # timed by the hub from placement to the result: at least the 2 s the job slept
         self.assertGreaterEqual(int(m.group(1)), 2)
         self.assertLess(int(m.group(1)), 15)
 

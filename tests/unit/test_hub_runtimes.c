@@ -21,6 +21,7 @@
 #include "core/jobstate.h"
 #include "core/runtime.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -108,6 +109,83 @@ static void test_success_is_learned_and_kept(void **state)
     hubfix_reopen(f);
     assert_int_equal(program_runs(f), 3);
     assert_int_equal(runtime_used(f->h->runtimes), 4); /* program, class, site, ratio */
+}
+
+/*
+ * The run is timed from the hub's own placement: a site that says "started"
+ * just before its result does not make the program look fast. (The
+ * placement is moved 10 minutes back in the job's history.)
+ */
+static void test_late_started_event_does_not_shorten_the_run(void **state)
+{
+    hubfix *f = *state;
+    hubfix_site(f, "dc-1", CLASS_DC, 4, 400, 10);
+    int64_t id = hubfix_submit(f, SHA_JOB "}");
+    hub__place_pass(f->h);
+    assert_int_equal(
+        hubdb_job_event(f->h->db, id, os_now_ms() - 600000, 1, "dc-1", "placed", "moved back"),
+        OP_OK);
+    started(f, "dc-1", id, 1);
+    result(f, "dc-1", id, 1);
+    runtime_stats s;
+    runtime_lookup(f->h->runtimes, runtime_key(RUNTIME_PROGRAM, "exec", "sha256sum", 0, NULL), &s);
+    assert_int_equal(s.runs, 1);
+    double seconds = exp(s.log_ms) / 1000;
+    assert_true(seconds > 590 && seconds < 700);
+}
+
+/* Hostile or damaged rows in hub.db are skipped at start; the hub starts and learns on. */
+static void test_malformed_rows_skipped(void **state)
+{
+    hubfix *f = *state;
+    learn_runs(f, 6, 5, CLASS_DC, "dc-1", 0);
+    runtime_row bad = {.key = 12345, .level = RUNTIME_PROGRAM, .label = "bad", .tick = 1};
+    bad.stats.runs = 9;
+    bad.stats.log_ms = 1e300; /* SQLite stores no NaN; a damaged file may hold anything else */
+    assert_int_equal(hubdb_runtime_put(f->h->db, &bad), OP_OK);
+    runtime_row odd = bad;
+    odd.key = 777;
+    odd.stats.log_ms = 10;
+    odd.level = 42;
+    assert_int_equal(hubdb_runtime_put(f->h->db, &odd), OP_OK);
+    hubfix_reopen(f);
+    assert_non_null(f->h->runtimes);
+    assert_int_equal(runtime_used(f->h->runtimes), 3); /* program, class, site */
+    assert_int_equal(program_runs(f), 6);
+    learn_runs(f, 1, 5, CLASS_DC, "dc-1", 0);
+    assert_int_equal(program_runs(f), 7);
+}
+
+static int count_row(void *ctx, const runtime_row *row)
+{
+    (void)row;
+    (*(long *)ctx)++;
+    return OP_OK;
+}
+
+/* A flood of one-off programs: memory and hub.db both stay within the table's bound. */
+static void test_flood_of_programs_stays_bounded(void **state)
+{
+    hubfix *f = *state;
+    assert_int_equal(hubdb_begin(f->h->db), OP_OK);
+    learn_runs(f, 1, 5, CLASS_DC, "dc-1", 0);
+    for (int i = 0; i < 3000; i++) {
+        char program[32];
+        snprintf(program, sizeof program, "junk-%d", i);
+        runtime_obs o = {.kind = "exec",
+                         .program = program,
+                         .class_bit = CLASS_DC,
+                         .site = "dc-1",
+                         .declared_ms = 1000,
+                         .actual_ms = 1000 + i};
+        assert_int_equal(hub__runtimes_observe(f->h, &o), OP_OK);
+    }
+    assert_int_equal(hubdb_commit(f->h->db), OP_OK);
+    long rows = 0;
+    assert_int_equal(hubdb_runtimes_each(f->h->db, count_row, &rows), OP_OK);
+    assert_true(runtime_used(f->h->runtimes) <= HUB_RUNTIMES_CAPACITY);
+    assert_int_equal(rows, (long)runtime_used(f->h->runtimes));
+    assert_true(rows > HUB_RUNTIMES_CAPACITY / 2);
 }
 
 /* A job a site ran on its own was not seen running by the hub: not learned. */
@@ -230,6 +308,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         HUB_TEST(test_success_is_learned_and_kept),
+        HUB_TEST(test_late_started_event_does_not_shorten_the_run),
+        HUB_TEST(test_malformed_rows_skipped),
+        HUB_TEST(test_flood_of_programs_stays_bounded),
         HUB_TEST(test_local_job_not_learned),
         HUB_TEST(test_rolled_back_batch_forgets_what_it_learned),
         HUB_TEST(test_job_without_expected_s_gets_the_learned_run_time),
