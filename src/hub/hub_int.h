@@ -399,7 +399,10 @@ void hub__place_pass(hub *h);
  */
 int hub__runtimes_load(hub *h);
 void hub__runtimes_free(hub *h);
-/* After a rolled-back batch: what it learned is forgotten with it (read again from hub.db). */
+/*
+ * After a rolled-back batch: what it learned is forgotten with it (read
+ * again from hub.db; if that fails too, the table in memory is kept).
+ */
 void hub__runtimes_rollback(hub *h);
 /*
  * A job's attempt succeeded on site_id (hub__finish): its run time, on the

@@ -31,9 +31,9 @@ static int load_row(void *ctx, const runtime_row *row)
     return OP_OK;
 }
 
+/* A table read whole replaces the one in memory; on failure the old one stays. */
 int hub__runtimes_load(hub *h)
 {
-    hub__runtimes_free(h);
     load_ctx lc = {runtime_new(HUB_RUNTIMES_CAPACITY), 0};
     if (!lc.rt) {
         log_warn("hub", "no memory for the learned run times: placement uses declared ones");
@@ -45,6 +45,7 @@ int hub__runtimes_load(hub *h)
         return OP_ESTORE;
     }
     if (lc.refused) log_warn("hub", "learned run times: %ld malformed rows skipped", lc.refused);
+    hub__runtimes_free(h);
     h->runtimes = lc.rt;
     return OP_OK;
 }
