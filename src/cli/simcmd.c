@@ -30,6 +30,8 @@ static void usage(FILE *out)
             "  --data DIR     the power data (default $OUTPOST_DATA, else ../shared/data/power)\n"
             "  --out DIR      write sim_summary.csv, sim_series.csv and sim_power.svg there\n"
             "  --no-defer     no job is deferrable (what waiting for cheaper power costs)\n"
+            "  --misstated    submitters misstate expected_s; adds outpost-learned, which plans\n"
+            "                 with run times learned from finished jobs\n"
             "  --quiet        no progress bar\n"
             "       outpost sim --verify [--help]: result verification rules against liars\n");
 }
@@ -53,6 +55,17 @@ static int parse_count(const char *text, const char *what, int64_t min, int64_t 
     return 0;
 }
 
+/* How the world's submitters misstated expected_s (--misstated). */
+static void report_misstatement(const sim_misstatement *m)
+{
+    printf("submitters' expected_s (--misstated): %.0f%% of jobs declare none; the others declare "
+           "%.2fx the actual run time at the median (%.0f%% below it, %.0f%% at 2x or more; "
+           "sigma of ln %.2f); %d programs; %.1f%% of jobs run longer than their deadline "
+           "allows\n\n",
+           100 * m->undeclared, m->median_ratio, 100 * m->under, 100 * m->over2, m->log_sigma,
+           m->programs, 100 * m->infeasible);
+}
+
 static void report(const sim_params *p, const sim_report *r)
 {
     const sim_strategy_report *q = r->strategy;
@@ -72,45 +85,56 @@ static void report(const sim_params *p, const sim_report *r)
            100 * r->offered_kwh[SIM_CLASS_POD] / (r->hardware_kwh[SIM_CLASS_POD] + 1e-9),
            100 * r->offered_kwh[SIM_CLASS_CAR] / (r->hardware_kwh[SIM_CLASS_CAR] + 1e-9),
            100 * r->offered_kwh[SIM_CLASS_DC] / (r->hardware_kwh[SIM_CLASS_DC] + 1e-9));
-    printf("%-46s %14s %14s %14s\n", "", sim_strategy_name(0), sim_strategy_name(1),
-           sim_strategy_name(2));
+    if (p->misstated) report_misstatement(&r->misstated);
+    printf("%-46s", "");
+    for (int k = 0; k < SIM_STRATEGIES; k++)
+        if (sim_strategy_active(p, k)) printf(" %15s", sim_strategy_name(k));
+    printf("\n");
 #define ROW(label, fmt, expr)                                                                      \
     do {                                                                                           \
         printf("%-46s", label);                                                                    \
         for (int k = 0; k < SIM_STRATEGIES; k++) {                                                 \
             const sim_strategy_report *x = &q[k];                                                  \
             (void)x;                                                                               \
-            printf(" " fmt, expr);                                                                 \
+            if (sim_strategy_active(p, k)) printf(" " fmt, expr);                                  \
         }                                                                                          \
         printf("\n");                                                                              \
     } while (0)
-    ROW("spare energy used within envelopes (MWh)", "%14.1f",
+    ROW("spare energy used within envelopes (MWh)", "%15.1f",
         (x->used_kwh[0] + x->used_kwh[1] + x->used_kwh[2]) / 1000);
-    ROW("  of the spare offered (%)", "%14.1f",
+    ROW("  of the spare offered (%)", "%15.1f",
         100 * (x->used_kwh[0] + x->used_kwh[1] + x->used_kwh[2]) / (offered > 0 ? offered : 1));
-    ROW("  of what eligible queued work could use (%)", "%14.1f",
+    ROW("  of what eligible queued work could use (%)", "%15.1f",
         100 * x->used_unit_s / (x->usable_unit_s > 0 ? x->usable_unit_s : 1));
-    ROW("envelope violations (site-s past reaction time)", "%14.0f", x->violation_site_s);
-    ROW("  over-envelope shed within reaction (site-s)", "%14.0f", x->within_reaction_site_s);
-    ROW("energy drawn above envelopes (kWh)", "%14.1f", x->over_kwh);
-    ROW("jobs completed", "%14ld", x->completed);
-    ROW("  by their deadline (% of all jobs)", "%14.1f",
+    ROW("envelope violations (site-s past reaction time)", "%15.0f", x->violation_site_s);
+    ROW("  over-envelope shed within reaction (site-s)", "%15.0f", x->within_reaction_site_s);
+    ROW("energy drawn above envelopes (kWh)", "%15.1f", x->over_kwh);
+    ROW("jobs completed", "%15ld", x->completed);
+    ROW("  by their deadline (% of all jobs)", "%15.1f",
         100.0 * (double)x->on_time / (double)(r->jobs ? r->jobs : 1));
-    ROW("dropped: deadline could no longer be met", "%14ld", x->dropped);
-    ROW("preemptions (envelope drops; checkpointed)", "%14ld", x->preempted);
-    ROW("jobs cut off by a car driving away", "%14ld", x->lost_on_departure);
-    ROW("wasted work (unit-hours redone)", "%14.0f", x->wasted_unit_h);
-    ROW("energy cost (EUR)", "%14.0f", x->cost_eur);
-    ROW("carbon (t CO2)", "%14.2f", x->carbon_kg / 1000);
-    ROW("  per MWh used (kg)", "%14.1f",
+    ROW("dropped: deadline could no longer be met", "%15ld", x->dropped);
+    ROW("deadlines missed (dropped, late, unfinished)", "%15ld", x->missed);
+    ROW("preemptions (envelope drops; checkpointed)", "%15ld", x->preempted);
+    ROW("jobs cut off by a car driving away", "%15ld", x->lost_on_departure);
+    ROW("wasted work (unit-hours redone)", "%15.0f", x->wasted_unit_h);
+    ROW("energy cost (EUR)", "%15.0f", x->cost_eur);
+    ROW("carbon (t CO2)", "%15.2f", x->carbon_kg / 1000);
+    ROW("  per MWh used (kg)", "%15.1f",
         x->carbon_kg /
             ((x->used_kwh[0] + x->used_kwh[1] + x->used_kwh[2] + x->over_kwh) / 1000 + 1e-9));
-    ROW("placements", "%14ld", x->placements);
-    ROW("placements per second (placement code)", "%14.0f",
+    ROW("placements", "%15ld", x->placements);
+    ROW("placements per second (placement code)", "%15.0f",
         x->place_s > 0 ? (double)x->placements / x->place_s : 0);
+    if (p->misstated) {
+        ROW("fresh starts planned with: declared", "%15ld", x->planned_declared);
+        ROW("  learned", "%15ld", x->planned_learned);
+        ROW("  nothing (no expected_s)", "%15ld", x->planned_unknown);
+        ROW("  mean |ln(planned / actual run time)|", "%15.2f", x->plan_log_error);
+    }
     printf("%-46s", "still queued / running at the end");
     for (int k = 0; k < SIM_STRATEGIES; k++)
-        printf(" %8ld/%5ld", q[k].queued_at_end, q[k].running_at_end);
+        if (sim_strategy_active(p, k))
+            printf(" %9ld/%5ld", q[k].queued_at_end, q[k].running_at_end);
     printf("\n");
 #undef ROW
     printf("\noutpost scheduler memory per site: %.0f bytes (sched_site %zu + index %.0f)\n",
@@ -125,8 +149,10 @@ static int write_summary(const char *dir, const sim_params *p, const sim_report 
     util_fmt(path, sizeof path, "%s/sim_summary.csv", dir);
     FILE *f = fopen(path, "w");
     if (!f) return OP_EIO;
-    fprintf(f, "metric,%s,%s,%s\n", sim_strategy_name(0), sim_strategy_name(1),
-            sim_strategy_name(2));
+    fprintf(f, "metric");
+    for (int k = 0; k < SIM_STRATEGIES; k++)
+        if (sim_strategy_active(p, k)) fprintf(f, ",%s", sim_strategy_name(k));
+    fprintf(f, "\n");
     const sim_strategy_report *q = r->strategy;
 #define LINE(name, expr)                                                                           \
     do {                                                                                           \
@@ -134,7 +160,7 @@ static int write_summary(const char *dir, const sim_params *p, const sim_report 
         for (int k = 0; k < SIM_STRATEGIES; k++) {                                                 \
             const sim_strategy_report *x = &q[k];                                                  \
             (void)x;                                                                               \
-            fprintf(f, ",%.6g", (double)(expr));                                                   \
+            if (sim_strategy_active(p, k)) fprintf(f, ",%.6g", (double)(expr));                    \
         }                                                                                          \
         fprintf(f, "\n");                                                                          \
     } while (0)
@@ -150,6 +176,7 @@ static int write_summary(const char *dir, const sim_params *p, const sim_report 
     LINE("completed", x->completed);
     LINE("on_time", x->on_time);
     LINE("dropped", x->dropped);
+    LINE("missed", x->missed);
     LINE("preempted", x->preempted);
     LINE("lost_on_departure", x->lost_on_departure);
     LINE("wasted_unit_h", x->wasted_unit_h);
@@ -157,9 +184,18 @@ static int write_summary(const char *dir, const sim_params *p, const sim_report 
     LINE("carbon_kg", x->carbon_kg);
     LINE("placements", x->placements);
     LINE("placements_per_s", x->place_s > 0 ? (double)x->placements / x->place_s : 0);
+    LINE("planned_declared", x->planned_declared);
+    LINE("planned_learned", x->planned_learned);
+    LINE("planned_unknown", x->planned_unknown);
+    LINE("plan_log_error", x->plan_log_error);
 #undef LINE
-    fprintf(f, "sites,%zu,%zu,%zu\nseed,%llu,%llu,%llu\n", p->sites, p->sites, p->sites,
-            (unsigned long long)p->seed, (unsigned long long)p->seed, (unsigned long long)p->seed);
+    fprintf(f, "sites");
+    for (int k = 0; k < SIM_STRATEGIES; k++)
+        if (sim_strategy_active(p, k)) fprintf(f, ",%zu", p->sites);
+    fprintf(f, "\nseed");
+    for (int k = 0; k < SIM_STRATEGIES; k++)
+        if (sim_strategy_active(p, k)) fprintf(f, ",%llu", (unsigned long long)p->seed);
+    fprintf(f, "\n");
     return fclose(f) == 0 ? OP_OK : OP_EIO;
 }
 
@@ -168,33 +204,37 @@ static const float *series_row(const sim_report *r, size_t step, int cls)
     return &r->series[(step * SIM_CLASSES + (size_t)cls) * (1 + SIM_STRATEGIES)];
 }
 
-static int write_series(const char *dir, const sim_report *r)
+static int write_series(const char *dir, const sim_params *p, const sim_report *r)
 {
     char path[1024];
     util_fmt(path, sizeof path, "%s/sim_series.csv", dir);
     FILE *f = fopen(path, "w");
     if (!f) return OP_EIO;
-    fprintf(f, "minute,class,offered_w,%s_w,%s_w,%s_w\n", sim_strategy_name(0),
-            sim_strategy_name(1), sim_strategy_name(2));
+    fprintf(f, "minute,class,offered_w");
+    for (int k = 0; k < SIM_STRATEGIES; k++)
+        if (sim_strategy_active(p, k)) fprintf(f, ",%s_w", sim_strategy_name(k));
+    fprintf(f, "\n");
     for (size_t s = 0; s < r->n_steps; s++)
         for (int c = 0; c < SIM_CLASSES; c++) {
             const float *v = series_row(r, s, c);
-            fprintf(f, "%.1f,%s,%.0f,%.0f,%.0f,%.0f\n", (double)s * r->step_s / 60.0,
-                    sim_class_name(c), v[0], v[1], v[2], v[3]);
+            fprintf(f, "%.1f,%s,%.0f", (double)s * r->step_s / 60.0, sim_class_name(c), v[0]);
+            for (int k = 0; k < SIM_STRATEGIES; k++)
+                if (sim_strategy_active(p, k)) fprintf(f, ",%.0f", v[1 + k]);
+            fprintf(f, "\n");
         }
     return fclose(f) == 0 ? OP_OK : OP_EIO;
 }
 
 /* Offered vs drawn power over the run, one panel per site class. */
-static int write_svg(const char *dir, const sim_report *r)
+static int write_svg(const char *dir, const sim_params *p, const sim_report *r)
 {
     char path[1024];
     util_fmt(path, sizeof path, "%s/sim_power.svg", dir);
     FILE *f = fopen(path, "w");
     if (!f) return OP_EIO;
     const int W = 900, H = 230, L = 70, R = 20, T = 30, B = 40;
-    static const char *colors[SIM_STRATEGIES] = {"#1a9850", "#f46d43", "#4575b4"};
-    static const char *dashes[SIM_STRATEGIES] = {"", "6,3", "2,2"};
+    static const char *colors[SIM_STRATEGIES] = {"#1a9850", "#f46d43", "#4575b4", "#762a83"};
+    static const char *dashes[SIM_STRATEGIES] = {"", "6,3", "2,2", "8,2,2,2"};
     fprintf(f,
             "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
             "font-family='sans-serif' font-size='12'>\n<rect width='100%%' height='100%%' "
@@ -230,6 +270,7 @@ static int write_svg(const char *dir, const sim_report *r)
             fprintf(f, " L%.1f,%.1f", X(s), Y(series_row(r, s, c)[0]));
         fprintf(f, " L%.1f,%.1f Z'/>\n", X(r->n_steps - 1), Y(0));
         for (int k = 0; k < SIM_STRATEGIES; k++) {
+            if (!sim_strategy_active(p, k)) continue;
             fprintf(f, "<path fill='none' stroke='%s' stroke-width='1.3' stroke-dasharray='%s' d='",
                     colors[k], dashes[k]);
             for (size_t s = 0; s < r->n_steps; s++)
@@ -245,11 +286,12 @@ static int write_svg(const char *dir, const sim_report *r)
             "spare power offered</text>\n",
             L, ly - 9, L + 18, ly);
     for (int k = 0; k < SIM_STRATEGIES; k++)
-        fprintf(f,
-                "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='%s' stroke-width='2' "
-                "stroke-dasharray='%s'/><text x='%d' y='%d'>%s (drawn)</text>\n",
-                L + 180 + k * 170, ly - 4, L + 200 + k * 170, ly - 4, colors[k], dashes[k],
-                L + 205 + k * 170, ly, sim_strategy_name(k));
+        if (sim_strategy_active(p, k))
+            fprintf(f,
+                    "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='%s' stroke-width='2' "
+                    "stroke-dasharray='%s'/><text x='%d' y='%d'>%s (drawn)</text>\n",
+                    L + 180 + k * 155, ly - 4, L + 200 + k * 155, ly - 4, colors[k], dashes[k],
+                    L + 205 + k * 155, ly, sim_strategy_name(k));
     fprintf(f, "</svg>\n");
     return fclose(f) == 0 ? OP_OK : OP_EIO;
 }
@@ -305,6 +347,9 @@ static int parse_option(int c, const char *arg, sim_params *p, const char **data
     case 'n':
         p->no_defer = 1;
         return 1;
+    case 'm':
+        p->misstated = 1;
+        return 1;
     }
     usage(stderr);
     return 0;
@@ -317,13 +362,19 @@ static int parse_option(int c, const char *arg, sim_params *p, const char **data
 static int parse_args(int argc, char **argv, sim_params *p, const char **data_dir,
                       const char **out_dir)
 {
-    static const struct option opts[] = {
-        {"sites", required_argument, 0, 's'},   {"jobs", required_argument, 0, 'j'},
-        {"days", required_argument, 0, 'd'},    {"seed", required_argument, 0, 'S'},
-        {"regions", required_argument, 0, 'r'}, {"step", required_argument, 0, 't'},
-        {"data", required_argument, 0, 'D'},    {"out", required_argument, 0, 'o'},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {"no-defer", no_argument, 0, 'n'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {{"sites", required_argument, 0, 's'},
+                                         {"jobs", required_argument, 0, 'j'},
+                                         {"days", required_argument, 0, 'd'},
+                                         {"seed", required_argument, 0, 'S'},
+                                         {"regions", required_argument, 0, 'r'},
+                                         {"step", required_argument, 0, 't'},
+                                         {"data", required_argument, 0, 'D'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"no-defer", no_argument, 0, 'n'},
+                                         {"misstated", no_argument, 0, 'm'},
+                                         {0, 0, 0, 0}};
     sim_params_default(p);
     p->now_s = mono_s;
     *data_dir = getenv("OUTPOST_DATA");
@@ -372,7 +423,7 @@ int simcmd_main(int argc, char **argv)
     exit_code = EXIT_OK;
     if (out_dir) {
         if (os_mkdir_p(out_dir) != OP_OK || write_summary(out_dir, &p, &r) != OP_OK ||
-            write_series(out_dir, &r) != OP_OK || write_svg(out_dir, &r) != OP_OK) {
+            write_series(out_dir, &p, &r) != OP_OK || write_svg(out_dir, &p, &r) != OP_OK) {
             fprintf(stderr, "sim: cannot write the files in %s\n", out_dir);
             exit_code = EXIT_FAILURE_RUNTIME;
         } else {

@@ -76,10 +76,17 @@ static int is_excluded(const sched_job *job, const char *id)
     return 0;
 }
 
-static int has_slack(const sched_job *job)
+static int has_slack(const sched_job *job, int64_t duration_ms)
 {
     return job->deadline_ms > 0 &&
-           job->deadline_ms - job->now_ms - job->duration_ms >= SCHED_DEFER_SLACK_MS;
+           job->deadline_ms - job->now_ms - duration_ms >= SCHED_DEFER_SLACK_MS;
+}
+
+/* The run time the job plans with on site s (its own when the caller knows it). */
+static int64_t duration_on(const sched_site *s, const sched_job *job)
+{
+    int64_t d = job->duration_on ? job->duration_on(job->duration_ctx, s) : 0;
+    return d > 0 ? d : job->duration_ms;
 }
 
 /* The detail text only when asked for: formatting numbers costs more than the whole check. */
@@ -122,21 +129,22 @@ int sched_filter(const sched_site *s, const sched_job *job, char *detail, size_t
         DETAIL(" (%.0f W < %.0f W needed)", s->headroom_watts, need);
         return SCHED_WHY_POWER;
     }
-    if (s->stay_until_ms > 0 && job->now_ms + job->duration_ms > s->stay_until_ms) {
+    int64_t duration_ms = duration_on(s, job);
+    if (s->stay_until_ms > 0 && job->now_ms + duration_ms > s->stay_until_ms) {
         DETAIL(" (in %lld s; the job needs %lld s)",
                (long long)((s->stay_until_ms - job->now_ms) / 1000),
-               (long long)(job->duration_ms / 1000));
+               (long long)(duration_ms / 1000));
         return SCHED_WHY_LEAVES;
     }
-    if (s->has_forecast && job->duration_ms > 0) {
-        int k = sched_horizon_for(job->duration_ms);
+    if (s->has_forecast && duration_ms > 0) {
+        int k = sched_horizon_for(duration_ms);
         if (s->horizon_watts[k] < need) {
             DETAIL(" (%.0f W over the next %lld min < %.0f W)", (double)s->horizon_watts[k],
                    (long long)(sched_horizon_ms[k] / 60000), need);
             return SCHED_WHY_FORECAST;
         }
     }
-    if (job->deferrable && s->grid_rank > SCHED_DEFER_RANK && has_slack(job)) {
+    if (job->deferrable && s->grid_rank > SCHED_DEFER_RANK && has_slack(job, duration_ms)) {
         DETAIL(" (rank %.2f)", s->grid_rank);
         return SCHED_WHY_DEARER;
     }
@@ -526,7 +534,7 @@ static void place_private(sched_fleet *f, const sched_job *job, sched_decision *
 static int rank_groups(const sched_fleet *f, const sched_job *job, int k, int c, int *cand,
                        sched_decision *out, int *could_ever, int *class_present)
 {
-    int deferring = job->deferrable && has_slack(job);
+    int deferring = job->deferrable && has_slack(job, job->duration_ms);
     double cand_score[N_CLASSES * SCHED_MAX_REGIONS];
     int n_cand = 0;
     for (int ci = 0; ci < N_CLASSES; ci++) {
@@ -661,8 +669,8 @@ int sched_fleet_place_batch(sched_fleet *f, const sched_job *jobs, size_t n, sch
     *placed = 0;
     for (size_t j = 0; j < n; j++) {
         const sched_job *job = &jobs[j];
-        int memo = !job->excluded && !job->allowed && !job->site_private && job->cores >= 1 &&
-                   job->cores <= SLOT_MAX && !deadline_missed(job);
+        int memo = !job->excluded && !job->allowed && !job->duration_on && !job->site_private &&
+                   job->cores >= 1 && job->cores <= SLOT_MAX && !deadline_missed(job);
         size_t key = 0;
         if (memo) {
             int k = job->duration_ms > 0 ? sched_horizon_for(job->duration_ms) : 0;
@@ -670,7 +678,7 @@ int sched_fleet_place_batch(sched_fleet *f, const sched_job *jobs, size_t n, sch
                         SCHED_HORIZONS +
                     (size_t)k) *
                    2) +
-                  (size_t)(job->deferrable && has_slack(job));
+                  (size_t)(job->deferrable && has_slack(job, job->duration_ms));
             if (full[key / 64] & (1ULL << (key % 64))) {
                 memset(&out[j], 0, sizeof out[j]);
                 out[j].outcome = SCHED_WAIT;

@@ -104,6 +104,15 @@ typedef struct sched_job {
     const char *model;
     int (*holds)(void *ctx, const sched_site *site);
     void *holds_ctx;
+    /*
+     * Optional: the run time to plan with on one site (learned per site or
+     * class, core/runtime), for its departure, forecast and deferral checks;
+     * NULL, or 0 from it: duration_ms. duration_ms still decides the
+     * deadline and the index's horizon, so it should be the shortest
+     * credible run time.
+     */
+    int64_t (*duration_on)(void *ctx, const sched_site *site);
+    void *duration_ctx;
 } sched_job;
 
 #define SCHED_MODEL_BONUS 0.3

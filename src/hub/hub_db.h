@@ -13,7 +13,8 @@
  * local_jobs, job_events, op_nonces, op_floors, op_answers, trust (and
  * audit_entries, owned by io/auditlog on the same store). hub_db_verify.c
  * holds what result verification stores (trust records, a job's replicas),
- * hub_db_claims.c what the capacity checks store.
+ * hub_db_claims.c what the capacity checks store, hub_db_runtimes.c the
+ * learned run times (table runtimes, made by hubdb__runtimes_schema).
  *
  * Every operation returns OP_OK or OP_ESTORE (the store logs SQLite's
  * message), and OP_ENOTFOUND or OP_ENOMEM where its comment says so. Strings
@@ -22,6 +23,7 @@
 #ifndef OUTPOST_HUB_DB_H
 #define OUTPOST_HUB_DB_H
 
+#include "core/runtime.h"
 #include "core/verify.h"
 #include "io/auditlog.h"
 
@@ -328,6 +330,28 @@ int hubdb_job_await_replica(hubdb *db, int64_t job_id, int state, const char *re
                             const char *owners, int64_t more_attempts);
 /* *placed 1 if the job's attempt was placed on (or run locally by) site. */
 int hubdb_attempt_was_on(hubdb *db, int64_t job_id, int64_t attempt, const char *site, int *placed);
+
+/* ---------- learned run times (hub_db_runtimes.c) ---------- */
+
+/* The run time table's rows (core/runtime): calls fn for each, oldest learned first. */
+int hubdb_runtimes_each(hubdb *db, int (*fn)(void *ctx, const runtime_row *row), void *ctx);
+/* Stores (replacing) one row. */
+int hubdb_runtime_put(hubdb *db, const runtime_row *row);
+/* Forgets one row (the table evicted it). */
+int hubdb_runtime_forget(hubdb *db, uint64_t key);
+
+/* What the hub knows of one finished attempt's run, for learning its run time. */
+typedef struct hubdb_run_facts {
+    char kind[32];
+    char program[RUNTIME_LABEL_MAX]; /* argv[0] of an exec job, "" otherwise */
+    int64_t expected_ms;             /* declared, 0: none */
+    int64_t placed_ms;               /* the attempt's placement on the hub's clock, 0: none */
+    int resumed;                     /* it started from a checkpoint of an earlier attempt */
+    int local;                       /* a site ran it on its own: the hub did not see it run */
+} hubdb_run_facts;
+
+/* The facts of (job, attempt). OP_ENOTFOUND when there is no such job. */
+int hubdb_run_facts_get(hubdb *db, int64_t job_id, int64_t attempt, hubdb_run_facts *out);
 
 /* ---------- operator views (JSON added to the caller's objects) ---------- */
 

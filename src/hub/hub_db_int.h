@@ -11,4 +11,7 @@ struct hubdb {
     store *st;
 };
 
+/* hub_db_runtimes.c: its table, made when missing (hubdb_open). OP_ESTORE. */
+int hubdb__runtimes_schema(hubdb *db);
+
 #endif

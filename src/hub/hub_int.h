@@ -13,6 +13,7 @@
  *   heartbeat.c  heartbeats, power views, sites lost, departed and back, leases
  *   jobs.c       job state changes shared by the others (taken back, released, told)
  *   place.c      the placement pass
+ *   runtimes.c   learned run times: learned from results, used by placement
  *   results.c    results, checkpoints, jobs a site ran on its own
  *   verifying.c  results from untrusted classes: replicas, quorum, trust
  *   probe.c      claims checked: the capacity probe, its verdicts, quarantine
@@ -40,6 +41,7 @@
 #include "core/jobspec.h"
 #include "core/policy.h"
 #include "core/probe.h"
+#include "core/runtime.h"
 #include "core/sched.h"
 #include "core/verify.h"
 #include "hub/hub_db.h"
@@ -58,6 +60,7 @@
 #define HUB_MAX_OPERATORS 64
 #define HUB_PLACE_BATCH 512                 /* queued jobs decided per placement pass */
 #define HUB_OFFER_BATCH_BYTES (1024 * 1024) /* one iteration's offers to one site */
+#define HUB_RUNTIMES_CAPACITY 4096          /* learned run time keys kept (runtimes.c) */
 /* a hello or heartbeat's payload bound plus room for its topic and signature properties */
 #define HUB_BEAT_MAX_PACKET (PROTO_SMALL_BYTES + 4096)
 
@@ -228,6 +231,7 @@ typedef struct hub {
     struct hub_serving *serving; /* models_serve.c */
     int artifact_peers;
     int64_t artifact_hub_streams;
+    runtime *runtimes; /* runtimes.c: learned run times, as stored in hub.db; NULL: none */
 } hub;
 
 /* ---------- main.c: life of a hub ---------- */
@@ -403,6 +407,65 @@ typedef struct hub__policy_ctx {
 int hub__policy_allows(void *ctx, const sched_site *site, char *why, size_t why_len);
 /* Decides up to HUB_PLACE_BATCH queued jobs: placed (offer queued), failed, or still waiting. */
 void hub__place_pass(hub *h);
+
+/* ---------- runtimes.c ---------- */
+
+/*
+ * The learned run times from hub.db (hub__open_store): a table of
+ * HUB_RUNTIMES_CAPACITY keys; rows it refuses are skipped and logged.
+ * OP_OK (without a table when out of memory: nothing is learned), OP_ESTORE.
+ */
+int hub__runtimes_load(hub *h);
+void hub__runtimes_free(hub *h);
+/*
+ * After a rolled-back batch: what it learned is forgotten with it (read
+ * again from hub.db; if that fails too, the table in memory is kept).
+ */
+void hub__runtimes_rollback(hub *h);
+/*
+ * A job's attempt succeeded on site_id (hub__finish): its run time, on the
+ * hub's clock from the attempt's placement to now, is learned
+ * with its kind, program, the site and its class and the declared
+ * expected_s. Not learned: jobs a site ran on its own and attempts that
+ * resumed from a checkpoint (the hub saw only part of the run). OP_ESTORE.
+ */
+int hub__runtimes_learn(hub *h, int64_t job_id, int64_t attempt, const char *site_id);
+/* One observation learned and its rows stored (hub__runtimes_learn; tests). OP_ESTORE. */
+int hub__runtimes_observe(hub *h, const runtime_obs *obs);
+
+/* What placement knows of one queued job's run time (hub__runtimes_plan fills it). */
+typedef struct hub__runtime_plan {
+    const runtime *rt;
+    char kind[32];
+    char program[RUNTIME_LABEL_MAX];
+    int64_t declared_ms;
+    runtime_stats ratio; /* actual / declared, when known well enough */
+    int have_ratio;
+    uint32_t program_runs;
+    runtime_estimate overall;     /* the program's, on any site */
+    runtime_estimate by_class[3]; /* on a pod, a car, a data center (CLASS_* bit order) */
+    int learned;                  /* some class plans with a learned run time */
+    unsigned class_mask;          /* the classes the job may run on */
+} hub__runtime_plan;
+
+/*
+ * Sets job's run time from what was learned (q: the queued row): where the
+ * job declared none or a poor one, job->duration_ms becomes the shortest
+ * credible run time over its classes (the learned median, or the declared
+ * value when shorter: a prediction alone never makes a declared job's
+ * deadline impossible) and job->duration_on plans each site with its own
+ * (site, then class, then program; the 80th percentile). plan must outlive
+ * the placement. Unchanged when nothing was learned.
+ */
+void hub__runtimes_plan(hub *h, const hubdb_queued *q, sched_job *job, hub__runtime_plan *plan);
+/*
+ * Appends what the decision planned with to *explanation (malloc'd; kept
+ * when it cannot grow): on site (the winner) or, with NULL, on the one
+ * class the job may use, else for the program anywhere. Nothing when the
+ * job planned with its declared value.
+ */
+void hub__runtimes_explain(const hub__runtime_plan *plan, const sched_site *site,
+                           char **explanation);
 
 /* ---------- results.c ---------- */
 

@@ -90,6 +90,7 @@ static void roll_back(hub *h)
     if (hub__reload_reservations(h) != OP_OK)
         log_error("hub", "cannot re-read the sites' reservations after a rollback");
     hub__probe_rollback(h);
+    hub__runtimes_rollback(h);
     hub__fail_outgoing(h, "the hub could not store this request (is its disk full? see its "
                           "log); nothing of it was applied: retry later");
     memset(&h->tx_counted, 0, sizeof h->tx_counted);

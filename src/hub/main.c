@@ -79,6 +79,7 @@ void hub__free(hub *h)
     hubdb_close(h->db);
     hub__probe_free(h);
     hub__models_free(h);
+    hub__runtimes_free(h);
     ident_wipe(&h->identity);
     for (size_t i = 0; i < h->n_sites; i++)
         cJSON_Delete(h->sites[i].messages);
@@ -182,6 +183,7 @@ int hub__open_store(hub *h, const char *path, int synchronous_full)
     int rc = hubdb_open(path, synchronous_full, &h->db);
     if (rc == OP_OK) rc = hub__load_sites(h);
     if (rc == OP_OK) rc = hub__verify_load(h);
+    if (rc == OP_OK) rc = hub__runtimes_load(h);
     if (rc == OP_OK) rc = hubdb_attach_audit(h->db, &h->audit);
     if (rc == OP_OK) h->head_size = h->head_size_committed = auditlog_size(h->audit);
     return rc;

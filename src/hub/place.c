@@ -179,10 +179,14 @@ static int decide(void *ctx, const hubdb_queued *q)
         job.allowed = hub__policy_allows;
         job.allowed_ctx = &pc;
     }
+    hub__runtime_plan run_time; /* a learned run time where the declared one is missing or poor */
+    hub__runtimes_plan(h, q, &job, &run_time);
     sched_decision d;
     if ((p->index ? sched_fleet_place(p->index, &job, 1, &d)
                   : sched_place(p->view, h->n_sites, &job, &d)) != OP_OK)
         return 1;
+    hub__runtimes_explain(&run_time, d.outcome == SCHED_PLACED ? &p->view[d.site_index] : NULL,
+                          &d.explanation);
     if (d.outcome == SCHED_IMPOSSIBLE)
         jobstate_next(JOB_QUEUED, q->attempt, q->max_attempts, JOB_EV_IMPOSSIBLE, &next);
     else if (d.outcome == SCHED_WAIT)

@@ -81,7 +81,7 @@ int hub__finish(hub *h, int64_t job_id, int64_t attempt, const char *site_id, in
     hub__job_event(h, job_id, attempt, site_id, jobstate_name(state), reason);
     hub__notify_terminal(h, job_id, state);
     h->tx_counted.results_applied++;
-    return OP_OK;
+    return state == JOB_SUCCEEDED ? hub__runtimes_learn(h, job_id, attempt, site_id) : OP_OK;
 }
 
 /* The item's fields; OP_EINVAL (counted as malformed) without a job and an attempt. */

@@ -15,12 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *strategy_names[SIM_STRATEGIES] = {"outpost", "least-loaded", "first-fit"};
+static const char *strategy_names[SIM_STRATEGIES] = {"outpost", "least-loaded", "first-fit",
+                                                     "outpost-learned"};
 static const char *class_names[SIM_CLASSES] = {"pod", "car", "dc"};
 
 const char *sim_strategy_name(int strategy)
 {
     return strategy >= 0 && strategy < SIM_STRATEGIES ? strategy_names[strategy] : "?";
+}
+
+int sim_strategy_active(const sim_params *p, int strategy)
+{
+    return strategy >= 0 && strategy < SIM_STRATEGIES &&
+           (strategy != SIM_OUTPOST_LEARNED || p->misstated);
 }
 
 const char *sim_class_name(int cls)
@@ -123,6 +130,7 @@ static int car_left(sim_loop *L, size_t i, int32_t now)
 {
     for (int k = 0; k < SIM_STRATEGIES; k++) {
         strategy_state *st = &L->strat[k];
+        if (!st->on) continue;
         while (st->tail[i] >= 0) {
             st->rep.lost_on_departure++;
             int rc = sim__stop_job(&L->w, st, st->tail[i], now, 0);
@@ -163,6 +171,7 @@ static void complete_jobs(const world *w, strategy_state *st, int step, int32_t 
         sim_job_run *r = &st->run[jid];
         if (r->state == SIM_JOB_RUNNING && r->end_s <= now &&
             (int)ceil((double)r->end_s / w->p->step_s) + w->warm_steps == step) {
+            sim__learn(w, st, jid, (size_t)r->site);
             sim__unlink_job(w, st, jid);
             r->state = SIM_JOB_DONE;
             st->rep.completed++;
@@ -175,7 +184,7 @@ static void complete_jobs(const world *w, strategy_state *st, int step, int32_t 
 /* Outpost's sites shed their newest jobs (they checkpoint) until under the envelope. */
 static int enforce_envelopes(const world *w, strategy_state *st, int32_t now)
 {
-    if (st->strategy != SIM_OUTPOST) return OP_OK;
+    if (!sim__is_outpost(st)) return OP_OK;
     for (size_t i = 0; i < w->n; i++) {
         if (st->draw[i] <= w->env[i] + 0.01f) continue;
         st->rep.within_reaction_site_s += w->p->reaction_s;
@@ -193,7 +202,7 @@ static int enforce_envelopes(const world *w, strategy_state *st, int32_t now)
 static void refresh_views(sim_loop *L, strategy_state *st, int step, int32_t now, int forecast_tick)
 {
     const world *w = &L->w;
-    int outpost = st->strategy == SIM_OUTPOST;
+    int outpost = sim__is_outpost(st);
     for (size_t i = 0; i < w->n; i++) {
         int alive = L->was_alive[i];
         double *hz = &L->hz[i * SCHED_HORIZONS];
@@ -232,7 +241,7 @@ static void account(const world *w, strategy_state *st, int step, float *series_
         double over = draw - within;
         if (over > 0.01) {
             st->rep.over_kwh += over * dt / 3.6e6;
-            if (st->strategy != SIM_OUTPOST) st->rep.violation_site_s += dt;
+            if (!sim__is_outpost(st)) st->rep.violation_site_s += dt;
         }
         used_units += within / w->wpc[i];
         size_t k = (size_t)step * (size_t)w->p->regions + w->region[i];
@@ -283,8 +292,8 @@ static int run_step(sim_loop *L, int step)
     while (arrived_to < w->n_jobs && w->jobs[arrived_to].arrival_s <= now)
         arrived_to++;
     for (int k = 0; k < SIM_STRATEGIES; k++)
-        if ((rc = step_strategy(L, &L->strat[k], step, now, forecast_tick, arrived_to, row,
-                                &offer)) != OP_OK)
+        if (L->strat[k].on && (rc = step_strategy(L, &L->strat[k], step, now, forecast_tick,
+                                                  arrived_to, row, &offer)) != OP_OK)
             return rc;
     L->next_job = arrived_to;
     return OP_OK;
@@ -297,8 +306,11 @@ static int loop_setup(sim_loop *L, const simdata *data)
     sim_report *out = L->out;
     int rc = sim__world_build(&L->w, data, p);
     if (rc != OP_OK) return rc;
-    for (int k = 0; k < SIM_STRATEGIES; k++)
+    for (int k = 0; k < SIM_STRATEGIES; k++) {
+        if (!sim_strategy_active(p, k)) continue;
         if ((rc = sim__strategy_init(&L->w, &L->strat[k], k)) != OP_OK) return rc;
+        L->strat[k].on = 1;
+    }
     out->n_steps = (size_t)(L->w.steps - L->w.warm_steps);
     out->step_s = p->step_s;
     out->jobs = L->w.n_jobs;
@@ -321,6 +333,28 @@ static void loop_clear(sim_loop *L)
     sim__world_clear(&L->w);
 }
 
+/*
+ * A strategy's figures at the end: what is still queued or running, the
+ * deadlines missed (dropped, or passed within the run late or not done),
+ * and the mean error of the run times its fresh starts were planned with.
+ */
+static void finish_report(const world *w, const strategy_state *st, sim_strategy_report *rep)
+{
+    *rep = st->rep;
+    rep->queued_at_end = (long)st->n_queue;
+    int32_t end = end_time(w);
+    for (size_t j = 0; j < w->n_jobs; j++) {
+        const sim_job_run *r = &st->run[j];
+        rep->running_at_end += r->state == SIM_JOB_RUNNING;
+        if (r->state == SIM_JOB_DROPPED ||
+            (w->jobs[j].deadline_s <= end &&
+             !(r->state == SIM_JOB_DONE && r->end_s <= w->jobs[j].deadline_s)))
+            rep->missed++;
+    }
+    long planned = rep->planned_declared + rep->planned_learned;
+    rep->plan_log_error = planned ? st->plan_error_sum / (double)planned : 0;
+}
+
 int sim_run(const simdata *data, const sim_params *p, sim_report *out, char *err, size_t err_len)
 {
     memset(out, 0, sizeof *out);
@@ -338,13 +372,9 @@ int sim_run(const simdata *data, const sim_params *p, sim_report *out, char *err
             p->progress(p->progress_ctx, (double)(step - L.w.warm_steps + 1) / (double)out->n_steps,
                         "simulating");
     }
-    for (int k = 0; k < SIM_STRATEGIES; k++) {
-        strategy_state *st = &L.strat[k];
-        st->rep.queued_at_end = (long)st->n_queue;
-        for (size_t j = 0; j < L.w.n_jobs; j++)
-            st->rep.running_at_end += st->run[j].state == SIM_JOB_RUNNING;
-        out->strategy[k] = st->rep;
-    }
+    for (int k = 0; k < SIM_STRATEGIES; k++)
+        if (L.strat[k].on) finish_report(&L.w, &L.strat[k], &out->strategy[k]);
+    out->misstated = L.w.mis;
     out->sched_bytes_per_site = (double)sizeof(sched_site) + (double)sched_fleet_bytes_per_site();
     out->wall_s = clock_s(p) - wall0;
 out:

@@ -6,17 +6,22 @@
  *   sim_strategy.c  one placement strategy's run state: running jobs, the
  *                   queue, the completion wheel, and placement (Outpost's
  *                   scheduler or a baseline);
- *   sim.c           the step loop that runs the strategies side by side.
+ *   sim.c           the step loop that runs the strategies side by side;
+ *   sim_misstate.c  submitters' misstated run times and the learned ones
+ *                   (outpost-learned).
  * Pure, like sim.h. The constants are those of docs/simulator.md.
  */
 #ifndef OUTPOST_SIM_INT_H
 #define OUTPOST_SIM_INT_H
 
+#include "base/util.h"
 #include "core/power.h"
+#include "core/runtime.h"
 #include "core/sched.h"
 #include "sim/sim.h"
 #include "sim/simdata.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +43,31 @@
 #define SIGNAL_START_DAY 18414 /* 2020-06-01: carbon series (2020) */
 #define PRICE_START_DAY 16953  /* 2016-06-01: the NL price series (2016) */
 
+/* ---------- misstated run times (sim_misstate.c, docs/simulator.md) ---------- */
+
+#define MIS_PROGRAMS 500        /* programs the jobs run; popularity Zipf (s = 1) */
+#define MIS_UNDECLARED 0.2      /* share of jobs submitted without expected_s */
+#define MIS_FACTOR_MEDIAN 2.5   /* a program's submitter declares this many times its typical run */
+#define MIS_FACTOR_SIGMA 0.7    /* ln spread of that factor over programs (about 10% under) */
+#define MIS_RUN_SIGMA 0.45      /* ln spread of one program's runs: NYC taxi trips around a plan */
+#define MIS_LEARN_CAPACITY 4096 /* outpost-learned's table: the hub's size */
+
+/* ---------- random numbers (util_splitmix64: seeded, reproducible) ---------- */
+
+static inline double sim__uniform(uint64_t *s)
+{
+    return (double)(util_splitmix64(s) >> 11) / 9007199254740992.0;
+}
+static inline double sim__normal(uint64_t *s)
+{
+    double u = sim__uniform(s), v = sim__uniform(s);
+    return sqrt(-2.0 * log(u > 1e-300 ? u : 1e-300)) * cos(2 * M_PI * v);
+}
+static inline uint32_t sim__below(uint64_t *s, uint32_t n)
+{
+    return (uint32_t)(sim__uniform(s) * n);
+}
+
 /* ---------- the world ---------- */
 
 typedef struct car_day {
@@ -49,11 +79,16 @@ typedef struct pod_event {
     float delta_watts;
 } pod_event;
 
-/* A generated job: when it comes, what it needs, where it may run. */
+/*
+ * A generated job: when it comes, what it needs, where it may run. est_s is
+ * its declared expected_s (with misstated, 0 when it declared none); work_s
+ * how long it really runs.
+ */
 typedef struct sim_job {
     int32_t arrival_s, deadline_s, est_s, work_s;
     int32_t origin; /* site index for site-private jobs, else -1 */
     uint8_t cores, mask, deferrable, origin_region;
+    uint16_t program; /* misstated: the program it runs (0 .. MIS_PROGRAMS-1) */
 } sim_job;
 
 typedef struct world {
@@ -75,6 +110,7 @@ typedef struct world {
     size_t n_jobs;
     float *rank, *price, *carbon; /* per step x region */
     char **ids;
+    sim_misstatement mis; /* with misstated: how the jobs' expected_s are off */
 } world;
 
 static inline int64_t ms(int32_t s)
@@ -92,6 +128,12 @@ static inline int32_t step_time(const world *w, int step)
 static inline double clock_s(const sim_params *p)
 {
     return p->now_s ? p->now_s() : 0;
+}
+
+/* The simulated time the run ends at (the last step's end). */
+static inline int32_t end_time(const world *w)
+{
+    return step_time(w, w->steps - 1) + w->p->step_s;
 }
 
 /*
@@ -120,8 +162,16 @@ typedef struct sim_job_run {
     uint8_t state;      /* SIM_JOB_* */
 } sim_job_run;
 
+/* outpost-learned: what one program's runs taught, read once per step. */
+typedef struct sim_learned {
+    int32_t stamp; /* the step time it was read at, INT32_MIN never */
+    uint8_t have_learned, have_ratio;
+    runtime_stats learned, ratio;
+} sim_learned;
+
 typedef struct strategy_state {
-    int strategy; /* SIM_OUTPOST, SIM_LEAST_LOADED, SIM_FIRST_FIT */
+    int strategy; /* SIM_OUTPOST, SIM_LEAST_LOADED, SIM_FIRST_FIT, SIM_OUTPOST_LEARNED */
+    int on;       /* it runs (sim_strategy_active) */
     sched_site *view;
     sched_fleet *fleet; /* outpost */
     int32_t *tree;      /* baselines: max free cores per class, segment trees */
@@ -136,8 +186,18 @@ typedef struct strategy_state {
     int32_t (*entry)[2]; /* (job, next entry); a restarted job gets a new entry */
     size_t n_entry, cap_entry;
     double demand_units[8]; /* outstanding job cores per class mask */
+    runtime *rt;            /* outpost-learned: run times learned from finished jobs */
+    sim_learned *learned;   /* per program */
+    uint64_t (*keys)[2];    /* per program: its PROGRAM and RATIO keys */
+    double plan_error_sum;  /* |ln(planned / actual)| over fresh starts with a plan */
     sim_strategy_report rep;
 } strategy_state;
+
+/* Outpost's placer and its sites' enforcement: outpost and outpost-learned. */
+static inline int sim__is_outpost(const strategy_state *st)
+{
+    return st->strategy == SIM_OUTPOST || st->strategy == SIM_OUTPOST_LEARNED;
+}
 
 /* Allocates st for strategy over w. OP_OK or OP_ENOMEM (release with sim__strategy_clear). */
 int sim__strategy_init(const world *w, strategy_state *st, int strategy);
@@ -157,5 +217,30 @@ void sim__refresh_view(const world *w, strategy_state *st, size_t i, const doubl
                        int32_t stay_until, int alive, int step);
 /* Places what it can from the queue, in arrival order. OP_OK or OP_ENOMEM. */
 int sim__place_queue(const world *w, strategy_state *st, int32_t now_s);
+
+/* ---------- sim_misstate.c ---------- */
+
+/*
+ * With misstated: each job runs one of MIS_PROGRAMS programs, whose
+ * submitter declares a program-wide factor times its typical run time (or
+ * nothing), and whose runs vary around that typical time; deadlines follow
+ * what the submitter believes. Replaces the jobs' est_s, work_s and
+ * deadline_s from a random stream of its own (the rest of the world is the
+ * same as without), and fills w->mis. OP_OK or OP_ENOMEM.
+ */
+int sim__misstate_jobs(world *w);
+/* outpost-learned's table and per-program cache (st->rt...). OP_OK or OP_ENOMEM. */
+int sim__learned_init(strategy_state *st);
+void sim__learned_clear(strategy_state *st);
+/* A job that ran whole (never stopped) finished on site: its run time is learned. */
+void sim__learn(const world *w, strategy_state *st, int32_t jid, size_t site);
+/*
+ * The run time, left after its work done, that st plans job jid with
+ * (*plan_s, at least 60 s) and the shortest it believes (*least_s: its
+ * deadline is judged with it). Returns 1 when learned, 0 when declared (or
+ * unknown: est_s 0).
+ */
+int sim__planned(const world *w, strategy_state *st, int32_t jid, int32_t now_s, int32_t *plan_s,
+                 int32_t *least_s);
 
 #endif

@@ -80,7 +80,7 @@ static int start_job(const world *w, strategy_state *st, int32_t jid, size_t sit
     r->start_s = now_s;
     r->end_s = now_s + (s->work_s - r->done_s);
     sched_job j = job_view(w, s, now_s, s->est_s - r->done_s);
-    if (st->strategy == SIM_OUTPOST)
+    if (sim__is_outpost(st))
         sched_fleet_reserve(st->fleet, site, &j);
     else
         sched_reserve(&st->view[site], &j);
@@ -107,7 +107,7 @@ static int start_job(const world *w, strategy_state *st, int32_t jid, size_t sit
         st->wheel[end_step] = (int32_t)st->n_entry++;
     }
     st->attempts[site]++;
-    if (st->strategy != SIM_OUTPOST) refresh_baseline(st, w, site);
+    if (!sim__is_outpost(st)) refresh_baseline(st, w, site);
     return OP_OK;
 }
 
@@ -125,13 +125,13 @@ void sim__unlink_job(const world *w, strategy_state *st, int32_t jid)
     else
         st->tail[site] = r->prev;
     sched_job j = job_view(w, s, 0, 0);
-    if (st->strategy == SIM_OUTPOST)
+    if (sim__is_outpost(st))
         sched_fleet_release(st->fleet, site, &j);
     else
         sched_release(&st->view[site], &j);
     st->draw[site] -= (float)(s->cores * w->wpc[site]);
     if (st->draw[site] < 0.01f) st->draw[site] = 0;
-    if (st->strategy != SIM_OUTPOST) refresh_baseline(st, w, site);
+    if (!sim__is_outpost(st)) refresh_baseline(st, w, site);
 }
 
 int sim__push_queue(strategy_state *st, int32_t jid)
@@ -157,9 +157,8 @@ int sim__stop_job(const world *w, strategy_state *st, int32_t jid, int32_t now_s
     sim_job_run *r = &st->run[jid];
     const sim_job *s = &w->jobs[jid];
     int32_t elapsed = now_s - r->start_s;
-    int32_t every = st->strategy == SIM_OUTPOST && w->cls[r->site] == SIM_CLASS_CAR
-                        ? CAR_CHECKPOINT_S
-                        : CHECKPOINT_S;
+    int32_t every =
+        sim__is_outpost(st) && w->cls[r->site] == SIM_CLASS_CAR ? CAR_CHECKPOINT_S : CHECKPOINT_S;
     int32_t kept = graceful ? elapsed : (elapsed / every) * every;
     st->rep.wasted_unit_h += (double)(elapsed - kept) * s->cores / 3600.0;
     r->done_s += kept;
@@ -186,6 +185,7 @@ void sim__strategy_clear(strategy_state *st)
     free(st->queue);
     free(st->wheel);
     free(st->entry);
+    sim__learned_clear(st);
     memset(st, 0, sizeof *st);
 }
 
@@ -218,7 +218,8 @@ int sim__strategy_init(const world *w, strategy_state *st, int strategy)
         st->wheel[s] = -1;
     for (size_t j = 0; j < w->n_jobs; j++)
         st->run[j] = (sim_job_run){.site = -1, .next = -1, .prev = -1};
-    if (st->strategy == SIM_OUTPOST) {
+    if (st->strategy == SIM_OUTPOST_LEARNED && sim__learned_init(st) != OP_OK) return OP_ENOMEM;
+    if (sim__is_outpost(st)) {
         st->fleet = sched_fleet_new(st->view, w->n);
         if (!st->fleet) return OP_ENOMEM;
     } else {
@@ -246,7 +247,7 @@ void sim__refresh_view(const world *w, strategy_state *st, size_t i, const doubl
 {
     sched_site *v = &st->view[i];
     v->alive = alive;
-    if (st->strategy != SIM_OUTPOST) {
+    if (!sim__is_outpost(st)) {
         v->headroom_watts = 1e12;
         refresh_baseline(st, w, i);
         return;
@@ -292,6 +293,43 @@ static int32_t baseline_site(const world *w, const strategy_state *st, const sim
     return best;
 }
 
+/* sched_job.duration_on for outpost-learned: the learned plan, the same on every site. */
+static int64_t planned_everywhere(void *ctx, const sched_site *site)
+{
+    (void)site;
+    return *(const int64_t *)ctx;
+}
+
+/* A fresh start (no work done before): what its run time was planned with, and how far off. */
+static void count_plan(strategy_state *st, const sim_job *s, int learned, int32_t plan_s)
+{
+    if (!learned && s->est_s <= 0) {
+        st->rep.planned_unknown++;
+        return;
+    }
+    if (learned)
+        st->rep.planned_learned++;
+    else
+        st->rep.planned_declared++;
+    st->plan_error_sum += fabs(log((double)plan_s / s->work_s));
+}
+
+/* Outpost's placer for one job: the site, or -1. OP_ENOMEM as -2. */
+static int32_t outpost_site(const world *w, strategy_state *st, const sim_job *s, int32_t now_s,
+                            int learned, int32_t plan_s, int32_t least_s)
+{
+    /* learned: the deadline judged with the shortest credible run time, sites with the plan */
+    int64_t plan_ms = ms(plan_s);
+    sched_job j = job_view(w, s, now_s, learned ? least_s : plan_s);
+    if (learned) {
+        j.duration_on = planned_everywhere;
+        j.duration_ctx = &plan_ms;
+    }
+    sched_decision d;
+    if (sched_fleet_place(st->fleet, &j, 0, &d) != OP_OK) return -2;
+    return d.outcome == SCHED_PLACED ? d.site_index : -1;
+}
+
 int sim__place_queue(const world *w, strategy_state *st, int32_t now_s)
 {
     /* a key that failed this step fails again for the same (mask, cores, horizon, deferring) */
@@ -299,43 +337,38 @@ int sim__place_queue(const world *w, strategy_state *st, int32_t now_s)
     memset(failed, 0, sizeof failed);
     size_t keep = 0;
     double t0 = clock_s(w->p);
+    int outpost = sim__is_outpost(st);
     for (size_t q = 0; q < st->n_queue; q++) {
         int32_t jid = st->queue[q];
         const sim_job *s = &w->jobs[jid];
         sim_job_run *r = &st->run[jid];
-        int32_t remaining_est = s->est_s - r->done_s;
-        if (remaining_est < 60) remaining_est = 60;
-        if (now_s + remaining_est > s->deadline_s) { /* cannot finish in time: dropped */
+        int32_t plan_s, least_s;
+        int learned = sim__planned(w, st, jid, now_s, &plan_s, &least_s);
+        if (now_s + least_s > s->deadline_s) { /* cannot finish in time: dropped */
             r->state = SIM_JOB_DROPPED;
             st->rep.dropped++;
             st->demand_units[s->mask] -= s->cores;
             continue;
         }
         int ci = s->cores == 1 ? 0 : s->cores == 2 ? 1 : s->cores == 4 ? 2 : 3;
-        int k = sched_horizon_for(ms(remaining_est));
+        int k = sched_horizon_for(ms(plan_s));
         int deferring =
-            s->deferrable && s->deadline_s - now_s - remaining_est >= SCHED_DEFER_SLACK_MS / 1000;
-        int key_k = st->strategy == SIM_OUTPOST ? k : 0,
-            key_d = st->strategy == SIM_OUTPOST ? deferring : 0;
+            s->deferrable && s->deadline_s - now_s - plan_s >= SCHED_DEFER_SLACK_MS / 1000;
+        int key_k = outpost ? k : 0, key_d = outpost ? deferring : 0;
         if (s->origin < 0 && failed[key_d][s->mask][ci][key_k]) {
             st->queue[keep++] = jid;
             continue;
         }
-        int32_t site = -1;
-        if (st->strategy == SIM_OUTPOST) {
-            sched_job j = job_view(w, s, now_s, remaining_est);
-            sched_decision d;
-            if (sched_fleet_place(st->fleet, &j, 0, &d) != OP_OK) return OP_ENOMEM;
-            site = d.outcome == SCHED_PLACED ? d.site_index : -1;
-        } else {
-            site = baseline_site(w, st, s);
-        }
+        int32_t site = outpost ? outpost_site(w, st, s, now_s, learned, plan_s, least_s)
+                               : baseline_site(w, st, s);
+        if (site == -2) return OP_ENOMEM;
         if (site < 0) {
             if (s->origin < 0) failed[key_d][s->mask][ci][key_k] = 1;
             st->queue[keep++] = jid;
             continue;
         }
         st->rep.placements++;
+        if (r->done_s == 0) count_plan(st, s, learned, plan_s);
         if (start_job(w, st, jid, (size_t)site, now_s) != OP_OK) return OP_ENOMEM;
     }
     st->rep.place_s += clock_s(w->p) - t0;

@@ -18,22 +18,6 @@
 static const double dc_schedule[24] = {1,   1,   1,   1,   1,   1,   1,   0.7, 0.7, 0.7, 0.7, 0.7,
                                        0.7, 0.7, 0.7, 0.7, 0.7, 0.5, 0.5, 0.5, 0.5, 0.5, 1,   1};
 
-/* ---------- random numbers (util_splitmix64: seeded, reproducible) ---------- */
-
-static double uniform(uint64_t *s)
-{
-    return (double)(util_splitmix64(s) >> 11) / 9007199254740992.0;
-}
-static double normal(uint64_t *s)
-{
-    double u = uniform(s), v = uniform(s);
-    return sqrt(-2.0 * log(u > 1e-300 ? u : 1e-300)) * cos(2 * M_PI * v);
-}
-static uint32_t below(uint64_t *s, uint32_t n)
-{
-    return (uint32_t)(uniform(s) * n);
-}
-
 /* ---------- envelopes ---------- */
 
 static int car_day_index(const world *w, int32_t t_s)
@@ -105,13 +89,13 @@ static int build_sites(world *w, const simdata *d, uint64_t *rng)
         return OP_ENOMEM;
     size_t n_pods = 0;
     for (size_t i = 0; i < n; i++) {
-        double u = uniform(rng);
+        double u = sim__uniform(rng);
         int c = u < 0.45 ? SIM_CLASS_POD : u < 0.90 ? SIM_CLASS_CAR : SIM_CLASS_DC;
         w->cls[i] = (uint8_t)c;
-        w->region[i] = (uint8_t)below(rng, (uint32_t)w->p->regions);
+        w->region[i] = (uint8_t)sim__below(rng, (uint32_t)w->p->regions);
         w->fc_index[i] = -1;
         if (c == SIM_CLASS_POD) {
-            int piles = d->piles[below(rng, (uint32_t)d->n_piles)];
+            int piles = d->piles[sim__below(rng, (uint32_t)d->n_piles)];
             int units = piles / 4;
             w->units[i] = (uint16_t)(units < 1 ? 1 : units > 16 ? 16 : units);
             w->wpc[i] = POD_UNIT_WATTS;
@@ -123,8 +107,8 @@ static int build_sites(world *w, const simdata *d, uint64_t *rng)
             for (int day = 0; day < w->days_total; day++) {
                 car_day *cd = &w->car[i * (size_t)w->days_total + (size_t)day];
                 cd->plug_s = -1;
-                if (uniform(rng) >= CAR_PLUG_PROBABILITY) continue;
-                const simdata_session *s = &d->sessions[below(rng, (uint32_t)d->n_stated)];
+                if (sim__uniform(rng) >= CAR_PLUG_PROBABILITY) continue;
+                const simdata_session *s = &d->sessions[sim__below(rng, (uint32_t)d->n_stated)];
                 int32_t day0 = (day - 1) * DAY_S;
                 cd->plug_s = day0 + s->connect_tod_s;
                 cd->leave_s = cd->plug_s + s->plugged_s;
@@ -136,7 +120,7 @@ static int build_sites(world *w, const simdata *d, uint64_t *rng)
                 }
             }
         } else {
-            w->units[i] = (uint16_t)(8 + below(rng, 25));
+            w->units[i] = (uint16_t)(8 + sim__below(rng, 25));
             w->wpc[i] = DC_UNIT_WATTS;
         }
         w->compute_max[i] = (float)(w->units[i] * w->wpc[i]);
@@ -173,14 +157,14 @@ static int build_pod_events(world *w, const simdata *d, uint64_t *rng)
         int piles = (int)(w->limit[i] / (POD_GRID_RATIO * PILE_WATTS) + 0.5);
         for (int day = 0; day < w->days_total; day++) {
             /* Poisson count with mean piles x lambda (Knuth; means are small) */
-            double mean = piles * lambda, l = exp(-mean), prod = uniform(rng);
+            double mean = piles * lambda, l = exp(-mean), prod = sim__uniform(rng);
             int k = 0;
             while (prod > l && k < 10000) {
-                prod *= uniform(rng);
+                prod *= sim__uniform(rng);
                 k++;
             }
             for (int s = 0; s < k; s++) {
-                const simdata_session *ss = &d->sessions[below(rng, (uint32_t)d->n_sessions)];
+                const simdata_session *ss = &d->sessions[sim__below(rng, (uint32_t)d->n_sessions)];
                 int32_t start = (day - 1) * DAY_S + ss->connect_tod_s;
                 int32_t end = start + (ss->charging_s > 60 ? ss->charging_s : 60);
                 float watts = (float)(ss->kwh * 3.6e6 / (end - start));
@@ -241,25 +225,25 @@ static int build_jobs(world *w, uint64_t *rng)
     for (size_t j = 0; j < w->n_jobs; j++) {
         sim_job *s = &w->jobs[j];
         /* arrivals uniform over the run, the last step included */
-        s->arrival_s = (int32_t)(uniform(rng) * (w->p->days * DAY_S - w->p->step_s + 1));
-        double u = uniform(rng);
+        s->arrival_s = (int32_t)(sim__uniform(rng) * (w->p->days * DAY_S - w->p->step_s + 1));
+        double u = sim__uniform(rng);
         s->cores = u < 0.5 ? 1 : u < 0.75 ? 2 : u < 0.9 ? 4 : 8;
-        double est = 90 * 60 * exp(0.8 * normal(rng));
+        double est = 90 * 60 * exp(0.8 * sim__normal(rng));
         est = est < 300 ? 300 : est > 8 * 3600 ? 8 * 3600 : est;
         s->est_s = (int32_t)est;
-        s->work_s = (int32_t)(est * (0.8 + 0.35 * uniform(rng)));
-        s->deadline_s =
-            s->arrival_s + (int32_t)(est * (1.2 + 1.8 * uniform(rng)) + uniform(rng) * 4 * 3600);
-        s->deferrable = uniform(rng) < 0.4 && !w->p->no_defer;
-        s->origin_region = (uint8_t)below(rng, (uint32_t)w->p->regions);
+        s->work_s = (int32_t)(est * (0.8 + 0.35 * sim__uniform(rng)));
+        s->deadline_s = s->arrival_s + (int32_t)(est * (1.2 + 1.8 * sim__uniform(rng)) +
+                                                 sim__uniform(rng) * 4 * 3600);
+        s->deferrable = sim__uniform(rng) < 0.4 && !w->p->no_defer;
+        s->origin_region = (uint8_t)sim__below(rng, (uint32_t)w->p->regions);
         s->origin = -1;
-        u = uniform(rng);
+        u = sim__uniform(rng);
         s->mask = u < 0.55   ? CLASS_ALL
                   : u < 0.75 ? (CLASS_POD | CLASS_DC)
                   : u < 0.90 ? CLASS_DC
                              : (CLASS_POD | CLASS_CAR);
-        if (n_dc && uniform(rng) < 0.01) { /* site-private: its data stays on its warehouse */
-            s->origin = w->class_members[SIM_CLASS_DC][below(rng, (uint32_t)n_dc)];
+        if (n_dc && sim__uniform(rng) < 0.01) { /* site-private: its data stays on its warehouse */
+            s->origin = w->class_members[SIM_CLASS_DC][sim__below(rng, (uint32_t)n_dc)];
             s->mask = CLASS_DC;
             s->origin_region = w->region[s->origin];
             if (s->cores > w->units[s->origin]) s->cores = 1;
@@ -407,5 +391,6 @@ int sim__world_build(world *w, const simdata *data, const sim_params *p)
     if ((rc = build_sites(w, data, &rng)) != OP_OK) return rc;
     if ((rc = build_pod_events(w, data, &rng)) != OP_OK) return rc;
     if ((rc = build_jobs(w, &rng)) != OP_OK) return rc;
+    if (p->misstated && (rc = sim__misstate_jobs(w)) != OP_OK) return rc;
     return build_signals(w, data);
 }

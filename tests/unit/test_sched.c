@@ -446,6 +446,33 @@ static void test_leaving_car_gets_short_jobs_only(void **state)
     sched_decision_clear(&d);
 }
 
+/* A run time known per site (learned: cars run it in 2 h) is what the departure is checked against.
+ */
+static int64_t two_hours_on_cars(void *ctx, const sched_site *site)
+{
+    (void)ctx;
+    return site->class_bit == CLASS_CAR ? 120 * 60000 : 0;
+}
+
+static void test_per_site_run_time_checked_against_departure(void **state)
+{
+    sched_site sites[2] = {idle_site("car", CLASS_CAR, 8), idle_site("pod", CLASS_POD, 1)};
+    sites[0].stay_until_ms = 1000000 + 45 * 60000;
+    sched_job job = timed_job(1, 10 * 60000, 0); /* 10 min anywhere else */
+    job.duration_on = two_hours_on_cars;
+    sched_decision d = place(sites, 2, &job, SCHED_PLACED, 1);
+    assert_mentions(&d, "car: leaves before the job can finish (in 2700 s; the job needs 7200 s)");
+    sched_decision_clear(&d);
+    /* the same through the fleet index */
+    sched_fleet *f = sched_fleet_new(sites, 2);
+    assert_non_null(f);
+    assert_int_equal(sched_fleet_place(f, &job, 1, &d), OP_OK);
+    assert_int_equal(d.outcome, SCHED_PLACED);
+    assert_int_equal(d.site_index, 1);
+    sched_decision_clear(&d);
+    sched_fleet_free(f);
+}
+
 static void test_deferrable_waits_for_cheaper_power_inside_deadline(void **state)
 {
     sched_site sites[1] = {idle_site("pod", CLASS_POD, 8)};
@@ -628,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_no_power_anywhere_waits_with_reason),
         cmocka_unit_test(test_forecast_over_duration),
         cmocka_unit_test(test_leaving_car_gets_short_jobs_only),
+        cmocka_unit_test(test_per_site_run_time_checked_against_departure),
         cmocka_unit_test(test_deferrable_waits_for_cheaper_power_inside_deadline),
         cmocka_unit_test(test_green_and_reliable_sites_preferred),
         cmocka_unit_test(test_fleet_index_agrees_with_scan),

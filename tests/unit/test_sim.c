@@ -2,7 +2,9 @@
  * Unit tests for sim: on a small generated world, Outpost never draws above
  * an envelope while the power-oblivious baselines do; every job is accounted
  * for; energy used never exceeds energy offered; a seed gives the same run;
- * bad parameters are refused. With ../shared/data/power present, a run on
+ * bad parameters are refused. With misstated run times, outpost-learned
+ * plans closer to the real run times than the declared ones, on the same
+ * world. With ../shared/data/power present, a run on
  * the real data uses at least 90% of the spare energy usable by the queued
  * work (skipped, with a message, when the data is not on this machine).
  */
@@ -103,6 +105,10 @@ static void test_every_job_accounted_for(void **state)
     run_ok(&d, &p, &r);
     for (int k = 0; k < SIM_STRATEGIES; k++) {
         const sim_strategy_report *x = &r.strategy[k];
+        if (!sim_strategy_active(&p, k)) {
+            assert_int_equal(x->completed + x->placements, 0); /* outpost-learned: --misstated */
+            continue;
+        }
         long total = x->completed + x->dropped + x->queued_at_end + x->running_at_end;
         if (total != (long)p.jobs)
             print_error("%s: %ld completed + %ld dropped + %ld queued + %ld running != %zu\n",
@@ -143,6 +149,54 @@ static void test_seeded_and_reproducible(void **state)
     sim_report_clear(&a);
     sim_report_clear(&b);
     sim_report_clear(&c);
+}
+
+/*
+ * Misstated run times: the submitters' errors are what the model says, the
+ * world is otherwise the same, every job of outpost-learned is accounted
+ * for, it stays inside the envelopes, plans most fresh starts with learned
+ * run times and plans them much closer to the real ones; seeded too.
+ */
+static void test_misstated_learned_plans_closer(void **state)
+{
+    simdata d;
+    small_data(&d);
+    sim_params p = small_params(5);
+    sim_report plain, r, again;
+    run_ok(&d, &p, &plain);
+    p.misstated = 1;
+    run_ok(&d, &p, &r);
+    run_ok(&d, &p, &again);
+    const sim_misstatement *m = &r.misstated;
+    print_message("misstated: %.0f%% undeclared, median declared/actual %.2f, %.0f%% under, "
+                  "sigma %.2f\n",
+                  100 * m->undeclared, m->median_ratio, 100 * m->under, m->log_sigma);
+    assert_true(m->undeclared > 0.17 && m->undeclared < 0.23);
+    assert_true(m->median_ratio > 2 && m->median_ratio < 5);
+    assert_true(m->under > 0.04 && m->under < 0.2);
+    assert_int_equal(m->programs, 500);
+    assert_true(plain.misstated.programs == 0);
+    for (int c = 0; c < SIM_CLASSES; c++) /* the same sites and envelopes */
+        assert_true(plain.offered_kwh[c] == r.offered_kwh[c]);
+    const sim_strategy_report *o = &r.strategy[SIM_OUTPOST], *l = &r.strategy[SIM_OUTPOST_LEARNED];
+    print_message("outpost: missed %ld, preempted %ld, cut off %ld, plan error %.2f; "
+                  "learned: missed %ld, preempted %ld, cut off %ld, plan error %.2f (%ld learned, "
+                  "%ld declared, %ld none)\n",
+                  o->missed, o->preempted, o->lost_on_departure, o->plan_log_error, l->missed,
+                  l->preempted, l->lost_on_departure, l->plan_log_error, l->planned_learned,
+                  l->planned_declared, l->planned_unknown);
+    assert_int_equal(l->completed + l->dropped + l->queued_at_end + l->running_at_end,
+                     (long)p.jobs);
+    assert_true(l->over_kwh == 0 && l->violation_site_s == 0);
+    assert_true(l->planned_learned > l->planned_declared + l->planned_unknown);
+    assert_int_equal(o->planned_learned, 0);
+    assert_true(l->plan_log_error < 0.7 * o->plan_log_error);
+    assert_true(l->missed <= o->missed);
+    assert_int_equal(l->completed, again.strategy[SIM_OUTPOST_LEARNED].completed);
+    assert_true(l->used_unit_s == again.strategy[SIM_OUTPOST_LEARNED].used_unit_s);
+    sim_report_clear(&plain);
+    sim_report_clear(&r);
+    sim_report_clear(&again);
 }
 
 static void test_bad_parameters(void **state)
@@ -198,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_outpost_stays_inside_envelopes),
         cmocka_unit_test(test_every_job_accounted_for),
         cmocka_unit_test(test_seeded_and_reproducible),
+        cmocka_unit_test(test_misstated_learned_plans_closer),
         cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_real_data),
     };
