@@ -43,6 +43,8 @@
 #include "io/bus.h"
 #include "io/sandbox.h"
 #include "io/store.h"
+#include "learn/learn.h"
+#include "site/site_db.h"
 #include "wire/ident.h"
 #include "wire/msg.h"
 #include "wire/token.h"
@@ -374,6 +376,23 @@ int site__art_take_manifest(site *s, art *a, const char *text, const char *sig, 
 void site__art_give_back(site *s, art *a, const char *why);
 void site__art_drop_peer(art *a, art_peer *p);
 void site__art_free_slot(art *a, int k);
+
+/* ---------- learning.c: exceptions, learn jobs, the site's models ---------- */
+
+#define SITE_EXC_NEWEST 20000 /* exceptions kept: the newest ... */
+#define SITE_EXC_SAMPLE 5000  /* ... and an evenly spread sample of older ones */
+
+/* A route leg's features (JSON, learn/learn.h's columns) into row. OP_OK, OP_EINVAL (err). */
+int site__learn_features(const cJSON *features, float row[LEARN_FEATURES], char *err,
+                         size_t err_len);
+/* One exception's JSON into e; *text (features' text) is the caller's to free. */
+int site__exception_parse(const cJSON *o, sitedb_exception *e, char **text, char *err,
+                          size_t err_len);
+/* The local socket's "exceptions" op (all or none). */
+void site__exceptions_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len);
+/* A finished job's run against its expected_s, as a job-duration exception. */
+void site__exception_job(site *s, const site_job *j, int64_t wall_ms);
+void site__exceptions_prune(site *s);
 
 /* local.c */
 void site__local_open(site *s);
