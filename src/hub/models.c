@@ -513,7 +513,8 @@ static int class_allows(const hubdb_model *m, const jobspec *spec, char *err, si
 int hub__models_resolve(hub *h, cJSON *spec_json, jobspec *spec, char *err, size_t err_len)
 {
     hubdb_model m;
-    if (!spec->model[0]) return OP_OK;
+    /* a learn job's model is the one it makes, from the site's own champion */
+    if (!spec->model[0] || spec->kind == JOB_KIND_LEARN) return OP_OK;
     int rc = hubdb_model_get(h->db, spec->model, spec->model_version, &m);
     if (rc == OP_OK && m.removed_at_ms) {
         hubdb_model_clear(&m);
@@ -529,6 +530,11 @@ int hub__models_resolve(hub *h, cJSON *spec_json, jobspec *spec, char *err, size
         return OP_ESTORE;
     }
     rc = class_allows(&m, spec, err, err_len);
+    if (rc == OP_OK && hubdb_artifact_get(h->db, m.sha256, NULL, NULL, NULL) != OP_OK) {
+        snprintf(err, err_len, "model %s@%lld: its bytes stay at %s, the site that learned it",
+                 m.name, (long long)m.version, m.origin);
+        rc = OP_EPERM;
+    }
     if (rc == OP_OK) {
         char ref[96];
         snprintf(ref, sizeof ref, "%s@%lld", m.name, (long long)m.version);

@@ -84,6 +84,9 @@ typedef struct site_job {
     int64_t price_ms, carbon_ms;        /* run time with a price / carbon known */
     int fetching;                       /* waits for its model (artifacts.c) before it starts */
     char model_path[PATH_MAX];          /* its model, whole, read-only ("" none) */
+    /* a learn job (learnjob.c): what it learns from, for the model's lineage */
+    int64_t learn_rows, learn_to_id, learn_seen_id, learn_from_ms, learn_to_ms;
+    int learn_class; /* the highest data class of those rows */
 } site_job;
 
 typedef struct site {
@@ -393,6 +396,19 @@ void site__exceptions_op(site *s, const cJSON *req, cJSON *reply, char *why, siz
 /* A finished job's run against its expected_s, as a job-duration exception. */
 void site__exception_job(site *s, const site_job *j, int64_t wall_ms);
 void site__exceptions_prune(site *s);
+
+/* learnjob.c: a learn job's command line (`outpost learn fit` in the sandbox). */
+typedef struct learn_command {
+    char rounds[16], depth[16], eta[32], sha[65];
+    char *argv[24];
+} learn_command;
+/* The champion of model name ("model") or the one before it ("model_prev"), NULL if none. */
+cJSON *site__learn_champion(site *s, const char *name, const char *prefix);
+int site__learn_model_path(const site *s, const char *sha, char *out, size_t len, int make_dir);
+/* Rows and champion into the work dir, the command into cmd. OP_OK or an error (why). */
+int site__learn_prepare(site *s, site_job *j, learn_command *cmd, char *why, size_t why_len);
+/* A learn job exited 0: decide, adopt or reject, audit, and say so in the result r. */
+void site__learn_finish(site *s, site_job *j, cJSON *r);
 
 /* local.c */
 void site__local_open(site *s);
