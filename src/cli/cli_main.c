@@ -173,6 +173,14 @@ const cli_command cli__commands[] = {
      "                    the site in a model learned from it\n"
      "  --file F          one JSON exception per line ({\"planned_s\", \"actual_s\",\n"
      "                    \"features\", \"kind\"?, \"data_class\"?, \"at_ms\"?}); - is stdin\n"},
+    {"predict", cli__cmd_predict, CLI_NEEDS_SITE,
+     "predict SITE_DIR|SOCKET --planned S --features JSON [--model NAME] [--json]",
+     "how long a leg will take, from the site's own model",
+     "  --planned S       what the plan says (seconds)\n"
+     "  --features JSON   as for outpost exception add ({\"distance_miles\": 2.1, ...})\n"
+     "  --model NAME      the site's model (default: its route_model, else eta)\n"
+     "The answer says where it came from: local, local (offline) when the hub is out of\n"
+     "reach, or the static plan when the site has no model yet.\n"},
     {"ca", cli__cmd_ca, CLI_NEEDS_NOTHING, "ca broker|issue --hub-dir DIR --out OUTDIR ...",
      "broker certificates from the hub's CA", ca_details},
     {"operator-key", cli__cmd_operator_key, CLI_NEEDS_NOTHING, "operator-key",

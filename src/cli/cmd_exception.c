@@ -173,3 +173,79 @@ int cli__cmd_exception(cli *c, int argc, char **argv)
         printf("added %lld exception(s); the site keeps %lld\n", (long long)added, (long long)rows);
     return rc;
 }
+
+/*
+ * outpost predict SITE_DIR|SOCKET --planned S --features JSON [--model NAME]:
+ * the site's own model's answer for one leg, through its local socket.
+ */
+int cli__cmd_predict(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"planned", required_argument, NULL, 'p'},
+                                         {"features", required_argument, NULL, 'f'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         {NULL, 0, NULL, 0}};
+    const char *planned = NULL, *features = "{}", *model = NULL;
+    int code;
+    while ((code = cli__getopt(c, argc, argv, "", opts)) != -1) {
+        switch (code) {
+        case 'h':
+            cli__usage(stdout, "predict");
+            return EXIT_OK;
+        case 'p':
+            planned = optarg;
+            break;
+        case 'f':
+            features = optarg;
+            break;
+        case 'm':
+            model = optarg;
+            break;
+        default:
+            return cli__usage_error(c);
+        }
+    }
+    double p = 0;
+    cJSON *f = cJSON_Parse(features);
+    if (optind != argc - 1 || !planned || util_parse_double(planned, &p) != OP_OK ||
+        !cJSON_IsObject(f)) {
+        cJSON_Delete(f);
+        fprintf(stderr, "outpost predict: SITE_DIR --planned S --features JSON (an object)\n");
+        return EXIT_USAGE;
+    }
+    char err[512];
+    cJSON *req = cJSON_CreateObject(), *reply = NULL;
+    if (!req) {
+        cJSON_Delete(f);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    cJSON_AddStringToObject(req, "op", "predict");
+    cJSON_AddNumberToObject(req, "planned_s", p);
+    cJSON_AddItemToObject(req, "features", f);
+    if (model) cJSON_AddStringToObject(req, "model", model);
+    int rc = localsock_call(argv[optind], req, LOCALSOCK_CALL_TIMEOUT_MS, &reply, err, sizeof err);
+    cJSON_Delete(req);
+    if (rc != OP_OK) {
+        fprintf(stderr, "outpost: %s\n", err);
+        return EXIT_UNREACHABLE;
+    }
+    const char *error = jsonx_str(reply, "error");
+    if (error) {
+        fprintf(stderr, "outpost predict: the site refused: %s\n", error);
+        rc = EXIT_REJECTED;
+    } else if (c->json) {
+        char *text = cJSON_PrintUnformatted(reply);
+        if (text) printf("%s\n", text);
+        free(text);
+    } else {
+        double s = 0;
+        int64_t version = 0;
+        jsonx_num(reply, "seconds", &s);
+        jsonx_int(reply, "version", 0, INT64_MAX, &version);
+        printf("%.0f s (planned %.0f s), %s%s%s", s, p, jsonx_str(reply, "source"),
+               version ? ", model " : "", version ? jsonx_str(reply, "model") : "");
+        if (version) printf(" site version %lld", (long long)version);
+        printf("\n");
+    }
+    cJSON_Delete(reply);
+    return rc;
+}

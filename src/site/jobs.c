@@ -157,8 +157,8 @@ static int prepare_workdir(site *s, site_job *j, char *why, size_t why_len)
 
 /* The command line of a route job: this site's own solver, `outpost route`. */
 typedef struct route_command {
-    char limit[32], seed[32];
-    char *argv[20];
+    char limit[32], seed[32], model_sha[65], model_start[24];
+    char *argv[28];
 } route_command;
 
 static void build_route_command(site *s, site_job *j, route_command *cmd)
@@ -191,6 +191,7 @@ static void build_route_command(site *s, site_job *j, route_command *cmd)
         cmd->argv[n++] = "--resume"; /* handed back by a departing site: go on from there */
         cmd->argv[n++] = j->spec.checkpoint;
     }
+    site__route_model_args(s, j, cmd->argv, &n, cmd->model_sha, cmd->model_start);
     cmd->argv[n] = NULL;
 }
 

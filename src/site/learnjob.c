@@ -403,3 +403,101 @@ void site__learn_finish(site *s, site_job *j, cJSON *r)
     if (o.metrics) add_learn(s, j, r, &o, &v, version);
     outcome_clear(&o);
 }
+
+int site__route_model_args(site *s, site_job *j, char **argv, int *n, char sha[65], char start[24])
+{
+    j->route_model_note[0] = 0;
+    if (!s->route_model[0] || j->spec.data_class == DATA_PUBLIC) return OP_OK;
+    cJSON *champ = site__learn_champion(s, s->route_model, NULL);
+    if (!champ) return OP_OK;
+    char from[PATH_MAX], to[PATH_MAX], *bytes = NULL;
+    size_t len = 0;
+    int64_t version = 0;
+    jsonx_int(champ, "version", 0, INT64_MAX, &version);
+    snprintf(sha, 65, "%s", jsonx_str(champ, "sha256"));
+    cJSON_Delete(champ);
+    int rc = site__learn_model_path(s, sha, from, sizeof from, 0);
+    if (rc == OP_OK) rc = util_fmt(to, sizeof to, "%s/travel.ubj", j->workdir);
+    if (rc == OP_OK) rc = os_read_file(from, XGB_MAX_MODEL_BYTES, &bytes, &len);
+    if (rc == OP_OK) rc = os_write_file_atomic(to, bytes, len, 0600);
+    free(bytes);
+    if (rc != OP_OK) {
+        log_warn("site", "route job %lld: the model %s is unreadable (%s): planned without it",
+                 (long long)j->job_id, s->route_model, op_strerror(rc));
+        return OP_OK;
+    }
+    /* the departure: now on the site's clock (the legs it learned from are local times) */
+    snprintf(start, 24, "%lld", (long long)(os_now_ms() / 1000));
+    argv[(*n)++] = "--model";
+    argv[(*n)++] = "travel.ubj";
+    argv[(*n)++] = "--model-sha";
+    argv[(*n)++] = sha;
+    argv[(*n)++] = "--model-start";
+    argv[(*n)++] = start;
+    snprintf(j->route_model_note, sizeof j->route_model_note, "%s site version %lld (sha256 %.16s)",
+             s->route_model, (long long)version, sha);
+    return OP_OK;
+}
+
+/* The champion of name loaded (its hash from the site's own record), or NULL. */
+static xgb_model *load_champion(site *s, const char *name, int64_t *version, char sha[65])
+{
+    cJSON *champ = site__learn_champion(s, name, NULL);
+    if (!champ) return NULL;
+    char path[PATH_MAX], *bytes = NULL;
+    size_t len = 0;
+    xgb_model *m = NULL;
+    jsonx_int(champ, "version", 0, INT64_MAX, version);
+    snprintf(sha, 65, "%s", jsonx_str(champ, "sha256"));
+    cJSON_Delete(champ);
+    if (site__learn_model_path(s, sha, path, sizeof path, 0) == OP_OK &&
+        os_read_file(path, XGB_MAX_MODEL_BYTES, &bytes, &len) == OP_OK)
+        xgb_load((const uint8_t *)bytes, len, sha, &m);
+    free(bytes);
+    return m;
+}
+
+/*
+ * {"op": "predict", "features": {...}, "planned_s": S, "model"?: NAME}:
+ * the site's own model answers (model NAME, else route_model), marked
+ * "local", or "local (offline)" when the hub is out of reach; with no
+ * model the plan stands, marked so. Nothing leaves the site.
+ */
+void site__predict_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len)
+{
+    const char *name = jsonx_str(req, "model");
+    float row[LEARN_FEATURES], margin = 0;
+    double planned = 0;
+    char err[256], sha[65] = "";
+    int64_t version = 0;
+    if (!name) name = s->route_model[0] ? s->route_model : "eta";
+    if (!artifact_valid_name(name)) {
+        snprintf(why, why_len, "model: a model name");
+        return;
+    }
+    if (jsonx_num(req, "planned_s", &planned) != OP_OK || !(planned > 0) || planned > 2.6e6) {
+        snprintf(why, why_len, "planned_s: the plan's seconds, above 0 and at most 30 days");
+        return;
+    }
+    if (site__learn_features(cJSON_GetObjectItemCaseSensitive(req, "features"), row, err,
+                             sizeof err) != OP_OK) {
+        snprintf(why, why_len, "%s", err);
+        return;
+    }
+    xgb_model *m = load_champion(s, name, &version, sha);
+    int ok = m && xgb_predict(m, row, 1, LEARN_FEATURES, &margin) == OP_OK;
+    xgb_free(m);
+    int online = s->bus && bus_connected(s->bus) && s->enrolled;
+    cJSON_AddStringToObject(reply, "model", name);
+    cJSON_AddNumberToObject(reply, "planned_s", planned);
+    cJSON_AddNumberToObject(reply, "seconds",
+                            learn_from_margin(LEARN_OBJ_LOG, planned, ok ? margin : 0));
+    if (ok) {
+        cJSON_AddNumberToObject(reply, "version", (double)version);
+        cJSON_AddStringToObject(reply, "sha256", sha);
+    }
+    cJSON_AddStringToObject(reply, "source",
+                            !ok      ? "static plan (no model at this site)"
+                            : online ? "local"
+                                     : "local (offline)");
+}

@@ -86,7 +86,8 @@ typedef struct site_job {
     char model_path[PATH_MAX];          /* its model, whole, read-only ("" none) */
     /* a learn job (learnjob.c): what it learns from, for the model's lineage */
     int64_t learn_rows, learn_to_id, learn_seen_id, learn_from_ms, learn_to_ms;
-    int learn_class; /* the highest data class of those rows */
+    int learn_class;            /* the highest data class of those rows */
+    char route_model_note[160]; /* a route job: the model it planned with ("" none) */
 } site_job;
 
 typedef struct site {
@@ -101,6 +102,7 @@ typedef struct site {
     double power_budget_watts, watts_per_core, idle_watts;
     char cgroup_dir[PATH_MAX];
     char route_program[PATH_MAX]; /* the outpost binary route jobs run (default: this one) */
+    char route_model[64];         /* the travel-time model route jobs plan with ("" none) */
     sandbox_caps caps;
     /* isolated jobs: uids job_uid_base + slot (gids the same), their process and disk limits */
     int64_t job_uid_base, job_max_processes, job_disk_mb;
@@ -407,6 +409,15 @@ cJSON *site__learn_champion(site *s, const char *name, const char *prefix);
 int site__learn_model_path(const site *s, const char *sha, char *out, size_t len, int make_dir);
 /* Rows and champion into the work dir, the command into cmd. OP_OK or an error (why). */
 int site__learn_prepare(site *s, site_job *j, learn_command *cmd, char *why, size_t why_len);
+/*
+ * A route job of the owner's (not public) at a site with a route_model that
+ * has a champion: the model copied into the work dir, its arguments
+ * appended to argv at *n (room for 6), j->route_model_note set. OP_OK also
+ * when there is no model to use.
+ */
+int site__route_model_args(site *s, site_job *j, char **argv, int *n, char sha[65], char start[24]);
+/* The local socket's "predict" op: the site's own model answers (learnjob.c). */
+void site__predict_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len);
 /* A learn job exited 0: decide, adopt or reject, audit, and say so in the result r. */
 void site__learn_finish(site *s, site_job *j, cJSON *r);
 

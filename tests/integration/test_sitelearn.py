@@ -141,6 +141,73 @@ class SiteLearnTest(unittest.TestCase):
             self.assertIn(field, r.stderr)
 
 
+def delivery_day(n=12):
+    """A day of deliveries around a warehouse, coordinates in miles (Manhattan-sized)."""
+    stops = [{"id": f"S{i:02d}", "x": round(((i * 37) % 23) / 10.0 - 1.1, 2),
+              "y": round(((i * 53) % 41) / 10.0 - 2.0, 2), "demand": 1 + i % 3}
+             for i in range(n)]
+    return {"name": "wh1 deliveries", "depot": {"x": 0, "y": 0},
+            "vehicles": [{"name": "van", "capacity": 10, "count": 4}], "stops": stops}
+
+
+@unittest.skipUnless(trips.have_data(), "no taxi data in ../shared/data/learning")
+class SiteModelUseTest(unittest.TestCase):
+    """What the model does: route jobs plan with it, outpost predict answers from it."""
+
+    def setUp(self):
+        self.f = Fleet()
+        self.tmp = tempfile.mkdtemp(prefix="outpost-sitelearn-")
+        self.f.start_broker()
+        self.f.start_hub(policy=UNCHECKED_POLICY)
+        self.f.start_site("wh1", cls="pod", route_program=REL, route_model="eta")
+        self.dir = os.path.join(self.f.base, "sites", "wh1")
+
+    def tearDown(self):
+        self.f.stop()
+
+    def predict(self, *extra):
+        r = subprocess_run(self.f, "predict", "--json", self.dir, "--planned", "600",
+                           "--features", '{"distance_miles": 1.5, "start": 1552640400}', *extra)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_route_job_plans_with_the_model_and_predict_answers_offline(self):
+        self.assertEqual(self.predict()["source"], "static plan (no model at this site)")
+        legs, _ = trips.nyc_legs("Manhattan", limit=1500)
+        path = trips.write_jsonl(legs, os.path.join(self.tmp, "legs.jsonl"))
+        self.assertEqual(subprocess_run(self.f, "exception", "add", self.dir, "--file",
+                                        path).returncode, 0)
+        r = self.f.cli("submit", "--quiet", "-", input=json.dumps(learn_spec("wh1")))
+        job = int(r.stdout.strip())
+        self.f.wait_jobs_terminal([job], timeout=120)
+        p = self.predict()
+        self.assertEqual((p["source"], p["version"], p["model"]), ("local", 1, "eta"))
+        self.assertNotEqual(p["seconds"], 600)
+        # a route job of the warehouse's own plans with the model, and its result says which
+        day = os.path.join(self.tmp, "day.json")
+        with open(day, "w") as fh:
+            json.dump(delivery_day(), fh)
+        r = self.f.cli("submit", "--quiet", "--kind", "route", day, "--time-limit", "1",
+                       "--data-class", "site-private", "--origin", "wh1")
+        rjob = int(r.stdout.strip())
+        self.f.wait_jobs_terminal([rjob], timeout=120)
+        res = self.f.cli_json("result", str(rjob))
+        text = json.dumps(res)
+        self.assertIn("eta site version 1", text, text[:2000])
+        # a public route job does not (its replicas elsewhere must plan alike)
+        r = self.f.cli("submit", "--quiet", "--kind", "route", day, "--time-limit", "1")
+        pjob = int(r.stdout.strip())
+        self.f.wait_jobs_terminal([pjob], timeout=120)
+        self.assertNotIn("route_model", json.dumps(self.f.cli_json("result", str(pjob))))
+        # the hub goes away: the site still answers, marked offline
+        self.f.hub.stop()
+        self.f.broker.stop()
+        wait_for(lambda: self.predict()["source"] == "local (offline)", 20, 0.3,
+                 "the site to notice it is offline")
+        self.f.hub = None
+        self.f.broker = None
+
+
 def subprocess_run(f, *args):
     import subprocess
     return subprocess.run([f.binary, *args], capture_output=True, text=True, timeout=60,
