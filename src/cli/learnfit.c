@@ -112,17 +112,24 @@ static int predict_s(const xgb_model *m, const fit_rows *r, double *out)
 
 typedef struct fit_args {
     const char *train, *heldout, *champion, *champion_sha, *out, *metrics;
+    const char *candidate, *candidate_sha; /* weighed as it is, not trained */
     xgb_params params;
 } fit_args;
 
 static int parse_args(int argc, char **argv, fit_args *a)
 {
-    static const struct option opts[] = {
-        {"train", required_argument, NULL, 't'},    {"heldout", required_argument, NULL, 'H'},
-        {"champion", required_argument, NULL, 'c'}, {"champion-sha", required_argument, NULL, 's'},
-        {"out", required_argument, NULL, 'o'},      {"metrics", required_argument, NULL, 'm'},
-        {"rounds", required_argument, NULL, 'r'},   {"depth", required_argument, NULL, 'd'},
-        {"eta", required_argument, NULL, 'e'},      {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"train", required_argument, NULL, 't'},
+                                         {"heldout", required_argument, NULL, 'H'},
+                                         {"champion", required_argument, NULL, 'c'},
+                                         {"champion-sha", required_argument, NULL, 's'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"metrics", required_argument, NULL, 'm'},
+                                         {"rounds", required_argument, NULL, 'r'},
+                                         {"depth", required_argument, NULL, 'd'},
+                                         {"eta", required_argument, NULL, 'e'},
+                                         {"candidate", required_argument, NULL, 'C'},
+                                         {"candidate-sha", required_argument, NULL, 'K'},
+                                         {NULL, 0, NULL, 0}};
     int64_t v;
     int code;
     xgb_params_default(&a->params);
@@ -148,6 +155,12 @@ static int parse_args(int argc, char **argv, fit_args *a)
         case 'm':
             a->metrics = optarg;
             break;
+        case 'C':
+            a->candidate = optarg;
+            break;
+        case 'K':
+            a->candidate_sha = optarg;
+            break;
         case 'r':
             if (util_parse_i64(optarg, 1, 1000, &v) != OP_OK) return EXIT_USAGE;
             a->params.rounds = (int)v;
@@ -165,24 +178,29 @@ static int parse_args(int argc, char **argv, fit_args *a)
     }
     if (!a->train || !a->heldout || !a->out || !a->metrics || (a->champion && !a->champion_sha)) {
         fprintf(stderr, "usage: outpost learn fit --train CSV --heldout CSV [--champion F"
-                        " --champion-sha HEX] --out F --metrics F [--rounds N] [--depth D]"
-                        " [--eta E]\n");
+                        " --champion-sha HEX] [--candidate F --candidate-sha HEX] --out F"
+                        " --metrics F [--rounds N] [--depth D] [--eta E]\n");
         return EXIT_USAGE;
     }
     return EXIT_OK;
 }
 
-/* The champion's bytes, loaded only when they are the ones the site named. */
-static int load_champion(const fit_args *a, xgb_model **out)
+/*
+ * A model's bytes, loaded only when they are the ones the site named; a
+ * candidate's bytes are also copied to out_path as they are (an adopted
+ * pooled model keeps the hash the registry knows it by).
+ */
+static int load_model(const char *path, const char *sha, const char *out_path, xgb_model **out)
 {
     size_t len = 0;
     uint8_t *bytes = NULL;
     *out = NULL;
-    if (!a->champion) return OP_OK;
-    int rc = os_read_file(a->champion, XGB_MAX_MODEL_BYTES, (char **)&bytes, &len);
-    if (rc == OP_OK) rc = xgb_load(bytes, len, a->champion_sha, out);
+    if (!path) return OP_OK;
+    int rc = os_read_file(path, XGB_MAX_MODEL_BYTES, (char **)&bytes, &len);
+    if (rc == OP_OK) rc = xgb_load(bytes, len, sha, out);
+    if (rc == OP_OK && out_path) rc = os_write_file_atomic(out_path, bytes, len, 0644);
     if (rc != OP_OK)
-        fprintf(stderr, "learn fit: the champion %s: %s\n", a->champion,
+        fprintf(stderr, "learn fit: the model %s: %s\n", path,
                 rc == OP_EINVAL ? xgb_last_error() : op_strerror(rc));
     free(bytes);
     return rc;
@@ -208,6 +226,18 @@ static int write_metrics(const fit_args *a, const fit_rows *train, const fit_row
     return rc;
 }
 
+/* A new model, or the champion's copy continued, fitted on the training rows. */
+static int train_challenger(const fit_args *a, const xgb_model *champion, const fit_rows *train,
+                            const float *y, xgb_model **out)
+{
+    if (!champion) return xgb_train(&a->params, train->x, train->n, LEARN_FEATURES, y, out);
+    int rc = xgb_clone(champion, out);
+    if (rc == OP_OK)
+        rc =
+            xgb_continue(*out, &a->params, train->x, train->n, LEARN_FEATURES, y, a->params.rounds);
+    return rc;
+}
+
 /* Trains the challenger (continued from the champion) and measures the three. */
 static int fit(const fit_args *a, fit_rows *train, fit_rows *held)
 {
@@ -216,15 +246,12 @@ static int fit(const fit_args *a, fit_rows *train, fit_rows *held)
     double mae[3] = {0, 0, 0};
     float *y = malloc((train->n ? train->n : 1) * sizeof *y);
     double *pred = malloc((held->n ? held->n : 1) * sizeof *pred);
-    int rc = y && pred ? load_champion(a, &champion) : OP_ENOMEM;
+    int rc = y && pred ? load_model(a->champion, a->champion_sha, NULL, &champion) : OP_ENOMEM;
+    if (rc == OP_OK && a->candidate) /* weighed as it is: no rows are learned from */
+        rc = load_model(a->candidate, a->candidate_sha, a->out, &challenger);
     for (size_t i = 0; rc == OP_OK && i < train->n; i++)
         y[i] = learn_target(LEARN_OBJ_LOG, train->planned[i], train->actual[i]);
-    if (rc == OP_OK && champion) rc = xgb_clone(champion, &challenger);
-    if (rc == OP_OK && challenger)
-        rc = xgb_continue(challenger, &a->params, train->x, train->n, LEARN_FEATURES, y,
-                          a->params.rounds);
-    else if (rc == OP_OK)
-        rc = xgb_train(&a->params, train->x, train->n, LEARN_FEATURES, y, &challenger);
+    if (rc == OP_OK && !a->candidate) rc = train_challenger(a, champion, train, y, &challenger);
     if (rc == OP_OK && (rc = predict_s(NULL, held, pred)) == OP_OK)
         mae[0] = learn_mae(pred, held->actual, held->n);
     if (rc == OP_OK && (rc = predict_s(champion, held, pred)) == OP_OK)
@@ -232,7 +259,10 @@ static int fit(const fit_args *a, fit_rows *train, fit_rows *held)
     if (rc == OP_OK && (rc = predict_s(challenger, held, pred)) == OP_OK)
         mae[2] = learn_mae(pred, held->actual, held->n);
     if (rc == OP_OK) rc = xgb_save(challenger, &art);
-    if (rc == OP_OK) rc = os_write_file_atomic(a->out, art.bytes, art.len, 0644);
+    if (rc == OP_OK && a->candidate) /* the candidate's own bytes, not a re-save */
+        snprintf(art.sha256, sizeof art.sha256, "%s", a->candidate_sha);
+    else if (rc == OP_OK)
+        rc = os_write_file_atomic(a->out, art.bytes, art.len, 0644);
     if (rc == OP_OK) rc = write_metrics(a, train, held, mae, &art, xgb_rounds(challenger));
     if (rc != OP_OK)
         fprintf(stderr, "learn fit: %s%s%s\n", op_strerror(rc), rc == OP_EINVAL ? ": " : "",
@@ -258,7 +288,7 @@ int learnfit_main(int argc, char **argv)
     log_set_level(LOG_LEVEL_WARN);
     rc = read_rows(a.train, &train);
     if (rc == OP_OK) rc = read_rows(a.heldout, &held);
-    if (rc == OP_OK && train.n == 0) {
+    if (rc == OP_OK && train.n == 0 && !a.candidate) {
         fprintf(stderr, "learn fit: no rows to learn from\n");
         rc = OP_EINVAL;
     }

@@ -533,6 +533,40 @@ static int parse_checkpoint(const cJSON *root, jobspec *spec, char *err, size_t 
  * Field by field, in a fixed order (so that the first error reported does
  * not depend on the order of the JSON's keys). On an error spec is cleared.
  */
+/*
+ * "mode" and "from": a visit continues the pooled model "from" (none on
+ * the first visit) on rows that may leave the site; an offer weighs "from"
+ * against the site's own model. The hub resolves "from" like a model and
+ * adds its hash ("model_sha256"), so the site fetches it like one.
+ */
+static int parse_learn_pooling(const cJSON *learn, jobspec *spec, char *err, size_t err_len)
+{
+    const char *mode = jsonx_str(learn, "mode"), *from = jsonx_str(learn, "from");
+    spec->learn_mode = !mode || !strcmp(mode, "train") ? JOBSPEC_LEARN_TRAIN
+                       : !strcmp(mode, "visit")        ? JOBSPEC_LEARN_VISIT
+                       : !strcmp(mode, "offer")        ? JOBSPEC_LEARN_OFFER
+                                                       : -1;
+    if (spec->learn_mode < 0 || (cJSON_HasObjectItem(learn, "mode") && !mode)) {
+        snprintf(err, err_len, "learn.mode: train, visit or offer");
+        return OP_EINVAL;
+    }
+    if ((cJSON_HasObjectItem(learn, "from") &&
+         (!from || artifact_parse_ref(from, spec->learn_from, &spec->learn_from_version))) ||
+        (spec->learn_mode == JOBSPEC_LEARN_OFFER && !from) ||
+        (spec->learn_mode == JOBSPEC_LEARN_TRAIN && from)) {
+        snprintf(err, err_len,
+                 "learn.from: the pooled model (NAME or NAME@VERSION) a visit"
+                 " continues or an offer weighs; only with mode visit or offer");
+        return OP_EINVAL;
+    }
+    if (spec->model_sha256[0] && !from) {
+        snprintf(err, err_len, "model_sha256: only the hub's, for learn.from");
+        return OP_EINVAL;
+    }
+    if (spec->learn_mode == JOBSPEC_LEARN_VISIT) spec->learn_shareable = 1;
+    return OP_OK;
+}
+
 /* The "learn" options' numbers, each within its bounds. */
 static int parse_learn_numbers(const cJSON *learn, jobspec *spec, char *err, size_t err_len)
 {
@@ -561,7 +595,7 @@ static int parse_learn_numbers(const cJSON *learn, jobspec *spec, char *err, siz
         return OP_EINVAL;
     }
     spec->learn_shareable = rows && strcmp(rows, "shareable") == 0;
-    return OP_OK;
+    return parse_learn_pooling(learn, spec, err, err_len);
 }
 
 /*
@@ -583,8 +617,8 @@ static int parse_learn(const cJSON *root, jobspec *spec, char *err, size_t err_l
     }
     cJSON_ArrayForEach(f, learn)
     {
-        static const char *known[] = {"rounds", "heldout", "min_heldout", "margin",
-                                      "depth",  "eta",     "rows",        NULL};
+        static const char *known[] = {"rounds", "heldout", "min_heldout", "margin", "depth",
+                                      "eta",    "rows",    "mode",        "from",   NULL};
         const char **k = known;
         while (*k && strcmp(f->string, *k) != 0)
             k++;
@@ -593,7 +627,7 @@ static int parse_learn(const cJSON *root, jobspec *spec, char *err, size_t err_l
             return OP_EINVAL;
         }
     }
-    if (!spec->model[0] || spec->model_version || spec->model_sha256[0]) {
+    if (!spec->model[0] || spec->model_version) {
         snprintf(err, err_len, "model: a learn job names the model it trains (NAME, no version)");
         return OP_EINVAL;
     }

@@ -24,7 +24,8 @@
  *                                            the hub adds "model_sha256" and "model_bytes"
  * A learn job ({"kind": "learn", "model": "NAME", "data_class": "site-private",
  *   "origin": SITE, "learn": {"rounds": 20, "heldout": 200, "min_heldout": 20,
- *   "margin": 0.02, "depth": 6, "eta": 0.1, "rows": "all" | "shareable"}})
+ *   "margin": 0.02, "depth": 6, "eta": 0.1, "rows": "all" | "shareable",
+ *   "mode": "train" | "visit" | "offer", "from": "POOLED[@V]"}})
  * trains a challenger to the site's model NAME on the site's own exceptions
  * and keeps it only where it beats the champion (docs/learning.md); it runs
  * at its origin, where the rows are, and its one output is metrics.json.
@@ -54,6 +55,10 @@
 enum { JOB_KIND_EXEC = 1, JOB_KIND_NOOP = 2, JOB_KIND_ROUTE = 3, JOB_KIND_LEARN = 4 };
 #define JOBSPEC_ROUTE_MAX_S 3600
 #define JOBSPEC_ROUTE_MAX_ITERATIONS 1000000000
+/* A learn job trains the site's own model, visits a pooled one (continues it on the
+ * site's shareable rows and passes it on), or weighs an offered pooled model against
+ * the site's own on its held-out rows. */
+enum { JOBSPEC_LEARN_TRAIN = 0, JOBSPEC_LEARN_VISIT = 1, JOBSPEC_LEARN_OFFER = 2 };
 enum { DATA_PUBLIC = 0, DATA_CONFIDENTIAL = 1, DATA_SITE_PRIVATE = 2 };
 enum { CLASS_POD = 1, CLASS_CAR = 2, CLASS_DC = 4, CLASS_ALL = 7 };
 
@@ -101,6 +106,9 @@ typedef struct jobspec {
     int64_t learn_rounds, learn_heldout, learn_min_heldout, learn_depth;
     double learn_margin, learn_eta;
     int learn_shareable;
+    int learn_mode;             /* JOBSPEC_LEARN_TRAIN, _VISIT or _OFFER */
+    char learn_from[64];        /* the pooled model it starts from or is offered ("" none) */
+    int64_t learn_from_version; /* 0: the latest (the hub resolves it) */
 } jobspec;
 
 /*

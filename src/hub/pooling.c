@@ -28,6 +28,17 @@
 
 #define POOL_MAX_MODEL_BYTES (4 * 1024 * 1024) /* what a result may carry */
 
+/* A pool's versions all come from sites of one owner: the latest one's origin is s's. */
+static int same_owner_pool(hub *h, const hub_site *s, const char *name)
+{
+    hubdb_model latest = {0};
+    int rc = hubdb_model_get(h->db, name, 0, &latest);
+    const hub_site *origin = rc == OP_OK ? hub__find_site(h, latest.origin) : NULL;
+    int ok = rc == OP_ENOTFOUND || (origin && strcmp(origin->owner, s->owner) == 0);
+    hubdb_model_clear(&latest);
+    return ok;
+}
+
 /* The job was a learn job of model name whose origin is site. */
 static int is_learn_job_of(hub *h, int64_t job_id, const char *site_id, const char *name)
 {
@@ -140,7 +151,7 @@ static int learned_record(hub *h, hub_site *s, const cJSON *learn, artifact_reco
 /* Signs and stores the version r (its number, parent and time set here), audited. */
 static int put_version(hub *h, artifact_record *r, const cJSON *learn, int64_t job_id)
 {
-    hubdb_model latest;
+    hubdb_model latest = {0};
     if (hubdb_model_get(h->db, r->name, 0, &latest) == OP_OK) r->parent = latest.version;
     hubdb_model_clear(&latest);
     int rc = hub__check(h, hubdb_model_next_version(h->db, r->name, &r->version));
@@ -173,7 +184,7 @@ int hub__pooling_learned(hub *h, hub_site *s, const cJSON *item, int64_t job_id)
 {
     const cJSON *learn = cJSON_GetObjectItemCaseSensitive(item, "learn");
     const char *verdict = jsonx_str(learn, "verdict");
-    if (!verdict || strcmp(verdict, "adopted") != 0) return OP_OK;
+    if (!verdict || (strcmp(verdict, "adopted") && strcmp(verdict, "visited"))) return OP_OK;
     char why[256] = "";
     artifact_record r;
     if (!is_learn_job_of(h, job_id, s->id, jsonx_str(learn, "model"))) {
@@ -186,8 +197,16 @@ int hub__pooling_learned(hub *h, hub_site *s, const cJSON *item, int64_t job_id)
                  why);
         return OP_OK;
     }
+    if (!strcmp(verdict, "visited") && !same_owner_pool(h, s, r.name)) {
+        log_warn("hub", "site %s: learn job %lld visited %s, a pool of another owner: ignored",
+                 s->id, (long long)job_id, r.name);
+        return OP_OK;
+    }
     const char *b64 = jsonx_str(learn, "model_b64");
-    if (r.data_class != DATA_SITE_PRIVATE && b64) {
+    int held = hubdb_artifact_get(h->db, r.sha256_hex, NULL, NULL, NULL) == OP_OK;
+    if (r.data_class != DATA_SITE_PRIVATE && held) {
+        /* an offered pooled model the site adopted: the hub has its bytes already */
+    } else if (r.data_class != DATA_SITE_PRIVATE && b64) {
         int rc = keep_bytes(h, r.sha256_hex, b64);
         if (rc == OP_ESTORE) return rc;
         if (rc != OP_OK) {

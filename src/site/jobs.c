@@ -313,7 +313,8 @@ static int start_in_sandbox(site *s, site_job *j, char *why, size_t why_len)
 int site__start_job(site *s, site_job *j)
 {
     char why[256] = "";
-    if (j->spec.model[0] && !j->model_path[0] && j->spec.kind != JOB_KIND_LEARN) {
+    if (j->spec.model[0] && !j->model_path[0] &&
+        (j->spec.kind != JOB_KIND_LEARN || j->spec.learn_from[0])) {
         int ready = site__artifacts_prepare(s, j, why, sizeof why);
         if (ready < 0) {
             site__hand_back(s, j, why, NULL);

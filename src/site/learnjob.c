@@ -159,19 +159,52 @@ static int write_split(site *s, site_job *j, learn_split *sp)
     return rc;
 }
 
-/* The champion's bytes into the work dir as champion.ubj; *sha gets its hash. */
-static int copy_champion(site *s, site_job *j, const cJSON *champ, char sha[65])
+/* A model file copied into the work dir as name. */
+static int copy_model(const site_job *j, const char *from, const char *name)
 {
-    char from[PATH_MAX], to[PATH_MAX];
-    char *bytes = NULL;
+    char to[PATH_MAX], *bytes = NULL;
     size_t len = 0;
-    snprintf(sha, 65, "%s", jsonx_str(champ, "sha256"));
-    int rc = site__learn_model_path(s, sha, from, sizeof from, 0);
-    if (rc == OP_OK) rc = util_fmt(to, sizeof to, "%s/champion.ubj", j->workdir);
+    int rc = util_fmt(to, sizeof to, "%s/%s", j->workdir, name);
     if (rc == OP_OK) rc = os_read_file(from, XGB_MAX_MODEL_BYTES, &bytes, &len);
     if (rc == OP_OK) rc = os_write_file_atomic(to, bytes, len, 0600);
     free(bytes);
     return rc;
+}
+
+/* The champion's bytes into the work dir as champion.ubj; *sha gets its hash. */
+static int copy_champion(site *s, site_job *j, const cJSON *champ, char sha[65])
+{
+    char from[PATH_MAX];
+    snprintf(sha, 65, "%s", jsonx_str(champ, "sha256"));
+    int rc = site__learn_model_path(s, sha, from, sizeof from, 0);
+    return rc == OP_OK ? copy_model(j, from, "champion.ubj") : rc;
+}
+
+/*
+ * The model a learn job starts from or weighs: its own champion (train, and
+ * offer: the incumbent), or none for a visit; a model that may leave the
+ * site never continues one that learned from private rows.
+ */
+static cJSON *starting_champion(site *s, const site_job *j)
+{
+    if (j->spec.learn_mode == JOBSPEC_LEARN_VISIT) return NULL;
+    cJSON *champ = site__learn_champion(s, j->spec.model, NULL);
+    int64_t champ_class = DATA_SITE_PRIVATE;
+    if (champ) jsonx_int(champ, "data_class", 0, 2, &champ_class);
+    if (champ && j->spec.learn_shareable && champ_class == DATA_SITE_PRIVATE) {
+        cJSON_Delete(champ);
+        champ = NULL;
+    }
+    return champ;
+}
+
+/* The pooled model the hub had fetched for a visit (to continue) or an offer (to weigh). */
+static int copy_pooled(site_job *j, learn_command *cmd)
+{
+    if (!j->spec.learn_from[0] || !j->model_path[0]) return OP_OK;
+    int offer = j->spec.learn_mode == JOBSPEC_LEARN_OFFER;
+    snprintf(offer ? cmd->cand_sha : cmd->sha, 65, "%s", j->spec.model_sha256);
+    return copy_model(j, j->model_path, offer ? "candidate.ubj" : "champion.ubj");
 }
 
 /*
@@ -181,20 +214,14 @@ static int copy_champion(site *s, site_job *j, const cJSON *champ, char sha[65])
  */
 int site__learn_prepare(site *s, site_job *j, learn_command *cmd, char *why, size_t why_len)
 {
-    cJSON *champ = site__learn_champion(s, j->spec.model, NULL);
+    cJSON *champ = starting_champion(s, j);
     learn_split sp = {0};
     int n = 0, rc;
-    /* a model that may leave the site does not continue one that learned from private rows */
-    int64_t champ_class = DATA_SITE_PRIVATE;
-    if (champ) jsonx_int(champ, "data_class", 0, 2, &champ_class);
-    if (champ && j->spec.learn_shareable && champ_class == DATA_SITE_PRIVATE) {
-        cJSON_Delete(champ);
-        champ = NULL;
-    }
     /* held out: only rows that came after the champion was chosen (no decision saw them) */
     if (champ) jsonx_int(champ, "seen_id", 0, INT64_MAX, &sp.after_id);
     rc = write_split(s, j, &sp);
     if (rc == OP_OK && champ) rc = copy_champion(s, j, champ, cmd->sha);
+    if (rc == OP_OK) rc = copy_pooled(j, cmd);
     cJSON_Delete(champ);
     if (rc != OP_OK) {
         snprintf(why, why_len,
@@ -224,6 +251,12 @@ int site__learn_prepare(site *s, site_job *j, learn_command *cmd, char *why, siz
         cmd->argv[n++] = "champion.ubj";
         cmd->argv[n++] = "--champion-sha";
         cmd->argv[n++] = cmd->sha;
+    }
+    if (cmd->cand_sha[0]) {
+        cmd->argv[n++] = "--candidate";
+        cmd->argv[n++] = "candidate.ubj";
+        cmd->argv[n++] = "--candidate-sha";
+        cmd->argv[n++] = cmd->cand_sha;
     }
     cmd->argv[n] = NULL;
     log_info("site", "learn job %lld: model %s, %lld rows to train on, %lld held out%s",
@@ -296,8 +329,17 @@ static cJSON *lineage_of(site *s, const site_job *j, const learn_outcome *o)
                             o->has_champion ? o->champion_mae : o->static_mae);
     cJSON_AddNumberToObject(m, "heldout_rows", (double)o->heldout_rows);
     cJSON_AddItemToObject(l, "metrics", m);
-    snprintf(note, sizeof note, "learn job %lld: continued from %s on the site's exceptions",
-             (long long)j->job_id, o->has_champion ? "the site's champion" : "nothing (new)");
+    if (j->spec.learn_mode == JOBSPEC_LEARN_OFFER)
+        snprintf(note, sizeof note, "learn job %lld: the pooled %s@%lld, better here",
+                 (long long)j->job_id, j->spec.learn_from, (long long)j->spec.learn_from_version);
+    else if (j->spec.learn_mode == JOBSPEC_LEARN_VISIT)
+        snprintf(note, sizeof note,
+                 "learn job %lld: a pooled visit, continued on %s's"
+                 " shareable rows",
+                 (long long)j->job_id, s->identity.id);
+    else
+        snprintf(note, sizeof note, "learn job %lld: continued from %s on the site's exceptions",
+                 (long long)j->job_id, o->has_champion ? "the site's champion" : "nothing (new)");
     cJSON_AddStringToObject(l, "note", note);
     return l;
 }
@@ -348,7 +390,10 @@ static void add_learn(site *s, site_job *j, cJSON *r, const learn_outcome *o,
     cJSON *l = cJSON_AddObjectToObject(r, "learn");
     if (!l) return;
     cJSON_AddStringToObject(l, "model", j->spec.model);
-    cJSON_AddStringToObject(l, "verdict", v->adopt ? "adopted" : "rejected");
+    cJSON_AddStringToObject(l, "verdict",
+                            !v->adopt                                   ? "rejected"
+                            : j->spec.learn_mode == JOBSPEC_LEARN_VISIT ? "visited"
+                                                                        : "adopted");
     cJSON_AddStringToObject(l, "reason", v->reason);
     cJSON_AddNumberToObject(l, "challenger_mae", o->challenger_mae);
     cJSON_AddNumberToObject(l, "incumbent_mae", o->has_champion ? o->champion_mae : o->static_mae);
@@ -362,7 +407,8 @@ static void add_learn(site *s, site_job *j, cJSON *r, const learn_outcome *o,
     cJSON_AddStringToObject(l, "data_class", jobspec_data_class_name(j->learn_class));
     cJSON *lineage = lineage_of(s, j, o);
     if (lineage) cJSON_AddItemToObject(l, "lineage", lineage);
-    if (j->learn_class != DATA_SITE_PRIVATE) { /* rows that may leave: so may the model */
+    if (j->learn_class != DATA_SITE_PRIVATE && j->spec.learn_mode != JOBSPEC_LEARN_OFFER) {
+        /* rows that may leave: so may the model (an offered one the hub holds already) */
         char *b64 = util_b64_encode(o->bytes, o->len);
         if (b64) cJSON_AddStringToObject(l, "model_b64", b64);
         free(b64);
@@ -378,10 +424,15 @@ static void add_learn(site *s, site_job *j, cJSON *r, const learn_outcome *o,
 void site__learn_finish(site *s, site_job *j, cJSON *r)
 {
     learn_outcome o = {0};
-    char why[256] = "", detail[400];
+    char why[256] = "", detail[512], what[160];
     learn_verdict v = {0, 0, why};
     int64_t version = 0;
-    if (read_outcome(j, &o, why, sizeof why) == OP_OK) {
+    int mode = j->spec.learn_mode;
+    if (mode == JOBSPEC_LEARN_OFFER) j->learn_class = DATA_CONFIDENTIAL; /* pooled: shareable */
+    if (read_outcome(j, &o, why, sizeof why) == OP_OK && mode == JOBSPEC_LEARN_VISIT) {
+        /* a visit does not replace this site's model: it passes the pooled one on */
+        v = (learn_verdict){1, 0, "continued on this site's shareable rows, passed on"};
+    } else if (o.metrics) {
         learn_rule rule = {.margin = j->spec.learn_margin,
                            .min_rows = (size_t)j->spec.learn_min_heldout};
         v = learn_decide(&rule, 1, o.has_champion ? o.champion_mae : o.static_mae, o.challenger_mae,
@@ -391,14 +442,28 @@ void site__learn_finish(site *s, site_job *j, cJSON *r)
             v.reason = "the site could not keep the model (disk or store)";
         }
     }
+    if (mode == JOBSPEC_LEARN_TRAIN)
+        snprintf(what, sizeof what, "model %s: %s", j->spec.model,
+                 v.adopt ? "adopted" : "rejected");
+    else
+        snprintf(what, sizeof what, "pooled model %s@%lld %s",
+                 j->spec.learn_from[0] ? j->spec.learn_from : j->spec.model,
+                 (long long)j->spec.learn_from_version,
+                 mode == JOBSPEC_LEARN_VISIT ? "visited"
+                 : v.adopt                   ? "adopted as this site's model"
+                                             : "refused");
     snprintf(detail, sizeof detail,
-             "model %s: %s (%s): challenger MAE %.1f s vs %s %.1f s on %lld held-out rows,"
-             " trained on %lld rows%s%.12s",
-             j->spec.model, v.adopt ? "adopted" : "rejected", v.reason, o.challenger_mae,
-             o.has_champion ? "champion" : "static plan",
+             "%s (%s): %s MAE %.1f s vs %s %.1f s on %lld held-out rows, trained on %lld"
+             " rows%s%.12s",
+             what, v.reason, mode == JOBSPEC_LEARN_OFFER ? "pooled" : "challenger",
+             o.challenger_mae, o.has_champion ? "champion" : "static plan",
              o.has_champion ? o.champion_mae : o.static_mae, (long long)o.heldout_rows,
              (long long)o.train_rows, v.adopt ? ", sha256 " : "", v.adopt ? o.sha : "");
-    site__audit_job(s, v.adopt ? "learn-adopt" : "learn-reject", j->job_id, j->attempt, detail);
+    site__audit_job(s,
+                    mode == JOBSPEC_LEARN_VISIT && v.adopt ? "learn-visit"
+                    : v.adopt                              ? "learn-adopt"
+                                                           : "learn-reject",
+                    j->job_id, j->attempt, detail);
     log_info("site", "learn job %lld: %s", (long long)j->job_id, detail);
     if (o.metrics) add_learn(s, j, r, &o, &v, version);
     outcome_clear(&o);

@@ -208,6 +208,120 @@ class SiteModelUseTest(unittest.TestCase):
         self.f.broker = None
 
 
+def private_legs(n):
+    """Legs whose numbers are nowhere in the taxi data: if they left the site, they show."""
+    return [{"planned_s": 4321.0625 + i, "actual_s": 7777.125 + i, "data_class": "site-private",
+             "features": {"distance_miles": 31.4159 + i * 0.25, "hour": 3, "weekday": 2}}
+            for i in range(n)]
+
+
+@unittest.skipUnless(trips.have_data(), "no taxi data in ../shared/data/learning")
+class PoolingTest(unittest.TestCase):
+    """Two warehouses of one owner pool a model without moving rows: the pooled model visits
+    each in turn as a learn job on its shareable rows, then is offered to each, which adopts
+    it only where it beats its own on its held-out rows (the reason logged when refused)."""
+
+    def setUp(self):
+        self.f = Fleet()
+        self.tmp = tempfile.mkdtemp(prefix="outpost-pool-")
+        self.f.start_broker()
+        self.f.start_hub(policy=UNCHECKED_POLICY)
+        for name in ("wh1", "wh2"):
+            tok = self.f.cli("token", "create", "--class", "pod", "--site", name, "--owner",
+                             "acme").stdout.strip()
+            self.f.start_site(name, token=tok, route_program=REL)
+
+    def tearDown(self):
+        self.f.stop()
+
+    def sdir(self, name):
+        return os.path.join(self.f.base, "sites", name)
+
+    def add(self, name, legs):
+        path = trips.write_jsonl(legs, os.path.join(self.tmp, f"{name}.jsonl"))
+        r = subprocess_run(self.f, "exception", "add", self.sdir(name), "--file", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def run_job(self, spec):
+        r = self.f.cli("submit", "--quiet", "-", input=json.dumps(spec))
+        job = int(r.stdout.strip())
+        self.f.wait_jobs_terminal([job], timeout=180)
+        self.assertEqual(self.f.job(job)["job"]["state"], "succeeded",
+                         self.f.cli("result", str(job), check=False).stdout)
+        return job
+
+    def audit(self, name, kind):
+        rows = query(os.path.join(self.sdir(name), "site.db"), "SELECT entry FROM audit_entries")
+        return [json.loads(e[0]) for e in rows if json.loads(e[0])["kind"] == kind]
+
+    def test_cyclic_pooling_offers_and_no_row_leaves(self):
+        def confidential(legs):
+            return [dict(leg, data_class="confidential") for leg in legs]
+        manhattan, _ = trips.nyc_legs("Manhattan", limit=1500)
+        brooklyn, _ = trips.nyc_legs("Brooklyn")
+        self.add("wh1", confidential(manhattan) + private_legs(60))
+        self.add("wh2", confidential(brooklyn[:300]))
+        # each learns its own first (wh1's from private rows too: site-private)
+        for name in ("wh1", "wh2"):
+            self.run_job(learn_spec(name, model=f"eta-{name}"))
+        # the pooled model visits the owner's sites in turn, twice round
+        for cycle in range(2):
+            for name in ("wh1", "wh2"):
+                spec = learn_spec(name, model="eta-pool", mode="visit", rounds=10)
+                if cycle or name != "wh1":
+                    spec["learn"]["from"] = "eta-pool"
+                self.run_job(spec)
+        pool = json.loads(self.f.cli("model", "--json", "show", "eta-pool").stdout)["fields"]
+        self.assertEqual(pool["version"], 4)
+        self.assertEqual(pool["data_class"], "confidential")
+        self.assertEqual(pool["parent"], 3)
+        self.assertEqual(len(self.audit("wh1", "learn-visit")), 2)
+        # offered to each: adopted where better, refused with the reason where not
+        for name in ("wh1", "wh2"):
+            spec = learn_spec(name, model=f"eta-{name}", mode="offer", **{"from": "eta-pool"})
+            self.run_job(spec)
+            verdicts = self.audit(name, "learn-adopt") + self.audit(name, "learn-reject")
+            last = [e for e in verdicts if "pooled model eta-pool@4" in json.dumps(e)]
+            self.assertEqual(len(last), 1, verdicts)
+            body = json.dumps(last[0])
+            self.assertTrue("adopted as this site's model" in body or "refused (" in body, body)
+        # no row left a site: the hub's stored results and its model files hold no exception
+        # (the private legs' numbers are in no byte the hub has; no shareable leg's
+        # planned/actual pair is in any result it received)
+        hub_db = os.path.join(self.f.hub_dir, "hub.db")
+        mdir = os.path.join(self.f.hub_dir, "models")
+        paths = [hub_db, hub_db + "-wal"] + [os.path.join(mdir, n) for n in os.listdir(mdir)]
+        blobs = [read_bytes(p) for p in paths if os.path.exists(p)]
+        self.assertGreaterEqual(len(blobs), 4)
+        import struct
+        for leg in private_legs(60):
+            d = leg["features"]["distance_miles"]
+            for needle in (str(leg["actual_s"]).encode(), str(d).encode(),
+                           struct.pack(">f", d), struct.pack("<f", d)):
+                for blob in blobs:
+                    self.assertNotIn(needle, blob, (leg, needle))
+        bodies = [json.loads(b[0]) for b in query(hub_db, "SELECT body FROM results")]
+        self.assertTrue(bodies)
+        for body in bodies:
+            body.get("learn", {}).pop("model_b64", None)
+            text = json.dumps(body)
+            self.assertNotIn("distance_miles", text)
+            self.assertNotIn("actual_s", text)
+            numbers = set(float(x) for x in __import__("re").findall(r"-?\d+\.?\d*", text))
+            pairs = [leg for leg in manhattan + brooklyn
+                     if leg["planned_s"] in numbers and leg["actual_s"] in numbers]
+            self.assertEqual(pairs, [], text[:500])
+        # a site-private model is never pooled from
+        r = self.f.cli("submit", "-", input=json.dumps(learn_spec(
+            "wh2", model="eta-wh2", mode="offer", **{"from": "eta-wh1"})), check=False)
+        self.assertNotEqual(r.returncode, 0)
+
+
+def read_bytes(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
 def subprocess_run(f, *args):
     import subprocess
     return subprocess.run([f.binary, *args], capture_output=True, text=True, timeout=60,
