@@ -429,10 +429,11 @@ void site__learn_finish(site *s, site_job *j, cJSON *r)
     int64_t version = 0;
     int mode = j->spec.learn_mode;
     if (mode == JOBSPEC_LEARN_OFFER) j->learn_class = DATA_CONFIDENTIAL; /* pooled: shareable */
-    if (read_outcome(j, &o, why, sizeof why) == OP_OK && mode == JOBSPEC_LEARN_VISIT) {
+    int readable = read_outcome(j, &o, why, sizeof why) == OP_OK;
+    if (readable && mode == JOBSPEC_LEARN_VISIT) {
         /* a visit does not replace this site's model: it passes the pooled one on */
         v = (learn_verdict){1, 0, "continued on this site's shareable rows, passed on"};
-    } else if (o.metrics) {
+    } else if (readable) {
         learn_rule rule = {.margin = j->spec.learn_margin,
                            .min_rows = (size_t)j->spec.learn_min_heldout};
         v = learn_decide(&rule, 1, o.has_champion ? o.champion_mae : o.static_mae, o.challenger_mae,
@@ -452,13 +453,16 @@ void site__learn_finish(site *s, site_job *j, cJSON *r)
                  mode == JOBSPEC_LEARN_VISIT ? "visited"
                  : v.adopt                   ? "adopted as this site's model"
                                              : "refused");
-    snprintf(detail, sizeof detail,
-             "%s (%s): %s MAE %.1f s vs %s %.1f s on %lld held-out rows, trained on %lld"
-             " rows%s%.12s",
-             what, v.reason, mode == JOBSPEC_LEARN_OFFER ? "pooled" : "challenger",
-             o.challenger_mae, o.has_champion ? "champion" : "static plan",
-             o.has_champion ? o.champion_mae : o.static_mae, (long long)o.heldout_rows,
-             (long long)o.train_rows, v.adopt ? ", sha256 " : "", v.adopt ? o.sha : "");
+    if (mode == JOBSPEC_LEARN_VISIT && !j->spec.learn_from[0]) /* the first visit starts it */
+        snprintf(what, sizeof what, "pooled model %s started here", j->spec.model);
+    char trained[48] = "";
+    if (mode != JOBSPEC_LEARN_OFFER)
+        snprintf(trained, sizeof trained, ", trained on %lld rows", (long long)o.train_rows);
+    snprintf(
+        detail, sizeof detail, "%s (%s): %s MAE %.1f s vs %s %.1f s on %lld held-out rows%s%s%.12s",
+        what, v.reason, mode == JOBSPEC_LEARN_OFFER ? "pooled" : "challenger", o.challenger_mae,
+        o.has_champion ? "champion" : "static plan", o.has_champion ? o.champion_mae : o.static_mae,
+        (long long)o.heldout_rows, trained, v.adopt ? ", sha256 " : "", v.adopt ? o.sha : "");
     site__audit_job(s,
                     mode == JOBSPEC_LEARN_VISIT && v.adopt ? "learn-visit"
                     : v.adopt                              ? "learn-adopt"
