@@ -93,6 +93,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: outpost learn replay [options]\n"
+            "       outpost learn fit ...   what a site's learn job runs (docs/learning.md)\n"
             "Replays real taxi trips as a fleet's exceptions, period by period: each site\n"
             "predicts the period's trips, then learns from them (docs/learning.md).\n\n"
             "  --data chicago|nyc  the data set (default nyc): NYC March 2019 by pickup\n"
