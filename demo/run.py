@@ -12,7 +12,9 @@ missing); shows live progress with `outpost watch`; then has the two
 warehouses plan delivery routes (route jobs on CVRPLIB and Solomon instances,
 pinned by policy to their origin) and prints cost and gap to the best known;
 before that, a pod's envelope drops (`outpost power`) and its job moves to another pod from
-its checkpoint; prints every job's outcome, site, CPU seconds and energy estimate; ends with
+its checkpoint; then the warehouses learn from their exceptions (demo/learning.py: taxi trips as
+delivery legs, a learn job on spare power, the next route job planning with the model, a pooled
+model offered and adopted or refused with the reason); prints every job's outcome, site, CPU seconds and energy estimate; ends with
 `outpost sim` on 2,000 simulated sites built from the real power data. A broker-wide eavesdropper
 (a test-only credential: what a compromised broker sees) listens throughout; the demo fails if it
 hears a join token, a key, or any job's input or output. Everything it started is
@@ -33,6 +35,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from fleet import SHARED_DATA, Fleet, Wire, wait_for  # noqa: E402
+
+sys.path.insert(0, HERE)
+from learning import OWNER, WAREHOUSES, learning_phase  # noqa: E402
 
 # (name, class, cores, memory_mb, power budget W, W per busy core, idle W)
 SITES = [
@@ -281,10 +286,17 @@ def main():
         fleet.start_hub(site_lost_after_ms=6000, lease_ms=20000)
         wire = Wire(fleet, "#")
         print(f"== hub started; enrolling {len(SITES)} sites with one-time join bundles")
+        learners = {w[0] for w in WAREHOUSES}
         for name, cls, cores, mem, budget, wpc, idle in SITES:
-            fleet.start_site(name, cls, wait=False, cores=cores, memory_mb=mem,
-                             power_budget_watts=budget, watts_per_core=wpc, idle_watts=idle,
-                             heartbeat_ms=1000, resend_ms=2000, route_program=route_program)
+            extra, token = {}, None
+            if name in learners:  # one owner's two warehouses: they learn, and pool
+                extra["route_model"] = f"eta-{name}"
+                token = fleet.cli("token", "create", "--class", cls, "--site", name, "--owner",
+                                  OWNER).stdout.strip()
+            fleet.start_site(name, cls if token is None else None, token=token, wait=False,
+                             cores=cores, memory_mb=mem, power_budget_watts=budget,
+                             watts_per_core=wpc, idle_watts=idle, heartbeat_ms=1000,
+                             resend_ms=2000, route_program=route_program, **extra)
         wait_for(lambda: all(s["status"] == "alive" for s in fleet.cli_json("sites")["sites"])
                  and len(fleet.cli_json("sites")["sites"]) == len(SITES), 60, 0.3,
                  "all sites to check in")
@@ -306,6 +318,8 @@ def main():
         ids += power_phase(fleet)
         print("\n== routing on site: the warehouses plan their own delivery routes")
         ids += route_phase(fleet)
+        print("\n== learning at the edge: the warehouses learn from their exceptions")
+        ids += learning_phase(fleet)
         summary(fleet, ids, time.monotonic() - started)
         route_inputs = [os.path.join(SHARED_DATA, "vrp", r[0]) for r in ROUTE_JOBS]
         clean = eavesdropper_report(wire, secrets_of(

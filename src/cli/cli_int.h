@@ -194,6 +194,10 @@ int cli__cmd_ca(cli *c, int argc, char **argv);
 /* ---- cmd_local.c ---- */
 int cli__cmd_leave(cli *c, int argc, char **argv);
 int cli__cmd_power(cli *c, int argc, char **argv);
+/* cmd_exception.c: outpost exception add (through the site's local socket). */
+int cli__cmd_exception(cli *c, int argc, char **argv);
+/* cmd_exception.c: outpost predict (the site's own model, through its local socket). */
+int cli__cmd_predict(cli *c, int argc, char **argv);
 /* submit --local: sends req (consumed) to the site; prints "local ID" (quiet: "ID") per job. */
 int cli__local_submit(const char *path, cJSON *req, int quiet);
 

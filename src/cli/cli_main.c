@@ -162,6 +162,25 @@ const cli_command cli__commands[] = {
      "10)\n"},
     {"power", cli__cmd_power, CLI_NEEDS_SITE, "power SITE_DIR|SOCKET [options]",
      "set a site's power signals by hand", power_details},
+    {"exception", cli__cmd_exception, CLI_NEEDS_SITE,
+     "exception add SITE_DIR|SOCKET --planned S --actual S [--features JSON] | --file F",
+     "tell a site what really happened (planned vs actual), to learn from",
+     "  --planned S, --actual S   seconds: what the plan said, what it took\n"
+     "  --features JSON   what was known when planned: {\"distance_miles\": 2.1, \"start\":\n"
+     "                    EPOCH_S, \"pickup_area\": 161, ...} (docs/learning.md)\n"
+     "  --kind K          route-leg (default), job-duration or correction\n"
+     "  --data-class C    site-private (default), confidential or public: what may leave\n"
+     "                    the site in a model learned from it\n"
+     "  --file F          one JSON exception per line ({\"planned_s\", \"actual_s\",\n"
+     "                    \"features\", \"kind\"?, \"data_class\"?, \"at_ms\"?}); - is stdin\n"},
+    {"predict", cli__cmd_predict, CLI_NEEDS_SITE,
+     "predict SITE_DIR|SOCKET --planned S --features JSON [--model NAME] [--json]",
+     "how long a leg will take, from the site's own model",
+     "  --planned S       what the plan says (seconds)\n"
+     "  --features JSON   as for outpost exception add ({\"distance_miles\": 2.1, ...})\n"
+     "  --model NAME      the site's model (default: its route_model, else eta)\n"
+     "The answer says where it came from: local, local (offline) when the hub is out of\n"
+     "reach, or the static plan when the site has no model yet.\n"},
     {"ca", cli__cmd_ca, CLI_NEEDS_NOTHING, "ca broker|issue --hub-dir DIR --out OUTDIR ...",
      "broker certificates from the hub's CA", ca_details},
     {"operator-key", cli__cmd_operator_key, CLI_NEEDS_NOTHING, "operator-key",

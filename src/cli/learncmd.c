@@ -93,6 +93,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: outpost learn replay [options]\n"
+            "       outpost learn fit ...   what a site's learn job runs (docs/learning.md)\n"
             "Replays real taxi trips as a fleet's exceptions, period by period: each site\n"
             "predicts the period's trips, then learns from them (docs/learning.md).\n\n"
             "  --data chicago|nyc  the data set (default nyc): NYC March 2019 by pickup\n"
@@ -918,6 +919,7 @@ int learncmd_main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
+    if (strcmp(argv[1], "fit") == 0) return learnfit_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "replay") != 0) {
         fprintf(stderr, "learn: unknown subcommand '%s' (outpost learn --help)\n", argv[1]);
         return EXIT_USAGE;

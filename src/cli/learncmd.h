@@ -10,5 +10,7 @@
 #define OUTPOST_LEARNCMD_H
 
 int learncmd_main(int argc, char **argv);
+/* `outpost learn fit`: a learn job's training run (learnfit.c; argv[0] is "fit"). */
+int learnfit_main(int argc, char **argv);
 
 #endif

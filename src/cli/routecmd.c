@@ -30,6 +30,9 @@ static void usage(FILE *out)
                  "  --sol FILE       also write the solution in the CVRPLIB .sol format\n"
                  "  --svg FILE       also draw the routes as SVG (needs coordinates)\n"
                  "  --factors FILE   travel-time correction factors (JSON, see docs/routing.md)\n"
+                 "  --model FILE --model-sha HEX [--model-start EPOCH_S]\n"
+                 "                   the factors from a site's travel-time model instead\n"
+                 "                   (docs/learning.md); coordinates read as miles\n"
                  "  --quiet          no progress on standard error\n");
 }
 
@@ -80,6 +83,8 @@ static double mono_s(void)
 typedef struct route_opts {
     hgs_params params;
     const char *path, *resume, *out_path, *sol_path, *svg_path, *checkpoint, *factors_path;
+    const char *model_path, *model_sha; /* a travel-time model instead of a factors file */
+    int64_t model_start_s;
     int quiet;
 } route_opts;
 
@@ -132,6 +137,18 @@ static int parse_option(int c, const char *arg, route_opts *o, int *saw_time)
     case 'q':
         o->quiet = 1;
         return EXIT_OK;
+    case 'm':
+        o->model_path = arg;
+        return EXIT_OK;
+    case 'M':
+        o->model_sha = arg;
+        return EXIT_OK;
+    case 'D':
+        if (util_parse_i64(arg, 0, INT64_MAX / 2, &o->model_start_s) != OP_OK) {
+            fprintf(stderr, "route: --model-start takes seconds since the epoch\n");
+            return EXIT_USAGE;
+        }
+        return EXIT_OK;
     }
     usage(stderr);
     return EXIT_USAGE;
@@ -153,6 +170,9 @@ static int parse_args(int argc, char **argv, route_opts *o)
                                          {"svg", required_argument, 0, 'g'},
                                          {"factors", required_argument, 0, 'f'},
                                          {"quiet", no_argument, 0, 'q'},
+                                         {"model", required_argument, 0, 'm'},
+                                         {"model-sha", required_argument, 0, 'M'},
+                                         {"model-start", required_argument, 0, 'D'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -169,7 +189,8 @@ static int parse_args(int argc, char **argv, route_opts *o)
         int rc = parse_option(c, optarg, o, &saw_time);
         if (rc != EXIT_OK) return rc;
     }
-    if (optind != argc - 1) {
+    if (optind != argc - 1 || (o->model_path && (!o->model_sha || o->factors_path))) {
+        if (o->model_path) fprintf(stderr, "route: --model needs --model-sha, not --factors\n");
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -207,6 +228,18 @@ static int load_inputs(const route_opts *o, route_instance *inst, routeio_factor
         }
         free(text);
         routeio_factors_attach(inst, factors);
+    }
+    if (o->model_path) {
+        double mean = 1;
+        int64_t depart_s = o->model_start_s ? o->model_start_s : os_now_ms() / 1000;
+        if (routemodel_factors(inst, o->model_path, o->model_sha, depart_s, factors, &mean, err,
+                               sizeof err) != OP_OK) {
+            fprintf(stderr, "route: %s\n", err);
+            return EXIT_USAGE;
+        }
+        routeio_factors_attach(inst, factors);
+        fprintf(stderr, "route: travel times from the model %s (%.12s...): mean factor %.3f\n",
+                o->model_path, o->model_sha, mean);
     }
     if (!o->resume) return EXIT_OK;
     text = NULL;

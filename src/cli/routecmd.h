@@ -6,8 +6,25 @@
 #ifndef OUTPOST_ROUTECMD_H
 #define OUTPOST_ROUTECMD_H
 
+#include "route/route.h"
+#include "route/routeio.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
 /* Returns a runctl exit code: 0 solved, 2 bad usage or input or an impossible instance, 1
  * otherwise. */
 int routecmd_main(int argc, char **argv);
+
+/*
+ * routemodel.c: the arc factors of inst from a travel-time model (its bytes
+ * at model_path must hash to sha256), departing at start_s (seconds since
+ * the epoch, local clock read as UTC); *mean_factor the mean over arcs.
+ * OP_OK (out filled: routeio_factors_clear), OP_EINVAL, OP_ETOOBIG (over
+ * 1,000 stops), OP_ENOMEM, OP_EIO; err says what.
+ */
+int routemodel_factors(const route_instance *inst, const char *model_path, const char *sha256,
+                       int64_t start_s, routeio_factors *out, double *mean_factor, char *err,
+                       size_t err_len);
 
 #endif

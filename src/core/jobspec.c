@@ -37,6 +37,7 @@ int jobspec_kind_of(const char *name)
     if (strcmp(name, "exec") == 0) return JOB_KIND_EXEC;
     if (strcmp(name, "noop") == 0) return JOB_KIND_NOOP;
     if (strcmp(name, "route") == 0) return JOB_KIND_ROUTE;
+    if (strcmp(name, "learn") == 0) return JOB_KIND_LEARN;
     return 0;
 }
 
@@ -45,6 +46,7 @@ const char *jobspec_kind_name(int kind)
     return kind == JOB_KIND_EXEC    ? "exec"
            : kind == JOB_KIND_NOOP  ? "noop"
            : kind == JOB_KIND_ROUTE ? "route"
+           : kind == JOB_KIND_LEARN ? "learn"
                                     : "?";
 }
 
@@ -255,11 +257,11 @@ static int parse_route(const cJSON *root, const cJSON *res, jobspec *spec, char 
 /* Every top-level field is one we know: a typo is an error, not a silently ignored option. */
 static int check_known_fields(const cJSON *root, char *err, size_t err_len)
 {
-    static const char *known[] = {"kind",       "name",         "command",       "resources",
-                                  "inputs",     "outputs",      "site_classes",  "data_class",
-                                  "origin",     "max_attempts", "deterministic", "route",
-                                  "checkpoint", "deadline_s",   "expected_s",    "deferrable",
-                                  "model",      "model_sha256", "model_bytes",   NULL};
+    static const char *known[] = {
+        "kind",         "name",       "command",    "resources",    "inputs",        "outputs",
+        "site_classes", "data_class", "origin",     "max_attempts", "deterministic", "route",
+        "checkpoint",   "deadline_s", "expected_s", "deferrable",   "model",         "model_sha256",
+        "model_bytes",  "learn",      NULL};
     const cJSON *field;
     cJSON_ArrayForEach(field, root)
     {
@@ -278,12 +280,12 @@ static int parse_kind_and_name(const cJSON *root, jobspec *spec, char *err, size
 {
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
     if (!cJSON_IsString(kind)) {
-        snprintf(err, err_len, "kind: required, one of exec, noop, route");
+        snprintf(err, err_len, "kind: required, one of exec, noop, route, learn");
         return OP_EINVAL;
     }
     spec->kind = jobspec_kind_of(kind->valuestring);
     if (!spec->kind) {
-        snprintf(err, err_len, "kind: '%.32s' is not a job kind (exec, noop, route)",
+        snprintf(err, err_len, "kind: '%.32s' is not a job kind (exec, noop, route, learn)",
                  kind->valuestring);
         return OP_EINVAL;
     }
@@ -531,6 +533,121 @@ static int parse_checkpoint(const cJSON *root, jobspec *spec, char *err, size_t 
  * Field by field, in a fixed order (so that the first error reported does
  * not depend on the order of the JSON's keys). On an error spec is cleared.
  */
+/*
+ * "mode" and "from": a visit continues the pooled model "from" (none on
+ * the first visit) on rows that may leave the site; an offer weighs "from"
+ * against the site's own model. The hub resolves "from" like a model and
+ * adds its hash ("model_sha256"), so the site fetches it like one.
+ */
+static int parse_learn_pooling(const cJSON *learn, jobspec *spec, char *err, size_t err_len)
+{
+    const char *mode = jsonx_str(learn, "mode"), *from = jsonx_str(learn, "from");
+    spec->learn_mode = !mode || !strcmp(mode, "train") ? JOBSPEC_LEARN_TRAIN
+                       : !strcmp(mode, "visit")        ? JOBSPEC_LEARN_VISIT
+                       : !strcmp(mode, "offer")        ? JOBSPEC_LEARN_OFFER
+                                                       : -1;
+    if (spec->learn_mode < 0 || (cJSON_HasObjectItem(learn, "mode") && !mode)) {
+        snprintf(err, err_len, "learn.mode: train, visit or offer");
+        return OP_EINVAL;
+    }
+    if ((cJSON_HasObjectItem(learn, "from") &&
+         (!from || artifact_parse_ref(from, spec->learn_from, &spec->learn_from_version))) ||
+        (spec->learn_mode == JOBSPEC_LEARN_OFFER && !from) ||
+        (spec->learn_mode == JOBSPEC_LEARN_TRAIN && from)) {
+        snprintf(err, err_len,
+                 "learn.from: the pooled model (NAME or NAME@VERSION) a visit"
+                 " continues or an offer weighs; only with mode visit or offer");
+        return OP_EINVAL;
+    }
+    if (spec->model_sha256[0] && !from) {
+        snprintf(err, err_len, "model_sha256: only the hub's, for learn.from");
+        return OP_EINVAL;
+    }
+    if (spec->learn_mode == JOBSPEC_LEARN_VISIT) spec->learn_shareable = 1;
+    return OP_OK;
+}
+
+/* The "learn" options' numbers, each within its bounds. */
+static int parse_learn_numbers(const cJSON *learn, jobspec *spec, char *err, size_t err_len)
+{
+    int rc;
+    if ((rc = get_int(learn, "rounds", "learn.", 20, 1, 1000, &spec->learn_rounds, err, err_len)) ||
+        (rc = get_int(learn, "heldout", "learn.", 200, 1, 5000, &spec->learn_heldout, err,
+                      err_len)) ||
+        (rc = get_int(learn, "min_heldout", "learn.", 20, 1, spec->learn_heldout,
+                      &spec->learn_min_heldout, err, err_len)) ||
+        (rc = get_int(learn, "depth", "learn.", 6, 1, 16, &spec->learn_depth, err, err_len)))
+        return rc;
+    spec->learn_margin = 0.02;
+    spec->learn_eta = 0.1;
+    if ((cJSON_HasObjectItem(learn, "margin") &&
+         (jsonx_num(learn, "margin", &spec->learn_margin) != OP_OK ||
+          !(spec->learn_margin >= 0 && spec->learn_margin < 1))) ||
+        (cJSON_HasObjectItem(learn, "eta") && (jsonx_num(learn, "eta", &spec->learn_eta) != OP_OK ||
+                                               !(spec->learn_eta > 0 && spec->learn_eta <= 1)))) {
+        snprintf(err, err_len, "learn.margin: 0 <= M < 1; learn.eta: 0 < E <= 1");
+        return OP_EINVAL;
+    }
+    const char *rows = jsonx_str(learn, "rows");
+    if (cJSON_HasObjectItem(learn, "rows") &&
+        (!rows || (strcmp(rows, "all") && strcmp(rows, "shareable")))) {
+        snprintf(err, err_len, "learn.rows: all or shareable");
+        return OP_EINVAL;
+    }
+    spec->learn_shareable = rows && strcmp(rows, "shareable") == 0;
+    return parse_learn_pooling(learn, spec, err, err_len);
+}
+
+/*
+ * A learn job: a model name (no version: it makes the next one), no command,
+ * inputs or outputs of its own (metrics.json is its output), and it runs at
+ * its origin, the site whose rows it learns from.
+ */
+static int parse_learn(const cJSON *root, jobspec *spec, char *err, size_t err_len)
+{
+    const cJSON *learn = cJSON_GetObjectItemCaseSensitive(root, "learn"), *f;
+    if (spec->kind != JOB_KIND_LEARN) {
+        if (!learn) return OP_OK;
+        snprintf(err, err_len, "learn: only learn jobs take learn options");
+        return OP_EINVAL;
+    }
+    if (learn && !cJSON_IsObject(learn)) {
+        snprintf(err, err_len, "learn: must be an object");
+        return OP_EINVAL;
+    }
+    cJSON_ArrayForEach(f, learn)
+    {
+        static const char *known[] = {"rounds", "heldout", "min_heldout", "margin", "depth",
+                                      "eta",    "rows",    "mode",        "from",   NULL};
+        const char **k = known;
+        while (*k && strcmp(f->string, *k) != 0)
+            k++;
+        if (!*k) {
+            snprintf(err, err_len, "learn.%.64s: unknown field", f->string);
+            return OP_EINVAL;
+        }
+    }
+    if (!spec->model[0] || spec->model_version) {
+        snprintf(err, err_len, "model: a learn job names the model it trains (NAME, no version)");
+        return OP_EINVAL;
+    }
+    if (spec->n_inputs || spec->n_outputs) {
+        snprintf(err, err_len,
+                 "inputs, outputs: a learn job reads the site's exceptions and"
+                 " writes metrics.json");
+        return OP_EINVAL;
+    }
+    if (spec->data_class != DATA_SITE_PRIVATE) {
+        snprintf(err, err_len,
+                 "data_class: a learn job is site-private, with origin the site"
+                 " whose exceptions it learns from");
+        return OP_EINVAL;
+    }
+    snprintf(spec->outputs[0], sizeof spec->outputs[0], "metrics.json");
+    spec->n_outputs = 1;
+    return parse_learn_numbers(learn, spec, err, err_len);
+}
+
 int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_len)
 {
     memset(spec, 0, sizeof *spec);
@@ -551,7 +668,8 @@ int jobspec_from_json(const cJSON *root, jobspec *spec, char *err, size_t err_le
         (rc = parse_scheduling(root, spec, err, err_len)) ||
         (rc = parse_checkpoint(root, spec, err, err_len)) ||
         (rc = parse_model(root, spec, err, err_len)) ||
-        (rc = parse_route(root, res, spec, err, err_len))) {
+        (rc = parse_route(root, res, spec, err, err_len)) ||
+        (rc = parse_learn(root, spec, err, err_len))) {
         jobspec_clear(spec);
         return rc;
     }

@@ -22,6 +22,13 @@
  *    "model": "eta@3"}                       a model from the hub's registry (NAME or
  *                                            NAME@VERSION), read-only at $OUTPOST_MODEL;
  *                                            the hub adds "model_sha256" and "model_bytes"
+ * A learn job ({"kind": "learn", "model": "NAME", "data_class": "site-private",
+ *   "origin": SITE, "learn": {"rounds": 20, "heldout": 200, "min_heldout": 20,
+ *   "margin": 0.02, "depth": 6, "eta": 0.1, "rows": "all" | "shareable",
+ *   "mode": "train" | "visit" | "offer", "from": "POOLED[@V]"}})
+ * trains a challenger to the site's model NAME on the site's own exceptions
+ * and keeps it only where it beats the champion (docs/learning.md); it runs
+ * at its origin, where the rows are, and its one output is metrics.json.
  * A route job plans vehicle routes for its one input (a CVRPLIB, Solomon or
  * JSON instance, docs/routing.md) with the site's own solver; its outputs
  * are solution.json and routes.svg.
@@ -45,9 +52,13 @@
 #define JOBSPEC_MAX_OUTPUT_BYTES (4 * 1024 * 1024)
 #define JOBSPEC_MAX_DEADLINE_S (30 * 24 * 3600)
 
-enum { JOB_KIND_EXEC = 1, JOB_KIND_NOOP = 2, JOB_KIND_ROUTE = 3 };
+enum { JOB_KIND_EXEC = 1, JOB_KIND_NOOP = 2, JOB_KIND_ROUTE = 3, JOB_KIND_LEARN = 4 };
 #define JOBSPEC_ROUTE_MAX_S 3600
 #define JOBSPEC_ROUTE_MAX_ITERATIONS 1000000000
+/* A learn job trains the site's own model, visits a pooled one (continues it on the
+ * site's shareable rows and passes it on), or weighs an offered pooled model against
+ * the site's own on its held-out rows. */
+enum { JOBSPEC_LEARN_TRAIN = 0, JOBSPEC_LEARN_VISIT = 1, JOBSPEC_LEARN_OFFER = 2 };
 enum { DATA_PUBLIC = 0, DATA_CONFIDENTIAL = 1, DATA_SITE_PRIVATE = 2 };
 enum { CLASS_POD = 1, CLASS_CAR = 2, CLASS_DC = 4, CLASS_ALL = 7 };
 
@@ -89,6 +100,15 @@ typedef struct jobspec {
     int64_t model_version;    /* the version asked for or resolved, 0: the latest */
     char model_sha256[65];    /* the artifact's hash, as the hub resolved it ("" not yet) */
     int64_t model_bytes;      /* and its size */
+    /* learn jobs: trees added, held-out rows (at most, at least), the margin a challenger
+       must win by, tree depth and learning rate, and whether only rows that may leave the
+       site are used (a model that can be pooled) */
+    int64_t learn_rounds, learn_heldout, learn_min_heldout, learn_depth;
+    double learn_margin, learn_eta;
+    int learn_shareable;
+    int learn_mode;             /* JOBSPEC_LEARN_TRAIN, _VISIT or _OFFER */
+    char learn_from[64];        /* the pooled model it starts from or is offered ("" none) */
+    int64_t learn_from_version; /* 0: the latest (the hub resolves it) */
 } jobspec;
 
 /*

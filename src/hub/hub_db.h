@@ -177,6 +177,8 @@ typedef struct hubdb_job {
 
 /* OP_ENOTFOUND when there is no such job. */
 int hubdb_job_get(hubdb *db, int64_t job_id, hubdb_job *out);
+/* A job's kind and spec (JSON text, malloc'd: the caller frees). OP_ENOTFOUND, OP_ENOMEM. */
+int hubdb_job_spec(hubdb *db, int64_t job_id, char kind[16], char **spec);
 
 /* A new job row: submitted (queued) or run by a site on its own (running there). */
 typedef struct hubdb_new_job {

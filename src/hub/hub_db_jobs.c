@@ -80,6 +80,21 @@ int hubdb_job_get(hubdb *db, int64_t job_id, hubdb_job *out)
     return OP_OK;
 }
 
+int hubdb_job_spec(hubdb *db, int64_t job_id, char kind[16], char **spec)
+{
+    sqlite3_stmt *st = store_stmt(db->st, "SELECT kind, spec FROM jobs WHERE id=?");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_int64(st, 1, job_id);
+    int rc = sqlite3_step(st) == SQLITE_ROW ? OP_OK : OP_ENOTFOUND;
+    if (rc == OP_OK) {
+        snprintf(kind, 16, "%s", store_col_text(st, 0));
+        *spec = strdup(store_col_text(st, 1));
+        if (!*spec) rc = OP_ENOMEM;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
 int hubdb_job_insert(hubdb *db, const hubdb_new_job *j, int64_t *job_id)
 {
     sqlite3_stmt *st = store_stmt(db->st, "INSERT INTO jobs(name, kind, spec, state, attempt,"

@@ -20,6 +20,7 @@
  *   operator.c   the operator API: a table of commands
  *   models.c     the model registry: uploads, versions, resolving a job's model
  *   models_serve.c  artifacts on their way to sites: manifests, chunks, peers
+ *   pooling.c    models sites learned: registered from their learn jobs' results
  *   outgoing.c   offers, acknowledgements, cancels and replies, sent after commit
  *   auditing.c   what the hub writes to its audit log
  *   tls.c        the broker CA in tls/, the hub's and the admin's broker certificates, join
@@ -627,6 +628,15 @@ int hub__op_model_rm(hub *h, op_call *c);
  * OP_EPERM, OP_ESTORE, with the message in err.
  */
 int hub__models_resolve(hub *h, cJSON *spec_json, jobspec *spec, char *err, size_t err_len);
+/* ---------- pooling.c ---------- */
+/*
+ * A result of a learn job (item, of job_id, from s) that adopted a model:
+ * the model registered as the next version of its name, origin s, audited
+ * model-put. A result that is not s's learn job of that model changes
+ * nothing (logged). OP_OK, OP_ESTORE (the transaction fails).
+ */
+int hub__pooling_learned(hub *h, hub_site *s, const cJSON *item, int64_t job_id);
+
 /* ---------- models_serve.c ---------- */
 
 /* Frees the serving state and the sites' held lists. */

@@ -510,10 +510,50 @@ static int class_allows(const hubdb_model *m, const jobspec *spec, char *err, si
     return OP_OK;
 }
 
+/*
+ * A learn job's "from" (a visit's or an offer's pooled model): resolved to
+ * a version whose bytes the hub holds, written back as NAME@VERSION with
+ * the artifact's hash and size, which the site fetches like any model.
+ */
+static int resolve_learn_from(hub *h, cJSON *spec_json, jobspec *spec, char *err, size_t err_len)
+{
+    hubdb_model m = {0};
+    int rc = hubdb_model_get(h->db, spec->learn_from, spec->learn_from_version, &m);
+    if (rc == OP_OK &&
+        (m.removed_at_ms || hubdb_artifact_get(h->db, m.sha256, NULL, NULL, NULL) != OP_OK))
+        rc = OP_ENOTFOUND;
+    if (rc != OP_OK) {
+        hubdb_model_clear(&m);
+        snprintf(err, err_len, "learn.from: the registry holds no bytes of %s%s", spec->learn_from,
+                 spec->learn_from_version ? " of that version" : "");
+        return rc == OP_ENOTFOUND ? rc : OP_ESTORE;
+    }
+    rc = m.data_class == DATA_SITE_PRIVATE ? OP_EPERM : OP_OK;
+    if (rc != OP_OK) snprintf(err, err_len, "learn.from: a site-private model is never pooled");
+    cJSON *learn = cJSON_GetObjectItemCaseSensitive(spec_json, "learn");
+    if (rc == OP_OK && learn) {
+        char ref[96];
+        snprintf(ref, sizeof ref, "%s@%lld", m.name, (long long)m.version);
+        spec->learn_from_version = m.version;
+        snprintf(spec->model_sha256, sizeof spec->model_sha256, "%s", m.sha256);
+        spec->model_bytes = m.size_bytes;
+        cJSON_DeleteItemFromObjectCaseSensitive(learn, "from");
+        cJSON_AddStringToObject(learn, "from", ref);
+        cJSON_DeleteItemFromObjectCaseSensitive(spec_json, "model_sha256");
+        cJSON_DeleteItemFromObjectCaseSensitive(spec_json, "model_bytes");
+        cJSON_AddStringToObject(spec_json, "model_sha256", m.sha256);
+        jsonx_add_int(spec_json, "model_bytes", m.size_bytes);
+    }
+    hubdb_model_clear(&m);
+    return rc;
+}
+
 int hub__models_resolve(hub *h, cJSON *spec_json, jobspec *spec, char *err, size_t err_len)
 {
     hubdb_model m;
-    if (!spec->model[0]) return OP_OK;
+    /* a learn job's model is the one it makes; what it reads is its pooled "from", if any */
+    if (!spec->model[0] || (spec->kind == JOB_KIND_LEARN && !spec->learn_from[0])) return OP_OK;
+    if (spec->kind == JOB_KIND_LEARN) return resolve_learn_from(h, spec_json, spec, err, err_len);
     int rc = hubdb_model_get(h->db, spec->model, spec->model_version, &m);
     if (rc == OP_OK && m.removed_at_ms) {
         hubdb_model_clear(&m);
@@ -529,6 +569,11 @@ int hub__models_resolve(hub *h, cJSON *spec_json, jobspec *spec, char *err, size
         return OP_ESTORE;
     }
     rc = class_allows(&m, spec, err, err_len);
+    if (rc == OP_OK && hubdb_artifact_get(h->db, m.sha256, NULL, NULL, NULL) != OP_OK) {
+        snprintf(err, err_len, "model %s@%lld: its bytes stay at %s, the site that learned it",
+                 m.name, (long long)m.version, m.origin);
+        rc = OP_EPERM;
+    }
     if (rc == OP_OK) {
         char ref[96];
         snprintf(ref, sizeof ref, "%s@%lld", m.name, (long long)m.version);

@@ -263,6 +263,7 @@ int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local)
     }
     if (r.error && jsonx_str(item, "retryable"))
         return hub__hand_back(h, s, item, r.job_id, r.attempt, r.error);
+    if (r.success && hub__pooling_learned(h, s, item, r.job_id) != OP_OK) return OP_ESTORE;
     return apply_current(h, s, &r, &job, local);
 }
 

@@ -254,7 +254,8 @@ void site__artifacts_close(site *s)
 
 int site__artifacts_admit(site *s, const jobspec *spec, char *why, size_t why_len)
 {
-    if (!spec->model[0]) return OP_OK;
+    /* a learn job reads a model only when it visits or is offered a pooled one */
+    if (!spec->model[0] || (spec->kind == JOB_KIND_LEARN && !spec->learn_from[0])) return OP_OK;
     if (!spec->model_sha256[0] || spec->model_bytes <= 0) {
         snprintf(why, why_len, "model %s was not resolved by the hub", spec->model);
         return OP_EPERM;

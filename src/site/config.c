@@ -49,6 +49,7 @@ static const char *site_conf_keys[] = {"site_id",
                                        "job_disk_mb",
                                        "broker_tls",
                                        "artifact_cache_mb",
+                                       "route_model",
                                        NULL};
 
 /* site_id (required) and log_level, then the plain strings. */
@@ -110,6 +111,12 @@ static int parse_route_program(site *s, const conf *c, const char *path, char *e
         ssize_t n = readlink("/proc/self/exe", s->route_program, sizeof s->route_program - 1);
         s->route_program[n > 0 ? n : 0] = '\0';
     }
+    const char *model = conf_str(c, "route_model", NULL);
+    if (model && *model && !artifact_valid_name(model)) {
+        snprintf(err, err_len, "%s: route_model: a model name ([A-Za-z0-9_-]{1,63})", path);
+        return OP_EINVAL;
+    }
+    snprintf(s->route_model, sizeof s->route_model, "%s", model ? model : "");
     if (access(s->route_program, X_OK) != 0) {
         snprintf(err, err_len, "%s: route_program '%.200s' is not an executable", path,
                  s->route_program);

@@ -157,8 +157,8 @@ static int prepare_workdir(site *s, site_job *j, char *why, size_t why_len)
 
 /* The command line of a route job: this site's own solver, `outpost route`. */
 typedef struct route_command {
-    char limit[32], seed[32];
-    char *argv[20];
+    char limit[32], seed[32], model_sha[65], model_start[24];
+    char *argv[28];
 } route_command;
 
 static void build_route_command(site *s, site_job *j, route_command *cmd)
@@ -191,6 +191,7 @@ static void build_route_command(site *s, site_job *j, route_command *cmd)
         cmd->argv[n++] = "--resume"; /* handed back by a departing site: go on from there */
         cmd->argv[n++] = j->spec.checkpoint;
     }
+    site__route_model_args(s, j, cmd->argv, &n, cmd->model_sha, cmd->model_start);
     cmd->argv[n] = NULL;
 }
 
@@ -253,7 +254,8 @@ static void isolate(site *s, site_job *j, sandbox_spec *spec, const char **ro_pa
     spec->job_uid = spec->job_gid = (uint32_t)(s->job_uid_base + j->slot);
     spec->limits.processes = s->job_max_processes;
     spec->limits.disk_bytes = s->job_disk_mb * 1024 * 1024;
-    if (j->spec.kind == JOB_KIND_ROUTE) ro_paths[n++] = s->route_program;
+    if (j->spec.kind == JOB_KIND_ROUTE || j->spec.kind == JOB_KIND_LEARN)
+        ro_paths[n++] = s->route_program;
     if (j->model_path[0]) ro_paths[n++] = j->model_path;
     if (n) spec->ro_paths = ro_paths;
 }
@@ -265,13 +267,22 @@ static int start_in_sandbox(site *s, site_job *j, char *why, size_t why_len)
     const char *ro_paths[3] = {NULL, NULL, NULL};
     snprintf(name, sizeof name, "job-%lld-%lld", (long long)j->job_id, (long long)j->attempt);
     route_command route = {0};
+    learn_command learn = {0};
     job_env env;
-    if (j->spec.kind == JOB_KIND_ROUTE) build_route_command(s, j, &route);
+    char **argv = j->spec.argv;
+    if (j->spec.kind == JOB_KIND_ROUTE) {
+        build_route_command(s, j, &route);
+        argv = route.argv;
+    } else if (j->spec.kind == JOB_KIND_LEARN) {
+        int rc = site__learn_prepare(s, j, &learn, why, why_len);
+        if (rc != OP_OK) return rc;
+        argv = learn.argv;
+    }
     build_job_env(s, j, &env);
     sandbox_spec spec = {
         .extra_env = env.extra,
         .workdir = j->workdir,
-        .argv = j->spec.kind == JOB_KIND_ROUTE ? route.argv : j->spec.argv,
+        .argv = argv,
         .limits = {.cpu_seconds = j->spec.cpu_s,
                    .memory_bytes = j->spec.memory_mb * 1024 * 1024,
                    .open_files = j->spec.open_files,
@@ -302,7 +313,8 @@ static int start_in_sandbox(site *s, site_job *j, char *why, size_t why_len)
 int site__start_job(site *s, site_job *j)
 {
     char why[256] = "";
-    if (j->spec.model[0] && !j->model_path[0]) {
+    if (j->spec.model[0] && !j->model_path[0] &&
+        (j->spec.kind != JOB_KIND_LEARN || j->spec.learn_from[0])) {
         int ready = site__artifacts_prepare(s, j, why, sizeof why);
         if (ready < 0) {
             site__hand_back(s, j, why, NULL);

@@ -9,6 +9,10 @@
  *   {"op": "power", "meter": {...}}  `outpost power`: a meter message;
  *       the reply adds "envelope_watts".
  *   {"op": "leave", "grace_s": N}    `outpost leave`; the reply adds "stopping".
+ *   {"op": "exceptions", "exceptions": [...]}  `outpost exception add`: planned
+ *       vs actual rows to learn from (learning.c); the reply adds "added", "rows".
+ *   {"op": "predict", ...}  `outpost predict`: the site's own model answers
+ *       (learnjob.c); the reply adds "seconds", "source", "model", "version".
  *
  * Who may ask: the socket file is mode 0660, and every connection is checked
  * again by the kernel's word on its peer (SO_PEERCRED): the site's own
@@ -232,6 +236,10 @@ static void local_client(site *s, int fd)
             op_power(s, req, reply, why, sizeof why);
         else if (allowed && op && strcmp(op, "leave") == 0)
             op_leave(s, req, reply, why, sizeof why);
+        else if (allowed && op && strcmp(op, "exceptions") == 0)
+            site__exceptions_op(s, req, reply, why, sizeof why);
+        else if (allowed && op && strcmp(op, "predict") == 0)
+            site__predict_op(s, req, reply, why, sizeof why);
         else if (allowed)
             op_submit(s, req, ids, why, sizeof why);
         cJSON_AddBoolToObject(reply, "ok", why[0] == 0);

@@ -22,7 +22,11 @@ static const char *site_schema =
     /* the artifact cache (site_db_artifacts.c) */
     "CREATE TABLE IF NOT EXISTS artifacts(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL,"
     " manifest TEXT, sig TEXT, held BLOB, complete INTEGER NOT NULL DEFAULT 0,"
-    " last_used INTEGER NOT NULL DEFAULT 0);";
+    " last_used INTEGER NOT NULL DEFAULT 0);"
+    /* exceptions to learn from (site_db_learn.c) */
+    "CREATE TABLE IF NOT EXISTS exceptions(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " kind TEXT NOT NULL, features TEXT NOT NULL, planned REAL NOT NULL, actual REAL NOT NULL,"
+    " at_ms INTEGER NOT NULL, data_class INTEGER NOT NULL);";
 
 int sitedb_open(const char *path, store **out)
 {

@@ -14,6 +14,8 @@
  *   leases   the offline lease a signed offer gave an attempt
  *   artifacts  the artifact cache (site_db_artifacts.c): each artifact's size, signed
  *            manifest, the bitmap of chunks held, whether complete, when last used
+ *   exceptions  what the site learns from (site_db_learn.c): kind, features (JSON),
+ *            planned and actual seconds, when, data class; bounded by pruning
  * The site's own audit log (io/auditlog) lives in the same file.
  *
  * Every write joins the caller's transaction (sitedb_begin...commit): the
@@ -114,5 +116,37 @@ int sitedb_artifact_delete(store *db, const char *sha256);
 /* Calls fn for every artifact row; fn must not write to the store; non-zero stops. */
 int sitedb_artifacts_each(store *db, int (*fn)(void *ctx, const sitedb_artifact_row *row),
                           void *ctx);
+
+/* ---------- exceptions (site_db_learn.c) ---------- */
+
+/* One exception; strings valid during a callback only. */
+typedef struct sitedb_exception {
+    int64_t id;           /* assigned by sitedb_exception_add, increasing */
+    const char *kind;     /* "route-leg", "job-duration", "correction" */
+    const char *features; /* JSON object text */
+    double planned_s, actual_s;
+    int64_t at_ms;  /* when it happened (wall clock, ms) */
+    int data_class; /* DATA_* of core/jobspec */
+} sitedb_exception;
+
+/* Adds one; *id (may be NULL) gets its id. */
+int sitedb_exception_add(store *db, const sitedb_exception *e, int64_t *id);
+/*
+ * Bounds the table: the newest keep_newest rows stay, and of the older ones
+ * only those whose id is a multiple of the smallest power of two that
+ * leaves at most keep_sample of them: a sample spread evenly over time,
+ * the same rows on every run (a row dropped once never comes back, and a
+ * row kept at stride 2k was kept at stride k). *removed gets the count.
+ */
+int sitedb_exceptions_prune(store *db, int64_t keep_newest, int64_t keep_sample, int64_t *removed);
+/* Rows of kind (NULL: any), and the highest id (0 when none). */
+int sitedb_exceptions_count(store *db, const char *kind, int64_t *count, int64_t *max_id);
+/*
+ * Calls fn for the rows of kind whose data class is at most max_class, id
+ * above after_id, oldest first, until fn returns nonzero; fn must not
+ * write to the store.
+ */
+int sitedb_exceptions_each(store *db, const char *kind, int max_class, int64_t after_id,
+                           int (*fn)(void *ctx, const sitedb_exception *e), void *ctx);
 
 #endif

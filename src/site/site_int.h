@@ -43,6 +43,8 @@
 #include "io/bus.h"
 #include "io/sandbox.h"
 #include "io/store.h"
+#include "learn/learn.h"
+#include "site/site_db.h"
 #include "wire/ident.h"
 #include "wire/msg.h"
 #include "wire/token.h"
@@ -82,6 +84,10 @@ typedef struct site_job {
     int64_t price_ms, carbon_ms;        /* run time with a price / carbon known */
     int fetching;                       /* waits for its model (artifacts.c) before it starts */
     char model_path[PATH_MAX];          /* its model, whole, read-only ("" none) */
+    /* a learn job (learnjob.c): what it learns from, for the model's lineage */
+    int64_t learn_rows, learn_to_id, learn_seen_id, learn_from_ms, learn_to_ms;
+    int learn_class;            /* the highest data class of those rows */
+    char route_model_note[160]; /* a route job: the model it planned with ("" none) */
 } site_job;
 
 typedef struct site {
@@ -96,6 +102,7 @@ typedef struct site {
     double power_budget_watts, watts_per_core, idle_watts;
     char cgroup_dir[PATH_MAX];
     char route_program[PATH_MAX]; /* the outpost binary route jobs run (default: this one) */
+    char route_model[64];         /* the travel-time model route jobs plan with ("" none) */
     sandbox_caps caps;
     /* isolated jobs: uids job_uid_base + slot (gids the same), their process and disk limits */
     int64_t job_uid_base, job_max_processes, job_disk_mb;
@@ -374,6 +381,45 @@ int site__art_take_manifest(site *s, art *a, const char *text, const char *sig, 
 void site__art_give_back(site *s, art *a, const char *why);
 void site__art_drop_peer(art *a, art_peer *p);
 void site__art_free_slot(art *a, int k);
+
+/* ---------- learning.c: exceptions, learn jobs, the site's models ---------- */
+
+#define SITE_EXC_NEWEST 20000 /* exceptions kept: the newest ... */
+#define SITE_EXC_SAMPLE 5000  /* ... and an evenly spread sample of older ones */
+
+/* A route leg's features (JSON, learn/learn.h's columns) into row. OP_OK, OP_EINVAL (err). */
+int site__learn_features(const cJSON *features, float row[LEARN_FEATURES], char *err,
+                         size_t err_len);
+/* One exception's JSON into e; *text (features' text) is the caller's to free. */
+int site__exception_parse(const cJSON *o, sitedb_exception *e, char **text, char *err,
+                          size_t err_len);
+/* The local socket's "exceptions" op (all or none). */
+void site__exceptions_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len);
+/* A finished job's run against its expected_s, as a job-duration exception. */
+void site__exception_job(site *s, const site_job *j, int64_t wall_ms);
+void site__exceptions_prune(site *s);
+
+/* learnjob.c: a learn job's command line (`outpost learn fit` in the sandbox). */
+typedef struct learn_command {
+    char rounds[16], depth[16], eta[32], sha[65], cand_sha[65];
+    char *argv[28];
+} learn_command;
+/* The champion of model name ("model") or the one before it ("model_prev"), NULL if none. */
+cJSON *site__learn_champion(site *s, const char *name, const char *prefix);
+int site__learn_model_path(const site *s, const char *sha, char *out, size_t len, int make_dir);
+/* Rows and champion into the work dir, the command into cmd. OP_OK or an error (why). */
+int site__learn_prepare(site *s, site_job *j, learn_command *cmd, char *why, size_t why_len);
+/*
+ * A route job of the owner's (not public) at a site with a route_model that
+ * has a champion: the model copied into the work dir, its arguments
+ * appended to argv at *n (room for 6), j->route_model_note set. OP_OK also
+ * when there is no model to use.
+ */
+int site__route_model_args(site *s, site_job *j, char **argv, int *n, char sha[65], char start[24]);
+/* The local socket's "predict" op: the site's own model answers (learnjob.c). */
+void site__predict_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len);
+/* A learn job exited 0: decide, adopt or reject, audit, and say so in the result r. */
+void site__learn_finish(site *s, site_job *j, cJSON *r);
 
 /* local.c */
 void site__local_open(site *s);

@@ -38,6 +38,12 @@ class DemoTest(unittest.TestCase):
             self.assertIsNotNone(m, out[-3000:])
             self.assertGreater(int(m.group(1)), 0)
             self.assertEqual(m.group(2), "0")
+            # The warehouses learned: a model adopted over the static plan, the next route
+            # job planned with it, the pooled model adopted or refused with the reason.
+            self.assertIn("learn-adopt: model eta-dc-warehouse-a: adopted", out)
+            self.assertIn("travel times from eta-dc-warehouse-a site version 1", out)
+            self.assertRegex(out, r"pooled model eta-pool@4 (adopted as this site's model|"
+                                  r"refused) \(")
         # No process left behind.
         left = subprocess.run(["pgrep", "-f", os.path.join(ROOT, "build", "demo")],
                               capture_output=True, text=True)

@@ -118,6 +118,48 @@ static void test_noop(void **state)
     expect_error("{\"kind\":\"noop\",\"command\":[\"ls\"]}", "command: only exec jobs");
 }
 
+/* A learn job: its defaults, its bounds, and what it may not carry. */
+static void test_learn(void **state)
+{
+    (void)state;
+    jobspec spec;
+    char err[256];
+    const char *ok = "{\"kind\":\"learn\",\"model\":\"eta\",\"data_class\":\"site-private\","
+                     "\"origin\":\"wh1\",\"learn\":{\"rounds\":5,\"rows\":\"shareable\","
+                     "\"margin\":0.05}}";
+    assert_int_equal(parse_text(ok, &spec, err, sizeof err), OP_OK);
+    assert_int_equal(spec.kind, JOB_KIND_LEARN);
+    assert_string_equal(jobspec_kind_name(spec.kind), "learn");
+    assert_int_equal(spec.learn_rounds, 5);
+    assert_int_equal(spec.learn_heldout, 200);
+    assert_int_equal(spec.learn_min_heldout, 20);
+    assert_int_equal(spec.learn_depth, 6);
+    assert_true(spec.learn_margin > 0.049 && spec.learn_margin < 0.051);
+    assert_int_equal(spec.learn_shareable, 1);
+    assert_int_equal(spec.n_outputs, 1);
+    assert_string_equal(spec.outputs[0], "metrics.json");
+    assert_string_equal(spec.model, "eta");
+    jobspec_clear(&spec);
+    expect_error("{\"kind\":\"learn\",\"model\":\"eta\"}", "data_class");
+    expect_error("{\"kind\":\"learn\",\"data_class\":\"site-private\",\"origin\":\"a\"}", "model");
+    expect_error("{\"kind\":\"learn\",\"model\":\"eta@3\",\"data_class\":\"site-private\","
+                 "\"origin\":\"a\"}",
+                 "no version");
+    expect_error("{\"kind\":\"learn\",\"model\":\"eta\",\"data_class\":\"site-private\","
+                 "\"origin\":\"a\",\"outputs\":[\"x\"]}",
+                 "metrics.json");
+    expect_error("{\"kind\":\"learn\",\"model\":\"eta\",\"data_class\":\"site-private\","
+                 "\"origin\":\"a\",\"learn\":{\"rounds\":0}}",
+                 "learn.rounds");
+    expect_error("{\"kind\":\"learn\",\"model\":\"eta\",\"data_class\":\"site-private\","
+                 "\"origin\":\"a\",\"learn\":{\"margin\":1.5}}",
+                 "learn.margin");
+    expect_error("{\"kind\":\"learn\",\"model\":\"eta\",\"data_class\":\"site-private\","
+                 "\"origin\":\"a\",\"learn\":{\"epochs\":3}}",
+                 "learn.epochs");
+    expect_error("{\"kind\":\"exec\",\"command\":[\"true\"],\"learn\":{}}", "only learn jobs");
+}
+
 static void test_full_spec(void **state)
 {
     const char *text =
@@ -574,6 +616,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_exec_defaults),
         cmocka_unit_test(test_noop),
+        cmocka_unit_test(test_learn),
         cmocka_unit_test(test_full_spec),
         cmocka_unit_test(test_from_json),
         cmocka_unit_test(test_not_json_or_not_object),

@@ -156,6 +156,73 @@ static void test_reopen_keeps_everything(void **state)
     assert_int_equal(count, 1);
 }
 
+/* Collects the ids the table still holds. */
+static int collect_id(void *ctx, const sitedb_exception *e)
+{
+    int64_t *ids = ctx;
+    ids[1 + ids[0]++] = e->id;
+    return 0;
+}
+
+/* Adds n route-leg exceptions of data class dc. */
+static void add_exceptions(store *db, int n, int dc)
+{
+    for (int i = 0; i < n; i++) {
+        sitedb_exception e = {.kind = "route-leg",
+                              .features = "{\"distance_miles\":1.5}",
+                              .planned_s = 100,
+                              .actual_s = 100 + i,
+                              .at_ms = i,
+                              .data_class = dc};
+        assert_int_equal(sitedb_exception_add(db, &e, NULL), OP_OK);
+    }
+}
+
+/*
+ * The bound: the newest rows stay, older ones are thinned to every 2^k-th
+ * id (spread over time), never more than the sample; thinning again keeps
+ * a subset of what it kept before.
+ */
+static void test_exceptions_bounded(void **state)
+{
+    fixture *f = *state;
+    int64_t removed = 0, count = 0, max_id = 0;
+    int64_t ids[1 + 400] = {0};
+    assert_int_equal(sitedb_begin(f->db), OP_OK);
+    add_exceptions(f->db, 300, 2);
+    assert_int_equal(sitedb_exceptions_prune(f->db, 100, 30, &removed), OP_OK);
+    assert_int_equal(sitedb_exceptions_count(f->db, "route-leg", &count, &max_id), OP_OK);
+    assert_int_equal(max_id, 300);
+    assert_true(count <= 130 && count >= 115); /* 100 newest and 25 of the 200 older (stride 8) */
+    assert_int_equal(removed, 300 - count);
+    assert_int_equal(sitedb_exceptions_each(f->db, NULL, 2, 0, collect_id, ids), OP_OK);
+    assert_int_equal(ids[0], count);
+    for (int64_t i = 1; i <= ids[0]; i++)
+        if (ids[i] <= 200) assert_int_equal(ids[i] % 8, 0);
+    assert_int_equal(ids[ids[0]], 300);
+    /* more rows: thinner still, the newest 100 whole */
+    add_exceptions(f->db, 200, 1);
+    assert_int_equal(sitedb_exceptions_prune(f->db, 100, 30, &removed), OP_OK);
+    memset(ids, 0, sizeof ids);
+    assert_int_equal(sitedb_exceptions_each(f->db, NULL, 2, 0, collect_id, ids), OP_OK);
+    assert_true(ids[0] <= 130);
+    int newest = 0;
+    for (int64_t i = 1; i <= ids[0]; i++)
+        if (ids[i] > 400)
+            newest++;
+        else
+            assert_int_equal(ids[i] % 16, 0);
+    assert_int_equal(newest, 100);
+    /* data class: a model that may leave the site reads only rows that may */
+    memset(ids, 0, sizeof ids);
+    assert_int_equal(sitedb_exceptions_each(f->db, NULL, 1, 0, collect_id, ids), OP_OK);
+    assert_int_equal(ids[0], 107); /* 401-500, and 304, 320, ... 400 */
+    memset(ids, 0, sizeof ids);
+    assert_int_equal(sitedb_exceptions_each(f->db, "job-duration", 2, 0, collect_id, ids), OP_OK);
+    assert_int_equal(ids[0], 0);
+    assert_int_equal(sitedb_commit(f->db), OP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +230,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_accepted_jobs_and_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_until_acknowledged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exceptions_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
