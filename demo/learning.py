@@ -3,14 +3,16 @@ learn from their exceptions. Taxi trips of one NYC borough are each warehouse's 
 (planned by a static speed, then what really happened); each trains its own travel-time
 model in a deferrable learn job on the site, adopted only because it beats the static plan on
 held-out legs; the next route job plans with it and its result names the model version;
-`outpost predict` answers from it; then a pooled model visits both warehouses in turn (no row
-leaves either) and is offered to each, adopted where it beats the warehouse's own model and
-refused with the reason where it does not."""
+`outpost predict` answers from it; then the hub drives a pooling round (`outpost model pool`):
+a pooled model visits both warehouses in turn (no row leaves either) and is offered to each,
+adopted where it beats the warehouse's own model and refused with the reason where it does
+not."""
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
@@ -121,25 +123,40 @@ def learning_phase(fleet):
                        capture_output=True, text=True, env=fleet.env)
     print(f"   outpost predict: a 2-mile leg on a Friday at 5 pm, planned 778 s: "
           f"{r.stdout.strip() or r.stderr.strip()}")
-    print("== pooling without moving rows: a shared model visits both warehouses in turn "
-          "(twice round), each continuing it on its own legs")
-    for cycle in range(2):
-        for site, _, _, _ in WAREHOUSES:
-            extra = {"from": "eta-pool"} if cycle or site != WAREHOUSES[0][0] else {}
-            ids.append(run(fleet, learn_spec(site, "eta-pool", mode="visit", rounds=10,
-                                             **extra)))
-    pool = json.loads(fleet.cli("model", "--json", "show", "eta-pool").stdout)["fields"]
-    print(f"   eta-pool version {pool['version']} ({pool['data_class']}, parent "
-          f"{pool['parent']}, last continued at {pool['origin']})")
-    print("== the next days' legs come in; the pooled model is offered to each warehouse and "
-          "weighed on them: adopted only where it beats the warehouse's own")
+    print("== the next days' legs come in")
     for site, _, _, _ in WAREHOUSES:
         print(f"   {site}: {len(later[site])} more legs: {report(fleet, site, later[site])}")
+    print("== pooling without moving rows: the hub drives a round (`outpost model pool`): a "
+          "shared model visits both warehouses in turn (twice round), each continuing it on its "
+          "own legs, then is offered to each, adopted only where it beats the warehouse's own")
+    out = fleet.cli("model", "--json", "pool", "eta-pool", "--owner", OWNER, "--visits", "2",
+                    "--deadline-s", "3600").stdout
+    print(f"   round {json.loads(out)['round']} over {json.loads(out)['sites']}")
+    rnd = wait_round(fleet, "eta-pool")
+    for j in rnd.get("jobs", []):
+        ids.append(j["job"])
+        made = "eta-pool@" if j["mode"] == "visit" else f"eta-{j['site']}@"
+        version = f" -> {made}{j['version']}" if j.get("version") else ""
+        print(f"   job {j['job']} {j['mode']} at {j['site']}: {j['outcome']}{version}"
+              f" ({j['detail'][:110]})")
+    print(f"   round {rnd.get('state')}: {rnd.get('versions')} pooled versions")
     for site, _, _, _ in WAREHOUSES:
-        ids.append(run(fleet, learn_spec(site, f"eta-{site}", mode="offer",
-                                         **{"from": "eta-pool"})))
         print(f"   {site} {last_detail_of(fleet, site)}")
     return ids
+
+
+def wait_round(fleet, name, timeout=600):
+    """The newest pooling round of name once it has ended (or as it stands at the timeout)."""
+    deadline = time.monotonic() + timeout
+    rnd = {}
+    while time.monotonic() < deadline:
+        r = fleet.cli("model", "--json", "show", name, check=False)
+        if r.returncode == 0:
+            rnd = (json.loads(r.stdout).get("pooling") or [{}])[0]
+            if rnd.get("state") in ("done", "failed"):
+                break
+        time.sleep(1)
+    return rnd
 
 
 def last_detail_of(fleet, site):

@@ -80,6 +80,11 @@ static const char model_details[] =
     "  outpost model show NAME [--version V]   the record and its lineage; its signature is\n"
     "      checked with the hub key in cli.conf (exit 7 when it does not verify)\n"
     "  outpost model rm NAME [--version V]   removes one version, or every version\n"
+    "  outpost model pool NAME --owner OWNER [--visits N] [--deadline-s S] [--rounds N]\n"
+    "      [--own PREFIX]   the hub drives a pooling round: learn jobs that visit the\n"
+    "      owner's sites in turn, N passes (default 2), then offer NAME to each site as its\n"
+    "      own model PREFIX<site> (default: eta-pool -> eta-<site>); deferrable within S\n"
+    "      seconds (default 3600); progress and outcome in model show and the audit log\n"
     "A job names a model with \"model\": \"NAME\" or \"NAME@VERSION\" (docs/models.md).\n";
 
 static const char ca_details[] =
@@ -154,8 +159,8 @@ const cli_command cli__commands[] = {
     {"policy", cli__cmd_policy, CLI_NEEDS_HUB, "policy check FILE | show | diff FILE | set FILE",
      "the hub's governance rules", policy_details},
     {"model", cli__cmd_model, CLI_NEEDS_HUB,
-     "model put NAME FILE | list [NAME] | show NAME | rm NAME", "the hub's model registry",
-     model_details},
+     "model put NAME FILE | list [NAME] | show NAME | rm NAME | pool NAME --owner O",
+     "the hub's model registry", model_details},
     {"leave", cli__cmd_leave, CLI_NEEDS_SITE, "leave SITE_DIR|SOCKET [--grace S]",
      "a site's owner unplugs: hand its jobs back",
      "  --grace S   seconds the jobs get to stop before they are killed (0 to 3600, default "

@@ -1,5 +1,5 @@
 /*
- * cmd_model: `outpost model put|list|show|rm`, the hub's model registry
+ * cmd_model: `outpost model put|list|show|rm|pool`, the hub's model registry
  * (docs/models.md). `put` hashes the file here, uploads it in pieces (each
  * one sealed request, resumed from where the hub says it stands), then
  * names it as a new version; `show` checks the record's signature with the
@@ -25,7 +25,8 @@
 typedef struct model_args {
     const char *sub, *name, *file;
     const char *data_class, *origin, *metrics, *lineage;
-    int64_t parent, version;
+    const char *owner, *own; /* pool */
+    int64_t parent, version, visits, deadline_s, rounds;
     int all, help;
 } model_args;
 
@@ -38,6 +39,11 @@ static int parse_model_args(cli *c, int argc, char **argv, model_args *a)
                                          {"metrics", required_argument, NULL, 'm'},
                                          {"lineage", required_argument, NULL, 'l'},
                                          {"all", no_argument, NULL, 'a'},
+                                         {"owner", required_argument, NULL, 'O'},
+                                         {"own", required_argument, NULL, 'w'},
+                                         {"visits", required_argument, NULL, 'V'},
+                                         {"deadline-s", required_argument, NULL, 'D'},
+                                         {"rounds", required_argument, NULL, 'R'},
                                          {NULL, 0, NULL, 0}};
     int code;
     while ((code = cli__getopt(c, argc, argv, "", opts)) != -1) {
@@ -59,7 +65,15 @@ static int parse_model_args(cli *c, int argc, char **argv, model_args *a)
             a->lineage = optarg;
         } else if (code == 'a') {
             a->all = 1;
-        } else if (code != 'p' && code != 'v') {
+        } else if (code == 'O' || code == 'w') {
+            *(code == 'O' ? &a->owner : &a->own) = optarg;
+        } else if ((code == 'V' && util_parse_i64(optarg, 1, 10, &a->visits) != OP_OK) ||
+                   (code == 'R' && util_parse_i64(optarg, 1, 100, &a->rounds) != OP_OK) ||
+                   (code == 'D' && util_parse_i64(optarg, 60, 30 * 24 * 3600, &a->deadline_s))) {
+            fprintf(stderr, "outpost model pool: --visits 1..10, --rounds 1..100, --deadline-s "
+                            "60..2592000\n");
+            return EXIT_USAGE;
+        } else if (code != 'p' && code != 'v' && code != 'V' && code != 'R' && code != 'D') {
             return cli__usage_error(c);
         }
     }
@@ -69,8 +83,12 @@ static int parse_model_args(cli *c, int argc, char **argv, model_args *a)
     a->file = n > 2 ? argv[optind + 2] : NULL;
     int want = !strcmp(a->sub, "put") ? 3 : !strcmp(a->sub, "list") ? (n == 2 ? 2 : 1) : 2;
     if (strcmp(a->sub, "put") && strcmp(a->sub, "list") && strcmp(a->sub, "show") &&
-        strcmp(a->sub, "rm"))
+        strcmp(a->sub, "rm") && strcmp(a->sub, "pool"))
         return cli__usage_error(c);
+    if (!strcmp(a->sub, "pool") && !a->owner) {
+        fprintf(stderr, "outpost model pool: --owner OWNER names whose sites pool\n");
+        return EXIT_USAGE;
+    }
     if (n != want || (a->name && !artifact_valid_name(a->name))) {
         if (a->name && !artifact_valid_name(a->name))
             fprintf(stderr, "outpost model: NAME must be [A-Za-z0-9_-]{1,63}\n");
@@ -253,6 +271,27 @@ static void print_lineage(const cJSON *lineage)
     }
 }
 
+/* The pooling rounds model_show answers with, readably. */
+static void print_pooling(const cJSON *rounds)
+{
+    const cJSON *r, *j;
+    cJSON_ArrayForEach(r, rounds)
+    {
+        printf("pooling round %lld (owner %s, by %s): %s, %lld version(s)\n",
+               (long long)cli__count(r, "round"), cli__text(r, "owner", "?"),
+               cli__text(r, "by", "?"), cli__text(r, "state", "?"),
+               (long long)cli__count(r, "versions"));
+        cJSON_ArrayForEach(j, cJSON_GetObjectItemCaseSensitive(r, "jobs"))
+        {
+            printf("  job %lld %-5s %-16s %-8s", (long long)cli__count(j, "job"),
+                   cli__text(j, "mode", "?"), cli__text(j, "site", "?"),
+                   cli__text(j, "outcome", "?"));
+            if (cli__count(j, "version")) printf(" v%lld", (long long)cli__count(j, "version"));
+            printf(" %s\n", cli__text(j, "detail", ""));
+        }
+    }
+}
+
 static int model_show(cli *c, const model_args *a)
 {
     cJSON *req = cJSON_CreateObject(), *data = NULL;
@@ -287,8 +326,33 @@ static int model_show(cli *c, const model_args *a)
     free(held);
     if (cli__count(data, "removed_at")) printf("  removed\n");
     printf("signature: %s (hub %s)\n", ok ? "verified" : "INVALID", c->hub.hub_id);
+    print_pooling(cJSON_GetObjectItemCaseSensitive(data, "pooling"));
     cJSON_Delete(r);
     return ok ? EXIT_OK : EXIT_AUDIT_FAILED;
+}
+
+/* pool: the hub drives a round of visits, then offers (docs/learning.md). */
+static int model_pool(cli *c, const model_args *a)
+{
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    cJSON_AddStringToObject(req, "name", a->name);
+    cJSON_AddStringToObject(req, "owner", a->owner);
+    if (a->own) cJSON_AddStringToObject(req, "own", a->own);
+    if (a->visits) jsonx_add_int(req, "visits", a->visits);
+    if (a->rounds) jsonx_add_int(req, "rounds", a->rounds);
+    if (a->deadline_s) jsonx_add_int(req, "deadline_s", a->deadline_s);
+    int rc = cli__request(c, req, "model_pool", &data);
+    if (rc != EXIT_OK) return rc;
+    if (c->json) {
+        cli__print_json(stdout, data);
+        return EXIT_OK;
+    }
+    char *sites = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(data, "sites"));
+    printf("pooling round %lld of %s: %s, sites %s (outpost model show %s follows it)\n",
+           (long long)cli__count(data, "round"), a->name, cli__text(data, "state", "?"),
+           sites ? sites : "[]", a->name);
+    free(sites);
+    return EXIT_OK;
 }
 
 static int model_rm(cli *c, const model_args *a)
@@ -310,5 +374,6 @@ int cli__cmd_model(cli *c, int argc, char **argv)
     if (!strcmp(a.sub, "put")) return model_put(c, &a);
     if (!strcmp(a.sub, "list")) return model_list(c, &a);
     if (!strcmp(a.sub, "show")) return model_show(c, &a);
+    if (!strcmp(a.sub, "pool")) return model_pool(c, &a);
     return model_rm(c, &a);
 }

@@ -119,6 +119,7 @@ int hubdb_open(const char *path, int synchronous_full, hubdb **out)
     int rc = store_open(path, hub_schema, synchronous_full, &db->st);
     if (rc == OP_OK) rc = migrate(db);
     if (rc == OP_OK) rc = hubdb__runtimes_schema(db);
+    if (rc == OP_OK) rc = hubdb__pool_schema(db);
     if (rc != OP_OK) {
         hubdb_close(db);
         return rc;

@@ -14,7 +14,8 @@
  * audit_entries, owned by io/auditlog on the same store). hub_db_verify.c
  * holds what result verification stores (trust records, a job's replicas),
  * hub_db_claims.c what the capacity checks store, hub_db_runtimes.c the
- * learned run times (table runtimes, made by hubdb__runtimes_schema).
+ * learned run times (table runtimes, made by hubdb__runtimes_schema), hub_db_pool.c
+ * the pooling rounds the hub drives (pool_rounds, pool_jobs).
  *
  * Every operation returns OP_OK or OP_ESTORE (the store logs SQLite's
  * message), and OP_ENOTFOUND or OP_ENOMEM where its comment says so. Strings
@@ -422,5 +423,52 @@ int hubdb_model_classes(hubdb *db, const char *sha256,
 int hubdb_sha_in_use(hubdb *db, const char *sha256, int *used);
 /* *has: 1 when a job placed on or running at site uses the model whose bytes are sha256. */
 int hubdb_site_has_model_job(hubdb *db, const char *site, const char *sha256, int *has);
+
+/* ---------- pooling rounds the hub drives (hub_db_pool.c) ---------- */
+
+/* A pooling round: visits of the owner's sites in turn, then an offer to each. */
+typedef struct hubdb_pool_round {
+    int64_t id;
+    char name[64];  /* the pooled model */
+    char owner[64]; /* whose sites */
+    char own[64];   /* each site's own model is this prefix and the site's id */
+    char *sites;    /* JSON array of site ids, in visiting order (malloc'd) */
+    int64_t passes, rounds, deadline_at_ms;
+    int64_t step;     /* the next visit (0 .. passes * sites - 1), then the offers */
+    int64_t versions; /* versions of the pool this round registered */
+    char state[16];   /* visiting, offering, done, failed */
+    char by[64];      /* the operator who started it */
+    int64_t started_at_ms, finished_at_ms;
+} hubdb_pool_round;
+/* Frees sites and zeroes r. */
+void hubdb_pool_round_clear(hubdb_pool_round *r);
+
+/* One job of a round. */
+typedef struct hubdb_pool_job {
+    int64_t job_id, round;
+    char site[64];
+    char mode[8];     /* visit, offer */
+    char outcome[16]; /* running, visited, skipped, adopted, refused, failed */
+} hubdb_pool_job;
+
+/* A new round (state visiting, step 0); *id its number. */
+int hubdb_pool_round_add(hubdb *db, const hubdb_pool_round *r, int64_t *id);
+/* Round id, or with id 0 the latest round of name that is still visiting or offering. */
+int hubdb_pool_round_get(hubdb *db, int64_t id, const char *name, hubdb_pool_round *out);
+/* A round's progress: step, versions, state and finished_at_ms as in r. */
+int hubdb_pool_round_update(hubdb *db, const hubdb_pool_round *r);
+int hubdb_pool_job_add(hubdb *db, int64_t job_id, int64_t round, const char *site,
+                       const char *mode);
+/* The round's job job_id. OP_ENOTFOUND when it is no round's. */
+int hubdb_pool_job_get(hubdb *db, int64_t job_id, hubdb_pool_job *out);
+/* What came of a round's job: outcome, a detail, the version it registered (0 none). */
+int hubdb_pool_job_set(hubdb *db, int64_t job_id, const char *outcome, const char *detail,
+                       int64_t version);
+/* *n: the round's jobs of mode still running. */
+int hubdb_pool_jobs_running(hubdb *db, int64_t round, const char *mode, int64_t *n);
+/* A job's final reason (malloc'd, "" when none). OP_ENOTFOUND, OP_ENOMEM. */
+int hubdb_job_reason(hubdb *db, int64_t job_id, char **reason);
+/* The newest limit rounds of name, each with its jobs, as objects into out. */
+int hubdb_pool_rounds_view(hubdb *db, const char *name, int64_t limit, cJSON *out);
 
 #endif

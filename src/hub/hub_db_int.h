@@ -13,5 +13,7 @@ struct hubdb {
 
 /* hub_db_runtimes.c: its table, made when missing (hubdb_open). OP_ESTORE. */
 int hubdb__runtimes_schema(hubdb *db);
+/* hub_db_pool.c: the pooling rounds' tables, made when missing (hubdb_open). OP_ESTORE. */
+int hubdb__pool_schema(hubdb *db);
 
 #endif

@@ -21,6 +21,7 @@
  *   models.c     the model registry: uploads, versions, resolving a job's model
  *   models_serve.c  artifacts on their way to sites: manifests, chunks, peers
  *   pooling.c    models sites learned: registered from their learn jobs' results
+ *   pool_round.c pooling rounds the hub drives: visits in turn, then offers
  *   outgoing.c   offers, acknowledgements, cancels and replies, sent after commit
  *   auditing.c   what the hub writes to its audit log
  *   tls.c        the broker CA in tls/, the hub's and the admin's broker certificates, join
@@ -577,6 +578,14 @@ cJSON *hub__op_dispatch(hub *h, const cJSON *req, const char *op_id);
 /* A message on an operator's request topic: authenticated, run, answered after commit. */
 void hub__op_message(hub *h, const char *op_id, const char *topic, const void *payload, size_t len,
                      const char *kid, const char *sig);
+/*
+ * A job the hub submits itself on an operator's behalf (a pooling round's
+ * learn jobs): checked, resolved, admitted and queued as a submit by op_id
+ * would be, within the queue's bound. OP_OK with *job_id, or an error with
+ * the message in err.
+ */
+int hub__submit_spec(hub *h, const cJSON *spec_json, const char *op_id, int64_t *job_id, char *err,
+                     size_t err_len);
 
 /* ---------- outgoing.c ---------- */
 
@@ -636,6 +645,23 @@ int hub__models_resolve(hub *h, cJSON *spec_json, jobspec *spec, char *err, size
  * nothing (logged). OP_OK, OP_ESTORE (the transaction fails).
  */
 int hub__pooling_learned(hub *h, hub_site *s, const cJSON *item, int64_t job_id);
+
+/* ---------- pool_round.c ---------- */
+/*
+ * model_pool {name, owner, visits, deadline_s, rounds, own}: a pooling
+ * round the hub drives (visits of the owner's sites in turn, then an offer
+ * to each), audited pool-start. OP_OK with data.round, or an error in c->err.
+ */
+int hub__op_model_pool(hub *h, op_call *c);
+/* The newest pooling rounds of name, with their jobs, into data ("pooling"). */
+void hub__pool_view(hub *h, const char *name, cJSON *data);
+/*
+ * A learn job's result (pooling.c, after registering): when the job is a
+ * round's, what came of it (version: the one registered, 0 none). OP_ESTORE.
+ */
+int hub__pool_result(hub *h, const cJSON *learn, int64_t job_id, int64_t version);
+/* A job reached a final state: a round's job moves its round on (jobs.c). */
+void hub__pool_job_ended(hub *h, int64_t job_id, int state);
 
 /* ---------- models_serve.c ---------- */
 

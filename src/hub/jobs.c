@@ -31,6 +31,7 @@ void hub__release(hub *h, const char *site_id, int cores, int64_t memory_mb)
 void hub__notify_terminal(hub *h, int64_t job_id, int state)
 {
     char op_id[64];
+    hub__pool_job_ended(h, job_id, state); /* a pooling round's job moves its round on */
     if (hubdb_job_notify_target(h->db, job_id, op_id) != OP_OK || !op_id[0]) return;
     hub_operator *op = hub__find_operator(h, op_id);
     if (!op) return;

@@ -179,6 +179,24 @@ static int submit_all(hub *h, op_call *c, const cJSON *one, const cJSON *many, c
     return rc;
 }
 
+int hub__submit_spec(hub *h, const cJSON *spec_json, const char *op_id, int64_t *job_id, char *err,
+                     size_t err_len)
+{
+    int64_t queued = 0;
+    if (hub__check(h, hubdb_jobs_count(h->db, JOB_QUEUED, &queued)) != OP_OK) return OP_ESTORE;
+    if (queued + 1 > h->max_queued_jobs) {
+        h->bound_hits++;
+        snprintf(err, err_len, "hub queue full (%lld queued)", (long long)queued);
+        return OP_EFULL;
+    }
+    sched_site *view = calloc(h->n_sites ? h->n_sites : 1, sizeof *view);
+    if (!view) return OP_ENOMEM;
+    hub__fill_view(h, view, 1);
+    int rc = submit_one(h, spec_json, op_id, 0, view, job_id, err, err_len);
+    free(view);
+    return rc;
+}
+
 /* submit: {"spec": {...}} or {"specs": [...]}; all or nothing, bounded by the queue's limit. */
 static int op_submit(hub *h, op_call *c)
 {
@@ -748,6 +766,7 @@ static const op_command commands[] = {
     {"model_list", hub__op_model_list, NULL, 0},
     {"model_show", hub__op_model_show, NULL, 0},
     {"model_rm", hub__op_model_rm, NULL, OPC_ONCE},
+    {"model_pool", hub__op_model_pool, NULL, OPC_ONCE}, /* audited as model:NAME */
 };
 
 static const op_command *find_command(const char *name)

@@ -180,9 +180,10 @@ static int put_version(hub *h, artifact_record *r, const cJSON *learn, int64_t j
     return rc;
 }
 
-int hub__pooling_learned(hub *h, hub_site *s, const cJSON *item, int64_t job_id)
+/* The model of a learn result registered when it should be; *version the one made, or 0. */
+static int register_learned(hub *h, hub_site *s, const cJSON *learn, int64_t job_id,
+                            int64_t *version)
 {
-    const cJSON *learn = cJSON_GetObjectItemCaseSensitive(item, "learn");
     const char *verdict = jsonx_str(learn, "verdict");
     if (!verdict || (strcmp(verdict, "adopted") && strcmp(verdict, "visited"))) return OP_OK;
     char why[256] = "";
@@ -219,5 +220,15 @@ int hub__pooling_learned(hub *h, hub_site *s, const cJSON *item, int64_t job_id)
     } else {
         r.data_class = DATA_SITE_PRIVATE; /* no bytes here: only its origin can use it */
     }
-    return put_version(h, &r, learn, job_id);
+    int rc = put_version(h, &r, learn, job_id);
+    if (rc == OP_OK) *version = r.version;
+    return rc;
+}
+
+int hub__pooling_learned(hub *h, hub_site *s, const cJSON *item, int64_t job_id)
+{
+    const cJSON *learn = cJSON_GetObjectItemCaseSensitive(item, "learn");
+    int64_t version = 0;
+    int rc = register_learned(h, s, learn, job_id, &version);
+    return rc == OP_OK && learn ? hub__pool_result(h, learn, job_id, version) : rc;
 }

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STORE_MAX_STMTS 96
+#define STORE_MAX_STMTS 128
 
 struct store {
     sqlite3 *db;

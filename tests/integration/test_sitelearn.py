@@ -96,6 +96,10 @@ class SiteLearnTest(unittest.TestCase):
              "origin": "wh1"}), check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("stay at wh1", r.stderr)
+        # nor is it ever pooled
+        r = self.f.cli("model", "pool", "eta", "--owner", "wh1", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("site-private model is never pooled", r.stderr)
         # no new rows: a second learn job has no held-out rows and is rejected, logged
         job2 = self.submit(learn_spec("wh1"))
         self.f.wait_jobs_terminal([job2], timeout=120)
@@ -264,27 +268,61 @@ class PoolingTest(unittest.TestCase):
         # each learns its own first (wh1's from private rows too: site-private)
         for name in ("wh1", "wh2"):
             self.run_job(learn_spec(name, model=f"eta-{name}"))
-        # the pooled model visits the owner's sites in turn, twice round
-        for cycle in range(2):
-            for name in ("wh1", "wh2"):
-                spec = learn_spec(name, model="eta-pool", mode="visit", rounds=10)
-                if cycle or name != "wh1":
-                    spec["learn"]["from"] = "eta-pool"
-                self.run_job(spec)
-        pool = json.loads(self.f.cli("model", "--json", "show", "eta-pool").stdout)["fields"]
+        # refused: an owner with no site
+        r = self.f.cli("model", "pool", "eta-new", "--owner", "nobody", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no enrolled site", r.stderr)
+        # the hub drives the round: visits of the owner's sites in turn, twice round, then an
+        # offer to each; a second round of the same pool is refused while it runs
+        r = self.f.cli("model", "--json", "pool", "eta-pool", "--owner", "acme", "--visits", "2",
+                       "--deadline-s", "900")
+        self.assertEqual(json.loads(r.stdout)["sites"], ["wh1", "wh2"])
+        again = self.f.cli("model", "pool", "eta-pool", "--owner", "acme", check=False)
+        self.assertNotEqual(again.returncode, 0)
+        self.assertIn("under way", again.stderr)
+        show = {}
+
+        def round_over():
+            out = self.f.cli("model", "--json", "show", "eta-pool", check=False)
+            if out.returncode != 0:
+                return False
+            show.update(json.loads(out.stdout))
+            return show.get("pooling", [{}])[0].get("state") in ("done", "failed")
+        wait_for(round_over, 600, 1.0, "the pooling round to end")
+        rnd = show["pooling"][0]
+        self.assertEqual(rnd["state"], "done", rnd)
+        self.assertEqual(rnd["versions"], 4, rnd)
+        steps = [(j["mode"], j["site"], j["outcome"]) for j in rnd["jobs"]]
+        self.assertEqual(steps[:4], [("visit", "wh1", "visited"), ("visit", "wh2", "visited"),
+                                     ("visit", "wh1", "visited"), ("visit", "wh2", "visited")])
+        self.assertEqual(sorted(s[1] for s in steps[4:]), ["wh1", "wh2"])
+        for mode, _, outcome in steps[4:]:
+            self.assertEqual(mode, "offer")
+            self.assertIn(outcome, ("adopted", "refused"))
+        pool = show["fields"]
         self.assertEqual(pool["version"], 4)
         self.assertEqual(pool["data_class"], "confidential")
         self.assertEqual(pool["parent"], 3)
         self.assertEqual(len(self.audit("wh1", "learn-visit")), 2)
+        text = self.f.cli("model", "show", "eta-pool").stdout
+        self.assertIn("pooling round 1 (owner acme", text)
         # offered to each: adopted where better, refused with the reason where not
         for name in ("wh1", "wh2"):
-            spec = learn_spec(name, model=f"eta-{name}", mode="offer", **{"from": "eta-pool"})
-            self.run_job(spec)
             verdicts = self.audit(name, "learn-adopt") + self.audit(name, "learn-reject")
             last = [e for e in verdicts if "pooled model eta-pool@4" in json.dumps(e)]
             self.assertEqual(len(last), 1, verdicts)
             body = json.dumps(last[0])
             self.assertTrue("adopted as this site's model" in body or "refused (" in body, body)
+        # the round's progress and outcome are hub audit entries on the model
+        out = self.f.cli("audit", "--json", "show", "--limit", "500").stdout
+        kinds = [json.loads(line)["kind"] for line in out.splitlines() if line.strip()]
+        self.assertEqual(kinds.count("pool-start"), 1)
+        self.assertEqual(kinds.count("pool-step"), 6)
+        self.assertEqual(kinds.count("pool-done"), 1)
+        # refused: another owner's pool
+        r = self.f.cli("model", "pool", "eta-pool", "--owner", "globex", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("another owner", r.stderr)
         # no row left a site: the hub's stored results and its model files hold no exception
         # (the private legs' numbers are in no byte the hub has; no shareable leg's
         # planned/actual pair is in any result it received)
