@@ -39,6 +39,7 @@
 #define OUTPOST_HUB_INT_H
 
 #include "base/timer.h"
+#include "core/artifact.h"
 #include "core/audit.h"
 #include "core/jobspec.h"
 #include "core/policy.h"
@@ -628,6 +629,8 @@ int hub__op_model_put(hub *h, op_call *c);
 int hub__op_model_list(hub *h, op_call *c);
 int hub__op_model_show(hub *h, op_call *c);
 int hub__op_model_rm(hub *h, op_call *c);
+/* The audit entry of a model-put: version, sha256, size, data class, origin, parent, by, sig. */
+cJSON *hub__model_put_audit(const artifact_record *r, const char *sig);
 /*
  * A submitted job's "model": resolved to a version not removed, whose
  * version, sha256 and size are written into spec_json (and spec); refused

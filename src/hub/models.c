@@ -325,7 +325,7 @@ static int check_parent(hub *h, op_call *c, const artifact_record *r)
     return rc;
 }
 
-static cJSON *put_audit(const artifact_record *r, const char *sig)
+cJSON *hub__model_put_audit(const artifact_record *r, const char *sig)
 {
     cJSON *a = cJSON_CreateObject();
     if (!a) return NULL;
@@ -370,7 +370,7 @@ int hub__op_model_put(hub *h, op_call *c)
     rc = hub__check(h, hubdb_model_insert(h->db, &row));
     if (rc == OP_OK) {
         snprintf(subject, sizeof subject, "model:%s", r.name);
-        hub__audit_record(h, "model-put", subject, put_audit(&r, sig));
+        hub__audit_record(h, "model-put", subject, hub__model_put_audit(&r, sig));
         cJSON_AddStringToObject(c->data, "name", r.name);
         jsonx_add_int(c->data, "version", r.version);
         cJSON_AddStringToObject(c->data, "record", text);

@@ -101,21 +101,13 @@ static int keep_bytes(hub *h, const char *sha, const char *b64)
 static cJSON *learned_audit(const artifact_record *r, const char *sig, const cJSON *learn,
                             int64_t job_id)
 {
-    cJSON *a = cJSON_CreateObject();
+    cJSON *a = hub__model_put_audit(r, sig);
     if (!a) return NULL;
-    jsonx_add_int(a, "version", r->version);
-    cJSON_AddStringToObject(a, "sha256", r->sha256_hex);
-    jsonx_add_int(a, "size", r->size_bytes);
-    cJSON_AddStringToObject(a, "data_class", jobspec_data_class_name(r->data_class));
-    cJSON_AddStringToObject(a, "origin", r->origin);
-    jsonx_add_int(a, "parent", r->parent);
-    cJSON_AddStringToObject(a, "by", r->created_by);
     jsonx_add_int(a, "learn_job", job_id);
     double v = 0;
     if (jsonx_num(learn, "challenger_mae", &v) == OP_OK) cJSON_AddNumberToObject(a, "mae", v);
     if (jsonx_num(learn, "incumbent_mae", &v) == OP_OK)
         cJSON_AddNumberToObject(a, "incumbent_mae", v);
-    cJSON_AddStringToObject(a, "sig", sig);
     return a;
 }
 
