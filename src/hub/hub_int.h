@@ -498,6 +498,8 @@ int hub__hand_back(hub *h, hub_site *s, const cJSON *item, int64_t job_id, int64
 void hub__verify_configure(hub *h);
 /* Every site's trust record from the store (after hub__load_sites). OP_ESTORE. */
 int hub__verify_load(hub *h);
+/* 1 if a site of this class settles a job alone (the operator's own: pods, DCs by default). */
+int hub__verify_trusted_class(const hub *h, unsigned class_bit);
 /* CLASS_* bits whose results need checking, for the job's kind and determinism. */
 unsigned hub__verify_unverifiable(const hub *h, int kind, int deterministic);
 /* The placement filter of a site for the job in ctx (hub__policy_allows calls it first). */

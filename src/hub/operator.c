@@ -334,9 +334,7 @@ static void site_trust_view(const hub *h, const hub_site *s, cJSON *o)
 {
     cJSON *t = cJSON_AddObjectToObject(o, "trust");
     if (!t) return;
-    int trusted =
-        (s->class_bit & h->verify.trusted_classes) && !(s->class_bit & h->verify.untrusted_classes);
-    cJSON_AddBoolToObject(t, "trusted_class", trusted);
+    cJSON_AddBoolToObject(t, "trusted_class", hub__verify_trusted_class(h, s->class_bit));
     jsonx_add_int(t, "valid_in_a_row", s->vt.consecutive_valid);
     jsonx_add_int(t, "needed", verify_trust_needed(&h->verify, &s->vt, NULL));
     jsonx_add_int(t, "total_valid", s->vt.total_valid);

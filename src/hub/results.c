@@ -186,14 +186,19 @@ int hub__hand_back(hub *h, hub_site *s, const cJSON *item, int64_t job_id, int64
 }
 
 /*
- * 1 if the attempt was placed on s (or s ran the job on its own): a site
- * answers only for its own attempts. Without this check a site could record
- * a result under another site's attempt (the first copy of (job, attempt)
- * is the one kept) or finish any unfinished job as an "earlier attempt".
+ * Whether the attempt was placed on s: a site answers only for its own
+ * attempts. Without this check a site could record a result under another
+ * site's attempt (the first copy of (job, attempt) is the one kept) or
+ * finish any unfinished job as "an earlier attempt". The job's current
+ * attempt answers it from the row already read; only an earlier attempt's
+ * result costs a look at the job's history.
  */
-static int answers_own_attempt(hub *h, hub_site *s, const incoming *r, int *own)
+static int answers_own_attempt(hub *h, hub_site *s, const incoming *r, const hubdb_job *job,
+                               int *own)
 {
-    if (hub__check(h, hubdb_attempt_was_on(h->db, r->job_id, r->attempt, s->id, own)) != OP_OK)
+    *own = job->attempt == r->attempt && strcmp(job->site, s->id) == 0;
+    if (!*own &&
+        hub__check(h, hubdb_attempt_was_on(h->db, r->job_id, r->attempt, s->id, own)) != OP_OK)
         return OP_ESTORE;
     if (!*own) {
         h->tx_counted.results_stale++;
@@ -232,8 +237,16 @@ int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local)
         jsonx_add_int(ack, "attempt", r.attempt);
         hub__add_to_batch(&s->acks, ack);
     }
+    hubdb_job job;
+    int rc = hubdb_job_get(h->db, r.job_id, &job);
+    if (rc == OP_ENOTFOUND) {
+        h->tx_counted.results_stale++;
+        log_warn("hub", "result from %s for unknown job %lld: dropped", s->id, (long long)r.job_id);
+        return OP_OK;
+    }
+    if (rc != OP_OK) return OP_ESTORE;
     int own = 1, fresh;
-    if (!local && answers_own_attempt(h, s, &r, &own) != OP_OK) return OP_ESTORE;
+    if (!local && answers_own_attempt(h, s, &r, &job, &own) != OP_OK) return OP_ESTORE;
     if (!own) return OP_OK;
     if (record_result(h, s, item, &r, &fresh) != OP_OK) return OP_ESTORE;
     if (!fresh) {
@@ -242,15 +255,6 @@ int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local)
                   (long long)r.attempt, s->id);
         return OP_OK;
     }
-    hubdb_job job;
-    int rc = hubdb_job_get(h->db, r.job_id, &job);
-    if (rc == OP_ENOTFOUND) {
-        h->tx_counted.results_stale++;
-        log_warn("hub", "result from %s for unknown job %lld: recorded, not applied", s->id,
-                 (long long)r.job_id);
-        return OP_OK;
-    }
-    if (rc != OP_OK) return OP_ESTORE;
     int live = jobstate_result_applies(job.state, job.attempt, job.site, r.attempt, s->id);
     if (!local && job.verify_wanted >= 2 && !jobstate_terminal(job.state))
         return hub__verify_result(h, s, item, r.attempt, &job, r.job_id, live, r.error);

@@ -52,7 +52,7 @@ int hub__verify_load(hub *h)
     return hubdb_trust_each(h->db, "site:", load_one, h);
 }
 
-static int trusted_class(const hub *h, unsigned class_bit)
+int hub__verify_trusted_class(const hub *h, unsigned class_bit)
 {
     return (class_bit & h->verify.trusted_classes) && !(class_bit & h->verify.untrusted_classes);
 }
@@ -119,7 +119,8 @@ static int spread_to_owner_sites(hub *h, const hub_site *caught, const verify_tr
 /* A checked result of s turned out valid or a mismatch: its record and its owner's. */
 static int judge(hub *h, hub_site *s, int outcome)
 {
-    if (trusted_class(h, s->class_bit)) return OP_OK; /* the yardstick, not the measured */
+    if (hub__verify_trusted_class(h, s->class_bit))
+        return OP_OK; /* the yardstick, not the measured */
     int64_t now = os_now_ms();
     int site_caught = verify_update_trust(&h->verify, &s->vt, outcome, now) == 1;
     const char *what = outcome == VERIFY_VALID ? "valid" : "mismatch";
@@ -177,7 +178,7 @@ int hub__verify_placed(hub *h, int64_t job_id, int64_t attempt, hub_site *s, int
 {
     if (in_verification) return OP_OK; /* its plan stands; this is one more replica */
     if (site_private) {
-        if (!trusted_class(h, s->class_bit))
+        if (!hub__verify_trusted_class(h, s->class_bit))
             hub__job_event(h, job_id, attempt, s->id, "verify",
                            "site-private: its data may not leave its site for a replica, so its"
                            " result is taken unchecked");
@@ -235,7 +236,7 @@ static int load_replicas(hub *h, int64_t job_id, replicas *rs)
         rs->in[kept] = (verify_result){.site_id = r->site,
                                        .owner_id = s ? s->owner : r->site,
                                        .hash = r->hash[0] ? r->hash : rs->fake[kept],
-                                       .trusted = s && trusted_class(h, s->class_bit)};
+                                       .trusted = s && hub__verify_trusted_class(h, s->class_bit)};
         kept++;
     }
     rs->n = kept;
