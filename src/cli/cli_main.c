@@ -85,6 +85,9 @@ static const char model_details[] =
     "      owner's sites in turn, N passes (default 2), then offer NAME to each site as its\n"
     "      own model PREFIX<site> (default: eta-pool -> eta-<site>); deferrable within S\n"
     "      seconds (default 3600); progress and outcome in model show and the audit log\n"
+    "  outpost model rollback NAME --site SITE   SITE goes back to the champion of NAME\n"
+    "      before its current one (a learn job; both measured on its fresh rows, then\n"
+    "      rolled back); shown by model show and audited as model-rollback\n"
     "A job names a model with \"model\": \"NAME\" or \"NAME@VERSION\" (docs/models.md).\n";
 
 static const char ca_details[] =
@@ -159,7 +162,8 @@ const cli_command cli__commands[] = {
     {"policy", cli__cmd_policy, CLI_NEEDS_HUB, "policy check FILE | show | diff FILE | set FILE",
      "the hub's governance rules", policy_details},
     {"model", cli__cmd_model, CLI_NEEDS_HUB,
-     "model put NAME FILE | list [NAME] | show NAME | rm NAME | pool NAME --owner O",
+     "model put NAME FILE | list [NAME] | show NAME | rm NAME | pool NAME --owner O | "
+     "rollback NAME --site S",
      "the hub's model registry", model_details},
     {"leave", cli__cmd_leave, CLI_NEEDS_SITE, "leave SITE_DIR|SOCKET [--grace S]",
      "a site's owner unplugs: hand its jobs back",

@@ -650,6 +650,21 @@ int hub__models_resolve(hub *h, cJSON *spec_json, jobspec *spec, char *err, size
  * nothing (logged). OP_OK, OP_ESTORE (the transaction fails).
  */
 int hub__pooling_learned(hub *h, hub_site *s, const cJSON *item, int64_t job_id);
+/* The job was a learn job of model name whose origin is site_id (pooling.c). */
+int hub__is_learn_job_of(hub *h, int64_t job_id, const char *site_id, const char *name);
+
+/*
+ * rollback.c: a site that went back to its previous champion (automatic, or
+ * the operator's `outpost model rollback`) says so in its learn job's result;
+ * the hub records it on the model's lineage (model_rollbacks, audited
+ * "model-rollback" on model:NAME). OP_OK (also for a result it ignores, logged),
+ * OP_ESTORE.
+ */
+int hub__rollback_learned(hub *h, hub_site *s, const cJSON *learn, int64_t job_id);
+/* `outpost model rollback NAME --site SITE`: a rollback learn job submitted at the site. */
+int hub__op_model_rollback(hub *h, op_call *c);
+/* The newest rollbacks of name into data's "rollbacks" (model show). */
+void hub__rollback_view(hub *h, const char *name, cJSON *data);
 
 /* ---------- pool_round.c ---------- */
 /*

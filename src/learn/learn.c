@@ -189,6 +189,28 @@ learn_verdict learn_decide(const learn_rule *rule, int has_champion, double cham
     return v;
 }
 
+learn_verdict learn_rollback_decide(const learn_rule *rule, double champion_mae,
+                                    double previous_mae, size_t heldout_rows)
+{
+    learn_verdict v = {0, 0, ""};
+    if (heldout_rows < rule->min_rows) {
+        v.reason = "too few fresh held-out rows to judge the champion";
+        return v;
+    }
+    if (!isfinite(champion_mae) || !isfinite(previous_mae)) {
+        v.reason = "no measure of both models";
+        return v;
+    }
+    v.gain = champion_mae > 0 ? (champion_mae - previous_mae) / champion_mae : 0;
+    if (!(previous_mae < champion_mae * (1 - rule->margin))) {
+        v.reason = "the champion holds up on fresh rows";
+        return v;
+    }
+    v.adopt = 1;
+    v.reason = "the previous champion beats it on fresh rows by more than the margin";
+    return v;
+}
+
 static size_t window_capacity(const learn_window *w)
 {
     return w->capacity && w->capacity < LEARN_WINDOW_MAX ? w->capacity : LEARN_WINDOW_MAX;

@@ -113,6 +113,19 @@ learn_verdict learn_decide(const learn_rule *rule, int has_champion, double cham
                            double challenger_mae, size_t heldout_rows);
 
 /*
+ * The rollback rule: a champion adopted on one held-out window is watched on
+ * the next ones, of rows that came after it was chosen. If the champion it
+ * replaced (kept by the site) beats it there by more than rule->margin, on
+ * at least rule->min_rows rows, the site goes back to that one: adopting
+ * was a mistake the fresh rows show (drift, or a window that flattered the
+ * challenger). adopt 1 means roll back; gain is how much better the
+ * previous champion is, as a fraction of the champion's MAE. A NaN MAE
+ * never rolls back (nothing is known).
+ */
+learn_verdict learn_rollback_decide(const learn_rule *rule, double champion_mae,
+                                    double previous_mae, size_t heldout_rows);
+
+/*
  * A site's held-out record: the absolute errors two models (the site's own, a
  * candidate) made on the site's most recent rows, each made before either
  * model learned from that row (prequential), so the rows are held out from

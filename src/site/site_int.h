@@ -401,8 +401,8 @@ void site__exceptions_prune(site *s);
 
 /* learnjob.c: a learn job's command line (`outpost learn fit` in the sandbox). */
 typedef struct learn_command {
-    char rounds[16], depth[16], eta[32], sha[65], cand_sha[65];
-    char *argv[28];
+    char rounds[16], depth[16], eta[32], sha[65], cand_sha[65], prev_sha[65];
+    char *argv[34];
 } learn_command;
 /* The champion of model name ("model") or the one before it ("model_prev"), NULL if none. */
 cJSON *site__learn_champion(site *s, const char *name, const char *prefix);
@@ -420,6 +420,24 @@ int site__route_model_args(site *s, site_job *j, char **argv, int *n, char sha[6
 void site__predict_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len);
 /* A learn job exited 0: decide, adopt or reject, audit, and say so in the result r. */
 void site__learn_finish(site *s, site_job *j, cJSON *r);
+/* A model file copied into the job's work dir as name. OP_OK, OP_EIO, OP_ETOOBIG. */
+int site__learn_copy_model(const site_job *j, const char *from, const char *name);
+
+/*
+ * rollback.c: back to the champion before the current one. Before a train
+ * or rollback job: the previous champion into the work dir (previous.ubj,
+ * measured beside the champion; a rollback's candidate.ubj) and its hash
+ * into cmd; a rollback with nothing to go back to is OP_ENOTFOUND (why set).
+ */
+int site__rollback_prepare(site *s, site_job *j, int has_champion, learn_command *cmd, char *why,
+                           size_t why_len);
+/*
+ * After it: rolls back when the operator said so, or when the previous
+ * champion beat the current one on the fresh rows (learn_rollback_decide);
+ * audited "learn-rollback" with both MAEs and told to the hub in r's
+ * "learn". 1 when it dealt with the job, 0 when the usual verdict applies.
+ */
+int site__rollback_finish(site *s, site_job *j, const cJSON *metrics, cJSON *r);
 
 /* local.c */
 void site__local_open(site *s);

@@ -147,6 +147,35 @@ static void test_champion_challenger(void **state)
     assert_false(v.adopt);
 }
 
+static void test_rollback_rule(void **state)
+{
+    (void)state;
+    learn_rule rule = {0.02, 20};
+    /* the previous champion far better, but on too few fresh rows: keep the champion */
+    learn_verdict v = learn_rollback_decide(&rule, 300, 150, 19);
+    assert_false(v.adopt);
+    assert_string_equal(v.reason, "too few fresh held-out rows to judge the champion");
+    /* better by 1%: within the margin, the champion stays */
+    v = learn_rollback_decide(&rule, 300, 297, 200);
+    assert_false(v.adopt);
+    assert_true(fabs(v.gain - 0.01) < 1e-12);
+    /* better by 10%: roll back */
+    v = learn_rollback_decide(&rule, 300, 270, 200);
+    assert_true(v.adopt);
+    assert_true(fabs(v.gain - 0.1) < 1e-12);
+    /* the champion better: it stays */
+    v = learn_rollback_decide(&rule, 250, 300, 200);
+    assert_false(v.adopt);
+    assert_string_equal(v.reason, "the champion holds up on fresh rows");
+    /* nothing measured never rolls back */
+    assert_false(learn_rollback_decide(&rule, NAN, 100, 200).adopt);
+    assert_false(learn_rollback_decide(&rule, 300, NAN, 200).adopt);
+    assert_false(learn_rollback_decide(&rule, INFINITY, 100, 200).adopt);
+    /* exactly at the margin is not beyond it */
+    v = learn_rollback_decide(&rule, 100, 98, 200);
+    assert_false(v.adopt);
+}
+
 static void test_window(void **state)
 {
     learn_window *w = calloc(1, sizeof *w);
@@ -380,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_learncurve),
         cmocka_unit_test(test_chicago),
+        cmocka_unit_test(test_rollback_rule),
         cmocka_unit_test(test_chicago_errors),
         cmocka_unit_test(test_nyc),
         cmocka_unit_test(test_load_missing_folder),
