@@ -183,13 +183,18 @@ const cli_command cli__commands[] = {
      "  --file F          one JSON exception per line ({\"planned_s\", \"actual_s\",\n"
      "                    \"features\", \"kind\"?, \"data_class\"?, \"at_ms\"?}); - is stdin\n"},
     {"predict", cli__cmd_predict, CLI_NEEDS_SITE,
-     "predict SITE_DIR|SOCKET --planned S --features JSON [--model NAME] [--json]",
+     "predict SITE_DIR|SOCKET --planned S --features JSON [--model NAME] [--data-class C] "
+     "[--json]",
      "how long a leg will take, from the site's own model",
      "  --planned S       what the plan says (seconds)\n"
      "  --features JSON   as for outpost exception add ({\"distance_miles\": 2.1, ...})\n"
      "  --model NAME      the site's model (default: its route_model, else eta)\n"
+     "  --data-class C    the features' class: site-private (default: they never leave the\n"
+     "                    site), confidential or public (the site's policy decides whether\n"
+     "                    a question its model is not confident about goes to a larger one)\n"
      "The answer says where it came from: local, local (offline) when the hub is out of\n"
-     "reach, or the static plan when the site has no model yet.\n"},
+     "reach, the static plan when the site has no model yet, or escalated to MODEL@V at the\n"
+     "hub (with both predictions); its confidence, and why it is low.\n"},
     {"ca", cli__cmd_ca, CLI_NEEDS_NOTHING, "ca broker|issue --hub-dir DIR --out OUTDIR ...",
      "broker certificates from the hub's CA", ca_details},
     {"operator-key", cli__cmd_operator_key, CLI_NEEDS_NOTHING, "operator-key",

@@ -219,6 +219,27 @@ static int load_model(const char *path, const char *sha, const char *out_path, x
     return rc;
 }
 
+/*
+ * Each feature's range over the rows a model learned from ([min, max], or
+ * null when never given): what `outpost predict` calls familiar ground.
+ */
+static cJSON *feature_ranges(const fit_rows *train)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int k = 0; arr && k < LEARN_FEATURES; k++) {
+        float lo = NAN, hi = NAN;
+        for (size_t i = 0; i < train->n; i++) {
+            float v = train->x[i * LEARN_FEATURES + (size_t)k];
+            if (isnan(v)) continue;
+            if (isnan(lo) || v < lo) lo = v;
+            if (isnan(hi) || v > hi) hi = v;
+        }
+        const float pair[2] = {lo, hi};
+        cJSON_AddItemToArray(arr, isnan(lo) ? cJSON_CreateNull() : cJSON_CreateFloatArray(pair, 2));
+    }
+    return arr;
+}
+
 static int write_metrics(const fit_args *a, const fit_rows *train, const fit_rows *held,
                          const double mae[4], const xgb_artifact *art, int trees)
 {
@@ -228,6 +249,7 @@ static int write_metrics(const fit_args *a, const fit_rows *train, const fit_row
     if (a->champion) cJSON_AddNumberToObject(m, "champion_mae", mae[1]);
     cJSON_AddNumberToObject(m, "challenger_mae", mae[2]);
     if (a->previous) cJSON_AddNumberToObject(m, "previous_mae", mae[3]);
+    if (!a->candidate) cJSON_AddItemToObject(m, "ranges", feature_ranges(train));
     cJSON_AddNumberToObject(m, "train_rows", (double)train->n);
     cJSON_AddNumberToObject(m, "heldout_rows", (double)held->n);
     cJSON_AddNumberToObject(m, "trees", trees);

@@ -472,6 +472,9 @@ int hubdb_job_reason(hubdb *db, int64_t job_id, char **reason);
 /* The newest limit rounds of name, each with its jobs, as objects into out. */
 int hubdb_pool_rounds_view(hubdb *db, const char *name, int64_t limit, cJSON *out);
 
+/* The name of owner's newest pooling round (the owner's pooled model). OP_ENOTFOUND. */
+int hubdb_pool_latest_of(hubdb *db, const char *owner, char name[64]);
+
 /* Rollbacks of a model at its sites (table model_rollbacks): the entry as JSON text. */
 int hubdb_rollback_add(hubdb *db, const char *name, int64_t at_ms, const char *entry);
 /* The newest `limit` of name's rollbacks, parsed, appended to out. OP_ESTORE. */

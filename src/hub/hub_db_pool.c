@@ -292,3 +292,15 @@ int hubdb_model_version_of(hubdb *db, const char *name, const char *sha256, cons
     sqlite3_reset(st);
     return rc;
 }
+
+int hubdb_pool_latest_of(hubdb *db, const char *owner, char name[64])
+{
+    sqlite3_stmt *st = store_stmt(db->st, "SELECT name FROM pool_rounds WHERE owner=?"
+                                          " ORDER BY id DESC LIMIT 1");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st) == SQLITE_ROW ? OP_OK : OP_ENOTFOUND;
+    if (rc == OP_OK) snprintf(name, 64, "%s", store_col_text(st, 0));
+    sqlite3_reset(st);
+    return rc;
+}

@@ -9,7 +9,8 @@
  * site's audit log with their metrics; an adopted model is kept in
  * <data-dir>/models/<sha256>.ubj, and its record (lineage, metrics, hash)
  * goes to the hub's registry in the job's result. The bytes go along only
- * when every row the model learned from may leave the site.
+ * when every row the model learned from may leave the site. (`predict`,
+ * which answers from the champion, is predict.c.)
  *
  * The champion of model NAME is meta key "model:NAME" (JSON: sha256, bytes,
  * version, mae, rows, to_id: the last row it trained on, seen_id: the last row the
@@ -370,6 +371,9 @@ static int adopt(site *s, site_job *j, const learn_outcome *o, int64_t *version)
         cJSON_AddNumberToObject(c, "seen_id", (double)j->learn_seen_id);
         cJSON_AddNumberToObject(c, "data_class", j->learn_class);
         cJSON_AddNumberToObject(c, "job", (double)j->job_id);
+        /* what predict calls familiar ground (a pooled model's is unknown here) */
+        const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(o->metrics, "ranges");
+        if (cJSON_IsArray(ranges)) cJSON_AddItemToObject(c, "ranges", cJSON_Duplicate(ranges, 1));
         text = cJSON_PrintUnformatted(c);
         if (!text) rc = OP_ENOMEM;
     }
@@ -533,67 +537,4 @@ int site__route_model_args(site *s, site_job *j, char **argv, int *n, char sha[6
     snprintf(j->route_model_note, sizeof j->route_model_note, "%s site version %lld (sha256 %.16s)",
              s->route_model, (long long)version, sha);
     return OP_OK;
-}
-
-/* The champion of name loaded (its hash from the site's own record), or NULL. */
-static xgb_model *load_champion(site *s, const char *name, int64_t *version, char sha[65])
-{
-    cJSON *champ = site__learn_champion(s, name, NULL);
-    if (!champ) return NULL;
-    char path[PATH_MAX], *bytes = NULL;
-    size_t len = 0;
-    xgb_model *m = NULL;
-    jsonx_int(champ, "version", 0, INT64_MAX, version);
-    snprintf(sha, 65, "%s", jsonx_str(champ, "sha256"));
-    cJSON_Delete(champ);
-    if (site__learn_model_path(s, sha, path, sizeof path, 0) == OP_OK &&
-        os_read_file(path, XGB_MAX_MODEL_BYTES, &bytes, &len) == OP_OK)
-        xgb_load((const uint8_t *)bytes, len, sha, &m);
-    free(bytes);
-    return m;
-}
-
-/*
- * {"op": "predict", "features": {...}, "planned_s": S, "model"?: NAME}:
- * the site's own model answers (model NAME, else route_model), marked
- * "local", or "local (offline)" when the hub is out of reach; with no
- * model the plan stands, marked so. Nothing leaves the site.
- */
-void site__predict_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len)
-{
-    const char *name = jsonx_str(req, "model");
-    float row[LEARN_FEATURES], margin = 0;
-    double planned = 0;
-    char err[256], sha[65] = "";
-    int64_t version = 0;
-    if (!name) name = s->route_model[0] ? s->route_model : "eta";
-    if (!artifact_valid_name(name)) {
-        snprintf(why, why_len, "model: a model name");
-        return;
-    }
-    if (jsonx_num(req, "planned_s", &planned) != OP_OK || !(planned > 0) || planned > 2.6e6) {
-        snprintf(why, why_len, "planned_s: the plan's seconds, above 0 and at most 30 days");
-        return;
-    }
-    if (site__learn_features(cJSON_GetObjectItemCaseSensitive(req, "features"), row, err,
-                             sizeof err) != OP_OK) {
-        snprintf(why, why_len, "%s", err);
-        return;
-    }
-    xgb_model *m = load_champion(s, name, &version, sha);
-    int ok = m && xgb_predict(m, row, 1, LEARN_FEATURES, &margin) == OP_OK;
-    xgb_free(m);
-    int online = s->bus && bus_connected(s->bus) && s->enrolled;
-    cJSON_AddStringToObject(reply, "model", name);
-    cJSON_AddNumberToObject(reply, "planned_s", planned);
-    cJSON_AddNumberToObject(reply, "seconds",
-                            learn_from_margin(LEARN_OBJ_LOG, planned, ok ? margin : 0));
-    if (ok) {
-        cJSON_AddNumberToObject(reply, "version", (double)version);
-        cJSON_AddStringToObject(reply, "sha256", sha);
-    }
-    cJSON_AddStringToObject(reply, "source",
-                            !ok      ? "static plan (no model at this site)"
-                            : online ? "local"
-                                     : "local (offline)");
 }

@@ -90,6 +90,8 @@ typedef struct site_job {
     char route_model_note[160]; /* a route job: the model it planned with ("" none) */
 } site_job;
 
+#define SITE_MAX_ESCALATIONS 16 /* questions waiting for the hub at once */
+
 typedef struct site {
     ident identity;
     char data_dir[PATH_MAX];
@@ -103,6 +105,14 @@ typedef struct site {
     char cgroup_dir[PATH_MAX];
     char route_program[PATH_MAX]; /* the outpost binary route jobs run (default: this one) */
     char route_model[64];         /* the travel-time model route jobs plan with ("" none) */
+    /* predict.c: questions escalated to the hub, their asker's connection held open */
+    struct site_escalation {
+        int fd;           /* -1: a free slot */
+        int64_t id;       /* the question's id in the "predict" event */
+        int64_t due_mono; /* answered locally after this */
+        cJSON *reply;     /* the local answer, completed by the hub's */
+    } escalations[SITE_MAX_ESCALATIONS];
+    int64_t next_escalation;
     sandbox_caps caps;
     /* isolated jobs: uids job_uid_base + slot (gids the same), their process and disk limits */
     int64_t job_uid_base, job_max_processes, job_disk_mb;
@@ -416,8 +426,18 @@ int site__learn_prepare(site *s, site_job *j, learn_command *cmd, char *why, siz
  * when there is no model to use.
  */
 int site__route_model_args(site *s, site_job *j, char **argv, int *n, char sha[65], char start[24]);
-/* The local socket's "predict" op: the site's own model answers (learnjob.c). */
-void site__predict_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len);
+/*
+ * predict.c: the local socket's "predict" op. The site's own model answers
+ * (in a child process); a question it is not confident about is escalated
+ * to the hub when the site's policy lets its features leave and the hub is
+ * in reach: then the connection fd is kept (returns 1) and answered by
+ * site__predict_answered or site__predict_expire. 0: reply is the answer.
+ */
+int site__predict_op(site *s, const cJSON *req, cJSON *reply, int fd, char *why, size_t why_len);
+/* The hub's "predicted": an escalated question's answer, to its asker. */
+void site__predict_answered(site *s, const cJSON *body);
+/* Escalations the hub did not answer in time are answered locally (each loop). */
+void site__predict_expire(site *s, int all);
 /* A learn job exited 0: decide, adopt or reject, audit, and say so in the result r. */
 void site__learn_finish(site *s, site_job *j, cJSON *r);
 /* A model file copied into the job's work dir as name. OP_OK, OP_EIO, OP_ETOOBIG. */
