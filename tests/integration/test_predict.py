@@ -74,6 +74,10 @@ class JointInferenceTest(unittest.TestCase):
                            json.dumps(STRANGE), "--data-class", "confidential")
         self.assertIn("escalated to eta-big@1 at the hub", r.stdout)
         self.assertIn("(local answer", r.stdout)
+        # the answers came from children: neither the hub nor the site maps libxgboost
+        for proc in (self.f.hub, self.f.sites["wh1"]):
+            with open(f"/proc/{proc.p.pid}/maps") as fh:
+                self.assertNotIn("libxgboost", fh.read(), proc.name)
         # refused: site-private features never leave; public ones this policy keeps home
         p = self.predict(STRANGE)
         self.assertEqual((p["source"], p["confidence"]), ("local", "low"))
