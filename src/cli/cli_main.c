@@ -60,6 +60,10 @@ static const char power_details[] =
 static const char audit_details[] =
     "  outpost audit verify [--db FILE] [--trusted-head FILE]   recompute the whole log from\n"
     "      the hub's database file (no hub process needed) and check every signed head\n"
+    "  outpost audit verify --site-dir DIR [--site-key HEX] [--trusted-head FILE]   the same\n"
+    "      for a site's own log (DIR/site.db, its heads checked with --site-key: the pubkey\n"
+    "      of its enrollment entry, `outpost audit show --kind enrollment`; else the site's\n"
+    "      DIR/identity/identity.pub); lists its learn entries (adoptions, rollbacks, ...)\n"
     "  outpost audit prove ENTRY    an inclusion proof, checked here with the hub's key\n"
     "  outpost audit show [--job ID | --site ID] [--kind K] [--from N] [--limit N]\n"
     "  outpost audit tail [filters]  follow the log as it grows\n"

@@ -5,12 +5,14 @@ SITE`). Either way the site audits learn-rollback with both MAEs and the hub rec
 the model's lineage (`outpost model show`), audited and proven (docs/learning.md)."""
 import json
 import os
+import shutil
+import sqlite3
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet import UNCHECKED_POLICY, Fleet  # noqa: E402
+from fleet import UNCHECKED_POLICY, Fleet, wait_for  # noqa: E402
 import trips  # noqa: E402
 from test_sitelearn import REL, learn_spec, query, subprocess_run  # noqa: E402
 
@@ -98,6 +100,46 @@ class RollbackTest(unittest.TestCase):
         # the next adopted model takes a new number, never the rolled-back one's
         champ = json.loads(query(self.db, "SELECT value FROM meta WHERE key='model:eta'")[0][0])
         self.assertEqual((champ["version"], champ["top_version"]), (1, 2))
+
+    def test_site_audit_log_verified_offline_and_a_flipped_byte_found(self):
+        self.adopt_two()
+        self.f.cli("model", "rollback", "eta", "--site", "wh1")
+        wait_for(lambda: self.site_audit("learn-rollback"), 180, 0.3, "the rollback")
+        # the key the hub enrolled, from its own audit log
+        out = self.f.cli("audit", "--json", "show", "--kind", "enrollment").stdout
+        body = json.loads([json.loads(line) for line in out.splitlines() if line.strip()][0]["body"])
+        r = subprocess_run(self.f, "audit", "verify", "--site-dir", self.dir, "--site-key",
+                           body["pubkey"])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("site audit log OK", r.stdout)
+        for kind in ("learn-adopt", "learn-rollback"):
+            self.assertIn(kind, r.stdout)
+        self.assertIn("learn entries: 3", r.stdout)
+        # a copy of the site's database with one byte of the rollback's entry flipped
+        copy = os.path.join(self.tmp, "copy")
+        os.makedirs(os.path.join(copy, "identity"))
+        shutil.copy(os.path.join(self.dir, "identity", "identity.pub"),
+                    os.path.join(copy, "identity"))
+        with sqlite3.connect(self.db, timeout=10) as src, \
+                sqlite3.connect(os.path.join(copy, "site.db")) as dst:
+            src.backup(dst)
+        with sqlite3.connect(os.path.join(copy, "site.db")) as db:
+            idx, text = [(i, t) for i, t in db.execute("SELECT idx, entry FROM audit_entries")
+                         if "learn-rollback" in t][0]
+            at = text.index("rolled back") + 1
+            flipped = text[:at] + chr(ord(text[at]) ^ 1) + text[at + 1:]
+            db.execute("UPDATE audit_entries SET entry=? WHERE idx=?", (flipped, idx))
+        r = subprocess_run(self.f, "audit", "verify", "--site-dir", copy)
+        self.assertEqual(r.returncode, 7, r.stdout + r.stderr)
+        self.assertIn("FAILED verification", r.stdout)
+        self.assertIn(f"entry {idx}", r.stdout)
+        # bad arguments are refused with the reason
+        r = subprocess_run(self.f, "audit", "verify", "--site-dir", self.dir, "--site-key", "zz")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("64 hex digits", r.stderr)
+        r = subprocess_run(self.f, "audit", "verify", "--site-dir", self.tmp)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("identity.pub", r.stderr)
 
     def test_operator_orders_a_rollback_through_the_hub(self):
         self.adopt_two()
