@@ -186,7 +186,7 @@ static void print_prediction(const cJSON *reply, double planned)
            version ? ", model " : "", version ? jsonx_str(reply, "model") : "");
     if (version) printf(" site version %lld", (long long)version);
     if (jsonx_num(reply, "local_seconds", &local) == OP_OK) printf(" (local answer %.0f s)", local);
-    printf("\nconfidence: %s%s%s\n",
+    printf("; confidence %s%s%s\n",
            jsonx_str(reply, "confidence") ? jsonx_str(reply, "confidence") : "?", why ? ": " : "",
            why ? why : "");
     if (esc) printf("not escalated: %s\n", esc);
