@@ -10,7 +10,7 @@ BUILD   ?= build
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 INCS    := -iquote src -I/usr/include/cjson
-LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lcrypto -lxgboost -lm
+LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lcrypto -ldl -lm
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 DEPS    := -MMD -MP
 

@@ -60,6 +60,10 @@ static const char power_details[] =
 static const char audit_details[] =
     "  outpost audit verify [--db FILE] [--trusted-head FILE]   recompute the whole log from\n"
     "      the hub's database file (no hub process needed) and check every signed head\n"
+    "  outpost audit verify --site-dir DIR [--site-key HEX] [--trusted-head FILE]   the same\n"
+    "      for a site's own log (DIR/site.db, its heads checked with --site-key: the pubkey\n"
+    "      of its enrollment entry, `outpost audit show --kind enrollment`; else the site's\n"
+    "      DIR/identity/identity.pub); lists its learn entries (adoptions, rollbacks, ...)\n"
     "  outpost audit prove ENTRY    an inclusion proof, checked here with the hub's key\n"
     "  outpost audit show [--job ID | --site ID] [--kind K] [--from N] [--limit N]\n"
     "  outpost audit tail [filters]  follow the log as it grows\n"
@@ -85,6 +89,9 @@ static const char model_details[] =
     "      owner's sites in turn, N passes (default 2), then offer NAME to each site as its\n"
     "      own model PREFIX<site> (default: eta-pool -> eta-<site>); deferrable within S\n"
     "      seconds (default 3600); progress and outcome in model show and the audit log\n"
+    "  outpost model rollback NAME --site SITE   SITE goes back to the champion of NAME\n"
+    "      before its current one (a learn job; both measured on its fresh rows, then\n"
+    "      rolled back); shown by model show and audited as model-rollback\n"
     "A job names a model with \"model\": \"NAME\" or \"NAME@VERSION\" (docs/models.md).\n";
 
 static const char ca_details[] =
@@ -159,7 +166,8 @@ const cli_command cli__commands[] = {
     {"policy", cli__cmd_policy, CLI_NEEDS_HUB, "policy check FILE | show | diff FILE | set FILE",
      "the hub's governance rules", policy_details},
     {"model", cli__cmd_model, CLI_NEEDS_HUB,
-     "model put NAME FILE | list [NAME] | show NAME | rm NAME | pool NAME --owner O",
+     "model put NAME FILE | list [NAME] | show NAME | rm NAME | pool NAME --owner O | "
+     "rollback NAME --site S",
      "the hub's model registry", model_details},
     {"leave", cli__cmd_leave, CLI_NEEDS_SITE, "leave SITE_DIR|SOCKET [--grace S]",
      "a site's owner unplugs: hand its jobs back",
@@ -179,13 +187,18 @@ const cli_command cli__commands[] = {
      "  --file F          one JSON exception per line ({\"planned_s\", \"actual_s\",\n"
      "                    \"features\", \"kind\"?, \"data_class\"?, \"at_ms\"?}); - is stdin\n"},
     {"predict", cli__cmd_predict, CLI_NEEDS_SITE,
-     "predict SITE_DIR|SOCKET --planned S --features JSON [--model NAME] [--json]",
+     "predict SITE_DIR|SOCKET --planned S --features JSON [--model NAME] [--data-class C] "
+     "[--json]",
      "how long a leg will take, from the site's own model",
      "  --planned S       what the plan says (seconds)\n"
      "  --features JSON   as for outpost exception add ({\"distance_miles\": 2.1, ...})\n"
      "  --model NAME      the site's model (default: its route_model, else eta)\n"
+     "  --data-class C    the features' class: site-private (default: they never leave the\n"
+     "                    site), confidential or public (the site's policy decides whether\n"
+     "                    a question its model is not confident about goes to a larger one)\n"
      "The answer says where it came from: local, local (offline) when the hub is out of\n"
-     "reach, or the static plan when the site has no model yet.\n"},
+     "reach, the static plan when the site has no model yet, or escalated to MODEL@V at the\n"
+     "hub (with both predictions); its confidence, and why it is low.\n"},
     {"ca", cli__cmd_ca, CLI_NEEDS_NOTHING, "ca broker|issue --hub-dir DIR --out OUTDIR ...",
      "broker certificates from the hub's CA", ca_details},
     {"operator-key", cli__cmd_operator_key, CLI_NEEDS_NOTHING, "operator-key",

@@ -1,6 +1,7 @@
 /*
  * cmd_audit: the hub's tamper-evident log seen from the CLI. `outpost audit
- * verify` recomputes it from the hub's database file (no hub process);
+ * verify` recomputes it from the hub's database file (no hub process), or a
+ * site's own from its site.db (--site-dir, with its learn entries);
  * `prove` fetches an inclusion proof and checks it here with the hub's key;
  * `show`, `tail` and `head` read it; `explain JOB` tells a job's decisions
  * as the log recorded them.
@@ -24,6 +25,7 @@ typedef struct audit_args {
     const char *sub;
     int64_t index;                    /* prove */
     const char *db, *trusted_path;    /* verify */
+    const char *site_dir, *site_key;  /* verify a site's own log */
     int64_t from, limit, job;         /* show, tail */
     const char *kind, *site;          /* show, tail */
     int verify_opts, show_opts, help; /* given: any verify option, any show option, --help */
@@ -32,13 +34,14 @@ typedef struct audit_args {
 static int parse_audit_args(cli *c, int argc, char **argv, audit_args *a)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},    {"trusted-head", required_argument, NULL, 't'},
-        {"job", required_argument, NULL, 'j'},   {"site", required_argument, NULL, 's'},
-        {"kind", required_argument, NULL, 'k'},  {"from", required_argument, NULL, 'f'},
-        {"limit", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
+        {"db", required_argument, NULL, 'd'},       {"trusted-head", required_argument, NULL, 't'},
+        {"job", required_argument, NULL, 'j'},      {"site", required_argument, NULL, 's'},
+        {"kind", required_argument, NULL, 'k'},     {"from", required_argument, NULL, 'f'},
+        {"limit", required_argument, NULL, 'l'},    {"site-dir", required_argument, NULL, 'D'},
+        {"site-key", required_argument, NULL, 'K'}, {NULL, 0, NULL, 0}};
     int code, ok = 1;
     while (ok && (code = cli__getopt(c, argc, argv, "", opts)) != -1) {
-        a->verify_opts |= code == 'd' || code == 't';
+        a->verify_opts |= code == 'd' || code == 't' || code == 'D' || code == 'K';
         a->show_opts |= code == 'j' || code == 's' || code == 'k' || code == 'f' || code == 'l';
         switch (code) {
         case 'd':
@@ -46,6 +49,10 @@ static int parse_audit_args(cli *c, int argc, char **argv, audit_args *a)
             break;
         case 't':
             a->trusted_path = optarg;
+            break;
+        case 'D':
+        case 'K':
+            *(code == 'D' ? &a->site_dir : &a->site_key) = optarg;
             break;
         case 'j':
             ok = util_parse_i64(optarg, 1, INT64_MAX, &a->job) == OP_OK;
@@ -279,8 +286,91 @@ int cli__verify_audit_db(const char *conf_path, const char *db_path, const char 
     return EXIT_OK;
 }
 
+/* The site's public key: --site-key, else its identity.pub. EXIT_OK or EXIT_USAGE (printed). */
+static int site_key(const audit_args *a, uint8_t pk[32], int *from_file)
+{
+    char path[PATH_MAX], *text = NULL, hex[65] = "";
+    *from_file = !a->site_key;
+    if (a->site_key) {
+        snprintf(hex, sizeof hex, "%s", a->site_key);
+    } else if (util_fmt(path, sizeof path, "%s/identity/identity.pub", a->site_dir) == OP_OK &&
+               os_read_file(path, 256, &text, NULL) == OP_OK) {
+        snprintf(hex, sizeof hex, "%.64s", text);
+    }
+    free(text);
+    if (strlen(hex) == 64 && util_unhex(hex, pk, 32) == OP_OK) return EXIT_OK;
+    fprintf(stderr, "outpost audit verify: %s\n",
+            a->site_key ? "--site-key: the site's public key, 64 hex digits"
+                        : "no DIR/identity/identity.pub: pass --site-key HEX");
+    return EXIT_USAGE;
+}
+
+/* The site's learn-* entries: what it adopted, rejected, visited and rolled back. */
+static void print_learn_entries(auditlog *log)
+{
+    uint64_t size = auditlog_size(log), shown = 0;
+    uint8_t leaf[32];
+    for (uint64_t i = 0; i < size; i++) {
+        char *text = NULL;
+        if (auditlog_entry(log, i, &text, leaf) != OP_OK) continue;
+        cJSON *e = cJSON_Parse(text), *body = NULL;
+        const char *kind = jsonx_str(e, "kind");
+        if (kind && !strncmp(kind, "learn-", 6)) {
+            body = cJSON_Parse(jsonx_str(e, "body") ? jsonx_str(e, "body") : "");
+            printf("  %llu %-15s %s\n", (unsigned long long)i, kind,
+                   jsonx_str(body, "detail") ? jsonx_str(body, "detail") : "");
+            shown++;
+        }
+        cJSON_Delete(body);
+        cJSON_Delete(e);
+        free(text);
+    }
+    printf("learn entries: %llu\n", (unsigned long long)shown);
+}
+
+/*
+ * A site's own log, offline: every entry recomputed, every head it signed
+ * checked with its key, then its learn entries listed. A key read from the
+ * site's own directory proves the log is whole and self-consistent, not
+ * who wrote it; the pubkey the hub enrolled (its "enrollment" audit entry)
+ * or a head kept elsewhere (--trusted-head) does.
+ */
+static int verify_site(const audit_args *a)
+{
+    char db_path[PATH_MAX], finding[512];
+    uint8_t pk[32];
+    audit_sth trusted;
+    int from_file, rc = site_key(a, pk, &from_file);
+    if (rc == EXIT_OK && a->trusted_path) rc = read_trusted_head(a->trusted_path, &trusted);
+    if (rc != EXIT_OK) return rc;
+    auditlog *log = NULL;
+    if (util_fmt(db_path, sizeof db_path, "%s/site.db", a->site_dir) != OP_OK ||
+        access(db_path, R_OK) != 0 || auditlog_open(db_path, &log) != OP_OK) {
+        fprintf(stderr, "outpost audit verify: cannot open %s/site.db\n", a->site_dir);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    rc = auditlog_verify(log, pk, a->trusted_path ? &trusted : NULL, finding, sizeof finding);
+    if (rc != OP_OK) {
+        printf("site audit log FAILED verification: %s\n", finding);
+        auditlog_close(log);
+        return EXIT_AUDIT_FAILED;
+    }
+    printf("site audit log OK: %llu entries recomputed, every signed head matches (key %s)%s\n",
+           (unsigned long long)auditlog_size(log),
+           from_file ? "from the site's identity.pub" : "given",
+           a->trusted_path ? "; trusted head matches" : "");
+    print_learn_entries(log);
+    auditlog_close(log);
+    return EXIT_OK;
+}
+
 static int audit_verify(const cli *c, const audit_args *a)
 {
+    if (a->site_dir) return verify_site(a);
+    if (a->site_key) {
+        fprintf(stderr, "outpost audit verify: --site-key goes with --site-dir\n");
+        return EXIT_USAGE;
+    }
     char conf_path[PATH_MAX], db_path[PATH_MAX];
     int rc = verify_paths(c, a, conf_path, db_path, PATH_MAX);
     if (rc != EXIT_OK) return rc;

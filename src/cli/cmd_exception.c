@@ -174,17 +174,37 @@ int cli__cmd_exception(cli *c, int argc, char **argv)
     return rc;
 }
 
+/* The site's answer, readably: seconds, where from, confidence, escalation. */
+static void print_prediction(const cJSON *reply, double planned)
+{
+    double s = 0, local = 0;
+    int64_t version = 0;
+    const char *why = jsonx_str(reply, "low_because"), *esc = jsonx_str(reply, "escalation");
+    jsonx_num(reply, "seconds", &s);
+    jsonx_int(reply, "version", 0, INT64_MAX, &version);
+    printf("%.0f s (planned %.0f s), %s%s%s", s, planned, jsonx_str(reply, "source"),
+           version ? ", model " : "", version ? jsonx_str(reply, "model") : "");
+    if (version) printf(" site version %lld", (long long)version);
+    if (jsonx_num(reply, "local_seconds", &local) == OP_OK) printf(" (local answer %.0f s)", local);
+    printf("; confidence %s%s%s\n",
+           jsonx_str(reply, "confidence") ? jsonx_str(reply, "confidence") : "?", why ? ": " : "",
+           why ? why : "");
+    if (esc) printf("not escalated: %s\n", esc);
+}
+
 /*
- * outpost predict SITE_DIR|SOCKET --planned S --features JSON [--model NAME]:
- * the site's own model's answer for one leg, through its local socket.
+ * outpost predict SITE_DIR|SOCKET --planned S --features JSON [--model NAME]
+ * [--data-class C]: the site's model's answer for one leg (or a larger
+ * model's, escalated), through its local socket.
  */
 int cli__cmd_predict(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"planned", required_argument, NULL, 'p'},
                                          {"features", required_argument, NULL, 'f'},
                                          {"model", required_argument, NULL, 'm'},
+                                         {"data-class", required_argument, NULL, 'd'},
                                          {NULL, 0, NULL, 0}};
-    const char *planned = NULL, *features = "{}", *model = NULL;
+    const char *planned = NULL, *features = "{}", *model = NULL, *data_class = NULL;
     int code;
     while ((code = cli__getopt(c, argc, argv, "", opts)) != -1) {
         switch (code) {
@@ -198,7 +218,8 @@ int cli__cmd_predict(cli *c, int argc, char **argv)
             features = optarg;
             break;
         case 'm':
-            model = optarg;
+        case 'd':
+            *(code == 'm' ? &model : &data_class) = optarg;
             break;
         default:
             return cli__usage_error(c);
@@ -222,6 +243,7 @@ int cli__cmd_predict(cli *c, int argc, char **argv)
     cJSON_AddNumberToObject(req, "planned_s", p);
     cJSON_AddItemToObject(req, "features", f);
     if (model) cJSON_AddStringToObject(req, "model", model);
+    if (data_class) cJSON_AddStringToObject(req, "data_class", data_class);
     int rc = localsock_call(argv[optind], req, LOCALSOCK_CALL_TIMEOUT_MS, &reply, err, sizeof err);
     cJSON_Delete(req);
     if (rc != OP_OK) {
@@ -237,14 +259,7 @@ int cli__cmd_predict(cli *c, int argc, char **argv)
         if (text) printf("%s\n", text);
         free(text);
     } else {
-        double s = 0;
-        int64_t version = 0;
-        jsonx_num(reply, "seconds", &s);
-        jsonx_int(reply, "version", 0, INT64_MAX, &version);
-        printf("%.0f s (planned %.0f s), %s%s%s", s, p, jsonx_str(reply, "source"),
-               version ? ", model " : "", version ? jsonx_str(reply, "model") : "");
-        if (version) printf(" site version %lld", (long long)version);
-        printf("\n");
+        print_prediction(reply, p);
     }
     cJSON_Delete(reply);
     return rc;

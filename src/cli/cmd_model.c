@@ -1,5 +1,5 @@
 /*
- * cmd_model: `outpost model put|list|show|rm|pool`, the hub's model registry
+ * cmd_model: `outpost model put|list|show|rm|pool|rollback`, the hub's model registry
  * (docs/models.md). `put` hashes the file here, uploads it in pieces (each
  * one sealed request, resumed from where the hub says it stands), then
  * names it as a new version; `show` checks the record's signature with the
@@ -26,6 +26,7 @@ typedef struct model_args {
     const char *sub, *name, *file;
     const char *data_class, *origin, *metrics, *lineage;
     const char *owner, *own; /* pool */
+    const char *site;        /* rollback */
     int64_t parent, version, visits, deadline_s, rounds;
     int all, help;
 } model_args;
@@ -44,6 +45,7 @@ static int parse_model_args(cli *c, int argc, char **argv, model_args *a)
                                          {"visits", required_argument, NULL, 'V'},
                                          {"deadline-s", required_argument, NULL, 'D'},
                                          {"rounds", required_argument, NULL, 'R'},
+                                         {"site", required_argument, NULL, 'S'},
                                          {NULL, 0, NULL, 0}};
     int code;
     while ((code = cli__getopt(c, argc, argv, "", opts)) != -1) {
@@ -65,8 +67,8 @@ static int parse_model_args(cli *c, int argc, char **argv, model_args *a)
             a->lineage = optarg;
         } else if (code == 'a') {
             a->all = 1;
-        } else if (code == 'O' || code == 'w') {
-            *(code == 'O' ? &a->owner : &a->own) = optarg;
+        } else if (code == 'O' || code == 'w' || code == 'S') {
+            *(code == 'O' ? &a->owner : code == 'w' ? &a->own : &a->site) = optarg;
         } else if ((code == 'V' && util_parse_i64(optarg, 1, 10, &a->visits) != OP_OK) ||
                    (code == 'R' && util_parse_i64(optarg, 1, 100, &a->rounds) != OP_OK) ||
                    (code == 'D' && util_parse_i64(optarg, 60, 30 * 24 * 3600, &a->deadline_s))) {
@@ -83,8 +85,12 @@ static int parse_model_args(cli *c, int argc, char **argv, model_args *a)
     a->file = n > 2 ? argv[optind + 2] : NULL;
     int want = !strcmp(a->sub, "put") ? 3 : !strcmp(a->sub, "list") ? (n == 2 ? 2 : 1) : 2;
     if (strcmp(a->sub, "put") && strcmp(a->sub, "list") && strcmp(a->sub, "show") &&
-        strcmp(a->sub, "rm") && strcmp(a->sub, "pool"))
+        strcmp(a->sub, "rm") && strcmp(a->sub, "pool") && strcmp(a->sub, "rollback"))
         return cli__usage_error(c);
+    if (!strcmp(a->sub, "rollback") && !a->site) {
+        fprintf(stderr, "outpost model rollback: --site SITE names the site that goes back\n");
+        return EXIT_USAGE;
+    }
     if (!strcmp(a->sub, "pool") && !a->owner) {
         fprintf(stderr, "outpost model pool: --owner OWNER names whose sites pool\n");
         return EXIT_USAGE;
@@ -292,6 +298,26 @@ static void print_pooling(const cJSON *rounds)
     }
 }
 
+/* The rollbacks model_show answers with: which site went back, why, both MAEs. */
+static void print_rollbacks(const cJSON *rollbacks)
+{
+    const cJSON *r;
+    char when[32];
+    cJSON_ArrayForEach(r, rollbacks)
+    {
+        double champion = 0, previous = 0;
+        jsonx_num(r, "champion_mae", &champion);
+        jsonx_num(r, "previous_mae", &previous);
+        printf("rollback at %s %s (%s): v%lld -> v%lld, champion MAE %.1f s vs previous %.1f s"
+               " on %lld held-out rows (%s), job %lld\n",
+               cli__text(r, "site", "?"), cli__fmt_time(cli__count(r, "at"), when, sizeof when),
+               cli__text(r, "trigger", "?"), (long long)cli__count(r, "from_version"),
+               (long long)cli__count(r, "to_version"), champion, previous,
+               (long long)cli__count(r, "heldout_rows"), cli__text(r, "reason", ""),
+               (long long)cli__count(r, "job"));
+    }
+}
+
 static int model_show(cli *c, const model_args *a)
 {
     cJSON *req = cJSON_CreateObject(), *data = NULL;
@@ -327,6 +353,7 @@ static int model_show(cli *c, const model_args *a)
     if (cli__count(data, "removed_at")) printf("  removed\n");
     printf("signature: %s (hub %s)\n", ok ? "verified" : "INVALID", c->hub.hub_id);
     print_pooling(cJSON_GetObjectItemCaseSensitive(data, "pooling"));
+    print_rollbacks(cJSON_GetObjectItemCaseSensitive(data, "rollbacks"));
     cJSON_Delete(r);
     return ok ? EXIT_OK : EXIT_AUDIT_FAILED;
 }
@@ -355,6 +382,24 @@ static int model_pool(cli *c, const model_args *a)
     return EXIT_OK;
 }
 
+/* rollback: a learn job at the site that takes it back to its previous champion. */
+static int model_rollback(cli *c, const model_args *a)
+{
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    cJSON_AddStringToObject(req, "name", a->name);
+    cJSON_AddStringToObject(req, "site", a->site);
+    int rc = cli__request(c, req, "model_rollback", &data);
+    if (rc != EXIT_OK) return rc;
+    if (c->json) {
+        cli__print_json(stdout, data);
+        return EXIT_OK;
+    }
+    printf("rollback of %s at %s: job %lld (outpost model show %s shows it once the site has"
+           " gone back)\n",
+           a->name, a->site, (long long)cli__count(data, "job"), a->name);
+    return EXIT_OK;
+}
+
 static int model_rm(cli *c, const model_args *a)
 {
     cJSON *req = cJSON_CreateObject(), *data = NULL;
@@ -375,5 +420,6 @@ int cli__cmd_model(cli *c, int argc, char **argv)
     if (!strcmp(a.sub, "list")) return model_list(c, &a);
     if (!strcmp(a.sub, "show")) return model_show(c, &a);
     if (!strcmp(a.sub, "pool")) return model_pool(c, &a);
+    if (!strcmp(a.sub, "rollback")) return model_rollback(c, &a);
     return model_rm(c, &a);
 }

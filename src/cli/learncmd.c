@@ -920,6 +920,7 @@ int learncmd_main(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     if (strcmp(argv[1], "fit") == 0) return learnfit_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "predict") == 0) return learnpredict_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "replay") != 0) {
         fprintf(stderr, "learn: unknown subcommand '%s' (outpost learn --help)\n", argv[1]);
         return EXIT_USAGE;

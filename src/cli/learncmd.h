@@ -12,5 +12,7 @@
 int learncmd_main(int argc, char **argv);
 /* `outpost learn fit`: a learn job's training run (learnfit.c; argv[0] is "fit"). */
 int learnfit_main(int argc, char **argv);
+/* `outpost learn predict`: one question to one model, in a child (learnpredict.c). */
+int learnpredict_main(int argc, char **argv);
 
 #endif

@@ -5,8 +5,10 @@
  * columns, empty for unknown), continues the site's champion (champion.ubj,
  * loaded only if its SHA-256 is the one the site gave) or starts a model,
  * and measures champion, challenger and the static plan on the held-out
- * rows, which neither model learned from. It writes challenger.ubj and
- * metrics.json; the site, not this program, decides whether to adopt.
+ * rows, which neither model learned from. With --previous it also measures
+ * the champion before the current one there (the site rolls back when that
+ * one does better). It writes challenger.ubj and metrics.json; the site,
+ * not this program, decides whether to adopt or roll back.
  */
 #include "base/err.h"
 #include "base/log.h"
@@ -113,6 +115,7 @@ static int predict_s(const xgb_model *m, const fit_rows *r, double *out)
 typedef struct fit_args {
     const char *train, *heldout, *champion, *champion_sha, *out, *metrics;
     const char *candidate, *candidate_sha; /* weighed as it is, not trained */
+    const char *previous, *previous_sha;   /* the champion before: measured only */
     xgb_params params;
 } fit_args;
 
@@ -129,6 +132,8 @@ static int parse_args(int argc, char **argv, fit_args *a)
                                          {"eta", required_argument, NULL, 'e'},
                                          {"candidate", required_argument, NULL, 'C'},
                                          {"candidate-sha", required_argument, NULL, 'K'},
+                                         {"previous", required_argument, NULL, 'p'},
+                                         {"previous-sha", required_argument, NULL, 'P'},
                                          {NULL, 0, NULL, 0}};
     int64_t v;
     int code;
@@ -161,6 +166,12 @@ static int parse_args(int argc, char **argv, fit_args *a)
         case 'K':
             a->candidate_sha = optarg;
             break;
+        case 'p':
+            a->previous = optarg;
+            break;
+        case 'P':
+            a->previous_sha = optarg;
+            break;
         case 'r':
             if (util_parse_i64(optarg, 1, 1000, &v) != OP_OK) return EXIT_USAGE;
             a->params.rounds = (int)v;
@@ -176,10 +187,12 @@ static int parse_args(int argc, char **argv, fit_args *a)
             return EXIT_USAGE;
         }
     }
-    if (!a->train || !a->heldout || !a->out || !a->metrics || (a->champion && !a->champion_sha)) {
+    if (!a->train || !a->heldout || !a->out || !a->metrics || (a->champion && !a->champion_sha) ||
+        (a->previous && !a->previous_sha)) {
         fprintf(stderr, "usage: outpost learn fit --train CSV --heldout CSV [--champion F"
-                        " --champion-sha HEX] [--candidate F --candidate-sha HEX] --out F"
-                        " --metrics F [--rounds N] [--depth D] [--eta E]\n");
+                        " --champion-sha HEX] [--candidate F --candidate-sha HEX] [--previous F"
+                        " --previous-sha HEX] --out F --metrics F [--rounds N] [--depth D]"
+                        " [--eta E]\n");
         return EXIT_USAGE;
     }
     return EXIT_OK;
@@ -206,14 +219,37 @@ static int load_model(const char *path, const char *sha, const char *out_path, x
     return rc;
 }
 
+/*
+ * Each feature's range over the rows a model learned from ([min, max], or
+ * null when never given): what `outpost predict` calls familiar ground.
+ */
+static cJSON *feature_ranges(const fit_rows *train)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int k = 0; arr && k < LEARN_FEATURES; k++) {
+        float lo = NAN, hi = NAN;
+        for (size_t i = 0; i < train->n; i++) {
+            float v = train->x[i * LEARN_FEATURES + (size_t)k];
+            if (isnan(v)) continue;
+            if (isnan(lo) || v < lo) lo = v;
+            if (isnan(hi) || v > hi) hi = v;
+        }
+        const float pair[2] = {lo, hi};
+        cJSON_AddItemToArray(arr, isnan(lo) ? cJSON_CreateNull() : cJSON_CreateFloatArray(pair, 2));
+    }
+    return arr;
+}
+
 static int write_metrics(const fit_args *a, const fit_rows *train, const fit_rows *held,
-                         const double mae[3], const xgb_artifact *art, int trees)
+                         const double mae[4], const xgb_artifact *art, int trees)
 {
     cJSON *m = cJSON_CreateObject();
     if (!m) return OP_ENOMEM;
     cJSON_AddNumberToObject(m, "static_mae", mae[0]);
     if (a->champion) cJSON_AddNumberToObject(m, "champion_mae", mae[1]);
     cJSON_AddNumberToObject(m, "challenger_mae", mae[2]);
+    if (a->previous) cJSON_AddNumberToObject(m, "previous_mae", mae[3]);
+    if (!a->candidate) cJSON_AddItemToObject(m, "ranges", feature_ranges(train));
     cJSON_AddNumberToObject(m, "train_rows", (double)train->n);
     cJSON_AddNumberToObject(m, "heldout_rows", (double)held->n);
     cJSON_AddNumberToObject(m, "trees", trees);
@@ -241,12 +277,13 @@ static int train_challenger(const fit_args *a, const xgb_model *champion, const 
 /* Trains the challenger (continued from the champion) and measures the three. */
 static int fit(const fit_args *a, fit_rows *train, fit_rows *held)
 {
-    xgb_model *champion = NULL, *challenger = NULL;
+    xgb_model *champion = NULL, *challenger = NULL, *previous = NULL;
     xgb_artifact art = {0};
-    double mae[3] = {0, 0, 0};
+    double mae[4] = {0, 0, 0, 0};
     float *y = malloc((train->n ? train->n : 1) * sizeof *y);
     double *pred = malloc((held->n ? held->n : 1) * sizeof *pred);
     int rc = y && pred ? load_model(a->champion, a->champion_sha, NULL, &champion) : OP_ENOMEM;
+    if (rc == OP_OK) rc = load_model(a->previous, a->previous_sha, NULL, &previous);
     if (rc == OP_OK && a->candidate) /* weighed as it is: no rows are learned from */
         rc = load_model(a->candidate, a->candidate_sha, a->out, &challenger);
     for (size_t i = 0; rc == OP_OK && i < train->n; i++)
@@ -258,6 +295,8 @@ static int fit(const fit_args *a, fit_rows *train, fit_rows *held)
         mae[1] = learn_mae(pred, held->actual, held->n);
     if (rc == OP_OK && (rc = predict_s(challenger, held, pred)) == OP_OK)
         mae[2] = learn_mae(pred, held->actual, held->n);
+    if (rc == OP_OK && previous && (rc = predict_s(previous, held, pred)) == OP_OK)
+        mae[3] = learn_mae(pred, held->actual, held->n);
     if (rc == OP_OK) rc = xgb_save(challenger, &art);
     if (rc == OP_OK && a->candidate) /* the candidate's own bytes, not a re-save */
         snprintf(art.sha256, sizeof art.sha256, "%s", a->candidate_sha);
@@ -274,6 +313,7 @@ static int fit(const fit_args *a, fit_rows *train, fit_rows *held)
     xgb_artifact_clear(&art);
     xgb_free(champion);
     xgb_free(challenger);
+    xgb_free(previous);
     free(y);
     free(pred);
     return rc;

@@ -545,15 +545,17 @@ static int parse_learn_pooling(const cJSON *learn, jobspec *spec, char *err, siz
     spec->learn_mode = !mode || !strcmp(mode, "train") ? JOBSPEC_LEARN_TRAIN
                        : !strcmp(mode, "visit")        ? JOBSPEC_LEARN_VISIT
                        : !strcmp(mode, "offer")        ? JOBSPEC_LEARN_OFFER
+                       : !strcmp(mode, "rollback")     ? JOBSPEC_LEARN_ROLLBACK
                                                        : -1;
     if (spec->learn_mode < 0 || (cJSON_HasObjectItem(learn, "mode") && !mode)) {
-        snprintf(err, err_len, "learn.mode: train, visit or offer");
+        snprintf(err, err_len, "learn.mode: train, visit, offer or rollback");
         return OP_EINVAL;
     }
     if ((cJSON_HasObjectItem(learn, "from") &&
          (!from || artifact_parse_ref(from, spec->learn_from, &spec->learn_from_version))) ||
         (spec->learn_mode == JOBSPEC_LEARN_OFFER && !from) ||
-        (spec->learn_mode == JOBSPEC_LEARN_TRAIN && from)) {
+        ((spec->learn_mode == JOBSPEC_LEARN_TRAIN || spec->learn_mode == JOBSPEC_LEARN_ROLLBACK) &&
+         from)) {
         snprintf(err, err_len,
                  "learn.from: the pooled model (NAME or NAME@VERSION) a visit"
                  " continues or an offer weighs; only with mode visit or offer");

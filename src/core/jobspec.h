@@ -56,9 +56,15 @@ enum { JOB_KIND_EXEC = 1, JOB_KIND_NOOP = 2, JOB_KIND_ROUTE = 3, JOB_KIND_LEARN 
 #define JOBSPEC_ROUTE_MAX_S 3600
 #define JOBSPEC_ROUTE_MAX_ITERATIONS 1000000000
 /* A learn job trains the site's own model, visits a pooled one (continues it on the
- * site's shareable rows and passes it on), or weighs an offered pooled model against
- * the site's own on its held-out rows. */
-enum { JOBSPEC_LEARN_TRAIN = 0, JOBSPEC_LEARN_VISIT = 1, JOBSPEC_LEARN_OFFER = 2 };
+ * site's shareable rows and passes it on), weighs an offered pooled model against
+ * the site's own on its held-out rows, or rolls the site's model back to the champion
+ * before it (an operator's order: both measured, then rolled back whatever they show). */
+enum {
+    JOBSPEC_LEARN_TRAIN = 0,
+    JOBSPEC_LEARN_VISIT = 1,
+    JOBSPEC_LEARN_OFFER = 2,
+    JOBSPEC_LEARN_ROLLBACK = 3
+};
 enum { DATA_PUBLIC = 0, DATA_CONFIDENTIAL = 1, DATA_SITE_PRIVATE = 2 };
 enum { CLASS_POD = 1, CLASS_CAR = 2, CLASS_DC = 4, CLASS_ALL = 7 };
 
@@ -106,7 +112,7 @@ typedef struct jobspec {
     int64_t learn_rounds, learn_heldout, learn_min_heldout, learn_depth;
     double learn_margin, learn_eta;
     int learn_shareable;
-    int learn_mode;             /* JOBSPEC_LEARN_TRAIN, _VISIT or _OFFER */
+    int learn_mode;             /* JOBSPEC_LEARN_TRAIN, _VISIT, _OFFER or _ROLLBACK */
     char learn_from[64];        /* the pooled model it starts from or is offered ("" none) */
     int64_t learn_from_version; /* 0: the latest (the hub resolves it) */
 } jobspec;

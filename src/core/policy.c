@@ -31,6 +31,11 @@ struct policy {
     unsigned local_kinds; /* "local": kinds this site runs when submitted on it */
     int local_line;
     struct {
+        unsigned classes; /* bit per DATA_* whose questions may leave the site */
+        char model[64];   /* the larger model named, "" for the owner's pooled model */
+        int line;
+    } escalate;
+    struct {
         unsigned kinds; /* bit per JOB_KIND_* */
         name_list ops;
         int line;
@@ -207,6 +212,57 @@ static int stmt_local(policy *p, parser *ps, const token *tok, int n)
     if (rc != OP_OK) return rc;
     p->local_line = ps->line;
     return OP_OK;
+}
+
+/* The "to MODEL" of a predict statement: [A-Za-z0-9_-]{1,63}. */
+static int model_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 63) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-') return 0;
+    return 1;
+}
+
+/*
+ * predict escalate off | predict escalate CLASS[,CLASS] [to MODEL]: which
+ * questions `outpost predict` may send off the site to a larger model, by
+ * the data class of their features. Site-private features never leave.
+ */
+static int stmt_predict(policy *p, parser *ps, const token *tok, int n)
+{
+    if (n < 3 || strcmp(tok[1].text, "escalate") != 0 || (n != 3 && n != 5) ||
+        (n == 5 && strcmp(tok[3].text, "to") != 0))
+        return fail(ps, n > 1 ? tok[1].col : tok[0].col,
+                    "expected 'predict escalate off' or 'predict escalate CLASS[,CLASS] [to"
+                    " MODEL]'");
+    if (p->escalate.line)
+        return fail(ps, tok[0].col, "predict escalate already ruled on line %d: contradictory",
+                    p->escalate.line);
+    if (strcmp(tok[2].text, "off") == 0 && n == 3) {
+        p->escalate.line = ps->line;
+        return OP_OK;
+    }
+    name_list classes = {0};
+    int rc = split_names(ps, &tok[2], &classes);
+    for (int i = 0; rc == OP_OK && i < classes.n; i++) {
+        int dc = data_class_of(classes.names[i]);
+        if (dc == DATA_SITE_PRIVATE)
+            return fail(ps, tok[2].col, "site-private features never leave the site");
+        if (dc < 0)
+            return fail(ps, tok[2].col, "unknown data class '%s' (public, confidential, or off)",
+                        classes.names[i]);
+        p->escalate.classes |= 1u << dc;
+    }
+    if (rc == OP_OK && classes.any)
+        return fail(ps, tok[2].col, "name the data classes (public, confidential), not '*'");
+    if (rc == OP_OK && n == 5 && !model_name_ok(tok[4].text))
+        return fail(ps, tok[4].col, "'%s' is not a model name ([A-Za-z0-9_-], 1 to 63)",
+                    tok[4].text);
+    if (rc == OP_OK && n == 5)
+        snprintf(p->escalate.model, sizeof p->escalate.model, "%.63s", tok[4].text);
+    if (rc == OP_OK) p->escalate.line = ps->line;
+    return rc;
 }
 
 /* data CLASS on SITECLASS... | origin */
@@ -541,6 +597,7 @@ static const struct {
     {"version", stmt_version}, {"submit", stmt_submit},     {"local", stmt_local},
     {"data", stmt_data},       {"window", stmt_window},     {"power", stmt_power},
     {"approve", stmt_approve}, {"commands", stmt_commands}, {"verify", stmt_verify},
+    {"predict", stmt_predict},
 };
 
 static int statement(policy *p, parser *ps, const token *tok, int n)
@@ -550,7 +607,7 @@ static int statement(policy *p, parser *ps, const token *tok, int n)
             return statements[i].parse(p, ps, tok, n);
     return fail(ps, tok[0].col,
                 "unknown statement '%s' (version, submit, data, window, power, approve, commands,"
-                " local, verify)",
+                " local, verify, predict)",
                 tok[0].text);
 }
 
@@ -704,6 +761,14 @@ int policy_needs_approval(const policy *p, const jobspec *spec)
     for (int i = 0; i < p->n_approve; i++)
         if (p->approve[i].kind == spec->kind && spec->cores >= p->approve[i].min_cores) return 1;
     return 0;
+}
+
+int policy_predict_escalates(const policy *p, int data_class, const char **model)
+{
+    if (model) *model = p && p->escalate.model[0] ? p->escalate.model : NULL;
+    if (!p || data_class < 0 || data_class == DATA_SITE_PRIVATE || data_class > DATA_SITE_PRIVATE)
+        return 0;
+    return (p->escalate.classes & (1u << data_class)) != 0;
 }
 
 int policy_allows_local(const policy *p, int kind)

@@ -64,6 +64,15 @@ int policy_check_site(const policy *p, const jobspec *spec, const char *site_id,
                       unsigned site_class, int64_t now_ms, double job_watts, char *why,
                       size_t why_len);
 
+/*
+ * 1 if a site under this policy may send a prediction question whose
+ * features are of data_class off the site, to a larger model (`predict
+ * escalate CLASS[,CLASS] [to MODEL]`); never for site-private features, and
+ * not without the statement. *model (may be NULL) gets the model the policy
+ * names, or NULL for the owner's pooled model.
+ */
+int policy_predict_escalates(const policy *p, int data_class, const char **model);
+
 /* 1 if a site under this policy runs jobs of this kind submitted locally (`local`). */
 int policy_allows_local(const policy *p, int kind);
 

@@ -15,7 +15,8 @@
  * holds what result verification stores (trust records, a job's replicas),
  * hub_db_claims.c what the capacity checks store, hub_db_runtimes.c the
  * learned run times (table runtimes, made by hubdb__runtimes_schema), hub_db_pool.c
- * the pooling rounds the hub drives (pool_rounds, pool_jobs).
+ * the pooling rounds the hub drives (pool_rounds, pool_jobs) and sites' rollbacks
+ * (model_rollbacks).
  *
  * Every operation returns OP_OK or OP_ESTORE (the store logs SQLite's
  * message), and OP_ENOTFOUND or OP_ENOMEM where its comment says so. Strings
@@ -470,5 +471,16 @@ int hubdb_pool_jobs_running(hubdb *db, int64_t round, const char *mode, int64_t 
 int hubdb_job_reason(hubdb *db, int64_t job_id, char **reason);
 /* The newest limit rounds of name, each with its jobs, as objects into out. */
 int hubdb_pool_rounds_view(hubdb *db, const char *name, int64_t limit, cJSON *out);
+
+/* The name of owner's newest pooling round (the owner's pooled model). OP_ENOTFOUND. */
+int hubdb_pool_latest_of(hubdb *db, const char *owner, char name[64]);
+
+/* Rollbacks of a model at its sites (table model_rollbacks): the entry as JSON text. */
+int hubdb_rollback_add(hubdb *db, const char *name, int64_t at_ms, const char *entry);
+/* The newest `limit` of name's rollbacks, parsed, appended to out. OP_ESTORE. */
+int hubdb_rollbacks_view(hubdb *db, const char *name, int64_t limit, cJSON *out);
+/* The registry's version of name with that sha256 made at site (newest), or OP_ENOTFOUND. */
+int hubdb_model_version_of(hubdb *db, const char *name, const char *sha256, const char *site,
+                           int64_t *version);
 
 #endif

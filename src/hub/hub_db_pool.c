@@ -2,7 +2,8 @@
  * hub_db_pool: the part of the hub's data layer that pooling rounds use
  * (same interface, hub_db.h): pool_rounds (one row per round: its plan and
  * how far it got) and pool_jobs (the learn jobs a round submitted and what
- * came of each), read back for `outpost model show`.
+ * came of each), read back for `outpost model show`; and model_rollbacks
+ * (a site that went back to its previous champion, shown on the lineage).
  */
 #include "hub/hub_db.h"
 
@@ -29,7 +30,11 @@ int hubdb__pool_schema(hubdb *db)
                               " round INTEGER NOT NULL, site TEXT NOT NULL, mode TEXT NOT NULL,"
                               " outcome TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',"
                               " version INTEGER NOT NULL DEFAULT 0);"
-                              "CREATE INDEX IF NOT EXISTS pool_jobs_round ON pool_jobs(round);");
+                              "CREATE INDEX IF NOT EXISTS pool_jobs_round ON pool_jobs(round);"
+                              "CREATE TABLE IF NOT EXISTS model_rollbacks(id INTEGER PRIMARY KEY,"
+                              " name TEXT NOT NULL, at INTEGER NOT NULL, entry TEXT NOT NULL);"
+                              "CREATE INDEX IF NOT EXISTS model_rollbacks_name"
+                              " ON model_rollbacks(name);");
 }
 
 void hubdb_pool_round_clear(hubdb_pool_round *r)
@@ -242,5 +247,60 @@ int hubdb_pool_rounds_view(hubdb *db, const char *name, int64_t limit, cJSON *ou
         }
         hubdb_pool_round_clear(&rows[i]);
     }
+    return rc;
+}
+
+int hubdb_rollback_add(hubdb *db, const char *name, int64_t at_ms, const char *entry)
+{
+    sqlite3_stmt *st =
+        store_stmt(db->st, "INSERT INTO model_rollbacks(name, at, entry) VALUES(?,?,?)");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, at_ms);
+    sqlite3_bind_text(st, 3, entry, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? OP_OK : OP_ESTORE;
+    sqlite3_reset(st);
+    return rc;
+}
+
+int hubdb_rollbacks_view(hubdb *db, const char *name, int64_t limit, cJSON *out)
+{
+    sqlite3_stmt *st = store_stmt(db->st, "SELECT entry FROM model_rollbacks WHERE name=?"
+                                          " ORDER BY id DESC LIMIT ?");
+    if (!st || !out) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, limit);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *e = cJSON_Parse(store_col_text(st, 0));
+        if (e) cJSON_AddItemToArray(out, e);
+    }
+    sqlite3_reset(st);
+    return OP_OK;
+}
+
+int hubdb_model_version_of(hubdb *db, const char *name, const char *sha256, const char *site,
+                           int64_t *version)
+{
+    sqlite3_stmt *st = store_stmt(db->st, "SELECT version FROM models WHERE name=? AND sha256=?"
+                                          " AND origin=? ORDER BY version DESC LIMIT 1");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, sha256, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, site, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st) == SQLITE_ROW ? OP_OK : OP_ENOTFOUND;
+    if (rc == OP_OK) *version = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int hubdb_pool_latest_of(hubdb *db, const char *owner, char name[64])
+{
+    sqlite3_stmt *st = store_stmt(db->st, "SELECT name FROM pool_rounds WHERE owner=?"
+                                          " ORDER BY id DESC LIMIT 1");
+    if (!st) return OP_ESTORE;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st) == SQLITE_ROW ? OP_OK : OP_ENOTFOUND;
+    if (rc == OP_OK) snprintf(name, 64, "%s", store_col_text(st, 0));
+    sqlite3_reset(st);
     return rc;
 }

@@ -138,6 +138,9 @@ typedef struct hub_site {
     double peer_load;
     int64_t peer_load_mono;
     cJSON *offers; /* batched for this iteration, sent after commit */
+    /* predict.c: escalated questions answered in the current minute (a bound per site) */
+    int64_t predict_minute;
+    int predict_count;
     size_t offers_bytes;
     cJSON *acks;
     cJSON *cancels;
@@ -235,6 +238,10 @@ typedef struct hub {
     int artifact_peers;
     int64_t artifact_hub_streams;
     runtime *runtimes; /* runtimes.c: learned run times, as stored in hub.db; NULL: none */
+    /* predict.c: the program run in a child for escalated questions (predict_program, by
+     * default this binary), and the sandbox's protections for it (probed on first use) */
+    char predict_program[PATH_MAX];
+    int predict_probed, predict_seccomp, predict_netns;
 } hub;
 
 /* ---------- main.c: life of a hub ---------- */
@@ -650,6 +657,30 @@ int hub__models_resolve(hub *h, cJSON *spec_json, jobspec *spec, char *err, size
  * nothing (logged). OP_OK, OP_ESTORE (the transaction fails).
  */
 int hub__pooling_learned(hub *h, hub_site *s, const cJSON *item, int64_t job_id);
+/* The job was a learn job of model name whose origin is site_id (pooling.c). */
+int hub__is_learn_job_of(hub *h, int64_t job_id, const char *site_id, const char *name);
+
+/*
+ * rollback.c: a site that went back to its previous champion (automatic, or
+ * the operator's `outpost model rollback`) says so in its learn job's result;
+ * the hub records it on the model's lineage (model_rollbacks, audited
+ * "model-rollback" on model:NAME). OP_OK (also for a result it ignores, logged),
+ * OP_ESTORE.
+ */
+int hub__rollback_learned(hub *h, hub_site *s, const cJSON *learn, int64_t job_id);
+/* `outpost model rollback NAME --site SITE`: a rollback learn job submitted at the site. */
+int hub__op_model_rollback(hub *h, op_call *c);
+/*
+ * predict.c: a question a site escalated (event "predict": features that
+ * its policy lets leave, a plan) answered by the larger model: the one the
+ * site's policy names, else the newest pool of its owner; evaluated in a
+ * child process (io/predictor), never in the hub's. The answer or the
+ * refusal goes back as "predicted".
+ */
+void hub__predict_question(hub *h, hub_site *s, const cJSON *body);
+
+/* The newest rollbacks of name into data's "rollbacks" (model show). */
+void hub__rollback_view(hub *h, const char *name, cJSON *data);
 
 /* ---------- pool_round.c ---------- */
 /*

@@ -49,6 +49,7 @@ static const char *hub_conf_keys[] = {"hub_id",
                                       "probe_tolerance",
                                       "artifact_peers",
                                       "artifact_hub_streams",
+                                      "predict_program",
                                       NULL};
 
 /* ---------- life of a hub ---------- */
@@ -152,6 +153,14 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
     h->probing.on = strcmp(probe, "on") == 0;
     const char *peers = conf_str(c, "artifact_peers", "on");
     h->artifact_peers = strcmp(peers, "on") == 0;
+    /* the program that answers escalated questions in a child (predict.c): this binary */
+    const char *predict = conf_str(c, "predict_program", NULL);
+    if (predict && *predict) {
+        snprintf(h->predict_program, sizeof h->predict_program, "%s", predict);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", h->predict_program, sizeof h->predict_program - 1);
+        h->predict_program[n > 0 ? n : 0] = '\0';
+    }
     if (!util_valid_id(hub_id)) {
         snprintf(err, err_len, "hub_id '%s' must be [A-Za-z0-9_-]{1,63}", hub_id);
         rc = OP_EINVAL;

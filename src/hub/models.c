@@ -437,6 +437,7 @@ int hub__op_model_show(hub *h, op_call *c)
     jsonx_add_int(c->data, "removed_at", m.removed_at_ms);
     add_holders(h, m.sha256, cJSON_AddArrayToObject(c->data, "held_by"));
     hub__pool_view(h, name, c->data);
+    hub__rollback_view(h, name, c->data);
     hubdb_model_clear(&m);
     return OP_OK;
 }

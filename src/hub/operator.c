@@ -764,7 +764,8 @@ static const op_command commands[] = {
     {"model_list", hub__op_model_list, NULL, 0},
     {"model_show", hub__op_model_show, NULL, 0},
     {"model_rm", hub__op_model_rm, NULL, OPC_ONCE},
-    {"model_pool", hub__op_model_pool, NULL, OPC_ONCE}, /* audited as model:NAME */
+    {"model_pool", hub__op_model_pool, NULL, OPC_ONCE},         /* audited as model:NAME */
+    {"model_rollback", hub__op_model_rollback, NULL, OPC_ONCE}, /* audited as model:NAME */
 };
 
 static const op_command *find_command(const char *name)

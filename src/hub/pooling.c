@@ -40,7 +40,7 @@ static int same_owner_pool(hub *h, const hub_site *s, const char *name)
 }
 
 /* The job was a learn job of model name whose origin is site. */
-static int is_learn_job_of(hub *h, int64_t job_id, const char *site_id, const char *name)
+int hub__is_learn_job_of(hub *h, int64_t job_id, const char *site_id, const char *name)
 {
     char kind[16] = "", *text = NULL;
     if (hubdb_job_spec(h->db, job_id, kind, &text) != OP_OK) return 0;
@@ -180,7 +180,7 @@ static int register_learned(hub *h, hub_site *s, const cJSON *learn, int64_t job
     if (!verdict || (strcmp(verdict, "adopted") && strcmp(verdict, "visited"))) return OP_OK;
     char why[256] = "";
     artifact_record r;
-    if (!is_learn_job_of(h, job_id, s->id, jsonx_str(learn, "model"))) {
+    if (!hub__is_learn_job_of(h, job_id, s->id, jsonx_str(learn, "model"))) {
         log_warn("hub", "site %s: job %lld is not its learn job of that model: model ignored",
                  s->id, (long long)job_id);
         return OP_OK;
@@ -220,6 +220,9 @@ static int register_learned(hub *h, hub_site *s, const cJSON *learn, int64_t job
 int hub__pooling_learned(hub *h, hub_site *s, const cJSON *item, int64_t job_id)
 {
     const cJSON *learn = cJSON_GetObjectItemCaseSensitive(item, "learn");
+    const char *verdict = jsonx_str(learn, "verdict");
+    if (verdict && !strcmp(verdict, "rolled-back"))
+        return hub__rollback_learned(h, s, learn, job_id);
     int64_t version = 0;
     int rc = register_learned(h, s, learn, job_id, &version);
     return rc == OP_OK && learn ? hub__pool_result(h, learn, job_id, version) : rc;

@@ -543,6 +543,8 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
         hub__probe_answer(h, s, body);
     } else if (strcmp(leaf, "event") == 0 && strcmp(hdr.type, "fetch") == 0) {
         hub__models_fetch(h, s, body);
+    } else if (strcmp(leaf, "event") == 0 && strcmp(hdr.type, "predict") == 0) {
+        hub__predict_question(h, s, body);
     } else if (strcmp(leaf, "hello") == 0) {
         handle_hello(h, s, body);
     } else if (strcmp(leaf, "state") == 0) {

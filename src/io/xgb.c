@@ -4,11 +4,79 @@
 #include "base/log.h"
 #include "base/util.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xgboost/c_api.h>
+
+/*
+ * libxgboost is opened with dlopen on first use, not linked: the site agent
+ * and the hub never train nor load a model (children do: `outpost learn
+ * fit`, `outpost learn predict`), so they never map its 6 MB and the C++
+ * runtime it brings. The header gives the types; each call goes through
+ * this table, filled by load_library.
+ */
+#define XGB_FUNCTIONS(X)                                                                           \
+    X(XGBGetLastError)                                                                             \
+    X(XGBRegisterLogCallback)                                                                      \
+    X(XGBSetGlobalConfig)                                                                          \
+    X(XGBoosterBoostedRounds)                                                                      \
+    X(XGBoosterCreate)                                                                             \
+    X(XGBoosterFree)                                                                               \
+    X(XGBoosterGetNumFeature)                                                                      \
+    X(XGBoosterLoadModelFromBuffer)                                                                \
+    X(XGBoosterPredict)                                                                            \
+    X(XGBoosterSaveModelToBuffer)                                                                  \
+    X(XGBoosterSetParam)                                                                           \
+    X(XGBoosterUpdateOneIter)                                                                      \
+    X(XGDMatrixCreateFromMat_omp)                                                                  \
+    X(XGDMatrixFree)                                                                               \
+    X(XGDMatrixSetFloatInfo)
+
+#define XGB_MEMBER(name) __typeof__(&name) name;
+static struct {
+    void *handle;
+    int tried;
+    XGB_FUNCTIONS(XGB_MEMBER)
+} lib;
+#undef XGB_MEMBER
+
+/* Opens libxgboost and finds every function this module calls. OP_OK or OP_EIO. */
+static int load_library(void)
+{
+    static const char *const names[] = {"libxgboost.so.0", "libxgboost.so"};
+    for (size_t i = 0; !lib.handle && i < sizeof names / sizeof names[0]; i++)
+        lib.handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib.handle) return OP_EIO;
+    int missing = 0;
+#define XGB_FIND(name)                                                                             \
+    *(void **)&lib.name = dlsym(lib.handle, #name);                                                \
+    missing |= lib.name == NULL;
+    XGB_FUNCTIONS(XGB_FIND)
+#undef XGB_FIND
+    if (!missing) return OP_OK;
+    dlclose(lib.handle);
+    lib.handle = NULL;
+    return OP_EIO;
+}
+
+#define XGBGetLastError lib.XGBGetLastError
+#define XGBRegisterLogCallback lib.XGBRegisterLogCallback
+#define XGBSetGlobalConfig lib.XGBSetGlobalConfig
+#define XGBoosterBoostedRounds lib.XGBoosterBoostedRounds
+#define XGBoosterCreate lib.XGBoosterCreate
+#define XGBoosterFree lib.XGBoosterFree
+#define XGBoosterGetNumFeature lib.XGBoosterGetNumFeature
+#define XGBoosterLoadModelFromBuffer lib.XGBoosterLoadModelFromBuffer
+#define XGBoosterPredict lib.XGBoosterPredict
+#define XGBoosterSaveModelToBuffer lib.XGBoosterSaveModelToBuffer
+#define XGBoosterSetParam lib.XGBoosterSetParam
+#define XGBoosterUpdateOneIter lib.XGBoosterUpdateOneIter
+#define XGDMatrixCreateFromMat_omp lib.XGDMatrixCreateFromMat_omp
+#define XGDMatrixFree lib.XGDMatrixFree
+#define XGDMatrixSetFloatInfo lib.XGDMatrixSetFloatInfo
 
 struct xgb_model {
     BoosterHandle booster;
@@ -62,14 +130,21 @@ static void log_from_xgboost(const char *text)
     log_info("xgb", "xgboost: %s", text);
 }
 
-/* XGBoost's own messages go to our log; done once per process. */
-static void init_library(void)
+/*
+ * The library opened, and its own messages sent to our log; done once per
+ * process. OP_OK, or OP_EIO (no libxgboost here: xgb_last_error says so).
+ */
+static int init_library(void)
 {
-    static int done;
-    if (done) return;
-    done = 1;
+    if (lib.tried)
+        return lib.handle ? OP_OK
+                          : refuse(OP_EIO, "libxgboost (Debian's libxgboost0) cannot be opened");
+    lib.tried = 1;
+    if (load_library() != OP_OK)
+        return refuse(OP_EIO, "libxgboost (Debian's libxgboost0) cannot be opened");
     XGBRegisterLogCallback(log_from_xgboost);
     if (XGBSetGlobalConfig("{\"verbosity\": 1}") != 0) (void)library_failed("XGBSetGlobalConfig");
+    return OP_OK;
 }
 
 void xgb_params_default(xgb_params *p)
@@ -185,8 +260,8 @@ out:
 /* A booster bound to the training matrix d (XGBoost learns the feature count from it). */
 static int new_model(DMatrixHandle d, xgb_model **out)
 {
-    int rc = OP_OK;
-    init_library();
+    int rc = init_library();
+    if (rc != OP_OK) return rc;
     xgb_model *m = calloc(1, sizeof *m);
     if (!m) return OP_ENOMEM;
     XGB_CHECK(XGBoosterCreate(d ? &d : NULL, d ? 1 : 0, &m->booster));
@@ -203,10 +278,10 @@ int xgb_train(const xgb_params *p, const float *x, size_t rows, size_t cols, con
               xgb_model **out)
 {
     *out = NULL;
-    init_library();
     xgb_model *m = NULL;
-    DMatrixHandle d;
-    int rc = training_matrix(p, x, rows, cols, y, 0, &d);
+    DMatrixHandle d = NULL;
+    int rc = init_library();
+    if (rc == OP_OK) rc = training_matrix(p, x, rows, cols, y, 0, &d);
     if (rc == OP_OK) rc = new_model(d, &m);
     /* the model predicts 0 before its first tree: a residual's natural prior */
     if (rc == OP_OK) rc = set_param(m->booster, "base_score", "0");

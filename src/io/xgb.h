@@ -11,6 +11,10 @@
  * rows, which is how a site keeps learning without keeping every row.
  *
  * Rows are dense row-major floats, NaN for a missing value; labels are finite.
+ *
+ * The library is opened with dlopen on the first call that needs it (not
+ * linked), so a process that never trains nor loads a model never maps it;
+ * where it cannot be opened, xgb_train and xgb_load fail with OP_EIO.
  */
 #ifndef OUTPOST_XGB_H
 #define OUTPOST_XGB_H

@@ -3,6 +3,7 @@
 #include "base/err.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,6 +188,80 @@ learn_verdict learn_decide(const learn_rule *rule, int has_champion, double cham
     v.adopt = 1;
     v.reason = "better than the champion by more than the margin";
     return v;
+}
+
+learn_verdict learn_rollback_decide(const learn_rule *rule, double champion_mae,
+                                    double previous_mae, size_t heldout_rows)
+{
+    learn_verdict v = {0, 0, ""};
+    if (heldout_rows < rule->min_rows) {
+        v.reason = "too few fresh held-out rows to judge the champion";
+        return v;
+    }
+    if (!isfinite(champion_mae) || !isfinite(previous_mae)) {
+        v.reason = "no measure of both models";
+        return v;
+    }
+    v.gain = champion_mae > 0 ? (champion_mae - previous_mae) / champion_mae : 0;
+    if (!(previous_mae < champion_mae * (1 - rule->margin))) {
+        v.reason = "the champion holds up on fresh rows";
+        return v;
+    }
+    v.adopt = 1;
+    v.reason = "the previous champion beats it on fresh rows by more than the margin";
+    return v;
+}
+
+/* Appends one reason to why, "; " after the first. */
+static void add_reason(char *why, size_t why_len, const char *text)
+{
+    size_t used = strlen(why);
+    if (used + 3 >= why_len) return;
+    snprintf(why + used, why_len - used, "%s%s", used ? "; " : "", text);
+}
+
+int learn_confident(const learn_model_facts *m, const float row[LEARN_FEATURES], double answer_s,
+                    char *why, size_t why_len)
+{
+    static const char *const names[LEARN_FEATURES] = {
+        "distance_miles",  "hour",  "weekday", "pickup_area", "dropoff_area", "pickup_borough",
+        "dropoff_borough", "month", "year"};
+    char scratch[2], text[160];
+    if (!why || !why_len) {
+        why = scratch;
+        why_len = sizeof scratch;
+    }
+    why[0] = 0;
+    if (!m->has_model) {
+        add_reason(why, why_len, "no model");
+        return 0;
+    }
+    int ok = 1;
+    if (m->rows < LEARN_CONFIDENT_ROWS) {
+        snprintf(text, sizeof text, "learned from only %lld rows (fewer than %d)",
+                 (long long)m->rows, LEARN_CONFIDENT_ROWS);
+        add_reason(why, why_len, text);
+        ok = 0;
+    }
+    for (int k = 0; m->has_ranges && k < LEARN_FEATURES; k++) {
+        float lo = m->range[k][0], hi = m->range[k][1];
+        if (isnan(row[k]) || (!isnan(lo) && row[k] >= lo && row[k] <= hi)) continue;
+        if (isnan(lo))
+            snprintf(text, sizeof text, "%s never seen in training", names[k]);
+        else
+            snprintf(text, sizeof text, "%s %g outside the %g..%g it learned from", names[k],
+                     (double)row[k], (double)lo, (double)hi);
+        add_reason(why, why_len, text);
+        ok = 0;
+    }
+    if (m->heldout_mae_s > 0 && answer_s > 0 &&
+        m->heldout_mae_s > LEARN_CONFIDENT_REL_ERR * answer_s) {
+        snprintf(text, sizeof text, "its held-out MAE %.0f s is over %.0f%% of the answer %.0f s",
+                 m->heldout_mae_s, LEARN_CONFIDENT_REL_ERR * 100, answer_s);
+        add_reason(why, why_len, text);
+        ok = 0;
+    }
+    return ok;
 }
 
 static size_t window_capacity(const learn_window *w)

@@ -113,6 +113,49 @@ learn_verdict learn_decide(const learn_rule *rule, int has_champion, double cham
                            double challenger_mae, size_t heldout_rows);
 
 /*
+ * The rollback rule: a champion adopted on one held-out window is watched on
+ * the next ones, of rows that came after it was chosen. If the champion it
+ * replaced (kept by the site) beats it there by more than rule->margin, on
+ * at least rule->min_rows rows, the site goes back to that one: adopting
+ * was a mistake the fresh rows show (drift, or a window that flattered the
+ * challenger). adopt 1 means roll back; gain is how much better the
+ * previous champion is, as a fraction of the champion's MAE. A NaN MAE
+ * never rolls back (nothing is known).
+ */
+learn_verdict learn_rollback_decide(const learn_rule *rule, double champion_mae,
+                                    double previous_mae, size_t heldout_rows);
+
+/*
+ * How far a model's answer for one question can be trusted. A model is
+ * judged by what is known of it without looking inside: the rows it learned
+ * from, its MAE on held-out rows, and the range of each feature over the
+ * rows it learned from (trees extrapolate flat: past the last split a
+ * question gets the answer of the edge of what was seen). An answer is not
+ * confident when the model learned from fewer than LEARN_CONFIDENT_ROWS
+ * rows, when a feature given lies outside the range it was trained on, or
+ * when its held-out MAE is more than LEARN_CONFIDENT_REL_ERR of the answer
+ * itself (a 200 s typical error on a 5-minute trip says little). No model
+ * at all is never confident.
+ */
+#define LEARN_CONFIDENT_ROWS 500
+#define LEARN_CONFIDENT_REL_ERR 0.5
+
+typedef struct learn_model_facts {
+    int has_model;
+    int64_t rows;                   /* rows it learned from */
+    double heldout_mae_s;           /* its MAE on held-out rows; <= 0 unknown */
+    int has_ranges;                 /* 0: ranges unknown (not judged by them) */
+    float range[LEARN_FEATURES][2]; /* min, max of each feature; NaN when never seen */
+} learn_model_facts;
+
+/*
+ * 1 when the answer answer_s to the question row is confident, 0 when not,
+ * with why (every reason, "; " between them) in why (may be NULL).
+ */
+int learn_confident(const learn_model_facts *m, const float row[LEARN_FEATURES], double answer_s,
+                    char *why, size_t why_len);
+
+/*
  * A site's held-out record: the absolute errors two models (the site's own, a
  * candidate) made on the site's most recent rows, each made before either
  * model learned from that row (prequential), so the rows are held out from

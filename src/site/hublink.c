@@ -455,6 +455,8 @@ static void handle_hub_message(site *s, const char *type, const cJSON *body)
         handle_cancel(s, body);
     } else if (strcmp(type, "probe") == 0) {
         site__probe_start(s, body);
+    } else if (strcmp(type, "predicted") == 0) {
+        site__predict_answered(s, body); /* predict.c */
     } else if (!strcmp(type, "manifest") || !strcmp(type, "chunk") || !strcmp(type, "fetch_wait") ||
                !strcmp(type, "fetch_refused") || !strcmp(type, "serve")) {
         site__artifacts_from_hub(s, type, body); /* artifacts_wire.c */

@@ -9,7 +9,8 @@
  * site's audit log with their metrics; an adopted model is kept in
  * <data-dir>/models/<sha256>.ubj, and its record (lineage, metrics, hash)
  * goes to the hub's registry in the job's result. The bytes go along only
- * when every row the model learned from may leave the site.
+ * when every row the model learned from may leave the site. (`predict`,
+ * which answers from the champion, is predict.c.)
  *
  * The champion of model NAME is meta key "model:NAME" (JSON: sha256, bytes,
  * version, mae, rows, to_id: the last row it trained on, seen_id: the last row the
@@ -160,7 +161,7 @@ static int write_split(site *s, site_job *j, learn_split *sp)
 }
 
 /* A model file copied into the work dir as name. */
-static int copy_model(const site_job *j, const char *from, const char *name)
+int site__learn_copy_model(const site_job *j, const char *from, const char *name)
 {
     char to[PATH_MAX], *bytes = NULL;
     size_t len = 0;
@@ -177,7 +178,7 @@ static int copy_champion(site *s, site_job *j, const cJSON *champ, char sha[65])
     char from[PATH_MAX];
     snprintf(sha, 65, "%s", jsonx_str(champ, "sha256"));
     int rc = site__learn_model_path(s, sha, from, sizeof from, 0);
-    return rc == OP_OK ? copy_model(j, from, "champion.ubj") : rc;
+    return rc == OP_OK ? site__learn_copy_model(j, from, "champion.ubj") : rc;
 }
 
 /*
@@ -204,7 +205,7 @@ static int copy_pooled(site_job *j, learn_command *cmd)
     if (!j->spec.learn_from[0] || !j->model_path[0]) return OP_OK;
     int offer = j->spec.learn_mode == JOBSPEC_LEARN_OFFER;
     snprintf(offer ? cmd->cand_sha : cmd->sha, 65, "%s", j->spec.model_sha256);
-    return copy_model(j, j->model_path, offer ? "candidate.ubj" : "champion.ubj");
+    return site__learn_copy_model(j, j->model_path, offer ? "candidate.ubj" : "champion.ubj");
 }
 
 /*
@@ -222,14 +223,13 @@ int site__learn_prepare(site *s, site_job *j, learn_command *cmd, char *why, siz
     rc = write_split(s, j, &sp);
     if (rc == OP_OK && champ) rc = copy_champion(s, j, champ, cmd->sha);
     if (rc == OP_OK) rc = copy_pooled(j, cmd);
-    cJSON_Delete(champ);
-    if (rc != OP_OK) {
-        snprintf(why, why_len,
-                 "learn: cannot write the rows or the champion into the work dir:"
-                 " %s",
+    if (rc != OP_OK)
+        snprintf(why, why_len, "learn: cannot write the rows or the champion into the work dir: %s",
                  op_strerror(rc));
-        return rc;
-    }
+    else /* the champion before it, to watch or to go back to: says why itself */
+        rc = site__rollback_prepare(s, j, champ != NULL, cmd, why, why_len);
+    cJSON_Delete(champ);
+    if (rc != OP_OK) return rc;
     j->learn_rows = sp.n_train;
     j->learn_to_id = sp.last_train_id;
     j->learn_seen_id = sp.max_id;
@@ -257,6 +257,12 @@ int site__learn_prepare(site *s, site_job *j, learn_command *cmd, char *why, siz
         cmd->argv[n++] = "candidate.ubj";
         cmd->argv[n++] = "--candidate-sha";
         cmd->argv[n++] = cmd->cand_sha;
+    }
+    if (cmd->prev_sha[0]) {
+        cmd->argv[n++] = "--previous";
+        cmd->argv[n++] = "previous.ubj";
+        cmd->argv[n++] = "--previous-sha";
+        cmd->argv[n++] = cmd->prev_sha;
     }
     cmd->argv[n] = NULL;
     log_info("site", "learn job %lld: model %s, %lld rows to train on, %lld held out%s",
@@ -349,9 +355,10 @@ static int adopt(site *s, site_job *j, const learn_outcome *o, int64_t *version)
 {
     char path[PATH_MAX], key[96], *text = NULL;
     cJSON *old = site__learn_champion(s, j->spec.model, NULL), *c = cJSON_CreateObject();
-    int64_t prev = 0;
+    int64_t prev = 0, top = 0;
     if (old) jsonx_int(old, "version", 0, INT64_MAX, &prev);
-    *version = prev + 1;
+    if (old) jsonx_int(old, "top_version", 0, INT64_MAX, &top); /* past a rolled-back one */
+    *version = (prev > top ? prev : top) + 1;
     int rc = c ? site__learn_model_path(s, o->sha, path, sizeof path, 1) : OP_ENOMEM;
     if (rc == OP_OK) rc = os_write_file_atomic(path, o->bytes, o->len, 0644);
     if (rc == OP_OK) {
@@ -364,6 +371,9 @@ static int adopt(site *s, site_job *j, const learn_outcome *o, int64_t *version)
         cJSON_AddNumberToObject(c, "seen_id", (double)j->learn_seen_id);
         cJSON_AddNumberToObject(c, "data_class", j->learn_class);
         cJSON_AddNumberToObject(c, "job", (double)j->job_id);
+        /* what predict calls familiar ground (a pooled model's is unknown here) */
+        const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(o->metrics, "ranges");
+        if (cJSON_IsArray(ranges)) cJSON_AddItemToObject(c, "ranges", cJSON_Duplicate(ranges, 1));
         text = cJSON_PrintUnformatted(c);
         if (!text) rc = OP_ENOMEM;
     }
@@ -416,6 +426,23 @@ static void add_learn(site *s, site_job *j, cJSON *r, const learn_outcome *o,
 }
 
 /*
+ * A rollback (rollback.c) in place of the usual verdict: an operator's, or
+ * an automatic one when the previous champion beat the current one on the
+ * fresh rows. An operator's rollback whose job left nothing readable is
+ * audited as not done. 1 when the job is dealt with here.
+ */
+static int rollback_instead(site *s, site_job *j, cJSON *r, const cJSON *metrics, const char *why)
+{
+    if (metrics && site__rollback_finish(s, j, metrics, r)) return 1;
+    if (j->spec.learn_mode != JOBSPEC_LEARN_ROLLBACK) return 0;
+    char detail[400];
+    snprintf(detail, sizeof detail, "model %s: not rolled back: %s", j->spec.model, why);
+    site__audit_job(s, "learn-reject", j->job_id, j->attempt, detail);
+    cJSON_AddStringToObject(r, "error", detail);
+    return 1;
+}
+
+/*
  * A learn job that exited 0: champion or challenger, decided here with the
  * job's rule, audited ("learn-adopt" / "learn-reject" with the metrics),
  * and the verdict added to the result r. A job whose files are not right
@@ -430,6 +457,10 @@ void site__learn_finish(site *s, site_job *j, cJSON *r)
     int mode = j->spec.learn_mode;
     if (mode == JOBSPEC_LEARN_OFFER) j->learn_class = DATA_CONFIDENTIAL; /* pooled: shareable */
     int readable = read_outcome(j, &o, why, sizeof why) == OP_OK;
+    if (rollback_instead(s, j, r, readable ? o.metrics : NULL, why)) {
+        outcome_clear(&o);
+        return;
+    }
     if (readable && mode == JOBSPEC_LEARN_VISIT) {
         /* a visit does not replace this site's model: it passes the pooled one on */
         v = (learn_verdict){1, 0, "continued on this site's shareable rows, passed on"};
@@ -506,67 +537,4 @@ int site__route_model_args(site *s, site_job *j, char **argv, int *n, char sha[6
     snprintf(j->route_model_note, sizeof j->route_model_note, "%s site version %lld (sha256 %.16s)",
              s->route_model, (long long)version, sha);
     return OP_OK;
-}
-
-/* The champion of name loaded (its hash from the site's own record), or NULL. */
-static xgb_model *load_champion(site *s, const char *name, int64_t *version, char sha[65])
-{
-    cJSON *champ = site__learn_champion(s, name, NULL);
-    if (!champ) return NULL;
-    char path[PATH_MAX], *bytes = NULL;
-    size_t len = 0;
-    xgb_model *m = NULL;
-    jsonx_int(champ, "version", 0, INT64_MAX, version);
-    snprintf(sha, 65, "%s", jsonx_str(champ, "sha256"));
-    cJSON_Delete(champ);
-    if (site__learn_model_path(s, sha, path, sizeof path, 0) == OP_OK &&
-        os_read_file(path, XGB_MAX_MODEL_BYTES, &bytes, &len) == OP_OK)
-        xgb_load((const uint8_t *)bytes, len, sha, &m);
-    free(bytes);
-    return m;
-}
-
-/*
- * {"op": "predict", "features": {...}, "planned_s": S, "model"?: NAME}:
- * the site's own model answers (model NAME, else route_model), marked
- * "local", or "local (offline)" when the hub is out of reach; with no
- * model the plan stands, marked so. Nothing leaves the site.
- */
-void site__predict_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len)
-{
-    const char *name = jsonx_str(req, "model");
-    float row[LEARN_FEATURES], margin = 0;
-    double planned = 0;
-    char err[256], sha[65] = "";
-    int64_t version = 0;
-    if (!name) name = s->route_model[0] ? s->route_model : "eta";
-    if (!artifact_valid_name(name)) {
-        snprintf(why, why_len, "model: a model name");
-        return;
-    }
-    if (jsonx_num(req, "planned_s", &planned) != OP_OK || !(planned > 0) || planned > 2.6e6) {
-        snprintf(why, why_len, "planned_s: the plan's seconds, above 0 and at most 30 days");
-        return;
-    }
-    if (site__learn_features(cJSON_GetObjectItemCaseSensitive(req, "features"), row, err,
-                             sizeof err) != OP_OK) {
-        snprintf(why, why_len, "%s", err);
-        return;
-    }
-    xgb_model *m = load_champion(s, name, &version, sha);
-    int ok = m && xgb_predict(m, row, 1, LEARN_FEATURES, &margin) == OP_OK;
-    xgb_free(m);
-    int online = s->bus && bus_connected(s->bus) && s->enrolled;
-    cJSON_AddStringToObject(reply, "model", name);
-    cJSON_AddNumberToObject(reply, "planned_s", planned);
-    cJSON_AddNumberToObject(reply, "seconds",
-                            learn_from_margin(LEARN_OBJ_LOG, planned, ok ? margin : 0));
-    if (ok) {
-        cJSON_AddNumberToObject(reply, "version", (double)version);
-        cJSON_AddStringToObject(reply, "sha256", sha);
-    }
-    cJSON_AddStringToObject(reply, "source",
-                            !ok      ? "static plan (no model at this site)"
-                            : online ? "local"
-                                     : "local (offline)");
 }

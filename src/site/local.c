@@ -11,8 +11,9 @@
  *   {"op": "leave", "grace_s": N}    `outpost leave`; the reply adds "stopping".
  *   {"op": "exceptions", "exceptions": [...]}  `outpost exception add`: planned
  *       vs actual rows to learn from (learning.c); the reply adds "added", "rows".
- *   {"op": "predict", ...}  `outpost predict`: the site's own model answers
- *       (learnjob.c); the reply adds "seconds", "source", "model", "version".
+ *   {"op": "predict", ...}  `outpost predict`: the site's own model answers,
+ *       or a larger one through the hub (predict.c); the reply adds "seconds",
+ *       "source", "model", "version", "confidence".
  *
  * Who may ask: the socket file is mode 0660, and every connection is checked
  * again by the kernel's word on its peer (SO_PEERCRED): the site's own
@@ -218,8 +219,9 @@ static void op_submit(site *s, const cJSON *req, cJSON *ids, char *why, size_t w
  * Answers one connection: its request, then {"ok", "error"?, "ids", ...}.
  * A peer that may not use the socket is answered without being read.
  */
-static void local_client(site *s, int fd)
+static int local_client(site *s, int fd)
 {
+    int kept = 0;
     char why[320] = "";
     cJSON *reply = cJSON_CreateObject(), *ids = cJSON_CreateArray(), *req = NULL;
     int allowed = peer_allowed(s, fd, why, sizeof why);
@@ -239,7 +241,7 @@ static void local_client(site *s, int fd)
         else if (allowed && op && strcmp(op, "exceptions") == 0)
             site__exceptions_op(s, req, reply, why, sizeof why);
         else if (allowed && op && strcmp(op, "predict") == 0)
-            site__predict_op(s, req, reply, why, sizeof why);
+            kept = site__predict_op(s, req, reply, fd, why, sizeof why);
         else if (allowed)
             op_submit(s, req, ids, why, sizeof why);
         cJSON_AddBoolToObject(reply, "ok", why[0] == 0);
@@ -250,8 +252,10 @@ static void local_client(site *s, int fd)
     }
     if (why[0] && allowed) log_info("site", "local submission: %s", why);
     cJSON_Delete(req);
+    if (kept) return 1; /* an escalated question: predict.c answers it and closes fd */
     if (reply) localsock_reply(fd, reply);
     cJSON_Delete(reply);
+    return 0;
 }
 
 /* Serves the connections waiting now, a few per loop iteration. */
@@ -260,7 +264,6 @@ void site__serve_local(site *s)
     for (int k = 0; s->local_fd >= 0 && k < SITE_LOCAL_PER_LOOP; k++) {
         int fd = localsock_accept(s->local_fd);
         if (fd < 0) return;
-        local_client(s, fd);
-        close(fd);
+        if (!local_client(s, fd)) close(fd);
     }
 }

@@ -67,6 +67,7 @@ void site__free(site *s)
     cJSON_Delete(s->events);
     cJSON_Delete(s->results);
     cJSON_Delete(s->locals);
+    site__predict_expire(s, 1); /* questions still waiting for the hub get the local answer */
     site__local_close(s);
     if (s->bus) bus_close(s->bus);
     auditlog_close(s->audit);
@@ -412,6 +413,7 @@ static int loop_once(site *s, int *was_connected)
     if (s->refused) return SITE_REFUSED;
     site__poll_jobs(s);
     site__serve_local(s);
+    site__predict_expire(s, 0);
     if (timer_due(&s->power_timer, now, 0)) site__enforce_power(s);
     if (timer_due(&s->lease_timer, now, 0)) site__check_leases(s);
     site__artifacts_tick(s); /* fetches, and their progress into this commit */

@@ -90,6 +90,8 @@ typedef struct site_job {
     char route_model_note[160]; /* a route job: the model it planned with ("" none) */
 } site_job;
 
+#define SITE_MAX_ESCALATIONS 16 /* questions waiting for the hub at once */
+
 typedef struct site {
     ident identity;
     char data_dir[PATH_MAX];
@@ -103,6 +105,14 @@ typedef struct site {
     char cgroup_dir[PATH_MAX];
     char route_program[PATH_MAX]; /* the outpost binary route jobs run (default: this one) */
     char route_model[64];         /* the travel-time model route jobs plan with ("" none) */
+    /* predict.c: questions escalated to the hub, their asker's connection held open */
+    struct site_escalation {
+        int fd;           /* -1: a free slot */
+        int64_t id;       /* the question's id in the "predict" event */
+        int64_t due_mono; /* answered locally after this */
+        cJSON *reply;     /* the local answer, completed by the hub's */
+    } escalations[SITE_MAX_ESCALATIONS];
+    int64_t next_escalation;
     sandbox_caps caps;
     /* isolated jobs: uids job_uid_base + slot (gids the same), their process and disk limits */
     int64_t job_uid_base, job_max_processes, job_disk_mb;
@@ -401,8 +411,8 @@ void site__exceptions_prune(site *s);
 
 /* learnjob.c: a learn job's command line (`outpost learn fit` in the sandbox). */
 typedef struct learn_command {
-    char rounds[16], depth[16], eta[32], sha[65], cand_sha[65];
-    char *argv[28];
+    char rounds[16], depth[16], eta[32], sha[65], cand_sha[65], prev_sha[65];
+    char *argv[34];
 } learn_command;
 /* The champion of model name ("model") or the one before it ("model_prev"), NULL if none. */
 cJSON *site__learn_champion(site *s, const char *name, const char *prefix);
@@ -416,10 +426,38 @@ int site__learn_prepare(site *s, site_job *j, learn_command *cmd, char *why, siz
  * when there is no model to use.
  */
 int site__route_model_args(site *s, site_job *j, char **argv, int *n, char sha[65], char start[24]);
-/* The local socket's "predict" op: the site's own model answers (learnjob.c). */
-void site__predict_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len);
+/*
+ * predict.c: the local socket's "predict" op. The site's own model answers
+ * (in a child process); a question it is not confident about is escalated
+ * to the hub when the site's policy lets its features leave and the hub is
+ * in reach: then the connection fd is kept (returns 1) and answered by
+ * site__predict_answered or site__predict_expire. 0: reply is the answer.
+ */
+int site__predict_op(site *s, const cJSON *req, cJSON *reply, int fd, char *why, size_t why_len);
+/* The hub's "predicted": an escalated question's answer, to its asker. */
+void site__predict_answered(site *s, const cJSON *body);
+/* Escalations the hub did not answer in time are answered locally (each loop). */
+void site__predict_expire(site *s, int all);
 /* A learn job exited 0: decide, adopt or reject, audit, and say so in the result r. */
 void site__learn_finish(site *s, site_job *j, cJSON *r);
+/* A model file copied into the job's work dir as name. OP_OK, OP_EIO, OP_ETOOBIG. */
+int site__learn_copy_model(const site_job *j, const char *from, const char *name);
+
+/*
+ * rollback.c: back to the champion before the current one. Before a train
+ * or rollback job: the previous champion into the work dir (previous.ubj,
+ * measured beside the champion; a rollback's candidate.ubj) and its hash
+ * into cmd; a rollback with nothing to go back to is OP_ENOTFOUND (why set).
+ */
+int site__rollback_prepare(site *s, site_job *j, int has_champion, learn_command *cmd, char *why,
+                           size_t why_len);
+/*
+ * After it: rolls back when the operator said so, or when the previous
+ * champion beat the current one on the fresh rows (learn_rollback_decide);
+ * audited "learn-rollback" with both MAEs and told to the hub in r's
+ * "learn". 1 when it dealt with the job, 0 when the usual verdict applies.
+ */
+int site__rollback_finish(site *s, site_job *j, const cJSON *metrics, cJSON *r);
 
 /* local.c */
 void site__local_open(site *s);

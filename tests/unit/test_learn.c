@@ -147,6 +147,76 @@ static void test_champion_challenger(void **state)
     assert_false(v.adopt);
 }
 
+static void test_rollback_rule(void **state)
+{
+    (void)state;
+    learn_rule rule = {0.02, 20};
+    /* the previous champion far better, but on too few fresh rows: keep the champion */
+    learn_verdict v = learn_rollback_decide(&rule, 300, 150, 19);
+    assert_false(v.adopt);
+    assert_string_equal(v.reason, "too few fresh held-out rows to judge the champion");
+    /* better by 1%: within the margin, the champion stays */
+    v = learn_rollback_decide(&rule, 300, 297, 200);
+    assert_false(v.adopt);
+    assert_true(fabs(v.gain - 0.01) < 1e-12);
+    /* better by 10%: roll back */
+    v = learn_rollback_decide(&rule, 300, 270, 200);
+    assert_true(v.adopt);
+    assert_true(fabs(v.gain - 0.1) < 1e-12);
+    /* the champion better: it stays */
+    v = learn_rollback_decide(&rule, 250, 300, 200);
+    assert_false(v.adopt);
+    assert_string_equal(v.reason, "the champion holds up on fresh rows");
+    /* nothing measured never rolls back */
+    assert_false(learn_rollback_decide(&rule, NAN, 100, 200).adopt);
+    assert_false(learn_rollback_decide(&rule, 300, NAN, 200).adopt);
+    assert_false(learn_rollback_decide(&rule, INFINITY, 100, 200).adopt);
+    /* exactly at the margin is not beyond it */
+    v = learn_rollback_decide(&rule, 100, 98, 200);
+    assert_false(v.adopt);
+}
+
+static void test_confidence(void **state)
+{
+    (void)state;
+    learn_model_facts m = {.has_model = 1, .rows = 2000, .heldout_mae_s = 200, .has_ranges = 1};
+    float row[LEARN_FEATURES];
+    char why[400];
+    for (int k = 0; k < LEARN_FEATURES; k++) {
+        m.range[k][0] = 0;
+        m.range[k][1] = 100;
+        row[k] = NAN;
+    }
+    m.range[LEARN_F_YEAR][0] = m.range[LEARN_F_YEAR][1] = NAN; /* never seen */
+    row[LEARN_F_DISTANCE] = 2;
+    assert_int_equal(learn_confident(&m, row, 900, why, sizeof why), 1);
+    assert_string_equal(why, "");
+    /* the model's typical error is most of the answer */
+    assert_int_equal(learn_confident(&m, row, 300, why, sizeof why), 0);
+    assert_non_null(strstr(why, "held-out MAE 200 s is over 50% of the answer 300 s"));
+    /* a distance past what it learned from, and a feature it never saw */
+    row[LEARN_F_DISTANCE] = 250;
+    row[LEARN_F_YEAR] = 2019;
+    assert_int_equal(learn_confident(&m, row, 900, why, sizeof why), 0);
+    assert_non_null(strstr(why, "distance_miles 250 outside the 0..100 it learned from"));
+    assert_non_null(strstr(why, "; year never seen in training"));
+    /* few rows behind it */
+    row[LEARN_F_DISTANCE] = 2;
+    row[LEARN_F_YEAR] = NAN;
+    m.rows = 120;
+    assert_int_equal(learn_confident(&m, row, 900, NULL, 0), 0);
+    assert_int_equal(learn_confident(&m, row, 900, why, 10), 0); /* bounded text */
+    assert_true(strlen(why) < 10);
+    /* ranges unknown: not judged by them; no model: never confident */
+    m.rows = 2000;
+    m.has_ranges = 0;
+    row[LEARN_F_DISTANCE] = 1e4;
+    assert_int_equal(learn_confident(&m, row, 900, why, sizeof why), 1);
+    m.has_model = 0;
+    assert_int_equal(learn_confident(&m, row, 900, why, sizeof why), 0);
+    assert_string_equal(why, "no model");
+}
+
 static void test_window(void **state)
 {
     learn_window *w = calloc(1, sizeof *w);
@@ -380,6 +450,8 @@ int main(void)
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_learncurve),
         cmocka_unit_test(test_chicago),
+        cmocka_unit_test(test_rollback_rule),
+        cmocka_unit_test(test_confidence),
         cmocka_unit_test(test_chicago_errors),
         cmocka_unit_test(test_nyc),
         cmocka_unit_test(test_load_missing_folder),

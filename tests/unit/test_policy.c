@@ -181,6 +181,48 @@ static void test_local_kinds(void **state)
     parse_err("version 1\nlocal\n", "test.policy:2:1: expected 'local KIND[,KIND]'");
 }
 
+static void test_predict_escalate(void **state)
+{
+    (void)state;
+    const char *model = "x";
+    policy *p = parse_ok("version 1\n");
+    assert_int_equal(policy_predict_escalates(p, DATA_CONFIDENTIAL, &model),
+                     0); /* off by default */
+    assert_null(model);
+    policy_free(p);
+    p = parse_ok("version 1\npredict escalate confidential,public\n");
+    assert_int_equal(policy_predict_escalates(p, DATA_CONFIDENTIAL, &model), 1);
+    assert_int_equal(policy_predict_escalates(p, DATA_PUBLIC, NULL), 1);
+    assert_int_equal(policy_predict_escalates(p, DATA_SITE_PRIVATE, NULL), 0);
+    assert_int_equal(policy_predict_escalates(p, 7, NULL), 0);
+    assert_null(model);
+    policy_free(p);
+    p = parse_ok("version 1\npredict escalate public to eta-big\n");
+    assert_int_equal(policy_predict_escalates(p, DATA_CONFIDENTIAL, &model), 0);
+    assert_int_equal(policy_predict_escalates(p, DATA_PUBLIC, &model), 1);
+    assert_string_equal(model, "eta-big");
+    policy_free(p);
+    p = parse_ok("version 1\npredict escalate off\n");
+    assert_int_equal(policy_predict_escalates(p, DATA_PUBLIC, NULL), 0);
+    policy_free(p);
+    assert_int_equal(policy_predict_escalates(NULL, DATA_PUBLIC, NULL), 0);
+    parse_err("version 1\npredict escalate site-private\n",
+              "test.policy:2:18: site-private features never leave the site");
+    parse_err("version 1\npredict escalate public,site-private\n",
+              "test.policy:2:18: site-private features never leave the site");
+    parse_err("version 1\npredict escalate secret\n",
+              "test.policy:2:18: unknown data class 'secret'");
+    parse_err("version 1\npredict escalate *\n", "test.policy:2:18: name the data classes");
+    parse_err("version 1\npredict escalate public to a/b\n",
+              "test.policy:2:28: 'a/b' is not a model name");
+    parse_err("version 1\npredict escalate public from eta\n",
+              "test.policy:2:9: expected 'predict escalate off'");
+    parse_err("version 1\npredict always\n", "test.policy:2:9: expected 'predict escalate off'");
+    parse_err("version 1\npredict\n", "test.policy:2:1: expected 'predict escalate off'");
+    parse_err("version 1\npredict escalate off\npredict escalate public\n",
+              "test.policy:3:1: predict escalate already ruled on line 2: contradictory");
+}
+
 static void test_malformed_and_contradictory(void **state)
 {
     (void)state;
@@ -413,17 +455,12 @@ static void test_verify_contradictions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_version_and_hash),
-        cmocka_unit_test(test_submit_rules),
-        cmocka_unit_test(test_data_classes),
-        cmocka_unit_test(test_windows_power_commands),
-        cmocka_unit_test(test_approval),
-        cmocka_unit_test(test_local_kinds),
-        cmocka_unit_test(test_malformed_and_contradictory),
-        cmocka_unit_test(test_verify_defaults),
-        cmocka_unit_test(test_verify_statements),
-        cmocka_unit_test(test_verify_malformed),
-        cmocka_unit_test(test_verify_contradictions),
+        cmocka_unit_test(test_version_and_hash), cmocka_unit_test(test_submit_rules),
+        cmocka_unit_test(test_data_classes),     cmocka_unit_test(test_windows_power_commands),
+        cmocka_unit_test(test_approval),         cmocka_unit_test(test_local_kinds),
+        cmocka_unit_test(test_predict_escalate), cmocka_unit_test(test_malformed_and_contradictory),
+        cmocka_unit_test(test_verify_defaults),  cmocka_unit_test(test_verify_statements),
+        cmocka_unit_test(test_verify_malformed), cmocka_unit_test(test_verify_contradictions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
