@@ -318,24 +318,26 @@ static void on_request(void *ctx, http_req *r)
 
 /* ---------- life and the loop ---------- */
 
-int hub__api_configure(hub *h, const char *listen, const char *cert, const char *key,
-                       const char *metrics_auth, int64_t power_step_s, char *err, size_t err_len)
+int hub__api_configure(hub *h, const conf *c, char *err, size_t err_len)
 {
     if (!h->api && !(h->api = calloc(1, sizeof *h->api))) return OP_ENOMEM;
     hub_api *a = h->api;
-    snprintf(a->listen, sizeof a->listen, "%s", listen ? listen : "");
-    snprintf(a->cert_path, sizeof a->cert_path, "%s", cert ? cert : "");
-    snprintf(a->key_path, sizeof a->key_path, "%s", key ? key : "");
-    a->power_step_s = power_step_s;
-    if (!metrics_auth || strcmp(metrics_auth, "off") == 0) {
-        a->metrics_auth = 0;
-    } else if (strcmp(metrics_auth, "on") == 0) {
-        a->metrics_auth = 1;
-    } else {
+    const char *cert = conf_str(c, "http_cert", ""), *key = conf_str(c, "http_key", "");
+    const char *metrics_auth = conf_str(c, "http_metrics_auth", "off");
+    snprintf(a->listen, sizeof a->listen, "%s", conf_str(c, "http_listen", ""));
+    snprintf(a->cert_path, sizeof a->cert_path, "%s", cert);
+    snprintf(a->key_path, sizeof a->key_path, "%s", key);
+    int rc = conf_int(c, "power_history_step_s", 300, 1, 3600, &a->power_step_s, err, err_len);
+    if (rc == OP_OK)
+        rc = conf_int(c, "http_stream_queue_bytes", 1024 * 1024, 4096, 64 * 1024 * 1024,
+                      &a->stream_queue_bytes, err, err_len);
+    if (rc != OP_OK) return rc;
+    a->metrics_auth = strcmp(metrics_auth, "on") == 0;
+    if (!a->metrics_auth && strcmp(metrics_auth, "off") != 0) {
         snprintf(err, err_len, "http_metrics_auth must be on or off");
         return OP_EINVAL;
     }
-    if (!a->cert_path[0] != !a->key_path[0]) {
+    if (!cert[0] != !key[0]) {
         snprintf(err, err_len, "http_cert and http_key go together (TLS needs both)");
         return OP_EINVAL;
     }
@@ -349,7 +351,8 @@ int hub__api_start(hub *h)
     char err[256] = "";
     http_config hc = {.listen = a->listen,
                       .cert_path = a->cert_path[0] ? a->cert_path : NULL,
-                      .key_path = a->key_path[0] ? a->key_path : NULL};
+                      .key_path = a->key_path[0] ? a->key_path : NULL,
+                      .stream_queue_bytes = (size_t)a->stream_queue_bytes};
     int rc = http_start(&hc, on_request, body_limit, h, &a->http, err, sizeof err);
     if (rc != OP_OK) {
         log_error("hub", "HTTP API: %s", err);

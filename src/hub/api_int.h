@@ -20,6 +20,7 @@
 #ifndef OUTPOST_HUB_API_INT_H
 #define OUTPOST_HUB_API_INT_H
 
+#include "base/conf.h"
 #include "hub/hub_int.h"
 #include "io/http.h"
 
@@ -203,6 +204,7 @@ struct hub_api {
     char cert_path[PATH_MAX], key_path[PATH_MAX];
     int metrics_auth;
     int64_t power_step_s;
+    int64_t stream_queue_bytes;
     hub__api_pending *pending, *pending_tail; /* answers waiting for the commit */
     struct {
         int64_t job;
@@ -231,11 +233,11 @@ struct hub_api {
 
 /*
  * The API's settings from the configuration (http_listen, http_cert,
- * http_key, http_metrics_auth, power_history_step_s): allocates h->api.
- * OP_OK, OP_EINVAL (message in err), OP_ENOMEM.
+ * http_key, http_metrics_auth, http_stream_queue_bytes,
+ * power_history_step_s): allocates h->api. OP_OK, OP_EINVAL (message in
+ * err), OP_ENOMEM.
  */
-int hub__api_configure(hub *h, const char *listen, const char *cert, const char *key,
-                       const char *metrics_auth, int64_t power_step_s, char *err, size_t err_len);
+int hub__api_configure(hub *h, const conf *c, char *err, size_t err_len);
 /* Listens when http_listen is set (logged). OP_OK, or the http error (logged). */
 int hub__api_start(hub *h);
 /* Stops listening (deferred answers 503) and frees h->api. */

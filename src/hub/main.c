@@ -55,6 +55,7 @@ static const char *hub_conf_keys[] = {"hub_id",
                                       "http_key",
                                       "http_metrics_auth",
                                       "power_history_step_s",
+                                      "http_stream_queue_bytes",
                                       NULL};
 
 /* ---------- life of a hub ---------- */
@@ -177,14 +178,7 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
     }
     if (rc == OP_OK && level) log_set_level(log_parse_level(level));
     if (rc == OP_OK) rc = configure_numbers(h, c, err, err_len);
-    int64_t power_step_s = 300;
-    if (rc == OP_OK)
-        rc = conf_int(c, "power_history_step_s", 300, 1, 3600, &power_step_s, err, err_len);
-    if (rc == OP_OK)
-        rc =
-            hub__api_configure(h, conf_str(c, "http_listen", NULL), conf_str(c, "http_cert", NULL),
-                               conf_str(c, "http_key", NULL),
-                               conf_str(c, "http_metrics_auth", "off"), power_step_s, err, err_len);
+    if (rc == OP_OK) rc = hub__api_configure(h, c, err, err_len);
     conf_free(c);
     timer_init(&h->check_timer, 250);
     timer_init(&h->place_timer, 1000);
