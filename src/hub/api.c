@@ -242,9 +242,10 @@ static void run_authorized(hub *h, http_req *r, const hub__api_routed *route)
         answer_metrics(h, r);
     } else if (route->kind == API_EVENTS) {
         rc = http_stream(r, NULL);
-        if (rc == OP_OK)
+        if (rc == OP_OK) {
             hub__api_count_status(h, 200);
-        else {
+            hub__api_stream_opened(h);
+        } else {
             answer_error(h, r, 503, "too many event streams open; retry later", NULL);
         }
     } else {
