@@ -102,7 +102,9 @@ class ApiTest(unittest.TestCase):
         cls.f.start_hub(http_listen=f"127.0.0.1:{cls.port}", power_history_step_s=1,
                         http_stream_queue_bytes=4096)
         cls.f.start_site("pod-1", "pod", cores=2)
-        cls.f.start_site("dc-1", "dc", cores=2)
+        cls.site_metrics_port = free_port()
+        cls.f.start_site("dc-1", "dc", cores=2,
+                         metrics_listen=f"127.0.0.1:{cls.site_metrics_port}")
         cls.tokens = {}
         # the admin token acts as the hub's local admin operator, whose key join tokens are
         # sealed to; the others as operators of their own
@@ -457,6 +459,19 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(after[("outpost_sites", (("class", "pod"), ("state", "alive")))], 1)
         self.assertGreater(after[("outpost_site_power_watts",
                                   (("kind", "envelope"), ("site", "dc-1")))], 0)
+
+    def test_site_metrics(self):
+        st, headers, body = http_call(self.site_metrics_port, "GET", "/metrics")
+        self.assertEqual(st, 200)
+        self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
+        values = parse_metrics(self, body.decode())
+        self.assertEqual(values[("outpost_site_power_watts",
+                                 (("kind", "envelope"), ("site", "dc-1")))], 200)
+        self.assertIn(("outpost_site_jobs_running", ()), values)
+        st, _, _ = http_call(self.site_metrics_port, "GET", "/v1/jobs")
+        self.assertEqual(st, 404)
+        st, _, _ = http_call(self.site_metrics_port, "POST", "/metrics", raw=b"x")
+        self.assertIn(st, (405, 413))
 
     # ---- attacks
 
