@@ -457,6 +457,14 @@ class ApiTest(unittest.TestCase):
                      "process_resident_memory_bytes"):
             self.assertTrue(any(k[0] == name for k in after), name)
         self.assertEqual(after[("outpost_sites", (("class", "pod"), ("state", "alive")))], 1)
+        # every series the example Grafana dashboard draws is one the hub exports
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        with open(os.path.join(root, "examples", "grafana-dashboard.json")) as fh:
+            exprs = [t["expr"] for p in json.load(fh)["panels"] for t in p["targets"]]
+        names = {k[0] for k in after}
+        for expr in exprs:
+            for name in re.findall(r"\b((?:outpost|process)_[a-z_]+)\b", expr):
+                self.assertIn(name, names, expr)
         self.assertGreater(after[("outpost_site_power_watts",
                                   (("kind", "envelope"), ("site", "dc-1")))], 0)
 
