@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t body_len = (size_t)(end - at);
         hub__api_routed route;
         char err[256], allow[64];
-        int status = hub__api_route(method, path, arg_of, &a, at, body_len, &route, err,
-                                    sizeof err, allow, sizeof allow);
+        int status = hub__api_route(method, path, arg_of, &a, at, body_len, &route, err, sizeof err,
+                                    allow, sizeof allow);
         if (status == 0) cJSON_Delete(route.req);
         (void)hub__api_body_limit(method, path);
         char token[160];
