@@ -163,6 +163,9 @@ typedef struct hub_reply {
     struct hub_reply *next;
 } hub_reply;
 
+/* The HTTP API's state (api_int.h); NULL in unit tests and fuzzing. */
+typedef struct hub_api hub_api;
+
 /* Work counted for the stopping line and `outpost stats`. */
 typedef struct hub_counts {
     uint64_t jobs_submitted, results_applied, results_duplicate, results_stale;
@@ -242,6 +245,7 @@ typedef struct hub {
      * default this binary), and the sandbox's protections for it (probed on first use) */
     char predict_program[PATH_MAX];
     int predict_probed, predict_seccomp, predict_netns;
+    hub_api *api; /* api*.c: the HTTP API, live events, metrics, the power history */
 } hub;
 
 /* ---------- main.c: life of a hub ---------- */
