@@ -245,6 +245,8 @@ typedef struct hub {
      * default this binary), and the sandbox's protections for it (probed on first use) */
     char predict_program[PATH_MAX];
     int predict_probed, predict_seccomp, predict_netns;
+    struct hub_predicting *predicting; /* predict.c: questions whose child still runs */
+    int n_predicting;
     hub_api *api; /* api*.c: the HTTP API, live events, metrics, the power history */
 } hub;
 
@@ -682,6 +684,10 @@ int hub__op_model_rollback(hub *h, op_call *c);
  * refusal goes back as "predicted".
  */
 void hub__predict_question(hub *h, hub_site *s, const cJSON *body);
+/* Answers the questions whose child has ended (or was killed at its time limit); never blocks. */
+void hub__predict_tick(hub *h);
+/* Kills the children of questions still being answered. */
+void hub__predict_free(hub *h);
 
 /* The newest rollbacks of name into data's "rollbacks" (model show). */
 void hub__rollback_view(hub *h, const char *name, cJSON *data);

@@ -138,6 +138,7 @@ void hub__run(hub *h)
         int waited = hub__api_wait(h, 20);
         if (bus_loop(h->bus, waited ? 0 : 20) != OP_OK || bus_loop(h->beat_bus, 0) != OP_OK) break;
         hub__api_run(h);
+        hub__predict_tick(h);
         run_due(h, os_mono_ms());
         int rc = hub__commit(h);
         hub__api_after_commit(h, rc == OP_OK);

@@ -89,6 +89,7 @@ void hub__free(hub *h)
     hub__models_free(h);
     hub__runtimes_free(h);
     hub__api_free(h);
+    hub__predict_free(h);
     ident_wipe(&h->identity);
     for (size_t i = 0; i < h->n_sites; i++)
         cJSON_Delete(h->sites[i].messages);

@@ -14,10 +14,13 @@
  * The hub never loads the model itself: io/predictor runs `outpost learn
  * predict` in a child under the sandbox's limits (XGBoost's loader is not
  * built for hostile bytes, and a pooled model was made by sites). The hub's
- * loop waits for that child (a fork, an exec and one model load: tens of
- * milliseconds, PREDICTOR_TIMEOUT_MS at most), so each site may ask at
- * most HUB_PREDICT_PER_MINUTE questions a minute. Nothing of a question is
- * stored; the answer goes back sealed to the site ("predicted").
+ * loop never waits for that child: it starts it and answers when the loop
+ * finds it ended (a fork, an exec and one model load: tens of
+ * milliseconds; PREDICTOR_TIMEOUT_MS at most, which a model built to be
+ * slow would take every time). At most HUB_PREDICT_IN_FLIGHT children run
+ * at once (a question beyond is refused: the hub is busy) and each site may
+ * ask at most HUB_PREDICT_PER_MINUTE questions a minute. Nothing of a
+ * question is stored; the answer goes back sealed to the site ("predicted").
  */
 #include "base/err.h"
 #include "base/jsonx.h"
@@ -33,9 +36,20 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HUB_PREDICT_PER_MINUTE 120
+#define HUB_PREDICT_IN_FLIGHT 4
+
+/* A question whose child runs: who asked, which model answers. */
+struct hub_predicting {
+    predictor_call *call;
+    char site[64];
+    int64_t id;
+    char model[64];
+    int64_t version;
+};
 
 /* The question's features: an array of LEARN_FEATURES numbers or nulls. */
 static int read_row(const cJSON *arr, float row[LEARN_FEATURES])
@@ -103,9 +117,9 @@ static int larger_model(hub *h, const hub_site *s, const char *named, hubdb_mode
     return rc;
 }
 
-/* Runs the model in a child: the hub itself never maps XGBoost nor parses model bytes. */
+/* Starts the model's child: the hub itself never maps XGBoost nor parses model bytes. */
 static int ask_model(hub *h, const hubdb_model *m, double planned, const float *row,
-                     double *seconds, char *why, size_t why_len)
+                     predictor_call **call, char *why, size_t why_len)
 {
     char path[PATH_MAX], dir[PATH_MAX];
     if (!h->predict_probed) {
@@ -124,17 +138,79 @@ static int ask_model(hub *h, const hubdb_model *m, double planned, const float *
                         .workdir = dir,
                         .use_seccomp = h->predict_seccomp,
                         .use_netns = h->predict_netns};
-    return predictor_run(&o, path, m->sha256, planned, row, seconds, why, why_len);
+    return predictor_start(&o, path, m->sha256, planned, row, call, why, why_len);
+}
+
+/* The answer (seconds, when rc is OP_OK) or the refusal, sealed to the site that asked. */
+static void answer(hub *h, hub_site *s, int64_t id, const char *model, int64_t version, int rc,
+                   double seconds, const char *why)
+{
+    cJSON *b = cJSON_CreateObject();
+    if (!b) return;
+    jsonx_add_int(b, "id", id);
+    if (rc == OP_OK) {
+        cJSON_AddStringToObject(b, "model", model);
+        jsonx_add_int(b, "version", version);
+        cJSON_AddNumberToObject(b, "seconds", seconds);
+    } else {
+        cJSON_AddStringToObject(b, "error", why);
+    }
+    log_info("hub", "site %s escalated a question%s%s: %s", s->id, rc == OP_OK ? " to " : "",
+             rc == OP_OK ? model : "", rc == OP_OK ? "answered" : why);
+    hub__queue_reply(h, "site", s->id, "inbox", b, "predicted", s->pk);
+}
+
+/* Keeps a started call until its child ends. OP_OK, or OP_ENOMEM. */
+static int keep_call(hub *h, const hub_site *s, int64_t id, const hubdb_model *m,
+                     predictor_call *call)
+{
+    if (!h->predicting) h->predicting = calloc(HUB_PREDICT_IN_FLIGHT, sizeof *h->predicting);
+    if (!h->predicting || h->n_predicting >= HUB_PREDICT_IN_FLIGHT) return OP_ENOMEM;
+    struct hub_predicting *p = &h->predicting[h->n_predicting++];
+    p->call = call;
+    p->id = id;
+    p->version = m->version;
+    snprintf(p->site, sizeof p->site, "%s", s->id);
+    snprintf(p->model, sizeof p->model, "%s", m->name);
+    return OP_OK;
+}
+
+void hub__predict_tick(hub *h)
+{
+    for (int i = 0; i < h->n_predicting;) {
+        struct hub_predicting *p = &h->predicting[i];
+        double seconds = 0;
+        char why[300] = "";
+        int rc = predictor_poll(p->call, &seconds, why, sizeof why);
+        if (rc == 1) {
+            i++;
+            continue;
+        }
+        hub_site *s = hub__find_site(h, p->site);
+        if (s) answer(h, s, p->id, p->model, p->version, rc, seconds, why);
+        predictor_free(p->call);
+        *p = h->predicting[--h->n_predicting];
+    }
+}
+
+void hub__predict_free(hub *h)
+{
+    for (int i = 0; i < h->n_predicting; i++)
+        predictor_free(h->predicting[i].call);
+    free(h->predicting);
+    h->predicting = NULL;
+    h->n_predicting = 0;
 }
 
 void hub__predict_question(hub *h, hub_site *s, const cJSON *body)
 {
     float row[LEARN_FEATURES];
-    double planned = 0, seconds = 0;
+    double planned = 0;
     int64_t id = 0;
     char why[300] = "";
     const char *dc = jsonx_str(body, "data_class"), *named = jsonx_str(body, "model");
     hubdb_model m = {0};
+    predictor_call *call = NULL;
     int rc = OP_EINVAL;
     if (jsonx_int(body, "id", 1, INT64_MAX, &id) != OP_OK ||
         jsonx_num(body, "planned_s", &planned) != OP_OK || !(planned > 0) || planned > 2.6e6 ||
@@ -146,23 +222,15 @@ void hub__predict_question(hub *h, hub_site *s, const cJSON *body)
         snprintf(why, sizeof why, "only public or confidential features may leave a site");
     else if (!within_budget(s))
         snprintf(why, sizeof why, "over %d questions a minute", HUB_PREDICT_PER_MINUTE);
-    else if ((rc = larger_model(h, s, named, &m, why, sizeof why)) == OP_OK)
-        rc = ask_model(h, &m, planned, row, &seconds, why, sizeof why);
-    cJSON *b = cJSON_CreateObject();
-    if (!b) {
-        hubdb_model_clear(&m);
-        return;
+    else if (h->n_predicting >= HUB_PREDICT_IN_FLIGHT)
+        snprintf(why, sizeof why, "the hub is answering %d questions already; ask again later",
+                 HUB_PREDICT_IN_FLIGHT);
+    else if ((rc = larger_model(h, s, named, &m, why, sizeof why)) == OP_OK &&
+             (rc = ask_model(h, &m, planned, row, &call, why, sizeof why)) == OP_OK &&
+             (rc = keep_call(h, s, id, &m, call)) != OP_OK) {
+        predictor_free(call);
+        snprintf(why, sizeof why, "the hub cannot keep the question");
     }
-    jsonx_add_int(b, "id", id);
-    if (rc == OP_OK) {
-        cJSON_AddStringToObject(b, "model", m.name);
-        jsonx_add_int(b, "version", m.version);
-        cJSON_AddNumberToObject(b, "seconds", seconds);
-    } else {
-        cJSON_AddStringToObject(b, "error", why);
-    }
-    log_info("hub", "site %s escalated a question%s%s: %s", s->id, rc == OP_OK ? " to " : "",
-             rc == OP_OK ? m.name : "", rc == OP_OK ? "answered" : why);
-    hub__queue_reply(h, "site", s->id, "inbox", b, "predicted", s->pk);
+    if (rc != OP_OK) answer(h, s, id, m.name, m.version, rc, 0, why);
     hubdb_model_clear(&m);
 }

@@ -53,21 +53,16 @@ static int read_answer(const sandbox_result *res, double *seconds, char *err, si
     return ok ? OP_OK : OP_EIO;
 }
 
-/* Waits for the run to end (the wall-time limit is enforced at each poll). */
-static int wait_run(sandbox_run *run, sandbox_result *res)
-{
-    for (;;) {
-        int rc = sandbox_poll(run, res);
-        if (rc != 0) return rc;
-        poll(NULL, 0, 2);
-    }
-}
+struct predictor_call {
+    sandbox_run *run;
+};
 
-int predictor_run(const predictor_opts *o, const char *model_path, const char *sha256,
-                  double planned_s, const float row[LEARN_FEATURES], double *seconds, char *err,
-                  size_t err_len)
+int predictor_start(const predictor_opts *o, const char *model_path, const char *sha256,
+                    double planned_s, const float row[LEARN_FEATURES], predictor_call **out,
+                    char *err, size_t err_len)
 {
     char planned[32], csv[LEARN_FEATURES * 24];
+    *out = NULL;
     if (!o || !o->program || !o->workdir || !model_path || !sha256 || !(planned_s > 0)) {
         snprintf(err, err_len, "predictor: a program, a work dir, a model and a plan");
         return OP_EINVAL;
@@ -98,19 +93,46 @@ int predictor_run(const predictor_opts *o, const char *model_path, const char *s
         .use_netns = o->use_netns,
         .use_seccomp = o->use_seccomp,
     };
-    sandbox_run *run = NULL;
-    sandbox_result res = {0};
-    int rc = sandbox_start(&spec, &run);
+    predictor_call *c = calloc(1, sizeof *c);
+    int rc = c ? sandbox_start(&spec, &c->run) : OP_ENOMEM;
     if (rc != OP_OK) {
+        free(c);
         snprintf(err, err_len, "the model's child could not start: %s", op_strerror(rc));
         return OP_ESYS;
     }
-    rc = wait_run(run, &res);
+    *out = c;
+    return OP_OK;
+}
+
+int predictor_poll(predictor_call *c, double *seconds, char *err, size_t err_len)
+{
+    sandbox_result res = {0};
+    int rc = sandbox_poll(c->run, &res);
+    if (rc == 0) return 1;
     if (rc == 1)
         rc = read_answer(&res, seconds, err, err_len);
     else
         snprintf(err, err_len, "the model's child was lost: %s", op_strerror(rc));
     sandbox_result_clear(&res);
-    sandbox_free(run);
+    return rc;
+}
+
+void predictor_free(predictor_call *c)
+{
+    if (!c) return;
+    sandbox_free(c->run);
+    free(c);
+}
+
+int predictor_run(const predictor_opts *o, const char *model_path, const char *sha256,
+                  double planned_s, const float row[LEARN_FEATURES], double *seconds, char *err,
+                  size_t err_len)
+{
+    predictor_call *c = NULL;
+    int rc = predictor_start(o, model_path, sha256, planned_s, row, &c, err, err_len);
+    if (rc == OP_OK)
+        while ((rc = predictor_poll(c, seconds, err, err_len)) == 1)
+            poll(NULL, 0, 2);
+    predictor_free(c);
     return rc;
 }

@@ -4,11 +4,13 @@
  * asking (the site agent, the hub) never maps XGBoost nor parses a model's
  * bytes: a model crafted to break XGBoost's loader (a pooled model comes
  * from other sites) breaks a short-lived child with no network, a seccomp
- * filter, rlimits on memory, CPU and files, and a wall-time limit. The
- * caller waits for the answer (tens of milliseconds: a fork, an exec, one
- * model load); the wall-time limit bounds the wait.
+ * filter, rlimits on memory, CPU and files, and a wall-time limit. An
+ * answer takes tens of milliseconds (a fork, an exec, one model load); a
+ * hostile model can make it take the whole wall-time limit, so a process
+ * serving others (the hub) starts a call and polls it from its loop
+ * instead of waiting.
  *
- * It owns nothing between calls.
+ * A predictor_call owns its child until predictor_free.
  */
 #ifndef OUTPOST_PREDICTOR_H
 #define OUTPOST_PREDICTOR_H
@@ -28,6 +30,25 @@ typedef struct predictor_opts {
 } predictor_opts;
 
 #define PREDICTOR_TIMEOUT_MS 3000
+
+/* One question being answered by its child. */
+typedef struct predictor_call predictor_call;
+
+/*
+ * Starts the child that asks the model at model_path (whose bytes must hash
+ * to sha256) the question (features row, the plan's planned_s). OP_OK with
+ * *out, OP_EINVAL (a bad argument) or OP_ESYS (no child), err saying why.
+ */
+int predictor_start(const predictor_opts *o, const char *model_path, const char *sha256,
+                    double planned_s, const float row[LEARN_FEATURES], predictor_call **out,
+                    char *err, size_t err_len);
+/*
+ * Never blocks: 1 while the child runs (the wall-time limit is enforced
+ * here), else the call's outcome as predictor_run returns it.
+ */
+int predictor_poll(predictor_call *c, double *seconds, char *err, size_t err_len);
+/* Kills a child still running, reaps it, frees the call (NULL is fine). */
+void predictor_free(predictor_call *c);
 
 /*
  * The model at model_path, whose bytes must hash to sha256 (from a record

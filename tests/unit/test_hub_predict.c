@@ -2,8 +2,9 @@
  * The hub's side of joint inference and of rollbacks, without processes:
  * hostile escalated questions that never reach a model (site-private
  * features, a malformed row, a model the site may not use, a flood past the
- * bound), and rollback reports that are not the site's own learn job's
- * answer, ignored.
+ * bound), a model that never answers (the hub's loop goes on, the
+ * children are bounded and killed at their time limit), and rollback
+ * reports that are not the site's own learn job's answer, ignored.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define ROW "[1.5, 9, 4, null, null, null, null, 3, 2019]"
 
@@ -121,6 +124,63 @@ static void test_hostile_questions_never_reach_a_model(void **state)
     hub__discard_outgoing(f->h);
 }
 
+/* The number of "predicted" replies queued for site. */
+static int predicted_count(hubfix *f, const char *site)
+{
+    char topic[PROTO_TOPIC_MAX];
+    int n = 0;
+    proto_topic(topic, sizeof topic, "site", site, "inbox");
+    for (hub_reply *r = f->h->replies; r; r = r->next)
+        n += !strcmp(r->topic, topic) && !strcmp(r->type, "predicted");
+    return n;
+}
+
+static void test_a_model_that_never_answers_does_not_stall_the_hub(void **state)
+{
+    hubfix *f = *state;
+    hub_site *wh1 = hubfix_site(f, "wh-1", CLASS_POD, 4, 400, 10);
+    snprintf(wh1->owner, sizeof wh1->owner, "acme");
+    model(f, "slow", DATA_PUBLIC, "", 1);
+    /* the child the hub starts: a "model" that takes longer than any answer may */
+    char script[PATH_MAX];
+    assert_int_equal(util_fmt(script, sizeof script, "%s/slow-model.sh", f->dir), OP_OK);
+    FILE *fp = fopen(script, "w");
+    assert_non_null(fp);
+    fputs("#!/bin/sh\nexec sleep 30\n", fp);
+    fclose(fp);
+    assert_int_equal(chmod(script, 0755), 0);
+    snprintf(f->h->predict_program, sizeof f->h->predict_program, "%s", script);
+    hub__discard_outgoing(f->h);
+    cJSON *q = cJSON_Parse("{\"id\":1,\"planned_s\":600,\"data_class\":\"public\",\"row\":" ROW
+                           ",\"model\":\"slow\"}");
+    assert_non_null(q);
+    /* each question returns at once with its child running; no answer yet */
+    for (int i = 0; i < 4; i++)
+        hubfix_site_says(f, "wh-1", "event", "predict", q);
+    assert_int_equal(f->h->n_predicting, 4);
+    hub__predict_tick(f->h);
+    assert_int_equal(predicted_count(f, "wh-1"), 0);
+    /* past the children the hub runs at once: refused, not queued */
+    hubfix_site_says(f, "wh-1", "event", "predict", q);
+    assert_int_equal(f->h->n_predicting, 4);
+    assert_non_null(strstr(predicted_error(f, "wh-1"), "answering 4 questions already"));
+    cJSON_Delete(q);
+    /* the time limit ends every child; each asker is told */
+    for (int i = 0; i < 1000 && f->h->n_predicting > 0; i++) {
+        hub__predict_tick(f->h);
+        usleep(10000);
+    }
+    assert_int_equal(f->h->n_predicting, 0);
+    assert_int_equal(predicted_count(f, "wh-1"), 5);
+    int timed_out = 0;
+    for (hub_reply *r = f->h->replies; r; r = r->next) {
+        const char *e = jsonx_str(r->body, "error");
+        timed_out += e && strstr(e, "did not answer in time") != NULL;
+    }
+    assert_int_equal(timed_out, 4);
+    hub__discard_outgoing(f->h);
+}
+
 static void test_rollback_report_not_from_its_learn_job_ignored(void **state)
 {
     hubfix *f = *state;
@@ -158,6 +218,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hostile_questions_never_reach_a_model, hubfix_setup,
                                         hubfix_teardown),
+        cmocka_unit_test_setup_teardown(test_a_model_that_never_answers_does_not_stall_the_hub,
+                                        hubfix_setup, hubfix_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_report_not_from_its_learn_job_ignored,
                                         hubfix_setup, hubfix_teardown),
     };
