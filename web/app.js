@@ -118,7 +118,29 @@ async function api(method, path, body) {
 
 /* ---------- login ---------- */
 
+/*
+ * Whether this browser logged in before: the session cookie is HttpOnly, so the
+ * page keeps its own hint and does not probe the API (a 401) before a first login.
+ */
+function rememberSession(on) {
+  try {
+    if (on) localStorage.setItem("outpost-session", "1");
+    else localStorage.removeItem("outpost-session");
+  } catch (e) {
+    /* no storage: the page asks for a token each time */
+  }
+}
+
+function hadSession() {
+  try {
+    return localStorage.getItem("outpost-session") === "1";
+  } catch (e) {
+    return false;
+  }
+}
+
 function showLogin(message) {
+  rememberSession(false);
   stopLive();
   $("console").hidden = true;
   $("logout").hidden = true;
@@ -138,6 +160,7 @@ async function login(event) {
     return;
   }
   $("login-token").value = "";
+  rememberSession(true);
   start();
 }
 
@@ -213,7 +236,7 @@ function renderFleet() {
     const head = el("tr", {}, ...["Site", "State", "Envelope", "Draw", "Headroom", "Next hour",
       "Departs", "Jobs", "Trust", "Quarantine", "Protections off"].map((h) => el("th", { scope: "col" }, h)));
     const table = el("table", { class: "grid", "data-class": cls },
-      el("caption", {}, `${cls}: ${alive} of ${sites.length} alive, ${watts(offered)} spare`),
+      el("caption", {}, el("b", {}, cls), `${alive} of ${sites.length} alive, ${watts(offered)} spare now`),
       el("thead", {}, head),
       el("tbody", {}, ...sites.map(siteRow)));
     box.append(el("div", { class: "table-scroll" }, table));
@@ -279,6 +302,11 @@ async function loadJobs() {
 
 function onJobEvent(ev) {
   const j = ui.jobs.get(ev.id) || { id: ev.id, name: "", submitted_at: Date.now() };
+  if (j.state !== ev.state) {
+    /* the counts follow at once; the next full fetch corrects them */
+    if (j.state && ui.counts[j.state] > 0) ui.counts[j.state] -= 1;
+    ui.counts[ev.state] = (ui.counts[ev.state] || 0) + 1;
+  }
   j.state = ev.state;
   if (ev.kind) j.kind = ev.kind;
   if (ev.site) j.site = ev.site;
@@ -641,5 +669,6 @@ document.addEventListener("DOMContentLoaded", () => {
     if (e.key === "Escape" && ui.detailId) closeJob();
   });
   showKindFields();
-  start();
+  if (hadSession()) start();
+  else showLogin("");
 });
