@@ -10,7 +10,7 @@ BUILD   ?= build
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 INCS    := -iquote src -I/usr/include/cjson
-LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lcrypto -lxgboost -lm
+LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lcrypto -lxgboost -lmicrohttpd -lm
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 DEPS    := -MMD -MP
 
@@ -53,9 +53,25 @@ $(BUILD)/asan/helpers/%.o: tests/unit/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_FLAGS) -iquote tests/unit $(DEPS) -c $< -o $@
 
-REL_OBJS    := $(LIB_SRCS:src/%.c=$(BUILD)/rel/obj/%.o)
-ASAN_OBJS   := $(LIB_SRCS:src/%.c=$(BUILD)/asan/obj/%.o)
-FUZZ_OBJS   := $(LIB_SRCS:src/%.c=$(BUILD)/fuzz/obj/%.o)
+# the hub's static HTTP content (docs/openapi.json, web/**), embedded as a generated C file
+EMBED_C     := $(BUILD)/gen/embedded.c
+WEB_FILES   := $(shell find web -type f 2>/dev/null)
+$(EMBED_C): scripts/embed_files.py docs/openapi.json $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	python3 scripts/embed_files.py --openapi docs/openapi.json --web web --out $@
+$(BUILD)/rel/obj/gen/embedded.o: $(EMBED_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O2 -c $< -o $@
+$(BUILD)/asan/obj/gen/embedded.o: $(EMBED_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O1 -c $< -o $@
+$(BUILD)/fuzz/obj/gen/embedded.o: $(EMBED_C)
+	@mkdir -p $(dir $@)
+	clang $(CSTD) -O1 -c $< -o $@
+
+REL_OBJS    := $(LIB_SRCS:src/%.c=$(BUILD)/rel/obj/%.o) $(BUILD)/rel/obj/gen/embedded.o
+ASAN_OBJS   := $(LIB_SRCS:src/%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/gen/embedded.o
+FUZZ_OBJS   := $(LIB_SRCS:src/%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/gen/embedded.o
 HELPER_OBJS := $(TEST_HELPERS:tests/unit/helpers/%.c=$(BUILD)/asan/helpers/%.o)
 
 $(BUILD)/%/libcore.a:

@@ -3,8 +3,8 @@
 # Usage: scripts/deps.sh [build|test|fuzz|all]   (default: all)
 set -eu
 want="${1:-all}"
-pkgs="gcc make libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev libssl-dev libxgboost-dev python3 xz-utils"
-test_pkgs="libcmocka-dev python3-paho-mqtt procps chromium chromium-driver"
+pkgs="gcc make libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev libssl-dev libxgboost-dev libmicrohttpd-dev python3 xz-utils"
+test_pkgs="libcmocka-dev python3-paho-mqtt python3-jsonschema procps openssl curl chromium chromium-driver"
 fuzz_pkgs="clang libclang-rt-14-dev"
 case "$want" in
   build) ;;

@@ -7,6 +7,7 @@
  *   cmd_jobs.c    jobs, job, result, watch, cancel
  *   cmd_fleet.c   sites, token, approve, stats, operator-key
  *   cmd_audit.c   audit verify|prove|show|tail|head, explain
+ *   cmd_api.c     api-token create|list|revoke, power-history
  *   cmd_policy.c  policy check|show|diff|set
  *   cmd_local.c   leave, power, submit --local (a site's local socket)
  *   cmd_ca.c      ca broker, ca issue (the hub's broker CA, local files)
@@ -181,6 +182,10 @@ int cli__verify_audit_db(const char *conf_path, const char *db_path, const char 
 /* cmd_backup.c */
 int cli__cmd_backup(cli *c, int argc, char **argv);
 int cli__cmd_explain(cli *c, int argc, char **argv);
+
+/* ---- cmd_api.c ---- */
+int cli__cmd_api_token(cli *c, int argc, char **argv);
+int cli__cmd_power_history(cli *c, int argc, char **argv);
 
 /* ---- cmd_policy.c ---- */
 int cli__cmd_policy(cli *c, int argc, char **argv);

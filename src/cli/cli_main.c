@@ -158,6 +158,17 @@ const cli_command cli__commands[] = {
      "why the job ran where it ran (from the audit log)", NULL},
     {"policy", cli__cmd_policy, CLI_NEEDS_HUB, "policy check FILE | show | diff FILE | set FILE",
      "the hub's governance rules", policy_details},
+    {"api-token", cli__cmd_api_token, CLI_NEEDS_HUB,
+     "api-token create --operator OP --role viewer|operator|admin [--expires-s N] | list | "
+     "revoke ID",
+     "tokens for the hub's HTTP API (docs/api.md)",
+     "  create   a token acting as operator OP with that role; printed once (the hub keeps\n"
+     "           its hash only); --expires-s N: valid for N seconds (default: until revoked)\n"
+     "  list     every token: id, operator, role, live or revoked, expiry\n"
+     "  revoke   the token stops working at once (and the console sessions made with it)\n"},
+    {"power-history", cli__cmd_power_history, CLI_NEEDS_HUB, "power-history [--hours N]",
+     "spare power the fleet offered and used, per class, sampled by the hub",
+     "  --hours N   the last N hours (1 to 24, default 24)\n"},
     {"model", cli__cmd_model, CLI_NEEDS_HUB,
      "model put NAME FILE | list [NAME] | show NAME | rm NAME | pool NAME --owner O",
      "the hub's model registry", model_details},

@@ -8,6 +8,7 @@
 #include "base/jsonx.h"
 #include "base/log.h"
 #include "base/os.h"
+#include "hub/api_int.h"
 #include "hub/hub_int.h"
 
 #include <stdio.h>
@@ -76,4 +77,5 @@ void hub__job_event(hub *h, int64_t job_id, int64_t attempt, const char *site, c
     }
     hub__audit_record(h, event, subject, body);
     hub__check(h, hubdb_job_event(h->db, job_id, os_now_ms(), attempt, site, event, detail));
+    hub__api_job_step(h, job_id, event);
 }

@@ -120,6 +120,7 @@ int hubdb_open(const char *path, int synchronous_full, hubdb **out)
     if (rc == OP_OK) rc = migrate(db);
     if (rc == OP_OK) rc = hubdb__runtimes_schema(db);
     if (rc == OP_OK) rc = hubdb__pool_schema(db);
+    if (rc == OP_OK) rc = hubdb__api_schema(db);
     if (rc != OP_OK) {
         hubdb_close(db);
         return rc;

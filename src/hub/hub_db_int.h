@@ -15,5 +15,7 @@ struct hubdb {
 int hubdb__runtimes_schema(hubdb *db);
 /* hub_db_pool.c: the pooling rounds' tables, made when missing (hubdb_open). OP_ESTORE. */
 int hubdb__pool_schema(hubdb *db);
+/* hub_db_api.c: the API tokens' table, made when missing (hubdb_open). OP_ESTORE. */
+int hubdb__api_schema(hubdb *db);
 
 #endif

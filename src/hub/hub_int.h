@@ -161,6 +161,9 @@ typedef struct hub_reply {
     struct hub_reply *next;
 } hub_reply;
 
+/* The HTTP API's state (api_int.h); NULL in unit tests and fuzzing. */
+typedef struct hub_api hub_api;
+
 /* Work counted for the stopping line and `outpost stats`. */
 typedef struct hub_counts {
     uint64_t jobs_submitted, results_applied, results_duplicate, results_stale;
@@ -236,6 +239,7 @@ typedef struct hub {
     int artifact_peers;
     int64_t artifact_hub_streams;
     runtime *runtimes; /* runtimes.c: learned run times, as stored in hub.db; NULL: none */
+    hub_api *api;      /* api*.c: the HTTP API, live events, metrics, the power history */
 } hub;
 
 /* ---------- main.c: life of a hub ---------- */

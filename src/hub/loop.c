@@ -10,6 +10,7 @@
 #include "base/os.h"
 #include "base/runctl.h"
 #include "core/jobspec.h"
+#include "hub/api_int.h"
 #include "hub/hub.h"
 #include "hub/hub_int.h"
 
@@ -133,9 +134,15 @@ void hub__run(hub *h)
 {
     h->placement_dirty = 1;
     while (!runctl_stopping()) {
-        if (bus_loop(h->bus, 20) != OP_OK || bus_loop(h->beat_bus, 0) != OP_OK) break;
+        /* with the HTTP API on, one poll waits for either; bus_loop then only reads */
+        int waited = hub__api_wait(h, 20);
+        if (bus_loop(h->bus, waited ? 0 : 20) != OP_OK || bus_loop(h->beat_bus, 0) != OP_OK) break;
+        hub__api_run(h);
         run_due(h, os_mono_ms());
-        if (hub__commit(h) != OP_OK) continue;
+        int rc = hub__commit(h);
+        hub__api_after_commit(h, rc == OP_OK);
+        hub__api_tick(h, os_mono_ms());
+        if (rc != OP_OK) continue;
         hub__flush_outgoing(h);
     }
 }

@@ -10,6 +10,7 @@
 #include "base/os.h"
 #include "base/runctl.h"
 #include "base/util.h"
+#include "hub/api_int.h"
 #include "hub/hub.h"
 #include "hub/hub_int.h"
 #include "io/keyfile.h"
@@ -49,6 +50,12 @@ static const char *hub_conf_keys[] = {"hub_id",
                                       "probe_tolerance",
                                       "artifact_peers",
                                       "artifact_hub_streams",
+                                      "http_listen",
+                                      "http_cert",
+                                      "http_key",
+                                      "http_metrics_auth",
+                                      "power_history_step_s",
+                                      "http_stream_queue_bytes",
                                       NULL};
 
 /* ---------- life of a hub ---------- */
@@ -80,6 +87,7 @@ void hub__free(hub *h)
     hub__probe_free(h);
     hub__models_free(h);
     hub__runtimes_free(h);
+    hub__api_free(h);
     ident_wipe(&h->identity);
     for (size_t i = 0; i < h->n_sites; i++)
         cJSON_Delete(h->sites[i].messages);
@@ -170,6 +178,7 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
     }
     if (rc == OP_OK && level) log_set_level(log_parse_level(level));
     if (rc == OP_OK) rc = configure_numbers(h, c, err, err_len);
+    if (rc == OP_OK) rc = hub__api_configure(h, c, err, err_len);
     conf_free(c);
     timer_init(&h->check_timer, 250);
     timer_init(&h->place_timer, 1000);
@@ -436,6 +445,7 @@ int hub_main(int argc, char **argv)
     if (exit_code == EXIT_OK) exit_code = open_state(h);
     if (exit_code == EXIT_OK && hub__probe_setup(h) != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
     if (exit_code == EXIT_OK && connect_bus(h) != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
+    if (exit_code == EXIT_OK && hub__api_start(h) != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
     if (exit_code == EXIT_OK) {
         runctl_install();
         log_info("hub", "%s started (pubkey %.16s..., %zu sites, broker %s:%lld, data %s)",

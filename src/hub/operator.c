@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "core/jobspec.h"
 #include "core/jobstate.h"
+#include "hub/api_int.h"
 #include "hub/hub_int.h"
 #include "wire/token.h"
 
@@ -769,6 +770,12 @@ static const op_command commands[] = {
     {"model_show", hub__op_model_show, NULL, 0},
     {"model_rm", hub__op_model_rm, NULL, OPC_ONCE},
     {"model_pool", hub__op_model_pool, NULL, OPC_ONCE}, /* audited as model:NAME */
+    /* the HTTP API's tokens (api_auth.c): the secret is in the answer, so never kept for
+     * a replay (not OPC_ONCE) */
+    {"api_token_create", hub__op_api_token_create, "api-token", 0},
+    {"api_token_list", hub__op_api_token_list, NULL, 0},
+    {"api_token_revoke", hub__op_api_token_revoke, "api-token-revoked", 0},
+    {"power_history", hub__op_power_history, NULL, 0},
 };
 
 static const op_command *find_command(const char *name)

@@ -316,6 +316,11 @@ static void try_connect(bus *b)
         report_problem(b, what);
 }
 
+int bus_socket(bus *b)
+{
+    return mosquitto_socket(b->mosq);
+}
+
 int bus_loop(bus *b, int timeout_ms)
 {
     if (!b->connected && mosquitto_socket(b->mosq) < 0) {

@@ -109,6 +109,8 @@ int bus_publish_raw(bus *b, const char *topic, const void *payload, size_t len, 
  * Returns OP_OK; OP_EBUS only for a fatal client error.
  */
 int bus_loop(bus *b, int timeout_ms);
+/* The connection's socket, to poll for input with other descriptors; -1 when not connected. */
+int bus_socket(bus *b);
 
 /* 1 once CONNACK arrived and until the connection drops. */
 int bus_connected(const bus *b);

@@ -1,0 +1,600 @@
+"""The hub's HTTP API against a real fleet (mosquitto, a hub, sites): every endpoint, its
+answers checked against the OpenAPI document the hub serves, every error status, roles,
+the console's cookie login and its CSRF header, server-sent events, TLS, body limits, the
+audit log under the token's operator, and the attacks on the HTTP surface."""
+import http.client
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleet import Fleet, free_port, wait_for  # noqa: E402
+
+try:
+    import jsonschema
+except ImportError:  # python3-jsonschema (scripts/deps.sh test)
+    jsonschema = None
+
+NOOP = {"kind": "noop", "name": "api-noop"}
+
+
+def http_call(port, method, path, body=None, token=None, headers=None, raw=None, tls_ctx=None,
+              timeout=20):
+    """(status, headers dict (lower-case names), body bytes)."""
+    if tls_ctx:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls_ctx)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    h = {}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    h.update(headers or {})
+    try:
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def hub_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class OpenApi:
+    """The served OpenAPI document, and the schema of an answer by path, method and status."""
+
+    def __init__(self, doc):
+        self.doc = doc
+        self.seen = set()
+
+    def template_of(self, path):
+        path = path.split("?")[0]
+        for template in self.doc["paths"]:
+            pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
+            if re.match(pattern, path):
+                return template
+        return None
+
+    def check(self, test, method, path, status, body):
+        template = self.template_of(path)
+        test.assertIsNotNone(template, f"{path} is not in the OpenAPI document")
+        op = self.doc["paths"][template].get(method.lower())
+        test.assertIsNotNone(op, f"{method} {template} is not in the OpenAPI document")
+        resp = op["responses"].get(str(status))
+        test.assertIsNotNone(resp, f"{method} {template}: status {status} is not documented")
+        self.seen.add((method.lower(), template))
+        if "$ref" in resp:
+            resp = self.doc["components"]["responses"][resp["$ref"].split("/")[-1]]
+        schema = resp.get("content", {}).get("application/json", {}).get("schema")
+        if schema is None or jsonschema is None:
+            return
+        full = dict(schema)
+        full["components"] = self.doc["components"]
+        jsonschema.validate(json.loads(body), full)
+
+
+class ApiTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.f = Fleet()
+        cls.port = free_port()
+        cls.f.start_broker()
+        cls.f.start_hub(http_listen=f"127.0.0.1:{cls.port}", power_history_step_s=1,
+                        http_stream_queue_bytes=4096)
+        cls.f.start_site("pod-1", "pod", cores=2)
+        cls.f.start_site("dc-1", "dc", cores=2)
+        cls.tokens = {}
+        for role in ("viewer", "operator", "admin"):
+            r = cls.f.cli("api-token", "create", "--operator", f"op-api-{role}", "--role", role)
+            cls.tokens[role] = r.stdout.strip()
+        status, _, body = http_call(cls.port, "GET", "/v1/openapi.json")
+        assert status == 200, body
+        cls.openapi = OpenApi(json.loads(body))
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = cls.f.stop()
+        assert codes.get("hub") == 0, codes
+
+    def call(self, method, path, body=None, role="admin", check=True, **kw):
+        token = self.tokens[role] if role else None
+        status, headers, data = http_call(self.port, method, path, body, token, **kw)
+        if check and headers.get("content-type", "").startswith("application/json"):
+            self.openapi.check(self, method, path, status, data)
+        return status, headers, data
+
+    def json_call(self, method, path, body=None, expect=200, **kw):
+        status, _, data = self.call(method, path, body, **kw)
+        self.assertEqual(status, expect, data)
+        return json.loads(data)
+
+    def wait_state(self, job_id, states, timeout=60):
+        return wait_for(lambda: self.json_call("GET", f"/v1/jobs/{job_id}")["job"]["state"]
+                        in states, timeout, 0.2, f"job {job_id} in {states}")
+
+    # ---- every endpoint, checked against the document
+
+    def test_every_endpoint_matches_the_document(self):
+        self.assertIsNotNone(jsonschema, "python3-jsonschema is needed (scripts/deps.sh test)")
+        j = self.json_call
+        health = j("GET", "/v1/health", role=None)
+        self.assertTrue(health["ok"])
+        ids = j("POST", "/v1/jobs", NOOP, expect=201)["ids"]
+        ids += j("POST", "/v1/jobs", {"specs": [NOOP, NOOP]}, expect=201)["ids"]
+        self.assertEqual(len(ids), 3)
+        for i in ids:
+            self.wait_state(i, ("succeeded",))
+        listed = j("GET", "/v1/jobs?state=succeeded&limit=100")
+        self.assertTrue(set(ids) <= {x["id"] for x in listed["jobs"]})
+        job = j("GET", f"/v1/jobs/{ids[0]}")
+        self.assertIn("placed", [e["event"] for e in job["events"]])
+        j("GET", f"/v1/jobs/{ids[0]}/result")
+        held = j("POST", "/v1/jobs", dict(NOOP, deadline_s=3600), expect=201)["ids"][0]
+        st, _, _ = self.call("POST", f"/v1/jobs/{held}/cancel")
+        self.assertIn(st, (200, 400))  # it may have finished already
+        st, _, _ = self.call("POST", f"/v1/jobs/{held}/approve")
+        self.assertEqual(st, 400)  # not awaiting approval
+        sites = j("GET", "/v1/sites")["sites"]
+        self.assertEqual({s["id"] for s in sites}, {"pod-1", "dc-1"})
+        st, _, _ = self.call("POST", "/v1/sites/pod-1/clear")
+        self.assertEqual(st, 400)  # not quarantined
+        self.assertIn("counts", j("GET", "/v1/stats"))
+        self.assertEqual(j("GET", "/v1/policy")["version"], 0)
+        pol = j("PUT", "/v1/policy", {"text": "version 1\nsubmit exec,noop,route,learn by *\n"})
+        self.assertEqual(pol["version"], 1)
+        tok = j("POST", "/v1/tokens", {"class": "pod", "site": "pod-9"}, expect=201)
+        self.assertTrue(tok["sealed_token"])
+        made = j("POST", "/v1/api-tokens", {"operator": "op-tmp", "role": "viewer"}, expect=201)
+        listed = j("GET", "/v1/api-tokens")["tokens"]
+        self.assertIn(made["id"], [t["id"] for t in listed])
+        self.assertNotIn(made["token"], json.dumps(listed))
+        j("DELETE", f"/v1/api-tokens/{made['id']}")
+        st, _, _ = self.call("GET", "/v1/jobs", role=None, headers={
+            "Authorization": "Bearer " + made["token"]})
+        self.assertEqual(st, 401)  # revoked
+        head = j("GET", "/v1/audit/head")["head"]
+        self.assertGreater(head["size"], 0)
+        proof = j("GET", "/v1/audit/prove?index=0")
+        self.assertEqual(proof["index"], 0)
+        entries = j("GET", "/v1/audit/entries?start=0&limit=5")
+        self.assertEqual(len(entries["entries"]), 5)
+        j("GET", "/v1/models?limit=10")
+        st, _, _ = self.call("GET", "/v1/models/nosuch")
+        self.assertEqual(st, 404)
+        st, _, _ = self.call("POST", "/v1/models/nosuch/pool", {"owner": "pod-1"})
+        self.assertIn(st, (400, 404))
+        power = wait_for(lambda: (lambda p: p if p["classes"]["pod"]["offered_w"] and
+                                  max(p["classes"]["pod"]["offered_w"]) > 0 else None)(
+            j("GET", "/v1/power?hours=1")), 20, 0.5, "a power sample with pod-1 alive")
+        self.assertEqual(power["step_s"], 1)
+        self.assertEqual(set(power["classes"]), {"pod", "car", "dc"})
+        st, headers, body = self.call("GET", "/")
+        self.assertEqual(st, 200)
+        self.assertIn("default-src 'self'", headers["content-security-policy"])
+        self.assertIn(b"<html", body.lower())
+        st, headers, body = self.call("GET", "/metrics", role=None)
+        self.assertEqual(st, 200)
+        self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
+        self.call("POST", "/v1/logout", role=None)
+        status, headers, _ = self.login(self.tokens["viewer"])
+        self.assertEqual(status, 200)
+        # every path and method of the document was called (events and metrics are not JSON)
+        self.openapi.seen |= {("get", "/v1/events"), ("get", "/metrics"), ("get", "/v1/openapi.json")}
+        documented = {(m, p) for p, ops in self.openapi.doc["paths"].items() for m in ops}
+        self.assertEqual(documented - self.openapi.seen, set())
+
+    # ---- errors
+
+    def test_every_error_status(self):
+        cases = [
+            ("POST", "/v1/jobs", None, b"{not json", {"Content-Type": "application/json"}, 400),
+            ("POST", "/v1/jobs", None, b"[1, 2]", {"Content-Type": "application/json"}, 400),
+            ("POST", "/v1/jobs", {"kind": "warp"}, None, None, 400),
+            ("GET", "/v1/jobs?limit=many", None, None, None, 400),
+            ("GET", "/v1/audit/prove", None, None, None, 400),
+            ("GET", "/v1/jobs/123456789", None, None, None, 404),
+            ("GET", "/v1/jobs/abc", None, None, None, 404),
+            ("GET", "/v1/nothing/here", None, None, None, 404),
+            ("DELETE", "/v1/jobs", None, None, None, 405),
+            ("PUT", "/v1/sites", None, None, None, 405),
+            ("POST", "/v1/jobs", None, b"kind=noop", {"Content-Type": "text/plain"}, 415),
+            ("POST", "/v1/jobs", None, b'{"kind": "noop"}', {}, 415),
+            ("POST", "/v1/login", None, b"{" + b" " * (65 * 1024) + b"}",
+             {"Content-Type": "application/json"}, 413),
+        ]
+        for method, path, body, raw, headers, expect in cases:
+            with self.subTest(method=method, path=path, expect=expect):
+                st, h, data = self.call(method, path, body, raw=raw, headers=headers,
+                                        role="admin" if path != "/v1/login" else None)
+                self.assertEqual(st, expect, data)
+                err = json.loads(data)
+                self.assertTrue(err["error"])
+                self.assertTrue(err["code"])
+                if expect == 405:
+                    self.assertIn("allow", h)
+        st, h, data = self.call("GET", "/v1/jobs", role=None)
+        self.assertEqual(st, 401)
+        self.assertIn("Bearer", h.get("www-authenticate", ""))
+        bad = self.tokens["admin"][:-4] + "0000"
+        for token in ("nonsense", bad, "oat1_" + "0" * 16 + "_" + "0" * 64):
+            st, _, _ = self.call("GET", "/v1/jobs", role=None,
+                                 headers={"Authorization": "Bearer " + token})
+            self.assertEqual(st, 401, token)
+
+    def test_roles(self):
+        st, _, data = self.call("POST", "/v1/jobs", NOOP, role="viewer")
+        self.assertEqual(st, 403)
+        self.assertIn("needs the operator role", json.loads(data)["error"])
+        st, _, _ = self.call("GET", "/v1/jobs", role="viewer")
+        self.assertEqual(st, 200)
+        st, _, data = self.call("PUT", "/v1/policy", {"text": "version 9\n"}, role="operator")
+        self.assertEqual(st, 403)
+        self.assertIn("needs the admin role", json.loads(data)["error"])
+        st, _, _ = self.call("POST", "/v1/api-tokens", {"operator": "x", "role": "admin"},
+                             role="operator")
+        self.assertEqual(st, 403)
+        st, _, data = self.call("POST", "/v1/jobs", NOOP, role="operator")
+        self.assertEqual(st, 201, data)
+
+    # ---- the audit log names the token's operator
+
+    def test_changes_are_audited_under_the_tokens_operator(self):
+        job = self.json_call("POST", "/v1/jobs", NOOP, role="operator", expect=201)["ids"][0]
+        entries = self.json_call("GET", f"/v1/audit/entries?subject=job:{job}&kind=submitted")
+        self.assertEqual(len(entries["entries"]), 1, entries)
+        self.assertIn("op-api-operator", json.dumps(entries["entries"][0]))
+        made = self.json_call("POST", "/v1/api-tokens", {"operator": "op-x", "role": "viewer"},
+                              expect=201)
+        shown = self.f.cli("audit", "show", "--kind", "api-token").stdout
+        self.assertIn(made["id"], shown)
+        self.assertIn("op-api-admin", shown)
+        self.assertNotIn(made["token"].split("_")[2], shown)
+
+    # ---- the console's session cookie
+
+    def login(self, token):
+        return http_call(self.port, "POST", "/v1/login", {"token": token})
+
+    def test_cookie_login_needs_the_csrf_header_for_changes(self):
+        st, _, _ = self.login("oat1_" + "1" * 16 + "_" + "2" * 64)
+        self.assertEqual(st, 401)
+        st, headers, data = self.login(self.tokens["operator"])
+        self.assertEqual(st, 200, data)
+        self.openapi.check(self, "POST", "/v1/login", st, data)
+        cookie = headers["set-cookie"]
+        self.assertIn("HttpOnly", cookie)
+        self.assertIn("SameSite=Strict", cookie)
+        session = cookie.split(";")[0]
+        jar = {"Cookie": session}
+        st, _, _ = http_call(self.port, "GET", "/v1/jobs", headers=jar)
+        self.assertEqual(st, 200)
+        st, _, data = http_call(self.port, "POST", "/v1/jobs", NOOP, headers=jar)
+        self.assertEqual(st, 403)
+        self.assertIn("X-Outpost-CSRF", json.loads(data)["error"])
+        st, _, data = http_call(self.port, "POST", "/v1/jobs", NOOP,
+                                headers=dict(jar, **{"X-Outpost-CSRF": "1"}))
+        self.assertEqual(st, 201, data)
+        # a bearer token needs no CSRF header: a cross-site form cannot set it
+        st, _, _ = self.call("POST", "/v1/jobs", NOOP, role="operator")
+        self.assertEqual(st, 201)
+        st, headers, _ = http_call(self.port, "POST", "/v1/logout", headers=jar)
+        self.assertEqual(st, 200)
+        self.assertIn("Max-Age=0", headers["set-cookie"])
+        st, _, _ = http_call(self.port, "GET", "/v1/jobs", headers=jar)
+        self.assertEqual(st, 401)
+
+    # ---- server-sent events
+
+    def open_stream(self, token, rcvbuf=None):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.connect(("127.0.0.1", self.port))
+        s.sendall(f"GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                  "Accept: text/event-stream\r\n\r\n".encode())
+        return s
+
+    def test_events_show_a_job_going_through_its_states(self):
+        s = self.open_stream(self.tokens["viewer"])
+        got = bytearray()
+        stop = threading.Event()
+
+        def reader():
+            s.settimeout(0.5)
+            while not stop.is_set():
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                got.extend(chunk)
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        try:
+            wait_for(lambda: b"200 OK" in got, 10, 0.05, "the stream's headers")
+            self.assertIn(b"text/event-stream", bytes(got))
+            job = self.json_call("POST", "/v1/jobs", NOOP, role="operator", expect=201)["ids"][0]
+
+            def states():
+                out = []
+                for m in re.finditer(rb"event: job\r?\ndata: (\{[^\n]*\})", bytes(got)):
+                    d = json.loads(m.group(1))
+                    if d["id"] == job:
+                        out.append(d["state"])
+                return out
+            wait_for(lambda: "succeeded" in states(), 30, 0.1, "the job's events")
+            seen = states()
+            self.assertEqual(seen[0], "queued", seen)
+            self.assertEqual(seen[-1], "succeeded", seen)
+            wait_for(lambda: b"event: stats" in got, 15, 0.2, "a stats event")
+            wait_for(lambda: b"event: site" in got, 15, 0.2, "a site event")
+        finally:
+            stop.set()
+            t.join(5)
+            s.close()
+
+    def test_a_slow_event_client_is_dropped_and_jobs_keep_flowing(self):
+        pid = self.f.hub.p.pid
+        slow = self.open_stream(self.tokens["viewer"], rcvbuf=2048)  # never read
+        try:
+            time.sleep(0.5)
+            before = hub_rss_kb(pid)
+            ids = []
+            for _ in range(4):
+                ids += self.json_call("POST", "/v1/jobs", {"specs": [NOOP] * 100}, role="operator",
+                                      expect=201)["ids"]
+            # the flow does not wait for the client: every job finishes
+            wait_for(lambda: all(self.json_call("GET", f"/v1/jobs/{i}")["job"]["state"] ==
+                                 "succeeded" for i in ids[-5:]), 90, 0.5, "the jobs to finish")
+
+            def dropped():
+                _, _, body = self.call("GET", "/metrics", role=None)
+                m = re.search(rb"outpost_http_event_streams_dropped_total (\d+)", body)
+                return m and int(m.group(1)) >= 1
+            wait_for(dropped, 30, 0.5, "the slow stream to be dropped")
+            self.assertLess(hub_rss_kb(pid) - before, 64 * 1024)
+        finally:
+            slow.close()
+
+    # ---- body limits and memory
+
+    def test_oversize_bodies_are_refused_without_the_hub_growing(self):
+        pid = self.f.hub.p.pid
+        big = b"{" + b" " * (5 * 1024 * 1024) + b"}"
+        st, _, _ = self.call("POST", "/v1/jobs", raw=big,
+                             headers={"Content-Type": "application/json"})
+        self.assertEqual(st, 413)
+        before = hub_rss_kb(pid)
+        for _ in range(10):
+            st, _, _ = self.call("POST", "/v1/jobs", raw=big,
+                                 headers={"Content-Type": "application/json"})
+            self.assertEqual(st, 413)
+            # chunked, so no length is declared: refused once it passes the limit
+            st = self.chunked_post("/v1/policy", big)
+            self.assertIn(st, (413, None))
+        self.assertLess(hub_rss_kb(pid) - before, 16 * 1024)
+        self.assertEqual(self.json_call("GET", "/v1/health", role=None)["ok"], True)
+
+    def chunked_post(self, path, data):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        try:
+            s.sendall(f"PUT {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                      f"{self.tokens['admin']}\r\nContent-Type: application/json\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n".encode())
+            try:
+                for i in range(0, len(data), 256 * 1024):
+                    part = data[i:i + 256 * 1024]
+                    s.sendall(b"%x\r\n" % len(part) + part + b"\r\n")
+                s.sendall(b"0\r\n\r\n")
+            except OSError:
+                pass  # the hub closed it: refused
+            answer = s.recv(4096)
+            m = re.match(rb"HTTP/1.1 (\d+)", answer)
+            return int(m.group(1)) if m else None
+        except OSError:
+            return None
+        finally:
+            s.close()
+
+    # ---- metrics
+
+    def test_metrics_parse_and_count_jobs(self):
+        def scrape():
+            st, _, body = self.call("GET", "/metrics", role=None)
+            self.assertEqual(st, 200)
+            return parse_metrics(self, body.decode())
+        before = scrape()
+        ids = self.json_call("POST", "/v1/jobs", {"specs": [NOOP] * 3}, role="operator",
+                             expect=201)["ids"]
+        for i in ids:
+            self.wait_state(i, ("succeeded",))
+        after = scrape()
+        key = ("outpost_jobs_total", (("state", "succeeded"),))
+        self.assertGreaterEqual(after[key] - before.get(key, 0), 3)
+        self.assertGreater(after[("outpost_placement_seconds_count", ())],
+                           before.get(("outpost_placement_seconds_count", ()), 0))
+        for name in ("outpost_jobs", "outpost_sites", "outpost_site_power_watts",
+                     "outpost_messages_rejected_total", "outpost_audit_entries",
+                     "outpost_audit_log_bytes", "outpost_http_requests_total",
+                     "process_resident_memory_bytes"):
+            self.assertTrue(any(k[0] == name for k in after), name)
+        self.assertEqual(after[("outpost_sites", (("class", "pod"), ("state", "alive")))], 1)
+        self.assertGreater(after[("outpost_site_power_watts",
+                                  (("kind", "envelope"), ("site", "dc-1")))], 0)
+
+    # ---- attacks
+
+    def test_tokens_are_never_logged_or_stored(self):
+        secret = self.tokens["admin"].split("_")[2]
+        self.call("GET", "/v1/jobs")
+        self.login(self.tokens["admin"])
+        self.call("GET", "/v1/jobs", role=None, headers={"Authorization": "Bearer " + self.tokens["admin"][:-1] + "x"})
+        with open(os.path.join(self.f.base, "hub.log"), "rb") as fh:
+            self.assertNotIn(secret.encode(), fh.read())
+        for name in os.listdir(self.f.hub_dir):
+            path = os.path.join(self.f.hub_dir, name)
+            if os.path.isfile(path):
+                with open(path, "rb") as fh:
+                    self.assertNotIn(secret.encode(), fh.read(), name)
+
+    def test_token_hashes_are_compared_in_constant_time(self):
+        src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "src", "hub", "api_auth.c")
+        with open(src) as fh:
+            text = fh.read()
+        self.assertIn("sodium_memcmp(hash, stored", text)
+        self.assertIsNone(re.search(r"\b(memcmp|strcmp|strncmp)\([^)]*(hash|secret|sid)", text))
+        # a token with a known id and a wrong secret is refused like an unknown one
+        good = self.tokens["viewer"]
+        wrong = good[:22] + ("0" if good[22] != "0" else "1") + good[23:]
+        for token in (wrong, good[:-1] + ("0" if good[-1] != "0" else "1")):
+            st, _, _ = self.call("GET", "/v1/jobs", role=None,
+                                 headers={"Authorization": "Bearer " + token})
+            self.assertEqual(st, 401)
+
+    def test_no_path_reaches_a_file(self):
+        for path in ("/console/../../etc/passwd", "/console/%2e%2e/%2e%2e/etc/passwd",
+                     "/console/..%2f..%2fhub.db", "/console//etc/passwd", "/console/./index.html/..",
+                     "/../etc/passwd", "/console/%00", "/v1/jobs/..%2f..%2fetc"):
+            with self.subTest(path=path):
+                st, _, body = self.call("GET", path, check=False)
+                self.assertIn(st, (400, 404), body[:200])
+                self.assertNotIn(b"root:", body)
+
+    def test_smuggling_and_oversize_headers_are_refused(self):
+        def raw(request):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            try:
+                s.sendall(request)
+                out = b""
+                while True:
+                    try:
+                        chunk = s.recv(65536)
+                    except (socket.timeout, ConnectionResetError):
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                return out
+            finally:
+                s.close()
+        auth = f"Authorization: Bearer {self.tokens['admin']}\r\n"
+        # both a length and chunked: refused, and the smuggled request never runs
+        smuggled = ("POST /v1/jobs HTTP/1.1\r\nHost: x\r\n" + auth +
+                    "Content-Type: application/json\r\nContent-Length: 4\r\n"
+                    "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                    "0\r\n\r\nPOST /v1/jobs HTTP/1.1\r\nHost: x\r\n" + auth +
+                    "Content-Type: application/json\r\nContent-Length: 16\r\n\r\n"
+                    '{"kind": "noop"}').encode()
+        before = self.json_call("GET", "/v1/stats")["jobs_submitted"]
+        out = raw(smuggled)
+        self.assertTrue(out.startswith(b"HTTP/1.1 4"), out[:200])
+        self.assertEqual(self.json_call("GET", "/v1/stats")["jobs_submitted"], before)
+        # headers past the connection's memory: refused, the hub still answers
+        huge = ("GET /v1/jobs HTTP/1.1\r\nHost: x\r\n" + auth + "X-Pad: " + "a" * 100000 +
+                "\r\n\r\n").encode()
+        out = raw(huge)
+        self.assertTrue(out == b"" or re.match(rb"HTTP/1.1 4(13|31|00)", out), out[:200])
+        self.assertTrue(self.json_call("GET", "/v1/health", role=None)["ok"])
+
+
+def parse_metrics(test, text):
+    """Checks the exposition format line by line; {(name, sorted labels): value}."""
+    families, values, buckets = {}, {}, {}
+    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (-?[0-9.eE+]+|\+Inf|NaN)$')
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            families.setdefault(line.split()[2], {})["help"] = True
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            test.assertIn(kind, ("counter", "gauge", "histogram", "summary", "untyped"))
+            families.setdefault(name, {})["type"] = kind
+            continue
+        m = sample.match(line)
+        test.assertIsNotNone(m, f"malformed metrics line: {line!r}")
+        name, labels = m.group(1), m.group(3) or ""
+        pairs = tuple(sorted(tuple(p.split("=", 1)) for p in re.findall(r'[a-z_]+="[^"]*"', labels)))
+        pairs = tuple((k, v.strip('"')) for k, v in pairs)
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        fam = families.get(name) or families.get(base)
+        test.assertIsNotNone(fam, f"{name} has no HELP/TYPE")
+        test.assertTrue(fam.get("help") and fam.get("type"), name)
+        if fam["type"] == "counter":
+            test.assertTrue(name.endswith("_total"), name)
+        value = float(m.group(4))
+        values[(name, tuple((k, v) for k, v in pairs if k != "le"))
+               if name.endswith("_bucket") else (name, pairs)] = value
+        if name.endswith("_bucket"):
+            le = dict(pairs)["le"]
+            buckets.setdefault(base, []).append((float("inf") if le == "+Inf" else float(le), value))
+    for base, bs in buckets.items():
+        test.assertEqual([b[0] for b in bs], sorted(b[0] for b in bs), base)
+        test.assertEqual([b[1] for b in bs], sorted(b[1] for b in bs), f"{base} not monotone")
+        test.assertEqual(bs[-1][1], values[(base + "_count", ())])
+    return values
+
+
+class ApiTlsTest(unittest.TestCase):
+    """HTTPS with a certificate from a test CA made here; plain HTTP is refused."""
+
+    def test_tls(self):
+        f = Fleet()
+        try:
+            d = os.path.join(f.base, "httpca")
+            os.makedirs(d)
+
+            def ssl_run(*args):
+                subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+            ssl_run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj",
+                    "/CN=outpost test http CA")
+            ssl_run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "hub.key", "-out", "hub.csr", "-subj", "/CN=127.0.0.1")
+            with open(os.path.join(d, "ext"), "w") as fh:
+                fh.write("subjectAltName=IP:127.0.0.1\n")
+            ssl_run("x509", "-req", "-in", "hub.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-out", "hub.crt", "-days", "2", "-extfile", "ext")
+            port = free_port()
+            f.start_broker()
+            f.start_hub(http_listen=f"127.0.0.1:{port}", http_cert=os.path.join(d, "hub.crt"),
+                        http_key=os.path.join(d, "hub.key"))
+            token = f.cli("api-token", "create", "--operator", "op-tls", "--role",
+                          "viewer").stdout.strip()
+            ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.crt"))
+            st, _, body = http_call(port, "GET", "/v1/jobs", token=token, tls_ctx=ctx)
+            self.assertEqual(st, 200, body)
+            st, headers, _ = http_call(port, "POST", "/v1/login", {"token": token}, tls_ctx=ctx)
+            self.assertEqual(st, 200)
+            self.assertIn("Secure", headers["set-cookie"])
+            with self.assertRaises(ssl.SSLError):  # a client that does not trust the CA
+                http_call(port, "GET", "/v1/health", tls_ctx=ssl.create_default_context())
+            try:
+                st, _, _ = http_call(port, "GET", "/v1/health", timeout=5)
+                self.assertNotEqual(st, 200)
+            except (http.client.HTTPException, OSError):
+                pass  # plain HTTP on the TLS port: no answer
+        finally:
+            codes = f.stop()
+        self.assertEqual(codes.get("hub"), 0, codes)
+
+
+if __name__ == "__main__":
+    unittest.main()
