@@ -14,6 +14,8 @@ const JOB_LIMIT = 40;
 const ui = {
   sites: new Map(), // id -> the site as GET /v1/sites has it, updated by site events
   jobs: new Map(), // id -> summary as GET /v1/jobs has it, updated by job events
+  rows: new Map(), // id -> its row in the jobs table
+  fleetShape: "", // the classes and site ids the fleet tables were built for
   counts: {},
   detailId: 0,
   events: null,
@@ -220,25 +222,52 @@ function siteRow(s) {
     el("td", { class: s.protections_off ? "flag" : "" }, s.protections_off || "none"));
 }
 
+function classCaption(cls, sites) {
+  const alive = sites.filter((s) => s.status === "alive").length;
+  const offered = sites.reduce((n, s) => n + (s.status === "alive" ? s.headroom_watts : 0), 0);
+  return el("caption", {}, el("b", {}, cls), `${alive} of ${sites.length} alive, ${watts(offered)} spare now`);
+}
+
+/* Swaps in the cells (and caption) whose content changed: no layout jump on every heartbeat. */
+function patch(oldNode, newNode) {
+  if (oldNode.outerHTML !== newNode.outerHTML) oldNode.replaceWith(newNode);
+}
+
+/*
+ * One table per class. Rebuilt only when sites join or classes change;
+ * otherwise each row's changed cells are replaced where they stand.
+ */
 function renderFleet() {
   const byClass = new Map();
   for (const s of ui.sites.values()) {
     if (!byClass.has(s.class)) byClass.set(s.class, []);
     byClass.get(s.class).push(s);
   }
+  const classes = [...byClass.keys()].sort();
+  for (const cls of classes) byClass.get(cls).sort((a, b) => a.id.localeCompare(b.id));
+  const shape = classes.map((c) => `${c}:${byClass.get(c).map((s) => s.id).join(",")}`).join(";");
   const box = $("fleet-classes");
+  if (shape === ui.fleetShape) {
+    for (const cls of classes) {
+      const table = box.querySelector(`table[data-class="${CSS.escape(cls)}"]`);
+      patch(table.caption, classCaption(cls, byClass.get(cls)));
+      byClass.get(cls).forEach((s, i) => {
+        const fresh = [...siteRow(s).cells]; /* copied: a cell swapped in leaves its new row */
+        [...table.tBodies[0].rows[i].cells].forEach((cell, k) => patch(cell, fresh[k]));
+      });
+    }
+    return;
+  }
+  ui.fleetShape = shape;
   box.replaceChildren();
   if (byClass.size === 0) box.append(el("p", { class: "hint" }, "No sites have joined yet."));
-  for (const cls of [...byClass.keys()].sort()) {
-    const sites = byClass.get(cls).sort((a, b) => a.id.localeCompare(b.id));
-    const alive = sites.filter((s) => s.status === "alive").length;
-    const offered = sites.reduce((n, s) => n + (s.status === "alive" ? s.headroom_watts : 0), 0);
+  for (const cls of classes) {
     const head = el("tr", {}, ...["Site", "State", "Envelope", "Draw", "Headroom", "Next hour",
       "Departs", "Jobs", "Trust", "Quarantine", "Protections off"].map((h) => el("th", { scope: "col" }, h)));
     const table = el("table", { class: "grid", "data-class": cls },
-      el("caption", {}, el("b", {}, cls), `${alive} of ${sites.length} alive, ${watts(offered)} spare now`),
+      classCaption(cls, byClass.get(cls)),
       el("thead", {}, head),
-      el("tbody", {}, ...sites.map(siteRow)));
+      el("tbody", {}, ...byClass.get(cls).map(siteRow)));
     box.append(el("div", { class: "table-scroll" }, table));
   }
 }
@@ -273,23 +302,41 @@ function renderCounts() {
   }
 }
 
+/*
+ * A job's row, made once and updated in place: rows are not rebuilt on every
+ * event, so a keyboard user's focus on a job's button survives live updates.
+ */
 function jobRow(j) {
-  const open = el("button", { type: "button", class: "link", "data-job": j.id,
-    "aria-label": `Job ${j.id}: open its explanation` }, `${j.id}`);
-  open.addEventListener("click", () => openJob(j.id));
-  return el("tr", { "data-job": j.id, "data-state": j.state },
-    el("td", {}, open),
-    el("td", {}, j.name || "–"),
-    el("td", {}, j.kind || ""),
-    el("td", { class: `state state-${j.state}` }, j.state),
-    el("td", {}, j.site || "–"),
-    el("td", {}, clockTime(j.submitted_at)),
-    el("td", {}, j.reason || ""));
+  let tr = ui.rows.get(j.id);
+  if (!tr) {
+    const open = el("button", { type: "button", class: "link", "data-job": j.id,
+      "aria-label": `Job ${j.id}: open its explanation` }, `${j.id}`);
+    open.addEventListener("click", () => openJob(j.id));
+    tr = el("tr", { "data-job": j.id }, el("td", {}, open), ...[1, 2, 3, 4, 5, 6].map(() => el("td")));
+    ui.rows.set(j.id, tr);
+  }
+  tr.dataset.state = j.state;
+  const cells = tr.cells;
+  cells[1].textContent = j.name || "–";
+  cells[2].textContent = j.kind || "";
+  cells[3].textContent = j.state;
+  cells[3].className = `state state-${j.state}`;
+  cells[4].textContent = j.site || "–";
+  cells[5].textContent = clockTime(j.submitted_at);
+  cells[6].textContent = j.reason || "";
+  return tr;
 }
 
+/* The newest jobs in order, moving only the rows that are out of place. */
 function renderJobs() {
-  const rows = [...ui.jobs.values()].sort((a, b) => b.id - a.id).slice(0, JOB_LIMIT);
-  $("job-table").tBodies[0].replaceChildren(...rows.map(jobRow));
+  const rows = [...ui.jobs.values()].sort((a, b) => b.id - a.id).slice(0, JOB_LIMIT).map(jobRow);
+  const body = $("job-table").tBodies[0];
+  rows.forEach((tr, i) => {
+    if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
+  });
+  while (body.rows.length > rows.length) body.lastElementChild.remove();
+  const shown = new Set(rows);
+  for (const [id, tr] of ui.rows) if (!shown.has(tr)) ui.rows.delete(id);
   renderCounts();
 }
 

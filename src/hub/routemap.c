@@ -71,7 +71,11 @@ static int job_instance(hub *h, int64_t job_id, route_instance *inst)
     return rc;
 }
 
-/* {"cost", "points": [[x, y], ...], "ids": [...], "routes": [{"vehicle", "nodes", "distance"}]} */
+/*
+ * {"cost", "points": [[x, y], ...], "ids": [...], "routes": [{"vehicle", "nodes", "distance"}]}.
+ * Distances and their sum (cost) are computed here over the instance: a
+ * solution file's own figures are the site's word, the map shows the plan.
+ */
 static cJSON *map_json(const route_instance *inst, const route_solution *sol)
 {
     cJSON *m = cJSON_CreateObject();
@@ -79,7 +83,6 @@ static cJSON *map_json(const route_instance *inst, const route_solution *sol)
     cJSON *ids = inst->ids ? cJSON_AddArrayToObject(m, "ids") : NULL;
     cJSON *routes = cJSON_AddArrayToObject(m, "routes");
     if (!m || !points || !routes) goto fail;
-    cJSON_AddNumberToObject(m, "cost", sol->cost);
     for (int i = 0; i < inst->n; i++) {
         const double xy[2] = {inst->x[i], inst->y[i]};
         cJSON *p = cJSON_CreateDoubleArray(xy, 2);
@@ -87,6 +90,7 @@ static cJSON *map_json(const route_instance *inst, const route_solution *sol)
         cJSON_AddItemToArray(points, p);
         if (ids) cJSON_AddItemToArray(ids, cJSON_CreateString(inst->ids[i] ? inst->ids[i] : ""));
     }
+    double cost = 0;
     for (int r = 0; r < sol->n_routes; r++) {
         int first = sol->start[r], count = sol->start[r + 1] - first;
         cJSON *o = cJSON_CreateObject();
@@ -105,7 +109,9 @@ static cJSON *map_json(const route_instance *inst, const route_solution *sol)
         cJSON_AddItemToObject(o, "nodes", nodes);
         cJSON_AddNumberToObject(o, "distance", distance);
         cJSON_AddItemToArray(routes, o);
+        cost += distance;
     }
+    cJSON_AddNumberToObject(m, "cost", cost);
     return m;
 fail:
     cJSON_Delete(m);

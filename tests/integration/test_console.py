@@ -67,7 +67,7 @@ class ConsoleTest(unittest.TestCase):
     @classmethod
     def api_token(cls, op, role):
         out = cls.f.cli("api-token", "create", "--operator", op, "--role", role).stdout
-        return [w for w in out.split() if len(w) >= 32][-1]
+        return out.split()[-1]
 
     # --- helpers
 
@@ -97,9 +97,15 @@ class ConsoleTest(unittest.TestCase):
         before = self.js("return document.getElementById('submit-result').textContent")
         b.find("#submit-form button[type=submit]").click()
         text = self.wait("const t = document.getElementById('submit-result').textContent;"
-                         " return t !== arguments[0] && t", "the submit answer", 30)
+                         f" return t !== {json.dumps(before)} && t", "the submit answer", 30)
         self.assertTrue(text.startswith("Submitted job "), text)
         return int(text.split()[-1].rstrip("."))
+
+    def job_button(self, job_id):
+        """The button that opens a job, scrolled to the middle of the window (screenshots)."""
+        css = f"#job-table button[data-job='{job_id}']"
+        self.js("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})", css)
+        return self.browser.find(css)
 
     def wait_row_state(self, job_id, state, timeout=60):
         return self.wait(f"return document.querySelector('#job-table tr[data-job=\"{job_id}\"]"
@@ -166,8 +172,7 @@ class ConsoleTest(unittest.TestCase):
         self.shot("jobs")
 
         # its explanation and energy receipt, opened from the keyboard
-        button = b.find(f"#job-table button[data-job='{job}']")
-        button.type("\ue007")  # Enter
+        self.job_button(job).type("\ue007")  # Enter
         text = self.wait("const d = document.getElementById('job-detail');"
                          " return !d.hidden && document.getElementById('detail-receipt')"
                          ".textContent && d.textContent", "the job's explanation")
@@ -188,7 +193,7 @@ class ConsoleTest(unittest.TestCase):
             limit.type("1")
         route_job = self.submit_through_page("route", fill_route)
         self.wait_row_state(route_job, "succeeded", 90)
-        b.find(f"#job-table button[data-job='{route_job}']").click()
+        self.job_button(route_job).click()
         drawn = self.wait("return document.querySelectorAll('#detail-map svg.map polyline.route')"
                           ".length", "the route map", 30)
         result = self.f.cli_json("result", str(route_job))

@@ -118,6 +118,8 @@ static void test_route_result_carries_its_map(void **state)
     double distance = 0;
     assert_int_equal(jsonx_num(first, "distance", &distance), OP_OK);
     assert_true(distance > 19.999 && distance < 20.001); /* 0 -> b 10, b -> a 5, a -> 0 5 */
+    assert_int_equal(jsonx_num(m, "cost", &distance), OP_OK);
+    assert_true(distance > 29.999 && distance < 30.001); /* and 0 -> c -> 0 */
     cJSON_Delete(resp);
 }
 
