@@ -16,11 +16,13 @@ const ui = {
   jobs: new Map(), // id -> summary as GET /v1/jobs has it, updated by job events
   rows: new Map(), // id -> its row in the jobs table
   fleetShape: "", // the classes and site ids the fleet tables were built for
+  powerStepS: 0, // the hub's power sample step
+  powerTimer: 0,
   counts: {},
   detailId: 0,
   events: null,
   timers: [],
-  pending: new Map(), // name -> timeout id of a debounced refresh
+  pending: new Map(), // name -> a refresh waiting to run (soon)
 };
 
 /* ---------- small helpers ---------- */
@@ -71,13 +73,23 @@ function setStatus(text) {
   $("status").textContent = text;
 }
 
-/* Runs fn at most once per delay, after the last call (burst of events -> one fetch). */
+/*
+ * Runs fn at most once per delay, and once more after the last call of a burst
+ * (a burst of events -> a fetch now and then one that sees the end of it).
+ */
 function soon(name, delayMs, fn) {
-  if (ui.pending.has(name)) return;
-  ui.pending.set(name, setTimeout(() => {
+  const pending = ui.pending.get(name);
+  if (pending) {
+    pending.again = true;
+    return;
+  }
+  const entry = { again: false };
+  ui.pending.set(name, entry);
+  setTimeout(() => {
     ui.pending.delete(name);
     fn();
-  }, delayMs));
+    if (entry.again) soon(name, delayMs, fn);
+  }, delayMs);
 }
 
 /* ---------- the API ---------- */
@@ -212,7 +224,7 @@ function siteRow(s) {
     el("th", { scope: "row" }, s.id),
     el("td", { class: `state state-${s.status}` }, s.status),
     el("td", { class: "num" }, watts(s.power_budget_watts)),
-    el("td", { class: "num" }, drawMeter(s), watts(siteDraw(s))),
+    el("td", { class: "num" }, watts(siteDraw(s)), drawMeter(s)),
     el("td", { class: "num" }, watts(s.headroom_watts)),
     el("td", { class: "num" }, forecastNextHour(s)),
     el("td", {}, untilText(s.power && s.power.stay_until_ms)),
@@ -473,7 +485,8 @@ function powerChart(cls, series, stepS) {
   for (const frac of [0, 0.5, 1]) {
     const tv = t0 + (t1 - t0) * frac;
     svg.append(svgEl("text", { x: x(tv), y: H - 8, "text-anchor": frac === 0 ? "start" : frac === 1 ? "end" : "middle" },
-      new Date(tv * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+      new Date(tv * 1000).toLocaleTimeString([], t1 - t0 < 600
+        ? { hour: "2-digit", minute: "2-digit", second: "2-digit" } : { hour: "2-digit", minute: "2-digit" })));
   }
   svg.append(svgEl("polygon", { class: "offered-area", points: area(offered) }));
   svg.append(svgEl("polygon", { class: "used-area", points: area(used) }));
@@ -482,27 +495,32 @@ function powerChart(cls, series, stepS) {
   return svg;
 }
 
-/* Energy in kWh from samples of watts taken every stepS seconds. */
-function energyKwh(vals, stepS) {
-  return vals.reduce((n, w) => n + w, 0) * stepS / 3.6e6;
+/* The energy of samples of watts taken every stepS seconds, in Wh or kWh. */
+function energyText(vals, stepS) {
+  const wh = (vals.reduce((n, w) => n + w, 0) * stepS) / 3600;
+  return wh < 1000 ? `${wh.toFixed(1)} Wh` : `${(wh / 1000).toFixed(2)} kWh`;
 }
 
 async function loadPower() {
   const data = await api("GET", "/v1/power?hours=24");
+  ui.powerStepS = data.step_s || 300;
   const box = $("power-charts");
-  const classes = Object.keys(data.classes || {}).sort();
+  /* classes with no site never offered anything: no chart for them */
+  const some = (vals) => (vals || []).some((w) => w > 0);
+  const classes = Object.keys(data.classes || {}).sort()
+    .filter((c) => some(data.classes[c].offered_w) || some(data.classes[c].used_w));
   box.replaceChildren();
   box.className = "charts";
   if (classes.length === 0) box.append(el("p", { class: "hint" }, "No samples yet."));
   for (const cls of classes) {
     const s = data.classes[cls];
-    const offered = energyKwh(s.offered_w || [], data.step_s), used = energyKwh(s.used_w || [], data.step_s);
+    const offered = energyText(s.offered_w || [], data.step_s), used = energyText(s.used_w || [], data.step_s);
     box.append(el("figure", { "data-class": cls },
       powerChart(cls, s, data.step_s),
       el("figcaption", {}, el("ul", { class: "legend" },
         el("li", {}, el("strong", {}, cls)),
-        el("li", {}, el("span", { class: "swatch swatch-offered" }), `offered ${offered.toFixed(2)} kWh`),
-        el("li", {}, el("span", { class: "swatch swatch-used" }), `used ${used.toFixed(2)} kWh`)))));
+        el("li", {}, el("span", { class: "swatch swatch-offered" }), `offered ${offered}`),
+        el("li", {}, el("span", { class: "swatch swatch-used" }), `used ${used}`)))));
   }
 }
 
@@ -650,7 +668,13 @@ function startLive() {
       renderCounts();
     }
   });
-  ui.timers.push(setInterval(() => loadPower().catch(report), 60000));
+  /* a new power sample every step: fetched as often, between 5 s and a minute */
+  const powerLoop = () => {
+    if (ui.events !== es) return; /* logged out, or a newer loop runs */
+    const ms = Math.min(60000, Math.max(5000, (ui.powerStepS || 60) * 1000));
+    ui.powerTimer = setTimeout(() => loadPower().catch(report).finally(powerLoop), ms);
+  };
+  powerLoop();
   ui.timers.push(setInterval(() => loadHead().catch(report), 30000));
   ui.timers.push(setInterval(() => loadSites().catch(report), 30000));
 }
@@ -660,6 +684,7 @@ function stopLive() {
   ui.events = null;
   ui.timers.forEach(clearInterval);
   ui.timers = [];
+  clearTimeout(ui.powerTimer);
   const live = $("live");
   live.dataset.state = "off";
   live.textContent = "off";

@@ -46,14 +46,18 @@ class ConsoleTest(unittest.TestCase):
         cls.browser = None
         try:
             f.start_broker()
-            f.start_hub(policy=UNCHECKED_POLICY, http_listen=f"127.0.0.1:{cls.http_port}")
+            f.start_hub(policy=UNCHECKED_POLICY, http_listen=f"127.0.0.1:{cls.http_port}",
+                        power_history_step_s=1)
             f.start_site("dc-1", "dc", cores=2, route_program=REL, power_budget_watts=400)
             f.start_site("pod-1", "pod", cores=2, route_program=REL)
             f.start_site("pod-2", "pod", cores=1, route_program=REL, power_budget_watts=120)
             op = "op-" + f.cli("operator-key").stdout.split()[0][:16]
+            # work drawing power while the page watches (the power picture's "used")
+            f.cli("submit", "--classes", "pod", "--", "sh", "-c", "sleep 8")
+            f.cli("submit", "--classes", "dc", "--", "sh", "-c", "sleep 5")
             cls.token = cls.api_token(op, "operator")
             cls.viewer_token = cls.api_token(op, "viewer")
-            cls.browser = webdriver.Browser(os.path.join(f.base, "chromedriver.log"), 1500, 1000)
+            cls.browser = webdriver.Browser(os.path.join(f.base, "chromedriver.log"), 1440, 1100)
         except BaseException:
             cls.tearDownClass()
             raise
@@ -162,6 +166,9 @@ class ConsoleTest(unittest.TestCase):
                   "the audit head")
         self.assertRegex(self.js("return document.getElementById('policy-version').textContent"),
                          r"^v1 ")
+        # the power picture: offered and used per class, sampled every second here
+        self.wait("return ['dc', 'pod'].every((c) => document.querySelector("
+                  "`#power-charts figure[data-class=${c}] polyline.offered`))", "power charts", 20)
 
         # a command through the page: it finishes live, without a reload
         job = self.submit_through_page(
@@ -169,7 +176,6 @@ class ConsoleTest(unittest.TestCase):
         self.wait_row_state(job, "succeeded")
         self.assertEqual(self.js("return window.__sameDocument"), "yes", "the page reloaded")
         self.assertEqual(self.f.job(job)["job"]["state"], "succeeded")
-        self.shot("jobs")
 
         # its explanation and energy receipt, opened from the keyboard
         self.job_button(job).type("\ue007")  # Enter
@@ -222,7 +228,9 @@ class ConsoleTest(unittest.TestCase):
         msg = self.wait("return document.getElementById('submit-result').className === 'error'"
                         " && document.getElementById('submit-result').textContent", "the refusal")
         self.assertIn("Not submitted", msg)
-        self.js("document.documentElement.classList.add('large')")
+        b.find("#large-toggle").click()
+        self.assertEqual(b.find("#large-toggle").attr("aria-pressed"), "true")
+        self.js("window.scrollTo(0, 0)")
         self.shot("large")
         b.console_log()  # the refusal's 403 is the browser's own report of it
 
