@@ -22,6 +22,7 @@ import webdriver  # noqa: E402
 from fleet import ROOT, UNCHECKED_POLICY, Fleet, free_port  # noqa: E402
 
 REL = os.path.join(ROOT, "build", "rel", "outpost")
+XSS_NAME = "<img src=x onerror=window.__xss=1>"
 
 
 def route_instance():
@@ -55,6 +56,8 @@ class ConsoleTest(unittest.TestCase):
             # work drawing power while the page watches (the power picture's "used")
             f.cli("submit", "--classes", "pod", "--", "sh", "-c", "sleep 8")
             f.cli("submit", "--classes", "dc", "--", "sh", "-c", "sleep 5")
+            # a hostile job name: the page must show it as text, never run it
+            f.cli("submit", "--kind", "noop", "--name", XSS_NAME)
             cls.token = cls.api_token(op, "operator")
             cls.viewer_token = cls.api_token(op, "viewer")
             cls.browser = webdriver.Browser(os.path.join(f.base, "chromedriver.log"), 1440, 1100)
@@ -170,6 +173,15 @@ class ConsoleTest(unittest.TestCase):
         self.wait("return ['dc', 'pod'].every((c) => document.querySelector("
                   "`#power-charts figure[data-class=${c}] polyline.offered`))", "power charts", 20)
 
+        # the hostile name is shown as the characters it is; no element made, nothing ran
+        cell = self.wait("const r = [...document.querySelectorAll('#job-table tr')]"
+                         ".find((tr) => tr.dataset.state === 'succeeded' && tr.cells[2]"
+                         ".textContent === 'noop'); return r && r.cells[1].textContent",
+                         "the hostile job's row")
+        self.assertEqual(cell, XSS_NAME)
+        self.assertIsNone(self.js("return document.querySelector('#console img')"))
+        self.assertIsNone(self.js("return window.__xss === undefined ? null : window.__xss"))
+
         # a command through the page: it finishes live, without a reload
         job = self.submit_through_page(
             "exec", lambda b: b.find("#submit-command").type("echo from the console"))
@@ -234,6 +246,43 @@ class ConsoleTest(unittest.TestCase):
         self.shot("large")
         b.console_log()  # the refusal's 403 is the browser's own report of it
 
+    def test_5_labels_and_contrast(self):
+        """Every field has a label, every table a caption and header cells, and all visible text
+        keeps a contrast ratio of at least 4.5:1 (WCAG AA) against what it is drawn on."""
+        self.wait("return !document.getElementById('console').hidden", "the console")
+        unlabelled = self.js("return [...document.querySelectorAll('input, select, textarea')]"
+                             ".filter((i) => i.labels.length === 0).map((i) => i.outerHTML)")
+        self.assertEqual(unlabelled, [])
+        bare = self.js("return [...document.querySelectorAll('table')].filter((t) => !t.caption"
+                       " || !t.querySelector('th')).length")
+        self.assertEqual(bare, 0)
+        low = self.js(CONTRAST_JS)
+        self.assertEqual(low, [], "text below 4.5:1")
+
+
+# Each visible element with its own text: its colour against the first opaque background
+# behind it (the element's or an ancestor's), by the WCAG relative-luminance formula.
+CONTRAST_JS = """
+const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+  return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+  .reduce((n, v, i) => n + v * [0.2126, 0.7152, 0.0722][i], 0);
+const background = (el) => { for (; el; el = el.parentElement) {
+  const c = rgb(getComputedStyle(el).backgroundColor);
+  if (c.length === 3 || c[3] > 0.9) return c.slice(0, 3); } return [255, 255, 255]; };
+const low = [];
+let checked = 0;
+for (const el of document.querySelectorAll('body *')) {
+  if (!el.offsetParent || el.closest('svg')) continue;
+  const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own) continue;
+  checked += 1;
+  const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5) low.push(el.tagName + ' ' + el.textContent.slice(0, 30) + ' ' + ratio.toFixed(2));
+}
+return checked > 20 ? low : ['only ' + checked + ' elements checked'];
+"""
 
 if __name__ == "__main__":
     unittest.main()
