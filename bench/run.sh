@@ -3,7 +3,8 @@
 # then the bytes a site writes to storage (bench/flash.py) and an offline backlog's drain
 # (bench/offline.py), placement at fleet scale with the simulator (bench/fleet.py), a 1 GiB
 # model to a fleet of site agents, from the hub and from peers (bench/artifacts.py), and sites
-# learning from their exceptions on real taxi data (bench/learn.py).
+# learning from their exceptions on real taxi data (bench/learn.py), and the HTTP API next to
+# the MQTT CLI path (bench/api.py).
 set -eu
 cd "$(dirname "$0")/.."
 /usr/bin/python3 bench/e2e.py "$@"
@@ -11,4 +12,5 @@ cd "$(dirname "$0")/.."
 /usr/bin/python3 bench/flash.py
 /usr/bin/python3 bench/offline.py
 /usr/bin/python3 bench/artifacts.py
+/usr/bin/python3 bench/api.py
 exec /usr/bin/python3 bench/learn.py

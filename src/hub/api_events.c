@@ -23,8 +23,11 @@
 
 const char *const hub__api_step_names[API_STEP_COUNT] = {
     "submitted", "placed", "started", "succeeded", "failed", "cancelled", "requeued"};
+/* the state each step leaves its job in */
+static const char *const step_states[API_STEP_COUNT] = {
+    "queued", "placed", "running", "succeeded", "failed", "cancelled", "queued"};
 
-void hub__api_job_step(hub *h, int64_t job_id, const char *event)
+void hub__api_job_step(hub *h, int64_t job_id, const char *event, const char *site)
 {
     if (!h->api || !event) return;
     int step = -1;
@@ -39,6 +42,8 @@ void hub__api_job_step(hub *h, int64_t job_id, const char *event)
     }
     a->steps[a->n_steps].job = job_id;
     a->steps[a->n_steps].step = step;
+    snprintf(a->steps[a->n_steps].site, sizeof a->steps[a->n_steps].site, "%s",
+             site && step != API_STEP_REQUEUED ? site : "");
     a->n_steps++;
 }
 
@@ -64,18 +69,21 @@ static void send_event(hub_api *a, const char *name, const cJSON *data)
     free(json);
 }
 
-/* A job's state now, as an event. */
-static void send_job(hub *h, int64_t job_id)
+/* One step of a job as an event: the state it led to, the job's kind, the site. */
+static void send_step(hub *h, int64_t job_id, int step, const char *site, hubdb_job_brief *brief,
+                      int64_t *brief_of)
 {
-    hubdb_job_brief b;
-    if (hubdb_job_brief_get(h->db, job_id, &b) != OP_OK) return;
+    if (*brief_of != job_id) {
+        if (hubdb_job_brief_get(h->db, job_id, brief) != OP_OK) return;
+        *brief_of = job_id;
+    }
     cJSON *o = cJSON_CreateObject();
     if (!o) return;
     jsonx_add_int(o, "id", job_id);
-    cJSON_AddStringToObject(o, "state", b.state);
-    cJSON_AddStringToObject(o, "kind", b.kind);
-    if (b.site[0])
-        cJSON_AddStringToObject(o, "site", b.site);
+    cJSON_AddStringToObject(o, "state", step_states[step]);
+    cJSON_AddStringToObject(o, "kind", brief->kind);
+    if (site[0])
+        cJSON_AddStringToObject(o, "site", site);
     else
         cJSON_AddNullToObject(o, "site");
     send_event(h->api, "job", o);
@@ -89,8 +97,8 @@ void hub__api_steps_committed(hub *h)
         a->jobs_total[i] += a->tx_jobs[i];
     memset(a->tx_jobs, 0, sizeof a->tx_jobs);
     int streaming = a->http && streams_open(a);
-    int64_t recent[64];
-    size_t n_recent = 0;
+    hubdb_job_brief brief;
+    int64_t brief_of = 0;
     for (size_t i = 0; i < a->n_steps; i++) {
         int64_t job = a->steps[i].job;
         if (a->steps[i].step == API_STEP_PLACED) {
@@ -99,14 +107,7 @@ void hub__api_steps_committed(hub *h)
                 hub__api_observe_placement(h,
                                            (double)(b.placed_at_ms - b.submitted_at_ms) / 1000.0);
         }
-        if (!streaming) continue;
-        /* a job with several steps in one batch is sent once, with its state after them */
-        int seen = 0;
-        for (size_t k = 0; k < n_recent && k < 64; k++)
-            seen |= recent[k] == job;
-        if (seen) continue;
-        recent[n_recent++ % 64] = job;
-        send_job(h, job);
+        if (streaming) send_step(h, job, a->steps[i].step, a->steps[i].site, &brief, &brief_of);
     }
     a->n_steps = 0;
 }
@@ -195,6 +196,13 @@ static void sample_power(hub *h)
         ring->offered_watts[at] = (float)offered[k];
         ring->used_watts[at] = (float)used[k];
     }
+}
+
+void hub__api_stream_opened(hub *h)
+{
+    for (size_t i = 0; i < h->api->n_seen; i++)
+        h->api->seen[i].id[0] = 0;
+    h->api->next_sites_ms = h->api->next_stats_ms = 0;
 }
 
 void hub__api_tick(hub *h, int64_t now_mono_ms)

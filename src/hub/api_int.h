@@ -141,8 +141,10 @@ enum {
 };
 extern const char *const hub__api_step_names[API_STEP_COUNT];
 
-/* Committed steps: counted, their jobs' new states sent to event streams. */
+/* Committed steps: counted, and each sent to event streams with the state it led to. */
 void hub__api_steps_committed(hub *h);
+/* A stream opened: every site and the stats are sent again soon, for it to start from. */
+void hub__api_stream_opened(hub *h);
 /* Every loop iteration: site changes, stats every 5 s, a ping every 15 s, power samples. */
 void hub__api_tick(hub *h, int64_t now_mono_ms);
 /* The power_history command {hours}: offered and used watts per class. */
@@ -209,6 +211,7 @@ struct hub_api {
     struct {
         int64_t job;
         int step;
+        char site[64];
     } steps[API_MAX_STEPS]; /* job steps of the open transaction */
     size_t n_steps;
     uint64_t tx_jobs[API_STEP_COUNT]; /* steps of the open transaction, counted */
@@ -256,6 +259,6 @@ void hub__api_run(hub *h);
  */
 void hub__api_after_commit(hub *h, int committed);
 /* A step of a job's history in the open transaction (hub__job_event). */
-void hub__api_job_step(hub *h, int64_t job_id, const char *event);
+void hub__api_job_step(hub *h, int64_t job_id, const char *event, const char *site);
 
 #endif

@@ -203,15 +203,14 @@ static void hub_metrics(hub *h, text_buf *b)
            "Event streams closed because their client read too slowly.");
     put(b, "outpost_http_event_streams_dropped_total %llu\n",
         (unsigned long long)st.streams_dropped);
-    char *statm = NULL;
     long long pages_total = 0, pages_resident = 0;
-    if (os_read_file("/proc/self/statm", 4096, &statm, NULL) == OP_OK &&
-        sscanf(statm, "%lld %lld", &pages_total, &pages_resident) == 2) {
+    FILE *statm = fopen("/proc/self/statm", "r");
+    if (statm && fscanf(statm, "%lld %lld", &pages_total, &pages_resident) == 2) {
         family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
         put(b, "process_resident_memory_bytes %lld\n",
             pages_resident * (long long)sysconf(_SC_PAGESIZE));
     }
-    free(statm);
+    if (statm) fclose(statm);
 }
 
 char *hub__api_metrics_text(hub *h, size_t *len)

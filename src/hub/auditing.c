@@ -77,5 +77,5 @@ void hub__job_event(hub *h, int64_t job_id, int64_t attempt, const char *site, c
     }
     hub__audit_record(h, event, subject, body);
     hub__check(h, hubdb_job_event(h->db, job_id, os_now_ms(), attempt, site, event, detail));
-    hub__api_job_step(h, job_id, event);
+    hub__api_job_step(h, job_id, event, site);
 }

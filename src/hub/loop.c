@@ -142,6 +142,7 @@ void hub__run(hub *h)
         int rc = hub__commit(h);
         hub__api_after_commit(h, rc == OP_OK);
         hub__api_tick(h, os_mono_ms());
+        hub__api_run(h); /* the answers and events just queued go out now */
         if (rc != OP_OK) continue;
         hub__flush_outgoing(h);
     }

@@ -35,7 +35,7 @@ struct http_req {
     struct MHD_Connection *conn;
     const char *method, *url;
     char *body;
-    size_t body_len, limit;
+    size_t body_len, body_cap, limit;
     int too_big;
     int handled;
     int deferred;  /* waiting, suspended, for http_respond */
@@ -267,10 +267,21 @@ static enum MHD_Result body_piece(http_req *r, const char *data, size_t *size)
     *size = 0;
     if (r->too_big) return MHD_YES;
     if (r->body_len + n > r->limit) return refuse_too_big(r);
-    char *grown = realloc(r->body, r->body_len + n + 1);
-    if (!grown) return MHD_NO;
-    memcpy(grown + r->body_len, data, n);
-    r->body = grown;
+    if (r->body_len + n + 1 > r->body_cap) {
+        /* doubling, from the declared length when there is one: few copies of a big body */
+        size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
+        const char *declared =
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+        if (!r->body_cap && declared) cap = strtoull(declared, NULL, 10) + 1;
+        while (cap < r->body_len + n + 1)
+            cap *= 2;
+        if (cap > r->limit + 1) cap = r->limit + 1;
+        char *grown = realloc(r->body, cap);
+        if (!grown) return MHD_NO;
+        r->body = grown;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
     r->body_len += n;
     r->body[r->body_len] = 0;
     return MHD_YES;

@@ -50,6 +50,7 @@ static const char *site_conf_keys[] = {"site_id",
                                        "broker_tls",
                                        "artifact_cache_mb",
                                        "route_model",
+                                       "metrics_listen",
                                        NULL};
 
 /* site_id (required) and log_level, then the plain strings. */
@@ -70,6 +71,7 @@ static int parse_names(site *s, const conf *c, const char *path, char *err, size
     snprintf(s->broker_host, sizeof s->broker_host, "%s", conf_str(c, "broker_host", "127.0.0.1"));
     snprintf(s->cgroup_dir, sizeof s->cgroup_dir, "%s", conf_str(c, "cgroup_dir", ""));
     snprintf(s->local_cfg, sizeof s->local_cfg, "%s", conf_str(c, "local_socket", ""));
+    snprintf(s->metrics_listen, sizeof s->metrics_listen, "%s", conf_str(c, "metrics_listen", ""));
     const char *tls = conf_str(c, "broker_tls", "on");
     if (strcmp(tls, "on") != 0 && strcmp(tls, "off") != 0) {
         snprintf(err, err_len, "%s: broker_tls must be on or off", path);

@@ -68,6 +68,7 @@ void site__free(site *s)
     cJSON_Delete(s->results);
     cJSON_Delete(s->locals);
     site__local_close(s);
+    site__metrics_close(s);
     if (s->bus) bus_close(s->bus);
     auditlog_close(s->audit);
     power_trace_clear(&s->trace);
@@ -305,6 +306,7 @@ static void start_work(site *s)
         log_error("site", "the artifact cache in %s/artifacts cannot be read", s->data_dir);
     site__resume_jobs(s);
     site__local_open(s);
+    site__metrics_open(s);
     log_info("site", "site %s started (%lld cores, %lld MB, %.0f W budget, broker %s:%lld)",
              s->identity.id, (long long)s->cores, (long long)s->memory_mb, s->power_budget_watts,
              s->broker_host, (long long)s->broker_port);
@@ -412,6 +414,7 @@ static int loop_once(site *s, int *was_connected)
     if (s->refused) return SITE_REFUSED;
     site__poll_jobs(s);
     site__serve_local(s);
+    site__metrics_poll(s);
     if (timer_due(&s->power_timer, now, 0)) site__enforce_power(s);
     if (timer_due(&s->lease_timer, now, 0)) site__check_leases(s);
     site__artifacts_tick(s); /* fetches, and their progress into this commit */

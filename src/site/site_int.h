@@ -17,6 +17,7 @@
  *               the heartbeat's power report, energy receipts
  *   enforce.c   keeping the draw inside the envelope: shedding and pausing jobs
  *   leases.c    offline leases: jobs stop when the hub is silent longer than their lease
+ *   metrics.c   the optional /metrics listener (Prometheus text)
  *   local.c     the local socket's requests (`outpost submit --local`, power, leave)
  *   probe.c     the hub's capacity probes: threads solving its puzzle, the answer
  *   artifacts.c the artifact cache (models), fetches and what jobs wait for them;
@@ -138,8 +139,10 @@ typedef struct site {
     uint64_t jobs_run, results_acked;
     int local_fd; /* outpost submit --local: a unix socket in the data dir */
     char local_path[PATH_MAX];
-    char local_cfg[PATH_MAX]; /* local_socket from the config: a path, "off", or "" */
-    int has_local_group;      /* local_socket_group: a group that may use the socket too */
+    char local_cfg[PATH_MAX];         /* local_socket from the config: a path, "off", or "" */
+    char metrics_listen[128];         /* metrics_listen: ADDR:PORT for /metrics, "" off */
+    struct http_server *metrics_http; /* metrics.c */
+    int has_local_group;              /* local_socket_group: a group that may use the socket too */
     gid_t local_group;
     cJSON *locals;            /* results of local jobs to send after this iteration's commit */
     int64_t last_contact_ms;  /* wall clock of the hub's last authenticated message */
@@ -420,6 +423,12 @@ int site__route_model_args(site *s, site_job *j, char **argv, int *n, char sha[6
 void site__predict_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len);
 /* A learn job exited 0: decide, adopt or reject, audit, and say so in the result r. */
 void site__learn_finish(site *s, site_job *j, cJSON *r);
+
+/* metrics.c: /metrics (Prometheus text) when metrics_listen is set */
+void site__metrics_open(site *s);
+/* Answers what scrapes are waiting, without blocking. */
+void site__metrics_poll(site *s);
+void site__metrics_close(site *s);
 
 /* local.c */
 void site__local_open(site *s);
