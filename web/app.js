@@ -656,9 +656,18 @@ function startLive() {
     live.dataset.state = "on";
     live.textContent = "live";
   };
+  /*
+   * A dropped stream is retried by the browser itself; one the hub refused (a
+   * restart ended the session, or it is at its stream limit) is closed for good:
+   * try again in a while, through a fetch that shows the login when needed.
+   */
   es.onerror = () => {
     live.dataset.state = "wait";
     live.textContent = "reconnecting";
+    if (es.readyState !== EventSource.CLOSED) return;
+    setTimeout(() => {
+      if (ui.events === es) loadSites().then(startLive).catch(report);
+    }, 10000);
   };
   listen(es, "job", onJobEvent);
   listen(es, "site", onSiteEvent);
