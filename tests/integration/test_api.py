@@ -209,6 +209,9 @@ class ApiTest(ApiFleet, unittest.TestCase):
                                   max(p["classes"]["pod"]["offered_w"]) > 0 else None)(
             j("GET", "/v1/power?hours=1")), 20, 0.5, "a power sample with pod-1 alive")
         self.assertEqual(power["step_s"], 1)
+        # the same history and tokens from the CLI, over MQTT
+        self.assertIn("pod", self.f.cli("power-history", "--hours", "1").stdout)
+        self.assertIn("op-api-viewer", self.f.cli("api-token", "list").stdout)
         self.assertEqual(set(power["classes"]), {"pod", "car", "dc"})
         st, headers, body = self.call("GET", "/")
         self.assertEqual(st, 200)
