@@ -4,7 +4,7 @@
 set -eu
 want="${1:-all}"
 pkgs="gcc make libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev libssl-dev libxgboost-dev libmicrohttpd-dev python3 xz-utils"
-test_pkgs="libcmocka-dev python3-paho-mqtt python3-jsonschema procps openssl curl"
+test_pkgs="libcmocka-dev python3-paho-mqtt python3-jsonschema procps openssl curl chromium chromium-driver"
 fuzz_pkgs="clang libclang-rt-14-dev"
 case "$want" in
   build) ;;

@@ -18,6 +18,7 @@
  *   verifying.c  results from untrusted classes: replicas, quorum, trust
  *   probe.c      claims checked: the capacity probe, its verdicts, quarantine
  *   operator.c   the operator API: a table of commands
+ *   routemap.c   a route job's plan as coordinates and routes, for its result view
  *   models.c     the model registry: uploads, versions, resolving a job's model
  *   models_serve.c  artifacts on their way to sites: manifests, chunks, peers
  *   pooling.c    models sites learned: registered from their learn jobs' results
@@ -724,6 +725,11 @@ void hub__models_job_fetching(hub *h, hub_site *s, int64_t job_id, int64_t attem
 int hub__site_holds(void *ctx, const sched_site *site);
 /* What the hub served of artifacts, for `outpost stats`. */
 void hub__models_stats(hub *h, cJSON *data);
+
+/* ---------- routemap.c ---------- */
+
+/* Adds "route_map" (coordinates and routes) to a route job's result view. OP_OK, OP_ENOMEM. */
+int hub__route_map(hub *h, int64_t job_id, cJSON *data);
 
 /* ---------- auditing.c ---------- */
 

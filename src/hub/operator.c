@@ -264,9 +264,13 @@ static int op_job(hub *h, op_call *c)
     return job_view(h, c, 0);
 }
 
+/* A route job's result carries its map too (routemap.c). */
 static int op_result(hub *h, op_call *c)
 {
-    return job_view(h, c, 1);
+    int rc = job_view(h, c, 1);
+    int64_t id;
+    if (rc == OP_OK && req_job_id(c, &id) == OP_OK) rc = hub__route_map(h, id, c->data);
+    return rc;
 }
 
 static int op_cancel(hub *h, op_call *c)
