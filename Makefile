@@ -1,7 +1,7 @@
 # Outpost build. `make demo` and `make test` install missing Debian packages first.
 #   make            release binary $(BUILD)/rel/outpost
 #   make test       every test, built with ASan + UBSan (unit, integration)
-#   make demo       a local fleet doing real work
+#   make demo       a local fleet doing real work (KEEP=1: leave it running for the web console)
 #   make bench      benchmarks (figures and ratios, never pass/fail on time)
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
 #   make lint       cppcheck + banned-function check

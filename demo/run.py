@@ -17,7 +17,9 @@ delivery legs, a learn job on spare power, the next route job planning with the 
 model offered and adopted or refused with the reason); prints every job's outcome, site, CPU seconds and energy estimate; ends with
 `outpost sim` on 2,000 simulated sites built from the real power data. A broker-wide eavesdropper
 (a test-only credential: what a compromised broker sees) listens throughout; the demo fails if it
-hears a join token, a key, or any job's input or output. Everything it started is
+hears a join token, a key, the console's API token, or any job's input or output. The hub serves
+its web console on a free loopback port (the address and an admin API token are printed); with
+KEEP=1 the fleet stays up after the run until Ctrl-C. Everything it started is
 stopped on exit and on Ctrl-C; logs stay in the run directory it prints.
 """
 import base64
@@ -34,7 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from fleet import SHARED_DATA, Fleet, Wire, wait_for  # noqa: E402
+from fleet import SHARED_DATA, Fleet, Wire, free_port, wait_for  # noqa: E402
 
 sys.path.insert(0, HERE)
 from learning import OWNER, WAREHOUSES, learning_phase  # noqa: E402
@@ -283,8 +285,11 @@ def main():
         fleet.start_broker()
         print(f"== mosquitto on 127.0.0.1:{fleet.port}: TLS, client certificates from the hub's CA,"
               " an ACL by certificate name")
-        fleet.start_hub(site_lost_after_ms=6000, lease_ms=20000)
+        http_port = free_port()
+        fleet.start_hub(site_lost_after_ms=6000, lease_ms=20000,
+                        http_listen=f"127.0.0.1:{http_port}", power_history_step_s=5)
         wire = Wire(fleet, "#")
+        api_token = console_login(fleet, http_port)
         print(f"== hub started; enrolling {len(SITES)} sites with one-time join bundles")
         learners = {w[0] for w in WAREHOUSES}
         for name, cls, cores, mem, budget, wpc, idle in SITES:
@@ -323,8 +328,13 @@ def main():
         summary(fleet, ids, time.monotonic() - started)
         route_inputs = [os.path.join(SHARED_DATA, "vrp", r[0]) for r in ROUTE_JOBS]
         clean = eavesdropper_report(wire, secrets_of(
-            files + [p for p in route_inputs if os.path.exists(p)]))
+            files + [p for p in route_inputs if os.path.exists(p)]) + [api_token.encode()])
         sim_phase(binary)
+        if os.environ.get("KEEP") not in (None, "", "0"):
+            print(f"\n== KEEP is set: the fleet keeps running for a look at the console "
+                  f"(http://127.0.0.1:{http_port}/ with the token above); Ctrl-C stops it")
+            while True:
+                time.sleep(3600)
     except KeyboardInterrupt:
         print("\n== interrupted; stopping the fleet")
     finally:
@@ -336,6 +346,16 @@ def main():
     if stopping["flag"]:
         return 130
     return 0 if clean else 1
+
+
+def console_login(fleet, http_port):
+    """The hub's web console: its address and a token of the hub's own admin to log in with."""
+    op = "op-" + fleet.cli("operator-key").stdout.split()[0][:16]
+    token = fleet.cli("api-token", "create", "--operator", op, "--role",
+                      "admin").stdout.split()[-1]
+    print(f"== web console: http://127.0.0.1:{http_port}/  token: {token}  (live while the demo "
+          f"runs; `make demo KEEP=1` keeps the fleet up afterwards)")
+    return token
 
 
 def summary(fleet, ids, elapsed):
