@@ -395,8 +395,6 @@ int site__exception_parse(const cJSON *o, sitedb_exception *e, char **text, char
                           size_t err_len);
 /* The local socket's "exceptions" op (all or none). */
 void site__exceptions_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len);
-/* A finished job's run against its expected_s, as a job-duration exception. */
-void site__exception_job(site *s, const site_job *j, int64_t wall_ms);
 void site__exceptions_prune(site *s);
 
 /* learnjob.c: a learn job's command line (`outpost learn fit` in the sandbox). */
