@@ -399,8 +399,8 @@ void site__exceptions_prune(site *s);
 
 /* learnjob.c: a learn job's command line (`outpost learn fit` in the sandbox). */
 typedef struct learn_command {
-    char rounds[16], depth[16], eta[32], sha[65], cand_sha[65];
-    char *argv[28];
+    char rounds[16], depth[16], eta[32], rebuild[24], sha[65], cand_sha[65];
+    char *argv[32];
 } learn_command;
 /* The champion of model name ("model") or the one before it ("model_prev"), NULL if none. */
 cJSON *site__learn_champion(site *s, const char *name, const char *prefix);
