@@ -82,6 +82,51 @@ static int parse_number(const char *text, const char *what, double min, double m
     return 0;
 }
 
+/*
+ * The options of the champion rule, the pooling and the central model into
+ * o; 1 to go on, 0 on a bad value or an unknown option (said).
+ */
+static int parse_pool_option(int c, const char *arg, cli_learn_opts *o)
+{
+    double v;
+    switch (c) {
+    case 'm':
+        if (!parse_number(arg, "--margin", 0, 0.9, &v)) return 0;
+        o->rule.margin = v;
+        return 1;
+    case 'H':
+        if (!parse_number(arg, "--holdout", 1, LEARN_WINDOW_MAX, &v)) return 0;
+        o->holdout = (size_t)v;
+        return 1;
+    case 'M':
+        if (!parse_number(arg, "--min-rows", 0, LEARN_WINDOW_MAX, &v)) return 0;
+        o->rule.min_rows = (size_t)v;
+        return 1;
+    case 'c':
+        if (!parse_number(arg, "--passes", 1, 1000, &v)) return 0;
+        o->passes = (int)v;
+        return 1;
+    case 'C':
+        if (!parse_number(arg, "--central-rounds", 1, 5000, &v)) return 0;
+        o->central_rounds = (int)v;
+        return 1;
+    case 'S':
+        if (!parse_number(arg, "--sticky", 0, 1, &v)) return 0;
+        o->sticky = (int)v;
+        return 1;
+    case 'R':
+        if (!parse_number(arg, "--rebuild", 0, 5000, &v)) return 0;
+        o->rebuild = (int)v;
+        return 1;
+    case 'L':
+        if (!parse_number(arg, "--personal", 0, 1000, &v)) return 0;
+        o->personal = (int)v;
+        return 1;
+    }
+    cli__learn_usage(stderr);
+    return 0;
+}
+
 /* One option into o; 1 to go on, 0 on a bad value (said). */
 static int parse_option(int c, const char *arg, cli_learn_opts *o, double *period_days)
 {
@@ -137,43 +182,10 @@ static int parse_option(int c, const char *arg, cli_learn_opts *o, double *perio
         if (!parse_number(arg, "--window", 0, 1e7, &v)) return 0;
         o->window = (size_t)v;
         return 1;
-    case 'm':
-        if (!parse_number(arg, "--margin", 0, 0.9, &v)) return 0;
-        o->rule.margin = v;
-        return 1;
-    case 'H':
-        if (!parse_number(arg, "--holdout", 1, LEARN_WINDOW_MAX, &v)) return 0;
-        o->holdout = (size_t)v;
-        return 1;
-    case 'M':
-        if (!parse_number(arg, "--min-rows", 0, LEARN_WINDOW_MAX, &v)) return 0;
-        o->rule.min_rows = (size_t)v;
-        return 1;
     case 'P':
         return parse_number(arg, "--period-days", 1, 366, period_days);
-    case 'c':
-        if (!parse_number(arg, "--passes", 1, 1000, &v)) return 0;
-        o->passes = (int)v;
-        return 1;
-    case 'C':
-        if (!parse_number(arg, "--central-rounds", 1, 5000, &v)) return 0;
-        o->central_rounds = (int)v;
-        return 1;
-    case 'S':
-        if (!parse_number(arg, "--sticky", 0, 1, &v)) return 0;
-        o->sticky = (int)v;
-        return 1;
-    case 'R':
-        if (!parse_number(arg, "--rebuild", 0, 5000, &v)) return 0;
-        o->rebuild = (int)v;
-        return 1;
-    case 'L':
-        if (!parse_number(arg, "--personal", 0, 1000, &v)) return 0;
-        o->personal = (int)v;
-        return 1;
     }
-    cli__learn_usage(stderr);
-    return 0;
+    return parse_pool_option(c, arg, o);
 }
 
 /* Returns -1 to go on, else the exit code (after --help or a usage error). */
