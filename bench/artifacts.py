@@ -2,24 +2,32 @@
 """A large model to many sites: chunks from the hub and from peers.
 
 Real processes on loopback (release build): a broker (TLS, the production ACL), a hub and
-N site agents (default 8: what two shared cores carry; each agent is a full process with
-its own store, bus link and sandbox). A model of SIZE (default 1 GiB) is put in the hub's
-registry, then N jobs that read it are submitted at once, one per one-core site: each site
-fetches the whole artifact before its job starts.
+N site agents (each agent is a full process with its own store, bus link and sandbox). A
+model is put in the hub's registry, then N jobs that read it are submitted at once, one per
+one-core site: each site fetches the whole artifact, every chunk checked against the hub's
+signed manifest, before its job starts; each job hashes the file it was given.
 
-Run twice in the same invocation, on fresh fleets:
+Two stages, each run twice on fresh fleets:
   outpost   artifact_peers on: the hub serves at most artifact_hub_streams sites itself
             while nobody holds the artifact; the others pull from sites that hold it
   baseline  artifact_peers off: the hub serves every site itself
-In both, one site's link is cut for 3 s when it holds a third of the chunks (a LinkProxy).
+  size      a 1 GiB model to 8 agents (what two shared cores carry at that size: 8 GiB
+            through one machine's TLS broker, seals and signatures)
+  fleet     a 32 MiB model to 50 agents (the fleet's shape: who serves whom among 50
+            fetchers; 50 copies of 1 GiB would be 50 GiB through the same two cores)
+In every run one site's link is cut for 3 s when it holds a third of the chunks (a
+LinkProxy). Then, after the size stage's peers run, the cache under its budget: one site
+whose budget holds one such model and a bit gets a second, smaller model (site-private to
+it, so its job runs there) and evicts the first.
 
-Printed: total time from submission to the last job's end, bytes the hub served, bytes
+Printed per run: time from submission to the last job's end, bytes the hub served, bytes
 peers served, chunks sent in all against the chunks needed (anything above is a chunk sent
-twice), the cut site's duplicate chunks, and the ratios. Then the cache under its budget:
-one site whose budget holds one such model and a bit gets a second, smaller model (site-
-private to it, so its job runs there) and evicts the first.
+twice), chunks refused as bad, the cut site's duplicate chunks; then the ratios against the
+baseline of the same stage, and for the fleet stage the hub's bytes in copies of the model
+(what carries over to a 1 GiB model: the hub serves that many copies whatever the size).
 
-SITES=N and SIZE_MB=M override; BENCH_QUICK=1 runs 4 sites and 128 MiB.
+SITES=N and SIZE_MB=M override the size stage, FLEET_SITES and FLEET_MB the fleet stage
+(FLEET_SITES=0 skips it); BENCH_QUICK=1 runs 4 sites and 128 MiB, then 12 sites and 8 MiB.
 """
 import hashlib
 import json
@@ -75,7 +83,22 @@ def reports(f, names):
     return {n: sites.get(n, {}) for n in names}
 
 
-def run(label, peers, n_sites, size, path, sha, base):
+def start_sites(f, names, cut, proxy, budget):
+    """Every agent at once, then one wait for all to be alive (50 one by one is slow)."""
+    for name in names:
+        f.start_site(name, "dc", wait=False, cores=1, artifact_cache_mb=budget,
+                     heartbeat_ms=1000, **({"broker_port": proxy.port} if name == cut else {}))
+
+    def alive():
+        sites = {s["id"]: s["status"] for s in f.cli_json("sites", timeout=30)["sites"]}
+        dead = [n for n in names if not f.sites[n].alive()]
+        if dead:
+            raise RuntimeError(f"site {dead[0]} exited:\n" + f.sites[dead[0]].log_text())
+        return all(sites.get(n) == "alive" for n in names)
+    wait_for(alive, 120 + 2 * len(names), 0.5, "every site to be alive")
+
+
+def run(label, peers, n_sites, size, path, sha, base, eviction):
     f = Fleet(binary=os.path.join(ROOT, "build", "rel", "outpost"), base=base)
     proxy = None
     try:
@@ -86,18 +109,20 @@ def run(label, peers, n_sites, size, path, sha, base):
         names = [f"s{i:02d}" for i in range(n_sites)]
         cut = names[-1]
         budget = size // MB + size // MB // 8 + 1
-        for name in names:
-            f.start_site(name, "dc", cores=1, artifact_cache_mb=budget, heartbeat_ms=1000,
-                         **({"broker_port": proxy.port} if name == cut else {}))
+        start_sites(f, names, cut, proxy, budget)
         t = time.monotonic()
         f.cli("model", "put", "big", path, timeout=1800)
         upload_s = time.monotonic() - t
         t0 = time.monotonic()
-        ids = [submit(f, reader("big")) for _ in names]
+        # one request: placed together, one per one-core site (submitted one by one, a later
+        # job would go to a site that already holds the model, as placement prefers)
+        r = f.cli("submit", "--quiet", "-", input=json.dumps([reader("big") for _ in names]))
+        ids = [int(x) for x in r.stdout.split()]
         db = os.path.join(base, "sites", cut, "site.db")
         n = size // CHUNK
         wait_for(lambda: held_chunks(db, sha) >= n // 3, 1800, 0.05, "a third at the cut site")
         proxy.cut(True)
+        held_at_cut = held_chunks(db, sha)
         time.sleep(3)
         proxy.cut(False)
         states = f.wait_jobs_terminal(ids, 3600)
@@ -120,8 +145,10 @@ def run(label, peers, n_sites, size, path, sha, base):
                                     for r in rep.values()),
                "dup": sum(r["chunks_dup"] for r in rep.values()),
                "cut_dup": rep[cut]["chunks_dup"], "needed_chunks": n * n_sites,
+               "bad": sum(r.get("chunks_bad", 0) for r in rep.values()),
+               "held_at_cut": held_at_cut, "chunks": n, "size": size,
                "grants": hub["peer_grants"], "waits": hub["waits"]}
-        if peers:
+        if peers and eviction:
             out["eviction"] = evict(f, names[0], size, budget, base)
         return out
     finally:
@@ -147,37 +174,51 @@ def evict(f, site, size, budget_mb, base):
             "evicted": r["evicted"], "files": files == [sha2]}
 
 
+def stage(work, title, n_sites, size, eviction):
+    """One size of model to n_sites agents, with peers and with the hub serving all."""
+    path = os.path.join(work, "big.bin")
+    sha = model_file(path, size, seed=None)
+    print(f"artifacts, {title}: a {size // MB} MiB model to {n_sites} real site agents "
+          f"(release build, TLS broker, one machine); one site's link cut for 3 s mid-fetch")
+    results = []
+    for label, peers in (("outpost (peers)", True), ("baseline (hub serves all)", False)):
+        base = os.path.join(work, "peers" if peers else "hub")
+        results.append(run(label, peers, n_sites, size, path, sha, base, eviction))
+        shutil.rmtree(base, ignore_errors=True)
+    os.unlink(path)
+    print(f"{'':28} {'time s':>8} {'hub MiB':>9} {'peers MiB':>10} {'sent/needed':>13} "
+          f"{'dup':>4} {'bad':>4} {'cut at':>7} {'cut dup':>8}")
+    for r in results:
+        sent = r["hub_chunks"] + r["peer_chunks"]
+        print(f"{r['label']:28} {r['seconds']:8.1f} {r['hub_bytes'] / MB:9.0f} "
+              f"{r['peer_bytes'] / MB:10.0f} {sent:>6}/{r['needed_chunks']:<6} "
+              f"{r['dup']:4} {r['bad']:4} {r['held_at_cut']:>3}/{r['chunks']:<3} "
+              f"{r['cut_dup']:8}")
+    a, b = results
+    print(f"hub bytes: {a['hub_bytes'] / b['hub_bytes']:.3f} of the baseline's "
+          f"({b['hub_bytes'] / max(a['hub_bytes'], 1):.1f}x fewer; the hub sent "
+          f"{a['hub_bytes'] / size:.1f} copies against {b['hub_bytes'] / size:.1f}); time: "
+          f"{a['seconds'] / b['seconds']:.2f}x the baseline's; upload {a['upload_s']:.1f} s; "
+          f"peer grants {a['grants']}, hub 'wait' answers {a['waits']}")
+    if eviction:
+        e = a["eviction"]
+        print(f"cache: budget {e['budget_mb']} MiB, {e['cache_mb']:.0f} MiB held after a "
+              f"second model, {e['evicted']} evicted, only the new one on disk: {e['files']}")
+    return results
+
+
 def main():
     quick = os.environ.get("BENCH_QUICK") == "1"
     n_sites = int(os.environ.get("SITES", 4 if quick else 8))
     size = int(os.environ.get("SIZE_MB", 128 if quick else 1024)) * MB
+    fleet_sites = int(os.environ.get("FLEET_SITES", 12 if quick else 50))
+    fleet_size = int(os.environ.get("FLEET_MB", 8 if quick else 32)) * MB
     work = tempfile.mkdtemp(prefix="outpost-artifacts-", dir=os.path.join(ROOT, "build"))
     try:
-        path = os.path.join(work, "big.bin")
-        sha = model_file(path, size, seed=None)
-        print(f"artifacts: a {size // MB} MiB model to {n_sites} real site agents "
-              f"(release build, TLS broker, one machine); one site's link cut for 3 s mid-fetch")
-        results = []
-        for label, peers in (("outpost (peers)", True), ("baseline (hub serves all)", False)):
-            base = os.path.join(work, "peers" if peers else "hub")
-            results.append(run(label, peers, n_sites, size, path, sha, base))
-            shutil.rmtree(base, ignore_errors=True)
-        print(f"{'':28} {'time s':>8} {'hub MiB':>9} {'peers MiB':>10} {'sent/needed':>12} "
-              f"{'dup':>4} {'cut dup':>8}")
-        for r in results:
-            sent = r["hub_chunks"] + r["peer_chunks"]
-            print(f"{r['label']:28} {r['seconds']:8.1f} {r['hub_bytes'] / MB:9.0f} "
-                  f"{r['peer_bytes'] / MB:10.0f} {sent:>6}/{r['needed_chunks']:<5} "
-                  f"{r['dup']:4} {r['cut_dup']:8}")
-        a, b = results
-        print(f"hub bytes: {a['hub_bytes'] / b['hub_bytes']:.3f} of the baseline's "
-              f"({b['hub_bytes'] / max(a['hub_bytes'], 1):.1f}x fewer); time: "
-              f"{a['seconds'] / b['seconds']:.2f}x the baseline's; upload {a['upload_s']:.1f} s "
-              f"({size / MB / a['upload_s']:.0f} MiB/s); peer grants {a['grants']}, "
-              f"hub 'wait' answers {a['waits']}")
-        e = a["eviction"]
-        print(f"cache: budget {e['budget_mb']} MiB, {e['cache_mb']:.0f} MiB held after a second "
-              f"model, {e['evicted']} evicted, only the new one on disk: {e['files']}")
+        stage(work, "size", n_sites, size, eviction=True)
+        if fleet_sites > 0:
+            print()
+            stage(work, "fleet", fleet_sites, fleet_size, eviction=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

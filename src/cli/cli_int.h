@@ -19,7 +19,10 @@
 
 #include "base/runctl.h" /* the EXIT_* codes every command returns */
 #include "io/bus.h"
+#include "io/learndata.h"
 #include "io/opclient.h"
+#include "io/xgb.h"
+#include "learn/learn.h"
 #include "wire/ident.h"
 #include "wire/msg.h"
 
@@ -205,5 +208,28 @@ int cli__cmd_exception(cli *c, int argc, char **argv);
 int cli__cmd_predict(cli *c, int argc, char **argv);
 /* submit --local: sends req (consumed) to the site; prints "local ID" (quiet: "ID") per job. */
 int cli__local_submit(const char *path, cJSON *req, int quiet);
+
+/* ---- learnopts.c: `outpost learn replay`'s options (learncmd.c runs the replay) ---- */
+typedef struct cli_learn_opts {
+    learndata_kind kind;
+    const char *dir, *out;
+    int quick, quiet, print_every, max_periods;
+    learn_objective objective;
+    xgb_params xgb;       /* rounds: trees per update */
+    size_t batch, window; /* new rows before an update; rows an update fits on (at least) */
+    size_t calibrate, min_site_trips, few_trips, seen_goal, holdout;
+    learn_rule rule;
+    int64_t period_s;
+    int warmup;         /* periods before the overall figures count */
+    int central_rounds; /* the central model is retrained from scratch with this many trees */
+    int passes;         /* rounds of the sites the pooled-cyclic model makes per period */
+    int personal;       /* trees a site adds to the pooled model on its own rows (0: none) */
+    int rebuild;        /* a site's learner is retrained with this many trees (0: continued) */
+    int sticky;         /* a site leaves the model it answers with only for a better one */
+} cli_learn_opts;
+/* The usage text of `outpost learn replay`. */
+void cli__learn_usage(FILE *out);
+/* Fills o from argv (defaults first); -1 to go on, else the exit code (--help, a bad value). */
+int cli__learn_replay_args(int argc, char **argv, cli_learn_opts *o);
 
 #endif

@@ -192,7 +192,7 @@ const cli_command cli__commands[] = {
      "  --planned S, --actual S   seconds: what the plan said, what it took\n"
      "  --features JSON   what was known when planned: {\"distance_miles\": 2.1, \"start\":\n"
      "                    EPOCH_S, \"pickup_area\": 161, ...} (docs/learning.md)\n"
-     "  --kind K          route-leg (default), job-duration or correction\n"
+     "  --kind K          route-leg (default) or correction\n"
      "  --data-class C    site-private (default), confidential or public: what may leave\n"
      "                    the site in a model learned from it\n"
      "  --file F          one JSON exception per line ({\"planned_s\", \"actual_s\",\n"

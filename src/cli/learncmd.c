@@ -5,19 +5,24 @@
  * figure is on trips no model had seen. Strategies:
  *
  *   static            distance over one fixed speed (learn_static_fit)
- *   local             each site's own model: a learner continued on the site's
- *                     new rows (XGBoost continued training), answering through
- *                     a champion it replaces only when better on held-out rows
+ *   local             each site's own model: a learner retrained on the site's
+ *                     rows at each update (or continued: --rebuild 0), answering
+ *                     through a champion it replaces only when better on
+ *                     held-out rows
  *   pooled-ensemble   the sites' champions averaged (weighted by rows learned):
  *                     models travel, rows do not
  *   pooled-cyclic     one shared model that visits the sites in turn, each
  *                     continuing it on its own new rows: models travel, rows do not
- *   outpost-*         per site, the pooled model only where it beats the site's
- *                     own champion on the site's most recent held-out rows
- *   central           one model continued on everyone's rows: the upper bound
- *                     that needs the raw rows in one place
+ *   outpost-*         per site, the pooled model (the cyclic one continued on
+ *                     the site's rows first) only where it beats the site's own
+ *                     champion on the site's most recent held-out rows
+ *   central           one model retrained on everyone's rows each period: the
+ *                     upper bound that needs the raw rows in one place
+ * The options and their defaults are in learnopts.c.
  */
 #include "cli/learncmd.h"
+
+#include "cli/cli_int.h"
 
 #include "base/err.h"
 #include "base/log.h"
@@ -42,20 +47,7 @@ static const char *const strategy_names[S_COUNT] = {
     "outpost-ensemble", "outpost-cyclic", "central"};
 #define F LEARN_FEATURES
 
-typedef struct opts {
-    learndata_kind kind;
-    const char *dir, *out;
-    int quick, quiet, print_every, max_periods;
-    learn_objective objective;
-    xgb_params xgb;       /* rounds: trees per update */
-    size_t batch, window; /* new rows before an update; rows an update fits on (at least) */
-    size_t calibrate, min_site_trips, few_trips, seen_goal, holdout;
-    learn_rule rule;
-    int64_t period_s;
-    int warmup;         /* periods before the overall figures count */
-    int central_rounds; /* the central model is retrained from scratch with this many trees */
-    int passes;         /* rounds of the sites the pooled-cyclic model makes per period */
-} opts;
+typedef cli_learn_opts opts;
 
 /* A learner and the champion that answers for it (NULL: the static estimate answers). */
 typedef struct line {
@@ -80,6 +72,8 @@ typedef struct replay {
     size_t *all;                           /* 0 .. n - 1: the central model's rows */
     line *local, central;
     xgb_model *shared;
+    xgb_model **personal; /* per site: the shared model continued on the site's rows */
+    double *pers;         /* per trip: what its site's personal (else shared) model answered */
     size_t *shared_learned;
     learn_window *win_ens, *win_cyc;
     int *use_ens, *use_cyc;
@@ -88,193 +82,6 @@ typedef struct replay {
     float *bx, *by, *bout, *bout2;               /* scratch, n rows each */
     double *ens_sum, *ens_weight;                /* per trip of a period */
 } replay;
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: outpost learn replay [options]\n"
-            "       outpost learn fit ...   what a site's learn job runs (docs/learning.md)\n"
-            "Replays real taxi trips as a fleet's exceptions, period by period: each site\n"
-            "predicts the period's trips, then learns from them (docs/learning.md).\n\n"
-            "  --data chicago|nyc  the data set (default nyc): NYC March 2019 by pickup\n"
-            "                  borough, days; Chicago 2013-2016 by company, weeks\n"
-            "  --dir DIR       the data folder (default $OUTPOST_LEARN_DATA, else\n"
-            "                  ../shared/data/learning)\n"
-            "  --out DIR       write learn_<data>.csv and learn_<data>.svg there\n"
-            "  --quick         a short replay: the first 10 days (nyc) or 52 weeks (chicago)\n"
-            "  --objective log|abs  squared error on log(actual/static) (default) or\n"
-            "                  absolute error on actual - static\n"
-            "  --rounds N      trees per update (default 20)   --depth N (default 6)\n"
-            "  --eta X         learning rate (default 0.1)\n"
-            "  --batch N       new rows a model waits for before an update (default 50)\n"
-            "  --window N|all  an update fits on at least the site's last N rows (default\n"
-            "                  all the rows it kept; 0: the new rows only)\n"
-            "  --margin X      a challenger must be this fraction better (default 0.02)\n"
-            "  --holdout N     held-out recent rows compared (default 200)\n"
-            "  --min-rows N    held-out rows needed before any change (default 20)\n"
-            "  --period-days N days per period (default 1 for nyc, 7 for chicago)\n"
-            "  --central-rounds N  trees of the central model, retrained on all rows each\n"
-            "                  period (default 200); pooled-cyclic grows as many\n"
-            "  --passes N      rounds of the sites pooled-cyclic makes per period (default 10)\n"
-            "  --quiet         no per-period lines\n");
-}
-
-static void opts_default(opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->kind = LEARNDATA_NYC;
-    o->dir = getenv("OUTPOST_LEARN_DATA");
-    if (!o->dir || !*o->dir) o->dir = "../shared/data/learning";
-    o->objective = LEARN_OBJ_LOG;
-    xgb_params_default(&o->xgb);
-    o->xgb.rounds = 20;
-    o->batch = 50;
-    o->window = SIZE_MAX;
-    o->calibrate = 200;
-    o->min_site_trips = 10;
-    o->few_trips = 500;
-    o->seen_goal = 300;
-    o->holdout = 200;
-    o->rule.margin = 0.02;
-    o->rule.min_rows = 20;
-    o->central_rounds = 200;
-    o->passes = 10;
-}
-
-static int parse_number(const char *text, const char *what, double min, double max, double *out)
-{
-    if (util_parse_double(text, out) == OP_OK && *out >= min && *out <= max) return 1;
-    fprintf(stderr, "learn: %s: expected a number from %g to %g, got '%s'\n", what, min, max, text);
-    return 0;
-}
-
-/* One option into o; 1 to go on, 0 on a bad value (said). */
-static int parse_option(int c, const char *arg, opts *o, double *period_days)
-{
-    double v;
-    switch (c) {
-    case 'D':
-        if (strcmp(arg, "nyc") == 0 || strcmp(arg, "chicago") == 0) {
-            o->kind = arg[0] == 'n' ? LEARNDATA_NYC : LEARNDATA_CHICAGO;
-            return 1;
-        }
-        fprintf(stderr, "learn: --data: expected chicago or nyc, got '%s'\n", arg);
-        return 0;
-    case 'O':
-        if (strcmp(arg, "log") == 0 || strcmp(arg, "abs") == 0) {
-            o->objective = arg[0] == 'l' ? LEARN_OBJ_LOG : LEARN_OBJ_ABS;
-            return 1;
-        }
-        fprintf(stderr, "learn: --objective: expected log or abs, got '%s'\n", arg);
-        return 0;
-    case 'd':
-        o->dir = arg;
-        return 1;
-    case 'o':
-        o->out = arg;
-        return 1;
-    case 'q':
-        o->quick = 1;
-        return 1;
-    case 'Q':
-        o->quiet = 1;
-        return 1;
-    case 'r':
-        if (!parse_number(arg, "--rounds", 1, 1000, &v)) return 0;
-        o->xgb.rounds = (int)v;
-        return 1;
-    case 'p':
-        if (!parse_number(arg, "--depth", 1, 16, &v)) return 0;
-        o->xgb.max_depth = (int)v;
-        return 1;
-    case 'e':
-        if (!parse_number(arg, "--eta", 0.001, 1, &v)) return 0;
-        o->xgb.eta = v;
-        return 1;
-    case 'b':
-        if (!parse_number(arg, "--batch", 1, 1e6, &v)) return 0;
-        o->batch = (size_t)v;
-        return 1;
-    case 'w':
-        if (strcmp(arg, "all") == 0) {
-            o->window = SIZE_MAX;
-            return 1;
-        }
-        if (!parse_number(arg, "--window", 0, 1e7, &v)) return 0;
-        o->window = (size_t)v;
-        return 1;
-    case 'm':
-        if (!parse_number(arg, "--margin", 0, 0.9, &v)) return 0;
-        o->rule.margin = v;
-        return 1;
-    case 'H':
-        if (!parse_number(arg, "--holdout", 1, LEARN_WINDOW_MAX, &v)) return 0;
-        o->holdout = (size_t)v;
-        return 1;
-    case 'M':
-        if (!parse_number(arg, "--min-rows", 0, LEARN_WINDOW_MAX, &v)) return 0;
-        o->rule.min_rows = (size_t)v;
-        return 1;
-    case 'P':
-        return parse_number(arg, "--period-days", 1, 366, period_days);
-    case 'c':
-        if (!parse_number(arg, "--passes", 1, 1000, &v)) return 0;
-        o->passes = (int)v;
-        return 1;
-    case 'C':
-        if (!parse_number(arg, "--central-rounds", 1, 5000, &v)) return 0;
-        o->central_rounds = (int)v;
-        return 1;
-    }
-    usage(stderr);
-    return 0;
-}
-
-/* Returns -1 to go on, else the exit code (after --help or a usage error). */
-static int parse_args(int argc, char **argv, opts *o)
-{
-    static const struct option long_opts[] = {{"data", required_argument, 0, 'D'},
-                                              {"dir", required_argument, 0, 'd'},
-                                              {"out", required_argument, 0, 'o'},
-                                              {"quick", no_argument, 0, 'q'},
-                                              {"quiet", no_argument, 0, 'Q'},
-                                              {"objective", required_argument, 0, 'O'},
-                                              {"rounds", required_argument, 0, 'r'},
-                                              {"depth", required_argument, 0, 'p'},
-                                              {"eta", required_argument, 0, 'e'},
-                                              {"batch", required_argument, 0, 'b'},
-                                              {"window", required_argument, 0, 'w'},
-                                              {"margin", required_argument, 0, 'm'},
-                                              {"holdout", required_argument, 0, 'H'},
-                                              {"min-rows", required_argument, 0, 'M'},
-                                              {"period-days", required_argument, 0, 'P'},
-                                              {"central-rounds", required_argument, 0, 'C'},
-                                              {"passes", required_argument, 0, 'c'},
-                                              {"help", no_argument, 0, 'h'},
-                                              {0, 0, 0, 0}};
-    opts_default(o);
-    double period_days = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return EXIT_OK;
-        }
-        if (!parse_option(c, optarg, o, &period_days)) return EXIT_USAGE;
-    }
-    if (optind != argc) {
-        fprintf(stderr, "learn: unexpected argument '%s'\n", argv[optind]);
-        return EXIT_USAGE;
-    }
-    int chicago = o->kind == LEARNDATA_CHICAGO;
-    if (period_days == 0) period_days = chicago ? 7 : 1;
-    o->period_s = (int64_t)(period_days * 86400);
-    o->warmup = chicago ? 4 : 1;
-    o->print_every = chicago ? 4 : 1;
-    if (o->quick) o->max_periods = chicago ? 52 : 10;
-    return -1;
-}
 
 /* Margins of model m for the rows idx[0..k) into out (through the scratch matrix). */
 static int predict_rows(replay *r, const xgb_model *m, const size_t *idx, size_t k, float *out)
@@ -316,7 +123,13 @@ static int line_learn(replay *r, line *l, const size_t *idx, size_t n_seen)
     if (fresh == 0 || fresh < r->o->batch) return OP_OK;
     size_t take = fresh > r->o->window ? fresh : r->o->window;
     if (take > n_seen) take = n_seen;
-    int rc = learn_rows(r, &l->learner, idx + n_seen - take, take, r->o->xgb.rounds, NULL);
+    int rounds = r->o->xgb.rounds;
+    if (r->o->rebuild) {
+        xgb_free(l->learner);
+        l->learner = NULL;
+        rounds = r->o->rebuild;
+    }
+    int rc = learn_rows(r, &l->learner, idx + n_seen - take, take, rounds, NULL);
     if (rc == OP_OK) l->learned = n_seen;
     return rc;
 }
@@ -335,16 +148,24 @@ static void line_gate(line *l, const learn_rule *rule)
     l->promote = learn_decide(rule, 1, own, candidate, l->window.size).adopt;
 }
 
+/* *out becomes a copy of m (through its bytes, as it would travel); *bytes counts them. */
+static int model_copy(const xgb_model *m, xgb_model **out, double *bytes)
+{
+    xgb_artifact art;
+    *out = NULL;
+    int rc = xgb_save(m, &art);
+    if (rc == OP_OK) rc = xgb_load(art.bytes, art.len, art.sha256, out);
+    if (rc == OP_OK && bytes) *bytes += (double)art.len;
+    xgb_artifact_clear(&art);
+    return rc;
+}
+
 /* The champion becomes a copy of the learner when the gate said so; *bytes counts its size. */
 static int line_promote(line *l, double *bytes)
 {
     if (!l->promote) return OP_OK;
-    xgb_artifact art;
     xgb_model *copy = NULL;
-    int rc = xgb_save(l->learner, &art);
-    if (rc == OP_OK) rc = xgb_load(art.bytes, art.len, art.sha256, &copy);
-    if (rc == OP_OK && bytes) *bytes += (double)art.len; /* a new champion joins the pool */
-    xgb_artifact_clear(&art);
+    int rc = model_copy(l->learner, &copy, bytes); /* a new champion joins the pool */
     if (rc != OP_OK) return rc;
     xgb_free(l->champion);
     l->champion = copy;
@@ -408,7 +229,10 @@ static int predict_site(replay *r, int s, const size_t *idx, size_t k, double *l
     if (rc == OP_OK) rc = answer(r, l->learner, idx, k, learner);
     if (rc == OP_OK) rc = answer(r, r->shared, idx, k, tmp);
     for (size_t j = 0; rc == OP_OK && j < k; j++)
-        r->pred[S_CYCLIC][idx[j]] = tmp[j];
+        r->pred[S_CYCLIC][idx[j]] = r->pers[idx[j]] = tmp[j];
+    if (rc == OP_OK && r->personal[s]) rc = answer(r, r->personal[s], idx, k, tmp);
+    for (size_t j = 0; rc == OP_OK && r->personal[s] && j < k; j++)
+        r->pers[idx[j]] = tmp[j];
     if (rc == OP_OK) rc = answer(r, r->central.champion, idx, k, tmp);
     for (size_t j = 0; rc == OP_OK && j < k; j++)
         r->pred[S_CENTRAL][idx[j]] = tmp[j];
@@ -434,29 +258,63 @@ static int site_period(replay *r, int s, const size_t *idx, size_t k)
         r->pred[S_STATIC][i] = r->d.trips[i].planned_s;
         r->seen[i] = r->cursor[s];
         r->pred[S_OUT_ENSEMBLE][i] = r->use_ens[s] ? r->pred[S_ENSEMBLE][i] : own;
-        r->pred[S_OUT_CYCLIC][i] = r->use_cyc[s] ? r->pred[S_CYCLIC][i] : own;
+        r->pred[S_OUT_CYCLIC][i] = r->use_cyc[s] ? r->pers[i] : own;
         r->pooled_ens_trips[s] += r->use_ens[s] != 0;
         r->pooled_cyc_trips[s] += r->use_cyc[s] != 0;
         learn_window_push(&r->local[s].window, fabs(own - act), fabs(learner[j] - act));
         learn_window_push(&r->central.window, fabs(r->pred[S_CENTRAL][i] - act),
                           fabs(central_learner[j] - act));
         learn_window_push(&r->win_ens[s], fabs(own - act), fabs(r->pred[S_ENSEMBLE][i] - act));
-        learn_window_push(&r->win_cyc[s], fabs(own - act), fabs(r->pred[S_CYCLIC][i] - act));
+        learn_window_push(&r->win_cyc[s], fabs(own - act), fabs(r->pers[i] - act));
     }
     free(learner);
     return rc;
+}
+
+/*
+ * Whether a site answers with the pooled model next period: the champion and
+ * challenger rule with the model in use as the champion, so a site switches
+ * (either way) only when the other is better by the margin, and does not flip
+ * on noise.
+ */
+static int use_pooled(const learn_rule *rule, const learn_window *w, int in_use, int sticky)
+{
+    double own, pooled;
+    learn_window_mae(w, &own, &pooled);
+    if (in_use && sticky) return !learn_decide(rule, 1, pooled, own, w->size).adopt;
+    return learn_decide(rule, 1, own, pooled, w->size).adopt;
 }
 
 /* Where each site answers from next period: the pooled model only where it is better. */
 static void choose_pooled(replay *r)
 {
     for (size_t s = 0; s < r->d.n_sites; s++) {
-        double own, pooled;
-        learn_window_mae(&r->win_ens[s], &own, &pooled);
-        r->use_ens[s] = learn_decide(&r->o->rule, 1, own, pooled, r->win_ens[s].size).adopt;
-        learn_window_mae(&r->win_cyc[s], &own, &pooled);
-        r->use_cyc[s] = learn_decide(&r->o->rule, 1, own, pooled, r->win_cyc[s].size).adopt;
+        r->use_ens[s] = use_pooled(&r->o->rule, &r->win_ens[s], r->use_ens[s], r->o->sticky);
+        r->use_cyc[s] = use_pooled(&r->o->rule, &r->win_cyc[s], r->use_cyc[s], r->o->sticky);
     }
+}
+
+/*
+ * Each site continues the round's pooled model on its own rows before it
+ * weighs it against its own model: the trees other sites fitted on their
+ * rows apply to this site's trips too (a site's rows cannot teach a tree
+ * to stay out of trips unlike them: in NYC every row of a site has the same
+ * pickup borough), and a few trees on the site's rows correct that bias.
+ * The model travels to the site (counted); the rows stay.
+ */
+static int personalise(replay *r)
+{
+    int rc = OP_OK;
+    for (size_t s = 0; rc == OP_OK && s < r->d.n_sites; s++) {
+        xgb_free(r->personal[s]);
+        r->personal[s] = NULL;
+        if (r->o->personal == 0 || r->cursor[s] == 0) continue;
+        rc = model_copy(r->shared, &r->personal[s], &r->bytes_cyclic);
+        if (rc == OP_OK)
+            rc = learn_rows(r, &r->personal[s], r->site_trips[s], r->cursor[s], r->o->personal,
+                            NULL);
+    }
+    return rc;
 }
 
 /*
@@ -495,7 +353,7 @@ static int cyclic(replay *r, int p)
     xgb_free(r->shared);
     r->shared = model;
     memcpy(r->shared_learned, r->cursor, ns * sizeof *r->cursor);
-    return OP_OK;
+    return personalise(r);
 }
 
 /* After the answers: the sites learn, the shared model visits them, the central model learns. */
@@ -586,6 +444,8 @@ static int alloc_arrays(replay *r)
     r->cursor = alloc(ns, sizeof *r->cursor, &failed);
     r->local = alloc(ns, sizeof *r->local, &failed);
     r->shared_learned = alloc(ns, sizeof *r->shared_learned, &failed);
+    r->personal = alloc(ns, sizeof *r->personal, &failed);
+    r->pers = alloc(n, sizeof *r->pers, &failed);
     r->win_ens = alloc(ns, sizeof *r->win_ens, &failed);
     r->win_cyc = alloc(ns, sizeof *r->win_cyc, &failed);
     r->use_ens = alloc(ns, sizeof *r->use_ens, &failed);
@@ -678,7 +538,11 @@ static void teardown(replay *r)
         free_line(&r->local[s]);
     free_line(&r->central);
     xgb_free(r->shared);
-    void *arrays[] = {r->x,
+    for (size_t s = 0; r->personal && s < r->d.n_sites; s++)
+        xgb_free(r->personal[s]);
+    void *arrays[] = {r->personal,
+                      r->pers,
+                      r->x,
                       r->y,
                       r->period,
                       r->site,
@@ -877,7 +741,7 @@ static int write_outputs(const replay *r, const learncurve *lc, const char *data
 static int replay_main(int argc, char **argv)
 {
     opts o;
-    int code = parse_args(argc, argv, &o);
+    int code = cli__learn_replay_args(argc, argv, &o);
     if (code >= 0) return code;
     const char *data_name = o.kind == LEARNDATA_CHICAGO ? "chicago" : "nyc";
     double t0 = (double)os_mono_us() / 1e6, speed = 0;
@@ -890,11 +754,13 @@ static int replay_main(int argc, char **argv)
         return rc == OP_ENOTFOUND ? EXIT_NOT_FOUND : EXIT_FAILURE_RUNTIME;
     }
     printf("outpost learn replay --data %s: %zu trips (%zu rows read, %zu dropped), %zu sites, "
-           "%zu periods of %.0f day(s); objective %s, %d trees per update of >= %zu new rows, "
-           "depth %d, eta %.3g\n",
+           "%zu periods of %.0f day(s); objective %s, a site's model %s %d trees each >= %zu new "
+           "rows, depth %d, eta %.3g; pooled: %d passes, %d trees of the site's own, %s\n",
            data_name, r.n, r.d.rows, r.d.dropped, r.d.n_sites, r.n_periods,
-           (double)o.period_s / 86400, o.objective == LEARN_OBJ_LOG ? "log" : "abs", o.xgb.rounds,
-           o.batch, o.xgb.max_depth, o.xgb.eta);
+           (double)o.period_s / 86400, o.objective == LEARN_OBJ_LOG ? "log" : "abs",
+           o.rebuild ? "retrained with" : "continued by", o.rebuild ? o.rebuild : o.xgb.rounds,
+           o.batch, o.xgb.max_depth, o.xgb.eta, o.passes, o.personal,
+           o.sticky ? "sticky choice" : "choice anew each period");
     size_t a = 0;
     for (size_t p = 0; rc == OP_OK && p < r.n_periods; p++) {
         size_t b = a;
@@ -916,7 +782,7 @@ static int replay_main(int argc, char **argv)
 int learncmd_main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
+        cli__learn_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     if (strcmp(argv[1], "fit") == 0) return learnfit_main(argc - 1, argv + 1);

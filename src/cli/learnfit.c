@@ -116,6 +116,7 @@ typedef struct fit_args {
     const char *train, *heldout, *champion, *champion_sha, *out, *metrics;
     const char *candidate, *candidate_sha; /* weighed as it is, not trained */
     const char *previous, *previous_sha;   /* the champion before: measured only */
+    int rebuild;                           /* trees of a challenger trained afresh (0: continued) */
     xgb_params params;
 } fit_args;
 
@@ -134,6 +135,7 @@ static int parse_args(int argc, char **argv, fit_args *a)
                                          {"candidate-sha", required_argument, NULL, 'K'},
                                          {"previous", required_argument, NULL, 'p'},
                                          {"previous-sha", required_argument, NULL, 'P'},
+                                         {"rebuild", required_argument, NULL, 'R'},
                                          {NULL, 0, NULL, 0}};
     int64_t v;
     int code;
@@ -176,6 +178,10 @@ static int parse_args(int argc, char **argv, fit_args *a)
             if (util_parse_i64(optarg, 1, 1000, &v) != OP_OK) return EXIT_USAGE;
             a->params.rounds = (int)v;
             break;
+        case 'R':
+            if (util_parse_i64(optarg, 0, 1000, &v) != OP_OK) return EXIT_USAGE;
+            a->rebuild = (int)v;
+            break;
         case 'd':
             if (util_parse_i64(optarg, 1, 16, &v) != OP_OK) return EXIT_USAGE;
             a->params.max_depth = (int)v;
@@ -191,8 +197,8 @@ static int parse_args(int argc, char **argv, fit_args *a)
         (a->previous && !a->previous_sha)) {
         fprintf(stderr, "usage: outpost learn fit --train CSV --heldout CSV [--champion F"
                         " --champion-sha HEX] [--candidate F --candidate-sha HEX] [--previous F"
-                        " --previous-sha HEX] --out F --metrics F [--rounds N] [--depth D]"
-                        " [--eta E]\n");
+                        " --previous-sha HEX] --out F --metrics F [--rounds N] [--rebuild N]"
+                        " [--depth D] [--eta E]\n");
         return EXIT_USAGE;
     }
     return EXIT_OK;
@@ -262,10 +268,21 @@ static int write_metrics(const fit_args *a, const fit_rows *train, const fit_row
     return rc;
 }
 
-/* A new model, or the champion's copy continued, fitted on the training rows. */
+/*
+ * A new model, or the champion's copy continued, fitted on the training rows.
+ * With --rebuild N the challenger is always new, N trees on every row: the
+ * replay found that a model continued update after update piles trees
+ * fitted to old residuals and loses to one retrained on the same rows
+ * (docs/learning.md).
+ */
 static int train_challenger(const fit_args *a, const xgb_model *champion, const fit_rows *train,
                             const float *y, xgb_model **out)
 {
+    if (a->rebuild > 0) {
+        xgb_params p = a->params;
+        p.rounds = a->rebuild;
+        return xgb_train(&p, train->x, train->n, LEARN_FEATURES, y, out);
+    }
     if (!champion) return xgb_train(&a->params, train->x, train->n, LEARN_FEATURES, y, out);
     int rc = xgb_clone(champion, out);
     if (rc == OP_OK)

@@ -565,6 +565,12 @@ static int parse_learn_pooling(const cJSON *learn, jobspec *spec, char *err, siz
         snprintf(err, err_len, "model_sha256: only the hub's, for learn.from");
         return OP_EINVAL;
     }
+    if (spec->learn_rebuild && spec->learn_mode != JOBSPEC_LEARN_TRAIN) {
+        snprintf(err, err_len,
+                 "learn.rebuild: only for mode train (a visit continues the pooled"
+                 " model, an offer weighs it as it is)");
+        return OP_EINVAL;
+    }
     if (spec->learn_mode == JOBSPEC_LEARN_VISIT) spec->learn_shareable = 1;
     return OP_OK;
 }
@@ -578,7 +584,8 @@ static int parse_learn_numbers(const cJSON *learn, jobspec *spec, char *err, siz
                       err_len)) ||
         (rc = get_int(learn, "min_heldout", "learn.", 20, 1, spec->learn_heldout,
                       &spec->learn_min_heldout, err, err_len)) ||
-        (rc = get_int(learn, "depth", "learn.", 6, 1, 16, &spec->learn_depth, err, err_len)))
+        (rc = get_int(learn, "depth", "learn.", 6, 1, 16, &spec->learn_depth, err, err_len)) ||
+        (rc = get_int(learn, "rebuild", "learn.", 0, 0, 1000, &spec->learn_rebuild, err, err_len)))
         return rc;
     spec->learn_margin = 0.02;
     spec->learn_eta = 0.1;
@@ -619,8 +626,8 @@ static int parse_learn(const cJSON *root, jobspec *spec, char *err, size_t err_l
     }
     cJSON_ArrayForEach(f, learn)
     {
-        static const char *known[] = {"rounds", "heldout", "min_heldout", "margin", "depth",
-                                      "eta",    "rows",    "mode",        "from",   NULL};
+        static const char *known[] = {"rounds", "heldout", "min_heldout", "margin",  "depth", "eta",
+                                      "rows",   "mode",    "from",        "rebuild", NULL};
         const char **k = known;
         while (*k && strcmp(f->string, *k) != 0)
             k++;

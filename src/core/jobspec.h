@@ -25,6 +25,7 @@
  * A learn job ({"kind": "learn", "model": "NAME", "data_class": "site-private",
  *   "origin": SITE, "learn": {"rounds": 20, "heldout": 200, "min_heldout": 20,
  *   "margin": 0.02, "depth": 6, "eta": 0.1, "rows": "all" | "shareable",
+ *   "rebuild": 0 (or the trees of a challenger trained afresh on the rows),
  *   "mode": "train" | "visit" | "offer", "from": "POOLED[@V]"}})
  * trains a challenger to the site's model NAME on the site's own exceptions
  * and keeps it only where it beats the champion (docs/learning.md); it runs
@@ -110,6 +111,7 @@ typedef struct jobspec {
        must win by, tree depth and learning rate, and whether only rows that may leave the
        site are used (a model that can be pooled) */
     int64_t learn_rounds, learn_heldout, learn_min_heldout, learn_depth;
+    int64_t learn_rebuild; /* trees of a challenger trained afresh, not continued (0: continued) */
     double learn_margin, learn_eta;
     int learn_shareable;
     int learn_mode;             /* JOBSPEC_LEARN_TRAIN, _VISIT, _OFFER or _ROLLBACK */

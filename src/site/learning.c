@@ -4,9 +4,10 @@
  *   route-leg     a delivery leg a route's consumer reports back through the
  *                 local socket (`outpost exception add`), with the features
  *                 known when it was planned (learn/learn.h's columns);
- *   job-duration  one of the site's own jobs whose run differed from its
- *                 expected_s (recorded when the job finishes);
  *   correction    an operator's labelled planned/actual pair.
+ * Job durations are not recorded here: the hub learns run times from every
+ * result it receives (hub/runtimes.c), with all a site would know of a job
+ * and more (docs/learning.md says why).
  * Rows stay in site.db (site_db_learn.c), bounded: the newest
  * SITE_EXC_NEWEST, plus an evenly spread sample of at most SITE_EXC_SAMPLE
  * older ones. Recent rows say most about today's traffic; the sample keeps
@@ -118,9 +119,8 @@ int site__exception_parse(const cJSON *o, sitedb_exception *e, char **text, char
     memset(e, 0, sizeof *e);
     *text = NULL;
     e->kind = kind ? kind : "route-leg";
-    if (!cJSON_IsObject(o) || (strcmp(e->kind, "route-leg") && strcmp(e->kind, "job-duration") &&
-                               strcmp(e->kind, "correction"))) {
-        snprintf(err, err_len, "kind: route-leg, job-duration or correction");
+    if (!cJSON_IsObject(o) || (strcmp(e->kind, "route-leg") && strcmp(e->kind, "correction"))) {
+        snprintf(err, err_len, "kind: route-leg or correction");
         return OP_EINVAL;
     }
     if (jsonx_num(o, "planned_s", &e->planned_s) != OP_OK ||
@@ -142,8 +142,7 @@ int site__exception_parse(const cJSON *o, sitedb_exception *e, char **text, char
         return OP_EINVAL;
     }
     if (!features) features = cJSON_GetObjectItemCaseSensitive(o, "no-such-key");
-    if (strcmp(e->kind, "job-duration") && site__learn_features(features, row, err, err_len))
-        return OP_EINVAL;
+    if (site__learn_features(features, row, err, err_len)) return OP_EINVAL;
     *text = features ? cJSON_PrintUnformatted(features) : strdup("{}");
     if (!*text) return OP_ENOMEM;
     if (strlen(*text) > SITE_EXC_MAX_FEATURE_BYTES) {
@@ -213,27 +212,4 @@ void site__exceptions_op(site *s, const cJSON *req, cJSON *reply, char *why, siz
     sitedb_exceptions_count(s->db, NULL, &rows, NULL);
     cJSON_AddNumberToObject(reply, "added", n);
     cJSON_AddNumberToObject(reply, "rows", (double)rows);
-}
-
-/*
- * A finished job of the site's own whose run differed from its expected_s:
- * a job-duration exception (the kind, the cores and the site's class are
- * its features), of the job's data class.
- */
-void site__exception_job(site *s, const site_job *j, int64_t wall_ms)
-{
-    if (j->spec.expected_s <= 0 || wall_ms <= 0) return;
-    char features[200];
-    snprintf(features, sizeof features, "{\"job_kind\":\"%s\",\"cores\":%d,\"class\":\"%s\"}",
-             jobspec_kind_name(j->spec.kind), j->spec.cores, s->class_name);
-    sitedb_exception e = {.kind = "job-duration",
-                          .features = features,
-                          .planned_s = (double)j->spec.expected_s,
-                          .actual_s = (double)wall_ms / 1000.0,
-                          .at_ms = os_now_ms(),
-                          .data_class = j->spec.data_class};
-    if (site__ensure_tx(s) != OP_OK || sitedb_exception_add(s->db, &e, NULL) != OP_OK)
-        s->store_failed = 1;
-    else
-        site__exceptions_prune(s);
 }

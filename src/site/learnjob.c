@@ -252,6 +252,11 @@ int site__learn_prepare(site *s, site_job *j, learn_command *cmd, char *why, siz
         cmd->argv[n++] = "--champion-sha";
         cmd->argv[n++] = cmd->sha;
     }
+    if (j->spec.learn_rebuild > 0) { /* a challenger trained afresh on every row kept */
+        snprintf(cmd->rebuild, sizeof cmd->rebuild, "%lld", (long long)j->spec.learn_rebuild);
+        cmd->argv[n++] = "--rebuild";
+        cmd->argv[n++] = cmd->rebuild;
+    }
     if (cmd->cand_sha[0]) {
         cmd->argv[n++] = "--candidate";
         cmd->argv[n++] = "candidate.ubj";

@@ -202,7 +202,6 @@ void site__finish_exec(site *s, site_job *j, sandbox_result *res)
     add_text(r, "stderr", res->stderr_text, res->stderr_len, res->stderr_truncated);
     if (res->error[0]) cJSON_AddStringToObject(r, "error", res->error);
     add_outputs(j, r);
-    if (res->exit_code == 0 && !res->term_signal) site__exception_job(s, j, res->wall_ms);
     if (j->route_model_note[0]) /* which model the plan's travel times came from */
         cJSON_AddStringToObject(r, "route_model", j->route_model_note);
     if (res->exit_code == 0 && !res->term_signal && j->spec.kind == JOB_KIND_LEARN)

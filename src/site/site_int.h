@@ -408,14 +408,12 @@ int site__exception_parse(const cJSON *o, sitedb_exception *e, char **text, char
                           size_t err_len);
 /* The local socket's "exceptions" op (all or none). */
 void site__exceptions_op(site *s, const cJSON *req, cJSON *reply, char *why, size_t why_len);
-/* A finished job's run against its expected_s, as a job-duration exception. */
-void site__exception_job(site *s, const site_job *j, int64_t wall_ms);
 void site__exceptions_prune(site *s);
 
 /* learnjob.c: a learn job's command line (`outpost learn fit` in the sandbox). */
 typedef struct learn_command {
-    char rounds[16], depth[16], eta[32], sha[65], cand_sha[65], prev_sha[65];
-    char *argv[34];
+    char rounds[16], depth[16], eta[32], rebuild[24], sha[65], cand_sha[65], prev_sha[65];
+    char *argv[36];
 } learn_command;
 /* The champion of model name ("model") or the one before it ("model_prev"), NULL if none. */
 cJSON *site__learn_champion(site *s, const char *name, const char *prefix);

@@ -21,7 +21,7 @@ STRATEGIES = ["static", "local", "pooled-ensemble", "pooled-cyclic", "outpost-en
               "outpost-cyclic", "central"]
 
 
-def replay(binary, *args, timeout=120):
+def replay(binary, *args, timeout=400):  # a bound for a wedged run, not a speed check
     return subprocess.run([binary, "learn", "replay", "--dir", DATA, *args],
                           capture_output=True, text=True, timeout=timeout)
 
@@ -97,7 +97,9 @@ class ReplayRefusesBadInput(unittest.TestCase):
     def test_usage_errors(self):
         for args in (["learn"], ["learn", "frobnicate"], ["learn", "replay", "--data", "paris"],
                      ["learn", "replay", "--rounds", "0"], ["learn", "replay", "extra"],
-                     ["learn", "replay", "--objective", "median"]):
+                     ["learn", "replay", "--objective", "median"],
+                     ["learn", "replay", "--rebuild", "-1"], ["learn", "replay", "--sticky", "2"],
+                     ["learn", "replay", "--personal", "many"]):
             r = self.run_bin(*args)
             self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
             self.assertTrue(r.stderr.strip(), args)

@@ -134,6 +134,7 @@ static void test_learn(void **state)
     assert_int_equal(spec.learn_heldout, 200);
     assert_int_equal(spec.learn_min_heldout, 20);
     assert_int_equal(spec.learn_depth, 6);
+    assert_int_equal(spec.learn_rebuild, 0); /* continued, unless asked */
     assert_true(spec.learn_margin > 0.049 && spec.learn_margin < 0.051);
     assert_int_equal(spec.learn_shareable, 1);
     assert_int_equal(spec.n_outputs, 1);
@@ -151,6 +152,13 @@ static void test_learn(void **state)
     expect_error("{\"kind\":\"learn\",\"model\":\"eta\",\"data_class\":\"site-private\","
                  "\"origin\":\"a\",\"learn\":{\"rounds\":0}}",
                  "learn.rounds");
+    expect_error("{\"kind\":\"learn\",\"model\":\"eta\",\"data_class\":\"site-private\","
+                 "\"origin\":\"a\",\"learn\":{\"rebuild\":1001}}",
+                 "learn.rebuild");
+    expect_error("{\"kind\":\"learn\",\"model\":\"eta-wh1\",\"data_class\":\"site-private\","
+                 "\"origin\":\"a\",\"learn\":{\"rebuild\":100,\"mode\":\"offer\","
+                 "\"from\":\"eta-pool\"}}",
+                 "learn.rebuild");
     expect_error("{\"kind\":\"learn\",\"model\":\"eta\",\"data_class\":\"site-private\","
                  "\"origin\":\"a\",\"learn\":{\"margin\":1.5}}",
                  "learn.margin");

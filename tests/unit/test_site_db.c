@@ -218,7 +218,7 @@ static void test_exceptions_bounded(void **state)
     assert_int_equal(sitedb_exceptions_each(f->db, NULL, 1, 0, collect_id, ids), OP_OK);
     assert_int_equal(ids[0], 107); /* 401-500, and 304, 320, ... 400 */
     memset(ids, 0, sizeof ids);
-    assert_int_equal(sitedb_exceptions_each(f->db, "job-duration", 2, 0, collect_id, ids), OP_OK);
+    assert_int_equal(sitedb_exceptions_each(f->db, "correction", 2, 0, collect_id, ids), OP_OK);
     assert_int_equal(ids[0], 0);
     assert_int_equal(sitedb_commit(f->db), OP_OK);
 }

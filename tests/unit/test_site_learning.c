@@ -51,6 +51,8 @@ static void test_exception_parse(void **state)
         {"{\"planned_s\":5,\"actual_s\":5,\"features\":{\"hour\":2}}", "distance_miles"},
         {"{\"planned_s\":5,\"actual_s\":5,\"features\":[]}", "features"},
         {"{\"kind\":\"x\",\"planned_s\":5,\"actual_s\":5}", "kind"},
+        /* job durations are the hub's to learn (hub/runtimes.c), not a site's exceptions */
+        {"{\"kind\":\"job-duration\",\"planned_s\":5,\"actual_s\":5,\"features\":{}}", "kind"},
         {"{\"planned_s\":5,\"actual_s\":5,\"data_class\":\"secret\",\"features\":"
          "{\"distance_miles\":1}}",
          "data_class"},
@@ -226,11 +228,49 @@ static void test_adopt_then_reject(void **state)
     assert_int_equal(sitedb_commit(s->db), OP_OK);
 }
 
+/* A learn job's command line: learn.rebuild reaches `learn fit` only when asked. */
+static void test_rebuild_command(void **state)
+{
+    site *s = *state;
+    assert_int_equal(sitedb_begin(s->db), OP_OK);
+    for (int i = 0; i < 60; i++) {
+        sitedb_exception e = {.kind = "route-leg",
+                              .features = "{\"distance_miles\":1.5}",
+                              .planned_s = 100,
+                              .actual_s = 100 + i,
+                              .at_ms = i,
+                              .data_class = DATA_SITE_PRIVATE};
+        assert_int_equal(sitedb_exception_add(s->db, &e, NULL), OP_OK);
+    }
+    static const char *const specs[] = {
+        SPEC, "{\"kind\":\"learn\",\"model\":\"eta\",\"data_class\":\"site-private\","
+              "\"origin\":\"site-a\",\"learn\":{\"rebuild\":100}}"};
+    for (int k = 0; k < 2; k++) {
+        site_job *j = learn_job(s, specs[k], 60, 100, 200, 0);
+        learn_command cmd;
+        char why[256] = "";
+        memset(&cmd, 0, sizeof cmd);
+        assert_int_equal(site__learn_prepare(s, j, &cmd, why, sizeof why), OP_OK);
+        int at = -1;
+        for (int i = 0; cmd.argv[i]; i++)
+            if (strcmp(cmd.argv[i], "--rebuild") == 0) at = i;
+        if (k == 0)
+            assert_int_equal(at, -1); /* continued, as before */
+        else {
+            assert_true(at > 0);
+            assert_string_equal(cmd.argv[at + 1], "100");
+        }
+        job_free(j);
+    }
+    assert_int_equal(sitedb_commit(s->db), OP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_exception_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adopt_then_reject, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_command, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
