@@ -12,6 +12,7 @@
 #include "core/jobspec.h"
 #include "hub/hub.h"
 #include "hub/hub_int.h"
+#include "io/sdnotify.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -129,11 +130,28 @@ int hub__commit(hub *h)
     return OP_OK;
 }
 
+/*
+ * Ready for the service manager once the store is open (before the loop)
+ * and both broker sessions are connected with every subscription granted:
+ * from then on sites and operators are heard. Said once; a later broker
+ * outage is the bus's log lines, not a readiness change.
+ */
+static void notify_ready(hub *h)
+{
+    if (h->ready_notified || !bus_subscribed(h->bus) || !bus_subscribed(h->beat_bus)) return;
+    h->ready_notified = 1;
+    sdnotify_sendf("READY=1\nSTATUS=serving %zu sites through broker %s:%lld", h->n_sites,
+                   h->broker_host, (long long)h->broker_port);
+    log_info("hub", "ready: store open, broker connected, subscribed");
+}
+
 void hub__run(hub *h)
 {
     h->placement_dirty = 1;
     while (!runctl_stopping()) {
         if (bus_loop(h->bus, 20) != OP_OK || bus_loop(h->beat_bus, 0) != OP_OK) break;
+        notify_ready(h);
+        sdnotify_watchdog_tick(os_mono_ms());
         run_due(h, os_mono_ms());
         if (hub__commit(h) != OP_OK) continue;
         hub__flush_outgoing(h);
