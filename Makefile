@@ -187,7 +187,8 @@ uninstall:
 	@echo "kept: $(DESTDIR)$(SYSCONFDIR)/outpost (configuration) and /var/lib/outpost (state)"
 
 # make deb: a Debian package of the install tree (scripts/mkdeb.sh), in $(BUILD)/deb/
-deb: deps-build $(BUILD)/rel/outpost $(BUILD)/man/outpost.1
+deb: $(BUILD)/rel/outpost $(BUILD)/man/outpost.1
+	@scripts/deps.sh package
 	@scripts/mkdeb.sh $(BUILD) $(VERSION)
 
 # the longest functions and the largest files under src/
@@ -197,4 +198,4 @@ sizes:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -type f -name '*.d' -print 2>/dev/null)
