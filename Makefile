@@ -175,8 +175,12 @@ install: $(BUILD)/rel/outpost $(BUILD)/man/outpost.1
 	done
 	install -m 0644 dist/systemd/outpost.sysusers $(DESTDIR)$(SYSUSERSDIR)/outpost.conf
 	for e in $(EXAMPLES); do install -m 0644 examples/$$e $(DESTDIR)$(DOCDIR)/examples/$$e || exit 1; done
-	for c in hub site; do [ -e $(DESTDIR)$(SYSCONFDIR)/outpost/$$c.conf ] || \
-	  install -m 0644 examples/$$c.conf $(DESTDIR)$(SYSCONFDIR)/outpost/$$c.conf || exit 1; done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/outpost/hub.conf ] || \
+	  install -m 0644 examples/hub.conf $(DESTDIR)$(SYSCONFDIR)/outpost/hub.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/outpost/site.conf ] || { \
+	  sed 's/^cgroup_dir =$$/cgroup_dir = delegated/' examples/site.conf \
+	    > $(DESTDIR)$(SYSCONFDIR)/outpost/site.conf && \
+	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/outpost/site.conf; }
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/outpost $(DESTDIR)$(MANDIR)/man1/outpost.1 \

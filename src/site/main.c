@@ -254,6 +254,12 @@ static void check_link(site *s)
 static int connect_bus(site *s)
 {
     char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[512];
+    if (strcmp(s->cgroup_dir, "delegated") == 0 &&
+        sandbox_cgroup_adopt(s->cgroup_dir, sizeof s->cgroup_dir) != OP_OK) {
+        log_warn("site", "cgroup_dir = delegated, but no delegated cgroup could be taken over "
+                         "(is the unit's Delegate=yes set?): jobs run without a cgroup");
+        s->cgroup_dir[0] = '\0';
+    }
     sandbox_probe(s->cgroup_dir[0] ? s->cgroup_dir : NULL, &s->caps);
     if (s->caps.missing[0])
         log_warn("site", "sandbox protections off on this machine: %s", s->caps.missing);

@@ -78,6 +78,8 @@ class InstallTest(unittest.TestCase):
             unit = f.read()
         self.assertIn("ExecStart=/usr/bin/outpost site --config /etc/outpost/site.conf", unit)
         self.assertIn("Delegate=yes", unit)
+        with open(os.path.join(dest, "etc/outpost/site.conf")) as f:
+            self.assertIn("\ncgroup_dir = delegated\n", f.read())  # what Delegate=yes is for
         self.assertNotRegex(unit, r"@[A-Z_]+@")  # every placeholder filled
         # a configuration edited by the operator is never overwritten by a second install
         with open(os.path.join(dest, "etc/outpost/hub.conf"), "a") as f:
