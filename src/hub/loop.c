@@ -133,12 +133,16 @@ int hub__commit(hub *h)
 /*
  * Ready for the service manager once the store is open (before the loop)
  * and both broker sessions are connected with every subscription granted:
- * from then on sites and operators are heard. Said once; a later broker
- * outage is the bus's log lines, not a readiness change.
+ * from then on sites and operators are heard. A refused subscription (the
+ * broker's ACL names another hub) keeps it not ready: it would hear
+ * nobody. Said once; a later broker outage is the bus's log lines, not a
+ * readiness change.
  */
 static void notify_ready(hub *h)
 {
-    if (h->ready_notified || !bus_subscribed(h->bus) || !bus_subscribed(h->beat_bus)) return;
+    if (h->ready_notified || !bus_subscribed(h->bus) || !bus_subscribed(h->beat_bus) ||
+        bus_refused_subscriptions(h->bus) || bus_refused_subscriptions(h->beat_bus))
+        return;
     h->ready_notified = 1;
     sdnotify_sendf("READY=1\nSTATUS=serving %zu sites through broker %s:%lld", h->n_sites,
                    h->broker_host, (long long)h->broker_port);

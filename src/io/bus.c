@@ -93,8 +93,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 
 /*
  * SUBACKs: a reason code of 0x80 or more is a refusal (MQTT 5), which the
- * broker gives for a pattern its ACL denies; the daemon then never reports
- * itself ready (bus_subscribed) and says why once.
+ * broker gives for a pattern its ACL denies: counted for the daemon to
+ * judge (bus_refused_subscriptions) and logged once per connection.
  */
 static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count, const int *granted,
                          const mosquitto_property *props)
@@ -403,7 +403,12 @@ int bus_connected(const bus *b)
 
 int bus_subscribed(const bus *b)
 {
-    return b->connected && b->subacks_due == 0 && b->subs_refused == 0;
+    return b->connected && b->subacks_due == 0;
+}
+
+int bus_refused_subscriptions(const bus *b)
+{
+    return b->connected ? b->subs_refused : 0;
 }
 
 int bus_wait_connected(bus *b, int timeout_ms)

@@ -114,10 +114,12 @@ int bus_loop(bus *b, int timeout_ms);
 int bus_connected(const bus *b);
 /*
  * 1 once connected and every subscription made on this connection was
- * acknowledged and granted by the broker; 0 before, after a drop, or when
- * the broker refused one (logged). What "ready" means for a daemon.
+ * answered by the broker (granted or refused); 0 before and after a drop.
+ * With bus_refused_subscriptions, what "ready" means for a daemon.
  */
 int bus_subscribed(const bus *b);
+/* How many subscriptions the broker refused on this connection (its ACL; logged). */
+int bus_refused_subscriptions(const bus *b);
 /* Blocks in bus_loop until connected or timeout. OP_ETIMEOUT. */
 int bus_wait_connected(bus *b, int timeout_ms);
 /* The sequence number of the last message signed (to persist it). */

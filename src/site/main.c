@@ -438,18 +438,21 @@ static int loop_once(site *s, int *was_connected)
 
 /*
  * Ready for the service manager: once enrolled with the broker connected
- * and the inbox subscribed; or, for a site enrolled in an earlier run,
- * after SITE_OFFLINE_READY_MS without the broker, since it works offline
- * (accepted jobs, the local socket). A first start stays not ready until
- * the hub welcomes it: without enrollment it does nothing.
+ * and its subscriptions answered; or, for a site enrolled in an earlier
+ * run, after SITE_OFFLINE_READY_MS without the broker, since it works
+ * offline (accepted jobs, the local socket). A first start stays not ready
+ * until the hub welcomes it: without enrollment it does nothing. A refused
+ * subscription (a meter topic the ACL does not give it) is in the status,
+ * not a reason to be restarted: the site works without it.
  */
 static void notify_progress(site *s, int64_t now)
 {
     sdnotify_watchdog_tick(now);
     if (s->ready_notified) return;
     if (s->enrolled && bus_subscribed(s->bus)) {
-        sdnotify_sendf("READY=1\nSTATUS=site %s enrolled with hub %s, connected", s->identity.id,
-                       s->hub_id);
+        int refused = bus_refused_subscriptions(s->bus);
+        sdnotify_sendf("READY=1\nSTATUS=site %s enrolled with hub %s, connected%s", s->identity.id,
+                       s->hub_id, refused ? " (a subscription refused: see the log)" : "");
     } else if (s->was_enrolled && now - s->started_mono_ms >= SITE_OFFLINE_READY_MS) {
         sdnotify_sendf("READY=1\nSTATUS=site %s running offline (broker %s:%lld unreachable)",
                        s->identity.id, s->broker_host, (long long)s->broker_port);
