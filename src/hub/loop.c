@@ -144,9 +144,9 @@ static void notify_ready(hub *h)
         bus_refused_subscriptions(h->bus) || bus_refused_subscriptions(h->beat_bus))
         return;
     h->ready_notified = 1;
+    log_info("hub", "ready: store open, broker connected, subscribed");
     sdnotify_sendf("READY=1\nSTATUS=serving %zu sites through broker %s:%lld", h->n_sites,
                    h->broker_host, (long long)h->broker_port);
-    log_info("hub", "ready: store open, broker connected, subscribed");
 }
 
 void hub__run(hub *h)

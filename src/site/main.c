@@ -451,16 +451,17 @@ static void notify_progress(site *s, int64_t now)
     if (s->ready_notified) return;
     if (s->enrolled && bus_subscribed(s->bus)) {
         int refused = bus_refused_subscriptions(s->bus);
+        log_info("site", "ready: enrolled, broker connected, subscribed");
         sdnotify_sendf("READY=1\nSTATUS=site %s enrolled with hub %s, connected%s", s->identity.id,
                        s->hub_id, refused ? " (a subscription refused: see the log)" : "");
     } else if (s->was_enrolled && now - s->started_mono_ms >= SITE_OFFLINE_READY_MS) {
+        log_info("site", "ready: running offline");
         sdnotify_sendf("READY=1\nSTATUS=site %s running offline (broker %s:%lld unreachable)",
                        s->identity.id, s->broker_host, (long long)s->broker_port);
     } else {
         return;
     }
     s->ready_notified = 1;
-    log_info("site", "ready%s", bus_connected(s->bus) ? "" : " (offline)");
 }
 
 static int run_loop(site *s)

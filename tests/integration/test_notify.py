@@ -76,7 +76,8 @@ class NotifyTest(unittest.TestCase):
         got = self.hub_sock.wait("READY=1", 20)
         self.assertIsNotNone(got, hub.log_text())
         self.assertIn("STATUS=serving 0 sites through broker 127.0.0.1:%d" % self.f.port, got)
-        self.assertIn("ready: store open, broker connected, subscribed", hub.log_text())
+        wait_for(lambda: "ready: store open, broker connected, subscribed" in hub.log_text(), 5,
+                 0.05, "the hub's ready line")
         hub.p.send_signal(signal.SIGTERM)
         self.assertIsNotNone(self.hub_sock.wait("STOPPING=1", 10))
         self.assertEqual(hub.p.wait(15), 0)
@@ -109,6 +110,7 @@ class NotifyTest(unittest.TestCase):
         self.assertIsNotNone(got, site.log_text())
         self.assertGreaterEqual(time.monotonic() - started, 4.5)
         self.assertIn("running offline (broker 127.0.0.1:%d unreachable)" % self.f.port, got)
+        wait_for(lambda: "ready: running offline" in site.log_text(), 5, 0.05, "the ready line")
 
     def test_first_start_without_a_broker_is_never_ready(self):
         self.f.start_broker()
