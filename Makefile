@@ -30,7 +30,7 @@ ASAN_FLAGS := $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS)
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_FLAGS := $(CSTD) $(WARN) -O1 -g $(FUZZ_SAN) $(INCS)
 
-.PHONY: all test test-faults test-security demo bench bench-route fuzz lint sizes install clean deps-build deps-test deps-fuzz unit integration format
+.PHONY: all test test-faults test-security demo bench bench-route fuzz lint sizes install uninstall man deb clean deps-build deps-test deps-fuzz unit integration format
 all: $(BUILD)/rel/outpost
 
 deps-build:
@@ -156,11 +156,60 @@ lint:
 format:
 	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c $(wildcard tests/unit/helpers/*.[ch]) tests/tools/*.c bench/*.c fuzz/*.c
 
-# make install [PREFIX=/usr/local] [DESTDIR=]: the outpost binary into $(PREFIX)/bin
-PREFIX ?= /usr/local
-install: $(BUILD)/rel/outpost
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BUILD)/rel/outpost $(DESTDIR)$(PREFIX)/bin/outpost
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [UNITDIR=...]: the binary,
+# the man pages, the systemd units and sysusers.d entry, the example configurations (into
+# $(SYSCONFDIR)/outpost only where none is there yet) and the broker's; docs/operations.md.
+# make uninstall removes what install put, except the configurations in $(SYSCONFDIR)/outpost.
+VERSION     := $(shell sed -n 's/^\#define OUTPOST_VERSION "\(.*\)"/\1/p' src/main.c)
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/outpost
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+UNITS       := outpost-hub.service outpost-site.service outpost-site@.service
+EXAMPLES    := hub.conf site.conf mosquitto.conf mosquitto-outpost.conf acl policy job.json
+
+# outpost(1) from the binary's own help texts (not committed); the roles' pages are in man/
+man: $(BUILD)/man/outpost.1
+$(BUILD)/man/outpost.1: $(BUILD)/rel/outpost scripts/manpage.py
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 scripts/manpage.py $(BUILD)/rel/outpost $(VERSION) > $@.tmp && mv $@.tmp $@
+
+install: $(BUILD)/rel/outpost $(BUILD)/man/outpost.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR)/examples \
+	  $(DESTDIR)$(SYSCONFDIR)/outpost
+	install -m 0755 $(BUILD)/rel/outpost $(DESTDIR)$(BINDIR)/outpost
+	install -m 0644 $(BUILD)/man/outpost.1 $(DESTDIR)$(MANDIR)/man1/outpost.1
+	install -m 0644 man/outpost-hub.8 man/outpost-site.8 $(DESTDIR)$(MANDIR)/man8/
+	for u in $(UNITS); do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	      -e '/@SITE_HARDENING@/{r dist/systemd/site-hardening.inc' -e 'd;}' \
+	      dist/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 dist/systemd/outpost.sysusers $(DESTDIR)$(SYSUSERSDIR)/outpost.conf
+	for e in $(EXAMPLES); do install -m 0644 examples/$$e $(DESTDIR)$(DOCDIR)/examples/$$e || exit 1; done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/outpost/hub.conf ] || \
+	  install -m 0644 examples/hub.conf $(DESTDIR)$(SYSCONFDIR)/outpost/hub.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/outpost/site.conf ] || { \
+	  sed 's/^cgroup_dir =$$/cgroup_dir = delegated/' examples/site.conf \
+	    > $(DESTDIR)$(SYSCONFDIR)/outpost/site.conf && \
+	  chmod 0644 $(DESTDIR)$(SYSCONFDIR)/outpost/site.conf; }
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/outpost $(DESTDIR)$(MANDIR)/man1/outpost.1 \
+	  $(DESTDIR)$(MANDIR)/man8/outpost-hub.8 $(DESTDIR)$(MANDIR)/man8/outpost-site.8 \
+	  $(DESTDIR)$(SYSUSERSDIR)/outpost.conf
+	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept: $(DESTDIR)$(SYSCONFDIR)/outpost (configuration) and /var/lib/outpost (state)"
+
+# make deb: a Debian package of the install tree (scripts/mkdeb.sh), in $(BUILD)/deb/
+deb: $(BUILD)/rel/outpost $(BUILD)/man/outpost.1
+	@scripts/deps.sh package
+	@scripts/mkdeb.sh $(BUILD) $(VERSION)
 
 # the longest functions and the largest files under src/
 sizes:
@@ -169,4 +218,4 @@ sizes:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -type f -name '*.d' -print 2>/dev/null)

@@ -1,17 +1,20 @@
 #!/bin/sh
 # Install the Debian 12 packages Outpost needs, only when one is missing.
-# Usage: scripts/deps.sh [build|test|fuzz|all]   (default: all)
+# Usage: scripts/deps.sh [build|package|test|fuzz|all]   (default: all)
 set -eu
 want="${1:-all}"
+# make deb, and its test: dpkg-shlibdeps, lintian, groff and man for the man pages
+package_pkgs="dpkg-dev lintian groff-base man-db"
 pkgs="gcc make libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev libssl-dev libxgboost-dev libmicrohttpd-dev python3 xz-utils"
-test_pkgs="libcmocka-dev python3-paho-mqtt python3-jsonschema procps openssl curl chromium chromium-driver"
+test_pkgs="libcmocka-dev python3-paho-mqtt python3-jsonschema procps openssl curl chromium chromium-driver $package_pkgs"
 fuzz_pkgs="clang libclang-rt-14-dev"
 case "$want" in
   build) ;;
+  package) pkgs="$package_pkgs" ;;
   test) pkgs="$pkgs $test_pkgs" ;;
   fuzz) pkgs="$pkgs $test_pkgs $fuzz_pkgs" ;;
   all) pkgs="$pkgs $test_pkgs $fuzz_pkgs cppcheck clang-format" ;;
-  *) echo "usage: $0 [build|test|fuzz|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|package|test|fuzz|all]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do

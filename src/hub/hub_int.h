@@ -183,6 +183,7 @@ typedef struct hub {
      * Size): junk on those topics is discarded by the broker, unread here.
      */
     bus *beat_bus;
+    int ready_notified; /* READY=1 sent to the service manager (sdnotify) */
     char broker_host[256];
     int64_t broker_port;
     int broker_tls; /* broker_tls = on: TLS with certificates from the CA in <data-dir>/tls */

@@ -13,6 +13,7 @@
 #include "hub/api_int.h"
 #include "hub/hub.h"
 #include "hub/hub_int.h"
+#include "io/sdnotify.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -130,6 +131,25 @@ int hub__commit(hub *h)
     return OP_OK;
 }
 
+/*
+ * Ready for the service manager once the store is open (before the loop)
+ * and both broker sessions are connected with every subscription granted:
+ * from then on sites and operators are heard. A refused subscription (the
+ * broker's ACL names another hub) keeps it not ready: it would hear
+ * nobody. Said once; a later broker outage is the bus's log lines, not a
+ * readiness change.
+ */
+static void notify_ready(hub *h)
+{
+    if (h->ready_notified || !bus_subscribed(h->bus) || !bus_subscribed(h->beat_bus) ||
+        bus_refused_subscriptions(h->bus) || bus_refused_subscriptions(h->beat_bus))
+        return;
+    h->ready_notified = 1;
+    log_info("hub", "ready: store open, broker connected, subscribed");
+    sdnotify_sendf("READY=1\nSTATUS=serving %zu sites through broker %s:%lld", h->n_sites,
+                   h->broker_host, (long long)h->broker_port);
+}
+
 void hub__run(hub *h)
 {
     h->placement_dirty = 1;
@@ -139,6 +159,8 @@ void hub__run(hub *h)
         if (bus_loop(h->bus, waited ? 0 : 20) != OP_OK || bus_loop(h->beat_bus, 0) != OP_OK) break;
         hub__api_run(h);
         hub__predict_tick(h);
+        notify_ready(h);
+        sdnotify_watchdog_tick(os_mono_ms());
         run_due(h, os_mono_ms());
         int rc = hub__commit(h);
         hub__api_after_commit(h, rc == OP_OK);

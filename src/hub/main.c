@@ -14,6 +14,7 @@
 #include "hub/hub.h"
 #include "hub/hub_int.h"
 #include "io/keyfile.h"
+#include "io/sdnotify.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -353,6 +354,7 @@ static int connect_bus(hub *h)
 /* A clean stop: the last head signed and committed, replay windows and messages out. */
 static void stop(hub *h)
 {
+    sdnotify_send("STOPPING=1\nSTATUS=stopping: committing and sending what is pending");
     if (!hubdb_in_tx(h->db)) hubdb_begin(h->db);
     hub__audit_sign_head(h);
     if (hub__commit(h) == OP_OK) hub__flush_outgoing(h);
@@ -449,6 +451,7 @@ int hub_main(int argc, char **argv)
     hub_args a = {0};
     int exit_code = parse_args(argc, argv, &a);
     if (exit_code >= 0) return exit_code;
+    if (sdnotify_init() < 0) log_warn("hub", "NOTIFY_SOCKET is malformed: not notifying");
     hub *h = hub__new();
     if (!h) return EXIT_FAILURE_RUNTIME;
     exit_code = configure(h, &a);

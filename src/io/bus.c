@@ -37,6 +37,8 @@ struct bus {
     uint32_t max_packet_bytes;
     int connected;
     int ever_connected;
+    int subacks_due;  /* subscriptions of this connection not yet acknowledged */
+    int subs_refused; /* ... that the broker refused (its ACL, most likely) */
     int tls;
     int problem_logged; /* a refusal was logged since the last CONNACK: not again each retry */
     int connect_called; /* connect_bind_v5 stored host and properties */
@@ -82,8 +84,31 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     b->ever_connected = 1;
     for (int i = 0; i < b->n_unsubs; i++)
         mosquitto_unsubscribe_v5(mosq, NULL, b->unsubs[i], NULL);
+    b->subacks_due = 0;
+    b->subs_refused = 0;
     for (int i = 0; i < b->n_subs; i++)
-        mosquitto_subscribe_v5(mosq, NULL, b->subs[i], 1, 0, NULL);
+        if (mosquitto_subscribe_v5(mosq, NULL, b->subs[i], 1, 0, NULL) == MOSQ_ERR_SUCCESS)
+            b->subacks_due++;
+}
+
+/*
+ * SUBACKs: a reason code of 0x80 or more is a refusal (MQTT 5), which the
+ * broker gives for a pattern its ACL denies: counted for the daemon to
+ * judge (bus_refused_subscriptions) and logged once per connection.
+ */
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count, const int *granted,
+                         const mosquitto_property *props)
+{
+    bus *b = obj;
+    if (b->subacks_due > 0) b->subacks_due--;
+    for (int i = 0; i < count; i++)
+        if (granted[i] >= 0x80) {
+            if (!b->subs_refused)
+                log_error("bus",
+                          "broker %s:%d refused a subscription (reason 0x%02x): check its ACL",
+                          b->host, b->port, (unsigned)granted[i]);
+            b->subs_refused++;
+        }
 }
 
 /*
@@ -201,6 +226,7 @@ int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_ms
     mosquitto_connect_v5_callback_set(b->mosq, on_connect);
     mosquitto_disconnect_v5_callback_set(b->mosq, on_disconnect);
     mosquitto_publish_v5_callback_set(b->mosq, on_publish);
+    mosquitto_subscribe_v5_callback_set(b->mosq, on_subscribe);
     mosquitto_message_v5_callback_set(b->mosq, on_message);
     b->next_attempt_ms = 0;
     *out = b;
@@ -228,7 +254,9 @@ int bus_subscribe(bus *b, const char *pattern)
     b->subs[b->n_subs] = strdup(pattern);
     if (!b->subs[b->n_subs]) return OP_ENOMEM;
     b->n_subs++;
-    if (b->connected) mosquitto_subscribe_v5(b->mosq, NULL, pattern, 1, 0, NULL);
+    if (b->connected &&
+        mosquitto_subscribe_v5(b->mosq, NULL, pattern, 1, 0, NULL) == MOSQ_ERR_SUCCESS)
+        b->subacks_due++;
     return OP_OK;
 }
 
@@ -376,6 +404,16 @@ int bus_loop(bus *b, int timeout_ms)
 int bus_connected(const bus *b)
 {
     return b->connected;
+}
+
+int bus_subscribed(const bus *b)
+{
+    return b->connected && b->subacks_due == 0;
+}
+
+int bus_refused_subscriptions(const bus *b)
+{
+    return b->connected ? b->subs_refused : 0;
 }
 
 int bus_wait_connected(bus *b, int timeout_ms)

@@ -114,6 +114,14 @@ int bus_socket(bus *b);
 
 /* 1 once CONNACK arrived and until the connection drops. */
 int bus_connected(const bus *b);
+/*
+ * 1 once connected and every subscription made on this connection was
+ * answered by the broker (granted or refused); 0 before and after a drop.
+ * With bus_refused_subscriptions, what "ready" means for a daemon.
+ */
+int bus_subscribed(const bus *b);
+/* How many subscriptions the broker refused on this connection (its ACL; logged). */
+int bus_refused_subscriptions(const bus *b);
 /* Blocks in bus_loop until connected or timeout. OP_ETIMEOUT. */
 int bus_wait_connected(bus *b, int timeout_ms);
 /* The sequence number of the last message signed (to persist it). */

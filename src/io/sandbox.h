@@ -164,6 +164,26 @@ typedef struct sandbox_result {
 typedef struct sandbox_run sandbox_run;
 
 /*
+ * The cgroup v2 path of this process ("/system.slice/x.service") out of
+ * the text of /proc/self/cgroup (its "0::" line) into out. OP_OK;
+ * OP_ENOTFOUND without a cgroup v2 line; OP_ETOOBIG when out is too small.
+ */
+int sandbox_cgroup_own_path(const char *proc_cgroup_text, char *out, size_t out_len);
+
+/*
+ * For an agent whose service manager delegated its cgroup to it (systemd's
+ * Delegate=yes): cgroup v2 gives no controllers to the children of a
+ * cgroup that holds processes ("no internal processes"), so the agent
+ * moves itself into <own cgroup>/agent and its jobs' leaves go beside it.
+ * Writes /sys/fs/cgroup<own cgroup> into dir, for sandbox_probe and
+ * sandbox_spec.cgroup_dir. Call before any thread starts. Idempotent: an
+ * agent already in .../agent keeps its place. OP_OK; OP_ENOTFOUND when this
+ * process is in no cgroup v2 hierarchy; OP_EPERM for the root cgroup (never
+ * taken over); OP_ESYS when the move failed (logged with errno).
+ */
+int sandbox_cgroup_adopt(char *dir, size_t dir_len);
+
+/*
  * Detects the available protections. cgroup_dir may be NULL. Never fails.
  * Where SIGCHLD is at its default it installs a do-nothing handler
  * (SA_RESTART | SA_NOCLDSTOP), so that a job's end interrupts the caller's

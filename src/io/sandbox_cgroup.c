@@ -2,8 +2,9 @@
  * sandbox_cgroup: a job's cgroup v2 leaf under a delegated directory:
  * created with cpu.max, memory.max (no swap) and pids.max, killed with
  * cgroup.kill (or process by process), read for CPU time and peak memory,
- * removed once empty; and the probe that tells whether a directory can
- * hold such leaves.
+ * removed once empty; the probe that tells whether a directory can hold
+ * such leaves; and an agent taking over the cgroup its service manager
+ * delegated to it.
  */
 #include "base/err.h"
 #include "base/log.h"
@@ -205,4 +206,50 @@ int sandbox__probe_cgroup(const char *dir)
             return 0;
     }
     return 1;
+}
+
+int sandbox_cgroup_own_path(const char *proc_cgroup_text, char *out, size_t out_len)
+{
+    const char *line = proc_cgroup_text;
+    while (line && *line) {
+        if (strncmp(line, "0::", 3) == 0) {
+            const char *path = line + 3, *end = strchr(path, '\n');
+            size_t len = end ? (size_t)(end - path) : strlen(path);
+            if (len == 0 || path[0] != '/') return OP_ENOTFOUND;
+            if (len >= out_len) return OP_ETOOBIG;
+            memcpy(out, path, len);
+            out[len] = '\0';
+            return OP_OK;
+        }
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    return OP_ENOTFOUND;
+}
+
+int sandbox_cgroup_adopt(char *dir, size_t dir_len)
+{
+    char text[4096], own[PATH_MAX], agent[PATH_MAX], procs[PATH_MAX];
+    if (read_small_file("/proc/self/cgroup", text, sizeof text) != 0) return OP_ENOTFOUND;
+    int rc = sandbox_cgroup_own_path(text, own, sizeof own);
+    if (rc != OP_OK) return rc;
+    size_t len = strlen(own);
+    /* a restart in place (same cgroup): the agent is already where it goes */
+    if (len >= 6 && strcmp(own + len - 6, "/agent") == 0) own[len - 6] = '\0';
+    if (own[0] == '\0' || strcmp(own, "/") == 0) return OP_EPERM;
+    if (util_fmt(dir, dir_len, "/sys/fs/cgroup%s", own) != OP_OK ||
+        util_fmt(agent, sizeof agent, "%s/agent", dir) != OP_OK ||
+        util_fmt(procs, sizeof procs, "%s/cgroup.procs", agent) != OP_OK)
+        return OP_ETOOBIG;
+    if (mkdir(agent, 0755) != 0 && errno != EEXIST) {
+        log_warn("sandbox", "cannot make %s: %s", agent, strerror(errno));
+        return OP_ESYS;
+    }
+    int err = sandbox__write_file(procs, "0");
+    if (err != 0) {
+        log_warn("sandbox", "cannot move the agent into %s: %s", agent, strerror(err));
+        return OP_ESYS;
+    }
+    log_info("sandbox", "took over the delegated cgroup %s (the agent in %s)", dir, agent);
+    return OP_OK;
 }

@@ -12,6 +12,7 @@
 #include "base/runctl.h"
 #include "base/util.h"
 #include "io/keyfile.h"
+#include "io/sdnotify.h"
 #include "site/site_db.h"
 #include "site/site_int.h"
 #include "wire/proto.h"
@@ -25,6 +26,7 @@
 #define SITE_HELLO_EVERY_MS 2000 /* hello until welcomed */
 #define SITE_LEASE_CHECK_MS 1000
 #define SITE_OBSERVE_EVERY_MS 60000 /* the forecaster and grid ring learn once a minute */
+#define SITE_OFFLINE_READY_MS 5000  /* an enrolled site unable to reach the broker runs offline */
 
 /* How the loop ended. */
 enum { SITE_RUNNING, SITE_STOPPED, SITE_LEFT, SITE_REFUSED, SITE_BUS_FAILED };
@@ -194,6 +196,7 @@ static int open_state(site *s, const site_args *a)
         fprintf(stderr, "outpost site: %s\n", err);
         return EXIT_USAGE;
     }
+    s->was_enrolled = s->enrolled;
     if (util_fmt(path, sizeof path, "%s/work", a->data_dir) != OP_OK || os_mkdir_p(path) != OP_OK)
         return EXIT_FAILURE_RUNTIME;
     return EXIT_OK;
@@ -253,6 +256,12 @@ static void check_link(site *s)
 static int connect_bus(site *s)
 {
     char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[512];
+    if (strcmp(s->cgroup_dir, "delegated") == 0 &&
+        sandbox_cgroup_adopt(s->cgroup_dir, sizeof s->cgroup_dir) != OP_OK) {
+        log_warn("site", "cgroup_dir = delegated, but no delegated cgroup could be taken over "
+                         "(is the unit's Delegate=yes set?): jobs run without a cgroup");
+        s->cgroup_dir[0] = '\0';
+    }
     sandbox_probe(s->cgroup_dir[0] ? s->cgroup_dir : NULL, &s->caps);
     if (s->caps.missing[0])
         log_warn("site", "sandbox protections off on this machine: %s", s->caps.missing);
@@ -432,11 +441,42 @@ static int loop_once(site *s, int *was_connected)
     return SITE_RUNNING;
 }
 
+/*
+ * Ready for the service manager: once enrolled with the broker connected
+ * and its subscriptions answered; or, for a site enrolled in an earlier
+ * run, after SITE_OFFLINE_READY_MS without the broker, since it works
+ * offline (accepted jobs, the local socket). A first start stays not ready
+ * until the hub welcomes it: without enrollment it does nothing. A refused
+ * subscription (a meter topic the ACL does not give it) is in the status,
+ * not a reason to be restarted: the site works without it.
+ */
+static void notify_progress(site *s, int64_t now)
+{
+    sdnotify_watchdog_tick(now);
+    if (s->ready_notified) return;
+    if (s->enrolled && bus_subscribed(s->bus)) {
+        int refused = bus_refused_subscriptions(s->bus);
+        log_info("site", "ready: enrolled, broker connected, subscribed");
+        sdnotify_sendf("READY=1\nSTATUS=site %s enrolled with hub %s, connected%s", s->identity.id,
+                       s->hub_id, refused ? " (a subscription refused: see the log)" : "");
+    } else if (s->was_enrolled && now - s->started_mono_ms >= SITE_OFFLINE_READY_MS) {
+        log_info("site", "ready: running offline");
+        sdnotify_sendf("READY=1\nSTATUS=site %s running offline (broker %s:%lld unreachable)",
+                       s->identity.id, s->broker_host, (long long)s->broker_port);
+    } else {
+        return;
+    }
+    s->ready_notified = 1;
+}
+
 static int run_loop(site *s)
 {
     int was_connected = 0, end = SITE_RUNNING;
-    while (end == SITE_RUNNING && !runctl_stopping())
+    s->started_mono_ms = os_mono_ms();
+    while (end == SITE_RUNNING && !runctl_stopping()) {
         end = loop_once(s, &was_connected);
+        notify_progress(s, os_mono_ms());
+    }
     return end == SITE_RUNNING ? SITE_STOPPED : end;
 }
 
@@ -447,6 +487,7 @@ static int run_loop(site *s)
  */
 static void shut_down(site *s, int end)
 {
+    sdnotify_send("STOPPING=1\nSTATUS=stopping: jobs keep their rows and resume at next start");
     if (s->n_jobs > 0) {
         char value[32];
         snprintf(value, sizeof value, "%lld", (long long)s->last_contact_ms);
@@ -506,6 +547,7 @@ int site_main(int argc, char **argv)
     site_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
+    if (sdnotify_init() < 0) log_warn("site", "NOTIFY_SOCKET is malformed: not notifying");
     if (a.token_file && (rc = read_token_file(&a)) != EXIT_OK) return rc;
     site *s = site__new();
     if (!s) return EXIT_FAILURE_RUNTIME;

@@ -145,6 +145,9 @@ typedef struct site {
     /* the loop's periodic chores (base/timer); hello and resend can be forced at once */
     timer head_timer, heartbeat_timer, hello_timer, resend_timer;
     int hello_now, resend_now;
+    int ready_notified;      /* READY=1 sent to the service manager (sdnotify) */
+    int was_enrolled;        /* enrolled in an earlier run: may report ready while offline */
+    int64_t started_mono_ms; /* when the loop began (the offline grace runs from it) */
     msg_stats msg;
     uint64_t jobs_run, results_acked;
     int local_fd; /* outpost submit --local: a unix socket in the data dir */

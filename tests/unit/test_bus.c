@@ -592,6 +592,31 @@ static void test_subscription_bound(void **state)
     bus_close(sub);
 }
 
+static int all_subscribed(fixture *fx, bus *a, bus *b)
+{
+    return (!a || bus_subscribed(a)) && (!b || bus_subscribed(b));
+}
+
+/* Ready means connected with every subscription granted: not before, and not after a drop. */
+static void test_subscribed_after_every_suback(void **state)
+{
+    fixture *fx = *state;
+    bus *b = open_bus(fx, "test-ready", 1, 0);
+    assert_int_equal(bus_subscribe(b, PATTERN), OP_OK);
+    assert_int_equal(bus_subscribe(b, SYNC_TOPIC), OP_OK);
+    assert_false(bus_subscribed(b));
+    assert_true(run_until(fx, b, NULL, all_subscribed, WAIT_MS));
+    assert_true(bus_connected(b));
+    /* one more after the fact: not subscribed until its SUBACK too */
+    assert_int_equal(bus_subscribe(b, TOPIC "more"), OP_OK);
+    assert_false(bus_subscribed(b));
+    assert_true(run_until(fx, b, NULL, all_subscribed, WAIT_MS));
+    testkit_broker_kill(&fx->broker);
+    assert_true(run_until(fx, b, NULL, all_down, WAIT_MS));
+    assert_false(bus_subscribed(b));
+    bus_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -607,6 +632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clean_disconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_does_not_run_the_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscription_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscribed_after_every_suback, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -723,6 +723,40 @@ static void test_cgroup_leaf_lifecycle(void **state)
     assert_true(leaf_removed_after_refusal);
 }
 
+/* /proc/self/cgroup's v2 line, among v1 lines or alone; none, or a relative one, is not found. */
+static void test_cgroup_own_path(void **state)
+{
+    char out[64];
+    assert_int_equal(sandbox_cgroup_own_path("12:cpu:/x\n0::/system.slice/outpost-site.service\n",
+                                             out, sizeof out),
+                     OP_OK);
+    assert_string_equal(out, "/system.slice/outpost-site.service");
+    assert_int_equal(sandbox_cgroup_own_path("0::/", out, sizeof out), OP_OK);
+    assert_string_equal(out, "/");
+    assert_int_equal(sandbox_cgroup_own_path("4:memory:/a\n1:cpu:/\n", out, sizeof out),
+                     OP_ENOTFOUND);
+    assert_int_equal(sandbox_cgroup_own_path("0::\n", out, sizeof out), OP_ENOTFOUND);
+    assert_int_equal(sandbox_cgroup_own_path("0::relative\n", out, sizeof out), OP_ENOTFOUND);
+    assert_int_equal(sandbox_cgroup_own_path("", out, sizeof out), OP_ENOTFOUND);
+    assert_int_equal(sandbox_cgroup_own_path("0::/a/very/long/path\n", out, 8), OP_ETOOBIG);
+}
+
+/* Here (a container: root cgroup or none) there is nothing delegated to take over. */
+static void test_cgroup_adopt_refuses_the_root(void **state)
+{
+    char text[4096] = "", own[256], dir[PATH_MAX];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = '\0';
+        fclose(f);
+    }
+    if (sandbox_cgroup_own_path(text, own, sizeof own) == OP_OK && strcmp(own, "/") != 0)
+        skip(); /* in a real cgroup: adopting it would move this test process */
+    int rc = sandbox_cgroup_adopt(dir, sizeof dir);
+    assert_true(rc == OP_EPERM || rc == OP_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -750,6 +784,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cgroup_dir_not_a_cgroup_fails_cleanly, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cgroup_leaf_lifecycle, setup, teardown),
+        cmocka_unit_test(test_cgroup_own_path),
+        cmocka_unit_test(test_cgroup_adopt_refuses_the_root),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
