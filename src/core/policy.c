@@ -42,6 +42,12 @@ struct policy {
     } submit[POLICY_MAX_RULES];
     int n_submit;
     struct {
+        name_list ops;
+        int role; /* POLICY_ROLE_* */
+        int line;
+    } api[POLICY_MAX_RULES];
+    int n_api;
+    struct {
         int set;
         unsigned classes;
         int origin_only;
@@ -212,6 +218,63 @@ static int stmt_local(policy *p, parser *ps, const token *tok, int n)
     if (rc != OP_OK) return rc;
     p->local_line = ps->line;
     return OP_OK;
+}
+
+/* The line of an earlier api statement naming op ("*" for any), or 0. */
+static int api_named(const policy *p, const char *op)
+{
+    for (int i = 0; i < p->n_api; i++) {
+        if (strcmp(op, "*") == 0 && p->api[i].ops.any) return p->api[i].line;
+        for (int k = 0; k < p->api[i].ops.n; k++)
+            if (strcmp(p->api[i].ops.names[k], op) == 0) return p->api[i].line;
+    }
+    return 0;
+}
+
+/*
+ * api OPERATORS none|viewer|operator|admin: the most an operator's HTTP API
+ * tokens may do, whatever role they were created with. Once any api line
+ * exists, operators it does not name (nor '*') have no API access.
+ */
+static int stmt_api(policy *p, parser *ps, const token *tok, int n)
+{
+    static const char *const roles[] = {"none", "viewer", "operator", "admin"};
+    if (n != 3) return fail(ps, tok[0].col, "expected 'api OPERATORS none|viewer|operator|admin'");
+    if (p->n_api == POLICY_MAX_RULES) return fail(ps, tok[0].col, "too many api rules");
+    int role = -1;
+    for (int r = 0; r < 4; r++)
+        if (strcmp(tok[2].text, roles[r]) == 0) role = r;
+    if (role < 0)
+        return fail(ps, tok[2].col, "unknown role '%s' (none, viewer, operator, admin)",
+                    tok[2].text);
+    name_list ops = {0};
+    int rc = split_names(ps, &tok[1], &ops);
+    if (rc != OP_OK) return rc;
+    for (int k = -1; k < ops.n; k++) {
+        const char *op = k < 0 ? (ops.any ? "*" : NULL) : ops.names[k];
+        int line = op ? api_named(p, op) : 0;
+        if (line)
+            return fail(ps, tok[1].col,
+                        "the API role of '%s' is already ruled on line %d: "
+                        "contradictory",
+                        op, line);
+    }
+    p->api[p->n_api].ops = ops;
+    p->api[p->n_api].role = role;
+    p->api[p->n_api++].line = ps->line;
+    return OP_OK;
+}
+
+int policy_api_role(const policy *p, const char *op_id)
+{
+    if (!p || p->n_api == 0) return POLICY_ROLE_ADMIN;
+    int any = POLICY_ROLE_NONE;
+    for (int i = 0; i < p->n_api; i++) {
+        for (int k = 0; op_id && k < p->api[i].ops.n; k++)
+            if (strcmp(p->api[i].ops.names[k], op_id) == 0) return p->api[i].role;
+        if (p->api[i].ops.any) any = p->api[i].role;
+    }
+    return any;
 }
 
 /* The "to MODEL" of a predict statement: [A-Za-z0-9_-]{1,63}. */
@@ -597,7 +660,7 @@ static const struct {
     {"version", stmt_version}, {"submit", stmt_submit},     {"local", stmt_local},
     {"data", stmt_data},       {"window", stmt_window},     {"power", stmt_power},
     {"approve", stmt_approve}, {"commands", stmt_commands}, {"verify", stmt_verify},
-    {"predict", stmt_predict},
+    {"predict", stmt_predict}, {"api", stmt_api},
 };
 
 static int statement(policy *p, parser *ps, const token *tok, int n)
@@ -607,7 +670,7 @@ static int statement(policy *p, parser *ps, const token *tok, int n)
             return statements[i].parse(p, ps, tok, n);
     return fail(ps, tok[0].col,
                 "unknown statement '%s' (version, submit, data, window, power, approve, commands,"
-                " local, verify, predict)",
+                " local, verify, predict, api)",
                 tok[0].text);
 }
 

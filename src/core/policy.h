@@ -21,9 +21,13 @@
  *   verify checks on trusted|any            where the check replicas run
  *   verify quorum|trust-after|quarantine-after|max-replicas N
  *   verify spot-check P                     floor of the check probability (0 < P <= 1)
+ *   predict escalate CLASS[,CLASS] [to M]|off  (a site's own policy) questions that may
+ *                                           leave it for a larger model
+ *   api OP[,OP]|* none|viewer|operator|admin  the most an operator's HTTP API tokens may do
  *
  * Without a statement for something, it is allowed, except: once any
- * "submit" line exists, kinds and operators not listed may not submit; and
+ * "submit" line exists, kinds and operators not listed may not submit; once
+ * any "api" line exists, operators not listed have no HTTP API access; and
  * verification follows verify_params_default unless a verify line says else.
  * Two statements about the same thing are a contradiction and an error.
  * Errors name the file, line and column: "policy:7:12: unknown site class 'boat'".
@@ -72,6 +76,16 @@ int policy_check_site(const policy *p, const jobspec *spec, const char *site_id,
  * names, or NULL for the owner's pooled model.
  */
 int policy_predict_escalates(const policy *p, int data_class, const char **model);
+
+enum { POLICY_ROLE_NONE, POLICY_ROLE_VIEWER, POLICY_ROLE_OPERATOR, POLICY_ROLE_ADMIN };
+
+/*
+ * The most op_id's HTTP API tokens may do under this policy (`api OPERATORS
+ * ROLE`): POLICY_ROLE_*. Without any api statement, POLICY_ROLE_ADMIN (a
+ * token's own role rules); with some, an operator not named and no '*'
+ * line gets POLICY_ROLE_NONE.
+ */
+int policy_api_role(const policy *p, const char *op_id);
 
 /* 1 if a site under this policy runs jobs of this kind submitted locally (`local`). */
 int policy_allows_local(const policy *p, int kind);

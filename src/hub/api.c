@@ -232,9 +232,10 @@ static void run_authorized(hub *h, http_req *r, const hub__api_routed *route)
         return;
     }
     if (caller.role < route->role) {
-        char why[160];
-        snprintf(why, sizeof why, "this call needs the %s role (this token has %s)",
-                 hub__api_role_name(route->role), hub__api_role_name(caller.role));
+        char why[200];
+        snprintf(why, sizeof why, "this call needs the %s role (this token has %s%s)",
+                 hub__api_role_name(route->role), hub__api_role_name(caller.role),
+                 caller.capped ? ": the hub's policy allows its operator no more" : "");
         answer_error(h, r, 403, why, NULL);
         return;
     }

@@ -57,13 +57,29 @@ static int token_live(const hubdb_api_token *t, int64_t now_ms)
            hub__api_role_parse(t->role) != API_ROLE_NONE;
 }
 
-static void caller_of(const hubdb_api_token *t, hub__api_caller *caller)
+_Static_assert((int)API_ROLE_VIEWER == (int)POLICY_ROLE_VIEWER &&
+                   (int)API_ROLE_ADMIN == (int)POLICY_ROLE_ADMIN &&
+                   (int)API_ROLE_NONE == (int)POLICY_ROLE_NONE,
+               "the API's roles and the policy's are one scale");
+
+/*
+ * The caller a live token makes: its role capped by the governance policy
+ * (`api OP ROLE`, read at every call, so a policy change applies to open
+ * sessions too; a role of none is then refused every call with 403).
+ */
+static int caller_of(const hub *h, const hubdb_api_token *t, hub__api_caller *caller)
 {
     memset(caller, 0, sizeof *caller);
     snprintf(caller->op_id, sizeof caller->op_id, "%s", t->op_id);
     snprintf(caller->token_id, sizeof caller->token_id, "%s", t->id);
     caller->role = hub__api_role_parse(t->role);
     caller->expires_at_ms = t->expires_at_ms;
+    int cap = policy_api_role(h->policy, caller->op_id);
+    if (caller->role > cap) {
+        caller->role = cap;
+        caller->capped = 1;
+    }
+    return OP_OK;
 }
 
 int hub__api_check_token(hub *h, const char *text, hub__api_caller *caller)
@@ -80,8 +96,7 @@ int hub__api_check_token(hub *h, const char *text, hub__api_caller *caller)
     if (util_unhex(t.hash, stored, sizeof stored) != OP_OK) return OP_EPERM;
     if (sodium_memcmp(hash, stored, sizeof hash) != 0 || !token_live(&t, os_now_ms()))
         return OP_EPERM;
-    caller_of(&t, caller);
-    return OP_OK;
+    return caller_of(h, &t, caller);
 }
 
 /* ---------- sessions ---------- */
@@ -144,9 +159,9 @@ static int session_caller(hub *h, const char *cookie, hub__api_caller *caller)
         memset(s, 0, sizeof *s);
         return OP_EPERM;
     }
-    caller_of(&t, caller);
+    rc = caller_of(h, &t, caller);
     caller->by_cookie = 1;
-    return OP_OK;
+    return rc;
 }
 
 int hub__api_authenticate(hub *h, http_req *r, hub__api_caller *caller)

@@ -95,6 +95,7 @@ typedef struct hub__api_caller {
     char token_id[17];
     int64_t expires_at_ms; /* the token's, 0 never */
     int by_cookie; /* a session cookie, not a bearer token: state changes need the CSRF header */
+    int capped;    /* its role was lowered by the hub's policy (`api OP ROLE`) */
 } hub__api_caller;
 
 /*

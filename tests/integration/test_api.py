@@ -279,6 +279,31 @@ class ApiTest(ApiFleet, unittest.TestCase):
         st, _, data = self.call("POST", "/v1/jobs", NOOP, role="operator")
         self.assertEqual(st, 201, data)
 
+    def test_the_policy_caps_a_tokens_role(self):
+        current = self.json_call("GET", "/v1/policy")
+        version = current["version"]
+        body = "".join(line + "\n" for line in current["text"].splitlines()
+                       if not line.startswith("version"))
+
+        def set_policy(extra):
+            nonlocal version
+            version += 1
+            self.json_call("PUT", "/v1/policy", {"text": f"version {version}\n{body}{extra}"})
+        set_policy("api op-api-operator viewer\napi * admin\n")
+        try:
+            st, _, data = self.call("POST", "/v1/jobs", NOOP, role="operator")
+            self.assertEqual(st, 403, data)
+            self.assertIn("the hub's policy allows its operator no more", json.loads(data)["error"])
+            st, _, _ = self.call("GET", "/v1/jobs", role="operator")
+            self.assertEqual(st, 200)
+            set_policy("api op-api-operator none\napi * admin\n")
+            st, _, data = self.call("GET", "/v1/jobs", role="operator")
+            self.assertEqual(st, 403, data)
+        finally:
+            set_policy("")
+        st, _, data = self.call("POST", "/v1/jobs", NOOP, role="operator")
+        self.assertEqual(st, 201, data)
+
     # ---- the audit log names the token's operator
 
     def test_changes_are_audited_under_the_tokens_operator(self):

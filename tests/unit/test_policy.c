@@ -223,6 +223,31 @@ static void test_predict_escalate(void **state)
               "test.policy:3:1: predict escalate already ruled on line 2: contradictory");
 }
 
+static void test_api_roles(void **state)
+{
+    (void)state;
+    policy *p = parse_ok("version 1\n");
+    assert_int_equal(policy_api_role(p, "op-a"), POLICY_ROLE_ADMIN); /* unruled: the token's */
+    policy_free(p);
+    p = parse_ok("version 1\napi op-a,op-b viewer\napi op-c admin\n");
+    assert_int_equal(policy_api_role(p, "op-a"), POLICY_ROLE_VIEWER);
+    assert_int_equal(policy_api_role(p, "op-b"), POLICY_ROLE_VIEWER);
+    assert_int_equal(policy_api_role(p, "op-c"), POLICY_ROLE_ADMIN);
+    assert_int_equal(policy_api_role(p, "op-d"), POLICY_ROLE_NONE); /* listed lines only */
+    policy_free(p);
+    p = parse_ok("version 1\napi op-a none\napi * operator\n");
+    assert_int_equal(policy_api_role(p, "op-a"), POLICY_ROLE_NONE);
+    assert_int_equal(policy_api_role(p, "op-z"), POLICY_ROLE_OPERATOR);
+    policy_free(p);
+    parse_err("version 1\napi op-a root\n", "test.policy:2:10: unknown role 'root'");
+    parse_err("version 1\napi op-a\n", "test.policy:2:1: expected 'api OPERATORS");
+    parse_err("version 1\napi op-a viewer\napi op-b,op-a admin\n",
+              "test.policy:3:5: the API role of 'op-a' is already ruled on line 2");
+    parse_err("version 1\napi * viewer\napi * admin\n",
+              "test.policy:3:5: the API role of '*' is already ruled on line 2");
+    parse_err("version 1\napi op/a viewer\n", "test.policy:2:5: 'op/a' is not a valid name");
+}
+
 static void test_malformed_and_contradictory(void **state)
 {
     (void)state;
@@ -455,12 +480,19 @@ static void test_verify_contradictions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_version_and_hash), cmocka_unit_test(test_submit_rules),
-        cmocka_unit_test(test_data_classes),     cmocka_unit_test(test_windows_power_commands),
-        cmocka_unit_test(test_approval),         cmocka_unit_test(test_local_kinds),
-        cmocka_unit_test(test_predict_escalate), cmocka_unit_test(test_malformed_and_contradictory),
-        cmocka_unit_test(test_verify_defaults),  cmocka_unit_test(test_verify_statements),
-        cmocka_unit_test(test_verify_malformed), cmocka_unit_test(test_verify_contradictions),
+        cmocka_unit_test(test_version_and_hash),
+        cmocka_unit_test(test_submit_rules),
+        cmocka_unit_test(test_data_classes),
+        cmocka_unit_test(test_windows_power_commands),
+        cmocka_unit_test(test_approval),
+        cmocka_unit_test(test_local_kinds),
+        cmocka_unit_test(test_predict_escalate),
+        cmocka_unit_test(test_api_roles),
+        cmocka_unit_test(test_malformed_and_contradictory),
+        cmocka_unit_test(test_verify_defaults),
+        cmocka_unit_test(test_verify_statements),
+        cmocka_unit_test(test_verify_malformed),
+        cmocka_unit_test(test_verify_contradictions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
