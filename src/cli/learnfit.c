@@ -120,6 +120,35 @@ typedef struct fit_args {
     xgb_params params;
 } fit_args;
 
+/* The field a file or hash option fills, or NULL for the other options. */
+static const char **path_option(fit_args *a, int code)
+{
+    switch (code) {
+    case 't':
+        return &a->train;
+    case 'H':
+        return &a->heldout;
+    case 'c':
+        return &a->champion;
+    case 's':
+        return &a->champion_sha;
+    case 'o':
+        return &a->out;
+    case 'm':
+        return &a->metrics;
+    case 'C':
+        return &a->candidate;
+    case 'K':
+        return &a->candidate_sha;
+    case 'p':
+        return &a->previous;
+    case 'P':
+        return &a->previous_sha;
+    default:
+        return NULL;
+    }
+}
+
 static int parse_args(int argc, char **argv, fit_args *a)
 {
     static const struct option opts[] = {{"train", required_argument, NULL, 't'},
@@ -143,37 +172,12 @@ static int parse_args(int argc, char **argv, fit_args *a)
     a->params.rounds = 20;
     optind = 1;
     while ((code = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char **path = path_option(a, code);
+        if (path) {
+            *path = optarg;
+            continue;
+        }
         switch (code) {
-        case 't':
-            a->train = optarg;
-            break;
-        case 'H':
-            a->heldout = optarg;
-            break;
-        case 'c':
-            a->champion = optarg;
-            break;
-        case 's':
-            a->champion_sha = optarg;
-            break;
-        case 'o':
-            a->out = optarg;
-            break;
-        case 'm':
-            a->metrics = optarg;
-            break;
-        case 'C':
-            a->candidate = optarg;
-            break;
-        case 'K':
-            a->candidate_sha = optarg;
-            break;
-        case 'p':
-            a->previous = optarg;
-            break;
-        case 'P':
-            a->previous_sha = optarg;
-            break;
         case 'r':
             if (util_parse_i64(optarg, 1, 1000, &v) != OP_OK) return EXIT_USAGE;
             a->params.rounds = (int)v;

@@ -7,7 +7,8 @@ work and must now fail.
 - twenty `outpost stats` at once with one operator key are all answered;
 - 300 messages of 6 MB with a zero signature on a site's state topic cost the
   hub almost nothing (the broker discards them for it; had they come, they
-  would be dropped on size before any signature check): `outpost stats` stays within twice its idle latency and
+  would be dropped on size before any signature check): the hub's own CPU time
+  during the flood stays under 15% of it, `outpost stats` is still answered and
   no site is marked lost;
 - a local-socket client running as another uid (nobody) is refused;
 - a broker-wide eavesdropper, listening while jobs of every data class and a
@@ -45,6 +46,13 @@ import paho.mqtt.client as mqtt  # noqa: E402
 SEAL_MAGIC = b"\0OS1"
 REL = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                    "build", "rel", "outpost"))
+
+
+def hub_cpu_s(pid):
+    """User plus system CPU seconds the process has used (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class AttackWireTest(unittest.TestCase):
@@ -245,6 +253,7 @@ class AttackWireTest(unittest.TestCase):
                     time.sleep(max(0.0, start + (i + 1) * 0.02 - time.monotonic()))
             finally:
                 done.set()
+        cpu_before = hub_cpu_s(self.f.hub.p.pid)
         start = time.monotonic()
         t = threading.Thread(target=flood, daemon=True)
         try:
@@ -255,6 +264,8 @@ class AttackWireTest(unittest.TestCase):
                 during.append(self.stats_ms())
                 statuses.update(s["status"] for s in self.f.cli_json("sites")["sites"])
             t.join(120)
+            flood_s = time.monotonic() - start
+            hub_cpu = hub_cpu_s(self.f.hub.p.pid) - cpu_before
             # The broker discards them for the hub (its heartbeat connection's Maximum Packet
             # Size), or the hub drops them on size: no signature was ever checked.
             time.sleep(1.0)
@@ -264,8 +275,15 @@ class AttackWireTest(unittest.TestCase):
         flood_ms = statistics.median(during)
         print(f"\nstats latency: idle {idle:.1f} ms, during a 300 x 6 MB forged flood "
               f"{flood_ms:.1f} ms (median of {len(during)}, max {max(during):.1f} ms), "
-              f"ratio {flood_ms / idle:.2f}", file=sys.stderr)
-        self.assertLessEqual(flood_ms, 2 * idle)
+              f"ratio {flood_ms / idle:.2f}; the hub's CPU {hub_cpu:.2f} s in {flood_s:.1f} s "
+              f"(the stats calls' own work included)", file=sys.stderr)
+        # What the flood costs the hub is its own CPU, which a loaded machine does not inflate
+        # (the latency of the stats calls above also measures the flooding client and the
+        # broker copying 1.8 GB on the same two cores, so it is only printed). Checking a
+        # signature and parsing JSON over 1.8 GB would take seconds; answering the stats calls
+        # takes a fraction of one.
+        self.assertLess(hub_cpu, 0.15 * flood_s)
+        self.assertLessEqual(flood_ms, 5 * idle)  # and it still answers
         self.assertNotIn("lost", statuses)
         self.assertNotIn("site dc-1 lost", self.f.hub.log_text())
         self.assertNotIn("site pod-1 lost", self.f.hub.log_text())
