@@ -495,7 +495,63 @@ static int check_request(const route_instance *inst, const hgs_params *params, c
         snprintf(err, err_len, "no customers");
         return OP_EINVAL;
     }
-    return route_precheck(inst, err, err_len);
+    return OP_OK;
+}
+
+/*
+ * A feasible plan before the population exists: the sequential insertion's.
+ * When it cannot place every stop it is kept aside as the fallback answer
+ * and completed (penalised) into a full individual for the search.
+ */
+static int start_from_construction(hgs *h, indiv *s)
+{
+    int n_unserved = 0, rc = hgs__construct(h, h->unserved, &n_unserved);
+    if (rc != OP_OK) return rc;
+    if (n_unserved > 0) {
+        route_solution_clear(&h->fallback);
+        if ((rc = hgs__export_plan(h, h->unserved, n_unserved, &h->fallback)) != OP_OK) return rc;
+        hgs__complete(h, h->unserved, n_unserved);
+    }
+    ls_store(h, s);
+    note_best(h, s);
+    return educate_and_insert(h, s);
+}
+
+/* Fewer stops left out first, then the lower cost. */
+static int plan_better(const route_solution *a, const route_solution *b)
+{
+    if (a->n_unassigned != b->n_unassigned) return a->n_unassigned < b->n_unassigned;
+    return a->cost < b->cost - EPS;
+}
+
+/*
+ * No full feasible plan was found: the best partial one, from the
+ * construction's fallback and the repair of every individual of the
+ * population (each made feasible by leaving stops out).
+ */
+static int partial_plan(hgs *h, route_solution *out)
+{
+    int rc = OP_OK;
+    subpop *pops[2] = {&h->infeas, &h->feas};
+    if (h->fallback.start) {
+        *out = h->fallback;
+        memset(&h->fallback, 0, sizeof h->fallback);
+    }
+    for (int q = 0; q < 2 && rc == OP_OK; q++)
+        for (int x = 0; x < pops[q]->n && rc == OP_OK; x++) {
+            int n_unserved = 0;
+            route_solution cand = {0};
+            ls_load(h, pops[q]->v[x]);
+            hgs__repair(h, h->unserved, &n_unserved);
+            if ((rc = hgs__export_plan(h, h->unserved, n_unserved, &cand)) != OP_OK) break;
+            if (!out->start || plan_better(&cand, out)) {
+                route_solution_clear(out);
+                *out = cand;
+            } else {
+                route_solution_clear(&cand);
+            }
+        }
+    return rc;
 }
 
 /*
@@ -540,8 +596,8 @@ static void teardown(hgs *h)
     hgs__free_arrays(h);
 }
 
-int hgs_solve(const route_instance *inst, const hgs_params *params, route_solution *best,
-              hgs_stats *stats, char *err, size_t err_len)
+int hgs__search(const route_instance *inst, const hgs_params *params, route_solution *best,
+                hgs_stats *stats, char *err, size_t err_len)
 {
     memset(best, 0, sizeof *best);
     int rc = check_request(inst, params, err, err_len);
@@ -563,15 +619,17 @@ int hgs_solve(const route_instance *inst, const hgs_params *params, route_soluti
         note_best(&h, s);
         if ((rc = educate_and_insert(&h, s)) != OP_OK) goto out;
     }
-    if ((rc = initial_population(&h, s)) != OP_OK || (rc = evolve(&h, s)) != OP_OK) goto out;
-    if (!h.best->feasible) {
+    if ((rc = start_from_construction(&h, s)) != OP_OK ||
+        (rc = initial_population(&h, s)) != OP_OK || (rc = evolve(&h, s)) != OP_OK)
+        goto out;
+    if (!h.best->feasible && params->strict) {
         snprintf(err, err_len, "no feasible solution found in %.1f s (%ld iterations)", now(&h),
                  h.iterations);
         rc = OP_EINVAL;
         goto out;
     }
-    if ((rc = export_raw(&h, best)) == OP_OK &&
-        (rc = route_check_solution(inst, best, err, err_len)) != OP_OK)
+    rc = h.best->feasible ? export_raw(&h, best) : partial_plan(&h, best);
+    if (rc == OP_OK && (rc = route_check_solution(inst, best, err, err_len)) != OP_OK)
         route_solution_clear(best);
     if (stats) {
         stats->iterations = h.iterations;

@@ -102,6 +102,9 @@ typedef struct hgs {
     double best_found_s, start_s;
     int load_hist[PENALTY_WINDOW], warp_hist[PENALTY_WINDOW], hist_n;
     long iterations, restarts;
+    /* a partial plan (the construction's, when it could not place every stop) */
+    route_solution fallback;
+    int *unserved; /* nc + 1 scratch entries */
 } hgs;
 
 /* ---- randomness (the one sequence of the search, seeded from params->seed) ---- */
@@ -194,6 +197,30 @@ static inline int pmod(int i)
 
 /* Local search on the routes loaded into h->rn/h->rlen (hgs_ls.c). */
 void hgs__local_search(hgs *h);
+/* Recomputes route slot k's summaries after its nodes changed (hgs_ls.c). */
+void hgs__route_update(hgs *h, int k);
+
+/*
+ * Plans without the genetic search (hgs_build.c), on h->rn/h->rlen:
+ * hgs__construct fills the slots by sequential feasible insertion and lists
+ * the stops that did not fit in unserved (nc entries of room);
+ * hgs__complete puts such stops at their least penalised places (a full,
+ * perhaps infeasible plan); hgs__repair drops stops until every route is
+ * feasible and puts back what fits, listing the rest; hgs__export_plan
+ * writes the slots and the unserved stops as a solution (OP_OK, OP_ENOMEM).
+ */
+int hgs__construct(hgs *h, int *unserved, int *n_unserved);
+void hgs__complete(hgs *h, const int *unserved, int n_unserved);
+int hgs__repair(hgs *h, int *unserved, int *n_unserved);
+int hgs__export_plan(const hgs *h, const int *unserved, int n_unserved, route_solution *out);
+
+/*
+ * The search on an instance whose every stop can be served on its own
+ * (hgs.c); hgs_solve (hgs_plan.c) sets aside the others first. Same
+ * contract as hgs_solve.
+ */
+int hgs__search(const route_instance *inst, const hgs_params *params, route_solution *best,
+                hgs_stats *stats, char *err, size_t err_len);
 
 /*
  * Allocates and fills the solver's arrays for inst (hgs_setup.c). OP_OK or

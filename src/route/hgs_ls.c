@@ -41,6 +41,11 @@ static void route_update(hgs *h, int k)
     h->modified[k] = h->moves;
 }
 
+void hgs__route_update(hgs *h, int k)
+{
+    route_update(h, k);
+}
+
 static seg piece_seg(const hgs *h, piece p)
 {
     int m = h->rlen[p.k];

@@ -56,10 +56,9 @@ int hgs__load_start(hgs *h, indiv *s, const route_solution *start, char *err, si
             }
         }
     }
-    if (rc == OP_OK && x != h->nc) {
-        snprintf(err, err_len, "checkpoint: %d of %d customers", x, h->nc);
-        rc = OP_EINVAL;
-    }
+    /* a partial plan's unassigned stops join the last slot: a full, penalised start */
+    for (int c = 1; rc == OP_OK && c <= h->nc; c++)
+        if (!seen[c]) s->giant[x++] = c;
     s->rstart[h->K] = x;
     free(slot_of_route);
 out:
@@ -141,11 +140,12 @@ static int alloc_arrays(hgs *h)
     h->pot = calloc((K + 1) * (n + 1), sizeof(double));
     h->from = calloc((K + 1) * (n + 1), sizeof(int));
     h->neigh = calloc(n * (size_t)(h->granular + 1), sizeof(int));
+    h->unserved = calloc(n + 1, sizeof(int));
     if (!h->D || !h->demand || !h->ready || !h->due || !h->service || !h->rn || !h->rlen ||
         !h->pre || !h->suf || !h->rcum || !h->cd || !h->cl || !h->slot_cap || !h->rcost ||
         !h->rpen || !h->route_of || !h->pos_of || !h->order || !h->modified || !h->tested ||
         !h->swapstar_tested || !h->angle || !h->sector_start || !h->sector_end || !h->ins_cost ||
-        !h->ins_pos || !h->tmp_a || !h->tmp_b || !h->pot || !h->from || !h->neigh)
+        !h->ins_pos || !h->tmp_a || !h->tmp_b || !h->pot || !h->from || !h->neigh || !h->unserved)
         return OP_ENOMEM;
     return OP_OK;
 }
@@ -291,4 +291,6 @@ void hgs__free_arrays(hgs *h)
     free(h->pot);
     free(h->from);
     free(h->neigh);
+    free(h->unserved);
+    route_solution_clear(&h->fallback);
 }
