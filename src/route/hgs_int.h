@@ -48,6 +48,8 @@ typedef struct piece {
 
 typedef struct indiv {
     double penalized, dist, warp;
+    double cost;      /* dist plus the vehicles' fixed and hourly costs */
+    double fleet_pen; /* the vehicle costs the search counts (cost - dist, plus fleet_m a route) */
     int64_t excess;
     int feasible, n_routes;
     int *giant;  /* nc customers, route after route */
@@ -83,8 +85,12 @@ typedef struct hgs {
     double *cd;     /* forward distance prefix sums (compact copy of pre[].dist) */
     int64_t *cl;    /* load prefix sums */
     int64_t *slot_cap;
-    double *rcost; /* penalized cost per route */
-    double *rpen;  /* of which penalties (overload, time warp) */
+    double *slot_fixed;  /* fixed cost of a route in slot k */
+    double *slot_hourly; /* cost per time unit of its duration */
+    double fleet_m;      /* added per route with the vehicles-first objective */
+    long improvements;   /* times the best plan improved */
+    double *rcost;       /* penalized cost per route */
+    double *rpen;        /* of which penalties (overload, time warp) */
     int *route_of, *pos_of, *order;
     long moves, *modified, *tested, *swapstar_tested;
     int *angle; /* polar angle of each node around the depot, 0..65535 (-1: no coordinates) */
@@ -178,6 +184,17 @@ static inline double penalized(const hgs *h, double d, int64_t load, double warp
 {
     int64_t excess = load - capacity(h, k);
     return d + (excess > 0 ? pen_load * (double)excess : 0) + pen_warp * warp;
+}
+
+/*
+ * What a non-empty route in slot k costs beyond its distance: its vehicle's
+ * fixed cost, its hourly cost on its duration (the distance without time
+ * windows), and fleet_m with the vehicles-first objective (with_m).
+ */
+static inline double vehicle_cost(const hgs *h, int k, seg closed, int with_m)
+{
+    double duration = h->has_tw ? closed.dur : closed.dist;
+    return h->slot_fixed[k] + h->slot_hourly[k] * duration + (with_m ? h->fleet_m : 0);
 }
 
 /* ---- local search: routes as position arrays with prefix/suffix summaries ---- */

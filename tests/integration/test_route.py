@@ -241,6 +241,50 @@ class NeverWithoutAPlanTest(unittest.TestCase):
         self.assertIn("no feasible solution found", r.stderr)
 
 
+class ObjectiveTest(unittest.TestCase):
+    """--objective vehicles (fewer vans first, then distance) and vehicle costs in the JSON form."""
+
+    def run_route(self, *args):
+        return subprocess.run([REL, "route", *args], capture_output=True, text=True, timeout=120)
+
+    def test_vehicles_first_on_solomon(self):
+        path = os.path.join(VRP, "solomon", "RC101.txt")
+        if not os.path.exists(path):
+            self.skipTest(f"{VRP} is missing (shared data sets not on this machine)")
+        got = {}
+        for objective in ("distance", "vehicles"):
+            r = self.run_route(path, "--iterations", "150", "--objective", objective, "--quiet")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            sol = json.loads(r.stdout)
+            got[objective] = check_solomon(self, path, sol)
+            self.assertEqual(sol["vehicles"], len(sol["routes"]))
+            self.assertAlmostEqual(sol["cost"], sol["distance"], places=6)
+        self.assertLessEqual(got["vehicles"][1], got["distance"][1])
+        r = self.run_route(path, "--objective", "vans")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--objective must be 'distance' or 'vehicles'", r.stderr)
+
+    def test_fixed_and_hourly_costs(self):
+        inst = instance(20)
+        inst["vehicles"] = [{"name": "van", "capacity": 30, "count": 8, "fixed_cost": 50,
+                             "cost_per_hour": 30}]
+        inst["time_unit"] = "minutes"
+        d = tempfile.mkdtemp(prefix="outpost-route-")
+        path = os.path.join(d, "costs.json")
+        with open(path, "w") as f:
+            json.dump(inst, f)
+        r = self.run_route(path, "--iterations", "50", "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sol = json.loads(r.stdout)
+        # the route distances add up to "distance"; "cost" adds 50 a van and 30 an hour
+        self.assertAlmostEqual(sum(ro["distance"] for ro in sol["routes"]), sol["distance"],
+                               places=6)
+        extra = sol["cost"] - sol["distance"]
+        self.assertGreaterEqual(extra, 50 * sol["vehicles"])
+        hours = sum(ro["back_at"] for ro in sol["routes"]) / 60  # an upper bound on the durations
+        self.assertLessEqual(extra, 50 * sol["vehicles"] + 30 * hours + 1e-6)
+
+
 class RouteFleetTest(unittest.TestCase):
     def setUp(self):
         self.f = Fleet()
