@@ -639,7 +639,7 @@ static int evolve(hgs *h, indiv *s)
         split(h, s);
         int rc = educate_and_insert(h, s);
         if (rc != OP_OK) return rc;
-        if (h->params->objective == HGS_OBJECTIVE_VEHICLES && since_improvement % 50 == 49 &&
+        if (h->params->objective == HGS_OBJECTIVE_VEHICLES && since_improvement % 10 == 9 &&
             (rc = remove_a_route(h, s)) != OP_OK)
             return rc;
         if (h->improvements != seen) {
