@@ -117,6 +117,53 @@ static void ls_store(const hgs *h, indiv *s)
 
 /* ---- split: cut a giant tour into routes, optimally for its order ---- */
 
+/* The cost of a route in slot k closed at the depot, as Split and the local search see it. */
+static double split_route_cost(const hgs *h, seg acc, int k)
+{
+    seg closed = merge(h, acc, depot_seg(h, k));
+    return penalized(h, closed.dist, closed.load, closed.warp, k, h->pen_load, h->pen_warp) +
+           vehicle_cost(h, k, closed, 1);
+}
+
+/*
+ * Split for a single-type fleet with one row of potentials. Returns 1 when
+ * the routes it found fit in the slots (s is then cut and evaluated), else 0.
+ */
+static int split_single_type(hgs *h, indiv *s)
+{
+    const int nc = h->nc, K = h->K;
+    double *pot = h->pot;
+    int *from = h->from;
+    int64_t cap = capacity(h, 0);
+    for (int j = 0; j <= nc; j++)
+        pot[j] = BIG;
+    pot[0] = 0;
+    for (int i = 0; i < nc; i++) {
+        if (pot[i] >= BIG) continue;
+        seg acc = depot_seg(h, 0);
+        for (int j = i + 1; j <= nc; j++) {
+            acc = merge(h, acc, node_seg(h, s->giant[j - 1]));
+            if (acc.load > cap * 3 / 2 && j > i + 1) break;
+            double c = pot[i] + split_route_cost(h, acc, 0);
+            if (c < pot[j]) {
+                pot[j] = c;
+                from[j] = i;
+            }
+        }
+    }
+    int routes = 0;
+    for (int j = nc; j > 0; j = from[j])
+        routes++;
+    if (routes > K) return 0;
+    int k = routes;
+    for (int kk = routes; kk <= K; kk++)
+        s->rstart[kk] = nc;
+    for (int j = nc; j > 0; j = from[j])
+        s->rstart[--k] = from[j];
+    indiv_evaluate(h, s);
+    return 1;
+}
+
 /*
  * Cuts s's giant tour into routes at the least penalized cost for its order
  * (Bellman over potentials). An unlimited single-type fleet needs one row of
@@ -128,43 +175,7 @@ static int split(hgs *h, indiv *s)
     const int nc = h->nc, K = h->K;
     double *pot = h->pot;
     int *from = h->from;
-    int homogeneous = h->inst->n_types == 1;
-    int64_t cap = capacity(h, 0);
-    if (homogeneous) {
-        /* unlimited fleet: one row of potentials */
-        for (int j = 0; j <= nc; j++)
-            pot[j] = BIG;
-        pot[0] = 0;
-        for (int i = 0; i < nc; i++) {
-            if (pot[i] >= BIG) continue;
-            seg acc = depot_seg(h, 0);
-            for (int j = i + 1; j <= nc; j++) {
-                acc = merge(h, acc, node_seg(h, s->giant[j - 1]));
-                if (acc.load > cap * 3 / 2 && j > i + 1) break;
-                seg closed = merge(h, acc, depot_seg(h, 0));
-                double c = pot[i] +
-                           penalized(h, closed.dist, closed.load, closed.warp, 0, h->pen_load,
-                                     h->pen_warp) +
-                           vehicle_cost(h, 0, closed, 1);
-                if (c < pot[j]) {
-                    pot[j] = c;
-                    from[j] = i;
-                }
-            }
-        }
-        int routes = 0;
-        for (int j = nc; j > 0; j = from[j])
-            routes++;
-        if (routes <= K) {
-            int k = routes;
-            for (int kk = routes; kk <= K; kk++)
-                s->rstart[kk] = nc;
-            for (int j = nc; j > 0; j = from[j])
-                s->rstart[--k] = from[j];
-            indiv_evaluate(h, s);
-            return OP_OK;
-        }
-    }
+    if (h->inst->n_types == 1 && split_single_type(h, s)) return OP_OK;
     /* limited or mixed fleet: route r goes to slot r; a slot may stay empty */
     size_t w = (size_t)nc + 1;
     for (size_t x = 0; x < (size_t)(K + 1) * w; x++)
@@ -183,11 +194,7 @@ static int split(hgs *h, indiv *s)
             for (int j = i + 1; j <= nc; j++) {
                 acc = merge(h, acc, node_seg(h, s->giant[j - 1]));
                 if (k < K - 1 && acc.load > capk * 3 / 2 && j > i + 1) break;
-                seg closed = merge(h, acc, depot_seg(h, k));
-                double c = base +
-                           penalized(h, closed.dist, closed.load, closed.warp, k, h->pen_load,
-                                     h->pen_warp) +
-                           vehicle_cost(h, k, closed, 1);
+                double c = base + split_route_cost(h, acc, k);
                 if (c < pot[(size_t)(k + 1) * w + (size_t)j]) {
                     pot[(size_t)(k + 1) * w + (size_t)j] = c;
                     from[(size_t)(k + 1) * w + (size_t)j] = i;
