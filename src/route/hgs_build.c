@@ -84,35 +84,67 @@ static int pick_seed(const hgs *h, int k, const int *left, int n_left)
     return seed;
 }
 
+/*
+ * The next stop for route k: the cheapest feasible insertion among the
+ * unserved neighbours of its stops (the granular lists) and, when none of
+ * those fits, among all unserved stops. The first scan keeps the
+ * construction near-linear on large instances; the second makes sure a
+ * route is closed only when nothing fits. Returns an index into unserved,
+ * or -1. at[c] is c's index in unserved (-1 once served); seen[c] == stamp
+ * marks the stops looked at in this call.
+ */
+static int next_stop(hgs *h, int k, const int *unserved, int n_left, const int *at, int *seen,
+                     int stamp)
+{
+    double best = BIG;
+    int x = -1, w;
+    for (int p = 1; p <= h->rlen[k]; p++) {
+        const int *nb = h->neigh + (size_t)RN(h, k, p) * (size_t)h->granular;
+        for (int g = 0; g < h->granular; g++) {
+            int c = nb[g];
+            if (at[c] < 0 || seen[c] == stamp) continue;
+            seen[c] = stamp;
+            double added = best_place(h, k, c, 1, &w);
+            if (added < best) {
+                best = added;
+                x = at[c];
+            }
+        }
+    }
+    for (int y = 0; x < 0 && y < n_left; y++) {
+        double added = best_place(h, k, unserved[y], 1, &w);
+        if (added < best) {
+            best = added;
+            x = y;
+        }
+    }
+    return x;
+}
+
 int hgs__construct(hgs *h, int *unserved, int *n_unserved)
 {
-    int n_left = h->nc;
-    for (int c = 0; c < h->nc; c++)
+    int n_left = h->nc, *at = h->tmp_a, *seen = h->tmp_b, stamp = 0;
+    for (int c = 0; c < h->nc; c++) {
         unserved[c] = c + 1;
+        at[c + 1] = c;
+    }
+    at[0] = -1;
+    for (int c = 0; c < h->n; c++)
+        seen[c] = 0;
     for (int k = 0; k < h->K; k++) {
         h->rlen[k] = 0;
         hgs__route_update(h, k);
     }
     for (int k = 0; k < h->K && n_left > 0; k++) {
         int x = pick_seed(h, k, unserved, n_left);
-        if (x < 0) continue;
-        for (;;) {
+        while (x >= 0) {
             int c = unserved[x], where = 0;
             best_place(h, k, c, 1, &where);
             insert_at(h, k, where, c);
             unserved[x] = unserved[--n_left];
-            /* the next stop: the cheapest feasible insertion into this route */
-            double best = BIG;
-            x = -1;
-            for (int y = 0; y < n_left; y++) {
-                int w;
-                double added = best_place(h, k, unserved[y], 1, &w);
-                if (added < best) {
-                    best = added;
-                    x = y;
-                }
-            }
-            if (x < 0) break;
+            at[unserved[x]] = x;
+            at[c] = -1;
+            x = next_stop(h, k, unserved, n_left, at, seen, ++stamp);
         }
     }
     *n_unserved = n_left;
