@@ -204,6 +204,13 @@ class NeverWithoutAPlanTest(unittest.TestCase):
         self.assertEqual(len(sol["unassigned"]), 4)
         self.assertEqual({u["reason"] for u in sol["unassigned"]},
                          {"no room for it in the fleet's routes"})
+        # a partial plan is a checkpoint like any other: resuming from it works
+        ckpt = os.path.join(self.dir, "partial.json")
+        with open(ckpt, "w") as f:
+            f.write(r.stdout)
+        r = self.run_route(path, "--iterations", "5", "--resume", ckpt, "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(json.loads(r.stdout)["unassigned"]), 4)
         r = self.run_route(path, "--time-limit", "0.3", "--strict")
         self.assertEqual(r.returncode, 2)
         self.assertIn("total demand 30 is more than the whole fleet carries (20)", r.stderr)
