@@ -15,7 +15,17 @@ Solomon gaps use the distance-only best-known values (dist_bks_distance:
 unrounded Euclidean, at most the 25 vehicles the files allow); the number of
 routes is reported next to the hierarchical best-known count.
 
-Environment: BENCH_QUICK=1 runs 6 instances per set at 1 s only.
+Never without a plan, and fleet size: Solomon and the Gehring-Homberger
+200-customer set at 0.1 s, 1 s and 5 s, once with `--objective distance` and
+once with `--objective vehicles`: instances without a plan (must be none),
+unassigned stops, mean distance gap (distance objective: to the distance-only
+best-known where there is one, else the hierarchical one; vehicles objective:
+to the hierarchical best-known distance) and mean vehicles next to the mean of
+the best-known (hierarchical) fleet sizes.
+
+Environment: BENCH_QUICK=1 runs 6 instances per set, X and Solomon at 1 s
+only and the anytime part at 0.1 s and 1 s; BENCH_PARTS=x,solomon,anytime
+chooses the parts (default all); BENCH_JOBS=2 instances at a time.
 """
 import concurrent.futures as cf
 import csv
@@ -47,6 +57,82 @@ def load_sets(quick):
     return sets
 
 
+def load_anytime(quick):
+    """Solomon and Gehring-Homberger 200: (path, name, distance bks, vehicles bks, hier distance)."""
+    sets = {}
+    with open(os.path.join(VRP, "solomon", "bks.csv")) as f:
+        sets["Solomon"] = [(os.path.join(VRP, "solomon", r["instance"] + ".txt"), r["instance"],
+                            float(r["dist_bks_distance"]), int(r["hier_bks_vehicles"]),
+                            float(r["hier_bks_distance"])) for r in csv.DictReader(f)]
+    gh = os.path.join(VRP, "gh", "bks.csv")
+    if os.path.exists(gh):
+        with open(gh) as f:
+            rows = [r for r in csv.DictReader(f) if r["customers"] == "200"
+                    and os.path.exists(os.path.join(VRP, "gh", r["file"]))]
+        sets["GH 200"] = [(os.path.join(VRP, "gh", r["file"]), r["instance"],
+                           float(r["hier_bks_distance"]), int(r["hier_bks_vehicles"]),
+                           float(r["hier_bks_distance"])) for r in rows]
+    if quick:
+        for k in sets:
+            sets[k] = sets[k][:: max(1, len(sets[k]) // 6)][:6]
+    return sets
+
+
+def run_plan(path, limit, objective):
+    args = [BIN, "route", path, "--quiet", "--seed", "1", "--time-limit", str(limit),
+            "--objective", objective]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        return {"error": p.stderr.strip()[-300:]}
+    d = json.loads(p.stdout)
+    return {"distance": d["distance"], "vehicles": d["vehicles"],
+            "unassigned": len(d["unassigned"])}
+
+
+def anytime(quick, jobs_n):
+    """The anytime and fleet-size table (see the module's comment)."""
+    sets = load_anytime(quick)
+    limits = [0.1, 1] if quick else [0.1, 1, 5]
+    jobs = []
+    with cf.ThreadPoolExecutor(max_workers=jobs_n) as pool:
+        for name, items in sets.items():
+            for limit in limits:
+                for objective in ("distance", "vehicles"):
+                    for item in items:
+                        jobs.append((name, limit, objective, item,
+                                     pool.submit(run_plan, item[0], limit, objective)))
+        rows = []
+        for name, limit, objective, (path, inst, dbks, vbks, hbks), fut in jobs:
+            r = fut.result()
+            bks = dbks if objective == "distance" else hbks
+            if "error" in r:
+                print(f"  {inst} @ {limit} s {objective}: NO PLAN {r['error']}", flush=True)
+            rows.append((name, limit, objective, inst, bks, vbks, r))
+    with open(os.path.join(OUT, "route_anytime.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["set", "limit_s", "objective", "instance", "bks_distance", "bks_vehicles",
+                    "distance", "vehicles", "unassigned", "error"])
+        for name, limit, objective, inst, bks, vbks, r in rows:
+            w.writerow([name, limit, objective, inst, bks, vbks, r.get("distance", ""),
+                        r.get("vehicles", ""), r.get("unassigned", ""), r.get("error", "")])
+    print("\n| set | limit | objective | instances | without a plan | unassigned | "
+          "mean distance gap | mean vehicles | best-known mean vehicles | vehicles vs best-known |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in sets:
+        for limit in limits:
+            for objective in ("distance", "vehicles"):
+                sel = [x for x in rows if x[:3] == (name, limit, objective)]
+                ok = [x for x in sel if "error" not in x[6]]
+                if not ok:
+                    continue
+                gaps = [100 * (x[6]["distance"] - x[4]) / x[4] for x in ok]
+                veh = sum(x[6]["vehicles"] for x in ok) / len(ok)
+                bveh = sum(x[5] for x in ok) / len(ok)
+                print(f"| {name} | {limit} s | {objective} | {len(sel)} | {len(sel) - len(ok)} | "
+                      f"{sum(x[6]['unassigned'] for x in ok)} | {sum(gaps) / len(gaps):.2f}% | "
+                      f"{veh:.2f} | {bveh:.2f} | {100 * (veh - bveh) / bveh:+.1f}% |")
+
+
 def run_one(path, limit, seed=1):
     args = [BIN, "route", path, "--quiet", "--seed", str(seed)]
     if limit == "baseline":
@@ -59,7 +145,7 @@ def run_one(path, limit, seed=1):
     if p.returncode != 0:
         return {"error": p.stderr.strip()[-300:], "wall_s": wall}
     d = json.loads(p.stdout)
-    return {"cost": d["cost"], "routes": d["routes_used"], "best_s": d.get("best_found_s", 0),
+    return {"cost": d["distance"], "routes": d["routes_used"], "best_s": d.get("best_found_s", 0),
             "iterations": d.get("iterations", 0), "wall_s": wall}
 
 
@@ -68,13 +154,17 @@ def main():
         print(f"bench-route: SKIPPED: {VRP} is missing (the shared data sets are not on this machine)")
         return 0
     quick = os.environ.get("BENCH_QUICK") == "1"
-    sets = load_sets(quick)
+    parts = os.environ.get("BENCH_PARTS", "x,solomon,anytime").split(",")
+    jobs_n = int(os.environ.get("BENCH_JOBS", "2"))
+    os.makedirs(OUT, exist_ok=True)
+    sets = {k: v for k, v in load_sets(quick).items()
+            if ("x" if k.startswith("X") else "solomon") in parts}
     limits = {"X (n<=300)": ["baseline", 1] if quick else ["baseline", 1, 10],
               "Solomon": ["baseline", 1] if quick else ["baseline", 1, 5, 10]}
     os.makedirs(OUT, exist_ok=True)
     rows = []
     jobs = []
-    with cf.ThreadPoolExecutor(max_workers=int(os.environ.get("BENCH_JOBS", "2"))) as pool:
+    with cf.ThreadPoolExecutor(max_workers=jobs_n) as pool:
         for name, items in sets.items():
             for limit in limits[name]:
                 for path, inst, bks, bks_routes in items:
@@ -100,9 +190,10 @@ def main():
         w.writerow(["set", "limit_s", "instance", "bks", "cost", "gap_pct", "routes", "bks_routes",
                     "best_found_s", "error"])
         w.writerows(rows)
-    print(f"\nper-instance figures: {csv_path}\n")
-    print("| set | time limit per instance | instances | mean gap | worst gap | failed |")
-    print("|---|---|---|---|---|---|")
+    if sets:
+        print(f"\nper-instance figures: {csv_path}\n")
+        print("| set | time limit per instance | instances | mean gap | worst gap | failed |")
+        print("|---|---|---|---|---|---|")
     summary = {}
     for name in sets:
         for limit in limits[name]:
@@ -123,6 +214,8 @@ def main():
             m = summary[(name, limit)]
             ratio = m / base if base > 0 else float("nan")
             print(f"ratio {name} {limit} s mean gap / baseline mean gap: {ratio:.2f}")
+    if "anytime" in parts:
+        anytime(quick, jobs_n)
     return 0
 
 

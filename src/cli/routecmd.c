@@ -33,6 +33,10 @@ static void usage(FILE *out)
                  "  --model FILE --model-sha HEX [--model-start EPOCH_S]\n"
                  "                   the factors from a site's travel-time model instead\n"
                  "                   (docs/learning.md); coordinates read as miles\n"
+                 "  --objective distance|vehicles\n"
+                 "                   minimise the cost (default), or the vehicles used first\n"
+                 "  --strict         refuse a problem with stops no plan can serve (exit 2)\n"
+                 "                   instead of planning the rest and listing them unassigned\n"
                  "  --quiet          no progress on standard error\n");
 }
 
@@ -137,6 +141,16 @@ static int parse_option(int c, const char *arg, route_opts *o, int *saw_time)
     case 'q':
         o->quiet = 1;
         return EXIT_OK;
+    case 'x':
+        o->params.strict = 1;
+        return EXIT_OK;
+    case 'O':
+        if (strcmp(arg, "distance") && strcmp(arg, "vehicles")) {
+            fprintf(stderr, "route: --objective must be 'distance' or 'vehicles'\n");
+            return EXIT_USAGE;
+        }
+        o->params.objective = arg[0] == 'v' ? HGS_OBJECTIVE_VEHICLES : HGS_OBJECTIVE_DISTANCE;
+        return EXIT_OK;
     case 'm':
         o->model_path = arg;
         return EXIT_OK;
@@ -170,6 +184,8 @@ static int parse_args(int argc, char **argv, route_opts *o)
                                          {"svg", required_argument, 0, 'g'},
                                          {"factors", required_argument, 0, 'f'},
                                          {"quiet", no_argument, 0, 'q'},
+                                         {"strict", no_argument, 0, 'x'},
+                                         {"objective", required_argument, 0, 'O'},
                                          {"model", required_argument, 0, 'm'},
                                          {"model-sha", required_argument, 0, 'M'},
                                          {"model-start", required_argument, 0, 'D'},
@@ -309,6 +325,22 @@ static int solve(route_opts *o, const route_instance *inst, route_solution *best
     return EXIT_OK;
 }
 
+/* A plan that leaves stops out is still a plan (exit 0), with a warning naming them. */
+static void warn_unassigned(const route_instance *inst, const route_solution *best)
+{
+    if (!best->n_unassigned) return;
+    fprintf(stderr, "route: warning: %d of %d stops unassigned (listed in the solution)\n",
+            best->n_unassigned, inst->n - 1);
+    for (int u = 0; u < best->n_unassigned && u < 10; u++) {
+        int c = best->unassigned[u];
+        if (inst->ids)
+            fprintf(stderr, "route:   stop '%s': %s\n", inst->ids[c],
+                    route_unserved_str(best->reason[u]));
+        else
+            fprintf(stderr, "route:   customer %d: %s\n", c, route_unserved_str(best->reason[u]));
+    }
+}
+
 int routecmd_main(int argc, char **argv)
 {
     route_opts o;
@@ -325,11 +357,13 @@ int routecmd_main(int argc, char **argv)
     exit_code = write_outputs(&o, &inst, &best, &stats);
     if (stop_requested)
         fprintf(stderr, "route: stopped early by a signal; the best solution so far is written\n");
+    warn_unassigned(&inst, &best);
     if (!o.quiet)
         fprintf(stderr,
-                "route: %s: cost %.2f, %d routes, %ld iterations in %.2f s (best at %.2f s)\n",
-                inst.name, best.cost, best.n_routes, stats.iterations, stats.elapsed_s,
-                stats.best_found_s);
+                "route: %s: cost %.2f, distance %.2f, %d routes, %d unassigned, %ld iterations "
+                "in %.2f s (best at %.2f s)\n",
+                inst.name, best.cost, best.distance, best.n_routes, best.n_unassigned,
+                stats.iterations, stats.elapsed_s, stats.best_found_s);
 out:
     route_solution_clear(&best);
     route_solution_clear(&start);

@@ -51,6 +51,8 @@ static void indiv_copy(const hgs *h, indiv *dst, const indiv *src)
 {
     dst->penalized = src->penalized;
     dst->dist = src->dist;
+    dst->cost = src->cost;
+    dst->fleet_pen = src->fleet_pen;
     dst->warp = src->warp;
     dst->excess = src->excess;
     dst->feasible = src->feasible;
@@ -65,7 +67,7 @@ static void indiv_copy(const hgs *h, indiv *dst, const indiv *src)
 /* Recomputes cost, feasibility and neighbours of s from its routes. */
 static void indiv_evaluate(const hgs *h, indiv *s)
 {
-    s->dist = s->warp = 0;
+    s->dist = s->warp = s->cost = s->fleet_pen = 0;
     s->excess = 0;
     s->n_routes = 0;
     for (int k = 0; k < h->K; k++) {
@@ -82,10 +84,13 @@ static void indiv_evaluate(const hgs *h, indiv *s)
         acc = merge(h, acc, depot_seg(h, k));
         s->dist += acc.dist;
         s->warp += acc.warp;
+        s->cost += vehicle_cost(h, k, acc, 0);
+        s->fleet_pen += vehicle_cost(h, k, acc, 1);
         if (acc.load > capacity(h, k)) s->excess += acc.load - capacity(h, k);
     }
     s->feasible = s->excess == 0 && s->warp < 1e-9;
-    s->penalized = s->dist + h->pen_load * (double)s->excess + h->pen_warp * s->warp;
+    s->cost += s->dist;
+    s->penalized = s->dist + s->fleet_pen + h->pen_load * (double)s->excess + h->pen_warp * s->warp;
 }
 
 static void ls_load(hgs *h, const indiv *s)
@@ -112,6 +117,53 @@ static void ls_store(const hgs *h, indiv *s)
 
 /* ---- split: cut a giant tour into routes, optimally for its order ---- */
 
+/* The cost of a route in slot k closed at the depot, as Split and the local search see it. */
+static double split_route_cost(const hgs *h, seg acc, int k)
+{
+    seg closed = merge(h, acc, depot_seg(h, k));
+    return penalized(h, closed.dist, closed.load, closed.warp, k, h->pen_load, h->pen_warp) +
+           vehicle_cost(h, k, closed, 1);
+}
+
+/*
+ * Split for a single-type fleet with one row of potentials. Returns 1 when
+ * the routes it found fit in the slots (s is then cut and evaluated), else 0.
+ */
+static int split_single_type(hgs *h, indiv *s)
+{
+    const int nc = h->nc, K = h->K;
+    double *pot = h->pot;
+    int *from = h->from;
+    int64_t cap = capacity(h, 0);
+    for (int j = 0; j <= nc; j++)
+        pot[j] = BIG;
+    pot[0] = 0;
+    for (int i = 0; i < nc; i++) {
+        if (pot[i] >= BIG) continue;
+        seg acc = depot_seg(h, 0);
+        for (int j = i + 1; j <= nc; j++) {
+            acc = merge(h, acc, node_seg(h, s->giant[j - 1]));
+            if (acc.load > cap * 3 / 2 && j > i + 1) break;
+            double c = pot[i] + split_route_cost(h, acc, 0);
+            if (c < pot[j]) {
+                pot[j] = c;
+                from[j] = i;
+            }
+        }
+    }
+    int routes = 0;
+    for (int j = nc; j > 0; j = from[j])
+        routes++;
+    if (routes > K) return 0;
+    int k = routes;
+    for (int kk = routes; kk <= K; kk++)
+        s->rstart[kk] = nc;
+    for (int j = nc; j > 0; j = from[j])
+        s->rstart[--k] = from[j];
+    indiv_evaluate(h, s);
+    return 1;
+}
+
 /*
  * Cuts s's giant tour into routes at the least penalized cost for its order
  * (Bellman over potentials). An unlimited single-type fleet needs one row of
@@ -123,41 +175,7 @@ static int split(hgs *h, indiv *s)
     const int nc = h->nc, K = h->K;
     double *pot = h->pot;
     int *from = h->from;
-    int homogeneous = h->inst->n_types == 1;
-    int64_t cap = capacity(h, 0);
-    if (homogeneous) {
-        /* unlimited fleet: one row of potentials */
-        for (int j = 0; j <= nc; j++)
-            pot[j] = BIG;
-        pot[0] = 0;
-        for (int i = 0; i < nc; i++) {
-            if (pot[i] >= BIG) continue;
-            seg acc = depot_seg(h, 0);
-            for (int j = i + 1; j <= nc; j++) {
-                acc = merge(h, acc, node_seg(h, s->giant[j - 1]));
-                if (acc.load > cap * 3 / 2 && j > i + 1) break;
-                seg closed = merge(h, acc, depot_seg(h, 0));
-                double c = pot[i] + penalized(h, closed.dist, closed.load, closed.warp, 0,
-                                              h->pen_load, h->pen_warp);
-                if (c < pot[j]) {
-                    pot[j] = c;
-                    from[j] = i;
-                }
-            }
-        }
-        int routes = 0;
-        for (int j = nc; j > 0; j = from[j])
-            routes++;
-        if (routes <= K) {
-            int k = routes;
-            for (int kk = routes; kk <= K; kk++)
-                s->rstart[kk] = nc;
-            for (int j = nc; j > 0; j = from[j])
-                s->rstart[--k] = from[j];
-            indiv_evaluate(h, s);
-            return OP_OK;
-        }
-    }
+    if (h->inst->n_types == 1 && split_single_type(h, s)) return OP_OK;
     /* limited or mixed fleet: route r goes to slot r; a slot may stay empty */
     size_t w = (size_t)nc + 1;
     for (size_t x = 0; x < (size_t)(K + 1) * w; x++)
@@ -176,9 +194,7 @@ static int split(hgs *h, indiv *s)
             for (int j = i + 1; j <= nc; j++) {
                 acc = merge(h, acc, node_seg(h, s->giant[j - 1]));
                 if (k < K - 1 && acc.load > capk * 3 / 2 && j > i + 1) break;
-                seg closed = merge(h, acc, depot_seg(h, k));
-                double c = base + penalized(h, closed.dist, closed.load, closed.warp, k,
-                                            h->pen_load, h->pen_warp);
+                double c = base + split_route_cost(h, acc, k);
                 if (c < pot[(size_t)(k + 1) * w + (size_t)j]) {
                     pot[(size_t)(k + 1) * w + (size_t)j] = c;
                     from[(size_t)(k + 1) * w + (size_t)j] = i;
@@ -382,7 +398,8 @@ static void record_feasibility(hgs *h, const indiv *s)
     }
     for (int x = 0; x < h->infeas.n; x++) {
         indiv *s2 = h->infeas.v[x];
-        s2->penalized = s2->dist + h->pen_load * (double)s2->excess + h->pen_warp * s2->warp;
+        s2->penalized =
+            s2->dist + s2->fleet_pen + h->pen_load * (double)s2->excess + h->pen_warp * s2->warp;
     }
 }
 
@@ -404,20 +421,31 @@ static int export_raw(const hgs *h, route_solution *out)
         r++;
     }
     out->start[r] = x;
-    out->cost = b->dist;
+    out->cost = b->cost;
+    out->distance = b->dist;
     return OP_OK;
+}
+
+/* s is better than the best so far: lower cost, or fewer routes first when so asked. */
+static int better(const hgs *h, const indiv *s)
+{
+    const indiv *b = h->best;
+    if (!b->feasible) return 1;
+    if (h->params->objective == HGS_OBJECTIVE_VEHICLES && s->n_routes != b->n_routes)
+        return s->n_routes < b->n_routes;
+    return s->cost < b->cost - EPS;
 }
 
 static void note_best(hgs *h, const indiv *s)
 {
-    if (!s->feasible) return;
-    if (h->best->feasible && s->dist >= h->best->dist - EPS) return;
+    if (!s->feasible || !better(h, s)) return;
     indiv_copy(h, h->best, s);
     h->best_found_s = now(h);
+    h->improvements++;
     if (h->params->on_improve) {
         route_solution sol;
         if (export_raw(h, &sol) != OP_OK) return;
-        hgs_progress pr = {h->best_found_s, h->iterations, s->dist, s->n_routes, &sol};
+        hgs_progress pr = {h->best_found_s, h->iterations, s->cost, s->n_routes, &sol};
         h->params->on_improve(h->params->ctx, &pr);
         route_solution_clear(&sol);
     }
@@ -495,7 +523,108 @@ static int check_request(const route_instance *inst, const hgs_params *params, c
         snprintf(err, err_len, "no customers");
         return OP_EINVAL;
     }
-    return route_precheck(inst, err, err_len);
+    return OP_OK;
+}
+
+/*
+ * A feasible plan before the population exists: the sequential insertion's.
+ * When it cannot place every stop it is kept aside as the fallback answer
+ * and completed (penalised) into a full individual for the search.
+ */
+static int start_from_construction(hgs *h, indiv *s)
+{
+    int n_unserved = 0, rc = hgs__construct(h, h->unserved, &n_unserved);
+    if (rc != OP_OK) return rc;
+    if (n_unserved > 0) {
+        route_solution_clear(&h->fallback);
+        if ((rc = hgs__export_plan(h, h->unserved, n_unserved, &h->fallback)) != OP_OK) return rc;
+        hgs__complete(h, h->unserved, n_unserved);
+    }
+    ls_store(h, s);
+    note_best(h, s);
+    return educate_and_insert(h, s);
+}
+
+/* Fewer stops left out first, then the lower cost. */
+static int plan_better(const route_solution *a, const route_solution *b)
+{
+    if (a->n_unassigned != b->n_unassigned) return a->n_unassigned < b->n_unassigned;
+    return a->cost < b->cost - EPS;
+}
+
+/*
+ * No full feasible plan was found: the best partial one, from the
+ * construction's fallback and the repair of every individual of the
+ * population (each made feasible by leaving stops out).
+ */
+static int partial_plan(hgs *h, route_solution *out)
+{
+    int rc = OP_OK;
+    subpop *pops[2] = {&h->infeas, &h->feas};
+    if (h->fallback.start) {
+        *out = h->fallback;
+        memset(&h->fallback, 0, sizeof h->fallback);
+    }
+    for (int q = 0; q < 2 && rc == OP_OK; q++)
+        for (int x = 0; x < pops[q]->n && rc == OP_OK; x++) {
+            int n_unserved = 0;
+            route_solution cand = {0};
+            ls_load(h, pops[q]->v[x]);
+            hgs__repair(h, h->unserved, &n_unserved);
+            if ((rc = hgs__export_plan(h, h->unserved, n_unserved, &cand)) != OP_OK) break;
+            if (!out->start || plan_better(&cand, out)) {
+                route_solution_clear(out);
+                *out = cand;
+            } else {
+                route_solution_clear(&cand);
+            }
+        }
+    return rc;
+}
+
+/*
+ * Fleet minimisation (vehicles first): the best plan without its shortest
+ * route, whose stops go to their least penalised places in the others,
+ * then a local search with tenfold penalties that pushes towards a feasible
+ * plan with one route less; the result joins the population either way, so
+ * the genetic search keeps working from the smaller fleet.
+ */
+static int remove_a_route(hgs *h, indiv *s)
+{
+    if (!h->best->feasible || h->best->n_routes < 2) return OP_OK;
+    ls_load(h, h->best);
+    int gone = -1, n = 0;
+    for (int k = 0; k < h->K; k++) {
+        hgs__route_update(h, k);
+        if (h->rlen[k] && (gone < 0 || h->rlen[k] < h->rlen[gone])) gone = k;
+    }
+    for (int p = 1; p <= h->rlen[gone]; p++)
+        h->unserved[n++] = RN(h, gone, p);
+    h->rlen[gone] = 0;
+    hgs__route_update(h, gone);
+    hgs__complete(h, h->unserved, n);
+    double pl = h->pen_load, pw = h->pen_warp;
+    h->pen_load *= 100;
+    h->pen_warp *= 100;
+    hgs__local_search(h);
+    h->pen_load = pl;
+    h->pen_warp = pw;
+    ls_store(h, s);
+    note_best(h, s);
+    return insert(h, s);
+}
+
+/* Vehicles first: route removals on the first plan while they succeed (a few at most). */
+static int shrink_fleet(hgs *h, indiv *s)
+{
+    if (h->params->objective != HGS_OBJECTIVE_VEHICLES) return OP_OK;
+    int rc = OP_OK;
+    for (int tries = 0; tries < 20 && rc == OP_OK && !out_of_time(h); tries++) {
+        long before = h->improvements;
+        rc = remove_a_route(h, s);
+        if (h->improvements == before && tries >= 3) break;
+    }
+    return rc;
 }
 
 /*
@@ -507,8 +636,7 @@ static int check_request(const route_instance *inst, const hgs_params *params, c
 static int evolve(hgs *h, indiv *s)
 {
     long restart_after = h->params->restart_after > 0 ? h->params->restart_after : 20000;
-    long since_improvement = 0;
-    double best_seen = h->best->feasible ? h->best->dist : BIG;
+    long since_improvement = 0, seen = h->improvements;
     while (!out_of_time(h) && h->feas.n + h->infeas.n > 0) {
         h->iterations++;
         update_fitness(&h->feas);
@@ -518,8 +646,11 @@ static int evolve(hgs *h, indiv *s)
         split(h, s);
         int rc = educate_and_insert(h, s);
         if (rc != OP_OK) return rc;
-        if (h->best->feasible && h->best->dist < best_seen - EPS) {
-            best_seen = h->best->dist;
+        if (h->params->objective == HGS_OBJECTIVE_VEHICLES && since_improvement % 10 == 9 &&
+            (rc = remove_a_route(h, s)) != OP_OK)
+            return rc;
+        if (h->improvements != seen) {
+            seen = h->improvements;
             since_improvement = 0;
         } else if (++since_improvement >= restart_after) {
             clear_pop(&h->feas);
@@ -540,8 +671,8 @@ static void teardown(hgs *h)
     hgs__free_arrays(h);
 }
 
-int hgs_solve(const route_instance *inst, const hgs_params *params, route_solution *best,
-              hgs_stats *stats, char *err, size_t err_len)
+int hgs__search(const route_instance *inst, const hgs_params *params, route_solution *best,
+                hgs_stats *stats, char *err, size_t err_len)
 {
     memset(best, 0, sizeof *best);
     int rc = check_request(inst, params, err, err_len);
@@ -563,15 +694,17 @@ int hgs_solve(const route_instance *inst, const hgs_params *params, route_soluti
         note_best(&h, s);
         if ((rc = educate_and_insert(&h, s)) != OP_OK) goto out;
     }
-    if ((rc = initial_population(&h, s)) != OP_OK || (rc = evolve(&h, s)) != OP_OK) goto out;
-    if (!h.best->feasible) {
+    if ((rc = start_from_construction(&h, s)) != OP_OK || (rc = shrink_fleet(&h, s)) != OP_OK ||
+        (rc = initial_population(&h, s)) != OP_OK || (rc = evolve(&h, s)) != OP_OK)
+        goto out;
+    if (!h.best->feasible && params->strict) {
         snprintf(err, err_len, "no feasible solution found in %.1f s (%ld iterations)", now(&h),
                  h.iterations);
         rc = OP_EINVAL;
         goto out;
     }
-    if ((rc = export_raw(&h, best)) == OP_OK &&
-        (rc = route_check_solution(inst, best, err, err_len)) != OP_OK)
+    rc = h.best->feasible ? export_raw(&h, best) : partial_plan(&h, best);
+    if (rc == OP_OK && (rc = route_check_solution(inst, best, err, err_len)) != OP_OK)
         route_solution_clear(best);
     if (stats) {
         stats->iterations = h.iterations;

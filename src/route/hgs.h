@@ -24,6 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a better plan is, after serving more stops: the lower cost, or fewer vehicles first. */
+enum hgs_objective { HGS_OBJECTIVE_DISTANCE = 0, HGS_OBJECTIVE_VEHICLES = 1 };
+
 typedef struct hgs_progress {
     double elapsed_s;
     long iterations;
@@ -41,6 +44,8 @@ typedef struct hgs_params {
     const route_solution *start; /* a checkpoint to resume from, or NULL */
     double (*now_s)(void);       /* seconds on a monotonic clock; needed by time_limit_s */
     volatile int *stop; /* when it becomes non-zero the search ends (a signal); may be NULL */
+    int strict;         /* refuse (OP_EINVAL) rather than leave stops unassigned */
+    int objective;      /* HGS_OBJECTIVE_DISTANCE (0) or HGS_OBJECTIVE_VEHICLES */
     /* Called when the best solution improves; may be NULL. */
     void (*on_improve)(void *ctx, const hgs_progress *progress);
     void *ctx;
@@ -56,12 +61,17 @@ typedef struct hgs_stats {
 
 /*
  * Solves inst within the limits in params. On OP_OK *best holds the best
- * feasible solution found (the caller frees it with route_solution_clear),
+ * feasible plan found (the caller frees it with route_solution_clear),
  * checked by route_check_solution, and *stats the effort (stats may be
- * NULL). Errors: OP_EINVAL with the reason in err when the instance is
- * impossible (route_precheck names the culprit), when no feasible solution
- * was found in the time given, or when params or the checkpoint are bad;
- * OP_ENOMEM.
+ * NULL). A feasible plan exists from the first milliseconds (a sequential
+ * insertion runs before the genetic search). Stops no vehicle can serve
+ * (route_stop_problem) and, when no full plan was found in the time given
+ * (a fleet too small, windows that cannot all be met), the fewest stops the
+ * best partial plan could not fit are listed in best->unassigned with their
+ * reason; such plans are preferred by fewer unassigned stops, then cost.
+ * With params->strict those cases are refused instead: OP_EINVAL naming
+ * the culprit (route_precheck) or "no feasible solution found". Other
+ * errors: OP_EINVAL when params or the checkpoint are bad; OP_ENOMEM.
  */
 int hgs_solve(const route_instance *inst, const hgs_params *params, route_solution *best,
               hgs_stats *stats, char *err, size_t err_len);

@@ -48,6 +48,8 @@ typedef struct piece {
 
 typedef struct indiv {
     double penalized, dist, warp;
+    double cost;      /* dist plus the vehicles' fixed and hourly costs */
+    double fleet_pen; /* the vehicle costs the search counts (cost - dist, plus fleet_m a route) */
     int64_t excess;
     int feasible, n_routes;
     int *giant;  /* nc customers, route after route */
@@ -83,8 +85,12 @@ typedef struct hgs {
     double *cd;     /* forward distance prefix sums (compact copy of pre[].dist) */
     int64_t *cl;    /* load prefix sums */
     int64_t *slot_cap;
-    double *rcost; /* penalized cost per route */
-    double *rpen;  /* of which penalties (overload, time warp) */
+    double *slot_fixed;  /* fixed cost of a route in slot k */
+    double *slot_hourly; /* cost per time unit of its duration */
+    double fleet_m;      /* added per route with the vehicles-first objective */
+    long improvements;   /* times the best plan improved */
+    double *rcost;       /* penalized cost per route */
+    double *rpen;        /* of which penalties (overload, time warp) */
     int *route_of, *pos_of, *order;
     long moves, *modified, *tested, *swapstar_tested;
     int *angle; /* polar angle of each node around the depot, 0..65535 (-1: no coordinates) */
@@ -102,6 +108,9 @@ typedef struct hgs {
     double best_found_s, start_s;
     int load_hist[PENALTY_WINDOW], warp_hist[PENALTY_WINDOW], hist_n;
     long iterations, restarts;
+    /* a partial plan (the construction's, when it could not place every stop) */
+    route_solution fallback;
+    int *unserved; /* nc + 1 scratch entries */
 } hgs;
 
 /* ---- randomness (the one sequence of the search, seeded from params->seed) ---- */
@@ -177,6 +186,17 @@ static inline double penalized(const hgs *h, double d, int64_t load, double warp
     return d + (excess > 0 ? pen_load * (double)excess : 0) + pen_warp * warp;
 }
 
+/*
+ * What a non-empty route in slot k costs beyond its distance: its vehicle's
+ * fixed cost, its hourly cost on its duration (the distance without time
+ * windows), and fleet_m with the vehicles-first objective (with_m).
+ */
+static inline double vehicle_cost(const hgs *h, int k, seg closed, int with_m)
+{
+    double duration = h->has_tw ? closed.dur : closed.dist;
+    return h->slot_fixed[k] + h->slot_hourly[k] * duration + (with_m ? h->fleet_m : 0);
+}
+
 /* ---- local search: routes as position arrays with prefix/suffix summaries ---- */
 
 #define RN(h, k, p) ((h)->rn[(size_t)(k) * (size_t)(h)->stride + (size_t)(p)])
@@ -194,6 +214,30 @@ static inline int pmod(int i)
 
 /* Local search on the routes loaded into h->rn/h->rlen (hgs_ls.c). */
 void hgs__local_search(hgs *h);
+/* Recomputes route slot k's summaries after its nodes changed (hgs_ls.c). */
+void hgs__route_update(hgs *h, int k);
+
+/*
+ * Plans without the genetic search (hgs_build.c), on h->rn/h->rlen:
+ * hgs__construct fills the slots by sequential feasible insertion and lists
+ * the stops that did not fit in unserved (nc entries of room);
+ * hgs__complete puts such stops at their least penalised places (a full,
+ * perhaps infeasible plan); hgs__repair drops stops until every route is
+ * feasible and puts back what fits, listing the rest; hgs__export_plan
+ * writes the slots and the unserved stops as a solution (OP_OK, OP_ENOMEM).
+ */
+int hgs__construct(hgs *h, int *unserved, int *n_unserved);
+void hgs__complete(hgs *h, const int *unserved, int n_unserved);
+int hgs__repair(hgs *h, int *unserved, int *n_unserved);
+int hgs__export_plan(const hgs *h, const int *unserved, int n_unserved, route_solution *out);
+
+/*
+ * The search on an instance whose every stop can be served on its own
+ * (hgs.c); hgs_solve (hgs_plan.c) sets aside the others first. Same
+ * contract as hgs_solve.
+ */
+int hgs__search(const route_instance *inst, const hgs_params *params, route_solution *best,
+                hgs_stats *stats, char *err, size_t err_len);
 
 /*
  * Allocates and fills the solver's arrays for inst (hgs_setup.c). OP_OK or

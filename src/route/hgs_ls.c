@@ -37,8 +37,14 @@ static void route_update(hgs *h, int k)
     seg all = merge(h, PRE(h, k, m), depot_seg(h, k));
     h->rcost[k] = penalized(h, all.dist, all.load, all.warp, k, h->pen_load, h->pen_warp);
     h->rpen[k] = h->rcost[k] - all.dist;
+    if (m) h->rcost[k] += vehicle_cost(h, k, all, 1);
     sector_update(h, k);
     h->modified[k] = h->moves;
+}
+
+void hgs__route_update(hgs *h, int k)
+{
+    route_update(h, k);
 }
 
 static seg piece_seg(const hgs *h, piece p)
@@ -68,10 +74,11 @@ static double eval_fast(const hgs *h, const piece *ps, int np, int k)
 {
     double d = 0;
     int64_t load = 0;
-    int last = -1;
+    int last = -1, nodes_in = 0;
     for (int x = 0; x < np; x++) {
         const piece *p = &ps[x];
         if (p->i > p->j) continue;
+        nodes_in += p->j - p->i + 1;
         size_t base = (size_t)p->k * (size_t)h->stride;
         const int *nodes = h->rn + base;
         int first_node, last_node;
@@ -90,21 +97,29 @@ static double eval_fast(const hgs *h, const piece *ps, int np, int k)
     }
     d += dist(h, last, 0);
     int64_t excess = load - h->slot_cap[k];
-    return d + (excess > 0 ? h->pen_load * (double)excess : 0);
+    double cost = d + (excess > 0 ? h->pen_load * (double)excess : 0);
+    if (nodes_in > 1) { /* more than the start depot: a vehicle goes out */
+        seg closed = {.dist = d};
+        /* with windows the hourly cost waits for eval_full: a lower bound here */
+        cost += h->has_tw ? h->slot_fixed[k] + h->fleet_m : vehicle_cost(h, k, closed, 1);
+    }
+    return cost;
 }
 
 static double eval_full(const hgs *h, const piece *ps, int np, int k)
 {
     seg acc = {0};
-    int started = 0;
+    int started = 0, nodes_in = 0;
     for (int x = 0; x < np; x++) {
         if (ps[x].i > ps[x].j) continue;
+        nodes_in += ps[x].j - ps[x].i + 1;
         seg s = piece_seg(h, ps[x]);
         acc = started ? merge(h, acc, s) : s;
         started = 1;
     }
     acc = merge(h, acc, depot_seg(h, k));
-    return penalized(h, acc.dist, acc.load, acc.warp, k, h->pen_load, h->pen_warp);
+    return penalized(h, acc.dist, acc.load, acc.warp, k, h->pen_load, h->pen_warp) +
+           (nodes_in > 1 ? vehicle_cost(h, k, acc, 1) : 0);
 }
 
 static int write_pieces(const hgs *h, const piece *ps, int np, int *out)

@@ -56,10 +56,9 @@ int hgs__load_start(hgs *h, indiv *s, const route_solution *start, char *err, si
             }
         }
     }
-    if (rc == OP_OK && x != h->nc) {
-        snprintf(err, err_len, "checkpoint: %d of %d customers", x, h->nc);
-        rc = OP_EINVAL;
-    }
+    /* a partial plan's unassigned stops join the last slot: a full, penalised start */
+    for (int c = 1; rc == OP_OK && c <= h->nc; c++)
+        if (!seen[c]) s->giant[x++] = c;
     s->rstart[h->K] = x;
     free(slot_of_route);
 out:
@@ -123,6 +122,8 @@ static int alloc_arrays(hgs *h)
     h->cd = calloc(cells, sizeof(double));
     h->cl = calloc(cells, sizeof(int64_t));
     h->slot_cap = calloc(K, sizeof(int64_t));
+    h->slot_fixed = calloc(K, sizeof(double));
+    h->slot_hourly = calloc(K, sizeof(double));
     h->rcost = calloc(K, sizeof(double));
     h->rpen = calloc(K, sizeof(double));
     h->route_of = calloc(n, sizeof(int));
@@ -141,11 +142,13 @@ static int alloc_arrays(hgs *h)
     h->pot = calloc((K + 1) * (n + 1), sizeof(double));
     h->from = calloc((K + 1) * (n + 1), sizeof(int));
     h->neigh = calloc(n * (size_t)(h->granular + 1), sizeof(int));
+    h->unserved = calloc(n + 1, sizeof(int));
     if (!h->D || !h->demand || !h->ready || !h->due || !h->service || !h->rn || !h->rlen ||
-        !h->pre || !h->suf || !h->rcum || !h->cd || !h->cl || !h->slot_cap || !h->rcost ||
-        !h->rpen || !h->route_of || !h->pos_of || !h->order || !h->modified || !h->tested ||
-        !h->swapstar_tested || !h->angle || !h->sector_start || !h->sector_end || !h->ins_cost ||
-        !h->ins_pos || !h->tmp_a || !h->tmp_b || !h->pot || !h->from || !h->neigh)
+        !h->pre || !h->suf || !h->rcum || !h->cd || !h->cl || !h->slot_cap || !h->slot_fixed ||
+        !h->slot_hourly || !h->rcost || !h->rpen || !h->route_of || !h->pos_of || !h->order ||
+        !h->modified || !h->tested || !h->swapstar_tested || !h->angle || !h->sector_start ||
+        !h->sector_end || !h->ins_cost || !h->ins_pos || !h->tmp_a || !h->tmp_b || !h->pot ||
+        !h->from || !h->neigh || !h->unserved)
         return OP_ENOMEM;
     return OP_OK;
 }
@@ -162,8 +165,13 @@ static void fill_data(hgs *h, const route_instance *inst)
     int64_t max_demand = 1;
     for (int c = 1; c < h->n; c++)
         if (inst->demand[c] > max_demand) max_demand = inst->demand[c];
-    for (int k = 0; k < h->K; k++)
-        h->slot_cap[k] = inst->types[h->slot_type[k]].capacity;
+    double per_hour = inst->time_units_per_hour > 0 ? inst->time_units_per_hour : 60;
+    for (int k = 0; k < h->K; k++) {
+        const route_vehicle *v = &inst->types[h->slot_type[k]];
+        h->slot_cap[k] = v->capacity;
+        h->slot_fixed[k] = v->fixed_cost;
+        h->slot_hourly[k] = v->cost_per_hour / per_hour;
+    }
     double max_dist = 0;
     for (int i = 0; i < h->n; i++)
         for (int j = 0; j < h->n; j++) {
@@ -186,6 +194,11 @@ static void fill_data(hgs *h, const route_instance *inst)
                 : pmod((int)(32768.0 * atan2(inst->y[i] - inst->y[0], inst->x[i] - inst->x[0]) /
                              M_PI));
     h->pen_load = fmax(0.1, fmin(1000, max_dist / (double)max_demand));
+    /* vehicles first: a route costs as much as the longest return trip from the depot */
+    double farthest = 0;
+    for (int c = 1; c < h->n; c++)
+        farthest = fmax(farthest, dist(h, 0, c) + dist(h, c, 0));
+    h->fleet_m = h->params->objective == HGS_OBJECTIVE_VEHICLES ? farthest : 0;
     h->pen_warp = 1.0;
 }
 
@@ -273,6 +286,8 @@ void hgs__free_arrays(hgs *h)
     free(h->cd);
     free(h->cl);
     free(h->slot_cap);
+    free(h->slot_fixed);
+    free(h->slot_hourly);
     free(h->rcost);
     free(h->rpen);
     free(h->route_of);
@@ -291,4 +306,6 @@ void hgs__free_arrays(hgs *h)
     free(h->pot);
     free(h->from);
     free(h->neigh);
+    free(h->unserved);
+    route_solution_clear(&h->fallback);
 }

@@ -376,10 +376,93 @@ int route_solution_alloc(route_solution *sol, int n_routes, int n_nodes)
 
 void route_solution_clear(route_solution *sol)
 {
+    free(sol->unassigned);
+    free(sol->reason);
     free(sol->start);
     free(sol->nodes);
     free(sol->type);
     memset(sol, 0, sizeof *sol);
+}
+
+int route_stop_problem(const route_instance *inst, int c)
+{
+    int carried = 0;
+    for (int t = 0; t < inst->n_types; t++) {
+        const route_vehicle *v = &inst->types[t];
+        if (inst->demand[c] > v->capacity) continue;
+        carried = 1;
+        if (!inst->has_windows) return 0;
+        double arrive = v->shift_start + route_distance(inst, 0, c);
+        if (arrive < inst->ready[c]) arrive = inst->ready[c];
+        double back = arrive + inst->service[c] + route_distance(inst, c, 0);
+        if (arrive <= inst->due[c] + 1e-9 && back <= v->shift_end + 1e-9) return 0;
+    }
+    return carried ? ROUTE_UNSERVED_WINDOW : ROUTE_UNSERVED_CAPACITY;
+}
+
+const char *route_unserved_str(int reason)
+{
+    switch (reason) {
+    case ROUTE_UNSERVED_CAPACITY:
+        return "demand over every vehicle's capacity";
+    case ROUTE_UNSERVED_WINDOW:
+        return "no vehicle can reach it inside its window and be back by the end of its shift";
+    case ROUTE_UNSERVED_FLEET:
+        return "no room for it in the fleet's routes";
+    }
+    return "unknown";
+}
+
+int route_solution_set_unassigned(route_solution *sol, int n)
+{
+    free(sol->unassigned);
+    free(sol->reason);
+    sol->n_unassigned = 0;
+    sol->unassigned = calloc((size_t)n + 1, sizeof *sol->unassigned);
+    sol->reason = calloc((size_t)n + 1, sizeof *sol->reason);
+    if (!sol->unassigned || !sol->reason) {
+        free(sol->unassigned);
+        free(sol->reason);
+        sol->unassigned = sol->reason = NULL;
+        return OP_ENOMEM;
+    }
+    sol->n_unassigned = n;
+    return OP_OK;
+}
+
+/*
+ * Leaving the depot later saves waiting on the way as long as no window is
+ * missed: with t_i the earliest service starts and W_i the waiting up to and
+ * at stop i, a departure delayed by d <= min_i(W_i + due_i - t_i) and
+ * d <= W (all the waiting) shortens the route by d. That minimal duration is
+ * what the hourly cost is charged on (the search's segment durations agree).
+ */
+double route_vehicle_cost(const route_instance *inst, int t, const int *nodes, int len)
+{
+    const route_vehicle *v = &inst->types[t];
+    if (len == 0) return 0;
+    double cost = v->fixed_cost;
+    if (v->cost_per_hour <= 0) return cost;
+    double time = v->shift_start, waited = 0, slack = ROUTE_NO_LIMIT;
+    int prev = 0;
+    for (int k = 0; k <= len; k++) {
+        int c = k < len ? nodes[k] : 0;
+        time += (prev ? inst->service[prev] : 0) + route_distance(inst, prev, c);
+        if (inst->has_windows && c) {
+            if (time < inst->ready[c]) {
+                waited += inst->ready[c] - time;
+                time = inst->ready[c];
+            }
+            if (waited + inst->due[c] - time < slack) slack = waited + inst->due[c] - time;
+        }
+        prev = c;
+    }
+    if (inst->has_windows && waited + v->shift_end - time < slack)
+        slack = waited + v->shift_end - time;
+    double saved = slack < waited ? slack : waited;
+    if (saved < 0) saved = 0;
+    double per_hour = inst->time_units_per_hour > 0 ? inst->time_units_per_hour : 60;
+    return cost + v->cost_per_hour * (time - v->shift_start - saved) / per_hour;
 }
 
 int route_precheck(const route_instance *inst, char *err, size_t err_len)
@@ -402,22 +485,13 @@ int route_precheck(const route_instance *inst, char *err, size_t err_len)
             snprintf(who, sizeof who, "stop '%.40s'", id);
         else
             snprintf(who, sizeof who, "customer %d", c);
-        if (inst->demand[c] > max_capacity) {
+        int problem = route_stop_problem(inst, c);
+        if (problem == ROUTE_UNSERVED_CAPACITY) {
             snprintf(err, err_len, "%s: demand %lld is more than any vehicle carries (%lld)", who,
                      (long long)inst->demand[c], (long long)max_capacity);
             return OP_EINVAL;
         }
-        if (!inst->has_windows) continue;
-        int reachable = 0;
-        for (int t = 0; t < inst->n_types && !reachable; t++) {
-            const route_vehicle *v = &inst->types[t];
-            if (inst->demand[c] > v->capacity) continue;
-            double arrive = v->shift_start + route_distance(inst, 0, c);
-            if (arrive < inst->ready[c]) arrive = inst->ready[c];
-            double back = arrive + inst->service[c] + route_distance(inst, c, 0);
-            if (arrive <= inst->due[c] + 1e-9 && back <= v->shift_end + 1e-9) reachable = 1;
-        }
-        if (!reachable) {
+        if (problem == ROUTE_UNSERVED_WINDOW) {
             snprintf(err, err_len,
                      "%s: no vehicle can reach it inside its window [%.2f, %.2f] and be back "
                      "by the end of its shift",
@@ -457,6 +531,33 @@ int route_check(const route_instance *inst, const int *const *routes, const int 
     if (rc == OP_OK) *cost = sol.cost;
     route_solution_clear(&sol);
     return rc;
+}
+
+/* Every customer served (visited[c] set) or listed as unassigned, exactly once in all. */
+static int check_unassigned(const route_instance *inst, const route_solution *sol, char *visited,
+                            char *err, size_t err_len)
+{
+    if (sol->n_unassigned < 0 || sol->n_unassigned >= inst->n) {
+        snprintf(err, err_len, "%d unassigned customers of %d", sol->n_unassigned, inst->n - 1);
+        return OP_EINVAL;
+    }
+    for (int u = 0; u < sol->n_unassigned; u++) {
+        int c = sol->unassigned[u];
+        if (c < 1 || c >= inst->n) {
+            snprintf(err, err_len, "unassigned: %d is not a customer", c);
+            return OP_EINVAL;
+        }
+        if (visited[c]++) {
+            snprintf(err, err_len, "customer %d both served and unassigned, or listed twice", c);
+            return OP_EINVAL;
+        }
+    }
+    for (int c = 1; c < inst->n; c++)
+        if (!visited[c]) {
+            snprintf(err, err_len, "customer %d neither visited nor listed as unassigned", c);
+            return OP_EINVAL;
+        }
+    return OP_OK;
 }
 
 int route_check_solution(const route_instance *inst, route_solution *sol, char *err, size_t err_len)
@@ -519,12 +620,13 @@ int route_check_solution(const route_instance *inst, route_solution *sol, char *
             rc = OP_EINVAL;
         }
     }
-    for (int c = 1; rc == OP_OK && c < inst->n; c++)
-        if (!visited[c]) {
-            snprintf(err, err_len, "customer %d not visited", c);
-            rc = OP_EINVAL;
-        }
+    if (rc == OP_OK) rc = check_unassigned(inst, sol, visited, err, err_len);
     free(visited);
-    if (rc == OP_OK) sol->cost = total;
-    return rc;
+    if (rc != OP_OK) return rc;
+    sol->distance = total;
+    sol->cost = total;
+    for (int r = 0; r < sol->n_routes; r++)
+        sol->cost += route_vehicle_cost(inst, sol->type[r], sol->nodes + sol->start[r],
+                                        sol->start[r + 1] - sol->start[r]);
+    return OP_OK;
 }

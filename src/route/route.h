@@ -24,9 +24,11 @@
 typedef struct route_vehicle {
     char name[32];
     int64_t capacity;
-    int count;          /* 0 = as many as needed */
-    double shift_start; /* leaves the depot at or after */
-    double shift_end;   /* back at the depot by */
+    int count;            /* 0 = as many as needed */
+    double shift_start;   /* leaves the depot at or after */
+    double shift_end;     /* back at the depot by */
+    double fixed_cost;    /* added to the cost of each route this kind drives (default 0) */
+    double cost_per_hour; /* per hour of a route's duration (travel, service, waiting) */
 } route_vehicle;
 
 /*
@@ -52,19 +54,33 @@ typedef struct route_instance {
     char **ids;     /* optional stop names (JSON form); NULL = node numbers */
     route_arc_factor_fn arc_factor;
     void *arc_factor_ctx;
+    double time_units_per_hour; /* for cost_per_hour; 0 = 60 (times in minutes) */
 } route_instance;
+
+/* Why a stop is left out of a plan (route_solution.reason). */
+enum route_unserved {
+    ROUTE_UNSERVED_CAPACITY = 1, /* its demand is more than any vehicle carries */
+    ROUTE_UNSERVED_WINDOW = 2,   /* no vehicle reaches it inside its window and gets back */
+    ROUTE_UNSERVED_FLEET = 3,    /* no room for it in the fleet's routes (in the time given) */
+};
 
 /*
  * A solution: route r visits nodes[start[r] .. start[r+1]-1] (customers,
- * depot implicit at both ends) with a vehicle of type[r]. Owned by the
- * caller; route_solution_clear releases it.
+ * depot implicit at both ends) with a vehicle of type[r]. Customers no route
+ * serves are listed once each in unassigned[], with a route_unserved code in
+ * reason[] (a plan for an over-constrained problem). Owned by the caller;
+ * route_solution_clear releases it.
  */
 typedef struct route_solution {
     int n_routes;
     int *start; /* n_routes + 1 offsets */
     int *nodes;
     int *type;
-    double cost;
+    double cost;     /* distance plus the vehicles' fixed and hourly costs */
+    double distance; /* total travel distance */
+    int n_unassigned;
+    int *unassigned; /* n_unassigned customers, or NULL */
+    int *reason;     /* route_unserved code of each */
 } route_solution;
 
 /*
@@ -94,8 +110,10 @@ int route_check(const route_instance *inst, const int *const *routes, const int 
 
 /*
  * The same check for a typed solution: each route against its vehicle type's
- * capacity and shift, and no more routes of a type than it has vehicles.
- * OP_OK with the cost in *cost (and sol->cost), OP_EINVAL with the first
+ * capacity and shift, no more routes of a type than it has vehicles, and
+ * every customer either served once or listed once as unassigned (never
+ * both). OP_OK with the distance in sol->distance and the cost (distance
+ * plus vehicle costs) in *cost and sol->cost, OP_EINVAL with the first
  * violation, OP_ENOMEM.
  */
 int route_check_solution(const route_instance *inst, route_solution *sol, char *err,
@@ -108,6 +126,22 @@ int route_check_solution(const route_instance *inst, route_solution *sol, char *
  * OP_OK, or OP_EINVAL naming the culprit in err.
  */
 int route_precheck(const route_instance *inst, char *err, size_t err_len);
+
+/*
+ * What makes customer c impossible to serve on its own: ROUTE_UNSERVED_CAPACITY,
+ * ROUTE_UNSERVED_WINDOW, or 0 when some vehicle can serve it alone.
+ */
+int route_stop_problem(const route_instance *inst, int c);
+/* A route_unserved code in words ("demand over every vehicle's capacity", ...). */
+const char *route_unserved_str(int reason);
+/* Makes room for n unassigned customers in sol (replacing any list). OP_OK or OP_ENOMEM. */
+int route_solution_set_unassigned(route_solution *sol, int n);
+/*
+ * The minimal duration of a route (travel, service and the waiting that no
+ * later departure avoids) on a vehicle of type t, and the vehicle costs of
+ * it (fixed cost plus hourly cost). nodes are the route's len customers.
+ */
+double route_vehicle_cost(const route_instance *inst, int t, const int *nodes, int len);
 
 /* Allocates a solution for n_routes routes holding n_nodes customers in all. */
 int route_solution_alloc(route_solution *sol, int n_routes, int n_nodes);

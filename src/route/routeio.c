@@ -35,6 +35,17 @@ static int opt_time(const cJSON *o, const char *key, double *out, int *present)
     return OP_OK;
 }
 
+/* An optional cost >= 0 (absent: 0). OP_OK or OP_EINVAL. */
+static int opt_cost(const cJSON *o, const char *key, double *out)
+{
+    int rc = jsonx_num(o, key, out);
+    if (rc == OP_ENOTFOUND) {
+        *out = 0;
+        return OP_OK;
+    }
+    return rc == OP_OK && *out >= 0 && *out <= 1e12 ? OP_OK : OP_EINVAL;
+}
+
 static int parse_vehicles(const cJSON *vs, route_instance *inst, int *windows, const char *name,
                           char *err, size_t err_len)
 {
@@ -68,6 +79,11 @@ static int parse_vehicles(const cJSON *vs, route_instance *inst, int *windows, c
             return fail(err, err_len, "%s: vehicles[%d].count: must be 0 (unlimited) to 100000",
                         name, t);
         rv->count = rc == OP_OK ? (int)x : 0;
+        if (opt_cost(v, "fixed_cost", &rv->fixed_cost) != OP_OK ||
+            opt_cost(v, "cost_per_hour", &rv->cost_per_hour) != OP_OK)
+            return fail(err, err_len,
+                        "%s: vehicles[%d]: fixed_cost and cost_per_hour must be numbers >= 0", name,
+                        t);
         rv->shift_start = 0;
         rv->shift_end = ROUTE_NO_LIMIT;
         if (opt_time(v, "shift_start", &rv->shift_start, windows) != OP_OK ||
@@ -208,6 +224,11 @@ static int parse_json_body(const cJSON *root, const char *name, route_instance *
         (!distance || (strcmp(distance, "euclidean") && strcmp(distance, "euclidean-rounded"))))
         return fail(err, err_len, "%s: distance: 'euclidean' or 'euclidean-rounded'", name);
     inst->round_nint = distance && !strcmp(distance, "euclidean-rounded");
+    const char *unit = jsonx_str(root, "time_unit");
+    if (cJSON_GetObjectItemCaseSensitive(root, "time_unit") &&
+        (!unit || (strcmp(unit, "minutes") && strcmp(unit, "seconds") && strcmp(unit, "hours"))))
+        return fail(err, err_len, "%s: time_unit: 'minutes' (default), 'seconds' or 'hours'", name);
+    inst->time_units_per_hour = !unit || unit[0] == 'm' ? 60 : unit[0] == 's' ? 3600 : 1;
     inst->has_windows = windows;
     /* the depot's due time bounds every shift */
     for (int t = 0; t < inst->n_types; t++)
@@ -257,6 +278,23 @@ static void stop_name(const route_instance *inst, int c, char *buf, size_t len)
         snprintf(buf, len, "%d", c);
 }
 
+/* "unassigned": [{"id": ..., "reason": ...}] (VROOM's way), always present. */
+static void add_unassigned(const route_instance *inst, const route_solution *sol, cJSON *root)
+{
+    cJSON *list = cJSON_AddArrayToObject(root, "unassigned");
+    for (int u = 0; list && u < sol->n_unassigned; u++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o) return;
+        cJSON_AddItemToArray(list, o);
+        int c = sol->unassigned[u];
+        if (inst->ids)
+            cJSON_AddStringToObject(o, "id", inst->ids[c]);
+        else
+            cJSON_AddNumberToObject(o, "id", c);
+        cJSON_AddStringToObject(o, "reason", route_unserved_str(sol->reason[u]));
+    }
+}
+
 char *routeio_solution_to_json(const route_instance *inst, const route_solution *sol,
                                const hgs_stats *stats)
 {
@@ -264,8 +302,11 @@ char *routeio_solution_to_json(const route_instance *inst, const route_solution 
     if (!root) return NULL;
     cJSON_AddStringToObject(root, "instance", inst->name);
     cJSON_AddNumberToObject(root, "cost", sol->cost);
+    cJSON_AddNumberToObject(root, "distance", sol->distance);
     cJSON_AddNumberToObject(root, "routes_used", sol->n_routes);
+    cJSON_AddNumberToObject(root, "vehicles", sol->n_routes);
     cJSON_AddBoolToObject(root, "feasible", 1);
+    add_unassigned(inst, sol, root);
     if (stats) {
         cJSON_AddNumberToObject(root, "iterations", (double)stats->iterations);
         cJSON_AddNumberToObject(root, "elapsed_s", stats->elapsed_s);

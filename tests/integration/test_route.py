@@ -57,9 +57,43 @@ def check_solution(test, inst, sol):
             seen.append(sid)
         total += math.hypot(prev["x"], prev["y"])
         test.assertLessEqual(load, caps[r["vehicle"]])
-    test.assertEqual(sorted(seen), sorted(stops))
+    unassigned = [u["id"] for u in sol.get("unassigned", [])]
+    test.assertEqual(sorted(seen + unassigned), sorted(stops), "each stop served or unassigned once")
     test.assertAlmostEqual(total, sol["cost"], places=6)
     return total
+
+
+def read_solomon(path):
+    """A Solomon / Gehring-Homberger file: (vehicles, capacity, rows of no x y q ready due s)."""
+    lines = [ln.split() for ln in read(path).splitlines() if ln.strip()]
+    vehicles, capacity = int(lines[3][0]), int(lines[3][1])
+    rows = [list(map(float, ln)) for ln in lines[6:]]
+    return vehicles, capacity, rows
+
+
+def check_solomon(test, path, sol):
+    """An independent check of a solution to a Solomon file: fleet, loads, windows, horizon,
+    every customer served once or listed once as unassigned; returns (distance, routes)."""
+    vehicles, capacity, rows = read_solomon(path)
+    test.assertLessEqual(len(sol["routes"]), vehicles)
+    seen, total = [], 0.0
+    for r in sol["routes"]:
+        t, load, prev = 0.0, 0, rows[0]
+        for c in r["stops"] + [0]:
+            row = rows[c]
+            d = math.hypot(row[1] - prev[1], row[2] - prev[2])
+            total += d
+            t = max(t + (prev[6] if prev is not rows[0] else 0) + d, row[4] if c else 0)
+            test.assertLessEqual(t, row[5] + 1e-6, f"{path}: customer {c} reached late")
+            load += int(row[3])
+            prev = row
+            if c:
+                seen.append(c)
+        test.assertLessEqual(load, capacity)
+    unassigned = [u["id"] for u in sol["unassigned"]]
+    test.assertEqual(sorted(seen + unassigned), list(range(1, len(rows))))
+    test.assertAlmostEqual(total, sol["distance"], places=6)
+    return total, len(sol["routes"])
 
 
 class RouteCommandTest(unittest.TestCase):
@@ -104,11 +138,158 @@ class RouteCommandTest(unittest.TestCase):
         path = os.path.join(self.dir, "heavy.json")
         with open(path, "w") as f:
             json.dump(heavy, f)
-        r = self.run_route(path, "--time-limit", "1")
+        r = self.run_route(path, "--time-limit", "1", "--strict")
         self.assertEqual(r.returncode, 2)
         self.assertIn("stop 's03': demand 500 is more than any vehicle carries (80)", r.stderr)
+        # without --strict: a plan for the rest, the heavy stop listed with its reason, exit 0
+        r = self.run_route(path, "--time-limit", "0.3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("warning: 1 of 5 stops unassigned", r.stderr)
+        sol = json.loads(r.stdout)
+        self.assertEqual(sol["unassigned"],
+                         [{"id": "s03", "reason": "demand over every vehicle's capacity"}])
+        served = [s for ro in sol["routes"] for s in ro["stops"]]
+        self.assertEqual(sorted(served), ["s00", "s01", "s02", "s04"])
         r = self.run_route(path, "--time-limit", "-1")
         self.assertEqual(r.returncode, 2)
+
+
+class NeverWithoutAPlanTest(unittest.TestCase):
+    """An answer for every instance and any time limit; stops that cannot be served are listed
+    as unassigned with their reason (exit 0 and a warning), and --strict refuses instead."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="outpost-route-")
+
+    def run_route(self, *args):
+        return subprocess.run([REL, "route", *args], capture_output=True, text=True, timeout=120)
+
+    def write(self, name, inst):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            json.dump(inst, f)
+        return path
+
+    def test_hard_benchmarks_at_a_tenth_of_a_second(self):
+        files = [os.path.join(VRP, "solomon", f"{n}.txt") for n in ("R101", "R102", "R103")]
+        files += [os.path.join(VRP, "gh", "200", f"{n}.txt") for n in ("r1_2_1", "rc1_2_1")]
+        files += [os.path.join(VRP, "gh", "400", f"{n}.txt") for n in ("r1_4_1", "rc1_4_1")]
+        ran = 0
+        for path in files:
+            if not os.path.exists(path):
+                continue
+            ran += 1
+            r = self.run_route(path, "--time-limit", "0.1", "--quiet")
+            self.assertEqual(r.returncode, 0, f"{path}: {r.stderr}")
+            sol = json.loads(r.stdout)
+            self.assertEqual(sol["unassigned"], [], path)
+            check_solomon(self, path, sol)
+            self.assertGreater(sol["vehicles"], 0)
+        if not ran:
+            self.skipTest(f"{VRP} is missing (shared data sets not on this machine)")
+
+    def test_fleet_too_small(self):
+        # 10 stops of demand 3, two vans of 10: three stops a van, four left out
+        inst = {"name": "small-fleet", "depot": {"x": 0, "y": 0},
+                "vehicles": [{"name": "van", "capacity": 10, "count": 2}],
+                "stops": [{"id": f"s{i}", "x": math.cos(i), "y": math.sin(i), "demand": 3}
+                          for i in range(10)]}
+        path = self.write("small.json", inst)
+        r = self.run_route(path, "--time-limit", "0.3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("warning: 4 of 10 stops unassigned", r.stderr)
+        sol = json.loads(r.stdout)
+        check_solution(self, {**inst, "stops": [{**s, "ready": 0, "due": 1e9} for s in
+                                                inst["stops"]]}, sol)
+        self.assertEqual(len(sol["unassigned"]), 4)
+        self.assertEqual({u["reason"] for u in sol["unassigned"]},
+                         {"no room for it in the fleet's routes"})
+        # a partial plan is a checkpoint like any other: resuming from it works
+        ckpt = os.path.join(self.dir, "partial.json")
+        with open(ckpt, "w") as f:
+            f.write(r.stdout)
+        r = self.run_route(path, "--iterations", "5", "--resume", ckpt, "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(json.loads(r.stdout)["unassigned"]), 4)
+        r = self.run_route(path, "--time-limit", "0.3", "--strict")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("total demand 30 is more than the whole fleet carries (20)", r.stderr)
+
+    def test_stop_unreachable_in_its_window(self):
+        inst = instance(12)
+        inst["stops"][5].update({"x": 400, "y": 0, "ready": 0, "due": 100})
+        path = self.write("far.json", inst)
+        r = self.run_route(path, "--time-limit", "0.3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("stop 's05': no vehicle can reach it", r.stderr)
+        sol = json.loads(r.stdout)
+        self.assertEqual([u["id"] for u in sol["unassigned"]], ["s05"])
+        check_solution(self, inst, sol)
+        r = self.run_route(path, "--time-limit", "0.3", "--strict")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("stop 's05': no vehicle can reach it inside its window", r.stderr)
+
+    def test_windows_that_cannot_all_be_met(self):
+        # one van, two stops far apart both due at 60: one of them is served
+        inst = {"name": "clash", "depot": {"x": 0, "y": 0, "due": 500},
+                "vehicles": [{"name": "van", "capacity": 10, "count": 1}],
+                "stops": [{"id": "east", "x": 50, "y": 0, "demand": 1, "ready": 0, "due": 60},
+                          {"id": "west", "x": -50, "y": 0, "demand": 1, "ready": 0,
+                           "due": 60}]}
+        path = self.write("clash.json", inst)
+        r = self.run_route(path, "--time-limit", "0.2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sol = json.loads(r.stdout)
+        check_solution(self, inst, sol)
+        self.assertEqual(len(sol["unassigned"]), 1)
+        self.assertEqual(sol["vehicles"], 1)
+        r = self.run_route(path, "--time-limit", "0.2", "--strict")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("no feasible solution found", r.stderr)
+
+
+class ObjectiveTest(unittest.TestCase):
+    """--objective vehicles (fewer vans first, then distance) and vehicle costs in the JSON form."""
+
+    def run_route(self, *args):
+        return subprocess.run([REL, "route", *args], capture_output=True, text=True, timeout=120)
+
+    def test_vehicles_first_on_solomon(self):
+        path = os.path.join(VRP, "solomon", "RC101.txt")
+        if not os.path.exists(path):
+            self.skipTest(f"{VRP} is missing (shared data sets not on this machine)")
+        got = {}
+        for objective in ("distance", "vehicles"):
+            r = self.run_route(path, "--iterations", "150", "--objective", objective, "--quiet")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            sol = json.loads(r.stdout)
+            got[objective] = check_solomon(self, path, sol)
+            self.assertEqual(sol["vehicles"], len(sol["routes"]))
+            self.assertAlmostEqual(sol["cost"], sol["distance"], places=6)
+        self.assertLessEqual(got["vehicles"][1], got["distance"][1])
+        r = self.run_route(path, "--objective", "vans")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--objective must be 'distance' or 'vehicles'", r.stderr)
+
+    def test_fixed_and_hourly_costs(self):
+        inst = instance(20)
+        inst["vehicles"] = [{"name": "van", "capacity": 30, "count": 8, "fixed_cost": 50,
+                             "cost_per_hour": 30}]
+        inst["time_unit"] = "minutes"
+        d = tempfile.mkdtemp(prefix="outpost-route-")
+        path = os.path.join(d, "costs.json")
+        with open(path, "w") as f:
+            json.dump(inst, f)
+        r = self.run_route(path, "--iterations", "50", "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sol = json.loads(r.stdout)
+        # the route distances add up to "distance"; "cost" adds 50 a van and 30 an hour
+        self.assertAlmostEqual(sum(ro["distance"] for ro in sol["routes"]), sol["distance"],
+                               places=6)
+        extra = sol["cost"] - sol["distance"]
+        self.assertGreaterEqual(extra, 50 * sol["vehicles"])
+        hours = sum(ro["back_at"] for ro in sol["routes"]) / 60  # an upper bound on the durations
+        self.assertLessEqual(extra, 50 * sol["vehicles"] + 30 * hours + 1e-6)
 
 
 class RouteFleetTest(unittest.TestCase):

@@ -271,6 +271,7 @@ static void expect_impossible(const char *text, const char *culprit)
     route_instance inst = parse_ok(text);
     hgs_params p = {0};
     p.max_iterations = 10;
+    p.strict = 1;
     route_solution sol;
     char err[256] = "";
     assert_int_equal(hgs_solve(&inst, &p, &sol, NULL, err, sizeof err), OP_EINVAL);
@@ -292,6 +293,142 @@ static void test_impossible_instances_name_the_culprit(void **state)
     expect_impossible("{\"depot\":{\"x\":0,\"y\":0},\"vehicles\":[{\"capacity\":10,\"count\":1}],"
                       "\"stops\":[{\"x\":1,\"y\":0,\"demand\":6},{\"x\":2,\"y\":0,\"demand\":6}]}",
                       "total demand 12 is more than the whole fleet carries (10)");
+}
+
+/* Solves with an iteration limit; the plan passes the checker. */
+static route_solution solve_partial(const route_instance *inst, long iterations)
+{
+    hgs_params p = {0};
+    p.seed = 1;
+    p.max_iterations = iterations;
+    route_solution sol;
+    char err[256] = "";
+    int rc = hgs_solve(inst, &p, &sol, NULL, err, sizeof err);
+    if (rc != OP_OK) fail_msg("hgs: %s", err);
+    assert_int_equal(route_check_solution(inst, &sol, err, sizeof err), OP_OK);
+    return sol;
+}
+
+/* Over-constrained problems get the best plan over the stops that fit and the rest listed. */
+static void test_partial_plans(void **state)
+{
+    (void)state;
+    /* a fleet of 2 for 10 stops' demand (3 each, capacity 10), and one stop no van carries */
+    char text[2048];
+    int len = snprintf(text, sizeof text,
+                       "{\"depot\":{\"x\":0,\"y\":0},\"vehicles\":"
+                       "[{\"capacity\":10,\"count\":2}],\"stops\":["
+                       "{\"id\":\"heavy\",\"x\":1,\"y\":1,\"demand\":11}");
+    for (int i = 0; i < 10; i++)
+        len += snprintf(text + len, sizeof text - (size_t)len,
+                        ",{\"id\":\"s%d\",\"x\":%d,\"y\":%d,\"demand\":3}", i, i % 4, i / 4);
+    snprintf(text + len, sizeof text - (size_t)len, "]}");
+    route_instance inst = parse_ok(text);
+    route_solution sol = solve_partial(&inst, 50);
+    assert_int_equal(sol.n_routes, 2);
+    assert_int_equal(sol.n_unassigned, 5); /* 4 for room, the heavy one for its demand */
+    int heavy = 0;
+    for (int u = 0; u < sol.n_unassigned; u++) {
+        if (sol.unassigned[u] == 1) {
+            heavy = 1;
+            assert_int_equal(sol.reason[u], ROUTE_UNSERVED_CAPACITY);
+        } else {
+            assert_int_equal(sol.reason[u], ROUTE_UNSERVED_FLEET);
+        }
+    }
+    assert_true(heavy);
+    route_solution_clear(&sol);
+    route_instance_clear(&inst);
+    /* every stop unservable: an empty plan, all listed */
+    inst = parse_ok("{\"depot\":{\"x\":0,\"y\":0,\"due\":10},\"vehicles\":[{\"capacity\":5}],"
+                    "\"stops\":[{\"x\":50,\"y\":0,\"due\":5},{\"x\":1,\"y\":0,\"demand\":9}]}");
+    sol = solve_partial(&inst, 5);
+    assert_int_equal(sol.n_routes, 0);
+    assert_int_equal(sol.n_unassigned, 2);
+    route_solution_clear(&sol);
+    route_instance_clear(&inst);
+}
+
+/* The first plan exists before any offspring: one iteration is enough for a full plan. */
+static void test_plan_from_the_first_iteration(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len;
+    if (os_read_file(VRP_DIR "/solomon/R101.txt", 1 << 20, &text, &len) != OP_OK) {
+        skip();
+        return;
+    }
+    route_instance inst = parse_ok(text);
+    free(text);
+    route_solution sol = solve_partial(&inst, 1);
+    assert_int_equal(sol.n_unassigned, 0);
+    assert_true(sol.n_routes <= 25);
+    route_solution_clear(&sol);
+    route_instance_clear(&inst);
+}
+
+/* Fixed and hourly vehicle costs are in the objective and in the checked cost. */
+static void test_vehicle_costs(void **state)
+{
+    (void)state;
+    /* two stops of 5: two small vans (no fixed cost) beat one big truck (fixed cost 100) */
+    route_instance inst =
+        parse_ok("{\"depot\":{\"x\":0,\"y\":0},\"vehicles\":["
+                 "{\"name\":\"truck\",\"capacity\":10,\"fixed_cost\":100},"
+                 "{\"name\":\"van\",\"capacity\":5,\"count\":2}],"
+                 "\"stops\":[{\"x\":10,\"y\":0,\"demand\":5},{\"x\":10,\"y\":1,\"demand\":5}]}");
+    route_solution sol = solve_partial(&inst, 30);
+    assert_int_equal(sol.n_routes, 2);
+    assert_string_equal(inst.types[sol.type[0]].name, "van");
+    assert_true(fabs(sol.cost - sol.distance) < 1e-9);
+    route_solution_clear(&sol);
+    /* without the vans the truck's fixed cost is in the cost */
+    inst.types[1].count = 0;
+    inst.types[1].capacity = 1;
+    sol = solve_partial(&inst, 30);
+    assert_int_equal(sol.n_routes, 1);
+    assert_true(fabs(sol.cost - sol.distance - 100) < 1e-9);
+    route_solution_clear(&sol);
+    route_instance_clear(&inst);
+    /* 60 per hour on minutes: a stop 10 away, open from 100, 5 of service; leaving at 90
+     * the route takes 25 minutes (the waiting a later start avoids is not paid) */
+    inst = parse_ok("{\"depot\":{\"x\":0,\"y\":0,\"due\":1000},\"vehicles\":[{\"capacity\":5,"
+                    "\"cost_per_hour\":60}],\"stops\":[{\"x\":10,\"y\":0,\"ready\":100,"
+                    "\"due\":200,\"service\":5}]}");
+    sol = solve_partial(&inst, 5);
+    assert_true(fabs(sol.distance - 20) < 1e-9);
+    assert_true(fabs(sol.cost - 45) < 1e-9);
+    route_solution_clear(&sol);
+    route_instance_clear(&inst);
+}
+
+/* Vehicles first: never more routes than the distance objective, on a real instance. */
+static void test_vehicles_first(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len;
+    if (os_read_file(VRP_DIR "/solomon/RC101.txt", 1 << 20, &text, &len) != OP_OK) {
+        skip();
+        return;
+    }
+    route_instance inst = parse_ok(text);
+    free(text);
+    route_solution by_distance = solve_partial(&inst, 100);
+    hgs_params p = {0};
+    p.seed = 1;
+    p.max_iterations = 100;
+    p.objective = HGS_OBJECTIVE_VEHICLES;
+    route_solution by_vehicles;
+    char err[256] = "";
+    assert_int_equal(hgs_solve(&inst, &p, &by_vehicles, NULL, err, sizeof err), OP_OK);
+    assert_int_equal(route_check_solution(&inst, &by_vehicles, err, sizeof err), OP_OK);
+    assert_true(by_vehicles.n_routes <= by_distance.n_routes);
+    assert_true(by_vehicles.n_routes <= 16); /* best known 14 */
+    route_solution_clear(&by_distance);
+    route_solution_clear(&by_vehicles);
+    route_instance_clear(&inst);
 }
 
 static void test_json_form(void **state)
@@ -353,6 +490,15 @@ static void test_json_errors_name_the_field(void **state)
     json_err("{\"depot\":", "j:1: not valid JSON");
     json_err("{\"depot\": [1,2]}", "stops: must be a list");
     json_err("[1,2]", "incomplete file"); /* not the JSON form: read as a Solomon file */
+    json_err("{\"depot\":{\"x\":0,\"y\":0},\"vehicles\":[{\"capacity\":1,\"fixed_cost\":-1}],"
+             "\"stops\":[{\"x\":1,\"y\":1}]}",
+             "vehicles[0]: fixed_cost and cost_per_hour must be numbers >= 0");
+    json_err("{\"depot\":{\"x\":0,\"y\":0},\"vehicles\":[{\"capacity\":1,\"cost_per_hour\":\"x\"}],"
+             "\"stops\":[{\"x\":1,\"y\":1}]}",
+             "vehicles[0]: fixed_cost and cost_per_hour must be numbers >= 0");
+    json_err("{\"depot\":{\"x\":0,\"y\":0},\"vehicles\":[{\"capacity\":1}],\"time_unit\":\"days\","
+             "\"stops\":[{\"x\":1,\"y\":1}]}",
+             "time_unit: 'minutes' (default), 'seconds' or 'hours'");
     snprintf(buf, sizeof buf, "{\"depot\":{\"x\":0,\"y\":0},%s,\"stops\":[]}", v);
     json_err(buf, "stops: must be a list of 1 to");
     snprintf(buf, sizeof buf,
@@ -453,6 +599,10 @@ int main(void)
         cmocka_unit_test(test_resume_never_worse),
         cmocka_unit_test(test_time_limit_on_injected_clock),
         cmocka_unit_test(test_impossible_instances_name_the_culprit),
+        cmocka_unit_test(test_partial_plans),
+        cmocka_unit_test(test_plan_from_the_first_iteration),
+        cmocka_unit_test(test_vehicle_costs),
+        cmocka_unit_test(test_vehicles_first),
         cmocka_unit_test(test_json_form),
         cmocka_unit_test(test_json_errors_name_the_field),
         cmocka_unit_test(test_factors_change_costs),

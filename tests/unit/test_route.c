@@ -112,12 +112,48 @@ static void test_checker_violations(void **state)
     const int *r_missing[] = {a, c};
     int l_missing[] = {1, 1};
     assert_int_equal(check(&inst, 2, r_missing, l_missing, &cost, err), OP_EINVAL);
-    assert_non_null(strstr(err, "customer 3 not visited"));
+    assert_non_null(strstr(err, "customer 3 neither visited"));
     int depot[] = {0, 1}, d[] = {2, 3};
     const int *r_depot[] = {depot, d};
     int l_depot[] = {2, 2};
     assert_int_equal(check(&inst, 2, r_depot, l_depot, &cost, err), OP_EINVAL);
     assert_non_null(strstr(err, "0 is not a customer"));
+    route_instance_clear(&inst);
+}
+
+/* Unassigned customers: each listed once, never also served, and every customer accounted for. */
+static void test_checker_unassigned(void **state)
+{
+    (void)state;
+    route_instance inst = parse_ok(tiny_cvrp);
+    route_solution sol;
+    char err[256] = "";
+    assert_int_equal(route_solution_alloc(&sol, 1, 2), OP_OK);
+    sol.start[0] = 0;
+    sol.start[1] = 2;
+    sol.nodes[0] = 2;
+    sol.nodes[1] = 3;
+    assert_int_equal(route_solution_set_unassigned(&sol, 1), OP_OK);
+    sol.unassigned[0] = 1;
+    sol.reason[0] = ROUTE_UNSERVED_FLEET;
+    assert_int_equal(route_check_solution(&inst, &sol, err, sizeof err), OP_OK);
+    assert_true(sol.distance > 0 && sol.cost == sol.distance);
+    sol.unassigned[0] = 2; /* served and unassigned */
+    assert_int_equal(route_check_solution(&inst, &sol, err, sizeof err), OP_EINVAL);
+    testkit_assert_contains(err, "customer 2 both served and unassigned");
+    sol.unassigned[0] = 0; /* the depot */
+    assert_int_equal(route_check_solution(&inst, &sol, err, sizeof err), OP_EINVAL);
+    testkit_assert_contains(err, "unassigned: 0 is not a customer");
+    assert_int_equal(route_solution_set_unassigned(&sol, 2), OP_OK);
+    sol.unassigned[0] = sol.unassigned[1] = 1; /* listed twice */
+    assert_int_equal(route_check_solution(&inst, &sol, err, sizeof err), OP_EINVAL);
+    testkit_assert_contains(err, "customer 1 both served and unassigned, or listed twice");
+    sol.n_unassigned = 0; /* neither */
+    assert_int_equal(route_check_solution(&inst, &sol, err, sizeof err), OP_EINVAL);
+    testkit_assert_contains(err, "customer 1 neither visited nor listed as unassigned");
+    sol.n_unassigned = 99;
+    assert_int_equal(route_check_solution(&inst, &sol, err, sizeof err), OP_EINVAL);
+    route_solution_clear(&sol);
     route_instance_clear(&inst);
 }
 
@@ -256,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_cvrp_parse_and_distances),
         cmocka_unit_test(test_checker_accepts_and_costs),
         cmocka_unit_test(test_checker_violations),
+        cmocka_unit_test(test_checker_unassigned),
         cmocka_unit_test(test_time_windows),
         cmocka_unit_test(test_malformed_files),
         cmocka_unit_test(test_real_instances),
