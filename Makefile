@@ -160,7 +160,7 @@ format:
 # the man pages, the systemd units and sysusers.d entry, the example configurations (into
 # $(SYSCONFDIR)/outpost only where none is there yet) and the broker's; docs/operations.md.
 # make uninstall removes what install put, except the configurations in $(SYSCONFDIR)/outpost.
-VERSION     := $(shell sed -n 's/^\#define OUTPOST_VERSION "\(.*\)"/\1/p' src/main.c)
+VERSION     := $(shell sed -n 's/^\#define OUTPOST_VERSION "\(.*\)"/\1/p' src/base/version.h)
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man

@@ -3,6 +3,7 @@
  * CLI's table (cli_main dispatches those, and refuses unknown ones).
  */
 #include "base/runctl.h"
+#include "base/version.h"
 #include "cli/cli.h"
 #include "hub/hub.h"
 #include "site/site.h"
@@ -10,8 +11,6 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-
-#define OUTPOST_VERSION "0.1.0"
 
 static void usage(FILE *out)
 {

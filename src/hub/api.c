@@ -12,6 +12,7 @@
 #include "base/jsonx.h"
 #include "base/log.h"
 #include "base/os.h"
+#include "base/version.h"
 #include "hub/api_int.h"
 
 #include <poll.h>
@@ -19,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define API_VERSION "0.1.0"
 
 /* ---------- answers ---------- */
 
@@ -86,7 +85,7 @@ static void answer_health(hub *h, http_req *r)
     cJSON *o = cJSON_CreateObject();
     if (o) {
         cJSON_AddBoolToObject(o, "ok", 1);
-        cJSON_AddStringToObject(o, "version", API_VERSION);
+        cJSON_AddStringToObject(o, "version", OUTPOST_VERSION);
         cJSON_AddStringToObject(o, "hub", h->identity.id);
     }
     answer_json(h, r, 200, o, NULL);

@@ -29,7 +29,7 @@ UNITS = ["outpost-hub.service", "outpost-site.service", "outpost-site@.service"]
 
 
 def version():
-    with open(os.path.join(ROOT, "src", "main.c")) as f:
+    with open(os.path.join(ROOT, "src", "base", "version.h")) as f:
         return re.search(r'#define OUTPOST_VERSION "([^"]+)"', f.read()).group(1)
 
 
