@@ -264,8 +264,17 @@ static int cli_connect(cli *c)
     randombytes_buf(nonce, sizeof nonce);
     snprintf(client_id, sizeof client_id, "outpost-cli-%s-%02x%02x%02x%02x", op_id, nonce[0],
              nonce[1], nonce[2], nonce[3]);
-    bus_config bc = {.host = c->hub.broker_host,
-                     .port = (int)c->hub.broker_port,
+    bus_broker brokers[BUS_MAX_BROKERS];
+    int n_brokers = 0;
+    char why[200];
+    if (bus_parse_brokers(c->hub.broker_host, (int)c->hub.broker_port, brokers, BUS_MAX_BROKERS,
+                          &n_brokers, why, sizeof why) != OP_OK) {
+        fprintf(stderr, "outpost: cli.conf: broker_host: %s\n", why);
+        return EXIT_USAGE;
+    }
+    /* Each broker of the list in turn until one answers; a command is too short to go back. */
+    bus_config bc = {.brokers = brokers,
+                     .n_brokers = n_brokers,
                      .client_id = client_id,
                      .clean_start = 1,
                      .session_expiry_s = 0,
@@ -278,8 +287,8 @@ static int cli_connect(cli *c)
     bus_subscribe(c->bus, topic);
     if (bus_wait_connected(c->bus, c->timeout_ms) != OP_OK) {
         fprintf(stderr,
-                "outpost: cannot reach the broker at %s:%lld (is the hub's broker"
-                " running?%s)\n",
+                "outpost: cannot reach the broker at %s (port %lld unless given; is the hub's"
+                " broker running?%s)\n",
                 c->hub.broker_host, (long long)c->hub.broker_port,
                 c->hub.broker_ca[0] ? " does it trust this operator's certificate?" : "");
         return EXIT_UNREACHABLE;

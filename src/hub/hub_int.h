@@ -183,9 +183,10 @@ typedef struct hub {
      * Size): junk on those topics is discarded by the broker, unread here.
      */
     bus *beat_bus;
-    int ready_notified; /* READY=1 sent to the service manager (sdnotify) */
-    char broker_host[256];
+    int ready_notified;    /* READY=1 sent to the service manager (sdnotify) */
+    char broker_host[256]; /* one broker, or a list: host[:port], host[:port] (io/bus.h) */
     int64_t broker_port;
+    int64_t broker_return_ms; /* on a broker other than the first: how often to try it again */
     int broker_tls; /* broker_tls = on: TLS with certificates from the CA in <data-dir>/tls */
     char tls_ca[PATH_MAX], tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* set by hub__tls_setup */
     int64_t site_lost_after_ms;

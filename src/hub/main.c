@@ -58,6 +58,7 @@ static const char *hub_conf_keys[] = {"hub_id",
                                       "http_metrics_auth",
                                       "power_history_step_s",
                                       "http_stream_queue_bytes",
+                                      "broker_return_ms",
                                       NULL};
 
 /* ---------- life of a hub ---------- */
@@ -109,6 +110,8 @@ static int configure_numbers(hub *h, conf *c, char *err, size_t err_len)
         int64_t *out;
     } keys[] = {
         {"broker_port", 1883, 1, 65535, &h->broker_port},
+        /* on a broker other than the first of broker_host's list: how often to try going back */
+        {"broker_return_ms", 60000, 0, 86400000, &h->broker_return_ms},
         {"site_lost_after_ms", 6000, 200, 86400000, &h->site_lost_after_ms},
         {"lease_ms", 15000, 200, 86400000, &h->lease_ms},
         {"offline_lease_ms", 3600000, 1000, 7 * 86400000LL, &h->offline_lease_ms},
@@ -155,7 +158,8 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
     if (!c && !(c = conf_empty())) return OP_ENOMEM;
     const char *hub_id = conf_str(c, "hub_id", "hub");
     snprintf(h->identity.id, sizeof h->identity.id, "%s", hub_id);
-    snprintf(h->broker_host, sizeof h->broker_host, "%s", conf_str(c, "broker_host", "127.0.0.1"));
+    const char *brokers = conf_str(c, "broker_host", "127.0.0.1");
+    snprintf(h->broker_host, sizeof h->broker_host, "%s", brokers);
     const char *level = conf_str(c, "log_level", NULL);
     const char *tls = conf_str(c, "broker_tls", "on");
     h->broker_tls = strcmp(tls, "on") == 0;
@@ -171,8 +175,17 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
         ssize_t n = readlink("/proc/self/exe", h->predict_program, sizeof h->predict_program - 1);
         h->predict_program[n > 0 ? n : 0] = '\0';
     }
+    bus_broker list[BUS_MAX_BROKERS];
+    int n_brokers = 0;
+    char why[200];
     if (!util_valid_id(hub_id)) {
         snprintf(err, err_len, "hub_id '%s' must be [A-Za-z0-9_-]{1,63}", hub_id);
+        rc = OP_EINVAL;
+    } else if (strlen(brokers) >= sizeof h->broker_host ||
+               bus_parse_brokers(brokers, 1883, list, BUS_MAX_BROKERS, &n_brokers, why,
+                                 sizeof why) != OP_OK) {
+        snprintf(err, err_len, "broker_host: %s",
+                 strlen(brokers) >= sizeof h->broker_host ? "longer than 255 characters" : why);
         rc = OP_EINVAL;
     } else if (level && log_parse_level(level) < 0) {
         snprintf(err, err_len, "log_level must be debug, info, warn or error");
@@ -320,11 +333,19 @@ static uint64_t own_seq_start(hub *h)
  */
 static int connect_bus(hub *h)
 {
-    char client_id[80], beat_id[96];
+    char client_id[80], beat_id[96], err[200];
+    bus_broker brokers[BUS_MAX_BROKERS];
+    int n_brokers = 0;
+    if (bus_parse_brokers(h->broker_host, (int)h->broker_port, brokers, BUS_MAX_BROKERS, &n_brokers,
+                          err, sizeof err) != OP_OK) {
+        log_error("hub", "broker_host: %s", err);
+        return OP_EINVAL;
+    }
     snprintf(client_id, sizeof client_id, "outpost-hub-%s", h->identity.id);
     snprintf(beat_id, sizeof beat_id, "outpost-hub-%s-beats", h->identity.id);
-    bus_config bc = {.host = h->broker_host,
-                     .port = (int)h->broker_port,
+    bus_config bc = {.brokers = brokers,
+                     .n_brokers = n_brokers,
+                     .return_after_ms = (int)h->broker_return_ms,
                      .client_id = client_id,
                      .clean_start = 0,
                      .session_expiry_s = 86400,
@@ -381,7 +402,8 @@ static void usage(FILE *out)
                  "\n"
                  "  --data-dir DIR     state directory (required)\n"
                  "  --config FILE      configuration (see examples/hub.conf)\n"
-                 "  --broker-port N    overrides broker_port from the configuration\n"
+                 "  --broker-port N    overrides broker_port (the port of brokers listed\n"
+                 "                     in broker_host without one)\n"
                  "  --log-level L      debug, info, warn or error\n"
                  "\n"
                  "SIGTERM or SIGINT stops it cleanly. Exit codes: 0 stopped, 1 runtime failure,\n"
@@ -461,9 +483,9 @@ int hub_main(int argc, char **argv)
     if (exit_code == EXIT_OK && hub__api_start(h) != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
     if (exit_code == EXIT_OK) {
         runctl_install();
-        log_info("hub", "%s started (pubkey %.16s..., %zu sites, broker %s:%lld, data %s)",
-                 h->identity.id, h->identity.pk_hex, h->n_sites, h->broker_host,
-                 (long long)h->broker_port, h->data_dir);
+        log_info("hub", "%s started (pubkey %.16s..., %zu sites, broker %s, data %s)",
+                 h->identity.id, h->identity.pk_hex, h->n_sites, bus_broker_name(h->bus),
+                 h->data_dir);
         hub__run(h);
         stop(h);
     }

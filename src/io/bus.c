@@ -6,28 +6,47 @@
 #include "base/util.h"
 #include "wire/msg.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <netdb.h>
 #include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BUS_MAX_SUBS 16
 #define BUS_BACKOFF_MIN_MS 100
 #define BUS_BACKOFF_MAX_MS 5000
 /* Packets read per bus_loop call beyond the first. */
 #define BUS_READ_BUDGET 1024
+/* A probe of the first broker that has not connected by then counts as failed. */
+#define BUS_PROBE_TIMEOUT_MS 2000
+/* A return that failed doubles the wait before the next one, up to this. */
+#define BUS_RETURN_MAX_MS (30 * 60 * 1000)
 
 struct bus {
     struct mosquitto *mosq;
     const ident *signer;
     bus_message_fn on_message;
     void *ctx;
-    char host[256];
-    int port;
+    bus_broker brokers[BUS_MAX_BROKERS];
+    int n_brokers;
+    int cur;                             /* the broker tried or connected now */
+    int last_connected;                  /* the broker of the last CONNACK, -1 before the first */
+    int attempt_open;                    /* an attempt on cur started and has not reached CONNACK */
+    char name[300];                      /* "host:port" of cur, for logs and bus_broker_name */
+    int return_after_ms, return_wait_ms; /* the configured wait, and the current one */
+    int64_t next_probe_ms;
+    int probe_fd; /* a TCP connect to the first broker in progress, or -1 */
+    int64_t probe_deadline_ms;
+    int probe_ok;  /* probes in a row the first broker answered */
+    int returning; /* left for the first broker, not yet connected to it */
     int keepalive_s;
     int session_expiry_s;
     char *subs[BUS_MAX_SUBS];
@@ -41,7 +60,6 @@ struct bus {
     int subs_refused; /* ... that the broker refused (its ACL, most likely) */
     int tls;
     int problem_logged; /* a refusal was logged since the last CONNACK: not again each retry */
-    int connect_called; /* connect_bind_v5 stored host and properties */
     int pending;
     uint64_t seq;
     int64_t next_attempt_ms;
@@ -51,6 +69,118 @@ struct bus {
 
 static int lib_ready;
 
+/* One entry of a broker list, trimmed, into out. */
+static int parse_one_broker(const char *entry, size_t len, int default_port, bus_broker *out,
+                            char *err, size_t err_len)
+{
+    while (len > 0 && (*entry == ' ' || *entry == '\t')) {
+        entry++;
+        len--;
+    }
+    while (len > 0 && (entry[len - 1] == ' ' || entry[len - 1] == '\t'))
+        len--;
+    const char *host = entry, *port_text = NULL;
+    size_t host_len = len;
+    if (len > 0 && entry[0] == '[') { /* [IPv6]:port */
+        const char *close = memchr(entry, ']', len);
+        if (!close) goto bad;
+        host = entry + 1;
+        host_len = (size_t)(close - host);
+        if ((size_t)(close + 1 - entry) < len) {
+            if (close[1] != ':') goto bad;
+            port_text = close + 2;
+        }
+    } else {
+        const char *colon = memchr(entry, ':', len);
+        if (colon) {
+            host_len = (size_t)(colon - entry);
+            port_text = colon + 1;
+        }
+    }
+    if (host_len == 0 || host_len >= sizeof out->host || memchr(host, ' ', host_len) ||
+        memchr(host, '\t', host_len))
+        goto bad;
+    memcpy(out->host, host, host_len);
+    out->host[host_len] = '\0';
+    out->port = default_port;
+    if (port_text) {
+        char digits[8];
+        int64_t port;
+        size_t n = (size_t)(entry + len - port_text);
+        if (n == 0 || n >= sizeof digits) goto bad;
+        memcpy(digits, port_text, n);
+        digits[n] = '\0';
+        if (util_parse_i64(digits, 1, 65535, &port) != OP_OK) goto bad;
+        out->port = (int)port;
+    }
+    return OP_OK;
+bad:
+    snprintf(err, err_len, "broker '%.*s': expected host, host:port or [address]:port",
+             (int)(len > 80 ? 80 : len), entry);
+    return OP_EINVAL;
+}
+
+int bus_parse_brokers(const char *text, int default_port, bus_broker *out, int max, int *n,
+                      char *err, size_t err_len)
+{
+    *n = 0;
+    const char *p = text ? text : "";
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (*n == max) {
+            snprintf(err, err_len, "more than %d brokers", max);
+            return OP_EINVAL;
+        }
+        int rc = parse_one_broker(p, len, default_port, &out[*n], err, err_len);
+        if (rc != OP_OK) return rc;
+        (*n)++;
+        if (!comma) return OP_OK;
+        p = comma + 1;
+    }
+}
+
+/* cur becomes broker i; the name logs and bus_broker_name show follows it. */
+static void set_current(bus *b, int i)
+{
+    b->cur = i;
+    const bus_broker *k = &b->brokers[i];
+    snprintf(b->name, sizeof b->name, strchr(k->host, ':') ? "[%s]:%d" : "%s:%d", k->host, k->port);
+}
+
+static void probe_stop(bus *b)
+{
+    if (b->probe_fd >= 0) close(b->probe_fd);
+    b->probe_fd = -1;
+}
+
+/*
+ * A CONNACK: a move to another broker is counted and logged (the roles
+ * re-send what the old broker's session may have lost), a return to the
+ * first one resets the wait before the next return.
+ */
+static void note_connected(bus *b)
+{
+    if (b->last_connected >= 0 && b->last_connected != b->cur) {
+        b->stats.moves++;
+        log_warn("bus", "moved from broker %s:%d to %s", b->brokers[b->last_connected].host,
+                 b->brokers[b->last_connected].port, b->name);
+    } else if (b->ever_connected) {
+        log_info("bus", "reconnected to %s", b->name);
+    } else if (b->n_brokers > 1) {
+        log_info("bus", "connected to broker %s (%d of %d)", b->name, b->cur + 1, b->n_brokers);
+    }
+    if (b->cur == 0) {
+        b->return_wait_ms = b->return_after_ms;
+        b->returning = 0;
+    }
+    b->probe_ok = 0;
+    b->next_probe_ms = os_mono_ms() + b->return_wait_ms;
+    probe_stop(b);
+    b->last_connected = b->cur;
+    b->ever_connected = 1;
+}
+
 /*
  * A broker that refuses us (bad certificate, not authorised, unreachable)
  * refuses every retry the same way: the first time is a warning with what to
@@ -59,11 +189,11 @@ static int lib_ready;
 static void report_problem(bus *b, const char *what)
 {
     if (b->problem_logged) {
-        log_debug("bus", "broker %s:%d: %s", b->host, b->port, what);
+        log_debug("bus", "broker %s: %s", b->name, what);
         return;
     }
     b->problem_logged = 1;
-    log_warn("bus", "broker %s:%d: %s%s (retrying quietly)", b->host, b->port, what,
+    log_warn("bus", "broker %s: %s%s (retrying quietly)", b->name, what,
              b->tls ? "; check the broker CA, this client's certificate and the broker's ACL" : "");
 }
 
@@ -79,9 +209,9 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     }
     b->connected = 1;
     b->problem_logged = 0;
+    b->attempt_open = 0;
     b->backoff_ms = BUS_BACKOFF_MIN_MS;
-    if (b->ever_connected) log_info("bus", "reconnected to %s:%d", b->host, b->port);
-    b->ever_connected = 1;
+    note_connected(b);
     for (int i = 0; i < b->n_unsubs; i++)
         mosquitto_unsubscribe_v5(mosq, NULL, b->unsubs[i], NULL);
     b->subacks_due = 0;
@@ -104,9 +234,8 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count, 
     for (int i = 0; i < count; i++)
         if (granted[i] >= 0x80) {
             if (!b->subs_refused)
-                log_error("bus",
-                          "broker %s:%d refused a subscription (reason 0x%02x): check its ACL",
-                          b->host, b->port, (unsigned)granted[i]);
+                log_error("bus", "broker %s refused a subscription (reason 0x%02x): check its ACL",
+                          b->name, (unsigned)granted[i]);
             b->subs_refused++;
         }
 }
@@ -121,9 +250,9 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 {
     bus *b = obj;
     if (b->connected && rc == 0)
-        log_debug("bus", "disconnected from %s:%d", b->host, b->port);
+        log_debug("bus", "disconnected from %s", b->name);
     else if (b->connected)
-        log_warn("bus", "lost connection to %s:%d (%d)", b->host, b->port, rc);
+        log_warn("bus", "lost connection to %s (%d)", b->name, rc);
     b->connected = 0;
 }
 
@@ -199,11 +328,25 @@ int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_ms
     b->signer = signer;
     b->on_message = on_msg;
     b->ctx = ctx;
-    b->port = config->port;
     b->keepalive_s = config->keepalive_s > 0 ? config->keepalive_s : 30;
     b->session_expiry_s = config->session_expiry_s;
     b->max_packet_bytes = config->max_packet_bytes;
-    snprintf(b->host, sizeof b->host, "%s", config->host);
+    if (config->n_brokers > BUS_MAX_BROKERS || (config->n_brokers < 1 && !config->host)) {
+        free(b);
+        return OP_EINVAL;
+    }
+    if (config->n_brokers > 0) {
+        memcpy(b->brokers, config->brokers, (size_t)config->n_brokers * sizeof b->brokers[0]);
+        b->n_brokers = config->n_brokers;
+    } else {
+        snprintf(b->brokers[0].host, sizeof b->brokers[0].host, "%s", config->host);
+        b->brokers[0].port = config->port;
+        b->n_brokers = 1;
+    }
+    set_current(b, 0);
+    b->last_connected = -1;
+    b->probe_fd = -1;
+    b->return_after_ms = b->return_wait_ms = config->return_after_ms;
     /* By default sequence numbers start at the wall clock in microseconds, so that they keep
      * increasing across restarts as long as the clock does not step back. */
     b->seq = config->seq_start ? config->seq_start : (uint64_t)os_now_ms() * 1000;
@@ -241,6 +384,7 @@ void bus_close(bus *b)
         mosquitto_loop(b->mosq, 50, 1);
     }
     mosquitto_destroy(b->mosq);
+    probe_stop(b);
     for (int i = 0; i < b->n_subs; i++)
         free(b->subs[i]);
     for (int i = 0; i < b->n_unsubs; i++)
@@ -307,25 +451,43 @@ int bus_publish(bus *b, const char *topic, cJSON *body, const char *type)
     return rc;
 }
 
+/*
+ * The attempt on cur never reached CONNACK: the next broker of the list. A
+ * failed return to the first one doubles the wait before the next return, so
+ * a first broker that accepts connections and fails them is not followed
+ * back and forth.
+ */
+static void advance(bus *b)
+{
+    if (b->returning && b->cur == 0) {
+        b->returning = 0;
+        b->return_wait_ms =
+            b->return_wait_ms > BUS_RETURN_MAX_MS / 2 ? BUS_RETURN_MAX_MS : b->return_wait_ms * 2;
+        log_warn("bus", "going back to broker %s failed: next try in %d s", b->name,
+                 b->return_wait_ms / 1000);
+    }
+    if (b->n_brokers > 1) {
+        set_current(b, (b->cur + 1) % b->n_brokers);
+        log_debug("bus", "trying broker %s", b->name);
+    }
+}
+
 static void try_connect(bus *b)
 {
     int64_t now = os_mono_ms();
     if (now < b->next_attempt_ms) return;
-    int rc;
-    if (!b->connect_called) {
-        b->connect_called = 1;
-        mosquitto_property *props = NULL;
-        if (b->session_expiry_s > 0)
-            mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
-                                         (uint32_t)b->session_expiry_s);
-        if (b->max_packet_bytes > 0)
-            mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
-                                         b->max_packet_bytes);
-        rc = mosquitto_connect_bind_v5(b->mosq, b->host, b->port, b->keepalive_s, NULL, props);
-        mosquitto_property_free_all(&props);
-    } else {
-        rc = mosquitto_reconnect(b->mosq);
-    }
+    if (b->attempt_open) advance(b);
+    b->attempt_open = 1;
+    /* The host may change from one attempt to the next: connect_bind sets it each time. */
+    mosquitto_property *props = NULL;
+    if (b->session_expiry_s > 0)
+        mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+                                     (uint32_t)b->session_expiry_s);
+    if (b->max_packet_bytes > 0)
+        mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, b->max_packet_bytes);
+    const bus_broker *k = &b->brokers[b->cur];
+    int rc = mosquitto_connect_bind_v5(b->mosq, k->host, k->port, b->keepalive_s, NULL, props);
+    mosquitto_property_free_all(&props);
     b->stats.reconnects++;
     if (rc == MOSQ_ERR_SUCCESS) {
         b->next_attempt_ms = now + b->backoff_ms; /* wait for CONNACK before trying again */
@@ -339,9 +501,83 @@ static void try_connect(bus *b)
     char what[160];
     snprintf(what, sizeof what, "cannot connect: %s", mosquitto_strerror(rc));
     if (rc == MOSQ_ERR_ERRNO) /* nothing listening (yet): the broker starts or restarts */
-        log_debug("bus", "connect to %s:%d failed: %s", b->host, b->port, mosquitto_strerror(rc));
+        log_debug("bus", "connect to %s failed: %s", b->name, mosquitto_strerror(rc));
     else
         report_problem(b, what);
+}
+
+/* A non-blocking TCP connect to the first broker (its name resolved here). */
+static void probe_start(bus *b, int64_t now)
+{
+    char port[8];
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    snprintf(port, sizeof port, "%d", b->brokers[0].port);
+    b->next_probe_ms = now + b->return_wait_ms;
+    if (getaddrinfo(b->brokers[0].host, port, &hints, &ai) != 0 || !ai) {
+        b->probe_ok = 0;
+        return;
+    }
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        b->probe_ok = 0;
+        return;
+    }
+    b->probe_fd = fd;
+    b->probe_deadline_ms = now + BUS_PROBE_TIMEOUT_MS;
+}
+
+/*
+ * Leaves the broker this client is on for the first one: the session here is
+ * ended (Session Expiry 0 on DISCONNECT), so it does not keep queueing what
+ * the bridge brings for a client that is gone.
+ */
+static void go_back(bus *b)
+{
+    log_info("bus", "broker %s:%d answers again: leaving %s for it", b->brokers[0].host,
+             b->brokers[0].port, b->name);
+    mosquitto_property *props = NULL;
+    mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, 0);
+    mosquitto_disconnect_v5(b->mosq, 0, props);
+    mosquitto_property_free_all(&props);
+    mosquitto_loop(b->mosq, 50, 1);
+    b->connected = 0;
+    b->pending = 0;
+    b->returning = 1;
+    b->attempt_open = 0;
+    b->next_attempt_ms = 0;
+    b->backoff_ms = BUS_BACKOFF_MIN_MS;
+    set_current(b, 0);
+}
+
+/*
+ * On a broker other than the first: every return_wait_ms a TCP connect to the
+ * first; after two in a row succeed (it has been up for a while, not just
+ * restarting), the client goes back to it.
+ */
+static void probe_first(bus *b)
+{
+    int64_t now = os_mono_ms();
+    if (b->probe_fd < 0) {
+        if (now >= b->next_probe_ms) probe_start(b, now);
+        return;
+    }
+    struct pollfd pfd = {.fd = b->probe_fd, .events = POLLOUT};
+    int ready = poll(&pfd, 1, 0);
+    if (ready == 0 && now < b->probe_deadline_ms) return;
+    int error = ready > 0 ? 0 : ETIMEDOUT;
+    socklen_t len = sizeof error;
+    if (ready > 0 && getsockopt(b->probe_fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0)
+        error = errno;
+    probe_stop(b);
+    b->probe_ok = error == 0 ? b->probe_ok + 1 : 0;
+    log_debug("bus", "probe of broker %s:%d: %s", b->brokers[0].host, b->brokers[0].port,
+              error == 0 ? "up" : "down");
+    if (b->probe_ok >= 2) go_back(b);
 }
 
 int bus_socket(bus *b)
@@ -374,6 +610,7 @@ int bus_loop(bus *b, int timeout_ms)
         rc = mosquitto_loop_write(b->mosq, 1);
     switch (rc) {
     case MOSQ_ERR_SUCCESS:
+        if (b->connected && b->cur != 0 && b->return_after_ms > 0) probe_first(b);
         return OP_OK;
     case MOSQ_ERR_NO_CONN:
     case MOSQ_ERR_CONN_LOST:
@@ -385,8 +622,7 @@ int bus_loop(bus *b, int timeout_ms)
     case MOSQ_ERR_AUTH:
     case MOSQ_ERR_NOT_SUPPORTED:
         if (b->connected)
-            log_warn("bus", "connection to %s:%d dropped: %s", b->host, b->port,
-                     mosquitto_strerror(rc));
+            log_warn("bus", "connection to %s dropped: %s", b->name, mosquitto_strerror(rc));
         else if (rc != MOSQ_ERR_CONN_LOST && rc != MOSQ_ERR_NO_CONN && rc != MOSQ_ERR_ERRNO)
             report_problem(b, mosquitto_strerror(rc));
         else if (b->tls)
@@ -424,6 +660,21 @@ int bus_wait_connected(bus *b, int timeout_ms)
         if (bus_loop(b, 20) != OP_OK) return OP_EBUS;
     }
     return OP_OK;
+}
+
+int bus_broker_index(const bus *b)
+{
+    return b->cur;
+}
+
+const char *bus_broker_name(const bus *b)
+{
+    return b->name;
+}
+
+uint64_t bus_moves(const bus *b)
+{
+    return b->stats.moves;
 }
 
 uint64_t bus_seq(const bus *b)

@@ -12,6 +12,26 @@
  * DNS), and the client shows its own certificate, whose common name is its
  * broker user name. Without them, plain TCP.
  *
+ * Brokers: a list of up to BUS_MAX_BROKERS (a bridged pair, a cluster's
+ * nodes), tried in order. A link that drops is retried on the same broker
+ * first; an attempt that does not reach CONNACK moves on to the next, with
+ * the jittered backoff growing once a whole round has failed. While on a
+ * broker other than the first, the first is probed (a TCP connect) every
+ * return_after_ms; once it has answered two probes in a row the client
+ * leaves the other broker (its session there ended with a session expiry of
+ * 0) and goes back, so a broker that flaps is not followed. The TLS files
+ * apply to every broker: each broker's certificate must be signed by tls_ca
+ * and name the host the list gives for it.
+ *
+ * A session is per broker (per cluster, where the nodes share sessions):
+ * after a move to a broker of a bridged pair, nothing queued in the old
+ * broker's session is delivered; the protocol's resends and idempotency
+ * recover what was in flight (roles learn of a move from bus_moves). A
+ * session left on a broker from an earlier visit may deliver what it queued
+ * since: copies of what came through the other broker, which the receiver's
+ * replay window drops. Going back to the first broker ends the session on the
+ * one left, so it does not queue for a client that is gone.
+ *
  * Single-threaded: all network work happens inside bus_loop(), and the
  * callback runs there, on the caller's thread.
  */
@@ -26,12 +46,28 @@
 
 typedef struct bus bus;
 
+#define BUS_MAX_BROKERS 8
+
+/* One broker of a list: a host name or address, and a port. */
+typedef struct bus_broker {
+    char host[256];
+    int port;
+} bus_broker;
+
 typedef void (*bus_message_fn)(void *ctx, const char *topic, const void *payload, size_t len,
                                const char *kid, const char *sig);
 
 typedef struct bus_config {
+    /* One broker (host, port), or a list of n_brokers (then host and port are ignored). */
     const char *host;
     int port;
+    const bus_broker *brokers;
+    int n_brokers;
+    /*
+     * How often a client on a broker other than the first probes the first
+     * to go back to it; 0: never goes back (the CLI, a short-lived client).
+     */
+    int return_after_ms;
     const char *client_id; /* stable id for a persistent session */
     int clean_start;       /* 1 for throwaway clients (CLI) */
     int session_expiry_s;  /* how long the broker keeps the session offline */
@@ -59,7 +95,18 @@ typedef struct bus_stats {
     uint64_t publish_errors;
     uint64_t received;
     uint64_t reconnects;
+    uint64_t moves; /* connections made to another broker than the one before */
 } bus_stats;
+
+/*
+ * Parses a broker list, "host[:port], host[:port] ..." (an IPv6 address in
+ * brackets: "[::1]:1883"), entries without a port taking default_port, into
+ * out (up to max). OP_OK with *n >= 1; OP_EINVAL with the reason in err for
+ * an empty list or entry, a bad port, a host over 255 characters or one with
+ * spaces, or more than max entries.
+ */
+int bus_parse_brokers(const char *text, int default_port, bus_broker *out, int max, int *n,
+                      char *err, size_t err_len);
 
 /*
  * Creates the client and starts connecting (does not wait). signer signs
@@ -124,6 +171,19 @@ int bus_subscribed(const bus *b);
 int bus_refused_subscriptions(const bus *b);
 /* Blocks in bus_loop until connected or timeout. OP_ETIMEOUT. */
 int bus_wait_connected(bus *b, int timeout_ms);
+/*
+ * The broker this client is on, or tries: its index in the list (0 the
+ * first) and "host:port". The text lives as long as the bus.
+ */
+int bus_broker_index(const bus *b);
+const char *bus_broker_name(const bus *b);
+/*
+ * How many times this client has connected to a broker other than the one
+ * it was on before (0 until the first move). A role compares it with the
+ * value it saw last to learn that it moved: what it sent into the old
+ * broker's session may be lost, and it re-sends what it must.
+ */
+uint64_t bus_moves(const bus *b);
 /* The sequence number of the last message signed (to persist it). */
 uint64_t bus_seq(const bus *b);
 /* Number of QoS 1 publishes not yet acknowledged by the broker. */

@@ -51,6 +51,7 @@ static const char *site_conf_keys[] = {"site_id",
                                        "artifact_cache_mb",
                                        "route_model",
                                        "metrics_listen",
+                                       "broker_return_ms",
                                        NULL};
 
 /* site_id (required) and log_level, then the plain strings. */
@@ -68,7 +69,20 @@ static int parse_names(site *s, const conf *c, const char *path, char *err, size
     }
     if (level) log_set_level(log_parse_level(level));
     snprintf(s->identity.id, sizeof s->identity.id, "%s", id);
-    snprintf(s->broker_host, sizeof s->broker_host, "%s", conf_str(c, "broker_host", "127.0.0.1"));
+    const char *brokers = conf_str(c, "broker_host", "127.0.0.1");
+    bus_broker list[BUS_MAX_BROKERS];
+    int n_brokers = 0;
+    char why[200];
+    if (strlen(brokers) >= sizeof s->broker_host) {
+        snprintf(err, err_len, "%s: broker_host: longer than 255 characters", path);
+        return OP_EINVAL;
+    }
+    if (bus_parse_brokers(brokers, 1883, list, BUS_MAX_BROKERS, &n_brokers, why, sizeof why) !=
+        OP_OK) {
+        snprintf(err, err_len, "%s: broker_host: %s", path, why);
+        return OP_EINVAL;
+    }
+    snprintf(s->broker_host, sizeof s->broker_host, "%s", brokers);
     snprintf(s->cgroup_dir, sizeof s->cgroup_dir, "%s", conf_str(c, "cgroup_dir", ""));
     snprintf(s->local_cfg, sizeof s->local_cfg, "%s", conf_str(c, "local_socket", ""));
     snprintf(s->metrics_listen, sizeof s->metrics_listen, "%s", conf_str(c, "metrics_listen", ""));
@@ -200,6 +214,10 @@ static int parse_link(site *s, const conf *c, char *err, size_t err_len)
 {
     int rc = conf_int(c, "max_jobs", s->cores, 1, SITE_MAX_RUNNING, &s->max_jobs, err, err_len);
     if (rc == OP_OK) rc = conf_int(c, "resend_ms", 3000, 100, 3600000, &s->resend_ms, err, err_len);
+    /* on a broker other than the first of broker_host's list: how often to try going back */
+    if (rc == OP_OK)
+        rc =
+            conf_int(c, "broker_return_ms", 60000, 0, 86400000, &s->broker_return_ms, err, err_len);
     if (rc == OP_OK)
         rc = conf_int(c, "clock_skew_ms", 120000, 1000, 86400000, &s->clock_skew_ms, err, err_len);
     if (rc == OP_OK)

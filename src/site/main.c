@@ -267,9 +267,17 @@ static int connect_bus(site *s)
         log_warn("site", "sandbox protections off on this machine: %s", s->caps.missing);
     check_link(s);
     char client_id[80], inbox[PROTO_TOPIC_MAX];
+    bus_broker brokers[BUS_MAX_BROKERS];
+    int n_brokers = 0;
+    if (bus_parse_brokers(s->broker_host, (int)s->broker_port, brokers, BUS_MAX_BROKERS, &n_brokers,
+                          err, sizeof err) != OP_OK) {
+        log_error("site", "broker_host: %s", err);
+        return OP_EINVAL;
+    }
     snprintf(client_id, sizeof client_id, "outpost-site-%s", s->identity.id);
-    bus_config bc = {.host = s->broker_host,
-                     .port = (int)s->broker_port,
+    bus_config bc = {.brokers = brokers,
+                     .n_brokers = n_brokers,
+                     .return_after_ms = (int)s->broker_return_ms,
                      .client_id = client_id,
                      .clean_start = 0,
                      .session_expiry_s = 86400,
@@ -317,9 +325,9 @@ static void start_work(site *s)
     site__resume_jobs(s);
     site__local_open(s);
     site__metrics_open(s);
-    log_info("site", "site %s started (%lld cores, %lld MB, %.0f W budget, broker %s:%lld)",
+    log_info("site", "site %s started (%lld cores, %lld MB, %.0f W budget, broker %s)",
              s->identity.id, (long long)s->cores, (long long)s->memory_mb, s->power_budget_watts,
-             s->broker_host, (long long)s->broker_port);
+             s->broker_host);
 }
 
 /* A failed commit, logged when the store starts failing and then every 30 s. */
@@ -419,6 +427,12 @@ static int loop_once(site *s, int *was_connected)
     if (bus_connected(s->bus) && !*was_connected) {
         s->hello_now = 1; /* say hello again after every (re)connect */
         s->resend_now = 1;
+        if (bus_moves(s->bus) != s->broker_moves) {
+            /* the hub learns at once: the hello makes it offer again what it had placed here */
+            s->broker_moves = bus_moves(s->bus);
+            log_info("site", "now on broker %s: hello, results and events again",
+                     bus_broker_name(s->bus));
+        }
     }
     *was_connected = bus_connected(s->bus);
     if (s->refused) return SITE_REFUSED;
@@ -457,12 +471,13 @@ static void notify_progress(site *s, int64_t now)
     if (s->enrolled && bus_subscribed(s->bus)) {
         int refused = bus_refused_subscriptions(s->bus);
         log_info("site", "ready: enrolled, broker connected, subscribed");
-        sdnotify_sendf("READY=1\nSTATUS=site %s enrolled with hub %s, connected%s", s->identity.id,
-                       s->hub_id, refused ? " (a subscription refused: see the log)" : "");
+        sdnotify_sendf("READY=1\nSTATUS=site %s enrolled with hub %s, connected to %s%s",
+                       s->identity.id, s->hub_id, bus_broker_name(s->bus),
+                       refused ? " (a subscription refused: see the log)" : "");
     } else if (s->was_enrolled && now - s->started_mono_ms >= SITE_OFFLINE_READY_MS) {
         log_info("site", "ready: running offline");
-        sdnotify_sendf("READY=1\nSTATUS=site %s running offline (broker %s:%lld unreachable)",
-                       s->identity.id, s->broker_host, (long long)s->broker_port);
+        sdnotify_sendf("READY=1\nSTATUS=site %s running offline (broker %s unreachable)",
+                       s->identity.id, s->broker_host);
     } else {
         return;
     }
