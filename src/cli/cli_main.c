@@ -96,9 +96,12 @@ static const char model_details[] =
 
 static const char ca_details[] =
     "  outpost ca broker --hub-dir DIR --out OUTDIR [--name ADDR|HOST ...] [--hub-id ID]\n"
+    "                    [--bridge bridge-NAME]\n"
     "      the CA in DIR/tls (made if missing); writes OUTDIR/ca.crt, server.crt,\n"
     "      server.key (0600) for the names given (default 127.0.0.1 and localhost), and acl,\n"
-    "      the broker's ACL file (hub id: --hub-id, else DIR/cli.conf's, else 'hub')\n"
+    "      the broker's ACL file (hub id: --hub-id, else DIR/cli.conf's, else 'hub');\n"
+    "      --bridge: the ACL lets that bridge carry Outpost's topics between two brokers, and\n"
+    "      its client certificate is OUTDIR/bridge.crt, bridge.key (docs/brokers.md)\n"
     "  outpost ca issue --hub-dir DIR --name ID --out OUTDIR\n"
     "      a client certificate for an operator (its id: `outpost operator-key`) or a\n"
     "      meter: OUTDIR/broker.crt, broker.key (0600) and ca.crt\n"

@@ -3,8 +3,10 @@
  * hub's machine with no hub running (the files in HUB_DIR/tls). `ca broker`
  * makes what a broker needs: the CA certificate to check clients with, its
  * own server certificate and key, and the ACL file whose patterns give each
- * certificate's common name its own topics. `ca issue` makes a client
- * certificate for another operator or a meter.
+ * certificate's common name its own topics; with --bridge, the ACL's section
+ * for a bridge between two brokers of the fleet and that bridge's client
+ * certificate. `ca issue` makes a client certificate for another operator or
+ * a meter.
  */
 #include "base/conf.h"
 #include "base/err.h"
@@ -21,7 +23,7 @@
 
 /* The options of both subcommands. */
 typedef struct ca_args {
-    const char *sub, *out, *hub_id;
+    const char *sub, *out, *hub_id, *bridge;
     const char *names[PKI_MAX_NAMES];
     size_t n_names;
     int64_t days;
@@ -30,11 +32,10 @@ typedef struct ca_args {
 
 static int parse_ca_args(cli *c, int argc, char **argv, ca_args *a)
 {
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"name", required_argument, NULL, 'n'},
-                                         {"hub-id", required_argument, NULL, 'i'},
-                                         {"days", required_argument, NULL, 'd'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'},    {"name", required_argument, NULL, 'n'},
+        {"hub-id", required_argument, NULL, 'i'}, {"days", required_argument, NULL, 'd'},
+        {"bridge", required_argument, NULL, 'b'}, {NULL, 0, NULL, 0}};
     int code;
     while ((code = cli__getopt(c, argc, argv, "", opts)) != -1) {
         if (code == 'o') {
@@ -47,6 +48,8 @@ static int parse_ca_args(cli *c, int argc, char **argv, ca_args *a)
             a->names[a->n_names++] = optarg;
         } else if (code == 'i') {
             a->hub_id = optarg;
+        } else if (code == 'b') {
+            a->bridge = optarg;
         } else if (code == 'd') {
             if (util_parse_i64(optarg, 1, PKI_CA_DAYS, &a->days) != OP_OK) {
                 fprintf(stderr, "outpost ca: --days must be 1 to %d\n", PKI_CA_DAYS);
@@ -90,15 +93,37 @@ static int hub_id_of(cli *c, const ca_args *a, char *id, size_t len)
 }
 
 /*
+ * A bridge between two brokers of one fleet (a site on one, the hub on the
+ * other) carries each kind of Outpost topic both ways and nothing else: the
+ * topics named one by one, as its configuration's `topic` lines name them
+ * (a subscription is allowed only where the ACL names its very pattern).
+ * Its name starts with "bridge-", which the hub never gives a site.
+ */
+#define BRIDGE_ACL                                                                                 \
+    "\n# The bridge between two brokers of this fleet: every Outpost topic, both ways\n"           \
+    "user %s\n%s"
+#define BRIDGE_TOPIC(access, t) "topic " access " " MSG_TOPIC_ROOT t "\n"
+#define BRIDGE_TOPICS(access)                                                                      \
+    BRIDGE_TOPIC(access, "site/+/hello")                                                           \
+    BRIDGE_TOPIC(access, "site/+/state")                                                           \
+    BRIDGE_TOPIC(access, "site/+/event")                                                           \
+    BRIDGE_TOPIC(access, "site/+/result")                                                          \
+    BRIDGE_TOPIC(access, "site/+/inbox")                                                           \
+    BRIDGE_TOPIC(access, "op/+/req")                                                               \
+    BRIDGE_TOPIC(access, "op/+/resp")                                                              \
+    BRIDGE_TOPIC(access, "peer/+/+")                                                               \
+    BRIDGE_TOPIC(access, "meter/+/+")
+
+/*
  * The broker's ACL: the hub reads what sites and operators send and writes
  * their inboxes and answers; everyone else (a site, an operator, a meter)
  * only the topics named after its own certificate's CN (%u). Sites also
  * talk to each other on peer/<to>/<from> (artifact chunks, docs/models.md):
  * each writes only as <from> and reads only as <to>.
  */
-static int write_acl(const char *dir, const char *hub_id)
+static int write_acl(const char *dir, const char *hub_id, const char *bridge)
 {
-    char path[PATH_MAX], text[4096];
+    char path[PATH_MAX], text[8192];
     if (util_fmt(path, sizeof path, "%s/acl", dir) != OP_OK) return OP_ETOOBIG;
     int rc = util_fmt(
         text, sizeof text,
@@ -130,6 +155,10 @@ static int write_acl(const char *dir, const char *hub_id)
         "pattern write " MSG_TOPIC_ROOT "meter/+/%%u\n"
         "pattern read " MSG_TOPIC_ROOT "meter/%%u/+\n",
         hub_id);
+    size_t used = strlen(text);
+    if (rc == OP_OK && bridge)
+        rc = util_fmt(text + used, sizeof text - used, BRIDGE_ACL, bridge,
+                      BRIDGE_TOPICS("readwrite"));
     return rc == OP_OK ? os_write_file_atomic(path, text, strlen(text), 0644) : rc;
 }
 
@@ -144,6 +173,17 @@ static int write_ca_cert(const pki_ca *ca, const char *dir)
     return rc;
 }
 
+/* --bridge NAME: its client certificate, OUTDIR/bridge.crt and bridge.key. */
+static int issue_bridge(const pki_ca *ca, const ca_args *a)
+{
+    pki_issued issued;
+    int rc =
+        pki_issue(ca, PKI_CLIENT, &a->bridge, 1, a->days ? (int)a->days : PKI_CLIENT_DAYS, &issued);
+    if (rc == OP_OK) rc = pki_write_pair(a->out, "bridge", &issued);
+    pki_issued_free(&issued);
+    return rc;
+}
+
 /* ca broker: server certificate for the names given (default 127.0.0.1 and localhost). */
 static int ca_broker(cli *c, const pki_ca *ca, ca_args *a)
 {
@@ -153,6 +193,10 @@ static int ca_broker(cli *c, const pki_ca *ca, ca_args *a)
     if (a->n_names == 0) {
         a->names[a->n_names++] = "127.0.0.1";
         a->names[a->n_names++] = "localhost";
+    }
+    if (a->bridge && (strncmp(a->bridge, "bridge-", 7) != 0 || !util_valid_id(a->bridge))) {
+        fprintf(stderr, "outpost ca broker: --bridge must be bridge-[A-Za-z0-9_-]{1,56}\n");
+        return EXIT_USAGE;
     }
     for (size_t i = 0; i < a->n_names; i++)
         if (!pki_valid_name(PKI_SERVER, a->names[i])) {
@@ -165,13 +209,15 @@ static int ca_broker(cli *c, const pki_ca *ca, ca_args *a)
                         a->days ? (int)a->days : PKI_SERVER_DAYS, &server);
     if (prc == OP_OK) prc = write_ca_cert(ca, a->out);
     if (prc == OP_OK) prc = pki_write_pair(a->out, "server", &server);
-    if (prc == OP_OK) prc = write_acl(a->out, hub_id);
+    if (prc == OP_OK) prc = write_acl(a->out, hub_id, a->bridge);
     pki_issued_free(&server);
+    if (prc == OP_OK && a->bridge) prc = issue_bridge(ca, a);
     if (prc != OP_OK) {
         fprintf(stderr, "outpost ca broker: cannot write into %s: %s\n", a->out, op_strerror(prc));
         return EXIT_FAILURE_RUNTIME;
     }
-    printf("wrote %s/ca.crt, server.crt, server.key and acl (hub %s)\n", a->out, hub_id);
+    printf("wrote %s/ca.crt, server.crt, server.key%s and acl (hub %s)\n", a->out,
+           a->bridge ? ", bridge.crt, bridge.key" : "", hub_id);
     return EXIT_OK;
 }
 

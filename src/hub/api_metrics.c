@@ -189,6 +189,19 @@ static void hub_metrics(hub *h, text_buf *b)
         (unsigned long long)(h->audit ? auditlog_size(h->audit) : 0));
     family(b, "outpost_audit_log_bytes", "gauge", "Bytes of the audit log's entries.");
     put(b, "outpost_audit_log_bytes %lld\n", (long long)(h->audit ? audit_bytes(h) : 0));
+    if (h->bus) {
+        family(b, "outpost_hub_broker_connected", "gauge",
+               "1 when the hub's connection is up, by connection and the broker it is on.");
+        put(b, "outpost_hub_broker_connected{connection=\"main\",broker=\"%s\"} %d\n",
+            bus_broker_name(h->bus), bus_connected(h->bus));
+        if (h->beat_bus)
+            put(b, "outpost_hub_broker_connected{connection=\"beats\",broker=\"%s\"} %d\n",
+                bus_broker_name(h->beat_bus), bus_connected(h->beat_bus));
+        family(b, "outpost_hub_broker_moves_total", "counter",
+               "Moves of the hub's connections to another broker of the list.");
+        put(b, "outpost_hub_broker_moves_total %llu\n",
+            (unsigned long long)(bus_moves(h->bus) + (h->beat_bus ? bus_moves(h->beat_bus) : 0)));
+    }
     family(b, "outpost_store_commits_total", "counter", "Loop transactions committed.");
     put(b, "outpost_store_commits_total %llu\n", (unsigned long long)h->commits);
     family(b, "outpost_http_requests_total", "counter", "HTTP answers given, by status code.");

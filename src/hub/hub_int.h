@@ -499,6 +499,11 @@ int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local);
 int hub__apply_local(hub *h, hub_site *s, const cJSON *item);
 /* A result message: its "results" then its "locals". */
 void hub__handle_results(hub *h, hub_site *s, const cJSON *body);
+/*
+ * Offers again the attempts placed on s and not started (up to one batch):
+ * after a site's hello, which follows every reconnect and move of broker.
+ */
+void hub__reoffer_placed(hub *h, hub_site *s);
 /* Adds the job's kept checkpoint to the inputs of the spec offered to a site. */
 void hub__attach_checkpoint(hub *h, int64_t job_id, cJSON *spec);
 /* A final state from the result of attempt on site_id: the row, that result applied, told. */

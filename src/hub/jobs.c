@@ -13,7 +13,10 @@
 #include "hub/hub_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define HUB_REOFFER_MAX 256 /* placed attempts looked at per hello */
 
 void hub__release(hub *h, const char *site_id, int cores, int64_t memory_mb)
 {
@@ -124,4 +127,44 @@ void hub__handle_events(hub *h, hub_site *s, const cJSON *body)
             hub__models_job_fetching(h, s, job_id, attempt, jsonx_str(item, "reason"));
         if (h->store_failed) return;
     }
+}
+
+/*
+ * A known site says hello after every (re)connect: a restart, or a move to
+ * another broker whose old session may have swallowed offers sent while it
+ * moved. Its placed attempts (offered, not started) are offered again, up to
+ * one batch; a site takes a copy of an offer it holds as a redelivery
+ * (sitedb_job_known), so no attempt runs twice. What does not fit waits for
+ * its lease to expire, as before.
+ */
+void hub__reoffer_placed(hub *h, hub_site *s)
+{
+    int64_t ids[HUB_REOFFER_MAX];
+    int n = 0, resent = 0;
+    if (hubdb_jobs_on_site(h->db, s->id, ids, HUB_REOFFER_MAX, &n) != OP_OK) return;
+    for (int i = 0; i < n && s->offers_bytes < HUB_OFFER_BATCH_BYTES; i++) {
+        hubdb_job job;
+        char kind[16];
+        char *text = NULL;
+        if (hubdb_job_get(h->db, ids[i], &job) != OP_OK || job.state != JOB_PLACED ||
+            strcmp(job.site, s->id) != 0 || hubdb_job_spec(h->db, ids[i], kind, &text) != OP_OK)
+            continue;
+        cJSON *offer = cJSON_CreateObject(), *spec = cJSON_Parse(text);
+        if (offer && spec) {
+            jsonx_add_int(offer, "job", ids[i]);
+            jsonx_add_int(offer, "attempt", job.attempt);
+            jsonx_add_int(offer, "lease_ms", h->offline_lease_ms);
+            if (job.attempt > 1) hub__attach_checkpoint(h, ids[i], spec);
+            cJSON_AddItemToObject(offer, "spec", spec);
+            hub__add_to_batch(&s->offers, offer);
+            s->offers_bytes += strlen(text);
+            resent++;
+        } else {
+            cJSON_Delete(offer);
+            cJSON_Delete(spec);
+        }
+        free(text);
+    }
+    if (resent)
+        log_info("hub", "site %s said hello: %d placed job(s) offered again", s->id, resent);
 }

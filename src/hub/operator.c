@@ -439,7 +439,8 @@ static int op_site_clear(hub *h, op_call *c)
 
 /*
  * One name space for the broker's user names (certificate CNs): a site id
- * must not be the hub's, an operator's (or of an operator's form), nor a site
+ * must not be the hub's, an operator's (or of an operator's form), a broker
+ * bridge's (bridge-...: its ACL carries every site's topics), nor a site
  * already enrolled, or its certificate would carry another's broker rights.
  */
 static int check_site_name(hub *h, const char *sid, char *err, size_t err_len)
@@ -449,8 +450,9 @@ static int check_site_name(hub *h, const char *sid, char *err, size_t err_len)
         return OP_EINVAL;
     }
     if (strcmp(sid, h->identity.id) == 0 || strncmp(sid, "op-", 3) == 0 ||
-        hub__find_operator(h, sid)) {
-        snprintf(err, err_len, "%s is the hub's or an operator's name; choose another site id",
+        strncmp(sid, "bridge-", 7) == 0 || hub__find_operator(h, sid)) {
+        snprintf(err, err_len,
+                 "%s is the hub's, an operator's or a broker bridge's name; choose another site id",
                  sid);
         return OP_EEXIST;
     }
@@ -579,6 +581,21 @@ static int op_token(hub *h, op_call *c)
     return rc;
 }
 
+/* Which broker each of the hub's two connections is on, and how often they moved. */
+static void add_broker_stats(hub *h, cJSON *data)
+{
+    cJSON *o = h->bus ? cJSON_AddObjectToObject(data, "broker") : NULL;
+    if (!o) return;
+    cJSON_AddStringToObject(o, "main", bus_broker_name(h->bus));
+    cJSON_AddBoolToObject(o, "main_connected", bus_connected(h->bus));
+    if (h->beat_bus) {
+        cJSON_AddStringToObject(o, "beats", bus_broker_name(h->beat_bus));
+        cJSON_AddBoolToObject(o, "beats_connected", bus_connected(h->beat_bus));
+    }
+    jsonx_add_int(o, "moves",
+                  (int64_t)(bus_moves(h->bus) + (h->beat_bus ? bus_moves(h->beat_bus) : 0)));
+}
+
 /* Counters, message statistics and job counts; the jobs themselves are `outpost jobs`. */
 static int op_stats(hub *h, op_call *c)
 {
@@ -596,6 +613,7 @@ static int op_stats(hub *h, op_call *c)
     jsonx_add_int(c->data, "jobs_submitted", (int64_t)h->counted.jobs_submitted);
     jsonx_add_int(c->data, "bound_hits", (int64_t)h->bound_hits);
     jsonx_add_int(c->data, "commits", (int64_t)h->commits);
+    add_broker_stats(h, c->data);
     hub__models_stats(h, c->data);
     cJSON_AddNumberToObject(c->data, "commit_ms_avg",
                             h->commits ? (double)h->commit_us / 1000.0 / (double)h->commits : 0);

@@ -508,11 +508,12 @@ void hub__update_capacity(hub *h, hub_site *s, const cJSON *body)
 
 /* ---------- site messages ---------- */
 
-/* A known site says hello again (it restarted): capacity, welcome, alive. */
+/* A known site says hello again (it restarted or moved): capacity, welcome, offers, alive. */
 static void handle_hello(hub *h, hub_site *s, const cJSON *body)
 {
     hub__update_capacity(h, s, body);
     send_welcome(h, s);
+    hub__reoffer_placed(h, s); /* offers lost in a broker's session while it moved */
     s->last_heartbeat_mono = os_mono_ms();
     if (!s->alive) h->placement_dirty = 1;
     s->alive = 1;

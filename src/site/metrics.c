@@ -63,6 +63,19 @@ static size_t metrics_text(site *s, char *buf, size_t cap)
     }
     if (w < 0 || (size_t)w >= cap - n) return 0;
     n += (size_t)w;
+    if (s->bus) {
+        w = snprintf(buf + n, cap - n,
+                     "# HELP outpost_site_broker_connected 1 when the site's link is up, by the"
+                     " broker it is on.\n# TYPE outpost_site_broker_connected gauge\n"
+                     "outpost_site_broker_connected{broker=\"%s\"} %d\n"
+                     "# HELP outpost_site_broker_moves_total Moves to another broker of the "
+                     "list.\n# TYPE outpost_site_broker_moves_total counter\n"
+                     "outpost_site_broker_moves_total %llu\n",
+                     bus_broker_name(s->bus), bus_connected(s->bus),
+                     (unsigned long long)bus_moves(s->bus));
+        if (w < 0 || (size_t)w >= cap - n) return 0;
+        n += (size_t)w;
+    }
     long long pages_total = 0, pages_resident = 0;
     FILE *statm = fopen("/proc/self/statm", "r");
     if (statm && fscanf(statm, "%lld %lld", &pages_total, &pages_resident) == 2) {
