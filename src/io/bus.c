@@ -107,7 +107,7 @@ static int parse_one_broker(const char *entry, size_t len, int default_port, bus
         char digits[8];
         int64_t port;
         size_t n = (size_t)(entry + len - port_text);
-        if (n == 0 || n >= sizeof digits) goto bad;
+        if (n == 0 || n >= sizeof digits || strspn(port_text, "0123456789") < n) goto bad;
         memcpy(digits, port_text, n);
         digits[n] = '\0';
         if (util_parse_i64(digits, 1, 65535, &port) != OP_OK) goto bad;
@@ -595,6 +595,7 @@ int bus_loop(bus *b, int timeout_ms)
             return OP_OK;
         }
     }
+    int was_connected = b->connected; /* on_disconnect clears it inside the loop */
     int rc = mosquitto_loop(b->mosq, timeout_ms, 1);
     /*
      * mosquitto_loop reads about one packet per call; drain whatever else is
@@ -623,6 +624,8 @@ int bus_loop(bus *b, int timeout_ms)
     case MOSQ_ERR_NOT_SUPPORTED:
         if (b->connected)
             log_warn("bus", "connection to %s dropped: %s", b->name, mosquitto_strerror(rc));
+        else if (was_connected) /* a drop on_disconnect logged, not a refusal */
+            log_debug("bus", "connection to %s ended: %s", b->name, mosquitto_strerror(rc));
         else if (rc != MOSQ_ERR_CONN_LOST && rc != MOSQ_ERR_NO_CONN && rc != MOSQ_ERR_ERRNO)
             report_problem(b, mosquitto_strerror(rc));
         else if (b->tls)

@@ -256,13 +256,15 @@ class Fleet:
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
 
     # --- broker
-    def start_broker(self, port=None):
-        """mosquitto with TLS and client certificates from the hub's CA (`outpost ca broker`)."""
+    def start_broker(self, port=None, bridge=None):
+        """mosquitto with TLS and client certificates from the hub's CA (`outpost ca broker`);
+        bridge: the name of a bridge the ACL lets in (start_broker_pair)."""
         self.port = port or self.port or free_port()
         bdir = os.path.join(self.base, "broker")
         os.makedirs(bdir, exist_ok=True)
         subprocess.run([self.binary, "ca", "broker", "--hub-dir", self.hub_dir, "--out", bdir,
-                        "--hub-id", self.hub_id, "--name", "127.0.0.1", "--name", "localhost"],
+                        "--hub-id", self.hub_id, "--name", "127.0.0.1", "--name", "localhost"] +
+                       (["--bridge", bridge] if bridge else []),
                        check=True, capture_output=True, env=self.env)
         with open(os.path.join(bdir, "acl"), "a") as f:
             f.write(f"\n# TEST ONLY: a broker-wide eavesdropper (a compromised broker's view)\n"
@@ -291,6 +293,83 @@ class Fleet:
         self.broker = Proc("broker", ["mosquitto", "-c", conf], os.path.join(bdir, "broker.log"))
         wait_for(self._port_open, 10, 0.05, "mosquitto to listen")
         return self.broker
+
+    def start_broker_pair(self, port_b=None, bridge="bridge-b"):
+        """Two mosquitto brokers bridged as in production: A (self.port, self.broker) as
+        start_broker makes it, and B (self.port_b, self.broker_b) with the same CA, server
+        certificate and ACL, whose bridge `bridge` connects to A over TLS with its own
+        certificate (`outpost ca broker --bridge`) and carries each Outpost topic both ways
+        at QoS 1 over MQTT 5 (user properties, hence signatures, cross intact)."""
+        self.bridge_name = bridge
+        self.start_broker(bridge=bridge)
+        self.port_b = port_b or getattr(self, "port_b", None) or free_port()
+        self.broker_b = self.start_broker_b()
+        return self.broker, self.broker_b
+
+    def bridge_topics(self):
+        """The topics the bridge carries: each kind of Outpost topic, as the ACL names it."""
+        return [f"outpost/v1/{t}" for t in ("site/+/hello", "site/+/state", "site/+/event",
+                                            "site/+/result", "site/+/inbox", "op/+/req",
+                                            "op/+/resp", "peer/+/+", "meter/+/+")]
+
+    def start_broker_b(self):
+        """Broker B of the pair (again after a kill: same port, same bridge)."""
+        bdir = os.path.join(self.base, "broker")
+        conf = os.path.join(bdir, "mosquitto-b.conf")
+        with open(os.path.join(bdir, "mosquitto.conf")) as f:
+            text = f.read().replace(f"listener {self.port} ", f"listener {self.port_b} ")
+        text += (f"\nconnection {self.bridge_name}\n"
+                 f"address 127.0.0.1:{self.port}\n"
+                 "bridge_protocol_version mqttv50\n"
+                 f"remote_clientid {self.bridge_name}\n"
+                 f"local_clientid {self.bridge_name}-local\n"
+                 "cleansession false\n"
+                 "notifications false\n"
+                 "try_private true\n"
+                 "restart_timeout 1 2\n"
+                 f"bridge_cafile {bdir}/ca.crt\n"
+                 f"bridge_certfile {bdir}/bridge.crt\n"
+                 f"bridge_keyfile {bdir}/bridge.key\n"
+                 "bridge_insecure false\n")
+        text += "".join(f"topic {t} both 1\n" for t in self.bridge_topics())
+        with open(conf, "w") as f:
+            f.write(text)
+        self.broker_b = Proc("broker-b", ["mosquitto", "-c", conf],
+                             os.path.join(bdir, "broker-b.log"))
+        wait_for(lambda: self._port_open(self.port_b), 10, 0.05, "mosquitto B to listen")
+        wait_for(lambda: self.bridge_up(), 10, 0.1, "the bridge B -> A")
+        return self.broker_b
+
+    def bridge_up(self):
+        """True once a message published on B arrives on A through the bridge (meter topics:
+        the tap reads them on A, a meter credential writes them on B)."""
+        import paho.mqtt.client as mqtt
+        got = threading.Event()
+        topic = f"outpost/v1/meter/probe-site/probe-{time.monotonic_ns()}"
+        tap = self.broker_client(f"bridge-check-{os.getpid()}-{time.monotonic_ns()}")
+        tap.on_message = lambda c, u, m: got.set()
+        tap.loop_start()
+        try:
+            tap.subscribe(topic, 1)
+            time.sleep(0.2)
+            meter = self.mqtt_client(topic.rsplit("/", 1)[1])
+            meter.connect("127.0.0.1", self.port_b)
+            meter.loop_start()
+            meter.publish(topic, b"{}", qos=1)
+            ok = got.wait(1.0)
+            meter.loop_stop()
+            meter.disconnect()
+            return ok
+        except Exception:
+            return False
+        finally:
+            tap.loop_stop()
+            tap.disconnect()
+
+    def brokers(self, *order):
+        """broker_host for a config: the pair's ports in the order given ("a", "b")."""
+        ports = {"a": self.port, "b": self.port_b}
+        return ", ".join(f"127.0.0.1:{ports[k]}" for k in order)
 
     def broker_client(self, client_id):
         """A paho MQTT 5 client connected to this fleet's broker with the rights of a
@@ -323,9 +402,9 @@ class Fleet:
     def broker_ca(self):
         return os.path.join(self.base, "broker", "ca.crt")
 
-    def _port_open(self):
+    def _port_open(self, port=None):
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            with socket.create_connection(("127.0.0.1", port or self.port), timeout=0.2):
                 return True
         except OSError:
             return False
@@ -428,7 +507,8 @@ class Fleet:
         return wait_for(done, timeout, 0.3, f"jobs {ids} to finish")
 
     def stop(self):
-        procs = list(self.sites.values()) + [p for p in (self.hub, self.broker) if p]
+        procs = list(self.sites.values()) + [p for p in (self.hub, self.broker,
+                                                          getattr(self, "broker_b", None)) if p]
         codes = {}
         for p in procs:
             codes[p.name] = p.stop()

@@ -1,0 +1,191 @@
+"""A list of brokers and a bridged pair of mosquitto brokers (docs/brokers.md): the hub on
+broker A, sites on broker B, the bridge between them; a broker SIGKILLed while jobs are in
+flight, and every job finishes once; the ACL holds across the bridge."""
+import os
+import signal
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleet import UNCHECKED_POLICY, Fleet, wait_for  # noqa: E402
+
+
+def applied(job):
+    return [r for r in job["results"] if r["applied"]]
+
+
+class BridgedPairTest(unittest.TestCase):
+    def setUp(self):
+        self.f = Fleet()
+        self.f.start_broker_pair()
+
+    def tearDown(self):
+        self.f.stop()
+
+    def submit(self, n, seconds):
+        out = self.f.cli("submit", "--quiet", "--count", str(n), "--", "sh", "-c",
+                         f"sleep {seconds}; echo ok").stdout
+        return [int(x) for x in out.split()]
+
+    def assert_each_done_once(self, ids, timeout=120):
+        states = self.f.wait_jobs_terminal(ids, timeout)
+        self.assertTrue(all(s == "succeeded" for s in states.values()), states)
+        for jid in ids:
+            self.assertEqual(len(applied(self.f.job(jid))), 1, jid)
+
+    def assert_audit_verifies(self):
+        head = self.f.cli("audit", "head").stdout
+        path = os.path.join(self.f.base, "head.json")
+        with open(path, "w") as fh:
+            fh.write(head)
+        self.assertIn("audit log OK", self.f.cli("audit", "verify", "--trusted-head", path).stdout)
+
+    def test_site_on_b_moves_to_a_when_b_is_killed_and_loses_nothing(self):
+        f = self.f
+        f.start_hub(policy=UNCHECKED_POLICY, broker_host=f.brokers("a", "b"))
+        f.start_site("dc-b", "dc", cores=3, broker_host=f.brokers("b", "a"),
+                     broker_return_ms=1000)
+        self.assertIn(f"connected to broker 127.0.0.1:{f.port_b}", f.sites["dc-b"].log_text())
+        ids = self.submit(9, 1.5)
+        wait_for(lambda: sum(f.job(i)["job"]["state"] == "running" for i in ids) >= 2, 30, 0.2,
+                 "jobs running on dc-b")
+        f.broker_b.kill(signal.SIGKILL)
+        f.broker_b.wait(10)
+        wait_for(lambda: "moved from broker" in f.sites["dc-b"].log_text(), 20, 0.2,
+                 "dc-b to move to A")
+        self.assertIn(f"to 127.0.0.1:{f.port}", f.sites["dc-b"].log_text())
+        more = self.submit(3, 0.5)   # placed while the site is on A
+        self.assert_each_done_once(ids + more)
+        self.assertEqual(f.site_status("dc-b"), "alive")
+        stats = f.cli_json("stats")
+        self.assertEqual(stats["results"]["applied"], len(ids) + len(more))
+        self.assertEqual(stats["broker"]["main"], f"127.0.0.1:{f.port}")
+        self.assert_audit_verifies()
+        # B back: the site returns to its first broker after two good probes, once.
+        f.start_broker_b()
+        wait_for(lambda: f.sites["dc-b"].log_text().count("answers again") >= 1, 30, 0.3,
+                 "dc-b to go back to B")
+        wait_for(lambda: f.sites["dc-b"].log_text().count("moved from broker") >= 2, 20, 0.2,
+                 "dc-b connected to B")
+        last = self.submit(3, 0.2)
+        self.assert_each_done_once(last)
+        time.sleep(3)   # no flapping: B stays up, the site stays on it
+        self.assertEqual(f.sites["dc-b"].log_text().count("moved from broker"), 2)
+
+    def test_hub_moves_when_its_broker_is_killed_and_sites_stay(self):
+        f = self.f
+        f.start_hub(policy=UNCHECKED_POLICY, broker_host=f.brokers("a", "b"),
+                    broker_return_ms=600000)
+        f.start_site("dc-b", "dc", cores=3, broker_host=f.brokers("b", "a"))
+        ids = self.submit(6, 1.5)
+        wait_for(lambda: sum(f.job(i)["job"]["state"] == "running" for i in ids) >= 2, 30, 0.2,
+                 "jobs running")
+        f.broker.kill(signal.SIGKILL)
+        f.broker.wait(10)
+        wait_for(lambda: f.hub.log_text().count("moved from broker") >= 2, 20, 0.2,
+                 "both hub connections to move to B")
+        # The CLI's cli.conf lists both brokers: it reaches the hub through B.
+        more = self.submit(3, 0.5)
+        self.assert_each_done_once(ids + more)
+        self.assertNotIn("moved from broker", f.sites["dc-b"].log_text())
+        stats = f.cli_json("stats")
+        self.assertEqual(stats["broker"]["main"], f"127.0.0.1:{f.port_b}")
+        self.assertEqual(stats["broker"]["beats"], f"127.0.0.1:{f.port_b}")
+        self.assertGreaterEqual(stats["broker"]["moves"], 2)
+        self.assertEqual(f.site_status("dc-b"), "alive")
+        self.assert_audit_verifies()
+
+    def test_jobs_flow_across_the_bridge_between_sites_on_both_brokers(self):
+        f = self.f
+        f.start_hub(policy=UNCHECKED_POLICY, broker_host=f.brokers("a", "b"))
+        f.start_site("dc-a", "dc", cores=2, broker_host=f.brokers("a", "b"))
+        f.start_site("dc-b", "dc", cores=2, broker_host=f.brokers("b", "a"))
+        ids = self.submit(8, 0.3)
+        self.assert_each_done_once(ids)
+        sites = {f.job(i)["job"]["site"] for i in ids}
+        self.assertEqual(sites, {"dc-a", "dc-b"})
+
+
+class BridgeAclTest(unittest.TestCase):
+    """What the ACL denies a client on one broker it cannot reach through the bridge."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.f = Fleet()
+        cls.f.start_broker_pair()
+        cls.f.start_hub(policy=UNCHECKED_POLICY, broker_host=cls.f.brokers("a", "b"))
+        cls.f.start_site("victim", "dc", cores=2, broker_host=cls.f.brokers("a", "b"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.f.stop()
+
+    def connect(self, name, port):
+        c = self.f.mqtt_client(name)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        return c
+
+    def test_a_rogue_on_b_reads_and_writes_nothing_of_others_on_a(self):
+        f = self.f
+        heard, crossed = [], []
+        rogue = f.mqtt_client("rogue")
+        rogue.on_message = lambda c, u, m: heard.append(m.topic)
+        rogue.connect("127.0.0.1", f.port_b)
+        rogue.loop_start()
+        tap = f.broker_client(f"tap-bridge-{time.monotonic_ns()}")   # everything on A
+        tap.on_message = lambda c, u, m: crossed.append((m.topic, m.payload))
+        tap.loop_start()
+        try:
+            for topic in ("outpost/v1/site/victim/inbox", "outpost/v1/op/+/resp", "#",
+                          "outpost/v1/site/+/result", "outpost/v1/site/+/state", "$SYS/#"):
+                rogue.subscribe(topic, 1)
+            tap.subscribe("#", 1)
+            time.sleep(0.5)
+            # Traffic for and from the victim and the operator flows on A meanwhile.
+            ids = [int(x) for x in f.cli("submit", "--quiet", "--count", "2", "--", "echo",
+                                         "x").stdout.split()]
+            f.wait_jobs_terminal(ids, 60)
+            f.cli("stats")
+            marker = b'{"from":"victim","type":"state","rogue-marker":1}'
+            for topic in ("outpost/v1/site/victim/state", "outpost/v1/site/victim/result",
+                          "outpost/v1/site/victim/inbox", "outpost/v1/op/op-0123456789abcdef/req",
+                          "outpost/v1/op/op-0123456789abcdef/resp", "outpost/v1/peer/victim/x",
+                          "outpost/v1/meter/victim/m1", "outpost/v1/site/rogue/inbox",
+                          "outpost/v1/elsewhere", "outpost/v1/site/hub/hello"):
+                rogue.publish(topic, marker, qos=1).wait_for_publish(5)
+            # ... while its own topic does cross: the bridge carries, the ACL decides.
+            rogue.publish("outpost/v1/site/rogue/event", marker, qos=1).wait_for_publish(5)
+            wait_for(lambda: any(p == marker for _, p in crossed), 10, 0.05, "own topic on A")
+            time.sleep(1.0)
+            self.assertEqual(sorted({t for t, p in crossed if p == marker}),
+                             ["outpost/v1/site/rogue/event"])
+            self.assertEqual(heard, [])
+        finally:
+            for c in (rogue, tap):
+                c.loop_stop()
+                c.disconnect()
+        self.assertEqual(f.site_status("victim"), "alive")
+
+    def test_the_hub_makes_no_token_for_a_bridge_name(self):
+        r = self.f.cli("token", "create", "--class", "dc", "--site", self.f.bridge_name,
+                       check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("bridge", r.stderr)
+
+    def test_bad_broker_lists_are_refused_with_the_reason(self):
+        f = self.f
+        for bad in ("127.0.0.1:0", "a:b", ",", "127.0.0.1:1883,", "[::1", "h h:1"):
+            path = f.site_conf("bad-list", broker_host=bad)
+            r = __import__("subprocess").run(
+                [f.binary, "site", "--config", path, "--data-dir",
+                 os.path.join(f.base, "bad-list")], capture_output=True, text=True,
+                env=f.env, timeout=30)
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn("broker_host", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
