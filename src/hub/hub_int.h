@@ -187,6 +187,7 @@ typedef struct hub {
     char broker_host[256]; /* one broker, or a list: host[:port], host[:port] (io/bus.h) */
     int64_t broker_port;
     int64_t broker_return_ms; /* on a broker other than the first: how often to try it again */
+    uint64_t bus_moves_seen;  /* the main connection's moves handled (outgoing.c) */
     int broker_tls; /* broker_tls = on: TLS with certificates from the CA in <data-dir>/tls */
     char tls_ca[PATH_MAX], tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* set by hub__tls_setup */
     int64_t site_lost_after_ms;

@@ -146,8 +146,8 @@ static void notify_ready(hub *h)
         return;
     h->ready_notified = 1;
     log_info("hub", "ready: store open, broker connected, subscribed");
-    sdnotify_sendf("READY=1\nSTATUS=serving %zu sites through broker %s:%lld", h->n_sites,
-                   h->broker_host, (long long)h->broker_port);
+    sdnotify_sendf("READY=1\nSTATUS=serving %zu sites through broker %s", h->n_sites,
+                   bus_broker_name(h->bus));
 }
 
 void hub__run(hub *h)

@@ -109,8 +109,23 @@ static void flush_operator_done(hub *h, hub_operator *op)
     op->done = NULL;
 }
 
+/*
+ * The hub's connection moved to another broker: offers it published into the
+ * old one just before it failed may never have crossed to the sites' broker.
+ * Every site's placed attempts are offered again (a site drops a copy of one
+ * it holds), rather than each waiting for its lease to expire.
+ */
+static void reoffer_after_move(hub *h)
+{
+    if (!h->bus || bus_moves(h->bus) == h->bus_moves_seen || !bus_connected(h->bus)) return;
+    h->bus_moves_seen = bus_moves(h->bus);
+    for (size_t i = 0; i < h->n_sites; i++)
+        if (h->sites[i].reserved_jobs > 0) hub__reoffer_placed(h, &h->sites[i]);
+}
+
 void hub__flush_outgoing(hub *h)
 {
+    reoffer_after_move(h);
     if (!h->bus) { /* nobody to send to: what was queued is dropped */
         hub__discard_outgoing(h);
         return;
