@@ -102,7 +102,7 @@ typedef struct site {
     char broker_host[256]; /* one broker, or a list: host[:port], host[:port] (io/bus.h) */
     int64_t broker_port;
     int64_t broker_return_ms; /* on a broker other than the first: how often to try it again */
-    uint64_t broker_moves;    /* bus_moves as last seen: a new move re-sends at once */
+    uint64_t broker_moves;    /* bus_moves as last seen: a new one is logged */
     int64_t cores, memory_mb, heartbeat_ms, max_jobs, resend_ms, clock_skew_ms;
     double power_budget_watts, watts_per_core, idle_watts;
     char cgroup_dir[PATH_MAX];
