@@ -675,6 +675,11 @@ const char *bus_broker_name(const bus *b)
     return b->name;
 }
 
+int bus_broker_count(const bus *b)
+{
+    return b->n_brokers;
+}
+
 uint64_t bus_moves(const bus *b)
 {
     return b->stats.moves;

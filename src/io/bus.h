@@ -177,6 +177,8 @@ int bus_wait_connected(bus *b, int timeout_ms);
  */
 int bus_broker_index(const bus *b);
 const char *bus_broker_name(const bus *b);
+/* How many brokers the list has (1 for a single one). */
+int bus_broker_count(const bus *b);
 /*
  * How many times this client has connected to a broker other than the one
  * it was on before (0 until the first move). A role compares it with the

@@ -476,8 +476,12 @@ static void notify_progress(site *s, int64_t now)
                        refused ? " (a subscription refused: see the log)" : "");
     } else if (s->was_enrolled && now - s->started_mono_ms >= SITE_OFFLINE_READY_MS) {
         log_info("site", "ready: running offline");
-        sdnotify_sendf("READY=1\nSTATUS=site %s running offline (broker %s unreachable)",
-                       s->identity.id, s->broker_host);
+        if (bus_broker_count(s->bus) == 1)
+            sdnotify_sendf("READY=1\nSTATUS=site %s running offline (broker %s unreachable)",
+                           s->identity.id, bus_broker_name(s->bus));
+        else
+            sdnotify_sendf("READY=1\nSTATUS=site %s running offline (brokers %s unreachable)",
+                           s->identity.id, s->broker_host);
     } else {
         return;
     }
