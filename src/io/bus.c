@@ -7,7 +7,6 @@
 #include "wire/msg.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <netdb.h>
