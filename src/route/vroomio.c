@@ -359,8 +359,8 @@ static int parse_costs(pctx *c, const cJSON *o, const char *path, rich_vehicle *
 static int parse_profile(pctx *c, const cJSON *o, const char *path, rich_vehicle *v)
 {
     const cJSON *pr = item(o, "profile");
-    const char *name = cJSON_IsString(pr) ? pr->valuestring : "car";
     if (pr && !cJSON_IsString(pr)) return fail(c, "%s.profile: must be a string", path);
+    const char *name = pr ? pr->valuestring : "car";
     v->profile = 0;
     if (!c->matrix_mode) return OP_OK;
     for (int k = 0; k < c->p->n_profiles; k++)

@@ -305,7 +305,12 @@ static int read_step(const rich_problem *p, int v, const cJSON *s, const char *p
     }
     if (out->n_steps == out->start[p->n_vehicles])
         return rfail(err, err_len, "%s: more steps than the problem has tasks and breaks", path);
-    if (out->begin[v] < 0) out->begin[v] = arrival; /* no start step: an open start */
+    if (out->begin[v] < 0) { /* no start step: left just in time for the first step */
+        int64_t lead =
+            what >= 0 ? rich_duration(p, v, p->vehicles[v].start_loc, p->tasks[what].loc) : 0;
+        out->begin[v] =
+            arrival - lead > p->vehicles[v].tw.start ? arrival - lead : p->vehicles[v].tw.start;
+    }
     out->steps[out->n_steps++] = (rich_step){what, arrival, waiting};
     return OP_OK;
 }
