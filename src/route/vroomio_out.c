@@ -304,7 +304,8 @@ static int read_step(const rich_problem *p, int v, const cJSON *s, const char *p
             return rfail(err, err_len, "%s: no %s %lld in the problem", path, type, (long long)id);
     }
     if (out->n_steps == out->start[p->n_vehicles])
-        return rfail(err, err_len, "%s: more steps than the problem has tasks and breaks", path);
+        return rfail(err, err_len, "%s: far more steps than the problem has tasks and breaks",
+                     path);
     if (out->begin[v] < 0) { /* no start step: left just in time for the first step */
         int64_t lead =
             what >= 0 ? rich_duration(p, v, p->vehicles[v].start_loc, p->tasks[what].loc) : 0;
@@ -403,6 +404,7 @@ int vroomio_plan_from_json(const rich_problem *p, const char *text, rich_plan *o
     int rc = OP_OK, capacity = p->n_tasks;
     for (int v = 0; v < p->n_vehicles; v++)
         capacity += p->vehicles[v].n_breaks;
+    capacity = 2 * capacity + 16; /* room for a wrong answer's repeats, for the checker to name */
     if (!cJSON_IsArray(routes) || (un && !cJSON_IsArray(un)))
         rc = rfail(err, err_len, "routes and unassigned: must be lists");
     else if (rich_plan_alloc(out, p->n_vehicles, capacity, p->n_tasks + 1) != OP_OK)
