@@ -11,6 +11,9 @@
  */
 #include "route/rich_int.h"
 
+#include "base/err.h"
+
+#include <stdlib.h>
 #include <string.h>
 
 /* The earliest begin at or after t inside one of the windows, or -1. */
@@ -128,4 +131,110 @@ int rich__simulate(const rich_problem *p, int v, const int *seq, int len, rich__
     if (!place_breaks(p, v, &w, &nb, -1, steps, &ns) || nb < veh->n_breaks) return 0;
     if (n_steps) *n_steps = ns;
     return ev->feasible = finish(p, v, &w, len, ev);
+}
+
+void rich__profile_free(rich__profile *pf)
+{
+    free(pf->dep);
+    free(pf->lat);
+    free(pf->pm);
+    free(pf->sm);
+    memset(pf, 0, sizeof *pf);
+}
+
+static int profile_reserve(rich__profile *pf, int len)
+{
+    if (len + 1 <= pf->cap) return OP_OK;
+    int cap = (len + 1) * 2;
+    int64_t *dep = realloc(pf->dep, (size_t)cap * sizeof *dep);
+    if (dep) pf->dep = dep;
+    int64_t *lat = realloc(pf->lat, (size_t)cap * sizeof *lat);
+    if (lat) pf->lat = lat;
+    int64_t *pm = realloc(pf->pm, (size_t)cap * RICH_MAX_DIMS * sizeof *pm);
+    if (pm) pf->pm = pm;
+    int64_t *sm = realloc(pf->sm, (size_t)cap * RICH_MAX_DIMS * sizeof *sm);
+    if (sm) pf->sm = sm;
+    if (!dep || !lat || !pm || !sm) return OP_ENOMEM;
+    pf->cap = cap;
+    return OP_OK;
+}
+
+/* The latest begin at or before limit inside one of the windows, or a very early time. */
+static int64_t latest_in(const rich_tw *tw, int n_tw, int64_t limit)
+{
+    for (int w = n_tw - 1; w >= 0; w--)
+        if (tw[w].start <= limit) return tw[w].end < limit ? tw[w].end : limit;
+    return -RICH_MAX_TIME * 4;
+}
+
+/* Loads before each position (pm), then prefix and suffix maxima in place. */
+static void profile_loads(const rich_problem *p, const int *seq, int len, rich__profile *pf)
+{
+    int64_t *before = pf->pm, load[RICH_MAX_DIMS] = {0};
+    for (int k = 0; k < len; k++)
+        for (int d = 0; d < p->n_dims; d++)
+            load[d] += p->tasks[seq[k]].start_load[d];
+    for (int k = 0; k <= len; k++) {
+        for (int d = 0; d < p->n_dims; d++) {
+            before[k * RICH_MAX_DIMS + d] = load[d];
+            if (k < len) load[d] += p->tasks[seq[k]].delta[d];
+        }
+    }
+    for (int d = 0; d < p->n_dims; d++) {
+        pf->sm[len * RICH_MAX_DIMS + d] = before[len * RICH_MAX_DIMS + d];
+        for (int k = len - 1; k >= 0; k--) {
+            int64_t a = before[k * RICH_MAX_DIMS + d], b = pf->sm[(k + 1) * RICH_MAX_DIMS + d];
+            pf->sm[k * RICH_MAX_DIMS + d] = a > b ? a : b;
+        }
+        for (int k = 1; k <= len; k++) {
+            int64_t a = before[k * RICH_MAX_DIMS + d], b = before[(k - 1) * RICH_MAX_DIMS + d];
+            before[k * RICH_MAX_DIMS + d] = a > b ? a : b;
+        }
+    }
+}
+
+int rich__profile_build(const rich_problem *p, int v, const int *seq, int len, rich__profile *pf)
+{
+    const rich_vehicle *veh = &p->vehicles[v];
+    if (profile_reserve(pf, len) != OP_OK) return OP_ENOMEM;
+    pf->len = len;
+    int64_t t = veh->tw.start;
+    int loc = veh->start_loc;
+    pf->dep[0] = t;
+    for (int k = 0; k < len; k++) {
+        const rich_task *tk = &p->tasks[seq[k]];
+        int64_t arrival = t + rich_duration(p, v, loc, tk->loc);
+        int64_t begin = earliest_in(tk->tw, tk->n_tw, arrival);
+        t = (begin < 0 ? arrival : begin) + (loc != tk->loc ? tk->setup : 0) + tk->service;
+        loc = tk->loc;
+        pf->dep[k + 1] = t;
+    }
+    pf->lat[len] = veh->tw.end;
+    for (int k = len - 1; k >= 0; k--) {
+        const rich_task *tk = &p->tasks[seq[k]];
+        int next = k + 1 < len ? p->tasks[seq[k + 1]].loc : veh->end_loc;
+        int64_t limit = pf->lat[k + 1] - rich_duration(p, v, tk->loc, next) - tk->service;
+        pf->lat[k] = latest_in(tk->tw, tk->n_tw, limit);
+    }
+    profile_loads(p, seq, len, pf);
+    return OP_OK;
+}
+
+int rich__may_insert(const rich_problem *p, int v, const int *seq, const rich__profile *pf, int i,
+                     int t, int check_load)
+{
+    const rich_vehicle *veh = &p->vehicles[v];
+    const rich_task *tk = &p->tasks[t];
+    int prev = i > 0 ? p->tasks[seq[i - 1]].loc : veh->start_loc;
+    int next = i < pf->len ? p->tasks[seq[i]].loc : veh->end_loc;
+    int64_t begin = earliest_in(tk->tw, tk->n_tw, pf->dep[i] + rich_duration(p, v, prev, tk->loc));
+    if (begin < 0) return 0;
+    int64_t done = begin + (prev != tk->loc ? tk->setup : 0) + tk->service;
+    if (done + rich_duration(p, v, tk->loc, next) > pf->lat[i]) return 0;
+    for (int d = 0; check_load && d < p->n_dims; d++) {
+        if (pf->pm[i * RICH_MAX_DIMS + d] + tk->start_load[d] > veh->capacity[d]) return 0;
+        if (pf->sm[i * RICH_MAX_DIMS + d] + tk->start_load[d] + tk->delta[d] > veh->capacity[d])
+            return 0;
+    }
+    return 1;
 }

@@ -26,6 +26,33 @@ typedef struct rich__eval {
 int rich__simulate(const rich_problem *p, int v, const int *seq, int len, rich__eval *ev,
                    rich_step *steps, int *n_steps);
 
+/*
+ * What the cheap insertion test needs of a route, computed in one pass each
+ * way without breaks (breaks only delay, so the test stays necessary):
+ * dep[i] the earliest departure from what precedes position i (the start
+ * for 0), lat[i] the latest arrival at what is at position i (the end for
+ * len) that keeps the rest of the route inside its windows (setups counted
+ * as 0), and per dimension the highest load at or before / at or after
+ * each position.
+ */
+typedef struct rich__profile {
+    int cap, len;
+    int64_t *dep, *lat;
+    int64_t *pm, *sm; /* (len + 1) * RICH_MAX_DIMS */
+} rich__profile;
+
+/* Builds pf for vehicle v driving seq[0..len). OP_OK or OP_ENOMEM. */
+int rich__profile_build(const rich_problem *p, int v, const int *seq, int len, rich__profile *pf);
+void rich__profile_free(rich__profile *pf);
+
+/*
+ * Whether task t could go at position i of the route pf describes: a
+ * necessary condition from the times (and, with check_load, the loads of a
+ * job). O(1 + windows of t).
+ */
+int rich__may_insert(const rich_problem *p, int v, const int *seq, const rich__profile *pf, int i,
+                     int t, int check_load);
+
 /* Cost of a route of vehicle v with this travel time and distance (fixed included). */
 double rich__route_cost(const rich_problem *p, int v, int64_t travel, int64_t distance);
 

@@ -28,10 +28,14 @@
 #define MAX_CANDIDATES 65536
 #define NONE 1e300
 
+/* A route of the search; version changes with every change, so copies skip equal routes. */
 typedef struct rroute {
     int *seq;
     int len, cap;
     rich__eval ev;
+    long version;
+    int profile_valid;
+    rich__profile profile;
 } rroute;
 
 typedef struct rstate {
@@ -59,6 +63,8 @@ typedef struct search {
     int *mark;  /* per vehicle, per iteration */
     double big; /* the price of leaving one request out */
     double start_s;
+    long versions;
+    char *ok_first, *ok_second; /* per position: the cheap test passed */
     rstate cur, cand_state, best;
 } search;
 
@@ -120,8 +126,10 @@ static int state_alloc(rstate *st, const rich_problem *p)
 static void state_free(rstate *st, const rich_problem *p)
 {
     if (st->routes)
-        for (int v = 0; v < p->n_vehicles; v++)
+        for (int v = 0; v < p->n_vehicles; v++) {
             free(st->routes[v].seq);
+            rich__profile_free(&st->routes[v].profile);
+        }
     free(st->routes);
     free(st->where);
     memset(st, 0, sizeof *st);
@@ -142,10 +150,15 @@ static int route_reserve(rroute *rt, int len)
 static int state_copy(rstate *dst, const rstate *src, const rich_problem *p)
 {
     for (int v = 0; v < p->n_vehicles; v++) {
-        if (route_reserve(&dst->routes[v], src->routes[v].len) != OP_OK) return OP_ENOMEM;
-        memcpy(dst->routes[v].seq, src->routes[v].seq, (size_t)src->routes[v].len * sizeof(int));
-        dst->routes[v].len = src->routes[v].len;
-        dst->routes[v].ev = src->routes[v].ev;
+        rroute *d = &dst->routes[v];
+        const rroute *sr = &src->routes[v];
+        if (d->version == sr->version) continue; /* the same contents */
+        if (route_reserve(d, sr->len) != OP_OK) return OP_ENOMEM;
+        memcpy(d->seq, sr->seq, (size_t)sr->len * sizeof(int));
+        d->len = sr->len;
+        d->ev = sr->ev;
+        d->version = sr->version;
+        d->profile_valid = 0;
     }
     memcpy(dst->where, src->where, (size_t)p->n_requests * sizeof *dst->where);
     dst->cost = src->cost;
@@ -202,16 +215,28 @@ static int cmp_cand(const void *a, const void *b)
 }
 
 /*
- * Candidate positions of request r in route v with their O(1) prices. A job
- * gets i (j = -1); a shipment gets its pickup at i and delivery at j > i
- * (positions in the new sequence). Returns the count.
+ * Candidate positions of request r in route v with their O(1) prices, those
+ * the cheap test (rich__may_insert) rules out left out. A job gets i (j =
+ * -1); a shipment gets its pickup at i and delivery at j > i (positions in
+ * the new sequence). Returns the count, sorted by price.
  */
-static int list_candidates(search *s, const rroute *rt, int v, int r)
+static int list_candidates(search *s, rroute *rt, int v, int r)
 {
     const rich_request *rq = &s->p->requests[r];
+    if (!rt->profile_valid) {
+        if (rich__profile_build(s->p, v, rt->seq, rt->len, &rt->profile) != OP_OK) return 0;
+        rt->profile_valid = 1;
+    }
     double fixed = rt->len ? 0 : s->p->vehicles[v].fixed;
-    int n = 0;
     for (int i = 0; i <= rt->len; i++) {
+        s->ok_first[i] =
+            (char)rich__may_insert(s->p, v, rt->seq, &rt->profile, i, rq->first, rq->second < 0);
+        s->ok_second[i] =
+            rq->second >= 0 && rich__may_insert(s->p, v, rt->seq, &rt->profile, i, rq->second, 0);
+    }
+    int n = 0;
+    for (int i = 0; i <= rt->len && n < MAX_CANDIDATES; i++) {
+        if (!s->ok_first[i]) continue;
         int a = loc_before(s, rt, v, i), b = loc_at(s, rt, v, i);
         double dp = arc_delta(s, v, a, rq->first, b);
         if (rq->second < 0) {
@@ -219,15 +244,14 @@ static int list_candidates(search *s, const rroute *rt, int v, int r)
             continue;
         }
         int pl = s->p->tasks[rq->first].loc;
-        /* delivery right after the pickup */
-        double adj = arc_delta(s, v, a, rq->first, b) +
-                     arc_delta(s, v, pl, rq->second, b); /* P between a,b then D between P,b */
-        s->cands[n++] = (cand){fixed + adj, i, i + 1};
+        /* the delivery right after the pickup: P between a and b, then D between P and b */
+        if (s->ok_second[i])
+            s->cands[n++] = (cand){fixed + dp + arc_delta(s, v, pl, rq->second, b), i, i + 1};
         for (int k = i + 1; k <= rt->len && n < MAX_CANDIDATES; k++) {
+            if (!s->ok_second[k]) continue;
             double dd = arc_delta(s, v, loc_before(s, rt, v, k), rq->second, loc_at(s, rt, v, k));
             s->cands[n++] = (cand){fixed + dp + dd, i, k + 1};
         }
-        if (n >= MAX_CANDIDATES) break;
     }
     qsort(s->cands, (size_t)n, sizeof *s->cands, cmp_cand);
     return n;
@@ -264,7 +288,7 @@ static int vehicle_fits(const search *s, const rroute *rt, int v, int r)
  * with probability blink): its cost delta, or NONE; *best the positions and
  * *ev the route's new evaluation.
  */
-static double best_in_route(search *s, const rroute *rt, int v, int r, double blink, cand *best,
+static double best_in_route(search *s, rroute *rt, int v, int r, double blink, cand *best,
                             rich__eval *ev)
 {
     if (!vehicle_fits(s, rt, v, r)) return NONE;
@@ -280,6 +304,13 @@ static double best_in_route(search *s, const rroute *rt, int v, int r, double bl
     return NONE;
 }
 
+/* Marks route rt changed: a new version, its profile stale. */
+static void touched(search *s, rroute *rt)
+{
+    rt->version = ++s->versions;
+    rt->profile_valid = 0;
+}
+
 /* Puts request r into route v at c (ev: the new evaluation). */
 static int apply_insert(search *s, rstate *st, int v, int r, const cand *c, const rich__eval *ev)
 {
@@ -288,6 +319,7 @@ static int apply_insert(search *s, rstate *st, int v, int r, const cand *c, cons
     if (route_reserve(rt, len) != OP_OK) return OP_ENOMEM;
     memcpy(rt->seq, s->buf, (size_t)len * sizeof(int));
     rt->len = len;
+    touched(s, rt);
     st->cost += ev->cost - rt->ev.cost;
     rt->ev = *ev;
     st->where[r] = v;
@@ -385,6 +417,7 @@ static void remove_request(search *s, rstate *st, int r)
     for (int k = 0; k < rt->len; k++)
         if (rt->seq[k] != rq->first && rt->seq[k] != rq->second) rt->seq[n++] = rt->seq[k];
     rt->len = n;
+    touched(s, rt);
     st->where[r] = -1;
     s->mark[v] = 1;
 }
@@ -409,6 +442,7 @@ static int settle_ruined(search *s, rstate *st, int *n_pool)
             }
         }
         rt->len = 0;
+        touched(s, rt);
         rich__simulate(s->p, v, rt->seq, 0, &rt->ev, NULL, NULL);
     }
     state_total(s, st);
@@ -685,7 +719,10 @@ static int search_init(search *s, const rich_problem *p, const rich_params *para
     s->cands = malloc(MAX_CANDIDATES * sizeof *s->cands);
     s->pool = malloc(((size_t)p->n_requests + 1) * sizeof *s->pool);
     s->mark = calloc((size_t)p->n_vehicles, sizeof *s->mark);
-    if (!s->buf || !s->cands || !s->pool || !s->mark) return OP_ENOMEM;
+    s->ok_first = malloc((size_t)p->n_tasks + 2);
+    s->ok_second = malloc((size_t)p->n_tasks + 2);
+    if (!s->buf || !s->cands || !s->pool || !s->mark || !s->ok_first || !s->ok_second)
+        return OP_ENOMEM;
     if (state_alloc(&s->cur, p) != OP_OK || state_alloc(&s->cand_state, p) != OP_OK ||
         state_alloc(&s->best, p) != OP_OK)
         return OP_ENOMEM;
@@ -701,6 +738,8 @@ static void search_free(search *s)
     free(s->cands);
     free(s->pool);
     free(s->mark);
+    free(s->ok_first);
+    free(s->ok_second);
     free(s->neighbours);
 }
 
