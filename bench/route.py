@@ -147,7 +147,7 @@ def anytime(quick, jobs_n):
 
 def run_rich(path, limit):
     """One VROOM-form problem: the answer's figures and the checker's verdict."""
-    out = path[:-5] + f".{limit}.answer.json"
+    out = os.path.join(OUT, "vroom", os.path.basename(path)[:-5] + f".{limit}.answer.json")
     p = subprocess.run([BIN, "route", path, "--quiet", "--seed", "1", "--time-limit", str(limit),
                         "--out", out], capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
