@@ -121,6 +121,25 @@ static int check_answer(const routecmd__vroom_opts *o, const rich_problem *p)
     return EXIT_OK;
 }
 
+/* --resume: a checkpoint (an answer in VROOM's form) to go on from; it must pass the check. */
+static int read_resume(const routecmd__vroom_opts *o, const rich_problem *p, rich_plan *start)
+{
+    char *text = NULL, err[512] = "";
+    size_t len;
+    double stated;
+    int rc = os_read_file(o->resume, ANSWER_MAX_BYTES, &text, &len);
+    if (rc == OP_OK)
+        rc = vroomio_plan_from_json(p, text, start, &stated, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "cannot read: %s", op_strerror(rc));
+    free(text);
+    if (rc == OP_OK && (rc = rich_check(p, start, err, sizeof err)) != OP_OK)
+        rich_plan_clear(start);
+    if (rc == OP_OK) return EXIT_OK;
+    fprintf(stderr, "route: %s: %s\n", o->resume, err);
+    return rc == OP_ENOMEM ? EXIT_FAILURE_RUNTIME : EXIT_USAGE;
+}
+
 static int write_answer(const routecmd__vroom_opts *o, const rich_problem *p, const rich_plan *plan,
                         const rich_stats *stats)
 {
@@ -159,14 +178,19 @@ int routecmd__vroom(const routecmd__vroom_opts *o, const char *text)
         rich_problem_clear(&p);
         return exit_code;
     }
-    if (o->resume && !o->quiet)
-        fprintf(stderr, "route: --resume is not read for VROOM-form problems: planning afresh\n");
+    rich_plan start = {0};
+    if (o->resume && (rc = read_resume(o, &p, &start)) != EXIT_OK) {
+        rich_problem_clear(&p);
+        return rc;
+    }
     vroom_progress vp = {&p, o, 0};
     rich_params params = {
-        o->seed, o->time_limit_s, o->max_iterations, o->now_s, o->stop, on_improve, &vp};
+        o->seed, o->time_limit_s,          o->max_iterations, o->now_s, o->stop, on_improve,
+        &vp,     o->resume ? &start : NULL};
     rich_plan plan;
     rich_stats stats;
     rc = rich_solve(&p, &params, &plan, &stats, err, sizeof err);
+    rich_plan_clear(&start);
     if (rc != OP_OK) {
         fprintf(stderr, "route: %s: %s\n", base, err);
         rich_problem_clear(&p);

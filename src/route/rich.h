@@ -188,6 +188,7 @@ typedef struct rich_params {
     volatile int *stop;    /* becomes non-zero: stop and return the best */
     void (*on_improve)(void *ctx, const rich_progress *progress); /* may be NULL */
     void *ctx;
+    const rich_plan *start; /* a plan to go on from (a checkpoint), or NULL */
 } rich_params;
 
 typedef struct rich_stats {
@@ -201,7 +202,10 @@ typedef struct rich_stats {
  * with blinks) under simulated annealing; the best plan (most priority,
  * then most tasks, then lowest cost) is kept. On OP_OK *best holds it,
  * already passed through rich_check (the caller frees it). Reproducible for
- * a seed with only max_iterations. OP_EINVAL (bad params), OP_ENOMEM.
+ * a seed with only max_iterations. With params->start (which must pass
+ * rich_check) the search begins from that plan, its routes kept as they are
+ * where the evaluator agrees they are feasible, and never returns a worse
+ * one. OP_EINVAL (bad params, a start that fails the check), OP_ENOMEM.
  */
 int rich_solve(const rich_problem *p, const rich_params *params, rich_plan *best, rich_stats *stats,
                char *err, size_t err_len);

@@ -692,11 +692,40 @@ static void report(search *s, long iterations)
 }
 
 /* The first plan: regret insertion of every request (greedy, larger first, past 300). */
+/*
+ * The routes of a checkpoint into the current state (breaks dropped: the
+ * evaluator places them). A route the evaluator finds infeasible (its
+ * breaks were placed otherwise) is left empty and its requests inserted
+ * again.
+ */
+static int load_start(search *s, const rich_plan *start)
+{
+    const rich_problem *p = s->p;
+    for (int v = 0; v < p->n_vehicles; v++) {
+        rroute *rt = &s->cur.routes[v];
+        int len = 0;
+        if (route_reserve(rt, start->start[v + 1] - start->start[v]) != OP_OK) return OP_ENOMEM;
+        for (int k = start->start[v]; k < start->start[v + 1]; k++)
+            if (!RICH_IS_BREAK(start->steps[k].what)) rt->seq[len++] = start->steps[k].what;
+        rt->len = len;
+        touched(s, rt);
+        if (!rich__simulate(p, v, rt->seq, len, &rt->ev, NULL, NULL)) {
+            rt->len = 0;
+            rich__simulate(p, v, rt->seq, 0, &rt->ev, NULL, NULL);
+            continue;
+        }
+        for (int k = 0; k < len; k++)
+            s->cur.where[p->tasks[rt->seq[k]].request] = v;
+    }
+    return OP_OK;
+}
+
 static int construct(search *s)
 {
     int n_pool = 0;
+    if (s->params->start && load_start(s, s->params->start) != OP_OK) return OP_ENOMEM;
     for (int r = 0; r < s->p->n_requests; r++)
-        s->pool[n_pool++] = r;
+        if (s->cur.where[r] < 0) s->pool[n_pool++] = r;
     state_total(s, &s->cur);
     sort_ctx = s;
     qsort(s->pool, (size_t)n_pool, sizeof *s->pool, cmp_desc);
@@ -801,6 +830,14 @@ int rich_solve(const rich_problem *p, const rich_params *params, rich_plan *best
         (params->time_limit_s > 0 && !params->now_s) || p->n_vehicles < 1) {
         snprintf(err, err_len, "rich: a time limit (with a clock) or an iteration limit is needed");
         return OP_EINVAL;
+    }
+    if (params->start) {
+        char why[256];
+        rich_plan copy = *params->start; /* rich_check fills in totals: not in the caller's */
+        if (rich_check(p, &copy, why, sizeof why) != OP_OK) {
+            snprintf(err, err_len, "rich: the plan to start from fails the check: %s", why);
+            return OP_EINVAL;
+        }
     }
     search s;
     int rc = search_init(&s, p, params);

@@ -140,6 +140,18 @@ class VroomCommandTest(unittest.TestCase):
         b = self.route(path, "--iterations", "200", "--seed", "5", "--quiet").stdout
         self.assertEqual(a, b)
 
+    def test_checkpoint_and_resume_never_worse(self):
+        path = os.path.join(EXAMPLES, "breaks.json")
+        ckpt = os.path.join(self.dir, "ckpt.json")
+        first = self.plan(path, "--iterations", "100", "--checkpoint", ckpt)
+        self.assertEqual(json.loads(read(ckpt))["summary"]["cost"], first["summary"]["cost"])
+        again = self.plan(path, "--iterations", "5", "--seed", "4", "--resume", ckpt)
+        self.assertLessEqual(again["summary"]["cost"], first["summary"]["cost"])
+        bad = self.write("bad-ckpt.json", {"routes": [], "unassigned": []})
+        r = self.route(path, "--iterations", "5", "--resume", bad)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("neither served nor listed as unassigned", r.stderr)
+
     def test_checker_refuses_hand_made_plans(self):
         path = os.path.join(EXAMPLES, "breaks.json")
         good = self.plan(path, "--iterations", "200")
