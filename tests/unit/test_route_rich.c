@@ -435,6 +435,32 @@ static void test_time_limit(void **state)
     rich_problem_clear(&p);
 }
 
+/* Going on from a plan never returns a worse one; a start that fails the check is refused. */
+static void test_start_from_a_plan(void **state)
+{
+    (void)state;
+    char *text = read_example("breaks.json"), err[512] = "";
+    rich_problem p;
+    rich_plan first, again;
+    solve_text(text, 60, 2, &p, &first);
+    rich_params params = {0};
+    params.seed = 11;
+    params.max_iterations = 3;
+    params.start = &first;
+    assert_int_equal(rich_solve(&p, &params, &again, NULL, err, sizeof err), OP_OK);
+    assert_true(again.n_unassigned <= first.n_unassigned);
+    assert_true(again.cost <= first.cost + 1e-9);
+    rich_plan_clear(&again);
+    first.n_unassigned = 0; /* now some tasks are neither served nor listed */
+    for (int v = 0; v <= first.n_vehicles; v++)
+        first.start[v] = 0;
+    assert_int_equal(rich_solve(&p, &params, &again, NULL, err, sizeof err), OP_EINVAL);
+    assert_non_null(strstr(err, "the plan to start from fails the check"));
+    rich_plan_clear(&first);
+    rich_problem_clear(&p);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_task_limit),
         cmocka_unit_test(test_coordinates_become_great_circle),
         cmocka_unit_test(test_time_limit),
+        cmocka_unit_test(test_start_from_a_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
