@@ -2,6 +2,7 @@
  * routecmd: `outpost route FILE`, the solver on this machine.
  * Reads an instance, runs hgs within a time or iteration limit, writes the
  * solution as JSON (and optionally .sol, SVG, a checkpoint as it improves).
+ * A problem in VROOM's form goes to the rich search instead (routevroom.c).
  */
 #ifndef OUTPOST_ROUTECMD_H
 #define OUTPOST_ROUTECMD_H
