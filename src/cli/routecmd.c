@@ -362,7 +362,12 @@ static int dispatch_vroom(const route_opts *o)
     size_t len;
     if (os_read_file(o->path, ROUTE_MAX_FILE, &text, &len) != OP_OK) return -1;
     int exit_code = -1;
-    if (vroomio_detect(text)) {
+    if (vroomio_detect(text) && (o->sol_path || o->factors_path || o->model_path ||
+                                 o->params.objective || o->params.strict)) {
+        fprintf(stderr, "route: --sol, --factors, --model, --objective and --strict are not "
+                        "for problems in VROOM's form\n");
+        exit_code = EXIT_USAGE;
+    } else if (vroomio_detect(text)) {
         routecmd__vroom_opts vo = {
             o->path,        o->out_path, o->checkpoint,          o->svg_path,
             o->check_path,  o->resume,   o->params.time_limit_s, o->params.max_iterations,

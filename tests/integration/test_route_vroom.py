@@ -219,6 +219,15 @@ class VroomCommandTest(unittest.TestCase):
                 r = self.route(self.write("bad.json", text), "--iterations", "5")
                 self.assertEqual(r.returncode, 2, r.stdout)
                 self.assertIn(why, r.stderr)
+        # options of the other forms are refused, not ignored
+        r = self.route(os.path.join(EXAMPLES, "basic.json"), "--objective", "vehicles")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("not for problems in VROOM's form", r.stderr)
+        # --check is for VROOM-form problems only
+        r = self.route(os.path.join(ROOT, "examples", "route-day.json"), "--check",
+                       os.path.join(EXAMPLES, "basic.json"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--check is for problems in VROOM's form", r.stderr)
 
 
 class VroomFleetTest(unittest.TestCase):
