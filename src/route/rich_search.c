@@ -546,15 +546,16 @@ static double request_size(const search *s, int r)
 }
 
 static const search *sort_ctx; /* qsort has no context argument; the search is single-threaded */
-static double sort_key(int r)
-{
-    return sort_ctx->p->tasks[sort_ctx->p->requests[r].first].priority * 1e12 +
-           request_size(sort_ctx, r);
-}
+
+/* Higher priority first, then larger first, then by index (a total order: reproducible). */
 static int cmp_desc(const void *a, const void *b)
 {
-    double x = sort_key(*(const int *)a), y = sort_key(*(const int *)b);
-    return x > y ? -1 : x < y ? 1 : *(const int *)a - *(const int *)b;
+    int x = *(const int *)a, y = *(const int *)b;
+    int px = sort_ctx->p->tasks[sort_ctx->p->requests[x].first].priority;
+    int py = sort_ctx->p->tasks[sort_ctx->p->requests[y].first].priority;
+    if (px != py) return py - px;
+    double sx = request_size(sort_ctx, x), sy = request_size(sort_ctx, y);
+    return sx > sy ? -1 : sx < sy ? 1 : x - y;
 }
 
 /* SISR's orders for recreate: random, by size (larger first), priority always first. */

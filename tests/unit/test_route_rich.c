@@ -387,6 +387,65 @@ static void test_task_limit(void **state)
     }
 }
 
+/* Appends n copies of item (separated by commas, each '@' the copy's index) to buf at *len. */
+static void repeat(char *buf, size_t cap, size_t *len, int n, const char *item)
+{
+    for (int i = 0; i < n; i++) {
+        if (i) *len += (size_t)snprintf(buf + *len, cap - *len, ",");
+        for (const char *c = item; *c; c++) {
+            if (*c == '@')
+                *len += (size_t)snprintf(buf + *len, cap - *len, "%d", i);
+            else if (*len + 1 < cap)
+                buf[(*len)++] = *c;
+        }
+        buf[*len] = '\0';
+    }
+}
+
+/* Every bound is a refusal naming the path, never an overflow. */
+static void test_bounds_refused(void **state)
+{
+    (void)state;
+    size_t cap = 200000, len;
+    char *text = malloc(cap);
+    len = (size_t)snprintf(text, cap,
+                           "{" V1 "," M2 ",\"jobs\":[{\"id\":1,\"location_index\":1,"
+                           "\"time_windows\":[");
+    repeat(text, cap, &len, 65, "[@0,@1]");
+    snprintf(text + len, cap - len, "]}]}");
+    expect_parse_error(text, "jobs[0].time_windows: must be a list of 1 to 64 windows");
+    len = (size_t)snprintf(text, cap,
+                           "{" M2 ",\"jobs\":[{\"id\":1,\"location_index\":1}],"
+                           "\"vehicles\":[{\"id\":1,\"start_index\":0,\"breaks\":[");
+    repeat(text, cap, &len, 17, "{\"id\":@,\"time_windows\":[[0,9]]}");
+    snprintf(text + len, cap - len, "]}]}");
+    expect_parse_error(text, "vehicles[0].breaks: must be a list of at most 16 breaks");
+    len = (size_t)snprintf(text, cap,
+                           "{" M2 ",\"jobs\":[{\"id\":1,\"location_index\":1,"
+                           "\"skills\":[");
+    repeat(text, cap, &len, 257, "@");
+    snprintf(text + len, cap - len, "]}]," V1 "}");
+    expect_parse_error(text, "jobs[0].skills[256]: more than 256 distinct skills");
+    len = (size_t)snprintf(text, cap,
+                           "{" M2 ",\"jobs\":[{\"id\":1,\"location_index\":1,"
+                           "\"delivery\":[");
+    repeat(text, cap, &len, 9, "1");
+    snprintf(text + len, cap - len, "]}]," V1 "}");
+    expect_parse_error(text, "jobs[0].delivery: must be a list of at most 8 integers");
+    len = (size_t)snprintf(text, cap,
+                           "{" M2 ",\"jobs\":[{\"id\":1,\"location_index\":1}],"
+                           "\"vehicles\":[");
+    repeat(text, cap, &len, 1001, "{\"id\":@,\"start_index\":0}");
+    snprintf(text + len, cap - len, "]}");
+    expect_parse_error(text, "vehicles: must be a list of 1 to 1000 vehicles");
+    expect_parse_error("{" V1 ",\"jobs\":[{\"id\":1,\"location_index\":1,\"delivery\":["
+                       "1099511627777]}]," M2 "}",
+                       "jobs[0].delivery[0]: must be an integer from 0 to 2^40");
+    expect_parse_error("{" V1 ",\"jobs\":[{\"id\":1,\"location_index\":1,\"service\":-1}]," M2 "}",
+                       "jobs[0].service: must be an integer from 0 to");
+    free(text);
+}
+
 static void test_coordinates_become_great_circle(void **state)
 {
     (void)state;
@@ -473,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_unservable_is_unassigned),
         cmocka_unit_test(test_parse_errors_name_the_path),
         cmocka_unit_test(test_task_limit),
+        cmocka_unit_test(test_bounds_refused),
         cmocka_unit_test(test_coordinates_become_great_circle),
         cmocka_unit_test(test_time_limit),
         cmocka_unit_test(test_start_from_a_plan),
