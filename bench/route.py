@@ -23,9 +23,19 @@ best-known where there is one, else the hierarchical one; vehicles objective:
 to the hierarchical best-known distance) and mean vehicles next to the mean of
 the best-known (hierarchical) fleet sizes.
 
+The problems depots have (part `rich`): problems in VROOM's JSON form planned by the rich
+search (ruin and recreate), every answer re-checked with `outpost route PROBLEM --check
+ANSWER`: the 56 Solomon instances as VROOM jobs with a matrix (distances times 100, rounded)
+next to HGS on the same .txt files at the same time limit (the price of the general search),
+the same customers paired into pickup-and-delivery shipments, the same instances with every
+feature added (skills, priorities, a second capacity dimension, a break per vehicle, open
+ends, max_tasks), and the hand-written examples/vroom/*.json. Per type: instances, tasks
+served and unassigned, mean cost, checker verdicts.
+
 Environment: BENCH_QUICK=1 runs 6 instances per set, X and Solomon at 1 s
-only and the anytime part at 0.1 s and 1 s; BENCH_PARTS=x,solomon,anytime
-chooses the parts (default all); BENCH_JOBS=2 instances at a time.
+only and the anytime part at 0.1 s and 1 s; BENCH_PARTS=x,solomon,anytime,rich
+chooses the parts (default all); BENCH_JOBS=2 instances at a time;
+BENCH_RICH_LIMITS=1,5 the time limits of the rich part.
 """
 import concurrent.futures as cf
 import csv
@@ -36,6 +46,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import vroomgen  # noqa: E402
 VRP = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "vrp"))
 BIN = os.path.join(ROOT, "build", "rel", "outpost")
 OUT = os.path.join(ROOT, "build", "bench")
@@ -133,6 +145,85 @@ def anytime(quick, jobs_n):
                       f"{veh:.2f} | {bveh:.2f} | {100 * (veh - bveh) / bveh:+.1f}% |")
 
 
+def run_rich(path, limit):
+    """One VROOM-form problem: the answer's figures and the checker's verdict."""
+    out = os.path.join(OUT, "vroom", os.path.basename(path)[:-5] + f".{limit}.answer.json")
+    p = subprocess.run([BIN, "route", path, "--quiet", "--seed", "1", "--time-limit", str(limit),
+                        "--out", out], capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        return {"error": p.stderr.strip()[-300:]}
+    with open(out) as f:
+        a = json.load(f)
+    c = subprocess.run([BIN, "route", path, "--check", out], capture_output=True, text=True,
+                       timeout=600)
+    served = sum(1 for r in a["routes"] for st in r["steps"]
+                 if st["type"] in ("job", "pickup", "delivery"))
+    return {"cost": a["summary"]["cost"], "routes": a["summary"]["routes"], "served": served,
+            "unassigned": a["summary"]["unassigned"], "checked": c.returncode == 0,
+            "iterations": a["summary"].get("iterations", 0),
+            "why": c.stderr.strip()[-200:]}
+
+
+def rich(quick, jobs_n):
+    """The problems depots have (see the module's comment)."""
+    limits = [float(x) for x in os.environ.get("BENCH_RICH_LIMITS", "1" if quick else "1,5").split(",")]
+    with open(os.path.join(VRP, "solomon", "bks.csv")) as f:
+        sol = [(r["instance"], float(r["dist_bks_distance"])) for r in csv.DictReader(f)]
+    if quick:
+        sol = sol[:: max(1, len(sol) // 6)][:6]
+    folder = os.path.join(OUT, "vroom")
+    os.makedirs(folder, exist_ok=True)
+    problems = []  # (type, name, path, bks or None, solomon txt or None)
+    makers = [("Solomon jobs", vroomgen.solomon_jobs), ("Solomon shipments", vroomgen.solomon_shipments),
+              ("Solomon, every feature", lambda p: vroomgen.with_rich(vroomgen.solomon_jobs(p)))]
+    for kind, make in makers:
+        for inst, bks in sol:
+            txt = os.path.join(VRP, "solomon", inst + ".txt")
+            path = os.path.join(folder, f"{inst}.{kind.split()[-1].strip(',')}.json")
+            with open(path, "w") as f:
+                json.dump(make(txt), f)
+            problems.append((kind, inst, path, bks if kind == "Solomon jobs" else None, txt))
+    for name in sorted(os.listdir(os.path.join(ROOT, "examples", "vroom"))):
+        problems.append(("examples/vroom", name, os.path.join(ROOT, "examples", "vroom", name), None, None))
+    jobs = []
+    with cf.ThreadPoolExecutor(max_workers=jobs_n) as pool:
+        for limit in limits:
+            for kind, name, path, bks, txt in problems:
+                jobs.append((limit, kind, name, bks, pool.submit(run_rich, path, limit),
+                             pool.submit(run_one, txt, limit) if bks else None))
+        rows = [(limit, kind, name, bks, a.result(), h.result() if h else None)
+                for limit, kind, name, bks, a, h in jobs]
+    with open(os.path.join(OUT, "route_rich.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["limit_s", "type", "instance", "bks_distance", "cost", "served", "unassigned",
+                    "checked", "hgs_distance", "error"])
+        for limit, kind, name, bks, r, h in rows:
+            w.writerow([limit, kind, name, bks or "", r.get("cost", ""), r.get("served", ""),
+                        r.get("unassigned", ""), r.get("checked", ""),
+                        h.get("cost", "") if h else "", r.get("error", "") or r.get("why", "")])
+    print("\n| limit | problem type | instances | tasks served | unassigned | mean cost | "
+          "checker: passed | rich search gap to best-known | HGS gap, same limit |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for limit in limits:
+        for kind in dict.fromkeys(x[1] for x in rows):
+            sel = [x for x in rows if x[0] == limit and x[1] == kind]
+            ok = [x for x in sel if "error" not in x[4]]
+            if not ok:
+                continue
+            served = sum(x[4]["served"] for x in ok)
+            un = sum(x[4]["unassigned"] for x in ok)
+            cost = sum(x[4]["cost"] for x in ok) / len(ok)
+            passed = sum(1 for x in ok if x[4]["checked"])
+            gap = hgap = ""
+            if kind == "Solomon jobs":
+                g = [100 * (x[4]["cost"] / vroomgen.SCALE - x[3]) / x[3] for x in ok]
+                h = [100 * (x[5]["cost"] - x[3]) / x[3] for x in ok if x[5] and "error" not in x[5]]
+                gap = f"{sum(g) / len(g):.2f}%"
+                hgap = f"{sum(h) / len(h):.2f}%" if h else ""
+            print(f"| {limit:g} s | {kind} | {len(sel)} | {served} | {un} | {cost:.0f} | "
+                  f"{passed} of {len(sel)} | {gap} | {hgap} |")
+
+
 def run_one(path, limit, seed=1):
     args = [BIN, "route", path, "--quiet", "--seed", str(seed)]
     if limit == "baseline":
@@ -154,7 +245,7 @@ def main():
         print(f"bench-route: SKIPPED: {VRP} is missing (the shared data sets are not on this machine)")
         return 0
     quick = os.environ.get("BENCH_QUICK") == "1"
-    parts = os.environ.get("BENCH_PARTS", "x,solomon,anytime").split(",")
+    parts = os.environ.get("BENCH_PARTS", "x,solomon,anytime,rich").split(",")
     jobs_n = int(os.environ.get("BENCH_JOBS", "2"))
     os.makedirs(OUT, exist_ok=True)
     sets = {k: v for k, v in load_sets(quick).items()
@@ -216,6 +307,8 @@ def main():
             print(f"ratio {name} {limit} s mean gap / baseline mean gap: {ratio:.2f}")
     if "anytime" in parts:
         anytime(quick, jobs_n)
+    if "rich" in parts:
+        rich(quick, jobs_n)
     return 0
 
 

@@ -6,6 +6,7 @@
 #include "base/util.h"
 #include "route/hgs.h"
 #include "route/routeio.h"
+#include "route/vroomio.h"
 
 #include <cJSON.h>
 #include <getopt.h>
@@ -37,7 +38,11 @@ static void usage(FILE *out)
                  "                   minimise the cost (default), or the vehicles used first\n"
                  "  --strict         refuse a problem with stops no plan can serve (exit 2)\n"
                  "                   instead of planning the rest and listing them unassigned\n"
-                 "  --quiet          no progress on standard error\n");
+                 "  --check ANSWER   (VROOM form) check an answer in VROOM's output form against\n"
+                 "                   FILE with the independent checker, instead of planning\n"
+                 "  --quiet          no progress on standard error\n"
+                 "A FILE in VROOM's JSON form (top-level vehicles and jobs or shipments) is\n"
+                 "planned by the rich search and answered in VROOM's output form.\n");
 }
 
 /* SIGTERM / SIGINT: stop searching, write what was found (the checkpoint included). */
@@ -88,6 +93,7 @@ typedef struct route_opts {
     hgs_params params;
     const char *path, *resume, *out_path, *sol_path, *svg_path, *checkpoint, *factors_path;
     const char *model_path, *model_sha; /* a travel-time model instead of a factors file */
+    const char *check_path;             /* VROOM form: check this answer instead of planning */
     int64_t model_start_s;
     int quiet;
 } route_opts;
@@ -151,6 +157,9 @@ static int parse_option(int c, const char *arg, route_opts *o, int *saw_time)
         }
         o->params.objective = arg[0] == 'v' ? HGS_OBJECTIVE_VEHICLES : HGS_OBJECTIVE_DISTANCE;
         return EXIT_OK;
+    case 'C':
+        o->check_path = arg;
+        return EXIT_OK;
     case 'm':
         o->model_path = arg;
         return EXIT_OK;
@@ -187,6 +196,7 @@ static int parse_args(int argc, char **argv, route_opts *o)
                                          {"strict", no_argument, 0, 'x'},
                                          {"objective", required_argument, 0, 'O'},
                                          {"model", required_argument, 0, 'm'},
+                                         {"check", required_argument, 0, 'C'},
                                          {"model-sha", required_argument, 0, 'M'},
                                          {"model-start", required_argument, 0, 'D'},
                                          {"help", no_argument, 0, 'h'},
@@ -341,11 +351,47 @@ static void warn_unassigned(const route_instance *inst, const route_solution *be
     }
 }
 
+/*
+ * A problem in VROOM's form goes to the rich search (routevroom.c). Returns
+ * its exit code, or -1 when the file is not in that form (or unreadable:
+ * load_inputs reports it).
+ */
+static int dispatch_vroom(const route_opts *o)
+{
+    char *text = NULL;
+    size_t len;
+    if (os_read_file(o->path, ROUTE_MAX_FILE, &text, &len) != OP_OK) return -1;
+    int exit_code = -1;
+    if (vroomio_detect(text) && (o->sol_path || o->factors_path || o->model_path ||
+                                 o->params.objective || o->params.strict)) {
+        fprintf(stderr, "route: --sol, --factors, --model, --objective and --strict are not "
+                        "for problems in VROOM's form\n");
+        exit_code = EXIT_USAGE;
+    } else if (vroomio_detect(text)) {
+        routecmd__vroom_opts vo = {
+            o->path,        o->out_path, o->checkpoint,          o->svg_path,
+            o->check_path,  o->resume,   o->params.time_limit_s, o->params.max_iterations,
+            o->params.seed, o->quiet,    &stop_requested,        mono_s};
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop_signal;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        exit_code = routecmd__vroom(&vo, text);
+    } else if (o->check_path) {
+        fprintf(stderr, "route: --check is for problems in VROOM's form\n");
+        exit_code = EXIT_USAGE;
+    }
+    free(text);
+    return exit_code;
+}
+
 int routecmd_main(int argc, char **argv)
 {
     route_opts o;
     int exit_code = parse_args(argc, argv, &o);
     if (exit_code >= 0) return exit_code;
+    if ((exit_code = dispatch_vroom(&o)) >= 0) return exit_code;
     route_instance inst = {0};
     route_solution start = {0}, best = {0};
     routeio_factors factors = {0};

@@ -2,6 +2,7 @@
  * routecmd: `outpost route FILE`, the solver on this machine.
  * Reads an instance, runs hgs within a time or iteration limit, writes the
  * solution as JSON (and optionally .sol, SVG, a checkpoint as it improves).
+ * A problem in VROOM's form goes to the rich search instead (routevroom.c).
  */
 #ifndef OUTPOST_ROUTECMD_H
 #define OUTPOST_ROUTECMD_H
@@ -26,5 +27,24 @@ int routecmd_main(int argc, char **argv);
 int routemodel_factors(const route_instance *inst, const char *model_path, const char *sha256,
                        int64_t start_s, routeio_factors *out, double *mean_factor, char *err,
                        size_t err_len);
+
+/* A VROOM-form problem on the command line (routevroom.c): what `outpost route` passes on. */
+typedef struct routecmd__vroom_opts {
+    const char *path, *out_path, *checkpoint, *svg_path, *check_path, *resume;
+    double time_limit_s; /* 0: none */
+    long max_iterations; /* 0: none */
+    uint64_t seed;
+    int quiet;
+    volatile int *stop; /* set by SIGTERM/SIGINT */
+    double (*now_s)(void);
+} routecmd__vroom_opts;
+
+/*
+ * Plans (or with check_path, checks a VROOM answer against) the VROOM-form
+ * problem in text; writes VROOM's output form to out_path or stdout, the
+ * checkpoint and the SVG. Returns a runctl exit code (2: malformed input or
+ * a plan that fails the check; 1: out of memory or an unwritable file).
+ */
+int routecmd__vroom(const routecmd__vroom_opts *o, const char *text);
 
 #endif
