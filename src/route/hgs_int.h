@@ -129,6 +129,17 @@ static inline void shuffle(hgs *h, int *a, int n)
     }
 }
 
+/*
+ * The time limit or a stop request has struck. Never true with only an
+ * iteration limit, so such runs stay reproducible for a seed.
+ */
+static inline int hgs__time_up(const hgs *h)
+{
+    const hgs_params *p = h->params;
+    if (p->stop && *p->stop) return 1;
+    return p->time_limit_s > 0 && p->now_s() - h->start_s >= p->time_limit_s;
+}
+
 /* ---- segments ---- */
 
 static inline double dist(const hgs *h, int i, int j)

@@ -464,6 +464,8 @@ void hgs__local_search(hgs *h)
     for (int loop = 0; improved || loop < 2; loop++) {
         improved = 0;
         for (int x = 0; x < h->nc; x++) {
+            /* a first local search on 1,000+ customers takes longer than a short limit */
+            if ((x & 31) == 31 && hgs__time_up(h)) return;
             int u = h->order[x];
             long last = h->tested[u];
             h->tested[u] = h->moves;
@@ -479,6 +481,7 @@ void hgs__local_search(hgs *h)
         }
         for (int k1 = 0; k1 < h->K; k1++) {
             if (!h->rlen[k1]) continue;
+            if (hgs__time_up(h)) return;
             long last = h->swapstar_tested[k1];
             h->swapstar_tested[k1] = h->moves;
             for (int k2 = k1 + 1; k2 < h->K; k2++) {
