@@ -191,13 +191,27 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
     if (remove_u + dist(h, v_node, u) + dist(h, u, y_node) - dist(h, v_node, y_node) < pens &&
         try_move(h, a, 2, ku, b, 3, kv))
         return 1;
+    /*
+     * With (U, X) the filters hold when route U keeps a customer (else the
+     * move also saves a vehicle's costs), and always for swaps.
+     */
+    int xx_node = pu < mu ? RN(h, ku, pu + 2) : 0;
+    double remove_ux =
+        pu < mu ? dist(h, pu_node, xx_node) - dist(h, pu_node, u) - dist(h, x_node, xx_node) : 0;
     if (pu < mu) {
         /* relocate (U, X) and (X, U) after V */
         a[1] = P(ku, pu + 2, mu, 0);
         b[1] = P(ku, pu, pu + 1, 0);
-        if (try_move(h, a, 2, ku, b, 3, kv)) return 1;
+        double gap = remove_ux - dist(h, v_node, y_node);
+        int keeps = mu > 2;
+        if ((!keeps || gap + dist(h, v_node, u) + dist(h, x_node, y_node) < pens) &&
+            try_move(h, a, 2, ku, b, 3, kv))
+            return 1;
         b[1].rev = 1;
-        if (try_move(h, a, 2, ku, b, 3, kv)) return 1;
+        double turn = dist(h, x_node, u) - dist(h, u, x_node); /* 0 unless asymmetric */
+        if ((!keeps || gap + turn + dist(h, v_node, x_node) + dist(h, u, y_node) < pens) &&
+            try_move(h, a, 2, ku, b, 3, kv))
+            return 1;
     }
     if (pv >= 1) {
         /* swap U and V; (U, X) and V; (U, X) and (V, Y) */
@@ -215,11 +229,19 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
         if (pu < mu) {
             a[2] = P(ku, pu + 2, mu, 0);
             b[1] = P(ku, pu, pu + 1, 0);
-            if (try_move(h, a, 3, ku, b, 3, kv)) return 1;
+            double out_u = dist(h, pu_node, v_node) + dist(h, v_node, xx_node) -
+                           dist(h, pu_node, u) - dist(h, x_node, xx_node) + dist(h, pv_node, u) -
+                           dist(h, pv_node, v_node);
+            if (out_u + dist(h, x_node, y_node) - dist(h, v_node, y_node) < pens &&
+                try_move(h, a, 3, ku, b, 3, kv))
+                return 1;
             if (pv < mv) {
                 a[1] = P(kv, pv, pv + 1, 0);
                 b[2] = P(kv, pv + 2, mv, 0);
-                if (try_move(h, a, 3, ku, b, 3, kv)) return 1;
+                int yy_node = RN(h, kv, pv + 2);
+                double both = out_u - dist(h, v_node, xx_node) + dist(h, y_node, xx_node) +
+                              dist(h, x_node, yy_node) - dist(h, y_node, yy_node);
+                if (both < pens && try_move(h, a, 3, ku, b, 3, kv)) return 1;
             }
         }
     }
@@ -339,30 +361,33 @@ static int sectors_overlap(const hgs *h, int k1, int k2)
     return pmod(s2 - s1) <= pmod(e1 - s1) || pmod(s1 - s2) <= pmod(e2 - s2);
 }
 
-/* Three cheapest places (positions to insert after) of every customer of route from in route to. */
+/* The three cheapest places (positions to insert after) of customer u in route to. */
+static void three_places(const hgs *h, int u, int to, double *c, int *pos)
+{
+    int mt = h->rlen[to];
+    c[0] = c[1] = c[2] = BIG;
+    pos[0] = pos[1] = pos[2] = -1;
+    for (int q = 0; q <= mt; q++) {
+        int a = RN(h, to, q), b = RN(h, to, q + 1);
+        double d = dist(h, a, u) + dist(h, u, b) - dist(h, a, b);
+        if (d >= c[2]) continue;
+        int x = 2;
+        while (x > 0 && d < c[x - 1]) {
+            c[x] = c[x - 1];
+            pos[x] = pos[x - 1];
+            x--;
+        }
+        c[x] = d;
+        pos[x] = q;
+    }
+}
+
+/* The places of every customer of route from in route to, into the scratch slots from slot_base. */
 static void swapstar_preprocess(hgs *h, int from, int to, int slot_base)
 {
-    int mf = h->rlen[from], mt = h->rlen[to];
-    for (int p = 1; p <= mf; p++) {
-        int u = RN(h, from, p);
-        double *c = h->ins_cost + (size_t)(slot_base + p) * 3;
-        int *pos = h->ins_pos + (size_t)(slot_base + p) * 3;
-        c[0] = c[1] = c[2] = BIG;
-        pos[0] = pos[1] = pos[2] = -1;
-        for (int q = 0; q <= mt; q++) {
-            int a = RN(h, to, q), b = RN(h, to, q + 1);
-            double d = dist(h, a, u) + dist(h, u, b) - dist(h, a, b);
-            if (d >= c[2]) continue;
-            int x = 2;
-            while (x > 0 && d < c[x - 1]) {
-                c[x] = c[x - 1];
-                pos[x] = pos[x - 1];
-                x--;
-            }
-            c[x] = d;
-            pos[x] = q;
-        }
-    }
+    for (int p = 1; p <= h->rlen[from]; p++)
+        three_places(h, RN(h, from, p), to, h->ins_cost + (size_t)(slot_base + p) * 3,
+                     h->ins_pos + (size_t)(slot_base + p) * 3);
 }
 
 /* Best place for node w (at position pw of route from) in route to once the node at position gone
