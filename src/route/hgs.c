@@ -492,15 +492,28 @@ static int out_of_time(const hgs *h)
  * limit it stops after a fifth of the limit once mu exist: on a one-second
  * budget the genetic search needs the rest more than 75 more random starts.
  */
+/*
+ * From this many customers half the initial population starts from a
+ * randomised savings plan rather than a random tour: a local search from a
+ * random tour of 1,000 customers takes a tenth of a second, from a savings
+ * plan a fraction of that, and the population is then ready in time.
+ */
+#define SAVINGS_START_MIN 400
+#define SAVINGS_NOISE 0.4
+
 static int initial_population(hgs *h, indiv *s)
 {
     double started = now(h), limit = h->params->time_limit_s;
     for (int x = 0; x < 4 * POP_MU && !out_of_time(h); x++) {
         if (limit > 0 && x >= POP_MU && now(h) - started > 0.2 * limit) break;
-        for (int c = 0; c < h->nc; c++)
-            s->giant[c] = c + 1;
-        shuffle(h, s->giant, h->nc);
-        split(h, s);
+        if (h->nc >= SAVINGS_START_MIN && x % 2 == 0 && hgs__savings(h, SAVINGS_NOISE)) {
+            ls_store(h, s);
+        } else {
+            for (int c = 0; c < h->nc; c++)
+                s->giant[c] = c + 1;
+            shuffle(h, s->giant, h->nc);
+            split(h, s);
+        }
         int rc = educate_and_insert(h, s);
         if (rc != OP_OK) return rc;
     }

@@ -183,9 +183,10 @@ static int join_ends(int *next, int *prev, int *parent, int64_t *load, int64_t c
  * where the sequential insertion is O(n^2)-ish: the first plan on 2,000
  * customers in milliseconds. Returns 1 with the routes in the slots, or 0
  * when they need more slots than the fleet has or memory is short (the
- * insertion runs instead).
+ * insertion runs instead). With noise > 0 each saving is scaled by a random
+ * factor in 1 +- noise/2, for varied starts of the population.
  */
-static int savings_construct(hgs *h, int *scratch)
+static int savings_construct(hgs *h, int *scratch, double noise)
 {
     size_t n = (size_t)h->n, g = (size_t)h->granular;
     saving *pairs = malloc((size_t)h->nc * g * sizeof *pairs + 1);
@@ -200,6 +201,7 @@ static int savings_construct(hgs *h, int *scratch)
         for (size_t x = 0; x < g; x++) {
             int b = h->neigh[(size_t)a * g + x];
             double v = dist(h, a, 0) + dist(h, 0, b) - dist(h, a, b);
+            if (noise > 0) v *= 1 + noise * ((double)rnd_below(h, 1 << 20) / (1 << 20) - 0.5);
             if (a < b && v > 0) pairs[m++] = (saving){v, a, b};
         }
     }
@@ -230,7 +232,7 @@ out:
 
 int hgs__construct(hgs *h, int *unserved, int *n_unserved)
 {
-    if (!h->has_tw && h->inst->n_types == 1 && savings_construct(h, h->tmp_a)) {
+    if (!h->has_tw && h->inst->n_types == 1 && savings_construct(h, h->tmp_a, 0)) {
         *n_unserved = 0;
         return OP_OK;
     }
@@ -368,4 +370,9 @@ int hgs__export_plan(const hgs *h, const int *unserved, int n_unserved, route_so
     }
     out->cost = out->distance = d;
     return OP_OK;
+}
+
+int hgs__savings(hgs *h, double noise)
+{
+    return !h->has_tw && h->inst->n_types == 1 && savings_construct(h, h->tmp_a, noise);
 }

@@ -238,6 +238,9 @@ void hgs__route_update(hgs *h, int k);
  * writes the slots and the unserved stops as a solution (OP_OK, OP_ENOMEM).
  */
 int hgs__construct(hgs *h, int *unserved, int *n_unserved);
+/* Clarke and Wright savings with the savings scaled by random factors 1 +- noise/2 (CVRP with one
+ * vehicle type only): 1 with the plan in the slots, 0 when it does not apply or fit. */
+int hgs__savings(hgs *h, double noise);
 void hgs__complete(hgs *h, const int *unserved, int n_unserved);
 int hgs__repair(hgs *h, int *unserved, int *n_unserved);
 int hgs__export_plan(const hgs *h, const int *unserved, int n_unserved, route_solution *out);
