@@ -436,19 +436,47 @@ static int better(const hgs *h, const indiv *s)
     return s->cost < b->cost - EPS;
 }
 
+static void report_best(hgs *h)
+{
+    route_solution sol;
+    if (export_raw(h, &sol) != OP_OK) return;
+    hgs_progress pr = {h->best_found_s, h->iterations, h->best->cost, h->best->n_routes, &sol};
+    h->params->on_improve(h->params->ctx, &pr);
+    route_solution_clear(&sol);
+}
+
+/*
+ * s becomes the best when it is. Among islands (hgs_par.c) it is offered to
+ * the exchange too, and the caller hears of it only when it beats every
+ * island's best: progress reports and checkpoints come one at a time.
+ */
 static void note_best(hgs *h, const indiv *s)
 {
     if (!s->feasible || !better(h, s)) return;
     indiv_copy(h, h->best, s);
     h->best_found_s = now(h);
     h->improvements++;
-    if (h->params->on_improve) {
-        route_solution sol;
-        if (export_raw(h, &sol) != OP_OK) return;
-        hgs_progress pr = {h->best_found_s, h->iterations, s->cost, s->n_routes, &sol};
-        h->params->on_improve(h->params->ctx, &pr);
-        route_solution_clear(&sol);
+    if (!h->x) {
+        if (h->params->on_improve) report_best(h);
+        return;
     }
+    hgs__exchange_lock(h->x);
+    const indiv *b = h->best;
+    if (hgs__exchange_offer(h->x, h->island, b->giant, b->rstart, h->K, b->n_routes, b->cost) &&
+        h->params->on_improve)
+        report_best(h);
+    hgs__exchange_unlock(h->x);
+}
+
+/* Migration: the best plan of the other islands, when new, joins this population. */
+static int immigrate(hgs *h, indiv *s)
+{
+    long version = hgs__exchange_take(h->x, h->island, h->migrated, s->giant, s->rstart, h->K);
+    if (!version) return OP_OK;
+    h->migrated = version;
+    indiv_evaluate(h, s);
+    note_best(h, s);
+    return insert(h, s);
 }
 
 /* Local search on s, insertion, and (half the time) a repair with heavier penalties. */
@@ -662,6 +690,8 @@ static int evolve(hgs *h, indiv *s)
         if (h->params->objective == HGS_OBJECTIVE_VEHICLES && since_improvement % 10 == 9 &&
             (rc = remove_a_route(h, s)) != OP_OK)
             return rc;
+        if (h->x && h->iterations % HGS_MIGRATE_EVERY == 0 && (rc = immigrate(h, s)) != OP_OK)
+            return rc;
         if (h->improvements != seen) {
             seen = h->improvements;
             since_improvement = 0;
@@ -684,8 +714,8 @@ static void teardown(hgs *h)
     hgs__free_arrays(h);
 }
 
-int hgs__search(const route_instance *inst, const hgs_params *params, route_solution *best,
-                hgs_stats *stats, char *err, size_t err_len)
+int hgs__island(const route_instance *inst, const hgs_params *params, const hgs_island *island,
+                route_solution *best, hgs_stats *stats, char *err, size_t err_len)
 {
     memset(best, 0, sizeof *best);
     int rc = check_request(inst, params, err, err_len);
@@ -693,6 +723,12 @@ int hgs__search(const route_instance *inst, const hgs_params *params, route_solu
     hgs h;
     memset(&h, 0, sizeof h);
     h.start_s = params->now_s ? params->now_s() : 0;
+    if (island) {
+        h.x = island->exchange;
+        h.island = island->index;
+        h.shared_D = island->D;
+        h.start_s = island->start_s;
+    }
     indiv *s = NULL;
     if ((rc = hgs__setup(&h, inst, params)) != OP_OK) goto out;
     h.best = indiv_new(&h);

@@ -67,6 +67,26 @@ out:
     return rc;
 }
 
+/* The distance matrix; coordinates without factors give a symmetric one: half the square roots. */
+static void fill_matrix(const route_instance *inst, double *D)
+{
+    size_t n = (size_t)inst->n;
+    int symmetric = !inst->matrix && !inst->arc_factor;
+    for (int i = 0; i < inst->n; i++)
+        for (int j = symmetric ? i : 0; j < inst->n; j++) {
+            double d = route_distance(inst, i, j);
+            D[(size_t)i * n + (size_t)j] = d;
+            if (symmetric) D[(size_t)j * n + (size_t)i] = d;
+        }
+}
+
+double *hgs__matrix(const route_instance *inst)
+{
+    double *D = malloc((size_t)inst->n * (size_t)inst->n * sizeof(double));
+    if (D) fill_matrix(inst, D);
+    return D;
+}
+
 static int cmp_slot(const void *x, const void *y, void *ctx)
 {
     const route_instance *inst = ctx;
@@ -107,7 +127,8 @@ static int make_slots(hgs *h, const route_instance *inst)
 static int alloc_arrays(hgs *h)
 {
     size_t n = (size_t)h->n, K = (size_t)h->K;
-    h->D = malloc(n * n * sizeof(double));
+    if (!h->shared_D) h->own_D = malloc(n * n * sizeof(double));
+    h->D = h->shared_D ? h->shared_D : h->own_D;
     h->demand = calloc(n, sizeof(int64_t));
     h->ready = calloc(n, sizeof(double));
     h->due = calloc(n, sizeof(double));
@@ -172,16 +193,10 @@ static void fill_data(hgs *h, const route_instance *inst)
         h->slot_fixed[k] = v->fixed_cost;
         h->slot_hourly[k] = v->cost_per_hour / per_hour;
     }
-    /* coordinates without factors give a symmetric matrix: half the square roots */
-    int symmetric = !inst->matrix && !inst->arc_factor;
+    if (h->own_D) fill_matrix(inst, h->own_D);
     double max_dist = 0;
-    for (int i = 0; i < h->n; i++)
-        for (int j = symmetric ? i : 0; j < h->n; j++) {
-            double d = route_distance(inst, i, j);
-            h->D[(size_t)i * n + (size_t)j] = d;
-            if (symmetric) h->D[(size_t)j * n + (size_t)i] = d;
-            if (d > max_dist) max_dist = d;
-        }
+    for (size_t x = 0; x < n * n; x++)
+        if (h->D[x] > max_dist) max_dist = h->D[x];
     for (int i = 0; i < h->n; i++) {
         h->demand[i] = i ? inst->demand[i] : 0;
         h->ready[i] = h->has_tw ? inst->ready[i] : 0;
@@ -271,7 +286,7 @@ int hgs__setup(hgs *h, const route_instance *inst, const hgs_params *params)
 void hgs__free_arrays(hgs *h)
 {
     free(h->slot_type);
-    free(h->D);
+    free(h->own_D);
     free(h->demand);
     free(h->ready);
     free(h->due);
