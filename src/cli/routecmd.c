@@ -104,6 +104,18 @@ typedef struct route_opts {
     int quiet;
 } route_opts;
 
+/* --threads N: 1 to HGS_MAX_THREADS islands. EXIT_OK or EXIT_USAGE (said on stderr). */
+static int parse_threads(const char *arg, int *threads)
+{
+    int64_t v;
+    if (util_parse_i64(arg, 1, HGS_MAX_THREADS, &v) != OP_OK) {
+        fprintf(stderr, "route: --threads must be 1 to %d\n", HGS_MAX_THREADS);
+        return EXIT_USAGE;
+    }
+    *threads = (int)v;
+    return EXIT_OK;
+}
+
 /* One option into o. EXIT_OK, or EXIT_USAGE with the reason (or the usage) on stderr. */
 static int parse_option(int c, const char *arg, route_opts *o, int *saw_time)
 {
@@ -133,12 +145,7 @@ static int parse_option(int c, const char *arg, route_opts *o, int *saw_time)
         o->params.seed = (uint64_t)v;
         return EXIT_OK;
     case 'T':
-        if (util_parse_i64(arg, 1, HGS_MAX_THREADS, &v) != OP_OK) {
-            fprintf(stderr, "route: --threads must be 1 to %d\n", HGS_MAX_THREADS);
-            return EXIT_USAGE;
-        }
-        o->params.threads = (int)v;
-        return EXIT_OK;
+        return parse_threads(arg, &o->params.threads);
     case 'r':
         o->resume = arg;
         return EXIT_OK;

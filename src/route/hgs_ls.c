@@ -168,6 +168,50 @@ static int try_move(hgs *h, const piece *pa, int na, int ka, const piece *pb, in
 
 #define P(k_, i_, j_, r_) ((piece){(k_), (i_), (j_), (r_)})
 
+/*
+ * Swaps between U's route and V's (pv >= 1): U and V; (U, X) and V; (U, X)
+ * and (V, Y), each after its distance filter (swaps never empty a route, so
+ * the filters hold with vehicle costs too).
+ */
+static int swaps_inter(hgs *h, int u, int kv, int pv, double pens)
+{
+    int ku = h->route_of[u], pu = h->pos_of[u], mu = h->rlen[ku], mv = h->rlen[kv];
+    int pu_node = RN(h, ku, pu - 1), x_node = RN(h, ku, pu + 1);
+    int v_node = RN(h, kv, pv), y_node = RN(h, kv, pv + 1);
+    int xx_node = pu < mu ? RN(h, ku, pu + 2) : 0;
+    piece a[4], b[4];
+    /* swap U and V; (U, X) and V; (U, X) and (V, Y) */
+    a[0] = P(ku, 0, pu - 1, 0);
+    a[1] = P(kv, pv, pv, 0);
+    a[2] = P(ku, pu + 1, mu, 0);
+    b[0] = P(kv, 0, pv - 1, 0);
+    b[1] = P(ku, pu, pu, 0);
+    b[2] = P(kv, pv + 1, mv, 0);
+    int pv_node = RN(h, kv, pv - 1);
+    double swap = dist(h, pu_node, v_node) + dist(h, v_node, x_node) - dist(h, pu_node, u) -
+                  dist(h, u, x_node) + dist(h, pv_node, u) + dist(h, u, y_node) -
+                  dist(h, pv_node, v_node) - dist(h, v_node, y_node);
+    if (swap < pens && try_move(h, a, 3, ku, b, 3, kv)) return 1;
+    if (pu < mu) {
+        a[2] = P(ku, pu + 2, mu, 0);
+        b[1] = P(ku, pu, pu + 1, 0);
+        double out_u = dist(h, pu_node, v_node) + dist(h, v_node, xx_node) - dist(h, pu_node, u) -
+                       dist(h, x_node, xx_node) + dist(h, pv_node, u) - dist(h, pv_node, v_node);
+        if (out_u + dist(h, x_node, y_node) - dist(h, v_node, y_node) < pens &&
+            try_move(h, a, 3, ku, b, 3, kv))
+            return 1;
+        if (pv < mv) {
+            a[1] = P(kv, pv, pv + 1, 0);
+            b[2] = P(kv, pv + 2, mv, 0);
+            int yy_node = RN(h, kv, pv + 2);
+            double both = out_u - dist(h, v_node, xx_node) + dist(h, y_node, xx_node) +
+                          dist(h, x_node, yy_node) - dist(h, y_node, yy_node);
+            if (both < pens && try_move(h, a, 3, ku, b, 3, kv)) return 1;
+        }
+    }
+    return 0;
+}
+
 /* Moves of U (and its successor X) relative to V at position pv of route kv (pv = 0: the depot). */
 static int moves_inter(hgs *h, int u, int kv, int pv)
 {
@@ -191,14 +235,11 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
     if (remove_u + dist(h, v_node, u) + dist(h, u, y_node) - dist(h, v_node, y_node) < pens &&
         try_move(h, a, 2, ku, b, 3, kv))
         return 1;
-    /*
-     * With (U, X) the filters hold when route U keeps a customer (else the
-     * move also saves a vehicle's costs), and always for swaps.
-     */
-    int xx_node = pu < mu ? RN(h, ku, pu + 2) : 0;
-    double remove_ux =
-        pu < mu ? dist(h, pu_node, xx_node) - dist(h, pu_node, u) - dist(h, x_node, xx_node) : 0;
     if (pu < mu) {
+        /* the filters hold when route U keeps a customer (else it also saves a vehicle's costs) */
+        int xx_node = RN(h, ku, pu + 2);
+        double remove_ux =
+            dist(h, pu_node, xx_node) - dist(h, pu_node, u) - dist(h, x_node, xx_node);
         /* relocate (U, X) and (X, U) after V */
         a[1] = P(ku, pu + 2, mu, 0);
         b[1] = P(ku, pu, pu + 1, 0);
@@ -213,38 +254,7 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
             try_move(h, a, 2, ku, b, 3, kv))
             return 1;
     }
-    if (pv >= 1) {
-        /* swap U and V; (U, X) and V; (U, X) and (V, Y) */
-        a[0] = P(ku, 0, pu - 1, 0);
-        a[1] = P(kv, pv, pv, 0);
-        a[2] = P(ku, pu + 1, mu, 0);
-        b[0] = P(kv, 0, pv - 1, 0);
-        b[1] = P(ku, pu, pu, 0);
-        b[2] = P(kv, pv + 1, mv, 0);
-        int pv_node = RN(h, kv, pv - 1);
-        double swap = dist(h, pu_node, v_node) + dist(h, v_node, x_node) - dist(h, pu_node, u) -
-                      dist(h, u, x_node) + dist(h, pv_node, u) + dist(h, u, y_node) -
-                      dist(h, pv_node, v_node) - dist(h, v_node, y_node);
-        if (swap < pens && try_move(h, a, 3, ku, b, 3, kv)) return 1;
-        if (pu < mu) {
-            a[2] = P(ku, pu + 2, mu, 0);
-            b[1] = P(ku, pu, pu + 1, 0);
-            double out_u = dist(h, pu_node, v_node) + dist(h, v_node, xx_node) -
-                           dist(h, pu_node, u) - dist(h, x_node, xx_node) + dist(h, pv_node, u) -
-                           dist(h, pv_node, v_node);
-            if (out_u + dist(h, x_node, y_node) - dist(h, v_node, y_node) < pens &&
-                try_move(h, a, 3, ku, b, 3, kv))
-                return 1;
-            if (pv < mv) {
-                a[1] = P(kv, pv, pv + 1, 0);
-                b[2] = P(kv, pv + 2, mv, 0);
-                int yy_node = RN(h, kv, pv + 2);
-                double both = out_u - dist(h, v_node, xx_node) + dist(h, y_node, xx_node) +
-                              dist(h, x_node, yy_node) - dist(h, y_node, yy_node);
-                if (both < pens && try_move(h, a, 3, ku, b, 3, kv)) return 1;
-            }
-        }
-    }
+    if (pv >= 1 && swaps_inter(h, u, kv, pv, pens)) return 1;
     /* 2-opt*: exchange the tails after U and after V */
     a[0] = P(ku, 0, pu, 0);
     a[1] = P(kv, pv + 1, mv, 0);
