@@ -80,6 +80,7 @@ typedef struct hgs {
     const double *shared_D; /* a distance matrix the islands share, or NULL */
     const hgs_params *params;
     int n, nc, K, has_tw, granular;
+    int reversible;  /* no windows and a symmetric matrix: a reversed route costs the same */
     const double *D; /* shared_D, or own_D */
     double *own_D;
     int64_t *demand;

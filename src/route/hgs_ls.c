@@ -212,6 +212,24 @@ static int swaps_inter(hgs *h, int u, int kv, int pv, double pens)
     return 0;
 }
 
+/*
+ * The other 2-opt* (HGS-CVRP's move 8): (U, X) and (V, Y) become (U, V)
+ * and (X, Y), so U's route goes on with V's head backwards and V's route
+ * starts with U's tail backwards. Only where reversing a stretch keeps its
+ * cost (no windows, a symmetric matrix), so the distance filter holds.
+ */
+static int two_opt_star_crossed(hgs *h, int u, int kv, int pv, double pens)
+{
+    int ku = h->route_of[u], pu = h->pos_of[u], mu = h->rlen[ku], mv = h->rlen[kv];
+    int x_node = RN(h, ku, pu + 1), v_node = RN(h, kv, pv), y_node = RN(h, kv, pv + 1);
+    double delta =
+        dist(h, u, v_node) + dist(h, x_node, y_node) - dist(h, u, x_node) - dist(h, v_node, y_node);
+    if (delta >= pens) return 0;
+    piece a[2] = {P(ku, 0, pu, 0), P(kv, 1, pv, 1)};
+    piece b[3] = {P(kv, 0, 0, 0), P(ku, pu + 1, mu, 1), P(kv, pv + 1, mv, 0)};
+    return try_move(h, a, 2, ku, b, 3, kv);
+}
+
 /* Moves of U (and its successor X) relative to V at position pv of route kv (pv = 0: the depot). */
 static int moves_inter(hgs *h, int u, int kv, int pv)
 {
@@ -262,7 +280,8 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
     b[1] = P(ku, pu + 1, mu, 0);
     double tails =
         dist(h, u, y_node) + dist(h, v_node, x_node) - dist(h, u, x_node) - dist(h, v_node, y_node);
-    return tails < pens && try_move(h, a, 2, ku, b, 2, kv);
+    if (tails < pens && try_move(h, a, 2, ku, b, 2, kv)) return 1;
+    return h->reversible && two_opt_star_crossed(h, u, kv, pv, pens);
 }
 
 static int moves_intra(hgs *h, int u, int pv)

@@ -273,6 +273,7 @@ int hgs__setup(hgs *h, const route_instance *inst, const hgs_params *params)
     h->n = inst->n;
     h->nc = inst->n - 1;
     h->has_tw = inst->has_windows;
+    h->reversible = !inst->has_windows && !inst->matrix && !inst->arc_factor;
     h->rng = params->seed ^ 0x5eedf00dULL;
     h->granular = params->granular > 0 ? params->granular : 20;
     if (h->granular > h->nc - 1) h->granular = h->nc - 1 > 0 ? h->nc - 1 : 0;
