@@ -377,19 +377,35 @@ static void crossover(hgs *h, indiv *child, const indiv *a, const indiv *b)
 
 /* ---- penalties ---- */
 
+/*
+ * Penalties adapt every PENALTY_WINDOW offspring (HGS-CVRP's 100) or, under
+ * a time limit, after PENALTY_EVERY_SHARE of it once PENALTY_MIN_WINDOW
+ * offspring are in: on 500+ customers with tight capacities 100 offspring
+ * can take most of a 10 s limit, and a penalty too low for that long keeps
+ * every offspring infeasible (X-n524-k153 stayed on its first plan).
+ */
+#define PENALTY_MIN_WINDOW 10
+#define PENALTY_EVERY_SHARE 0.02
+
 static void record_feasibility(hgs *h, const indiv *s)
 {
     int slot = h->hist_n++ % PENALTY_WINDOW;
     h->load_hist[slot] = s->excess == 0;
     h->warp_hist[slot] = s->warp < 1e-9;
-    if (h->hist_n % PENALTY_WINDOW) return;
+    int window = h->hist_n - h->hist_adapted;
+    double limit = h->params->time_limit_s,
+           t = window >= PENALTY_MIN_WINDOW && limit > 0 ? now(h) : 0;
+    if (window < PENALTY_WINDOW && !(t > 0 && t - h->adapted_s > PENALTY_EVERY_SHARE * limit))
+        return;
+    h->hist_adapted = h->hist_n;
+    h->adapted_s = t;
     double fl = 0, fw = 0;
-    for (int x = 0; x < PENALTY_WINDOW; x++) {
-        fl += h->load_hist[x];
-        fw += h->warp_hist[x];
+    for (int x = 1; x <= window; x++) { /* the last window records */
+        fl += h->load_hist[(h->hist_n - x) % PENALTY_WINDOW];
+        fw += h->warp_hist[(h->hist_n - x) % PENALTY_WINDOW];
     }
-    fl /= PENALTY_WINDOW;
-    fw /= PENALTY_WINDOW;
+    fl /= window;
+    fw /= window;
     if (fl < TARGET_FEASIBLE - 0.05) h->pen_load = fmin(h->pen_load * 1.2, 100000);
     if (fl > TARGET_FEASIBLE + 0.05) h->pen_load = fmax(h->pen_load * 0.85, 0.1);
     if (h->has_tw) {

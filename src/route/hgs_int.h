@@ -119,6 +119,8 @@ typedef struct hgs {
     indiv *best;
     double best_found_s, start_s;
     int load_hist[PENALTY_WINDOW], warp_hist[PENALTY_WINDOW], hist_n;
+    int hist_adapted; /* hist_n at the last adaptation of the penalties */
+    double adapted_s; /* and when, under a time limit */
     long iterations, restarts;
     /* a partial plan (the construction's, when it could not place every stop) */
     route_solution fallback;
