@@ -532,11 +532,6 @@ static int out_of_time(const hgs *h)
 }
 
 /*
- * 4 x mu random tours, split and improved (HGS-CVRP's start). Under a time
- * limit it stops after a fifth of the limit once mu exist: on a one-second
- * budget the genetic search needs the rest more than 75 more random starts.
- */
-/*
  * From this many customers half the initial population starts from a
  * randomised savings plan rather than a random tour: a local search from a
  * random tour of 1,000 customers takes a tenth of a second, from a savings
@@ -545,6 +540,11 @@ static int out_of_time(const hgs *h)
 #define SAVINGS_START_MIN 400
 #define SAVINGS_NOISE 0.4
 
+/*
+ * 4 x mu random tours, split and improved (HGS-CVRP's start). Under a time
+ * limit it stops after a fifth of the limit once mu exist: on a one-second
+ * budget the genetic search needs the rest more than 75 more random starts.
+ */
 static int initial_population(hgs *h, indiv *s)
 {
     double started = now(h), limit = h->params->time_limit_s;
