@@ -1,19 +1,26 @@
 #!/usr/bin/python3
 """`make bench-route`: the routing solver against best-known solutions.
 
-Runs `outpost route` on CVRPLIB set X (instances with at most 300 customers)
-and the 56 Solomon instances from ../shared/data/vrp, one instance per core
-(two at a time on this machine), at each time limit. For each instance: cost,
-gap to the best-known value, time to the best solution found. Prints mean and
-worst gap per set and limit, and the same for an in-run baseline: the
-solver's initial population only (100 random tours cut by split and improved
-by local search, `--iterations 1`), i.e. multi-start local search without the
-genetic search.
+Set X by size band (n <= 300, 300 < n <= 400, 400 < n <= 1,000), at 10 s and 30 s per
+instance on one core (`--threads 1`), next to a baseline solver measured in the same run: the
+solver of git revision BENCH_BASE (default 992e357, the release before the faster search),
+exported with `git archive` into build/bench/base and built there with
+`make build/rel/outpost`. Both solvers run at the same time on the same instance, each pinned
+to its own core with taskset, the cores swapped from one instance to the next (on a one-core
+machine, one after the other). For each band and
+limit: mean gap to the best-known, offspring (iterations) per second, and the instances where
+the solver is better, tied or worse than the baseline. Gaps use the CVRPLIB convention
+(rounded Euclidean, free number of routes). A default selection of 20 instances spread over
+the bands (8, 4, 8) keeps the part near 15 minutes; BENCH_ALL=1 takes all 80.
 
-X gaps use the CVRPLIB convention (rounded Euclidean, free number of routes).
-Solomon gaps use the distance-only best-known values (dist_bks_distance:
-unrounded Euclidean, at most the 25 vehicles the files allow); the number of
-routes is reported next to the hierarchical best-known count.
+Threads (BENCH_PARTS=threads): on the n > 400 instances of the selection, the solver with
+`--threads 1` (pinned to one core) and then `--threads 2` (both cores) for the same wall time
+(BENCH_THREADS_LIMIT, default 10 s): mean gap of each, and the time the two-thread run needs to
+reach the one-thread run's final cost (from the progress lines), as a speedup.
+
+Solomon (the 56 instances at 1, 5 and 10 s, two at a time) against the distance-only
+best-known values (dist_bks_distance: unrounded Euclidean, at most the 25 vehicles the files
+allow), with the number of routes next to the hierarchical best-known count.
 
 Never without a plan, and fleet size: Solomon and the Gehring-Homberger
 200-customer set at 0.1 s, 1 s and 5 s, once with `--objective distance` and
@@ -32,15 +39,20 @@ feature added (skills, priorities, a second capacity dimension, a break per vehi
 ends, max_tasks), and the hand-written examples/vroom/*.json. Per type: instances, tasks
 served and unassigned, mean cost, checker verdicts.
 
-Environment: BENCH_QUICK=1 runs 6 instances per set, X and Solomon at 1 s
-only and the anytime part at 0.1 s and 1 s; BENCH_PARTS=x,solomon,anytime,rich
-chooses the parts (default all); BENCH_JOBS=2 instances at a time;
-BENCH_RICH_LIMITS=1,5 the time limits of the rich part.
+
+Every solution is re-checked by the solver's independent checker before it is written.
+
+Environment: BENCH_QUICK=1: 6 X instances (2 per band) at 2 s against the baseline, the
+threads part on 2 instances at 3 s, 6 Solomon instances at 1 s, the anytime part at 0.1 s
+and 1 s; BENCH_PARTS=x,threads,solomon,anytime,rich chooses the parts (default all);
+BENCH_ALL=1 all X instances; BENCH_BASE=REV the baseline's revision; BENCH_JOBS=2 Solomon
+instances at a time; BENCH_RICH_LIMITS=1,5 the time limits of the rich part.
 """
 import concurrent.futures as cf
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -55,10 +67,6 @@ OUT = os.path.join(ROOT, "build", "bench")
 
 def load_sets(quick):
     sets = {}
-    with open(os.path.join(VRP, "x", "bks.csv")) as f:
-        rows = [r for r in csv.DictReader(f) if int(r["customers"]) <= 300]
-    sets["X (n<=300)"] = [(os.path.join(VRP, "x", r["instance"] + ".vrp"), r["instance"],
-                           float(r["bks_cost"]), int(r["bks_routes"])) for r in rows]
     with open(os.path.join(VRP, "solomon", "bks.csv")) as f:
         rows = list(csv.DictReader(f))
     sets["Solomon"] = [(os.path.join(VRP, "solomon", r["instance"] + ".txt"), r["instance"],
@@ -67,6 +75,190 @@ def load_sets(quick):
         for k in sets:
             sets[k] = sets[k][:: max(1, len(sets[k]) // 6)][:6]
     return sets
+
+
+BANDS = [("n <= 300", 0, 300, 8), ("300 < n <= 400", 300, 400, 4), ("400 < n <= 1000", 400, 1000, 8)]
+
+
+def select_x(quick, take_all):
+    """{band: [(path, name, n, bks)]}: evenly spread over each band by size, or all."""
+    with open(os.path.join(VRP, "x", "bks.csv")) as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: int(r["customers"]))
+    out = {}
+    for band, lo, hi, count in BANDS:
+        inb = [(os.path.join(VRP, "x", r["instance"] + ".vrp"), r["instance"], int(r["customers"]),
+                float(r["bks_cost"])) for r in rows if lo < int(r["customers"]) <= hi]
+        count = 2 if quick else count
+        if not take_all and len(inb) > count:
+            inb = [inb[round(i * (len(inb) - 1) / (count - 1))] for i in range(count)]
+        out[band] = inb
+    return out
+
+
+def build_base(rev):
+    """The baseline solver of git revision rev, built in build/bench/base (reused when there)."""
+    base = os.path.join(OUT, "base")
+    binary = os.path.join(base, "build", "rel", "outpost")
+    stamp = os.path.join(base, ".rev")
+    head = open(stamp).read().strip() if os.path.exists(stamp) else ""
+    want = subprocess.run(["git", "-C", ROOT, "rev-parse", rev], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    if head != want:
+        # An exported tree, not a worktree: nothing is registered in the repository.
+        shutil.rmtree(base, ignore_errors=True)
+        os.makedirs(base)
+        tar = subprocess.run(["git", "-C", ROOT, "archive", want], capture_output=True,
+                             check=True).stdout
+        subprocess.run(["tar", "-x", "-C", base], input=tar, check=True)
+        with open(stamp, "w") as f:
+            f.write(want + "\n")
+    if not os.path.exists(binary):
+        print(f"building the baseline ({rev}) in {base} ...", flush=True)
+        subprocess.run(["nice", "make", "-C", base, "-j2", "build/rel/outpost"], check=True,
+                       capture_output=True)
+    return binary
+
+
+def cpus():
+    return sorted(os.sched_getaffinity(0))
+
+
+def run_pinned(binary, path, limit, cores, threads=None):
+    """One solve pinned to cores; returns cost, iterations, elapsed and the improvements."""
+    args = ["taskset", "-c", ",".join(map(str, cores)), binary, "route", path, "--seed", "1",
+            "--time-limit", str(limit)]
+    if threads:
+        args += ["--threads", str(threads)]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=limit * 3 + 120)
+    if p.returncode != 0:
+        return {"error": p.stderr.strip()[-300:]}
+    d = json.loads(p.stdout)
+    trail = []  # (seconds, cost) at each improvement, from the progress lines
+    for line in p.stderr.splitlines():
+        t = line.split()
+        if len(t) >= 7 and t[0] == "route:" and t[2] == "s" and t[3] == "iteration":
+            trail.append((float(t[1]), float(t[6])))
+    return {"cost": d["distance"], "iterations": d.get("iterations", 0),
+            "elapsed": max(d.get("elapsed_s", limit), 1e-9), "trail": trail}
+
+
+def mean(xs):
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def x_part(quick, take_all, rev):
+    """Set X by band at 10 s and 30 s, next to the baseline solver (see the module's comment)."""
+    base_bin = build_base(rev)
+    sel = select_x(quick, take_all)
+    limits = [2] if quick else [10, 30]
+    cores = cpus()
+    pair = len(cores) >= 2
+    rows = []
+    total = sum(len(v) for v in sel.values()) * len(limits)
+    done = 0
+    for limit in limits:
+        for band, items in sel.items():
+            for path, name, n, bks in items:
+                # the solvers change cores from one run to the next: other work on the machine
+                # can load one core more than the other
+                mine = [cores[done % 2]] if pair else [cores[0]]
+                theirs = [cores[(done + 1) % 2]] if pair else [cores[0]]
+                with cf.ThreadPoolExecutor(max_workers=2 if pair else 1) as pool:
+                    fn = pool.submit(run_pinned, BIN, path, limit, mine, 1)
+                    fb = pool.submit(run_pinned, base_bin, path, limit, theirs)
+                    new, old = fn.result(), fb.result()
+                done += 1
+                for who, r in (("new", new), ("base", old)):
+                    if "error" in r:
+                        print(f"  {name} @ {limit} s {who}: FAILED {r['error']}", flush=True)
+                        continue
+                    r["gap"] = 100 * (r["cost"] - bks) / bks
+                    r["rate"] = r["iterations"] / r["elapsed"]
+                rows.append((band, limit, name, n, bks, new, old))
+                if "gap" in new and "gap" in old:
+                    print(f"  [{done}/{total}] {band:16s} {limit:>3} s {name:13s} "
+                          f"gap {new['gap']:6.2f}% ({new['rate']:7.1f} it/s)  baseline "
+                          f"{old['gap']:6.2f}% ({old['rate']:7.1f} it/s)", flush=True)
+    with open(os.path.join(OUT, "route_x.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["band", "limit_s", "instance", "customers", "bks", "cost", "gap_pct",
+                    "iterations_per_s", "base_cost", "base_gap_pct", "base_iterations_per_s"])
+        for band, limit, name, n, bks, new, old in rows:
+            w.writerow([band, limit, name, n, bks, new.get("cost", ""),
+                        round(new.get("gap", float("nan")), 3),
+                        round(new.get("rate", float("nan")), 1), old.get("cost", ""),
+                        round(old.get("gap", float("nan")), 3),
+                        round(old.get("rate", float("nan")), 1)])
+    print(f"\nset X against the baseline {rev} (same run, each on its own core; seed 1)\n")
+    print("| band | limit | instances | mean gap | baseline mean gap | ratio | offspring/s "
+          "(mean) | baseline offspring/s | rate ratio | better / tied / worse |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for limit in limits:
+        for band in sel:
+            ok = [r for r in rows if r[0] == band and r[1] == limit
+                  and "gap" in r[5] and "gap" in r[6]]
+            if not ok:
+                continue
+            g, gb = mean([r[5]["gap"] for r in ok]), mean([r[6]["gap"] for r in ok])
+            it, itb = mean([r[5]["rate"] for r in ok]), mean([r[6]["rate"] for r in ok])
+            rate_ratio = mean([r[5]["rate"] / r[6]["rate"] for r in ok if r[6]["rate"] > 0])
+            better = sum(r[5]["cost"] < r[6]["cost"] for r in ok)
+            tied = sum(r[5]["cost"] == r[6]["cost"] for r in ok)
+            ratio = g / gb if gb > 0 else float("nan")
+            print(f"| {band} | {limit} s | {len(ok)} | {g:.3f}% | {gb:.3f}% | {ratio:.2f} | "
+                  f"{it:.1f} | {itb:.1f} | {rate_ratio:.2f} | {better} / {tied} / "
+                  f"{len(ok) - better - tied} |")
+
+
+def reach_time(trail, cost):
+    """When a run's progress first reached cost or better (None: never)."""
+    for t, c in trail:
+        if c <= cost + 1e-9:
+            return t
+    return None
+
+
+def threads_part(quick, take_all):
+    """1 vs 2 threads at the same wall time on the n > 400 band (see the module's comment)."""
+    cores = cpus()
+    if len(cores) < 2:
+        print("threads: SKIPPED: one CPU only")
+        return
+    limit = float(os.environ.get("BENCH_THREADS_LIMIT", "3" if quick else "10"))
+    items = select_x(quick, take_all)["400 < n <= 1000"]
+    rows = []
+    for path, name, n, bks in items:
+        one = run_pinned(BIN, path, limit, [cores[0]], 1)
+        two = run_pinned(BIN, path, limit, cores[:2], 2)
+        if "error" in one or "error" in two:
+            print(f"  {name}: FAILED {one.get('error', '')} {two.get('error', '')}", flush=True)
+            continue
+        t1 = reach_time(one["trail"], one["cost"])
+        t2 = reach_time(two["trail"], one["cost"])
+        rows.append((name, bks, one, two, t1, t2))
+        print(f"  {name:13s} 1 thread {100 * (one['cost'] - bks) / bks:6.2f}% (at {t1:.2f} s)  "
+              f"2 threads {100 * (two['cost'] - bks) / bks:6.2f}% (1-thread cost reached at "
+              f"{'never' if t2 is None else f'{t2:.2f} s'})", flush=True)
+    with open(os.path.join(OUT, "route_threads.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["instance", "bks", "limit_s", "cost_1", "cost_2", "reached_1_s",
+                    "reached_by_2_s"])
+        for name, bks, one, two, t1, t2 in rows:
+            w.writerow([name, bks, limit, one["cost"], two["cost"], t1, t2])
+    if not rows:
+        return
+    g1 = mean([100 * (r[2]["cost"] - r[1]) / r[1] for r in rows])
+    g2 = mean([100 * (r[3]["cost"] - r[1]) / r[1] for r in rows])
+    speed = [r[4] / r[5] for r in rows if r[5] is not None and r[5] > 0 and r[4]]
+    never = sum(1 for r in rows if r[5] is None)
+    better = sum(r[3]["cost"] < r[2]["cost"] for r in rows)
+    print(f"\nthreads on X 400 < n <= 1000, {limit:g} s wall, seed 1\n")
+    print("| instances | 1 thread mean gap | 2 threads mean gap | 2 better / tied / worse | "
+          "time-to-cost speedup (mean) | 2 threads never reached it |")
+    print("|---|---|---|---|---|---|")
+    tied = sum(r[3]["cost"] == r[2]["cost"] for r in rows)
+    print(f"| {len(rows)} | {g1:.3f}% | {g2:.3f}% | {better} / {tied} / "
+          f"{len(rows) - better - tied} | {mean(speed):.2f} | {never} |")
 
 
 def load_anytime(quick):
@@ -92,7 +284,7 @@ def load_anytime(quick):
 
 def run_plan(path, limit, objective):
     args = [BIN, "route", path, "--quiet", "--seed", "1", "--time-limit", str(limit),
-            "--objective", objective]
+            "--objective", objective, "--threads", "1"]
     p = subprocess.run(args, capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         return {"error": p.stderr.strip()[-300:]}
@@ -225,7 +417,7 @@ def rich(quick, jobs_n):
 
 
 def run_one(path, limit, seed=1):
-    args = [BIN, "route", path, "--quiet", "--seed", str(seed)]
+    args = [BIN, "route", path, "--quiet", "--seed", str(seed), "--threads", "1"]
     if limit == "baseline":
         args += ["--iterations", "1"]
     else:
@@ -245,13 +437,16 @@ def main():
         print(f"bench-route: SKIPPED: {VRP} is missing (the shared data sets are not on this machine)")
         return 0
     quick = os.environ.get("BENCH_QUICK") == "1"
-    parts = os.environ.get("BENCH_PARTS", "x,solomon,anytime,rich").split(",")
+    take_all = os.environ.get("BENCH_ALL") == "1"
+    parts = os.environ.get("BENCH_PARTS", "x,threads,solomon,anytime,rich").split(",")
     jobs_n = int(os.environ.get("BENCH_JOBS", "2"))
     os.makedirs(OUT, exist_ok=True)
-    sets = {k: v for k, v in load_sets(quick).items()
-            if ("x" if k.startswith("X") else "solomon") in parts}
-    limits = {"X (n<=300)": ["baseline", 1] if quick else ["baseline", 1, 10],
-              "Solomon": ["baseline", 1] if quick else ["baseline", 1, 5, 10]}
+    if "x" in parts:
+        x_part(quick, take_all, os.environ.get("BENCH_BASE", "992e357"))
+    if "threads" in parts:
+        threads_part(quick, take_all)
+    sets = load_sets(quick) if "solomon" in parts else {}
+    limits = {"Solomon": ["baseline", 1] if quick else ["baseline", 1, 5, 10]}
     os.makedirs(OUT, exist_ok=True)
     rows = []
     jobs = []

@@ -10,6 +10,7 @@
 
 #include <cJSON.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@ static void usage(FILE *out)
                  "  --time-limit S   stop after S seconds (default 10) and return the best found\n"
                  "  --iterations N   stop after N offspring (deterministic for a seed)\n"
                  "  --seed N         random seed (default 1)\n"
+                 "  --threads N      search with N islands in parallel, 1 to 64 (default: the\n"
+                 "                   CPUs this process may use; 1 with only --iterations, so\n"
+                 "                   that such runs stay reproducible)\n"
                  "  --resume FILE    start from a solution (a checkpoint: JSON written by --out)\n"
                  "  --out FILE       write the JSON there instead of standard output\n"
                  "  --checkpoint FILE  rewrite FILE with the best solution (at most 1/s)\n"
@@ -83,6 +87,14 @@ static void on_improve(void *ctx, const hgs_progress *p)
     }
 }
 
+/* The CPUs this process may run on (its affinity mask: a site's job gets its share), 1 to 64. */
+static int usable_cpus(void)
+{
+    cpu_set_t set;
+    int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    return n < 1 ? 1 : n > HGS_MAX_THREADS ? HGS_MAX_THREADS : n;
+}
+
 static double mono_s(void)
 {
     return (double)os_mono_us() / 1e6;
@@ -97,6 +109,18 @@ typedef struct route_opts {
     int64_t model_start_s;
     int quiet;
 } route_opts;
+
+/* --threads N: 1 to HGS_MAX_THREADS islands. EXIT_OK or EXIT_USAGE (said on stderr). */
+static int parse_threads(const char *arg, int *threads)
+{
+    int64_t v;
+    if (util_parse_i64(arg, 1, HGS_MAX_THREADS, &v) != OP_OK) {
+        fprintf(stderr, "route: --threads must be 1 to %d\n", HGS_MAX_THREADS);
+        return EXIT_USAGE;
+    }
+    *threads = (int)v;
+    return EXIT_OK;
+}
 
 /* One option into o. EXIT_OK, or EXIT_USAGE with the reason (or the usage) on stderr. */
 static int parse_option(int c, const char *arg, route_opts *o, int *saw_time)
@@ -126,6 +150,8 @@ static int parse_option(int c, const char *arg, route_opts *o, int *saw_time)
         }
         o->params.seed = (uint64_t)v;
         return EXIT_OK;
+    case 'T':
+        return parse_threads(arg, &o->params.threads);
     case 'r':
         o->resume = arg;
         return EXIT_OK;
@@ -186,6 +212,7 @@ static int parse_args(int argc, char **argv, route_opts *o)
     static const struct option opts[] = {{"time-limit", required_argument, 0, 't'},
                                          {"iterations", required_argument, 0, 'i'},
                                          {"seed", required_argument, 0, 's'},
+                                         {"threads", required_argument, 0, 'T'},
                                          {"resume", required_argument, 0, 'r'},
                                          {"out", required_argument, 0, 'o'},
                                          {"checkpoint", required_argument, 0, 'c'},
@@ -220,8 +247,9 @@ static int parse_args(int argc, char **argv, route_opts *o)
         usage(stderr);
         return EXIT_USAGE;
     }
-    /* with only --iterations, no time limit: the run is reproducible */
+    /* with only --iterations, no time limit and one island: the run is reproducible */
     if (o->params.max_iterations && !saw_time) o->params.time_limit_s = 0;
+    if (!o->params.threads) o->params.threads = o->params.time_limit_s > 0 ? usable_cpus() : 1;
     o->path = argv[optind];
     return -1;
 }

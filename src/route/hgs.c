@@ -377,19 +377,35 @@ static void crossover(hgs *h, indiv *child, const indiv *a, const indiv *b)
 
 /* ---- penalties ---- */
 
+/*
+ * Penalties adapt every PENALTY_WINDOW offspring (HGS-CVRP's 100) or, under
+ * a time limit, after PENALTY_EVERY_SHARE of it once PENALTY_MIN_WINDOW
+ * offspring are in: on 500+ customers with tight capacities 100 offspring
+ * can take most of a 10 s limit, and a penalty too low for that long keeps
+ * every offspring infeasible (X-n524-k153 stayed on its first plan).
+ */
+#define PENALTY_MIN_WINDOW 10
+#define PENALTY_EVERY_SHARE 0.02
+
 static void record_feasibility(hgs *h, const indiv *s)
 {
     int slot = h->hist_n++ % PENALTY_WINDOW;
     h->load_hist[slot] = s->excess == 0;
     h->warp_hist[slot] = s->warp < 1e-9;
-    if (h->hist_n % PENALTY_WINDOW) return;
+    int window = h->hist_n - h->hist_adapted;
+    double limit = h->params->time_limit_s,
+           t = window >= PENALTY_MIN_WINDOW && limit > 0 ? now(h) : 0;
+    if (window < PENALTY_WINDOW && !(t > 0 && t - h->adapted_s > PENALTY_EVERY_SHARE * limit))
+        return;
+    h->hist_adapted = h->hist_n;
+    h->adapted_s = t;
     double fl = 0, fw = 0;
-    for (int x = 0; x < PENALTY_WINDOW; x++) {
-        fl += h->load_hist[x];
-        fw += h->warp_hist[x];
+    for (int x = 1; x <= window; x++) { /* the last window records */
+        fl += h->load_hist[(h->hist_n - x) % PENALTY_WINDOW];
+        fw += h->warp_hist[(h->hist_n - x) % PENALTY_WINDOW];
     }
-    fl /= PENALTY_WINDOW;
-    fw /= PENALTY_WINDOW;
+    fl /= window;
+    fw /= window;
     if (fl < TARGET_FEASIBLE - 0.05) h->pen_load = fmin(h->pen_load * 1.2, 100000);
     if (fl > TARGET_FEASIBLE + 0.05) h->pen_load = fmax(h->pen_load * 0.85, 0.1);
     if (h->has_tw) {
@@ -436,19 +452,47 @@ static int better(const hgs *h, const indiv *s)
     return s->cost < b->cost - EPS;
 }
 
+static void report_best(hgs *h)
+{
+    route_solution sol;
+    if (export_raw(h, &sol) != OP_OK) return;
+    hgs_progress pr = {h->best_found_s, h->iterations, h->best->cost, h->best->n_routes, &sol};
+    h->params->on_improve(h->params->ctx, &pr);
+    route_solution_clear(&sol);
+}
+
+/*
+ * s becomes the best when it is. Among islands (hgs_par.c) it is offered to
+ * the exchange too, and the caller hears of it only when it beats every
+ * island's best: progress reports and checkpoints come one at a time.
+ */
 static void note_best(hgs *h, const indiv *s)
 {
     if (!s->feasible || !better(h, s)) return;
     indiv_copy(h, h->best, s);
     h->best_found_s = now(h);
     h->improvements++;
-    if (h->params->on_improve) {
-        route_solution sol;
-        if (export_raw(h, &sol) != OP_OK) return;
-        hgs_progress pr = {h->best_found_s, h->iterations, s->cost, s->n_routes, &sol};
-        h->params->on_improve(h->params->ctx, &pr);
-        route_solution_clear(&sol);
+    if (!h->x) {
+        if (h->params->on_improve) report_best(h);
+        return;
     }
+    hgs__exchange_lock(h->x);
+    const indiv *b = h->best;
+    if (hgs__exchange_offer(h->x, h->island, b->giant, b->rstart, h->K, b->n_routes, b->cost) &&
+        h->params->on_improve)
+        report_best(h);
+    hgs__exchange_unlock(h->x);
+}
+
+/* Migration: the best plan of the other islands, when new, joins this population. */
+static int immigrate(hgs *h, indiv *s)
+{
+    long version = hgs__exchange_take(h->x, h->island, h->migrated, s->giant, s->rstart, h->K);
+    if (!version) return OP_OK;
+    h->migrated = version;
+    indiv_evaluate(h, s);
+    note_best(h, s);
+    return insert(h, s);
 }
 
 /* Local search on s, insertion, and (half the time) a repair with heavier penalties. */
@@ -488,6 +532,15 @@ static int out_of_time(const hgs *h)
 }
 
 /*
+ * From this many customers half the initial population starts from a
+ * randomised savings plan rather than a random tour: a local search from a
+ * random tour of 1,000 customers takes a tenth of a second, from a savings
+ * plan a fraction of that, and the population is then ready in time.
+ */
+#define SAVINGS_START_MIN 400
+#define SAVINGS_NOISE 0.4
+
+/*
  * 4 x mu random tours, split and improved (HGS-CVRP's start). Under a time
  * limit it stops after a fifth of the limit once mu exist: on a one-second
  * budget the genetic search needs the rest more than 75 more random starts.
@@ -497,10 +550,14 @@ static int initial_population(hgs *h, indiv *s)
     double started = now(h), limit = h->params->time_limit_s;
     for (int x = 0; x < 4 * POP_MU && !out_of_time(h); x++) {
         if (limit > 0 && x >= POP_MU && now(h) - started > 0.2 * limit) break;
-        for (int c = 0; c < h->nc; c++)
-            s->giant[c] = c + 1;
-        shuffle(h, s->giant, h->nc);
-        split(h, s);
+        if (h->nc >= SAVINGS_START_MIN && x % 2 == 0 && hgs__savings(h, SAVINGS_NOISE)) {
+            ls_store(h, s);
+        } else {
+            for (int c = 0; c < h->nc; c++)
+                s->giant[c] = c + 1;
+            shuffle(h, s->giant, h->nc);
+            split(h, s);
+        }
         int rc = educate_and_insert(h, s);
         if (rc != OP_OK) return rc;
     }
@@ -649,6 +706,8 @@ static int evolve(hgs *h, indiv *s)
         if (h->params->objective == HGS_OBJECTIVE_VEHICLES && since_improvement % 10 == 9 &&
             (rc = remove_a_route(h, s)) != OP_OK)
             return rc;
+        if (h->x && h->iterations % HGS_MIGRATE_EVERY == 0 && (rc = immigrate(h, s)) != OP_OK)
+            return rc;
         if (h->improvements != seen) {
             seen = h->improvements;
             since_improvement = 0;
@@ -671,8 +730,8 @@ static void teardown(hgs *h)
     hgs__free_arrays(h);
 }
 
-int hgs__search(const route_instance *inst, const hgs_params *params, route_solution *best,
-                hgs_stats *stats, char *err, size_t err_len)
+int hgs__island(const route_instance *inst, const hgs_params *params, const hgs_island *island,
+                route_solution *best, hgs_stats *stats, char *err, size_t err_len)
 {
     memset(best, 0, sizeof *best);
     int rc = check_request(inst, params, err, err_len);
@@ -680,6 +739,12 @@ int hgs__search(const route_instance *inst, const hgs_params *params, route_solu
     hgs h;
     memset(&h, 0, sizeof h);
     h.start_s = params->now_s ? params->now_s() : 0;
+    if (island) {
+        h.x = island->exchange;
+        h.island = island->index;
+        h.shared_D = island->D;
+        h.start_s = island->start_s;
+    }
     indiv *s = NULL;
     if ((rc = hgs__setup(&h, inst, params)) != OP_OK) goto out;
     h.best = indiv_new(&h);

@@ -9,9 +9,13 @@
  * adapt to keep about a fifth of new solutions feasible, and survivor
  * selection by cost and diversity (broken-pairs distance).
  *
+ * With params->threads > 1 it runs that many islands (populations) in
+ * threads that share the best plan found (hgs_par.c).
+ *
  * Pure: no I/O. It reads a clock (replaceable) only to honour the time
  * limit. For a given seed and an iteration limit the result is the same on
- * every run; with a time limit it depends on how far the search got.
+ * every run with one thread; with a time limit it depends on how far the
+ * search got.
  * Anytime: the best feasible solution so far is returned when the limit
  * strikes, and a solution given as `start` (a checkpoint) seeds the search
  * and is never worsened.
@@ -23,6 +27,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define HGS_MAX_THREADS 64
 
 /* What a better plan is, after serving more stops: the lower cost, or fewer vehicles first. */
 enum hgs_objective { HGS_OBJECTIVE_DISTANCE = 0, HGS_OBJECTIVE_VEHICLES = 1 };
@@ -46,6 +52,15 @@ typedef struct hgs_params {
     volatile int *stop; /* when it becomes non-zero the search ends (a signal); may be NULL */
     int strict;         /* refuse (OP_EINVAL) rather than leave stops unassigned */
     int objective;      /* HGS_OBJECTIVE_DISTANCE (0) or HGS_OBJECTIVE_VEHICLES */
+    /*
+     * Islands searched at once, one thread each (at most HGS_MAX_THREADS);
+     * 0 or 1: one, in the caller's thread. With several, on_improve and
+     * now_s are called from any of them (one call at a time for on_improve;
+     * now_s must be safe to call concurrently, as is the instance's
+     * arc_factor), an iteration limit is shared out between the islands,
+     * and no run is reproducible.
+     */
+    int threads;
     /* Called when the best solution improves; may be NULL. */
     void (*on_improve)(void *ctx, const hgs_progress *progress);
     void *ctx;

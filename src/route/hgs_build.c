@@ -121,8 +121,122 @@ static int next_stop(hgs *h, int k, const int *unserved, int n_left, const int *
     return x;
 }
 
+/* A candidate merge of the savings construction: the routes ending at a and b, joined a-b. */
+typedef struct saving {
+    double value;
+    int a, b;
+} saving;
+
+static int cmp_saving(const void *x, const void *y)
+{
+    const saving *p = x, *q = y;
+    if (p->value != q->value) return p->value > q->value ? -1 : 1;
+    if (p->a != q->a) return p->a - q->a;
+    return p->b - q->b;
+}
+
+static int root_of(int *parent, int c)
+{
+    while (parent[c] != c) {
+        parent[c] = parent[parent[c]];
+        c = parent[c];
+    }
+    return c;
+}
+
+/* Reverses the route that contains c, given as next/prev links (0 ends it). */
+static void reverse_route(int *next, int *prev, int c)
+{
+    while (prev[c])
+        c = prev[c];
+    while (c) {
+        int t = next[c];
+        next[c] = prev[c];
+        prev[c] = t;
+        c = t;
+    }
+}
+
+/*
+ * Joins the routes whose ends are a and b by the arc a-b, when both are
+ * route ends of different routes and the load fits: a's route is turned to
+ * end at a, b's to start at b. Returns 1 when joined.
+ */
+static int join_ends(int *next, int *prev, int *parent, int64_t *load, int64_t cap, int a, int b)
+{
+    int ra = root_of(parent, a), rb = root_of(parent, b);
+    if (ra == rb || load[ra] + load[rb] > cap) return 0;
+    if ((prev[a] && next[a]) || (prev[b] && next[b])) return 0; /* inside a route */
+    if (next[a]) reverse_route(next, prev, a);
+    if (prev[b]) reverse_route(next, prev, b);
+    next[a] = b;
+    prev[b] = a;
+    parent[rb] = ra;
+    load[ra] += load[rb];
+    return 1;
+}
+
+/*
+ * Clarke and Wright's savings for a capacitated problem without windows:
+ * every customer on its own route, then routes joined by their ends in the
+ * order of the distance saved, over the granular pairs only. O(n g log(n g))
+ * where the sequential insertion is O(n^2)-ish: the first plan on 2,000
+ * customers in milliseconds. Returns 1 with the routes in the slots, or 0
+ * when they need more slots than the fleet has or memory is short (the
+ * insertion runs instead). With noise > 0 each saving is scaled by a random
+ * factor in 1 +- noise/2, for varied starts of the population.
+ */
+static int savings_construct(hgs *h, int *scratch, double noise)
+{
+    size_t n = (size_t)h->n, g = (size_t)h->granular;
+    saving *pairs = malloc((size_t)h->nc * g * sizeof *pairs + 1);
+    int *next = calloc(n, sizeof(int)), *prev = calloc(n, sizeof(int)), *parent = scratch;
+    int64_t *load = calloc(n, sizeof(int64_t));
+    int ok = 0;
+    if (!pairs || !next || !prev || !load) goto out;
+    size_t m = 0;
+    for (int a = 1; a < h->n; a++) {
+        parent[a] = a;
+        load[a] = h->demand[a];
+        for (size_t x = 0; x < g; x++) {
+            int b = h->neigh[(size_t)a * g + x];
+            double v = dist(h, a, 0) + dist(h, 0, b) - dist(h, a, b);
+            if (noise > 0) v *= 1 + noise * ((double)rnd_below(h, 1 << 20) / (1 << 20) - 0.5);
+            if (a < b && v > 0) pairs[m++] = (saving){v, a, b};
+        }
+    }
+    qsort(pairs, m, sizeof *pairs, cmp_saving);
+    for (size_t x = 0; x < m; x++)
+        join_ends(next, prev, parent, load, capacity(h, 0), pairs[x].a, pairs[x].b);
+    int k = 0;
+    for (int c = 1; c < h->n; c++) {
+        if (prev[c]) continue; /* not a route's first stop */
+        if (k == h->K) goto out;
+        h->rlen[k] = 0;
+        for (int y = c; y; y = next[y])
+            RN(h, k, ++h->rlen[k]) = y;
+        k++;
+    }
+    for (int kk = 0; kk < h->K; kk++) {
+        if (kk >= k) h->rlen[kk] = 0;
+        hgs__route_update(h, kk);
+    }
+    ok = 1;
+out:
+    free(pairs);
+    free(next);
+    free(prev);
+    free(load);
+    return ok;
+}
+
 int hgs__construct(hgs *h, int *unserved, int *n_unserved)
 {
+    if (!h->has_tw && h->inst->n_types == 1 && savings_construct(h, h->tmp_a, 0)) {
+        *n_unserved = 0;
+        return OP_OK;
+    }
+
     int n_left = h->nc, *at = h->tmp_a, *seen = h->tmp_b, stamp = 0;
     for (int c = 0; c < h->nc; c++) {
         unserved[c] = c + 1;
@@ -256,4 +370,9 @@ int hgs__export_plan(const hgs *h, const int *unserved, int n_unserved, route_so
     }
     out->cost = out->distance = d;
     return OP_OK;
+}
+
+int hgs__savings(hgs *h, double noise)
+{
+    return !h->has_tw && h->inst->n_types == 1 && savings_construct(h, h->tmp_a, noise);
 }

@@ -66,11 +66,23 @@ typedef struct subpop {
     int n;
 } subpop;
 
+/* The islands' shared best plan (hgs_par.c); opaque. */
+typedef struct hgs_exchange hgs_exchange;
+
+/* Offspring between two looks of an island at the other islands' best. */
+#define HGS_MIGRATE_EVERY 100
+
 typedef struct hgs {
     const route_instance *inst;
+    hgs_exchange *x;        /* NULL when searching alone */
+    int island;             /* this island's number, 0 alone */
+    long migrated;          /* the exchange's version last taken in */
+    const double *shared_D; /* a distance matrix the islands share, or NULL */
     const hgs_params *params;
     int n, nc, K, has_tw, granular;
-    double *D;
+    int reversible;  /* no windows and a symmetric matrix: a reversed route costs the same */
+    const double *D; /* shared_D, or own_D */
+    double *own_D;
     int64_t *demand;
     double *ready, *due, *service;
     int *slot_type;
@@ -107,6 +119,8 @@ typedef struct hgs {
     indiv *best;
     double best_found_s, start_s;
     int load_hist[PENALTY_WINDOW], warp_hist[PENALTY_WINDOW], hist_n;
+    int hist_adapted; /* hist_n at the last adaptation of the penalties */
+    double adapted_s; /* and when, under a time limit */
     long iterations, restarts;
     /* a partial plan (the construction's, when it could not place every stop) */
     route_solution fallback;
@@ -127,6 +141,17 @@ static inline void shuffle(hgs *h, int *a, int n)
         a[i] = a[j];
         a[j] = t;
     }
+}
+
+/*
+ * The time limit or a stop request has struck. Never true with only an
+ * iteration limit, so such runs stay reproducible for a seed.
+ */
+static inline int hgs__time_up(const hgs *h)
+{
+    const hgs_params *p = h->params;
+    if (p->stop && *p->stop) return 1;
+    return p->time_limit_s > 0 && p->now_s() - h->start_s >= p->time_limit_s;
 }
 
 /* ---- segments ---- */
@@ -227,17 +252,52 @@ void hgs__route_update(hgs *h, int k);
  * writes the slots and the unserved stops as a solution (OP_OK, OP_ENOMEM).
  */
 int hgs__construct(hgs *h, int *unserved, int *n_unserved);
+/* Clarke and Wright savings with the savings scaled by random factors 1 +- noise/2 (CVRP with one
+ * vehicle type only): 1 with the plan in the slots, 0 when it does not apply or fit. */
+int hgs__savings(hgs *h, double noise);
 void hgs__complete(hgs *h, const int *unserved, int n_unserved);
 int hgs__repair(hgs *h, int *unserved, int *n_unserved);
 int hgs__export_plan(const hgs *h, const int *unserved, int n_unserved, route_solution *out);
 
 /*
  * The search on an instance whose every stop can be served on its own
- * (hgs.c); hgs_solve (hgs_plan.c) sets aside the others first. Same
- * contract as hgs_solve.
+ * (hgs_par.c: one island, or several in threads); hgs_solve (hgs_plan.c)
+ * sets aside the others first. Same contract as hgs_solve.
  */
 int hgs__search(const route_instance *inst, const hgs_params *params, route_solution *best,
                 hgs_stats *stats, char *err, size_t err_len);
+
+/* What an island of a parallel search shares with the others. */
+typedef struct hgs_island {
+    hgs_exchange *exchange;
+    int index;
+    const double *D; /* the distance matrix (hgs__matrix), read only */
+    double start_s;  /* when the whole search started, on params->now_s */
+} hgs_island;
+
+/*
+ * One genetic search (hgs.c): alone when island is NULL, else as one island
+ * of several. Same contract as hgs_solve.
+ */
+int hgs__island(const route_instance *inst, const hgs_params *params, const hgs_island *island,
+                route_solution *best, hgs_stats *stats, char *err, size_t err_len);
+
+/*
+ * The exchange (hgs_par.c). hgs__exchange_offer, with the lock held, keeps
+ * a feasible plan (giant tour and K + 1 route starts) when it beats the
+ * best so far by the search's objective, and returns 1 then.
+ * hgs__exchange_take copies the best into giant/rstart when it is newer
+ * than version seen and found by another island than `island`, and returns
+ * its version, else 0 (it takes the lock itself).
+ */
+void hgs__exchange_lock(hgs_exchange *x);
+void hgs__exchange_unlock(hgs_exchange *x);
+int hgs__exchange_offer(hgs_exchange *x, int island, const int *giant, const int *rstart, int K,
+                        int n_routes, double cost);
+long hgs__exchange_take(hgs_exchange *x, int island, long seen, int *giant, int *rstart, int K);
+
+/* The distance matrix of inst (n x n, the caller frees it), or NULL when out of memory. */
+double *hgs__matrix(const route_instance *inst);
 
 /*
  * Allocates and fills the solver's arrays for inst (hgs_setup.c). OP_OK or

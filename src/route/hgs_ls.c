@@ -168,6 +168,68 @@ static int try_move(hgs *h, const piece *pa, int na, int ka, const piece *pb, in
 
 #define P(k_, i_, j_, r_) ((piece){(k_), (i_), (j_), (r_)})
 
+/*
+ * Swaps between U's route and V's (pv >= 1): U and V; (U, X) and V; (U, X)
+ * and (V, Y), each after its distance filter (swaps never empty a route, so
+ * the filters hold with vehicle costs too).
+ */
+static int swaps_inter(hgs *h, int u, int kv, int pv, double pens)
+{
+    int ku = h->route_of[u], pu = h->pos_of[u], mu = h->rlen[ku], mv = h->rlen[kv];
+    int pu_node = RN(h, ku, pu - 1), x_node = RN(h, ku, pu + 1);
+    int v_node = RN(h, kv, pv), y_node = RN(h, kv, pv + 1);
+    int xx_node = pu < mu ? RN(h, ku, pu + 2) : 0;
+    piece a[4], b[4];
+    /* swap U and V; (U, X) and V; (U, X) and (V, Y) */
+    a[0] = P(ku, 0, pu - 1, 0);
+    a[1] = P(kv, pv, pv, 0);
+    a[2] = P(ku, pu + 1, mu, 0);
+    b[0] = P(kv, 0, pv - 1, 0);
+    b[1] = P(ku, pu, pu, 0);
+    b[2] = P(kv, pv + 1, mv, 0);
+    int pv_node = RN(h, kv, pv - 1);
+    double swap = dist(h, pu_node, v_node) + dist(h, v_node, x_node) - dist(h, pu_node, u) -
+                  dist(h, u, x_node) + dist(h, pv_node, u) + dist(h, u, y_node) -
+                  dist(h, pv_node, v_node) - dist(h, v_node, y_node);
+    if (swap < pens && try_move(h, a, 3, ku, b, 3, kv)) return 1;
+    if (pu < mu) {
+        a[2] = P(ku, pu + 2, mu, 0);
+        b[1] = P(ku, pu, pu + 1, 0);
+        double out_u = dist(h, pu_node, v_node) + dist(h, v_node, xx_node) - dist(h, pu_node, u) -
+                       dist(h, x_node, xx_node) + dist(h, pv_node, u) - dist(h, pv_node, v_node);
+        if (out_u + dist(h, x_node, y_node) - dist(h, v_node, y_node) < pens &&
+            try_move(h, a, 3, ku, b, 3, kv))
+            return 1;
+        if (pv < mv) {
+            a[1] = P(kv, pv, pv + 1, 0);
+            b[2] = P(kv, pv + 2, mv, 0);
+            int yy_node = RN(h, kv, pv + 2);
+            double both = out_u - dist(h, v_node, xx_node) + dist(h, y_node, xx_node) +
+                          dist(h, x_node, yy_node) - dist(h, y_node, yy_node);
+            if (both < pens && try_move(h, a, 3, ku, b, 3, kv)) return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The other 2-opt* (HGS-CVRP's move 8): (U, X) and (V, Y) become (U, V)
+ * and (X, Y), so U's route goes on with V's head backwards and V's route
+ * starts with U's tail backwards. Only where reversing a stretch keeps its
+ * cost (no windows, a symmetric matrix), so the distance filter holds.
+ */
+static int two_opt_star_crossed(hgs *h, int u, int kv, int pv, double pens)
+{
+    int ku = h->route_of[u], pu = h->pos_of[u], mu = h->rlen[ku], mv = h->rlen[kv];
+    int x_node = RN(h, ku, pu + 1), v_node = RN(h, kv, pv), y_node = RN(h, kv, pv + 1);
+    double delta =
+        dist(h, u, v_node) + dist(h, x_node, y_node) - dist(h, u, x_node) - dist(h, v_node, y_node);
+    if (delta >= pens) return 0;
+    piece a[2] = {P(ku, 0, pu, 0), P(kv, 1, pv, 1)};
+    piece b[3] = {P(kv, 0, 0, 0), P(ku, pu + 1, mu, 1), P(kv, pv + 1, mv, 0)};
+    return try_move(h, a, 2, ku, b, 3, kv);
+}
+
 /* Moves of U (and its successor X) relative to V at position pv of route kv (pv = 0: the depot). */
 static int moves_inter(hgs *h, int u, int kv, int pv)
 {
@@ -192,37 +254,25 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
         try_move(h, a, 2, ku, b, 3, kv))
         return 1;
     if (pu < mu) {
+        /* the filters hold when route U keeps a customer (else it also saves a vehicle's costs) */
+        int xx_node = RN(h, ku, pu + 2);
+        double remove_ux =
+            dist(h, pu_node, xx_node) - dist(h, pu_node, u) - dist(h, x_node, xx_node);
         /* relocate (U, X) and (X, U) after V */
         a[1] = P(ku, pu + 2, mu, 0);
         b[1] = P(ku, pu, pu + 1, 0);
-        if (try_move(h, a, 2, ku, b, 3, kv)) return 1;
+        double gap = remove_ux - dist(h, v_node, y_node);
+        int keeps = mu > 2;
+        if ((!keeps || gap + dist(h, v_node, u) + dist(h, x_node, y_node) < pens) &&
+            try_move(h, a, 2, ku, b, 3, kv))
+            return 1;
         b[1].rev = 1;
-        if (try_move(h, a, 2, ku, b, 3, kv)) return 1;
+        double turn = dist(h, x_node, u) - dist(h, u, x_node); /* 0 unless asymmetric */
+        if ((!keeps || gap + turn + dist(h, v_node, x_node) + dist(h, u, y_node) < pens) &&
+            try_move(h, a, 2, ku, b, 3, kv))
+            return 1;
     }
-    if (pv >= 1) {
-        /* swap U and V; (U, X) and V; (U, X) and (V, Y) */
-        a[0] = P(ku, 0, pu - 1, 0);
-        a[1] = P(kv, pv, pv, 0);
-        a[2] = P(ku, pu + 1, mu, 0);
-        b[0] = P(kv, 0, pv - 1, 0);
-        b[1] = P(ku, pu, pu, 0);
-        b[2] = P(kv, pv + 1, mv, 0);
-        int pv_node = RN(h, kv, pv - 1);
-        double swap = dist(h, pu_node, v_node) + dist(h, v_node, x_node) - dist(h, pu_node, u) -
-                      dist(h, u, x_node) + dist(h, pv_node, u) + dist(h, u, y_node) -
-                      dist(h, pv_node, v_node) - dist(h, v_node, y_node);
-        if (swap < pens && try_move(h, a, 3, ku, b, 3, kv)) return 1;
-        if (pu < mu) {
-            a[2] = P(ku, pu + 2, mu, 0);
-            b[1] = P(ku, pu, pu + 1, 0);
-            if (try_move(h, a, 3, ku, b, 3, kv)) return 1;
-            if (pv < mv) {
-                a[1] = P(kv, pv, pv + 1, 0);
-                b[2] = P(kv, pv + 2, mv, 0);
-                if (try_move(h, a, 3, ku, b, 3, kv)) return 1;
-            }
-        }
-    }
+    if (pv >= 1 && swaps_inter(h, u, kv, pv, pens)) return 1;
     /* 2-opt*: exchange the tails after U and after V */
     a[0] = P(ku, 0, pu, 0);
     a[1] = P(kv, pv + 1, mv, 0);
@@ -230,7 +280,8 @@ static int moves_inter(hgs *h, int u, int kv, int pv)
     b[1] = P(ku, pu + 1, mu, 0);
     double tails =
         dist(h, u, y_node) + dist(h, v_node, x_node) - dist(h, u, x_node) - dist(h, v_node, y_node);
-    return tails < pens && try_move(h, a, 2, ku, b, 2, kv);
+    if (tails < pens && try_move(h, a, 2, ku, b, 2, kv)) return 1;
+    return h->reversible && two_opt_star_crossed(h, u, kv, pv, pens);
 }
 
 static int moves_intra(hgs *h, int u, int pv)
@@ -339,30 +390,33 @@ static int sectors_overlap(const hgs *h, int k1, int k2)
     return pmod(s2 - s1) <= pmod(e1 - s1) || pmod(s1 - s2) <= pmod(e2 - s2);
 }
 
-/* Three cheapest places (positions to insert after) of every customer of route from in route to. */
+/* The three cheapest places (positions to insert after) of customer u in route to. */
+static void three_places(const hgs *h, int u, int to, double *c, int *pos)
+{
+    int mt = h->rlen[to];
+    c[0] = c[1] = c[2] = BIG;
+    pos[0] = pos[1] = pos[2] = -1;
+    for (int q = 0; q <= mt; q++) {
+        int a = RN(h, to, q), b = RN(h, to, q + 1);
+        double d = dist(h, a, u) + dist(h, u, b) - dist(h, a, b);
+        if (d >= c[2]) continue;
+        int x = 2;
+        while (x > 0 && d < c[x - 1]) {
+            c[x] = c[x - 1];
+            pos[x] = pos[x - 1];
+            x--;
+        }
+        c[x] = d;
+        pos[x] = q;
+    }
+}
+
+/* The places of every customer of route from in route to, into the scratch slots from slot_base. */
 static void swapstar_preprocess(hgs *h, int from, int to, int slot_base)
 {
-    int mf = h->rlen[from], mt = h->rlen[to];
-    for (int p = 1; p <= mf; p++) {
-        int u = RN(h, from, p);
-        double *c = h->ins_cost + (size_t)(slot_base + p) * 3;
-        int *pos = h->ins_pos + (size_t)(slot_base + p) * 3;
-        c[0] = c[1] = c[2] = BIG;
-        pos[0] = pos[1] = pos[2] = -1;
-        for (int q = 0; q <= mt; q++) {
-            int a = RN(h, to, q), b = RN(h, to, q + 1);
-            double d = dist(h, a, u) + dist(h, u, b) - dist(h, a, b);
-            if (d >= c[2]) continue;
-            int x = 2;
-            while (x > 0 && d < c[x - 1]) {
-                c[x] = c[x - 1];
-                pos[x] = pos[x - 1];
-                x--;
-            }
-            c[x] = d;
-            pos[x] = q;
-        }
-    }
+    for (int p = 1; p <= h->rlen[from]; p++)
+        three_places(h, RN(h, from, p), to, h->ins_cost + (size_t)(slot_base + p) * 3,
+                     h->ins_pos + (size_t)(slot_base + p) * 3);
 }
 
 /* Best place for node w (at position pw of route from) in route to once the node at position gone
@@ -464,6 +518,8 @@ void hgs__local_search(hgs *h)
     for (int loop = 0; improved || loop < 2; loop++) {
         improved = 0;
         for (int x = 0; x < h->nc; x++) {
+            /* a first local search on 1,000+ customers takes longer than a short limit */
+            if ((x & 31) == 31 && hgs__time_up(h)) return;
             int u = h->order[x];
             long last = h->tested[u];
             h->tested[u] = h->moves;
@@ -479,6 +535,7 @@ void hgs__local_search(hgs *h)
         }
         for (int k1 = 0; k1 < h->K; k1++) {
             if (!h->rlen[k1]) continue;
+            if (hgs__time_up(h)) return;
             long last = h->swapstar_tested[k1];
             h->swapstar_tested[k1] = h->moves;
             for (int k2 = k1 + 1; k2 < h->K; k2++) {

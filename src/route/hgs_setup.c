@@ -67,6 +67,26 @@ out:
     return rc;
 }
 
+/* The distance matrix; coordinates without factors give a symmetric one: half the square roots. */
+static void fill_matrix(const route_instance *inst, double *D)
+{
+    size_t n = (size_t)inst->n;
+    int symmetric = !inst->matrix && !inst->arc_factor;
+    for (int i = 0; i < inst->n; i++)
+        for (int j = symmetric ? i : 0; j < inst->n; j++) {
+            double d = route_distance(inst, i, j);
+            D[(size_t)i * n + (size_t)j] = d;
+            if (symmetric) D[(size_t)j * n + (size_t)i] = d;
+        }
+}
+
+double *hgs__matrix(const route_instance *inst)
+{
+    double *D = malloc((size_t)inst->n * (size_t)inst->n * sizeof(double));
+    if (D) fill_matrix(inst, D);
+    return D;
+}
+
 static int cmp_slot(const void *x, const void *y, void *ctx)
 {
     const route_instance *inst = ctx;
@@ -107,7 +127,8 @@ static int make_slots(hgs *h, const route_instance *inst)
 static int alloc_arrays(hgs *h)
 {
     size_t n = (size_t)h->n, K = (size_t)h->K;
-    h->D = malloc(n * n * sizeof(double));
+    if (!h->shared_D) h->own_D = malloc(n * n * sizeof(double));
+    h->D = h->shared_D ? h->shared_D : h->own_D;
     h->demand = calloc(n, sizeof(int64_t));
     h->ready = calloc(n, sizeof(double));
     h->due = calloc(n, sizeof(double));
@@ -172,13 +193,10 @@ static void fill_data(hgs *h, const route_instance *inst)
         h->slot_fixed[k] = v->fixed_cost;
         h->slot_hourly[k] = v->cost_per_hour / per_hour;
     }
+    if (h->own_D) fill_matrix(inst, h->own_D);
     double max_dist = 0;
-    for (int i = 0; i < h->n; i++)
-        for (int j = 0; j < h->n; j++) {
-            double d = route_distance(inst, i, j);
-            h->D[(size_t)i * n + (size_t)j] = d;
-            if (d > max_dist) max_dist = d;
-        }
+    for (size_t x = 0; x < n * n; x++)
+        if (h->D[x] > max_dist) max_dist = h->D[x];
     for (int i = 0; i < h->n; i++) {
         h->demand[i] = i ? inst->demand[i] : 0;
         h->ready[i] = h->has_tw ? inst->ready[i] : 0;
@@ -216,40 +234,35 @@ static double proximity(const hgs *h, int i, int j)
     return fmin(a, b);
 }
 
-/* The granular neighbourhoods: each customer's `granular` closest customers. OP_OK or OP_ENOMEM. */
+/*
+ * The granular neighbourhoods: each customer's `granular` closest customers,
+ * nearest first (ties to the lower number). One pass per row keeps the best
+ * so far in a sorted list, so a row costs O(n) plus the rare insertions:
+ * on 2,000 customers this is milliseconds where a selection sort took a
+ * tenth of a second. OP_OK or OP_ENOMEM.
+ */
 static int build_neighbours(hgs *h)
 {
-    size_t n = (size_t)h->n;
-    double *key = malloc(n * sizeof(double));
-    int *idx = malloc(n * sizeof(int));
-    if (!key || !idx) {
-        free(key);
-        free(idx);
-        return OP_ENOMEM;
-    }
+    int g = h->granular;
+    double *key = malloc(((size_t)g + 1) * sizeof(double));
+    if (!key) return OP_ENOMEM;
     for (int i = 1; i < h->n; i++) {
-        int m = 0;
+        int *row = h->neigh + (size_t)i * (size_t)g, m = 0;
         for (int j = 1; j < h->n; j++) {
             if (j == i) continue;
-            key[m] = proximity(h, i, j);
-            idx[m++] = j;
-        }
-        /* partial selection sort: granular is small */
-        for (int g = 0; g < h->granular; g++) {
-            int bestx = g;
-            for (int x = g + 1; x < m; x++)
-                if (key[x] < key[bestx] || (key[x] == key[bestx] && idx[x] < idx[bestx])) bestx = x;
-            double tk = key[g];
-            int ti = idx[g];
-            key[g] = key[bestx];
-            idx[g] = idx[bestx];
-            key[bestx] = tk;
-            idx[bestx] = ti;
-            h->neigh[(size_t)i * (size_t)h->granular + (size_t)g] = idx[g];
+            double k = proximity(h, i, j);
+            if (m == g && !(k < key[m - 1])) continue; /* j > every listed index: ties lose */
+            int x = m < g ? m++ : m - 1;
+            while (x > 0 && k < key[x - 1]) {
+                key[x] = key[x - 1];
+                row[x] = row[x - 1];
+                x--;
+            }
+            key[x] = k;
+            row[x] = j;
         }
     }
     free(key);
-    free(idx);
     return OP_OK;
 }
 
@@ -260,6 +273,7 @@ int hgs__setup(hgs *h, const route_instance *inst, const hgs_params *params)
     h->n = inst->n;
     h->nc = inst->n - 1;
     h->has_tw = inst->has_windows;
+    h->reversible = !inst->has_windows && !inst->matrix && !inst->arc_factor;
     h->rng = params->seed ^ 0x5eedf00dULL;
     h->granular = params->granular > 0 ? params->granular : 20;
     if (h->granular > h->nc - 1) h->granular = h->nc - 1 > 0 ? h->nc - 1 : 0;
@@ -273,7 +287,7 @@ int hgs__setup(hgs *h, const route_instance *inst, const hgs_params *params)
 void hgs__free_arrays(hgs *h)
 {
     free(h->slot_type);
-    free(h->D);
+    free(h->own_D);
     free(h->demand);
     free(h->ready);
     free(h->due);

@@ -157,7 +157,7 @@ static int prepare_workdir(site *s, site_job *j, char *why, size_t why_len)
 
 /* The command line of a route job: this site's own solver, `outpost route`. */
 typedef struct route_command {
-    char limit[32], seed[32], model_sha[65], model_start[24];
+    char limit[32], seed[32], threads[16], model_sha[65], model_start[24];
     char *argv[28];
 } route_command;
 
@@ -178,6 +178,11 @@ static void build_route_command(site *s, site_job *j, route_command *cmd)
     cmd->argv[n++] = cmd->limit;
     cmd->argv[n++] = "--seed";
     cmd->argv[n++] = cmd->seed;
+    /* the job's CPU share in islands; one with an iteration limit, to stay reproducible */
+    snprintf(cmd->threads, sizeof cmd->threads, "%d",
+             j->spec.route_iterations > 0 || j->spec.cores < 1 ? 1 : j->spec.cores);
+    cmd->argv[n++] = "--threads";
+    cmd->argv[n++] = cmd->threads;
     cmd->argv[n++] = "--out";
     cmd->argv[n++] = "solution.json";
     cmd->argv[n++] = "--svg";
