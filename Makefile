@@ -9,8 +9,8 @@ CC      ?= gcc
 BUILD   ?= build
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
-INCS    := -iquote src -I/usr/include/cjson
-LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lcrypto -lmicrohttpd -ldl -lm
+INCS    := -iquote src -I/usr/include/cjson -I/usr/include/postgresql
+LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lpq -lseccomp -lcrypto -lmicrohttpd -ldl -lm
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 DEPS    := -MMD -MP
 
