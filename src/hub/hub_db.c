@@ -2,6 +2,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/os.h"
 #include "hub/hub_db_int.h"
 #include "io/store.h"
 
@@ -112,12 +113,40 @@ static int migrate(hubdb *db)
     return OP_OK;
 }
 
+/*
+ * The schema's version in meta: a database written by a newer hub (a
+ * rolling upgrade of a failover pair, or a restored backup) is refused
+ * rather than misread; an older one is brought up by migrate() and marked.
+ */
+static int check_version(hubdb *db)
+{
+    store_q *get = store_prepare(db->st, "SELECT CAST(value AS INTEGER) FROM meta"
+                                         " WHERE key='schema_version'");
+    store_q *set = store_prepare(db->st, "INSERT OR REPLACE INTO meta(key, value)"
+                                         " VALUES('schema_version', ?)");
+    if (!get || !set) return OP_ESTORE;
+    int64_t found = store_q_step(get) == STORE_ROW ? store_q_int64(get, 0) : 0;
+    store_q_reset(get);
+    if (found > HUBDB_SCHEMA_VERSION) {
+        log_error("hub",
+                  "the database was written by a newer hub (schema version %lld; this hub "
+                  "knows up to %d): run the newer outpost, or restore a backup made by this one",
+                  (long long)found, HUBDB_SCHEMA_VERSION);
+        return OP_ESTORE;
+    }
+    if (found == HUBDB_SCHEMA_VERSION) return OP_OK;
+    store_q_bind_text(set, 1, HUBDB_SCHEMA_VERSION_TEXT);
+    return store_q_run(set);
+}
+
 int hubdb_open(const char *path, int synchronous_full, hubdb **out)
 {
     hubdb *db = calloc(1, sizeof *db);
     if (!db) return OP_ENOMEM;
     int rc = store_open(path, hub_schema, synchronous_full, &db->st);
+    if (rc == OP_OK) rc = check_version(db);
     if (rc == OP_OK) rc = migrate(db);
+    if (rc == OP_OK) rc = hubdb__lease_schema(db);
     if (rc == OP_OK) rc = hubdb__runtimes_schema(db);
     if (rc == OP_OK) rc = hubdb__pool_schema(db);
     if (rc == OP_OK) rc = hubdb__api_schema(db);
@@ -146,8 +175,27 @@ int hubdb_begin(hubdb *db)
     return store_begin(db->st);
 }
 
+/*
+ * With a lease taken (failover), the outermost commit is fenced by it: the
+ * transaction renews the lease, or is rolled back when another hub holds
+ * it (hubdb_lease_lost then says so and the hub stops).
+ */
 int hubdb_commit(hubdb *db)
 {
+    if (db->fence.on && store_in_tx(db->st) == 1) {
+        if (db->fence.lost) {
+            store_rollback(db->st);
+            return OP_EEXPIRED;
+        }
+        int rc = hubdb__lease_fence(db);
+        if (rc != OP_OK) {
+            store_rollback(db->st);
+            return rc;
+        }
+        rc = store_commit(db->st);
+        if (rc == OP_OK) db->fence.renewed_mono_ms = db->fence.pending_mono_ms;
+        return rc;
+    }
     return store_commit(db->st);
 }
 

@@ -35,12 +35,18 @@
 
 typedef struct hubdb hubdb;
 
+/* The schema this hub writes; a database marked with a higher one is refused. */
+#define HUBDB_SCHEMA_VERSION 1
+#define HUBDB_SCHEMA_VERSION_TEXT "1"
+
 /* ---------- the file ---------- */
 
 /*
- * Opens (creating) path, applies the schema and adds the columns newer hubs
- * use to an older database. synchronous_full 0 for throwaway stores (tests,
- * fuzzing). OP_ESTORE, OP_ENOMEM.
+ * Opens (creating) path, a SQLite file, or a PostgreSQL server's URL
+ * (store.h), applies the schema and adds the columns newer hubs use to an
+ * older database; a database written by a newer hub is refused (logged).
+ * synchronous_full 0 for throwaway stores (tests, fuzzing). OP_ESTORE,
+ * OP_ENOMEM.
  */
 int hubdb_open(const char *path, int synchronous_full, hubdb **out);
 void hubdb_close(hubdb *db);
@@ -56,6 +62,31 @@ int hubdb_in_tx(const hubdb *db);
 int hubdb_savepoint(hubdb *db);
 int hubdb_savepoint_release(hubdb *db);
 void hubdb_savepoint_undo(hubdb *db);
+
+/* ---------- the failover lease (hub_db_lease.c) ---------- */
+
+typedef struct hubdb_lease {
+    char holder[128]; /* "" before any hub took it */
+    int64_t epoch;    /* counts takeovers: each holder's is higher than the last one's */
+    int64_t expires_at_ms, now_ms; /* on the database's clock */
+} hubdb_lease;
+
+/*
+ * Takes the lease for holder (a name unique to this process) when it has
+ * expired, for lease_ms: *taken 1, before the row as it was (the previous
+ * holder and epoch), after as it is now. From then on every outermost
+ * commit renews it and is refused when another hub holds it. OP_ESTORE.
+ */
+int hubdb_lease_try(hubdb *db, const char *holder, int64_t lease_ms, int *taken,
+                    hubdb_lease *before, hubdb_lease *after);
+/* The lease's row as it is, and the database's clock. OP_ESTORE. */
+int hubdb_lease_get(hubdb *db, hubdb_lease *out);
+/* 1 once a commit found another hub holding the lease: stop without writing. */
+int hubdb_lease_lost(const hubdb *db);
+/* When the last commit renewed this hub's lease (monotonic ms); 0 without a lease. */
+int64_t hubdb_lease_renewed_mono_ms(const hubdb *db);
+/* Outside a transaction: lets the lease expire now (a clean stop), if still held. OP_ESTORE. */
+int hubdb_lease_release(hubdb *db);
 
 /* Empties jobs, results, job events and tokens (the fuzzer keeps its store small). */
 int hubdb_clear_jobs(hubdb *db);

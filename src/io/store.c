@@ -194,7 +194,7 @@ void store_rollback(store *s)
 
 int store_in_tx(const store *s)
 {
-    return s->tx_depth > 0;
+    return s->tx_depth;
 }
 
 /*

@@ -84,6 +84,7 @@ int store_has_column(store *s, const char *table, const char *column);
 int store_begin(store *s);
 int store_commit(store *s);
 void store_rollback(store *s);
+/* The transaction's nesting depth: 0 outside one. */
 int store_in_tx(const store *s);
 
 /* ---------- the portable interface ---------- */

@@ -9,7 +9,7 @@
 #include "io/store.h"
 
 #define STORE_MAX_STMTS 160
-#define STORE_MAX_PARAMS 24
+#define STORE_MAX_PARAMS 48
 #define STORE_MAX_COLS 40
 
 struct pg_conn;

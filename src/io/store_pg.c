@@ -20,6 +20,8 @@
 
 /* Taken while a store sets up its schema: hubs starting together must not race on CREATE. */
 #define STORE_PG_SCHEMA_LOCK 7231001
+/* pg_type's oid of bytea (fixed in PostgreSQL's catalog) */
+#define STORE_PG_BYTEA_OID 17
 
 static void ignore_notice(void *arg, const char *message)
 {
@@ -297,11 +299,18 @@ int store__pg_is_null(store_q *q, int col)
     return !has_value(q, col) || PQgetisnull(q->res, q->row, col);
 }
 
-/* A bytea column comes back in PostgreSQL's hex text form: decoded once per row. */
+/*
+ * A bytea column comes back in PostgreSQL's hex text form: decoded once per
+ * row. Any other column's bytes are its text (as SQLite hands them out).
+ */
 const void *store__pg_blob(store_q *q, int col, int *len)
 {
     *len = 0;
     if (store__pg_is_null(q, col) || col >= STORE_MAX_COLS) return NULL;
+    if (PQftype(q->res, col) != STORE_PG_BYTEA_OID) {
+        *len = PQgetlength(q->res, q->row, col);
+        return PQgetvalue(q->res, q->row, col);
+    }
     if (!q->blob[col]) {
         size_t n = 0;
         q->blob[col] = PQunescapeBytea((const unsigned char *)PQgetvalue(q->res, q->row, col), &n);
