@@ -17,7 +17,9 @@
  * IFNULL, json_extract(x, '$.key'), INTEGER PRIMARY KEY as the generated key,
  * INTEGER, REAL and BLOB columns), and the PostgreSQL backend rewrites it
  * (`$n`, ON CONFLICT, COALESCE, ->>, BIGSERIAL, BIGINT, DOUBLE PRECISION,
- * BYTEA). Statements are prepared once and cached by their SQL text.
+ * BYTEA). A parameter tested with "? IS NULL" must be text (PostgreSQL
+ * cannot infer its type there; it is cast). Statements are prepared once
+ * and cached by their SQL text.
  *
  * The site agent's data layer still uses the SQLite-only calls at the end
  * of this header (store_stmt hands out a sqlite3_stmt); they refuse a

@@ -174,40 +174,10 @@ static int param_at(const char *p, const char **end, int *next)
     return k;
 }
 
-/*
- * Parameters used only in "? IS [NOT] NULL" (an optional filter left out):
- * PostgreSQL cannot infer their type, so they are sent as text. Marks
- * only_null[k] for each (k < STORE_MAX_PARAMS + 1).
- */
-static void null_only_params(const char *sql, int only_null[STORE_MAX_PARAMS + 1])
-{
-    int other[STORE_MAX_PARAMS + 1] = {0}, next = 0, quoted = 0;
-    memset(only_null, 0, sizeof(int) * (STORE_MAX_PARAMS + 1));
-    for (const char *p = sql; *p;) {
-        if (*p == '\'') quoted = !quoted;
-        if (quoted || *p != '?') {
-            p++;
-            continue;
-        }
-        const char *end;
-        int k = param_at(p, &end, &next);
-        p = end;
-        if (k < 1 || k > STORE_MAX_PARAMS) continue;
-        if (next_is(p, "IS"))
-            only_null[k] = 1;
-        else
-            other[k] = 1;
-    }
-    for (int k = 1; k <= STORE_MAX_PARAMS; k++)
-        if (other[k]) only_null[k] = 0;
-}
-
 int store__pg_rewrite(const char *sql, const char *conflict_cols, char *out, size_t cap)
 {
     sqlbuf b = {out, cap, 0, 0};
     if (cap) out[0] = '\0';
-    int only_null[STORE_MAX_PARAMS + 1];
-    null_only_params(sql, only_null);
     int next_param = 0, conflict_mode = 0, create = 0;
     const char *cols = NULL;
     size_t cols_len = 0;
@@ -223,8 +193,8 @@ int store__pg_rewrite(const char *sql, const char *conflict_cols, char *out, siz
         } else if (*p == '?') {
             char num[32];
             int k = param_at(p, &p, &next_param);
-            int as_text = k >= 1 && k <= STORE_MAX_PARAMS && only_null[k];
-            snprintf(num, sizeof num, as_text ? "CAST($%d AS TEXT)" : "$%d", k);
+            /* PostgreSQL cannot type a parameter from "$n IS NULL": such a one is text */
+            snprintf(num, sizeof num, next_is(p, "IS") ? "CAST($%d AS TEXT)" : "$%d", k);
             puts_(&b, num);
         } else if (is_word(*p) && !isdigit((unsigned char)*p)) {
             const char *w = p;

@@ -64,7 +64,7 @@ class Postgres:
         if r.returncode != 0:
             raise RuntimeError("initdb failed:\n" + r.stdout + r.stderr)
         self.log_path = os.path.join(self.dir, "postgres.log")
-        log = open(self.log_path, "ab")
+        self.log = log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "postgres"), "-D", self.data, "-p", str(self.port), "-k", self.dir,
              "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
@@ -121,6 +121,8 @@ class Postgres:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -68,7 +68,7 @@ static void test_rewrite_dialect(void **state)
     rewrites_to("SELECT a FROM t WHERE ?1 IS NULL LIMIT ?", NULL,
                 "SELECT a FROM t WHERE CAST($1 AS TEXT) IS NULL LIMIT $2");
     rewrites_to("SELECT a FROM t WHERE (?1 IS NULL OR a=?1)", NULL,
-                "SELECT a FROM t WHERE ($1 IS NULL OR a=$1)");
+                "SELECT a FROM t WHERE (CAST($1 AS TEXT) IS NULL OR a=$1)");
     rewrites_to("SELECT CAST(value AS INTEGER) FROM meta", NULL,
                 "SELECT CAST(value AS BIGINT) FROM meta");
     char tiny[8];
