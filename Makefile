@@ -127,6 +127,7 @@ bench: deps-build
 test-faults: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(SHIMS)
 	@/usr/bin/python3 tests/faults/run.py --jobs $${FAULT_JOBS:-1000} --seed $${FAULT_SEED:-1}
+	@/usr/bin/python3 tests/faults/failover.py --jobs $${FAULT_JOBS:-1000} --seed $${FAULT_SEED:-1}
 
 # every attack in tests/integration/test_attack_*.py at full size (make test runs the short form)
 test-security: deps-test

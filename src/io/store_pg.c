@@ -110,16 +110,49 @@ void store__pg_close(store *s)
     s->pg = NULL;
 }
 
+/* One statement of a script; an index that exists already is skipped (see below). */
+static int exec_one(store *s, const char *text, const char *original)
+{
+    char name[96];
+    if (sscanf(text, " CREATE INDEX IF NOT EXISTS %95[A-Za-z0-9_]", name) == 1) {
+        const char *param[1] = {name};
+        PGresult *res = PQexecParams(s->pg, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, param,
+                                     NULL, NULL, 0);
+        int exists = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                     PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+        if (exists) return OP_OK;
+    }
+    PGresult *res = PQexec(s->pg, text);
+    int rc = result_ok(s, res, original);
+    if (rc == OP_OK) PQclear(res);
+    return rc;
+}
+
+/*
+ * A script runs statement by statement, each in its own transaction unless
+ * the caller opened one: PostgreSQL would run the whole string as one
+ * transaction, and a standby setting up its schema while the active hub
+ * writes would then hold one table's lock while waiting for another's (a
+ * deadlock). CREATE INDEX locks its table even when the index exists, so
+ * existing indexes are not created again.
+ */
 int store__pg_exec(store *s, const char *sql)
 {
     size_t cap = strlen(sql) * 2 + 256;
     char *text = malloc(cap);
     if (!text) return OP_ENOMEM;
     int rc = store__pg_rewrite(sql, NULL, text, cap);
-    if (rc == OP_OK) {
-        PGresult *res = PQexec(s->pg, text);
-        rc = result_ok(s, res, sql);
-        if (rc == OP_OK) PQclear(res);
+    char *p = text;
+    while (rc == OP_OK && *p) {
+        char *end = p;
+        int quoted = 0;
+        for (; *end && (quoted || *end != ';'); end++)
+            if (*end == '\'') quoted = !quoted;
+        char saved = *end;
+        *end = '\0';
+        if (strspn(p, " \t\n") != strlen(p)) rc = exec_one(s, p, sql);
+        p = saved ? end + 1 : end;
     }
     free(text);
     return rc;
