@@ -107,7 +107,8 @@ int hub__failover_open(hub *h, const char *where)
         if (rc == OP_OK && (!said || now - said > 60000)) {
             log_info("hub", "standby (%s): the lease is held by %s (epoch %lld), waiting",
                      f->holder, f->after.holder, (long long)f->after.epoch);
-            sdnotify_sendf("STATUS=standby: the lease is held by %s", f->after.holder);
+            /* ready as a standby: a service manager must not time the wait out */
+            sdnotify_sendf("READY=1\nSTATUS=standby: the lease is held by %s", f->after.holder);
             said = now;
         }
         sdnotify_watchdog_tick(now);

@@ -67,7 +67,7 @@ static int result_ok(store *s, PGresult *res, const char *what)
 {
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-        s->pg_changes = atoll(PQcmdTuples(res));
+        s->pg_changes = strtoll(PQcmdTuples(res), NULL, 10);
         return OP_OK;
     }
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(s->pg);
@@ -215,7 +215,7 @@ static int count_params(const char *text)
     for (const char *p = text; *p; p++) {
         if (*p == '\'') quoted = !quoted;
         if (quoted || *p != '$' || !isdigit((unsigned char)p[1])) continue;
-        int k = atoi(p + 1);
+        int k = (int)strtol(p + 1, NULL, 10);
         if (k > n) n = k;
     }
     return n;

@@ -155,6 +155,9 @@ class Driver:
         except TimeoutError as e:
             self.say(str(e))
         audit = self.f.cli("audit", "verify", "--db", self.url, check=False, timeout=300)
+        # counted before the stop: a clean stop hands the lease to the standby, a takeover too
+        self.entries = int(self.sql("SELECT COUNT(*) FROM audit_entries WHERE entry LIKE "
+                                    "'%\"kind\":\"hub-takeover\"%'")[0][0])
         codes = self.pair.stop()
         codes.update(self.f.stop())
         return self.books(audit, codes)
@@ -188,8 +191,7 @@ class Driver:
         applied = {r[0]: int(r[1]) for r in self.sql(
             "SELECT j.name, COALESCE(SUM(r.applied), 0) FROM jobs j LEFT JOIN results r ON "
             f"r.job_id = j.id WHERE j.name LIKE '{mine}' GROUP BY j.name")}
-        entries = int(self.sql("SELECT COUNT(*) FROM audit_entries WHERE entry LIKE "
-                               "'%\"kind\":\"hub-takeover\"%'")[0][0])
+        entries = self.entries
         by_name = {r[0]: (int(r[1]), r[2]) for r in rows}
         submitted = len(self.accepted)
         twice_submitted = sum(1 for c, _ in by_name.values() if c > 1)
@@ -218,8 +220,8 @@ class Driver:
               f"{max(lease):.2f} s mean {sum(lease) / len(lease):.2f} s, serving max "
               f"{max(serve):.2f} s mean {sum(serve) / len(serve):.2f} s (goal {GOAL_S:.0f} s)")
         if not ok:
-            print("FAILOVER FAULTS: FAILED (seed %d); driver log:\n%s" %
-                  (self.args.seed, "\n".join(self.log)))
+            print("FAILOVER FAULTS: FAILED (seed %d; files in %s); driver log:\n%s" %
+                  (self.args.seed, self.f.base, "\n".join(self.log)))
             print(audit.stdout[-2000:], audit.stderr[-2000:])
         elif not self.args.keep:
             import shutil
