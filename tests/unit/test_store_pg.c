@@ -7,7 +7,8 @@
  * ways, INSERT OR REPLACE / OR IGNORE, generated keys, transactions, an
  * unreachable server, a schema written by a newer hub, the audit log
  * reopened from the database, and the failover lease: one holder at a
- * time, and a hub whose lease was taken cannot commit (fenced).
+ * time, and a hub whose lease was taken cannot commit (fenced); the lease
+ * also on a SQLite file (no server needed).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -283,11 +284,9 @@ static void expire_lease(const char *url)
     store_close(s);
 }
 
-static void test_lease_one_holder_and_the_fence(void **state)
+/* Two hubs' handles on the database at url: one holder at a time, and the fence. */
+static void lease_and_fence(const char *url)
 {
-    (void)state;
-    char url[256];
-    fresh(url, sizeof url);
     hubdb *a = NULL, *b = NULL;
     assert_int_equal(hubdb_open(url, 1, &a), OP_OK);
     assert_int_equal(hubdb_open(url, 1, &b), OP_OK);
@@ -333,6 +332,22 @@ static void test_lease_one_holder_and_the_fence(void **state)
     hubdb_close(b);
 }
 
+static void test_lease_one_holder_and_the_fence(void **state)
+{
+    (void)state;
+    char url[256];
+    fresh(url, sizeof url);
+    lease_and_fence(url);
+}
+
+/* The same on one SQLite file (two processes of one machine): no server needed. */
+static void test_lease_on_sqlite(void **state)
+{
+    char path[PATH_MAX];
+    testkit_path(path, sizeof path, *state, "hub.db");
+    lease_and_fence(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +358,8 @@ int main(void)
         cmocka_unit_test(test_schema_of_a_newer_hub_refused),
         cmocka_unit_test(test_audit_log_continues_from_the_database),
         cmocka_unit_test(test_lease_one_holder_and_the_fence),
+        cmocka_unit_test_setup_teardown(test_lease_on_sqlite, testkit_tmpdir_setup,
+                                        testkit_tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
