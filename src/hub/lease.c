@@ -96,6 +96,11 @@ int hub__failover_open(hub *h, const char *where)
     struct hub_failover *f = h->failover;
     int rc = h->db ? OP_OK : hubdb_open(where, 1, &h->db);
     if (rc != OP_OK) return rc;
+    if (!store_is_url(where))
+        log_warn("hub",
+                 "failover = on with a SQLite store (%s): only hubs on this machine "
+                 "sharing that file take turns; use a PostgreSQL store across machines",
+                 where);
     runctl_install();
     int64_t start = os_mono_ms(), said = 0;
     for (;;) {

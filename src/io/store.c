@@ -166,6 +166,7 @@ int store_has_column(store *s, const char *table, const char *column)
 int store_begin(store *s)
 {
     if (s->tx_depth++ > 0) return OP_OK;
+    s->pg_tx_broken = 0;
     if (store_exec(s, s->pg ? "BEGIN" : "BEGIN IMMEDIATE") != OP_OK) {
         s->tx_depth = 0;
         return OP_ESTORE;
@@ -180,6 +181,7 @@ int store_commit(store *s)
     if (store_exec(s, "COMMIT") != OP_OK) {
         /* SQLite rolls a transaction back by itself after some failures (a full disk) */
         if (s->pg || !sqlite3_get_autocommit(s->db)) store_exec(s, "ROLLBACK");
+        s->pg_tx_broken = 0;
         return OP_ESTORE;
     }
     return OP_OK;
@@ -189,6 +191,7 @@ void store_rollback(store *s)
 {
     if (s->tx_depth == 0) return;
     s->tx_depth = 0;
+    s->pg_tx_broken = 0;
     if (s->pg || !sqlite3_get_autocommit(s->db)) store_exec(s, "ROLLBACK");
 }
 

@@ -40,6 +40,7 @@ struct store {
     int n_cached;
     int tx_depth;
     int64_t pg_changes;   /* rows the last PostgreSQL statement changed */
+    int pg_tx_broken;     /* the connection was reset inside a transaction: only a rollback helps */
     char path[512];       /* the file, or the URL with any password masked */
     char last_error[512]; /* the last error line, for rate limiting */
     int64_t last_error_ms;

@@ -53,6 +53,9 @@ static void mask_password(const char *conninfo, char *out, size_t cap)
 static void check_connection(store *s)
 {
     if (PQstatus(s->pg) != CONNECTION_BAD) return;
+    /* the server rolled the transaction back: statements until the caller's rollback would
+     * each commit on their own on the new connection, so they fail instead */
+    if (s->tx_depth > 0) s->pg_tx_broken = 1;
     PQreset(s->pg);
     for (int i = 0; i < s->n_cached; i++)
         s->cache[i]->prepared = 0;
@@ -137,8 +140,17 @@ static int exec_one(store *s, const char *text, const char *original)
  * deadlock). CREATE INDEX locks its table even when the index exists, so
  * existing indexes are not created again.
  */
+/* After a reset inside a transaction, everything but its rollback fails (logged). */
+static int tx_broken(store *s, const char *sql)
+{
+    if (!s->pg_tx_broken) return 0;
+    store__error(s, "%.120s: the connection was lost inside this transaction (%s)", sql, s->path);
+    return 1;
+}
+
 int store__pg_exec(store *s, const char *sql)
 {
+    if (strcmp(sql, "ROLLBACK") != 0 && tx_broken(s, sql)) return OP_ESTORE;
     size_t cap = strlen(sql) * 2 + 256;
     char *text = malloc(cap);
     if (!text) return OP_ENOMEM;
@@ -302,6 +314,7 @@ int store__pg_step(store_q *q)
 {
     store *s = q->s;
     if (!q->started) {
+        if (tx_broken(s, q->sql)) return OP_ESTORE;
         q->started = 1;
         if (!q->prepared && store__pg_prepare(q) != OP_OK) return OP_ESTORE;
         PGresult *res = PQexecPrepared(s->pg, q->name, q->n_params, (const char *const *)q->param,

@@ -200,6 +200,56 @@ static void test_keys_and_transactions(void **state)
     store_close(s);
 }
 
+/*
+ * The server drops the connection inside a transaction (here: another
+ * session terminates it): what follows in that transaction fails instead
+ * of committing piecemeal on the new connection, the commit fails, and after
+ * the rollback the store works again with its statements prepared anew.
+ */
+static void test_connection_lost_inside_a_transaction(void **state)
+{
+    (void)state;
+    char url[256];
+    fresh(url, sizeof url);
+    store *s = NULL, *killer = NULL;
+    assert_int_equal(store_open(url, SCHEMA, 1, &s), OP_OK);
+    assert_int_equal(store_open(url, "", 1, &killer), OP_OK);
+    assert_int_equal(store_begin(s), OP_OK);
+    store_q *ins = store_prepare(s, "INSERT INTO notes(note) VALUES(?)");
+    store_q_bind_text(ins, 1, "before");
+    assert_int_equal(store_q_run(ins), OP_OK);
+    assert_int_equal(store_exec(killer, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                        " WHERE pid <> pg_backend_pid() AND"
+                                        " datname = current_database()"),
+                     OP_OK);
+    capture c;
+    assert_int_equal(capture_start(&c, 2), 0);
+    ins = store_prepare(s, "INSERT INTO notes(note) VALUES(?)");
+    int first = ins ? (store_q_bind_text(ins, 1, "lost"), store_q_run(ins)) : OP_ESTORE;
+    ins = store_prepare(s, "INSERT INTO notes(note) VALUES(?)");
+    int second = ins ? (store_q_bind_text(ins, 1, "after the reset"), store_q_run(ins)) : OP_ESTORE;
+    int commit = store_commit(s);
+    char *err = capture_end(&c);
+    assert_int_equal(first, OP_ESTORE);
+    assert_int_equal(second, OP_ESTORE);
+    assert_int_equal(commit, OP_ESTORE);
+    testkit_assert_contains(err, "lost inside this transaction");
+    free(err);
+    store_rollback(s);
+    store_q *count = store_prepare(s, "SELECT COUNT(*) FROM notes");
+    assert_non_null(count);
+    assert_int_equal(store_q_step(count), STORE_ROW);
+    assert_int_equal(store_q_int(count, 0), 0);
+    store_q_reset(count);
+    assert_int_equal(store_begin(s), OP_OK);
+    ins = store_prepare(s, "INSERT INTO notes(note) VALUES(?)");
+    store_q_bind_text(ins, 1, "again");
+    assert_int_equal(store_q_run(ins), OP_OK);
+    assert_int_equal(store_commit(s), OP_OK);
+    store_close(killer);
+    store_close(s);
+}
+
 static void test_unreachable_server_is_a_clear_error(void **state)
 {
     (void)state;
@@ -354,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_rewrite_dialect),
         cmocka_unit_test(test_values_round_trip),
         cmocka_unit_test(test_keys_and_transactions),
+        cmocka_unit_test(test_connection_lost_inside_a_transaction),
         cmocka_unit_test(test_unreachable_server_is_a_clear_error),
         cmocka_unit_test(test_schema_of_a_newer_hub_refused),
         cmocka_unit_test(test_audit_log_continues_from_the_database),
