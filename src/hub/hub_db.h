@@ -1,5 +1,6 @@
 /*
- * hub_db: the hub's data layer. Owns hub.db: its schema, the migrations of
+ * hub_db: the hub's data layer. Owns the hub's database (hub.db, or a
+ * PostgreSQL database through the same store calls): its schema, the migrations of
  * databases made by older hubs, and every SQL statement the hub runs, as
  * named operations (hubdb_job_place, hubdb_site_enroll, ...). Nothing above
  * it sees SQL or SQLite: job states go in and come out as jobstate codes
@@ -10,7 +11,8 @@
  * hub_db_claims.c sites' claims checked and their quarantine.
  *
  * Tables: meta, sites, site_claims, tokens, jobs, results, checkpoints,
- * local_jobs, job_events, op_nonces, op_floors, op_answers, trust (and
+ * local_jobs, job_events, op_nonces, op_floors, op_answers, trust, hub_lease
+ * (hub_db_lease.c: which hub of a failover group is active) (and
  * audit_entries, owned by io/auditlog on the same store). hub_db_verify.c
  * holds what result verification stores (trust records, a job's replicas),
  * hub_db_claims.c what the capacity checks store, hub_db_runtimes.c the
@@ -18,7 +20,7 @@
  * the pooling rounds the hub drives (pool_rounds, pool_jobs) and sites' rollbacks
  * (model_rollbacks).
  *
- * Every operation returns OP_OK or OP_ESTORE (the store logs SQLite's
+ * Every operation returns OP_OK or OP_ESTORE (the store logs the database's
  * message), and OP_ENOTFOUND or OP_ENOMEM where its comment says so. Strings
  * in a row handed to a callback are valid during that callback only.
  */
@@ -53,7 +55,11 @@ void hubdb_close(hubdb *db);
 /* The audit log kept in the same file, committed with the hub's transactions. */
 int hubdb_attach_audit(hubdb *db, auditlog **out);
 
-/* The loop's transaction (nests by counting, see store.h). */
+/*
+ * The loop's transaction (nests by counting, see store.h). With a failover
+ * lease taken, the outermost hubdb_commit renews it and returns OP_EEXPIRED
+ * (rolled back) when another hub holds it; otherwise OP_OK or OP_ESTORE.
+ */
 int hubdb_begin(hubdb *db);
 int hubdb_commit(hubdb *db);
 void hubdb_rollback(hubdb *db);
