@@ -9,8 +9,8 @@ CC      ?= gcc
 BUILD   ?= build
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
-INCS    := -iquote src -I/usr/include/cjson
-LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lseccomp -lcrypto -lmicrohttpd -ldl -lm
+INCS    := -iquote src -I/usr/include/cjson -I/usr/include/postgresql
+LIBS    := -lmosquitto -lsodium -lcjson -lsqlite3 -lpq -lseccomp -lcrypto -lmicrohttpd -ldl -lm
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 DEPS    := -MMD -MP
 
@@ -127,6 +127,7 @@ bench: deps-build
 test-faults: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(SHIMS)
 	@/usr/bin/python3 tests/faults/run.py --jobs $${FAULT_JOBS:-1000} --seed $${FAULT_SEED:-1}
+	@/usr/bin/python3 tests/faults/failover.py --jobs $${FAULT_JOBS:-1000} --seed $${FAULT_SEED:-1}
 
 # every attack in tests/integration/test_attack_*.py at full size (make test runs the short form)
 test-security: deps-test

@@ -5,8 +5,8 @@ set -eu
 want="${1:-all}"
 # make deb, and its test: dpkg-shlibdeps, lintian, groff and man for the man pages
 package_pkgs="dpkg-dev lintian groff-base man-db"
-pkgs="gcc make libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev libssl-dev libxgboost-dev libmicrohttpd-dev python3 xz-utils"
-test_pkgs="libcmocka-dev python3-paho-mqtt python3-jsonschema procps openssl curl chromium chromium-driver $package_pkgs"
+pkgs="gcc make libmosquitto-dev mosquitto libsodium-dev libsqlite3-dev libcjson-dev libseccomp-dev libssl-dev libxgboost-dev libmicrohttpd-dev libpq-dev python3 xz-utils"
+test_pkgs="libcmocka-dev postgresql python3-paho-mqtt python3-jsonschema procps openssl curl chromium chromium-driver $package_pkgs"
 fuzz_pkgs="clang libclang-rt-14-dev"
 case "$want" in
   build) ;;

@@ -266,7 +266,8 @@ int cli__verify_audit_db(const char *conf_path, const char *db_path, const char 
     int rc;
     if (trusted_path && (rc = read_trusted_head(trusted_path, &trusted)) != EXIT_OK) return rc;
     auditlog *log = NULL;
-    if (access(db_path, R_OK) != 0 || auditlog_open(db_path, &log) != OP_OK) {
+    if ((!store_is_url(db_path) && access(db_path, R_OK) != 0) ||
+        auditlog_open(db_path, &log) != OP_OK) {
         fprintf(stderr, "outpost audit verify: cannot open %s (the lines above say why)\n",
                 db_path);
         return EXIT_FAILURE_RUNTIME;

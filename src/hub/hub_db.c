@@ -2,6 +2,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/os.h"
 #include "hub/hub_db_int.h"
 #include "io/store.h"
 
@@ -112,12 +113,40 @@ static int migrate(hubdb *db)
     return OP_OK;
 }
 
+/*
+ * The schema's version in meta: a database written by a newer hub (a
+ * rolling upgrade of a failover pair, or a restored backup) is refused
+ * rather than misread; an older one is brought up by migrate() and marked.
+ */
+static int check_version(hubdb *db)
+{
+    store_q *get = store_prepare(db->st, "SELECT CAST(value AS INTEGER) FROM meta"
+                                         " WHERE key='schema_version'");
+    store_q *set = store_prepare(db->st, "INSERT OR REPLACE INTO meta(key, value)"
+                                         " VALUES('schema_version', ?)");
+    if (!get || !set) return OP_ESTORE;
+    int64_t found = store_q_step(get) == STORE_ROW ? store_q_int64(get, 0) : 0;
+    store_q_reset(get);
+    if (found > HUBDB_SCHEMA_VERSION) {
+        log_error("hub",
+                  "the database was written by a newer hub (schema version %lld; this hub "
+                  "knows up to %d): run the newer outpost, or restore a backup made by this one",
+                  (long long)found, HUBDB_SCHEMA_VERSION);
+        return OP_ESTORE;
+    }
+    if (found == HUBDB_SCHEMA_VERSION) return OP_OK;
+    store_q_bind_text(set, 1, HUBDB_SCHEMA_VERSION_TEXT);
+    return store_q_run(set);
+}
+
 int hubdb_open(const char *path, int synchronous_full, hubdb **out)
 {
     hubdb *db = calloc(1, sizeof *db);
     if (!db) return OP_ENOMEM;
     int rc = store_open(path, hub_schema, synchronous_full, &db->st);
+    if (rc == OP_OK) rc = check_version(db);
     if (rc == OP_OK) rc = migrate(db);
+    if (rc == OP_OK) rc = hubdb__lease_schema(db);
     if (rc == OP_OK) rc = hubdb__runtimes_schema(db);
     if (rc == OP_OK) rc = hubdb__pool_schema(db);
     if (rc == OP_OK) rc = hubdb__api_schema(db);
@@ -146,8 +175,27 @@ int hubdb_begin(hubdb *db)
     return store_begin(db->st);
 }
 
+/*
+ * With a lease taken (failover), the outermost commit is fenced by it: the
+ * transaction renews the lease, or is rolled back when another hub holds
+ * it (hubdb_lease_lost then says so and the hub stops).
+ */
 int hubdb_commit(hubdb *db)
 {
+    if (db->fence.on && store_in_tx(db->st) == 1) {
+        if (db->fence.lost) {
+            store_rollback(db->st);
+            return OP_EEXPIRED;
+        }
+        int rc = hubdb__lease_fence(db);
+        if (rc != OP_OK) {
+            store_rollback(db->st);
+            return rc;
+        }
+        rc = store_commit(db->st);
+        if (rc == OP_OK) db->fence.renewed_mono_ms = db->fence.pending_mono_ms;
+        return rc;
+    }
     return store_commit(db->st);
 }
 
@@ -188,31 +236,31 @@ int hubdb_clear_jobs(hubdb *db)
 
 int hubdb_sites_each(hubdb *db, int (*fn)(void *ctx, const hubdb_site_row *row), void *ctx)
 {
-    sqlite3_stmt *st =
-        store_stmt(db->st, "SELECT id, pubkey, class, trust, last_seq, cores, memory_mb,"
-                           " power_budget_watts, watts_per_core, idle_watts,"
-                           " protections_off, IFNULL(owner, id), departed,"
-                           " IFNULL(quarantined, '') FROM sites ORDER BY id");
+    store_q *st =
+        store_prepare(db->st, "SELECT id, pubkey, class, trust, last_seq, cores, memory_mb,"
+                              " power_budget_watts, watts_per_core, idle_watts,"
+                              " protections_off, IFNULL(owner, id), departed,"
+                              " IFNULL(quarantined, '') FROM sites ORDER BY id");
     if (!st) return OP_ESTORE;
     int rc = OP_OK;
-    while (rc == OP_OK && sqlite3_step(st) == SQLITE_ROW) {
-        hubdb_site_row row = {.id = store_col_text(st, 0),
-                              .pubkey_hex = store_col_text(st, 1),
-                              .class_name = store_col_text(st, 2),
-                              .trust = sqlite3_column_int(st, 3),
-                              .last_seq = (uint64_t)sqlite3_column_int64(st, 4),
-                              .cores = sqlite3_column_int(st, 5),
-                              .memory_mb = sqlite3_column_int64(st, 6),
-                              .power_budget_watts = sqlite3_column_double(st, 7),
-                              .watts_per_core = sqlite3_column_double(st, 8),
-                              .idle_watts = sqlite3_column_double(st, 9),
-                              .protections_off = store_col_text(st, 10),
-                              .owner = store_col_text(st, 11),
-                              .departed = sqlite3_column_int(st, 12),
-                              .quarantined = store_col_text(st, 13)};
+    while (rc == OP_OK && store_q_step(st) == STORE_ROW) {
+        hubdb_site_row row = {.id = store_q_text(st, 0),
+                              .pubkey_hex = store_q_text(st, 1),
+                              .class_name = store_q_text(st, 2),
+                              .trust = store_q_int(st, 3),
+                              .last_seq = (uint64_t)store_q_int64(st, 4),
+                              .cores = store_q_int(st, 5),
+                              .memory_mb = store_q_int64(st, 6),
+                              .power_budget_watts = store_q_double(st, 7),
+                              .watts_per_core = store_q_double(st, 8),
+                              .idle_watts = store_q_double(st, 9),
+                              .protections_off = store_q_text(st, 10),
+                              .owner = store_q_text(st, 11),
+                              .departed = store_q_int(st, 12),
+                              .quarantined = store_q_text(st, 13)};
         rc = fn(ctx, &row);
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return rc;
 }
 
@@ -221,14 +269,13 @@ int hubdb_reservations_each(hubdb *db,
                                        int jobs),
                             void *ctx)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT site, SUM(cores), SUM(memory_mb), COUNT(*)"
-                                          " FROM jobs WHERE state IN ('placed','running')"
-                                          " GROUP BY site");
+    store_q *st = store_prepare(db->st, "SELECT site, SUM(cores), SUM(memory_mb), COUNT(*)"
+                                        " FROM jobs WHERE state IN ('placed','running')"
+                                        " GROUP BY site");
     if (!st) return OP_ESTORE;
-    while (sqlite3_step(st) == SQLITE_ROW)
-        fn(ctx, store_col_text(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int64(st, 2),
-           sqlite3_column_int(st, 3));
-    sqlite3_reset(st);
+    while (store_q_step(st) == STORE_ROW)
+        fn(ctx, store_q_text(st, 0), store_q_int(st, 1), store_q_int64(st, 2), store_q_int(st, 3));
+    store_q_reset(st);
     return OP_OK;
 }
 
@@ -236,22 +283,22 @@ int hubdb_site_enroll(hubdb *db, const char *site_id, const char *pubkey_hex,
                       const char *class_name, const char *owner, const char *token_id,
                       int64_t now_ms, uint64_t seq)
 {
-    sqlite3_stmt *ins = store_stmt(db->st, "INSERT INTO sites(id, pubkey, class, enrolled_at,"
-                                           " token_id, last_seq, owner) VALUES(?,?,?,?,?,?,?)");
-    sqlite3_stmt *use = store_stmt(db->st, "UPDATE tokens SET used_at=?, used_by=? WHERE id=?");
+    store_q *ins = store_prepare(db->st, "INSERT INTO sites(id, pubkey, class, enrolled_at,"
+                                         " token_id, last_seq, owner) VALUES(?,?,?,?,?,?,?)");
+    store_q *use = store_prepare(db->st, "UPDATE tokens SET used_at=?, used_by=? WHERE id=?");
     if (!ins || !use) return OP_ESTORE;
-    sqlite3_bind_text(ins, 1, site_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(ins, 2, pubkey_hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(ins, 3, class_name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(ins, 4, now_ms);
-    sqlite3_bind_text(ins, 5, token_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(ins, 6, (int64_t)seq);
-    sqlite3_bind_text(ins, 7, owner, -1, SQLITE_TRANSIENT);
-    int rc = store_step_done(db->st, ins);
-    sqlite3_bind_int64(use, 1, now_ms);
-    sqlite3_bind_text(use, 2, site_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(use, 3, token_id, -1, SQLITE_TRANSIENT);
-    int rc_use = store_step_done(db->st, use);
+    store_q_bind_text(ins, 1, site_id);
+    store_q_bind_text(ins, 2, pubkey_hex);
+    store_q_bind_text(ins, 3, class_name);
+    store_q_bind_int64(ins, 4, now_ms);
+    store_q_bind_text(ins, 5, token_id);
+    store_q_bind_int64(ins, 6, (int64_t)seq);
+    store_q_bind_text(ins, 7, owner);
+    int rc = store_q_run(ins);
+    store_q_bind_int64(use, 1, now_ms);
+    store_q_bind_text(use, 2, site_id);
+    store_q_bind_text(use, 3, token_id);
+    int rc_use = store_q_run(use);
     return rc != OP_OK ? rc : rc_use;
 }
 
@@ -259,80 +306,80 @@ int hubdb_site_set_capacity(hubdb *db, const char *site_id, int cores, int64_t m
                             double power_budget_watts, double watts_per_core, double idle_watts,
                             const char *protections_off)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE sites SET cores=?, memory_mb=?,"
-                                          " power_budget_watts=?, watts_per_core=?, idle_watts=?,"
-                                          " protections_off=? WHERE id=?");
+    store_q *st = store_prepare(db->st, "UPDATE sites SET cores=?, memory_mb=?,"
+                                        " power_budget_watts=?, watts_per_core=?, idle_watts=?,"
+                                        " protections_off=? WHERE id=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int(st, 1, cores);
-    sqlite3_bind_int64(st, 2, memory_mb);
-    sqlite3_bind_double(st, 3, power_budget_watts);
-    sqlite3_bind_double(st, 4, watts_per_core);
-    sqlite3_bind_double(st, 5, idle_watts);
-    sqlite3_bind_text(st, 6, protections_off, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 7, site_id, -1, SQLITE_TRANSIENT);
-    return store_step_done(db->st, st);
+    store_q_bind_int(st, 1, cores);
+    store_q_bind_int64(st, 2, memory_mb);
+    store_q_bind_double(st, 3, power_budget_watts);
+    store_q_bind_double(st, 4, watts_per_core);
+    store_q_bind_double(st, 5, idle_watts);
+    store_q_bind_text(st, 6, protections_off);
+    store_q_bind_text(st, 7, site_id);
+    return store_q_run(st);
 }
 
 int hubdb_site_set_departed(hubdb *db, const char *site_id, int departed)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE sites SET departed=? WHERE id=?");
+    store_q *st = store_prepare(db->st, "UPDATE sites SET departed=? WHERE id=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int(st, 1, departed ? 1 : 0);
-    sqlite3_bind_text(st, 2, site_id, -1, SQLITE_TRANSIENT);
-    return store_step_done(db->st, st);
+    store_q_bind_int(st, 1, departed ? 1 : 0);
+    store_q_bind_text(st, 2, site_id);
+    return store_q_run(st);
 }
 
 int hubdb_site_set_seq(hubdb *db, const char *site_id, uint64_t seq)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE sites SET last_seq=? WHERE id=?");
+    store_q *st = store_prepare(db->st, "UPDATE sites SET last_seq=? WHERE id=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, (int64_t)seq);
-    sqlite3_bind_text(st, 2, site_id, -1, SQLITE_TRANSIENT);
-    return store_step_done(db->st, st);
+    store_q_bind_int64(st, 1, (int64_t)seq);
+    store_q_bind_text(st, 2, site_id);
+    return store_q_run(st);
 }
 
 int hubdb_own_seq_get(hubdb *db, uint64_t *seq)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT CAST(value AS INTEGER) FROM meta"
-                                          " WHERE key='bus_seq'");
+    store_q *st = store_prepare(db->st, "SELECT CAST(value AS INTEGER) FROM meta"
+                                        " WHERE key='bus_seq'");
     if (!st) return OP_ESTORE;
-    *seq = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
+    *seq = store_q_step(st) == STORE_ROW ? (uint64_t)store_q_int64(st, 0) : 0;
+    store_q_reset(st);
     return OP_OK;
 }
 
 int hubdb_own_seq_set(hubdb *db, uint64_t seq)
 {
-    sqlite3_stmt *st =
-        store_stmt(db->st, "INSERT OR REPLACE INTO meta(key, value) VALUES('bus_seq', ?)");
+    store_q *st =
+        store_prepare(db->st, "INSERT OR REPLACE INTO meta(key, value) VALUES('bus_seq', ?)");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, (int64_t)seq);
-    return store_step_done(db->st, st);
+    store_q_bind_int64(st, 1, (int64_t)seq);
+    return store_q_run(st);
 }
 
 int hubdb_token_create(hubdb *db, const char *token_id, const char *class_name, int64_t created_ms,
                        int64_t expires_ms, const char *created_by)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "INSERT INTO tokens(id, class, created_at, expires_at,"
-                                          " created_by) VALUES(?,?,?,?,?)");
+    store_q *st = store_prepare(db->st, "INSERT INTO tokens(id, class, created_at, expires_at,"
+                                        " created_by) VALUES(?,?,?,?,?)");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_text(st, 1, token_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, class_name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, created_ms);
-    sqlite3_bind_int64(st, 4, expires_ms);
-    sqlite3_bind_text(st, 5, created_by, -1, SQLITE_TRANSIENT);
-    return store_step_done(db->st, st);
+    store_q_bind_text(st, 1, token_id);
+    store_q_bind_text(st, 2, class_name);
+    store_q_bind_int64(st, 3, created_ms);
+    store_q_bind_int64(st, 4, expires_ms);
+    store_q_bind_text(st, 5, created_by);
+    return store_q_run(st);
 }
 
 int hubdb_token_lookup(hubdb *db, const char *token_id, int *known, char used_by[64])
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT used_by FROM tokens WHERE id=?");
+    store_q *st = store_prepare(db->st, "SELECT used_by FROM tokens WHERE id=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_text(st, 1, token_id, -1, SQLITE_TRANSIENT);
-    *known = sqlite3_step(st) == SQLITE_ROW;
-    int used = *known && sqlite3_column_type(st, 0) != SQLITE_NULL;
-    snprintf(used_by, 64, "%s", used ? store_col_text(st, 0) : "");
-    sqlite3_reset(st);
+    store_q_bind_text(st, 1, token_id);
+    *known = store_q_step(st) == STORE_ROW;
+    int used = *known && !store_q_is_null(st, 0);
+    snprintf(used_by, 64, "%s", used ? store_q_text(st, 0) : "");
+    store_q_reset(st);
     return OP_OK;
 }
 
@@ -340,85 +387,85 @@ int hubdb_token_lookup(hubdb *db, const char *token_id, int *known, char used_by
 
 int hubdb_op_nonce_add(hubdb *db, const char *op_id, uint64_t nonce, int64_t ts_ms)
 {
-    sqlite3_stmt *st =
-        store_stmt(db->st, "INSERT OR IGNORE INTO op_nonces(op_id, nonce, ts) VALUES(?,?,?)");
+    store_q *st =
+        store_prepare(db->st, "INSERT OR IGNORE INTO op_nonces(op_id, nonce, ts) VALUES(?,?,?)");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, (int64_t)nonce);
-    sqlite3_bind_int64(st, 3, ts_ms);
-    return store_step_done(db->st, st);
+    store_q_bind_text(st, 1, op_id);
+    store_q_bind_int64(st, 2, (int64_t)nonce);
+    store_q_bind_int64(st, 3, ts_ms);
+    return store_q_run(st);
 }
 
 int hubdb_op_nonces_each(hubdb *db, const char *op_id, int64_t *floor_ms,
                          void (*fn)(void *ctx, uint64_t nonce, int64_t ts_ms), void *ctx)
 {
-    sqlite3_stmt *fl = store_stmt(db->st, "SELECT floor_ms FROM op_floors WHERE op_id=?");
-    sqlite3_stmt *st =
-        store_stmt(db->st, "SELECT nonce, ts FROM op_nonces WHERE op_id=? AND ts>? ORDER BY ts");
+    store_q *fl = store_prepare(db->st, "SELECT floor_ms FROM op_floors WHERE op_id=?");
+    store_q *st =
+        store_prepare(db->st, "SELECT nonce, ts FROM op_nonces WHERE op_id=? AND ts>? ORDER BY ts");
     if (!fl || !st) return OP_ESTORE;
-    sqlite3_bind_text(fl, 1, op_id, -1, SQLITE_TRANSIENT);
-    *floor_ms = sqlite3_step(fl) == SQLITE_ROW ? sqlite3_column_int64(fl, 0) : 0;
-    sqlite3_reset(fl);
-    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, *floor_ms);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        fn(ctx, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
-    sqlite3_reset(st);
+    store_q_bind_text(fl, 1, op_id);
+    *floor_ms = store_q_step(fl) == STORE_ROW ? store_q_int64(fl, 0) : 0;
+    store_q_reset(fl);
+    store_q_bind_text(st, 1, op_id);
+    store_q_bind_int64(st, 2, *floor_ms);
+    while (store_q_step(st) == STORE_ROW)
+        fn(ctx, (uint64_t)store_q_int64(st, 0), store_q_int64(st, 1));
+    store_q_reset(st);
     return OP_OK;
 }
 
 int hubdb_op_floor_set(hubdb *db, const char *op_id, int64_t floor_ms)
 {
-    sqlite3_stmt *st =
-        store_stmt(db->st, "INSERT OR REPLACE INTO op_floors(op_id, floor_ms) VALUES(?,?)");
+    store_q *st =
+        store_prepare(db->st, "INSERT OR REPLACE INTO op_floors(op_id, floor_ms) VALUES(?,?)");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, floor_ms);
-    return store_step_done(db->st, st);
+    store_q_bind_text(st, 1, op_id);
+    store_q_bind_int64(st, 2, floor_ms);
+    return store_q_run(st);
 }
 
 int hubdb_op_answer_get(hubdb *db, const char *op_id, const char *rid, const char *digest,
                         char **answer)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT answer FROM op_answers WHERE op_id=? AND"
-                                          " rid=? AND digest=?");
+    store_q *st = store_prepare(db->st, "SELECT answer FROM op_answers WHERE op_id=? AND"
+                                        " rid=? AND digest=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, rid, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, digest, -1, SQLITE_TRANSIENT);
+    store_q_bind_text(st, 1, op_id);
+    store_q_bind_text(st, 2, rid);
+    store_q_bind_text(st, 3, digest);
     int rc = OP_ENOTFOUND;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *answer = strdup(store_col_text(st, 0));
+    if (store_q_step(st) == STORE_ROW) {
+        *answer = strdup(store_q_text(st, 0));
         rc = *answer ? OP_OK : OP_ENOMEM;
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return rc;
 }
 
 int hubdb_op_answer_put(hubdb *db, const char *op_id, const char *rid, const char *digest,
                         int64_t at_ms, const char *answer)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "INSERT OR REPLACE INTO op_answers(op_id, rid, digest,"
-                                          " at, answer) VALUES(?,?,?,?,?)");
+    store_q *st = store_prepare(db->st, "INSERT OR REPLACE INTO op_answers(op_id, rid, digest,"
+                                        " at, answer) VALUES(?,?,?,?,?)");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_text(st, 1, op_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, rid, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, digest, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, at_ms);
-    sqlite3_bind_text(st, 5, answer, -1, SQLITE_TRANSIENT);
-    return store_step_done(db->st, st);
+    store_q_bind_text(st, 1, op_id);
+    store_q_bind_text(st, 2, rid);
+    store_q_bind_text(st, 3, digest);
+    store_q_bind_int64(st, 4, at_ms);
+    store_q_bind_text(st, 5, answer);
+    return store_q_run(st);
 }
 
 int hubdb_op_prune(hubdb *db, int64_t nonces_before_ms, int64_t answers_before_ms,
                    int64_t answers_kept)
 {
-    sqlite3_stmt *n = store_stmt(db->st, "DELETE FROM op_nonces WHERE ts<?");
-    sqlite3_stmt *a = store_stmt(db->st, "DELETE FROM op_answers WHERE at<? OR at<(SELECT at"
-                                         " FROM op_answers ORDER BY at DESC LIMIT 1 OFFSET ?)");
+    store_q *n = store_prepare(db->st, "DELETE FROM op_nonces WHERE ts<?");
+    store_q *a = store_prepare(db->st, "DELETE FROM op_answers WHERE at<? OR at<(SELECT at"
+                                       " FROM op_answers ORDER BY at DESC LIMIT 1 OFFSET ?)");
     if (!n || !a) return OP_ESTORE;
-    sqlite3_bind_int64(n, 1, nonces_before_ms);
-    sqlite3_bind_int64(a, 1, answers_before_ms);
-    sqlite3_bind_int64(a, 2, answers_kept - 1);
-    int rc = store_step_done(db->st, n);
-    return rc != OP_OK ? rc : store_step_done(db->st, a);
+    store_q_bind_int64(n, 1, nonces_before_ms);
+    store_q_bind_int64(a, 1, answers_before_ms);
+    store_q_bind_int64(a, 2, answers_kept - 1);
+    int rc = store_q_run(n);
+    return rc != OP_OK ? rc : store_q_run(a);
 }

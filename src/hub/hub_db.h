@@ -1,5 +1,6 @@
 /*
- * hub_db: the hub's data layer. Owns hub.db: its schema, the migrations of
+ * hub_db: the hub's data layer. Owns the hub's database (hub.db, or a
+ * PostgreSQL database through the same store calls): its schema, the migrations of
  * databases made by older hubs, and every SQL statement the hub runs, as
  * named operations (hubdb_job_place, hubdb_site_enroll, ...). Nothing above
  * it sees SQL or SQLite: job states go in and come out as jobstate codes
@@ -10,7 +11,8 @@
  * hub_db_claims.c sites' claims checked and their quarantine.
  *
  * Tables: meta, sites, site_claims, tokens, jobs, results, checkpoints,
- * local_jobs, job_events, op_nonces, op_floors, op_answers, trust (and
+ * local_jobs, job_events, op_nonces, op_floors, op_answers, trust, hub_lease
+ * (hub_db_lease.c: which hub of a failover group is active) (and
  * audit_entries, owned by io/auditlog on the same store). hub_db_verify.c
  * holds what result verification stores (trust records, a job's replicas),
  * hub_db_claims.c what the capacity checks store, hub_db_runtimes.c the
@@ -18,7 +20,7 @@
  * the pooling rounds the hub drives (pool_rounds, pool_jobs) and sites' rollbacks
  * (model_rollbacks).
  *
- * Every operation returns OP_OK or OP_ESTORE (the store logs SQLite's
+ * Every operation returns OP_OK or OP_ESTORE (the store logs the database's
  * message), and OP_ENOTFOUND or OP_ENOMEM where its comment says so. Strings
  * in a row handed to a callback are valid during that callback only.
  */
@@ -35,19 +37,29 @@
 
 typedef struct hubdb hubdb;
 
+/* The schema this hub writes; a database marked with a higher one is refused. */
+#define HUBDB_SCHEMA_VERSION 1
+#define HUBDB_SCHEMA_VERSION_TEXT "1"
+
 /* ---------- the file ---------- */
 
 /*
- * Opens (creating) path, applies the schema and adds the columns newer hubs
- * use to an older database. synchronous_full 0 for throwaway stores (tests,
- * fuzzing). OP_ESTORE, OP_ENOMEM.
+ * Opens (creating) path, a SQLite file, or a PostgreSQL server's URL
+ * (store.h), applies the schema and adds the columns newer hubs use to an
+ * older database; a database written by a newer hub is refused (logged).
+ * synchronous_full 0 for throwaway stores (tests, fuzzing). OP_ESTORE,
+ * OP_ENOMEM.
  */
 int hubdb_open(const char *path, int synchronous_full, hubdb **out);
 void hubdb_close(hubdb *db);
 /* The audit log kept in the same file, committed with the hub's transactions. */
 int hubdb_attach_audit(hubdb *db, auditlog **out);
 
-/* The loop's transaction (nests by counting, see store.h). */
+/*
+ * The loop's transaction (nests by counting, see store.h). With a failover
+ * lease taken, the outermost hubdb_commit renews it and returns OP_EEXPIRED
+ * (rolled back) when another hub holds it; otherwise OP_OK or OP_ESTORE.
+ */
 int hubdb_begin(hubdb *db);
 int hubdb_commit(hubdb *db);
 void hubdb_rollback(hubdb *db);
@@ -56,6 +68,31 @@ int hubdb_in_tx(const hubdb *db);
 int hubdb_savepoint(hubdb *db);
 int hubdb_savepoint_release(hubdb *db);
 void hubdb_savepoint_undo(hubdb *db);
+
+/* ---------- the failover lease (hub_db_lease.c) ---------- */
+
+typedef struct hubdb_lease {
+    char holder[128]; /* "" before any hub took it */
+    int64_t epoch;    /* counts takeovers: each holder's is higher than the last one's */
+    int64_t expires_at_ms, now_ms; /* on the database's clock */
+} hubdb_lease;
+
+/*
+ * Takes the lease for holder (a name unique to this process) when it has
+ * expired, for lease_ms: *taken 1, before the row as it was (the previous
+ * holder and epoch), after as it is now. From then on every outermost
+ * commit renews it and is refused when another hub holds it. OP_ESTORE.
+ */
+int hubdb_lease_try(hubdb *db, const char *holder, int64_t lease_ms, int *taken,
+                    hubdb_lease *before, hubdb_lease *after);
+/* The lease's row as it is, and the database's clock. OP_ESTORE. */
+int hubdb_lease_get(hubdb *db, hubdb_lease *out);
+/* 1 once a commit found another hub holding the lease: stop without writing. */
+int hubdb_lease_lost(const hubdb *db);
+/* When the last commit renewed this hub's lease (monotonic ms); 0 without a lease. */
+int64_t hubdb_lease_renewed_mono_ms(const hubdb *db);
+/* Outside a transaction: lets the lease expire now (a clean stop), if still held. OP_ESTORE. */
+int hubdb_lease_release(hubdb *db);
 
 /* Empties jobs, results, job events and tokens (the fuzzer keeps its store small). */
 int hubdb_clear_jobs(hubdb *db);

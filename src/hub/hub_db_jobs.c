@@ -21,35 +21,35 @@
 /* ---------- helpers ---------- */
 
 /* Binds a state by the name the state machine gives it. */
-static void bind_state(sqlite3_stmt *st, int idx, int state)
+static void bind_state(store_q *st, int idx, int state)
 {
-    sqlite3_bind_text(st, idx, jobstate_name(state), -1, SQLITE_STATIC);
+    store_q_bind_text(st, idx, jobstate_name(state));
 }
 
 /* Binds 0 as SQL NULL (a time that has not happened). */
-static void bind_time(sqlite3_stmt *st, int idx, int64_t ms)
+static void bind_time(store_q *st, int idx, int64_t ms)
 {
     if (ms)
-        sqlite3_bind_int64(st, idx, ms);
+        store_q_bind_int64(st, idx, ms);
     else
-        sqlite3_bind_null(st, idx);
+        store_q_bind_null(st, idx);
 }
 
 /* Steps a changing statement; *changed (when asked) gets the rows it changed. */
-static int step_changed(hubdb *db, sqlite3_stmt *st, int *changed)
+static int step_changed(hubdb *db, store_q *st, int *changed)
 {
-    int rc = store_step_done(db->st, st);
+    int rc = store_q_run(st);
     if (changed) *changed = rc == OP_OK ? store_changes(db->st) : 0;
     return rc;
 }
 
 /* Collects the first column of up to max rows as ids. */
-static int collect_ids(sqlite3_stmt *st, int64_t *ids, int max, int *n)
+static int collect_ids(store_q *st, int64_t *ids, int max, int *n)
 {
     *n = 0;
-    while (*n < max && sqlite3_step(st) == SQLITE_ROW)
-        ids[(*n)++] = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
+    while (*n < max && store_q_step(st) == STORE_ROW)
+        ids[(*n)++] = store_q_int64(st, 0);
+    store_q_reset(st);
     return OP_OK;
 }
 
@@ -57,579 +57,580 @@ static int collect_ids(sqlite3_stmt *st, int64_t *ids, int max, int *n)
 
 int hubdb_job_get(hubdb *db, int64_t job_id, hubdb_job *out)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT attempt, max_attempts, state, site, cores,"
-                                          " memory_mb, excluded, verify_wanted, verify_owners,"
-                                          " site_private FROM jobs WHERE id=?");
+    store_q *st = store_prepare(db->st, "SELECT attempt, max_attempts, state, site, cores,"
+                                        " memory_mb, excluded, verify_wanted, verify_owners,"
+                                        " site_private FROM jobs WHERE id=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_reset(st);
+    store_q_bind_int64(st, 1, job_id);
+    if (store_q_step(st) != STORE_ROW) {
+        store_q_reset(st);
         return OP_ENOTFOUND;
     }
-    out->attempt = sqlite3_column_int64(st, 0);
-    out->max_attempts = sqlite3_column_int64(st, 1);
-    out->state = jobstate_parse(store_col_text(st, 2));
-    snprintf(out->site, sizeof out->site, "%s", store_col_text(st, 3));
-    out->cores = sqlite3_column_int(st, 4);
-    out->memory_mb = sqlite3_column_int64(st, 5);
-    snprintf(out->excluded, sizeof out->excluded, "%s", store_col_text(st, 6));
-    out->verify_wanted = sqlite3_column_int64(st, 7);
-    snprintf(out->verify_owners, sizeof out->verify_owners, "%s", store_col_text(st, 8));
-    out->site_private = sqlite3_column_int(st, 9);
-    sqlite3_reset(st);
+    out->attempt = store_q_int64(st, 0);
+    out->max_attempts = store_q_int64(st, 1);
+    out->state = jobstate_parse(store_q_text(st, 2));
+    snprintf(out->site, sizeof out->site, "%s", store_q_text(st, 3));
+    out->cores = store_q_int(st, 4);
+    out->memory_mb = store_q_int64(st, 5);
+    snprintf(out->excluded, sizeof out->excluded, "%s", store_q_text(st, 6));
+    out->verify_wanted = store_q_int64(st, 7);
+    snprintf(out->verify_owners, sizeof out->verify_owners, "%s", store_q_text(st, 8));
+    out->site_private = store_q_int(st, 9);
+    store_q_reset(st);
     return OP_OK;
 }
 
 int hubdb_job_spec(hubdb *db, int64_t job_id, char kind[16], char **spec)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT kind, spec FROM jobs WHERE id=?");
+    store_q *st = store_prepare(db->st, "SELECT kind, spec FROM jobs WHERE id=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
-    int rc = sqlite3_step(st) == SQLITE_ROW ? OP_OK : OP_ENOTFOUND;
+    store_q_bind_int64(st, 1, job_id);
+    int rc = store_q_step(st) == STORE_ROW ? OP_OK : OP_ENOTFOUND;
     if (rc == OP_OK) {
-        snprintf(kind, 16, "%s", store_col_text(st, 0));
-        *spec = strdup(store_col_text(st, 1));
+        snprintf(kind, 16, "%s", store_q_text(st, 0));
+        *spec = strdup(store_q_text(st, 1));
         if (!*spec) rc = OP_ENOMEM;
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return rc;
 }
 
 int hubdb_job_insert(hubdb *db, const hubdb_new_job *j, int64_t *job_id)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "INSERT INTO jobs(name, kind, spec, state, attempt,"
-                                          " site, cores, memory_mb, class_mask, origin,"
-                                          " site_private, max_attempts, submitted_by,"
-                                          " submitted_at, placed_at, notify, awaiting_approval,"
-                                          " program, data_class, expected_ms, deadline_at,"
-                                          " may_defer, deterministic, model, model_sha)"
-                                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                                          "?,?)");
+    store_q *st = store_prepare(db->st, "INSERT INTO jobs(name, kind, spec, state, attempt,"
+                                        " site, cores, memory_mb, class_mask, origin,"
+                                        " site_private, max_attempts, submitted_by,"
+                                        " submitted_at, placed_at, notify, awaiting_approval,"
+                                        " program, data_class, expected_ms, deadline_at,"
+                                        " may_defer, deterministic, model, model_sha)"
+                                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                                        "?,?)");
     if (!st) return OP_ESTORE;
-    store_bind_text(st, 1, j->name);
-    sqlite3_bind_text(st, 2, j->kind, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, j->spec_json, -1, SQLITE_TRANSIENT);
+    store_q_bind_text(st, 1, j->name);
+    store_q_bind_text(st, 2, j->kind);
+    store_q_bind_text(st, 3, j->spec_json);
     bind_state(st, 4, j->state);
-    sqlite3_bind_int64(st, 5, j->attempt);
-    store_bind_text(st, 6, j->site);
-    sqlite3_bind_int(st, 7, j->cores);
-    sqlite3_bind_int64(st, 8, j->memory_mb);
-    sqlite3_bind_int(st, 9, (int)j->class_mask);
-    store_bind_text(st, 10, j->origin);
-    sqlite3_bind_int(st, 11, j->site_private);
-    sqlite3_bind_int(st, 12, j->max_attempts);
-    store_bind_text(st, 13, j->submitted_by);
-    sqlite3_bind_int64(st, 14, j->submitted_at);
+    store_q_bind_int64(st, 5, j->attempt);
+    store_q_bind_text(st, 6, j->site);
+    store_q_bind_int(st, 7, j->cores);
+    store_q_bind_int64(st, 8, j->memory_mb);
+    store_q_bind_int(st, 9, (int)j->class_mask);
+    store_q_bind_text(st, 10, j->origin);
+    store_q_bind_int(st, 11, j->site_private);
+    store_q_bind_int(st, 12, j->max_attempts);
+    store_q_bind_text(st, 13, j->submitted_by);
+    store_q_bind_int64(st, 14, j->submitted_at);
     bind_time(st, 15, j->placed_at);
-    store_bind_text(st, 16, j->notify);
-    sqlite3_bind_int(st, 17, j->awaiting_approval);
-    store_bind_text(st, 18, j->program);
-    sqlite3_bind_int(st, 19, j->data_class);
-    sqlite3_bind_int64(st, 20, j->expected_ms);
-    sqlite3_bind_int64(st, 21, j->deadline_at);
-    sqlite3_bind_int(st, 22, j->may_defer);
-    sqlite3_bind_int(st, 23, j->deterministic);
-    sqlite3_bind_text(st, 24, j->model ? j->model : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 25, j->model_sha ? j->model_sha : "", -1, SQLITE_TRANSIENT);
-    int rc = store_step_done(db->st, st);
+    store_q_bind_text(st, 16, j->notify);
+    store_q_bind_int(st, 17, j->awaiting_approval);
+    store_q_bind_text(st, 18, j->program);
+    store_q_bind_int(st, 19, j->data_class);
+    store_q_bind_int64(st, 20, j->expected_ms);
+    store_q_bind_int64(st, 21, j->deadline_at);
+    store_q_bind_int(st, 22, j->may_defer);
+    store_q_bind_int(st, 23, j->deterministic);
+    store_q_bind_text(st, 24, j->model ? j->model : "");
+    store_q_bind_text(st, 25, j->model_sha ? j->model_sha : "");
+    int rc = store_q_run(st);
     if (rc == OP_OK) *job_id = store_last_rowid(db->st);
     return rc;
 }
 
 int hubdb_job_set_reason(hubdb *db, int64_t job_id, const char *reason)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE jobs SET reason=? WHERE id=?");
+    store_q *st = store_prepare(db->st, "UPDATE jobs SET reason=? WHERE id=?");
     if (!st) return OP_ESTORE;
-    store_bind_text(st, 1, reason);
-    sqlite3_bind_int64(st, 2, job_id);
-    return store_step_done(db->st, st);
+    store_q_bind_text(st, 1, reason);
+    store_q_bind_int64(st, 2, job_id);
+    return store_q_run(st);
 }
 
 int hubdb_jobs_count(hubdb *db, int state, int64_t *count)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT COUNT(*) FROM jobs WHERE state=?");
+    store_q *st = store_prepare(db->st, "SELECT COUNT(*) FROM jobs WHERE state=?");
     if (!st) return OP_ESTORE;
     bind_state(st, 1, state);
-    *count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
+    *count = store_q_step(st) == STORE_ROW ? store_q_int64(st, 0) : 0;
+    store_q_reset(st);
     return OP_OK;
 }
 
 int hubdb_jobs_queued(hubdb *db, int limit, int (*fn)(void *ctx, const hubdb_queued *job),
                       void *ctx)
 {
-    sqlite3_stmt *sel = store_stmt(db->st, "SELECT id, attempt, cores, memory_mb, class_mask,"
-                                           " origin, site_private, excluded, spec, explanation,"
-                                           " kind, program, data_class, expected_ms,"
-                                           " deadline_at, may_defer, max_attempts,"
-                                           " deterministic, verify_wanted, verify_class,"
-                                           " verify_owners, model, model_sha FROM jobs"
-                                           " WHERE state='queued' AND"
-                                           " awaiting_approval=0 ORDER BY id LIMIT ?");
+    store_q *sel = store_prepare(db->st, "SELECT id, attempt, cores, memory_mb, class_mask,"
+                                         " origin, site_private, excluded, spec, explanation,"
+                                         " kind, program, data_class, expected_ms,"
+                                         " deadline_at, may_defer, max_attempts,"
+                                         " deterministic, verify_wanted, verify_class,"
+                                         " verify_owners, model, model_sha FROM jobs"
+                                         " WHERE state='queued' AND"
+                                         " awaiting_approval=0 ORDER BY id LIMIT ?");
     if (!sel) return OP_ESTORE;
-    sqlite3_bind_int(sel, 1, limit);
-    while (sqlite3_step(sel) == SQLITE_ROW) {
-        hubdb_queued q = {.id = sqlite3_column_int64(sel, 0),
-                          .attempt = sqlite3_column_int64(sel, 1),
-                          .cores = sqlite3_column_int(sel, 2),
-                          .memory_mb = sqlite3_column_int64(sel, 3),
-                          .class_mask = (unsigned)sqlite3_column_int(sel, 4),
-                          .origin = store_col_text(sel, 5),
-                          .site_private = sqlite3_column_int(sel, 6),
-                          .excluded = store_col_text(sel, 7),
-                          .spec_json = store_col_text(sel, 8),
-                          .explanation = store_col_text(sel, 9),
-                          .kind = store_col_text(sel, 10),
-                          .program = store_col_text(sel, 11),
-                          .data_class = sqlite3_column_int(sel, 12),
-                          .expected_ms = sqlite3_column_int64(sel, 13),
-                          .deadline_at = sqlite3_column_int64(sel, 14),
-                          .may_defer = sqlite3_column_int(sel, 15),
-                          .max_attempts = sqlite3_column_int64(sel, 16),
-                          .deterministic = sqlite3_column_int(sel, 17),
-                          .verify_wanted = sqlite3_column_int64(sel, 18),
-                          .verify_class = (unsigned)sqlite3_column_int(sel, 19),
-                          .verify_owners = store_col_text(sel, 20),
-                          .model = store_col_text(sel, 21),
-                          .model_sha = store_col_text(sel, 22)};
+    store_q_bind_int(sel, 1, limit);
+    while (store_q_step(sel) == STORE_ROW) {
+        hubdb_queued q = {.id = store_q_int64(sel, 0),
+                          .attempt = store_q_int64(sel, 1),
+                          .cores = store_q_int(sel, 2),
+                          .memory_mb = store_q_int64(sel, 3),
+                          .class_mask = (unsigned)store_q_int(sel, 4),
+                          .origin = store_q_text(sel, 5),
+                          .site_private = store_q_int(sel, 6),
+                          .excluded = store_q_text(sel, 7),
+                          .spec_json = store_q_text(sel, 8),
+                          .explanation = store_q_text(sel, 9),
+                          .kind = store_q_text(sel, 10),
+                          .program = store_q_text(sel, 11),
+                          .data_class = store_q_int(sel, 12),
+                          .expected_ms = store_q_int64(sel, 13),
+                          .deadline_at = store_q_int64(sel, 14),
+                          .may_defer = store_q_int(sel, 15),
+                          .max_attempts = store_q_int64(sel, 16),
+                          .deterministic = store_q_int(sel, 17),
+                          .verify_wanted = store_q_int64(sel, 18),
+                          .verify_class = (unsigned)store_q_int(sel, 19),
+                          .verify_owners = store_q_text(sel, 20),
+                          .model = store_q_text(sel, 21),
+                          .model_sha = store_q_text(sel, 22)};
         if (fn(ctx, &q)) break;
     }
-    sqlite3_reset(sel);
+    store_q_reset(sel);
     return OP_OK;
 }
 
 int hubdb_job_place(hubdb *db, int64_t job_id, int state, int64_t attempt, const char *site,
                     int64_t now_ms, int64_t lease_expires_ms, const char *explanation)
 {
-    sqlite3_stmt *up = store_stmt(db->st, "UPDATE jobs SET state=?, attempt=?, site=?,"
-                                          " placed_at=?, lease_expires_at=?, explanation=?,"
-                                          " reason=NULL WHERE id=?");
+    store_q *up = store_prepare(db->st, "UPDATE jobs SET state=?, attempt=?, site=?,"
+                                        " placed_at=?, lease_expires_at=?, explanation=?,"
+                                        " reason=NULL WHERE id=?");
     if (!up) return OP_ESTORE;
     bind_state(up, 1, state);
-    sqlite3_bind_int64(up, 2, attempt);
-    sqlite3_bind_text(up, 3, site, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(up, 4, now_ms);
-    sqlite3_bind_int64(up, 5, lease_expires_ms);
-    sqlite3_bind_text(up, 6, explanation, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(up, 7, job_id);
-    return store_step_done(db->st, up);
+    store_q_bind_int64(up, 2, attempt);
+    store_q_bind_text(up, 3, site);
+    store_q_bind_int64(up, 4, now_ms);
+    store_q_bind_int64(up, 5, lease_expires_ms);
+    store_q_bind_text(up, 6, explanation);
+    store_q_bind_int64(up, 7, job_id);
+    return store_q_run(up);
 }
 
 int hubdb_job_fail_unplaced(hubdb *db, int64_t job_id, int state, const char *reason,
                             const char *explanation, int64_t now_ms)
 {
-    sqlite3_stmt *up = store_stmt(db->st, "UPDATE jobs SET state=?, reason=?, explanation=?,"
-                                          " finished_at=? WHERE id=?");
+    store_q *up = store_prepare(db->st, "UPDATE jobs SET state=?, reason=?, explanation=?,"
+                                        " finished_at=? WHERE id=?");
     if (!up) return OP_ESTORE;
     bind_state(up, 1, state);
-    sqlite3_bind_text(up, 2, reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(up, 3, explanation, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(up, 4, now_ms);
-    sqlite3_bind_int64(up, 5, job_id);
-    return store_step_done(db->st, up);
+    store_q_bind_text(up, 2, reason);
+    store_q_bind_text(up, 3, explanation);
+    store_q_bind_int64(up, 4, now_ms);
+    store_q_bind_int64(up, 5, job_id);
+    return store_q_run(up);
 }
 
 int hubdb_job_explain(hubdb *db, int64_t job_id, const char *explanation)
 {
-    sqlite3_stmt *up = store_stmt(db->st, "UPDATE jobs SET explanation=? WHERE id=?");
+    store_q *up = store_prepare(db->st, "UPDATE jobs SET explanation=? WHERE id=?");
     if (!up) return OP_ESTORE;
-    sqlite3_bind_text(up, 1, explanation, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(up, 2, job_id);
-    return store_step_done(db->st, up);
+    store_q_bind_text(up, 1, explanation);
+    store_q_bind_int64(up, 2, job_id);
+    return store_q_run(up);
 }
 
 int hubdb_job_requeue(hubdb *db, int64_t job_id, int state, const char *reason,
                       const char *excluded, int64_t finished_ms)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE jobs SET state=?, reason=?, excluded=?,"
-                                          " lease_expires_at=NULL, finished_at=? WHERE id=?");
+    store_q *st = store_prepare(db->st, "UPDATE jobs SET state=?, reason=?, excluded=?,"
+                                        " lease_expires_at=NULL, finished_at=? WHERE id=?");
     if (!st) return OP_ESTORE;
     bind_state(st, 1, state);
-    sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, excluded, -1, SQLITE_TRANSIENT);
+    store_q_bind_text(st, 2, reason);
+    store_q_bind_text(st, 3, excluded);
     bind_time(st, 4, finished_ms);
-    sqlite3_bind_int64(st, 5, job_id);
-    return store_step_done(db->st, st);
+    store_q_bind_int64(st, 5, job_id);
+    return store_q_run(st);
 }
 
 int hubdb_job_start(hubdb *db, int64_t job_id, int64_t attempt, const char *site, int from, int to,
                     int64_t now_ms, int *changed)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE jobs SET state=?, started_at=? WHERE id=? AND"
-                                          " attempt=? AND site=? AND state=?");
+    store_q *st = store_prepare(db->st, "UPDATE jobs SET state=?, started_at=? WHERE id=? AND"
+                                        " attempt=? AND site=? AND state=?");
     if (!st) return OP_ESTORE;
     bind_state(st, 1, to);
-    sqlite3_bind_int64(st, 2, now_ms);
-    sqlite3_bind_int64(st, 3, job_id);
-    sqlite3_bind_int64(st, 4, attempt);
-    sqlite3_bind_text(st, 5, site, -1, SQLITE_TRANSIENT);
+    store_q_bind_int64(st, 2, now_ms);
+    store_q_bind_int64(st, 3, job_id);
+    store_q_bind_int64(st, 4, attempt);
+    store_q_bind_text(st, 5, site);
     bind_state(st, 6, from);
     return step_changed(db, st, changed);
 }
 
 int hubdb_job_is_current(hubdb *db, int64_t job_id, int64_t attempt, const char *site, int *current)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT 1 FROM jobs WHERE id=? AND attempt=?"
-                                          " AND site=? AND state IN ('placed','running')");
+    store_q *st = store_prepare(db->st, "SELECT 1 FROM jobs WHERE id=? AND attempt=?"
+                                        " AND site=? AND state IN ('placed','running')");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
-    sqlite3_bind_int64(st, 2, attempt);
-    sqlite3_bind_text(st, 3, site, -1, SQLITE_TRANSIENT);
-    *current = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_reset(st);
+    store_q_bind_int64(st, 1, job_id);
+    store_q_bind_int64(st, 2, attempt);
+    store_q_bind_text(st, 3, site);
+    *current = store_q_step(st) == STORE_ROW;
+    store_q_reset(st);
     return OP_OK;
 }
 
 int hubdb_job_renew_lease(hubdb *db, int64_t job_id, int64_t attempt, const char *site,
                           int64_t until_ms, int *changed)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE jobs SET lease_expires_at=? WHERE id=? AND"
-                                          " attempt=? AND site=? AND state IN"
-                                          " ('placed','running')");
+    store_q *st = store_prepare(db->st, "UPDATE jobs SET lease_expires_at=? WHERE id=? AND"
+                                        " attempt=? AND site=? AND state IN"
+                                        " ('placed','running')");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, until_ms);
-    sqlite3_bind_int64(st, 2, job_id);
-    sqlite3_bind_int64(st, 3, attempt);
-    sqlite3_bind_text(st, 4, site, -1, SQLITE_TRANSIENT);
+    store_q_bind_int64(st, 1, until_ms);
+    store_q_bind_int64(st, 2, job_id);
+    store_q_bind_int64(st, 3, attempt);
+    store_q_bind_text(st, 4, site);
     return step_changed(db, st, changed);
 }
 
 int hubdb_leases_renew_all(hubdb *db, int64_t until_ms)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE jobs SET lease_expires_at=? WHERE state IN"
-                                          " ('placed','running')");
+    store_q *st = store_prepare(db->st, "UPDATE jobs SET lease_expires_at=? WHERE state IN"
+                                        " ('placed','running')");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, until_ms);
-    return store_step_done(db->st, st);
+    store_q_bind_int64(st, 1, until_ms);
+    return store_q_run(st);
 }
 
 int hubdb_job_finish(hubdb *db, int64_t job_id, int64_t attempt, int state, const char *reason,
                      int64_t now_ms)
 {
-    sqlite3_stmt *up = store_stmt(db->st, "UPDATE jobs SET state=?, finished_at=?, reason=?,"
-                                          " lease_expires_at=NULL WHERE id=?");
-    sqlite3_stmt *ap = store_stmt(db->st, "UPDATE results SET applied=1 WHERE job_id=? AND"
-                                          " attempt=?");
+    store_q *up = store_prepare(db->st, "UPDATE jobs SET state=?, finished_at=?, reason=?,"
+                                        " lease_expires_at=NULL WHERE id=?");
+    store_q *ap = store_prepare(db->st, "UPDATE results SET applied=1 WHERE job_id=? AND"
+                                        " attempt=?");
     if (!up || !ap) return OP_ESTORE;
     bind_state(up, 1, state);
-    sqlite3_bind_int64(up, 2, now_ms);
-    sqlite3_bind_text(up, 3, reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(up, 4, job_id);
-    if (store_step_done(db->st, up) != OP_OK) return OP_ESTORE;
-    sqlite3_bind_int64(ap, 1, job_id);
-    sqlite3_bind_int64(ap, 2, attempt);
-    return store_step_done(db->st, ap);
+    store_q_bind_int64(up, 2, now_ms);
+    store_q_bind_text(up, 3, reason);
+    store_q_bind_int64(up, 4, job_id);
+    if (store_q_run(up) != OP_OK) return OP_ESTORE;
+    store_q_bind_int64(ap, 1, job_id);
+    store_q_bind_int64(ap, 2, attempt);
+    return store_q_run(ap);
 }
 
 int hubdb_job_cancel(hubdb *db, int64_t job_id, int state, const char *reason, int64_t now_ms)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE jobs SET state=?, finished_at=?, reason=?,"
-                                          " lease_expires_at=NULL WHERE id=?");
+    store_q *st = store_prepare(db->st, "UPDATE jobs SET state=?, finished_at=?, reason=?,"
+                                        " lease_expires_at=NULL WHERE id=?");
     if (!st) return OP_ESTORE;
     bind_state(st, 1, state);
-    sqlite3_bind_int64(st, 2, now_ms);
-    sqlite3_bind_text(st, 3, reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, job_id);
-    return store_step_done(db->st, st);
+    store_q_bind_int64(st, 2, now_ms);
+    store_q_bind_text(st, 3, reason);
+    store_q_bind_int64(st, 4, job_id);
+    return store_q_run(st);
 }
 
 int hubdb_job_approve(hubdb *db, int64_t job_id, int *changed)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "UPDATE jobs SET awaiting_approval=0, reason=NULL WHERE"
-                                          " id=? AND awaiting_approval=1 AND state='queued'");
+    store_q *st = store_prepare(db->st, "UPDATE jobs SET awaiting_approval=0, reason=NULL WHERE"
+                                        " id=? AND awaiting_approval=1 AND state='queued'");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
+    store_q_bind_int64(st, 1, job_id);
     return step_changed(db, st, changed);
 }
 
 int hubdb_job_notify_target(hubdb *db, int64_t job_id, char op_id[64])
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT notify FROM jobs WHERE id=? AND notify IS NOT"
-                                          " NULL");
+    store_q *st = store_prepare(db->st, "SELECT notify FROM jobs WHERE id=? AND notify IS NOT"
+                                        " NULL");
     op_id[0] = '\0';
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
-    if (sqlite3_step(st) == SQLITE_ROW) snprintf(op_id, 64, "%s", store_col_text(st, 0));
-    sqlite3_reset(st);
+    store_q_bind_int64(st, 1, job_id);
+    if (store_q_step(st) == STORE_ROW) snprintf(op_id, 64, "%s", store_q_text(st, 0));
+    store_q_reset(st);
     return OP_OK;
 }
 
 int hubdb_jobs_on_site(hubdb *db, const char *site, int64_t *ids, int max, int *n)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT id FROM jobs WHERE site=? AND state IN"
-                                          " ('placed','running') LIMIT ?");
+    store_q *st = store_prepare(db->st, "SELECT id FROM jobs WHERE site=? AND state IN"
+                                        " ('placed','running') LIMIT ?");
     *n = 0;
     if (!st) return OP_ESTORE;
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 2, max);
+    store_q_bind_text(st, 1, site);
+    store_q_bind_int(st, 2, max);
     return collect_ids(st, ids, max, n);
 }
 
 int hubdb_jobs_lease_expired(hubdb *db, int64_t now_ms, int64_t *ids, int max, int *n)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT id FROM jobs WHERE state IN"
-                                          " ('placed','running') AND lease_expires_at < ? LIMIT ?");
+    store_q *st = store_prepare(db->st, "SELECT id FROM jobs WHERE state IN"
+                                        " ('placed','running') AND lease_expires_at < ? LIMIT ?");
     *n = 0;
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, now_ms);
-    sqlite3_bind_int(st, 2, max);
+    store_q_bind_int64(st, 1, now_ms);
+    store_q_bind_int(st, 2, max);
     return collect_ids(st, ids, max, n);
 }
 
 int hubdb_job_event(hubdb *db, int64_t job_id, int64_t ts_ms, int64_t attempt, const char *site,
                     const char *event, const char *detail)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "INSERT INTO job_events(job_id, ts, attempt, site,"
-                                          " event, detail) VALUES(?,?,?,?,?,?)");
+    store_q *st = store_prepare(db->st, "INSERT INTO job_events(job_id, ts, attempt, site,"
+                                        " event, detail) VALUES(?,?,?,?,?,?)");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
-    sqlite3_bind_int64(st, 2, ts_ms);
-    sqlite3_bind_int64(st, 3, attempt);
-    store_bind_text(st, 4, site);
-    store_bind_text(st, 5, event);
-    store_bind_text(st, 6, detail);
-    return store_step_done(db->st, st);
+    store_q_bind_int64(st, 1, job_id);
+    store_q_bind_int64(st, 2, ts_ms);
+    store_q_bind_int64(st, 3, attempt);
+    store_q_bind_text(st, 4, site);
+    store_q_bind_text(st, 5, event);
+    store_q_bind_text(st, 6, detail);
+    return store_q_run(st);
 }
 
 /* ---------- results, checkpoints, local jobs ---------- */
 
 int hubdb_result_record(hubdb *db, const hubdb_result *r, int *inserted)
 {
-    sqlite3_stmt *ins = store_stmt(db->st, "INSERT OR IGNORE INTO results(job_id, attempt,"
-                                           " site, received_at, applied, exit_code,"
-                                           " cpu_seconds, peak_rss_bytes, wall_ms,"
-                                           " energy_joules, body, output_hash)"
-                                           " VALUES(?,?,?,?,0,?,?,?,?,?,?,?)");
+    store_q *ins = store_prepare(db->st, "INSERT OR IGNORE INTO results(job_id, attempt,"
+                                         " site, received_at, applied, exit_code,"
+                                         " cpu_seconds, peak_rss_bytes, wall_ms,"
+                                         " energy_joules, body, output_hash)"
+                                         " VALUES(?,?,?,?,0,?,?,?,?,?,?,?)");
     *inserted = 0;
     if (!ins) return OP_ESTORE;
-    sqlite3_bind_int64(ins, 1, r->job_id);
-    sqlite3_bind_int64(ins, 2, r->attempt);
-    sqlite3_bind_text(ins, 3, r->site, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(ins, 4, r->received_at);
-    sqlite3_bind_int64(ins, 5, r->exit_code);
-    sqlite3_bind_double(ins, 6, r->cpu_seconds);
-    sqlite3_bind_int64(ins, 7, r->peak_rss_bytes);
-    sqlite3_bind_int64(ins, 8, r->wall_ms);
-    sqlite3_bind_double(ins, 9, r->energy_joules);
-    sqlite3_bind_text(ins, 10, r->body, -1, SQLITE_TRANSIENT);
-    store_bind_text(ins, 11, r->output_hash);
+    store_q_bind_int64(ins, 1, r->job_id);
+    store_q_bind_int64(ins, 2, r->attempt);
+    store_q_bind_text(ins, 3, r->site);
+    store_q_bind_int64(ins, 4, r->received_at);
+    store_q_bind_int64(ins, 5, r->exit_code);
+    store_q_bind_double(ins, 6, r->cpu_seconds);
+    store_q_bind_int64(ins, 7, r->peak_rss_bytes);
+    store_q_bind_int64(ins, 8, r->wall_ms);
+    store_q_bind_double(ins, 9, r->energy_joules);
+    store_q_bind_text(ins, 10, r->body);
+    store_q_bind_text(ins, 11, r->output_hash);
     return step_changed(db, ins, inserted);
 }
 
 int hubdb_checkpoint_keep(hubdb *db, int64_t job_id, int64_t attempt, const char *name,
                           const char *sha256, const char *data_b64)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "INSERT OR REPLACE INTO checkpoints(job_id, attempt,"
-                                          " name, sha256, data_b64) VALUES(?,?,?,?,?)");
+    store_q *st = store_prepare(db->st, "INSERT OR REPLACE INTO checkpoints(job_id, attempt,"
+                                        " name, sha256, data_b64) VALUES(?,?,?,?,?)");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
-    sqlite3_bind_int64(st, 2, attempt);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, sha256, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, data_b64, -1, SQLITE_TRANSIENT);
-    return store_step_done(db->st, st);
+    store_q_bind_int64(st, 1, job_id);
+    store_q_bind_int64(st, 2, attempt);
+    store_q_bind_text(st, 3, name);
+    store_q_bind_text(st, 4, sha256);
+    store_q_bind_text(st, 5, data_b64);
+    return store_q_run(st);
 }
 
 int hubdb_checkpoint_input(hubdb *db, int64_t job_id, cJSON **input)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT name, sha256, data_b64 FROM checkpoints WHERE"
-                                          " job_id=?");
+    store_q *st = store_prepare(db->st, "SELECT name, sha256, data_b64 FROM checkpoints WHERE"
+                                        " job_id=?");
     *input = NULL;
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
+    store_q_bind_int64(st, 1, job_id);
     int rc = OP_OK;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (store_q_step(st) == STORE_ROW) {
         cJSON *in = cJSON_CreateObject();
         if (in) {
-            cJSON_AddStringToObject(in, "name", store_col_text(st, 0));
-            cJSON_AddStringToObject(in, "sha256", store_col_text(st, 1));
-            cJSON_AddStringToObject(in, "data_b64", store_col_text(st, 2));
+            cJSON_AddStringToObject(in, "name", store_q_text(st, 0));
+            cJSON_AddStringToObject(in, "sha256", store_q_text(st, 1));
+            cJSON_AddStringToObject(in, "data_b64", store_q_text(st, 2));
         }
         *input = in;
         rc = in ? OP_OK : OP_ENOMEM;
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return rc;
 }
 
 int hubdb_local_known(hubdb *db, const char *site, int64_t local_id, int *known)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT job_id FROM local_jobs WHERE site=? AND"
-                                          " local_id=?");
+    store_q *st = store_prepare(db->st, "SELECT job_id FROM local_jobs WHERE site=? AND"
+                                        " local_id=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, local_id);
-    *known = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_reset(st);
+    store_q_bind_text(st, 1, site);
+    store_q_bind_int64(st, 2, local_id);
+    *known = store_q_step(st) == STORE_ROW;
+    store_q_reset(st);
     return OP_OK;
 }
 
 int hubdb_local_map(hubdb *db, const char *site, int64_t local_id, int64_t job_id)
 {
-    sqlite3_stmt *map = store_stmt(db->st, "INSERT INTO local_jobs(site, local_id, job_id)"
-                                           " VALUES(?,?,?)");
+    store_q *map = store_prepare(db->st, "INSERT INTO local_jobs(site, local_id, job_id)"
+                                         " VALUES(?,?,?)");
     if (!map) return OP_ESTORE;
-    sqlite3_bind_text(map, 1, site, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(map, 2, local_id);
-    sqlite3_bind_int64(map, 3, job_id);
-    return store_step_done(db->st, map);
+    store_q_bind_text(map, 1, site);
+    store_q_bind_int64(map, 2, local_id);
+    store_q_bind_int64(map, 3, job_id);
+    return store_q_run(map);
 }
 
 /* ---------- operator views ---------- */
 
 /* Columns: id, name, kind, state, attempt, site, submitted_at, finished_at, reason. */
-static cJSON *job_summary(sqlite3_stmt *st)
+static cJSON *job_summary(store_q *st)
 {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
-    jsonx_add_int(j, "id", sqlite3_column_int64(st, 0));
-    cJSON_AddStringToObject(j, "name", store_col_text(st, 1));
-    cJSON_AddStringToObject(j, "kind", store_col_text(st, 2));
-    cJSON_AddStringToObject(j, "state", store_col_text(st, 3));
-    jsonx_add_int(j, "attempt", sqlite3_column_int64(st, 4));
-    cJSON_AddStringToObject(j, "site", store_col_text(st, 5));
-    jsonx_add_int(j, "submitted_at", sqlite3_column_int64(st, 6));
-    jsonx_add_int(j, "finished_at", sqlite3_column_int64(st, 7));
-    cJSON_AddStringToObject(j, "reason", store_col_text(st, 8));
+    jsonx_add_int(j, "id", store_q_int64(st, 0));
+    cJSON_AddStringToObject(j, "name", store_q_text(st, 1));
+    cJSON_AddStringToObject(j, "kind", store_q_text(st, 2));
+    cJSON_AddStringToObject(j, "state", store_q_text(st, 3));
+    jsonx_add_int(j, "attempt", store_q_int64(st, 4));
+    cJSON_AddStringToObject(j, "site", store_q_text(st, 5));
+    jsonx_add_int(j, "submitted_at", store_q_int64(st, 6));
+    jsonx_add_int(j, "finished_at", store_q_int64(st, 7));
+    cJSON_AddStringToObject(j, "reason", store_q_text(st, 8));
     return j;
 }
 
 int hubdb_jobs_list(hubdb *db, const char *state, int64_t limit, cJSON *arr)
 {
-    sqlite3_stmt *st =
-        state ? store_stmt(db->st, "SELECT id, name, kind, state, attempt, site, submitted_at,"
-                                   " finished_at, reason FROM jobs WHERE state=? ORDER BY id DESC"
-                                   " LIMIT ?")
-              : store_stmt(db->st, "SELECT id, name, kind, state, attempt, site, submitted_at,"
-                                   " finished_at, reason FROM jobs WHERE ?1 IS NULL ORDER BY id"
-                                   " DESC LIMIT ?");
+    store_q *st =
+        state
+            ? store_prepare(db->st, "SELECT id, name, kind, state, attempt, site, submitted_at,"
+                                    " finished_at, reason FROM jobs WHERE state=? ORDER BY id DESC"
+                                    " LIMIT ?")
+            : store_prepare(db->st, "SELECT id, name, kind, state, attempt, site, submitted_at,"
+                                    " finished_at, reason FROM jobs WHERE ?1 IS NULL ORDER BY id"
+                                    " DESC LIMIT ?");
     if (!st) return OP_ESTORE;
-    store_bind_text(st, 1, state);
-    sqlite3_bind_int64(st, 2, limit);
-    while (arr && sqlite3_step(st) == SQLITE_ROW)
+    store_q_bind_text(st, 1, state);
+    store_q_bind_int64(st, 2, limit);
+    while (arr && store_q_step(st) == STORE_ROW)
         cJSON_AddItemToArray(arr, job_summary(st));
-    sqlite3_reset(st);
+    store_q_reset(st);
     return OP_OK;
 }
 
 int hubdb_jobs_counts(hubdb *db, cJSON *counts)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+    store_q *st = store_prepare(db->st, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
     if (!st) return OP_ESTORE;
-    while (counts && sqlite3_step(st) == SQLITE_ROW)
-        jsonx_add_int(counts, store_col_text(st, 0), sqlite3_column_int64(st, 1));
-    sqlite3_reset(st);
+    while (counts && store_q_step(st) == STORE_ROW)
+        jsonx_add_int(counts, store_q_text(st, 0), store_q_int64(st, 1));
+    store_q_reset(st);
     return OP_OK;
 }
 
 int hubdb_jobs_per_site(hubdb *db, cJSON *per_site)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT IFNULL(site,''), state, COUNT(*) FROM jobs"
-                                          " GROUP BY site, state");
+    store_q *st = store_prepare(db->st, "SELECT IFNULL(site,''), state, COUNT(*) FROM jobs"
+                                        " GROUP BY site, state");
     if (!st) return OP_ESTORE;
-    while (per_site && sqlite3_step(st) == SQLITE_ROW) {
-        const char *site = store_col_text(st, 0);
+    while (per_site && store_q_step(st) == STORE_ROW) {
+        const char *site = store_q_text(st, 0);
         cJSON *o = cJSON_GetObjectItemCaseSensitive(per_site, site);
         if (!o) o = cJSON_AddObjectToObject(per_site, site);
-        if (o) jsonx_add_int(o, store_col_text(st, 1), sqlite3_column_int64(st, 2));
+        if (o) jsonx_add_int(o, store_q_text(st, 1), store_q_int64(st, 2));
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return OP_OK;
 }
 
 int hubdb_results_totals(hubdb *db, cJSON *data)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT COUNT(*), IFNULL(SUM(cpu_seconds),0),"
-                                          " IFNULL(SUM(energy_joules),0) FROM results WHERE"
-                                          " applied=1");
+    store_q *st = store_prepare(db->st, "SELECT COUNT(*), IFNULL(SUM(cpu_seconds),0),"
+                                        " IFNULL(SUM(energy_joules),0) FROM results WHERE"
+                                        " applied=1");
     if (!st) return OP_ESTORE;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        jsonx_add_int(data, "applied_results", sqlite3_column_int64(st, 0));
-        cJSON_AddNumberToObject(data, "cpu_seconds", sqlite3_column_double(st, 1));
-        cJSON_AddNumberToObject(data, "energy_joules", sqlite3_column_double(st, 2));
+    if (store_q_step(st) == STORE_ROW) {
+        jsonx_add_int(data, "applied_results", store_q_int64(st, 0));
+        cJSON_AddNumberToObject(data, "cpu_seconds", store_q_double(st, 1));
+        cJSON_AddNumberToObject(data, "energy_joules", store_q_double(st, 2));
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return OP_OK;
 }
 
 /* The job's row: the summary and the details `outpost job` shows. OP_ENOTFOUND. */
 static int job_row(hubdb *db, int64_t job_id, cJSON *data)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT id, name, kind, state, attempt, site,"
-                                          " submitted_at, finished_at, reason, explanation,"
-                                          " placed_at, started_at, lease_expires_at, cores,"
-                                          " memory_mb, max_attempts, submitted_by, excluded,"
-                                          " model, model_sha FROM jobs WHERE id=?");
+    store_q *st = store_prepare(db->st, "SELECT id, name, kind, state, attempt, site,"
+                                        " submitted_at, finished_at, reason, explanation,"
+                                        " placed_at, started_at, lease_expires_at, cores,"
+                                        " memory_mb, max_attempts, submitted_by, excluded,"
+                                        " model, model_sha FROM jobs WHERE id=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_reset(st);
+    store_q_bind_int64(st, 1, job_id);
+    if (store_q_step(st) != STORE_ROW) {
+        store_q_reset(st);
         return OP_ENOTFOUND;
     }
     cJSON *job = job_summary(st);
     if (job) {
-        cJSON_AddStringToObject(job, "explanation", store_col_text(st, 9));
-        jsonx_add_int(job, "placed_at", sqlite3_column_int64(st, 10));
-        jsonx_add_int(job, "started_at", sqlite3_column_int64(st, 11));
-        jsonx_add_int(job, "lease_expires_at", sqlite3_column_int64(st, 12));
-        jsonx_add_int(job, "cores", sqlite3_column_int64(st, 13));
-        jsonx_add_int(job, "memory_mb", sqlite3_column_int64(st, 14));
-        jsonx_add_int(job, "max_attempts", sqlite3_column_int64(st, 15));
-        cJSON_AddStringToObject(job, "submitted_by", store_col_text(st, 16));
-        cJSON_AddStringToObject(job, "excluded", store_col_text(st, 17));
-        if (store_col_text(st, 18)[0]) { /* the model it reads, as resolved at submission */
-            cJSON_AddStringToObject(job, "model", store_col_text(st, 18));
-            cJSON_AddStringToObject(job, "model_sha256", store_col_text(st, 19));
+        cJSON_AddStringToObject(job, "explanation", store_q_text(st, 9));
+        jsonx_add_int(job, "placed_at", store_q_int64(st, 10));
+        jsonx_add_int(job, "started_at", store_q_int64(st, 11));
+        jsonx_add_int(job, "lease_expires_at", store_q_int64(st, 12));
+        jsonx_add_int(job, "cores", store_q_int64(st, 13));
+        jsonx_add_int(job, "memory_mb", store_q_int64(st, 14));
+        jsonx_add_int(job, "max_attempts", store_q_int64(st, 15));
+        cJSON_AddStringToObject(job, "submitted_by", store_q_text(st, 16));
+        cJSON_AddStringToObject(job, "excluded", store_q_text(st, 17));
+        if (store_q_text(st, 18)[0]) { /* the model it reads, as resolved at submission */
+            cJSON_AddStringToObject(job, "model", store_q_text(st, 18));
+            cJSON_AddStringToObject(job, "model_sha256", store_q_text(st, 19));
         }
         cJSON_AddItemToObject(data, "job", job);
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return OP_OK;
 }
 
 static int job_events(hubdb *db, int64_t job_id, cJSON *events)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT ts, attempt, site, event, detail FROM"
-                                          " job_events WHERE job_id=? ORDER BY rowid LIMIT 200");
+    store_q *st = store_prepare(db->st, "SELECT ts, attempt, site, event, detail FROM"
+                                        " job_events WHERE job_id=? ORDER BY rowid LIMIT 200");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
-    while (events && sqlite3_step(st) == SQLITE_ROW) {
+    store_q_bind_int64(st, 1, job_id);
+    while (events && store_q_step(st) == STORE_ROW) {
         cJSON *e = cJSON_CreateObject();
         if (!e) break;
-        jsonx_add_int(e, "ts", sqlite3_column_int64(st, 0));
-        jsonx_add_int(e, "attempt", sqlite3_column_int64(st, 1));
-        cJSON_AddStringToObject(e, "site", store_col_text(st, 2));
-        cJSON_AddStringToObject(e, "event", store_col_text(st, 3));
-        cJSON_AddStringToObject(e, "detail", store_col_text(st, 4));
+        jsonx_add_int(e, "ts", store_q_int64(st, 0));
+        jsonx_add_int(e, "attempt", store_q_int64(st, 1));
+        cJSON_AddStringToObject(e, "site", store_q_text(st, 2));
+        cJSON_AddStringToObject(e, "event", store_q_text(st, 3));
+        cJSON_AddStringToObject(e, "detail", store_q_text(st, 4));
         cJSON_AddItemToArray(events, e);
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return OP_OK;
 }
 
 /* One attempt's result: the full body with outputs, or the figures and the receipt. */
-static cJSON *result_view(sqlite3_stmt *st, int with_outputs)
+static cJSON *result_view(store_q *st, int with_outputs)
 {
-    cJSON *r = with_outputs ? cJSON_Parse(store_col_text(st, 9)) : cJSON_CreateObject();
+    cJSON *r = with_outputs ? cJSON_Parse(store_q_text(st, 9)) : cJSON_CreateObject();
     if (!r) return NULL;
     cJSON_DeleteItemFromObjectCaseSensitive(r, "attempt");
-    jsonx_add_int(r, "attempt", sqlite3_column_int64(st, 0));
+    jsonx_add_int(r, "attempt", store_q_int64(st, 0));
     cJSON_DeleteItemFromObjectCaseSensitive(r, "site");
-    cJSON_AddStringToObject(r, "site", store_col_text(st, 1));
-    jsonx_add_int(r, "received_at", sqlite3_column_int64(st, 2));
-    cJSON_AddBoolToObject(r, "applied", sqlite3_column_int(st, 3));
+    cJSON_AddStringToObject(r, "site", store_q_text(st, 1));
+    jsonx_add_int(r, "received_at", store_q_int64(st, 2));
+    cJSON_AddBoolToObject(r, "applied", store_q_int(st, 3));
     cJSON_DeleteItemFromObjectCaseSensitive(r, "output_hash");
-    if (sqlite3_column_type(st, 10) == SQLITE_NULL)
+    if (store_q_is_null(st, 10))
         cJSON_AddNullToObject(r, "output_hash");
     else
-        cJSON_AddStringToObject(r, "output_hash", store_col_text(st, 10));
+        cJSON_AddStringToObject(r, "output_hash", store_q_text(st, 10));
     if (!with_outputs) {
-        jsonx_add_int(r, "exit_code", sqlite3_column_int64(st, 4));
-        cJSON_AddNumberToObject(r, "cpu_seconds", sqlite3_column_double(st, 5));
-        jsonx_add_int(r, "peak_rss_bytes", sqlite3_column_int64(st, 6));
-        jsonx_add_int(r, "wall_ms", sqlite3_column_int64(st, 7));
-        cJSON_AddNumberToObject(r, "energy_joules", sqlite3_column_double(st, 8));
-        cJSON *body = cJSON_Parse(store_col_text(st, 9));
+        jsonx_add_int(r, "exit_code", store_q_int64(st, 4));
+        cJSON_AddNumberToObject(r, "cpu_seconds", store_q_double(st, 5));
+        jsonx_add_int(r, "peak_rss_bytes", store_q_int64(st, 6));
+        jsonx_add_int(r, "wall_ms", store_q_int64(st, 7));
+        cJSON_AddNumberToObject(r, "energy_joules", store_q_double(st, 8));
+        cJSON *body = cJSON_Parse(store_q_text(st, 9));
         cJSON *receipt = cJSON_DetachItemFromObjectCaseSensitive(body, "receipt");
         if (receipt) cJSON_AddItemToObject(r, "receipt", receipt);
         cJSON_Delete(body);
@@ -639,18 +640,18 @@ static cJSON *result_view(sqlite3_stmt *st, int with_outputs)
 
 static int job_results(hubdb *db, int64_t job_id, int with_outputs, cJSON *results)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT attempt, site, received_at, applied, exit_code,"
-                                          " cpu_seconds, peak_rss_bytes, wall_ms, energy_joules,"
-                                          " body, output_hash FROM results WHERE job_id=?"
-                                          " ORDER BY attempt");
+    store_q *st = store_prepare(db->st, "SELECT attempt, site, received_at, applied, exit_code,"
+                                        " cpu_seconds, peak_rss_bytes, wall_ms, energy_joules,"
+                                        " body, output_hash FROM results WHERE job_id=?"
+                                        " ORDER BY attempt");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, job_id);
-    while (results && sqlite3_step(st) == SQLITE_ROW) {
+    store_q_bind_int64(st, 1, job_id);
+    while (results && store_q_step(st) == STORE_ROW) {
         cJSON *r = result_view(st, with_outputs);
         if (!r) break;
         cJSON_AddItemToArray(results, r);
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return OP_OK;
 }
 
@@ -666,19 +667,19 @@ int hubdb_job_view(hubdb *db, int64_t job_id, int with_outputs, cJSON *data)
 int hubdb_audit_entries(hubdb *db, int64_t from, const char *subject, const char *kind,
                         int64_t limit, cJSON *arr)
 {
-    sqlite3_stmt *st = store_stmt(db->st, "SELECT idx, entry FROM audit_entries WHERE idx >= ?1"
-                                          " AND (?2 IS NULL OR json_extract(entry,'$.subject')=?2)"
-                                          " AND (?3 IS NULL OR json_extract(entry,'$.kind')=?3)"
-                                          " ORDER BY idx LIMIT ?4");
+    store_q *st = store_prepare(db->st, "SELECT idx, entry FROM audit_entries WHERE idx >= ?1"
+                                        " AND (?2 IS NULL OR json_extract(entry,'$.subject')=?2)"
+                                        " AND (?3 IS NULL OR json_extract(entry,'$.kind')=?3)"
+                                        " ORDER BY idx LIMIT ?4");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, from);
-    store_bind_text(st, 2, subject);
-    store_bind_text(st, 3, kind);
-    sqlite3_bind_int64(st, 4, limit);
-    while (arr && sqlite3_step(st) == SQLITE_ROW) {
-        cJSON *e = cJSON_Parse(store_col_text(st, 1));
+    store_q_bind_int64(st, 1, from);
+    store_q_bind_text(st, 2, subject);
+    store_q_bind_text(st, 3, kind);
+    store_q_bind_int64(st, 4, limit);
+    while (arr && store_q_step(st) == STORE_ROW) {
+        cJSON *e = cJSON_Parse(store_q_text(st, 1));
         if (e) cJSON_AddItemToArray(arr, e);
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return OP_OK;
 }

@@ -39,6 +39,7 @@
 #ifndef OUTPOST_HUB_INT_H
 #define OUTPOST_HUB_INT_H
 
+#include "base/conf.h"
 #include "base/timer.h"
 #include "core/artifact.h"
 #include "core/audit.h"
@@ -252,7 +253,27 @@ typedef struct hub {
     struct hub_predicting *predicting; /* predict.c: questions whose child still runs */
     int n_predicting;
     hub_api *api; /* api*.c: the HTTP API, live events, metrics, the power history */
+    /* the database: a SQLite file (default <data-dir>/hub.db) or a PostgreSQL URL (`store`) */
+    char store_where[PATH_MAX];
+    struct hub_failover *failover; /* lease.c: failover = on, the lease and its holder */
 } hub;
+
+/* ---------- lease.c: failover (docs/failover.md) ---------- */
+
+/* store, store_url, failover, failover_lease_ms, hub_instance. OP_EINVAL, OP_ENOMEM. */
+int hub__failover_configure(hub *h, conf *c, char *err, size_t err_len);
+void hub__failover_free(hub *h);
+int hub__failover_on(const hub *h);
+/* With failover on: opens the database at where, waits to hold the lease. OP_ETIMEOUT (stopped). */
+int hub__failover_open(hub *h, const char *where);
+/* The hub-takeover audit entry, committed. OP_OK without failover. */
+int hub__failover_record(hub *h);
+/* Each loop iteration, first: -1 when the hub must stop (the lease is lost or stale). */
+int hub__failover_tick(hub *h);
+/* 1 when the hub stopped for its lease: it must not commit or publish again. */
+int hub__failover_stopped(const hub *h);
+/* At a clean stop, after the last commit: the lease expires now. */
+void hub__failover_release(hub *h);
 
 /* ---------- main.c: life of a hub ---------- */
 

@@ -154,6 +154,7 @@ void hub__run(hub *h)
 {
     h->placement_dirty = 1;
     while (!runctl_stopping()) {
+        if (hub__failover_tick(h) != 0) break; /* the lease is gone: nothing more is done */
         /* with the HTTP API on, one poll waits for either; bus_loop then only reads */
         int waited = hub__api_wait(h, 20);
         if (bus_loop(h->bus, waited ? 0 : 20) != OP_OK || bus_loop(h->beat_bus, 0) != OP_OK) break;

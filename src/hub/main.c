@@ -59,7 +59,15 @@ static const char *hub_conf_keys[] = {"hub_id",
                                       "power_history_step_s",
                                       "http_stream_queue_bytes",
                                       "broker_return_ms",
+                                      "store",
+                                      "store_url",
+                                      "failover",
+                                      "failover_lease_ms",
+                                      "hub_instance",
                                       NULL};
+
+/* open_state's code for a standby stopped before it held the lease: a clean exit. */
+#define EXIT_STOPPED_WAITING 100
 
 /* ---------- life of a hub ---------- */
 
@@ -92,6 +100,7 @@ void hub__free(hub *h)
     hub__runtimes_free(h);
     hub__api_free(h);
     hub__predict_free(h);
+    hub__failover_free(h);
     ident_wipe(&h->identity);
     for (size_t i = 0; i < h->n_sites; i++)
         cJSON_Delete(h->sites[i].messages);
@@ -203,6 +212,7 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
     if (rc == OP_OK && level) log_set_level(log_parse_level(level));
     if (rc == OP_OK) rc = configure_numbers(h, c, err, err_len);
     if (rc == OP_OK) rc = hub__api_configure(h, c, err, err_len);
+    if (rc == OP_OK) rc = hub__failover_configure(h, c, err, err_len);
     conf_free(c);
     timer_init(&h->check_timer, 250);
     timer_init(&h->place_timer, 1000);
@@ -213,7 +223,7 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
 
 int hub__open_store(hub *h, const char *path, int synchronous_full)
 {
-    int rc = hubdb_open(path, synchronous_full, &h->db);
+    int rc = h->db ? OP_OK : hubdb_open(path, synchronous_full, &h->db);
     if (rc == OP_OK) rc = hub__load_sites(h);
     if (rc == OP_OK) rc = hub__verify_load(h);
     if (rc == OP_OK) rc = hub__runtimes_load(h);
@@ -293,8 +303,14 @@ static int open_state(hub *h)
         return EXIT_FAILURE_RUNTIME;
     int rc = load_policy(h);
     if (rc != EXIT_OK) return rc;
-    if (util_fmt(path, sizeof path, "%s/hub.db", h->data_dir) != OP_OK ||
-        hub__open_store(h, path, 1) != OP_OK || hub__replay_load(h) != OP_OK)
+    if (h->store_where[0])
+        snprintf(path, sizeof path, "%s", h->store_where);
+    else if (util_fmt(path, sizeof path, "%s/hub.db", h->data_dir) != OP_OK)
+        return EXIT_FAILURE_RUNTIME;
+    /* a standby waits here, before it reads any state or speaks to the broker */
+    if ((rc = hub__failover_open(h, path)) != OP_OK)
+        return rc == OP_ETIMEOUT ? EXIT_STOPPED_WAITING : EXIT_FAILURE_RUNTIME;
+    if (hub__open_store(h, path, 1) != OP_OK || hub__replay_load(h) != OP_OK)
         return EXIT_FAILURE_RUNTIME;
     /* Fresh lease deadlines after a restart: sites get a full lease to check in again. */
     if (hubdb_leases_renew_all(h->db, os_now_ms() + h->lease_ms) != OP_OK)
@@ -303,7 +319,7 @@ static int open_state(hub *h)
         log_error("hub", "cannot write %s/cli.conf", h->data_dir);
         return EXIT_FAILURE_RUNTIME;
     }
-    return EXIT_OK;
+    return hub__failover_record(h) == OP_OK ? EXIT_OK : EXIT_FAILURE_RUNTIME;
 }
 
 /*
@@ -399,6 +415,8 @@ static void usage(FILE *out)
                  "operator API over the MQTT broker. State lives in DIR (created if missing):\n"
                  "hub.db, identity/, operators, admin/ (local operator key and broker\n"
                  "certificate), tls/ (the broker CA and the hub's certificate), cli.conf.\n"
+                 "The job state may live in PostgreSQL instead (store = postgresql://...),\n"
+                 "shared by an active hub and standbys (failover = on; docs/failover.md).\n"
                  "\n"
                  "  --data-dir DIR     state directory (required)\n"
                  "  --config FILE      configuration (see examples/hub.conf)\n"
@@ -477,8 +495,9 @@ int hub_main(int argc, char **argv)
     hub *h = hub__new();
     if (!h) return EXIT_FAILURE_RUNTIME;
     exit_code = configure(h, &a);
-    if (exit_code == EXIT_OK) exit_code = open_state(h);
+    /* the probe's core rate is measured first: a standby taking over need not wait for it */
     if (exit_code == EXIT_OK && hub__probe_setup(h) != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
+    if (exit_code == EXIT_OK) exit_code = open_state(h);
     if (exit_code == EXIT_OK && connect_bus(h) != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
     if (exit_code == EXIT_OK && hub__api_start(h) != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
     if (exit_code == EXIT_OK) {
@@ -487,8 +506,14 @@ int hub_main(int argc, char **argv)
                  h->identity.id, h->identity.pk_hex, h->n_sites, bus_broker_name(h->bus),
                  h->data_dir);
         hub__run(h);
-        stop(h);
+        if (hub__failover_stopped(h)) {
+            exit_code = EXIT_FAILURE_RUNTIME; /* nothing more is written or sent */
+        } else {
+            stop(h);
+            hub__failover_release(h);
+        }
     }
+    if (exit_code == EXIT_STOPPED_WAITING) exit_code = EXIT_OK;
     hub__free(h);
     return exit_code;
 }

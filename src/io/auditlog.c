@@ -33,28 +33,28 @@ struct auditlog {
 
 static int get_node(auditlog *log, int level, uint64_t idx, uint8_t out[32])
 {
-    sqlite3_stmt *st = store_stmt(log->db, "SELECT hash FROM audit_nodes WHERE level=? AND idx=?");
+    store_q *st = store_prepare(log->db, "SELECT hash FROM audit_nodes WHERE level=? AND idx=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int(st, 1, level);
-    sqlite3_bind_int64(st, 2, (int64_t)idx);
+    store_q_bind_int(st, 1, level);
+    store_q_bind_int64(st, 2, (int64_t)idx);
     int rc = OP_ENOTFOUND;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
-        memcpy(out, sqlite3_column_blob(st, 0), 32);
+    if (store_q_step(st) == STORE_ROW && store_q_bytes(st, 0) == 32) {
+        memcpy(out, store_q_blob(st, 0), 32);
         rc = OP_OK;
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return rc;
 }
 
 static int put_node(auditlog *log, int level, uint64_t idx, const uint8_t hash[32])
 {
-    sqlite3_stmt *st =
-        store_stmt(log->db, "INSERT OR REPLACE INTO audit_nodes(level, idx, hash) VALUES(?,?,?)");
+    store_q *st = store_prepare(
+        log->db, "INSERT OR REPLACE INTO audit_nodes(level, idx, hash) VALUES(?,?,?)");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int(st, 1, level);
-    sqlite3_bind_int64(st, 2, (int64_t)idx);
-    sqlite3_bind_blob(st, 3, hash, 32, SQLITE_TRANSIENT);
-    return store_step_done(log->db, st);
+    store_q_bind_int(st, 1, level);
+    store_q_bind_int64(st, 2, (int64_t)idx);
+    store_q_bind_blob(st, 3, hash, 32);
+    return store_q_run(st);
 }
 
 static int load(auditlog *log);
@@ -101,13 +101,13 @@ int auditlog_attach(store *db, auditlog **out)
 /* Size and frontier from the stored nodes; a missing node is named in log->damage. */
 static int load(auditlog *log)
 {
-    sqlite3_stmt *st = store_stmt(log->db, "SELECT IFNULL(MAX(idx) + 1, 0) FROM audit_entries");
-    if (!st || sqlite3_step(st) != SQLITE_ROW) {
-        if (st) sqlite3_reset(st);
+    store_q *st = store_prepare(log->db, "SELECT IFNULL(MAX(idx) + 1, 0) FROM audit_entries");
+    if (!st || store_q_step(st) != STORE_ROW) {
+        if (st) store_q_reset(st);
         return OP_ESTORE;
     }
-    log->size = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
+    log->size = (uint64_t)store_q_int64(st, 0);
+    store_q_reset(st);
     for (int l = 0; l < AUDITLOG_LEVELS && (log->size >> l); l++) {
         if (!((log->size >> l) & 1)) continue;
         if (get_node(log, l, (log->size >> l) - 1, log->frontier[l]) != OP_OK) {
@@ -203,16 +203,16 @@ int auditlog_append(auditlog *log, int64_t ts_ms, const char *kind, const char *
     if (!text) return OP_ENOMEM;
     int own_tx = !store_in_tx(log->db);
     int rc = own_tx ? store_begin(log->db) : OP_OK;
-    sqlite3_stmt *st =
-        rc == OP_OK ? store_stmt(log->db, "INSERT INTO audit_entries(idx, entry) VALUES(?,?)")
-                    : NULL;
+    store_q *st = rc == OP_OK
+                      ? store_prepare(log->db, "INSERT INTO audit_entries(idx, entry) VALUES(?,?)")
+                      : NULL;
     if (!st) rc = OP_ESTORE;
     uint8_t cur[32], frontier[AUDITLOG_LEVELS][32];
     memcpy(frontier, log->frontier, sizeof frontier);
     if (rc == OP_OK) {
-        sqlite3_bind_int64(st, 1, (int64_t)idx);
-        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-        rc = store_step_done(log->db, st);
+        store_q_bind_int64(st, 1, (int64_t)idx);
+        store_q_bind_text(st, 2, text);
+        rc = store_q_run(st);
     }
     audit_leaf_hash(text, strlen(text), cur);
     free(text);
@@ -279,14 +279,14 @@ int auditlog_sign_head(auditlog *log, const ident *key, int64_t ts_ms, audit_sth
     int rc = auditlog_root(log, log->size, out->root);
     if (rc != OP_OK) return rc;
     audit_sth_sign(key, out);
-    sqlite3_stmt *st = store_stmt(
+    store_q *st = store_prepare(
         log->db, "INSERT OR REPLACE INTO audit_heads(size, root, ts, sig) VALUES(?,?,?,?)");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, (int64_t)out->size);
-    sqlite3_bind_blob(st, 2, out->root, 32, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, out->ts_ms);
-    sqlite3_bind_blob(st, 4, out->sig, 64, SQLITE_TRANSIENT);
-    return store_step_done(log->db, st);
+    store_q_bind_int64(st, 1, (int64_t)out->size);
+    store_q_bind_blob(st, 2, out->root, 32);
+    store_q_bind_int64(st, 3, out->ts_ms);
+    store_q_bind_blob(st, 4, out->sig, 64);
+    return store_q_run(st);
 }
 
 int auditlog_inclusion_proof(auditlog *log, uint64_t index, uint64_t size, uint8_t proof[][32],
@@ -305,16 +305,16 @@ int auditlog_consistency_proof(auditlog *log, uint64_t old_size, uint64_t size, 
 
 int auditlog_entry(auditlog *log, uint64_t index, char **text, uint8_t leaf[32])
 {
-    sqlite3_stmt *st = store_stmt(log->db, "SELECT entry FROM audit_entries WHERE idx=?");
+    store_q *st = store_prepare(log->db, "SELECT entry FROM audit_entries WHERE idx=?");
     if (!st) return OP_ESTORE;
-    sqlite3_bind_int64(st, 1, (int64_t)index);
+    store_q_bind_int64(st, 1, (int64_t)index);
     int rc = OP_ENOTFOUND;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *text = strdup(store_col_text(st, 0));
+    if (store_q_step(st) == STORE_ROW) {
+        *text = strdup(store_q_text(st, 0));
         rc = *text ? OP_OK : OP_ENOMEM;
         if (rc == OP_OK) audit_leaf_hash(*text, strlen(*text), leaf);
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return rc;
 }
 
@@ -324,27 +324,27 @@ static int load_heads(auditlog *log, audit_sth **heads, size_t *n)
     *heads = NULL;
     *n = 0;
     size_t cap = 0;
-    sqlite3_stmt *st =
-        store_stmt(log->db, "SELECT size, root, ts, sig FROM audit_heads ORDER BY size");
+    store_q *st =
+        store_prepare(log->db, "SELECT size, root, ts, sig FROM audit_heads ORDER BY size");
     if (!st) return OP_ESTORE;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (store_q_step(st) == STORE_ROW) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
             audit_sth *grown = realloc(*heads, cap * sizeof *grown);
             if (!grown) {
-                sqlite3_reset(st);
+                store_q_reset(st);
                 return OP_ENOMEM;
             }
             *heads = grown;
         }
         audit_sth *h = &(*heads)[(*n)++];
         memset(h, 0, sizeof *h);
-        h->size = (uint64_t)sqlite3_column_int64(st, 0);
-        h->ts_ms = sqlite3_column_int64(st, 2);
-        if (sqlite3_column_bytes(st, 1) == 32) memcpy(h->root, sqlite3_column_blob(st, 1), 32);
-        if (sqlite3_column_bytes(st, 3) == 64) memcpy(h->sig, sqlite3_column_blob(st, 3), 64);
+        h->size = (uint64_t)store_q_int64(st, 0);
+        h->ts_ms = store_q_int64(st, 2);
+        if (store_q_bytes(st, 1) == 32) memcpy(h->root, store_q_blob(st, 1), 32);
+        if (store_q_bytes(st, 3) == 64) memcpy(h->sig, store_q_blob(st, 3), 64);
     }
-    sqlite3_reset(st);
+    store_q_reset(st);
     return OP_OK;
 }
 
@@ -427,10 +427,10 @@ static int check_heads_at(verifier *v, uint64_t size)
  * its stored leaf (the next row of leaves); then it joins the frontier.
  * OP_OK or OP_ESIG with the finding.
  */
-static int check_entry(verifier *v, sqlite3_stmt *st, sqlite3_stmt *leaves, uint64_t expect)
+static int check_entry(verifier *v, store_q *st, store_q *leaves, uint64_t expect)
 {
-    uint64_t idx = (uint64_t)sqlite3_column_int64(st, 0);
-    const char *text = store_col_text(st, 1);
+    uint64_t idx = (uint64_t)store_q_int64(st, 0);
+    const char *text = store_q_text(st, 1);
     if (idx != expect) {
         snprintf(v->finding, v->finding_len, "entry %llu is missing (next is %llu)",
                  (unsigned long long)expect, (unsigned long long)idx);
@@ -448,11 +448,10 @@ static int check_entry(verifier *v, sqlite3_stmt *st, sqlite3_stmt *leaves, uint
         return OP_ESIG;
     }
     uint8_t cur[32];
-    audit_leaf_hash(text, (size_t)sqlite3_column_bytes(st, 1), cur);
-    int leaf_step = sqlite3_step(leaves);
-    if (leaf_step != SQLITE_ROW || (uint64_t)sqlite3_column_int64(leaves, 0) != idx ||
-        sqlite3_column_bytes(leaves, 1) != 32 ||
-        sodium_memcmp(cur, sqlite3_column_blob(leaves, 1), 32) != 0) {
+    audit_leaf_hash(text, (size_t)store_q_bytes(st, 1), cur);
+    int leaf_step = store_q_step(leaves);
+    if (leaf_step != STORE_ROW || (uint64_t)store_q_int64(leaves, 0) != idx ||
+        store_q_bytes(leaves, 1) != 32 || sodium_memcmp(cur, store_q_blob(leaves, 1), 32) != 0) {
         snprintf(v->finding, v->finding_len,
                  "entry %llu was changed: it no longer matches its leaf", (unsigned long long)idx);
         return OP_ESIG;
@@ -471,24 +470,24 @@ static int check_entry(verifier *v, sqlite3_stmt *st, sqlite3_stmt *leaves, uint
  */
 static int scan_entries(auditlog *log, verifier *v, uint64_t *size)
 {
-    sqlite3_stmt *st = store_stmt(log->db, "SELECT idx, entry FROM audit_entries ORDER BY idx");
-    sqlite3_stmt *leaves =
-        store_stmt(log->db, "SELECT idx, hash FROM audit_nodes WHERE level=0 ORDER BY idx");
+    store_q *st = store_prepare(log->db, "SELECT idx, entry FROM audit_entries ORDER BY idx");
+    store_q *leaves =
+        store_prepare(log->db, "SELECT idx, hash FROM audit_nodes WHERE level=0 ORDER BY idx");
     if (!st || !leaves) return OP_ESTORE;
     uint64_t expect = 0;
     int rc = OP_OK;
     for (;; expect++) {
         if ((rc = check_heads_at(v, expect)) != OP_OK) break;
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE) break;
-        if (step != SQLITE_ROW) {
+        int step = store_q_step(st);
+        if (step == STORE_DONE) break;
+        if (step != STORE_ROW) {
             rc = OP_ESTORE;
             break;
         }
         if ((rc = check_entry(v, st, leaves, expect)) != OP_OK) break;
     }
-    sqlite3_reset(st);
-    sqlite3_reset(leaves);
+    store_q_reset(st);
+    store_q_reset(leaves);
     *size = expect;
     return rc;
 }

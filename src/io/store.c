@@ -1,5 +1,7 @@
 #include "io/store.h"
 
+#include "io/store_int.h"
+
 #include "base/err.h"
 #include "base/log.h"
 #include "base/os.h"
@@ -11,29 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STORE_MAX_STMTS 128
-
-struct store {
-    sqlite3 *db;
-    struct {
-        const char *sql; /* the caller's string literal: compared by pointer, then text */
-        sqlite3_stmt *stmt;
-    } cache[STORE_MAX_STMTS];
-    int n_cached;
-    int tx_depth;
-    char path[512];
-    char last_error[512]; /* the last error line, for rate limiting */
-    int64_t last_error_ms;
-    unsigned repeats; /* identical lines not printed since */
-};
-
 /*
  * An error line, unless it repeats the last one within 30 s (a full disk
  * fails every batch the same way): repeats are counted and the count is
  * printed with the next line that goes out.
  */
-static void store_error(store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void store_error(store *s, const char *fmt, ...)
+void store__error(store *s, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -56,7 +41,7 @@ static void store_error(store *s, const char *fmt, ...)
 
 static int fail(store *s, const char *what)
 {
-    store_error(s, "%s: %s (%s)", what, sqlite3_errmsg(s->db), s->path);
+    store__error(s, "%s: %s (%s)", what, sqlite3_errmsg(s->db), s->path);
     return OP_ESTORE;
 }
 
@@ -93,6 +78,14 @@ int store_open(const char *path, const char *schema_sql, int synchronous_full, s
 {
     store *s = calloc(1, sizeof *s);
     if (!s) return OP_ENOMEM;
+    if (store_is_url(path)) {
+        if (store__pg_open(s, path, schema_sql) != OP_OK) {
+            store_close(s);
+            return OP_ESTORE;
+        }
+        *out = s;
+        return OP_OK;
+    }
     snprintf(s->path, sizeof s->path, "%s", path);
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -118,17 +111,39 @@ int store_open(const char *path, const char *schema_sql, int synchronous_full, s
 void store_close(store *s)
 {
     if (!s) return;
-    for (int i = 0; i < s->n_cached; i++)
-        sqlite3_finalize(s->cache[i].stmt);
+    for (int i = 0; i < s->n_cached; i++) {
+        store_q *q = s->cache[i];
+        sqlite3_finalize(q->lite);
+        store__pg_forget(q);
+        free(q);
+    }
     if (s->db) sqlite3_close(s->db);
+    store__pg_close(s);
     free(s);
+}
+
+int store_is_url(const char *where)
+{
+    return strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0 ||
+           strncmp(where, "host=", 5) == 0 || strncmp(where, "dbname=", 7) == 0;
+}
+
+int store_is_pg(const store *s)
+{
+    return s->pg != NULL;
+}
+
+int64_t store_now_ms(store *s)
+{
+    return s->pg ? store__pg_now_ms(s) : os_now_ms();
 }
 
 int store_exec(store *s, const char *sql)
 {
+    if (s->pg) return store__pg_exec(s, sql);
     char *err = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        store_error(s, "%s: %s (%s)", sql, err ? err : "?", s->path);
+        store__error(s, "%s: %s (%s)", sql, err ? err : "?", s->path);
         sqlite3_free(err);
         return OP_ESTORE;
     }
@@ -137,6 +152,7 @@ int store_exec(store *s, const char *sql)
 
 int store_has_column(store *s, const char *table, const char *column)
 {
+    if (s->pg) return store__pg_has_column(s, table, column);
     sqlite3_stmt *st = NULL;
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_info('%s') WHERE name=?", table);
@@ -150,7 +166,8 @@ int store_has_column(store *s, const char *table, const char *column)
 int store_begin(store *s)
 {
     if (s->tx_depth++ > 0) return OP_OK;
-    if (store_exec(s, "BEGIN IMMEDIATE") != OP_OK) {
+    s->pg_tx_broken = 0;
+    if (store_exec(s, s->pg ? "BEGIN" : "BEGIN IMMEDIATE") != OP_OK) {
         s->tx_depth = 0;
         return OP_ESTORE;
     }
@@ -163,7 +180,8 @@ int store_commit(store *s)
     if (--s->tx_depth > 0) return OP_OK;
     if (store_exec(s, "COMMIT") != OP_OK) {
         /* SQLite rolls a transaction back by itself after some failures (a full disk) */
-        if (!sqlite3_get_autocommit(s->db)) store_exec(s, "ROLLBACK");
+        if (s->pg || !sqlite3_get_autocommit(s->db)) store_exec(s, "ROLLBACK");
+        s->pg_tx_broken = 0;
         return OP_ESTORE;
     }
     return OP_OK;
@@ -173,39 +191,190 @@ void store_rollback(store *s)
 {
     if (s->tx_depth == 0) return;
     s->tx_depth = 0;
-    if (!sqlite3_get_autocommit(s->db)) store_exec(s, "ROLLBACK");
+    s->pg_tx_broken = 0;
+    if (s->pg || !sqlite3_get_autocommit(s->db)) store_exec(s, "ROLLBACK");
 }
 
 int store_in_tx(const store *s)
 {
-    return s->tx_depth > 0;
+    return s->tx_depth;
+}
+
+/*
+ * The statement for sql from the cache, or prepared and cached. A full
+ * cache is an error, not an eviction: the roles use a fixed set of
+ * statements, so running past it is a bug to see, not to paper over.
+ */
+store_q *store_prepare(store *s, const char *sql)
+{
+    for (int i = 0; i < s->n_cached; i++) {
+        store_q *q = s->cache[i];
+        if (q->sql == sql || strcmp(q->sql, sql) == 0) {
+            store_q_reset(q);
+            if (q->lite) sqlite3_clear_bindings(q->lite);
+            for (int p = 0; p < q->n_params; p++)
+                store__pg_bind(q, p + 1, NULL, 0, 0);
+            if (s->pg && !q->prepared && store__pg_prepare(q) != OP_OK) return NULL;
+            return q;
+        }
+    }
+    if (s->n_cached == STORE_MAX_STMTS) {
+        log_error("store", "statement cache full; raise STORE_MAX_STMTS");
+        return NULL;
+    }
+    store_q *q = calloc(1, sizeof *q);
+    if (!q) return NULL;
+    q->s = s;
+    q->sql = sql;
+    int rc = OP_OK;
+    if (s->pg) {
+        snprintf(q->name, sizeof q->name, "q%d", s->n_cached);
+        rc = store__pg_prepare(q);
+    } else if (sqlite3_prepare_v2(s->db, sql, -1, &q->lite, NULL) != SQLITE_OK) {
+        store__error(s, "prepare '%s': %s", sql, sqlite3_errmsg(s->db));
+        rc = OP_ESTORE;
+    }
+    if (rc != OP_OK) {
+        sqlite3_finalize(q->lite);
+        store__pg_forget(q);
+        free(q);
+        return NULL;
+    }
+    s->cache[s->n_cached++] = q;
+    return q;
+}
+
+void store_q_bind_int(store_q *q, int idx, int value)
+{
+    store_q_bind_int64(q, idx, value);
+}
+
+void store_q_bind_int64(store_q *q, int idx, int64_t value)
+{
+    if (q->lite) {
+        sqlite3_bind_int64(q->lite, idx, value);
+        return;
+    }
+    char text[24];
+    snprintf(text, sizeof text, "%lld", (long long)value);
+    store__pg_bind(q, idx, text, strlen(text), 0);
+}
+
+void store_q_bind_double(store_q *q, int idx, double value)
+{
+    if (q->lite) {
+        sqlite3_bind_double(q->lite, idx, value);
+        return;
+    }
+    char text[40];
+    snprintf(text, sizeof text, "%.17g", value);
+    store__pg_bind(q, idx, text, strlen(text), 0);
+}
+
+void store_q_bind_text(store_q *q, int idx, const char *text)
+{
+    if (q->lite)
+        store_bind_text(q->lite, idx, text);
+    else
+        store__pg_bind(q, idx, text, text ? strlen(text) : 0, 0);
+}
+
+void store_q_bind_blob(store_q *q, int idx, const void *data, size_t len)
+{
+    if (!q->lite)
+        store__pg_bind(q, idx, data, len, 1);
+    else if (data)
+        sqlite3_bind_blob(q->lite, idx, data, (int)len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(q->lite, idx);
+}
+
+void store_q_bind_null(store_q *q, int idx)
+{
+    if (q->lite)
+        sqlite3_bind_null(q->lite, idx);
+    else
+        store__pg_bind(q, idx, NULL, 0, 0);
+}
+
+int store_q_step(store_q *q)
+{
+    if (!q->lite) return store__pg_step(q);
+    int rc = sqlite3_step(q->lite);
+    if (rc == SQLITE_ROW) return STORE_ROW;
+    if (rc == SQLITE_DONE) return STORE_DONE;
+    store__error(q->s, "step '%s': %s", q->sql, sqlite3_errmsg(q->s->db));
+    return OP_ESTORE;
+}
+
+void store_q_reset(store_q *q)
+{
+    if (q->lite)
+        sqlite3_reset(q->lite);
+    else
+        store__pg_reset(q);
+}
+
+int store_q_run(store_q *q)
+{
+    if (!q) return OP_ESTORE;
+    int rc = store_q_step(q);
+    store_q_reset(q);
+    return rc == OP_ESTORE ? OP_ESTORE : OP_OK;
+}
+
+int store_q_int(store_q *q, int col)
+{
+    return (int)store_q_int64(q, col);
+}
+
+int64_t store_q_int64(store_q *q, int col)
+{
+    if (q->lite) return sqlite3_column_int64(q->lite, col);
+    const char *t = store__pg_text(q, col);
+    if (t[0] == 't' && t[1] == '\0') return 1; /* a boolean expression's value */
+    return strtoll(t, NULL, 10);
+}
+
+double store_q_double(store_q *q, int col)
+{
+    if (q->lite) return sqlite3_column_double(q->lite, col);
+    return strtod(store__pg_text(q, col), NULL);
+}
+
+const char *store_q_text(store_q *q, int col)
+{
+    return q->lite ? store_col_text(q->lite, col) : store__pg_text(q, col);
+}
+
+const void *store_q_blob(store_q *q, int col)
+{
+    int len = 0;
+    return q->lite ? sqlite3_column_blob(q->lite, col) : store__pg_blob(q, col, &len);
+}
+
+int store_q_bytes(store_q *q, int col)
+{
+    int len = 0;
+    if (q->lite) return sqlite3_column_bytes(q->lite, col);
+    store__pg_blob(q, col, &len);
+    return len;
+}
+
+int store_q_is_null(store_q *q, int col)
+{
+    if (q->lite) return sqlite3_column_type(q->lite, col) == SQLITE_NULL;
+    return store__pg_is_null(q, col);
 }
 
 sqlite3_stmt *store_stmt(store *s, const char *sql)
 {
-    for (int i = 0; i < s->n_cached; i++) {
-        if (s->cache[i].sql == sql || strcmp(s->cache[i].sql, sql) == 0) {
-            sqlite3_stmt *stmt = s->cache[i].stmt;
-            sqlite3_reset(stmt);
-            sqlite3_clear_bindings(stmt);
-            return stmt;
-        }
-    }
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-        store_error(s, "prepare '%s': %s", sql, sqlite3_errmsg(s->db));
+    if (s->pg) {
+        log_error("store", "a SQLite-only statement on a PostgreSQL store: '%s'", sql);
         return NULL;
     }
-    if (s->n_cached < STORE_MAX_STMTS) {
-        s->cache[s->n_cached].sql = sql;
-        s->cache[s->n_cached].stmt = stmt;
-        s->n_cached++;
-        return stmt;
-    }
-    /* The cache is sized for every statement the roles use; past it the call fails. */
-    log_error("store", "statement cache full; raise STORE_MAX_STMTS");
-    sqlite3_finalize(stmt);
-    return NULL;
+    store_q *q = store_prepare(s, sql);
+    return q ? q->lite : NULL;
 }
 
 int store_step_done(store *s, sqlite3_stmt *stmt)
@@ -213,7 +382,7 @@ int store_step_done(store *s, sqlite3_stmt *stmt)
     if (!stmt) return OP_ESTORE;
     int rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        store_error(s, "step '%s': %s", sqlite3_sql(stmt), sqlite3_errmsg(s->db));
+        store__error(s, "step '%s': %s", sqlite3_sql(stmt), sqlite3_errmsg(s->db));
         sqlite3_reset(stmt);
         return OP_ESTORE;
     }
@@ -223,12 +392,12 @@ int store_step_done(store *s, sqlite3_stmt *stmt)
 
 int store_changes(store *s)
 {
-    return sqlite3_changes(s->db);
+    return s->pg ? (int)s->pg_changes : sqlite3_changes(s->db);
 }
 
 int64_t store_last_rowid(store *s)
 {
-    return sqlite3_last_insert_rowid(s->db);
+    return s->pg ? store__pg_last_id(s) : sqlite3_last_insert_rowid(s->db);
 }
 
 sqlite3 *store_db(store *s)

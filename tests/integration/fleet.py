@@ -254,6 +254,16 @@ class Fleet:
         self.creds_dir = os.path.join(self.base, "creds")
         self.env = dict(os.environ)
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        # OUTPOST_TEST_STORE=postgresql: the hub's state in a fresh database of a real
+        # PostgreSQL server (tests/integration/pgserver.py) instead of <hub-dir>/hub.db
+        self.store_url = None
+        if os.environ.get("OUTPOST_TEST_STORE") == "postgresql":
+            self.store_url = self.postgres_database()
+
+    def postgres_database(self):
+        """A fresh database on the test process's PostgreSQL server: its URL."""
+        import pgserver
+        return pgserver.shared().database()
 
     # --- broker
     def start_broker(self, port=None, bridge=None):
@@ -423,6 +433,8 @@ class Fleet:
         path = os.path.join(self.base, "hub.conf")
         values = {"hub_id": "hub", "broker_port": self.port, "site_lost_after_ms": 3000,
                   "lease_ms": 8000, "probe": "off"}
+        if self.store_url:
+            values["store"] = self.store_url
         values.update(conf)
         with open(path, "w") as f:
             for k, v in values.items():

@@ -2,8 +2,9 @@
 kills, link cuts, hub and broker SIGKILLs and cars leaving, and its four storage episodes in
 their short form (a data dir full for 3 s: the hub's, a site's; a damaged hub.db and
 site.db restored from backups), then the books are checked; and, in 40 jobs, both disk-full
-episodes through the ENOSPC shim an unprivileged run uses. `make test-faults` runs the
-driver with 1,000 jobs and 6 s windows."""
+episodes through the ENOSPC shim an unprivileged run uses; and the failover case in short
+(tests/faults/failover.py: 100 jobs through a PostgreSQL-backed pair of hubs, the active one
+SIGKILLed three times). `make test-faults` runs the drivers with 1,000 jobs and 6 s windows."""
 import os
 import re
 import subprocess
@@ -50,3 +51,23 @@ class FaultSuiteTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FailoverFaultsTest(unittest.TestCase):
+    def test_active_hub_killed_repeatedly_nothing_lost(self):
+        r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tests", "faults",
+                                                             "failover.py"),
+                            "--jobs", "100", "--kills", "3",
+                            "--seed", os.environ.get("FAULT_SEED", "1")],
+                           capture_output=True, text=True, timeout=600)
+        out = r.stdout + r.stderr
+        print(out[-1500:])
+        self.assertEqual(r.returncode, 0, out[-6000:])
+        if "skipped:" in out:
+            self.skipTest(out.strip())
+        m = re.search(r"submitted (\d+), completed (\d+), lost (\d+), applied twice (\d+), "
+                      r"takeovers (\d+)", out)
+        self.assertIsNotNone(m, out[-3000:])
+        self.assertEqual(m.group(1), m.group(2))
+        self.assertEqual((m.group(3), m.group(4)), ("0", "0"))
+        self.assertGreaterEqual(int(m.group(5)), 3)
