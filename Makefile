@@ -101,6 +101,10 @@ $(BUILD)/tools/%_shim.so: tests/tools/%_shim.c
 $(BUILD)/rel/outpost-bench: bench/bench.c $(BUILD)/rel/libcore.a
 	$(CC) $(REL_FLAGS) $(DEPS) $< $(BUILD)/rel/libcore.a $(LIBS) -o $@
 
+# the swarm: thousands of virtual sites over real MQTT connections, a load tool (bench/swarm.py)
+$(BUILD)/rel/outpost-swarm: bench/swarm.c $(BUILD)/rel/libcore.a
+	$(CC) $(REL_FLAGS) $(DEPS) $< $(BUILD)/rel/libcore.a $(LIBS) -lpthread -o $@
+
 # $(BUILD)/rel/outpost too: route jobs run it (an ASan binary cannot start under RLIMIT_AS)
 test: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(UNIT_BINS) $(TOOL_BINS) $(SHIMS)

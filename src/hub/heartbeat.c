@@ -164,6 +164,31 @@ const char *hub__site_status(const hub_site *s)
     return s->departed ? "left" : "lost";
 }
 
+void hub__fleet_stats(const hub *h, cJSON *stats)
+{
+    cJSON *f = cJSON_AddObjectToObject(stats, "fleet");
+    if (!f) return;
+    int64_t alive = 0, presumed = 0, lost = 0, left = 0;
+    for (size_t i = 0; i < h->n_sites; i++) {
+        const hub_site *s = &h->sites[i];
+        alive += s->alive && s->heard;
+        presumed += s->alive && !s->heard;
+        lost += !s->alive && !s->departed;
+        left += !s->alive && s->departed;
+    }
+    jsonx_add_int(f, "sites", (int64_t)h->n_sites);
+    jsonx_add_int(f, "alive", alive);
+    jsonx_add_int(f, "presumed", presumed);
+    jsonx_add_int(f, "lost", lost);
+    jsonx_add_int(f, "left", left);
+    jsonx_add_int(f, "place_passes", (int64_t)h->place_passes);
+    cJSON_AddNumberToObject(f, "place_ms_avg",
+                            h->place_passes ? (double)h->place_us / 1000.0 / (double)h->place_passes
+                                            : 0.0);
+    cJSON_AddNumberToObject(f, "place_ms_max", (double)h->place_max_us / 1000.0);
+    cJSON_AddNumberToObject(f, "place_ms_last", (double)h->place_last_us / 1000.0);
+}
+
 void hub__take_back(hub *h, const char *site_id, const char *why, int exclude)
 {
     int64_t ids[HUB_PLACE_BATCH];

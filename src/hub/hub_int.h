@@ -213,6 +213,9 @@ typedef struct hub {
     hub_counts counted; /* committed work only: tx_counted is added after each commit */
     hub_counts tx_counted;
     uint64_t offers_sent, bound_hits;
+    /* place.c: placement passes run and their time (the swarm's table reads them in stats) */
+    uint64_t place_passes;
+    int64_t place_us, place_max_us, place_last_us;
     auditlog *audit; /* tamper-evident record of every decision, in hub.db */
     policy *policy;  /* <data-dir>/policy, or NULL: no rules beyond the built-in filters */
     char *policy_text;
@@ -390,6 +393,11 @@ void hub__flush_seqs(hub *h);
 void hub__fill_view(hub *h, sched_site *view, int optimistic);
 /* "alive", "presumed" (not heard since this hub started), "lost" or "left". */
 const char *hub__site_status(const hub_site *s);
+/*
+ * Adds "fleet" to stats: the sites by status, and the placement passes'
+ * count and times (what a load test reads without listing every site).
+ */
+void hub__fleet_stats(const hub *h, cJSON *stats);
 
 /* ---------- jobs.c ---------- */
 

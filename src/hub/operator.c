@@ -681,6 +681,7 @@ static int op_stats(hub *h, op_call *c)
     jsonx_add_int(c->data, "bound_hits", (int64_t)h->bound_hits);
     jsonx_add_int(c->data, "commits", (int64_t)h->commits);
     hub__models_stats(h, c->data);
+    hub__fleet_stats(h, c->data);
     cJSON_AddNumberToObject(c->data, "commit_ms_avg",
                             h->commits ? (double)h->commit_us / 1000.0 / (double)h->commits : 0);
     return hubdb_jobs_counts(h->db, cJSON_AddObjectToObject(c->data, "counts"));

@@ -256,9 +256,8 @@ static void apply_decisions(hub *h, pass *p)
     }
 }
 
-void hub__place_pass(hub *h)
+static void place_pass(hub *h)
 {
-    if (h->n_sites == 0) return;
     pass p = {.h = h, .now_ms = os_now_ms()};
     p.view = calloc(h->n_sites, sizeof *p.view);
     p.todo = calloc(HUB_PLACE_BATCH, sizeof *p.todo);
@@ -281,4 +280,17 @@ void hub__place_pass(hub *h)
     free(p.todo);
     sched_fleet_free(p.index);
     free(p.view);
+}
+
+/* A placement pass, timed (hub__fleet_stats reports it). */
+void hub__place_pass(hub *h)
+{
+    if (h->n_sites == 0) return;
+    int64_t started_us = os_mono_us();
+    place_pass(h);
+    int64_t took_us = os_mono_us() - started_us;
+    h->place_passes++;
+    h->place_us += took_us;
+    h->place_last_us = took_us;
+    if (took_us > h->place_max_us) h->place_max_us = took_us;
 }

@@ -1,0 +1,1003 @@
+/*
+ * outpost-swarm: thousands of virtual sites in one process, for load tests of
+ * a hub (bench/swarm.py, tests/integration/test_swarm.py).
+ *
+ * Each virtual site is what a real site is on the wire: its own Ed25519
+ * identity, its own MQTT 5 connection (client id outpost-site-<id>,
+ * persistent session, keepalive 10 s, QoS 1), a join token minted by the hub
+ * (the operator command "tokens", sealed to the hub's admin key and opened
+ * here), a hello sealed to the hub, heartbeats every --heartbeat-ms with the
+ * fields a site sends, and signed, sealed results. The messages are built by
+ * the same wire code the site uses (msg_encode, msg_seal, msg_sign), so the
+ * hub cannot tell a swarm site from a real one. What a swarm site cannot do is
+ * run work: it answers "noop" jobs (a real site answers them without a
+ * sandbox too, with the same result) and refuses every other kind, as a site
+ * refuses what it cannot run.
+ *
+ * One thread drives every connection: one epoll set over the libmosquitto
+ * sockets (mosquitto_loop_read/write/misc), not a thread per client. A second
+ * thread submits noop jobs at --jobs-per-s through an ordinary operator
+ * connection and notes when each was submitted, so that the first thread can
+ * time each offer (submission to the offer's arrival: the offer latency).
+ *
+ * Power: each site replays one EV charging session of the Caltech ACN data
+ * (../shared/data/power, plugged-in hours repeated daily: its envelope is its
+ * budget while plugged, its idle draw otherwise) and the German grid's carbon
+ * intensity (its 15-minute rank within its day as grid_rank). Without the
+ * data (--power none or files missing) a synthetic daily sine is used; the
+ * output says which.
+ *
+ * Churn: --churn-per-min sites a minute leave (a goodbye, then disconnect)
+ * and come back 5-30 s later; --cut-per-min links a minute are cut without a
+ * word (the socket closed) and come back the same way. Both at 0 by default.
+ *
+ * Prints one JSON line of counters every --report-ms, and one at the end.
+ * Not part of the product: it builds from bench/ and links libcore.a.
+ */
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/os.h"
+#include "base/util.h"
+#include "cli/cli_int.h"
+#include "io/opclient.h"
+#include "wire/ident.h"
+#include "wire/msg.h"
+#include "wire/proto.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SWARM_MAX_UNACKED 32     /* results a site keeps until acknowledged */
+#define SWARM_LATENCY_CAP 200000 /* offer latencies kept for the percentiles */
+#define SWARM_SUBMITTED_BITS 18  /* the table of submission times: 2^18 slots */
+#define SWARM_SKEW_MS 60000
+
+typedef struct swarm swarm;
+
+typedef struct vresult {
+    int64_t job, attempt;
+} vresult;
+
+typedef struct vsite {
+    ident me;
+    swarm *sw;
+    struct mosquitto *mosq;
+    int fd;             /* the socket in the epoll set, -1 when none */
+    int want_out;       /* something was queued: the epoll interest is looked at again */
+    int out_registered; /* EPOLLOUT is in the epoll interest */
+    int connected, enrolled, refused;
+    int away;     /* left (churn) or cut: reconnects at back_at_ms */
+    uint64_t seq; /* the last sequence number signed */
+    char *token;  /* the join token until the welcome, then NULL */
+    int64_t next_beat_ms, next_hello_ms, next_resend_ms, back_at_ms, next_misc_ms;
+    msg_window hub_window;
+    vresult unacked[SWARM_MAX_UNACKED];
+    int n_unacked;
+    int session;     /* the ACN session its power follows */
+    int was_lost_ok; /* churned: a "lost" from the hub is expected */
+} vsite;
+
+typedef struct swarm_opts {
+    const char *hub_dir, *prefix, *cls, *power_dir;
+    int sites, first, heartbeat_ms, duration_s, connect_per_s, report_ms;
+    double jobs_per_s, churn_per_min, cut_per_min;
+    int forge; /* send one heartbeat signed by site 0 for site 1 (must be refused) */
+} swarm_opts;
+
+typedef struct counters {
+    uint64_t connects, connacks, disconnects, enrolled, refused, hellos, beats, offers_jobs,
+        refused_jobs, results, acks, dropped, publish_errors, churned, cut, submitted,
+        submit_errors;
+} counters;
+
+struct swarm {
+    swarm_opts o;
+    opclient_hub hub;
+    ident op; /* the hub's admin operator: mints tokens, submits jobs */
+    vsite *sites;
+    int ep;
+    counters n;
+    int64_t start_ms;
+    /* power: ACN sessions (plug-in and unplug second of the day) and the grid rank by slot */
+    int n_sessions;
+    int *plug_s, *unplug_s;
+    float grid_rank[96];
+    const char *power_source;
+    /* offer latency: submission times by job id, latencies seen (both under lock) */
+    pthread_mutex_t lock;
+    int64_t *submitted_id, *submitted_ms;
+    int64_t *latency_ms;
+    size_t n_latency;
+    volatile int stopping;
+};
+
+static volatile sig_atomic_t got_signal;
+static void on_signal(int sig)
+{
+    (void)sig;
+    got_signal = 1;
+}
+
+/* ---------- power: the trace or the synthetic curve ---------- */
+
+/* "YYYY-MM-DDTHH:MM:SS" -> second of its day; -1 when it is not that shape. */
+static int second_of_day(const char *text)
+{
+    int y, mo, d, hh, mm, ss;
+    if (sscanf(text, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &hh, &mm, &ss) != 6) return -1;
+    return hh * 3600 + mm * 60 + ss;
+}
+
+/* The ACN sessions' plug-in hours: columns 7 and 8 (connection, disconnection, UTC). */
+static void load_sessions(swarm *sw, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[1024];
+    int cap = 0;
+    while (fgets(line, sizeof line, f) && sw->n_sessions < 100000) {
+        char *fields[9] = {0};
+        int k = 0;
+        for (char *p = line, *tok; k < 9 && (tok = strsep(&p, ",")); k++)
+            fields[k] = tok;
+        int a = k >= 8 ? second_of_day(fields[6]) : -1, b = k >= 8 ? second_of_day(fields[7]) : -1;
+        if (a < 0 || b < 0) continue;
+        if (sw->n_sessions == cap) {
+            cap = cap ? cap * 2 : 1024;
+            sw->plug_s = realloc(sw->plug_s, (size_t)cap * sizeof *sw->plug_s);
+            sw->unplug_s = realloc(sw->unplug_s, (size_t)cap * sizeof *sw->unplug_s);
+            if (!sw->plug_s || !sw->unplug_s) exit(1);
+        }
+        sw->plug_s[sw->n_sessions] = a;
+        sw->unplug_s[sw->n_sessions++] = b;
+    }
+    fclose(f);
+}
+
+/* The grid's carbon intensity over the file's first day: each 15-minute slot's rank in it. */
+static int load_grid(swarm *sw, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[256];
+    double v[96];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < 96) {
+        char *comma = strchr(line, ',');
+        if (comma && line[0] >= '0' && line[0] <= '9') v[n++] = strtod(comma + 1, NULL);
+    }
+    fclose(f);
+    for (int i = 0; i < n; i++) {
+        int below = 0;
+        for (int j = 0; j < n; j++)
+            below += v[j] < v[i];
+        sw->grid_rank[i] = n > 1 ? (float)below / (float)(n - 1) : 0.5f;
+    }
+    return n == 96;
+}
+
+static void load_power(swarm *sw)
+{
+    char path[4096];
+    sw->power_source = "synthetic (a daily sine; no trace)";
+    if (strcmp(sw->o.power_dir, "none") == 0) return;
+    snprintf(path, sizeof path, "%s/acn_caltech_sessions_2020-12_2021-09.csv", sw->o.power_dir);
+    load_sessions(sw, path);
+    snprintf(path, sizeof path, "%s/ci_de_2020.csv", sw->o.power_dir);
+    int grid = load_grid(sw, path);
+    if (sw->n_sessions > 0 && grid)
+        sw->power_source = "trace (ACN Caltech sessions, carbon intensity DE 2020)";
+    else
+        sw->n_sessions = 0;
+}
+
+/* The site's envelope now and the grid's rank: from its session, else the sine. */
+static void power_now(const vsite *v, double budget, double idle, double *envelope, double *rank)
+{
+    const swarm *sw = v->sw;
+    int64_t now_s = os_now_ms() / 1000;
+    int sod = (int)(now_s % 86400);
+    if (sw->n_sessions > 0) {
+        int a = sw->plug_s[v->session], b = sw->unplug_s[v->session];
+        int plugged = a <= b ? (sod >= a && sod < b) : (sod >= a || sod < b);
+        *envelope = plugged ? budget : idle;
+        *rank = sw->grid_rank[sod / 900];
+    } else {
+        double phase = 2 * M_PI * ((double)sod / 86400.0 + (double)v->session / 97.0);
+        *envelope = idle + (budget - idle) * (0.5 + 0.5 * sin(phase));
+        *rank = 0.5 + 0.5 * cos(phase);
+    }
+}
+
+/* ---------- publishing as a site does ---------- */
+
+/* Signs body (sealed to the hub unless a heartbeat) and publishes it on <leaf>; QoS 1. */
+static int publish_as(vsite *v, const ident *signer, const char *topic_id, const char *leaf,
+                      cJSON *body, const char *type)
+{
+    char topic[PROTO_TOPIC_MAX], sig[129];
+    size_t len = 0;
+    uint8_t *sealed = NULL;
+    if (!v->connected || proto_topic(topic, sizeof topic, "site", topic_id, leaf) != OP_OK)
+        return OP_EBUS;
+    char *text = msg_encode(body, signer->id, type, ++v->seq, os_now_ms(), &len);
+    if (!text) return OP_ENOMEM;
+    const void *payload = text;
+    if (proto_must_seal(topic)) {
+        size_t sealed_len = 0;
+        if (msg_seal(v->sw->hub.hub_pk, text, len, &sealed, &sealed_len) != OP_OK) {
+            free(text);
+            return OP_ENOMEM;
+        }
+        payload = sealed;
+        len = sealed_len;
+    }
+    int rc = msg_sign(signer, topic, payload, len, sig);
+    mosquitto_property *props = NULL;
+    mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "kid", signer->id);
+    mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "sig", sig);
+    if (rc == OP_OK && mosquitto_publish_v5(v->mosq, NULL, topic, (int)len, payload, 1, false,
+                                            props) != MOSQ_ERR_SUCCESS)
+        rc = OP_EBUS;
+    mosquitto_property_free_all(&props);
+    free(text);
+    free(sealed);
+    if (rc != OP_OK) v->sw->n.publish_errors++;
+    v->want_out = 1;
+    return rc;
+}
+
+static int publish(vsite *v, const char *leaf, cJSON *body, const char *type)
+{
+    return publish_as(v, &v->me, v->me.id, leaf, body, type);
+}
+
+/* A site's capacity, as its configuration would give it (a small pod). */
+#define SWARM_CORES 2
+#define SWARM_MEMORY_MB 2048
+#define SWARM_BUDGET_W 200.0
+#define SWARM_WPC 15.0
+#define SWARM_IDLE_W 10.0
+
+static void add_capacity(cJSON *body)
+{
+    jsonx_add_int(body, "cores", SWARM_CORES);
+    jsonx_add_int(body, "memory_mb", SWARM_MEMORY_MB);
+    cJSON_AddNumberToObject(body, "power_budget_watts", SWARM_BUDGET_W);
+    cJSON_AddNumberToObject(body, "watts_per_core", SWARM_WPC);
+    cJSON_AddNumberToObject(body, "idle_watts", SWARM_IDLE_W);
+    cJSON_AddStringToObject(body, "protections_off", "broker_tls");
+}
+
+static void send_hello(vsite *v)
+{
+    cJSON *body = cJSON_CreateObject();
+    if (!body) return;
+    cJSON_AddStringToObject(body, "pubkey", v->me.pk_hex);
+    if (v->token) cJSON_AddStringToObject(body, "token", v->token);
+    add_capacity(body);
+    if (publish(v, "hello", body, "hello") == OP_OK) v->sw->n.hellos++;
+    cJSON_Delete(body);
+}
+
+/* The heartbeat a site sends: capacity, draw, counters, power, the jobs it runs (none). */
+static cJSON *heartbeat_body(vsite *v)
+{
+    cJSON *body = cJSON_CreateObject();
+    if (!body || !cJSON_AddArrayToObject(body, "running")) {
+        cJSON_Delete(body);
+        return NULL;
+    }
+    add_capacity(body);
+    jsonx_add_int(body, "free_cores", SWARM_CORES);
+    jsonx_add_int(body, "free_memory_mb", SWARM_MEMORY_MB);
+    cJSON_AddNumberToObject(body, "draw_watts", SWARM_IDLE_W);
+    msg_stats none = {0};
+    cJSON *m = cJSON_AddObjectToObject(body, "messages");
+    if (m) msg_stats_to_json(&none, m);
+    double envelope, rank;
+    power_now(v, SWARM_BUDGET_W, SWARM_IDLE_W, &envelope, &rank);
+    cJSON *p = cJSON_AddObjectToObject(body, "power");
+    if (p) {
+        cJSON_AddNumberToObject(p, "envelope_watts", envelope);
+        cJSON_AddStringToObject(p, "source", "meter");
+        cJSON_AddBoolToObject(p, "inside_envelope", 1);
+        cJSON_AddNumberToObject(p, "grid_rank", rank);
+        jsonx_add_int(p, "region", 0);
+    }
+    return body;
+}
+
+static void send_heartbeat(vsite *v)
+{
+    cJSON *body = heartbeat_body(v);
+    if (body && publish(v, "state", body, "state") == OP_OK) v->sw->n.beats++;
+    cJSON_Delete(body);
+}
+
+/* Every unacknowledged result, again (the hub is idempotent per job and attempt). */
+static void send_results(vsite *v)
+{
+    if (v->n_unacked == 0) return;
+    cJSON *body = cJSON_CreateObject();
+    cJSON *list = body ? cJSON_AddArrayToObject(body, "results") : NULL;
+    for (int i = 0; list && i < v->n_unacked; i++) {
+        cJSON *r = cJSON_CreateObject();
+        if (!r) break;
+        jsonx_add_int(r, "job", v->unacked[i].job);
+        jsonx_add_int(r, "attempt", v->unacked[i].attempt);
+        cJSON_AddStringToObject(r, "site", v->me.id);
+        cJSON_AddStringToObject(r, "kind", "noop");
+        jsonx_add_int(r, "exit_code", 0);
+        cJSON_AddNumberToObject(r, "cpu_seconds", 0);
+        cJSON_AddNumberToObject(r, "energy_joules", 0);
+        cJSON_AddItemToArray(list, r);
+    }
+    if (list && publish(v, "result", body, "result") == OP_OK) v->sw->n.results += v->n_unacked;
+    cJSON_Delete(body);
+    v->next_resend_ms = os_mono_ms() + 5000;
+}
+
+/* ---------- messages from the hub ---------- */
+
+static void note_latency(swarm *sw, int64_t job)
+{
+    size_t slot = (size_t)job & ((1u << SWARM_SUBMITTED_BITS) - 1);
+    pthread_mutex_lock(&sw->lock);
+    if (sw->submitted_id[slot] == job && sw->n_latency < SWARM_LATENCY_CAP) {
+        sw->latency_ms[sw->n_latency++] = os_mono_ms() - sw->submitted_ms[slot];
+        sw->submitted_id[slot] = 0; /* a redelivered offer is not timed twice */
+    }
+    pthread_mutex_unlock(&sw->lock);
+}
+
+/* Offers: noop jobs answered at once, anything else refused as a site refuses it. */
+static void handle_offer(vsite *v, const cJSON *body)
+{
+    const cJSON *item;
+    cJSON *events = NULL;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "jobs"))
+    {
+        int64_t job, attempt;
+        const cJSON *spec = cJSON_GetObjectItemCaseSensitive(item, "spec");
+        if (jsonx_int(item, "job", 1, INT64_MAX, &job) != OP_OK ||
+            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK || !spec)
+            continue;
+        v->sw->n.offers_jobs++;
+        note_latency(v->sw, job);
+        const char *kind = jsonx_str(spec, "kind");
+        if (kind && strcmp(kind, "noop") == 0 && v->n_unacked < SWARM_MAX_UNACKED) {
+            v->unacked[v->n_unacked++] = (vresult){job, attempt};
+            continue;
+        }
+        v->sw->n.refused_jobs++;
+        if (!events && !(events = cJSON_CreateArray())) continue;
+        cJSON *e = cJSON_CreateObject();
+        if (!e) continue;
+        jsonx_add_int(e, "job", job);
+        jsonx_add_int(e, "attempt", attempt);
+        cJSON_AddStringToObject(e, "event", kind && !strcmp(kind, "noop") ? "busy" : "refused");
+        cJSON_AddStringToObject(e, "reason", "a swarm site runs noop jobs only");
+        cJSON_AddItemToArray(events, e);
+    }
+    send_results(v);
+    if (!events) return;
+    cJSON *b = cJSON_CreateObject();
+    if (b) {
+        cJSON_AddItemToObject(b, "events", events);
+        publish(v, "event", b, "event");
+        cJSON_Delete(b);
+    } else {
+        cJSON_Delete(events);
+    }
+}
+
+static void handle_acks(vsite *v, const cJSON *body)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "acks"))
+    {
+        int64_t job, attempt;
+        if (jsonx_int(item, "job", 1, INT64_MAX, &job) != OP_OK ||
+            jsonx_int(item, "attempt", 1, INT64_MAX, &attempt) != OP_OK)
+            continue;
+        for (int i = 0; i < v->n_unacked; i++)
+            if (v->unacked[i].job == job && v->unacked[i].attempt == attempt) {
+                v->unacked[i] = v->unacked[--v->n_unacked];
+                v->sw->n.acks++;
+                break;
+            }
+    }
+}
+
+static int lookup_hub(void *ctx, const char *kid, const uint8_t **pk, msg_window **window)
+{
+    vsite *v = ctx;
+    if (strcmp(kid, v->sw->hub.hub_id) != 0) return OP_EUNKNOWN;
+    *pk = v->sw->hub.hub_pk;
+    *window = &v->hub_window;
+    return OP_OK;
+}
+
+/* libmosquitto's message callback: a message the hub must have signed (and sealed to us). */
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *m,
+                       const mosquitto_property *props)
+{
+    vsite *v = obj;
+    char *name = NULL, *value = NULL, kid[64] = "", sig[160] = "";
+    const mosquitto_property *p =
+        mosquitto_property_read_string_pair(props, MQTT_PROP_USER_PROPERTY, &name, &value, false);
+    while (p) {
+        if (name && value && !strcmp(name, "kid")) snprintf(kid, sizeof kid, "%s", value);
+        if (name && value && !strcmp(name, "sig")) snprintf(sig, sizeof sig, "%s", value);
+        free(name);
+        free(value);
+        name = value = NULL;
+        p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, true);
+    }
+    cJSON *body = NULL;
+    msg_header hdr;
+    msg_stats st = {0};
+    char reason[256];
+    if (msg_open_for(&v->me, proto_must_seal(m->topic), m->topic, m->payload, (size_t)m->payloadlen,
+                     kid[0] ? kid : NULL, sig[0] ? sig : NULL, lookup_hub, v, os_now_ms(),
+                     SWARM_SKEW_MS, &body, &hdr, &st, reason, sizeof reason) != OP_OK) {
+        v->sw->n.dropped++;
+        return;
+    }
+    if (!strcmp(hdr.type, "welcome") && !v->enrolled) {
+        v->enrolled = 1;
+        v->sw->n.enrolled++;
+        free(v->token);
+        v->token = NULL;
+        v->next_beat_ms = os_mono_ms() + randombytes_uniform((uint32_t)v->sw->o.heartbeat_ms);
+    } else if (!strcmp(hdr.type, "refused")) {
+        v->refused = 1;
+        v->sw->n.refused++;
+        fprintf(stderr, "swarm: site %s refused: %s\n", v->me.id, jsonx_str(body, "reason"));
+    } else if (!strcmp(hdr.type, "offer")) {
+        handle_offer(v, body);
+    } else if (!strcmp(hdr.type, "ack")) {
+        handle_acks(v, body);
+    }
+    cJSON_Delete(body);
+    (void)mosq;
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+                       const mosquitto_property *props)
+{
+    vsite *v = obj;
+    if (rc != 0) return;
+    char inbox[PROTO_TOPIC_MAX];
+    proto_topic(inbox, sizeof inbox, "site", v->me.id, "inbox");
+    mosquitto_subscribe_v5(mosq, NULL, inbox, 1, 0, NULL);
+    v->connected = 1;
+    v->sw->n.connacks++;
+    v->next_hello_ms = os_mono_ms(); /* hello after every (re)connect, as a site does */
+    v->next_resend_ms = os_mono_ms();
+    v->want_out = 1;
+    (void)flags;
+    (void)props;
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
+                          const mosquitto_property *props)
+{
+    vsite *v = obj;
+    v->connected = 0;
+    v->sw->n.disconnects++;
+    (void)mosq;
+    (void)rc;
+    (void)props;
+}
+
+/* ---------- connections: one epoll set, paced connects, jittered reconnects ---------- */
+
+static void watch(vsite *v)
+{
+    int fd = mosquitto_socket(v->mosq);
+    if (fd < 0) return;
+    struct epoll_event ev = {.events = EPOLLIN | (mosquitto_want_write(v->mosq) ? EPOLLOUT : 0),
+                             .data.ptr = v};
+    v->out_registered = (ev.events & EPOLLOUT) != 0;
+    if (v->fd != fd) {
+        v->fd = fd;
+        epoll_ctl(v->sw->ep, EPOLL_CTL_ADD, fd, &ev);
+    } else {
+        epoll_ctl(v->sw->ep, EPOLL_CTL_MOD, fd, &ev);
+    }
+    v->want_out = 0;
+}
+
+/* Reconnects after 1-30 s (jittered): as a site's bus does, no thundering herd. */
+static void schedule_back(vsite *v, int64_t min_ms, int64_t spread_ms)
+{
+    v->away = 1;
+    v->connected = 0;
+    v->fd = -1;
+    v->back_at_ms = os_mono_ms() + min_ms + (int64_t)randombytes_uniform((uint32_t)spread_ms);
+}
+
+static void start_connect(vsite *v, int first)
+{
+    mosquitto_property *props = NULL;
+    mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, 86400);
+    /* past 20,000 connections the loopback's ephemeral ports run short: more source addresses */
+    char bind_to[32];
+    long index = (long)(v - v->sw->sites);
+    snprintf(bind_to, sizeof bind_to, "127.0.0.%ld", 2 + index / 20000);
+    int many = v->sw->o.sites > 20000 && strcmp(v->sw->hub.broker_host, "127.0.0.1") == 0;
+    int rc = first ? mosquitto_connect_bind_v5(v->mosq, v->sw->hub.broker_host,
+                                               (int)v->sw->hub.broker_port, 10,
+                                               many ? bind_to : NULL, props)
+                   : mosquitto_reconnect(v->mosq);
+    mosquitto_property_free_all(&props);
+    v->sw->n.connects++;
+    v->away = 0;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        schedule_back(v, 1000, 4000);
+        return;
+    }
+    v->fd = -1;
+    watch(v);
+}
+
+static int new_client(vsite *v)
+{
+    char client_id[96];
+    snprintf(client_id, sizeof client_id, "outpost-site-%s", v->me.id);
+    v->mosq = mosquitto_new(client_id, false, v);
+    if (!v->mosq) return OP_ENOMEM;
+    mosquitto_int_option(v->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    mosquitto_int_option(v->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 1000);
+    mosquitto_int_option(v->mosq, MOSQ_OPT_SEND_MAXIMUM, 1000);
+    mosquitto_int_option(v->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_connect_v5_callback_set(v->mosq, on_connect);
+    mosquitto_disconnect_v5_callback_set(v->mosq, on_disconnect);
+    mosquitto_message_v5_callback_set(v->mosq, on_message);
+    v->fd = -1;
+    return OP_OK;
+}
+
+/* The link went down under us (broker gone, cut): back after a jittered 1-10 s. */
+static void lost_link(vsite *v)
+{
+    if (v->fd >= 0) epoll_ctl(v->sw->ep, EPOLL_CTL_DEL, v->fd, NULL);
+    v->sw->n.disconnects += v->connected;
+    schedule_back(v, 1000, 9000);
+}
+
+/* A site leaves with a goodbye, or has its link cut without one; back in 5-30 s. */
+static void churn_one(swarm *sw, int cut)
+{
+    vsite *v = &sw->sites[randombytes_uniform((uint32_t)sw->o.sites)];
+    if (!v->connected || !v->enrolled) return;
+    if (cut) {
+        shutdown(v->fd, SHUT_RDWR); /* the next read fails: lost_link */
+        sw->n.cut++;
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    if (body) {
+        cJSON_AddStringToObject(body, "type", "bye");
+        cJSON_AddStringToObject(body, "reason", "leave");
+        publish(v, "state", body, "bye");
+        cJSON_Delete(body);
+    }
+    mosquitto_loop_write(v->mosq, 1);
+    if (v->fd >= 0) epoll_ctl(sw->ep, EPOLL_CTL_DEL, v->fd, NULL);
+    mosquitto_disconnect_v5(v->mosq, 0, NULL);
+    sw->n.churned++;
+    v->was_lost_ok = 1;
+    schedule_back(v, 5000, 25000);
+}
+
+/* One site's timers: hello, heartbeat, results resent, keepalive. */
+static void tick_site(vsite *v, int64_t now)
+{
+    if (!v->connected || v->refused) return;
+    if (now >= v->next_hello_ms) {
+        send_hello(v);
+        v->next_hello_ms = v->enrolled ? INT64_MAX : now + 5000; /* until welcomed */
+    }
+    if (v->enrolled && now >= v->next_beat_ms) {
+        send_heartbeat(v);
+        v->next_beat_ms = now + v->sw->o.heartbeat_ms;
+    }
+    if (v->enrolled && v->n_unacked && now >= v->next_resend_ms) send_results(v);
+    if (now >= v->next_misc_ms) {
+        mosquitto_loop_misc(v->mosq);
+        v->next_misc_ms = now + 1000;
+    }
+}
+
+/* Every site's timers, connects paced at connect_per_s, churn and cuts at their rates. */
+static void tick_all(swarm *sw, int64_t now, int64_t dt_ms, double *connect_credit)
+{
+    *connect_credit += (double)sw->o.connect_per_s * (double)dt_ms / 1000.0;
+    if (*connect_credit > sw->o.connect_per_s) *connect_credit = sw->o.connect_per_s;
+    for (int i = 0; i < sw->o.sites; i++) {
+        vsite *v = &sw->sites[i];
+        if (v->away && now >= v->back_at_ms && *connect_credit >= 1) {
+            *connect_credit -= 1;
+            start_connect(v, v->back_at_ms == 0);
+        }
+        tick_site(v, now);
+        if (v->want_out && v->fd >= 0) watch(v);
+    }
+    double churn = sw->o.churn_per_min * (double)dt_ms / 60000.0;
+    double cut = sw->o.cut_per_min * (double)dt_ms / 60000.0;
+    for (; churn > 0; churn -= 1)
+        if (churn >= 1 || randombytes_uniform(1000000) < churn * 1e6) churn_one(sw, 0);
+    for (; cut > 0; cut -= 1)
+        if (cut >= 1 || randombytes_uniform(1000000) < cut * 1e6) churn_one(sw, 1);
+}
+
+static void handle_events(swarm *sw, struct epoll_event *evs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        vsite *v = evs[i].data.ptr;
+        int rc = MOSQ_ERR_SUCCESS;
+        if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) rc = mosquitto_loop_read(v->mosq, 1);
+        if (rc == MOSQ_ERR_SUCCESS && (evs[i].events & EPOLLOUT))
+            rc = mosquitto_loop_write(v->mosq, 1);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            lost_link(v);
+            continue;
+        }
+        if (v->want_out || v->out_registered != (int)mosquitto_want_write(v->mosq)) watch(v);
+    }
+    (void)sw;
+}
+
+/* ---------- tokens and jobs through the hub's operator interface ---------- */
+
+/* Join tokens for every site, minted in batches by the "tokens" command and opened here. */
+static int mint_tokens(swarm *sw, cli *c)
+{
+    for (int done = 0; done < sw->o.sites;) {
+        int count = sw->o.sites - done > 2000 ? 2000 : sw->o.sites - done;
+        cJSON *req = cJSON_CreateObject(), *data = NULL;
+        if (!req) return OP_ENOMEM;
+        cJSON_AddStringToObject(req, "class", sw->o.cls);
+        cJSON_AddStringToObject(req, "prefix", sw->o.prefix);
+        jsonx_add_int(req, "first", sw->o.first + done);
+        jsonx_add_int(req, "count", count);
+        if (cli__request(c, req, "tokens", &data) != EXIT_OK) return OP_EINVAL;
+        const cJSON *t;
+        int k = done;
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(data, "tokens"))
+        {
+            const char *sealed = jsonx_str(t, "sealed_token");
+            size_t len = 0;
+            if (k >= sw->o.sites || !sealed ||
+                ident_open_sealed(&c->identity, sealed, 64 * 1024, &sw->sites[k].token, &len) !=
+                    OP_OK)
+                return OP_EINVAL;
+            k++;
+        }
+        if (k != done + count) return OP_EINVAL;
+        done += count;
+    }
+    return OP_OK;
+}
+
+/* One batch of noop jobs; their ids and the time they were asked for go in the table. */
+static void submit_batch(swarm *sw, cli *c, int count)
+{
+    cJSON *req = cJSON_CreateObject(), *data = NULL;
+    cJSON *specs = req ? cJSON_AddArrayToObject(req, "specs") : NULL;
+    for (int i = 0; specs && i < count; i++) {
+        cJSON *s = cJSON_CreateObject();
+        cJSON *res = s ? cJSON_AddObjectToObject(s, "resources") : NULL;
+        if (!res) break;
+        cJSON_AddStringToObject(s, "kind", "noop");
+        jsonx_add_int(res, "cores", 1);
+        jsonx_add_int(res, "memory_mb", 64);
+        cJSON_AddItemToArray(specs, s);
+    }
+    int64_t asked = os_mono_ms();
+    if (!specs || cli__request(c, req, "submit", &data) != EXIT_OK) {
+        sw->n.submit_errors += (uint64_t)count;
+        return;
+    }
+    const cJSON *id;
+    pthread_mutex_lock(&sw->lock);
+    cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(data, "ids"))
+    {
+        size_t slot = (size_t)id->valuedouble & ((1u << SWARM_SUBMITTED_BITS) - 1);
+        sw->submitted_id[slot] = (int64_t)id->valuedouble;
+        sw->submitted_ms[slot] = asked;
+        sw->n.submitted++;
+    }
+    pthread_mutex_unlock(&sw->lock);
+}
+
+/* The submitting thread: jobs_per_s in five batches a second, until the swarm stops. */
+static void *submitter(void *arg)
+{
+    swarm *sw = arg;
+    cli c;
+    cli__init(&c, "swarm");
+    c.hub_dir = sw->o.hub_dir;
+    double owed = 0;
+    while (!sw->stopping) {
+        owed += sw->o.jobs_per_s / 5.0;
+        int count = (int)owed;
+        if (count > 0) {
+            submit_batch(sw, &c, count > 1000 ? 1000 : count);
+            owed -= count;
+        }
+        cli__pause(&c, 200);
+    }
+    cli__close(&c);
+    return NULL;
+}
+
+/* ---------- reporting ---------- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* p50 and p99 of the latencies since the last report (from *from on), in ms; -1 when none. */
+static void percentiles(swarm *sw, size_t *from, int64_t *p50, int64_t *p99, int64_t *max)
+{
+    pthread_mutex_lock(&sw->lock);
+    size_t n = sw->n_latency - *from;
+    *p50 = *p99 = *max = -1;
+    if (n > 0) {
+        int64_t *part = sw->latency_ms + *from;
+        qsort(part, n, sizeof *part, cmp_i64);
+        *p50 = part[n / 2];
+        *p99 = part[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
+        *max = part[n - 1];
+    }
+    *from = sw->n_latency;
+    pthread_mutex_unlock(&sw->lock);
+}
+
+static void report(swarm *sw, size_t *from, int final)
+{
+    int connected = 0, enrolled = 0;
+    for (int i = 0; i < sw->o.sites; i++) {
+        connected += sw->sites[i].connected;
+        enrolled += sw->sites[i].enrolled;
+    }
+    int64_t p50, p99, max;
+    size_t all = 0;
+    percentiles(sw, final ? &all : from, &p50, &p99, &max);
+    const counters *n = &sw->n;
+    printf("{\"t_s\":%.1f,\"final\":%d,\"sites\":%d,\"connected\":%d,\"enrolled\":%d,"
+           "\"connects\":%llu,\"disconnects\":%llu,\"refused\":%llu,\"hellos\":%llu,"
+           "\"beats\":%llu,\"offered\":%llu,\"refused_jobs\":%llu,\"results\":%llu,"
+           "\"acks\":%llu,\"dropped\":%llu,\"publish_errors\":%llu,\"churned\":%llu,"
+           "\"cut\":%llu,\"submitted\":%llu,\"submit_errors\":%llu,\"latency_p50_ms\":%lld,"
+           "\"latency_p99_ms\":%lld,\"latency_max_ms\":%lld,\"power\":\"%s\"}\n",
+           (double)(os_mono_ms() - sw->start_ms) / 1000.0, final, sw->o.sites, connected, enrolled,
+           (unsigned long long)n->connects, (unsigned long long)n->disconnects,
+           (unsigned long long)n->refused, (unsigned long long)n->hellos,
+           (unsigned long long)n->beats, (unsigned long long)n->offers_jobs,
+           (unsigned long long)n->refused_jobs, (unsigned long long)n->results,
+           (unsigned long long)n->acks, (unsigned long long)n->dropped,
+           (unsigned long long)n->publish_errors, (unsigned long long)n->churned,
+           (unsigned long long)n->cut, (unsigned long long)n->submitted,
+           (unsigned long long)n->submit_errors, (long long)p50, (long long)p99, (long long)max,
+           sw->power_source);
+    fflush(stdout);
+}
+
+/* One heartbeat on site 1's topic from site 0: with its own kid, then claiming site 1's. */
+static void forge(swarm *sw)
+{
+    if (sw->o.sites < 2 || !sw->sites[0].connected) return;
+    vsite *a = &sw->sites[0], *b = &sw->sites[1];
+    cJSON *body = heartbeat_body(a);
+    if (!body) return;
+    publish_as(a, &a->me, b->me.id, "state", body, "state");
+    ident claimed = a->me; /* site 1's name, site 0's key: the signature cannot match */
+    snprintf(claimed.id, sizeof claimed.id, "%s", b->me.id);
+    publish_as(a, &claimed, b->me.id, "state", body, "state");
+    ident_wipe(&claimed);
+    cJSON_Delete(body);
+    fprintf(stderr, "swarm: sent 2 forged heartbeats for %s from %s\n", b->me.id, a->me.id);
+}
+
+/* ---------- start and run ---------- */
+
+/* As many descriptors as the hard limit allows (raised first when privileged). */
+static void raise_fd_limit(int want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if ((rlim_t)want > rl.rlim_max) {
+        struct rlimit more = {(rlim_t)want, (rlim_t)want};
+        if (setrlimit(RLIMIT_NOFILE, &more) == 0) return;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if ((rlim_t)want > rl.rlim_max)
+        fprintf(stderr, "swarm: the fd limit is %llu, fewer than %d sites need\n",
+                (unsigned long long)rl.rlim_max, want);
+}
+
+static int make_sites(swarm *sw)
+{
+    sw->sites = calloc((size_t)sw->o.sites, sizeof *sw->sites);
+    if (!sw->sites) return OP_ENOMEM;
+    for (int i = 0; i < sw->o.sites; i++) {
+        vsite *v = &sw->sites[i];
+        v->sw = sw;
+        crypto_sign_keypair(v->me.pk, v->me.sk);
+        util_hex(v->me.pk, 32, v->me.pk_hex);
+        snprintf(v->me.id, sizeof v->me.id, "%s%d", sw->o.prefix, sw->o.first + i);
+        v->seq = (uint64_t)os_now_ms() * 1000;
+        v->session = sw->n_sessions ? (int)randombytes_uniform((uint32_t)sw->n_sessions) : i;
+        v->away = 1; /* connects are paced from the loop */
+        v->back_at_ms = 0;
+        v->next_beat_ms = v->next_hello_ms = INT64_MAX;
+        if (new_client(v) != OP_OK) return OP_ENOMEM;
+    }
+    return OP_OK;
+}
+
+static int run(swarm *sw)
+{
+    struct epoll_event evs[1024];
+    int64_t last = os_mono_ms(), next_report = last + sw->o.report_ms;
+    int64_t end = sw->o.duration_s > 0 ? last + (int64_t)sw->o.duration_s * 1000 : INT64_MAX;
+    double credit = 0;
+    size_t from = 0;
+    int forged = !sw->o.forge;
+    while (!got_signal && os_mono_ms() < end) {
+        int n = epoll_wait(sw->ep, evs, 1024, 10);
+        if (n > 0) handle_events(sw, evs, n);
+        int64_t now = os_mono_ms();
+        if (now - last >= 20) {
+            tick_all(sw, now, now - last, &credit);
+            last = now;
+        }
+        if (!forged && sw->n.enrolled >= 2 && sw->sites[0].enrolled && sw->sites[1].enrolled) {
+            forge(sw);
+            forged = 1;
+        }
+        if (now >= next_report) {
+            report(sw, &from, 0);
+            next_report = now + sw->o.report_ms;
+        }
+    }
+    report(sw, &from, 1);
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, swarm_opts *o)
+{
+    static const struct option opts[] = {
+        {"hub-dir", 1, 0, 'd'},     {"sites", 1, 0, 'n'},      {"prefix", 1, 0, 'p'},
+        {"first", 1, 0, 'f'},       {"class", 1, 0, 'c'},      {"heartbeat-ms", 1, 0, 'b'},
+        {"duration-s", 1, 0, 't'},  {"jobs-per-s", 1, 0, 'j'}, {"churn-per-min", 1, 0, 'C'},
+        {"cut-per-min", 1, 0, 'X'}, {"power", 1, 0, 'P'},      {"connect-per-s", 1, 0, 'r'},
+        {"report-ms", 1, 0, 'R'},   {"forge", 0, 0, 'F'},      {0, 0, 0, 0}};
+    *o = (swarm_opts){.prefix = "swarm-",
+                      .cls = "pod",
+                      .power_dir = "../shared/data/power",
+                      .sites = 100,
+                      .heartbeat_ms = 10000,
+                      .connect_per_s = 1000,
+                      .report_ms = 5000};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            o->hub_dir = optarg;
+            break;
+        case 'n':
+            o->sites = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'p':
+            o->prefix = optarg;
+            break;
+        case 'f':
+            o->first = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'c':
+            o->cls = optarg;
+            break;
+        case 'b':
+            o->heartbeat_ms = (int)strtol(optarg, NULL, 10);
+            break;
+        case 't':
+            o->duration_s = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'j':
+            o->jobs_per_s = strtod(optarg, NULL);
+            break;
+        case 'C':
+            o->churn_per_min = strtod(optarg, NULL);
+            break;
+        case 'X':
+            o->cut_per_min = strtod(optarg, NULL);
+            break;
+        case 'P':
+            o->power_dir = optarg;
+            break;
+        case 'r':
+            o->connect_per_s = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'R':
+            o->report_ms = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'F':
+            o->forge = 1;
+            break;
+        default:
+            return -1;
+        }
+    }
+    if (!o->hub_dir || o->sites < 1 || o->sites > 1000000 || o->heartbeat_ms < 100 ||
+        o->connect_per_s < 1 || o->report_ms < 100 || o->jobs_per_s < 0 || o->churn_per_min < 0 ||
+        o->cut_per_min < 0) {
+        fprintf(stderr,
+                "usage: outpost-swarm --hub-dir DIR [--sites N] [--prefix P] [--first K] [--class "
+                "pod|car|dc] [--heartbeat-ms MS] [--duration-s S] [--jobs-per-s R] "
+                "[--churn-per-min C] [--cut-per-min X] [--power DIR|none] [--connect-per-s N] "
+                "[--report-ms MS] [--forge]\n");
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static swarm sw;
+    if (parse_args(argc, argv, &sw.o) != 0) return 2;
+    if (sodium_init() < 0 || mosquitto_lib_init() != MOSQ_ERR_SUCCESS) return 1;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    raise_fd_limit(sw.o.sites + 256);
+    pthread_mutex_init(&sw.lock, NULL);
+    sw.submitted_id = calloc(1u << SWARM_SUBMITTED_BITS, sizeof *sw.submitted_id);
+    sw.submitted_ms = calloc(1u << SWARM_SUBMITTED_BITS, sizeof *sw.submitted_ms);
+    sw.latency_ms = calloc(SWARM_LATENCY_CAP, sizeof *sw.latency_ms);
+    sw.ep = epoll_create1(EPOLL_CLOEXEC);
+    load_power(&sw);
+    cli c;
+    cli__init(&c, "swarm");
+    c.hub_dir = sw.o.hub_dir;
+    c.timeout_ms = 60000;
+    int64_t t0 = os_mono_ms();
+    if (!sw.submitted_id || !sw.submitted_ms || !sw.latency_ms || sw.ep < 0 ||
+        make_sites(&sw) != OP_OK || mint_tokens(&sw, &c) != OP_OK) {
+        fprintf(stderr, "swarm: cannot set up the sites or mint their tokens\n");
+        return 1;
+    }
+    sw.hub = c.hub;
+    cli__close(&c);
+    fprintf(stderr, "swarm: %d sites, tokens minted in %lld ms; power: %s\n", sw.o.sites,
+            (long long)(os_mono_ms() - t0), sw.power_source);
+    sw.start_ms = os_mono_ms();
+    pthread_t th;
+    int submitting = sw.o.jobs_per_s > 0 && pthread_create(&th, NULL, submitter, &sw) == 0;
+    run(&sw);
+    sw.stopping = 1;
+    if (submitting) pthread_join(th, NULL);
+    return 0;
+}
