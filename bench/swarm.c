@@ -80,9 +80,13 @@ typedef struct vsite {
     int want_out;       /* something was queued: the epoll interest is looked at again */
     int out_registered; /* EPOLLOUT is in the epoll interest */
     int connected, enrolled, refused;
-    int away;     /* left (churn) or cut: reconnects at back_at_ms */
-    uint64_t seq; /* the last sequence number signed */
-    char *token;  /* the join token until the welcome, then NULL */
+    int away;           /* left (churn) or cut: reconnects at back_at_ms */
+    int connecting;     /* handed to a connector thread: the loop leaves it alone */
+    int connect_rc;     /* the connector's result, read by the loop when it is back */
+    int first_connect;  /* its first connect (with the session's properties) */
+    int ever_connected; /* a connect succeeded once: later ones are reconnects */
+    uint64_t seq;       /* the last sequence number signed */
+    char *token;        /* the join token until the welcome, then NULL */
     int64_t next_beat_ms, next_hello_ms, next_resend_ms, back_at_ms, next_misc_ms;
     msg_window hub_window;
     vresult unacked[SWARM_MAX_UNACKED];
@@ -107,7 +111,7 @@ typedef struct counters {
 struct swarm {
     swarm_opts o;
     opclient_hub hub;
-    ident op; /* the hub's admin operator: mints tokens, submits jobs */
+    cli *op_cli; /* the hub's admin operator: mints tokens, then submits jobs (its thread) */
     vsite *sites;
     int ep;
     counters n;
@@ -123,7 +127,14 @@ struct swarm {
     int64_t *latency_ms;
     size_t n_latency;
     volatile int stopping;
+    /* connects block (a TCP handshake with a busy broker): threads do them, the loop never waits */
+    pthread_mutex_t cq_lock;
+    pthread_cond_t cq_ready;
+    vsite **cq_todo, **cq_done;
+    int n_todo, n_done;
 };
+
+#define SWARM_CONNECTORS 4
 
 static volatile sig_atomic_t got_signal;
 static void on_signal(int sig)
@@ -533,7 +544,8 @@ static void schedule_back(vsite *v, int64_t min_ms, int64_t spread_ms)
     v->back_at_ms = os_mono_ms() + min_ms + (int64_t)randombytes_uniform((uint32_t)spread_ms);
 }
 
-static void start_connect(vsite *v, int first)
+/* In a connector thread: the blocking part of a connect (TCP, then CONNECT sent). */
+static int connect_now(vsite *v)
 {
     mosquitto_property *props = NULL;
     mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, 86400);
@@ -542,19 +554,64 @@ static void start_connect(vsite *v, int first)
     long index = (long)(v - v->sw->sites);
     snprintf(bind_to, sizeof bind_to, "127.0.0.%ld", 2 + index / 20000);
     int many = v->sw->o.sites > 20000 && strcmp(v->sw->hub.broker_host, "127.0.0.1") == 0;
-    int rc = first ? mosquitto_connect_bind_v5(v->mosq, v->sw->hub.broker_host,
-                                               (int)v->sw->hub.broker_port, 10,
-                                               many ? bind_to : NULL, props)
-                   : mosquitto_reconnect(v->mosq);
+    int rc = v->first_connect ? mosquitto_connect_bind_v5(v->mosq, v->sw->hub.broker_host,
+                                                          (int)v->sw->hub.broker_port, 10,
+                                                          many ? bind_to : NULL, props)
+                              : mosquitto_reconnect(v->mosq);
     mosquitto_property_free_all(&props);
-    v->sw->n.connects++;
-    v->away = 0;
-    if (rc != MOSQ_ERR_SUCCESS) {
-        schedule_back(v, 1000, 4000);
-        return;
+    return rc;
+}
+
+static void *connector(void *arg)
+{
+    swarm *sw = arg;
+    pthread_mutex_lock(&sw->cq_lock);
+    while (!sw->stopping) {
+        if (sw->n_todo == 0) {
+            pthread_cond_wait(&sw->cq_ready, &sw->cq_lock);
+            continue;
+        }
+        vsite *v = sw->cq_todo[--sw->n_todo];
+        pthread_mutex_unlock(&sw->cq_lock);
+        v->connect_rc = connect_now(v);
+        pthread_mutex_lock(&sw->cq_lock);
+        sw->cq_done[sw->n_done++] = v;
     }
-    v->fd = -1;
-    watch(v);
+    pthread_mutex_unlock(&sw->cq_lock);
+    return NULL;
+}
+
+/* Hands the site to the connector threads. */
+static void start_connect(vsite *v, int first)
+{
+    swarm *sw = v->sw;
+    v->away = 0;
+    v->connecting = 1;
+    v->first_connect = first;
+    sw->n.connects++;
+    pthread_mutex_lock(&sw->cq_lock);
+    sw->cq_todo[sw->n_todo++] = v;
+    pthread_cond_signal(&sw->cq_ready);
+    pthread_mutex_unlock(&sw->cq_lock);
+}
+
+/* The connects the threads finished: into the epoll set, or back later. */
+static void take_connected(swarm *sw)
+{
+    pthread_mutex_lock(&sw->cq_lock);
+    for (int i = 0; i < sw->n_done; i++) {
+        vsite *v = sw->cq_done[i];
+        v->connecting = 0;
+        v->fd = -1;
+        if (v->connect_rc != MOSQ_ERR_SUCCESS) {
+            schedule_back(v, 1000, 4000);
+            continue;
+        }
+        v->ever_connected = 1;
+        watch(v);
+    }
+    sw->n_done = 0;
+    pthread_mutex_unlock(&sw->cq_lock);
 }
 
 static int new_client(vsite *v)
@@ -613,7 +670,7 @@ static void tick_site(vsite *v, int64_t now)
     if (!v->connected || v->refused) return;
     if (now >= v->next_hello_ms) {
         send_hello(v);
-        v->next_hello_ms = v->enrolled ? INT64_MAX : now + 5000; /* until welcomed */
+        v->next_hello_ms = v->enrolled ? INT64_MAX : now + 2000; /* until welcomed, as a site */
     }
     if (v->enrolled && now >= v->next_beat_ms) {
         send_heartbeat(v);
@@ -633,9 +690,11 @@ static void tick_all(swarm *sw, int64_t now, int64_t dt_ms, double *connect_cred
     if (*connect_credit > sw->o.connect_per_s) *connect_credit = sw->o.connect_per_s;
     for (int i = 0; i < sw->o.sites; i++) {
         vsite *v = &sw->sites[i];
+        if (v->connecting) continue;
         if (v->away && now >= v->back_at_ms && *connect_credit >= 1) {
             *connect_credit -= 1;
-            start_connect(v, v->back_at_ms == 0);
+            start_connect(v, !v->ever_connected);
+            continue;
         }
         tick_site(v, now);
         if (v->want_out && v->fd >= 0) watch(v);
@@ -728,24 +787,25 @@ static void submit_batch(swarm *sw, cli *c, int count)
     pthread_mutex_unlock(&sw->lock);
 }
 
-/* The submitting thread: jobs_per_s in five batches a second, until the swarm stops. */
+/*
+ * The submitting thread: jobs_per_s in five batches a second, until the
+ * swarm stops, on the operator connection that minted the tokens (the
+ * thread's own from then on).
+ */
 static void *submitter(void *arg)
 {
     swarm *sw = arg;
-    cli c;
-    cli__init(&c, "swarm");
-    c.hub_dir = sw->o.hub_dir;
+    cli *c = sw->op_cli;
     double owed = 0;
     while (!sw->stopping) {
         owed += sw->o.jobs_per_s / 5.0;
         int count = (int)owed;
         if (count > 0) {
-            submit_batch(sw, &c, count > 1000 ? 1000 : count);
+            submit_batch(sw, c, count > 1000 ? 1000 : count);
             owed -= count;
         }
-        cli__pause(&c, 200);
+        cli__pause(c, 200);
     }
-    cli__close(&c);
     return NULL;
 }
 
@@ -853,8 +913,19 @@ static int make_sites(swarm *sw)
         v->away = 1; /* connects are paced from the loop */
         v->back_at_ms = 0;
         v->next_beat_ms = v->next_hello_ms = INT64_MAX;
-        if (new_client(v) != OP_OK) return OP_ENOMEM;
     }
+    return OP_OK;
+}
+
+/*
+ * The clients, after the operator connection is open: libmosquitto's own
+ * loop (which the operator connection uses) polls with select(), so its
+ * socket must come before the thousands of descriptors these take.
+ */
+static int make_clients(swarm *sw)
+{
+    for (int i = 0; i < sw->o.sites; i++)
+        if (new_client(&sw->sites[i]) != OP_OK) return OP_ENOMEM;
     return OP_OK;
 }
 
@@ -869,6 +940,7 @@ static int run(swarm *sw)
     while (!got_signal && os_mono_ms() < end) {
         int n = epoll_wait(sw->ep, evs, 1024, 10);
         if (n > 0) handle_events(sw, evs, n);
+        take_connected(sw);
         int64_t now = os_mono_ms();
         if (now - last >= 20) {
             tick_all(sw, now, now - last, &credit);
@@ -972,8 +1044,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    raise_fd_limit(sw.o.sites + 256);
+    raise_fd_limit(sw.o.sites * 3 + 1024); /* a socket and a socket pair per client */
     pthread_mutex_init(&sw.lock, NULL);
+    pthread_mutex_init(&sw.cq_lock, NULL);
+    pthread_cond_init(&sw.cq_ready, NULL);
+    sw.cq_todo = calloc((size_t)sw.o.sites, sizeof *sw.cq_todo);
+    sw.cq_done = calloc((size_t)sw.o.sites, sizeof *sw.cq_done);
+    if (!sw.cq_todo || !sw.cq_done) return 1;
     sw.submitted_id = calloc(1u << SWARM_SUBMITTED_BITS, sizeof *sw.submitted_id);
     sw.submitted_ms = calloc(1u << SWARM_SUBMITTED_BITS, sizeof *sw.submitted_ms);
     sw.latency_ms = calloc(SWARM_LATENCY_CAP, sizeof *sw.latency_ms);
@@ -985,19 +1062,28 @@ int main(int argc, char **argv)
     c.timeout_ms = 60000;
     int64_t t0 = os_mono_ms();
     if (!sw.submitted_id || !sw.submitted_ms || !sw.latency_ms || sw.ep < 0 ||
-        make_sites(&sw) != OP_OK || mint_tokens(&sw, &c) != OP_OK) {
+        make_sites(&sw) != OP_OK || mint_tokens(&sw, &c) != OP_OK || make_clients(&sw) != OP_OK) {
         fprintf(stderr, "swarm: cannot set up the sites or mint their tokens\n");
         return 1;
     }
     sw.hub = c.hub;
-    cli__close(&c);
+    sw.op_cli = &c;
     fprintf(stderr, "swarm: %d sites, tokens minted in %lld ms; power: %s\n", sw.o.sites,
             (long long)(os_mono_ms() - t0), sw.power_source);
     sw.start_ms = os_mono_ms();
+    pthread_t connectors[SWARM_CONNECTORS];
+    for (int i = 0; i < SWARM_CONNECTORS; i++)
+        if (pthread_create(&connectors[i], NULL, connector, &sw) != 0) return 1;
     pthread_t th;
     int submitting = sw.o.jobs_per_s > 0 && pthread_create(&th, NULL, submitter, &sw) == 0;
     run(&sw);
+    pthread_mutex_lock(&sw.cq_lock);
     sw.stopping = 1;
+    pthread_cond_broadcast(&sw.cq_ready);
+    pthread_mutex_unlock(&sw.cq_lock);
+    for (int i = 0; i < SWARM_CONNECTORS; i++)
+        pthread_join(connectors[i], NULL);
     if (submitting) pthread_join(th, NULL);
+    cli__close(&c);
     return 0;
 }
