@@ -198,6 +198,8 @@ typedef struct hub {
     int64_t audit_head_ms;
     hub_site *sites;
     size_t n_sites, cap_sites;
+    int32_t *site_slots; /* registry.c: sites by id (indices into sites, -1 empty) */
+    size_t site_slots_cap;
     hub_operator operators[HUB_MAX_OPERATORS];
     int n_operators;
     msg_stats msg;
@@ -285,9 +287,15 @@ void hub__run(hub *h);
 
 /* ---------- registry.c ---------- */
 
+/* The site with this id, or NULL; a hash lookup (sites are never removed while running). */
 hub_site *hub__find_site(hub *h, const char *id);
-/* A new site in memory (zeroed, trust 50); NULL when out of memory. */
+/*
+ * A new site in memory (zeroed, trust 50); NULL when out of memory. It may
+ * move h->sites: pointers to other sites are stale after it.
+ */
 hub_site *hub__add_site(hub *h, const char *id);
+/* Frees the lookup table (hub__free). */
+void hub__registry_free(hub *h);
 hub_operator *hub__find_operator(hub *h, const char *id);
 
 /* ---- tls.c ---- */
