@@ -28,6 +28,7 @@
  *   tls.c        the broker CA in tls/, the hub's and the admin's broker certificates, join
  *                bundles
  *   loop.c       the event loop: one transaction per iteration, timers, commit
+ *   beats.c      heartbeats checked on worker threads (workers.c), finished on the loop
  *   main.c       `outpost hub`: options, configuration, start and stop
  *
  * Everything runs on the loop's thread. Work done while handling messages
@@ -255,6 +256,10 @@ typedef struct hub {
     struct hub_predicting *predicting; /* predict.c: questions whose child still runs */
     int n_predicting;
     hub_api *api; /* api*.c: the HTTP API, live events, metrics, the power history */
+    /* loop.c: heartbeats authenticated on worker threads (workers.h) while the loop runs;
+     * NULL in tests and fuzzing (checked inline), and those checked inline for a full lane */
+    struct hub_workers *workers;
+    uint64_t beats_offloaded, beats_inline;
 } hub;
 
 /* ---------- main.c: life of a hub ---------- */
@@ -284,6 +289,23 @@ void hub__on_message(void *ctx, const char *topic, const void *payload, size_t l
                      const char *sig);
 /* Runs the loop until a stop is asked or the bus fails. */
 void hub__run(hub *h);
+/*
+ * The loop's worker pool for heartbeats: lanes threads (0: as many as the
+ * machine has cores less one, 1 to 8). Without it (tests, or when it cannot
+ * start: logged) heartbeats are checked on the loop. OP_OK, or the pool's error.
+ */
+int hub__workers_start(hub *h, int lanes);
+/*
+ * A heartbeat (site_id's state topic) handed to the workers: 1 when taken
+ * (the pool owns a copy), 0 when the caller must check it inline (no pool,
+ * an unknown site, kid not the topic's id, or a full lane: counted).
+ */
+int hub__beat_offload(hub *h, const char *site_id, const char *topic, const void *payload,
+                      size_t len, const char *kid, const char *sig);
+/* Finishes every heartbeat the workers checked (on the loop's thread). */
+void hub__finish_beats(hub *h);
+/* Stops the pool; heartbeats still in it are dropped (the next ones come soon). */
+void hub__workers_stop(hub *h);
 
 /* ---------- registry.c ---------- */
 
@@ -356,6 +378,8 @@ int hub__intake(hub *h, const char *realm, const char *id, const char *leaf, con
                 size_t len, const char *kid);
 /* The message in hand proved authentic: its charge goes back to its sender's budget. */
 void hub__intake_refund(hub *h);
+/* Gives cost back to a known site's budget (a heartbeat proven authentic off the loop). */
+void hub__intake_give(hub_site *s, double cost);
 
 /* ---------- replay.c ---------- */
 
