@@ -239,36 +239,39 @@ void hub__flush_seqs(hub *h)
     }
 }
 
+void hub__fill_site(hub *h, size_t i, sched_site *v, int optimistic)
+{
+    hub_site *s = &h->sites[i];
+    v->id = s->id;
+    v->class_bit = s->class_bit;
+    v->alive = optimistic ? 1 : s->alive;
+    /* an over-claiming site counts as many cores as it showed; a held one takes no work
+     * now, though it may later (quarantine is cleared, a probe ends) */
+    int cores = hub__site_cores(s);
+    v->held = optimistic ? NULL : hub__site_held(h, s);
+    v->cores = cores;
+    v->memory_mb = s->memory_mb;
+    v->watts_per_core = s->watts_per_core;
+    v->free_cores = optimistic ? cores : cores - s->reserved_cores;
+    v->free_memory_mb = optimistic ? s->memory_mb : s->memory_mb - s->reserved_memory_mb;
+    /* a job's draw comes on top of the site's idle draw */
+    v->headroom_watts = s->power_budget_watts - s->idle_watts -
+                        (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
+    v->running_jobs = optimistic ? 0 : s->reserved_jobs;
+    v->region = s->region;
+    v->grid_rank = optimistic ? 0 : s->grid_rank;
+    v->stay_until_ms = optimistic ? 0 : s->stay_until_ms;
+    v->failure_rate =
+        s->attempts_placed ? (double)s->attempts_lost / (double)s->attempts_placed : 0;
+    v->has_forecast = !optimistic && s->has_forecast;
+    /* like headroom_watts: the envelope less what is placed or running here */
+    double committed = s->idle_watts + s->reserved_cores * s->watts_per_core;
+    for (int k = 0; k < SCHED_HORIZONS; k++)
+        v->horizon_watts[k] = (float)(s->forecast_watts[k] - committed);
+}
+
 void hub__fill_view(hub *h, sched_site *view, int optimistic)
 {
-    for (size_t i = 0; i < h->n_sites; i++) {
-        hub_site *s = &h->sites[i];
-        sched_site *v = &view[i];
-        v->id = s->id;
-        v->class_bit = s->class_bit;
-        v->alive = optimistic ? 1 : s->alive;
-        /* an over-claiming site counts as many cores as it showed; a held one takes no work
-         * now, though it may later (quarantine is cleared, a probe ends) */
-        int cores = hub__site_cores(s);
-        v->held = optimistic ? NULL : hub__site_held(h, s);
-        v->cores = cores;
-        v->memory_mb = s->memory_mb;
-        v->watts_per_core = s->watts_per_core;
-        v->free_cores = optimistic ? cores : cores - s->reserved_cores;
-        v->free_memory_mb = optimistic ? s->memory_mb : s->memory_mb - s->reserved_memory_mb;
-        /* a job's draw comes on top of the site's idle draw */
-        v->headroom_watts = s->power_budget_watts - s->idle_watts -
-                            (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
-        v->running_jobs = optimistic ? 0 : s->reserved_jobs;
-        v->region = s->region;
-        v->grid_rank = optimistic ? 0 : s->grid_rank;
-        v->stay_until_ms = optimistic ? 0 : s->stay_until_ms;
-        v->failure_rate =
-            s->attempts_placed ? (double)s->attempts_lost / (double)s->attempts_placed : 0;
-        v->has_forecast = !optimistic && s->has_forecast;
-        /* like headroom_watts: the envelope less what is placed or running here */
-        double committed = s->idle_watts + s->reserved_cores * s->watts_per_core;
-        for (int k = 0; k < SCHED_HORIZONS; k++)
-            v->horizon_watts[k] = (float)(s->forecast_watts[k] - committed);
-    }
+    for (size_t i = 0; i < h->n_sites; i++)
+        hub__fill_site(h, i, &view[i], optimistic);
 }

@@ -219,6 +219,13 @@ typedef struct hub {
     /* place.c: placement passes run and their time (the swarm's table reads them in stats) */
     uint64_t place_passes;
     int64_t place_us, place_max_us, place_last_us;
+    /* place.c: the fleet view and its index, kept from pass to pass (rebuilt only when the
+     * sites were added or moved): each pass re-files only the sites whose entry changed */
+    sched_site *view;
+    size_t view_n;
+    const hub_site *view_base;
+    sched_fleet *fleet;
+    uint64_t view_rebuilds, view_refiled;
     auditlog *audit; /* tamper-evident record of every decision, in hub.db */
     policy *policy;  /* <data-dir>/policy, or NULL: no rules beyond the built-in filters */
     char *policy_text;
@@ -423,6 +430,10 @@ void hub__check_fleet(hub *h);
 void hub__flush_seqs(hub *h);
 /* The scheduler's view of the fleet (optimistic: as if empty, alive, with no forecast). */
 void hub__fill_view(hub *h, sched_site *view, int optimistic);
+/* The same for site i alone. */
+void hub__fill_site(hub *h, size_t i, sched_site *v, int optimistic);
+/* Frees the placement passes' kept fleet view (place.c). */
+void hub__place_free(hub *h);
 /* "alive", "presumed" (not heard since this hub started), "lost" or "left". */
 const char *hub__site_status(const hub_site *s);
 /*

@@ -91,6 +91,7 @@ hub_site *hub__add_site(hub *h, const char *id)
 
 void hub__registry_free(hub *h)
 {
+    hub__place_free(h);
     free(h->site_slots);
     h->site_slots = NULL;
     h->site_slots_cap = 0;
