@@ -97,6 +97,7 @@ typedef struct vsite {
 
 typedef struct swarm_opts {
     const char *hub_dir, *prefix, *cls, *power_dir;
+    int broker_port; /* 0: the hub's (cli.conf); else another broker bridged to it */
     int sites, first, heartbeat_ms, duration_s, connect_per_s, report_ms;
     double jobs_per_s, churn_per_min, cut_per_min;
     int forge; /* send one heartbeat signed by site 0 for site 1 (must be refused) */
@@ -961,12 +962,14 @@ static int run(swarm *sw)
 
 static int parse_args(int argc, char **argv, swarm_opts *o)
 {
-    static const struct option opts[] = {
-        {"hub-dir", 1, 0, 'd'},     {"sites", 1, 0, 'n'},      {"prefix", 1, 0, 'p'},
-        {"first", 1, 0, 'f'},       {"class", 1, 0, 'c'},      {"heartbeat-ms", 1, 0, 'b'},
-        {"duration-s", 1, 0, 't'},  {"jobs-per-s", 1, 0, 'j'}, {"churn-per-min", 1, 0, 'C'},
-        {"cut-per-min", 1, 0, 'X'}, {"power", 1, 0, 'P'},      {"connect-per-s", 1, 0, 'r'},
-        {"report-ms", 1, 0, 'R'},   {"forge", 0, 0, 'F'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {{"hub-dir", 1, 0, 'd'},       {"sites", 1, 0, 'n'},
+                                         {"prefix", 1, 0, 'p'},        {"first", 1, 0, 'f'},
+                                         {"class", 1, 0, 'c'},         {"heartbeat-ms", 1, 0, 'b'},
+                                         {"duration-s", 1, 0, 't'},    {"jobs-per-s", 1, 0, 'j'},
+                                         {"churn-per-min", 1, 0, 'C'}, {"cut-per-min", 1, 0, 'X'},
+                                         {"power", 1, 0, 'P'},         {"connect-per-s", 1, 0, 'r'},
+                                         {"report-ms", 1, 0, 'R'},     {"forge", 0, 0, 'F'},
+                                         {"broker-port", 1, 0, 'B'},   {0, 0, 0, 0}};
     *o = (swarm_opts){.prefix = "swarm-",
                       .cls = "pod",
                       .power_dir = "../shared/data/power",
@@ -1019,7 +1022,11 @@ static int parse_args(int argc, char **argv, swarm_opts *o)
         case 'F':
             o->forge = 1;
             break;
+        case 'B':
+            o->broker_port = (int)strtol(optarg, NULL, 10);
+            break;
         default:
+            fprintf(stderr, "outpost-swarm: bad option (see the usage in bench/swarm.c)\n");
             return -1;
         }
     }
@@ -1030,7 +1037,7 @@ static int parse_args(int argc, char **argv, swarm_opts *o)
                 "usage: outpost-swarm --hub-dir DIR [--sites N] [--prefix P] [--first K] [--class "
                 "pod|car|dc] [--heartbeat-ms MS] [--duration-s S] [--jobs-per-s R] "
                 "[--churn-per-min C] [--cut-per-min X] [--power DIR|none] [--connect-per-s N] "
-                "[--report-ms MS] [--forge]\n");
+                "[--report-ms MS] [--forge] [--broker-port P]\n");
         return -1;
     }
     return 0;
@@ -1067,6 +1074,7 @@ int main(int argc, char **argv)
         return 1;
     }
     sw.hub = c.hub;
+    if (sw.o.broker_port > 0) sw.hub.broker_port = sw.o.broker_port;
     sw.op_cli = &c;
     fprintf(stderr, "swarm: %d sites, tokens minted in %lld ms; power: %s\n", sw.o.sites,
             (long long)(os_mono_ms() - t0), sw.power_source);

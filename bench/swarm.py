@@ -27,7 +27,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("OUTPOST_BIN", os.path.join(ROOT, "build", "rel", "outpost"))
-SWARM = os.path.join(ROOT, "build", "rel", "outpost-swarm")
+SWARM = os.environ.get("OUTPOST_SWARM", os.path.join(ROOT, "build", "rel", "outpost-swarm"))
 POWER = os.path.join(os.path.dirname(ROOT), "shared", "data", "power")
 OUT = os.path.join(ROOT, "build", "bench", "swarm")
 CLK = os.sysconf("SC_CLK_TCK")
@@ -91,25 +91,38 @@ class Run:
         self.port = free_port()
         self.hub_dir = os.path.join(base, "hub")
         self.procs = []
+        self.brokers = []
 
-    def start_broker(self):
-        conf = os.path.join(self.base, "mosquitto.conf")
+    def start_broker(self, name="mosquitto", port=None, bridge_to=None):
+        """A broker; bridge_to: the hub's broker, to which the sites' topics are bridged
+        (their messages out, the hub's inbox messages in)."""
+        port = port or self.port
+        conf = os.path.join(self.base, f"{name}.conf")
         with open(conf, "w") as f:
-            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            if bridge_to:
+                f.write(f"connection to-hub-broker\naddress 127.0.0.1:{bridge_to}\n"
+                        "bridge_protocol_version mqttv50\ncleansession false\n"
+                        "try_private true\n")
+                for leaf in ("hello", "state", "event", "result"):
+                    f.write(f"topic outpost/v1/site/+/{leaf} out 1\n")
+                f.write("topic outpost/v1/site/+/inbox in 1\n")
+            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
                     "max_connections -1\npersistence false\nset_tcp_nodelay true\n"
                     "max_inflight_messages 1000\nmax_queued_messages 100000\n"
                     "max_packet_size 8454144\nlog_type error\n")
             if os.geteuid() == 0:
                 f.write("user root\n")
-        log = open(os.path.join(self.base, "broker.log"), "w")
-        self.broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=log, stderr=log,
-                                       preexec_fn=more_fds)
-        self.procs.append(self.broker)
-        wait_for(lambda: self._port_open(), 10, "mosquitto")
+        log = open(os.path.join(self.base, f"{name}.log"), "w")
+        broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=log, stderr=log,
+                                  preexec_fn=more_fds)
+        self.procs.append(broker)
+        self.brokers.append(broker)
+        wait_for(lambda: self._port_open(port), 10, "mosquitto")
+        return broker
 
-    def _port_open(self):
+    def _port_open(self, port):
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return True
         except OSError:
             return False
@@ -165,6 +178,53 @@ def last_report(path):
     return rows[-1] if rows else {}
 
 
+PER_PROCESS = 5000  # sites per swarm process: 3 descriptors each, under a 20,000 fd limit
+PER_BROKER = 10000  # sites per broker: one descriptor each, same limit
+
+
+def start_swarms(run, n, beat_ms, jobs_per_s, ports):
+    """Swarm processes of PER_PROCESS sites, spread over the brokers (ports)."""
+    swarms = []
+    k = (n + PER_PROCESS - 1) // PER_PROCESS
+    for j in range(k):
+        first = j * PER_PROCESS
+        count = min(PER_PROCESS, n - first)
+        port = ports[min(first // PER_BROKER, len(ports) - 1)]
+        path = os.path.join(run.base, f"swarm{j}.jsonl")
+        out = open(path, "w")
+        err = open(os.path.join(run.base, f"swarm{j}.log"), "w")
+        p = subprocess.Popen([SWARM, "--hub-dir", run.hub_dir, "--sites", str(count),
+                              "--first", str(first), "--heartbeat-ms", str(beat_ms),
+                              "--jobs-per-s", str(jobs_per_s / k), "--duration-s", "7200",
+                              "--report-ms", "1000", "--power", POWER, "--connect-per-s",
+                              str(max(1, 2000 // k)), "--broker-port", str(port)],
+                             stdout=out, stderr=err, preexec_fn=more_fds)
+        run.procs.append(p)
+        swarms.append((p, path))
+    return swarms
+
+
+def swarm_totals(swarms):
+    """The swarm processes' last reports, summed (latencies: the worst p99, the median p50)."""
+    total = {}
+    for _, path in swarms:
+        r = last_report(path)
+        for key in ("enrolled", "beats", "offered", "connected", "connects", "dropped"):
+            total[key] = total.get(key, 0) + r.get(key, 0)
+    return total
+
+
+def window_latencies(swarms, marks):
+    p50s, p99s = [], []
+    for (_, path), mark in zip(swarms, marks):
+        for r in read_reports(path)[mark:]:
+            if r.get("latency_p50_ms", -1) >= 0:
+                p50s.append(r["latency_p50_ms"])
+                p99s.append(r["latency_p99_ms"])
+    p50s.sort()
+    return (p50s[len(p50s) // 2] if p50s else None), (max(p99s) if p99s else None)
+
+
 def measure(n, beat_ms, jobs_per_s, steady_s):
     base = os.path.join(OUT, f"n{n}")
     subprocess.run(["rm", "-rf", base])
@@ -172,53 +232,49 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
     fig = {"sites": n, "heartbeat_ms": beat_ms, "jobs_per_s": jobs_per_s, "load_before": load()}
     try:
         run.start_broker()
+        ports = [run.port]
+        for b in range(1, (n + PER_BROKER - 1) // PER_BROKER):
+            ports.append(free_port())
+            run.start_broker(f"bridged{b}", ports[-1], bridge_to=run.port)
+        fig["brokers"] = len(ports)
         run.start_hub()
         rss0 = rss_bytes(run.hub.pid)
-        reports = os.path.join(base, "swarm.jsonl")
-        out = open(reports, "w")
-        err = open(os.path.join(base, "swarm.log"), "w")
-        total_s = 7200  # ended by SIGTERM once measured
         t0 = time.time()
-        swarm = subprocess.Popen([SWARM, "--hub-dir", run.hub_dir, "--sites", str(n),
-                                  "--heartbeat-ms", str(beat_ms), "--jobs-per-s", str(jobs_per_s),
-                                  "--duration-s", str(total_s), "--report-ms", "1000",
-                                  "--power", POWER, "--connect-per-s", "2000"],
-                                 stdout=out, stderr=err, preexec_fn=more_fds)
-        run.procs.append(swarm)
-        wait_for(lambda: last_report(reports).get("enrolled", 0) >= n or swarm.poll() is not None,
-                 n / 20 + 120, f"{n} sites to enroll")
+        swarms = start_swarms(run, n, beat_ms, jobs_per_s, ports)
+        fig["swarm_processes"] = len(swarms)
+        wait_for(lambda: swarm_totals(swarms).get("enrolled", 0) >= n or
+                 any(p.poll() is not None for p, _ in swarms), n / 20 + 180, f"{n} sites to enroll")
         fig["enroll_s"] = round(time.time() - t0, 1)
         fig["enroll_per_s"] = round(n / max(fig["enroll_s"], 0.1), 0)
         time.sleep(min(10, steady_s / 4))  # the first heartbeats and jobs settle
         fig["rss_per_site_bytes"] = round((rss_bytes(run.hub.pid) - rss0) / n)
-        s0 = run.stats()
-        r0, h0, b0, w0 = last_report(reports), cpu_s(run.hub.pid), cpu_s(run.broker.pid), time.time()
-        lat_from = len(read_reports(reports))
+        brokers_cpu = lambda: sum(cpu_s(b.pid) for b in run.brokers)
+        r0, h0, b0, w0 = swarm_totals(swarms), cpu_s(run.hub.pid), brokers_cpu(), time.time()
+        marks = [len(read_reports(path)) for _, path in swarms]
         time.sleep(steady_s)
-        r1, h1, b1, w1 = last_report(reports), cpu_s(run.hub.pid), cpu_s(run.broker.pid), time.time()
+        r1, h1, b1, w1 = swarm_totals(swarms), cpu_s(run.hub.pid), brokers_cpu(), time.time()
         s1 = run.stats()
-        window = [r for r in read_reports(reports)[lat_from:] if r.get("latency_p50_ms", -1) >= 0]
         beats = r1["beats"] - r0["beats"]
         fig["beats_per_s"] = round(beats / (w1 - w0), 0)
         fig["hub_cpu_pct"] = round(100 * (h1 - h0) / (w1 - w0), 1)
         fig["hub_cpu_us_per_beat"] = round(1e6 * (h1 - h0) / max(beats, 1), 1)
         fig["broker_cpu_pct"] = round(100 * (b1 - b0) / (w1 - w0), 1)
         fig["offers_per_s"] = round((r1["offered"] - r0["offered"]) / (w1 - w0), 1)
-        p50s = sorted(r["latency_p50_ms"] for r in window)
-        fig["latency_p50_ms"] = p50s[len(p50s) // 2] if p50s else None
-        fig["latency_p99_ms"] = max((r["latency_p99_ms"] for r in window), default=None)
+        fig["latency_p50_ms"], fig["latency_p99_ms"] = window_latencies(swarms, marks)
         if s1:
             f = s1.get("fleet", {})
             fig["lost"] = f.get("lost")
-            fig["place_ms_avg"] = f.get("place_ms_avg")
+            fig["place_ms_avg"] = round(f.get("place_ms_avg", 0), 2)
             fig["place_ms_max"] = f.get("place_ms_max")
         fig["lost_log_lines"] = run.log_text().count(" lost (silent for ")
         fig["load_during"] = load()
         fig.update(restart(run, n))
         fig["lost_log_lines_total"] = run.log_text().count(" lost (silent for ")
-        swarm.send_signal(signal.SIGTERM)
-        swarm.wait(30)
-        fig["swarm_final"] = last_report(reports)
+        for p, _ in swarms:
+            p.send_signal(signal.SIGTERM)
+        for p, _ in swarms:
+            p.wait(30)
+        fig["swarm_final"] = swarm_totals(swarms)
     finally:
         run.stop()
     return fig
