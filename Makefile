@@ -107,7 +107,7 @@ $(BUILD)/rel/outpost-swarm: bench/swarm.c $(BUILD)/rel/libcore.a
 
 # $(BUILD)/rel/outpost too: route jobs run it (an ASan binary cannot start under RLIMIT_AS)
 test: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(UNIT_BINS) $(TOOL_BINS) $(SHIMS)
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(BUILD)/rel/outpost-swarm $(UNIT_BINS) $(TOOL_BINS) $(SHIMS)
 	@tests/run.sh
 
 unit: deps-test
@@ -115,7 +115,7 @@ unit: deps-test
 	@tests/run.sh unit
 
 integration: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(TOOL_BINS) $(SHIMS)
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(BUILD)/rel/outpost-swarm $(TOOL_BINS) $(SHIMS)
 	@tests/run.sh integration
 
 demo: deps-test
