@@ -93,6 +93,8 @@ typedef struct vsite {
     int n_unacked;
     int session;     /* the ACN session its power follows */
     int was_lost_ok; /* churned: a "lost" from the hub is expected */
+    int beats_since_full;
+    double last_envelope, last_rank;
 } vsite;
 
 typedef struct swarm_opts {
@@ -100,7 +102,8 @@ typedef struct swarm_opts {
     int broker_port; /* 0: the hub's (cli.conf); else another broker bridged to it */
     int sites, first, heartbeat_ms, duration_s, connect_per_s, report_ms;
     double jobs_per_s, churn_per_min, cut_per_min;
-    int forge; /* send one heartbeat signed by site 0 for site 1 (must be refused) */
+    int forge;      /* send one heartbeat signed by site 0 for site 1 (must be refused) */
+    int full_beats; /* every heartbeat in full (the form before heartbeats carried changes) */
 } swarm_opts;
 
 typedef struct counters {
@@ -301,29 +304,37 @@ static void send_hello(vsite *v)
     if (!body) return;
     cJSON_AddStringToObject(body, "pubkey", v->me.pk_hex);
     if (v->token) cJSON_AddStringToObject(body, "token", v->token);
+    v->beats_since_full = 10; /* the next heartbeat in full */
     add_capacity(body);
     if (publish(v, "hello", body, "hello") == OP_OK) v->sw->n.hellos++;
     cJSON_Delete(body);
 }
 
 /* The heartbeat a site sends: capacity, draw, counters, power, the jobs it runs (none). */
-static cJSON *heartbeat_body(vsite *v)
+static cJSON *heartbeat_body(vsite *v, int full)
 {
     cJSON *body = cJSON_CreateObject();
     if (!body || !cJSON_AddArrayToObject(body, "running")) {
         cJSON_Delete(body);
         return NULL;
     }
-    add_capacity(body);
-    jsonx_add_int(body, "free_cores", SWARM_CORES);
-    jsonx_add_int(body, "free_memory_mb", SWARM_MEMORY_MB);
-    cJSON_AddNumberToObject(body, "draw_watts", SWARM_IDLE_W);
-    msg_stats none = {0};
-    cJSON *m = cJSON_AddObjectToObject(body, "messages");
-    if (m) msg_stats_to_json(&none, m);
     double envelope, rank;
     power_now(v, SWARM_BUDGET_W, SWARM_IDLE_W, &envelope, &rank);
-    cJSON *p = cJSON_AddObjectToObject(body, "power");
+    if (full) {
+        add_capacity(body);
+        jsonx_add_int(body, "free_cores", SWARM_CORES);
+        jsonx_add_int(body, "free_memory_mb", SWARM_MEMORY_MB);
+        cJSON_AddNumberToObject(body, "draw_watts", SWARM_IDLE_W);
+        msg_stats none = {0};
+        cJSON *m = cJSON_AddObjectToObject(body, "messages");
+        if (m) msg_stats_to_json(&none, m);
+    }
+    /* what changes here is the power: said when it did (a site says what changed) */
+    cJSON *p = full || envelope != v->last_envelope || rank != v->last_rank
+                   ? cJSON_AddObjectToObject(body, "power")
+                   : NULL;
+    v->last_envelope = envelope;
+    v->last_rank = rank;
     if (p) {
         cJSON_AddNumberToObject(p, "envelope_watts", envelope);
         cJSON_AddStringToObject(p, "source", "meter");
@@ -334,10 +345,16 @@ static cJSON *heartbeat_body(vsite *v)
     return body;
 }
 
+/* A heartbeat as a site sends it: in full every tenth and after a hello, else what changed. */
 static void send_heartbeat(vsite *v)
 {
-    cJSON *body = heartbeat_body(v);
-    if (body && publish(v, "state", body, "state") == OP_OK) v->sw->n.beats++;
+    int full = v->beats_since_full >= 10 || v->sw->o.full_beats;
+    cJSON *body = heartbeat_body(v, full);
+    v->beats_since_full = full ? 1 : v->beats_since_full + 1;
+    if (body && publish(v, "state", body, "state") == OP_OK)
+        v->sw->n.beats++;
+    else
+        v->beats_since_full = 10;
     cJSON_Delete(body);
 }
 
@@ -870,7 +887,7 @@ static void forge(swarm *sw)
 {
     if (sw->o.sites < 2 || !sw->sites[0].connected) return;
     vsite *a = &sw->sites[0], *b = &sw->sites[1];
-    cJSON *body = heartbeat_body(a);
+    cJSON *body = heartbeat_body(a, 1);
     if (!body) return;
     publish_as(a, &a->me, b->me.id, "state", body, "state");
     ident claimed = a->me; /* site 1's name, site 0's key: the signature cannot match */
@@ -962,14 +979,23 @@ static int run(swarm *sw)
 
 static int parse_args(int argc, char **argv, swarm_opts *o)
 {
-    static const struct option opts[] = {{"hub-dir", 1, 0, 'd'},       {"sites", 1, 0, 'n'},
-                                         {"prefix", 1, 0, 'p'},        {"first", 1, 0, 'f'},
-                                         {"class", 1, 0, 'c'},         {"heartbeat-ms", 1, 0, 'b'},
-                                         {"duration-s", 1, 0, 't'},    {"jobs-per-s", 1, 0, 'j'},
-                                         {"churn-per-min", 1, 0, 'C'}, {"cut-per-min", 1, 0, 'X'},
-                                         {"power", 1, 0, 'P'},         {"connect-per-s", 1, 0, 'r'},
-                                         {"report-ms", 1, 0, 'R'},     {"forge", 0, 0, 'F'},
-                                         {"broker-port", 1, 0, 'B'},   {0, 0, 0, 0}};
+    static const struct option opts[] = {{"hub-dir", 1, 0, 'd'},
+                                         {"sites", 1, 0, 'n'},
+                                         {"prefix", 1, 0, 'p'},
+                                         {"first", 1, 0, 'f'},
+                                         {"class", 1, 0, 'c'},
+                                         {"heartbeat-ms", 1, 0, 'b'},
+                                         {"duration-s", 1, 0, 't'},
+                                         {"jobs-per-s", 1, 0, 'j'},
+                                         {"churn-per-min", 1, 0, 'C'},
+                                         {"cut-per-min", 1, 0, 'X'},
+                                         {"power", 1, 0, 'P'},
+                                         {"connect-per-s", 1, 0, 'r'},
+                                         {"report-ms", 1, 0, 'R'},
+                                         {"forge", 0, 0, 'F'},
+                                         {"broker-port", 1, 0, 'B'},
+                                         {"full-beats", 0, 0, 'U'},
+                                         {0, 0, 0, 0}};
     *o = (swarm_opts){.prefix = "swarm-",
                       .cls = "pod",
                       .power_dir = "../shared/data/power",
@@ -1025,6 +1051,9 @@ static int parse_args(int argc, char **argv, swarm_opts *o)
         case 'B':
             o->broker_port = (int)strtol(optarg, NULL, 10);
             break;
+        case 'U':
+            o->full_beats = 1;
+            break;
         default:
             fprintf(stderr, "outpost-swarm: bad option (see the usage in bench/swarm.c)\n");
             return -1;
@@ -1037,7 +1066,7 @@ static int parse_args(int argc, char **argv, swarm_opts *o)
                 "usage: outpost-swarm --hub-dir DIR [--sites N] [--prefix P] [--first K] [--class "
                 "pod|car|dc] [--heartbeat-ms MS] [--duration-s S] [--jobs-per-s R] "
                 "[--churn-per-min C] [--cut-per-min X] [--power DIR|none] [--connect-per-s N] "
-                "[--report-ms MS] [--forge] [--broker-port P]\n");
+                "[--report-ms MS] [--forge] [--broker-port P] [--full-beats]\n");
         return -1;
     }
     return 0;
