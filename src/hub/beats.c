@@ -109,8 +109,10 @@ static void finish_beat(hub *h, hub_beat *b)
     }
     if (strcmp(b->hdr.type, "bye") == 0)
         hub__site_left(h, s, jsonx_str(b->body, "reason"));
-    else
+    else {
+        hub__note_beat_age(h, b->hdr.ts_ms);
         hub__handle_state(h, s, b->body);
+    }
 }
 
 void hub__finish_beats(hub *h)

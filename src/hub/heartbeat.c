@@ -181,6 +181,12 @@ void hub__fleet_stats(const hub *h, cJSON *stats)
     jsonx_add_int(f, "presumed", presumed);
     jsonx_add_int(f, "lost", lost);
     jsonx_add_int(f, "left", left);
+    jsonx_add_int(f, "beat_lag_ms", h->beat_lag_ms);
+    jsonx_add_int(f, "losses_deferred", (int64_t)h->losses_deferred);
+    jsonx_add_int(f, "beats_offloaded", (int64_t)h->beats_offloaded);
+    jsonx_add_int(f, "beats_inline", (int64_t)h->beats_inline);
+    jsonx_add_int(f, "view_rebuilds", (int64_t)h->view_rebuilds);
+    jsonx_add_int(f, "view_refiled", (int64_t)h->view_refiled);
     jsonx_add_int(f, "place_passes", (int64_t)h->place_passes);
     cJSON_AddNumberToObject(f, "place_ms_avg",
                             h->place_passes ? (double)h->place_us / 1000.0 / (double)h->place_passes
@@ -210,13 +216,45 @@ static void site_lost(hub *h, hub_site *s, int64_t silent_ms)
     hub__take_back(h, s->id, why, 0);
 }
 
+void hub__note_beat_age(hub *h, int64_t ts_ms)
+{
+    int64_t now = os_now_ms(), age = now > ts_ms ? now - ts_ms : 0;
+    if (now - h->lag_window_start_ms >= 1000) {
+        h->beat_lag_ms = h->lag_window_start_ms ? h->lag_window_min_ms : 0;
+        h->lag_window_start_ms = now;
+        h->lag_window_min_ms = age;
+    } else if (age < h->lag_window_min_ms) {
+        h->lag_window_min_ms = age;
+    }
+}
+
+/*
+ * Silence is measured on the hub's clock when a heartbeat is finished, so a
+ * hub that runs behind (an enrollment storm, a backlog after a restart) would
+ * take its own lateness for the sites' silence and lose them all at once.
+ * The lag (hub__note_beat_age) is added to the loss timeout: a site is lost
+ * when it is silent longer than the hub is late. Without heartbeats for two
+ * seconds the lag is taken as none. Capped at the timeout itself: a hub
+ * further behind than that still loses sites, rather than never.
+ */
+static int64_t loss_timeout(hub *h)
+{
+    if (os_now_ms() - h->lag_window_start_ms > 2000) h->beat_lag_ms = 0;
+    int64_t lag = h->beat_lag_ms < h->site_lost_after_ms ? h->beat_lag_ms : h->site_lost_after_ms;
+    return h->site_lost_after_ms + lag;
+}
+
 void hub__check_fleet(hub *h)
 {
-    int64_t now_mono = os_mono_ms();
+    int64_t now_mono = os_mono_ms(), timeout = loss_timeout(h);
     for (size_t i = 0; i < h->n_sites; i++) {
         hub_site *s = &h->sites[i];
-        if (s->alive && now_mono - s->last_heartbeat_mono > h->site_lost_after_ms)
-            site_lost(h, s, now_mono - s->last_heartbeat_mono);
+        int64_t silent = now_mono - s->last_heartbeat_mono;
+        if (!s->alive || silent <= h->site_lost_after_ms) continue;
+        if (silent > timeout)
+            site_lost(h, s, silent);
+        else
+            h->losses_deferred++;
     }
     int64_t ids[HUB_PLACE_BATCH];
     int n = 0;

@@ -267,6 +267,10 @@ typedef struct hub {
      * NULL in tests and fuzzing (checked inline), and those checked inline for a full lane */
     struct hub_workers *workers;
     uint64_t beats_offloaded, beats_inline;
+    /* heartbeat.c: how far behind the hub finishes heartbeats (the least age among those of
+     * the last second), which a site's silence must exceed on top of site_lost_after_ms */
+    int64_t beat_lag_ms, lag_window_start_ms, lag_window_min_ms;
+    uint64_t losses_deferred;
 } hub;
 
 /* ---------- main.c: life of a hub ---------- */
@@ -424,8 +428,17 @@ void hub__set_departed(hub *h, hub_site *s, int departed);
  * job records); exclude keeps them from going back there.
  */
 void hub__take_back(hub *h, const char *site_id, const char *why, int exclude);
-/* Sites silent for too long are lost (their jobs taken back); expired leases taken back. */
+/*
+ * Sites silent for too long are lost (their jobs taken back); expired leases
+ * taken back. Too long: site_lost_after_ms plus the hub's own lag.
+ */
 void hub__check_fleet(hub *h);
+/*
+ * A heartbeat sent at ts_ms (the site's clock) was just finished: its age
+ * feeds the hub's lag (the least age of a second's heartbeats, so that one
+ * site's clock cannot make it).
+ */
+void hub__note_beat_age(hub *h, int64_t ts_ms);
 /* Persists the sites' replay windows that moved, and the hub's own sequence number. */
 void hub__flush_seqs(hub *h);
 /* The scheduler's view of the fleet (optimistic: as if empty, alive, with no forecast). */

@@ -601,6 +601,7 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
     } else if (strcmp(leaf, "hello") == 0) {
         handle_hello(h, s, body);
     } else if (strcmp(leaf, "state") == 0) {
+        hub__note_beat_age(h, hdr.ts_ms);
         hub__handle_state(h, s, body);
     } else if (strcmp(leaf, "event") == 0) {
         hub__handle_events(h, s, body);

@@ -2,7 +2,8 @@
  * Heartbeats that carry only what changed, without processes: the hub keeps
  * every field a heartbeat leaves out (capacity, power, message counters), a
  * full heartbeat (the older form) still sets everything, and a heartbeat
- * without "running" renews nothing. Sites are found by id through the
+ * without "running" renews nothing. A hub that runs behind does not lose
+ * sites for its own lateness. Sites are found by id through the
  * registry's table, also after it grew past many sites.
  */
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 
 #include "base/err.h"
 #include "base/jsonx.h"
+#include "base/os.h"
 #include "core/jobspec.h"
 
 #include <stdio.h>
@@ -78,6 +80,37 @@ static void test_changes_only_keep_the_rest(void **state)
     assert_int_equal(s->reported_running, 0);
 }
 
+/* A hub behind on its heartbeats does not take its own lateness for the sites' silence. */
+static void test_hub_lag_defers_loss(void **state)
+{
+    hubfix *f = *state;
+    hub *h = f->h;
+    hub_site *s = hubfix_site(f, "dc-1", CLASS_DC, 4, 400, 40);
+    hub_site *t = hubfix_site(f, "dc-2", CLASS_DC, 4, 400, 40);
+    /* the heartbeats finished in the last second were all 3 s old: the hub is 3 s late */
+    int64_t now = os_now_ms();
+    h->lag_window_start_ms = now - 1500;
+    h->lag_window_min_ms = 3000;
+    hub__note_beat_age(h, now - 3000);
+    assert_int_equal(h->beat_lag_ms, 3000);
+    s->last_heartbeat_mono = os_mono_ms() - h->site_lost_after_ms - 1000; /* within the lag */
+    t->last_heartbeat_mono = os_mono_ms() - h->site_lost_after_ms - 4000; /* beyond it */
+    hub__check_fleet(h);
+    assert_true(s->alive);
+    assert_false(t->alive);
+    assert_true(h->losses_deferred >= 1);
+    /* one site's old clock cannot make the lag: the least age of the second counts */
+    h->lag_window_start_ms = now - 1500;
+    h->lag_window_min_ms = 20;
+    hub__note_beat_age(h, now - 50000);
+    assert_int_equal(h->beat_lag_ms, 20);
+    /* no heartbeats for two seconds: no lag, the plain timeout */
+    h->lag_window_start_ms = os_now_ms() - 3000;
+    h->beat_lag_ms = 3000;
+    hub__check_fleet(h);
+    assert_false(s->alive);
+}
+
 static void test_many_sites_found_by_id(void **state)
 {
     hubfix *f = *state;
@@ -102,6 +135,7 @@ static void test_many_sites_found_by_id(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_hub_lag_defers_loss, hubfix_setup, hubfix_teardown),
         cmocka_unit_test_setup_teardown(test_changes_only_keep_the_rest, hubfix_setup,
                                         hubfix_teardown),
         cmocka_unit_test_setup_teardown(test_many_sites_found_by_id, hubfix_setup, hubfix_teardown),
