@@ -61,6 +61,11 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
+def thread_cpu_s(pid):
+    """The loop thread's CPU seconds (the hub's main thread: its tid is its pid)."""
+    return cpu_s(f"{pid}/task/{pid}")
+
+
 def rss_bytes(pid):
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * PAGE
@@ -250,14 +255,17 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
         fig["rss_per_site_bytes"] = round((rss_bytes(run.hub.pid) - rss0) / n)
         brokers_cpu = lambda: sum(cpu_s(b.pid) for b in run.brokers)
         r0, h0, b0, w0 = swarm_totals(swarms), cpu_s(run.hub.pid), brokers_cpu(), time.time()
+        l0 = thread_cpu_s(run.hub.pid)
         marks = [len(read_reports(path)) for _, path in swarms]
         time.sleep(steady_s)
         r1, h1, b1, w1 = swarm_totals(swarms), cpu_s(run.hub.pid), brokers_cpu(), time.time()
+        l1 = thread_cpu_s(run.hub.pid)
         s1 = run.stats()
         beats = r1["beats"] - r0["beats"]
         fig["beats_per_s"] = round(beats / (w1 - w0), 0)
         fig["hub_cpu_pct"] = round(100 * (h1 - h0) / (w1 - w0), 1)
         fig["hub_cpu_us_per_beat"] = round(1e6 * (h1 - h0) / max(beats, 1), 1)
+        fig["loop_cpu_us_per_beat"] = round(1e6 * (l1 - l0) / max(beats, 1), 1)
         fig["broker_cpu_pct"] = round(100 * (b1 - b0) / (w1 - w0), 1)
         fig["offers_per_s"] = round((r1["offered"] - r0["offered"]) / (w1 - w0), 1)
         fig["latency_p50_ms"], fig["latency_p99_ms"] = window_latencies(swarms, marks)
@@ -308,6 +316,7 @@ def restart(run, n):
 def table(figs):
     cols = [("sites", "sites"), ("enroll/s", "enroll_per_s"), ("beats/s", "beats_per_s"),
             ("hub CPU %", "hub_cpu_pct"), ("hub us/beat", "hub_cpu_us_per_beat"),
+            ("loop us/beat", "loop_cpu_us_per_beat"),
             ("broker CPU %", "broker_cpu_pct"), ("B/site", "rss_per_site_bytes"),
             ("place ms avg", "place_ms_avg"), ("place ms max", "place_ms_max"),
             ("offer p50 ms", "latency_p50_ms"), ("offer p99 ms", "latency_p99_ms"),
