@@ -102,8 +102,8 @@ $(BUILD)/rel/outpost-bench: bench/bench.c $(BUILD)/rel/libcore.a
 	$(CC) $(REL_FLAGS) $(DEPS) $< $(BUILD)/rel/libcore.a $(LIBS) -o $@
 
 # the swarm: thousands of virtual sites over real MQTT connections, a load tool (bench/swarm.py)
-$(BUILD)/rel/outpost-swarm: bench/swarm.c $(BUILD)/rel/libcore.a
-	$(CC) $(REL_FLAGS) $(DEPS) $< $(BUILD)/rel/libcore.a $(LIBS) -lpthread -o $@
+$(BUILD)/rel/outpost-swarm: bench/swarm.c bench/swarm_power.c bench/swarm_report.c bench/swarm.h $(BUILD)/rel/libcore.a
+	$(CC) $(REL_FLAGS) -iquote bench $(filter %.c,$^) $(BUILD)/rel/libcore.a $(LIBS) -lpthread -o $@
 
 # $(BUILD)/rel/outpost too: route jobs run it (an ASan binary cannot start under RLIMIT_AS)
 test: deps-test

@@ -34,12 +34,12 @@
  * Prints one JSON line of counters every --report-ms, and one at the end.
  * Not part of the product: it builds from bench/ and links libcore.a.
  */
+#include "swarm.h"
+
 #include "base/err.h"
 #include "base/jsonx.h"
 #include "base/os.h"
 #include "base/util.h"
-#include "cli/cli_int.h"
-#include "io/opclient.h"
 #include "wire/ident.h"
 #include "wire/msg.h"
 #include "wire/proto.h"
@@ -61,181 +61,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SWARM_MAX_UNACKED 32     /* results a site keeps until acknowledged */
-#define SWARM_LATENCY_CAP 200000 /* offer latencies kept for the percentiles */
-#define SWARM_SUBMITTED_BITS 18  /* the table of submission times: 2^18 slots */
-#define SWARM_SKEW_MS 60000
-
-typedef struct swarm swarm;
-
-typedef struct vresult {
-    int64_t job, attempt;
-} vresult;
-
-typedef struct vsite {
-    ident me;
-    swarm *sw;
-    struct mosquitto *mosq;
-    int fd;             /* the socket in the epoll set, -1 when none */
-    int want_out;       /* something was queued: the epoll interest is looked at again */
-    int out_registered; /* EPOLLOUT is in the epoll interest */
-    int connected, enrolled, refused;
-    int away;           /* left (churn) or cut: reconnects at back_at_ms */
-    int connecting;     /* handed to a connector thread: the loop leaves it alone */
-    int connect_rc;     /* the connector's result, read by the loop when it is back */
-    int first_connect;  /* its first connect (with the session's properties) */
-    int ever_connected; /* a connect succeeded once: later ones are reconnects */
-    uint64_t seq;       /* the last sequence number signed */
-    char *token;        /* the join token until the welcome, then NULL */
-    int64_t next_beat_ms, next_hello_ms, next_resend_ms, back_at_ms, next_misc_ms;
-    msg_window hub_window;
-    vresult unacked[SWARM_MAX_UNACKED];
-    int n_unacked;
-    int session;     /* the ACN session its power follows */
-    int was_lost_ok; /* churned: a "lost" from the hub is expected */
-    int beats_since_full;
-    double last_envelope, last_rank;
-} vsite;
-
-typedef struct swarm_opts {
-    const char *hub_dir, *prefix, *cls, *power_dir;
-    int broker_port; /* 0: the hub's (cli.conf); else another broker bridged to it */
-    int sites, first, heartbeat_ms, duration_s, connect_per_s, report_ms;
-    double jobs_per_s, churn_per_min, cut_per_min;
-    int forge;      /* send one heartbeat signed by site 0 for site 1 (must be refused) */
-    int full_beats; /* every heartbeat in full (the form before heartbeats carried changes) */
-} swarm_opts;
-
-typedef struct counters {
-    uint64_t connects, connacks, disconnects, enrolled, refused, hellos, beats, offers_jobs,
-        refused_jobs, results, acks, dropped, publish_errors, churned, cut, submitted,
-        submit_errors;
-} counters;
-
-struct swarm {
-    swarm_opts o;
-    opclient_hub hub;
-    cli *op_cli; /* the hub's admin operator: mints tokens, then submits jobs (its thread) */
-    vsite *sites;
-    int ep;
-    counters n;
-    int64_t start_ms;
-    /* power: ACN sessions (plug-in and unplug second of the day) and the grid rank by slot */
-    int n_sessions;
-    int *plug_s, *unplug_s;
-    float grid_rank[96];
-    const char *power_source;
-    /* offer latency: submission times by job id, latencies seen (both under lock) */
-    pthread_mutex_t lock;
-    int64_t *submitted_id, *submitted_ms;
-    int64_t *latency_ms;
-    size_t n_latency;
-    volatile int stopping;
-    /* connects block (a TCP handshake with a busy broker): threads do them, the loop never waits */
-    pthread_mutex_t cq_lock;
-    pthread_cond_t cq_ready;
-    vsite **cq_todo, **cq_done;
-    int n_todo, n_done;
-};
-
-#define SWARM_CONNECTORS 4
-
 static volatile sig_atomic_t got_signal;
 static void on_signal(int sig)
 {
     (void)sig;
     got_signal = 1;
-}
-
-/* ---------- power: the trace or the synthetic curve ---------- */
-
-/* "YYYY-MM-DDTHH:MM:SS" -> second of its day; -1 when it is not that shape. */
-static int second_of_day(const char *text)
-{
-    int y, mo, d, hh, mm, ss;
-    if (sscanf(text, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &hh, &mm, &ss) != 6) return -1;
-    return hh * 3600 + mm * 60 + ss;
-}
-
-/* The ACN sessions' plug-in hours: columns 7 and 8 (connection, disconnection, UTC). */
-static void load_sessions(swarm *sw, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    char line[1024];
-    int cap = 0;
-    while (fgets(line, sizeof line, f) && sw->n_sessions < 100000) {
-        char *fields[9] = {0};
-        int k = 0;
-        for (char *p = line, *tok; k < 9 && (tok = strsep(&p, ",")); k++)
-            fields[k] = tok;
-        int a = k >= 8 ? second_of_day(fields[6]) : -1, b = k >= 8 ? second_of_day(fields[7]) : -1;
-        if (a < 0 || b < 0) continue;
-        if (sw->n_sessions == cap) {
-            cap = cap ? cap * 2 : 1024;
-            sw->plug_s = realloc(sw->plug_s, (size_t)cap * sizeof *sw->plug_s);
-            sw->unplug_s = realloc(sw->unplug_s, (size_t)cap * sizeof *sw->unplug_s);
-            if (!sw->plug_s || !sw->unplug_s) exit(1);
-        }
-        sw->plug_s[sw->n_sessions] = a;
-        sw->unplug_s[sw->n_sessions++] = b;
-    }
-    fclose(f);
-}
-
-/* The grid's carbon intensity over the file's first day: each 15-minute slot's rank in it. */
-static int load_grid(swarm *sw, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char line[256];
-    double v[96];
-    int n = 0;
-    while (fgets(line, sizeof line, f) && n < 96) {
-        char *comma = strchr(line, ',');
-        if (comma && line[0] >= '0' && line[0] <= '9') v[n++] = strtod(comma + 1, NULL);
-    }
-    fclose(f);
-    for (int i = 0; i < n; i++) {
-        int below = 0;
-        for (int j = 0; j < n; j++)
-            below += v[j] < v[i];
-        sw->grid_rank[i] = n > 1 ? (float)below / (float)(n - 1) : 0.5f;
-    }
-    return n == 96;
-}
-
-static void load_power(swarm *sw)
-{
-    char path[4096];
-    sw->power_source = "synthetic (a daily sine; no trace)";
-    if (strcmp(sw->o.power_dir, "none") == 0) return;
-    snprintf(path, sizeof path, "%s/acn_caltech_sessions_2020-12_2021-09.csv", sw->o.power_dir);
-    load_sessions(sw, path);
-    snprintf(path, sizeof path, "%s/ci_de_2020.csv", sw->o.power_dir);
-    int grid = load_grid(sw, path);
-    if (sw->n_sessions > 0 && grid)
-        sw->power_source = "trace (ACN Caltech sessions, carbon intensity DE 2020)";
-    else
-        sw->n_sessions = 0;
-}
-
-/* The site's envelope now and the grid's rank: from its session, else the sine. */
-static void power_now(const vsite *v, double budget, double idle, double *envelope, double *rank)
-{
-    const swarm *sw = v->sw;
-    int64_t now_s = os_now_ms() / 1000;
-    int sod = (int)(now_s % 86400);
-    if (sw->n_sessions > 0) {
-        int a = sw->plug_s[v->session], b = sw->unplug_s[v->session];
-        int plugged = a <= b ? (sod >= a && sod < b) : (sod >= a || sod < b);
-        *envelope = plugged ? budget : idle;
-        *rank = sw->grid_rank[sod / 900];
-    } else {
-        double phase = 2 * M_PI * ((double)sod / 86400.0 + (double)v->session / 97.0);
-        *envelope = idle + (budget - idle) * (0.5 + 0.5 * sin(phase));
-        *rank = 0.5 + 0.5 * cos(phase);
-    }
 }
 
 /* ---------- publishing as a site does ---------- */
@@ -319,7 +149,7 @@ static cJSON *heartbeat_body(vsite *v, int full)
         return NULL;
     }
     double envelope, rank;
-    power_now(v, SWARM_BUDGET_W, SWARM_IDLE_W, &envelope, &rank);
+    swarm__power_now(v, SWARM_BUDGET_W, SWARM_IDLE_W, &envelope, &rank);
     if (full) {
         add_capacity(body);
         jsonx_add_int(body, "free_cores", SWARM_CORES);
@@ -827,61 +657,6 @@ static void *submitter(void *arg)
     return NULL;
 }
 
-/* ---------- reporting ---------- */
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* p50 and p99 of the latencies since the last report (from *from on), in ms; -1 when none. */
-static void percentiles(swarm *sw, size_t *from, int64_t *p50, int64_t *p99, int64_t *max)
-{
-    pthread_mutex_lock(&sw->lock);
-    size_t n = sw->n_latency - *from;
-    *p50 = *p99 = *max = -1;
-    if (n > 0) {
-        int64_t *part = sw->latency_ms + *from;
-        qsort(part, n, sizeof *part, cmp_i64);
-        *p50 = part[n / 2];
-        *p99 = part[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
-        *max = part[n - 1];
-    }
-    *from = sw->n_latency;
-    pthread_mutex_unlock(&sw->lock);
-}
-
-static void report(swarm *sw, size_t *from, int final)
-{
-    int connected = 0, enrolled = 0;
-    for (int i = 0; i < sw->o.sites; i++) {
-        connected += sw->sites[i].connected;
-        enrolled += sw->sites[i].enrolled;
-    }
-    int64_t p50, p99, max;
-    size_t all = 0;
-    percentiles(sw, final ? &all : from, &p50, &p99, &max);
-    const counters *n = &sw->n;
-    printf("{\"t_s\":%.1f,\"final\":%d,\"sites\":%d,\"connected\":%d,\"enrolled\":%d,"
-           "\"connects\":%llu,\"disconnects\":%llu,\"refused\":%llu,\"hellos\":%llu,"
-           "\"beats\":%llu,\"offered\":%llu,\"refused_jobs\":%llu,\"results\":%llu,"
-           "\"acks\":%llu,\"dropped\":%llu,\"publish_errors\":%llu,\"churned\":%llu,"
-           "\"cut\":%llu,\"submitted\":%llu,\"submit_errors\":%llu,\"latency_p50_ms\":%lld,"
-           "\"latency_p99_ms\":%lld,\"latency_max_ms\":%lld,\"power\":\"%s\"}\n",
-           (double)(os_mono_ms() - sw->start_ms) / 1000.0, final, sw->o.sites, connected, enrolled,
-           (unsigned long long)n->connects, (unsigned long long)n->disconnects,
-           (unsigned long long)n->refused, (unsigned long long)n->hellos,
-           (unsigned long long)n->beats, (unsigned long long)n->offers_jobs,
-           (unsigned long long)n->refused_jobs, (unsigned long long)n->results,
-           (unsigned long long)n->acks, (unsigned long long)n->dropped,
-           (unsigned long long)n->publish_errors, (unsigned long long)n->churned,
-           (unsigned long long)n->cut, (unsigned long long)n->submitted,
-           (unsigned long long)n->submit_errors, (long long)p50, (long long)p99, (long long)max,
-           sw->power_source);
-    fflush(stdout);
-}
-
 /* One heartbeat on site 1's topic from site 0: with its own kid, then claiming site 1's. */
 static void forge(swarm *sw)
 {
@@ -969,113 +744,18 @@ static int run(swarm *sw)
             forged = 1;
         }
         if (now >= next_report) {
-            report(sw, &from, 0);
+            swarm__report(sw, &from, 0);
             next_report = now + sw->o.report_ms;
         }
     }
-    report(sw, &from, 1);
-    return 0;
-}
-
-static int parse_args(int argc, char **argv, swarm_opts *o)
-{
-    static const struct option opts[] = {{"hub-dir", 1, 0, 'd'},
-                                         {"sites", 1, 0, 'n'},
-                                         {"prefix", 1, 0, 'p'},
-                                         {"first", 1, 0, 'f'},
-                                         {"class", 1, 0, 'c'},
-                                         {"heartbeat-ms", 1, 0, 'b'},
-                                         {"duration-s", 1, 0, 't'},
-                                         {"jobs-per-s", 1, 0, 'j'},
-                                         {"churn-per-min", 1, 0, 'C'},
-                                         {"cut-per-min", 1, 0, 'X'},
-                                         {"power", 1, 0, 'P'},
-                                         {"connect-per-s", 1, 0, 'r'},
-                                         {"report-ms", 1, 0, 'R'},
-                                         {"forge", 0, 0, 'F'},
-                                         {"broker-port", 1, 0, 'B'},
-                                         {"full-beats", 0, 0, 'U'},
-                                         {0, 0, 0, 0}};
-    *o = (swarm_opts){.prefix = "swarm-",
-                      .cls = "pod",
-                      .power_dir = "../shared/data/power",
-                      .sites = 100,
-                      .heartbeat_ms = 10000,
-                      .connect_per_s = 1000,
-                      .report_ms = 5000};
-    int ch;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'd':
-            o->hub_dir = optarg;
-            break;
-        case 'n':
-            o->sites = (int)strtol(optarg, NULL, 10);
-            break;
-        case 'p':
-            o->prefix = optarg;
-            break;
-        case 'f':
-            o->first = (int)strtol(optarg, NULL, 10);
-            break;
-        case 'c':
-            o->cls = optarg;
-            break;
-        case 'b':
-            o->heartbeat_ms = (int)strtol(optarg, NULL, 10);
-            break;
-        case 't':
-            o->duration_s = (int)strtol(optarg, NULL, 10);
-            break;
-        case 'j':
-            o->jobs_per_s = strtod(optarg, NULL);
-            break;
-        case 'C':
-            o->churn_per_min = strtod(optarg, NULL);
-            break;
-        case 'X':
-            o->cut_per_min = strtod(optarg, NULL);
-            break;
-        case 'P':
-            o->power_dir = optarg;
-            break;
-        case 'r':
-            o->connect_per_s = (int)strtol(optarg, NULL, 10);
-            break;
-        case 'R':
-            o->report_ms = (int)strtol(optarg, NULL, 10);
-            break;
-        case 'F':
-            o->forge = 1;
-            break;
-        case 'B':
-            o->broker_port = (int)strtol(optarg, NULL, 10);
-            break;
-        case 'U':
-            o->full_beats = 1;
-            break;
-        default:
-            fprintf(stderr, "outpost-swarm: bad option (see the usage in bench/swarm.c)\n");
-            return -1;
-        }
-    }
-    if (!o->hub_dir || o->sites < 1 || o->sites > 1000000 || o->heartbeat_ms < 100 ||
-        o->connect_per_s < 1 || o->report_ms < 100 || o->jobs_per_s < 0 || o->churn_per_min < 0 ||
-        o->cut_per_min < 0) {
-        fprintf(stderr,
-                "usage: outpost-swarm --hub-dir DIR [--sites N] [--prefix P] [--first K] [--class "
-                "pod|car|dc] [--heartbeat-ms MS] [--duration-s S] [--jobs-per-s R] "
-                "[--churn-per-min C] [--cut-per-min X] [--power DIR|none] [--connect-per-s N] "
-                "[--report-ms MS] [--forge] [--broker-port P] [--full-beats]\n");
-        return -1;
-    }
+    swarm__report(sw, &from, 1);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     static swarm sw;
-    if (parse_args(argc, argv, &sw.o) != 0) return 2;
+    if (swarm__parse_args(argc, argv, &sw.o) != 0) return 2;
     if (sodium_init() < 0 || mosquitto_lib_init() != MOSQ_ERR_SUCCESS) return 1;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
@@ -1091,7 +771,7 @@ int main(int argc, char **argv)
     sw.submitted_ms = calloc(1u << SWARM_SUBMITTED_BITS, sizeof *sw.submitted_ms);
     sw.latency_ms = calloc(SWARM_LATENCY_CAP, sizeof *sw.latency_ms);
     sw.ep = epoll_create1(EPOLL_CLOEXEC);
-    load_power(&sw);
+    swarm__load_power(&sw);
     cli c;
     cli__init(&c, "swarm");
     c.hub_dir = sw.o.hub_dir;
