@@ -97,8 +97,9 @@ static void finish_beat(hub *h, hub_beat *b)
     }
     if (msg_window_accept(&s->beat_window, b->hdr.seq) != OP_OK) {
         h->msg.replayed++;
-        log_warn("hub", "dropped: heartbeat from %s replayed or too old (seq %llu)", s->id,
-                 (unsigned long long)b->hdr.seq);
+        /* the words msg_open uses for the same refusal on the inline path */
+        log_warn("hub", "dropped: replayed seq %llu from '%.63s' on %s",
+                 (unsigned long long)b->hdr.seq, s->id, b->topic);
         return;
     }
     h->msg.accepted++;
