@@ -654,6 +654,7 @@ static void *submitter(void *arg)
         }
         cli__pause(c, 200);
     }
+    sw->submitter_done = 1;
     return NULL;
 }
 
@@ -800,6 +801,10 @@ int main(int argc, char **argv)
     pthread_mutex_unlock(&sw.cq_lock);
     for (int i = 0; i < SWARM_CONNECTORS; i++)
         pthread_join(connectors[i], NULL);
+    /* a request to a hub that is gone waits out its timeout: the process does not */
+    for (int i = 0; submitting && !sw.submitter_done && i < 100; i++)
+        usleep(20000);
+    if (submitting && !sw.submitter_done) return 0; /* exits with the thread still waiting */
     if (submitting) pthread_join(th, NULL);
     cli__close(&c);
     return 0;

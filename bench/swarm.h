@@ -84,6 +84,7 @@ struct swarm {
     int64_t *latency_ms;
     size_t n_latency;
     volatile int stopping;
+    volatile int submitter_done; /* the submitting thread returned */
     /* connects block (a TCP handshake with a busy broker): threads do them, the loop never waits */
     pthread_mutex_t cq_lock;
     pthread_cond_t cq_ready;
