@@ -101,9 +101,13 @@ $(BUILD)/tools/%_shim.so: tests/tools/%_shim.c
 $(BUILD)/rel/outpost-bench: bench/bench.c $(BUILD)/rel/libcore.a
 	$(CC) $(REL_FLAGS) $(DEPS) $< $(BUILD)/rel/libcore.a $(LIBS) -o $@
 
+# the swarm: thousands of virtual sites over real MQTT connections, a load tool (bench/swarm.py)
+$(BUILD)/rel/outpost-swarm: bench/swarm.c bench/swarm_power.c bench/swarm_report.c bench/swarm.h $(BUILD)/rel/libcore.a
+	$(CC) $(REL_FLAGS) -iquote bench $(filter %.c,$^) $(BUILD)/rel/libcore.a $(LIBS) -lpthread -o $@
+
 # $(BUILD)/rel/outpost too: route jobs run it (an ASan binary cannot start under RLIMIT_AS)
 test: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(UNIT_BINS) $(TOOL_BINS) $(SHIMS)
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(BUILD)/rel/outpost-swarm $(UNIT_BINS) $(TOOL_BINS) $(SHIMS)
 	@tests/run.sh
 
 unit: deps-test
@@ -111,7 +115,7 @@ unit: deps-test
 	@tests/run.sh unit
 
 integration: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(TOOL_BINS) $(SHIMS)
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(BUILD)/rel/outpost-swarm $(TOOL_BINS) $(SHIMS)
 	@tests/run.sh integration
 
 demo: deps-test

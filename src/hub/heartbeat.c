@@ -164,6 +164,37 @@ const char *hub__site_status(const hub_site *s)
     return s->departed ? "left" : "lost";
 }
 
+void hub__fleet_stats(const hub *h, cJSON *stats)
+{
+    cJSON *f = cJSON_AddObjectToObject(stats, "fleet");
+    if (!f) return;
+    int64_t alive = 0, presumed = 0, lost = 0, left = 0;
+    for (size_t i = 0; i < h->n_sites; i++) {
+        const hub_site *s = &h->sites[i];
+        alive += s->alive && s->heard;
+        presumed += s->alive && !s->heard;
+        lost += !s->alive && !s->departed;
+        left += !s->alive && s->departed;
+    }
+    jsonx_add_int(f, "sites", (int64_t)h->n_sites);
+    jsonx_add_int(f, "alive", alive);
+    jsonx_add_int(f, "presumed", presumed);
+    jsonx_add_int(f, "lost", lost);
+    jsonx_add_int(f, "left", left);
+    jsonx_add_int(f, "beat_lag_ms", h->beat_lag_ms);
+    jsonx_add_int(f, "losses_deferred", (int64_t)h->losses_deferred);
+    jsonx_add_int(f, "beats_offloaded", (int64_t)h->beats_offloaded);
+    jsonx_add_int(f, "beats_inline", (int64_t)h->beats_inline);
+    jsonx_add_int(f, "view_rebuilds", (int64_t)h->view_rebuilds);
+    jsonx_add_int(f, "view_refiled", (int64_t)h->view_refiled);
+    jsonx_add_int(f, "place_passes", (int64_t)h->place_passes);
+    cJSON_AddNumberToObject(f, "place_ms_avg",
+                            h->place_passes ? (double)h->place_us / 1000.0 / (double)h->place_passes
+                                            : 0.0);
+    cJSON_AddNumberToObject(f, "place_ms_max", (double)h->place_max_us / 1000.0);
+    cJSON_AddNumberToObject(f, "place_ms_last", (double)h->place_last_us / 1000.0);
+}
+
 void hub__take_back(hub *h, const char *site_id, const char *why, int exclude)
 {
     int64_t ids[HUB_PLACE_BATCH];
@@ -185,13 +216,45 @@ static void site_lost(hub *h, hub_site *s, int64_t silent_ms)
     hub__take_back(h, s->id, why, 0);
 }
 
+void hub__note_beat_age(hub *h, int64_t ts_ms)
+{
+    int64_t now = os_now_ms(), age = now > ts_ms ? now - ts_ms : 0;
+    if (now - h->lag_window_start_ms >= 1000) {
+        h->beat_lag_ms = h->lag_window_start_ms ? h->lag_window_min_ms : 0;
+        h->lag_window_start_ms = now;
+        h->lag_window_min_ms = age;
+    } else if (age < h->lag_window_min_ms) {
+        h->lag_window_min_ms = age;
+    }
+}
+
+/*
+ * Silence is measured on the hub's clock when a heartbeat is finished, so a
+ * hub that runs behind (an enrollment storm, a backlog after a restart) would
+ * take its own lateness for the sites' silence and lose them all at once.
+ * The lag (hub__note_beat_age) is added to the loss timeout: a site is lost
+ * when it is silent longer than the hub is late. Without heartbeats for two
+ * seconds the lag is taken as none. Capped at the timeout itself: a hub
+ * further behind than that still loses sites, rather than never.
+ */
+static int64_t loss_timeout(hub *h)
+{
+    if (os_now_ms() - h->lag_window_start_ms > 2000) h->beat_lag_ms = 0;
+    int64_t lag = h->beat_lag_ms < h->site_lost_after_ms ? h->beat_lag_ms : h->site_lost_after_ms;
+    return h->site_lost_after_ms + lag;
+}
+
 void hub__check_fleet(hub *h)
 {
-    int64_t now_mono = os_mono_ms();
+    int64_t now_mono = os_mono_ms(), timeout = loss_timeout(h);
     for (size_t i = 0; i < h->n_sites; i++) {
         hub_site *s = &h->sites[i];
-        if (s->alive && now_mono - s->last_heartbeat_mono > h->site_lost_after_ms)
-            site_lost(h, s, now_mono - s->last_heartbeat_mono);
+        int64_t silent = now_mono - s->last_heartbeat_mono;
+        if (!s->alive || silent <= h->site_lost_after_ms) continue;
+        if (silent > timeout)
+            site_lost(h, s, silent);
+        else
+            h->losses_deferred++;
     }
     int64_t ids[HUB_PLACE_BATCH];
     int n = 0;
@@ -214,36 +277,39 @@ void hub__flush_seqs(hub *h)
     }
 }
 
+void hub__fill_site(hub *h, size_t i, sched_site *v, int optimistic)
+{
+    hub_site *s = &h->sites[i];
+    v->id = s->id;
+    v->class_bit = s->class_bit;
+    v->alive = optimistic ? 1 : s->alive;
+    /* an over-claiming site counts as many cores as it showed; a held one takes no work
+     * now, though it may later (quarantine is cleared, a probe ends) */
+    int cores = hub__site_cores(s);
+    v->held = optimistic ? NULL : hub__site_held(h, s);
+    v->cores = cores;
+    v->memory_mb = s->memory_mb;
+    v->watts_per_core = s->watts_per_core;
+    v->free_cores = optimistic ? cores : cores - s->reserved_cores;
+    v->free_memory_mb = optimistic ? s->memory_mb : s->memory_mb - s->reserved_memory_mb;
+    /* a job's draw comes on top of the site's idle draw */
+    v->headroom_watts = s->power_budget_watts - s->idle_watts -
+                        (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
+    v->running_jobs = optimistic ? 0 : s->reserved_jobs;
+    v->region = s->region;
+    v->grid_rank = optimistic ? 0 : s->grid_rank;
+    v->stay_until_ms = optimistic ? 0 : s->stay_until_ms;
+    v->failure_rate =
+        s->attempts_placed ? (double)s->attempts_lost / (double)s->attempts_placed : 0;
+    v->has_forecast = !optimistic && s->has_forecast;
+    /* like headroom_watts: the envelope less what is placed or running here */
+    double committed = s->idle_watts + s->reserved_cores * s->watts_per_core;
+    for (int k = 0; k < SCHED_HORIZONS; k++)
+        v->horizon_watts[k] = (float)(s->forecast_watts[k] - committed);
+}
+
 void hub__fill_view(hub *h, sched_site *view, int optimistic)
 {
-    for (size_t i = 0; i < h->n_sites; i++) {
-        hub_site *s = &h->sites[i];
-        sched_site *v = &view[i];
-        v->id = s->id;
-        v->class_bit = s->class_bit;
-        v->alive = optimistic ? 1 : s->alive;
-        /* an over-claiming site counts as many cores as it showed; a held one takes no work
-         * now, though it may later (quarantine is cleared, a probe ends) */
-        int cores = hub__site_cores(s);
-        v->held = optimistic ? NULL : hub__site_held(h, s);
-        v->cores = cores;
-        v->memory_mb = s->memory_mb;
-        v->watts_per_core = s->watts_per_core;
-        v->free_cores = optimistic ? cores : cores - s->reserved_cores;
-        v->free_memory_mb = optimistic ? s->memory_mb : s->memory_mb - s->reserved_memory_mb;
-        /* a job's draw comes on top of the site's idle draw */
-        v->headroom_watts = s->power_budget_watts - s->idle_watts -
-                            (optimistic ? 0 : s->reserved_cores * s->watts_per_core);
-        v->running_jobs = optimistic ? 0 : s->reserved_jobs;
-        v->region = s->region;
-        v->grid_rank = optimistic ? 0 : s->grid_rank;
-        v->stay_until_ms = optimistic ? 0 : s->stay_until_ms;
-        v->failure_rate =
-            s->attempts_placed ? (double)s->attempts_lost / (double)s->attempts_placed : 0;
-        v->has_forecast = !optimistic && s->has_forecast;
-        /* like headroom_watts: the envelope less what is placed or running here */
-        double committed = s->idle_watts + s->reserved_cores * s->watts_per_core;
-        for (int k = 0; k < SCHED_HORIZONS; k++)
-            v->horizon_watts[k] = (float)(s->forecast_watts[k] - committed);
-    }
+    for (size_t i = 0; i < h->n_sites; i++)
+        hub__fill_site(h, i, &view[i], optimistic);
 }

@@ -28,6 +28,7 @@
  *   tls.c        the broker CA in tls/, the hub's and the admin's broker certificates, join
  *                bundles
  *   loop.c       the event loop: one transaction per iteration, timers, commit
+ *   beats.c      heartbeats checked on worker threads (workers.c), finished on the loop
  *   main.c       `outpost hub`: options, configuration, start and stop
  *
  * Everything runs on the loop's thread. Work done while handling messages
@@ -201,6 +202,8 @@ typedef struct hub {
     int64_t audit_head_ms;
     hub_site *sites;
     size_t n_sites, cap_sites;
+    int32_t *site_slots; /* registry.c: sites by id (indices into sites, -1 empty) */
+    size_t site_slots_cap;
     hub_operator operators[HUB_MAX_OPERATORS];
     int n_operators;
     msg_stats msg;
@@ -216,6 +219,16 @@ typedef struct hub {
     hub_counts counted; /* committed work only: tx_counted is added after each commit */
     hub_counts tx_counted;
     uint64_t offers_sent, bound_hits;
+    /* place.c: placement passes run and their time (the swarm's table reads them in stats) */
+    uint64_t place_passes;
+    int64_t place_us, place_max_us, place_last_us;
+    /* place.c: the fleet view and its index, kept from pass to pass (rebuilt only when the
+     * sites were added or moved): each pass re-files only the sites whose entry changed */
+    sched_site *view;
+    size_t view_n;
+    const hub_site *view_base;
+    sched_fleet *fleet;
+    uint64_t view_rebuilds, view_refiled;
     auditlog *audit; /* tamper-evident record of every decision, in hub.db */
     policy *policy;  /* <data-dir>/policy, or NULL: no rules beyond the built-in filters */
     char *policy_text;
@@ -256,6 +269,14 @@ typedef struct hub {
     /* the database: a SQLite file (default <data-dir>/hub.db) or a PostgreSQL URL (`store`) */
     char store_where[PATH_MAX];
     struct hub_failover *failover; /* lease.c: failover = on, the lease and its holder */
+    /* loop.c: heartbeats authenticated on worker threads (workers.h) while the loop runs;
+     * NULL in tests and fuzzing (checked inline), and those checked inline for a full lane */
+    struct hub_workers *workers;
+    uint64_t beats_offloaded, beats_inline;
+    /* heartbeat.c: how far behind the hub finishes heartbeats (the least age among those of
+     * the last second), which a site's silence must exceed on top of site_lost_after_ms */
+    int64_t beat_lag_ms, lag_window_start_ms, lag_window_min_ms;
+    uint64_t losses_deferred;
 } hub;
 
 /* ---------- lease.c: failover (docs/failover.md) ---------- */
@@ -302,12 +323,35 @@ void hub__on_message(void *ctx, const char *topic, const void *payload, size_t l
                      const char *sig);
 /* Runs the loop until a stop is asked or the bus fails. */
 void hub__run(hub *h);
+/*
+ * The loop's worker pool for heartbeats: lanes threads (0: as many as the
+ * machine has cores less one, 1 to 8). Without it (tests, or when it cannot
+ * start: logged) heartbeats are checked on the loop. OP_OK, or the pool's error.
+ */
+int hub__workers_start(hub *h, int lanes);
+/*
+ * A heartbeat (site_id's state topic) handed to the workers: 1 when taken
+ * (the pool owns a copy), 0 when the caller must check it inline (no pool,
+ * an unknown site, kid not the topic's id, or a full lane: counted).
+ */
+int hub__beat_offload(hub *h, const char *site_id, const char *topic, const void *payload,
+                      size_t len, const char *kid, const char *sig);
+/* Finishes every heartbeat the workers checked (on the loop's thread). */
+void hub__finish_beats(hub *h);
+/* Stops the pool; heartbeats still in it are dropped (the next ones come soon). */
+void hub__workers_stop(hub *h);
 
 /* ---------- registry.c ---------- */
 
+/* The site with this id, or NULL; a hash lookup (sites are never removed while running). */
 hub_site *hub__find_site(hub *h, const char *id);
-/* A new site in memory (zeroed, trust 50); NULL when out of memory. */
+/*
+ * A new site in memory (zeroed, trust 50); NULL when out of memory. It may
+ * move h->sites: pointers to other sites are stale after it.
+ */
 hub_site *hub__add_site(hub *h, const char *id);
+/* Frees the lookup table (hub__free). */
+void hub__registry_free(hub *h);
 hub_operator *hub__find_operator(hub *h, const char *id);
 
 /* ---- tls.c ---- */
@@ -368,6 +412,8 @@ int hub__intake(hub *h, const char *realm, const char *id, const char *leaf, con
                 size_t len, const char *kid);
 /* The message in hand proved authentic: its charge goes back to its sender's budget. */
 void hub__intake_refund(hub *h);
+/* Gives cost back to a known site's budget (a heartbeat proven authentic off the loop). */
+void hub__intake_give(hub_site *s, double cost);
 
 /* ---------- replay.c ---------- */
 
@@ -405,14 +451,32 @@ void hub__set_departed(hub *h, hub_site *s, int departed);
  * job records); exclude keeps them from going back there.
  */
 void hub__take_back(hub *h, const char *site_id, const char *why, int exclude);
-/* Sites silent for too long are lost (their jobs taken back); expired leases taken back. */
+/*
+ * Sites silent for too long are lost (their jobs taken back); expired leases
+ * taken back. Too long: site_lost_after_ms plus the hub's own lag.
+ */
 void hub__check_fleet(hub *h);
+/*
+ * A heartbeat sent at ts_ms (the site's clock) was just finished: its age
+ * feeds the hub's lag (the least age of a second's heartbeats, so that one
+ * site's clock cannot make it).
+ */
+void hub__note_beat_age(hub *h, int64_t ts_ms);
 /* Persists the sites' replay windows that moved, and the hub's own sequence number. */
 void hub__flush_seqs(hub *h);
 /* The scheduler's view of the fleet (optimistic: as if empty, alive, with no forecast). */
 void hub__fill_view(hub *h, sched_site *view, int optimistic);
+/* The same for site i alone. */
+void hub__fill_site(hub *h, size_t i, sched_site *v, int optimistic);
+/* Frees the placement passes' kept fleet view (place.c). */
+void hub__place_free(hub *h);
 /* "alive", "presumed" (not heard since this hub started), "lost" or "left". */
 const char *hub__site_status(const hub_site *s);
+/*
+ * Adds "fleet" to stats: the sites by status, and the placement passes'
+ * count and times (what a load test reads without listing every site).
+ */
+void hub__fleet_stats(const hub *h, cJSON *stats);
 
 /* ---------- jobs.c ---------- */
 
@@ -521,6 +585,8 @@ int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local);
 int hub__apply_local(hub *h, hub_site *s, const cJSON *item);
 /* A result message: its "results" then its "locals". */
 void hub__handle_results(hub *h, hub_site *s, const cJSON *body);
+/* outgoing.c: which broker each of the hub's two connections is on, and its moves, for stats */
+void hub__broker_stats(hub *h, cJSON *data);
 /*
  * Offers again the attempts placed on s and not started (up to one batch):
  * after a site's hello, which follows every reconnect and move of broker.

@@ -101,3 +101,8 @@ void hub__intake_refund(hub *h)
     if (h->charged) msg_bucket_give(h->charged, h->charged_cost, h->charged_burst);
     h->charged = NULL;
 }
+
+void hub__intake_give(hub_site *s, double cost)
+{
+    msg_bucket_give(&s->budget, cost, HUB_SENDER_BURST);
+}

@@ -38,6 +38,10 @@ void hub__on_message(void *ctx, const char *topic, const void *payload, size_t l
     }
     /* before a transaction, a signature or a parse: size and the sender's budget */
     if (hub__intake(h, realm, id, leaf, topic, len, kid) != OP_OK) return;
+    /* a heartbeat's signature and parse go to the workers (beats.c) when there are some */
+    if (strcmp(realm, "site") == 0 && strcmp(leaf, "state") == 0 &&
+        hub__beat_offload(h, id, topic, payload, len, kid, sig))
+        return;
     if (!hubdb_in_tx(h->db) && hubdb_begin(h->db) != OP_OK) {
         h->store_failed = 1;
     } else if (strcmp(realm, "site") == 0) {
@@ -153,11 +157,13 @@ static void notify_ready(hub *h)
 void hub__run(hub *h)
 {
     h->placement_dirty = 1;
+    if (!h->workers) hub__workers_start(h, 0);
     while (!runctl_stopping()) {
         if (hub__failover_tick(h) != 0) break; /* the lease is gone: nothing more is done */
         /* with the HTTP API on, one poll waits for either; bus_loop then only reads */
         int waited = hub__api_wait(h, 20);
         if (bus_loop(h->bus, waited ? 0 : 20) != OP_OK || bus_loop(h->beat_bus, 0) != OP_OK) break;
+        hub__finish_beats(h);
         hub__api_run(h);
         hub__predict_tick(h);
         notify_ready(h);
@@ -170,6 +176,7 @@ void hub__run(hub *h)
         if (rc != OP_OK) continue;
         hub__flush_outgoing(h);
     }
+    hub__workers_stop(h);
 }
 
 /* The fuzzer's hub: one site "s1" (4 cores, 400 W) and operator "op-fuzz", in memory. */

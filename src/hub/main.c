@@ -107,6 +107,7 @@ void hub__free(hub *h)
     for (int i = 0; i < HUB_MAX_OPERATORS; i++)
         msg_nonces_clear(&h->operators[i].nonces);
     free(h->sites);
+    hub__registry_free(h);
     free(h);
 }
 

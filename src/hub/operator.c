@@ -17,6 +17,8 @@
 #include "hub/hub_int.h"
 #include "wire/token.h"
 
+#define HUB_TOKEN_BATCH 2000 /* join tokens one "tokens" request mints at most */
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -541,6 +543,37 @@ static void token_made(hub *h, op_call *c, const token *tok, int64_t ttl_s)
 }
 
 /*
+ * One join token for site sid, recorded in the registry and sealed to the
+ * operator's key (*sealed: malloc'd, the caller frees). OP_OK, or
+ * token_create_limited's, hub__join_text's, ident_seal's or the store's error.
+ */
+static int mint_token(hub *h, const hub_operator *op, op_call *c, const char *cls, const char *sid,
+                      const char *owner, const token_limits *limits, int64_t ttl_s, token *tok,
+                      char **sealed)
+{
+    char *text = NULL, *join = NULL;
+    int64_t now = os_now_ms();
+    *sealed = NULL;
+    int rc =
+        token_create_limited(&h->identity, cls, sid, owner, limits, now + ttl_s * 1000, &text, tok);
+    if (rc != OP_OK) return rc;
+    rc = hub__join_text(h, sid, text, &join);
+    if (rc == OP_OK) rc = ident_seal(op->pk, join, strlen(join), sealed);
+    if (rc == OP_OK)
+        rc =
+            hub__check(h, hubdb_token_create(h->db, tok->tid, cls, now, tok->expires_ms, c->op_id));
+    sodium_memzero(text, strlen(text));
+    if (join) sodium_memzero(join, strlen(join));
+    free(text);
+    free(join);
+    if (rc != OP_OK) {
+        free(*sealed);
+        *sealed = NULL;
+    }
+    return rc;
+}
+
+/*
  * A join token for one site id; with broker_tls, in a join bundle with the
  * site's new broker certificate and key. It goes back sealed to the asking
  * operator's key: whoever reads the broker, or the answer kept for retries in
@@ -560,40 +593,76 @@ static int op_token(hub *h, op_call *c)
         return OP_EPERM;
     }
     token tok;
-    char *text = NULL, *join = NULL, *sealed = NULL;
-    int64_t now = os_now_ms();
-    rc = token_create_limited(&h->identity, cls, sid, owner, &limits, now + ttl_s * 1000, &text,
-                              &tok);
-    if (rc != OP_OK) return rc;
-    rc = hub__join_text(h, sid, text, &join);
-    if (rc == OP_OK) rc = ident_seal(op->pk, join, strlen(join), &sealed);
-    if (rc == OP_OK)
-        rc = hub__check(h, hubdb_token_create(h->db, tok.tid, cls, now, tok.expires_ms, c->op_id));
+    char *sealed = NULL;
+    rc = mint_token(h, op, c, cls, sid, owner, &limits, ttl_s, &tok, &sealed);
     if (rc == OP_OK) {
         cJSON_AddStringToObject(c->data, "sealed_token", sealed);
         token_made(h, c, &tok, ttl_s);
     }
-    sodium_memzero(text, strlen(text));
-    if (join) sodium_memzero(join, strlen(join));
-    free(text);
-    free(join);
     free(sealed);
     return rc;
 }
 
-/* Which broker each of the hub's two connections is on, and how often they moved. */
-static void add_broker_stats(hub *h, cJSON *data)
+/*
+ * Join tokens for a batch of sites named <prefix><n>, n from "first" for
+ * "count" (at most HUB_TOKEN_BATCH), each its own owner, for fleets enrolled
+ * by a program (a load test, a roll-out): one request instead of thousands.
+ * All or none: one bad name refuses the batch. The audit record lists the
+ * count and the first and last site; each token is in the registry.
+ */
+static int op_tokens(hub *h, op_call *c)
 {
-    cJSON *o = h->bus ? cJSON_AddObjectToObject(data, "broker") : NULL;
-    if (!o) return;
-    cJSON_AddStringToObject(o, "main", bus_broker_name(h->bus));
-    cJSON_AddBoolToObject(o, "main_connected", bus_connected(h->bus));
-    if (h->beat_bus) {
-        cJSON_AddStringToObject(o, "beats", bus_broker_name(h->beat_bus));
-        cJSON_AddBoolToObject(o, "beats_connected", bus_connected(h->beat_bus));
+    const char *cls = jsonx_str(c->req, "class"), *prefix = jsonx_str(c->req, "prefix");
+    int64_t first = 0, count = 0, ttl_s = h->token_ttl_s;
+    const hub_operator *op = hub__find_operator(h, c->op_id);
+    if (!token_valid_class(cls) || !prefix || strlen(prefix) > 40 ||
+        jsonx_int(c->req, "first", 0, 1000000000, &first) != OP_OK ||
+        jsonx_int(c->req, "count", 1, HUB_TOKEN_BATCH, &count) != OP_OK ||
+        (cJSON_HasObjectItem(c->req, "ttl_s") &&
+         jsonx_int(c->req, "ttl_s", 1, 365LL * 86400, &ttl_s) != OP_OK)) {
+        snprintf(c->err, c->err_len,
+                 "tokens needs class (pod, car or dc), prefix (at most 40 characters), first "
+                 "(0 or more) and count (1 to %d)",
+                 HUB_TOKEN_BATCH);
+        return OP_EINVAL;
     }
-    jsonx_add_int(o, "moves",
-                  (int64_t)(bus_moves(h->bus) + (h->beat_bus ? bus_moves(h->beat_bus) : 0)));
+    if (!op) {
+        snprintf(c->err, c->err_len, "no key to seal a token to for operator %s", c->op_id);
+        return OP_EPERM;
+    }
+    cJSON *list = cJSON_AddArrayToObject(c->data, "tokens");
+    token_limits limits = {0};
+    int rc = list ? OP_OK : OP_ENOMEM;
+    char sid[64] = "";
+    for (int64_t i = 0; rc == OP_OK && i < count; i++) {
+        snprintf(sid, sizeof sid, "%s%lld", prefix, (long long)(first + i));
+        rc = check_site_name(h, sid, c->err, c->err_len);
+        token tok;
+        char *sealed = NULL;
+        if (rc == OP_OK) rc = mint_token(h, op, c, cls, sid, NULL, &limits, ttl_s, &tok, &sealed);
+        cJSON *item = rc == OP_OK ? cJSON_CreateObject() : NULL;
+        if (item) {
+            cJSON_AddStringToObject(item, "site", sid);
+            cJSON_AddStringToObject(item, "sealed_token", sealed);
+            cJSON_AddItemToArray(list, item);
+        } else if (rc == OP_OK) {
+            rc = OP_ENOMEM;
+        }
+        free(sealed);
+    }
+    if (rc != OP_OK) return rc;
+    c->audit = cJSON_CreateObject();
+    if (c->audit) {
+        cJSON_AddStringToObject(c->audit, "class", cls);
+        jsonx_add_int(c->audit, "count", count);
+        snprintf(sid, sizeof sid, "%s%lld", prefix, (long long)first);
+        cJSON_AddStringToObject(c->audit, "first_site", sid);
+        snprintf(sid, sizeof sid, "%s%lld", prefix, (long long)(first + count - 1));
+        cJSON_AddStringToObject(c->audit, "last_site", sid);
+    }
+    log_info("hub", "operator %s created %lld %s join tokens (%s%lld...)", c->op_id,
+             (long long)count, cls, prefix, (long long)first);
+    return OP_OK;
 }
 
 /* Counters, message statistics and job counts; the jobs themselves are `outpost jobs`. */
@@ -613,8 +682,9 @@ static int op_stats(hub *h, op_call *c)
     jsonx_add_int(c->data, "jobs_submitted", (int64_t)h->counted.jobs_submitted);
     jsonx_add_int(c->data, "bound_hits", (int64_t)h->bound_hits);
     jsonx_add_int(c->data, "commits", (int64_t)h->commits);
-    add_broker_stats(h, c->data);
+    hub__broker_stats(h, c->data);
     hub__models_stats(h, c->data);
+    hub__fleet_stats(h, c->data);
     cJSON_AddNumberToObject(c->data, "commit_ms_avg",
                             h->commits ? (double)h->commit_us / 1000.0 / (double)h->commits : 0);
     return hubdb_jobs_counts(h->db, cJSON_AddObjectToObject(c->data, "counts"));
@@ -774,6 +844,7 @@ static const op_command commands[] = {
     {"sites", op_sites, NULL, 0},
     {"site_clear", op_site_clear, "site-cleared", OPC_ONCE},
     {"token", op_token, "token", OPC_ONCE},
+    {"tokens", op_tokens, "tokens", OPC_ONCE},
     {"cancel", op_cancel, NULL, OPC_ONCE},
     {"stats", op_stats, NULL, 0},
     {"approve", op_approve, NULL, OPC_ONCE},

@@ -208,3 +208,18 @@ void hub__fail_outgoing(hub *h, const char *why)
         free(r);
     }
 }
+
+/* Which broker each of the hub's two connections is on, and how often they moved. */
+void hub__broker_stats(hub *h, cJSON *data)
+{
+    cJSON *o = h->bus ? cJSON_AddObjectToObject(data, "broker") : NULL;
+    if (!o) return;
+    cJSON_AddStringToObject(o, "main", bus_broker_name(h->bus));
+    cJSON_AddBoolToObject(o, "main_connected", bus_connected(h->bus));
+    if (h->beat_bus) {
+        cJSON_AddStringToObject(o, "beats", bus_broker_name(h->beat_bus));
+        cJSON_AddBoolToObject(o, "beats_connected", bus_connected(h->beat_bus));
+    }
+    jsonx_add_int(o, "moves",
+                  (int64_t)(bus_moves(h->bus) + (h->beat_bus ? bus_moves(h->beat_bus) : 0)));
+}

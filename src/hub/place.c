@@ -256,20 +256,65 @@ static void apply_decisions(hub *h, pass *p)
     }
 }
 
-void hub__place_pass(hub *h)
+void hub__place_free(hub *h)
 {
-    if (h->n_sites == 0) return;
+    sched_fleet_free(h->fleet);
+    free(h->view);
+    h->fleet = NULL;
+    h->view = NULL;
+    h->view_n = 0;
+    h->view_base = NULL;
+}
+
+/*
+ * The view the pass places on, kept between passes. It is built whole when
+ * the fleet grew or its array moved (the entries point at the sites' ids);
+ * otherwise each site's entry is filled afresh and compared with the kept
+ * one, and only a changed site is re-filed in the index: a compare per site
+ * instead of a new index per pass. The compare also undoes what the last
+ * pass did to the view alone (a site's offers batch full). OP_ENOMEM.
+ */
+static int refresh_view(hub *h)
+{
+    int indexed = (int64_t)h->n_sites >= h->fleet_index_from;
+    if (h->view_n != h->n_sites || h->view_base != h->sites || !h->fleet != !indexed) {
+        hub__place_free(h);
+        h->view = calloc(h->n_sites, sizeof *h->view);
+        if (!h->view) return OP_ENOMEM;
+        hub__fill_view(h, h->view, 0);
+        h->fleet = indexed ? sched_fleet_new(h->view, h->n_sites) : NULL;
+        if (indexed && !h->fleet) {
+            hub__place_free(h);
+            return OP_ENOMEM;
+        }
+        h->view_n = h->n_sites;
+        h->view_base = h->sites;
+        h->view_rebuilds++;
+        return OP_OK;
+    }
+    for (size_t i = 0; i < h->n_sites; i++) {
+        sched_site fresh;
+        memset(&fresh, 0, sizeof fresh);
+        hub__fill_site(h, i, &fresh, 0);
+        if (memcmp(&fresh, &h->view[i], sizeof fresh) == 0) continue;
+        h->view[i] = fresh;
+        if (h->fleet) sched_fleet_update(h->fleet, i);
+        h->view_refiled++;
+    }
+    return OP_OK;
+}
+
+static void place_pass(hub *h)
+{
     pass p = {.h = h, .now_ms = os_now_ms()};
-    p.view = calloc(h->n_sites, sizeof *p.view);
     p.todo = calloc(HUB_PLACE_BATCH, sizeof *p.todo);
-    if (p.view && p.todo) {
-        hub__fill_view(h, p.view, 0);
+    if (p.todo && hub__check(h, refresh_view(h)) == OP_OK) {
         /*
          * Large fleets: the index (a few exact checks per decision, a compact
          * explanation); small ones: the full scan, which names every site it filtered out.
          */
-        p.index =
-            (int64_t)h->n_sites >= h->fleet_index_from ? sched_fleet_new(p.view, h->n_sites) : NULL;
+        p.view = h->view;
+        p.index = h->fleet;
         /* Collect first: the updates must not run while the queued jobs are read. */
         if (hub__check(h, hubdb_jobs_queued(h->db, HUB_PLACE_BATCH, decide, &p)) == OP_OK)
             apply_decisions(h, &p);
@@ -279,6 +324,17 @@ void hub__place_pass(hub *h)
         free(p.todo[i].spec);
     }
     free(p.todo);
-    sched_fleet_free(p.index);
-    free(p.view);
+}
+
+/* A placement pass, timed (hub__fleet_stats reports it). */
+void hub__place_pass(hub *h)
+{
+    if (h->n_sites == 0) return;
+    int64_t started_us = os_mono_us();
+    place_pass(h);
+    int64_t took_us = os_mono_us() - started_us;
+    h->place_passes++;
+    h->place_us += took_us;
+    h->place_last_us = took_us;
+    if (took_us > h->place_max_us) h->place_max_us = took_us;
 }

@@ -204,9 +204,42 @@ void site__send_hello(site *s)
     cJSON_AddStringToObject(body, "protections_off", s->caps.missing);
     site__publish(s, "hello", body, "hello");
     cJSON_Delete(body);
+    s->beats_since_full = SITE_FULL_BEAT_EVERY; /* a new link, perhaps a new hub: all of it */
 }
 
-/* The heartbeat: capacity, draw, audit head, message counters, power, and jobs to renew. */
+/*
+ * A heartbeat carries only what changed since the last one: the hub keeps
+ * every field it does not hear again. Two are always said, since their
+ * absence means something: "running" (a lease renews only when its job is
+ * named) and "store_failing" (absent: the store is fine). A full heartbeat
+ * goes every SITE_FULL_BEAT_EVERY beats and after every hello, so that a hub
+ * that restarted (its power views are memory only) has all of it again soon.
+ */
+static void keep_changes_only(site *s, cJSON *body)
+{
+    cJSON *full = cJSON_Duplicate(body, 1);
+    if (s->last_beat && s->beats_since_full < SITE_FULL_BEAT_EVERY) {
+        for (cJSON *item = body->child; item;) {
+            cJSON *next = item->next;
+            const cJSON *was = cJSON_GetObjectItemCaseSensitive(s->last_beat, item->string);
+            if (strcmp(item->string, "running") != 0 &&
+                strcmp(item->string, "store_failing") != 0 && was && cJSON_Compare(was, item, 1))
+                cJSON_Delete(cJSON_DetachItemViaPointer(body, item));
+            item = next;
+        }
+        s->beats_since_full++;
+    } else {
+        s->beats_since_full = 1;
+    }
+    if (!full) s->beats_since_full = SITE_FULL_BEAT_EVERY; /* no copy: the next one in full */
+    cJSON_Delete(s->last_beat);
+    s->last_beat = full;
+}
+
+/*
+ * The heartbeat: capacity, draw, audit head, message counters, power, and jobs
+ * to renew; of them, what changed since the last one (keep_changes_only).
+ */
 void site__send_heartbeat(site *s)
 {
     cJSON *body = cJSON_CreateObject();
@@ -241,7 +274,10 @@ void site__send_heartbeat(site *s)
         jsonx_add_int(r, "attempt", s->jobs[i]->attempt);
         cJSON_AddItemToArray(running, r);
     }
-    site__publish(s, "state", body, "state");
+    keep_changes_only(s, body);
+    /* not sent: the hub may not have what the next one leaves out */
+    if (site__publish(s, "state", body, "state") != OP_OK)
+        s->beats_since_full = SITE_FULL_BEAT_EVERY;
     cJSON_Delete(body);
 }
 

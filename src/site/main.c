@@ -69,6 +69,7 @@ void site__free(site *s)
     cJSON_Delete(s->events);
     cJSON_Delete(s->results);
     cJSON_Delete(s->locals);
+    cJSON_Delete(s->last_beat);
     site__predict_expire(s, 1); /* questions still waiting for the hub get the local answer */
     site__local_close(s);
     site__metrics_close(s);

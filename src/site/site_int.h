@@ -59,7 +59,8 @@
 #define SITE_MAX_RUNNING 256
 #define SITE_MAX_OUTPUT_TOTAL (2 * 1024 * 1024)
 #define SITE_MAX_STD_CAPTURE (256 * 1024)
-#define SITE_RESEND_BATCH 512 /* results per resend message; acks clock the next one out */
+#define SITE_FULL_BEAT_EVERY 10 /* heartbeats: one in full, then nine of what changed */
+#define SITE_RESEND_BATCH 512   /* results per resend message; acks clock the next one out */
 #define SITE_RESEND_BATCH_BYTES (2 * 1024 * 1024)
 #define SITE_MAX_CHECKPOINT (1024 * 1024)    /* handed back with a departing job */
 #define SITE_BYE_WAIT_MS 500                 /* how long a clean stop waits for its bye to go out */
@@ -135,6 +136,10 @@ typedef struct site {
     int64_t used_memory_mb;
     cJSON *events;  /* started/refused, sent after commit */
     cJSON *results; /* fresh results, sent after commit */
+    /* hublink.c: the last heartbeat in full, and beats since the last full one (heartbeats
+     * carry only what changed, a full one every SITE_FULL_BEAT_EVERY and after a hello) */
+    cJSON *last_beat;
+    int beats_since_full;
     int store_failed;
     fail_streak store_streak;     /* failed commits in a row, for the log */
     int64_t store_failed_last_ms; /* mono ms of the last failed write (a commit, a work dir) */

@@ -136,7 +136,9 @@ class FleetTest(unittest.TestCase):
     def test_forged_replayed_unsigned_and_unknown_messages_are_dropped(self):
         sniff = Wire(self.f, "outpost/v1/site/dc-1/state")
         try:
-            msg = wait_for(lambda: sniff.messages[:1], 10, 0.05, "a heartbeat")[0]
+            # heartbeats carry what changed; every tenth is in full, with the capacity
+            msg = wait_for(lambda: [m for m in sniff.messages if b'"cores":4' in m[1]][:1], 15,
+                           0.05, "a full heartbeat")[0]
             topic, payload, props = msg
             self.assertIn("sig", props)
             self.assertEqual(props["kid"], "dc-1")

@@ -1,0 +1,353 @@
+#!/usr/bin/python3
+"""One hub under a swarm of virtual sites (build/rel/outpost-swarm), for docs/scale.md.
+
+For each size (SWARM_SIZES, default 1000,5000,10000,20000): a fresh mosquitto (plain TCP,
+max_connections -1, enough descriptors), a fresh hub (broker_tls off, probes off, its other
+settings at their defaults: site_lost_after_ms 6000), and the swarm: every site enrolls with
+its own token, heartbeats every SWARM_HEARTBEAT_MS (default 2000, a site's default), noop jobs
+at SWARM_JOBS_PER_S (default 20) for SWARM_STEADY_S seconds (default 60) of steady state. Then
+the hub is SIGKILLed and started again on the same store while the swarm keeps running: the
+time until it is ready and until it has heard every site again.
+
+Figures per size: enrollment rate; over the steady window hub CPU per heartbeat (user+system
+seconds of the hub process over heartbeats sent), broker CPU (% of one core), hub memory per
+site (RSS after the swarm enrolled minus RSS with no site, over the sites), placement pass
+time (mean and max, from the hub's stats), offer latency p50/p99 (submission to the offer's
+arrival at the site), sites marked lost (all false: no churn in these runs) and the restart.
+Prints the table and writes build/bench/swarm.json. Asserts nothing.
+"""
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("OUTPOST_BIN", os.path.join(ROOT, "build", "rel", "outpost"))
+SWARM = os.environ.get("OUTPOST_SWARM", os.path.join(ROOT, "build", "rel", "outpost-swarm"))
+POWER = os.path.join(os.path.dirname(ROOT), "shared", "data", "power")
+OUT = os.path.join(ROOT, "build", "bench", "swarm")
+CLK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def more_fds():
+    """Descriptors for tens of thousands of connections (the caller is root, or has them)."""
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200000, 200000))
+    except (ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def thread_cpu_s(pid):
+    """The loop thread's CPU seconds (the hub's main thread: its tid is its pid)."""
+    return cpu_s(f"{pid}/task/{pid}")
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def wait_for(pred, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def load():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
+class Run:
+    """A broker and a hub in base, torn down by stop()."""
+
+    def __init__(self, base, sites):
+        self.base = base
+        self.sites = sites
+        os.makedirs(base, exist_ok=True)
+        self.port = free_port()
+        self.hub_dir = os.path.join(base, "hub")
+        self.procs = []
+        self.brokers = []
+
+    def start_broker(self, name="mosquitto", port=None, bridge_to=None):
+        """A broker; bridge_to: the hub's broker, to which the sites' topics are bridged
+        (their messages out, the hub's inbox messages in)."""
+        port = port or self.port
+        conf = os.path.join(self.base, f"{name}.conf")
+        with open(conf, "w") as f:
+            if bridge_to:
+                f.write(f"connection to-hub-broker\naddress 127.0.0.1:{bridge_to}\n"
+                        "bridge_protocol_version mqttv50\ncleansession false\n"
+                        "try_private true\n")
+                for leaf in ("hello", "state", "event", "result"):
+                    f.write(f"topic outpost/v1/site/+/{leaf} out 1\n")
+                f.write("topic outpost/v1/site/+/inbox in 1\n")
+            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                    "max_connections -1\npersistence false\nset_tcp_nodelay true\n"
+                    "max_inflight_messages 1000\nmax_queued_messages 100000\n"
+                    "max_packet_size 8454144\nlog_type error\n")
+            if os.geteuid() == 0:
+                f.write("user root\n")
+        log = open(os.path.join(self.base, f"{name}.log"), "w")
+        broker = subprocess.Popen(["mosquitto", "-c", conf], stdout=log, stderr=log,
+                                  preexec_fn=more_fds)
+        self.procs.append(broker)
+        self.brokers.append(broker)
+        wait_for(lambda: self._port_open(port), 10, "mosquitto")
+        return broker
+
+    def _port_open(self, port):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def start_hub(self):
+        conf = os.path.join(self.base, "hub.conf")
+        with open(conf, "w") as f:
+            f.write(f"hub_id = hub\nbroker_port = {self.port}\nbroker_tls = off\nprobe = off\n"
+                    f"max_queued_jobs = 100000\n")
+        self.hub_log = os.path.join(self.base, "hub.log")
+        readies = self.log_text().count("ready: store open") if os.path.exists(self.hub_log) else 0
+        log = open(self.hub_log, "a")
+        self.hub = subprocess.Popen([BIN, "hub", "--data-dir", self.hub_dir, "--config", conf],
+                                    stdout=log, stderr=log, preexec_fn=more_fds)
+        self.procs.append(self.hub)
+        wait_for(lambda: self.log_text().count("ready: store open") > readies, 300,
+                 "the hub to be ready")
+
+    def log_text(self):
+        with open(self.hub_log, errors="replace") as f:
+            return f.read()
+
+    def stats(self):
+        r = subprocess.run([BIN, "stats", "--json", "--hub-dir", self.hub_dir, "--timeout", "30000"],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+    def stop(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+def read_reports(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                rows.append(json.loads(line))
+    return rows
+
+
+def last_report(path):
+    rows = read_reports(path)
+    return rows[-1] if rows else {}
+
+
+PER_PROCESS = 5000  # sites per swarm process: 3 descriptors each, under a 20,000 fd limit
+PER_BROKER = 10000  # sites per broker: one descriptor each, same limit
+
+
+def start_swarms(run, n, beat_ms, jobs_per_s, ports):
+    """Swarm processes of PER_PROCESS sites, spread over the brokers (ports)."""
+    swarms = []
+    k = (n + PER_PROCESS - 1) // PER_PROCESS
+    for j in range(k):
+        first = j * PER_PROCESS
+        count = min(PER_PROCESS, n - first)
+        port = ports[min(first // PER_BROKER, len(ports) - 1)]
+        path = os.path.join(run.base, f"swarm{j}.jsonl")
+        out = open(path, "w")
+        err = open(os.path.join(run.base, f"swarm{j}.log"), "w")
+        p = subprocess.Popen([SWARM, "--hub-dir", run.hub_dir, "--sites", str(count),
+                              "--first", str(first), "--heartbeat-ms", str(beat_ms),
+                              "--jobs-per-s", str(jobs_per_s / k), "--duration-s", "7200",
+                              "--report-ms", "1000", "--power", POWER, "--connect-per-s",
+                              str(max(1, 2000 // k)), "--broker-port", str(port)],
+                             stdout=out, stderr=err, preexec_fn=more_fds)
+        run.procs.append(p)
+        swarms.append((p, path))
+    return swarms
+
+
+def swarm_totals(swarms):
+    """The swarm processes' last reports, summed (latencies: the worst p99, the median p50)."""
+    total = {}
+    for _, path in swarms:
+        r = last_report(path)
+        for key in ("enrolled", "beats", "offered", "connected", "connects", "dropped"):
+            total[key] = total.get(key, 0) + r.get(key, 0)
+    return total
+
+
+def window_latencies(swarms, marks):
+    p50s, p99s = [], []
+    for (_, path), mark in zip(swarms, marks):
+        for r in read_reports(path)[mark:]:
+            if r.get("latency_p50_ms", -1) >= 0:
+                p50s.append(r["latency_p50_ms"])
+                p99s.append(r["latency_p99_ms"])
+    p50s.sort()
+    return (p50s[len(p50s) // 2] if p50s else None), (max(p99s) if p99s else None)
+
+
+def measure(n, beat_ms, jobs_per_s, steady_s):
+    base = os.path.join(OUT, f"n{n}")
+    subprocess.run(["rm", "-rf", base])
+    run = Run(base, n)
+    fig = {"sites": n, "heartbeat_ms": beat_ms, "jobs_per_s": jobs_per_s, "load_before": load()}
+    try:
+        run.start_broker()
+        ports = [run.port]
+        for b in range(1, (n + PER_BROKER - 1) // PER_BROKER):
+            ports.append(free_port())
+            run.start_broker(f"bridged{b}", ports[-1], bridge_to=run.port)
+        fig["brokers"] = len(ports)
+        run.start_hub()
+        rss0 = rss_bytes(run.hub.pid)
+        t0 = time.time()
+        swarms = start_swarms(run, n, beat_ms, jobs_per_s, ports)
+        fig["swarm_processes"] = len(swarms)
+        wait_for(lambda: swarm_totals(swarms).get("enrolled", 0) >= n or
+                 any(p.poll() is not None for p, _ in swarms), n / 20 + 180, f"{n} sites to enroll")
+        fig["enroll_s"] = round(time.time() - t0, 1)
+        fig["enroll_per_s"] = round(n / max(fig["enroll_s"], 0.1), 0)
+        time.sleep(min(10, steady_s / 4))  # the first heartbeats and jobs settle
+        fig["rss_per_site_bytes"] = round((rss_bytes(run.hub.pid) - rss0) / n)
+        brokers_cpu = lambda: sum(cpu_s(b.pid) for b in run.brokers)
+        r0, h0, b0, w0 = swarm_totals(swarms), cpu_s(run.hub.pid), brokers_cpu(), time.time()
+        l0 = thread_cpu_s(run.hub.pid)
+        marks = [len(read_reports(path)) for _, path in swarms]
+        time.sleep(steady_s)
+        r1, h1, b1, w1 = swarm_totals(swarms), cpu_s(run.hub.pid), brokers_cpu(), time.time()
+        l1 = thread_cpu_s(run.hub.pid)
+        s1 = run.stats()
+        beats = r1["beats"] - r0["beats"]
+        fig["beats_per_s"] = round(beats / (w1 - w0), 0)
+        fig["hub_cpu_pct"] = round(100 * (h1 - h0) / (w1 - w0), 1)
+        fig["hub_cpu_us_per_beat"] = round(1e6 * (h1 - h0) / max(beats, 1), 1)
+        fig["loop_cpu_us_per_beat"] = round(1e6 * (l1 - l0) / max(beats, 1), 1)
+        fig["broker_cpu_pct"] = round(100 * (b1 - b0) / (w1 - w0), 1)
+        fig["offers_per_s"] = round((r1["offered"] - r0["offered"]) / (w1 - w0), 1)
+        fig["latency_p50_ms"], fig["latency_p99_ms"] = window_latencies(swarms, marks)
+        if s1:
+            f = s1.get("fleet", {})
+            fig["lost"] = f.get("lost")
+            fig["place_ms_avg"] = round(f.get("place_ms_avg", 0), 2)
+            fig["place_ms_max"] = f.get("place_ms_max")
+        fig["lost_log_lines"] = run.log_text().count(" lost (silent for ")
+        fig["load_during"] = load()
+        fig.update(restart(run, n))
+        fig["lost_log_lines_total"] = run.log_text().count(" lost (silent for ")
+        for p, _ in swarms:
+            p.send_signal(signal.SIGTERM)
+        for p, _ in swarms:
+            p.wait(30)
+        fig["swarm_final"] = swarm_totals(swarms)
+    finally:
+        run.stop()
+    return fig
+
+
+def restart(run, n):
+    """SIGKILL the hub, start it again on its store; the swarm runs on meanwhile."""
+    run.hub.kill()
+    run.hub.wait()
+    killed = time.time()
+    time.sleep(2)
+    started = time.time()
+    run.start_hub()
+    ready = time.time()
+
+    def all_heard():
+        s = run.stats()
+        f = s.get("fleet", {}) if s else {}
+        return f if f.get("alive", 0) + f.get("lost", 0) >= n and f.get("presumed", 1) == 0 else None
+    try:
+        f = wait_for(all_heard, 300, "the restarted hub to hear every site")
+    except RuntimeError:
+        f = {}
+    heard = time.time()
+    return {"restart_ready_s": round(ready - started, 1),
+            "restart_all_heard_s": round(heard - started, 1),
+            "restart_down_s": round(started - killed, 1),
+            "restart_lost": f.get("lost")}
+
+
+def table(figs):
+    cols = [("sites", "sites"), ("enroll/s", "enroll_per_s"), ("beats/s", "beats_per_s"),
+            ("hub CPU %", "hub_cpu_pct"), ("hub us/beat", "hub_cpu_us_per_beat"),
+            ("loop us/beat", "loop_cpu_us_per_beat"),
+            ("broker CPU %", "broker_cpu_pct"), ("B/site", "rss_per_site_bytes"),
+            ("place ms avg", "place_ms_avg"), ("place ms max", "place_ms_max"),
+            ("offer p50 ms", "latency_p50_ms"), ("offer p99 ms", "latency_p99_ms"),
+            ("lost", "lost_log_lines"), ("restart ready s", "restart_ready_s"),
+            ("all heard s", "restart_all_heard_s"), ("load", "load_during")]
+    print(" | ".join(c for c, _ in cols))
+    for f in figs:
+        print(" | ".join(str(f.get(k)) for _, k in cols))
+
+
+def main():
+    sizes = [int(x) for x in os.environ.get("SWARM_SIZES", "1000,5000,10000,20000").split(",")]
+    beat_ms = env_int("SWARM_HEARTBEAT_MS", 2000)
+    jobs = env_int("SWARM_JOBS_PER_S", 20)
+    steady = env_int("SWARM_STEADY_S", 60)
+    for path in (BIN, SWARM):
+        if not os.path.exists(path):
+            sys.exit(f"{path} missing: make build/rel/outpost build/rel/outpost-swarm")
+    os.makedirs(OUT, exist_ok=True)
+    more_fds()
+    figs = []
+    for n in sizes:
+        print(f"== {n} sites (heartbeat {beat_ms} ms, {jobs} jobs/s, {steady} s steady)", flush=True)
+        fig = measure(n, beat_ms, jobs, steady)
+        print(json.dumps(fig), flush=True)
+        figs.append(fig)
+    with open(os.path.join(ROOT, "build", "bench", f"swarm{os.environ.get('SWARM_TAG', '')}.json"),
+              "w") as f:
+        json.dump(figs, f, indent=1)
+    table(figs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+/*
+ * beats: the hub's side of the heartbeat worker pool (workers.h). A
+ * heartbeat from a known site, after intake's cheap checks, goes to the
+ * pool instead of being verified on the loop; what the pool checked comes
+ * back here, on the loop's thread, where the replay window, the budget's
+ * refund and the handler (hub__handle_state, or a goodbye) run as they do
+ * for a heartbeat checked inline. A full lane means the loop checks that
+ * heartbeat itself (counted in beats_inline): slower, never dropped.
+ */
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "hub/hub_int.h"
+#include "hub/workers.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HUB_BEAT_LANE_CAP 8192 /* heartbeats a lane holds, in and out together */
+
+int hub__workers_start(hub *h, int lanes)
+{
+    if (lanes <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        lanes = cores > 1 ? (int)(cores - 1) : 1;
+        if (lanes > 8) lanes = 8;
+    }
+    int rc = hub_workers_new(lanes, HUB_BEAT_LANE_CAP, &h->identity, h->clock_skew_ms, &h->workers);
+    if (rc != OP_OK)
+        log_warn("hub", "no worker threads for heartbeats (%s): checked on the loop",
+                 op_strerror(rc));
+    else
+        log_info("hub", "heartbeats checked on %d worker thread(s)", lanes);
+    return rc;
+}
+
+void hub__workers_stop(hub *h)
+{
+    hub_workers_free(h->workers);
+    h->workers = NULL;
+}
+
+int hub__beat_offload(hub *h, const char *site_id, const char *topic, const void *payload,
+                      size_t len, const char *kid, const char *sig)
+{
+    hub_site *s = h->workers && kid && sig ? hub__find_site(h, site_id) : NULL;
+    /* anything but a plain heartbeat under the sender's own name takes the inline path */
+    if (!s || strcmp(kid, site_id) != 0 || strlen(sig) >= sizeof((hub_beat *)0)->sig ||
+        strlen(topic) >= PROTO_TOPIC_MAX)
+        return 0;
+    hub_beat *b = hub_beat_new(payload, len);
+    if (!b) return 0;
+    snprintf(b->topic, sizeof b->topic, "%s", topic);
+    snprintf(b->kid, sizeof b->kid, "%s", kid);
+    snprintf(b->sig, sizeof b->sig, "%s", sig);
+    memcpy(b->pk, s->pk, 32);
+    b->site = (size_t)(s - h->sites);
+    b->charged = h->charged == &s->budget ? h->charged_cost : 0;
+    if (hub_workers_submit(h->workers, b) != OP_OK) {
+        hub_beat_free(b);
+        h->beats_inline++;
+        return 0;
+    }
+    h->beats_offloaded++;
+    h->charged = NULL;
+    return 1;
+}
+
+/* A check's counter into the hub's (accepted is counted after the window, here). */
+static void add_stats(msg_stats *to, const msg_stats *from)
+{
+    to->unsigned_msgs += from->unsigned_msgs;
+    to->unknown_sender += from->unknown_sender;
+    to->forged += from->forged;
+    to->malformed += from->malformed;
+    to->expired += from->expired;
+    to->replayed += from->replayed;
+    to->oversize += from->oversize;
+    to->throttled += from->throttled;
+    to->unsealed += from->unsealed;
+    to->unopenable += from->unopenable;
+}
+
+/* One checked heartbeat: refused as the inline path refuses it, or handled in the transaction. */
+static void finish_beat(hub *h, hub_beat *b)
+{
+    hub_site *s = b->site < h->n_sites ? &h->sites[b->site] : NULL;
+    if (!s || strcmp(s->id, b->kid) != 0) return;
+    add_stats(&h->msg, &b->stats);
+    if (b->rc != OP_OK) {
+        if (b->rc == OP_EPERM)
+            log_debug("hub", "dropped: %s", b->reason);
+        else
+            log_warn("hub", "dropped: %s", b->reason);
+        return;
+    }
+    if (msg_window_accept(&s->beat_window, b->hdr.seq) != OP_OK) {
+        h->msg.replayed++;
+        /* the words msg_open uses for the same refusal on the inline path */
+        log_warn("hub", "dropped: replayed seq %llu from '%.63s' on %s",
+                 (unsigned long long)b->hdr.seq, s->id, b->topic);
+        return;
+    }
+    h->msg.accepted++;
+    hub__intake_give(s, b->charged);
+    if (!hubdb_in_tx(h->db) && hubdb_begin(h->db) != OP_OK) {
+        h->store_failed = 1;
+        return;
+    }
+    if (strcmp(b->hdr.type, "bye") == 0)
+        hub__site_left(h, s, jsonx_str(b->body, "reason"));
+    else {
+        hub__note_beat_age(h, b->hdr.ts_ms);
+        hub__handle_state(h, s, b->body);
+    }
+}
+
+void hub__finish_beats(hub *h)
+{
+    hub_beat *b;
+    while (h->workers && (b = hub_workers_take(h->workers))) {
+        finish_beat(h, b);
+        hub_beat_free(b);
+    }
+}
