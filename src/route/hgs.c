@@ -671,15 +671,49 @@ static int remove_a_route(hgs *h, indiv *s)
     return insert(h, s);
 }
 
-/* Vehicles first: route removals on the first plan while they succeed (a few at most). */
+/*
+ * Vehicles first: a route-minimisation phase before the genetic search
+ * (Nagata and Braysy's order: fewest routes first, then distance). It takes
+ * up to FLEET_SHARE of a time limit, because with this objective one route
+ * less outweighs any distance and the genetic search still gets the larger
+ * part for the distance on the smaller fleet; it ends sooner when the
+ * limit is met by FLEET_MAX_FAILS failed attempts in a row. Each attempt
+ * dissolves a random route of the best plan (hgs_fleet.c) and takes at most
+ * FLEET_STEPS_PER_STOP x n stops from its pool; a success joins the
+ * population, then again after a local search for its distance. Without a
+ * time limit only the step bounds end it, so such runs stay reproducible.
+ */
+#define FLEET_SHARE 0.5
+#define FLEET_STEPS_PER_STOP 20
+#define FLEET_MAX_FAILS 8
+
 static int shrink_fleet(hgs *h, indiv *s)
 {
     if (h->params->objective != HGS_OBJECTIVE_VEHICLES) return OP_OK;
-    int rc = OP_OK;
-    for (int tries = 0; tries < 20 && rc == OP_OK && !out_of_time(h); tries++) {
-        long before = h->improvements;
-        rc = remove_a_route(h, s);
-        if (h->improvements == before && tries >= 3) break;
+    double limit = h->params->time_limit_s, until = limit > 0 ? FLEET_SHARE * limit : 0;
+    long steps = FLEET_STEPS_PER_STOP * (long)h->nc;
+    int fails = 0, rc = OP_OK;
+    while (rc == OP_OK && fails < FLEET_MAX_FAILS && !out_of_time(h) && h->best->feasible &&
+           h->best->n_routes > 1 && !(until > 0 && now(h) >= until)) {
+        ls_load(h, h->best);
+        int gone = 0, pick = rnd_below(h, h->best->n_routes);
+        for (int k = 0; k < h->K; k++)
+            if (h->rlen[k] && pick-- == 0) gone = k;
+        int done = hgs__fleet_remove(h, gone, steps, until);
+        if (done < 0) return done;
+        if (!done) {
+            fails++;
+            continue;
+        }
+        fails = 0;
+        ls_store(h, s);
+        note_best(h, s);
+        if ((rc = insert(h, s)) != OP_OK) break;
+        ls_load(h, s);
+        hgs__local_search(h);
+        ls_store(h, s);
+        note_best(h, s);
+        rc = insert(h, s);
     }
     return rc;
 }
