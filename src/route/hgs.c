@@ -685,7 +685,35 @@ static int remove_a_route(hgs *h, indiv *s)
  */
 #define FLEET_SHARE 0.5
 #define FLEET_STEPS_PER_STOP 20
-#define FLEET_MAX_FAILS 8
+#define FLEET_MAX_FAILS 6
+
+/*
+ * After the phase, one island of a single vehicle type keeps only as many
+ * slots as the best plan's routes (compacted to the first slots): the
+ * genetic search then improves the distance within that fleet instead of
+ * drifting back to more routes, which the vehicles-first best could never
+ * accept (with several islands the slot count must match theirs: unchanged).
+ */
+static int limit_fleet(hgs *h, indiv *s)
+{
+    if (h->x || h->inst->n_types != 1 || !h->best->feasible) return OP_OK;
+    ls_load(h, h->best);
+    int used = 0;
+    for (int k = 0; k < h->K; k++) {
+        if (!h->rlen[k]) continue;
+        for (int p = 1; p <= h->rlen[k]; p++)
+            RN(h, used, p) = RN(h, k, p);
+        h->rlen[used++] = h->rlen[k];
+    }
+    h->K = used;
+    for (int k = 0; k < h->K; k++)
+        hgs__route_update(h, k);
+    ls_store(h, s);
+    indiv_copy(h, h->best, s);
+    clear_pop(&h->feas);
+    clear_pop(&h->infeas);
+    return insert(h, s);
+}
 
 static int shrink_fleet(hgs *h, indiv *s)
 {
@@ -701,8 +729,9 @@ static int shrink_fleet(hgs *h, indiv *s)
             if (h->rlen[k] && pick-- == 0) gone = k;
         int done = hgs__fleet_remove(h, gone, steps, until);
         if (done < 0) return done;
-        if (!done) {
+        if (!done) { /* a longer attempt next time: the counters have learnt */
             fails++;
+            steps *= 2;
             continue;
         }
         fails = 0;
@@ -715,7 +744,7 @@ static int shrink_fleet(hgs *h, indiv *s)
         note_best(h, s);
         rc = insert(h, s);
     }
-    return rc;
+    return rc == OP_OK ? limit_fleet(h, s) : rc;
 }
 
 /*

@@ -16,12 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Random relocations after each insertion that ejected stops. */
+#define FLEET_PERTURB_TRIES 100
+
 /* Scratch for one attempt: the reduced route's nodes, its prefix and closed suffix summaries. */
 typedef struct fleet_work {
     int *nodes;
     seg *fwd, *bwd;
     int *pool;
     int n_pool;
+    char *pooled; /* per stop: in the pool */
 } fleet_work;
 
 static int seg_ok(const hgs *h, seg s, int k)
@@ -65,7 +69,8 @@ static void try_route(hgs *h, fleet_work *w, int k, int q1, int q2, int c, long 
     for (int g = 0; g <= m; g++) {
         seg s = merge(h, merge(h, w->fwd[g], cs), w->bwd[g + 1]);
         if (!seg_ok(h, s, k)) continue;
-        double added = s.dist - base + rnd_below(h, 1000) * 1e-9;
+        /* with ejections, ties of absence go to a random one (the pool must not cycle) */
+        double added = q1 ? (double)rnd_below(h, 1 << 20) : s.dist - base;
         if (absent < best->absent || (absent == best->absent && added < best->added))
             *best = (fleet_move){k, q1, q2, g, absent, added};
     }
@@ -111,8 +116,9 @@ static fleet_move find_place(hgs *h, fleet_work *w, int c)
 static void apply_move(hgs *h, fleet_work *w, const fleet_move *mv, int c)
 {
     int k = mv->k, m = reduced_route(h, w, k, mv->q1, mv->q2);
-    if (mv->q1) w->pool[w->n_pool++] = RN(h, k, mv->q1);
-    if (mv->q2) w->pool[w->n_pool++] = RN(h, k, mv->q2);
+    if (mv->q1) w->pooled[w->pool[w->n_pool++] = RN(h, k, mv->q1)] = 1;
+    if (mv->q2) w->pooled[w->pool[w->n_pool++] = RN(h, k, mv->q2)] = 1;
+    w->pooled[c] = 0;
     int p = 0;
     for (int i = 1; i <= mv->gap; i++)
         RN(h, k, ++p) = w->nodes[i];
@@ -123,6 +129,38 @@ static void apply_move(hgs *h, fleet_work *w, const fleet_move *mv, int c)
     hgs__route_update(h, k);
 }
 
+/*
+ * Nagata and Braysy's perturbation: random feasible relocations of a stop
+ * after one of its granular neighbours in another route, whatever they do to
+ * the distance, so that the routes keep changing shape and the pool does not
+ * cycle through the same ejections.
+ */
+static void perturb(hgs *h, fleet_work *w, int tries)
+{
+    for (int t = 0; t < tries; t++) {
+        int u = 1 + rnd_below(h, h->nc);
+        int v = h->neigh[(size_t)u * (size_t)h->granular + (size_t)rnd_below(h, h->granular)];
+        if (w->pooled[u] || w->pooled[v]) continue;
+        int ku = h->route_of[u], kv = h->route_of[v], pv = h->pos_of[v];
+        if (ku == kv) continue;
+        seg into = merge(h, merge(h, PRE(h, kv, pv), node_seg(h, u)),
+                         pv < h->rlen[kv] ? merge(h, SUF(h, kv, pv + 1), depot_seg(h, kv))
+                                          : depot_seg(h, kv));
+        if (!seg_ok(h, into, kv)) continue;
+        int m = reduced_route(h, w, ku, h->pos_of[u], 0);
+        if (!seg_ok(h, w->bwd[1], ku) && m > 0) continue;
+        for (int i = 1; i <= m; i++)
+            RN(h, ku, i) = w->nodes[i];
+        h->rlen[ku] = m;
+        hgs__route_update(h, ku);
+        for (int q = h->rlen[kv]; q > pv; q--)
+            RN(h, kv, q + 1) = RN(h, kv, q);
+        RN(h, kv, pv + 1) = u;
+        h->rlen[kv]++;
+        hgs__route_update(h, kv);
+    }
+}
+
 static int work_alloc(const hgs *h, fleet_work *w)
 {
     size_t len = (size_t)h->stride + 1;
@@ -130,8 +168,9 @@ static int work_alloc(const hgs *h, fleet_work *w)
     w->fwd = calloc(len, sizeof *w->fwd);
     w->bwd = calloc(len, sizeof *w->bwd);
     w->pool = calloc((size_t)h->n + 1, sizeof *w->pool);
+    w->pooled = calloc((size_t)h->n + 1, 1);
     w->n_pool = 0;
-    return w->nodes && w->fwd && w->bwd && w->pool ? OP_OK : OP_ENOMEM;
+    return w->nodes && w->fwd && w->bwd && w->pool && w->pooled ? OP_OK : OP_ENOMEM;
 }
 
 static void work_free(fleet_work *w)
@@ -140,6 +179,7 @@ static void work_free(fleet_work *w)
     free(w->fwd);
     free(w->bwd);
     free(w->pool);
+    free(w->pooled);
 }
 
 int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s)
@@ -153,7 +193,7 @@ int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s)
     for (int k = 0; k < h->K; k++)
         hgs__route_update(h, k);
     for (int p = h->rlen[gone]; p >= 1; p--)
-        w.pool[w.n_pool++] = RN(h, gone, p);
+        w.pooled[w.pool[w.n_pool++] = RN(h, gone, p)] = 1;
     h->rlen[gone] = 0;
     hgs__route_update(h, gone);
     /* the slot stays empty: no stop may go back into it */
@@ -173,6 +213,7 @@ int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s)
         }
         if (mv.q1) h->absence[c]++;
         apply_move(h, &w, &mv, c);
+        if (mv.q1) perturb(h, &w, FLEET_PERTURB_TRIES);
     }
     h->fleet_steps += steps;
     int done = w.n_pool == 0;
