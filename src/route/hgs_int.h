@@ -6,6 +6,7 @@
  *                on routes held as position arrays with segment summaries;
  *   hgs_setup.c  the solver's arrays, vehicle slots, the distance matrix,
  *                the granular neighbourhoods, and loading a checkpoint.
+ *   hgs_fleet.c  route minimisation for the vehicles-first objective.
  * The inline helpers below are the hot path of every move evaluation.
  */
 #ifndef OUTPOST_HGS_INT_H
