@@ -671,17 +671,80 @@ static int remove_a_route(hgs *h, indiv *s)
     return insert(h, s);
 }
 
-/* Vehicles first: route removals on the first plan while they succeed (a few at most). */
+/*
+ * Vehicles first: a route-minimisation phase before the genetic search
+ * (Nagata and Braysy's order: fewest routes first, then distance). It takes
+ * up to FLEET_SHARE of a time limit, because with this objective one route
+ * less outweighs any distance and the genetic search still gets the larger
+ * part for the distance on the smaller fleet; it ends sooner when the
+ * limit is met by FLEET_MAX_FAILS failed attempts in a row. Each attempt
+ * dissolves a random route of the best plan (hgs_fleet.c) and takes at most
+ * FLEET_STEPS_PER_STOP x n stops from its pool; a success joins the
+ * population, then again after a local search for its distance. Without a
+ * time limit only the step bounds end it, so such runs stay reproducible.
+ */
+#define FLEET_SHARE 0.5
+#define FLEET_STEPS_PER_STOP 20
+#define FLEET_MAX_FAILS 6
+
+/*
+ * After the phase, one island of a single vehicle type keeps only as many
+ * slots as the best plan's routes (compacted to the first slots): the
+ * genetic search then improves the distance within that fleet instead of
+ * drifting back to more routes, which the vehicles-first best could never
+ * accept (with several islands the slot count must match theirs: unchanged).
+ */
+static int limit_fleet(hgs *h, indiv *s)
+{
+    if (h->x || h->inst->n_types != 1 || !h->best->feasible) return OP_OK;
+    ls_load(h, h->best);
+    int used = 0;
+    for (int k = 0; k < h->K; k++) {
+        if (!h->rlen[k]) continue;
+        for (int p = 1; p <= h->rlen[k]; p++)
+            RN(h, used, p) = RN(h, k, p);
+        h->rlen[used++] = h->rlen[k];
+    }
+    h->K = used;
+    for (int k = 0; k < h->K; k++)
+        hgs__route_update(h, k);
+    ls_store(h, s);
+    indiv_copy(h, h->best, s);
+    clear_pop(&h->feas);
+    clear_pop(&h->infeas);
+    return insert(h, s);
+}
+
 static int shrink_fleet(hgs *h, indiv *s)
 {
     if (h->params->objective != HGS_OBJECTIVE_VEHICLES) return OP_OK;
-    int rc = OP_OK;
-    for (int tries = 0; tries < 20 && rc == OP_OK && !out_of_time(h); tries++) {
-        long before = h->improvements;
-        rc = remove_a_route(h, s);
-        if (h->improvements == before && tries >= 3) break;
+    double limit = h->params->time_limit_s, until = limit > 0 ? FLEET_SHARE * limit : 0;
+    long steps = FLEET_STEPS_PER_STOP * (long)h->nc;
+    int fails = 0, rc = OP_OK;
+    while (rc == OP_OK && fails < FLEET_MAX_FAILS && !out_of_time(h) && h->best->feasible &&
+           h->best->n_routes > 1 && !(until > 0 && now(h) >= until)) {
+        ls_load(h, h->best);
+        int gone = 0, pick = rnd_below(h, h->best->n_routes);
+        for (int k = 0; k < h->K; k++)
+            if (h->rlen[k] && pick-- == 0) gone = k;
+        int done = hgs__fleet_remove(h, gone, steps, until);
+        if (done < 0) return done;
+        if (!done) { /* a longer attempt next time: the counters have learnt */
+            fails++;
+            steps *= 2;
+            continue;
+        }
+        fails = 0;
+        ls_store(h, s);
+        note_best(h, s);
+        if ((rc = insert(h, s)) != OP_OK) break;
+        ls_load(h, s);
+        hgs__local_search(h);
+        ls_store(h, s);
+        note_best(h, s);
+        rc = insert(h, s);
     }
-    return rc;
+    return rc == OP_OK ? limit_fleet(h, s) : rc;
 }
 
 /*

@@ -6,6 +6,7 @@
  *                on routes held as position arrays with segment summaries;
  *   hgs_setup.c  the solver's arrays, vehicle slots, the distance matrix,
  *                the granular neighbourhoods, and loading a checkpoint.
+ *   hgs_fleet.c  route minimisation for the vehicles-first objective.
  * The inline helpers below are the hot path of every move evaluation.
  */
 #ifndef OUTPOST_HGS_INT_H
@@ -122,6 +123,8 @@ typedef struct hgs {
     int hist_adapted; /* hist_n at the last adaptation of the penalties */
     double adapted_s; /* and when, under a time limit */
     long iterations, restarts;
+    long *absence;    /* route minimisation: how often each stop could not be placed */
+    long fleet_steps; /* stops taken from its ejection pool */
     /* a partial plan (the construction's, when it could not place every stop) */
     route_solution fallback;
     int *unserved; /* nc + 1 scratch entries */
@@ -258,6 +261,17 @@ int hgs__savings(hgs *h, double noise);
 void hgs__complete(hgs *h, const int *unserved, int n_unserved);
 int hgs__repair(hgs *h, int *unserved, int *n_unserved);
 int hgs__export_plan(const hgs *h, const int *unserved, int n_unserved, route_solution *out);
+
+/*
+ * Route minimisation (hgs_fleet.c) on a feasible plan in the slots: route
+ * slot `gone` is dissolved and its stops are put back by an ejection pool
+ * with absence counters, for at most max_steps stops taken from the pool and
+ * until until_s (seconds since the start; 0: no such bound). Returns 1 when
+ * every stop is back (the slots then hold a feasible plan with one route
+ * less), 0 when not (the slots hold a partial plan: reload them), or
+ * OP_ENOMEM.
+ */
+int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s);
 
 /*
  * The search on an instance whose every stop can be served on its own

@@ -287,6 +287,7 @@ int hgs__setup(hgs *h, const route_instance *inst, const hgs_params *params)
 void hgs__free_arrays(hgs *h)
 {
     free(h->slot_type);
+    free(h->absence);
     free(h->own_D);
     free(h->demand);
     free(h->ready);

@@ -1,0 +1,222 @@
+/*
+ * hgs_fleet: route minimisation for the vehicles-first objective, in the
+ * manner of Nagata and Braysy's ejection pool with absence counters (as
+ * Christiaens and Vanden Berghe weigh them): a route of a feasible plan is
+ * dissolved and its stops go into a pool; each stop taken from the pool is
+ * put at its cheapest feasible place or, when none exists, at a place that
+ * becomes feasible by ejecting one or two stops, those whose absence
+ * counters (how often they could not be placed) add up least, so that stops
+ * hard to place get in and easy ones are moved. The attempt succeeds when the
+ * pool is empty: every stop is back, feasibly, with one route less. Works on
+ * the local search's route arrays (h->rn, h->rlen) and their summaries.
+ */
+#include "base/err.h"
+#include "route/hgs_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Random relocations after each insertion that ejected stops. */
+#define FLEET_PERTURB_TRIES 100
+
+/* Scratch for one attempt: the reduced route's nodes, its prefix and closed suffix summaries. */
+typedef struct fleet_work {
+    int *nodes;
+    seg *fwd, *bwd;
+    int *pool;
+    int n_pool;
+    char *pooled; /* per stop: in the pool */
+} fleet_work;
+
+static int seg_ok(const hgs *h, seg s, int k)
+{
+    return s.load <= capacity(h, k) && s.warp < 1e-9;
+}
+
+/*
+ * Route k without the stops at positions q1 and q2 (0: none), as a node
+ * list with prefix (from the start depot) and closed suffix summaries, so
+ * that inserting a stop at any gap is O(1). Returns its length.
+ */
+static int reduced_route(const hgs *h, fleet_work *w, int k, int q1, int q2)
+{
+    int m = 0;
+    for (int p = 1; p <= h->rlen[k]; p++)
+        if (p != q1 && p != q2) w->nodes[++m] = RN(h, k, p);
+    w->fwd[0] = depot_seg(h, k);
+    for (int i = 1; i <= m; i++)
+        w->fwd[i] = merge(h, w->fwd[i - 1], node_seg(h, w->nodes[i]));
+    w->bwd[m + 1] = depot_seg(h, k);
+    for (int i = m; i >= 1; i--)
+        w->bwd[i] = merge(h, node_seg(h, w->nodes[i]), w->bwd[i + 1]);
+    return m;
+}
+
+/* The move found for a stop: route, ejected positions (0: none), insertion gap, its price. */
+typedef struct fleet_move {
+    int k, q1, q2, gap;
+    long absent;  /* the ejected stops' absence counters, summed */
+    double added; /* the distance it adds, to break ties */
+} fleet_move;
+
+/* The cheapest feasible gap for c in route k without q1 and q2; updates *best when better. */
+static void try_route(hgs *h, fleet_work *w, int k, int q1, int q2, int c, long absent,
+                      fleet_move *best)
+{
+    int m = reduced_route(h, w, k, q1, q2);
+    double base = w->fwd[m].dist + dist(h, w->nodes[m], 0);
+    seg cs = node_seg(h, c);
+    for (int g = 0; g <= m; g++) {
+        seg s = merge(h, merge(h, w->fwd[g], cs), w->bwd[g + 1]);
+        if (!seg_ok(h, s, k)) continue;
+        /* with ejections, ties of absence go to a random one (the pool must not cycle) */
+        double added = q1 ? (double)rnd_below(h, 1 << 20) : s.dist - base;
+        if (absent < best->absent || (absent == best->absent && added < best->added))
+            *best = (fleet_move){k, q1, q2, g, absent, added};
+    }
+}
+
+/*
+ * Where c goes: a feasible place without ejections if there is one, else
+ * the ejection of one stop, else of two, of the least summed absence. The
+ * loads are checked first, and pairs that cannot beat the best found are
+ * skipped, so the cubic search of pairs is rarely walked in full.
+ */
+static fleet_move find_place(hgs *h, fleet_work *w, int c)
+{
+    fleet_move best = {-1, 0, 0, 0, 1L << 62, BIG};
+    const long *ab = h->absence;
+    for (int k = 0; k < h->K; k++)
+        if (h->rlen[k]) try_route(h, w, k, 0, 0, c, 0, &best);
+    if (best.k >= 0) return best;
+    for (int k = 0; k < h->K; k++) {
+        int len = h->rlen[k];
+        int64_t load = PRE(h, k, len).load + h->demand[c], cap = capacity(h, k);
+        for (int q1 = 1; q1 <= len; q1++) {
+            int a = RN(h, k, q1);
+            if (ab[a] < best.absent && load - h->demand[a] <= cap)
+                try_route(h, w, k, q1, 0, c, ab[a], &best);
+        }
+    }
+    if (best.k >= 0) return best;
+    for (int k = 0; k < h->K; k++) {
+        int len = h->rlen[k];
+        int64_t load = PRE(h, k, len).load + h->demand[c], cap = capacity(h, k);
+        for (int q1 = 1; q1 <= len; q1++)
+            for (int q2 = q1 + 1; q2 <= len; q2++) {
+                int a = RN(h, k, q1), b = RN(h, k, q2);
+                if (ab[a] + ab[b] < best.absent && load - h->demand[a] - h->demand[b] <= cap)
+                    try_route(h, w, k, q1, q2, c, ab[a] + ab[b], &best);
+            }
+    }
+    return best;
+}
+
+/* Applies mv for c: the ejected stops go to the pool, c into its gap. */
+static void apply_move(hgs *h, fleet_work *w, const fleet_move *mv, int c)
+{
+    int k = mv->k, m = reduced_route(h, w, k, mv->q1, mv->q2);
+    if (mv->q1) w->pooled[w->pool[w->n_pool++] = RN(h, k, mv->q1)] = 1;
+    if (mv->q2) w->pooled[w->pool[w->n_pool++] = RN(h, k, mv->q2)] = 1;
+    w->pooled[c] = 0;
+    int p = 0;
+    for (int i = 1; i <= mv->gap; i++)
+        RN(h, k, ++p) = w->nodes[i];
+    RN(h, k, ++p) = c;
+    for (int i = mv->gap + 1; i <= m; i++)
+        RN(h, k, ++p) = w->nodes[i];
+    h->rlen[k] = p;
+    hgs__route_update(h, k);
+}
+
+/*
+ * Nagata and Braysy's perturbation: random feasible relocations of a stop
+ * after one of its granular neighbours in another route, whatever they do to
+ * the distance, so that the routes keep changing shape and the pool does not
+ * cycle through the same ejections.
+ */
+static void perturb(hgs *h, fleet_work *w, int tries)
+{
+    for (int t = 0; t < tries; t++) {
+        int u = 1 + rnd_below(h, h->nc);
+        int v = h->neigh[(size_t)u * (size_t)h->granular + (size_t)rnd_below(h, h->granular)];
+        if (w->pooled[u] || w->pooled[v]) continue;
+        int ku = h->route_of[u], kv = h->route_of[v], pv = h->pos_of[v];
+        if (ku == kv) continue;
+        seg into = merge(h, merge(h, PRE(h, kv, pv), node_seg(h, u)),
+                         pv < h->rlen[kv] ? merge(h, SUF(h, kv, pv + 1), depot_seg(h, kv))
+                                          : depot_seg(h, kv));
+        if (!seg_ok(h, into, kv)) continue;
+        int m = reduced_route(h, w, ku, h->pos_of[u], 0);
+        if (!seg_ok(h, w->bwd[1], ku) && m > 0) continue;
+        for (int i = 1; i <= m; i++)
+            RN(h, ku, i) = w->nodes[i];
+        h->rlen[ku] = m;
+        hgs__route_update(h, ku);
+        for (int q = h->rlen[kv]; q > pv; q--)
+            RN(h, kv, q + 1) = RN(h, kv, q);
+        RN(h, kv, pv + 1) = u;
+        h->rlen[kv]++;
+        hgs__route_update(h, kv);
+    }
+}
+
+static int work_alloc(const hgs *h, fleet_work *w)
+{
+    size_t len = (size_t)h->stride + 1;
+    w->nodes = calloc(len, sizeof *w->nodes);
+    w->fwd = calloc(len, sizeof *w->fwd);
+    w->bwd = calloc(len, sizeof *w->bwd);
+    w->pool = calloc((size_t)h->n + 1, sizeof *w->pool);
+    w->pooled = calloc((size_t)h->n + 1, 1);
+    w->n_pool = 0;
+    return w->nodes && w->fwd && w->bwd && w->pool && w->pooled ? OP_OK : OP_ENOMEM;
+}
+
+static void work_free(fleet_work *w)
+{
+    free(w->nodes);
+    free(w->fwd);
+    free(w->bwd);
+    free(w->pool);
+    free(w->pooled);
+}
+
+int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s)
+{
+    if (!h->absence && !(h->absence = calloc((size_t)h->n, sizeof *h->absence))) return OP_ENOMEM;
+    fleet_work w;
+    if (work_alloc(h, &w) != OP_OK) {
+        work_free(&w);
+        return OP_ENOMEM;
+    }
+    for (int k = 0; k < h->K; k++)
+        hgs__route_update(h, k);
+    for (int p = h->rlen[gone]; p >= 1; p--)
+        w.pooled[w.pool[w.n_pool++] = RN(h, gone, p)] = 1;
+    h->rlen[gone] = 0;
+    hgs__route_update(h, gone);
+    /* the slot stays empty: no stop may go back into it */
+    long steps = 0;
+    for (; w.n_pool > 0 && steps < max_steps; steps++) {
+        if ((steps & 15) == 0 &&
+            (hgs__time_up(h) || (until_s > 0 && h->params->now_s() - h->start_s >= until_s)))
+            break;
+        int c = w.pool[--w.n_pool];
+        fleet_move mv = find_place(h, &w, c);
+        if (mv.k < 0) { /* nowhere even with two ejections: it waits at the bottom */
+            h->absence[c]++;
+            memmove(w.pool + 1, w.pool, (size_t)w.n_pool * sizeof *w.pool);
+            w.pool[0] = c;
+            w.n_pool++;
+            continue;
+        }
+        if (mv.q1) h->absence[c]++;
+        apply_move(h, &w, &mv, c);
+        if (mv.q1) perturb(h, &w, FLEET_PERTURB_TRIES);
+    }
+    h->fleet_steps += steps;
+    int done = w.n_pool == 0;
+    work_free(&w);
+    return done;
+}
