@@ -64,12 +64,26 @@ typedef struct progress_ctx {
     double last_write_s;
 } progress_ctx;
 
-static int write_text(const char *path, const char *text, const char *what)
+int routecmd__write_text(const char *path, const char *text, const char *what)
 {
     int rc = os_write_file_atomic(path, text, strlen(text), 0644);
     if (rc != OP_OK)
         fprintf(stderr, "route: cannot write %s %s: %s\n", what, path, op_strerror(rc));
     return rc;
+}
+
+int routecmd__emit(const char *out_path, const char *checkpoint, const char *json)
+{
+    int exit_code = EXIT_OK;
+    if (out_path) {
+        if (routecmd__write_text(out_path, json, "solution") != OP_OK)
+            exit_code = EXIT_FAILURE_RUNTIME;
+    } else {
+        printf("%s\n", json);
+    }
+    if (checkpoint && routecmd__write_text(checkpoint, json, "checkpoint") != OP_OK)
+        exit_code = EXIT_FAILURE_RUNTIME;
+    return exit_code;
 }
 
 /* Progress on stderr; the checkpoint is rewritten at most once a second (and at the end). */
@@ -81,7 +95,7 @@ static void on_improve(void *ctx, const hgs_progress *p)
                 p->iterations, p->best_cost, p->best_routes);
     if (pc->checkpoint && p->elapsed_s - pc->last_write_s >= 1.0) {
         char *json = routeio_solution_to_json(pc->inst, p->best, NULL);
-        if (json) write_text(pc->checkpoint, json, "checkpoint");
+        if (json) routecmd__write_text(pc->checkpoint, json, "checkpoint");
         free(json);
         pc->last_write_s = p->elapsed_s;
     }
@@ -318,23 +332,17 @@ static int write_outputs(const route_opts *o, const route_instance *inst,
     /* a reproducible run (iterations, no time limit) writes no timings: equal runs, equal bytes */
     char *json = routeio_solution_to_json(inst, best, o->params.time_limit_s > 0 ? stats : NULL);
     if (!json) return EXIT_FAILURE_RUNTIME;
-    if (o->out_path) {
-        if (write_text(o->out_path, json, "solution") != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
-    } else {
-        printf("%s\n", json);
-    }
-    if (o->checkpoint && write_text(o->checkpoint, json, "checkpoint") != OP_OK)
-        exit_code = EXIT_FAILURE_RUNTIME;
+    exit_code = routecmd__emit(o->out_path, o->checkpoint, json);
     free(json);
     if (o->sol_path) {
         char *sol = routeio_solution_to_sol(inst, best);
-        if (!sol || write_text(o->sol_path, sol, "solution") != OP_OK)
+        if (!sol || routecmd__write_text(o->sol_path, sol, "solution") != OP_OK)
             exit_code = EXIT_FAILURE_RUNTIME;
         free(sol);
     }
     if (o->svg_path) {
         char *svg = routeio_solution_to_svg(inst, best);
-        if (!svg || write_text(o->svg_path, svg, "picture") != OP_OK)
+        if (!svg || routecmd__write_text(o->svg_path, svg, "picture") != OP_OK)
             exit_code = EXIT_FAILURE_RUNTIME;
         free(svg);
     }

@@ -47,4 +47,9 @@ typedef struct routecmd__vroom_opts {
  */
 int routecmd__vroom(const routecmd__vroom_opts *o, const char *text);
 
+/* Writes text to path atomically (mode 0644); on failure says so on stderr naming what. */
+int routecmd__write_text(const char *path, const char *text, const char *what);
+/* A solution's JSON to out_path (or stdout) and to the checkpoint; a runctl exit code. */
+int routecmd__emit(const char *out_path, const char *checkpoint, const char *json);
+
 #endif

@@ -23,14 +23,6 @@ typedef struct vroom_progress {
     double last_write_s;
 } vroom_progress;
 
-static int write_text(const char *path, const char *text, const char *what)
-{
-    int rc = os_write_file_atomic(path, text, strlen(text), 0644);
-    if (rc != OP_OK)
-        fprintf(stderr, "route: cannot write %s %s: %s\n", what, path, op_strerror(rc));
-    return rc;
-}
-
 /* Progress on stderr; the checkpoint (VROOM's output form) at most once a second. */
 static void on_improve(void *ctx, const rich_progress *pr)
 {
@@ -40,7 +32,7 @@ static void on_improve(void *ctx, const rich_progress *pr)
                 pr->iterations, pr->best_cost, pr->best_unassigned);
     if (vp->o->checkpoint && pr->elapsed_s - vp->last_write_s >= 1.0) {
         char *json = vroomio_plan_to_json(vp->p, pr->best, NULL);
-        if (json) write_text(vp->o->checkpoint, json, "checkpoint");
+        if (json) routecmd__write_text(vp->o->checkpoint, json, "checkpoint");
         free(json);
         vp->last_write_s = pr->elapsed_s;
     }
@@ -146,17 +138,11 @@ static int write_answer(const routecmd__vroom_opts *o, const rich_problem *p, co
     int exit_code = EXIT_OK;
     char *json = vroomio_plan_to_json(p, plan, o->time_limit_s > 0 ? stats : NULL);
     if (!json) return EXIT_FAILURE_RUNTIME;
-    if (o->out_path) {
-        if (write_text(o->out_path, json, "solution") != OP_OK) exit_code = EXIT_FAILURE_RUNTIME;
-    } else {
-        printf("%s\n", json);
-    }
-    if (o->checkpoint && write_text(o->checkpoint, json, "checkpoint") != OP_OK)
-        exit_code = EXIT_FAILURE_RUNTIME;
+    exit_code = routecmd__emit(o->out_path, o->checkpoint, json);
     free(json);
     if (o->svg_path) {
         char *svg = plan_svg(p, plan);
-        if (!svg || write_text(o->svg_path, svg, "picture") != OP_OK)
+        if (!svg || routecmd__write_text(o->svg_path, svg, "picture") != OP_OK)
             exit_code = EXIT_FAILURE_RUNTIME;
         free(svg);
     }
