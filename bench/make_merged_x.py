@@ -16,9 +16,14 @@ X = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "vrp", "x"))
 
 
 def read(name):
-    """(capacity, [(x, y)], [demand]) with the depot first."""
+    """(capacity, [(x, y)], [demand]) of set X's instance name, the depot first."""
+    return read_cvrplib(os.path.join(X, name + ".vrp"))
+
+
+def read_cvrplib(path):
+    """(capacity, [(x, y)], [demand]) of a CVRPLIB file with integer coordinates, depot first."""
     cap, coords, demands, section = 0, [], [], None
-    with open(os.path.join(X, name + ".vrp")) as f:
+    with open(path) as f:
         for line in f:
             t = line.split()
             if not t:

@@ -42,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from fleet import Fleet, LinkProxy, wait_for  # noqa: E402
 from episodes import KINDS, REFUSED, StorageEpisodes  # noqa: E402
-from storage import verify_site_log  # noqa: E402
+from storage import outbox_left, verify_site_log  # noqa: E402
 
 SITES = [("pod-1", "pod"), ("pod-2", "pod"), ("car-1", "car"), ("car-2", "car"),
          ("dc-1", "dc"), ("dc-2", "dc")]
@@ -256,12 +256,7 @@ class Driver:
         return len(self.accepted - stored), twice
 
     def outbox_left(self):
-        left = 0
-        for name, _ in SITES:
-            path = os.path.join(self.f.base, "sites", name, "site.db")
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
-                left += db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-        return left
+        return outbox_left(self.f.base, SITES)
 
     def outboxes_empty(self):
         try:

@@ -204,3 +204,13 @@ class FullDisk:
                                 ignore=shutil.ignore_patterns("*.sock"))
             subprocess.run(["umount", "-l", path], capture_output=True)
         self.mounted = []
+
+
+def outbox_left(base, sites):
+    """Results still in the sites' outboxes (site stores under base/sites/NAME), read only."""
+    left = 0
+    for name, _ in sites:
+        path = os.path.join(base, "sites", name, "site.db")
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+            left += db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    return left

@@ -13,28 +13,12 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fleet import ROOT, Fleet, wait_for  # noqa: E402
 
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from make_merged_x import read_cvrplib  # noqa: E402
+
 REL = os.path.join(ROOT, "build", "rel", "outpost")
 X2000 = os.path.join(ROOT, "tests", "fixtures", "route", "X-n2001-merged.vrp")
 VRP = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "vrp"))
-
-
-def read_cvrplib(path):
-    """(capacity, coordinates, demands) of a CVRPLIB file, depot first."""
-    cap, xy, dem, section = 0, [], [], None
-    with open(path) as f:
-        for line in f:
-            t = line.split()
-            if not t:
-                continue
-            if t[0].startswith("CAPACITY"):
-                cap = int(t[-1])
-            elif t[0] in ("NODE_COORD_SECTION", "DEMAND_SECTION", "DEPOT_SECTION", "EOF"):
-                section = t[0]
-            elif section == "NODE_COORD_SECTION":
-                xy.append((float(t[1]), float(t[2])))
-            elif section == "DEMAND_SECTION":
-                dem.append(int(t[1]))
-    return cap, xy, dem
 
 
 def check_cvrp(test, path, sol):
