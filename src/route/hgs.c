@@ -642,7 +642,7 @@ static int partial_plan(hgs *h, route_solution *out)
 /*
  * Fleet minimisation (vehicles first): the best plan without its shortest
  * route, whose stops go to their least penalised places in the others,
- * then a local search with tenfold penalties that pushes towards a feasible
+ * then a local search with hundredfold penalties that pushes towards a feasible
  * plan with one route less; the result joins the population either way, so
  * the genetic search keeps working from the smaller fleet.
  */
