@@ -251,7 +251,9 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
                  any(p.poll() is not None for p, _ in swarms), n / 20 + 180, f"{n} sites to enroll")
         fig["enroll_s"] = round(time.time() - t0, 1)
         fig["enroll_per_s"] = round(n / max(fig["enroll_s"], 0.1), 0)
+        fig["lost_during_enrollment"] = run.log_text().count(" lost (silent for ")
         time.sleep(min(10, steady_s / 4))  # the first heartbeats and jobs settle
+        s0 = run.stats() or {}
         fig["rss_per_site_bytes"] = round((rss_bytes(run.hub.pid) - rss0) / n)
         brokers_cpu = lambda: sum(cpu_s(b.pid) for b in run.brokers)
         r0, h0, b0, w0 = swarm_totals(swarms), cpu_s(run.hub.pid), brokers_cpu(), time.time()
@@ -268,6 +270,16 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
         fig["loop_cpu_us_per_beat"] = round(1e6 * (l1 - l0) / max(beats, 1), 1)
         fig["broker_cpu_pct"] = round(100 * (b1 - b0) / (w1 - w0), 1)
         fig["offers_per_s"] = round((r1["offered"] - r0["offered"]) / (w1 - w0), 1)
+        # where the jobs asked for went: submitted (answered), refused, accepted by the hub
+        fig["submitted_per_s"] = round((r1["submitted"] - r0["submitted"]) / (w1 - w0), 1)
+        fig["submit_errors"] = r1["submit_errors"] - r0["submit_errors"]
+        if s1 and s0:
+            fig["hub_submitted_per_s"] = round(
+                (s1.get("jobs_submitted", 0) - s0.get("jobs_submitted", 0)) / (w1 - w0), 1)
+            fig["job_states_before"] = s0.get("counts")
+            fig["job_states_after"] = s1.get("counts")
+            fig["hellos"] = {k: s1.get("fleet", {}).get(k) for k in
+                             ("hellos_offloaded", "hellos_repeated", "beats_inline")}
         fig["latency_p50_ms"], fig["latency_p99_ms"] = window_latencies(swarms, marks)
         if s1:
             f = s1.get("fleet", {})
@@ -275,6 +287,7 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
             fig["place_ms_avg"] = round(f.get("place_ms_avg", 0), 2)
             fig["place_ms_max"] = f.get("place_ms_max")
         fig["lost_log_lines"] = run.log_text().count(" lost (silent for ")
+        fig["lost_in_steady_state"] = fig["lost_log_lines"] - fig["lost_during_enrollment"]
         fig["load_during"] = load()
         fig.update(restart(run, n))
         fig["lost_log_lines_total"] = run.log_text().count(" lost (silent for ")

@@ -50,6 +50,7 @@
 #include "core/runtime.h"
 #include "core/sched.h"
 #include "core/verify.h"
+#include "hub/hello.h"
 #include "hub/hub_db.h"
 #include "io/auditlog.h"
 #include "io/bus.h"
@@ -64,7 +65,9 @@
 #include <stdint.h>
 
 #define HUB_MAX_OPERATORS 64
-#define HUB_PLACE_BATCH 512                 /* queued jobs decided per placement pass */
+#define HUB_PLACE_BATCH 512     /* queued jobs decided per placement pass */
+#define HUB_HELLO_SLOTS 4096    /* beats.c: counters of unknown sites' hellos in the workers */
+#define HUB_WELCOME_RTT_MS 2000 /* registry.c: a hello repeated this soon is not welcomed again */
 #define HUB_OFFER_BATCH_BYTES (1024 * 1024) /* one iteration's offers to one site */
 #define HUB_RUNTIMES_CAPACITY 4096          /* learned run time keys kept (runtimes.c) */
 /* a hello or heartbeat's payload bound plus room for its topic and signature properties */
@@ -107,6 +110,7 @@ typedef struct hub_site {
     int heard;    /* heartbeat received since this hub started */
     int64_t last_heartbeat_mono;
     int64_t last_heartbeat_wall;
+    int64_t welcomed_mono; /* registry.c: when it was last sent a welcome (0: never) */
     int cores;
     int64_t memory_mb;
     double power_budget_watts;
@@ -273,6 +277,10 @@ typedef struct hub {
      * NULL in tests and fuzzing (checked inline), and those checked inline for a full lane */
     struct hub_workers *workers;
     uint64_t beats_offloaded, beats_inline;
+    /* beats.c: unknown sites' hellos in the workers, counted by a hash of the site id; a
+     * second hello for one of them is dropped, not checked again (it repeats every 2 s) */
+    uint16_t hello_inflight[HUB_HELLO_SLOTS];
+    uint64_t hellos_offloaded, hellos_repeated;
     /* heartbeat.c: how far behind the hub finishes heartbeats (the least age among those of
      * the last second), which a site's silence must exceed on top of site_lost_after_ms */
     int64_t beat_lag_ms, lag_window_start_ms, lag_window_min_ms;
@@ -330,13 +338,15 @@ void hub__run(hub *h);
  */
 int hub__workers_start(hub *h, int lanes);
 /*
- * A heartbeat (site_id's state topic) handed to the workers: 1 when taken
- * (the pool owns a copy), 0 when the caller must check it inline (no pool,
- * an unknown site, kid not the topic's id, or a full lane: counted).
+ * A heartbeat or hello (site_id's state or hello topic; leaf says which)
+ * handed to the workers: 1 when taken (the pool owns a copy, or it repeats
+ * an unknown site's hello still in the pool: dropped, counted), 0 when the
+ * caller must check it inline (no pool, a heartbeat from an unknown site,
+ * kid not the topic's id, or a full lane: counted).
  */
-int hub__beat_offload(hub *h, const char *site_id, const char *topic, const void *payload,
-                      size_t len, const char *kid, const char *sig);
-/* Finishes every heartbeat the workers checked (on the loop's thread). */
+int hub__beat_offload(hub *h, const char *site_id, const char *leaf, const char *topic,
+                      const void *payload, size_t len, const char *kid, const char *sig);
+/* Finishes every heartbeat and hello the workers checked (on the loop's thread). */
 void hub__finish_beats(hub *h);
 /* Stops the pool; heartbeats still in it are dropped (the next ones come soon). */
 void hub__workers_stop(hub *h);
@@ -352,6 +362,18 @@ hub_site *hub__find_site(hub *h, const char *id);
 hub_site *hub__add_site(hub *h, const char *id);
 /* Frees the lookup table (hub__free). */
 void hub__registry_free(hub *h);
+/* FNV-1a of a site or operator id (the table's, and the workers' lanes for unknown sites). */
+uint32_t hub__id_hash(const char *id);
+/*
+ * An unknown site's hello that passed hub_hello_open (here or on a worker):
+ * its token checked against the registry, then the site enrolled and
+ * welcomed, or refused (the refusal sealed to the key it proved).
+ */
+void hub__enroll_checked(hub *h, const char *site_id, hub_hello *hello);
+/* A hello hub_hello_open refused (rc): its counter into the hub's, and the log line. */
+void hub__hello_refused(hub *h, int rc, const hub_hello *hello);
+/* A known site's authenticated hello (registry.c). */
+void hub__handle_hello(hub *h, hub_site *s, const cJSON *body);
 hub_operator *hub__find_operator(hub *h, const char *id);
 
 /* ---- tls.c ---- */
@@ -414,6 +436,8 @@ int hub__intake(hub *h, const char *realm, const char *id, const char *leaf, con
 void hub__intake_refund(hub *h);
 /* Gives cost back to a known site's budget (a heartbeat proven authentic off the loop). */
 void hub__intake_give(hub_site *s, double cost);
+/* The burst of the budget every unknown sender shares (a refund is capped at it). */
+double hub__intake_unknown_burst(void);
 
 /* ---------- replay.c ---------- */
 

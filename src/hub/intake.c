@@ -106,3 +106,8 @@ void hub__intake_give(hub_site *s, double cost)
 {
     msg_bucket_give(&s->budget, cost, HUB_SENDER_BURST);
 }
+
+double hub__intake_unknown_burst(void)
+{
+    return HUB_UNKNOWN_BURST;
+}

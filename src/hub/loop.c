@@ -38,9 +38,8 @@ void hub__on_message(void *ctx, const char *topic, const void *payload, size_t l
     }
     /* before a transaction, a signature or a parse: size and the sender's budget */
     if (hub__intake(h, realm, id, leaf, topic, len, kid) != OP_OK) return;
-    /* a heartbeat's signature and parse go to the workers (beats.c) when there are some */
-    if (strcmp(realm, "site") == 0 && strcmp(leaf, "state") == 0 &&
-        hub__beat_offload(h, id, topic, payload, len, kid, sig))
+    /* heartbeats' and hellos' signatures and parses go to the workers (beats.c) */
+    if (strcmp(realm, "site") == 0 && hub__beat_offload(h, id, leaf, topic, payload, len, kid, sig))
         return;
     if (!hubdb_in_tx(h->db) && hubdb_begin(h->db) != OP_OK) {
         h->store_failed = 1;

@@ -26,7 +26,7 @@
  * site sends looks its sender up two or three times; a scan of 20,000 ids
  * each time was the hub's largest cost per heartbeat.
  */
-static uint32_t id_hash(const char *id)
+uint32_t hub__id_hash(const char *id)
 {
     uint32_t x = 2166136261u; /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)id; *p; p++)
@@ -36,7 +36,7 @@ static uint32_t id_hash(const char *id)
 
 static void slot_put(int32_t *slots, size_t cap, const char *id, int32_t index)
 {
-    size_t i = id_hash(id) & (cap - 1);
+    size_t i = hub__id_hash(id) & (cap - 1);
     while (slots[i] >= 0)
         i = (i + 1) & (cap - 1);
     slots[i] = index;
@@ -61,7 +61,8 @@ static int slots_reserve(hub *h)
 hub_site *hub__find_site(hub *h, const char *id)
 {
     if (!h->site_slots_cap) return NULL;
-    for (size_t i = id_hash(id) & (h->site_slots_cap - 1);; i = (i + 1) & (h->site_slots_cap - 1)) {
+    for (size_t i = hub__id_hash(id) & (h->site_slots_cap - 1);;
+         i = (i + 1) & (h->site_slots_cap - 1)) {
         int32_t k = h->site_slots[i];
         if (k < 0) return NULL;
         if (strcmp(h->sites[k].id, id) == 0) return &h->sites[k];
@@ -300,6 +301,7 @@ static void send_enroll_refusal(hub *h, const char *site_id, const uint8_t pk[32
 
 static void send_welcome(hub *h, hub_site *s)
 {
+    s->welcomed_mono = os_mono_ms();
     cJSON *body = cJSON_CreateObject();
     if (!body) return;
     cJSON_AddStringToObject(body, "class", jobspec_class_name(s->class_bit));
@@ -308,79 +310,13 @@ static void send_welcome(hub *h, hub_site *s)
 }
 
 /*
- * The hello of an unknown site, sealed to this hub (it carries a token); its
- * text (caller frees) or NULL after counting the drop. The key that signed
- * it is inside, so this open comes before the signature check: the shared
- * budget of unknown senders (intake.c) bounds what that costs.
+ * A join token whose signature and expiry passed (hub_hello_open) is good
+ * when this hub's registry issued it and no site used it yet. OP_OK, or an
+ * error with the reason to send back (OP_ESTORE: the registry could not be
+ * read).
  */
-static char *unseal_hello(hub *h, const char *topic, const void *payload, size_t len,
-                          const char *kid, const char *sig, size_t *text_len)
+static int check_token(hub *h, const token *tok, char *reason, size_t reason_len)
 {
-    char *text = NULL;
-    if (!kid || !sig) {
-        h->msg.unsigned_msgs++;
-        log_warn("hub", "dropped unsigned hello on %s", topic);
-    } else if (!msg_is_sealed(payload, len)) {
-        h->msg.unsealed++;
-        log_debug("hub", "dropped unsealed hello on %s", topic);
-    } else if (msg_unseal(&h->identity, payload, len, &text, text_len) != OP_OK) {
-        h->msg.unopenable++;
-        log_warn("hub", "dropped hello on %s: not sealed to this hub", topic);
-    }
-    return text;
-}
-
-/*
- * The hello of an unknown site must be sealed to this hub, signed by the key
- * it carries (proof of possession), by the site its topic names, within the
- * clock skew. The body (caller frees) and its header, or NULL after counting
- * the drop.
- */
-static cJSON *open_hello(hub *h, const char *site_id, const char *topic, const void *payload,
-                         size_t len, const char *kid, const char *sig, msg_header *hdr,
-                         uint8_t pk[32])
-{
-    cJSON *body = NULL;
-    size_t text_len = 0;
-    char *text = unseal_hello(h, topic, payload, len, kid, sig, &text_len);
-    if (!text) return NULL;
-    int parsed = msg_parse(text, text_len, &body, hdr);
-    free(text);
-    if (parsed != OP_OK) {
-        h->msg.malformed++;
-        log_warn("hub", "dropped malformed hello on %s", topic);
-        return NULL;
-    }
-    const char *pk_hex = jsonx_str(body, "pubkey");
-    int64_t now = os_now_ms();
-    if (!pk_hex || util_unhex(pk_hex, pk, 32) != OP_OK ||
-        msg_verify(pk, topic, payload, len, sig) != OP_OK || strcmp(kid, site_id) != 0 ||
-        strcmp(hdr->from, site_id) != 0) {
-        h->msg.forged++;
-        log_warn("hub", "dropped hello for %s: signature does not match the key it carries",
-                 site_id);
-    } else if (hdr->ts_ms < now - h->clock_skew_ms || hdr->ts_ms > now + h->clock_skew_ms) {
-        h->msg.expired++;
-        log_warn("hub", "dropped hello from %s: timestamp off by %lld ms", site_id,
-                 (long long)(hdr->ts_ms - now));
-    } else {
-        hub__intake_refund(h);
-        return body;
-    }
-    cJSON_Delete(body);
-    return NULL;
-}
-
-/*
- * A join token is good when this hub signed it, it has not expired, this
- * hub's registry issued it and no site used it yet. OP_OK, or an error with
- * the reason to send back (OP_ESTORE: the registry could not be read).
- */
-static int check_token(hub *h, const char *token_text, int64_t now, token *tok, char *reason,
-                       size_t reason_len)
-{
-    int rc = token_verify(token_text, h->identity.pk, now, tok, reason, reason_len);
-    if (rc != OP_OK) return rc;
     int known;
     char used_by[64];
     if (hubdb_token_lookup(h->db, tok->tid, &known, used_by) != OP_OK) return OP_ESTORE;
@@ -450,40 +386,65 @@ static void register_site(hub *h, const char *site_id, const uint8_t pk[32], con
     h->placement_dirty = 1;
 }
 
-/* A hello from a site the hub does not know: enrolled with a valid join token, or refused. */
-static void enroll(hub *h, const char *site_id, const char *topic, const void *payload, size_t len,
-                   const char *kid, const char *sig)
+void hub__enroll_checked(hub *h, const char *site_id, hub_hello *hello)
 {
-    msg_header hdr;
-    uint8_t pk[32];
     char reason[256];
-    cJSON *body = open_hello(h, site_id, topic, payload, len, kid, sig, &hdr, pk);
-    if (!body) return;
-    const char *token_text = jsonx_str(body, "token");
-    token tok;
-    int rc = OP_EINVAL;
-    if (!token_text) {
-        send_enroll_refusal(h, site_id, pk,
+    int rc = hello->token_rc;
+    if (!hello->has_token) {
+        send_enroll_refusal(h, site_id, hello->pk,
                             "unknown site and no join token: run "
                             "`outpost token create --class CLASS --site ID` and start "
                             "the site with --token");
         log_warn("hub", "refused site %s: unknown and no token", site_id);
-    } else if ((rc = check_token(h, token_text, os_now_ms(), &tok, reason, sizeof reason)) ==
-               OP_ESTORE) {
-        log_warn("hub", "enrollment of %s postponed: the token registry cannot be read", site_id);
-    } else if (rc == OP_OK && strcmp(tok.sid, site_id) != 0) {
-        /* a token (and the broker certificate beside it) is for one site id only */
-        snprintf(reason, sizeof reason, "this join token was made for site %s, not %s", tok.sid,
-                 site_id);
-        send_enroll_refusal(h, site_id, pk, reason);
-        log_warn("hub", "refused enrollment of %s: %s", site_id, reason);
-    } else if (rc != OP_OK) {
-        send_enroll_refusal(h, site_id, pk, reason);
-        log_warn("hub", "refused enrollment of %s: %s", site_id, reason);
-    } else {
-        register_site(h, site_id, pk, &tok, &hdr, body);
+        return;
     }
-    cJSON_Delete(body);
+    snprintf(reason, sizeof reason, "%s", hello->reason);
+    if (rc == OP_OK && (rc = check_token(h, &hello->tok, reason, sizeof reason)) == OP_ESTORE) {
+        log_warn("hub", "enrollment of %s postponed: the token registry cannot be read", site_id);
+        return;
+    }
+    if (rc == OP_OK && strcmp(hello->tok.sid, site_id) != 0) {
+        /* a token (and the broker certificate beside it) is for one site id only */
+        snprintf(reason, sizeof reason, "this join token was made for site %s, not %s",
+                 hello->tok.sid, site_id);
+        rc = OP_EINVAL;
+    }
+    if (rc != OP_OK) {
+        send_enroll_refusal(h, site_id, hello->pk, reason);
+        log_warn("hub", "refused enrollment of %s: %s", site_id, reason);
+        return;
+    }
+    register_site(h, site_id, hello->pk, &hello->tok, &hello->hdr, hello->body);
+}
+
+void hub__hello_refused(hub *h, int rc, const hub_hello *hello)
+{
+    h->msg.unsigned_msgs += hello->stats.unsigned_msgs;
+    h->msg.unsealed += hello->stats.unsealed;
+    h->msg.unopenable += hello->stats.unopenable;
+    h->msg.malformed += hello->stats.malformed;
+    h->msg.forged += hello->stats.forged;
+    h->msg.expired += hello->stats.expired;
+    if (rc == OP_EPERM)
+        log_debug("hub", "dropped %s", hello->reason);
+    else
+        log_warn("hub", "dropped %s", hello->reason);
+}
+
+/* A hello from a site the hub does not know, checked here: enrolled, or refused. */
+static void enroll(hub *h, const char *site_id, const char *topic, const void *payload, size_t len,
+                   const char *kid, const char *sig)
+{
+    hub_hello hello;
+    int rc = hub_hello_open(&h->identity, site_id, topic, payload, len, kid, sig, os_now_ms(),
+                            h->clock_skew_ms, &hello);
+    if (rc != OP_OK) {
+        hub__hello_refused(h, rc, &hello);
+        return;
+    }
+    hub__intake_refund(h);
+    hub__enroll_checked(h, site_id, &hello);
+    cJSON_Delete(hello.body);
 }
 
 /* Caps *value at limit (and at 0 below), noting what was capped in note. */
@@ -561,12 +522,22 @@ void hub__update_capacity(hub *h, hub_site *s, const cJSON *body)
 
 /* ---------- site messages ---------- */
 
-/* A known site says hello again (it restarted or moved): capacity, welcome, offers, alive. */
-static void handle_hello(hub *h, hub_site *s, const cJSON *body)
+/*
+ * A known site says hello again (it restarted or moved): capacity, welcome,
+ * offers, alive. A site repeats its hello every 2 s until welcomed; a
+ * repeat within HUB_WELCOME_RTT_MS of the last welcome is not welcomed
+ * again (in an enrollment storm, welcomes take that long to arrive).
+ */
+void hub__handle_hello(hub *h, hub_site *s, const cJSON *body)
 {
     hub__update_capacity(h, s, body);
-    send_welcome(h, s);
-    hub__reoffer_placed(h, s); /* offers lost in a broker's session while it moved */
+    if (s->welcomed_mono && os_mono_ms() - s->welcomed_mono < HUB_WELCOME_RTT_MS) {
+        /* its hello again before our welcome reached it: that welcome answers both */
+        h->hellos_repeated++;
+    } else {
+        send_welcome(h, s);
+        hub__reoffer_placed(h, s); /* offers lost in a broker's session while it moved */
+    }
     s->last_heartbeat_mono = os_mono_ms();
     if (!s->alive) h->placement_dirty = 1;
     s->alive = 1;
@@ -600,7 +571,7 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
     } else if (strcmp(leaf, "event") == 0 && strcmp(hdr.type, "predict") == 0) {
         hub__predict_question(h, s, body);
     } else if (strcmp(leaf, "hello") == 0) {
-        handle_hello(h, s, body);
+        hub__handle_hello(h, s, body);
     } else if (strcmp(leaf, "state") == 0) {
         hub__note_beat_age(h, hdr.ts_ms);
         hub__handle_state(h, s, body);

@@ -1,5 +1,6 @@
 /*
- * workers: threads that authenticate sites' heartbeats off the hub's loop.
+ * workers: threads that authenticate sites' heartbeats and hellos off the
+ * hub's loop.
  *
  * A heartbeat costs the hub an Ed25519 verification and a JSON parse before
  * anything it says is used; with tens of thousands of sites that is most of
@@ -8,6 +9,9 @@
  * writes the hub's state (the replay window, the store, the fleet view,
  * placement) stays on the loop's thread: a verified heartbeat comes back to
  * the loop, which finishes it there. The pool owns the messages in flight.
+ * A hello from a site the hub does not know yet is checked here too
+ * (hello.h: unsealed, signed by the key inside, its token's signature):
+ * in an enrollment storm those checks were most of the loop's time.
  *
  * Order: each site goes to one lane (its index modulo the number of lanes),
  * a lane is one thread with a FIFO in and a FIFO out, and the loop takes a
@@ -20,6 +24,7 @@
 #ifndef OUTPOST_HUB_WORKERS_H
 #define OUTPOST_HUB_WORKERS_H
 
+#include "hub/hello.h"
 #include "wire/ident.h"
 #include "wire/msg.h"
 #include "wire/proto.h"
@@ -36,8 +41,10 @@ typedef struct hub_beat {
     char topic[PROTO_TOPIC_MAX];
     char kid[64];
     char sig[130];
-    uint8_t pk[32];   /* the key the site enrolled with */
-    size_t site;      /* its index in the hub's sites: picks the lane */
+    int hello;        /* on the site's hello topic, not its state topic */
+    int enroll;       /* a hello from a site not enrolled: checked as hub_hello_open does */
+    uint8_t pk[32];   /* the key the site enrolled with (not for enroll) */
+    size_t site;      /* its index in the hub's sites (enroll: a hash of kid): picks the lane */
     double charged;   /* what intake took from the site's budget (refunded when authentic) */
     uint8_t *payload; /* owned by the beat */
     size_t len;
@@ -47,6 +54,7 @@ typedef struct hub_beat {
     msg_header hdr;
     msg_stats stats; /* the one counter this check moved */
     char reason[200];
+    hub_hello enrolling; /* enroll: what hub_hello_open found (rc is its result) */
     struct hub_beat *next;
 } hub_beat;
 
