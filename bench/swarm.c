@@ -528,6 +528,11 @@ static void tick_site(vsite *v, int64_t now)
     if (now >= v->next_misc_ms) {
         mosquitto_loop_misc(v->mosq);
         v->next_misc_ms = now + 1000;
+        if (!v->connected) { /* libmosquitto closed it (no PINGRESP in time): back later */
+            v->fd = -1;      /* closed: epoll dropped it already, and the number may be reused */
+            v->sw->n.keepalive_drops++;
+            schedule_back(v, 1000, 9000);
+        }
     }
 }
 

@@ -62,7 +62,7 @@ typedef struct swarm_opts {
 typedef struct counters {
     uint64_t connects, connacks, disconnects, enrolled, refused, hellos, beats, offers_jobs,
         refused_jobs, results, acks, dropped, publish_errors, churned, cut, submitted,
-        submit_errors;
+        submit_errors, keepalive_drops;
 } counters;
 
 struct swarm {

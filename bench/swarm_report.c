@@ -51,7 +51,8 @@ void swarm__report(swarm *sw, size_t *from, int final)
            "\"connects\":%llu,\"disconnects\":%llu,\"refused\":%llu,\"hellos\":%llu,"
            "\"beats\":%llu,\"offered\":%llu,\"refused_jobs\":%llu,\"results\":%llu,"
            "\"acks\":%llu,\"dropped\":%llu,\"publish_errors\":%llu,\"churned\":%llu,"
-           "\"cut\":%llu,\"submitted\":%llu,\"submit_errors\":%llu,\"latency_p50_ms\":%lld,"
+           "\"cut\":%llu,\"keepalive_drops\":%llu,\"submitted\":%llu,\"submit_errors\":%llu,"
+           "\"latency_p50_ms\":%lld,"
            "\"latency_p99_ms\":%lld,\"latency_max_ms\":%lld,\"power\":\"%s\"}\n",
            (double)(os_mono_ms() - sw->start_ms) / 1000.0, final, sw->o.sites, connected, enrolled,
            (unsigned long long)n->connects, (unsigned long long)n->disconnects,
@@ -60,9 +61,9 @@ void swarm__report(swarm *sw, size_t *from, int final)
            (unsigned long long)n->refused_jobs, (unsigned long long)n->results,
            (unsigned long long)n->acks, (unsigned long long)n->dropped,
            (unsigned long long)n->publish_errors, (unsigned long long)n->churned,
-           (unsigned long long)n->cut, (unsigned long long)n->submitted,
-           (unsigned long long)n->submit_errors, (long long)p50, (long long)p99, (long long)max,
-           sw->power_source);
+           (unsigned long long)n->cut, (unsigned long long)n->keepalive_drops,
+           (unsigned long long)n->submitted, (unsigned long long)n->submit_errors, (long long)p50,
+           (long long)p99, (long long)max, sw->power_source);
     fflush(stdout);
 }
 

@@ -246,12 +246,41 @@ static int64_t loss_timeout(hub *h)
     return h->site_lost_after_ms + lag;
 }
 
+/*
+ * The hub hears its sites only through its broker: while its own link is
+ * down (the broker restarting, the hub's network gone) every site is
+ * silent through no fault of its own. No site is lost then, and once the
+ * link is back silence counts from that moment: the sites reconnect with
+ * a jittered backoff and need their timeout to be heard again. 1 when the
+ * hub hears sites now; h->heard_again_mono is when it last started to.
+ */
+static int hearing(hub *h, int64_t now_mono)
+{
+    if (!h->beat_bus) return 1; /* tests and fuzzing: no broker */
+    if (!bus_subscribed(h->beat_bus)) {
+        if (!h->deaf_since_mono) h->deaf_since_mono = now_mono;
+        return 0;
+    }
+    if (h->deaf_since_mono) {
+        log_info("hub",
+                 "hearing sites again after %lld ms without the broker: their silence "
+                 "counts from now",
+                 (long long)(now_mono - h->deaf_since_mono));
+        h->deaf_since_mono = 0;
+        h->heard_again_mono = now_mono;
+    }
+    return 1;
+}
+
 void hub__check_fleet(hub *h)
 {
     int64_t now_mono = os_mono_ms(), timeout = loss_timeout(h);
-    for (size_t i = 0; i < h->n_sites; i++) {
+    int deaf = !hearing(h, now_mono);
+    for (size_t i = 0; i < h->n_sites && !deaf; i++) {
         hub_site *s = &h->sites[i];
-        int64_t silent = now_mono - s->last_heartbeat_mono;
+        int64_t heard = s->last_heartbeat_mono > h->heard_again_mono ? s->last_heartbeat_mono
+                                                                     : h->heard_again_mono;
+        int64_t silent = now_mono - heard;
         if (!s->alive || silent <= h->site_lost_after_ms) continue;
         if (silent > timeout)
             site_lost(h, s, silent);

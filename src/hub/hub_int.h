@@ -284,6 +284,9 @@ typedef struct hub {
     /* heartbeat.c: how far behind the hub finishes heartbeats (the least age among those of
      * the last second), which a site's silence must exceed on top of site_lost_after_ms */
     int64_t beat_lag_ms, lag_window_start_ms, lag_window_min_ms;
+    /* heartbeat.c: since when the hub's broker link to the sites is down (0: up), and when it
+     * last came back: no site is lost while it is down, silence counts from its return */
+    int64_t deaf_since_mono, heard_again_mono;
     uint64_t losses_deferred;
 } hub;
 

@@ -467,6 +467,25 @@ class FaultTest(unittest.TestCase):
         self.assertTrue(self.f.hub.alive() and self.f.sites["dc-a"].alive())
         self.assertIn("reconnected", self.f.hub.log_text())
 
+    def test_broker_down_longer_than_the_loss_timeout_loses_no_site(self):
+        # The hub hears nobody while its broker is down: that silence is not the sites'.
+        self.f.start_site("dc-a", "dc", cores=2)
+        ids = [int(x) for x in self.f.cli("submit", "--quiet", "--count", "4", "--", "sh", "-c",
+                                          "sleep 1; echo ok").stdout.split()]
+        time.sleep(0.5)
+        self.f.broker.kill(signal.SIGKILL)
+        self.f.broker.wait(10)
+        time.sleep(6)   # twice site_lost_after_ms (3 s)
+        self.f.start_broker(port=self.f.port)
+        wait_for(lambda: "hearing sites again" in self.f.hub.log_text(), 30, 0.2,
+                 "the hub to hear sites again")
+        states = self.f.wait_jobs_terminal(ids, 90)
+        self.assertTrue(all(s == "succeeded" for s in states.values()), states)
+        for jid in ids:
+            self.assertEqual(len(applied_results(self.f.job(jid))), 1, jid)
+        self.assertEqual(self.f.site_status("dc-a"), "alive")
+        self.assertNotIn("lost (silent", self.f.hub.log_text())
+
     def test_site_restart_keeps_unacknowledged_results(self):
         self.f.start_site("dc-a", "dc", cores=2)
         # Stop the hub: results computed now can only wait in the site's outbox.
