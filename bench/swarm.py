@@ -172,6 +172,8 @@ def read_reports(path):
     rows = []
     with open(path) as f:
         for line in f:
+            if not line.endswith("\n"):
+                break  # the report being written now
             line = line.strip()
             if line.startswith("{"):
                 rows.append(json.loads(line))
@@ -214,7 +216,8 @@ def swarm_totals(swarms):
     total = {}
     for _, path in swarms:
         r = last_report(path)
-        for key in ("enrolled", "beats", "offered", "connected", "connects", "dropped"):
+        for key in ("enrolled", "beats", "offered", "connected", "connects", "dropped",
+                    "submitted", "submit_errors", "keepalive_drops"):
             total[key] = total.get(key, 0) + r.get(key, 0)
     return total
 
@@ -290,6 +293,7 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
         fig["lost_in_steady_state"] = fig["lost_log_lines"] - fig["lost_during_enrollment"]
         fig["load_during"] = load()
         fig.update(restart(run, n))
+        fig.update(broker_restart(run, n, swarms))
         fig["lost_log_lines_total"] = run.log_text().count(" lost (silent for ")
         for p, _ in swarms:
             p.send_signal(signal.SIGTERM)
@@ -324,6 +328,30 @@ def restart(run, n):
             "restart_all_heard_s": round(heard - started, 1),
             "restart_down_s": round(started - killed, 1),
             "restart_lost": f.get("lost")}
+
+
+def broker_restart(run, n, swarms):
+    """SIGKILL the hub's broker (no persistence: every session gone), start it again on the
+    same port 2 s later: the hub and the sites on it reconnect (a reconnect storm of hellos);
+    the time until every swarm site is connected again, and the sites the hub lost."""
+    lost0 = run.log_text().count(" lost (silent for ")
+    broker = run.brokers[0]
+    broker.kill()
+    broker.wait()
+    run.brokers.remove(broker)
+    time.sleep(2)
+    started = time.time()
+    run.start_broker()
+    run.brokers.insert(0, run.brokers.pop())
+    try:
+        wait_for(lambda: swarm_totals(swarms).get("connected", 0) >= n, 300,
+                 "every site to reconnect after the broker's restart")
+    except RuntimeError:
+        pass
+    back = time.time()
+    time.sleep(10)  # past site_lost_after_ms: a site not heard again would be lost by now
+    return {"broker_restart_all_connected_s": round(back - started, 1),
+            "broker_restart_lost": run.log_text().count(" lost (silent for ") - lost0}
 
 
 def table(figs):

@@ -261,14 +261,14 @@ static int hearing(hub *h, int64_t now_mono)
         if (!h->deaf_since_mono) h->deaf_since_mono = now_mono;
         return 0;
     }
-    if (h->deaf_since_mono) {
+    if (!h->deaf_since_mono) return 1;
+    if (h->ready_notified) /* not the first connection at start */
         log_info("hub",
                  "hearing sites again after %lld ms without the broker: their silence "
                  "counts from now",
                  (long long)(now_mono - h->deaf_since_mono));
-        h->deaf_since_mono = 0;
-        h->heard_again_mono = now_mono;
-    }
+    h->heard_again_mono = now_mono;
+    h->deaf_since_mono = 0;
     return 1;
 }
 
