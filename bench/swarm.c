@@ -641,21 +641,25 @@ static void submit_batch(swarm *sw, cli *c, int count)
 }
 
 /*
- * The submitting thread: jobs_per_s in five batches a second, until the
- * swarm stops, on the operator connection that minted the tokens (the
- * thread's own from then on).
+ * The submitting thread: jobs_per_s, in batches about five a second, until
+ * the swarm stops, on the operator connection that minted the tokens (the
+ * thread's own from then on). What is owed follows the clock, not the
+ * number of batches: a slow answer from the hub makes the next batch
+ * larger rather than the rate lower.
  */
 static void *submitter(void *arg)
 {
     swarm *sw = arg;
     cli *c = sw->op_cli;
-    double owed = 0;
+    int64_t start = os_mono_ms();
+    double asked = 0;
     while (!sw->stopping) {
-        owed += sw->o.jobs_per_s / 5.0;
-        int count = (int)owed;
+        double due = sw->o.jobs_per_s * (double)(os_mono_ms() - start) / 1000.0;
+        int count = (int)(due - asked);
         if (count > 0) {
-            submit_batch(sw, c, count > 1000 ? 1000 : count);
-            owed -= count;
+            if (count > 1000) count = 1000;
+            submit_batch(sw, c, count);
+            asked += count;
         }
         cli__pause(c, 200);
     }
