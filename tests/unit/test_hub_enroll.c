@@ -26,22 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A join token of class cls for site sid from the operator API (caller frees). */
-static char *issue_token(hubfix *f, const char *cls, const char *sid)
-{
-    char req[160];
-    snprintf(req, sizeof req, "{\"cmd\":\"token\",\"class\":\"%s\",\"site\":\"%s\"}", cls, sid);
-    cJSON *resp = hubfix_request(f, req);
-    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok")));
-    const char *sealed = jsonx_str(cJSON_GetObjectItemCaseSensitive(resp, "data"), "sealed_token");
-    assert_non_null(sealed);
-    assert_null(jsonx_str(cJSON_GetObjectItemCaseSensitive(resp, "data"), "token"));
-    char *text = NULL;
-    assert_int_equal(ident_open_sealed(&f->op, sealed, TOKEN_MAX_TEXT, &text, NULL), OP_OK);
-    cJSON_Delete(resp);
-    return text;
-}
-
 /* The hello of a new site with key, signed by signer (normally the same key). */
 static void hello(hubfix *f, const ident *key, const ident *signer, const char *token_text)
 {
@@ -77,7 +61,7 @@ static const char *last_reply(hubfix *f, const char *id, const char **reason)
 static void test_valid_token_enrolls_with_claimed_capacity(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "dc", "dc-9");
+    char *tok = hubfix_token(f, "dc", "dc-9");
     ident site;
     hubfix_ident(&site, "dc-9", 50);
     assert_int_equal(hubdb_begin(f->h->db), OP_OK);
@@ -111,7 +95,7 @@ static void test_valid_token_enrolls_with_claimed_capacity(void **state)
 static void test_claims_capped_to_the_class_limits(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "car", "car-9");
+    char *tok = hubfix_token(f, "car", "car-9");
     ident site;
     hubfix_ident(&site, "car-9", 58);
     assert_int_equal(hubdb_begin(f->h->db), OP_OK);
@@ -145,7 +129,7 @@ static void test_claims_capped_to_the_class_limits(void **state)
 static void test_departure_survives_a_hub_restart(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "dc", "dc-8");
+    char *tok = hubfix_token(f, "dc", "dc-8");
     ident site;
     hubfix_ident(&site, "dc-8", 59);
     assert_int_equal(hubdb_begin(f->h->db), OP_OK);
@@ -175,7 +159,7 @@ static void test_departure_survives_a_hub_restart(void **state)
 static void test_token_for_another_site_refused(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "pod", "pod-1");
+    char *tok = hubfix_token(f, "pod", "pod-1");
     ident first, second;
     hubfix_ident(&first, "pod-1", 51);
     hubfix_ident(&second, "pod-2", 52);
@@ -193,7 +177,7 @@ static void test_token_for_another_site_refused(void **state)
 static void test_token_names_refused(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "pod", "pod-1");
+    char *tok = hubfix_token(f, "pod", "pod-1");
     ident site;
     hubfix_ident(&site, "pod-1", 51);
     hello(f, &site, &site, tok);
@@ -248,7 +232,7 @@ static void test_expired_and_foreign_tokens_refused(void **state)
 static void test_hello_not_signed_by_its_key_dropped(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "dc", "dc-7");
+    char *tok = hubfix_token(f, "dc", "dc-7");
     ident site, thief;
     hubfix_ident(&site, "dc-7", 54);
     hubfix_ident(&thief, "dc-7", 55);
@@ -284,7 +268,7 @@ static void raw_hello(hubfix *f, const ident *key, const char *token_text, const
 static void test_hello_in_clear_or_sealed_elsewhere_dropped(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "dc", "dc-6");
+    char *tok = hubfix_token(f, "dc", "dc-6");
     ident site, other;
     hubfix_ident(&site, "dc-6", 56);
     hubfix_ident(&other, "other", 57);
@@ -331,7 +315,7 @@ static void test_owner_from_token(void **state)
         ident_open_sealed(&f->op, jsonx_str(data, "sealed_token"), TOKEN_MAX_TEXT, &tok, NULL),
         OP_OK);
     cJSON_Delete(resp);
-    char *own_tok = issue_token(f, "car", "car-8");
+    char *own_tok = hubfix_token(f, "car", "car-8");
     ident site, own;
     hubfix_ident(&site, "car-7", 60);
     hubfix_ident(&own, "car-8", 61);
@@ -372,7 +356,7 @@ static void test_bad_owner_refused(void **state)
 static void test_owner_column_migrated(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "pod", "pod-3");
+    char *tok = hubfix_token(f, "pod", "pod-3");
     ident site;
     hubfix_ident(&site, "pod-3", 62);
     assert_int_equal(hubdb_begin(f->h->db), OP_OK);

@@ -39,20 +39,6 @@ static int teardown(void **state)
     return hubfix_teardown(state);
 }
 
-/* A join token of class dc for site sid, made by the hub's registry (caller frees). */
-static char *issue_token(hubfix *f, const char *sid)
-{
-    char req[160];
-    snprintf(req, sizeof req, "{\"cmd\":\"token\",\"class\":\"dc\",\"site\":\"%s\"}", sid);
-    cJSON *resp = hubfix_request(f, req);
-    const char *sealed = jsonx_str(cJSON_GetObjectItemCaseSensitive(resp, "data"), "sealed_token");
-    assert_non_null(sealed);
-    char *text = NULL;
-    assert_int_equal(ident_open_sealed(&f->op, sealed, TOKEN_MAX_TEXT, &text, NULL), OP_OK);
-    cJSON_Delete(resp);
-    return text;
-}
-
 /* key's hello (with token_text, or without: a known site's), signed by signer, as the bus
  * hands it over. */
 static void say_hello(hubfix *f, const ident *key, const ident *signer, const char *token_text)
@@ -93,7 +79,7 @@ static int welcomes(hubfix *f, const char *id)
 static void test_new_site_enrolled_through_a_worker(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "dc-w1");
+    char *tok = hubfix_token(f, "dc", "dc-w1");
     ident site;
     hubfix_ident(&site, "dc-w1", 71);
     say_hello(f, &site, &site, tok);
@@ -114,7 +100,7 @@ static void test_new_site_enrolled_through_a_worker(void **state)
 static void test_repeats_dropped_and_not_welcomed_twice(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "dc-w2");
+    char *tok = hubfix_token(f, "dc", "dc-w2");
     ident site;
     hubfix_ident(&site, "dc-w2", 72);
     say_hello(f, &site, &site, tok);
@@ -141,7 +127,7 @@ static void test_repeats_dropped_and_not_welcomed_twice(void **state)
 static void test_forged_hello_refused_on_the_worker(void **state)
 {
     hubfix *f = *state;
-    char *tok = issue_token(f, "dc-w3");
+    char *tok = hubfix_token(f, "dc", "dc-w3");
     ident site, thief;
     hubfix_ident(&site, "dc-w3", 73);
     hubfix_ident(&thief, "dc-w3", 74);

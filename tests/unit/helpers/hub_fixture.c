@@ -180,3 +180,19 @@ void hubfix_site_says(hubfix *f, const char *id, const char *leaf, const char *t
     hub__site_message(f->h, id, leaf, topic, payload, len, id, sig);
     free(payload);
 }
+
+char *hubfix_token(hubfix *f, const char *cls, const char *sid)
+{
+    char req[160];
+    snprintf(req, sizeof req, "{\"cmd\":\"token\",\"class\":\"%s\",\"site\":\"%s\"}", cls, sid);
+    cJSON *resp = hubfix_request(f, req);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok")));
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(resp, "data");
+    const char *sealed = jsonx_str(data, "sealed_token");
+    assert_non_null(sealed);
+    assert_null(jsonx_str(data, "token"));
+    char *text = NULL;
+    assert_int_equal(ident_open_sealed(&f->op, sealed, TOKEN_MAX_TEXT, &text, NULL), OP_OK);
+    cJSON_Delete(resp);
+    return text;
+}

@@ -65,5 +65,10 @@ char *hubfix_signed(hubfix *f, const ident *sender, const char *topic, cJSON *bo
                     const char *type, size_t *len, char sig[129]);
 /* Delivers a signed message from site id on its <leaf> topic through the hub's dispatch. */
 void hubfix_site_says(hubfix *f, const char *id, const char *leaf, const char *type, cJSON *body);
+/*
+ * A join token of class cls for site sid from the operator API, opened as
+ * the operator opens it (it comes sealed, never in clear); caller frees.
+ */
+char *hubfix_token(hubfix *f, const char *cls, const char *sid);
 
 #endif
