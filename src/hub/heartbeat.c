@@ -250,9 +250,10 @@ static int64_t loss_timeout(hub *h)
  * The hub hears its sites only through its broker: while its own link is
  * down (the broker restarting, the hub's network gone) every site is
  * silent through no fault of its own. No site is lost then, and once the
- * link is back silence counts from that moment: the sites reconnect with
- * a jittered backoff and need their timeout to be heard again. 1 when the
- * hub hears sites now; h->heard_again_mono is when it last started to.
+ * link is back silence counts from the moment every site has had its turn
+ * to reconnect (the sites' links were down too, and each waits up to
+ * BUS_BACKOFF_MAX_MS, jittered, before trying again). 1 when the hub hears
+ * sites now; h->heard_again_mono is when it last started to.
  */
 static int hearing(hub *h, int64_t now_mono)
 {
@@ -278,8 +279,8 @@ void hub__check_fleet(hub *h)
     int deaf = !hearing(h, now_mono);
     for (size_t i = 0; i < h->n_sites && !deaf; i++) {
         hub_site *s = &h->sites[i];
-        int64_t heard = s->last_heartbeat_mono > h->heard_again_mono ? s->last_heartbeat_mono
-                                                                     : h->heard_again_mono;
+        int64_t back = h->heard_again_mono ? h->heard_again_mono + BUS_BACKOFF_MAX_MS : 0;
+        int64_t heard = s->last_heartbeat_mono > back ? s->last_heartbeat_mono : back;
         int64_t silent = now_mono - heard;
         if (!s->alive || silent <= h->site_lost_after_ms) continue;
         if (silent > timeout)

@@ -21,7 +21,6 @@
 
 #define BUS_MAX_SUBS 16
 #define BUS_BACKOFF_MIN_MS 100
-#define BUS_BACKOFF_MAX_MS 5000
 /* Packets read per bus_loop call beyond the first. */
 #define BUS_READ_BUDGET 1024
 /* A probe of the first broker that has not connected by then counts as failed. */

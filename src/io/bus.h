@@ -47,6 +47,9 @@
 typedef struct bus bus;
 
 #define BUS_MAX_BROKERS 8
+/* The longest a client waits between reconnect attempts (jittered below it):
+ * after a broker returns, every client is back within this plus a round trip. */
+#define BUS_BACKOFF_MAX_MS 5000
 
 /* One broker of a list: a host name or address, and a port. */
 typedef struct bus_broker {
