@@ -41,7 +41,7 @@ int cli__cmd_backup(cli *c, int argc, char **argv)
     if (store_is_url(src)) {
         int had_password;
         if (store_where_public(src, err, sizeof err, &had_password) != OP_OK)
-            snprintf(err, sizeof err, "(its URL does not parse)");
+            snprintf(err, sizeof err, "its URL not shown");
         fprintf(stderr,
                 "outpost backup: the hub's store is PostgreSQL (%s), and outpost backup copies "
                 "SQLite files only: back it up with pg_dump (docs/failover.md)\n",
