@@ -1,6 +1,7 @@
 # Outpost build. `make demo` and `make test` install missing Debian packages first.
 #   make            release binary $(BUILD)/rel/outpost
 #   make test       every test, built with ASan + UBSan (unit, integration)
+#   make test-pg    a few hub integration tests with the hub's state in PostgreSQL
 #   make demo       a local fleet doing real work (KEEP=1: leave it running for the web console)
 #   make bench      benchmarks (figures and ratios, never pass/fail on time)
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
@@ -30,7 +31,7 @@ ASAN_FLAGS := $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS)
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_FLAGS := $(CSTD) $(WARN) -O1 -g $(FUZZ_SAN) $(INCS)
 
-.PHONY: all test test-faults test-security demo bench bench-route fuzz lint sizes install uninstall man deb clean deps-build deps-test deps-fuzz unit integration format
+.PHONY: all test test-pg test-faults test-security demo bench bench-route fuzz lint sizes install uninstall man deb clean deps-build deps-test deps-fuzz unit integration format
 all: $(BUILD)/rel/outpost
 
 deps-build:
@@ -109,6 +110,16 @@ $(BUILD)/rel/outpost-swarm: bench/swarm.c bench/swarm_power.c bench/swarm_report
 test: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(BUILD)/rel/outpost-swarm $(UNIT_BINS) $(TOOL_BINS) $(SHIMS)
 	@tests/run.sh
+	@OUTPOST_TEST_STORE=postgresql tests/run.sh integration $(PG_TESTS)
+
+# A few hub integration tests again with the hub's state in PostgreSQL (tests/integration/
+# pgserver.py starts Debian's PostgreSQL 15), so the store's PostgreSQL engine and the CLI's
+# way to it stay covered end to end; make test runs them too. Any other integration test
+# runs so with OUTPOST_TEST_STORE=postgresql tests/run.sh integration NAME.
+PG_TESTS := test_api test_attack_jobs test_audit_hub
+test-pg: deps-test
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost
+	@OUTPOST_TEST_STORE=postgresql tests/run.sh integration $(PG_TESTS)
 
 unit: deps-test
 	@$(MAKE) --no-print-directory $(UNIT_BINS)

@@ -124,6 +124,28 @@ const char *cli__hub_dir(const cli *c)
     return c->hub_dir ? c->hub_dir : getenv("OUTPOST_HUB_DIR");
 }
 
+int cli__hub_store(const cli *c, const char *db, const char *conf_path, char *out, size_t len)
+{
+    const char *hub_dir = cli__hub_dir(c);
+    opclient_hub hub;
+    char err[512];
+    int rc;
+    if (db)
+        rc = util_fmt(out, len, "%s", db);
+    else if (opclient_load_hub(conf_path, &hub, err, sizeof err) == OP_OK && hub.store[0])
+        rc = util_fmt(out, len, "%s", hub.store);
+    else if (hub_dir)
+        rc = util_fmt(out, len, "%s/hub.db", hub_dir);
+    else {
+        fprintf(stderr, "outpost %s: %s names no store: pass --db FILE-or-URL\n", c->cmd,
+                conf_path);
+        return EXIT_USAGE;
+    }
+    if (rc == OP_OK) return EXIT_OK;
+    fprintf(stderr, "outpost %s: the database's name is too long\n", c->cmd);
+    return EXIT_USAGE;
+}
+
 void cli__identity_dir(const cli *c, char *buf, size_t len)
 {
     const char *hub_dir = cli__hub_dir(c);

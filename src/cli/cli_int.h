@@ -115,6 +115,13 @@ void cli__pause(cli *c, int64_t ms);
 void cli__identity_dir(const cli *c, char *buf, size_t len);
 /* The hub dir from --hub-dir, else $OUTPOST_HUB_DIR, else NULL. */
 const char *cli__hub_dir(const cli *c);
+/*
+ * The hub's database for the commands that open it without the hub (audit
+ * verify, backup): db (--db) when given, else the store the hub's cli.conf
+ * at conf_path names (written there when the hub's config sets one), else
+ * <hub-dir>/hub.db. EXIT_OK, or EXIT_USAGE (printed) when none of them does.
+ */
+int cli__hub_store(const cli *c, const char *db, const char *conf_path, char *out, size_t len);
 
 /* ---- cli_print.c: output helpers ---- */
 void cli__print_json(FILE *out, const cJSON *data);

@@ -58,8 +58,9 @@ static const char power_details[] =
     "  --departure-in S   a parked car leaves in S seconds; --no-departure: no stated time\n";
 
 static const char audit_details[] =
-    "  outpost audit verify [--db FILE] [--trusted-head FILE]   recompute the whole log from\n"
-    "      the hub's database file (no hub process needed) and check every signed head\n"
+    "  outpost audit verify [--db FILE|URL] [--trusted-head FILE]   recompute the whole log\n"
+    "      from the hub's database (no hub process needed) and check every signed head; the\n"
+    "      database: --db, else the store in DIR/cli.conf, else DIR/hub.db\n"
     "  outpost audit verify --site-dir DIR [--site-key HEX] [--trusted-head FILE]   the same\n"
     "      for a site's own log (DIR/site.db, its heads checked with --site-key: the pubkey\n"
     "      of its enrollment entry, `outpost audit show --kind enrollment`; else the site's\n"
@@ -160,7 +161,8 @@ const cli_command cli__commands[] = {
      "the hub's tamper-evident log", audit_details},
     {"backup", cli__cmd_backup, CLI_NEEDS_NOTHING, "backup [--db FILE] OUT",
      "a consistent copy of the hub's database, taken while it runs, then verified",
-     "  (no --db)   copies <hub-dir>/hub.db and checks the copy's audit log\n"
+     "  (no --db)   copies <hub-dir>/hub.db (or the SQLite store cli.conf names) and checks\n"
+     "              the copy's audit log; a PostgreSQL store is refused: use pg_dump\n"
      "  --db FILE   copies another database (a site's site.db), checked by SQLite only\n"
      "Restore: stop the daemon, replace its database with the copy, delete the -wal and\n"
      "-shm files beside it, start it (docs/operations.md, Backups).\n"},

@@ -209,7 +209,10 @@ static int audit_show(cli *c, const audit_args *a, int follow)
     return EXIT_OK;
 }
 
-/* The hub's cli.conf and database paths for verify. EXIT_OK or EXIT_USAGE (printed). */
+/*
+ * The hub's cli.conf and database for verify: --db, else the store cli.conf
+ * names, else <hub-dir>/hub.db. EXIT_OK or EXIT_USAGE (printed).
+ */
 static int verify_paths(const cli *c, const audit_args *a, char *conf_path, char *db_path,
                         size_t len)
 {
@@ -223,15 +226,7 @@ static int verify_paths(const cli *c, const audit_args *a, char *conf_path, char
         snprintf(conf_path, len, "%s", c->hub_conf);
     else
         snprintf(conf_path, len, "%s/cli.conf", hub_dir);
-    if (a->db)
-        snprintf(db_path, len, "%s", a->db);
-    else if (hub_dir)
-        snprintf(db_path, len, "%s/hub.db", hub_dir);
-    else {
-        fprintf(stderr, "outpost audit verify: --db FILE is required with --hub-conf\n");
-        return EXIT_USAGE;
-    }
-    return EXIT_OK;
+    return cli__hub_store(c, a->db, conf_path, db_path, len);
 }
 
 /* A head kept elsewhere (printed by `outpost audit head`). EXIT_OK or EXIT_USAGE (printed). */

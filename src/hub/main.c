@@ -15,6 +15,7 @@
 #include "hub/hub_int.h"
 #include "io/keyfile.h"
 #include "io/sdnotify.h"
+#include "io/store.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -235,16 +236,43 @@ int hub__open_store(hub *h, const char *path, int synchronous_full)
 
 /* ---------- state in the data directory ---------- */
 
+/*
+ * cli.conf's store line: the store the config names, for `outpost audit
+ * verify` and `outpost backup` (none for the default <data-dir>/hub.db).
+ * cli.conf is world-readable, so a PostgreSQL password is left out (the CLI
+ * finds it in ~/.pgpass or PGPASSWORD, or takes --db), and a relative path
+ * is made absolute (the CLI runs elsewhere).
+ */
+static void cli_conf_store_line(const hub *h, char *line, size_t len)
+{
+    char where[PATH_MAX];
+    int had_password = 0;
+    line[0] = '\0';
+    if (!h->store_where[0]) return;
+    if (!store_is_url(h->store_where) && realpath(h->store_where, where)) {
+        util_fmt(line, len, "store = %s\n", where);
+    } else if (store_where_public(h->store_where, where, sizeof where, &had_password) == OP_OK &&
+               util_fmt(line, len, "store = %s\n", where) == OP_OK) {
+        if (had_password)
+            log_info("hub", "cli.conf names the store without its password: give the CLI's "
+                            "user a ~/.pgpass entry, or pass --db");
+    } else {
+        line[0] = '\0';
+        log_warn("hub", "the store's name does not fit cli.conf: pass --db to the CLI");
+    }
+}
+
 /* broker_ca is relative to cli.conf's directory, so the hub dir can be copied elsewhere. */
 static int write_cli_conf(hub *h)
 {
-    char path[PATH_MAX], text[1024];
+    char path[PATH_MAX], text[PATH_MAX + 1024], store_line[PATH_MAX + 16];
     if (util_fmt(path, sizeof path, "%s/cli.conf", h->data_dir) != OP_OK) return OP_ETOOBIG;
+    cli_conf_store_line(h, store_line, sizeof store_line);
     if (util_fmt(text, sizeof text,
                  "# Written by `outpost hub` at start: what a CLI needs to reach this hub.\n"
-                 "hub_id = %s\nhub_pubkey = %s\nbroker_host = %s\nbroker_port = %lld\n%s",
+                 "hub_id = %s\nhub_pubkey = %s\nbroker_host = %s\nbroker_port = %lld\n%s%s",
                  h->identity.id, h->identity.pk_hex, h->broker_host, (long long)h->broker_port,
-                 h->broker_tls ? "broker_ca = tls/ca.crt\n" : "") != OP_OK)
+                 h->broker_tls ? "broker_ca = tls/ca.crt\n" : "", store_line) != OP_OK)
         return OP_ETOOBIG;
     return os_write_file_atomic(path, text, strlen(text), 0644);
 }

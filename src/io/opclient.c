@@ -21,8 +21,8 @@ static int resolve_ca(const char *conf_path, const char *ca, opclient_hub *out)
 
 int opclient_load_hub(const char *conf_path, opclient_hub *out, char *err, size_t err_len)
 {
-    static const char *keys[] = {"hub_id",      "hub_pubkey", "broker_host",
-                                 "broker_port", "broker_ca",  NULL};
+    static const char *keys[] = {"hub_id",    "hub_pubkey", "broker_host", "broker_port",
+                                 "broker_ca", "store",      NULL};
     conf *cf = NULL;
     int rc = conf_load(conf_path, keys, &cf, err, err_len);
     if (rc != OP_OK) return rc;
@@ -31,6 +31,11 @@ int opclient_load_hub(const char *conf_path, opclient_hub *out, char *err, size_
     snprintf(out->broker_host, sizeof out->broker_host, "%s",
              conf_str(cf, "broker_host", "127.0.0.1"));
     rc = conf_int(cf, "broker_port", 1883, 1, 65535, &out->broker_port, err, err_len);
+    if (rc == OP_OK &&
+        util_fmt(out->store, sizeof out->store, "%s", conf_str(cf, "store", "")) != OP_OK) {
+        snprintf(err, err_len, "%.400s: store is too long", conf_path);
+        rc = OP_ETOOBIG;
+    }
     if (rc == OP_OK && (!util_valid_id(hub_id) ||
                         util_unhex(conf_str(cf, "hub_pubkey", ""), out->hub_pk, 32) != OP_OK)) {
         snprintf(err, err_len, "%.400s: hub_id and hub_pubkey (64 hex digits) are required",

@@ -22,6 +22,9 @@ typedef struct opclient_hub {
     int64_t broker_port;
     /* broker_ca: the CA file, relative paths taken from cli.conf's directory; "" for plain TCP */
     char broker_ca[4096];
+    /* store: the hub's database when its config names one (a path, or a PostgreSQL URL
+     * without its password); "" for the default <hub-dir>/hub.db */
+    char store[4096];
 } opclient_hub;
 
 /*

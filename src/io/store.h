@@ -63,6 +63,16 @@ int store_backup(const char *src_path, const char *dest_path, char *err, size_t 
 
 /* 1 when where names a PostgreSQL server rather than a SQLite file. */
 int store_is_url(const char *where);
+/*
+ * where as it may be written into a file others read (the hub's cli.conf):
+ * a SQLite path, or a PostgreSQL URL or key words without a password, as
+ * they are; with one (user:password@, password=...), the same settings as
+ * key words without it, and *had_password set (libpq then takes the
+ * password from ~/.pgpass or PGPASSWORD). OP_OK; OP_EINVAL when libpq
+ * cannot parse it or nothing is left that names a server (no host, no
+ * dbname); OP_ETOOBIG when out is too small.
+ */
+int store_where_public(const char *where, char *out, size_t cap, int *had_password);
 /* 1 when s is a PostgreSQL store. */
 int store_is_pg(const store *s);
 /*

@@ -365,3 +365,75 @@ const void *store__pg_blob(store_q *q, int col, int *len)
     *len = (int)q->blob_len[col];
     return q->blob[col];
 }
+
+/* Appends " key='value'" (the first without its space), quoted as libpq reads key words. */
+static int append_pair(char *out, size_t cap, size_t *len, const char *key, const char *value)
+{
+    size_t n = *len;
+    int w = snprintf(out + n, cap - n, "%s%s='", n ? " " : "", key);
+    if (w < 0 || (size_t)w >= cap - n) return OP_ETOOBIG;
+    n += (size_t)w;
+    for (const char *p = value; *p; p++) {
+        if (n + 4 > cap) return OP_ETOOBIG;
+        if (*p == '\'' || *p == '\\') out[n++] = '\\';
+        out[n++] = *p;
+    }
+    if (n + 2 > cap) return OP_ETOOBIG;
+    out[n++] = '\'';
+    out[n] = '\0';
+    *len = n;
+    return OP_OK;
+}
+
+/*
+ * The parsed options again as key words, without the password. The first
+ * key is host (or dbname) so that store_is_url still knows it for a server.
+ */
+static int rebuild_without_password(const PQconninfoOption *opts, char *out, size_t cap)
+{
+    const char *first = NULL;
+    for (const PQconninfoOption *o = opts; o->keyword && !first; o++)
+        if (o->val && o->val[0] && !strcmp(o->keyword, "host")) first = "host";
+    for (const PQconninfoOption *o = opts; o->keyword && !first; o++)
+        if (o->val && o->val[0] && !strcmp(o->keyword, "dbname")) first = "dbname";
+    if (!first) return OP_EINVAL;
+    size_t len = 0;
+    int rc = OP_OK;
+    out[0] = '\0';
+    for (int pass = 0; pass < 2 && rc == OP_OK; pass++) {
+        for (const PQconninfoOption *o = opts; o->keyword && rc == OP_OK; o++) {
+            if (!o->val || !strcmp(o->keyword, "password") ||
+                (strcmp(o->keyword, first) == 0) != (pass == 0))
+                continue;
+            rc = append_pair(out, cap, &len, o->keyword, o->val);
+        }
+    }
+    return rc;
+}
+
+int store_where_public(const char *where, char *out, size_t cap, int *had_password)
+{
+    *had_password = 0;
+    if (!store_is_url(where)) {
+        if (strlen(where) >= cap) return OP_ETOOBIG;
+        snprintf(out, cap, "%s", where);
+        return OP_OK;
+    }
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(where, &why);
+    if (!opts) {
+        PQfreemem(why);
+        return OP_EINVAL;
+    }
+    for (const PQconninfoOption *o = opts; o->keyword; o++)
+        if (o->val && !strcmp(o->keyword, "password")) *had_password = 1;
+    int rc = OP_OK;
+    if (*had_password)
+        rc = rebuild_without_password(opts, out, cap);
+    else if (strlen(where) >= cap)
+        rc = OP_ETOOBIG;
+    else
+        snprintf(out, cap, "%s", where);
+    PQconninfoFree(opts);
+    return rc;
+}

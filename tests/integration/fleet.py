@@ -18,10 +18,12 @@ import ssl
 import shutil
 import signal
 import socket
+import sqlite3
 import threading
 import subprocess
 import tempfile
 import time
+import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -237,6 +239,47 @@ class LinkProxy:
 UNCHECKED_POLICY = "version 1\nverify exec replicas 1\nverify route replicas 1\n"
 
 
+def on_postgresql():
+    """True when the tests keep the hub's state in PostgreSQL (OUTPOST_TEST_STORE)."""
+    return os.environ.get("OUTPOST_TEST_STORE") == "postgresql"
+
+
+def sqlite_only(why):
+    """Skips a test when the hub's state is in PostgreSQL: why says what about the SQLite
+    file (<hub-dir>/hub.db) it tests, which a PostgreSQL store does not have."""
+    return unittest.skipIf(on_postgresql(), f"SQLite store only: {why}")
+
+
+def _sql_literal(value):
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, bytes):
+        return f"'\\x{value.hex()}'::bytea"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _inline_params(sql, params):
+    """sql with each `?` outside quotes replaced by its parameter as a literal (psql takes no
+    bound parameters; the SQL and values are the test's own)."""
+    out, values, quoted = [], list(params), False
+    for ch in sql:
+        if ch == "'":
+            quoted = not quoted
+        if ch == "?" and not quoted:
+            if not values:
+                raise ValueError(f"more ? than parameters in {sql!r}")
+            out.append(_sql_literal(values.pop(0)))
+        else:
+            out.append(ch)
+    if values:
+        raise ValueError(f"more parameters than ? in {sql!r}")
+    return "".join(out)
+
+
 class Fleet:
     """A broker, a hub and sites. base: where data dirs and logs go."""
 
@@ -264,6 +307,105 @@ class Fleet:
         """A fresh database on the test process's PostgreSQL server: its URL."""
         import pgserver
         return pgserver.shared().database()
+
+    # --- the hub's database, whichever store it is in
+    def hub_db_path(self):
+        """<hub-dir>/hub.db, the default SQLite store (absent under PostgreSQL)."""
+        return os.path.join(self.hub_dir, "hub.db")
+
+    def _psql(self, sql, read_only):
+        import pgserver
+        env = dict(os.environ)
+        if read_only:
+            env["PGOPTIONS"] = "-c default_transaction_read_only=on"
+        psql = shutil.which("psql") or os.path.join(pgserver.BIN, "psql")
+        r = subprocess.run([psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d",
+                            self.store_url, "-c", sql], capture_output=True, text=True, env=env,
+                           timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"psql {sql!r}: {r.stderr}")
+        return r.stdout
+
+    def hub_query(self, sql, params=()):
+        """The rows (tuples) of one read-only query on the hub's database, whichever store
+        the hub uses: <hub-dir>/hub.db opened read-only with sqlite3, or the fleet's
+        PostgreSQL database through psql (in a read-only transaction). Write sql in the
+        dialect both engines share, with `?` parameters. Under PostgreSQL values come back
+        through JSON: integers and text as with sqlite3, a bytea as its "\\x..." text."""
+        if not self.store_url:
+            db = sqlite3.connect(f"file:{self.hub_db_path()}?mode=ro", uri=True, timeout=10)
+            try:
+                return db.execute(sql, params).fetchall()
+            finally:
+                db.close()
+        wrapped = ("SELECT COALESCE(json_agg(row_to_json(q)), '[]') FROM ("
+                   f"{_inline_params(sql, params)}) q")
+        rows = json.loads(self._psql(wrapped, True),
+                          object_pairs_hook=lambda pairs: tuple(v for _, v in pairs))
+        return list(rows)
+
+    def hub_execute(self, sql, params=()):
+        """Runs one statement that changes the hub's database (the hub stopped or not yet
+        started: a test setting up or tampering with its state), whichever store it is."""
+        if not self.store_url:
+            os.makedirs(self.hub_dir, exist_ok=True)
+            db = sqlite3.connect(self.hub_db_path(), timeout=10)
+            try:
+                db.execute(sql, params)
+                db.commit()
+            finally:
+                db.close()
+            return
+        self._psql(_inline_params(sql, params), False)
+
+    def _pg_admin(self, sql):
+        import pgserver
+        pgserver.shared().psql("postgres", sql)
+
+    def hub_snapshot(self, name):
+        """A copy of the hub's whole database under name (the hub stopped): the file, or a
+        PostgreSQL database made from it as a template. hub_restore(name) puts it back."""
+        if not self.store_url:
+            db = sqlite3.connect(self.hub_db_path())
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.close()
+            shutil.copy(self.hub_db_path(), os.path.join(self.base, f"{name}.db"))
+            return
+        self._pg_admin(f"CREATE DATABASE {self._pg_name(name)} TEMPLATE "
+                       f"{self._pg_name(None)}")
+
+    def hub_restore(self, name):
+        """The hub's database replaced by the snapshot name (the hub stopped)."""
+        if not self.store_url:
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(self.hub_db_path() + suffix):
+                    os.unlink(self.hub_db_path() + suffix)
+            shutil.copy(os.path.join(self.base, f"{name}.db"), self.hub_db_path())
+            return
+        self._pg_admin(f"DROP DATABASE {self._pg_name(None)}")
+        self._pg_admin(f"CREATE DATABASE {self._pg_name(None)} TEMPLATE {self._pg_name(name)}")
+
+    def _pg_name(self, snapshot):
+        db = self.store_url.rsplit("/", 1)[1]
+        return f"{db}_{snapshot}" if snapshot else db
+
+    def hub_store_bytes(self):
+        """Every byte of the hub's stored state, to search for what must never be there:
+        hub.db and its WAL, or a pg_dump of the PostgreSQL database (bytea in hex there)."""
+        if not self.store_url:
+            out = []
+            for suffix in ("", "-wal"):
+                if os.path.exists(self.hub_db_path() + suffix):
+                    with open(self.hub_db_path() + suffix, "rb") as fh:
+                        out.append(fh.read())
+            return out
+        import pgserver
+        pg_dump = shutil.which("pg_dump") or os.path.join(pgserver.BIN, "pg_dump")
+        r = subprocess.run([pg_dump, "--data-only", "-d", self.store_url], capture_output=True,
+                           timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f"pg_dump: {r.stderr.decode(errors='replace')}")
+        return [r.stdout]
 
     # --- broker
     def start_broker(self, port=None, bridge=None):

@@ -1,9 +1,10 @@
 """The hub's audit log end to end: decisions are logged, proofs verify with the hub's key
-alone, `outpost audit verify` recomputes the log, and tampering with the real database file
-(a changed entry, a rollback to an earlier copy) is found and named."""
+alone, `outpost audit verify` recomputes the log, and tampering with the real database (a
+changed entry, a rollback to an earlier copy; the SQLite file, or the PostgreSQL database
+under OUTPOST_TEST_STORE=postgresql, which `outpost audit verify` finds through cli.conf's
+store line) is found and named."""
 import json
 import os
-import shutil
 import sqlite3
 import sys
 import unittest
@@ -70,10 +71,8 @@ class AuditHubTest(unittest.TestCase):
         # recomputed with hashlib alone (the independent implementation in test_audit_python).
         from test_audit_python import leaf, mth
         h = json.loads(head)
-        con = sqlite3.connect(os.path.join(f.hub_dir, "hub.db"))
-        texts = [r[0] for r in con.execute(
+        texts = [r[0] for r in f.hub_query(
             "SELECT entry FROM audit_entries WHERE idx < ? ORDER BY idx", (h["size"],))]
-        con.close()
         self.assertEqual(len(texts), h["size"])
         self.assertEqual(mth([leaf(x.encode()) for x in texts]).hex(), h["root"])
         head_path = os.path.join(f.base, "trusted-head.json")
@@ -82,14 +81,9 @@ class AuditHubTest(unittest.TestCase):
         ok = f.cli("audit", "verify", "--trusted-head", head_path)
         self.assertIn("audit log OK", ok.stdout)
         self.assertEqual(f.cli("audit", "prove", "999999", check=False).returncode, 4)
-        # Stop the hub, keep a copy, add more history, then tamper with the file.
-        db = os.path.join(f.hub_dir, "hub.db")
+        # Stop the hub, keep a copy, add more history, then tamper with the database.
         f.hub.stop()
-        copy = os.path.join(f.base, "hub-copy.db")
-        con = sqlite3.connect(db)
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        con.close()
-        shutil.copy(db, copy)
+        f.hub_snapshot("copy")
         f.start_hub(audit_head_ms=300)
         more = [int(x) for x in f.cli("submit", "--quiet", "--count", "2", "--", "true").stdout.split()]
         f.wait_jobs_terminal(more, 60)
@@ -99,20 +93,15 @@ class AuditHubTest(unittest.TestCase):
             fh.write(later)
         f.hub.stop()
         # 1. A changed entry is named.
-        con = sqlite3.connect(db)
-        con.execute("UPDATE audit_entries SET entry = replace(entry, 'dc-1', 'car-9') WHERE idx = "
-                    "(SELECT MIN(idx) FROM audit_entries WHERE entry LIKE '%placed on dc-1%')")
-        con.commit()
-        idx = con.execute("SELECT MIN(idx) FROM audit_entries WHERE entry LIKE '%car-9%'").fetchone()[0]
-        con.close()
+        f.hub_execute("UPDATE audit_entries SET entry = replace(entry, 'dc-1', 'car-9') WHERE "
+                      "idx = (SELECT MIN(idx) FROM audit_entries WHERE entry LIKE "
+                      "'%placed on dc-1%')")
+        idx = f.hub_query("SELECT MIN(idx) FROM audit_entries WHERE entry LIKE '%car-9%'")[0][0]
         r = f.cli("audit", "verify", check=False)
         self.assertEqual(r.returncode, 7, r.stdout + r.stderr)
         self.assertIn(f"entry {idx} was changed", r.stdout)
         # 2. A rollback to the earlier copy is found against the later trusted head.
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(db + suffix):
-                os.unlink(db + suffix)
-        shutil.copy(copy, db)
+        f.hub_restore("copy")
         r = f.cli("audit", "verify", "--trusted-head", later_path, check=False)
         self.assertEqual(r.returncode, 7, r.stdout + r.stderr)
         self.assertIn("rolled back", r.stdout)

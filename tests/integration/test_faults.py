@@ -8,11 +8,16 @@ SIGKILLed three times). `make test-faults` runs the drivers with 1,000 jobs and 
 import os
 import re
 import subprocess
+import sys
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fleet import sqlite_only  # noqa: E402
 
 
+@sqlite_only("the driver (tests/faults/run.py) fills and damages hub.db and reads its books "
+             "from the file; FailoverFaultsTest below is its PostgreSQL counterpart")
 class FaultSuiteTest(unittest.TestCase):
     def test_no_job_lost_or_applied_twice_under_faults(self):
         seed = os.environ.get("FAULT_SEED", "1")

@@ -363,10 +363,7 @@ class FaultTest(unittest.TestCase):
         self.assertEqual(self.f.sites["dc-a"].stop(), 0)
         self.f.hub.stop()
         ahead = int(time.time() * 1e6) + 10**12
-        hub_db = sqlite3.connect(os.path.join(self.f.hub_dir, "hub.db"))
-        hub_db.execute("UPDATE sites SET last_seq=? WHERE id='dc-a'", (ahead,))
-        hub_db.commit()
-        hub_db.close()
+        self.f.hub_execute("UPDATE sites SET last_seq=? WHERE id='dc-a'", (ahead,))
         site_db = sqlite3.connect(os.path.join(self.f.base, "sites", "dc-a", "site.db"))
         stored = site_db.execute("SELECT value FROM meta WHERE key='own_seq'").fetchone()
         self.assertIsNotNone(stored, "a clean stop stores the site's last sequence number")

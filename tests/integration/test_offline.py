@@ -34,11 +34,13 @@ class OfflineTest(unittest.TestCase):
                           policy_file=self.policy)
         self.site_dir = os.path.join(self.f.base, "sites", "wh-1")
         self.site_db = os.path.join(self.site_dir, "site.db")
-        self.hub_db = os.path.join(self.f.hub_dir, "hub.db")
 
     def tearDown(self):
         self.f.stop()
         self.proxy.close()
+
+    def hub_count(self, sql):
+        return self.f.hub_query(sql)[0][0]
 
     def local(self, *args, check=True):
         return self.f.cli("submit", "--local", self.site_dir, *args, check=check)
@@ -60,22 +62,22 @@ class OfflineTest(unittest.TestCase):
         self.f.start_site("wh-1", None, wait=False, cores=2, broker_port=self.proxy.port,
                           policy_file=self.policy)
         time.sleep(1.0)
-        self.assertEqual(count(self.hub_db, "SELECT COUNT(*) FROM jobs WHERE submitted_by LIKE"
+        self.assertEqual(self.hub_count("SELECT COUNT(*) FROM jobs WHERE submitted_by LIKE"
                                             " 'local:%'"), 0)
         # Link back: everything arrives, each local job recorded and applied exactly once.
         self.proxy.cut(False)
-        wait_for(lambda: count(self.hub_db, "SELECT COUNT(*) FROM jobs WHERE submitted_by ="
+        wait_for(lambda: self.hub_count("SELECT COUNT(*) FROM jobs WHERE submitted_by ="
                                             " 'local:wh-1' AND state='succeeded'") == 203,
                  60, 0.3, "203 local jobs on the hub")
         wait_for(lambda: count(self.site_db, "SELECT COUNT(*) FROM outbox") == 0, 30, 0.2,
                  "the outbox to drain")
-        self.assertEqual(count(self.hub_db, "SELECT COUNT(*) FROM local_jobs WHERE site='wh-1'"),
+        self.assertEqual(self.hub_count("SELECT COUNT(*) FROM local_jobs WHERE site='wh-1'"),
                          203)
-        self.assertEqual(count(self.hub_db, "SELECT COUNT(*) FROM results r JOIN jobs j ON"
+        self.assertEqual(self.hub_count("SELECT COUNT(*) FROM results r JOIN jobs j ON"
                                             " r.job_id=j.id WHERE j.submitted_by='local:wh-1' AND"
                                             " r.applied=1"), 203)
-        with sqlite3.connect(f"file:{self.hub_db}?mode=ro", uri=True) as db:
-            replans = [r[0] for r in db.execute("SELECT id FROM jobs WHERE name LIKE 'replan-%'")]
+        replans = [r[0] for r in self.f.hub_query("SELECT id FROM jobs WHERE name LIKE "
+                                                  "'replan-%' ORDER BY id")]
         self.assertEqual(len(replans), 3)
         res = self.f.cli_json("result", str(replans[0]))
         self.assertIn("planned", json.dumps(res))
@@ -196,12 +198,10 @@ class DepartureTest(unittest.TestCase):
         self.assertIn("counted to 40 from", out)
         self.assertNotIn("counted to 40 from 0", out)  # resumed, not restarted
         if route:
-            with sqlite3.connect(f"file:{os.path.join(self.f.hub_dir, 'hub.db')}?mode=ro",
-                                 uri=True) as db:
-                import base64
-                ck = db.execute("SELECT data_b64 FROM checkpoints WHERE job_id=?",
-                                (route,)).fetchone()
-            self.assertIsNotNone(ck)
+            import base64
+            rows = self.f.hub_query("SELECT data_b64 FROM checkpoints WHERE job_id=?", (route,))
+            self.assertTrue(rows, "the handed-back checkpoint is stored")
+            ck = rows[0]
             handed_back = json.loads(base64.b64decode(ck[0]))["cost"]
             save = os.path.join(self.dir, "route")
             self.f.cli("result", str(route), "--save", save)

@@ -225,16 +225,17 @@ class OldDatabaseTest(unittest.TestCase):
         " data_class INTEGER NOT NULL DEFAULT 0)")
 
     def test_columns_added_and_jobs_kept(self):
-        import sqlite3
         f = Fleet()
         try:
             f.start_broker()
-            os.makedirs(f.hub_dir, exist_ok=True)
-            with sqlite3.connect(os.path.join(f.hub_dir, "hub.db")) as db:
-                db.execute(self.OLD_JOBS)
-                db.execute("INSERT INTO jobs(kind, spec, state, cores, memory_mb, class_mask,"
-                           " max_attempts) VALUES('noop', '{\"kind\":\"noop\"}', 'queued', 1,"
-                           " 256, 7, 3)")
+            old_jobs = self.OLD_JOBS
+            if f.store_url:  # the table as an older hub created it on PostgreSQL
+                old_jobs = old_jobs.replace("id INTEGER PRIMARY KEY", "id BIGSERIAL PRIMARY KEY")
+                old_jobs = old_jobs.replace(" INTEGER", " BIGINT")
+            f.hub_execute(old_jobs)
+            f.hub_execute("INSERT INTO jobs(kind, spec, state, cores, memory_mb, class_mask,"
+                          " max_attempts) VALUES('noop', '{\"kind\":\"noop\"}', 'queued', 1,"
+                          " 256, 7, 3)")
             f.start_hub()
             log = f.hub.log_text()
             for col in ("expected_ms", "deadline_at", "may_defer"):

@@ -326,10 +326,10 @@ class PoolingTest(unittest.TestCase):
         # no row left a site: the hub's stored results and its model files hold no exception
         # (the private legs' numbers are in no byte the hub has; no shareable leg's
         # planned/actual pair is in any result it received)
-        hub_db = os.path.join(self.f.hub_dir, "hub.db")
+        # (the hub's database: hub.db and its WAL, or a pg_dump of its PostgreSQL database)
         mdir = os.path.join(self.f.hub_dir, "models")
-        paths = [hub_db, hub_db + "-wal"] + [os.path.join(mdir, n) for n in os.listdir(mdir)]
-        blobs = [read_bytes(p) for p in paths if os.path.exists(p)]
+        paths = [os.path.join(mdir, n) for n in os.listdir(mdir)]
+        blobs = self.f.hub_store_bytes() + [read_bytes(p) for p in paths if os.path.exists(p)]
         self.assertGreaterEqual(len(blobs), 4)
         import struct
         for leg in private_legs(60):
@@ -338,7 +338,7 @@ class PoolingTest(unittest.TestCase):
                            struct.pack(">f", d), struct.pack("<f", d)):
                 for blob in blobs:
                     self.assertNotIn(needle, blob, (leg, needle))
-        bodies = [json.loads(b[0]) for b in query(hub_db, "SELECT body FROM results")]
+        bodies = [json.loads(b[0]) for b in self.f.hub_query("SELECT body FROM results")]
         self.assertTrue(bodies)
         for body in bodies:
             body.get("learn", {}).pop("model_b64", None)

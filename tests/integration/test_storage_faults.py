@@ -12,7 +12,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "faults"))
-from fleet import UNCHECKED_POLICY, Fleet, wait_for  # noqa: E402
+from fleet import UNCHECKED_POLICY, Fleet, on_postgresql, sqlite_only, wait_for  # noqa: E402
 from storage import (SHIM, corrupt_pages, mount_tmpfs, resize_tmpfs,  # noqa: E402
                      restore_db, verify_site_log)
 
@@ -20,6 +20,7 @@ ROOT_ONLY = "needs root to mount a small tmpfs (make test-faults runs a full dis
 
 
 @unittest.skipUnless(os.geteuid() == 0, ROOT_ONLY)
+@sqlite_only("fills the hub's data dir, where hub.db is; a PostgreSQL store is on its server")
 class HubDiskFullTest(unittest.TestCase):
     def setUp(self):
         self.f = Fleet()
@@ -124,6 +125,7 @@ class CorruptDatabaseTest(unittest.TestCase):
     def tearDown(self):
         self.f.stop()
 
+    @sqlite_only("damages hub.db's pages and restores the copy `outpost backup` made")
     def test_corrupt_hub_db_refused_and_backup_restores(self):
         f = self.f
         f.start_broker()
@@ -157,6 +159,27 @@ class CorruptDatabaseTest(unittest.TestCase):
             self.assertEqual(f.job(i)["job"]["state"], "succeeded")
         v = f.cli("audit", "verify", check=False)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
+    @unittest.skipUnless(on_postgresql(), "about a PostgreSQL store (OUTPOST_TEST_STORE)")
+    def test_backup_of_a_postgresql_store_says_to_use_pg_dump(self):
+        """`outpost backup` copies SQLite files only: on a PostgreSQL store (found through
+        the store line the hub writes into cli.conf, or given with --db) it refuses and names
+        the tool to use, writing nothing."""
+        f = self.f
+        f.start_broker()
+        f.start_hub()
+        with open(os.path.join(f.hub_dir, "cli.conf")) as fh:
+            self.assertIn(f"store = {f.store_url}\n", fh.read())
+        backup = os.path.join(f.base, "hub-backup.db")
+        for extra in ((), ("--db", f.store_url)):
+            r = f.cli("backup", *extra, backup, check=False)
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn("the hub's store is PostgreSQL", r.stderr)
+            self.assertIn("pg_dump", r.stderr)
+            self.assertFalse(os.path.exists(backup))
+        v = f.cli("audit", "verify", check=False)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        self.assertIn("audit log OK", v.stdout)
 
     def test_corrupt_site_db_refused_and_backup_restores(self):
         f = self.f

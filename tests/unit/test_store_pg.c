@@ -109,6 +109,35 @@ static void fresh(char *url, size_t size)
 static const char *const SQL_PUT = "INSERT OR REPLACE INTO kv(k, v, n, w, b) VALUES(?,?,?,?,?)";
 static const char *const SQL_GET = "SELECT v, n, w, b, v IS NULL FROM kv WHERE k=?";
 
+static void public_is(const char *where, const char *want, int want_had_password)
+{
+    char out[512];
+    int had = -1;
+    assert_int_equal(store_where_public(where, out, sizeof out, &had), OP_OK);
+    assert_string_equal(out, want);
+    assert_int_equal(had, want_had_password);
+    assert_int_equal(store_is_url(out), store_is_url(where));
+}
+
+/* What the hub writes into its world-readable cli.conf: never a password. */
+static void test_where_public_leaves_the_password_out(void **state)
+{
+    (void)state;
+    public_is("/var/lib/outpost/hub/hub.db", "/var/lib/outpost/hub/hub.db", 0);
+    public_is("postgresql://outpost@db.example.net/outpost?sslmode=verify-full",
+              "postgresql://outpost@db.example.net/outpost?sslmode=verify-full", 0);
+    public_is("postgresql://outpost:s3cr%27t@db.example.net:5433/outpost",
+              "host='db.example.net' user='outpost' dbname='outpost' port='5433'", 1);
+    public_is("postgres://db.example.net/outpost?user=op&password=hunter2&sslmode=require",
+              "host='db.example.net' user='op' dbname='outpost' sslmode='require'", 1);
+    public_is("dbname=outpost password='it\\'s' user='o\\'k'", "dbname='outpost' user='o\\'k'", 1);
+    char out[512];
+    int had;
+    assert_int_equal(store_where_public("postgresql://:pw@/", out, sizeof out, &had), OP_EINVAL);
+    assert_int_equal(store_where_public("host=x password=", out, 8, &had), OP_ETOOBIG);
+    assert_int_equal(store_where_public("host='unterminated", out, sizeof out, &had), OP_EINVAL);
+}
+
 static void test_values_round_trip(void **state)
 {
     (void)state;
@@ -402,6 +431,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rewrite_dialect),
+        cmocka_unit_test(test_where_public_leaves_the_password_out),
         cmocka_unit_test(test_values_round_trip),
         cmocka_unit_test(test_keys_and_transactions),
         cmocka_unit_test(test_connection_lost_inside_a_transaction),
