@@ -123,8 +123,10 @@ typedef struct hgs {
     int hist_adapted; /* hist_n at the last adaptation of the penalties */
     double adapted_s; /* and when, under a time limit */
     long iterations, restarts;
-    long *absence;    /* route minimisation: how often each stop could not be placed */
-    long fleet_steps; /* stops taken from its ejection pool */
+    long *absence;     /* route minimisation: how often each stop could not be placed */
+    long fleet_steps;  /* stops taken from its ejection pool */
+    int fleet_floor;   /* no plan has fewer routes (vehicles first; 0 before it is known) */
+    int fleet_removed; /* route minimisation removed a route */
     /* a partial plan (the construction's, when it could not place every stop) */
     route_solution fallback;
     int *unserved; /* nc + 1 scratch entries */
@@ -272,6 +274,16 @@ int hgs__export_plan(const hgs *h, const int *unserved, int n_unserved, route_so
  * OP_ENOMEM.
  */
 int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s);
+
+/*
+ * Distance within the fleet (hgs_fleet.c), on a feasible plan with every
+ * stop in the slots: max_rounds rounds of ruin and recreate that keep the
+ * plan feasible and never use an empty slot, accepted by simulated
+ * annealing on the distance; ends sooner when the time is up. The slots
+ * then hold the shortest plan seen (feasible, never longer, perhaps with
+ * fewer routes). OP_OK or OP_ENOMEM (the slots unchanged).
+ */
+int hgs__fleet_polish(hgs *h, long max_rounds);
 
 /*
  * The search on an instance whose every stop can be served on its own
