@@ -70,6 +70,7 @@
 #define HUB_WELCOME_RTT_MS 2000 /* registry.c: a hello repeated this soon is not welcomed again */
 #define HUB_OFFER_BATCH_BYTES (1024 * 1024) /* one iteration's offers to one site */
 #define HUB_RUNTIMES_CAPACITY 4096          /* learned run time keys kept (runtimes.c) */
+#define HUB_LOSSES_LOGGED 10 /* sites lost in one fleet check logged each; the rest in one line */
 /* a hello or heartbeat's payload bound plus room for its topic and signature properties */
 #define HUB_BEAT_MAX_PACKET (PROTO_SMALL_BYTES + 4096)
 
@@ -479,8 +480,10 @@ void hub__set_departed(hub *h, hub_site *s, int departed);
  */
 void hub__take_back(hub *h, const char *site_id, const char *why, int exclude);
 /*
- * Sites silent for too long are lost (their jobs taken back); expired leases
- * taken back. Too long: site_lost_after_ms plus the hub's own lag.
+ * Sites silent for too long are lost (their jobs taken back; each on the
+ * audit log, the first HUB_LOSSES_LOGGED of a check on the hub's log and the
+ * rest in one line); expired leases taken back. Too long: site_lost_after_ms
+ * plus the hub's own lag.
  */
 void hub__check_fleet(hub *h);
 /*
