@@ -96,7 +96,7 @@ static void renew_leases(hub *h, hub_site *s, const cJSON *running)
                                                 &changed)) != OP_OK)
             return;
         if (!changed)
-            hub__send_cancel(s, job_id, attempt, "this attempt is no longer current on the hub");
+            hub__send_cancel(h, s, job_id, attempt, "this attempt is no longer current on the hub");
     }
 }
 
@@ -120,7 +120,7 @@ void hub__handle_state(hub *h, hub_site *s, const cJSON *body)
         cJSON *alive = cJSON_CreateObject();
         if (alive) {
             jsonx_add_int(alive, "alive", os_now_ms());
-            hub__add_to_batch(&s->acks, alive);
+            hub__site_batch(h, s, &s->acks, alive);
         }
     }
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(body, "messages");

@@ -152,6 +152,7 @@ typedef struct hub_site {
     size_t offers_bytes;
     cJSON *acks;
     cJSON *cancels;
+    int queued; /* outgoing.c: something is batched for it, and it is in h->queued_sites */
 } hub_site;
 
 typedef struct hub_operator {
@@ -213,6 +214,13 @@ typedef struct hub {
     int n_operators;
     msg_stats msg;
     hub_reply *replies, *replies_tail;
+    /* outgoing.c: the sites with a batch queued (indices into sites, each once: at most
+     * n_sites), so that a flush visits those only; queued_all when the list could not grow
+     * (the flush then visits every site) */
+    size_t *queued_sites;
+    size_t n_queued, cap_queued;
+    int queued_all;
+    uint64_t sites_flushed;    /* sites a flush visited (or dropped the batches of), in all */
     msg_bucket unknown_budget; /* intake.c: every sender the hub does not know, together */
     msg_bucket *charged;       /* the budget the message in hand was charged to, and how much */
     double charged_cost, charged_burst;
@@ -739,8 +747,20 @@ void hub__queue_reply(hub *h, const char *realm, const char *id, const char *lea
                       const char *type, const uint8_t to_pk[32]);
 /* Appends item to a batch array (created on first use); item taken. */
 void hub__add_to_batch(cJSON **batch, cJSON *item);
+/*
+ * Appends item to one of s's batches (batch: &s->offers, &s->acks or
+ * &s->cancels), sent after commit; item taken. Every site batch goes through
+ * here: it is how the flush knows which sites to visit.
+ */
+void hub__site_batch(hub *h, hub_site *s, cJSON **batch, cJSON *item);
+/*
+ * s has something for the next flush (a batch, or offer bytes counted
+ * against this iteration's bound): the flush visits it, sends what it has
+ * and resets the count. hub__site_batch calls it.
+ */
+void hub__site_queued(hub *h, hub_site *s);
 /* Asks the site to stop an attempt (sent with the next batch). */
-void hub__send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char *why);
+void hub__send_cancel(hub *h, hub_site *s, int64_t job_id, int64_t attempt, const char *why);
 /* Publishes what the committed transaction queued. */
 void hub__flush_outgoing(hub *h);
 /* Drops what was queued for a transaction that did not commit. */

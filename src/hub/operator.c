@@ -295,7 +295,7 @@ static int op_cancel(hub *h, op_call *c)
     hub__notify_terminal(h, id, next);
     if (job.state != JOB_QUEUED) {
         hub_site *s = hub__find_site(h, job.site);
-        if (s) hub__send_cancel(s, id, job.attempt, "cancelled by operator");
+        if (s) hub__send_cancel(h, s, id, job.attempt, "cancelled by operator");
         hub__release(h, job.site, job.cores, job.memory_mb);
     }
     return OP_OK;
