@@ -100,6 +100,21 @@ static void renew_leases(hub *h, hub_site *s, const cJSON *running)
     }
 }
 
+/*
+ * The broker the site says it is on ("host:port" of its list), for the
+ * operator's view; it comes when it changed and in full heartbeats. Kept
+ * only when it looks like one: printable, no spaces, within the bound.
+ */
+static void update_site_broker(hub_site *s, const cJSON *body)
+{
+    const char *said = jsonx_str(body, "broker");
+    size_t len = said ? strlen(said) : 0;
+    if (len == 0 || len >= sizeof s->broker) return;
+    for (size_t i = 0; i < len; i++)
+        if (said[i] <= ' ' || said[i] > '~') return;
+    memcpy(s->broker, said, len + 1);
+}
+
 void hub__handle_state(hub *h, hub_site *s, const cJSON *body)
 {
     s->last_heartbeat_mono = os_mono_ms();
@@ -113,6 +128,7 @@ void hub__handle_state(hub *h, hub_site *s, const cJSON *body)
     if (s->departed) hub__set_departed(h, s, 0);
     hub__update_capacity(h, s, body);
     update_site_power(h, s, cJSON_GetObjectItemCaseSensitive(body, "power"));
+    update_site_broker(s, body);
     witness_site_head(h, s, cJSON_GetObjectItemCaseSensitive(body, "audit_head"));
     const cJSON *running = cJSON_GetObjectItemCaseSensitive(body, "running");
     /* Word from the hub for a site with work: its offline leases run from here. */

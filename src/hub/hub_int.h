@@ -135,6 +135,7 @@ typedef struct hub_site {
     int region;
     uint64_t attempts_placed, attempts_lost; /* the failure rate the scheduler sees */
     char protections_off[128];
+    char broker[128];        /* the broker it said it is on (host:port), memory only; "" unknown */
     cJSON *messages;         /* the site's own message counters, from its heartbeat */
     uint64_t witnessed_size; /* size of the site's last signed audit head logged here */
     verify_trust vt;         /* verifying.c: its validated results and mismatches */
