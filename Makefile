@@ -92,10 +92,12 @@ $(BUILD)/asan/tests/%: tests/unit/%.c $(HELPER_OBJS) $(BUILD)/asan/libcore.a
 	$(CC) $(ASAN_FLAGS) -iquote tests/unit $(DEPS) $< $(HELPER_OBJS) $(BUILD)/asan/libcore.a $(LIBS) -lcmocka -o $@
 
 # ThreadSanitizer: the unit tests of code that runs on threads of its own (the hub's
-# heartbeat workers), against a small library of that code and what it calls (base, wire)
+# heartbeat workers), against a small library of that code and what it calls (base, wire,
+# and the hello checks the workers run where there are some)
 TSAN_TESTS := test_hub_workers
 TSAN_BINS  := $(TSAN_TESTS:%=$(BUILD)/tsan/tests/%)
-TSAN_OBJS  := $(patsubst src/%.c,$(BUILD)/tsan/obj/%.o,$(wildcard src/base/*.c src/wire/*.c) src/hub/workers.c)
+TSAN_SRCS  := $(wildcard src/base/*.c src/wire/*.c src/hub/workers.c src/hub/hello.c)
+TSAN_OBJS  := $(TSAN_SRCS:src/%.c=$(BUILD)/tsan/obj/%.o)
 $(BUILD)/tsan/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TSAN_FLAGS) $(DEPS) -c $< -o $@
