@@ -1,6 +1,6 @@
 # Outpost build. `make demo` and `make test` install missing Debian packages first.
 #   make            release binary $(BUILD)/rel/outpost
-#   make test       every test, built with ASan + UBSan (unit, integration)
+#   make test       every test, built with ASan + UBSan (unit, integration); threaded units with TSan too
 #   make test-pg    a few hub integration tests with the hub's state in PostgreSQL
 #   make demo       a local fleet doing real work (KEEP=1: leave it running for the web console)
 #   make bench      benchmarks (figures and ratios, never pass/fail on time)
@@ -28,6 +28,7 @@ SHIMS     := $(BUILD)/tools/enospc_shim.so
 # one compile rule per build kind: rel (-O2), asan (ASan + UBSan), fuzz (clang, coverage)
 REL_FLAGS  := $(CSTD) $(WARN) -O2 -g $(INCS)
 ASAN_FLAGS := $(CSTD) $(WARN) -O1 -g $(SAN) $(INCS)
+TSAN_FLAGS := $(CSTD) $(WARN) -O1 -g -fsanitize=thread $(INCS)
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_FLAGS := $(CSTD) $(WARN) -O1 -g $(FUZZ_SAN) $(INCS)
 
@@ -91,6 +92,26 @@ $(BUILD)/asan/tests/%: tests/unit/%.c $(HELPER_OBJS) $(BUILD)/asan/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_FLAGS) -iquote tests/unit $(DEPS) $< $(HELPER_OBJS) $(BUILD)/asan/libcore.a $(LIBS) -lcmocka -o $@
 
+# ThreadSanitizer: the unit tests of code that runs on threads of its own (the hub's
+# heartbeat workers), against a small library of that code and what it calls (base, wire,
+# and the hello checks the workers run where there are some)
+TSAN_TESTS := test_hub_workers
+TSAN_BINS  := $(TSAN_TESTS:%=$(BUILD)/tsan/tests/%)
+TSAN_SRCS  := $(wildcard src/base/*.c src/wire/*.c src/hub/workers.c src/hub/hello.c)
+TSAN_OBJS  := $(TSAN_SRCS:src/%.c=$(BUILD)/tsan/obj/%.o)
+$(BUILD)/tsan/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN_FLAGS) $(DEPS) -c $< -o $@
+$(BUILD)/tsan/helpers/%.o: tests/unit/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN_FLAGS) -iquote tests/unit $(DEPS) -c $< -o $@
+$(BUILD)/tsan/libthreads.a: $(TSAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/tsan/tests/%: tests/unit/%.c $(BUILD)/tsan/helpers/testkit.o $(BUILD)/tsan/libthreads.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN_FLAGS) -iquote tests/unit $(DEPS) $< $(BUILD)/tsan/helpers/testkit.o $(BUILD)/tsan/libthreads.a $(LIBS) -lcmocka -o $@
+
 $(BUILD)/asan/tools/%: tests/tools/%.c $(BUILD)/asan/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_FLAGS) $(DEPS) $< $(BUILD)/asan/libcore.a $(LIBS) -o $@
@@ -108,9 +129,8 @@ $(BUILD)/rel/outpost-swarm: bench/swarm.c bench/swarm_power.c bench/swarm_report
 
 # $(BUILD)/rel/outpost too: route jobs run it (an ASan binary cannot start under RLIMIT_AS)
 test: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(BUILD)/rel/outpost-swarm $(UNIT_BINS) $(TOOL_BINS) $(SHIMS)
-	@tests/run.sh
-	@OUTPOST_TEST_STORE=postgresql tests/run.sh integration $(PG_TESTS)
+	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(BUILD)/rel/outpost-swarm $(UNIT_BINS) $(TSAN_BINS) $(TOOL_BINS) $(SHIMS)
+	@PG_TESTS="$(PG_TESTS)" tests/run.sh
 
 # A few hub integration tests again with the hub's state in PostgreSQL (tests/integration/
 # pgserver.py starts Debian's PostgreSQL 15), so the store's PostgreSQL engine and the CLI's
@@ -122,7 +142,7 @@ test-pg: deps-test
 	@OUTPOST_TEST_STORE=postgresql tests/run.sh integration $(PG_TESTS)
 
 unit: deps-test
-	@$(MAKE) --no-print-directory $(UNIT_BINS)
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TSAN_BINS)
 	@tests/run.sh unit
 
 integration: deps-test

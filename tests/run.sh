@@ -46,6 +46,17 @@ if [ "$which" = all ] || [ "$which" = unit ]; then
     echo "unit        $name: exit $rc"
     [ "$rc" -ne 0 ] && tail -30 "$log"
   done
+  # the same tests again under ThreadSanitizer where they run threads (Makefile: TSAN_TESTS);
+  # a race reported makes the program exit non-zero (66) after its tests
+  for t in build/tsan/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t"); selected "$name" || continue
+    log="$logdir/tsan-$name.log"
+    TSAN_OPTIONS="second_deadlock_stack=1" timeout 300 "$t" >"$log" 2>&1; rc=$?
+    count_cmocka "$log" "$rc" "tsan-$name"
+    echo "unit (tsan) $name: exit $rc"
+    [ "$rc" -ne 0 ] && tail -30 "$log"
+  done
 fi
 
 if [ "$which" = all ] || [ "$which" = integration ]; then
@@ -55,6 +66,19 @@ if [ "$which" = all ] || [ "$which" = integration ]; then
     OUTPOST_BIN="${OUTPOST_BIN:-build/asan/outpost}" timeout 900 /usr/bin/python3 -m unittest -v "$t" >"$log" 2>&1; rc=$?
     count_unittest "$log" "$rc" "$name"
     echo "integration $name: exit $rc"
+    [ "$rc" -ne 0 ] && tail -40 "$log"
+  done
+fi
+
+# a few integration tests again with the hub's state in PostgreSQL (Makefile: PG_TESTS)
+if [ "$which" = all ] && [ -n "${PG_TESTS:-}" ]; then
+  for name in $PG_TESTS; do
+    t=tests/integration/$name.py; [ -f "$t" ] || continue
+    log="$logdir/pg-$name.log"
+    OUTPOST_TEST_STORE=postgresql OUTPOST_BIN="${OUTPOST_BIN:-build/asan/outpost}" \
+      timeout 900 /usr/bin/python3 -m unittest -v "$t" >"$log" 2>&1; rc=$?
+    count_unittest "$log" "$rc" "pg-$name"
+    echo "integration (postgresql) $name: exit $rc"
     [ "$rc" -ne 0 ] && tail -40 "$log"
   done
 fi

@@ -161,8 +161,12 @@ static void print_site_note(FILE *out, const cJSON *s)
         fprintf(out, "  ^ held: %s\n", held);
 }
 
-/* owner_w 0: no OWNER column (every site is its own owner). */
-static void print_site_row(FILE *out, const cJSON *s, int id_w, int owner_w, int64_t now_ms)
+/* The widths of the columns that vary: 0 for OWNER or BROKER when the column is left out. */
+typedef struct site_cols {
+    int id_w, owner_w, broker_w;
+} site_cols;
+
+static void print_site_row(FILE *out, const cJSON *s, const site_cols *w, int64_t now_ms)
 {
     int64_t cores = 0, free_cores = 0, mem = 0, free_mem = 0, age = -1;
     double headroom = 0;
@@ -190,30 +194,40 @@ static void print_site_row(FILE *out, const cJSON *s, int id_w, int owner_w, int
     else
         snprintf(trust_s, sizeof trust_s, "%lld/%lld", (long long)cli__count(t, "valid_in_a_row"),
                  (long long)cli__count(t, "needed"));
-    fprintf(out, "%-*.*s %-5s ", id_w, id_w, cli__text(s, "id", ""), cli__text(s, "class", ""));
-    if (owner_w) fprintf(out, "%-*.*s ", owner_w, owner_w, cli__text(s, "owner", ""));
-    fprintf(out, "%-11s %-9s %-11s %7.0f W %-9s %-7s %-8s %-5lld %-7s %-8lld %s\n", site_status(s),
+    fprintf(out, "%-*.*s %-5s ", w->id_w, w->id_w, cli__text(s, "id", ""),
+            cli__text(s, "class", ""));
+    if (w->owner_w) fprintf(out, "%-*.*s ", w->owner_w, w->owner_w, cli__text(s, "owner", ""));
+    fprintf(out, "%-11s %-9s %-11s %7.0f W %-9s %-7s %-8s %-5lld %-7s %-8lld ", site_status(s),
             cores_s, mem_s, headroom, next_s, leaves_s, age_s, (long long)cli__count(s, "jobs"),
-            trust_s, (long long)site_rejected(s), cli__text(s, "protections_off", "none"));
+            trust_s, (long long)site_rejected(s));
+    if (w->broker_w) {
+        const char *broker = cli__text(s, "broker", "");
+        fprintf(out, "%-*.*s ", w->broker_w, w->broker_w, broker[0] ? broker : "-");
+    }
+    fprintf(out, "%s\n", cli__text(s, "protections_off", "none"));
     print_site_note(out, s);
 }
 
 void cli__print_sites(FILE *out, const cJSON *data, int64_t now_ms)
 {
     const cJSON *sites = cJSON_GetObjectItemCaseSensitive(data, "sites"), *s;
-    int id_w = cli__column_width(sites, "id", "", "SITE", 63), owner_w = 0;
-    /* the OWNER column only says something when a site is not its own owner */
+    site_cols w = {cli__column_width(sites, "id", "", "SITE", 63), 0, 0};
+    /* the OWNER column only says something when a site is not its own owner; BROKER once a
+     * site said which broker it is on (an older site does not) */
     cJSON_ArrayForEach(s, sites)
     {
         if (strcmp(cli__text(s, "owner", cli__text(s, "id", "")), cli__text(s, "id", "")) != 0)
-            owner_w = cli__column_width(sites, "owner", "", "OWNER", 63);
+            w.owner_w = cli__column_width(sites, "owner", "", "OWNER", 63);
+        if (cli__text(s, "broker", "")[0])
+            w.broker_w = cli__column_width(sites, "broker", "", "BROKER", 63);
     }
-    fprintf(out, "%-*s %-5s ", id_w, "SITE", "CLASS");
-    if (owner_w) fprintf(out, "%-*s ", owner_w, "OWNER");
-    fprintf(out, "%-11s %-9s %-11s %-9s %-9s %-7s %-8s %-5s %-7s %-8s %s\n", "STATUS", "CORES",
-            "MEM MB", "HEADROOM", "NEXT 1H", "LEAVES", "HEARTBT", "JOBS", "TRUST", "REJECTED",
-            "PROTECTIONS OFF");
-    cJSON_ArrayForEach(s, sites) print_site_row(out, s, id_w, owner_w, now_ms);
+    fprintf(out, "%-*s %-5s ", w.id_w, "SITE", "CLASS");
+    if (w.owner_w) fprintf(out, "%-*s ", w.owner_w, "OWNER");
+    fprintf(out, "%-11s %-9s %-11s %-9s %-9s %-7s %-8s %-5s %-7s %-8s ", "STATUS", "CORES",
+            "MEM MB", "HEADROOM", "NEXT 1H", "LEAVES", "HEARTBT", "JOBS", "TRUST", "REJECTED");
+    if (w.broker_w) fprintf(out, "%-*s ", w.broker_w, "BROKER");
+    fprintf(out, "PROTECTIONS OFF\n");
+    cJSON_ArrayForEach(s, sites) print_site_row(out, s, &w, now_ms);
 }
 
 void cli__print_per_site(FILE *out, const cJSON *per_site)

@@ -96,8 +96,23 @@ static void renew_leases(hub *h, hub_site *s, const cJSON *running)
                                                 &changed)) != OP_OK)
             return;
         if (!changed)
-            hub__send_cancel(s, job_id, attempt, "this attempt is no longer current on the hub");
+            hub__send_cancel(h, s, job_id, attempt, "this attempt is no longer current on the hub");
     }
+}
+
+/*
+ * The broker the site says it is on ("host:port" of its list), for the
+ * operator's view; it comes when it changed and in full heartbeats. Kept
+ * only when it looks like one: printable, no spaces, within the bound.
+ */
+static void update_site_broker(hub_site *s, const cJSON *body)
+{
+    const char *said = jsonx_str(body, "broker");
+    size_t len = said ? strlen(said) : 0;
+    if (len == 0 || len >= sizeof s->broker) return;
+    for (size_t i = 0; i < len; i++)
+        if (said[i] <= ' ' || said[i] > '~') return;
+    memcpy(s->broker, said, len + 1);
 }
 
 void hub__handle_state(hub *h, hub_site *s, const cJSON *body)
@@ -113,6 +128,7 @@ void hub__handle_state(hub *h, hub_site *s, const cJSON *body)
     if (s->departed) hub__set_departed(h, s, 0);
     hub__update_capacity(h, s, body);
     update_site_power(h, s, cJSON_GetObjectItemCaseSensitive(body, "power"));
+    update_site_broker(s, body);
     witness_site_head(h, s, cJSON_GetObjectItemCaseSensitive(body, "audit_head"));
     const cJSON *running = cJSON_GetObjectItemCaseSensitive(body, "running");
     /* Word from the hub for a site with work: its offline leases run from here. */
@@ -120,7 +136,7 @@ void hub__handle_state(hub *h, hub_site *s, const cJSON *body)
         cJSON *alive = cJSON_CreateObject();
         if (alive) {
             jsonx_add_int(alive, "alive", os_now_ms());
-            hub__add_to_batch(&s->acks, alive);
+            hub__site_batch(h, s, &s->acks, alive);
         }
     }
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(body, "messages");
@@ -207,15 +223,21 @@ void hub__take_back(hub *h, const char *site_id, const char *why, int exclude)
         hub__requeue(h, ids[i], why, exclude, 1);
 }
 
-/* A site silent for longer than the loss timeout: lost, its jobs taken back at once. */
-static void site_lost(hub *h, hub_site *s, int64_t silent_ms)
+/*
+ * A site silent for longer than the loss timeout: lost, on the audit log, its
+ * jobs taken back at once. Only a site the hub counts jobs on is asked for
+ * them: a broker or network outage loses thousands of idle sites at once, and
+ * a query each would hold the loop for seconds. Logged when logged is set
+ * (the first HUB_LOSSES_LOGGED of one check; the rest in one line).
+ */
+static void site_lost(hub *h, hub_site *s, int64_t silent_ms, int logged)
 {
     s->alive = 0;
     char why[128];
     snprintf(why, sizeof why, "site %s lost (silent for %lld ms)", s->id, (long long)silent_ms);
-    log_warn("hub", "%s", why);
+    if (logged) log_warn("hub", "%s", why);
     hub__audit_detail(h, "site-lost", "site", s->id, why);
-    hub__take_back(h, s->id, why, 0);
+    if (s->reserved_jobs > 0) hub__take_back(h, s->id, why, 0);
 }
 
 void hub__note_beat_age(hub *h, int64_t ts_ms)
@@ -277,6 +299,7 @@ void hub__check_fleet(hub *h)
 {
     int64_t now_mono = os_mono_ms(), timeout = loss_timeout(h);
     int deaf = !hearing(h, now_mono);
+    size_t lost = 0;
     for (size_t i = 0; i < h->n_sites && !deaf; i++) {
         hub_site *s = &h->sites[i];
         int64_t back = h->heard_again_mono ? h->heard_again_mono + BUS_BACKOFF_MAX_MS : 0;
@@ -284,10 +307,15 @@ void hub__check_fleet(hub *h)
         int64_t silent = now_mono - heard;
         if (!s->alive || silent <= h->site_lost_after_ms) continue;
         if (silent > timeout)
-            site_lost(h, s, silent);
+            site_lost(h, s, silent, lost++ < HUB_LOSSES_LOGGED);
         else
             h->losses_deferred++;
     }
+    if (lost > HUB_LOSSES_LOGGED)
+        log_warn("hub",
+                 "%zu more sites lost, each silent for over %lld ms (%zu in this check; "
+                 "every one on the audit log as site-lost)",
+                 lost - HUB_LOSSES_LOGGED, (long long)timeout, lost);
     int64_t ids[HUB_PLACE_BATCH];
     int n = 0;
     if (hub__check(h, hubdb_jobs_lease_expired(h->db, os_now_ms(), ids, HUB_PLACE_BATCH, &n)) !=

@@ -70,6 +70,7 @@
 #define HUB_WELCOME_RTT_MS 2000 /* registry.c: a hello repeated this soon is not welcomed again */
 #define HUB_OFFER_BATCH_BYTES (1024 * 1024) /* one iteration's offers to one site */
 #define HUB_RUNTIMES_CAPACITY 4096          /* learned run time keys kept (runtimes.c) */
+#define HUB_LOSSES_LOGGED 10 /* sites lost in one fleet check logged each; the rest in one line */
 /* a hello or heartbeat's payload bound plus room for its topic and signature properties */
 #define HUB_BEAT_MAX_PACKET (PROTO_SMALL_BYTES + 4096)
 
@@ -134,6 +135,7 @@ typedef struct hub_site {
     int region;
     uint64_t attempts_placed, attempts_lost; /* the failure rate the scheduler sees */
     char protections_off[128];
+    char broker[128];        /* the broker it said it is on (host:port), memory only; "" unknown */
     cJSON *messages;         /* the site's own message counters, from its heartbeat */
     uint64_t witnessed_size; /* size of the site's last signed audit head logged here */
     verify_trust vt;         /* verifying.c: its validated results and mismatches */
@@ -151,6 +153,7 @@ typedef struct hub_site {
     size_t offers_bytes;
     cJSON *acks;
     cJSON *cancels;
+    int queued; /* outgoing.c: something is batched for it, and it is in h->queued_sites */
 } hub_site;
 
 typedef struct hub_operator {
@@ -212,6 +215,13 @@ typedef struct hub {
     int n_operators;
     msg_stats msg;
     hub_reply *replies, *replies_tail;
+    /* outgoing.c: the sites with a batch queued (indices into sites, each once: at most
+     * n_sites), so that a flush visits those only; queued_all when the list could not grow
+     * (the flush then visits every site) */
+    size_t *queued_sites;
+    size_t n_queued, cap_queued;
+    int queued_all;
+    uint64_t sites_flushed;    /* sites a flush visited (or dropped the batches of), in all */
     msg_bucket unknown_budget; /* intake.c: every sender the hub does not know, together */
     msg_bucket *charged;       /* the budget the message in hand was charged to, and how much */
     double charged_cost, charged_burst;
@@ -479,8 +489,10 @@ void hub__set_departed(hub *h, hub_site *s, int departed);
  */
 void hub__take_back(hub *h, const char *site_id, const char *why, int exclude);
 /*
- * Sites silent for too long are lost (their jobs taken back); expired leases
- * taken back. Too long: site_lost_after_ms plus the hub's own lag.
+ * Sites silent for too long are lost (their jobs taken back; each on the
+ * audit log, the first HUB_LOSSES_LOGGED of a check on the hub's log and the
+ * rest in one line); expired leases taken back. Too long: site_lost_after_ms
+ * plus the hub's own lag.
  */
 void hub__check_fleet(hub *h);
 /*
@@ -736,8 +748,20 @@ void hub__queue_reply(hub *h, const char *realm, const char *id, const char *lea
                       const char *type, const uint8_t to_pk[32]);
 /* Appends item to a batch array (created on first use); item taken. */
 void hub__add_to_batch(cJSON **batch, cJSON *item);
+/*
+ * Appends item to one of s's batches (batch: &s->offers, &s->acks or
+ * &s->cancels), sent after commit; item taken. Every site batch goes through
+ * here: it is how the flush knows which sites to visit.
+ */
+void hub__site_batch(hub *h, hub_site *s, cJSON **batch, cJSON *item);
+/*
+ * s has something for the next flush (a batch, or offer bytes counted
+ * against this iteration's bound): the flush visits it, sends what it has
+ * and resets the count. hub__site_batch calls it.
+ */
+void hub__site_queued(hub *h, hub_site *s);
 /* Asks the site to stop an attempt (sent with the next batch). */
-void hub__send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char *why);
+void hub__send_cancel(hub *h, hub_site *s, int64_t job_id, int64_t attempt, const char *why);
 /* Publishes what the committed transaction queued. */
 void hub__flush_outgoing(hub *h);
 /* Drops what was queued for a transaction that did not commit. */

@@ -156,7 +156,7 @@ void hub__reoffer_placed(hub *h, hub_site *s)
             jsonx_add_int(offer, "lease_ms", h->offline_lease_ms);
             if (job.attempt > 1) hub__attach_checkpoint(h, ids[i], spec);
             cJSON_AddItemToObject(offer, "spec", spec);
-            hub__add_to_batch(&s->offers, offer);
+            hub__site_batch(h, s, &s->offers, offer);
             s->offers_bytes += strlen(text);
             resent++;
         } else {

@@ -92,6 +92,7 @@ void hub__free(hub *h)
     if (h->bus) bus_close(h->bus);
     if (h->beat_bus) bus_close(h->beat_bus);
     hub__discard_outgoing(h);
+    free(h->queued_sites);
     auditlog_close(h->audit);
     policy_free(h->policy);
     free(h->policy_text);

@@ -295,7 +295,7 @@ static int op_cancel(hub *h, op_call *c)
     hub__notify_terminal(h, id, next);
     if (job.state != JOB_QUEUED) {
         hub_site *s = hub__find_site(h, job.site);
-        if (s) hub__send_cancel(s, id, job.attempt, "cancelled by operator");
+        if (s) hub__send_cancel(h, s, id, job.attempt, "cancelled by operator");
         hub__release(h, job.site, job.cores, job.memory_mb);
     }
     return OP_OK;
@@ -368,6 +368,7 @@ static cJSON *site_view(hub *h, hub_site *s, int64_t now_mono)
     jsonx_add_int(o, "jobs", s->reserved_jobs);
     jsonx_add_int(o, "running_reported", s->reported_running);
     jsonx_add_int(o, "heartbeat_age_ms", s->heard ? now_mono - s->last_heartbeat_mono : -1);
+    cJSON_AddStringToObject(o, "broker", s->broker); /* "" until its first heartbeat says */
     site_trust_view(h, s, o);
     cJSON_AddStringToObject(o, "protections_off", s->protections_off);
     cJSON_AddBoolToObject(o, "store_failing", s->store_failing);

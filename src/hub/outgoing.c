@@ -42,14 +42,43 @@ void hub__add_to_batch(cJSON **batch, cJSON *item)
         cJSON_Delete(item);
 }
 
-void hub__send_cancel(hub_site *s, int64_t job_id, int64_t attempt, const char *why)
+/*
+ * The site goes on the list of those with something queued, once. When the
+ * list cannot grow, the next flush visits every site instead (nothing is
+ * lost but the saving).
+ */
+void hub__site_queued(hub *h, hub_site *s)
+{
+    if (s->queued) return;
+    s->queued = 1;
+    if (h->queued_all) return;
+    if (h->n_queued == h->cap_queued) {
+        size_t cap = h->cap_queued ? 2 * h->cap_queued : 64;
+        size_t *grown = realloc(h->queued_sites, cap * sizeof *grown);
+        if (!grown) {
+            h->queued_all = 1;
+            return;
+        }
+        h->queued_sites = grown;
+        h->cap_queued = cap;
+    }
+    h->queued_sites[h->n_queued++] = (size_t)(s - h->sites);
+}
+
+void hub__site_batch(hub *h, hub_site *s, cJSON **batch, cJSON *item)
+{
+    hub__add_to_batch(batch, item);
+    if (*batch) hub__site_queued(h, s);
+}
+
+void hub__send_cancel(hub *h, hub_site *s, int64_t job_id, int64_t attempt, const char *why)
 {
     cJSON *c = cJSON_CreateObject();
     if (!c) return;
     jsonx_add_int(c, "job", job_id);
     jsonx_add_int(c, "attempt", attempt);
     cJSON_AddStringToObject(c, "reason", why);
-    hub__add_to_batch(&s->cancels, c);
+    hub__site_batch(h, s, &s->cancels, c);
 }
 
 /*
@@ -92,6 +121,35 @@ static void flush_site_batches(hub *h, hub_site *s)
         *kinds[k].batch = NULL;
     }
     s->offers_bytes = 0;
+}
+
+static void drop_site_batches(hub *h, hub_site *s)
+{
+    cJSON_Delete(s->offers);
+    cJSON_Delete(s->acks);
+    cJSON_Delete(s->cancels);
+    s->offers = s->acks = s->cancels = NULL;
+    s->offers_bytes = 0;
+}
+
+/*
+ * Sends (or drops) the batches of every site that has some: those on the
+ * list, in the order they were first queued to (a site's own messages keep
+ * their order: offers, acknowledgements, cancels), or every site when the
+ * list could not grow. The list is empty after.
+ */
+static void each_queued_site(hub *h, void (*fn)(hub *h, hub_site *s))
+{
+    size_t n = h->queued_all ? h->n_sites : h->n_queued;
+    for (size_t k = 0; k < n; k++) {
+        hub_site *s = &h->sites[h->queued_all ? k : h->queued_sites[k]];
+        if (!s->queued) continue;
+        s->queued = 0;
+        h->sites_flushed++;
+        fn(h, s);
+    }
+    h->n_queued = 0;
+    h->queued_all = 0;
 }
 
 static void flush_operator_done(hub *h, hub_operator *op)
@@ -144,8 +202,7 @@ void hub__flush_outgoing(hub *h)
         free(r);
     }
     h->replies_tail = NULL;
-    for (size_t i = 0; i < h->n_sites; i++)
-        flush_site_batches(h, &h->sites[i]);
+    each_queued_site(h, flush_site_batches);
     for (int i = 0; i < h->n_operators; i++)
         if (h->operators[i].done) flush_operator_done(h, &h->operators[i]);
 }
@@ -156,14 +213,7 @@ void hub__discard_outgoing(hub *h)
         cJSON_Delete(h->operators[i].done);
         h->operators[i].done = NULL;
     }
-    for (size_t i = 0; i < h->n_sites; i++) {
-        hub_site *s = &h->sites[i];
-        cJSON_Delete(s->offers);
-        cJSON_Delete(s->acks);
-        cJSON_Delete(s->cancels);
-        s->offers = s->acks = s->cancels = NULL;
-        s->offers_bytes = 0;
-    }
+    each_queued_site(h, drop_site_batches);
     while (h->replies) {
         hub_reply *r = h->replies;
         h->replies = r->next;

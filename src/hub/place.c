@@ -95,6 +95,7 @@ static void reserve_in_view(pass *p, const sched_job *job, int site_index, size_
         sched_reserve(&p->view[site_index], job);
     hub_site *target = &p->h->sites[site_index];
     target->offers_bytes += spec_bytes;
+    hub__site_queued(p->h, target); /* the next flush resets the count, offer or not */
     if (target->offers_bytes >= HUB_OFFER_BATCH_BYTES) { /* the rest go next iteration */
         p->view[site_index].free_cores = 0;
         if (p->index) sched_fleet_update(p->index, (size_t)site_index);
@@ -206,7 +207,7 @@ static void queue_offer(hub *h, hub_site *s, const pending *t)
     cJSON *spec = cJSON_Parse(t->spec);
     if (spec && t->attempt > 1) hub__attach_checkpoint(h, t->id, spec);
     if (spec) cJSON_AddItemToObject(offer, "spec", spec);
-    hub__add_to_batch(&s->offers, offer);
+    hub__site_batch(h, s, &s->offers, offer);
 }
 
 static int record_placed(hub *h, const pending *t, int64_t now)

@@ -145,7 +145,7 @@ static int apply_earlier_success(hub *h, hub_site *s, const incoming *r, const h
         return OP_OK;
     hub_site *cur = job->site[0] ? hub__find_site(h, job->site) : NULL;
     if (cur && (job->state == JOB_PLACED || job->state == JOB_RUNNING)) {
-        hub__send_cancel(cur, r->job_id, job->attempt, "an earlier attempt finished first");
+        hub__send_cancel(h, cur, r->job_id, job->attempt, "an earlier attempt finished first");
         hub__release(h, cur->id, job->cores, job->memory_mb);
     }
     char reason[160];
@@ -235,7 +235,7 @@ int hub__apply_result(hub *h, hub_site *s, const cJSON *item, int local)
     if (ack) {
         jsonx_add_int(ack, "job", r.job_id);
         jsonx_add_int(ack, "attempt", r.attempt);
-        hub__add_to_batch(&s->acks, ack);
+        hub__site_batch(h, s, &s->acks, ack);
     }
     hubdb_job job;
     int rc = hubdb_job_get(h->db, r.job_id, &job);
@@ -344,7 +344,7 @@ int hub__apply_local(hub *h, hub_site *s, const cJSON *item)
     cJSON *ack = cJSON_CreateObject();
     if (ack) {
         jsonx_add_int(ack, "local", local_id);
-        hub__add_to_batch(&s->acks, ack);
+        hub__site_batch(h, s, &s->acks, ack);
     }
     int known;
     if (hub__check(h, hubdb_local_known(h->db, s->id, local_id, &known)) != OP_OK) return OP_ESTORE;

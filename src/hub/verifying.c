@@ -264,7 +264,7 @@ static void stop_current(hub *h, const hubdb_job *job, int64_t job_id, const cha
     if (job->state != JOB_PLACED && job->state != JOB_RUNNING) return;
     hub_site *cur = job->site[0] ? hub__find_site(h, job->site) : NULL;
     if (!cur) return;
-    hub__send_cancel(cur, job_id, job->attempt, why);
+    hub__send_cancel(h, cur, job_id, job->attempt, why);
     hub__release(h, cur->id, job->cores, job->memory_mb);
 }
 

@@ -237,8 +237,9 @@ static void keep_changes_only(site *s, cJSON *body)
 }
 
 /*
- * The heartbeat: capacity, draw, audit head, message counters, power, and jobs
- * to renew; of them, what changed since the last one (keep_changes_only).
+ * The heartbeat: capacity, draw, broker, audit head, message counters, power,
+ * and jobs to renew; of them, what changed since the last one
+ * (keep_changes_only).
  */
 void site__send_heartbeat(site *s)
 {
@@ -257,6 +258,8 @@ void site__send_heartbeat(site *s)
     cJSON_AddNumberToObject(body, "idle_watts", s->idle_watts);
     cJSON_AddNumberToObject(body, "draw_watts", s->idle_watts + s->used_cores * s->watts_per_core);
     cJSON_AddStringToObject(body, "protections_off", s->caps.missing);
+    /* the broker it is on, host:port (of its list): `outpost sites` shows it */
+    if (s->bus) cJSON_AddStringToObject(body, "broker", bus_broker_name(s->bus));
     /* a write failed within 30 s: commits fail only now and then on a full disk */
     if (s->store_failed_last_ms && os_mono_ms() - s->store_failed_last_ms < 30000)
         cJSON_AddBoolToObject(body, "store_failing", 1);

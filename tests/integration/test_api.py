@@ -178,6 +178,10 @@ class ApiTest(ApiFleet, unittest.TestCase):
         self.assertEqual(st, 400)  # not awaiting approval
         sites = j("GET", "/v1/sites")["sites"]
         self.assertEqual({s["id"] for s in sites}, {"pod-1", "dc-1"})
+        # the broker each site said it is on (its heartbeats come every 500 ms)
+        wait_for(lambda: all(s["broker"] == f"127.0.0.1:{self.f.port}"
+                             for s in j("GET", "/v1/sites")["sites"]), 10, 0.2,
+                 "the sites' broker in /v1/sites")
         st, _, _ = self.call("POST", "/v1/sites/pod-1/clear")
         self.assertEqual(st, 400)  # not quarantined
         self.assertIn("counts", j("GET", "/v1/stats"))

@@ -1,6 +1,7 @@
 """A list of brokers and a bridged pair of mosquitto brokers (docs/brokers.md): the hub on
 broker A, sites on broker B, the bridge between them; a broker SIGKILLed while jobs are in
-flight, and every job finishes once; a bad list refused with its reason. The attacks through
+flight, and every job finishes once; `outpost sites` shows the broker each site is on,
+before and after it moves; a bad list refused with its reason. The attacks through
 the bridge are in test_attack_bridge.py."""
 import os
 import signal
@@ -43,12 +44,26 @@ class BridgedPairTest(unittest.TestCase):
             fh.write(head)
         self.assertIn("audit log OK", self.f.cli("audit", "verify", "--trusted-head", path).stdout)
 
+    def site_broker(self, name):
+        """The broker `outpost sites --json` says the site is on."""
+        return next(s for s in self.f.cli_json("sites")["sites"] if s["id"] == name)["broker"]
+
+    def assert_site_shown_on(self, name, port, what):
+        """Within a few heartbeats, `outpost sites` names 127.0.0.1:port for the site, in
+        --json and in the table's BROKER column."""
+        wait_for(lambda: self.site_broker(name) == f"127.0.0.1:{port}", 15, 0.2, what)
+        lines = self.f.cli("sites").stdout.splitlines()
+        column = lines[0].index("BROKER")
+        row = next(line for line in lines if line.startswith(name + " "))
+        self.assertEqual(row[column:].split()[0], f"127.0.0.1:{port}")
+
     def test_site_on_b_moves_to_a_when_b_is_killed_and_loses_nothing(self):
         f = self.f
         f.start_hub(policy=UNCHECKED_POLICY, broker_host=f.brokers("a", "b"))
         f.start_site("dc-b", "dc", cores=3, broker_host=f.brokers("b", "a"),
                      broker_return_ms=1000)
         self.assertIn(f"connected to broker 127.0.0.1:{f.port_b}", f.sites["dc-b"].log_text())
+        self.assert_site_shown_on("dc-b", f.port_b, "dc-b shown on B")
         ids = self.submit(9, 1.5)
         wait_for(lambda: sum(f.job(i)["job"]["state"] == "running" for i in ids) >= 2, 30, 0.2,
                  "jobs running on dc-b")
@@ -57,6 +72,7 @@ class BridgedPairTest(unittest.TestCase):
         wait_for(lambda: "moved from broker" in f.sites["dc-b"].log_text(), 20, 0.2,
                  "dc-b to move to A")
         self.assertIn(f"to 127.0.0.1:{f.port}", f.sites["dc-b"].log_text())
+        self.assert_site_shown_on("dc-b", f.port, "dc-b shown on A after its move")
         more = self.submit(3, 0.5)   # placed while the site is on A
         self.assert_each_done_once(ids + more)
         self.assertEqual(f.site_status("dc-b"), "alive")
@@ -70,6 +86,7 @@ class BridgedPairTest(unittest.TestCase):
                  "dc-b to go back to B")
         wait_for(lambda: f.sites["dc-b"].log_text().count("moved from broker") >= 2, 20, 0.2,
                  "dc-b connected to B")
+        self.assert_site_shown_on("dc-b", f.port_b, "dc-b shown on B again")
         last = self.submit(3, 0.2)
         self.assert_each_done_once(last)
         time.sleep(3)   # no flapping: B stays up, the site stays on it

@@ -1,7 +1,7 @@
 /*
  * Unit tests for what the CLI prints, from answers built here: columns as
  * wide as their data (63-character site ids whole and aligned in sites,
- * jobs and per-site tables), a route job without a name labelled by its
+ * jobs and per-site tables), the broker each site is on, a route job without a name labelled by its
  * kind, paths joined with one slash, and stats as readable counters
  * without the job records.
  */
@@ -102,6 +102,37 @@ static void test_sites_show_long_ids_whole(void **state)
     assert_int_equal(column_of(row, " pod ") + 1, class_col);
     assert_non_null(strstr(row, "0.5s"));
     assert_non_null(strstr(row, "none")); /* no protection off */
+    free(p.text);
+    cJSON_Delete(data);
+}
+
+/* BROKER: where each site said it is, "-" for one that did not; no column when none did. */
+static void test_sites_show_their_broker(void **state)
+{
+    (void)state;
+    cJSON *data = cJSON_Parse("{\"sites\": [{\"id\": \"dc-1\", \"class\": \"dc\", \"status\": "
+                              "\"alive\", \"broker\": \"broker-b.example.org:8883\"}, {\"id\": "
+                              "\"dc-2\", \"class\": \"dc\", \"status\": \"alive\", \"broker\": "
+                              "\"\"}]}");
+    printed p;
+    begin(&p);
+    cli__print_sites(p.out, data, 0);
+    end(&p);
+    const char *header = line_starting(p.text, "SITE ");
+    long broker_col = column_of(header, "BROKER"), rest_col = column_of(header, "PROTECTIONS");
+    const char *row = line_starting(p.text, "dc-1 ");
+    assert_int_equal(column_of(row, "broker-b.example.org:8883"), broker_col);
+    assert_int_equal(column_of(row, " none") + 1, rest_col);
+    row = line_starting(p.text, "dc-2 ");
+    assert_int_equal(strncmp(row + broker_col, "- ", 2), 0);
+    free(p.text);
+    /* no site said: no column */
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(data, "sites"), 0), "broker",
+                              cJSON_CreateString(""));
+    begin(&p);
+    cli__print_sites(p.out, data, 0);
+    end(&p);
+    assert_null(strstr(p.text, "BROKER"));
     free(p.text);
     cJSON_Delete(data);
 }
@@ -227,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_long_id_fits_in_63),
         cmocka_unit_test(test_column_width),
         cmocka_unit_test(test_sites_show_long_ids_whole),
+        cmocka_unit_test(test_sites_show_their_broker),
         cmocka_unit_test(test_jobs_show_long_sites_and_route_kind),
         cmocka_unit_test(test_per_site_table),
         cmocka_unit_test(test_path_join),

@@ -4,7 +4,8 @@
  * full heartbeat (the older form) still sets everything, and a heartbeat
  * without "running" renews nothing. A hub that runs behind does not lose
  * sites for its own lateness. Sites are found by id through the
- * registry's table, also after it grew past many sites.
+ * registry's table, also after it grew past many sites. The broker a site
+ * says it is on is kept and shown in the sites view.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include "core/jobspec.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static cJSON *full_beat(int cores, double envelope, double rank)
@@ -78,6 +80,53 @@ static void test_changes_only_keep_the_rest(void **state)
     assert_int_equal(s->cores, 6);
     assert_true(s->grid_rank == 0.75);
     assert_int_equal(s->reported_running, 0);
+}
+
+/* The site's broker from its heartbeats: kept when a heartbeat leaves it out, junk ignored. */
+static void say_broker(hubfix *f, const char *broker)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddArrayToObject(body, "running");
+    if (broker) cJSON_AddStringToObject(body, "broker", broker);
+    hubfix_site_says(f, "dc-1", "state", "state", body);
+    cJSON_Delete(body);
+}
+
+static char *broker_in_sites_view(hubfix *f)
+{
+    cJSON *resp = hubfix_request(f, "{\"cmd\":\"sites\"}");
+    const cJSON *site = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(resp, "data"), "sites"),
+        0);
+    const char *broker = jsonx_str(site, "broker");
+    char *copy = strdup(broker ? broker : "(none)");
+    cJSON_Delete(resp);
+    return copy;
+}
+
+static void test_broker_said_and_kept(void **state)
+{
+    hubfix *f = *state;
+    hub_site *s = hubfix_site(f, "dc-1", CLASS_DC, 4, 400, 40);
+    char *seen = broker_in_sites_view(f);
+    assert_string_equal(seen, ""); /* not said yet */
+    free(seen);
+    say_broker(f, "broker-a.example.org:8883");
+    say_broker(f, NULL); /* unchanged: left out */
+    assert_string_equal(s->broker, "broker-a.example.org:8883");
+    say_broker(f, "10.0.0.2:1883"); /* moved */
+    seen = broker_in_sites_view(f);
+    assert_string_equal(seen, "10.0.0.2:1883");
+    free(seen);
+    /* what is not a host:port is not kept: empty, spaces, control characters, too long */
+    char long_name[200];
+    memset(long_name, 'a', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    const char *junk[] = {"", "a b:1", "evil\n:1", long_name};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        say_broker(f, junk[i]);
+        assert_string_equal(s->broker, "10.0.0.2:1883");
+    }
 }
 
 /* A hub behind on its heartbeats does not take its own lateness for the sites' silence. */
@@ -139,6 +188,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changes_only_keep_the_rest, hubfix_setup,
                                         hubfix_teardown),
         cmocka_unit_test_setup_teardown(test_many_sites_found_by_id, hubfix_setup, hubfix_teardown),
+        cmocka_unit_test_setup_teardown(test_broker_said_and_kept, hubfix_setup, hubfix_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

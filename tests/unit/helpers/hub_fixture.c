@@ -33,7 +33,7 @@ static hub *open_hub(hubfix *f)
     return h;
 }
 
-int hubfix_setup(void **state)
+static int setup_at(void **state, int in_memory)
 {
     if (sodium_init() < 0) return -1;
     log_set_level(LOG_LEVEL_ERROR + 1);
@@ -44,11 +44,23 @@ int hubfix_setup(void **state)
         free(f);
         return -1;
     }
-    if (util_fmt(f->db_path, sizeof f->db_path, "%s/hub.db", f->dir) != OP_OK) return -1;
+    int rc = in_memory ? util_fmt(f->db_path, sizeof f->db_path, ":memory:")
+                       : util_fmt(f->db_path, sizeof f->db_path, "%s/hub.db", f->dir);
+    if (rc != OP_OK) return -1;
     f->h = open_hub(f);
     f->seq = 1;
     *state = f;
     return 0;
+}
+
+int hubfix_setup(void **state)
+{
+    return setup_at(state, 0);
+}
+
+int hubfix_setup_memory(void **state)
+{
+    return setup_at(state, 1);
 }
 
 int hubfix_teardown(void **state)

@@ -26,6 +26,8 @@ typedef struct hubfix {
 /* cmocka setup/teardown: *state is a hubfix with its hub open. */
 int hubfix_setup(void **state);
 int hubfix_teardown(void **state);
+/* The same with the store in memory (":memory:"): for timings the disk would blur. */
+int hubfix_setup_memory(void **state);
 
 /* Closes the hub and opens a new one on the same files (what survived a restart). */
 void hubfix_reopen(hubfix *f);

@@ -1,0 +1,142 @@
+/*
+ * Many sites lost at once, without processes, against an in-memory store:
+ * every lost site is on the audit log (one site-lost entry each), the jobs
+ * of those that held some are taken back, and the hub's log says it in a
+ * few lines rather than one per site. The time 20,000 losses take is
+ * printed (never asserted: speed is the benchmarks' business).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "helpers/capture.h"
+#include "helpers/hub_fixture.h"
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/os.h"
+#include "core/jobstate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MASS_SITES 20000
+#define MASS_JOBS 200
+
+/* n live sites "m-00000"..., 4 cores and 400 W each. */
+static void add_sites(hubfix *f, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "m-%05d", i);
+        hub_site *s = hub__add_site(f->h, id);
+        assert_non_null(s);
+        s->class_bit = CLASS_DC;
+        s->cores = 4;
+        s->memory_mb = 4096;
+        s->power_budget_watts = 400;
+        s->watts_per_core = 10;
+        s->alive = 1;
+        s->heard = 1;
+        s->last_heartbeat_mono = os_mono_ms();
+    }
+}
+
+/* Every site silent for longer than the loss timeout. */
+static void silence_all(hubfix *f)
+{
+    int64_t long_ago = os_mono_ms() - f->h->site_lost_after_ms - 1000;
+    for (size_t i = 0; i < f->h->n_sites; i++)
+        f->h->sites[i].last_heartbeat_mono = long_ago;
+}
+
+static int count_audited(hubfix *f, const char *kind)
+{
+    cJSON *arr = cJSON_CreateArray();
+    assert_int_equal(hubdb_audit_entries(f->h->db, 0, NULL, kind, INT64_MAX, arr), OP_OK);
+    int n = cJSON_GetArraySize(arr);
+    cJSON_Delete(arr);
+    return n;
+}
+
+static int count_lines(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char buf[512];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), line);
+        if (strstr(buf, needle)) n++;
+        line = end ? end + 1 : NULL;
+    }
+    return n;
+}
+
+/* The fleet check in one transaction, as the loop runs it, with the log at INFO: its text. */
+static char *check_logged(hubfix *f, int64_t *check_us, int64_t *commit_us)
+{
+    capture cap;
+    assert_int_equal(capture_start(&cap, 2), 0);
+    log_set_level(LOG_LEVEL_INFO);
+    int64_t start = os_mono_us();
+    assert_int_equal(hubdb_begin(f->h->db), OP_OK);
+    hub__check_fleet(f->h);
+    int64_t checked = os_mono_us();
+    int rc = hub__commit(f->h);
+    *commit_us = os_mono_us() - checked;
+    *check_us = checked - start;
+    log_set_level(LOG_LEVEL_ERROR + 1);
+    char *text = capture_end(&cap);
+    assert_int_equal(rc, OP_OK);
+    assert_non_null(text);
+    return text;
+}
+
+static void test_mass_loss(void **state)
+{
+    hubfix *f = *state;
+    add_sites(f, MASS_SITES);
+    int64_t ids[MASS_JOBS];
+    assert_int_equal(hubdb_begin(f->h->db), OP_OK);
+    for (int i = 0; i < MASS_JOBS; i++)
+        ids[i] = hubfix_submit(f, "{\"kind\":\"noop\",\"resources\":{\"cores\":4}}");
+    hub__place_pass(f->h);
+    assert_int_equal(hub__commit(f->h), OP_OK);
+    int holding = 0;
+    for (size_t i = 0; i < f->h->n_sites; i++)
+        holding += f->h->sites[i].reserved_jobs > 0;
+    for (int i = 0; i < MASS_JOBS; i++)
+        assert_int_equal(hubfix_state(f, ids[i]), JOB_PLACED);
+    silence_all(f);
+    int64_t check_us, commit_us;
+    char *log = check_logged(f, &check_us, &commit_us);
+    print_message("lost %d sites (%d holding jobs): fleet check %.1f ms, commit %.1f ms, "
+                  "%zu bytes of log\n",
+                  MASS_SITES, holding, (double)check_us / 1000.0, (double)commit_us / 1000.0,
+                  strlen(log));
+    for (size_t i = 0; i < f->h->n_sites; i++)
+        assert_false(f->h->sites[i].alive);
+    for (int i = 0; i < MASS_JOBS; i++)
+        assert_int_equal(hubfix_state(f, ids[i]), JOB_QUEUED);
+    assert_int_equal(count_audited(f, "site-lost"), MASS_SITES);
+    /* the first few sites by name, then one line for the rest (each job taken back keeps
+     * its own line) */
+    assert_int_equal(count_lines(log, "WARN hub: site m-"), HUB_LOSSES_LOGGED);
+    assert_int_equal(count_lines(log, "WARN hub: 19990 more sites lost"), 1);
+    assert_int_equal(count_lines(log, "WARN hub:"), HUB_LOSSES_LOGGED + 1);
+    free(log);
+}
+
+#define HUB_TEST(fn) cmocka_unit_test_setup_teardown(fn, hubfix_setup_memory, hubfix_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        HUB_TEST(test_mass_loss),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
