@@ -367,6 +367,8 @@ int hubdb_job_replicas(hubdb *db, int64_t job_id, hubdb_replica *out, int max, i
  * placement must now skip, and more attempts allowed (a replica is not a
  * retry: it does not use up the job's attempts).
  */
+/* Gives a job n more attempts (an attempt a busy site refused does not count). */
+int hubdb_job_more_attempts(hubdb *db, int64_t job_id, int64_t n);
 int hubdb_job_await_replica(hubdb *db, int64_t job_id, int state, const char *reason,
                             const char *owners, int64_t more_attempts);
 /* *placed 1 if the job's attempt was placed on (or run locally by) site. */

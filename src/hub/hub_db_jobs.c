@@ -238,6 +238,15 @@ int hubdb_job_explain(hubdb *db, int64_t job_id, const char *explanation)
     return store_q_run(up);
 }
 
+int hubdb_job_more_attempts(hubdb *db, int64_t job_id, int64_t n)
+{
+    store_q *st = store_prepare(db->st, "UPDATE jobs SET max_attempts=max_attempts+? WHERE id=?");
+    if (!st) return OP_ESTORE;
+    store_q_bind_int64(st, 1, n);
+    store_q_bind_int64(st, 2, job_id);
+    return store_q_run(st);
+}
+
 int hubdb_job_requeue(hubdb *db, int64_t job_id, int state, const char *reason,
                       const char *excluded, int64_t finished_ms)
 {

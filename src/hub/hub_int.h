@@ -66,6 +66,7 @@
 
 #define HUB_MAX_OPERATORS 64
 #define HUB_PLACE_BATCH 512     /* queued jobs decided per placement pass */
+#define HUB_BUSY_HOLD_MS 1000   /* a site that refused work as busy is offered none for this long */
 #define HUB_HELLO_SLOTS 4096    /* beats.c: counters of unknown sites' hellos in the workers */
 #define HUB_WELCOME_RTT_MS 2000 /* registry.c: a hello repeated this soon is not welcomed again */
 #define HUB_OFFER_BATCH_BYTES (1024 * 1024) /* one iteration's offers to one site */
@@ -126,6 +127,7 @@ typedef struct hub_site {
     token_limits limits;     /* from its join token: what it may claim at most (0: no limit) */
     char quarantined[160];   /* why no work is placed here until an operator clears it, or "" */
     char held[200];          /* hub__site_held's text, valid until its next call */
+    int64_t busy_until_mono; /* it refused work as busy: none offered before this, or 0 */
     hub_probe probe;
     /* power as the site reports it in each heartbeat, memory only */
     int has_forecast;

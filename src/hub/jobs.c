@@ -65,7 +65,7 @@ void hub__requeue(hub *h, int64_t job_id, const char *why, int exclude, int lost
         return;
     if (exclude) exclude_site(job.excluded, sizeof job.excluded, job.site);
     int give_up = next == JOB_FAILED;
-    char reason[256];
+    char reason[420];
     snprintf(reason, sizeof reason, "%s%s", why,
              give_up ? "; no attempts left" : "; queued for another attempt");
     hub__check(
@@ -92,8 +92,11 @@ static void job_started(hub *h, hub_site *s, int64_t job_id, int64_t attempt)
 
 /*
  * The site would not run the attempt. A refusal keeps the job away from
- * that site; "busy" (its view of the site's capacity was behind, e.g. a
- * cancelled attempt still stopping) does not.
+ * that site. "Busy" means the hub's view of the site's capacity was behind
+ * (e.g. an attempt it cancelled is still stopping there): the job is not
+ * kept away, the attempt is given back (the job did nothing wrong), and the
+ * site is offered nothing for HUB_BUSY_HOLD_MS, so that it is not asked again
+ * at once: three offers within 50 ms used to fail a job that way.
  */
 static void job_refused(hub *h, hub_site *s, int64_t job_id, int64_t attempt, int busy,
                         const char *why)
@@ -102,8 +105,14 @@ static void job_refused(hub *h, hub_site *s, int64_t job_id, int64_t attempt, in
     if (hub__check(h, hubdb_job_is_current(h->db, job_id, attempt, s->id, &current)) != OP_OK ||
         !current)
         return;
-    char reason[300];
-    snprintf(reason, sizeof reason, "refused by %s: %.200s", s->id, why ? why : "?");
+    char reason[360];
+    snprintf(reason, sizeof reason, "refused by %s: %.200s%s", s->id, why ? why : "?",
+             busy ? " (busy: the attempt is not counted)" : "");
+    if (busy) {
+        if (hub__check(h, hubdb_job_more_attempts(h->db, job_id, 1)) != OP_OK) return;
+        s->busy_until_mono = os_mono_ms() + HUB_BUSY_HOLD_MS;
+        h->placement_dirty = 1;
+    }
     hub__requeue(h, job_id, reason, !busy, 0);
 }
 

@@ -96,8 +96,11 @@ int hub__site_cores(const hub_site *s)
 const char *hub__site_held(const hub *h, hub_site *s)
 {
     const char *why = NULL;
+    if (s->busy_until_mono && os_mono_ms() >= s->busy_until_mono) s->busy_until_mono = 0;
     if (s->quarantined[0])
         snprintf(s->held, sizeof s->held, "quarantined: %s", s->quarantined);
+    else if (s->busy_until_mono)
+        why = "it refused work as busy a moment ago";
     else if (!probing(h))
         return NULL;
     else if (s->probe.id)

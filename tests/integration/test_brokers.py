@@ -33,7 +33,8 @@ class BridgedPairTest(unittest.TestCase):
 
     def assert_each_done_once(self, ids, timeout=120):
         states = self.f.wait_jobs_terminal(ids, timeout)
-        self.assertTrue(all(s == "succeeded" for s in states.values()), states)
+        bad = {i: self.f.job(i) for i, s in states.items() if s != "succeeded"}
+        self.assertFalse(bad, f"{states}; the others in full: {bad}")
         for jid in ids:
             self.assertEqual(len(applied(self.f.job(jid))), 1, jid)
 

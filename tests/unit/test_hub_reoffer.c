@@ -4,7 +4,10 @@
  * its placed attempts offered again, with the same attempt numbers; not the
  * attempts it already started, not another site's. (The hub's own move to
  * another broker, which does the same for every site, needs a bus: it is
- * tested end to end in tests/integration/test_brokers.py.)
+ * tested end to end in tests/integration/test_brokers.py.) And a site that
+ * refuses an offer as busy (the hub's view was behind: an attempt it
+ * cancelled still stopping there) does not use up the job's attempts, and is
+ * not offered work again at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,12 +95,56 @@ static void test_hello_offers_nothing_of_other_sites(void **state)
     assert_int_equal(cJSON_GetArraySize(one->offers), 0);
 }
 
+static void say_refused(hubfix *f, const char *site, int64_t id, int64_t attempt, const char *ev)
+{
+    char text[200];
+    snprintf(text, sizeof text,
+             "{\"events\":[{\"job\":%lld,\"attempt\":%lld,\"event\":\"%s\","
+             "\"reason\":\"site runs its maximum of 4 jobs\"}]}",
+             (long long)id, (long long)attempt, ev);
+    cJSON *body = cJSON_Parse(text);
+    hub__handle_events(f->h, hub__find_site(f->h, site), body);
+    cJSON_Delete(body);
+}
+
+static void test_busy_refusals_use_no_attempts(void **state)
+{
+    hubfix *f = *state;
+    hub_site *s = hubfix_site(f, "dc-1", CLASS_DC, 4, 400, 10);
+    int64_t id = hubfix_submit(f, "{\"kind\":\"noop\",\"max_attempts\":2}");
+    for (int64_t attempt = 1; attempt <= 5; attempt++) {
+        s->busy_until_mono = 0; /* the hold is over */
+        hub__place_pass(f->h);
+        assert_int_equal(hubfix_state(f, id), JOB_PLACED);
+        assert_true(offered(s, id, attempt));
+        hub__discard_outgoing(f->h);
+        say_refused(f, "dc-1", id, attempt, "busy");
+        assert_int_equal(hubfix_state(f, id), JOB_QUEUED);
+        hub__place_pass(f->h); /* held: not offered again at once */
+        assert_int_equal(hubfix_state(f, id), JOB_QUEUED);
+        assert_int_equal(cJSON_GetArraySize(s->offers), 0);
+    }
+    char reason[400], explanation[400];
+    hubfix_job_text(f, id, reason, sizeof reason, explanation, sizeof explanation);
+    assert_non_null(strstr(reason, "busy: the attempt is not counted"));
+    assert_non_null(strstr(explanation, "refused work as busy"));
+    /* a refusal that is not "busy" counts, and keeps the job away from the site */
+    s->busy_until_mono = 0;
+    hub__place_pass(f->h);
+    assert_true(offered(s, id, 6));
+    say_refused(f, "dc-1", id, 6, "refused");
+    hub__place_pass(f->h);
+    assert_int_equal(hubfix_state(f, id), JOB_FAILED); /* its only site excluded it */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hello_offers_placed_attempts_again, hubfix_setup,
                                         hubfix_teardown),
         cmocka_unit_test_setup_teardown(test_hello_offers_nothing_of_other_sites, hubfix_setup,
+                                        hubfix_teardown),
+        cmocka_unit_test_setup_teardown(test_busy_refusals_use_no_attempts, hubfix_setup,
                                         hubfix_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
