@@ -66,6 +66,7 @@
 
 #define HUB_MAX_OPERATORS 64
 #define HUB_PLACE_BATCH 512     /* queued jobs decided per placement pass */
+#define HUB_STORM_MAX_MS 300000 /* longest reconnect storm after a broker outage (heartbeat.c) */
 #define HUB_BUSY_HOLD_MS 1000   /* a site that refused work as busy is offered none for this long */
 #define HUB_HELLO_SLOTS 4096    /* beats.c: counters of unknown sites' hellos in the workers */
 #define HUB_WELCOME_RTT_MS 2000 /* registry.c: a hello repeated this soon is not welcomed again */
@@ -299,6 +300,7 @@ typedef struct hub {
     /* heartbeat.c: since when the hub's broker link to the sites is down (0: up), and when it
      * last came back: no site is lost while it is down, silence counts from its return */
     int64_t deaf_since_mono, heard_again_mono;
+    int64_t returning_mono; /* when a site silent since the hub's link returned was last heard */
     uint64_t losses_deferred;
 } hub;
 
@@ -480,6 +482,8 @@ void hub__answer_keep(hub *h, const char *op_id, const char *rid, const char dig
 /* ---------- heartbeat.c ---------- */
 
 /* A heartbeat: alive, capacity, power, audit head, leases of the jobs it runs. */
+/* A site was heard (a heartbeat, a hello): its silence ends; counts a reconnect storm. */
+void hub__site_heard(hub *h, hub_site *s);
 void hub__handle_state(hub *h, hub_site *s, const cJSON *body);
 /* A clean goodbye: the site left (not lost); its jobs stay under their leases. */
 void hub__site_left(hub *h, hub_site *s, const char *reason);

@@ -538,7 +538,7 @@ void hub__handle_hello(hub *h, hub_site *s, const cJSON *body)
         send_welcome(h, s);
         hub__reoffer_placed(h, s); /* offers lost in a broker's session while it moved */
     }
-    s->last_heartbeat_mono = os_mono_ms();
+    hub__site_heard(h, s);
     if (!s->alive) h->placement_dirty = 1;
     s->alive = 1;
     if (s->departed) hub__set_departed(h, s, 0);

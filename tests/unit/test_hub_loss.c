@@ -3,7 +3,9 @@
  * every lost site is on the audit log (one site-lost entry each), the jobs
  * of those that held some are taken back, and the hub's log says it in a
  * few lines rather than one per site. The time 20,000 losses take is
- * printed (never asserted: speed is the benchmarks' business).
+ * printed (never asserted: speed is the benchmarks' business). And after
+ * the hub's broker link returns, no site is lost while others silent since
+ * the outage are still coming back (a reconnect storm).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,12 +133,59 @@ static void test_mass_loss(void **state)
     free(log);
 }
 
+static int alive_count(hubfix *f)
+{
+    int n = 0;
+    for (size_t i = 0; i < f->h->n_sites; i++)
+        n += f->h->sites[i].alive;
+    return n;
+}
+
+static void check_fleet(hubfix *f)
+{
+    assert_int_equal(hubdb_begin(f->h->db), OP_OK);
+    hub__check_fleet(f->h);
+    assert_int_equal(hub__commit(f->h), OP_OK);
+}
+
+static void test_reconnect_storm_loses_nothing_while_sites_return(void **state)
+{
+    hubfix *f = *state;
+    add_sites(f, 100);
+    int64_t now = os_mono_ms(), lost_after = f->h->site_lost_after_ms;
+    /* the link returned long ago enough that the backoff grace is over */
+    f->h->heard_again_mono = now - lost_after - BUS_BACKOFF_MAX_MS - 5000;
+    for (size_t i = 0; i < f->h->n_sites; i++) /* every site silent since before that */
+        f->h->sites[i].last_heartbeat_mono = f->h->heard_again_mono - 1000;
+    for (size_t i = 0; i < 10; i++)
+        hub__site_heard(f->h, &f->h->sites[i]); /* returning now */
+    check_fleet(f);
+    assert_int_equal(alive_count(f), 100); /* the storm goes on: the other 90 wait */
+    /* the returns stopped longer ago than the loss timeout: the rest are lost */
+    f->h->returning_mono = now - lost_after - 2000;
+    for (size_t i = 0; i < 10; i++)
+        f->h->sites[i].last_heartbeat_mono = now;
+    check_fleet(f);
+    assert_int_equal(alive_count(f), 10);
+    /* a site returning long after the link did (past HUB_STORM_MAX_MS) shields no one */
+    add_sites(f, 5);
+    for (size_t i = 100; i < 105; i++)
+        f->h->sites[i].last_heartbeat_mono = now - lost_after - 1000;
+    f->h->heard_again_mono = now - HUB_STORM_MAX_MS - 1;
+    hub__site_heard(f->h, &f->h->sites[0]);
+    f->h->sites[0].last_heartbeat_mono = f->h->heard_again_mono - 1;
+    hub__site_heard(f->h, &f->h->sites[0]);
+    check_fleet(f);
+    assert_int_equal(alive_count(f), 10);
+}
+
 #define HUB_TEST(fn) cmocka_unit_test_setup_teardown(fn, hubfix_setup_memory, hubfix_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         HUB_TEST(test_mass_loss),
+        HUB_TEST(test_reconnect_storm_loses_nothing_while_sites_return),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
