@@ -31,6 +31,7 @@ BIN = os.environ.get("OUTPOST_BIN", os.path.join(ROOT, "build", "rel", "outpost"
 SWARM = os.environ.get("OUTPOST_SWARM", os.path.join(ROOT, "build", "rel", "outpost-swarm"))
 POWER = os.path.join(os.path.dirname(ROOT), "shared", "data", "power")
 OUT = os.path.join(ROOT, "build", "bench", "swarm")
+BRIDGE_STATE_QOS = int(os.environ.get("SWARM_BRIDGE_STATE_QOS", "1"))
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -117,7 +118,10 @@ class Run:
                         "bridge_protocol_version mqttv50\ncleansession false\n"
                         "try_private true\n")
                 for leaf in ("hello", "state", "event", "result"):
-                    f.write(f"topic outpost/v1/site/+/{leaf} out 1\n")
+                    # SWARM_BRIDGE_STATE_QOS=0: heartbeats cross the bridge at QoS 0 (no
+                    # in-flight window: a late heartbeat is worth less than a lost one)
+                    qos = BRIDGE_STATE_QOS if leaf == "state" else 1
+                    f.write(f"topic outpost/v1/site/+/{leaf} out {qos}\n")
                 f.write("topic outpost/v1/site/+/inbox in 1\n")
             f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
                     "max_connections -1\npersistence false\nset_tcp_nodelay true\n"

@@ -118,8 +118,11 @@ static void update_site_broker(hub_site *s, const cJSON *body)
 void hub__site_heard(hub *h, hub_site *s)
 {
     int64_t now = os_mono_ms();
-    if (h->heard_again_mono && s->last_heartbeat_mono < h->heard_again_mono)
-        h->returning_mono = now; /* the reconnect storm goes on */
+    /* a site heard before the link returned, and not since: the reconnect storm goes on
+     * (a site just enrolled, never heard before, is not returning) */
+    if (h->heard_again_mono && s->last_heartbeat_mono &&
+        s->last_heartbeat_mono < h->heard_again_mono)
+        h->returning_mono = now;
     s->last_heartbeat_mono = now;
 }
 
@@ -299,13 +302,19 @@ static int hearing(hub *h, int64_t now_mono)
         if (!h->deaf_since_mono) h->deaf_since_mono = now_mono;
         return 0;
     }
-    if (!h->deaf_since_mono) return 1;
-    if (h->ready_notified) /* not the first connection at start */
+    if (!h->deaf_since_mono) {
+        h->heard_once = 1;
+        return 1;
+    }
+    /* the first connection at start (the first checks may run before it) is no outage */
+    if (h->heard_once)
         log_info("hub",
                  "hearing sites again after %lld ms without the broker: their silence "
-                 "counts from now",
+                 "counts from when each has had its turn to reconnect",
                  (long long)(now_mono - h->deaf_since_mono));
     h->heard_again_mono = now_mono;
+    h->after_outage = h->heard_once;
+    h->heard_once = 1;
     h->deaf_since_mono = 0;
     return 1;
 }
@@ -314,7 +323,8 @@ static int hearing(hub *h, int64_t now_mono)
 static int64_t storm_end(const hub *h)
 {
     if (!h->heard_again_mono) return 0;
-    int64_t back = h->heard_again_mono + BUS_BACKOFF_MAX_MS;
+    /* at start no site's link was down: nothing to wait for but the first connection */
+    int64_t back = h->heard_again_mono + (h->after_outage ? BUS_BACKOFF_MAX_MS : 0);
     if (h->returning_mono > back && h->returning_mono - h->heard_again_mono < HUB_STORM_MAX_MS)
         back = h->returning_mono;
     return back;

@@ -301,6 +301,8 @@ typedef struct hub {
      * last came back: no site is lost while it is down, silence counts from its return */
     int64_t deaf_since_mono, heard_again_mono;
     int64_t returning_mono; /* when a site silent since the hub's link returned was last heard */
+    int after_outage;       /* heard_again_mono ended an outage (not the first connection) */
+    int heard_once;         /* the beats connection was subscribed at least once */
     uint64_t losses_deferred;
 } hub;
 
