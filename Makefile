@@ -128,8 +128,10 @@ $(BUILD)/rel/outpost-swarm: bench/swarm.c bench/swarm_power.c bench/swarm_report
 	$(CC) $(REL_FLAGS) -iquote bench $(filter %.c,$^) $(BUILD)/rel/libcore.a $(LIBS) -lpthread -o $@
 
 # $(BUILD)/rel/outpost too: route jobs run it (an ASan binary cannot start under RLIMIT_AS)
+# the build uses every core unless make was given -j itself
+JOBS := $(if $(findstring j,$(firstword -$(MAKEFLAGS))),,-j$(shell nproc 2>/dev/null || echo 1))
 test: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(BUILD)/rel/outpost-swarm $(UNIT_BINS) $(TSAN_BINS) $(TOOL_BINS) $(SHIMS)
+	@$(MAKE) --no-print-directory $(JOBS) $(BUILD)/asan/outpost $(BUILD)/rel/outpost $(BUILD)/rel/outpost-swarm $(UNIT_BINS) $(TSAN_BINS) $(TOOL_BINS) $(SHIMS)
 	@PG_TESTS="$(PG_TESTS)" tests/run.sh
 
 # A few hub integration tests again with the hub's state in PostgreSQL (tests/integration/

@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")/.."
 which="${1:-all}"; [ $# -gt 0 ] && shift
 filter="$*"
-passed=0; failed=0; failed_names=""
+passed=0; failed=0; failed_names=""; start=$(date +%s)
 logdir=build/test-logs; mkdir -p "$logdir"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -41,9 +41,9 @@ if [ "$which" = all ] || [ "$which" = unit ]; then
     [ -x "$t" ] || continue
     name=$(basename "$t"); selected "$name" || continue
     log="$logdir/$name.log"
-    timeout 300 "$t" >"$log" 2>&1; rc=$?
+    t0=$(date +%s); timeout 300 "$t" >"$log" 2>&1; rc=$?
     count_cmocka "$log" "$rc" "$name"
-    echo "unit        $name: exit $rc"
+    echo "unit        $name: exit $rc ($(( $(date +%s) - t0 )) s)"
     [ "$rc" -ne 0 ] && tail -30 "$log"
   done
   # the same tests again under ThreadSanitizer where they run threads (Makefile: TSAN_TESTS);
@@ -52,37 +52,53 @@ if [ "$which" = all ] || [ "$which" = unit ]; then
     [ -x "$t" ] || continue
     name=$(basename "$t"); selected "$name" || continue
     log="$logdir/tsan-$name.log"
-    TSAN_OPTIONS="second_deadlock_stack=1" timeout 300 "$t" >"$log" 2>&1; rc=$?
+    t0=$(date +%s); TSAN_OPTIONS="second_deadlock_stack=1" timeout 300 "$t" >"$log" 2>&1; rc=$?
     count_cmocka "$log" "$rc" "tsan-$name"
-    echo "unit (tsan) $name: exit $rc"
+    echo "unit (tsan) $name: exit $rc ($(( $(date +%s) - t0 )) s)"
     [ "$rc" -ne 0 ] && tail -30 "$log"
   done
 fi
 
+# Integration test files run TEST_JOBS at a time (default: the number of cores), each with its
+# own broker, ports and temporary directories; those in SERIAL_TESTS assert on timing (a flood
+# answered within a bound, a signal not late) and run afterwards, one at a time, alone.
+# The files known to be long start first, so that the last ones are short.
+SERIAL_TESTS="test_attack_wire test_power_signals test_route_scale"
+SLOW_FIRST="test_faults test_fleet test_demo test_models test_failover test_storage_faults test_learn
+  test_brokers test_install test_offline"
+jobs=${TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+par=""; ser=""
+add() { # job (NAME or pg:NAME), file name
+  case " $SERIAL_TESTS " in *" $2 "*) ser="$ser $1";; *) par="$par $1";; esac
+}
 if [ "$which" = all ] || [ "$which" = integration ]; then
+  for name in $SLOW_FIRST; do
+    [ -f "tests/integration/$name.py" ] && selected "$name" && add "$name" "$name"
+  done
   for t in tests/integration/test_*.py; do
     name=$(basename "$t" .py); selected "$name" || continue
-    log="$logdir/$name.log"
-    OUTPOST_BIN="${OUTPOST_BIN:-build/asan/outpost}" timeout 900 /usr/bin/python3 -m unittest -v "$t" >"$log" 2>&1; rc=$?
-    count_unittest "$log" "$rc" "$name"
-    echo "integration $name: exit $rc"
-    [ "$rc" -ne 0 ] && tail -40 "$log"
+    case " $SLOW_FIRST " in *" $name "*) continue;; esac
+    add "$name" "$name"
   done
 fi
-
 # a few integration tests again with the hub's state in PostgreSQL (Makefile: PG_TESTS)
 if [ "$which" = all ] && [ -n "${PG_TESTS:-}" ]; then
   for name in $PG_TESTS; do
-    t=tests/integration/$name.py; [ -f "$t" ] || continue
-    log="$logdir/pg-$name.log"
-    OUTPOST_TEST_STORE=postgresql OUTPOST_BIN="${OUTPOST_BIN:-build/asan/outpost}" \
-      timeout 900 /usr/bin/python3 -m unittest -v "$t" >"$log" 2>&1; rc=$?
-    count_unittest "$log" "$rc" "pg-$name"
-    echo "integration (postgresql) $name: exit $rc"
-    [ "$rc" -ne 0 ] && tail -40 "$log"
+    [ -f "tests/integration/$name.py" ] && add "pg:$name" "$name"
   done
 fi
+rm -f "$logdir"/*.rc
+[ -n "$par" ] && printf '%s\n' $par | xargs -P "$jobs" -n 1 tests/run_one.sh
+for job in $ser; do tests/run_one.sh "$job"; done
+for job in $par $ser; do
+  case "$job" in pg:*) tag=pg-${job#pg:};; *) tag=$job;; esac
+  log="$logdir/$tag.log"
+  rc=$(cat "$logdir/$tag.rc" 2>/dev/null || echo 1)
+  count_unittest "$log" "$rc" "$tag"
+  if [ "$rc" -ne 0 ]; then echo "--- $tag (exit $rc):"; tail -40 "$log"; fi
+done
 
 [ -n "$failed_names" ] && echo "failed:$failed_names (logs in $logdir)"
+echo "all tests: $(( $(date +%s) - start )) s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
