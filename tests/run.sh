@@ -61,9 +61,10 @@ fi
 
 # Integration test files run TEST_JOBS at a time (default: the number of cores), each with its
 # own broker, ports and temporary directories; those in SERIAL_TESTS assert on timing (a flood
-# answered within a bound, a signal not late) and run afterwards, one at a time, alone.
+# answered within a bound, a signal not late) or race a real site (a forged probe answer must
+# arrive before the site's own) and run afterwards, one at a time, alone.
 # The files known to be long start first, so that the last ones are short.
-SERIAL_TESTS="test_attack_wire test_power_signals test_route_scale"
+SERIAL_TESTS="test_attack_wire test_power_signals test_route_scale test_claims"
 SLOW_FIRST="test_faults test_fleet test_demo test_models test_failover test_storage_faults test_learn
   test_brokers test_install test_offline"
 jobs=${TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
