@@ -348,6 +348,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     v->connected = 1;
     v->sw->n.connacks++;
     v->next_hello_ms = os_mono_ms(); /* hello after every (re)connect, as a site does */
+    v->hello_backoff_ms = 2000;
     v->next_resend_ms = os_mono_ms();
     v->want_out = 1;
     (void)flags;
@@ -518,7 +519,11 @@ static void tick_site(vsite *v, int64_t now)
     if (!v->connected || v->refused) return;
     if (now >= v->next_hello_ms) {
         send_hello(v);
-        v->next_hello_ms = v->enrolled ? INT64_MAX : now + 2000; /* until welcomed, as a site */
+        /* until welcomed, as a site: again after 1-2 s, then twice as long each time, to 16 s */
+        int64_t p = v->hello_backoff_ms > 0 ? v->hello_backoff_ms : 2000;
+        v->next_hello_ms =
+            v->enrolled ? INT64_MAX : now + p / 2 + randombytes_uniform((uint32_t)p + 1) / 2;
+        v->hello_backoff_ms = p * 2 < 16000 ? p * 2 : 16000;
     }
     if (v->enrolled && now >= v->next_beat_ms) {
         send_heartbeat(v);

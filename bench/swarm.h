@@ -41,6 +41,7 @@ typedef struct vsite {
     uint64_t seq;       /* the last sequence number signed */
     char *token;        /* the join token until the welcome, then NULL */
     int64_t next_beat_ms, next_hello_ms, next_resend_ms, back_at_ms, next_misc_ms;
+    int64_t hello_backoff_ms; /* the wait before the next unanswered hello, doubling */
     msg_window hub_window;
     vresult unacked[SWARM_MAX_UNACKED];
     int n_unacked;

@@ -20,6 +20,13 @@ int timer_ready(const timer *t, int64_t now_ms)
     return now_ms >= t->next_ms;
 }
 
+void timer_backoff(timer *t, int64_t now_ms, int64_t max_ms, uint32_t r)
+{
+    int64_t p = t->period_ms > 0 ? t->period_ms : 1;
+    t->next_ms = now_ms + p / 2 + (int64_t)(r % (uint64_t)(p + 1)) / 2;
+    t->period_ms = p * 2 < max_ms ? p * 2 : max_ms;
+}
+
 int fail_streak_fail(fail_streak *s, int64_t now_ms, int64_t period_ms)
 {
     s->count++;

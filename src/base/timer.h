@@ -30,6 +30,14 @@ int timer_due(timer *t, int64_t now_ms, int force);
 int timer_ready(const timer *t, int64_t now_ms);
 
 /*
+ * Re-arms a timer that has just fired as an exponential backoff with jitter: due again
+ * between half its period and its period after now_ms (r: a uniform random number), its
+ * period then doubled, up to max_ms. A retry that nobody answers (a hub behind a broker
+ * minutes late) then costs less and less, and a fleet does not retry in lockstep.
+ */
+void timer_backoff(timer *t, int64_t now_ms, int64_t max_ms, uint32_t r);
+
+/*
  * A run of failures of one kind (a store that cannot commit), reported when
  * it starts, then at most every period, and when it ends, instead of once
  * per failure. A zeroed streak is not running.

@@ -417,11 +417,38 @@ static void test_timer_and_fail_streak(void **state)
     assert_int_equal(fail_streak_fail(&fs, 45000, 30000), STREAK_STARTED);
 }
 
+/* A retry that backs off: due within [period/2, period], the period doubling to its cap. */
+static void test_timer_backoff(void **state)
+{
+    (void)state;
+    timer t;
+    timer_init(&t, 2000);
+    assert_true(timer_due(&t, 0, 0));
+    timer_backoff(&t, 0, 16000, 0); /* the lowest draw: half the period */
+    assert_false(timer_ready(&t, 999));
+    assert_true(timer_ready(&t, 1000));
+    assert_int_equal(t.period_ms, 4000);
+    assert_true(timer_due(&t, 1000, 0));
+    timer_backoff(&t, 1000, 16000, 4000); /* the highest draw: the whole period */
+    assert_false(timer_ready(&t, 4999));
+    assert_true(timer_ready(&t, 5000));
+    int64_t now = 5000;
+    for (int i = 0; i < 10; i++) { /* never past the cap, never sooner than half of it */
+        timer_backoff(&t, now, 16000, (uint32_t)(1234567u * (uint32_t)i));
+        assert_true(t.period_ms <= 16000);
+        now = t.next_ms;
+    }
+    assert_int_equal(t.period_ms, 16000);
+    timer_backoff(&t, now, 16000, 0);
+    assert_int_equal(t.next_ms, now + 8000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex_round_trip),
         cmocka_unit_test(test_timer_and_fail_streak),
+        cmocka_unit_test(test_timer_backoff),
         cmocka_unit_test(test_unhex_rejects_bad_input),
         cmocka_unit_test(test_sha256_known_vectors),
         cmocka_unit_test(test_b64_round_trip),
