@@ -347,8 +347,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     mosquitto_subscribe_v5(mosq, NULL, inbox, 1, 0, NULL);
     v->connected = 1;
     v->sw->n.connacks++;
-    v->next_hello_ms = os_mono_ms(); /* hello after every (re)connect, as a site does */
-    v->hello_backoff_ms = 2000;
+    timer_init(&v->hello, PROTO_HELLO_FIRST_MS); /* hello after every (re)connect, as a site */
     v->next_resend_ms = os_mono_ms();
     v->want_out = 1;
     (void)flags;
@@ -517,13 +516,13 @@ static void churn_one(swarm *sw, int cut)
 static void tick_site(vsite *v, int64_t now)
 {
     if (!v->connected || v->refused) return;
-    if (now >= v->next_hello_ms) {
+    if (timer_ready(&v->hello, now)) {
         send_hello(v);
-        /* until welcomed, as a site: again after 1-2 s, then twice as long each time, to 16 s */
-        int64_t p = v->hello_backoff_ms > 0 ? v->hello_backoff_ms : 2000;
-        v->next_hello_ms =
-            v->enrolled ? INT64_MAX : now + p / 2 + randombytes_uniform((uint32_t)p + 1) / 2;
-        v->hello_backoff_ms = p * 2 < 16000 ? p * 2 : 16000;
+        /* until welcomed, backing off as a site does */
+        if (v->enrolled)
+            v->hello.next_ms = INT64_MAX;
+        else
+            timer_backoff(&v->hello, now, PROTO_HELLO_MAX_MS, randombytes_random());
     }
     if (v->enrolled && now >= v->next_beat_ms) {
         send_heartbeat(v);
@@ -720,7 +719,8 @@ static int make_sites(swarm *sw)
         v->session = sw->n_sessions ? (int)randombytes_uniform((uint32_t)sw->n_sessions) : i;
         v->away = 1; /* connects are paced from the loop */
         v->back_at_ms = 0;
-        v->next_beat_ms = v->next_hello_ms = INT64_MAX;
+        v->next_beat_ms = INT64_MAX;
+        v->hello.next_ms = INT64_MAX;
     }
     return OP_OK;
 }

@@ -6,6 +6,7 @@
 #ifndef OUTPOST_BENCH_SWARM_H
 #define OUTPOST_BENCH_SWARM_H
 
+#include "base/timer.h"
 #include "cli/cli_int.h"
 #include "io/opclient.h"
 #include "wire/ident.h"
@@ -40,8 +41,8 @@ typedef struct vsite {
     int ever_connected; /* a connect succeeded once: later ones are reconnects */
     uint64_t seq;       /* the last sequence number signed */
     char *token;        /* the join token until the welcome, then NULL */
-    int64_t next_beat_ms, next_hello_ms, next_resend_ms, back_at_ms, next_misc_ms;
-    int64_t hello_backoff_ms; /* the wait before the next unanswered hello, doubling */
+    int64_t next_beat_ms, next_resend_ms, back_at_ms, next_misc_ms;
+    timer hello; /* the next hello until welcomed, backing off as a site's */
     msg_window hub_window;
     vresult unacked[SWARM_MAX_UNACKED];
     int n_unacked;

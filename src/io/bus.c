@@ -3,6 +3,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/os.h"
+#include "base/timer.h"
 #include "base/util.h"
 #include "wire/msg.h"
 
@@ -60,8 +61,7 @@ struct bus {
     int problem_logged; /* a refusal was logged since the last CONNACK: not again each retry */
     int pending;
     uint64_t seq;
-    int64_t next_attempt_ms;
-    int backoff_ms;
+    timer retry; /* the next connection attempt: due at next_ms, backing off (period_ms) */
     bus_stats stats;
 };
 
@@ -208,7 +208,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     b->connected = 1;
     b->problem_logged = 0;
     b->attempt_open = 0;
-    b->backoff_ms = BUS_BACKOFF_MIN_MS;
+    b->retry.period_ms = BUS_BACKOFF_MIN_MS;
     note_connected(b);
     for (int i = 0; i < b->n_unsubs; i++)
         mosquitto_unsubscribe_v5(mosq, NULL, b->unsubs[i], NULL);
@@ -348,7 +348,7 @@ int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_ms
     /* By default sequence numbers start at the wall clock in microseconds, so that they keep
      * increasing across restarts as long as the clock does not step back. */
     b->seq = config->seq_start ? config->seq_start : (uint64_t)os_now_ms() * 1000;
-    b->backoff_ms = BUS_BACKOFF_MIN_MS;
+    timer_init(&b->retry, BUS_BACKOFF_MIN_MS);
     b->mosq = mosquitto_new(config->client_id, config->clean_start ? true : false, b);
     if (!b->mosq) {
         free(b);
@@ -369,7 +369,6 @@ int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_ms
     mosquitto_publish_v5_callback_set(b->mosq, on_publish);
     mosquitto_subscribe_v5_callback_set(b->mosq, on_subscribe);
     mosquitto_message_v5_callback_set(b->mosq, on_message);
-    b->next_attempt_ms = 0;
     *out = b;
     return OP_OK;
 }
@@ -473,7 +472,7 @@ static void advance(bus *b)
 static void try_connect(bus *b)
 {
     int64_t now = os_mono_ms();
-    if (now < b->next_attempt_ms) return;
+    if (!timer_ready(&b->retry, now)) return;
     if (b->attempt_open) advance(b);
     b->attempt_open = 1;
     /* The host may change from one attempt to the next: connect_bind sets it each time. */
@@ -488,14 +487,11 @@ static void try_connect(bus *b)
     mosquitto_property_free_all(&props);
     b->stats.reconnects++;
     if (rc == MOSQ_ERR_SUCCESS) {
-        b->next_attempt_ms = now + b->backoff_ms; /* wait for CONNACK before trying again */
+        b->retry.next_ms = now + b->retry.period_ms; /* wait for CONNACK before trying again */
         return;
     }
-    /* Exponential backoff with full jitter, so that a fleet does not reconnect in lockstep. */
-    int jitter = (int)randombytes_uniform((uint32_t)b->backoff_ms + 1);
-    b->next_attempt_ms = now + b->backoff_ms / 2 + jitter / 2;
-    if (b->backoff_ms < BUS_BACKOFF_MAX_MS) b->backoff_ms *= 2;
-    if (b->backoff_ms > BUS_BACKOFF_MAX_MS) b->backoff_ms = BUS_BACKOFF_MAX_MS;
+    /* Exponential backoff with jitter, so that a fleet does not reconnect in lockstep. */
+    timer_backoff(&b->retry, now, BUS_BACKOFF_MAX_MS, randombytes_random());
     char what[160];
     snprintf(what, sizeof what, "cannot connect: %s", mosquitto_strerror(rc));
     if (rc == MOSQ_ERR_ERRNO) /* nothing listening (yet): the broker starts or restarts */
@@ -547,8 +543,7 @@ static void go_back(bus *b)
     b->pending = 0;
     b->returning = 1;
     b->attempt_open = 0;
-    b->next_attempt_ms = 0;
-    b->backoff_ms = BUS_BACKOFF_MIN_MS;
+    timer_init(&b->retry, BUS_BACKOFF_MIN_MS);
     set_current(b, 0);
 }
 

@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SITE_HELLO_EVERY_MS 2000 /* hello until welcomed: first again after 1-2 s, */
-#define SITE_HELLO_MAX_MS 16000  /* then twice as long each time, up to 8-16 s */
 #define SITE_LEASE_CHECK_MS 1000
 #define SITE_OBSERVE_EVERY_MS 60000 /* the forecaster and grid ring learn once a minute */
 #define SITE_OFFLINE_READY_MS 5000  /* an enrolled site unable to reach the broker runs offline */
@@ -48,7 +46,7 @@ site *site__new(void)
 
 void site__init_timers(site *s)
 {
-    timer_init(&s->hello_timer, SITE_HELLO_EVERY_MS);
+    timer_init(&s->hello_timer, PROTO_HELLO_FIRST_MS);
     timer_init(&s->head_timer, s->audit_head_ms);
     timer_init(&s->heartbeat_timer, s->heartbeat_ms);
     timer_init(&s->resend_timer, s->resend_ms);
@@ -407,9 +405,9 @@ static void send_periodic(site *s, int64_t now)
     int again = s->hello_now;
     if ((!s->enrolled || again) && timer_due(&s->hello_timer, now, again)) {
         s->hello_now = 0;
-        if (again) s->hello_timer.period_ms = SITE_HELLO_EVERY_MS; /* a new connection */
+        if (again) s->hello_timer.period_ms = PROTO_HELLO_FIRST_MS; /* a new connection */
         site__send_hello(s);
-        timer_backoff(&s->hello_timer, now, SITE_HELLO_MAX_MS, randombytes_random());
+        timer_backoff(&s->hello_timer, now, PROTO_HELLO_MAX_MS, randombytes_random());
     }
     if (s->audit && timer_due(&s->head_timer, now, 0)) {
         /* A signed head over this site's own log, sent with the next heartbeats. */

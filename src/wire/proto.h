@@ -22,6 +22,11 @@
 #define PROTO_TOPIC_MAX 160
 #define PROTO_SMALL_BYTES (64 * 1024)
 
+/* A site repeats its hello until welcomed: first after 1-2 s (half the period to the whole
+ * period, jittered), then twice as long each time, up to 8-16 s (timer_backoff). */
+#define PROTO_HELLO_FIRST_MS 2000
+#define PROTO_HELLO_MAX_MS 16000
+
 /* Builds outpost/v1/<realm>/<id>/<leaf>. OP_ETOOBIG or OP_EINVAL for a bad id. */
 int proto_topic(char *buf, size_t size, const char *realm, const char *id, const char *leaf);
 
