@@ -40,6 +40,7 @@
 #include "base/jsonx.h"
 #include "base/os.h"
 #include "base/util.h"
+#include "io/bus.h"
 #include "wire/ident.h"
 #include "wire/msg.h"
 #include "wire/proto.h"
@@ -767,6 +768,29 @@ static int run(swarm *sw)
     return 0;
 }
 
+/*
+ * The broker the sites connect to: cli.conf's broker_host may be a list (a
+ * hub on several brokers at once): the entry with --broker-port, or the
+ * first; --broker-port alone names a broker on the first entry's host.
+ */
+static int pick_broker(swarm *sw)
+{
+    bus_broker list[BUS_MAX_BROKERS];
+    int n = 0;
+    char err[200];
+    if (bus_parse_brokers(sw->hub.broker_host, (int)sw->hub.broker_port, list, BUS_MAX_BROKERS, &n,
+                          err, sizeof err) != OP_OK) {
+        fprintf(stderr, "swarm: the hub's broker_host: %s\n", err);
+        return OP_EINVAL;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (list[i].port == sw->o.broker_port) k = i;
+    snprintf(sw->hub.broker_host, sizeof sw->hub.broker_host, "%s", list[k].host);
+    sw->hub.broker_port = sw->o.broker_port > 0 ? sw->o.broker_port : list[k].port;
+    return OP_OK;
+}
+
 int main(int argc, char **argv)
 {
     static swarm sw;
@@ -798,7 +822,7 @@ int main(int argc, char **argv)
         return 1;
     }
     sw.hub = c.hub;
-    if (sw.o.broker_port > 0) sw.hub.broker_port = sw.o.broker_port;
+    if (pick_broker(&sw) != OP_OK) return 1;
     sw.op_cli = &c;
     fprintf(stderr, "swarm: %d sites, tokens minted in %lld ms; power: %s\n", sw.o.sites,
             (long long)(os_mono_ms() - t0), sw.power_source);

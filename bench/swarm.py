@@ -32,6 +32,9 @@ SWARM = os.environ.get("OUTPOST_SWARM", os.path.join(ROOT, "build", "rel", "outp
 POWER = os.path.join(os.path.dirname(ROOT), "shared", "data", "power")
 OUT = os.path.join(ROOT, "build", "bench", "swarm")
 BRIDGE_STATE_QOS = int(os.environ.get("SWARM_BRIDGE_STATE_QOS", "1"))
+# SWARM_HUB_LINKS=all: the brokers side by side, no bridge, the hub on each at once
+# (broker_mode = all); bridge (the default): the second broker on bridged to the hub's
+HUB_LINKS = os.environ.get("SWARM_HUB_LINKS", "bridge")
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -106,6 +109,7 @@ class Run:
         self.hub_dir = os.path.join(base, "hub")
         self.procs = []
         self.brokers = []
+        self.ports = [self.port]
 
     def start_broker(self, name="mosquitto", port=None, bridge_to=None):
         """A broker; bridge_to: the hub's broker, to which the sites' topics are bridged
@@ -149,6 +153,9 @@ class Run:
         with open(conf, "w") as f:
             f.write(f"hub_id = hub\nbroker_port = {self.port}\nbroker_tls = off\nprobe = off\n"
                     f"max_queued_jobs = 100000\n")
+            if HUB_LINKS == "all":
+                hosts = ", ".join(f"127.0.0.1:{p}" for p in self.ports)
+                f.write(f"broker_host = {hosts}\nbroker_mode = all\n")
         self.hub_log = os.path.join(self.base, "hub.log")
         readies = self.log_text().count("ready: store open") if os.path.exists(self.hub_log) else 0
         log = open(self.hub_log, "a")
@@ -255,8 +262,11 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
         ports = [run.port]
         for b in range(1, (n + PER_BROKER - 1) // PER_BROKER):
             ports.append(free_port())
-            run.start_broker(f"bridged{b}", ports[-1], bridge_to=run.port)
+            run.start_broker(f"bridged{b}", ports[-1],
+                             bridge_to=None if HUB_LINKS == "all" else run.port)
+        run.ports = ports
         fig["brokers"] = len(ports)
+        fig["hub_links"] = HUB_LINKS
         run.start_hub()
         rss0 = rss_bytes(run.hub.pid)
         t0 = time.time()

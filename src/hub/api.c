@@ -377,11 +377,10 @@ void hub__api_free(hub *h)
 int hub__api_wait(hub *h, int timeout_ms)
 {
     if (!h->api || !h->api->http) return 0;
-    struct pollfd fds[3] = {{.fd = http_fd(h->api->http), .events = POLLIN},
-                            {.fd = h->bus ? bus_socket(h->bus) : -1, .events = POLLIN},
-                            {.fd = h->beat_bus ? bus_socket(h->beat_bus) : -1, .events = POLLIN}};
+    struct pollfd fds[1 + 2 * BUS_MAX_BROKERS] = {{.fd = http_fd(h->api->http), .events = POLLIN}};
+    int n = 1 + hub__link_fds(h, fds + 1, 2 * BUS_MAX_BROKERS);
     /* work already in the open transaction (a call run after the last commit) commits now */
-    poll(fds, 3, hubdb_in_tx(h->db) ? 0 : http_timeout_ms(h->api->http, timeout_ms));
+    poll(fds, (nfds_t)n, hubdb_in_tx(h->db) ? 0 : http_timeout_ms(h->api->http, timeout_ms));
     return 1;
 }
 

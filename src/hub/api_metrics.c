@@ -192,15 +192,20 @@ static void hub_metrics(hub *h, text_buf *b)
     if (h->bus) {
         family(b, "outpost_hub_broker_connected", "gauge",
                "1 when the hub's connection is up, by connection and the broker it is on.");
-        put(b, "outpost_hub_broker_connected{connection=\"main\",broker=\"%s\"} %d\n",
-            bus_broker_name(h->bus), bus_connected(h->bus));
-        if (h->beat_bus)
-            put(b, "outpost_hub_broker_connected{connection=\"beats\",broker=\"%s\"} %d\n",
-                bus_broker_name(h->beat_bus), bus_connected(h->beat_bus));
+        uint64_t moves = 0;
+        for (int i = 0; i < h->n_links; i++) {
+            const hub_link *l = &h->links[i];
+            char suffix[16] = "";
+            if (i > 0) snprintf(suffix, sizeof suffix, "-%d", i); /* broker_mode all */
+            put(b, "outpost_hub_broker_connected{connection=\"main%s\",broker=\"%s\"} %d\n", suffix,
+                bus_broker_name(l->main), bus_connected(l->main));
+            put(b, "outpost_hub_broker_connected{connection=\"beats%s\",broker=\"%s\"} %d\n",
+                suffix, bus_broker_name(l->beats), bus_connected(l->beats));
+            moves += bus_moves(l->main) + bus_moves(l->beats);
+        }
         family(b, "outpost_hub_broker_moves_total", "counter",
                "Moves of the hub's connections to another broker of the list.");
-        put(b, "outpost_hub_broker_moves_total %llu\n",
-            (unsigned long long)(bus_moves(h->bus) + (h->beat_bus ? bus_moves(h->beat_bus) : 0)));
+        put(b, "outpost_hub_broker_moves_total %llu\n", (unsigned long long)moves);
     }
     family(b, "outpost_store_commits_total", "counter", "Loop transactions committed.");
     put(b, "outpost_store_commits_total %llu\n", (unsigned long long)h->commits);

@@ -79,6 +79,7 @@ int hub__beat_offload(hub *h, const char *site_id, const char *leaf, const char 
     snprintf(b->kid, sizeof b->kid, "%s", kid);
     snprintf(b->sig, sizeof b->sig, "%s", sig);
     b->hello = hello;
+    b->link = h->msg_link;
     b->enroll = !s;
     if (s) memcpy(b->pk, s->pk, 32);
     b->site = s ? (size_t)(s - h->sites) : hub__id_hash(site_id);
@@ -138,6 +139,7 @@ static void finish_beat(hub *h, hub_beat *b)
         h->store_failed = 1;
         return;
     }
+    h->msg_link = b->link; /* its welcome goes back where it came from */
     if (b->enroll) {
         finish_enroll(h, b);
         return;
@@ -160,6 +162,7 @@ static void finish_beat(hub *h, hub_beat *b)
         return;
     }
     h->msg.accepted++;
+    s->link = b->link;
     hub__intake_give(s, b->charged);
     if (strcmp(b->hdr.type, "bye") == 0) {
         hub__site_left(h, s, jsonx_str(b->body, "reason"));

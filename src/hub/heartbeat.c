@@ -118,11 +118,12 @@ static void update_site_broker(hub_site *s, const cJSON *body)
 void hub__site_heard(hub *h, hub_site *s)
 {
     int64_t now = os_mono_ms();
-    /* a site heard before the link returned, and not since: the reconnect storm goes on
+    hub_link *l = &h->links[s->link >= 0 && s->link < BUS_MAX_BROKERS ? s->link : 0];
+    /* a site heard before its link returned, and not since: the reconnect storm goes on
      * (a site just enrolled, never heard before, is not returning) */
-    if (h->heard_again_mono && s->last_heartbeat_mono &&
-        s->last_heartbeat_mono < h->heard_again_mono)
-        h->returning_mono = now;
+    if (l->heard_again_mono && s->last_heartbeat_mono &&
+        s->last_heartbeat_mono < l->heard_again_mono)
+        l->returning_mono = now;
     s->last_heartbeat_mono = now;
 }
 
@@ -280,13 +281,14 @@ static int64_t loss_timeout(hub *h)
 }
 
 /*
- * The hub hears its sites only through its broker: while its own link is
- * down (the broker restarting, the hub's network gone) every site is
- * silent through no fault of its own. No site is lost then, and once the
- * link is back silence counts from the moment every site has had its turn
- * to reconnect (the sites' links were down too, and each waits up to
- * BUS_BACKOFF_MAX_MS, jittered, before trying again). 1 when the hub hears
- * sites now; h->heard_again_mono is when it last started to.
+ * The hub hears its sites only through its brokers: while a link's beats
+ * session is down (the broker restarting, the hub's network gone) every
+ * site heard last on it is silent through no fault of its own. None of them
+ * is lost then, and once the link is back silence counts from the moment
+ * every site has had its turn to reconnect (the sites' links were down too,
+ * and each waits up to BUS_BACKOFF_MAX_MS, jittered, before trying again).
+ * 1 when the link hears sites now; l->heard_again_mono is when it last
+ * started to.
  *
  * A broker that restarts takes its whole fleet's reconnects at once, and
  * they come back at the rate the broker accepts them (10,000 sites on one
@@ -295,50 +297,72 @@ static int64_t loss_timeout(hub *h)
  * from the last such return, for at most HUB_STORM_MAX_MS after the link
  * returned (a fleet that trickles back for longer than that loses sites).
  */
-static int hearing(hub *h, int64_t now_mono)
+static int hearing(hub_link *l, int64_t now_mono)
 {
-    if (!h->beat_bus) return 1; /* tests and fuzzing: no broker */
-    if (!bus_subscribed(h->beat_bus)) {
-        if (!h->deaf_since_mono) h->deaf_since_mono = now_mono;
+    if (!l->beats) return 1; /* tests and fuzzing: no broker */
+    if (!bus_subscribed(l->beats)) {
+        if (!l->deaf_since_mono) l->deaf_since_mono = now_mono;
         return 0;
     }
-    if (!h->deaf_since_mono) {
-        h->heard_once = 1;
+    if (!l->deaf_since_mono) {
+        l->heard_once = 1;
         return 1;
     }
     /* the first connection at start (the first checks may run before it) is no outage */
-    if (h->heard_once)
+    if (l->heard_once)
         log_info("hub",
-                 "hearing sites again after %lld ms without the broker: their silence "
-                 "counts from when each has had its turn to reconnect",
-                 (long long)(now_mono - h->deaf_since_mono));
-    h->heard_again_mono = now_mono;
-    h->after_outage = h->heard_once;
-    h->heard_once = 1;
-    h->deaf_since_mono = 0;
+                 "hearing sites again on %s after %lld ms without it: their silence counts "
+                 "from when each has had its turn to reconnect",
+                 bus_broker_name(l->beats), (long long)(now_mono - l->deaf_since_mono));
+    l->heard_again_mono = now_mono;
+    l->after_outage = l->heard_once;
+    l->heard_once = 1;
+    l->deaf_since_mono = 0;
     return 1;
 }
 
-/* When silence starts to count again after the hub's link returned: see hearing(). */
-static int64_t storm_end(const hub *h)
+/* When silence starts to count again after a link returned: see hearing(). */
+static int64_t storm_end(const hub_link *l)
 {
-    if (!h->heard_again_mono) return 0;
+    if (!l->heard_again_mono) return 0;
     /* at start no site's link was down: nothing to wait for but the first connection */
-    int64_t back = h->heard_again_mono + (h->after_outage ? BUS_BACKOFF_MAX_MS : 0);
-    if (h->returning_mono > back && h->returning_mono - h->heard_again_mono < HUB_STORM_MAX_MS)
-        back = h->returning_mono;
+    int64_t back = l->heard_again_mono + (l->after_outage ? BUS_BACKOFF_MAX_MS : 0);
+    if (l->returning_mono > back && l->returning_mono - l->heard_again_mono < HUB_STORM_MAX_MS)
+        back = l->returning_mono;
     return back;
+}
+
+/*
+ * Per link: whether the sites heard last on it are spared (it is down), and
+ * from when their silence counts. A link down while another hears (broker_mode
+ * all: its sites can move to another broker of their lists) spares its sites
+ * for HUB_STORM_MAX_MS at most; the one link of broker_mode failover spares
+ * them as long as it is down (the hub hears nobody at all).
+ */
+static void links_state(hub *h, int64_t now_mono, int spared[], int64_t back[])
+{
+    int links = h->n_links > 0 ? h->n_links : 1, any = 0;
+    for (int i = 0; i < links; i++) {
+        spared[i] = !hearing(&h->links[i], now_mono);
+        back[i] = storm_end(&h->links[i]);
+        any |= !spared[i];
+    }
+    for (int i = 0; i < links && any; i++)
+        if (spared[i] && now_mono - h->links[i].deaf_since_mono > HUB_STORM_MAX_MS) spared[i] = 0;
 }
 
 void hub__check_fleet(hub *h)
 {
     int64_t now_mono = os_mono_ms(), timeout = loss_timeout(h);
-    int deaf = !hearing(h, now_mono);
+    int spared[BUS_MAX_BROKERS];
+    int64_t backs[BUS_MAX_BROKERS];
+    links_state(h, now_mono, spared, backs);
     size_t lost = 0;
-    int64_t back = storm_end(h);
-    for (size_t i = 0; i < h->n_sites && !deaf; i++) {
+    for (size_t i = 0; i < h->n_sites; i++) {
         hub_site *s = &h->sites[i];
-        int64_t heard = s->last_heartbeat_mono > back ? s->last_heartbeat_mono : back;
+        int link = s->link >= 0 && s->link < BUS_MAX_BROKERS ? s->link : 0;
+        if (spared[link]) continue;
+        int64_t heard = s->last_heartbeat_mono > backs[link] ? s->last_heartbeat_mono : backs[link];
         int64_t silent = now_mono - heard;
         if (!s->alive || silent <= h->site_lost_after_ms) continue;
         if (silent > timeout)

@@ -138,8 +138,9 @@ typedef struct hub_site {
     int region;
     uint64_t attempts_placed, attempts_lost; /* the failure rate the scheduler sees */
     char protections_off[128];
-    char broker[128];        /* the broker it said it is on (host:port), memory only; "" unknown */
-    cJSON *messages;         /* the site's own message counters, from its heartbeat */
+    char broker[128]; /* the broker it said it is on (host:port), memory only; "" unknown */
+    int link;         /* the hub's link it was last heard on: what is sent to it goes there */
+    cJSON *messages;  /* the site's own message counters, from its heartbeat */
     uint64_t witnessed_size; /* size of the site's last signed audit head logged here */
     verify_trust vt;         /* verifying.c: its validated results and mismatches */
     /* models.c: the artifacts it holds whole (from its heartbeat), its transfer counters,
@@ -166,6 +167,7 @@ typedef struct hub_operator {
     int64_t persisted_floor_ms; /* nonces.floor_ms as last stored */
     msg_bucket budget;          /* intake.c */
     cJSON *done;                /* final states for submit --wait, sent after commit */
+    int link;                   /* the link its last request came in on: its answers go there */
 } hub_operator;
 
 typedef struct hub_reply {
@@ -173,6 +175,7 @@ typedef struct hub_reply {
     cJSON *body;
     const char *type;
     uint8_t to_pk[32]; /* sealed to this key: the site or operator it answers */
+    int link;          /* sent on the link the message it answers came in on */
     struct hub_reply *next;
 } hub_reply;
 
@@ -184,22 +187,49 @@ typedef struct hub_counts {
     uint64_t jobs_submitted, results_applied, results_duplicate, results_stale;
 } hub_counts;
 
+/*
+ * A link: the hub's two sessions on one broker (main: publishes everything,
+ * reads events, results and operator requests; beats: hellos and
+ * heartbeats). broker_mode = failover: one link, on the first broker of the
+ * list that answers (a bridged pair, a cluster). broker_mode = all: one link
+ * per broker of the list, all at once (brokers not bridged, the sites spread
+ * over them by their own lists); each site is answered on the link it was
+ * last heard on.
+ */
+typedef struct hub_link {
+    struct hub *h;
+    int index;
+    bus *main, *beats;
+    uint64_t moves_seen; /* the main session's moves handled (outgoing.c) */
+    /* heartbeat.c: since when its beats session is down (0: up), and when it last came back:
+     * a site heard last on it is not lost while it is down, silence counts from its return */
+    int64_t deaf_since_mono, heard_again_mono;
+    int64_t returning_mono; /* when a site silent since the link returned was last heard */
+    int after_outage;       /* heard_again_mono ended an outage (not the first connection) */
+    int heard_once;         /* the beats session was subscribed at least once */
+} hub_link;
+
 typedef struct hub {
     ident identity;
     char data_dir[PATH_MAX];
     hubdb *db;
-    bus *bus; /* NULL in tests and fuzzing: outgoing messages are queued, then dropped */
+    bus *bus; /* links[0].main; NULL in tests and fuzzing: outgoing messages are queued, then
+               * dropped */
     /*
      * Sites' hellos and heartbeats on a connection of their own, on which the
      * broker sends no packet over HUB_BEAT_MAX_PACKET (MQTT 5 Maximum Packet
      * Size): junk on those topics is discarded by the broker, unread here.
      */
-    bus *beat_bus;
+    bus *beat_bus; /* links[0].beats */
+    hub_link links[BUS_MAX_BROKERS];
+    int n_links;           /* 0 in tests and fuzzing */
+    int broker_all;        /* broker_mode = all: a link to every broker of the list */
+    uint64_t out_seq;      /* the sequence numbers of every link's publishes (bus seq_shared) */
+    int msg_link;          /* the link the message being handled came in on */
     int ready_notified;    /* READY=1 sent to the service manager (sdnotify) */
     char broker_host[256]; /* one broker, or a list: host[:port], host[:port] (io/bus.h) */
     int64_t broker_port;
     int64_t broker_return_ms; /* on a broker other than the first: how often to try it again */
-    uint64_t bus_moves_seen;  /* the main connection's moves handled (outgoing.c) */
     int broker_tls; /* broker_tls = on: TLS with certificates from the CA in <data-dir>/tls */
     char tls_ca[PATH_MAX], tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* set by hub__tls_setup */
     int64_t site_lost_after_ms;
@@ -297,12 +327,6 @@ typedef struct hub {
     /* heartbeat.c: how far behind the hub finishes heartbeats (the least age among those of
      * the last second), which a site's silence must exceed on top of site_lost_after_ms */
     int64_t beat_lag_ms, lag_window_start_ms, lag_window_min_ms;
-    /* heartbeat.c: since when the hub's broker link to the sites is down (0: up), and when it
-     * last came back: no site is lost while it is down, silence counts from its return */
-    int64_t deaf_since_mono, heard_again_mono;
-    int64_t returning_mono; /* when a site silent since the hub's link returned was last heard */
-    int after_outage;       /* heard_again_mono ended an outage (not the first connection) */
-    int heard_once;         /* the beats connection was subscribed at least once */
     uint64_t losses_deferred;
 } hub;
 
@@ -345,9 +369,15 @@ int hub__check(hub *h, int rc);
  * OP_OK when nothing was open. OP_ESTORE.
  */
 int hub__commit(hub *h);
-/* The bus callback: one received message into the loop's transaction. */
+/* The bus callback: one received message into the loop's transaction (ctx: the hub). */
 void hub__on_message(void *ctx, const char *topic, const void *payload, size_t len, const char *kid,
                      const char *sig);
+/* The same, from a link (ctx: a hub_link), which answers go back on. */
+void hub__on_link_message(void *ctx, const char *topic, const void *payload, size_t len,
+                          const char *kid, const char *sig);
+/* Fills fds with every link's two sessions' sockets (POLLIN), up to max; their count. */
+struct pollfd;
+int hub__link_fds(hub *h, struct pollfd *fds, int max);
 /* Runs the loop until a stop is asked or the bus fails. */
 void hub__run(hub *h);
 /*

@@ -15,6 +15,7 @@
 #include "hub/hub_int.h"
 #include "io/sdnotify.h"
 
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,46 @@ void hub__on_message(void *ctx, const char *topic, const void *payload, size_t l
         hub__op_message(h, id, topic, payload, len, kid, sig);
     }
     h->charged = NULL; /* it may point into the sites, which the next message may move */
+}
+
+void hub__on_link_message(void *ctx, const char *topic, const void *payload, size_t len,
+                          const char *kid, const char *sig)
+{
+    hub_link *l = ctx;
+    l->h->msg_link = l->index;
+    hub__on_message(l->h, topic, payload, len, kid, sig);
+}
+
+int hub__link_fds(hub *h, struct pollfd *fds, int max)
+{
+    int n = 0;
+    for (int i = 0; i < h->n_links && n + 2 <= max; i++) {
+        fds[n++] = (struct pollfd){.fd = bus_socket(h->links[i].main), .events = POLLIN};
+        fds[n++] = (struct pollfd){.fd = bus_socket(h->links[i].beats), .events = POLLIN};
+    }
+    return n;
+}
+
+/*
+ * Waits up to timeout_ms for a message on any link (or an HTTP request),
+ * then does each session's network work. One link waits inside its main
+ * session's loop, as a lone client does; several are polled together, so
+ * none waits behind another. OP_OK, or the first session's failure.
+ */
+static int links_loop(hub *h, int timeout_ms)
+{
+    if (hub__api_wait(h, timeout_ms)) {
+        timeout_ms = 0;
+    } else if (h->n_links > 1) {
+        struct pollfd fds[2 * BUS_MAX_BROKERS];
+        poll(fds, (nfds_t)hub__link_fds(h, fds, 2 * BUS_MAX_BROKERS), timeout_ms);
+        timeout_ms = 0;
+    }
+    for (int i = 0; i < h->n_links; i++)
+        if (bus_loop(h->links[i].main, i == 0 ? timeout_ms : 0) != OP_OK ||
+            bus_loop(h->links[i].beats, 0) != OP_OK)
+            return OP_EBUS;
+    return OP_OK;
 }
 
 /* The chores that are due (fleet checks, placement, ...), in the loop's transaction. */
@@ -144,13 +185,18 @@ int hub__commit(hub *h)
  */
 static void notify_ready(hub *h)
 {
-    if (h->ready_notified || !bus_subscribed(h->bus) || !bus_subscribed(h->beat_bus) ||
-        bus_refused_subscriptions(h->bus) || bus_refused_subscriptions(h->beat_bus))
-        return;
+    if (h->ready_notified) return;
+    for (int i = 0; i < h->n_links; i++) {
+        const hub_link *l = &h->links[i];
+        if (!bus_subscribed(l->main) || !bus_subscribed(l->beats) ||
+            bus_refused_subscriptions(l->main) || bus_refused_subscriptions(l->beats))
+            return;
+    }
     h->ready_notified = 1;
-    log_info("hub", "ready: store open, broker connected, subscribed");
-    sdnotify_sendf("READY=1\nSTATUS=serving %zu sites through broker %s", h->n_sites,
-                   bus_broker_name(h->bus));
+    log_info("hub", "ready: store open, %s connected, subscribed",
+             h->n_links > 1 ? "every broker" : "broker");
+    sdnotify_sendf("READY=1\nSTATUS=serving %zu sites through broker %s%s", h->n_sites,
+                   bus_broker_name(h->bus), h->n_links > 1 ? " and others" : "");
 }
 
 void hub__run(hub *h)
@@ -159,9 +205,7 @@ void hub__run(hub *h)
     if (!h->workers) hub__workers_start(h, 0);
     while (!runctl_stopping()) {
         if (hub__failover_tick(h) != 0) break; /* the lease is gone: nothing more is done */
-        /* with the HTTP API on, one poll waits for either; bus_loop then only reads */
-        int waited = hub__api_wait(h, 20);
-        if (bus_loop(h->bus, waited ? 0 : 20) != OP_OK || bus_loop(h->beat_bus, 0) != OP_OK) break;
+        if (links_loop(h, 20) != OP_OK) break;
         hub__finish_beats(h);
         hub__api_run(h);
         hub__predict_tick(h);

@@ -60,6 +60,7 @@ static const char *hub_conf_keys[] = {"hub_id",
                                       "power_history_step_s",
                                       "http_stream_queue_bytes",
                                       "broker_return_ms",
+                                      "broker_mode",
                                       "store",
                                       "store_url",
                                       "failover",
@@ -89,8 +90,12 @@ hub *hub__new(void)
 void hub__free(hub *h)
 {
     if (!h) return;
-    if (h->bus) bus_close(h->bus);
-    if (h->beat_bus) bus_close(h->beat_bus);
+    for (int i = 0; i < h->n_links; i++) {
+        if (h->links[i].main) bus_close(h->links[i].main);
+        if (h->links[i].beats) bus_close(h->links[i].beats);
+    }
+    if (h->n_links == 0 && h->bus) bus_close(h->bus); /* a unit test's, set by hand */
+    if (h->n_links == 0 && h->beat_bus) bus_close(h->beat_bus);
     hub__discard_outgoing(h);
     free(h->queued_sites);
     auditlog_close(h->audit);
@@ -175,6 +180,8 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
     const char *level = conf_str(c, "log_level", NULL);
     const char *tls = conf_str(c, "broker_tls", "on");
     h->broker_tls = strcmp(tls, "on") == 0;
+    const char *mode = conf_str(c, "broker_mode", "failover");
+    h->broker_all = strcmp(mode, "all") == 0;
     const char *probe = conf_str(c, "probe", "on");
     h->probing.on = strcmp(probe, "on") == 0;
     const char *peers = conf_str(c, "artifact_peers", "on");
@@ -204,6 +211,9 @@ static int read_config(hub *h, const char *config_path, char *err, size_t err_le
         rc = OP_EINVAL;
     } else if (strcmp(tls, "on") != 0 && strcmp(tls, "off") != 0) {
         snprintf(err, err_len, "broker_tls must be on or off");
+        rc = OP_EINVAL;
+    } else if (strcmp(mode, "failover") != 0 && strcmp(mode, "all") != 0) {
+        snprintf(err, err_len, "broker_mode must be failover or all");
         rc = OP_EINVAL;
     } else if (strcmp(probe, "on") != 0 && strcmp(probe, "off") != 0) {
         snprintf(err, err_len, "probe must be on or off");
@@ -369,17 +379,57 @@ static uint64_t own_seq_start(hub *h)
 }
 
 /*
- * The broker: two persistent sessions. The main one publishes everything
- * and reads events, results and operator requests (up to 6 MiB each); the
- * other reads hellos and heartbeats only, with a Maximum Packet Size that
- * makes the broker discard bigger junk on those topics instead of sending
- * it (a flood of 6 MB forgeries on a heartbeat topic costs the hub nothing).
- * The main session drops the subscriptions that moved, which a session of
- * an older hub may still hold.
+ * A link (hub_int.h) to brokers: two persistent sessions. The main one
+ * publishes everything and reads events, results and operator requests (up
+ * to 6 MiB each); the other reads hellos and heartbeats only, with a Maximum
+ * Packet Size that makes the broker discard bigger junk on those topics
+ * instead of sending it (a flood of 6 MB forgeries on a heartbeat topic
+ * costs the hub nothing). The main session drops the subscriptions that
+ * moved, which a session of an older hub may still hold.
+ */
+static int open_link(hub *h, bus_config *bc, int index)
+{
+    char client_id[96], beat_id[112];
+    hub_link *l = &h->links[index];
+    l->h = h;
+    l->index = index;
+    h->n_links = index + 1; /* closed at hub__free, even if half open */
+    /* one broker of several at once: a session of its own there, named after it */
+    if (h->broker_all && index > 0) {
+        snprintf(client_id, sizeof client_id, "outpost-hub-%s-%d", h->identity.id, index);
+        snprintf(beat_id, sizeof beat_id, "outpost-hub-%s-%d-beats", h->identity.id, index);
+    } else {
+        snprintf(client_id, sizeof client_id, "outpost-hub-%s", h->identity.id);
+        snprintf(beat_id, sizeof beat_id, "outpost-hub-%s-beats", h->identity.id);
+    }
+    bc->client_id = client_id;
+    bc->max_packet_bytes = 0;
+    int rc = bus_open(bc, &h->identity, hub__on_link_message, l, &l->main);
+    if (rc != OP_OK) return rc;
+    bc->client_id = beat_id;
+    bc->max_packet_bytes = HUB_BEAT_MAX_PACKET;
+    rc = bus_open(bc, &h->identity, hub__on_link_message, l, &l->beats);
+    if (rc != OP_OK) return rc;
+    const char *subs[] = {MSG_TOPIC_ROOT "site/+/event", MSG_TOPIC_ROOT "site/+/result",
+                          MSG_TOPIC_ROOT "op/+/req"};
+    const char *beats[] = {MSG_TOPIC_ROOT "site/+/hello", MSG_TOPIC_ROOT "site/+/state"};
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        bus_subscribe(l->main, subs[i]);
+    for (size_t i = 0; i < sizeof beats / sizeof beats[0]; i++) {
+        bus_unsubscribe(l->main, beats[i]);
+        bus_subscribe(l->beats, beats[i]);
+    }
+    return OP_OK;
+}
+
+/*
+ * broker_mode = failover: one link on the list (the first broker that
+ * answers); all: a link on each broker of the list, its sessions' sequence
+ * numbers one shared counter (a site hears the hub's through any of them).
  */
 static int connect_bus(hub *h)
 {
-    char client_id[80], beat_id[96], err[200];
+    char err[200];
     bus_broker brokers[BUS_MAX_BROKERS];
     int n_brokers = 0;
     if (bus_parse_brokers(h->broker_host, (int)h->broker_port, brokers, BUS_MAX_BROKERS, &n_brokers,
@@ -387,34 +437,33 @@ static int connect_bus(hub *h)
         log_error("hub", "broker_host: %s", err);
         return OP_EINVAL;
     }
-    snprintf(client_id, sizeof client_id, "outpost-hub-%s", h->identity.id);
-    snprintf(beat_id, sizeof beat_id, "outpost-hub-%s-beats", h->identity.id);
+    h->out_seq = own_seq_start(h);
     bus_config bc = {.brokers = brokers,
                      .n_brokers = n_brokers,
                      .return_after_ms = (int)h->broker_return_ms,
-                     .client_id = client_id,
                      .clean_start = 0,
                      .session_expiry_s = 86400,
                      .keepalive_s = 10,
-                     .seq_start = own_seq_start(h)};
+                     .seq_start = h->out_seq,
+                     .seq_shared = &h->out_seq};
     hub__tls_files(h, &bc.tls_ca, &bc.tls_cert, &bc.tls_key);
     if (!h->broker_tls)
         log_warn("hub", "broker_tls is off: the broker link is not authenticated or encrypted");
-    int rc = bus_open(&bc, &h->identity, hub__on_message, h, &h->bus);
-    if (rc != OP_OK) return rc;
-    bc.client_id = beat_id;
-    bc.max_packet_bytes = HUB_BEAT_MAX_PACKET;
-    rc = bus_open(&bc, &h->identity, hub__on_message, h, &h->beat_bus);
-    if (rc != OP_OK) return rc;
-    const char *subs[] = {MSG_TOPIC_ROOT "site/+/event", MSG_TOPIC_ROOT "site/+/result",
-                          MSG_TOPIC_ROOT "op/+/req"};
-    const char *beats[] = {MSG_TOPIC_ROOT "site/+/hello", MSG_TOPIC_ROOT "site/+/state"};
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        bus_subscribe(h->bus, subs[i]);
-    for (size_t i = 0; i < sizeof beats / sizeof beats[0]; i++) {
-        bus_unsubscribe(h->bus, beats[i]);
-        bus_subscribe(h->beat_bus, beats[i]);
+    int links = h->broker_all ? n_brokers : 1;
+    for (int i = 0; i < links; i++) {
+        if (h->broker_all) {
+            bc.brokers = &brokers[i];
+            bc.n_brokers = 1;
+            bc.return_after_ms = 0;
+        }
+        int rc = open_link(h, &bc, i);
+        if (rc != OP_OK) return rc;
     }
+    h->bus = h->links[0].main;
+    h->beat_bus = h->links[0].beats;
+    if (h->broker_all)
+        log_info("hub", "broker_mode all: a link to each of %d brokers (%s)", links,
+                 h->broker_host);
     return OP_OK;
 }
 

@@ -980,6 +980,7 @@ void hub__op_message(hub *h, const char *op_id, const char *topic, const void *p
     if (!req) return;
     hub_operator *op = hub__find_operator(h, op_id);
     if (op && hub__op_fresh(h, op, &hdr) == OP_OK) {
+        op->link = h->msg_link; /* its answers and done notices go back there */
         cJSON *resp = answer_request(h, req, op_id, len);
         if (resp) hub__queue_reply(h, "op", op_id, "resp", resp, "resp", op->pk);
     }

@@ -25,6 +25,7 @@ void hub__queue_reply(hub *h, const char *realm, const char *id, const char *lea
     }
     r->body = body;
     r->type = type;
+    r->link = h->msg_link;
     memcpy(r->to_pk, to_pk, sizeof r->to_pk);
     if (h->replies_tail)
         h->replies_tail->next = r;
@@ -82,13 +83,25 @@ void hub__send_cancel(hub *h, hub_site *s, int64_t job_id, int64_t attempt, cons
 }
 
 /*
- * Every message the hub sends is sealed to its recipient (wire/msg.h); a hub
+ * Every message the hub sends is sealed to its recipient (wire/msg.h), on
+ * the link it was last heard on, or the first that is connected when that
+ * one is not (after a move the recipient is heard there again); a hub
  * without a bus (tests, fuzzing) answers with a failure.
  */
-static int publish(hub *h, const char *topic, cJSON *body, const char *type,
+static int publish(hub *h, int link, const char *topic, cJSON *body, const char *type,
                    const uint8_t to_pk[32])
 {
-    return h->bus ? bus_publish_sealed(h->bus, topic, body, type, to_pk) : OP_EINVAL;
+    bus *b = h->bus;
+    if (link > 0 && link < h->n_links && link < BUS_MAX_BROKERS &&
+        bus_connected(h->links[link].main))
+        b = h->links[link].main;
+    else if (h->n_links > 1 && !bus_connected(h->bus))
+        for (int i = 1; i < h->n_links; i++)
+            if (bus_connected(h->links[i].main)) {
+                b = h->links[i].main;
+                break;
+            }
+    return b ? bus_publish_sealed(b, topic, body, type, to_pk) : OP_EINVAL;
 }
 
 /* One signed message per kind of batch; acknowledgements carry the hub's signed log head. */
@@ -109,7 +122,7 @@ static void flush_site_batches(hub *h, hub_site *s)
             cJSON_AddItemToObject(body, kinds[k].key, *kinds[k].batch);
             if (k == 1 && h->head.size > 0)
                 cJSON_AddItemToObject(body, "hub_head", auditlog_head_to_json(&h->head));
-            if (publish(h, topic, body, kinds[k].type, s->pk) != OP_OK)
+            if (publish(h, s->link, topic, body, kinds[k].type, s->pk) != OP_OK)
                 log_warn("hub", "could not send %s to %s now; the protocol will retry",
                          kinds[k].type, s->id);
             else if (k == 0)
@@ -159,7 +172,7 @@ static void flush_operator_done(hub *h, hub_operator *op)
     if (body && proto_topic(topic, sizeof topic, "op", op->id, "resp") == OP_OK) {
         cJSON_AddItemToObject(body, "jobs", op->done);
         op->done = NULL;
-        if (publish(h, topic, body, "done", op->pk) != OP_OK)
+        if (publish(h, op->link, topic, body, "done", op->pk) != OP_OK)
             log_warn("hub", "could not notify %s of finished jobs", op->id);
     }
     cJSON_Delete(body);
@@ -168,17 +181,22 @@ static void flush_operator_done(hub *h, hub_operator *op)
 }
 
 /*
- * The hub's connection moved to another broker: offers it published into the
- * old one just before it failed may never have crossed to the sites' broker.
- * Every site's placed attempts are offered again (a site drops a copy of one
- * it holds), rather than each waiting for its lease to expire.
+ * A link's main session moved to another broker: offers it published into
+ * the old one just before it failed may never have crossed to the sites'
+ * broker. The placed attempts of every site heard last on it are offered
+ * again (a site drops a copy of one it holds), rather than each waiting for
+ * its lease to expire.
  */
 static void reoffer_after_move(hub *h)
 {
-    if (!h->bus || bus_moves(h->bus) == h->bus_moves_seen || !bus_connected(h->bus)) return;
-    h->bus_moves_seen = bus_moves(h->bus);
-    for (size_t i = 0; i < h->n_sites; i++)
-        if (h->sites[i].reserved_jobs > 0) hub__reoffer_placed(h, &h->sites[i]);
+    for (int k = 0; k < h->n_links; k++) {
+        hub_link *l = &h->links[k];
+        if (bus_moves(l->main) == l->moves_seen || !bus_connected(l->main)) continue;
+        l->moves_seen = bus_moves(l->main);
+        for (size_t i = 0; i < h->n_sites; i++)
+            if (h->sites[i].reserved_jobs > 0 && (h->n_links == 1 || h->sites[i].link == k))
+                hub__reoffer_placed(h, &h->sites[i]);
+    }
 }
 
 void hub__flush_outgoing(hub *h)
@@ -196,7 +214,7 @@ void hub__flush_outgoing(hub *h)
     while (h->replies) {
         hub_reply *r = h->replies;
         h->replies = r->next;
-        if (publish(h, r->topic, r->body, r->type, r->to_pk) != OP_OK)
+        if (publish(h, r->link, r->topic, r->body, r->type, r->to_pk) != OP_OK)
             log_warn("hub", "could not publish %s on %s", r->type, r->topic);
         cJSON_Delete(r->body);
         free(r);
@@ -250,7 +268,7 @@ void hub__fail_outgoing(hub *h, const char *why)
             cJSON_AddBoolToObject(err, "ok", 0);
             cJSON_AddStringToObject(err, "error", why);
             jsonx_add_int(err, "code", OP_ESTORE);
-            if (publish(h, r->topic, err, r->type, r->to_pk) != OP_OK)
+            if (publish(h, r->link, r->topic, err, r->type, r->to_pk) != OP_OK)
                 log_debug("hub", "could not tell an operator on %s", r->topic);
         }
         cJSON_Delete(err);
@@ -259,17 +277,33 @@ void hub__fail_outgoing(hub *h, const char *why)
     }
 }
 
-/* Which broker each of the hub's two connections is on, and how often they moved. */
+/*
+ * Which broker each of the hub's two connections is on, and how often they
+ * moved; with broker_mode all, every link and the sites heard last on each.
+ */
 void hub__broker_stats(hub *h, cJSON *data)
 {
     cJSON *o = h->bus ? cJSON_AddObjectToObject(data, "broker") : NULL;
     if (!o) return;
     cJSON_AddStringToObject(o, "main", bus_broker_name(h->bus));
     cJSON_AddBoolToObject(o, "main_connected", bus_connected(h->bus));
-    if (h->beat_bus) {
-        cJSON_AddStringToObject(o, "beats", bus_broker_name(h->beat_bus));
-        cJSON_AddBoolToObject(o, "beats_connected", bus_connected(h->beat_bus));
+    cJSON_AddStringToObject(o, "beats", bus_broker_name(h->beat_bus));
+    cJSON_AddBoolToObject(o, "beats_connected", bus_connected(h->beat_bus));
+    cJSON_AddStringToObject(o, "mode", h->broker_all ? "all" : "failover");
+    uint64_t moves = 0;
+    cJSON *links = cJSON_AddArrayToObject(o, "links");
+    for (int i = 0; i < h->n_links; i++) {
+        const hub_link *l = &h->links[i];
+        moves += bus_moves(l->main) + bus_moves(l->beats);
+        cJSON *e = links ? cJSON_CreateObject() : NULL;
+        if (!e) continue;
+        int64_t sites = 0;
+        for (size_t k = 0; k < h->n_sites; k++)
+            sites += h->sites[k].link == i;
+        cJSON_AddStringToObject(e, "broker", bus_broker_name(l->main));
+        cJSON_AddBoolToObject(e, "connected", bus_connected(l->main) && bus_connected(l->beats));
+        jsonx_add_int(e, "sites", sites);
+        cJSON_AddItemToArray(links, e);
     }
-    jsonx_add_int(o, "moves",
-                  (int64_t)(bus_moves(h->bus) + (h->beat_bus ? bus_moves(h->beat_bus) : 0)));
+    jsonx_add_int(o, "moves", (int64_t)moves);
 }

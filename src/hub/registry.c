@@ -85,6 +85,7 @@ hub_site *hub__add_site(hub *h, const char *id)
     snprintf(s->owner, sizeof s->owner, "%s", id);
     s->trust = 50;
     s->probe.measured = -1;
+    s->link = h->msg_link; /* enrolling: where its hello came from */
     slot_put(h->site_slots, h->site_slots_cap, s->id, (int32_t)h->n_sites);
     h->n_sites++;
     return s;
@@ -562,6 +563,7 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
     cJSON *body = hub__authenticate(h, site_id, topic, payload, len, kid, sig,
                                     beat ? lookup_site_beat : lookup_site, &hdr);
     if (!body) return;
+    if (s) s->link = h->msg_link; /* what goes to it goes where it was heard (hub_int.h) */
     if (strcmp(hdr.type, "bye") == 0) {
         hub__site_left(h, s, jsonx_str(body, "reason"));
     } else if (strcmp(leaf, "event") == 0 && strcmp(hdr.type, "probe") == 0) {

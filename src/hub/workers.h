@@ -46,6 +46,7 @@ typedef struct hub_beat {
     uint8_t pk[32];   /* the key the site enrolled with (not for enroll) */
     size_t site;      /* its index in the hub's sites (enroll: a hash of kid): picks the lane */
     double charged;   /* what intake took from the site's budget (refunded when authentic) */
+    int link;         /* the hub's link it came in on (hub_int.h) */
     uint8_t *payload; /* owned by the beat */
     size_t len;
     /* out: filled by a worker */

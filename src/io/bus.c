@@ -61,7 +61,8 @@ struct bus {
     int problem_logged; /* a refusal was logged since the last CONNACK: not again each retry */
     int pending;
     uint64_t seq;
-    timer retry; /* the next connection attempt: due at next_ms, backing off (period_ms) */
+    uint64_t *seqp; /* &seq, or the counter the config shares with other connections */
+    timer retry;    /* the next connection attempt: due at next_ms, backing off (period_ms) */
     bus_stats stats;
 };
 
@@ -348,6 +349,8 @@ int bus_open(const bus_config *config, const ident *signer, bus_message_fn on_ms
     /* By default sequence numbers start at the wall clock in microseconds, so that they keep
      * increasing across restarts as long as the clock does not step back. */
     b->seq = config->seq_start ? config->seq_start : (uint64_t)os_now_ms() * 1000;
+    b->seqp = config->seq_shared ? config->seq_shared : &b->seq;
+    if (*b->seqp < b->seq) *b->seqp = b->seq;
     timer_init(&b->retry, BUS_BACKOFF_MIN_MS);
     b->mosq = mosquitto_new(config->client_id, config->clean_start ? true : false, b);
     if (!b->mosq) {
@@ -439,7 +442,7 @@ int bus_publish(bus *b, const char *topic, cJSON *body, const char *type)
 {
     size_t len = 0;
     char sig[129];
-    char *text = msg_encode(body, b->signer->id, type, ++b->seq, os_now_ms(), &len);
+    char *text = msg_encode(body, b->signer->id, type, ++*b->seqp, os_now_ms(), &len);
     if (!text) return OP_ENOMEM;
     int rc = OP_ETOOBIG;
     if (len <= MSG_MAX_PAYLOAD_BYTES && (rc = msg_sign(b->signer, topic, text, len, sig)) == OP_OK)
@@ -680,7 +683,7 @@ uint64_t bus_moves(const bus *b)
 
 uint64_t bus_seq(const bus *b)
 {
-    return b->seq;
+    return *b->seqp;
 }
 
 int bus_pending(const bus *b)
@@ -700,7 +703,7 @@ int bus_publish_sealed(bus *b, const char *topic, cJSON *body, const char *type,
     size_t len = 0, sealed_len = 0;
     uint8_t *sealed = NULL;
     char sig[129];
-    char *text = msg_encode(body, b->signer->id, type, ++b->seq, os_now_ms(), &len);
+    char *text = msg_encode(body, b->signer->id, type, ++*b->seqp, os_now_ms(), &len);
     if (!text) return OP_ENOMEM;
     int rc = OP_ETOOBIG;
     if (len + MSG_SEAL_OVERHEAD_BYTES <= MSG_MAX_PAYLOAD_BYTES &&

@@ -83,6 +83,14 @@ typedef struct bus_config {
      */
     uint64_t seq_start;
     /*
+     * NULL, or a counter shared by several connections of one sender (a hub
+     * on several brokers at once): each publish takes the next number from
+     * it, so a receiver hearing the sender through any of them sees one
+     * increasing sequence. Raised to seq_start when below it; must outlive
+     * the bus.
+     */
+    uint64_t *seq_shared;
+    /*
      * 0, or the largest packet the broker may send this client (MQTT 5
      * Maximum Packet Size): the broker discards bigger ones for this client
      * without sending them, so junk never costs the client a byte read.

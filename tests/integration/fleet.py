@@ -451,7 +451,9 @@ class Fleet:
         start_broker makes it, and B (self.port_b, self.broker_b) with the same CA, server
         certificate and ACL, whose bridge `bridge` connects to A over TLS with its own
         certificate (`outpost ca broker --bridge`) and carries each Outpost topic both ways
-        at QoS 1 over MQTT 5 (user properties, hence signatures, cross intact)."""
+        at QoS 1 over MQTT 5 (user properties, hence signatures, cross intact).
+        bridge=None: two brokers side by side, nothing between them (a hub with
+        broker_mode = all)."""
         self.bridge_name = bridge
         self.start_broker(bridge=bridge)
         self.port_b = port_b or getattr(self, "port_b", None) or free_port()
@@ -470,6 +472,13 @@ class Fleet:
         conf = os.path.join(bdir, "mosquitto-b.conf")
         with open(os.path.join(bdir, "mosquitto.conf")) as f:
             text = f.read().replace(f"listener {self.port} ", f"listener {self.port_b} ")
+        if self.bridge_name is None:   # side by side: no bridge
+            with open(conf, "w") as f:
+                f.write(text)
+            self.broker_b = Proc("broker-b", ["mosquitto", "-c", conf],
+                                 os.path.join(bdir, "broker-b.log"))
+            wait_for(lambda: self._port_open(self.port_b), 10, 0.05, "mosquitto B to listen")
+            return self.broker_b
         text += (f"\nconnection {self.bridge_name}\n"
                  f"address 127.0.0.1:{self.port}\n"
                  "bridge_protocol_version mqttv50\n"

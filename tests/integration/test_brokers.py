@@ -18,11 +18,7 @@ def applied(job):
     return [r for r in job["results"] if r["applied"]]
 
 
-class BridgedPairTest(unittest.TestCase):
-    def setUp(self):
-        self.f = Fleet()
-        self.f.start_broker_pair()
-
+class PairHelpers:
     def tearDown(self):
         self.f.stop()
 
@@ -57,6 +53,13 @@ class BridgedPairTest(unittest.TestCase):
         column = lines[0].index("BROKER")
         row = next(line for line in lines if line.startswith(name + " "))
         self.assertEqual(row[column:].split()[0], f"127.0.0.1:{port}")
+
+
+
+class BridgedPairTest(PairHelpers, unittest.TestCase):
+    def setUp(self):
+        self.f = Fleet()
+        self.f.start_broker_pair()
 
     def test_site_on_b_moves_to_a_when_b_is_killed_and_loses_nothing(self):
         f = self.f
@@ -125,6 +128,74 @@ class BridgedPairTest(unittest.TestCase):
         self.assert_each_done_once(ids)
         sites = {f.job(i)["job"]["site"] for i in ids}
         self.assertEqual(sites, {"dc-a", "dc-b"})
+
+
+class SideBySideTest(PairHelpers, unittest.TestCase):
+    """Two brokers with no bridge between them and a hub on both at once (broker_mode = all):
+    each site is answered on the broker it was heard on, and a site whose broker dies moves
+    to the other, where the hub already is."""
+
+    def setUp(self):
+        self.f = Fleet()
+        self.f.start_broker_pair(bridge=None)
+
+    def links(self):
+        return {link["broker"]: link for link in self.f.cli_json("stats")["broker"]["links"]}
+
+    def test_hub_on_both_brokers_serves_sites_on_each_and_keeps_a_site_that_moves(self):
+        f = self.f
+        a, b = f"127.0.0.1:{f.port}", f"127.0.0.1:{f.port_b}"
+        f.start_hub(policy=UNCHECKED_POLICY, broker_host=f.brokers("a", "b"), broker_mode="all")
+        wait_for(lambda: "ready: store open, every broker connected" in f.hub.log_text(), 20,
+                 0.1, "the hub on both brokers")
+        f.start_site("dc-a", "dc", cores=2, broker_host=f.brokers("a", "b"))
+        f.start_site("dc-b", "dc", cores=2, broker_host=f.brokers("b", "a"),
+                     broker_return_ms=1000)
+        self.assert_site_shown_on("dc-b", f.port_b, "dc-b shown on B")
+        wait_for(lambda: self.links()[b]["sites"] == 1 and self.links()[a]["sites"] == 1, 15,
+                 0.2, "one site heard on each link")
+        ids = self.submit(8, 0.3)
+        self.assert_each_done_once(ids)
+        self.assertEqual({f.job(i)["job"]["site"] for i in ids}, {"dc-a", "dc-b"})
+        # B dies with jobs running on dc-b: it moves to A, where the hub hears it again
+        ids = self.submit(6, 1.5)
+        wait_for(lambda: any(f.job(i)["job"]["state"] == "running" and
+                             f.job(i)["job"]["site"] == "dc-b" for i in ids), 30, 0.2,
+                 "a job running on dc-b")
+        f.broker_b.kill(signal.SIGKILL)
+        f.broker_b.wait(10)
+        wait_for(lambda: "moved from broker" in f.sites["dc-b"].log_text(), 20, 0.2,
+                 "dc-b to move to A")
+        self.assert_site_shown_on("dc-b", f.port, "dc-b shown on A after its move")
+        wait_for(lambda: self.links()[a]["sites"] == 2, 15, 0.2, "dc-b heard on A's link")
+        self.assertFalse(self.links()[b]["connected"])
+        more = self.submit(4, 0.3)
+        self.assert_each_done_once(ids + more)
+        self.assertNotIn("site dc-b lost", f.hub.log_text())
+        self.assertEqual(f.site_status("dc-b"), "alive")
+        stats = f.cli_json("stats")
+        self.assertEqual(stats["broker"]["mode"], "all")
+        self.assertEqual(stats["results"]["applied"], 8 + len(ids) + len(more))
+        self.assert_audit_verifies()
+        # B back: the hub's link to it returns, dc-b goes back to it and is served there
+        f.start_broker_b()
+        wait_for(lambda: self.links()[b]["connected"], 30, 0.3, "the hub's link to B")
+        wait_for(lambda: f.sites["dc-b"].log_text().count("moved from broker") >= 2, 30, 0.2,
+                 "dc-b back on B")
+        wait_for(lambda: self.links()[b]["sites"] == 1, 15, 0.2, "dc-b heard on B's link")
+        last = self.submit(6, 0.2)
+        self.assert_each_done_once(last)
+        self.assertNotRegex(f.hub.log_text(), r"site \S+ (was )?lost|sites lost")
+
+    def test_site_message_is_not_sent_twice_nor_heard_twice(self):
+        """Each site's offers go out on one link only: every job is offered once (the sites'
+        logs say so) and the hub's replay window drops nothing, there being no second copy."""
+        f = self.f
+        f.start_hub(policy=UNCHECKED_POLICY, broker_host=f.brokers("a", "b"), broker_mode="all")
+        f.start_site("dc-b", "dc", cores=2, broker_host=f.brokers("b", "a"))
+        ids = self.submit(5, 0.1)
+        self.assert_each_done_once(ids)
+        self.assertEqual(f.cli_json("stats")["messages"]["replayed"], 0)
 
 
 class BrokerListTest(unittest.TestCase):

@@ -380,6 +380,42 @@ static void test_sequence_numbers_increase(void **state)
     bus_close(sub);
 }
 
+/*
+ * Two connections of one sender sharing a counter (a hub on several brokers
+ * at once): one sequence across both, each publish the next number, so a
+ * receiver's replay window takes what comes through either.
+ */
+static void test_shared_sequence_across_connections(void **state)
+{
+    fixture *fx = *state;
+    uint64_t counter = 0;
+    bus_config config = {.host = "127.0.0.1",
+                         .port = fx->broker.port,
+                         .client_id = "test-shared-a",
+                         .clean_start = 1,
+                         .keepalive_s = 5,
+                         .seq_start = 5000000,
+                         .seq_shared = &counter};
+    bus *a = NULL, *b = NULL;
+    assert_int_equal(bus_open(&config, &fx->signer, collect, fx, &a), OP_OK);
+    assert_int_equal(counter, 5000000); /* raised to seq_start */
+    config.client_id = "test-shared-b";
+    config.seq_start = 100; /* lower: the shared counter is not set back */
+    assert_int_equal(bus_open(&config, &fx->signer, collect, fx, &b), OP_OK);
+    assert_int_equal(counter, 5000000);
+    assert_true(run_until(fx, a, b, all_connected, WAIT_MS));
+    msg_window window = {0};
+    for (int i = 0; i < 10; i++) {
+        uint64_t seq = publish_count(i % 2 ? b : a, TOPIC "shared", i);
+        assert_int_equal(seq, 5000001 + (uint64_t)i);
+        assert_int_equal(bus_seq(a), seq);
+        assert_int_equal(bus_seq(b), seq);
+        assert_int_equal(msg_window_accept(&window, seq), OP_OK);
+    }
+    bus_close(a);
+    bus_close(b);
+}
+
 static void test_payload_bounds(void **state)
 {
     fixture *fx = *state;
@@ -624,6 +660,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wait_times_out_without_a_broker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_and_receive_signed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_sequence_across_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequence_numbers_increase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_payload_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_publish_is_not_sent_later, setup, teardown),

@@ -5,7 +5,9 @@
  * few lines rather than one per site. The time 20,000 losses take is
  * printed (never asserted: speed is the benchmarks' business). And after
  * the hub's broker link returns, no site is lost while others silent since
- * the outage are still coming back (a reconnect storm).
+ * the outage are still coming back (a reconnect storm). With a link per
+ * broker (broker_mode all), a link that is down spares the sites heard last
+ * on it, and only them, for at most HUB_STORM_MAX_MS while another hears.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,11 +17,13 @@
 
 #include "helpers/capture.h"
 #include "helpers/hub_fixture.h"
+#include "helpers/testkit.h"
 
 #include "base/err.h"
 #include "base/log.h"
 #include "base/os.h"
 #include "core/jobstate.h"
+#include "io/bus.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,15 +158,15 @@ static void test_reconnect_storm_loses_nothing_while_sites_return(void **state)
     add_sites(f, 100);
     int64_t now = os_mono_ms(), lost_after = f->h->site_lost_after_ms;
     /* the link returned long ago enough that the backoff grace is over */
-    f->h->heard_again_mono = now - lost_after - BUS_BACKOFF_MAX_MS - 5000;
+    f->h->links[0].heard_again_mono = now - lost_after - BUS_BACKOFF_MAX_MS - 5000;
     for (size_t i = 0; i < f->h->n_sites; i++) /* every site silent since before that */
-        f->h->sites[i].last_heartbeat_mono = f->h->heard_again_mono - 1000;
+        f->h->sites[i].last_heartbeat_mono = f->h->links[0].heard_again_mono - 1000;
     for (size_t i = 0; i < 10; i++)
         hub__site_heard(f->h, &f->h->sites[i]); /* returning now */
     check_fleet(f);
     assert_int_equal(alive_count(f), 100); /* the storm goes on: the other 90 wait */
     /* the returns stopped longer ago than the loss timeout: the rest are lost */
-    f->h->returning_mono = now - lost_after - 2000;
+    f->h->links[0].returning_mono = now - lost_after - 2000;
     for (size_t i = 0; i < 10; i++)
         f->h->sites[i].last_heartbeat_mono = now;
     check_fleet(f);
@@ -171,10 +175,62 @@ static void test_reconnect_storm_loses_nothing_while_sites_return(void **state)
     add_sites(f, 5);
     for (size_t i = 100; i < 105; i++)
         f->h->sites[i].last_heartbeat_mono = now - lost_after - 1000;
-    f->h->heard_again_mono = now - HUB_STORM_MAX_MS - 1;
+    f->h->links[0].heard_again_mono = now - HUB_STORM_MAX_MS - 1;
     hub__site_heard(f->h, &f->h->sites[0]);
-    f->h->sites[0].last_heartbeat_mono = f->h->heard_again_mono - 1;
+    f->h->sites[0].last_heartbeat_mono = f->h->links[0].heard_again_mono - 1;
     hub__site_heard(f->h, &f->h->sites[0]);
+    check_fleet(f);
+    assert_int_equal(alive_count(f), 10);
+}
+
+static void ignore_message(void *ctx, const char *topic, const void *payload, size_t len,
+                           const char *kid, const char *sig)
+{
+}
+
+/* A beats session that cannot connect (nothing listens on its port): a link that is down. */
+static bus *dead_link_bus(hubfix *f)
+{
+    bus_config config = {.host = "127.0.0.1",
+                         .port = testkit_free_port(),
+                         .client_id = "loss-test-dead-link",
+                         .clean_start = 1,
+                         .keepalive_s = 10};
+    bus *b = NULL;
+    assert_int_equal(bus_open(&config, &f->h->identity, ignore_message, NULL, &b), OP_OK);
+    assert_int_equal(bus_loop(b, 0), OP_OK);
+    assert_false(bus_subscribed(b));
+    return b;
+}
+
+static void test_link_down_spares_only_its_own_sites(void **state)
+{
+    hubfix *f = *state;
+    add_sites(f, 10);
+    f->h->n_links = 2; /* link 0 without a bus hears (as in every unit test); link 1 is down */
+    f->h->links[1].beats = dead_link_bus(f);
+    for (size_t i = 5; i < 10; i++)
+        f->h->sites[i].link = 1;
+    silence_all(f);
+    check_fleet(f);
+    assert_int_equal(alive_count(f), 5); /* link 0's five lost, link 1's spared */
+    for (size_t i = 5; i < 10; i++)
+        assert_true(f->h->sites[i].alive);
+    /* down for longer than a storm while link 0 hears: its sites had time to move; lost */
+    f->h->links[1].deaf_since_mono = os_mono_ms() - HUB_STORM_MAX_MS - 1;
+    check_fleet(f);
+    assert_int_equal(alive_count(f), 0);
+}
+
+static void test_the_only_link_down_spares_every_site_however_long(void **state)
+{
+    hubfix *f = *state;
+    add_sites(f, 10);
+    f->h->n_links = 1; /* broker_mode failover: the hub hears nobody at all */
+    f->h->links[0].beats = dead_link_bus(f);
+    silence_all(f);
+    check_fleet(f);
+    f->h->links[0].deaf_since_mono = os_mono_ms() - HUB_STORM_MAX_MS - 1;
     check_fleet(f);
     assert_int_equal(alive_count(f), 10);
 }
@@ -186,6 +242,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         HUB_TEST(test_mass_loss),
         HUB_TEST(test_reconnect_storm_loses_nothing_while_sites_return),
+        HUB_TEST(test_link_down_spares_only_its_own_sites),
+        HUB_TEST(test_the_only_link_down_spares_every_site_however_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
