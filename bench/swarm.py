@@ -311,6 +311,11 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
             fig["lost"] = f.get("lost")
             fig["place_ms_avg"] = round(f.get("place_ms_avg", 0), 2)
             fig["place_ms_max"] = f.get("place_ms_max")
+            f0 = s0.get("fleet", {}) if s0 else {}
+            fig["place_passes_per_s"] = round(
+                (f.get("place_passes", 0) - f0.get("place_passes", 0)) / (w1 - w0), 1)
+            fig["place_skipped_per_s"] = round(
+                (f.get("place_skipped", 0) - f0.get("place_skipped", 0)) / (w1 - w0), 1)
         fig["lost_log_lines"] = losses_logged(run.log_text())
         fig["lost_in_steady_state"] = fig["lost_log_lines"] - fig["lost_during_enrollment"]
         fig["load_during"] = load()

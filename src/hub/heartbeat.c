@@ -218,6 +218,7 @@ void hub__fleet_stats(const hub *h, cJSON *stats)
     jsonx_add_int(f, "view_rebuilds", (int64_t)h->view_rebuilds);
     jsonx_add_int(f, "view_refiled", (int64_t)h->view_refiled);
     jsonx_add_int(f, "place_passes", (int64_t)h->place_passes);
+    jsonx_add_int(f, "place_skipped", (int64_t)h->place_skipped);
     cJSON_AddNumberToObject(f, "place_ms_avg",
                             h->place_passes ? (double)h->place_us / 1000.0 / (double)h->place_passes
                                             : 0.0);

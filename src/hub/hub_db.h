@@ -245,6 +245,8 @@ typedef struct hubdb_new_job {
 int hubdb_job_insert(hubdb *db, const hubdb_new_job *job, int64_t *job_id);
 int hubdb_job_set_reason(hubdb *db, int64_t job_id, const char *reason);
 int hubdb_jobs_count(hubdb *db, int state, int64_t *count);
+/* *any = 1 when some job is in state (one index probe, however many there are). OP_ESTORE. */
+int hubdb_jobs_any(hubdb *db, int state, int *any);
 
 /* A queued job as the placement pass reads it. */
 typedef struct hubdb_queued {

@@ -155,6 +155,17 @@ int hubdb_jobs_count(hubdb *db, int state, int64_t *count)
     return OP_OK;
 }
 
+int hubdb_jobs_any(hubdb *db, int state, int *any)
+{
+    store_q *st = store_prepare(db->st, "SELECT 1 FROM jobs WHERE state=? LIMIT 1");
+    if (!st) return OP_ESTORE;
+    bind_state(st, 1, state);
+    int rc = store_q_step(st);
+    *any = rc == STORE_ROW;
+    store_q_reset(st);
+    return rc == STORE_ROW || rc == STORE_DONE ? OP_OK : OP_ESTORE;
+}
+
 int hubdb_jobs_queued(hubdb *db, int limit, int (*fn)(void *ctx, const hubdb_queued *job),
                       void *ctx)
 {

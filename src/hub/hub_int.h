@@ -268,6 +268,7 @@ typedef struct hub {
     uint64_t offers_sent, bound_hits;
     /* place.c: placement passes run and their time (the swarm's table reads them in stats) */
     uint64_t place_passes;
+    uint64_t place_skipped; /* passes with nothing queued: no view refresh (place.c) */
     int64_t place_us, place_max_us, place_last_us;
     /* place.c: the fleet view and its index, kept from pass to pass (rebuilt only when the
      * sites were added or moved): each pass re-files only the sites whose entry changed */

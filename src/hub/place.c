@@ -327,10 +327,21 @@ static void place_pass(hub *h)
     free(p.todo);
 }
 
-/* A placement pass, timed (hub__fleet_stats reports it). */
+/*
+ * A placement pass, timed (hub__fleet_stats reports it). Nothing queued:
+ * nothing to decide, and the view is not refreshed either (a compare per
+ * site, the largest part of a pass in a big fleet; the next pass that has
+ * jobs to place refreshes it whole, so nothing is decided on a stale view).
+ */
 void hub__place_pass(hub *h)
 {
     if (h->n_sites == 0) return;
+    int queued = 0;
+    if (hub__check(h, hubdb_jobs_any(h->db, JOB_QUEUED, &queued)) != OP_OK) return;
+    if (!queued) {
+        h->place_skipped++;
+        return;
+    }
     int64_t started_us = os_mono_us();
     place_pass(h);
     int64_t took_us = os_mono_us() - started_us;

@@ -3,6 +3,8 @@
  * site that fits (offer batched, reservation taken); a job too big for every
  * site fails as impossible; a deadline no start can meet fails with the
  * deadline reason; a job that must wait stays queued with its explanation.
+ * A pass with nothing queued leaves the fleet view alone; the next pass with
+ * a job refreshes it, so the job is placed on what the sites are now.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,6 +53,32 @@ static void test_queued_job_placed_on_fitting_live_site(void **state)
     hubfix_job_text(f, id, reason, sizeof reason, explanation, sizeof explanation);
     assert_non_null(strstr(explanation, "placed on dc-1"));
     assert_non_null(strstr(explanation, "; 2 candidates"));
+}
+
+static void test_idle_pass_skips_the_view_and_the_next_one_sees_changes(void **state)
+{
+    hubfix *f = *state;
+    hub_site *a = hubfix_site(f, "dc-a", CLASS_DC, 8, 800, 10);
+    hub_site *b = hubfix_site(f, "dc-b", CLASS_DC, 2, 200, 10);
+    int64_t id = hubfix_submit(f, "{\"kind\":\"noop\",\"resources\":{\"cores\":2}}");
+    hub__place_pass(f->h); /* builds the view, places the job */
+    assert_int_equal(hubfix_state(f, id), JOB_PLACED);
+    uint64_t passes = f->h->place_passes, refiled = f->h->view_refiled;
+    a->alive = 0; /* a site changes while nothing is queued */
+    hub__place_pass(f->h);
+    assert_int_equal(f->h->place_skipped, 1);
+    assert_int_equal(f->h->place_passes, passes);
+    assert_int_equal(f->h->view_refiled, refiled); /* the view was not touched */
+    /* a job now: the pass refreshes the view first, so the lost site is not chosen */
+    int64_t next = hubfix_submit(f, "{\"kind\":\"noop\",\"resources\":{\"cores\":2}}");
+    hub__place_pass(f->h);
+    assert_int_equal(f->h->place_passes, passes + 1);
+    assert_true(f->h->view_refiled > refiled);
+    hubdb_job job;
+    assert_int_equal(hubdb_job_get(f->h->db, next, &job), OP_OK);
+    assert_int_equal(job.state, JOB_PLACED);
+    assert_string_equal(job.site, "dc-b");
+    assert_int_equal(b->reserved_jobs, 1);
 }
 
 static void test_lost_site_not_chosen_job_waits(void **state)
@@ -145,6 +173,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         HUB_TEST(test_queued_job_placed_on_fitting_live_site),
         HUB_TEST(test_lost_site_not_chosen_job_waits),
+        HUB_TEST(test_idle_pass_skips_the_view_and_the_next_one_sees_changes),
         HUB_TEST(test_too_big_for_every_site_fails_impossible),
         HUB_TEST(test_unreachable_deadline_fails_with_deadline_reason),
         HUB_TEST(test_deadline_reason_through_the_index),
