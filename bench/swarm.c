@@ -488,6 +488,21 @@ static void lost_link(vsite *v)
     schedule_back(v, 1000, 9000);
 }
 
+/*
+ * Writes what a site queued at once (its socket is almost always writable):
+ * only what is left waits for EPOLLOUT, so a publish costs no epoll_ctl
+ * (two of them per message before, a third of the swarm's kernel time).
+ */
+static void flush_out(vsite *v)
+{
+    v->want_out = 0;
+    if (mosquitto_want_write(v->mosq) && mosquitto_loop_write(v->mosq, 1) != MOSQ_ERR_SUCCESS) {
+        lost_link(v);
+        return;
+    }
+    if (v->out_registered != (int)mosquitto_want_write(v->mosq)) watch(v);
+}
+
 /* A site leaves with a goodbye, or has its link cut without one; back in 5-30 s. */
 static void churn_one(swarm *sw, int cut)
 {
@@ -555,7 +570,7 @@ static void tick_all(swarm *sw, int64_t now, int64_t dt_ms, double *connect_cred
             continue;
         }
         tick_site(v, now);
-        if (v->want_out && v->fd >= 0) watch(v);
+        if (v->want_out && v->fd >= 0) flush_out(v);
     }
     double churn = sw->o.churn_per_min * (double)dt_ms / 60000.0;
     double cut = sw->o.cut_per_min * (double)dt_ms / 60000.0;
@@ -577,7 +592,10 @@ static void handle_events(swarm *sw, struct epoll_event *evs, int n)
             lost_link(v);
             continue;
         }
-        if (v->want_out || v->out_registered != (int)mosquitto_want_write(v->mosq)) watch(v);
+        if (v->want_out)
+            flush_out(v);
+        else if (v->out_registered != (int)mosquitto_want_write(v->mosq))
+            watch(v);
     }
     (void)sw;
 }

@@ -581,6 +581,33 @@ int bus_socket(bus *b)
     return mosquitto_socket(b->mosq);
 }
 
+/*
+ * One turn of the client's network work, as mosquitto_loop does it, but
+ * waiting with poll(): mosquitto_loop waits with select() and refuses
+ * (MOSQ_ERR_INVAL) a socket numbered FD_SETSIZE (1,024) or more, which a
+ * process with many descriptors (the swarm: three per virtual site) gets
+ * when it reconnects. Publishes happen on this thread, so libmosquitto's
+ * wake-up socket pair is not needed to learn of them.
+ */
+static int loop_socket(bus *b, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = mosquitto_socket(b->mosq), .events = POLLIN};
+    if (pfd.fd < 0) return MOSQ_ERR_NO_CONN;
+    if (mosquitto_want_write(b->mosq)) pfd.events |= POLLOUT;
+    int n = poll(&pfd, 1, timeout_ms);
+    if (n < 0) return errno == EINTR ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ERRNO;
+    int rc = MOSQ_ERR_SUCCESS;
+    if (n > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP))) {
+        rc = mosquitto_loop_read(b->mosq, 1);
+        if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(b->mosq) < 0) return rc;
+    }
+    if (n > 0 && (pfd.revents & POLLOUT)) {
+        rc = mosquitto_loop_write(b->mosq, 1);
+        if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(b->mosq) < 0) return rc;
+    }
+    return mosquitto_loop_misc(b->mosq);
+}
+
 int bus_loop(bus *b, int timeout_ms)
 {
     if (!b->connected && mosquitto_socket(b->mosq) < 0) {
@@ -592,7 +619,7 @@ int bus_loop(bus *b, int timeout_ms)
         }
     }
     int was_connected = b->connected; /* on_disconnect clears it inside the loop */
-    int rc = mosquitto_loop(b->mosq, timeout_ms, 1);
+    int rc = loop_socket(b, timeout_ms);
     /*
      * mosquitto_loop reads about one packet per call; drain whatever else is
      * already readable (bounded) so that the caller handles a burst in one

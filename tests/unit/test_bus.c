@@ -26,9 +26,12 @@
 #include "io/bus.h"
 #include "wire/msg.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #define TOPIC "outpost/v1/test/"
 #define PATTERN "outpost/v1/test/#"
@@ -342,6 +345,41 @@ static void test_publish_and_receive_signed(void **state)
     assert_int_equal(fx->called_outside_loop, 0);
     bus_close(pub);
     bus_close(sub);
+}
+
+/*
+ * A process with many descriptors (the swarm keeps three per virtual site):
+ * a connection whose socket is numbered past FD_SETSIZE (1,024), which
+ * select() cannot watch, still sends and receives.
+ */
+static void test_sockets_past_fd_setsize(void **state)
+{
+    fixture *fx = *state;
+    struct rlimit lim;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &lim), 0);
+    if (lim.rlim_max < 2048) {
+        printf("skipped: the hard descriptor limit (%llu) is under 2,048\n",
+               (unsigned long long)lim.rlim_max);
+        return;
+    }
+    struct rlimit raised = {.rlim_cur = 2048, .rlim_max = lim.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &raised), 0);
+    int held[1100], n = 0;
+    while (n < 1100 && (held[n] = open("/dev/null", O_RDONLY)) >= 0 && held[n] < 1100)
+        n++;
+    bus *pub = open_bus(fx, "test-pub-high-fd", 1, 0);
+    bus *sub = open_bus(fx, "test-sub-high-fd", 1, 0);
+    assert_int_equal(bus_subscribe(sub, PATTERN), OP_OK);
+    sync_subscription(fx, sub, pub);
+    assert_true(bus_socket(pub) >= 1024 && bus_socket(sub) >= 1024);
+    publish_count(pub, TOPIC "high", 1);
+    expect_messages(fx, pub, sub, 1);
+    bus_close(pub);
+    bus_close(sub);
+    for (int i = 0; i < n; i++)
+        close(held[i]);
+    if (n < 1100 && held[n] >= 0) close(held[n]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
 }
 
 /* Sequence numbers increase message after message, and past a restart of the sender. */
@@ -660,6 +698,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wait_times_out_without_a_broker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_and_receive_signed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sockets_past_fd_setsize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_sequence_across_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequence_numbers_increase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_payload_bounds, setup, teardown),
