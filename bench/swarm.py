@@ -277,7 +277,9 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
         fig["enroll_s"] = round(time.time() - t0, 1)
         fig["enroll_per_s"] = round(n / max(fig["enroll_s"], 0.1), 0)
         fig["lost_during_enrollment"] = losses_logged(run.log_text())
-        time.sleep(min(10, steady_s / 4))  # the first heartbeats and jobs settle
+        # the first heartbeats and jobs settle (SWARM_SETTLE_S: longer, for the enrollment
+        # storm's tail to pass before the steady window)
+        time.sleep(env_int("SWARM_SETTLE_S", min(10, steady_s // 4)))
         s0 = run.stats() or {}
         fig["rss_per_site_bytes"] = round((rss_bytes(run.hub.pid) - rss0) / n)
         brokers_cpu = lambda: sum(cpu_s(b.pid) for b in run.brokers)

@@ -115,10 +115,16 @@ static void update_site_broker(hub_site *s, const cJSON *body)
     memcpy(s->broker, said, len + 1);
 }
 
+/* The link a site was heard on (the first when the index is out of range). */
+static hub_link *link_of(hub *h, int link)
+{
+    return &h->links[link >= 0 && link < BUS_MAX_BROKERS ? link : 0];
+}
+
 void hub__site_heard(hub *h, hub_site *s)
 {
     int64_t now = os_mono_ms();
-    hub_link *l = &h->links[s->link >= 0 && s->link < BUS_MAX_BROKERS ? s->link : 0];
+    hub_link *l = link_of(h, s->link);
     /* a site heard before its link returned, and not since: the reconnect storm goes on
      * (a site just enrolled, never heard before, is not returning) */
     if (l->heard_again_mono && s->last_heartbeat_mono &&
@@ -209,7 +215,7 @@ void hub__fleet_stats(const hub *h, cJSON *stats)
     jsonx_add_int(f, "presumed", presumed);
     jsonx_add_int(f, "lost", lost);
     jsonx_add_int(f, "left", left);
-    jsonx_add_int(f, "beat_lag_ms", h->beat_lag_ms);
+    jsonx_add_int(f, "beat_lag_ms", hub__beat_lag_ms(h));
     jsonx_add_int(f, "losses_deferred", (int64_t)h->losses_deferred);
     jsonx_add_int(f, "beats_offloaded", (int64_t)h->beats_offloaded);
     jsonx_add_int(f, "beats_inline", (int64_t)h->beats_inline);
@@ -255,13 +261,14 @@ static void site_lost(hub *h, hub_site *s, int64_t silent_ms, int logged)
 
 void hub__note_beat_age(hub *h, int64_t ts_ms)
 {
+    hub_link *l = link_of(h, h->msg_link);
     int64_t now = os_now_ms(), age = now > ts_ms ? now - ts_ms : 0;
-    if (now - h->lag_window_start_ms >= 1000) {
-        h->beat_lag_ms = h->lag_window_start_ms ? h->lag_window_min_ms : 0;
-        h->lag_window_start_ms = now;
-        h->lag_window_min_ms = age;
-    } else if (age < h->lag_window_min_ms) {
-        h->lag_window_min_ms = age;
+    if (now - l->lag_window_start_ms >= 1000) {
+        l->beat_lag_ms = l->lag_window_start_ms ? l->lag_window_min_ms : 0;
+        l->lag_window_start_ms = now;
+        l->lag_window_min_ms = age;
+    } else if (age < l->lag_window_min_ms) {
+        l->lag_window_min_ms = age;
     }
 }
 
@@ -272,13 +279,22 @@ void hub__note_beat_age(hub *h, int64_t ts_ms)
  * The lag (hub__note_beat_age) is added to the loss timeout: a site is lost
  * when it is silent longer than the hub is late. Without heartbeats for two
  * seconds the lag is taken as none. Capped at the timeout itself: a hub
- * further behind than that still loses sites, rather than never.
+ * further behind than that still loses sites, rather than never. Per link:
+ * with several brokers one may be minutes behind while another is not.
  */
-static int64_t loss_timeout(hub *h)
+static int64_t loss_timeout(hub *h, hub_link *l)
 {
-    if (os_now_ms() - h->lag_window_start_ms > 2000) h->beat_lag_ms = 0;
-    int64_t lag = h->beat_lag_ms < h->site_lost_after_ms ? h->beat_lag_ms : h->site_lost_after_ms;
+    if (os_now_ms() - l->lag_window_start_ms > 2000) l->beat_lag_ms = 0;
+    int64_t lag = l->beat_lag_ms < h->site_lost_after_ms ? l->beat_lag_ms : h->site_lost_after_ms;
     return h->site_lost_after_ms + lag;
+}
+
+int64_t hub__beat_lag_ms(const hub *h)
+{
+    int64_t most = 0;
+    for (int i = 0; i < (h->n_links > 0 ? h->n_links : 1); i++)
+        if (h->links[i].beat_lag_ms > most) most = h->links[i].beat_lag_ms;
+    return most;
 }
 
 /*
@@ -354,10 +370,14 @@ static void links_state(hub *h, int64_t now_mono, int spared[], int64_t back[])
 
 void hub__check_fleet(hub *h)
 {
-    int64_t now_mono = os_mono_ms(), timeout = loss_timeout(h);
+    int64_t now_mono = os_mono_ms(), timeouts[BUS_MAX_BROKERS], timeout = 0;
     int spared[BUS_MAX_BROKERS];
     int64_t backs[BUS_MAX_BROKERS];
     links_state(h, now_mono, spared, backs);
+    for (int i = 0; i < BUS_MAX_BROKERS; i++) {
+        timeouts[i] = loss_timeout(h, &h->links[i]);
+        if (i == 0 || timeouts[i] < timeout) timeout = timeouts[i]; /* the least, for the log */
+    }
     size_t lost = 0;
     for (size_t i = 0; i < h->n_sites; i++) {
         hub_site *s = &h->sites[i];
@@ -366,7 +386,7 @@ void hub__check_fleet(hub *h)
         int64_t heard = s->last_heartbeat_mono > backs[link] ? s->last_heartbeat_mono : backs[link];
         int64_t silent = now_mono - heard;
         if (!s->alive || silent <= h->site_lost_after_ms) continue;
-        if (silent > timeout)
+        if (silent > timeouts[link])
             site_lost(h, s, silent, lost++ < HUB_LOSSES_LOGGED);
         else
             h->losses_deferred++;

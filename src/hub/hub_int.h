@@ -207,6 +207,10 @@ typedef struct hub_link {
     int64_t returning_mono; /* when a site silent since the link returned was last heard */
     int after_outage;       /* heard_again_mono ended an outage (not the first connection) */
     int heard_once;         /* the beats session was subscribed at least once */
+    /* heartbeat.c: how far behind the hub finishes this link's heartbeats (the least age
+     * among those of the last second), which silence of its sites must exceed on top of
+     * site_lost_after_ms: one broker's backlog does not hide another's sites going silent */
+    int64_t beat_lag_ms, lag_window_start_ms, lag_window_min_ms;
 } hub_link;
 
 typedef struct hub {
@@ -325,9 +329,6 @@ typedef struct hub {
      * second hello for one of them is dropped, not checked again (it repeats every 2 s) */
     uint16_t hello_inflight[HUB_HELLO_SLOTS];
     uint64_t hellos_offloaded, hellos_repeated;
-    /* heartbeat.c: how far behind the hub finishes heartbeats (the least age among those of
-     * the last second), which a site's silence must exceed on top of site_lost_after_ms */
-    int64_t beat_lag_ms, lag_window_start_ms, lag_window_min_ms;
     uint64_t losses_deferred;
 } hub;
 
@@ -535,11 +536,13 @@ void hub__take_back(hub *h, const char *site_id, const char *why, int exclude);
  */
 void hub__check_fleet(hub *h);
 /*
- * A heartbeat sent at ts_ms (the site's clock) was just finished: its age
- * feeds the hub's lag (the least age of a second's heartbeats, so that one
- * site's clock cannot make it).
+ * A heartbeat sent at ts_ms (the site's clock) came in on link h->msg_link
+ * and was just finished: its age feeds that link's lag (the least age of a
+ * second's heartbeats, so that one site's clock cannot make it).
  */
 void hub__note_beat_age(hub *h, int64_t ts_ms);
+/* The largest of the links' lags, for stats. */
+int64_t hub__beat_lag_ms(const hub *h);
 /* Persists the sites' replay windows that moved, and the hub's own sequence number. */
 void hub__flush_seqs(hub *h);
 /* The scheduler's view of the fleet (optimistic: as if empty, alive, with no forecast). */

@@ -138,10 +138,10 @@ static void test_hub_lag_defers_loss(void **state)
     hub_site *t = hubfix_site(f, "dc-2", CLASS_DC, 4, 400, 40);
     /* the heartbeats finished in the last second were all 3 s old: the hub is 3 s late */
     int64_t now = os_now_ms();
-    h->lag_window_start_ms = now - 1500;
-    h->lag_window_min_ms = 3000;
+    h->links[0].lag_window_start_ms = now - 1500;
+    h->links[0].lag_window_min_ms = 3000;
     hub__note_beat_age(h, now - 3000);
-    assert_int_equal(h->beat_lag_ms, 3000);
+    assert_int_equal(h->links[0].beat_lag_ms, 3000);
     s->last_heartbeat_mono = os_mono_ms() - h->site_lost_after_ms - 1000; /* within the lag */
     t->last_heartbeat_mono = os_mono_ms() - h->site_lost_after_ms - 4000; /* beyond it */
     hub__check_fleet(h);
@@ -149,13 +149,33 @@ static void test_hub_lag_defers_loss(void **state)
     assert_false(t->alive);
     assert_true(h->losses_deferred >= 1);
     /* one site's old clock cannot make the lag: the least age of the second counts */
-    h->lag_window_start_ms = now - 1500;
-    h->lag_window_min_ms = 20;
+    h->links[0].lag_window_start_ms = now - 1500;
+    h->links[0].lag_window_min_ms = 20;
     hub__note_beat_age(h, now - 50000);
-    assert_int_equal(h->beat_lag_ms, 20);
+    assert_int_equal(h->links[0].beat_lag_ms, 20);
+    /* a second link's lag is its own: its sites wait for it, the first link's do not */
+    hub_site *u = hubfix_site(f, "dc-3", CLASS_DC, 4, 400, 40);
+    h->n_links = 2;
+    u->link = 1;
+    s->alive = 1;
+    s->last_heartbeat_mono = u->last_heartbeat_mono = os_mono_ms() - h->site_lost_after_ms - 1000;
+    h->links[0].beat_lag_ms = 0;
+    h->links[0].lag_window_start_ms = os_now_ms();
+    h->links[1].lag_window_start_ms = os_now_ms() - 1500;
+    h->links[1].lag_window_min_ms = 3000;
+    h->msg_link = 1;
+    hub__note_beat_age(h, os_now_ms() - 3000);
+    h->msg_link = 0;
+    assert_int_equal(h->links[1].beat_lag_ms, 3000);
+    assert_int_equal(hub__beat_lag_ms(h), 3000);
+    hub__check_fleet(h);
+    assert_false(s->alive); /* link 0 is not late: 1 s past the timeout is lost */
+    assert_true(u->alive);  /* link 1 is 3 s late: within it */
+    h->n_links = 0;
     /* no heartbeats for two seconds: no lag, the plain timeout */
-    h->lag_window_start_ms = os_now_ms() - 3000;
-    h->beat_lag_ms = 3000;
+    s->alive = 1;
+    h->links[0].lag_window_start_ms = os_now_ms() - 3000;
+    h->links[0].beat_lag_ms = 3000;
     hub__check_fleet(h);
     assert_false(s->alive);
 }
