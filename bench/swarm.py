@@ -153,6 +153,8 @@ class Run:
         with open(conf, "w") as f:
             f.write(f"hub_id = hub\nbroker_port = {self.port}\nbroker_tls = off\nprobe = off\n"
                     f"max_queued_jobs = 100000\n")
+            if os.environ.get("SWARM_BEAT_WORKERS"):
+                f.write(f"beat_workers = {int(os.environ['SWARM_BEAT_WORKERS'])}\n")
             if HUB_LINKS == "all":
                 hosts = ", ".join(f"127.0.0.1:{p}" for p in self.ports)
                 f.write(f"broker_host = {hosts}\nbroker_mode = all\n")

@@ -25,7 +25,7 @@ int hub__workers_start(hub *h, int lanes)
     if (lanes <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         lanes = cores > 1 ? (int)(cores - 1) : 1;
-        if (lanes > 8) lanes = 8;
+        if (lanes > 8) lanes = 8; /* beat_workers may set more, up to 64 */
     }
     int rc = hub_workers_new(lanes, HUB_BEAT_LANE_CAP, &h->identity, h->clock_skew_ms, &h->workers);
     if (rc != OP_OK)

@@ -310,7 +310,8 @@ typedef struct hub {
     struct hub_serving *serving; /* models_serve.c */
     int artifact_peers;
     int64_t artifact_hub_streams;
-    runtime *runtimes; /* runtimes.c: learned run times, as stored in hub.db; NULL: none */
+    int64_t beat_workers; /* worker threads for heartbeats; 0: the cores less one (beats.c) */
+    runtime *runtimes;    /* runtimes.c: learned run times, as stored in hub.db; NULL: none */
     /* predict.c: the program run in a child for escalated questions (predict_program, by
      * default this binary), and the sandbox's protections for it (probed on first use) */
     char predict_program[PATH_MAX];

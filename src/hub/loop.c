@@ -202,7 +202,7 @@ static void notify_ready(hub *h)
 void hub__run(hub *h)
 {
     h->placement_dirty = 1;
-    if (!h->workers) hub__workers_start(h, 0);
+    if (!h->workers) hub__workers_start(h, (int)h->beat_workers);
     while (!runctl_stopping()) {
         if (hub__failover_tick(h) != 0) break; /* the lease is gone: nothing more is done */
         if (links_loop(h, 20) != OP_OK) break;

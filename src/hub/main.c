@@ -52,6 +52,7 @@ static const char *hub_conf_keys[] = {"hub_id",
                                       "probe_tolerance",
                                       "artifact_peers",
                                       "artifact_hub_streams",
+                                      "beat_workers",
                                       "predict_program",
                                       "http_listen",
                                       "http_cert",
@@ -155,6 +156,8 @@ static int configure_numbers(hub *h, conf *c, char *err, size_t err_len)
         {"probe_tolerance", 8, 1, 1000, &h->probing.tolerance},
         /* models.c: sites fetching one artifact from the hub itself at once (no peer yet) */
         {"artifact_hub_streams", 2, 1, 100000, &h->artifact_hub_streams},
+        /* threads that check heartbeats and hellos (beats.c); 0: the cores less one */
+        {"beat_workers", 0, 0, 64, &h->beat_workers},
     };
     int rc = OP_OK;
     for (size_t i = 0; rc == OP_OK && i < sizeof keys / sizeof keys[0]; i++)

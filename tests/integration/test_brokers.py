@@ -191,7 +191,10 @@ class SideBySideTest(PairHelpers, unittest.TestCase):
         """Each site's offers go out on one link only: every job is offered once (the sites'
         logs say so) and the hub's replay window drops nothing, there being no second copy."""
         f = self.f
-        f.start_hub(policy=UNCHECKED_POLICY, broker_host=f.brokers("a", "b"), broker_mode="all")
+        f.start_hub(policy=UNCHECKED_POLICY, broker_host=f.brokers("a", "b"), broker_mode="all",
+                    beat_workers=2)
+        wait_for(lambda: "heartbeats checked on 2 worker thread(s)" in f.hub.log_text(), 10,
+                 0.1, "beat_workers = 2 in force")
         f.start_site("dc-b", "dc", cores=2, broker_host=f.brokers("b", "a"))
         ids = self.submit(5, 0.1)
         self.assert_each_done_once(ids)
