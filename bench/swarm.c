@@ -44,8 +44,10 @@
 #include "wire/ident.h"
 #include "wire/msg.h"
 #include "wire/proto.h"
+#include "wire/token.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <mosquitto.h>
@@ -477,7 +479,13 @@ static int new_client(vsite *v)
     mosquitto_disconnect_v5_callback_set(v->mosq, on_disconnect);
     mosquitto_message_v5_callback_set(v->mosq, on_message);
     v->fd = -1;
-    return OP_OK;
+    if (!v->sw->tls_dir[0]) return OP_OK;
+    char ca[128], cert[160], key[160];
+    snprintf(ca, sizeof ca, "%s/ca.crt", v->sw->tls_dir);
+    snprintf(cert, sizeof cert, "%s/%s.crt", v->sw->tls_dir, v->me.id);
+    snprintf(key, sizeof key, "%s/%s.key", v->sw->tls_dir, v->me.id);
+    return mosquitto_tls_set(v->mosq, ca, NULL, cert, key, NULL) == MOSQ_ERR_SUCCESS ? OP_OK
+                                                                                     : OP_EINVAL;
 }
 
 /* The link went down under us (broker gone, cut): back after a jittered 1-10 s. */
@@ -602,6 +610,68 @@ static void handle_events(swarm *sw, struct epoll_event *evs, int n)
 
 /* ---------- tokens and jobs through the hub's operator interface ---------- */
 
+/* Writes text to dir/name (0600). OP_OK or OP_EIO. */
+static int write_secret(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) return OP_EIO;
+    size_t len = strlen(text);
+    int ok = write(fd, text, len) == (ssize_t)len;
+    return close(fd) == 0 && ok ? OP_OK : OP_EIO;
+}
+
+/*
+ * A broker on TLS: the hub mints join bundles (token, CA, the site's broker
+ * certificate and key), each site connecting with its own certificate as a
+ * real site does. The files go to the swarm's directory; the token stays.
+ */
+static int take_bundle(swarm *sw, vsite *v)
+{
+    token_bundle b;
+    char why[200];
+    if (token_bundle_parse(v->token, &b, why, sizeof why) != OP_OK) {
+        fprintf(stderr, "swarm: join bundle for %s: %s\n", v->me.id, why);
+        return OP_EINVAL;
+    }
+    char name[96];
+    int rc = OP_OK;
+    if (!sw->tls_dir[0]) {
+        snprintf(sw->tls_dir, sizeof sw->tls_dir, "/tmp/outpost-swarm-XXXXXX");
+        if (!mkdtemp(sw->tls_dir)) rc = OP_EIO;
+        if (rc == OP_OK) fprintf(stderr, "swarm: TLS files in %s\n", sw->tls_dir);
+        if (rc == OP_OK) rc = write_secret(sw->tls_dir, "ca.crt", b.ca);
+    }
+    snprintf(name, sizeof name, "%s.crt", v->me.id);
+    if (rc == OP_OK) rc = write_secret(sw->tls_dir, name, b.cert);
+    snprintf(name, sizeof name, "%s.key", v->me.id);
+    if (rc == OP_OK) rc = write_secret(sw->tls_dir, name, b.key);
+    char *kept = rc == OP_OK ? strdup(b.token) : NULL;
+    token_bundle_free(&b);
+    if (!kept) return rc == OP_OK ? OP_ENOMEM : rc;
+    sodium_memzero(v->token, strlen(v->token));
+    free(v->token);
+    v->token = kept;
+    return OP_OK;
+}
+
+/* Removes the TLS directory and what is in it. */
+static void drop_tls_dir(swarm *sw)
+{
+    if (!sw->tls_dir[0]) return;
+    char path[256];
+    snprintf(path, sizeof path, "%s/ca.crt", sw->tls_dir);
+    unlink(path);
+    for (int i = 0; i < sw->o.sites; i++) {
+        snprintf(path, sizeof path, "%s/%s.crt", sw->tls_dir, sw->sites[i].me.id);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%s.key", sw->tls_dir, sw->sites[i].me.id);
+        unlink(path);
+    }
+    rmdir(sw->tls_dir);
+}
+
 /* Join tokens for every site, minted in batches by the "tokens" command and opened here. */
 static int mint_tokens(swarm *sw, cli *c)
 {
@@ -623,6 +693,10 @@ static int mint_tokens(swarm *sw, cli *c)
             if (k >= sw->o.sites || !sealed ||
                 ident_open_sealed(&c->identity, sealed, 64 * 1024, &sw->sites[k].token, &len) !=
                     OP_OK)
+                return OP_EINVAL;
+            if (strncmp(sw->sites[k].token, TOKEN_BUNDLE_PREFIX, strlen(TOKEN_BUNDLE_PREFIX)) ==
+                    0 &&
+                take_bundle(sw, &sw->sites[k]) != OP_OK)
                 return OP_EINVAL;
             k++;
         }
@@ -851,6 +925,7 @@ int main(int argc, char **argv)
     pthread_t th;
     int submitting = sw.o.jobs_per_s > 0 && pthread_create(&th, NULL, submitter, &sw) == 0;
     run(&sw);
+    drop_tls_dir(&sw);
     pthread_mutex_lock(&sw.cq_lock);
     sw.stopping = 1;
     pthread_cond_broadcast(&sw.cq_ready);

@@ -92,6 +92,9 @@ struct swarm {
     pthread_cond_t cq_ready;
     vsite **cq_todo, **cq_done;
     int n_todo, n_done;
+    /* with a broker on TLS (join bundles): each site's certificate and key, the CA, in a
+     * directory of the swarm's own (mkdtemp, removed at exit); "" for plain TCP */
+    char tls_dir[64];
 };
 
 #define SWARM_CONNECTORS 4

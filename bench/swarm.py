@@ -35,6 +35,9 @@ BRIDGE_STATE_QOS = int(os.environ.get("SWARM_BRIDGE_STATE_QOS", "1"))
 # SWARM_HUB_LINKS=all: the brokers side by side, no bridge, the hub on each at once
 # (broker_mode = all); bridge (the default): the second broker on bridged to the hub's
 HUB_LINKS = os.environ.get("SWARM_HUB_LINKS", "bridge")
+# SWARM_TLS=1: brokers on TLS with client certificates from the hub's CA, as in production
+# (the sites' join bundles carry their certificates); not with a bridge
+TLS = os.environ.get("SWARM_TLS", "0") == "1"
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -127,7 +130,14 @@ class Run:
                     qos = BRIDGE_STATE_QOS if leaf == "state" else 1
                     f.write(f"topic outpost/v1/site/+/{leaf} out {qos}\n")
                 f.write("topic outpost/v1/site/+/inbox in 1\n")
-            f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+            f.write(f"listener {port} 127.0.0.1\n")
+            if TLS:  # the listener's own settings, after it
+                tls = self.broker_tls()
+                f.write(f"cafile {tls}/ca.crt\ncertfile {tls}/server.crt\n"
+                        f"keyfile {tls}/server.key\ntls_version tlsv1.2\n"
+                        "require_certificate true\nuse_identity_as_username true\n"
+                        f"acl_file {tls}/acl\n")
+            f.write(f"allow_anonymous {'false' if TLS else 'true'}\n"
                     "max_connections -1\npersistence false\nset_tcp_nodelay true\n"
                     "max_inflight_messages 1000\nmax_queued_messages 100000\n"
                     "max_packet_size 8454144\nlog_type error\n")
@@ -141,6 +151,15 @@ class Run:
         wait_for(lambda: self._port_open(port), 10, "mosquitto")
         return broker
 
+    def broker_tls(self):
+        """The broker's CA, server certificate and ACL (`outpost ca broker`), made once."""
+        tls = os.path.join(self.base, "broker-tls")
+        if not os.path.exists(os.path.join(tls, "acl")):
+            subprocess.run([BIN, "ca", "broker", "--hub-dir", self.hub_dir, "--out", tls,
+                            "--hub-id", "hub", "--name", "127.0.0.1"], check=True,
+                           capture_output=True)
+        return tls
+
     def _port_open(self, port):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -151,7 +170,8 @@ class Run:
     def start_hub(self):
         conf = os.path.join(self.base, "hub.conf")
         with open(conf, "w") as f:
-            f.write(f"hub_id = hub\nbroker_port = {self.port}\nbroker_tls = off\nprobe = off\n"
+            f.write(f"hub_id = hub\nbroker_port = {self.port}\n"
+                    f"broker_tls = {'on' if TLS else 'off'}\nprobe = off\n"
                     f"max_queued_jobs = 100000\n")
             if os.environ.get("SWARM_BEAT_WORKERS"):
                 f.write(f"beat_workers = {int(os.environ['SWARM_BEAT_WORKERS'])}\n")
@@ -269,6 +289,7 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
         run.ports = ports
         fig["brokers"] = len(ports)
         fig["hub_links"] = HUB_LINKS
+        fig["tls"] = TLS
         run.start_hub()
         rss0 = rss_bytes(run.hub.pid)
         t0 = time.time()

@@ -319,6 +319,7 @@ static int hearing(hub_link *l, int64_t now_mono)
     if (!l->beats) return 1; /* tests and fuzzing: no broker */
     if (!bus_subscribed(l->beats)) {
         if (!l->deaf_since_mono) l->deaf_since_mono = now_mono;
+        l->outage_mono = l->deaf_since_mono;
         return 0;
     }
     if (!l->deaf_since_mono) {
@@ -368,6 +369,25 @@ static void links_state(hub *h, int64_t now_mono, int spared[], int64_t back[])
         if (spared[i] && now_mono - h->links[i].deaf_since_mono > HUB_STORM_MAX_MS) spared[i] = 0;
 }
 
+/*
+ * A site heard last on one link may since have gone back to a broker whose
+ * link went down before it fell silent (its first broker returning: the site
+ * may be there before the hub's own link is): spared while that link is
+ * down, and its silence counts from that link's storm end once it is back.
+ * 1 to spare it now; else *back is the latest such storm end.
+ */
+static int moving(const hub *h, const hub_site *s, int link, const int spared[],
+                  const int64_t backs[], int64_t *back)
+{
+    for (int m = 0; m < h->n_links && m < BUS_MAX_BROKERS; m++) {
+        const hub_link *l = &h->links[m];
+        if (m == link || !l->outage_mono || l->outage_mono > s->last_heartbeat_mono) continue;
+        if (spared[m]) return 1;
+        if (backs[m] > *back) *back = backs[m];
+    }
+    return 0;
+}
+
 void hub__check_fleet(hub *h)
 {
     int64_t now_mono = os_mono_ms(), timeouts[BUS_MAX_BROKERS], timeout = 0;
@@ -382,8 +402,9 @@ void hub__check_fleet(hub *h)
     for (size_t i = 0; i < h->n_sites; i++) {
         hub_site *s = &h->sites[i];
         int link = s->link >= 0 && s->link < BUS_MAX_BROKERS ? s->link : 0;
-        if (spared[link]) continue;
-        int64_t heard = s->last_heartbeat_mono > backs[link] ? s->last_heartbeat_mono : backs[link];
+        int64_t back = backs[link];
+        if (spared[link] || (h->n_links > 1 && moving(h, s, link, spared, backs, &back))) continue;
+        int64_t heard = s->last_heartbeat_mono > back ? s->last_heartbeat_mono : back;
         int64_t silent = now_mono - heard;
         if (!s->alive || silent <= h->site_lost_after_ms) continue;
         if (silent > timeouts[link])

@@ -207,6 +207,7 @@ typedef struct hub_link {
     int64_t returning_mono; /* when a site silent since the link returned was last heard */
     int after_outage;       /* heard_again_mono ended an outage (not the first connection) */
     int heard_once;         /* the beats session was subscribed at least once */
+    int64_t outage_mono;    /* when its last outage began (kept after it ended); 0 none */
     /* heartbeat.c: how far behind the hub finishes this link's heartbeats (the least age
      * among those of the last second), which silence of its sites must exceed on top of
      * site_lost_after_ms: one broker's backlog does not hide another's sites going silent */

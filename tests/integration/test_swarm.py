@@ -1,8 +1,10 @@
 """The swarm against a real hub and a real mosquitto: 500 virtual sites in one process
 (build/rel/outpost-swarm), each with its own key and join token, enroll; noop jobs are
 placed on them and their signed results accepted; a heartbeat forged by one swarm site for
-another is refused and the victim stays alive. The broker is plain TCP (the swarm does not
-speak TLS), so the hub runs with broker_tls = off."""
+another is refused and the victim stays alive. The broker is plain TCP, so the hub runs
+with broker_tls = off. SwarmTlsTest: fewer sites on the fleet's TLS broker (client
+certificates from the hub's CA, its ACL), each enrolling with its join bundle's own
+certificate as a real site does."""
 import json
 import os
 import socket
@@ -17,6 +19,7 @@ from fleet import ROOT, Fleet, Proc, free_port, wait_for  # noqa: E402
 SWARM = os.environ.get("OUTPOST_SWARM", os.path.join(ROOT, "build", "rel", "outpost-swarm"))
 POWER = os.path.join(os.path.dirname(ROOT), "shared", "data", "power")
 SITES = int(os.environ.get("SWARM_TEST_SITES", "500"))
+TLS_SITES = 100
 
 
 def port_open(port):
@@ -111,6 +114,49 @@ class SwarmTest(unittest.TestCase):
         sites = {s["id"]: s for s in self.f.cli_json("sites", timeout=30)["sites"]}
         self.assertEqual(sites["swarm-1"]["status"], "alive")
 
+
+class SwarmTlsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(SWARM):
+            raise unittest.SkipTest(f"{SWARM} not built (make build/rel/outpost-swarm)")
+        cls.f = Fleet()
+        cls.f.start_broker()
+        cls.f.start_hub(site_lost_after_ms=6000, lease_ms=20000)
+        cls.swarm = Proc("swarm", [SWARM, "--hub-dir", cls.f.hub_dir, "--sites", str(TLS_SITES),
+                                   "--heartbeat-ms", "2000", "--report-ms", "500",
+                                   "--power", "none"],
+                         os.path.join(cls.f.base, "swarm.log"))
+        cls.f.sites["swarm"] = cls.swarm
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = cls.f.stop()
+        assert codes.get("hub") == 0, f"hub exited {codes.get('hub')} on SIGTERM"
+
+    report = SwarmTest.report
+    fleet = SwarmTest.fleet
+
+    def test_sites_enroll_over_tls_with_their_own_certificates_and_run_jobs(self):
+        wait_for(lambda: self.report().get("enrolled", 0) >= TLS_SITES, 120, 0.5,
+                 f"{TLS_SITES} swarm sites to enroll over TLS")
+        wait_for(lambda: self.fleet().get("alive", 0) >= TLS_SITES, 60, 1, "every site heard")
+        out = self.f.cli("submit", "--kind", "noop", "--count", "20", "--quiet").stdout
+        ids = [int(x) for x in out.split()]
+        states = self.f.wait_jobs_terminal(ids, 90)
+        self.assertTrue(all(s == "succeeded" for s in states.values()), states)
+        r = self.report()
+        self.assertEqual(r["refused"], 0)
+        self.assertEqual(r["connected"], TLS_SITES)
+        # the broker took each site by its certificate: its user name is the site's id, which
+        # the ACL gives its own topics only (a wrong name would have refused its hello)
+        self.assertEqual(self.fleet()["lost"], 0)
+        # its sites' keys lived in a directory of its own, gone once it stops
+        log = self.swarm.log_text()
+        tls_dir = log[log.index("TLS files in ") + 13:].split()[0]
+        self.assertTrue(os.path.exists(os.path.join(tls_dir, "swarm-0.key")))
+        self.swarm.stop()
+        self.assertFalse(os.path.exists(tls_dir))
 
 if __name__ == "__main__":
     unittest.main()

@@ -222,6 +222,30 @@ static void test_link_down_spares_only_its_own_sites(void **state)
     assert_int_equal(alive_count(f), 0);
 }
 
+/*
+ * A site heard on link 0 after link 1 went down may have gone back to link
+ * 1's broker before the hub's link did: spared while link 1 is down; one
+ * silent since before the outage began is not.
+ */
+static void test_a_site_silent_since_another_link_went_down_is_spared(void **state)
+{
+    hubfix *f = *state;
+    add_sites(f, 2);
+    int64_t now = os_mono_ms(), lost_after = f->h->site_lost_after_ms;
+    f->h->n_links = 2;
+    f->h->links[1].beats = dead_link_bus(f);
+    f->h->links[1].deaf_since_mono = f->h->links[1].outage_mono = now - lost_after - 5000;
+    f->h->sites[0].last_heartbeat_mono = now - lost_after - 1000; /* after link 1 went down */
+    f->h->sites[1].last_heartbeat_mono = now - lost_after - 9000; /* before */
+    check_fleet(f);
+    assert_true(f->h->sites[0].alive);
+    assert_false(f->h->sites[1].alive);
+    /* down past a storm's length while link 0 hears: no longer spared */
+    f->h->links[1].deaf_since_mono = now - HUB_STORM_MAX_MS - 1;
+    check_fleet(f);
+    assert_false(f->h->sites[0].alive);
+}
+
 static void test_the_only_link_down_spares_every_site_however_long(void **state)
 {
     hubfix *f = *state;
@@ -244,6 +268,7 @@ int main(void)
         HUB_TEST(test_reconnect_storm_loses_nothing_while_sites_return),
         HUB_TEST(test_link_down_spares_only_its_own_sites),
         HUB_TEST(test_the_only_link_down_spares_every_site_however_long),
+        HUB_TEST(test_a_site_silent_since_another_link_went_down_is_spared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
