@@ -199,6 +199,31 @@ static void reoffer_after_move(hub *h)
     }
 }
 
+/*
+ * An operator's answer larger than a message may be (MSG_MAX_PAYLOAD_BYTES:
+ * 2,000 join bundles, say): the operator is told so, rather than waiting
+ * for an answer that never comes (its retries would get the same).
+ */
+static void too_big(hub *h, hub_reply *r)
+{
+    const char *rid = jsonx_str(r->body, "rid");
+    cJSON *err = cJSON_CreateObject();
+    if (!err) return;
+    cJSON_AddStringToObject(err, "rid", rid ? rid : "");
+    cJSON_AddBoolToObject(err, "ok", 0);
+    char why[160];
+    snprintf(why, sizeof why,
+             "the answer is larger than a message may be (%d bytes): ask for less at once",
+             MSG_MAX_PAYLOAD_BYTES);
+    cJSON_AddStringToObject(err, "error", why);
+    jsonx_add_int(err, "code", OP_ETOOBIG);
+    log_warn("hub", "answer on %s too large to send: the operator is told to ask for less",
+             r->topic);
+    if (publish(h, r->link, r->topic, err, r->type, r->to_pk) != OP_OK)
+        log_warn("hub", "could not publish resp on %s", r->topic);
+    cJSON_Delete(err);
+}
+
 void hub__flush_outgoing(hub *h)
 {
     reoffer_after_move(h);
@@ -214,7 +239,10 @@ void hub__flush_outgoing(hub *h)
     while (h->replies) {
         hub_reply *r = h->replies;
         h->replies = r->next;
-        if (publish(h, r->link, r->topic, r->body, r->type, r->to_pk) != OP_OK)
+        int rc = publish(h, r->link, r->topic, r->body, r->type, r->to_pk);
+        if (rc == OP_ETOOBIG && strcmp(r->type, "resp") == 0)
+            too_big(h, r);
+        else if (rc != OP_OK)
             log_warn("hub", "could not publish %s on %s", r->type, r->topic);
         cJSON_Delete(r->body);
         free(r);

@@ -37,6 +37,7 @@ typedef struct got_msg {
     char type[32];
     int64_t items[4];
     int n_items;
+    char error[200]; /* an answer's "error", "" without */
 } got_msg;
 
 typedef struct fixture {
@@ -78,6 +79,8 @@ static void on_inbox(void *ctx, const char *topic, const void *payload, size_t l
     got_msg *g = &fx->got[i][fx->n_got[i]++];
     memset(g, 0, sizeof *g);
     snprintf(g->type, sizeof g->type, "%s", hdr.type);
+    const char *err = jsonx_str(body, "error");
+    if (err) snprintf(g->error, sizeof g->error, "%s", err);
     const char *key = strcmp(hdr.type, "ack") == 0 ? "acks" : "jobs";
     const cJSON *item;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, key))
@@ -252,6 +255,40 @@ static void test_many_sites_get_their_messages_in_order(void **state)
     }
 }
 
+/*
+ * An answer too large for one message (MSG_MAX_PAYLOAD_BYTES) is replaced by
+ * an error that says so, under the same request id: the asker is not left
+ * waiting for an answer that cannot be sent.
+ */
+static void test_too_large_answer_becomes_an_error(void **state)
+{
+    fixture *fx = *state;
+    hub *h = fx->f->h;
+    connect_all(fx);
+    memset(fx->n_got, 0, sizeof fx->n_got);
+    fx->received = 0;
+    hub_site *s = &h->sites[0];
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "rid", "r-big");
+    char *big = malloc(MSG_MAX_PAYLOAD_BYTES + 1);
+    assert_non_null(big);
+    memset(big, 'x', MSG_MAX_PAYLOAD_BYTES);
+    big[MSG_MAX_PAYLOAD_BYTES] = '\0';
+    cJSON_AddStringToObject(body, "tokens", big);
+    free(big);
+    hub__queue_reply(h, "site", s->id, "inbox", body, "resp", s->pk);
+    hub__flush_outgoing(h);
+    int64_t deadline = os_mono_ms() + WAIT_MS;
+    while (fx->received < 1 && os_mono_ms() < deadline) {
+        assert_int_equal(bus_loop(h->bus, 5), OP_OK);
+        assert_int_equal(bus_loop(fx->watcher, 5), OP_OK);
+    }
+    assert_int_equal(fx->received, 1);
+    assert_int_equal(fx->n_got[0], 1);
+    assert_string_equal(fx->got[0][0].type, "resp");
+    assert_non_null(strstr(fx->got[0][0].error, "larger than a message may be"));
+}
+
 /* A rolled-back batch drops what was queued: nothing is sent, and the next flush visits none. */
 static void test_discarded_batches_leave_nothing_queued(void **state)
 {
@@ -286,6 +323,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_many_sites_get_their_messages_in_order, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_too_large_answer_becomes_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discarded_batches_leave_nothing_queued, setup,
                                         teardown),
     };
