@@ -675,9 +675,14 @@ static void drop_tls_dir(swarm *sw)
 /* Join tokens for every site, minted in batches by the "tokens" command and opened here. */
 static int mint_tokens(swarm *sw, cli *c)
 {
+    /* join bundles (the hub's broker on TLS: cli.conf names its CA) are ~12 KB each sealed:
+     * 200 keep an answer within a message */
+    char path[4096], err[256];
+    opclient_hub conf;
+    snprintf(path, sizeof path, "%s/cli.conf", sw->o.hub_dir);
+    int most =
+        opclient_load_hub(path, &conf, err, sizeof err) == OP_OK && conf.broker_ca[0] ? 200 : 2000;
     for (int done = 0; done < sw->o.sites;) {
-        /* join bundles (a broker on TLS) are ~5 KB each: 500 keep an answer within a message */
-        int most = c->hub.broker_ca[0] ? 500 : 2000;
         int count = sw->o.sites - done > most ? most : sw->o.sites - done;
         cJSON *req = cJSON_CreateObject(), *data = NULL;
         if (!req) return OP_ENOMEM;
