@@ -401,7 +401,7 @@ void hub__check_fleet(hub *h)
     size_t lost = 0;
     for (size_t i = 0; i < h->n_sites; i++) {
         hub_site *s = &h->sites[i];
-        int link = s->link >= 0 && s->link < BUS_MAX_BROKERS ? s->link : 0;
+        int link = (int)(link_of(h, s->link) - h->links);
         int64_t back = backs[link];
         if (spared[link] || (h->n_links > 1 && moving(h, s, link, spared, backs, &back))) continue;
         int64_t heard = s->last_heartbeat_mono > back ? s->last_heartbeat_mono : back;

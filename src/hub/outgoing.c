@@ -199,29 +199,36 @@ static void reoffer_after_move(hub *h)
     }
 }
 
+/* In place of operator answer r, an error with its request id, why and code. OP_OK or not. */
+static int answer_error(hub *h, const hub_reply *r, const char *why, int code)
+{
+    const char *rid = jsonx_str(r->body, "rid");
+    cJSON *err = cJSON_CreateObject();
+    if (!err) return OP_ENOMEM;
+    cJSON_AddStringToObject(err, "rid", rid ? rid : "");
+    cJSON_AddBoolToObject(err, "ok", 0);
+    cJSON_AddStringToObject(err, "error", why);
+    jsonx_add_int(err, "code", code);
+    int rc = publish(h, r->link, r->topic, err, r->type, r->to_pk);
+    cJSON_Delete(err);
+    return rc;
+}
+
 /*
  * An operator's answer larger than a message may be (MSG_MAX_PAYLOAD_BYTES:
  * 2,000 join bundles, say): the operator is told so, rather than waiting
  * for an answer that never comes (its retries would get the same).
  */
-static void too_big(hub *h, hub_reply *r)
+static void too_big(hub *h, const hub_reply *r)
 {
-    const char *rid = jsonx_str(r->body, "rid");
-    cJSON *err = cJSON_CreateObject();
-    if (!err) return;
-    cJSON_AddStringToObject(err, "rid", rid ? rid : "");
-    cJSON_AddBoolToObject(err, "ok", 0);
     char why[160];
     snprintf(why, sizeof why,
              "the answer is larger than a message may be (%d bytes): ask for less at once",
              MSG_MAX_PAYLOAD_BYTES);
-    cJSON_AddStringToObject(err, "error", why);
-    jsonx_add_int(err, "code", OP_ETOOBIG);
     log_warn("hub", "answer on %s too large to send: the operator is told to ask for less",
              r->topic);
-    if (publish(h, r->link, r->topic, err, r->type, r->to_pk) != OP_OK)
+    if (answer_error(h, r, why, OP_ETOOBIG) != OP_OK)
         log_warn("hub", "could not publish resp on %s", r->topic);
-    cJSON_Delete(err);
 }
 
 void hub__flush_outgoing(hub *h)
@@ -289,17 +296,8 @@ void hub__fail_outgoing(hub *h, const char *why)
     while (answers) {
         hub_reply *r = answers;
         answers = r->next;
-        cJSON *err = cJSON_CreateObject();
-        const char *rid = jsonx_str(r->body, "rid");
-        if (err) {
-            cJSON_AddStringToObject(err, "rid", rid ? rid : "");
-            cJSON_AddBoolToObject(err, "ok", 0);
-            cJSON_AddStringToObject(err, "error", why);
-            jsonx_add_int(err, "code", OP_ESTORE);
-            if (publish(h, r->link, r->topic, err, r->type, r->to_pk) != OP_OK)
-                log_debug("hub", "could not tell an operator on %s", r->topic);
-        }
-        cJSON_Delete(err);
+        if (answer_error(h, r, why, OP_ESTORE) != OP_OK)
+            log_debug("hub", "could not tell an operator on %s", r->topic);
         cJSON_Delete(r->body);
         free(r);
     }

@@ -30,28 +30,13 @@ def port_open(port):
         return False
 
 
-class SwarmTest(unittest.TestCase):
+class SwarmCase(unittest.TestCase):
+    """A swarm process against the fleet cls.f; its reports and the hub's fleet stats."""
+
     @classmethod
-    def setUpClass(cls):
-        if not os.path.exists(SWARM):
-            raise unittest.SkipTest(f"{SWARM} not built (make build/rel/outpost-swarm)")
-        cls.f = Fleet()
-        cls.f.port = free_port()
-        conf = os.path.join(cls.f.base, "mosquitto.conf")
-        with open(conf, "w") as fh:
-            fh.write(f"listener {cls.f.port} 127.0.0.1\nallow_anonymous true\n"
-                     "max_connections -1\npersistence false\nmax_inflight_messages 1000\n"
-                     "max_queued_messages 100000\nlog_type error\n")
-            if os.geteuid() == 0:
-                fh.write("user root\n")
-        cls.f.broker = Proc("broker", ["mosquitto", "-c", conf],
-                            os.path.join(cls.f.base, "broker.log"))
-        wait_for(lambda: port_open(cls.f.port), 10, 0.05, "mosquitto to listen")
-        cls.f.start_hub(broker_tls="off", site_lost_after_ms=6000, lease_ms=20000)
-        cls.reports = os.path.join(cls.f.base, "swarm.jsonl")
-        cls.swarm = Proc("swarm", [SWARM, "--hub-dir", cls.f.hub_dir, "--sites", str(SITES),
-                                   "--heartbeat-ms", "2000", "--report-ms", "500",
-                                   "--power", POWER, "--forge"],
+    def start_swarm(cls, sites, *args):
+        cls.swarm = Proc("swarm", [SWARM, "--hub-dir", cls.f.hub_dir, "--sites", str(sites),
+                                   "--heartbeat-ms", "2000", "--report-ms", "500", *args],
                          os.path.join(cls.f.base, "swarm.log"))
         cls.f.sites["swarm"] = cls.swarm
 
@@ -74,6 +59,27 @@ class SwarmTest(unittest.TestCase):
 
     def fleet(self):
         return self.f.cli_json("stats", timeout=30).get("fleet", {})
+
+
+class SwarmTest(SwarmCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(SWARM):
+            raise unittest.SkipTest(f"{SWARM} not built (make build/rel/outpost-swarm)")
+        cls.f = Fleet()
+        cls.f.port = free_port()
+        conf = os.path.join(cls.f.base, "mosquitto.conf")
+        with open(conf, "w") as fh:
+            fh.write(f"listener {cls.f.port} 127.0.0.1\nallow_anonymous true\n"
+                     "max_connections -1\npersistence false\nmax_inflight_messages 1000\n"
+                     "max_queued_messages 100000\nlog_type error\n")
+            if os.geteuid() == 0:
+                fh.write("user root\n")
+        cls.f.broker = Proc("broker", ["mosquitto", "-c", conf],
+                            os.path.join(cls.f.base, "broker.log"))
+        wait_for(lambda: port_open(cls.f.port), 10, 0.05, "mosquitto to listen")
+        cls.f.start_hub(broker_tls="off", site_lost_after_ms=6000, lease_ms=20000)
+        cls.start_swarm(SITES, "--power", POWER, "--forge")
 
     def test_1_all_enroll_and_stay_alive(self):
         wait_for(lambda: self.report().get("enrolled", 0) >= SITES, 120, 0.5,
@@ -115,7 +121,7 @@ class SwarmTest(unittest.TestCase):
         self.assertEqual(sites["swarm-1"]["status"], "alive")
 
 
-class SwarmTlsTest(unittest.TestCase):
+class SwarmTlsTest(SwarmCase):
     @classmethod
     def setUpClass(cls):
         if not os.path.exists(SWARM):
@@ -123,19 +129,7 @@ class SwarmTlsTest(unittest.TestCase):
         cls.f = Fleet()
         cls.f.start_broker()
         cls.f.start_hub(site_lost_after_ms=6000, lease_ms=20000)
-        cls.swarm = Proc("swarm", [SWARM, "--hub-dir", cls.f.hub_dir, "--sites", str(TLS_SITES),
-                                   "--heartbeat-ms", "2000", "--report-ms", "500",
-                                   "--power", "none"],
-                         os.path.join(cls.f.base, "swarm.log"))
-        cls.f.sites["swarm"] = cls.swarm
-
-    @classmethod
-    def tearDownClass(cls):
-        codes = cls.f.stop()
-        assert codes.get("hub") == 0, f"hub exited {codes.get('hub')} on SIGTERM"
-
-    report = SwarmTest.report
-    fleet = SwarmTest.fleet
+        cls.start_swarm(TLS_SITES, "--power", "none")
 
     def test_sites_enroll_over_tls_with_their_own_certificates_and_run_jobs(self):
         wait_for(lambda: self.report().get("enrolled", 0) >= TLS_SITES, 120, 0.5,

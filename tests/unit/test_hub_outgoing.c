@@ -164,6 +164,16 @@ static void connect_all(fixture *fx)
     assert_true(bus_connected(h->bus) && bus_subscribed(fx->watcher));
 }
 
+/* Runs the hub's and the watcher's network until want messages arrived or WAIT_MS passed. */
+static void wait_received(fixture *fx, int want)
+{
+    int64_t deadline = os_mono_ms() + WAIT_MS;
+    while (fx->received < want && os_mono_ms() < deadline) {
+        assert_int_equal(bus_loop(fx->f->h->bus, 5), OP_OK);
+        assert_int_equal(bus_loop(fx->watcher, 5), OP_OK);
+    }
+}
+
 /* The k-th site spoken to in a round: scattered over the fleet, never twice in a round. */
 static int talked_site(int round, int k)
 {
@@ -243,11 +253,7 @@ static void test_many_sites_get_their_messages_in_order(void **state)
         /* only the sites something was queued for were visited, and the list is empty */
         assert_int_equal(h->sites_flushed - visited, TALKED);
         assert_int_equal(h->n_queued, 0);
-        int64_t deadline = os_mono_ms() + WAIT_MS;
-        while (fx->received < want && os_mono_ms() < deadline) {
-            assert_int_equal(bus_loop(h->bus, 5), OP_OK);
-            assert_int_equal(bus_loop(fx->watcher, 5), OP_OK);
-        }
+        wait_received(fx, want);
         if (fx->received != want)
             fail_msg("round %d: %d of %d messages arrived", round, fx->received, want);
         assert_int_equal(fx->unreadable, 0);
@@ -278,11 +284,7 @@ static void test_too_large_answer_becomes_an_error(void **state)
     free(big);
     hub__queue_reply(h, "site", s->id, "inbox", body, "resp", s->pk);
     hub__flush_outgoing(h);
-    int64_t deadline = os_mono_ms() + WAIT_MS;
-    while (fx->received < 1 && os_mono_ms() < deadline) {
-        assert_int_equal(bus_loop(h->bus, 5), OP_OK);
-        assert_int_equal(bus_loop(fx->watcher, 5), OP_OK);
-    }
+    wait_received(fx, 1);
     assert_int_equal(fx->received, 1);
     assert_int_equal(fx->n_got[0], 1);
     assert_string_equal(fx->got[0][0].type, "resp");
@@ -308,11 +310,7 @@ static void test_discarded_batches_leave_nothing_queued(void **state)
     hub_site *s = &h->sites[5];
     hub__site_batch(h, s, &s->offers, item("job", 99));
     hub__flush_outgoing(h);
-    int64_t deadline = os_mono_ms() + WAIT_MS;
-    while (fx->received < 1 && os_mono_ms() < deadline) {
-        assert_int_equal(bus_loop(h->bus, 5), OP_OK);
-        assert_int_equal(bus_loop(fx->watcher, 5), OP_OK);
-    }
+    wait_received(fx, 1);
     assert_int_equal(fx->received, 1);
     assert_int_equal(fx->n_got[5], 1);
     expect_msg(&fx->got[5][0], "offer", 1, 99, 0);
