@@ -94,7 +94,11 @@ static int publish_as(vsite *v, const ident *signer, const char *topic_id, const
         payload = sealed;
         len = sealed_len;
     }
-    int rc = msg_sign(signer, topic, payload, len, sig);
+    int rc = OP_OK;
+    if (v->beat_mac && signer == &v->me && !strcmp(type, "state"))
+        msg_mac(v->beat_key, topic, payload, len, sig); /* the hub holds its key */
+    else
+        rc = msg_sign(signer, topic, payload, len, sig);
     mosquitto_property *props = NULL;
     mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "kid", signer->id);
     mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "sig", sig);
@@ -137,6 +141,11 @@ static void send_hello(vsite *v)
     if (!body) return;
     cJSON_AddStringToObject(body, "pubkey", v->me.pk_hex);
     if (v->token) cJSON_AddStringToObject(body, "token", v->token);
+    if (!v->sw->o.beat_sig) {
+        char key_hex[2 * MSG_MAC_KEY_BYTES + 1];
+        util_hex(v->beat_key, sizeof v->beat_key, key_hex);
+        cJSON_AddStringToObject(body, "beat_key", key_hex); /* sealed: the hub reads it */
+    }
     v->beats_since_full = 10; /* the next heartbeat in full */
     add_capacity(body);
     if (publish(v, "hello", body, "hello") == OP_OK) v->sw->n.hellos++;
@@ -321,7 +330,13 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         v->sw->n.dropped++;
         return;
     }
-    if (!strcmp(hdr.type, "welcome") && !v->enrolled) {
+    const char *key_id = jsonx_str(body, "beat_key_id");
+    if (!strcmp(hdr.type, "welcome") && key_id && !strcmp(key_id, v->beat_key_id)) v->beat_mac = 1;
+    if (!strcmp(hdr.type, "rekey")) { /* the hub has no key for it: signed, and a hello */
+        v->beat_mac = 0;
+        v->sw->n.rekeys++;
+        timer_init(&v->hello, PROTO_HELLO_FIRST_MS);
+    } else if (!strcmp(hdr.type, "welcome") && !v->enrolled) {
         v->enrolled = 1;
         v->sw->n.enrolled++;
         free(v->token);
@@ -814,6 +829,8 @@ static int make_sites(swarm *sw)
         v->sw = sw;
         crypto_sign_keypair(v->me.pk, v->me.sk);
         util_hex(v->me.pk, 32, v->me.pk_hex);
+        randombytes_buf(v->beat_key, sizeof v->beat_key);
+        msg_mac_key_id(v->beat_key, v->beat_key_id);
         snprintf(v->me.id, sizeof v->me.id, "%s%d", sw->o.prefix, sw->o.first + i);
         v->seq = (uint64_t)os_now_ms() * 1000;
         v->session = sw->n_sessions ? (int)randombytes_uniform((uint32_t)sw->n_sessions) : i;

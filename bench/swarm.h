@@ -50,6 +50,9 @@ typedef struct vsite {
     int was_lost_ok; /* churned: a "lost" from the hub is expected */
     int beats_since_full;
     double last_envelope, last_rank;
+    uint8_t beat_key[MSG_MAC_KEY_BYTES]; /* its heartbeat key, sent in its hello (wire/msg.h) */
+    char beat_key_id[MSG_MAC_KEY_ID_BYTES];
+    int beat_mac; /* a welcome named the key: heartbeats go with a MAC */
 } vsite;
 
 typedef struct swarm_opts {
@@ -59,12 +62,13 @@ typedef struct swarm_opts {
     double jobs_per_s, churn_per_min, cut_per_min;
     int forge;      /* send one heartbeat signed by site 0 for site 1 (must be refused) */
     int full_beats; /* every heartbeat in full (the form before heartbeats carried changes) */
+    int beat_sig;   /* every heartbeat signed (the form before heartbeats carried a MAC) */
 } swarm_opts;
 
 typedef struct counters {
     uint64_t connects, connacks, disconnects, enrolled, refused, hellos, beats, offers_jobs,
         refused_jobs, results, acks, dropped, publish_errors, churned, cut, submitted,
-        submit_errors, keepalive_drops;
+        submit_errors, keepalive_drops, rekeys;
 } counters;
 
 struct swarm {

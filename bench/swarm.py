@@ -38,6 +38,9 @@ HUB_LINKS = os.environ.get("SWARM_HUB_LINKS", "bridge")
 # SWARM_TLS=1: brokers on TLS with client certificates from the hub's CA, as in production
 # (the sites' join bundles carry their certificates); not with a bridge
 TLS = os.environ.get("SWARM_TLS", "0") == "1"
+# SWARM_BEAT_AUTH=sig: every heartbeat Ed25519-signed (the form before heartbeats carried a
+# MAC under the key the site's sealed hello gave the hub); mac (the default): as sites do now
+BEAT_AUTH = os.environ.get("SWARM_BEAT_AUTH", "mac")
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -245,7 +248,8 @@ def start_swarms(run, n, beat_ms, jobs_per_s, ports):
                               "--first", str(first), "--heartbeat-ms", str(beat_ms),
                               "--jobs-per-s", str(jobs_per_s / k), "--duration-s", "7200",
                               "--report-ms", "1000", "--power", POWER, "--connect-per-s",
-                              str(max(1, 2000 // k)), "--broker-port", str(port)],
+                              str(max(1, 2000 // k)), "--broker-port", str(port)]
+                             + (["--beat-sig"] if BEAT_AUTH == "sig" else []),
                              stdout=out, stderr=err, preexec_fn=more_fds)
         run.procs.append(p)
         swarms.append((p, path))
@@ -290,6 +294,7 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
         fig["brokers"] = len(ports)
         fig["hub_links"] = HUB_LINKS
         fig["tls"] = TLS
+        fig["beat_auth"] = BEAT_AUTH
         run.start_hub()
         rss0 = rss_bytes(run.hub.pid)
         t0 = time.time()
@@ -329,7 +334,8 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
             fig["job_states_before"] = s0.get("counts")
             fig["job_states_after"] = s1.get("counts")
             fig["hellos"] = {k: s1.get("fleet", {}).get(k) for k in
-                             ("hellos_offloaded", "hellos_repeated", "beats_inline")}
+                             ("hellos_offloaded", "hellos_repeated", "beats_inline", "beats_mac",
+                              "rekeys")}
         fig["latency_p50_ms"], fig["latency_p99_ms"] = window_latencies(swarms, marks)
         if s1:
             f = s1.get("fleet", {})

@@ -52,6 +52,7 @@ void swarm__report(swarm *sw, size_t *from, int final)
            "\"beats\":%llu,\"offered\":%llu,\"refused_jobs\":%llu,\"results\":%llu,"
            "\"acks\":%llu,\"dropped\":%llu,\"publish_errors\":%llu,\"churned\":%llu,"
            "\"cut\":%llu,\"keepalive_drops\":%llu,\"submitted\":%llu,\"submit_errors\":%llu,"
+           "\"rekeys\":%llu,"
            "\"latency_p50_ms\":%lld,"
            "\"latency_p99_ms\":%lld,\"latency_max_ms\":%lld,\"power\":\"%s\"}\n",
            (double)(os_mono_ms() - sw->start_ms) / 1000.0, final, sw->o.sites, connected, enrolled,
@@ -62,8 +63,9 @@ void swarm__report(swarm *sw, size_t *from, int final)
            (unsigned long long)n->acks, (unsigned long long)n->dropped,
            (unsigned long long)n->publish_errors, (unsigned long long)n->churned,
            (unsigned long long)n->cut, (unsigned long long)n->keepalive_drops,
-           (unsigned long long)n->submitted, (unsigned long long)n->submit_errors, (long long)p50,
-           (long long)p99, (long long)max, sw->power_source);
+           (unsigned long long)n->submitted, (unsigned long long)n->submit_errors,
+           (unsigned long long)n->rekeys, (long long)p50, (long long)p99, (long long)max,
+           sw->power_source);
     fflush(stdout);
 }
 
@@ -95,6 +97,7 @@ static const swarm_option options[] = {
     OPT("forge", 'f', forge),
     OPT("broker-port", 'i', broker_port),
     OPT("full-beats", 'f', full_beats),
+    OPT("beat-sig", 'f', beat_sig),
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -104,7 +107,7 @@ static int usage(void)
             "usage: outpost-swarm --hub-dir DIR [--sites N] [--prefix P] [--first K] [--class "
             "pod|car|dc] [--heartbeat-ms MS] [--duration-s S] [--jobs-per-s R] "
             "[--churn-per-min C] [--cut-per-min X] [--power DIR|none] [--connect-per-s N] "
-            "[--report-ms MS] [--forge] [--broker-port P] [--full-beats]\n");
+            "[--report-ms MS] [--forge] [--broker-port P] [--full-beats] [--beat-sig]\n");
     return -1;
 }
 

@@ -5,7 +5,9 @@
  *              2 = no kid (unsigned), 4 = kid "bob" (unknown),
  *              8 = no replay window for the sender,
  *              16 = seal the payload to the receiver (alice) before signing,
- *              32 = the receiver requires sealing
+ *              32 = the receiver requires sealing,
+ *              64 = a heartbeat MAC (msg_open_mac) in place of the signature:
+ *                   1 = MAC'd correctly under the fixed key, 4 = no key held
  *   bytes 1..  topic up to the first NUL byte (a default topic if none),
  *              then the payload (everything after that NUL).
  * Signing inside the target lets the fuzzer reach the checks that sit
@@ -105,7 +107,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     char sig[129];
-    if (flags & 1) {
+    static const uint8_t mac_key[MSG_MAC_KEY_BYTES] = {7, 7, 7};
+    if (flags & 64) {
+        if (flags & 1)
+            msg_mac(mac_key, topic, payload, payload_len, sig);
+        else
+            snprintf(sig, sizeof sig, "m1.%064d", 0);
+    } else if (flags & 1) {
         if (msg_sign(&alice, topic, payload, payload_len, sig) != OP_OK) goto out;
     } else {
         memset(sig, 'a', 128);
@@ -121,9 +129,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cJSON *body = NULL;
         msg_header hdr;
         char reason[256];
-        int rc =
-            msg_open_for(&alice, (flags & 32) != 0, topic, payload, payload_len, kid, sig, lookup,
-                         &ctx, NOW_MS, SKEW_MS, &body, &hdr, &stats, reason, sizeof reason);
+        int rc;
+        if (flags & 64)
+            rc = msg_open_mac((flags & 4) ? NULL : mac_key, topic, payload, payload_len, kid, sig,
+                              ctx.use_window ? &ctx.window : NULL, NOW_MS, SKEW_MS, &body, &hdr,
+                              &stats, reason, sizeof reason);
+        else
+            rc = msg_open_for(&alice, (flags & 32) != 0, topic, payload, payload_len, kid, sig,
+                              lookup, &ctx, NOW_MS, SKEW_MS, &body, &hdr, &stats, reason,
+                              sizeof reason);
+        if (rc == OP_OK && (flags & 64) && strcmp(hdr.type, "state") != 0) abort();
         if (rc == OP_OK) {
             if (!(flags & 1) || kid == NULL || strcmp(hdr.from, "alice") != 0) abort();
             if (hdr.ts_ms < NOW_MS - SKEW_MS || hdr.ts_ms > NOW_MS + SKEW_MS) abort();

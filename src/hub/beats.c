@@ -82,6 +82,11 @@ int hub__beat_offload(hub *h, const char *site_id, const char *leaf, const char 
     b->link = h->msg_link;
     b->enroll = !s;
     if (s) memcpy(b->pk, s->pk, 32);
+    b->mac = !hello && msg_is_mac(sig);
+    if (b->mac && s->has_beat_key) {
+        memcpy(b->key, s->beat_key, sizeof b->key);
+        b->has_key = 1;
+    }
     b->site = s ? (size_t)(s - h->sites) : hub__id_hash(site_id);
     msg_bucket *budget = s ? &s->budget : &h->unknown_budget;
     b->charged = h->charged == budget ? h->charged_cost : 0;
@@ -147,6 +152,10 @@ static void finish_beat(hub *h, hub_beat *b)
     hub_site *s = b->site < h->n_sites ? &h->sites[b->site] : NULL;
     if (!s || strcmp(s->id, b->kid) != 0) return;
     add_stats(&h->msg, &b->stats);
+    if (b->rc != OP_OK && b->mac) {
+        hub__beat_mac_refused(h, s, b->rc, b->reason);
+        return;
+    }
     if (b->rc != OP_OK) {
         if (b->rc == OP_EPERM)
             log_debug("hub", "dropped: %s", b->reason);
@@ -162,6 +171,7 @@ static void finish_beat(hub *h, hub_beat *b)
         return;
     }
     h->msg.accepted++;
+    h->beats_mac += (uint64_t)b->mac;
     s->link = b->link;
     hub__intake_give(s, b->charged);
     if (strcmp(b->hdr.type, "bye") == 0) {

@@ -219,6 +219,8 @@ void hub__fleet_stats(const hub *h, cJSON *stats)
     jsonx_add_int(f, "losses_deferred", (int64_t)h->losses_deferred);
     jsonx_add_int(f, "beats_offloaded", (int64_t)h->beats_offloaded);
     jsonx_add_int(f, "beats_inline", (int64_t)h->beats_inline);
+    jsonx_add_int(f, "beats_mac", (int64_t)h->beats_mac);
+    jsonx_add_int(f, "rekeys", (int64_t)h->rekeys);
     jsonx_add_int(f, "hellos_offloaded", (int64_t)h->hellos_offloaded);
     jsonx_add_int(f, "hellos_repeated", (int64_t)h->hellos_repeated);
     jsonx_add_int(f, "view_rebuilds", (int64_t)h->view_rebuilds);

@@ -17,7 +17,8 @@ static const char *hub_schema =
     " token_id TEXT, last_seq INTEGER NOT NULL DEFAULT 0, cores INTEGER DEFAULT 0,"
     " memory_mb INTEGER DEFAULT 0, power_budget_watts REAL DEFAULT 0,"
     " watts_per_core REAL DEFAULT 0, idle_watts REAL DEFAULT 0, protections_off TEXT,"
-    " owner TEXT, departed INTEGER NOT NULL DEFAULT 0, quarantined TEXT NOT NULL DEFAULT '');"
+    " owner TEXT, departed INTEGER NOT NULL DEFAULT 0, quarantined TEXT NOT NULL DEFAULT '',"
+    " beat_key TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS trust(subject TEXT PRIMARY KEY,"
     " consecutive_valid INTEGER NOT NULL, total_valid INTEGER NOT NULL,"
     " mismatches INTEGER NOT NULL, quarantined INTEGER NOT NULL, last_mismatch_ms INTEGER NOT "
@@ -97,7 +98,8 @@ static int migrate(hubdb *db)
         {"jobs", "verify_class", "INTEGER NOT NULL DEFAULT 0", NULL},
         {"jobs", "verify_owners", "TEXT NOT NULL DEFAULT ''", NULL},
         {"jobs", "model", "TEXT NOT NULL DEFAULT ''", NULL},
-        {"jobs", "model_sha", "TEXT NOT NULL DEFAULT ''", NULL}};
+        {"jobs", "model_sha", "TEXT NOT NULL DEFAULT ''", NULL},
+        {"sites", "beat_key", "TEXT NOT NULL DEFAULT ''", NULL}};
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         const char *table = added[i][0], *column = added[i][1];
         if (store_has_column(db->st, table, column)) continue;
@@ -240,7 +242,7 @@ int hubdb_sites_each(hubdb *db, int (*fn)(void *ctx, const hubdb_site_row *row),
         store_prepare(db->st, "SELECT id, pubkey, class, trust, last_seq, cores, memory_mb,"
                               " power_budget_watts, watts_per_core, idle_watts,"
                               " protections_off, IFNULL(owner, id), departed,"
-                              " IFNULL(quarantined, '') FROM sites ORDER BY id");
+                              " IFNULL(quarantined, ''), beat_key FROM sites ORDER BY id");
     if (!st) return OP_ESTORE;
     int rc = OP_OK;
     while (rc == OP_OK && store_q_step(st) == STORE_ROW) {
@@ -257,7 +259,8 @@ int hubdb_sites_each(hubdb *db, int (*fn)(void *ctx, const hubdb_site_row *row),
                               .protections_off = store_q_text(st, 10),
                               .owner = store_q_text(st, 11),
                               .departed = store_q_int(st, 12),
-                              .quarantined = store_q_text(st, 13)};
+                              .quarantined = store_q_text(st, 13),
+                              .beat_key = store_q_text(st, 14)};
         rc = fn(ctx, &row);
     }
     store_q_reset(st);
@@ -317,6 +320,15 @@ int hubdb_site_set_capacity(hubdb *db, const char *site_id, int cores, int64_t m
     store_q_bind_double(st, 5, idle_watts);
     store_q_bind_text(st, 6, protections_off);
     store_q_bind_text(st, 7, site_id);
+    return store_q_run(st);
+}
+
+int hubdb_site_set_beat_key(hubdb *db, const char *site_id, const char *sealed_hex)
+{
+    store_q *st = store_prepare(db->st, "UPDATE sites SET beat_key=? WHERE id=?");
+    if (!st) return OP_ESTORE;
+    store_q_bind_text(st, 1, sealed_hex);
+    store_q_bind_text(st, 2, site_id);
     return store_q_run(st);
 }
 

@@ -109,6 +109,7 @@ typedef struct hubdb_site_row {
     double power_budget_watts, watts_per_core, idle_watts;
     int departed;            /* said goodbye and not heard since */
     const char *quarantined; /* why it takes no work until an operator clears it, or "" */
+    const char *beat_key;    /* its heartbeat key sealed by the hub (hub__beat_key_*), or "" */
 } hubdb_site_row;
 
 /* Calls fn for each enrolled site, by id; stops at (and returns) fn's first non-OK code. */
@@ -129,6 +130,9 @@ int hubdb_site_enroll(hubdb *db, const char *site_id, const char *pubkey_hex,
 int hubdb_site_set_capacity(hubdb *db, const char *site_id, int cores, int64_t memory_mb,
                             double power_budget_watts, double watts_per_core, double idle_watts,
                             const char *protections_off);
+
+/* The site's heartbeat key as the hub sealed it for the store (hex; "" forgets it). */
+int hubdb_site_set_beat_key(hubdb *db, const char *site_id, const char *sealed_hex);
 
 /* A site said goodbye (1), or was heard again (0): a restarted hub knows it left, not lost. */
 int hubdb_site_set_departed(hubdb *db, const char *site_id, int departed);

@@ -114,6 +114,10 @@ typedef struct hub_site {
     int64_t last_heartbeat_mono;
     int64_t last_heartbeat_wall;
     int64_t welcomed_mono; /* registry.c: when it was last sent a welcome (0: never) */
+    /* beatkey.c: the key its heartbeats' MACs are under (msg.h), from its sealed hello */
+    uint8_t beat_key[MSG_MAC_KEY_BYTES];
+    int has_beat_key;
+    int64_t rekey_mono; /* when it was last asked for its key again (0: never) */
     int cores;
     int64_t memory_mb;
     double power_budget_watts;
@@ -332,6 +336,8 @@ typedef struct hub {
     uint16_t hello_inflight[HUB_HELLO_SLOTS];
     uint64_t hellos_offloaded, hellos_repeated;
     uint64_t losses_deferred;
+    /* beatkey.c: heartbeats taken on a MAC, sites asked for their key again */
+    uint64_t beats_mac, rekeys;
 } hub;
 
 /* ---------- lease.c: failover (docs/failover.md) ---------- */
@@ -468,6 +474,26 @@ int hub__lookup_operator(void *ctx, const char *kid, const uint8_t **pk, msg_win
 cJSON *hub__authenticate(hub *h, const char *topic_id, const char *topic, const void *payload,
                          size_t len, const char *kid, const char *sig, msg_lookup_fn lookup,
                          msg_header *hdr);
+
+/* ---------- beatkey.c: heartbeats authenticated by a MAC (wire/msg.h) ---------- */
+
+#define HUB_REKEY_EVERY_MS 10000 /* a site is asked for its heartbeat key at most this often */
+
+/* The key a site's hello carries ("beat_key"): kept, and stored sealed, when new. 1 if new. */
+int hub__beat_key_take(hub *h, hub_site *s, const cJSON *hello);
+/* A stored key (its registry row) into s; one that does not open is dropped, logged. */
+void hub__beat_key_load(hub *h, hub_site *s, const char *sealed_hex);
+/* Names the key held for s in its welcome ("beat_key_id"): the site's cue to use it. */
+void hub__beat_key_welcome(const hub_site *s, cJSON *welcome);
+/*
+ * A heartbeat with a MAC from s on topic: its body (the caller frees) or
+ * NULL, counted and logged. The replay window is the site's heartbeat window.
+ */
+cJSON *hub__authenticate_mac(hub *h, hub_site *s, const char *topic, const void *payload,
+                             size_t len, const char *kid, const char *mac, msg_header *hdr);
+/* A MAC'd heartbeat refused (rc, reason): a MAC that failed asks the site for its key again. */
+void hub__beat_mac_refused(hub *h, hub_site *s, int rc, const char *reason);
+
 /* Cores, memory and power the site claims (hello, heartbeat), stored when they change. */
 void hub__update_capacity(hub *h, hub_site *s, const cJSON *body);
 /* A message on a site's topics, dispatched by its leaf and type. */

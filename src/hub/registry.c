@@ -136,6 +136,7 @@ static int load_site_row(void *ctx, const hubdb_site_row *row)
     snprintf(s->quarantined, sizeof s->quarantined, "%s", row->quarantined ? row->quarantined : "");
     s->alive = !row->departed;
     s->last_heartbeat_mono = os_mono_ms();
+    hub__beat_key_load(h, s, row->beat_key);
     return OP_OK;
 }
 
@@ -307,6 +308,7 @@ static void send_welcome(hub *h, hub_site *s)
     if (!body) return;
     cJSON_AddStringToObject(body, "class", jobspec_class_name(s->class_bit));
     jsonx_add_int(body, "lease_ms", h->lease_ms);
+    hub__beat_key_welcome(s, body);
     hub__queue_reply(h, "site", s->id, "inbox", body, "welcome", s->pk);
 }
 
@@ -383,6 +385,7 @@ static void register_site(hub *h, const char *site_id, const uint8_t pk[32], con
         add_limits(abody, &tok->limits);
     }
     hub__audit_record(h, "enrollment", subject, abody);
+    hub__beat_key_take(h, s, body);
     send_welcome(h, s);
     h->placement_dirty = 1;
 }
@@ -532,7 +535,8 @@ void hub__update_capacity(hub *h, hub_site *s, const cJSON *body)
 void hub__handle_hello(hub *h, hub_site *s, const cJSON *body)
 {
     hub__update_capacity(h, s, body);
-    if (s->welcomed_mono && os_mono_ms() - s->welcomed_mono < HUB_WELCOME_RTT_MS) {
+    int new_key = hub__beat_key_take(h, s, body); /* a new key is welcomed at once */
+    if (!new_key && s->welcomed_mono && os_mono_ms() - s->welcomed_mono < HUB_WELCOME_RTT_MS) {
         /* its hello again before our welcome reached it: that welcome answers both */
         h->hellos_repeated++;
     } else {
@@ -560,8 +564,10 @@ void hub__site_message(hub *h, const char *site_id, const char *leaf, const char
         return;
     }
     int beat = strcmp(leaf, "hello") == 0 || strcmp(leaf, "state") == 0;
-    cJSON *body = hub__authenticate(h, site_id, topic, payload, len, kid, sig,
-                                    beat ? lookup_site_beat : lookup_site, &hdr);
+    cJSON *body = s && strcmp(leaf, "state") == 0 && msg_is_mac(sig)
+                      ? hub__authenticate_mac(h, s, topic, payload, len, kid, sig, &hdr)
+                      : hub__authenticate(h, site_id, topic, payload, len, kid, sig,
+                                          beat ? lookup_site_beat : lookup_site, &hdr);
     if (!body) return;
     if (s) s->link = h->msg_link; /* what goes to it goes where it was heard (hub_int.h) */
     if (strcmp(hdr.type, "bye") == 0) {

@@ -451,6 +451,22 @@ int bus_publish(bus *b, const char *topic, cJSON *body, const char *type)
     return rc;
 }
 
+int bus_publish_mac(bus *b, const char *topic, cJSON *body, const char *type,
+                    const uint8_t key[MSG_MAC_KEY_BYTES])
+{
+    size_t len = 0;
+    char mac[MSG_MAC_HEX_BYTES];
+    char *text = msg_encode(body, b->signer->id, type, ++*b->seqp, os_now_ms(), &len);
+    if (!text) return OP_ENOMEM;
+    int rc = OP_ETOOBIG;
+    if (len <= MSG_MAX_PAYLOAD_BYTES) {
+        msg_mac(key, topic, text, len, mac);
+        rc = bus_publish_raw(b, topic, text, len, b->signer->id, mac);
+    }
+    free(text);
+    return rc;
+}
+
 /*
  * The attempt on cur never reached CONNACK: the next broker of the list. A
  * failed return to the first one doubles the wait before the next return, so

@@ -14,6 +14,7 @@
 #include "wire/token.h"
 
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,13 +100,18 @@ out:
 
 /* ---------- messages to the hub ---------- */
 
-/* Sealed to the pinned hub, except heartbeats and goodbyes (proto_must_seal). */
+/*
+ * Sealed to the pinned hub, except heartbeats and goodbyes (proto_must_seal);
+ * a heartbeat carries a MAC once the hub holds the site's key (wire/msg.h).
+ */
 int site__publish(site *s, const char *leaf, cJSON *body, const char *type)
 {
     char topic[PROTO_TOPIC_MAX];
     int rc = proto_topic(topic, sizeof topic, "site", s->identity.id, leaf);
     if (rc != OP_OK) return rc;
     if (proto_must_seal(topic)) return bus_publish_sealed(s->bus, topic, body, type, s->hub_pk);
+    if (s->beat_mac && strcmp(type, "state") == 0)
+        return bus_publish_mac(s->bus, topic, body, type, s->beat_key);
     return bus_publish(s->bus, topic, body, type);
 }
 
@@ -194,7 +200,11 @@ void site__send_hello(site *s)
 {
     cJSON *body = cJSON_CreateObject();
     if (!body) return;
+    char key_hex[2 * MSG_MAC_KEY_BYTES + 1];
+    util_hex(s->beat_key, sizeof s->beat_key, key_hex);
     cJSON_AddStringToObject(body, "pubkey", s->identity.pk_hex);
+    cJSON_AddStringToObject(body, "beat_key", key_hex); /* the hello is sealed to the hub */
+    sodium_memzero(key_hex, sizeof key_hex);
     if (s->token_text && !s->enrolled) cJSON_AddStringToObject(body, "token", s->token_text);
     jsonx_add_int(body, "cores", s->cores);
     jsonx_add_int(body, "memory_mb", s->memory_mb);
@@ -203,6 +213,8 @@ void site__send_hello(site *s)
     cJSON_AddNumberToObject(body, "idle_watts", s->idle_watts);
     cJSON_AddStringToObject(body, "protections_off", s->caps.missing);
     site__publish(s, "hello", body, "hello");
+    cJSON *key = cJSON_GetObjectItemCaseSensitive(body, "beat_key");
+    if (key && key->valuestring) sodium_memzero(key->valuestring, strlen(key->valuestring));
     cJSON_Delete(body);
     s->beats_since_full = SITE_FULL_BEAT_EVERY; /* a new link, perhaps a new hub: all of it */
 }
@@ -453,9 +465,17 @@ static void handle_cancel(site *s, const cJSON *body)
     }
 }
 
-/* The welcome completes enrollment: the class the hub gave is kept. */
+/*
+ * The welcome completes enrollment: the class the hub gave is kept. When it
+ * names this site's heartbeat key, the hub holds it: heartbeats go MAC'd.
+ */
 static void handle_welcome(site *s, const cJSON *body)
 {
+    const char *key_id = jsonx_str(body, "beat_key_id");
+    if (key_id && !s->beat_mac && strcmp(key_id, s->beat_key_id) == 0) {
+        s->beat_mac = 1;
+        log_info("site", "hub holds this site's heartbeat key: heartbeats go with a MAC");
+    }
     const char *cls = jsonx_str(body, "class");
     if (s->enrolled || !cls || !token_valid_class(cls)) return;
     if (site__ensure_tx(s) == OP_OK && sitedb_meta_set(s->db, "class", cls) == OP_OK &&
@@ -492,6 +512,15 @@ static void handle_hub_message(site *s, const char *type, const cJSON *body)
         handle_acks(s, body);
     } else if (strcmp(type, "cancel") == 0) {
         handle_cancel(s, body);
+    } else if (strcmp(type, "rekey") == 0) {
+        /* the hub cannot check our MACs (it restarted without our key, say): sign, hello */
+        const char *why = jsonx_str(body, "reason");
+        log_info("site",
+                 "hub asks for the heartbeat key again (%s): heartbeats signed until "
+                 "it has it",
+                 why ? why : "no reason given");
+        s->beat_mac = 0;
+        s->hello_now = 1;
     } else if (strcmp(type, "probe") == 0) {
         site__probe_start(s, body);
     } else if (strcmp(type, "predicted") == 0) {

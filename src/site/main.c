@@ -78,6 +78,7 @@ void site__free(site *s)
     policy_free(s->policy);
     sitedb_close(s->db);
     ident_wipe(&s->identity);
+    sodium_memzero(s->beat_key, sizeof s->beat_key);
     free(s);
 }
 
@@ -187,6 +188,8 @@ static int open_state(site *s, const site_args *a)
         log_error("site", "cannot set up identity in %s", a->data_dir);
         return EXIT_FAILURE_RUNTIME;
     }
+    randombytes_buf(s->beat_key, sizeof s->beat_key);
+    msg_mac_key_id(s->beat_key, s->beat_key_id);
     if (util_fmt(path, sizeof path, "%s/site.db", a->data_dir) != OP_OK ||
         sitedb_open(path, &s->db) != OP_OK || auditlog_attach(s->db, &s->audit) != OP_OK)
         return EXIT_FAILURE_RUNTIME;

@@ -124,6 +124,11 @@ typedef struct site {
     uint8_t hub_pk[32];
     int have_hub;
     msg_window hub_window;
+    /* hublink.c: the key its heartbeats are MAC'd under (wire/msg.h), new at every start,
+     * sent in the sealed hello; used once a welcome names it, until the hub asks again */
+    uint8_t beat_key[MSG_MAC_KEY_BYTES];
+    char beat_key_id[MSG_MAC_KEY_ID_BYTES];
+    int beat_mac;
     int enrolled; /* welcome received */
     int refused;
     char refusal[256];

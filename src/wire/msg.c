@@ -320,8 +320,9 @@ static int check_envelope(int must_seal, const char *topic, const void *payload,
 
 /* The checks on the JSON inside: shape, kid == from, timestamp, replay. */
 static int check_inner(const char *topic, const char *text, size_t len, const char *kid,
-                       msg_window *window, int64_t now_ms, int64_t skew_ms, cJSON **body,
-                       msg_header *hdr, msg_stats *stats, char *reason, size_t reason_len)
+                       const char *only_type, msg_window *window, int64_t now_ms, int64_t skew_ms,
+                       cJSON **body, msg_header *hdr, msg_stats *stats, char *reason,
+                       size_t reason_len)
 {
     cJSON *root = NULL;
     int rc;
@@ -334,6 +335,13 @@ static int check_inner(const char *topic, const char *text, size_t len, const ch
         stats->forged++;
         snprintf(reason, reason_len, "kid '%.63s' does not match from '%.63s' on %s", kid,
                  hdr->from, topic);
+        rc = OP_ESIG;
+        goto fail;
+    }
+    if (only_type && strcmp(hdr->type, only_type) != 0) { /* before the window moves */
+        stats->forged++;
+        snprintf(reason, reason_len, "a MAC on a '%.31s' from '%.63s' on %s (heartbeats only)",
+                 hdr->type, kid, topic);
         rc = OP_ESIG;
         goto fail;
     }
@@ -369,8 +377,8 @@ int msg_open_for(const ident *self, int must_seal, const char *topic, const void
                             stats, reason, reason_len);
     if (rc != OP_OK) return rc;
     if (!msg_is_sealed(payload, len))
-        return check_inner(topic, payload, len, kid, window, now_ms, skew_ms, body, hdr, stats,
-                           reason, reason_len);
+        return check_inner(topic, payload, len, kid, NULL, window, now_ms, skew_ms, body, hdr,
+                           stats, reason, reason_len);
     /* authentic, so worth an X25519 open */
     char *text = NULL;
     size_t text_len = 0;
@@ -382,8 +390,8 @@ int msg_open_for(const ident *self, int must_seal, const char *topic, const void
                  topic);
         return OP_EINVAL;
     }
-    rc = check_inner(topic, text, text_len, kid, window, now_ms, skew_ms, body, hdr, stats, reason,
-                     reason_len);
+    rc = check_inner(topic, text, text_len, kid, NULL, window, now_ms, skew_ms, body, hdr, stats,
+                     reason, reason_len);
     sodium_memzero(text, text_len);
     free(text);
     return rc;
@@ -395,4 +403,87 @@ int msg_open(const char *topic, const void *payload, size_t len, const char *kid
 {
     return msg_open_for(NULL, 0, topic, payload, len, kid, sig_hex, lookup, ctx, now_ms, skew_ms,
                         body, hdr, stats, reason, reason_len);
+}
+
+/* topic || 0x00 || payload under key, as crypto_auth's streaming HMAC. */
+static void mac_bytes(const uint8_t key[MSG_MAC_KEY_BYTES], const char *topic, const void *payload,
+                      size_t len, uint8_t out[crypto_auth_BYTES])
+{
+    crypto_auth_hmacsha512256_state st;
+    crypto_auth_hmacsha512256_init(&st, key, MSG_MAC_KEY_BYTES);
+    crypto_auth_hmacsha512256_update(&st, (const uint8_t *)topic, strlen(topic) + 1);
+    crypto_auth_hmacsha512256_update(&st, payload, len);
+    crypto_auth_hmacsha512256_final(&st, out);
+    sodium_memzero(&st, sizeof st);
+}
+
+void msg_mac(const uint8_t key[MSG_MAC_KEY_BYTES], const char *topic, const void *payload,
+             size_t len, char mac[MSG_MAC_HEX_BYTES])
+{
+    uint8_t raw[crypto_auth_BYTES];
+    mac_bytes(key, topic, payload, len, raw);
+    memcpy(mac, MSG_MAC_PREFIX, 3);
+    util_hex(raw, sizeof raw, mac + 3);
+}
+
+int msg_is_mac(const char *sig)
+{
+    return sig && strncmp(sig, MSG_MAC_PREFIX, 3) == 0 && strlen(sig) == MSG_MAC_HEX_BYTES - 1;
+}
+
+void msg_mac_key_id(const uint8_t key[MSG_MAC_KEY_BYTES], char id[MSG_MAC_KEY_ID_BYTES])
+{
+    uint8_t hash[crypto_generichash_BYTES];
+    crypto_generichash(hash, sizeof hash, key, MSG_MAC_KEY_BYTES, NULL, 0);
+    util_hex(hash, 8, id);
+}
+
+/* The MAC's own checks, before any parse: present, size, in clear, right under key. */
+static int check_mac(const uint8_t *key, const char *topic, const void *payload, size_t len,
+                     const char *kid, const char *mac, msg_stats *stats, char *reason,
+                     size_t reason_len)
+{
+    uint8_t want[crypto_auth_BYTES], got[crypto_auth_BYTES];
+    if (!kid || !mac) {
+        stats->unsigned_msgs++;
+        snprintf(reason, reason_len, "unsigned message on %s (no kid/sig property)", topic);
+        return OP_ESIG;
+    }
+    if (len > MSG_MAX_PAYLOAD_BYTES) {
+        stats->oversize++;
+        snprintf(reason, reason_len, "payload of %zu bytes on %s exceeds %d", len, topic,
+                 MSG_MAX_PAYLOAD_BYTES);
+        return OP_ETOOBIG;
+    }
+    if (msg_is_sealed(payload, len)) {
+        stats->malformed++;
+        snprintf(reason, reason_len, "sealed message with a MAC on %s (heartbeats only)", topic);
+        return OP_EINVAL;
+    }
+    if (!key) {
+        stats->forged++;
+        snprintf(reason, reason_len, "MAC from '%.63s' on %s under a key this hub does not hold",
+                 kid, topic);
+        return OP_ESIG;
+    }
+    mac_bytes(key, topic, payload, len, want);
+    int ok = msg_is_mac(mac) && util_unhex(mac + 3, got, sizeof got) == OP_OK &&
+             crypto_verify_32(want, got) == 0;
+    if (!ok) {
+        stats->forged++;
+        snprintf(reason, reason_len, "bad MAC from '%.63s' on %s", kid, topic);
+        return OP_ESIG;
+    }
+    return OP_OK;
+}
+
+int msg_open_mac(const uint8_t *key, const char *topic, const void *payload, size_t len,
+                 const char *kid, const char *mac, msg_window *window, int64_t now_ms,
+                 int64_t skew_ms, cJSON **body, msg_header *hdr, msg_stats *stats, char *reason,
+                 size_t reason_len)
+{
+    int rc = check_mac(key, topic, payload, len, kid, mac, stats, reason, reason_len);
+    if (rc != OP_OK) return rc;
+    return check_inner(topic, payload, len, kid, "state", window, now_ms, skew_ms, body, hdr, stats,
+                       reason, reason_len);
 }

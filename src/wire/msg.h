@@ -221,4 +221,44 @@ int msg_open_for(const ident *self, int must_seal, const char *topic, const void
                  int64_t now_ms, int64_t skew_ms, cJSON **body, msg_header *hdr, msg_stats *stats,
                  char *reason, size_t reason_len);
 
+/*
+ * Heartbeat MACs. A heartbeat is the one message every site sends every few
+ * seconds, and an Ed25519 check of each was most of a large hub's time. So a
+ * site draws a 32-byte key at start (MSG_MAC_KEY_BYTES), sends it inside its
+ * hello (sealed to the hub, and signed), and once the hub's welcome names
+ * that key (msg_mac_key_id), authenticates its heartbeats with it: the "sig"
+ * property is then MSG_MAC_PREFIX followed by the hex of HMAC-SHA-512-256
+ * (libsodium crypto_auth) over topic || 0x00 || payload, the bytes a
+ * signature covers. Only a heartbeat in clear (type "state") may carry one:
+ * everything else, and everything that goes on an audit log, stays signed,
+ * so a MAC never has to prove anything to a third party. msg_verify refuses
+ * a MAC (it is not a signature), so no other receiver can be led to take one.
+ */
+#define MSG_MAC_PREFIX "m1."
+#define MSG_MAC_KEY_BYTES 32
+#define MSG_MAC_HEX_BYTES (3 + 64 + 1) /* prefix, 32 bytes in hex, NUL */
+#define MSG_MAC_KEY_ID_BYTES 17        /* 8 bytes in hex and a NUL */
+
+/* mac receives MSG_MAC_PREFIX and the hex of the MAC of topic||0||payload under key. */
+void msg_mac(const uint8_t key[MSG_MAC_KEY_BYTES], const char *topic, const void *payload,
+             size_t len, char mac[MSG_MAC_HEX_BYTES]);
+/* 1 if sig has the form of a MAC (prefix and length), not of a signature. */
+int msg_is_mac(const char *sig);
+/* A key's public name: hex of the first 8 bytes of its BLAKE2b hash, which reveals nothing of it.
+ */
+void msg_mac_key_id(const uint8_t key[MSG_MAC_KEY_BYTES], char id[MSG_MAC_KEY_ID_BYTES]);
+
+/*
+ * msg_open for a heartbeat that carries a MAC: kid and mac present, size,
+ * in clear, the MAC under key (NULL: the receiver holds none for kid, which
+ * fails as a forgery would), then the JSON, type "state", kid == from, the
+ * clock, and the replay window (NULL: the caller checks it). The failures
+ * count as msg_open's do; OP_ESIG for a missing key, a wrong MAC or a type
+ * other than "state".
+ */
+int msg_open_mac(const uint8_t *key, const char *topic, const void *payload, size_t len,
+                 const char *kid, const char *mac, msg_window *window, int64_t now_ms,
+                 int64_t skew_ms, cJSON **body, msg_header *hdr, msg_stats *stats, char *reason,
+                 size_t reason_len);
+
 #endif
