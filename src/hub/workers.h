@@ -41,12 +41,9 @@ typedef struct hub_beat {
     char topic[PROTO_TOPIC_MAX];
     char kid[64];
     char sig[130];
-    int hello;      /* on the site's hello topic, not its state topic */
-    int enroll;     /* a hello from a site not enrolled: checked as hub_hello_open does */
-    uint8_t pk[32]; /* the key the site enrolled with (not for enroll) */
-    int mac;        /* sig is a MAC (msg_is_mac): checked under key, if has_key */
-    int has_key;
-    uint8_t key[MSG_MAC_KEY_BYTES]; /* the site's heartbeat key (wiped at free) */
+    int hello;        /* on the site's hello topic, not its state topic */
+    int enroll;       /* a hello from a site not enrolled: checked as hub_hello_open does */
+    uint8_t pk[32];   /* the key the site enrolled with (not for enroll) */
     size_t site;      /* its index in the hub's sites (enroll: a hash of kid): picks the lane */
     double charged;   /* what intake took from the site's budget (refunded when authentic) */
     int link;         /* the hub's link it came in on (hub_int.h) */
