@@ -311,12 +311,13 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
         s0 = run.stats() or {}
         fig["rss_per_site_bytes"] = round((rss_bytes(run.hub.pid) - rss0) / n)
         brokers_cpu = lambda: sum(cpu_s(b.pid) for b in run.brokers)
+        swarms_cpu = lambda: sum(cpu_s(p.pid) for p, _ in swarms if p.poll() is None)
         r0, h0, b0, w0 = swarm_totals(swarms), cpu_s(run.hub.pid), brokers_cpu(), time.time()
-        l0 = thread_cpu_s(run.hub.pid)
+        l0, g0 = thread_cpu_s(run.hub.pid), swarms_cpu()
         marks = [len(read_reports(path)) for _, path in swarms]
         time.sleep(steady_s)
         r1, h1, b1, w1 = swarm_totals(swarms), cpu_s(run.hub.pid), brokers_cpu(), time.time()
-        l1 = thread_cpu_s(run.hub.pid)
+        l1, g1 = thread_cpu_s(run.hub.pid), swarms_cpu()
         s1 = run.stats()
         beats = r1["beats"] - r0["beats"]
         fig["beats_per_s"] = round(beats / (w1 - w0), 0)
@@ -324,6 +325,8 @@ def measure(n, beat_ms, jobs_per_s, steady_s):
         fig["hub_cpu_us_per_beat"] = round(1e6 * (h1 - h0) / max(beats, 1), 1)
         fig["loop_cpu_us_per_beat"] = round(1e6 * (l1 - l0) / max(beats, 1), 1)
         fig["broker_cpu_pct"] = round(100 * (b1 - b0) / (w1 - w0), 1)
+        # the load generator's own share of the machine (its sites' signatures or MACs among it)
+        fig["swarm_cpu_pct"] = round(100 * (g1 - g0) / (w1 - w0), 1)
         fig["offers_per_s"] = round((r1["offered"] - r0["offered"]) / (w1 - w0), 1)
         # where the jobs asked for went: submitted (answered), refused, accepted by the hub
         fig["submitted_per_s"] = round((r1["submitted"] - r0["submitted"]) / (w1 - w0), 1)
@@ -416,7 +419,8 @@ def table(figs):
     cols = [("sites", "sites"), ("enroll/s", "enroll_per_s"), ("beats/s", "beats_per_s"),
             ("hub CPU %", "hub_cpu_pct"), ("hub us/beat", "hub_cpu_us_per_beat"),
             ("loop us/beat", "loop_cpu_us_per_beat"),
-            ("broker CPU %", "broker_cpu_pct"), ("B/site", "rss_per_site_bytes"),
+            ("broker CPU %", "broker_cpu_pct"), ("swarm CPU %", "swarm_cpu_pct"),
+            ("B/site", "rss_per_site_bytes"),
             ("place ms avg", "place_ms_avg"), ("place ms max", "place_ms_max"),
             ("offer p50 ms", "latency_p50_ms"), ("offer p99 ms", "latency_p99_ms"),
             ("lost", "lost_log_lines"), ("restart ready s", "restart_ready_s"),
