@@ -277,6 +277,24 @@ int msg_unseal(const ident *self, const void *payload, size_t len, char **text, 
     return OP_OK;
 }
 
+/* The first two checks of any envelope: a sender and an authenticator named, a size in bound. */
+static int check_present(const char *topic, size_t len, const char *kid, const char *sig,
+                         msg_stats *stats, char *reason, size_t reason_len)
+{
+    if (!kid || !sig) {
+        stats->unsigned_msgs++;
+        snprintf(reason, reason_len, "unsigned message on %s (no kid/sig property)", topic);
+        return OP_ESIG;
+    }
+    if (len > MSG_MAX_PAYLOAD_BYTES) {
+        stats->oversize++;
+        snprintf(reason, reason_len, "payload of %zu bytes on %s exceeds %d", len, topic,
+                 MSG_MAX_PAYLOAD_BYTES);
+        return OP_ETOOBIG;
+    }
+    return OP_OK;
+}
+
 /*
  * The checks on the envelope, cheapest first: signed, size, sealed when it
  * must be, known sender, signature. Nothing is opened or parsed yet, so a
@@ -288,17 +306,8 @@ static int check_envelope(int must_seal, const char *topic, const void *payload,
 {
     const uint8_t *pk = NULL;
     int rc;
-    if (!kid || !sig_hex) {
-        stats->unsigned_msgs++;
-        snprintf(reason, reason_len, "unsigned message on %s (no kid/sig property)", topic);
-        return OP_ESIG;
-    }
-    if (len > MSG_MAX_PAYLOAD_BYTES) {
-        stats->oversize++;
-        snprintf(reason, reason_len, "payload of %zu bytes on %s exceeds %d", len, topic,
-                 MSG_MAX_PAYLOAD_BYTES);
-        return OP_ETOOBIG;
-    }
+    if ((rc = check_present(topic, len, kid, sig_hex, stats, reason, reason_len)) != OP_OK)
+        return rc;
     if (must_seal && !msg_is_sealed(payload, len)) {
         stats->unsealed++;
         snprintf(reason, reason_len, "unsealed message on %s, which takes sealed ones only", topic);
@@ -444,17 +453,8 @@ static int check_mac(const uint8_t *key, const char *topic, const void *payload,
                      size_t reason_len)
 {
     uint8_t want[crypto_auth_BYTES], got[crypto_auth_BYTES];
-    if (!kid || !mac) {
-        stats->unsigned_msgs++;
-        snprintf(reason, reason_len, "unsigned message on %s (no kid/sig property)", topic);
-        return OP_ESIG;
-    }
-    if (len > MSG_MAX_PAYLOAD_BYTES) {
-        stats->oversize++;
-        snprintf(reason, reason_len, "payload of %zu bytes on %s exceeds %d", len, topic,
-                 MSG_MAX_PAYLOAD_BYTES);
-        return OP_ETOOBIG;
-    }
+    int rc = check_present(topic, len, kid, mac, stats, reason, reason_len);
+    if (rc != OP_OK) return rc;
     if (msg_is_sealed(payload, len)) {
         stats->malformed++;
         snprintf(reason, reason_len, "sealed message with a MAC on %s (heartbeats only)", topic);

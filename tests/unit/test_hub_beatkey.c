@@ -118,19 +118,6 @@ static void stored_key(hubfix *f, const char *id, char *out, size_t out_len)
     sqlite3_close(db);
 }
 
-static int setup_workers(void **state)
-{
-    int rc = hubfix_setup(state);
-    if (rc == 0) rc = hub__workers_start(((hubfix *)*state)->h, 1) == OP_OK ? 0 : -1;
-    return rc;
-}
-
-static int teardown_workers(void **state)
-{
-    hub__workers_stop(((hubfix *)*state)->h);
-    return hubfix_teardown(state);
-}
-
 static void test_key_taken_named_and_used(void **state)
 {
     hubfix *f = *state;
@@ -299,8 +286,8 @@ int main(void)
                                         hubfix_teardown),
         cmocka_unit_test_setup_teardown(test_rekey_answer_welcomed, hubfix_setup, hubfix_teardown),
         cmocka_unit_test_setup_teardown(test_attacks, hubfix_setup, hubfix_teardown),
-        cmocka_unit_test_setup_teardown(test_macs_stay_on_the_loop, setup_workers,
-                                        teardown_workers),
+        cmocka_unit_test_setup_teardown(test_macs_stay_on_the_loop, hubfix_setup_workers,
+                                        hubfix_teardown_workers),
         cmocka_unit_test_setup_teardown(test_new_key_welcomed_at_once, hubfix_setup,
                                         hubfix_teardown),
     };

@@ -26,19 +26,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int setup(void **state)
-{
-    int rc = hubfix_setup(state);
-    if (rc == 0) rc = hub__workers_start(((hubfix *)*state)->h, 1) == OP_OK ? 0 : -1;
-    return rc;
-}
-
-static int teardown(void **state)
-{
-    hub__workers_stop(((hubfix *)*state)->h);
-    return hubfix_teardown(state);
-}
-
 /* key's hello (with token_text, or without: a known site's), signed by signer, as the bus
  * hands it over. */
 static void say_hello(hubfix *f, const ident *key, const ident *signer, const char *token_text)
@@ -146,10 +133,12 @@ static void test_forged_hello_refused_on_the_worker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_new_site_enrolled_through_a_worker, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_repeats_dropped_and_not_welcomed_twice, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_forged_hello_refused_on_the_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_site_enrolled_through_a_worker,
+                                        hubfix_setup_workers, hubfix_teardown_workers),
+        cmocka_unit_test_setup_teardown(test_repeats_dropped_and_not_welcomed_twice,
+                                        hubfix_setup_workers, hubfix_teardown_workers),
+        cmocka_unit_test_setup_teardown(test_forged_hello_refused_on_the_worker,
+                                        hubfix_setup_workers, hubfix_teardown_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,6 +72,19 @@ int hubfix_teardown(void **state)
     return rc == OP_OK ? 0 : -1;
 }
 
+int hubfix_setup_workers(void **state)
+{
+    int rc = hubfix_setup(state);
+    if (rc == 0) rc = hub__workers_start(((hubfix *)*state)->h, 1) == OP_OK ? 0 : -1;
+    return rc;
+}
+
+int hubfix_teardown_workers(void **state)
+{
+    hub__workers_stop(((hubfix *)*state)->h);
+    return hubfix_teardown(state);
+}
+
 void hubfix_reopen(hubfix *f)
 {
     hub__free(f->h);

@@ -29,6 +29,10 @@ int hubfix_teardown(void **state);
 /* The same with the store in memory (":memory:"): for timings the disk would blur. */
 int hubfix_setup_memory(void **state);
 
+/* hubfix_setup with one heartbeat worker thread running (workers.h); its teardown stops it. */
+int hubfix_setup_workers(void **state);
+int hubfix_teardown_workers(void **state);
+
 /* Closes the hub and opens a new one on the same files (what survived a restart). */
 void hubfix_reopen(hubfix *f);
 
