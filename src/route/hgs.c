@@ -749,7 +749,8 @@ static int shrink_fleet(hgs *h, indiv *s)
         if (done < 0) return done;
         if (!done) { /* a longer attempt next time: the counters have learnt */
             fails++;
-            steps *= 2;
+            /* not without a time limit: squeezes made such a run take a minute (RC101) */
+            if (limit > 0) steps *= 2;
             continue;
         }
         fails = 0;

@@ -3,8 +3,10 @@
  * manner of Nagata and Braysy's ejection pool with absence counters (as
  * Christiaens and Vanden Berghe weigh them): a route of a feasible plan is
  * dissolved and its stops go into a pool; each stop taken from the pool is
- * put at its cheapest feasible place or, when none exists, at a place that
- * becomes feasible by ejecting one or two stops, those whose absence
+ * put at its cheapest feasible place or, when none exists, squeezed in (put
+ * at its least penalised place, then a local search under heavy penalties
+ * must make every route feasible again), or, when that fails, at a place
+ * that becomes feasible by ejecting one or two stops, those whose absence
  * counters (how often they could not be placed) add up least, so that stops
  * hard to place get in and easy ones are moved. The attempt succeeds when the
  * pool is empty: every stop is back, feasibly, with one route less. Works on
@@ -78,18 +80,20 @@ static void try_route(hgs *h, fleet_work *w, int k, int q1, int q2, int c, long 
 }
 
 /*
- * Where c goes: a feasible place without ejections if there is one, else
+ * Where c goes: a feasible place without ejections (eject 0), or (eject 1)
  * the ejection of one stop, else of two, of the least summed absence. The
  * loads are checked first, and pairs that cannot beat the best found are
  * skipped, so the cubic search of pairs is rarely walked in full.
  */
-static fleet_move find_place(hgs *h, fleet_work *w, int c)
+static fleet_move find_place(hgs *h, fleet_work *w, int c, int eject)
 {
     fleet_move best = {-1, 0, 0, 0, 1L << 62, BIG};
     const long *ab = h->absence;
-    for (int k = 0; k < h->K; k++)
-        if (h->rlen[k]) try_route(h, w, k, 0, 0, c, 0, &best);
-    if (best.k >= 0) return best;
+    if (!eject) {
+        for (int k = 0; k < h->K; k++)
+            if (h->rlen[k]) try_route(h, w, k, 0, 0, c, 0, &best);
+        return best;
+    }
     for (int k = 0; k < h->K; k++) {
         int len = h->rlen[k];
         int64_t load = PRE(h, k, len).load + h->demand[c], cap = capacity(h, k);
@@ -119,6 +123,8 @@ static void apply_move(hgs *h, fleet_work *w, const fleet_move *mv, int c)
     int k = mv->k, m = reduced_route(h, w, k, mv->q1, mv->q2);
     if (mv->q1) w->pooled[w->pool[w->n_pool++] = RN(h, k, mv->q1)] = 1;
     if (mv->q2) w->pooled[w->pool[w->n_pool++] = RN(h, k, mv->q2)] = 1;
+    if (mv->q1) h->route_of[RN(h, k, mv->q1)] = -1;
+    if (mv->q2) h->route_of[RN(h, k, mv->q2)] = -1;
     w->pooled[c] = 0;
     int p = 0;
     for (int i = 1; i <= mv->gap; i++)
@@ -366,18 +372,78 @@ out:
     return rc;
 }
 
+/*
+ * Nagata and Braysy's squeeze, for a stop with no feasible place: it goes
+ * to its least penalised place, then a local search with heavy penalties
+ * on overload and lateness (SQUEEZE_PENALTY x the search's) and no route
+ * opened tries to make every route feasible again. Returns 1 when it did
+ * (c is placed), 0 when not (the plan is as before); snap and snap_len
+ * (K x stride and K) are the caller's scratch.
+ */
+#define SQUEEZE_PENALTY 100.0
+#define SQUEEZE_STEPS 20
+
+static int squeeze(hgs *h, fleet_work *w, int c, int *snap, int *snap_len)
+{
+    double pl = h->pen_load, pw = h->pen_warp;
+    h->pen_load = pl * SQUEEZE_PENALTY;
+    h->pen_warp = pw * SQUEEZE_PENALTY;
+    fleet_move best = {-1, 0, 0, 0, 0, BIG};
+    seg cs = node_seg(h, c);
+    for (int k = 0; k < h->K; k++) {
+        int m = h->rlen[k];
+        if (!m) continue;
+        seg end = depot_seg(h, k), now_closed = merge(h, PRE(h, k, m), end);
+        double base = penalized(h, now_closed.dist, now_closed.load, now_closed.warp, k,
+                                h->pen_load, h->pen_warp);
+        for (int g = 0; g <= m; g++) {
+            seg after = g < m ? merge(h, SUF(h, k, g + 1), end) : end;
+            seg s = merge(h, merge(h, PRE(h, k, g), cs), after);
+            double added = penalized(h, s.dist, s.load, s.warp, k, h->pen_load, h->pen_warp) - base;
+            if (added < best.added) best = (fleet_move){k, 0, 0, g, 0, added};
+        }
+    }
+    int ok = 0;
+    if (best.k >= 0) {
+        copy_plan(h, snap, snap_len, 1);
+        apply_move(h, w, &best, c);
+        h->fleet_locked = 1;
+        hgs__local_search(h);
+        h->fleet_locked = 0;
+        ok = 1;
+        for (int k = 0; k < h->K && ok; k++)
+            if (h->rlen[k]) ok = seg_ok(h, merge(h, PRE(h, k, h->rlen[k]), depot_seg(h, k)), k);
+        if (!ok) {
+            copy_plan(h, snap, snap_len, 0);
+            h->route_of[c] = -1;
+            w->pooled[c] = 1;
+        }
+    }
+    h->pen_load = pl;
+    h->pen_warp = pw;
+    for (int k = 0; k < h->K; k++) /* the penalised costs of the routes, back to the search's */
+        hgs__route_update(h, k);
+    return ok;
+}
+
 int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s)
 {
     if (!h->absence && !(h->absence = calloc((size_t)h->n, sizeof *h->absence))) return OP_ENOMEM;
     fleet_work w;
-    if (work_alloc(h, &w) != OP_OK) {
+    size_t slots = (size_t)h->K * (size_t)h->stride;
+    int *snap = malloc(slots * sizeof *snap), *snap_len = calloc((size_t)h->K, sizeof *snap_len);
+    if (work_alloc(h, &w) != OP_OK || !snap || !snap_len) {
         work_free(&w);
+        free(snap);
+        free(snap_len);
         return OP_ENOMEM;
     }
     for (int k = 0; k < h->K; k++)
         hgs__route_update(h, k);
-    for (int p = h->rlen[gone]; p >= 1; p--)
+    for (int p = h->rlen[gone]; p >= 1; p--) {
         w.pooled[w.pool[w.n_pool++] = RN(h, gone, p)] = 1;
+        h->route_of[RN(h, gone, p)] = -1;
+    }
     h->rlen[gone] = 0;
     hgs__route_update(h, gone);
     /* the slot stays empty: no stop may go back into it */
@@ -387,7 +453,12 @@ int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s)
             (hgs__time_up(h) || (until_s > 0 && h->params->now_s() - h->start_s >= until_s)))
             break;
         int c = w.pool[--w.n_pool];
-        fleet_move mv = find_place(h, &w, c);
+        fleet_move mv = find_place(h, &w, c, 0);
+        if (mv.k < 0) {
+            steps += SQUEEZE_STEPS - 1; /* its local search costs as much as many placements */
+            if (squeeze(h, &w, c, snap, snap_len)) continue;
+        }
+        if (mv.k < 0) mv = find_place(h, &w, c, 1);
         if (mv.k < 0) { /* nowhere even with two ejections: it waits at the bottom */
             h->absence[c]++;
             memmove(w.pool + 1, w.pool, (size_t)w.n_pool * sizeof *w.pool);
@@ -402,5 +473,7 @@ int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s)
     h->fleet_steps += steps;
     int done = w.n_pool == 0;
     work_free(&w);
+    free(snap);
+    free(snap_len);
     return done;
 }

@@ -127,6 +127,7 @@ typedef struct hgs {
     long fleet_steps;  /* stops taken from its ejection pool */
     int fleet_floor;   /* no plan has fewer routes (vehicles first; 0 before it is known) */
     int fleet_removed; /* route minimisation removed a route */
+    int fleet_locked;  /* the local search may not open a route (route minimisation's squeeze) */
     /* a partial plan (the construction's, when it could not place every stop) */
     route_solution fallback;
     int *unserved; /* nc + 1 scratch entries */
@@ -267,7 +268,8 @@ int hgs__export_plan(const hgs *h, const int *unserved, int n_unserved, route_so
 /*
  * Route minimisation (hgs_fleet.c) on a feasible plan in the slots: route
  * slot `gone` is dissolved and its stops are put back by an ejection pool
- * with absence counters, for at most max_steps stops taken from the pool and
+ * with absence counters and squeezes, for at most max_steps steps (a stop
+ * taken from the pool; a squeeze counts as SQUEEZE_STEPS) and
  * until until_s (seconds since the start; 0: no such bound). Returns 1 when
  * every stop is back (the slots then hold a feasible plan with one route
  * less), 0 when not (the slots hold a partial plan: reload them), or

@@ -521,17 +521,19 @@ void hgs__local_search(hgs *h)
             /* a first local search on 1,000+ customers takes longer than a short limit */
             if ((x & 31) == 31 && hgs__time_up(h)) return;
             int u = h->order[x];
+            if (h->route_of[u] < 0) continue; /* in route minimisation's pool */
             long last = h->tested[u];
             h->tested[u] = h->moves;
             const int *nb = h->neigh + (size_t)u * (size_t)h->granular;
             for (int y = 0; y < h->granular; y++) {
                 int v = nb[y];
+                if (h->route_of[v] < 0) continue;
                 long mod = h->modified[h->route_of[u]];
                 if (h->modified[h->route_of[v]] > mod) mod = h->modified[h->route_of[v]];
                 if (loop > 0 && mod <= last) continue;
                 if (moves_pair(h, u, v)) improved = 1;
             }
-            if (loop > 0 && moves_empty(h, u)) improved = 1;
+            if (loop > 0 && !h->fleet_locked && moves_empty(h, u)) improved = 1;
         }
         for (int k1 = 0; k1 < h->K; k1++) {
             if (!h->rlen[k1]) continue;
