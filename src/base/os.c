@@ -73,22 +73,23 @@ out:
 
 int os_write_file_atomic(const char *path, const void *data, size_t len, int mode)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a device or a pipe (--out /dev/null, /dev/stdout, a FIFO) is written to, never
+         * replaced: renaming a file over /dev/null as root made it a regular file */
+        int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd < 0) return OP_EIO;
+        int rc = os_write_all(fd, data, len);
+        return close(fd) != 0 ? OP_EIO : rc;
+    }
     char tmp[PATH_MAX];
     if (util_fmt(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) != OP_OK) return OP_ETOOBIG;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) return OP_EIO;
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            close(fd);
-            unlink(tmp);
-            return OP_EIO;
-        }
-        p += n;
-        left -= (size_t)n;
+    if (os_write_all(fd, data, len) != OP_OK) {
+        close(fd);
+        unlink(tmp);
+        return OP_EIO;
     }
     if (fchmod(fd, (mode_t)mode) != 0 || fsync(fd) != 0) {
         close(fd);

@@ -27,7 +27,11 @@ int64_t os_mono_us(void);
  */
 int os_read_file(const char *path, size_t max_len, char **out, size_t *out_len);
 
-/* Writes via a temporary file, fsync and rename, with the given mode. OP_EIO on failure. */
+/*
+ * Writes via a temporary file, fsync and rename, with the given mode. A path
+ * that is not a regular file (/dev/null, /dev/stdout, a FIFO) is written to
+ * in place instead, never replaced. OP_EIO on failure.
+ */
 int os_write_file_atomic(const char *path, const void *data, size_t len, int mode);
 
 /* Writes all of data to fd, retrying on EINTR and short writes. OP_OK or OP_EIO. */

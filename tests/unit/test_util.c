@@ -16,12 +16,39 @@
 #include "base/util.h"
 #include "helpers/testkit.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/*
+ * An atomic write to a path that is not a regular file writes to it in
+ * place: `outpost route --out /dev/null` run as root used to rename its
+ * temporary file over /dev/null and leave a regular file there. A FIFO with
+ * the test holding its read end stands in for /dev/null.
+ */
+static void test_atomic_write_keeps_a_fifo(void **state)
+{
+    (void)state;
+    char dir[256], path[300], got[16] = "";
+    assert_int_equal(testkit_mkdtemp(dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    int rd = open(path, O_RDWR | O_NONBLOCK); /* a reader, so the writer does not block */
+    assert_true(rd >= 0);
+    assert_int_equal(os_write_file_atomic(path, "plan", 4, 0644), OP_OK);
+    assert_int_equal(read(rd, got, sizeof got), 4);
+    assert_memory_equal(got, "plan", 4);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    close(rd);
+    unlink(path);
+    rmdir(dir);
+}
 
 static void test_hex_round_trip(void **state)
 {
@@ -453,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_sha256_known_vectors),
         cmocka_unit_test(test_b64_round_trip),
         cmocka_unit_test(test_b64url_round_trip),
+        cmocka_unit_test(test_atomic_write_keeps_a_fifo),
         cmocka_unit_test(test_b64_rejects_bad_input),
         cmocka_unit_test(test_b64_max_len),
         cmocka_unit_test(test_parse_i64),
