@@ -121,10 +121,12 @@ static fleet_move find_place(hgs *h, fleet_work *w, int c, int eject)
 static void apply_move(hgs *h, fleet_work *w, const fleet_move *mv, int c)
 {
     int k = mv->k, m = reduced_route(h, w, k, mv->q1, mv->q2);
-    if (mv->q1) w->pooled[w->pool[w->n_pool++] = RN(h, k, mv->q1)] = 1;
-    if (mv->q2) w->pooled[w->pool[w->n_pool++] = RN(h, k, mv->q2)] = 1;
-    if (mv->q1) h->route_of[RN(h, k, mv->q1)] = -1;
-    if (mv->q2) h->route_of[RN(h, k, mv->q2)] = -1;
+    for (int q = 0; q < 2; q++) {
+        int at = q ? mv->q2 : mv->q1, out = RN(h, k, at);
+        if (!at) continue;
+        w->pooled[w->pool[w->n_pool++] = out] = 1;
+        h->route_of[out] = -1; /* the local search passes over stops in the pool */
+    }
     w->pooled[c] = 0;
     int p = 0;
     for (int i = 1; i <= mv->gap; i++)
@@ -403,26 +405,26 @@ static int squeeze(hgs *h, fleet_work *w, int c, int *snap, int *snap_len)
             if (added < best.added) best = (fleet_move){k, 0, 0, g, 0, added};
         }
     }
-    int ok = 0;
-    if (best.k >= 0) {
+    int ok = best.k >= 0;
+    if (ok) {
         copy_plan(h, snap, snap_len, 1);
         apply_move(h, w, &best, c);
         h->fleet_locked = 1;
         hgs__local_search(h);
         h->fleet_locked = 0;
-        ok = 1;
         for (int k = 0; k < h->K && ok; k++)
             if (h->rlen[k]) ok = seg_ok(h, merge(h, PRE(h, k, h->rlen[k]), depot_seg(h, k)), k);
-        if (!ok) {
-            copy_plan(h, snap, snap_len, 0);
-            h->route_of[c] = -1;
-            w->pooled[c] = 1;
-        }
     }
     h->pen_load = pl;
     h->pen_warp = pw;
-    for (int k = 0; k < h->K; k++) /* the penalised costs of the routes, back to the search's */
-        hgs__route_update(h, k);
+    if (ok) { /* the routes' penalised costs, back to the search's penalties */
+        for (int k = 0; k < h->K; k++)
+            hgs__route_update(h, k);
+    } else if (best.k >= 0) { /* the plan as it was, its routes' costs recomputed */
+        copy_plan(h, snap, snap_len, 0);
+        h->route_of[c] = -1;
+        w->pooled[c] = 1;
+    }
     return ok;
 }
 
