@@ -245,6 +245,8 @@ static inline int pmod(int i)
 
 /* Local search on the routes loaded into h->rn/h->rlen (hgs_ls.c). */
 void hgs__local_search(hgs *h);
+/* The same after only route slot focus changed (-1: a full search). */
+void hgs__local_search_from(hgs *h, int focus);
 /* Recomputes route slot k's summaries after its nodes changed (hgs_ls.c). */
 void hgs__route_update(hgs *h, int k);
 

@@ -504,13 +504,27 @@ static int swapstar(hgs *h, int k1, int k2)
 
 void hgs__local_search(hgs *h)
 {
+    hgs__local_search_from(h, -1);
+}
+
+/*
+ * focus >= 0: the plan was searched before and only route focus changed
+ * since, so every stop and route pair counts as tested at the start but those
+ * touching focus (and, as moves apply, the routes they change). Route
+ * minimisation's squeeze searches so: a full search from every stop cost as
+ * much and left 0.4% more vans over the Solomon set at 1 s (8 seeds).
+ */
+void hgs__local_search_from(hgs *h, int focus)
+{
+    long start = focus >= 0 ? h->moves : -1;
     for (int k = 0; k < h->K; k++) {
         route_update(h, k);
-        h->swapstar_tested[k] = -1;
+        h->swapstar_tested[k] = start;
     }
+    if (focus >= 0) h->modified[focus] = start + 1;
     shuffle(h, h->order, h->nc);
     for (int c = 1; c <= h->nc; c++) {
-        h->tested[c] = -1;
+        h->tested[c] = start;
         shuffle(h, h->neigh + (size_t)c * (size_t)h->granular, h->granular);
     }
     int improved = 1;
@@ -530,7 +544,7 @@ void hgs__local_search(hgs *h)
                 if (h->route_of[v] < 0) continue;
                 long mod = h->modified[h->route_of[u]];
                 if (h->modified[h->route_of[v]] > mod) mod = h->modified[h->route_of[v]];
-                if (loop > 0 && mod <= last) continue;
+                if ((loop > 0 || focus >= 0) && mod <= last) continue;
                 if (moves_pair(h, u, v)) improved = 1;
             }
             if (loop > 0 && !h->fleet_locked && moves_empty(h, u)) improved = 1;
@@ -543,7 +557,7 @@ void hgs__local_search(hgs *h)
             for (int k2 = k1 + 1; k2 < h->K; k2++) {
                 if (!h->rlen[k2] || !h->rlen[k1]) continue;
                 long mod = h->modified[k1] > h->modified[k2] ? h->modified[k1] : h->modified[k2];
-                if (loop > 0 && mod <= last) continue;
+                if ((loop > 0 || focus >= 0) && mod <= last) continue;
                 if (sectors_overlap(h, k1, k2) && swapstar(h, k1, k2)) improved = 1;
             }
         }
