@@ -680,7 +680,8 @@ static int remove_a_route(hgs *h, indiv *s)
  * route on any); the genetic search gets the rest for the distance on the
  * smaller fleet. Measured at 1 s over Solomon, mean of seeds 1-8: 413.5 vans
  * with a share of 0.5 (and 100 perturbation tries, hgs_fleet.c); with 1,000
- * tries, 409.4 with 0.8 and 409.3 with 0.9. It ends sooner after
+ * tries and no cap on failed attempts, 409.4 with 0.8 and 409.3 with 0.9
+ * (with the cap below, 409.0 with 0.9; 409.8 with 0.8 on seeds 1-4). It ends sooner after
  * FLEET_MAX_FAILS failed attempts in a row. Each attempt
  * dissolves a random route of the best plan (hgs_fleet.c) and takes at most
  * FLEET_STEPS_PER_STOP x n stops from its pool; a success joins the

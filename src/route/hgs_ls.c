@@ -511,8 +511,9 @@ void hgs__local_search(hgs *h)
  * focus >= 0: the plan was searched before and only route focus changed
  * since, so every stop and route pair counts as tested at the start but those
  * touching focus (and, as moves apply, the routes they change). Route
- * minimisation's squeeze searches so: a full search from every stop cost as
- * much and left 0.4% more vans over the Solomon set at 1 s (8 seeds).
+ * minimisation's squeeze searches so: a full search from every stop took
+ * about as long a squeeze (0.5-0.6 ms on 100 customers) and left more vans
+ * over the Solomon set at 1 s (410.6 against 409.3, mean of 8 seeds).
  */
 void hgs__local_search_from(hgs *h, int focus)
 {
