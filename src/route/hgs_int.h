@@ -251,6 +251,13 @@ void hgs__local_search_from(hgs *h, int focus);
 void hgs__route_update(hgs *h, int k);
 
 /*
+ * The local search's first filter and full evaluation of route slot k made of
+ * pieces (for tests: the filter must never exceed the full cost, or moves
+ * that improve would be passed over).
+ */
+void hgs__eval_both(const hgs *h, const piece *ps, int np, int k, double *fast, double *full);
+
+/*
  * Plans without the genetic search (hgs_build.c), on h->rn/h->rlen:
  * hgs__construct fills the slots by sequential feasible insertion and lists
  * the stops that did not fit in unserved (nc entries of room);

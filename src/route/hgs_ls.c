@@ -133,6 +133,12 @@ static double eval_full(const hgs *h, const piece *ps, int np, int k)
            (nodes_in > 1 ? vehicle_cost(h, k, acc, 1) : 0);
 }
 
+void hgs__eval_both(const hgs *h, const piece *ps, int np, int k, double *fast, double *full)
+{
+    *fast = eval_fast(h, ps, np, k);
+    *full = eval_full(h, ps, np, k);
+}
+
 static int write_pieces(const hgs *h, const piece *ps, int np, int *out)
 {
     int len = 0;
