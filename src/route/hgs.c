@@ -798,7 +798,8 @@ static int polish_best(hgs *h, indiv *s)
 }
 
 /*
- * After a route-minimisation phase that removed a route, the best plan is
+ * The population after the phase: a fresh one when route minimisation did
+ * not run or removed no route; otherwise the best plan is
  * polished until POLISH_UNTIL of the time limit (once without a limit, so
  * that such runs stay reproducible). A squeeze's local search also shortens
  * the plan, and with squeezes at random (hgs_fleet.c) the phase's plans came
@@ -817,9 +818,9 @@ static int polish_best(hgs *h, indiv *s)
  */
 #define POLISH_UNTIL 0.9
 
-static int polish_after_phase(hgs *h, indiv *s)
+static int population_after_phase(hgs *h, indiv *s)
 {
-    if (!h->fleet_removed) return OP_OK;
+    if (!h->fleet_removed) return initial_population(h, s);
     double limit = h->params->time_limit_s;
     int rc;
     do {
@@ -906,9 +907,7 @@ int hgs__island(const route_instance *inst, const hgs_params *params, const hgs_
         if ((rc = educate_and_insert(&h, s)) != OP_OK) goto out;
     }
     if ((rc = start_from_construction(&h, s)) != OP_OK || (rc = shrink_fleet(&h, s)) != OP_OK ||
-        (rc = polish_after_phase(&h, s)) != OP_OK ||
-        (!h.fleet_removed && (rc = initial_population(&h, s)) != OP_OK) ||
-        (rc = evolve(&h, s)) != OP_OK)
+        (rc = population_after_phase(&h, s)) != OP_OK || (rc = evolve(&h, s)) != OP_OK)
         goto out;
     if (!h.best->feasible && params->strict) {
         snprintf(err, err_len, "no feasible solution found in %.1f s (%ld iterations)", now(&h),

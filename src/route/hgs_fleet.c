@@ -393,7 +393,7 @@ out:
 /*
  * A stop with no feasible place is squeezed in with these odds (percent),
  * and always when it is the pool's last: a squeeze costs about 1 ms on 100
- * customers and, late in an attempt, succeeds in 1 of 10-60 tries, where an
+ * customers and, late in an attempt, succeeds in 1 of 10-70 tries, where an
  * ejecting insertion with its relocations costs some 50 us. Over the 56
  * Solomon instances (vehicles first, seeds 1-8, mean vans): at 0.1 s 416.5
  * with odds of 10 (416.8 with 20, 419.0 with 50, 421.4 with 0 and a squeeze

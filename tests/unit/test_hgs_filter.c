@@ -22,6 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A number in 0..n-1 from a fixed LCG. */
+static int below(uint32_t *x, int n)
+{
+    *x = *x * 1664525u + 1013904223u;
+    return (int)((*x >> 8) % (uint32_t)n);
+}
+
 /* A Solomon-format instance of n customers with narrow windows, from a fixed LCG. */
 static route_instance windowed(int n, uint32_t seed)
 {
@@ -34,10 +41,8 @@ static route_instance windowed(int n, uint32_t seed)
     uint32_t x = seed;
     for (int c = 1; c <= n; c++) {
         int v[4];
-        for (int q = 0; q < 4; q++) {
-            x = x * 1664525u + 1013904223u;
-            v[q] = (int)((x >> 8) % 100);
-        }
+        for (int q = 0; q < 4; q++)
+            v[q] = below(&x, 100);
         int ready = v[3] * 3;
         at += (size_t)snprintf(text + at, sizeof text - at, "%5d %3d %3d %2d %4d %4d 10\n", c, v[0],
                                v[1], 1 + v[2] % 20, ready, ready + 20);
@@ -47,12 +52,6 @@ static route_instance windowed(int n, uint32_t seed)
     int rc = routeio_parse_any(text, "w", &inst, err, sizeof err);
     if (rc != OP_OK) fail_msg("parse: %s", err);
     return inst;
-}
-
-static int below(uint32_t *x, int n)
-{
-    *x = *x * 1664525u + 1013904223u;
-    return (int)((*x >> 8) % (uint32_t)n);
 }
 
 /* Every piece list checked: the filter at most the full cost (up to rounding). */
