@@ -8,7 +8,8 @@
  * must make every route feasible again; tried at random, SQUEEZE_ODDS), or,
  * when that fails or is not tried, at a place
  * that becomes feasible by ejecting one or two stops, those whose absence
- * counters (how often they could not be placed) add up least, so that stops
+ * counters (how often they could not be placed) add up least (a pair of easy
+ * stops before a single hard one), so that stops
  * hard to place get in and easy ones are moved. The attempt succeeds when the
  * pool is empty: every stop is back, feasibly, with one route less. Works on
  * the local search's route arrays (h->rn, h->rlen) and their summaries.
@@ -42,15 +43,30 @@ static int seg_ok(const hgs *h, seg s, int k)
 }
 
 /*
- * Route k without the stops at positions q1 and q2 (0: none), as a node
+ * The most stops one insertion may eject. Over the 56 Solomon instances
+ * (vehicles first, mean vans of seeds 1-16 at 0.1 s): 414.9 when pairs were
+ * tried only where no single ejection fitted, 412.9 with pairs always in the
+ * search (412.0 with the squeeze odds below at 5 instead of 10); triples
+ * 413.8 (their search costs more than they find at this limit; at 1 s, seeds
+ * 1-4, 407.8 against 407.3 with pairs).
+ */
+#define EJECT_MAX 2
+
+/*
+ * Route k without the stops at positions q[0] < ... < q[nq - 1], as a node
  * list with prefix (from the start depot) and closed suffix summaries, so
  * that inserting a stop at any gap is O(1). Returns its length.
  */
-static int reduced_route(const hgs *h, fleet_work *w, int k, int q1, int q2)
+static int reduced_route(const hgs *h, fleet_work *w, int k, const int *q, int nq)
 {
-    int m = 0;
-    for (int p = 1; p <= h->rlen[k]; p++)
-        if (p != q1 && p != q2) w->nodes[++m] = RN(h, k, p);
+    int m = 0, j = 0;
+    for (int p = 1; p <= h->rlen[k]; p++) {
+        if (j < nq && p == q[j]) {
+            j++;
+            continue;
+        }
+        w->nodes[++m] = RN(h, k, p);
+    }
     w->fwd[0] = depot_seg(h, k);
     for (int i = 1; i <= m; i++)
         w->fwd[i] = merge(h, w->fwd[i - 1], node_seg(h, w->nodes[i]));
@@ -60,78 +76,89 @@ static int reduced_route(const hgs *h, fleet_work *w, int k, int q1, int q2)
     return m;
 }
 
-/* The move found for a stop: route, ejected positions (0: none), insertion gap, its price. */
+/* The move found for a stop: route, ejected positions, insertion gap, its price. */
 typedef struct fleet_move {
-    int k, q1, q2, gap;
+    int k, nq, gap;
+    int q[EJECT_MAX];
     long absent;  /* the ejected stops' absence counters, summed */
     double added; /* the distance it adds, to break ties */
 } fleet_move;
 
-/* The cheapest feasible gap for c in route k without q1 and q2; updates *best when better. */
-static void try_route(hgs *h, fleet_work *w, int k, int q1, int q2, int c, long absent,
+/* The cheapest feasible gap for c in route k without q[0..nq); updates *best when better. */
+static void try_route(hgs *h, fleet_work *w, int k, const int *q, int nq, int c, long absent,
                       fleet_move *best)
 {
-    int m = reduced_route(h, w, k, q1, q2);
+    int m = reduced_route(h, w, k, q, nq);
     double base = w->fwd[m].dist + dist(h, w->nodes[m], 0);
     seg cs = node_seg(h, c);
     for (int g = 0; g <= m; g++) {
         seg s = merge(h, merge(h, w->fwd[g], cs), w->bwd[g + 1]);
         if (!seg_ok(h, s, k)) continue;
         /* with ejections, ties of absence go to a random one (the pool must not cycle) */
-        double added = q1 ? (double)rnd_below(h, 1 << 20) : s.dist - base;
-        if (absent < best->absent || (absent == best->absent && added < best->added))
-            *best = (fleet_move){k, q1, q2, g, absent, added};
+        double added = nq ? (double)rnd_below(h, 1 << 20) : s.dist - base;
+        if (absent < best->absent || (absent == best->absent && added < best->added)) {
+            *best = (fleet_move){.k = k, .nq = nq, .gap = g, .absent = absent, .added = added};
+            memcpy(best->q, q, (size_t)nq * sizeof *q);
+        }
+    }
+}
+
+/*
+ * The ejections of exactly want stops from route k (positions from `from` on,
+ * in increasing order, q[0..depth) chosen) whose absence counters add up to
+ * less than the best found; the load is checked before the insertion.
+ */
+static void eject_sets(hgs *h, fleet_work *w, int k, int c, int *q, int depth, int want,
+                       long absent, int64_t load, fleet_move *best)
+{
+    if (depth == want) {
+        if (load <= capacity(h, k)) try_route(h, w, k, q, want, c, absent, best);
+        return;
+    }
+    int from = depth ? q[depth - 1] + 1 : 1;
+    for (int p = from; p <= h->rlen[k] - (want - depth - 1); p++) {
+        int a = RN(h, k, p);
+        long sum = absent + h->absence[a];
+        if (sum >= best->absent) continue;
+        q[depth] = p;
+        eject_sets(h, w, k, c, q, depth + 1, want, sum, load - h->demand[a], best);
     }
 }
 
 /*
  * Where c goes: a feasible place without ejections (eject 0), or (eject 1)
- * the ejection of one stop, else of two, of the least summed absence. The
- * loads are checked first, and pairs that cannot beat the best found are
- * skipped, so the cubic search of pairs is rarely walked in full.
+ * the ejection of up to EJECT_MAX stops of the least summed absence, fewer
+ * stops first at equal absence (Nagata and Braysy's criterion: a pair whose
+ * counters add up to less beats a single). Sets that cannot beat the best
+ * found are skipped, so the search of pairs is rarely walked in full.
  */
 static fleet_move find_place(hgs *h, fleet_work *w, int c, int eject)
 {
-    fleet_move best = {-1, 0, 0, 0, 1L << 62, BIG};
-    const long *ab = h->absence;
+    fleet_move best = {.k = -1, .absent = 1L << 62, .added = BIG};
+    int q[EJECT_MAX] = {0};
     if (!eject) {
         for (int k = 0; k < h->K; k++)
-            if (h->rlen[k]) try_route(h, w, k, 0, 0, c, 0, &best);
+            if (h->rlen[k]) try_route(h, w, k, q, 0, c, 0, &best);
         return best;
     }
-    for (int k = 0; k < h->K; k++) {
-        int len = h->rlen[k];
-        int64_t load = PRE(h, k, len).load + h->demand[c], cap = capacity(h, k);
-        for (int q1 = 1; q1 <= len; q1++) {
-            int a = RN(h, k, q1);
-            if (ab[a] < best.absent && load - h->demand[a] <= cap)
-                try_route(h, w, k, q1, 0, c, ab[a], &best);
-        }
-    }
-    if (best.k >= 0) return best;
-    for (int k = 0; k < h->K; k++) {
-        int len = h->rlen[k];
-        int64_t load = PRE(h, k, len).load + h->demand[c], cap = capacity(h, k);
-        for (int q1 = 1; q1 <= len; q1++)
-            for (int q2 = q1 + 1; q2 <= len; q2++) {
-                int a = RN(h, k, q1), b = RN(h, k, q2);
-                if (ab[a] + ab[b] < best.absent && load - h->demand[a] - h->demand[b] <= cap)
-                    try_route(h, w, k, q1, q2, c, ab[a] + ab[b], &best);
-            }
-    }
+    for (int want = 1; want <= EJECT_MAX; want++)
+        for (int k = 0; k < h->K; k++)
+            if (h->rlen[k] >= want)
+                eject_sets(h, w, k, c, q, 0, want, 0, PRE(h, k, h->rlen[k]).load + h->demand[c],
+                           &best);
     return best;
 }
 
 /* Applies mv for c: the ejected stops go to the pool, c into its gap. */
 static void apply_move(hgs *h, fleet_work *w, const fleet_move *mv, int c)
 {
-    int k = mv->k, m = reduced_route(h, w, k, mv->q1, mv->q2);
-    for (int q = 0; q < 2; q++) {
-        int at = q ? mv->q2 : mv->q1, out = RN(h, k, at);
-        if (!at) continue;
+    int k = mv->k;
+    for (int j = 0; j < mv->nq; j++) {
+        int out = RN(h, k, mv->q[j]);
         w->pooled[w->pool[w->n_pool++] = out] = 1;
         h->route_of[out] = -1; /* the local search passes over stops in the pool */
     }
+    int m = reduced_route(h, w, k, mv->q, mv->nq);
     w->pooled[c] = 0;
     int p = 0;
     for (int i = 1; i <= mv->gap; i++)
@@ -161,7 +188,7 @@ static void perturb(hgs *h, fleet_work *w, int tries)
                          pv < h->rlen[kv] ? merge(h, SUF(h, kv, pv + 1), depot_seg(h, kv))
                                           : depot_seg(h, kv));
         if (!seg_ok(h, into, kv)) continue;
-        int m = reduced_route(h, w, ku, h->pos_of[u], 0);
+        int m = reduced_route(h, w, ku, &h->pos_of[u], 1);
         if (!seg_ok(h, w->bwd[1], ku) && m > 0) continue;
         for (int i = 1; i <= m; i++)
             RN(h, ku, i) = w->nodes[i];
@@ -194,6 +221,22 @@ static void work_free(fleet_work *w)
     free(w->bwd);
     free(w->pool);
     free(w->pooled);
+}
+
+int hgs__fleet_place(hgs *h, int c, int eject, int *q, int *nq, int *gap, long *absent)
+{
+    fleet_work w;
+    if (work_alloc(h, &w) != OP_OK) {
+        work_free(&w);
+        return OP_ENOMEM;
+    }
+    fleet_move mv = find_place(h, &w, c, eject);
+    work_free(&w);
+    memcpy(q, mv.q, (size_t)mv.nq * sizeof *q);
+    *nq = mv.nq;
+    *gap = mv.gap;
+    *absent = mv.absent;
+    return mv.k;
 }
 
 /* The stops a polish round takes out at most. */
@@ -243,7 +286,7 @@ static void take_out(hgs *h, fleet_work *w, polish_undo *u, int c)
 {
     int k = h->route_of[c];
     undo_note(h, u, k);
-    int m = reduced_route(h, w, k, h->pos_of[c], 0);
+    int m = reduced_route(h, w, k, &h->pos_of[c], 1);
     for (int i = 1; i <= m; i++)
         RN(h, k, i) = w->nodes[i];
     h->rlen[k] = m;
@@ -266,7 +309,7 @@ static void cheapest_gap(const hgs *h, int k, int c, fleet_move *best)
         seg after = g < m ? merge(h, SUF(h, k, g + 1), end) : end;
         seg s = merge(h, merge(h, PRE(h, k, g), cs), after);
         if (!seg_ok(h, s, k) || s.dist - base >= best->added) continue;
-        *best = (fleet_move){k, 0, 0, g, 0, s.dist - base};
+        *best = (fleet_move){.k = k, .gap = g, .added = s.dist - base};
     }
 }
 
@@ -295,7 +338,7 @@ static double polish_round(hgs *h, fleet_work *w, polish_undo *u)
     shuffle(h, w->pool, n_out);
     for (int x = 0; x < n_out; x++) {
         int c = w->pool[x];
-        fleet_move best = {-1, 0, 0, 0, 0, BIG};
+        fleet_move best = {.k = -1, .added = BIG};
         for (int k = 0; k < h->K; k++)
             if (h->rlen[k]) cheapest_gap(h, k, c, &best);
         if (best.k < 0) return BIG;
@@ -398,16 +441,18 @@ out:
  * Solomon instances (vehicles first, seeds 1-8, mean vans): at 0.1 s 416.5
  * with odds of 10 (416.8 with 20, 419.0 with 50, 421.4 with 0 and a squeeze
  * only for the last stop) against 419.2 with a squeeze every time; at 1 s
- * 409.6 against 409.3.
+ * 409.6 against 409.3. With pairs of ejections always searched (EJECT_MAX),
+ * seeds 1-16 at 0.1 s: odds of 5 412.0, 10 412.9, 2 413.6; at 1 s (seeds
+ * 1-4) 5 407.3, 10 407.8.
  */
-#define SQUEEZE_ODDS 10
+#define SQUEEZE_ODDS 5
 
 static int squeeze(hgs *h, fleet_work *w, int c, int *snap, int *snap_len)
 {
     double pl = h->pen_load, pw = h->pen_warp;
     h->pen_load = pl * SQUEEZE_PENALTY;
     h->pen_warp = pw * SQUEEZE_PENALTY;
-    fleet_move best = {-1, 0, 0, 0, 0, BIG};
+    fleet_move best = {.k = -1, .added = BIG};
     seg cs = node_seg(h, c);
     for (int k = 0; k < h->K; k++) {
         int m = h->rlen[k];
@@ -419,7 +464,7 @@ static int squeeze(hgs *h, fleet_work *w, int c, int *snap, int *snap_len)
             seg after = g < m ? merge(h, SUF(h, k, g + 1), end) : end;
             seg s = merge(h, merge(h, PRE(h, k, g), cs), after);
             double added = penalized(h, s.dist, s.load, s.warp, k, h->pen_load, h->pen_warp) - base;
-            if (added < best.added) best = (fleet_move){k, 0, 0, g, 0, added};
+            if (added < best.added) best = (fleet_move){.k = k, .gap = g, .added = added};
         }
     }
     int ok = best.k >= 0;
@@ -485,9 +530,9 @@ int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s)
             w.n_pool++;
             continue;
         }
-        if (mv.q1) h->absence[c]++;
+        if (mv.nq) h->absence[c]++;
         apply_move(h, &w, &mv, c);
-        if (mv.q1) perturb(h, &w, FLEET_PERTURB_TRIES);
+        if (mv.nq) perturb(h, &w, FLEET_PERTURB_TRIES);
     }
     h->fleet_steps += steps;
     int done = w.n_pool == 0;

@@ -200,8 +200,10 @@ static inline seg merge(const hgs *h, seg a, seg b)
     if (warp < 0) warp = 0;
     r.dur = a.dur + b.dur + edge + wait;
     r.warp = a.warp + b.warp + warp;
-    r.early = fmax(b.early - delta, a.early) - wait;
-    r.late = fmin(b.late - delta, a.late) + warp;
+    /* not fmax and fmin: they are calls into libm here (3% of a vehicles-first run) */
+    double early = b.early - delta, late = b.late - delta;
+    r.early = (early > a.early ? early : a.early) - wait;
+    r.late = (late < a.late ? late : a.late) + warp;
     return r;
 }
 
@@ -285,6 +287,18 @@ int hgs__export_plan(const hgs *h, const int *unserved, int n_unserved, route_so
  * OP_ENOMEM.
  */
 int hgs__fleet_remove(hgs *h, int gone, long max_steps, double until_s);
+
+/*
+ * Route minimisation's choice for stop c, out of every route (route_of[c]
+ * -1), on a feasible plan in the slots and h->absence (exposed for
+ * tests/unit/test_hgs_eject.c): with eject 0 its cheapest feasible place,
+ * else the ejection of the fewest stops among those of the least summed
+ * absence that makes a place feasible. Returns the route (the plan is not
+ * changed), -1 when there is none, or OP_ENOMEM; fills the ejected
+ * positions q (room for 2), their count, the gap after which c goes in the
+ * route without them, and the summed absence.
+ */
+int hgs__fleet_place(hgs *h, int c, int eject, int *q, int *nq, int *gap, long *absent);
 
 /*
  * Distance within the fleet (hgs_fleet.c), on a feasible plan with every

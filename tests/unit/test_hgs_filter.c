@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "base/err.h"
+#include "helpers/routegen.h"
 #include "route/hgs.h"
 #include "route/hgs_int.h"
 #include "route/route.h"
@@ -23,34 +24,15 @@
 #include <string.h>
 
 /* A number in 0..n-1 from a fixed LCG. */
-static int below(uint32_t *x, int n)
-{
-    *x = *x * 1664525u + 1013904223u;
-    return (int)((*x >> 8) % (uint32_t)n);
-}
+#define below routegen_below
 
-/* A Solomon-format instance of n customers with narrow windows, from a fixed LCG. */
+/* An instance of n customers with narrow windows. */
 static route_instance windowed(int n, uint32_t seed)
 {
-    static char text[1 << 16];
-    size_t at = (size_t)snprintf(text, sizeof text,
-                                 "W\n\nVEHICLE\nNUMBER     CAPACITY\n  %d         60\n\nCUSTOMER\n"
-                                 "CUST NO.  XCOORD.  YCOORD.  DEMAND  READY TIME  DUE DATE  "
-                                 "SERVICE TIME\n\n    0  50  50  0  0  400  0\n",
-                                 n);
-    uint32_t x = seed;
-    for (int c = 1; c <= n; c++) {
-        int v[4];
-        for (int q = 0; q < 4; q++)
-            v[q] = below(&x, 100);
-        int ready = v[3] * 3;
-        at += (size_t)snprintf(text + at, sizeof text - at, "%5d %3d %3d %2d %4d %4d 10\n", c, v[0],
-                               v[1], 1 + v[2] % 20, ready, ready + 20);
-    }
+    routegen_spec spec = {n, seed, 3, 20, 400, 1, 20};
     route_instance inst;
     char err[256] = "";
-    int rc = routeio_parse_any(text, "w", &inst, err, sizeof err);
-    if (rc != OP_OK) fail_msg("parse: %s", err);
+    if (routegen_windowed(&spec, &inst, err, sizeof err) != OP_OK) fail_msg("parse: %s", err);
     return inst;
 }
 
