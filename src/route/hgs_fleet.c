@@ -188,10 +188,11 @@ static void perturb(hgs *h, fleet_work *w, int tries)
                          pv < h->rlen[kv] ? merge(h, SUF(h, kv, pv + 1), depot_seg(h, kv))
                                           : depot_seg(h, kv));
         if (!seg_ok(h, into, kv)) continue;
-        int m = reduced_route(h, w, ku, &h->pos_of[u], 1);
-        if (!seg_ok(h, w->bwd[1], ku) && m > 0) continue;
-        for (int i = 1; i <= m; i++)
-            RN(h, ku, i) = w->nodes[i];
+        int pu = h->pos_of[u], m = h->rlen[ku] - 1;
+        seg end = depot_seg(h, ku), rest = pu < m + 1 ? merge(h, SUF(h, ku, pu + 1), end) : end;
+        if (m > 0 && !seg_ok(h, merge(h, PRE(h, ku, pu - 1), rest), ku)) continue;
+        for (int i = pu; i <= m; i++)
+            RN(h, ku, i) = RN(h, ku, i + 1);
         h->rlen[ku] = m;
         hgs__route_update(h, ku);
         for (int q = h->rlen[kv]; q > pv; q--)
