@@ -44,11 +44,12 @@ static int seg_ok(const hgs *h, seg s, int k)
 
 /*
  * The most stops one insertion may eject. Over the 56 Solomon instances
- * (vehicles first, mean vans of seeds 1-16 at 0.1 s): 414.9 when pairs were
- * tried only where no single ejection fitted, 412.9 with pairs always in the
- * search (412.0 with the squeeze odds below at 5 instead of 10); triples
- * 413.8 (their search costs more than they find at this limit; at 1 s, seeds
- * 1-4, 407.8 against 407.3 with pairs).
+ * (vehicles first, mean vans of seeds 1-16 at 0.1 s, squeeze odds 10):
+ * 414.9 when pairs were tried only where no single ejection fitted, 412.7
+ * and 413.1 (two runs) with pairs always in the search; triples 413.8 (their
+ * search costs more than they find at this limit; at 1 s, seeds 1-4, 407.75
+ * against 407.25 with pairs). A 16-seed mean moves by about a van from run
+ * to run on this machine (docs/routing.md).
  */
 #define EJECT_MAX 2
 
@@ -443,8 +444,10 @@ out:
  * with odds of 10 (416.8 with 20, 419.0 with 50, 421.4 with 0 and a squeeze
  * only for the last stop) against 419.2 with a squeeze every time; at 1 s
  * 409.6 against 409.3. With pairs of ejections always searched (EJECT_MAX),
- * seeds 1-16 at 0.1 s: odds of 5 412.0, 10 412.9, 2 413.6; at 1 s (seeds
- * 1-4) 5 407.3, 10 407.8.
+ * seeds 1-16 at 0.1 s: odds of 5 (1 in 20) 413.0 (mean of eleven runs;
+ * 412.6 and 412.4 in two interleaved with odds of 10), 10 412.8 (four runs;
+ * 413.0 and 412.4 interleaved), 2 413.6: no difference between 5 and 10
+ * shown; at 1 s (seeds 1-4) 5 407.25, 10 407.75.
  */
 #define SQUEEZE_ODDS 5
 

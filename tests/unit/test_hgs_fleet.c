@@ -167,6 +167,28 @@ static void test_squeeze_reaches_the_best_known_fleet(void **state)
 }
 
 /*
+ * No route removed, the plan still polished: on R206 the first plan has 3
+ * routes (the best-known fleet), route minimisation cannot remove one, and
+ * every individual of the fresh population had more routes, so the answer
+ * was the unimproved first plan (1,515.56; best known 906.14). One polish
+ * of the best plan after the phase brings it to 944.
+ */
+static void test_polished_when_no_route_was_removed(void **state)
+{
+    (void)state;
+    route_instance inst = solomon("R206");
+    if (inst.n == 0) {
+        skip();
+        return;
+    }
+    route_solution sol = solve_ok(&inst, HGS_OBJECTIVE_VEHICLES, 1, 1);
+    assert_int_equal(sol.n_routes, 3);
+    assert_true(sol.cost < 1000);
+    route_solution_clear(&sol);
+    route_instance_clear(&inst);
+}
+
+/*
  * Distance within the cut fleet: on c1_2_2 (200 customers, 18 routes, the
  * capacity bound and the best-known fleet) route minimisation leaves an
  * 18-route plan of 5,571 that the genetic search alone never shortened (not
@@ -227,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_reproducible),
         cmocka_unit_test(test_windows),
         cmocka_unit_test(test_squeeze_reaches_the_best_known_fleet),
+        cmocka_unit_test(test_polished_when_no_route_was_removed),
         cmocka_unit_test(test_short_limit_still_answers),
         cmocka_unit_test(test_distance_within_the_cut_fleet),
     };
