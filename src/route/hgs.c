@@ -799,8 +799,8 @@ static int polish_best(hgs *h, indiv *s)
 
 /*
  * The population after the phase: a fresh one when route minimisation did
- * not run or removed no route (after one polish of the best plan when it
- * ran); otherwise the best plan is
+ * not run or removed no route (with vehicles first, after one polish of the
+ * best plan); otherwise the best plan is
  * polished until POLISH_UNTIL of the time limit (once without a limit, so
  * that such runs stay reproducible). A squeeze's local search also shortens
  * the plan, and with squeezes at random (hgs_fleet.c) the phase's plans came
@@ -815,7 +815,7 @@ static int polish_best(hgs *h, indiv *s)
  * then starts from the population the phase and the polish filled, without a
  * first population of random tours (which it did not finish on 200 customers):
  * GH 200 1 s 9.2% -> 8.7%, 5 s 6.4% -> 5.2%; Solomon 1 s 4.7% -> 4.1%, 5 s
- * 2.2% -> 1.8%, same fleets. When the phase ran but removed no route, the
+ * 2.2% -> 1.8%, same fleets. With vehicles first and no route removed, the
  * best plan is polished once before the fresh population: on R206 the first
  * plan already had the 3 routes no later plan got below, every individual
  * of the fresh population had more, so the answer was the unimproved first
@@ -829,14 +829,13 @@ static int polish_best(hgs *h, indiv *s)
 
 static int population_after_phase(hgs *h, indiv *s)
 {
+    int rc = OP_OK;
     if (!h->fleet_removed) {
-        int rc0 = OP_OK;
         if (h->params->objective == HGS_OBJECTIVE_VEHICLES && h->best->feasible)
-            rc0 = polish_best(h, s);
-        return rc0 != OP_OK ? rc0 : initial_population(h, s);
+            rc = polish_best(h, s);
+        return rc != OP_OK ? rc : initial_population(h, s);
     }
     double limit = h->params->time_limit_s;
-    int rc;
     do {
         rc = polish_best(h, s);
     } while (rc == OP_OK && limit > 0 && now(h) < POLISH_UNTIL * limit && !out_of_time(h));

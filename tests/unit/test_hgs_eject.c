@@ -118,10 +118,69 @@ static void brute(const hgs *h, int k, int c, int nq, oracle *best)
         }
 }
 
+/* What the checks met: choices checked, places without ejection, ejections, pairs over a single. */
+typedef struct counts {
+    long checked, placed, ejections, pairs_first;
+} counts;
+
+/* hgs__fleet_place's choice for c (out of every route) against the brute force. */
+static void check_choice(hgs *h, int c, int eject, counts *n)
+{
+    /* the best over each number of ejected stops, then the least absence, fewer stops at ties */
+    oracle by[3] = {{1L << 62, 3, 1e300}, {1L << 62, 3, 1e300}, {1L << 62, 3, 1e300}};
+    for (int nq = eject; nq <= 2 * eject; nq++)
+        for (int k = 0; k < h->K; k++)
+            if (h->rlen[k] && h->rlen[k] >= nq) brute(h, k, c, nq, &by[nq]);
+    oracle want = by[eject];
+    if (eject && by[2].absent < want.absent) want = by[2];
+    int q[2] = {0, 0}, nq = -1, gap = -1;
+    long absent = -1;
+    int k = hgs__fleet_place(h, c, eject, q, &nq, &gap, &absent);
+    n->checked++;
+    if (want.nq == 3) {
+        assert_int_equal(k, -1);
+        return;
+    }
+    assert_true(k >= 0 && k < h->K);
+    assert_int_equal(nq, want.nq);
+    assert_int_equal(absent, want.absent);
+    long sum = 0;
+    for (int j = 0; j < nq; j++)
+        sum += h->absence[RN(h, k, q[j])];
+    assert_int_equal(sum, absent);
+    int r[512], m = with_c(h, k, q, nq, c, gap, r);
+    assert_true(walk_ok(h, k, r, m));
+    if (!eject) {
+        double added = walk_dist(h, r, m) - walk_dist(h, &RN(h, k, 1), h->rlen[k]);
+        assert_true(added <= want.added + 1e-6);
+        n->placed++;
+        return;
+    }
+    n->ejections++;
+    if (nq == 2 && by[1].nq == 1) n->pairs_first++; /* a single was possible, at more absence */
+}
+
+/* Moves c from position p0 of route k0 out (out 1) or back (out 0). */
+static void move_stop(hgs *h, int c, int k0, int p0, int out)
+{
+    if (out) {
+        for (int p = p0; p < h->rlen[k0]; p++)
+            RN(h, k0, p) = RN(h, k0, p + 1);
+        h->rlen[k0]--;
+    } else {
+        for (int p = h->rlen[k0]; p >= p0; p--)
+            RN(h, k0, p + 1) = RN(h, k0, p);
+        RN(h, k0, p0) = c;
+        h->rlen[k0]++;
+    }
+    hgs__route_update(h, k0);
+    if (out) h->route_of[c] = -1;
+}
+
 static void test_place_is_the_least_absent(void **state)
 {
     (void)state;
-    long checked = 0, pairs_first = 0, ejections = 0, placed = 0;
+    counts n = {0, 0, 0, 0};
     for (int round = 0; round < 6; round++) {
         route_instance inst = windowed(45, 40 + 130 * (round % 3), 100u + (uint32_t)round);
         hgs_params params = {0};
@@ -142,70 +201,26 @@ static void test_place_is_the_least_absent(void **state)
         for (int c = 1; c <= h.nc; c++)
             h.absence[c] = below(&x, 8);
         for (int c = 1; c <= h.nc; c++) {
-            /* c out of its route */
-            int k0 = h.route_of[c], p0 = h.pos_of[c], len0 = h.rlen[k0];
-            for (int p = p0; p < len0; p++)
-                RN(&h, k0, p) = RN(&h, k0, p + 1);
-            h.rlen[k0]--;
-            hgs__route_update(&h, k0);
-            h.route_of[c] = -1;
+            int k0 = h.route_of[c], p0 = h.pos_of[c];
             int64_t demand = h.demand[c];
-            for (int eject = 0; eject <= 1; eject++) {
-                /* with ejection, c made heavy at times: room for it often takes two stops out */
-                if (eject && below(&x, 2)) h.demand[c] = 25 + below(&x, 20);
-                oracle want = {1L << 62, 3, 1e300};
-                for (int k = 0; k < h.K; k++)
-                    if (h.rlen[k])
-                        for (int nq = eject; nq <= 2 * eject; nq++)
-                            if (h.rlen[k] >= nq) brute(&h, k, c, nq, &want);
-                int q[2] = {0, 0}, nq = -1, gap = -1;
-                long absent = -1;
-                int k = hgs__fleet_place(&h, c, eject, q, &nq, &gap, &absent);
-                checked++;
-                if (want.nq == 3) {
-                    assert_int_equal(k, -1);
-                    continue;
-                }
-                assert_true(k >= 0 && k < h.K);
-                assert_int_equal(nq, want.nq);
-                assert_int_equal(absent, want.absent);
-                long sum = 0;
-                for (int j = 0; j < nq; j++)
-                    sum += h.absence[RN(&h, k, q[j])];
-                assert_int_equal(sum, absent);
-                int r[512], m = with_c(&h, k, q, nq, c, gap, r);
-                assert_true(walk_ok(&h, k, r, m));
-                if (!eject) {
-                    double added = walk_dist(&h, r, m) - walk_dist(&h, &RN(&h, k, 1), h.rlen[k]);
-                    assert_true(added <= want.added + 1e-6);
-                    placed++;
-                } else {
-                    ejections++;
-                    /* was a single possible, at a higher absence? */
-                    oracle single = {1L << 62, 3, 1e300};
-                    for (int kk = 0; kk < h.K; kk++)
-                        if (h.rlen[kk]) brute(&h, kk, c, 1, &single);
-                    if (nq == 2 && single.nq == 1) pairs_first++;
-                }
-            }
+            move_stop(&h, c, k0, p0, 1);
+            check_choice(&h, c, 0, &n);
+            /* with ejection, c made heavy at times: room for it often takes two stops out */
+            if (below(&x, 2)) h.demand[c] = 25 + below(&x, 20);
+            check_choice(&h, c, 1, &n);
             h.demand[c] = demand;
-            /* c back where it was */
-            for (int p = h.rlen[k0]; p >= p0; p--)
-                RN(&h, k0, p + 1) = RN(&h, k0, p);
-            RN(&h, k0, p0) = c;
-            h.rlen[k0]++;
-            hgs__route_update(&h, k0);
+            move_stop(&h, c, k0, p0, 0);
         }
         hgs__free_arrays(&h);
         route_instance_clear(&inst);
     }
-    print_message("%ld checked, %ld placed, %ld ejections, %ld pairs over a single\n", checked,
-                  placed, ejections, pairs_first);
+    print_message("%ld checked, %ld placed, %ld ejections, %ld pairs over a single\n", n.checked,
+                  n.placed, n.ejections, n.pairs_first);
     /* every kind of answer was met: places, ejections, and pairs chosen over a single */
-    assert_true(checked > 400);
-    assert_true(placed > 50);
-    assert_true(ejections > 50);
-    assert_true(pairs_first > 10);
+    assert_true(n.checked > 400);
+    assert_true(n.placed > 50);
+    assert_true(n.ejections > 50);
+    assert_true(n.pairs_first > 10);
 }
 
 int main(void)
