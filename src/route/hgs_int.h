@@ -115,6 +115,9 @@ typedef struct hgs {
     /* split */
     double *pot;
     int *from;
+    double *split_dist;  /* the linear Split's distance along the tour, */
+    int64_t *split_load; /* load of its first customers, */
+    int *split_queue;    /* and its queue of candidate predecessors */
     /* population */
     subpop feas, infeas;
     indiv *best;
@@ -355,6 +358,13 @@ double *hgs__matrix(const route_instance *inst);
  * OP_ENOMEM; either way hgs__free_arrays releases them.
  */
 int hgs__setup(hgs *h, const route_instance *inst, const hgs_params *params);
+
+/*
+ * Split of a giant tour (tour[0..nc), customer numbers) without time windows
+ * for slot 0's vehicle type: h->pot[j] is the least cost of serving its first
+ * j customers, h->from[j] where the last of those routes starts (hgs.c).
+ */
+void hgs__split_linear(hgs *h, const int *tour);
 void hgs__free_arrays(hgs *h);
 /* Puts a checkpoint's routes into s, in slots of matching vehicle types. OP_EINVAL, OP_ENOMEM. */
 int hgs__load_start(hgs *h, indiv *s, const route_solution *start, char *err, size_t err_len);

@@ -162,6 +162,9 @@ static int alloc_arrays(hgs *h)
     h->tmp_b = calloc(n + 2, sizeof(int));
     h->pot = calloc((K + 1) * (n + 1), sizeof(double));
     h->from = calloc((K + 1) * (n + 1), sizeof(int));
+    h->split_dist = calloc(n + 1, sizeof(double));
+    h->split_load = calloc(n + 1, sizeof(int64_t));
+    h->split_queue = calloc(n + 1, sizeof(int));
     h->neigh = calloc(n * (size_t)(h->granular + 1), sizeof(int));
     h->unserved = calloc(n + 1, sizeof(int));
     if (!h->D || !h->demand || !h->ready || !h->due || !h->service || !h->rn || !h->rlen ||
@@ -169,7 +172,8 @@ static int alloc_arrays(hgs *h)
         !h->slot_hourly || !h->rcost || !h->rpen || !h->route_of || !h->pos_of || !h->order ||
         !h->modified || !h->tested || !h->swapstar_tested || !h->angle || !h->sector_start ||
         !h->sector_end || !h->ins_cost || !h->ins_pos || !h->tmp_a || !h->tmp_b || !h->pot ||
-        !h->from || !h->neigh || !h->unserved)
+        !h->from || !h->split_dist || !h->split_load || !h->split_queue || !h->neigh ||
+        !h->unserved)
         return OP_ENOMEM;
     return OP_OK;
 }
@@ -320,6 +324,9 @@ void hgs__free_arrays(hgs *h)
     free(h->tmp_b);
     free(h->pot);
     free(h->from);
+    free(h->split_dist);
+    free(h->split_load);
+    free(h->split_queue);
     free(h->neigh);
     free(h->unserved);
     route_solution_clear(&h->fallback);

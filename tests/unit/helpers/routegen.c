@@ -30,3 +30,25 @@ int routegen_windowed(const routegen_spec *spec, route_instance *inst, char *err
     }
     return routeio_parse_any(text, "w", inst, err, err_len);
 }
+
+int routegen_cvrp(int n, uint32_t seed, int capacity, int demand_max, route_instance *inst,
+                  char *err, size_t err_len)
+{
+    static char text[1 << 16];
+    size_t at =
+        (size_t)snprintf(text, sizeof text,
+                         "NAME : C\nTYPE : CVRP\nDIMENSION : %d\nEDGE_WEIGHT_TYPE : EUC_2D\n"
+                         "CAPACITY : %d\nNODE_COORD_SECTION\n1 50 50\n",
+                         n + 1, capacity);
+    uint32_t x = seed;
+    for (int c = 1; c <= n && at < sizeof text; c++) {
+        int cx = routegen_below(&x, 100), cy = routegen_below(&x, 100);
+        at += (size_t)snprintf(text + at, sizeof text - at, "%d %d %d\n", c + 1, cx, cy);
+    }
+    at += (size_t)snprintf(text + at, sizeof text - at, "DEMAND_SECTION\n1 0\n");
+    for (int c = 1; c <= n && at < sizeof text; c++)
+        at += (size_t)snprintf(text + at, sizeof text - at, "%d %d\n", c + 1,
+                               routegen_below(&x, demand_max + 1));
+    snprintf(text + at, sizeof text - at, "DEPOT_SECTION\n1\n-1\nEOF\n");
+    return routeio_parse_any(text, "c", inst, err, err_len);
+}

@@ -25,4 +25,9 @@ typedef struct routegen_spec {
  * the parser's error with its message in err. */
 int routegen_windowed(const routegen_spec *spec, route_instance *inst, char *err, size_t err_len);
 
+/* A CVRPLIB-format instance of n customers on a 100 x 100 square (the depot at its centre) with
+ * demands 0..demand_max, parsed into *inst: OP_OK, or the parser's error. */
+int routegen_cvrp(int n, uint32_t seed, int capacity, int demand_max, route_instance *inst,
+                  char *err, size_t err_len);
+
 #endif
