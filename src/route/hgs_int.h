@@ -82,6 +82,7 @@ typedef struct hgs {
     const hgs_params *params;
     int n, nc, K, has_tw, granular;
     int reversible;  /* no windows and a symmetric matrix: a reversed route costs the same */
+    int symmetric;   /* distances from coordinates: d(i, j) = d(j, i) */
     const double *D; /* shared_D, or own_D */
     double *own_D;
     int64_t *demand;
@@ -111,6 +112,7 @@ typedef struct hgs {
     /* SWAP* preprocessing: three best insertion positions of each node into the other route */
     double *ins_cost;
     int *ins_pos;
+    double *swap_edge, *swap_gain; /* SWAP*: two routes' edges and each stop's removal gain */
     int *tmp_a, *tmp_b;
     /* split */
     double *pot;

@@ -407,15 +407,24 @@ static int sectors_overlap(const hgs *h, int k1, int k2)
     return pmod(s2 - s1) <= pmod(e1 - s1) || pmod(s1 - s2) <= pmod(e2 - s2);
 }
 
-/* The three cheapest places (positions to insert after) of customer u in route to. */
-static void three_places(const hgs *h, int u, int to, double *c, int *pos)
+/*
+ * The three cheapest places (positions to insert after) of customer u in
+ * route to, whose edges are edge[0..m]. With a symmetric matrix d(a, u) is
+ * the d(u, b) of the place before: one lookup per place, in u's row.
+ */
+static void three_places(const hgs *h, int u, int to, const double *edge, double *c, int *pos)
 {
     int mt = h->rlen[to];
+    const int *nodes = &RN(h, to, 0);
+    const double *row = h->D + (size_t)u * (size_t)h->n;
+    double in = dist(h, nodes[0], u);
     c[0] = c[1] = c[2] = BIG;
     pos[0] = pos[1] = pos[2] = -1;
     for (int q = 0; q <= mt; q++) {
-        int a = RN(h, to, q), b = RN(h, to, q + 1);
-        double d = dist(h, a, u) + dist(h, u, b) - dist(h, a, b);
+        int b = nodes[q + 1];
+        double out = row[b];
+        double d = in + out - edge[q];
+        in = h->symmetric ? out : dist(h, b, u);
         if (d >= c[2]) continue;
         int x = 2;
         while (x > 0 && d < c[x - 1]) {
@@ -428,11 +437,25 @@ static void three_places(const hgs *h, int u, int to, double *c, int *pos)
     }
 }
 
+/*
+ * Route k's edges into edge[0..m] and what taking each stop out saves into
+ * gain[1..m] (negative: the cost of the detour it was).
+ */
+static void route_edges(const hgs *h, int k, double *edge, double *gain)
+{
+    int m = h->rlen[k];
+    const int *nodes = &RN(h, k, 0);
+    for (int q = 0; q <= m; q++)
+        edge[q] = dist(h, nodes[q], nodes[q + 1]);
+    for (int p = 1; p <= m; p++)
+        gain[p] = dist(h, nodes[p - 1], nodes[p + 1]) - edge[p - 1] - edge[p];
+}
+
 /* The places of every customer of route from in route to, into the scratch slots from slot_base. */
-static void swapstar_preprocess(hgs *h, int from, int to, int slot_base)
+static void swapstar_preprocess(hgs *h, int from, int to, const double *to_edge, int slot_base)
 {
     for (int p = 1; p <= h->rlen[from]; p++)
-        three_places(h, RN(h, from, p), to, h->ins_cost + (size_t)(slot_base + p) * 3,
+        three_places(h, RN(h, from, p), to, to_edge, h->ins_cost + (size_t)(slot_base + p) * 3,
                      h->ins_pos + (size_t)(slot_base + p) * 3);
 }
 
@@ -480,15 +503,19 @@ static int swapstar(hgs *h, int k1, int k2)
 {
     int m1 = h->rlen[k1], m2 = h->rlen[k2];
     if (!m1 || !m2) return 0;
-    swapstar_preprocess(h, k1, k2, 0);
-    swapstar_preprocess(h, k2, k1, m1 + 1);
+    /* route k1's edges and gains at 0.., k2's after them */
+    double *edge1 = h->swap_edge, *edge2 = h->swap_edge + m1 + 1;
+    double *gain1 = h->swap_gain, *gain2 = h->swap_gain + m1 + 1;
+    route_edges(h, k1, edge1, gain1);
+    route_edges(h, k2, edge2, gain2);
+    swapstar_preprocess(h, k1, k2, edge2, 0);
+    swapstar_preprocess(h, k2, k1, edge1, m1 + 1);
     int64_t load1 = CL(h, k1, m1), load2 = CL(h, k2, m2);
     double best = -EPS;
     int bu = -1, bv = -1, bqu = -1, bqv = -1;
     for (int pu = 1; pu <= m1; pu++) {
         int u = RN(h, k1, pu);
-        double remove_u = dist(h, RN(h, k1, pu - 1), RN(h, k1, pu + 1)) -
-                          dist(h, RN(h, k1, pu - 1), u) - dist(h, u, RN(h, k1, pu + 1));
+        double remove_u = gain1[pu];
         for (int pv = 1; pv <= m2; pv++) {
             int v = RN(h, k2, pv);
             int64_t new1 = load1 - h->demand[u] + h->demand[v],
@@ -496,8 +523,7 @@ static int swapstar(hgs *h, int k1, int k2)
             int64_t ex1 = new1 - h->slot_cap[k1], ex2 = new2 - h->slot_cap[k2];
             double pen = (ex1 > 0 ? h->pen_load * (double)ex1 : 0) +
                          (ex2 > 0 ? h->pen_load * (double)ex2 : 0) - h->rpen[k1] - h->rpen[k2];
-            double remove_v = dist(h, RN(h, k2, pv - 1), RN(h, k2, pv + 1)) -
-                              dist(h, RN(h, k2, pv - 1), v) - dist(h, v, RN(h, k2, pv + 1));
+            double remove_v = gain2[pv];
             if (pen + remove_u + remove_v >= best) continue;
             int qu, qv;
             double ins_u = best_insertion(h, u, pu, k2, pv, &qu);

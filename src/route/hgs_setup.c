@@ -158,6 +158,8 @@ static int alloc_arrays(hgs *h)
     h->sector_end = calloc(K, sizeof(int));
     h->ins_cost = calloc((n + 2) * 3, sizeof(double));
     h->ins_pos = calloc((n + 2) * 3, sizeof(int));
+    h->swap_edge = calloc(n + 2, sizeof(double));
+    h->swap_gain = calloc(n + 2, sizeof(double));
     h->tmp_a = calloc(n + 2, sizeof(int));
     h->tmp_b = calloc(n + 2, sizeof(int));
     h->pot = calloc((K + 1) * (n + 1), sizeof(double));
@@ -171,7 +173,8 @@ static int alloc_arrays(hgs *h)
         !h->pre || !h->suf || !h->rcum || !h->cd || !h->cl || !h->slot_cap || !h->slot_fixed ||
         !h->slot_hourly || !h->rcost || !h->rpen || !h->route_of || !h->pos_of || !h->order ||
         !h->modified || !h->tested || !h->swapstar_tested || !h->angle || !h->sector_start ||
-        !h->sector_end || !h->ins_cost || !h->ins_pos || !h->tmp_a || !h->tmp_b || !h->pot ||
+        !h->sector_end || !h->ins_cost || !h->ins_pos ||
+        !h->swap_edge || !h->swap_gain || !h->tmp_a || !h->tmp_b || !h->pot ||
         !h->from || !h->split_dist || !h->split_load || !h->split_queue || !h->neigh ||
         !h->unserved)
         return OP_ENOMEM;
@@ -277,7 +280,8 @@ int hgs__setup(hgs *h, const route_instance *inst, const hgs_params *params)
     h->n = inst->n;
     h->nc = inst->n - 1;
     h->has_tw = inst->has_windows;
-    h->reversible = !inst->has_windows && !inst->matrix && !inst->arc_factor;
+    h->symmetric = !inst->matrix && !inst->arc_factor;
+    h->reversible = !inst->has_windows && h->symmetric;
     h->rng = params->seed ^ 0x5eedf00dULL;
     h->granular = params->granular > 0 ? params->granular : 20;
     if (h->granular > h->nc - 1) h->granular = h->nc - 1 > 0 ? h->nc - 1 : 0;
@@ -320,6 +324,8 @@ void hgs__free_arrays(hgs *h)
     free(h->sector_end);
     free(h->ins_cost);
     free(h->ins_pos);
+    free(h->swap_edge);
+    free(h->swap_gain);
     free(h->tmp_a);
     free(h->tmp_b);
     free(h->pot);
