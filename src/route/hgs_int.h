@@ -250,6 +250,10 @@ static inline int pmod(int i)
     return ((i % 65536) + 65536) % 65536;
 }
 
+/* Moves within a route (hgs_ls.c): the distance each changes, BIG where it does not apply. */
+enum { INTRA_RELOCATE, INTRA_PAIR, INTRA_PAIR_REVERSED, INTRA_SWAP, INTRA_TWO_OPT, INTRA_MOVES };
+void hgs__intra_deltas(const hgs *h, int u, int pv, double *d);
+
 /* Local search on the routes loaded into h->rn/h->rlen (hgs_ls.c). */
 void hgs__local_search(hgs *h);
 /* The same after only route slot focus changed (-1: a full search). */

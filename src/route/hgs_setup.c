@@ -173,10 +173,9 @@ static int alloc_arrays(hgs *h)
         !h->pre || !h->suf || !h->rcum || !h->cd || !h->cl || !h->slot_cap || !h->slot_fixed ||
         !h->slot_hourly || !h->rcost || !h->rpen || !h->route_of || !h->pos_of || !h->order ||
         !h->modified || !h->tested || !h->swapstar_tested || !h->angle || !h->sector_start ||
-        !h->sector_end || !h->ins_cost || !h->ins_pos ||
-        !h->swap_edge || !h->swap_gain || !h->tmp_a || !h->tmp_b || !h->pot ||
-        !h->from || !h->split_dist || !h->split_load || !h->split_queue || !h->neigh ||
-        !h->unserved)
+        !h->sector_end || !h->ins_cost || !h->ins_pos || !h->swap_edge || !h->swap_gain ||
+        !h->tmp_a || !h->tmp_b || !h->pot || !h->from || !h->split_dist || !h->split_load ||
+        !h->split_queue || !h->neigh || !h->unserved)
         return OP_ENOMEM;
     return OP_OK;
 }
