@@ -368,7 +368,7 @@ int hgs__setup(hgs *h, const route_instance *inst, const hgs_params *params);
 /*
  * Split of a giant tour (tour[0..nc), customer numbers) without time windows
  * for slot 0's vehicle type: h->pot[j] is the least cost of serving its first
- * j customers, h->from[j] where the last of those routes starts (hgs.c).
+ * j customers, h->from[j] where the last of those routes starts (hgs_split.c).
  */
 void hgs__split_linear(hgs *h, const int *tour);
 void hgs__free_arrays(hgs *h);

@@ -1,5 +1,5 @@
 /*
- * Unit test of the linear Split (src/route/hgs.c, hgs__split_linear): on
+ * Unit test of the linear Split (src/route/hgs_split.c, hgs__split_linear): on
  * random CVRP instances and random giant tours, the least cost of serving
  * each prefix of the tour must equal a Bellman recursion over every
  * predecessor, with route costs walked here from the distance matrix (load
