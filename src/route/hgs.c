@@ -125,6 +125,31 @@ static double split_route_cost(const hgs *h, seg acc, int k)
            vehicle_cost(h, k, closed, 1);
 }
 
+/* One row of potentials by Bellman over predecessors up to 1.5 capacities back (time windows). */
+static void split_bellman(hgs *h, const indiv *s)
+{
+    const int nc = h->nc;
+    double *pot = h->pot;
+    int *from = h->from;
+    int64_t cap = capacity(h, 0);
+    for (int j = 0; j <= nc; j++)
+        pot[j] = BIG;
+    pot[0] = 0;
+    for (int i = 0; i < nc; i++) {
+        if (pot[i] >= BIG) continue;
+        seg acc = depot_seg(h, 0);
+        for (int j = i + 1; j <= nc; j++) {
+            acc = merge(h, acc, node_seg(h, s->giant[j - 1]));
+            if (acc.load > cap * 3 / 2 && j > i + 1) break;
+            double c = pot[i] + split_route_cost(h, acc, 0);
+            if (c < pot[j]) {
+                pot[j] = c;
+                from[j] = i;
+            }
+        }
+    }
+}
+
 /*
  * Split for a single-type fleet with one row of potentials: linear without
  * time windows, else Bellman's over predecessors up to 1.5 capacities back.
@@ -134,29 +159,11 @@ static double split_route_cost(const hgs *h, seg acc, int k)
 static int split_single_type(hgs *h, indiv *s)
 {
     const int nc = h->nc, K = h->K;
-    double *pot = h->pot;
     int *from = h->from;
-    int64_t cap = capacity(h, 0);
-    if (!h->has_tw) {
+    if (h->has_tw)
+        split_bellman(h, s);
+    else
         hgs__split_linear(h, s->giant);
-    } else {
-        for (int j = 0; j <= nc; j++)
-            pot[j] = BIG;
-        pot[0] = 0;
-        for (int i = 0; i < nc; i++) {
-            if (pot[i] >= BIG) continue;
-            seg acc = depot_seg(h, 0);
-            for (int j = i + 1; j <= nc; j++) {
-                acc = merge(h, acc, node_seg(h, s->giant[j - 1]));
-                if (acc.load > cap * 3 / 2 && j > i + 1) break;
-                double c = pot[i] + split_route_cost(h, acc, 0);
-                if (c < pot[j]) {
-                    pot[j] = c;
-                    from[j] = i;
-                }
-            }
-        }
-    }
     int routes = 0;
     for (int j = nc; j > 0; j = from[j])
         routes++;

@@ -67,11 +67,17 @@ out:
     return rc;
 }
 
-/* The distance matrix; coordinates without factors give a symmetric one: half the square roots. */
+/* Distances from coordinates without factors: d(i, j) = d(j, i). */
+static int symmetric_matrix(const route_instance *inst)
+{
+    return !inst->matrix && !inst->arc_factor;
+}
+
+/* The distance matrix; a symmetric one is filled by halves: half the square roots. */
 static void fill_matrix(const route_instance *inst, double *D)
 {
     size_t n = (size_t)inst->n;
-    int symmetric = !inst->matrix && !inst->arc_factor;
+    int symmetric = symmetric_matrix(inst);
     for (int i = 0; i < inst->n; i++)
         for (int j = symmetric ? i : 0; j < inst->n; j++) {
             double d = route_distance(inst, i, j);
@@ -279,7 +285,7 @@ int hgs__setup(hgs *h, const route_instance *inst, const hgs_params *params)
     h->n = inst->n;
     h->nc = inst->n - 1;
     h->has_tw = inst->has_windows;
-    h->symmetric = !inst->matrix && !inst->arc_factor;
+    h->symmetric = symmetric_matrix(inst);
     h->reversible = !inst->has_windows && h->symmetric;
     h->rng = params->seed ^ 0x5eedf00dULL;
     h->granular = params->granular > 0 ? params->granular : 20;
